@@ -1,0 +1,59 @@
+/*
+ * config.h - hypertest.config.json: reading, validation, defaults,
+ * environment references and overrides.
+ */
+#ifndef HT_CONFIG_H
+#define HT_CONFIG_H
+
+#include <stddef.h>
+
+#include "util.h"
+
+typedef struct ht_config ht_config;
+
+enum ht_drift_policy {
+	HT_DRIFT_SILENCE = 0, /* "silence" (the TypeScript name; "ignore" accepted too) */
+	HT_DRIFT_WARNING = 1, /* "warning" (default) */
+	HT_DRIFT_ERROR = 2    /* "error" */
+};
+
+ht_config *ht_config_new(void);
+void ht_config_free(ht_config *cfg);
+
+/* Replace the loaded document by the file's or the string's.  Errors:
+ * HYPERTEST_ERR_CONFIG with "FILE:LINE:COLUMN: key 'a.b': what", unknown
+ * keys with the nearest known one ("did you mean 'concurrency'?"),
+ * HYPERTEST_ERR_NOT_FOUND when the file does not exist. */
+int ht_config_load_file(ht_config *cfg, const char *path, ht_err *err);
+int ht_config_load_string(ht_config *cfg, const char *json, const char *origin, ht_err *err);
+/* Override a dotted key with JSON text; kept across later loads and
+ * validated like the file's own values (origin "override KEY"). */
+int ht_config_set(ht_config *cfg, const char *key, const char *json_value, ht_err *err);
+
+/* Whether a document was loaded (file or string). */
+int ht_config_loaded(const ht_config *cfg);
+/* Path of the loaded file, or NULL. */
+const char *ht_config_path(const ht_config *cfg);
+
+/* Effective values (after overrides, ${VAR} expanded, defaults applied).
+ * Core string keys: imageName, localImageName, localBaseImageName,
+ * buildManifestFileName ("hypertest.manifest.json"), resultsFileName
+ * ("hypertest.results.json"); NULL when unset and without default. */
+const char *ht_config_str(const ht_config *cfg, const char *key);
+long ht_config_concurrency(const ht_config *cfg); /* default 30 */
+int ht_config_drift_policy(const ht_config *cfg); /* enum ht_drift_policy */
+/* Extra plugin directories (the "pluginPath" key: a string with ':' or an
+ * array), ':'-joined, relative entries made absolute against base_dir; NULL
+ * when unset.  malloc'd. */
+char *ht_config_plugin_path(const ht_config *cfg, const char *base_dir);
+/* "testRunner" or "cloudProvider": the plugin's name, or NULL if unset. */
+const char *ht_config_plugin_name(const ht_config *cfg, const char *section);
+/* The section's "options" object as JSON text ("{}" if absent), with
+ * environment references expanded.  malloc'd. */
+char *ht_config_plugin_options(const ht_config *cfg, const char *section);
+/* Any key's effective value as JSON text, or NULL.  malloc'd. */
+char *ht_config_get_json(const ht_config *cfg, const char *key);
+/* The whole effective document as JSON text (sorted keys).  malloc'd. */
+char *ht_config_dump(const ht_config *cfg);
+
+#endif /* HT_CONFIG_H */

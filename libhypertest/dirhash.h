@@ -1,0 +1,26 @@
+/*
+ * dirhash.h - the test-directory hash of the manifest (DESIGN.md): the
+ * same hex digest the TypeScript hypertest computes, bit for bit.
+ */
+#ifndef HT_DIRHASH_H
+#define HT_DIRHASH_H
+
+#include <stddef.h>
+
+#include "util.h"
+
+/* SHA-256 over every file below dir (symbolic links followed), in the
+ * order of their relative paths sorted by UTF-16 code units; per file:
+ * relative path (UTF-8, '/'), NUL, content decoded as Node's
+ * Buffer.toString('utf8') does with CRLF turned into LF and re-encoded,
+ * NUL.  HYPERTEST_ERR_EMPTY for a directory without files. */
+int ht_dirhash(const char *dir, char hex[65], ht_err *err);
+
+/* The content transform alone: decode UTF-8 like Node (each maximal invalid
+ * subsequence becomes U+FFFD), CRLF -> LF, encode.  *out is malloc'd. */
+int ht_node_utf8_normalize(const char *in, size_t len, char **out, size_t *out_len);
+
+/* Compare two UTF-8 strings by UTF-16 code units (JavaScript's sort). */
+int ht_utf16_strcmp(const char *a, const char *b);
+
+#endif /* HT_DIRHASH_H */

@@ -1,0 +1,50 @@
+/*
+ * image.h - container images without a daemon: a base image pulled from an
+ * OCI image layout (or, later, a registry), new layers appended, the result
+ * written to an OCI image layout (or pushed to a registry), and an image
+ * unpacked into a directory.
+ *
+ * Formats: OCI image spec v1 (application/vnd.oci.image.manifest.v1+json,
+ * index, config) and Docker schema 2 media types for manifests taken from a
+ * base; the new manifest keeps the base's media type.
+ */
+#ifndef HT_IMAGE_H
+#define HT_IMAGE_H
+
+#include <stddef.h>
+
+#include "layer.h"
+#include "util.h"
+
+typedef struct ht_image ht_image;
+
+/* An empty image (no base) for platform "os/arch[/variant]" (NULL:
+ * linux/amd64). */
+ht_image *ht_image_new(const char *platform, ht_err *err);
+/* The image tagged ref (NULL: the only one, or "latest") in the OCI layout
+ * at dir; an index is resolved to the manifest of platform.  Blobs are read
+ * from dir when needed and their digests verified. */
+int ht_image_from_layout(const char *dir, const char *ref, const char *platform,
+                         ht_image **out, ht_err *err);
+void ht_image_free(ht_image *img);
+
+/* Append a layer built from lb: the gzip-compressed tar is written into the
+ * blob store of the OCI layout at work_dir (created if missing); the config
+ * gets its diff_id, a history entry, and lb's env, workdir, entrypoint, cmd
+ * and labels.  Reproducible: the same content gives the same digests. */
+int ht_image_append_layer(ht_image *img, ht_layer *lb, const char *work_dir, ht_err *err);
+
+/* Write config and manifest, and copy every blob the layout at dir lacks
+ * into it; tag the manifest as ref in index.json (replacing a previous
+ * manifest of that tag).  *digest receives the manifest digest
+ * ("sha256:<64 hex>"). */
+int ht_image_write_layout(ht_image *img, const char *dir, const char *ref, char digest[80],
+                          ht_err *err);
+/* The manifest digest the image would have now (after the last append). */
+int ht_image_digest(ht_image *img, char digest[80], ht_err *err);
+
+/* Unpack the image tagged ref of the layout at dir into dest (created;
+ * must be empty or missing), layer by layer, applying whiteouts. */
+int ht_image_unpack_layout(const char *dir, const char *ref, const char *dest, ht_err *err);
+
+#endif /* HT_IMAGE_H */

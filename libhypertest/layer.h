@@ -1,0 +1,42 @@
+/*
+ * layer.h - the content of one new image layer, collected before it is
+ * written as a reproducible gzip-compressed tar (entries sorted, fixed
+ * times, owner 0:0, normalised modes).
+ */
+#ifndef HT_LAYER_H
+#define HT_LAYER_H
+
+#include <stddef.h>
+
+#include "util.h"
+
+typedef struct ht_layer ht_layer;
+
+ht_layer *ht_layer_new(void);
+void ht_layer_free(ht_layer *lb);
+
+/* Add a file or a directory (recursively; symbolic links inside it are
+ * followed) found at source_path, at image_path in the layer (absolute, or
+ * relative to the image's working directory). */
+int ht_layer_add_path(ht_layer *lb, const char *source_path, const char *image_path,
+                      ht_err *err);
+/* Add a file with the given content and mode. */
+int ht_layer_add_data(ht_layer *lb, const char *image_path, const void *data, size_t len,
+                      unsigned mode, ht_err *err);
+/* Image settings carried with the layer: "env" (NAME=VALUE, may repeat, a
+ * later NAME replaces an earlier one), "workdir", "entrypoint" and "cmd"
+ * (JSON array text), "label" (KEY=VALUE). */
+int ht_layer_set(ht_layer *lb, const char *key, const char *value, ht_err *err);
+
+/* Write the layer as tar+gzip to out_path.  diff_id and digest receive
+ * "sha256:<hex>" of the uncompressed and the compressed stream, *size the
+ * compressed size. */
+int ht_layer_write(ht_layer *lb, const char *workdir, const char *out_path, char diff_id[80],
+                   char digest[80], size_t *size, ht_err *err);
+
+/* Read access for ht_image_append_layer. */
+size_t ht_layer_setting_count(const ht_layer *lb);
+const char *ht_layer_setting_key(const ht_layer *lb, size_t i);
+const char *ht_layer_setting_value(const ht_layer *lb, size_t i);
+
+#endif /* HT_LAYER_H */
