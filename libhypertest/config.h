@@ -28,6 +28,27 @@ int ht_config_load_file(ht_config *cfg, const char *path, ht_err *err);
 int ht_config_load_string(ht_config *cfg, const char *json, const char *origin, ht_err *err);
 /* Override a dotted key with JSON text; kept across later loads and
  * validated like the file's own values (origin "override KEY"). */
+/* Details (added by the config module):
+ * - A value that is not valid JSON and does not start with '{', '[' or '"'
+ *   is taken as a string, as written ("--set imageName=foo" sets "foo";
+ *   "30x" sets the string "30x"); "true", "null", "12" stay JSON.
+ * - Missing intermediate objects are created; an intermediate that exists
+ *   and is not an object is an error.  A later override of the same key, or
+ *   of an ancestor, replaces the earlier one.
+ * - ${VAR} references in the value are expanded when it is set; the other
+ *   values keep what they were expanded to at load time.
+ * - A failed load or set leaves the previous state (document, overrides)
+ *   unchanged.
+ * - Keys "$schema", "//..." and "_comment..." are comments at any depth
+ *   (plugin options included): dropped before expansion and validation.
+ * - ht_config_str and ht_config_get_json take dotted keys; a number selects
+ *   an array element ("pluginPath.0").  ht_config_plugin_path with a NULL
+ *   base_dir resolves against the loaded file's directory (else the current
+ *   directory).
+ * - Positions: the value (the key for an unknown key; the enclosing object
+ *   for a missing member), columns counted in characters like jansson's.
+ *   An override whose value is an object or array gets positions inside
+ *   its text. */
 int ht_config_set(ht_config *cfg, const char *key, const char *json_value, ht_err *err);
 
 /* Whether a document was loaded (file or string). */
@@ -39,6 +60,8 @@ const char *ht_config_path(const ht_config *cfg);
  * Core string keys: imageName, localImageName, localBaseImageName,
  * buildManifestFileName ("hypertest.manifest.json"), resultsFileName
  * ("hypertest.results.json"); NULL when unset and without default. */
+/* (Any dotted key with a string value works; the pointer stays valid until
+ * the next successful load or set.) */
 const char *ht_config_str(const ht_config *cfg, const char *key);
 long ht_config_concurrency(const ht_config *cfg); /* default 30 */
 int ht_config_drift_policy(const ht_config *cfg); /* enum ht_drift_policy */

@@ -46,5 +46,9 @@ int ht_image_digest(ht_image *img, char digest[80], ht_err *err);
 /* Unpack the image tagged ref of the layout at dir into dest (created;
  * must be empty or missing), layer by layer, applying whiteouts. */
 int ht_image_unpack_layout(const char *dir, const char *ref, const char *dest, ht_err *err);
+/* Unpack img (a base and the layers appended to it) into dest the same
+ * way.  An index is resolved to linux/amd64 by ht_image_unpack_layout; use
+ * ht_image_from_layout and this for another platform. */
+int ht_image_unpack(const ht_image *img, const char *dest, ht_err *err);
 
 #endif /* HT_IMAGE_H */

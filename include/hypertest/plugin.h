@@ -16,7 +16,8 @@
  * { id, function } ending with { 0, NULL }.  Ids are permanent: never
  * renumbered, never reused.  A receiver ignores ids it does not know, so a
  * new operation or upcall is just a new id: a plugin built for ABI 1.0
- * loads in every core 1.x, and a core copes with a plugin that lacks an
+ * loads in every core 1.x (ABI history: 1.0 upcalls 1-17 and operations
+ * 1-51; 1.1 added upcalls 18-20), and a core copes with a plugin that lacks an
  * operation added later (it reports HYPERTEST_ERR_UNSUPPORTED where the
  * operation is required).
  *
@@ -37,7 +38,7 @@ extern "C" {
 #endif
 
 #define HYPERTEST_PLUGIN_ABI_MAJOR 1
-#define HYPERTEST_PLUGIN_ABI_MINOR 0
+#define HYPERTEST_PLUGIN_ABI_MINOR 1
 #define HYPERTEST_PLUGIN_MAGIC 0x48545031u /* "HTP1" */
 
 /* ---- descriptor ------------------------------------------------------------ */
@@ -164,7 +165,8 @@ typedef const char *(*hypertest_UP_INVOCATION_TEST_ID_fn)(hypertest_invocation *
 #define HYPERTEST_UP_IMAGE_UNPACK 17
 typedef int (*hypertest_UP_IMAGE_UNPACK_fn)(hypertest_core *core, const char *layout_dir,
                                             const char *ref, const char *dest_dir);
-/* Buffers a plugin owns (for PROVIDER_SERVE's responses, for instance). */
+/* Buffers a plugin owns (for PROVIDER_SERVE's responses, for instance).
+ * Since ABI 1.1. */
 #define HYPERTEST_UP_BUFFER_NEW 18
 typedef hypertest_buffer *(*hypertest_UP_BUFFER_NEW_fn)(hypertest_core *core);
 /* The bytes appended so far (NUL-terminated; *len may be NULL). */
@@ -290,6 +292,11 @@ typedef int (*hypertest_PROVIDER_OBJECT_URL_fn)(void *self, const char *key,
 #endif
 
 typedef int (*hypertest_plugin_init_fn)(hypertest_core *core, const hypertest_dispatch *upcalls);
+
+/* What every module defines (HYPERTEST_PLUGIN_DEFINE writes both). */
+extern HYPERTEST_PLUGIN_EXPORT const hypertest_plugin_descriptor hypertest_plugin_info;
+HYPERTEST_PLUGIN_EXPORT int hypertest_plugin_init(hypertest_core *core,
+                                                  const hypertest_dispatch *upcalls);
 
 /* Define the descriptor and declare the init function:
  *   HYPERTEST_PLUGIN_DEFINE("my-module", "1.0", "what it does", "MIT")

@@ -1,0 +1,214 @@
+/*
+ * commands.c - the commands of the hypertest program that call the library
+ * and report: version, plugins, deploy, invoke and doctor.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+void cli_error(hypertest *h)
+{
+	const char *msg = hypertest_errmsg(h);
+
+	if (!msg || !*msg)
+		msg = hypertest_strerror(hypertest_errcode(h));
+	fprintf(stderr, "hypertest: %s\n", msg);
+	fflush(stderr);
+}
+
+/* ---- version -------------------------------------------------------------- */
+
+int cli_cmd_version(const struct cli_opts *o)
+{
+	if (o->json) {
+		struct cli_buf b = {0};
+		cli_buf_puts(&b, "{\"version\": ");
+		cli_buf_json_str(&b, hypertest_version());
+		cli_buf_puts(&b, ", \"pluginAbi\": ");
+		cli_buf_json_str(&b, hypertest_plugin_abi_version());
+		cli_buf_puts(&b, "}\n");
+		fputs(cli_buf_str(&b), stdout);
+		cli_buf_free(&b);
+	} else {
+		printf("hypertest %s (plugin ABI %s)\n", hypertest_version(),
+		       hypertest_plugin_abi_version());
+	}
+	return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+/* ---- plugins ---------------------------------------------------------------- */
+
+static const char *plugin_str(hypertest *h, size_t i, int field)
+{
+	const char *s = hypertest_plugin_str(h, i, field);
+	return s ? s : "";
+}
+
+static void plugins_json(hypertest *h)
+{
+	static const struct {
+		const char *key;
+		int field;
+	} keys[] = {
+	    {"name", HYPERTEST_PLUGIN_NAME},       {"kind", HYPERTEST_PLUGIN_KIND},
+	    {"abi", HYPERTEST_PLUGIN_ABI},         {"state", HYPERTEST_PLUGIN_STATE},
+	    {"path", HYPERTEST_PLUGIN_PATH},       {"version", HYPERTEST_PLUGIN_VERSION},
+	    {"description", HYPERTEST_PLUGIN_DESCRIPTION}, {"error", HYPERTEST_PLUGIN_ERROR},
+	};
+	struct cli_buf b = {0};
+	size_t i, k, n = hypertest_plugin_count(h);
+
+	cli_buf_puts(&b, "[");
+	for (i = 0; i < n; i++) {
+		cli_buf_puts(&b, i ? ",\n  {" : "\n  {");
+		for (k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+			cli_buf_printf(&b, "%s\"%s\": ", k ? ", " : "", keys[k].key);
+			cli_buf_json_str(&b, plugin_str(h, i, keys[k].field));
+		}
+		cli_buf_puts(&b, "}");
+	}
+	cli_buf_puts(&b, n ? "\n]\n" : "]\n");
+	fputs(cli_buf_str(&b), stdout);
+	cli_buf_free(&b);
+}
+
+/* A table cell: "-" for an empty field. */
+static const char *cell(hypertest *h, size_t i, int field)
+{
+	const char *s = plugin_str(h, i, field);
+	return *s ? s : "-";
+}
+
+static void plugins_table(hypertest *h, int color)
+{
+	static const char *const heads[] = {"NAME", "KIND", "ABI", "STATE"};
+	static const int fields[] = {HYPERTEST_PLUGIN_NAME, HYPERTEST_PLUGIN_KIND,
+	                             HYPERTEST_PLUGIN_ABI, HYPERTEST_PLUGIN_STATE};
+	size_t i, c, n = hypertest_plugin_count(h);
+	int w[4];
+
+	if (n == 0) {
+		puts("No plugins found.");
+		return;
+	}
+	for (c = 0; c < 4; c++) {
+		w[c] = (int)strlen(heads[c]);
+		for (i = 0; i < n; i++) {
+			int len = (int)strlen(cell(h, i, fields[c]));
+			if (len > w[c])
+				w[c] = len;
+		}
+	}
+	printf("%-*s  %-*s  %-*s  %-*s  PATH\n", w[0], heads[0], w[1], heads[1], w[2], heads[2],
+	       w[3], heads[3]);
+	for (i = 0; i < n; i++) {
+		const char *state = plugin_str(h, i, HYPERTEST_PLUGIN_STATE);
+		const char *err = plugin_str(h, i, HYPERTEST_PLUGIN_ERROR);
+		const char *code = strcmp(state, "loaded") == 0     ? "\033[32m"
+		                   : strcmp(state, "shadowed") == 0 ? "\033[33m"
+		                                                    : "\033[31m";
+
+		printf("%-*s  %-*s  %-*s  %s%-*s%s  %s\n", w[0], cell(h, i, HYPERTEST_PLUGIN_NAME), w[1],
+		       cell(h, i, HYPERTEST_PLUGIN_KIND), w[2], cell(h, i, HYPERTEST_PLUGIN_ABI),
+		       color ? code : "", w[3], cell(h, i, HYPERTEST_PLUGIN_STATE),
+		       color ? "\033[0m" : "", cell(h, i, HYPERTEST_PLUGIN_PATH));
+		if (*err)
+			printf("    error: %s\n", err);
+	}
+}
+
+int cli_cmd_plugins(hypertest *h, const struct cli_opts *o, struct render *r)
+{
+	int rc = hypertest_plugins_scan(h);
+
+	if (o->json) {
+		plugins_json(h);
+	} else {
+		const char *path = hypertest_plugin_search_path(h);
+		plugins_table(h, render_color_out(r));
+		printf("Searched: %s\n", path && *path ? path : "(nothing)");
+	}
+	if (rc != HYPERTEST_OK) {
+		cli_error(h);
+		return CLI_EXIT_FAIL;
+	}
+	return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+/* ---- deploy, invoke, doctor ---------------------------------------------------- */
+
+int cli_cmd_deploy(hypertest *h, const struct cli_opts *o, struct render *r)
+{
+	int rc = hypertest_deploy(h);
+
+	(void)o;
+	render_finish(r);
+	if (rc != HYPERTEST_OK) {
+		cli_error(h);
+		return CLI_EXIT_FAIL;
+	}
+	return CLI_EXIT_OK;
+}
+
+static void print_results_json(const hypertest_run *run)
+{
+	const char *json = hypertest_run_results_json(run);
+	size_t n;
+
+	if (!json)
+		json = "";
+	n = strlen(json);
+	fputs(json, stdout);
+	if (n == 0 || json[n - 1] != '\n')
+		fputc('\n', stdout);
+	fflush(stdout);
+}
+
+int cli_cmd_invoke(hypertest *h, const struct cli_opts *o, struct render *r)
+{
+	hypertest_run *run = NULL;
+	int rc = hypertest_invoke(h, &run);
+	int status = CLI_EXIT_OK;
+
+	render_finish(r);
+	if (run) {
+		render_run_summary(r, run);
+		if (o->json) {
+			print_results_json(run);
+		} else if (!hypertest_run_results_path(run)) {
+			render_note(r, "The results could not be written to a file;"
+			               " they follow on stdout as JSON.");
+			print_results_json(run);
+		}
+		if (hypertest_run_count(run, HYPERTEST_STATUS_FAILED) > 0)
+			status = CLI_EXIT_FAIL;
+		hypertest_run_free(run);
+	}
+	if (rc != HYPERTEST_OK) {
+		cli_error(h);
+		status = CLI_EXIT_FAIL;
+	} else if (!run) {
+		status = CLI_EXIT_FAIL; /* no run and no error: should not happen */
+	}
+	return status;
+}
+
+int cli_cmd_doctor(hypertest *h, const struct cli_opts *o, struct render *r)
+{
+	int rc = hypertest_doctor(h);
+	int ok, warnings, failed;
+
+	render_finish(r);
+	render_doctor_counts(r, &ok, &warnings, &failed);
+	if (!o->json) {
+		printf("%d checks: %d ok, %d warning%s, %d failed\n", ok + warnings + failed, ok,
+		       warnings, warnings == 1 ? "" : "s", failed);
+		fflush(stdout);
+	}
+	if (rc != HYPERTEST_OK) {
+		cli_error(h);
+		return CLI_EXIT_FAIL;
+	}
+	return failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}

@@ -1,0 +1,417 @@
+/*
+ * main.c - the hypertest program: parses the command line (global options,
+ * the command word, then the command's options, each pass with getopt_long
+ * stopping at the first operand), prepares the handle (project directory,
+ * callbacks, configuration, overrides, flags), handles SIGINT/SIGTERM and
+ * runs the command.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+enum {
+	OPT_CONFIG = 256,
+	OPT_DRY_RUN,
+	OPT_SET,
+	OPT_CONCURRENCY,
+	OPT_NO_COLOR,
+	OPT_JSON,
+	OPT_VERSION
+};
+
+#define GLOBAL_LONG_OPTIONS                                        \
+	{"config", required_argument, NULL, OPT_CONFIG},               \
+	{"directory", required_argument, NULL, 'C'},                   \
+	{"dry-run", no_argument, NULL, OPT_DRY_RUN},                   \
+	{"quiet", no_argument, NULL, 'q'},                             \
+	{"verbose", no_argument, NULL, 'v'},                           \
+	{"help", no_argument, NULL, 'h'},                              \
+	{"set", required_argument, NULL, OPT_SET},                     \
+	{"concurrency", required_argument, NULL, OPT_CONCURRENCY},     \
+	{"no-color", no_argument, NULL, OPT_NO_COLOR},                 \
+	{"json", no_argument, NULL, OPT_JSON},                         \
+	{"version", no_argument, NULL, OPT_VERSION}
+
+static const struct option global_long[] = {GLOBAL_LONG_OPTIONS, {NULL, 0, NULL, 0}};
+static const struct option init_long[] = {GLOBAL_LONG_OPTIONS,
+                                          {"force", no_argument, NULL, 'f'},
+                                          {"yes", no_argument, NULL, 'y'},
+                                          {NULL, 0, NULL, 0}};
+/* '+': stop at the first operand; ':': report a missing argument as ':'. */
+#define GLOBAL_SHORT "+:C:qvh"
+#define INIT_SHORT GLOBAL_SHORT "fy"
+
+volatile sig_atomic_t cli_cancel_requested;
+
+/* ---- options --------------------------------------------------------------- */
+
+static int add_set(struct cli_opts *o, const char *key, size_t keylen, const char *value)
+{
+	struct cli_set *s = realloc(o->sets, (o->nsets + 1) * sizeof *s);
+
+	if (!s)
+		return -1;
+	o->sets = s;
+	s = &o->sets[o->nsets];
+	s->key = strndup(key, keylen);
+	s->value = strdup(value);
+	if (!s->key || !s->value) {
+		free(s->key);
+		free(s->value);
+		return -1;
+	}
+	o->nsets++;
+	return 0;
+}
+
+static void free_opts(struct cli_opts *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->nsets; i++) {
+		free(o->sets[i].key);
+		free(o->sets[i].value);
+	}
+	free(o->sets);
+}
+
+/* The name of the option that getopt_long just complained about. */
+static void bad_option_name(char **argv, char *out, size_t outsz)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : NULL;
+
+	if (arg && strncmp(arg, "--", 2) == 0 && arg[2])
+		snprintf(out, outsz, "%.*s", (int)strcspn(arg, "="), arg);
+	else if (optopt > 0 && optopt < 256)
+		snprintf(out, outsz, "-%c", optopt);
+	else
+		snprintf(out, outsz, "%s", arg ? arg : "?");
+}
+
+static int takes_argument(const struct option *lo, const char *name)
+{
+	for (; lo->name; lo++)
+		if (strcmp(lo->name, name) == 0)
+			return lo->has_arg;
+	return -1;
+}
+
+/* How many long options start with prefix. */
+static int prefix_matches(const struct option *lo, const char *prefix)
+{
+	int n = 0;
+
+	for (; lo->name; lo++)
+		n += strncmp(lo->name, prefix, strlen(prefix)) == 0;
+	return n;
+}
+
+/* One getopt_long pass over argv[0..argc) (argv[0] is not an option).
+ * Returns the index of the first operand, or -1 after a usage error. */
+static int parse_pass(int argc, char **argv, int init, struct cli_opts *o)
+{
+	const struct option *lo = init ? init_long : global_long;
+	char name[128];
+	int c;
+
+	opterr = 0;
+	optind = 0; /* glibc: start afresh, argv[0] skipped */
+	while ((c = getopt_long(argc, argv, init ? INIT_SHORT : GLOBAL_SHORT, lo, NULL)) != -1) {
+		const char *eq;
+		switch (c) {
+		case OPT_CONFIG: o->config = optarg; break;
+		case 'C': o->directory = optarg; break;
+		case OPT_DRY_RUN: o->dry_run = 1; break;
+		case 'q': o->quiet = 1; break;
+		case 'v': o->verbose = 1; break;
+		case 'h': o->help = 1; break;
+		case OPT_NO_COLOR: o->no_color = 1; break;
+		case OPT_JSON: o->json = 1; break;
+		case OPT_VERSION: o->version = 1; break;
+		case 'f': o->force = 1; break;
+		case 'y': o->yes = 1; break;
+		case OPT_SET:
+			eq = strchr(optarg, '=');
+			if (!eq || eq == optarg) {
+				cli_usage_error("--set '%s': expected KEY=VALUE", optarg);
+				return -1;
+			}
+			if (add_set(o, optarg, (size_t)(eq - optarg), eq + 1) < 0) {
+				fputs("hypertest: out of memory\n", stderr);
+				exit(CLI_EXIT_FAIL);
+			}
+			break;
+		case OPT_CONCURRENCY:
+			if (!*optarg || strspn(optarg, "0123456789") != strlen(optarg) ||
+			    strspn(optarg, "0") == strlen(optarg) || strlen(optarg) > 9) {
+				cli_usage_error("--concurrency '%s': expected a positive whole number",
+				                optarg);
+				return -1;
+			}
+			if (add_set(o, "concurrency", 11, optarg) < 0) {
+				fputs("hypertest: out of memory\n", stderr);
+				exit(CLI_EXIT_FAIL);
+			}
+			break;
+		case ':':
+			bad_option_name(argv, name, sizeof name);
+			cli_usage_error("option '%s' requires an argument", name);
+			return -1;
+		default:
+			bad_option_name(argv, name, sizeof name);
+			if (strncmp(name, "--", 2) == 0 && takes_argument(lo, name + 2) == no_argument)
+				cli_usage_error("option '%s' takes no argument", name);
+			else if (!init && (strcmp(name, "--force") == 0 || strcmp(name, "-f") == 0 ||
+			                   strcmp(name, "--yes") == 0 || strcmp(name, "-y") == 0))
+				cli_usage_error("option '%s' applies only to 'init'", name);
+			else if (strncmp(name, "--", 2) == 0 && prefix_matches(lo, name + 2) > 1)
+				cli_usage_error("ambiguous option '%s'", name);
+			else
+				cli_usage_error("unknown option '%s'", name);
+			return -1;
+		}
+	}
+	return optind;
+}
+
+/* Fills o; returns -1 to go on, or the exit status. */
+static int parse_command_line(int argc, char **argv, struct cli_opts *o)
+{
+	int first, rest;
+	char **cargv;
+	int cargc;
+
+	o->cmd = CLI_CMD_NONE;
+	first = parse_pass(argc, argv, 0, o);
+	if (first < 0)
+		return CLI_EXIT_USAGE;
+	if (first >= argc) {
+		if (o->version) {
+			o->cmd = CLI_CMD_VERSION;
+			return -1;
+		}
+		if (o->help) {
+			cli_usage(stdout, CLI_CMD_NONE);
+			return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+		}
+		return cli_usage_error("missing command");
+	}
+	o->cmd = cli_command_lookup(argv[first]);
+	if (o->cmd == CLI_CMD_NONE)
+		return cli_usage_error("unknown command '%s'", argv[first]);
+
+	cargc = argc - first;
+	cargv = argv + first;
+	rest = parse_pass(cargc, cargv, o->cmd == CLI_CMD_INIT, o);
+	if (rest < 0)
+		return CLI_EXIT_USAGE;
+	if (o->cmd == CLI_CMD_HELP && rest < cargc) {
+		o->help_topic = cargv[rest++];
+		if (cli_command_lookup(o->help_topic) == CLI_CMD_NONE)
+			return cli_usage_error("unknown command '%s'", o->help_topic);
+	}
+	if (rest < cargc)
+		return cli_usage_error("unexpected argument '%s' after '%s'", cargv[rest], argv[first]);
+
+	if (o->help || o->cmd == CLI_CMD_HELP) {
+		int topic = o->cmd;
+		if (o->cmd == CLI_CMD_HELP)
+			topic = o->help_topic ? cli_command_lookup(o->help_topic) : CLI_CMD_NONE;
+		cli_usage(stdout, topic);
+		return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+	}
+	if (o->version)
+		o->cmd = CLI_CMD_VERSION;
+	if (o->json && !cli_command_takes_json(o->cmd))
+		return cli_usage_error("option '--json' does not apply to '%s'",
+		                       cli_command_name(o->cmd));
+	if (o->quiet && o->verbose)
+		return cli_usage_error("options '--quiet' and '--verbose' exclude each other");
+	return -1;
+}
+
+/* ---- signals ---------------------------------------------------------------- */
+
+static hypertest *signal_handle;
+static volatile sig_atomic_t signal_notice; /* write the notice ourselves */
+
+static void on_signal(int sig)
+{
+	static const char notice[] =
+	    "hypertest: cancelling (press Ctrl-C again to stop at once)\n";
+
+	if (!cli_cancel_requested) {
+		cli_cancel_requested = 1;
+		hypertest_cancel(signal_handle);
+		if (signal_notice) {
+			ssize_t n = write(STDERR_FILENO, notice, sizeof notice - 1);
+			(void)n;
+		}
+		return;
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void catch_signals(hypertest *h, int write_notice)
+{
+	static const int sigs[] = {SIGINT, SIGTERM};
+	struct sigaction sa, old;
+	size_t i;
+
+	signal_handle = h;
+	signal_notice = write_notice;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		/* a signal ignored by whoever started us stays ignored */
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+/* ---- preparing the handle ------------------------------------------------------- */
+
+/* Loads the configuration: required for deploy, invoke and doctor; for
+ * plugins only when --config names one or the default file exists. */
+static int load_config(hypertest *h, const struct cli_opts *o, int required)
+{
+	if (!required && !o->config) {
+		const char *dir = hypertest_project_dir(h);
+		size_t n = strlen(dir) + sizeof "/hypertest.config.json";
+		char *path = malloc(n);
+		int exists;
+
+		if (!path)
+			return -1;
+		snprintf(path, n, "%s/hypertest.config.json", dir);
+		exists = access(path, F_OK) == 0;
+		free(path);
+		if (!exists)
+			return 0;
+	}
+	if (hypertest_config_load_file(h, o->config) != HYPERTEST_OK) {
+		if (required || o->config) {
+			cli_error(h);
+			return -1;
+		}
+		fprintf(stderr, "hypertest: warning: %s (searching without its pluginPath)\n",
+		        hypertest_errmsg(h));
+	}
+	return 0;
+}
+
+static int prepare(hypertest *h, const struct cli_opts *o, int config_required)
+{
+	size_t i;
+
+	if (load_config(h, o, config_required) < 0)
+		return -1;
+	for (i = 0; i < o->nsets; i++) {
+		if (hypertest_config_set(h, o->sets[i].key, o->sets[i].value) != HYPERTEST_OK) {
+			cli_error(h);
+			return -1;
+		}
+	}
+	if (hypertest_set_flags(h, o->dry_run ? HYPERTEST_FLAG_DRY_RUN : 0) != HYPERTEST_OK) {
+		cli_error(h);
+		return -1;
+	}
+	return 0;
+}
+
+static int run_command(hypertest *h, const struct cli_opts *o)
+{
+	struct render_opts ro;
+	struct render *r;
+	int status = CLI_EXIT_FAIL;
+	int level = o->quiet ? HYPERTEST_LOG_WARNING
+	            : o->verbose ? HYPERTEST_LOG_DEBUG
+	                         : HYPERTEST_LOG_INFO;
+
+	memset(&ro, 0, sizeof ro);
+	ro.cmd = o->cmd;
+	ro.quiet = o->quiet;
+	ro.verbose = o->verbose;
+	ro.json = o->json;
+	ro.no_color = o->no_color;
+	r = render_new(&ro);
+	if (!r) {
+		fputs("hypertest: out of memory\n", stderr);
+		return CLI_EXIT_FAIL;
+	}
+	render_attach(r, h);
+	hypertest_set_log_level(h, level);
+	if (prepare(h, o, o->cmd != CLI_CMD_PLUGINS) == 0) {
+		switch (o->cmd) {
+		case CLI_CMD_PLUGINS:
+			status = cli_cmd_plugins(h, o, r);
+			break;
+		case CLI_CMD_DEPLOY:
+			catch_signals(h, !render_is_live(r));
+			status = cli_cmd_deploy(h, o, r);
+			break;
+		case CLI_CMD_INVOKE:
+			catch_signals(h, !render_is_live(r));
+			status = cli_cmd_invoke(h, o, r);
+			break;
+		case CLI_CMD_DOCTOR:
+			status = cli_cmd_doctor(h, o, r);
+			break;
+		default:
+			break;
+		}
+	}
+	hypertest_set_event_callback(h, NULL, NULL);
+	hypertest_set_log_callback(h, NULL, NULL);
+	render_free(r);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_opts o;
+	hypertest *h;
+	int status;
+
+	memset(&o, 0, sizeof o);
+	status = parse_command_line(argc, argv, &o);
+	if (status >= 0) {
+		free_opts(&o);
+		return status;
+	}
+	if (o.cmd == CLI_CMD_VERSION) {
+		status = cli_cmd_version(&o);
+		free_opts(&o);
+		return status;
+	}
+
+	h = hypertest_new();
+	if (!h) {
+		fputs("hypertest: out of memory\n", stderr);
+		free_opts(&o);
+		return CLI_EXIT_FAIL;
+	}
+	if (o.directory && hypertest_set_project_dir(h, o.directory) != HYPERTEST_OK) {
+		cli_error(h);
+		status = CLI_EXIT_FAIL;
+	} else if (o.cmd == CLI_CMD_INIT) {
+		status = cli_cmd_init(h, &o);
+	} else {
+		status = run_command(h, &o);
+	}
+	/* the handler may still fire: it must not see a freed handle */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	hypertest_free(h);
+	free_opts(&o);
+	return status;
+}

@@ -1,0 +1,154 @@
+/*
+ * usage.c - the command table and every help text of the hypertest
+ * program, kept in one place.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct command_help {
+	const char *name;
+	const char *synopsis; /* after "hypertest " */
+	const char *summary;  /* one line, for the command list */
+	const char *text;     /* what it does, then its own options */
+	int json;             /* accepts --json */
+};
+
+static const struct command_help commands[CLI_CMD_COUNT] = {
+	[CLI_CMD_INIT] = {
+	    "init", "init [--force] [--yes]",
+	    "write hypertest.config.json in the project directory",
+	    "Writes a configuration file. On a terminal it asks for the test runner\n"
+	    "plugin, the cloud provider, the concurrency and the test directory\n"
+	    "(an empty answer takes the default in brackets); otherwise it writes\n"
+	    "the defaults.\n"
+	    "\n"
+	    "Options:\n"
+	    "  -f, --force          overwrite an existing configuration file\n"
+	    "  -y, --yes            do not ask: write the defaults\n",
+	    0},
+	[CLI_CMD_DEPLOY] = {
+	    "deploy", "deploy",
+	    "build and push the test image, store the manifest, update the function",
+	    "Builds the container image (base image + function runtime + tests),\n"
+	    "pushes it, lists the tests into the manifest and points the cloud\n"
+	    "function at the new image.\n"
+	    "With --json, every event is printed on stdout as one line of JSON.\n",
+	    1},
+	[CLI_CMD_INVOKE] = {
+	    "invoke", "invoke",
+	    "run every test in its own function invocation",
+	    "Runs every test of the deployed manifest in its own invocation of the\n"
+	    "cloud function, at most 'concurrency' at a time, and writes the results\n"
+	    "file. Exits with 0 only if no test failed. Ctrl-C cancels the\n"
+	    "invocations in flight and still writes the results gathered so far;\n"
+	    "a second Ctrl-C stops at once.\n"
+	    "With --json, the results file is printed on stdout and every event on\n"
+	    "stderr as one line of JSON.\n",
+	    1},
+	[CLI_CMD_DOCTOR] = {
+	    "doctor", "doctor",
+	    "check the configuration, the plugins, credentials and quotas",
+	    "Runs the checks of the core, of the test runner and of the cloud\n"
+	    "provider, one line each. Exits with 1 if a check failed.\n"
+	    "With --json, every check is printed on stdout as one line of JSON.\n",
+	    1},
+	[CLI_CMD_PLUGINS] = {
+	    "plugins", "plugins",
+	    "list the plugins found on the plugin path",
+	    "Searches HYPERTEST_PLUGIN_PATH, the configuration's pluginPath (when a\n"
+	    "configuration exists) and the installed plugin directory, and lists\n"
+	    "every plugin: name, kind, ABI version, state and file.\n"
+	    "With --json, prints a JSON array.\n",
+	    1},
+	[CLI_CMD_VERSION] = {
+	    "version", "version",
+	    "print the version of hypertest and of its plugin ABI",
+	    "Prints the library version and the plugin ABI version.\n"
+	    "With --json, prints a JSON object.\n",
+	    1},
+	[CLI_CMD_HELP] = {
+	    "help", "help [COMMAND]",
+	    "show the help of hypertest or of a command",
+	    "Shows the help of hypertest, or of COMMAND.\n",
+	    0},
+};
+
+static const char global_options[] =
+    "Options (before or after the command):\n"
+    "  -C, --directory DIR  project directory (default: the current directory)\n"
+    "      --config FILE    configuration file, relative to the project directory\n"
+    "                       (default: hypertest.config.json)\n"
+    "      --set KEY=VALUE  override a configuration key (repeatable); VALUE is\n"
+    "                       JSON, or a bare word taken as a string\n"
+    "                       (--set cloudProvider.options.region=eu-west-1)\n"
+    "      --concurrency N  same as --set concurrency=N\n"
+    "      --dry-run        call no provider operation that changes anything\n"
+    "  -q, --quiet          only warnings, errors, test results and the summary\n"
+    "  -v, --verbose        debug messages too\n"
+    "      --no-color       no colors (also when NO_COLOR is set)\n"
+    "      --json           machine-readable output (invoke, deploy, doctor,\n"
+    "                       plugins, version)\n"
+    "  -h, --help           show the help of the command\n"
+    "      --version        same as the version command\n";
+
+static const char exit_statuses[] =
+    "Exit status: 0 done and every test passed, 1 a test or the command\n"
+    "failed, 2 usage error.\n";
+
+int cli_command_lookup(const char *word)
+{
+	int i;
+
+	for (i = 0; i < CLI_CMD_COUNT; i++)
+		if (strcmp(word, commands[i].name) == 0)
+			return i;
+	return CLI_CMD_NONE;
+}
+
+const char *cli_command_name(int cmd)
+{
+	return cmd >= 0 && cmd < CLI_CMD_COUNT ? commands[cmd].name : "";
+}
+
+int cli_command_takes_json(int cmd)
+{
+	return cmd >= 0 && cmd < CLI_CMD_COUNT && commands[cmd].json;
+}
+
+void cli_usage(FILE *f, int cmd)
+{
+	int i;
+
+	if (cmd >= 0 && cmd < CLI_CMD_COUNT) {
+		const struct command_help *c = &commands[cmd];
+		fprintf(f, "Usage: hypertest [OPTIONS] %s\n\n%s - %s.\n\n%s\n%s\n%s", c->synopsis,
+		        c->name, c->summary, c->text, global_options, exit_statuses);
+		return;
+	}
+	fputs("Usage: hypertest [OPTIONS] COMMAND [OPTIONS]\n"
+	      "\n"
+	      "Runs every test of a suite in its own cloud-function invocation.\n"
+	      "\n"
+	      "Commands:\n",
+	      f);
+	for (i = 0; i < CLI_CMD_COUNT; i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n%s\n%s\n"
+	           "Run 'hypertest COMMAND --help' for the help of a command.\n",
+	        global_options, exit_statuses);
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("hypertest: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'hypertest --help'.\n", stderr);
+	return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,250 @@
+/*
+ * core.h - the handle and the objects the core lends to plugins, shared by
+ * the core's modules (hypertest.c, events.c, plugins.c, host.c, deploy.c,
+ * invoke.c, doctor.c, function.c, manifest.c, results.c, history.c).
+ */
+#ifndef HT_CORE_H
+#define HT_CORE_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include <hypertest/hypertest.h>
+#include <hypertest/plugin.h>
+
+#include "config.h"
+#include "layer.h"
+#include "util.h"
+
+/* ---- plugins ------------------------------------------------------------- */
+
+enum ht_plugin_state { HT_PLUGIN_LOADED = 0, HT_PLUGIN_SHADOWED = 1, HT_PLUGIN_FAILED = 2 };
+
+typedef struct ht_module ht_module;
+
+typedef struct ht_plugin {
+	int kind; /* HYPERTEST_KIND_*, 0 for a module that failed */
+	int state;
+	char *name;
+	char *description;
+	char *path;
+	char *version;
+	char *error;
+	char abi[16];
+	const hypertest_dispatch *ops;
+	ht_module *module;
+} ht_plugin;
+
+typedef struct ht_registry {
+	ht_module **modules;
+	size_t nmodules;
+	ht_plugin *plugins;
+	size_t nplugins;
+	char *search_path;
+} ht_registry;
+
+/* The handle a plugin instance gets as hypertest_core *. */
+struct hypertest_core {
+	hypertest *h;
+	ht_plugin *plugin;   /* NULL while a module registers */
+	ht_module *module;   /* set while a module registers */
+	ht_registry *reg;    /* set while a module registers */
+	int registered;
+};
+
+/* A created plugin: its ops, its self pointer and its core handle. */
+typedef struct ht_instance {
+	struct hypertest_core core;
+	void *self;
+} ht_instance;
+
+/* ---- the handle ------------------------------------------------------------ */
+
+struct hypertest {
+	ht_err err;
+	char *project_dir;
+	unsigned flags;
+	ht_config *cfg;
+	hypertest_event_cb event_cb;
+	void *event_ud;
+	hypertest_log_cb log_cb;
+	void *log_ud;
+	int log_level;
+	ht_registry reg;
+	int scanned;
+	char *scanned_extra; /* the configuration's plugin path at the last scan */
+	char *function_program;
+	char *state_dir;
+	volatile sig_atomic_t cancelled;
+};
+
+/* ---- objects lent to plugins ------------------------------------------------ */
+
+struct hypertest_list {
+	json_t *contexts; /* array */
+	ht_err *err;
+};
+
+struct hypertest_layer {
+	ht_layer *layer;
+	const char *project_dir;
+	ht_err *err;
+};
+
+struct hypertest_result {
+	int status; /* -1 until set */
+	char *name, *file_path, *message, *stack_trace;
+	int64_t duration; /* -1 until set */
+};
+
+struct hypertest_buffer {
+	ht_buf buf;
+};
+
+typedef struct ht_param {
+	char *key, *value;
+} ht_param;
+
+struct hypertest_params {
+	ht_param *items;
+	size_t n;
+};
+
+struct hypertest_checks {
+	hypertest *h;
+	const char *plugin;
+	int failed, warnings;
+};
+
+struct hypertest_function {
+	hypertest *h;
+	ht_instance *provider;
+	ht_instance *runner;
+};
+
+typedef struct ht_run_state ht_run_state;
+
+struct hypertest_invocation {
+	ht_run_state *run;
+	size_t index;
+	int in_flight;
+};
+
+/* ---- hypertest.c ----------------------------------------------------------- */
+
+/* Record an error on the handle; returns code. */
+int ht_fail(hypertest *h, int code, const char *fmt, ...) HT_PRINTF(3, 4);
+/* Make sure a configuration is loaded (the project's file by default). */
+int ht_require_config(hypertest *h);
+/* The project's .hypertest directory (absolute). */
+const char *ht_state_dir(hypertest *h);
+const char *ht_function_program(hypertest *h);
+
+/* ---- events.c ----------------------------------------------------------------- */
+
+void ht_log(hypertest *h, int level, const char *fmt, ...) HT_PRINTF(3, 4);
+/* Emit an event: pairs of (field, value) ended by 0; string fields take a
+ * const char *, integer fields an int64_t. */
+void ht_emit(hypertest *h, int type, ...);
+const char *ht_event_key(int field);
+
+/* ---- plugins.c -------------------------------------------------------------- */
+
+int ht_plugins_scan(hypertest *h);
+void ht_registry_free(ht_registry *reg);
+/* Find a loaded plugin by kind and name; error lists what was found. */
+int ht_plugin_find(hypertest *h, int kind, const char *name, ht_plugin **out);
+hypertest_fn ht_op(const ht_plugin *p, int id);
+/* Create an instance of the configured plugin of a section ("testRunner",
+ * "cloudProvider"). */
+int ht_instance_create(hypertest *h, int kind, ht_instance **out);
+void ht_instance_destroy(ht_instance *inst);
+/* Look up an operation of an instance; NULL when the plugin lacks it. */
+#define HT_OP(inst, ID) ((ID##_fn_check)ht_op((inst)->core.plugin, ID))
+/* Set a "plugin 'x': operation failed" error after an operation returned rc,
+ * keeping the detail the plugin gave. */
+int ht_plugin_error(hypertest *h, ht_instance *inst, int rc, const char *what);
+/* Module loading, for the registry: registers through host.c. */
+int ht_module_register(struct hypertest_core *core, int kind, const char *name,
+                       const char *description, const hypertest_dispatch *ops);
+
+/* ---- host.c ------------------------------------------------------------------ */
+
+extern const hypertest_dispatch ht_upcalls[];
+void ht_result_init(struct hypertest_result *r);
+void ht_result_clear(struct hypertest_result *r);
+void ht_params_clear(struct hypertest_params *p);
+const char *ht_params_get(const struct hypertest_params *p, const char *key);
+
+/* ---- manifest.c ---------------------------------------------------------------- */
+
+typedef struct ht_manifest {
+	char *image_digest;
+	char *test_dir_hash;
+	json_t *contexts; /* array of objects */
+} ht_manifest;
+
+char *ht_manifest_dump(const char *image_digest, const char *test_dir_hash, json_t *contexts);
+int ht_manifest_parse(const char *text, size_t len, const char *origin, ht_manifest *m,
+                      ht_err *err);
+void ht_manifest_clear(ht_manifest *m);
+
+/* ---- results.c --------------------------------------------------------------- */
+
+typedef struct ht_test_result {
+	char test_id[37];
+	int status;
+	char *name, *file_path, *message, *stack_trace;
+	int64_t start_ms, end_ms, duration;
+	json_t *context;
+	char *context_text;           /* filled when the run is finished */
+	char start_date[32], end_date[32];
+} ht_test_result;
+
+/* Turn a function response into a result (validated: size, JSON, shape). */
+void ht_result_from_response(ht_test_result *r, const char *response, size_t len,
+                             size_t max_len);
+void ht_result_fail(ht_test_result *r, const char *fmt, ...) HT_PRINTF(2, 3);
+void ht_test_result_clear(ht_test_result *r);
+/* The results file of DESIGN.md. */
+char *ht_results_dump(const char *run_id, int64_t start_ms, int64_t end_ms,
+                      const ht_test_result *tests, size_t n);
+
+struct hypertest_run {
+	char *run_id;
+	int64_t start_ms, end_ms;
+	ht_test_result *tests;
+	size_t n;
+	size_t counts[3];
+	char *results_json;
+	char *results_path;
+};
+
+/* ---- history.c ------------------------------------------------------------------ */
+
+typedef struct ht_history ht_history;
+ht_history *ht_history_load(const char *path);
+/* Known duration of a context, or -1. */
+int64_t ht_history_get(const ht_history *hist, json_t *context);
+void ht_history_set(ht_history *hist, json_t *context, int64_t ms);
+int ht_history_save(ht_history *hist, ht_err *err);
+void ht_history_free(ht_history *hist);
+/* Order in which tests start: never seen first (in manifest order), then by
+ * known duration, longest first.  order receives n indexes. */
+void ht_schedule_order(const int64_t *known, size_t n, size_t *order);
+
+/* ---- function.c ------------------------------------------------------------------ */
+
+int ht_function_handle(struct hypertest_function *fn, const char *payload, size_t len,
+                       struct hypertest_buffer *response);
+
+/* ---- invoke.c ---------------------------------------------------------------------- */
+
+void ht_invocation_done(struct hypertest_invocation *inv, const char *response, size_t len,
+                        int error_code, const char *error_message);
+const char *ht_invocation_test_id(struct hypertest_invocation *inv);
+
+#endif /* HT_CORE_H */

@@ -1,0 +1,163 @@
+/*
+ * function.c - the function side: serve invocations through the provider,
+ * running each payload's one test with the runner and answering with the
+ * function response of DESIGN.md.  Whatever the runner does, a response is
+ * produced.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+/* runId and testId become path segments in the bucket. */
+static int safe_id(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++, n++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '-' || *s == '_'))
+			return 0;
+	return n > 0 && n <= 128;
+}
+
+static void respond(struct hypertest_buffer *out, const struct hypertest_result *r,
+                    const char *fallback_name)
+{
+	json_t *doc = json_object();
+	char *text;
+
+	if (r->status == HYPERTEST_STATUS_SUCCESS)
+		json_object_set_new(doc, "success", json_true());
+	else if (r->status == HYPERTEST_STATUS_SKIPPED)
+		json_object_set_new(doc, "success", json_string("skipped"));
+	else {
+		json_object_set_new(doc, "success", json_false());
+		json_object_set_new(doc, "message", json_string(r->message ? r->message : "failed"));
+	}
+	json_object_set_new(doc, "name", json_string(r->name ? r->name : fallback_name));
+	json_object_set_new(doc, "filePath", json_string(r->file_path ? r->file_path : "unknown"));
+	if (r->status == HYPERTEST_STATUS_FAILED && r->stack_trace)
+		json_object_set_new(doc, "stackTrace", json_string(r->stack_trace));
+	if (r->status == HYPERTEST_STATUS_SKIPPED && r->message)
+		json_object_set_new(doc, "message", json_string(r->message));
+	if (r->duration >= 0)
+		json_object_set_new(doc, "duration", json_integer((json_int_t)r->duration));
+	text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(doc);
+	if (text)
+		ht_buf_puts(&out->buf, text);
+	else
+		ht_buf_puts(&out->buf, "{\"success\":false,\"message\":\"out of memory\"}");
+	free(text);
+}
+
+static void set_failed(struct hypertest_result *r, const char *msg)
+{
+	r->status = HYPERTEST_STATUS_FAILED;
+	free(r->message);
+	r->message = ht_strdup(msg);
+}
+
+int ht_function_handle(struct hypertest_function *fn, const char *payload, size_t len,
+                       struct hypertest_buffer *response)
+{
+	hypertest *h = fn->h;
+	hypertest_RUNNER_RUN_TEST_fn run = HT_OP(fn->runner, HYPERTEST_RUNNER_RUN_TEST);
+	hypertest_PROVIDER_ARTIFACTS_STORE_fn store =
+	    HT_OP(fn->provider, HYPERTEST_PROVIDER_ARTIFACTS_STORE);
+	struct hypertest_result r;
+	json_error_t jerr;
+	json_t *doc = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *run_id, *test_id, *context;
+	char *ctx_text = NULL, *dir = NULL, *prefix = NULL;
+	const char *tmp = getenv("TMPDIR");
+
+	ht_result_init(&r);
+	run_id = json_object_get(doc, "runId");
+	test_id = json_object_get(doc, "testId");
+	context = json_object_get(doc, "context");
+	if (!doc) {
+		char msg[300];
+		snprintf(msg, sizeof msg, "invalid payload: not JSON (%d:%d: %s)", jerr.line,
+		         jerr.column, jerr.text);
+		set_failed(&r, msg);
+	} else if (!json_is_string(run_id) || !safe_id(json_string_value(run_id)) ||
+	           !json_is_string(test_id) || !safe_id(json_string_value(test_id))) {
+		set_failed(&r, "invalid payload: 'runId' and 'testId' must be ids of letters, digits "
+		               "and '-'");
+	} else if (!json_is_object(context)) {
+		set_failed(&r, "invalid payload: 'context' must be an object");
+	} else if (!run) {
+		set_failed(&r, "the runner cannot run tests (no RUN_TEST operation)");
+	} else {
+		ctx_text = json_dumps(context, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		dir = ht_asprintf("%s/hypertest-artifacts-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		prefix = ht_asprintf("%s/%s", json_string_value(run_id), json_string_value(test_id));
+		if (!ctx_text || !dir || !prefix || !mkdtemp(dir)) {
+			set_failed(&r, "cannot create the artifacts directory");
+			free(dir);
+			dir = NULL;
+		} else {
+			int rc;
+			ht_err_clear(&h->err);
+			rc = run(fn->runner->self, ctx_text, dir, &r);
+			if (rc != HYPERTEST_OK) {
+				char msg[sizeof h->err.msg + 64];
+				snprintf(msg, sizeof msg, "runner '%s' failed: %s",
+				         fn->runner->core.plugin->name,
+				         h->err.msg[0] ? h->err.msg : hypertest_strerror(rc));
+				set_failed(&r, msg);
+			} else if (r.status < 0) {
+				set_failed(&r, "the runner reported no result");
+			}
+			if (store) {
+				ht_err_clear(&h->err);
+				rc = store(fn->provider->self, prefix, dir);
+				if (rc != HYPERTEST_OK)
+					ht_log(h, HYPERTEST_LOG_ERROR, "cannot store the artifacts of %s: %s",
+					       prefix, h->err.msg[0] ? h->err.msg : hypertest_strerror(rc));
+			}
+		}
+	}
+	respond(response, &r, "unknown");
+	if (dir) {
+		ht_err err;
+		ht_rm_rf(dir, &err);
+	}
+	ht_result_clear(&r);
+	json_decref(doc);
+	free(ctx_text);
+	free(dir);
+	free(prefix);
+	return HYPERTEST_OK;
+}
+
+int hypertest_function_serve(hypertest *h)
+{
+	struct hypertest_function fn;
+	hypertest_PROVIDER_SERVE_fn serve;
+	int rc;
+
+	if (!h)
+		return HYPERTEST_ERR_INVALID;
+	memset(&fn, 0, sizeof fn);
+	fn.h = h;
+	if ((rc = ht_require_config(h)) ||
+	    (rc = ht_instance_create(h, HYPERTEST_KIND_PROVIDER, &fn.provider)) ||
+	    (rc = ht_instance_create(h, HYPERTEST_KIND_RUNNER, &fn.runner)))
+		goto out;
+	serve = HT_OP(fn.provider, HYPERTEST_PROVIDER_SERVE);
+	if (!serve) {
+		rc = ht_fail(h, HYPERTEST_ERR_UNSUPPORTED, "provider '%s' cannot serve invocations",
+		             fn.provider->core.plugin->name);
+		goto out;
+	}
+	ht_err_clear(&h->err);
+	rc = serve(fn.provider->self, &fn);
+	if (rc)
+		rc = ht_plugin_error(h, fn.provider, rc, "serving invocations");
+out:
+	ht_instance_destroy(fn.runner);
+	ht_instance_destroy(fn.provider);
+	return rc;
+}

@@ -1,0 +1,472 @@
+/*
+ * invoke.c - hypertest invoke: fetch the manifest, detect drift, invoke the
+ * function once per test with at most `concurrency` in flight (longest
+ * known tests first), collect the responses and write the results file.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "dirhash.h"
+
+#define HT_MAX_RESPONSE (6u * 1024 * 1024) /* Lambda's synchronous response limit */
+#define HT_WAIT_SLICE_MS 250               /* how often a cancel request is noticed */
+#define HT_CANCEL_GRACE_MS 10000           /* after a cancel, how long to wait for stragglers */
+
+struct ht_run_state {
+	hypertest *h;
+	ht_instance *provider;
+	hypertest_run *run;
+	struct hypertest_invocation *invs;
+	ht_history *hist;
+	size_t in_flight, max_in_flight, done;
+};
+
+const char *ht_invocation_test_id(struct hypertest_invocation *inv)
+{
+	return inv->run->run->tests[inv->index].test_id;
+}
+
+static void finish_test(ht_run_state *st, size_t i)
+{
+	ht_test_result *t = &st->run->tests[i];
+
+	t->end_ms = ht_now_ms();
+	if (t->status != HYPERTEST_STATUS_SUCCESS || t->duration < 0)
+		t->duration = t->end_ms - t->start_ms;
+	ht_history_set(st->hist, t->context, t->end_ms - t->start_ms);
+	st->done++;
+	ht_emit(st->h, HYPERTEST_EVENT_TEST_END, HYPERTEST_FIELD_RUN_ID, st->run->run_id,
+	        HYPERTEST_FIELD_TEST_ID, t->test_id, HYPERTEST_FIELD_INDEX, (int64_t)i,
+	        HYPERTEST_FIELD_STATUS, (int64_t)t->status, HYPERTEST_FIELD_NAME,
+	        t->name ? t->name : "unknown", HYPERTEST_FIELD_FILE_PATH,
+	        t->file_path ? t->file_path : "unknown", HYPERTEST_FIELD_DURATION,
+	        (int64_t)t->duration, HYPERTEST_FIELD_MESSAGE, t->message, HYPERTEST_FIELD_DONE,
+	        (int64_t)st->done, HYPERTEST_FIELD_TOTAL, (int64_t)st->run->n,
+	        HYPERTEST_FIELD_IN_FLIGHT, (int64_t)st->in_flight, 0);
+}
+
+void ht_invocation_done(struct hypertest_invocation *inv, const char *response, size_t len,
+                        int error_code, const char *error_message)
+{
+	ht_run_state *st = inv->run;
+	ht_test_result *t = &st->run->tests[inv->index];
+
+	if (!inv->in_flight) {
+		ht_log(st->h, HYPERTEST_LOG_WARNING,
+		       "provider completed test %s twice; the second completion is ignored", t->test_id);
+		return;
+	}
+	inv->in_flight = 0;
+	st->in_flight--;
+	if (error_code != HYPERTEST_OK)
+		ht_result_fail(t, "%s", error_message && *error_message
+		                            ? error_message
+		                            : hypertest_strerror(error_code));
+	else
+		ht_result_from_response(t, response, len, HT_MAX_RESPONSE);
+	finish_test(st, inv->index);
+}
+
+static char *make_payload(const char *run_id, ht_test_result *t, json_t *fields)
+{
+	json_t *p = json_object();
+	char *text;
+
+	if (!p)
+		return NULL;
+	json_object_set_new(p, "runId", json_string(run_id));
+	json_object_set_new(p, "testId", json_string(t->test_id));
+	json_object_set(p, "context", t->context);
+	if (fields)
+		json_object_update_missing(p, fields);
+	text = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(p);
+	return text;
+}
+
+static void start_test(ht_run_state *st, size_t i, json_t *fields)
+{
+	hypertest_PROVIDER_INVOKE_START_fn start =
+	    HT_OP(st->provider, HYPERTEST_PROVIDER_INVOKE_START);
+	struct hypertest_invocation *inv = &st->invs[i];
+	ht_test_result *t = &st->run->tests[i];
+	char *payload = make_payload(st->run->run_id, t, fields);
+	int rc;
+
+	t->start_ms = ht_now_ms();
+	inv->in_flight = 1;
+	st->in_flight++;
+	if (st->in_flight > st->max_in_flight)
+		st->max_in_flight = st->in_flight;
+	ht_emit(st->h, HYPERTEST_EVENT_TEST_START, HYPERTEST_FIELD_RUN_ID, st->run->run_id,
+	        HYPERTEST_FIELD_TEST_ID, t->test_id, HYPERTEST_FIELD_INDEX, (int64_t)i,
+	        HYPERTEST_FIELD_IN_FLIGHT, (int64_t)st->in_flight, 0);
+	if (!payload) {
+		ht_invocation_done(inv, NULL, 0, HYPERTEST_ERR_NOMEM, "out of memory");
+		return;
+	}
+	ht_err_clear(&st->h->err);
+	rc = start(st->provider->self, inv, payload, strlen(payload));
+	free(payload);
+	if (rc != HYPERTEST_OK && inv->in_flight) {
+		char msg[sizeof st->h->err.msg + 64];
+		snprintf(msg, sizeof msg, "invocation did not start: %s",
+		         st->h->err.msg[0] ? st->h->err.msg : hypertest_strerror(rc));
+		ht_invocation_done(inv, NULL, 0, rc, msg);
+	}
+}
+
+/* Fail every test still in flight (the provider stopped answering). */
+static void abandon_in_flight(ht_run_state *st, const char *why)
+{
+	size_t i;
+	for (i = 0; i < st->run->n; i++)
+		if (st->invs[i].in_flight)
+			ht_invocation_done(&st->invs[i], NULL, 0, HYPERTEST_ERR_PROVIDER, why);
+}
+
+static void run_loop(ht_run_state *st, const size_t *order, long concurrency, json_t *fields)
+{
+	hypertest *h = st->h;
+	hypertest_PROVIDER_INVOKE_WAIT_fn wait = HT_OP(st->provider, HYPERTEST_PROVIDER_INVOKE_WAIT);
+	hypertest_PROVIDER_INVOKE_CANCEL_fn cancel =
+	    HT_OP(st->provider, HYPERTEST_PROVIDER_INVOKE_CANCEL);
+	size_t n = st->run->n, next = 0;
+	int64_t cancel_deadline = -1;
+
+	while (st->done < n) {
+		while (!h->cancelled && next < n && st->in_flight < (size_t)concurrency)
+			start_test(st, order[next++], fields);
+		if (h->cancelled && cancel_deadline < 0) {
+			ht_log(h, HYPERTEST_LOG_WARNING, "cancelled: stopping %zu invocations in flight",
+			       st->in_flight);
+			if (cancel)
+				cancel(st->provider->self);
+			for (; next < n; next++) {
+				size_t i = order[next];
+				st->run->tests[i].start_ms = ht_now_ms();
+				ht_result_fail(&st->run->tests[i], "cancelled before it started");
+				finish_test(st, i);
+			}
+			cancel_deadline = ht_monotonic_ms() + HT_CANCEL_GRACE_MS;
+		}
+		if (st->in_flight == 0)
+			continue;
+		if (cancel_deadline >= 0 && ht_monotonic_ms() > cancel_deadline) {
+			abandon_in_flight(st, "cancelled; the provider did not confirm in time");
+			break;
+		}
+		ht_err_clear(&h->err);
+		{
+			int rc = wait(st->provider->self, HT_WAIT_SLICE_MS);
+			if (rc < 0) {
+				char why[sizeof h->err.msg + 64];
+				snprintf(why, sizeof why, "provider failed while waiting: %s",
+				         h->err.msg[0] ? h->err.msg : hypertest_strerror(-rc));
+				ht_log(h, HYPERTEST_LOG_ERROR, "%s", why);
+				if (cancel)
+					cancel(st->provider->self);
+				abandon_in_flight(st, why);
+				for (; next < n; next++) {
+					size_t i = order[next];
+					st->run->tests[i].start_ms = ht_now_ms();
+					ht_result_fail(&st->run->tests[i], "not started: %s", why);
+					finish_test(st, i);
+				}
+				break;
+			}
+		}
+	}
+}
+
+/* Compare the manifest with the local test directory and the deployed
+ * image; act on the drift policy. */
+static int check_drift(hypertest *h, ht_instance *runner, ht_instance *provider,
+                       const ht_manifest *m)
+{
+	int policy = ht_config_drift_policy(h->cfg);
+	hypertest_RUNNER_TEST_DIR_fn test_dir = HT_OP(runner, HYPERTEST_RUNNER_TEST_DIR);
+	hypertest_PROVIDER_FUNCTION_DIGEST_fn fdigest =
+	    HT_OP(provider, HYPERTEST_PROVIDER_FUNCTION_DIGEST);
+	ht_buf problems = HT_BUF_INIT;
+	int rc = HYPERTEST_OK;
+
+	if (policy == HT_DRIFT_SILENCE)
+		return HYPERTEST_OK;
+	if (test_dir) {
+		const char *rel = test_dir(runner->self);
+		char *dir = rel ? ht_abspath(h->project_dir, rel) : NULL;
+		char hex[65];
+		ht_err err;
+		ht_err_clear(&err);
+		if (!dir)
+			ht_buf_printf(&problems, "the runner names no test directory");
+		else if (ht_dirhash(dir, hex, &err) != HYPERTEST_OK)
+			ht_buf_printf(&problems, "cannot hash the test directory: %s", err.msg);
+		else if (strcmp(hex, m->test_dir_hash) != 0)
+			ht_buf_printf(&problems,
+			              "the test directory %s changed since the last deploy (hash %.12s, "
+			              "deployed %.12s)",
+			              dir, hex, m->test_dir_hash);
+		free(dir);
+	}
+	if (fdigest) {
+		hypertest_buffer buf;
+		int frc;
+		memset(&buf, 0, sizeof buf);
+		ht_err_clear(&h->err);
+		frc = fdigest(provider->self, &buf);
+		if (frc == HYPERTEST_OK && buf.buf.data && strcmp(buf.buf.data, m->image_digest) != 0)
+			ht_buf_printf(&problems, "%sthe function runs image %s, the manifest names %s",
+			              problems.len ? "; " : "", buf.buf.data, m->image_digest);
+		else if (frc != HYPERTEST_OK)
+			ht_buf_printf(&problems, "%scannot read the function's image digest: %s",
+			              problems.len ? "; " : "",
+			              h->err.msg[0] ? h->err.msg : hypertest_strerror(frc));
+		ht_buf_free(&buf.buf);
+	}
+	if (problems.len) {
+		if (policy == HT_DRIFT_ERROR)
+			rc = ht_fail(h, HYPERTEST_ERR_DRIFT,
+			             "drift (driftDetectionPolicy \"error\"): %s; run 'hypertest deploy'",
+			             problems.data);
+		else
+			ht_log(h, HYPERTEST_LOG_WARNING, "drift: %s; run 'hypertest deploy' to update",
+			       problems.data);
+	}
+	ht_buf_free(&problems);
+	return rc;
+}
+
+static int fetch_manifest(hypertest *h, ht_instance *provider, ht_manifest *m)
+{
+	hypertest_PROVIDER_OBJECT_GET_fn get = HT_OP(provider, HYPERTEST_PROVIDER_OBJECT_GET);
+	const char *name = ht_config_str(h->cfg, "buildManifestFileName");
+	hypertest_buffer buf;
+	int rc;
+
+	if (!get)
+		return ht_fail(h, HYPERTEST_ERR_UNSUPPORTED,
+		               "provider '%s' cannot read objects (no OBJECT_GET operation)",
+		               provider->core.plugin->name);
+	memset(&buf, 0, sizeof buf);
+	ht_err_clear(&h->err);
+	rc = get(provider->self, name, &buf);
+	if (rc == HYPERTEST_ERR_NOT_FOUND) {
+		ht_buf_free(&buf.buf);
+		return ht_fail(h, HYPERTEST_ERR_MANIFEST,
+		               "no manifest '%s' in the bucket of provider '%s': run 'hypertest deploy' "
+		               "first",
+		               name, provider->core.plugin->name);
+	}
+	if (rc != HYPERTEST_OK) {
+		ht_buf_free(&buf.buf);
+		return ht_plugin_error(h, provider, rc, "reading the manifest");
+	}
+	rc = ht_manifest_parse(buf.buf.data ? buf.buf.data : "", buf.buf.len, name, m, &h->err);
+	ht_buf_free(&buf.buf);
+	return rc;
+}
+
+static json_t *payload_fields(hypertest *h, ht_instance *provider)
+{
+	hypertest_PROVIDER_PAYLOAD_FIELDS_fn pf = HT_OP(provider, HYPERTEST_PROVIDER_PAYLOAD_FIELDS);
+	struct hypertest_params params = {NULL, 0};
+	json_t *obj;
+	size_t i;
+
+	if (!pf)
+		return NULL;
+	ht_err_clear(&h->err);
+	if (pf(provider->self, &params) != HYPERTEST_OK) {
+		ht_params_clear(&params);
+		return NULL;
+	}
+	obj = json_object();
+	for (i = 0; obj && i < params.n; i++)
+		json_object_set_new(obj, params.items[i].key, json_string(params.items[i].value));
+	ht_params_clear(&params);
+	return obj;
+}
+
+/* Write the results locally and to the bucket; announce the end. */
+static void publish(hypertest *h, ht_instance *provider, hypertest_run *run)
+{
+	const char *name = ht_config_str(h->cfg, "resultsFileName");
+	char *path = ht_abspath(h->project_dir, name);
+	char *key = ht_asprintf("%s/%s", run->run_id, name);
+	hypertest_buffer url;
+	ht_err err;
+	size_t i;
+
+	for (i = 0; i < run->n; i++) {
+		ht_test_result *t = &run->tests[i];
+		run->counts[t->status]++;
+		ht_iso8601(t->start_ms, t->start_date);
+		ht_iso8601(t->end_ms, t->end_date);
+		t->context_text = json_dumps(t->context, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	}
+	run->results_json = ht_results_dump(run->run_id, run->start_ms, run->end_ms, run->tests, run->n);
+	memset(&url, 0, sizeof url);
+	ht_err_clear(&err);
+	if (!run->results_json) {
+		ht_log(h, HYPERTEST_LOG_ERROR, "out of memory while writing the results");
+	} else if (h->flags & HYPERTEST_FLAG_DRY_RUN) {
+		ht_log(h, HYPERTEST_LOG_INFO, "dry run: results not written");
+	} else {
+		if (path && ht_write_file_atomic(path, run->results_json, strlen(run->results_json),
+		                                 &err) == HYPERTEST_OK)
+			run->results_path = ht_strdup(path);
+		else
+			ht_log(h, HYPERTEST_LOG_ERROR, "cannot write the results file: %s", err.msg);
+		{
+			hypertest_PROVIDER_OBJECT_PUT_fn put = HT_OP(provider, HYPERTEST_PROVIDER_OBJECT_PUT);
+			hypertest_PROVIDER_OBJECT_URL_fn ou = HT_OP(provider, HYPERTEST_PROVIDER_OBJECT_URL);
+			int rc = HYPERTEST_ERR_UNSUPPORTED;
+			ht_err_clear(&h->err);
+			if (put && key)
+				rc = put(provider->self, key, run->results_json, strlen(run->results_json),
+				         "application/json");
+			if (rc != HYPERTEST_OK)
+				ht_log(h, HYPERTEST_LOG_ERROR, "cannot upload the results to the bucket: %s",
+				       h->err.msg[0] ? h->err.msg : hypertest_strerror(rc));
+			else if (ou && key)
+				ou(provider->self, key, &url);
+		}
+	}
+	ht_emit(h, HYPERTEST_EVENT_RUN_END, HYPERTEST_FIELD_RUN_ID, run->run_id, HYPERTEST_FIELD_TOTAL,
+	        (int64_t)run->n, HYPERTEST_FIELD_PASSED, (int64_t)run->counts[HYPERTEST_STATUS_SUCCESS],
+	        HYPERTEST_FIELD_FAILED, (int64_t)run->counts[HYPERTEST_STATUS_FAILED],
+	        HYPERTEST_FIELD_SKIPPED, (int64_t)run->counts[HYPERTEST_STATUS_SKIPPED],
+	        HYPERTEST_FIELD_DURATION, (int64_t)(run->end_ms - run->start_ms), HYPERTEST_FIELD_PATH,
+	        run->results_path ? run->results_path : "", HYPERTEST_FIELD_URL,
+	        url.buf.data ? url.buf.data : "", 0);
+	ht_buf_free(&url.buf);
+	free(path);
+	free(key);
+}
+
+static hypertest_run *new_run(const ht_manifest *m)
+{
+	hypertest_run *run = calloc(1, sizeof *run);
+	char id[37];
+	size_t i, n = json_array_size(m->contexts);
+
+	if (!run)
+		return NULL;
+	run->tests = calloc(n ? n : 1, sizeof *run->tests);
+	if (!run->tests || ht_uuid_v4(id) != HYPERTEST_OK || !(run->run_id = ht_strdup(id))) {
+		free(run->tests);
+		free(run->run_id);
+		free(run);
+		return NULL;
+	}
+	run->n = n;
+	for (i = 0; i < n; i++) {
+		ht_uuid_v4(run->tests[i].test_id);
+		run->tests[i].context = json_incref(json_array_get(m->contexts, i));
+		run->tests[i].status = HYPERTEST_STATUS_FAILED;
+		run->tests[i].duration = -1;
+	}
+	return run;
+}
+
+int hypertest_invoke(hypertest *h, hypertest_run **out)
+{
+	ht_instance *provider = NULL, *runner = NULL;
+	ht_manifest m;
+	ht_run_state st;
+	hypertest_run *run = NULL;
+	json_t *fields = NULL;
+	int64_t *known = NULL;
+	size_t *order = NULL, i;
+	long concurrency;
+	char *hist_path = NULL;
+	int rc;
+
+	if (!h || !out)
+		return h ? ht_fail(h, HYPERTEST_ERR_INVALID, "hypertest_invoke: run is NULL")
+		         : HYPERTEST_ERR_INVALID;
+	*out = NULL;
+	memset(&m, 0, sizeof m);
+	memset(&st, 0, sizeof st);
+	h->cancelled = 0;
+	if ((rc = ht_require_config(h)) || (rc = ht_instance_create(h, HYPERTEST_KIND_PROVIDER, &provider)) ||
+	    (rc = ht_instance_create(h, HYPERTEST_KIND_RUNNER, &runner)))
+		goto out;
+	if (!HT_OP(provider, HYPERTEST_PROVIDER_INVOKE_START) ||
+	    !HT_OP(provider, HYPERTEST_PROVIDER_INVOKE_WAIT)) {
+		rc = ht_fail(h, HYPERTEST_ERR_UNSUPPORTED,
+		             "provider '%s' (%s) cannot invoke functions (no INVOKE_START/INVOKE_WAIT)",
+		             provider->core.plugin->name, provider->core.plugin->path);
+		goto out;
+	}
+	if ((rc = fetch_manifest(h, provider, &m)) || (rc = check_drift(h, runner, provider, &m)))
+		goto out;
+	if (json_array_size(m.contexts) == 0) {
+		rc = ht_fail(h, HYPERTEST_ERR_EMPTY, "the manifest lists no tests");
+		goto out;
+	}
+	run = new_run(&m);
+	known = calloc(json_array_size(m.contexts), sizeof *known);
+	order = calloc(json_array_size(m.contexts), sizeof *order);
+	st.invs = calloc(json_array_size(m.contexts), sizeof *st.invs);
+	hist_path = ht_path_join(ht_state_dir(h), "history.json");
+	if (!run || !known || !order || !st.invs || !hist_path) {
+		rc = ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	st.h = h;
+	st.provider = provider;
+	st.run = run;
+	st.hist = ht_history_load(hist_path);
+	for (i = 0; i < run->n; i++) {
+		st.invs[i].run = &st;
+		st.invs[i].index = i;
+		known[i] = ht_history_get(st.hist, run->tests[i].context);
+	}
+	ht_schedule_order(known, run->n, order);
+	fields = payload_fields(h, provider);
+	concurrency = ht_config_concurrency(h->cfg);
+	run->start_ms = ht_now_ms();
+	ht_emit(h, HYPERTEST_EVENT_RUN_START, HYPERTEST_FIELD_RUN_ID, run->run_id,
+	        HYPERTEST_FIELD_TOTAL, (int64_t)run->n, HYPERTEST_FIELD_CONCURRENCY,
+	        (int64_t)concurrency, 0);
+	if (h->flags & HYPERTEST_FLAG_DRY_RUN) {
+		for (i = 0; i < run->n; i++) {
+			ht_test_result *t = &run->tests[order[i]];
+			t->start_ms = t->end_ms = ht_now_ms();
+			t->status = HYPERTEST_STATUS_SKIPPED;
+			t->message = ht_strdup("dry run: not invoked");
+			t->duration = 0;
+		}
+	} else {
+		run_loop(&st, order, concurrency, fields);
+	}
+	run->end_ms = ht_now_ms();
+	ht_log(h, HYPERTEST_LOG_DEBUG, "at most %zu invocations were in flight", st.max_in_flight);
+	publish(h, provider, run);
+	if (!(h->flags & HYPERTEST_FLAG_DRY_RUN)) {
+		ht_err err;
+		if (ht_history_save(st.hist, &err) != HYPERTEST_OK)
+			ht_log(h, HYPERTEST_LOG_WARNING, "cannot save test durations: %s", err.msg);
+	}
+	*out = run;
+	run = NULL;
+	rc = HYPERTEST_OK;
+	ht_err_clear(&h->err);
+out:
+	json_decref(fields);
+	ht_history_free(st.hist);
+	free(st.invs);
+	free(known);
+	free(order);
+	free(hist_path);
+	hypertest_run_free(run);
+	ht_manifest_clear(&m);
+	ht_instance_destroy(runner);
+	ht_instance_destroy(provider);
+	return rc;
+}

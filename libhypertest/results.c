@@ -1,0 +1,284 @@
+/*
+ * results.c - function responses turned into test results, and the results
+ * file of DESIGN.md.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+static const char *const status_names[] = {"success", "failed", "skipped"};
+
+void ht_test_result_clear(ht_test_result *r)
+{
+	free(r->name);
+	free(r->file_path);
+	free(r->message);
+	free(r->stack_trace);
+	r->name = r->file_path = r->message = r->stack_trace = NULL;
+}
+
+void ht_result_fail(ht_test_result *r, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	r->status = HYPERTEST_STATUS_FAILED;
+	free(r->message);
+	r->message = ht_strdup(msg);
+	free(r->stack_trace);
+	r->stack_trace = NULL;
+	r->duration = -1;
+}
+
+/* A short, printable excerpt of a response for messages. */
+static void excerpt(const char *s, size_t len, char out[120])
+{
+	size_t i, n = len < 100 ? len : 100;
+	for (i = 0; i < n; i++)
+		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	out[n] = '\0';
+	if (len > n)
+		strcat(out, "...");
+}
+
+static int opt_string(json_t *obj, const char *key, char **out, ht_test_result *r)
+{
+	json_t *v = json_object_get(obj, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		ht_result_fail(r, "malformed function response: '%s' must be a string", key);
+		return -1;
+	}
+	free(*out);
+	*out = ht_strdup(json_string_value(v));
+	return 0;
+}
+
+void ht_result_from_response(ht_test_result *r, const char *response, size_t len,
+                             size_t max_len)
+{
+	json_error_t jerr;
+	json_t *doc, *success, *dur;
+	char ex[120];
+
+	r->duration = -1;
+	if (len > max_len) {
+		ht_result_fail(r, "function response too large: %zu bytes (the limit is %zu)", len,
+		               max_len);
+		return;
+	}
+	if (!response || len == 0) {
+		ht_result_fail(r, "empty function response");
+		return;
+	}
+	doc = json_loadb(response, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!doc) {
+		excerpt(response, len, ex);
+		ht_result_fail(r, "function response is not JSON (%d:%d: %s): %s", jerr.line,
+		               jerr.column, jerr.text, ex);
+		return;
+	}
+	if (!json_is_object(doc)) {
+		excerpt(response, len, ex);
+		ht_result_fail(r, "function response is not a JSON object: %s", ex);
+		json_decref(doc);
+		return;
+	}
+	success = json_object_get(doc, "success");
+	/* A function that threw: Lambda's {"errorMessage", "errorType", "stackTrace"}. */
+	if (!success && json_is_string(json_object_get(doc, "errorMessage"))) {
+		json_t *st = json_object_get(doc, "stackTrace");
+		ht_result_fail(r, "function error: %s%s%s",
+		               json_is_string(json_object_get(doc, "errorType"))
+		                   ? json_string_value(json_object_get(doc, "errorType"))
+		                   : "",
+		               json_is_string(json_object_get(doc, "errorType")) ? ": " : "",
+		               json_string_value(json_object_get(doc, "errorMessage")));
+		if (json_is_array(st)) {
+			ht_buf b = HT_BUF_INIT;
+			size_t i;
+			for (i = 0; i < json_array_size(st); i++)
+				if (json_is_string(json_array_get(st, i)))
+					ht_buf_printf(&b, "%s%s", i ? "\n" : "",
+					              json_string_value(json_array_get(st, i)));
+			r->stack_trace = ht_buf_steal(&b);
+		}
+		json_decref(doc);
+		return;
+	}
+	if (json_is_true(success))
+		r->status = HYPERTEST_STATUS_SUCCESS;
+	else if (json_is_false(success))
+		r->status = HYPERTEST_STATUS_FAILED;
+	else if (json_is_string(success) && !strcmp(json_string_value(success), "skipped"))
+		r->status = HYPERTEST_STATUS_SKIPPED;
+	else {
+		ht_result_fail(r, success ? "malformed function response: 'success' must be true, false "
+		                            "or \"skipped\""
+		                          : "malformed function response: no 'success' member");
+		json_decref(doc);
+		return;
+	}
+	if (opt_string(doc, "name", &r->name, r) || opt_string(doc, "filePath", &r->file_path, r) ||
+	    opt_string(doc, "message", &r->message, r) ||
+	    opt_string(doc, "stackTrace", &r->stack_trace, r)) {
+		json_decref(doc);
+		return;
+	}
+	dur = json_object_get(doc, "duration");
+	if (dur && !json_is_null(dur)) {
+		if (!json_is_number(dur) || json_number_value(dur) < 0) {
+			ht_result_fail(r, "malformed function response: 'duration' must be a number of "
+			                  "milliseconds");
+			json_decref(doc);
+			return;
+		}
+		r->duration = (int64_t)(json_number_value(dur) + 0.5);
+	}
+	if (r->status == HYPERTEST_STATUS_FAILED && !r->message)
+		r->message = ht_strdup("malformed function response: a failed test without 'message'");
+	json_decref(doc);
+}
+
+char *ht_results_dump(const char *run_id, int64_t start_ms, int64_t end_ms,
+                      const ht_test_result *tests, size_t n)
+{
+	json_t *doc = json_object(), *counts = json_object(), *list = json_array();
+	size_t count[3] = {0, 0, 0}, i;
+	char date[32];
+	char *text;
+
+	if (!doc || !counts || !list) {
+		json_decref(doc);
+		json_decref(counts);
+		json_decref(list);
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		const ht_test_result *t = &tests[i];
+		json_t *e = json_object();
+		count[t->status]++;
+		json_object_set_new(e, "testId", json_string(t->test_id));
+		json_object_set_new(e, "name", json_string(t->name ? t->name : "unknown"));
+		json_object_set_new(e, "filePath", json_string(t->file_path ? t->file_path : "unknown"));
+		json_object_set_new(e, "status", json_string(status_names[t->status]));
+		ht_iso8601(t->start_ms, date);
+		json_object_set_new(e, "startDate", json_string(date));
+		ht_iso8601(t->end_ms, date);
+		json_object_set_new(e, "endDate", json_string(date));
+		json_object_set_new(e, "duration", json_integer((json_int_t)t->duration));
+		if (t->status == HYPERTEST_STATUS_FAILED) {
+			json_t *error = json_object();
+			json_object_set_new(error, "message", json_string(t->message ? t->message : ""));
+			if (t->stack_trace)
+				json_object_set_new(error, "stackTrace", json_string(t->stack_trace));
+			json_object_set_new(e, "error", error);
+		}
+		if (t->context)
+			json_object_set(e, "context", t->context);
+		json_array_append_new(list, e);
+	}
+	json_object_set_new(doc, "runId", json_string(run_id));
+	ht_iso8601(start_ms, date);
+	json_object_set_new(doc, "startDate", json_string(date));
+	ht_iso8601(end_ms, date);
+	json_object_set_new(doc, "endDate", json_string(date));
+	json_object_set_new(doc, "duration", json_integer((json_int_t)(end_ms - start_ms)));
+	json_object_set_new(counts, "total", json_integer((json_int_t)n));
+	json_object_set_new(counts, "success", json_integer((json_int_t)count[0]));
+	json_object_set_new(counts, "skipped", json_integer((json_int_t)count[2]));
+	json_object_set_new(counts, "failed", json_integer((json_int_t)count[1]));
+	json_object_set_new(doc, "tests", counts);
+	json_object_set_new(doc, "testResults", list);
+	text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(doc);
+	return text;
+}
+
+/* ---- hypertest_run accessors ----------------------------------------------- */
+
+const char *hypertest_run_id(const hypertest_run *run)
+{
+	return run ? run->run_id : NULL;
+}
+
+size_t hypertest_run_total(const hypertest_run *run)
+{
+	return run ? run->n : 0;
+}
+
+size_t hypertest_run_count(const hypertest_run *run, int status)
+{
+	if (!run || status < 0 || status > 2)
+		return 0;
+	return run->counts[status];
+}
+
+int64_t hypertest_run_duration(const hypertest_run *run)
+{
+	return run ? run->end_ms - run->start_ms : -1;
+}
+
+int hypertest_run_test_status(const hypertest_run *run, size_t i)
+{
+	return run && i < run->n ? run->tests[i].status : -1;
+}
+
+int64_t hypertest_run_test_duration(const hypertest_run *run, size_t i)
+{
+	return run && i < run->n ? run->tests[i].duration : -1;
+}
+
+const char *hypertest_run_test_str(const hypertest_run *run, size_t i, int field)
+{
+	const ht_test_result *t;
+
+	if (!run || i >= run->n)
+		return NULL;
+	t = &run->tests[i];
+	switch (field) {
+	case HYPERTEST_TEST_ID: return t->test_id;
+	case HYPERTEST_TEST_NAME: return t->name ? t->name : "unknown";
+	case HYPERTEST_TEST_FILE_PATH: return t->file_path ? t->file_path : "unknown";
+	case HYPERTEST_TEST_MESSAGE: return t->message;
+	case HYPERTEST_TEST_STACK_TRACE: return t->stack_trace;
+	case HYPERTEST_TEST_START_DATE: return t->start_date;
+	case HYPERTEST_TEST_END_DATE: return t->end_date;
+	case HYPERTEST_TEST_CONTEXT: return t->context_text;
+	default: return NULL;
+	}
+}
+
+const char *hypertest_run_results_json(const hypertest_run *run)
+{
+	return run ? run->results_json : NULL;
+}
+
+const char *hypertest_run_results_path(const hypertest_run *run)
+{
+	return run ? run->results_path : NULL;
+}
+
+void hypertest_run_free(hypertest_run *run)
+{
+	size_t i;
+	if (!run)
+		return;
+	for (i = 0; i < run->n; i++) {
+		ht_test_result_clear(&run->tests[i]);
+		json_decref(run->tests[i].context);
+		free(run->tests[i].context_text);
+	}
+	free(run->tests);
+	free(run->run_id);
+	free(run->results_json);
+	free(run->results_path);
+	free(run);
+}

@@ -1,0 +1,160 @@
+/*
+ * local-bucket.c - the local provider's bucket: a directory (bucketDir)
+ * whose files are the objects, {bucket}/{key}.  Keys are checked so that
+ * none escapes the directory; objects are written atomically (temporary
+ * file + rename, parent directories created).  On the function side the
+ * bucket is $HYPERTEST_LOCAL_BUCKET, set by the orchestrator.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "local.h"
+
+const char *local_key_problem(const char *key)
+{
+	if (!key || !*key)
+		return "is empty";
+	if (key[0] == '/')
+		return "is an absolute path";
+	for (const char *s = key;;) {
+		const char *end = strchr(s, '/');
+		size_t n = end ? (size_t)(end - s) : strlen(s);
+		if (n == 0)
+			return "has an empty segment";
+		if (n == 2 && s[0] == '.' && s[1] == '.')
+			return "has a '..' segment";
+		if (n == 1 && s[0] == '.')
+			return "has a '.' segment";
+		if (!end)
+			return NULL;
+		s = end + 1;
+	}
+}
+
+/* bucket/key after checking key; NULL with the error set. */
+static char *object_path(local_provider *p, const char *bucket, const char *key)
+{
+	const char *why = local_key_problem(key);
+	if (why) {
+		local_fail(p, HYPERTEST_ERR_INVALID, "local provider: object key '%s' %s",
+		           key ? key : "", why);
+		return NULL;
+	}
+	char *path = local_path_join(bucket, key);
+	if (!path)
+		local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+	return path;
+}
+
+int local_object_put(void *self, const char *key, const void *data, size_t len,
+                     const char *content_type)
+{
+	local_provider *p = self;
+	(void)content_type;
+	char *path = object_path(p, p->bucket_dir, key);
+	if (!path)
+		return HYPERTEST_ERR_INVALID;
+	int rc = 0;
+	if (local_write_atomic(path, data, len) != 0)
+		rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot write object %s: %s",
+		                path, strerror(errno));
+	free(path);
+	return rc;
+}
+
+int local_object_get(void *self, const char *key, hypertest_buffer *out)
+{
+	local_provider *p = self;
+	char *path = object_path(p, p->bucket_dir, key);
+	if (!path)
+		return HYPERTEST_ERR_INVALID;
+	char *data;
+	size_t len;
+	int rc = 0;
+	if (local_read_file(path, &data, &len) != 0) {
+		int e = errno;
+		rc = local_fail(p, e == ENOENT || e == ENOTDIR ? HYPERTEST_ERR_NOT_FOUND : HYPERTEST_ERR_IO,
+		                "local provider: cannot read object %s: %s", path, strerror(e));
+	} else {
+		if (p->up.buffer_append(out, data, len) != 0)
+			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		free(data);
+	}
+	free(path);
+	return rc;
+}
+
+int local_object_url(void *self, const char *key, hypertest_buffer *url)
+{
+	local_provider *p = self;
+	char *path = object_path(p, p->bucket_dir, key);
+	if (!path)
+		return HYPERTEST_ERR_INVALID;
+	int rc = 0;
+	if (p->up.buffer_append(url, path, strlen(path)) != 0)
+		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+	free(path);
+	return rc;
+}
+
+/* Copy the tree below src into dst (created).  Symbolic links count as what
+ * they point to when that is a file; links to directories are skipped, so
+ * a loop cannot make the copy endless. */
+static int copy_tree(local_provider *p, const char *src, const char *dst)
+{
+	DIR *d = opendir(src);
+	if (!d)
+		return local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot read directory %s: %s",
+		                  src, strerror(errno));
+	int rc = 0;
+	struct dirent *e;
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char *from = local_path_join(src, e->d_name);
+		char *to = local_path_join(dst, e->d_name);
+		struct stat lst, st;
+		if (!from || !to) {
+			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		} else if (lstat(from, &lst) != 0) {
+			rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot read %s: %s", from,
+			                strerror(errno));
+		} else if (S_ISDIR(lst.st_mode)) {
+			rc = copy_tree(p, from, to);
+		} else if (stat(from, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (local_copy_file(from, to) != 0)
+				rc = local_fail(p, HYPERTEST_ERR_IO,
+				                "local provider: cannot copy %s to %s: %s", from, to,
+				                strerror(errno));
+		} else {
+			local_log(p, HYPERTEST_LOG_WARNING,
+			          "local provider: artifact %s is not a file; not stored", from);
+		}
+		free(from);
+		free(to);
+	}
+	closedir(d);
+	return rc;
+}
+
+int local_artifacts_store(void *self, const char *prefix, const char *dir)
+{
+	local_provider *p = self;
+	const char *env = getenv("HYPERTEST_LOCAL_BUCKET");
+	const char *bucket = env && *env ? env : p->bucket_dir;
+	char *dst = object_path(p, bucket, prefix);
+	if (!dst)
+		return HYPERTEST_ERR_INVALID;
+	int rc;
+	if (local_mkdir_p(dst) != 0)
+		rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot create %s: %s", dst,
+		                strerror(errno));
+	else
+		rc = copy_tree(p, dir, dst);
+	free(dst);
+	return rc;
+}

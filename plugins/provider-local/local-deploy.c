@@ -1,0 +1,257 @@
+/*
+ * local-deploy.c - "updating the function" of the local provider.
+ *
+ * functionDir/
+ *   images/<hex>            the deployed image, unpacked (root filesystem)
+ *   images/<hex>.complete   marker written once the unpack finished
+ *   current                 {"digest": "sha256:<hex>", "root": ".../images/<hex>"}
+ *   scratch/<testId>/       one per invocation in flight (local-invoke.c)
+ *
+ * An update unpacks the image once (skipped when the marker is there),
+ * replaces current atomically, then removes every other unpacked image.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "local.h"
+
+#define MARKER_SUFFIX ".complete"
+
+/* The hex part of "algo:hex", or NULL when digest is not of that form. */
+static const char *digest_hex(const char *digest)
+{
+	const char *colon = digest ? strchr(digest, ':') : NULL;
+	if (!colon || colon == digest || !colon[1])
+		return NULL;
+	for (const char *s = digest; s < colon; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
+			return NULL;
+	for (const char *s = colon + 1; *s; s++)
+		if (!((*s >= 'a' && *s <= 'f') || (*s >= '0' && *s <= '9')))
+			return NULL;
+	return colon + 1;
+}
+
+void local_deployed_clear(local_deployed *d)
+{
+	free(d->digest);
+	free(d->root);
+	free(d->task_root);
+	free(d->config);
+	for (size_t i = 0; i < d->nentries; i++)
+		free(d->entries[i]);
+	free(d->entries);
+	memset(d, 0, sizeof *d);
+}
+
+/* Read functionDir/current: digest and root (malloc'd). */
+static int read_current(local_provider *p, char **digest, char **root)
+{
+	char *path = local_path_join(p->function_dir, "current");
+	char *text;
+	size_t len;
+	if (!path)
+		return local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+	if (local_read_file(path, &text, &len) != 0) {
+		int e = errno;
+		int rc = e == ENOENT
+		             ? local_fail(p, HYPERTEST_ERR_NOT_FOUND,
+		                          "local provider: nothing deployed in %s (run hypertest deploy)",
+		                          p->function_dir)
+		             : local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot read %s: %s",
+		                          path, strerror(e));
+		free(path);
+		return rc;
+	}
+	json_error_t jerr;
+	json_t *j = json_loadb(text, len, 0, &jerr);
+	free(text);
+	const char *d = json_string_value(json_object_get(j, "digest"));
+	const char *r = json_string_value(json_object_get(j, "root"));
+	int rc = 0;
+	if (!d || !r || !digest_hex(d) || r[0] != '/')
+		rc = local_fail(p, HYPERTEST_ERR_IO,
+		                "local provider: %s is damaged (expected {\"digest\", \"root\"}); "
+		                "run hypertest deploy again", path);
+	else if (!(*digest = local_strdup(d)) || !(*root = local_strdup(r)))
+		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+	json_decref(j);
+	free(path);
+	return rc;
+}
+
+/* The top-level names of the task root, which each invocation's scratch
+ * directory links to.  ".hypertest" is left out: the scratch directory
+ * keeps HOME and TMPDIR there. */
+static int list_entries(local_provider *p, local_deployed *d)
+{
+	DIR *dir = opendir(d->task_root);
+	if (!dir)
+		return local_fail(p, HYPERTEST_ERR_IMAGE,
+		                  "local provider: the deployed image %s has no /var/task (%s: %s)",
+		                  d->digest, d->task_root, strerror(errno));
+	size_t cap = 0;
+	struct dirent *e;
+	int rc = 0;
+	while (rc == 0 && (e = readdir(dir)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+		    !strcmp(e->d_name, ".hypertest"))
+			continue;
+		if (d->nentries == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			char **ne = realloc(d->entries, ncap * sizeof *ne);
+			if (!ne) {
+				rc = local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+				break;
+			}
+			d->entries = ne;
+			cap = ncap;
+		}
+		if (!(d->entries[d->nentries] = local_strdup(e->d_name)))
+			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		else
+			d->nentries++;
+	}
+	closedir(dir);
+	return rc;
+}
+
+int local_deployed_load(local_provider *p)
+{
+	if (p->dep_loaded)
+		return 0;
+	local_deployed d;
+	memset(&d, 0, sizeof d);
+	int rc = read_current(p, &d.digest, &d.root);
+	if (rc == 0) {
+		d.task_root = local_path_join(d.root, "var/task");
+		d.config = d.task_root ? local_path_join(d.task_root, "hypertest.config.json") : NULL;
+		rc = d.config ? list_entries(p, &d)
+		              : local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+	}
+	if (rc != 0) {
+		local_deployed_clear(&d);
+		return rc;
+	}
+	local_deployed_clear(&p->dep);
+	p->dep = d;
+	p->dep_loaded = 1;
+	return 0;
+}
+
+int local_function_digest(void *self, hypertest_buffer *digest)
+{
+	local_provider *p = self;
+	char *d = NULL, *root = NULL;
+	int rc = read_current(p, &d, &root);
+	if (rc == 0 && p->up.buffer_append(digest, d, strlen(d)) != 0)
+		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+	free(d);
+	free(root);
+	return rc;
+}
+
+static int is_marker_of(const char *name, const char *hex)
+{
+	size_t n = strlen(hex);
+	return !strncmp(name, hex, n) && !strcmp(name + n, MARKER_SUFFIX);
+}
+
+/* Remove every unpacked image but hex: markers first, so that a half
+ * removed image is never taken for a complete one. */
+static void remove_other_images(local_provider *p, const char *images, const char *hex)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		DIR *dir = opendir(images);
+		if (!dir)
+			return;
+		struct dirent *e;
+		while ((e = readdir(dir)) != NULL) {
+			const char *n = e->d_name;
+			size_t len = strlen(n), sl = strlen(MARKER_SUFFIX);
+			int marker = len > sl && !strcmp(n + len - sl, MARKER_SUFFIX);
+			if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, hex) ||
+			    is_marker_of(n, hex) || marker != (pass == 0))
+				continue;
+			char *path = local_path_join(images, n);
+			if (path && local_rm_rf(path) != 0)
+				local_log(p, HYPERTEST_LOG_WARNING,
+				          "local provider: cannot remove the old image %s: %s", path,
+				          strerror(errno));
+			free(path);
+		}
+		closedir(dir);
+	}
+}
+
+static int unpack(local_provider *p, const char *image_ref, const char *dest,
+                  const char *marker, const char *digest)
+{
+	struct stat st;
+	if (stat(marker, &st) == 0 && stat(dest, &st) == 0 && S_ISDIR(st.st_mode)) {
+		local_log(p, HYPERTEST_LOG_DEBUG, "local provider: %s is already unpacked in %s",
+		          digest, dest);
+		return 0;
+	}
+	if (!p->up.image_unpack)
+		return local_fail(p, HYPERTEST_ERR_UNSUPPORTED,
+		                  "local provider: this core cannot unpack images (upcall %d missing)",
+		                  HYPERTEST_UP_IMAGE_UNPACK);
+	if ((unlink(marker) != 0 && errno != ENOENT) || local_rm_rf(dest) != 0)
+		return local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot clear %s: %s", dest,
+		                  strerror(errno));
+	local_log(p, HYPERTEST_LOG_INFO, "local provider: unpacking %s into %s", digest, dest);
+	int rc = p->up.image_unpack(p->core, p->image_dir, image_ref, dest);
+	if (rc != 0)
+		return rc;
+	if (local_write_atomic(marker, digest, strlen(digest)) != 0)
+		return local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot write %s: %s", marker,
+		                  strerror(errno));
+	return 0;
+}
+
+int local_function_update(void *self, const char *image_ref, const char *image_digest)
+{
+	local_provider *p = self;
+	const char *hex = digest_hex(image_digest);
+	if (!hex)
+		return local_fail(p, HYPERTEST_ERR_INVALID,
+		                  "local provider: '%s' is not an image digest (algorithm:hex)",
+		                  image_digest ? image_digest : "");
+	char *images = local_path_join(p->function_dir, "images");
+	char *dest = images ? local_path_join(images, hex) : NULL;
+	char *marker = dest ? local_asprintf("%s%s", dest, MARKER_SUFFIX) : NULL;
+	char *current = local_path_join(p->function_dir, "current");
+	json_t *j = json_pack("{s:s, s:s}", "digest", image_digest, "root", dest ? dest : "");
+	char *text = j ? json_dumps(j, JSON_SORT_KEYS) : NULL;
+	int rc = 0;
+	if (!marker || !current || !text)
+		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+	else if (local_mkdir_p(images) != 0)
+		rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot create %s: %s", images,
+		                strerror(errno));
+	if (rc == 0)
+		rc = unpack(p, image_ref, dest, marker, image_digest);
+	if (rc == 0 && local_write_atomic(current, text, strlen(text)) != 0)
+		rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot write %s: %s", current,
+		                strerror(errno));
+	if (rc == 0) {
+		remove_other_images(p, images, hex);
+		local_deployed_clear(&p->dep);
+		p->dep_loaded = 0;
+	}
+	json_decref(j);
+	free(text);
+	free(images);
+	free(dest);
+	free(marker);
+	free(current);
+	return rc;
+}

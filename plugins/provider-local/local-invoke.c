@@ -1,0 +1,848 @@
+/*
+ * local-invoke.c - invocations of the local provider: one process of the
+ * function runtime program per invocation, all driven by one epoll loop on
+ * the core's thread.
+ *
+ * Per invocation the loop watches four descriptors: a pidfd (the process
+ * ended), stdin (the payload is written as the pipe takes it), stdout (the
+ * response, at most maxResponseBytes) and stderr (its last 4 KiB are kept
+ * for the error message).  Without pidfd_open (Linux < 5.3) exits are
+ * found by polling waitid() on each pid every 10 ms instead.  Children are
+ * reaped by pid, never with waitpid(-1), so other children of the
+ * orchestrator are left alone.
+ *
+ * When the process ends: its group is killed (while the leader is a zombie
+ * its id cannot be reused), the pipes are drained, the leader is reaped and
+ * the invocation completes.  A timeout, an oversized response or a cancel
+ * kills the group and completes the invocation at once; the process is
+ * reaped later, when its pidfd says so.
+ *
+ * Each invocation runs in functionDir/scratch/<testId>: a directory of
+ * symbolic links to the top-level entries of the deployed task root, plus
+ * .hypertest/home (HOME) and .hypertest/tmp (TMPDIR).  It is removed once
+ * the process is reaped.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "local.h"
+
+enum { W_PID, W_IN, W_OUT, W_ERR, W_COUNT };
+
+#define ERR_TAIL 4096
+#define FALLBACK_POLL_MS 10
+
+struct local_watch {
+	local_proc *proc;
+	int kind;
+};
+
+struct local_proc {
+	local_provider *p;
+	hypertest_invocation *inv; /* NULL once completed */
+	pid_t pid;
+	int fd[W_COUNT]; /* -1 when closed */
+	struct local_watch w[W_COUNT];
+	int in_watched;  /* stdin registered for EPOLLOUT */
+	char *payload;   /* what is left to write */
+	size_t payload_len, payload_off;
+	char *out;
+	size_t out_len, out_cap;
+	char err[ERR_TAIL];
+	size_t err_len;
+	int err_cut;
+	int64_t deadline; /* monotonic ms */
+	int cancelled;
+	char *scratch;
+	local_proc *prev, *next; /* the running or the detached list */
+	/* the lists of one batch of events: exited, and gone (to free) */
+	int in_finish, in_gone;
+	local_proc *finish_next, *gone_next;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int sys_pidfd_open(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+int local_invoke_init(local_provider *p)
+{
+	p->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (p->epfd < 0)
+		return local_fail(p, HYPERTEST_ERR_IO, "local provider: epoll_create1: %s",
+		                  strerror(errno));
+	/* HYPERTEST_LOCAL_NO_PIDFD=1 forces the polling fallback (for tests). */
+	const char *no = getenv("HYPERTEST_LOCAL_NO_PIDFD");
+	int fd = (no && *no && strcmp(no, "0")) ? -1 : sys_pidfd_open(getpid());
+	p->use_pidfd = fd >= 0;
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+/* ---- lists ------------------------------------------------------------------- */
+
+static void run_append(local_provider *p, local_proc *pr)
+{
+	pr->prev = p->run_tail;
+	pr->next = NULL;
+	if (p->run_tail)
+		p->run_tail->next = pr;
+	else
+		p->run_head = pr;
+	p->run_tail = pr;
+	p->nrunning++;
+}
+
+static void list_remove(local_provider *p, local_proc *pr)
+{
+	if (pr->inv) {
+		if (pr->prev)
+			pr->prev->next = pr->next;
+		else
+			p->run_head = pr->next;
+		if (pr->next)
+			pr->next->prev = pr->prev;
+		else
+			p->run_tail = pr->prev;
+		p->nrunning--;
+	} else {
+		if (pr->prev)
+			pr->prev->next = pr->next;
+		else
+			p->detached = pr->next;
+		if (pr->next)
+			pr->next->prev = pr->prev;
+	}
+	pr->prev = pr->next = NULL;
+}
+
+static void detached_push(local_provider *p, local_proc *pr)
+{
+	pr->prev = NULL;
+	pr->next = p->detached;
+	if (p->detached)
+		p->detached->prev = pr;
+	p->detached = pr;
+}
+
+/* ---- descriptors --------------------------------------------------------------- */
+
+static int watch(local_proc *pr, int kind, uint32_t events)
+{
+	struct epoll_event ev;
+	memset(&ev, 0, sizeof ev);
+	ev.events = events;
+	ev.data.ptr = &pr->w[kind];
+	return epoll_ctl(pr->p->epfd, EPOLL_CTL_ADD, pr->fd[kind], &ev);
+}
+
+static void fd_close(local_proc *pr, int kind)
+{
+	if (pr->fd[kind] < 0)
+		return;
+	epoll_ctl(pr->p->epfd, EPOLL_CTL_DEL, pr->fd[kind], NULL);
+	close(pr->fd[kind]);
+	pr->fd[kind] = -1;
+}
+
+/* write() that neither raises SIGPIPE nor leaves it pending when the
+ * reader is gone (EPIPE is returned instead). */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
+{
+	sigset_t set, old, pending;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigemptyset(&pending);
+	sigpending(&pending);
+	int was_pending = sigismember(&pending, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	ssize_t w = write(fd, buf, len);
+	int e = errno;
+	if (w < 0 && e == EPIPE && !was_pending) {
+		struct timespec zero = {0, 0};
+		while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = e;
+	return w;
+}
+
+/* Write what the pipe takes; close stdin when all is written or the
+ * function stopped reading (its exit status tells the rest). */
+static void feed_stdin(local_proc *pr)
+{
+	while (pr->fd[W_IN] >= 0 && pr->payload_off < pr->payload_len) {
+		ssize_t w = write_nosigpipe(pr->fd[W_IN], pr->payload + pr->payload_off,
+		                            pr->payload_len - pr->payload_off);
+		if (w > 0) {
+			pr->payload_off += (size_t)w;
+		} else if (w < 0 && errno == EINTR) {
+			continue;
+		} else if (w < 0 && errno == EAGAIN) {
+			if (!pr->in_watched && watch(pr, W_IN, EPOLLOUT) == 0) {
+				pr->in_watched = 1;
+				return;
+			}
+			if (pr->in_watched)
+				return;
+			break; /* cannot watch: give up on the rest */
+		} else {
+			break;
+		}
+	}
+	fd_close(pr, W_IN);
+	free(pr->payload);
+	pr->payload = NULL;
+}
+
+/* Read stdout until it would block; 1 when the response grew past the
+ * limit. */
+static int read_stdout(local_proc *pr)
+{
+	size_t limit = pr->p->max_response + 1; /* one byte past the limit tells */
+	while (pr->fd[W_OUT] >= 0) {
+		if (pr->out_len == pr->out_cap) {
+			size_t ncap = pr->out_cap ? pr->out_cap * 2 : 4096;
+			if (ncap > limit)
+				ncap = limit;
+			char *nb = realloc(pr->out, ncap + 1);
+			if (!nb)
+				return -1;
+			pr->out = nb;
+			pr->out_cap = ncap;
+		}
+		ssize_t r = read(pr->fd[W_OUT], pr->out + pr->out_len, pr->out_cap - pr->out_len);
+		if (r > 0) {
+			pr->out_len += (size_t)r;
+			if (pr->out_len > pr->p->max_response)
+				return 1;
+		} else if (r < 0 && errno == EINTR) {
+			continue;
+		} else if (r < 0 && errno == EAGAIN) {
+			return 0;
+		} else {
+			fd_close(pr, W_OUT); /* end of file (or an error: same outcome) */
+		}
+	}
+	return 0;
+}
+
+static void tail_append(local_proc *pr, const char *d, size_t n)
+{
+	if (n >= ERR_TAIL) {
+		memcpy(pr->err, d + n - ERR_TAIL, ERR_TAIL);
+		pr->err_cut = pr->err_cut || pr->err_len > 0 || n > ERR_TAIL;
+		pr->err_len = ERR_TAIL;
+		return;
+	}
+	if (pr->err_len + n > ERR_TAIL) {
+		size_t drop = pr->err_len + n - ERR_TAIL;
+		memmove(pr->err, pr->err + drop, pr->err_len - drop);
+		pr->err_len -= drop;
+		pr->err_cut = 1;
+	}
+	memcpy(pr->err + pr->err_len, d, n);
+	pr->err_len += n;
+}
+
+static void read_stderr(local_proc *pr)
+{
+	char buf[ERR_TAIL];
+	while (pr->fd[W_ERR] >= 0) {
+		ssize_t r = read(pr->fd[W_ERR], buf, sizeof buf);
+		if (r > 0)
+			tail_append(pr, buf, (size_t)r);
+		else if (r < 0 && errno == EINTR)
+			continue;
+		else if (r < 0 && errno == EAGAIN)
+			return;
+		else
+			fd_close(pr, W_ERR);
+	}
+}
+
+/* ---- completion ------------------------------------------------------------------- */
+
+static void proc_free(local_proc *pr)
+{
+	for (int k = 0; k < W_COUNT; k++)
+		fd_close(pr, k);
+	if (pr->scratch && local_rm_rf(pr->scratch) != 0)
+		local_log(pr->p, HYPERTEST_LOG_WARNING, "local provider: cannot remove %s: %s",
+		          pr->scratch, strerror(errno));
+	free(pr->scratch);
+	free(pr->payload);
+	free(pr->out);
+	free(pr);
+}
+
+static void kill_group(local_proc *pr)
+{
+	kill(-pr->pid, SIGKILL);
+	kill(pr->pid, SIGKILL); /* in case it left its group */
+}
+
+/* The stderr tail as "; stderr: ..." (empty when there was none). */
+static void stderr_note(local_proc *pr, char *out, size_t size)
+{
+	size_t n = pr->err_len;
+	while (n > 0 && (pr->err[n - 1] == '\n' || pr->err[n - 1] == '\r' ||
+	                 pr->err[n - 1] == ' ' || pr->err[n - 1] == '\t'))
+		n--;
+	if (n == 0) {
+		out[0] = '\0';
+		return;
+	}
+	snprintf(out, size, "; stderr: %s%.*s", pr->err_cut ? "..." : "", (int)n, pr->err);
+}
+
+/* Complete a running invocation and move it to the detached list. */
+static void complete(local_proc *pr, const char *response, size_t len, int code,
+                     const char *message)
+{
+	local_provider *p = pr->p;
+	hypertest_invocation *inv = pr->inv;
+	list_remove(p, pr);
+	pr->inv = NULL;
+	detached_push(p, pr);
+	for (int k = W_IN; k < W_COUNT; k++)
+		fd_close(pr, k);
+	p->up.invoke_done(inv, response, len, code, message);
+}
+
+/* Kill the process and complete the invocation with an error now. */
+static void fail_now(local_proc *pr, int code, const char *fmt, ...) LOCAL_PRINTF(3, 4);
+static void fail_now(local_proc *pr, int code, const char *fmt, ...)
+{
+	char msg[256], note[ERR_TAIL + 64], full[sizeof msg + sizeof note];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	kill_group(pr);
+	read_stderr(pr);
+	stderr_note(pr, note, sizeof note);
+	snprintf(full, sizeof full, "%s%s", msg, note);
+	complete(pr, NULL, 0, code, full);
+}
+
+/* The process ended (pidfd readable or found by polling): returns 1 when
+ * its invocation completed, 0 when it has not really exited yet. */
+static int finish_exited(local_proc *pr)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	if (waitid(P_PID, (id_t)pr->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0)
+		return 0;
+	kill(-pr->pid, SIGKILL); /* what it left behind in its group */
+	int big = read_stdout(pr);
+	read_stderr(pr);
+	int status = 0;
+	pid_t w;
+	while ((w = waitpid(pr->pid, &status, 0)) < 0 && errno == EINTR)
+		;
+	pr->pid = w > 0 ? -pr->pid : pr->pid; /* negative: reaped */
+	fd_close(pr, W_PID);
+
+	char note[ERR_TAIL + 64], msg[ERR_TAIL + 256];
+	stderr_note(pr, note, sizeof note);
+	if (big < 0) {
+		snprintf(msg, sizeof msg, "out of memory reading the response");
+	} else if (big > 0) {
+		snprintf(msg, sizeof msg, "response larger than %zu bytes%s", pr->p->max_response,
+		         note);
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && pr->out_len > 0) {
+		pr->out[pr->out_len] = '\0';
+		complete(pr, pr->out, pr->out_len, 0, NULL);
+		return 1;
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		snprintf(msg, sizeof msg, "function exited without a response%s", note);
+	} else if (WIFEXITED(status)) {
+		snprintf(msg, sizeof msg, "function exited with status %d%s", WEXITSTATUS(status),
+		         note);
+	} else if (WIFSIGNALED(status)) {
+		snprintf(msg, sizeof msg, "function killed by signal %d (%s)%s", WTERMSIG(status),
+		         strsignal(WTERMSIG(status)), note);
+	} else {
+		snprintf(msg, sizeof msg, "function ended with wait status %d%s", status, note);
+	}
+	complete(pr, NULL, 0, HYPERTEST_ERR_PROVIDER, msg);
+	return 1;
+}
+
+/* Reap a detached process if it is gone; 1 when it was. */
+static int reap_detached(local_proc *pr)
+{
+	if (pr->pid < 0)
+		return 1;
+	pid_t w;
+	while ((w = waitpid(pr->pid, NULL, WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (w == 0)
+		return 0;
+	pr->pid = -pr->pid;
+	return 1;
+}
+
+/* ---- start ------------------------------------------------------------------------ */
+
+static int safe_name(const char *s)
+{
+	if (!s || !*s || s[0] == '.' || strlen(s) > 200)
+		return 0;
+	for (; *s; s++)
+		if (*s == '/' || (unsigned char)*s < 0x20)
+			return 0;
+	return 1;
+}
+
+/* functionDir/scratch/<name>: links to the task root's entries, HOME, TMPDIR. */
+static char *make_scratch(local_provider *p, const char *name)
+{
+	char *base = local_path_join(p->function_dir, "scratch");
+	char *dir = base ? local_path_join(base, name) : NULL;
+	char *priv = dir ? local_path_join(dir, ".hypertest") : NULL;
+	char *home = priv ? local_path_join(priv, "home") : NULL;
+	char *tmp = priv ? local_path_join(priv, "tmp") : NULL;
+	char *link = NULL, *failed = NULL;
+	int ok = 0;
+	if (!tmp)
+		goto oom;
+	if (local_mkdir_p(base) != 0)
+		failed = base;
+	else if (local_rm_rf(dir) != 0 || mkdir(dir, 0777) != 0)
+		failed = dir;
+	else if (mkdir(priv, 0777) != 0)
+		failed = priv;
+	else if (mkdir(home, 0777) != 0)
+		failed = home;
+	else if (mkdir(tmp, 0777) != 0)
+		failed = tmp;
+	for (size_t i = 0; !failed && i < p->dep.nentries; i++) {
+		char *target = local_path_join(p->dep.task_root, p->dep.entries[i]);
+		free(link);
+		link = local_path_join(dir, p->dep.entries[i]);
+		if (!target || !link) {
+			free(target);
+			goto oom;
+		}
+		if (symlink(target, link) != 0)
+			failed = link;
+		free(target);
+	}
+	if (failed)
+		local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot create %s: %s", failed,
+		           strerror(errno));
+	ok = !failed;
+	goto out;
+oom:
+	local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+out:
+	if (!ok && dir && failed != base)
+		local_rm_rf(dir);
+	free(base);
+	free(priv);
+	free(home);
+	free(tmp);
+	free(link);
+	if (!ok) {
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+/* A pipe: both ends O_CLOEXEC, the child's end above 2, ours non-blocking. */
+static int make_pipe(int fds[2], int parent_end)
+{
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return -1;
+	int child_end = 1 - parent_end;
+	if (fds[child_end] <= 2) {
+		int moved = fcntl(fds[child_end], F_DUPFD_CLOEXEC, 3);
+		if (moved < 0) {
+			close(fds[0]);
+			close(fds[1]);
+			return -1;
+		}
+		close(fds[child_end]);
+		fds[child_end] = moved;
+	}
+	int fl = fcntl(fds[parent_end], F_GETFL);
+	if (fl < 0 || fcntl(fds[parent_end], F_SETFL, fl | O_NONBLOCK) != 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	return 0;
+}
+
+static void close_pair(int fds[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	fds[0] = fds[1] = -1;
+}
+
+/* Start the process; returns its pid or -1 (error set). */
+static pid_t start_process(local_provider *p, const char *program, const char *scratch,
+                           int in[2], int out[2], int err[2])
+{
+	char *priv = local_path_join(scratch, ".hypertest");
+	char *home = priv ? local_path_join(priv, "home") : NULL;
+	char *tmp = priv ? local_path_join(priv, "tmp") : NULL;
+	const char *plugin_path = p->up.core_str ? p->up.core_str(p->core, HYPERTEST_CORE_PLUGIN_PATH)
+	                                         : NULL;
+	const char *names[] = {"HYPERTEST_FUNCTION_CONFIG", "HYPERTEST_PLUGIN_PATH",
+	                       "HYPERTEST_LOCAL_BUCKET", "HOME", "TMPDIR", "PWD"};
+	const char *values[] = {p->dep.config, plugin_path && *plugin_path ? plugin_path : NULL,
+	                        p->bucket_dir, home, tmp, scratch};
+	size_t owned = 0;
+	char **envp = tmp ? local_env_build(names, values, 6, &owned) : NULL;
+	pid_t pid = -1;
+	if (!envp) {
+		local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		goto out;
+	}
+	char *direct[] = {(char *)program, NULL};
+	/* bwrap: the system read-only, a fresh /dev and /proc, the scratch
+	 * directory and the bucket writable; pid namespace and session of its
+	 * own; it dies with us. */
+	char *sandboxed[] = {p->bwrap,         "--die-with-parent", "--unshare-pid",
+	                     "--new-session",  "--ro-bind",         "/",
+	                     "/",              "--dev",             "/dev",
+	                     "--proc",         "/proc",             "--bind",
+	                     p->bucket_dir,    p->bucket_dir,       "--bind",
+	                     (char *)scratch,  (char *)scratch,     "--chdir",
+	                     (char *)scratch,  "--",                (char *)program,
+	                     NULL};
+	local_spawn s;
+	memset(&s, 0, sizeof s);
+	int bw = p->isolation == LOCAL_ISOLATION_BWRAP;
+	s.path = bw ? p->bwrap : program;
+	s.argv = bw ? sandboxed : direct;
+	s.envp = envp;
+	s.cwd = scratch;
+	s.fd_in = in[0];
+	s.fd_out = out[1];
+	s.fd_err = err[1];
+	s.memory_mb = p->memory_mb;
+	pid = local_spawn_process(&s);
+	if (pid < 0)
+		local_fail(p, HYPERTEST_ERR_PROVIDER, "local provider: cannot start %s: %s", s.path,
+		           strerror(errno));
+out:
+	local_env_free(envp, owned);
+	free(priv);
+	free(home);
+	free(tmp);
+	return pid;
+}
+
+/* Undo a start that failed after the process was started. */
+static void abort_started(local_proc *pr)
+{
+	kill_group(pr);
+	list_remove(pr->p, pr);
+	while (waitpid(pr->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	proc_free(pr);
+}
+
+int local_invoke_start(void *self, hypertest_invocation *inv, const char *payload, size_t len)
+{
+	local_provider *p = self;
+	int rc = local_deployed_load(p);
+	if (rc != 0)
+		return rc;
+	const char *program = local_program(p);
+	if (!program)
+		return HYPERTEST_ERR_PROVIDER;
+	if (p->isolation == LOCAL_ISOLATION_BWRAP && local_mkdir_p(p->bucket_dir) != 0)
+		return local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot create %s: %s",
+		                  p->bucket_dir, strerror(errno));
+
+	const char *id = p->up.invocation_test_id ? p->up.invocation_test_id(inv) : NULL;
+	char fallback[32];
+	p->seq++;
+	if (!safe_name(id)) {
+		snprintf(fallback, sizeof fallback, "inv-%lu", p->seq);
+		id = fallback;
+	}
+	local_proc *pr = calloc(1, sizeof *pr);
+	if (!pr)
+		return local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+	pr->p = p;
+	for (int k = 0; k < W_COUNT; k++) {
+		pr->fd[k] = -1;
+		pr->w[k].proc = pr;
+		pr->w[k].kind = k;
+	}
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+	pr->scratch = make_scratch(p, id);
+	if (!pr->scratch) {
+		rc = HYPERTEST_ERR_IO;
+		goto fail;
+	}
+	if (make_pipe(in, 1) != 0 || make_pipe(out, 0) != 0 || make_pipe(err, 0) != 0) {
+		rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot create pipes: %s%s",
+		                strerror(errno),
+		                errno == EMFILE ? " (too many open files: lower concurrency)" : "");
+		goto fail;
+	}
+	pr->pid = start_process(p, program, pr->scratch, in, out, err);
+	if (pr->pid < 0) {
+		pr->pid = 0;
+		rc = HYPERTEST_ERR_PROVIDER;
+		goto fail;
+	}
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	pr->fd[W_IN] = in[1];
+	pr->fd[W_OUT] = out[0];
+	pr->fd[W_ERR] = err[0];
+	in[0] = in[1] = out[0] = out[1] = err[0] = err[1] = -1;
+	pr->inv = inv;
+	pr->deadline = now_ms() + (int64_t)(p->timeout_s * 1000.0 + 0.5);
+	run_append(p, pr);
+	if (p->use_pidfd)
+		pr->fd[W_PID] = sys_pidfd_open(pr->pid);
+	if ((p->use_pidfd && (pr->fd[W_PID] < 0 || watch(pr, W_PID, EPOLLIN) != 0)) ||
+	    watch(pr, W_OUT, EPOLLIN) != 0 || watch(pr, W_ERR, EPOLLIN) != 0) {
+		rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot watch process %d: %s",
+		                (int)pr->pid, strerror(errno));
+		abort_started(pr);
+		return rc;
+	}
+	/* Write what fits now; keep a copy of the rest. */
+	ssize_t w = len ? write_nosigpipe(pr->fd[W_IN], payload, len) : 0;
+	size_t written = w > 0 ? (size_t)w : 0;
+	if (written < len && (w >= 0 || errno == EAGAIN || errno == EINTR)) {
+		pr->payload = malloc(len - written);
+		if (!pr->payload) {
+			abort_started(pr);
+			return local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		}
+		memcpy(pr->payload, payload + written, len - written);
+		pr->payload_len = len - written;
+	}
+	feed_stdin(pr);
+	return 0;
+
+fail:
+	close_pair(in);
+	close_pair(out);
+	close_pair(err);
+	proc_free(pr);
+	return rc;
+}
+
+/* ---- wait ------------------------------------------------------------------------- */
+
+static void push_finish(local_proc **list, local_proc *pr)
+{
+	if (pr->in_finish)
+		return;
+	pr->in_finish = 1;
+	pr->finish_next = *list;
+	*list = pr;
+}
+
+static void push_gone(local_proc **list, local_proc *pr)
+{
+	if (pr->in_gone)
+		return;
+	pr->in_gone = 1;
+	pr->gone_next = *list;
+	*list = pr;
+}
+
+/* Complete every invocation whose deadline passed. */
+static int expire(local_provider *p, int64_t now)
+{
+	int n = 0;
+	while (p->run_head && p->run_head->deadline <= now) {
+		fail_now(p->run_head, HYPERTEST_ERR_TIMEOUT, "timed out after %g s", p->timeout_s);
+		n++;
+	}
+	return n;
+}
+
+/* Without pidfds: look for exits by polling. */
+static void poll_exits(local_provider *p, local_proc **finish, local_proc **gone)
+{
+	for (local_proc *pr = p->run_head; pr; pr = pr->next) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		if (waitid(P_PID, (id_t)pr->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid != 0)
+			push_finish(finish, pr);
+	}
+	for (local_proc *pr = p->detached; pr; pr = pr->next)
+		if (reap_detached(pr))
+			push_gone(gone, pr);
+}
+
+static int handle_events(local_provider *p, struct epoll_event *evs, int n)
+{
+	local_proc *finish = NULL, *gone = NULL;
+	int done = 0;
+	for (int i = 0; i < n; i++) {
+		struct local_watch *w = evs[i].data.ptr;
+		local_proc *pr = w->proc;
+		if (pr->fd[w->kind] < 0)
+			continue; /* closed earlier in this batch */
+		switch (w->kind) {
+		case W_PID:
+			if (pr->inv)
+				push_finish(&finish, pr);
+			else if (reap_detached(pr))
+				push_gone(&gone, pr);
+			break;
+		case W_IN:
+			if (pr->inv)
+				feed_stdin(pr);
+			break;
+		case W_OUT: {
+			int big = read_stdout(pr);
+			if (big > 0) {
+				fail_now(pr, HYPERTEST_ERR_PROVIDER, "response larger than %zu bytes",
+				         p->max_response);
+				done++;
+			} else if (big < 0) {
+				fail_now(pr, HYPERTEST_ERR_NOMEM, "out of memory reading the response");
+				done++;
+			}
+			break;
+		}
+		case W_ERR:
+			read_stderr(pr);
+			break;
+		}
+	}
+	if (!p->use_pidfd)
+		poll_exits(p, &finish, &gone);
+	for (local_proc *pr = finish; pr; pr = pr->finish_next) {
+		pr->in_finish = 0;
+		if (pr->inv && finish_exited(pr)) {
+			done++;
+			if (reap_detached(pr)) /* it was reaped in finish_exited */
+				push_gone(&gone, pr);
+		}
+	}
+	while (gone) {
+		local_proc *pr = gone;
+		gone = pr->gone_next;
+		list_remove(p, pr);
+		proc_free(pr);
+	}
+	return done;
+}
+
+int local_invoke_wait(void *self, int timeout_ms)
+{
+	local_provider *p = self;
+	struct epoll_event evs[256];
+	int done = 0;
+	int64_t until = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+
+	if (p->cancel_pending) {
+		p->cancel_pending = 0;
+		local_proc *pr = p->run_head;
+		while (pr) {
+			local_proc *next = pr->next;
+			if (pr->cancelled) {
+				complete(pr, NULL, 0, HYPERTEST_ERR_CANCELLED, "cancelled");
+				done++;
+			}
+			pr = next;
+		}
+	}
+	for (;;) {
+		int64_t now = now_ms();
+		done += expire(p, now);
+		int64_t wait = 0;
+		if (done == 0 && p->run_head) {
+			wait = until - now;
+			if (p->run_head->deadline - now < wait)
+				wait = p->run_head->deadline - now;
+			if (!p->use_pidfd && wait > FALLBACK_POLL_MS)
+				wait = FALLBACK_POLL_MS;
+			if (wait < 0)
+				wait = 0;
+			if (wait > INT_MAX)
+				wait = INT_MAX;
+		}
+		int n = epoll_wait(p->epfd, evs, (int)(sizeof evs / sizeof evs[0]), (int)wait);
+		if (n < 0 && errno != EINTR)
+			return -local_fail(p, HYPERTEST_ERR_IO, "local provider: epoll_wait: %s",
+			                   strerror(errno));
+		int interrupted = n < 0;
+		done += handle_events(p, evs, n > 0 ? n : 0);
+		if (done > 0 || !p->run_head || interrupted || now_ms() >= until)
+			return done;
+	}
+}
+
+void local_invoke_cancel(void *self)
+{
+	local_provider *p = self;
+	for (local_proc *pr = p->run_head; pr; pr = pr->next) {
+		kill_group(pr);
+		pr->cancelled = 1;
+		p->cancel_pending = 1;
+	}
+}
+
+void local_invoke_shutdown(local_provider *p)
+{
+	while (p->run_head) {
+		local_proc *pr = p->run_head;
+		kill_group(pr);
+		list_remove(p, pr); /* never completed: the core is going away */
+		pr->inv = NULL;
+		detached_push(p, pr);
+	}
+	while (p->detached) {
+		local_proc *pr = p->detached;
+		if (pr->pid > 0) {
+			kill_group(pr);
+			while (waitpid(pr->pid, NULL, 0) < 0 && errno == EINTR)
+				;
+		}
+		list_remove(p, pr);
+		proc_free(pr);
+	}
+	if (p->epfd >= 0)
+		close(p->epfd);
+	p->epfd = -1;
+}
