@@ -103,7 +103,7 @@ void cli_buf_json_str(struct cli_buf *b, const char *s)
 				cli_buf_add(b, (const char *)p, n);
 				p += n - 1;
 			} else {
-				cli_buf_add(b, "\ufffd", 6);
+				cli_buf_puts(b, "\\ufffd");
 			}
 			continue;
 		}

@@ -70,13 +70,32 @@ static int argv_split(struct argv_list *a, const char *s)
 	}
 }
 
+/* The command runner replaces "{testDir}"-like words in its argv and takes
+ * "{{" and "}}" for literal braces: a directory name is escaped. */
+static int push_literal(struct argv_list *a, const char *s)
+{
+	struct cli_buf b = {0};
+	int rc;
+
+	if (*s == '-')
+		cli_buf_puts(&b, "./"); /* not an option of find */
+	for (; *s; s++) {
+		cli_buf_add(&b, s, 1);
+		if (*s == '{' || *s == '}')
+			cli_buf_add(&b, s, 1);
+	}
+	rc = b.oom ? -1 : argv_push(a, cli_buf_str(&b), b.len);
+	cli_buf_free(&b);
+	return rc;
+}
+
 static int default_list(struct argv_list *a, const char *test_dir)
 {
 	static const char *const tail[] = {"-type", "f", "-name", "*.sh"};
 	size_t i;
 
 	argv_free(a);
-	if (argv_push(a, "find", 4) < 0 || argv_push(a, test_dir, strlen(test_dir)) < 0)
+	if (argv_push(a, "find", 4) < 0 || push_literal(a, test_dir) < 0)
 		return -1;
 	for (i = 0; i < sizeof tail / sizeof tail[0]; i++)
 		if (argv_push(a, tail[i], strlen(tail[i])) < 0)

@@ -220,8 +220,10 @@ static int parse_command_line(int argc, char **argv, struct cli_opts *o)
 
 	if (o->help || o->cmd == CLI_CMD_HELP) {
 		int topic = o->cmd;
-		if (o->cmd == CLI_CMD_HELP)
-			topic = o->help_topic ? cli_command_lookup(o->help_topic) : CLI_CMD_NONE;
+		if (o->cmd == CLI_CMD_HELP && o->help_topic)
+			topic = cli_command_lookup(o->help_topic);
+		else if (o->cmd == CLI_CMD_HELP && !o->help)
+			topic = CLI_CMD_NONE; /* "help" alone */
 		cli_usage(stdout, topic);
 		return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 	}

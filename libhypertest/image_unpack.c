@@ -636,7 +636,8 @@ static int dirmode_cmp(const void *a, const void *b)
 
 static int apply_dir_modes(ht_unpack *u)
 {
-	qsort(u->dirs, u->n_dirs, sizeof *u->dirs, dirmode_cmp);
+	if (u->n_dirs > 1)
+		qsort(u->dirs, u->n_dirs, sizeof *u->dirs, dirmode_cmp);
 	int rc = 0;
 	for (size_t i = 0; i < u->n_dirs && !rc; i++) {
 		char *hp = host_path(u, u->dirs[i].path);

@@ -198,7 +198,7 @@ static int walk_dir(struct walk *w, const char *src, const char *ipath, const st
 	}
 	if (d)
 		closedir(d);
-	if (!rc)
+	if (!rc && n > 1)
 		qsort(names, n, sizeof *names, name_cmp); /* errors come in a stable order */
 	for (size_t i = 0; i < n && !rc; i++) {
 		char *csrc = ht_path_join(src, names[i]);
@@ -510,7 +510,8 @@ static int build_entries(const ht_layer *lb, const char *workdir, struct entries
 		if (entries_push(es, p, (long)i, it) != 0)
 			return nomem(err);
 	}
-	qsort(es->v, es->n, sizeof *es->v, entry_cmp);
+	if (es->n > 1)
+		qsort(es->v, es->n, sizeof *es->v, entry_cmp);
 	size_t w = 0;
 	for (size_t r = 0; r < es->n; r++) {
 		if (r + 1 < es->n && strcmp(es->v[r].path, es->v[r + 1].path) == 0) {
@@ -770,7 +771,7 @@ int ht_layer_write(ht_layer *lb, const char *workdir, const char *out_path, char
 	}
 	if (archive_write_set_format_gnutar(a) != ARCHIVE_OK ||
 	    archive_write_add_filter_none(a) != ARCHIVE_OK ||
-	    archive_write_open2(a, &s, NULL, sink_write, NULL, NULL) != ARCHIVE_OK) {
+	    archive_write_open(a, &s, NULL, sink_write, NULL) != ARCHIVE_OK) {
 		rc = archive_fail(a, &s, "cannot start the tar stream", err);
 		goto out;
 	}

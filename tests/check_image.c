@@ -477,6 +477,8 @@ START_TEST(test_reproducible)
 {
 	char *src = tp("src");
 	make_tree(src, 0);
+	/* (a umask may take a group execute bit away: that changes the mode) */
+	unlink(tp("src/nested/deep/group-exec"));
 	/* long and non-ASCII names go into pax headers */
 	char longname[600];
 	snprintf(longname, sizeof longname,
@@ -1083,11 +1085,12 @@ START_TEST(test_path_traversal)
 
 	/* an absolute symbolic link means the image's root: writing through it
 	 * stays inside dest */
-	const struct tent through[] = {{"esc", 'l', outside, 0777}, {"esc/pwned", 'f', "x", 0},
-	                               {"up", 'l', "/", 0777},      {"up/../../pwned2", 'f', "y", 0}};
-	(void)through[3];
+	const struct tent through[] = {{"esc", 'l', outside, 0777},
+	                               {"esc/pwned", 'f', "x", 0},
+	                               {"up", 'l', "/../../..", 0777},
+	                               {"up/pwned2", 'f', "y", 0}};
 	char l[1][80];
-	craft_tar(tp("via"), through, 2, l[0]);
+	craft_tar(tp("via"), through, 4, l[0]);
 	craft_image(tp("via"), "x", l, 1);
 	ht_err err = {0};
 	ck_assert_msg(ht_image_unpack_layout(tp("via"), "x", tp("via-dest"), &err) == 0, "%s",
@@ -1096,10 +1099,12 @@ START_TEST(test_path_traversal)
 	char inside[4300];
 	snprintf(inside, sizeof inside, "%s/via-dest%s/pwned", tmp_root, outside);
 	ck_assert_msg(exists(inside), "%s missing", inside);
-	/* a relative link climbing through the root is confined as well */
+	ck_assert(exists(tp("via-dest/pwned2")));
+	ck_assert(!exists(tp("pwned2")));
+	/* relative links are followed from where they are */
 	const struct tent climb[] = {{"a", 'd', NULL, 0755},
 	                             {"a/b", 'l', "..", 0777},
-	                             {"a/b/b/b/c", 'f', "z", 0}};
+	                             {"a/b/a/b/c", 'f', "z", 0}};
 	craft_tar(tp("via2"), climb, 3, l[0]);
 	craft_image(tp("via2"), "x", l, 1);
 	ck_assert_msg(ht_image_unpack_layout(tp("via2"), "x", tp("via2-dest"), &err) == 0, "%s",

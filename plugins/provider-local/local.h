@@ -47,6 +47,7 @@ typedef struct local_proc local_proc;
 typedef struct local_provider {
 	hypertest_core *core;
 	hypertest_upcalls up;
+	char last_error[1024]; /* the detail of the last local_fail() */
 
 	/* options, paths absolute */
 	char *image_dir;
@@ -76,7 +77,8 @@ typedef struct local_provider {
 
 /* ---- local.c ------------------------------------------------------------------ */
 
-/* Report an error through the core; returns code. */
+/* Report an error through the core (and keep it in last_error); returns
+ * code. */
 int local_fail(local_provider *p, int code, const char *fmt, ...) LOCAL_PRINTF(3, 4);
 void local_log(local_provider *p, int level, const char *fmt, ...) LOCAL_PRINTF(3, 4);
 /* The function runtime program, resolved on PATH when it has no '/';

@@ -1,36 +1,16 @@
 /*
  * command.c - the "command" test runner: runs any test tool, one process per
- * test, never through a shell (the process handling is in spawn.c).
+ * test, never through a shell.  Its options and argv templates are in
+ * options.c (documented there), the process handling in spawn.c.
  *
- * Options (the runner's "options" object):
- *   testDir           string, default "tests": the test directory, relative
- *                     to the project directory (and, in the image, to the
- *                     function's working directory, the task root).
- *   list              argv run in the project directory to list the tests:
- *                     one id per line on stdout (a trailing \r is removed,
- *                     empty lines are skipped); or
- *   tests             a fixed array of test ids.  Exactly one of the two.
- *   run               argv run for one test, in the function's working
- *                     directory (required).
- *   skipExitCode      exit status meaning "skipped", 1..255, default 77.
- *   env               object of strings added to the environment of the
- *                     list and run commands.
- *   messageBytes      tail of stderr kept as a failure message (default 4096).
- *   outputLimitBytes  cap of stdout.log and stderr.log (default 16 MiB);
- *                     the rest is read and dropped, and a line
- *                     "[output truncated after N bytes]" is appended.
- *   include           more relative paths copied into the image.
- *
- * In every argv element "{id}", "{testDir}" and "{artifactsDir}" are
- * replaced (every occurrence; "list" knows only {testDir}); "{{" and "}}"
- * stand for literal braces, and any other brace is an error.  argv[0] is a
- * path when it contains a slash, else it is looked up in PATH (the PATH of
- * "env" if it sets one).  The program is started with execve, so a script
- * needs a "#!" line.
- *
- * A test passes with exit status 0, is skipped with skipExitCode and fails
- * otherwise; its stdout and stderr go to stdout.log and stderr.log in the
- * artifacts directory.
+ * LIST_TESTS gives {"id": "<id>"} per test, from the "tests" option or from
+ * the lines the "list" command prints.  RUN_TEST runs the "run" argv for the
+ * context's id in the current directory: exit status 0 passes, skipExitCode
+ * skips, anything else fails with the tail of stderr as the message; stdout
+ * and stderr go to stdout.log and stderr.log in the artifacts directory.
+ * argv[0] is a path when it contains a slash, else it is looked up in PATH
+ * (the PATH of "env" if it sets one); it is started with execve, so a
+ * script needs a "#!" line.
  */
 #define _GNU_SOURCE
 #include "command.h"
@@ -55,27 +35,13 @@ extern char **environ;
 enum { CHECK_OK = 0, CHECK_WARNING = 1, CHECK_FAILED = 2 };
 
 #define PREFIX "runner 'command': "
-#define DEFAULT_MESSAGE_BYTES 4096
-#define MAX_MESSAGE_BYTES (4u << 20)            /* responses are at most 6 MB */
-#define DEFAULT_OUTPUT_LIMIT (16ull << 20)
-#define MAX_OUTPUT_LIMIT (1ull << 40)
 #define LIST_OUTPUT_MAX (64ull << 20)
 
 static hypertest_upcalls up; /* bound once by hypertest_plugin_init */
 
 typedef struct runner {
 	hypertest_core *core;
-	char *test_dir;
-	char **list;    /* argv template, or NULL */
-	char **tests;   /* fixed ids, or NULL */
-	size_t n_tests;
-	char **run;     /* argv template */
-	int skip_code;
-	char **env;     /* "NAME=VALUE" added to the environment */
-	const char *path_env; /* PATH of env, or NULL */
-	size_t message_bytes;
-	uint64_t output_limit;
-	char **include;
+	cmd_options o;
 } runner;
 
 /* ---- small helpers -------------------------------------------------------------- */
@@ -93,15 +59,6 @@ static int fail(hypertest_core *core, int code, const char *fmt, ...)
 		up.set_error(core, code, msg ? msg : PREFIX "out of memory");
 	free(msg);
 	return code;
-}
-
-static void strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
 }
 
 static char *path_join(const char *dir, const char *rel)
@@ -123,34 +80,6 @@ static int64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A growable string. */
-typedef struct strbuf {
-	char *p;
-	size_t len, cap;
-	int nomem;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
-{
-	if (b->nomem)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->nomem = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
 }
 
 /* ---- UTF-8 ---------------------------------------------------------------------- */
@@ -193,15 +122,15 @@ static char *tail_message(const char *tail, size_t n, int was_cut, size_t max)
 		p++, n--;
 	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
 		n--;
-	strbuf b = {0};
-	sb_add(&b, "", 0);
+	cmd_strbuf b = {0};
+	cmd_sb_add(&b, "", 0);
 	for (size_t i = 0; i < n;) {
 		size_t len = utf8_char(p + i, n - i);
 		if (len) {
-			sb_add(&b, (const char *)p + i, len);
+			cmd_sb_add(&b, (const char *)p + i, len);
 			i += len;
 		} else {
-			sb_add(&b, "\xEF\xBF\xBD", 3);
+			cmd_sb_add(&b, "\xEF\xBF\xBD", 3);
 			i++;
 		}
 	}
@@ -218,80 +147,13 @@ static char *tail_message(const char *tail, size_t n, int was_cut, size_t max)
 	return b.p;
 }
 
-/* ---- argv templates --------------------------------------------------------------- */
-
-static const char *const placeholder_names[] = {"{id}", "{testDir}", "{artifactsDir}"};
-enum { PH_ID = 1, PH_TEST_DIR = 2, PH_ARTIFACTS = 4, PH_ALL = 7 };
-
-enum { TPL_OK = 0, TPL_UNKNOWN, TPL_NOT_HERE, TPL_LONE_CLOSE };
-
-/* Expand s into out (or only check it when out is NULL).  Placeholders not in
- * `allowed` are errors; *where points at the offending brace. */
-static int template_expand(const char *s, unsigned allowed, const char *const values[3],
-                           strbuf *out, const char **where)
-{
-	while (*s) {
-		size_t plain = strcspn(s, "{}");
-		if (out)
-			sb_add(out, s, plain);
-		s += plain;
-		if (!*s)
-			break;
-		if (s[0] == s[1]) { /* "{{" or "}}" */
-			if (out)
-				sb_add(out, s, 1);
-			s += 2;
-			continue;
-		}
-		*where = s;
-		if (s[0] == '}')
-			return TPL_LONE_CLOSE;
-		size_t i;
-		for (i = 0; i < 3; i++)
-			if (!strncmp(s, placeholder_names[i], strlen(placeholder_names[i])))
-				break;
-		if (i == 3)
-			return TPL_UNKNOWN;
-		if (!(allowed & (1u << i)))
-			return TPL_NOT_HERE;
-		if (out)
-			sb_add(out, values[i], strlen(values[i]));
-		s += strlen(placeholder_names[i]);
-	}
-	return TPL_OK;
-}
-
-/* argv from a template; NULL when out of memory. */
-static char **argv_expand(char **tpl, const char *const values[3])
-{
-	size_t n = 0;
-	while (tpl[n])
-		n++;
-	char **argv = calloc(n + 1, sizeof *argv);
-	if (!argv)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		strbuf b = {0};
-		const char *where;
-		sb_add(&b, "", 0);
-		template_expand(tpl[i], PH_ALL, values, &b, &where); /* checked in CREATE */
-		if (b.nomem) {
-			free(b.p);
-			strv_free(argv);
-			return NULL;
-		}
-		argv[i] = b.p;
-	}
-	return argv;
-}
-
 /* The environment of the commands: ours with the "env" option on top. */
 static char **env_build(const runner *r)
 {
 	size_t n = 0, m = 0;
 	for (char **e = environ; e && *e; e++)
 		n++;
-	for (char **e = r->env; e && *e; e++)
+	for (char **e = r->o.env; e && *e; e++)
 		m++;
 	char **envp = calloc(n + m + 1, sizeof *envp);
 	if (!envp)
@@ -299,286 +161,16 @@ static char **env_build(const runner *r)
 	size_t k = 0;
 	for (char **e = environ; e && *e; e++) {
 		int overridden = 0;
-		for (char **o = r->env; o && *o && !overridden; o++) {
+		for (char **o = r->o.env; o && *o && !overridden; o++) {
 			size_t len = strcspn(*o, "=") + 1; /* "NAME=" */
 			overridden = !strncmp(*e, *o, len);
 		}
 		if (!overridden)
 			envp[k++] = *e;
 	}
-	for (char **o = r->env; o && *o; o++)
+	for (char **o = r->o.env; o && *o; o++)
 		envp[k++] = *o;
 	return envp; /* borrowed strings: free the array only */
-}
-
-/* ---- options ---------------------------------------------------------------------- */
-
-static const char *const option_names[] = {
-	"testDir", "list", "tests", "run", "skipExitCode", "env", "messageBytes",
-	"outputLimitBytes", "include", NULL};
-
-/* Levenshtein distance, ASCII case ignored, for "did you mean". */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la > 64 || lb > 64)
-		return (size_t)-1;
-	size_t row[65];
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up_ = row[j];
-			int same = (a[i - 1] | 0x20) == (b[j - 1] | 0x20);
-			size_t best = diag + !same;
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up_;
-		}
-	}
-	return row[lb];
-}
-
-static int unknown_option(hypertest_core *core, const char *key)
-{
-	const char *best = NULL;
-	size_t best_d = (size_t)-1;
-	for (size_t i = 0; option_names[i]; i++) {
-		size_t d = edit_distance(key, option_names[i]);
-		if (d < best_d)
-			best_d = d, best = option_names[i];
-	}
-	size_t len = strlen(key);
-	if (best && best_d <= 3 && best_d < len)
-		return fail(core, HYPERTEST_ERR_CONFIG,
-		            PREFIX "unknown option '%s' (did you mean '%s'?)", key, best);
-	return fail(core, HYPERTEST_ERR_CONFIG,
-	            PREFIX "unknown option '%s' (known: testDir, list, tests, run, skipExitCode, "
-	                   "env, messageBytes, outputLimitBytes, include)",
-	            key);
-}
-
-/* A relative path without ".." that stays below its base. */
-static int bad_relative_path(hypertest_core *core, const char *key, const char *what,
-                             const char *path)
-{
-	if (!*path)
-		return fail(core, HYPERTEST_ERR_CONFIG, PREFIX "option '%s': %s is empty", key, what);
-	if (path[0] == '/')
-		return fail(core, HYPERTEST_ERR_CONFIG,
-		            PREFIX "option '%s': %s '%s' must be relative to the project directory",
-		            key, what, path);
-	for (const char *p = path; *p;) {
-		size_t len = strcspn(p, "/");
-		if (len == 2 && p[0] == '.' && p[1] == '.')
-			return fail(core, HYPERTEST_ERR_CONFIG,
-			            PREFIX "option '%s': %s '%s' must not contain '..'", key, what, path);
-		p += len;
-		p += strspn(p, "/");
-	}
-	return 0;
-}
-
-/* An array of strings: copied to *out (NULL-terminated), with its length. */
-static int opt_strings(hypertest_core *core, json_t *v, const char *key, int non_empty,
-                       char ***out, size_t *count)
-{
-	if (!json_is_array(v))
-		return fail(core, HYPERTEST_ERR_CONFIG,
-		            PREFIX "option '%s': expected an array of strings", key);
-	size_t n = json_array_size(v);
-	if (non_empty && n == 0)
-		return fail(core, HYPERTEST_ERR_CONFIG,
-		            PREFIX "option '%s': expected a non-empty array of strings", key);
-	char **s = calloc(n + 1, sizeof *s);
-	if (!s)
-		return fail(core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		json_t *e = json_array_get(v, i);
-		if (!json_is_string(e)) {
-			strv_free(s);
-			return fail(core, HYPERTEST_ERR_CONFIG,
-			            PREFIX "option '%s': expected an array of strings (element %zu is not "
-			                   "a string)",
-			            key, i + 1);
-		}
-		if (!(s[i] = strdup(json_string_value(e)))) {
-			strv_free(s);
-			return fail(core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
-		}
-	}
-	*out = s;
-	if (count)
-		*count = n;
-	return 0;
-}
-
-static int opt_argv(hypertest_core *core, json_t *v, const char *key, unsigned allowed,
-                    char ***out)
-{
-	int rc = opt_strings(core, v, key, 1, out, NULL);
-	if (rc)
-		return rc;
-	if (!(*out)[0][0])
-		return fail(core, HYPERTEST_ERR_CONFIG,
-		            PREFIX "option '%s': the program (element 1) is empty", key);
-	for (size_t i = 0; (*out)[i]; i++) {
-		const char *where = NULL;
-		const char *const none[3] = {"", "", ""};
-		int t = template_expand((*out)[i], allowed, none, NULL, &where);
-		if (t == TPL_OK)
-			continue;
-		if (t == TPL_LONE_CLOSE)
-			return fail(core, HYPERTEST_ERR_CONFIG,
-			            PREFIX "option '%s': element %zu ('%s'): a single '}' (write '}}' "
-			                   "for a literal brace)",
-			            key, i + 1, (*out)[i]);
-		int len = (int)strcspn(where + 1, "{}") + 2;
-		if (t == TPL_UNKNOWN)
-			return fail(core, HYPERTEST_ERR_CONFIG,
-			            PREFIX "option '%s': element %zu ('%s'): unknown placeholder '%.*s' "
-			                   "(known: {id}, {testDir}, {artifactsDir}; write '{{' and '}}' "
-			                   "for literal braces)",
-			            key, i + 1, (*out)[i], where[len - 1] == '}' ? len : len - 1, where);
-		return fail(core, HYPERTEST_ERR_CONFIG,
-		            PREFIX "option '%s': element %zu ('%s'): placeholder '%.*s' is not "
-		                   "available here (only {testDir})",
-		            key, i + 1, (*out)[i], len, where);
-	}
-	return 0;
-}
-
-static int opt_int(hypertest_core *core, json_t *v, const char *key, long long min,
-                   long long max, long long *out)
-{
-	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-		return fail(core, HYPERTEST_ERR_CONFIG,
-		            PREFIX "option '%s': expected an integer from %lld to %lld", key, min, max);
-	*out = json_integer_value(v);
-	return 0;
-}
-
-static int opt_env(runner *r, json_t *v)
-{
-	if (!json_is_object(v))
-		return fail(r->core, HYPERTEST_ERR_CONFIG,
-		            PREFIX "option 'env': expected an object of strings");
-	r->env = calloc(json_object_size(v) + 1, sizeof *r->env);
-	if (!r->env)
-		return fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
-	size_t i = 0;
-	const char *name;
-	json_t *value;
-	json_object_foreach(v, name, value) {
-		if (!*name || strchr(name, '='))
-			return fail(r->core, HYPERTEST_ERR_CONFIG,
-			            PREFIX "option 'env': invalid variable name '%s'", name);
-		if (!json_is_string(value))
-			return fail(r->core, HYPERTEST_ERR_CONFIG,
-			            PREFIX "option 'env': variable '%s': expected a string", name);
-		if (asprintf(&r->env[i], "%s=%s", name, json_string_value(value)) < 0) {
-			r->env[i] = NULL;
-			return fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
-		}
-		if (!strcmp(name, "PATH"))
-			r->path_env = r->env[i] + 5;
-		i++;
-	}
-	return 0;
-}
-
-static int parse_options(runner *r, json_t *o)
-{
-	hypertest_core *core = r->core;
-	const char *key;
-	json_t *v;
-	long long n;
-	int rc;
-
-	json_object_foreach(o, key, v) {
-		size_t i;
-		for (i = 0; option_names[i] && strcmp(key, option_names[i]); i++)
-			;
-		if (!option_names[i])
-			return unknown_option(core, key);
-	}
-
-	v = json_object_get(o, "testDir");
-	if (v && !json_is_string(v))
-		return fail(core, HYPERTEST_ERR_CONFIG, PREFIX "option 'testDir': expected a string");
-	r->test_dir = strdup(v ? json_string_value(v) : "tests");
-	if (!r->test_dir)
-		return fail(core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
-	if ((rc = bad_relative_path(core, "testDir", "the test directory", r->test_dir)))
-		return rc;
-	for (size_t len = strlen(r->test_dir); len > 1 && r->test_dir[len - 1] == '/';)
-		r->test_dir[--len] = '\0';
-
-	json_t *list = json_object_get(o, "list"), *tests = json_object_get(o, "tests");
-	if (list && tests)
-		return fail(core, HYPERTEST_ERR_CONFIG,
-		            PREFIX "options 'list' and 'tests' exclude each other: give one of them");
-	if (!list && !tests)
-		return fail(core, HYPERTEST_ERR_CONFIG,
-		            PREFIX "option 'list' (a command that prints the test ids) or 'tests' "
-		                   "(an array of test ids) is required");
-	if (list && (rc = opt_argv(core, list, "list", PH_TEST_DIR, &r->list)))
-		return rc;
-	if (tests) {
-		if ((rc = opt_strings(core, tests, "tests", 0, &r->tests, &r->n_tests)))
-			return rc;
-		for (size_t i = 0; i < r->n_tests; i++) {
-			if (!r->tests[i][0])
-				return fail(core, HYPERTEST_ERR_CONFIG,
-				            PREFIX "option 'tests': element %zu is empty", i + 1);
-			for (size_t j = 0; j < i; j++)
-				if (!strcmp(r->tests[i], r->tests[j]))
-					return fail(core, HYPERTEST_ERR_CONFIG,
-					            PREFIX "option 'tests': element %zu repeats '%s'", i + 1,
-					            r->tests[i]);
-		}
-	}
-
-	v = json_object_get(o, "run");
-	if (!v)
-		return fail(core, HYPERTEST_ERR_CONFIG,
-		            PREFIX "option 'run' (the command that runs one test) is required");
-	if ((rc = opt_argv(core, v, "run", PH_ALL, &r->run)))
-		return rc;
-
-	r->skip_code = 77;
-	if ((v = json_object_get(o, "skipExitCode"))) {
-		if ((rc = opt_int(core, v, "skipExitCode", 1, 255, &n)))
-			return rc;
-		r->skip_code = (int)n;
-	}
-	r->message_bytes = DEFAULT_MESSAGE_BYTES;
-	if ((v = json_object_get(o, "messageBytes"))) {
-		if ((rc = opt_int(core, v, "messageBytes", 0, MAX_MESSAGE_BYTES, &n)))
-			return rc;
-		r->message_bytes = (size_t)n;
-	}
-	r->output_limit = DEFAULT_OUTPUT_LIMIT;
-	if ((v = json_object_get(o, "outputLimitBytes"))) {
-		if ((rc = opt_int(core, v, "outputLimitBytes", 0, (long long)MAX_OUTPUT_LIMIT, &n)))
-			return rc;
-		r->output_limit = (uint64_t)n;
-	}
-	if ((v = json_object_get(o, "env")) && (rc = opt_env(r, v)))
-		return rc;
-	if ((v = json_object_get(o, "include"))) {
-		if ((rc = opt_strings(core, v, "include", 0, &r->include, NULL)))
-			return rc;
-		for (char **p = r->include; *p; p++)
-			if ((rc = bad_relative_path(core, "include", "path", *p)))
-				return rc;
-	}
-	return 0;
 }
 
 /* ---- operations ------------------------------------------------------------------- */
@@ -586,15 +178,10 @@ static int parse_options(runner *r, json_t *o)
 static void op_destroy(void *self)
 {
 	runner *r = self;
-	if (!r)
-		return;
-	free(r->test_dir);
-	strv_free(r->list);
-	strv_free(r->tests);
-	strv_free(r->run);
-	strv_free(r->env);
-	strv_free(r->include);
-	free(r);
+	if (r) {
+		cmd_options_free(&r->o);
+		free(r);
+	}
 }
 
 static int op_create(hypertest_core *core, const char *options_json, void **self)
@@ -604,20 +191,12 @@ static int op_create(hypertest_core *core, const char *options_json, void **self
 	if (!r)
 		return fail(core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	r->core = core;
-	json_error_t jerr;
-	json_t *o = json_loads(options_json && *options_json ? options_json : "{}",
-	                       JSON_REJECT_DUPLICATES, &jerr);
-	int rc;
-	if (!o)
-		rc = fail(core, HYPERTEST_ERR_CONFIG, PREFIX "invalid options (line %d, column %d): %s",
-		          jerr.line, jerr.column, jerr.text);
-	else if (!json_is_object(o))
-		rc = fail(core, HYPERTEST_ERR_CONFIG, PREFIX "options: expected an object");
-	else
-		rc = parse_options(r, o);
-	json_decref(o);
+	char *error = NULL;
+	int rc = cmd_options_parse(&r->o, options_json, &error);
 	if (rc) {
-		op_destroy(r);
+		fail(core, rc, "%s", error ? error : PREFIX "out of memory");
+		free(error);
+		free(r);
 		return rc;
 	}
 	*self = r;
@@ -626,19 +205,21 @@ static int op_create(hypertest_core *core, const char *options_json, void **self
 
 static const char *op_test_dir(void *self)
 {
-	return ((runner *)self)->test_dir;
+	return ((runner *)self)->o.test_dir;
 }
+
+/* ---- listing ----------------------------------------------------------------------- */
 
 static int check_line(runner *r, const char *p, size_t len, size_t line)
 {
 	if (memchr(p, '\0', len))
 		return fail(r->core, HYPERTEST_ERR_RUNNER,
-		            PREFIX "list command '%s': line %zu contains a NUL byte", r->list[0], line);
+		            PREFIX "list command '%s': line %zu contains a NUL byte", r->o.list[0], line);
 	for (size_t i = 0, n; i < len; i += n)
 		if (!(n = utf8_char((const unsigned char *)p + i, len - i)))
 			return fail(r->core, HYPERTEST_ERR_RUNNER,
 			            PREFIX "list command '%s': line %zu is not valid UTF-8 text",
-			            r->list[0], line);
+			            r->o.list[0], line);
 	return 0;
 }
 
@@ -678,25 +259,25 @@ static char *err_tail(const runner *r, const cmd_sink *err)
 {
 	size_t n;
 	const char *t = cmd_sink_tail(err, &n);
-	return tail_message(t, n, err->total > n, r->message_bytes);
+	return tail_message(t, n, err->total > n, r->o.message_bytes);
 }
 
 static int run_list(runner *r, hypertest_list *list)
 {
 	const char *pdir = project_dir(r);
-	const char *const values[3] = {"", r->test_dir, ""};
-	char **argv = argv_expand(r->list, values);
+	const char *const values[3] = {"", r->o.test_dir, ""};
+	char **argv = cmd_argv_expand(r->o.list, values);
 	char **envp = env_build(r);
 	char *path = NULL;
 	cmd_sink out, err;
 	int rc = cmd_sink_init(&out, -1, LIST_OUTPUT_MAX, 0) |
-	         cmd_sink_init(&err, -1, 0, r->message_bytes);
+	         cmd_sink_init(&err, -1, 0, r->o.message_bytes);
 	if (!argv || !envp || rc) {
 		rc = fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 		goto done;
 	}
 	cmd_spawn sp = {.argv = argv, .envp = envp, .cwd = pdir, .out = &out, .err = &err};
-	int e = cmd_find_program(argv[0], r->path_env ? r->path_env : getenv("PATH"), pdir, 0,
+	int e = cmd_find_program(argv[0], r->o.path_env ? r->o.path_env : getenv("PATH"), pdir, 0,
 	                         &path);
 	if (e)
 		sp.start_errno = e;
@@ -744,7 +325,7 @@ static int run_list(runner *r, hypertest_list *list)
 		          argv[0]);
 done:
 	free(path);
-	strv_free(argv);
+	cmd_strv_free(argv);
 	free(envp);
 	cmd_sink_free(&out);
 	cmd_sink_free(&err);
@@ -756,17 +337,19 @@ static int op_list_tests(void *self, hypertest_list *list)
 	runner *r = self;
 	if (!up.list_add)
 		return fail(r->core, HYPERTEST_ERR_UNSUPPORTED, PREFIX "the core cannot receive tests");
-	if (r->list)
+	if (r->o.list)
 		return run_list(r, list);
-	if (r->n_tests == 0)
+	if (r->o.n_tests == 0)
 		return fail(r->core, HYPERTEST_ERR_EMPTY, PREFIX "option 'tests' lists no test");
-	for (size_t i = 0; i < r->n_tests; i++) {
-		int rc = add_context(r, list, r->tests[i], strlen(r->tests[i]));
+	for (size_t i = 0; i < r->o.n_tests; i++) {
+		int rc = add_context(r, list, r->o.tests[i], strlen(r->o.tests[i]));
 		if (rc)
 			return rc;
 	}
 	return 0;
 }
+
+/* ---- image, running, doctor -------------------------------------------------------- */
 
 static int add_to_layer(runner *r, hypertest_layer *layer, const char *key, const char *rel)
 {
@@ -787,8 +370,8 @@ static int op_image_content(void *self, hypertest_layer *layer)
 	runner *r = self;
 	if (!up.layer_add)
 		return fail(r->core, HYPERTEST_ERR_UNSUPPORTED, PREFIX "the core cannot build layers");
-	int rc = add_to_layer(r, layer, "testDir", r->test_dir);
-	for (char **p = r->include; !rc && p && *p; p++)
+	int rc = add_to_layer(r, layer, "testDir", r->o.test_dir);
+	for (char **p = r->o.include; !rc && p && *p; p++)
 		rc = add_to_layer(r, layer, "include", *p);
 	return rc;
 }
@@ -814,11 +397,11 @@ static void set_result(runner *r, hypertest_result *result, const char *id,
 	struct stat st;
 	up.result_set_str(result, HYPERTEST_RESULT_NAME, id);
 	up.result_set_str(result, HYPERTEST_RESULT_FILE_PATH,
-	                  stat(id, &st) == 0 && S_ISREG(st.st_mode) ? id : r->test_dir);
+	                  stat(id, &st) == 0 && S_ISREG(st.st_mode) ? id : r->o.test_dir);
 	up.result_set_duration(result, duration);
 	int code = (!sp->start_errno && !sp->status_lost && WIFEXITED(sp->status))
 	               ? WEXITSTATUS(sp->status) : -1;
-	if (code == 0 || code == r->skip_code) {
+	if (code == 0 || code == r->o.skip_code) {
 		up.result_set_status(result, code == 0 ? HYPERTEST_STATUS_SUCCESS
 		                                       : HYPERTEST_STATUS_SKIPPED);
 		return;
@@ -860,8 +443,8 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 	int out_fd = -1, err_fd = -1, rc;
 	char *id = strdup(json_string_value(jid));
 	json_decref(ctx);
-	const char *const values[3] = {id ? id : "", r->test_dir, artifacts_dir};
-	char **argv = id ? argv_expand(r->run, values) : NULL;
+	const char *const values[3] = {id ? id : "", r->o.test_dir, artifacts_dir};
+	char **argv = id ? cmd_argv_expand(r->o.run, values) : NULL;
 	char **envp = env_build(r);
 	char *path = NULL;
 	cmd_sink out, err;
@@ -874,15 +457,15 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 	if ((rc = open_log(r, artifacts_dir, "stdout.log", &out_fd)) ||
 	    (rc = open_log(r, artifacts_dir, "stderr.log", &err_fd)))
 		goto done;
-	if (cmd_sink_init(&out, out_fd, r->output_limit, 0) ||
-	    cmd_sink_init(&err, err_fd, r->output_limit, r->message_bytes)) {
+	if (cmd_sink_init(&out, out_fd, r->o.output_limit, 0) ||
+	    cmd_sink_init(&err, err_fd, r->o.output_limit, r->o.message_bytes)) {
 		rc = fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 		goto done;
 	}
 
 	int64_t start = now_ms();
 	cmd_spawn sp = {.argv = argv, .envp = envp, .out = &out, .err = &err};
-	int e = cmd_find_program(argv[0], r->path_env ? r->path_env : getenv("PATH"), NULL, 0,
+	int e = cmd_find_program(argv[0], r->o.path_env ? r->o.path_env : getenv("PATH"), NULL, 0,
 	                         &path);
 	if (e)
 		sp.start_errno = e;
@@ -919,7 +502,7 @@ done:
 	cmd_sink_free(&out);
 	cmd_sink_free(&err);
 	free(path);
-	strv_free(argv);
+	cmd_strv_free(argv);
 	free(envp);
 	free(id);
 	return rc;
@@ -930,16 +513,16 @@ static void check_program(runner *r, hypertest_checks *checks, const char *name,
                           int missing_status)
 {
 	char *msg = NULL, *found = NULL;
-	const char *const values[3] = {"", r->test_dir, ""};
+	const char *const values[3] = {"", r->o.test_dir, ""};
 	const char *where;
 	int status;
-	if (template_expand(tpl[0], PH_TEST_DIR, values, NULL, &where) != TPL_OK) {
+	if (cmd_template_expand(tpl[0], PH_TEST_DIR, values, NULL, &where) != TPL_OK) {
 		status = CHECK_WARNING;
 		if (asprintf(&msg, "program '%s' depends on the test and is not checked", tpl[0]) < 0)
 			msg = NULL;
 	} else {
-		char **argv = argv_expand(tpl, values);
-		int e = argv ? cmd_find_program(argv[0], r->path_env ? r->path_env : getenv("PATH"),
+		char **argv = cmd_argv_expand(tpl, values);
+		int e = argv ? cmd_find_program(argv[0], r->o.path_env ? r->o.path_env : getenv("PATH"),
 		                                project_dir(r), 1, &found)
 		             : ENOMEM;
 		status = e ? missing_status : CHECK_OK;
@@ -953,7 +536,7 @@ static void check_program(runner *r, hypertest_checks *checks, const char *name,
 			n = asprintf(&msg, "'%s': %s", argv ? argv[0] : tpl[0], strerror(e));
 		if (n < 0)
 			msg = NULL;
-		strv_free(argv);
+		cmd_strv_free(argv);
 	}
 	up.doctor_check(checks, name, status, msg ? msg : "out of memory");
 	free(msg);
@@ -965,7 +548,7 @@ static int op_doctor(void *self, hypertest_checks *checks)
 	runner *r = self;
 	if (!up.doctor_check)
 		return fail(r->core, HYPERTEST_ERR_UNSUPPORTED, PREFIX "the core takes no checks");
-	char *dir = path_join(project_dir(r), r->test_dir), *msg = NULL;
+	char *dir = path_join(project_dir(r), r->o.test_dir), *msg = NULL;
 	struct stat st;
 	int status = CHECK_OK, n;
 	if (!dir)
@@ -980,9 +563,9 @@ static int op_doctor(void *self, hypertest_checks *checks)
 	free(dir);
 	free(msg);
 	/* the list command runs here, the run command in the image */
-	if (r->list)
-		check_program(r, checks, "runner.command.list", r->list, CHECK_FAILED);
-	check_program(r, checks, "runner.command.run", r->run, CHECK_WARNING);
+	if (r->o.list)
+		check_program(r, checks, "runner.command.list", r->o.list, CHECK_FAILED);
+	check_program(r, checks, "runner.command.run", r->o.run, CHECK_WARNING);
 	return 0;
 }
 

@@ -8,6 +8,10 @@
  * killed, and the pipes are drained until they stay quiet for GRACE_MS, so
  * that a descendant that escaped the group and keeps a pipe open cannot
  * hang the caller.
+ *
+ * Linux sends PR_SET_PDEATHSIG when the *thread* that forked exits, so the
+ * caller must run a program from a thread that outlives it.  A descendant
+ * that leaves the process group (setsid) is not killed.
  */
 #define _GNU_SOURCE
 #include "command.h"

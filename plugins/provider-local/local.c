@@ -1,0 +1,534 @@
+/*
+ * local.c - the "local" cloud provider, hypertest's embedded default: with
+ * no cloud account, deploy and invoke run every test in a process of its
+ * own on this machine, all in parallel, with the bucket layout, manifest
+ * and results file of the cloud (a directory stands for the bucket, an OCI
+ * image layout for the registry).
+ *
+ * This file: registration, options, create/destroy, doctor, the image
+ * target and serving payloads on the function side.  See local.h for the
+ * other modules and README.md for the options.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "local.h"
+
+/* Bound once by hypertest_plugin_init, before any instance exists; only
+ * read afterwards (each instance keeps a copy). */
+static hypertest_upcalls bound_up;
+
+int local_fail(local_provider *p, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(p->last_error, sizeof p->last_error, fmt, ap);
+	va_end(ap);
+	if (p->up.set_error)
+		p->up.set_error(p->core, code, p->last_error);
+	return code;
+}
+
+void local_log(local_provider *p, int level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	if (!p->up.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	p->up.log(p->core, level, msg);
+}
+
+static const char *core_str(local_provider *p, int what)
+{
+	const char *s = p->up.core_str ? p->up.core_str(p->core, what) : NULL;
+	return s ? s : "";
+}
+
+const char *local_program(local_provider *p)
+{
+	if (p->program)
+		return p->program;
+	const char *name = core_str(p, HYPERTEST_CORE_FUNCTION_PROGRAM);
+	struct stat st;
+	if (!*name) {
+		local_fail(p, HYPERTEST_ERR_CONFIG, "local provider: the core names no function program");
+		return NULL;
+	}
+	char *path = local_which(name);
+	if (!path) {
+		local_fail(p, HYPERTEST_ERR_NOT_FOUND,
+		           "local provider: function program '%s' not found on PATH", name);
+		return NULL;
+	}
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || access(path, X_OK) != 0) {
+		local_fail(p, HYPERTEST_ERR_NOT_FOUND,
+		           "local provider: function program %s is not an executable file%s%s",
+		           path, errno ? ": " : "", errno ? strerror(errno) : "");
+		free(path);
+		return NULL;
+	}
+	p->program = path;
+	return path;
+}
+
+/* ---- options -------------------------------------------------------------------- */
+
+static const char *const option_names[] = {"imageDir",   "baseImage",        "bucketDir",
+                                           "functionDir", "timeout",          "memoryMB",
+                                           "maxResponseBytes", "isolation"};
+
+/* A path option: absolute, relative ones taken from the project directory. */
+static int opt_path(local_provider *p, json_t *o, const char *key, const char *def, char **out)
+{
+	json_t *v = json_object_get(o, key);
+	const char *s = def;
+	if (v && !json_is_string(v))
+		return local_fail(p, HYPERTEST_ERR_CONFIG,
+		                  "local provider: option '%s' must be a string (a directory)", key);
+	if (v)
+		s = json_string_value(v);
+	if (!*s)
+		return local_fail(p, HYPERTEST_ERR_CONFIG, "local provider: option '%s' is empty", key);
+	if (!(*out = local_abspath(core_str(p, HYPERTEST_CORE_PROJECT_DIR), s)))
+		return local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+	return 0;
+}
+
+/* A number option in [min, max]; integral when asked. */
+static int opt_number(local_provider *p, json_t *o, const char *key, double def, double min,
+                      double max, int integral, double *out)
+{
+	json_t *v = json_object_get(o, key);
+	*out = def;
+	if (!v)
+		return 0;
+	double d = json_number_value(v);
+	if (!json_is_number(v) || (integral && !json_is_integer(v)) || !isfinite(d) || d < min ||
+	    d > max)
+		return local_fail(p, HYPERTEST_ERR_CONFIG,
+		                  "local provider: option '%s' must be %s between %.15g and %.15g",
+		                  key, integral ? "an integer" : "a number", min, max);
+	*out = d;
+	return 0;
+}
+
+/* "oci:DIR" or "oci:DIR:REF" (DIR without ':'). */
+static int opt_base_image(local_provider *p, json_t *o)
+{
+	json_t *v = json_object_get(o, "baseImage");
+	if (!v || json_is_null(v))
+		return 0;
+	const char *s = json_string_value(v);
+	if (!s || strncmp(s, "oci:", 4) != 0 || !s[4] || s[4] == ':')
+		return local_fail(p, HYPERTEST_ERR_CONFIG,
+		                  "local provider: option 'baseImage' must be \"oci:DIR\" or "
+		                  "\"oci:DIR:REF\" (an OCI image layout directory)");
+	const char *dir = s + 4, *colon = strchr(dir, ':');
+	char *d = colon ? strndup(dir, (size_t)(colon - dir)) : local_strdup(dir);
+	if (colon && !colon[1]) {
+		free(d);
+		return local_fail(p, HYPERTEST_ERR_CONFIG,
+		                  "local provider: option 'baseImage' has an empty reference after ':'");
+	}
+	p->base_layout = d ? local_abspath(core_str(p, HYPERTEST_CORE_PROJECT_DIR), d) : NULL;
+	free(d);
+	if (colon)
+		p->base_ref = local_strdup(colon + 1);
+	if (!p->base_layout || (colon && !p->base_ref))
+		return local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+	return 0;
+}
+
+static int parse_options(local_provider *p, const char *options_json)
+{
+	json_error_t jerr;
+	json_t *o = options_json && *options_json ? json_loads(options_json, 0, &jerr)
+	                                          : json_object();
+	if (o && json_is_null(o)) {
+		json_decref(o);
+		o = json_object();
+	}
+	if (!o || !json_is_object(o)) {
+		json_decref(o);
+		return local_fail(p, HYPERTEST_ERR_CONFIG,
+		                  "local provider: the options must be a JSON object");
+	}
+	const char *key;
+	json_t *v;
+	int rc = 0;
+	json_object_foreach(o, key, v) {
+		size_t i, n = sizeof option_names / sizeof option_names[0];
+		for (i = 0; i < n && strcmp(key, option_names[i]); i++)
+			;
+		if (i == n) {
+			rc = local_fail(p, HYPERTEST_ERR_CONFIG,
+			                "local provider: unknown option '%s' (known: imageDir, baseImage, "
+			                "bucketDir, functionDir, timeout, memoryMB, maxResponseBytes, "
+			                "isolation)", key);
+			break;
+		}
+	}
+	double timeout, mem, maxresp;
+	if (rc == 0)
+		rc = opt_path(p, o, "imageDir", ".hypertest/image", &p->image_dir);
+	if (rc == 0)
+		rc = opt_path(p, o, "bucketDir", ".hypertest/bucket", &p->bucket_dir);
+	if (rc == 0)
+		rc = opt_path(p, o, "functionDir", ".hypertest/function", &p->function_dir);
+	if (rc == 0)
+		rc = opt_base_image(p, o);
+	if (rc == 0)
+		rc = opt_number(p, o, "timeout", 900, 0.001, 31536000, 0, &timeout);
+	if (rc == 0)
+		rc = opt_number(p, o, "memoryMB", 0, 0, 1 << 30, 1, &mem);
+	if (rc == 0)
+		rc = opt_number(p, o, "maxResponseBytes", 6291456, 1, 1 << 30, 1, &maxresp);
+	if (rc == 0) {
+		p->timeout_s = timeout;
+		p->memory_mb = (uint64_t)mem;
+		p->max_response = (size_t)maxresp;
+		json_t *iso = json_object_get(o, "isolation");
+		const char *s = iso ? json_string_value(iso) : "none";
+		if (s && !strcmp(s, "none"))
+			p->isolation = LOCAL_ISOLATION_NONE;
+		else if (s && !strcmp(s, "bubblewrap"))
+			p->isolation = LOCAL_ISOLATION_BWRAP;
+		else
+			rc = local_fail(p, HYPERTEST_ERR_CONFIG,
+			                "local provider: option 'isolation' must be \"none\" or "
+			                "\"bubblewrap\"");
+	}
+	json_decref(o);
+	return rc;
+}
+
+/* ---- create / destroy -------------------------------------------------------------- */
+
+static void local_destroy(void *self)
+{
+	local_provider *p = self;
+	if (!p)
+		return;
+	local_invoke_shutdown(p);
+	local_deployed_clear(&p->dep);
+	free(p->image_dir);
+	free(p->base_layout);
+	free(p->base_ref);
+	free(p->bucket_dir);
+	free(p->function_dir);
+	free(p->bwrap);
+	free(p->program);
+	free(p);
+}
+
+static const char bwrap_missing[] =
+	"isolation \"bubblewrap\" needs the program bwrap on PATH (Debian package: bubblewrap)";
+
+static int local_create(hypertest_core *core, const char *options_json, void **self)
+{
+	local_provider *p = calloc(1, sizeof *p);
+	if (!p)
+		return HYPERTEST_ERR_NOMEM;
+	p->core = core;
+	p->up = bound_up;
+	p->epfd = -1;
+	int rc = parse_options(p, options_json);
+	if (rc == 0 && p->isolation == LOCAL_ISOLATION_BWRAP && !(p->bwrap = local_which("bwrap")))
+		rc = local_fail(p, HYPERTEST_ERR_CONFIG, "local provider: %s", bwrap_missing);
+	if (rc == 0)
+		rc = local_invoke_init(p);
+	if (rc != 0) {
+		local_destroy(p);
+		return rc;
+	}
+	/* Thousands of invocations hold four descriptors each. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			local_log(p, HYPERTEST_LOG_DEBUG, "local provider: cannot raise RLIMIT_NOFILE: %s",
+			          strerror(errno));
+	}
+	*self = p;
+	return 0;
+}
+
+/* ---- doctor ------------------------------------------------------------------------ */
+
+static void check_bucket(local_provider *p, hypertest_checks *checks)
+{
+	char *probe = local_asprintf("%s/.hypertest-doctor-%ld", p->bucket_dir, (long)getpid());
+	int fd = -1;
+	const char *step = "create";
+	if (probe && local_mkdir_p(p->bucket_dir) == 0) {
+		step = "write in";
+		fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	}
+	char msg[1200];
+	int status = LOCAL_CHECK_OK;
+	if (fd < 0) {
+		snprintf(msg, sizeof msg, "cannot %s the bucket directory %s: %s", step, p->bucket_dir,
+		         strerror(errno));
+		status = LOCAL_CHECK_FAILED;
+	} else {
+		close(fd);
+		if (unlink(probe) != 0) {
+			snprintf(msg, sizeof msg, "cannot remove %s: %s", probe, strerror(errno));
+			status = LOCAL_CHECK_FAILED;
+		} else {
+			snprintf(msg, sizeof msg, "bucket directory %s is writable", p->bucket_dir);
+		}
+	}
+	free(probe);
+	p->up.doctor_check(checks, "provider.local.bucket", status, msg);
+}
+
+static void check_function(local_provider *p, hypertest_checks *checks)
+{
+	const char *prog = local_program(p);
+	char msg[1200];
+	if (prog)
+		snprintf(msg, sizeof msg, "function runtime program %s", prog);
+	p->up.doctor_check(checks, "provider.local.function",
+	                   prog ? LOCAL_CHECK_OK : LOCAL_CHECK_FAILED, prog ? msg : p->last_error);
+}
+
+/* Run "bwrap <sandbox> -- bwrap --version": user namespaces may be off. */
+static void check_bubblewrap(local_provider *p, hypertest_checks *checks)
+{
+	char *bwrap = local_which("bwrap");
+	char msg[1400], err[512] = "";
+	int status = LOCAL_CHECK_FAILED;
+	int pipefd[2] = {-1, -1};
+	if (!bwrap) {
+		snprintf(msg, sizeof msg, "%s", bwrap_missing);
+	} else if (pipe2(pipefd, O_CLOEXEC) != 0) {
+		snprintf(msg, sizeof msg, "cannot create a pipe: %s", strerror(errno));
+	} else {
+		char *argv[] = {bwrap, "--die-with-parent", "--unshare-pid", "--new-session",
+		                "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--",
+		                bwrap, "--version", NULL};
+		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int in = devnull >= 0 ? fcntl(devnull, F_DUPFD_CLOEXEC, 3) : -1;
+		int wr = fcntl(pipefd[1], F_DUPFD_CLOEXEC, 3);
+		extern char **environ;
+		local_spawn s = {bwrap, argv, environ, NULL, in, in, wr, 0};
+		pid_t pid = in >= 0 && wr >= 0 ? local_spawn_process(&s) : -1;
+		int e = errno;
+		close(pipefd[1]);
+		if (wr >= 0)
+			close(wr);
+		if (in >= 0)
+			close(in);
+		if (devnull >= 0)
+			close(devnull);
+		size_t n = 0;
+		ssize_t r;
+		while (n + 1 < sizeof err &&
+		       ((r = read(pipefd[0], err + n, sizeof err - 1 - n)) > 0 || (r < 0 && errno == EINTR)))
+			n += r > 0 ? (size_t)r : 0;
+		err[n] = '\0';
+		while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+			err[--n] = '\0';
+		int ws = 0;
+		if (pid > 0)
+			while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+				;
+		if (pid < 0)
+			snprintf(msg, sizeof msg, "cannot run %s: %s", bwrap, strerror(e));
+		else if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0)
+			snprintf(msg, sizeof msg, "%s can create a sandbox", bwrap), status = LOCAL_CHECK_OK;
+		else
+			snprintf(msg, sizeof msg, "%s cannot create a sandbox (%s %d)%s%s", bwrap,
+			         WIFEXITED(ws) ? "exit status" : "signal",
+			         WIFEXITED(ws) ? WEXITSTATUS(ws) : WTERMSIG(ws), *err ? ": " : "", err);
+		close(pipefd[0]);
+	}
+	free(bwrap);
+	p->up.doctor_check(checks, "provider.local.bubblewrap", status, msg);
+}
+
+static void check_deployed(local_provider *p, hypertest_checks *checks)
+{
+	p->dep_loaded = 0; /* look again */
+	int rc = local_deployed_load(p);
+	char msg[1400];
+	int status = LOCAL_CHECK_OK;
+	struct stat st;
+	if (rc == HYPERTEST_ERR_NOT_FOUND) {
+		snprintf(msg, sizeof msg, "nothing deployed in %s yet (run hypertest deploy)",
+		         p->function_dir);
+		status = LOCAL_CHECK_WARNING;
+	} else if (rc != 0) {
+		snprintf(msg, sizeof msg, "%s", p->last_error);
+		status = LOCAL_CHECK_FAILED;
+	} else if (stat(p->dep.config, &st) != 0) {
+		snprintf(msg, sizeof msg, "deployed image %s has no configuration (%s: %s)",
+		         p->dep.digest, p->dep.config, strerror(errno));
+		status = LOCAL_CHECK_FAILED;
+	} else {
+		snprintf(msg, sizeof msg, "deployed image %s in %s", p->dep.digest, p->dep.root);
+	}
+	p->up.doctor_check(checks, "provider.local.deployed", status, msg);
+}
+
+static int local_doctor(void *self, hypertest_checks *checks)
+{
+	local_provider *p = self;
+	if (!p->up.doctor_check)
+		return local_fail(p, HYPERTEST_ERR_UNSUPPORTED, "local provider: no doctor upcall");
+	check_bucket(p, checks);
+	check_function(p, checks);
+	if (p->isolation == LOCAL_ISOLATION_BWRAP)
+		check_bubblewrap(p, checks);
+	check_deployed(p, checks);
+	return 0;
+}
+
+/* ---- image target ------------------------------------------------------------------ */
+
+static int local_image_target(void *self, hypertest_params *target)
+{
+	local_provider *p = self;
+	int rc = p->up.param_set(target, "layout", p->image_dir);
+	if (rc == 0 && p->base_layout)
+		rc = p->up.param_set(target, "baseLayout", p->base_layout);
+	if (rc == 0 && p->base_ref)
+		rc = p->up.param_set(target, "baseRef", p->base_ref);
+	return rc ? local_fail(p, rc, "local provider: cannot set the image target") : 0;
+}
+
+/* ---- serve (function side) ----------------------------------------------------------- */
+
+static int read_all(int fd, char **data, size_t *len)
+{
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap + 1);
+	while (buf) {
+		if (n == cap) {
+			char *nb = realloc(buf, cap * 2 + 1);
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r > 0) {
+			n += (size_t)r;
+		} else if (r == 0) {
+			buf[n] = '\0';
+			*data = buf;
+			*len = n;
+			return 0;
+		} else if (errno == EAGAIN) {
+			struct pollfd pfd = {fd, POLLIN, 0};
+			poll(&pfd, 1, -1);
+		} else if (errno != EINTR) {
+			int e = errno;
+			free(buf);
+			errno = e;
+			return -1;
+		}
+	}
+	free(buf);
+	errno = ENOMEM;
+	return -1;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, data, len);
+		if (w > 0) {
+			data += w;
+			len -= (size_t)w;
+		} else if (w < 0 && errno == EAGAIN) {
+			struct pollfd pfd = {fd, POLLOUT, 0};
+			poll(&pfd, 1, -1);
+		} else if (w < 0 && errno != EINTR) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* One payload on stdin, its response on stdout: the orchestrator's side of
+ * this provider starts one process per invocation. */
+static int local_serve(void *self, hypertest_function *fn)
+{
+	local_provider *p = self;
+	if (!p->up.function_handle || !p->up.buffer_new || !p->up.buffer_data || !p->up.buffer_free)
+		return local_fail(p, HYPERTEST_ERR_UNSUPPORTED,
+		                  "local provider: this core lacks the upcalls to serve (%d, %d-%d)",
+		                  HYPERTEST_UP_FUNCTION_HANDLE, HYPERTEST_UP_BUFFER_NEW,
+		                  HYPERTEST_UP_BUFFER_FREE);
+	char *payload;
+	size_t len;
+	if (read_all(0, &payload, &len) != 0)
+		return local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot read the payload: %s",
+		                  strerror(errno));
+	hypertest_buffer *resp = p->up.buffer_new(p->core);
+	if (!resp) {
+		free(payload);
+		return local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+	}
+	int rc = p->up.function_handle(fn, payload, len, resp);
+	free(payload);
+	size_t n = 0;
+	const char *data = p->up.buffer_data(resp, &n);
+	if (data && n > 0) {
+		rc = 0; /* a response is always a valid one, even for a runner that failed */
+		if (write_all(1, data, n) != 0)
+			rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot write the response: %s",
+			                strerror(errno));
+	} else if (rc == 0) {
+		rc = local_fail(p, HYPERTEST_ERR_PROVIDER, "local provider: the function gave no response");
+	}
+	p->up.buffer_free(resp);
+	return rc;
+}
+
+/* ---- registration ---------------------------------------------------------------------- */
+
+static const hypertest_dispatch local_ops[] = {
+	HYPERTEST_OP(HYPERTEST_OP_CREATE, local_create),
+	HYPERTEST_OP(HYPERTEST_OP_DESTROY, local_destroy),
+	HYPERTEST_OP(HYPERTEST_OP_DOCTOR, local_doctor),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_IMAGE_TARGET, local_image_target),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_OBJECT_PUT, local_object_put),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_OBJECT_GET, local_object_get),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_OBJECT_URL, local_object_url),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE, local_function_update),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_FUNCTION_DIGEST, local_function_digest),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_INVOKE_START, local_invoke_start),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_INVOKE_WAIT, local_invoke_wait),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_INVOKE_CANCEL, local_invoke_cancel),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_SERVE, local_serve),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_ARTIFACTS_STORE, local_artifacts_store),
+	HYPERTEST_OP_END};
+
+HYPERTEST_PLUGIN_DEFINE("provider-local", "0.1.0",
+                        "runs every test in its own process on this machine", "MIT")
+{
+	if (hypertest_upcalls_bind(&bound_up, upcalls) != 0)
+		return HYPERTEST_ERR_ABI;
+	return bound_up.register_plugin(core, HYPERTEST_KIND_PROVIDER, "local",
+	                                "runs each test in its own process on this machine",
+	                                local_ops);
+}

@@ -1,0 +1,1368 @@
+/*
+ * check_provider_local.c - tests of the local provider plugin, loaded with
+ * dlopen() and driven through an upcall table of the test's own (no core):
+ * options, the bucket, function updates, invocations (parallelism,
+ * timeouts, oversized responses, crashes, cancel, parent death, bubblewrap),
+ * serving payloads, artifacts and doctor.  The function program is
+ * local-helper (see local-helper.c).
+ *
+ * HT_PROVIDER_LOCAL_SO and HT_LOCAL_HELPER override where the module and
+ * the helper are.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include <hypertest/plugin.h>
+
+#ifndef HT_TOP_BUILDDIR
+#define HT_TOP_BUILDDIR "."
+#endif
+#ifndef HT_TESTS_BUILDDIR
+#define HT_TESTS_BUILDDIR "."
+#endif
+
+/* ---- the test's core ----------------------------------------------------------- */
+
+struct hypertest_core {
+	char project_dir[256];
+	char program[512];
+	char plugin_path[512];
+	int last_code;
+	char last_error[8192];
+	char last_log[8192];
+	/* image_unpack */
+	int unpacks;
+	int unpack_fail;
+	char unpack_layout[512], unpack_ref[256], unpack_dest[512];
+};
+
+struct hypertest_buffer {
+	char *data;
+	size_t len;
+};
+
+struct hypertest_params {
+	int n;
+	char key[8][64];
+	char val[8][1024];
+};
+
+struct hypertest_checks {
+	int n;
+	char name[8][64];
+	int status[8];
+	char msg[8][2048];
+};
+
+struct hypertest_invocation {
+	char test_id[64];
+	int done;
+	int code;
+	char *response;
+	size_t len;
+	char *message;
+};
+
+struct hypertest_function {
+	int calls;
+	int fail;
+};
+
+static struct hypertest_core C;
+static const hypertest_dispatch *ops;
+static void *module;
+
+static void up_log(hypertest_core *core, int level, const char *message)
+{
+	(void)level;
+	snprintf(core->last_log, sizeof core->last_log, "%s", message);
+}
+
+static void up_set_error(hypertest_core *core, int code, const char *message)
+{
+	core->last_code = code;
+	snprintf(core->last_error, sizeof core->last_error, "%s", message);
+}
+
+static int up_register(hypertest_core *core, int kind, const char *name, const char *description,
+                       const hypertest_dispatch *table)
+{
+	(void)core;
+	(void)description;
+	ck_assert_int_eq(kind, HYPERTEST_KIND_PROVIDER);
+	ck_assert_str_eq(name, "local");
+	ops = table;
+	return 0;
+}
+
+static void up_invoke_done(hypertest_invocation *inv, const char *response, size_t len,
+                           int error_code, const char *error_message)
+{
+	ck_assert_int_eq(inv->done, 0); /* exactly once */
+	inv->done = 1;
+	inv->code = error_code;
+	if (response) {
+		inv->response = malloc(len + 1);
+		memcpy(inv->response, response, len);
+		inv->response[len] = '\0';
+		inv->len = len;
+	}
+	if (error_message)
+		inv->message = strdup(error_message);
+}
+
+static int up_buffer_append(hypertest_buffer *buf, const void *data, size_t len)
+{
+	buf->data = realloc(buf->data, buf->len + len + 1);
+	memcpy(buf->data + buf->len, data, len);
+	buf->len += len;
+	buf->data[buf->len] = '\0';
+	return 0;
+}
+
+static int up_param_set(hypertest_params *params, const char *key, const char *value)
+{
+	ck_assert_int_lt(params->n, 8);
+	snprintf(params->key[params->n], sizeof params->key[0], "%s", key);
+	snprintf(params->val[params->n], sizeof params->val[0], "%s", value);
+	params->n++;
+	return 0;
+}
+
+static void up_doctor_check(hypertest_checks *checks, const char *check, int status,
+                            const char *message)
+{
+	ck_assert_int_lt(checks->n, 8);
+	snprintf(checks->name[checks->n], sizeof checks->name[0], "%s", check);
+	checks->status[checks->n] = status;
+	snprintf(checks->msg[checks->n], sizeof checks->msg[0], "%s", message);
+	checks->n++;
+}
+
+/* A function that answers {"len": N, "head": first bytes}. */
+static int up_function_handle(hypertest_function *fn, const char *payload, size_t len,
+                              hypertest_buffer *response)
+{
+	char out[256];
+	fn->calls++;
+	if (fn->fail)
+		return HYPERTEST_ERR_RUNNER;
+	int n = snprintf(out, sizeof out, "{\"len\": %zu, \"head\": \"%.8s\"}", len, payload);
+	return up_buffer_append(response, out, (size_t)n);
+}
+
+static const char *up_core_str(hypertest_core *core, int what)
+{
+	switch (what) {
+	case HYPERTEST_CORE_PROJECT_DIR:
+		return core->project_dir;
+	case HYPERTEST_CORE_FUNCTION_PROGRAM:
+		return core->program;
+	case HYPERTEST_CORE_PLUGIN_PATH:
+		return core->plugin_path;
+	default:
+		return "";
+	}
+}
+
+static const char *up_invocation_test_id(hypertest_invocation *inv)
+{
+	return inv->test_id;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_msg(f != NULL, "cannot write %s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* A fake unpack: dest/var/task with a configuration and a tests folder. */
+static int up_image_unpack(hypertest_core *core, const char *layout_dir, const char *ref,
+                           const char *dest_dir)
+{
+	char path[1024];
+	core->unpacks++;
+	snprintf(core->unpack_layout, sizeof core->unpack_layout, "%s", layout_dir);
+	snprintf(core->unpack_ref, sizeof core->unpack_ref, "%s", ref);
+	snprintf(core->unpack_dest, sizeof core->unpack_dest, "%s", dest_dir);
+	struct stat st;
+	ck_assert_msg(stat(dest_dir, &st) != 0, "unpack into an existing %s", dest_dir);
+	if (core->unpack_fail) {
+		mkdir(dest_dir, 0777); /* leaves a partial image behind */
+		up_set_error(core, HYPERTEST_ERR_IMAGE, "fake unpack failed");
+		return HYPERTEST_ERR_IMAGE;
+	}
+	const char *dirs[] = {"", "/var", "/var/task", "/var/task/tests"};
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(path, sizeof path, "%s%s", dest_dir, dirs[i]);
+		ck_assert_int_eq(mkdir(path, 0777), 0);
+	}
+	snprintf(path, sizeof path, "%s/var/task/hypertest.config.json", dest_dir);
+	write_text(path, "{}");
+	snprintf(path, sizeof path, "%s/var/task/tests/a.test", dest_dir);
+	write_text(path, ref);
+	return 0;
+}
+
+static hypertest_buffer *up_buffer_new(hypertest_core *core)
+{
+	(void)core;
+	return calloc(1, sizeof(hypertest_buffer));
+}
+
+static const char *up_buffer_data(hypertest_buffer *buf, size_t *len)
+{
+	if (len)
+		*len = buf->len;
+	return buf->data ? buf->data : "";
+}
+
+static void up_buffer_free(hypertest_buffer *buf)
+{
+	free(buf->data);
+	free(buf);
+}
+
+static const hypertest_dispatch upcalls[] = {
+	{HYPERTEST_UP_LOG, (hypertest_fn)up_log},
+	{HYPERTEST_UP_SET_ERROR, (hypertest_fn)up_set_error},
+	{HYPERTEST_UP_REGISTER, (hypertest_fn)up_register},
+	{HYPERTEST_UP_INVOKE_DONE, (hypertest_fn)up_invoke_done},
+	{HYPERTEST_UP_BUFFER_APPEND, (hypertest_fn)up_buffer_append},
+	{HYPERTEST_UP_PARAM_SET, (hypertest_fn)up_param_set},
+	{HYPERTEST_UP_DOCTOR_CHECK, (hypertest_fn)up_doctor_check},
+	{HYPERTEST_UP_FUNCTION_HANDLE, (hypertest_fn)up_function_handle},
+	{HYPERTEST_UP_CORE_STR, (hypertest_fn)up_core_str},
+	{HYPERTEST_UP_INVOCATION_TEST_ID, (hypertest_fn)up_invocation_test_id},
+	{HYPERTEST_UP_IMAGE_UNPACK, (hypertest_fn)up_image_unpack},
+	{HYPERTEST_UP_BUFFER_NEW, (hypertest_fn)up_buffer_new},
+	{HYPERTEST_UP_BUFFER_DATA, (hypertest_fn)up_buffer_data},
+	{HYPERTEST_UP_BUFFER_FREE, (hypertest_fn)up_buffer_free},
+	{0, NULL}};
+
+/* ---- helpers -------------------------------------------------------------------- */
+
+static hypertest_fn op(int id)
+{
+	for (const hypertest_dispatch *d = ops; d->id; d++)
+		if (d->id == id)
+			return d->fn;
+	ck_abort_msg("operation %d missing", id);
+	return NULL;
+}
+#define OP(ID) ((ID##_fn_check)op(ID))
+
+static char *helper_path(void)
+{
+	const char *env = getenv("HT_LOCAL_HELPER");
+	static char path[512];
+	snprintf(path, sizeof path, "%s", env && *env ? env : HT_TESTS_BUILDDIR "/local-helper");
+	return path;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void rm_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d) {
+		unlink(path);
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char sub[2048];
+		struct stat st;
+		snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+		if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+			rm_tree(sub);
+		else
+			unlink(sub);
+	}
+	closedir(d);
+	rmdir(path);
+}
+
+static void setup(void)
+{
+	memset(&C, 0, sizeof C);
+	char tmpl[] = "/tmp/ht-local-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	snprintf(C.project_dir, sizeof C.project_dir, "%s", tmpl);
+	snprintf(C.program, sizeof C.program, "%s", helper_path());
+	snprintf(C.plugin_path, sizeof C.plugin_path, "/plugins/a:/plugins/b");
+	const char *so = getenv("HT_PROVIDER_LOCAL_SO");
+	module = dlopen(so && *so ? so : HT_TOP_BUILDDIR "/plugins/.libs/provider-local.so",
+	                RTLD_NOW | RTLD_LOCAL);
+	ck_assert_msg(module != NULL, "dlopen: %s", dlerror());
+	const hypertest_plugin_descriptor *info = dlsym(module, "hypertest_plugin_info");
+	ck_assert_ptr_nonnull(info);
+	ck_assert_uint_eq(info->magic, HYPERTEST_PLUGIN_MAGIC);
+	ck_assert_uint_eq(info->abi_major, HYPERTEST_PLUGIN_ABI_MAJOR);
+	hypertest_plugin_init_fn init;
+	*(void **)&init = dlsym(module, "hypertest_plugin_init");
+	ck_assert_ptr_nonnull(init);
+	ops = NULL;
+	ck_assert_int_eq(init(&C, upcalls), 0);
+	ck_assert_ptr_nonnull(ops);
+}
+
+static void teardown(void)
+{
+	rm_tree(C.project_dir);
+	if (module)
+		dlclose(module);
+	module = NULL;
+}
+
+static void *create_ok(const char *options)
+{
+	void *self = NULL;
+	int rc = OP(HYPERTEST_OP_CREATE)(&C, options, &self);
+	ck_assert_msg(rc == 0, "create(%s): %d %s", options, rc, C.last_error);
+	return self;
+}
+
+static char *pathf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *pathf(const char *fmt, ...)
+{
+	static char bufs[4][2048];
+	static int i;
+	char *b = bufs[i++ % 4];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(b, sizeof bufs[0], fmt, ap);
+	va_end(ap);
+	return b;
+}
+
+static const char digest1[] =
+	"sha256:1111111111111111111111111111111111111111111111111111111111111111";
+static const char digest2[] =
+	"sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+static void *deployed(const char *options)
+{
+	void *self = create_ok(options);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "hypertest:latest", digest1), 0);
+	return self;
+}
+
+static hypertest_invocation *inv_new(int i)
+{
+	hypertest_invocation *inv = calloc(1, sizeof *inv);
+	snprintf(inv->test_id, sizeof inv->test_id, "00000000-0000-4000-8000-%012d", i);
+	return inv;
+}
+
+static void inv_free(hypertest_invocation *inv)
+{
+	free(inv->response);
+	free(inv->message);
+	free(inv);
+}
+
+static void start(void *self, hypertest_invocation *inv, const char *payload)
+{
+	int rc = OP(HYPERTEST_PROVIDER_INVOKE_START)(self, inv, payload, strlen(payload));
+	ck_assert_msg(rc == 0, "start: %d %s", rc, C.last_error);
+}
+
+/* Wait until n invocations completed (at most limit_s seconds). */
+static void wait_n(void *self, int n, double limit_s)
+{
+	double end = now_s() + limit_s;
+	int got = 0;
+	while (got < n) {
+		ck_assert_msg(now_s() < end, "only %d of %d invocations completed", got, n);
+		int r = OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 100);
+		ck_assert_int_ge(r, 0);
+		got += r;
+	}
+	ck_assert_int_eq(got, n);
+}
+
+/* Run one invocation to its end. */
+static hypertest_invocation *run_one(void *self, const char *payload)
+{
+	hypertest_invocation *inv = inv_new(1);
+	start(self, inv, payload);
+	wait_n(self, 1, 30);
+	ck_assert(inv->done);
+	return inv;
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* The heartbeat file stopped growing (its writers are dead). */
+static void assert_heartbeat_stopped(const char *file)
+{
+	usleep(150000);
+	off_t a = file_size(file);
+	usleep(300000);
+	off_t b = file_size(file);
+	ck_assert_msg(a > 0, "no heartbeat in %s", file);
+	ck_assert_msg(a == b, "%s still grows (%ld -> %ld): a process survived", file, (long)a,
+	              (long)b);
+}
+
+static void wait_heartbeat(const char *file)
+{
+	double end = now_s() + 10;
+	while (file_size(file) <= 0) {
+		ck_assert_msg(now_s() < end, "no heartbeat in %s", file);
+		usleep(10000);
+	}
+}
+
+/* ---- options -------------------------------------------------------------------- */
+
+START_TEST(test_options_defaults)
+{
+	void *self = create_ok("{}");
+	hypertest_params target;
+	memset(&target, 0, sizeof target);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_IMAGE_TARGET)(self, &target), 0);
+	ck_assert_int_eq(target.n, 1);
+	ck_assert_str_eq(target.key[0], "layout");
+	ck_assert_str_eq(target.val[0], pathf("%s/.hypertest/image", C.project_dir));
+	hypertest_buffer url = {0};
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_URL)(self, "run/x.json", &url), 0);
+	ck_assert_str_eq(url.data, pathf("%s/.hypertest/bucket/run/x.json", C.project_dir));
+	free(url.data);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	/* NULL and "null" options are the defaults too. */
+	OP(HYPERTEST_OP_DESTROY)(create_ok(NULL));
+	OP(HYPERTEST_OP_DESTROY)(create_ok("null"));
+}
+END_TEST
+
+START_TEST(test_options_paths)
+{
+	void *self = create_ok("{\"imageDir\": \"/abs/img\", \"bucketDir\": \"b\", "
+	                       "\"baseImage\": \"oci:/abs/base:v1\"}");
+	hypertest_params t;
+	memset(&t, 0, sizeof t);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_IMAGE_TARGET)(self, &t), 0);
+	ck_assert_int_eq(t.n, 3);
+	ck_assert_str_eq(t.key[0], "layout");
+	ck_assert_str_eq(t.val[0], "/abs/img");
+	ck_assert_str_eq(t.key[1], "baseLayout");
+	ck_assert_str_eq(t.val[1], "/abs/base");
+	ck_assert_str_eq(t.key[2], "baseRef");
+	ck_assert_str_eq(t.val[2], "v1");
+	hypertest_buffer url = {0};
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_URL)(self, "k", &url), 0);
+	ck_assert_str_eq(url.data, pathf("%s/b/k", C.project_dir));
+	free(url.data);
+	OP(HYPERTEST_OP_DESTROY)(self);
+
+	self = create_ok("{\"baseImage\": \"oci:base\"}");
+	memset(&t, 0, sizeof t);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_IMAGE_TARGET)(self, &t), 0);
+	ck_assert_int_eq(t.n, 2);
+	ck_assert_str_eq(t.key[1], "baseLayout");
+	ck_assert_str_eq(t.val[1], pathf("%s/base", C.project_dir));
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+static const struct {
+	const char *options, *expect;
+} bad_options[] = {
+	{"{\"timeout\": 0}", "'timeout'"},
+	{"{\"timeout\": \"10\"}", "'timeout'"},
+	{"{\"memoryMB\": -1}", "'memoryMB'"},
+	{"{\"memoryMB\": 1.5}", "'memoryMB'"},
+	{"{\"maxResponseBytes\": 0}", "'maxResponseBytes'"},
+	{"{\"isolation\": \"docker\"}", "'isolation'"},
+	{"{\"isolation\": true}", "'isolation'"},
+	{"{\"imageDir\": 5}", "'imageDir'"},
+	{"{\"bucketDir\": \"\"}", "'bucketDir'"},
+	{"{\"functionDir\": null}", "'functionDir'"},
+	{"{\"baseImage\": \"docker://x\"}", "'baseImage'"},
+	{"{\"baseImage\": \"oci:dir:\"}", "'baseImage'"},
+	{"{\"baseImage\": \"oci:\"}", "'baseImage'"},
+	{"{\"bogus\": 1}", "'bogus'"},
+	{"[1]", "object"},
+	{"{", "object"},
+};
+
+START_TEST(test_options_invalid)
+{
+	void *self = (void *)1;
+	C.last_error[0] = '\0';
+	int rc = OP(HYPERTEST_OP_CREATE)(&C, bad_options[_i].options, &self);
+	ck_assert_int_eq(rc, HYPERTEST_ERR_CONFIG);
+	ck_assert_int_eq(C.last_code, HYPERTEST_ERR_CONFIG);
+	ck_assert_msg(strstr(C.last_error, bad_options[_i].expect) != NULL,
+	              "error for %s does not name %s: %s", bad_options[_i].options,
+	              bad_options[_i].expect, C.last_error);
+	ck_assert_ptr_eq(self, (void *)1); /* untouched */
+}
+END_TEST
+
+START_TEST(test_bwrap_missing)
+{
+	char empty[600];
+	snprintf(empty, sizeof empty, "%s/nobin", C.project_dir);
+	mkdir(empty, 0777);
+	setenv("PATH", empty, 1);
+	void *self = NULL;
+	int rc = OP(HYPERTEST_OP_CREATE)(&C, "{\"isolation\": \"bubblewrap\"}", &self);
+	ck_assert_int_eq(rc, HYPERTEST_ERR_CONFIG);
+	ck_assert_msg(strstr(C.last_error, "bwrap") && strstr(C.last_error, "PATH"), "%s",
+	              C.last_error);
+}
+END_TEST
+
+START_TEST(test_nofile_raised)
+{
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rlim_t hard = rl.rlim_max;
+	rl.rlim_cur = 256 < hard ? 256 : hard;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	void *self = create_ok("{}");
+	getrlimit(RLIMIT_NOFILE, &rl);
+	ck_assert_uint_eq(rl.rlim_cur, hard);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+/* ---- bucket ------------------------------------------------------------------------ */
+
+START_TEST(test_bucket_put_get)
+{
+	void *self = create_ok("{\"bucketDir\": \"bkt\"}");
+	const char *key = "run-1/hypertest.results.json";
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, key, "{\"a\":1}", 7,
+	                                                   "application/json"), 0);
+	hypertest_buffer b = {0};
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, key, &b), 0);
+	ck_assert_uint_eq(b.len, 7);
+	ck_assert_str_eq(b.data, "{\"a\":1}");
+	free(b.data);
+	/* Overwritten in place, no temporary file left. */
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, key, "xy", 2, NULL), 0);
+	memset(&b, 0, sizeof b);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, key, &b), 0);
+	ck_assert_str_eq(b.data, "xy");
+	free(b.data);
+	DIR *d = opendir(pathf("%s/bkt/run-1", C.project_dir));
+	ck_assert_ptr_nonnull(d);
+	int files = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			files++;
+		else
+			ck_assert_msg(!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."),
+			              "temporary file %s left", e->d_name);
+	closedir(d);
+	ck_assert_int_eq(files, 1);
+	/* Empty objects are objects. */
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, "empty", "", 0, NULL), 0);
+	memset(&b, 0, sizeof b);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, "empty", &b), 0);
+	ck_assert_uint_eq(b.len, 0);
+	free(b.data);
+	/* Missing: not found. */
+	memset(&b, 0, sizeof b);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, "run-1/nope", &b),
+	                 HYPERTEST_ERR_NOT_FOUND);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, "nodir/nope", &b),
+	                 HYPERTEST_ERR_NOT_FOUND);
+	ck_assert_msg(strstr(C.last_error, "nodir/nope") != NULL, "%s", C.last_error);
+	ck_assert_uint_eq(b.len, 0);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+static const char *const bad_keys[] = {"", "/etc/passwd", "..", "../x", "a/../b", "a/..",
+                                       "a//b", "a/", "./a", "a/./b"};
+
+START_TEST(test_bucket_bad_keys)
+{
+	void *self = create_ok("{\"bucketDir\": \"bkt\"}");
+	const char *key = bad_keys[_i];
+	hypertest_buffer b = {0};
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, key, "x", 1, NULL),
+	                 HYPERTEST_ERR_INVALID);
+	ck_assert_msg(strstr(C.last_error, pathf("'%s'", key)) != NULL, "%s", C.last_error);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, key, &b), HYPERTEST_ERR_INVALID);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_URL)(self, key, &b), HYPERTEST_ERR_INVALID);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_ARTIFACTS_STORE)(self, key, C.project_dir),
+	                 HYPERTEST_ERR_INVALID);
+	ck_assert_uint_eq(b.len, 0);
+	ck_assert_int_eq(file_size(pathf("%s/x", C.project_dir)), -1);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_artifacts_store)
+{
+	void *self = create_ok("{\"bucketDir\": \"bkt\"}");
+	char *art = pathf("%s/art", C.project_dir);
+	mkdir(art, 0777);
+	mkdir(pathf("%s/art/sub", C.project_dir), 0777);
+	write_text(pathf("%s/art/log.txt", C.project_dir), "log");
+	write_text(pathf("%s/art/sub/shot.png", C.project_dir), "png");
+	write_text(pathf("%s/outside.txt", C.project_dir), "linked");
+	ck_assert_int_eq(symlink(pathf("%s/outside.txt", C.project_dir),
+	                         pathf("%s/art/link.txt", C.project_dir)), 0);
+	ck_assert_int_eq(symlink(art, pathf("%s/art/loop", C.project_dir)), 0);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_ARTIFACTS_STORE)(self, "run/test", art), 0);
+	hypertest_buffer b = {0};
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, "run/test/sub/shot.png", &b), 0);
+	ck_assert_str_eq(b.data, "png");
+	free(b.data);
+	memset(&b, 0, sizeof b);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, "run/test/link.txt", &b), 0);
+	ck_assert_str_eq(b.data, "linked");
+	free(b.data);
+	memset(&b, 0, sizeof b);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, "run/test/log.txt", &b), 0);
+	ck_assert_str_eq(b.data, "log");
+	free(b.data);
+	ck_assert_int_eq(file_size(pathf("%s/bkt/run/test/loop", C.project_dir)), -1);
+
+	/* On the function side the bucket is $HYPERTEST_LOCAL_BUCKET. */
+	char *other = pathf("%s/other-bucket", C.project_dir);
+	setenv("HYPERTEST_LOCAL_BUCKET", other, 1);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_ARTIFACTS_STORE)(self, "r2/t2", art), 0);
+	unsetenv("HYPERTEST_LOCAL_BUCKET");
+	ck_assert_int_eq(file_size(pathf("%s/other-bucket/r2/t2/log.txt", C.project_dir)), 3);
+	ck_assert_int_eq(file_size(pathf("%s/bkt/r2", C.project_dir)), -1);
+	/* A missing directory is an error that names it. */
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_ARTIFACTS_STORE)(self, "r3", "/nonexistent-dir"),
+	                 HYPERTEST_ERR_IO);
+	ck_assert_msg(strstr(C.last_error, "/nonexistent-dir") != NULL, "%s", C.last_error);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+/* ---- function update ------------------------------------------------------------------ */
+
+static char *read_text(const char *path)
+{
+	static char buf[4096];
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+START_TEST(test_function_update)
+{
+	void *self = create_ok("{\"functionDir\": \"fn\", \"imageDir\": \"img\"}");
+	hypertest_buffer b = {0};
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_DIGEST)(self, &b), HYPERTEST_ERR_NOT_FOUND);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "my/img:latest", digest1), 0);
+	ck_assert_int_eq(C.unpacks, 1);
+	ck_assert_str_eq(C.unpack_layout, pathf("%s/img", C.project_dir));
+	ck_assert_str_eq(C.unpack_ref, "my/img:latest");
+	char *img1 = pathf("%s/fn/images/%s", C.project_dir, digest1 + 7);
+	ck_assert_str_eq(C.unpack_dest, img1);
+	json_t *cur = json_load_file(pathf("%s/fn/current", C.project_dir), 0, NULL);
+	ck_assert_ptr_nonnull(cur);
+	ck_assert_str_eq(json_string_value(json_object_get(cur, "digest")), digest1);
+	ck_assert_str_eq(json_string_value(json_object_get(cur, "root")), img1);
+	json_decref(cur);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_DIGEST)(self, &b), 0);
+	ck_assert_str_eq(b.data, digest1);
+	free(b.data);
+
+	/* The same image again: not unpacked twice. */
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "my/img:latest", digest1), 0);
+	ck_assert_int_eq(C.unpacks, 1);
+
+	/* A new image replaces the old one, which is removed. */
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "my/img:v2", digest2), 0);
+	ck_assert_int_eq(C.unpacks, 2);
+	ck_assert_int_eq(file_size(img1), -1);
+	ck_assert_int_eq(file_size(pathf("%s.complete", img1)), -1);
+	memset(&b, 0, sizeof b);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_DIGEST)(self, &b), 0);
+	ck_assert_str_eq(b.data, digest2);
+	free(b.data);
+
+	/* A failed unpack leaves the deployed function alone; the partial
+	 * image is cleared before the next attempt. */
+	C.unpack_fail = 1;
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "my/img:v1", digest1),
+	                 HYPERTEST_ERR_IMAGE);
+	memset(&b, 0, sizeof b);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_DIGEST)(self, &b), 0);
+	ck_assert_str_eq(b.data, digest2);
+	free(b.data);
+	C.unpack_fail = 0;
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "my/img:v1", digest1), 0);
+	ck_assert_int_eq(C.unpacks, 4);
+	ck_assert_int_eq(file_size(pathf("%s/var/task/hypertest.config.json", img1)), 2);
+
+	/* Not a digest. */
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "x", "sha256:../../etc"),
+	                 HYPERTEST_ERR_INVALID);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "x", "nodigest"),
+	                 HYPERTEST_ERR_INVALID);
+	OP(HYPERTEST_OP_DESTROY)(self);
+
+	/* A damaged current file is reported, naming it. */
+	write_text(pathf("%s/fn/current", C.project_dir), "{\"digest\": 1}");
+	self = create_ok("{\"functionDir\": \"fn\"}");
+	memset(&b, 0, sizeof b);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_DIGEST)(self, &b), HYPERTEST_ERR_IO);
+	ck_assert_msg(strstr(C.last_error, "fn/current") != NULL, "%s", C.last_error);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+/* ---- invocations ----------------------------------------------------------------- */
+
+START_TEST(test_invoke_not_deployed)
+{
+	void *self = create_ok("{}");
+	hypertest_invocation *inv = inv_new(1);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_START)(self, inv, "echo 0", 6),
+	                 HYPERTEST_ERR_NOT_FOUND);
+	ck_assert_msg(strstr(C.last_error, "deploy") != NULL, "%s", C.last_error);
+	/* Nothing in flight: wait returns at once, even without a timeout. */
+	double t0 = now_s();
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, -1), 0);
+	ck_assert(now_s() - t0 < 0.5);
+	ck_assert_int_eq(inv->done, 0);
+	inv_free(inv);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_invoke_missing_program)
+{
+	snprintf(C.program, sizeof C.program, "%s/no-such-program", C.project_dir);
+	void *self = deployed("{}");
+	hypertest_invocation *inv = inv_new(1);
+	int rc = OP(HYPERTEST_PROVIDER_INVOKE_START)(self, inv, "echo 0", 6);
+	ck_assert_int_ne(rc, 0);
+	ck_assert_msg(strstr(C.last_error, "no-such-program") != NULL, "%s", C.last_error);
+	ck_assert_int_eq(inv->done, 0);
+	inv_free(inv);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+/* Value of NAME=... in the helper's env report. */
+static const char *field(const char *report, const char *name)
+{
+	static char val[2048];
+	char key[80];
+	snprintf(key, sizeof key, "\n%s=", name);
+	const char *s = strstr(report, key);
+	if (!s && !strncmp(report, key + 1, strlen(key + 1)))
+		s = report - 1;
+	ck_assert_msg(s != NULL, "%s missing in %s", name, report);
+	s += strlen(key);
+	size_t n = strcspn(s, "\n");
+	snprintf(val, sizeof val, "%.*s", (int)n, s);
+	return val;
+}
+
+START_TEST(test_invoke_environment)
+{
+	setenv("LOCAL_TEST_MARK", "inherited", 1);
+	setenv("HOME", "/should/be/replaced", 1);
+	signal(SIGPIPE, SIG_IGN); /* must not reach the function */
+	void *self = deployed("{\"bucketDir\": \"bkt\"}");
+	hypertest_invocation *inv = run_one(self, "env");
+	ck_assert_msg(inv->code == 0, "%s", inv->message);
+	const char *r = inv->response;
+	char *root = pathf("%s/.hypertest/function/images/%s", C.project_dir, digest1 + 7);
+	char *scratch = pathf("%s/.hypertest/function/scratch/%s", C.project_dir, inv->test_id);
+	ck_assert_str_eq(field(r, "cwd"), scratch);
+	ck_assert_str_eq(field(r, "PWD"), scratch);
+	ck_assert_str_eq(field(r, "HOME"), pathf("%s/.hypertest/home", scratch));
+	ck_assert_str_eq(field(r, "TMPDIR"), pathf("%s/.hypertest/tmp", scratch));
+	ck_assert_str_eq(field(r, "HYPERTEST_FUNCTION_CONFIG"),
+	                 pathf("%s/var/task/hypertest.config.json", root));
+	ck_assert_str_eq(field(r, "HYPERTEST_PLUGIN_PATH"), "/plugins/a:/plugins/b");
+	ck_assert_str_eq(field(r, "HYPERTEST_LOCAL_BUCKET"), pathf("%s/bkt", C.project_dir));
+	ck_assert_str_eq(field(r, "LOCAL_TEST_MARK"), "inherited");
+	ck_assert_str_eq(field(r, "pid"), field(r, "pgid")); /* a group of its own */
+	ck_assert_str_eq(field(r, "sigpipe"), "default");
+	ck_assert_str_eq(field(r, "blocked"), "0");
+	/* The scratch directory is gone once the invocation completed and the
+	 * process was reaped. */
+	OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 0);
+	ck_assert_int_eq(file_size(scratch), -1);
+	inv_free(inv);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_invoke_scratch_files)
+{
+	void *self = deployed("{}");
+	/* The image's files are reachable from the working directory... */
+	hypertest_invocation *inv = run_one(self, "write tests/../scratch-file");
+	ck_assert_str_eq(inv->response, "ok");
+	inv_free(inv);
+	char *root = pathf("%s/.hypertest/function/images/%s", C.project_dir, digest1 + 7);
+	/* ...through links: "tests/.." is the task root itself. */
+	ck_assert_int_eq(file_size(pathf("%s/var/task/scratch-file", root)), 0);
+	/* New files of a test land in its scratch directory, not in the image. */
+	inv = run_one(self, "write new-file");
+	ck_assert_str_eq(inv->response, "ok");
+	ck_assert_int_eq(file_size(pathf("%s/var/task/new-file", root)), -1);
+	inv_free(inv);
+	/* HOME is writable. */
+	inv = run_one(self, "write .hypertest/home/x");
+	ck_assert_str_eq(inv->response, "ok");
+	inv_free(inv);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_invoke_big_payload)
+{
+	void *self = deployed("{\"maxResponseBytes\": 4000000}");
+	size_t n = 3000000; /* far more than a pipe holds */
+	char *payload = malloc(n + 1);
+	memcpy(payload, "echo 0\n", 7);
+	for (size_t i = 7; i < n; i++)
+		payload[i] = (char)('a' + i % 26);
+	payload[n] = '\0';
+	hypertest_invocation *inv = run_one(self, payload);
+	ck_assert_msg(inv->code == 0, "%s", inv->message);
+	ck_assert_uint_eq(inv->len, n);
+	ck_assert(memcmp(inv->response, payload, n) == 0);
+	inv_free(inv);
+	/* A function that does not read its payload: no SIGPIPE for us. */
+	memcpy(payload, "noread\n", 7);
+	inv = run_one(self, payload);
+	ck_assert_msg(inv->code == 0, "%s", inv->message);
+	ck_assert_str_eq(inv->response, "ok");
+	inv_free(inv);
+	free(payload);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+/* n invocations of "echo ms"; seconds until all completed. */
+static double run_parallel(void *self, int n, int ms)
+{
+	hypertest_invocation **invs = calloc((size_t)n, sizeof *invs);
+	char payload[64];
+	double t0 = now_s();
+	for (int i = 0; i < n; i++) {
+		invs[i] = inv_new(i);
+		snprintf(payload, sizeof payload, "echo %d\n#%d", ms, i);
+		start(self, invs[i], payload);
+	}
+	wait_n(self, n, 120);
+	double t = now_s() - t0;
+	for (int i = 0; i < n; i++) {
+		snprintf(payload, sizeof payload, "echo %d\n#%d", ms, i);
+		ck_assert_msg(invs[i]->code == 0, "%d: %s", i, invs[i]->message);
+		ck_assert_str_eq(invs[i]->response, payload);
+		inv_free(invs[i]);
+	}
+	free(invs);
+	return t;
+}
+
+START_TEST(test_invoke_parallel)
+{
+	void *self = deployed("{}");
+	int n = 1000;
+	/* The cost of spawning n processes on this machine, then the same with
+	 * every function sleeping 0.2 s: run in parallel, the sleeps overlap
+	 * and add about 0.2 s in all (one after the other they would add 200 s). */
+	double spawn = run_parallel(self, n, 0);
+	double with_sleep = run_parallel(self, n, 200);
+	fprintf(stderr, "local provider: %d invocations: %.3f s without sleep, %.3f s with 0.2 s\n",
+	        n, spawn, with_sleep);
+	ck_assert(with_sleep >= 0.2);
+	ck_assert_msg(with_sleep < spawn + 0.2 + 0.5,
+	              "%d invocations sleeping 0.2 s took %.3f s, spawning alone %.3f s", n,
+	              with_sleep, spawn);
+	/* Every scratch directory was removed. */
+	OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 0);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	DIR *d = opendir(pathf("%s/.hypertest/function/scratch", C.project_dir));
+	ck_assert_ptr_nonnull(d);
+	struct dirent *e;
+	int left = 0;
+	while ((e = readdir(d)) != NULL)
+		left += e->d_name[0] != '.';
+	closedir(d);
+	ck_assert_int_eq(left, 0);
+}
+END_TEST
+
+START_TEST(test_invoke_timeout)
+{
+	void *self = deployed("{\"timeout\": 0.3}");
+	char *beat = pathf("%s/beat", C.project_dir);
+	hypertest_invocation *inv = inv_new(1);
+	char payload[1024];
+	snprintf(payload, sizeof payload, "hang2 %s", beat);
+	double t0 = now_s();
+	start(self, inv, payload);
+	wait_n(self, 1, 10);
+	double t = now_s() - t0;
+	ck_assert_int_eq(inv->code, HYPERTEST_ERR_TIMEOUT);
+	ck_assert_str_eq(inv->message, "timed out after 0.3 s");
+	ck_assert_msg(t >= 0.3 && t < 0.8, "timeout after %.3f s", t);
+	/* The whole group died: the helper's child stopped beating. */
+	assert_heartbeat_stopped(beat);
+	inv_free(inv);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_invoke_wait_timeout)
+{
+	void *self = deployed("{}");
+	hypertest_invocation *inv = inv_new(1);
+	start(self, inv, "echo 400");
+	double t0 = now_s();
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 100), 0);
+	double t = now_s() - t0;
+	ck_assert_msg(t >= 0.09 && t < 0.3, "wait(100) took %.3f s", t);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, -1), 1);
+	ck_assert_str_eq(inv->response, "echo 400");
+	inv_free(inv);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_invoke_oversized)
+{
+	void *self = deployed("{\"maxResponseBytes\": 100000}");
+	hypertest_invocation *inv = run_one(self, "big 100000");
+	ck_assert_msg(inv->code == 0, "%s", inv->message);
+	ck_assert_uint_eq(inv->len, 100000);
+	inv_free(inv);
+	inv = run_one(self, "big 100001");
+	ck_assert_int_eq(inv->code, HYPERTEST_ERR_PROVIDER);
+	ck_assert_str_eq(inv->message, "response larger than 100000 bytes");
+	ck_assert_ptr_null(inv->response);
+	inv_free(inv);
+	inv = run_one(self, "big 3000000");
+	ck_assert_str_eq(inv->message, "response larger than 100000 bytes");
+	inv_free(inv);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_invoke_failures)
+{
+	void *self = deployed("{}");
+	hypertest_invocation *inv = run_one(self, "crash");
+	ck_assert_int_eq(inv->code, HYPERTEST_ERR_PROVIDER);
+	ck_assert_msg(strstr(inv->message, "signal 11") != NULL, "%s", inv->message);
+	inv_free(inv);
+
+	inv = run_one(self, "exit 3 something broke\n");
+	ck_assert_int_eq(inv->code, HYPERTEST_ERR_PROVIDER);
+	ck_assert_str_eq(inv->message, "function exited with status 3; stderr: something broke");
+	inv_free(inv);
+
+	inv = run_one(self, "silent");
+	ck_assert_int_eq(inv->code, HYPERTEST_ERR_PROVIDER);
+	ck_assert_str_eq(inv->message, "function exited without a response");
+	inv_free(inv);
+
+	/* Only the last 4 KiB of stderr are kept. */
+	inv = run_one(self, "flood 100000");
+	ck_assert_int_eq(inv->code, HYPERTEST_ERR_PROVIDER);
+	const char *m = inv->message;
+	ck_assert_msg(strstr(m, "function exited with status 1; stderr: ...") == m, "%s", m);
+	ck_assert_msg(strstr(m, "<END>") != NULL, "%s", m);
+	size_t tail = strlen(m) - strlen("function exited with status 1; stderr: ...");
+	ck_assert_uint_le(tail, 4096);
+	ck_assert_uint_ge(tail, 4000);
+	inv_free(inv);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_invoke_cancel)
+{
+	void *self = deployed("{}");
+	hypertest_invocation *invs[5];
+	char beats[5][1024];
+	for (int i = 0; i < 5; i++) {
+		invs[i] = inv_new(i);
+		snprintf(beats[i], sizeof beats[i], "%s/beat%d", C.project_dir, i);
+		start(self, invs[i], pathf("hang2 %s", beats[i]));
+	}
+	for (int i = 0; i < 5; i++)
+		wait_heartbeat(beats[i]);
+	double t0 = now_s();
+	OP(HYPERTEST_PROVIDER_INVOKE_CANCEL)(self);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 1000), 5);
+	ck_assert(now_s() - t0 < 0.5);
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(invs[i]->code, HYPERTEST_ERR_CANCELLED);
+		inv_free(invs[i]);
+	}
+	for (int i = 0; i < 5; i++)
+		assert_heartbeat_stopped(beats[i]);
+	/* Invocations started later run normally. */
+	hypertest_invocation *inv = run_one(self, "echo 0");
+	ck_assert_int_eq(inv->code, 0);
+	inv_free(inv);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+/* An orchestrator killed with SIGKILL leaves no function process behind. */
+static void orchestrator_dies(const char *options, const char *mode)
+{
+	char beat[3][1024];
+	for (int i = 0; i < 3; i++)
+		snprintf(beat[i], sizeof beat[i], "%s/beat%d", C.project_dir, i);
+	void *self = deployed(options); /* deploy in the parent: the child only invokes */
+	OP(HYPERTEST_OP_DESTROY)(self);
+	pid_t orch = fork();
+	ck_assert_int_ge(orch, 0);
+	if (orch == 0) {
+		void *s = create_ok(options);
+		for (int i = 0; i < 3; i++)
+			start(s, inv_new(i), pathf("%s %s", mode, beat[i]));
+		for (;;)
+			OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(s, -1);
+	}
+	for (int i = 0; i < 3; i++)
+		wait_heartbeat(beat[i]);
+	kill(orch, SIGKILL);
+	waitpid(orch, NULL, 0);
+	for (int i = 0; i < 3; i++)
+		assert_heartbeat_stopped(beat[i]);
+}
+
+START_TEST(test_invoke_parent_death)
+{
+	/* Reparented orphans come to us and are reaped here. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	orchestrator_dies("{}", "hang");
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+END_TEST
+
+START_TEST(test_bwrap_parent_death)
+{
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	/* In the sandbox even the function's own children die with it. */
+	orchestrator_dies("{\"isolation\": \"bubblewrap\", \"bucketDir\": \"bkt\"}", "hang2");
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+END_TEST
+
+START_TEST(test_invoke_no_pidfd)
+{
+	setenv("HYPERTEST_LOCAL_NO_PIDFD", "1", 1);
+	void *self = deployed("{\"timeout\": 2}");
+	hypertest_invocation *invs[20];
+	char payload[64];
+	for (int i = 0; i < 20; i++) {
+		invs[i] = inv_new(i);
+		snprintf(payload, sizeof payload, i == 7 ? "crash" : "echo %d", i * 5);
+		start(self, invs[i], payload);
+	}
+	wait_n(self, 20, 10);
+	for (int i = 0; i < 20; i++) {
+		if (i == 7) {
+			ck_assert_msg(strstr(invs[i]->message, "signal 11") != NULL, "%s",
+			              invs[i]->message);
+		} else {
+			snprintf(payload, sizeof payload, "echo %d", i * 5);
+			ck_assert_msg(invs[i]->code == 0, "%d: %s", i, invs[i]->message);
+			ck_assert_str_eq(invs[i]->response, payload);
+		}
+		inv_free(invs[i]);
+	}
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_invoke_memory_limit)
+{
+	void *self = deployed("{\"memoryMB\": 64}");
+	hypertest_invocation *inv = run_one(self, "alloc 256");
+	ck_assert_int_eq(inv->code, HYPERTEST_ERR_PROVIDER);
+	ck_assert_msg(strstr(inv->message, "status 4") && strstr(inv->message, "alloc failed"), "%s",
+	              inv->message);
+	inv_free(inv);
+	inv = run_one(self, "alloc 16");
+	ck_assert_msg(inv->code == 0, "%s", inv->message);
+	inv_free(inv);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	self = deployed("{}");
+	inv = run_one(self, "alloc 256");
+	ck_assert_msg(inv->code == 0, "%s", inv->message);
+	ck_assert_str_eq(inv->response, "allocated");
+	inv_free(inv);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_invoke_bubblewrap)
+{
+	void *self = deployed("{\"isolation\": \"bubblewrap\", \"bucketDir\": \"bkt\"}");
+	char *root = pathf("%s/.hypertest/function/images/%s", C.project_dir, digest1 + 7);
+	hypertest_invocation *inv = run_one(self, "env");
+	ck_assert_msg(inv->code == 0, "%s", inv->message);
+	char *scratch = pathf("%s/.hypertest/function/scratch/%s", C.project_dir, inv->test_id);
+	ck_assert_str_eq(field(inv->response, "cwd"), scratch);
+	ck_assert_str_eq(field(inv->response, "HYPERTEST_FUNCTION_CONFIG"),
+	                 pathf("%s/var/task/hypertest.config.json", root));
+	ck_assert_int_lt(atoi(field(inv->response, "pid")), 10); /* a pid namespace */
+	inv_free(inv);
+	/* The image is read-only, the scratch directory and the bucket are not. */
+	inv = run_one(self, "write tests/../x");
+	ck_assert_str_eq(inv->response, strerror(EROFS));
+	inv_free(inv);
+	inv = run_one(self, pathf("write %s/y", C.project_dir));
+	ck_assert_str_eq(inv->response, strerror(EROFS));
+	inv_free(inv);
+	inv = run_one(self, "write z");
+	ck_assert_str_eq(inv->response, "ok");
+	inv_free(inv);
+	inv = run_one(self, pathf("write %s/bkt/w", C.project_dir));
+	ck_assert_str_eq(inv->response, "ok");
+	inv_free(inv);
+	ck_assert_int_eq(file_size(pathf("%s/bkt/w", C.project_dir)), 0);
+	/* A timeout kills the sandbox and all in it. */
+	OP(HYPERTEST_OP_DESTROY)(self);
+	self = create_ok("{\"isolation\": \"bubblewrap\", \"bucketDir\": \"bkt\", \"timeout\": 0.5}");
+	char *beat = pathf("%s/bkt/beat", C.project_dir);
+	inv = inv_new(9);
+	start(self, inv, pathf("hang2 %s", beat));
+	wait_n(self, 1, 10);
+	ck_assert_str_eq(inv->message, "timed out after 0.5 s");
+	assert_heartbeat_stopped(beat);
+	inv_free(inv);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+/* ---- serve ------------------------------------------------------------------------- */
+
+START_TEST(test_serve)
+{
+	void *self = create_ok("{}");
+	char *in = pathf("%s/payload", C.project_dir);
+	char out[1024];
+	snprintf(out, sizeof out, "%s/response", C.project_dir);
+	write_text(in, "{\"runId\": \"r\"}");
+	int fd = open(in, O_RDONLY);
+	dup2(fd, 0);
+	close(fd);
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int saved = dup(1);
+	dup2(fd, 1);
+	close(fd);
+	hypertest_function fn = {0, 0};
+	int rc = OP(HYPERTEST_PROVIDER_SERVE)(self, &fn);
+	dup2(saved, 1);
+	close(saved);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(fn.calls, 1);
+	ck_assert_str_eq(read_text(out), "{\"len\": 14, \"head\": \"{\"runId\"\"}");
+
+	/* No response at all: an error. */
+	fd = open(in, O_RDONLY);
+	dup2(fd, 0);
+	close(fd);
+	fn.fail = 1;
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_SERVE)(self, &fn), HYPERTEST_ERR_RUNNER);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+/* ---- doctor -------------------------------------------------------------------------- */
+
+static int check_status(const hypertest_checks *c, const char *name, const char **msg)
+{
+	for (int i = 0; i < c->n; i++)
+		if (!strcmp(c->name[i], name)) {
+			if (msg)
+				*msg = c->msg[i];
+			return c->status[i];
+		}
+	return -1;
+}
+
+START_TEST(test_doctor)
+{
+	void *self = create_ok("{}");
+	hypertest_checks c;
+	memset(&c, 0, sizeof c);
+	ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
+	ck_assert_int_eq(c.n, 3);
+	ck_assert_int_eq(check_status(&c, "provider.local.bucket", NULL), 0);
+	ck_assert_int_eq(check_status(&c, "provider.local.function", NULL), 0);
+	ck_assert_int_eq(check_status(&c, "provider.local.deployed", NULL), 1); /* warning */
+	ck_assert_int_eq(check_status(&c, "provider.local.bubblewrap", NULL), -1);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "t", digest1), 0);
+	memset(&c, 0, sizeof c);
+	OP(HYPERTEST_OP_DOCTOR)(self, &c);
+	const char *msg;
+	ck_assert_int_eq(check_status(&c, "provider.local.deployed", &msg), 0);
+	ck_assert_msg(strstr(msg, digest1) != NULL, "%s", msg);
+	OP(HYPERTEST_OP_DESTROY)(self);
+
+	/* A bucket below a file, a missing program. */
+	write_text(pathf("%s/file", C.project_dir), "");
+	snprintf(C.program, sizeof C.program, "/nonexistent/hypertest-function");
+	self = create_ok("{\"bucketDir\": \"file/bucket\"}");
+	memset(&c, 0, sizeof c);
+	OP(HYPERTEST_OP_DOCTOR)(self, &c);
+	ck_assert_int_eq(c.n, 3);
+	ck_assert_int_eq(check_status(&c, "provider.local.bucket", &msg), 2);
+	ck_assert_msg(strstr(msg, "file/bucket") != NULL, "%s", msg);
+	ck_assert_int_eq(check_status(&c, "provider.local.function", &msg), 2);
+	ck_assert_msg(strstr(msg, "/nonexistent/hypertest-function") != NULL, "%s", msg);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_doctor_bubblewrap)
+{
+	void *self = create_ok("{\"isolation\": \"bubblewrap\"}");
+	hypertest_checks c;
+	memset(&c, 0, sizeof c);
+	OP(HYPERTEST_OP_DOCTOR)(self, &c);
+	ck_assert_int_eq(c.n, 4);
+	const char *msg;
+	ck_assert_int_eq(check_status(&c, "provider.local.bubblewrap", &msg), 0);
+	ck_assert_msg(strstr(msg, "bwrap") != NULL, "%s", msg);
+	/* bwrap gone after create: the check fails and says why. */
+	char empty[600];
+	snprintf(empty, sizeof empty, "%s/nobin", C.project_dir);
+	mkdir(empty, 0777);
+	setenv("PATH", empty, 1);
+	memset(&c, 0, sizeof c);
+	OP(HYPERTEST_OP_DOCTOR)(self, &c);
+	ck_assert_int_eq(check_status(&c, "provider.local.bubblewrap", &msg), 2);
+	ck_assert_msg(strstr(msg, "bwrap") != NULL, "%s", msg);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+static int have_bwrap(void)
+{
+	const char *path = getenv("PATH");
+	char buf[4096];
+	snprintf(buf, sizeof buf, "%s", path ? path : "");
+	for (char *dir = strtok(buf, ":"); dir; dir = strtok(NULL, ":"))
+		if (access(pathf("%s/bwrap", dir), X_OK) == 0)
+			return 1;
+	return 0;
+}
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("provider-local");
+	TCase *t = tcase_create("options");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, test_options_defaults);
+	tcase_add_test(t, test_options_paths);
+	tcase_add_loop_test(t, test_options_invalid, 0,
+	                    (int)(sizeof bad_options / sizeof bad_options[0]));
+	tcase_add_test(t, test_bwrap_missing);
+	tcase_add_test(t, test_nofile_raised);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("bucket");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, test_bucket_put_get);
+	tcase_add_loop_test(t, test_bucket_bad_keys, 0, (int)(sizeof bad_keys / sizeof bad_keys[0]));
+	tcase_add_test(t, test_artifacts_store);
+	tcase_add_test(t, test_function_update);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("invoke");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 120);
+	tcase_add_test(t, test_invoke_not_deployed);
+	tcase_add_test(t, test_invoke_missing_program);
+	tcase_add_test(t, test_invoke_environment);
+	tcase_add_test(t, test_invoke_scratch_files);
+	tcase_add_test(t, test_invoke_big_payload);
+	tcase_add_test(t, test_invoke_parallel);
+	tcase_add_test(t, test_invoke_timeout);
+	tcase_add_test(t, test_invoke_wait_timeout);
+	tcase_add_test(t, test_invoke_oversized);
+	tcase_add_test(t, test_invoke_failures);
+	tcase_add_test(t, test_invoke_cancel);
+	tcase_add_test(t, test_invoke_parent_death);
+	tcase_add_test(t, test_invoke_no_pidfd);
+	tcase_add_test(t, test_invoke_memory_limit);
+	suite_add_tcase(s, t);
+
+	if (have_bwrap()) {
+		t = tcase_create("bubblewrap");
+		tcase_add_checked_fixture(t, setup, teardown);
+		tcase_set_timeout(t, 60);
+		tcase_add_test(t, test_invoke_bubblewrap);
+		tcase_add_test(t, test_bwrap_parent_death);
+		tcase_add_test(t, test_doctor_bubblewrap);
+		suite_add_tcase(s, t);
+	} else {
+		fprintf(stderr, "bwrap is not on PATH: the bubblewrap tests do not run\n");
+	}
+
+	t = tcase_create("function side");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, test_serve);
+	tcase_add_test(t, test_doctor);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_ENV);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
