@@ -718,6 +718,96 @@ START_TEST(test_history_orders_second_run)
 }
 END_TEST
 
+/* The second run starts the tests longest first. */
+typedef struct start_order {
+	int n;
+	long order[16];
+} start_order;
+
+static void on_start(const hypertest_event *ev, void *ud)
+{
+	start_order *so = ud;
+	if (hypertest_event_type(ev) == HYPERTEST_EVENT_TEST_START && so->n < 16)
+		so->order[so->n++] = (long)hypertest_event_int(ev, HYPERTEST_FIELD_INDEX);
+}
+
+START_TEST(test_longest_first_on_second_run)
+{
+	char *plugins = plugin_dir(good_only);
+	char *project = make_project(5, "\"delayStepMs\": 15");
+	hypertest *h = open_project(project, plugins, NULL);
+	hypertest_run *run = NULL;
+	start_order so;
+	int i;
+
+	hypertest_set_event_callback(h, on_start, &so);
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_set(h, "concurrency", "1"), HYPERTEST_OK);
+	ck_assert_msg(hypertest_deploy(h) == HYPERTEST_OK, "%s", hypertest_errmsg(h));
+	memset(&so, 0, sizeof so);
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_OK);
+	hypertest_run_free(run);
+	for (i = 0; i < 5; i++)
+		ck_assert_int_eq(so.order[i], i); /* never seen: manifest order */
+	memset(&so, 0, sizeof so);
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_OK);
+	hypertest_run_free(run);
+	for (i = 0; i < 5; i++)
+		ck_assert_int_eq(so.order[i], 4 - i); /* known: longest first */
+	hypertest_free(h);
+	rm_rf(project);
+	rm_rf(plugins);
+	free(project);
+	free(plugins);
+}
+END_TEST
+
+/* A cancel in the middle of a run: invocations in flight are cancelled, the
+ * rest never start, and the results gathered so far are written. */
+typedef struct canceller {
+	hypertest *h;
+	int ended;
+} canceller;
+
+static void cancel_after_ten(const hypertest_event *ev, void *ud)
+{
+	canceller *c = ud;
+	if (hypertest_event_type(ev) == HYPERTEST_EVENT_TEST_END && ++c->ended == 10)
+		hypertest_cancel(c->h);
+}
+
+START_TEST(test_cancel_keeps_results)
+{
+	char *plugins = plugin_dir(good_only);
+	char *project = make_project(200, NULL);
+	hypertest *h = open_project(project, plugins, NULL);
+	hypertest_run *run = NULL;
+	canceller c = {h, 0};
+	size_t i, cancelled = 0;
+
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_set(h, "concurrency", "10"), HYPERTEST_OK);
+	ck_assert_msg(hypertest_deploy(h) == HYPERTEST_OK, "%s", hypertest_errmsg(h));
+	hypertest_set_event_callback(h, cancel_after_ten, &c);
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_OK);
+	ck_assert_uint_eq(hypertest_run_total(run), 200);
+	ck_assert_uint_eq(hypertest_run_count(run, HYPERTEST_STATUS_SUCCESS), 10);
+	for (i = 0; i < 200; i++) {
+		const char *m = hypertest_run_test_str(run, i, HYPERTEST_TEST_MESSAGE);
+		if (m && strstr(m, "cancel"))
+			cancelled++;
+	}
+	ck_assert_uint_eq(cancelled, 190);
+	ck_assert_ptr_nonnull(hypertest_run_results_path(run));
+	hypertest_run_free(run);
+	hypertest_free(h);
+	rm_rf(project);
+	rm_rf(plugins);
+	free(project);
+	free(plugins);
+}
+END_TEST
+
 START_TEST(test_strerror_every_code)
 {
 	int code;
@@ -781,6 +871,8 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_response_too_large);
 	tcase_add_test(tc, test_history_orders_second_run);
 	tcase_add_test(tc, test_dry_run_mutates_nothing);
+	tcase_add_test(tc, test_longest_first_on_second_run);
+	tcase_add_test(tc, test_cancel_keeps_results);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("bad input");
 	tcase_add_test(tc, test_missing_config);

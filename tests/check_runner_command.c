@@ -222,13 +222,12 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 static void setup(void)
 {
-	const char *modpath = getenv("HT_RUNNER_COMMAND_MODULE");
-	char buf[4096];
-	if (!modpath || !*modpath) {
-		snprintf(buf, sizeof buf, "%s/plugins/.libs/runner-command.so",
+	char modpath[4096], buf[4096];
+	if (getenv("HT_RUNNER_COMMAND_MODULE") && *getenv("HT_RUNNER_COMMAND_MODULE"))
+		snprintf(modpath, sizeof modpath, "%s", getenv("HT_RUNNER_COMMAND_MODULE"));
+	else
+		snprintf(modpath, sizeof modpath, "%s/plugins/.libs/runner-command.so",
 		         env_or("HT_TOP_BUILDDIR", HT_TOP_BUILDDIR));
-		modpath = buf;
-	}
 	const char *bin = env_or("HT_TESTS_BUILDDIR", HT_TESTS_BUILDDIR);
 	snprintf(helper, sizeof helper, "%s/runner-command-helper", bin);
 	snprintf(argv_dump, sizeof argv_dump, "%s/argv-dump", bin);
