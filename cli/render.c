@@ -111,6 +111,39 @@ static void add_secs(struct cli_buf *b, int64_t ms)
 	cli_buf_printf(b, "%lld.%llds", (long long)(ms / 1000), (long long)(ms % 1000 / 100));
 }
 
+/* n bytes of text that came from tests, plugins or servers, made safe for a
+ * terminal: escape sequences (colored test output) dropped, other control
+ * characters shown as spaces; newlines kept if keep_newlines. */
+static void add_clean(struct cli_buf *b, const char *s, size_t n, int keep_newlines)
+{
+	const char *end = s + n;
+
+	while (s < end) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '\033') {
+			s++;
+			if (s < end && *s == '[') {
+				for (s++; s < end && !(*s >= 0x40 && *s <= 0x7e); s++)
+					;
+				if (s < end)
+					s++;
+			}
+			continue;
+		}
+		if ((c < 0x20 && !(c == '\n' && keep_newlines)) || c == 0x7f)
+			cli_buf_add(b, " ", 1);
+		else
+			cli_buf_add(b, s, 1);
+		s++;
+	}
+}
+
+static void add_text(struct cli_buf *b, const char *s)
+{
+	if (s)
+		add_clean(b, s, strlen(s), 0);
+}
+
 /* The first line of s (up to 200 bytes, not cutting a UTF-8 sequence). */
 static void add_first_line(struct cli_buf *b, const char *s)
 {
@@ -125,11 +158,11 @@ static void add_first_line(struct cli_buf *b, const char *s)
 		n = 200;
 		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
 			n--;
-		cli_buf_add(b, s, n);
+		add_clean(b, s, n, 0);
 		cli_buf_puts(b, "...");
 		return;
 	}
-	cli_buf_add(b, s, n);
+	add_clean(b, s, n, 0);
 }
 
 static const char *ev_str(const hypertest_event *ev, int field)
@@ -165,9 +198,12 @@ static void add_test_label(struct cli_buf *b, const hypertest_event *ev)
 
 	if (!name || !*name)
 		name = ev_str(ev, HYPERTEST_FIELD_TEST_ID);
-	cli_buf_puts(b, name);
-	if (file && *file)
-		cli_buf_printf(b, " (%s)", file);
+	add_text(b, name);
+	if (file && *file) {
+		cli_buf_puts(b, " (");
+		add_text(b, file);
+		cli_buf_puts(b, ")");
+	}
 }
 
 static void add_log_line(struct render *r, struct cli_buf *b, int level, const char *msg)
@@ -178,7 +214,7 @@ static void add_log_line(struct render *r, struct cli_buf *b, int level, const c
 	case HYPERTEST_LOG_DEBUG: colored(b, r->color_err, DIM, "debug: "); break;
 	default: break;
 	}
-	cli_buf_puts(b, msg);
+	add_clean(b, msg, strlen(msg), 1);
 	cli_buf_puts(b, "\n");
 }
 
@@ -194,11 +230,17 @@ static void add_doctor_line(struct render *r, struct cli_buf *b, const hypertest
 		colored(b, r->color_out, YELLOW, "!");
 	else
 		colored(b, r->color_out, RED, ICON_FAIL);
-	cli_buf_printf(b, " %s", ev_str(ev, HYPERTEST_FIELD_CHECK));
-	if (*plugin)
-		cli_buf_printf(b, " (%s)", plugin);
-	if (*msg)
-		cli_buf_printf(b, " - %s", msg);
+	cli_buf_puts(b, " ");
+	add_text(b, ev_str(ev, HYPERTEST_FIELD_CHECK));
+	if (*plugin) {
+		cli_buf_puts(b, " (");
+		add_text(b, plugin);
+		cli_buf_puts(b, ")");
+	}
+	if (*msg) {
+		cli_buf_puts(b, " - ");
+		add_clean(b, msg, strlen(msg), 1);
+	}
 	cli_buf_puts(b, "\n");
 }
 

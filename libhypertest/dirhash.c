@@ -173,8 +173,9 @@ static size_t transform(const unsigned char *s, size_t n, int crlf, int final, s
 			continue;
 		}
 		if (s[i] < 0x80) {
-			for (run = i + 1; run < n && s[run] < 0x80 && !(crlf && s[run] == '\r'); run++)
-				;
+			run = i + 1;
+			while (run < n && s[run] < 0x80 && !(crlf && s[run] == '\r'))
+				run++;
 			sink_put(out, s + i, run - i);
 			i = run;
 			continue;
@@ -370,8 +371,8 @@ static int walk_dir(struct walk *w, const char *rel, const char *path, const str
 				if (a->dev == st.st_dev && a->ino == st.st_ino)
 					break;
 			if (a)
-				rc = ht_err_set(w->err, HYPERTEST_ERR_IO,
-				                "symbolic link loop: %s leads back to %s", cpath, a->path);
+				rc = ht_err_set(w->err, HYPERTEST_ERR_IO, "symbolic link loop: "
+				                "%s leads back to %s", cpath, a->path);
 			else
 				rc = walk_dir(w, crel, cpath, &self);
 		} else if (S_ISREG(st.st_mode)) {
@@ -408,7 +409,8 @@ static int hash_content(const char *path, struct sink *out, unsigned char *buf, 
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
 	if (fd < 0)
-		return ht_err_set(err, HYPERTEST_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+		return ht_err_set(err, HYPERTEST_ERR_IO, "cannot open %s: %s", path,
+		                  strerror(errno));
 	for (;;) {
 		ssize_t got = read(fd, chunk, CHUNK_SIZE);
 		const unsigned char *tail;
@@ -469,7 +471,8 @@ int ht_dirhash(const char *dir, char hex[65], ht_err *err)
 
 	hex[0] = '\0';
 	if (stat(dir, &st) != 0)
-		return ht_err_set(err, HYPERTEST_ERR_IO, "test directory %s: %s", dir, strerror(errno));
+		return ht_err_set(err, HYPERTEST_ERR_IO, "test directory %s: %s", dir,
+		                  strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return ht_err_set(err, HYPERTEST_ERR_IO, "test directory %s: %s", dir,
 		                  strerror(ENOTDIR));
@@ -481,7 +484,8 @@ int ht_dirhash(const char *dir, char hex[65], ht_err *err)
 	if (rc != HYPERTEST_OK)
 		goto done;
 	if (w.n == 0) {
-		rc = ht_err_set(err, HYPERTEST_ERR_EMPTY, "test directory %s contains no files", dir);
+		rc = ht_err_set(err, HYPERTEST_ERR_EMPTY, "test directory %s contains no files",
+		                dir);
 		goto done;
 	}
 	qsort(w.files, w.n, sizeof *w.files, cmp_paths);

@@ -4,7 +4,10 @@
  * write config, manifest and blobs to a layout, and unpack an image into a
  * directory with OCI whiteouts.  JSON documents we create are serialised
  * compact with sorted keys so that their digests are stable; a base's
- * documents are kept byte for byte until something changes.
+ * documents are kept byte for byte until something changes.  A base may
+ * also come from a registry (registry.c): its layers are then fetched only
+ * when they are needed, and mounted rather than copied when the image is
+ * pushed to another repository of the same registry.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,9 +25,17 @@
 #include "image.h"
 #include "image_unpack.h"
 #include "oci_layout.h"
+#include "registry.h"
 
 #define FIXED_TIME "1970-01-01T00:00:00Z"
 #define MAX_INDEX_DEPTH 4
+
+/* Where a blob can be read: an OCI layout, or a registry repository. */
+struct source {
+	char *dir;
+	ht_registry *reg;
+	char *registry, *repository;
+};
 
 struct ht_image {
 	char *os, *arch, *variant;
@@ -38,7 +49,7 @@ struct ht_image {
 	char *manifest_raw; /* the base's manifest bytes while nothing changed */
 	size_t manifest_len;
 	json_t *layers;     /* layer descriptors */
-	char **layer_src;   /* per layer: the layout holding its blob */
+	struct source *src; /* per layer: where its blob is */
 	size_t n_src, cap_src;
 };
 
@@ -98,26 +109,52 @@ void ht_image_free(ht_image *img)
 	free(img->config_raw);
 	free(img->manifest_raw);
 	json_decref(img->layers);
-	for (size_t i = 0; i < img->n_src; i++)
-		free(img->layer_src[i]);
-	free(img->layer_src);
+	for (size_t i = 0; i < img->n_src; i++) {
+		free(img->src[i].dir);
+		ht_registry_unref(img->src[i].reg);
+		free(img->src[i].registry);
+		free(img->src[i].repository);
+	}
+	free(img->src);
 	free(img);
 }
 
-static int push_src(ht_image *img, const char *dir, ht_err *err)
+/* Record where the next layer's blob is: the layout dir, or reg's
+ * repository. */
+static int push_src(ht_image *img, const char *dir, ht_registry *reg, const char *registry,
+                    const char *repository, ht_err *err)
 {
 	if (img->n_src == img->cap_src) {
 		size_t cap = img->cap_src ? img->cap_src * 2 : 8;
-		char **n = realloc(img->layer_src, cap * sizeof *n);
+		struct source *n = realloc(img->src, cap * sizeof *n);
 		if (!n)
 			return nomem(err);
-		img->layer_src = n;
+		img->src = n;
 		img->cap_src = cap;
 	}
-	if (!(img->layer_src[img->n_src] = ht_strdup(dir)))
+	struct source *s = &img->src[img->n_src];
+	memset(s, 0, sizeof *s);
+	s->dir = ht_strdup(dir);
+	s->registry = ht_strdup(registry);
+	s->repository = ht_strdup(repository);
+	if ((dir && !s->dir) || (registry && !s->registry) || (repository && !s->repository)) {
+		free(s->dir);
+		free(s->registry);
+		free(s->repository);
 		return nomem(err);
+	}
+	s->reg = reg ? ht_registry_ref(reg) : NULL;
 	img->n_src++;
 	return 0;
+}
+
+static void pop_src(ht_image *img)
+{
+	struct source *s = &img->src[--img->n_src];
+	free(s->dir);
+	ht_registry_unref(s->reg);
+	free(s->registry);
+	free(s->repository);
 }
 
 ht_image *ht_image_new(const char *platform, ht_err *err)
@@ -196,12 +233,47 @@ static json_t *pick_platform(json_t *list, const char *os, const char *arch, con
 	return best;
 }
 
+/* Where an image is read from, and which one is wanted. */
 struct want {
-	const char *dir;
+	const char *where; /* for messages: the layout, or "registry/repository" */
+	const char *dir;   /* an OCI layout, or */
+	ht_registry *reg;  /* a registry's repository */
+	const char *registry, *repository;
 	const char *ref;
 	char *os, *arch, *variant;
 	int explicit_platform;
 };
+
+/* A manifest or index named by desc, its digest (and size) verified. */
+static int fetch_manifest(const struct want *w, json_t *desc, char **raw, size_t *len,
+                          ht_err *err)
+{
+	const char *digest = json_string_value(json_object_get(desc, "digest"));
+	long long size = desc_size(desc);
+	if (w->dir)
+		return ht_oci_blob_read(w->dir, digest, size, raw, len, err);
+	char *mt = NULL;
+	char got[80];
+	int rc = ht_registry_get_manifest(w->reg, w->registry, w->repository, digest, raw, len, &mt,
+	                                  got, err);
+	free(mt);
+	if (!rc && size >= 0 && (long long)*len != size) {
+		rc = ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: manifest %s has %zu bytes, descriptor says %lld",
+		                w->where, digest, *len, size);
+		free(*raw);
+		*raw = NULL;
+	}
+	return rc;
+}
+
+static int fetch_blob(const struct want *w, const char *digest, long long size, char **raw,
+                      size_t *len, ht_err *err)
+{
+	if (w->dir)
+		return ht_oci_blob_read(w->dir, digest, size, raw, len, err);
+	return ht_registry_get_blob_data(w->reg, w->registry, w->repository, digest, size, raw, len,
+	                                 err);
+}
 
 static int load_manifest(const struct want *w, json_t *desc, int depth, ht_image **out,
                          ht_err *err);
@@ -215,7 +287,7 @@ static int check_desc(const struct want *w, json_t *desc, const char *what, ht_e
 		                  what, d ? d : "(none)");
 	json_t *s = json_object_get(desc, "size");
 	if (s && (!json_is_integer(s) || json_integer_value(s) < 0))
-		return ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: %s %s: invalid size", w->dir, what, d);
+		return ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: %s %s: invalid size", w->where, what, d);
 	return 0;
 }
 
@@ -223,7 +295,7 @@ static int build_from_manifest(const struct want *w, const char *mdigest, const 
                                json_t *m, char *raw, size_t raw_len, ht_image **out,
                                ht_err *err)
 {
-	const char *dir = w->dir;
+	const char *dir = w->where;
 	if (json_integer_value(json_object_get(m, "schemaVersion")) != 2) {
 		free(raw);
 		return ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: manifest %s: schemaVersion must be 2", dir,
@@ -265,8 +337,7 @@ static int build_from_manifest(const struct want *w, const char *mdigest, const 
 		goto fail;
 	}
 	const char *cdigest = json_string_value(json_object_get(cdesc, "digest"));
-	rc = ht_oci_blob_read(dir, cdigest, desc_size(cdesc), &img->config_raw, &img->config_len,
-	                      err);
+	rc = fetch_blob(w, cdigest, desc_size(cdesc), &img->config_raw, &img->config_len, err);
 	if (rc) {
 		ht_err_prefix(err, "config of manifest %s", mdigest);
 		goto fail;
@@ -305,7 +376,7 @@ static int build_from_manifest(const struct want *w, const char *mdigest, const 
 		goto fail;
 	}
 	for (size_t i = 0; i < json_array_size(layers) && !rc; i++)
-		rc = push_src(img, dir, err);
+		rc = push_src(img, w->dir, w->reg, w->registry, w->repository, err);
 	if (rc)
 		goto fail;
 	*out = img;
@@ -315,27 +386,39 @@ fail:
 	return rc;
 }
 
+static int handle_document(const struct want *w, const char *digest, const char *mt_hint,
+                           char *raw, size_t len, int depth, ht_image **out, ht_err *err);
+
 static int load_manifest(const struct want *w, json_t *desc, int depth, ht_image **out,
                          ht_err *err)
 {
 	int rc = check_desc(w, desc, "manifest", err);
 	if (rc)
 		return rc;
-	const char *digest = json_string_value(json_object_get(desc, "digest"));
 	char *raw = NULL;
 	size_t len = 0;
-	if ((rc = ht_oci_blob_read(w->dir, digest, desc_size(desc), &raw, &len, err)) != 0)
+	if ((rc = fetch_manifest(w, desc, &raw, &len, err)) != 0)
 		return rc;
+	return handle_document(w, json_string_value(json_object_get(desc, "digest")),
+	                       json_string_value(json_object_get(desc, "mediaType")), raw, len, depth,
+	                       out, err);
+}
+
+/* A manifest or an index (resolved to the platform's manifest); takes raw. */
+static int handle_document(const struct want *w, const char *digest, const char *mt_hint,
+                           char *raw, size_t len, int depth, ht_image **out, ht_err *err)
+{
+	int rc = 0;
 	json_error_t je;
 	json_t *m = json_loadb(raw, len, 0, &je);
 	if (!json_is_object(m)) {
-		rc = ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: manifest %s: %s", w->dir, digest,
+		rc = ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: manifest %s: %s", w->where, digest,
 		                m ? "not an object" : je.text);
 		json_decref(m);
 		free(raw);
 		return rc;
 	}
-	const char *mt = json_string_value(json_object_get(desc, "mediaType"));
+	const char *mt = is_index_type(mt_hint) || is_manifest_type(mt_hint) ? mt_hint : NULL;
 	if (!mt)
 		mt = json_string_value(json_object_get(m, "mediaType"));
 	if (!mt) /* both are optional in OCI: go by the shape */
@@ -346,10 +429,10 @@ static int load_manifest(const struct want *w, json_t *desc, int depth, ht_image
 		json_t *pick = pick_platform(json_object_get(m, "manifests"), w->os, w->arch, w->variant);
 		if (depth >= MAX_INDEX_DEPTH)
 			rc = ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: index %s: indexes nested too deep",
-			                w->dir, digest);
+			                w->where, digest);
 		else if (!pick)
 			rc = ht_err_set(err, HYPERTEST_ERR_NOT_FOUND, "%s: index %s has no image for %s/%s%s%s",
-			                w->dir, digest, w->os, w->arch, w->variant ? "/" : "",
+			                w->where, digest, w->os, w->arch, w->variant ? "/" : "",
 			                w->variant ? w->variant : "");
 		else
 			rc = load_manifest(w, pick, depth + 1, out, err);
@@ -358,7 +441,7 @@ static int load_manifest(const struct want *w, json_t *desc, int depth, ht_image
 		rc = build_from_manifest(w, digest, mt, m, raw, len, out, err);
 	} else {
 		rc = ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: manifest %s: unsupported media type %s",
-		                w->dir, digest, mt);
+		                w->where, digest, mt);
 		free(raw);
 	}
 	json_decref(m);
@@ -394,13 +477,13 @@ static int find_ref(const struct want *w, json_t *index, json_t **desc, ht_err *
 		*desc = pick_platform(matches, w->os, w->arch, w->variant);
 		if (!*desc)
 			rc = ht_err_set(err, HYPERTEST_ERR_NOT_FOUND, "%s: no image tagged '%s' is for %s/%s",
-			                w->dir, tag, w->os, w->arch);
+			                w->where, tag, w->os, w->arch);
 	} else if (ref) {
 		rc = ht_err_set(err, HYPERTEST_ERR_NOT_FOUND, "%s: no image tagged '%s' in index.json",
-		                w->dir, ref);
+		                w->where, ref);
 	} else {
 		rc = ht_err_set(err, HYPERTEST_ERR_NOT_FOUND,
-		                "%s: %zu images in index.json and none tagged 'latest': name one", w->dir,
+		                "%s: %zu images in index.json and none tagged 'latest': name one", w->where,
 		                n);
 	}
 	json_decref(matches); /* *desc stays alive in index */
@@ -411,7 +494,7 @@ int ht_image_from_layout(const char *dir, const char *ref, const char *platform,
                          ht_image **out, ht_err *err)
 {
 	*out = NULL;
-	struct want w = {dir, ref, NULL, NULL, NULL, platform != NULL};
+	struct want w = {.where = dir, .dir = dir, .ref = ref, .explicit_platform = platform != NULL};
 	int rc = parse_platform(platform, &w.os, &w.arch, &w.variant, err);
 	if (rc)
 		return rc;
@@ -571,9 +654,9 @@ int ht_image_append_layer(ht_image *img, ht_layer *lb, const char *work_dir, ht_
 			rc = nomem(err);
 	}
 	if (!rc)
-		rc = push_src(img, work_dir, err);
+		rc = push_src(img, work_dir, NULL, NULL, NULL, err);
 	if (!rc && json_array_append(img->layers, desc) != 0) {
-		free(img->layer_src[--img->n_src]);
+		pop_src(img);
 		rc = nomem(err);
 	}
 	json_decref(desc);
@@ -676,9 +759,14 @@ int ht_image_write_layout(ht_image *img, const char *dir, const char *ref, char 
 		const char *d = json_string_value(json_object_get(l, "digest"));
 		if (ht_oci_blob_exists(dir, d))
 			continue;
-		if (foreign_layer(l) && !ht_oci_blob_exists(img->layer_src[i], d))
+		const struct source *src = &img->src[i];
+		if (foreign_layer(l) && (!src->dir || !ht_oci_blob_exists(src->dir, d)))
 			continue; /* fetched from its URLs by whoever runs the image */
-		rc = ht_oci_blob_copy(img->layer_src[i], dir, d, desc_size(l), err);
+		if (src->dir)
+			rc = ht_oci_blob_copy(src->dir, dir, d, desc_size(l), err);
+		else
+			rc = ht_registry_get_blob(src->reg, src->registry, src->repository, d, desc_size(l),
+			                          dir, err);
 	}
 	char cdigest[80], mdigest[80];
 	char *mraw = NULL;
@@ -721,8 +809,15 @@ int ht_image_unpack(const ht_image *img, const char *dest, ht_err *err)
 	int rc = ht_unpack_new(dest, &u, err);
 	for (size_t i = 0; !rc && i < json_array_size(img->layers); i++) {
 		json_t *l = json_array_get(img->layers, i);
-		rc = ht_unpack_layer(u, img->layer_src[i], json_string_value(json_object_get(l, "digest")),
-		                     desc_size(l), err);
+		if (!img->src[i].dir)
+			rc = ht_err_set(err, HYPERTEST_ERR_UNSUPPORTED,
+			                "layer %s is in %s/%s: write the image to a layout before unpacking it",
+			                json_string_value(json_object_get(l, "digest")), img->src[i].registry,
+			                img->src[i].repository);
+		else
+			rc = ht_unpack_layer(u, img->src[i].dir,
+			                     json_string_value(json_object_get(l, "digest")), desc_size(l),
+			                     err);
 	}
 	if (!rc)
 		rc = ht_unpack_finish(u, err);
@@ -737,5 +832,144 @@ int ht_image_unpack_layout(const char *dir, const char *ref, const char *dest, h
 	if (!rc)
 		rc = ht_image_unpack(img, dest, err);
 	ht_image_free(img);
+	return rc;
+}
+
+/* ---- registries ------------------------------------------------------------------ */
+
+int ht_image_from_registry(ht_registry *reg, const char *ref, const char *platform,
+                           ht_image **out, ht_err *err)
+{
+	*out = NULL;
+	ht_image_ref r;
+	int rc = ht_image_ref_parse(ref, &r, err);
+	if (rc)
+		return rc;
+	char *where = ht_asprintf("%s/%s", r.registry, r.repository);
+	struct want w = {.where = where, .reg = reg, .registry = r.registry,
+	                 .repository = r.repository, .ref = ref, .explicit_platform = platform != NULL};
+	rc = where ? parse_platform(platform, &w.os, &w.arch, &w.variant, err) : nomem(err);
+	char *raw = NULL, *mt = NULL;
+	size_t len = 0;
+	char digest[80];
+	if (!rc)
+		rc = ht_registry_get_manifest(reg, r.registry, r.repository, r.digest ? r.digest : r.tag,
+		                              &raw, &len, &mt, digest, err);
+	if (!rc) {
+		rc = handle_document(&w, digest, mt, raw, len, 0, out, err);
+		if (rc)
+			ht_err_prefix(err, "image '%s'", ref);
+	}
+	free(mt);
+	free(where);
+	free(w.os);
+	free(w.arch);
+	free(w.variant);
+	ht_image_ref_free(&r);
+	return rc;
+}
+
+/* Copy a layer held by another registry (or not mountable) through a
+ * temporary layout. */
+static int transfer_layer(const struct source *src, json_t *l, ht_registry *reg,
+                          const ht_image_ref *to, ht_err *err)
+{
+	const char *d = json_string_value(json_object_get(l, "digest"));
+	const char *t = getenv("TMPDIR");
+	char *tmp = ht_asprintf("%s/hypertest-push-XXXXXX", t && *t ? t : "/tmp");
+	if (!tmp)
+		return nomem(err);
+	if (!mkdtemp(tmp)) {
+		int rc = ht_err_set(err, HYPERTEST_ERR_IO, "%s: %s", tmp, strerror(errno));
+		free(tmp);
+		return rc;
+	}
+	int rc = ht_oci_layout_init(tmp, err);
+	if (!rc)
+		rc = ht_registry_get_blob(src->reg, src->registry, src->repository, d, desc_size(l), tmp,
+		                          err);
+	char *path = rc ? NULL : ht_oci_blob_path(tmp, d);
+	if (!rc) {
+		ht_blob_source bs = {.path = path};
+		rc = path ? ht_registry_push_blob(reg, to->registry, to->repository, d, &bs, NULL, NULL,
+		                                  err)
+		          : nomem(err);
+	}
+	free(path);
+	ht_rm_rf(tmp, NULL);
+	free(tmp);
+	return rc;
+}
+
+static int push_layer(const ht_image *img, size_t i, ht_registry *reg, const ht_image_ref *to,
+                      ht_err *err)
+{
+	json_t *l = json_array_get(img->layers, i);
+	const char *d = json_string_value(json_object_get(l, "digest"));
+	const struct source *src = &img->src[i];
+	if (src->dir) {
+		if (foreign_layer(l) && !ht_oci_blob_exists(src->dir, d))
+			return 0;
+		char *path = ht_oci_blob_path(src->dir, d);
+		if (!path)
+			return nomem(err);
+		ht_blob_source bs = {.path = path};
+		int rc = ht_registry_push_blob(reg, to->registry, to->repository, d, &bs, NULL, NULL, err);
+		free(path);
+		return rc;
+	}
+	if (foreign_layer(l))
+		return 0;
+	/* in the same registry: the target may have it, or mount it */
+	const char *mount = NULL;
+	if (!strcmp(src->registry, to->registry) && strcmp(src->repository, to->repository) != 0)
+		mount = src->repository;
+	int rc = ht_registry_push_blob(reg, to->registry, to->repository, d, NULL, mount, NULL, err);
+	if (rc == HYPERTEST_ERR_NOT_FOUND)
+		rc = transfer_layer(src, l, reg, to, err);
+	return rc;
+}
+
+int ht_image_push_registry(ht_image *img, ht_registry *reg, const char *ref, char digest[80],
+                           ht_err *err)
+{
+	ht_image_ref to;
+	int rc = ht_image_ref_parse(ref, &to, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; !rc && i < json_array_size(img->layers); i++)
+		rc = push_layer(img, i, reg, &to, err);
+	char *mraw = NULL;
+	size_t mlen = 0;
+	char mdigest[80];
+	if (!rc)
+		rc = serialise_manifest(img, &mraw, &mlen, err);
+	if (!rc) {
+		char cdigest[80];
+		ht_blob_source bs = {.data = img->config_raw, .len = img->config_len};
+		rc = ht_sha256_hex(img->config_raw, img->config_len, cdigest + 7) ? nomem(err) : 0;
+		memcpy(cdigest, "sha256:", 7);
+		if (!rc)
+			rc = ht_registry_push_blob(reg, to.registry, to.repository, cdigest, &bs, NULL, NULL,
+			                           err);
+	}
+	if (!rc && to.digest) {
+		char hex[65];
+		ht_sha256_hex(mraw, mlen, hex);
+		if (strcmp(to.digest + 7, hex) != 0)
+			rc = ht_err_set(err, HYPERTEST_ERR_INVALID,
+			                "push to '%s': the image's digest is sha256:%s, not the one named", ref,
+			                hex);
+	}
+	if (!rc)
+		rc = ht_registry_put_manifest(reg, to.registry, to.repository,
+		                              to.tag ? to.tag : to.digest, img->manifest_mt, mraw, mlen,
+		                              mdigest, err);
+	if (rc)
+		ht_err_prefix(err, "push to '%s'", ref);
+	else if (digest)
+		memcpy(digest, mdigest, strlen(mdigest) + 1);
+	free(mraw);
+	ht_image_ref_free(&to);
 	return rc;
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "layer.h"
+#include "registry.h"
 #include "util.h"
 
 typedef struct ht_image ht_image;
@@ -50,5 +51,21 @@ int ht_image_unpack_layout(const char *dir, const char *ref, const char *dest, h
  * way.  An index is resolved to linux/amd64 by ht_image_unpack_layout; use
  * ht_image_from_layout and this for another platform. */
 int ht_image_unpack(const ht_image *img, const char *dest, ht_err *err);
+
+/* The image ref ("[registry/]name[:tag][@digest]", Docker Hub defaults)
+ * from a registry; an index is resolved to platform (NULL: linux/amd64).
+ * Manifest and config are fetched and verified now; layers stay in the
+ * registry until something needs them (ht_image_write_layout fetches them,
+ * ht_image_unpack wants a layout).  The image keeps a reference to reg. */
+int ht_image_from_registry(ht_registry *reg, const char *ref, const char *platform,
+                           ht_image **out, ht_err *err);
+
+/* Push img as ref: every blob the repository lacks (a layer of a base from
+ * another repository of the same registry is mounted, one from another
+ * registry copied through a temporary directory), the config, and the
+ * manifest under ref's tag (or its digest).  *digest receives the
+ * manifest digest. */
+int ht_image_push_registry(ht_image *img, ht_registry *reg, const char *ref, char digest[80],
+                           ht_err *err);
 
 #endif /* HT_IMAGE_H */

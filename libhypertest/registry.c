@@ -477,9 +477,9 @@ static size_t on_body(char *buf, size_t size, size_t n, void *user)
 		}
 		return len;
 	}
-	size_t max = ok ? x->req->max_body : ERROR_BODY_MAX;
+	size_t max = ok && x->req->max_body ? x->req->max_body : ERROR_BODY_MAX;
 	if (r->body.len + len > max) {
-		if (ok) {
+		if (ok && x->req->max_body) {
 			r->too_big = 1;
 			return 0;
 		}
@@ -590,6 +590,8 @@ static int perform(const struct http_req *req, const char *auth, ht_registry *re
 		curl_easy_setopt(h, CURLOPT_POST, 1L);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+	} else if (strcmp(req->method, "GET") != 0 && !req->has_body) {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
 	} else if (strcmp(req->method, "GET") != 0) {
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
@@ -643,24 +645,40 @@ static int http_error(const struct http_req *req, const struct http_resp *resp, 
 
 /* ---- authentication ------------------------------------------------------------- */
 
-/* The value of key="value" (or key=value) in a challenge, malloc'd. */
+/* The value of key in a challenge 'Scheme k1="v1",k2=v2' (malloc'd), or
+ * NULL.  Quoted values may hold commas and backslash escapes. */
 static char *challenge_param(const char *ch, const char *key)
 {
+	const char *p = ch + strcspn(ch, " "); /* after the scheme */
 	size_t kl = strlen(key);
-	const char *p = ch;
-	while ((p = strcasestr(p, key)) != NULL) {
-		int starts = p == ch || p[-1] == ' ' || p[-1] == ',';
-		if (!starts || p[kl] != '=') {
-			p += kl;
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		const char *k = p;
+		while (*p && *p != '=' && *p != ',')
+			p++;
+		if (*p != '=')
 			continue;
-		}
-		p += kl + 1;
+		int match = (size_t)(p - k) == kl && !strncasecmp(k, key, kl);
+		p++;
+		ht_buf v = HT_BUF_INIT;
+		ht_buf_append(&v, "", 0);
 		if (*p == '"') {
-			const char *e = strchr(p + 1, '"');
-			return e ? strndup(p + 1, (size_t)(e - p - 1)) : NULL;
+			for (p++; *p && *p != '"'; p++) {
+				if (*p == '\\' && p[1])
+					p++;
+				ht_buf_append(&v, p, 1);
+			}
+			if (*p == '"')
+				p++;
+		} else {
+			size_t n = strcspn(p, ", ");
+			ht_buf_append(&v, p, n);
+			p += n;
 		}
-		size_t n = strcspn(p, ", ");
-		return strndup(p, n);
+		if (match)
+			return ht_buf_steal(&v);
+		ht_buf_free(&v);
 	}
 	return NULL;
 }
@@ -803,8 +821,8 @@ static int fetch_token(ht_registry *reg, const char *registry, const struct cred
 	if (!url.data)
 		return nomem(err);
 	char *basic = c->user ? basic_header(c) : NULL;
-	struct http_req req = {registry, "GET", url.data, "application/json", NULL, NULL, 0, NULL, 0,
-	                       0, 1 << 20, NULL, NULL, NULL};
+	struct http_req req = {.registry = registry, .method = "GET", .url = url.data,
+	                       .accept = "application/json", .max_body = 1 << 20};
 	struct http_resp resp;
 	memset(&resp, 0, sizeof resp);
 	int rc = perform(&req, basic, reg, &resp, err);
@@ -984,8 +1002,8 @@ int ht_registry_get_manifest(ht_registry *reg, const char *registry, const char 
 	char *url = base ? ht_asprintf("%s/v2/%s/manifests/%s", base, repository, reference) : NULL;
 	char *scope = ht_asprintf("repository:%s:pull", repository);
 	const char *scopes[] = {scope, NULL};
-	struct http_req req = {registry, "GET", url, ACCEPT_MANIFESTS, NULL, NULL, 0, NULL, 0, 0,
-	                       MANIFEST_MAX, NULL, NULL, scopes};
+	struct http_req req = {.registry = registry, .method = "GET", .url = url,
+	                       .accept = ACCEPT_MANIFESTS, .max_body = MANIFEST_MAX, .scopes = scopes};
 	struct http_resp resp;
 	memset(&resp, 0, sizeof resp);
 	int rc = url && scope ? request(reg, &req, &resp, err) : nomem(err);
@@ -1069,8 +1087,8 @@ static int blob_download(ht_registry *reg, const char *registry, const char *rep
 	char *url = base ? ht_asprintf("%s/v2/%s/blobs/%s", base, repository, digest) : NULL;
 	char *scope = ht_asprintf("repository:%s:pull", repository);
 	const char *scopes[] = {scope, NULL};
-	struct http_req req = {registry, "GET", url, NULL, NULL, NULL, 0, NULL, 0, 1, 0,
-	                       blob_sink_write, s, scopes};
+	struct http_req req = {.registry = registry, .method = "GET", .url = url, .follow = 1,
+	                       .sink = blob_sink_write, .sink_ctx = s, .scopes = scopes};
 	struct http_resp resp;
 	memset(&resp, 0, sizeof resp);
 	int rc = url && scope ? request(reg, &req, &resp, err) : nomem(err);
@@ -1164,8 +1182,7 @@ static int head_blob(ht_registry *reg, const char *registry, const char *reposit
 		                  digest ? digest : "(null)");
 	char *base = base_url(reg, registry);
 	char *url = base ? ht_asprintf("%s/v2/%s/blobs/%s", base, repository, digest) : NULL;
-	struct http_req req = {registry, "HEAD", url, NULL, NULL, NULL, 0, NULL, 0, 0, 0, NULL, NULL,
-	                       scopes};
+	struct http_req req = {.registry = registry, .method = "HEAD", .url = url, .scopes = scopes};
 	struct http_resp resp;
 	memset(&resp, 0, sizeof resp);
 	int rc = url ? request(reg, &req, &resp, err) : nomem(err);
@@ -1234,7 +1251,8 @@ int ht_registry_push_blob(ht_registry *reg, const char *registry, const char *re
 	char *from_scope = mount_from ? ht_asprintf("repository:%s:pull", mount_from) : NULL;
 	const char *scopes[] = {push_scope, from_scope, NULL};
 	char *base = base_url(reg, registry);
-	char *location = NULL, *url = NULL;
+	char *location = NULL, *url = NULL, *edigest = NULL;
+	CURL *esc = NULL;
 	struct http_resp resp;
 	memset(&resp, 0, sizeof resp);
 	int rc = 0, exists = 0;
@@ -1244,33 +1262,43 @@ int ht_registry_push_blob(ht_registry *reg, const char *registry, const char *re
 	}
 	if ((rc = head_blob(reg, registry, repository, digest, scopes, &exists, err)) != 0 || exists)
 		goto out;
+	if (!src && !mount_from) {
+		rc = ht_err_set(err, HYPERTEST_ERR_NOT_FOUND, "registry %s: %s has no blob %s", registry,
+		                repository, digest);
+		goto out;
+	}
 
 	/* start: a mount, or an upload session */
-	CURL *esc = curl_easy_init();
-	char *edigest = esc ? curl_easy_escape(esc, digest, 0) : NULL;
+	esc = curl_easy_init();
+	edigest = esc ? curl_easy_escape(esc, digest, 0) : NULL;
 	if (mount_from)
 		url = ht_asprintf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s", base, repository,
 		                  edigest ? edigest : "", mount_from);
 	else
 		url = ht_asprintf("%s/v2/%s/blobs/uploads/", base, repository);
-	struct http_req post = {registry, "POST", url, NULL, NULL, NULL, 0, NULL, 0, 0, 0, NULL, NULL,
-	                        scopes};
+	struct http_req post = {.registry = registry, .method = "POST", .url = url, .scopes = scopes};
 	rc = url && edigest ? request(reg, &post, &resp, err) : nomem(err);
 	if (!rc && mount_from && resp.status == 201)
 		goto done; /* mounted */
 	if (!rc)
 		rc = upload_location(&post, &resp, &location, err);
 	if (!rc && !src) {
+		/* not mounted, and nothing to upload: give the session back */
+		resp_reset(&resp);
+		struct http_req del = {.registry = registry, .method = "DELETE", .url = location,
+		                       .scopes = scopes};
+		request(reg, &del, &resp, NULL);
 		rc = ht_err_set(err, HYPERTEST_ERR_NOT_FOUND,
 		                "registry %s: blob %s could not be mounted from %s into %s", registry,
-		                digest, mount_from ? mount_from : "(nowhere)", repository);
+		                digest, mount_from, repository);
 	}
 	/* the bytes, in one PATCH */
 	if (!rc) {
 		resp_reset(&resp);
-		struct http_req patch = {registry, "PATCH", location, NULL, "application/octet-stream",
-		                         src->data, src->len, src->data ? NULL : src->path, 1, 0, 0, NULL,
-		                         NULL, scopes};
+		struct http_req patch = {.registry = registry, .method = "PATCH", .url = location,
+		                         .content_type = "application/octet-stream", .data = src->data,
+		                         .len = src->len, .file = src->data ? NULL : src->path,
+		                         .has_body = 1, .scopes = scopes};
 		rc = request(reg, &patch, &resp, err);
 		char *next = NULL;
 		if (!rc)
@@ -1285,8 +1313,8 @@ int ht_registry_push_blob(ht_registry *reg, const char *registry, const char *re
 		resp_reset(&resp);
 		free(url);
 		url = ht_asprintf("%s%cdigest=%s", location, strchr(location, '?') ? '&' : '?', edigest);
-		struct http_req put = {registry, "PUT", url, NULL, NULL, "", 0, NULL, 1, 0, 0, NULL, NULL,
-		                       scopes};
+		struct http_req put = {.registry = registry, .method = "PUT", .url = url, .data = "",
+		                       .has_body = 1, .scopes = scopes};
 		rc = url ? request(reg, &put, &resp, err) : nomem(err);
 		if (!rc && resp.status != 201)
 			rc = http_error(&put, &resp, err);
@@ -1298,10 +1326,10 @@ done:
 		rc = ht_err_set(err, HYPERTEST_ERR_DIGEST,
 		                "registry %s: blob pushed to %s: digest mismatch: expected %s, actual %s",
 		                registry, repository, digest, resp.docker_digest);
+out:
 	curl_free(edigest);
 	if (esc)
 		curl_easy_cleanup(esc);
-out:
 	resp_reset(&resp);
 	free(location);
 	free(url);
@@ -1322,8 +1350,9 @@ int ht_registry_put_manifest(ht_registry *reg, const char *registry, const char 
 	char *url = base ? ht_asprintf("%s/v2/%s/manifests/%s", base, repository, reference) : NULL;
 	char *scope = ht_asprintf("repository:%s:pull,push", repository);
 	const char *scopes[] = {scope, NULL};
-	struct http_req req = {registry, "PUT", url, NULL, media_type, body, len, NULL, 1, 0, 0,
-	                       NULL, NULL, scopes};
+	struct http_req req = {.registry = registry, .method = "PUT", .url = url,
+	                       .content_type = media_type, .data = body, .len = len, .has_body = 1,
+	                       .scopes = scopes};
 	struct http_resp resp;
 	memset(&resp, 0, sizeof resp);
 	int rc = url && scope ? request(reg, &req, &resp, err) : nomem(err);

@@ -234,15 +234,16 @@ static void make_split(const char *dir)
 static void make_big(const char *dir)
 {
 	static const char tail[] = "\xE2\x82\xAC\r\nend\xF0\x9F";
+	const off_t size = (off_t)300 << 20;
+	const size_t len = sizeof tail - 1;
 	char path[4096];
 	int fd;
 
 	snprintf(path, sizeof path, "%s/big.bin", dir);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, (off_t)300 << 20), 0);
-	ck_assert_int_eq(pwrite(fd, tail, sizeof tail - 1, ((off_t)300 << 20) - (off_t)(sizeof tail - 1)),
-	                 (ssize_t)(sizeof tail - 1));
+	ck_assert_int_eq(ftruncate(fd, size), 0);
+	ck_assert_int_eq(pwrite(fd, tail, len, size - (off_t)len), (ssize_t)len);
 	close(fd);
 }
 
@@ -407,7 +408,8 @@ START_TEST(test_utf16_strcmp)
 	ck_assert_int_eq(ht_utf16_strcmp("\xFF", "\xEF\xBF\xBD"), 0);
 	ck_assert_int_eq(ht_utf16_strcmp("x\xC3y", "x\xEF\xBF\xBDy"), 0);
 	ck_assert_int_gt(ht_utf16_strcmp("\xFF", "\xF0\x9F\x98\x80"), 0);
-	ck_assert_int_lt(ht_utf16_strcmp("\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD!"), 0);
+	ck_assert_int_lt(ht_utf16_strcmp("\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD!"),
+	                 0);
 }
 END_TEST
 
@@ -516,8 +518,8 @@ START_TEST(test_link_loop)
 	write_bytes(tpath("cycle/sub/f"), B("f"));
 	ck_assert_int_eq(symlink("..", tpath("cycle/sub/up")), 0);
 	ck_assert_int_eq(ht_dirhash(tpath("cycle"), hex, &err), HYPERTEST_ERR_IO);
-	ck_assert_msg(strstr(err.msg, "symbolic link loop") && strstr(err.msg, tpath("cycle/sub/up")), "%s",
-	              err.msg);
+	ck_assert_msg(strstr(err.msg, "symbolic link loop") && strstr(err.msg, tpath("cycle/sub/up")),
+	              "%s", err.msg);
 	/* the same directory reached twice without a loop is fine */
 	ck_assert_int_eq(unlink(tpath("cycle/sub/up")), 0);
 	ck_assert_int_eq(symlink("sub", tpath("cycle/again")), 0);
@@ -717,7 +719,7 @@ static Suite *dirhash_suite(void)
 
 	tc = tcase_create("fixtures");
 	tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
-	tcase_set_timeout(tc, 600);
+	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_fixture, 0, (int)NFIXTURES);
 	tcase_add_test(tc, test_special_files_skipped);
 	suite_add_tcase(s, tc);
@@ -737,7 +739,7 @@ static Suite *dirhash_suite(void)
 	if (node) {
 		tc = tcase_create("reference");
 		tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
-		tcase_set_timeout(tc, 600);
+		tcase_set_timeout(tc, 120);
 		tcase_add_test(tc, test_random_vs_reference);
 		suite_add_tcase(s, tc);
 		free(node);

@@ -809,8 +809,10 @@ START_TEST(test_invoke_environment)
 	hypertest_invocation *inv = run_one(self, "env");
 	ck_assert_msg(inv->code == 0, "%s", inv->message);
 	const char *r = inv->response;
-	char *root = pathf("%s/.hypertest/function/images/%s", C.project_dir, digest1 + 7);
-	char *scratch = pathf("%s/.hypertest/function/scratch/%s", C.project_dir, inv->test_id);
+	char root[1024], scratch[1024];
+	snprintf(root, sizeof root, "%s/.hypertest/function/images/%s", C.project_dir, digest1 + 7);
+	snprintf(scratch, sizeof scratch, "%s/.hypertest/function/scratch/%s", C.project_dir,
+	         inv->test_id);
 	ck_assert_str_eq(field(r, "cwd"), scratch);
 	ck_assert_str_eq(field(r, "PWD"), scratch);
 	ck_assert_str_eq(field(r, "HOME"), pathf("%s/.hypertest/home", scratch));
@@ -1053,9 +1055,11 @@ END_TEST
 /* An orchestrator killed with SIGKILL leaves no function process behind. */
 static void orchestrator_dies(const char *options, const char *mode)
 {
+	/* The heartbeats go to the bucket, writable even in a sandbox. */
 	char beat[3][1024];
+	mkdir(pathf("%s/bkt", C.project_dir), 0777);
 	for (int i = 0; i < 3; i++)
-		snprintf(beat[i], sizeof beat[i], "%s/beat%d", C.project_dir, i);
+		snprintf(beat[i], sizeof beat[i], "%s/bkt/beat%d", C.project_dir, i);
 	void *self = deployed(options); /* deploy in the parent: the child only invokes */
 	OP(HYPERTEST_OP_DESTROY)(self);
 	pid_t orch = fork();
@@ -1079,7 +1083,7 @@ START_TEST(test_invoke_parent_death)
 {
 	/* Reparented orphans come to us and are reaped here. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	orchestrator_dies("{}", "hang");
+	orchestrator_dies("{\"bucketDir\": \"bkt\"}", "hang");
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 }
@@ -1146,10 +1150,12 @@ END_TEST
 START_TEST(test_invoke_bubblewrap)
 {
 	void *self = deployed("{\"isolation\": \"bubblewrap\", \"bucketDir\": \"bkt\"}");
-	char *root = pathf("%s/.hypertest/function/images/%s", C.project_dir, digest1 + 7);
+	char root[1024], scratch[1024];
+	snprintf(root, sizeof root, "%s/.hypertest/function/images/%s", C.project_dir, digest1 + 7);
 	hypertest_invocation *inv = run_one(self, "env");
 	ck_assert_msg(inv->code == 0, "%s", inv->message);
-	char *scratch = pathf("%s/.hypertest/function/scratch/%s", C.project_dir, inv->test_id);
+	snprintf(scratch, sizeof scratch, "%s/.hypertest/function/scratch/%s", C.project_dir,
+	         inv->test_id);
 	ck_assert_str_eq(field(inv->response, "cwd"), scratch);
 	ck_assert_str_eq(field(inv->response, "HYPERTEST_FUNCTION_CONFIG"),
 	                 pathf("%s/var/task/hypertest.config.json", root));

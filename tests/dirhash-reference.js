@@ -27,7 +27,8 @@ function collect(root) {
 			throw new Error(`symbolic link loop at ${dir.toString()}`);
 		for (const name of fs.readdirSync(dir, { encoding: 'buffer' })) {
 			const full = Buffer.concat([dir, Buffer.from('/'), name]);
-			const childRel = rel === '' ? name.toString('utf8') : `${rel}/${name.toString('utf8')}`;
+			const text = name.toString('utf8');
+			const childRel = rel === '' ? text : `${rel}/${text}`;
 			const cst = fs.statSync(full);
 			if (cst.isDirectory())
 				visit(full, childRel, [...ancestors, id]);
@@ -46,7 +47,8 @@ function dirHash(root) {
 	// Relational operators on strings compare UTF-16 code units, exactly as
 	// the default Array.prototype.sort does; names that decode to the same
 	// string are ordered by their raw bytes.
-	files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : Buffer.compare(a.full, b.full)));
+	files.sort((a, b) =>
+		(a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : Buffer.compare(a.full, b.full)));
 	const hash = crypto.createHash('sha256');
 	const nul = Buffer.from([0]);
 	for (const f of files) {

@@ -61,6 +61,13 @@ enum hypertest_status {
 	HYPERTEST_STATUS_SKIPPED = 2
 };
 
+/* Outcome of one doctor check. */
+enum hypertest_check_status {
+	HYPERTEST_CHECK_OK = 0,
+	HYPERTEST_CHECK_WARNING = 1,
+	HYPERTEST_CHECK_FAILED = 2
+};
+
 #ifdef __cplusplus
 }
 #endif

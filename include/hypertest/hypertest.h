@@ -121,12 +121,6 @@ enum hypertest_event_field {
 	HYPERTEST_FIELD_URL = 22         /* string: where the provider stored the results */
 };
 
-enum hypertest_check_status {
-	HYPERTEST_CHECK_OK = 0,
-	HYPERTEST_CHECK_WARNING = 1,
-	HYPERTEST_CHECK_FAILED = 2
-};
-
 typedef void (*hypertest_event_cb)(const hypertest_event *ev, void *userdata);
 typedef void (*hypertest_log_cb)(int level, const char *message, void *userdata);
 

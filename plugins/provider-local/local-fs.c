@@ -114,6 +114,12 @@ static int rm_contents(int dfd)
 	return rc;
 }
 
+int local_rm_contents(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -1 : rm_contents(fd);
+}
+
 int local_rm_rf(const char *path)
 {
 	if (unlink(path) == 0 || errno == ENOENT)

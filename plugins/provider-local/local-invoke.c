@@ -17,10 +17,8 @@
  * kills the group and completes the invocation at once; the process is
  * reaped later, when its pidfd says so.
  *
- * Each invocation runs in functionDir/scratch/<testId>: a directory of
- * symbolic links to the top-level entries of the deployed task root, plus
- * .hypertest/home (HOME) and .hypertest/tmp (TMPDIR).  It is removed once
- * the process is reaped.
+ * Each invocation runs in functionDir/scratch/<testId> (local-scratch.c),
+ * given back once the process is reaped.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -295,10 +293,7 @@ static void proc_free(local_proc *pr)
 {
 	for (int k = 0; k < W_COUNT; k++)
 		fd_close(pr, k);
-	if (pr->scratch && local_rm_rf(pr->scratch) != 0)
-		local_log(pr->p, HYPERTEST_LOG_WARNING, "local provider: cannot remove %s: %s",
-		          pr->scratch, strerror(errno));
-	free(pr->scratch);
+	local_scratch_release(pr->p, pr->scratch);
 	free(pr->payload);
 	free(pr->out);
 	free(pr);
@@ -422,62 +417,6 @@ static int safe_name(const char *s)
 		if (*s == '/' || (unsigned char)*s < 0x20)
 			return 0;
 	return 1;
-}
-
-/* functionDir/scratch/<name>: links to the task root's entries, HOME, TMPDIR. */
-static char *make_scratch(local_provider *p, const char *name)
-{
-	char *base = local_path_join(p->function_dir, "scratch");
-	char *dir = base ? local_path_join(base, name) : NULL;
-	char *priv = dir ? local_path_join(dir, ".hypertest") : NULL;
-	char *home = priv ? local_path_join(priv, "home") : NULL;
-	char *tmp = priv ? local_path_join(priv, "tmp") : NULL;
-	char *link = NULL, *failed = NULL;
-	int ok = 0;
-	if (!tmp)
-		goto oom;
-	if (local_mkdir_p(base) != 0)
-		failed = base;
-	else if (local_rm_rf(dir) != 0 || mkdir(dir, 0777) != 0)
-		failed = dir;
-	else if (mkdir(priv, 0777) != 0)
-		failed = priv;
-	else if (mkdir(home, 0777) != 0)
-		failed = home;
-	else if (mkdir(tmp, 0777) != 0)
-		failed = tmp;
-	for (size_t i = 0; !failed && i < p->dep.nentries; i++) {
-		char *target = local_path_join(p->dep.task_root, p->dep.entries[i]);
-		free(link);
-		link = local_path_join(dir, p->dep.entries[i]);
-		if (!target || !link) {
-			free(target);
-			goto oom;
-		}
-		if (symlink(target, link) != 0)
-			failed = link;
-		free(target);
-	}
-	if (failed)
-		local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot create %s: %s", failed,
-		           strerror(errno));
-	ok = !failed;
-	goto out;
-oom:
-	local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
-out:
-	if (!ok && dir && failed != base)
-		local_rm_rf(dir);
-	free(base);
-	free(priv);
-	free(home);
-	free(tmp);
-	free(link);
-	if (!ok) {
-		free(dir);
-		return NULL;
-	}
-	return dir;
 }
 
 /* A pipe: both ends O_CLOEXEC, the child's end above 2, ours non-blocking. */
@@ -608,7 +547,7 @@ int local_invoke_start(void *self, hypertest_invocation *inv, const char *payloa
 		pr->w[k].kind = k;
 	}
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
-	pr->scratch = make_scratch(p, id);
+	pr->scratch = local_scratch_acquire(p, id);
 	if (!pr->scratch) {
 		rc = HYPERTEST_ERR_IO;
 		goto fail;

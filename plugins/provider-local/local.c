@@ -158,7 +158,7 @@ static int opt_base_image(local_provider *p, json_t *o)
 static int parse_options(local_provider *p, const char *options_json)
 {
 	json_error_t jerr;
-	json_t *o = options_json && *options_json ? json_loads(options_json, 0, &jerr)
+	json_t *o = options_json && *options_json ? json_loads(options_json, JSON_DECODE_ANY, &jerr)
 	                                          : json_object();
 	if (o && json_is_null(o)) {
 		json_decref(o);
@@ -226,6 +226,7 @@ static void local_destroy(void *self)
 	if (!p)
 		return;
 	local_invoke_shutdown(p);
+	local_scratch_shutdown(p);
 	local_deployed_clear(&p->dep);
 	free(p->image_dir);
 	free(p->base_layout);

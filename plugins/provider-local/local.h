@@ -6,6 +6,7 @@
  *   local-fs.c      file helpers: paths, mkdir -p, rm -rf, atomic writes
  *   local-bucket.c  the bucket: objects and artifacts below bucketDir
  *   local-deploy.c  function update: unpacking the image, functionDir/current
+ *   local-scratch.c the working directories of invocations, recycled
  *   local-spawn.c   starting one function process (vfork + exec)
  *   local-invoke.c  invocations in flight: one epoll loop, timeouts, cancel
  *
@@ -65,6 +66,13 @@ typedef struct local_provider {
 	local_deployed dep;
 	int dep_loaded;
 
+	/* scratch directories (local-scratch.c) */
+	char *scratch_base; /* functionDir/scratch, once created */
+	char **pool;        /* clean directories ready for reuse */
+	size_t npool, pool_cap;
+	char *pool_root;    /* the task root the pool links to */
+	unsigned long pool_seq;
+
 	/* invocations (local-invoke.c) */
 	int epfd;
 	int use_pidfd;
@@ -95,6 +103,7 @@ char *local_abspath(const char *base, const char *path);
 /* 0 or -1 with errno. */
 int local_mkdir_p(const char *path);
 int local_rm_rf(const char *path);
+int local_rm_contents(const char *path); /* empty a directory, keep it */
 int local_write_atomic(const char *path, const void *data, size_t len);
 int local_read_file(const char *path, char **data, size_t *len);
 int local_copy_file(const char *src, const char *dst);
@@ -119,6 +128,14 @@ int local_function_digest(void *self, hypertest_buffer *digest);
  * nothing was deployed. */
 int local_deployed_load(local_provider *p);
 void local_deployed_clear(local_deployed *d);
+
+/* ---- local-scratch.c ------------------------------------------------------------ */
+
+/* functionDir/scratch/<name>, ready (malloc'd); NULL with the error set. */
+char *local_scratch_acquire(local_provider *p, const char *name);
+/* Give a directory back once its process is gone (takes dir). */
+void local_scratch_release(local_provider *p, char *dir);
+void local_scratch_shutdown(local_provider *p);
 
 /* ---- local-spawn.c --------------------------------------------------------------- */
 

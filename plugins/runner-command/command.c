@@ -32,7 +32,6 @@
 extern char **environ;
 
 /* enum hypertest_check_status of hypertest.h, which a plugin does not include */
-enum { CHECK_OK = 0, CHECK_WARNING = 1, CHECK_FAILED = 2 };
 
 #define PREFIX "runner 'command': "
 #define LIST_OUTPUT_MAX (64ull << 20)
@@ -517,7 +516,7 @@ static void check_program(runner *r, hypertest_checks *checks, const char *name,
 	const char *where;
 	int status;
 	if (cmd_template_expand(tpl[0], PH_TEST_DIR, values, NULL, &where) != TPL_OK) {
-		status = CHECK_WARNING;
+		status = HYPERTEST_CHECK_WARNING;
 		if (asprintf(&msg, "program '%s' depends on the test and is not checked", tpl[0]) < 0)
 			msg = NULL;
 	} else {
@@ -525,11 +524,11 @@ static void check_program(runner *r, hypertest_checks *checks, const char *name,
 		int e = argv ? cmd_find_program(argv[0], r->o.path_env ? r->o.path_env : getenv("PATH"),
 		                                project_dir(r), 1, &found)
 		             : ENOMEM;
-		status = e ? missing_status : CHECK_OK;
+		status = e ? missing_status : HYPERTEST_CHECK_OK;
 		int n;
 		if (!e)
 			n = asprintf(&msg, "'%s' is %s", argv[0], found);
-		else if (missing_status == CHECK_WARNING)
+		else if (missing_status == HYPERTEST_CHECK_WARNING)
 			n = asprintf(&msg, "'%s': %s on this machine (it may exist in the image)",
 			             argv ? argv[0] : tpl[0], strerror(e));
 		else
@@ -550,13 +549,13 @@ static int op_doctor(void *self, hypertest_checks *checks)
 		return fail(r->core, HYPERTEST_ERR_UNSUPPORTED, PREFIX "the core takes no checks");
 	char *dir = path_join(project_dir(r), r->o.test_dir), *msg = NULL;
 	struct stat st;
-	int status = CHECK_OK, n;
+	int status = HYPERTEST_CHECK_OK, n;
 	if (!dir)
 		return fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	if (stat(dir, &st) != 0)
-		status = CHECK_FAILED, n = asprintf(&msg, "'%s': %s", dir, strerror(errno));
+		status = HYPERTEST_CHECK_FAILED, n = asprintf(&msg, "'%s': %s", dir, strerror(errno));
 	else if (!S_ISDIR(st.st_mode))
-		status = CHECK_FAILED, n = asprintf(&msg, "'%s' is not a directory", dir);
+		status = HYPERTEST_CHECK_FAILED, n = asprintf(&msg, "'%s' is not a directory", dir);
 	else
 		n = asprintf(&msg, "'%s' exists", dir);
 	up.doctor_check(checks, "runner.command.testDir", status, n < 0 ? "out of memory" : msg);
@@ -564,8 +563,8 @@ static int op_doctor(void *self, hypertest_checks *checks)
 	free(msg);
 	/* the list command runs here, the run command in the image */
 	if (r->o.list)
-		check_program(r, checks, "runner.command.list", r->o.list, CHECK_FAILED);
-	check_program(r, checks, "runner.command.run", r->o.run, CHECK_WARNING);
+		check_program(r, checks, "runner.command.list", r->o.list, HYPERTEST_CHECK_FAILED);
+	check_program(r, checks, "runner.command.run", r->o.run, HYPERTEST_CHECK_WARNING);
 	return 0;
 }
 

@@ -1,0 +1,723 @@
+/*
+ * sigv4.c - AWS Signature Version 4 (canonical request, string to sign,
+ * signing key, Authorization header and presigned query), with the shared
+ * helpers of the aws provider: errors, strings, header lists, URI encoding,
+ * SHA-256.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "sigv4.h"
+
+/* ---- errors --------------------------------------------------------------- */
+
+int aws_fail(aws_err *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err)
+		return code;
+	err->code = code;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* ---- aws_buf -------------------------------------------------------------- */
+
+static int buf_reserve(aws_buf *b, size_t extra)
+{
+	size_t need, cap;
+	char *p;
+	if (extra > (size_t)-1 - b->len - 1)
+		return -1;
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 64;
+	while (cap < need)
+		cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
+	p = realloc(b->data, cap);
+	if (!p)
+		return -1;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int aws_buf_add(aws_buf *b, const void *data, size_t len)
+{
+	if (buf_reserve(b, len) < 0)
+		return -1;
+	if (len)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int aws_buf_adds(aws_buf *b, const char *s)
+{
+	return aws_buf_add(b, s, strlen(s));
+}
+
+int aws_buf_addf(aws_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || buf_reserve(b, (size_t)n) < 0)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+char *aws_buf_steal(aws_buf *b)
+{
+	char *s = b->data;
+	if (!s)
+		s = strdup("");
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return s;
+}
+
+void aws_buf_free(aws_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+/* ---- header lists --------------------------------------------------------- */
+
+int aws_headers_add(aws_headers *h, const char *name, const char *value)
+{
+	char *n, *v;
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 8;
+		aws_header *p = realloc(h->v, cap * sizeof *p);
+		if (!p)
+			return -1;
+		h->v = p;
+		h->cap = cap;
+	}
+	n = strdup(name);
+	v = strdup(value ? value : "");
+	if (!n || !v) {
+		free(n);
+		free(v);
+		return -1;
+	}
+	h->v[h->n].name = n;
+	h->v[h->n].value = v;
+	h->n++;
+	return 0;
+}
+
+void aws_headers_remove(aws_headers *h, const char *name)
+{
+	size_t i = 0, j = 0;
+	for (; i < h->n; i++) {
+		if (strcasecmp(h->v[i].name, name) == 0) {
+			free(h->v[i].name);
+			free(h->v[i].value);
+		} else {
+			h->v[j++] = h->v[i];
+		}
+	}
+	h->n = j;
+}
+
+int aws_headers_set(aws_headers *h, const char *name, const char *value)
+{
+	aws_headers_remove(h, name);
+	return aws_headers_add(h, name, value);
+}
+
+const char *aws_headers_get(const aws_headers *h, const char *name)
+{
+	size_t i;
+	for (i = 0; h && i < h->n; i++)
+		if (strcasecmp(h->v[i].name, name) == 0)
+			return h->v[i].value;
+	return NULL;
+}
+
+void aws_headers_free(aws_headers *h)
+{
+	size_t i;
+	for (i = 0; i < h->n; i++) {
+		free(h->v[i].name);
+		free(h->v[i].value);
+	}
+	free(h->v);
+	h->v = NULL;
+	h->n = h->cap = 0;
+}
+
+/* ---- encoding and hashing ------------------------------------------------- */
+
+static int unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '_' || c == '.' || c == '~';
+}
+
+int aws_uri_encode(aws_buf *out, const char *s, size_t len, int keep_slash)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (unreserved(c) || (keep_slash && c == '/')) {
+			if (aws_buf_add(out, &s[i], 1) < 0)
+				return -1;
+		} else {
+			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+			if (aws_buf_add(out, e, 3) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int aws_uri_decode(aws_buf *out, const char *s, size_t len)
+{
+	size_t i;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+		if (c == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+			c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+			i += 2;
+		}
+		if (aws_buf_add(out, &c, 1) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void to_hex(const unsigned char *d, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hex[d[i] >> 4];
+		out[2 * i + 1] = hex[d[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+void aws_sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_Digest(data ? data : "", len, md, &mdlen, EVP_sha256(), NULL);
+	to_hex(md, 32, out);
+}
+
+void aws_amz_date(time_t t, char out[17])
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+/* ---- canonical request ---------------------------------------------------- */
+
+/* Remove empty, "." and ".." segments (a leading '/' stays, a trailing one
+ * stays when something is left). */
+static char *normalize_path(const char *path)
+{
+	size_t n = strlen(path), nseg = 0, i, start;
+	const char **seg = calloc(n / 2 + 2, sizeof *seg);
+	size_t *seglen = calloc(n / 2 + 2, sizeof *seglen);
+	aws_buf b = {0};
+	char *res = NULL;
+	if (!seg || !seglen)
+		goto out;
+	for (start = 0; start <= n; start = i + 1) {
+		for (i = start; i < n && path[i] != '/'; i++)
+			;
+		size_t len = i - start;
+		const char *s = path + start;
+		if (len == 0 || (len == 1 && s[0] == '.'))
+			continue;
+		if (len == 2 && s[0] == '.' && s[1] == '.') {
+			if (nseg)
+				nseg--;
+			continue;
+		}
+		seg[nseg] = s;
+		seglen[nseg++] = len;
+	}
+	if (aws_buf_adds(&b, path[0] == '/' ? "/" : "") < 0)
+		goto out;
+	for (i = 0; i < nseg; i++)
+		if ((i && aws_buf_adds(&b, "/") < 0) || aws_buf_add(&b, seg[i], seglen[i]) < 0)
+			goto out;
+	if (nseg && n && path[n - 1] == '/' && aws_buf_adds(&b, "/") < 0)
+		goto out;
+	res = aws_buf_steal(&b);
+out:
+	aws_buf_free(&b);
+	free(seg);
+	free(seglen);
+	return res;
+}
+
+static int canonical_uri(aws_buf *out, const aws_sigv4_params *p, const char *path)
+{
+	char *norm = NULL;
+	const char *s;
+	int rc;
+	if (!path || !*path)
+		path = "/";
+	if (p->normalize_path) {
+		norm = normalize_path(path);
+		if (!norm)
+			return -1;
+		if (!*norm) {
+			free(norm);
+			norm = strdup("/");
+			if (!norm)
+				return -1;
+		}
+	}
+	s = norm ? norm : path;
+	if (p->double_encode) {
+		rc = aws_uri_encode(out, s, strlen(s), 1);
+	} else {
+		/* taken as encoded; only bytes that may not appear are escaped */
+		rc = 0;
+		for (; *s && rc == 0; s++) {
+			if (unreserved((unsigned char)*s) || *s == '/' || *s == '%')
+				rc = aws_buf_add(out, s, 1);
+			else
+				rc = aws_uri_encode(out, s, 1, 0);
+		}
+	}
+	free(norm);
+	return rc;
+}
+
+typedef struct qparam {
+	char *key, *value; /* encoded */
+} qparam;
+
+static int qparam_cmp(const void *a, const void *b)
+{
+	const qparam *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	return c ? c : strcmp(x->value, y->value);
+}
+
+/* Decode then re-encode one key or value. */
+static char *reencode(const char *s, size_t len)
+{
+	aws_buf d = {0}, e = {0};
+	char *r = NULL;
+	if (aws_uri_decode(&d, s, len) == 0 && aws_buf_adds(&d, "") == 0 &&
+	    aws_uri_encode(&e, d.data, d.len, 0) == 0)
+		r = aws_buf_steal(&e);
+	aws_buf_free(&d);
+	aws_buf_free(&e);
+	return r;
+}
+
+typedef struct qlist {
+	qparam *v;
+	size_t n, cap;
+} qlist;
+
+static void qlist_free(qlist *q)
+{
+	size_t i;
+	for (i = 0; i < q->n; i++) {
+		free(q->v[i].key);
+		free(q->v[i].value);
+	}
+	free(q->v);
+}
+
+/* Add an encoded pair (takes ownership). */
+static int qlist_push(qlist *q, char *k, char *v)
+{
+	if (!k || !v) {
+		free(k);
+		free(v);
+		return -1;
+	}
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 16;
+		qparam *p = realloc(q->v, cap * sizeof *p);
+		if (!p) {
+			free(k);
+			free(v);
+			return -1;
+		}
+		q->v = p;
+		q->cap = cap;
+	}
+	q->v[q->n].key = k;
+	q->v[q->n].value = v;
+	q->n++;
+	return 0;
+}
+
+static int qlist_parse(qlist *q, const char *query)
+{
+	const char *s = query, *amp, *eq;
+	if (!s)
+		return 0;
+	while (*s) {
+		size_t len;
+		amp = strchr(s, '&');
+		len = amp ? (size_t)(amp - s) : strlen(s);
+		if (len) {
+			eq = memchr(s, '=', len);
+			size_t klen = eq ? (size_t)(eq - s) : len;
+			if (qlist_push(q, reencode(s, klen),
+			               eq ? reencode(eq + 1, len - klen - 1) : strdup("")) < 0)
+				return -1;
+		}
+		s += len;
+		if (*s == '&')
+			s++;
+	}
+	return 0;
+}
+
+static int qlist_add_raw(qlist *q, const char *k, const char *v)
+{
+	return qlist_push(q, reencode(k, strlen(k)), reencode(v, strlen(v)));
+}
+
+static int is_skipped_header(const char *lname)
+{
+	static const char *const skip[] = {
+	    "authorization", "connection", "expect", "keep-alive", "proxy-authenticate",
+	    "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade",
+	    "user-agent", "x-amzn-trace-id", "x-amz-date", "x-amz-security-token", NULL};
+	size_t i;
+	for (i = 0; skip[i]; i++)
+		if (strcmp(lname, skip[i]) == 0)
+			return 1;
+	return 0;
+}
+
+typedef struct chdr {
+	char *name;  /* lower-case */
+	char *value; /* trimmed, runs of blanks collapsed */
+	size_t seq;  /* input order, for a stable sort */
+} chdr;
+
+static int chdr_cmp(const void *a, const void *b)
+{
+	const chdr *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	if (c)
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static char *lower_dup(const char *s)
+{
+	char *r = strdup(s), *t;
+	for (t = r; t && *t; t++)
+		if (*t >= 'A' && *t <= 'Z')
+			*t = (char)(*t - 'A' + 'a');
+	return r;
+}
+
+static char *trim_value(const char *v)
+{
+	aws_buf b = {0};
+	int space = 0;
+	for (; *v; v++) {
+		if (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n' || *v == '\v' || *v == '\f') {
+			space = 1;
+			continue;
+		}
+		if (space && b.len && aws_buf_add(&b, " ", 1) < 0)
+			goto fail;
+		space = 0;
+		if (aws_buf_add(&b, v, 1) < 0)
+			goto fail;
+	}
+	return aws_buf_steal(&b);
+fail:
+	aws_buf_free(&b);
+	return NULL;
+}
+
+typedef struct clist {
+	chdr *v;
+	size_t n, cap;
+} clist;
+
+static void clist_free(clist *c)
+{
+	size_t i;
+	for (i = 0; i < c->n; i++) {
+		free(c->v[i].name);
+		free(c->v[i].value);
+	}
+	free(c->v);
+}
+
+static int clist_add(clist *c, const char *name, const char *value)
+{
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		chdr *p = realloc(c->v, cap * sizeof *p);
+		if (!p)
+			return -1;
+		c->v = p;
+		c->cap = cap;
+	}
+	c->v[c->n].name = lower_dup(name);
+	c->v[c->n].value = trim_value(value);
+	c->v[c->n].seq = c->n;
+	if (!c->v[c->n].name || !c->v[c->n].value) {
+		free(c->v[c->n].name);
+		free(c->v[c->n].value);
+		return -1;
+	}
+	c->n++;
+	return 0;
+}
+
+void aws_sigv4_defaults(aws_sigv4_params *p, const char *service)
+{
+	int s3 = service && strcmp(service, "s3") == 0;
+	p->service = service;
+	p->normalize_path = !s3;
+	p->double_encode = !s3;
+	p->content_sha256_header = s3;
+}
+
+static void hmac(const void *key, size_t keylen, const char *msg, unsigned char out[32])
+{
+	unsigned int len = 32;
+	HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, strlen(msg), out, &len);
+}
+
+void aws_sigv4_result_free(aws_sigv4_result *r)
+{
+	free(r->canonical_request);
+	free(r->string_to_sign);
+	free(r->query);
+	aws_headers_free(&r->add_headers);
+	memset(r, 0, sizeof *r);
+}
+
+int aws_sigv4_sign(const aws_sigv4_params *p, const aws_sigv4_request *req, int form,
+                   aws_sigv4_result *out, aws_err *err)
+{
+	char date[17], payload[65], *keybuf = NULL;
+	const char *hash, *given, *token;
+	aws_buf cr = {0}, sts = {0}, signed_hdrs = {0}, scope = {0}, cred = {0}, tmp = {0};
+	qlist q = {0};
+	clist c = {0};
+	size_t i;
+	int rc = HYPERTEST_ERR_NOMEM, presign = form == AWS_SIGV4_QUERY;
+	unsigned char k1[32], k2[32];
+	char expires[32];
+
+	memset(out, 0, sizeof *out);
+	if (!p->access_key_id || !*p->access_key_id || !p->secret_access_key || !p->region ||
+	    !*p->region || !p->service || !*p->service || !req->method)
+		return aws_fail(err, HYPERTEST_ERR_INVALID,
+		                "SigV4: access key, secret, region, service and method are required");
+	if (!aws_headers_get(req->headers, "host"))
+		return aws_fail(err, HYPERTEST_ERR_INVALID, "SigV4: the request has no Host header");
+	token = p->session_token && *p->session_token ? p->session_token : NULL;
+	aws_amz_date(p->time, date);
+
+	/* payload hash */
+	given = aws_headers_get(req->headers, "x-amz-content-sha256");
+	if (given) {
+		hash = given;
+	} else if (p->payload_hash) {
+		hash = p->payload_hash;
+	} else {
+		aws_sha256_hex(req->body, req->body_len, payload);
+		hash = payload;
+	}
+
+	/* credential scope */
+	if (aws_buf_addf(&scope, "%.8s/%s/%s/aws4_request", date, p->region, p->service) < 0 ||
+	    aws_buf_addf(&cred, "%s/%s", p->access_key_id, scope.data) < 0)
+		goto out;
+
+	/* canonical headers */
+	for (i = 0; req->headers && i < req->headers->n; i++) {
+		char *l = lower_dup(req->headers->v[i].name);
+		int skip = !l || is_skipped_header(l);
+		free(l);
+		if (!skip && clist_add(&c, req->headers->v[i].name, req->headers->v[i].value) < 0)
+			goto out;
+	}
+	if (!presign) {
+		if (clist_add(&c, "x-amz-date", date) < 0)
+			goto out;
+		if (token && !p->omit_session_token &&
+		    clist_add(&c, "x-amz-security-token", token) < 0)
+			goto out;
+		if (p->content_sha256_header && !given &&
+		    clist_add(&c, "x-amz-content-sha256", hash) < 0)
+			goto out;
+	}
+	qsort(c.v, c.n, sizeof *c.v, chdr_cmp);
+	for (i = 0; i < c.n; i++)
+		if (i == 0 || strcmp(c.v[i].name, c.v[i - 1].name) != 0)
+			if ((signed_hdrs.len && aws_buf_adds(&signed_hdrs, ";") < 0) ||
+			    aws_buf_adds(&signed_hdrs, c.v[i].name) < 0)
+				goto out;
+	if (!signed_hdrs.data && aws_buf_adds(&signed_hdrs, "") < 0)
+		goto out;
+
+	/* canonical query */
+	if (qlist_parse(&q, req->query) < 0)
+		goto out;
+	snprintf(expires, sizeof expires, "%ld", p->expires);
+	if (presign) {
+		if (qlist_add_raw(&q, "X-Amz-Algorithm", "AWS4-HMAC-SHA256") < 0 ||
+		    qlist_add_raw(&q, "X-Amz-Credential", cred.data) < 0 ||
+		    qlist_add_raw(&q, "X-Amz-Date", date) < 0 ||
+		    qlist_add_raw(&q, "X-Amz-Expires", expires) < 0 ||
+		    qlist_add_raw(&q, "X-Amz-SignedHeaders", signed_hdrs.data) < 0)
+			goto out;
+		if (token && !p->omit_session_token &&
+		    qlist_add_raw(&q, "X-Amz-Security-Token", token) < 0)
+			goto out;
+	}
+	qsort(q.v, q.n, sizeof *q.v, qparam_cmp);
+
+	/* canonical request */
+	if (aws_buf_addf(&cr, "%s\n", req->method) < 0 || canonical_uri(&cr, p, req->path) < 0 ||
+	    aws_buf_adds(&cr, "\n") < 0)
+		goto out;
+	for (i = 0; i < q.n; i++)
+		if (aws_buf_addf(&cr, "%s%s=%s", i ? "&" : "", q.v[i].key, q.v[i].value) < 0)
+			goto out;
+	if (aws_buf_adds(&cr, "\n") < 0)
+		goto out;
+	for (i = 0; i < c.n; i++) {
+		int same_next = i + 1 < c.n && strcmp(c.v[i].name, c.v[i + 1].name) == 0;
+		int same_prev = i > 0 && strcmp(c.v[i].name, c.v[i - 1].name) == 0;
+		if ((!same_prev && aws_buf_addf(&cr, "%s:", c.v[i].name) < 0) ||
+		    aws_buf_adds(&cr, c.v[i].value) < 0 ||
+		    aws_buf_adds(&cr, same_next ? "," : "\n") < 0)
+			goto out;
+	}
+	if (aws_buf_addf(&cr, "\n%s\n%s", signed_hdrs.data, hash) < 0)
+		goto out;
+
+	/* string to sign */
+	aws_sha256_hex(cr.data, cr.len, payload);
+	if (aws_buf_addf(&sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", date, scope.data, payload) < 0)
+		goto out;
+
+	/* signing key and signature */
+	if (aws_buf_addf(&tmp, "AWS4%s", p->secret_access_key) < 0)
+		goto out;
+	keybuf = tmp.data;
+	{
+		char d8[9];
+		memcpy(d8, date, 8);
+		d8[8] = '\0';
+		hmac(keybuf, tmp.len, d8, k1);
+	}
+	OPENSSL_cleanse(tmp.data, tmp.len);
+	hmac(k1, 32, p->region, k2);
+	hmac(k2, 32, p->service, k1);
+	hmac(k1, 32, "aws4_request", k2);
+	hmac(k2, 32, sts.data, k1);
+	to_hex(k1, 32, out->signature);
+	OPENSSL_cleanse(k1, sizeof k1);
+	OPENSSL_cleanse(k2, sizeof k2);
+
+	/* the signed request */
+	if (!presign) {
+		aws_buf auth = {0};
+		if (token && aws_headers_add(&out->add_headers, "X-Amz-Security-Token", token) < 0)
+			goto out;
+		if (aws_headers_add(&out->add_headers, "X-Amz-Date", date) < 0)
+			goto out;
+		if (p->content_sha256_header && !given &&
+		    aws_headers_add(&out->add_headers, "x-amz-content-sha256", hash) < 0)
+			goto out;
+		if (aws_buf_addf(&auth,
+		                 "AWS4-HMAC-SHA256 Credential=%s, SignedHeaders=%s, Signature=%s",
+		                 cred.data, signed_hdrs.data, out->signature) < 0 ||
+		    aws_headers_add(&out->add_headers, "Authorization", auth.data) < 0) {
+			aws_buf_free(&auth);
+			goto out;
+		}
+		aws_buf_free(&auth);
+	} else {
+		aws_buf qs = {0};
+		int bad = 0;
+		if (req->query && *req->query)
+			bad |= aws_buf_addf(&qs, "%s&", req->query);
+		bad |= aws_buf_adds(&qs, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
+		bad |= aws_uri_encode(&qs, cred.data, cred.len, 0);
+		bad |= aws_buf_addf(&qs, "&X-Amz-Date=%s&X-Amz-SignedHeaders=", date);
+		bad |= aws_uri_encode(&qs, signed_hdrs.data, signed_hdrs.len, 0);
+		bad |= aws_buf_addf(&qs, "&X-Amz-Expires=%s", expires);
+		if (token) {
+			bad |= aws_buf_adds(&qs, "&X-Amz-Security-Token=");
+			bad |= aws_uri_encode(&qs, token, strlen(token), 0);
+		}
+		bad |= aws_buf_addf(&qs, "&X-Amz-Signature=%s", out->signature);
+		if (bad) {
+			aws_buf_free(&qs);
+			goto out;
+		}
+		out->query = aws_buf_steal(&qs);
+	}
+	out->canonical_request = aws_buf_steal(&cr);
+	out->string_to_sign = aws_buf_steal(&sts);
+	rc = 0;
+out:
+	if (tmp.data)
+		OPENSSL_cleanse(tmp.data, tmp.len);
+	aws_buf_free(&tmp);
+	aws_buf_free(&cr);
+	aws_buf_free(&sts);
+	aws_buf_free(&signed_hdrs);
+	aws_buf_free(&scope);
+	aws_buf_free(&cred);
+	qlist_free(&q);
+	clist_free(&c);
+	if (rc) {
+		aws_sigv4_result_free(out);
+		return aws_fail(err, rc, "SigV4: out of memory");
+	}
+	return 0;
+}

@@ -1,0 +1,140 @@
+/*
+ * sigv4.h - AWS Signature Version 4 for the aws provider, and the small
+ * pieces every module of the provider shares: an error record, a growable
+ * string, a header list, URI encoding and SHA-256.
+ *
+ * Internal to the plugin (hidden visibility); names are aws_*.
+ */
+#ifndef HT_PROVIDER_AWS_SIGV4_H
+#define HT_PROVIDER_AWS_SIGV4_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <hypertest/common.h>
+
+#if defined(__GNUC__)
+#define AWS_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define AWS_PRINTF(f, a)
+#endif
+
+/* ---- errors --------------------------------------------------------------- */
+
+/* code: enum hypertest_error; msg: what failed and where, never a secret. */
+typedef struct aws_err {
+	int code;
+	char msg[1024];
+} aws_err;
+
+/* Record an error in err (may be NULL) and return code. */
+int aws_fail(aws_err *err, int code, const char *fmt, ...) AWS_PRINTF(3, 4);
+
+/* ---- growable string (always NUL-terminated once something was added) ---- */
+
+typedef struct aws_buf {
+	char *data;
+	size_t len, cap;
+} aws_buf;
+
+int aws_buf_add(aws_buf *b, const void *data, size_t len); /* 0 or -1 (no memory) */
+int aws_buf_adds(aws_buf *b, const char *s);
+int aws_buf_addf(aws_buf *b, const char *fmt, ...) AWS_PRINTF(2, 3);
+/* The string (never NULL: "" when empty); ownership passes to the caller. */
+char *aws_buf_steal(aws_buf *b);
+void aws_buf_free(aws_buf *b);
+
+/* ---- header lists --------------------------------------------------------- */
+
+typedef struct aws_header {
+	char *name;
+	char *value;
+} aws_header;
+
+typedef struct aws_headers {
+	aws_header *v;
+	size_t n, cap;
+} aws_headers;
+
+int aws_headers_add(aws_headers *h, const char *name, const char *value); /* 0 or -1 */
+/* Replace every header of that name (case-insensitive) by one. */
+int aws_headers_set(aws_headers *h, const char *name, const char *value);
+void aws_headers_remove(aws_headers *h, const char *name);
+/* The first value of that name (case-insensitive), or NULL. */
+const char *aws_headers_get(const aws_headers *h, const char *name);
+void aws_headers_free(aws_headers *h);
+
+/* ---- encoding and hashing ------------------------------------------------- */
+
+/* Append s[0..len) URI-encoded the AWS way: every byte but A-Z a-z 0-9 - _ . ~
+ * becomes %XX (upper-case hex); '/' too unless keep_slash. */
+int aws_uri_encode(aws_buf *out, const char *s, size_t len, int keep_slash);
+/* Append s[0..len) with %XX sequences decoded ('+' stays '+'). */
+int aws_uri_decode(aws_buf *out, const char *s, size_t len);
+/* Lower-case hex SHA-256 of data into out[65]. */
+void aws_sha256_hex(const void *data, size_t len, char out[65]);
+/* "20150830T123600Z" into out[17]. */
+void aws_amz_date(time_t t, char out[17]);
+
+/* ---- Signature Version 4 -------------------------------------------------- */
+
+#define AWS_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
+
+typedef struct aws_sigv4_params {
+	const char *access_key_id;
+	const char *secret_access_key;
+	const char *session_token; /* NULL or "" when none */
+	const char *region;
+	const char *service;       /* "s3", "lambda", ... */
+	time_t time;               /* when the request is signed */
+	/* Canonical URI: remove "." and ".." segments and empty segments. */
+	int normalize_path;
+	/* Canonical URI: URI-encode the (already encoded) path once more.
+	 * Every service but S3; with it off, the path is taken as encoded. */
+	int double_encode;
+	/* Send the session token but leave it out of what is signed. */
+	int omit_session_token;
+	/* Header form: add and sign x-amz-content-sha256 (S3 wants it). */
+	int content_sha256_header;
+	/* NULL: SHA-256 of the body; else the payload hash to sign as is
+	 * (AWS_UNSIGNED_PAYLOAD, or the hex digest of a body streamed later).
+	 * An x-amz-content-sha256 header of the request wins over both. */
+	const char *payload_hash;
+	long expires;              /* presigned form: X-Amz-Expires, seconds */
+} aws_sigv4_params;
+
+/* Fill the service-dependent defaults (path handling, content header). */
+void aws_sigv4_defaults(aws_sigv4_params *p, const char *service);
+
+/* The request to sign, as it goes on the wire. */
+typedef struct aws_sigv4_request {
+	const char *method;
+	const char *path;          /* percent-encoded path, "/" when empty */
+	const char *query;         /* percent-encoded query without '?', or NULL */
+	const aws_headers *headers; /* must include Host */
+	const void *body;
+	size_t body_len;
+} aws_sigv4_request;
+
+typedef struct aws_sigv4_result {
+	char *canonical_request;
+	char *string_to_sign;
+	char signature[65];
+	/* Header form: headers to add, in order (X-Amz-Security-Token,
+	 * X-Amz-Date, x-amz-content-sha256, Authorization).  Presigned form:
+	 * none. */
+	aws_headers add_headers;
+	/* Presigned form: the query to send (the request's own, then the
+	 * X-Amz-* parameters).  Header form: NULL. */
+	char *query;
+} aws_sigv4_result;
+
+enum { AWS_SIGV4_HEADER = 0, AWS_SIGV4_QUERY = 1 };
+
+/* Sign req in form AWS_SIGV4_HEADER or AWS_SIGV4_QUERY.  On success fills
+ * *out (release with aws_sigv4_result_free); on error *out is empty. */
+int aws_sigv4_sign(const aws_sigv4_params *p, const aws_sigv4_request *req, int form,
+                   aws_sigv4_result *out, aws_err *err);
+void aws_sigv4_result_free(aws_sigv4_result *r);
+
+#endif /* HT_PROVIDER_AWS_SIGV4_H */

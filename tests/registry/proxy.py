@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""proxy.py - what check_registry puts between hypertest and a test registry.
+
+It forwards every request to the registry (docker-registry on 127.0.0.1)
+and writes one line per request to a log before the client sees the answer,
+so that the test can count requests exactly:
+
+    METHOD PATH?QUERY STATUS
+
+With --auth bearer it also plays a registry's token service: requests
+without a token that covers their scope get 401 and a challenge
+'WWW-Authenticate: Bearer realm=".../token",service="...",scope="..."';
+GET /token?service=...&scope=... hands out a token (logged as
+"TOKEN scope scope...").  With --corrupt-blobs, the last byte of every
+GET /v2/.../blobs/... answer is changed.
+"""
+import argparse
+import base64
+import http.client
+import http.server
+import json
+import re
+import secrets
+import sys
+import threading
+import urllib.parse
+
+HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host",
+       "proxy-connection", "te", "trailer", "upgrade"}
+
+
+class State:
+    def __init__(self, args):
+        self.args = args
+        self.lock = threading.Lock()
+        self.tokens = {}  # token -> set of (repository, action)
+        self.log = open(args.log, "a", buffering=1)
+
+    def write(self, line):
+        with self.lock:
+            self.log.write(line + "\n")
+            self.log.flush()
+
+
+def needed_scopes(method, path, query):
+    """(repository, action) pairs a request needs."""
+    m = re.match(r"^/v2/(.+?)/(blobs|manifests|tags)/", path)
+    if not m:
+        return set()
+    repo = m.group(1)
+    action = "pull" if method in ("GET", "HEAD") else "push"
+    need = {(repo, action)}
+    return need
+
+
+def granted(scopes):
+    out = set()
+    for s in scopes:
+        parts = s.split(":")
+        if len(parts) >= 3 and parts[0] == "repository":
+            for a in parts[-1].split(","):
+                out.add((":".join(parts[1:-1]), a))
+    return out
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def reply(self, status, headers, data, head=False):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        if not any(k.lower() == "content-length" for k, _ in headers):
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if not head and data:
+            self.wfile.write(data)
+
+    def token(self, st, query):
+        args = st.args
+        if args.user:
+            auth = self.headers.get("Authorization", "")
+            want = "Basic " + base64.b64encode(
+                f"{args.user}:{args.password}".encode()).decode()
+            if auth != want:
+                st.write("TOKEN-REFUSED")
+                self.reply(401, [("Content-Type", "application/json")],
+                           b'{"details":"bad credentials"}')
+                return
+        scopes = query.get("scope", [])
+        tok = secrets.token_hex(16)
+        with st.lock:
+            st.tokens[tok] = granted(scopes)
+        st.write("TOKEN " + " ".join(sorted(scopes)))
+        data = json.dumps({"token": tok, "expires_in": args.expires_in}).encode()
+        self.reply(200, [("Content-Type", "application/json")], data)
+
+    def handle_any(self):
+        st = self.server.state
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        data = self.body()
+        head = self.command == "HEAD"
+        if url.path == "/token":
+            self.token(st, query)
+            return
+        path = self.path
+        if st.args.auth == "bearer":
+            need = needed_scopes(self.command, url.path, query)
+            auth = self.headers.get("Authorization", "")
+            have = set()
+            if auth.startswith("Bearer "):
+                with st.lock:
+                    have = st.tokens.get(auth[7:], set())
+            if not need <= have or (not auth.startswith("Bearer ")):
+                repo = next(iter(need))[0] if need else ""
+                scope = f"repository:{repo}:pull,push" if need else ""
+                host = self.headers.get("Host")
+                challenge = f'Bearer realm="http://{host}/token",service="test-registry"'
+                if scope:
+                    challenge += f',scope="{scope}"'
+                st.write(f"{self.command} {path} 401")
+                body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
+                self.reply(401, [("WWW-Authenticate", challenge),
+                                 ("Content-Type", "application/json")], body, head)
+                return
+            if "mount" in query and (query.get("from", [""])[0], "pull") not in have:
+                path = url.path  # a registry mounts only what the token may pull
+        conn = http.client.HTTPConnection(st.args.upstream, timeout=120)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+        if st.args.auth == "bearer":
+            headers.pop("Authorization", None)
+        headers["Host"] = self.headers.get("Host")
+        if data or self.command in ("PUT", "PATCH", "POST"):
+            headers["Content-Length"] = str(len(data))
+        conn.request(self.command, path, body=data if data else None, headers=headers)
+        resp = conn.getresponse()
+        out = resp.read() if not head else b""
+        hdrs = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP]
+        if head and resp.getheader("Content-Length") is not None:
+            hdrs.append(("Content-Length", resp.getheader("Content-Length")))
+        if (st.args.corrupt_blobs and self.command == "GET" and "/blobs/" in url.path
+                and resp.status == 200 and out):
+            out = out[:-1] + bytes([out[-1] ^ 1])
+        conn.close()
+        st.write(f"{self.command} {path} {resp.status}")
+        self.reply(resp.status, hdrs, out, head)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--upstream", required=True, help="host:port of the registry")
+    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--log", required=True)
+    ap.add_argument("--auth", choices=["none", "bearer"], default="none")
+    ap.add_argument("--user")
+    ap.add_argument("--password")
+    ap.add_argument("--expires-in", type=int, default=300)
+    ap.add_argument("--corrupt-blobs", action="store_true")
+    args = ap.parse_args()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.state = State(args)
+    with open(args.port_file + ".tmp", "w") as f:
+        f.write(str(server.server_address[1]))
+    import os
+    os.rename(args.port_file + ".tmp", args.port_file)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
