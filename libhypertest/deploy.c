@@ -82,13 +82,57 @@ static int step_pull(deploy_state *ds)
 	return HYPERTEST_OK;
 }
 
+/* The configuration baked into the image has its environment references
+ * expanded already; "$" is written as "$$" so that the function side, which
+ * expands again, reads the same values. */
+static void escape_dollars(json_t *v)
+{
+	const char *key;
+	json_t *child;
+	size_t i;
+
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, child)
+			escape_dollars(child);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, child)
+			escape_dollars(child);
+	} else if (json_is_string(v) && strchr(json_string_value(v), '$')) {
+		ht_buf b = HT_BUF_INIT;
+		const char *s = json_string_value(v);
+		for (; *s; s++) {
+			if (*s == '$')
+				ht_buf_puts(&b, "$$");
+			else
+				ht_buf_append(&b, s, 1);
+		}
+		if (b.data)
+			json_string_set(v, b.data);
+		ht_buf_free(&b);
+	}
+}
+
+static char *deployed_config(hypertest *h)
+{
+	char *text = ht_config_dump(h->cfg);
+	json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+
+	free(text);
+	if (!doc)
+		return NULL;
+	escape_dollars(doc);
+	text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(doc);
+	return text;
+}
+
 static int step_build(deploy_state *ds)
 {
 	hypertest *h = ds->h;
 	hypertest_RUNNER_IMAGE_CONTENT_fn content = HT_OP(ds->runner, HYPERTEST_RUNNER_IMAGE_CONTENT);
 	struct hypertest_layer layer;
 	ht_layer *lb = ht_layer_new();
-	char *config = ht_config_dump(h->cfg);
+	char *config = deployed_config(h);
 	char *work = ht_path_join(ht_state_dir(h), "build");
 	int rc;
 

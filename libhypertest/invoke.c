@@ -281,6 +281,9 @@ static json_t *payload_fields(hypertest *h, ht_instance *provider)
 		return NULL;
 	ht_err_clear(&h->err);
 	if (pf(provider->self, &params) != HYPERTEST_OK) {
+		ht_log(h, HYPERTEST_LOG_WARNING,
+		       "provider '%s' could not name its payload fields: %s",
+		       provider->core.plugin->name, h->err.msg[0] ? h->err.msg : "unknown error");
 		ht_params_clear(&params);
 		return NULL;
 	}

@@ -25,10 +25,17 @@ int ht_layer_add_data(ht_layer *lb, const char *image_path, const void *data, si
                       unsigned mode, ht_err *err);
 /* Image settings carried with the layer: "env" (NAME=VALUE, may repeat, a
  * later NAME replaces an earlier one), "workdir", "entrypoint" and "cmd"
- * (JSON array text), "label" (KEY=VALUE). */
+ * (JSON array text), "label" (KEY=VALUE), "comment" (the history entry's
+ * comment).  As in docker build, a new entrypoint without a new cmd drops
+ * the base's Cmd.  Relative image paths of the layer's files are taken
+ * from the working directory this layer leaves (its own "workdir" if set,
+ * else the base's, else "/"). */
 int ht_layer_set(ht_layer *lb, const char *key, const char *value, ht_err *err);
 
-/* Write the layer as tar+gzip to out_path.  diff_id and digest receive
+/* Write the layer as tar+gzip to out_path (GNU tar format, see layer.c),
+ * streaming.  Relative image paths are resolved against workdir (NULL:
+ * "/"); a file where another entry needs a directory, or a path above the
+ * root, is HYPERTEST_ERR_INVALID.  diff_id and digest receive
  * "sha256:<hex>" of the uncompressed and the compressed stream, *size the
  * compressed size. */
 int ht_layer_write(ht_layer *lb, const char *workdir, const char *out_path, char diff_id[80],

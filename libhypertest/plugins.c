@@ -24,6 +24,9 @@ struct ht_module {
 
 /* libltdl keeps global state: every call into it holds this lock. */
 static pthread_mutex_t ltdl_lock = PTHREAD_MUTEX_INITIALIZER;
+/* A module's init may set its own statics: handles scanning in several
+ * threads initialise modules one at a time. */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *kind_name(int kind)
 {
@@ -226,7 +229,9 @@ static void load_module(hypertest *h, ht_registry *reg, const char *path)
 	core.module = m;
 	core.reg = reg;
 	ht_err_clear(&h->err);
+	pthread_mutex_lock(&init_lock);
 	rc = init(&core, ht_upcalls);
+	pthread_mutex_unlock(&init_lock);
 	if (rc != 0) {
 		add_failure(reg, path, "hypertest_plugin_init failed (%d%s%s)", rc,
 		            h->err.msg[0] ? ": " : "", h->err.msg);

@@ -17,6 +17,7 @@
 #include <hypertest/hypertest.h>
 
 #include "core.h"
+#include "image.h"
 
 static char fixtures_dir[1024];
 
@@ -808,6 +809,46 @@ START_TEST(test_cancel_keeps_results)
 }
 END_TEST
 
+/* The configuration baked into the image reads the same on the function side. */
+START_TEST(test_deployed_config_round_trip)
+{
+	char *plugins = plugin_dir(good_only);
+	char *project = make_project(2, NULL);
+	char layout[2048], root[2048], cfg[2100];
+	hypertest *h = open_project(project, plugins, NULL), *fh;
+	char *v;
+	ht_err err;
+
+	setenv("HT_CORE_TEST_VAR", "x", 1);
+	unsetenv("HT_CORE_UNSET");
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_set(h, "testRunner.options.label",
+	                                      "\"cost $$5 ${HT_CORE_TEST_VAR} $${HT_CORE_UNSET}\""),
+	                 HYPERTEST_OK);
+	v = hypertest_config_get(h, "testRunner.options.label");
+	ck_assert_str_eq(v, "\"cost $5 x ${HT_CORE_UNSET}\"");
+	hypertest_string_free(v);
+	ck_assert_msg(hypertest_deploy(h) == HYPERTEST_OK, "%s", hypertest_errmsg(h));
+	snprintf(layout, sizeof layout, "%s/bucket/image", project);
+	snprintf(root, sizeof root, "%s/root", project);
+	ck_assert_msg(ht_image_unpack_layout(layout, "latest", root, &err) == HYPERTEST_OK, "%s",
+	              err.msg);
+	unsetenv("HT_CORE_TEST_VAR");
+	snprintf(cfg, sizeof cfg, "%s/var/task/hypertest.config.json", root);
+	fh = hypertest_new();
+	ck_assert_msg(hypertest_config_load_file(fh, cfg) == HYPERTEST_OK, "%s", hypertest_errmsg(fh));
+	v = hypertest_config_get(fh, "testRunner.options.label");
+	ck_assert_str_eq(v, "\"cost $5 x ${HT_CORE_UNSET}\"");
+	hypertest_string_free(v);
+	hypertest_free(fh);
+	hypertest_free(h);
+	rm_rf(project);
+	rm_rf(plugins);
+	free(project);
+	free(plugins);
+}
+END_TEST
+
 START_TEST(test_strerror_every_code)
 {
 	int code;
@@ -873,6 +914,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_dry_run_mutates_nothing);
 	tcase_add_test(tc, test_longest_first_on_second_run);
 	tcase_add_test(tc, test_cancel_keeps_results);
+	tcase_add_test(tc, test_deployed_config_round_trip);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("bad input");
 	tcase_add_test(tc, test_missing_config);

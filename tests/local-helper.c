@@ -3,6 +3,7 @@
  * local provider.  The payload's first line says what to do:
  *
  *   echo MS            sleep MS milliseconds, then write the whole payload back
+ *   gate FIFO          read one byte from FIFO, then write the whole payload back
  *   big N              write N bytes of 'x'
  *   crash              die of SIGSEGV
  *   exit CODE TEXT     write TEXT to stderr, exit with CODE
@@ -116,6 +117,13 @@ int main(void)
 	if (!strcmp(cmd, "echo")) {
 		sscanf(rest, "%ld", &n);
 		sleep_ms(n);
+		write_all(1, payload, payload_len);
+	} else if (!strcmp(cmd, "gate")) {
+		char byte;
+		sscanf(rest, " %4095[^\n]", arg);
+		int fd = open(arg, O_RDONLY | O_CLOEXEC);
+		while (fd >= 0 && read(fd, &byte, 1) < 0 && errno == EINTR)
+			;
 		write_all(1, payload, payload_len);
 	} else if (!strcmp(cmd, "big")) {
 		sscanf(rest, "%ld", &n);

@@ -147,8 +147,9 @@ HYPERTEST_EXPORT int hypertest_deploy(hypertest *h);
 /* Run every test of the manifest.  Returns HYPERTEST_OK when the run took
  * place (whatever the tests' outcome: read the run) and sets *run; on an
  * error before any test ran, *run is NULL.  Results already collected are
- * always written, to the results file or, if it cannot be written, to the
- * log as JSON. */
+ * always kept: if the results file cannot be written, an error is logged,
+ * hypertest_run_results_path() is NULL and hypertest_run_results_json()
+ * still holds them. */
 HYPERTEST_EXPORT int hypertest_invoke(hypertest *h, hypertest_run **run);
 /* Run the checks of the core and of both plugins; HYPERTEST_ERR_CHECK if one
  * failed. */

@@ -207,9 +207,11 @@ typedef int (*hypertest_RUNNER_RUN_TEST_fn)(void *self, const char *context_json
 /* Providers. */
 /* Where deploy pulls the base image from and pushes the built image to.
  * Keys: "layout" (an OCI image layout directory) or "registry",
- * "repository", "tag", "username", "password", "token"; the base image as
- * "baseImage" (a reference), "baseLayout" (an OCI layout directory),
- * "baseUsername", "basePassword"; "platform" (default linux/amd64). */
+ * "repository", "username", "password", "token"; "tag" (the reference the
+ * image is stored under, default "latest"); the base image as "baseImage"
+ * (a reference) or "baseLayout" (an OCI layout directory) with "baseRef"
+ * (its tag there), "baseUsername", "basePassword"; "platform" (default
+ * linux/amd64). */
 #define HYPERTEST_PROVIDER_IMAGE_TARGET 40
 typedef int (*hypertest_PROVIDER_IMAGE_TARGET_fn)(void *self, hypertest_params *target);
 /* Bucket objects: key is a path below the bucket's root. */

@@ -538,7 +538,7 @@ void aws_sigv4_result_free(aws_sigv4_result *r)
 int aws_sigv4_sign(const aws_sigv4_params *p, const aws_sigv4_request *req, int form,
                    aws_sigv4_result *out, aws_err *err)
 {
-	char date[17], payload[65], *keybuf = NULL;
+	char date[17], payload[65], crhash[65], *keybuf = NULL;
 	const char *hash, *given, *token;
 	aws_buf cr = {0}, sts = {0}, signed_hdrs = {0}, scope = {0}, cred = {0}, tmp = {0};
 	qlist q = {0};
@@ -592,7 +592,8 @@ int aws_sigv4_sign(const aws_sigv4_params *p, const aws_sigv4_request *req, int 
 		    clist_add(&c, "x-amz-content-sha256", hash) < 0)
 			goto out;
 	}
-	qsort(c.v, c.n, sizeof *c.v, chdr_cmp);
+	if (c.n)
+		qsort(c.v, c.n, sizeof *c.v, chdr_cmp);
 	for (i = 0; i < c.n; i++)
 		if (i == 0 || strcmp(c.v[i].name, c.v[i - 1].name) != 0)
 			if ((signed_hdrs.len && aws_buf_adds(&signed_hdrs, ";") < 0) ||
@@ -616,7 +617,8 @@ int aws_sigv4_sign(const aws_sigv4_params *p, const aws_sigv4_request *req, int 
 		    qlist_add_raw(&q, "X-Amz-Security-Token", token) < 0)
 			goto out;
 	}
-	qsort(q.v, q.n, sizeof *q.v, qparam_cmp);
+	if (q.n)
+		qsort(q.v, q.n, sizeof *q.v, qparam_cmp);
 
 	/* canonical request */
 	if (aws_buf_addf(&cr, "%s\n", req->method) < 0 || canonical_uri(&cr, p, req->path) < 0 ||
@@ -639,8 +641,8 @@ int aws_sigv4_sign(const aws_sigv4_params *p, const aws_sigv4_request *req, int 
 		goto out;
 
 	/* string to sign */
-	aws_sha256_hex(cr.data, cr.len, payload);
-	if (aws_buf_addf(&sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", date, scope.data, payload) < 0)
+	aws_sha256_hex(cr.data, cr.len, crhash);
+	if (aws_buf_addf(&sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", date, scope.data, crhash) < 0)
 		goto out;
 
 	/* signing key and signature */

@@ -6,24 +6,23 @@
  *                                    the deployed task root (/var/task)
  *   .hypertest/home                  HOME
  *   .hypertest/tmp                   TMPDIR
- *   .hypertest/owner                 pid of the orchestrator that made it
  * and whatever the test writes there.
  *
  * Creating and deleting those inodes for every invocation was half the
- * cost of a start on ext4, so directories are recycled: once the process
- * is reaped, its directory is cleaned (what the test wrote is removed,
- * HOME and TMPDIR are emptied) and renamed to scratch/.pool-<pid>-<id>-<n>;
- * the next invocation renames it to its own test id.  A directory whose
- * links the test changed is not reused.  The pool belongs to one provider
- * instance and one deployed image; it is removed on destroy.  Directories
- * left behind by an orchestrator that was killed (its pid is gone) are
- * removed by the next one, at its first invocation.
+ * cost of a start on ext4, so directories are recycled.  Once the process
+ * is reaped its directory is cleaned (what the test wrote is removed, HOME
+ * and TMPDIR are emptied) and renamed to scratch/.pool/<digest>-<pid>-<n>;
+ * the next invocation, of this run or of a later one, renames it to its
+ * own test id.  rename() is atomic, so orchestrators sharing the directory
+ * cannot take the same one.  A directory whose links the test changed is
+ * not reused; pooled directories of another image are removed.
+ *
+ * A directory is left behind only when the orchestrator is killed outright;
+ * scratch/ may be removed whenever no invoke runs.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,77 +31,85 @@
 
 #include "local.h"
 
-#define POOL_MAX 8192
+#define PREFIX_LEN 16 /* hex digits of the digest in pooled names */
 
-/* Is the process pid gone? */
-static int pid_gone(long pid)
+/* "<first hex digits of the digest>-" */
+static void pool_prefix(local_provider *p, char out[PREFIX_LEN + 2])
 {
-	return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+	const char *colon = strchr(p->dep.digest, ':');
+	snprintf(out, PREFIX_LEN + 2, "%.*s-", PREFIX_LEN, colon ? colon + 1 : p->dep.digest);
 }
 
-/* Remove what killed orchestrators left in scratch/. */
-static void sweep(local_provider *p)
+static void pool_forget(local_provider *p)
 {
-	DIR *d = opendir(p->scratch_base);
+	for (size_t i = 0; i < p->npool; i++)
+		free(p->pool[i]);
+	p->npool = 0;
+	free(p->pool_digest);
+	p->pool_digest = NULL;
+}
+
+static int pool_push(local_provider *p, char *name)
+{
+	if (p->npool == p->pool_cap) {
+		size_t ncap = p->pool_cap ? p->pool_cap * 2 : 64;
+		char **np = realloc(p->pool, ncap * sizeof *np);
+		if (!np)
+			return -1;
+		p->pool = np;
+		p->pool_cap = ncap;
+	}
+	p->pool[p->npool++] = name;
+	return 0;
+}
+
+/* Take stock of scratch/.pool for the deployed image: its directories are
+ * ready for us, the others are removed. */
+static void pool_load(local_provider *p)
+{
+	char prefix[PREFIX_LEN + 2];
+	pool_forget(p);
+	p->pool_digest = local_strdup(p->dep.digest);
+	pool_prefix(p, prefix);
+	DIR *d = opendir(p->pool_dir);
 	if (!d)
 		return;
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
-		long pid = 0;
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		if (!strncmp(e->d_name, ".pool-", 6)) {
-			pid = strtol(e->d_name + 6, NULL, 10);
-		} else {
-			char *owner = local_asprintf("%s/%s/.hypertest/owner", p->scratch_base, e->d_name);
-			char *text = NULL;
-			size_t len;
-			if (owner && local_read_file(owner, &text, &len) == 0)
-				pid = strtol(text, NULL, 10);
-			free(text);
-			free(owner);
-		}
-		if (pid_gone(pid)) {
-			char *path = local_path_join(p->scratch_base, e->d_name);
-			if (path)
-				local_rm_rf(path);
+		char *path = local_path_join(p->pool_dir, e->d_name);
+		if (!path)
+			break;
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0) {
+			local_rm_rf(path);
+			free(path);
+		} else if (pool_push(p, path) != 0) {
 			free(path);
 		}
 	}
 	closedir(d);
 }
 
-static void pool_clear(local_provider *p)
-{
-	for (size_t i = 0; i < p->npool; i++) {
-		local_rm_rf(p->pool[i]);
-		free(p->pool[i]);
-	}
-	p->npool = 0;
-	free(p->pool_root);
-	p->pool_root = NULL;
-}
-
 void local_scratch_shutdown(local_provider *p)
 {
-	pool_clear(p);
+	pool_forget(p); /* the directories stay for the next run */
 	free(p->pool);
 	p->pool = NULL;
 	p->pool_cap = 0;
 	free(p->scratch_base);
-	p->scratch_base = NULL;
+	free(p->pool_dir);
+	p->scratch_base = p->pool_dir = NULL;
 }
 
-/* A new directory at dir; the name of what failed in *failed. */
+/* A new directory at dir; what failed in *failed. */
 static int create_fresh(local_provider *p, const char *dir, char **failed)
 {
 	char *priv = local_path_join(dir, ".hypertest");
 	char *home = priv ? local_path_join(priv, "home") : NULL;
 	char *tmp = priv ? local_path_join(priv, "tmp") : NULL;
-	char *owner = priv ? local_path_join(priv, "owner") : NULL;
-	char *link = NULL;
 	int rc = -1;
-	if (!owner) {
+	if (!tmp) {
 		errno = ENOMEM;
 		goto out;
 	}
@@ -110,62 +117,54 @@ static int create_fresh(local_provider *p, const char *dir, char **failed)
 		*failed = local_strdup(dir);
 		goto out;
 	}
-	char pid[32];
-	int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-	int fd = -1;
-	if (mkdir(priv, 0777) != 0 || mkdir(home, 0777) != 0 || mkdir(tmp, 0777) != 0 ||
-	    (fd = open(owner, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0 ||
-	    write(fd, pid, (size_t)n) != n) {
+	if (mkdir(priv, 0777) != 0 || mkdir(home, 0777) != 0 || mkdir(tmp, 0777) != 0) {
 		*failed = local_strdup(priv);
-		if (fd >= 0)
-			close(fd);
 		goto out;
 	}
-	close(fd);
 	for (size_t i = 0; i < p->dep.nentries; i++) {
 		char *target = local_path_join(p->dep.task_root, p->dep.entries[i]);
-		link = local_path_join(dir, p->dep.entries[i]);
-		if (!target || !link) {
-			free(target);
-			errno = ENOMEM;
-			goto out;
-		}
-		int r = symlink(target, link);
+		char *link = local_path_join(dir, p->dep.entries[i]);
+		int r = target && link ? symlink(target, link) : (errno = ENOMEM, -1);
 		free(target);
 		if (r != 0) {
 			*failed = link;
-			link = NULL;
 			goto out;
 		}
 		free(link);
-		link = NULL;
 	}
 	rc = 0;
 out:
-	free(link);
 	free(priv);
 	free(home);
 	free(tmp);
-	free(owner);
 	return rc;
+}
+
+static int setup_dirs(local_provider *p)
+{
+	if (p->pool_dir)
+		return 0;
+	p->scratch_base = local_path_join(p->function_dir, "scratch");
+	p->pool_dir = p->scratch_base ? local_path_join(p->scratch_base, ".pool") : NULL;
+	if (!p->pool_dir)
+		return local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+	if (local_mkdir_p(p->pool_dir) != 0) {
+		int rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot create %s: %s",
+		                    p->pool_dir, strerror(errno));
+		free(p->scratch_base);
+		free(p->pool_dir);
+		p->scratch_base = p->pool_dir = NULL;
+		return rc;
+	}
+	return 0;
 }
 
 char *local_scratch_acquire(local_provider *p, const char *name)
 {
-	if (!p->scratch_base) {
-		p->scratch_base = local_path_join(p->function_dir, "scratch");
-		if (!p->scratch_base || local_mkdir_p(p->scratch_base) != 0) {
-			int e = errno;
-			local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot create %s: %s",
-			           p->scratch_base ? p->scratch_base : "scratch", strerror(e));
-			free(p->scratch_base);
-			p->scratch_base = NULL;
-			return NULL;
-		}
-		sweep(p);
-	}
-	if (p->pool_root && strcmp(p->pool_root, p->dep.task_root) != 0)
-		pool_clear(p); /* built for another image */
+	if (setup_dirs(p) != 0)
+		return NULL;
+	if (!p->pool_digest || strcmp(p->pool_digest, p->dep.digest) != 0)
+		pool_load(p);
 	char *dir = local_path_join(p->scratch_base, name);
 	if (!dir) {
 		local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
@@ -177,9 +176,7 @@ char *local_scratch_acquire(local_provider *p, const char *name)
 		if (!ok && (errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR) &&
 		    local_rm_rf(dir) == 0)
 			ok = rename(from, dir) == 0; /* a stale directory of that name */
-		if (!ok)
-			local_rm_rf(from);
-		free(from);
+		free(from); /* ENOENT: another orchestrator took it */
 		if (ok)
 			return dir;
 	}
@@ -217,7 +214,7 @@ static int is_entry(local_provider *p, const char *name)
 	return 0;
 }
 
-/* Empty home and tmp, drop anything else in .hypertest but owner. */
+/* Empty home and tmp; drop anything else in .hypertest. */
 static int clean_private(const char *dir)
 {
 	char *priv = local_path_join(dir, ".hypertest");
@@ -226,15 +223,17 @@ static int clean_private(const char *dir)
 	struct dirent *e;
 	while (ok && (e = readdir(d)) != NULL) {
 		const char *n = e->d_name;
-		if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, "owner"))
+		if (!strcmp(n, ".") || !strcmp(n, ".."))
 			continue;
 		char *path = local_path_join(priv, n);
-		if (!path)
+		if (!path) {
 			ok = 0;
-		else if (!strcmp(n, "home") || !strcmp(n, "tmp"))
-			ok = local_rm_contents(path) == 0, found++;
-		else
+		} else if (!strcmp(n, "home") || !strcmp(n, "tmp")) {
+			ok = local_rm_contents(path) == 0;
+			found++;
+		} else {
 			ok = local_rm_rf(path) == 0;
+		}
 		free(path);
 	}
 	if (d)
@@ -272,33 +271,38 @@ static int clean(local_provider *p, const char *dir)
 	return ok && links == p->dep.nentries && clean_private(dir) ? 0 : -1;
 }
 
+/* Pool dir (clean) under a fresh name; 0 when it was. */
+static int pool_put(local_provider *p, const char *dir)
+{
+	char prefix[PREFIX_LEN + 2];
+	pool_prefix(p, prefix);
+	for (int attempt = 0; attempt < 4; attempt++) {
+		char *name = local_asprintf("%s/%s%ld-%lx-%lu", p->pool_dir, prefix, (long)getpid(),
+		                            (unsigned long)(uintptr_t)p, ++p->pool_seq);
+		if (!name)
+			return -1;
+		if (rename(dir, name) == 0) {
+			if (pool_push(p, name) == 0)
+				return 0;
+			/* no room to remember it: the next run will find it */
+			free(name);
+			return 0;
+		}
+		free(name);
+		if (errno != EEXIST && errno != ENOTEMPTY)
+			return -1;
+	}
+	return -1;
+}
+
 void local_scratch_release(local_provider *p, char *dir)
 {
 	if (!dir)
 		return;
-	char *pooled = NULL;
-	if (p->pool_root && (!p->dep_loaded || strcmp(p->pool_root, p->dep.task_root) != 0))
-		pool_clear(p); /* built for another image */
-	if (p->dep_loaded && p->npool < POOL_MAX && clean(p, dir) == 0)
-		pooled = local_asprintf("%s/.pool-%ld-%lx-%lu", p->scratch_base, (long)getpid(),
-		                        (unsigned long)(uintptr_t)p, ++p->pool_seq);
-	if (pooled && p->npool == p->pool_cap) {
-		size_t ncap = p->pool_cap ? p->pool_cap * 2 : 64;
-		char **np = realloc(p->pool, ncap * sizeof *np);
-		if (np) {
-			p->pool = np;
-			p->pool_cap = ncap;
-		}
-	}
-	if (pooled && p->npool < p->pool_cap && rename(dir, pooled) == 0) {
-		if (!p->pool_root)
-			p->pool_root = local_strdup(p->dep.task_root);
-		p->pool[p->npool++] = pooled;
-		pooled = NULL;
-	} else if (local_rm_rf(dir) != 0) {
+	int reusable = p->dep_loaded && p->pool_dir && p->pool_digest &&
+	               !strcmp(p->pool_digest, p->dep.digest);
+	if (!(reusable && clean(p, dir) == 0 && pool_put(p, dir) == 0) && local_rm_rf(dir) != 0)
 		local_log(p, HYPERTEST_LOG_WARNING, "local provider: cannot remove %s: %s", dir,
 		          strerror(errno));
-	}
-	free(pooled);
 	free(dir);
 }

@@ -68,9 +68,10 @@ typedef struct local_provider {
 
 	/* scratch directories (local-scratch.c) */
 	char *scratch_base; /* functionDir/scratch, once created */
-	char **pool;        /* clean directories ready for reuse */
+	char *pool_dir;     /* scratch/.pool */
+	char **pool;        /* clean directories in pool_dir, ready for reuse */
 	size_t npool, pool_cap;
-	char *pool_root;    /* the task root the pool links to */
+	char *pool_digest;  /* the image they were made for */
 	unsigned long pool_seq;
 
 	/* invocations (local-invoke.c) */

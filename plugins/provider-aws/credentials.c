@@ -1,0 +1,488 @@
+/*
+ * credentials.c - credentials and region for the aws provider, found where
+ * every AWS tool looks (environment, ~/.aws/credentials, ~/.aws/config,
+ * profiles), with where each came from; the INI reader of those files; and
+ * aws_redact(), which takes secrets out of text before it is logged.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "credentials.h"
+
+/* ---- INI -------------------------------------------------------------------- */
+
+static char *trim(char *s)
+{
+	char *e;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+int aws_ini_parse(const char *path, const char *text, aws_ini_fn fn, void *ud, aws_err *err)
+{
+	char *copy = strdup(text), *line, *next, *section = NULL;
+	int lineno = 0, rc = 0, nested_ok = 0;
+	if (!copy)
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "%s: out of memory", path);
+	for (line = copy; line; line = next) {
+		char *s, *eq;
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		lineno++;
+		if (line[0] == ' ' || line[0] == '\t') {
+			s = trim(line);
+			if (!*s || *s == '#' || *s == ';')
+				continue;
+			if (nested_ok)
+				continue; /* a nested block ("s3 =" then indented keys) */
+			rc = aws_fail(err, HYPERTEST_ERR_CONFIG,
+			              "%s:%d: unexpected indented line (continuation of nothing)", path,
+			              lineno);
+			break;
+		}
+		s = trim(line);
+		if (!*s || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			char *close = strchr(s, ']');
+			char *rest;
+			if (!close) {
+				rc = aws_fail(err, HYPERTEST_ERR_CONFIG, "%s:%d: section header without ']'",
+				              path, lineno);
+				break;
+			}
+			*close = '\0';
+			rest = trim(close + 1);
+			if (*rest && *rest != '#' && *rest != ';') {
+				rc = aws_fail(err, HYPERTEST_ERR_CONFIG,
+				              "%s:%d: unexpected text after the section header", path,
+				              lineno);
+				break;
+			}
+			section = trim(s + 1);
+			/* "profile   dev" is "profile dev" */
+			if (strncmp(section, "profile", 7) == 0 &&
+			    (section[7] == ' ' || section[7] == '\t')) {
+				char *name = trim(section + 8);
+				memmove(section + 8, name, strlen(name) + 1);
+				section[7] = ' ';
+			}
+			if (!*section) {
+				rc = aws_fail(err, HYPERTEST_ERR_CONFIG, "%s:%d: empty section name", path,
+				              lineno);
+				break;
+			}
+			nested_ok = 0;
+			continue;
+		}
+		eq = strchr(s, '=');
+		if (!eq) {
+			rc = aws_fail(err, HYPERTEST_ERR_CONFIG,
+			              "%s:%d: expected \"key = value\" or \"[section]\"", path, lineno);
+			break;
+		}
+		if (!section) {
+			rc = aws_fail(err, HYPERTEST_ERR_CONFIG,
+			              "%s:%d: \"key = value\" before any [section]", path, lineno);
+			break;
+		}
+		*eq = '\0';
+		{
+			char *key = trim(s), *value = trim(eq + 1);
+			if (!*key) {
+				rc = aws_fail(err, HYPERTEST_ERR_CONFIG, "%s:%d: empty key", path, lineno);
+				break;
+			}
+			nested_ok = *value == '\0';
+			if (fn(ud, section, key, value, lineno))
+				break;
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+/* ---- the files ----------------------------------------------------------------- */
+
+typedef struct profile_vals {
+	const char *want1, *want2; /* section names that are the profile */
+	char *key_id, *secret, *token, *region;
+	int found;                 /* a section of that name exists */
+} profile_vals;
+
+static int set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = strdup(v);
+	return 0;
+}
+
+static int profile_cb(void *ud, const char *section, const char *key, const char *value,
+                      int line)
+{
+	profile_vals *pv = ud;
+	if (strcmp(section, pv->want1) != 0 && !(pv->want2 && strcmp(section, pv->want2) == 0))
+		return 0;
+	pv->found = 1;
+	if (strcasecmp(key, "aws_access_key_id") == 0)
+		return set_str(&pv->key_id, value);
+	if (strcasecmp(key, "aws_secret_access_key") == 0)
+		return set_str(&pv->secret, value);
+	if (strcasecmp(key, "aws_session_token") == 0)
+		return set_str(&pv->token, value);
+	if (strcasecmp(key, "region") == 0)
+		return set_str(&pv->region, value);
+	return 0;
+}
+
+static void profile_vals_free(profile_vals *pv)
+{
+	free(pv->key_id);
+	free(pv->secret);
+	free(pv->token);
+	free(pv->region);
+}
+
+static char *read_text(const char *path, int *missing)
+{
+	FILE *f = fopen(path, "rb");
+	aws_buf b = {0};
+	char chunk[4096];
+	size_t n;
+	*missing = 0;
+	if (!f) {
+		*missing = errno == ENOENT || errno == ENOTDIR;
+		return NULL;
+	}
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		aws_buf_add(&b, chunk, n);
+	fclose(f);
+	return aws_buf_steal(&b);
+}
+
+static char *home_path(const char *rel)
+{
+	const char *home = getenv("HOME");
+	aws_buf b = {0};
+	if (!home || !*home) {
+		struct passwd *pw = getpwuid(getuid());
+		home = pw ? pw->pw_dir : "/";
+	}
+	aws_buf_addf(&b, "%s/%s", home, rel);
+	return aws_buf_steal(&b);
+}
+
+/* Is there a "[name]" section header in text (even an empty section)? */
+static int has_section(const char *text, const char *name)
+{
+	const char *p = text;
+	size_t n = strlen(name);
+	while (p && *p) {
+		const char *s = p;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '[') {
+			s++;
+			while (*s == ' ' || *s == '\t')
+				s++;
+			if (strncmp(s, name, n) == 0) {
+				const char *t = s + n;
+				while (*t == ' ' || *t == '\t')
+					t++;
+				if (*t == ']')
+					return 1;
+			}
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return 0;
+}
+
+/* Read one profile from one file; 0 (missing file included) or an error. */
+static int read_profile(const char *path, const char *s1, const char *s2, profile_vals *pv,
+                        aws_err *err)
+{
+	int missing, rc;
+	char *text = read_text(path, &missing);
+	if (!text) {
+		if (missing)
+			return 0;
+		return aws_fail(err, HYPERTEST_ERR_CONFIG, "%s: cannot read: %s", path,
+		                strerror(errno));
+	}
+	pv->want1 = s1;
+	pv->want2 = s2;
+	rc = aws_ini_parse(path, text, profile_cb, pv, err);
+	if (rc == 0 && (has_section(text, s1) || (s2 && has_section(text, s2))))
+		pv->found = 1;
+	free(text);
+	return rc;
+}
+
+static char *dupf(const char *fmt, const char *a, const char *b)
+{
+	aws_buf buf = {0};
+	aws_buf_addf(&buf, fmt, a, b);
+	return aws_buf_steal(&buf);
+}
+
+void aws_credentials_free(aws_credentials *c)
+{
+	if (c->secret_access_key)
+		memset(c->secret_access_key, 0, strlen(c->secret_access_key));
+	if (c->session_token)
+		memset(c->session_token, 0, strlen(c->session_token));
+	free(c->access_key_id);
+	free(c->secret_access_key);
+	free(c->session_token);
+	free(c->region);
+	free(c->profile);
+	free(c->creds_source);
+	free(c->region_source);
+	memset(c, 0, sizeof *c);
+}
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+int aws_credentials_load(aws_credentials *c, const aws_credentials_options *o, aws_err *err)
+{
+	const char *profile_opt = o && o->profile && *o->profile ? o->profile : NULL;
+	const char *profile = profile_opt ? profile_opt : env("AWS_PROFILE");
+	const char *ek = env("AWS_ACCESS_KEY_ID"), *es = env("AWS_SECRET_ACCESS_KEY");
+	char *cred_path, *conf_path, *conf_section = NULL;
+	profile_vals cv = {0}, fv = {0};
+	int rc = 0, named = profile != NULL;
+
+	memset(c, 0, sizeof *c);
+	if (!profile)
+		profile = "default";
+	c->profile = strdup(profile);
+	cred_path = env("AWS_SHARED_CREDENTIALS_FILE") ? strdup(env("AWS_SHARED_CREDENTIALS_FILE"))
+	                                               : home_path(".aws/credentials");
+	conf_path = env("AWS_CONFIG_FILE") ? strdup(env("AWS_CONFIG_FILE"))
+	                                   : home_path(".aws/config");
+	conf_section = dupf("profile %s", profile, NULL);
+	if (!c->profile || !cred_path || !conf_path || !conf_section) {
+		rc = aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+
+	/* the files are read in every case: the region may be there */
+	rc = read_profile(cred_path, profile, NULL, &cv, err);
+	if (rc == 0)
+		rc = read_profile(conf_path, conf_section,
+		                  strcmp(profile, "default") == 0 ? "default" : NULL, &fv, err);
+	if (rc)
+		goto out;
+
+	/* credentials */
+	if ((ek || es) && !profile_opt) {
+		if (!ek || !es) {
+			rc = aws_fail(err, HYPERTEST_ERR_AUTH,
+			              "incomplete AWS credentials in the environment: %s is set but %s "
+			              "is not",
+			              ek ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+			              ek ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+			goto out;
+		}
+		c->access_key_id = strdup(ek);
+		c->secret_access_key = strdup(es);
+		if (env("AWS_SESSION_TOKEN"))
+			c->session_token = strdup(env("AWS_SESSION_TOKEN"));
+		c->creds_source = strdup("environment");
+	} else {
+		profile_vals *src = cv.key_id || cv.secret ? &cv : fv.key_id || fv.secret ? &fv : NULL;
+		const char *path = src == &cv ? cred_path : conf_path;
+		if (!src) {
+			if (named && !cv.found && !fv.found)
+				rc = aws_fail(err, HYPERTEST_ERR_NOT_FOUND,
+				              "AWS profile \"%s\" not found in %s or %s", profile, cred_path,
+				              conf_path);
+			else
+				rc = aws_fail(err, HYPERTEST_ERR_AUTH,
+				              "no AWS credentials: not in the environment "
+				              "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) nor in profile \"%s\" "
+				              "of %s or %s",
+				              profile, cred_path, conf_path);
+			goto out;
+		}
+		if (!src->key_id || !src->secret) {
+			rc = aws_fail(err, HYPERTEST_ERR_AUTH,
+			              "incomplete AWS credentials in %s [profile %s]: %s is missing", path,
+			              profile, src->key_id ? "aws_secret_access_key" : "aws_access_key_id");
+			goto out;
+		}
+		c->access_key_id = strdup(src->key_id);
+		c->secret_access_key = strdup(src->secret);
+		if (src->token && *src->token)
+			c->session_token = strdup(src->token);
+		c->creds_source = dupf("%s [profile %s]", path, profile);
+	}
+
+	/* region */
+	if (o && o->region && *o->region) {
+		c->region = strdup(o->region);
+		c->region_source = strdup("option");
+	} else if (env("AWS_REGION")) {
+		c->region = strdup(env("AWS_REGION"));
+		c->region_source = strdup("environment (AWS_REGION)");
+	} else if (env("AWS_DEFAULT_REGION")) {
+		c->region = strdup(env("AWS_DEFAULT_REGION"));
+		c->region_source = strdup("environment (AWS_DEFAULT_REGION)");
+	} else if (fv.region && *fv.region) {
+		c->region = strdup(fv.region);
+		c->region_source = dupf("%s [profile %s]", conf_path, profile);
+	} else {
+		rc = aws_fail(err, HYPERTEST_ERR_CONFIG,
+		              "no AWS region: set the option \"region\", AWS_REGION, "
+		              "AWS_DEFAULT_REGION, or region in [profile %s] of %s",
+		              profile, conf_path);
+		goto out;
+	}
+	if (!c->access_key_id || !c->secret_access_key || !c->creds_source || !c->region ||
+	    !c->region_source)
+		rc = aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+out:
+	if (cv.secret)
+		memset(cv.secret, 0, strlen(cv.secret));
+	if (fv.secret)
+		memset(fv.secret, 0, strlen(fv.secret));
+	profile_vals_free(&cv);
+	profile_vals_free(&fv);
+	free(cred_path);
+	free(conf_path);
+	free(conf_section);
+	if (rc)
+		aws_credentials_free(c);
+	return rc;
+}
+
+/* ---- redaction ------------------------------------------------------------------ */
+
+#define REDACTED "<redacted>"
+
+/* Replace every occurrence of needle (non-empty) in *s. */
+static int replace_all(char **s, const char *needle)
+{
+	aws_buf b = {0};
+	const char *p = *s, *hit;
+	size_t n = strlen(needle);
+	if (n == 0 || !strstr(*s, needle))
+		return 0;
+	while ((hit = strstr(p, needle))) {
+		if (aws_buf_add(&b, p, (size_t)(hit - p)) < 0 || aws_buf_adds(&b, REDACTED) < 0) {
+			aws_buf_free(&b);
+			return -1;
+		}
+		p = hit + n;
+	}
+	if (aws_buf_adds(&b, p) < 0) {
+		aws_buf_free(&b);
+		return -1;
+	}
+	free(*s);
+	*s = aws_buf_steal(&b);
+	return 0;
+}
+
+static int replace_secret(char **s, const char *secret)
+{
+	aws_buf enc = {0};
+	int rc;
+	if (!secret || !*secret)
+		return 0;
+	if (replace_all(s, secret) < 0 || aws_uri_encode(&enc, secret, strlen(secret), 0) < 0) {
+		aws_buf_free(&enc);
+		return -1;
+	}
+	rc = replace_all(s, enc.data);
+	aws_buf_free(&enc);
+	return rc;
+}
+
+/* Does text at p start with word (case-insensitive)? */
+static int starts(const char *p, const char *word)
+{
+	return strncasecmp(p, word, strlen(word)) == 0;
+}
+
+char *aws_redact(const char *text, const aws_credentials *c)
+{
+	static const char *const headers[] = {"authorization:", "x-amz-security-token:",
+	                                      "proxy-authorization:", NULL};
+	static const char *const params[] = {"x-amz-signature=", "x-amz-security-token=", NULL};
+	aws_buf b = {0};
+	const char *p = text ? text : "";
+	char *out;
+	int at_line_start = 1;
+
+	while (*p) {
+		size_t i;
+		int done = 0;
+		if (at_line_start) {
+			const char *s = p;
+			while (*s == ' ' || *s == '\t' || *s == '>' || *s == '<')
+				s++; /* curl's "> " / "< " prefixes */
+			for (i = 0; headers[i] && !done; i++) {
+				if (starts(s, headers[i])) {
+					const char *e = s + strlen(headers[i]);
+					if (aws_buf_add(&b, p, (size_t)(e - p)) < 0 ||
+					    aws_buf_adds(&b, " " REDACTED) < 0)
+						goto fail;
+					while (*e && *e != '\n' && *e != '\r')
+						e++;
+					p = e;
+					done = 1;
+				}
+			}
+		}
+		for (i = 0; params[i] && !done; i++) {
+			if (starts(p, params[i])) {
+				const char *e = p + strlen(params[i]);
+				if (aws_buf_add(&b, p, (size_t)(e - p)) < 0 || aws_buf_adds(&b, REDACTED) < 0)
+					goto fail;
+				while (*e && *e != '&' && *e != ' ' && *e != '\n' && *e != '\r' &&
+				       *e != '"' && *e != '#')
+					e++;
+				p = e;
+				done = 1;
+			}
+		}
+		if (done) {
+			at_line_start = 0;
+			continue;
+		}
+		at_line_start = *p == '\n';
+		if (aws_buf_add(&b, p, 1) < 0)
+			goto fail;
+		p++;
+	}
+	out = aws_buf_steal(&b);
+	if (c && (replace_secret(&out, c->secret_access_key) < 0 ||
+	          replace_secret(&out, c->session_token) < 0)) {
+		free(out);
+		return NULL;
+	}
+	return out;
+fail:
+	aws_buf_free(&b);
+	return NULL;
+}

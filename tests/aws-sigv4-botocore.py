@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+# aws-sigv4-botocore.py - signs one request with botocore, for check_sigv4's
+# cross-check of plugins/provider-aws/sigv4.c.
+#
+# stdin: a JSON object {"method", "url" (percent-encoded), "headers":
+# [[name, value], ...], "body_b64", "service", "region", "access_key",
+# "secret_key", "token" (or null), "timestamp" ("20150830T123600Z")}.
+# stdout: the Authorization header on the first line, then the canonical
+# request botocore signed.  Exit status 77 when botocore is not installed.
+import base64
+import datetime
+import json
+import sys
+
+try:
+    import botocore.auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+except ImportError as e:
+    print("botocore is not available: %s" % e, file=sys.stderr)
+    sys.exit(77)
+
+
+def main():
+    spec = json.load(sys.stdin)
+    when = datetime.datetime.strptime(spec["timestamp"], "%Y%m%dT%H%M%SZ")
+    # botocore takes the signing time from this function
+    botocore.auth.get_current_datetime = lambda *a, **k: when
+
+    req = AWSRequest(method=spec["method"], url=spec["url"],
+                     data=base64.b64decode(spec["body_b64"]))
+    for name, value in spec["headers"]:
+        req.headers[name] = value  # appends: repeated names are kept
+    creds = Credentials(spec["access_key"], spec["secret_key"], spec.get("token"))
+    cls = botocore.auth.S3SigV4Auth if spec["service"] == "s3" else botocore.auth.SigV4Auth
+    signer = cls(creds, spec["service"], spec["region"])
+
+    canonical = []
+    original = signer.canonical_request
+
+    def keep(request):
+        cr = original(request)
+        canonical.append(cr)
+        return cr
+
+    signer.canonical_request = keep
+    signer.add_auth(req)
+    sys.stdout.write(req.headers["Authorization"] + "\n" + canonical[-1])
+
+
+if __name__ == "__main__":
+    main()

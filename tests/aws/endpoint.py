@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""endpoint.py - a strict local stand-in for the AWS control APIs hypertest's aws provider calls.
+
+Lambda (REST-JSON), ECR and Service Quotas (JSON 1.1) on one 127.0.0.1 port;
+optionally a signature-checking proxy in front of a real S3 server (s3rver,
+which does not check Signature V4 itself).  Every request but /_control/ must
+carry a valid Signature V4, verified with botocore (sigv4check.py); anything
+AWS would refuse is refused with AWS's code, status and error format.
+
+    endpoint.py [--port N] [--config FILE] [--credentials FILE] [--region R]
+                [--registry URL] [--s3-upstream URL] [--watch-pid PID] [--verbose]
+
+With --port 0 the first line on stdout is "PORT <n>".  See README.md for the
+config format and the /_control/ API.
+"""
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import signal
+import sys
+import time
+
+import sigv4check
+from awsfmt import ApiError, error_response, json_response
+from ecr_api import ECR_PREFIX, SQ_PREFIX, EcrService, ImageSource, QuotaService
+from httpserv import Response, Server, _read_chunked
+from lambda_api import LambdaService
+
+DEFAULT_CREDENTIALS = {"AKIDEXAMPLE": {"secret": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}}
+DEFAULT_CONFIG = {"functions": {"hypertest-test": {"mode": "success"}}}
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "expect", "te", "upgrade",
+               "proxy-connection", "content-length"}
+
+
+def _control_response(obj, status=200):
+    return Response(status, json.dumps(obj, indent=1) + "\n", [("Content-Type", "application/json")])
+
+
+class Endpoint:
+    def __init__(self, args, config, credentials):
+        self.args = args
+        self.config = config
+        self.credentials = credentials
+        self.region = config.get("region", args.region)
+        self.account = config.get("accountId", "123456789012")
+        ecr = config.get("ecr", {})
+        token = ecr.get("token", "hypertest-test-token")
+        self.images = ImageSource(self.account, ecr.get("repositories"), args.registry,
+                                  ecr.get("registryUser", "AWS"), ecr.get("registryPassword", token))
+        self.quotas = QuotaService(self.account, self.region, config.get("concurrencyQuota", 1000))
+        self.ecr = EcrService(self.account, self.region, self.images, token,
+                              ecr.get("proxyEndpoint", args.registry))
+        self.lam = LambdaService(self.region, self.account, self.images, lambda: self.quotas.concurrency)
+        self.load_functions()
+        self.log = collections.deque(maxlen=args.keep_requests)
+        self.reset_counters()
+        self.server = None
+
+    def load_functions(self):
+        self.lam.functions.clear()
+        for name, behaviour in self.config.get("functions", {}).items():
+            self.lam.set_function(name, behaviour)
+
+    def reset_counters(self):
+        self.seq = 0
+        self.auth = collections.Counter()
+        self.operations = collections.Counter()
+        self.log.clear()
+        self.lam.reset_counters()
+
+    # ---- dispatch ------------------------------------------------------------
+    def classify(self, req):
+        """(service, error format, operation or None)"""
+        target = req.header("X-Amz-Target")
+        if target is not None:
+            for prefix, svc in ((ECR_PREFIX, "ecr"), (SQ_PREFIX, "servicequotas")):
+                if target.startswith(prefix):
+                    return svc, "json11", target[len(prefix):]
+            return None, "json11", None
+        if req.raw_path.startswith("/2015-03-31/"):
+            return "lambda", "lambda", LambdaService.route(req)
+        if self.args.s3_upstream:
+            return "s3", "s3", req.method
+        return None, "lambda", None
+
+    async def handle(self, req):
+        if req.raw_path.startswith("/_control/"):
+            return await self.control(req)
+        started = time.monotonic()
+        service, fmt, op = self.classify(req)
+        entry = {"seq": self.seq, "time": time.time(), "method": req.method, "path": req.raw_path,
+                 "target": req.header("X-Amz-Target"), "service": service, "operation": op}
+        self.seq += 1
+        self.log.append(entry)
+        try:
+            resp = await self._handle(req, service, fmt, op, entry)
+        except ApiError as e:
+            resp = error_response(fmt, e)
+            entry["error"] = e.code
+        entry["status"] = resp.status
+        if self.args.verbose:
+            print("%s %s %s -> %d auth=%s %.1fms" % (
+                req.method, req.raw_path, entry["target"] or "-", resp.status, entry.get("auth"),
+                (time.monotonic() - started) * 1000), file=sys.stderr, flush=True)
+        return resp
+
+    async def _handle(self, req, service, fmt, op, entry):
+        check_service = service or self._scope_service(req)
+        try:
+            entry["accessKeyId"] = sigv4check.check(req, check_service, self.region, self.credentials)
+            entry["auth"] = "ok"
+        except sigv4check.AuthError as e:
+            entry["auth"] = e.code
+            self.auth[e.code] += 1
+            raise ApiError(e.status, e.code, e.message) from None
+        self.auth["ok"] += 1
+        if service is None or op is None:
+            if fmt == "json11":
+                raise ApiError(400, "UnknownOperationException",
+                               "Unknown operation %s" % req.header("X-Amz-Target"))
+            raise ApiError(404, "UnknownOperationException", "Unknown operation %s %s"
+                           % (req.method, req.raw_path))
+        self.operations["%s:%s" % (service, op)] += 1
+        if service == "lambda":
+            return await self.lam.handle(op, req)
+        if service == "s3":
+            return await self.s3_proxy(req)
+        if req.method != "POST" or req.raw_path != "/":
+            raise ApiError(404, "UnknownOperationException", "JSON 1.1 operations are POST /")
+        ctype = (req.header("Content-Type") or "").split(";")[0].strip()
+        if ctype != "application/x-amz-json-1.1":
+            raise ApiError(400, "SerializationException",
+                           "Content-Type must be application/x-amz-json-1.1, not %r" % ctype)
+        try:
+            body = json.loads(req.body or b"{}")
+        except ValueError as e:
+            raise ApiError(400, "SerializationException", "Body is not JSON: %s" % e) from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "SerializationException", "Body must be a JSON object")
+        svc = self.ecr if service == "ecr" else self.quotas
+        return await svc.handle(op, body)
+
+    @staticmethod
+    def _scope_service(req):
+        auth = req.header("Authorization") or ""
+        cred = auth.partition("Credential=")[2].split(",")[0].split("/")
+        return cred[3] if len(cred) == 5 else "unknown"
+
+    # ---- S3 through a signature check ---------------------------------------
+    async def s3_proxy(self, req):
+        """Forward a verified S3 request to the real S3 server and relay its answer."""
+        host, _, port = self.args.s3_upstream.split("//", 1)[-1].rstrip("/").partition(":")
+        reader, writer = await asyncio.open_connection(host, int(port or 80), limit=1 << 20)
+        try:
+            lines = ["%s %s HTTP/1.1" % (req.method, req.target)]
+            lines += ["%s: %s" % (n, v) for n, v in req.headers if n.lower() not in HOP_HEADERS]
+            lines += ["Content-Length: %d" % len(req.body), "Connection: close"]
+            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + req.body)
+            await writer.drain()
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+            status = int(head[0].split(" ")[1])
+            headers = [tuple(x.strip() for x in h.split(":", 1)) for h in head[1:] if ":" in h]
+            lower = {n.lower(): v for n, v in headers}
+            if req.method == "HEAD" or status in (204, 304):
+                body = b""
+            elif "chunked" in lower.get("transfer-encoding", "").lower():
+                body = await _read_chunked(reader, 1 << 34)
+            elif "content-length" in lower:
+                body = await reader.readexactly(int(lower["content-length"]))
+            else:
+                body = await reader.read()
+        finally:
+            writer.close()
+        keep = [(n, v) for n, v in headers if n.lower() not in HOP_HEADERS]
+        if req.method == "HEAD" and "content-length" in lower:
+            keep.append(("Content-Length", lower["content-length"]))
+        return Response(status, body, keep)
+
+    # ---- control API ---------------------------------------------------------
+    def stats(self):
+        return {"requests": self.seq, "auth": dict(self.auth), "operations": dict(self.operations),
+                "connections": self.server.connections if self.server else 0,
+                "lambda": self.lam.stats()}
+
+    async def control(self, req):
+        parts = req.raw_path.split("/")[2:]
+        try:
+            if parts == ["stats"] and req.method == "GET":
+                return _control_response(self.stats())
+            if parts == ["requests"] and req.method == "GET":
+                last = int(req.query().get("last", len(self.log)))
+                return _control_response({"requests": list(self.log)[-last:] if last else []})
+            if parts == ["reset"] and req.method == "POST":
+                opts = json.loads(req.body or b"{}")
+                if opts.get("functions"):
+                    self.load_functions()
+                self.reset_counters()
+                return _control_response({"ok": True})
+            if len(parts) == 2 and parts[0] == "function":
+                if req.method == "POST":
+                    self.lam.set_function(parts[1], json.loads(req.body or b"{}"))
+                    return _control_response({"ok": True})
+                fn = self.lam.functions.get(parts[1])
+                if req.method == "GET" and fn:
+                    return _control_response({"behaviour": fn.behaviour, "stats": fn.stats(),
+                                              "configuration": fn.configuration(),
+                                              "imageUri": fn.image_uri})
+                return _control_response({"error": "no function %r" % parts[1]}, 404)
+            if parts == ["quota"] and req.method == "POST":
+                value = json.loads(req.body or b"{}").get("value")
+                if not isinstance(value, int) or value < 0:
+                    raise ValueError('quota needs {"value": N >= 0}')
+                self.quotas.concurrency = value
+                return _control_response({"ok": True})
+        except ValueError as e:
+            return _control_response({"error": str(e)}, 400)
+        return _control_response({"error": "no control operation %s %s" % (req.method, req.raw_path)}, 404)
+
+    def on_error(self, req, exc):
+        import traceback
+        traceback.print_exception(exc, file=sys.stderr)
+        _, fmt, _ = self.classify(req)
+        return error_response(fmt, ApiError(500, "ServiceException", "stand-in bug: %r" % exc))
+
+
+def _load_json(path, what):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit("endpoint.py: cannot read the %s file %s: %s" % (what, path, e))
+
+
+async def _watch(pid, stop):
+    while not stop.is_set():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            stop.set()
+            return
+        except PermissionError:
+            pass
+        await asyncio.sleep(0.5)
+
+
+async def amain(args):
+    config = _load_json(args.config, "config") if args.config else DEFAULT_CONFIG
+    creds = _load_json(args.credentials, "credentials") if args.credentials else DEFAULT_CREDENTIALS
+    if not isinstance(creds, dict) or not all(isinstance(v, dict) and isinstance(v.get("secret"), str)
+                                              for v in creds.values()):
+        sys.exit('endpoint.py: credentials must be {"AKID": {"secret": "...", "sessionToken": optional}}')
+    try:
+        ep = Endpoint(args, config, creds)
+    except ValueError as e:
+        sys.exit("endpoint.py: bad config: %s" % e)
+    ep.server = Server(ep.handle, max_body=args.max_body, on_error=ep.on_error)
+    port = await ep.server.start(args.host, args.port)
+    print("PORT %d" % port, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(sig, stop.set)
+    if args.watch_pid:
+        asyncio.ensure_future(_watch(args.watch_pid, stop))
+    await stop.wait()
+    ep.server.close()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--config")
+    p.add_argument("--credentials")
+    p.add_argument("--region", default="us-east-1")
+    p.add_argument("--registry", help="URL of a registry that holds the ECR repositories")
+    p.add_argument("--s3-upstream", help="URL of an S3 server to proxy S3 requests to, after the check")
+    p.add_argument("--watch-pid", type=int, help="exit when this process is gone")
+    p.add_argument("--keep-requests", type=int, default=10000)
+    p.add_argument("--max-body", type=int, default=256 * 1024 * 1024)
+    p.add_argument("--verbose", action="store_true")
+    args = p.parse_args()
+    if not args.host.startswith("127.") and args.host not in ("::1", "localhost"):
+        p.error("--host must be a loopback address")
+    asyncio.run(amain(args))
+
+
+if __name__ == "__main__":
+    main()
