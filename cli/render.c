@@ -196,10 +196,13 @@ static void add_test_label(struct cli_buf *b, const hypertest_event *ev)
 	const char *name = hypertest_event_str(ev, HYPERTEST_FIELD_NAME);
 	const char *file = hypertest_event_str(ev, HYPERTEST_FIELD_FILE_PATH);
 
-	if (!name || !*name)
+	if (!name || !*name || strcmp(name, "unknown") == 0) {
+		/* the function reported none: the id at least tells them apart */
+		cli_buf_puts(b, "test ");
 		name = ev_str(ev, HYPERTEST_FIELD_TEST_ID);
+	}
 	add_text(b, name);
-	if (file && *file) {
+	if (file && *file && strcmp(file, name) != 0 && strcmp(file, "unknown") != 0) {
 		cli_buf_puts(b, " (");
 		add_text(b, file);
 		cli_buf_puts(b, ")");

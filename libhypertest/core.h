@@ -78,6 +78,7 @@ struct hypertest {
 	char *scanned_extra; /* the configuration's plugin path at the last scan */
 	char *function_program;
 	char *state_dir;
+	char *deploy_output; /* an OCI layout directory deploy also writes, or NULL */
 	volatile sig_atomic_t cancelled;
 };
 

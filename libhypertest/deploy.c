@@ -10,6 +10,7 @@
 #include "core.h"
 #include "dirhash.h"
 #include "image.h"
+#include "registry.h"
 
 #define HT_TASK_ROOT "/var/task" /* the function's working directory in the image */
 
@@ -17,6 +18,7 @@ typedef struct deploy_state {
 	hypertest *h;
 	ht_instance *provider, *runner;
 	struct hypertest_params target;
+	ht_registry *registry; /* shared by pull and push, so that layers can be mounted */
 	ht_image *image;
 	char digest[80];
 	char *ref;
@@ -57,6 +59,30 @@ static int dry(deploy_state *ds, const char *what)
 	return 1;
 }
 
+/* The registry client, with the credentials the provider named for the
+ * registry host of ref (key_user/key_password in the target). */
+static int registry_for(deploy_state *ds, const char *ref, const char *key_user,
+                        const char *key_password)
+{
+	hypertest *h = ds->h;
+	const char *user = ht_params_get(&ds->target, key_user);
+	const char *password = ht_params_get(&ds->target, key_password);
+	const char *plain = ht_params_get(&ds->target, "plainHttp");
+	ht_image_ref parsed;
+	int rc;
+
+	if (!ds->registry && !(ds->registry = ht_registry_new(&h->err)))
+		return h->err.code ? h->err.code : HYPERTEST_ERR_NOMEM;
+	if ((rc = ht_image_ref_parse(ref, &parsed, &h->err)))
+		return rc;
+	if (user && password)
+		rc = ht_registry_set_credentials(ds->registry, parsed.registry, user, password, &h->err);
+	if (rc == HYPERTEST_OK && plain && !strcmp(plain, "1"))
+		rc = ht_registry_set_plain_http(ds->registry, parsed.registry, 1, &h->err);
+	ht_image_ref_free(&parsed);
+	return rc;
+}
+
 static int step_pull(deploy_state *ds)
 {
 	hypertest *h = ds->h;
@@ -71,10 +97,14 @@ static int step_pull(deploy_state *ds)
 			ht_err_set(&h->err, HYPERTEST_OK, "base image from %s", base_layout);
 		return rc;
 	}
-	if (base_image && *base_image)
-		return ht_fail(h, HYPERTEST_ERR_UNSUPPORTED,
-		               "base image %s: pulling from a registry is not available in this build",
-		               base_image);
+	if (base_image && *base_image) {
+		int rc = registry_for(ds, base_image, "baseUsername", "basePassword");
+		if (rc == HYPERTEST_OK)
+			rc = ht_image_from_registry(ds->registry, base_image, platform, &ds->image, &h->err);
+		if (rc == HYPERTEST_OK)
+			ht_err_set(&h->err, HYPERTEST_OK, "base image %s", base_image);
+		return rc;
+	}
 	ds->image = ht_image_new(platform, &h->err);
 	if (!ds->image)
 		return h->err.code ? h->err.code : HYPERTEST_ERR_NOMEM;
@@ -181,6 +211,14 @@ static int step_push(deploy_state *ds)
 	ds->ref = ht_strdup(tag && *tag ? tag : "latest");
 	if (!ds->ref)
 		return ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
+	if (h->deploy_output) {
+		/* a copy for the user to inspect, written even in a dry run */
+		rc = ht_image_write_layout(ds->image, h->deploy_output, ds->ref, written, &h->err);
+		if (rc)
+			return ht_err_prefix(&h->err, "writing the image to %s", h->deploy_output);
+		ht_log(h, HYPERTEST_LOG_INFO, "image written to the OCI layout %s as %s",
+		       h->deploy_output, ds->ref);
+	}
 	if (dry(ds, "push"))
 		return HYPERTEST_OK;
 	if (layout) {
@@ -194,10 +232,32 @@ static int step_push(deploy_state *ds)
 		ht_err_set(&h->err, HYPERTEST_OK, "%s:%s", layout, ds->ref);
 		return HYPERTEST_OK;
 	}
-	if (registry)
-		return ht_fail(h, HYPERTEST_ERR_UNSUPPORTED,
-		               "registry %s: pushing to a registry is not available in this build",
-		               registry);
+	if (registry) {
+		const char *repository = ht_params_get(&ds->target, "repository");
+		char *ref;
+		if (!repository || !*repository)
+			return ht_fail(h, HYPERTEST_ERR_PROVIDER,
+			               "provider '%s' named registry %s but no repository",
+			               ds->provider->core.plugin->name, registry);
+		ref = ht_asprintf("%s/%s:%s", registry, repository, ds->ref);
+		if (!ref)
+			return ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
+		rc = registry_for(ds, ref, "username", "password");
+		if (rc == HYPERTEST_OK)
+			rc = ht_image_push_registry(ds->image, ds->registry, ref, written, &h->err);
+		if (rc == HYPERTEST_OK && strcmp(written, ds->digest) != 0)
+			rc = ht_fail(h, HYPERTEST_ERR_DIGEST, "image pushed as %s, built as %s", written,
+			             ds->digest);
+		if (rc == HYPERTEST_OK) {
+			ds->pushed = 1;
+			free(ds->ref);
+			ds->ref = ref;
+			ht_err_set(&h->err, HYPERTEST_OK, "%s", ref);
+			return HYPERTEST_OK;
+		}
+		free(ref);
+		return rc;
+	}
 	return ht_fail(h, HYPERTEST_ERR_PROVIDER,
 	               "provider '%s' named no image target (neither 'layout' nor 'registry')",
 	               ds->provider->core.plugin->name);
@@ -322,6 +382,7 @@ int hypertest_deploy(hypertest *h)
 out:
 	ht_params_clear(&ds.target);
 	ht_image_free(ds.image);
+	ht_registry_unref(ds.registry);
 	free(ds.ref);
 	ht_instance_destroy(ds.runner);
 	ht_instance_destroy(ds.provider);

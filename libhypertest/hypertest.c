@@ -88,6 +88,7 @@ void hypertest_free(hypertest *h)
 	free(h->scanned_extra);
 	free(h->function_program);
 	free(h->state_dir);
+	free(h->deploy_output);
 	free(h);
 }
 
@@ -140,6 +141,25 @@ int hypertest_set_flags(hypertest *h, unsigned flags)
 	if (!h)
 		return HYPERTEST_ERR_INVALID;
 	h->flags = flags;
+	return HYPERTEST_OK;
+}
+
+int hypertest_set_deploy_output(hypertest *h, const char *target)
+{
+	char *dir = NULL;
+
+	if (!h)
+		return HYPERTEST_ERR_INVALID;
+	if (target) {
+		if (strncmp(target, "oci:", 4) != 0 || !target[4])
+			return ht_fail(h, HYPERTEST_ERR_INVALID,
+			               "deploy output '%s': expected oci:DIRECTORY", target);
+		dir = ht_abspath(h->project_dir, target + 4);
+		if (!dir)
+			return ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
+	}
+	free(h->deploy_output);
+	h->deploy_output = dir;
 	return HYPERTEST_OK;
 }
 

@@ -6,7 +6,10 @@
 # [[name, value], ...], "body_b64", "service", "region", "access_key",
 # "secret_key", "token" (or null), "timestamp" ("20150830T123600Z")}.
 # stdout: the Authorization header on the first line, then the canonical
-# request botocore signed.  Exit status 77 when botocore is not installed.
+# request botocore signed.
+# With a JSON array of such objects on stdin (one start of python for many
+# requests), stdout is a JSON array of {"authorization", "canonical_request"}.
+# Exit status 77 when botocore is not installed.
 import base64
 import datetime
 import json
@@ -21,8 +24,7 @@ except ImportError as e:
     sys.exit(77)
 
 
-def main():
-    spec = json.load(sys.stdin)
+def sign(spec):
     when = datetime.datetime.strptime(spec["timestamp"], "%Y%m%dT%H%M%SZ")
     # botocore takes the signing time from this function
     botocore.auth.get_current_datetime = lambda *a, **k: when
@@ -45,7 +47,20 @@ def main():
 
     signer.canonical_request = keep
     signer.add_auth(req)
-    sys.stdout.write(req.headers["Authorization"] + "\n" + canonical[-1])
+    return req.headers["Authorization"], canonical[-1]
+
+
+def main():
+    spec = json.load(sys.stdin)
+    if isinstance(spec, list):
+        out = []
+        for one in spec:
+            auth, cr = sign(one)
+            out.append({"authorization": auth, "canonical_request": cr})
+        json.dump(out, sys.stdout)
+    else:
+        auth, cr = sign(spec)
+        sys.stdout.write(auth + "\n" + cr)
 
 
 if __name__ == "__main__":

@@ -1298,15 +1298,15 @@ START_TEST(test_doctor)
 	memset(&c, 0, sizeof c);
 	ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
 	ck_assert_int_eq(c.n, 3);
-	ck_assert_int_eq(check_status(&c, "provider.local.bucket", NULL), 0);
-	ck_assert_int_eq(check_status(&c, "provider.local.function", NULL), 0);
-	ck_assert_int_eq(check_status(&c, "provider.local.deployed", NULL), 1); /* warning */
+	ck_assert_int_eq(check_status(&c, "provider.local.bucket", NULL), HYPERTEST_CHECK_OK);
+	ck_assert_int_eq(check_status(&c, "provider.local.function", NULL), HYPERTEST_CHECK_OK);
+	ck_assert_int_eq(check_status(&c, "provider.local.deployed", NULL), HYPERTEST_CHECK_WARNING);
 	ck_assert_int_eq(check_status(&c, "provider.local.bubblewrap", NULL), -1);
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "t", digest1), 0);
 	memset(&c, 0, sizeof c);
 	OP(HYPERTEST_OP_DOCTOR)(self, &c);
 	const char *msg;
-	ck_assert_int_eq(check_status(&c, "provider.local.deployed", &msg), 0);
+	ck_assert_int_eq(check_status(&c, "provider.local.deployed", &msg), HYPERTEST_CHECK_OK);
 	ck_assert_msg(strstr(msg, digest1) != NULL, "%s", msg);
 	OP(HYPERTEST_OP_DESTROY)(self);
 
@@ -1317,9 +1317,9 @@ START_TEST(test_doctor)
 	memset(&c, 0, sizeof c);
 	OP(HYPERTEST_OP_DOCTOR)(self, &c);
 	ck_assert_int_eq(c.n, 3);
-	ck_assert_int_eq(check_status(&c, "provider.local.bucket", &msg), 2);
+	ck_assert_int_eq(check_status(&c, "provider.local.bucket", &msg), HYPERTEST_CHECK_FAILED);
 	ck_assert_msg(strstr(msg, "file/bucket") != NULL, "%s", msg);
-	ck_assert_int_eq(check_status(&c, "provider.local.function", &msg), 2);
+	ck_assert_int_eq(check_status(&c, "provider.local.function", &msg), HYPERTEST_CHECK_FAILED);
 	ck_assert_msg(strstr(msg, "/nonexistent/hypertest-function") != NULL, "%s", msg);
 	OP(HYPERTEST_OP_DESTROY)(self);
 }
@@ -1333,7 +1333,7 @@ START_TEST(test_doctor_bubblewrap)
 	OP(HYPERTEST_OP_DOCTOR)(self, &c);
 	ck_assert_int_eq(c.n, 4);
 	const char *msg;
-	ck_assert_int_eq(check_status(&c, "provider.local.bubblewrap", &msg), 0);
+	ck_assert_int_eq(check_status(&c, "provider.local.bubblewrap", &msg), HYPERTEST_CHECK_OK);
 	ck_assert_msg(strstr(msg, "bwrap") != NULL, "%s", msg);
 	/* bwrap gone after create: the check fails and says why. */
 	char empty[600];
@@ -1342,7 +1342,7 @@ START_TEST(test_doctor_bubblewrap)
 	setenv("PATH", empty, 1);
 	memset(&c, 0, sizeof c);
 	OP(HYPERTEST_OP_DOCTOR)(self, &c);
-	ck_assert_int_eq(check_status(&c, "provider.local.bubblewrap", &msg), 2);
+	ck_assert_int_eq(check_status(&c, "provider.local.bubblewrap", &msg), HYPERTEST_CHECK_FAILED);
 	ck_assert_msg(strstr(msg, "bwrap") != NULL, "%s", msg);
 	OP(HYPERTEST_OP_DESTROY)(self);
 }

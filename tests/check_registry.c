@@ -32,6 +32,8 @@
 #include <check.h>
 #include <jansson.h>
 
+#include <hypertest/hypertest.h>
+
 #include "image.h"
 #include "layer.h"
 #include "oci_layout.h"
@@ -737,6 +739,85 @@ START_TEST(test_unreachable)
 }
 END_TEST
 
+/* hypertest deploy through the fixture provider naming a registry target:
+ * the base pulled from the registry, the test layer on top, the result
+ * pushed; a second deploy uploads no blob; a third after one changed file
+ * uploads exactly the new layer and config, and the manifest. */
+START_TEST(test_deploy_to_registry)
+{
+	const char *tests_build = getenv("HT_TESTS_BUILDDIR");
+	ht_registry *reg = client();
+	ht_image *base = make_image(NULL, "base os file\n", 0), *back = NULL;
+	char *base_ref = ref_at(&plain_px, "base/os:1");
+	char *app_ref = ref_at(&plain_px, "app/tests:v1");
+	char digest[80], cfg[8192], plugins[4200], link_from[4200], link_to[4300];
+	char *project = tp("project"), *content;
+	hypertest *h;
+	long mark;
+	ht_err err = {0};
+
+	ck_assert_msg(ht_image_push_registry(base, reg, base_ref, digest, &err) == 0, "%s", err.msg);
+	ht_image_free(base);
+	ck_assert_int_eq(ht_mkdir_p(tp("project/tests/sub"), &err), 0);
+	write_text(tp("project/tests/a.txt"), "first test\n");
+	write_text(tp("project/tests/sub/b.txt"), "second test\n");
+	snprintf(cfg, sizeof cfg,
+	         "{\"testRunner\": {\"plugin\": \"fixture\", \"options\": {\"count\": 2}},\n"
+	         " \"cloudProvider\": {\"plugin\": \"fixture\", \"options\": {\"target\": {"
+	         "\"registry\": \"%s\", \"repository\": \"app/tests\", \"tag\": \"v1\","
+	         " \"baseImage\": \"%s\"}}}}\n",
+	         plain_px.addr, base_ref);
+	write_text(tp("project/hypertest.config.json"), cfg);
+	snprintf(plugins, sizeof plugins, "%s", tp("plugins"));
+	ck_assert_int_eq(ht_mkdir_p(plugins, &err), 0);
+	snprintf(link_from, sizeof link_from, "%s/.libs/fixture-good.so",
+	         tests_build && *tests_build ? tests_build : HT_TESTS_BUILDDIR);
+	snprintf(link_to, sizeof link_to, "%s/fixture-good.so", plugins);
+	ck_assert_int_eq(symlink(link_from, link_to), 0);
+	setenv("HYPERTEST_PLUGIN_PATH", plugins, 1);
+
+	h = hypertest_new();
+	ck_assert_int_eq(hypertest_set_project_dir(h, project), 0);
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), 0);
+	ck_assert_msg(hypertest_deploy(h) == 0, "%s", hypertest_errmsg(h));
+
+	/* pulled back: the base's file and the tests under /var/task */
+	ck_assert_msg(ht_image_from_registry(reg, app_ref, NULL, &back, &err) == 0, "%s", err.msg);
+	ck_assert_msg(ht_image_write_layout(back, tp("pulled"), "v1", digest, &err) == 0, "%s", err.msg);
+	ht_image_free(back);
+	ck_assert_msg(ht_image_unpack_layout(tp("pulled"), "v1", tp("rootfs"), &err) == 0, "%s", err.msg);
+	content = slurp(tp("rootfs/data/file.txt"));
+	ck_assert_str_eq(content, "base os file\n");
+	free(content);
+	content = slurp(tp("rootfs/var/task/tests/a.txt"));
+	ck_assert_str_eq(content, "first test\n");
+	free(content);
+	content = slurp(tp("rootfs/var/task/tests/sub/b.txt"));
+	ck_assert_str_eq(content, "second test\n");
+	free(content);
+
+	/* no change: no blob uploaded */
+	mark = log_size(&plain_px);
+	ck_assert_msg(hypertest_deploy(h) == 0, "%s", hypertest_errmsg(h));
+	ck_assert_int_eq(count_since(&plain_px, mark, "POST ", NULL), 0);
+	ck_assert_int_eq(count_since(&plain_px, mark, "PATCH ", NULL), 0);
+	ck_assert_int_eq(count_since(&plain_px, mark, "PUT ", "/manifests/"), 1);
+
+	/* one file changed: one new layer and the config, then the manifest */
+	write_text(tp("project/tests/sub/b.txt"), "second test, changed\n");
+	mark = log_size(&plain_px);
+	ck_assert_msg(hypertest_deploy(h) == 0, "%s", hypertest_errmsg(h));
+	ck_assert_int_eq(count_since(&plain_px, mark, "POST ", "/v2/app/tests/blobs/uploads/"), 2);
+	ck_assert_int_eq(count_since(&plain_px, mark, "PATCH ", NULL), 2);
+	ck_assert_int_eq(count_since(&plain_px, mark, "PUT ", "/manifests/"), 1);
+
+	hypertest_free(h);
+	free(base_ref);
+	free(app_ref);
+	ht_registry_unref(reg);
+}
+END_TEST
+
 static Suite *registry_suite(void)
 {
 	Suite *s = suite_create("registry");
@@ -754,6 +835,7 @@ static Suite *registry_suite(void)
 	tcase_add_test(tc, test_corrupt_blob);
 	tcase_add_test(tc, test_platform_index);
 	tcase_add_test(tc, test_unreachable);
+	tcase_add_test(tc, test_deploy_to_registry);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -142,6 +142,10 @@ HYPERTEST_EXPORT const char *hypertest_event_json(const hypertest_event *ev);
 
 /* ---- commands ------------------------------------------------------------- */
 
+/* Also write the image deploy builds to an OCI image layout, target
+ * "oci:DIRECTORY" (relative to the project directory), to inspect it or load
+ * it elsewhere; written in a dry run too.  NULL: no copy (the default). */
+HYPERTEST_EXPORT int hypertest_set_deploy_output(hypertest *h, const char *target);
 /* Build and push the image, store the manifest, update the function. */
 HYPERTEST_EXPORT int hypertest_deploy(hypertest *h);
 /* Run every test of the manifest.  Returns HYPERTEST_OK when the run took

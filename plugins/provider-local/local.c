@@ -282,16 +282,16 @@ static void check_bucket(local_provider *p, hypertest_checks *checks)
 		fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	}
 	char msg[1200];
-	int status = LOCAL_CHECK_OK;
+	int status = HYPERTEST_CHECK_OK;
 	if (fd < 0) {
 		snprintf(msg, sizeof msg, "cannot %s the bucket directory %s: %s", step, p->bucket_dir,
 		         strerror(errno));
-		status = LOCAL_CHECK_FAILED;
+		status = HYPERTEST_CHECK_FAILED;
 	} else {
 		close(fd);
 		if (unlink(probe) != 0) {
 			snprintf(msg, sizeof msg, "cannot remove %s: %s", probe, strerror(errno));
-			status = LOCAL_CHECK_FAILED;
+			status = HYPERTEST_CHECK_FAILED;
 		} else {
 			snprintf(msg, sizeof msg, "bucket directory %s is writable", p->bucket_dir);
 		}
@@ -307,7 +307,7 @@ static void check_function(local_provider *p, hypertest_checks *checks)
 	if (prog)
 		snprintf(msg, sizeof msg, "function runtime program %s", prog);
 	p->up.doctor_check(checks, "provider.local.function",
-	                   prog ? LOCAL_CHECK_OK : LOCAL_CHECK_FAILED, prog ? msg : p->last_error);
+	                   prog ? HYPERTEST_CHECK_OK : HYPERTEST_CHECK_FAILED, prog ? msg : p->last_error);
 }
 
 /* Run "bwrap <sandbox> -- bwrap --version": user namespaces may be off. */
@@ -315,7 +315,7 @@ static void check_bubblewrap(local_provider *p, hypertest_checks *checks)
 {
 	char *bwrap = local_which("bwrap");
 	char msg[1400], err[512] = "";
-	int status = LOCAL_CHECK_FAILED;
+	int status = HYPERTEST_CHECK_FAILED;
 	int pipefd[2] = {-1, -1};
 	if (!bwrap) {
 		snprintf(msg, sizeof msg, "%s", bwrap_missing);
@@ -354,7 +354,7 @@ static void check_bubblewrap(local_provider *p, hypertest_checks *checks)
 		if (pid < 0)
 			snprintf(msg, sizeof msg, "cannot run %s: %s", bwrap, strerror(e));
 		else if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0)
-			snprintf(msg, sizeof msg, "%s can create a sandbox", bwrap), status = LOCAL_CHECK_OK;
+			snprintf(msg, sizeof msg, "%s can create a sandbox", bwrap), status = HYPERTEST_CHECK_OK;
 		else
 			snprintf(msg, sizeof msg, "%s cannot create a sandbox (%s %d)%s%s", bwrap,
 			         WIFEXITED(ws) ? "exit status" : "signal",
@@ -370,19 +370,19 @@ static void check_deployed(local_provider *p, hypertest_checks *checks)
 	p->dep_loaded = 0; /* look again */
 	int rc = local_deployed_load(p);
 	char msg[1400];
-	int status = LOCAL_CHECK_OK;
+	int status = HYPERTEST_CHECK_OK;
 	struct stat st;
 	if (rc == HYPERTEST_ERR_NOT_FOUND) {
 		snprintf(msg, sizeof msg, "nothing deployed in %s yet (run hypertest deploy)",
 		         p->function_dir);
-		status = LOCAL_CHECK_WARNING;
+		status = HYPERTEST_CHECK_WARNING;
 	} else if (rc != 0) {
 		snprintf(msg, sizeof msg, "%s", p->last_error);
-		status = LOCAL_CHECK_FAILED;
+		status = HYPERTEST_CHECK_FAILED;
 	} else if (stat(p->dep.config, &st) != 0) {
 		snprintf(msg, sizeof msg, "deployed image %s has no configuration (%s: %s)",
 		         p->dep.digest, p->dep.config, strerror(errno));
-		status = LOCAL_CHECK_FAILED;
+		status = HYPERTEST_CHECK_FAILED;
 	} else {
 		snprintf(msg, sizeof msg, "deployed image %s in %s", p->dep.digest, p->dep.root);
 	}

@@ -27,10 +27,6 @@
 #define LOCAL_PRINTF(f, a)
 #endif
 
-/* enum hypertest_check_status lives in hypertest.h, which a plugin does not
- * include; the numbers are permanent. */
-enum { LOCAL_CHECK_OK = 0, LOCAL_CHECK_WARNING = 1, LOCAL_CHECK_FAILED = 2 };
-
 enum local_isolation { LOCAL_ISOLATION_NONE = 0, LOCAL_ISOLATION_BWRAP = 1 };
 
 /* The deployed function, read from functionDir/current. */

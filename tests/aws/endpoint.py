@@ -19,6 +19,7 @@ import asyncio
 import collections
 import json
 import os
+import resource
 import signal
 import sys
 import time
@@ -246,6 +247,14 @@ async def _watch(pid, stop):
         await asyncio.sleep(0.5)
 
 
+def _raise_fd_limit():
+    """Thousands of connections need more descriptors than a soft limit of 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
 async def amain(args):
     config = _load_json(args.config, "config") if args.config else DEFAULT_CONFIG
     creds = _load_json(args.credentials, "credentials") if args.credentials else DEFAULT_CREDENTIALS
@@ -283,6 +292,7 @@ def main():
     p.add_argument("--max-body", type=int, default=256 * 1024 * 1024)
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
+    _raise_fd_limit()
     if not args.host.startswith("127.") and args.host not in ("::1", "localhost"):
         p.error("--host must be a loopback address")
     asyncio.run(amain(args))

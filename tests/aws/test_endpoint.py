@@ -11,6 +11,7 @@ config says.
 """
 
 import asyncio
+import concurrent.futures
 import datetime
 import json
 import os
@@ -441,21 +442,16 @@ class EndpointTest(unittest.TestCase):
     def _concurrent(self, name, n):
         path = "/2015-03-31/functions/%s/invocations" % name
 
-        async def one():
-            return await asyncio.get_running_loop().run_in_executor(
-                None, lambda: self.call("POST", path, body=b"{}"))
-
-        async def run():
-            return await asyncio.gather(*(one() for _ in range(n)))
-        return asyncio.run(run())
+        with concurrent.futures.ThreadPoolExecutor(max_workers=n) as pool:
+            return list(pool.map(lambda _: self.call("POST", path, body=b"{}"), range(n)))
 
     def test_concurrency_limits(self):
-        self.control("POST", "function/echo", {"mode": "echo", "delayMs": 700, "concurrencyLimit": 3})
+        self.control("POST", "function/echo", {"mode": "echo", "delayMs": 2000, "concurrencyLimit": 3})
         reps = self._concurrent("echo", 6)
         self.assertEqual(sorted(r.status for r in reps), [200] * 3 + [429] * 3)
         reasons = {r.json().get("Reason") for r in reps if r.status == 429}
         self.assertEqual(reasons, {"ReservedFunctionConcurrentInvocationLimitExceeded"})
-        self.control("POST", "function/echo", {"mode": "echo", "delayMs": 700})
+        self.control("POST", "function/echo", {"mode": "echo", "delayMs": 2000})
         self.control("POST", "quota", {"value": 2})
         try:
             reps = self._concurrent("echo", 5)

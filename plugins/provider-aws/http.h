@@ -1,0 +1,130 @@
+/*
+ * http.h - the aws provider's HTTP layer over libcurl: requests signed by a
+ * hook before every attempt, responses with a size cap, AWS error parsing
+ * (JSON and S3 XML), retries with exponential backoff and full jitter, a
+ * blocking mode on one reusable easy handle and an asynchronous mode over
+ * one multi handle (thousands of requests in flight from one thread).
+ * Log lines and error messages pass through aws_redact().
+ */
+#ifndef HT_PROVIDER_AWS_HTTP_H
+#define HT_PROVIDER_AWS_HTTP_H
+
+#include <stddef.h>
+
+#include "credentials.h"
+#include "sigv4.h"
+
+typedef struct aws_http aws_http;
+typedef struct aws_http_request aws_http_request;
+
+/* level: enum hypertest_log_level; msg is already redacted. */
+typedef void (*aws_log_fn)(void *ud, int level, const char *msg);
+
+typedef struct aws_http_config {
+	long concurrency;         /* connections at most (total and per host); default 64 */
+	int max_attempts;         /* tries per request, first included; default 5 */
+	long retry_base_ms;       /* backoff: first delay at most this; default 100 */
+	long retry_cap_ms;        /* backoff: one delay at most this; default 20000 */
+	long retry_budget_ms;     /* all delays of one request at most this; default 30000 */
+	long connect_timeout_ms;  /* default 10000 */
+	long timeout_ms;          /* one attempt at most this; 0: no limit (default) */
+	size_t max_response;      /* response bodies larger than this fail; default 16 MiB */
+	int verbose;              /* log curl's request and response headers (redacted) */
+	aws_log_fn log;
+	void *log_ud;
+	const aws_credentials *creds; /* secrets to redact (borrowed; may be NULL) */
+} aws_http_config;
+
+/* Called before every attempt: add the signature to headers (a fresh copy
+ * of the request's own headers with Host).  0 or an error code. */
+typedef int (*aws_http_sign_fn)(void *ud, const aws_http_request *req, aws_headers *headers,
+                                aws_err *err);
+
+struct aws_http_request {
+	char *method;
+	char *url;            /* percent-encoded */
+	aws_headers headers;
+	const void *body;     /* borrowed: must live until the request completes */
+	size_t body_len;
+	void *body_owned;     /* freed with the request (set body to it too) */
+	char *what;           /* for messages: "S3 PutObject s3://bucket/key" */
+	aws_http_sign_fn sign;
+	void *sign_ud;        /* borrowed */
+	int max_attempts;     /* 0: the client's */
+};
+
+typedef struct aws_http_response {
+	long status;          /* 0 when no response arrived */
+	aws_headers headers;
+	aws_buf body;
+	char *error_code;     /* the AWS error code ("NoSuchKey"), or NULL */
+	char *error_message;  /* its message, or NULL */
+	int attempts;
+} aws_http_response;
+
+/* ---- requests and responses ------------------------------------------------- */
+
+int aws_http_request_init(aws_http_request *r, const char *method, const char *url,
+                          const char *what);
+void aws_http_request_clear(aws_http_request *r);
+/* Heap versions, for the asynchronous mode (which takes ownership). */
+aws_http_request *aws_http_request_new(const char *method, const char *url, const char *what);
+void aws_http_request_free(aws_http_request *r);
+void aws_http_response_clear(aws_http_response *r);
+
+/* ---- signing with SigV4 ------------------------------------------------------ */
+
+typedef struct aws_http_sigv4 {
+	const aws_credentials *creds;
+	const char *region;
+	const char *service;      /* "s3", "lambda", ... */
+	const char *payload_hash; /* NULL: hash the body; AWS_UNSIGNED_PAYLOAD; a hex digest */
+} aws_http_sigv4;
+
+/* An aws_http_sign_fn; ud is an aws_http_sigv4. */
+int aws_http_sign_sigv4(void *ud, const aws_http_request *req, aws_headers *headers,
+                        aws_err *err);
+
+/* ---- the client ------------------------------------------------------------------ */
+
+/* cfg may be NULL (defaults).  NULL on error (err says why). */
+aws_http *aws_http_new(const aws_http_config *cfg, aws_err *err);
+void aws_http_free(aws_http *h);
+
+/* Blocking: perform req with retries.  0 for a 2xx answer; otherwise
+ * HYPERTEST_ERR_NOT_FOUND (404), HYPERTEST_ERR_AUTH (401, 403),
+ * HYPERTEST_ERR_HTTP (other statuses, transport errors, oversized
+ * response), and err->msg like "S3 PutObject s3://b/k: HTTP 403
+ * AccessDenied: Access Denied".  resp (cleared first) holds the last
+ * answer either way. */
+int aws_http_perform(aws_http *h, aws_http_request *req, aws_http_response *resp, aws_err *err);
+
+/* Asynchronous: called once per added request, from aws_http_multi_wait,
+ * with the outcome as aws_http_perform would return it (code 0 or an
+ * error with its message; HYPERTEST_ERR_CANCELLED after cancel).  req and
+ * resp are freed when it returns. */
+typedef void (*aws_http_done_fn)(void *ud, aws_http_request *req, aws_http_response *resp,
+                                 int code, const char *message);
+
+/* Start req (made by aws_http_request_new; ownership passes, also on
+ * error). */
+int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done, void *ud,
+                       aws_err *err);
+/* Drive transfers for up to timeout_ms (-1: until at least one completes;
+ * 0: just what is ready) and call completions.  Returns how many completed,
+ * or a negated error code. */
+int aws_http_multi_wait(aws_http *h, int timeout_ms);
+/* Abandon everything in flight or waiting for a retry; each completes with
+ * HYPERTEST_ERR_CANCELLED in the next aws_http_multi_wait. */
+void aws_http_multi_cancel(aws_http *h);
+/* Requests added and not yet completed. */
+size_t aws_http_multi_pending(const aws_http *h);
+
+/* ---- AWS errors ------------------------------------------------------------------ */
+
+/* Fill resp->error_code and error_message from the headers and body. */
+void aws_http_parse_error(aws_http_response *resp);
+/* Retry this outcome? (429, 5xx, throttling codes) */
+int aws_http_retryable(long status, const char *error_code);
+
+#endif /* HT_PROVIDER_AWS_HTTP_H */
