@@ -25,7 +25,7 @@ typedef struct aws_http_config {
 	int max_attempts;         /* tries per request, first included; default 5 */
 	long retry_base_ms;       /* backoff: first delay at most this; default 100 */
 	long retry_cap_ms;        /* backoff: one delay at most this; default 20000 */
-	long retry_budget_ms;     /* all delays of one request at most this; default 30000 */
+	long retry_budget_ms;     /* all delays of one request at most this; <= 0: 30000 */
 	long connect_timeout_ms;  /* default 10000 */
 	long timeout_ms;          /* one attempt at most this; 0: no limit (default) */
 	size_t max_response;      /* response bodies larger than this fail; default 16 MiB */

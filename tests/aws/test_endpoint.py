@@ -52,7 +52,7 @@ CONFIG = {
         "sleepy": {"mode": "command", "timeoutMs": 300,
                    "command": [sys.executable, "-c", "import time; time.sleep(30)"]},
         "crash": {"mode": "command", "command": [sys.executable, "-c", "raise SystemExit(3)"]},
-        "deploy": {"mode": "success", "updateDelayMs": 600},
+        "deploy": {"mode": "success", "updateDelayMs": 2000},
         "deploy-fail": {"mode": "success", "updateDelayMs": 300,
                         "updateFailure": {"reason": "image pull failed", "reasonCode": "ImageNotFound"}},
     },
@@ -483,7 +483,7 @@ class EndpointTest(unittest.TestCase):
         self.assertEqual(rep.json()["CodeSha256"], DIGEST[7:])
         self.assertLambdaError(self.update("deploy", {"ImageUri": uri}), 409, "ResourceConflictException")
         self.assertEqual(self.config_of("deploy")["LastUpdateStatus"], "InProgress")
-        time.sleep(0.8)
+        time.sleep(2.2)
         after = self.config_of("deploy")
         self.assertEqual((after["State"], after["LastUpdateStatus"]), ("Active", "Successful"))
         self.assertNotEqual(after["RevisionId"], before["RevisionId"])

@@ -1,0 +1,980 @@
+/*
+ * http.c - the aws provider's HTTP layer over libcurl: request/response
+ * records, the SigV4 signing hook, AWS error parsing, retries (exponential
+ * backoff, full jitter, a budget), the blocking mode (one reusable easy
+ * handle) and the asynchronous mode (one multi handle, completions called
+ * from aws_http_multi_wait).  Everything logged or reported is redacted.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "http.h"
+
+/* One request in the client: its easy handle, its attempts. */
+typedef struct transfer {
+	aws_http *h;
+	aws_http_request *req;
+	aws_http_response resp;
+	CURL *easy;
+	struct curl_slist *slist;
+	char errbuf[CURL_ERROR_SIZE];
+	int overflow;            /* the body passed max_response */
+	long delay_total;        /* ms slept between attempts */
+	long long due;           /* monotonic ms when a delayed retry starts */
+	int done_code;           /* for completions queued as ready */
+	char *done_msg;
+	aws_http_done_fn done;
+	void *ud;
+	struct transfer *next, *prev; /* in one of the client's lists */
+} transfer;
+
+typedef struct tlist {
+	transfer *head, *tail;
+	size_t n;
+} tlist;
+
+struct aws_http {
+	aws_http_config cfg;
+	CURL *easy;        /* the blocking mode's handle, reused */
+	CURLM *multi;
+	CURLSH *share;
+	tlist running;     /* in the multi handle */
+	tlist delayed;     /* waiting for a retry, ordered by nothing (few) */
+	tlist ready;       /* completed, callback pending (cancelled, add errors) */
+	CURL **idle;       /* easy handles to reuse in the multi mode */
+	size_t nidle, idle_cap;
+	unsigned long long rng;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc;
+
+static void global_init(void)
+{
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void tl_push(tlist *l, transfer *t)
+{
+	t->next = NULL;
+	t->prev = l->tail;
+	if (l->tail)
+		l->tail->next = t;
+	else
+		l->head = t;
+	l->tail = t;
+	l->n++;
+}
+
+static void tl_remove(tlist *l, transfer *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		l->head = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	else
+		l->tail = t->prev;
+	t->next = t->prev = NULL;
+	l->n--;
+}
+
+/* ---- logging ------------------------------------------------------------------------ */
+
+static void logf_(aws_http *h, int level, const char *fmt, ...) AWS_PRINTF(3, 4);
+static void logf_(aws_http *h, int level, const char *fmt, ...)
+{
+	char msg[2048], *red;
+	va_list ap;
+	if (!h->cfg.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	red = aws_redact(msg, h->cfg.creds);
+	h->cfg.log(h->cfg.log_ud, level, red ? red : "(log line dropped: out of memory)");
+	free(red);
+}
+
+/* Record an error with its message redacted. */
+static int fail_red(aws_http *h, aws_err *err, int code, const char *fmt, ...) AWS_PRINTF(4, 5);
+static int fail_red(aws_http *h, aws_err *err, int code, const char *fmt, ...)
+{
+	char msg[2048], *red;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	red = aws_redact(msg, h ? h->cfg.creds : NULL);
+	aws_fail(err, code, "%s", red ? red : "(message dropped: out of memory)");
+	free(red);
+	return code;
+}
+
+static int debug_cb(CURL *easy, curl_infotype type, char *data, size_t size, void *ud)
+{
+	aws_http *h = ud;
+	const char *prefix;
+	char *text, *line, *next;
+	if (type == CURLINFO_TEXT)
+		prefix = "* ";
+	else if (type == CURLINFO_HEADER_OUT)
+		prefix = "> ";
+	else if (type == CURLINFO_HEADER_IN)
+		prefix = "< ";
+	else
+		return 0; /* bodies are not logged */
+	text = strndup(data, size);
+	if (!text)
+		return 0;
+	for (line = text; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		line[strcspn(line, "\r")] = '\0';
+		if (*line)
+			logf_(h, HYPERTEST_LOG_DEBUG, "%s%s", prefix, line);
+	}
+	free(text);
+	return 0;
+}
+
+/* ---- requests and responses ------------------------------------------------------ */
+
+int aws_http_request_init(aws_http_request *r, const char *method, const char *url,
+                          const char *what)
+{
+	memset(r, 0, sizeof *r);
+	r->method = strdup(method);
+	r->url = strdup(url);
+	r->what = strdup(what ? what : method);
+	if (!r->method || !r->url || !r->what) {
+		aws_http_request_clear(r);
+		return -1;
+	}
+	return 0;
+}
+
+void aws_http_request_clear(aws_http_request *r)
+{
+	free(r->method);
+	free(r->url);
+	free(r->what);
+	free(r->body_owned);
+	aws_headers_free(&r->headers);
+	memset(r, 0, sizeof *r);
+}
+
+aws_http_request *aws_http_request_new(const char *method, const char *url, const char *what)
+{
+	aws_http_request *r = malloc(sizeof *r);
+	if (r && aws_http_request_init(r, method, url, what) < 0) {
+		free(r);
+		r = NULL;
+	}
+	return r;
+}
+
+void aws_http_request_free(aws_http_request *r)
+{
+	if (!r)
+		return;
+	aws_http_request_clear(r);
+	free(r);
+}
+
+void aws_http_response_clear(aws_http_response *r)
+{
+	aws_headers_free(&r->headers);
+	aws_buf_free(&r->body);
+	free(r->error_code);
+	free(r->error_message);
+	memset(r, 0, sizeof *r);
+}
+
+/* ---- URL pieces ----------------------------------------------------------------------- */
+
+/* Host header value, path and query of an http(s) URL (malloc'd). */
+static int split_url(const char *url, char **host, char **path, char **query)
+{
+	const char *p, *hend, *qs;
+	int https = strncasecmp(url, "https://", 8) == 0;
+	*host = *path = *query = NULL;
+	if (https)
+		p = url + 8;
+	else if (strncasecmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else
+		return -1;
+	hend = p + strcspn(p, "/?");
+	if (hend == p)
+		return -1;
+	/* drop a default port */
+	{
+		size_t n = (size_t)(hend - p);
+		const char *colon = NULL, *s;
+		for (s = hend; s > p; s--)
+			if (s[-1] == ':') {
+				colon = s - 1;
+				break;
+			} else if (s[-1] == ']') {
+				break;
+			}
+		if (colon && ((https && strncmp(colon, ":443", 4) == 0 && colon + 4 == hend) ||
+		              (!https && strncmp(colon, ":80", 3) == 0 && colon + 3 == hend)))
+			n = (size_t)(colon - p);
+		*host = strndup(p, n);
+		for (char *c = *host; c && *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+	}
+	qs = strchr(hend, '?');
+	*path = qs ? strndup(hend, (size_t)(qs - hend)) : strdup(hend);
+	if (*path && !**path) {
+		free(*path);
+		*path = strdup("/");
+	}
+	*query = qs ? strdup(qs + 1) : NULL;
+	if (!*host || !*path || (qs && !*query)) {
+		free(*host);
+		free(*path);
+		free(*query);
+		return -1;
+	}
+	return 0;
+}
+
+int aws_http_sign_sigv4(void *ud, const aws_http_request *req, aws_headers *headers,
+                        aws_err *err)
+{
+	const aws_http_sigv4 *s = ud;
+	aws_sigv4_params p = {0};
+	aws_sigv4_request sr;
+	aws_sigv4_result res;
+	char *host, *path, *query;
+	size_t i;
+	int rc;
+	if (!s->creds)
+		return aws_fail(err, HYPERTEST_ERR_AUTH, "%s: no AWS credentials", req->what);
+	if (split_url(req->url, &host, &path, &query) < 0)
+		return aws_fail(err, HYPERTEST_ERR_INVALID, "%s: not an http(s) URL", req->what);
+	aws_sigv4_defaults(&p, s->service);
+	p.access_key_id = s->creds->access_key_id;
+	p.secret_access_key = s->creds->secret_access_key;
+	p.session_token = s->creds->session_token;
+	p.region = s->region;
+	p.time = time(NULL);
+	p.payload_hash = s->payload_hash;
+	sr.method = req->method;
+	sr.path = path;
+	sr.query = query;
+	sr.headers = headers;
+	sr.body = req->body;
+	sr.body_len = req->body_len;
+	rc = aws_sigv4_sign(&p, &sr, AWS_SIGV4_HEADER, &res, err);
+	for (i = 0; rc == 0 && i < res.add_headers.n; i++)
+		if (aws_headers_set(headers, res.add_headers.v[i].name, res.add_headers.v[i].value) < 0)
+			rc = aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	if (rc == 0)
+		aws_sigv4_result_free(&res);
+	free(host);
+	free(path);
+	free(query);
+	return rc;
+}
+
+/* ---- AWS errors ---------------------------------------------------------------------- */
+
+static char *xml_text(const char *body, const char *tag)
+{
+	char open[64], close[64];
+	const char *s, *e;
+	aws_buf b = {0};
+	snprintf(open, sizeof open, "<%s>", tag);
+	snprintf(close, sizeof close, "</%s>", tag);
+	s = strstr(body, open);
+	if (!s)
+		return NULL;
+	s += strlen(open);
+	e = strstr(s, close);
+	if (!e)
+		return NULL;
+	while (s < e) {
+		static const struct {
+			const char *ent, *ch;
+		} ents[] = {{"&lt;", "<"}, {"&gt;", ">"}, {"&amp;", "&"}, {"&quot;", "\""},
+		            {"&apos;", "'"}};
+		size_t i;
+		int hit = 0;
+		for (i = 0; i < sizeof ents / sizeof *ents && *s == '&'; i++)
+			if (strncmp(s, ents[i].ent, strlen(ents[i].ent)) == 0) {
+				aws_buf_adds(&b, ents[i].ch);
+				s += strlen(ents[i].ent);
+				hit = 1;
+				break;
+			}
+		if (!hit)
+			aws_buf_add(&b, s++, 1);
+	}
+	return aws_buf_steal(&b);
+}
+
+static char *clean_code(const char *code)
+{
+	const char *hash = strrchr(code, '#');
+	char *r;
+	if (hash)
+		code = hash + 1;
+	r = strndup(code, strcspn(code, ":"));
+	return r;
+}
+
+void aws_http_parse_error(aws_http_response *resp)
+{
+	const char *hdr = aws_headers_get(&resp->headers, "x-amzn-ErrorType");
+	const char *body = resp->body.data;
+	free(resp->error_code);
+	free(resp->error_message);
+	resp->error_code = resp->error_message = NULL;
+	if (body && resp->body.len) {
+		const char *s = body;
+		while (isspace((unsigned char)*s))
+			s++;
+		if (*s == '{') {
+			json_t *j = json_loadb(body, resp->body.len, 0, NULL);
+			if (json_is_object(j)) {
+				const char *k[] = {"__type", "code", "Code"};
+				const char *m[] = {"message", "Message", "errorMessage"};
+				size_t i;
+				for (i = 0; i < 3 && !resp->error_code; i++)
+					if (json_is_string(json_object_get(j, k[i])))
+						resp->error_code = clean_code(json_string_value(json_object_get(j, k[i])));
+				for (i = 0; i < 3 && !resp->error_message; i++)
+					if (json_is_string(json_object_get(j, m[i])))
+						resp->error_message = strdup(json_string_value(json_object_get(j, m[i])));
+			}
+			json_decref(j);
+		} else if (*s == '<') {
+			resp->error_code = xml_text(body, "Code");
+			resp->error_message = xml_text(body, "Message");
+		}
+	}
+	if (hdr && *hdr) {
+		free(resp->error_code);
+		resp->error_code = clean_code(hdr);
+	}
+	if (resp->error_code && !*resp->error_code) {
+		free(resp->error_code);
+		resp->error_code = NULL;
+	}
+}
+
+int aws_http_retryable(long status, const char *code)
+{
+	static const char *const codes[] = {
+	    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+	    "TooManyRequestsException", "ProvisionedThroughputExceededException",
+	    "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
+	    "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+	    "EC2ThrottledException", "RequestTimeout", "RequestTimeoutException", "InternalError",
+	    "ServiceUnavailable", NULL};
+	size_t i;
+	if (status == 429 || status >= 500)
+		return 1;
+	for (i = 0; code && codes[i]; i++)
+		if (strcmp(code, codes[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int retryable_curl(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* ---- the client ------------------------------------------------------------------------- */
+
+static unsigned long long rng_next(aws_http *h)
+{
+	/* xorshift64* */
+	h->rng ^= h->rng >> 12;
+	h->rng ^= h->rng << 25;
+	h->rng ^= h->rng >> 27;
+	return h->rng * 2685821657736338717ULL;
+}
+
+aws_http *aws_http_new(const aws_http_config *cfg, aws_err *err)
+{
+	aws_http *h;
+	struct rlimit rl;
+	pthread_once(&global_once, global_init);
+	if (global_rc != CURLE_OK) {
+		aws_fail(err, HYPERTEST_ERR_HTTP, "libcurl: %s", curl_easy_strerror(global_rc));
+		return NULL;
+	}
+	h = calloc(1, sizeof *h);
+	if (!h) {
+		aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	if (cfg)
+		h->cfg = *cfg;
+	if (h->cfg.concurrency <= 0)
+		h->cfg.concurrency = 64;
+	if (h->cfg.max_attempts <= 0)
+		h->cfg.max_attempts = 5;
+	if (h->cfg.retry_base_ms <= 0)
+		h->cfg.retry_base_ms = 100;
+	if (h->cfg.retry_cap_ms <= 0)
+		h->cfg.retry_cap_ms = 20000;
+	if (h->cfg.retry_budget_ms <= 0)
+		h->cfg.retry_budget_ms = 30000;
+	if (h->cfg.connect_timeout_ms <= 0)
+		h->cfg.connect_timeout_ms = 10000;
+	if (h->cfg.max_response == 0)
+		h->cfg.max_response = 16u << 20;
+	if (getrandom(&h->rng, sizeof h->rng, 0) != (ssize_t)sizeof h->rng || h->rng == 0)
+		h->rng = (unsigned long long)now_ms() * 0x9E3779B97F4A7C15ULL + 1;
+
+	/* enough descriptors for the connections we may open */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)h->cfg.concurrency + 256) {
+		rlim_t want = (rlim_t)h->cfg.concurrency + 256;
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+
+	h->easy = curl_easy_init();
+	h->multi = curl_multi_init();
+	h->share = curl_share_init();
+	if (!h->easy || !h->multi || !h->share) {
+		aws_http_free(h);
+		aws_fail(err, HYPERTEST_ERR_NOMEM, "libcurl: cannot create handles");
+		return NULL;
+	}
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, h->cfg.concurrency);
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, h->cfg.concurrency);
+	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, h->cfg.concurrency);
+	return h;
+}
+
+static void complete(aws_http *h, transfer *t, int code, const char *msg);
+static void transfer_free(aws_http *h, transfer *t);
+
+void aws_http_free(aws_http *h)
+{
+	transfer *t;
+	size_t i;
+	if (!h)
+		return;
+	while ((t = h->running.head)) {
+		tl_remove(&h->running, t);
+		curl_multi_remove_handle(h->multi, t->easy);
+		transfer_free(h, t);
+	}
+	while ((t = h->delayed.head)) {
+		tl_remove(&h->delayed, t);
+		transfer_free(h, t);
+	}
+	while ((t = h->ready.head)) {
+		tl_remove(&h->ready, t);
+		transfer_free(h, t);
+	}
+	for (i = 0; i < h->nidle; i++)
+		curl_easy_cleanup(h->idle[i]);
+	free(h->idle);
+	if (h->easy)
+		curl_easy_cleanup(h->easy);
+	if (h->multi)
+		curl_multi_cleanup(h->multi);
+	if (h->share)
+		curl_share_cleanup(h->share);
+	free(h);
+}
+
+/* ---- one attempt ---------------------------------------------------------------------- */
+
+static size_t write_cb(char *data, size_t size, size_t n, void *ud)
+{
+	transfer *t = ud;
+	size_t len = size * n;
+	if (t->resp.body.len + len > t->h->cfg.max_response) {
+		t->overflow = 1;
+		return 0;
+	}
+	if (aws_buf_add(&t->resp.body, data, len) < 0)
+		return 0;
+	return len;
+}
+
+static size_t header_cb(char *data, size_t size, size_t n, void *ud)
+{
+	transfer *t = ud;
+	size_t len = size * n;
+	const char *colon;
+	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		aws_headers_free(&t->resp.headers); /* a new response (after 100 Continue) */
+		return len;
+	}
+	colon = memchr(data, ':', len);
+	if (colon) {
+		char *name = strndup(data, (size_t)(colon - data));
+		const char *v = colon + 1, *e = data + len;
+		char *value;
+		while (v < e && (*v == ' ' || *v == '\t'))
+			v++;
+		while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		value = strndup(v, (size_t)(e - v));
+		if (name && value)
+			aws_headers_add(&t->resp.headers, name, value);
+		free(name);
+		free(value);
+	}
+	return len;
+}
+
+/* Configure t->easy for the next attempt (signing included). */
+static int setup_attempt(aws_http *h, transfer *t, aws_err *err)
+{
+	aws_http_request *r = t->req;
+	aws_headers hdrs = {0};
+	char *host = NULL, *path = NULL, *query = NULL;
+	size_t i;
+	int rc = 0;
+	CURL *e = t->easy;
+
+	curl_easy_reset(e);
+	curl_slist_free_all(t->slist);
+	t->slist = NULL;
+	aws_headers_free(&t->resp.headers);
+	aws_buf_free(&t->resp.body);
+	t->resp.status = 0;
+	t->overflow = 0;
+	t->errbuf[0] = '\0';
+
+	if (split_url(r->url, &host, &path, &query) < 0)
+		return fail_red(h, err, HYPERTEST_ERR_INVALID, "%s: \"%s\" is not an http(s) URL",
+		                r->what, r->url);
+	if (!aws_headers_get(&r->headers, "host") && aws_headers_add(&hdrs, "Host", host) < 0)
+		rc = aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	for (i = 0; rc == 0 && i < r->headers.n; i++)
+		if (aws_headers_add(&hdrs, r->headers.v[i].name, r->headers.v[i].value) < 0)
+			rc = aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	if (rc == 0 && r->sign)
+		rc = r->sign(r->sign_ud, r, &hdrs, err);
+	if (rc == 0 && !aws_headers_get(&hdrs, "content-type"))
+		rc = aws_headers_add(&hdrs, "Content-Type", "") < 0 ? HYPERTEST_ERR_NOMEM : 0;
+	if (rc == 0)
+		rc = aws_headers_add(&hdrs, "Expect", "") < 0 ? HYPERTEST_ERR_NOMEM : 0;
+	for (i = 0; rc == 0 && i < hdrs.n; i++) {
+		aws_buf line = {0};
+		struct curl_slist *n;
+		/* "Name:" removes a header curl would add; "Name;" sends it empty */
+		if (aws_buf_addf(&line, "%s:%s%s", hdrs.v[i].name, *hdrs.v[i].value ? " " : "",
+		                 hdrs.v[i].value) < 0 ||
+		    !(n = curl_slist_append(t->slist, line.data)))
+			rc = HYPERTEST_ERR_NOMEM;
+		else
+			t->slist = n;
+		aws_buf_free(&line);
+	}
+	aws_headers_free(&hdrs);
+	free(host);
+	free(path);
+	free(query);
+	if (rc == HYPERTEST_ERR_NOMEM)
+		return aws_fail(err, rc, "%s: out of memory", r->what);
+	if (rc)
+		return rc; /* the signing hook said why */
+
+	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->slist);
+	curl_easy_setopt(e, CURLOPT_SHARE, h->share);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->cfg.connect_timeout_ms);
+	if (h->cfg.timeout_ms > 0)
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->cfg.timeout_ms);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "hypertest-aws");
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	if (h->cfg.verbose && h->cfg.log) {
+		curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+		curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, debug_cb);
+		curl_easy_setopt(e, CURLOPT_DEBUGDATA, h);
+	}
+	if (strcmp(r->method, "HEAD") == 0) {
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	} else if (strcmp(r->method, "GET") == 0 && !r->body_len) {
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	} else {
+		if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "DELETE") == 0) {
+			if (r->body_len) {
+				curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+				curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+			}
+		} else {
+			curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+			curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body_len ? r->body : "");
+		}
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+	}
+	t->resp.attempts++;
+	return 0;
+}
+
+enum { OUTCOME_DONE = 0, OUTCOME_RETRY = 1 };
+
+/* Look at a finished attempt: either the final outcome (code, message into
+ * err) or a retry after *delay_ms. */
+static int outcome(aws_http *h, transfer *t, CURLcode cc, int *code, aws_err *err,
+                   long *delay_ms)
+{
+	aws_http_request *r = t->req;
+	int max_attempts = r->max_attempts > 0 ? r->max_attempts : h->cfg.max_attempts;
+	int retry = 0;
+	long status = 0;
+	aws_err e = {0};
+
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+	t->resp.status = cc == CURLE_OK ? status : 0;
+	if (cc != CURLE_OK) {
+		if (t->overflow)
+			*code = fail_red(h, &e, HYPERTEST_ERR_HTTP,
+			                 "%s: response larger than %zu bytes", r->what, h->cfg.max_response);
+		else
+			*code = fail_red(h, &e, HYPERTEST_ERR_HTTP, "%s: %s: %s", r->what,
+			                 curl_easy_strerror(cc), t->errbuf[0] ? t->errbuf : "no detail");
+		retry = !t->overflow && retryable_curl(cc);
+	} else if (status >= 200 && status < 300) {
+		*code = 0;
+	} else {
+		aws_http_parse_error(&t->resp);
+		*code = status == 404 ? HYPERTEST_ERR_NOT_FOUND
+		        : status == 401 || status == 403 ? HYPERTEST_ERR_AUTH
+		                                         : HYPERTEST_ERR_HTTP;
+		if (t->resp.error_code || t->resp.error_message)
+			fail_red(h, &e, *code, "%s: HTTP %ld%s%s%s%s", r->what, status,
+			         t->resp.error_code ? " " : "",
+			         t->resp.error_code ? t->resp.error_code : "",
+			         t->resp.error_message ? ": " : "",
+			         t->resp.error_message ? t->resp.error_message : "");
+		else
+			fail_red(h, &e, *code, "%s: HTTP %ld%s%.200s", r->what, status,
+			         t->resp.body.len ? ": " : "", t->resp.body.len ? t->resp.body.data : "");
+		retry = aws_http_retryable(status, t->resp.error_code);
+	}
+	logf_(h, HYPERTEST_LOG_DEBUG, "%s %s -> %s (attempt %d)", r->method, r->url,
+	      *code == 0 ? "ok" : e.msg, t->resp.attempts);
+	if (*code && retry && t->resp.attempts < max_attempts) {
+		/* full jitter: uniform in [0, min(cap, base * 2^(attempt-1))] */
+		long ceiling = h->cfg.retry_base_ms;
+		const char *ra = aws_headers_get(&t->resp.headers, "retry-after");
+		int i;
+		for (i = 1; i < t->resp.attempts && ceiling < h->cfg.retry_cap_ms; i++)
+			ceiling *= 2;
+		if (ceiling > h->cfg.retry_cap_ms)
+			ceiling = h->cfg.retry_cap_ms;
+		*delay_ms = (long)(rng_next(h) % (unsigned long long)(ceiling + 1));
+		if (ra && isdigit((unsigned char)*ra)) {
+			long s = strtol(ra, NULL, 10) * 1000;
+			if (s > *delay_ms)
+				*delay_ms = s > h->cfg.retry_cap_ms ? h->cfg.retry_cap_ms : s;
+		}
+		if (t->delay_total + *delay_ms <= h->cfg.retry_budget_ms) {
+			t->delay_total += *delay_ms;
+			logf_(h, HYPERTEST_LOG_DEBUG, "%s: retrying in %ld ms", r->what, *delay_ms);
+			return OUTCOME_RETRY;
+		}
+	}
+	if (*code) {
+		if (retry && t->resp.attempts > 1)
+			aws_fail(err, *code, "%s (after %d attempts)", e.msg, t->resp.attempts);
+		else
+			aws_fail(err, *code, "%s", e.msg);
+	}
+	return OUTCOME_DONE;
+}
+
+/* ---- blocking mode ---------------------------------------------------------------------- */
+
+int aws_http_perform(aws_http *h, aws_http_request *req, aws_http_response *resp, aws_err *err)
+{
+	transfer t;
+	int code = 0;
+	memset(&t, 0, sizeof t);
+	memset(resp, 0, sizeof *resp);
+	t.h = h;
+	t.req = req;
+	t.easy = h->easy;
+	for (;;) {
+		CURLcode cc;
+		long delay = 0;
+		code = setup_attempt(h, &t, err);
+		if (code)
+			break;
+		cc = curl_easy_perform(t.easy);
+		if (outcome(h, &t, cc, &code, err, &delay) == OUTCOME_DONE)
+			break;
+		{
+			struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+		}
+	}
+	curl_slist_free_all(t.slist);
+	curl_easy_reset(h->easy); /* drop pointers into t */
+	*resp = t.resp;
+	return code;
+}
+
+/* ---- asynchronous mode --------------------------------------------------------------------- */
+
+static void transfer_free(aws_http *h, transfer *t)
+{
+	if (t->easy) {
+		if (h->nidle == h->idle_cap) {
+			size_t cap = h->idle_cap ? h->idle_cap * 2 : 64;
+			CURL **p = realloc(h->idle, cap * sizeof *p);
+			if (p) {
+				h->idle = p;
+				h->idle_cap = cap;
+			}
+		}
+		if (h->nidle < h->idle_cap)
+			h->idle[h->nidle++] = t->easy;
+		else
+			curl_easy_cleanup(t->easy);
+	}
+	curl_slist_free_all(t->slist);
+	aws_http_response_clear(&t->resp);
+	aws_http_request_free(t->req);
+	free(t->done_msg);
+	free(t);
+}
+
+/* Call the completion and free t (t is in no list). */
+static void complete(aws_http *h, transfer *t, int code, const char *msg)
+{
+	if (t->done)
+		t->done(t->ud, t->req, &t->resp, code, code ? msg : NULL);
+	transfer_free(h, t);
+}
+
+/* Queue t as ready with this outcome. */
+static void make_ready(aws_http *h, transfer *t, int code, const char *msg)
+{
+	t->done_code = code;
+	free(t->done_msg);
+	t->done_msg = msg ? strdup(msg) : NULL;
+	tl_push(&h->ready, t);
+}
+
+/* Start an attempt of t in the multi handle, or queue it as failed. */
+static void start(aws_http *h, transfer *t)
+{
+	aws_err err = {0};
+	CURLMcode mc;
+	if (setup_attempt(h, t, &err) != 0) {
+		make_ready(h, t, err.code, err.msg);
+		return;
+	}
+	mc = curl_multi_add_handle(h->multi, t->easy);
+	if (mc != CURLM_OK) {
+		aws_fail(&err, HYPERTEST_ERR_HTTP, "%s: %s", t->req->what, curl_multi_strerror(mc));
+		make_ready(h, t, err.code, err.msg);
+		return;
+	}
+	tl_push(&h->running, t);
+}
+
+int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done, void *ud,
+                       aws_err *err)
+{
+	transfer *t = calloc(1, sizeof *t);
+	if (!t) {
+		aws_http_request_free(req);
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	}
+	t->h = h;
+	t->req = req;
+	t->done = done;
+	t->ud = ud;
+	t->easy = h->nidle ? h->idle[--h->nidle] : curl_easy_init();
+	if (!t->easy) {
+		t->req = NULL;
+		free(t);
+		aws_http_request_free(req);
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "libcurl: cannot create a handle");
+	}
+	start(h, t);
+	return 0;
+}
+
+size_t aws_http_multi_pending(const aws_http *h)
+{
+	return h->running.n + h->delayed.n + h->ready.n;
+}
+
+void aws_http_multi_cancel(aws_http *h)
+{
+	transfer *t;
+	while ((t = h->running.head)) {
+		tl_remove(&h->running, t);
+		curl_multi_remove_handle(h->multi, t->easy);
+		make_ready(h, t, HYPERTEST_ERR_CANCELLED, "cancelled");
+	}
+	while ((t = h->delayed.head)) {
+		tl_remove(&h->delayed, t);
+		make_ready(h, t, HYPERTEST_ERR_CANCELLED, "cancelled");
+	}
+}
+
+/* Deliver the ready list; returns how many. */
+static int deliver_ready(aws_http *h)
+{
+	int n = 0;
+	transfer *t;
+	while ((t = h->ready.head)) {
+		char *msg;
+		char full[1100];
+		tl_remove(&h->ready, t);
+		msg = t->done_msg;
+		if (t->done_code == HYPERTEST_ERR_CANCELLED) {
+			snprintf(full, sizeof full, "%s: cancelled", t->req->what);
+			complete(h, t, t->done_code, full);
+		} else {
+			snprintf(full, sizeof full, "%s", msg ? msg : "failed");
+			complete(h, t, t->done_code, full);
+		}
+		n++;
+	}
+	return n;
+}
+
+/* Start delayed retries that are due; returns ms until the next one (-1: none). */
+static long start_due(aws_http *h)
+{
+	long long now = now_ms(), next = -1;
+	transfer *t = h->delayed.head, *nx;
+	for (; t; t = nx) {
+		nx = t->next;
+		if (t->due <= now) {
+			tl_remove(&h->delayed, t);
+			start(h, t);
+		} else if (next < 0 || t->due < next) {
+			next = t->due;
+		}
+	}
+	return next < 0 ? -1 : (long)(next - now);
+}
+
+/* Collect finished transfers; returns how many completed. */
+static int collect(aws_http *h)
+{
+	CURLMsg *m;
+	int left, n = 0;
+	while ((m = curl_multi_info_read(h->multi, &left))) {
+		transfer *t = NULL;
+		CURLcode cc;
+		aws_err err = {0};
+		long delay = 0;
+		int code = 0;
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		cc = m->data.result;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+		curl_multi_remove_handle(h->multi, m->easy_handle);
+		if (!t)
+			continue;
+		tl_remove(&h->running, t);
+		if (outcome(h, t, cc, &code, &err, &delay) == OUTCOME_RETRY) {
+			t->due = now_ms() + delay;
+			tl_push(&h->delayed, t);
+			continue;
+		}
+		complete(h, t, code, err.msg);
+		n++;
+	}
+	return n;
+}
+
+int aws_http_multi_wait(aws_http *h, int timeout_ms)
+{
+	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int total = 0;
+	for (;;) {
+		int running = 0, n;
+		long next_retry, wait;
+		CURLMcode mc;
+		total += deliver_ready(h);
+		next_retry = start_due(h);
+		total += deliver_ready(h);
+		mc = curl_multi_perform(h->multi, &running);
+		if (mc != CURLM_OK)
+			return -HYPERTEST_ERR_HTTP;
+		n = collect(h);
+		total += n;
+		if (total > 0)
+			return total;
+		if (h->running.n == 0 && h->delayed.n == 0 && h->ready.n == 0)
+			return 0;
+		next_retry = start_due(h);
+		if (h->ready.n)
+			continue;
+		if (deadline >= 0 && now_ms() >= deadline)
+			return 0;
+		wait = deadline < 0 ? 1000 : (long)(deadline - now_ms());
+		if (next_retry >= 0 && next_retry < wait)
+			wait = next_retry;
+		if (wait < 0)
+			wait = 0;
+		mc = curl_multi_poll(h->multi, NULL, 0, (int)wait, NULL);
+		if (mc != CURLM_OK)
+			return -HYPERTEST_ERR_HTTP;
+	}
+}
