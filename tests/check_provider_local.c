@@ -1107,6 +1107,26 @@ START_TEST(test_invoke_cancel)
 }
 END_TEST
 
+START_TEST(test_destroy_in_flight)
+{
+	/* Destroying the provider kills and reaps what still runs. */
+	void *self = deployed("{}");
+	char beat[1024];
+	snprintf(beat, sizeof beat, "%s/beat", C.project_dir);
+	hypertest_invocation *inv = inv_new(1);
+	start(self, inv, pathf("hang2 %s", beat));
+	wait_heartbeat(beat);
+	double t0 = now_s();
+	OP(HYPERTEST_OP_DESTROY)(self);
+	ck_assert(now_s() - t0 < 1.0);
+	ck_assert_int_eq(inv->done, 0); /* never completed: the core is going away */
+	assert_heartbeat_stopped(beat);
+	ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1); /* no child left, not even a zombie */
+	ck_assert_int_eq(errno, ECHILD);
+	inv_free(inv);
+}
+END_TEST
+
 /* An orchestrator killed with SIGKILL leaves no function process behind. */
 static void orchestrator_dies(const char *options, const char *mode)
 {
@@ -1396,6 +1416,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_invoke_failures);
 	tcase_add_test(t, test_invoke_cancel);
 	tcase_add_test(t, test_invoke_parent_death);
+	tcase_add_test(t, test_destroy_in_flight);
 	tcase_add_test(t, test_invoke_no_pidfd);
 	tcase_add_test(t, test_invoke_memory_limit);
 	suite_add_tcase(s, t);

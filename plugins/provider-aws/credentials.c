@@ -41,18 +41,9 @@ int aws_ini_parse(const char *path, const char *text, aws_ini_fn fn, void *ud, a
 		if (next)
 			*next++ = '\0';
 		lineno++;
-		if (line[0] == ' ' || line[0] == '\t') {
-			s = trim(line);
-			if (!*s || *s == '#' || *s == ';')
-				continue;
-			if (nested_ok)
-				continue; /* a nested block ("s3 =" then indented keys) */
-			rc = aws_fail(err, HYPERTEST_ERR_CONFIG,
-			              "%s:%d: unexpected indented line (continuation of nothing)", path,
-			              lineno);
-			break;
-		}
 		s = trim(line);
+		if ((line[0] == ' ' || line[0] == '\t') && nested_ok)
+			continue; /* a nested block ("s3 =" then indented keys) */
 		if (!*s || *s == '#' || *s == ';')
 			continue;
 		if (*s == '[') {

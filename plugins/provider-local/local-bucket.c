@@ -40,13 +40,13 @@ static char *object_path(local_provider *p, const char *bucket, const char *key)
 {
 	const char *why = local_key_problem(key);
 	if (why) {
-		local_fail(p, HYPERTEST_ERR_INVALID, "local provider: object key '%s' %s",
+		local_fail(p, HYPERTEST_ERR_INVALID, "object key '%s' %s",
 		           key ? key : "", why);
 		return NULL;
 	}
 	char *path = local_path_join(bucket, key);
 	if (!path)
-		local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	return path;
 }
 
@@ -60,7 +60,7 @@ int local_object_put(void *self, const char *key, const void *data, size_t len,
 		return HYPERTEST_ERR_INVALID;
 	int rc = 0;
 	if (local_write_atomic(path, data, len) != 0)
-		rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot write object %s: %s",
+		rc = local_fail(p, HYPERTEST_ERR_IO, "cannot write object %s: %s",
 		                path, strerror(errno));
 	free(path);
 	return rc;
@@ -78,10 +78,10 @@ int local_object_get(void *self, const char *key, hypertest_buffer *out)
 	if (local_read_file(path, &data, &len) != 0) {
 		int e = errno;
 		rc = local_fail(p, e == ENOENT || e == ENOTDIR ? HYPERTEST_ERR_NOT_FOUND : HYPERTEST_ERR_IO,
-		                "local provider: cannot read object %s: %s", path, strerror(e));
+		                "cannot read object %s: %s", path, strerror(e));
 	} else {
 		if (p->up.buffer_append(out, data, len) != 0)
-			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 		free(data);
 	}
 	free(path);
@@ -96,7 +96,7 @@ int local_object_url(void *self, const char *key, hypertest_buffer *url)
 		return HYPERTEST_ERR_INVALID;
 	int rc = 0;
 	if (p->up.buffer_append(url, path, strlen(path)) != 0)
-		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	free(path);
 	return rc;
 }
@@ -108,7 +108,7 @@ static int copy_tree(local_provider *p, const char *src, const char *dst)
 {
 	DIR *d = opendir(src);
 	if (!d)
-		return local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot read directory %s: %s",
+		return local_fail(p, HYPERTEST_ERR_IO, "cannot read directory %s: %s",
 		                  src, strerror(errno));
 	int rc = 0;
 	struct dirent *e;
@@ -119,20 +119,20 @@ static int copy_tree(local_provider *p, const char *src, const char *dst)
 		char *to = local_path_join(dst, e->d_name);
 		struct stat lst, st;
 		if (!from || !to) {
-			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 		} else if (lstat(from, &lst) != 0) {
-			rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot read %s: %s", from,
+			rc = local_fail(p, HYPERTEST_ERR_IO, "cannot read %s: %s", from,
 			                strerror(errno));
 		} else if (S_ISDIR(lst.st_mode)) {
 			rc = copy_tree(p, from, to);
 		} else if (stat(from, &st) == 0 && S_ISREG(st.st_mode)) {
 			if (local_copy_file(from, to) != 0)
 				rc = local_fail(p, HYPERTEST_ERR_IO,
-				                "local provider: cannot copy %s to %s: %s", from, to,
+				                "cannot copy %s to %s: %s", from, to,
 				                strerror(errno));
 		} else {
 			local_log(p, HYPERTEST_LOG_WARNING,
-			          "local provider: artifact %s is not a file; not stored", from);
+			          "artifact %s is not a file; not stored", from);
 		}
 		free(from);
 		free(to);
@@ -151,7 +151,7 @@ int local_artifacts_store(void *self, const char *prefix, const char *dir)
 		return HYPERTEST_ERR_INVALID;
 	int rc;
 	if (local_mkdir_p(dst) != 0)
-		rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot create %s: %s", dst,
+		rc = local_fail(p, HYPERTEST_ERR_IO, "cannot create %s: %s", dst,
 		                strerror(errno));
 	else
 		rc = copy_tree(p, dir, dst);

@@ -58,14 +58,14 @@ static int read_current(local_provider *p, char **digest, char **root)
 	char *text;
 	size_t len;
 	if (!path)
-		return local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	if (local_read_file(path, &text, &len) != 0) {
 		int e = errno;
 		int rc = e == ENOENT
 		             ? local_fail(p, HYPERTEST_ERR_NOT_FOUND,
-		                          "local provider: nothing deployed in %s (run hypertest deploy)",
+		                          "nothing deployed in %s (run hypertest deploy)",
 		                          p->function_dir)
-		             : local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot read %s: %s",
+		             : local_fail(p, HYPERTEST_ERR_IO, "cannot read %s: %s",
 		                          path, strerror(e));
 		free(path);
 		return rc;
@@ -78,10 +78,10 @@ static int read_current(local_provider *p, char **digest, char **root)
 	int rc = 0;
 	if (!d || !r || !digest_hex(d) || r[0] != '/')
 		rc = local_fail(p, HYPERTEST_ERR_IO,
-		                "local provider: %s is damaged (expected {\"digest\", \"root\"}); "
+		                "%s is damaged (expected {\"digest\", \"root\"}); "
 		                "run hypertest deploy again", path);
 	else if (!(*digest = local_strdup(d)) || !(*root = local_strdup(r)))
-		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	json_decref(j);
 	free(path);
 	return rc;
@@ -95,7 +95,7 @@ static int list_entries(local_provider *p, local_deployed *d)
 	DIR *dir = opendir(d->task_root);
 	if (!dir)
 		return local_fail(p, HYPERTEST_ERR_IMAGE,
-		                  "local provider: the deployed image %s has no /var/task (%s: %s)",
+		                  "the deployed image %s has no /var/task (%s: %s)",
 		                  d->digest, d->task_root, strerror(errno));
 	size_t cap = 0;
 	struct dirent *e;
@@ -108,14 +108,14 @@ static int list_entries(local_provider *p, local_deployed *d)
 			size_t ncap = cap ? cap * 2 : 16;
 			char **ne = realloc(d->entries, ncap * sizeof *ne);
 			if (!ne) {
-				rc = local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+				rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 				break;
 			}
 			d->entries = ne;
 			cap = ncap;
 		}
 		if (!(d->entries[d->nentries] = local_strdup(e->d_name)))
-			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 		else
 			d->nentries++;
 	}
@@ -134,7 +134,7 @@ int local_deployed_load(local_provider *p)
 		d.task_root = local_path_join(d.root, "var/task");
 		d.config = d.task_root ? local_path_join(d.task_root, "hypertest.config.json") : NULL;
 		rc = d.config ? list_entries(p, &d)
-		              : local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		              : local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	}
 	if (rc != 0) {
 		local_deployed_clear(&d);
@@ -152,7 +152,7 @@ int local_function_digest(void *self, hypertest_buffer *digest)
 	char *d = NULL, *root = NULL;
 	int rc = read_current(p, &d, &root);
 	if (rc == 0 && p->up.buffer_append(digest, d, strlen(d)) != 0)
-		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	free(d);
 	free(root);
 	return rc;
@@ -183,7 +183,7 @@ static void remove_other_images(local_provider *p, const char *images, const cha
 			char *path = local_path_join(images, n);
 			if (path && local_rm_rf(path) != 0)
 				local_log(p, HYPERTEST_LOG_WARNING,
-				          "local provider: cannot remove the old image %s: %s", path,
+				          "cannot remove the old image %s: %s", path,
 				          strerror(errno));
 			free(path);
 		}
@@ -196,23 +196,23 @@ static int unpack(local_provider *p, const char *image_ref, const char *dest,
 {
 	struct stat st;
 	if (stat(marker, &st) == 0 && stat(dest, &st) == 0 && S_ISDIR(st.st_mode)) {
-		local_log(p, HYPERTEST_LOG_DEBUG, "local provider: %s is already unpacked in %s",
+		local_log(p, HYPERTEST_LOG_DEBUG, "%s is already unpacked in %s",
 		          digest, dest);
 		return 0;
 	}
 	if (!p->up.image_unpack)
 		return local_fail(p, HYPERTEST_ERR_UNSUPPORTED,
-		                  "local provider: this core cannot unpack images (upcall %d missing)",
+		                  "this core cannot unpack images (upcall %d missing)",
 		                  HYPERTEST_UP_IMAGE_UNPACK);
 	if ((unlink(marker) != 0 && errno != ENOENT) || local_rm_rf(dest) != 0)
-		return local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot clear %s: %s", dest,
+		return local_fail(p, HYPERTEST_ERR_IO, "cannot clear %s: %s", dest,
 		                  strerror(errno));
-	local_log(p, HYPERTEST_LOG_INFO, "local provider: unpacking %s into %s", digest, dest);
+	local_log(p, HYPERTEST_LOG_INFO, "unpacking %s into %s", digest, dest);
 	int rc = p->up.image_unpack(p->core, p->image_dir, image_ref, dest);
 	if (rc != 0)
 		return rc;
 	if (local_write_atomic(marker, digest, strlen(digest)) != 0)
-		return local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot write %s: %s", marker,
+		return local_fail(p, HYPERTEST_ERR_IO, "cannot write %s: %s", marker,
 		                  strerror(errno));
 	return 0;
 }
@@ -223,7 +223,7 @@ int local_function_update(void *self, const char *image_ref, const char *image_d
 	const char *hex = digest_hex(image_digest);
 	if (!hex)
 		return local_fail(p, HYPERTEST_ERR_INVALID,
-		                  "local provider: '%s' is not an image digest (algorithm:hex)",
+		                  "'%s' is not an image digest (algorithm:hex)",
 		                  image_digest ? image_digest : "");
 	char *images = local_path_join(p->function_dir, "images");
 	char *dest = images ? local_path_join(images, hex) : NULL;
@@ -233,14 +233,14 @@ int local_function_update(void *self, const char *image_ref, const char *image_d
 	char *text = j ? json_dumps(j, JSON_SORT_KEYS) : NULL;
 	int rc = 0;
 	if (!marker || !current || !text)
-		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	else if (local_mkdir_p(images) != 0)
-		rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot create %s: %s", images,
+		rc = local_fail(p, HYPERTEST_ERR_IO, "cannot create %s: %s", images,
 		                strerror(errno));
 	if (rc == 0)
 		rc = unpack(p, image_ref, dest, marker, image_digest);
 	if (rc == 0 && local_write_atomic(current, text, strlen(text)) != 0)
-		rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot write %s: %s", current,
+		rc = local_fail(p, HYPERTEST_ERR_IO, "cannot write %s: %s", current,
 		                strerror(errno));
 	if (rc == 0) {
 		remove_other_images(p, images, hex);

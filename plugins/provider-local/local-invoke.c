@@ -93,7 +93,7 @@ int local_invoke_init(local_provider *p)
 {
 	p->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (p->epfd < 0)
-		return local_fail(p, HYPERTEST_ERR_IO, "local provider: epoll_create1: %s",
+		return local_fail(p, HYPERTEST_ERR_IO, "epoll_create1: %s",
 		                  strerror(errno));
 	/* HYPERTEST_LOCAL_NO_PIDFD=1 forces the polling fallback (for tests). */
 	const char *no = getenv("HYPERTEST_LOCAL_NO_PIDFD");
@@ -469,7 +469,7 @@ static pid_t start_process(local_provider *p, const char *program, const char *s
 	char **envp = tmp ? local_env_build(names, values, 6, &owned) : NULL;
 	pid_t pid = -1;
 	if (!envp) {
-		local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	char *direct[] = {(char *)program, NULL};
@@ -497,7 +497,7 @@ static pid_t start_process(local_provider *p, const char *program, const char *s
 	s.memory_mb = p->memory_mb;
 	pid = local_spawn_process(&s);
 	if (pid < 0)
-		local_fail(p, HYPERTEST_ERR_PROVIDER, "local provider: cannot start %s: %s", s.path,
+		local_fail(p, HYPERTEST_ERR_PROVIDER, "cannot start %s: %s", s.path,
 		           strerror(errno));
 out:
 	local_env_free(envp, owned);
@@ -527,7 +527,7 @@ int local_invoke_start(void *self, hypertest_invocation *inv, const char *payloa
 	if (!program)
 		return HYPERTEST_ERR_PROVIDER;
 	if (p->isolation == LOCAL_ISOLATION_BWRAP && local_mkdir_p(p->bucket_dir) != 0)
-		return local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot create %s: %s",
+		return local_fail(p, HYPERTEST_ERR_IO, "cannot create %s: %s",
 		                  p->bucket_dir, strerror(errno));
 
 	const char *id = p->up.invocation_test_id ? p->up.invocation_test_id(inv) : NULL;
@@ -539,7 +539,7 @@ int local_invoke_start(void *self, hypertest_invocation *inv, const char *payloa
 	}
 	local_proc *pr = calloc(1, sizeof *pr);
 	if (!pr)
-		return local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	pr->p = p;
 	for (int k = 0; k < W_COUNT; k++) {
 		pr->fd[k] = -1;
@@ -553,7 +553,7 @@ int local_invoke_start(void *self, hypertest_invocation *inv, const char *payloa
 		goto fail;
 	}
 	if (make_pipe(in, 1) != 0 || make_pipe(out, 0) != 0 || make_pipe(err, 0) != 0) {
-		rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot create pipes: %s%s",
+		rc = local_fail(p, HYPERTEST_ERR_IO, "cannot create pipes: %s%s",
 		                strerror(errno),
 		                errno == EMFILE ? " (too many open files: lower concurrency)" : "");
 		goto fail;
@@ -578,7 +578,7 @@ int local_invoke_start(void *self, hypertest_invocation *inv, const char *payloa
 		pr->fd[W_PID] = sys_pidfd_open(pr->pid);
 	if ((p->use_pidfd && (pr->fd[W_PID] < 0 || watch(pr, W_PID, EPOLLIN) != 0)) ||
 	    watch(pr, W_OUT, EPOLLIN) != 0 || watch(pr, W_ERR, EPOLLIN) != 0) {
-		rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot watch process %d: %s",
+		rc = local_fail(p, HYPERTEST_ERR_IO, "cannot watch process %d: %s",
 		                (int)pr->pid, strerror(errno));
 		abort_started(pr);
 		return rc;
@@ -590,7 +590,7 @@ int local_invoke_start(void *self, hypertest_invocation *inv, const char *payloa
 		pr->payload = malloc(len - written);
 		if (!pr->payload) {
 			abort_started(pr);
-			return local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+			return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 		}
 		memcpy(pr->payload, payload + written, len - written);
 		pr->payload_len = len - written;
@@ -744,7 +744,7 @@ int local_invoke_wait(void *self, int timeout_ms)
 		}
 		int n = epoll_wait(p->epfd, evs, (int)(sizeof evs / sizeof evs[0]), (int)wait);
 		if (n < 0 && errno != EINTR)
-			return -local_fail(p, HYPERTEST_ERR_IO, "local provider: epoll_wait: %s",
+			return -local_fail(p, HYPERTEST_ERR_IO, "epoll_wait: %s",
 			                   strerror(errno));
 		int interrupted = n < 0;
 		done += handle_events(p, evs, n > 0 ? n : 0);

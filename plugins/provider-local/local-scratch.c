@@ -147,9 +147,9 @@ static int setup_dirs(local_provider *p)
 	p->scratch_base = local_path_join(p->function_dir, "scratch");
 	p->pool_dir = p->scratch_base ? local_path_join(p->scratch_base, ".pool") : NULL;
 	if (!p->pool_dir)
-		return local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	if (local_mkdir_p(p->pool_dir) != 0) {
-		int rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot create %s: %s",
+		int rc = local_fail(p, HYPERTEST_ERR_IO, "cannot create %s: %s",
 		                    p->pool_dir, strerror(errno));
 		free(p->scratch_base);
 		free(p->pool_dir);
@@ -167,7 +167,7 @@ char *local_scratch_acquire(local_provider *p, const char *name)
 		pool_load(p);
 	char *dir = local_path_join(p->scratch_base, name);
 	if (!dir) {
-		local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
 	while (p->npool > 0) {
@@ -184,7 +184,7 @@ char *local_scratch_acquire(local_provider *p, const char *name)
 	if (local_rm_rf(dir) != 0 || create_fresh(p, dir, &failed) != 0) {
 		int e = errno;
 		local_fail(p, e == ENOMEM ? HYPERTEST_ERR_NOMEM : HYPERTEST_ERR_IO,
-		           "local provider: cannot create %s: %s", failed ? failed : dir, strerror(e));
+		           "cannot create %s: %s", failed ? failed : dir, strerror(e));
 		free(failed);
 		local_rm_rf(dir);
 		free(dir);
@@ -302,7 +302,7 @@ void local_scratch_release(local_provider *p, char *dir)
 	int reusable = p->dep_loaded && p->pool_dir && p->pool_digest &&
 	               !strcmp(p->pool_digest, p->dep.digest);
 	if (!(reusable && clean(p, dir) == 0 && pool_put(p, dir) == 0) && local_rm_rf(dir) != 0)
-		local_log(p, HYPERTEST_LOG_WARNING, "local provider: cannot remove %s: %s", dir,
+		local_log(p, HYPERTEST_LOG_WARNING, "cannot remove %s: %s", dir,
 		          strerror(errno));
 	free(dir);
 }

@@ -67,18 +67,18 @@ const char *local_program(local_provider *p)
 	const char *name = core_str(p, HYPERTEST_CORE_FUNCTION_PROGRAM);
 	struct stat st;
 	if (!*name) {
-		local_fail(p, HYPERTEST_ERR_CONFIG, "local provider: the core names no function program");
+		local_fail(p, HYPERTEST_ERR_CONFIG, "the core names no function program");
 		return NULL;
 	}
 	char *path = local_which(name);
 	if (!path) {
 		local_fail(p, HYPERTEST_ERR_NOT_FOUND,
-		           "local provider: function program '%s' not found on PATH", name);
+		           "function program '%s' not found on PATH", name);
 		return NULL;
 	}
 	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || access(path, X_OK) != 0) {
 		local_fail(p, HYPERTEST_ERR_NOT_FOUND,
-		           "local provider: function program %s is not an executable file%s%s",
+		           "function program %s is not an executable file%s%s",
 		           path, errno ? ": " : "", errno ? strerror(errno) : "");
 		free(path);
 		return NULL;
@@ -100,13 +100,13 @@ static int opt_path(local_provider *p, json_t *o, const char *key, const char *d
 	const char *s = def;
 	if (v && !json_is_string(v))
 		return local_fail(p, HYPERTEST_ERR_CONFIG,
-		                  "local provider: option '%s' must be a string (a directory)", key);
+		                  "option '%s' must be a string (a directory)", key);
 	if (v)
 		s = json_string_value(v);
 	if (!*s)
-		return local_fail(p, HYPERTEST_ERR_CONFIG, "local provider: option '%s' is empty", key);
+		return local_fail(p, HYPERTEST_ERR_CONFIG, "option '%s' is empty", key);
 	if (!(*out = local_abspath(core_str(p, HYPERTEST_CORE_PROJECT_DIR), s)))
-		return local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	return 0;
 }
 
@@ -122,7 +122,7 @@ static int opt_number(local_provider *p, json_t *o, const char *key, double def,
 	if (!json_is_number(v) || (integral && !json_is_integer(v)) || !isfinite(d) || d < min ||
 	    d > max)
 		return local_fail(p, HYPERTEST_ERR_CONFIG,
-		                  "local provider: option '%s' must be %s between %.15g and %.15g",
+		                  "option '%s' must be %s between %.15g and %.15g",
 		                  key, integral ? "an integer" : "a number", min, max);
 	*out = d;
 	return 0;
@@ -137,21 +137,21 @@ static int opt_base_image(local_provider *p, json_t *o)
 	const char *s = json_string_value(v);
 	if (!s || strncmp(s, "oci:", 4) != 0 || !s[4] || s[4] == ':')
 		return local_fail(p, HYPERTEST_ERR_CONFIG,
-		                  "local provider: option 'baseImage' must be \"oci:DIR\" or "
+		                  "option 'baseImage' must be \"oci:DIR\" or "
 		                  "\"oci:DIR:REF\" (an OCI image layout directory)");
 	const char *dir = s + 4, *colon = strchr(dir, ':');
 	char *d = colon ? strndup(dir, (size_t)(colon - dir)) : local_strdup(dir);
 	if (colon && !colon[1]) {
 		free(d);
 		return local_fail(p, HYPERTEST_ERR_CONFIG,
-		                  "local provider: option 'baseImage' has an empty reference after ':'");
+		                  "option 'baseImage' has an empty reference after ':'");
 	}
 	p->base_layout = d ? local_abspath(core_str(p, HYPERTEST_CORE_PROJECT_DIR), d) : NULL;
 	free(d);
 	if (colon)
 		p->base_ref = local_strdup(colon + 1);
 	if (!p->base_layout || (colon && !p->base_ref))
-		return local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	return 0;
 }
 
@@ -167,7 +167,7 @@ static int parse_options(local_provider *p, const char *options_json)
 	if (!o || !json_is_object(o)) {
 		json_decref(o);
 		return local_fail(p, HYPERTEST_ERR_CONFIG,
-		                  "local provider: the options must be a JSON object");
+		                  "the options must be a JSON object");
 	}
 	const char *key;
 	json_t *v;
@@ -178,7 +178,7 @@ static int parse_options(local_provider *p, const char *options_json)
 			;
 		if (i == n) {
 			rc = local_fail(p, HYPERTEST_ERR_CONFIG,
-			                "local provider: unknown option '%s' (known: imageDir, baseImage, "
+			                "unknown option '%s' (known: imageDir, baseImage, "
 			                "bucketDir, functionDir, timeout, memoryMB, maxResponseBytes, "
 			                "isolation)", key);
 			break;
@@ -211,7 +211,7 @@ static int parse_options(local_provider *p, const char *options_json)
 			p->isolation = LOCAL_ISOLATION_BWRAP;
 		else
 			rc = local_fail(p, HYPERTEST_ERR_CONFIG,
-			                "local provider: option 'isolation' must be \"none\" or "
+			                "option 'isolation' must be \"none\" or "
 			                "\"bubblewrap\"");
 	}
 	json_decref(o);
@@ -251,7 +251,7 @@ static int local_create(hypertest_core *core, const char *options_json, void **s
 	p->epfd = -1;
 	int rc = parse_options(p, options_json);
 	if (rc == 0 && p->isolation == LOCAL_ISOLATION_BWRAP && !(p->bwrap = local_which("bwrap")))
-		rc = local_fail(p, HYPERTEST_ERR_CONFIG, "local provider: %s", bwrap_missing);
+		rc = local_fail(p, HYPERTEST_ERR_CONFIG, "%s", bwrap_missing);
 	if (rc == 0)
 		rc = local_invoke_init(p);
 	if (rc != 0) {
@@ -263,7 +263,7 @@ static int local_create(hypertest_core *core, const char *options_json, void **s
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-			local_log(p, HYPERTEST_LOG_DEBUG, "local provider: cannot raise RLIMIT_NOFILE: %s",
+			local_log(p, HYPERTEST_LOG_DEBUG, "cannot raise RLIMIT_NOFILE: %s",
 			          strerror(errno));
 	}
 	*self = p;
@@ -393,7 +393,7 @@ static int local_doctor(void *self, hypertest_checks *checks)
 {
 	local_provider *p = self;
 	if (!p->up.doctor_check)
-		return local_fail(p, HYPERTEST_ERR_UNSUPPORTED, "local provider: no doctor upcall");
+		return local_fail(p, HYPERTEST_ERR_UNSUPPORTED, "no doctor upcall");
 	check_bucket(p, checks);
 	check_function(p, checks);
 	if (p->isolation == LOCAL_ISOLATION_BWRAP)
@@ -412,7 +412,7 @@ static int local_image_target(void *self, hypertest_params *target)
 		rc = p->up.param_set(target, "baseLayout", p->base_layout);
 	if (rc == 0 && p->base_ref)
 		rc = p->up.param_set(target, "baseRef", p->base_ref);
-	return rc ? local_fail(p, rc, "local provider: cannot set the image target") : 0;
+	return rc ? local_fail(p, rc, "cannot set the image target") : 0;
 }
 
 /* ---- serve (function side) ----------------------------------------------------------- */
@@ -476,18 +476,18 @@ static int local_serve(void *self, hypertest_function *fn)
 	local_provider *p = self;
 	if (!p->up.function_handle || !p->up.buffer_new || !p->up.buffer_data || !p->up.buffer_free)
 		return local_fail(p, HYPERTEST_ERR_UNSUPPORTED,
-		                  "local provider: this core lacks the upcalls to serve (%d, %d-%d)",
+		                  "this core lacks the upcalls to serve (%d, %d-%d)",
 		                  HYPERTEST_UP_FUNCTION_HANDLE, HYPERTEST_UP_BUFFER_NEW,
 		                  HYPERTEST_UP_BUFFER_FREE);
 	char *payload;
 	size_t len;
 	if (read_all(0, &payload, &len) != 0)
-		return local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot read the payload: %s",
+		return local_fail(p, HYPERTEST_ERR_IO, "cannot read the payload: %s",
 		                  strerror(errno));
 	hypertest_buffer *resp = p->up.buffer_new(p->core);
 	if (!resp) {
 		free(payload);
-		return local_fail(p, HYPERTEST_ERR_NOMEM, "local provider: out of memory");
+		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	}
 	int rc = p->up.function_handle(fn, payload, len, resp);
 	free(payload);
@@ -496,10 +496,10 @@ static int local_serve(void *self, hypertest_function *fn)
 	if (data && n > 0) {
 		rc = 0; /* a response is always a valid one, even for a runner that failed */
 		if (write_all(1, data, n) != 0)
-			rc = local_fail(p, HYPERTEST_ERR_IO, "local provider: cannot write the response: %s",
+			rc = local_fail(p, HYPERTEST_ERR_IO, "cannot write the response: %s",
 			                strerror(errno));
 	} else if (rc == 0) {
-		rc = local_fail(p, HYPERTEST_ERR_PROVIDER, "local provider: the function gave no response");
+		rc = local_fail(p, HYPERTEST_ERR_PROVIDER, "the function gave no response");
 	}
 	p->up.buffer_free(resp);
 	return rc;
