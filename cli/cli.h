@@ -60,6 +60,7 @@ struct cli_opts {
 	const char *directory;   /* -C, or NULL */
 	int dry_run, quiet, verbose, help, no_color, json, version;
 	int force, yes;          /* init */
+	const char *output;      /* deploy --output oci:DIR, or NULL */
 	struct cli_set *sets;    /* --set and --concurrency, in order */
 	size_t nsets;
 };

@@ -176,6 +176,8 @@ int cli_cmd_invoke(hypertest *h, const struct cli_opts *o, struct render *r)
 		render_run_summary(r, run);
 		if (o->json) {
 			print_results_json(run);
+		} else if (o->dry_run) {
+			render_note(r, "Dry run: nothing was invoked and no results file was written.");
 		} else if (!hypertest_run_results_path(run)) {
 			render_note(r, "The results could not be written to a file;"
 			               " they follow on stdout as JSON.");

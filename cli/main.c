@@ -21,7 +21,8 @@ enum {
 	OPT_CONCURRENCY,
 	OPT_NO_COLOR,
 	OPT_JSON,
-	OPT_VERSION
+	OPT_VERSION,
+	OPT_OUTPUT
 };
 
 #define GLOBAL_LONG_OPTIONS                                        \
@@ -35,7 +36,8 @@ enum {
 	{"concurrency", required_argument, NULL, OPT_CONCURRENCY},     \
 	{"no-color", no_argument, NULL, OPT_NO_COLOR},                 \
 	{"json", no_argument, NULL, OPT_JSON},                         \
-	{"version", no_argument, NULL, OPT_VERSION}
+	{"version", no_argument, NULL, OPT_VERSION},                   \
+	{"output", required_argument, NULL, OPT_OUTPUT}
 
 static const struct option global_long[] = {GLOBAL_LONG_OPTIONS, {NULL, 0, NULL, 0}};
 static const struct option init_long[] = {GLOBAL_LONG_OPTIONS,
@@ -133,6 +135,7 @@ static int parse_pass(int argc, char **argv, int init, struct cli_opts *o)
 		case OPT_NO_COLOR: o->no_color = 1; break;
 		case OPT_JSON: o->json = 1; break;
 		case OPT_VERSION: o->version = 1; break;
+		case OPT_OUTPUT: o->output = optarg; break;
 		case 'f': o->force = 1; break;
 		case 'y': o->yes = 1; break;
 		case OPT_SET:
@@ -232,6 +235,10 @@ static int parse_command_line(int argc, char **argv, struct cli_opts *o)
 	if (o->json && !cli_command_takes_json(o->cmd))
 		return cli_usage_error("option '--json' does not apply to '%s'",
 		                       cli_command_name(o->cmd));
+	if (o->output && o->cmd != CLI_CMD_DEPLOY)
+		return cli_usage_error("option '--output' applies only to 'deploy'");
+	if (o->output && strncmp(o->output, "oci:", 4) != 0)
+		return cli_usage_error("--output '%s': expected oci:DIRECTORY", o->output);
 	if (o->quiet && o->verbose)
 		return cli_usage_error("options '--quiet' and '--verbose' exclude each other");
 	return -1;
@@ -323,7 +330,8 @@ static int prepare(hypertest *h, const struct cli_opts *o, int config_required)
 			return -1;
 		}
 	}
-	if (hypertest_set_flags(h, o->dry_run ? HYPERTEST_FLAG_DRY_RUN : 0) != HYPERTEST_OK) {
+	if (hypertest_set_flags(h, o->dry_run ? HYPERTEST_FLAG_DRY_RUN : 0) != HYPERTEST_OK ||
+	    (o->output && hypertest_set_deploy_output(h, o->output) != HYPERTEST_OK)) {
 		cli_error(h);
 		return -1;
 	}

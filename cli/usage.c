@@ -32,9 +32,11 @@ static const struct command_help commands[CLI_CMD_COUNT] = {
 	[CLI_CMD_DEPLOY] = {
 	    "deploy", "deploy",
 	    "build and push the test image, store the manifest, update the function",
-	    "Builds the container image (base image + function runtime + tests),\n"
+	    "Builds the container image (the base image + a layer of the tests),\n"
 	    "pushes it, lists the tests into the manifest and points the cloud\n"
 	    "function at the new image.\n"
+	    "With --output oci:DIR, the image is also written to the OCI image layout\n"
+	    "DIR, to inspect it or load it elsewhere (with --dry-run too).\n"
 	    "With --json, every event is printed on stdout as one line of JSON.\n",
 	    1},
 	[CLI_CMD_INVOKE] = {
@@ -92,7 +94,8 @@ static const char global_options[] =
     "      --json           machine-readable output (invoke, deploy, doctor,\n"
     "                       plugins, version)\n"
     "  -h, --help           show the help of the command\n"
-    "      --version        same as the version command\n";
+    "      --version        same as the version command\n"
+    "      --output oci:DIR deploy: also write the image to an OCI layout\n";
 
 static const char exit_statuses[] =
     "Exit status: 0 done and every test passed, 1 a test or the command\n"

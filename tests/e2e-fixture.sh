@@ -48,6 +48,16 @@ assert len({t["testId"] for t in res["testResults"]}) == 1000
 print("1000 results, at most", stats["maxInFlight"], "in flight")
 PY
 
+# --output oci:DIR writes a copy of the image, in a dry run too, and nothing else.
+before=$(ls -R "$tmp/project/bucket" | md5sum)
+"$hypertest" -C "$tmp/project" --dry-run deploy --output "oci:$tmp/out" >"$tmp/out.log" 2>&1 ||
+	{ cat "$tmp/out.log"; fail "deploy --output"; }
+[ -f "$tmp/out/oci-layout" ] && grep -q '"org.opencontainers.image.ref.name":"latest"' "$tmp/out/index.json" ||
+	{ ls -R "$tmp/out"; cat "$tmp/out/index.json"; fail "no OCI layout written"; }
+[ "$(ls -R "$tmp/project/bucket" | md5sum)" = "$before" ] || fail "a dry run changed the bucket"
+"$hypertest" -C "$tmp/project" invoke --output "oci:$tmp/out2" >/dev/null 2>&1
+[ $? -eq 2 ] || fail "--output with invoke must be a usage error"
+
 # A failing test makes invoke exit 1.
 "$hypertest" -C "$tmp/project" --set 'cloudProvider.options.failEvery=500' invoke >"$tmp/fail.out" 2>&1
 [ $? -eq 1 ] || fail "invoke with failed tests must exit 1"

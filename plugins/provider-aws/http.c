@@ -641,7 +641,6 @@ static int setup_attempt(aws_http *h, transfer *t, aws_err *err)
 #else
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 	if (h->cfg.verbose && h->cfg.log) {
 		curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
 		curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, debug_cb);

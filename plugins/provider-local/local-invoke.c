@@ -419,94 +419,6 @@ static int safe_name(const char *s)
 	return 1;
 }
 
-/* A pipe: both ends O_CLOEXEC, the child's end above 2, ours non-blocking. */
-static int make_pipe(int fds[2], int parent_end)
-{
-	if (pipe2(fds, O_CLOEXEC) != 0)
-		return -1;
-	int child_end = 1 - parent_end;
-	if (fds[child_end] <= 2) {
-		int moved = fcntl(fds[child_end], F_DUPFD_CLOEXEC, 3);
-		if (moved < 0) {
-			close(fds[0]);
-			close(fds[1]);
-			return -1;
-		}
-		close(fds[child_end]);
-		fds[child_end] = moved;
-	}
-	int fl = fcntl(fds[parent_end], F_GETFL);
-	if (fl < 0 || fcntl(fds[parent_end], F_SETFL, fl | O_NONBLOCK) != 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return -1;
-	}
-	return 0;
-}
-
-static void close_pair(int fds[2])
-{
-	for (int i = 0; i < 2; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
-	fds[0] = fds[1] = -1;
-}
-
-/* Start the process; returns its pid or -1 (error set). */
-static pid_t start_process(local_provider *p, const char *program, const char *scratch,
-                           int in[2], int out[2], int err[2])
-{
-	char *priv = local_path_join(scratch, ".hypertest");
-	char *home = priv ? local_path_join(priv, "home") : NULL;
-	char *tmp = priv ? local_path_join(priv, "tmp") : NULL;
-	const char *plugin_path = p->up.core_str ? p->up.core_str(p->core, HYPERTEST_CORE_PLUGIN_PATH)
-	                                         : NULL;
-	const char *names[] = {"HYPERTEST_FUNCTION_CONFIG", "HYPERTEST_PLUGIN_PATH",
-	                       "HYPERTEST_LOCAL_BUCKET", "HOME", "TMPDIR", "PWD"};
-	const char *values[] = {p->dep.config, plugin_path && *plugin_path ? plugin_path : NULL,
-	                        p->bucket_dir, home, tmp, scratch};
-	size_t owned = 0;
-	char **envp = tmp ? local_env_build(names, values, 6, &owned) : NULL;
-	pid_t pid = -1;
-	if (!envp) {
-		local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	char *direct[] = {(char *)program, NULL};
-	/* bwrap: the system read-only, a fresh /dev and /proc, the scratch
-	 * directory and the bucket writable; pid namespace and session of its
-	 * own; it dies with us. */
-	char *sandboxed[] = {p->bwrap,         "--die-with-parent", "--unshare-pid",
-	                     "--new-session",  "--ro-bind",         "/",
-	                     "/",              "--dev",             "/dev",
-	                     "--proc",         "/proc",             "--bind",
-	                     p->bucket_dir,    p->bucket_dir,       "--bind",
-	                     (char *)scratch,  (char *)scratch,     "--chdir",
-	                     (char *)scratch,  "--",                (char *)program,
-	                     NULL};
-	local_spawn s;
-	memset(&s, 0, sizeof s);
-	int bw = p->isolation == LOCAL_ISOLATION_BWRAP;
-	s.path = bw ? p->bwrap : program;
-	s.argv = bw ? sandboxed : direct;
-	s.envp = envp;
-	s.cwd = scratch;
-	s.fd_in = in[0];
-	s.fd_out = out[1];
-	s.fd_err = err[1];
-	s.memory_mb = p->memory_mb;
-	pid = local_spawn_process(&s);
-	if (pid < 0)
-		local_fail(p, HYPERTEST_ERR_PROVIDER, "cannot start %s: %s", s.path,
-		           strerror(errno));
-out:
-	local_env_free(envp, owned);
-	free(priv);
-	free(home);
-	free(tmp);
-	return pid;
-}
-
 /* Undo a start that failed after the process was started. */
 static void abort_started(local_proc *pr)
 {
@@ -546,31 +458,26 @@ int local_invoke_start(void *self, hypertest_invocation *inv, const char *payloa
 		pr->w[k].proc = pr;
 		pr->w[k].kind = k;
 	}
-	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+	int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
 	pr->scratch = local_scratch_acquire(p, id);
 	if (!pr->scratch) {
 		rc = HYPERTEST_ERR_IO;
 		goto fail;
 	}
-	if (make_pipe(in, 1) != 0 || make_pipe(out, 0) != 0 || make_pipe(err, 0) != 0) {
-		rc = local_fail(p, HYPERTEST_ERR_IO, "cannot create pipes: %s%s",
-		                strerror(errno),
+	if (local_pipes_open(pipes) != 0) {
+		rc = local_fail(p, HYPERTEST_ERR_IO, "cannot create pipes: %s%s", strerror(errno),
 		                errno == EMFILE ? " (too many open files: lower concurrency)" : "");
 		goto fail;
 	}
-	pr->pid = start_process(p, program, pr->scratch, in, out, err);
+	pr->pid = local_start_function(p, program, pr->scratch, pipes);
 	if (pr->pid < 0) {
 		pr->pid = 0;
 		rc = HYPERTEST_ERR_PROVIDER;
 		goto fail;
 	}
-	close(in[0]);
-	close(out[1]);
-	close(err[1]);
-	pr->fd[W_IN] = in[1];
-	pr->fd[W_OUT] = out[0];
-	pr->fd[W_ERR] = err[0];
-	in[0] = in[1] = out[0] = out[1] = err[0] = err[1] = -1;
+	pr->fd[W_IN] = pipes[0][1];
+	pr->fd[W_OUT] = pipes[1][0];
+	pr->fd[W_ERR] = pipes[2][0];
 	pr->inv = inv;
 	pr->deadline = now_ms() + (int64_t)(p->timeout_s * 1000.0 + 0.5);
 	run_append(p, pr);
@@ -599,9 +506,7 @@ int local_invoke_start(void *self, hypertest_invocation *inv, const char *payloa
 	return 0;
 
 fail:
-	close_pair(in);
-	close_pair(out);
-	close_pair(err);
+	local_pipes_close(pipes);
 	proc_free(pr);
 	return rc;
 }

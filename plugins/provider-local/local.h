@@ -148,6 +148,16 @@ typedef struct local_spawn {
 /* Start a process in a process group of its own that dies with the calling
  * thread.  Returns the pid, or -1 with errno (also when exec failed). */
 pid_t local_spawn_process(const local_spawn *s);
+/* The pipes of a function process, [0] stdin, [1] stdout, [2] stderr:
+ * O_CLOEXEC, the child's ends above 2, the parent's ends non-blocking.
+ * 0, or -1 with errno (nothing left open). */
+int local_pipes_open(int pipes[3][2]);
+void local_pipes_close(int pipes[3][2]); /* what is still open; sets -1 */
+/* Start the function program for one invocation in scratch (under bwrap
+ * with isolation "bubblewrap"); closes the child's ends of pipes on
+ * success.  Returns the pid, or -1 with the error set. */
+pid_t local_start_function(local_provider *p, const char *program, const char *scratch,
+                           int pipes[3][2]);
 /* environ with NAME=VALUE pairs set (names, values: n each; a NULL value
  * leaves the variable as it is).  The first *owned strings are allocated,
  * the others are environ's own. */
