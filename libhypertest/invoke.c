@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "core.h"
 #include "dirhash.h"
@@ -449,7 +450,17 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 		run_loop(&st, order, concurrency, fields);
 	}
 	run->end_ms = ht_now_ms();
-	ht_log(h, HYPERTEST_LOG_DEBUG, "at most %zu invocations were in flight", st.max_in_flight);
+	{
+		struct rusage ru;
+		if (getrusage(RUSAGE_SELF, &ru) == 0)
+			ht_log(h, HYPERTEST_LOG_DEBUG,
+			       "%zu tests in %lld ms, at most %zu in flight; this process: %ld ms user "
+			       "CPU, %ld ms system CPU, %ld KB max RSS",
+			       run->n, (long long)(run->end_ms - run->start_ms), st.max_in_flight,
+			       (long)(ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000),
+			       (long)(ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000),
+			       (long)ru.ru_maxrss);
+	}
 	publish(h, provider, run);
 	if (!(h->flags & HYPERTEST_FLAG_DRY_RUN)) {
 		ht_err err;

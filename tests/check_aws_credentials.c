@@ -436,6 +436,7 @@ static aws_buf logged;
 
 static void log_cb(void *ud, int level, const char *msg)
 {
+	(void)ud;
 	aws_buf_addf(&logged, "[%d] %s\n", level, msg);
 }
 

@@ -124,6 +124,7 @@ static int profile_cb(void *ud, const char *section, const char *key, const char
                       int line)
 {
 	profile_vals *pv = ud;
+	(void)line;
 	if (strcmp(section, pv->want1) != 0 && !(pv->want2 && strcmp(section, pv->want2) == 0))
 		return 0;
 	pv->found = 1;

@@ -136,6 +136,7 @@ static int debug_cb(CURL *easy, curl_infotype type, char *data, size_t size, voi
 	aws_http *h = ud;
 	const char *prefix;
 	char *text, *line, *next;
+	(void)easy;
 	if (type == CURLINFO_TEXT)
 		prefix = "* ";
 	else if (type == CURLINFO_HEADER_OUT)

@@ -301,6 +301,8 @@ static void proc_free(local_proc *pr)
 
 static void kill_group(local_proc *pr)
 {
+	if (pr->pid <= 0)
+		return; /* never started, or reaped */
 	kill(-pr->pid, SIGKILL);
 	kill(pr->pid, SIGKILL); /* in case it left its group */
 }
@@ -355,21 +357,31 @@ static int finish_exited(local_proc *pr)
 {
 	siginfo_t si;
 	memset(&si, 0, sizeof si);
-	if (waitid(P_PID, (id_t)pr->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0)
+	int lost = 0; /* reaped by someone else (waitpid(-1), SIGCHLD ignored) */
+	if (waitid(P_PID, (id_t)pr->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0) {
+		if (errno != ECHILD)
+			return 0;
+		lost = 1;
+	} else if (si.si_pid == 0) {
 		return 0;
-	kill(-pr->pid, SIGKILL); /* what it left behind in its group */
+	}
+	if (!lost)
+		kill(-pr->pid, SIGKILL); /* what it left behind in its group */
 	int big = read_stdout(pr);
 	read_stderr(pr);
 	int status = 0;
-	pid_t w;
-	while ((w = waitpid(pr->pid, &status, 0)) < 0 && errno == EINTR)
+	pid_t w = -1;
+	while (!lost && (w = waitpid(pr->pid, &status, 0)) < 0 && errno == EINTR)
 		;
-	pr->pid = w > 0 ? -pr->pid : pr->pid; /* negative: reaped */
+	pr->pid = -pr->pid; /* negative: reaped (by us or not) */
 	fd_close(pr, W_PID);
 
 	char note[ERR_TAIL + 64], msg[ERR_TAIL + 256];
 	stderr_note(pr, note, sizeof note);
-	if (big < 0) {
+	if (lost || w < 0) {
+		snprintf(msg, sizeof msg, "the function's exit status was lost: another part of this "
+		         "process reaped it (waitpid(-1) or SIGCHLD ignored)%s", note);
+	} else if (big < 0) {
 		snprintf(msg, sizeof msg, "out of memory reading the response");
 	} else if (big > 0) {
 		snprintf(msg, sizeof msg, "response larger than %zu bytes%s", pr->p->max_response,
@@ -380,6 +392,12 @@ static int finish_exited(local_proc *pr)
 		return 1;
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		snprintf(msg, sizeof msg, "function exited without a response%s", note);
+	} else if (WIFEXITED(status) && pr->p->isolation == LOCAL_ISOLATION_BWRAP &&
+	           WEXITSTATUS(status) > 128 && WEXITSTATUS(status) < 128 + NSIG) {
+		/* bwrap reports a program killed by signal N as status 128 + N */
+		int sig = WEXITSTATUS(status) - 128;
+		snprintf(msg, sizeof msg, "function exited with status %d (killed by signal %d (%s) "
+		         "in the sandbox)%s", WEXITSTATUS(status), sig, strsignal(sig), note);
 	} else if (WIFEXITED(status)) {
 		snprintf(msg, sizeof msg, "function exited with status %d%s", WEXITSTATUS(status),
 		         note);
@@ -548,8 +566,8 @@ static void poll_exits(local_provider *p, local_proc **finish, local_proc **gone
 	for (local_proc *pr = p->run_head; pr; pr = pr->next) {
 		siginfo_t si;
 		memset(&si, 0, sizeof si);
-		if (waitid(P_PID, (id_t)pr->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-		    si.si_pid != 0)
+		int r = waitid(P_PID, (id_t)pr->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+		if ((r == 0 && si.si_pid != 0) || (r != 0 && errno == ECHILD))
 			push_finish(finish, pr);
 	}
 	for (local_proc *pr = p->detached; pr; pr = pr->next)

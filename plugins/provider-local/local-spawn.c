@@ -117,9 +117,13 @@ pid_t local_spawn_process(const local_spawn *s)
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int saved_errno = errno;
+	/* The compiler does not know that the child writes rep in our frame:
+	 * let rep escape before vfork and reload it after. */
+	__asm__ __volatile__("" : : "r"(&rep) : "memory");
 	pid_t pid = vfork();
 	if (pid == 0)
 		child(s, parent, &rep);
+	__asm__ __volatile__("" : : : "memory");
 	int vfork_errno = errno;
 	errno = saved_errno; /* the child may have written it */
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

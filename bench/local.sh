@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Benchmark: N no-op tests at concurrency C through the local provider and
+# the command runner (each test runs `true` in its own function process).
+# Prints wall time, the orchestrator's own CPU time and peak RSS (from
+# hypertest --verbose, which reports getrusage of its own process), and the
+# overhead per invocation against the ideal (a no-op test takes no time, so
+# the ideal wall time is zero and everything measured is overhead).
+#
+#   bench/local.sh [BUILD_DIR] [N] [C]      (defaults: _build or ., 2000, 500)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-}
+[ -n "$build" ] || { [ -x "$here/_build/cli/hypertest" ] && build=$here/_build || build=$here; }
+n=${2:-2000}
+c=${3:-500}
+hypertest=$build/cli/hypertest
+[ -x "$hypertest" ] || { echo "no $hypertest: build first"; exit 1; }
+export HYPERTEST_PLUGIN_PATH=$build/plugins/.libs
+export HYPERTEST_FUNCTION_PROGRAM=$build/cli/hypertest-function
+tmp=$(mktemp -d /tmp/ht-bench-local-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/tests"
+echo "no-op" >"$tmp/tests/noop.txt"
+python3 - "$tmp" "$n" "$c" <<'PY'
+import json, sys
+tmp, n, c = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+cfg = {"concurrency": c, "driftDetectionPolicy": "silence",
+       "testRunner": {"plugin": "command", "options": {"testDir": "tests",
+           "tests": ["t%05d" % i for i in range(n)], "run": ["true"]}},
+       "cloudProvider": {"plugin": "local", "options": {}}}
+json.dump(cfg, open(tmp + "/hypertest.config.json", "w"))
+PY
+"$hypertest" -C "$tmp" --quiet deploy >/dev/null
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+start=$(date +%s.%N)
+"$hypertest" -C "$tmp" --verbose invoke >"$tmp/out" 2>&1 || true
+end=$(date +%s.%N)
+line=$(grep -o '[0-9]* tests in [0-9]* ms.*max RSS' "$tmp/out" | tail -1)
+python3 - "$start" "$end" "$n" "$c" "$line" "$tmp/hypertest.results.json" <<'PY'
+import json, re, sys
+start, end, n, c, line, results = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+res = json.load(open(results))
+m = re.search(r"(\d+) tests in (\d+) ms, at most (\d+) in flight; this process: (\d+) ms user CPU, (\d+) ms system CPU, (\d+) KB max RSS", line)
+wall = end - start
+print("N = %d no-op tests at concurrency %d through local" % (n, c))
+print("results: %s" % res["tests"])
+print("wall time (whole command): %.2f s; run: %.2f s" % (wall, int(m.group(2)) / 1000))
+print("most in flight: %s" % m.group(3))
+cpu = (int(m.group(4)) + int(m.group(5))) / 1000
+print("orchestrator CPU: %.2f s (%.3f ms per invocation)" % (cpu, cpu * 1000 / n))
+print("orchestrator peak RSS: %.1f MB" % (int(m.group(6)) / 1024))
+print("overhead per invocation against the ideal (0 s): %.2f ms of wall time per test, %.1f ms per wave of %d"
+      % (int(m.group(2)) / n, int(m.group(2)) / ((n + c - 1) // c), c))
+PY

@@ -1,0 +1,336 @@
+/*
+ * s3.c - S3 for the aws provider: PutObject, GetObject, multipart upload
+ * (CreateMultipartUpload, UploadPart, CompleteMultipartUpload, and
+ * AbortMultipartUpload when something fails), directory upload with
+ * content types from file extensions.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "s3.h"
+
+void aws_s3_init(aws_s3 *s, aws_http *http, const aws_credentials *creds,
+                 const aws_endpoint *endpoint, const char *bucket)
+{
+	memset(s, 0, sizeof *s);
+	s->http = http;
+	s->creds = creds;
+	s->endpoint = endpoint;
+	s->bucket = bucket;
+	s->multipart_threshold = (size_t)64 << 20;
+	s->part_size = AWS_S3_MIN_PART_SIZE;
+	s->sig.creds = creds;
+	s->sig.region = endpoint->signing_region;
+	s->sig.service = endpoint->signing_name;
+}
+
+char *aws_s3_object_url(const aws_s3 *s, const char *key)
+{
+	aws_buf b = {0};
+	aws_buf_addf(&b, "s3://%s/%s", s->bucket, key ? key : "");
+	return aws_buf_steal(&b);
+}
+
+const char *aws_content_type(const char *name)
+{
+	static const struct {
+		const char *ext, *type;
+	} types[] = {
+	    {"html", "text/html"},       {"htm", "text/html"},         {"css", "text/css"},
+	    {"js", "text/javascript"},   {"mjs", "text/javascript"},   {"json", "application/json"},
+	    {"txt", "text/plain"},       {"log", "text/plain"},        {"md", "text/markdown"},
+	    {"csv", "text/csv"},         {"xml", "application/xml"},   {"svg", "image/svg+xml"},
+	    {"png", "image/png"},        {"jpg", "image/jpeg"},        {"jpeg", "image/jpeg"},
+	    {"gif", "image/gif"},        {"webp", "image/webp"},       {"ico", "image/x-icon"},
+	    {"webm", "video/webm"},      {"mp4", "video/mp4"},         {"zip", "application/zip"},
+	    {"gz", "application/gzip"},  {"tar", "application/x-tar"}, {"pdf", "application/pdf"},
+	    {"wasm", "application/wasm"}};
+	const char *dot = strrchr(name, '.'), *slash = strrchr(name, '/');
+	size_t i;
+	if (dot && (!slash || dot > slash) && dot[1])
+		for (i = 0; i < sizeof types / sizeof *types; i++)
+			if (strcasecmp(dot + 1, types[i].ext) == 0)
+				return types[i].type;
+	return "application/octet-stream";
+}
+
+/* One request to bucket/key?query; resp is the caller's to clear. */
+static int s3_request(aws_s3 *s, const char *op, const char *method, const char *key,
+                      const char *query, const char *content_type, const void *body,
+                      size_t len, aws_http_response *resp, aws_err *err)
+{
+	aws_http_request r;
+	char *url = aws_s3_url(s->endpoint, s->bucket, key, query);
+	aws_buf what = {0};
+	int rc;
+	if (!url || aws_buf_addf(&what, "S3 %s s3://%s/%s", op, s->bucket, key ? key : "") < 0 ||
+	    aws_http_request_init(&r, method, url, what.data) < 0) {
+		free(url);
+		aws_buf_free(&what);
+		memset(resp, 0, sizeof *resp);
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	}
+	free(url);
+	aws_buf_free(&what);
+	if (content_type && aws_headers_add(&r.headers, "Content-Type", content_type) < 0) {
+		aws_http_request_clear(&r);
+		memset(resp, 0, sizeof *resp);
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	}
+	r.body = body;
+	r.body_len = len;
+	r.sign = aws_http_sign_sigv4;
+	r.sign_ud = &s->sig;
+	rc = aws_http_perform(s->http, &r, resp, err);
+	aws_http_request_clear(&r);
+	/* a missing bucket is no missing object */
+	if (rc == HYPERTEST_ERR_NOT_FOUND && resp->error_code &&
+	    strcmp(resp->error_code, "NoSuchBucket") == 0)
+		rc = err ? (err->code = HYPERTEST_ERR_PROVIDER) : HYPERTEST_ERR_PROVIDER;
+	return rc;
+}
+
+int aws_s3_put(aws_s3 *s, const char *key, const void *data, size_t len,
+               const char *content_type, aws_err *err)
+{
+	aws_http_response resp;
+	int rc = s3_request(s, "PutObject", "PUT", key, NULL,
+	                    content_type ? content_type : "application/octet-stream", data, len,
+	                    &resp, err);
+	aws_http_response_clear(&resp);
+	return rc;
+}
+
+int aws_s3_get(aws_s3 *s, const char *key, aws_buf *out, aws_err *err)
+{
+	aws_http_response resp;
+	int rc = s3_request(s, "GetObject", "GET", key, NULL, NULL, NULL, 0, &resp, err);
+	if (rc == 0 && aws_buf_add(out, resp.body.data ? resp.body.data : "", resp.body.len) < 0)
+		rc = aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	aws_http_response_clear(&resp);
+	return rc;
+}
+
+/* The text of <tag> in an XML body (caller frees), or NULL. */
+static char *xml_value(const aws_buf *body, const char *tag)
+{
+	char open[64], close[64];
+	const char *s, *e;
+	if (!body->data)
+		return NULL;
+	snprintf(open, sizeof open, "<%s>", tag);
+	snprintf(close, sizeof close, "</%s>", tag);
+	s = strstr(body->data, open);
+	if (!s)
+		return NULL;
+	s += strlen(open);
+	e = strstr(s, close);
+	return e ? strndup(s, (size_t)(e - s)) : NULL;
+}
+
+static int read_full(int fd, char *buf, size_t len, size_t *got)
+{
+	*got = 0;
+	while (*got < len) {
+		ssize_t n = read(fd, buf + *got, len - *got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		*got += (size_t)n;
+	}
+	return 0;
+}
+
+static void abort_upload(aws_s3 *s, const char *key, const char *query)
+{
+	aws_http_response resp;
+	aws_err ignored = {0};
+	s3_request(s, "AbortMultipartUpload", "DELETE", key, query, NULL, NULL, 0, &resp, &ignored);
+	aws_http_response_clear(&resp);
+}
+
+int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
+                              const char *content_type, aws_err *err)
+{
+	aws_http_response resp;
+	aws_buf complete = {0}, q = {0};
+	char *upload_id = NULL, *buf = NULL;
+	size_t part_size = s->part_size < AWS_S3_MIN_PART_SIZE ? AWS_S3_MIN_PART_SIZE : s->part_size;
+	struct stat st;
+	int fd, rc, part = 0;
+	off_t done = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = aws_fail(err, HYPERTEST_ERR_IO, "S3 upload %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	/* at most 10,000 parts */
+	while ((off_t)part_size * 10000 < st.st_size)
+		part_size *= 2;
+
+	rc = s3_request(s, "CreateMultipartUpload", "POST", key, "uploads=",
+	                content_type ? content_type : "application/octet-stream", NULL, 0, &resp,
+	                err);
+	if (rc == 0) {
+		upload_id = xml_value(&resp.body, "UploadId");
+		if (!upload_id)
+			rc = aws_fail(err, HYPERTEST_ERR_PROVIDER,
+			              "S3 CreateMultipartUpload s3://%s/%s: no UploadId in the answer",
+			              s->bucket, key);
+	}
+	aws_http_response_clear(&resp);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	buf = malloc(part_size);
+	if (!buf)
+		rc = aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	aws_buf_adds(&complete, "<CompleteMultipartUpload>");
+	while (rc == 0 && (done < st.st_size || part == 0)) {
+		size_t got;
+		const char *etag;
+		if (read_full(fd, buf, part_size, &got) < 0) {
+			rc = aws_fail(err, HYPERTEST_ERR_IO, "S3 upload %s: %s", path, strerror(errno));
+			break;
+		}
+		if (got == 0 && part > 0)
+			break;
+		part++;
+		q.len = 0;
+		aws_buf_addf(&q, "partNumber=%d&uploadId=", part);
+		aws_uri_encode(&q, upload_id, strlen(upload_id), 0);
+		rc = s3_request(s, "UploadPart", "PUT", key, q.data, NULL, buf, got, &resp, err);
+		etag = aws_headers_get(&resp.headers, "ETag");
+		if (rc == 0 && !etag)
+			rc = aws_fail(err, HYPERTEST_ERR_PROVIDER,
+			              "S3 UploadPart s3://%s/%s: part %d has no ETag", s->bucket, key, part);
+		if (rc == 0)
+			aws_buf_addf(&complete, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
+			             part, etag);
+		aws_http_response_clear(&resp);
+		done += (off_t)got;
+		if (got < part_size)
+			break;
+	}
+	close(fd);
+	free(buf);
+	aws_buf_adds(&complete, "</CompleteMultipartUpload>");
+	q.len = 0;
+	aws_buf_adds(&q, "uploadId=");
+	aws_uri_encode(&q, upload_id, strlen(upload_id), 0);
+	if (rc == 0) {
+		rc = s3_request(s, "CompleteMultipartUpload", "POST", key, q.data, "application/xml",
+		                complete.data, complete.len, &resp, err);
+		/* S3 may answer 200 with an error in the body */
+		if (rc == 0 && resp.body.data && strstr(resp.body.data, "<Error>")) {
+			char *code = xml_value(&resp.body, "Code"), *msg = xml_value(&resp.body, "Message");
+			rc = aws_fail(err, HYPERTEST_ERR_PROVIDER,
+			              "S3 CompleteMultipartUpload s3://%s/%s: %s: %s", s->bucket, key,
+			              code ? code : "error", msg ? msg : "");
+			free(code);
+			free(msg);
+		}
+		aws_http_response_clear(&resp);
+	}
+	if (rc)
+		abort_upload(s, key, q.data);
+	aws_buf_free(&q);
+	aws_buf_free(&complete);
+	free(upload_id);
+	return rc;
+}
+
+int aws_s3_put_file(aws_s3 *s, const char *key, const char *path, const char *content_type,
+                    aws_err *err)
+{
+	struct stat st;
+	char *data;
+	size_t got;
+	int fd, rc;
+	if (!content_type)
+		content_type = aws_content_type(path);
+	if (stat(path, &st) < 0)
+		return aws_fail(err, HYPERTEST_ERR_IO, "S3 upload %s: %s", path, strerror(errno));
+	if ((size_t)st.st_size >= s->multipart_threshold)
+		return aws_s3_put_file_multipart(s, key, path, content_type, err);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return aws_fail(err, HYPERTEST_ERR_IO, "S3 upload %s: %s", path, strerror(errno));
+	data = malloc((size_t)st.st_size + 1);
+	if (!data) {
+		close(fd);
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	}
+	if (read_full(fd, data, (size_t)st.st_size, &got) < 0) {
+		rc = aws_fail(err, HYPERTEST_ERR_IO, "S3 upload %s: %s", path, strerror(errno));
+	} else {
+		rc = aws_s3_put(s, key, data, got, content_type, err);
+	}
+	close(fd);
+	free(data);
+	return rc;
+}
+
+static int upload_tree(aws_s3 *s, const char *prefix, const char *dir, const char *rel,
+                       size_t *count, aws_err *err)
+{
+	aws_buf path = {0};
+	DIR *d;
+	struct dirent *e;
+	int rc = 0;
+	aws_buf_addf(&path, "%s%s%s", dir, *rel ? "/" : "", rel);
+	d = opendir(path.data);
+	if (!d) {
+		rc = aws_fail(err, HYPERTEST_ERR_IO, "artifacts %s: %s", path.data, strerror(errno));
+		aws_buf_free(&path);
+		return rc;
+	}
+	while (rc == 0 && (e = readdir(d))) {
+		aws_buf full = {0}, sub = {0}, key = {0};
+		struct stat st;
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		aws_buf_addf(&full, "%s/%s", path.data, e->d_name);
+		aws_buf_addf(&sub, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
+		if (stat(full.data, &st) < 0) {
+			rc = aws_fail(err, HYPERTEST_ERR_IO, "artifacts %s: %s", full.data, strerror(errno));
+		} else if (S_ISDIR(st.st_mode)) {
+			rc = upload_tree(s, prefix, dir, sub.data, count, err);
+		} else if (S_ISREG(st.st_mode)) {
+			aws_buf_addf(&key, "%s%s%s", prefix,
+			             *prefix && prefix[strlen(prefix) - 1] != '/' ? "/" : "", sub.data);
+			rc = aws_s3_put_file(s, key.data, full.data, NULL, err);
+			if (rc == 0 && count)
+				(*count)++;
+		}
+		aws_buf_free(&full);
+		aws_buf_free(&sub);
+		aws_buf_free(&key);
+	}
+	closedir(d);
+	aws_buf_free(&path);
+	return rc;
+}
+
+int aws_s3_upload_dir(aws_s3 *s, const char *prefix, const char *dir, size_t *count,
+                      aws_err *err)
+{
+	if (count)
+		*count = 0;
+	return upload_tree(s, prefix ? prefix : "", dir, "", count, err);
+}

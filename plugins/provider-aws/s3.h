@@ -1,0 +1,54 @@
+/*
+ * s3.h - the S3 operations of the aws provider: PutObject, GetObject,
+ * multipart upload of large files (streamed from disk part by part), and
+ * uploading a directory's files below a prefix (artifacts).
+ */
+#ifndef HT_PROVIDER_AWS_S3_H
+#define HT_PROVIDER_AWS_S3_H
+
+#include <stddef.h>
+
+#include "endpoints.h"
+#include "http.h"
+
+#define AWS_S3_MIN_PART_SIZE ((size_t)8 << 20)
+
+typedef struct aws_s3 {
+	aws_http *http;               /* borrowed */
+	const aws_credentials *creds; /* borrowed */
+	const aws_endpoint *endpoint; /* borrowed; the S3 endpoint */
+	const char *bucket;           /* borrowed */
+	size_t multipart_threshold;   /* files of at least this size go in parts; default 64 MiB */
+	size_t part_size;             /* default and minimum 8 MiB */
+	aws_http_sigv4 sig;           /* filled by aws_s3_init */
+} aws_s3;
+
+void aws_s3_init(aws_s3 *s, aws_http *http, const aws_credentials *creds,
+                 const aws_endpoint *endpoint, const char *bucket);
+
+/* "s3://bucket/key", for people (caller frees). */
+char *aws_s3_object_url(const aws_s3 *s, const char *key);
+
+/* PutObject; content_type may be NULL (application/octet-stream). */
+int aws_s3_put(aws_s3 *s, const char *key, const void *data, size_t len,
+               const char *content_type, aws_err *err);
+/* GetObject into out (appended).  HYPERTEST_ERR_NOT_FOUND for a missing
+ * key; a missing bucket is HYPERTEST_ERR_PROVIDER. */
+int aws_s3_get(aws_s3 *s, const char *key, aws_buf *out, aws_err *err);
+/* A file: PutObject below the threshold, else a multipart upload. */
+int aws_s3_put_file(aws_s3 *s, const char *key, const char *path, const char *content_type,
+                    aws_err *err);
+/* Multipart upload of a file, read part by part; aborted on failure. */
+int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
+                              const char *content_type, aws_err *err);
+/* Every regular file below dir (recursively, symbolic links followed) to
+ * prefix/relative/path, content types from the extensions.  *count (may be
+ * NULL) receives how many were stored.  HYPERTEST_ERR_IO for an unreadable
+ * directory or file. */
+int aws_s3_upload_dir(aws_s3 *s, const char *prefix, const char *dir, size_t *count,
+                      aws_err *err);
+
+/* The content type for a file name ("application/octet-stream" if unknown). */
+const char *aws_content_type(const char *name);
+
+#endif /* HT_PROVIDER_AWS_S3_H */
