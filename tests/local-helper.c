@@ -12,6 +12,8 @@
  *   noread             answer "ok" without reading the rest of the payload
  *   env                report cwd, pid, process group and the environment
  *   write PATH         try to create PATH; answer "ok" or the errno text
+ *   exists PATH        answer "yes" or "no"
+ *   rm PATH            unlink PATH; answer "ok" or the errno text
  *   alloc MB           allocate and touch MB megabytes; exit 4 if that fails
  *   hang FILE          append a byte to FILE every 20 ms, forever
  *   hang2 FILE         the same from a child in the same process group,
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -151,6 +154,15 @@ int main(void)
 		sscanf(rest, " %4095[^\n]", arg);
 		int fd = open(arg, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		printf("%s", fd >= 0 ? "ok" : strerror(errno));
+		fflush(stdout);
+	} else if (!strcmp(cmd, "exists")) {
+		struct stat st;
+		sscanf(rest, " %4095[^\n]", arg);
+		printf("%s", lstat(arg, &st) == 0 ? "yes" : "no");
+		fflush(stdout);
+	} else if (!strcmp(cmd, "rm")) {
+		sscanf(rest, " %4095[^\n]", arg);
+		printf("%s", unlink(arg) == 0 ? "ok" : strerror(errno));
 		fflush(stdout);
 	} else if (!strcmp(cmd, "alloc")) {
 		sscanf(rest, "%ld", &n);
