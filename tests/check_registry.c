@@ -818,6 +818,38 @@ START_TEST(test_deploy_to_registry)
 }
 END_TEST
 
+/* Refusals carry the registry's own error code and message: a GET with the
+ * wrong password (UNAUTHORIZED), a manifest naming a blob the repository
+ * lacks (MANIFEST_BLOB_UNKNOWN). */
+START_TEST(test_registry_error_codes)
+{
+	static const char manifest[] =
+	    "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+	    "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"size\":2,"
+	    "\"digest\":\"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\"},"
+	    "\"layers\":[]}";
+	ht_err err = {0};
+	ht_registry *wrong = client(), *reg = client();
+	ht_image *img = NULL;
+	char *ref = ref_at(&basic_px, "basic/app:1");
+	char d[80];
+
+	ck_assert_int_eq(ht_registry_set_credentials(wrong, basic_px.addr, USER, "nope", &err), 0);
+	ck_assert_int_ne(ht_image_from_registry(wrong, ref, NULL, &img, &err), 0);
+	ck_assert_msg(strstr(err.msg, "401") && strstr(err.msg, "UNAUTHORIZED"), "%s", err.msg);
+	ck_assert_int_ne(ht_registry_put_manifest(reg, plain_px.addr, "rejected/app", "1",
+	                                          "application/vnd.oci.image.manifest.v1+json",
+	                                          manifest, sizeof manifest - 1, d, &err),
+	                 0);
+	ck_assert_msg(strstr(err.msg, "MANIFEST_BLOB_UNKNOWN") || strstr(err.msg, "BLOB_UNKNOWN"),
+	              "%s", err.msg);
+	ck_assert_msg(strstr(err.msg, "HTTP 400"), "%s", err.msg);
+	free(ref);
+	ht_registry_unref(wrong);
+	ht_registry_unref(reg);
+}
+END_TEST
+
 static Suite *registry_suite(void)
 {
 	Suite *s = suite_create("registry");
@@ -836,6 +868,7 @@ static Suite *registry_suite(void)
 	tcase_add_test(tc, test_platform_index);
 	tcase_add_test(tc, test_unreachable);
 	tcase_add_test(tc, test_deploy_to_registry);
+	tcase_add_test(tc, test_registry_error_codes);
 	suite_add_tcase(s, tc);
 	return s;
 }
