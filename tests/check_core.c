@@ -220,6 +220,9 @@ START_TEST(test_plugin_shadowing)
 	for (i = 0; i < hypertest_plugin_count(h); i++) {
 		const char *state = hypertest_plugin_str(h, i, HYPERTEST_PLUGIN_STATE);
 		const char *p = hypertest_plugin_str(h, i, HYPERTEST_PLUGIN_PATH);
+		/* plugins installed on this machine are on the path too */
+		if (strcmp(hypertest_plugin_str(h, i, HYPERTEST_PLUGIN_NAME), "fixture") != 0)
+			continue;
 		if (!strcmp(state, "loaded")) {
 			ck_assert_ptr_nonnull(strstr(p, first));
 			loaded++;

@@ -58,6 +58,11 @@ static void setup(void)
 	aws_endpoints_options o = {"us-east-1", {NULL}, 0};
 	aws_err err = {0};
 	const char *k = getenv("HT_S3_ACCESS_KEY_ID"), *s = getenv("HT_S3_SECRET_ACCESS_KEY");
+	/* the services' environment (tests/aws/services.sh) names its key pair */
+	if (!k || !s) {
+		k = getenv("AWS_ACCESS_KEY_ID");
+		s = getenv("AWS_SECRET_ACCESS_KEY");
+	}
 	memset(&creds, 0, sizeof creds);
 	creds.access_key_id = strdup(k ? k : "S3RVER");
 	creds.secret_access_key = strdup(s ? s : "S3RVER");

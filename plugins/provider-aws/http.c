@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -56,6 +58,10 @@ struct aws_http {
 	CURL **idle;       /* easy handles to reuse in the multi mode */
 	size_t nidle, idle_cap;
 	unsigned long long rng;
+	/* the multi handle is driven with curl_multi_socket_action: work per
+	 * wake-up follows the sockets that are ready, not all in flight */
+	int epfd;
+	long long timer_due; /* monotonic ms of curl's timeout, -1: none */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -434,6 +440,38 @@ static unsigned long long rng_next(aws_http *h)
 	return h->rng * 2685821657736338717ULL;
 }
 
+/* curl tells which sockets to watch for what: mirror it in the epoll set. */
+static int socket_cb(CURL *easy, curl_socket_t s, int what, void *ud, void *sockp)
+{
+	aws_http *h = ud;
+	struct epoll_event ev;
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		epoll_ctl(h->epfd, EPOLL_CTL_DEL, s, NULL);
+		curl_multi_assign(h->multi, s, NULL);
+		return 0;
+	}
+	memset(&ev, 0, sizeof ev);
+	ev.data.fd = s;
+	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+	if (!sockp) {
+		if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST)
+			epoll_ctl(h->epfd, EPOLL_CTL_MOD, s, &ev);
+		curl_multi_assign(h->multi, s, h);
+	} else if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, s, &ev) < 0 && errno == ENOENT) {
+		epoll_ctl(h->epfd, EPOLL_CTL_ADD, s, &ev);
+	}
+	return 0;
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *ud)
+{
+	aws_http *h = ud;
+	(void)multi;
+	h->timer_due = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	return 0;
+}
+
 aws_http *aws_http_new(const aws_http_config *cfg, aws_err *err)
 {
 	aws_http *h;
@@ -475,10 +513,12 @@ aws_http *aws_http_new(const aws_http_config *cfg, aws_err *err)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 
+	h->timer_due = -1;
+	h->epfd = epoll_create1(EPOLL_CLOEXEC);
 	h->easy = curl_easy_init();
 	h->multi = curl_multi_init();
 	h->share = curl_share_init();
-	if (!h->easy || !h->multi || !h->share) {
+	if (!h->easy || !h->multi || !h->share || h->epfd < 0) {
 		aws_http_free(h);
 		aws_fail(err, HYPERTEST_ERR_NOMEM, "libcurl: cannot create handles");
 		return NULL;
@@ -488,6 +528,10 @@ aws_http *aws_http_new(const aws_http_config *cfg, aws_err *err)
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, h->cfg.concurrency);
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, h->cfg.concurrency);
 	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, h->cfg.concurrency);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
 	return h;
 }
 
@@ -522,6 +566,8 @@ void aws_http_free(aws_http *h)
 		curl_multi_cleanup(h->multi);
 	if (h->share)
 		curl_share_cleanup(h->share);
+	if (h->epfd >= 0)
+		close(h->epfd);
 	free(h);
 }
 
@@ -708,8 +754,11 @@ static int outcome(aws_http *h, transfer *t, CURLcode cc, int *code, aws_err *er
 			         t->resp.body.len ? ": " : "", t->resp.body.len ? t->resp.body.data : "");
 		retry = aws_http_retryable(status, t->resp.error_code);
 	}
-	logf_(h, HYPERTEST_LOG_DEBUG, "%s %s -> %s (attempt %d)", r->method, r->url,
-	      *code == 0 ? "ok" : e.msg, t->resp.attempts);
+	/* asynchronous mode: a first attempt that succeeded is logged in verbose
+	 * mode only (with thousands in flight the line costs more than the request) */
+	if (*code != 0 || t->resp.attempts > 1 || h->cfg.verbose || t->easy == h->easy)
+		logf_(h, HYPERTEST_LOG_DEBUG, "%s %s -> %s (attempt %d)", r->method, r->url,
+		      *code == 0 ? "ok" : e.msg, t->resp.attempts);
 	if (*code && retry && t->resp.attempts < max_attempts) {
 		/* full jitter: uniform in [0, min(cap, base * 2^(attempt-1))] */
 		long ceiling = h->cfg.retry_base_ms;
@@ -948,17 +997,20 @@ int aws_http_multi_wait(aws_http *h, int timeout_ms)
 	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	int total = 0;
 	for (;;) {
-		int running = 0, n;
+		struct epoll_event ev[256];
+		int running = 0, n, i;
 		long next_retry, wait;
 		CURLMcode mc;
 		total += deliver_ready(h);
-		next_retry = start_due(h);
+		start_due(h);
 		total += deliver_ready(h);
-		mc = curl_multi_perform(h->multi, &running);
-		if (mc != CURLM_OK)
-			return -HYPERTEST_ERR_HTTP;
-		n = collect(h);
-		total += n;
+		if (h->timer_due >= 0 && h->timer_due <= now_ms()) {
+			h->timer_due = -1;
+			mc = curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+			if (mc != CURLM_OK)
+				return -HYPERTEST_ERR_HTTP;
+		}
+		total += collect(h);
 		if (total > 0)
 			return total;
 		if (h->running.n == 0 && h->delayed.n == 0 && h->ready.n == 0)
@@ -971,10 +1023,20 @@ int aws_http_multi_wait(aws_http *h, int timeout_ms)
 		wait = deadline < 0 ? 1000 : (long)(deadline - now_ms());
 		if (next_retry >= 0 && next_retry < wait)
 			wait = next_retry;
+		if (h->timer_due >= 0 && h->timer_due - now_ms() < wait)
+			wait = (long)(h->timer_due - now_ms());
 		if (wait < 0)
 			wait = 0;
-		mc = curl_multi_poll(h->multi, NULL, 0, (int)wait, NULL);
-		if (mc != CURLM_OK)
+		n = epoll_wait(h->epfd, ev, (int)(sizeof ev / sizeof *ev), (int)wait);
+		if (n < 0 && errno != EINTR)
 			return -HYPERTEST_ERR_HTTP;
+		for (i = 0; i < n; i++) {
+			int flags = ((ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+			            ((ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+			            ((ev[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+			mc = curl_multi_socket_action(h->multi, ev[i].data.fd, flags, &running);
+			if (mc != CURLM_OK)
+				return -HYPERTEST_ERR_HTTP;
+		}
 	}
 }

@@ -1,0 +1,357 @@
+/*
+ * lambda.c - Lambda (REST-JSON, 2015-03-31) for the aws provider:
+ * GetFunction, UpdateFunctionCode with the image pinned by digest and a
+ * wait (GetFunctionConfiguration with backoff) until LastUpdateStatus is
+ * Successful, the running image's digest, and Invoke (RequestResponse)
+ * through the HTTP layer's multi handle: one thread, reused connections,
+ * completions reported from INVOKE_WAIT.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ecr.h"
+#include "lambda.h"
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* "/2015-03-31/functions/NAME" + tail (NAME encoded). */
+static char *function_path(aws_provider *p, const char *tail)
+{
+	aws_buf b = {0};
+	if (aws_buf_adds(&b, "/2015-03-31/functions/") < 0 ||
+	    aws_uri_encode(&b, p->o.function_name, strlen(p->o.function_name), 0) < 0 ||
+	    aws_buf_adds(&b, tail) < 0) {
+		aws_buf_free(&b);
+		return NULL;
+	}
+	return aws_buf_steal(&b);
+}
+
+static int lambda_get(aws_provider *p, const char *tail, const char *op, json_t **out,
+                      aws_err *err)
+{
+	char what[512], *path = function_path(p, tail);
+	int rc;
+	if (!path)
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	snprintf(what, sizeof what, "Lambda %s %s", op, p->o.function_name);
+	rc = aws_json_call(p, AWS_SVC_LAMBDA, "GET", path, NULL, NULL, what, out, NULL, err);
+	free(path);
+	return rc;
+}
+
+int aws_lambda_get_function(aws_provider *p, json_t **out, aws_err *err)
+{
+	return lambda_get(p, "", "GetFunction", out, err);
+}
+
+/* ---- UpdateFunctionCode ------------------------------------------------------------------- */
+
+char *aws_lambda_image_uri(aws_provider *p, const char *repository, const char *digest,
+                           aws_err *err)
+{
+	char account[13], region[64], *uri;
+	const char *arn;
+	json_t *fn = NULL;
+	if (p->o.ecr_registry && aws_ecr_host_parse(p->o.ecr_registry, NULL, NULL)) {
+		if (asprintf(&uri, "%s/%s@%s", p->o.ecr_registry, repository, digest) < 0)
+			uri = NULL;
+		return uri;
+	}
+	/* not an ECR host: Lambda takes images from ECR only, so name the ECR
+	 * registry of the function's own account and region */
+	if (aws_lambda_get_function(p, &fn, err) != 0)
+		return NULL;
+	arn = json_string_value(json_object_get(json_object_get(fn, "Configuration"), "FunctionArn"));
+	if (!arn || sscanf(arn, "arn:%*[^:]:lambda:%63[^:]:%12[0-9]:function:", region, account) != 2 ||
+	    strlen(account) != 12) {
+		aws_fail(err, HYPERTEST_ERR_PROVIDER,
+		         "Lambda GetFunction %s: no FunctionArn with an account and region",
+		         p->o.function_name);
+		json_decref(fn);
+		return NULL;
+	}
+	json_decref(fn);
+	if (asprintf(&uri, "%s.dkr.ecr.%s.amazonaws.com/%s@%s", account, region, repository, digest) <
+	    0)
+		uri = NULL;
+	if (uri)
+		aws_p_log(p, HYPERTEST_LOG_DEBUG,
+		          "registry %s is not ECR: the function is pointed at %s",
+		          p->o.ecr_registry ? p->o.ecr_registry : "(none)", uri);
+	return uri;
+}
+
+/* Poll GetFunctionConfiguration until no update is in progress.  before:
+ * waiting for someone else's update (a Failed one does not matter). */
+static int wait_update(aws_provider *p, long long deadline, const char *uri, int before,
+                       aws_err *err)
+{
+	long delay = 200;
+	for (;;) {
+		json_t *cfg = NULL;
+		const char *st, *reason, *code;
+		int rc = lambda_get(p, "/configuration", "GetFunctionConfiguration", &cfg, err);
+		if (rc)
+			return rc;
+		st = json_string_value(json_object_get(cfg, "LastUpdateStatus"));
+		reason = json_string_value(json_object_get(cfg, "LastUpdateStatusReason"));
+		code = json_string_value(json_object_get(cfg, "LastUpdateStatusReasonCode"));
+		if (!st || strcmp(st, "Successful") == 0 || (before && strcmp(st, "Failed") == 0)) {
+			json_decref(cfg);
+			return 0;
+		}
+		if (strcmp(st, "Failed") == 0) {
+			rc = aws_fail(err, HYPERTEST_ERR_PROVIDER,
+			              "Lambda %s: the update to %s failed: %s%s%s%s",
+			              p->o.function_name, uri, reason ? reason : "no reason given",
+			              code ? " (" : "", code ? code : "", code ? ")" : "");
+			json_decref(cfg);
+			return rc;
+		}
+		json_decref(cfg);
+		if (mono_ms() + delay > deadline)
+			return aws_fail(err, HYPERTEST_ERR_TIMEOUT,
+			                "Lambda %s: %s still in progress after %.3g s "
+			                "(option lambdaUpdateMaxWaitTime)",
+			                p->o.function_name, before ? "an earlier update" : "the update",
+			                (double)p->o.update_max_wait_ms / 1000);
+		sleep_ms(delay);
+		delay = delay * 2 > 5000 ? 5000 : delay * 2;
+	}
+}
+
+/* "registry/repo/sitory:tag" -> "repo/sitory" */
+static char *ref_repository(const char *ref)
+{
+	const char *s = strchr(ref, '/'), *e;
+	if (!s)
+		return NULL;
+	s++;
+	e = strchr(s, '@');
+	if (!e) {
+		const char *slash = strrchr(s, '/');
+		e = strrchr(slash ? slash : s, ':');
+	}
+	return e ? strndup(s, (size_t)(e - s)) : strdup(s);
+}
+
+int aws_lambda_function_update(void *self, const char *image_ref, const char *image_digest)
+{
+	aws_provider *p = self;
+	long long deadline = mono_ms() + p->o.update_max_wait_ms;
+	aws_err err = {0};
+	char *repo, *uri = NULL, *path = NULL, *body = NULL, *code = NULL, what[512];
+	json_t *doc;
+	int rc;
+	if ((rc = aws_ready(p)))
+		return rc;
+	if (!image_digest || strncmp(image_digest, "sha256:", 7) != 0)
+		return aws_p_fail(p, HYPERTEST_ERR_INVALID, "FUNCTION_UPDATE needs an image digest");
+	repo = image_ref ? ref_repository(image_ref) : NULL;
+	if (!repo && p->o.repository)
+		repo = strdup(p->o.repository);
+	if (!repo)
+		return aws_p_fail(p, HYPERTEST_ERR_INVALID, "image reference '%s' names no repository",
+		                  image_ref ? image_ref : "");
+	uri = aws_lambda_image_uri(p, repo, image_digest, &err);
+	free(repo);
+	if (!uri)
+		return err.code ? aws_p_err(p, &err) : aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+	doc = json_pack("{s:s}", "ImageUri", uri);
+	body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	path = function_path(p, "/code");
+	if (!body || !path) {
+		rc = aws_fail(&err, HYPERTEST_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(what, sizeof what, "Lambda UpdateFunctionCode %s", p->o.function_name);
+	for (;;) {
+		/* an update in progress (ours from before, or someone's) answers 409 */
+		if ((rc = wait_update(p, deadline, uri, 1, &err)))
+			goto out;
+		free(code);
+		rc = aws_json_call(p, AWS_SVC_LAMBDA, "PUT", path, NULL, body, what, NULL, &code, &err);
+		if (rc == 0 || !code || strcmp(code, "ResourceConflictException") != 0)
+			break;
+		if (mono_ms() >= deadline) {
+			rc = aws_fail(&err, HYPERTEST_ERR_TIMEOUT,
+			              "%s: the function stayed busy for %.3g s (option "
+			              "lambdaUpdateMaxWaitTime)",
+			              what, (double)p->o.update_max_wait_ms / 1000);
+			break;
+		}
+		sleep_ms(500);
+	}
+	if (rc == 0) {
+		aws_p_log(p, HYPERTEST_LOG_INFO, "Lambda %s: updating to %s", p->o.function_name, uri);
+		rc = wait_update(p, deadline, uri, 0, &err);
+	}
+out:
+	if (rc)
+		aws_p_err(p, &err);
+	free(code);
+	free(uri);
+	free(body);
+	free(path);
+	return rc;
+}
+
+/* ---- the running image's digest ----------------------------------------------------------- */
+
+int aws_lambda_function_digest(void *self, hypertest_buffer *digest)
+{
+	aws_provider *p = self;
+	aws_err err = {0};
+	json_t *fn = NULL, *code;
+	const char *resolved, *uri, *at;
+	char *found = NULL;
+	int rc;
+	if ((rc = aws_ready(p)))
+		return rc;
+	if ((rc = aws_lambda_get_function(p, &fn, &err)))
+		return aws_p_err(p, &err);
+	code = json_object_get(fn, "Code");
+	resolved = json_string_value(json_object_get(code, "ResolvedImageUri"));
+	uri = json_string_value(json_object_get(code, "ImageUri"));
+	if (resolved && (at = strstr(resolved, "@sha256:")))
+		found = strdup(at + 1);
+	else if (uri && (at = strstr(uri, "@sha256:")))
+		found = strdup(at + 1);
+	else if (uri) {
+		/* a tag: ask ECR which digest it names */
+		const char *slash = strchr(uri, '/'), *colon = slash ? strrchr(slash, ':') : NULL;
+		char *repo = slash ? strndup(slash + 1, colon ? (size_t)(colon - slash - 1)
+		                                              : strlen(slash + 1))
+		                   : NULL;
+		if (!repo)
+			rc = aws_fail(&err, HYPERTEST_ERR_PROVIDER, "Lambda %s runs image '%s': no repository",
+			              p->o.function_name, uri);
+		else
+			rc = aws_ecr_tag_digest(p, repo, colon ? colon + 1 : "latest", &found, &err);
+		free(repo);
+	} else {
+		rc = aws_fail(&err, HYPERTEST_ERR_PROVIDER,
+		              "Lambda %s has no container image (GetFunction gives no Code.ImageUri)",
+		              p->o.function_name);
+	}
+	json_decref(fn);
+	if (rc)
+		return aws_p_err(p, &err);
+	if (!found)
+		return aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+	rc = p->up.buffer_append(digest, found, strlen(found));
+	free(found);
+	return rc ? aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory") : 0;
+}
+
+/* ---- Invoke ---------------------------------------------------------------------------------- */
+
+typedef struct pending {
+	aws_provider *p;
+	hypertest_invocation *inv;
+} pending;
+
+static void invoke_done(void *ud, aws_http_request *req, aws_http_response *resp, int code,
+                        const char *message)
+{
+	pending *pd = ud;
+	aws_provider *p = pd->p;
+	hypertest_invocation *inv = pd->inv;
+	const char *ferr;
+	(void)req;
+	free(pd);
+	if (code) {
+		p->up.invoke_done(inv, NULL, 0, code, message ? message : "Lambda Invoke failed");
+		return;
+	}
+	ferr = aws_headers_get(&resp->headers, "X-Amz-Function-Error");
+	if (ferr) {
+		json_t *doc = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
+		const char *m = json_string_value(json_object_get(doc, "errorMessage"));
+		const char *t = json_string_value(json_object_get(doc, "errorType"));
+		char *msg = NULL;
+		if (asprintf(&msg, "Lambda %s: function error (%s)%s%s: %.2000s", p->o.function_name,
+		             ferr, t ? " " : "", t ? t : "",
+		             m ? m : (resp->body.data ? resp->body.data : "no message")) < 0)
+			msg = NULL;
+		json_decref(doc);
+		p->up.invoke_done(inv, NULL, 0, HYPERTEST_ERR_PROVIDER,
+		                  msg ? msg : "Lambda: function error");
+		free(msg);
+		return;
+	}
+	p->up.invoke_done(inv, resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
+}
+
+int aws_lambda_invoke_start(void *self, hypertest_invocation *inv, const char *payload, size_t len)
+{
+	aws_provider *p = self;
+	aws_http_request *req;
+	aws_err err = {0};
+	pending *pd;
+	int rc;
+	if ((rc = aws_ready(p)))
+		return rc;
+	if (!p->invoke_url) {
+		char *path = function_path(p, "/invocations");
+		if (!path || asprintf(&p->invoke_url, "%s%s", p->ep[AWS_SVC_LAMBDA].url, path) < 0)
+			p->invoke_url = NULL;
+		free(path);
+		if (!p->invoke_url || asprintf(&p->invoke_what, "Lambda Invoke %s", p->o.function_name) < 0)
+			return aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+	}
+	pd = malloc(sizeof *pd);
+	req = aws_http_request_new("POST", p->invoke_url, p->invoke_what);
+	if (!pd || !req || !(req->body_owned = malloc(len ? len : 1)) ||
+	    aws_headers_add(&req->headers, "Content-Type", "application/json") < 0 ||
+	    aws_headers_add(&req->headers, "X-Amz-Invocation-Type", "RequestResponse") < 0) {
+		free(pd);
+		aws_http_request_free(req);
+		return aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+	}
+	memcpy(req->body_owned, payload, len);
+	req->body = req->body_owned;
+	req->body_len = len;
+	req->sign = aws_http_sign_sigv4;
+	req->sign_ud = &p->sig[AWS_SVC_LAMBDA];
+	pd->p = p;
+	pd->inv = inv;
+	if ((rc = aws_http_multi_add(p->ihttp, req, invoke_done, pd, &err))) {
+		free(pd);
+		return aws_p_err(p, &err);
+	}
+	return 0;
+}
+
+int aws_lambda_invoke_wait(void *self, int timeout_ms)
+{
+	aws_provider *p = self;
+	if (!p->ihttp)
+		return 0;
+	return aws_http_multi_wait(p->ihttp, timeout_ms);
+}
+
+void aws_lambda_invoke_cancel(void *self)
+{
+	aws_provider *p = self;
+	if (p->ihttp)
+		aws_http_multi_cancel(p->ihttp);
+}

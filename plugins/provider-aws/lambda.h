@@ -1,0 +1,29 @@
+/*
+ * lambda.h - the Lambda side of the aws provider: GetFunction,
+ * UpdateFunctionCode and waiting for it (GetFunctionConfiguration), the
+ * running image's digest, and asynchronous Invoke (thousands in flight on
+ * one thread through the HTTP layer's multi mode).
+ */
+#ifndef HT_PROVIDER_AWS_LAMBDA_H
+#define HT_PROVIDER_AWS_LAMBDA_H
+
+#include "options.h"
+
+/* GetFunction: the whole answer into *out. */
+int aws_lambda_get_function(aws_provider *p, json_t **out, aws_err *err);
+
+/* The provider operations (they report errors through up.set_error). */
+int aws_lambda_function_update(void *self, const char *image_ref, const char *image_digest);
+int aws_lambda_function_digest(void *self, hypertest_buffer *digest);
+int aws_lambda_invoke_start(void *self, hypertest_invocation *inv, const char *payload,
+                            size_t len);
+int aws_lambda_invoke_wait(void *self, int timeout_ms);
+void aws_lambda_invoke_cancel(void *self);
+
+/* The ImageUri Lambda is given for repository@digest: in ecrRegistry when
+ * that is an ECR host, else in the ECR registry of the function's account
+ * and region (a registry outside ECR, as in tests).  Caller frees. */
+char *aws_lambda_image_uri(aws_provider *p, const char *repository, const char *digest,
+                           aws_err *err);
+
+#endif /* HT_PROVIDER_AWS_LAMBDA_H */

@@ -1,0 +1,87 @@
+/*
+ * options.h - the aws provider's instance, shared by its modules (aws.c,
+ * lambda.c, ecr.c, quotas.c, runtime.c), its options and the lazily made
+ * AWS clients (credentials, endpoints, HTTP, S3).
+ */
+#ifndef HT_PROVIDER_AWS_OPTIONS_H
+#define HT_PROVIDER_AWS_OPTIONS_H
+
+#include <jansson.h>
+
+#include <hypertest/plugin.h>
+
+#include "credentials.h"
+#include "endpoints.h"
+#include "http.h"
+#include "s3.h"
+
+/* Lambda's limit on a synchronous response (the figure its message names). */
+#define AWS_LAMBDA_MAX_RESPONSE ((size_t)6291556)
+
+typedef struct aws_options {
+	char *region;           /* NULL: from the environment or the profile */
+	char *function_name;    /* required */
+	char *bucket;           /* required */
+	char *ecr_registry;     /* host[:port] of the registry, NULL: ECR's proxyEndpoint */
+	int ecr_plain_http;     /* ecrRegistry was an http:// URL */
+	char *repository;       /* default: imageName without its tag */
+	char *tag;              /* default: imageName's tag, else "latest" */
+	char *base_image;       /* NULL when none */
+	long update_max_wait_ms; /* lambdaUpdateMaxWaitTime (s), default 600 s */
+	char *profile;
+	int max_retries;        /* retries after the first attempt, default 10 */
+	long retry_budget_ms;   /* sum of backoff delays of one request, default 60000 */
+	long request_timeout_ms; /* requestTimeout (s): one attempt at most, default 960 s */
+	int log_http;           /* logHttp: curl's headers at debug level (redacted) */
+	long concurrency;       /* the configuration's "concurrency" (0: unknown) */
+	json_t *json;           /* the options object (endpoint strings point into it) */
+	aws_endpoints_options eps;
+} aws_options;
+
+typedef struct aws_provider {
+	hypertest_core *core;
+	hypertest_upcalls up;
+	aws_options o;
+	char last_error[2048];
+	/* made by aws_ready() on first use */
+	int ready;
+	aws_credentials creds;
+	aws_endpoint ep[AWS_SVC_COUNT];
+	aws_http_sigv4 sig[AWS_SVC_COUNT];
+	aws_http *http;         /* blocking requests */
+	aws_http *ihttp;        /* invocations (asynchronous) */
+	aws_s3 s3;
+	int function_side;      /* credentials from the environment, region AWS_REGION */
+	/* function side: the bucket of the invocation being handled */
+	char *invocation_bucket;
+	char *invoke_url;       /* the Invoke URL and its name in messages */
+	char *invoke_what;
+} aws_provider;
+
+/* Record an error for the core (up.set_error) and return code. */
+int aws_p_fail(aws_provider *p, int code, const char *fmt, ...) AWS_PRINTF(3, 4);
+/* An aws_err as the core's error. */
+int aws_p_err(aws_provider *p, const aws_err *err);
+void aws_p_log(aws_provider *p, int level, const char *fmt, ...) AWS_PRINTF(3, 4);
+const char *aws_p_core_str(aws_provider *p, int what);
+
+/* Parse and check options_json into p->o (errors name the key). */
+int aws_options_parse(aws_provider *p, const char *options_json);
+void aws_options_free(aws_options *o);
+/* The key of names closest to key (edit distance at most 3), or NULL. */
+const char *aws_suggest(const char *key, const char *const *names, size_t n);
+
+/* Credentials, endpoints and HTTP clients, made once. */
+int aws_ready(aws_provider *p);
+void aws_unready(aws_provider *p);
+
+/* A JSON request to a service endpoint (blocking, signed, retried); the
+ * answer parsed into *out (may be NULL).  path is encoded already; target:
+ * the X-Amz-Target of JSON 1.1 services (ECR, Service Quotas), else NULL
+ * (Lambda's REST-JSON).  body may be NULL.  *error_code (may be NULL)
+ * receives the AWS error code of a failed call (caller frees). */
+int aws_json_call(aws_provider *p, int service, const char *method, const char *path,
+                  const char *target, const char *body, const char *what, json_t **out,
+                  char **error_code, aws_err *err);
+
+#endif /* HT_PROVIDER_AWS_OPTIONS_H */

@@ -1,0 +1,221 @@
+/*
+ * text.c - small helpers of the framework runners: a growable string,
+ * paths, UTF-8 cleaning of tool output for messages, reading a file whole,
+ * the environment of child programs, errors through the core.
+ */
+#define _GNU_SOURCE
+#include "runner-common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+void rn_buf_add(rn_buf *b, const char *s, size_t n)
+{
+	if (b->nomem)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 64;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = realloc(b->p, cap);
+		if (!p) {
+			b->nomem = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	if (n)
+		memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void rn_buf_str(rn_buf *b, const char *s)
+{
+	rn_buf_add(b, s, strlen(s));
+}
+
+char *rn_buf_take(rn_buf *b)
+{
+	rn_buf_add(b, "", 0);
+	char *p = b->nomem ? NULL : b->p;
+	if (!p)
+		free(b->p);
+	memset(b, 0, sizeof *b);
+	return p;
+}
+
+char *rn_path_join(const char *dir, const char *rel)
+{
+	char *s = NULL;
+	if (!strcmp(rel, "."))
+		return strdup(dir);
+	if (!strcmp(dir, "."))
+		return strdup(rel);
+	return asprintf(&s, "%s/%s", dir, rel) < 0 ? NULL : s;
+}
+
+size_t rn_utf8_char(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0], cp, min;
+	size_t len;
+	if (c < 0x80)
+		return c ? 1 : 0;
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2, min = 0x80, cp = c & 0x1F;
+	else if (c >= 0xE0 && c <= 0xEF)
+		len = 3, min = 0x800, cp = c & 0x0F;
+	else if (c >= 0xF0 && c <= 0xF4)
+		len = 4, min = 0x10000, cp = c & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3F);
+	}
+	return (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) ? 0 : len;
+}
+
+char *rn_text_clean(const char *text, size_t n, int was_cut, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	for (int i = 0; was_cut && i < 3 && n > 0 && (p[0] & 0xC0) == 0x80; i++)
+		p++, n--;
+	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+		n--;
+	rn_buf b = {0};
+	rn_buf_add(&b, "", 0);
+	for (size_t i = 0; i < n;) {
+		size_t len = rn_utf8_char(p + i, n - i);
+		if (len)
+			rn_buf_add(&b, (const char *)p + i, len);
+		else
+			rn_buf_add(&b, "\xEF\xBF\xBD", 3);
+		i += len ? len : 1;
+	}
+	char *s = rn_buf_take(&b);
+	size_t slen = s ? strlen(s) : 0;
+	if (s && max && slen > max) {
+		size_t start = slen - max;
+		while (start < slen && ((unsigned char)s[start] & 0xC0) == 0x80)
+			start++;
+		memmove(s, s + start, slen - start + 1);
+	}
+	return s;
+}
+
+int rn_read_file(const char *path, size_t max, char **data, size_t *len)
+{
+	*data = NULL;
+	*len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	struct stat st;
+	memset(&st, 0, sizeof st);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		int e = S_ISREG(st.st_mode) ? errno : EINVAL;
+		close(fd);
+		return e;
+	}
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		return EFBIG;
+	}
+	size_t cap = (size_t)st.st_size + 1, n = 0;
+	char *buf = malloc(cap + 1);
+	if (!buf) {
+		close(fd);
+		return ENOMEM;
+	}
+	for (;;) { /* the file may grow while read: read to its end, within max */
+		if (n == cap) {
+			if (cap > max) {
+				free(buf);
+				close(fd);
+				return EFBIG;
+			}
+			char *b = realloc(buf, cap * 2 + 1);
+			if (!b) {
+				free(buf);
+				close(fd);
+				return ENOMEM;
+			}
+			buf = b;
+			cap *= 2;
+		}
+		ssize_t got = read(fd, buf + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			int e = errno;
+			free(buf);
+			close(fd);
+			return e;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	close(fd);
+	if (n > max) {
+		free(buf);
+		return EFBIG;
+	}
+	buf[n] = '\0';
+	*data = buf;
+	*len = n;
+	return 0;
+}
+
+char **rn_env_with(char *const *extra)
+{
+	size_t n = rn_strv_len(environ), m = rn_strv_len(extra), k = 0;
+	char **envp = calloc(n + m + 1, sizeof *envp);
+	if (!envp)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		int replaced = 0;
+		for (size_t j = 0; j < m && !replaced; j++)
+			replaced = !strncmp(environ[i], extra[j], strcspn(extra[j], "=") + 1);
+		if (!replaced)
+			envp[k++] = environ[i];
+	}
+	for (size_t j = 0; j < m; j++)
+		envp[k++] = extra[j];
+	return envp;
+}
+
+int64_t rn_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int rn_fail(const hypertest_upcalls *up, hypertest_core *core, int code, const char *fmt, ...)
+{
+	char *msg = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (up->set_error)
+		up->set_error(core, code, msg ? msg : "runner: out of memory");
+	free(msg);
+	return code;
+}

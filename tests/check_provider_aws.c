@@ -1,0 +1,1364 @@
+/*
+ * check_provider_aws.c - tests of the aws provider plugin, loaded with
+ * dlopen() and driven through an upcall table of the test's own (no core),
+ * against the local services of tests/aws (endpoint.py: Lambda, ECR and
+ * Service Quotas checking every SigV4 with botocore; s3rver behind the
+ * signature-checking S3 front; docker-registry with AWS:<token> basic
+ * auth): options, the image target, the bucket, function updates (success,
+ * Failed, timeout), the running digest, invocations (2,000 in flight,
+ * throttling retried, a spent retry budget, function errors, cancel),
+ * serving a payload from stdin with artifacts, doctor, secrets kept out of
+ * every message, and every request's signature accepted.
+ *
+ * The services: those named by HT_AWS_ENDPOINT & co. in the environment
+ * (CI starts them once), else started here with tests/aws/services.sh;
+ * exit 77 (skip) when they cannot start (no python3-botocore, no npm...).
+ * HT_PROVIDER_AWS_SO overrides where the module is.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/sha.h>
+
+#include <hypertest/plugin.h>
+
+#ifndef HT_TOP_BUILDDIR
+#define HT_TOP_BUILDDIR "."
+#endif
+#ifndef HT_TESTS_SRCDIR
+#define HT_TESTS_SRCDIR "."
+#endif
+
+/* ---- the test's core ----------------------------------------------------------- */
+
+struct hypertest_core {
+	char config_path[512];
+	char image_name[256];
+	int last_code;
+	char last_error[8192];
+	char *logs;        /* every log line, '\n'-separated */
+	size_t logs_len;
+};
+
+struct hypertest_buffer {
+	char *data;
+	size_t len;
+};
+
+struct hypertest_params {
+	int n;
+	char key[16][64];
+	char val[16][1024];
+};
+
+struct hypertest_checks {
+	int n;
+	char name[16][64];
+	int status[16];
+	char msg[16][2048];
+};
+
+struct hypertest_invocation {
+	int done;
+	int code;
+	char *response;
+	char *message;
+	double end;
+};
+
+struct hypertest_function {
+	void *self;        /* the provider instance (for ARTIFACTS_STORE) */
+	const char *artifacts_dir;
+	int calls;
+	char payload[4096];
+};
+
+static struct hypertest_core C;
+static const hypertest_dispatch *ops;
+static void *module;
+static int invocations_done;
+
+static void add_log(const char *line)
+{
+	size_t n = strlen(line);
+	C.logs = realloc(C.logs, C.logs_len + n + 2);
+	memcpy(C.logs + C.logs_len, line, n);
+	C.logs_len += n;
+	C.logs[C.logs_len++] = '\n';
+	C.logs[C.logs_len] = '\0';
+}
+
+static void up_log(hypertest_core *core, int level, const char *message)
+{
+	(void)core;
+	(void)level;
+	add_log(message);
+}
+
+static void up_set_error(hypertest_core *core, int code, const char *message)
+{
+	core->last_code = code;
+	snprintf(core->last_error, sizeof core->last_error, "%s", message);
+	add_log(message);
+}
+
+static int up_register(hypertest_core *core, int kind, const char *name, const char *description,
+                       const hypertest_dispatch *table)
+{
+	(void)core;
+	(void)description;
+	ck_assert_int_eq(kind, HYPERTEST_KIND_PROVIDER);
+	ck_assert_str_eq(name, "aws");
+	ops = table;
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void up_invoke_done(hypertest_invocation *inv, const char *response, size_t len,
+                           int error_code, const char *error_message)
+{
+	ck_assert_int_eq(inv->done, 0); /* exactly once */
+	inv->done = 1;
+	inv->code = error_code;
+	inv->end = now_s();
+	if (response)
+		inv->response = strndup(response, len);
+	if (error_message) {
+		inv->message = strdup(error_message);
+		add_log(error_message);
+	}
+	invocations_done++;
+}
+
+static int up_buffer_append(hypertest_buffer *buf, const void *data, size_t len)
+{
+	buf->data = realloc(buf->data, buf->len + len + 1);
+	memcpy(buf->data + buf->len, data, len);
+	buf->len += len;
+	buf->data[buf->len] = '\0';
+	return 0;
+}
+
+static int up_param_set(hypertest_params *params, const char *key, const char *value)
+{
+	ck_assert_int_lt(params->n, 16);
+	snprintf(params->key[params->n], sizeof params->key[0], "%s", key);
+	snprintf(params->val[params->n], sizeof params->val[0], "%s", value);
+	params->n++;
+	return 0;
+}
+
+static const char *param(const hypertest_params *p, const char *key)
+{
+	for (int i = 0; i < p->n; i++)
+		if (!strcmp(p->key[i], key))
+			return p->val[i];
+	return NULL;
+}
+
+static void up_doctor_check(hypertest_checks *checks, const char *check, int status,
+                            const char *message)
+{
+	ck_assert_int_lt(checks->n, 16);
+	snprintf(checks->name[checks->n], sizeof checks->name[0], "%s", check);
+	checks->status[checks->n] = status;
+	snprintf(checks->msg[checks->n], sizeof checks->msg[0], "%s", message);
+	checks->n++;
+	add_log(message);
+}
+
+static const hypertest_dispatch *find_ops(void);
+
+/* The function: store an artifact, answer {"success": true, "name": <testId>}. */
+static int up_function_handle(hypertest_function *fn, const char *payload, size_t len,
+                              hypertest_buffer *response)
+{
+	json_t *doc = json_loadb(payload, len, 0, NULL);
+	const char *run = json_string_value(json_object_get(doc, "runId"));
+	const char *test = json_string_value(json_object_get(doc, "testId"));
+	char prefix[256], out[512];
+	fn->calls++;
+	snprintf(fn->payload, sizeof fn->payload, "%.*s", (int)len, payload);
+	if (memmem(payload, len, "\"fail\"", 6)) {
+		json_decref(doc);
+		return HYPERTEST_ERR_RUNNER; /* and no response */
+	}
+	if (run && test && fn->artifacts_dir) {
+		hypertest_PROVIDER_ARTIFACTS_STORE_fn store = NULL;
+		for (const hypertest_dispatch *d = find_ops(); d->id; d++)
+			if (d->id == HYPERTEST_PROVIDER_ARTIFACTS_STORE)
+				store = (hypertest_PROVIDER_ARTIFACTS_STORE_fn)d->fn;
+		snprintf(prefix, sizeof prefix, "%s/%s", run, test);
+		if (!store || store(fn->self, prefix, fn->artifacts_dir) != 0)
+			return HYPERTEST_ERR_PROVIDER;
+	}
+	int n = snprintf(out, sizeof out, "{\"success\":true,\"name\":\"%s\"}", test ? test : "?");
+	json_decref(doc);
+	return up_buffer_append(response, out, (size_t)n);
+}
+
+static const char *up_core_str(hypertest_core *core, int what)
+{
+	switch (what) {
+	case HYPERTEST_CORE_CONFIG_PATH:
+		return core->config_path;
+	case HYPERTEST_CORE_IMAGE_NAME:
+		return core->image_name;
+	default:
+		return "";
+	}
+}
+
+static const char *up_invocation_test_id(hypertest_invocation *inv)
+{
+	(void)inv;
+	return "test";
+}
+
+static hypertest_buffer *up_buffer_new(hypertest_core *core)
+{
+	(void)core;
+	return calloc(1, sizeof(hypertest_buffer));
+}
+
+static const char *up_buffer_data(hypertest_buffer *buf, size_t *len)
+{
+	if (len)
+		*len = buf->len;
+	return buf->data ? buf->data : "";
+}
+
+static void up_buffer_free(hypertest_buffer *buf)
+{
+	free(buf->data);
+	free(buf);
+}
+
+static const hypertest_dispatch upcalls[] = {
+	{HYPERTEST_UP_LOG, (hypertest_fn)up_log},
+	{HYPERTEST_UP_SET_ERROR, (hypertest_fn)up_set_error},
+	{HYPERTEST_UP_REGISTER, (hypertest_fn)up_register},
+	{HYPERTEST_UP_INVOKE_DONE, (hypertest_fn)up_invoke_done},
+	{HYPERTEST_UP_BUFFER_APPEND, (hypertest_fn)up_buffer_append},
+	{HYPERTEST_UP_PARAM_SET, (hypertest_fn)up_param_set},
+	{HYPERTEST_UP_DOCTOR_CHECK, (hypertest_fn)up_doctor_check},
+	{HYPERTEST_UP_FUNCTION_HANDLE, (hypertest_fn)up_function_handle},
+	{HYPERTEST_UP_CORE_STR, (hypertest_fn)up_core_str},
+	{HYPERTEST_UP_INVOCATION_TEST_ID, (hypertest_fn)up_invocation_test_id},
+	{HYPERTEST_UP_BUFFER_NEW, (hypertest_fn)up_buffer_new},
+	{HYPERTEST_UP_BUFFER_DATA, (hypertest_fn)up_buffer_data},
+	{HYPERTEST_UP_BUFFER_FREE, (hypertest_fn)up_buffer_free},
+	{0, NULL}};
+
+static const hypertest_dispatch *find_ops(void)
+{
+	return ops;
+}
+
+static hypertest_fn op(int id)
+{
+	for (const hypertest_dispatch *d = ops; d->id; d++)
+		if (d->id == id)
+			return d->fn;
+	ck_abort_msg("operation %d missing", id);
+	return NULL;
+}
+#define OP(ID) ((ID##_fn_check)op(ID))
+
+/* ---- the services ------------------------------------------------------------------ */
+
+static char services_dir[256];
+static long long first_seq; /* requests of this run have a greater seq */
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+/* Read DIR/env ("export NAME=VALUE" or NAME='VALUE') into the environment. */
+static int load_env(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[2048];
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f)) {
+		char *s = line, *eq;
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(s, "export ", 7) != 0)
+			continue;
+		s += 7;
+		if (!(eq = strchr(s, '=')))
+			continue;
+		*eq++ = '\0';
+		if (*eq == '\'' && strlen(eq) >= 2 && eq[strlen(eq) - 1] == '\'') {
+			eq[strlen(eq) - 1] = '\0';
+			eq++;
+		}
+		setenv(s, eq, 1);
+	}
+	fclose(f);
+	return 0;
+}
+
+static int run_services(const char *verb)
+{
+	pid_t pid = fork();
+	int ws = 0;
+	if (pid == 0) {
+		char script[600];
+		snprintf(script, sizeof script, "%s/aws/services.sh", HT_TESTS_SRCDIR);
+		execl("/bin/bash", "bash", script, verb, services_dir, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &ws, 0) < 0)
+		return -1;
+	return WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+}
+
+static pid_t services_owner;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void stop_services(void)
+{
+	/* Check's forked test processes run atexit handlers too */
+	if (services_dir[0] && getpid() == services_owner) {
+		run_services("stop");
+		nftw(services_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	}
+}
+
+/* ---- HTTP to the control API ------------------------------------------------------------- */
+
+static size_t collect(char *data, size_t size, size_t n, void *ud)
+{
+	up_buffer_append(ud, data, size * n);
+	return size * n;
+}
+
+/* method path [body] against url; the answer (caller frees), status into *status. */
+static char *http(const char *method, const char *url, const char *body, long *status)
+{
+	CURL *c = curl_easy_init();
+	hypertest_buffer b = {NULL, 0};
+	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+	long st = 0;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	}
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	if (status)
+		*status = st;
+	return b.data ? b.data : strdup("");
+}
+
+static json_t *control(const char *method, const char *path, const char *fmt, ...)
+{
+	char url[1024], body[8192];
+	long st;
+	va_list ap;
+	snprintf(url, sizeof url, "%s%s", env("HT_AWS_CONTROL"), path);
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(body, sizeof body, fmt, ap);
+		va_end(ap);
+	}
+	char *text = http(method, url, fmt ? body : NULL, &st);
+	ck_assert_msg(st == 200, "%s %s: %ld %s", method, path, st, text);
+	json_t *doc = json_loads(text, 0, NULL);
+	free(text);
+	return doc;
+}
+
+/* A function of this test only (name unique per process). */
+static const char *new_function(const char *behaviour)
+{
+	static char name[64];
+	static int n;
+	snprintf(name, sizeof name, "ck-%d-%d", (int)getpid(), ++n);
+	char path[128];
+	snprintf(path, sizeof path, "/function/%s", name);
+	json_decref(control("POST", path, "%s", behaviour));
+	return name;
+}
+
+static json_t *function_info(const char *name)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/function/%s", name);
+	return control("GET", path, NULL);
+}
+
+/* ---- a small image in the registry ---------------------------------------------------------- */
+
+static void sha256_hex(const char *data, size_t len, char out[72])
+{
+	unsigned char md[32];
+	SHA256((const unsigned char *)data, len, md);
+	strcpy(out, "sha256:");
+	for (int i = 0; i < 32; i++)
+		sprintf(out + 7 + 2 * i, "%02x", md[i]);
+}
+
+/* Push a manifest with an empty config to repo:tag; the manifest digest into out. */
+static void push_image(const char *repo, const char *tag, char out[72])
+{
+	const char *reg = env("HT_ECR_REGISTRY");
+	char url[1024], cfgd[72], manifest[1024], *loc_body;
+	const char *config = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
+	                     "\"layers\",\"diff_ids\":[]},\"config\":{}}";
+	CURL *c;
+	long st;
+	char *location = NULL;
+	struct curl_slist *h;
+	hypertest_buffer b = {NULL, 0};
+	sha256_hex(config, strlen(config), cfgd);
+	/* monolithic blob upload: POST then PUT ?digest= */
+	snprintf(url, sizeof url, "%s/v2/%s/blobs/uploads/", reg, repo);
+	c = curl_easy_init();
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_USERNAME, env("HT_ECR_USER"));
+	curl_easy_setopt(c, CURLOPT_PASSWORD, env("HT_ECR_PASSWORD"));
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+	ck_assert_int_eq(st, 202);
+	{
+		struct curl_header *hd;
+		ck_assert_int_eq(curl_easy_header(c, "Location", 0, CURLH_HEADER, -1, &hd), CURLHE_OK);
+		if (hd->value[0] == '/')
+			ck_assert_int_ge(asprintf(&location, "%s%s", reg, hd->value), 0);
+		else
+			location = strdup(hd->value);
+	}
+	curl_easy_cleanup(c);
+	free(b.data);
+	snprintf(url, sizeof url, "%s%sdigest=%s", location, strchr(location, '?') ? "&" : "?", cfgd);
+	free(location);
+	c = curl_easy_init();
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_USERNAME, env("HT_ECR_USER"));
+	curl_easy_setopt(c, CURLOPT_PASSWORD, env("HT_ECR_PASSWORD"));
+	h = curl_slist_append(NULL, "Content-Type: application/octet-stream");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, config);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	b.data = NULL;
+	b.len = 0;
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+	ck_assert_int_eq(st, 201);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(h);
+	free(b.data);
+	snprintf(manifest, sizeof manifest,
+	         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+	         "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+	         "\"digest\":\"%s\",\"size\":%zu},\"layers\":[]}",
+	         cfgd, strlen(config));
+	sha256_hex(manifest, strlen(manifest), out);
+	snprintf(url, sizeof url, "%s/v2/%s/manifests/%s", reg, repo, tag);
+	c = curl_easy_init();
+	h = curl_slist_append(NULL, "Content-Type: application/vnd.oci.image.manifest.v1+json");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_USERNAME, env("HT_ECR_USER"));
+	curl_easy_setopt(c, CURLOPT_PASSWORD, env("HT_ECR_PASSWORD"));
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, manifest);
+	b.data = NULL;
+	b.len = 0;
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+	ck_assert_msg(st == 201, "manifest PUT: %ld %s", st, b.data ? b.data : "");
+	loc_body = b.data;
+	free(loc_body);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+}
+
+/* ---- fixture ---------------------------------------------------------------------------- */
+
+static char tmpdir[256];
+
+static void setup(void)
+{
+	free(C.logs);
+	memset(&C, 0, sizeof C);
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/ck-aws-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(C.config_path, sizeof C.config_path, "%s/hypertest.config.json", tmpdir);
+	FILE *f = fopen(C.config_path, "w");
+	fputs("{\"concurrency\": 100, \"imageName\": \"hypertest/ck\"}\n", f);
+	fclose(f);
+	snprintf(C.image_name, sizeof C.image_name, "hypertest/ck");
+	const char *so = env("HT_PROVIDER_AWS_SO");
+	module = dlopen(so ? so : HT_TOP_BUILDDIR "/plugins/.libs/provider-aws.so",
+	                RTLD_NOW | RTLD_LOCAL);
+	ck_assert_msg(module != NULL, "dlopen: %s", dlerror());
+	const hypertest_plugin_descriptor *info = dlsym(module, "hypertest_plugin_info");
+	ck_assert_ptr_nonnull(info);
+	ck_assert_uint_eq(info->magic, HYPERTEST_PLUGIN_MAGIC);
+	hypertest_plugin_init_fn init;
+	*(void **)&init = dlsym(module, "hypertest_plugin_init");
+	ck_assert_ptr_nonnull(init);
+	ops = NULL;
+	ck_assert_int_eq(init(&C, upcalls), 0);
+	ck_assert_ptr_nonnull(ops);
+}
+
+static void teardown(void)
+{
+	char cmd[300];
+	(void)cmd;
+	if (module)
+		dlclose(module);
+	module = NULL;
+}
+
+/* Options for the services: extra is more JSON members (may be ""). */
+static char *options(const char *function, const char *extra)
+{
+	static char buf[4096];
+	snprintf(buf, sizeof buf,
+	         "{\"region\": \"us-east-1\", \"functionName\": \"%s\", \"bucketName\": \"%s\", "
+	         "\"ecrRegistry\": \"%s\", \"endpoints\": {\"lambda\": \"%s\", \"ecr\": \"%s\", "
+	         "\"servicequotas\": \"%s\", \"s3\": \"%s\"}%s%s}",
+	         function, env("HT_S3_BUCKET"), env("HT_ECR_REGISTRY"), env("HT_AWS_ENDPOINT"),
+	         env("HT_AWS_ENDPOINT"), env("HT_AWS_ENDPOINT"), env("HT_S3_CHECKED_ENDPOINT"),
+	         *extra ? ", " : "", extra);
+	return buf;
+}
+
+static void *create_ok(const char *opts)
+{
+	void *self = NULL;
+	int rc = OP(HYPERTEST_OP_CREATE)(&C, opts, &self);
+	ck_assert_msg(rc == 0, "create(%s): %d %s", opts, rc, C.last_error);
+	return self;
+}
+
+static int create_fails(const char *opts)
+{
+	void *self = NULL;
+	C.last_error[0] = '\0';
+	int rc = OP(HYPERTEST_OP_CREATE)(&C, opts, &self);
+	ck_assert_msg(rc != 0, "create(%s) succeeded", opts);
+	ck_assert_ptr_null(self);
+	return rc;
+}
+
+/* ---- options ----------------------------------------------------------------------------- */
+
+START_TEST(test_options)
+{
+	ck_assert_int_eq(create_fails("{\"bucketName\": \"b\"}"), HYPERTEST_ERR_CONFIG);
+	ck_assert_str_eq(C.last_error, "option 'functionName' is required");
+	create_fails("{\"functionName\": \"f\"}");
+	ck_assert_str_eq(C.last_error, "option 'bucketName' is required");
+	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"functonName\": \"x\"}");
+	ck_assert_str_eq(C.last_error, "unknown option 'functonName' (did you mean 'functionName'?)");
+	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"zzz\": 1}");
+	ck_assert_ptr_nonnull(strstr(C.last_error, "unknown option 'zzz' (known: region,"));
+	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"maxRetries\": \"3\"}");
+	ck_assert_str_eq(C.last_error, "option 'maxRetries' must be an integer from 0 to 100");
+	create_fails("{\"functionName\": 7, \"bucketName\": \"b\"}");
+	ck_assert_str_eq(C.last_error, "option 'functionName' must be a non-empty string");
+	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"ecrRegistry\": "
+	             "\"http://127.0.0.1:5000/some/path\"}");
+	ck_assert_ptr_nonnull(strstr(C.last_error, "option 'ecrRegistry' must be a registry host"));
+	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"lambdaUpdateMaxWaitTime\": 0}");
+	ck_assert_ptr_nonnull(strstr(C.last_error, "option 'lambdaUpdateMaxWaitTime' must be"));
+	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"endpoints\": {\"sqs\": "
+	             "\"http://x\"}}");
+	ck_assert_ptr_nonnull(strstr(C.last_error, "endpoints.sqs"));
+	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"repository\": \"a/b:tag\"}");
+	ck_assert_ptr_nonnull(strstr(C.last_error, "option 'repository'"));
+	create_fails("[1]");
+	ck_assert_str_eq(C.last_error, "the options must be a JSON object");
+	void *self = create_ok("{\"functionName\": \"f\", \"bucketName\": \"b\", \"region\": "
+	                       "\"eu-west-1\", \"maxRetries\": 0, \"retryBudgetMs\": 10, "
+	                       "\"requestTimeout\": 2.5, \"s3ForcePathStyle\": true, \"profile\": "
+	                       "\"p\", \"logHttp\": false, \"baseImage\": \"alpine:3\"}");
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_payload_fields_and_url)
+{
+	void *self = create_ok(options("f", ""));
+	hypertest_params params = {0};
+	hypertest_buffer url = {NULL, 0};
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_PAYLOAD_FIELDS)(self, &params), 0);
+	ck_assert_int_eq(params.n, 1);
+	ck_assert_str_eq(param(&params, "bucketName"), env("HT_S3_BUCKET"));
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_URL)(self, "run/x.json", &url), 0);
+	char want[256];
+	snprintf(want, sizeof want, "s3://%s/run/x.json", env("HT_S3_BUCKET"));
+	ck_assert_str_eq(url.data, want);
+	free(url.data);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+/* ---- image target ------------------------------------------------------------------------ */
+
+START_TEST(test_image_target)
+{
+	const char *reg = env("HT_ECR_REGISTRY") + strlen("http://");
+	char extra[512];
+	snprintf(C.image_name, sizeof C.image_name, "team/app:v2");
+	snprintf(extra, sizeof extra, "\"baseImage\": \"%s/base/img:1\"", reg);
+	void *self = create_ok(options("f", extra));
+	hypertest_params t = {0};
+	ck_assert_msg(OP(HYPERTEST_PROVIDER_IMAGE_TARGET)(self, &t) == 0, "%s", C.last_error);
+	ck_assert_str_eq(param(&t, "registry"), reg);
+	ck_assert_str_eq(param(&t, "repository"), "team/app");
+	ck_assert_str_eq(param(&t, "tag"), "v2");
+	ck_assert_str_eq(param(&t, "username"), env("HT_ECR_USER"));
+	ck_assert_str_eq(param(&t, "password"), env("HT_ECR_PASSWORD"));
+	ck_assert_str_eq(param(&t, "plainHttp"), "1");
+	ck_assert_str_eq(param(&t, "baseUsername"), env("HT_ECR_USER"));
+	ck_assert_str_eq(param(&t, "basePassword"), env("HT_ECR_PASSWORD"));
+	/* the login works at the registry */
+	char url[512];
+	long st;
+	snprintf(url, sizeof url, "http://%s:%s@%s/v2/", param(&t, "username"), param(&t, "password"),
+	         reg);
+	free(http("GET", url, NULL, &st));
+	ck_assert_int_eq(st, 200);
+	OP(HYPERTEST_OP_DESTROY)(self);
+
+	/* a base image elsewhere gets no ECR credentials; the option repository wins */
+	self = create_ok(options("f", "\"baseImage\": \"docker.io/library/alpine:3\", "
+	                              "\"repository\": \"other/repo\""));
+	memset(&t, 0, sizeof t);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_IMAGE_TARGET)(self, &t), 0);
+	ck_assert_str_eq(param(&t, "repository"), "other/repo");
+	ck_assert_str_eq(param(&t, "tag"), "latest");
+	ck_assert_str_eq(param(&t, "baseImage"), "docker.io/library/alpine:3");
+	ck_assert_ptr_null(param(&t, "baseUsername"));
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+/* ---- the bucket -------------------------------------------------------------------------- */
+
+START_TEST(test_objects)
+{
+	void *self = create_ok(options("f", ""));
+	char key[128];
+	hypertest_buffer out = {NULL, 0};
+	snprintf(key, sizeof key, "ck-%d/hypertest.manifest.json", (int)getpid());
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, key, &out), HYPERTEST_ERR_NOT_FOUND);
+	ck_assert_ptr_nonnull(strstr(C.last_error, "NoSuchKey"));
+	ck_assert_msg(OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, key, "{\"a\": 1}", 8,
+	                                                "application/json") == 0,
+	              "%s", C.last_error);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, key, &out), 0);
+	ck_assert_uint_eq(out.len, 8);
+	ck_assert_str_eq(out.data, "{\"a\": 1}");
+	free(out.data);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	/* a bucket that does not exist is no "not found" */
+	char opts[4096];
+	snprintf(opts, sizeof opts, "%s", options("f", ""));
+	char *b = strstr(opts, env("HT_S3_BUCKET"));
+	memcpy(b, "zz", 2);
+	self = create_ok(opts);
+	out.data = NULL;
+	out.len = 0;
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, key, &out), HYPERTEST_ERR_PROVIDER);
+	ck_assert_ptr_nonnull(strstr(C.last_error, "NoSuchBucket"));
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+/* ---- function updates ------------------------------------------------------------------------ */
+
+START_TEST(test_update_success)
+{
+	char digest[72], repo[64], ref[256], want[512];
+	snprintf(repo, sizeof repo, "ck/update-%d", (int)getpid());
+	push_image(repo, "latest", digest);
+	const char *fn = new_function("{\"mode\": \"success\", \"updateDelayMs\": 600}");
+	void *self = create_ok(options(fn, ""));
+	snprintf(ref, sizeof ref, "%s/%s:latest", env("HT_ECR_REGISTRY") + 7, repo);
+	double t0 = now_s();
+	ck_assert_msg(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, ref, digest) == 0, "%s",
+	              C.last_error);
+	ck_assert_double_ge(now_s() - t0, 0.6); /* it waited for the update */
+	json_t *info = function_info(fn);
+	json_t *cfg = json_object_get(info, "configuration");
+	ck_assert_str_eq(json_string_value(json_object_get(cfg, "LastUpdateStatus")), "Successful");
+	ck_assert_str_eq(json_string_value(json_object_get(cfg, "CodeSha256")), digest + 7);
+	json_decref(info);
+	/* the running digest, through GetFunction */
+	hypertest_buffer d = {NULL, 0};
+	ck_assert_msg(OP(HYPERTEST_PROVIDER_FUNCTION_DIGEST)(self, &d) == 0, "%s", C.last_error);
+	ck_assert_str_eq(d.data, digest);
+	free(d.data);
+	/* the image URI was pinned by digest in the account's ECR registry */
+	snprintf(want, sizeof want, "123456789012.dkr.ecr.us-east-1.amazonaws.com/%s@%s", repo, digest);
+	ck_assert_ptr_nonnull(strstr(C.logs, want));
+	/* a second update right away waits for nothing it cannot */
+	ck_assert_msg(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, ref, digest) == 0, "%s",
+	              C.last_error);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_update_failed)
+{
+	char digest[72], repo[64], ref[256];
+	snprintf(repo, sizeof repo, "ck/failed-%d", (int)getpid());
+	push_image(repo, "latest", digest);
+	const char *fn = new_function("{\"updateDelayMs\": 200, \"updateFailure\": {\"reason\": "
+	                              "\"the image cannot be pulled (ck)\", \"reasonCode\": "
+	                              "\"ImageAccessDenied\"}}");
+	void *self = create_ok(options(fn, ""));
+	snprintf(ref, sizeof ref, "%s/%s:latest", env("HT_ECR_REGISTRY") + 7, repo);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, ref, digest),
+	                 HYPERTEST_ERR_PROVIDER);
+	ck_assert_msg(strstr(C.last_error, "failed: the image cannot be pulled (ck) "
+	                                   "(ImageAccessDenied)"),
+	              "%s", C.last_error);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_update_timeout)
+{
+	char digest[72], repo[64], ref[256];
+	snprintf(repo, sizeof repo, "ck/timeout-%d", (int)getpid());
+	push_image(repo, "latest", digest);
+	const char *fn = new_function("{\"updateDelayMs\": 10000}");
+	void *self = create_ok(options(fn, "\"lambdaUpdateMaxWaitTime\": 1"));
+	snprintf(ref, sizeof ref, "%s/%s:latest", env("HT_ECR_REGISTRY") + 7, repo);
+	double t0 = now_s();
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, ref, digest),
+	                 HYPERTEST_ERR_TIMEOUT);
+	double took = now_s() - t0;
+	ck_assert_msg(took < 3, "took %.2f s", took);
+	ck_assert_ptr_nonnull(strstr(C.last_error, "lambdaUpdateMaxWaitTime"));
+	OP(HYPERTEST_OP_DESTROY)(self);
+	/* an image that is not in the registry is refused by Lambda */
+	fn = new_function("{}");
+	self = create_ok(options(fn, ""));
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(
+	                     self, ref,
+	                     "sha256:0000000000000000000000000000000000000000000000000000000000000000"),
+	                 HYPERTEST_ERR_HTTP);
+	ck_assert_ptr_nonnull(strstr(C.last_error, "InvalidParameterValueException"));
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+/* ---- invocations ------------------------------------------------------------------------------ */
+
+/* Start n invocations at once, wait for all; the wall time. */
+static double invoke_all(void *self, hypertest_invocation *inv, int n)
+{
+	char payload[256];
+	double t0 = now_s();
+	invocations_done = 0;
+	for (int i = 0; i < n; i++) {
+		snprintf(payload, sizeof payload,
+		         "{\"runId\": \"r\", \"testId\": \"t%d\", \"context\": {\"name\": \"test %d\"}}",
+		         i, i);
+		ck_assert_msg(OP(HYPERTEST_PROVIDER_INVOKE_START)(self, &inv[i], payload,
+		                                                  strlen(payload)) == 0,
+		              "%s", C.last_error);
+	}
+	while (invocations_done < n) {
+		int got = OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 5000);
+		ck_assert_int_ge(got, 0);
+		ck_assert_msg(now_s() - t0 < 120, "only %d of %d done", invocations_done, n);
+	}
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 0), 0);
+	return now_s() - t0;
+}
+
+static void free_invocations(hypertest_invocation *inv, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(inv[i].response);
+		free(inv[i].message);
+	}
+	free(inv);
+}
+
+START_TEST(test_invoke_2000)
+{
+	enum { N = 2000 };
+	FILE *f = fopen(C.config_path, "w");
+	fputs("{\"concurrency\": 2000}\n", f);
+	fclose(f);
+	json_decref(control("POST", "/quota", "{\"value\": 5000}"));
+	const char *fn = new_function("{\"mode\": \"success\", \"delayMs\": 1000}");
+	void *self = create_ok(options(fn, ""));
+	hypertest_invocation *inv = calloc(N, sizeof *inv);
+	/* connections first, as a run's first wave would not have them either */
+	double wall = invoke_all(self, inv, N);
+	for (int i = 0; i < N; i++) {
+		char want[64];
+		ck_assert_msg(inv[i].code == 0, "%d: %s", i, inv[i].message);
+		snprintf(want, sizeof want, "\"name\": \"test %d\"", i);
+		ck_assert_msg(strstr(inv[i].response, want), "%s", inv[i].response);
+	}
+	json_t *info = function_info(fn);
+	json_t *st = json_object_get(info, "stats");
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "maxInFlight")), N);
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "invocations")), N);
+	json_decref(info);
+	fprintf(stderr, "check_provider_aws: %d invocations of 1 s, all in flight at once: %.2f s\n",
+	        N, wall);
+	/* all were in flight at once (maxInFlight above); the time is 1 s plus
+	 * overhead, mostly endpoint.py's (Python, on the same cores): 1.7 s
+	 * measured here, 4.1 s at a load average of 95 on 2 cores */
+	ck_assert_msg(wall < 1.0 + 7.0, "%d invocations of 1 s took %.2f s", N, wall);
+	free_invocations(inv, N);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	json_decref(control("POST", "/quota", "{\"value\": 1000}"));
+}
+END_TEST
+
+START_TEST(test_invoke_throttled_retried)
+{
+	enum { N = 40 };
+	const char *fn = new_function("{\"mode\": \"success\", \"throttle\": {\"burst\": 2, "
+	                              "\"every\": 5}, \"retryAfter\": 0, \"serverErrors\": "
+	                              "{\"burst\": 1, \"every\": 7, \"status\": [500, 503]}}");
+	void *self = create_ok(options(fn, "\"maxRetries\": 20"));
+	hypertest_invocation *inv = calloc(N, sizeof *inv);
+	invoke_all(self, inv, N);
+	for (int i = 0; i < N; i++)
+		ck_assert_msg(inv[i].code == 0, "%d: %s", i, inv[i].message);
+	json_t *info = function_info(fn);
+	json_t *statuses = json_object_get(json_object_get(info, "stats"), "statuses");
+	ck_assert_int_eq(json_integer_value(json_object_get(statuses, "200")), N);
+	ck_assert_int_gt(json_integer_value(json_object_get(statuses, "429")), 0);
+	ck_assert_int_gt(json_integer_value(json_object_get(statuses, "500")) +
+	                     json_integer_value(json_object_get(statuses, "503")),
+	                 0);
+	json_decref(info);
+	free_invocations(inv, N);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_invoke_budget_spent)
+{
+	enum { N = 10 };
+	/* every other invocation is throttled with Retry-After: 1 s, more than the budget */
+	const char *fn = new_function("{\"mode\": \"success\", \"throttle\": {\"burst\": 1, "
+	                              "\"every\": 2}, \"retryAfter\": 1}");
+	void *self = create_ok(options(fn, "\"retryBudgetMs\": 200"));
+	hypertest_invocation *inv = calloc(N, sizeof *inv);
+	double wall = invoke_all(self, inv, N);
+	int failed = 0;
+	for (int i = 0; i < N; i++) {
+		if (inv[i].code == 0) {
+			ck_assert_ptr_nonnull(strstr(inv[i].response, "\"success\": true"));
+			continue;
+		}
+		failed++;
+		ck_assert_int_eq(inv[i].code, HYPERTEST_ERR_HTTP);
+		ck_assert_msg(strstr(inv[i].message, "HTTP 429 TooManyRequestsException: Rate Exceeded."),
+		              "%s", inv[i].message);
+		ck_assert_ptr_nonnull(strstr(inv[i].message, fn));
+	}
+	ck_assert_int_eq(failed, N / 2);
+	ck_assert_msg(wall < 1.0, "%.2f s: the budget was not respected", wall);
+	free_invocations(inv, N);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_invoke_function_error)
+{
+	const char *fn = new_function("{\"mode\": \"functionError\", \"errorMessage\": \"kaboom in "
+	                              "the handler\", \"errorType\": \"CustomError\"}");
+	void *self = create_ok(options(fn, ""));
+	hypertest_invocation *inv = calloc(1, sizeof *inv);
+	invoke_all(self, inv, 1);
+	ck_assert_int_ne(inv[0].code, 0);
+	ck_assert_ptr_null(inv[0].response);
+	ck_assert_msg(strstr(inv[0].message, "function error (Unhandled) CustomError: kaboom in the "
+	                                     "handler"),
+	              "%s", inv[0].message);
+	free_invocations(inv, 1);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	/* an unknown function: the test fails with Lambda's code */
+	self = create_ok(options("no-such-function-ck", ""));
+	inv = calloc(1, sizeof *inv);
+	invoke_all(self, inv, 1);
+	ck_assert_int_eq(inv[0].code, HYPERTEST_ERR_NOT_FOUND);
+	ck_assert_msg(strstr(inv[0].message, "HTTP 404 ResourceNotFoundException"), "%s",
+	              inv[0].message);
+	free_invocations(inv, 1);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_invoke_cancel)
+{
+	enum { N = 20 };
+	const char *fn = new_function("{\"mode\": \"success\", \"delayMs\": 5000}");
+	void *self = create_ok(options(fn, ""));
+	hypertest_invocation *inv = calloc(N, sizeof *inv);
+	char payload[] = "{\"runId\": \"r\", \"testId\": \"t\", \"context\": {}}";
+	invocations_done = 0;
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_START)(self, &inv[i], payload,
+		                                                     strlen(payload)),
+		                 0);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 200), 0);
+	double t0 = now_s();
+	OP(HYPERTEST_PROVIDER_INVOKE_CANCEL)(self);
+	ck_assert_int_eq(invocations_done, 0); /* completions come from WAIT only */
+	while (invocations_done < N)
+		ck_assert_int_gt(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 1000), 0);
+	ck_assert_double_lt(now_s() - t0, 1.0);
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(inv[i].code, HYPERTEST_ERR_CANCELLED);
+	free_invocations(inv, N);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+/* ---- the function side ------------------------------------------------------------------------ */
+
+START_TEST(test_serve_stdin)
+{
+	char art[300], path[400], payload[512], key[256];
+	snprintf(art, sizeof art, "%s/art", tmpdir);
+	mkdir(art, 0700);
+	snprintf(path, sizeof path, "%s/log.txt", art);
+	FILE *f = fopen(path, "w");
+	fputs("artifact text\n", f);
+	fclose(f);
+	/* the payload names the bucket; the option names another that does not exist */
+	snprintf(payload, sizeof payload,
+	         "{\"runId\": \"run-%d\", \"testId\": \"t1\", \"context\": {}, \"bucketName\": \"%s\"}",
+	         (int)getpid(), env("HT_S3_BUCKET"));
+	snprintf(path, sizeof path, "%s/payload.json", tmpdir);
+	f = fopen(path, "w");
+	fputs(payload, f);
+	fclose(f);
+	char opts[4096];
+	snprintf(opts, sizeof opts, "%s", options("f", "\"profile\": \"does-not-exist\""));
+	char *b = strstr(opts, env("HT_S3_BUCKET"));
+	memcpy(b, "zz", 2);
+	void *self = create_ok(opts);
+	int fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	dup2(fd, 0);
+	close(fd);
+	snprintf(path, sizeof path, "%s/out.json", tmpdir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int saved = dup(1);
+	dup2(fd, 1);
+	close(fd);
+	unsetenv("AWS_LAMBDA_RUNTIME_API");
+	hypertest_function fn = {self, art, 0, ""};
+	int rc = OP(HYPERTEST_PROVIDER_SERVE)(self, &fn);
+	fflush(stdout);
+	dup2(saved, 1);
+	ck_assert_msg(rc == 0, "%s", C.last_error);
+	ck_assert_int_eq(fn.calls, 1);
+	ck_assert_str_eq(fn.payload, payload);
+	f = fopen(path, "r");
+	char out[512] = "";
+	ck_assert_ptr_nonnull(fgets(out, sizeof out, f));
+	fclose(f);
+	ck_assert_str_eq(out, "{\"success\":true,\"name\":\"t1\"}");
+	OP(HYPERTEST_OP_DESTROY)(self);
+	/* the artifact is in the payload's bucket */
+	self = create_ok(options("f", ""));
+	hypertest_buffer got = {NULL, 0};
+	snprintf(key, sizeof key, "run-%d/t1/log.txt", (int)getpid());
+	ck_assert_msg(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, key, &got) == 0, "%s", C.last_error);
+	ck_assert_str_eq(got.data, "artifact text\n");
+	free(got.data);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+/* ---- the Runtime API loop, against a small Runtime API of the test's own ---------------- */
+
+typedef struct rtapi {
+	int listen_fd, port;
+	const char *payloads[4];
+	int n_payloads, next;
+	char posted_path[4][256], posted_body[4][1024], posted_type[4][128];
+	int n_posted;
+	int saw_keepalive; /* a second request on one connection */
+} rtapi;
+
+static int read_request(int fd, char *buf, size_t cap, char **body, size_t *body_len)
+{
+	size_t n = 0;
+	char *end;
+	while (!(end = memmem(buf, n, "\r\n\r\n", 4))) {
+		ssize_t r = n < cap - 1 ? read(fd, buf + n, cap - 1 - n) : -1;
+		if (r <= 0)
+			return -1;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	*body = end + 4;
+	char *cl = strcasestr(buf, "\r\ncontent-length:");
+	size_t want = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
+	while ((size_t)(buf + n - *body) < want) {
+		ssize_t r = read(fd, buf + n, cap - 1 - n);
+		if (r <= 0)
+			return -1;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	*body_len = want;
+	return 0;
+}
+
+static void *rtapi_main(void *ud)
+{
+	rtapi *a = ud;
+	for (;;) {
+		int c = accept(a->listen_fd, NULL, NULL), nreq = 0;
+		if (c < 0)
+			return NULL;
+		for (;;) {
+			char buf[16384], *body, out[2048], *ty;
+			size_t blen;
+			if (read_request(c, buf, sizeof buf, &body, &blen) < 0)
+				break;
+			if (++nreq > 1)
+				a->saw_keepalive = 1;
+			if (!strncmp(buf, "GET /2018-06-01/runtime/invocation/next ", 40)) {
+				if (a->next < a->n_payloads) {
+					const char *pl = a->payloads[a->next++];
+					snprintf(out, sizeof out,
+					         "HTTP/1.1 200 OK\r\nLambda-Runtime-Aws-Request-Id: req-%d\r\n"
+					         "Lambda-Runtime-Deadline-Ms: 5000\r\nContent-Type: application/json"
+					         "\r\nContent-Length: %zu\r\n\r\n%s",
+					         a->next, strlen(pl), pl);
+				} else {
+					snprintf(out, sizeof out, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+					                          "Connection: close\r\n\r\n");
+				}
+			} else if (!strncmp(buf, "POST ", 5) && a->n_posted < 4) {
+				int i = a->n_posted++;
+				snprintf(a->posted_path[i], sizeof a->posted_path[i], "%.*s",
+				         (int)strcspn(buf + 5, " "), buf + 5);
+				snprintf(a->posted_body[i], sizeof a->posted_body[i], "%.*s", (int)blen, body);
+				ty = strcasestr(buf, "\r\nLambda-Runtime-Function-Error-Type: ");
+				if (ty && ty < body)
+					snprintf(a->posted_type[i], sizeof a->posted_type[i], "%.*s",
+					         (int)strcspn(ty + 38, "\r"), ty + 38);
+				snprintf(out, sizeof out, "HTTP/1.1 202 Accepted\r\nContent-Length: 15\r\n\r\n"
+				                          "{\"status\":\"OK\"}");
+			} else {
+				snprintf(out, sizeof out, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+			}
+			if (write(c, out, strlen(out)) < 0)
+				break;
+		}
+		close(c);
+	}
+}
+
+START_TEST(test_serve_runtime_api)
+{
+	rtapi a;
+	memset(&a, 0, sizeof a);
+	struct sockaddr_in sin = {0};
+	socklen_t sl = sizeof sin;
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(bind(a.listen_fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	ck_assert_int_eq(listen(a.listen_fd, 8), 0);
+	getsockname(a.listen_fd, (struct sockaddr *)&sin, &sl);
+	a.payloads[0] = "{\"runId\": \"r\", \"testId\": \"t1\", \"context\": {}}";
+	a.payloads[1] = "{\"runId\": \"r\", \"testId\": \"t2\", \"context\": {\"fail\": 1}}";
+	a.n_payloads = 2;
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, rtapi_main, &a), 0);
+	char api[64];
+	snprintf(api, sizeof api, "127.0.0.1:%d", ntohs(sin.sin_port));
+	setenv("AWS_LAMBDA_RUNTIME_API", api, 1);
+	void *self = create_ok(options("f", ""));
+	hypertest_function fn = {self, NULL, 0, ""};
+	/* serves both, then stops when /next answers 404 (Lambda never does) */
+	int rc = OP(HYPERTEST_PROVIDER_SERVE)(self, &fn);
+	ck_assert_int_eq(rc, HYPERTEST_ERR_NOT_FOUND);
+	ck_assert_ptr_nonnull(strstr(C.last_error, "/2018-06-01/runtime/invocation/next"));
+	ck_assert_int_eq(fn.calls, 2);
+	ck_assert_int_eq(a.n_posted, 2);
+	ck_assert_str_eq(a.posted_path[0], "/2018-06-01/runtime/invocation/req-1/response");
+	ck_assert_str_eq(a.posted_body[0], "{\"success\":true,\"name\":\"t1\"}");
+	ck_assert_str_eq(a.posted_path[1], "/2018-06-01/runtime/invocation/req-2/error");
+	ck_assert_str_eq(a.posted_type[1], "Runtime.HandlerError");
+	json_t *e = json_loads(a.posted_body[1], 0, NULL);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "errorType")), "Runtime.HandlerError");
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(e, "errorMessage")),
+	                             "could not handle the payload"));
+	json_decref(e);
+	ck_assert_int_eq(a.saw_keepalive, 1); /* one connection for the whole loop */
+	OP(HYPERTEST_OP_DESTROY)(self);
+	unsetenv("AWS_LAMBDA_RUNTIME_API");
+}
+END_TEST
+
+/* ---- doctor ----------------------------------------------------------------------------------- */
+
+static int find_check(const hypertest_checks *c, const char *name)
+{
+	for (int i = 0; i < c->n; i++)
+		if (!strcmp(c->name[i], name))
+			return i;
+	ck_abort_msg("no check %s", name);
+	return -1;
+}
+
+START_TEST(test_doctor)
+{
+	json_decref(control("POST", "/quota", "{\"value\": 1000}"));
+	const char *fn = new_function("{\"mode\": \"success\"}");
+	void *self = create_ok(options(fn, ""));
+	hypertest_checks c = {0};
+	ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
+	int i = find_check(&c, "provider.aws.credentials");
+	ck_assert_int_eq(c.status[i], HYPERTEST_CHECK_OK);
+	ck_assert_str_eq(c.msg[i], "access key ...MPLE from environment");
+	i = find_check(&c, "provider.aws.region");
+	ck_assert_str_eq(c.msg[i], "us-east-1 (from option)");
+	i = find_check(&c, "provider.aws.function");
+	ck_assert_msg(c.status[i] == HYPERTEST_CHECK_OK, "%s", c.msg[i]);
+	i = find_check(&c, "provider.aws.bucket");
+	ck_assert_msg(c.status[i] == HYPERTEST_CHECK_OK, "%s", c.msg[i]);
+	i = find_check(&c, "provider.aws.registry");
+	ck_assert_msg(c.status[i] == HYPERTEST_CHECK_OK, "%s", c.msg[i]);
+	i = find_check(&c, "provider.aws.concurrency");
+	ck_assert_msg(c.status[i] == HYPERTEST_CHECK_OK, "%s", c.msg[i]);
+	ck_assert_str_eq(c.msg[i], "Lambda concurrency quota 1000 >= the configured concurrency 100");
+	OP(HYPERTEST_OP_DESTROY)(self);
+
+	/* no function, no bucket, concurrency over the quota */
+	FILE *f = fopen(C.config_path, "w");
+	fputs("{\"concurrency\": 3000}\n", f);
+	fclose(f);
+	char opts[4096];
+	snprintf(opts, sizeof opts, "%s", options("no-such-function-ck", ""));
+	memcpy(strstr(opts, env("HT_S3_BUCKET")), "zz", 2);
+	self = create_ok(opts);
+	memset(&c, 0, sizeof c);
+	ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
+	i = find_check(&c, "provider.aws.function");
+	ck_assert_int_eq(c.status[i], HYPERTEST_CHECK_FAILED);
+	ck_assert_ptr_nonnull(strstr(c.msg[i], "ResourceNotFoundException"));
+	i = find_check(&c, "provider.aws.bucket");
+	ck_assert_int_eq(c.status[i], HYPERTEST_CHECK_FAILED);
+	ck_assert_ptr_nonnull(strstr(c.msg[i], "NoSuchBucket"));
+	i = find_check(&c, "provider.aws.concurrency");
+	ck_assert_int_eq(c.status[i], HYPERTEST_CHECK_WARNING);
+	ck_assert_ptr_nonnull(strstr(c.msg[i], "below the configured concurrency 3000"));
+	OP(HYPERTEST_OP_DESTROY)(self);
+
+	/* no credentials at all */
+	unsetenv("AWS_ACCESS_KEY_ID");
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent", 1);
+	setenv("AWS_CONFIG_FILE", "/nonexistent", 1);
+	self = create_ok(options(fn, ""));
+	memset(&c, 0, sizeof c);
+	ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
+	ck_assert_int_eq(c.n, 1);
+	ck_assert_str_eq(c.name[0], "provider.aws.credentials");
+	ck_assert_int_eq(c.status[0], HYPERTEST_CHECK_FAILED);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+/* ---- secrets ----------------------------------------------------------------------------------- */
+
+START_TEST(test_no_secrets)
+{
+	const char *secret = env("AWS_SECRET_ACCESS_KEY"), *token = env("HT_ECR_PASSWORD");
+	const char *fn = new_function("{\"mode\": \"functionError\"}");
+	void *self = create_ok(options(fn, "\"logHttp\": true"));
+	hypertest_checks c = {0};
+	hypertest_params t = {0};
+	hypertest_buffer out = {NULL, 0};
+	ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_IMAGE_TARGET)(self, &t), 0);
+	OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, "no/such/key", &out);
+	OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, "ck-secret/x", "x", 1, NULL);
+	hypertest_invocation *inv = calloc(1, sizeof *inv);
+	invoke_all(self, inv, 1);
+	OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "127.0.0.1:1/x:latest",
+	                                       "sha256:1111111111111111111111111111111111111111111111111111111111111111");
+	OP(HYPERTEST_OP_DESTROY)(self);
+	/* a refused signature: the error message must not carry the secret either */
+	setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-ck-0123456789", 1);
+	self = create_ok(options(fn, "\"logHttp\": true, \"maxRetries\": 0"));
+	OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, "ck-secret/y", "y", 1, NULL);
+	ck_assert_ptr_nonnull(strstr(C.last_error, "SignatureDoesNotMatch"));
+	memset(&c, 0, sizeof c);
+	OP(HYPERTEST_OP_DOCTOR)(self, &c);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	ck_assert_ptr_nonnull(C.logs);
+	/* verbose output was on: request headers were logged, redacted */
+	ck_assert_msg(strstr(C.logs, "> Authorization: <redacted>"), "%s", C.logs);
+	ck_assert_ptr_null(strstr(C.logs, secret));
+	ck_assert_ptr_null(strstr(C.logs, "wrong-secret-ck-0123456789"));
+	ck_assert_ptr_null(strstr(C.logs, token));
+	ck_assert_ptr_null(strstr(C.logs, "Signature="));
+	free_invocations(inv, 1);
+	free(out.data);
+}
+END_TEST
+
+/* ---- every request was authentic ---------------------------------------------------------- */
+
+START_TEST(test_signatures_all_ok)
+{
+	json_t *reqs = control("GET", "/requests", NULL);
+	size_t i, n = 0, bad = 0;
+	json_t *r;
+	json_t *list = json_object_get(reqs, "requests");
+	ck_assert_ptr_nonnull(list);
+	json_array_foreach(list, i, r) {
+		const char *auth = json_string_value(json_object_get(r, "auth"));
+		if (!auth || json_integer_value(json_object_get(r, "seq")) <= first_seq)
+			continue; /* the control API; requests before this run */
+		n++;
+		if (strcmp(auth, "ok") != 0)
+			bad++, fprintf(stderr, "not authentic: %s\n", json_dumps(r, JSON_COMPACT));
+	}
+	ck_assert_int_gt(n, 2000);
+	ck_assert_int_eq(bad, 0);
+	json_decref(reqs);
+}
+END_TEST
+
+int main(void)
+{
+	if (!env("HT_AWS_ENDPOINT")) {
+		services_owner = getpid();
+		snprintf(services_dir, sizeof services_dir, "/tmp/ck-aws-services-%d", (int)getpid());
+		if (run_services("start") != 0) {
+			fprintf(stderr, "check_provider_aws: the services did not start: skipped\n");
+			return 77;
+		}
+		char path[400];
+		snprintf(path, sizeof path, "%s/env", services_dir);
+		load_env(path);
+		atexit(stop_services);
+	}
+	if (!env("HT_AWS_ENDPOINT") || !env("HT_S3_CHECKED_ENDPOINT") || !env("HT_ECR_REGISTRY")) {
+		fprintf(stderr, "check_provider_aws: no endpoint.py, s3rver or registry: skipped\n");
+		return 77;
+	}
+	unsetenv("AWS_PROFILE");
+	unsetenv("AWS_SESSION_TOKEN");
+	unsetenv("AWS_ENDPOINT_URL");
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	{
+		/* no ck_assert outside a test: plain libcurl */
+		char url[512];
+		hypertest_buffer b = {NULL, 0};
+		CURL *c = curl_easy_init();
+		snprintf(url, sizeof url, "%s/requests?last=1", env("HT_AWS_CONTROL"));
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+		if (curl_easy_perform(c) != CURLE_OK) {
+			fprintf(stderr, "check_provider_aws: %s does not answer: skipped\n", url);
+			return 77;
+		}
+		curl_easy_cleanup(c);
+		json_t *last = b.data ? json_loads(b.data, 0, NULL) : NULL;
+		json_t *r = json_array_get(json_object_get(last, "requests"), 0);
+		first_seq = r ? json_integer_value(json_object_get(r, "seq")) : -1;
+		json_decref(last);
+		free(b.data);
+	}
+
+	Suite *s = suite_create("provider-aws");
+	TCase *tc = tcase_create("aws");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_options);
+	tcase_add_test(tc, test_payload_fields_and_url);
+	tcase_add_test(tc, test_image_target);
+	tcase_add_test(tc, test_objects);
+	tcase_add_test(tc, test_update_success);
+	tcase_add_test(tc, test_update_failed);
+	tcase_add_test(tc, test_update_timeout);
+	tcase_add_test(tc, test_invoke_2000);
+	tcase_add_test(tc, test_invoke_throttled_retried);
+	tcase_add_test(tc, test_invoke_budget_spent);
+	tcase_add_test(tc, test_invoke_function_error);
+	tcase_add_test(tc, test_invoke_cancel);
+	tcase_add_test(tc, test_serve_stdin);
+	tcase_add_test(tc, test_serve_runtime_api);
+	tcase_add_test(tc, test_doctor);
+	/* before test_no_secrets, which signs with a wrong secret on purpose */
+	tcase_add_test(tc, test_signatures_all_ok);
+	tcase_add_test(tc, test_no_secrets);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
