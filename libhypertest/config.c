@@ -75,7 +75,7 @@ struct ctx {
 
 static const char *const core_keys[] = {
 	"imageName", "localImageName", "localBaseImageName", "buildManifestFileName",
-	"resultsFileName", "driftDetectionPolicy", "concurrency", "pluginPath",
+	"resultsFileName", "driftDetectionPolicy", "concurrency", "pluginPath", "platform",
 	"testRunner", "cloudProvider", NULL
 };
 static const char *const section_keys[] = {"plugin", "options", NULL};
@@ -448,6 +448,34 @@ static int check_string(const struct ctx *c, const json_t *v, const struct frame
 	return report(c, f, R_KEY, "expected a string, got %s", got);
 }
 
+/* platform: "os/architecture" or "os/architecture/variant", lowercase. */
+static int check_platform(const struct ctx *c, const json_t *v, const struct frame *f)
+{
+	const char *p;
+	int parts = 1, len = 0;
+
+	if (check_string(c, v, f))
+		return HYPERTEST_ERR_CONFIG;
+	for (p = json_string_value(v); *p; p++) {
+		if (*p == '/') {
+			if (len == 0)
+				break;
+			parts++;
+			len = 0;
+		} else if ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+		           *p == '-') {
+			len++;
+		} else {
+			break;
+		}
+	}
+	if (*p || len == 0 || parts < 2 || parts > 3)
+		return report(c, f, R_KEY,
+		              "expected \"os/architecture[/variant]\" such as \"linux/amd64\", got \"%s\"",
+		              json_string_value(v));
+	return 0;
+}
+
 /* buildManifestFileName, resultsFileName: a relative name inside the bucket
  * and the project, without "..". */
 static int check_file_name(const struct ctx *c, const json_t *v, const struct frame *f)
@@ -580,6 +608,8 @@ static int validate(const struct ctx *c, json_t *doc)
 			rc = check_concurrency(c, v, &f);
 		else if (strcmp(key, "pluginPath") == 0)
 			rc = check_plugin_path(c, v, &f);
+		else if (strcmp(key, "platform") == 0)
+			rc = check_platform(c, v, &f);
 		else if (strcmp(key, "testRunner") == 0 || strcmp(key, "cloudProvider") == 0)
 			rc = check_section(c, v, &f);
 		else

@@ -86,7 +86,10 @@ static int registry_for(deploy_state *ds, const char *ref, const char *key_user,
 static int step_pull(deploy_state *ds)
 {
 	hypertest *h = ds->h;
-	const char *platform = ht_params_get(&ds->target, "platform");
+	/* the provider's platform, else the configuration's, else linux/amd64 */
+	const char *platform = ht_params_get(&ds->target, "platform")
+	                           ? ht_params_get(&ds->target, "platform")
+	                           : ht_config_str(h->cfg, "platform");
 	const char *base_layout = ht_params_get(&ds->target, "baseLayout");
 	const char *base_image = ht_params_get(&ds->target, "baseImage");
 

@@ -537,6 +537,28 @@ START_TEST(test_invalid_config_position)
 }
 END_TEST
 
+START_TEST(test_platform_key)
+{
+	char *project = tmpdir();
+	hypertest *h = hypertest_new();
+	char *v;
+	write_file(project, "hypertest.config.json", "{\n  \"platform\": \"linux\"\n}\n");
+	ck_assert_int_eq(hypertest_set_project_dir(h, project), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_ERR_CONFIG);
+	ck_assert_msg(strstr(hypertest_errmsg(h), "hypertest.config.json:2:") &&
+	                  strstr(hypertest_errmsg(h), "os/architecture"),
+	              "%s", hypertest_errmsg(h));
+	write_file(project, "hypertest.config.json", "{\"platform\": \"linux/arm/v7\"}");
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	v = hypertest_config_get(h, "platform");
+	ck_assert_str_eq(v, "\"linux/arm/v7\"");
+	hypertest_string_free(v);
+	hypertest_free(h);
+	rm_rf(project);
+	free(project);
+}
+END_TEST
+
 START_TEST(test_manifest_missing_and_malformed)
 {
 	char *plugins = plugin_dir(good_only);
@@ -922,6 +944,7 @@ static Suite *core_suite(void)
 	tc = tcase_create("bad input");
 	tcase_add_test(tc, test_missing_config);
 	tcase_add_test(tc, test_invalid_config_position);
+	tcase_add_test(tc, test_platform_key);
 	tcase_add_test(tc, test_manifest_missing_and_malformed);
 	tcase_add_test(tc, test_empty_test_dir);
 	tcase_add_test(tc, test_results_not_writable);

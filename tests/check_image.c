@@ -24,6 +24,8 @@
 #include <check.h>
 #include <jansson.h>
 
+#include <hypertest/hypertest.h>
+
 #include "image.h"
 #include "layer.h"
 #include "oci_layout.h"
@@ -1189,6 +1191,41 @@ START_TEST(test_index_platforms)
 		              "%s", err.msg);
 		char *content = slurp(tp("dflt%d/platform", docker), NULL);
 		ck_assert_str_eq(content, "linux/amd64");
+		free(content);
+	}
+
+	/* hypertest deploy on that base: the configuration's "platform" picks
+	 * the manifest of the index (through the fixture provider) */
+	{
+		const char *tests_build = getenv("HT_TESTS_BUILDDIR");
+		char cfg[8192], link_from[4200], link_to[4300];
+		char *project = tp("project"), *plugins = tp("plugins"), *content;
+		hypertest *h;
+
+		ck_assert_int_eq(ht_mkdir_p(tp("project/tests"), &err), 0);
+		ck_assert_int_eq(ht_mkdir_p(plugins, &err), 0);
+		put_file(tp("project/tests/t"), "a test\n", 7, 0644);
+		snprintf(cfg, sizeof cfg,
+		         "{\"platform\": \"linux/arm64\", \"testRunner\": {\"plugin\": \"fixture\","
+		         " \"options\": {\"count\": 1}}, \"cloudProvider\": {\"plugin\": \"fixture\","
+		         " \"options\": {\"target\": {\"layout\": \"%s\", \"baseLayout\": \"%s\","
+		         " \"baseRef\": \"multi\"}}}}",
+		         tp("deployed"), layout);
+		put_file(tp("project/hypertest.config.json"), cfg, strlen(cfg), 0644);
+		snprintf(link_from, sizeof link_from, "%s/.libs/fixture-good.so",
+		         tests_build && *tests_build ? tests_build : HT_TESTS_BUILDDIR);
+		snprintf(link_to, sizeof link_to, "%s/fixture-good.so", plugins);
+		ck_assert_int_eq(symlink(link_from, link_to), 0);
+		setenv("HYPERTEST_PLUGIN_PATH", plugins, 1);
+		h = hypertest_new();
+		ck_assert_int_eq(hypertest_set_project_dir(h, project), 0);
+		ck_assert_int_eq(hypertest_config_load_file(h, NULL), 0);
+		ck_assert_msg(hypertest_deploy(h) == 0, "%s", hypertest_errmsg(h));
+		hypertest_free(h);
+		ck_assert_msg(ht_image_unpack_layout(tp("deployed"), "latest", tp("deployed-root"), &err) == 0,
+		              "%s", err.msg);
+		content = slurp(tp("deployed-root/platform"), NULL);
+		ck_assert_str_eq(content, "linux/arm64");
 		free(content);
 	}
 }
