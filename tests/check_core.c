@@ -131,6 +131,16 @@ static hypertest *open_project(const char *project, const char *plugins, recorde
 	return h;
 }
 
+/* Free what a test made: its handle, project and plugin directories. */
+static void finish(hypertest *h, char *project, char *plugins)
+{
+	hypertest_free(h);
+	rm_rf(project);
+	rm_rf(plugins);
+	free(project);
+	free(plugins);
+}
+
 static const char *const good_only[] = {"fixture-good", NULL};
 
 /* ---- plugin loading ------------------------------------------------------------- */
@@ -257,11 +267,7 @@ START_TEST(test_unknown_plugin_lists_found)
 	                  strstr(hypertest_errmsg(h), "'fixture'") &&
 	                  strstr(hypertest_errmsg(h), plugins),
 	              "message: %s", hypertest_errmsg(h));
-	hypertest_free(h);
-	rm_rf(project);
-	rm_rf(plugins);
-	free(project);
-	free(plugins);
+	finish(h, project, plugins);
 }
 END_TEST
 
@@ -276,11 +282,7 @@ START_TEST(test_abi_mismatch_named)
 	ck_assert_int_eq(hypertest_deploy(h), HYPERTEST_ERR_PLUGIN);
 	ck_assert_msg(strstr(hypertest_errmsg(h), "plugin ABI 2.0 is not supported"),
 	              "message: %s", hypertest_errmsg(h));
-	hypertest_free(h);
-	rm_rf(project);
-	rm_rf(plugins);
-	free(project);
-	free(plugins);
+	finish(h, project, plugins);
 }
 END_TEST
 
@@ -306,11 +308,7 @@ START_TEST(test_unknown_operation_ignored)
 	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_OK);
 	ck_assert_uint_eq(hypertest_run_total(run), 1);
 	hypertest_run_free(run);
-	hypertest_free(h);
-	rm_rf(project);
-	rm_rf(plugins);
-	free(project);
-	free(plugins);
+	finish(h, project, plugins);
 }
 END_TEST
 
@@ -435,11 +433,7 @@ START_TEST(test_results_schema)
 	ck_assert_str_eq(hypertest_run_test_str(run, 0, HYPERTEST_TEST_CONTEXT), "{\"n\":0}");
 	json_decref(doc);
 	hypertest_run_free(run);
-	hypertest_free(h);
-	rm_rf(project);
-	rm_rf(plugins);
-	free(project);
-	free(plugins);
+	finish(h, project, plugins);
 }
 END_TEST
 
@@ -473,11 +467,7 @@ START_TEST(test_bad_responses)
 	ck_assert_int_eq(hypertest_run_test_status(run, 7), HYPERTEST_STATUS_SUCCESS);
 	ck_assert_uint_eq(hypertest_run_count(run, HYPERTEST_STATUS_FAILED), 6);
 	hypertest_run_free(run);
-	hypertest_free(h);
-	rm_rf(project);
-	rm_rf(plugins);
-	free(project);
-	free(plugins);
+	finish(h, project, plugins);
 }
 END_TEST
 
@@ -578,11 +568,7 @@ START_TEST(test_manifest_missing_and_malformed)
 	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_ERR_MANIFEST);
 	ck_assert_ptr_nonnull(strstr(hypertest_errmsg(h), "hypertest.manifest.json:1:"));
 	ck_assert_ptr_null(run);
-	hypertest_free(h);
-	rm_rf(project);
-	rm_rf(plugins);
-	free(project);
-	free(plugins);
+	finish(h, project, plugins);
 }
 END_TEST
 
@@ -604,11 +590,7 @@ START_TEST(test_empty_test_dir)
 	                  strstr(hypertest_errmsg(h), "tests"),
 	              "%s", hypertest_errmsg(h));
 	ck_assert_ptr_nonnull(strstr(rec.last_step_error, "manifest: "));
-	hypertest_free(h);
-	rm_rf(project);
-	rm_rf(plugins);
-	free(project);
-	free(plugins);
+	finish(h, project, plugins);
 }
 END_TEST
 
@@ -633,11 +615,7 @@ START_TEST(test_results_not_writable)
 	ck_assert_uint_eq(json_array_size(json_object_get(doc, "testResults")), 4);
 	json_decref(doc);
 	hypertest_run_free(run);
-	hypertest_free(h);
-	rm_rf(project);
-	rm_rf(plugins);
-	free(project);
-	free(plugins);
+	finish(h, project, plugins);
 }
 END_TEST
 
@@ -688,11 +666,7 @@ START_TEST(test_drift_policies)
 	hypertest_run_free(run);
 	ck_assert_int_eq(rec.counts[HYPERTEST_EVENT_LOG], 1);
 	json_decref(rec.events);
-	hypertest_free(h);
-	rm_rf(project);
-	rm_rf(plugins);
-	free(project);
-	free(plugins);
+	finish(h, project, plugins);
 }
 END_TEST
 
@@ -736,11 +710,7 @@ START_TEST(test_history_orders_second_run)
 	ck_assert_int_eq(ht_history_get(hist, ctx), -1);
 	json_decref(ctx);
 	ht_history_free(hist);
-	hypertest_free(h);
-	rm_rf(project);
-	rm_rf(plugins);
-	free(project);
-	free(plugins);
+	finish(h, project, plugins);
 }
 END_TEST
 
@@ -780,11 +750,7 @@ START_TEST(test_longest_first_on_second_run)
 	hypertest_run_free(run);
 	for (i = 0; i < 5; i++)
 		ck_assert_int_eq(so.order[i], 4 - i); /* known: longest first */
-	hypertest_free(h);
-	rm_rf(project);
-	rm_rf(plugins);
-	free(project);
-	free(plugins);
+	finish(h, project, plugins);
 }
 END_TEST
 
@@ -826,11 +792,7 @@ START_TEST(test_cancel_keeps_results)
 	ck_assert_uint_eq(cancelled, 190);
 	ck_assert_ptr_nonnull(hypertest_run_results_path(run));
 	hypertest_run_free(run);
-	hypertest_free(h);
-	rm_rf(project);
-	rm_rf(plugins);
-	free(project);
-	free(plugins);
+	finish(h, project, plugins);
 }
 END_TEST
 
@@ -866,11 +828,7 @@ START_TEST(test_deployed_config_round_trip)
 	ck_assert_str_eq(v, "\"cost $5 x ${HT_CORE_UNSET}\"");
 	hypertest_string_free(v);
 	hypertest_free(fh);
-	hypertest_free(h);
-	rm_rf(project);
-	rm_rf(plugins);
-	free(project);
-	free(plugins);
+	finish(h, project, plugins);
 }
 END_TEST
 
@@ -911,11 +869,7 @@ START_TEST(test_dry_run_mutates_nothing)
 	snprintf(path, sizeof path, "%s/hypertest.results.json", project);
 	ck_assert_int_ne(access(path, F_OK), 0);
 	hypertest_run_free(run);
-	hypertest_free(h);
-	rm_rf(project);
-	rm_rf(plugins);
-	free(project);
-	free(plugins);
+	finish(h, project, plugins);
 }
 END_TEST
 
