@@ -4,7 +4,9 @@
  * options, the bucket, function updates, invocations (parallelism,
  * timeouts, oversized responses, crashes, cancel, parent death, bubblewrap),
  * serving payloads, artifacts and doctor.  The function program is
- * local-helper (see local-helper.c).
+ * local-helper (see local-helper.c), which serves as the zygote with
+ * isolation "none" (through this module's own SERVE); the tests of
+ * invocations run again with HYPERTEST_LOCAL_NO_ZYGOTE=1 (one exec each).
  *
  * HT_PROVIDER_LOCAL_SO and HT_LOCAL_HELPER override where the module and
  * the helper are.
@@ -327,8 +329,10 @@ static void setup(void)
 	snprintf(C.program, sizeof C.program, "%s", helper_path());
 	snprintf(C.plugin_path, sizeof C.plugin_path, "/plugins/a:/plugins/b");
 	const char *so = getenv("HT_PROVIDER_LOCAL_SO");
-	module = dlopen(so && *so ? so : HT_TOP_BUILDDIR "/plugins/.libs/provider-local.so",
-	                RTLD_NOW | RTLD_LOCAL);
+	if (!so || !*so) /* the helper loads it too, as the zygote */
+		setenv("HT_PROVIDER_LOCAL_SO", HT_TOP_BUILDDIR "/plugins/.libs/provider-local.so", 1);
+	so = getenv("HT_PROVIDER_LOCAL_SO");
+	module = dlopen(so, RTLD_NOW | RTLD_LOCAL);
 	ck_assert_msg(module != NULL, "dlopen: %s", dlerror());
 	const hypertest_plugin_descriptor *info = dlsym(module, "hypertest_plugin_info");
 	ck_assert_ptr_nonnull(info);
@@ -340,6 +344,19 @@ static void setup(void)
 	ops = NULL;
 	ck_assert_int_eq(init(&C, upcalls), 0);
 	ck_assert_ptr_nonnull(ops);
+}
+
+/* The same tests with one exec per invocation. */
+static void setup_exec(void)
+{
+	setup();
+	setenv("HYPERTEST_LOCAL_NO_ZYGOTE", "1", 1);
+}
+
+static int zygote_mode(void)
+{
+	const char *no = getenv("HYPERTEST_LOCAL_NO_ZYGOTE");
+	return !(no && *no && strcmp(no, "0"));
 }
 
 static void teardown(void)
@@ -857,6 +874,15 @@ START_TEST(test_invoke_environment)
 	ck_assert_str_eq(field(r, "pid"), field(r, "pgid")); /* a group of its own */
 	ck_assert_str_eq(field(r, "sigpipe"), "default");
 	ck_assert_str_eq(field(r, "blocked"), "0");
+	ck_assert_str_eq(field(r, "HYPERTEST_LOCAL_ZYGOTE_FD"), "(unset)");
+	if (!getenv("LD_BIND_NOW")) /* the zygote's own */
+		ck_assert_str_eq(field(r, "LD_BIND_NOW"), "(unset)");
+	/* A child of the zygote, or of this process with exec. */
+	long ppid = atol(field(r, "ppid"));
+	if (zygote_mode())
+		ck_assert_int_ne(ppid, getpid());
+	else
+		ck_assert_int_eq(ppid, getpid());
 	/* The scratch directory is gone once the invocation completed and the
 	 * process was reaped. */
 	OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 0);
@@ -980,6 +1006,36 @@ START_TEST(test_invoke_big_payload)
 }
 END_TEST
 
+/* Entries of /proc/PID/task/PID/children (up to max of them in pids). */
+static int children_of(long pid, long *pids, int max)
+{
+	FILE *f = fopen(pathf("/proc/%ld/task/%ld/children", pid, pid), "r");
+	int n = 0;
+	long c;
+	if (!f)
+		return -1;
+	while (fscanf(f, "%ld", &c) == 1) {
+		if (n < max)
+			pids[n] = c;
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* Wait until the zygote (our only child) has n children. */
+static void wait_zygote_children(void *self, int n)
+{
+	long zyg = 0;
+	ck_assert_int_eq(children_of(getpid(), &zyg, 1), 1);
+	double end = now_s() + 60;
+	int have;
+	while ((have = children_of(zyg, NULL, 0)) < n) {
+		ck_assert_msg(now_s() < end, "the zygote has %d children, not %d", have, n);
+		ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 20), 0);
+	}
+}
+
 /* n invocations of "echo ms": seconds to start them all, seconds from the
  * last start until all completed. */
 static void run_parallel(void *self, int n, int ms, double *starting, double *draining)
@@ -1010,6 +1066,9 @@ static void run_parallel(void *self, int n, int ms, double *starting, double *dr
 
 START_TEST(test_invoke_parallel)
 {
+	/* Starts are synchronous with exec only (with the zygote a start sends
+	 * a request and the forks follow one by one: test_invoke_in_flight). */
+	setenv("HYPERTEST_LOCAL_NO_ZYGOTE", "1", 1);
 	void *self = deployed("{}");
 	int n = 1000;
 	double s0, d0, s1, d1;
@@ -1059,6 +1118,8 @@ START_TEST(test_invoke_in_flight)
 		invs[i] = inv_new(i);
 		start(self, invs[i], pathf("gate %s\n#%d", fifo, i));
 	}
+	if (zygote_mode()) /* the forks follow the requests */
+		wait_zygote_children(self, n);
 	double started = now_s() - t0, start_cpu = cpu_s() - cpu0;
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 200), 0);
 	char *bytes = malloc((size_t)n);
@@ -1305,6 +1366,16 @@ START_TEST(test_invoke_reaped_elsewhere)
 	 * invocation still completes, with a message that says why it failed
 	 * (pidfd and polling alike). */
 	signal(SIGCHLD, SIG_IGN);
+	if (zygote_mode()) {
+		/* The zygote reaps its children, whatever this process does. */
+		void *self = deployed("{\"timeout\": 5}");
+		hypertest_invocation *inv = run_one(self, "echo 0");
+		ck_assert_msg(inv->code == 0, "%s", inv->message);
+		ck_assert_str_eq(inv->response, "echo 0");
+		inv_free(inv);
+		OP(HYPERTEST_OP_DESTROY)(self);
+		return;
+	}
 	for (int poll = 0; poll < 2; poll++) {
 		if (poll)
 			setenv("HYPERTEST_LOCAL_NO_PIDFD", "1", 1);
@@ -1320,6 +1391,9 @@ END_TEST
 
 START_TEST(test_invoke_memory_limit)
 {
+#if defined(__SANITIZE_ADDRESS__)
+	return; /* AddressSanitizer's reservations exceed any sensible RLIMIT_AS */
+#endif
 	void *self = deployed("{\"memoryMB\": 64}");
 	hypertest_invocation *inv = run_one(self, "alloc 256");
 	ck_assert_int_eq(inv->code, HYPERTEST_ERR_PROVIDER);
@@ -1334,6 +1408,209 @@ START_TEST(test_invoke_memory_limit)
 	inv = run_one(self, "alloc 256");
 	ck_assert_msg(inv->code == 0, "%s", inv->message);
 	ck_assert_str_eq(inv->response, "allocated");
+	inv_free(inv);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+/* ---- the zygote ---------------------------------------------------------------- */
+
+/* A field of /proc/PID/stat after the command (3: ppid); -1 if gone. */
+static long proc_stat_field(long pid, int index)
+{
+	char buf[2048];
+	FILE *f = fopen(pathf("/proc/%ld/stat", pid), "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *s = strrchr(buf, ')');
+	long v = -1;
+	for (int i = 2; s && i <= index; i++) {
+		s = strchr(s + 1, ' ');
+		if (s && i == index)
+			v = strtol(s + 1, NULL, 10);
+	}
+	return v;
+}
+
+/* "Max address space" of /proc/PID/limits: its soft limit, as text. */
+static const char *as_limit(long pid)
+{
+	static char val[64];
+	char line[512];
+	FILE *f = fopen(pathf("/proc/%ld/limits", pid), "r");
+	ck_assert_ptr_nonnull(f);
+	val[0] = '\0';
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, "Max address space", 17))
+			sscanf(line + 17, "%63s", val);
+	fclose(f);
+	return val;
+}
+
+static int zygote_pid_of(void *self)
+{
+	hypertest_invocation *inv = run_one(self, "env");
+	ck_assert_msg(inv->code == 0, "%s", inv->message);
+	int z = atoi(field(inv->response, "ppid"));
+	inv_free(inv);
+	return z;
+}
+
+START_TEST(test_zygote_children)
+{
+	/* Every invocation is a fresh process forked by one zygote, a child of
+	 * ours running the function program; memoryMB limits each child, not
+	 * the zygote. */
+	void *self = deployed("{\"memoryMB\": 512}");
+	enum { N = 8 };
+	hypertest_invocation *invs[N];
+	for (int i = 0; i < N; i++) {
+		invs[i] = inv_new(i);
+		start(self, invs[i], "env 600");
+	}
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 300), 0);
+	long pids[N], zyg = 0;
+	char exe[1024], helper[1024];
+	ck_assert_ptr_nonnull(realpath(helper_path(), helper));
+	wait_n(self, N, 30);
+	for (int i = 0; i < N; i++) {
+		ck_assert_msg(invs[i]->code == 0, "%s", invs[i]->message);
+		const char *r = invs[i]->response;
+		pids[i] = atol(field(r, "pid"));
+		long ppid = atol(field(r, "ppid"));
+		if (i == 0)
+			zyg = ppid;
+		ck_assert_int_eq(ppid, zyg);
+		ck_assert_int_ne(pids[i], zyg);
+		for (int j = 0; j < i; j++)
+			ck_assert_int_ne(pids[i], pids[j]); /* alive together: distinct processes */
+		ck_assert_str_eq(field(r, "pgid"), field(r, "pid"));
+		ck_assert_str_eq(field(r, "cwd"), pathf("%s/.hypertest/function/scratch/%s",
+		                                        C.project_dir, invs[i]->test_id));
+		ck_assert_str_eq(field(r, "HOME"), pathf("%s/.hypertest/function/scratch/%s/.hypertest/home",
+		                                         C.project_dir, invs[i]->test_id));
+		inv_free(invs[i]);
+	}
+	ck_assert_int_ne(zyg, getpid());
+	ck_assert_int_eq(proc_stat_field(zyg, 3), getpid()); /* the zygote is our child */
+	ssize_t n = readlink(pathf("/proc/%ld/exe", zyg), exe, sizeof exe - 1);
+	ck_assert_int_gt(n, 0);
+	exe[n] = '\0';
+	ck_assert_str_eq(exe, helper);
+	ck_assert_str_eq(as_limit(zyg), "unlimited");
+	/* A child, while it runs, has the limit. */
+	hypertest_invocation *inv = inv_new(99);
+	start(self, inv, "env 5000");
+	long child = -1;
+	for (int i = 0; i < 500 && child < 0; i++) {
+		FILE *f = fopen(pathf("/proc/%ld/task/%ld/children", zyg, zyg), "r");
+		if (f) {
+			if (fscanf(f, "%ld", &child) != 1)
+				child = -1;
+			fclose(f);
+		}
+		if (child < 0) {
+			OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 10);
+		}
+	}
+	ck_assert_msg(child > 0, "no child of the zygote seen");
+	usleep(100000); /* it set its limit right after fork */
+	ck_assert_str_eq(as_limit(child), "536870912");
+	OP(HYPERTEST_PROVIDER_INVOKE_CANCEL)(self);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 1000), 1);
+	ck_assert_int_eq(inv->code, HYPERTEST_ERR_CANCELLED);
+	inv_free(inv);
+	/* Destroy: the zygote exits and is reaped. */
+	OP(HYPERTEST_OP_DESTROY)(self);
+	ck_assert_int_eq(kill((pid_t)zyg, 0), -1);
+	ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+	ck_assert_int_eq(errno, ECHILD);
+}
+END_TEST
+
+START_TEST(test_zygote_crash)
+{
+	/* A child that crashes is reported with its signal; the zygote lives on. */
+	void *self = deployed("{}");
+	int zyg = zygote_pid_of(self);
+	hypertest_invocation *inv = run_one(self, "crash");
+	ck_assert_int_eq(inv->code, HYPERTEST_ERR_PROVIDER);
+	ck_assert_msg(strstr(inv->message, "function killed by signal 11") != NULL, "%s",
+	              inv->message);
+	inv_free(inv);
+	ck_assert_int_eq(zygote_pid_of(self), zyg);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_zygote_killed)
+{
+	/* The zygote dies while invocations run: they fail and say why, the
+	 * next ones start with exec. */
+	void *self = deployed("{}");
+	int zyg = zygote_pid_of(self);
+	char fifo[1024];
+	snprintf(fifo, sizeof fifo, "%s/gate", C.project_dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	hypertest_invocation *invs[3];
+	for (int i = 0; i < 3; i++) {
+		invs[i] = inv_new(i);
+		start(self, invs[i], pathf("gate %s", fifo));
+	}
+	long kids[3];
+	int nkids = 0;
+	for (int t = 0; t < 500 && nkids < 3; t++) {
+		OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 10);
+		FILE *f = fopen(pathf("/proc/%d/task/%d/children", zyg, zyg), "r");
+		ck_assert_ptr_nonnull(f);
+		for (nkids = 0; nkids < 3 && fscanf(f, "%ld", &kids[nkids]) == 1; nkids++)
+			;
+		fclose(f);
+	}
+	ck_assert_int_eq(nkids, 3);
+	C.last_log[0] = '\0';
+	ck_assert_int_eq(kill(zyg, SIGKILL), 0);
+	wait_n(self, 3, 10);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(invs[i]->code, HYPERTEST_ERR_PROVIDER);
+		const char *m = invs[i]->message;
+		ck_assert_msg(strstr(m, pathf("the function zygote (pid %d) ended: killed by signal 9",
+		                              zyg)) && strstr(m, "the next ones start with exec"),
+		              "%s", m);
+		inv_free(invs[i]);
+	}
+	ck_assert_msg(strstr(C.last_log, "with exec") != NULL, "%s", C.last_log);
+	/* Its children died with it. */
+	for (int i = 0; i < 3; i++) {
+		int t = 0;
+		while (proc_stat_field(kids[i], 3) > 0 && t++ < 200)
+			usleep(10000);
+		ck_assert_msg(proc_stat_field(kids[i], 3) < 0 ||
+		                  proc_stat_field(kids[i], 3) == 1, "child %ld lives on", kids[i]);
+	}
+	/* The rest runs, with exec. */
+	hypertest_invocation *inv = run_one(self, "env");
+	ck_assert_msg(inv->code == 0, "%s", inv->message);
+	ck_assert_int_eq(atol(field(inv->response, "ppid")), getpid());
+	inv_free(inv);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
+START_TEST(test_zygote_program_not_zygote)
+{
+	/* A function program that does not serve as a zygote (here: it cannot
+	 * load the module): a warning, and every invocation starts with exec. */
+	setenv("HT_PROVIDER_LOCAL_SO", "/nonexistent/provider-local.so", 1);
+	void *self = deployed("{}");
+	hypertest_invocation *inv = run_one(self, "env");
+	ck_assert_msg(inv->code == 0, "%s", inv->message);
+	ck_assert_int_eq(atol(field(inv->response, "ppid")), getpid());
+	ck_assert_msg(strstr(C.last_log, "did not serve as a zygote") &&
+	              strstr(C.last_log, "/nonexistent/provider-local.so"), "%s", C.last_log);
 	inv_free(inv);
 	OP(HYPERTEST_OP_DESTROY)(self);
 }
@@ -1546,6 +1823,33 @@ static Suite *suite(void)
 	tcase_add_test(t, test_invoke_no_pidfd);
 	tcase_add_test(t, test_invoke_memory_limit);
 	tcase_add_test(t, test_invoke_reaped_elsewhere);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("zygote");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, test_zygote_children);
+	tcase_add_test(t, test_zygote_crash);
+	tcase_add_test(t, test_zygote_killed);
+	tcase_add_test(t, test_zygote_program_not_zygote);
+	suite_add_tcase(s, t);
+
+	/* The invocation tests again, with one exec per invocation. */
+	t = tcase_create("invoke-exec");
+	tcase_add_checked_fixture(t, setup_exec, teardown);
+	tcase_set_timeout(t, 120);
+	tcase_add_test(t, test_invoke_environment);
+	tcase_add_test(t, test_invoke_big_payload);
+	tcase_add_test(t, test_invoke_timeout);
+	tcase_add_test(t, test_invoke_oversized);
+	tcase_add_test(t, test_invoke_failures);
+	tcase_add_test(t, test_invoke_cancel);
+	tcase_add_test(t, test_invoke_parent_death);
+	tcase_add_test(t, test_destroy_in_flight);
+	tcase_add_test(t, test_invoke_no_pidfd);
+	tcase_add_test(t, test_invoke_memory_limit);
+	tcase_add_test(t, test_invoke_reaped_elsewhere);
+	tcase_add_test(t, test_invoke_in_flight);
 	suite_add_tcase(s, t);
 
 	t = tcase_create("scale");

@@ -1,6 +1,15 @@
 /*
  * local-helper.c - a stand-in for hypertest-function in the tests of the
- * local provider.  The payload's first line says what to do:
+ * local provider.
+ *
+ * Started with HYPERTEST_LOCAL_ZYGOTE_FD, it does what hypertest-function
+ * does: it loads the provider module ($HT_PROVIDER_LOCAL_SO, else the one
+ * of the build tree), creates an instance and calls its SERVE operation,
+ * which then serves as the zygote; each forked child runs the payload
+ * below through the FUNCTION_HANDLE upcall, its output collected as the
+ * response.  Otherwise it reads the payload on stdin itself.
+ *
+ * The payload's first line says what to do:
  *
  *   echo MS            sleep MS milliseconds, then write the whole payload back
  *   gate FIFO          read one byte from FIFO, then write the whole payload back
@@ -10,7 +19,9 @@
  *   flood N            write N bytes to stderr ending in "<END>", exit 1
  *   silent             exit 0 without a response
  *   noread             answer "ok" without reading the rest of the payload
- *   env                report cwd, pid, process group and the environment
+ *   env [MS]           report cwd, pid, parent, process group, the environment,
+ *                      SIGPIPE's disposition and the signal mask (after MS
+ *                      milliseconds)
  *   write PATH         try to create PATH; answer "ok" or the errno text
  *   exists PATH        answer "yes" or "no"
  *   rm PATH            unlink PATH; answer "ok" or the errno text
@@ -20,8 +31,10 @@
  *                      while the helper itself sleeps
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +43,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <hypertest/plugin.h>
+
+#ifndef HT_TOP_BUILDDIR
+#define HT_TOP_BUILDDIR "."
+#endif
+
 static char *payload;
 static size_t payload_len, payload_cap;
+/* In the zygote's children: where the output goes (the response). */
+static hypertest_buffer *response;
+static int emitted;
 
 static void read_some(size_t want)
 {
@@ -66,6 +88,30 @@ static void write_all(int fd, const char *s, size_t n)
 	}
 }
 
+static int up_buffer_append(hypertest_buffer *buf, const void *data, size_t len);
+
+/* Output: stdout, or the response in a child of the zygote. */
+static void emit(const char *s, size_t n)
+{
+	emitted = 1;
+	if (response)
+		up_buffer_append(response, s, n);
+	else
+		write_all(1, s, n);
+}
+
+static void emitf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void emitf(const char *fmt, ...)
+{
+	char buf[8192];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		emit(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -89,30 +135,31 @@ static void report_env(void)
 {
 	char cwd[4096];
 	const char *names[] = {"HOME", "TMPDIR", "PWD", "HYPERTEST_FUNCTION_CONFIG",
-	                       "HYPERTEST_PLUGIN_PATH", "HYPERTEST_LOCAL_BUCKET", "LOCAL_TEST_MARK"};
-	printf("cwd=%s\n", getcwd(cwd, sizeof cwd) ? cwd : "?");
-	printf("pid=%ld\npgid=%ld\n", (long)getpid(), (long)getpgid(0));
+	                       "HYPERTEST_PLUGIN_PATH", "HYPERTEST_LOCAL_BUCKET", "LOCAL_TEST_MARK",
+	                       "HYPERTEST_LOCAL_ZYGOTE_FD", "LD_BIND_NOW"};
+	emitf("cwd=%s\n", getcwd(cwd, sizeof cwd) ? cwd : "?");
+	emitf("pid=%ld\nppid=%ld\npgid=%ld\n", (long)getpid(), (long)getppid(), (long)getpgid(0));
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		const char *v = getenv(names[i]);
-		printf("%s=%s\n", names[i], v ? v : "(unset)");
+		emitf("%s=%s\n", names[i], v ? v : "(unset)");
 	}
 	struct sigaction sa;
 	sigaction(SIGPIPE, NULL, &sa);
-	printf("sigpipe=%s\n", sa.sa_handler == SIG_DFL ? "default" : "changed");
+	emitf("sigpipe=%s\n", sa.sa_handler == SIG_DFL ? "default" : "changed");
 	sigset_t mask;
 	sigprocmask(SIG_SETMASK, NULL, &mask);
-	printf("blocked=%d\n", sigismember(&mask, SIGTERM) || sigismember(&mask, SIGINT));
-	fflush(stdout);
+	emitf("blocked=%d\n", sigismember(&mask, SIGTERM) || sigismember(&mask, SIGINT) ||
+	                          sigismember(&mask, SIGCHLD));
 }
 
-int main(void)
+/* Run the payload's command: the exit status. */
+static int run(void)
 {
-	read_some(256);
 	char cmd[16] = "", arg[4096] = "";
 	long n = 0;
 	sscanf(payload ? payload : "", "%15s", cmd);
 	if (!strcmp(cmd, "noread")) {
-		write_all(1, "ok", 2);
+		emit("ok", 2);
 		return 0;
 	}
 	read_some((size_t)-1);
@@ -120,19 +167,20 @@ int main(void)
 	if (!strcmp(cmd, "echo")) {
 		sscanf(rest, "%ld", &n);
 		sleep_ms(n);
-		write_all(1, payload, payload_len);
+		emit(payload, payload_len);
 	} else if (!strcmp(cmd, "gate")) {
 		char byte;
 		sscanf(rest, " %4095[^\n]", arg);
 		int fd = open(arg, O_RDONLY | O_CLOEXEC);
 		while (fd >= 0 && read(fd, &byte, 1) < 0 && errno == EINTR)
 			;
-		write_all(1, payload, payload_len);
+		emit(payload, payload_len);
 	} else if (!strcmp(cmd, "big")) {
 		sscanf(rest, "%ld", &n);
 		char *b = malloc((size_t)n);
 		memset(b, 'x', (size_t)n);
-		write_all(1, b, (size_t)n);
+		emit(b, (size_t)n);
+		free(b);
 	} else if (!strcmp(cmd, "crash")) {
 		signal(SIGSEGV, SIG_DFL);
 		raise(SIGSEGV);
@@ -150,20 +198,19 @@ int main(void)
 		return 0;
 	} else if (!strcmp(cmd, "env")) {
 		report_env();
+		if (sscanf(rest, "%ld", &n) == 1)
+			sleep_ms(n);
 	} else if (!strcmp(cmd, "write")) {
 		sscanf(rest, " %4095[^\n]", arg);
 		int fd = open(arg, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		printf("%s", fd >= 0 ? "ok" : strerror(errno));
-		fflush(stdout);
+		emitf("%s", fd >= 0 ? "ok" : strerror(errno));
 	} else if (!strcmp(cmd, "exists")) {
 		struct stat st;
 		sscanf(rest, " %4095[^\n]", arg);
-		printf("%s", lstat(arg, &st) == 0 ? "yes" : "no");
-		fflush(stdout);
+		emitf("%s", lstat(arg, &st) == 0 ? "yes" : "no");
 	} else if (!strcmp(cmd, "rm")) {
 		sscanf(rest, " %4095[^\n]", arg);
-		printf("%s", unlink(arg) == 0 ? "ok" : strerror(errno));
-		fflush(stdout);
+		emitf("%s", unlink(arg) == 0 ? "ok" : strerror(errno));
 	} else if (!strcmp(cmd, "alloc")) {
 		sscanf(rest, "%ld", &n);
 		char *b = malloc((size_t)n << 20);
@@ -172,7 +219,7 @@ int main(void)
 			return 4;
 		}
 		memset(b, 1, (size_t)n << 20);
-		write_all(1, "allocated", 9);
+		emit("allocated", 9);
 	} else if (!strcmp(cmd, "hang") || !strcmp(cmd, "hang2")) {
 		sscanf(rest, " %4095[^\n]", arg);
 		if (!strcmp(cmd, "hang2") && fork() != 0)
@@ -184,4 +231,158 @@ int main(void)
 		return 2;
 	}
 	return 0;
+}
+
+/* ---- zygote mode: the provider module's SERVE, with upcalls of our own ---- */
+
+struct hypertest_core {
+	int unused;
+};
+struct hypertest_buffer {
+	char *data;
+	size_t len;
+};
+struct hypertest_function {
+	int unused;
+};
+
+static const hypertest_dispatch *ops;
+
+static void up_log(hypertest_core *core, int level, const char *message)
+{
+	(void)core;
+	dprintf(2, "%s%s\n", level == HYPERTEST_LOG_ERROR ? "error: " : "", message);
+}
+
+static void up_set_error(hypertest_core *core, int code, const char *message)
+{
+	(void)core;
+	(void)code;
+	(void)message;
+}
+
+static int up_register(hypertest_core *core, int kind, const char *name, const char *description,
+                       const hypertest_dispatch *table)
+{
+	(void)core;
+	(void)kind;
+	(void)name;
+	(void)description;
+	ops = table;
+	return 0;
+}
+
+static int up_buffer_append(hypertest_buffer *buf, const void *data, size_t len)
+{
+	char *nb = realloc(buf->data, buf->len + len + 1);
+	if (!nb)
+		return HYPERTEST_ERR_NOMEM;
+	buf->data = nb;
+	memcpy(buf->data + buf->len, data, len);
+	buf->len += len;
+	buf->data[buf->len] = '\0';
+	return 0;
+}
+
+static hypertest_buffer *up_buffer_new(hypertest_core *core)
+{
+	(void)core;
+	return calloc(1, sizeof(hypertest_buffer));
+}
+
+static const char *up_buffer_data(hypertest_buffer *buf, size_t *len)
+{
+	if (len)
+		*len = buf->len;
+	return buf->data ? buf->data : "";
+}
+
+static void up_buffer_free(hypertest_buffer *buf)
+{
+	free(buf->data);
+	free(buf);
+}
+
+static const char *up_core_str(hypertest_core *core, int what)
+{
+	(void)core;
+	return what == HYPERTEST_CORE_PROJECT_DIR ? "/" : "";
+}
+
+/* In a child of the zygote: the payload SERVE read; what the command
+ * outputs is the response.  Exit statuses other than 0, and no output at
+ * all, end the process here as they would without the zygote. */
+static int up_function_handle(hypertest_function *fn, const char *data, size_t len,
+                              hypertest_buffer *resp)
+{
+	(void)fn;
+	payload = malloc(len + 1);
+	if (!payload)
+		_exit(5);
+	memcpy(payload, data, len);
+	payload[len] = '\0';
+	payload_len = payload_cap = len;
+	response = resp;
+	int code = run();
+	if (code != 0 || !emitted)
+		_exit(code);
+	return 0;
+}
+
+static const hypertest_dispatch upcalls[] = {
+	{HYPERTEST_UP_LOG, (hypertest_fn)up_log},
+	{HYPERTEST_UP_SET_ERROR, (hypertest_fn)up_set_error},
+	{HYPERTEST_UP_REGISTER, (hypertest_fn)up_register},
+	{HYPERTEST_UP_BUFFER_APPEND, (hypertest_fn)up_buffer_append},
+	{HYPERTEST_UP_FUNCTION_HANDLE, (hypertest_fn)up_function_handle},
+	{HYPERTEST_UP_CORE_STR, (hypertest_fn)up_core_str},
+	{HYPERTEST_UP_BUFFER_NEW, (hypertest_fn)up_buffer_new},
+	{HYPERTEST_UP_BUFFER_DATA, (hypertest_fn)up_buffer_data},
+	{HYPERTEST_UP_BUFFER_FREE, (hypertest_fn)up_buffer_free},
+	{0, NULL}};
+
+static hypertest_fn op(int id)
+{
+	for (const hypertest_dispatch *d = ops; d && d->id; d++)
+		if (d->id == id)
+			return d->fn;
+	return NULL;
+}
+
+static int zygote(void)
+{
+	const char *so = getenv("HT_PROVIDER_LOCAL_SO");
+	if (!so || !*so)
+		so = HT_TOP_BUILDDIR "/plugins/.libs/provider-local.so";
+	void *module = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+	if (!module) {
+		dprintf(2, "local-helper: %s\n", dlerror());
+		return 3;
+	}
+	hypertest_plugin_init_fn init;
+	*(void **)&init = dlsym(module, "hypertest_plugin_init");
+	static hypertest_core core;
+	if (!init || init(&core, upcalls) != 0) {
+		dprintf(2, "local-helper: cannot initialize %s\n", so);
+		return 3;
+	}
+	hypertest_OP_CREATE_fn create = (hypertest_OP_CREATE_fn)op(HYPERTEST_OP_CREATE);
+	hypertest_OP_DESTROY_fn destroy = (hypertest_OP_DESTROY_fn)op(HYPERTEST_OP_DESTROY);
+	hypertest_PROVIDER_SERVE_fn serve = (hypertest_PROVIDER_SERVE_fn)op(HYPERTEST_PROVIDER_SERVE);
+	void *self = NULL;
+	if (!create || !destroy || !serve || create(&core, "{}", &self) != 0)
+		return 3;
+	hypertest_function fn;
+	int rc = serve(self, &fn);
+	destroy(self);
+	return rc ? 1 : 0;
+}
+
+int main(void)
+{
+	const char *z = getenv("HYPERTEST_LOCAL_ZYGOTE_FD");
+	if (z && *z)
+		return zygote();
+	read_some(256);
+	return run();
 }

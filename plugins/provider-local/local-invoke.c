@@ -17,6 +17,10 @@
  * kills the group and completes the invocation at once; the process is
  * reaped later, when its pidfd says so.
  *
+ * With isolation "none" the processes are children of the zygote
+ * (local-zygote.c) instead: started by a request on its socket, their end
+ * reported by its EXITED message (so no pidfd), the rest as above.
+ *
  * Each invocation runs in functionDir/scratch/<testId> (local-scratch.c),
  * given back once the process is reaped.
  */
@@ -43,11 +47,6 @@ enum { W_PID, W_IN, W_OUT, W_ERR, W_COUNT };
 #define ERR_TAIL 4096
 #define FALLBACK_POLL_MS 10
 
-struct local_watch {
-	local_proc *proc;
-	int kind;
-};
-
 struct local_proc {
 	local_provider *p;
 	hypertest_invocation *inv; /* NULL once completed */
@@ -64,6 +63,8 @@ struct local_proc {
 	int err_cut;
 	int64_t deadline; /* monotonic ms */
 	int cancelled;
+	int zyg;          /* a child of the zygote (pid 0 until it says which) */
+	uint64_t ztoken;  /* its name there */
 	char *scratch;
 	local_proc *prev, *next; /* the running or the detached list */
 	/* the lists of one batch of events: exited, and gone (to free) */
@@ -293,6 +294,8 @@ static void proc_free(local_proc *pr)
 {
 	for (int k = 0; k < W_COUNT; k++)
 		fd_close(pr, k);
+	if (pr->zyg)
+		local_zygote_forget(pr->p, pr->ztoken);
 	local_scratch_release(pr->p, pr->scratch);
 	free(pr->payload);
 	free(pr->out);
@@ -332,6 +335,8 @@ static void complete(local_proc *pr, const char *response, size_t len, int code,
 	detached_push(p, pr);
 	for (int k = W_IN; k < W_COUNT; k++)
 		fd_close(pr, k);
+	if (pr->pid >= 0) /* not reaped yet: its test id may come again at once */
+		pr->scratch = local_scratch_set_aside(p, pr->scratch);
 	p->up.invoke_done(inv, response, len, code, message);
 }
 
@@ -339,7 +344,7 @@ static void complete(local_proc *pr, const char *response, size_t len, int code,
 static void fail_now(local_proc *pr, int code, const char *fmt, ...) LOCAL_PRINTF(3, 4);
 static void fail_now(local_proc *pr, int code, const char *fmt, ...)
 {
-	char msg[256], note[ERR_TAIL + 64], full[sizeof msg + sizeof note];
+	char msg[2048], note[ERR_TAIL + 64], full[sizeof msg + sizeof note];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
@@ -350,6 +355,8 @@ static void fail_now(local_proc *pr, int code, const char *fmt, ...)
 	snprintf(full, sizeof full, "%s%s", msg, note);
 	complete(pr, NULL, 0, code, full);
 }
+
+static void conclude(local_proc *pr, int lost, int status);
 
 /* The process ended (pidfd readable or found by polling): returns 1 when
  * its invocation completed, 0 when it has not really exited yet. */
@@ -367,18 +374,25 @@ static int finish_exited(local_proc *pr)
 	}
 	if (!lost)
 		kill(-pr->pid, SIGKILL); /* what it left behind in its group */
-	int big = read_stdout(pr);
-	read_stderr(pr);
 	int status = 0;
 	pid_t w = -1;
 	while (!lost && (w = waitpid(pr->pid, &status, 0)) < 0 && errno == EINTR)
 		;
 	pr->pid = -pr->pid; /* negative: reaped (by us or not) */
 	fd_close(pr, W_PID);
+	conclude(pr, lost || w < 0, status);
+	return 1;
+}
 
+/* Complete the invocation of a process that ended with wait status
+ * status (lost: unknown): whatever it wrote is in the pipes already. */
+static void conclude(local_proc *pr, int lost, int status)
+{
+	int big = read_stdout(pr);
+	read_stderr(pr);
 	char note[ERR_TAIL + 64], msg[ERR_TAIL + 256];
 	stderr_note(pr, note, sizeof note);
-	if (lost || w < 0) {
+	if (lost) {
 		snprintf(msg, sizeof msg, "the function's exit status was lost: another part of this "
 		         "process reaped it (waitpid(-1) or SIGCHLD ignored)%s", note);
 	} else if (big < 0) {
@@ -389,7 +403,7 @@ static int finish_exited(local_proc *pr)
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && pr->out_len > 0) {
 		pr->out[pr->out_len] = '\0';
 		complete(pr, pr->out, pr->out_len, 0, NULL);
-		return 1;
+		return;
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		snprintf(msg, sizeof msg, "function exited without a response%s", note);
 	} else if (WIFEXITED(status) && pr->p->isolation == LOCAL_ISOLATION_BWRAP &&
@@ -408,7 +422,6 @@ static int finish_exited(local_proc *pr)
 		snprintf(msg, sizeof msg, "function ended with wait status %d%s", status, note);
 	}
 	complete(pr, NULL, 0, HYPERTEST_ERR_PROVIDER, msg);
-	return 1;
 }
 
 /* Reap a detached process if it is gone; 1 when it was. */
@@ -437,11 +450,20 @@ static int safe_name(const char *s)
 	return 1;
 }
 
-/* Undo a start that failed after the process was started. */
+/* Undo a start that failed after the process was started (or asked for:
+ * a child of the zygote is killed when its pid arrives, and forgotten
+ * when it was reaped). */
 static void abort_started(local_proc *pr)
 {
 	kill_group(pr);
 	list_remove(pr->p, pr);
+	if (pr->zyg) {
+		pr->inv = NULL;
+		pr->cancelled = 1;
+		pr->scratch = local_scratch_set_aside(pr->p, pr->scratch);
+		detached_push(pr->p, pr);
+		return;
+	}
 	while (waitpid(pr->pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	proc_free(pr);
@@ -487,11 +509,18 @@ int local_invoke_start(void *self, hypertest_invocation *inv, const char *payloa
 		                errno == EMFILE ? " (too many open files: lower concurrency)" : "");
 		goto fail;
 	}
-	pr->pid = local_start_function(p, program, pr->scratch, pipes);
-	if (pr->pid < 0) {
-		pr->pid = 0;
-		rc = HYPERTEST_ERR_PROVIDER;
-		goto fail;
+	if (local_zygote_usable(p)) {
+		rc = local_zygote_request(p, pr, id, pr->scratch, pipes, &pr->ztoken);
+		if (rc != 0)
+			goto fail;
+		pr->zyg = 1;
+	} else {
+		pr->pid = local_start_function(p, program, pr->scratch, pipes);
+		if (pr->pid < 0) {
+			pr->pid = 0;
+			rc = HYPERTEST_ERR_PROVIDER;
+			goto fail;
+		}
 	}
 	pr->fd[W_IN] = pipes[0][1];
 	pr->fd[W_OUT] = pipes[1][0];
@@ -499,12 +528,13 @@ int local_invoke_start(void *self, hypertest_invocation *inv, const char *payloa
 	pr->inv = inv;
 	pr->deadline = now_ms() + (int64_t)(p->timeout_s * 1000.0 + 0.5);
 	run_append(p, pr);
-	if (p->use_pidfd)
+	int pidfd = p->use_pidfd && !pr->zyg;
+	if (pidfd)
 		pr->fd[W_PID] = sys_pidfd_open(pr->pid);
-	if ((p->use_pidfd && (pr->fd[W_PID] < 0 || watch(pr, W_PID, EPOLLIN) != 0)) ||
+	if ((pidfd && (pr->fd[W_PID] < 0 || watch(pr, W_PID, EPOLLIN) != 0)) ||
 	    watch(pr, W_OUT, EPOLLIN) != 0 || watch(pr, W_ERR, EPOLLIN) != 0) {
-		rc = local_fail(p, HYPERTEST_ERR_IO, "cannot watch process %d: %s",
-		                (int)pr->pid, strerror(errno));
+		rc = local_fail(p, HYPERTEST_ERR_IO, "cannot watch the function process of %s: %s",
+		                id, strerror(errno));
 		abort_started(pr);
 		return rc;
 	}
@@ -564,6 +594,8 @@ static int expire(local_provider *p, int64_t now)
 static void poll_exits(local_provider *p, local_proc **finish, local_proc **gone)
 {
 	for (local_proc *pr = p->run_head; pr; pr = pr->next) {
+		if (pr->zyg)
+			continue; /* the zygote tells */
 		siginfo_t si;
 		memset(&si, 0, sizeof si);
 		int r = waitid(P_PID, (id_t)pr->pid, &si, WEXITED | WNOHANG | WNOWAIT);
@@ -571,17 +603,87 @@ static void poll_exits(local_provider *p, local_proc **finish, local_proc **gone
 			push_finish(finish, pr);
 	}
 	for (local_proc *pr = p->detached; pr; pr = pr->next)
-		if (reap_detached(pr))
+		if (!pr->zyg && reap_detached(pr))
 			push_gone(gone, pr);
+}
+
+/* The zygote is gone: its invocations fail, its children's groups are
+ * killed (the children die by their parent-death signal anyway). */
+static int zygote_lost(local_provider *p, const char *why, local_proc **gone)
+{
+	size_t n = 0;
+	local_proc **v = local_zygote_procs(p, &n);
+	int done = 0;
+	for (size_t i = 0; v && i < n; i++) {
+		local_proc *pr = v[i];
+		if (pr->inv) {
+			fail_now(pr, HYPERTEST_ERR_PROVIDER, "%s: this invocation failed (the next ones "
+			         "start with exec)", why);
+			done++;
+		} else {
+			kill_group(pr);
+		}
+		local_zygote_forget(p, pr->ztoken);
+		pr->zyg = 0;
+		pr->pid = 0;
+		push_gone(gone, pr);
+	}
+	free(v);
+	return done;
+}
+
+/* Messages of the zygote: pids, ends of children, its own end. */
+static int zygote_messages(local_provider *p, local_proc **gone)
+{
+	int done = 0, r;
+	local_zmsg m;
+	char why[2048];
+	while ((r = local_zygote_receive(p, &m, 0, why, sizeof why)) > 0) {
+		local_proc *pr = m.proc;
+		switch (m.type) {
+		case LOCAL_ZMSG_STARTED:
+			pr->pid = m.pid;
+			if (!pr->inv || pr->cancelled)
+				kill_group(pr); /* timed out or cancelled before */
+			break;
+		case LOCAL_ZMSG_FAILED:
+			pr->pid = 0;
+			if (pr->inv) {
+				fail_now(pr, HYPERTEST_ERR_PROVIDER, "cannot start the function: the "
+				         "zygote's fork failed: %s", strerror(m.value));
+				done++;
+			}
+			push_gone(gone, pr);
+			break;
+		case LOCAL_ZMSG_EXITED:
+			pr->pid = -m.pid; /* reaped by the zygote */
+			if (pr->inv) {
+				conclude(pr, 0, m.value);
+				done++;
+			}
+			push_gone(gone, pr);
+			break;
+		default:
+			break;
+		}
+	}
+	if (r < 0)
+		done += zygote_lost(p, why, gone);
+	return done;
 }
 
 static int handle_events(local_provider *p, struct epoll_event *evs, int n)
 {
 	local_proc *finish = NULL, *gone = NULL;
-	int done = 0;
+	int done = 0, zygote = 0;
 	for (int i = 0; i < n; i++) {
 		struct local_watch *w = evs[i].data.ptr;
 		local_proc *pr = w->proc;
+		if (!pr) {
+			local_zygote_event(p, w, evs[i].events);
+			zygote |= w->kind == 0 && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR));
+			continue;
+		}
 		if (pr->fd[w->kind] < 0)
 			continue; /* closed earlier in this batch */
 		switch (w->kind) {
@@ -612,6 +714,8 @@ static int handle_events(local_provider *p, struct epoll_event *evs, int n)
 			break;
 		}
 	}
+	if (zygote)
+		done += zygote_messages(p, &gone);
 	if (!p->use_pidfd)
 		poll_exits(p, &finish, &gone);
 	for (local_proc *pr = finish; pr; pr = pr->finish_next) {
@@ -686,8 +790,40 @@ void local_invoke_cancel(void *self)
 	}
 }
 
+/* Destroy: the pids of the zygote's children that started (it answers
+ * quickly; at most 2 s), so that their groups can be killed. */
+static void zygote_learn_pids(local_provider *p)
+{
+	local_zygote_drop_unsent(p);
+	int64_t end = now_ms() + 2000;
+	while (p->zyg_sock >= 0) {
+		size_t n = 0;
+		local_proc **v = local_zygote_procs(p, &n);
+		int unknown = 0;
+		for (size_t i = 0; v && i < n; i++)
+			unknown |= v[i]->pid == 0;
+		free(v);
+		int64_t left = end - now_ms();
+		if (!v || !unknown || left <= 0)
+			return;
+		local_zmsg m;
+		char why[2048];
+		int r = local_zygote_receive(p, &m, (int)left, why, sizeof why);
+		if (r < 0)
+			return;
+		if (r > 0 && m.type == LOCAL_ZMSG_STARTED) {
+			m.proc->pid = m.pid;
+		} else if (r > 0) {
+			m.proc->pid = m.type == LOCAL_ZMSG_EXITED ? -m.pid : 0;
+			local_zygote_forget(p, m.proc->ztoken);
+		}
+	}
+}
+
 void local_invoke_shutdown(local_provider *p)
 {
+	if (p->zyg_state > 0)
+		zygote_learn_pids(p);
 	while (p->run_head) {
 		local_proc *pr = p->run_head;
 		kill_group(pr);
@@ -699,12 +835,13 @@ void local_invoke_shutdown(local_provider *p)
 		local_proc *pr = p->detached;
 		if (pr->pid > 0) {
 			kill_group(pr);
-			while (waitpid(pr->pid, NULL, 0) < 0 && errno == EINTR)
+			while (!pr->zyg && waitpid(pr->pid, NULL, 0) < 0 && errno == EINTR)
 				;
 		}
 		list_remove(p, pr);
 		proc_free(pr);
 	}
+	local_zygote_stop(p); /* it exits, its children died above */
 	if (p->epfd >= 0)
 		close(p->epfd);
 	p->epfd = -1;

@@ -17,6 +17,10 @@
  * cannot take the same one.  A directory whose links the test changed is
  * not reused; pooled directories of another image are removed.
  *
+ * An invocation that completes before its process is reaped (timeout,
+ * cancel...) sets its directory aside (scratch/.aside-...), so that its
+ * test id is free at once.
+ *
  * A directory is left behind only when the orchestrator is killed outright;
  * scratch/ may be removed whenever no invoke runs.
  */
@@ -293,6 +297,20 @@ static int pool_put(local_provider *p, const char *dir)
 			return -1;
 	}
 	return -1;
+}
+
+char *local_scratch_set_aside(local_provider *p, char *dir)
+{
+	if (!dir || !p->scratch_base)
+		return dir;
+	char *name = local_asprintf("%s/.aside-%ld-%lx-%lu", p->scratch_base, (long)getpid(),
+	                            (unsigned long)(uintptr_t)p, ++p->pool_seq);
+	if (!name || rename(dir, name) != 0) {
+		free(name);
+		return dir;
+	}
+	free(dir);
+	return name;
 }
 
 void local_scratch_release(local_provider *p, char *dir)

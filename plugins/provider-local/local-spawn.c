@@ -29,8 +29,8 @@
  * parent-death signal SIGKILL (then getppid() is compared with the parent
  * to close the race with a parent that died before prctl), stdin, stdout
  * and stderr from the pipes, the working directory, RLIMIT_AS when
- * memoryMB is set, every other descriptor closed, an empty signal mask,
- * exec.  A failure is handed to the parent in the memory vfork shares and
+ * memoryMB is set, descriptor 3 when one is kept (the zygote's socket),
+ * every other descriptor closed, an empty signal mask, exec.  A failure is handed to the parent in the memory vfork shares and
  * the child exits with 127.
  *
  * The parent-death signal fires when the thread that spawned the child
@@ -98,7 +98,14 @@ child(const local_spawn *s, pid_t parent, struct spawn_report *rep)
 		if (setrlimit(RLIMIT_AS, &rl) != 0)
 			goto fail;
 	}
-	child_close_from(3);
+	if (s->fd_keep > 2) {
+		/* dup2 clears close-on-exec, except onto the same number */
+		if (s->fd_keep == 3 ? fcntl(3, F_SETFD, 0) != 0 : dup2(s->fd_keep, 3) < 0)
+			goto fail;
+		child_close_from(4);
+	} else {
+		child_close_from(3);
+	}
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);

@@ -249,6 +249,7 @@ static int local_create(hypertest_core *core, const char *options_json, void **s
 	p->core = core;
 	p->up = bound_up;
 	p->epfd = -1;
+	p->zyg_sock = p->zyg_err = -1;
 	int rc = parse_options(p, options_json);
 	if (rc == 0 && p->isolation == LOCAL_ISOLATION_BWRAP && !(p->bwrap = local_which("bwrap")))
 		rc = local_fail(p, HYPERTEST_ERR_CONFIG, "%s", bwrap_missing);
@@ -329,7 +330,7 @@ static void check_bubblewrap(local_provider *p, hypertest_checks *checks)
 		int in = devnull >= 0 ? fcntl(devnull, F_DUPFD_CLOEXEC, 3) : -1;
 		int wr = fcntl(pipefd[1], F_DUPFD_CLOEXEC, 3);
 		extern char **environ;
-		local_spawn s = {bwrap, argv, environ, NULL, in, in, wr, 0};
+		local_spawn s = {bwrap, argv, environ, NULL, in, in, wr, 0, 0};
 		pid_t pid = in >= 0 && wr >= 0 ? local_spawn_process(&s) : -1;
 		int e = errno;
 		close(pipefd[1]);
@@ -469,16 +470,8 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
-/* One payload on stdin, its response on stdout: the orchestrator's side of
- * this provider starts one process per invocation. */
-static int local_serve(void *self, hypertest_function *fn)
+int local_serve_one(local_provider *p, hypertest_function *fn)
 {
-	local_provider *p = self;
-	if (!p->up.function_handle || !p->up.buffer_new || !p->up.buffer_data || !p->up.buffer_free)
-		return local_fail(p, HYPERTEST_ERR_UNSUPPORTED,
-		                  "this core lacks the upcalls to serve (%d, %d-%d)",
-		                  HYPERTEST_UP_FUNCTION_HANDLE, HYPERTEST_UP_BUFFER_NEW,
-		                  HYPERTEST_UP_BUFFER_FREE);
 	char *payload;
 	size_t len;
 	if (read_all(0, &payload, &len) != 0)
@@ -503,6 +496,31 @@ static int local_serve(void *self, hypertest_function *fn)
 	}
 	p->up.buffer_free(resp);
 	return rc;
+}
+
+/* One payload on stdin, its response on stdout: the orchestrator's side of
+ * this provider starts one process per invocation, by exec or, with
+ * HYPERTEST_LOCAL_ZYGOTE_FD, by asking this process, a zygote, to fork it
+ * (local-zygote.c). */
+static int local_serve(void *self, hypertest_function *fn)
+{
+	local_provider *p = self;
+	if (!p->up.function_handle || !p->up.buffer_new || !p->up.buffer_data || !p->up.buffer_free)
+		return local_fail(p, HYPERTEST_ERR_UNSUPPORTED,
+		                  "this core lacks the upcalls to serve (%d, %d-%d)",
+		                  HYPERTEST_UP_FUNCTION_HANDLE, HYPERTEST_UP_BUFFER_NEW,
+		                  HYPERTEST_UP_BUFFER_FREE);
+	const char *z = getenv(LOCAL_ZYGOTE_ENV);
+	if (z && *z) {
+		char *end;
+		errno = 0;
+		long fd = strtol(z, &end, 10);
+		if (errno || *end || fd < 3 || fd > 1 << 20)
+			return local_fail(p, HYPERTEST_ERR_CONFIG, "%s=%s is not a descriptor number",
+			                  LOCAL_ZYGOTE_ENV, z);
+		return local_zygote_serve(p, fn, (int)fd);
+	}
+	return local_serve_one(p, fn);
 }
 
 /* ---- registration ---------------------------------------------------------------------- */

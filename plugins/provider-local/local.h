@@ -8,6 +8,8 @@
  *   local-deploy.c  function update: unpacking the image, functionDir/current
  *   local-scratch.c the working directories of invocations, recycled
  *   local-spawn.c   starting one function process (vfork + exec)
+ *   local-zygote.c  the fork server (isolation "none"): both sides of its
+ *                   protocol
  *   local-invoke.c  invocations in flight: one epoll loop, timeouts, cancel
  *
  * Everything here is internal to the module (built with hidden visibility).
@@ -40,6 +42,15 @@ typedef struct local_deployed {
 } local_deployed;
 
 typedef struct local_proc local_proc;
+
+/* What an epoll event of the loop points to: a descriptor of an invocation
+ * (proc set) or of the zygote (proc NULL). */
+typedef struct local_watch {
+	local_proc *proc;
+	int kind;
+} local_watch;
+
+struct local_zreq;
 
 typedef struct local_provider {
 	hypertest_core *core;
@@ -78,10 +89,31 @@ typedef struct local_provider {
 	size_t nrunning;
 	unsigned long seq;
 	int cancel_pending;
+
+	/* the zygote (local-zygote.c) */
+	int zyg_state;     /* 0 not started, 1 running, -1 not used any more */
+	pid_t zyg_pid;
+	int zyg_sock;      /* our end of its socket, -1 */
+	int zyg_err;       /* its stderr, -1 */
+	char *zyg_digest;  /* the image it loaded */
+	local_watch zyg_watch[2];
+	int zyg_out_watched;                  /* the socket registered for EPOLLOUT */
+	struct local_zreq *zyg_head, *zyg_tail; /* requests not sent yet */
+	local_proc **zyg_slots;               /* invocations it knows, by token */
+	uint32_t *zyg_gen;
+	size_t zyg_nslots, zyg_cap;
+	size_t *zyg_free;
+	size_t zyg_nfree;
+	int zyg_warned;
+	char zyg_tail_err[1024];              /* the end of its stderr */
+	size_t zyg_tail_len;
 } local_provider;
 
 /* ---- local.c ------------------------------------------------------------------ */
 
+/* Function side: read one payload on stdin, run it, write the response on
+ * stdout (what SERVE does in a process of its own). */
+int local_serve_one(local_provider *p, hypertest_function *fn);
 /* Report an error through the core (and keep it in last_error); returns
  * code. */
 int local_fail(local_provider *p, int code, const char *fmt, ...) LOCAL_PRINTF(3, 4);
@@ -130,6 +162,9 @@ void local_deployed_clear(local_deployed *d);
 
 /* functionDir/scratch/<name>, ready (malloc'd); NULL with the error set. */
 char *local_scratch_acquire(local_provider *p, const char *name);
+/* Rename dir out of the way of a new invocation of the same name while its
+ * process dies (takes dir, returns its new path). */
+char *local_scratch_set_aside(local_provider *p, char *dir);
 /* Give a directory back once its process is gone (takes dir). */
 void local_scratch_release(local_provider *p, char *dir);
 void local_scratch_shutdown(local_provider *p);
@@ -143,6 +178,7 @@ typedef struct local_spawn {
 	const char *cwd;    /* NULL: stay */
 	int fd_in, fd_out, fd_err; /* the child's ends; each > 2 */
 	uint64_t memory_mb;        /* RLIMIT_AS in the child; 0: none */
+	int fd_keep;               /* > 2: passed on as descriptor 3; 0: none */
 } local_spawn;
 
 /* Start a process in a process group of its own that dies with the calling
@@ -164,6 +200,53 @@ pid_t local_start_function(local_provider *p, const char *program, const char *s
 char **local_env_build(const char *const *names, const char *const *values, size_t n,
                        size_t *owned);
 void local_env_free(char **v, size_t owned);
+
+/* ---- local-zygote.c ------------------------------------------------------------------ */
+
+/* The environment variable that makes SERVE a zygote. */
+#define LOCAL_ZYGOTE_ENV "HYPERTEST_LOCAL_ZYGOTE_FD"
+
+enum local_zmsg_type {
+	LOCAL_ZMSG_READY = 1,   /* the zygote is ready for requests */
+	LOCAL_ZMSG_STARTED = 2, /* pid: the child of a request */
+	LOCAL_ZMSG_FAILED = 3,  /* value: errno of fork() for a request */
+	LOCAL_ZMSG_EXITED = 4   /* pid ended with wait status value */
+};
+
+typedef struct local_zmsg {
+	int type;
+	local_proc *proc; /* the invocation (NULL for READY) */
+	pid_t pid;
+	int value;
+} local_zmsg;
+
+/* 1 when the invocations of p go through the zygote (started on the first
+ * call), 0 when they are started with exec (bubblewrap, no zygote, or it
+ * failed: then a warning was logged once). */
+int local_zygote_usable(local_provider *p);
+/* Ask the zygote to start pr in scratch with the child's ends of pipes
+ * (closed here, set to -1, in every case); *token names pr in the
+ * zygote's messages until local_zygote_forget.  0, or an error code with
+ * the error set; the invocation then did not start. */
+int local_zygote_request(local_provider *p, local_proc *pr, const char *id, const char *scratch,
+                         int pipes[3][2], uint64_t *token);
+/* An epoll event of one of the zygote's descriptors (w->kind). */
+void local_zygote_event(local_provider *p, const local_watch *w, uint32_t events);
+/* The next message of the zygote, waiting up to wait_ms for one: 1 got
+ * one, 0 none, -1 the zygote is gone (why says how; it was reaped, and is
+ * not used any more: a warning was logged). */
+int local_zygote_receive(local_provider *p, local_zmsg *m, int wait_ms, char *why, size_t size);
+/* Forget an invocation (its child was reaped, or the zygote is gone). */
+void local_zygote_forget(local_provider *p, uint64_t token);
+/* Every invocation the zygote knows, in no order: *n of them (malloc'd). */
+local_proc **local_zygote_procs(local_provider *p, size_t *n);
+/* Forget the requests not sent yet (their children never start); returns
+ * how many. */
+size_t local_zygote_drop_unsent(local_provider *p);
+/* Close the socket, so that the zygote exits, reap it and free all. */
+void local_zygote_stop(local_provider *p);
+/* Function side: serve as a zygote on socket sock. */
+int local_zygote_serve(local_provider *p, hypertest_function *fn, int sock);
 
 /* ---- local-invoke.c --------------------------------------------------------------- */
 

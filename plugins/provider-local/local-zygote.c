@@ -1,0 +1,1005 @@
+/*
+ * local-zygote.c - the fork server ("zygote") of the local provider, both
+ * sides of its protocol.
+ *
+ * One exec of the function runtime program costs tens of milliseconds of
+ * CPU (dynamic linking of libcurl, libarchive, OpenSSL..., loading the
+ * configuration and the plugins).  With isolation "none" the orchestrator
+ * therefore starts the program once, as a zygote, and each invocation is
+ * a fork of it: a fresh process that has loaded everything but run no
+ * test.  (Isolation "bubblewrap" keeps one exec per invocation.)
+ *
+ * Starting.  On the first INVOKE_START of a provider instance the
+ * orchestrator makes an AF_UNIX SOCK_SEQPACKET socket pair and starts the
+ * function program (local_spawn_process: own process group, parent-death
+ * signal SIGKILL, so the zygote dies with the orchestrator) with the other
+ * end as descriptor 3, HYPERTEST_LOCAL_ZYGOTE_FD=3 and the environment of
+ * the exec path except HOME, TMPDIR and PWD, which come with each request,
+ * plus LD_BIND_NOW=1 (symbols resolved once, not in every child);
+ * stdin and stdout /dev/null, stderr a pipe the orchestrator drains (its
+ * tail explains a zygote that died).  The core's hypertest_function_serve
+ * creates the provider and runner instances and calls SERVE, which sees
+ * the variable and runs local_zygote_serve.  The orchestrator waits up to
+ * 30 s for READY; without it, it logs a warning once and starts every
+ * invocation with exec instead.
+ *
+ * Messages.  Each is one datagram of the socket.
+ *
+ *   orchestrator -> zygote: a request, one per invocation
+ *     struct zyg_request (magic, type 16, token, memoryMB, string count),
+ *     then NUL-terminated strings: test id, scratch directory, and
+ *     environment changes: NAME=VALUE (HOME, TMPDIR, PWD) sets, NAME
+ *     alone unsets (LD_BIND_NOW, set for the zygote only), "" nothing;
+ *     SCM_RIGHTS: the child's stdin, stdout and stderr, in that order.
+ *   zygote -> orchestrator: struct zyg_reply (magic, type, token, pid, value)
+ *     READY    once, when the zygote serves
+ *     STARTED  token, pid: the child of a request was forked
+ *     FAILED   token, value = errno: fork() failed; no child
+ *     EXITED   token, pid, value = wait status: the child was reaped
+ *
+ * The token is the orchestrator's name for the invocation (a slot index
+ * and a generation), echoed by the zygote.  Replies to requests come in
+ * request order; the EXITED of a child always comes after its STARTED.
+ *
+ * The zygote.  It loops on poll(socket, signalfd(SIGCHLD)).  For a
+ * request: fork(); in the child: close the socket, set PR_SET_PDEATHSIG
+ * SIGKILL (and compare getppid() with the zygote, for a zygote that died
+ * before), a process group of its own, the three descriptors as 0, 1 and
+ * 2, the scratch directory as working directory, the environment
+ * additions (HYPERTEST_LOCAL_ZYGOTE_FD removed), RLIMIT_AS from memoryMB,
+ * every signal disposition reset and an empty signal mask; then it does
+ * what SERVE does without a zygote (local_serve_one: payload from stdin,
+ * response to stdout) and _exits with 0 or 1.  The zygote sets the child's
+ * process group itself too (so that it exists before STARTED is sent) and
+ * answers STARTED.  On SIGCHLD it finds its children that ended
+ * (waitid(WNOWAIT), only ever for the pids it forked), kills what they
+ * left in their process groups while they are zombies, reaps them and
+ * sends EXITED.  At end of file on the socket (the orchestrator is done or
+ * gone) SERVE returns and the program exits; children still running die
+ * by their parent-death signal.
+ *
+ * The orchestrator.  The socket and the zygote's stderr are in the epoll
+ * loop of local-invoke.c.  Requests are sent without blocking; what the
+ * socket does not take waits in a queue, sent when it is writable.  An
+ * invocation completes when the EXITED of its child arrived (its stdout is
+ * read to the end of what is there: the child is gone, so is every byte it
+ * wrote); a timeout or a cancel kills the child's process group, at once
+ * when the pid is known, else when STARTED arrives.  If the zygote dies,
+ * the invocations it had fail with a message that says so, a warning is
+ * logged once and the next invocations start with exec.  DESTROY waits
+ * briefly for the pids of the requests sent, kills their process groups,
+ * closes the socket (the zygote exits) and reaps the zygote.
+ *
+ * HYPERTEST_LOCAL_NO_ZYGOTE=1 makes the orchestrator use exec throughout.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "local.h"
+
+#define ZYG_MAGIC 0x48545a31u /* "HTZ1" */
+#define ZYG_REQUEST 16
+#define ZYG_MAX_REQUEST 65536 /* bytes of one request */
+#define ZYG_READY_MS 30000    /* how long the zygote may take to load */
+
+enum { ZW_SOCK, ZW_ERR };
+
+struct zyg_reply {
+	uint32_t magic;
+	uint32_t type;
+	uint64_t token;
+	int32_t pid;
+	int32_t value;
+};
+
+struct zyg_request {
+	uint32_t magic;
+	uint32_t type;
+	uint64_t token;
+	uint64_t memory_mb;
+	uint32_t nstrings;
+	uint32_t reserved;
+};
+
+/* A request not sent yet. */
+struct local_zreq {
+	struct local_zreq *next;
+	char *data;
+	size_t len;
+	int fds[3];
+	uint64_t token;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A descriptor above 2 (fd is closed when it had to move). */
+static int above_stdio(int fd)
+{
+	if (fd < 0 || fd > 2)
+		return fd;
+	int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	close(fd);
+	return moved;
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* ==== the orchestrator's side ======================================================== */
+
+/* ---- tokens: slot index (low 32 bits) and generation (high 32 bits) ---- */
+
+static int slot_new(local_provider *p, local_proc *pr, uint64_t *token)
+{
+	size_t i;
+	if (p->zyg_nfree > 0) {
+		i = p->zyg_free[--p->zyg_nfree];
+	} else {
+		if (p->zyg_nslots == p->zyg_cap) {
+			size_t ncap = p->zyg_cap ? p->zyg_cap * 2 : 64;
+			local_proc **ns = realloc(p->zyg_slots, ncap * sizeof *ns);
+			if (!ns)
+				return -1;
+			p->zyg_slots = ns;
+			uint32_t *ng = realloc(p->zyg_gen, ncap * sizeof *ng);
+			if (!ng)
+				return -1;
+			p->zyg_gen = ng;
+			size_t *nf = realloc(p->zyg_free, ncap * sizeof *nf);
+			if (!nf)
+				return -1;
+			p->zyg_free = nf;
+			p->zyg_cap = ncap;
+		}
+		i = p->zyg_nslots++;
+		p->zyg_gen[i] = 1;
+	}
+	p->zyg_slots[i] = pr;
+	*token = ((uint64_t)p->zyg_gen[i] << 32) | (uint64_t)i;
+	return 0;
+}
+
+static local_proc *slot_find(local_provider *p, uint64_t token)
+{
+	size_t i = (size_t)(token & 0xffffffffu);
+	if (i >= p->zyg_nslots || p->zyg_gen[i] != (uint32_t)(token >> 32))
+		return NULL;
+	return p->zyg_slots[i];
+}
+
+void local_zygote_forget(local_provider *p, uint64_t token)
+{
+	size_t i = (size_t)(token & 0xffffffffu);
+	if (!slot_find(p, token) || !p->zyg_slots[i])
+		return;
+	p->zyg_slots[i] = NULL;
+	p->zyg_gen[i]++;
+	p->zyg_free[p->zyg_nfree++] = i;
+}
+
+local_proc **local_zygote_procs(local_provider *p, size_t *n)
+{
+	local_proc **v = malloc((p->zyg_nslots + 1) * sizeof *v);
+	*n = 0;
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < p->zyg_nslots; i++)
+		if (p->zyg_slots[i])
+			v[(*n)++] = p->zyg_slots[i];
+	return v;
+}
+
+/* ---- the zygote's stderr ---- */
+
+static void tail_add(local_provider *p, const char *d, size_t n)
+{
+	size_t cap = sizeof p->zyg_tail_err - 1;
+	if (n >= cap) {
+		memcpy(p->zyg_tail_err, d + n - cap, cap);
+		p->zyg_tail_len = cap;
+	} else {
+		if (p->zyg_tail_len + n > cap) {
+			size_t drop = p->zyg_tail_len + n - cap;
+			memmove(p->zyg_tail_err, p->zyg_tail_err + drop, p->zyg_tail_len - drop);
+			p->zyg_tail_len -= drop;
+		}
+		memcpy(p->zyg_tail_err + p->zyg_tail_len, d, n);
+		p->zyg_tail_len += n;
+	}
+	p->zyg_tail_err[p->zyg_tail_len] = '\0';
+}
+
+static void err_close(local_provider *p)
+{
+	if (p->zyg_err < 0)
+		return;
+	if (p->epfd >= 0)
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, p->zyg_err, NULL);
+	close(p->zyg_err);
+	p->zyg_err = -1;
+}
+
+static void drain_stderr(local_provider *p)
+{
+	char buf[4096];
+	while (p->zyg_err >= 0) {
+		ssize_t r = read(p->zyg_err, buf, sizeof buf);
+		if (r > 0)
+			tail_add(p, buf, (size_t)r);
+		else if (r < 0 && errno == EINTR)
+			continue;
+		else if (r < 0 && errno == EAGAIN)
+			return;
+		else
+			err_close(p);
+	}
+}
+
+/* ---- start, end ---- */
+
+static void queue_free(local_provider *p)
+{
+	while (p->zyg_head) {
+		struct local_zreq *q = p->zyg_head;
+		p->zyg_head = q->next;
+		for (int k = 0; k < 3; k++)
+			if (q->fds[k] >= 0)
+				close(q->fds[k]);
+		free(q->data);
+		free(q);
+	}
+	p->zyg_tail = NULL;
+}
+
+/* Close our end, reap the zygote (killed if it does not exit within
+ * grace_ms) and describe how it ended in why. */
+static void zygote_end(local_provider *p, int grace_ms, char *why, size_t size)
+{
+	if (p->zyg_sock >= 0) {
+		if (p->epfd >= 0)
+			epoll_ctl(p->epfd, EPOLL_CTL_DEL, p->zyg_sock, NULL);
+		close(p->zyg_sock);
+		p->zyg_sock = -1;
+	}
+	queue_free(p);
+	int status = 0;
+	pid_t w = 0;
+	if (p->zyg_pid > 0) {
+		int64_t end = now_ms() + grace_ms;
+		while ((w = waitpid(p->zyg_pid, &status, WNOHANG)) == 0 && now_ms() < end)
+			usleep(2000);
+		if (w == 0) {
+			kill(p->zyg_pid, SIGKILL);
+			while ((w = waitpid(p->zyg_pid, &status, 0)) < 0 && errno == EINTR)
+				;
+		}
+	}
+	drain_stderr(p);
+	err_close(p);
+	if (why && size) {
+		char how[128];
+		if (w <= 0)
+			snprintf(how, sizeof how, "its exit status is unknown");
+		else if (WIFEXITED(status))
+			snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
+		else if (WIFSIGNALED(status))
+			snprintf(how, sizeof how, "killed by signal %d (%s)", WTERMSIG(status),
+			         strsignal(WTERMSIG(status)));
+		else
+			snprintf(how, sizeof how, "wait status %d", status);
+		size_t n = p->zyg_tail_len;
+		while (n > 0 && (p->zyg_tail_err[n - 1] == '\n' || p->zyg_tail_err[n - 1] == ' '))
+			n--;
+		snprintf(why, size, "the function zygote (pid %ld) ended: %s%s%.*s", (long)p->zyg_pid,
+		         how, n ? "; stderr: " : "", (int)n, p->zyg_tail_err);
+	}
+	p->zyg_pid = 0;
+	p->zyg_tail_len = 0;
+	p->zyg_tail_err[0] = '\0';
+	p->zyg_out_watched = 0;
+}
+
+/* Not used any more: say so once. */
+static void give_up(local_provider *p, const char *why)
+{
+	p->zyg_state = -1;
+	if (!p->zyg_warned)
+		local_log(p, HYPERTEST_LOG_WARNING,
+		          "%s; the local provider starts each invocation with exec from now on "
+		          "(slower)", why);
+	p->zyg_warned = 1;
+}
+
+/* Read one reply: 1, 0 (none now), -1 (end of file, error, garbage). */
+static int read_reply(local_provider *p, struct zyg_reply *r, char *why, size_t size)
+{
+	for (;;) {
+		ssize_t n = recv(p->zyg_sock, r, sizeof *r, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n == (ssize_t)sizeof *r && r->magic == ZYG_MAGIC)
+			return 1;
+		if (n > 0)
+			snprintf(why, size, "malformed message of %zd bytes", n);
+		else
+			snprintf(why, size, "%s", n == 0 ? "end of file" : strerror(errno));
+		return -1;
+	}
+}
+
+static int zygote_start(local_provider *p, char *why, size_t size)
+{
+	int sv[2] = {-1, -1}, errp[2] = {-1, -1}, devnull = -1;
+	int rc = -1;
+	char **envp = NULL;
+	size_t owned = 0;
+	const char *step = "socketpair";
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		goto sys_fail;
+	step = "pipe";
+	if ((sv[1] = above_stdio(sv[1])) < 0 || set_nonblock(sv[0]) != 0 ||
+	    pipe2(errp, O_CLOEXEC) != 0)
+		goto sys_fail;
+	step = "/dev/null";
+	if ((errp[1] = above_stdio(errp[1])) < 0 || set_nonblock(errp[0]) != 0 ||
+	    (devnull = above_stdio(open("/dev/null", O_RDWR | O_CLOEXEC))) < 0)
+		goto sys_fail;
+
+	const char *plugin_path = p->up.core_str ? p->up.core_str(p->core, HYPERTEST_CORE_PLUGIN_PATH)
+	                                         : NULL;
+	/* LD_BIND_NOW: every symbol is resolved once, in the zygote, rather
+	 * than in each child (each resolution there would copy a page). */
+	const char *names[] = {"HYPERTEST_FUNCTION_CONFIG", "HYPERTEST_PLUGIN_PATH",
+	                       "HYPERTEST_LOCAL_BUCKET", LOCAL_ZYGOTE_ENV, "PWD", "LD_BIND_NOW"};
+	const char *values[] = {p->dep.config, plugin_path && *plugin_path ? plugin_path : NULL,
+	                        p->bucket_dir, "3", p->dep.task_root, "1"};
+	envp = local_env_build(names, values, 6, &owned);
+	if (!envp) {
+		snprintf(why, size, "out of memory");
+		goto out;
+	}
+	char *argv[] = {p->program, NULL};
+	local_spawn s;
+	memset(&s, 0, sizeof s);
+	s.path = p->program;
+	s.argv = argv;
+	s.envp = envp;
+	s.cwd = p->dep.task_root;
+	s.fd_in = devnull;
+	s.fd_out = devnull;
+	s.fd_err = errp[1];
+	s.fd_keep = sv[1];
+	pid_t pid = local_spawn_process(&s);
+	if (pid < 0) {
+		snprintf(why, size, "cannot start %s: %s", p->program, strerror(errno));
+		goto out;
+	}
+	p->zyg_pid = pid;
+	p->zyg_sock = sv[0];
+	p->zyg_err = errp[0];
+	close(sv[1]); /* the zygote's now: its end of file is ours */
+	close(errp[1]);
+	close(devnull);
+	sv[0] = sv[1] = errp[0] = errp[1] = devnull = -1;
+
+	/* Wait for READY, keeping the end of its stderr. */
+	int64_t end = now_ms() + ZYG_READY_MS;
+	for (;;) {
+		struct pollfd pf[2] = {{p->zyg_sock, POLLIN, 0}, {p->zyg_err, POLLIN, 0}};
+		int64_t left = end - now_ms();
+		if (left <= 0) {
+			char how[1400];
+			zygote_end(p, 0, how, sizeof how);
+			snprintf(why, size, "the function zygote %s was not ready after %d s (%s)",
+			         p->program, ZYG_READY_MS / 1000, how);
+			goto out;
+		}
+		int n = poll(pf, p->zyg_err >= 0 ? 2 : 1, (int)left);
+		if (n < 0 && errno != EINTR) {
+			snprintf(why, size, "poll: %s", strerror(errno));
+			zygote_end(p, 0, NULL, 0);
+			goto out;
+		}
+		if (n > 0 && p->zyg_err >= 0 && pf[1].revents)
+			drain_stderr(p);
+		if (n > 0 && pf[0].revents) {
+			struct zyg_reply r;
+			char what[128];
+			int got = read_reply(p, &r, what, sizeof what);
+			if (got > 0 && r.type == LOCAL_ZMSG_READY)
+				break;
+			if (got != 0) {
+				char how[1400];
+				zygote_end(p, 200, how, sizeof how);
+				snprintf(why, size, "%s did not serve as a zygote (%s; %s)", p->program,
+				         got < 0 ? what : "unexpected message", how);
+				goto out;
+			}
+		}
+	}
+	p->zyg_watch[ZW_SOCK].proc = NULL;
+	p->zyg_watch[ZW_SOCK].kind = ZW_SOCK;
+	p->zyg_watch[ZW_ERR].proc = NULL;
+	p->zyg_watch[ZW_ERR].kind = ZW_ERR;
+	struct epoll_event ev;
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN;
+	ev.data.ptr = &p->zyg_watch[ZW_SOCK];
+	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->zyg_sock, &ev) != 0) {
+		snprintf(why, size, "epoll_ctl: %s", strerror(errno));
+		zygote_end(p, 0, NULL, 0);
+		goto out;
+	}
+	ev.data.ptr = &p->zyg_watch[ZW_ERR];
+	if (p->zyg_err >= 0 && epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->zyg_err, &ev) != 0) {
+		snprintf(why, size, "epoll_ctl: %s", strerror(errno));
+		zygote_end(p, 0, NULL, 0);
+		goto out;
+	}
+	free(p->zyg_digest);
+	p->zyg_digest = local_strdup(p->dep.digest);
+	rc = 0;
+	goto out;
+
+sys_fail:
+	snprintf(why, size, "%s: %s", step, strerror(errno));
+out:
+	local_env_free(envp, owned);
+	for (int i = 0; i < 2; i++) {
+		if (sv[i] >= 0)
+			close(sv[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
+	}
+	if (devnull >= 0)
+		close(devnull);
+	return rc;
+}
+
+int local_zygote_usable(local_provider *p)
+{
+	if (p->isolation != LOCAL_ISOLATION_NONE || p->zyg_state < 0)
+		return 0;
+	const char *no = getenv("HYPERTEST_LOCAL_NO_ZYGOTE");
+	if (no && *no && strcmp(no, "0"))
+		return 0;
+	if (p->zyg_state > 0 && p->zyg_digest && p->dep.digest &&
+	    strcmp(p->zyg_digest, p->dep.digest) != 0) {
+		/* Another image was deployed since: a new zygote once the old one
+		 * has no invocation left, exec until then. */
+		size_t n = 0;
+		local_proc **v = local_zygote_procs(p, &n);
+		free(v);
+		if (n > 0 || !v)
+			return 0;
+		local_zygote_stop(p);
+	}
+	if (p->zyg_state > 0)
+		return 1;
+	char why[2048];
+	if (zygote_start(p, why, sizeof why) != 0) {
+		give_up(p, why);
+		return 0;
+	}
+	p->zyg_state = 1;
+	local_log(p, HYPERTEST_LOG_DEBUG, "function zygote %s started (pid %ld)", p->program,
+	          (long)p->zyg_pid);
+	return 1;
+}
+
+/* ---- requests ---- */
+
+static void watch_out(local_provider *p, int on)
+{
+	if (p->zyg_out_watched == on || p->zyg_sock < 0)
+		return;
+	struct epoll_event ev;
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN | (on ? EPOLLOUT : 0);
+	ev.data.ptr = &p->zyg_watch[ZW_SOCK];
+	if (epoll_ctl(p->epfd, EPOLL_CTL_MOD, p->zyg_sock, &ev) == 0)
+		p->zyg_out_watched = on;
+}
+
+/* Send what the socket takes. */
+static void flush(local_provider *p)
+{
+	while (p->zyg_head && p->zyg_sock >= 0) {
+		struct local_zreq *q = p->zyg_head;
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(3 * sizeof(int))];
+		} c;
+		memset(&c, 0, sizeof c);
+		struct iovec iov = {q->data, q->len};
+		struct msghdr mh;
+		memset(&mh, 0, sizeof mh);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = c.b;
+		mh.msg_controllen = sizeof c.b;
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(3 * sizeof(int));
+		memcpy(CMSG_DATA(cm), q->fds, 3 * sizeof(int));
+		ssize_t n = sendmsg(p->zyg_sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == ENOBUFS || errno == ETOOMANYREFS)) {
+			watch_out(p, 1);
+			return;
+		}
+		if (n < 0)
+			return; /* the zygote is gone: the end of file tells */
+		p->zyg_head = q->next;
+		if (!p->zyg_head)
+			p->zyg_tail = NULL;
+		for (int k = 0; k < 3; k++)
+			close(q->fds[k]);
+		free(q->data);
+		free(q);
+	}
+	watch_out(p, 0);
+}
+
+int local_zygote_request(local_provider *p, local_proc *pr, const char *id, const char *scratch,
+                         int pipes[3][2], uint64_t *token)
+{
+	char *priv = local_path_join(scratch, ".hypertest");
+	char *home = priv ? local_asprintf("HOME=%s/home", priv) : NULL;
+	char *tmp = priv ? local_asprintf("TMPDIR=%s/tmp", priv) : NULL;
+	char *pwd = local_asprintf("PWD=%s", scratch);
+	/* LD_BIND_NOW was the zygote's own: a NAME alone unsets it */
+	const char *bind = getenv("LD_BIND_NOW") ? "" : "LD_BIND_NOW";
+	const char *strs[] = {id, scratch, home, tmp, pwd, bind};
+	struct local_zreq *q = calloc(1, sizeof *q);
+	int rc = 0;
+	size_t len = sizeof(struct zyg_request);
+	for (size_t i = 0; i < 6; i++)
+		len += strs[i] ? strlen(strs[i]) + 1 : 0;
+	if (!q || !home || !tmp || !pwd || !(q->data = malloc(len)) || slot_new(p, pr, token) != 0) {
+		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (len > ZYG_MAX_REQUEST) {
+		local_zygote_forget(p, *token);
+		rc = local_fail(p, HYPERTEST_ERR_INVALID, "scratch directory %s: path too long",
+		                scratch);
+		goto out;
+	}
+	struct zyg_request h;
+	memset(&h, 0, sizeof h);
+	h.magic = ZYG_MAGIC;
+	h.type = ZYG_REQUEST;
+	h.token = *token;
+	h.memory_mb = p->memory_mb;
+	h.nstrings = 6;
+	memcpy(q->data, &h, sizeof h);
+	q->len = sizeof h;
+	for (size_t i = 0; i < 6; i++) {
+		size_t l = strlen(strs[i]) + 1;
+		memcpy(q->data + q->len, strs[i], l);
+		q->len += l;
+	}
+	q->token = *token;
+	int child_end[3] = {pipes[0][0], pipes[1][1], pipes[2][1]};
+	memcpy(q->fds, child_end, sizeof q->fds);
+	pipes[0][0] = pipes[1][1] = pipes[2][1] = -1;
+	if (p->zyg_tail)
+		p->zyg_tail->next = q;
+	else
+		p->zyg_head = q;
+	p->zyg_tail = q;
+	q = NULL;
+	flush(p);
+out:
+	if (q) {
+		free(q->data);
+		free(q);
+	}
+	free(priv);
+	free(home);
+	free(tmp);
+	free(pwd);
+	/* the child's ends are the zygote's or nobody's now */
+	if (pipes[0][0] >= 0)
+		close(pipes[0][0]);
+	if (pipes[1][1] >= 0)
+		close(pipes[1][1]);
+	if (pipes[2][1] >= 0)
+		close(pipes[2][1]);
+	pipes[0][0] = pipes[1][1] = pipes[2][1] = -1;
+	return rc;
+}
+
+size_t local_zygote_drop_unsent(local_provider *p)
+{
+	size_t n = 0;
+	for (struct local_zreq *q = p->zyg_head; q; q = q->next, n++)
+		local_zygote_forget(p, q->token);
+	queue_free(p);
+	return n;
+}
+
+/* ---- events, messages ---- */
+
+void local_zygote_event(local_provider *p, const local_watch *w, uint32_t events)
+{
+	if (w->kind == ZW_ERR)
+		drain_stderr(p);
+	else if (events & EPOLLOUT)
+		flush(p);
+}
+
+int local_zygote_receive(local_provider *p, local_zmsg *m, int wait_ms, char *why, size_t size)
+{
+	int64_t end = now_ms() + (wait_ms > 0 ? wait_ms : 0);
+	while (p->zyg_sock >= 0) {
+		struct zyg_reply r;
+		char what[128];
+		int got = read_reply(p, &r, what, sizeof what);
+		if (got < 0) {
+			char how[1400];
+			zygote_end(p, 200, how, sizeof how);
+			snprintf(why, size, "%s (%s)", how, what);
+			give_up(p, why);
+			return -1;
+		}
+		if (got == 0) {
+			int64_t left = end - now_ms();
+			if (left <= 0)
+				return 0;
+			struct pollfd pf = {p->zyg_sock, POLLIN, 0};
+			poll(&pf, 1, (int)left);
+			continue;
+		}
+		if (r.type != LOCAL_ZMSG_STARTED && r.type != LOCAL_ZMSG_FAILED &&
+		    r.type != LOCAL_ZMSG_EXITED)
+			continue;
+		local_proc *pr = slot_find(p, r.token);
+		if (!pr)
+			continue; /* forgotten (a start that was abandoned) */
+		m->type = (int)r.type;
+		m->proc = pr;
+		m->pid = (pid_t)r.pid;
+		m->value = r.value;
+		return 1;
+	}
+	return 0;
+}
+
+void local_zygote_stop(local_provider *p)
+{
+	if (p->zyg_state > 0) {
+		zygote_end(p, 5000, NULL, 0);
+		p->zyg_state = 0;
+	}
+	queue_free(p);
+	free(p->zyg_digest);
+	p->zyg_digest = NULL;
+	free(p->zyg_slots);
+	free(p->zyg_gen);
+	free(p->zyg_free);
+	p->zyg_slots = NULL;
+	p->zyg_gen = NULL;
+	p->zyg_free = NULL;
+	p->zyg_nslots = p->zyg_cap = p->zyg_nfree = 0;
+}
+
+/* ==== the zygote's side ============================================================== */
+
+struct zchild {
+	pid_t pid;
+	uint64_t token;
+};
+
+struct zygote {
+	local_provider *p;
+	hypertest_function *fn;
+	int sock, sfd;
+	pid_t self;
+	struct zchild *kids;
+	size_t nkids, cap;
+};
+
+static int reply(struct zygote *z, uint32_t type, uint64_t token, pid_t pid, int value)
+{
+	struct zyg_reply r;
+	memset(&r, 0, sizeof r);
+	r.magic = ZYG_MAGIC;
+	r.type = type;
+	r.token = token;
+	r.pid = (int32_t)pid;
+	r.value = value;
+	for (;;) {
+		ssize_t n = send(z->sock, &r, sizeof r, MSG_NOSIGNAL);
+		if (n == (ssize_t)sizeof r)
+			return 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		return -1; /* the orchestrator is gone */
+	}
+}
+
+static void __attribute__((noreturn)) child_fail(const char *what, const char *arg)
+{
+	dprintf(2, "function zygote child: %s%s%s: %s\n", what, arg ? " " : "", arg ? arg : "",
+	        strerror(errno));
+	_exit(127);
+}
+
+/* In the child of a request: become the function process of one
+ * invocation, run it, exit. */
+static void __attribute__((noreturn))
+child_run(struct zygote *z, const int fds[3], const struct zyg_request *h, char **strs)
+{
+	close(z->sock);
+	close(z->sfd);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != z->self)
+		_exit(127); /* the zygote is gone already */
+	setpgid(0, 0);
+	for (int k = 0; k < 3; k++)
+		if (dup2(fds[k], k) < 0)
+			child_fail("dup2", NULL);
+	for (int k = 0; k < 3; k++)
+		if (fds[k] > 2)
+			close(fds[k]);
+	if (chdir(strs[1]) != 0)
+		child_fail("cannot enter", strs[1]);
+	unsetenv(LOCAL_ZYGOTE_ENV);
+	for (uint32_t i = 2; i < h->nstrings; i++) {
+		char *eq = strchr(strs[i], '=');
+		if (!eq && *strs[i]) {
+			unsetenv(strs[i]);
+			continue;
+		}
+		if (!eq || eq == strs[i])
+			continue;
+		*eq = '\0';
+		if (setenv(strs[i], eq + 1, 1) != 0)
+			child_fail("setenv", strs[i]);
+	}
+	if (h->memory_mb) {
+		struct rlimit rl;
+		rl.rlim_cur = rl.rlim_max = (rlim_t)(h->memory_mb * 1024u * 1024u);
+		if (setrlimit(RLIMIT_AS, &rl) != 0)
+			child_fail("setrlimit", NULL);
+	}
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)sigaction(sig, &dfl, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	int rc = local_serve_one(z->p, z->fn);
+	if (rc != 0)
+		local_log(z->p, HYPERTEST_LOG_ERROR, "%s", z->p->last_error);
+	fflush(NULL);
+	_exit(rc ? 1 : 0);
+}
+
+/* One message on the socket: 1 served, 0 end of file, -1 broken. */
+static int one_request(struct zygote *z)
+{
+	static char buf[ZYG_MAX_REQUEST + 1];
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(8 * sizeof(int))];
+	} c;
+	struct iovec iov = {buf, ZYG_MAX_REQUEST};
+	struct msghdr mh;
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = c.b;
+	mh.msg_controllen = sizeof c.b;
+	ssize_t n = recvmsg(z->sock, &mh, MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 1 : -1;
+	if (n == 0)
+		return 0;
+	int fds[3] = {-1, -1, -1}, nfds = 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+			if (nfds < 3)
+				fds[nfds] = fd;
+			else
+				close(fd);
+			nfds++;
+		}
+	}
+	struct zyg_request h;
+	char *strs[16];
+	memset(&h, 0, sizeof h);
+	int ok = (size_t)n >= sizeof h && nfds == 3 && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC));
+	if ((size_t)n >= sizeof h)
+		memcpy(&h, buf, sizeof h);
+	ok = ok && h.magic == ZYG_MAGIC && h.type == ZYG_REQUEST && h.nstrings >= 2 &&
+	     h.nstrings <= 16;
+	if (ok) {
+		buf[n] = '\0';
+		char *s = buf + sizeof h, *end = buf + n;
+		for (uint32_t i = 0; ok && i < h.nstrings; i++) {
+			char *nul = s < end ? memchr(s, '\0', (size_t)(end - s)) : NULL;
+			if (!nul)
+				ok = 0;
+			else
+				strs[i] = s, s = nul + 1;
+		}
+	}
+	if (!ok) {
+		local_log(z->p, HYPERTEST_LOG_ERROR, "function zygote: malformed request of %zd bytes "
+		          "with %d descriptors", n, nfds);
+		for (int k = 0; k < 3; k++)
+			if (fds[k] >= 0)
+				close(fds[k]);
+		return (size_t)n >= sizeof h && h.magic == ZYG_MAGIC
+		           ? (reply(z, LOCAL_ZMSG_FAILED, h.token, 0, EPROTO) == 0 ? 1 : -1)
+		           : 1;
+	}
+	if (z->nkids == z->cap) {
+		size_t ncap = z->cap ? z->cap * 2 : 64;
+		struct zchild *nk = realloc(z->kids, ncap * sizeof *nk);
+		if (!nk) {
+			for (int k = 0; k < 3; k++)
+				close(fds[k]);
+			return reply(z, LOCAL_ZMSG_FAILED, h.token, 0, ENOMEM) == 0 ? 1 : -1;
+		}
+		z->kids = nk;
+		z->cap = ncap;
+	}
+	fflush(NULL); /* nothing buffered is inherited */
+	pid_t pid = fork();
+	if (pid == 0)
+		child_run(z, fds, &h, strs);
+	int e = errno;
+	for (int k = 0; k < 3; k++)
+		close(fds[k]);
+	if (pid < 0)
+		return reply(z, LOCAL_ZMSG_FAILED, h.token, 0, e) == 0 ? 1 : -1;
+	setpgid(pid, pid); /* the group exists before anyone hears of the pid */
+	z->kids[z->nkids].pid = pid;
+	z->kids[z->nkids].token = h.token;
+	z->nkids++;
+	return reply(z, LOCAL_ZMSG_STARTED, h.token, pid, 0) == 0 ? 1 : -1;
+}
+
+/* Child i ended (a zombie): kill what it left in its group, reap it, tell. */
+static int finish_child(struct zygote *z, size_t i)
+{
+	struct zchild k = z->kids[i];
+	kill(-k.pid, SIGKILL);
+	int status = 0;
+	while (waitpid(k.pid, &status, 0) < 0 && errno == EINTR)
+		;
+	z->kids[i] = z->kids[--z->nkids];
+	return reply(z, LOCAL_ZMSG_EXITED, k.token, k.pid, status);
+}
+
+static int kid_index(struct zygote *z, pid_t pid)
+{
+	for (size_t i = 0; i < z->nkids; i++)
+		if (z->kids[i].pid == pid)
+			return (int)i;
+	return -1;
+}
+
+/* Reap every child of ours that ended: 0, or -1 when the orchestrator is
+ * gone. */
+static int reap(struct zygote *z)
+{
+	for (;;) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0)
+			return 0;
+		int i = kid_index(z, si.si_pid);
+		if (i < 0)
+			break; /* a child of someone else in this process: look at ours one by one */
+		if (finish_child(z, (size_t)i) != 0)
+			return -1;
+	}
+	for (size_t i = z->nkids; i-- > 0;) {
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		if (waitid(P_PID, (id_t)z->kids[i].pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid != 0 && finish_child(z, i) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int local_zygote_serve(local_provider *p, hypertest_function *fn, int sock)
+{
+	int type = 0;
+	socklen_t tl = sizeof type;
+	if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_SEQPACKET)
+		return local_fail(p, HYPERTEST_ERR_CONFIG, "%s=%d is not a SOCK_SEQPACKET socket",
+		                  LOCAL_ZYGOTE_ENV, sock);
+	int fl = fcntl(sock, F_GETFL);
+	if (fl >= 0)
+		fcntl(sock, F_SETFL, fl & ~O_NONBLOCK);
+	fcntl(sock, F_SETFD, FD_CLOEXEC);
+	unsetenv(LOCAL_ZYGOTE_ENV);
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with the orchestrator (again: harmless) */
+
+	sigset_t chld, old;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &old);
+	struct zygote z;
+	memset(&z, 0, sizeof z);
+	z.p = p;
+	z.fn = fn;
+	z.sock = sock;
+	z.self = getpid();
+	z.sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	int rc = 0;
+	if (z.sfd < 0) {
+		rc = local_fail(p, HYPERTEST_ERR_IO, "signalfd: %s", strerror(errno));
+		goto out;
+	}
+	if (reply(&z, LOCAL_ZMSG_READY, 0, z.self, 0) != 0)
+		goto out;
+	for (;;) {
+		struct pollfd pf[2] = {{z.sock, POLLIN, 0}, {z.sfd, POLLIN, 0}};
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = local_fail(p, HYPERTEST_ERR_IO, "poll: %s", strerror(errno));
+			break;
+		}
+		if (pf[1].revents) {
+			struct signalfd_siginfo si;
+			while (read(z.sfd, &si, sizeof si) > 0)
+				;
+			if (reap(&z) != 0)
+				break;
+		}
+		if (pf[0].revents) {
+			int r = one_request(&z);
+			if (r <= 0)
+				break; /* the orchestrator is done or gone */
+		}
+	}
+out:
+	if (z.sfd >= 0)
+		close(z.sfd);
+	close(sock);
+	free(z.kids);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
