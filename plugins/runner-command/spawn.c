@@ -1,6 +1,6 @@
 /*
  * spawn.c - runs one program for the "command" runner, never through a
- * shell: fork + execve of a path found beforehand, stdin from /dev/null,
+ * shell: vfork + execve of a path found beforehand, stdin from /dev/null,
  * stdout and stderr read through pipes with poll (a flood on either never
  * blocks the program) into capped sinks.  The child leads its own process
  * group and dies with this process (PR_SET_PDEATHSIG, then a getppid()
@@ -12,6 +12,15 @@
  * Linux sends PR_SET_PDEATHSIG when the *thread* that forked exits, so the
  * caller must run a program from a thread that outlives it.  A descendant
  * that leaves the process group (setsid) is not killed.
+ *
+ * vfork rather than fork: a fork copies the page tables of this process
+ * (the function runtime with every library it loaded) and turns its next
+ * writes into copy-on-write faults, once per test.  posix_spawn() cannot
+ * set the parent-death signal, so this does by hand what it does: every
+ * signal is blocked around vfork(), the child resets all dispositions to
+ * their defaults before it unblocks them (no handler of ours runs in the
+ * child while it shares our memory), makes only system calls, and reports
+ * a failure in the frame it shares with us.
  */
 #define _GNU_SOURCE
 #include "command.h"
@@ -19,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,7 +278,7 @@ const char *cmd_signal_name(int sig, char *buf, size_t size)
 
 enum { STAGE_SETUP = 1, STAGE_CHDIR = 2, STAGE_EXEC = 3 };
 struct child_failure {
-	int stage, err;
+	volatile int stage, err;
 };
 
 static int64_t now_ms(void)
@@ -309,16 +319,9 @@ static void close_fd(int *fd)
 	*fd = -1;
 }
 
-/* In the child: only async-signal-safe calls (the parent may have threads). */
-static void child_fail(int report, int stage, int err)
-{
-	struct child_failure f = {stage, err};
-	ssize_t w = write(report, &f, sizeof f);
-	(void)w;
-	_exit(127);
-}
-
-static void child_run(const cmd_spawn *sp, pid_t parent, int in, int out, int err, int report)
+/* In the vfork child: system calls only, results in *f, then exec or _exit. */
+static void __attribute__((noreturn))
+child_run(const cmd_spawn *sp, pid_t parent, int in, int out, int err, struct child_failure *f)
 {
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof dfl);
@@ -326,25 +329,31 @@ static void child_run(const cmd_spawn *sp, pid_t parent, int in, int out, int er
 	for (int s = 1; s < NSIG; s++)
 		if (s != SIGKILL && s != SIGSTOP)
 			sigaction(s, &dfl, NULL); /* fails harmlessly for reserved ones */
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	int stage = STAGE_SETUP;
 	if (setpgid(0, 0) != 0)
-		child_fail(report, STAGE_SETUP, errno);
+		goto fail;
 #ifdef __linux__
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
-		child_fail(report, STAGE_SETUP, errno);
+		goto fail;
 	if (getppid() != parent)
 		_exit(127); /* the parent died before prctl: nobody waits for us */
 #else
 	(void)parent;
 #endif
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-		child_fail(report, STAGE_SETUP, errno);
+		goto fail;
+	stage = STAGE_CHDIR;
 	if (sp->cwd && chdir(sp->cwd) != 0)
-		child_fail(report, STAGE_CHDIR, errno);
+		goto fail;
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	stage = STAGE_EXEC;
 	execve(sp->path, sp->argv, sp->envp);
-	child_fail(report, STAGE_EXEC, errno);
+fail:
+	f->err = errno ? errno : EINVAL;
+	f->stage = stage;
+	_exit(127);
 }
 
 static int pidfd_for(pid_t pid)
@@ -439,39 +448,48 @@ static void capture(cmd_spawn *sp, pid_t pid, int outfd, int errfd)
 	}
 }
 
+/* vfork in a frame of its own, so that no caller's variable lives across it;
+ * -1 with errno when vfork failed. */
+static pid_t start_child(const cmd_spawn *sp, int in, int out, int err, struct child_failure *f)
+{
+	f->stage = f->err = 0;
+	pid_t parent = getpid();
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int saved_errno = errno;
+	/* the compiler must not keep *f in registers across the child's writes */
+	__asm__ __volatile__("" : : "r"(f) : "memory");
+	pid_t pid = vfork();
+	if (pid == 0)
+		child_run(sp, parent, in, out, err, f);
+	__asm__ __volatile__("" : : : "memory");
+	int vfork_errno = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = pid < 0 ? vfork_errno : saved_errno; /* the child may have written it */
+	return pid;
+}
+
 int cmd_spawn_run(cmd_spawn *sp)
 {
-	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, rep[2] = {-1, -1}, devnull = -1;
+	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, devnull = -1;
 	int rc = 0;
 	sp->start_errno = sp->start_chdir = sp->status = sp->status_lost = 0;
 
-	if ((rc = make_pipe(outp)) || (rc = make_pipe(errp)) || (rc = make_pipe(rep)))
+	if ((rc = make_pipe(outp)) || (rc = make_pipe(errp)))
 		goto out;
 	devnull = above_stdio(open("/dev/null", O_RDONLY | O_CLOEXEC));
 	if (devnull < 0) {
 		rc = errno;
 		goto out;
 	}
-	pid_t parent = getpid();
-	pid_t pid = fork();
+	struct child_failure f;
+	pid_t pid = start_child(sp, devnull, outp[1], errp[1], &f);
 	if (pid < 0) {
 		rc = errno;
 		goto out;
 	}
-	if (pid == 0)
-		child_run(sp, parent, devnull, outp[1], errp[1], rep[1]);
-	setpgid(pid, pid); /* as the child does: the group exists from here on */
-	close_fd(&outp[1]);
-	close_fd(&errp[1]);
-	close_fd(&rep[1]);
-	close_fd(&devnull);
-
-	struct child_failure f;
-	ssize_t got;
-	do
-		got = read(rep[0], &f, sizeof f);
-	while (got < 0 && errno == EINTR);
-	if (got == (ssize_t)sizeof f) {
+	if (f.err) {
 		/* it did not get to run the program: nothing else has the pipes */
 		sp->start_errno = f.err;
 		sp->start_chdir = f.stage == STAGE_CHDIR;
@@ -479,6 +497,10 @@ int cmd_spawn_run(cmd_spawn *sp)
 			;
 		goto out;
 	}
+	setpgid(pid, pid); /* as the child did: the group exists from here on */
+	close_fd(&outp[1]);
+	close_fd(&errp[1]);
+	close_fd(&devnull);
 	fcntl(outp[0], F_SETFL, fcntl(outp[0], F_GETFL) | O_NONBLOCK);
 	fcntl(errp[0], F_SETFL, fcntl(errp[0], F_GETFL) | O_NONBLOCK);
 	capture(sp, pid, outp[0], errp[0]);
@@ -488,8 +510,6 @@ out:
 	close_fd(&outp[1]);
 	close_fd(&errp[0]);
 	close_fd(&errp[1]);
-	close_fd(&rep[0]);
-	close_fd(&rep[1]);
 	close_fd(&devnull);
 	return rc;
 }
