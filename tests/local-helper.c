@@ -168,13 +168,17 @@ static int run(void)
 		sscanf(rest, "%ld", &n);
 		sleep_ms(n);
 		emit(payload, payload_len);
-	} else if (!strcmp(cmd, "gate")) {
+	} else if (!strcmp(cmd, "gate") || !strcmp(cmd, "genv")) {
+		/* wait for one byte from the FIFO, then echo (gate) or report_env */
 		char byte;
 		sscanf(rest, " %4095[^\n]", arg);
 		int fd = open(arg, O_RDONLY | O_CLOEXEC);
 		while (fd >= 0 && read(fd, &byte, 1) < 0 && errno == EINTR)
 			;
-		emit(payload, payload_len);
+		if (!strcmp(cmd, "genv"))
+			report_env();
+		else
+			emit(payload, payload_len);
 	} else if (!strcmp(cmd, "big")) {
 		sscanf(rest, "%ld", &n);
 		char *b = malloc((size_t)n);
