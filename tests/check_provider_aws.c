@@ -213,8 +213,10 @@ static int up_function_handle(hypertest_function *fn, const char *payload, size_
 			if (d->id == HYPERTEST_PROVIDER_ARTIFACTS_STORE)
 				store = (hypertest_PROVIDER_ARTIFACTS_STORE_fn)d->fn;
 		snprintf(prefix, sizeof prefix, "%s/%s", run, test);
-		if (!store || store(fn->self, prefix, fn->artifacts_dir) != 0)
+		if (!store || store(fn->self, prefix, fn->artifacts_dir) != 0) {
+			json_decref(doc);
 			return HYPERTEST_ERR_PROVIDER;
+		}
 	}
 	int n = snprintf(out, sizeof out, "{\"success\":true,\"name\":\"%s\"}", test ? test : "?");
 	json_decref(doc);
@@ -975,6 +977,113 @@ START_TEST(test_invoke_cancel)
 }
 END_TEST
 
+/* ---- Lambda's cap on a synchronous response --------------------------------------------------- */
+
+/* Lambda refuses to return more than this (the figure its error message names). */
+#define LAMBDA_MAX_RESPONSE 6291556
+
+/* The peak resident size since the last reset (kB), or -1; reset: start a new peak. */
+static long peak_rss_kb(int reset)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f;
+	if (reset) {
+		f = fopen("/proc/self/clear_refs", "w");
+		if (!f || fputs("5", f) < 0 || fclose(f) != 0)
+			return -1;
+	}
+	f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, reset ? "VmRSS: %ld kB" : "VmHWM: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* Answers over the cap (endpoint.py's "oversize": a 200 with that many bytes,
+ * which Lambda itself never sends) fail exactly those tests, with a message
+ * naming the limit, without a retry and without holding the whole body; the
+ * others complete; an answer of exactly the cap passes. */
+START_TEST(test_invoke_oversize)
+{
+	enum { N = 6 };
+	char behaviour[512];
+	snprintf(behaviour, sizeof behaviour,
+	         "{\"mode\": \"success\", \"oversize\": {\"bytes\": %d, \"testIds\": [\"t1\", \"t4\"]}}",
+	         LAMBDA_MAX_RESPONSE + 1);
+	const char *fn = new_function(behaviour);
+	char name[64];
+	snprintf(name, sizeof name, "%s", fn);
+	void *self = create_ok(options(name, ""));
+	hypertest_invocation *inv = calloc(N, sizeof *inv);
+	invoke_all(self, inv, N);
+	for (int i = 0; i < N; i++) {
+		char want[64];
+		if (i == 1 || i == 4) {
+			ck_assert_int_eq(inv[i].code, HYPERTEST_ERR_HTTP);
+			ck_assert_ptr_null(inv[i].response);
+			ck_assert_msg(strstr(inv[i].message, "response larger than 6291556 bytes") &&
+			                  strstr(inv[i].message, name),
+			              "%d: %s", i, inv[i].message);
+			continue;
+		}
+		ck_assert_msg(inv[i].code == 0, "%d: %s", i, inv[i].message);
+		snprintf(want, sizeof want, "\"name\": \"test %d\"", i);
+		ck_assert_msg(strstr(inv[i].response, want), "%d: %s", i, inv[i].response);
+	}
+	/* the endpoint did send those two oversized, and nothing was tried twice */
+	json_t *info = function_info(name);
+	json_t *st = json_object_get(info, "stats");
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "invocations")), N);
+	json_decref(info);
+	json_t *reqs = control("GET", "/requests?last=50", NULL);
+	size_t k, oversized = 0;
+	json_t *r;
+	json_array_foreach(json_object_get(reqs, "requests"), k, r) {
+		const char *path = json_string_value(json_object_get(r, "path"));
+		if (path && strstr(path, name) && json_object_get(r, "oversize"))
+			oversized++;
+	}
+	json_decref(reqs);
+	ck_assert_int_eq(oversized, 2);
+	free_invocations(inv, N);
+
+	/* exactly the cap is still a response; far over it costs no more memory than the cap */
+	snprintf(behaviour, sizeof behaviour,
+	         "{\"mode\": \"success\", \"oversize\": {\"bytes\": %d, \"testIds\": [\"t0\"]}}",
+	         LAMBDA_MAX_RESPONSE);
+	json_decref(control("POST", "/function/ck-oversize-edge", "%s", behaviour));
+	OP(HYPERTEST_OP_DESTROY)(self);
+	self = create_ok(options("ck-oversize-edge", ""));
+	inv = calloc(1, sizeof *inv);
+	invoke_all(self, inv, 1);
+	ck_assert_msg(inv[0].code == 0, "%s", inv[0].message);
+	ck_assert_uint_eq(strlen(inv[0].response), LAMBDA_MAX_RESPONSE);
+	ck_assert_ptr_nonnull(strstr(inv[0].response, "\"name\": \"t0\""));
+	free_invocations(inv, 1);
+	json_decref(control("POST", "/function/ck-oversize-edge",
+	                    "{\"mode\": \"success\", \"oversize\": {\"bytes\": %d, \"testIds\": "
+	                    "[\"t0\"]}}",
+	                    64 << 20));
+	inv = calloc(1, sizeof *inv);
+	long base = peak_rss_kb(1);
+	invoke_all(self, inv, 1);
+	long peak = peak_rss_kb(0);
+	ck_assert_int_eq(inv[0].code, HYPERTEST_ERR_HTTP);
+	ck_assert_ptr_nonnull(strstr(inv[0].message, "response larger than 6291556 bytes"));
+	if (base > 0 && peak > 0)
+		ck_assert_msg(peak - base < 40 * 1024, "a 64 MiB answer raised the peak by %ld kB",
+		              peak - base);
+	else
+		fprintf(stderr, "check_provider_aws: no /proc/self/clear_refs: memory not measured\n");
+	free_invocations(inv, 1);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
 /* ---- the function side ------------------------------------------------------------------------ */
 
 START_TEST(test_serve_stdin)
@@ -1039,10 +1148,25 @@ typedef struct rtapi {
 	int listen_fd, port;
 	const char *payloads[4];
 	int n_payloads, next;
-	char posted_path[4][256], posted_body[4][1024], posted_type[4][128];
+	char posted_path[4][256], posted_body[4][1024], posted_type[4][128], posted_ctype[4][128];
 	int n_posted;
+	int n_get;         /* GET .../invocation/next */
+	int n_refused;     /* anything the Runtime API does not have (answered 404) */
 	int saw_keepalive; /* a second request on one connection */
 } rtapi;
+
+/* The paths a runtime may POST to: init/error, invocation/{id}/response|error. */
+static int rtapi_post_ok(const char *path)
+{
+	const char *pre = "/2018-06-01/runtime/invocation/", *id, *slash;
+	if (!strcmp(path, "/2018-06-01/runtime/init/error"))
+		return 1;
+	if (strncmp(path, pre, strlen(pre)) != 0)
+		return 0;
+	id = path + strlen(pre);
+	slash = strchr(id, '/');
+	return slash && slash > id && (!strcmp(slash, "/response") || !strcmp(slash, "/error"));
+}
 
 static int read_request(int fd, char *buf, size_t cap, char **body, size_t *body_len)
 {
@@ -1084,6 +1208,7 @@ static void *rtapi_main(void *ud)
 			if (++nreq > 1)
 				a->saw_keepalive = 1;
 			if (!strncmp(buf, "GET /2018-06-01/runtime/invocation/next ", 40)) {
+				a->n_get++;
 				if (a->next < a->n_payloads) {
 					const char *pl = a->payloads[a->next++];
 					snprintf(out, sizeof out,
@@ -1095,19 +1220,25 @@ static void *rtapi_main(void *ud)
 					snprintf(out, sizeof out, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
 					                          "Connection: close\r\n\r\n");
 				}
-			} else if (!strncmp(buf, "POST ", 5) && a->n_posted < 4) {
+			} else if (!strncmp(buf, "POST ", 5) && a->n_posted < 4 &&
+			           (snprintf(a->posted_path[a->n_posted], sizeof a->posted_path[0],
+			                     "%.*s", (int)strcspn(buf + 5, " "), buf + 5),
+			            rtapi_post_ok(a->posted_path[a->n_posted]))) {
 				int i = a->n_posted++;
-				snprintf(a->posted_path[i], sizeof a->posted_path[i], "%.*s",
-				         (int)strcspn(buf + 5, " "), buf + 5);
 				snprintf(a->posted_body[i], sizeof a->posted_body[i], "%.*s", (int)blen, body);
 				ty = strcasestr(buf, "\r\nLambda-Runtime-Function-Error-Type: ");
 				if (ty && ty < body)
 					snprintf(a->posted_type[i], sizeof a->posted_type[i], "%.*s",
 					         (int)strcspn(ty + 38, "\r"), ty + 38);
+				ty = strcasestr(buf, "\r\nContent-Type: ");
+				if (ty && ty < body)
+					snprintf(a->posted_ctype[i], sizeof a->posted_ctype[i], "%.*s",
+					         (int)strcspn(ty + 16, "\r"), ty + 16);
 				snprintf(out, sizeof out, "HTTP/1.1 202 Accepted\r\nContent-Length: 15\r\n\r\n"
 				                          "{\"status\":\"OK\"}");
 			} else {
-				snprintf(out, sizeof out, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+				a->n_refused++;
+				snprintf(out, sizeof out, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
 			}
 			if (write(c, out, strlen(out)) < 0)
 				break;
@@ -1116,26 +1247,34 @@ static void *rtapi_main(void *ud)
 	}
 }
 
+/* Start the fake on a free 127.0.0.1 port (a thread); AWS_LAMBDA_RUNTIME_API names it. */
+static void rtapi_start(rtapi *a)
+{
+	struct sockaddr_in sin = {0};
+	socklen_t sl = sizeof sin;
+	pthread_t th;
+	char api[64];
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(bind(a->listen_fd, (struct sockaddr *)&sin, sizeof sin), 0);
+	ck_assert_int_eq(listen(a->listen_fd, 8), 0);
+	getsockname(a->listen_fd, (struct sockaddr *)&sin, &sl);
+	a->port = ntohs(sin.sin_port);
+	ck_assert_int_eq(pthread_create(&th, NULL, rtapi_main, a), 0);
+	pthread_detach(th);
+	snprintf(api, sizeof api, "127.0.0.1:%d", a->port);
+	setenv("AWS_LAMBDA_RUNTIME_API", api, 1);
+}
+
 START_TEST(test_serve_runtime_api)
 {
 	rtapi a;
 	memset(&a, 0, sizeof a);
-	struct sockaddr_in sin = {0};
-	socklen_t sl = sizeof sin;
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_eq(bind(a.listen_fd, (struct sockaddr *)&sin, sizeof sin), 0);
-	ck_assert_int_eq(listen(a.listen_fd, 8), 0);
-	getsockname(a.listen_fd, (struct sockaddr *)&sin, &sl);
 	a.payloads[0] = "{\"runId\": \"r\", \"testId\": \"t1\", \"context\": {}}";
 	a.payloads[1] = "{\"runId\": \"r\", \"testId\": \"t2\", \"context\": {\"fail\": 1}}";
 	a.n_payloads = 2;
-	pthread_t th;
-	ck_assert_int_eq(pthread_create(&th, NULL, rtapi_main, &a), 0);
-	char api[64];
-	snprintf(api, sizeof api, "127.0.0.1:%d", ntohs(sin.sin_port));
-	setenv("AWS_LAMBDA_RUNTIME_API", api, 1);
+	rtapi_start(&a);
 	void *self = create_ok(options("f", ""));
 	hypertest_function fn = {self, NULL, 0, ""};
 	/* serves both, then stops when /next answers 404 (Lambda never does) */
@@ -1154,6 +1293,53 @@ START_TEST(test_serve_runtime_api)
 	                             "could not handle the payload"));
 	json_decref(e);
 	ck_assert_int_eq(a.saw_keepalive, 1); /* one connection for the whole loop */
+	ck_assert_int_eq(a.n_get, 3);
+	ck_assert_int_eq(a.n_refused, 0);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	unsetenv("AWS_LAMBDA_RUNTIME_API");
+}
+END_TEST
+
+/* When serving cannot start, the runtime reports it at /runtime/init/error
+ * (the Lambda error JSON and Lambda-Runtime-Function-Error-Type), asks for
+ * no invocation, and fails.  The case the provider itself sees: a core of
+ * ABI 1.0, which lacks the buffer upcalls (18-20) serving needs. */
+START_TEST(test_serve_init_error)
+{
+	hypertest_dispatch old_core[sizeof upcalls / sizeof *upcalls];
+	size_t n = 0;
+	for (const hypertest_dispatch *d = upcalls; d->id; d++)
+		if (d->id <= 17) /* ABI 1.0: upcalls 1-17 */
+			old_core[n++] = *d;
+	old_core[n] = (hypertest_dispatch){0, NULL};
+	hypertest_plugin_init_fn init;
+	*(void **)&init = dlsym(module, "hypertest_plugin_init");
+	ck_assert_int_eq(init(&C, old_core), 0);
+
+	rtapi a;
+	memset(&a, 0, sizeof a);
+	a.payloads[0] = "{\"runId\": \"r\", \"testId\": \"t1\", \"context\": {}}";
+	a.n_payloads = 1;
+	rtapi_start(&a);
+	void *self = create_ok(options("f", ""));
+	hypertest_function fn = {self, NULL, 0, ""};
+	int rc = OP(HYPERTEST_PROVIDER_SERVE)(self, &fn);
+	ck_assert_int_eq(rc, HYPERTEST_ERR_UNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(C.last_error, "lacks the upcalls to serve"));
+	ck_assert_int_eq(fn.calls, 0);
+	ck_assert_int_eq(a.n_get, 0); /* no invocation was taken */
+	ck_assert_int_eq(a.n_refused, 0);
+	ck_assert_int_eq(a.n_posted, 1);
+	ck_assert_str_eq(a.posted_path[0], "/2018-06-01/runtime/init/error");
+	ck_assert_str_eq(a.posted_type[0], "Runtime.InitError");
+	ck_assert_str_eq(a.posted_ctype[0], "application/json");
+	json_error_t jerr;
+	json_t *e = json_loads(a.posted_body[0], 0, &jerr);
+	ck_assert_msg(json_is_object(e), "not JSON: %s (%s)", a.posted_body[0], jerr.text);
+	ck_assert_int_eq(json_object_size(e), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "errorType")), "Runtime.InitError");
+	ck_assert_str_eq(json_string_value(json_object_get(e, "errorMessage")), C.last_error);
+	json_decref(e);
 	OP(HYPERTEST_OP_DESTROY)(self);
 	unsetenv("AWS_LAMBDA_RUNTIME_API");
 }
@@ -1228,6 +1414,192 @@ START_TEST(test_doctor)
 }
 END_TEST
 
+/* ---- temporary credentials (the Lambda role's case) ------------------------------------------ */
+
+typedef struct temp_creds {
+	char akid[64], secret[128], token[256];
+} temp_creds;
+
+/* New temporary credentials, taught to endpoint.py, put in the environment. */
+static void temp_credentials(temp_creds *t)
+{
+	static int n;
+	snprintf(t->akid, sizeof t->akid, "ASIACK%dN%d", (int)getpid(), ++n);
+	snprintf(t->secret, sizeof t->secret, "ck/temp+secret-%d-%d", (int)getpid(), n);
+	snprintf(t->token, sizeof t->token, "ck-session/token+%d-%d=EXAMPLE//tail", (int)getpid(), n);
+	json_decref(control("POST", "/credentials",
+	                    "{\"%s\": {\"secret\": \"%s\", \"sessionToken\": \"%s\"}}", t->akid,
+	                    t->secret, t->token));
+	setenv("AWS_ACCESS_KEY_ID", t->akid, 1);
+	setenv("AWS_SECRET_ACCESS_KEY", t->secret, 1);
+	setenv("AWS_SESSION_TOKEN", t->token, 1);
+}
+
+/* Of the last requests whose path contains part: how many, how many authentic
+ * with key akid, and how many of all carried X-Amz-Security-Token. */
+static void count_requests(const char *part, const char *akid, int *all, int *ok, int *tok)
+{
+	json_t *reqs = control("GET", "/requests?last=500", NULL), *r;
+	size_t i;
+	*all = *ok = *tok = 0;
+	json_array_foreach(json_object_get(reqs, "requests"), i, r) {
+		const char *path = json_string_value(json_object_get(r, "path"));
+		const char *key = json_string_value(json_object_get(r, "accessKeyId"));
+		const char *auth = json_string_value(json_object_get(r, "auth"));
+		if (!path || !strstr(path, part))
+			continue;
+		(*all)++;
+		*ok += auth && !strcmp(auth, "ok") && key && !strcmp(key, akid);
+		*tok += json_is_true(json_object_get(r, "securityToken"));
+	}
+	json_decref(reqs);
+}
+
+/* Invoke with a session token: every request carries it and is accepted; a
+ * wrong or missing token is refused as AWS refuses it. */
+START_TEST(test_session_token_invoke)
+{
+	enum { N = 3 };
+	temp_creds t;
+	char name[64];
+	int all, ok, tok;
+	temp_credentials(&t);
+	snprintf(name, sizeof name, "%s", new_function("{\"mode\": \"success\"}"));
+	void *self = create_ok(options(name, "\"maxRetries\": 0"));
+	hypertest_invocation *inv = calloc(N, sizeof *inv);
+	invoke_all(self, inv, N);
+	for (int i = 0; i < N; i++)
+		ck_assert_msg(inv[i].code == 0, "%d: %s", i, inv[i].message);
+	free_invocations(inv, N);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	count_requests(name, t.akid, &all, &ok, &tok);
+	ck_assert_int_eq(all, N);
+	ck_assert_int_eq(ok, N);
+	ck_assert_int_eq(tok, N);
+
+	/* a wrong token, then none: refused, each once (no retry of a refusal) */
+	const char *bad[] = {"ck-wrong-session-token", NULL};
+	for (int k = 0; k < 2; k++) {
+		if (bad[k])
+			setenv("AWS_SESSION_TOKEN", bad[k], 1);
+		else
+			unsetenv("AWS_SESSION_TOKEN");
+		self = create_ok(options(name, "\"maxRetries\": 0"));
+		inv = calloc(1, sizeof *inv);
+		invoke_all(self, inv, 1);
+		ck_assert_int_eq(inv[0].code, HYPERTEST_ERR_AUTH);
+		ck_assert_msg(strstr(inv[0].message, "HTTP 403 UnrecognizedClientException: The security "
+		                                     "token included in the request is invalid."),
+		              "%s", inv[0].message);
+		free_invocations(inv, 1);
+		OP(HYPERTEST_OP_DESTROY)(self);
+		count_requests(name, t.akid, &all, &ok, &tok);
+		ck_assert_int_eq(all, N + 1 + k);
+		ck_assert_int_eq(ok, N);
+		ck_assert_int_eq(tok, N + 1); /* the wrong token was sent; no token, none */
+	}
+}
+END_TEST
+
+/* Serve one payload from stdin (the function side without the Runtime API);
+ * the response's first line into out. */
+static int serve_stdin(void *self, hypertest_function *fn, const char *payload, char *out,
+                       size_t cap)
+{
+	char path[400];
+	FILE *f;
+	int fd, saved, rc;
+	snprintf(path, sizeof path, "%s/payload-%d.json", tmpdir, fn->calls);
+	f = fopen(path, "w");
+	fputs(payload, f);
+	fclose(f);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	dup2(fd, 0);
+	close(fd);
+	snprintf(path, sizeof path, "%s/out-%d.json", tmpdir, fn->calls);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	fflush(stdout);
+	saved = dup(1);
+	dup2(fd, 1);
+	close(fd);
+	unsetenv("AWS_LAMBDA_RUNTIME_API");
+	rc = OP(HYPERTEST_PROVIDER_SERVE)(self, fn);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	f = fopen(path, "r");
+	if (!fgets(out, (int)cap, f))
+		out[0] = '\0';
+	fclose(f);
+	return rc;
+}
+
+/* The function side stores artifacts with the role's temporary credentials,
+ * through the signature-checking S3 front; a wrong token stores nothing. */
+START_TEST(test_session_token_artifacts)
+{
+	char art[300], path[400], payload[512], key[256], out[512], run[64];
+	const char *akid0 = strdup(env("AWS_ACCESS_KEY_ID")),
+	           *secret0 = strdup(env("AWS_SECRET_ACCESS_KEY"));
+	temp_creds t;
+	int all, ok, tok;
+	snprintf(art, sizeof art, "%s/art", tmpdir);
+	mkdir(art, 0700);
+	snprintf(path, sizeof path, "%s/trace.txt", art);
+	FILE *f = fopen(path, "w");
+	fputs("stored with a session token\n", f);
+	fclose(f);
+	snprintf(run, sizeof run, "tok-%d", (int)getpid());
+	temp_credentials(&t);
+	void *self = create_ok(options("f", ""));
+	hypertest_function fn = {self, art, 0, ""};
+	snprintf(payload, sizeof payload,
+	         "{\"runId\": \"%s\", \"testId\": \"good\", \"context\": {}, \"bucketName\": \"%s\"}",
+	         run, env("HT_S3_BUCKET"));
+	int rc = serve_stdin(self, &fn, payload, out, sizeof out);
+	ck_assert_msg(rc == 0, "%s", C.last_error);
+	ck_assert_str_eq(out, "{\"success\":true,\"name\":\"good\"}");
+	OP(HYPERTEST_OP_DESTROY)(self);
+	snprintf(key, sizeof key, "%s/good/trace.txt", run);
+	count_requests(key, t.akid, &all, &ok, &tok);
+	ck_assert_int_ge(all, 1);
+	ck_assert_int_eq(ok, all);
+	ck_assert_int_eq(tok, all);
+
+	/* a wrong token: refused by the front, the function gives no response */
+	setenv("AWS_SESSION_TOKEN", "ck-wrong-session-token", 1);
+	self = create_ok(options("f", "\"maxRetries\": 0"));
+	fn.self = self;
+	snprintf(payload, sizeof payload,
+	         "{\"runId\": \"%s\", \"testId\": \"bad\", \"context\": {}, \"bucketName\": \"%s\"}",
+	         run, env("HT_S3_BUCKET"));
+	rc = serve_stdin(self, &fn, payload, out, sizeof out);
+	ck_assert_int_ne(rc, 0);
+	ck_assert_str_eq(out, "");
+	ck_assert_msg(strstr(C.last_error, "HTTP 403 UnrecognizedClientException"), "%s",
+	              C.last_error);
+	OP(HYPERTEST_OP_DESTROY)(self);
+
+	/* what is in the bucket, read with the long-term key */
+	setenv("AWS_ACCESS_KEY_ID", akid0, 1);
+	setenv("AWS_SECRET_ACCESS_KEY", secret0, 1);
+	unsetenv("AWS_SESSION_TOKEN");
+	self = create_ok(options("f", ""));
+	hypertest_buffer got = {NULL, 0};
+	ck_assert_msg(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, key, &got) == 0, "%s", C.last_error);
+	ck_assert_str_eq(got.data, "stored with a session token\n");
+	free(got.data);
+	snprintf(key, sizeof key, "%s/bad/trace.txt", run);
+	got.data = NULL;
+	got.len = 0;
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, key, &got), HYPERTEST_ERR_NOT_FOUND);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	free((void *)akid0);
+	free((void *)secret0);
+}
+END_TEST
+
 /* ---- secrets ----------------------------------------------------------------------------------- */
 
 START_TEST(test_no_secrets)
@@ -1242,7 +1614,7 @@ START_TEST(test_no_secrets)
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_IMAGE_TARGET)(self, &t), 0);
 	OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, "no/such/key", &out);
 	OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, "ck-secret/x", "x", 1, NULL);
-	hypertest_invocation *inv = calloc(1, sizeof *inv);
+	hypertest_invocation *inv = calloc(1, sizeof *inv), *inv2;
 	invoke_all(self, inv, 1);
 	OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "127.0.0.1:1/x:latest",
 	                                       "sha256:1111111111111111111111111111111111111111111111111111111111111111");
@@ -1255,6 +1627,26 @@ START_TEST(test_no_secrets)
 	memset(&c, 0, sizeof c);
 	OP(HYPERTEST_OP_DOCTOR)(self, &c);
 	OP(HYPERTEST_OP_DESTROY)(self);
+	/* temporary credentials: the session token is sent, never logged; a wrong one neither */
+	temp_creds tc;
+	temp_credentials(&tc);
+	self = create_ok(options(fn, "\"logHttp\": true"));
+	OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, "ck-secret/z", "z", 1, NULL);
+	inv2 = calloc(1, sizeof *inv2);
+	invoke_all(self, inv2, 1);
+	memset(&c, 0, sizeof c);
+	OP(HYPERTEST_OP_DOCTOR)(self, &c);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	setenv("AWS_SESSION_TOKEN", "ck-wrong-session-token-0123456789", 1);
+	self = create_ok(options(fn, "\"logHttp\": true, \"maxRetries\": 0"));
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, "ck-secret/w", "w", 1, NULL),
+	                 HYPERTEST_ERR_AUTH);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	ck_assert_msg(strstr(C.logs, "> X-Amz-Security-Token: <redacted>"),
+	              "no redacted X-Amz-Security-Token line in %zu bytes of log", C.logs_len);
+	ck_assert_ptr_null(strstr(C.logs, tc.token));
+	ck_assert_ptr_null(strstr(C.logs, tc.secret));
+	ck_assert_ptr_null(strstr(C.logs, "ck-wrong-session-token-0123456789"));
 	ck_assert_ptr_nonnull(C.logs);
 	/* verbose output was on: request headers were logged, redacted */
 	ck_assert_msg(strstr(C.logs, "> Authorization: <redacted>"), "%s", C.logs);
@@ -1263,6 +1655,7 @@ START_TEST(test_no_secrets)
 	ck_assert_ptr_null(strstr(C.logs, token));
 	ck_assert_ptr_null(strstr(C.logs, "Signature="));
 	free_invocations(inv, 1);
+	free_invocations(inv2, 1);
 	free(out.data);
 }
 END_TEST
@@ -1349,11 +1742,16 @@ int main(void)
 	tcase_add_test(tc, test_invoke_budget_spent);
 	tcase_add_test(tc, test_invoke_function_error);
 	tcase_add_test(tc, test_invoke_cancel);
+	tcase_add_test(tc, test_invoke_oversize);
 	tcase_add_test(tc, test_serve_stdin);
 	tcase_add_test(tc, test_serve_runtime_api);
+	tcase_add_test(tc, test_serve_init_error);
 	tcase_add_test(tc, test_doctor);
 	/* before test_no_secrets, which signs with a wrong secret on purpose */
 	tcase_add_test(tc, test_signatures_all_ok);
+	/* these send refused tokens and secrets on purpose */
+	tcase_add_test(tc, test_session_token_invoke);
+	tcase_add_test(tc, test_session_token_artifacts);
 	tcase_add_test(tc, test_no_secrets);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -11,7 +11,20 @@ AWS would refuse is refused with AWS's code, status and error format.
                 [--registry URL] [--s3-upstream URL] [--watch-pid PID] [--verbose]
 
 With --port 0 the first line on stdout is "PORT <n>".  See README.md for the
-config format and the /_control/ API.
+config format and the /_control/ API.  Also, not in README.md yet:
+
+  POST /_control/credentials {"AKID": {"secret": "...", "sessionToken": "..."}}
+      learn more keys (temporary ones with a session token, as a Lambda role
+      has; a key with a token is refused without it, as AWS refuses it).  S3
+      requests signed with them reach s3rver, after our check, under the
+      first key of --credentials (the one services.sh gives s3rver).
+  a function's behaviour {"oversize": {"bytes": N, "testIds": ["t1", ...]}}
+      an Invoke whose payload's testId is listed answers 200 with a valid
+      function response padded to exactly N bytes (N >= 256), no function
+      error: what Lambda never sends (it turns a response over 6291556 bytes
+      into Function.ResponseSizeTooLarge), for testing a client's own cap.
+  each /_control/requests entry: "securityToken" (whether the request had
+      X-Amz-Security-Token) and, for an oversized answer, "oversize" (N).
 """
 
 import argparse
@@ -36,6 +49,45 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "expect", "te", 
                "proxy-connection", "content-length"}
 
 
+OVERSIZE_MIN = 256     # an "oversize" body holds a function response and its padding
+
+
+def check_oversize(rule):
+    """Raise ValueError unless rule is {"bytes": N >= OVERSIZE_MIN, "testIds": [str, ...]}."""
+    if not isinstance(rule, dict) or set(rule) - {"bytes", "testIds"}:
+        raise ValueError('oversize must be {"bytes": N, "testIds": ["...", ...]}')
+    size, ids = rule.get("bytes"), rule.get("testIds")
+    if not isinstance(size, int) or isinstance(size, bool) or size < OVERSIZE_MIN:
+        raise ValueError("oversize.bytes must be an integer >= %d" % OVERSIZE_MIN)
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise ValueError("oversize.testIds must be a non-empty list of strings")
+    for test_id in ids:
+        if len(_oversize_head(test_id)) + 2 > size:
+            raise ValueError("oversize.bytes %d is too small for test id %r" % (size, test_id))
+
+
+def _oversize_head(test_id):
+    return (json.dumps({"success": True, "name": test_id, "filePath": "unknown"})[:-1]
+            + ', "pad": "').encode()
+
+
+def oversize_body(test_id, size):
+    """A function response of exactly size bytes: valid JSON, padded."""
+    head = _oversize_head(test_id)
+    return head + b"x" * (size - len(head) - 2) + b'"}'
+
+
+def check_credentials(creds):
+    """Raise ValueError unless creds is {"AKID": {"secret": str, "sessionToken": optional str}}."""
+    if not isinstance(creds, dict) or not creds:
+        raise ValueError('credentials must be {"AKID": {"secret": "...", "sessionToken": "..."}}')
+    for akid, entry in creds.items():
+        if not akid or not isinstance(entry, dict) or not isinstance(entry.get("secret"), str) \
+                or not entry["secret"] or set(entry) - {"secret", "sessionToken"} \
+                or not isinstance(entry.get("sessionToken", ""), str):
+            raise ValueError('credentials must be {"AKID": {"secret": "...", "sessionToken": "..."}}')
+
+
 def _control_response(obj, status=200):
     return Response(status, json.dumps(obj, indent=1) + "\n", [("Content-Type", "application/json")])
 
@@ -45,6 +97,9 @@ class Endpoint:
         self.args = args
         self.config = config
         self.credentials = credentials
+        # s3rver knows one key (services.sh gives it the first one); keys
+        # learned later reach it under that one, after our own check
+        self.upstream_key = next(iter(credentials))
         self.region = config.get("region", args.region)
         self.account = config.get("accountId", "123456789012")
         ecr = config.get("ecr", {})
@@ -63,7 +118,12 @@ class Endpoint:
     def load_functions(self):
         self.lam.functions.clear()
         for name, behaviour in self.config.get("functions", {}).items():
-            self.lam.set_function(name, behaviour)
+            self.set_function(name, behaviour)
+
+    def set_function(self, name, behaviour):
+        if isinstance(behaviour, dict) and "oversize" in behaviour:
+            check_oversize(behaviour["oversize"])
+        self.lam.set_function(name, behaviour)
 
     def reset_counters(self):
         self.seq = 0
@@ -93,7 +153,8 @@ class Endpoint:
         started = time.monotonic()
         service, fmt, op = self.classify(req)
         entry = {"seq": self.seq, "time": time.time(), "method": req.method, "path": req.raw_path,
-                 "target": req.header("X-Amz-Target"), "service": service, "operation": op}
+                 "target": req.header("X-Amz-Target"), "service": service, "operation": op,
+                 "securityToken": req.header("X-Amz-Security-Token") is not None}
         self.seq += 1
         self.log.append(entry)
         try:
@@ -126,9 +187,10 @@ class Endpoint:
                            % (req.method, req.raw_path))
         self.operations["%s:%s" % (service, op)] += 1
         if service == "lambda":
-            return await self.lam.handle(op, req)
+            resp = await self.lam.handle(op, req)
+            return self.oversize(op, req, resp, entry)
         if service == "s3":
-            return await self.s3_proxy(req)
+            return await self.s3_proxy(req, entry["accessKeyId"])
         if req.method != "POST" or req.raw_path != "/":
             raise ApiError(404, "UnknownOperationException", "JSON 1.1 operations are POST /")
         ctype = (req.header("Content-Type") or "").split(";")[0].strip()
@@ -144,6 +206,25 @@ class Endpoint:
         svc = self.ecr if service == "ecr" else self.quotas
         return await svc.handle(op, body)
 
+    def oversize(self, op, req, resp, entry):
+        """A successful Invoke of a test the function's "oversize" rule names
+        answers 200 with a body of oversize.bytes bytes, no function error:
+        what real Lambda never sends, for testing the client's own cap."""
+        if op != "Invoke" or resp.status != 200 or any(n.lower() == "x-amz-function-error"
+                                                       for n, _ in resp.headers):
+            return resp
+        rule = self.lam._function(req).behaviour.get("oversize")   # it exists: it answered
+        if not rule:
+            return resp
+        try:
+            test_id = json.loads(req.body).get("testId")
+        except (ValueError, AttributeError):
+            return resp
+        if test_id not in rule["testIds"]:
+            return resp
+        entry["oversize"] = rule["bytes"]
+        return Response(200, oversize_body(test_id, rule["bytes"]), resp.headers)
+
     @staticmethod
     def _scope_service(req):
         auth = req.header("Authorization") or ""
@@ -151,13 +232,17 @@ class Endpoint:
         return cred[3] if len(cred) == 5 else "unknown"
 
     # ---- S3 through a signature check ---------------------------------------
-    async def s3_proxy(self, req):
+    async def s3_proxy(self, req, akid):
         """Forward a verified S3 request to the real S3 server and relay its answer."""
         host, _, port = self.args.s3_upstream.split("//", 1)[-1].rstrip("/").partition(":")
         reader, writer = await asyncio.open_connection(host, int(port or 80), limit=1 << 20)
         try:
             lines = ["%s %s HTTP/1.1" % (req.method, req.target)]
-            lines += ["%s: %s" % (n, v) for n, v in req.headers if n.lower() not in HOP_HEADERS]
+            for n, v in req.headers:
+                if n.lower() == "authorization" and akid != self.upstream_key:
+                    v = v.replace("Credential=%s/" % akid, "Credential=%s/" % self.upstream_key, 1)
+                if n.lower() not in HOP_HEADERS:
+                    lines.append("%s: %s" % (n, v))
             lines += ["Content-Length: %d" % len(req.body), "Connection: close"]
             writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + req.body)
             await writer.drain()
@@ -202,7 +287,7 @@ class Endpoint:
                 return _control_response({"ok": True})
             if len(parts) == 2 and parts[0] == "function":
                 if req.method == "POST":
-                    self.lam.set_function(parts[1], json.loads(req.body or b"{}"))
+                    self.set_function(parts[1], json.loads(req.body or b"{}"))
                     return _control_response({"ok": True})
                 fn = self.lam.functions.get(parts[1])
                 if req.method == "GET" and fn:
@@ -210,6 +295,11 @@ class Endpoint:
                                               "configuration": fn.configuration(),
                                               "imageUri": fn.image_uri})
                 return _control_response({"error": "no function %r" % parts[1]}, 404)
+            if parts == ["credentials"] and req.method == "POST":
+                creds = json.loads(req.body or b"{}")
+                check_credentials(creds)
+                self.credentials.update(creds)
+                return _control_response({"ok": True, "keys": sorted(self.credentials)})
             if parts == ["quota"] and req.method == "POST":
                 value = json.loads(req.body or b"{}").get("value")
                 if not isinstance(value, int) or value < 0:
@@ -258,9 +348,10 @@ def _raise_fd_limit():
 async def amain(args):
     config = _load_json(args.config, "config") if args.config else DEFAULT_CONFIG
     creds = _load_json(args.credentials, "credentials") if args.credentials else DEFAULT_CREDENTIALS
-    if not isinstance(creds, dict) or not all(isinstance(v, dict) and isinstance(v.get("secret"), str)
-                                              for v in creds.values()):
-        sys.exit('endpoint.py: credentials must be {"AKID": {"secret": "...", "sessionToken": optional}}')
+    try:
+        check_credentials(creds)
+    except ValueError as e:
+        sys.exit("endpoint.py: %s" % e)
     try:
         ep = Endpoint(args, config, creds)
     except ValueError as e:
