@@ -11,6 +11,7 @@
 #include "dirhash.h"
 #include "image.h"
 #include "registry.h"
+#include "runtime_layer.h"
 
 #define HT_TASK_ROOT "/var/task" /* the function's working directory in the image */
 
@@ -159,6 +160,31 @@ static char *deployed_config(hypertest *h)
 	return text;
 }
 
+/* The runtime layer (runtime_layer.c) for the function program and the
+ * provider's and runner's modules, appended under the test layer lb, which
+ * records its digest in a label. */
+static int append_runtime_layer(deploy_state *ds, ht_layer *lb, const char *work)
+{
+	hypertest *h = ds->h;
+	const char *modules[2] = {ds->provider->core.plugin->path, ds->runner->core.plugin->path};
+	ht_layer *rl = NULL;
+	int rc = ht_runtime_layer(ht_function_program(h), modules, 2,
+	                          ht_image_architecture(ds->image), &rl, &h->err);
+	if (rc == HYPERTEST_OK)
+		rc = ht_image_append_layer(ds->image, rl, work, &h->err);
+	ht_layer_free(rl);
+	if (rc == HYPERTEST_OK) {
+		char *label = ht_asprintf("org.hypertest.runtime.layer=%s",
+		                          ht_image_last_layer_digest(ds->image));
+		rc = label ? ht_layer_set(lb, "label", label, &h->err)
+		           : ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
+		free(label);
+		if (rc == HYPERTEST_OK)
+			ht_log(h, HYPERTEST_LOG_DEBUG, "runtime layer %s", ht_image_last_layer_digest(ds->image));
+	}
+	return rc;
+}
+
 static int step_build(deploy_state *ds)
 {
 	hypertest *h = ds->h;
@@ -173,6 +199,10 @@ static int step_build(deploy_state *ds)
 		rc = ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	if (ht_params_get(&ds->target, "runtimeLayer") &&
+	    !strcmp(ht_params_get(&ds->target, "runtimeLayer"), "1") &&
+	    (rc = append_runtime_layer(ds, lb, work)))
+		goto out;
 	layer.layer = lb;
 	layer.project_dir = h->project_dir;
 	layer.err = &h->err;

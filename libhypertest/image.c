@@ -740,6 +740,19 @@ int ht_image_digest(ht_image *img, char digest[80], ht_err *err)
 	return rc;
 }
 
+const char *ht_image_architecture(const ht_image *img)
+{
+	const char *a = json_string_value(json_object_get(img->config, "architecture"));
+	return a ? a : img->arch;
+}
+
+const char *ht_image_last_layer_digest(const ht_image *img)
+{
+	size_t n = json_array_size(img->layers);
+	return n ? json_string_value(json_object_get(json_array_get(img->layers, n - 1), "digest"))
+	         : NULL;
+}
+
 static int foreign_layer(json_t *desc)
 {
 	const char *mt = json_string_value(json_object_get(desc, "mediaType"));

@@ -35,6 +35,12 @@ void ht_image_free(ht_image *img);
  * and labels.  Reproducible: the same content gives the same digests. */
 int ht_image_append_layer(ht_image *img, ht_layer *lb, const char *work_dir, ht_err *err);
 
+/* The image's architecture ("amd64", "arm64", ...): its config's, else the
+ * platform it was made for. */
+const char *ht_image_architecture(const ht_image *img);
+/* The digest of the last layer ("sha256:<hex>"), or NULL without layers. */
+const char *ht_image_last_layer_digest(const ht_image *img);
+
 /* Write config and manifest, and copy every blob the layout at dir lacks
  * into it; tag the manifest as ref in index.json (replacing a previous
  * manifest of that tag).  *digest receives the manifest digest

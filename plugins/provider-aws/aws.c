@@ -216,7 +216,9 @@ static int aws_image_target(void *self, hypertest_params *t)
 	     p->up.param_set(t, "tag", p->o.tag ? p->o.tag : "latest") ||
 	     p->up.param_set(t, "username", login.username) ||
 	     p->up.param_set(t, "password", login.password) ||
-	     (plain && p->up.param_set(t, "plainHttp", "1"));
+	     (plain && p->up.param_set(t, "plainHttp", "1")) ||
+	     /* the function runtime travels with the image: any base will do */
+	     p->up.param_set(t, "runtimeLayer", "1");
 	if (rc == 0 && p->o.base_image) {
 		size_t n = ref_host_len(p->o.base_image);
 		rc = p->up.param_set(t, "baseImage", p->o.base_image);

@@ -683,6 +683,10 @@ static int setup_attempt(aws_http *h, transfer *t, aws_err *err)
 	if (h->cfg.timeout_ms > 0)
 		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->cfg.timeout_ms);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "hypertest-aws");
+	/* the runtime layer's own bundle: the base image may have none */
+	const char *ca = getenv("HYPERTEST_CA_BUNDLE");
+	if (ca && *ca)
+		curl_easy_setopt(e, CURLOPT_CAINFO, ca);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
