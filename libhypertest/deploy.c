@@ -285,7 +285,9 @@ static int step_push(deploy_state *ds)
 			ds->pushed = 1;
 			free(ds->ref);
 			ds->ref = ref;
-			ht_err_set(&h->err, HYPERTEST_OK, "%s", ref);
+			ht_err_set(&h->err, HYPERTEST_OK, "%s (%zu of %zu layers uploaded, the others "
+			           "already there)", ref, ht_image_layers_uploaded(ds->image),
+			           ht_image_layer_count(ds->image));
 			return HYPERTEST_OK;
 		}
 		free(ref);

@@ -49,6 +49,7 @@ struct ht_image {
 	char *manifest_raw; /* the base's manifest bytes while nothing changed */
 	size_t manifest_len;
 	json_t *layers;     /* layer descriptors */
+	size_t layers_uploaded; /* by the last ht_image_push_registry */
 	struct source *src; /* per layer: where its blob is */
 	size_t n_src, cap_src;
 };
@@ -746,6 +747,16 @@ const char *ht_image_architecture(const ht_image *img)
 	return a ? a : img->arch;
 }
 
+size_t ht_image_layer_count(const ht_image *img)
+{
+	return json_array_size(img->layers);
+}
+
+size_t ht_image_layers_uploaded(const ht_image *img)
+{
+	return img->layers_uploaded;
+}
+
 const char *ht_image_last_layer_digest(const ht_image *img)
 {
 	size_t n = json_array_size(img->layers);
@@ -914,9 +925,12 @@ static int transfer_layer(const struct source *src, json_t *l, ht_registry *reg,
 	return rc;
 }
 
+/* *uploaded: 1 when the layer's bytes were sent (not already there, nor
+ * mounted). */
 static int push_layer(const ht_image *img, size_t i, ht_registry *reg, const ht_image_ref *to,
-                      ht_err *err)
+                      int *uploaded, ht_err *err)
 {
+	*uploaded = 0;
 	json_t *l = json_array_get(img->layers, i);
 	const char *d = json_string_value(json_object_get(l, "digest"));
 	const struct source *src = &img->src[i];
@@ -927,8 +941,10 @@ static int push_layer(const ht_image *img, size_t i, ht_registry *reg, const ht_
 		if (!path)
 			return nomem(err);
 		ht_blob_source bs = {.path = path};
-		int rc = ht_registry_push_blob(reg, to->registry, to->repository, d, &bs, NULL, NULL, err);
+		int up = 0;
+		int rc = ht_registry_push_blob(reg, to->registry, to->repository, d, &bs, NULL, &up, err);
 		free(path);
+		*uploaded = up;
 		return rc;
 	}
 	if (foreign_layer(l))
@@ -938,8 +954,10 @@ static int push_layer(const ht_image *img, size_t i, ht_registry *reg, const ht_
 	if (!strcmp(src->registry, to->registry) && strcmp(src->repository, to->repository) != 0)
 		mount = src->repository;
 	int rc = ht_registry_push_blob(reg, to->registry, to->repository, d, NULL, mount, NULL, err);
-	if (rc == HYPERTEST_ERR_NOT_FOUND)
+	if (rc == HYPERTEST_ERR_NOT_FOUND) {
 		rc = transfer_layer(src, l, reg, to, err);
+		*uploaded = rc == 0;
+	}
 	return rc;
 }
 
@@ -950,8 +968,12 @@ int ht_image_push_registry(ht_image *img, ht_registry *reg, const char *ref, cha
 	int rc = ht_image_ref_parse(ref, &to, err);
 	if (rc)
 		return rc;
-	for (size_t i = 0; !rc && i < json_array_size(img->layers); i++)
-		rc = push_layer(img, i, reg, &to, err);
+	img->layers_uploaded = 0;
+	for (size_t i = 0; !rc && i < json_array_size(img->layers); i++) {
+		int up = 0;
+		rc = push_layer(img, i, reg, &to, &up, err);
+		img->layers_uploaded += (size_t)up;
+	}
 	char *mraw = NULL;
 	size_t mlen = 0;
 	char mdigest[80];

@@ -38,6 +38,10 @@ int ht_image_append_layer(ht_image *img, ht_layer *lb, const char *work_dir, ht_
 /* The image's architecture ("amd64", "arm64", ...): its config's, else the
  * platform it was made for. */
 const char *ht_image_architecture(const ht_image *img);
+/* How many layers the image has; how many of them the last
+ * ht_image_push_registry sent (the others were there, or mounted). */
+size_t ht_image_layer_count(const ht_image *img);
+size_t ht_image_layers_uploaded(const ht_image *img);
 /* The digest of the last layer ("sha256:<hex>"), or NULL without layers. */
 const char *ht_image_last_layer_digest(const ht_image *img);
 

@@ -116,6 +116,8 @@ esac
 [ "$(json "$tmp/fn.json" 'd["configuration"]["LastUpdateStatus"]')" = Successful ] || fail "update not done"
 grep -q "sha256:$digest" "$tmp/deploy.out" || { cat "$tmp/deploy.out"; fail "deploy does not name the digest"; }
 echo "deployed: $uri"
+# the runtime layer and the test layer, both new to this repository
+grep -q "2 of 2 layers uploaded" "$tmp/deploy.out" || { cat "$tmp/deploy.out"; fail "first push"; }
 "$hypertest" -C "$proj" doctor >"$tmp/doctor.out" 2>&1 || { cat "$tmp/doctor.out"; fail "doctor"; }
 for c in credentials region function bucket registry concurrency; do
 	grep -q "provider.aws.$c" "$tmp/doctor.out" || { cat "$tmp/doctor.out"; fail "doctor lacks $c"; }
@@ -168,6 +170,13 @@ bad = [r for r in reqs if r.get("auth") != "ok"]
 assert reqs and not bad, bad
 print(len(reqs), "requests, every signature accepted")
 PY
+
+# ---- a redeploy after a change uploads the new test layer only: the runtime layer
+# (same hypertest build) is in the registry already
+printf 'echo second passed, changed\n' >"$proj/tests/pass2.sh"
+"$hypertest" -C "$proj" deploy >"$tmp/deploy2.out" 2>&1 || { cat "$tmp/deploy2.out"; fail "redeploy"; }
+grep -q "1 of 2 layers uploaded" "$tmp/deploy2.out" || { cat "$tmp/deploy2.out"; fail "redeploy pushed the runtime layer again"; }
+echo "redeployed: the runtime layer was not uploaded again"
 
 # ---- 3. the Runtime API loop under @vercel/fun -----------------------------------------------
 if [ -z "${HT_FUN_SMOKE:-}" ] || ! command -v node >/dev/null; then
