@@ -79,6 +79,7 @@ struct hypertest {
 	char *function_program;
 	char *state_dir;
 	char *deploy_output; /* an OCI layout directory deploy also writes, or NULL */
+	char *function_init_error; /* why the function side cannot run tests, or NULL */
 	volatile sig_atomic_t cancelled;
 };
 

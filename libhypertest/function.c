@@ -62,7 +62,8 @@ int ht_function_handle(struct hypertest_function *fn, const char *payload, size_
                        struct hypertest_buffer *response)
 {
 	hypertest *h = fn->h;
-	hypertest_RUNNER_RUN_TEST_fn run = HT_OP(fn->runner, HYPERTEST_RUNNER_RUN_TEST);
+	hypertest_RUNNER_RUN_TEST_fn run =
+	    fn->runner ? HT_OP(fn->runner, HYPERTEST_RUNNER_RUN_TEST) : NULL;
 	hypertest_PROVIDER_ARTIFACTS_STORE_fn store =
 	    HT_OP(fn->provider, HYPERTEST_PROVIDER_ARTIFACTS_STORE);
 	struct hypertest_result r;
@@ -87,6 +88,11 @@ int ht_function_handle(struct hypertest_function *fn, const char *payload, size_
 		               "and '-'");
 	} else if (!json_is_object(context)) {
 		set_failed(&r, "invalid payload: 'context' must be an object");
+	} else if (!fn->runner) {
+		char msg[sizeof h->err.msg + 64];
+		snprintf(msg, sizeof msg, "the function cannot run tests: %s",
+		         h->function_init_error ? h->function_init_error : "no runner");
+		set_failed(&r, msg);
 	} else if (!run) {
 		set_failed(&r, "the runner cannot run tests (no RUN_TEST operation)");
 	} else {
@@ -143,9 +149,21 @@ int hypertest_function_serve(hypertest *h)
 	memset(&fn, 0, sizeof fn);
 	fn.h = h;
 	if ((rc = ht_require_config(h)) ||
-	    (rc = ht_instance_create(h, HYPERTEST_KIND_PROVIDER, &fn.provider)) ||
-	    (rc = ht_instance_create(h, HYPERTEST_KIND_RUNNER, &fn.runner)))
+	    (rc = ht_instance_create(h, HYPERTEST_KIND_PROVIDER, &fn.provider)))
 		goto out;
+	/* Without a runner the provider still serves: it reports why to its
+	 * platform (HYPERTEST_CORE_FUNCTION_INIT_ERROR), and every invocation
+	 * it hands over is answered failed with that message. */
+	free(h->function_init_error);
+	h->function_init_error = NULL;
+	if ((rc = ht_instance_create(h, HYPERTEST_KIND_RUNNER, &fn.runner))) {
+		h->function_init_error = ht_strdup(h->err.msg[0] ? h->err.msg : hypertest_strerror(rc));
+		if (!h->function_init_error)
+			goto out;
+		ht_log(h, HYPERTEST_LOG_ERROR, "the function cannot run tests: %s",
+		       h->function_init_error);
+		fn.runner = NULL;
+	}
 	serve = HT_OP(fn.provider, HYPERTEST_PROVIDER_SERVE);
 	if (!serve) {
 		rc = ht_fail(h, HYPERTEST_ERR_UNSUPPORTED, "provider '%s' cannot serve invocations",
@@ -156,6 +174,8 @@ int hypertest_function_serve(hypertest *h)
 	rc = serve(fn.provider->self, &fn);
 	if (rc)
 		rc = ht_plugin_error(h, fn.provider, rc, "serving invocations");
+	else if (h->function_init_error)
+		rc = ht_fail(h, HYPERTEST_ERR_PLUGIN, "%s", h->function_init_error);
 out:
 	ht_instance_destroy(fn.runner);
 	ht_instance_destroy(fn.provider);

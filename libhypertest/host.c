@@ -252,6 +252,8 @@ static const char *up_core_str(hypertest_core *core, int what)
 	case HYPERTEST_CORE_IMAGE_NAME: return ht_config_str(h->cfg, "imageName");
 	case HYPERTEST_CORE_RUNNER_NAME: return ht_config_plugin_name(h->cfg, "testRunner");
 	case HYPERTEST_CORE_DRY_RUN: return (h->flags & HYPERTEST_FLAG_DRY_RUN) ? "1" : "0";
+	case HYPERTEST_CORE_FUNCTION_INIT_ERROR:
+		return h->function_init_error ? h->function_init_error : "";
 	default: return NULL;
 	}
 }

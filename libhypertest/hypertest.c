@@ -88,6 +88,7 @@ void hypertest_free(hypertest *h)
 	free(h->scanned_extra);
 	free(h->function_program);
 	free(h->state_dir);
+	free(h->function_init_error);
 	free(h->deploy_output);
 	free(h);
 }

@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 #define HYPERTEST_PLUGIN_ABI_MAJOR 1
-#define HYPERTEST_PLUGIN_ABI_MINOR 1
+#define HYPERTEST_PLUGIN_ABI_MINOR 2
 #define HYPERTEST_PLUGIN_MAGIC 0x48545031u /* "HTP1" */
 
 /* ---- descriptor ------------------------------------------------------------ */
@@ -97,7 +97,12 @@ enum hypertest_core_str {
 	HYPERTEST_CORE_CONFIG_PATH = 6,      /* the configuration file, or "" */
 	HYPERTEST_CORE_IMAGE_NAME = 7,       /* the configuration's imageName */
 	HYPERTEST_CORE_RUNNER_NAME = 8,      /* name of the configured runner plugin */
-	HYPERTEST_CORE_DRY_RUN = 9           /* "1" in dry-run mode, else "0" */
+	HYPERTEST_CORE_DRY_RUN = 9,          /* "1" in dry-run mode, else "0" */
+	/* since ABI 1.2: on the function side, why the function cannot run
+	 * tests ("" when it can), e.g. the runner module could not be loaded;
+	 * a provider's SERVE reports it as its platform's initialisation error
+	 * (AWS Lambda: /runtime/init/error) or answers every invocation failed */
+	HYPERTEST_CORE_FUNCTION_INIT_ERROR = 10
 };
 
 /* ---- upcalls: what the core offers --------------------------------------- */

@@ -262,9 +262,21 @@ int aws_runtime_serve(void *self, hypertest_function *fn)
 		}
 		return rc;
 	}
+	/* since ABI 1.2: the function cannot run tests (its runner did not load) */
+	const char *init = p->up.core_str ? p->up.core_str(p->core, HYPERTEST_CORE_FUNCTION_INIT_ERROR)
+	                                  : NULL;
+	if (init && *init && api && *api) {
+		aws_http *h = aws_http_new(NULL, NULL);
+		char *base = NULL;
+		if (h && asprintf(&base, "http://%s" RUNTIME_PATH, api) >= 0)
+			rt_error(p, h, base, "/init/error", "Runtime.InitError", init);
+		free(base);
+		aws_http_free(h);
+		return aws_p_fail(p, HYPERTEST_ERR_PLUGIN, "%s", init);
+	}
 	if (api && *api)
 		return serve_runtime_api(p, fn, api);
-	return serve_stdio(p, fn);
+	return serve_stdio(p, fn); /* with an init error: answered failed, saying why */
 }
 
 /* ---- artifacts ------------------------------------------------------------------------------ */
