@@ -46,7 +46,14 @@ start=$(python3 -c 'import time; print(time.time())')
 elapsed=$(python3 -c "import time; print('%.2f' % (time.time() - $start))")
 echo "200 tests of 0.2 s at concurrency 50: ${elapsed} s"
 [ "$(json "$tmp/speed/hypertest.results.json" 'd["tests"]["success"]')" = 200 ] || fail "not 200 passed"
-python3 -c "import sys; sys.exit(0 if $elapsed < 3.0 else 1)" || fail "took ${elapsed} s (bound 3 s)"
+if [ -n "${HT_SANITIZERS:-}" ]; then
+	# every function process is instrumented, and forking an AddressSanitizer
+	# process copies its shadow memory's page tables: the bound is the
+	# product's, asserted in the build without sanitizers (make distcheck)
+	echo "built with sanitizers ($HT_SANITIZERS): the 3 s bound is not asserted here"
+else
+	python3 -c "import sys; sys.exit(0 if $elapsed < 3.0 else 1)" || fail "took ${elapsed} s (bound 3 s)"
+fi
 
 # ---- every kind of outcome -------------------------------------------------------
 k=$tmp/kinds
