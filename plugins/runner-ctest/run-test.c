@@ -1,8 +1,13 @@
 /*
- * run-test.c - RUN_TEST of the "ctest" runner: in the build directory,
+ * run-test.c - RUN_TEST of the "ctest" runner: in ART/ctest, a directory of
+ * its own in the artifacts whose CTestTestfile.cmake only says
+ * subdirs("BUILD") (see discover.c: the build tree, read-only in an image,
+ * is never written to; Testing/Temporary/LastTest.log lands in ART/ctest),
  *   ctest --output-on-failure --no-tests=error --output-junit ART/junit.xml ARGS -R ^NAME$
  * (NAME regex-escaped; --output-junit from ctest 3.21, --no-tests=error from
- * 3.17), stdout and stderr into ART/stdout.log and stderr.log.  The testcase
+ * 3.17), stdout and stderr into ART/stdout.log and stderr.log.  ctest numbers
+ * the tests there as in BUILD itself, so the index of the context names
+ * the same test.  The testcase
  * of the JUnit report: status "run" passes, "fail" fails with the tail of
  * the test's output (or "timed out" when ctest's line for the test says
  * ***Timeout), "disabled" and "notrun" while ctest succeeded are skipped
@@ -18,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define REPORT_MAX (64u << 20)
@@ -233,16 +239,36 @@ static int context_of(ct_runner *r, const char *context_json, char **name, long 
 	return rc;
 }
 
-/* The build directory: the context's "buildDir" (where the image holds it),
- * else the option. */
+/* The absolute build directory: the context's "buildDir" (where the image
+ * holds it), else the option. */
 static char *build_dir_for(ct_runner *r, const char *context_json)
 {
 	json_t *ctx = json_loads(context_json, 0, NULL);
 	json_t *b = json_object_get(ctx, "buildDir");
-	char *dir = json_is_string(b) && json_string_value(b)[0] == '/' ? strdup(json_string_value(b))
-	                                                                : ct_build_dir(r);
+	char *opt = json_is_string(b) && json_string_value(b)[0] == '/' ? NULL : ct_build_dir(r);
+	char *dir = opt ? ct_absolute(opt) : json_is_string(b) ? strdup(json_string_value(b)) : NULL;
+	free(opt);
 	json_decref(ctx);
 	return dir;
+}
+
+/* *dir = ART/ctest with the CTestTestfile.cmake for build (malloc'd);
+ * 0 or an error code (reported). */
+static int scratch_for(ct_runner *r, const char *art, const char *build, char **dir)
+{
+	int rc;
+	if (!(*dir = rn_path_join(art, "ctest")))
+		return rn_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
+	if (mkdir(*dir, 0755) != 0 && errno != EEXIST)
+		rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_IO, CT_PREFIX "cannot make '%s': %s", *dir,
+		             strerror(errno));
+	else
+		rc = ct_write_testfile(r, *dir, build);
+	if (rc) {
+		free(*dir);
+		*dir = NULL;
+	}
+	return rc;
 }
 
 int ct_run_test(void *self, const char *context_json, const char *artifacts_dir,
@@ -263,25 +289,22 @@ int ct_run_test(void *self, const char *context_json, const char *artifacts_dir,
 	}
 	int junit_ok = r->major > 3 || (r->major == 3 && r->minor >= 21);
 	int no_tests_ok = r->major > 3 || (r->major == 3 && r->minor >= 17);
-	if (artifacts_dir[0] == '/')
-		abs_art = strdup(artifacts_dir);
-	else {
-		char *cwd = getcwd(NULL, 0);
-		abs_art = cwd ? rn_path_join(cwd, artifacts_dir) : NULL;
-		free(cwd);
-	}
+	abs_art = ct_absolute(artifacts_dir);
 	char *junit = abs_art ? rn_path_join(abs_art, "junit.xml") : NULL;
 	char *out_log = abs_art ? rn_path_join(abs_art, "stdout.log") : NULL;
 	char *err_log = abs_art ? rn_path_join(abs_art, "stderr.log") : NULL;
 	char *regex = ct_regex_exact(name), *build = build_dir_for(r, context_json);
 	size_t n_args = rn_strv_len(r->args), k = 0;
-	char **argv = calloc(n_args + 9, sizeof *argv), *out = NULL;
-	rn_run run = {.argv = argv, .cwd = build, .out_path = out_log, .err_path = err_log,
+	char **argv = calloc(n_args + 9, sizeof *argv), *out = NULL, *scratch = NULL;
+	rn_run run = {.argv = argv, .out_path = out_log, .err_path = err_log,
 	              .limit = CT_OUTPUT_LIMIT, .tail_cap = CT_MESSAGE_BYTES};
 	if (!junit || !out_log || !err_log || !regex || !build || !argv) {
 		rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
 		goto done;
 	}
+	if ((rc = scratch_for(r, abs_art, build, &scratch)))
+		goto done;
+	run.cwd = scratch;
 	argv[k++] = r->ctest;
 	argv[k++] = "--output-on-failure";
 	if (no_tests_ok)
@@ -324,6 +347,7 @@ done:
 	free(err_log);
 	free(regex);
 	free(build);
+	free(scratch);
 	free(argv);
 	rn_run_free(&run);
 	free(name);
