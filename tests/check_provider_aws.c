@@ -7,8 +7,10 @@
  * auth): options, the image target, the bucket, function updates (success,
  * Failed, timeout), the running digest, invocations (2,000 in flight,
  * throttling retried, a spent retry budget, function errors, cancel),
- * serving a payload from stdin with artifacts, doctor, secrets kept out of
- * every message, and every request's signature accepted.
+ * serving a payload from stdin with artifacts, the Runtime API loop and
+ * its init errors (the core's too: HYPERTEST_CORE_FUNCTION_INIT_ERROR),
+ * doctor, secrets kept out of every message, and every request's signature
+ * accepted.
  *
  * The services: those named by HT_AWS_ENDPOINT & co. in the environment
  * (CI starts them once), else started here with tests/aws/services.sh;
@@ -52,6 +54,7 @@
 struct hypertest_core {
 	char config_path[512];
 	char image_name[256];
+	char init_error[512]; /* HYPERTEST_CORE_FUNCTION_INIT_ERROR ("" by default) */
 	int last_code;
 	char last_error[8192];
 	char *logs;        /* every log line, '\n'-separated */
@@ -230,6 +233,8 @@ static const char *up_core_str(hypertest_core *core, int what)
 		return core->config_path;
 	case HYPERTEST_CORE_IMAGE_NAME:
 		return core->image_name;
+	case HYPERTEST_CORE_FUNCTION_INIT_ERROR:
+		return core->init_error;
 	default:
 		return "";
 	}
@@ -1277,6 +1282,7 @@ START_TEST(test_serve_runtime_api)
 	rtapi_start(&a);
 	void *self = create_ok(options("f", ""));
 	hypertest_function fn = {self, NULL, 0, ""};
+	ck_assert_str_eq(C.init_error, ""); /* core_str: the function can run tests */
 	/* serves both, then stops when /next answers 404 (Lambda never does) */
 	int rc = OP(HYPERTEST_PROVIDER_SERVE)(self, &fn);
 	ck_assert_int_eq(rc, HYPERTEST_ERR_NOT_FOUND);
@@ -1342,6 +1348,77 @@ START_TEST(test_serve_init_error)
 	json_decref(e);
 	OP(HYPERTEST_OP_DESTROY)(self);
 	unsetenv("AWS_LAMBDA_RUNTIME_API");
+}
+END_TEST
+
+/* ABI 1.2: the core says the function cannot run tests (its runner did not
+ * load: core_str(HYPERTEST_CORE_FUNCTION_INIT_ERROR) is not "").  With the
+ * Runtime API the provider reports exactly that at /runtime/init/error, takes
+ * no invocation and fails; without it (stdin) the payload still goes to the
+ * core, which answers it failed. */
+START_TEST(test_serve_core_init_error)
+{
+	const char *why = "unknown runner plugin 'no-such-runner'; found: 'command' \"quoted\"";
+	snprintf(C.init_error, sizeof C.init_error, "%s", why);
+	rtapi a;
+	memset(&a, 0, sizeof a);
+	a.payloads[0] = "{\"runId\": \"r\", \"testId\": \"t1\", \"context\": {}}";
+	a.n_payloads = 1;
+	rtapi_start(&a);
+	void *self = create_ok(options("f", ""));
+	hypertest_function fn = {self, NULL, 0, ""};
+	C.last_error[0] = '\0';
+	int rc = OP(HYPERTEST_PROVIDER_SERVE)(self, &fn);
+	ck_assert_int_ne(rc, 0);
+	ck_assert_msg(strstr(C.last_error, why) != NULL, "%s", C.last_error);
+	ck_assert_int_eq(fn.calls, 0);
+	ck_assert_int_eq(a.n_get, 0); /* no invocation was taken */
+	ck_assert_int_eq(a.n_refused, 0);
+	ck_assert_int_eq(a.n_posted, 1);
+	ck_assert_str_eq(a.posted_path[0], "/2018-06-01/runtime/init/error");
+	ck_assert_str_eq(a.posted_type[0], "Runtime.InitError");
+	ck_assert_str_eq(a.posted_ctype[0], "application/json");
+	json_error_t jerr;
+	json_t *e = json_loads(a.posted_body[0], 0, &jerr);
+	ck_assert_msg(json_is_object(e), "not JSON: %s (%s)", a.posted_body[0], jerr.text);
+	ck_assert_int_eq(json_object_size(e), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "errorType")), "Runtime.InitError");
+	ck_assert_str_eq(json_string_value(json_object_get(e, "errorMessage")), why);
+	json_decref(e);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	unsetenv("AWS_LAMBDA_RUNTIME_API");
+
+	/* stdin: the payload is handed over and its response written */
+	char path[400];
+	const char *payload = "{\"runId\": \"r\", \"testId\": \"t2\", \"context\": {}}";
+	snprintf(path, sizeof path, "%s/payload.json", tmpdir);
+	FILE *f = fopen(path, "w");
+	fputs(payload, f);
+	fclose(f);
+	int fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	dup2(fd, 0);
+	close(fd);
+	snprintf(path, sizeof path, "%s/out.json", tmpdir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int saved = dup(1);
+	dup2(fd, 1);
+	close(fd);
+	self = create_ok(options("f", ""));
+	hypertest_function fn2 = {self, NULL, 0, ""};
+	rc = OP(HYPERTEST_PROVIDER_SERVE)(self, &fn2);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	ck_assert_msg(rc == 0, "%s", C.last_error);
+	ck_assert_int_eq(fn2.calls, 1);
+	ck_assert_str_eq(fn2.payload, payload);
+	f = fopen(path, "r");
+	char out[512] = "";
+	ck_assert_ptr_nonnull(fgets(out, sizeof out, f));
+	fclose(f);
+	ck_assert_str_eq(out, "{\"success\":true,\"name\":\"t2\"}");
+	OP(HYPERTEST_OP_DESTROY)(self);
 }
 END_TEST
 
@@ -1746,6 +1823,7 @@ int main(void)
 	tcase_add_test(tc, test_serve_stdin);
 	tcase_add_test(tc, test_serve_runtime_api);
 	tcase_add_test(tc, test_serve_init_error);
+	tcase_add_test(tc, test_serve_core_init_error);
 	tcase_add_test(tc, test_doctor);
 	/* before test_no_secrets, which signs with a wrong secret on purpose */
 	tcase_add_test(tc, test_signatures_all_ok);

@@ -17,7 +17,8 @@
  * kills the group and completes the invocation at once; the process is
  * reaped later, when its pidfd says so.
  *
- * With isolation "none" the processes are children of the zygote
+ * With isolation "bubblewrap" and "image" each is a bwrap started with exec
+ * (local-spawn.c).  With isolation "none" the processes are children of the zygote
  * (local-zygote.c) instead: started by a request on its socket, their end
  * reported by its EXITED message (so no pidfd), the rest as above.
  *
@@ -406,7 +407,7 @@ static void conclude(local_proc *pr, int lost, int status)
 		return;
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		snprintf(msg, sizeof msg, "function exited without a response%s", note);
-	} else if (WIFEXITED(status) && pr->p->isolation == LOCAL_ISOLATION_BWRAP &&
+	} else if (WIFEXITED(status) && pr->p->isolation != LOCAL_ISOLATION_NONE &&
 	           WEXITSTATUS(status) > 128 && WEXITSTATUS(status) < 128 + NSIG) {
 		/* bwrap reports a program killed by signal N as status 128 + N */
 		int sig = WEXITSTATUS(status) - 128;
@@ -475,10 +476,20 @@ int local_invoke_start(void *self, hypertest_invocation *inv, const char *payloa
 	int rc = local_deployed_load(p);
 	if (rc != 0)
 		return rc;
-	const char *program = local_program(p);
-	if (!program)
+	if (p->isolation != LOCAL_ISOLATION_NONE && !p->bwrap)
+		return local_fail(p, HYPERTEST_ERR_CONFIG, "isolation \"%s\" %s",
+		                  local_isolation_name(p), local_bwrap_missing);
+	if (p->isolation == LOCAL_ISOLATION_IMAGE && !p->dep.image.entrypoint)
+		return local_fail(p, HYPERTEST_ERR_IMAGE, "the deployed image %s has no entry "
+		                  "point%s: isolation \"image\" runs the image's own Entrypoint "
+		                  "(deploy again with this provider, which adds the function "
+		                  "runtime and its entry point)", p->dep.digest,
+		                  p->dep.image.recorded ? "" : " recorded in functionDir/current");
+	/* isolation "image" runs the image's entry point, not this program */
+	const char *program = p->isolation == LOCAL_ISOLATION_IMAGE ? NULL : local_program(p);
+	if (!program && p->isolation != LOCAL_ISOLATION_IMAGE)
 		return HYPERTEST_ERR_PROVIDER;
-	if (p->isolation == LOCAL_ISOLATION_BWRAP && local_mkdir_p(p->bucket_dir) != 0)
+	if (p->isolation != LOCAL_ISOLATION_NONE && local_mkdir_p(p->bucket_dir) != 0)
 		return local_fail(p, HYPERTEST_ERR_IO, "cannot create %s: %s",
 		                  p->bucket_dir, strerror(errno));
 

@@ -209,10 +209,12 @@ static int parse_options(local_provider *p, const char *options_json)
 			p->isolation = LOCAL_ISOLATION_NONE;
 		else if (s && !strcmp(s, "bubblewrap"))
 			p->isolation = LOCAL_ISOLATION_BWRAP;
+		else if (s && !strcmp(s, "image"))
+			p->isolation = LOCAL_ISOLATION_IMAGE;
 		else
 			rc = local_fail(p, HYPERTEST_ERR_CONFIG,
-			                "option 'isolation' must be \"none\" or "
-			                "\"bubblewrap\"");
+			                "option 'isolation' must be \"none\", "
+			                "\"bubblewrap\" or \"image\"");
 	}
 	json_decref(o);
 	return rc;
@@ -238,8 +240,14 @@ static void local_destroy(void *self)
 	free(p);
 }
 
-static const char bwrap_missing[] =
-	"isolation \"bubblewrap\" needs the program bwrap on PATH (Debian package: bubblewrap)";
+const char local_bwrap_missing[] =
+	"needs the program bwrap on PATH (Debian package: bubblewrap)";
+
+const char *local_isolation_name(const local_provider *p)
+{
+	return p->isolation == LOCAL_ISOLATION_IMAGE ? "image"
+	       : p->isolation == LOCAL_ISOLATION_BWRAP ? "bubblewrap" : "none";
+}
 
 static int local_create(hypertest_core *core, const char *options_json, void **self)
 {
@@ -251,8 +259,13 @@ static int local_create(hypertest_core *core, const char *options_json, void **s
 	p->epfd = -1;
 	p->zyg_sock = p->zyg_err = -1;
 	int rc = parse_options(p, options_json);
-	if (rc == 0 && p->isolation == LOCAL_ISOLATION_BWRAP && !(p->bwrap = local_which("bwrap")))
-		rc = local_fail(p, HYPERTEST_ERR_CONFIG, "%s", bwrap_missing);
+	/* With "image" the function side (SERVE) runs in the image, which has
+	 * no bwrap: a process this provider started (HYPERTEST_LOCAL_BUCKET
+	 * set) creates it without, and never starts invocations. */
+	if (rc == 0 && p->isolation != LOCAL_ISOLATION_NONE && !(p->bwrap = local_which("bwrap")) &&
+	    !(p->isolation == LOCAL_ISOLATION_IMAGE && getenv("HYPERTEST_LOCAL_BUCKET")))
+		rc = local_fail(p, HYPERTEST_ERR_CONFIG, "isolation \"%s\" %s",
+		                local_isolation_name(p), local_bwrap_missing);
 	if (rc == 0)
 		rc = local_invoke_init(p);
 	if (rc != 0) {
@@ -311,7 +324,8 @@ static void check_function(local_provider *p, hypertest_checks *checks)
 	                   prog ? HYPERTEST_CHECK_OK : HYPERTEST_CHECK_FAILED, prog ? msg : p->last_error);
 }
 
-/* Run "bwrap <sandbox> -- bwrap --version": user namespaces may be off. */
+/* Run "bwrap <sandbox> -- bwrap --version": user namespaces may be off
+ * (isolation "bubblewrap" and "image"). */
 static void check_bubblewrap(local_provider *p, hypertest_checks *checks)
 {
 	char *bwrap = local_which("bwrap");
@@ -319,7 +333,8 @@ static void check_bubblewrap(local_provider *p, hypertest_checks *checks)
 	int status = HYPERTEST_CHECK_FAILED;
 	int pipefd[2] = {-1, -1};
 	if (!bwrap) {
-		snprintf(msg, sizeof msg, "%s", bwrap_missing);
+		snprintf(msg, sizeof msg, "isolation \"%s\" %s", local_isolation_name(p),
+		         local_bwrap_missing);
 	} else if (pipe2(pipefd, O_CLOEXEC) != 0) {
 		snprintf(msg, sizeof msg, "cannot create a pipe: %s", strerror(errno));
 	} else {
@@ -380,7 +395,13 @@ static void check_deployed(local_provider *p, hypertest_checks *checks)
 	} else if (rc != 0) {
 		snprintf(msg, sizeof msg, "%s", p->last_error);
 		status = HYPERTEST_CHECK_FAILED;
-	} else if (stat(p->dep.config, &st) != 0) {
+	} else if (p->isolation == LOCAL_ISOLATION_IMAGE && !p->dep.image.entrypoint) {
+		snprintf(msg, sizeof msg,
+		         "deployed image %s has no entry point%s (deploy again with this provider)",
+		         p->dep.digest,
+		         p->dep.image.recorded ? "" : " recorded in current");
+		status = HYPERTEST_CHECK_FAILED;
+	} else if (p->isolation != LOCAL_ISOLATION_IMAGE && stat(p->dep.config, &st) != 0) {
 		snprintf(msg, sizeof msg, "deployed image %s has no configuration (%s: %s)",
 		         p->dep.digest, p->dep.config, strerror(errno));
 		status = HYPERTEST_CHECK_FAILED;
@@ -397,7 +418,7 @@ static int local_doctor(void *self, hypertest_checks *checks)
 		return local_fail(p, HYPERTEST_ERR_UNSUPPORTED, "no doctor upcall");
 	check_bucket(p, checks);
 	check_function(p, checks);
-	if (p->isolation == LOCAL_ISOLATION_BWRAP)
+	if (p->isolation != LOCAL_ISOLATION_NONE)
 		check_bubblewrap(p, checks);
 	check_deployed(p, checks);
 	return 0;
@@ -413,6 +434,10 @@ static int local_image_target(void *self, hypertest_params *target)
 		rc = p->up.param_set(target, "baseLayout", p->base_layout);
 	if (rc == 0 && p->base_ref)
 		rc = p->up.param_set(target, "baseRef", p->base_ref);
+	/* The image runs on its own: deploy adds the function runtime, its
+	 * libraries and loader, and the entry point. */
+	if (rc == 0 && p->isolation == LOCAL_ISOLATION_IMAGE)
+		rc = p->up.param_set(target, "runtimeLayer", "1");
 	return rc ? local_fail(p, rc, "cannot set the image target") : 0;
 }
 

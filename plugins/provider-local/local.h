@@ -29,7 +29,24 @@
 #define LOCAL_PRINTF(f, a)
 #endif
 
-enum local_isolation { LOCAL_ISOLATION_NONE = 0, LOCAL_ISOLATION_BWRAP = 1 };
+/* "none", "bubblewrap" (the host's system, the program on it) and "image"
+ * (the image's own entry point with the unpacked image as its root): both
+ * sandboxes are bwrap. */
+enum local_isolation {
+	LOCAL_ISOLATION_NONE = 0,
+	LOCAL_ISOLATION_BWRAP = 1,
+	LOCAL_ISOLATION_IMAGE = 2
+};
+
+/* The image config of the deployed image, as recorded in current.  String
+ * vectors are NULL-terminated; entrypoint NULL: the image has none. */
+typedef struct local_image_config {
+	int recorded;      /* current had it */
+	char **entrypoint; /* Entrypoint */
+	char **cmd;        /* Cmd (never NULL once recorded) */
+	char **env;        /* Env, NAME=VALUE (never NULL once recorded) */
+	char *workdir;     /* WorkingDir, NULL when unset */
+} local_image_config;
 
 /* The deployed function, read from functionDir/current. */
 typedef struct local_deployed {
@@ -37,8 +54,12 @@ typedef struct local_deployed {
 	char *root;      /* the unpacked image */
 	char *task_root; /* root + /var/task */
 	char *config;    /* task_root + /hypertest.config.json */
-	char **entries;  /* top-level names of task_root */
+	char **entries;  /* top-level names of task_root (none with "image") */
 	size_t nentries;
+	local_image_config image; /* for isolation "image" */
+	/* isolation "image": the host files bound over the image's (resolv.conf,
+	 * hosts), set once the root has their mount points */
+	int bind_resolv, bind_hosts;
 } local_deployed;
 
 typedef struct local_proc local_proc;
@@ -66,7 +87,7 @@ typedef struct local_provider {
 	uint64_t memory_mb; /* 0: no limit */
 	size_t max_response;
 	int isolation;
-	char *bwrap; /* bwrap's path (isolation "bubblewrap") */
+	char *bwrap; /* bwrap's path (isolation "bubblewrap" and "image") */
 
 	/* lazily found */
 	char *program; /* the function runtime program, resolved */
@@ -121,6 +142,10 @@ void local_log(local_provider *p, int level, const char *fmt, ...) LOCAL_PRINTF(
 /* The function runtime program, resolved on PATH when it has no '/';
  * NULL with the error set when there is none. */
 const char *local_program(local_provider *p);
+/* "none", "bubblewrap" or "image". */
+const char *local_isolation_name(const local_provider *p);
+/* The end of the message when bwrap is missing ("needs the program ..."). */
+extern const char local_bwrap_missing[];
 
 /* ---- local-fs.c ----------------------------------------------------------------- */
 
@@ -154,9 +179,17 @@ int local_artifacts_store(void *self, const char *prefix, const char *dir);
 int local_function_update(void *self, const char *image_ref, const char *image_digest);
 int local_function_digest(void *self, hypertest_buffer *digest);
 /* Load functionDir/current into p->dep (once); HYPERTEST_ERR_NOT_FOUND when
- * nothing was deployed. */
+ * nothing was deployed.  With isolation "image" the unpacked root also gets
+ * the mount points its sandbox needs (/dev, /proc, /tmp, the working
+ * directory, /etc/resolv.conf and /etc/hosts) where it lacks them. */
 int local_deployed_load(local_provider *p);
 void local_deployed_clear(local_deployed *d);
+/* Where the sandbox of isolation "image" mounts the bucket and the
+ * invocation's scratch directory (on its private /tmp). */
+#define LOCAL_IMAGE_BUCKET "/tmp/.hypertest-bucket"
+#define LOCAL_IMAGE_SCRATCH "/tmp/.hypertest-scratch"
+/* The working directory of an image without WorkingDir (Lambda's task root). */
+#define LOCAL_IMAGE_WORKDIR "/var/task"
 
 /* ---- local-scratch.c ------------------------------------------------------------ */
 
@@ -190,8 +223,9 @@ pid_t local_spawn_process(const local_spawn *s);
 int local_pipes_open(int pipes[3][2]);
 void local_pipes_close(int pipes[3][2]); /* what is still open; sets -1 */
 /* Start the function program for one invocation in scratch (under bwrap
- * with isolation "bubblewrap"); closes the child's ends of pipes on
- * success.  Returns the pid, or -1 with the error set. */
+ * with isolation "bubblewrap"; with "image" the image's entry point under
+ * bwrap, program unused); closes the child's ends of pipes on success.
+ * Returns the pid, or -1 with the error set. */
 pid_t local_start_function(local_provider *p, const char *program, const char *scratch,
                            int pipes[3][2]);
 /* environ with NAME=VALUE pairs set (names, values: n each; a NULL value
