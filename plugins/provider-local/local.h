@@ -6,6 +6,7 @@
  *   local-fs.c      file helpers: paths, mkdir -p, rm -rf, atomic writes
  *   local-bucket.c  the bucket: objects and artifacts below bucketDir
  *   local-deploy.c  function update: unpacking the image, functionDir/current
+ *   local-image.c   the image config (entry point, environment) from the OCI layout
  *   local-scratch.c the working directories of invocations, recycled
  *   local-spawn.c   starting one function process (vfork + exec)
  *   local-zygote.c  the fork server (isolation "none"): both sides of its
@@ -17,6 +18,7 @@
 #ifndef HT_PROVIDER_LOCAL_H
 #define HT_PROVIDER_LOCAL_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -173,6 +175,20 @@ int local_object_put(void *self, const char *key, const void *data, size_t len,
 int local_object_get(void *self, const char *key, hypertest_buffer *out);
 int local_object_url(void *self, const char *key, hypertest_buffer *url);
 int local_artifacts_store(void *self, const char *prefix, const char *dir);
+
+/* ---- local-image.c -------------------------------------------------------------- */
+
+/* The hex part of "algo:hex", or NULL when digest is not of that form. */
+const char *local_digest_hex(const char *digest);
+/* Entrypoint, Cmd, Env and WorkingDir of the image image_digest in the
+ * layout at imageDir, as {"Entrypoint": [...], ...} (each only when set);
+ * blobs checked against their descriptors.  0, or the error set. */
+int local_image_config_read(local_provider *p, const char *image_digest, json_t **out);
+/* That object (as kept in functionDir/current) into ic; 0, or -1 when it
+ * is malformed (errno EINVAL) or memory ran out (ENOMEM). */
+int local_image_config_parse(json_t *j, local_image_config *ic);
+/* Free a NULL-terminated vector of strings. */
+void local_strv_free(char **v);
 
 /* ---- local-deploy.c ------------------------------------------------------------- */
 
