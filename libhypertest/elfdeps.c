@@ -5,25 +5,20 @@
  * DT_RUNPATH), LD_LIBRARY_PATH, the object's DT_RUNPATH, /etc/ld.so.cache
  * and the default directories, skipping files of another class or machine.
  *
- * ELF files are read with pread and every offset and size is checked
- * against the file; the cache is read whole and checked the same way.
+ * The ELF files are read by elffile.c, the cache by ldcache.c; this file
+ * holds the loader's search rules.
  */
 #include <elf.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "elfdeps.h"
+#include "elffile.h"
+#include "ldcache.h"
 
 #define NO_OBJ ((size_t)-1)
-#define MAX_TABLE (64u << 20)     /* a dynamic section or string table */
-#define MAX_CACHE (256u << 20)    /* ld.so.cache */
 #define DEFAULT_CACHE "/etc/ld.so.cache"
 
 /* ---- the result --------------------------------------------------------------- */
@@ -40,321 +35,20 @@ struct ht_elfdeps {
 	size_t n_ents, cap_ents;
 };
 
-/* ---- reading ELF files ------------------------------------------------------- */
-
-/* What the loader compares between a candidate and the program. */
-struct elf_id {
-	int cls, data, machine, type;
-	uint32_t flags;
-};
-
-struct elf_file {
-	int fd;
-	const char *path;
-	uint64_t size;
-	struct elf_id id;
-	uint64_t phoff, shoff;
-	size_t phnum, phentsize, shentsize;
-};
-
-struct phdr {
-	uint32_t type;
-	uint64_t offset, vaddr, filesz;
-};
-
 /* One loaded object. */
 struct elf_obj {
 	char *path;     /* real path */
 	char *origin;   /* $ORIGIN: the directory it was found in */
-	char *soname, *rpath, *runpath, *interp;
-	char **needed;
-	size_t n_needed;
-	int nodeflib;   /* DF_1_NODEFLIB */
+	struct ht_elf_deps dyn;
 	size_t loader;  /* the object whose DT_NEEDED loaded it, NO_OBJ for roots */
-	struct elf_id id;
 };
-
-static uint64_t get_u(const unsigned char *p, size_t n, int big)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		v |= (uint64_t)p[big ? n - 1 - i : i] << (8 * i);
-	return v;
-}
-
-static int bad(const struct elf_file *f, ht_err *err, const char *what)
-{
-	return ht_err_set(err, HYPERTEST_ERR_INVALID, "%s: truncated or corrupt ELF file (%s)",
-	                  f->path, what);
-}
-
-/* Read len bytes at off, all inside the file. */
-static int rd(const struct elf_file *f, uint64_t off, void *buf, size_t len, const char *what,
-              ht_err *err)
-{
-	size_t done = 0;
-
-	if (off > f->size || len > f->size - off)
-		return bad(f, err, what);
-	while (done < len) {
-		ssize_t r = pread(f->fd, (char *)buf + done, len - done, (off_t)(off + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return ht_err_set(err, HYPERTEST_ERR_IO, "%s: %s", f->path, strerror(errno));
-		if (r == 0)
-			return bad(f, err, what);
-		done += (size_t)r;
-	}
-	return 0;
-}
-
-#define U(p, n) get_u((p), (n), f->id.data == ELFDATA2MSB)
-
-static int elf_open(struct elf_file *f, const char *path, ht_err *err)
-{
-	unsigned char h[64];
-	struct stat st;
-	int is64, rc;
-
-	memset(f, 0, sizeof *f);
-	f->path = path;
-	f->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (f->fd < 0)
-		return ht_err_set(err, errno == ENOENT ? HYPERTEST_ERR_NOT_FOUND : HYPERTEST_ERR_IO,
-		                  "%s: %s", path, strerror(errno));
-	if (fstat(f->fd, &st) != 0)
-		return ht_err_set(err, HYPERTEST_ERR_IO, "%s: %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return ht_err_set(err, HYPERTEST_ERR_INVALID, "%s: not a regular file", path);
-	f->size = (uint64_t)st.st_size;
-	if (f->size < EI_NIDENT || rd(f, 0, h, EI_NIDENT, "ident", err) != 0 ||
-	    memcmp(h, ELFMAG, SELFMAG) != 0)
-		return ht_err_set(err, HYPERTEST_ERR_INVALID, "%s: not an ELF file", path);
-	f->id.cls = h[EI_CLASS];
-	f->id.data = h[EI_DATA];
-	if ((f->id.cls != ELFCLASS32 && f->id.cls != ELFCLASS64) ||
-	    (f->id.data != ELFDATA2LSB && f->id.data != ELFDATA2MSB) || h[EI_VERSION] != EV_CURRENT)
-		return bad(f, err, "unknown class, byte order or version");
-	is64 = f->id.cls == ELFCLASS64;
-	if ((rc = rd(f, 0, h, is64 ? 64 : 52, "ELF header", err)) != 0)
-		return rc;
-	f->id.type = (int)U(h + 16, 2);
-	f->id.machine = (int)U(h + 18, 2);
-	f->phoff = is64 ? U(h + 32, 8) : U(h + 28, 4);
-	f->shoff = is64 ? U(h + 40, 8) : U(h + 32, 4);
-	f->id.flags = (uint32_t)(is64 ? U(h + 48, 4) : U(h + 36, 4));
-	f->phentsize = (size_t)(is64 ? U(h + 54, 2) : U(h + 42, 2));
-	f->phnum = (size_t)(is64 ? U(h + 56, 2) : U(h + 44, 2));
-	f->shentsize = (size_t)(is64 ? U(h + 58, 2) : U(h + 46, 2));
-	if (f->phnum == PN_XNUM) {
-		/* the real count is sh_info of section 0 */
-		unsigned char s[4];
-		if (f->shentsize < (is64 ? 64u : 40u))
-			return bad(f, err, "section header size");
-		if ((rc = rd(f, f->shoff + (is64 ? 44 : 28), s, 4, "section header 0", err)) != 0)
-			return rc;
-		f->phnum = (size_t)U(s, 4);
-	}
-	if (f->phnum > 0 && f->phentsize < (is64 ? 56u : 32u))
-		return bad(f, err, "program header size");
-	if (f->phoff > f->size || (uint64_t)f->phnum * f->phentsize > f->size - f->phoff)
-		return bad(f, err, "program headers beyond the end of the file");
-	return 0;
-}
-
-static void elf_close(struct elf_file *f)
-{
-	if (f->fd >= 0)
-		close(f->fd);
-	f->fd = -1;
-}
-
-static int read_phdr(const struct elf_file *f, size_t i, struct phdr *p, ht_err *err)
-{
-	unsigned char b[56];
-	int is64 = f->id.cls == ELFCLASS64;
-	int rc = rd(f, f->phoff + (uint64_t)i * f->phentsize, b, is64 ? 56 : 32, "program header",
-	            err);
-
-	if (rc != 0)
-		return rc;
-	p->type = (uint32_t)U(b, 4);
-	p->offset = is64 ? U(b + 8, 8) : U(b + 4, 4);
-	p->vaddr = is64 ? U(b + 16, 8) : U(b + 8, 4);
-	p->filesz = is64 ? U(b + 32, 8) : U(b + 16, 4);
-	return 0;
-}
-
-/* A segment's bytes (at most max), malloc'd with a NUL after them. */
-static int read_segment(const struct elf_file *f, uint64_t off, uint64_t len, uint64_t max,
-                        const char *what, char **out, ht_err *err)
-{
-	char *b;
-	int rc;
-
-	if (len > max)
-		return bad(f, err, what);
-	b = malloc((size_t)len + 1);
-	if (!b)
-		return ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
-	rc = rd(f, off, b, (size_t)len, what, err);
-	if (rc != 0) {
-		free(b);
-		return rc;
-	}
-	b[len] = '\0';
-	*out = b;
-	return 0;
-}
-
-/* The string at off of the string table, copied. */
-static int dyn_string(const struct elf_file *f, const char *tab, uint64_t tablen, uint64_t off,
-                      char **out, ht_err *err)
-{
-	if (off >= tablen || !memchr(tab + off, '\0', (size_t)(tablen - off)))
-		return bad(f, err, "dynamic string offset outside DT_STRTAB");
-	*out = ht_strdup(tab + off);
-	return *out ? 0 : ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
-}
-
-struct dyn_info {
-	uint64_t strtab, strsz, soname, rpath, runpath, flags_1;
-	int has_strtab, has_strsz, has_soname, has_rpath, has_runpath;
-	uint64_t *needed;
-	size_t n_needed;
-};
-
-static int parse_dynamic(const struct elf_file *f, const struct phdr *dyn, struct dyn_info *di,
-                         ht_err *err)
-{
-	size_t esz = f->id.cls == ELFCLASS64 ? 16 : 8, i, n;
-	char *b;
-	int rc = read_segment(f, dyn->offset, dyn->filesz, MAX_TABLE, "PT_DYNAMIC", &b, err);
-
-	if (rc != 0)
-		return rc;
-	n = (size_t)dyn->filesz / esz;
-	di->needed = calloc(n ? n : 1, sizeof *di->needed);
-	if (!di->needed) {
-		free(b);
-		return ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
-	}
-	for (i = 0; i < n; i++) {
-		const unsigned char *e = (const unsigned char *)b + i * esz;
-		int64_t tag = (int64_t)U(e, esz / 2);
-		uint64_t val = U(e + esz / 2, esz / 2);
-		if (esz == 8)
-			tag = (int32_t)(uint32_t)tag;
-		if (tag == DT_NULL)
-			break;
-		switch (tag) {
-		case DT_NEEDED: di->needed[di->n_needed++] = val; break;
-		case DT_STRTAB: di->strtab = val; di->has_strtab = 1; break;
-		case DT_STRSZ: di->strsz = val; di->has_strsz = 1; break;
-		case DT_SONAME: if (!di->has_soname) { di->soname = val; di->has_soname = 1; } break;
-		case DT_RPATH: if (!di->has_rpath) { di->rpath = val; di->has_rpath = 1; } break;
-		case DT_RUNPATH: if (!di->has_runpath) { di->runpath = val; di->has_runpath = 1; } break;
-		case DT_FLAGS_1: di->flags_1 = val; break;
-		default: break;
-		}
-	}
-	free(b);
-	return 0;
-}
 
 static void obj_clear(struct elf_obj *o)
 {
-	size_t i;
-
-	for (i = 0; i < o->n_needed; i++)
-		free(o->needed[i]);
-	free(o->needed);
+	ht_elf_deps_clear(&o->dyn);
 	free(o->path);
 	free(o->origin);
-	free(o->soname);
-	free(o->rpath);
-	free(o->runpath);
-	free(o->interp);
 	memset(o, 0, sizeof *o);
-}
-
-/* Read the dependency information of an opened ELF file into o. */
-static int elf_read_deps(const struct elf_file *f, struct elf_obj *o, ht_err *err)
-{
-	struct phdr p, dyn = {0, 0, 0, 0}, *loads = NULL;
-	struct dyn_info di;
-	size_t i, n_loads = 0;
-	int have_dyn = 0, rc = 0;
-	char *tab = NULL;
-	uint64_t tabbase = 0, tablen = 0;
-
-	memset(&di, 0, sizeof di);
-	o->id = f->id;
-	loads = calloc(f->phnum ? f->phnum : 1, sizeof *loads);
-	if (!loads)
-		return ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
-	for (i = 0; i < f->phnum && rc == 0; i++) {
-		if ((rc = read_phdr(f, i, &p, err)) != 0)
-			break;
-		if (p.type == PT_LOAD) {
-			loads[n_loads++] = p;
-		} else if (p.type == PT_DYNAMIC && !have_dyn) {
-			dyn = p;
-			have_dyn = 1;
-		} else if (p.type == PT_INTERP && !o->interp) {
-			rc = read_segment(f, p.offset, p.filesz, PATH_MAX, "PT_INTERP", &o->interp, err);
-			if (rc == 0 && (p.filesz == 0 || strlen(o->interp) + 1 != p.filesz ||
-			                o->interp[0] == '\0'))
-				rc = bad(f, err, "PT_INTERP is not one string");
-		}
-	}
-	if (rc == 0 && have_dyn && dyn.filesz > 0)
-		rc = parse_dynamic(f, &dyn, &di, err);
-	if (rc == 0 && (di.n_needed || di.has_soname || di.has_rpath || di.has_runpath)) {
-		/* DT_STRTAB is an address: find the PT_LOAD holding it */
-		if (!di.has_strtab)
-			rc = bad(f, err, "no DT_STRTAB");
-		for (i = 0; rc == 0 && i < n_loads; i++) {
-			if (di.strtab >= loads[i].vaddr && di.strtab - loads[i].vaddr < loads[i].filesz) {
-				tabbase = loads[i].offset + (di.strtab - loads[i].vaddr);
-				tablen = loads[i].filesz - (di.strtab - loads[i].vaddr);
-				break;
-			}
-		}
-		if (rc == 0 && i == n_loads)
-			rc = bad(f, err, "DT_STRTAB outside the PT_LOAD segments");
-		if (rc == 0 && di.has_strsz && di.strsz < tablen)
-			tablen = di.strsz;
-		if (rc == 0)
-			rc = read_segment(f, tabbase, tablen, MAX_TABLE, "DT_STRTAB", &tab, err);
-	}
-	if (rc == 0 && di.n_needed) {
-		o->needed = calloc(di.n_needed, sizeof *o->needed);
-		if (!o->needed)
-			rc = ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
-		for (i = 0; rc == 0 && i < di.n_needed; i++) {
-			rc = dyn_string(f, tab, tablen, di.needed[i], &o->needed[i], err);
-			if (rc == 0) {
-				o->n_needed++;
-				if (o->needed[i][0] == '\0')
-					rc = bad(f, err, "empty DT_NEEDED");
-			}
-		}
-	}
-	if (rc == 0 && di.has_soname)
-		rc = dyn_string(f, tab, tablen, di.soname, &o->soname, err);
-	if (rc == 0 && di.has_rpath)
-		rc = dyn_string(f, tab, tablen, di.rpath, &o->rpath, err);
-	if (rc == 0 && di.has_runpath)
-		rc = dyn_string(f, tab, tablen, di.runpath, &o->runpath, err);
-	o->nodeflib = (di.flags_1 & DF_1_NODEFLIB) != 0;
-	free(tab);
-	free(loads);
-	free(di.needed);
-	return rc;
 }
 
 /* ---- machines ------------------------------------------------------------------- */
@@ -374,7 +68,7 @@ const char *ht_elf_machine_arch(int e_machine)
 }
 
 /* Debian's multiarch tuple of an ELF identity, or NULL. */
-static const char *multiarch(const struct elf_id *id)
+static const char *multiarch(const struct ht_elf_id *id)
 {
 	int is64 = id->cls == ELFCLASS64, le = id->data == ELFDATA2LSB;
 
@@ -393,7 +87,7 @@ static const char *multiarch(const struct elf_id *id)
 }
 
 /* AT_PLATFORM as the kernel sets it, or NULL when it depends on the CPU. */
-static const char *platform(const struct elf_id *id)
+static const char *platform(const struct ht_elf_id *id)
 {
 	switch (id->machine) {
 	case EM_X86_64: return "x86_64";
@@ -407,13 +101,12 @@ static const char *platform(const struct elf_id *id)
 
 struct ctx {
 	ht_elfdeps *d;
-	struct elf_id id;            /* of the roots */
+	struct ht_elf_id id;         /* of the roots */
 	struct elf_obj *objs;
 	size_t n_objs, cap_objs;
 	size_t main_obj;             /* the program (first root with PT_INTERP) */
 	const char *cache_path;
-	char *cache;                 /* the whole file, NULL when absent or invalid */
-	size_t cache_len, cache_new, cache_nlibs;
+	struct ht_ldcache cache;     /* empty when absent or invalid */
 	int cache_loaded;
 	char lib[64];                /* $LIB */
 	ht_buf searched;             /* directories tried, for the error message */
@@ -449,7 +142,7 @@ static char *dir_of(const char *path)
 }
 
 /* Load the ELF file at path (already opened as f) as a new object. */
-static int add_obj(struct ctx *c, struct elf_file *f, const char *real, const char *found,
+static int add_obj(struct ctx *c, struct ht_elf_file *f, const char *real, const char *found,
                    size_t loader, size_t *idx, ht_err *err)
 {
 	struct elf_obj o;
@@ -472,7 +165,7 @@ static int add_obj(struct ctx *c, struct elf_file *f, const char *real, const ch
 		return nomem(err);
 	}
 	f->path = real;
-	rc = elf_read_deps(f, &o, err);
+	rc = ht_elf_read_deps(f, &o.dyn, err);
 	if (rc != 0) {
 		obj_clear(&o);
 		return rc;
@@ -536,19 +229,19 @@ oom:
  * class or machine: the loader goes on), or an error code (negated). */
 static int try_file(struct ctx *c, const char *path, size_t loader, size_t *idx, ht_err *err)
 {
-	struct elf_file f;
+	struct ht_elf_file f;
 	char *real;
 	size_t k;
 	int rc;
 
-	if (elf_open(&f, path, NULL) != 0 || f.id.cls != c->id.cls || f.id.data != c->id.data ||
+	if (ht_elf_open(&f, path, NULL) != 0 || f.id.cls != c->id.cls || f.id.data != c->id.data ||
 	    f.id.machine != c->id.machine || (f.id.type != ET_DYN && f.id.type != ET_EXEC)) {
-		elf_close(&f);
+		ht_elf_close(&f);
 		return 0;
 	}
 	real = realpath(path, NULL);
 	if (!real) {
-		elf_close(&f);
+		ht_elf_close(&f);
 		return 0;
 	}
 	k = find_obj_path(c, real);
@@ -560,7 +253,7 @@ static int try_file(struct ctx *c, const char *path, size_t loader, size_t *idx,
 		rc = rc == 0 ? 1 : -rc;
 	}
 	free(real);
-	elf_close(&f);
+	ht_elf_close(&f);
 	return rc;
 }
 
@@ -594,92 +287,20 @@ static int try_list(struct ctx *c, const char *list, const char *seps, const cha
 	}
 }
 
-/* Read the ld.so cache once; an absent or invalid one is ignored, as the
- * loader does.  Layout (glibc's "new" format, alone or after the old one):
- * 20-byte magic "glibc-ld.so.cache1.1", nlibs, len_strings, a byte order
- * flag, 3 pad bytes, extension offset, 3 unused words; then nlibs entries
- * {int32 flags, uint32 key, uint32 value, uint32 osversion, uint64 hwcap};
- * string offsets count from the magic. */
-static void cache_load(struct ctx *c)
-{
-	static const char magic_new[] = "glibc-ld.so.cache1.1", magic_old[] = "ld.so-1.7.0";
-	size_t off = 0, len;
-	char *data;
-	const unsigned char *h;
-	uint32_t nlibs;
-	int order;
-
-	c->cache_loaded = 1;
-	if (ht_read_file(c->cache_path, &data, &len, NULL) != 0)
-		return;
-	if (len >= 16 && memcmp(data, magic_old, sizeof magic_old) == 0) {
-		uint32_t n;
-		memcpy(&n, data + 12, 4);
-		if (n > (len - 16) / 12) {
-			free(data);
-			return;
-		}
-		off = (16 + (size_t)n * 12 + 7) & ~(size_t)7;
-	}
-	if (off > len || len - off < 48 || memcmp(data + off, magic_new, 20) != 0) {
-		free(data);
-		return;
-	}
-	h = (const unsigned char *)data + off;
-	order = h[28];
-	if (order == 1 || order > 3 ||
-	    (order != 0 && (order == 3) != (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__))) {
-		free(data);
-		return;
-	}
-	memcpy(&nlibs, h + 20, 4);
-	if (nlibs > (len - off - 48) / 24) {
-		free(data);
-		return;
-	}
-	c->cache_nlibs = nlibs;
-	c->cache = data;
-	c->cache_len = len;
-	c->cache_new = off;
-}
-
-/* A string of the cache, or NULL when out of bounds. */
-static const char *cache_str(const struct ctx *c, uint32_t off)
-{
-	size_t at = c->cache_new + off;
-
-	if (at < c->cache_new || at >= c->cache_len ||
-	    !memchr(c->cache + at, '\0', c->cache_len - at))
-		return NULL;
-	return c->cache + at;
-}
-
-/* The first usable entry for name, in the cache's order (ldconfig's order
- * of the directories); entries for glibc-hwcaps or legacy hwcap
- * subdirectories are not taken (the layer must run on any CPU). */
+/* The usable entries for name, in the cache's order (ldconfig's order of
+ * the directories); the cache is read once. */
 static int try_cache(struct ctx *c, const char *name, size_t loader, size_t *idx, ht_err *err)
 {
-	size_t i;
+	const char *value;
+	size_t pos = 0;
 
-	if (!c->cache_loaded)
-		cache_load(c);
+	if (!c->cache_loaded) {
+		ht_ldcache_load(&c->cache, c->cache_path);
+		c->cache_loaded = 1;
+	}
 	ht_buf_printf(&c->searched, "%s%s", c->searched.len ? ", " : "", c->cache_path);
-	for (i = 0; c->cache && i < c->cache_nlibs; i++) {
-		const char *e = c->cache + c->cache_new + 48 + i * 24, *key, *value;
-		int32_t flags;
-		uint32_t k, v;
-		uint64_t hwcap;
-		int rc;
-		memcpy(&flags, e, 4);
-		memcpy(&k, e + 4, 4);
-		memcpy(&v, e + 8, 4);
-		memcpy(&hwcap, e + 16, 8);
-		if (((flags & 0xff) != 1 && (flags & 0xff) != 3) || hwcap != 0)
-			continue;
-		key = cache_str(c, k);
-		if (!key || strcmp(key, name) != 0 || !(value = cache_str(c, v)))
-			continue;
-		rc = try_file(c, value, loader, idx, err);
+	while ((value = ht_ldcache_next(&c->cache, name, &pos)) != NULL) {
+		int rc = try_file(c, value, loader, idx, err);
 		if (rc != 0)
 			return rc;
 	}
@@ -710,7 +331,7 @@ static int resolve_one(struct ctx *c, size_t loader, const char *name, size_t *i
 
 	/* already loaded under that soname */
 	for (k = 0; k < c->n_objs; k++) {
-		if (c->objs[k].soname && strcmp(c->objs[k].soname, name) == 0) {
+		if (c->objs[k].dyn.soname && strcmp(c->objs[k].dyn.soname, name) == 0) {
 			*idx = k;
 			return 0;
 		}
@@ -735,28 +356,28 @@ static int resolve_one(struct ctx *c, size_t loader, const char *name, size_t *i
 			                  c->objs[loader].path);
 		return rc > 0 ? 0 : -rc;
 	}
-	if (!c->objs[loader].runpath) {
+	if (!c->objs[loader].dyn.runpath) {
 		for (l = loader; rc == 0 && l != NO_OBJ; l = c->objs[l].loader) {
 			/* only the program's DT_RPATH is void beside a DT_RUNPATH */
-			if (c->objs[l].rpath && !(l == c->main_obj && c->objs[l].runpath))
-				rc = try_list(c, c->objs[l].rpath, ":", c->objs[l].origin, name, loader,
+			if (c->objs[l].dyn.rpath && !(l == c->main_obj && c->objs[l].dyn.runpath))
+				rc = try_list(c, c->objs[l].dyn.rpath, ":", c->objs[l].origin, name, loader,
 				              idx, err);
 			did_main |= l == c->main_obj;
 		}
-		if (rc == 0 && !did_main && c->main_obj != NO_OBJ && c->objs[c->main_obj].rpath &&
-		    !c->objs[c->main_obj].runpath)
-			rc = try_list(c, c->objs[c->main_obj].rpath, ":", c->objs[c->main_obj].origin,
+		if (rc == 0 && !did_main && c->main_obj != NO_OBJ && c->objs[c->main_obj].dyn.rpath &&
+		    !c->objs[c->main_obj].dyn.runpath)
+			rc = try_list(c, c->objs[c->main_obj].dyn.rpath, ":", c->objs[c->main_obj].origin,
 			              name, loader, idx, err);
 	}
 	if (rc == 0 && lib_path && *lib_path)
 		rc = try_list(c, lib_path, ":;", c->objs[c->main_obj != NO_OBJ ? c->main_obj : 0].origin,
 		              name, loader, idx, err);
-	if (rc == 0 && c->objs[loader].runpath)
-		rc = try_list(c, c->objs[loader].runpath, ":", c->objs[loader].origin, name, loader,
+	if (rc == 0 && c->objs[loader].dyn.runpath)
+		rc = try_list(c, c->objs[loader].dyn.runpath, ":", c->objs[loader].origin, name, loader,
 		              idx, err);
-	if (rc == 0 && !c->objs[loader].nodeflib)
+	if (rc == 0 && !c->objs[loader].dyn.nodeflib)
 		rc = try_cache(c, name, loader, idx, err);
-	if (rc == 0 && !c->objs[loader].nodeflib)
+	if (rc == 0 && !c->objs[loader].dyn.nodeflib)
 		rc = try_defaults(c, name, loader, idx, err);
 	if (rc == 0)
 		return ht_err_set(err, HYPERTEST_ERR_NOT_FOUND, "%s needed by %s not found (searched %s)",
@@ -806,8 +427,8 @@ static int load_queue(struct ctx *c, size_t from, ht_err *err)
 	int rc;
 
 	for (i = from; i < c->n_objs; i++) {
-		for (j = 0; j < c->objs[i].n_needed; j++) {
-			const char *name = c->objs[i].needed[j];
+		for (j = 0; j < c->objs[i].dyn.n_needed; j++) {
+			const char *name = c->objs[i].dyn.needed[j];
 			if (has_entry(c->d, name))
 				continue;
 			if ((rc = resolve_one(c, i, name, &idx, err)) != 0)
@@ -819,7 +440,7 @@ static int load_queue(struct ctx *c, size_t from, ht_err *err)
 	return 0;
 }
 
-static int same_machine(const struct elf_id *a, const struct elf_id *b)
+static int same_machine(const struct ht_elf_id *a, const struct ht_elf_id *b)
 {
 	return a->cls == b->cls && a->data == b->data && a->machine == b->machine;
 }
@@ -828,7 +449,7 @@ static int same_machine(const struct elf_id *a, const struct elf_id *b)
 static int add_root_file(struct ctx *c, const char *path, int first, const char *what,
                          size_t *idx, ht_err *err)
 {
-	struct elf_file f;
+	struct ht_elf_file f;
 	char *real = realpath(path, NULL);
 	int rc;
 
@@ -840,7 +461,7 @@ static int add_root_file(struct ctx *c, const char *path, int first, const char 
 		free(real);
 		return 0;
 	}
-	rc = elf_open(&f, real, err);
+	rc = ht_elf_open(&f, real, err);
 	if (rc == 0 && f.id.type != ET_EXEC && f.id.type != ET_DYN)
 		rc = ht_err_set(err, HYPERTEST_ERR_INVALID,
 		                "%s: not an executable or shared object (e_type %d)", real, f.id.type);
@@ -855,7 +476,7 @@ static int add_root_file(struct ctx *c, const char *path, int first, const char 
 		                ht_elf_machine_arch(c->id.machine) : "?", c->id.cls == ELFCLASS64 ? 64 : 32);
 	if (rc == 0)
 		rc = add_obj(c, &f, real, real, NO_OBJ, idx, err);
-	elf_close(&f);
+	ht_elf_close(&f);
 	free(real);
 	return rc;
 }
@@ -880,9 +501,9 @@ static int resolve(struct ctx *c, const char *const *roots, size_t n, ht_err *er
 				snprintf(c->lib, sizeof c->lib, "%s",
 				         c->id.cls == ELFCLASS64 ? "lib64" : "lib");
 		}
-		if (c->objs[idx].interp && !c->d->interp) {
+		if (c->objs[idx].dyn.interp && !c->d->interp) {
 			size_t ii;
-			if (!(c->d->interp = ht_strdup(c->objs[idx].interp)))
+			if (!(c->d->interp = ht_strdup(c->objs[idx].dyn.interp)))
 				return nomem(err);
 			if (c->main_obj == NO_OBJ)
 				c->main_obj = idx;
@@ -933,7 +554,7 @@ int ht_elfdeps_resolve_cache(const char *const *roots, size_t n, const char *ld_
 	for (i = 0; i < c.n_objs; i++)
 		obj_clear(&c.objs[i]);
 	free(c.objs);
-	free(c.cache);
+	ht_ldcache_free(&c.cache);
 	ht_buf_free(&c.searched);
 	return rc;
 }
