@@ -55,8 +55,12 @@
  * (waitid(WNOWAIT), only ever for the pids it forked), kills what they
  * left in their process groups while they are zombies, reaps them and
  * sends EXITED.  At end of file on the socket (the orchestrator is done or
- * gone) SERVE returns and the program exits; children still running die
- * by their parent-death signal.
+ * gone) it kills everything it still has and SERVE returns.  The zygote
+ * has no parent-death signal (the end of file tells it) and is the
+ * subreaper of all below it: what a test started and left (a shell's
+ * background job, a daemon) comes to the zygote, which reaps it when it
+ * ends and kills it when the run ends, so that a SIGKILLed orchestrator
+ * leaves nothing behind.
  *
  * The orchestrator.  The socket and the zygote's stderr are in the epoll
  * loop of local-invoke.c.  Requests are sent without blocking; what the
@@ -918,6 +922,35 @@ static int kid_index(struct zygote *z, pid_t pid)
 	return -1;
 }
 
+/* Kill every process the zygote still has, adopted orphans included, and
+ * reap them, until it has none (or 2 s passed): the orchestrator is done
+ * or gone.  An invocation's function dies, so does its test (its
+ * parent-death signal), and what the test started comes to the zygote
+ * (the subreaper), which kills it in the next round. */
+static void kill_everything(struct zygote *z)
+{
+	for (size_t i = 0; i < z->nkids; i++)
+		kill(-z->kids[i].pid, SIGKILL);
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)z->self);
+	for (int round = 0; round < 200; round++) {
+		FILE *f = fopen(path, "re");
+		long pid;
+		while (f && fscanf(f, "%ld", &pid) == 1) {
+			kill(-(pid_t)pid, SIGKILL); /* its group, if it leads one */
+			kill((pid_t)pid, SIGKILL);
+		}
+		if (f)
+			fclose(f);
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		if (waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD)
+			return;
+		struct timespec ts = {0, 10 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* Reap every child of ours that ended: 0, or -1 when the orchestrator is
  * gone. */
 static int reap(struct zygote *z)
@@ -928,8 +961,12 @@ static int reap(struct zygote *z)
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0)
 			return 0;
 		int i = kid_index(z, si.si_pid);
-		if (i < 0)
-			break; /* a child of someone else in this process: look at ours one by one */
+		if (i < 0) {
+			/* an orphan the zygote adopted as subreaper: nobody waits for it */
+			while (waitpid(si.si_pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			continue;
+		}
 		if (finish_child(z, (size_t)i) != 0)
 			return -1;
 	}
@@ -955,7 +992,12 @@ int local_zygote_serve(local_provider *p, hypertest_function *fn, int sock)
 		fcntl(sock, F_SETFL, fl & ~O_NONBLOCK);
 	fcntl(sock, F_SETFD, FD_CLOEXEC);
 	unsetenv(LOCAL_ZYGOTE_ENV);
-	prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with the orchestrator (again: harmless) */
+	/* Not killed with the orchestrator (it was started with that signal):
+	 * the end of file on the socket tells, and then the zygote kills all
+	 * it has, the orphans of the tests included, which come to it as the
+	 * subreaper of everything below it. */
+	prctl(PR_SET_PDEATHSIG, 0);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 
 	sigset_t chld, old;
 	sigemptyset(&chld);
@@ -1001,6 +1043,7 @@ int local_zygote_serve(local_provider *p, hypertest_function *fn, int sock)
 		}
 	}
 out:
+	kill_everything(&z);
 	if (z.sfd >= 0)
 		close(z.sfd);
 	close(sock);
