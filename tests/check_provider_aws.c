@@ -850,7 +850,9 @@ START_TEST(test_invoke_2000)
 	fputs("{\"concurrency\": 2000}\n", f);
 	fclose(f);
 	json_decref(control("POST", "/quota", "{\"value\": 5000}"));
-	const char *fn = new_function("{\"mode\": \"success\", \"delayMs\": 1000}");
+	/* each answer 4 s late, so that even on a loaded machine the last
+	 * request arrives before the first answer: all N are in flight at once */
+	const char *fn = new_function("{\"mode\": \"success\", \"delayMs\": 4000}");
 	void *self = create_ok(options(fn, ""));
 	hypertest_invocation *inv = calloc(N, sizeof *inv);
 	/* connections first, as a run's first wave would not have them either */
@@ -866,12 +868,9 @@ START_TEST(test_invoke_2000)
 	ck_assert_int_eq(json_integer_value(json_object_get(st, "maxInFlight")), N);
 	ck_assert_int_eq(json_integer_value(json_object_get(st, "invocations")), N);
 	json_decref(info);
-	fprintf(stderr, "check_provider_aws: %d invocations of 1 s, all in flight at once: %.2f s\n",
+	/* how fast is bench/aws-invoke.sh's to measure, not this test's */
+	fprintf(stderr, "check_provider_aws: %d invocations of 4 s, all in flight at once: %.2f s\n",
 	        N, wall);
-	/* all were in flight at once (maxInFlight above); the time is 1 s plus
-	 * overhead, mostly endpoint.py's (Python, on the same cores): 1.7 s
-	 * measured here, 4.1 s at a load average of 95 on 2 cores */
-	ck_assert_msg(wall < 1.0 + 7.0, "%d invocations of 1 s took %.2f s", N, wall);
 	free_invocations(inv, N);
 	OP(HYPERTEST_OP_DESTROY)(self);
 	json_decref(control("POST", "/quota", "{\"value\": 1000}"));
