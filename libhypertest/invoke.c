@@ -13,6 +13,7 @@
 
 #define HT_MAX_RESPONSE (6u * 1024 * 1024) /* Lambda's synchronous response limit */
 #define HT_WAIT_SLICE_MS 250               /* how often a cancel request is noticed */
+#define HT_START_BATCH 64                  /* starts between two looks at the provider */
 #define HT_CANCEL_GRACE_MS 10000           /* after a cancel, how long to wait for stragglers */
 
 struct ht_run_state {
@@ -138,8 +139,14 @@ static void run_loop(ht_run_state *st, const size_t *order, long concurrency, js
 	int64_t cancel_deadline = -1;
 
 	while (st->done < n) {
-		while (!h->cancelled && next < n && st->in_flight < (size_t)concurrency)
+		/* Start in batches with a look at the provider between them (a
+		 * wait of 0 ms), so that the first requests are on their way
+		 * while the later ones are being prepared. */
+		size_t batch = 0;
+		while (!h->cancelled && next < n && st->in_flight < (size_t)concurrency &&
+		       batch++ < HT_START_BATCH)
 			start_test(st, order[next++], fields);
+		int more = !h->cancelled && next < n && st->in_flight < (size_t)concurrency;
 		if (h->cancelled && cancel_deadline < 0) {
 			ht_log(h, HYPERTEST_LOG_WARNING, "cancelled: stopping %zu invocations in flight",
 			       st->in_flight);
@@ -161,7 +168,7 @@ static void run_loop(ht_run_state *st, const size_t *order, long concurrency, js
 		}
 		ht_err_clear(&h->err);
 		{
-			int rc = wait(st->provider->self, HT_WAIT_SLICE_MS);
+			int rc = wait(st->provider->self, more ? 0 : HT_WAIT_SLICE_MS);
 			if (rc < 0) {
 				char why[sizeof h->err.msg + 64];
 				snprintf(why, sizeof why, "provider failed while waiting: %s",

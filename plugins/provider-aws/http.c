@@ -273,7 +273,7 @@ static int split_url(const char *url, char **host, char **path, char **query)
 int aws_http_sign_sigv4(void *ud, const aws_http_request *req, aws_headers *headers,
                         aws_err *err)
 {
-	const aws_http_sigv4 *s = ud;
+	aws_http_sigv4 *s = ud;
 	aws_sigv4_params p = {0};
 	aws_sigv4_request sr;
 	aws_sigv4_result res;
@@ -291,6 +291,7 @@ int aws_http_sign_sigv4(void *ud, const aws_http_request *req, aws_headers *head
 	p.region = s->region;
 	p.time = time(NULL);
 	p.payload_hash = s->payload_hash;
+	p.key_cache = &s->key_cache;
 	sr.method = req->method;
 	sr.path = path;
 	sr.query = query;

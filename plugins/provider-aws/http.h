@@ -79,6 +79,7 @@ typedef struct aws_http_sigv4 {
 	const char *region;
 	const char *service;      /* "s3", "lambda", ... */
 	const char *payload_hash; /* NULL: hash the body; AWS_UNSIGNED_PAYLOAD; a hex digest */
+	aws_sigv4_key_cache key_cache; /* the day's signing key, kept */
 } aws_http_sigv4;
 
 /* An aws_http_sign_fn; ud is an aws_http_sigv4. */

@@ -12,7 +12,9 @@
 #include <strings.h>
 
 #include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 #include "sigv4.h"
 
@@ -650,15 +652,31 @@ int aws_sigv4_sign(const aws_sigv4_params *p, const aws_sigv4_request *req, int 
 		goto out;
 	keybuf = tmp.data;
 	{
-		char d8[9];
+		char d8[9], kscope[sizeof p->key_cache->scope];
+		unsigned char shash[32];
 		memcpy(d8, date, 8);
 		d8[8] = '\0';
-		hmac(keybuf, tmp.len, d8, k1);
+		int n = snprintf(kscope, sizeof kscope, "%s/%s/%s", d8, p->region, p->service);
+		int cacheable = p->key_cache && n > 0 && (size_t)n < sizeof kscope;
+		if (cacheable)
+			SHA256((const unsigned char *)keybuf, tmp.len, shash);
+		if (cacheable && !strcmp(p->key_cache->scope, kscope) &&
+		    CRYPTO_memcmp(p->key_cache->secret_hash, shash, 32) == 0) {
+			memcpy(k2, p->key_cache->key, 32);
+		} else {
+			hmac(keybuf, tmp.len, d8, k1);
+			hmac(k1, 32, p->region, k2);
+			hmac(k2, 32, p->service, k1);
+			hmac(k1, 32, "aws4_request", k2);
+			if (cacheable) {
+				memcpy(p->key_cache->scope, kscope, sizeof kscope);
+				memcpy(p->key_cache->secret_hash, shash, 32);
+				memcpy(p->key_cache->key, k2, 32);
+			}
+		}
+		OPENSSL_cleanse(shash, sizeof shash);
 	}
 	OPENSSL_cleanse(tmp.data, tmp.len);
-	hmac(k1, 32, p->region, k2);
-	hmac(k2, 32, p->service, k1);
-	hmac(k1, 32, "aws4_request", k2);
 	hmac(k2, 32, sts.data, k1);
 	to_hex(k1, 32, out->signature);
 	OPENSSL_cleanse(k1, sizeof k1);

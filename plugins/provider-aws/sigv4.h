@@ -80,6 +80,15 @@ void aws_amz_date(time_t t, char out[17]);
 
 #define AWS_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
 
+/* The signing key of one day, region and service, kept between requests
+ * (it changes daily; deriving it is four HMACs).  Owned by the caller,
+ * used by one thread at a time; all zero is empty. */
+typedef struct aws_sigv4_key_cache {
+	char scope[160];               /* "<yyyymmdd>/<region>/<service>" it is for */
+	unsigned char secret_hash[32]; /* SHA-256 of "AWS4" + the secret it came from */
+	unsigned char key[32];
+} aws_sigv4_key_cache;
+
 typedef struct aws_sigv4_params {
 	const char *access_key_id;
 	const char *secret_access_key;
@@ -101,6 +110,7 @@ typedef struct aws_sigv4_params {
 	 * An x-amz-content-sha256 header of the request wins over both. */
 	const char *payload_hash;
 	long expires;              /* presigned form: X-Amz-Expires, seconds */
+	aws_sigv4_key_cache *key_cache; /* NULL: derive the key every time */
 } aws_sigv4_params;
 
 /* Fill the service-dependent defaults (path handling, content header). */

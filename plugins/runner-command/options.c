@@ -364,16 +364,26 @@ static int parse_options(cmd_options *opt, json_t *obj, char **error)
 	if (tests) {
 		if ((rc = opt_strings(error, tests, "tests", 0, &opt->tests, &opt->n_tests)))
 			return rc;
+		json_t *seen = json_object(); /* a hash set: thousands of ids */
+		if (!seen)
+			return bad(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 		for (size_t i = 0; i < opt->n_tests; i++) {
+			rc = 0;
 			if (!opt->tests[i][0])
-				return bad(error, HYPERTEST_ERR_CONFIG,
-				           PREFIX "option 'tests': element %zu is empty", i + 1);
-			for (size_t j = 0; j < i; j++)
-				if (!strcmp(opt->tests[i], opt->tests[j]))
-					return bad(error, HYPERTEST_ERR_CONFIG,
-					           PREFIX "option 'tests': element %zu repeats '%s'", i + 1,
-					           opt->tests[i]);
+				rc = bad(error, HYPERTEST_ERR_CONFIG,
+				         PREFIX "option 'tests': element %zu is empty", i + 1);
+			else if (json_object_get(seen, opt->tests[i]))
+				rc = bad(error, HYPERTEST_ERR_CONFIG,
+				         PREFIX "option 'tests': element %zu repeats '%s'", i + 1,
+				         opt->tests[i]);
+			else if (json_object_set_new_nocheck(seen, opt->tests[i], json_true()))
+				rc = bad(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+			if (rc) {
+				json_decref(seen);
+				return rc;
+			}
 		}
+		json_decref(seen);
 	}
 
 	v = json_object_get(obj, "run");
