@@ -78,7 +78,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <malloc.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -1017,10 +1016,6 @@ int local_zygote_serve(local_provider *p, hypertest_function *fn, int sock)
 	}
 	if (reply(&z, LOCAL_ZMSG_READY, 0, z.self, 0) != 0)
 		goto out;
-	/* Free chunks left by the start-up would be consolidated by each
-	 * child's first large malloc, a copy-on-write fault per page touched:
-	 * consolidate them once, here. */
-	malloc_trim(0);
 	for (;;) {
 		struct pollfd pf[2] = {{z.sock, POLLIN, 0}, {z.sfd, POLLIN, 0}};
 		if (poll(pf, 2, -1) < 0) {
