@@ -1000,7 +1000,7 @@ static int collect(aws_http *h)
 int aws_http_multi_wait(aws_http *h, int timeout_ms)
 {
 	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-	int total = 0;
+	int total = 0, polled = 0;
 	for (;;) {
 		struct epoll_event ev[256];
 		int running = 0, n, i;
@@ -1023,9 +1023,12 @@ int aws_http_multi_wait(aws_http *h, int timeout_ms)
 		next_retry = start_due(h);
 		if (h->ready.n)
 			continue;
-		if (deadline >= 0 && now_ms() >= deadline)
+		/* at the deadline (at once for a wait of 0 ms), the sockets are
+		 * still looked at once: connections progress, requests go out */
+		int expired = deadline >= 0 && now_ms() >= deadline;
+		if (expired && polled)
 			return 0;
-		wait = deadline < 0 ? 1000 : (long)(deadline - now_ms());
+		wait = deadline < 0 ? 1000 : expired ? 0 : (long)(deadline - now_ms());
 		if (next_retry >= 0 && next_retry < wait)
 			wait = next_retry;
 		if (h->timer_due >= 0 && h->timer_due - now_ms() < wait)
@@ -1035,6 +1038,7 @@ int aws_http_multi_wait(aws_http *h, int timeout_ms)
 		n = epoll_wait(h->epfd, ev, (int)(sizeof ev / sizeof *ev), (int)wait);
 		if (n < 0 && errno != EINTR)
 			return -HYPERTEST_ERR_HTTP;
+		polled = 1;
 		for (i = 0; i < n; i++) {
 			int flags = ((ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
 			            ((ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
