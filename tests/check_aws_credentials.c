@@ -536,7 +536,7 @@ static int perform(aws_http *h, const char *method, const char *url, const char 
 START_TEST(test_no_secret_logged)
 {
 	aws_credentials c = test_creds();
-	aws_http_sigv4 sig = {&c, "us-east-1", "s3", NULL};
+	aws_http_sigv4 sig = {.creds = &c, .region = "us-east-1", .service = "s3"};
 	httpd *d = httpd_start(handler, NULL, 0);
 	aws_http *h = client(4, 1, 1, &c);
 	aws_http_response resp;
@@ -681,7 +681,7 @@ END_TEST
 START_TEST(test_request_headers)
 {
 	aws_credentials c = test_creds();
-	aws_http_sigv4 sig = {&c, "us-east-1", "lambda", NULL};
+	aws_http_sigv4 sig = {.creds = &c, .region = "us-east-1", .service = "lambda"};
 	httpd *d = httpd_start(handler, NULL, 0);
 	aws_http *h = client(4, 1, 0, &c);
 	aws_http_request r;
