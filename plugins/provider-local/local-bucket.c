@@ -101,12 +101,9 @@ int local_object_url(void *self, const char *key, hypertest_buffer *url)
 	return rc;
 }
 
-/* Move the tree below src into dst (created): the core removes the
- * artifacts directory after the store, so a regular file is renamed into
- * the bucket (no copy of its bytes) when both are on one file system, and
- * copied otherwise.  Symbolic links count as what they point to when that
- * is a file (copied); links to directories are skipped, so a loop cannot
- * make the copy endless. */
+/* Copy the tree below src into dst (created).  Symbolic links count as what
+ * they point to when that is a file; links to directories are skipped, so
+ * a loop cannot make the copy endless. */
 static int copy_tree(local_provider *p, const char *src, const char *dst)
 {
 	DIR *d = opendir(src);
@@ -128,8 +125,6 @@ static int copy_tree(local_provider *p, const char *src, const char *dst)
 			                strerror(errno));
 		} else if (S_ISDIR(lst.st_mode)) {
 			rc = copy_tree(p, from, to);
-		} else if (S_ISREG(lst.st_mode) && rename(from, to) == 0) {
-			/* moved */
 		} else if (stat(from, &st) == 0 && S_ISREG(st.st_mode)) {
 			if (local_copy_file(from, to) != 0)
 				rc = local_fail(p, HYPERTEST_ERR_IO,
