@@ -19,11 +19,17 @@
 # flight at the endpoint, the endpoint's own CPU time (C endpoint only) and
 # the load average; PASS/MISS against the targets: within 5 % of the ideal
 # wall time (no wall target when the ideal is ~0), under 0.2 ms orchestrator
-# CPU per invocation, under 64 MB peak RSS.
+# CPU per invocation, under 64 MB peak RSS.  After a run of one wave
+# (N = concurrency) comes the floor of the machine for it, from
+# bench/invoke-floor.c: the same N requests at once to the same endpoint
+# over raw sockets, then with bare libcurl (no hypertest; C endpoint only).
 #
 #   bench/aws-invoke.sh [BUILD_DIR]       (default: _build or .)
 #   env: BENCH_ENDPOINT=c|python (default c), CC (default cc),
 #        HT_BENCH_WRAP (a command put before hypertest, e.g. "perf record -g -o F"),
+#        BENCH_CASES (default "1 2 3": which of the three runs, in that order;
+#        N:C:DELAY_MS:IDEAL_S is a run of one's own),
+#        BENCH_NO_FLOOR=1 leaves out the floor (below),
 #        BENCH_KEEP=1 keeps the temp dir (each run's output and results in run-N/)
 # Uses the services of the environment (HT_AWS_ENDPOINT & co.) or starts
 # tests/aws/services.sh for the duration.
@@ -82,6 +88,9 @@ if [ "$mode" = c ]; then
 	# shellcheck disable=SC2086 # pkg-config's flags are words
 	${CC:-cc} -std=gnu11 -O2 -o "$tmp/lambda-endpoint" "$here/bench/lambda-endpoint.c" $pkg ||
 		{ echo "cannot compile bench/lambda-endpoint.c"; exit 1; }
+	# shellcheck disable=SC2046 # pkg-config's flags are words
+	${CC:-cc} -std=gnu11 -O2 -o "$tmp/invoke-floor" "$here/bench/invoke-floor.c" \
+		$(pkg-config --cflags --libs libcurl) || { echo "cannot compile bench/invoke-floor.c"; exit 1; }
 	"$tmp/lambda-endpoint" --watch-pid $$ >"$tmp/ep.out" 2>"$tmp/ep.log" &
 	ep_pid=$!
 	for _ in $(seq 1 100); do
@@ -183,9 +192,23 @@ if mode == "c":
           " hypertest saw them end from %.0f to %.0f (median %.0f)"
           % (first, first + st["arrivalSpanMs"], ends[0], ends[-1], ends[len(ends) // 2]))
 PY
+	# one wave (N = C, a delay): what the machine itself needs for it
+	if [ "$mode" = c ] && [ "$n" = "$c" ] && [ "$delay" -gt 0 ] && [ -z "${BENCH_NO_FLOOR:-}" ]; then
+		echo "  the floor on this machine (bench/invoke-floor.c: the same $n requests at once, same endpoint, no hypertest):"
+		for how in raw curl; do
+			http POST "$invoke_ep/_reset" "{\"delayMs\": $delay}" >/dev/null
+			echo "    $("$tmp/invoke-floor" "$how" "$invoke_ep/2015-03-31/functions/$fn/invocations" "$n")"
+		done
+	fi
 }
 
-run 2000 500 1000 4
-run 2000 2000 1000 1
-run 5000 1000 0 0
+for case in ${BENCH_CASES:-1 2 3}; do
+	case "$case" in
+	1) run 2000 500 1000 4 ;;
+	2) run 2000 2000 1000 1 ;;
+	3) run 5000 1000 0 0 ;;
+	*:*:*:*) IFS=: read -r n c d i <<<"$case"; run "$n" "$c" "$d" "$i" ;;
+	*) echo "BENCH_CASES: no case '$case' (1, 2, 3 or N:C:DELAY_MS:IDEAL_S)"; exit 2 ;;
+	esac
+done
 control POST /quota '{"value": 1000}' >/dev/null

@@ -872,6 +872,29 @@ START_TEST(test_invoke_2000)
 	fprintf(stderr, "check_provider_aws: %d invocations of 4 s, all in flight at once: %.2f s\n",
 	        N, wall);
 	free_invocations(inv, N);
+	/* the transfers are spread over libcurl multi handles of 256 at most */
+	ck_assert_msg(C.logs && strstr(C.logs, "at most 2000 transfers at once, over 8 libcurl "
+	                                       "multi handles"),
+	              "%s", C.logs ? C.logs : "no log");
+
+	/* a second wave finds the first one's connections idle in the multi
+	 * handles it goes to, and opens none */
+	char path[128];
+	snprintf(path, sizeof path, "/function/%s", fn);
+	json_decref(control("POST", path, "{\"mode\": \"success\", \"delayMs\": 500}"));
+	json_t *stats = control("GET", "/stats", NULL);
+	json_int_t accepted = json_integer_value(json_object_get(stats, "connectionsAccepted"));
+	json_decref(stats);
+	inv = calloc(N, sizeof *inv);
+	invoke_all(self, inv, N);
+	for (int i = 0; i < N; i++)
+		ck_assert_msg(inv[i].code == 0, "%d: %s", i, inv[i].message);
+	free_invocations(inv, N);
+	stats = control("GET", "/stats", NULL);
+	/* one connection since: this test's own request for the figures */
+	ck_assert_int_eq(json_integer_value(json_object_get(stats, "connectionsAccepted")) - accepted,
+	                 1);
+	json_decref(stats);
 	OP(HYPERTEST_OP_DESTROY)(self);
 	json_decref(control("POST", "/quota", "{\"value\": 1000}"));
 }

@@ -2,13 +2,22 @@
  * http.c - the aws provider's HTTP layer over libcurl: request/response
  * records, the SigV4 signing hook, AWS error parsing, retries (exponential
  * backoff, full jitter, a budget), the blocking mode (one reusable easy
- * handle) and the asynchronous mode (one multi handle, completions called
+ * handle) and the asynchronous mode (multi handles, completions called
  * from aws_http_multi_wait).  Everything logged or reported is redacted.
+ *
+ * The asynchronous mode spreads its transfers over shards: multi handles of
+ * at most AWS_SHARD_SIZE transfers each, every one with a connection cache
+ * of its own.  libcurl (7.88) walks a host's whole list of connections to
+ * add a transfer and to remove one, so one cache of thousands of
+ * connections costs time in the square of their number; shards bound
+ * each walk.  A transfer goes to the shard with the fewest running, which is
+ * where the connections a finished wave left idle are.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +34,11 @@
 #include "http.h"
 
 /* One request in the client: its easy handle, its attempts. */
+typedef struct shard shard;
+
 typedef struct transfer {
 	aws_http *h;
+	shard *sh;               /* while in a multi handle */
 	aws_http_request *req;
 	aws_http_response resp;
 	CURL *easy;
@@ -47,10 +59,20 @@ typedef struct tlist {
 	size_t n;
 } tlist;
 
+/* One multi handle of the asynchronous mode. */
+struct shard {
+	aws_http *h;
+	CURLM *multi;
+	size_t running;      /* transfers in it */
+	long long timer_due; /* monotonic ms of curl's timeout, -1: none */
+	unsigned index;
+};
+
 struct aws_http {
 	aws_http_config cfg;
 	CURL *easy;        /* the blocking mode's handle, reused */
-	CURLM *multi;
+	shard *shards;     /* the multi handles */
+	size_t nshards;
 	CURLSH *share;
 	tlist running;     /* in the multi handle */
 	tlist delayed;     /* waiting for a retry, ordered by nothing (few) */
@@ -61,7 +83,6 @@ struct aws_http {
 	/* the multi handle is driven with curl_multi_socket_action: work per
 	 * wake-up follows the sockets that are ready, not all in flight */
 	int epfd;
-	long long timer_due; /* monotonic ms of curl's timeout, -1: none */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -432,6 +453,9 @@ static int retryable_curl(CURLcode rc)
 
 /* ---- the client ------------------------------------------------------------------------- */
 
+/* transfers per multi handle at most (see the top of the file) */
+#define AWS_SHARD_SIZE 256
+
 static unsigned long long rng_next(aws_http *h)
 {
 	/* xorshift64* */
@@ -444,21 +468,23 @@ static unsigned long long rng_next(aws_http *h)
 /* curl tells which sockets to watch for what: mirror it in the epoll set. */
 static int socket_cb(CURL *easy, curl_socket_t s, int what, void *ud, void *sockp)
 {
-	aws_http *h = ud;
+	shard *sh = ud;
+	aws_http *h = sh->h;
 	struct epoll_event ev;
 	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
 		epoll_ctl(h->epfd, EPOLL_CTL_DEL, s, NULL);
-		curl_multi_assign(h->multi, s, NULL);
+		curl_multi_assign(sh->multi, s, NULL);
 		return 0;
 	}
 	memset(&ev, 0, sizeof ev);
-	ev.data.fd = s;
+	/* the socket and its shard */
+	ev.data.u64 = (uint64_t)sh->index << 32 | (uint32_t)s;
 	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
 	if (!sockp) {
 		if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST)
 			epoll_ctl(h->epfd, EPOLL_CTL_MOD, s, &ev);
-		curl_multi_assign(h->multi, s, h);
+		curl_multi_assign(sh->multi, s, sh);
 	} else if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, s, &ev) < 0 && errno == ENOENT) {
 		epoll_ctl(h->epfd, EPOLL_CTL_ADD, s, &ev);
 	}
@@ -467,10 +493,48 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *ud, void *sock
 
 static int timer_cb(CURLM *multi, long timeout_ms, void *ud)
 {
-	aws_http *h = ud;
+	shard *sh = ud;
 	(void)multi;
-	h->timer_due = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	sh->timer_due = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	return 0;
+}
+
+/* The shards for cfg.concurrency transfers: nshards multi handles that
+ * together allow that many connections.  0 or -1 (out of memory). */
+static int shards_init(aws_http *h)
+{
+	size_t n = ((size_t)h->cfg.concurrency + AWS_SHARD_SIZE - 1) / AWS_SHARD_SIZE, i;
+	long per = (long)(((size_t)h->cfg.concurrency + n - 1) / n);
+	h->shards = calloc(n, sizeof *h->shards);
+	if (!h->shards)
+		return -1;
+	h->nshards = n;
+	for (i = 0; i < n; i++) {
+		shard *sh = &h->shards[i];
+		sh->h = h;
+		sh->index = (unsigned)i;
+		sh->timer_due = -1;
+		if (!(sh->multi = curl_multi_init()))
+			return -1;
+		curl_multi_setopt(sh->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, per);
+		curl_multi_setopt(sh->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per);
+		curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, per);
+		curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+		curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+		curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+		curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+	}
+	return 0;
+}
+
+/* The shard with the fewest transfers running. */
+static shard *least_loaded(aws_http *h)
+{
+	shard *best = &h->shards[0];
+	for (size_t i = 1; i < h->nshards && best->running; i++)
+		if (h->shards[i].running < best->running)
+			best = &h->shards[i];
+	return best;
 }
 
 aws_http *aws_http_new(const aws_http_config *cfg, aws_err *err)
@@ -514,25 +578,19 @@ aws_http *aws_http_new(const aws_http_config *cfg, aws_err *err)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 
-	h->timer_due = -1;
 	h->epfd = epoll_create1(EPOLL_CLOEXEC);
 	h->easy = curl_easy_init();
-	h->multi = curl_multi_init();
 	h->share = curl_share_init();
-	if (!h->easy || !h->multi || !h->share || h->epfd < 0) {
+	if (!h->easy || !h->share || h->epfd < 0 || shards_init(h) < 0) {
 		aws_http_free(h);
 		aws_fail(err, HYPERTEST_ERR_NOMEM, "libcurl: cannot create handles");
 		return NULL;
 	}
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-	curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, h->cfg.concurrency);
-	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, h->cfg.concurrency);
-	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, h->cfg.concurrency);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	logf_(h, HYPERTEST_LOG_DEBUG,
+	      "http: at most %ld transfers at once, over %zu libcurl multi handles", h->cfg.concurrency,
+	      h->nshards);
 	return h;
 }
 
@@ -547,7 +605,7 @@ void aws_http_free(aws_http *h)
 		return;
 	while ((t = h->running.head)) {
 		tl_remove(&h->running, t);
-		curl_multi_remove_handle(h->multi, t->easy);
+		curl_multi_remove_handle(t->sh->multi, t->easy);
 		transfer_free(h, t);
 	}
 	while ((t = h->delayed.head)) {
@@ -563,8 +621,10 @@ void aws_http_free(aws_http *h)
 	free(h->idle);
 	if (h->easy)
 		curl_easy_cleanup(h->easy);
-	if (h->multi)
-		curl_multi_cleanup(h->multi);
+	for (i = 0; i < h->nshards; i++)
+		if (h->shards[i].multi)
+			curl_multi_cleanup(h->shards[i].multi);
+	free(h->shards);
 	if (h->share)
 		curl_share_cleanup(h->share);
 	if (h->epfd >= 0)
@@ -877,12 +937,14 @@ static void start(aws_http *h, transfer *t)
 		make_ready(h, t, err.code, err.msg);
 		return;
 	}
-	mc = curl_multi_add_handle(h->multi, t->easy);
+	t->sh = least_loaded(h);
+	mc = curl_multi_add_handle(t->sh->multi, t->easy);
 	if (mc != CURLM_OK) {
 		aws_fail(&err, HYPERTEST_ERR_HTTP, "%s: %s", t->req->what, curl_multi_strerror(mc));
 		make_ready(h, t, err.code, err.msg);
 		return;
 	}
+	t->sh->running++;
 	tl_push(&h->running, t);
 }
 
@@ -919,7 +981,8 @@ void aws_http_multi_cancel(aws_http *h)
 	transfer *t;
 	while ((t = h->running.head)) {
 		tl_remove(&h->running, t);
-		curl_multi_remove_handle(h->multi, t->easy);
+		curl_multi_remove_handle(t->sh->multi, t->easy);
+		t->sh->running--;
 		make_ready(h, t, HYPERTEST_ERR_CANCELLED, "cancelled");
 	}
 	while ((t = h->delayed.head)) {
@@ -967,12 +1030,12 @@ static long start_due(aws_http *h)
 	return next < 0 ? -1 : (long)(next - now);
 }
 
-/* Collect finished transfers; returns how many completed. */
-static int collect(aws_http *h)
+/* Collect the finished transfers of a shard; returns how many completed. */
+static int collect(aws_http *h, shard *sh)
 {
 	CURLMsg *m;
 	int left, n = 0;
-	while ((m = curl_multi_info_read(h->multi, &left))) {
+	while ((m = curl_multi_info_read(sh->multi, &left))) {
 		transfer *t = NULL;
 		CURLcode cc;
 		aws_err err = {0};
@@ -982,9 +1045,10 @@ static int collect(aws_http *h)
 			continue;
 		cc = m->data.result;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-		curl_multi_remove_handle(h->multi, m->easy_handle);
+		curl_multi_remove_handle(sh->multi, m->easy_handle);
 		if (!t)
 			continue;
+		sh->running--;
 		tl_remove(&h->running, t);
 		if (outcome(h, t, cc, &code, &err, &delay) == OUTCOME_RETRY) {
 			t->due = now_ms() + delay;
@@ -997,25 +1061,49 @@ static int collect(aws_http *h)
 	return n;
 }
 
+/* Run the timeouts of the shards that are due; collect what finished.
+ * Returns how many completed, or -1 (libcurl failed). */
+static int run_timers(aws_http *h)
+{
+	int n = 0, running;
+	for (size_t i = 0; i < h->nshards; i++) {
+		shard *sh = &h->shards[i];
+		if (sh->timer_due >= 0 && sh->timer_due <= now_ms()) {
+			sh->timer_due = -1;
+			if (curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running) !=
+			    CURLM_OK)
+				return -1;
+		}
+		n += collect(h, sh);
+	}
+	return n;
+}
+
+/* ms until the first shard's timeout (-1: none). */
+static long long next_timer(const aws_http *h)
+{
+	long long next = -1;
+	for (size_t i = 0; i < h->nshards; i++)
+		if (h->shards[i].timer_due >= 0 && (next < 0 || h->shards[i].timer_due < next))
+			next = h->shards[i].timer_due;
+	return next < 0 ? -1 : next - now_ms() < 0 ? 0 : next - now_ms();
+}
+
 int aws_http_multi_wait(aws_http *h, int timeout_ms)
 {
 	long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	int total = 0, polled = 0;
 	for (;;) {
 		struct epoll_event ev[256];
-		int running = 0, n, i;
+		int running = 0, n, i, done;
 		long next_retry, wait;
-		CURLMcode mc;
+		long long timer;
 		total += deliver_ready(h);
 		start_due(h);
 		total += deliver_ready(h);
-		if (h->timer_due >= 0 && h->timer_due <= now_ms()) {
-			h->timer_due = -1;
-			mc = curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-			if (mc != CURLM_OK)
-				return -HYPERTEST_ERR_HTTP;
-		}
-		total += collect(h);
+		if ((done = run_timers(h)) < 0)
+			return -HYPERTEST_ERR_HTTP;
+		total += done;
 		if (total > 0)
 			return total;
 		if (h->running.n == 0 && h->delayed.n == 0 && h->ready.n == 0)
@@ -1031,8 +1119,8 @@ int aws_http_multi_wait(aws_http *h, int timeout_ms)
 		wait = deadline < 0 ? 1000 : expired ? 0 : (long)(deadline - now_ms());
 		if (next_retry >= 0 && next_retry < wait)
 			wait = next_retry;
-		if (h->timer_due >= 0 && h->timer_due - now_ms() < wait)
-			wait = (long)(h->timer_due - now_ms());
+		if ((timer = next_timer(h)) >= 0 && timer < wait)
+			wait = (long)timer;
 		if (wait < 0)
 			wait = 0;
 		n = epoll_wait(h->epfd, ev, (int)(sizeof ev / sizeof *ev), (int)wait);
@@ -1043,8 +1131,10 @@ int aws_http_multi_wait(aws_http *h, int timeout_ms)
 			int flags = ((ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
 			            ((ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
 			            ((ev[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
-			mc = curl_multi_socket_action(h->multi, ev[i].data.fd, flags, &running);
-			if (mc != CURLM_OK)
+			size_t si = (size_t)(ev[i].data.u64 >> 32);
+			curl_socket_t s = (curl_socket_t)(uint32_t)ev[i].data.u64;
+			if (si < h->nshards &&
+			    curl_multi_socket_action(h->shards[si].multi, s, flags, &running) != CURLM_OK)
 				return -HYPERTEST_ERR_HTTP;
 		}
 	}

@@ -21,7 +21,7 @@ typedef struct aws_http_request aws_http_request;
 typedef void (*aws_log_fn)(void *ud, int level, const char *msg);
 
 typedef struct aws_http_config {
-	long concurrency;         /* connections at most (total and per host); default 64 */
+	long concurrency;         /* transfers and connections at most; default 64 */
 	int max_attempts;         /* tries per request, first included; default 5 */
 	long retry_base_ms;       /* backoff: first delay at most this; default 100 */
 	long retry_cap_ms;        /* backoff: one delay at most this; default 20000 */

@@ -269,6 +269,7 @@ class Endpoint:
     def stats(self):
         return {"requests": self.seq, "auth": dict(self.auth), "operations": dict(self.operations),
                 "connections": self.server.connections if self.server else 0,
+                "connectionsAccepted": self.server.accepted if self.server else 0,
                 "lambda": self.lam.stats()}
 
     async def control(self, req):

@@ -160,7 +160,8 @@ class Server:
         self.max_body = max_body
         self.on_error = on_error
         self.server = None
-        self.connections = 0
+        self.connections = 0  # open now
+        self.accepted = 0     # ever accepted
 
     async def start(self, host, port):
         self.server = await asyncio.start_server(
@@ -169,6 +170,7 @@ class Server:
 
     async def _serve(self, reader, writer):
         self.connections += 1
+        self.accepted += 1
         try:
             while True:
                 try:

@@ -1,0 +1,286 @@
+/*
+ * invoke-floor.c - what N Lambda invocations at once cost this machine
+ * without hypertest: the floor under bench/aws-invoke.sh's figures.
+ *
+ *   invoke-floor raw|curl URL N
+ *
+ * Sends N Invoke requests at once, each on a connection of its own, to
+ * URL (bench/lambda-endpoint.c's http://127.0.0.1:PORT), and waits for
+ * every answer.  The request has the shape of hypertest's (SigV4 headers
+ * of the same size; the signature is not computed, the endpoint checks
+ * only the shape), so the figures are those of the connections and of the
+ * HTTP client alone: no payload building, no signing, no results.
+ *
+ *   raw   non-blocking sockets and epoll, one thread: the kernel's part
+ *   curl  libcurl's multi interface with curl_multi_socket_action and
+ *         epoll, one multi handle, one easy handle per request: what
+ *         libcurl itself needs, whoever drives it
+ *
+ * Prints one line:
+ *   floor MODE N: all sent after S ms, all answered after A ms; CPU U ms user,
+ *   Y ms system = P ms per invocation
+ * ("all sent": raw only; libcurl does not say when a request left).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+static const char body[] = "{\"runId\":\"floor\",\"testId\":\"t00000\",\"context\":{\"name\":\"t00000\"}}";
+static const char *const headers[] = {
+    "Content-Type: application/json",
+    "X-Amz-Date: 20260101T000000Z",
+    "X-Amz-Content-Sha256: 0000000000000000000000000000000000000000000000000000000000000000",
+    "Authorization: AWS4-HMAC-SHA256 Credential=AKIDFLOOR0000000000/20260101/us-east-1/lambda/"
+    "aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date, "
+    "Signature=0000000000000000000000000000000000000000000000000000000000000000",
+};
+
+static void die(const char *what)
+{
+	fprintf(stderr, "invoke-floor: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* ---- raw sockets ------------------------------------------------------------------------ */
+
+enum { R_CONNECTING = 1, R_SENT = 2 };
+
+static int run_raw(const char *url, int n, double t0, double *sent_ms)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	char host[64], path[512], req[2048], buf[4096];
+	unsigned port;
+	int len, ep, sent = 0, done = 0, i, maxfd = n + 1024;
+	unsigned char *state;
+
+	if (sscanf(url, "http://%63[0-9.]:%u%511s", host, &port, path) != 3 ||
+	    inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+		fprintf(stderr, "invoke-floor: raw wants http://IPV4:PORT/PATH, not %s\n", url);
+		return 2;
+	}
+	a.sin_port = htons((unsigned short)port);
+	len = snprintf(req, sizeof req, "POST %s HTTP/1.1\r\nHost: %s:%u\r\n", path, host, port);
+	for (i = 0; i < (int)(sizeof headers / sizeof *headers); i++)
+		len += snprintf(req + len, sizeof req - (size_t)len, "%s\r\n", headers[i]);
+	len += snprintf(req + len, sizeof req - (size_t)len, "Content-Length: %zu\r\n\r\n%s",
+	                strlen(body), body);
+	if ((ep = epoll_create1(0)) < 0)
+		die("epoll_create1");
+	if (!(state = calloc((size_t)maxfd, 1)))
+		die("calloc");
+	for (i = 0; i < n; i++) {
+		int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		struct epoll_event ev = {.data.fd = fd};
+		if (fd < 0)
+			die("socket");
+		if (fd >= maxfd) {
+			fprintf(stderr, "invoke-floor: descriptor %d beyond %d\n", fd, maxfd);
+			return 1;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS)
+			die("connect");
+		if (write(fd, req, (size_t)len) == len) {
+			state[fd] = R_SENT;
+			sent++;
+			ev.events = EPOLLIN;
+		} else {
+			state[fd] = R_CONNECTING;
+			ev.events = EPOLLOUT;
+		}
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+			die("epoll_ctl");
+	}
+	if (sent == n)
+		*sent_ms = now_ms() - t0;
+	while (done < n) {
+		struct epoll_event evs[256];
+		int k = epoll_wait(ep, evs, 256, 60000);
+		if (k <= 0)
+			die("epoll_wait (no answer in 60 s)");
+		for (i = 0; i < k; i++) {
+			int fd = evs[i].data.fd;
+			if (state[fd] == R_CONNECTING) {
+				struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+				if (write(fd, req, (size_t)len) != len)
+					die("write");
+				state[fd] = R_SENT;
+				if (++sent == n)
+					*sent_ms = now_ms() - t0;
+				epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
+				continue;
+			}
+			ssize_t r = read(fd, buf, sizeof buf);
+			if (r > 0 && strncmp(buf, "HTTP/1.1 200", 12) != 0) {
+				fprintf(stderr, "invoke-floor: answered %.40s\n", buf);
+				return 1;
+			}
+			if (r < 0 && errno != EAGAIN)
+				die("read");
+			if (r >= 0) { /* the answers are small: the first read has the head */
+				close(fd);
+				done++;
+			}
+		}
+	}
+	free(state);
+	close(ep);
+	return 0;
+}
+
+/* ---- libcurl ---------------------------------------------------------------------------- */
+
+static int curl_ep;
+static double curl_due = -1;
+
+static int on_socket(CURL *e, curl_socket_t s, int what, void *ud, void *sockp)
+{
+	struct epoll_event ev = {.data.fd = s};
+	(void)e;
+	if (what == CURL_POLL_REMOVE) {
+		epoll_ctl(curl_ep, EPOLL_CTL_DEL, s, NULL);
+		return 0;
+	}
+	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+	if (!sockp) {
+		epoll_ctl(curl_ep, EPOLL_CTL_ADD, s, &ev);
+		curl_multi_assign(ud, s, ud);
+	} else {
+		epoll_ctl(curl_ep, EPOLL_CTL_MOD, s, &ev);
+	}
+	return 0;
+}
+
+static int on_timer(CURLM *m, long ms, void *ud)
+{
+	(void)m;
+	(void)ud;
+	curl_due = ms < 0 ? -1 : now_ms() + (double)ms;
+	return 0;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	(void)p;
+	(void)ud;
+	return size * n;
+}
+
+static int run_curl(const char *url, int n)
+{
+	struct curl_slist *hl = NULL;
+	CURLM *m;
+	int running, done = 0, rc = 0, i;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(m = curl_multi_init()))
+		return 1;
+	if ((curl_ep = epoll_create1(0)) < 0)
+		die("epoll_create1");
+	for (i = 0; i < (int)(sizeof headers / sizeof *headers); i++)
+		hl = curl_slist_append(hl, headers[i]);
+	curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(m, CURLMOPT_SOCKETDATA, m);
+	curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)n);
+	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)n);
+	for (i = 0; i < n; i++) {
+		CURL *e = curl_easy_init();
+		if (!e)
+			return 1;
+		curl_easy_setopt(e, CURLOPT_URL, url);
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, hl);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+		curl_multi_add_handle(m, e);
+		if (i % 64 == 63) /* as hypertest does: the first ones leave early */
+			curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	while (done < n) {
+		struct epoll_event evs[256];
+		double wait = curl_due < 0 ? 1000 : curl_due - now_ms();
+		int k = epoll_wait(curl_ep, evs, 256, wait < 0 ? 0 : (int)wait + 1);
+		CURLMsg *msg;
+		int left;
+		if (k < 0 && errno != EINTR)
+			die("epoll_wait");
+		for (i = 0; i < k; i++)
+			curl_multi_socket_action(m, evs[i].data.fd,
+			                         (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+			                             (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0),
+			                         &running);
+		if (curl_due >= 0 && now_ms() >= curl_due) {
+			curl_due = -1;
+			curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running);
+		}
+		while ((msg = curl_multi_info_read(m, &left))) {
+			long status = 0;
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+			if (msg->data.result != CURLE_OK || status != 200) {
+				fprintf(stderr, "invoke-floor: %s, HTTP %ld\n",
+				        curl_easy_strerror(msg->data.result), status);
+				rc = 1;
+			}
+			curl_multi_remove_handle(m, msg->easy_handle);
+			curl_easy_cleanup(msg->easy_handle);
+			done++;
+		}
+	}
+	curl_multi_cleanup(m);
+	curl_slist_free_all(hl);
+	close(curl_ep);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct rlimit rl;
+	struct rusage ru;
+	double t0, sent_ms = -1, user, sys;
+	int n, rc;
+
+	if (argc != 4 || (strcmp(argv[1], "raw") != 0 && strcmp(argv[1], "curl") != 0) ||
+	    (n = atoi(argv[3])) <= 0) {
+		fprintf(stderr, "usage: invoke-floor raw|curl URL N\n");
+		return 2;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	t0 = now_ms();
+	rc = strcmp(argv[1], "raw") == 0 ? run_raw(argv[2], n, t0, &sent_ms) : run_curl(argv[2], n);
+	if (rc)
+		return rc;
+	getrusage(RUSAGE_SELF, &ru);
+	user = (double)ru.ru_utime.tv_sec * 1e3 + (double)ru.ru_utime.tv_usec / 1e3;
+	sys = (double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3;
+	printf("floor %s %d: ", argv[1], n);
+	if (sent_ms >= 0)
+		printf("all sent after %.0f ms, ", sent_ms);
+	printf("all answered after %.0f ms; CPU %.0f ms user, %.0f ms system = %.3f ms per "
+	       "invocation\n",
+	       now_ms() - t0, user, sys, (user + sys) / n);
+	return 0;
+}
