@@ -861,6 +861,90 @@ static const char *field(const char *report, const char *name)
 	return val;
 }
 
+/* The number of entries of a directory, -1 when it is not there. */
+static int dir_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* TMPDIR is a short name: a link in a directory of the provider's own, to
+ * the invocation's .hypertest/tmp, while it runs; a Unix socket's path
+ * has 107 bytes at most, and programs put sockets below TMPDIR. */
+START_TEST(test_invoke_tmpdir)
+{
+	const char *t = getenv("TMPDIR");
+	const char *base = t && t[0] == '/' && strlen(t) <= 40 ? t : "/tmp";
+	void *self = deployed("{}");
+	char *fifo = pathf("%s/gate", C.project_dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	int gate = open(fifo, O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(gate, 0);
+	/* one invocation waits at the gate; another tells the links' directory */
+	hypertest_invocation *waiting = inv_new(1);
+	start(self, waiting, pathf("genv %s", fifo));
+	hypertest_invocation *other = inv_new(2);
+	start(self, other, "env");
+	double end = now_s() + 30;
+	while (!other->done) {
+		ck_assert_msg(now_s() < end, "the second invocation did not complete");
+		ck_assert_int_ge(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 100), 0);
+	}
+	ck_assert_msg(other->code == 0, "%s", other->message);
+	char *link = strdup(field(other->response, "TMPDIR"));
+	char *dir = strdup(link);
+	*strrchr(dir, '/') = '\0';
+	ck_assert_msg(strncmp(dir, pathf("%s/hypertest-", base), strlen(base) + 11) == 0 &&
+	                  strlen(dir) == strlen(base) + 17,
+	              "TMPDIR %s is not in %s/hypertest-XXXXXX", link, base);
+	struct stat st;
+	ck_assert_int_eq(stat(dir, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0700);
+	/* the waiting one's link, to its scratch directory's tmp */
+	char target[1024], want[1024], *mine = NULL;
+	snprintf(want, sizeof want, "%s/.hypertest/function/scratch/%s/.hypertest/tmp",
+	         C.project_dir, waiting->test_id);
+	DIR *d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.' || !strcmp(pathf("%s/%s", dir, e->d_name), link))
+			continue; /* the other's, if still there */
+		ssize_t n = readlink(pathf("%s/%s", dir, e->d_name), target, sizeof target - 1);
+		ck_assert_int_gt(n, 0);
+		target[n] = '\0';
+		ck_assert_str_eq(target, want);
+		mine = strdup(pathf("%s/%s", dir, e->d_name));
+	}
+	closedir(d);
+	ck_assert_msg(mine, "no link for the waiting invocation in %s", dir);
+	ck_assert_int_eq(write(gate, "g", 1), 1);
+	wait_n(self, 1, 30);
+	close(gate);
+	ck_assert_msg(waiting->code == 0, "%s", waiting->message);
+	ck_assert_str_eq(field(waiting->response, "TMPDIR"), mine);
+	/* both ended: their links are gone, the directory when the provider is */
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 0), 0);
+	end = now_s() + 10;
+	while (dir_entries(dir) != 0 && now_s() < end)
+		OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 50);
+	ck_assert_int_eq(dir_entries(dir), 0);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	ck_assert_int_eq(dir_entries(dir), -1);
+	free(mine);
+	free(dir);
+	free(link);
+	inv_free(waiting);
+	inv_free(other);
+}
+END_TEST
+
 START_TEST(test_invoke_environment)
 {
 	setenv("LOCAL_TEST_MARK", "inherited", 1);
@@ -877,7 +961,8 @@ START_TEST(test_invoke_environment)
 	ck_assert_str_eq(field(r, "cwd"), scratch);
 	ck_assert_str_eq(field(r, "PWD"), scratch);
 	ck_assert_str_eq(field(r, "HOME"), pathf("%s/.hypertest/home", scratch));
-	ck_assert_str_eq(field(r, "TMPDIR"), pathf("%s/.hypertest/tmp", scratch));
+	/* TMPDIR: a short link to scratch/.hypertest/tmp (test_invoke_tmpdir) */
+	ck_assert_msg(strlen(field(r, "TMPDIR")) <= 64, "%s", field(r, "TMPDIR"));
 	ck_assert_str_eq(field(r, "HYPERTEST_FUNCTION_CONFIG"),
 	                 pathf("%s/var/task/hypertest.config.json", root));
 	ck_assert_str_eq(field(r, "HYPERTEST_PLUGIN_PATH"), "/plugins/a:/plugins/b");
@@ -2149,6 +2234,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_invoke_missing_program);
 	tcase_add_test(t, test_invoke_exec_fails);
 	tcase_add_test(t, test_invoke_environment);
+	tcase_add_test(t, test_invoke_tmpdir);
 	tcase_add_test(t, test_invoke_scratch_files);
 	tcase_add_test(t, test_scratch_reuse);
 	tcase_add_test(t, test_invoke_big_payload);
@@ -2178,6 +2264,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(t, setup_exec, teardown);
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, test_invoke_environment);
+	tcase_add_test(t, test_invoke_tmpdir);
 	tcase_add_test(t, test_invoke_big_payload);
 	tcase_add_test(t, test_invoke_timeout);
 	tcase_add_test(t, test_invoke_oversized);

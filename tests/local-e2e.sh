@@ -1,8 +1,8 @@
 #!/bin/sh
 # End to end through the CLI with the `local` provider and the `command`
 # runner: speed, every kind of test outcome, ids that a shell would mangle,
-# drift, reproducible deploys, and no process left behind after the
-# orchestrator is killed.
+# drift, reproducible deploys, a TMPDIR short enough for Unix sockets, and no
+# process left behind after the orchestrator is killed.
 set -u
 top_build=${HT_TOP_BUILDDIR:?}
 hypertest="$top_build/cli/hypertest"
@@ -145,6 +145,32 @@ chmod 600 "$k/tests/pass.sh"
 "$hypertest" -C "$k" --quiet deploy >/dev/null 2>&1 || fail "redeploy"
 digest3=$(json "$k/.hypertest/bucket/hypertest.manifest.json" 'd["imageDigest"]')
 [ "$digest2" = "$digest3" ] || fail "same content, other times and modes: $digest2 != $digest3"
+
+# ---- TMPDIR: short (Unix sockets below it fit), in the scratch directory, then gone --
+u=$tmp/tmpdir
+mkdir -p "$u/tests"
+cat >"$u/tests/tmpdir.py" <<'PY'
+import os, socket, sys
+td = os.environ["TMPDIR"]
+assert os.path.realpath(td) == os.path.realpath(".hypertest/tmp"), (td, os.getcwd())
+# Chromium's is $TMPDIR/.org.chromium.Chromium.XXXXXX/SingletonSocket (46 more bytes)
+d = os.path.join(td, ".org.chromium.Chromium.abcdef")
+os.mkdir(d)
+s = socket.socket(socket.AF_UNIX)
+s.bind(os.path.join(d, "SingletonSocket"))
+s.close()
+open(os.path.join(sys.argv[1], "tmpdir.txt"), "w").write(td)
+PY
+config "$u" '{"tests": ["a", "b"], "run": ["python3", "tests/tmpdir.py", "{artifactsDir}"]}' '{}' 2
+"$hypertest" -C "$u" --quiet deploy >"$tmp/tmpdir.deploy" 2>&1 || { cat "$tmp/tmpdir.deploy"; fail "deploy tmpdir"; }
+"$hypertest" -C "$u" --quiet invoke >"$tmp/tmpdir.out" 2>&1 || { cat "$tmp/tmpdir.out"; fail "invoke tmpdir"; }
+run_id=$(json "$u/hypertest.results.json" 'd["runId"]')
+for id in $(json "$u/hypertest.results.json" '" ".join(t["testId"] for t in d["testResults"])'); do
+	td=$(cat "$u/.hypertest/bucket/$run_id/$id/tmpdir.txt") || fail "no TMPDIR recorded by $id"
+	echo "TMPDIR of $id: $td"
+	[ ! -e "$td" ] && [ ! -L "$td" ] || fail "TMPDIR $td of $id is still there"
+	[ ! -e "$(dirname "$td")" ] || fail "the directory of TMPDIR links $(dirname "$td") is still there"
+done
 
 # ---- SIGKILL of the orchestrator leaves no function process behind ------------------
 # each test is a shell with a background job: the sleeps are grandchildren

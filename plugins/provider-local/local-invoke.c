@@ -67,6 +67,7 @@ struct local_proc {
 	int zyg;          /* a child of the zygote (pid 0 until it says which) */
 	uint64_t ztoken;  /* its name there */
 	char *scratch;
+	char *tmpdir;     /* its TMPDIR: a short link (local-scratch.c) */
 	local_proc *prev, *next; /* the running or the detached list */
 	/* the lists of one batch of events: exited, and gone (to free) */
 	int in_finish, in_gone;
@@ -297,6 +298,7 @@ static void proc_free(local_proc *pr)
 		fd_close(pr, k);
 	if (pr->zyg)
 		local_zygote_forget(pr->p, pr->ztoken);
+	local_scratch_tmpdir_drop(pr->p, pr->tmpdir);
 	local_scratch_release(pr->p, pr->scratch);
 	free(pr->payload);
 	free(pr->out);
@@ -511,7 +513,9 @@ int local_invoke_start(void *self, hypertest_invocation *inv, const char *payloa
 	}
 	int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
 	pr->scratch = local_scratch_acquire(p, id);
-	if (!pr->scratch) {
+	if (!pr->scratch ||
+	    (p->isolation != LOCAL_ISOLATION_IMAGE &&
+	     !(pr->tmpdir = local_scratch_tmpdir(p, pr->scratch)))) {
 		rc = HYPERTEST_ERR_IO;
 		goto fail;
 	}
@@ -521,12 +525,12 @@ int local_invoke_start(void *self, hypertest_invocation *inv, const char *payloa
 		goto fail;
 	}
 	if (local_zygote_usable(p)) {
-		rc = local_zygote_request(p, pr, id, pr->scratch, pipes, &pr->ztoken);
+		rc = local_zygote_request(p, pr, id, pr->scratch, pr->tmpdir, pipes, &pr->ztoken);
 		if (rc != 0)
 			goto fail;
 		pr->zyg = 1;
 	} else {
-		pr->pid = local_start_function(p, program, pr->scratch, pipes);
+		pr->pid = local_start_function(p, program, pr->scratch, pr->tmpdir, pipes);
 		if (pr->pid < 0) {
 			pr->pid = 0;
 			rc = HYPERTEST_ERR_PROVIDER;

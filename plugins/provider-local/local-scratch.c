@@ -23,6 +23,14 @@
  *
  * A directory is left behind only when the orchestrator is killed outright;
  * scratch/ may be removed whenever no invoke runs.
+ *
+ * TMPDIR is not the long path of .hypertest/tmp but a short link to it,
+ * /tmp/hypertest-XXXXXX/<n> (a directory of the provider's own, mode 0700,
+ * in the orchestrator's TMPDIR when that is short): programs put Unix
+ * sockets below TMPDIR, a socket's path has 107 bytes at most, and the
+ * scratch directory may be deep in the project (Chromium's is
+ * $TMPDIR/.org.chromium.Chromium.XXXXXX/SingletonSocket).  The link goes
+ * when the invocation ends, the directory when the provider does.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -104,6 +112,52 @@ void local_scratch_shutdown(local_provider *p)
 	free(p->scratch_base);
 	free(p->pool_dir);
 	p->scratch_base = p->pool_dir = NULL;
+	if (p->tmp_links && local_rm_rf(p->tmp_links) != 0)
+		local_log(p, HYPERTEST_LOG_WARNING, "cannot remove %s: %s", p->tmp_links,
+		          strerror(errno));
+	free(p->tmp_links);
+	p->tmp_links = NULL;
+}
+
+/* where the directory of TMPDIR links goes: the orchestrator's TMPDIR
+ * when it is short, else /tmp */
+static const char *links_base(void)
+{
+	const char *t = getenv("TMPDIR");
+	return t && t[0] == '/' && strlen(t) <= 40 ? t : "/tmp";
+}
+
+char *local_scratch_tmpdir(local_provider *p, const char *dir)
+{
+	if (!p->tmp_links) {
+		char *tmpl = local_asprintf("%s/hypertest-XXXXXX", links_base());
+		if (!tmpl || !mkdtemp(tmpl)) {
+			int e = tmpl ? errno : ENOMEM;
+			local_fail(p, HYPERTEST_ERR_IO, "cannot create %s for TMPDIR: %s",
+			           tmpl ? tmpl : "a directory", strerror(e));
+			free(tmpl);
+			return NULL;
+		}
+		p->tmp_links = tmpl;
+	}
+	char *target = local_asprintf("%s/.hypertest/tmp", dir);
+	char *link = local_asprintf("%s/%lu", p->tmp_links, ++p->tmp_link_seq);
+	if (!target || !link || symlink(target, link) != 0) {
+		int e = target && link ? errno : ENOMEM;
+		local_fail(p, HYPERTEST_ERR_IO, "cannot link %s to %s for TMPDIR: %s",
+		           link ? link : "a name", target ? target : dir, strerror(e));
+		free(link);
+		link = NULL;
+	}
+	free(target);
+	return link;
+}
+
+void local_scratch_tmpdir_drop(local_provider *p, char *link)
+{
+	if (link && unlink(link) != 0 && errno != ENOENT)
+		local_log(p, HYPERTEST_LOG_WARNING, "cannot remove %s: %s", link, strerror(errno));
+	free(link);
 }
 
 /* A new directory at dir; what failed in *failed. */

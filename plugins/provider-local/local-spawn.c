@@ -3,8 +3,8 @@
  *
  * The function runtime program gets the orchestrator's environment plus
  * HYPERTEST_FUNCTION_CONFIG (the deployed configuration in the task root),
- * HYPERTEST_PLUGIN_PATH, HYPERTEST_LOCAL_BUCKET, HOME and TMPDIR (in its
- * scratch directory) and PWD; its working directory is the scratch
+ * HYPERTEST_PLUGIN_PATH, HYPERTEST_LOCAL_BUCKET, HOME (in its scratch
+ * directory), TMPDIR (a short link to one there, local-scratch.c) and PWD; its working directory is the scratch
  * directory.  With isolation "bubblewrap" it runs as
  *
  *   bwrap --die-with-parent --unshare-pid --new-session
@@ -329,7 +329,7 @@ out:
 }
 
 pid_t local_start_function(local_provider *p, const char *program, const char *scratch,
-                           int pipes[3][2])
+                           const char *tmpdir, int pipes[3][2])
 {
 	if (p->isolation == LOCAL_ISOLATION_IMAGE) {
 		pid_t pid = start_image(p, scratch, pipes);
@@ -343,15 +343,14 @@ pid_t local_start_function(local_provider *p, const char *program, const char *s
 
 	char *priv = local_path_join(scratch, ".hypertest");
 	char *home = priv ? local_path_join(priv, "home") : NULL;
-	char *tmp = priv ? local_path_join(priv, "tmp") : NULL;
 	const char *plugin_path = p->up.core_str ? p->up.core_str(p->core, HYPERTEST_CORE_PLUGIN_PATH)
 	                                         : NULL;
 	const char *names[] = {"HYPERTEST_FUNCTION_CONFIG", "HYPERTEST_PLUGIN_PATH",
 	                       "HYPERTEST_LOCAL_BUCKET", "HOME", "TMPDIR", "PWD"};
 	const char *values[] = {p->dep.config, plugin_path && *plugin_path ? plugin_path : NULL,
-	                        p->bucket_dir, home, tmp, scratch};
+	                        p->bucket_dir, home, tmpdir, scratch};
 	size_t owned = 0;
-	char **envp = tmp ? local_env_build(names, values, 6, &owned) : NULL;
+	char **envp = home ? local_env_build(names, values, 6, &owned) : NULL;
 	pid_t pid = -1;
 	if (!envp) {
 		local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
@@ -396,7 +395,6 @@ out:
 	local_env_free(envp, owned);
 	free(priv);
 	free(home);
-	free(tmp);
 	return pid;
 }
 

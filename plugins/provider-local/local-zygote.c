@@ -572,11 +572,11 @@ static void flush(local_provider *p)
 }
 
 int local_zygote_request(local_provider *p, local_proc *pr, const char *id, const char *scratch,
-                         int pipes[3][2], uint64_t *token)
+                         const char *tmpdir, int pipes[3][2], uint64_t *token)
 {
 	char *priv = local_path_join(scratch, ".hypertest");
 	char *home = priv ? local_asprintf("HOME=%s/home", priv) : NULL;
-	char *tmp = priv ? local_asprintf("TMPDIR=%s/tmp", priv) : NULL;
+	char *tmp = local_asprintf("TMPDIR=%s", tmpdir);
 	char *pwd = local_asprintf("PWD=%s", scratch);
 	/* LD_BIND_NOW was the zygote's own: a NAME alone unsets it */
 	const char *bind = getenv("LD_BIND_NOW") ? "" : "LD_BIND_NOW";

@@ -103,6 +103,8 @@ typedef struct local_provider {
 	size_t npool, pool_cap;
 	char *pool_digest;  /* the image they were made for */
 	unsigned long pool_seq;
+	char *tmp_links;    /* /tmp/hypertest-XXXXXX: the short TMPDIR names */
+	unsigned long tmp_link_seq;
 
 	/* invocations (local-invoke.c) */
 	int epfd;
@@ -217,6 +219,11 @@ char *local_scratch_set_aside(local_provider *p, char *dir);
 /* Give a directory back once its process is gone (takes dir). */
 void local_scratch_release(local_provider *p, char *dir);
 void local_scratch_shutdown(local_provider *p);
+/* A short name for the TMPDIR of scratch directory dir (a link to its
+ * .hypertest/tmp), or NULL (error set); local_scratch_tmpdir_drop removes
+ * it and frees it. */
+char *local_scratch_tmpdir(local_provider *p, const char *dir);
+void local_scratch_tmpdir_drop(local_provider *p, char *link);
 
 /* ---- local-spawn.c --------------------------------------------------------------- */
 
@@ -238,12 +245,12 @@ pid_t local_spawn_process(const local_spawn *s);
  * 0, or -1 with errno (nothing left open). */
 int local_pipes_open(int pipes[3][2]);
 void local_pipes_close(int pipes[3][2]); /* what is still open; sets -1 */
-/* Start the function program for one invocation in scratch (under bwrap
- * with isolation "bubblewrap"; with "image" the image's entry point under
- * bwrap, program unused); closes the child's ends of pipes on success.
- * Returns the pid, or -1 with the error set. */
+/* Start the function program for one invocation in scratch with TMPDIR
+ * tmpdir (under bwrap with isolation "bubblewrap"; with "image" the image's
+ * entry point under bwrap, program and tmpdir unused); closes the child's
+ * ends of pipes on success.  Returns the pid, or -1 with the error set. */
 pid_t local_start_function(local_provider *p, const char *program, const char *scratch,
-                           int pipes[3][2]);
+                           const char *tmpdir, int pipes[3][2]);
 /* environ with NAME=VALUE pairs set (names, values: n each; a NULL value
  * leaves the variable as it is).  The first *owned strings are allocated,
  * the others are environ's own. */
@@ -274,12 +281,12 @@ typedef struct local_zmsg {
  * call), 0 when they are started with exec (bubblewrap, no zygote, or it
  * failed: then a warning was logged once). */
 int local_zygote_usable(local_provider *p);
-/* Ask the zygote to start pr in scratch with the child's ends of pipes
+/* Ask the zygote to start pr in scratch, TMPDIR tmpdir, with the child's ends of pipes
  * (closed here, set to -1, in every case); *token names pr in the
  * zygote's messages until local_zygote_forget.  0, or an error code with
  * the error set; the invocation then did not start. */
 int local_zygote_request(local_provider *p, local_proc *pr, const char *id, const char *scratch,
-                         int pipes[3][2], uint64_t *token);
+                         const char *tmpdir, int pipes[3][2], uint64_t *token);
 /* An epoll event of one of the zygote's descriptors (w->kind). */
 void local_zygote_event(local_provider *p, const local_watch *w, uint32_t events);
 /* The next message of the zygote, waiting up to wait_ms for one: 1 got
