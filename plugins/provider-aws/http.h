@@ -2,8 +2,9 @@
  * http.h - the aws provider's HTTP layer over libcurl: requests signed by a
  * hook before every attempt, responses with a size cap, AWS error parsing
  * (JSON and S3 XML), retries with exponential backoff and full jitter, a
- * blocking mode on one reusable easy handle and an asynchronous mode over
- * one multi handle (thousands of requests in flight from one thread).
+ * blocking mode on one reusable easy handle (http.c) and an asynchronous
+ * mode over libcurl multi handles (http-multi.c: thousands of requests in
+ * flight from one thread).
  * Log lines and error messages pass through aws_redact().
  */
 #ifndef HT_PROVIDER_AWS_HTTP_H

@@ -1,0 +1,88 @@
+/*
+ * http-int.h - what the two halves of the aws provider's HTTP layer share:
+ * http.c (requests, AWS errors, the client, one attempt, the blocking mode)
+ * and http-multi.c (the asynchronous mode).  Not for the rest of the
+ * provider, which uses http.h.
+ */
+#ifndef HT_PROVIDER_AWS_HTTP_INT_H
+#define HT_PROVIDER_AWS_HTTP_INT_H
+
+#include <curl/curl.h>
+
+#include "http.h"
+
+/* transfers per multi handle at most (http-multi.c) */
+#define AWS_SHARD_SIZE 256
+
+typedef struct shard shard;
+
+/* One request in the client: its easy handle, its attempts. */
+
+typedef struct transfer {
+	aws_http *h;
+	shard *sh;               /* while in a multi handle */
+	aws_http_request *req;
+	aws_http_response resp;
+	CURL *easy;
+	struct curl_slist *slist;
+	char errbuf[CURL_ERROR_SIZE];
+	int overflow;            /* the body passed max_response */
+	long delay_total;        /* ms slept between attempts */
+	long long due;           /* monotonic ms when a delayed retry starts */
+	int done_code;           /* for completions queued as ready */
+	char *done_msg;
+	aws_http_done_fn done;
+	void *ud;
+	struct transfer *next, *prev; /* in one of the client's lists */
+} transfer;
+
+typedef struct tlist {
+	transfer *head, *tail;
+	size_t n;
+} tlist;
+
+/* One multi handle of the asynchronous mode. */
+struct shard {
+	aws_http *h;
+	CURLM *multi;
+	size_t running;      /* transfers in it */
+	long long timer_due; /* monotonic ms of curl's timeout, -1: none */
+	unsigned index;
+};
+
+struct aws_http {
+	aws_http_config cfg;
+	CURL *easy;        /* the blocking mode's handle, reused */
+	shard *shards;     /* the multi handles */
+	size_t nshards;
+	CURLSH *share;
+	tlist running;     /* in the multi handle */
+	tlist delayed;     /* waiting for a retry, ordered by nothing (few) */
+	tlist ready;       /* completed, callback pending (cancelled, add errors) */
+	CURL **idle;       /* easy handles to reuse in the multi mode */
+	size_t nidle, idle_cap;
+	unsigned long long rng;
+	/* the multi handle is driven with curl_multi_socket_action: work per
+	 * wake-up follows the sockets that are ready, not all in flight */
+	int epfd;
+};
+
+enum { OUTCOME_DONE = 0, OUTCOME_RETRY = 1 };
+
+/* monotonic ms */
+long long aws_http_now_ms(void);
+/* Configure t->easy for the next attempt (signing included). */
+int aws_http_setup_attempt(aws_http *h, transfer *t, aws_err *err);
+/* Look at a finished attempt: either the final outcome (code, message into
+ * err) and OUTCOME_DONE, or OUTCOME_RETRY after *delay_ms. */
+int aws_http_outcome(aws_http *h, transfer *t, CURLcode cc, int *code, aws_err *err,
+                     long *delay_ms);
+
+/* http-multi.c: the multi handles for h->cfg.concurrency transfers.
+ * 0, or -1 (out of memory; what was made is freed by aws_http_multi_release). */
+int aws_http_shards_init(aws_http *h);
+/* http-multi.c: free the transfers (no completion called), the idle easy
+ * handles and the multi handles. */
+void aws_http_multi_release(aws_http *h);
+
+#endif

@@ -1,0 +1,406 @@
+/*
+ * http-multi.c - the asynchronous mode of the aws provider's HTTP layer:
+ * requests added with aws_http_multi_add run together, and their
+ * completions are called from aws_http_multi_wait, all in one thread.
+ *
+ * Transfers are spread over shards: multi handles of at most
+ * AWS_SHARD_SIZE transfers each, every one with a connection cache of its
+ * own.  libcurl (7.88) walks a host's whole list of connections to add a
+ * transfer and to remove one, so one cache of thousands of connections
+ * costs time in the square of their number; shards bound each walk.  A
+ * transfer goes to the shard with the fewest running, which is where the
+ * connections a finished wave left idle are.
+ *
+ * The multi handles are driven with curl_multi_socket_action and one
+ * epoll set: the work of a wake-up follows the sockets that are ready, not
+ * all the transfers in flight.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include <curl/curl.h>
+
+#include "http-int.h"
+
+static void tl_push(tlist *l, transfer *t)
+{
+	t->next = NULL;
+	t->prev = l->tail;
+	if (l->tail)
+		l->tail->next = t;
+	else
+		l->head = t;
+	l->tail = t;
+	l->n++;
+}
+
+static void tl_remove(tlist *l, transfer *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		l->head = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	else
+		l->tail = t->prev;
+	t->next = t->prev = NULL;
+	l->n--;
+}
+
+/* curl tells which sockets to watch for what: mirror it in the epoll set. */
+static int socket_cb(CURL *easy, curl_socket_t s, int what, void *ud, void *sockp)
+{
+	shard *sh = ud;
+	aws_http *h = sh->h;
+	struct epoll_event ev;
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		epoll_ctl(h->epfd, EPOLL_CTL_DEL, s, NULL);
+		curl_multi_assign(sh->multi, s, NULL);
+		return 0;
+	}
+	memset(&ev, 0, sizeof ev);
+	/* the socket and its shard */
+	ev.data.u64 = (uint64_t)sh->index << 32 | (uint32_t)s;
+	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+	if (!sockp) {
+		if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST)
+			epoll_ctl(h->epfd, EPOLL_CTL_MOD, s, &ev);
+		curl_multi_assign(sh->multi, s, sh);
+	} else if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, s, &ev) < 0 && errno == ENOENT) {
+		epoll_ctl(h->epfd, EPOLL_CTL_ADD, s, &ev);
+	}
+	return 0;
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *ud)
+{
+	shard *sh = ud;
+	(void)multi;
+	sh->timer_due = timeout_ms < 0 ? -1 : aws_http_now_ms() + timeout_ms;
+	return 0;
+}
+
+/* nshards multi handles that together allow cfg.concurrency connections */
+int aws_http_shards_init(aws_http *h)
+{
+	size_t n = ((size_t)h->cfg.concurrency + AWS_SHARD_SIZE - 1) / AWS_SHARD_SIZE, i;
+	long per = (long)(((size_t)h->cfg.concurrency + n - 1) / n);
+	h->shards = calloc(n, sizeof *h->shards);
+	if (!h->shards)
+		return -1;
+	h->nshards = n;
+	for (i = 0; i < n; i++) {
+		shard *sh = &h->shards[i];
+		sh->h = h;
+		sh->index = (unsigned)i;
+		sh->timer_due = -1;
+		if (!(sh->multi = curl_multi_init()))
+			return -1;
+		curl_multi_setopt(sh->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, per);
+		curl_multi_setopt(sh->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per);
+		curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, per);
+		curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+		curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+		curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+		curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+	}
+	return 0;
+}
+
+/* The shard with the fewest transfers running. */
+static shard *least_loaded(aws_http *h)
+{
+	shard *best = &h->shards[0];
+	for (size_t i = 1; i < h->nshards && best->running; i++)
+		if (h->shards[i].running < best->running)
+			best = &h->shards[i];
+	return best;
+}
+
+static void transfer_free(aws_http *h, transfer *t)
+{
+	if (t->easy) {
+		if (h->nidle == h->idle_cap) {
+			size_t cap = h->idle_cap ? h->idle_cap * 2 : 64;
+			CURL **p = realloc(h->idle, cap * sizeof *p);
+			if (p) {
+				h->idle = p;
+				h->idle_cap = cap;
+			}
+		}
+		if (h->nidle < h->idle_cap)
+			h->idle[h->nidle++] = t->easy;
+		else
+			curl_easy_cleanup(t->easy);
+	}
+	curl_slist_free_all(t->slist);
+	aws_http_response_clear(&t->resp);
+	aws_http_request_free(t->req);
+	free(t->done_msg);
+	free(t);
+}
+
+void aws_http_multi_release(aws_http *h)
+{
+	transfer *t;
+	size_t i;
+	while ((t = h->running.head)) {
+		tl_remove(&h->running, t);
+		curl_multi_remove_handle(t->sh->multi, t->easy);
+		transfer_free(h, t);
+	}
+	while ((t = h->delayed.head)) {
+		tl_remove(&h->delayed, t);
+		transfer_free(h, t);
+	}
+	while ((t = h->ready.head)) {
+		tl_remove(&h->ready, t);
+		transfer_free(h, t);
+	}
+	for (i = 0; i < h->nidle; i++)
+		curl_easy_cleanup(h->idle[i]);
+	free(h->idle);
+	h->idle = NULL;
+	h->nidle = h->idle_cap = 0;
+	for (i = 0; i < h->nshards; i++)
+		if (h->shards[i].multi)
+			curl_multi_cleanup(h->shards[i].multi);
+	free(h->shards);
+	h->shards = NULL;
+	h->nshards = 0;
+}
+
+/* Call the completion and free t (t is in no list). */
+static void complete(aws_http *h, transfer *t, int code, const char *msg)
+{
+	if (t->done)
+		t->done(t->ud, t->req, &t->resp, code, code ? msg : NULL);
+	transfer_free(h, t);
+}
+
+/* Queue t as ready with this outcome. */
+static void make_ready(aws_http *h, transfer *t, int code, const char *msg)
+{
+	t->done_code = code;
+	free(t->done_msg);
+	t->done_msg = msg ? strdup(msg) : NULL;
+	tl_push(&h->ready, t);
+}
+
+/* Start an attempt of t in the multi handle, or queue it as failed. */
+static void start(aws_http *h, transfer *t)
+{
+	aws_err err = {0};
+	CURLMcode mc;
+	if (aws_http_setup_attempt(h, t, &err) != 0) {
+		make_ready(h, t, err.code, err.msg);
+		return;
+	}
+	t->sh = least_loaded(h);
+	mc = curl_multi_add_handle(t->sh->multi, t->easy);
+	if (mc != CURLM_OK) {
+		aws_fail(&err, HYPERTEST_ERR_HTTP, "%s: %s", t->req->what, curl_multi_strerror(mc));
+		make_ready(h, t, err.code, err.msg);
+		return;
+	}
+	t->sh->running++;
+	tl_push(&h->running, t);
+}
+
+int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done, void *ud,
+                       aws_err *err)
+{
+	transfer *t = calloc(1, sizeof *t);
+	if (!t) {
+		aws_http_request_free(req);
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	}
+	t->h = h;
+	t->req = req;
+	t->done = done;
+	t->ud = ud;
+	t->easy = h->nidle ? h->idle[--h->nidle] : curl_easy_init();
+	if (!t->easy) {
+		t->req = NULL;
+		free(t);
+		aws_http_request_free(req);
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "libcurl: cannot create a handle");
+	}
+	start(h, t);
+	return 0;
+}
+
+size_t aws_http_multi_pending(const aws_http *h)
+{
+	return h->running.n + h->delayed.n + h->ready.n;
+}
+
+void aws_http_multi_cancel(aws_http *h)
+{
+	transfer *t;
+	while ((t = h->running.head)) {
+		tl_remove(&h->running, t);
+		curl_multi_remove_handle(t->sh->multi, t->easy);
+		t->sh->running--;
+		make_ready(h, t, HYPERTEST_ERR_CANCELLED, "cancelled");
+	}
+	while ((t = h->delayed.head)) {
+		tl_remove(&h->delayed, t);
+		make_ready(h, t, HYPERTEST_ERR_CANCELLED, "cancelled");
+	}
+}
+
+/* Deliver the ready list; returns how many. */
+static int deliver_ready(aws_http *h)
+{
+	int n = 0;
+	transfer *t;
+	while ((t = h->ready.head)) {
+		char *msg;
+		char full[1100];
+		tl_remove(&h->ready, t);
+		msg = t->done_msg;
+		if (t->done_code == HYPERTEST_ERR_CANCELLED) {
+			snprintf(full, sizeof full, "%s: cancelled", t->req->what);
+			complete(h, t, t->done_code, full);
+		} else {
+			snprintf(full, sizeof full, "%s", msg ? msg : "failed");
+			complete(h, t, t->done_code, full);
+		}
+		n++;
+	}
+	return n;
+}
+
+/* Start delayed retries that are due; returns ms until the next one (-1: none). */
+static long start_due(aws_http *h)
+{
+	long long now = aws_http_now_ms(), next = -1;
+	transfer *t = h->delayed.head, *nx;
+	for (; t; t = nx) {
+		nx = t->next;
+		if (t->due <= now) {
+			tl_remove(&h->delayed, t);
+			start(h, t);
+		} else if (next < 0 || t->due < next) {
+			next = t->due;
+		}
+	}
+	return next < 0 ? -1 : (long)(next - now);
+}
+
+/* Collect the finished transfers of a shard; returns how many completed. */
+static int collect(aws_http *h, shard *sh)
+{
+	CURLMsg *m;
+	int left, n = 0;
+	while ((m = curl_multi_info_read(sh->multi, &left))) {
+		transfer *t = NULL;
+		CURLcode cc;
+		aws_err err = {0};
+		long delay = 0;
+		int code = 0;
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		cc = m->data.result;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+		curl_multi_remove_handle(sh->multi, m->easy_handle);
+		if (!t)
+			continue;
+		sh->running--;
+		tl_remove(&h->running, t);
+		if (aws_http_outcome(h, t, cc, &code, &err, &delay) == OUTCOME_RETRY) {
+			t->due = aws_http_now_ms() + delay;
+			tl_push(&h->delayed, t);
+			continue;
+		}
+		complete(h, t, code, err.msg);
+		n++;
+	}
+	return n;
+}
+
+/* Run the timeouts of the shards that are due; collect what finished.
+ * Returns how many completed, or -1 (libcurl failed). */
+static int run_timers(aws_http *h)
+{
+	int n = 0, running;
+	for (size_t i = 0; i < h->nshards; i++) {
+		shard *sh = &h->shards[i];
+		if (sh->timer_due >= 0 && sh->timer_due <= aws_http_now_ms()) {
+			sh->timer_due = -1;
+			if (curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running) !=
+			    CURLM_OK)
+				return -1;
+		}
+		n += collect(h, sh);
+	}
+	return n;
+}
+
+/* ms until the first shard's timeout (-1: none). */
+static long long next_timer(const aws_http *h)
+{
+	long long next = -1;
+	for (size_t i = 0; i < h->nshards; i++)
+		if (h->shards[i].timer_due >= 0 && (next < 0 || h->shards[i].timer_due < next))
+			next = h->shards[i].timer_due;
+	return next < 0 ? -1 : next - aws_http_now_ms() < 0 ? 0 : next - aws_http_now_ms();
+}
+
+int aws_http_multi_wait(aws_http *h, int timeout_ms)
+{
+	long long deadline = timeout_ms < 0 ? -1 : aws_http_now_ms() + timeout_ms;
+	int total = 0, polled = 0;
+	for (;;) {
+		struct epoll_event ev[256];
+		int running = 0, n, i, done;
+		long next_retry, wait;
+		long long timer;
+		total += deliver_ready(h);
+		start_due(h);
+		total += deliver_ready(h);
+		if ((done = run_timers(h)) < 0)
+			return -HYPERTEST_ERR_HTTP;
+		total += done;
+		if (total > 0)
+			return total;
+		if (h->running.n == 0 && h->delayed.n == 0 && h->ready.n == 0)
+			return 0;
+		next_retry = start_due(h);
+		if (h->ready.n)
+			continue;
+		/* at the deadline (at once for a wait of 0 ms), the sockets are
+		 * still looked at once: connections progress, requests go out */
+		int expired = deadline >= 0 && aws_http_now_ms() >= deadline;
+		if (expired && polled)
+			return 0;
+		wait = deadline < 0 ? 1000 : expired ? 0 : (long)(deadline - aws_http_now_ms());
+		if (next_retry >= 0 && next_retry < wait)
+			wait = next_retry;
+		if ((timer = next_timer(h)) >= 0 && timer < wait)
+			wait = (long)timer;
+		if (wait < 0)
+			wait = 0;
+		n = epoll_wait(h->epfd, ev, (int)(sizeof ev / sizeof *ev), (int)wait);
+		if (n < 0 && errno != EINTR)
+			return -HYPERTEST_ERR_HTTP;
+		polled = 1;
+		for (i = 0; i < n; i++) {
+			int flags = ((ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+			            ((ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+			            ((ev[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+			size_t si = (size_t)(ev[i].data.u64 >> 32);
+			curl_socket_t s = (curl_socket_t)(uint32_t)ev[i].data.u64;
+			if (si < h->nshards &&
+			    curl_multi_socket_action(h->shards[si].multi, s, flags, &running) != CURLM_OK)
+				return -HYPERTEST_ERR_HTTP;
+		}
+	}
+}
