@@ -1133,59 +1133,63 @@ static void wait_zygote_children(void *self, int n)
 	}
 }
 
-/* n invocations of "echo ms": seconds to start them all, seconds from the
- * last start until all completed. */
-static void run_parallel(void *self, int n, int ms, double *starting, double *draining)
+/* n invocations of payload PREFIX#i at once; each must answer its own
+ * payload. */
+static void run_parallel(void *self, int n, const char *prefix, int gate)
 {
 	hypertest_invocation **invs = calloc((size_t)n, sizeof *invs);
-	char payload[64];
-	double t0 = now_s();
+	char payload[1200];
 	for (int i = 0; i < n; i++) {
 		invs[i] = inv_new(i);
-		snprintf(payload, sizeof payload, "echo %d\n#%d", ms, i);
+		snprintf(payload, sizeof payload, "%s\n#%d", prefix, i);
 		start(self, invs[i], payload);
 	}
-	double t1 = now_s();
+	if (gate >= 0) {
+		/* the function processes are our children (exec): all n alive
+		 * together at the gate, which one after another never would be */
+		double end = now_s() + 120;
+		int have;
+		while ((have = children_of(getpid(), NULL, 0)) < n) {
+			ck_assert_msg(now_s() < end, "%d function processes at the gate, not %d", have,
+			              n);
+			ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 20), 0);
+		}
+		char *bytes = malloc((size_t)n);
+		memset(bytes, 'g', (size_t)n);
+		ck_assert_int_eq(write(gate, bytes, (size_t)n), n);
+		free(bytes);
+	}
 	wait_n(self, n, 300);
-	double t2 = now_s();
 	for (int i = 0; i < n; i++) {
-		snprintf(payload, sizeof payload, "echo %d\n#%d", ms, i);
+		snprintf(payload, sizeof payload, "%s\n#%d", prefix, i);
 		ck_assert_msg(invs[i]->code == 0, "%d: %s", i, invs[i]->message);
 		ck_assert_str_eq(invs[i]->response, payload);
 		inv_free(invs[i]);
 	}
 	free(invs);
-	if (starting)
-		*starting = t1 - t0;
-	if (draining)
-		*draining = t2 - t1;
 }
 
 START_TEST(test_invoke_parallel)
 {
-	/* Starts are synchronous with exec only (with the zygote a start sends
-	 * a request and the forks follow one by one: test_invoke_in_flight). */
+	/* With exec, the function processes are this test's children (with
+	 * the zygote: test_invoke_in_flight, test_zygote_children). */
 	setenv("HYPERTEST_LOCAL_NO_ZYGOTE", "1", 1);
 	void *self = deployed("{}");
-	/* 300 execs of the (possibly sanitized) function program: enough to
-	 * tell parallel from serial (60 s), few enough for a loaded machine */
+	/* 300 execs of the (possibly sanitized) function program */
 	int n = 300;
-	double s0, d0, s1, d1;
-	/* A first round makes the scratch directories (later ones reuse them).
-	 * Then n functions that answer at once, and n that sleep 0.2 s first:
-	 * once the last one started, all of them are asleep together, so the
-	 * second round needs about 0.2 s more to drain than the first (one
-	 * after the other they would need 200 s more). */
-	run_parallel(self, n, 0, NULL, NULL);
-	run_parallel(self, n, 0, &s0, &d0);
-	run_parallel(self, n, 200, &s1, &d1);
-	fprintf(stderr,
-	        "local provider: %d invocations: started in %.3f s, drained in %.3f s; "
-	        "sleeping 0.2 s: started in %.3f s, drained in %.3f s\n",
-	        n, s0, d0, s1, d1);
-	ck_assert_msg(d1 < d0 + 0.2 + 0.3,
-	              "%d invocations sleeping 0.2 s drained in %.3f s, answering at once %.3f s",
-	              n, d1, d0);
+	/* A first round makes the scratch directories (later ones reuse them),
+	 * then n that answer at once, then n that wait at a gate until all of
+	 * them are running. */
+	run_parallel(self, n, "echo 0", -1);
+	run_parallel(self, n, "echo 0", -1);
+	char *fifo = pathf("%s/gate", C.project_dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	int gate = open(fifo, O_RDWR | O_CLOEXEC);
+	ck_assert_int_ge(gate, 0);
+	char *payload = strdup(pathf("gate %s", fifo)); /* pathf's buffers rotate */
+	run_parallel(self, n, payload, gate);
+	free(payload);
+	close(gate);
 	/* Only the pool of clean directories is left. */
 	OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 0);
 	OP(HYPERTEST_OP_DESTROY)(self);

@@ -147,11 +147,7 @@ static int one_request(struct zygote *z)
 	} c;
 	struct iovec iov = {buf, ZYG_MAX_REQUEST};
 	struct msghdr mh;
-	memset(&mh, 0, sizeof mh);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = c.b;
-	mh.msg_controllen = sizeof c.b;
+	zyg_msghdr(&mh, &iov, c.b, sizeof c.b);
 	ssize_t n = recvmsg(z->sock, &mh, MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return errno == EINTR || errno == EAGAIN ? 1 : -1;

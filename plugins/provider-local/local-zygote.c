@@ -504,11 +504,7 @@ static void flush(local_provider *p)
 		memset(&c, 0, sizeof c);
 		struct iovec iov = {q->data, q->len};
 		struct msghdr mh;
-		memset(&mh, 0, sizeof mh);
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = c.b;
-		mh.msg_controllen = sizeof c.b;
+		zyg_msghdr(&mh, &iov, c.b, sizeof c.b);
 		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;

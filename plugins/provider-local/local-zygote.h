@@ -6,6 +6,8 @@
 #define HT_PROVIDER_LOCAL_ZYGOTE_H
 
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #define ZYG_MAGIC 0x48545a31u /* "HTZ1" */
 #define ZYG_REQUEST 16
@@ -28,5 +30,15 @@ struct zyg_request {
 	uint32_t nstrings;
 	uint32_t reserved;
 };
+
+/* mh for one datagram in iov with room for descriptors in ctl */
+static inline void zyg_msghdr(struct msghdr *mh, struct iovec *iov, void *ctl, size_t ctl_len)
+{
+	memset(mh, 0, sizeof *mh);
+	mh->msg_iov = iov;
+	mh->msg_iovlen = 1;
+	mh->msg_control = ctl;
+	mh->msg_controllen = ctl_len;
+}
 
 #endif
