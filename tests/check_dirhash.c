@@ -26,6 +26,8 @@
 
 #include <check.h>
 
+#include "scratch-dir.h"
+
 #include "dirhash.h"
 
 extern char **environ;
@@ -34,47 +36,6 @@ extern char **environ;
 #define CHUNK 65536 /* CHUNK_SIZE of dirhash.c */
 
 /* ---- scratch directories --------------------------------------------------- */
-
-static char tmp_root[4096];
-
-/* Unchecked fixture: runs in the parent, so cleanup survives failures. */
-static void tmp_setup(void)
-{
-	const char *t = getenv("TMPDIR");
-	snprintf(tmp_root, sizeof tmp_root, "%s/check_dirhash.XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(tmp_root)) {
-		perror("mkdtemp");
-		abort();
-	}
-}
-
-static void tmp_teardown(void)
-{
-	ht_rm_rf(tmp_root, NULL);
-}
-
-static char *tpath(const char *fmt, ...) HT_PRINTF(1, 2);
-static char *tpath(const char *fmt, ...)
-{
-	static char bufs[4][4096];
-	static int next;
-	char *p = bufs[next++ % 4];
-	int n = snprintf(p, sizeof bufs[0], "%s/", tmp_root);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(p + n, sizeof bufs[0] - (size_t)n, fmt, ap);
-	va_end(ap);
-	return p;
-}
-
-static void write_bytes(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
-	ck_assert_msg(len == 0 || write(fd, data, len) == (ssize_t)len, "write %s", path);
-	close(fd);
-}
 
 static void make_dir(const char *path)
 {
@@ -226,7 +187,7 @@ static void make_split(const char *dir)
 	for (i = 0; i < sizeof cuts / sizeof cuts[0]; i++)
 		memcpy(data + cuts[i].at, cuts[i].bytes, cuts[i].len);
 	snprintf(path, sizeof path, "%s/split.txt", dir);
-	write_bytes(path, data, size);
+	write_bytes(path, data, size, 0644);
 	free(data);
 }
 
@@ -290,7 +251,7 @@ static void build_fixture(const struct fixture *f, const char *dir)
 		snprintf(path, sizeof path, "%s/%s", dir, n->path);
 		switch (n->kind) {
 		case K_FILE:
-			write_bytes(path, n->data, n->len);
+			write_bytes(path, n->data, n->len, 0644);
 			break;
 		case K_DIR:
 			make_dir(path);
@@ -329,7 +290,7 @@ START_TEST(test_special_files_skipped)
 	ht_err err;
 
 	make_dir(tpath("fifo"));
-	write_bytes(tpath("fifo/a"), B("a"));
+	write_bytes(tpath("fifo/a"), B("a"), 0644);
 	ck_assert_int_eq(ht_dirhash(tpath("fifo"), without, &err), HYPERTEST_OK);
 	ck_assert_int_eq(mkfifo(tpath("fifo/pipe"), 0644), 0);
 	ck_assert_int_eq(ht_dirhash(tpath("fifo"), with, &err), HYPERTEST_OK);
@@ -433,7 +394,7 @@ START_TEST(test_not_a_dir)
 	ht_err err;
 	const char *file = tpath("plain-file");
 
-	write_bytes(file, B("x"));
+	write_bytes(file, B("x"), 0644);
 	ck_assert_int_eq(ht_dirhash(file, hex, &err), HYPERTEST_ERR_IO);
 	ck_assert_msg(strstr(err.msg, file) && strstr(err.msg, strerror(ENOTDIR)), "%s", err.msg);
 }
@@ -463,7 +424,7 @@ START_TEST(test_dangling_link)
 	ht_err err;
 
 	make_dir(tpath("dangling"));
-	write_bytes(tpath("dangling/a"), B("a"));
+	write_bytes(tpath("dangling/a"), B("a"), 0644);
 	ck_assert_int_eq(symlink("nowhere", tpath("dangling/broken")), 0);
 	ck_assert_int_eq(ht_dirhash(tpath("dangling"), hex, &err), HYPERTEST_ERR_IO);
 	ck_assert_msg(strstr(err.msg, tpath("dangling/broken")) && strstr(err.msg, strerror(ENOENT)),
@@ -481,7 +442,7 @@ START_TEST(test_unreadable_file)
 		return;
 	}
 	make_dir(tpath("unreadable"));
-	write_bytes(tpath("unreadable/secret"), B("s"));
+	write_bytes(tpath("unreadable/secret"), B("s"), 0644);
 	ck_assert_int_eq(chmod(tpath("unreadable/secret"), 0), 0);
 	ck_assert_int_eq(ht_dirhash(tpath("unreadable"), hex, &err), HYPERTEST_ERR_IO);
 	ck_assert_msg(strstr(err.msg, tpath("unreadable/secret")) && strstr(err.msg, strerror(EACCES)),
@@ -515,7 +476,7 @@ START_TEST(test_link_loop)
 
 	make_dir(tpath("cycle"));
 	make_dir(tpath("cycle/sub"));
-	write_bytes(tpath("cycle/sub/f"), B("f"));
+	write_bytes(tpath("cycle/sub/f"), B("f"), 0644);
 	ck_assert_int_eq(symlink("..", tpath("cycle/sub/up")), 0);
 	ck_assert_int_eq(ht_dirhash(tpath("cycle"), hex, &err), HYPERTEST_ERR_IO);
 	ck_assert_msg(strstr(err.msg, "symbolic link loop") && strstr(err.msg, tpath("cycle/sub/up")),
@@ -585,7 +546,7 @@ static void random_content(const char *path)
 			len += l;
 		}
 	}
-	write_bytes(path, data, size);
+	write_bytes(path, data, size, 0644);
 	free(data);
 }
 
@@ -694,7 +655,7 @@ START_TEST(test_random_vs_reference)
 		int nfiles = 0;
 
 		make_dir(dir);
-		write_bytes(tpath("random-%d/first", round), B("at least one file"));
+		write_bytes(tpath("random-%d/first", round), B("at least one file"), 0644);
 		random_tree(dir, 0, files, &nfiles);
 		ck_assert_msg(ht_dirhash(dir, mine, &err) == HYPERTEST_OK, "%s", err.msg);
 		run_reference(node, dir, ref);

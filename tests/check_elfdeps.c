@@ -24,49 +24,11 @@
 
 #include <check.h>
 
+#include "scratch-dir.h"
+
 #include "elfdeps.h"
 
 /* ---- scratch directory and processes --------------------------------------- */
-
-static char tmp_root[4096];
-
-static void tmp_setup(void)
-{
-	const char *t = getenv("TMPDIR");
-	snprintf(tmp_root, sizeof tmp_root, "%s/check_elfdeps.XXXXXX", t && *t ? t : "/tmp");
-	if (!mkdtemp(tmp_root)) {
-		perror("mkdtemp");
-		abort();
-	}
-}
-
-static void tmp_teardown(void)
-{
-	ht_rm_rf(tmp_root, NULL);
-}
-
-static char *tpath(const char *fmt, ...) HT_PRINTF(1, 2);
-static char *tpath(const char *fmt, ...)
-{
-	static char bufs[32][4096];
-	static int next;
-	char *p = bufs[next++ % 32];
-	int n = snprintf(p, sizeof bufs[0], "%s/", tmp_root);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(p + n, sizeof bufs[0] - (size_t)n, fmt, ap);
-	va_end(ap);
-	return p;
-}
-
-static void write_bytes(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
-	ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
-	ck_assert_msg(len == 0 || write(fd, data, len) == (ssize_t)len, "write %s", path);
-	close(fd);
-}
 
 static void copy_file(const char *from, const char *to, size_t max)
 {
@@ -75,7 +37,7 @@ static void copy_file(const char *from, const char *to, size_t max)
 	ht_err err;
 
 	ck_assert_msg(ht_read_file(from, &data, &len, &err) == 0, "%s", err.msg);
-	write_bytes(to, data, len < max ? len : max);
+	write_bytes(to, data, len < max ? len : max, 0755);
 	free(data);
 }
 
@@ -145,7 +107,7 @@ static void gcc(const char *out, const char *src, const char *a1, const char *a2
 
 static void write_text(const char *path, const char *text)
 {
-	write_bytes(path, text, strlen(text));
+	write_bytes(path, text, strlen(text), 0755);
 }
 
 /* ---- sets of real paths --------------------------------------------------- */
@@ -799,7 +761,7 @@ static size_t synth_write(const char *path, const struct synth *s)
 			put(b + pos, FIELD(Elf32_Dyn, d_un), dyn[i][1], big);
 		}
 	}
-	write_bytes(path, b, len);
+	write_bytes(path, b, len, 0755);
 	return len;
 #undef ADDSTR
 }
@@ -1037,7 +999,7 @@ START_TEST(test_not_elf)
 	ck_assert_ptr_null(d);
 	ck_assert_msg(strstr(err.msg, roots[0]) && strstr(err.msg, "not an ELF file"), "%s",
 	              err.msg);
-	write_bytes(roots[0], "\177EL", 3);
+	write_bytes(roots[0], "\177EL", 3, 0755);
 	ck_assert_int_eq(ht_elfdeps_resolve(roots, 1, &d, &err), HYPERTEST_ERR_INVALID);
 	roots[0] = tpath("missing");
 	ck_assert_int_eq(ht_elfdeps_resolve(roots, 1, &d, &err), HYPERTEST_ERR_NOT_FOUND);
@@ -1058,7 +1020,7 @@ START_TEST(test_truncated)
 	full = resolve1("/bin/ls");
 	ck_assert(ht_read_file("/bin/ls", &data, &len, &err) == 0);
 	/* 100 bytes: the ELF header and part of the program headers */
-	write_bytes(roots[0], data, 100);
+	write_bytes(roots[0], data, 100, 0755);
 	d = NULL;
 	ck_assert_int_eq(ht_elfdeps_resolve(roots, 1, &d, &err), HYPERTEST_ERR_INVALID);
 	ck_assert_ptr_null(d);
@@ -1066,7 +1028,7 @@ START_TEST(test_truncated)
 	/* every cut either fails clearly or reads everything it needs */
 	for (cut = 0; cut < len; cut += cut < 4096 ? 61 : 4093) {
 		int rc;
-		write_bytes(roots[0], data, cut);
+		write_bytes(roots[0], data, cut, 0755);
 		d = NULL;
 		rc = ht_elfdeps_resolve(roots, 1, &d, &err);
 		if (rc != 0) {
@@ -1103,7 +1065,7 @@ START_TEST(test_corrupt_headers)
 			seed = seed * 1103515245u + 12345u;
 			c[16 + (seed >> 8) % (hdr - 16)] = (unsigned char)(seed >> 20);
 		}
-		write_bytes(roots[0], c, len);
+		write_bytes(roots[0], c, len, 0755);
 		free(c);
 		rc = ht_elfdeps_resolve(roots, 1, &d, &err);
 		ck_assert_msg(rc == 0 || rc == HYPERTEST_ERR_INVALID || rc == HYPERTEST_ERR_NOT_FOUND,

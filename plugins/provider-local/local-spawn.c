@@ -268,6 +268,35 @@ nomem:
 	return NULL;
 }
 
+/* Start path with argv and envp in cwd, the child's ends of pipes as its
+ * stdin, stdout and stderr (closed here and set to -1 once it runs), the
+ * memory limit of p.  The pid, or -1 with the error set. */
+static pid_t spawn_piped(local_provider *p, const char *path, char **argv, char **envp,
+                         const char *cwd, int pipes[3][2])
+{
+	local_spawn s;
+	memset(&s, 0, sizeof s);
+	s.path = path;
+	s.argv = argv;
+	s.envp = envp;
+	s.cwd = cwd;
+	s.fd_in = pipes[0][0];
+	s.fd_out = pipes[1][1];
+	s.fd_err = pipes[2][1];
+	s.memory_mb = p->memory_mb;
+	pid_t pid = local_spawn_process(&s);
+	if (pid < 0) {
+		local_fail(p, HYPERTEST_ERR_PROVIDER, "cannot start %s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (int k = 0; k < 3; k++) { /* the child's ends are the child's now */
+		int child_end = k == 0 ? 0 : 1;
+		close(pipes[k][child_end]);
+		pipes[k][child_end] = -1;
+	}
+	return pid;
+}
+
 /* Start the image's entry point in its own root (isolation "image"; the
  * image has one). */
 static pid_t start_image(local_provider *p, const char *scratch, int pipes[3][2])
@@ -308,20 +337,7 @@ static pid_t start_image(local_provider *p, const char *scratch, int pipes[3][2]
 	for (size_t i = 0; i < nc; i++)
 		argv[k++] = ic->cmd[i];
 	argv[k] = NULL;
-	local_spawn s;
-	memset(&s, 0, sizeof s);
-	s.path = p->bwrap;
-	s.argv = argv;
-	s.envp = envp;
-	s.cwd = scratch;
-	s.fd_in = pipes[0][0];
-	s.fd_out = pipes[1][1];
-	s.fd_err = pipes[2][1];
-	s.memory_mb = p->memory_mb;
-	pid = local_spawn_process(&s);
-	if (pid < 0)
-		local_fail(p, HYPERTEST_ERR_PROVIDER, "cannot start %s: %s", s.path,
-		           strerror(errno));
+	pid = spawn_piped(p, p->bwrap, argv, envp, scratch, pipes);
 out:
 	free(argv);
 	local_env_free(envp, nenv);
@@ -331,15 +347,8 @@ out:
 pid_t local_start_function(local_provider *p, const char *program, const char *scratch,
                            const char *tmpdir, int pipes[3][2])
 {
-	if (p->isolation == LOCAL_ISOLATION_IMAGE) {
-		pid_t pid = start_image(p, scratch, pipes);
-		for (int k = 0; pid > 0 && k < 3; k++) {
-			int child_end = k == 0 ? 0 : 1;
-			close(pipes[k][child_end]);
-			pipes[k][child_end] = -1;
-		}
-		return pid;
-	}
+	if (p->isolation == LOCAL_ISOLATION_IMAGE)
+		return start_image(p, scratch, pipes);
 
 	char *priv = local_path_join(scratch, ".hypertest");
 	char *home = priv ? local_path_join(priv, "home") : NULL;
@@ -368,29 +377,8 @@ pid_t local_start_function(local_provider *p, const char *program, const char *s
 	                     (char *)scratch,  (char *)scratch,     "--chdir",
 	                     (char *)scratch,  "--",                (char *)program,
 	                     NULL};
-	local_spawn s;
-	memset(&s, 0, sizeof s);
 	int bw = p->isolation == LOCAL_ISOLATION_BWRAP;
-	s.path = bw ? p->bwrap : program;
-	s.argv = bw ? sandboxed : direct;
-	s.envp = envp;
-	s.cwd = scratch;
-	s.fd_in = pipes[0][0];
-	s.fd_out = pipes[1][1];
-	s.fd_err = pipes[2][1];
-	s.memory_mb = p->memory_mb;
-	pid = local_spawn_process(&s);
-	if (pid < 0)
-		local_fail(p, HYPERTEST_ERR_PROVIDER, "cannot start %s: %s", s.path,
-		           strerror(errno));
-	/* the child's ends are the child's now */
-	for (int k = 0; k < 3; k++) {
-		int child_end = k == 0 ? 0 : 1;
-		if (pid > 0) {
-			close(pipes[k][child_end]);
-			pipes[k][child_end] = -1;
-		}
-	}
+	pid = spawn_piped(p, bw ? p->bwrap : program, bw ? sandboxed : direct, envp, scratch, pipes);
 out:
 	local_env_free(envp, owned);
 	free(priv);
