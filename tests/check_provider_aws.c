@@ -43,13 +43,6 @@
 
 #include "fake-core.h"
 
-#ifndef HT_TOP_BUILDDIR
-#define HT_TOP_BUILDDIR "."
-#endif
-#ifndef HT_TESTS_SRCDIR
-#define HT_TESTS_SRCDIR "."
-#endif
-
 /* ---- the test's core: fake-core.c's upcalls, and these ----------------------------- */
 
 static struct hypertest_core C;

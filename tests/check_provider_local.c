@@ -39,13 +39,6 @@
 
 #include "image.h" /* the core's own, to build real images */
 
-#ifndef HT_TOP_BUILDDIR
-#define HT_TOP_BUILDDIR "."
-#endif
-#ifndef HT_TESTS_BUILDDIR
-#define HT_TESTS_BUILDDIR "."
-#endif
-
 /* ---- the test's core: fake-core.c's upcalls, and these ----------------------------- */
 
 static struct hypertest_core C;

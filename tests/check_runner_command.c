@@ -27,13 +27,6 @@
 
 #include "fake-core.h"
 
-#ifndef HT_TOP_BUILDDIR
-#define HT_TOP_BUILDDIR "."
-#endif
-#ifndef HT_TESTS_BUILDDIR
-#define HT_TESTS_BUILDDIR "."
-#endif
-
 /* ---- the upcalls: fake-core.c's, and these ------------------------------------- */
 
 /* The command runner reports no stack traces. */

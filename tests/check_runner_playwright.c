@@ -34,13 +34,6 @@
 
 #include "../plugins/runner-playwright/playwright.h"
 
-#ifndef HT_TOP_BUILDDIR
-#define HT_TOP_BUILDDIR "."
-#endif
-#ifndef HT_TESTS_SRCDIR
-#define HT_TESTS_SRCDIR "."
-#endif
-
 #define N_TESTS 17 /* tests per project in the fixture project */
 
 /* ---- files ------------------------------------------------------------------------------ */

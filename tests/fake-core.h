@@ -14,6 +14,20 @@
 
 #include <hypertest/plugin.h>
 
+/* The trees, when the build does not name them (tests/Makefile.am does). */
+#ifndef HT_TOP_BUILDDIR
+#define HT_TOP_BUILDDIR "."
+#endif
+#ifndef HT_TOP_SRCDIR
+#define HT_TOP_SRCDIR "."
+#endif
+#ifndef HT_TESTS_BUILDDIR
+#define HT_TESTS_BUILDDIR "."
+#endif
+#ifndef HT_TESTS_SRCDIR
+#define HT_TESTS_SRCDIR "."
+#endif
+
 /* ---- the handles (every field a test reads; unused ones stay zero) ---- */
 
 struct hypertest_core {

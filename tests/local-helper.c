@@ -47,10 +47,6 @@
 
 #include "fake-core.h"
 
-#ifndef HT_TOP_BUILDDIR
-#define HT_TOP_BUILDDIR "."
-#endif
-
 static char *payload;
 static size_t payload_len, payload_cap;
 /* In the zygote's children: where the output goes (the response). */

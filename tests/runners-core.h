@@ -1,9 +1,8 @@
 /*
  * runners-core.h - what the checks of the framework runners
  * (check_runner_pytest.c, check_runner_ctest.c) share beyond the fake core
- * (fake-core.h: the upcalls and loading the module): the headers they use,
- * where the build and source trees are by default, and runs_ok().
- * Included by one test program each.
+ * (fake-core.h: the upcalls and loading the module): the headers they use
+ * and runs_ok().  Included by one test program each.
  */
 #ifndef HT_TESTS_RUNNERS_CORE_H
 #define HT_TESTS_RUNNERS_CORE_H
@@ -23,13 +22,6 @@
 #include <hypertest/plugin.h>
 
 #include "fake-core.h"
-
-#ifndef HT_TOP_BUILDDIR
-#define HT_TOP_BUILDDIR "."
-#endif
-#ifndef HT_TOP_SRCDIR
-#define HT_TOP_SRCDIR "."
-#endif
 
 /* Is there a program on PATH (or a path) that runs argv with exit 0? */
 static int runs_ok(char *const argv[])
