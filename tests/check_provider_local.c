@@ -1,6 +1,6 @@
 /*
  * check_provider_local.c - tests of the local provider plugin, loaded with
- * dlopen() and driven through an upcall table of the test's own (no core):
+ * dlopen() and driven through the upcalls of fake-core.c (no core):
  * options, the bucket, function updates, invocations (parallelism,
  * timeouts, oversized responses, crashes, cancel, parent death, bubblewrap),
  * serving payloads, artifacts and doctor; isolation "image" with a real
@@ -35,133 +35,15 @@
 
 #include <hypertest/plugin.h>
 
+#include "fake-core.h"
+
 #include "image.h" /* the core's own, to build real images */
 
-#ifndef HT_TOP_BUILDDIR
-#define HT_TOP_BUILDDIR "."
-#endif
-#ifndef HT_TESTS_BUILDDIR
-#define HT_TESTS_BUILDDIR "."
-#endif
-
-/* ---- the test's core ----------------------------------------------------------- */
-
-struct hypertest_core {
-	char project_dir[256];
-	char program[512];
-	char plugin_path[512];
-	int last_code;
-	char last_error[8192];
-	char last_log[8192];
-	/* image_unpack */
-	int unpacks;
-	int unpack_fail;
-	int real_unpack; /* the core's unpack instead of the fake */
-	char unpack_layout[512], unpack_ref[256], unpack_dest[512];
-};
-
-struct hypertest_buffer {
-	char *data;
-	size_t len;
-};
-
-struct hypertest_params {
-	int n;
-	char key[8][64];
-	char val[8][1024];
-};
-
-struct hypertest_checks {
-	int n;
-	char name[8][64];
-	int status[8];
-	char msg[8][2048];
-};
-
-struct hypertest_invocation {
-	char test_id[64];
-	int done;
-	int code;
-	char *response;
-	size_t len;
-	char *message;
-};
-
-struct hypertest_function {
-	int calls;
-	int fail;
-};
+/* ---- the test's core: fake-core.c's upcalls, and these ----------------------------- */
 
 static struct hypertest_core C;
-static const hypertest_dispatch *ops;
+static char project_dir[256]; /* C.project_dir */
 static void *module;
-
-static void up_log(hypertest_core *core, int level, const char *message)
-{
-	(void)level;
-	snprintf(core->last_log, sizeof core->last_log, "%s", message);
-}
-
-static void up_set_error(hypertest_core *core, int code, const char *message)
-{
-	core->last_code = code;
-	snprintf(core->last_error, sizeof core->last_error, "%s", message);
-}
-
-static int up_register(hypertest_core *core, int kind, const char *name, const char *description,
-                       const hypertest_dispatch *table)
-{
-	(void)core;
-	(void)description;
-	ck_assert_int_eq(kind, HYPERTEST_KIND_PROVIDER);
-	ck_assert_str_eq(name, "local");
-	ops = table;
-	return 0;
-}
-
-static void up_invoke_done(hypertest_invocation *inv, const char *response, size_t len,
-                           int error_code, const char *error_message)
-{
-	ck_assert_int_eq(inv->done, 0); /* exactly once */
-	inv->done = 1;
-	inv->code = error_code;
-	if (response) {
-		inv->response = malloc(len + 1);
-		memcpy(inv->response, response, len);
-		inv->response[len] = '\0';
-		inv->len = len;
-	}
-	if (error_message)
-		inv->message = strdup(error_message);
-}
-
-static int up_buffer_append(hypertest_buffer *buf, const void *data, size_t len)
-{
-	buf->data = realloc(buf->data, buf->len + len + 1);
-	memcpy(buf->data + buf->len, data, len);
-	buf->len += len;
-	buf->data[buf->len] = '\0';
-	return 0;
-}
-
-static int up_param_set(hypertest_params *params, const char *key, const char *value)
-{
-	ck_assert_int_lt(params->n, 8);
-	snprintf(params->key[params->n], sizeof params->key[0], "%s", key);
-	snprintf(params->val[params->n], sizeof params->val[0], "%s", value);
-	params->n++;
-	return 0;
-}
-
-static void up_doctor_check(hypertest_checks *checks, const char *check, int status,
-                            const char *message)
-{
-	ck_assert_int_lt(checks->n, 8);
-	snprintf(checks->name[checks->n], sizeof checks->name[0], "%s", check);
-	checks->status[checks->n] = status;
-	snprintf(checks->msg[checks->n], sizeof checks->msg[0], "%s", message);
-	checks->n++;
-}
 
 /* A function that answers {"len": N, "head": first bytes}. */
 static int up_function_handle(hypertest_function *fn, const char *payload, size_t len,
@@ -172,26 +54,7 @@ static int up_function_handle(hypertest_function *fn, const char *payload, size_
 	if (fn->fail)
 		return HYPERTEST_ERR_RUNNER;
 	int n = snprintf(out, sizeof out, "{\"len\": %zu, \"head\": \"%.8s\"}", len, payload);
-	return up_buffer_append(response, out, (size_t)n);
-}
-
-static const char *up_core_str(hypertest_core *core, int what)
-{
-	switch (what) {
-	case HYPERTEST_CORE_PROJECT_DIR:
-		return core->project_dir;
-	case HYPERTEST_CORE_FUNCTION_PROGRAM:
-		return core->program;
-	case HYPERTEST_CORE_PLUGIN_PATH:
-		return core->plugin_path;
-	default:
-		return "";
-	}
-}
-
-static const char *up_invocation_test_id(hypertest_invocation *inv)
-{
-	return inv->test_id;
+	return fake_up_buffer_append(response, out, (size_t)n);
 }
 
 static void write_text(const char *path, const char *text)
@@ -217,12 +80,12 @@ static int up_image_unpack(hypertest_core *core, const char *layout_dir, const c
 		ht_err err = {0};
 		int rc = ht_image_unpack_layout(layout_dir, ref, dest_dir, &err);
 		if (rc)
-			up_set_error(core, rc, err.msg);
+			fake_up_set_error(core, rc, err.msg);
 		return rc;
 	}
 	if (core->unpack_fail) {
 		mkdir(dest_dir, 0777); /* leaves a partial image behind */
-		up_set_error(core, HYPERTEST_ERR_IMAGE, "fake unpack failed");
+		fake_up_set_error(core, HYPERTEST_ERR_IMAGE, "fake unpack failed");
 		return HYPERTEST_ERR_IMAGE;
 	}
 	const char *dirs[] = {"", "/var", "/var/task", "/var/task/tests"};
@@ -237,53 +100,12 @@ static int up_image_unpack(hypertest_core *core, const char *layout_dir, const c
 	return 0;
 }
 
-static hypertest_buffer *up_buffer_new(hypertest_core *core)
-{
-	(void)core;
-	return calloc(1, sizeof(hypertest_buffer));
-}
-
-static const char *up_buffer_data(hypertest_buffer *buf, size_t *len)
-{
-	if (len)
-		*len = buf->len;
-	return buf->data ? buf->data : "";
-}
-
-static void up_buffer_free(hypertest_buffer *buf)
-{
-	free(buf->data);
-	free(buf);
-}
-
 static const hypertest_dispatch upcalls[] = {
-	{HYPERTEST_UP_LOG, (hypertest_fn)up_log},
-	{HYPERTEST_UP_SET_ERROR, (hypertest_fn)up_set_error},
-	{HYPERTEST_UP_REGISTER, (hypertest_fn)up_register},
-	{HYPERTEST_UP_INVOKE_DONE, (hypertest_fn)up_invoke_done},
-	{HYPERTEST_UP_BUFFER_APPEND, (hypertest_fn)up_buffer_append},
-	{HYPERTEST_UP_PARAM_SET, (hypertest_fn)up_param_set},
-	{HYPERTEST_UP_DOCTOR_CHECK, (hypertest_fn)up_doctor_check},
 	{HYPERTEST_UP_FUNCTION_HANDLE, (hypertest_fn)up_function_handle},
-	{HYPERTEST_UP_CORE_STR, (hypertest_fn)up_core_str},
-	{HYPERTEST_UP_INVOCATION_TEST_ID, (hypertest_fn)up_invocation_test_id},
 	{HYPERTEST_UP_IMAGE_UNPACK, (hypertest_fn)up_image_unpack},
-	{HYPERTEST_UP_BUFFER_NEW, (hypertest_fn)up_buffer_new},
-	{HYPERTEST_UP_BUFFER_DATA, (hypertest_fn)up_buffer_data},
-	{HYPERTEST_UP_BUFFER_FREE, (hypertest_fn)up_buffer_free},
 	{0, NULL}};
 
 /* ---- helpers -------------------------------------------------------------------- */
-
-static hypertest_fn op(int id)
-{
-	for (const hypertest_dispatch *d = ops; d->id; d++)
-		if (d->id == id)
-			return d->fn;
-	ck_abort_msg("operation %d missing", id);
-	return NULL;
-}
-#define OP(ID) ((ID##_fn_check)op(ID))
 
 static char *helper_path(void)
 {
@@ -291,13 +113,6 @@ static char *helper_path(void)
 	static char path[512];
 	snprintf(path, sizeof path, "%s", env && *env ? env : HT_TESTS_BUILDDIR "/local-helper");
 	return path;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* CPU time of this process (not of its children). */
@@ -309,53 +124,20 @@ static double cpu_s(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-static void rm_tree(const char *path)
-{
-	DIR *d = opendir(path);
-	if (!d) {
-		unlink(path);
-		return;
-	}
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		char sub[2048];
-		struct stat st;
-		snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-		if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
-			rm_tree(sub);
-		else
-			unlink(sub);
-	}
-	closedir(d);
-	rmdir(path);
-}
-
 static void setup(void)
 {
 	memset(&C, 0, sizeof C);
 	char tmpl[] = "/tmp/ht-local-XXXXXX";
 	ck_assert_ptr_nonnull(mkdtemp(tmpl));
-	snprintf(C.project_dir, sizeof C.project_dir, "%s", tmpl);
+	snprintf(project_dir, sizeof project_dir, "%s", tmpl);
+	C.project_dir = project_dir;
 	snprintf(C.program, sizeof C.program, "%s", helper_path());
 	snprintf(C.plugin_path, sizeof C.plugin_path, "/plugins/a:/plugins/b");
 	const char *so = getenv("HT_PROVIDER_LOCAL_SO");
 	if (!so || !*so) /* the helper loads it too, as the zygote */
 		setenv("HT_PROVIDER_LOCAL_SO", HT_TOP_BUILDDIR "/plugins/.libs/provider-local.so", 1);
 	so = getenv("HT_PROVIDER_LOCAL_SO");
-	module = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-	ck_assert_msg(module != NULL, "dlopen: %s", dlerror());
-	const hypertest_plugin_descriptor *info = dlsym(module, "hypertest_plugin_info");
-	ck_assert_ptr_nonnull(info);
-	ck_assert_uint_eq(info->magic, HYPERTEST_PLUGIN_MAGIC);
-	ck_assert_uint_eq(info->abi_major, HYPERTEST_PLUGIN_ABI_MAJOR);
-	hypertest_plugin_init_fn init;
-	*(void **)&init = dlsym(module, "hypertest_plugin_init");
-	ck_assert_ptr_nonnull(init);
-	ops = NULL;
-	ck_assert_int_eq(init(&C, upcalls), 0);
-	ck_assert_ptr_nonnull(ops);
+	module = fake_load(so, &C, fake_upcalls(upcalls), HYPERTEST_KIND_PROVIDER, "local");
 }
 
 /* The same tests with one exec per invocation. */
@@ -373,7 +155,7 @@ static int zygote_mode(void)
 
 static void teardown(void)
 {
-	rm_tree(C.project_dir);
+	fake_rm_tree(C.project_dir);
 	if (module)
 		dlclose(module);
 	module = NULL;
@@ -383,7 +165,7 @@ static void *create_ok(const char *options)
 {
 	void *self = NULL;
 	int rc = OP(HYPERTEST_OP_CREATE)(&C, options, &self);
-	ck_assert_msg(rc == 0, "create(%s): %d %s", options, rc, C.last_error);
+	ck_assert_msg(rc == 0, "create(%s): %d %s", options, rc, C.error);
 	return self;
 }
 
@@ -431,16 +213,16 @@ static void inv_free(hypertest_invocation *inv)
 static void start(void *self, hypertest_invocation *inv, const char *payload)
 {
 	int rc = OP(HYPERTEST_PROVIDER_INVOKE_START)(self, inv, payload, strlen(payload));
-	ck_assert_msg(rc == 0, "start: %d %s", rc, C.last_error);
+	ck_assert_msg(rc == 0, "start: %d %s", rc, C.error);
 }
 
 /* Wait until n invocations completed (at most limit_s seconds). */
 static void wait_n(void *self, int n, double limit_s)
 {
-	double end = now_s() + limit_s;
+	double end = fake_now_s() + limit_s;
 	int got = 0;
 	while (got < n) {
-		ck_assert_msg(now_s() < end, "only %d of %d invocations completed", got, n);
+		ck_assert_msg(fake_now_s() < end, "only %d of %d invocations completed", got, n);
 		int r = OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 100);
 		ck_assert_int_ge(r, 0);
 		got += r;
@@ -478,9 +260,9 @@ static void assert_heartbeat_stopped(const char *file)
 
 static void wait_heartbeat(const char *file)
 {
-	double end = now_s() + 10;
+	double end = fake_now_s() + 10;
 	while (file_size(file) <= 0) {
-		ck_assert_msg(now_s() < end, "no heartbeat in %s", file);
+		ck_assert_msg(fake_now_s() < end, "no heartbeat in %s", file);
 		usleep(10000);
 	}
 }
@@ -561,13 +343,13 @@ static const struct {
 START_TEST(test_options_invalid)
 {
 	void *self = (void *)1;
-	C.last_error[0] = '\0';
+	C.error[0] = '\0';
 	int rc = OP(HYPERTEST_OP_CREATE)(&C, bad_options[_i].options, &self);
 	ck_assert_int_eq(rc, HYPERTEST_ERR_CONFIG);
-	ck_assert_int_eq(C.last_code, HYPERTEST_ERR_CONFIG);
-	ck_assert_msg(strstr(C.last_error, bad_options[_i].expect) != NULL,
+	ck_assert_int_eq(C.error_code, HYPERTEST_ERR_CONFIG);
+	ck_assert_msg(strstr(C.error, bad_options[_i].expect) != NULL,
 	              "error for %s does not name %s: %s", bad_options[_i].options,
-	              bad_options[_i].expect, C.last_error);
+	              bad_options[_i].expect, C.error);
 	ck_assert_ptr_eq(self, (void *)1); /* untouched */
 }
 END_TEST
@@ -581,8 +363,8 @@ START_TEST(test_bwrap_missing)
 	void *self = NULL;
 	int rc = OP(HYPERTEST_OP_CREATE)(&C, "{\"isolation\": \"bubblewrap\"}", &self);
 	ck_assert_int_eq(rc, HYPERTEST_ERR_CONFIG);
-	ck_assert_msg(strstr(C.last_error, "bwrap") && strstr(C.last_error, "PATH"), "%s",
-	              C.last_error);
+	ck_assert_msg(strstr(C.error, "bwrap") && strstr(C.error, "PATH"), "%s",
+	              C.error);
 }
 END_TEST
 
@@ -643,7 +425,7 @@ START_TEST(test_bucket_put_get)
 	                 HYPERTEST_ERR_NOT_FOUND);
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, "nodir/nope", &b),
 	                 HYPERTEST_ERR_NOT_FOUND);
-	ck_assert_msg(strstr(C.last_error, "nodir/nope") != NULL, "%s", C.last_error);
+	ck_assert_msg(strstr(C.error, "nodir/nope") != NULL, "%s", C.error);
 	ck_assert_uint_eq(b.len, 0);
 	OP(HYPERTEST_OP_DESTROY)(self);
 }
@@ -659,7 +441,7 @@ START_TEST(test_bucket_bad_keys)
 	hypertest_buffer b = {0};
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, key, "x", 1, NULL),
 	                 HYPERTEST_ERR_INVALID);
-	ck_assert_msg(strstr(C.last_error, pathf("'%s'", key)) != NULL, "%s", C.last_error);
+	ck_assert_msg(strstr(C.error, pathf("'%s'", key)) != NULL, "%s", C.error);
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, key, &b), HYPERTEST_ERR_INVALID);
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_URL)(self, key, &b), HYPERTEST_ERR_INVALID);
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_ARTIFACTS_STORE)(self, key, C.project_dir),
@@ -683,7 +465,7 @@ START_TEST(test_artifacts_store)
 	ck_assert_int_eq(symlink(pathf("%s/outside.txt", C.project_dir),
 	                         pathf("%s/art/link.txt", C.project_dir)), 0);
 	ck_assert_int_eq(symlink(art, pathf("%s/art/loop", C.project_dir)), 0);
-	ck_assert_msg(OP(HYPERTEST_PROVIDER_ARTIFACTS_STORE)(self, "run/test", art) == 0, "%s", C.last_error);
+	ck_assert_msg(OP(HYPERTEST_PROVIDER_ARTIFACTS_STORE)(self, "run/test", art) == 0, "%s", C.error);
 	hypertest_buffer b = {0};
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, "run/test/sub/shot.png", &b), 0);
 	ck_assert_str_eq(b.data, "png");
@@ -707,7 +489,7 @@ START_TEST(test_artifacts_store)
 	/* A missing directory is an error that names it. */
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_ARTIFACTS_STORE)(self, "r3", "/nonexistent-dir"),
 	                 HYPERTEST_ERR_IO);
-	ck_assert_msg(strstr(C.last_error, "/nonexistent-dir") != NULL, "%s", C.last_error);
+	ck_assert_msg(strstr(C.error, "/nonexistent-dir") != NULL, "%s", C.error);
 	OP(HYPERTEST_OP_DESTROY)(self);
 }
 END_TEST
@@ -786,7 +568,7 @@ START_TEST(test_function_update)
 	self = create_ok("{\"functionDir\": \"fn\"}");
 	memset(&b, 0, sizeof b);
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_DIGEST)(self, &b), HYPERTEST_ERR_IO);
-	ck_assert_msg(strstr(C.last_error, "fn/current") != NULL, "%s", C.last_error);
+	ck_assert_msg(strstr(C.error, "fn/current") != NULL, "%s", C.error);
 	OP(HYPERTEST_OP_DESTROY)(self);
 }
 END_TEST
@@ -799,11 +581,11 @@ START_TEST(test_invoke_not_deployed)
 	hypertest_invocation *inv = inv_new(1);
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_START)(self, inv, "echo 0", 6),
 	                 HYPERTEST_ERR_NOT_FOUND);
-	ck_assert_msg(strstr(C.last_error, "deploy") != NULL, "%s", C.last_error);
+	ck_assert_msg(strstr(C.error, "deploy") != NULL, "%s", C.error);
 	/* Nothing in flight: wait returns at once, even without a timeout. */
-	double t0 = now_s();
+	double t0 = fake_now_s();
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, -1), 0);
-	ck_assert(now_s() - t0 < 0.5);
+	ck_assert(fake_now_s() - t0 < 0.5);
 	ck_assert_int_eq(inv->done, 0);
 	inv_free(inv);
 	OP(HYPERTEST_OP_DESTROY)(self);
@@ -817,7 +599,7 @@ START_TEST(test_invoke_missing_program)
 	hypertest_invocation *inv = inv_new(1);
 	int rc = OP(HYPERTEST_PROVIDER_INVOKE_START)(self, inv, "echo 0", 6);
 	ck_assert_int_ne(rc, 0);
-	ck_assert_msg(strstr(C.last_error, "no-such-program") != NULL, "%s", C.last_error);
+	ck_assert_msg(strstr(C.error, "no-such-program") != NULL, "%s", C.error);
 	ck_assert_int_eq(inv->done, 0);
 	inv_free(inv);
 	OP(HYPERTEST_OP_DESTROY)(self);
@@ -835,8 +617,8 @@ START_TEST(test_invoke_exec_fails)
 	hypertest_invocation *inv = inv_new(1);
 	int rc = OP(HYPERTEST_PROVIDER_INVOKE_START)(self, inv, "echo 0", 6);
 	ck_assert_int_eq(rc, HYPERTEST_ERR_PROVIDER);
-	ck_assert_msg(strstr(C.last_error, "not-a-program") && strstr(C.last_error, strerror(ENOEXEC)),
-	              "%s", C.last_error);
+	ck_assert_msg(strstr(C.error, "not-a-program") && strstr(C.error, strerror(ENOEXEC)),
+	              "%s", C.error);
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 0), 0);
 	ck_assert_int_eq(inv->done, 0);
 	ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1); /* the failed child was reaped */
@@ -892,9 +674,9 @@ START_TEST(test_invoke_tmpdir)
 	start(self, waiting, pathf("genv %s", fifo));
 	hypertest_invocation *other = inv_new(2);
 	start(self, other, "env");
-	double end = now_s() + 30;
+	double end = fake_now_s() + 30;
 	while (!other->done) {
-		ck_assert_msg(now_s() < end, "the second invocation did not complete");
+		ck_assert_msg(fake_now_s() < end, "the second invocation did not complete");
 		ck_assert_int_ge(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 100), 0);
 	}
 	ck_assert_msg(other->code == 0, "%s", other->message);
@@ -931,8 +713,8 @@ START_TEST(test_invoke_tmpdir)
 	ck_assert_str_eq(field(waiting->response, "TMPDIR"), mine);
 	/* both ended: their links are gone, the directory when the provider is */
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 0), 0);
-	end = now_s() + 10;
-	while (dir_entries(dir) != 0 && now_s() < end)
+	end = fake_now_s() + 10;
+	while (dir_entries(dir) != 0 && fake_now_s() < end)
 		OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 50);
 	ck_assert_int_eq(dir_entries(dir), 0);
 	OP(HYPERTEST_OP_DESTROY)(self);
@@ -1125,10 +907,10 @@ static void wait_zygote_children(void *self, int n)
 {
 	long zyg = 0;
 	ck_assert_int_eq(children_of(getpid(), &zyg, 1), 1);
-	double end = now_s() + 60;
+	double end = fake_now_s() + 60;
 	int have;
 	while ((have = children_of(zyg, NULL, 0)) < n) {
-		ck_assert_msg(now_s() < end, "the zygote has %d children, not %d", have, n);
+		ck_assert_msg(fake_now_s() < end, "the zygote has %d children, not %d", have, n);
 		ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 20), 0);
 	}
 }
@@ -1147,10 +929,10 @@ static void run_parallel(void *self, int n, const char *prefix, int gate)
 	if (gate >= 0) {
 		/* the function processes are our children (exec): all n alive
 		 * together at the gate, which one after another never would be */
-		double end = now_s() + 120;
+		double end = fake_now_s() + 120;
 		int have;
 		while ((have = children_of(getpid(), NULL, 0)) < n) {
-			ck_assert_msg(now_s() < end, "%d function processes at the gate, not %d", have,
+			ck_assert_msg(fake_now_s() < end, "%d function processes at the gate, not %d", have,
 			              n);
 			ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 20), 0);
 		}
@@ -1217,21 +999,21 @@ START_TEST(test_invoke_in_flight)
 	int gate = open(fifo, O_RDWR | O_CLOEXEC);
 	ck_assert_int_ge(gate, 0);
 	hypertest_invocation **invs = calloc((size_t)n, sizeof *invs);
-	double t0 = now_s(), cpu0 = cpu_s();
+	double t0 = fake_now_s(), cpu0 = cpu_s();
 	for (int i = 0; i < n; i++) {
 		invs[i] = inv_new(i);
 		start(self, invs[i], pathf("gate %s\n#%d", fifo, i));
 	}
 	if (zygote_mode()) /* the forks follow the requests */
 		wait_zygote_children(self, n);
-	double started = now_s() - t0, start_cpu = cpu_s() - cpu0;
+	double started = fake_now_s() - t0, start_cpu = cpu_s() - cpu0;
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 200), 0);
 	char *bytes = malloc((size_t)n);
 	memset(bytes, 'g', (size_t)n);
-	double t1 = now_s(), cpu1 = cpu_s();
+	double t1 = fake_now_s(), cpu1 = cpu_s();
 	ck_assert_int_eq(write(gate, bytes, (size_t)n), n);
 	wait_n(self, n, 300);
-	double drained = now_s() - t1, cpu = cpu_s() - cpu1;
+	double drained = fake_now_s() - t1, cpu = cpu_s() - cpu1;
 	fprintf(stderr, "local provider: %d invocations in flight: started in %.3f s (%.3f s of CPU "
 	        "here), completed %.3f s after the gate opened (%.3f s of CPU here)\n", n, started,
 	        start_cpu, drained, cpu);
@@ -1257,10 +1039,10 @@ START_TEST(test_invoke_timeout)
 	hypertest_invocation *inv = inv_new(1);
 	char payload[1024];
 	snprintf(payload, sizeof payload, "hang2 %s", beat);
-	double t0 = now_s();
+	double t0 = fake_now_s();
 	start(self, inv, payload);
 	wait_n(self, 1, 10);
-	double t = now_s() - t0;
+	double t = fake_now_s() - t0;
 	ck_assert_int_eq(inv->code, HYPERTEST_ERR_TIMEOUT);
 	ck_assert_str_eq(inv->message, "timed out after 0.3 s");
 	ck_assert_msg(t >= 0.3 && t < 0.8, "timeout after %.3f s", t);
@@ -1276,9 +1058,9 @@ START_TEST(test_invoke_wait_timeout)
 	void *self = deployed("{}");
 	hypertest_invocation *inv = inv_new(1);
 	start(self, inv, "echo 400");
-	double t0 = now_s();
+	double t0 = fake_now_s();
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 100), 0);
-	double t = now_s() - t0;
+	double t = fake_now_s() - t0;
 	ck_assert_msg(t >= 0.09 && t < 0.3, "wait(100) took %.3f s", t);
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, -1), 1);
 	ck_assert_str_eq(inv->response, "echo 400");
@@ -1350,10 +1132,10 @@ START_TEST(test_invoke_cancel)
 	}
 	for (int i = 0; i < 5; i++)
 		wait_heartbeat(beats[i]);
-	double t0 = now_s();
+	double t0 = fake_now_s();
 	OP(HYPERTEST_PROVIDER_INVOKE_CANCEL)(self);
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 1000), 5);
-	ck_assert(now_s() - t0 < 0.5);
+	ck_assert(fake_now_s() - t0 < 0.5);
 	for (int i = 0; i < 5; i++) {
 		ck_assert_int_eq(invs[i]->code, HYPERTEST_ERR_CANCELLED);
 		inv_free(invs[i]);
@@ -1377,9 +1159,9 @@ START_TEST(test_destroy_in_flight)
 	hypertest_invocation *inv = inv_new(1);
 	start(self, inv, pathf("hang2 %s", beat));
 	wait_heartbeat(beat);
-	double t0 = now_s();
+	double t0 = fake_now_s();
 	OP(HYPERTEST_OP_DESTROY)(self);
-	ck_assert(now_s() - t0 < 1.0);
+	ck_assert(fake_now_s() - t0 < 1.0);
 	ck_assert_int_eq(inv->done, 0); /* never completed: the core is going away */
 	assert_heartbeat_stopped(beat);
 	ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1); /* no child left, not even a zombie */
@@ -1805,7 +1587,7 @@ START_TEST(test_serve)
 	int saved = dup(1);
 	dup2(fd, 1);
 	close(fd);
-	hypertest_function fn = {0, 0};
+	hypertest_function fn = {0};
 	int rc = OP(HYPERTEST_PROVIDER_SERVE)(self, &fn);
 	dup2(saved, 1);
 	close(saved);
@@ -1980,7 +1762,7 @@ static void *image_deployed(const char *options, char digest[80])
 	build_busybox_image(1, digest);
 	void *self = create_ok(options);
 	int rc = OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "latest", digest);
-	ck_assert_msg(rc == 0, "update: %d %s", rc, C.last_error);
+	ck_assert_msg(rc == 0, "update: %d %s", rc, C.error);
 	return self;
 }
 
@@ -2014,8 +1796,8 @@ START_TEST(test_image_target_and_doctor)
 	setenv("PATH", empty, 1);
 	void *none = NULL;
 	ck_assert_int_eq(OP(HYPERTEST_OP_CREATE)(&C, image_options, &none), HYPERTEST_ERR_CONFIG);
-	ck_assert_msg(strstr(C.last_error, "\"image\"") && strstr(C.last_error, "bwrap"), "%s",
-	              C.last_error);
+	ck_assert_msg(strstr(C.error, "\"image\"") && strstr(C.error, "bwrap"), "%s",
+	              C.error);
 	/* ... except on the function side, in the image (started by this
 	 * provider: HYPERTEST_LOCAL_BUCKET set), which only serves */
 	setenv("HYPERTEST_LOCAL_BUCKET", "/tmp/.hypertest-bucket", 1);
@@ -2026,7 +1808,7 @@ START_TEST(test_image_target_and_doctor)
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "latest", digest), 0);
 	hypertest_invocation *inv = inv_new(1);
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_START)(self, inv, "x", 1), HYPERTEST_ERR_CONFIG);
-	ck_assert_msg(strstr(C.last_error, "bwrap") != NULL, "%s", C.last_error);
+	ck_assert_msg(strstr(C.error, "bwrap") != NULL, "%s", C.error);
 	inv_free(inv);
 	OP(HYPERTEST_OP_DESTROY)(self);
 }
@@ -2093,10 +1875,10 @@ START_TEST(test_image_timeout)
 	void *self = image_deployed("{\"isolation\": \"image\", \"imageDir\": \"img\", "
 	                            "\"bucketDir\": \"bkt\", \"timeout\": 0.5}", digest);
 	hypertest_invocation *inv = inv_new(1);
-	double t0 = now_s();
+	double t0 = fake_now_s();
 	start(self, inv, "hang");
 	wait_n(self, 1, 10);
-	double t = now_s() - t0;
+	double t = fake_now_s() - t0;
 	ck_assert_int_eq(inv->code, HYPERTEST_ERR_TIMEOUT);
 	ck_assert_str_eq(inv->message, "timed out after 0.5 s");
 	ck_assert_msg(t >= 0.5 && t < 2, "timeout after %.3f s", t);
@@ -2118,8 +1900,8 @@ START_TEST(test_image_no_entrypoint)
 	hypertest_invocation *inv = inv_new(1);
 	int rc = OP(HYPERTEST_PROVIDER_INVOKE_START)(self, inv, "x", 1);
 	ck_assert_int_eq(rc, HYPERTEST_ERR_IMAGE);
-	ck_assert_msg(strstr(C.last_error, "no entry point") && strstr(C.last_error, digest) &&
-	              strstr(C.last_error, "deploy again"), "%s", C.last_error);
+	ck_assert_msg(strstr(C.error, "no entry point") && strstr(C.error, digest) &&
+	              strstr(C.error, "deploy again"), "%s", C.error);
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 0), 0);
 	ck_assert_int_eq(inv->done, 0);
 	inv_free(inv);
@@ -2147,8 +1929,8 @@ START_TEST(test_image_config_verified)
 	self = create_ok(image_options);
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "latest", digest1),
 	                 HYPERTEST_ERR_IMAGE);
-	ck_assert_msg(strstr(C.last_error, "index.json") && strstr(C.last_error, digest1), "%s",
-	              C.last_error);
+	ck_assert_msg(strstr(C.error, "index.json") && strstr(C.error, digest1), "%s",
+	              C.error);
 	OP(HYPERTEST_OP_DESTROY)(self);
 	/* the config blob, found through index.json and the manifest */
 	json_t *index = json_load_file(pathf("%s/img/index.json", C.project_dir), 0, NULL);
@@ -2181,8 +1963,8 @@ START_TEST(test_image_config_verified)
 	self = create_ok(image_options);
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "latest", digest),
 	                 HYPERTEST_ERR_IMAGE);
-	ck_assert_msg(strstr(C.last_error, "does not match its digest") &&
-	              strstr(C.last_error, cd + 7), "%s", C.last_error);
+	ck_assert_msg(strstr(C.error, "does not match its digest") &&
+	              strstr(C.error, cd + 7), "%s", C.error);
 	ck_assert_int_eq(C.unpacks, 2); /* not unpacked again: the config read failed */
 	OP(HYPERTEST_OP_DESTROY)(self);
 	/* Other isolations do not need the config: the update succeeds without
@@ -2193,7 +1975,7 @@ START_TEST(test_image_config_verified)
 	self = create_ok(image_options);
 	hypertest_invocation *inv = inv_new(1);
 	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_INVOKE_START)(self, inv, "x", 1), HYPERTEST_ERR_IMAGE);
-	ck_assert_msg(strstr(C.last_error, "no entry point recorded"), "%s", C.last_error);
+	ck_assert_msg(strstr(C.error, "no entry point recorded"), "%s", C.error);
 	inv_free(inv);
 	OP(HYPERTEST_OP_DESTROY)(self);
 }

@@ -1,7 +1,7 @@
 /*
  * check_runner_command.c - tests of the "command" runner plugin, loaded as
  * the core loads it (dlopen, descriptor, init with an upcall table), with
- * this file's own small implementations of the upcalls.  Test programs:
+ * the small stand-in for the core of fake-core.c.  Test programs:
  * argv-dump and runner-command-helper (found in $HT_TESTS_BUILDDIR); the
  * module is $HT_RUNNER_COMMAND_MODULE or
  * $HT_TOP_BUILDDIR/plugins/.libs/runner-command.so.
@@ -11,7 +11,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -26,136 +25,20 @@
 
 #include <hypertest/plugin.h>
 
-#ifndef HT_TOP_BUILDDIR
-#define HT_TOP_BUILDDIR "."
-#endif
-#ifndef HT_TESTS_BUILDDIR
-#define HT_TESTS_BUILDDIR "."
-#endif
+#include "fake-core.h"
 
-/* ---- the upcalls, as a tiny core ------------------------------------------------- */
+/* ---- the upcalls: fake-core.c's, and these ------------------------------------- */
 
-struct hypertest_core {
-	const char *project_dir;
-	int error_code;
-	char error[16384];
-	int errors; /* how many times set_error was called */
-};
-struct hypertest_list {
-	char *items[64];
-	size_t n;
-};
-struct hypertest_layer {
-	char *src[8], *dst[8];
-	size_t n;
-};
-struct hypertest_result {
-	int status, has_status, has_duration;
-	int64_t duration;
-	char *name, *file_path, *message;
-};
-struct hypertest_checks {
-	char *name[8], *message[8];
-	int status[8];
-	size_t n;
-};
-
-static struct {
-	int kind;
-	char name[64];
-	const hypertest_dispatch *ops;
-	int registrations;
-} reg;
-
-static void up_log(hypertest_core *core, int level, const char *message)
-{
-	(void)core;
-	(void)level;
-	(void)message;
-}
-
-static void up_set_error(hypertest_core *core, int code, const char *message)
-{
-	core->error_code = code;
-	snprintf(core->error, sizeof core->error, "%s", message);
-	core->errors++;
-}
-
-static int up_register(hypertest_core *core, int kind, const char *name, const char *description,
-                       const hypertest_dispatch *ops)
-{
-	(void)core;
-	(void)description;
-	reg.kind = kind;
-	snprintf(reg.name, sizeof reg.name, "%s", name);
-	reg.ops = ops;
-	reg.registrations++;
-	return 0;
-}
-
-static int up_list_add(hypertest_list *list, const char *context_json)
-{
-	ck_assert_uint_lt(list->n, 64);
-	list->items[list->n++] = strdup(context_json);
-	return 0;
-}
-
-static int up_layer_add(hypertest_layer *layer, const char *source_path, const char *image_path)
-{
-	ck_assert_uint_lt(layer->n, 8);
-	layer->src[layer->n] = strdup(source_path);
-	layer->dst[layer->n++] = strdup(image_path);
-	return 0;
-}
-
-static void up_result_set_status(hypertest_result *r, int status)
-{
-	r->status = status;
-	r->has_status = 1;
-}
-
+/* The command runner reports no stack traces. */
 static void up_result_set_str(hypertest_result *r, int field, const char *value)
 {
-	char **slot = field == HYPERTEST_RESULT_NAME        ? &r->name
-	              : field == HYPERTEST_RESULT_FILE_PATH ? &r->file_path
-	              : field == HYPERTEST_RESULT_MESSAGE   ? &r->message
-	                                                    : NULL;
-	ck_assert_ptr_nonnull(slot);
-	free(*slot);
-	*slot = strdup(value);
-}
-
-static void up_result_set_duration(hypertest_result *r, int64_t ms)
-{
-	r->duration = ms;
-	r->has_duration = 1;
-}
-
-static void up_doctor_check(hypertest_checks *c, const char *check, int status, const char *msg)
-{
-	ck_assert_uint_lt(c->n, 8);
-	c->name[c->n] = strdup(check);
-	c->message[c->n] = strdup(msg);
-	c->status[c->n++] = status;
-}
-
-static const char *up_core_str(hypertest_core *core, int what)
-{
-	return what == HYPERTEST_CORE_PROJECT_DIR ? core->project_dir : NULL;
+	ck_assert_int_ne(field, HYPERTEST_RESULT_STACK_TRACE);
+	fake_up_result_set_str(r, field, value);
 }
 
 static const hypertest_dispatch upcalls[] = {
-	{HYPERTEST_UP_LOG, (hypertest_fn)up_log},
-	{HYPERTEST_UP_SET_ERROR, (hypertest_fn)up_set_error},
-	{HYPERTEST_UP_REGISTER, (hypertest_fn)up_register},
-	{HYPERTEST_UP_LIST_ADD, (hypertest_fn)up_list_add},
-	{HYPERTEST_UP_LAYER_ADD, (hypertest_fn)up_layer_add},
-	{HYPERTEST_UP_RESULT_SET_STATUS, (hypertest_fn)up_result_set_status},
 	{HYPERTEST_UP_RESULT_SET_STR, (hypertest_fn)up_result_set_str},
-	{HYPERTEST_UP_RESULT_SET_DURATION, (hypertest_fn)up_result_set_duration},
-	{HYPERTEST_UP_DOCTOR_CHECK, (hypertest_fn)up_doctor_check},
-	{HYPERTEST_UP_CORE_STR, (hypertest_fn)up_core_str},
-	{9999, (hypertest_fn)up_log}, /* an upcall of a newer core: ignored */
+	{9999, (hypertest_fn)fake_up_log}, /* an upcall of a newer core: ignored */
 	{0, NULL}};
 
 /* ---- fixture ------------------------------------------------------------------------- */
@@ -211,15 +94,6 @@ static char *artifact(const char *name, size_t *len)
 	return read_file(path, len);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 static void setup(void)
 {
 	char modpath[4096], buf[4096];
@@ -245,35 +119,19 @@ static void setup(void)
 
 	memset(&core, 0, sizeof core);
 	core.project_dir = project;
-	memset(&reg, 0, sizeof reg);
-	module = dlopen(modpath, RTLD_NOW | RTLD_LOCAL);
-	ck_assert_msg(module != NULL, "%s", dlerror());
-	hypertest_plugin_init_fn init = (hypertest_plugin_init_fn)dlsym(module, "hypertest_plugin_init");
-	ck_assert_ptr_nonnull(init);
-	ck_assert_int_eq(init(&core, upcalls), 0);
-	ck_assert_int_eq(reg.registrations, 1);
+	module = fake_load(modpath, &core, fake_upcalls(upcalls), 0, NULL);
 }
 
 static void teardown(void)
 {
 	if (chdir("/") == 0 && base[0])
-		nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		fake_rm_tree(base);
 	if (module)
 		dlclose(module);
 	module = NULL;
 }
 
 /* ---- calling the plugin ------------------------------------------------------------- */
-
-static hypertest_fn op(int id)
-{
-	for (const hypertest_dispatch *d = reg.ops; d && d->id; d++)
-		if (d->id == id)
-			return d->fn;
-	ck_abort_msg("operation %d missing", id);
-	return NULL;
-}
-#define OP(ID) ((ID##_fn_check)op(ID))
 
 /* Options from a jansson pack format. */
 static char *options(const char *fmt, ...)
@@ -302,21 +160,6 @@ static void *create(char *opts)
 static void destroy(void *self)
 {
 	OP(HYPERTEST_OP_DESTROY)(self);
-}
-
-static void result_free(hypertest_result *r)
-{
-	free(r->name);
-	free(r->file_path);
-	free(r->message);
-	memset(r, 0, sizeof *r);
-}
-
-static void list_free(hypertest_list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->items[i]);
-	memset(l, 0, sizeof *l);
 }
 
 /* Run the test whose context is given, in a fresh artifacts directory. */
@@ -396,13 +239,13 @@ START_TEST(t_descriptor)
 	ck_assert_uint_eq(d->abi_major, HYPERTEST_PLUGIN_ABI_MAJOR);
 	ck_assert_uint_eq(d->abi_minor, HYPERTEST_PLUGIN_ABI_MINOR);
 	ck_assert_str_eq(d->module, "runner-command");
-	ck_assert_int_eq(reg.kind, HYPERTEST_KIND_RUNNER);
-	ck_assert_str_eq(reg.name, "command");
+	ck_assert_int_eq(fake_reg.kind, HYPERTEST_KIND_RUNNER);
+	ck_assert_str_eq(fake_reg.name, "command");
 	const int ids[] = {HYPERTEST_OP_CREATE, HYPERTEST_OP_DESTROY, HYPERTEST_OP_DOCTOR,
 	                   HYPERTEST_RUNNER_LIST_TESTS, HYPERTEST_RUNNER_TEST_DIR,
 	                   HYPERTEST_RUNNER_IMAGE_CONTENT, HYPERTEST_RUNNER_RUN_TEST};
 	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
-		ck_assert_ptr_nonnull(op(ids[i]));
+		ck_assert_ptr_nonnull(fake_op(ids[i]));
 	/* only the two entry points are exported */
 	ck_assert_ptr_null(dlsym(module, "cmd_spawn_run"));
 }
@@ -411,10 +254,10 @@ END_TEST
 START_TEST(t_init_needs_upcalls)
 {
 	hypertest_plugin_init_fn init = (hypertest_plugin_init_fn)dlsym(module, "hypertest_plugin_init");
-	const hypertest_dispatch none[] = {{HYPERTEST_UP_LOG, (hypertest_fn)up_log}, {0, NULL}};
-	reg.registrations = 0;
+	const hypertest_dispatch none[] = {{HYPERTEST_UP_LOG, (hypertest_fn)fake_up_log}, {0, NULL}};
+	fake_reg.registrations = 0;
 	ck_assert_int_ne(init(&core, none), 0);
-	ck_assert_int_eq(reg.registrations, 0);
+	ck_assert_int_eq(fake_reg.registrations, 0);
 }
 END_TEST
 
@@ -521,7 +364,7 @@ START_TEST(t_list_command)
 	ck_assert_str_eq(list.items[2], "{\"id\":\" gamma delta\"}");
 	ck_assert_str_eq(list.items[3], "{\"id\":\"\xc3\xbcn\xc3\xaf\"}");
 	ck_assert_str_eq(list.items[4], "{\"id\":\"last\"}");
-	list_free(&list);
+	fake_list_free(&list);
 	destroy(self);
 }
 END_TEST
@@ -543,7 +386,7 @@ START_TEST(t_list_fixed)
 		ck_assert_str_eq(json_string_value(json_object_get(ctx, "id")), ids[i]);
 		json_decref(ctx);
 	}
-	list_free(&list);
+	fake_list_free(&list);
 	destroy(self);
 }
 END_TEST
@@ -614,7 +457,7 @@ START_TEST(t_run_pass)
 	ck_assert_str_eq(err, "err text");
 	free(out);
 	free(err);
-	result_free(&res);
+	fake_result_free(&res);
 }
 END_TEST
 
@@ -625,7 +468,7 @@ START_TEST(t_run_duration)
 	ck_assert_int_eq(res.status, HYPERTEST_STATUS_SUCCESS);
 	ck_assert_int_ge(res.duration, 300);
 	ck_assert_int_lt(res.duration, 5000);
-	result_free(&res);
+	fake_result_free(&res);
 }
 END_TEST
 
@@ -635,11 +478,11 @@ START_TEST(t_run_file_path)
 	hypertest_result res;
 	run_argv(&res, "tests/a_test.sh", NULL, helper, "exit", "0", NULL);
 	ck_assert_str_eq(res.file_path, "tests/a_test.sh");
-	result_free(&res);
+	fake_result_free(&res);
 	run_argv(&res, "tests/none.sh", json_pack("{s:s}", "testDir", "spec"), helper, "exit", "1",
 	         NULL);
 	ck_assert_str_eq(res.file_path, "spec");
-	result_free(&res);
+	fake_result_free(&res);
 }
 END_TEST
 
@@ -650,11 +493,11 @@ START_TEST(t_run_fail)
 	ck_assert_int_eq(res.status, HYPERTEST_STATUS_FAILED);
 	ck_assert_str_eq(res.message, "line1\nline2");
 	ck_assert_str_eq(res.file_path, "tests");
-	result_free(&res);
+	fake_result_free(&res);
 	run_argv(&res, "t", NULL, helper, "exit", "2", NULL);
 	ck_assert_int_eq(res.status, HYPERTEST_STATUS_FAILED);
 	ck_assert_str_eq(res.message, "exited with status 2");
-	result_free(&res);
+	fake_result_free(&res);
 }
 END_TEST
 
@@ -663,14 +506,14 @@ START_TEST(t_run_skip)
 	hypertest_result res;
 	run_argv(&res, "t", NULL, helper, "exit", "77", NULL);
 	ck_assert_int_eq(res.status, HYPERTEST_STATUS_SKIPPED);
-	result_free(&res);
+	fake_result_free(&res);
 	run_argv(&res, "t", json_pack("{s:i}", "skipExitCode", 5), helper, "exit", "5", NULL);
 	ck_assert_int_eq(res.status, HYPERTEST_STATUS_SKIPPED);
-	result_free(&res);
+	fake_result_free(&res);
 	run_argv(&res, "t", json_pack("{s:i}", "skipExitCode", 5), helper, "exit", "77", NULL);
 	ck_assert_int_eq(res.status, HYPERTEST_STATUS_FAILED);
 	ck_assert_str_eq(res.message, "exited with status 77");
-	result_free(&res);
+	fake_result_free(&res);
 }
 END_TEST
 
@@ -680,10 +523,10 @@ START_TEST(t_run_signal)
 	run_argv(&res, "t", NULL, helper, "segv", "about to crash\n", NULL);
 	ck_assert_int_eq(res.status, HYPERTEST_STATUS_FAILED);
 	ck_assert_str_eq(res.message, "killed by signal SIGSEGV\nabout to crash");
-	result_free(&res);
+	fake_result_free(&res);
 	run_argv(&res, "t", NULL, helper, "segv", NULL);
 	ck_assert_str_eq(res.message, "killed by signal SIGSEGV");
-	result_free(&res);
+	fake_result_free(&res);
 }
 END_TEST
 
@@ -696,20 +539,20 @@ START_TEST(t_run_exec_failure)
 	char *err = artifact("stderr.log", NULL);
 	ck_assert_str_eq(err, "cannot run '/nonexistent/prog': No such file or directory\n");
 	free(err);
-	result_free(&res);
+	fake_result_free(&res);
 	run_argv(&res, "t", NULL, "no-such-program-hypertest", "{id}", NULL);
 	ck_assert_str_eq(res.message,
 	                 "cannot run 'no-such-program-hypertest': No such file or directory");
-	result_free(&res);
+	fake_result_free(&res);
 	write_file("tests/noexec", "#!/bin/sh\n", 10, 0644);
 	run_argv(&res, "t", NULL, "tests/noexec", NULL);
 	ck_assert_str_eq(res.message, "cannot run 'tests/noexec': Permission denied");
-	result_free(&res);
+	fake_result_free(&res);
 	write_file("tests/noshebang", "exit 0\n", 7, 0755);
 	run_argv(&res, "t", NULL, "./tests/noshebang", NULL);
 	ck_assert_int_eq(res.status, HYPERTEST_STATUS_FAILED);
 	ck_assert_str_eq(res.message, "cannot run './tests/noshebang': Exec format error");
-	result_free(&res);
+	fake_result_free(&res);
 }
 END_TEST
 
@@ -747,11 +590,11 @@ START_TEST(t_ids_byte_for_byte)
 		ck_assert_mem_eq(got + idlen + 2, ids[i], idlen);
 		ck_assert_mem_eq(got + 2 * idlen + 2, ">", 2);
 		free(got);
-		result_free(&res);
+		fake_result_free(&res);
 	}
 	ck_assert_int_ne(access(pwned, F_OK), 0);
 	ck_assert_int_ne(access(pwned2, F_OK), 0);
-	list_free(&list);
+	fake_list_free(&list);
 	destroy(self);
 }
 END_TEST
@@ -771,7 +614,7 @@ START_TEST(t_placeholders)
 	ck_assert_uint_eq(len, (size_t)n + 1);
 	ck_assert_mem_eq(got, expect, (size_t)n + 1);
 	free(got);
-	result_free(&res);
+	fake_result_free(&res);
 }
 END_TEST
 
@@ -794,7 +637,7 @@ START_TEST(t_output_flood)
 	ck_assert_uint_eq(len, 3000000);
 	ck_assert_int_eq(err[len - 1], 'e');
 	free(err);
-	result_free(&res);
+	fake_result_free(&res);
 
 	/* a small cap on a failing test's stderr: the message is still the real tail */
 	run_argv(&res, "t", json_pack("{s:i}", "outputLimitBytes", 1000), helper, "exit", "1",
@@ -821,7 +664,7 @@ START_TEST(t_output_flood)
 	ck_assert_int_eq(res.status, HYPERTEST_STATUS_FAILED);
 	ck_assert_uint_eq(strlen(res.message), 1015);
 	ck_assert_str_eq(res.message + 1015 - 7, "THE END");
-	result_free(&res);
+	fake_result_free(&res);
 }
 END_TEST
 
@@ -834,22 +677,22 @@ START_TEST(t_message_tail)
 	run_argv(&res, "t", NULL, helper, "exit", "1", big, NULL);
 	ck_assert_uint_eq(strlen(res.message), 4096);
 	ck_assert_str_eq(res.message + 4093, "END");
-	result_free(&res);
+	fake_result_free(&res);
 	/* "0123456789éé": the last 3 bytes start inside the first é */
 	run_argv(&res, "t", json_pack("{s:i}", "messageBytes", 3), helper, "exit", "1",
 	         "0123456789\xc3\xa9\xc3\xa9", NULL);
 	ck_assert_str_eq(res.message, "\xc3\xa9");
-	result_free(&res);
+	fake_result_free(&res);
 	/* invalid UTF-8 becomes U+FFFD (JSON options cannot carry it: write a file) */
 	write_file("tests/stderr.txt", "bad \xff byte\n", 10, 0644);
 	run_argv(&res, "t", NULL, helper, "cat", "tests/stderr.txt", "2", "1", NULL);
 	ck_assert_str_eq(res.message, "bad \xef\xbf\xbd byte");
-	result_free(&res);
+	fake_result_free(&res);
 	/* messageBytes 0: no tail, only the status */
 	run_argv(&res, "t", json_pack("{s:i}", "messageBytes", 0), helper, "exit", "4", "ignored",
 	         NULL);
 	ck_assert_str_eq(res.message, "exited with status 4");
-	result_free(&res);
+	fake_result_free(&res);
 }
 END_TEST
 
@@ -869,7 +712,7 @@ START_TEST(t_grandchild_killed)
 	char *out = artifact("stdout.log", NULL);
 	ck_assert_str_eq(out, "parent done\n");
 	free(out);
-	result_free(&res);
+	fake_result_free(&res);
 }
 END_TEST
 
@@ -888,7 +731,7 @@ START_TEST(t_escaped_grandchild_does_not_hang)
 	ck_assert_int_eq(reap_within(gpid, 100), -1);
 	kill(gpid, SIGKILL);
 	ck_assert_int_ne(reap_within(gpid, 5000), -1);
-	result_free(&res);
+	fake_result_free(&res);
 }
 END_TEST
 
@@ -934,7 +777,7 @@ START_TEST(t_environment)
 	ck_assert_str_eq(out, "own_group=1\nstdin=0\nsigpipe=default\nHT_RC_VAR=v a l (1)\n"
 	                      "HT_RC_INHERITED=yes (1)\nHT_RC_OVERRIDE=new (1)\n");
 	free(out);
-	result_free(&res);
+	fake_result_free(&res);
 }
 END_TEST
 
@@ -947,12 +790,12 @@ START_TEST(t_path_lookup)
 	run_argv(&res, "t", json_pack("{s:{s:s}}", "env", "PATH", dir), "runner-command-helper",
 	         "exit", "0", NULL);
 	ck_assert_int_eq(res.status, HYPERTEST_STATUS_SUCCESS);
-	result_free(&res);
+	fake_result_free(&res);
 	run_argv(&res, "t", json_pack("{s:{s:s}}", "env", "PATH", "/nonexistent"),
 	         "runner-command-helper", "exit", "0", NULL);
 	ck_assert_str_eq(res.message,
 	                 "cannot run 'runner-command-helper': No such file or directory");
-	result_free(&res);
+	fake_result_free(&res);
 }
 END_TEST
 
@@ -1009,15 +852,6 @@ START_TEST(t_image_content)
 }
 END_TEST
 
-static void checks_free(hypertest_checks *c)
-{
-	for (size_t i = 0; i < c->n; i++) {
-		free(c->name[i]);
-		free(c->message[i]);
-	}
-	memset(c, 0, sizeof *c);
-}
-
 START_TEST(t_doctor)
 {
 	void *self = create(options("{s:[s,s], s:[s]}", "run", helper, "{id}", "list", helper));
@@ -1030,7 +864,7 @@ START_TEST(t_doctor)
 	ck_assert_int_eq(c.status[1], 0);
 	ck_assert_str_eq(c.name[2], "runner.command.run");
 	ck_assert_int_eq(c.status[2], 0);
-	checks_free(&c);
+	memset(&c, 0, sizeof c);
 	destroy(self);
 
 	/* missing test directory and programs: run may exist in the image, list must exist here */
@@ -1039,13 +873,12 @@ START_TEST(t_doctor)
 	ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
 	ck_assert_uint_eq(c.n, 3);
 	ck_assert_int_eq(c.status[0], 2);
-	ck_assert_ptr_nonnull(strstr(c.message[0], "missing"));
+	ck_assert_ptr_nonnull(strstr(c.msg[0], "missing"));
 	ck_assert_int_eq(c.status[1], 2);
-	ck_assert_ptr_nonnull(strstr(c.message[1], "./no-such-lister"));
+	ck_assert_ptr_nonnull(strstr(c.msg[1], "./no-such-lister"));
 	ck_assert_int_eq(c.status[2], 1);
-	ck_assert_ptr_nonnull(strstr(c.message[2], "no-such-program-hypertest"));
-	ck_assert_ptr_nonnull(strstr(c.message[2], "may exist in the image"));
-	checks_free(&c);
+	ck_assert_ptr_nonnull(strstr(c.msg[2], "no-such-program-hypertest"));
+	ck_assert_ptr_nonnull(strstr(c.msg[2], "may exist in the image"));
 	destroy(self);
 }
 END_TEST

@@ -14,13 +14,6 @@
 #include <errno.h>
 #include <sys/stat.h>
 
-#ifndef HT_TOP_BUILDDIR
-#define HT_TOP_BUILDDIR "."
-#endif
-#ifndef HT_TOP_SRCDIR
-#define HT_TOP_SRCDIR "."
-#endif
-
 static hypertest_core core;
 static char tmp[64], build[128], source[4096], start_dir[4096];
 static void *module, *self;
@@ -34,28 +27,28 @@ static void setup(void)
 	memset(&core, 0, sizeof core);
 	core.project_dir = tmp;
 	ck_assert_ptr_nonnull(getcwd(start_dir, sizeof start_dir));
-	module = load_module(m && *m ? m : path, &core);
+	module = fake_load(m && *m ? m : path, &core, fake_upcalls(NULL), HYPERTEST_KIND_RUNNER, NULL);
 	self = NULL;
 }
 
 static void teardown(void)
 {
 	if (self)
-		((hypertest_OP_DESTROY_fn)op(HYPERTEST_OP_DESTROY))(self);
+		OP(HYPERTEST_OP_DESTROY)(self);
 	dlclose(module);
-	reg_ops = NULL;
+	fake_reg.ops = NULL;
 	ck_assert_int_eq(chdir(start_dir), 0);
 }
 
 static int create(const char *opts)
 {
-	return ((hypertest_OP_CREATE_fn)op(HYPERTEST_OP_CREATE))(&core, opts, &self);
+	return OP(HYPERTEST_OP_CREATE)(&core, opts, &self);
 }
 
 START_TEST(options)
 {
 	void *s = (void *)1;
-	ck_assert_int_eq(((hypertest_OP_CREATE_fn)op(HYPERTEST_OP_CREATE))(&core, "{}", &s), HYPERTEST_ERR_CONFIG);
+	ck_assert_int_eq(OP(HYPERTEST_OP_CREATE)(&core, "{}", &s), HYPERTEST_ERR_CONFIG);
 	ck_assert_str_eq(core.error, "runner 'ctest': option 'buildDir' is required");
 	ck_assert_int_eq(create("{\"buildDir\": \"b\", \"buildDri\": 1}"), HYPERTEST_ERR_CONFIG);
 	ck_assert_str_eq(core.error, "runner 'ctest': unknown option 'buildDri' (did you mean 'buildDir'?)");
@@ -64,10 +57,10 @@ START_TEST(options)
 	ck_assert_int_eq(create("{\"buildDir\": \"b\", \"sourceDir\": \"/src\"}"), HYPERTEST_ERR_CONFIG);
 	ck_assert_str_eq(core.error, "runner 'ctest': option 'sourceDir': '/src' must be relative to the project directory");
 	ck_assert_int_eq(create("{\"buildDir\": \"b\", \"sourceDir\": \"src\"}"), 0);
-	ck_assert_str_eq(((hypertest_RUNNER_TEST_DIR_fn)op(HYPERTEST_RUNNER_TEST_DIR))(self), "src");
-	((hypertest_OP_DESTROY_fn)op(HYPERTEST_OP_DESTROY))(self);
+	ck_assert_str_eq(OP(HYPERTEST_RUNNER_TEST_DIR)(self), "src");
+	OP(HYPERTEST_OP_DESTROY)(self);
 	ck_assert_int_eq(create("{\"buildDir\": \"b\"}"), 0);
-	ck_assert_str_eq(((hypertest_RUNNER_TEST_DIR_fn)op(HYPERTEST_RUNNER_TEST_DIR))(self), "tests");
+	ck_assert_str_eq(OP(HYPERTEST_RUNNER_TEST_DIR)(self), "tests");
 }
 END_TEST
 
@@ -79,7 +72,7 @@ START_TEST(listing)
 {
 	struct hypertest_list l = {0};
 	ck_assert_int_eq(create("{\"buildDir\": \"build\", \"sourceDir\": \"src\"}"), 0);
-	ck_assert_int_eq(((hypertest_RUNNER_LIST_TESTS_fn)op(HYPERTEST_RUNNER_LIST_TESTS))(self, &l), 0);
+	ck_assert_int_eq(OP(HYPERTEST_RUNNER_LIST_TESTS)(self, &l), 0);
 	size_t i = 0;
 	for (; names[i]; i++) {
 		ck_assert_uint_lt(i, l.n);
@@ -106,7 +99,7 @@ static void expect(size_t index, int status, const char *message)
 	                      "buildDir", build);
 	ctx = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	ck_assert_int_eq(((hypertest_RUNNER_RUN_TEST_fn)op(HYPERTEST_RUNNER_RUN_TEST))(self, ctx, art, &r), 0);
+	ck_assert_int_eq(OP(HYPERTEST_RUNNER_RUN_TEST)(self, ctx, art, &r), 0);
 	free(ctx);
 	ck_assert_msg(r.status == status, "%s: status %d (%s)", names[index], r.status, r.message);
 	ck_assert_str_eq(r.name, names[index]);
@@ -122,7 +115,7 @@ static void expect(size_t index, int status, const char *message)
 	/* ctest ran in a directory of the artifacts, not in the build tree */
 	snprintf(p, sizeof p, "%s/ctest/Testing/Temporary/LastTest.log", art);
 	ck_assert_msg(stat(p, &st) == 0, "%s: %s", p, strerror(errno));
-	result_free(&r);
+	fake_result_free(&r);
 }
 
 START_TEST(statuses)
@@ -144,20 +137,19 @@ START_TEST(doctor_and_image)
 {
 	ck_assert_int_eq(create("{\"buildDir\": \"build\", \"sourceDir\": \"src\"}"), 0);
 	struct hypertest_checks c = {0};
-	ck_assert_int_eq(((hypertest_OP_DOCTOR_fn)op(HYPERTEST_OP_DOCTOR))(self, &c), 0);
+	ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
 	ck_assert_uint_eq(c.n, 2);
 	ck_assert_int_eq(c.status[0], HYPERTEST_CHECK_OK);
 	ck_assert_str_eq(c.name[1], "runner.ctest.ctest");
-	ck_assert_msg(!strncmp(c.message[1], "ctest 3.", 8), "%s", c.message[1]);
+	ck_assert_msg(!strncmp(c.msg[1], "ctest 3.", 8), "%s", c.msg[1]);
 	struct hypertest_layer l = {0};
-	ck_assert_int_eq(((hypertest_RUNNER_IMAGE_CONTENT_fn)op(HYPERTEST_RUNNER_IMAGE_CONTENT))(self, &l), 0);
+	ck_assert_int_eq(OP(HYPERTEST_RUNNER_IMAGE_CONTENT)(self, &l), 0);
 	ck_assert_uint_ge(l.n, 2);
 	ck_assert_str_eq(l.dst[0], build); /* at its absolute path */
 	for (size_t i = 1; i < l.n; i++)
 		ck_assert_msg(!strncmp(l.dst[i], tmp, strlen(tmp)) && strstr(l.dst[i], "/src/") &&
 		              !strcmp(l.src[i], l.dst[i]), "%s", l.dst[i]);
-	checks_free(&c);
-	layer_free(&l);
+	fake_layer_free(&l);
 }
 END_TEST
 
@@ -186,7 +178,7 @@ START_TEST(relative_project_dir)
 	ck_assert_int_eq(chdir(tmp), 0);
 	core.project_dir = ".";
 	ck_assert_int_eq(create("{\"buildDir\": \"src/../build\", \"sourceDir\": \"src\"}"), 0);
-	ck_assert_int_eq(((hypertest_RUNNER_LIST_TESTS_fn)op(HYPERTEST_RUNNER_LIST_TESTS))(self, &l), 0);
+	ck_assert_int_eq(OP(HYPERTEST_RUNNER_LIST_TESTS)(self, &l), 0);
 	ck_assert_uint_eq(l.n, 9);
 	for (size_t i = 0; i < l.n; i++) {
 		json_t *o = json_loads(l.items[i], 0, NULL);
@@ -194,10 +186,10 @@ START_TEST(relative_project_dir)
 		json_decref(o);
 		free(l.items[i]);
 	}
-	((hypertest_OP_DESTROY_fn)op(HYPERTEST_OP_DESTROY))(self);
+	OP(HYPERTEST_OP_DESTROY)(self);
 	self = NULL;
 	ck_assert_int_eq(create("{\"buildDir\": \"nothing-here\"}"), 0);
-	ck_assert_int_eq(((hypertest_RUNNER_LIST_TESTS_fn)op(HYPERTEST_RUNNER_LIST_TESTS))(self, &l), HYPERTEST_ERR_NOT_FOUND);
+	ck_assert_int_eq(OP(HYPERTEST_RUNNER_LIST_TESTS)(self, &l), HYPERTEST_ERR_NOT_FOUND);
 	char want[256];
 	snprintf(want, sizeof want, "runner 'ctest': option 'buildDir': '%s/nothing-here': No such file or directory", tmp);
 	ck_assert_str_eq(core.error, want);
@@ -233,7 +225,7 @@ START_TEST(read_only_build_tree)
 	free(err);
 	ck_assert_int_eq(create(opts), 0);
 	struct hypertest_list l = {0};
-	ck_assert_int_eq(((hypertest_RUNNER_LIST_TESTS_fn)op(HYPERTEST_RUNNER_LIST_TESTS))(self, &l), 0);
+	ck_assert_int_eq(OP(HYPERTEST_RUNNER_LIST_TESTS)(self, &l), 0);
 	ck_assert_uint_eq(l.n, 9);
 	for (size_t i = 0; i < l.n; i++)
 		free(l.items[i]);
@@ -266,12 +258,12 @@ START_TEST(odd_build_path)
 	snprintf(odd, sizeof odd, "%s/back\\slash", tmp);
 	ck_assert_int_eq(symlink(saved, odd), 0);
 	snprintf(ctx, sizeof ctx, "{\"name\": \"passes\", \"index\": 1, \"buildDir\": \"%s/back\\\\slash\"}", tmp);
-	ck_assert_int_eq(((hypertest_RUNNER_RUN_TEST_fn)op(HYPERTEST_RUNNER_RUN_TEST))(self, ctx, tmp, &r),
+	ck_assert_int_eq(OP(HYPERTEST_RUNNER_RUN_TEST)(self, ctx, tmp, &r),
 	                 HYPERTEST_ERR_CONFIG);
 	snprintf(want, sizeof want, "runner 'ctest': build directory '%s': CMake reads a backslash in a "
 	         "path as a directory separator", odd);
 	ck_assert_str_eq(core.error, want);
-	result_free(&r);
+	fake_result_free(&r);
 	unlink(odd);
 	memcpy(build, saved, sizeof build);
 }
@@ -330,7 +322,7 @@ START_TEST(nested_numbering)
 	core.project_dir = dir;
 	ck_assert_int_eq(create("{\"buildDir\": \"b\", \"sourceDir\": \".\", \"testDir\": \"sub\"}"), 0);
 	struct hypertest_list l = {0};
-	ck_assert_int_eq(((hypertest_RUNNER_LIST_TESTS_fn)op(HYPERTEST_RUNNER_LIST_TESTS))(self, &l), 0);
+	ck_assert_int_eq(OP(HYPERTEST_RUNNER_LIST_TESTS)(self, &l), 0);
 	ck_assert_uint_eq(l.n, 3);
 	char *in_sub = NULL;
 	for (size_t i = 0; i < l.n; i++) {
@@ -351,9 +343,9 @@ START_TEST(nested_numbering)
 	memset(&r, 0, sizeof r);
 	snprintf(path, sizeof path, "%s/art", dir);
 	ck_assert_int_eq(mkdir(path, 0755), 0);
-	ck_assert_int_eq(((hypertest_RUNNER_RUN_TEST_fn)op(HYPERTEST_RUNNER_RUN_TEST))(self, in_sub, path, &r), 0);
+	ck_assert_int_eq(OP(HYPERTEST_RUNNER_RUN_TEST)(self, in_sub, path, &r), 0);
 	ck_assert_msg(r.status == HYPERTEST_STATUS_SUCCESS, "in_sub: %d %s", r.status, r.message);
-	result_free(&r);
+	fake_result_free(&r);
 	free(in_sub);
 }
 END_TEST
@@ -385,7 +377,7 @@ START_TEST(build_tree_untouched)
 	char *before = snapshot(build);
 	ck_assert_int_eq(create("{\"buildDir\": \"build\", \"sourceDir\": \"src\"}"), 0);
 	struct hypertest_list l = {0};
-	ck_assert_int_eq(((hypertest_RUNNER_LIST_TESTS_fn)op(HYPERTEST_RUNNER_LIST_TESTS))(self, &l), 0);
+	ck_assert_int_eq(OP(HYPERTEST_RUNNER_LIST_TESTS)(self, &l), 0);
 	for (size_t i = 0; i < l.n; i++)
 		free(l.items[i]);
 	expect(0, HYPERTEST_STATUS_SUCCESS, NULL);
@@ -421,7 +413,7 @@ int main(void)
 	char *make[] = {"cmake", "--build", build, NULL};
 	if (!runs_ok(copy) || !runs_ok(conf) || !runs_ok(make)) {
 		fprintf(stderr, "cannot configure and build %s in %s\n", srcdir, build);
-		rm_tree(tmp);
+		fake_rm_tree(tmp);
 		return 1;
 	}
 	Suite *s = suite_create("runner-ctest");
@@ -443,6 +435,6 @@ int main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	rm_tree(tmp);
+	fake_rm_tree(tmp);
 	return failed ? 1 : 0;
 }

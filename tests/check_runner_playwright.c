@@ -3,7 +3,7 @@
  *
  * The escaping of grep patterns is tested directly (grep.c is compiled into
  * this program).  Everything else goes through the module, loaded as the
- * core loads it (dlopen, init with this file's small upcall table): the
+ * core loads it (dlopen, init with the upcalls of fake-core.c): the
  * module is $HT_RUNNER_PLAYWRIGHT_MODULE or
  * $HT_TOP_BUILDDIR/plugins/.libs/runner-playwright.so.
  *
@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,135 +30,11 @@
 
 #include <hypertest/plugin.h>
 
+#include "fake-core.h"
+
 #include "../plugins/runner-playwright/playwright.h"
 
-#ifndef HT_TOP_BUILDDIR
-#define HT_TOP_BUILDDIR "."
-#endif
-#ifndef HT_TESTS_SRCDIR
-#define HT_TESTS_SRCDIR "."
-#endif
-
 #define N_TESTS 17 /* tests per project in the fixture project */
-
-/* ---- the upcalls, as a tiny core ------------------------------------------------- */
-
-struct hypertest_core {
-	const char *project_dir;
-	int error_code;
-	char error[16384];
-};
-struct hypertest_list {
-	char *items[128];
-	size_t n;
-};
-struct hypertest_layer {
-	char *src[16], *dst[16];
-	size_t n;
-};
-struct hypertest_result {
-	int status, has_status, has_duration;
-	int64_t duration;
-	char *name, *file_path, *message, *stack;
-};
-struct hypertest_checks {
-	char *name[8], *message[8];
-	int status[8];
-	size_t n;
-};
-
-static struct {
-	char name[64];
-	const hypertest_dispatch *ops;
-	int registrations;
-} reg;
-
-static void up_log(hypertest_core *core, int level, const char *message)
-{
-	(void)core, (void)level, (void)message;
-}
-
-static void up_set_error(hypertest_core *core, int code, const char *message)
-{
-	core->error_code = code;
-	snprintf(core->error, sizeof core->error, "%s", message);
-}
-
-static int up_register(hypertest_core *core, int kind, const char *name, const char *description,
-                       const hypertest_dispatch *ops)
-{
-	(void)core, (void)description;
-	ck_assert_int_eq(kind, HYPERTEST_KIND_RUNNER);
-	snprintf(reg.name, sizeof reg.name, "%s", name);
-	reg.ops = ops;
-	reg.registrations++;
-	return 0;
-}
-
-static int up_list_add(hypertest_list *list, const char *context_json)
-{
-	ck_assert_uint_lt(list->n, 128);
-	list->items[list->n++] = strdup(context_json);
-	return 0;
-}
-
-static int up_layer_add(hypertest_layer *layer, const char *source_path, const char *image_path)
-{
-	ck_assert_uint_lt(layer->n, 16);
-	layer->src[layer->n] = strdup(source_path);
-	layer->dst[layer->n++] = strdup(image_path);
-	return 0;
-}
-
-static void up_result_set_status(hypertest_result *r, int status)
-{
-	r->status = status;
-	r->has_status = 1;
-}
-
-static void up_result_set_str(hypertest_result *r, int field, const char *value)
-{
-	char **slot = field == HYPERTEST_RESULT_NAME          ? &r->name
-	              : field == HYPERTEST_RESULT_FILE_PATH   ? &r->file_path
-	              : field == HYPERTEST_RESULT_MESSAGE     ? &r->message
-	              : field == HYPERTEST_RESULT_STACK_TRACE ? &r->stack
-	                                                      : NULL;
-	ck_assert_ptr_nonnull(slot);
-	free(*slot);
-	*slot = strdup(value);
-}
-
-static void up_result_set_duration(hypertest_result *r, int64_t ms)
-{
-	r->duration = ms;
-	r->has_duration = 1;
-}
-
-static void up_doctor_check(hypertest_checks *c, const char *check, int status, const char *msg)
-{
-	ck_assert_uint_lt(c->n, 8);
-	c->name[c->n] = strdup(check);
-	c->message[c->n] = strdup(msg);
-	c->status[c->n++] = status;
-}
-
-static const char *up_core_str(hypertest_core *core, int what)
-{
-	return what == HYPERTEST_CORE_PROJECT_DIR ? core->project_dir : NULL;
-}
-
-static const hypertest_dispatch upcalls[] = {
-	{HYPERTEST_UP_LOG, (hypertest_fn)up_log},
-	{HYPERTEST_UP_SET_ERROR, (hypertest_fn)up_set_error},
-	{HYPERTEST_UP_REGISTER, (hypertest_fn)up_register},
-	{HYPERTEST_UP_LIST_ADD, (hypertest_fn)up_list_add},
-	{HYPERTEST_UP_LAYER_ADD, (hypertest_fn)up_layer_add},
-	{HYPERTEST_UP_RESULT_SET_STATUS, (hypertest_fn)up_result_set_status},
-	{HYPERTEST_UP_RESULT_SET_STR, (hypertest_fn)up_result_set_str},
-	{HYPERTEST_UP_RESULT_SET_DURATION, (hypertest_fn)up_result_set_duration},
-	{HYPERTEST_UP_DOCTOR_CHECK, (hypertest_fn)up_doctor_check},
-	{HYPERTEST_UP_CORE_STR, (hypertest_fn)up_core_str},
-	{0, NULL}};
 
 /* ---- files ------------------------------------------------------------------------------ */
 
@@ -206,18 +81,6 @@ static void write_text(const char *path, const char *text)
 	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
 	fputs(text, f);
 	fclose(f);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void rm_tree(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Copy a file tree (regular files and directories), leaving out
@@ -335,14 +198,7 @@ static void setup(void)
 	core.project_dir = project[0] ? project : base;
 	/* the function's working directory is the task root: here the project */
 	ck_assert_int_eq(chdir(core.project_dir), 0);
-	memset(&reg, 0, sizeof reg);
-	module = dlopen(modpath, RTLD_NOW | RTLD_LOCAL);
-	ck_assert_msg(module != NULL, "%s", dlerror());
-	hypertest_plugin_init_fn init =
-	    (hypertest_plugin_init_fn)dlsym(module, "hypertest_plugin_init");
-	ck_assert_ptr_nonnull(init);
-	ck_assert_int_eq(init(&core, upcalls), 0);
-	ck_assert_int_eq(reg.registrations, 1);
+	module = fake_load(modpath, &core, fake_upcalls(NULL), HYPERTEST_KIND_RUNNER, NULL);
 }
 
 static void teardown(void)
@@ -351,16 +207,6 @@ static void teardown(void)
 		dlclose(module);
 	module = NULL;
 }
-
-static hypertest_fn op(int id)
-{
-	for (const hypertest_dispatch *d = reg.ops; d && d->id; d++)
-		if (d->id == id)
-			return d->fn;
-	ck_abort_msg("operation %d missing", id);
-	return NULL;
-}
-#define OP(ID) ((ID##_fn_check)op(ID))
 
 static void *create(const char *opts)
 {
@@ -390,22 +236,6 @@ static void refused(const char *opts, int code, ...)
 	for (const char *w; (w = va_arg(ap, const char *));)
 		ck_assert_msg(strstr(core.error, w), "'%s' not in '%s'", w, core.error);
 	va_end(ap);
-}
-
-static void list_free(hypertest_list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->items[i]);
-	memset(l, 0, sizeof *l);
-}
-
-static void result_free(hypertest_result *r)
-{
-	free(r->name);
-	free(r->file_path);
-	free(r->message);
-	free(r->stack);
-	memset(r, 0, sizeof *r);
 }
 
 /* The "grep" value of a context. */
@@ -533,12 +363,12 @@ START_TEST(t_module)
 	ck_assert_uint_eq(d->magic, HYPERTEST_PLUGIN_MAGIC);
 	ck_assert_uint_eq(d->abi_major, HYPERTEST_PLUGIN_ABI_MAJOR);
 	ck_assert_str_eq(d->module, "runner-playwright");
-	ck_assert_str_eq(reg.name, "playwright");
+	ck_assert_str_eq(fake_reg.name, "playwright");
 	const int ids[] = {HYPERTEST_OP_CREATE, HYPERTEST_OP_DESTROY, HYPERTEST_OP_DOCTOR,
 	                   HYPERTEST_RUNNER_LIST_TESTS, HYPERTEST_RUNNER_TEST_DIR,
 	                   HYPERTEST_RUNNER_IMAGE_CONTENT, HYPERTEST_RUNNER_RUN_TEST};
 	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
-		ck_assert_ptr_nonnull(op(ids[i]));
+		ck_assert_ptr_nonnull(fake_op(ids[i]));
 	ck_assert_ptr_null(dlsym(module, "pw_grep_pattern")); /* only the entry points */
 }
 END_TEST
@@ -582,7 +412,7 @@ START_TEST(t_run_without_report)
 	                  strstr(res.message, "cannot start"),
 	              "%s", res.message);
 	ck_assert_str_eq(res.name, "^alpha a\\.spec\\.ts t$"); /* undoubled */
-	result_free(&res);
+	fake_result_free(&res);
 	/* the list command fails the same way, with an error */
 	hypertest_list l = {0};
 	ck_assert_int_eq(OP(HYPERTEST_RUNNER_LIST_TESTS)(self, &l), HYPERTEST_ERR_RUNNER);
@@ -594,7 +424,7 @@ START_TEST(t_run_without_report)
 	run_ok(self, "{\"grep\": \"^x$\"}", &res);
 	ck_assert_int_eq(res.status, HYPERTEST_STATUS_FAILED);
 	ck_assert_msg(strstr(res.message, "/nonexistent/playwright"), "%s", res.message);
-	result_free(&res);
+	fake_result_free(&res);
 	destroy(self);
 }
 END_TEST
@@ -660,7 +490,7 @@ START_TEST(t_list_first)
 	ck_assert_str_eq(l.items[0], "{\"grep\":\"^alpha basic\\\\\\\\.spec\\\\\\\\.ts top level "
 	                             "passes$\"}");
 	ck_assert_str_eq(OP(HYPERTEST_RUNNER_TEST_DIR)(self), "specs");
-	list_free(&l);
+	fake_list_free(&l);
 	destroy(self);
 }
 END_TEST
@@ -680,7 +510,7 @@ START_TEST(t_list_projects)
 			ck_assert_msg(!strncmp(g, "^beta ", 6) && !strcmp(g + 6, want + 7), "%s", g);
 		free(g);
 	}
-	list_free(&l);
+	fake_list_free(&l);
 	destroy(self);
 
 	self = create("{\"projects\": [\"beta\"], \"config\": \"playwright.config.ts\"}");
@@ -689,7 +519,7 @@ START_TEST(t_list_projects)
 	char *g = grep_of(l.items[3]);
 	ck_assert_str_eq(g, "^beta basic\\\\.spec\\\\.ts loop case 1$");
 	free(g);
-	list_free(&l);
+	fake_list_free(&l);
 	destroy(self);
 
 	self = create("{\"projects\": [\"alpha\", \"gamma\"]}");
@@ -761,21 +591,17 @@ START_TEST(t_doctor)
 	ck_assert_uint_eq(c.n, 2);
 	ck_assert_str_eq(c.name[0], "runner.playwright.command");
 	ck_assert_int_eq(c.status[0], HYPERTEST_CHECK_OK);
-	ck_assert_msg(strstr(c.message[0], "Version 1."), "%s", c.message[0]);
+	ck_assert_msg(strstr(c.msg[0], "Version 1."), "%s", c.msg[0]);
 	ck_assert_str_eq(c.name[1], "runner.playwright.config");
 	ck_assert_int_eq(c.status[1], HYPERTEST_CHECK_OK);
-	ck_assert_msg(strstr(c.message[1], "playwright.config.ts"), "%s", c.message[1]);
-	for (size_t i = 0; i < c.n; i++)
-		free(c.name[i]), free(c.message[i]);
+	ck_assert_msg(strstr(c.msg[1], "playwright.config.ts"), "%s", c.msg[1]);
 	destroy(self);
 
 	self = create("{\"command\": [\"/nonexistent/npx\"]}");
 	memset(&c, 0, sizeof c);
 	ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
 	ck_assert_int_eq(c.status[0], HYPERTEST_CHECK_FAILED);
-	ck_assert_msg(strstr(c.message[0], "/nonexistent/npx"), "%s", c.message[0]);
-	for (size_t i = 0; i < c.n; i++)
-		free(c.name[i]), free(c.message[i]);
+	ck_assert_msg(strstr(c.msg[0], "/nonexistent/npx"), "%s", c.msg[0]);
 	destroy(self);
 }
 END_TEST
@@ -836,7 +662,7 @@ START_TEST(t_ts_manifest)
 		ck_assert_str_eq(res.name, ts_manifest_names[i]);
 		ck_assert_str_eq(res.file_path, i < 7 ? "specs/nested/regex-titles.spec.ts"
 		                                      : "specs/basic.spec.ts");
-		result_free(&res);
+		fake_result_free(&res);
 		free(text);
 	}
 	/* what this plugin lists runs the same tests: its dash x-y context */
@@ -845,8 +671,8 @@ START_TEST(t_ts_manifest)
 	hypertest_result res;
 	run_ok(self, l.items[12], &res);
 	ck_assert_str_eq(res.name, ts_manifest_names[2]);
-	result_free(&res);
-	list_free(&l);
+	fake_result_free(&res);
+	fake_list_free(&l);
 	destroy(self);
 	json_decref(m);
 }
@@ -900,7 +726,7 @@ START_TEST(t_status_passed)
 		snprintf(path, sizeof path, "%s/%s", artifacts, files[i]);
 		ck_assert_msg(stat(path, &st) == 0, "%s: %s", path, strerror(errno));
 	}
-	result_free(&res);
+	fake_result_free(&res);
 	destroy(self);
 }
 END_TEST
@@ -923,13 +749,13 @@ START_TEST(t_status_failed)
 	snprintf(path, sizeof path, "%s/test-results", artifacts);
 	struct stat st;
 	ck_assert_int_eq(stat(path, &st), 0);
-	result_free(&res);
+	fake_result_free(&res);
 
 	run_grep(self, alpha_greps[7], &res); /* timedOut */
 	ck_assert_int_eq(res.status, HYPERTEST_STATUS_FAILED);
 	ck_assert_msg(strstr(res.message, "timeout") || strstr(res.message, "Timeout"), "%s",
 	              res.message);
-	result_free(&res);
+	fake_result_free(&res);
 	destroy(self);
 }
 END_TEST
@@ -941,7 +767,7 @@ START_TEST(t_status_skipped)
 	run_grep(self, alpha_greps[8], &res);
 	ck_assert_int_eq(res.status, HYPERTEST_STATUS_SKIPPED);
 	ck_assert_str_eq(res.name, "[alpha] basic.spec.ts > skipped on purpose");
-	result_free(&res);
+	fake_result_free(&res);
 	destroy(self);
 }
 END_TEST
@@ -956,7 +782,7 @@ START_TEST(t_status_browser)
 		              res.message ? res.message : "");
 	else
 		ck_assert_int_eq(res.status, HYPERTEST_STATUS_SKIPPED);
-	result_free(&res);
+	fake_result_free(&res);
 	destroy(self);
 }
 END_TEST
@@ -969,7 +795,7 @@ START_TEST(t_status_count)
 	ck_assert_int_eq(res.status, HYPERTEST_STATUS_FAILED);
 	ck_assert_msg(strstr(res.message, "no test matched --grep ^gamma nothing$"), "%s",
 	              res.message);
-	result_free(&res);
+	fake_result_free(&res);
 
 	/* no "$": the three loop cases match */
 	run_grep(self, "^alpha basic\\\\.spec\\\\.ts loop case", &res);
@@ -978,7 +804,7 @@ START_TEST(t_status_count)
 	                  strstr(res.message, "[alpha] basic.spec.ts > loop case 1") &&
 	                  strstr(res.message, "[alpha] basic.spec.ts > loop case 3"),
 	              "%s", res.message);
-	result_free(&res);
+	fake_result_free(&res);
 	destroy(self);
 }
 END_TEST
@@ -1055,7 +881,7 @@ int main(void)
 		failed += run_suite(project_suite());
 	}
 	if (chdir("/") == 0)
-		rm_tree(base);
+		fake_rm_tree(base);
 	if (failed)
 		return 1;
 	return skipped ? 77 : 0;

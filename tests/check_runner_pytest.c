@@ -13,13 +13,6 @@
 
 #include "../plugins/runner-common/runner-common.h"
 
-#ifndef HT_TOP_BUILDDIR
-#define HT_TOP_BUILDDIR "."
-#endif
-#ifndef HT_TOP_SRCDIR
-#define HT_TOP_SRCDIR "."
-#endif
-
 static hypertest_core core;
 static char python[256], project[4096], tmp[64];
 static void *module;
@@ -34,7 +27,7 @@ static void setup(void)
 	snprintf(project, sizeof project, "%s/tests/runners/pytest-project", src && *src ? src : HT_TOP_SRCDIR);
 	memset(&core, 0, sizeof core);
 	core.project_dir = project;
-	module = load_module(m && *m ? m : path, &core);
+	module = fake_load(m && *m ? m : path, &core, fake_upcalls(NULL), HYPERTEST_KIND_RUNNER, NULL);
 	snprintf(tmp, sizeof tmp, "/tmp/ht-pytest-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(tmp));
 	ck_assert_int_eq(chdir(project), 0); /* the function runs in the task root */
@@ -44,17 +37,17 @@ static void setup(void)
 static void teardown(void)
 {
 	if (self)
-		((hypertest_OP_DESTROY_fn)op(HYPERTEST_OP_DESTROY))(self);
-	rm_tree(tmp);
+		OP(HYPERTEST_OP_DESTROY)(self);
+	fake_rm_tree(tmp);
 	dlclose(module);
-	reg_ops = NULL;
+	fake_reg.ops = NULL;
 }
 
 static int create(const char *fmt, const char *extra)
 {
 	char opts[4096];
 	snprintf(opts, sizeof opts, fmt, python, extra ? extra : "");
-	return ((hypertest_OP_CREATE_fn)op(HYPERTEST_OP_CREATE))(&core, opts, &self);
+	return OP(HYPERTEST_OP_CREATE)(&core, opts, &self);
 }
 #define STD "{\"python\": \"%s\"%s}"
 
@@ -63,7 +56,7 @@ static int create(const char *fmt, const char *extra)
 static void create_fails(const char *opts, const char *msg)
 {
 	void *s = (void *)1;
-	ck_assert_int_eq(((hypertest_OP_CREATE_fn)op(HYPERTEST_OP_CREATE))(&core, opts, &s),
+	ck_assert_int_eq(OP(HYPERTEST_OP_CREATE)(&core, opts, &s),
 	                 HYPERTEST_ERR_CONFIG);
 	ck_assert_ptr_null(s);
 	ck_assert_str_eq(core.error, msg);
@@ -84,7 +77,7 @@ START_TEST(options)
 	             "runner 'pytest': option 'testDir': 'tests' is not inside rootDir 'py'");
 	create_fails("[]", "runner 'pytest': options: expected an object");
 	ck_assert_int_eq(create(STD, ", \"testDir\": \"tests/\""), 0);
-	ck_assert_str_eq(((hypertest_RUNNER_TEST_DIR_fn)op(HYPERTEST_RUNNER_TEST_DIR))(self), "tests");
+	ck_assert_str_eq(OP(HYPERTEST_RUNNER_TEST_DIR)(self), "tests");
 }
 END_TEST
 
@@ -110,7 +103,7 @@ START_TEST(listing)
 {
 	struct hypertest_list l = {0};
 	ck_assert_int_eq(create(STD, NULL), 0);
-	ck_assert_int_eq(((hypertest_RUNNER_LIST_TESTS_fn)op(HYPERTEST_RUNNER_LIST_TESTS))(self, &l), 0);
+	ck_assert_int_eq(OP(HYPERTEST_RUNNER_LIST_TESTS)(self, &l), 0);
 	size_t n = 0;
 	for (; node_ids[n]; n++) {
 		ck_assert_uint_lt(n, l.n);
@@ -144,7 +137,7 @@ START_TEST(listing_errors)
 	core.project_dir = tmp;
 	ck_assert_int_eq(create(STD, NULL), 0);
 	struct hypertest_list l = {0};
-	hypertest_RUNNER_LIST_TESTS_fn list = (hypertest_RUNNER_LIST_TESTS_fn)op(HYPERTEST_RUNNER_LIST_TESTS);
+	hypertest_RUNNER_LIST_TESTS_fn list = OP(HYPERTEST_RUNNER_LIST_TESTS);
 	ck_assert_int_eq(list(self, &l), HYPERTEST_ERR_EMPTY);
 	ck_assert_msg(strstr(core.error, "runner 'pytest': pytest collected no tests in '") != NULL, "%s", core.error);
 	ck_assert_msg(strstr(core.error, "exited with status 5") != NULL, "%s", core.error);
@@ -180,7 +173,7 @@ static struct hypertest_result run(const char *nodeid)
 	snprintf(ctx, sizeof ctx, "%s", c);
 	free(c);
 	json_decref(o);
-	ck_assert_int_eq(((hypertest_RUNNER_RUN_TEST_fn)op(HYPERTEST_RUNNER_RUN_TEST))(self, ctx, art, &r), 0);
+	ck_assert_int_eq(OP(HYPERTEST_RUNNER_RUN_TEST)(self, ctx, art, &r), 0);
 	ck_assert(r.has_status);
 	char p[512];
 	struct stat st;
@@ -204,7 +197,7 @@ static void expect(const char *nodeid, int status, const char *name, const char 
 	else
 		ck_assert_msg(r.message == NULL, "%s: unexpected message %s", nodeid, r.message);
 	ck_assert(r.has_duration && r.duration >= 0);
-	result_free(&r);
+	fake_result_free(&r);
 }
 
 START_TEST(statuses)
@@ -237,7 +230,7 @@ START_TEST(statuses)
 	ck_assert_ptr_nonnull(r.stack);
 	ck_assert_msg(strstr(r.stack, ">       assert value == 42, \"the answer is off by one\"\n") != NULL, "%s", r.stack);
 	ck_assert_msg(strstr(r.stack, "tests/test_basic.py:11: AssertionError") != NULL, "%s", r.stack);
-	result_free(&r);
+	fake_result_free(&r);
 
 	r = run("tests/test_basic.py::test_nope");
 	ck_assert_int_eq(r.status, HYPERTEST_STATUS_FAILED);
@@ -245,7 +238,7 @@ START_TEST(statuses)
 	                   "'tests/test_basic.py::test_nope':\n";
 	ck_assert_msg(!strncmp(r.message, head, strlen(head)), "%s", r.message);
 	ck_assert_msg(strstr(r.message, "ERROR: not found:") != NULL, "%s", r.message);
-	result_free(&r);
+	fake_result_free(&r);
 }
 END_TEST
 
@@ -256,27 +249,26 @@ START_TEST(not_collected)
 	struct hypertest_result r = run("tests/test_basic.py::test_passes");
 	ck_assert_int_eq(r.status, HYPERTEST_STATUS_FAILED);
 	ck_assert_str_eq(r.message, "node id not found: tests/test_basic.py::test_passes");
-	result_free(&r);
+	fake_result_free(&r);
 }
 END_TEST
 
 START_TEST(no_python)
 {
-	ck_assert_int_eq(((hypertest_OP_CREATE_fn)op(HYPERTEST_OP_CREATE))(
+	ck_assert_int_eq(OP(HYPERTEST_OP_CREATE)(
 	                     &core, "{\"python\": \"/nonexistent/python3\"}", &self), 0);
 	struct hypertest_result r = run("tests/test_basic.py::test_passes");
 	ck_assert_int_eq(r.status, HYPERTEST_STATUS_FAILED);
 	ck_assert_str_eq(r.message, "pytest wrote no JUnit report: cannot run '/nonexistent/python3': "
 	                            "No such file or directory");
-	result_free(&r);
+	fake_result_free(&r);
 	struct hypertest_checks c = {0};
-	ck_assert_int_eq(((hypertest_OP_DOCTOR_fn)op(HYPERTEST_OP_DOCTOR))(self, &c), 0);
+	ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
 	ck_assert_uint_eq(c.n, 2);
 	ck_assert_str_eq(c.name[1], "runner.pytest.pytest");
 	ck_assert_int_eq(c.status[1], HYPERTEST_CHECK_FAILED);
-	ck_assert_str_eq(c.message[1], "/nonexistent/python3 -m pytest --version: cannot run "
+	ck_assert_str_eq(c.msg[1], "/nonexistent/python3 -m pytest --version: cannot run "
 	                               "'/nonexistent/python3': No such file or directory");
-	checks_free(&c);
 }
 END_TEST
 
@@ -284,15 +276,15 @@ START_TEST(doctor_and_image)
 {
 	ck_assert_int_eq(create(STD, ", \"include\": [\"tests/test_basic.py\"]"), 0);
 	struct hypertest_checks c = {0};
-	ck_assert_int_eq(((hypertest_OP_DOCTOR_fn)op(HYPERTEST_OP_DOCTOR))(self, &c), 0);
+	ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
 	ck_assert_uint_eq(c.n, 2);
 	ck_assert_str_eq(c.name[0], "runner.pytest.testDir");
 	ck_assert_int_eq(c.status[0], HYPERTEST_CHECK_OK);
 	ck_assert_int_eq(c.status[1], HYPERTEST_CHECK_OK);
-	ck_assert_msg(strstr(c.message[1], " -m pytest: pytest ") != NULL, "%s", c.message[1]);
+	ck_assert_msg(strstr(c.msg[1], " -m pytest: pytest ") != NULL, "%s", c.msg[1]);
 
 	struct hypertest_layer l = {0};
-	ck_assert_int_eq(((hypertest_RUNNER_IMAGE_CONTENT_fn)op(HYPERTEST_RUNNER_IMAGE_CONTENT))(self, &l), 0);
+	ck_assert_int_eq(OP(HYPERTEST_RUNNER_IMAGE_CONTENT)(self, &l), 0);
 	ck_assert_uint_eq(l.n, 3); /* tests, pytest.ini (no other root files), the include */
 	ck_assert_str_eq(l.dst[0], "tests");
 	ck_assert_str_eq(l.dst[1], "pytest.ini");
@@ -300,8 +292,7 @@ START_TEST(doctor_and_image)
 	char want[8192];
 	snprintf(want, sizeof want, "%s/pytest.ini", project);
 	ck_assert_str_eq(l.src[1], want);
-	checks_free(&c);
-	layer_free(&l);
+	fake_layer_free(&l);
 }
 END_TEST
 

@@ -45,9 +45,7 @@
 
 #include <hypertest/plugin.h>
 
-#ifndef HT_TOP_BUILDDIR
-#define HT_TOP_BUILDDIR "."
-#endif
+#include "fake-core.h"
 
 static char *payload;
 static size_t payload_len, payload_cap;
@@ -88,14 +86,12 @@ static void write_all(int fd, const char *s, size_t n)
 	}
 }
 
-static int up_buffer_append(hypertest_buffer *buf, const void *data, size_t len);
-
 /* Output: stdout, or the response in a child of the zygote. */
 static void emit(const char *s, size_t n)
 {
 	emitted = 1;
 	if (response)
-		up_buffer_append(response, s, n);
+		fake_up_buffer_append(response, s, n);
 	else
 		write_all(1, s, n);
 }
@@ -237,80 +233,13 @@ static int run(void)
 	return 0;
 }
 
-/* ---- zygote mode: the provider module's SERVE, with upcalls of our own ---- */
+/* ---- zygote mode: the provider module's SERVE, with fake-core.c's upcalls ---- */
 
-struct hypertest_core {
-	int unused;
-};
-struct hypertest_buffer {
-	char *data;
-	size_t len;
-};
-struct hypertest_function {
-	int unused;
-};
-
-static const hypertest_dispatch *ops;
-
+/* Its log goes to stderr, as hypertest-function's does. */
 static void up_log(hypertest_core *core, int level, const char *message)
 {
 	(void)core;
 	dprintf(2, "%s%s\n", level == HYPERTEST_LOG_ERROR ? "error: " : "", message);
-}
-
-static void up_set_error(hypertest_core *core, int code, const char *message)
-{
-	(void)core;
-	(void)code;
-	(void)message;
-}
-
-static int up_register(hypertest_core *core, int kind, const char *name, const char *description,
-                       const hypertest_dispatch *table)
-{
-	(void)core;
-	(void)kind;
-	(void)name;
-	(void)description;
-	ops = table;
-	return 0;
-}
-
-static int up_buffer_append(hypertest_buffer *buf, const void *data, size_t len)
-{
-	char *nb = realloc(buf->data, buf->len + len + 1);
-	if (!nb)
-		return HYPERTEST_ERR_NOMEM;
-	buf->data = nb;
-	memcpy(buf->data + buf->len, data, len);
-	buf->len += len;
-	buf->data[buf->len] = '\0';
-	return 0;
-}
-
-static hypertest_buffer *up_buffer_new(hypertest_core *core)
-{
-	(void)core;
-	return calloc(1, sizeof(hypertest_buffer));
-}
-
-static const char *up_buffer_data(hypertest_buffer *buf, size_t *len)
-{
-	if (len)
-		*len = buf->len;
-	return buf->data ? buf->data : "";
-}
-
-static void up_buffer_free(hypertest_buffer *buf)
-{
-	free(buf->data);
-	free(buf);
-}
-
-static const char *up_core_str(hypertest_core *core, int what)
-{
-	(void)core;
-	return what == HYPERTEST_CORE_PROJECT_DIR ? "/" : "";
 }
 
 /* In a child of the zygote: the payload SERVE read; what the command
@@ -335,23 +264,8 @@ static int up_function_handle(hypertest_function *fn, const char *data, size_t l
 
 static const hypertest_dispatch upcalls[] = {
 	{HYPERTEST_UP_LOG, (hypertest_fn)up_log},
-	{HYPERTEST_UP_SET_ERROR, (hypertest_fn)up_set_error},
-	{HYPERTEST_UP_REGISTER, (hypertest_fn)up_register},
-	{HYPERTEST_UP_BUFFER_APPEND, (hypertest_fn)up_buffer_append},
 	{HYPERTEST_UP_FUNCTION_HANDLE, (hypertest_fn)up_function_handle},
-	{HYPERTEST_UP_CORE_STR, (hypertest_fn)up_core_str},
-	{HYPERTEST_UP_BUFFER_NEW, (hypertest_fn)up_buffer_new},
-	{HYPERTEST_UP_BUFFER_DATA, (hypertest_fn)up_buffer_data},
-	{HYPERTEST_UP_BUFFER_FREE, (hypertest_fn)up_buffer_free},
 	{0, NULL}};
-
-static hypertest_fn op(int id)
-{
-	for (const hypertest_dispatch *d = ops; d && d->id; d++)
-		if (d->id == id)
-			return d->fn;
-	return NULL;
-}
 
 static int zygote(void)
 {
@@ -366,13 +280,15 @@ static int zygote(void)
 	hypertest_plugin_init_fn init;
 	*(void **)&init = dlsym(module, "hypertest_plugin_init");
 	static hypertest_core core;
-	if (!init || init(&core, upcalls) != 0) {
+	core.project_dir = "/";
+	if (!init || init(&core, fake_upcalls(upcalls)) != 0) {
 		dprintf(2, "local-helper: cannot initialize %s\n", so);
 		return 3;
 	}
-	hypertest_OP_CREATE_fn create = (hypertest_OP_CREATE_fn)op(HYPERTEST_OP_CREATE);
-	hypertest_OP_DESTROY_fn destroy = (hypertest_OP_DESTROY_fn)op(HYPERTEST_OP_DESTROY);
-	hypertest_PROVIDER_SERVE_fn serve = (hypertest_PROVIDER_SERVE_fn)op(HYPERTEST_PROVIDER_SERVE);
+	hypertest_OP_CREATE_fn create = (hypertest_OP_CREATE_fn)fake_find_op(HYPERTEST_OP_CREATE);
+	hypertest_OP_DESTROY_fn destroy = (hypertest_OP_DESTROY_fn)fake_find_op(HYPERTEST_OP_DESTROY);
+	hypertest_PROVIDER_SERVE_fn serve =
+	    (hypertest_PROVIDER_SERVE_fn)fake_find_op(HYPERTEST_PROVIDER_SERVE);
 	void *self = NULL;
 	if (!create || !destroy || !serve || create(&core, "{}", &self) != 0)
 		return 3;
