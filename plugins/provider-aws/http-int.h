@@ -17,7 +17,6 @@
 typedef struct shard shard;
 
 /* One request in the client: its easy handle, its attempts. */
-
 typedef struct transfer {
 	aws_http *h;
 	shard *sh;               /* while in a multi handle */
@@ -56,15 +55,13 @@ struct aws_http {
 	shard *shards;     /* the multi handles */
 	size_t nshards;
 	CURLSH *share;
-	tlist running;     /* in the multi handle */
+	tlist running;     /* in a multi handle */
 	tlist delayed;     /* waiting for a retry, ordered by nothing (few) */
 	tlist ready;       /* completed, callback pending (cancelled, add errors) */
 	CURL **idle;       /* easy handles to reuse in the multi mode */
 	size_t nidle, idle_cap;
 	unsigned long long rng;
-	/* the multi handle is driven with curl_multi_socket_action: work per
-	 * wake-up follows the sockets that are ready, not all in flight */
-	int epfd;
+	int epfd;          /* the sockets of all multi handles (http-multi.c) */
 };
 
 enum { OUTCOME_DONE = 0, OUTCOME_RETRY = 1 };
