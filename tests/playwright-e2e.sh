@@ -20,14 +20,7 @@ for tool in node npm python3; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "$tool not found"; exit 77; }
 done
 
-export HYPERTEST_PLUGIN_PATH="$top_build/plugins/.libs"
-# the function program itself rather than libtool's wrapper script
-if [ -x "$top_build/cli/.libs/hypertest-function" ]; then
-	export HYPERTEST_FUNCTION_PROGRAM="$top_build/cli/.libs/hypertest-function"
-	export LD_LIBRARY_PATH="$top_build/libhypertest/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-else
-	export HYPERTEST_FUNCTION_PROGRAM="$top_build/cli/hypertest-function"
-fi
+. "${HT_TESTS_SRCDIR:?}/local-env.sh"
 
 p=$tmp/project
 mkdir -p "$p"

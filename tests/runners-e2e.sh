@@ -27,14 +27,7 @@ tmp=$(mktemp -d /tmp/ht-runners-e2e-XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found"; exit 77; }
 
-export HYPERTEST_PLUGIN_PATH="$top_build/plugins/.libs"
-# the function program itself rather than libtool's wrapper script
-if [ -x "$top_build/cli/.libs/hypertest-function" ]; then
-	export HYPERTEST_FUNCTION_PROGRAM="$top_build/cli/.libs/hypertest-function"
-	export LD_LIBRARY_PATH="$top_build/libhypertest/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-else
-	export HYPERTEST_FUNCTION_PROGRAM="$top_build/cli/hypertest-function"
-fi
+. "${HT_TESTS_SRCDIR:?}/local-env.sh"
 
 # config DIR RUNNER RUNNER_OPTIONS_JSON [ISOLATION]: hypertest.config.json of DIR
 config() {
