@@ -657,13 +657,44 @@ static int dir_entries(const char *dir)
 	return n;
 }
 
+static unsigned long pid_ns(void)
+{
+	char buf[64];
+	unsigned long ns = 0;
+	ssize_t n = readlink("/proc/self/ns/pid", buf, sizeof buf - 1);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_int_eq(sscanf(buf, "pid:[%lu]", &ns), 1);
+	return ns;
+}
+
+/* a directory of links as an orchestrator leaves it, with a link inside */
+static char *links_dir(const char *base, unsigned long ns, long pid, const char *x)
+{
+	char *dir = strdup(pathf("%s/hypertest-%lu-%ld-%s", base, ns, pid, x));
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(symlink(C.project_dir, pathf("%s/1", dir)), 0);
+	return dir;
+}
+
 /* TMPDIR is a short name: a link in a directory of the provider's own, to
  * the invocation's .hypertest/tmp, while it runs; a Unix socket's path
- * has 107 bytes at most, and programs put sockets below TMPDIR. */
+ * has 107 bytes at most, and programs put sockets below TMPDIR.  The
+ * directories that orchestrators killed outright left are removed, and
+ * only those. */
 START_TEST(test_invoke_tmpdir)
 {
 	const char *t = getenv("TMPDIR");
 	const char *base = t && t[0] == '/' && strlen(t) <= 40 ? t : "/tmp";
+	unsigned long ns = pid_ns();
+	pid_t gone = fork();
+	if (gone == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(gone, NULL, 0), gone);
+	char *stale = links_dir(base, ns, gone, "Stale1");
+	char *alive = links_dir(base, ns, (long)getppid(), "Alive1");
+	char *other_ns = links_dir(base, ns + 1, gone, "OthNs1");
+	char *odd = links_dir(base, ns, gone, "Seven77");
 	void *self = deployed("{}");
 	char *fifo = pathf("%s/gate", C.project_dir);
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
@@ -680,13 +711,24 @@ START_TEST(test_invoke_tmpdir)
 		ck_assert_int_ge(OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 100), 0);
 	}
 	ck_assert_msg(other->code == 0, "%s", other->message);
+	/* the left directory of a process that is gone, and only that, is removed */
+	struct stat st;
+	ck_assert_msg(lstat(stale, &st) != 0 && errno == ENOENT, "%s is still there", stale);
+	char *kept[] = {alive, other_ns, odd};
+	for (int i = 0; i < 3; i++) {
+		ck_assert_msg(lstat(pathf("%s/1", kept[i]), &st) == 0, "%s was removed", kept[i]);
+		ck_assert_int_eq(unlink(pathf("%s/1", kept[i])), 0);
+		ck_assert_int_eq(rmdir(kept[i]), 0);
+		free(kept[i]);
+	}
+	free(stale);
 	char *link = strdup(field(other->response, "TMPDIR"));
 	char *dir = strdup(link);
 	*strrchr(dir, '/') = '\0';
-	ck_assert_msg(strncmp(dir, pathf("%s/hypertest-", base), strlen(base) + 11) == 0 &&
-	                  strlen(dir) == strlen(base) + 17,
-	              "TMPDIR %s is not in %s/hypertest-XXXXXX", link, base);
-	struct stat st;
+	char *want_dir = pathf("%s/hypertest-%lu-%ld-", base, pid_ns(), (long)getpid());
+	ck_assert_msg(strncmp(dir, want_dir, strlen(want_dir)) == 0 &&
+	                  strlen(dir) == strlen(want_dir) + 6,
+	              "TMPDIR %s is not in %sXXXXXX", link, want_dir);
 	ck_assert_int_eq(stat(dir, &st), 0);
 	ck_assert_int_eq(st.st_mode & 0777, 0700);
 	/* the waiting one's link, to its scratch directory's tmp */

@@ -168,10 +168,19 @@ count_ours() { # processes working below $g, or with their HOME there (a test's)
 }
 for _ in $(seq 100); do [ "$(count_ours)" -ge 20 ] && break; sleep 0.1; done
 [ "$(count_ours)" -ge 20 ] || fail "the 5 functions and their tests did not start ($(count_ours))"
+killed=$bg
 kill -9 "$bg"
 wait "$bg" 2>/dev/null
 bg=
 for _ in $(seq 50); do [ "$(count_ours)" -eq 0 ] && break; sleep 0.1; done
 [ "$(count_ours)" -eq 0 ] || { ps -ef | grep -v grep | grep -E "sleep 37|hypertest-function"; fail "processes left behind"; }
+# its directory of TMPDIR links stays, until the next orchestrator starts
+links_base=/tmp
+[ -n "${TMPDIR:-}" ] && [ "${TMPDIR#/}" != "$TMPDIR" ] && [ ${#TMPDIR} -le 40 ] && links_base=$TMPDIR
+left=$(ls -d "$links_base"/hypertest-*-"$killed"-?????? 2>/dev/null)
+[ -n "$left" ] || fail "no directory of TMPDIR links named for process $killed in $links_base"
+config "$g" '{"tests": ["1"], "run": ["true"]}' '{}' 1
+"$hypertest" -C "$g" --quiet invoke >"$tmp/after-kill.out" 2>&1 || { cat "$tmp/after-kill.out"; fail "invoke after the kill"; }
+[ ! -e "$left" ] || fail "$left, left by the killed orchestrator, is still there"
 echo "ok"
 exit 0

@@ -25,16 +25,21 @@
  * scratch/ may be removed whenever no invoke runs.
  *
  * TMPDIR is not the long path of .hypertest/tmp but a short link to it,
- * /tmp/hypertest-XXXXXX/<n> (a directory of the provider's own, mode 0700,
- * in the orchestrator's TMPDIR when that is short): programs put Unix
+ * /tmp/hypertest-<ns>-<pid>-XXXXXX/<n> (a directory of the provider's own,
+ * mode 0700, in the orchestrator's TMPDIR when that is short; <ns> and
+ * <pid> are the orchestrator's pid namespace and pid): programs put Unix
  * sockets below TMPDIR, a socket's path has 107 bytes at most, and the
  * scratch directory may be deep in the project (Chromium's is
  * $TMPDIR/.org.chromium.Chromium.XXXXXX/SingletonSocket).  The link goes
- * when the invocation ends, the directory when the provider does.
+ * when the invocation ends, the directory when the provider does.  An
+ * orchestrator killed outright leaves its directory (links only); the next
+ * one to make its own removes those of its user whose process, in its pid
+ * namespace, is gone.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,10 +132,61 @@ static const char *links_base(void)
 	return t && t[0] == '/' && strlen(t) <= 40 ? t : "/tmp";
 }
 
+/* The pid namespace of this process ("pid:[N]" in /proc), 0 when unknown. */
+static unsigned long pid_namespace(void)
+{
+	char buf[64];
+	unsigned long ns = 0;
+	ssize_t n = readlink("/proc/self/ns/pid", buf, sizeof buf - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return sscanf(buf, "pid:[%lu]", &ns) == 1 ? ns : 0;
+}
+
+/* Remove the link directories in base that orchestrators of this user and
+ * pid namespace left when they were killed outright: their process is gone.
+ * A pid in use again keeps its directory until it is gone too. */
+static void links_sweep(local_provider *p, const char *base, unsigned long ns)
+{
+	DIR *d = opendir(base);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		unsigned long their_ns;
+		long pid;
+		int x = 0, end = 0; /* where the XXXXXX of mkdtemp begin and end */
+		if (sscanf(e->d_name, "hypertest-%lu-%ld-%n%*[A-Za-z0-9]%n", &their_ns, &pid, &x,
+		           &end) != 2 ||
+		    end - x != 6 || e->d_name[end] != '\0' || their_ns != ns || pid <= 0 ||
+		    pid == (long)getpid())
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		char *path = local_path_join(base, e->d_name);
+		struct stat st;
+		if (path && lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid()) {
+			if (local_rm_rf(path) == 0)
+				local_log(p, HYPERTEST_LOG_DEBUG, "removed %s, left by process %ld",
+				          path, pid);
+			else
+				local_log(p, HYPERTEST_LOG_WARNING, "cannot remove %s: %s", path,
+				          strerror(errno));
+		}
+		free(path);
+	}
+	closedir(d);
+}
+
 char *local_scratch_tmpdir(local_provider *p, const char *dir)
 {
 	if (!p->tmp_links) {
-		char *tmpl = local_asprintf("%s/hypertest-XXXXXX", links_base());
+		const char *base = links_base();
+		unsigned long ns = pid_namespace();
+		if (ns)
+			links_sweep(p, base, ns);
+		char *tmpl = local_asprintf("%s/hypertest-%lu-%ld-XXXXXX", base, ns, (long)getpid());
 		if (!tmpl || !mkdtemp(tmpl)) {
 			int e = tmpl ? errno : ENOMEM;
 			local_fail(p, HYPERTEST_ERR_IO, "cannot create %s for TMPDIR: %s",

@@ -103,7 +103,7 @@ typedef struct local_provider {
 	size_t npool, pool_cap;
 	char *pool_digest;  /* the image they were made for */
 	unsigned long pool_seq;
-	char *tmp_links;    /* /tmp/hypertest-XXXXXX: the short TMPDIR names */
+	char *tmp_links;    /* /tmp/hypertest-<ns>-<pid>-XXXXXX: the short TMPDIR names */
 	unsigned long tmp_link_seq;
 
 	/* invocations (local-invoke.c) */
