@@ -1640,11 +1640,14 @@ int main(void)
 		curl_easy_setopt(c, CURLOPT_URL, url);
 		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 		curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-		if (curl_easy_perform(c) != CURLE_OK) {
+		CURLcode rc = curl_easy_perform(c);
+		curl_easy_cleanup(c);
+		if (rc != CURLE_OK) {
 			fprintf(stderr, "check_provider_aws: %s does not answer: skipped\n", url);
+			free(b.data);
+			curl_global_cleanup();
 			return 77;
 		}
-		curl_easy_cleanup(c);
 		json_t *last = b.data ? json_loads(b.data, 0, NULL) : NULL;
 		json_t *r = json_array_get(json_object_get(last, "requests"), 0);
 		first_seq = r ? json_integer_value(json_object_get(r, "seq")) : -1;
