@@ -684,8 +684,11 @@ static char *links_dir(const char *base, unsigned long ns, long pid, const char 
  * only those. */
 START_TEST(test_invoke_tmpdir)
 {
-	const char *t = getenv("TMPDIR");
-	const char *base = t && t[0] == '/' && strlen(t) <= 40 ? t : "/tmp";
+	/* a TMPDIR of this test's own, which other tests' orchestrators leave
+	 * alone (the provider takes a TMPDIR of 40 bytes at most) */
+	char base[] = "/tmp/ck-links-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(base));
+	setenv("TMPDIR", base, 1);
 	unsigned long ns = pid_ns();
 	pid_t gone = fork();
 	if (gone == 0)
@@ -761,6 +764,7 @@ START_TEST(test_invoke_tmpdir)
 	ck_assert_int_eq(dir_entries(dir), 0);
 	OP(HYPERTEST_OP_DESTROY)(self);
 	ck_assert_int_eq(dir_entries(dir), -1);
+	ck_assert_int_eq(rmdir(base), 0);
 	free(mine);
 	free(dir);
 	free(link);

@@ -11,7 +11,7 @@ tmp=$(mktemp -d /tmp/ht-local-e2e-XXXXXX) || exit 1
 marker=$(basename "$tmp")
 cleanup() {
 	[ -n "${bg:-}" ] && kill -9 "$bg" 2>/dev/null
-	rm -rf "$tmp" "/tmp/pwned-$marker" "/tmp/pwned2-$marker"
+	rm -rf "$tmp" "/tmp/pwned-$marker" "/tmp/pwned2-$marker" ${links_base:+"$links_base"}
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -154,7 +154,10 @@ mkdir -p "$g/tests"
 echo x >"$g/tests/x"
 config "$g" '{"tests": ["1", "2", "3", "4", "5"], "run": ["sh", "-c", "sleep 37.5 & sleep 37.6; wait", "{id}"]}' '{}' 5
 "$hypertest" -C "$g" --quiet deploy >/dev/null 2>&1 || fail "deploy kill"
-"$hypertest" -C "$g" --quiet invoke >/dev/null 2>&1 &
+# a TMPDIR of this part's own for the directories of TMPDIR links: the
+# orchestrators of tests running beside this one sweep /tmp
+links_base=$(mktemp -d /tmp/ht-links-XXXXXX) || fail "mktemp"
+TMPDIR=$links_base "$hypertest" -C "$g" --quiet invoke >/dev/null 2>&1 &
 bg=$!
 count_ours() { # processes working below $g, or with their HOME there (a test's)
 	n=0
@@ -175,12 +178,13 @@ bg=
 for _ in $(seq 50); do [ "$(count_ours)" -eq 0 ] && break; sleep 0.1; done
 [ "$(count_ours)" -eq 0 ] || { ps -ef | grep -v grep | grep -E "sleep 37|hypertest-function"; fail "processes left behind"; }
 # its directory of TMPDIR links stays, until the next orchestrator starts
-links_base=/tmp
-[ -n "${TMPDIR:-}" ] && [ "${TMPDIR#/}" != "$TMPDIR" ] && [ ${#TMPDIR} -le 40 ] && links_base=$TMPDIR
 left=$(ls -d "$links_base"/hypertest-*-"$killed"-?????? 2>/dev/null)
 [ -n "$left" ] || fail "no directory of TMPDIR links named for process $killed in $links_base"
 config "$g" '{"tests": ["1"], "run": ["true"]}' '{}' 1
-"$hypertest" -C "$g" --quiet invoke >"$tmp/after-kill.out" 2>&1 || { cat "$tmp/after-kill.out"; fail "invoke after the kill"; }
+TMPDIR=$links_base "$hypertest" -C "$g" --quiet invoke >"$tmp/after-kill.out" 2>&1 ||
+	{ cat "$tmp/after-kill.out"; fail "invoke after the kill"; }
 [ ! -e "$left" ] || fail "$left, left by the killed orchestrator, is still there"
+[ -z "$(ls -A "$links_base")" ] || fail "$links_base is not empty: $(ls "$links_base")"
+rmdir "$links_base"
 echo "ok"
 exit 0
