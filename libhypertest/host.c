@@ -7,6 +7,18 @@
 
 #include "core.h"
 #include "image.h"
+#include "layer.h"
+
+/* What only deploy and invoke use is referenced weakly: libhypertest.so
+ * holds all of it, and a program linked with the core's archive that never
+ * deploys nor invokes (hypertest-function) does without it, and without
+ * the libraries it needs (libarchive, libcurl).  There its upcalls answer
+ * HYPERTEST_ERR_UNSUPPORTED. */
+#pragma weak ht_layer_add_path
+#pragma weak ht_layer_set
+#pragma weak ht_invocation_test_id
+#pragma weak ht_invocation_done
+#pragma weak ht_image_unpack_layout
 
 static const char *kind_word(const struct hypertest_core *core)
 {
@@ -67,6 +79,8 @@ static int up_layer_add(hypertest_layer *layer, const char *source_path, const c
 
 	if (!layer || !source_path || !image_path)
 		return HYPERTEST_ERR_INVALID;
+	if (!ht_layer_add_path)
+		return HYPERTEST_ERR_UNSUPPORTED;
 	src = ht_abspath(layer->project_dir, source_path);
 	if (!src)
 		return HYPERTEST_ERR_NOMEM;
@@ -79,6 +93,8 @@ static int up_layer_set(hypertest_layer *layer, const char *key, const char *val
 {
 	if (!layer || !key || !value)
 		return HYPERTEST_ERR_INVALID;
+	if (!ht_layer_set)
+		return HYPERTEST_ERR_UNSUPPORTED;
 	return ht_layer_set(layer->layer, key, value, layer->err);
 }
 
@@ -260,13 +276,13 @@ static const char *up_core_str(hypertest_core *core, int what)
 
 static const char *up_invocation_test_id(hypertest_invocation *inv)
 {
-	return inv ? ht_invocation_test_id(inv) : NULL;
+	return inv && ht_invocation_test_id ? ht_invocation_test_id(inv) : NULL;
 }
 
 static void up_invoke_done(hypertest_invocation *inv, const char *response, size_t len,
                            int error_code, const char *error_message)
 {
-	if (inv)
+	if (inv && ht_invocation_done)
 		ht_invocation_done(inv, response, len, error_code, error_message);
 }
 
@@ -275,6 +291,8 @@ static int up_image_unpack(hypertest_core *core, const char *layout_dir, const c
 {
 	if (!core || !layout_dir || !dest_dir)
 		return HYPERTEST_ERR_INVALID;
+	if (!ht_image_unpack_layout)
+		return HYPERTEST_ERR_UNSUPPORTED;
 	return ht_image_unpack_layout(layout_dir, ref, dest_dir, &core->h->err);
 }
 

@@ -46,15 +46,8 @@ fi
 py=${HT_AWS_PYTHON:-python3}
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 
-export HYPERTEST_PLUGIN_PATH="$top_build/plugins/.libs"
-fnprog="$top_build/cli/hypertest-function"
-libpath=""
-if [ -x "$top_build/cli/.libs/hypertest-function" ]; then
-	fnprog="$top_build/cli/.libs/hypertest-function"
-	libpath="$top_build/libhypertest/.libs"
-fi
-export HYPERTEST_FUNCTION_PROGRAM="$fnprog"
-[ -n "$libpath" ] && export LD_LIBRARY_PATH="$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+. "$tests_src/local-env.sh"
+fnprog=$HYPERTEST_FUNCTION_PROGRAM
 
 # control METHOD PATH [BODY]: endpoint.py's control API
 control() {
@@ -89,15 +82,13 @@ cat >"$proj/hypertest.config.json" <<JSON
 JSON
 
 # The function: hypertest-function in the project directory, the payload on stdin.
-behaviour=$("$py" - "$fnprog" "$proj" "$HYPERTEST_PLUGIN_PATH" "${LD_LIBRARY_PATH:-}" <<'PY'
+behaviour=$("$py" - "$fnprog" "$proj" "$HYPERTEST_PLUGIN_PATH" <<'PY'
 import json, os, sys
-prog, proj, plugins, ld = sys.argv[1:5]
+prog, proj, plugins = sys.argv[1:4]
 env = {"HYPERTEST_FUNCTION_CONFIG": proj + "/hypertest.config.json",
        "HYPERTEST_PLUGIN_PATH": plugins, "AWS_REGION": "us-east-1",
        "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
        "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"]}
-if ld:
-    env["LD_LIBRARY_PATH"] = ld
 print(json.dumps({"mode": "command", "command": [prog], "cwd": proj, "env": env,
                   "timeoutMs": 60000, "updateDelayMs": 500}))
 PY
@@ -189,7 +180,6 @@ cat >"$tmp/code/bootstrap" <<SH
 #!/bin/sh
 export HOME=/tmp HYPERTEST_PLUGIN_PATH='$HYPERTEST_PLUGIN_PATH'
 export HYPERTEST_FUNCTION_CONFIG='$proj/hypertest.config.json'
-${libpath:+export LD_LIBRARY_PATH='$libpath'}
 cd '$proj' || exit 1
 exec '$fnprog'
 SH

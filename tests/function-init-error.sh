@@ -24,8 +24,8 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found"; exit 77; }
 
-fnprog="$top_build/cli/hypertest-function"
-export HYPERTEST_PLUGIN_PATH="$top_build/plugins/.libs"
+. "${HT_TESTS_SRCDIR:?}/local-env.sh"
+fnprog=$HYPERTEST_FUNCTION_PROGRAM
 unset AWS_LAMBDA_RUNTIME_API AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_CONFIG_FILE \
 	AWS_SHARED_CREDENTIALS_FILE HYPERTEST_LOCAL_ZYGOTE_FD
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=dummy-secret

@@ -23,9 +23,7 @@ for tool in debootstrap bwrap python3; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "$tool not found: skipped"; exit 77; }
 done
 [ "$(id -u)" = 0 ] || { echo "debootstrap needs root: skipped"; exit 77; }
-export HYPERTEST_PLUGIN_PATH="$top_build/plugins/.libs"
-export HYPERTEST_FUNCTION_PROGRAM="$top_build/cli/.libs/hypertest-function"
-export LD_LIBRARY_PATH="$top_build/libhypertest/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+. "${HT_TESTS_SRCDIR:?}/local-env.sh"
 case $(uname -m) in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) exit 77 ;; esac
 
 echo "debootstrap --variant=minbase $suite (a few minutes)"

@@ -33,12 +33,8 @@ PY
 # bubblewrap must be able to make namespaces here
 bwrap --ro-bind / / true 2>/dev/null || { echo "bwrap cannot run here: skipped"; exit 77; }
 
-export HYPERTEST_PLUGIN_PATH="$top_build/plugins/.libs"
-# the function program itself rather than libtool's wrapper script: it goes
-# into the image, with the libraries LD_LIBRARY_PATH points at
-[ -x "$top_build/cli/.libs/hypertest-function" ] || { echo "no cli/.libs/hypertest-function: skipped"; exit 77; }
-export HYPERTEST_FUNCTION_PROGRAM="$top_build/cli/.libs/hypertest-function"
-export LD_LIBRARY_PATH="$top_build/libhypertest/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# the function program goes into the image, with the libraries it loads
+. "${HT_TESTS_SRCDIR:?}/local-env.sh"
 
 json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
 case $(uname -m) in
@@ -92,6 +88,15 @@ assert cfg["Labels"]["org.hypertest.runtime.layer"] == rt, cfg["Labels"]
 assert cfg["Labels"]["org.hypertest.version"], cfg["Labels"]
 assert "PATH=/bin" in cfg["Env"], cfg["Env"]
 assert any(e.startswith("HYPERTEST_PLUGIN_PATH=/opt/hypertest/") for e in cfg["Env"]), cfg["Env"]
+# what the function runtime loads, and nothing of what only deploy and
+# invoke need (hypertest-function links the core's archive)
+import tarfile
+with tarfile.open(blob(rt)) as t:
+    libs = sorted(os.path.basename(n) for n in t.getnames() if "/lib/" in n and ".so" in n)
+for unwanted in ("libhypertest.so", "libarchive.so", "libcurl.so", "libxml2.so", "libicu"):
+    assert not any(l.startswith(unwanted) for l in libs), (unwanted, libs)
+assert any(l.startswith("libjansson.so") for l in libs), libs
+print("runtime layer: %d bytes, %d libraries: %s" % (os.path.getsize(blob(rt)), len(libs), " ".join(libs)))
 PY
 echo "deployed $img1 with runtime layer $rt1"
 
