@@ -7,7 +7,8 @@
  * documents are kept byte for byte until something changes.  A base may
  * also come from a registry (registry.c): its layers are then fetched only
  * when they are needed, and mounted rather than copied when the image is
- * pushed to another repository of the same registry.
+ * pushed to another repository of the same registry.  Reading a base is
+ * image_read.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,46 +24,17 @@
 #include <jansson.h>
 
 #include "image.h"
+#include "image_int.h"
 #include "image_unpack.h"
 #include "oci_layout.h"
 #include "registry.h"
 
 #define FIXED_TIME "1970-01-01T00:00:00Z"
-#define MAX_INDEX_DEPTH 4
-
-/* Where a blob can be read: an OCI layout, or a registry repository. */
-struct source {
-	char *dir;
-	ht_registry *reg;
-	char *registry, *repository;
-};
-
-struct ht_image {
-	char *os, *arch, *variant;
-	char *manifest_mt;  /* media type of the manifest */
-	int docker;         /* Docker schema 2: new parts get Docker media types */
-	json_t *config;     /* the config document */
-	char *config_mt;    /* media type of the config blob */
-	char *config_raw;   /* serialised config (the base's bytes while unchanged) */
-	size_t config_len;
-	int config_dirty;   /* config changed since config_raw */
-	char *manifest_raw; /* the base's manifest bytes while nothing changed */
-	size_t manifest_len;
-	json_t *layers;     /* layer descriptors */
-	size_t layers_uploaded; /* by the last ht_image_push_registry */
-	struct source *src; /* per layer: where its blob is */
-	size_t n_src, cap_src;
-};
-
-static int nomem(ht_err *err)
-{
-	return ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
-}
 
 /* ---- platform ------------------------------------------------------------------ */
 
-static int parse_platform(const char *platform, char **os, char **arch, char **variant,
-                          ht_err *err)
+int ht_image_parse_platform(const char *platform, char **os, char **arch, char **variant,
+                            ht_err *err)
 {
 	*os = *arch = *variant = NULL;
 	const char *p = platform ? platform : "linux/amd64";
@@ -79,12 +51,12 @@ static int parse_platform(const char *platform, char **os, char **arch, char **v
 		free(*arch);
 		free(*variant);
 		*os = *arch = *variant = NULL;
-		return nomem(err);
+		return ht_image_nomem(err);
 	}
 	return 0;
 }
 
-static ht_image *image_alloc(void)
+ht_image *ht_image_alloc(void)
 {
 	ht_image *img = calloc(1, sizeof *img);
 	if (!img)
@@ -120,16 +92,14 @@ void ht_image_free(ht_image *img)
 	free(img);
 }
 
-/* Record where the next layer's blob is: the layout dir, or reg's
- * repository. */
-static int push_src(ht_image *img, const char *dir, ht_registry *reg, const char *registry,
-                    const char *repository, ht_err *err)
+int ht_image_push_src(ht_image *img, const char *dir, ht_registry *reg, const char *registry,
+                      const char *repository, ht_err *err)
 {
 	if (img->n_src == img->cap_src) {
 		size_t cap = img->cap_src ? img->cap_src * 2 : 8;
 		struct source *n = realloc(img->src, cap * sizeof *n);
 		if (!n)
-			return nomem(err);
+			return ht_image_nomem(err);
 		img->src = n;
 		img->cap_src = cap;
 	}
@@ -142,7 +112,7 @@ static int push_src(ht_image *img, const char *dir, ht_registry *reg, const char
 		free(s->dir);
 		free(s->registry);
 		free(s->repository);
-		return nomem(err);
+		return ht_image_nomem(err);
 	}
 	s->reg = reg ? ht_registry_ref(reg) : NULL;
 	img->n_src++;
@@ -160,12 +130,12 @@ static void pop_src(ht_image *img)
 
 ht_image *ht_image_new(const char *platform, ht_err *err)
 {
-	ht_image *img = image_alloc();
+	ht_image *img = ht_image_alloc();
 	if (!img) {
-		nomem(err);
+		ht_image_nomem(err);
 		return NULL;
 	}
-	if (parse_platform(platform, &img->os, &img->arch, &img->variant, err) != 0) {
+	if (ht_image_parse_platform(platform, &img->os, &img->arch, &img->variant, err) != 0) {
 		ht_image_free(img);
 		return NULL;
 	}
@@ -176,343 +146,12 @@ ht_image *ht_image_new(const char *platform, ht_err *err)
 	if (!img->config || !img->manifest_mt || !img->config_mt ||
 	    (img->variant && json_object_set_new(img->config, "variant", json_string(img->variant))))
 	{
-		nomem(err);
+		ht_image_nomem(err);
 		ht_image_free(img);
 		return NULL;
 	}
 	img->config_dirty = 1;
 	return img;
-}
-
-/* ---- reading a layout ----------------------------------------------------------- */
-
-static int is_index_type(const char *mt)
-{
-	return mt && (!strcmp(mt, HT_MT_OCI_INDEX) || !strcmp(mt, HT_MT_DOCKER_LIST));
-}
-
-static int is_manifest_type(const char *mt)
-{
-	return mt && (!strcmp(mt, HT_MT_OCI_MANIFEST) || !strcmp(mt, HT_MT_DOCKER_MANIFEST));
-}
-
-static long long desc_size(json_t *desc)
-{
-	json_t *s = json_object_get(desc, "size");
-	return json_is_integer(s) ? (long long)json_integer_value(s) : -1;
-}
-
-/* How well a descriptor's platform fits: 0 no, 1 variant unknown, 2 exact. */
-static int platform_score(json_t *desc, const char *os, const char *arch, const char *variant)
-{
-	json_t *p = json_object_get(desc, "platform");
-	const char *dos = json_string_value(json_object_get(p, "os"));
-	const char *darch = json_string_value(json_object_get(p, "architecture"));
-	const char *dvar = json_string_value(json_object_get(p, "variant"));
-	if (!dos || !darch || strcmp(dos, os) != 0 || strcmp(darch, arch) != 0)
-		return 0;
-	if (!variant)
-		return dvar ? 1 : 2;
-	if (!dvar)
-		return 1;
-	return strcmp(dvar, variant) == 0 ? 2 : 0;
-}
-
-/* The best descriptor of list for the platform, or NULL. */
-static json_t *pick_platform(json_t *list, const char *os, const char *arch, const char *variant)
-{
-	json_t *best = NULL;
-	int best_score = 0;
-	for (size_t i = 0; i < json_array_size(list); i++) {
-		json_t *d = json_array_get(list, i);
-		int s = platform_score(d, os, arch, variant);
-		if (s > best_score) {
-			best = d;
-			best_score = s;
-		}
-	}
-	return best;
-}
-
-/* Where an image is read from, and which one is wanted. */
-struct want {
-	const char *where; /* for messages: the layout, or "registry/repository" */
-	const char *dir;   /* an OCI layout, or */
-	ht_registry *reg;  /* a registry's repository */
-	const char *registry, *repository;
-	const char *ref;
-	char *os, *arch, *variant;
-	int explicit_platform;
-};
-
-/* A manifest or index named by desc, its digest (and size) verified. */
-static int fetch_manifest(const struct want *w, json_t *desc, char **raw, size_t *len,
-                          ht_err *err)
-{
-	const char *digest = json_string_value(json_object_get(desc, "digest"));
-	long long size = desc_size(desc);
-	if (w->dir)
-		return ht_oci_blob_read(w->dir, digest, size, raw, len, err);
-	char *mt = NULL;
-	char got[80];
-	int rc = ht_registry_get_manifest(w->reg, w->registry, w->repository, digest, raw, len, &mt,
-	                                  got, err);
-	free(mt);
-	if (!rc && size >= 0 && (long long)*len != size) {
-		rc = ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: manifest %s has %zu bytes, descriptor says %lld",
-		                w->where, digest, *len, size);
-		free(*raw);
-		*raw = NULL;
-	}
-	return rc;
-}
-
-static int fetch_blob(const struct want *w, const char *digest, long long size, char **raw,
-                      size_t *len, ht_err *err)
-{
-	if (w->dir)
-		return ht_oci_blob_read(w->dir, digest, size, raw, len, err);
-	return ht_registry_get_blob_data(w->reg, w->registry, w->repository, digest, size, raw, len,
-	                                 err);
-}
-
-static int load_manifest(const struct want *w, json_t *desc, int depth, ht_image **out,
-                         ht_err *err);
-
-static int check_desc(const struct want *w, json_t *desc, const char *what, ht_err *err)
-{
-	const char *d = json_string_value(json_object_get(desc, "digest"));
-	if (!ht_oci_digest_valid(d))
-		return ht_err_set(err, HYPERTEST_ERR_IMAGE,
-		                  "%s: %s descriptor has an invalid or unsupported digest '%s'", w->dir,
-		                  what, d ? d : "(none)");
-	json_t *s = json_object_get(desc, "size");
-	if (s && (!json_is_integer(s) || json_integer_value(s) < 0))
-		return ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: %s %s: invalid size", w->where, what, d);
-	return 0;
-}
-
-static int build_from_manifest(const struct want *w, const char *mdigest, const char *mt,
-                               json_t *m, char *raw, size_t raw_len, ht_image **out,
-                               ht_err *err)
-{
-	const char *dir = w->where;
-	if (json_integer_value(json_object_get(m, "schemaVersion")) != 2) {
-		free(raw);
-		return ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: manifest %s: schemaVersion must be 2", dir,
-		                  mdigest);
-	}
-	json_t *cdesc = json_object_get(m, "config");
-	json_t *layers = json_object_get(m, "layers");
-	int rc = 0;
-	if (!json_is_object(cdesc) || !json_is_array(layers))
-		rc = ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: manifest %s: no config or layers", dir,
-		                mdigest);
-	if (!rc)
-		rc = check_desc(w, cdesc, "config", err);
-	for (size_t i = 0; !rc && i < json_array_size(layers); i++) {
-		json_t *l = json_array_get(layers, i);
-		if (!json_is_string(json_object_get(l, "mediaType")) || desc_size(l) < 0)
-			rc = ht_err_set(err, HYPERTEST_ERR_IMAGE,
-			                "%s: manifest %s: layer %zu lacks mediaType or size", dir, mdigest, i);
-		else
-			rc = check_desc(w, l, "layer", err);
-	}
-	if (rc) {
-		free(raw);
-		return rc;
-	}
-	ht_image *img = image_alloc();
-	if (!img) {
-		free(raw);
-		return nomem(err);
-	}
-	img->manifest_raw = raw;
-	img->manifest_len = raw_len;
-	img->manifest_mt = ht_strdup(mt);
-	img->docker = strcmp(mt, HT_MT_DOCKER_MANIFEST) == 0;
-	const char *cmt = json_string_value(json_object_get(cdesc, "mediaType"));
-	img->config_mt = ht_strdup(cmt ? cmt : img->docker ? HT_MT_DOCKER_CONFIG : HT_MT_OCI_CONFIG);
-	if (!img->manifest_mt || !img->config_mt) {
-		rc = nomem(err);
-		goto fail;
-	}
-	const char *cdigest = json_string_value(json_object_get(cdesc, "digest"));
-	rc = fetch_blob(w, cdigest, desc_size(cdesc), &img->config_raw, &img->config_len, err);
-	if (rc) {
-		ht_err_prefix(err, "config of manifest %s", mdigest);
-		goto fail;
-	}
-	json_error_t je;
-	img->config = json_loadb(img->config_raw, img->config_len, 0, &je);
-	json_t *diff_ids = json_object_get(json_object_get(img->config, "rootfs"), "diff_ids");
-	if (!json_is_object(img->config)) {
-		rc = ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: config %s: %s", dir, cdigest,
-		                img->config ? "not an object" : je.text);
-		goto fail;
-	}
-	if (!json_is_array(diff_ids) || json_array_size(diff_ids) != json_array_size(layers)) {
-		rc = ht_err_set(err, HYPERTEST_ERR_IMAGE,
-		                "%s: config %s: rootfs.diff_ids does not match the %zu layers of manifest "
-		                "%s",
-		                dir, cdigest, json_array_size(layers), mdigest);
-		goto fail;
-	}
-	const char *cos = json_string_value(json_object_get(img->config, "os"));
-	const char *carch = json_string_value(json_object_get(img->config, "architecture"));
-	const char *cvar = json_string_value(json_object_get(img->config, "variant"));
-	if (w->explicit_platform && cos && carch &&
-	    (strcmp(cos, w->os) != 0 || strcmp(carch, w->arch) != 0)) {
-		rc = ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: image %s is %s/%s, not the %s/%s asked for",
-		                dir, mdigest, cos, carch, w->os, w->arch);
-		goto fail;
-	}
-	img->os = ht_strdup(cos ? cos : w->os);
-	img->arch = ht_strdup(carch ? carch : w->arch);
-	img->variant = ht_strdup(cvar ? cvar : w->variant);
-	json_decref(img->layers);
-	img->layers = json_deep_copy(layers);
-	if (!img->os || !img->arch || !img->layers) {
-		rc = nomem(err);
-		goto fail;
-	}
-	for (size_t i = 0; i < json_array_size(layers) && !rc; i++)
-		rc = push_src(img, w->dir, w->reg, w->registry, w->repository, err);
-	if (rc)
-		goto fail;
-	*out = img;
-	return 0;
-fail:
-	ht_image_free(img);
-	return rc;
-}
-
-static int handle_document(const struct want *w, const char *digest, const char *mt_hint,
-                           char *raw, size_t len, int depth, ht_image **out, ht_err *err);
-
-static int load_manifest(const struct want *w, json_t *desc, int depth, ht_image **out,
-                         ht_err *err)
-{
-	int rc = check_desc(w, desc, "manifest", err);
-	if (rc)
-		return rc;
-	char *raw = NULL;
-	size_t len = 0;
-	if ((rc = fetch_manifest(w, desc, &raw, &len, err)) != 0)
-		return rc;
-	return handle_document(w, json_string_value(json_object_get(desc, "digest")),
-	                       json_string_value(json_object_get(desc, "mediaType")), raw, len, depth,
-	                       out, err);
-}
-
-/* A manifest or an index (resolved to the platform's manifest); takes raw. */
-static int handle_document(const struct want *w, const char *digest, const char *mt_hint,
-                           char *raw, size_t len, int depth, ht_image **out, ht_err *err)
-{
-	int rc = 0;
-	json_error_t je;
-	json_t *m = json_loadb(raw, len, 0, &je);
-	if (!json_is_object(m)) {
-		rc = ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: manifest %s: %s", w->where, digest,
-		                m ? "not an object" : je.text);
-		json_decref(m);
-		free(raw);
-		return rc;
-	}
-	const char *mt = is_index_type(mt_hint) || is_manifest_type(mt_hint) ? mt_hint : NULL;
-	if (!mt)
-		mt = json_string_value(json_object_get(m, "mediaType"));
-	if (!mt) /* both are optional in OCI: go by the shape */
-		mt = json_is_array(json_object_get(m, "manifests")) ? HT_MT_OCI_INDEX
-		     : json_is_array(json_object_get(m, "layers"))  ? HT_MT_OCI_MANIFEST
-		                                                    : "(none)";
-	if (is_index_type(mt)) {
-		json_t *pick = pick_platform(json_object_get(m, "manifests"), w->os, w->arch, w->variant);
-		if (depth >= MAX_INDEX_DEPTH)
-			rc = ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: index %s: indexes nested too deep",
-			                w->where, digest);
-		else if (!pick)
-			rc = ht_err_set(err, HYPERTEST_ERR_NOT_FOUND, "%s: index %s has no image for %s/%s%s%s",
-			                w->where, digest, w->os, w->arch, w->variant ? "/" : "",
-			                w->variant ? w->variant : "");
-		else
-			rc = load_manifest(w, pick, depth + 1, out, err);
-		free(raw);
-	} else if (is_manifest_type(mt)) {
-		rc = build_from_manifest(w, digest, mt, m, raw, len, out, err);
-	} else {
-		rc = ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: manifest %s: unsupported media type %s",
-		                w->where, digest, mt);
-		free(raw);
-	}
-	json_decref(m);
-	return rc;
-}
-
-/* The descriptor of index.json tagged ref (see image.h). */
-static int find_ref(const struct want *w, json_t *index, json_t **desc, ht_err *err)
-{
-	json_t *list = json_object_get(index, "manifests");
-	size_t n = json_array_size(list);
-	const char *ref = w->ref;
-	if (!ref && n == 1) {
-		*desc = json_array_get(list, 0);
-		return 0;
-	}
-	const char *tag = ref ? ref : "latest";
-	json_t *matches = json_array();
-	if (!matches)
-		return nomem(err);
-	for (size_t i = 0; i < n; i++) {
-		json_t *d = json_array_get(list, i);
-		const char *r = ht_oci_desc_ref(d);
-		if (r && strcmp(r, tag) == 0)
-			json_array_append(matches, d);
-	}
-	int rc = 0;
-	size_t nm = json_array_size(matches);
-	if (nm == 1) {
-		*desc = json_array_get(matches, 0);
-	} else if (nm > 1) {
-		/* several platforms under one tag */
-		*desc = pick_platform(matches, w->os, w->arch, w->variant);
-		if (!*desc)
-			rc = ht_err_set(err, HYPERTEST_ERR_NOT_FOUND, "%s: no image tagged '%s' is for %s/%s",
-			                w->where, tag, w->os, w->arch);
-	} else if (ref) {
-		rc = ht_err_set(err, HYPERTEST_ERR_NOT_FOUND, "%s: no image tagged '%s' in index.json",
-		                w->where, ref);
-	} else {
-		rc = ht_err_set(err, HYPERTEST_ERR_NOT_FOUND,
-		                "%s: %zu images in index.json and none tagged 'latest': name one", w->where,
-		                n);
-	}
-	json_decref(matches); /* *desc stays alive in index */
-	return rc;
-}
-
-int ht_image_from_layout(const char *dir, const char *ref, const char *platform,
-                         ht_image **out, ht_err *err)
-{
-	*out = NULL;
-	struct want w = {.where = dir, .dir = dir, .ref = ref, .explicit_platform = platform != NULL};
-	int rc = parse_platform(platform, &w.os, &w.arch, &w.variant, err);
-	if (rc)
-		return rc;
-	json_t *index = NULL;
-	if ((rc = ht_oci_index_read(dir, &index, err)) == 0) {
-		json_t *desc = NULL;
-		if ((rc = find_ref(&w, index, &desc, err)) == 0) {
-			rc = load_manifest(&w, desc, 0, out, err);
-			if (rc && ref)
-				ht_err_prefix(err, "image '%s'", ref);
-		}
-	}
-	json_decref(index);
-	free(w.os);
-	free(w.arch);
-	free(w.variant);
-	return rc;
 }
 
 /* ---- appending a layer ------------------------------------------------------------ */
@@ -558,7 +197,7 @@ static int apply_settings(json_t *config, const ht_layer *lb, const char **comme
 {
 	json_t *cc = obj_child(config, "config");
 	if (!cc)
-		return nomem(err);
+		return ht_image_nomem(err);
 	int has_cmd = 0, has_entrypoint = 0;
 	for (size_t i = 0; i < ht_layer_setting_count(lb); i++)
 		if (!strcmp(ht_layer_setting_key(lb, i), "cmd"))
@@ -610,7 +249,7 @@ int ht_image_append_layer(ht_image *img, ht_layer *lb, const char *work_dir, ht_
 		return rc;
 	json_t *config = json_deep_copy(img->config);
 	if (!config)
-		return nomem(err);
+		return ht_image_nomem(err);
 	const char *comment = "hypertest layer";
 	if ((rc = apply_settings(config, lb, &comment, err)) != 0) {
 		json_decref(config);
@@ -620,7 +259,7 @@ int ht_image_append_layer(ht_image *img, ht_layer *lb, const char *work_dir, ht_
 	char *tmp = NULL;
 	if (ht_uuid_v4(uuid) != 0 || !(tmp = ht_asprintf("%s/blobs/sha256/.layer-%s", work_dir, uuid))) {
 		json_decref(config);
-		return nomem(err);
+		return ht_image_nomem(err);
 	}
 	char diff_id[80], digest[80];
 	size_t size = 0;
@@ -652,13 +291,13 @@ int ht_image_append_layer(ht_image *img, ht_layer *lb, const char *work_dir, ht_
 		                          json_pack("{s:s, s:s, s:s}", "created", FIXED_TIME,
 		                                    "created_by", "hypertest", "comment", comment)) ||
 		    json_object_set_new(config, "created", json_string(FIXED_TIME)))
-			rc = nomem(err);
+			rc = ht_image_nomem(err);
 	}
 	if (!rc)
-		rc = push_src(img, work_dir, NULL, NULL, NULL, err);
+		rc = ht_image_push_src(img, work_dir, NULL, NULL, NULL, err);
 	if (!rc && json_array_append(img->layers, desc) != 0) {
 		pop_src(img);
-		rc = nomem(err);
+		rc = ht_image_nomem(err);
 	}
 	json_decref(desc);
 	if (rc) {
@@ -677,7 +316,7 @@ int ht_image_append_layer(ht_image *img, ht_layer *lb, const char *work_dir, ht_
 	}
 	free(img->manifest_raw);
 	img->manifest_raw = NULL;
-	return img->config_mt ? 0 : nomem(err);
+	return img->config_mt ? 0 : ht_image_nomem(err);
 }
 
 /* ---- serialising ----------------------------------------------------------------- */
@@ -688,7 +327,7 @@ static int serialise_config(ht_image *img, ht_err *err)
 		return 0;
 	char *raw = ht_oci_json_dump(img->config);
 	if (!raw)
-		return nomem(err);
+		return ht_image_nomem(err);
 	free(img->config_raw);
 	img->config_raw = raw;
 	img->config_len = strlen(raw);
@@ -705,14 +344,14 @@ static int serialise_manifest(ht_image *img, char **out, size_t *out_len, ht_err
 	if (img->manifest_raw) {
 		*out = malloc(img->manifest_len + 1);
 		if (!*out)
-			return nomem(err);
+			return ht_image_nomem(err);
 		memcpy(*out, img->manifest_raw, img->manifest_len + 1);
 		*out_len = img->manifest_len;
 		return 0;
 	}
 	char hex[65], cdigest[80];
 	if (ht_sha256_hex(img->config_raw, img->config_len, hex) != 0)
-		return nomem(err);
+		return ht_image_nomem(err);
 	snprintf(cdigest, sizeof cdigest, "sha256:%s", hex);
 	json_t *m = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:O}", "schemaVersion", 2, "mediaType",
 	                      img->manifest_mt, "config", "mediaType", img->config_mt, "digest",
@@ -720,7 +359,7 @@ static int serialise_manifest(ht_image *img, char **out, size_t *out_len, ht_err
 	char *raw = m ? ht_oci_json_dump(m) : NULL;
 	json_decref(m);
 	if (!raw)
-		return nomem(err);
+		return ht_image_nomem(err);
 	*out = raw;
 	*out_len = strlen(raw);
 	return 0;
@@ -734,7 +373,7 @@ int ht_image_digest(ht_image *img, char digest[80], ht_err *err)
 	int rc = serialise_manifest(img, &raw, &len, err);
 	if (rc)
 		return rc;
-	rc = ht_sha256_hex(raw, len, hex) != 0 ? nomem(err) : 0;
+	rc = ht_sha256_hex(raw, len, hex) != 0 ? ht_image_nomem(err) : 0;
 	if (!rc)
 		snprintf(digest, 80, "sha256:%s", hex);
 	free(raw);
@@ -787,9 +426,9 @@ int ht_image_write_layout(ht_image *img, const char *dir, const char *ref, char 
 		if (foreign_layer(l) && (!src->dir || !ht_oci_blob_exists(src->dir, d)))
 			continue; /* fetched from its URLs by whoever runs the image */
 		if (src->dir)
-			rc = ht_oci_blob_copy(src->dir, dir, d, desc_size(l), err);
+			rc = ht_oci_blob_copy(src->dir, dir, d, ht_image_desc_size(l), err);
 		else
-			rc = ht_registry_get_blob(src->reg, src->registry, src->repository, d, desc_size(l),
+			rc = ht_registry_get_blob(src->reg, src->registry, src->repository, d, ht_image_desc_size(l),
 			                          dir, err);
 	}
 	char cdigest[80], mdigest[80];
@@ -811,7 +450,7 @@ int ht_image_write_layout(ht_image *img, const char *dir, const char *ref, char 
 		                 "os", img->os);
 		if (!desc || (img->variant && json_object_set_new(json_object_get(desc, "platform"),
 		                                                  "variant", json_string(img->variant))))
-			rc = nomem(err);
+			rc = ht_image_nomem(err);
 	}
 	if (!rc)
 		rc = ht_oci_index_set_ref(index, ref, desc, err);
@@ -840,7 +479,7 @@ int ht_image_unpack(const ht_image *img, const char *dest, ht_err *err)
 			                img->src[i].repository);
 		else
 			rc = ht_unpack_layer(u, img->src[i].dir,
-			                     json_string_value(json_object_get(l, "digest")), desc_size(l),
+			                     json_string_value(json_object_get(l, "digest")), ht_image_desc_size(l),
 			                     err);
 	}
 	if (!rc)
@@ -861,38 +500,6 @@ int ht_image_unpack_layout(const char *dir, const char *ref, const char *dest, h
 
 /* ---- registries ------------------------------------------------------------------ */
 
-int ht_image_from_registry(ht_registry *reg, const char *ref, const char *platform,
-                           ht_image **out, ht_err *err)
-{
-	*out = NULL;
-	ht_image_ref r;
-	int rc = ht_image_ref_parse(ref, &r, err);
-	if (rc)
-		return rc;
-	char *where = ht_asprintf("%s/%s", r.registry, r.repository);
-	struct want w = {.where = where, .reg = reg, .registry = r.registry,
-	                 .repository = r.repository, .ref = ref, .explicit_platform = platform != NULL};
-	rc = where ? parse_platform(platform, &w.os, &w.arch, &w.variant, err) : nomem(err);
-	char *raw = NULL, *mt = NULL;
-	size_t len = 0;
-	char digest[80];
-	if (!rc)
-		rc = ht_registry_get_manifest(reg, r.registry, r.repository, r.digest ? r.digest : r.tag,
-		                              &raw, &len, &mt, digest, err);
-	if (!rc) {
-		rc = handle_document(&w, digest, mt, raw, len, 0, out, err);
-		if (rc)
-			ht_err_prefix(err, "image '%s'", ref);
-	}
-	free(mt);
-	free(where);
-	free(w.os);
-	free(w.arch);
-	free(w.variant);
-	ht_image_ref_free(&r);
-	return rc;
-}
-
 /* Copy a layer held by another registry (or not mountable) through a
  * temporary layout. */
 static int transfer_layer(const struct source *src, json_t *l, ht_registry *reg,
@@ -902,7 +509,7 @@ static int transfer_layer(const struct source *src, json_t *l, ht_registry *reg,
 	const char *t = getenv("TMPDIR");
 	char *tmp = ht_asprintf("%s/hypertest-push-XXXXXX", t && *t ? t : "/tmp");
 	if (!tmp)
-		return nomem(err);
+		return ht_image_nomem(err);
 	if (!mkdtemp(tmp)) {
 		int rc = ht_err_set(err, HYPERTEST_ERR_IO, "%s: %s", tmp, strerror(errno));
 		free(tmp);
@@ -910,14 +517,14 @@ static int transfer_layer(const struct source *src, json_t *l, ht_registry *reg,
 	}
 	int rc = ht_oci_layout_init(tmp, err);
 	if (!rc)
-		rc = ht_registry_get_blob(src->reg, src->registry, src->repository, d, desc_size(l), tmp,
+		rc = ht_registry_get_blob(src->reg, src->registry, src->repository, d, ht_image_desc_size(l), tmp,
 		                          err);
 	char *path = rc ? NULL : ht_oci_blob_path(tmp, d);
 	if (!rc) {
 		ht_blob_source bs = {.path = path};
 		rc = path ? ht_registry_push_blob(reg, to->registry, to->repository, d, &bs, NULL, NULL,
 		                                  err)
-		          : nomem(err);
+		          : ht_image_nomem(err);
 	}
 	free(path);
 	ht_rm_rf(tmp, NULL);
@@ -939,7 +546,7 @@ static int push_layer(const ht_image *img, size_t i, ht_registry *reg, const ht_
 			return 0;
 		char *path = ht_oci_blob_path(src->dir, d);
 		if (!path)
-			return nomem(err);
+			return ht_image_nomem(err);
 		ht_blob_source bs = {.path = path};
 		int up = 0;
 		int rc = ht_registry_push_blob(reg, to->registry, to->repository, d, &bs, NULL, &up, err);
@@ -982,7 +589,7 @@ int ht_image_push_registry(ht_image *img, ht_registry *reg, const char *ref, cha
 	if (!rc) {
 		char cdigest[80];
 		ht_blob_source bs = {.data = img->config_raw, .len = img->config_len};
-		rc = ht_sha256_hex(img->config_raw, img->config_len, cdigest + 7) ? nomem(err) : 0;
+		rc = ht_sha256_hex(img->config_raw, img->config_len, cdigest + 7) ? ht_image_nomem(err) : 0;
 		memcpy(cdigest, "sha256:", 7);
 		if (!rc)
 			rc = ht_registry_push_blob(reg, to.registry, to.repository, cdigest, &bs, NULL, NULL,
