@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "command.h"
+#include "../runner-common/runner-common.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -82,69 +83,6 @@ static int64_t now_ms(void)
 }
 
 /* ---- UTF-8 ---------------------------------------------------------------------- */
-
-/* Length of the valid UTF-8 character at p (n bytes left), 0 if invalid. */
-static size_t utf8_char(const unsigned char *p, size_t n)
-{
-	unsigned c = p[0];
-	size_t len;
-	unsigned min;
-	if (c < 0x80)
-		return c ? 1 : 0; /* NUL cannot travel in a C string */
-	if (c >= 0xC2 && c <= 0xDF)
-		len = 2, min = 0x80;
-	else if (c >= 0xE0 && c <= 0xEF)
-		len = 3, min = 0x800;
-	else if (c >= 0xF0 && c <= 0xF4)
-		len = 4, min = 0x10000;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	unsigned cp = c & (0x7F >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3F);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
-
-/* The stderr tail as a message: starting at a character boundary when it was
- * cut, without trailing newlines, invalid bytes as U+FFFD, at most max bytes. */
-static char *tail_message(const char *tail, size_t n, int was_cut, size_t max)
-{
-	const unsigned char *p = (const unsigned char *)tail;
-	for (int i = 0; was_cut && i < 3 && n > 0 && (p[0] & 0xC0) == 0x80; i++)
-		p++, n--;
-	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
-		n--;
-	cmd_strbuf b = {0};
-	cmd_sb_add(&b, "", 0);
-	for (size_t i = 0; i < n;) {
-		size_t len = utf8_char(p + i, n - i);
-		if (len) {
-			cmd_sb_add(&b, (const char *)p + i, len);
-			i += len;
-		} else {
-			cmd_sb_add(&b, "\xEF\xBF\xBD", 3);
-			i++;
-		}
-	}
-	if (b.nomem) {
-		free(b.p);
-		return NULL;
-	}
-	if (b.len > max) { /* replacements made it longer: cut again in front */
-		size_t start = b.len - max;
-		while (start < b.len && ((unsigned char)b.p[start] & 0xC0) == 0x80)
-			start++;
-		memmove(b.p, b.p + start, b.len - start + 1);
-	}
-	return b.p;
-}
 
 /* The environment of the commands: ours with the "env" option on top. */
 static char **env_build(const runner *r)
@@ -215,7 +153,7 @@ static int check_line(runner *r, const char *p, size_t len, size_t line)
 		return fail(r->core, HYPERTEST_ERR_RUNNER,
 		            PREFIX "list command '%s': line %zu contains a NUL byte", r->o.list[0], line);
 	for (size_t i = 0, n; i < len; i += n)
-		if (!(n = utf8_char((const unsigned char *)p + i, len - i)))
+		if (!(n = rn_utf8_char((const unsigned char *)p + i, len - i)))
 			return fail(r->core, HYPERTEST_ERR_RUNNER,
 			            PREFIX "list command '%s': line %zu is not valid UTF-8 text",
 			            r->o.list[0], line);
@@ -258,7 +196,7 @@ static char *err_tail(const runner *r, const cmd_sink *err)
 {
 	size_t n;
 	const char *t = cmd_sink_tail(err, &n);
-	return tail_message(t, n, err->total > n, r->o.message_bytes);
+	return rn_text_clean(t, n, err->total > n, r->o.message_bytes);
 }
 
 static int run_list(runner *r, hypertest_list *list)
@@ -324,7 +262,7 @@ static int run_list(runner *r, hypertest_list *list)
 		          argv[0]);
 done:
 	free(path);
-	cmd_strv_free(argv);
+	rn_strv_free(argv);
 	free(envp);
 	cmd_sink_free(&out);
 	cmd_sink_free(&err);
@@ -501,7 +439,7 @@ done:
 	cmd_sink_free(&out);
 	cmd_sink_free(&err);
 	free(path);
-	cmd_strv_free(argv);
+	rn_strv_free(argv);
 	free(envp);
 	free(id);
 	return rc;
@@ -535,7 +473,7 @@ static void check_program(runner *r, hypertest_checks *checks, const char *name,
 			n = asprintf(&msg, "'%s': %s", argv ? argv[0] : tpl[0], strerror(e));
 		if (n < 0)
 			msg = NULL;
-		cmd_strv_free(argv);
+		rn_strv_free(argv);
 	}
 	up.doctor_check(checks, name, status, msg ? msg : "out of memory");
 	free(msg);

@@ -36,22 +36,15 @@ void cmd_options_free(cmd_options *o);
 enum { PH_ID = 1, PH_TEST_DIR = 2, PH_ARTIFACTS = 4, PH_ALL = 7 };
 enum { TPL_OK = 0, TPL_UNKNOWN, TPL_NOT_HERE, TPL_LONE_CLOSE };
 
-/* A growable NUL-terminated string; nomem is set when memory ran out. */
-typedef struct cmd_strbuf {
-	char *p;
-	size_t len, cap;
-	int nomem;
-} cmd_strbuf;
-void cmd_sb_add(cmd_strbuf *b, const char *s, size_t n);
+struct rn_buf; /* runner-common/runner-common.h (text.c is compiled in) */
 
 /* Expand one template into out (only check it when out is NULL); values are
  * those of {id}, {testDir}, {artifactsDir}.  A placeholder not in `allowed`
  * is TPL_NOT_HERE; on an error *where points at the offending brace. */
 int cmd_template_expand(const char *s, unsigned allowed, const char *const values[3],
-                        cmd_strbuf *out, const char **where);
+                        struct rn_buf *out, const char **where);
 /* Expand a checked argv template; NULL when out of memory. */
 char **cmd_argv_expand(char **tpl, const char *const values[3]);
-void cmd_strv_free(char **v);
 
 /* ---- spawn.c --------------------------------------------------------------------- */
 

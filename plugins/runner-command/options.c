@@ -25,6 +25,7 @@
  */
 #define _GNU_SOURCE
 #include "command.h"
+#include "../runner-common/runner-common.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,55 +41,23 @@
 #define DEFAULT_OUTPUT_LIMIT (16ull << 20)
 #define MAX_OUTPUT_LIMIT (1ull << 40)
 
-/* ---- strings ------------------------------------------------------------------------- */
-
-void cmd_strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
-void cmd_sb_add(cmd_strbuf *b, const char *s, size_t n)
-{
-	if (b->nomem)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->nomem = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
 /* ---- argv templates --------------------------------------------------------------- */
 
 static const char *const placeholder_names[] = {"{id}", "{testDir}", "{artifactsDir}"};
 
 int cmd_template_expand(const char *s, unsigned allowed, const char *const values[3],
-                        cmd_strbuf *out, const char **where)
+                        rn_buf *out, const char **where)
 {
 	while (*s) {
 		size_t plain = strcspn(s, "{}");
 		if (out)
-			cmd_sb_add(out, s, plain);
+			rn_buf_add(out, s, plain);
 		s += plain;
 		if (!*s)
 			break;
 		if (s[0] == s[1]) { /* "{{" or "}}" */
 			if (out)
-				cmd_sb_add(out, s, 1);
+				rn_buf_add(out, s, 1);
 			s += 2;
 			continue;
 		}
@@ -104,7 +73,7 @@ int cmd_template_expand(const char *s, unsigned allowed, const char *const value
 		if (!(allowed & (1u << i)))
 			return TPL_NOT_HERE;
 		if (out)
-			cmd_sb_add(out, values[i], strlen(values[i]));
+			rn_buf_add(out, values[i], strlen(values[i]));
 		s += strlen(placeholder_names[i]);
 	}
 	return TPL_OK;
@@ -119,13 +88,13 @@ char **cmd_argv_expand(char **tpl, const char *const values[3])
 	if (!argv)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
-		cmd_strbuf b = {0};
+		rn_buf b = {0};
 		const char *where;
-		cmd_sb_add(&b, "", 0);
+		rn_buf_add(&b, "", 0);
 		cmd_template_expand(tpl[i], PH_ALL, values, &b, &where); /* checked in CREATE */
 		if (b.nomem) {
 			free(b.p);
-			cmd_strv_free(argv);
+			rn_strv_free(argv);
 			return NULL;
 		}
 		argv[i] = b.p;
@@ -234,14 +203,14 @@ static int opt_strings(char **error, json_t *v, const char *key, int non_empty,
 	for (size_t i = 0; i < n; i++) {
 		json_t *e = json_array_get(v, i);
 		if (!json_is_string(e)) {
-			cmd_strv_free(s);
+			rn_strv_free(s);
 			return bad(error, HYPERTEST_ERR_CONFIG,
 			           PREFIX "option '%s': expected an array of strings (element %zu is not "
 			           "a string)",
 			           key, i + 1);
 		}
 		if (!(s[i] = strdup(json_string_value(e)))) {
-			cmd_strv_free(s);
+			rn_strv_free(s);
 			return bad(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 		}
 	}
@@ -426,11 +395,11 @@ static int parse_options(cmd_options *opt, json_t *obj, char **error)
 void cmd_options_free(cmd_options *o)
 {
 	free(o->test_dir);
-	cmd_strv_free(o->list);
-	cmd_strv_free(o->tests);
-	cmd_strv_free(o->run);
-	cmd_strv_free(o->env);
-	cmd_strv_free(o->include);
+	rn_strv_free(o->list);
+	rn_strv_free(o->tests);
+	rn_strv_free(o->run);
+	rn_strv_free(o->env);
+	rn_strv_free(o->include);
 	memset(o, 0, sizeof *o);
 }
 

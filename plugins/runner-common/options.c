@@ -22,21 +22,6 @@ static int bad(char **error, int code, const char *fmt, ...)
 	return code;
 }
 
-void rn_strv_free(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
-}
-
-size_t rn_strv_len(char *const *v)
-{
-	size_t n = 0;
-	while (v && v[n])
-		n++;
-	return n;
-}
-
 int rn_options_load(const char *prefix, const char *json, json_t **obj, char **error)
 {
 	json_error_t jerr;

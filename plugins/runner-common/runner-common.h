@@ -1,10 +1,10 @@
 /*
- * runner-common.h - what the framework runners (pytest, ctest) share:
- * option checking with keys in every message (options.c), text and file
- * helpers (text.c), running one program with its output in capped log
- * files (run.c, on top of the spawn engine of the "command" runner,
- * plugins/runner-command/spawn.c, compiled into each module) and a small
- * XML reader for JUnit reports (xml.c).
+ * runner-common.h - what the framework runners (playwright, pytest, ctest)
+ * share: option checking with keys in every message (options.c), text and
+ * file helpers (text.c, compiled into the command runner too), running one
+ * program with its output in capped log files (run.c, on top of the spawn
+ * engine of the "command" runner, plugins/runner-command/spawn.c, compiled
+ * into each module) and a small XML reader for JUnit reports (xml.c).
  *
  * Every function returns malloc'd strings the caller frees; errors come
  * back as a malloc'd message (NULL when memory ran out).
@@ -36,10 +36,12 @@ int rn_opt_relpath(const char *prefix, json_t *obj, const char *key, const char 
 /* An array of strings (absent: an empty array); NULL-terminated copy. */
 int rn_opt_strings(const char *prefix, json_t *obj, const char *key, int relpaths,
                    char ***out, char **error);
-void rn_strv_free(char **v);
-size_t rn_strv_len(char *const *v);
 
 /* ---- text.c ------------------------------------------------------------------------ */
+
+/* NULL-terminated string vectors. */
+void rn_strv_free(char **v);
+size_t rn_strv_len(char *const *v);
 
 /* A growable NUL-terminated string; nomem is set when memory ran out. */
 typedef struct rn_buf {

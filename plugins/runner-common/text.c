@@ -1,7 +1,8 @@
 /*
- * text.c - small helpers of the framework runners: a growable string,
- * paths, UTF-8 cleaning of tool output for messages, reading a file whole,
- * the environment of child programs, errors through the core.
+ * text.c - small helpers of the runners (the command runner's too): string
+ * vectors, a growable string, paths, UTF-8 cleaning of tool output for
+ * messages, reading a file whole, the environment of child programs, errors
+ * through the core.
  */
 #define _GNU_SOURCE
 #include "runner-common.h"
@@ -17,6 +18,21 @@
 #include <unistd.h>
 
 extern char **environ;
+
+void rn_strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+size_t rn_strv_len(char *const *v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	return n;
+}
 
 void rn_buf_add(rn_buf *b, const char *s, size_t n)
 {
