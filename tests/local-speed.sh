@@ -12,7 +12,7 @@
 #   - An attempt under 3 s passes the test.
 #   - Up to 5 attempts; after one whose floor was slow, 10 s of rest.
 #   - Fails: no attempt under 3 s, though in at least one the machine ran at
-#     its normal speed (a floor under NORMAL_FLOOR).
+#     its usual speed (a floor under NORMAL_FLOOR, below).
 #   - Skipped (77): no attempt under 3 s and the floor slow in every one; the
 #     machine could not show the bound, which says nothing of hypertest.
 # With sanitizers every function process is instrumented (and forking one
@@ -29,10 +29,12 @@ done
 . "${HT_TESTS_SRCDIR:?}/local-env.sh"
 
 BOUND=3.0
-# The floor on the 2-vCPU machine this was measured on: 1.3-1.7 s.  At
-# 1.8 s hypertest's run, about 1.6 times the floor there, is still inside
-# the bound.
-NORMAL_FLOOR=1.8
+# On the 2-vCPU VM this was measured on, the floor was 1.3 s to 1.9 s within
+# the same hour, and hypertest's run 1.5 to 1.9 times the floor (each test
+# is two processes there, one in the floor): 2.0-2.2 s at a floor of
+# 1.3-1.4 s, 2.3-2.9 s at 1.5-1.7 s, 3.1-3.3 s at 1.7-1.9 s.  The bound is
+# judged on attempts with a floor under 1.6 s.
+NORMAL_FLOOR=1.6
 ATTEMPTS=5
 
 now() { date +%s.%N; }
@@ -68,6 +70,8 @@ while [ $attempt -le $ATTEMPTS ]; do
 	[ "$passed" = 200 ] || fail "$passed of 200 passed"
 	line="attempt $attempt: 200 tests of 0.2 s at concurrency 50: ${took} s (the machine's floor: ${floor} s)"
 	echo "$line"
+	# a copy for whoever runs the suite (make distcheck removes its logs)
+	[ -n "${HT_SPEED_REPORT:-}" ] && echo "local-speed.sh $line" >>"$HT_SPEED_REPORT"
 	summary="$summary
   $line"
 	if [ -n "${HT_SANITIZERS:-}" ]; then
@@ -82,7 +86,7 @@ while [ $attempt -le $ATTEMPTS ]; do
 	fi
 	attempt=$((attempt + 1))
 done
-[ -n "$normal_seen" ] && fail "not under ${BOUND} s in $ATTEMPTS attempts, the machine at its normal speed in at least one:$summary"
+[ -n "$normal_seen" ] && fail "not under ${BOUND} s in $ATTEMPTS attempts, the machine at its usual speed (floor under ${NORMAL_FLOOR} s) in at least one:$summary"
 echo "not under ${BOUND} s in $ATTEMPTS attempts, but the machine was slow in every one (floor not under ${NORMAL_FLOOR} s):$summary"
 echo "skipped: the bound was not judged"
 exit 77
