@@ -86,7 +86,7 @@ matches '^#define HYPERTEST_(UP|OP|RUNNER|PROVIDER)_[A-Z0-9_]+ +[0-9]+' \
 check "plugin ABI id" "$tmp/ids" hypertest-plugin.7 35
 
 # Top-level configuration keys: the table core_keys[] of config_check.c.
-sed -n '/core_keys\[\] = {/,/};/p' "$top/libhypertest/config_check.c" |
+sed -n '/core_keys\[\] = {/,/};/p' "$top/libhypertest/core/config_check.c" |
 	matches '"[A-Za-z0-9_]+"' '"' '"' > "$tmp/keys"
 check "configuration key" "$tmp/keys" hypertest.config.5 10
 
