@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "command_ops.h"
 #include "core.h"
 #include "dirhash.h"
 #include "image.h"
@@ -203,6 +204,7 @@ static int step_build(deploy_state *ds)
 	    !strcmp(ht_params_get(&ds->target, "runtimeLayer"), "1") &&
 	    (rc = append_runtime_layer(ds, lb, work)))
 		goto out;
+	layer.h = h;
 	layer.layer = lb;
 	layer.project_dir = h->project_dir;
 	layer.err = &h->err;
@@ -393,6 +395,7 @@ int hypertest_deploy(hypertest *h)
 	memset(&ds, 0, sizeof ds);
 	ds.h = h;
 	h->cancelled = 0;
+	ht_command_ops_install(h);
 	if ((rc = ht_require_config(h)) ||
 	    (rc = ht_instance_create(h, HYPERTEST_KIND_PROVIDER, &ds.provider)) ||
 	    (rc = ht_instance_create(h, HYPERTEST_KIND_RUNNER, &ds.runner)))

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "command_ops.h"
 #include "core.h"
 #include "dirhash.h"
 
@@ -67,6 +68,7 @@ int hypertest_doctor(hypertest *h)
 	memset(&c, 0, sizeof c);
 	c.h = h;
 	ht_err_clear(&h->err);
+	ht_command_ops_install(h);
 	if (ht_require_config(h) != HYPERTEST_OK) {
 		check(&c, "config", HYPERTEST_CHECK_FAILED, "%s", h->err.msg);
 		return ht_fail(h, HYPERTEST_ERR_CHECK, "1 check failed: the configuration");

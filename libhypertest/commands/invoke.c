@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "command_ops.h"
 #include "core.h"
 #include "dirhash.h"
 
@@ -404,6 +405,7 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 	memset(&m, 0, sizeof m);
 	memset(&st, 0, sizeof st);
 	h->cancelled = 0;
+	ht_command_ops_install(h);
 	if ((rc = ht_require_config(h)) || (rc = ht_instance_create(h, HYPERTEST_KIND_PROVIDER, &provider)) ||
 	    (rc = ht_instance_create(h, HYPERTEST_KIND_RUNNER, &runner)))
 		goto out;
@@ -434,6 +436,7 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 	st.run = run;
 	st.hist = ht_history_load(hist_path);
 	for (i = 0; i < run->n; i++) {
+		st.invs[i].h = h;
 		st.invs[i].run = &st;
 		st.invs[i].index = i;
 		known[i] = ht_history_get(st.hist, run->tests[i].context);

@@ -1,7 +1,8 @@
 /*
  * core.h - the handle and the objects the core lends to plugins, shared by
- * the core's modules (hypertest.c, events.c, plugins.c, host.c, deploy.c,
- * invoke.c, doctor.c, function.c, manifest.c, results.c, history.c).
+ * the core's modules (core/: hypertest.c, events.c, plugins.c, host.c,
+ * function.c) and by the commands (commands/: deploy.c, invoke.c, doctor.c,
+ * manifest.c, results.c, history.c).
  */
 #ifndef HT_CORE_H
 #define HT_CORE_H
@@ -16,8 +17,29 @@
 #include <hypertest/plugin.h>
 
 #include "config.h"
-#include "layer.h"
 #include "util.h"
+
+/* A layer being built (oci/layer.h); the core only carries the pointer. */
+typedef struct ht_layer ht_layer;
+struct hypertest_invocation;
+
+/* ---- operations the core reaches through the handle ------------------------ */
+
+/* What the upcalls need from the folders the core may not call (oci/,
+ * commands/): building a layer, unpacking an image, completing an
+ * invocation.  commands/ installs its table on the handle
+ * (ht_command_ops_install) at the start of each command; on a handle where
+ * no command ran (hypertest-function serving a function), h->ops is NULL
+ * and those upcalls answer HYPERTEST_ERR_UNSUPPORTED. */
+typedef struct ht_ops {
+	int (*layer_add_path)(ht_layer *lb, const char *source_path, const char *image_path,
+	                      ht_err *err);
+	int (*layer_set)(ht_layer *lb, const char *key, const char *value, ht_err *err);
+	int (*image_unpack_layout)(const char *dir, const char *ref, const char *dest, ht_err *err);
+	const char *(*invocation_test_id)(struct hypertest_invocation *inv);
+	void (*invocation_done)(struct hypertest_invocation *inv, const char *response, size_t len,
+	                        int error_code, const char *error_message);
+} ht_ops;
 
 /* ---- plugins ------------------------------------------------------------- */
 
@@ -80,6 +102,7 @@ struct hypertest {
 	char *state_dir;
 	char *deploy_output; /* an OCI layout directory deploy also writes, or NULL */
 	char *function_init_error; /* why the function side cannot run tests, or NULL */
+	const ht_ops *ops; /* installed by commands/, NULL until a command runs */
 	volatile sig_atomic_t cancelled;
 };
 
@@ -91,6 +114,7 @@ struct hypertest_list {
 };
 
 struct hypertest_layer {
+	hypertest *h;
 	ht_layer *layer;
 	const char *project_dir;
 	ht_err *err;
@@ -130,6 +154,7 @@ struct hypertest_function {
 typedef struct ht_run_state ht_run_state;
 
 struct hypertest_invocation {
+	hypertest *h;
 	ht_run_state *run;
 	size_t index;
 	int in_flight;
@@ -242,11 +267,5 @@ void ht_schedule_order(const int64_t *known, size_t n, size_t *order);
 
 int ht_function_handle(struct hypertest_function *fn, const char *payload, size_t len,
                        struct hypertest_buffer *response);
-
-/* ---- invoke.c ---------------------------------------------------------------------- */
-
-void ht_invocation_done(struct hypertest_invocation *inv, const char *response, size_t len,
-                        int error_code, const char *error_message);
-const char *ht_invocation_test_id(struct hypertest_invocation *inv);
 
 #endif /* HT_CORE_H */

@@ -6,19 +6,17 @@
 #include <string.h>
 
 #include "core.h"
-#include "image.h"
-#include "layer.h"
 
-/* What only deploy and invoke use is referenced weakly: libhypertest.so
- * holds all of it, and a program linked with the core's archive that never
- * deploys nor invokes (hypertest-function) does without it, and without
- * the libraries it needs (libarchive, libcurl).  There its upcalls answer
- * HYPERTEST_ERR_UNSUPPORTED. */
-#pragma weak ht_layer_add_path
-#pragma weak ht_layer_set
-#pragma weak ht_invocation_test_id
-#pragma weak ht_invocation_done
-#pragma weak ht_image_unpack_layout
+/* What only the commands implement (layers, images, invocations) is
+ * reached through the handle's table of operations (core.h), which the
+ * commands install: the core never calls oci/ or commands/ by name, so a
+ * program linked with core/ alone (hypertest-function) does without them
+ * and without the libraries they need (libarchive, libcurl).  There those
+ * upcalls answer HYPERTEST_ERR_UNSUPPORTED. */
+static const ht_ops *ops_of(const hypertest *h)
+{
+	return h ? h->ops : NULL;
+}
 
 static const char *kind_word(const struct hypertest_core *core)
 {
@@ -74,28 +72,33 @@ static int up_list_add(hypertest_list *list, const char *context_json)
 
 static int up_layer_add(hypertest_layer *layer, const char *source_path, const char *image_path)
 {
+	const ht_ops *ops;
 	char *src;
 	int rc;
 
 	if (!layer || !source_path || !image_path)
 		return HYPERTEST_ERR_INVALID;
-	if (!ht_layer_add_path)
+	ops = ops_of(layer->h);
+	if (!ops || !ops->layer_add_path)
 		return HYPERTEST_ERR_UNSUPPORTED;
 	src = ht_abspath(layer->project_dir, source_path);
 	if (!src)
 		return HYPERTEST_ERR_NOMEM;
-	rc = ht_layer_add_path(layer->layer, src, image_path, layer->err);
+	rc = ops->layer_add_path(layer->layer, src, image_path, layer->err);
 	free(src);
 	return rc;
 }
 
 static int up_layer_set(hypertest_layer *layer, const char *key, const char *value)
 {
+	const ht_ops *ops;
+
 	if (!layer || !key || !value)
 		return HYPERTEST_ERR_INVALID;
-	if (!ht_layer_set)
+	ops = ops_of(layer->h);
+	if (!ops || !ops->layer_set)
 		return HYPERTEST_ERR_UNSUPPORTED;
-	return ht_layer_set(layer->layer, key, value, layer->err);
+	return ops->layer_set(layer->layer, key, value, layer->err);
 }
 
 void ht_result_init(struct hypertest_result *r)
@@ -276,24 +279,31 @@ static const char *up_core_str(hypertest_core *core, int what)
 
 static const char *up_invocation_test_id(hypertest_invocation *inv)
 {
-	return inv && ht_invocation_test_id ? ht_invocation_test_id(inv) : NULL;
+	const ht_ops *ops = inv ? ops_of(inv->h) : NULL;
+
+	return ops && ops->invocation_test_id ? ops->invocation_test_id(inv) : NULL;
 }
 
 static void up_invoke_done(hypertest_invocation *inv, const char *response, size_t len,
                            int error_code, const char *error_message)
 {
-	if (inv && ht_invocation_done)
-		ht_invocation_done(inv, response, len, error_code, error_message);
+	const ht_ops *ops = inv ? ops_of(inv->h) : NULL;
+
+	if (ops && ops->invocation_done)
+		ops->invocation_done(inv, response, len, error_code, error_message);
 }
 
 static int up_image_unpack(hypertest_core *core, const char *layout_dir, const char *ref,
                            const char *dest_dir)
 {
+	const ht_ops *ops;
+
 	if (!core || !layout_dir || !dest_dir)
 		return HYPERTEST_ERR_INVALID;
-	if (!ht_image_unpack_layout)
+	ops = ops_of(core->h);
+	if (!ops || !ops->image_unpack_layout)
 		return HYPERTEST_ERR_UNSUPPORTED;
-	return ht_image_unpack_layout(layout_dir, ref, dest_dir, &core->h->err);
+	return ops->image_unpack_layout(layout_dir, ref, dest_dir, &core->h->err);
 }
 
 #define UP(ID, fn) {ID, (hypertest_fn)(1 ? (fn) : (ID##_fn_check)0)}
