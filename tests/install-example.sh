@@ -21,7 +21,8 @@ for f in "$prefix/include/hypertest/hypertest.h" "$prefix/include/hypertest/plug
 	"$prefix/bin/hypertest" "$prefix/bin/hypertest-function" \
 	"$libdir/hypertest/plugins/provider-local.so" "$libdir/hypertest/plugins/runner-command.so" \
 	"$prefix/share/man/man1/hypertest.1" "$prefix/share/man/man3/libhypertest.3" \
-	"$prefix/share/man/man5/hypertest.config.5" "$prefix/share/man/man7/hypertest-plugin.7"; do
+	"$prefix/share/man/man5/hypertest.config.5" "$prefix/share/man/man7/hypertest-plugin.7" \
+	"$prefix/share/hypertest/hypertest-events.schema.json"; do
 	[ -e "$root$f" ] || fail "not installed: $f"
 done
 ls "$root$libdir"/libhypertest.so* >/dev/null 2>&1 || fail "libhypertest.so not installed"
