@@ -21,7 +21,8 @@
 # ABI.md for when that may be done ("make abi-baseline").
 #
 # Environment: ABIDW, ABIDIFF (from configure), HT_TOP_BUILDDIR,
-# HT_TOP_SRCDIR, HT_TESTS_BUILDDIR.  Exit status 77 (skipped) without the
+# HT_TOP_SRCDIR, HT_TESTS_BUILDDIR; HT_ABI_BASELINE, another baseline
+# directory (for abi-selftest.sh).  Exit status 77 (skipped) without the
 # tools, 99 when a tool fails.
 set -u
 
@@ -29,8 +30,9 @@ top_src=${HT_TOP_SRCDIR:?}
 top_build=${HT_TOP_BUILDDIR:?}
 tests_build=${HT_TESTS_BUILDDIR:-$top_build/tests}
 abi_src=$top_src/tests/abi
-baseline=$abi_src/baseline
-current=$tests_build/abi/current
+# (abi-selftest.sh compares with altered copies of the baseline)
+baseline=${HT_ABI_BASELINE:-$abi_src/baseline}
+current=${HT_ABI_CURRENT:-$tests_build/abi/current}
 headers=$top_src/include/hypertest
 
 mode=check
