@@ -1,8 +1,17 @@
 /*
  * image_unpack.c - layers extracted into a directory as a container runtime
  * stacks them: OCI whiteouts, paths resolved inside the directory (symbolic
- * links followed as if it were the root), modes kept, no chown.
+ * links followed as if it were the root), modes kept but for setuid, setgid
+ * and sticky bits, no chown.
+ *
+ * Every operation, the deferred directory modes included, works on a
+ * directory opened beneath the root at that moment (openat2 with
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or a walk with O_NOFOLLOW where
+ * the kernel lacks it) and names one component in it: a symbolic link that
+ * an entry put where a directory was is never followed out of the root.
+ * The root itself is made mode 0700.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -11,7 +20,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <dirent.h>
+#include <limits.h>
+#include <stddef.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#ifdef SYS_openat2
+#include <linux/openat2.h>
+#endif
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -99,6 +114,8 @@ struct dirmode {
 
 struct ht_unpack {
 	char *dest;
+	int root;            /* dest, opened: every operation is relative to it */
+	int no_openat2;      /* the kernel has no openat2: walk with O_NOFOLLOW */
 	const char *layout;
 	const char *layer;   /* digest of the layer being extracted */
 	const char *entry;   /* path of the entry being extracted */
@@ -125,10 +142,119 @@ static int io_err(ht_unpack *u, const char *rel, const char *op)
 	return entry_err(u, HYPERTEST_ERR_IO, "%s %s/%s: %s", op, u->dest, rel, strerror(errno));
 }
 
-static char *host_path(const ht_unpack *u, const char *rel)
+/* ---- opening beneath the root ------------------------------------------------ */
+
+/* Open rel ("" for the root itself) below the root, never through a
+ * symbolic link (the last component included) and never out of the root:
+ * openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS where the kernel has
+ * it, otherwise one component at a time with O_NOFOLLOW.  -1 with errno
+ * (ELOOP or ENOTDIR where a component is a link, EXDEV for ".."). */
+static int open_beneath(ht_unpack *u, const char *rel, int flags)
 {
-	return *rel ? ht_asprintf("%s/%s", u->dest, rel) : ht_strdup(u->dest);
+	flags |= O_CLOEXEC | O_NOFOLLOW;
+	if (!*rel)
+		return openat(u->root, ".", flags);
+#ifdef SYS_openat2
+	if (!u->no_openat2) {
+		struct open_how how;
+		memset(&how, 0, sizeof how);
+		how.flags = (unsigned)flags;
+		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+		long fd = syscall(SYS_openat2, u->root, rel, &how, sizeof how);
+		if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
+			return (int)fd;
+		if (errno == ENOSYS)
+			u->no_openat2 = 1;
+	}
+#endif
+	int cur = dup(u->root);
+	const char *p = rel;
+	while (cur >= 0) {
+		size_t n = strcspn(p, "/");
+		char comp[NAME_MAX + 1];
+		if (n > NAME_MAX) {
+			close(cur);
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		p += n;
+		while (*p == '/')
+			p++;
+		if (!strcmp(comp, "..")) {
+			close(cur);
+			errno = EXDEV;
+			return -1;
+		}
+		int last = !*p;
+		int next = openat(cur, n ? comp : ".",
+		                  last ? flags : O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int e = errno;
+		close(cur);
+		errno = e;
+		cur = next;
+		if (last)
+			break;
+	}
+	return cur;
 }
+
+/* The directory of rel, opened beneath the root, and the last component
+ * of rel in *name (a pointer into rel). */
+static int open_parent(ht_unpack *u, const char *rel, const char **name)
+{
+	const char *slash = strrchr(rel, '/');
+	*name = slash ? slash + 1 : rel;
+	if (!slash)
+		return open_beneath(u, "", O_RDONLY | O_DIRECTORY);
+	char *dir = strndup(rel, (size_t)(slash - rel));
+	if (!dir) {
+		errno = ENOMEM;
+		return -1;
+	}
+	int fd = open_beneath(u, dir, O_RDONLY | O_DIRECTORY);
+	int e = errno;
+	free(dir);
+	errno = e;
+	return fd;
+}
+
+/* Remove name in directory dfd, a whole tree for a directory (never
+ * following a link: each directory is opened with O_NOFOLLOW). */
+static int rm_at(int dfd, const char *name)
+{
+	struct stat st;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fchmod(fd, 0700) != 0) { /* it goes: make sure we may empty it */
+		close(fd);
+		return -1;
+	}
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -1;
+	}
+	int rc = 0;
+	struct dirent *de;
+	while (!rc && (de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			rc = rm_at(dirfd(d), de->d_name);
+	int e = errno;
+	closedir(d);
+	errno = e;
+	if (rc)
+		return rc;
+	return unlinkat(dfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/* ---- paths -------------------------------------------------------------------- */
 
 /* Split an archive path into its components ("." and empty ones dropped).
  * Returns -1 for an absolute path or a ".." component. */
@@ -155,10 +281,37 @@ static int clean_archive_path(const char *p, ht_buf *out)
 	return 0;
 }
 
+/* What component comp of the resolved directory res is: 0 absent or not
+ * a link (*target left alone), 1 a symbolic link (its target in target),
+ * -1 with errno. */
+static int component_link(ht_unpack *u, const char *res, const char *comp, char *target,
+                          size_t size)
+{
+	int dfd = open_beneath(u, res, O_RDONLY | O_DIRECTORY);
+	if (dfd < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+	struct stat st;
+	int rc = 0;
+	if (fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+		ssize_t tl = readlinkat(dfd, comp, target, size - 1);
+		if (tl < 0) {
+			rc = -1;
+		} else {
+			target[tl] = '\0';
+			rc = 1;
+		}
+	}
+	int e = errno;
+	close(dfd);
+	errno = e;
+	return rc;
+}
+
 /* Resolve directory path rel (components separated by '/') inside dest the
  * way the container sees it: symbolic links are followed, but as if dest
  * were the root ("/" and ".." never leave it).  *out gets the real relative
- * path, whose existing components are all directories or missing. */
+ * path, whose existing components are all directories or missing.  Each
+ * component is looked at in its directory opened beneath the root. */
 static int resolve_in_root(ht_unpack *u, const char *rel, char **out)
 {
 	ht_buf res = HT_BUF_INIT;
@@ -174,8 +327,7 @@ static int resolve_in_root(ht_unpack *u, const char *rel, char **out)
 			pos++;
 		if (!pending[pos])
 			break;
-		char *e = strchr(pending + pos, '/');
-		size_t n = e ? (size_t)(e - (pending + pos)) : strlen(pending + pos);
+		size_t n = strcspn(pending + pos, "/");
 		char *comp = strndup(pending + pos, n);
 		pos += n;
 		if (!comp) {
@@ -193,33 +345,20 @@ static int resolve_in_root(ht_unpack *u, const char *rel, char **out)
 			free(comp);
 			continue;
 		}
-		size_t mark = res.len;
-		if ((res.len && ht_buf_append(&res, "/", 1) != 0) || ht_buf_puts(&res, comp) != 0) {
+		char target[4096];
+		int kind = component_link(u, res.data, comp, target, sizeof target);
+		if (kind < 0 || (kind == 1 && ++links > 40)) {
+			rc = entry_err(u, HYPERTEST_ERR_IMAGE, "%s%s%s: %s", res.data,
+			               res.len ? "/" : "", comp,
+			               kind < 0 ? strerror(errno) : "too many symbolic links");
 			free(comp);
-			rc = nomem(u->err);
 			break;
 		}
-		free(comp);
-		char *hp = host_path(u, res.data);
-		struct stat st;
-		if (!hp) {
-			rc = nomem(u->err);
-			break;
-		}
-		if (lstat(hp, &st) == 0 && S_ISLNK(st.st_mode)) {
-			char target[4096];
-			ssize_t tl = readlink(hp, target, sizeof target - 1);
-			if (tl < 0 || ++links > 40) {
-				rc = entry_err(u, HYPERTEST_ERR_IMAGE, "%s: %s", res.data,
-				               tl < 0 ? strerror(errno) : "too many symbolic links");
-				free(hp);
-				break;
-			}
-			target[tl] = '\0';
+		if (kind == 1) {
 			/* continue with the target, then what was left */
 			char *np = ht_asprintf("%s/%s", target, pending + pos);
+			free(comp);
 			if (!np) {
-				free(hp);
 				rc = nomem(u->err);
 				break;
 			}
@@ -228,11 +367,12 @@ static int resolve_in_root(ht_unpack *u, const char *rel, char **out)
 			pos = 0;
 			if (target[0] == '/')
 				res.len = 0;
-			else
-				res.len = mark;
 			res.data[res.len] = '\0';
+			continue;
 		}
-		free(hp);
+		if ((res.len && ht_buf_append(&res, "/", 1) != 0) || ht_buf_puts(&res, comp) != 0)
+			rc = nomem(u->err);
+		free(comp);
 	}
 	free(pending);
 	if (rc) {
@@ -243,80 +383,86 @@ static int resolve_in_root(ht_unpack *u, const char *rel, char **out)
 	return *out ? 0 : nomem(u->err);
 }
 
-/* Create the missing directories of rel (already resolved). */
-static int make_dirs(ht_unpack *u, const char *rel)
+/* Create the missing directories of rel (already resolved), one component
+ * at a time below the root; the last one opened in *fd_out. */
+static int make_dirs(ht_unpack *u, const char *rel, int *fd_out)
 {
-	char *p = ht_strdup(rel);
-	if (!p)
-		return nomem(u->err);
-	int rc = 0;
-	for (char *s = p; *p && !rc; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		char *hp = host_path(u, p);
-		struct stat st;
-		if (!hp)
-			rc = nomem(u->err);
-		else if (lstat(hp, &st) != 0) {
-			if (mkdir(hp, 0755) != 0)
-				rc = io_err(u, p, "mkdir");
-		} else if (!S_ISDIR(st.st_mode)) {
-			rc = entry_err(u, HYPERTEST_ERR_IMAGE, "/%s is not a directory", p);
+	int cur = open_beneath(u, "", O_RDONLY | O_DIRECTORY);
+	if (cur < 0)
+		return io_err(u, "", "open");
+	for (const char *p = rel; *p;) {
+		size_t n = strcspn(p, "/");
+		char comp[NAME_MAX + 1];
+		if (n > NAME_MAX) {
+			close(cur);
+			return entry_err(u, HYPERTEST_ERR_IMAGE, "a component of /%s is too long", rel);
 		}
-		free(hp);
-		*s = c;
-		if (!c)
-			break;
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		int next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && (mkdirat(cur, comp, 0755) == 0 || errno == EEXIST))
+			next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int e = errno;
+		close(cur);
+		if (next < 0) {
+			errno = e;
+			return e == ENOTDIR || e == ELOOP
+			           ? entry_err(u, HYPERTEST_ERR_IMAGE, "/%.*s is not a directory",
+			                       (int)(p - rel + (ptrdiff_t)n), rel)
+			           : io_err(u, rel, "mkdir");
+		}
+		cur = next;
+		p += n;
+		while (*p == '/')
+			p++;
 	}
-	free(p);
-	return rc;
+	*fd_out = cur;
+	return 0;
 }
 
 /* Remove the children of directory rel that the current layer did not
  * create (an opaque whiteout), descending into its own directories. */
 static int clear_dir(ht_unpack *u, const char *rel)
 {
-	char *hp = host_path(u, rel);
-	if (!hp)
-		return nomem(u->err);
-	DIR *d = opendir(hp);
-	free(hp);
-	if (!d)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : io_err(u, rel, "opendir");
+	int fd = open_beneath(u, rel, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? 0
+		                                                           : io_err(u, rel, "open");
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return io_err(u, rel, "opendir");
+	}
 	int rc = 0;
 	struct dirent *de;
 	while (!rc && (de = readdir(d)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		char *child = *rel ? ht_asprintf("%s/%s", rel, de->d_name) : ht_strdup(de->d_name);
-		char *chp = child ? host_path(u, child) : NULL;
 		struct stat st;
-		if (!chp)
+		if (!child)
 			rc = nomem(u->err);
 		else if (!pathset_has(&u->done, child))
-			rc = ht_rm_rf(chp, u->err);
-		else if (lstat(chp, &st) == 0 && S_ISDIR(st.st_mode))
+			rc = rm_at(dirfd(d), de->d_name) ? io_err(u, child, "remove") : 0;
+		else if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		         S_ISDIR(st.st_mode))
 			rc = clear_dir(u, child);
 		free(child);
-		free(chp);
 	}
 	closedir(d);
 	return rc;
 }
 
-/* Make room for a new entry at rel: a directory stays for a directory,
- * anything else goes. */
-static int clear_slot(ht_unpack *u, const char *rel, const char *hp, int keep_dir)
+/* Make room for a new entry name in directory dfd: a directory stays for
+ * a directory, anything else goes. */
+static int clear_slot(ht_unpack *u, int dfd, const char *name, const char *rel, int keep_dir)
 {
 	struct stat st;
-	if (lstat(hp, &st) != 0)
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return 0;
 	if (keep_dir && S_ISDIR(st.st_mode))
 		return 0;
-	(void)rel;
-	return ht_rm_rf(hp, u->err);
+	return rm_at(dfd, name) ? io_err(u, rel, "remove") : 0;
 }
 
 static int record_dir(ht_unpack *u, const char *rel, unsigned mode)
@@ -391,10 +537,157 @@ static int write_data(ht_unpack *u, struct archive *a, int fd, const char *rel)
 	}
 }
 
+/* ---- one entry ------------------------------------------------------------------ */
+
+/* What an entry is extracted with: its directory (resolved, opened, made
+ * when missing), its name in it and its path below the root. */
+struct slot {
+	int dfd;
+	const char *name;
+	const char *parent; /* resolved, relative to the root */
+	char *rel;          /* parent/name */
+};
+
+/* ".wh.NAME" removes NAME of a lower layer, ".wh..wh..opq" empties its
+ * directory of what lower layers put there; NAME must be a name. */
+static int extract_whiteout(ht_unpack *u, const char *parent, const char *name)
+{
+	if (!strcmp(name, ".wh..wh..opq"))
+		return clear_dir(u, parent);
+	if (!strncmp(name, ".wh..wh.", 8)) /* other .wh..wh.* are aufs bookkeeping */
+		return 0;
+	const char *victim = name + 4;
+	if (!*victim || !strcmp(victim, ".") || !strcmp(victim, "..") || strchr(victim, '/'))
+		return entry_err(u, HYPERTEST_ERR_IMAGE, "whiteout of '%s' refused: not a name in "
+		                 "its directory", victim);
+	char *rel = *parent ? ht_asprintf("%s/%s", parent, victim) : ht_strdup(victim);
+	if (!rel)
+		return nomem(u->err);
+	int rc = 0;
+	if (!pathset_has(&u->done, rel)) {
+		int dfd = open_beneath(u, parent, O_RDONLY | O_DIRECTORY);
+		if (dfd < 0 && errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+			rc = io_err(u, parent, "open");
+		else if (dfd >= 0 && rm_at(dfd, victim) != 0)
+			rc = io_err(u, rel, "remove");
+		if (dfd >= 0)
+			close(dfd);
+	}
+	free(rel);
+	return rc;
+}
+
+/* A hard link to an entry already extracted (its path resolved as the
+ * entry's own). */
+static int extract_hardlink(ht_unpack *u, const struct slot *s, const char *hardlink)
+{
+	ht_buf lclean = HT_BUF_INIT;
+	char *lparent = NULL, *lrel = NULL;
+	int lfd = -1;
+	int rc = clean_archive_path(hardlink, &lclean);
+	if (rc || lclean.len == 0) {
+		rc = rc == -2 ? nomem(u->err)
+		              : entry_err(u, HYPERTEST_ERR_IMAGE,
+		                          "hard link to '%s' outside the image refused", hardlink);
+		goto out;
+	}
+	char *ls = strrchr(lclean.data, '/');
+	if (ls)
+		*ls = '\0';
+	if ((rc = resolve_in_root(u, ls ? lclean.data : "", &lparent)) != 0)
+		goto out;
+	const char *lname = ls ? ls + 1 : lclean.data;
+	lrel = *lparent ? ht_asprintf("%s/%s", lparent, lname) : ht_strdup(lname);
+	if (!lrel) {
+		rc = nomem(u->err);
+		goto out;
+	}
+	const char *ln;
+	struct stat st;
+	lfd = open_parent(u, lrel, &ln);
+	if (lfd < 0 || fstatat(lfd, ln, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(st.st_mode)) {
+		rc = entry_err(u, HYPERTEST_ERR_IMAGE, "hard link to missing or directory '%s'",
+		               hardlink);
+		goto out;
+	}
+	if (!strcmp(lrel, s->rel))
+		goto out;
+	if ((rc = clear_slot(u, s->dfd, s->name, s->rel, 0)) != 0)
+		goto out;
+	if (linkat(lfd, ln, s->dfd, s->name, 0) != 0)
+		rc = io_err(u, s->rel, "link");
+out:
+	if (lfd >= 0)
+		close(lfd);
+	free(lparent);
+	free(lrel);
+	ht_buf_free(&lclean);
+	return rc;
+}
+
+/* A directory: writable and searchable for us until the end, its mode
+ * recorded for ht_unpack_finish. */
+static int extract_dir(ht_unpack *u, const struct slot *s, unsigned mode)
+{
+	int rc = clear_slot(u, s->dfd, s->name, s->rel, 1);
+	if (rc)
+		return rc;
+	if (mkdirat(s->dfd, s->name, 0700) != 0 && errno != EEXIST)
+		return io_err(u, s->rel, "mkdir");
+	int fd = openat(s->dfd, s->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return io_err(u, s->rel, "open");
+	rc = fchmod(fd, mode | 0700) != 0 ? io_err(u, s->rel, "chmod") : 0;
+	close(fd);
+	return rc ? rc : record_dir(u, s->rel, mode);
+}
+
+static int extract_file(ht_unpack *u, const struct slot *s, struct archive *a,
+                        struct archive_entry *e, unsigned mode)
+{
+	int rc = clear_slot(u, s->dfd, s->name, s->rel, 0);
+	if (rc)
+		return rc;
+	int fd = openat(s->dfd, s->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return io_err(u, s->rel, "create");
+	rc = write_data(u, a, fd, s->rel);
+	if (!rc && archive_entry_size(e) >= 0 && ftruncate(fd, archive_entry_size(e)) != 0)
+		rc = io_err(u, s->rel, "truncate");
+	if (!rc && fchmod(fd, mode) != 0)
+		rc = io_err(u, s->rel, "chmod");
+	if (close(fd) != 0 && !rc)
+		rc = io_err(u, s->rel, "close");
+	return rc;
+}
+
+static int extract_symlink(ht_unpack *u, const struct slot *s, const char *target)
+{
+	if (!target || !*target)
+		return entry_err(u, HYPERTEST_ERR_IMAGE, "symbolic link without a target");
+	if (target[0] != '/' && !link_stays_inside(s->parent, target))
+		return entry_err(u, HYPERTEST_ERR_IMAGE,
+		                 "symbolic link to '%s' points outside the image", target);
+	/* an absolute target is kept: it means the image's root */
+	int rc = clear_slot(u, s->dfd, s->name, s->rel, 0);
+	if (!rc && symlinkat(target, s->dfd, s->name) != 0)
+		rc = io_err(u, s->rel, "symlink");
+	return rc;
+}
+
+static int extract_fifo(ht_unpack *u, const struct slot *s, unsigned mode)
+{
+	int rc = clear_slot(u, s->dfd, s->name, s->rel, 0);
+	if (!rc && mkfifoat(s->dfd, s->name, mode) != 0)
+		rc = io_err(u, s->rel, "mkfifo");
+	return rc;
+}
+
 static int extract_entry(ht_unpack *u, struct archive *a, struct archive_entry *e)
 {
 	ht_buf clean = HT_BUF_INIT;
-	char *parent = NULL, *rel = NULL, *hp = NULL, *lrel = NULL, *lhp = NULL;
+	char *parent = NULL;
+	struct slot s = {-1, NULL, NULL, NULL};
 	int rc = clean_archive_path(archive_entry_pathname(e), &clean);
 	if (rc == -2)
 		rc = nomem(u->err);
@@ -403,146 +696,51 @@ static int extract_entry(ht_unpack *u, struct archive *a, struct archive_entry *
 	if (rc || clean.len == 0) /* the root itself */
 		goto out;
 	char *slash = strrchr(clean.data, '/');
-	const char *name = slash ? slash + 1 : clean.data;
+	s.name = slash ? slash + 1 : clean.data;
 	if (slash)
 		*slash = '\0';
 	if ((rc = resolve_in_root(u, slash ? clean.data : "", &parent)) != 0)
 		goto out;
-
-	if (!strncmp(name, ".wh.", 4)) {
-		if (!strcmp(name, ".wh..wh..opq"))
-			rc = clear_dir(u, parent);
-		else if (strncmp(name, ".wh..wh.", 8) != 0) { /* .wh..wh.* is aufs bookkeeping */
-			rel = *parent ? ht_asprintf("%s/%s", parent, name + 4) : ht_strdup(name + 4);
-			hp = rel ? host_path(u, rel) : NULL;
-			if (!hp)
-				rc = nomem(u->err);
-			else if (!pathset_has(&u->done, rel))
-				rc = ht_rm_rf(hp, u->err);
-		}
+	s.parent = parent;
+	if (!strncmp(s.name, ".wh.", 4)) {
+		rc = extract_whiteout(u, parent, s.name);
 		goto out;
 	}
-	if ((rc = make_dirs(u, parent)) != 0)
+	if ((rc = make_dirs(u, parent, &s.dfd)) != 0)
 		goto out;
-	rel = *parent ? ht_asprintf("%s/%s", parent, name) : ht_strdup(name);
-	hp = rel ? host_path(u, rel) : NULL;
-	if (!hp) {
+	if (!(s.rel = *parent ? ht_asprintf("%s/%s", parent, s.name) : ht_strdup(s.name))) {
 		rc = nomem(u->err);
 		goto out;
 	}
-	unsigned mode = archive_entry_perm(e) & 07777;
-	const char *hardlink = archive_entry_hardlink(e);
+	/* setuid, setgid and sticky bits are never kept: no chown is done, and
+	 * nothing run from the unpacked tree should gain privileges from it */
+	unsigned mode = archive_entry_perm(e) & 0777;
 	unsigned type = archive_entry_filetype(e);
-	if (hardlink) {
-		ht_buf lclean = HT_BUF_INIT;
-		int lr = clean_archive_path(hardlink, &lclean);
-		if (lr != 0 || lclean.len == 0) {
-			ht_buf_free(&lclean);
-			rc = lr == -2 ? nomem(u->err)
-			              : entry_err(u, HYPERTEST_ERR_IMAGE,
-			                          "hard link to '%s' outside the image refused", hardlink);
-			goto out;
-		}
-		char *ls = strrchr(lclean.data, '/');
-		char *lparent = NULL;
-		if (ls)
-			*ls = '\0';
-		rc = resolve_in_root(u, ls ? lclean.data : "", &lparent);
-		if (!rc) {
-			const char *lname = ls ? ls + 1 : lclean.data;
-			lrel = *lparent ? ht_asprintf("%s/%s", lparent, lname) : ht_strdup(lname);
-			lhp = lrel ? host_path(u, lrel) : NULL;
-			if (!lhp)
-				rc = nomem(u->err);
-		}
-		free(lparent);
-		ht_buf_free(&lclean);
-		struct stat st;
-		if (rc)
-			goto out;
-		if (lstat(lhp, &st) != 0 || S_ISDIR(st.st_mode)) {
-			rc = entry_err(u, HYPERTEST_ERR_IMAGE, "hard link to missing or directory '%s'",
-			               hardlink);
-			goto out;
-		}
-		if (strcmp(lhp, hp) == 0)
-			goto done;
-		if ((rc = clear_slot(u, rel, hp, 0)) != 0)
-			goto out;
-		if (link(lhp, hp) != 0) {
-			rc = io_err(u, rel, "link");
-			goto out;
-		}
-	} else if (type == AE_IFDIR) {
-		if ((rc = clear_slot(u, rel, hp, 1)) != 0)
-			goto out;
-		if (mkdir(hp, 0700) != 0 && errno != EEXIST) {
-			rc = io_err(u, rel, "mkdir");
-			goto out;
-		}
-		/* writable and searchable for us until the end */
-		if (chmod(hp, mode | 0700) != 0 || record_dir(u, rel, mode) != 0) {
-			rc = u->err && u->err->code == HYPERTEST_ERR_NOMEM ? HYPERTEST_ERR_NOMEM
-			                                                    : io_err(u, rel, "chmod");
-			goto out;
-		}
-	} else if (type == AE_IFREG) {
-		if ((rc = clear_slot(u, rel, hp, 0)) != 0)
-			goto out;
-		int fd = open(hp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0) {
-			rc = io_err(u, rel, "create");
-			goto out;
-		}
-		rc = write_data(u, a, fd, rel);
-		if (!rc && archive_entry_size(e) >= 0 && ftruncate(fd, archive_entry_size(e)) != 0)
-			rc = io_err(u, rel, "truncate");
-		if (!rc && fchmod(fd, mode) != 0)
-			rc = io_err(u, rel, "chmod");
-		if (close(fd) != 0 && !rc)
-			rc = io_err(u, rel, "close");
-		if (rc)
-			goto out;
-	} else if (type == AE_IFLNK) {
-		const char *target = archive_entry_symlink(e);
-		if (!target || !*target) {
-			rc = entry_err(u, HYPERTEST_ERR_IMAGE, "symbolic link without a target");
-			goto out;
-		}
-		if (target[0] != '/' && !link_stays_inside(parent, target)) {
-			rc = entry_err(u, HYPERTEST_ERR_IMAGE,
-			               "symbolic link to '%s' points outside the image", target);
-			goto out;
-		}
-		/* an absolute target is kept: it means the image's root */
-		if ((rc = clear_slot(u, rel, hp, 0)) != 0)
-			goto out;
-		if (symlink(target, hp) != 0) {
-			rc = io_err(u, rel, "symlink");
-			goto out;
-		}
-	} else if (type == AE_IFIFO) {
-		if ((rc = clear_slot(u, rel, hp, 0)) != 0)
-			goto out;
-		if (mkfifo(hp, mode) != 0) {
-			rc = io_err(u, rel, "mkfifo");
-			goto out;
-		}
-	} else {
+	const char *hardlink = archive_entry_hardlink(e);
+	if (hardlink)
+		rc = extract_hardlink(u, &s, hardlink);
+	else if (type == AE_IFDIR)
+		rc = extract_dir(u, &s, mode);
+	else if (type == AE_IFREG)
+		rc = extract_file(u, &s, a, e, mode);
+	else if (type == AE_IFLNK)
+		rc = extract_symlink(u, &s, archive_entry_symlink(e));
+	else if (type == AE_IFIFO)
+		rc = extract_fifo(u, &s, mode);
+	else
 		goto out; /* devices and sockets need privileges we may not have */
-	}
-done:
-	if (pathset_add(&u->done, rel) != 0)
+	if (!rc && pathset_add(&u->done, s.rel) != 0)
 		rc = nomem(u->err);
 out:
+	if (s.dfd >= 0)
+		close(s.dfd);
 	ht_buf_free(&clean);
 	free(parent);
-	free(rel);
-	free(hp);
-	free(lrel);
-	free(lhp);
+	free(s.rel);
 	return rc;
 }
+
+/* ---- layers ---------------------------------------------------------------------- */
 
 struct layer_src {
 	ht_oci_blob_reader *r;
@@ -634,19 +832,27 @@ static int dirmode_cmp(const void *a, const void *b)
 	return (x->seq > y->seq) - (x->seq < y->seq); /* the latest last */
 }
 
+/* Directory modes, deepest first, each directory opened beneath the root
+ * now: one that a later entry replaced by a symbolic link (or by anything
+ * else) is left alone. */
 static int apply_dir_modes(ht_unpack *u)
 {
 	if (u->n_dirs > 1)
 		qsort(u->dirs, u->n_dirs, sizeof *u->dirs, dirmode_cmp);
 	int rc = 0;
 	for (size_t i = 0; i < u->n_dirs && !rc; i++) {
-		char *hp = host_path(u, u->dirs[i].path);
-		struct stat st;
-		if (!hp)
-			rc = nomem(u->err);
-		else if (lstat(hp, &st) == 0 && S_ISDIR(st.st_mode) && chmod(hp, u->dirs[i].mode) != 0)
-			rc = ht_err_set(u->err, HYPERTEST_ERR_IO, "%s: chmod: %s", hp, strerror(errno));
-		free(hp);
+		const char *rel = u->dirs[i].path;
+		int fd = open_beneath(u, rel, O_RDONLY | O_DIRECTORY);
+		if (fd < 0) {
+			if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+				rc = ht_err_set(u->err, HYPERTEST_ERR_IO, "%s/%s: open: %s", u->dest, rel,
+				                strerror(errno));
+			continue;
+		}
+		if (fchmod(fd, u->dirs[i].mode) != 0)
+			rc = ht_err_set(u->err, HYPERTEST_ERR_IO, "%s/%s: chmod: %s", u->dest, rel,
+			                strerror(errno));
+		close(fd);
 	}
 	return rc;
 }
@@ -657,22 +863,41 @@ int ht_unpack_new(const char *dest, ht_unpack **out, ht_err *err)
 	int rc = ht_mkdir_p(dest, err);
 	if (rc)
 		return rc;
-	DIR *d = opendir(dest);
-	if (!d)
+	int root = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (root < 0)
 		return ht_err_set(err, HYPERTEST_ERR_IO, "%s: %s", dest, strerror(errno));
+	int probe = dup(root);
+	DIR *d = probe >= 0 ? fdopendir(probe) : NULL;
+	if (!d) {
+		rc = ht_err_set(err, HYPERTEST_ERR_IO, "%s: %s", dest, strerror(errno));
+		if (probe >= 0)
+			close(probe);
+		close(root);
+		return rc;
+	}
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL)
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 			break;
 	closedir(d);
-	if (de)
+	if (de) {
+		close(root);
 		return ht_err_set(err, HYPERTEST_ERR_INVALID,
 		                  "%s: not empty; unpacking needs an empty directory", dest);
+	}
+	/* the tree is its owner's alone: no other user reaches into it */
+	if (fchmod(root, 0700) != 0) {
+		rc = ht_err_set(err, HYPERTEST_ERR_IO, "%s: chmod: %s", dest, strerror(errno));
+		close(root);
+		return rc;
+	}
 	ht_unpack *u = calloc(1, sizeof *u);
 	if (!u || !(u->dest = ht_strdup(dest))) {
 		free(u);
+		close(root);
 		return nomem(err);
 	}
+	u->root = root;
 	*out = u;
 	return 0;
 }
@@ -691,6 +916,7 @@ void ht_unpack_free(ht_unpack *u)
 		free(u->dirs[i].path);
 	free(u->dirs);
 	pathset_clear(&u->done);
+	close(u->root);
 	free(u->dest);
 	free(u);
 }

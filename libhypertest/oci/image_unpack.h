@@ -10,7 +10,8 @@
 
 typedef struct ht_unpack ht_unpack;
 
-/* Start unpacking into dest (created; must be empty or missing). */
+/* Start unpacking into dest (created; must be empty or missing; made mode
+ * 0700: the tree is its owner's alone). */
 int ht_unpack_new(const char *dest, ht_unpack **out, ht_err *err);
 /* Extract the layer blob digest of the OCI layout at layout_dir (its
  * digest is verified, and its size when size >= 0) on top of what is
@@ -20,10 +21,14 @@ int ht_unpack_new(const char *dest, ht_unpack **out, ht_err *err);
  * climbing above its root are refused (HYPERTEST_ERR_IMAGE); an absolute
  * symbolic link is kept as it is (it means the image's root).  Parent
  * directories are resolved inside dest as the container would see them
- * (symbolic links followed, never out of dest). */
+ * (symbolic links followed, never out of dest); each operation then works
+ * in a directory opened beneath dest without following any link.
+ * ".wh." naming nothing, "." or ".." is refused.  Setuid, setgid and
+ * sticky bits are dropped. */
 int ht_unpack_layer(ht_unpack *u, const char *layout_dir, const char *digest, long long size,
                     ht_err *err);
-/* Give directories their modes (kept writable until now). */
+/* Give directories their modes (kept writable until now); a directory
+ * that a later entry replaced by a symbolic link is left alone. */
 int ht_unpack_finish(ht_unpack *u, ht_err *err);
 void ht_unpack_free(ht_unpack *u);
 
