@@ -300,7 +300,17 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return 0;
 }
 
+/* Directories made writable first (a deployed image is read-only). */
+static int unseal_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)ftw;
+	if (flag == FTW_D || flag == FTW_DNR || (st && S_ISDIR(st->st_mode)))
+		chmod(path, 0700);
+	return 0;
+}
+
 void fake_rm_tree(const char *path)
 {
+	nftw(path, unseal_entry, 16, FTW_PHYS);
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

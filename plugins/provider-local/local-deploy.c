@@ -2,19 +2,30 @@
  * local-deploy.c - "updating the function" of the local provider.
  *
  * functionDir/
- *   images/<hex>            the deployed image, unpacked (root filesystem)
- *   images/<hex>.complete   marker written once the unpack finished
- *   current                 {"digest": "sha256:<hex>", "root": ".../images/<hex>",
- *                            "imageConfig": {"Entrypoint": [...], "Cmd": [...],
- *                                            "Env": [...], "WorkingDir": "..."}}
- *   scratch/<testId>/       one per invocation in flight (local-invoke.c)
+ *   images/<hex>/            an image this provider unpacked, its own:
+ *     image.json               {"digest": "sha256:<hex>", "tree": "<sha256>"}, written
+ *                              first without "tree", which is added once the unpack
+ *                              finished (the SHA-256 of the tree's listing:
+ *                              paths, modes, sizes, modification times)
+ *     lock                     held shared by each invoke running the image,
+ *                              exclusive by a deploy removing or repairing it
+ *     root/                    the root filesystem, read-only
+ *   current                  {"digest": "sha256:<hex>", "root": ".../images/<hex>/root",
+ *                             "imageConfig": {"Entrypoint": [...], "Cmd": [...],
+ *                                             "Env": [...], "WorkingDir": "..."}}
+ *   scratch/<testId>/        one per invocation in flight (local-invoke.c)
  *
- * An update unpacks the image once (skipped when the marker is there),
- * reads the image config from the OCI layout (local-image.c), replaces
- * current atomically, then removes every other
- * unpacked image.  isolation "image" runs the recorded entry point; the
- * other isolations do not need the config, so there a layout without it is
- * no error (imageConfig is left out).
+ * An update unpacks the image unless it is there, complete, with the
+ * listing recorded (a changed image is unpacked again), adds the sandbox's
+ * mount points, seals the tree read-only, reads the image config from the
+ * OCI layout (local-image.c), replaces current atomically, then removes
+ * the other images of its own that no invoke holds.  An entry of images/
+ * without an image.json naming it was not made here and is left alone
+ * (with "functionDir": "." it may be the project's).  isolation "image"
+ * runs the recorded entry point; the other isolations do not need the
+ * config, so there a layout without it is no error (imageConfig is left
+ * out).  Images of the earlier layout (images/<hex> beside
+ * images/<hex>.complete holding the digest) are recognised and removed.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -24,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,7 +43,11 @@
 
 #include "local.h"
 
-#define MARKER_SUFFIX ".complete"
+#define LEGACY_SUFFIX ".complete" /* the earlier layout's marker */
+#define MANIFEST "image.json"
+#define LOCK_NAME "lock"
+#define ROOT_SUFFIX "/root"
+#define HOLD_TRIES 5
 
 void local_deployed_clear(local_deployed *d)
 {
@@ -46,6 +62,8 @@ void local_deployed_clear(local_deployed *d)
 	for (size_t i = 0; i < d->nentries; i++)
 		free(d->entries[i]);
 	free(d->entries);
+	if (d->has_lock)
+		close(d->lock_fd); /* the image may go now */
 	memset(d, 0, sizeof *d);
 }
 
@@ -194,21 +212,213 @@ static int file_mount_point(const char *root, const char *name)
 	return ok;
 }
 
-/* isolation "image": the mount points of the sandbox in the unpacked root
- * (read-only in the sandbox, so they must be there before).  Only empty
- * directories and files are added. */
+/* The mount points of isolation "image"'s sandbox in the unpacked root
+ * (read-only in the sandbox, so they must be there before): made by deploy
+ * before the tree is sealed, so that a later change of isolation finds
+ * them.  Only empty directories and files are added. */
+static int make_mount_points(local_provider *p, const char *root, const char *workdir,
+                             int *bind_resolv, int *bind_hosts)
+{
+	const char *dirs[] = {"dev", "proc", "tmp", workdir ? workdir : LOCAL_IMAGE_WORKDIR};
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+		if (dir_in_root(root, dirs[i]) < 0)
+			return local_fail(p, HYPERTEST_ERR_IO, "cannot create /%s in the deployed "
+			                  "image %s: %s (deploy again)",
+			                  dirs[i][0] == '/' ? dirs[i] + 1 : dirs[i], root,
+			                  strerror(errno));
+	*bind_resolv = file_mount_point(root, "resolv.conf");
+	*bind_hosts = file_mount_point(root, "hosts");
+	return 0;
+}
+
 static int prepare_root(local_provider *p, local_deployed *d)
 {
-	const char *dirs[] = {"dev", "proc", "tmp",
-	                      d->image.workdir ? d->image.workdir : LOCAL_IMAGE_WORKDIR};
-	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
-		if (dir_in_root(d->root, dirs[i]) < 0)
-			return local_fail(p, HYPERTEST_ERR_IO, "cannot create /%s in the deployed "
-			                  "image %s: %s", dirs[i][0] == '/' ? dirs[i] + 1 : dirs[i],
-			                  d->root, strerror(errno));
-	d->bind_resolv = file_mount_point(d->root, "resolv.conf");
-	d->bind_hosts = file_mount_point(d->root, "hosts");
-	return 0;
+	return make_mount_points(p, d->root, d->image.workdir, &d->bind_resolv, &d->bind_hosts);
+}
+
+/* ---- the images directory -------------------------------------------------------- */
+
+/* Whether dir is an image of ours (dir/image.json names the digest whose
+ * hex is dir's last component): 1, with the recorded listing digest in
+ * *tree (malloc'd, NULL while the unpack is unfinished) unless tree is
+ * NULL; 0 when it is not. */
+static int read_manifest(const char *dir, char **tree)
+{
+	char *path = local_path_join(dir, MANIFEST), *text = NULL;
+	size_t len;
+	int ours = 0;
+	if (tree)
+		*tree = NULL;
+	if (path && local_read_file(path, &text, &len) == 0 && len < 4096) {
+		json_t *j = json_loadb(text, len, 0, NULL);
+		const char *hex = local_digest_hex(json_string_value(json_object_get(j, "digest")));
+		const char *t = json_string_value(json_object_get(j, "tree"));
+		const char *slash = strrchr(dir, '/');
+		ours = hex && !strcmp(hex, slash ? slash + 1 : dir);
+		if (ours && tree && t && !(*tree = local_strdup(t)))
+			ours = 0;
+		json_decref(j);
+	}
+	free(text);
+	free(path);
+	return ours;
+}
+
+static int write_manifest(const char *dir, const char *digest, const char *tree)
+{
+	json_t *j = tree ? json_pack("{s:s, s:s}", "digest", digest, "tree", tree)
+	                 : json_pack("{s:s}", "digest", digest);
+	char *text = j ? json_dumps(j, JSON_SORT_KEYS) : NULL;
+	char *path = local_path_join(dir, MANIFEST);
+	int rc = text && path ? local_write_atomic(path, text, strlen(text)) : (errno = ENOMEM, -1);
+	int e = errno;
+	free(path);
+	free(text);
+	json_decref(j);
+	errno = e;
+	return rc;
+}
+
+/* dir/lock opened (created when create) and locked with how (LOCK_SH,
+ * LOCK_EX, | LOCK_NB); -1 with errno (EWOULDBLOCK: held by someone else). */
+static int lock_image(const char *dir, int how, int create)
+{
+	char *path = local_path_join(dir, LOCK_NAME);
+	if (!path) {
+		errno = ENOMEM;
+		return -1;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
+	free(path);
+	if (fd < 0)
+		return -1;
+	int r;
+	while ((r = flock(fd, how)) != 0 && errno == EINTR)
+		;
+	if (r != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* name in images is an image of the earlier layout: name is "<hex>.complete"
+ * holding "algo:<hex>".  1 with the hex part in hex (malloc'd). */
+static int legacy_marker(const char *images, const char *name, char **hex)
+{
+	size_t len = strlen(name), sl = strlen(LEGACY_SUFFIX);
+	if (len <= sl || strcmp(name + len - sl, LEGACY_SUFFIX) != 0)
+		return 0;
+	char *path = local_path_join(images, name), *text = NULL;
+	size_t tl;
+	int ok = 0;
+	if (path && local_read_file(path, &text, &tl) == 0 && tl < 256 && !memchr(text, 0, tl)) {
+		const char *h = local_digest_hex(text);
+		ok = h && strlen(h) == len - sl && !strncmp(h, name, len - sl) &&
+		     (*hex = strndup(name, len - sl)) != NULL;
+	}
+	free(text);
+	free(path);
+	return ok;
+}
+
+/* Remove an image of the earlier layout: the marker first, so that a half
+ * removed image is never taken for a complete one. */
+static void remove_legacy(local_provider *p, const char *images, const char *hex)
+{
+	char *dir = local_path_join(images, hex);
+	char *marker = dir ? local_asprintf("%s%s", dir, LEGACY_SUFFIX) : NULL;
+	if (!marker || (unlink(marker) != 0 && errno != ENOENT) || local_tree_remove(dir) != 0)
+		local_log(p, HYPERTEST_LOG_WARNING, "cannot remove the old image %s: %s",
+		          dir ? dir : hex, strerror(errno));
+	free(marker);
+	free(dir);
+}
+
+/* Remove every image of ours but hex that no invoke holds; say what else
+ * is there and stays. */
+static void remove_other_images(local_provider *p, const char *images, const char *hex)
+{
+	DIR *dir = opendir(images);
+	if (!dir)
+		return;
+	struct dirent *e;
+	while ((e = readdir(dir)) != NULL) {
+		const char *n = e->d_name;
+		char *lhex = NULL;
+		if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, hex))
+			continue;
+		if (legacy_marker(images, n, &lhex)) {
+			if (strcmp(lhex, hex) != 0)
+				remove_legacy(p, images, lhex);
+			free(lhex);
+			continue;
+		}
+		char *path = local_path_join(images, n);
+		char *marker = path ? local_asprintf("%s%s", path, LEGACY_SUFFIX) : NULL;
+		struct stat st;
+		if (!marker) {
+			free(path);
+			break;
+		}
+		if (lstat(marker, &st) == 0) {
+			/* the directory of an earlier-layout image: removed with its marker */
+		} else if (read_manifest(path, NULL)) {
+			int fd = lock_image(path, LOCK_EX | LOCK_NB, 0);
+			char *man = local_path_join(path, MANIFEST);
+			if (fd < 0 && errno == EWOULDBLOCK)
+				local_log(p, HYPERTEST_LOG_INFO, "kept the image %s: a running invoke "
+				          "uses it (a later deploy removes it)", path);
+			else if (!man || (unlink(man) != 0 && errno != ENOENT) ||
+			         local_tree_remove(path) != 0)
+				local_log(p, HYPERTEST_LOG_WARNING, "cannot remove the old image %s: %s",
+				          path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			free(man);
+		} else {
+			local_log(p, HYPERTEST_LOG_WARNING, "left %s alone: it is not an image "
+			          "hypertest unpacked (no %s naming it)", path, MANIFEST);
+		}
+		free(marker);
+		free(path);
+	}
+	closedir(dir);
+}
+
+/* Hold the image of d->root (images/<hex>/root) for as long as d is
+ * loaded: a shared lock on images/<hex>/lock, taken while the image is
+ * still complete.  0 held (or nothing to hold: an image of the earlier
+ * layout), 1 the image went meanwhile (read current again), -1 failed. */
+static int hold_image(local_provider *p, local_deployed *d)
+{
+	size_t n = strlen(d->root), sl = strlen(ROOT_SUFFIX);
+	if (n <= sl || strcmp(d->root + n - sl, ROOT_SUFFIX) != 0)
+		return 0;
+	char *dir = strndup(d->root, n - sl);
+	if (!dir) {
+		local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+		return -1;
+	}
+	int fd = lock_image(dir, LOCK_SH, 0), rc = 0;
+	char *tree = NULL;
+	if (fd < 0 && errno != ENOENT) {
+		local_fail(p, HYPERTEST_ERR_IO, "cannot lock the deployed image %s: %s", dir,
+		           strerror(errno));
+		rc = -1;
+	} else if (fd < 0 || !read_manifest(dir, &tree) || !tree)
+		rc = 1;
+	if (rc == 0) {
+		d->lock_fd = fd;
+		d->has_lock = 1;
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	free(tree);
+	free(dir);
+	return rc;
 }
 
 int local_deployed_load(local_provider *p)
@@ -216,8 +426,21 @@ int local_deployed_load(local_provider *p)
 	if (p->dep_loaded)
 		return 0;
 	local_deployed d;
-	memset(&d, 0, sizeof d);
-	int rc = read_current(p, &d.digest, &d.root, &d.image);
+	int rc = 0;
+	for (int tries = 0;; tries++) {
+		memset(&d, 0, sizeof d);
+		rc = read_current(p, &d.digest, &d.root, &d.image);
+		int held = rc ? 0 : hold_image(p, &d);
+		if (held < 0)
+			rc = HYPERTEST_ERR_IO;
+		if (held != 1)
+			break;
+		local_deployed_clear(&d);
+		if (tries + 1 == HOLD_TRIES)
+			return local_fail(p, HYPERTEST_ERR_IO, "the image named by %s/current is "
+			                  "not there or not complete (run hypertest deploy)",
+			                  p->function_dir);
+	}
 	int image = p->isolation == LOCAL_ISOLATION_IMAGE;
 	if (rc == 0) {
 		d.task_root = local_path_join(d.root, "var/task");
@@ -249,63 +472,88 @@ int local_function_digest(void *self, hypertest_buffer *digest)
 	return rc;
 }
 
-static int is_marker_of(const char *name, const char *hex)
-{
-	size_t n = strlen(hex);
-	return !strncmp(name, hex, n) && !strcmp(name + n, MARKER_SUFFIX);
-}
+/* ---- deploying ---------------------------------------------------------------------- */
 
-/* Remove every unpacked image but hex: markers first, so that a half
- * removed image is never taken for a complete one. */
-static void remove_other_images(local_provider *p, const char *images, const char *hex)
-{
-	for (int pass = 0; pass < 2; pass++) {
-		DIR *dir = opendir(images);
-		if (!dir)
-			return;
-		struct dirent *e;
-		while ((e = readdir(dir)) != NULL) {
-			const char *n = e->d_name;
-			size_t len = strlen(n), sl = strlen(MARKER_SUFFIX);
-			int marker = len > sl && !strcmp(n + len - sl, MARKER_SUFFIX);
-			if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, hex) ||
-			    is_marker_of(n, hex) || marker != (pass == 0))
-				continue;
-			char *path = local_path_join(images, n);
-			if (path && local_rm_rf(path) != 0)
-				local_log(p, HYPERTEST_LOG_WARNING,
-				          "cannot remove the old image %s: %s", path,
-				          strerror(errno));
-			free(path);
-		}
-		closedir(dir);
-	}
-}
+struct target {
+	const char *images, *hex, *digest, *ref;
+	char *dir;  /* images/<hex> */
+	char *root; /* images/<hex>/root */
+	const char *workdir;
+};
 
-static int unpack(local_provider *p, const char *image_ref, const char *dest,
-                  const char *marker, const char *digest)
+/* Unpack into t->root (dir locked by us), add the mount points, seal it,
+ * record its listing. */
+static int unpack_sealed(local_provider *p, const struct target *t)
 {
-	struct stat st;
-	if (stat(marker, &st) == 0 && stat(dest, &st) == 0 && S_ISDIR(st.st_mode)) {
-		local_log(p, HYPERTEST_LOG_DEBUG, "%s is already unpacked in %s",
-		          digest, dest);
-		return 0;
-	}
 	if (!p->up.image_unpack)
 		return local_fail(p, HYPERTEST_ERR_UNSUPPORTED,
 		                  "this core cannot unpack images (upcall %d missing)",
 		                  HYPERTEST_UP_IMAGE_UNPACK);
-	if ((unlink(marker) != 0 && errno != ENOENT) || local_rm_rf(dest) != 0)
-		return local_fail(p, HYPERTEST_ERR_IO, "cannot clear %s: %s", dest,
+	if (write_manifest(t->dir, t->digest, NULL) != 0 || local_tree_remove(t->root) != 0)
+		return local_fail(p, HYPERTEST_ERR_IO, "cannot clear %s: %s", t->root,
 		                  strerror(errno));
-	local_log(p, HYPERTEST_LOG_INFO, "unpacking %s into %s", digest, dest);
-	int rc = p->up.image_unpack(p->core, p->image_dir, image_ref, dest);
-	if (rc != 0)
-		return rc;
-	if (local_write_atomic(marker, digest, strlen(digest)) != 0)
-		return local_fail(p, HYPERTEST_ERR_IO, "cannot write %s: %s", marker,
-		                  strerror(errno));
-	return 0;
+	local_log(p, HYPERTEST_LOG_INFO, "unpacking %s into %s", t->digest, t->root);
+	int rc = p->up.image_unpack(p->core, p->image_dir, t->ref, t->root);
+	int br, bh;
+	char tree[65];
+	if (rc == 0)
+		rc = make_mount_points(p, t->root, t->workdir, &br, &bh);
+	if (rc == 0 && (local_tree_seal(t->root) != 0 || local_tree_digest(t->root, tree) != 0))
+		rc = local_fail(p, HYPERTEST_ERR_IO, "cannot make %s read-only: %s", t->root,
+		                strerror(errno));
+	if (rc == 0 && write_manifest(t->dir, t->digest, tree) != 0)
+		rc = local_fail(p, HYPERTEST_ERR_IO, "cannot write %s/%s: %s", t->dir, MANIFEST,
+		                strerror(errno));
+	return rc;
+}
+
+/* The image of t in images/<hex>, unpacked, complete and unchanged: kept
+ * when its listing is the one recorded, unpacked (again) otherwise. */
+static int ensure_image(local_provider *p, const struct target *t)
+{
+	char *tree = NULL, now[65];
+	struct stat st;
+	int fd = -1, rc = 0;
+	if (read_manifest(t->dir, &tree)) {
+		if (tree && local_tree_digest(t->root, now) == 0 && !strcmp(now, tree)) {
+			local_log(p, HYPERTEST_LOG_DEBUG, "%s is already unpacked in %s", t->digest,
+			          t->root);
+			free(tree);
+			return 0;
+		}
+		fd = lock_image(t->dir, LOCK_EX | LOCK_NB, 1);
+		if (fd < 0 && errno == EWOULDBLOCK && tree) {
+			local_log(p, HYPERTEST_LOG_WARNING, "the image in %s changed since it was "
+			          "deployed, but a running invoke uses it: not repaired (deploy again "
+			          "once it ends)", t->root);
+			free(tree);
+			return 0;
+		}
+		if (fd >= 0 && tree)
+			local_log(p, HYPERTEST_LOG_WARNING, "the image in %s changed since it was "
+			          "deployed (did a test write into it?): unpacking it again", t->root);
+		free(tree);
+	} else if (lstat(t->dir, &st) == 0) {
+		char *marker = local_asprintf("%s%s", t->dir, LEGACY_SUFFIX), *lhex = NULL;
+		const char *slash = strrchr(marker ? marker : "", '/');
+		int legacy = marker && legacy_marker(t->images, slash + 1, &lhex);
+		free(lhex);
+		free(marker);
+		if (!legacy)
+			return local_fail(p, HYPERTEST_ERR_IO, "%s is in the way and was not made by "
+			                  "hypertest (no %s naming it): move it away or choose another "
+			                  "functionDir", t->dir, MANIFEST);
+		remove_legacy(p, t->images, t->hex);
+	}
+	if (fd < 0 && (mkdir(t->dir, 0700) == 0 || errno == EEXIST) &&
+	    write_manifest(t->dir, t->digest, NULL) == 0)
+		fd = lock_image(t->dir, LOCK_EX | LOCK_NB, 1);
+	if (fd < 0)
+		return local_fail(p, HYPERTEST_ERR_IO, "cannot take %s for unpacking: %s", t->dir,
+		                  errno == EWOULDBLOCK ? "another deploy holds it" : strerror(errno));
+	rc = unpack_sealed(p, t);
+	close(fd);
+	return rc;
 }
 
 int local_function_update(void *self, const char *image_ref, const char *image_digest)
@@ -316,47 +564,53 @@ int local_function_update(void *self, const char *image_ref, const char *image_d
 		return local_fail(p, HYPERTEST_ERR_INVALID,
 		                  "'%s' is not an image digest (algorithm:hex)",
 		                  image_digest ? image_digest : "");
+	/* what this provider holds of the old image goes first */
+	local_deployed_clear(&p->dep);
+	p->dep_loaded = 0;
+	struct target t = {NULL, hex, image_digest, image_ref, NULL, NULL, NULL};
 	char *images = local_path_join(p->function_dir, "images");
-	char *dest = images ? local_path_join(images, hex) : NULL;
-	char *marker = dest ? local_asprintf("%s%s", dest, MARKER_SUFFIX) : NULL;
+	t.images = images;
+	t.dir = images ? local_path_join(images, hex) : NULL;
+	t.root = t.dir ? local_path_join(t.dir, "root") : NULL;
 	char *current = local_path_join(p->function_dir, "current");
-	json_t *j = json_pack("{s:s, s:s}", "digest", image_digest, "root", dest ? dest : "");
+	json_t *j = json_pack("{s:s, s:s}", "digest", image_digest, "root", t.root ? t.root : "");
+	json_t *ic = NULL;
 	char *text = NULL;
 	int rc = 0;
-	if (!marker || !current || !j)
+	if (!t.root || !current || !j)
 		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
-	else if (local_mkdir_p(images) != 0)
+	else if (local_mkdir_p(p->function_dir) != 0 ||
+	         (mkdir(images, 0700) != 0 && errno != EEXIST) || local_mkdir_p(images) != 0)
 		rc = local_fail(p, HYPERTEST_ERR_IO, "cannot create %s: %s", images,
 		                strerror(errno));
-	if (rc == 0)
-		rc = unpack(p, image_ref, dest, marker, image_digest);
 	if (rc == 0) {
 		/* Only isolation "image" needs the entry point. */
-		json_t *ic = NULL;
 		int icrc = local_image_config_read(p, image_digest, &ic);
 		if (icrc != 0 && p->isolation == LOCAL_ISOLATION_IMAGE)
 			rc = icrc;
 		else if (icrc != 0)
 			local_log(p, HYPERTEST_LOG_DEBUG, "no image config recorded: %s",
 			          p->last_error);
-		else if (json_object_set_new(j, "imageConfig", ic) != 0)
-			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+		else
+			t.workdir = json_string_value(json_object_get(ic, "WorkingDir"));
 	}
+	if (rc == 0)
+		rc = ensure_image(p, &t);
+	if (rc == 0 && ic && json_object_set(j, "imageConfig", ic) != 0)
+		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	if (rc == 0 && !(text = json_dumps(j, JSON_SORT_KEYS)))
 		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	if (rc == 0 && local_write_atomic(current, text, strlen(text)) != 0)
 		rc = local_fail(p, HYPERTEST_ERR_IO, "cannot write %s: %s", current,
 		                strerror(errno));
-	if (rc == 0) {
+	if (rc == 0)
 		remove_other_images(p, images, hex);
-		local_deployed_clear(&p->dep);
-		p->dep_loaded = 0;
-	}
+	json_decref(ic);
 	json_decref(j);
 	free(text);
 	free(images);
-	free(dest);
-	free(marker);
+	free(t.dir);
+	free(t.root);
 	free(current);
 	return rc;
 }

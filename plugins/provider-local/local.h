@@ -62,6 +62,8 @@ typedef struct local_deployed {
 	/* isolation "image": the host files bound over the image's (resolv.conf,
 	 * hosts), set once the root has their mount points */
 	int bind_resolv, bind_hosts;
+	/* images/<hex>/lock, held shared while this image may run (has_lock) */
+	int lock_fd, has_lock;
 } local_deployed;
 
 typedef struct local_proc local_proc;
@@ -162,6 +164,11 @@ char *local_abspath(const char *base, const char *path);
 int local_mkdir_p(const char *path);
 int local_rm_rf(const char *path);
 int local_rm_contents(const char *path); /* empty a directory, keep it */
+/* local-tree.c: an unpacked image made read-only, removed (made writable
+ * first), and the SHA-256 of its listing (paths, modes, sizes, mtimes). */
+int local_tree_seal(const char *root);
+int local_tree_remove(const char *path);
+int local_tree_digest(const char *root, char out[65]);
 int local_write_atomic(const char *path, const void *data, size_t len);
 int local_read_file(const char *path, char **data, size_t *len);
 int local_copy_file(const char *src, const char *dst);
