@@ -50,6 +50,15 @@ grep -q "left .*images/keep.txt alone" "$tmp/own.2" || { cat "$tmp/own.2"; fail 
 n=$(find "$p/images" -mindepth 1 -maxdepth 1 -name '????????????????*' -type d | wc -l)
 [ "$n" -eq 1 ] || { ls -la "$p/images"; fail "$n images kept, expected the deployed one"; }
 "$hypertest" -C "$p" --quiet invoke >"$tmp/own.out" 2>&1 || { cat "$tmp/own.out"; fail "invoke own"; }
+# an image of the earlier layout (images/<hex> and images/<hex>.complete
+# holding the digest) is recognised as ours and removed
+old_hex=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+mkdir -p "$p/images/$old_hex/var"
+printf 'sha256:%s' "$old_hex" >"$p/images/$old_hex.complete"
+"$hypertest" -C "$p" deploy >"$tmp/own.3" 2>&1 || { cat "$tmp/own.3"; fail "deploy own third"; }
+[ ! -e "$p/images/$old_hex" ] && [ ! -e "$p/images/$old_hex.complete" ] ||
+	fail "the image of the earlier layout was not removed"
+[ "$(cat "$p/images/keep.txt" 2>/dev/null)" = mine ] || fail "images/keep.txt went"
 echo "own images/ kept ok"
 
 # ---- a test cannot change the image (isolation "none") ---------------------------
