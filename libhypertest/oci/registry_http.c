@@ -6,6 +6,13 @@
  * Bearer (realm, service, scope); Bearer tokens come from the realm and are
  * cached per registry and scope until they expire; later requests to that
  * registry authenticate up front.
+ *
+ * TLS: the certificate store is built once per client from libcurl's
+ * default CA file (or directory) on the first HTTPS connection and
+ * installed in every connection's SSL_CTX after it; libcurl's own CA
+ * options are cleared, as libcurl would otherwise parse the whole bundle
+ * again for each new connection (it does not cache its store while a CA
+ * directory is set, and Debian's build sets one).  Verification stays on.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +26,10 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include "registry_http.h"
 
@@ -55,6 +65,9 @@ struct ht_registry {
 	int refs;
 	CURLSH *share;
 	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
+	X509_STORE *store; /* under lock; built on the first HTTPS connection */
+	char store_error[512];
+	int no_ctx_callback; /* a libcurl on another TLS library */
 	struct host *hosts;
 	size_t n_hosts;
 	struct token *tokens;
@@ -82,6 +95,43 @@ static void share_unlock(CURL *h, curl_lock_data data, void *user)
 	(void)h;
 	ht_registry *reg = user;
 	pthread_mutex_unlock(&reg->share_lock[data]);
+}
+
+/* Install the client's store in a new connection's SSL_CTX (built once). */
+static CURLcode ssl_ctx_cb(CURL *easy, void *ssl_ctx, void *user)
+{
+	ht_registry *reg = user;
+	(void)easy;
+	pthread_mutex_lock(&reg->lock);
+	if (!reg->store) {
+		const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+		const char *file = v->age >= CURLVERSION_SEVENTH ? v->cainfo : NULL;
+		const char *dir = v->age >= CURLVERSION_SEVENTH ? v->capath : NULL;
+		X509_STORE *s = X509_STORE_new();
+		int ok = 0;
+		if (file && access(file, R_OK) != 0)
+			file = NULL;
+		ERR_clear_error();
+		if (s && (file || dir))
+			ok = X509_STORE_load_locations(s, file, file ? NULL : dir) == 1;
+		else if (s)
+			ok = X509_STORE_set_default_paths(s) == 1;
+		if (!ok) {
+			char detail[256];
+			ERR_error_string_n(ERR_get_error(), detail, sizeof detail);
+			snprintf(reg->store_error, sizeof reg->store_error, "CA bundle %s: %s",
+			         file ? file : dir ? dir : "(OpenSSL's default paths)", detail);
+			X509_STORE_free(s);
+			pthread_mutex_unlock(&reg->lock);
+			return CURLE_SSL_CACERT_BADFILE;
+		}
+		X509_STORE_set_flags(s, X509_V_FLAG_TRUSTED_FIRST | X509_V_FLAG_PARTIAL_CHAIN);
+		reg->store = s;
+	}
+	X509_STORE_up_ref(reg->store);
+	SSL_CTX_set_cert_store(ssl_ctx, reg->store); /* takes that reference */
+	pthread_mutex_unlock(&reg->lock);
+	return CURLE_OK;
 }
 
 ht_registry *ht_registry_new(ht_err *err)
@@ -112,6 +162,11 @@ ht_registry *ht_registry_new(ht_err *err)
 	curl_share_setopt(reg->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(reg->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	curl_share_setopt(reg->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	CURL *probe = curl_easy_init();
+	reg->no_ctx_callback =
+	    !probe || curl_easy_setopt(probe, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb) != CURLE_OK;
+	if (probe)
+		curl_easy_cleanup(probe);
 	return reg;
 }
 
@@ -134,6 +189,8 @@ void ht_registry_unref(ht_registry *reg)
 		return;
 	if (reg->share)
 		curl_share_cleanup(reg->share);
+	if (reg->store)
+		X509_STORE_free(reg->store);
 	for (size_t i = 0; i < reg->n_hosts; i++) {
 		struct host *h = &reg->hosts[i];
 		free(h->name);
@@ -365,7 +422,7 @@ static int perform(const struct ht_http_req *req, const char *auth, ht_registry 
 {
 	struct xfer x = {req, resp, NULL, req->data, req->len, -1};
 	struct curl_slist *hdrs = NULL;
-	char path[512];
+	char path[512], errbuf[CURL_ERROR_SIZE] = "";
 	int rc = 0;
 	long long fsize = 0;
 	if (req->file) {
@@ -399,6 +456,13 @@ static int perform(const struct ht_http_req *req, const char *auth, ht_registry 
 	hdrs = curl_slist_append(hdrs, "Expect:");
 	curl_easy_setopt(h, CURLOPT_URL, req->url);
 	curl_easy_setopt(h, CURLOPT_SHARE, reg->share);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	if (!reg->no_ctx_callback) {
+		curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+		curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, reg);
+		curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	}
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "hypertest");
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -446,8 +510,17 @@ static int perform(const struct ht_http_req *req, const char *auth, ht_registry 
 		                req->registry, req->method, url_path(req->url, path, sizeof path),
 		                req->max_body);
 	} else if (cr != CURLE_OK) {
-		rc = ht_err_set(err, HYPERTEST_ERR_HTTP, "registry %s: %s %s: %s", req->registry,
-		                req->method, url_path(req->url, path, sizeof path), curl_easy_strerror(cr));
+		char detail[sizeof reg->store_error];
+		if (cr == CURLE_SSL_CACERT_BADFILE) {
+			pthread_mutex_lock(&reg->lock);
+			snprintf(detail, sizeof detail, "%s", reg->store_error);
+			pthread_mutex_unlock(&reg->lock);
+		} else {
+			snprintf(detail, sizeof detail, "%s", errbuf);
+		}
+		rc = ht_err_set(err, HYPERTEST_ERR_HTTP, "registry %s: %s %s: %s%s%s", req->registry,
+		                req->method, url_path(req->url, path, sizeof path), curl_easy_strerror(cr),
+		                detail[0] ? ": " : "", detail);
 	}
 out:
 	if (x.h)

@@ -160,6 +160,13 @@ static int aws_doctor(void *self, hypertest_checks *c)
 	      p->creds.session_token ? " with a session token" : "", p->creds.creds_source);
 	check(p, c, "provider.aws.region", HYPERTEST_CHECK_OK, "%s (from %s)", p->creds.region,
 	      p->creds.region_source ? p->creds.region_source : "?");
+	{
+		int dir = 0;
+		const char *ca = aws_tls_ca(p->tls, &dir);
+		check(p, c, "provider.aws.ca-bundle", HYPERTEST_CHECK_OK, "%s%s (from %s)",
+		      dir ? "CA directory " : "", ca ? ca : "OpenSSL's default paths",
+		      aws_tls_ca_source(p->tls));
+	}
 	doctor_function(p, c);
 	doctor_bucket(p, c);
 	doctor_registry(p, c);

@@ -109,7 +109,7 @@ int aws_ini_parse(const char *path, const char *text, aws_ini_fn fn, void *ud, a
 
 typedef struct profile_vals {
 	const char *want1, *want2; /* section names that are the profile */
-	char *key_id, *secret, *token, *region;
+	char *key_id, *secret, *token, *region, *ca_bundle;
 	int found;                 /* a section of that name exists */
 } profile_vals;
 
@@ -136,6 +136,8 @@ static int profile_cb(void *ud, const char *section, const char *key, const char
 		return set_str(&pv->token, value);
 	if (strcasecmp(key, "region") == 0)
 		return set_str(&pv->region, value);
+	if (strcasecmp(key, "ca_bundle") == 0)
+		return set_str(&pv->ca_bundle, value);
 	return 0;
 }
 
@@ -145,6 +147,7 @@ static void profile_vals_free(profile_vals *pv)
 	free(pv->secret);
 	free(pv->token);
 	free(pv->region);
+	free(pv->ca_bundle);
 }
 
 static char *read_text(const char *path, int *missing)
@@ -245,6 +248,8 @@ void aws_credentials_free(aws_credentials *c)
 	free(c->profile);
 	free(c->creds_source);
 	free(c->region_source);
+	free(c->ca_bundle);
+	free(c->ca_bundle_source);
 	memset(c, 0, sizeof *c);
 }
 
@@ -348,6 +353,13 @@ int aws_credentials_load(aws_credentials *c, const aws_credentials_options *o, a
 		              "AWS_DEFAULT_REGION, or region in [profile %s] of %s",
 		              profile, conf_path);
 		goto out;
+	}
+	/* ca_bundle: the config file's, as the AWS CLI reads it */
+	if (fv.ca_bundle && *fv.ca_bundle) {
+		c->ca_bundle = strdup(fv.ca_bundle);
+		c->ca_bundle_source = dupf("ca_bundle in %s [profile %s]", conf_path, profile);
+		if (!c->ca_bundle || !c->ca_bundle_source)
+			rc = aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
 	}
 	if (!c->access_key_id || !c->secret_access_key || !c->creds_source || !c->region ||
 	    !c->region_source)

@@ -19,6 +19,10 @@ typedef struct aws_credentials {
 	char *creds_source;
 	/* "option", "environment (AWS_REGION)", "/root/.aws/config [profile dev]". */
 	char *region_source;
+	/* The profile's ca_bundle (config file), NULL when none, and
+	 * "ca_bundle in /root/.aws/config [profile dev]". */
+	char *ca_bundle;
+	char *ca_bundle_source;
 } aws_credentials;
 
 typedef struct aws_credentials_options {
@@ -32,7 +36,8 @@ typedef struct aws_credentials_options {
  * (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials, section [NAME]), then
  * of the config file (AWS_CONFIG_FILE or ~/.aws/config, [profile NAME] or
  * [default]).  Region: the option, AWS_REGION, AWS_DEFAULT_REGION, the
- * profile's region in the config file.
+ * profile's region in the config file.  ca_bundle: the profile's, in the
+ * config file.
  * Errors: HYPERTEST_ERR_AUTH (no or incomplete credentials),
  * HYPERTEST_ERR_CONFIG (a file that does not parse: file:line; no region),
  * HYPERTEST_ERR_NOT_FOUND (a named profile that exists nowhere). */

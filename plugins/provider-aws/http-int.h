@@ -54,7 +54,7 @@ struct aws_http {
 	CURL *easy;        /* the blocking mode's handle, reused */
 	shard *shards;     /* the multi handles */
 	size_t nshards;
-	CURLSH *share;
+	aws_tls *tls;      /* one reference */
 	tlist running;     /* in a multi handle */
 	tlist delayed;     /* waiting for a retry, ordered by nothing (few) */
 	tlist ready;       /* completed, callback pending (cancelled, add errors) */

@@ -389,6 +389,7 @@ aws_http *aws_http_new(const aws_http_config *cfg, aws_err *err)
 		aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
+	h->epfd = -1;
 	if (cfg)
 		h->cfg = *cfg;
 	if (h->cfg.concurrency <= 0)
@@ -417,15 +418,20 @@ aws_http *aws_http_new(const aws_http_config *cfg, aws_err *err)
 	}
 
 	h->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (h->cfg.tls) {
+		h->tls = aws_tls_ref(h->cfg.tls);
+	} else if (!(h->tls = aws_tls_new(NULL, NULL, NULL, err))) {
+		h->cfg.tls = NULL;
+		aws_http_free(h);
+		return NULL;
+	}
+	h->cfg.tls = h->tls;
 	h->easy = curl_easy_init();
-	h->share = curl_share_init();
-	if (!h->easy || !h->share || h->epfd < 0 || aws_http_shards_init(h) < 0) {
+	if (!h->easy || h->epfd < 0 || aws_http_shards_init(h) < 0) {
 		aws_http_free(h);
 		aws_fail(err, HYPERTEST_ERR_NOMEM, "libcurl: cannot create handles");
 		return NULL;
 	}
-	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	logf_(h, HYPERTEST_LOG_DEBUG,
 	      "http: at most %ld transfers at once, over %zu libcurl multi handles", h->cfg.concurrency,
 	      h->nshards);
@@ -439,8 +445,7 @@ void aws_http_free(aws_http *h)
 	aws_http_multi_release(h);
 	if (h->easy)
 		curl_easy_cleanup(h->easy);
-	if (h->share)
-		curl_share_cleanup(h->share);
+	aws_tls_unref(h->tls);
 	if (h->epfd >= 0)
 		close(h->epfd);
 	free(h);
@@ -543,7 +548,7 @@ int aws_http_setup_attempt(aws_http *h, transfer *t, aws_err *err)
 
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->slist);
-	curl_easy_setopt(e, CURLOPT_SHARE, h->share);
+	aws_tls_setup(h->tls, e);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
@@ -557,10 +562,6 @@ int aws_http_setup_attempt(aws_http *h, transfer *t, aws_err *err)
 	if (h->cfg.timeout_ms > 0)
 		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->cfg.timeout_ms);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "hypertest-aws");
-	/* the runtime layer's own bundle: the base image may have none */
-	const char *ca = getenv("HYPERTEST_CA_BUNDLE");
-	if (ca && *ca)
-		curl_easy_setopt(e, CURLOPT_CAINFO, ca);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
@@ -603,10 +604,15 @@ int aws_http_outcome(aws_http *h, transfer *t, CURLcode cc, int *code, aws_err *
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
 	t->resp.status = cc == CURLE_OK ? status : 0;
 	if (cc != CURLE_OK) {
-		if (t->overflow)
+		if (t->overflow) {
 			*code = fail_red(h, &e, HYPERTEST_ERR_HTTP,
 			                 "%s: response larger than %zu bytes", r->what, h->cfg.max_response);
-		else
+		} else if (cc == CURLE_SSL_CACERT_BADFILE) {
+			char why[512];
+			aws_tls_load_error(h->tls, why, sizeof why);
+			*code = fail_red(h, &e, HYPERTEST_ERR_HTTP, "%s: %s: %s", r->what,
+			                 curl_easy_strerror(cc), why);
+		} else
 			*code = fail_red(h, &e, HYPERTEST_ERR_HTTP, "%s: %s: %s", r->what,
 			                 curl_easy_strerror(cc), t->errbuf[0] ? t->errbuf : "no detail");
 		retry = !t->overflow && retryable_curl(cc);

@@ -14,6 +14,7 @@
 
 #include "credentials.h"
 #include "sigv4.h"
+#include "tls.h"
 
 typedef struct aws_http aws_http;
 typedef struct aws_http_request aws_http_request;
@@ -34,6 +35,9 @@ typedef struct aws_http_config {
 	aws_log_fn log;
 	void *log_ud;
 	const aws_credentials *creds; /* secrets to redact (borrowed; may be NULL) */
+	aws_tls *tls;             /* CA bundle, certificate store, TLS sessions: the client
+	                           * takes a reference; NULL: one of its own (aws_tls_new
+	                           * with no option and no profile) */
 } aws_http_config;
 
 /* Called before every attempt: add the signature to headers (a fresh copy

@@ -98,7 +98,8 @@ static const char *const option_names[] = {
     "region",      "functionName", "bucketName", "ecrRegistry",
     "repository",  "baseImage",    "lambdaUpdateMaxWaitTime",
     "profile",     "endpoints",    "s3ForcePathStyle",
-    "maxRetries",  "retryBudgetMs", "requestTimeout", "logHttp"};
+    "maxRetries",  "retryBudgetMs", "requestTimeout", "logHttp",
+    "caBundle"};
 #define N_OPTIONS (sizeof option_names / sizeof option_names[0])
 
 static int opt_string(aws_provider *p, const char *key, int required, char **out)
@@ -240,7 +241,7 @@ int aws_options_parse(aws_provider *p, const char *options_json)
 			                  "unknown option '%s' (known: region, functionName, bucketName, "
 			                  "ecrRegistry, repository, baseImage, lambdaUpdateMaxWaitTime, "
 			                  "profile, endpoints, s3ForcePathStyle, maxRetries, retryBudgetMs, "
-			                  "requestTimeout, logHttp)",
+			                  "requestTimeout, logHttp, caBundle)",
 			                  key);
 		}
 	}
@@ -248,7 +249,8 @@ int aws_options_parse(aws_provider *p, const char *options_json)
 	    (rc = opt_string(p, "functionName", 1, &p->o.function_name)) ||
 	    (rc = opt_string(p, "bucketName", 1, &p->o.bucket)) || (rc = opt_registry(p)) ||
 	    (rc = opt_repository(p)) || (rc = opt_string(p, "baseImage", 0, &p->o.base_image)) ||
-	    (rc = opt_string(p, "profile", 0, &p->o.profile)))
+	    (rc = opt_string(p, "profile", 0, &p->o.profile)) ||
+	    (rc = opt_string(p, "caBundle", 0, &p->o.ca_bundle)))
 		return rc;
 	if (strchr(p->o.function_name, '/') || strchr(p->o.function_name, '?'))
 		return aws_p_fail(p, HYPERTEST_ERR_CONFIG,
@@ -285,6 +287,7 @@ void aws_options_free(aws_options *o)
 	free(o->tag);
 	free(o->base_image);
 	free(o->profile);
+	free(o->ca_bundle);
 	json_decref(o->json);
 	memset(o, 0, sizeof *o);
 }
@@ -328,6 +331,13 @@ int aws_ready(aws_provider *p)
 		p->sig[i].service = p->ep[i].signing_name;
 		p->sig[i].payload_hash = NULL;
 	}
+	/* one CA store and one TLS session cache for every client */
+	if (!(p->tls = aws_tls_new(p->o.ca_bundle, p->creds.ca_bundle, p->creds.ca_bundle_source,
+	                           &err))) {
+		aws_unready(p);
+		return aws_p_err(p, &err);
+	}
+	cfg.tls = p->tls;
 	cfg.max_attempts = p->o.max_retries + 1;
 	cfg.retry_budget_ms = p->o.retry_budget_ms > 0 ? p->o.retry_budget_ms : 1;
 	cfg.timeout_ms = p->o.request_timeout_ms;
@@ -361,6 +371,8 @@ void aws_unready(aws_provider *p)
 	aws_http_free(p->ihttp);
 	aws_http_free(p->http);
 	p->ihttp = p->http = NULL;
+	aws_tls_unref(p->tls);
+	p->tls = NULL;
 	for (i = 0; i < AWS_SVC_COUNT; i++)
 		aws_endpoint_free(&p->ep[i]);
 	memset(p->ep, 0, sizeof p->ep);

@@ -29,6 +29,7 @@ typedef struct aws_options {
 	char *base_image;       /* NULL when none */
 	long update_max_wait_ms; /* lambdaUpdateMaxWaitTime (s), default 600 s */
 	char *profile;
+	char *ca_bundle;        /* caBundle: the CA bundle, before AWS_CA_BUNDLE & co. */
 	int max_retries;        /* retries after the first attempt, default 10 */
 	long retry_budget_ms;   /* sum of backoff delays of one request, default 60000 */
 	long request_timeout_ms; /* requestTimeout (s): one attempt at most, default 960 s */
@@ -48,6 +49,7 @@ typedef struct aws_provider {
 	aws_credentials creds;
 	aws_endpoint ep[AWS_SVC_COUNT];
 	aws_http_sigv4 sig[AWS_SVC_COUNT];
+	aws_tls *tls;           /* CA store and TLS sessions of both clients */
 	aws_http *http;         /* blocking requests */
 	aws_http *ihttp;        /* invocations (asynchronous) */
 	aws_s3 s3;

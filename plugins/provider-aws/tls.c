@@ -1,0 +1,267 @@
+/*
+ * tls.c - the aws provider's TLS settings: the CA bundle and where it came
+ * from, one certificate store built from it on the first HTTPS connection
+ * and installed (one more reference) in the SSL_CTX of every connection
+ * after, and one libcurl share of TLS sessions and DNS answers for every
+ * handle of the instance.
+ *
+ * Why: libcurl (7.88) builds a fresh store from the CA file for each new
+ * connection as long as a CA directory is also set, which Debian's build
+ * does by default; a bundle of 150 roots costs about 12 ms of CPU and
+ * 0.9 MB per connection.  Here the CA file and directory options of
+ * libcurl are cleared, so libcurl loads nothing, and the callback hands
+ * each SSL_CTX the shared store.  A libcurl built on another TLS library
+ * has no SSL_CTX callback: then the file is given to libcurl with no CA
+ * directory, which lets libcurl's own store cache work.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#include "tls.h"
+
+struct aws_tls {
+	pthread_mutex_t mu;        /* the reference count and the store */
+	unsigned refs;
+	char *ca;                  /* file or directory; NULL: OpenSSL's default paths */
+	int ca_is_dir;
+	char *source;
+	X509_STORE *store;         /* built on the first HTTPS connection */
+	unsigned loads;
+	char load_error[512];      /* why the store could not be built */
+	int no_ctx_callback;       /* libcurl refused CURLOPT_SSL_CTX_FUNCTION */
+	CURLSH *share;
+	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+};
+
+static CURLcode ssl_ctx_cb(CURL *easy, void *ssl_ctx, void *ud);
+
+/* ---- the share's locks ------------------------------------------------------------- */
+
+static void share_lock(CURL *easy, curl_lock_data data, curl_lock_access access, void *ud)
+{
+	aws_tls *t = ud;
+	(void)easy;
+	(void)access;
+	if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_lock(&t->locks[data]);
+}
+
+static void share_unlock(CURL *easy, curl_lock_data data, void *ud)
+{
+	aws_tls *t = ud;
+	(void)easy;
+	if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+		pthread_mutex_unlock(&t->locks[data]);
+}
+
+/* ---- choosing the bundle ------------------------------------------------------------ */
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+aws_tls *aws_tls_new(const char *option, const char *profile_value, const char *profile_source,
+                     aws_err *err)
+{
+	aws_tls *t;
+	const char *ca = NULL, *source = NULL;
+	struct stat st;
+	int i;
+	if (option && *option)
+		ca = option, source = "option caBundle";
+	else if (env("AWS_CA_BUNDLE"))
+		ca = env("AWS_CA_BUNDLE"), source = "AWS_CA_BUNDLE";
+	else if (profile_value && *profile_value)
+		ca = profile_value, source = profile_source ? profile_source : "the profile's ca_bundle";
+	else if (env("HYPERTEST_CA_BUNDLE"))
+		ca = env("HYPERTEST_CA_BUNDLE"), source = "HYPERTEST_CA_BUNDLE";
+	if (ca && (stat(ca, &st) != 0 || access(ca, R_OK) != 0)) {
+		aws_fail(err, HYPERTEST_ERR_CONFIG, "CA bundle %s (from %s): cannot read: %s", ca, source,
+		         strerror(errno));
+		return NULL;
+	}
+	if (!(t = calloc(1, sizeof *t))) {
+		aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&t->mu, NULL);
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&t->locks[i], NULL);
+	t->refs = 1;
+	if (ca) {
+		t->ca = strdup(ca);
+		t->ca_is_dir = S_ISDIR(st.st_mode);
+	} else {
+		/* libcurl's default: its CA file, else its CA directory */
+		const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+		source = "libcurl's default";
+		if (v && v->age >= CURLVERSION_SEVENTH && v->cainfo && *v->cainfo &&
+		    access(v->cainfo, R_OK) == 0) {
+			t->ca = strdup(v->cainfo);
+		} else if (v && v->age >= CURLVERSION_SEVENTH && v->capath && *v->capath) {
+			t->ca = strdup(v->capath);
+			t->ca_is_dir = 1;
+		} else {
+			source = "OpenSSL's default paths";
+		}
+	}
+	t->source = strdup(source);
+	t->share = curl_share_init();
+	if ((ca && !t->ca) || !t->source || !t->share) {
+		aws_tls_unref(t);
+		aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	curl_share_setopt(t->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(t->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(t->share, CURLSHOPT_USERDATA, t);
+	curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	{
+		/* a libcurl on another TLS library than OpenSSL refuses the callback */
+		CURL *probe = curl_easy_init();
+		t->no_ctx_callback =
+		    !probe || curl_easy_setopt(probe, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb) != CURLE_OK;
+		if (probe)
+			curl_easy_cleanup(probe);
+	}
+	return t;
+}
+
+aws_tls *aws_tls_ref(aws_tls *t)
+{
+	pthread_mutex_lock(&t->mu);
+	t->refs++;
+	pthread_mutex_unlock(&t->mu);
+	return t;
+}
+
+void aws_tls_unref(aws_tls *t)
+{
+	unsigned left;
+	int i;
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->mu);
+	left = --t->refs;
+	pthread_mutex_unlock(&t->mu);
+	if (left)
+		return;
+	if (t->share)
+		curl_share_cleanup(t->share);
+	if (t->store)
+		X509_STORE_free(t->store);
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&t->locks[i]);
+	pthread_mutex_destroy(&t->mu);
+	free(t->ca);
+	free(t->source);
+	free(t);
+}
+
+const char *aws_tls_ca(const aws_tls *t, int *ca_is_dir)
+{
+	if (ca_is_dir)
+		*ca_is_dir = t->ca_is_dir;
+	return t->ca;
+}
+
+const char *aws_tls_ca_source(const aws_tls *t)
+{
+	return t->source;
+}
+
+unsigned aws_tls_store_loads(aws_tls *t)
+{
+	unsigned n;
+	pthread_mutex_lock(&t->mu);
+	n = t->loads;
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
+void aws_tls_load_error(aws_tls *t, char *buf, size_t size)
+{
+	pthread_mutex_lock(&t->mu);
+	snprintf(buf, size, "%s", t->load_error[0] ? t->load_error : "no detail");
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* ---- the shared store ---------------------------------------------------------------- */
+
+/* Build the store (t->mu held); 0, or -1 with t->load_error set. */
+static int build_store(aws_tls *t)
+{
+	X509_STORE *s = X509_STORE_new();
+	int ok;
+	if (!s) {
+		snprintf(t->load_error, sizeof t->load_error, "out of memory");
+		return -1;
+	}
+	ERR_clear_error();
+	if (!t->ca)
+		ok = X509_STORE_set_default_paths(s);
+	else if (t->ca_is_dir)
+		ok = X509_STORE_load_locations(s, NULL, t->ca);
+	else
+		ok = X509_STORE_load_locations(s, t->ca, NULL);
+	if (ok != 1) {
+		char detail[256];
+		ERR_error_string_n(ERR_get_error(), detail, sizeof detail);
+		snprintf(t->load_error, sizeof t->load_error, "CA bundle %s (from %s): %s",
+		         t->ca ? t->ca : "(OpenSSL's default paths)", t->source, detail);
+		X509_STORE_free(s);
+		return -1;
+	}
+	/* what libcurl sets on a store of its own */
+	X509_STORE_set_flags(s, X509_V_FLAG_TRUSTED_FIRST | X509_V_FLAG_PARTIAL_CHAIN);
+	t->store = s;
+	t->loads++;
+	return 0;
+}
+
+static CURLcode ssl_ctx_cb(CURL *easy, void *ssl_ctx, void *ud)
+{
+	aws_tls *t = ud;
+	X509_STORE *s;
+	(void)easy;
+	pthread_mutex_lock(&t->mu);
+	if (!t->store && build_store(t) < 0) {
+		pthread_mutex_unlock(&t->mu);
+		return CURLE_SSL_CACERT_BADFILE;
+	}
+	s = t->store;
+	X509_STORE_up_ref(s);
+	pthread_mutex_unlock(&t->mu);
+	SSL_CTX_set_cert_store(ssl_ctx, s); /* takes the reference, frees libcurl's empty store */
+	return CURLE_OK;
+}
+
+void aws_tls_setup(aws_tls *t, CURL *e)
+{
+	curl_easy_setopt(e, CURLOPT_SHARE, t->share);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (!t->no_ctx_callback) {
+		curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+		curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, t);
+		/* libcurl loads nothing itself: the callback installs the store */
+		curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+		return;
+	}
+	curl_easy_setopt(e, CURLOPT_CAINFO, t->ca && !t->ca_is_dir ? t->ca : NULL);
+	curl_easy_setopt(e, CURLOPT_CAPATH, t->ca && t->ca_is_dir ? t->ca : NULL);
+}

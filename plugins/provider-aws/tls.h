@@ -1,0 +1,47 @@
+/*
+ * tls.h - the aws provider's TLS settings, shared by every HTTP client of
+ * one provider instance: the CA bundle (chosen once, with where it came
+ * from), one certificate store parsed from it once and installed in every
+ * connection's SSL_CTX, and one libcurl share (TLS sessions, DNS) so that
+ * the invoke, S3 and ECR paths resume each other's sessions.
+ * Certificate verification is never turned off.
+ */
+#ifndef HT_PROVIDER_AWS_TLS_H
+#define HT_PROVIDER_AWS_TLS_H
+
+#include <curl/curl.h>
+
+#include "sigv4.h"
+
+typedef struct aws_tls aws_tls;
+
+/* Where the CA bundle comes from, in this order: the option caBundle
+ * (option, may be NULL), AWS_CA_BUNDLE, the profile's ca_bundle
+ * (profile_value from profile_source, may be NULL), HYPERTEST_CA_BUNDLE,
+ * then libcurl's default (its CA file, else its CA directory, else
+ * OpenSSL's default paths).  A file named by the first four must be
+ * readable: else HYPERTEST_ERR_CONFIG naming the file and its source.
+ * NULL on error (err says why). */
+aws_tls *aws_tls_new(const char *option, const char *profile_value, const char *profile_source,
+                     aws_err *err);
+/* Another reference (each aws_http holds one). */
+aws_tls *aws_tls_ref(aws_tls *t);
+void aws_tls_unref(aws_tls *t);
+
+/* Set the CA options, the certificate store and the share on an easy
+ * handle (after curl_easy_reset). */
+void aws_tls_setup(aws_tls *t, CURL *easy);
+
+/* The CA bundle (a file, or a directory when ca_is_dir; NULL: OpenSSL's
+ * default paths) and where it came from: "option caBundle",
+ * "AWS_CA_BUNDLE", "/root/.aws/config [profile dev]", "HYPERTEST_CA_BUNDLE",
+ * "libcurl's default". */
+const char *aws_tls_ca(const aws_tls *t, int *ca_is_dir);
+const char *aws_tls_ca_source(const aws_tls *t);
+/* How many times the certificate store was built (1 after the first
+ * HTTPS connection, and it stays 1). */
+unsigned aws_tls_store_loads(aws_tls *t);
+/* Why the store could not be built (after CURLE_SSL_CACERT_BADFILE). */
+void aws_tls_load_error(aws_tls *t, char *buf, size_t size);
+
+#endif /* HT_PROVIDER_AWS_TLS_H */
