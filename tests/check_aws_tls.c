@@ -1,0 +1,577 @@
+/*
+ * check_aws_tls.c - tests of the aws provider's TLS settings
+ * (plugins/provider-aws/tls.c) against a TLS server in this process with a
+ * test CA made at test time:
+ *  - 200 fresh connections (the server closes each after one answer) by
+ *    two clients, blocking and asynchronous, sharing one aws_tls, with a CA
+ *    bundle of 150 certificates (149 throwaway roots and the test CA): the
+ *    server counts 200 handshakes, and the bundle file is opened once
+ *    (fopen and fopen64 are counted here, in front of the C library's) and
+ *    the store built once;
+ *  - a CA that did not sign the server's certificate fails with "unable to
+ *    get local issuer certificate" in the message the user sees;
+ *  - where the bundle comes from, in order: the option caBundle,
+ *    AWS_CA_BUNDLE, the profile's ca_bundle (config file),
+ *    HYPERTEST_CA_BUNDLE, libcurl's default; each one honoured by a real
+ *    connection, and an unreadable one refused naming its source.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <check.h>
+#include <dlfcn.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "credentials.h"
+#include "http.h"
+#include "tls.h"
+
+/* ---- counting the opens of one file ----------------------------------------------------- */
+
+static char watched[512];
+static int watched_opens;
+static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void count_open(const char *path)
+{
+	pthread_mutex_lock(&watch_mu);
+	if (path && watched[0] && strcmp(path, watched) == 0)
+		watched_opens++;
+	pthread_mutex_unlock(&watch_mu);
+}
+
+FILE *fopen(const char *path, const char *mode)
+{
+	static FILE *(*real)(const char *, const char *);
+	if (!real)
+		real = (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, "fopen");
+	count_open(path);
+	return real(path, mode);
+}
+
+FILE *fopen64(const char *path, const char *mode)
+{
+	static FILE *(*real)(const char *, const char *);
+	if (!real)
+		real = (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, "fopen64");
+	count_open(path);
+	return real(path, mode);
+}
+
+static int opens_of(const char *path)
+{
+	int n;
+	pthread_mutex_lock(&watch_mu);
+	n = strcmp(path, watched) == 0 ? watched_opens : -1;
+	pthread_mutex_unlock(&watch_mu);
+	return n;
+}
+
+static void watch(const char *path)
+{
+	pthread_mutex_lock(&watch_mu);
+	snprintf(watched, sizeof watched, "%s", path);
+	watched_opens = 0;
+	pthread_mutex_unlock(&watch_mu);
+}
+
+/* ---- certificates ------------------------------------------------------------------------- */
+
+static char tmpdir[256];
+static char ca_pem[300], wrong_pem[300], bundle_pem[300], cert_pem[300], key_pem[300];
+
+static EVP_PKEY *new_key(void)
+{
+	return EVP_EC_gen("P-256");
+}
+
+static void add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ex;
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+	ex = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	ck_assert_ptr_nonnull(ex);
+	X509_add_ext(cert, ex, -1);
+	X509_EXTENSION_free(ex);
+}
+
+/* A certificate for key with subject CN=cn, signed by issuer_key (issuer:
+ * NULL for self-signed); a CA or a server certificate for 127.0.0.1. */
+static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
+                       int is_ca, long serial)
+{
+	X509 *c = X509_new();
+	X509_NAME *name = X509_NAME_new();
+	X509_set_version(c, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(c), serial);
+	X509_gmtime_adj(X509_getm_notBefore(c), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(c), 86400);
+	X509_set_pubkey(c, key);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_subject_name(c, name);
+	X509_set_issuer_name(c, issuer ? X509_get_subject_name(issuer) : name);
+	X509_NAME_free(name);
+	if (is_ca) {
+		add_ext(c, issuer ? issuer : c, NID_basic_constraints, "critical,CA:TRUE");
+		add_ext(c, issuer ? issuer : c, NID_key_usage, "critical,keyCertSign,cRLSign");
+		add_ext(c, issuer ? issuer : c, NID_subject_key_identifier, "hash");
+	} else {
+		add_ext(c, issuer, NID_basic_constraints, "CA:FALSE");
+		add_ext(c, issuer, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
+		add_ext(c, issuer, NID_ext_key_usage, "serverAuth");
+	}
+	ck_assert_int_gt(X509_sign(c, issuer_key, EVP_sha256()), 0);
+	return c;
+}
+
+static void write_certs(const char *path, X509 **certs, size_t n)
+{
+	FILE *f = fopen(path, "w");
+	size_t i;
+	ck_assert_ptr_nonnull(f);
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(PEM_write_X509(f, certs[i]), 1);
+	fclose(f);
+}
+
+static X509 *ca_cert, *server_cert;
+static EVP_PKEY *server_key;
+
+/* The test CA, a server certificate it signed, another CA (wrong), and a
+ * bundle of 149 throwaway roots with the test CA last. */
+static void make_pki(void)
+{
+	EVP_PKEY *ca_key = new_key(), *wrong_key = new_key(), *junk_key = new_key();
+	X509 *wrong, *bundle[150];
+	FILE *f;
+	int i;
+	snprintf(ca_pem, sizeof ca_pem, "%s/ca.pem", tmpdir);
+	snprintf(wrong_pem, sizeof wrong_pem, "%s/wrong-ca.pem", tmpdir);
+	snprintf(bundle_pem, sizeof bundle_pem, "%s/bundle-150.pem", tmpdir);
+	snprintf(cert_pem, sizeof cert_pem, "%s/server.pem", tmpdir);
+	snprintf(key_pem, sizeof key_pem, "%s/server.key", tmpdir);
+	server_key = new_key();
+	ck_assert_ptr_nonnull(ca_key);
+	ca_cert = make_cert(ca_key, "hypertest test CA", NULL, ca_key, 1, 1);
+	server_cert = make_cert(server_key, "127.0.0.1", ca_cert, ca_key, 0, 2);
+	wrong = make_cert(wrong_key, "another test CA", NULL, wrong_key, 1, 3);
+	write_certs(ca_pem, &ca_cert, 1);
+	write_certs(wrong_pem, &wrong, 1);
+	for (i = 0; i < 149; i++) {
+		char cn[64];
+		snprintf(cn, sizeof cn, "throwaway root %d", i);
+		bundle[i] = make_cert(junk_key, cn, NULL, junk_key, 1, 100 + i);
+	}
+	bundle[149] = ca_cert;
+	write_certs(bundle_pem, bundle, 150);
+	for (i = 0; i < 149; i++)
+		X509_free(bundle[i]);
+	write_certs(cert_pem, &server_cert, 1);
+	f = fopen(key_pem, "w");
+	ck_assert_ptr_nonnull(f);
+	PEM_write_PrivateKey(f, server_key, NULL, NULL, 0, NULL, NULL);
+	fclose(f);
+	X509_free(wrong);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(wrong_key);
+	EVP_PKEY_free(junk_key);
+}
+
+/* ---- the TLS server: one answer per connection, then close ----------------------------- */
+
+typedef struct server {
+	int lfd, port;
+	SSL_CTX *ctx;
+	pthread_t th;
+	pthread_mutex_t mu;
+	int stop;
+	int connections, handshakes, resumed, failed_handshakes;
+} server;
+
+static void *serve(void *ud)
+{
+	server *s = ud;
+	for (;;) {
+		int fd = accept(s->lfd, NULL, NULL), stop;
+		SSL *ssl;
+		char buf[8192];
+		size_t have = 0;
+		pthread_mutex_lock(&s->mu);
+		stop = s->stop;
+		if (fd >= 0 && !stop)
+			s->connections++;
+		pthread_mutex_unlock(&s->mu);
+		if (stop) {
+			if (fd >= 0)
+				close(fd);
+			return NULL;
+		}
+		if (fd < 0)
+			continue;
+		ssl = SSL_new(s->ctx);
+		SSL_set_fd(ssl, fd);
+		if (SSL_accept(ssl) != 1) {
+			pthread_mutex_lock(&s->mu);
+			s->failed_handshakes++;
+			pthread_mutex_unlock(&s->mu);
+			SSL_free(ssl);
+			close(fd);
+			continue;
+		}
+		pthread_mutex_lock(&s->mu);
+		s->handshakes++;
+		s->resumed += SSL_session_reused(ssl);
+		pthread_mutex_unlock(&s->mu);
+		while (have < sizeof buf - 1) {
+			int n = SSL_read(ssl, buf + have, (int)(sizeof buf - 1 - have));
+			if (n <= 0)
+				break;
+			have += (size_t)n;
+			buf[have] = '\0';
+			if (strstr(buf, "\r\n\r\n"))
+				break;
+		}
+		if (have) {
+			static const char ans[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+			                          "Content-Length: 2\r\nConnection: close\r\n\r\n{}";
+			SSL_write(ssl, ans, (int)sizeof ans - 1);
+		}
+		SSL_shutdown(ssl);
+		SSL_free(ssl);
+		close(fd);
+	}
+}
+
+static void server_start(server *s)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof a;
+	int one = 1;
+	memset(s, 0, sizeof *s);
+	pthread_mutex_init(&s->mu, NULL);
+	s->ctx = SSL_CTX_new(TLS_server_method());
+	ck_assert_int_eq(SSL_CTX_use_certificate(s->ctx, server_cert), 1);
+	ck_assert_int_eq(SSL_CTX_use_PrivateKey(s->ctx, server_key), 1);
+	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
+	ck_assert_int_eq(listen(s->lfd, 512), 0);
+	getsockname(s->lfd, (struct sockaddr *)&a, &len);
+	s->port = ntohs(a.sin_port);
+	ck_assert_int_eq(pthread_create(&s->th, NULL, serve, s), 0);
+}
+
+static void server_stop(server *s)
+{
+	struct sockaddr_in a;
+	int fd;
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1;
+	pthread_mutex_unlock(&s->mu);
+	/* wake the accept */
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((unsigned short)s->port);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	connect(fd, (struct sockaddr *)&a, sizeof a);
+	pthread_join(s->th, NULL);
+	close(fd);
+	close(s->lfd);
+	SSL_CTX_free(s->ctx);
+	pthread_mutex_destroy(&s->mu);
+}
+
+static int counter(server *s, int *field)
+{
+	int n;
+	pthread_mutex_lock(&s->mu);
+	n = *field;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/* ---- fixtures ------------------------------------------------------------------------------- */
+
+static server srv;
+
+static void clear_env(void)
+{
+	static const char *const vars[] = {
+	    "AWS_CA_BUNDLE", "HYPERTEST_CA_BUNDLE", "AWS_PROFILE", "AWS_ACCESS_KEY_ID",
+	    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
+	    "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", NULL};
+	size_t i;
+	for (i = 0; vars[i]; i++)
+		unsetenv(vars[i]);
+}
+
+static void setup(void)
+{
+	const char *base = getenv("TMPDIR");
+	snprintf(tmpdir, sizeof tmpdir, "%s/ht-tls-XXXXXX", base && *base ? base : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	clear_env();
+	make_pki();
+	server_start(&srv);
+}
+
+static void teardown(void)
+{
+	char cmd[512];
+	server_stop(&srv);
+	X509_free(ca_cert);
+	X509_free(server_cert);
+	EVP_PKEY_free(server_key);
+	/* tmpdir is ours (mkdtemp): remove its files */
+	static const char *const names[] = {"ca.pem",     "wrong-ca.pem", "bundle-150.pem",
+	                                    "server.pem", "server.key",   "config",
+	                                    "credentials"};
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		snprintf(cmd, sizeof cmd, "%s/%s", tmpdir, names[i]);
+		unlink(cmd);
+	}
+	rmdir(tmpdir);
+	clear_env();
+}
+
+static char url[128];
+
+static const char *server_url(void)
+{
+	snprintf(url, sizeof url, "https://127.0.0.1:%d/ping", srv.port);
+	return url;
+}
+
+/* One GET through a fresh client using tls; 0 or the error code with err. */
+static int get_once(aws_tls *tls, aws_err *err)
+{
+	aws_http_config cfg = {0};
+	aws_http *h;
+	aws_http_request req;
+	aws_http_response resp;
+	int rc;
+	cfg.tls = tls;
+	cfg.max_attempts = 1;
+	h = aws_http_new(&cfg, err);
+	ck_assert_ptr_nonnull(h);
+	ck_assert_int_eq(aws_http_request_init(&req, "GET", server_url(), "GET ping"), 0);
+	rc = aws_http_perform(h, &req, &resp, err);
+	aws_http_response_clear(&resp);
+	aws_http_request_clear(&req);
+	aws_http_free(h);
+	return rc;
+}
+
+/* ---- tests -------------------------------------------------------------------------------- */
+
+static int multi_done, multi_ok;
+
+static void on_done(void *ud, aws_http_request *req, aws_http_response *resp, int code,
+                    const char *message)
+{
+	(void)ud;
+	(void)req;
+	(void)message;
+	multi_done++;
+	multi_ok += code == 0 && resp->status == 200;
+}
+
+START_TEST(test_bundle_parsed_once)
+{
+	aws_err err = {0};
+	aws_tls *tls;
+	aws_http_config cfg = {0};
+	aws_http *blocking, *async;
+	int i, ok = 0;
+
+	watch(bundle_pem);
+	tls = aws_tls_new(bundle_pem, NULL, NULL, &err);
+	ck_assert_msg(tls != NULL, "%s", err.msg);
+	ck_assert_str_eq(aws_tls_ca_source(tls), "option caBundle");
+	cfg.tls = tls;
+	cfg.max_attempts = 1;
+	cfg.concurrency = 16;
+	blocking = aws_http_new(&cfg, &err);
+	cfg.concurrency = 300; /* two multi handles */
+	async = aws_http_new(&cfg, &err);
+	ck_assert_ptr_nonnull(blocking);
+	ck_assert_ptr_nonnull(async);
+
+	for (i = 0; i < 100; i++) {
+		aws_http_request req;
+		aws_http_response resp;
+		ck_assert_int_eq(aws_http_request_init(&req, "GET", server_url(), "GET ping"), 0);
+		if (aws_http_perform(blocking, &req, &resp, &err) == 0 && resp.status == 200)
+			ok++;
+		else
+			ck_abort_msg("request %d: %s", i, err.msg);
+		aws_http_response_clear(&resp);
+		aws_http_request_clear(&req);
+	}
+	multi_done = multi_ok = 0;
+	for (i = 0; i < 100; i++) {
+		aws_http_request *r = aws_http_request_new("GET", server_url(), "GET ping");
+		ck_assert_ptr_nonnull(r);
+		ck_assert_int_eq(aws_http_multi_add(async, r, on_done, NULL, &err), 0);
+	}
+	while (aws_http_multi_pending(async) > 0)
+		ck_assert_int_ge(aws_http_multi_wait(async, -1), 0);
+	ck_assert_int_eq(multi_done, 100);
+	ok += multi_ok;
+	ck_assert_int_eq(ok, 200);
+
+	/* 200 connections, each with its own handshake ... */
+	ck_assert_int_eq(counter(&srv, &srv.connections), 200);
+	ck_assert_int_eq(counter(&srv, &srv.handshakes), 200);
+	/* ... and the 150-certificate bundle read and parsed once for all */
+	ck_assert_int_eq(opens_of(bundle_pem), 1);
+	ck_assert_uint_eq(aws_tls_store_loads(tls), 1);
+	fprintf(stderr, "check_aws_tls: 200 connections, %d sessions resumed, bundle opened %d time(s)\n",
+	        counter(&srv, &srv.resumed), opens_of(bundle_pem));
+	aws_http_free(blocking);
+	aws_http_free(async);
+	aws_tls_unref(tls);
+}
+END_TEST
+
+START_TEST(test_wrong_ca_fails)
+{
+	aws_err err = {0};
+	aws_tls *tls = aws_tls_new(wrong_pem, NULL, NULL, &err);
+	ck_assert_msg(tls != NULL, "%s", err.msg);
+	ck_assert_int_eq(get_once(tls, &err), HYPERTEST_ERR_HTTP);
+	ck_assert_msg(strstr(err.msg, "unable to get local issuer certificate") != NULL,
+	              "message: %s", err.msg);
+	ck_assert_msg(strstr(err.msg, "GET ping") != NULL, "message: %s", err.msg);
+	aws_tls_unref(tls);
+	/* and the system's roots alone do not know the test CA either */
+	tls = aws_tls_new(NULL, NULL, NULL, &err);
+	ck_assert_ptr_nonnull(tls);
+	ck_assert_str_eq(aws_tls_ca_source(tls), aws_tls_ca(tls, NULL) ? "libcurl's default"
+	                                                                : "OpenSSL's default paths");
+	ck_assert_int_eq(get_once(tls, &err), HYPERTEST_ERR_HTTP);
+	ck_assert_msg(strstr(err.msg, "unable to get local issuer certificate") != NULL,
+	              "message: %s", err.msg);
+	aws_tls_unref(tls);
+}
+END_TEST
+
+/* A profile "t" whose ca_bundle is ca; returns the loaded credentials. */
+static void profile_with(aws_credentials *c, const char *ca)
+{
+	char path[512];
+	FILE *f;
+	aws_credentials_options o = {"t", "us-east-1"};
+	aws_err err = {0};
+	snprintf(path, sizeof path, "%s/config", tmpdir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[profile t]\nregion = us-east-1\nca_bundle = %s\n", ca);
+	fclose(f);
+	setenv("AWS_CONFIG_FILE", path, 1);
+	snprintf(path, sizeof path, "%s/credentials", tmpdir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "[t]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = s3cr3t\n");
+	fclose(f);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", path, 1);
+	ck_assert_msg(aws_credentials_load(c, &o, &err) == 0, "%s", err.msg);
+	ck_assert_str_eq(c->ca_bundle, ca);
+}
+
+/* Which bundle is chosen, and does a connection with it succeed? */
+static void expect(const char *option, const aws_credentials *c, const char *source, int ok)
+{
+	aws_err err = {0};
+	aws_tls *tls = aws_tls_new(option, c ? c->ca_bundle : NULL, c ? c->ca_bundle_source : NULL,
+	                           &err);
+	ck_assert_msg(tls != NULL, "%s", err.msg);
+	ck_assert_msg(strstr(aws_tls_ca_source(tls), source) != NULL, "source %s, expected %s",
+	              aws_tls_ca_source(tls), source);
+	if (ok) {
+		ck_assert_msg(get_once(tls, &err) == 0, "with %s: %s", source, err.msg);
+	} else {
+		ck_assert_int_eq(get_once(tls, &err), HYPERTEST_ERR_HTTP);
+		ck_assert_msg(strstr(err.msg, "unable to get local issuer certificate") != NULL,
+		              "with %s: %s", source, err.msg);
+	}
+	aws_tls_unref(tls);
+}
+
+START_TEST(test_ca_precedence)
+{
+	aws_credentials good = {0}, wrong = {0};
+	aws_err err = {0};
+	char config[512];
+
+	/* the profile's ca_bundle alone */
+	profile_with(&good, ca_pem);
+	snprintf(config, sizeof config, "ca_bundle in %s/config [profile t]", tmpdir);
+	ck_assert_str_eq(good.ca_bundle_source, config);
+	expect(NULL, &good, config, 1);
+	/* AWS_CA_BUNDLE before the profile */
+	setenv("AWS_CA_BUNDLE", wrong_pem, 1);
+	expect(NULL, &good, "AWS_CA_BUNDLE", 0);
+	setenv("AWS_CA_BUNDLE", ca_pem, 1);
+	profile_with(&wrong, wrong_pem);
+	expect(NULL, &wrong, "AWS_CA_BUNDLE", 1);
+	/* the option before AWS_CA_BUNDLE */
+	setenv("AWS_CA_BUNDLE", wrong_pem, 1);
+	expect(ca_pem, &wrong, "option caBundle", 1);
+	expect(wrong_pem, &good, "option caBundle", 0);
+	/* HYPERTEST_CA_BUNDLE after the profile's */
+	unsetenv("AWS_CA_BUNDLE");
+	setenv("HYPERTEST_CA_BUNDLE", ca_pem, 1);
+	expect(NULL, &wrong, "[profile t]", 0);
+	expect(NULL, NULL, "HYPERTEST_CA_BUNDLE", 1);
+	/* nothing: libcurl's default, which does not know the test CA */
+	unsetenv("HYPERTEST_CA_BUNDLE");
+	expect(NULL, NULL, "default", 0);
+	/* an unreadable bundle is refused, naming it and its source */
+	setenv("AWS_CA_BUNDLE", "/nonexistent/ca.pem", 1);
+	ck_assert_ptr_null(aws_tls_new(NULL, NULL, NULL, &err));
+	ck_assert_int_eq(err.code, HYPERTEST_ERR_CONFIG);
+	ck_assert_str_eq(err.msg, "CA bundle /nonexistent/ca.pem (from AWS_CA_BUNDLE): cannot read: "
+	                          "No such file or directory");
+	aws_credentials_free(&good);
+	aws_credentials_free(&wrong);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("aws-tls");
+	TCase *tc = tcase_create("tls");
+	SRunner *sr;
+	int failed;
+	tcase_set_timeout(tc, 300);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_bundle_parsed_once);
+	tcase_add_test(tc, test_wrong_ca_fails);
+	tcase_add_test(tc, test_ca_precedence);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
