@@ -37,7 +37,7 @@ struct httpd {
 	httpd_handler fn;
 	void *ud;
 	int hold_until;
-	int requests, max_conns, nopen;
+	int requests, max_conns, nopen, accepted;
 	conn *conns;
 	size_t nconns, cap;
 };
@@ -124,6 +124,7 @@ static void *loop(void *arg)
 				memset(&d->conns[d->nconns], 0, sizeof *d->conns);
 				d->conns[d->nconns++].fd = fd;
 				pthread_mutex_lock(&d->lock);
+				d->accepted++;
 				if (++d->nopen > d->max_conns)
 					d->max_conns = d->nopen;
 				pthread_mutex_unlock(&d->lock);
@@ -237,6 +238,15 @@ int httpd_max_connections(httpd *d)
 	int n;
 	pthread_mutex_lock(&d->lock);
 	n = d->max_conns;
+	pthread_mutex_unlock(&d->lock);
+	return n;
+}
+
+int httpd_connections(httpd *d)
+{
+	int n;
+	pthread_mutex_lock(&d->lock);
+	n = d->accepted;
 	pthread_mutex_unlock(&d->lock);
 	return n;
 }

@@ -767,6 +767,45 @@ START_TEST(test_multi_2000_in_flight)
 }
 END_TEST
 
+START_TEST(test_multi_warm_up)
+{
+	httpd *d = httpd_start(handler, NULL, 0);
+	aws_http *h = client(8, 1, 0, NULL);
+	aws_err err = {0};
+	tally t = {0};
+	time_t start = time(NULL);
+	int i;
+	char url[256];
+	snprintf(url, sizeof url, "%s", url_of(d, "/"));
+	/* asked for 50: no more than the client's concurrency (8) */
+	ck_assert_int_eq(aws_http_warm(h, url, 50, &err), 0);
+	/* its own thread drives them: this one does not touch the client */
+	while (httpd_requests(d) < 8 && time(NULL) - start < 60) {
+		struct timespec ts = {0, 10000000};
+		nanosleep(&ts, NULL);
+	}
+	ck_assert_int_eq(httpd_requests(d), 8);
+	while (aws_http_warm_left(h))
+		ck_assert_int_ge(aws_http_multi_wait(h, 100), 0);
+	ck_assert_int_eq(aws_http_multi_pending(h), 0);
+	ck_assert_int_eq(httpd_connections(d), 8);
+	/* the requests find the connections open */
+	for (i = 0; i < 8; i++)
+		add(h, url_of(d, "/x"), &t);
+	while (aws_http_multi_pending(h))
+		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
+	ck_assert_int_eq(t.ok, 8);
+	ck_assert_int_eq(httpd_requests(d), 16);
+	ck_assert_int_eq(httpd_connections(d), 8);
+	/* once per client */
+	ck_assert_int_eq(aws_http_warm(h, url, 8, &err), 0);
+	ck_assert_int_eq(aws_http_warm_left(h), 0);
+	ck_assert_int_eq(httpd_requests(d), 16);
+	aws_http_free(h);
+	httpd_stop(d);
+}
+END_TEST
+
 START_TEST(test_multi_retry_does_not_block)
 {
 	int flaky = 1;
@@ -851,6 +890,7 @@ int main(void)
 	tcase_add_test(tc, test_retries_blocking);
 	tcase_add_test(tc, test_request_headers);
 	tcase_add_test(tc, test_multi_2000_in_flight);
+	tcase_add_test(tc, test_multi_warm_up);
 	tcase_add_test(tc, test_multi_retry_does_not_block);
 	tcase_add_test(tc, test_multi_cancel);
 	suite_add_tcase(s, tc);

@@ -7,6 +7,9 @@
 #ifndef HT_PROVIDER_AWS_HTTP_INT_H
 #define HT_PROVIDER_AWS_HTTP_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include <curl/curl.h>
 
 #include "http.h"
@@ -26,6 +29,7 @@ typedef struct transfer {
 	struct curl_slist *slist;
 	char errbuf[CURL_ERROR_SIZE];
 	int overflow;            /* the body passed max_response */
+	int warm;                /* a warm-up request (aws_http_warm): no completion */
 	long delay_total;        /* ms slept between attempts */
 	long long due;           /* monotonic ms when a delayed retry starts */
 	int done_code;           /* for completions queued as ready */
@@ -62,6 +66,13 @@ struct aws_http {
 	size_t nidle, idle_cap;
 	unsigned long long rng;
 	int epfd;          /* the sockets of all multi handles (http-multi.c) */
+	/* the warm-up (aws_http_warm): its transfers in running, and the
+	 * thread that drives them until the client is used */
+	int warmed;        /* aws_http_warm was called */
+	size_t warm_left;
+	pthread_t warm_thread;
+	int warm_thread_on;
+	atomic_int warm_stop;
 };
 
 enum { OUTCOME_DONE = 0, OUTCOME_RETRY = 1 };

@@ -14,9 +14,17 @@
  * The multi handles are driven with curl_multi_socket_action and one
  * epoll set: the work of a wake-up follows the sockets that are ready, not
  * all the transfers in flight.
+ *
+ * The warm-up (aws_http_warm) opens connections before the first request:
+ * small unsigned GETs whose answers are dropped, spread over the shards
+ * like requests, driven by a thread of their own while the caller does
+ * other work (reads the manifest), and joined by the next call: from then
+ * on one thread again uses the client.  The thread calls no callback of
+ * the caller (no log, no completion).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,10 +154,21 @@ static void transfer_free(aws_http *h, transfer *t)
 	free(t);
 }
 
+/* Stop the warm-up's thread (its transfers stay, driven by the caller's waits). */
+static void warm_join(aws_http *h)
+{
+	if (!h->warm_thread_on)
+		return;
+	atomic_store(&h->warm_stop, 1);
+	pthread_join(h->warm_thread, NULL);
+	h->warm_thread_on = 0;
+}
+
 void aws_http_multi_release(aws_http *h)
 {
 	transfer *t;
 	size_t i;
+	warm_join(h);
 	while ((t = h->running.head)) {
 		tl_remove(&h->running, t);
 		curl_multi_remove_handle(t->sh->multi, t->easy);
@@ -216,7 +235,9 @@ static void start(aws_http *h, transfer *t)
 int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done, void *ud,
                        aws_err *err)
 {
-	transfer *t = calloc(1, sizeof *t);
+	transfer *t;
+	warm_join(h);
+	t = calloc(1, sizeof *t);
 	if (!t) {
 		aws_http_request_free(req);
 		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
@@ -236,18 +257,25 @@ int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done
 	return 0;
 }
 
-size_t aws_http_multi_pending(const aws_http *h)
+size_t aws_http_multi_pending(aws_http *h)
 {
-	return h->running.n + h->delayed.n + h->ready.n;
+	warm_join(h);
+	return h->running.n - h->warm_left + h->delayed.n + h->ready.n;
 }
 
 void aws_http_multi_cancel(aws_http *h)
 {
 	transfer *t;
+	warm_join(h);
 	while ((t = h->running.head)) {
 		tl_remove(&h->running, t);
 		curl_multi_remove_handle(t->sh->multi, t->easy);
 		t->sh->running--;
+		if (t->warm) {
+			h->warm_left--;
+			transfer_free(h, t);
+			continue;
+		}
 		make_ready(h, t, HYPERTEST_ERR_CANCELLED, "cancelled");
 	}
 	while ((t = h->delayed.head)) {
@@ -315,6 +343,11 @@ static int collect(aws_http *h, shard *sh)
 			continue;
 		sh->running--;
 		tl_remove(&h->running, t);
+		if (t->warm) { /* its connection stays in the shard's pool */
+			h->warm_left--;
+			transfer_free(h, t);
+			continue;
+		}
 		if (aws_http_outcome(h, t, cc, &code, &err, &delay) == OUTCOME_RETRY) {
 			t->due = aws_http_now_ms() + delay;
 			tl_push(&h->delayed, t);
@@ -354,7 +387,16 @@ static long long next_timer(const aws_http *h)
 	return next < 0 ? -1 : next - aws_http_now_ms() < 0 ? 0 : next - aws_http_now_ms();
 }
 
+static int multi_wait(aws_http *h, int timeout_ms);
+
 int aws_http_multi_wait(aws_http *h, int timeout_ms)
+{
+	warm_join(h);
+	return multi_wait(h, timeout_ms);
+}
+
+/* Warm-up requests are driven like the others but not counted. */
+static int multi_wait(aws_http *h, int timeout_ms)
 {
 	long long deadline = timeout_ms < 0 ? -1 : aws_http_now_ms() + timeout_ms;
 	int total = 0, polled = 0;
@@ -403,4 +445,86 @@ int aws_http_multi_wait(aws_http *h, int timeout_ms)
 				return -HYPERTEST_ERR_HTTP;
 		}
 	}
+}
+
+/* ---- the warm-up ------------------------------------------------------------------------- */
+
+static size_t drop_cb(char *data, size_t size, size_t n, void *ud)
+{
+	(void)data;
+	(void)ud;
+	return size * n;
+}
+
+static void *warm_main(void *ud)
+{
+	aws_http *h = ud;
+	while (h->warm_left > 0 && !atomic_load(&h->warm_stop))
+		if (multi_wait(h, 50) < 0)
+			break;
+	return NULL;
+}
+
+size_t aws_http_warm_left(aws_http *h)
+{
+	warm_join(h);
+	return h->warm_left;
+}
+
+int aws_http_warm(aws_http *h, const char *url, size_t n, aws_err *err)
+{
+	size_t i;
+	warm_join(h);
+	/* once per client, before its first request: never more connections
+	 * than the client may open */
+	if (h->warmed || h->running.n || h->delayed.n || h->ready.n)
+		return 0;
+	h->warmed = 1;
+	if (n > (size_t)h->cfg.concurrency)
+		n = (size_t)h->cfg.concurrency;
+	for (i = 0; i < n; i++) {
+		transfer *t = calloc(1, sizeof *t);
+		CURL *e = t ? curl_easy_init() : NULL;
+		if (!e) {
+			free(t);
+			break;
+		}
+		t->h = h;
+		t->warm = 1;
+		t->easy = e;
+		curl_easy_setopt(e, CURLOPT_URL, url);
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, drop_cb);
+		curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+		curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->cfg.connect_timeout_ms);
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->cfg.connect_timeout_ms);
+		curl_easy_setopt(e, CURLOPT_USERAGENT, "hypertest-aws");
+#if LIBCURL_VERSION_NUM >= 0x075500
+		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+		curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+		aws_tls_setup(h->tls, e);
+		t->sh = least_loaded(h);
+		if (curl_multi_add_handle(t->sh->multi, e) != CURLM_OK) {
+			curl_easy_cleanup(e);
+			free(t);
+			break;
+		}
+		t->sh->running++;
+		tl_push(&h->running, t);
+		h->warm_left++;
+	}
+	if (h->warm_left == 0 && n > 0)
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "libcurl: cannot create handles");
+	if (h->warm_left == 0)
+		return 0;
+	atomic_store(&h->warm_stop, 0);
+	if (pthread_create(&h->warm_thread, NULL, warm_main, h) == 0)
+		h->warm_thread_on = 1;
+	/* else the caller's waits drive them */
+	return 0;
 }

@@ -123,8 +123,18 @@ int aws_http_multi_wait(aws_http *h, int timeout_ms);
 /* Abandon everything in flight or waiting for a retry; each completes with
  * HYPERTEST_ERR_CANCELLED in the next aws_http_multi_wait. */
 void aws_http_multi_cancel(aws_http *h);
-/* Requests added and not yet completed. */
-size_t aws_http_multi_pending(const aws_http *h);
+/* Requests added and not yet completed (the warm-up's not counted). */
+size_t aws_http_multi_pending(aws_http *h);
+
+/* Open up to n connections to url's host ahead of the asynchronous
+ * requests (at most the client's concurrency): n unsigned GET requests of
+ * url whose answers are read and dropped, leaving each connection (TLS
+ * handshake done) idle in the pool.  A thread drives them until the next
+ * call of aws_http_multi_* or aws_http_free, which takes over whatever is
+ * still on its way.  0, or an error code (nothing started). */
+int aws_http_warm(aws_http *h, const char *url, size_t n, aws_err *err);
+/* Warm-up requests not finished yet (they finish in aws_http_multi_wait). */
+size_t aws_http_warm_left(aws_http *h);
 
 /* ---- AWS errors ------------------------------------------------------------------ */
 

@@ -349,6 +349,22 @@ int aws_lambda_invoke_wait(void *self, int timeout_ms)
 	return aws_http_multi_wait(p->ihttp, timeout_ms);
 }
 
+void aws_lambda_warm(aws_provider *p)
+{
+	aws_err err = {0};
+	char *url = NULL;
+	size_t n = p->o.concurrency > 0 ? (size_t)p->o.concurrency : 0;
+	if (n == 0 || !p->ihttp || p->function_side)
+		return;
+	if (asprintf(&url, "%s/", p->ep[AWS_SVC_LAMBDA].url) < 0)
+		return;
+	aws_p_log(p, HYPERTEST_LOG_DEBUG, "Lambda: opening up to %zu connections to %s ahead of the "
+	          "invocations", n, p->ep[AWS_SVC_LAMBDA].url);
+	if (aws_http_warm(p->ihttp, url, n, &err) != 0)
+		aws_p_log(p, HYPERTEST_LOG_DEBUG, "Lambda: no warm-up: %s", err.msg);
+	free(url);
+}
+
 void aws_lambda_invoke_cancel(void *self)
 {
 	aws_provider *p = self;

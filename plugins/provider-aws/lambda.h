@@ -26,4 +26,9 @@ void aws_lambda_invoke_cancel(void *self);
 char *aws_lambda_image_uri(aws_provider *p, const char *repository, const char *digest,
                            aws_err *err);
 
+/* Open connections to the Lambda endpoint (as many as the configuration's
+ * concurrency, at most) while the caller does other work: called when the
+ * manifest is read, which is what `hypertest invoke` does first. */
+void aws_lambda_warm(aws_provider *p);
+
 #endif /* HT_PROVIDER_AWS_LAMBDA_H */
