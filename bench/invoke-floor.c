@@ -2,7 +2,7 @@
  * invoke-floor.c - what N Lambda invocations at once cost this machine
  * without hypertest: the floor under bench/aws-invoke.sh's figures.
  *
- *   invoke-floor raw|curl URL N
+ *   invoke-floor raw|curl|tls URL N [CA_FILE]
  *
  * Sends N Invoke requests at once, each on a connection of its own, to
  * URL (bench/lambda-endpoint.c's http://127.0.0.1:PORT), and waits for
@@ -14,7 +14,13 @@
  *   raw   non-blocking sockets and epoll, one thread: the kernel's part
  *   curl  libcurl's multi interface with curl_multi_socket_action and
  *         epoll, one multi handle, one easy handle per request: what
- *         libcurl itself needs, whoever drives it
+ *         libcurl itself needs, whoever drives it (an https:// URL: the
+ *         CA file given to libcurl with no CA directory, so that libcurl
+ *         parses it once)
+ *   tls   the raw mode over TLS (https://IPV4:PORT/PATH): non-blocking
+ *         OpenSSL handshakes and requests on epoll, one SSL_CTX for all,
+ *         CA_FILE loaded into it once, the peer verified as hypertest does
+ *         (chain and IP address): what HTTPS itself costs
  *
  * Prints one line:
  *   floor MODE N: all sent after S ms, all answered after A ms; CPU U ms user,
@@ -26,6 +32,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +43,9 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 static const char body[] = "{\"runId\":\"floor\",\"testId\":\"t00000\",\"context\":{\"name\":\"t00000\"}}";
 static const char *const headers[] = {
@@ -147,6 +157,138 @@ static int run_raw(const char *url, int n, double t0, double *sent_ms)
 	return 0;
 }
 
+/* ---- raw sockets over TLS ------------------------------------------------------------------ */
+
+enum { T_HANDSHAKE = 1, T_READING = 2 };
+
+typedef struct tconn {
+	SSL *ssl;
+	int state;
+} tconn;
+
+static void tls_die(const char *what)
+{
+	char e[256];
+	ERR_error_string_n(ERR_get_error(), e, sizeof e);
+	fprintf(stderr, "invoke-floor: %s: %s\n", what, e);
+	exit(1);
+}
+
+/* Watch fd for what the TLS engine needs after result r of an SSL call. */
+static void tls_want(int ep, int fd, SSL *ssl, int r)
+{
+	struct epoll_event ev = {.data.fd = fd};
+	int e = SSL_get_error(ssl, r);
+	if (e == SSL_ERROR_WANT_READ)
+		ev.events = EPOLLIN;
+	else if (e == SSL_ERROR_WANT_WRITE)
+		ev.events = EPOLLOUT;
+	else
+		tls_die("TLS");
+	epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
+}
+
+static int run_tls(const char *url, int n, const char *ca_file, double t0, double *sent_ms)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	char host[64], path[512], req[2048], buf[4096];
+	unsigned port;
+	int len, ep, sent = 0, done = 0, i, maxfd = n + 1024;
+	tconn *conns;
+	SSL_CTX *ctx;
+
+	if (sscanf(url, "https://%63[0-9.]:%u%511s", host, &port, path) != 3 ||
+	    inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+		fprintf(stderr, "invoke-floor: tls wants https://IPV4:PORT/PATH, not %s\n", url);
+		return 2;
+	}
+	a.sin_port = htons((unsigned short)port);
+	len = snprintf(req, sizeof req, "POST %s HTTP/1.1\r\nHost: %s:%u\r\n", path, host, port);
+	for (i = 0; i < (int)(sizeof headers / sizeof *headers); i++)
+		len += snprintf(req + len, sizeof req - (size_t)len, "%s\r\n", headers[i]);
+	len += snprintf(req + len, sizeof req - (size_t)len, "Content-Length: %zu\r\n\r\n%s",
+	                strlen(body), body);
+	/* one context, the CA file parsed once, the peer verified */
+	if (!(ctx = SSL_CTX_new(TLS_client_method())))
+		tls_die("SSL_CTX_new");
+	if (ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1
+	            : SSL_CTX_set_default_verify_paths(ctx) != 1)
+		tls_die(ca_file ? ca_file : "the default CA paths");
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(ctx), host);
+	if ((ep = epoll_create1(0)) < 0)
+		die("epoll_create1");
+	if (!(conns = calloc((size_t)maxfd, sizeof *conns)))
+		die("calloc");
+	for (i = 0; i < n; i++) {
+		int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		struct epoll_event ev = {.events = EPOLLOUT};
+		if (fd < 0)
+			die("socket");
+		if (fd >= maxfd) {
+			fprintf(stderr, "invoke-floor: descriptor %d beyond %d\n", fd, maxfd);
+			return 1;
+		}
+		ev.data.fd = fd;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS)
+			die("connect");
+		if (!(conns[fd].ssl = SSL_new(ctx)) || SSL_set_fd(conns[fd].ssl, fd) != 1)
+			tls_die("SSL_new");
+		SSL_set_connect_state(conns[fd].ssl);
+		conns[fd].state = T_HANDSHAKE;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+			die("epoll_ctl");
+	}
+	while (done < n) {
+		struct epoll_event evs[256];
+		int k = epoll_wait(ep, evs, 256, 60000);
+		if (k <= 0)
+			die("epoll_wait (no answer in 60 s)");
+		for (i = 0; i < k; i++) {
+			int fd = evs[i].data.fd, r;
+			tconn *c = &conns[fd];
+			if (c->state == T_HANDSHAKE) {
+				if ((r = SSL_do_handshake(c->ssl)) != 1) {
+					tls_want(ep, fd, c->ssl, r);
+					continue;
+				}
+				/* small: one record, the socket buffer takes it */
+				if (SSL_write(c->ssl, req, len) != len)
+					tls_die("SSL_write");
+				c->state = T_READING;
+				if (++sent == n)
+					*sent_ms = now_ms() - t0;
+				struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+				epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
+				continue;
+			}
+			r = SSL_read(c->ssl, buf, (int)sizeof buf - 1);
+			if (r <= 0) {
+				int e = SSL_get_error(c->ssl, r);
+				if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+					tls_want(ep, fd, c->ssl, r);
+					continue;
+				}
+				tls_die("SSL_read");
+			}
+			if (strncmp(buf, "HTTP/1.1 200", 12) != 0) {
+				fprintf(stderr, "invoke-floor: answered %.40s\n", buf);
+				return 1;
+			}
+			/* the answers are small: the first record has the head */
+			SSL_free(c->ssl);
+			c->ssl = NULL;
+			close(fd);
+			done++;
+		}
+	}
+	free(conns);
+	SSL_CTX_free(ctx);
+	close(ep);
+	return 0;
+}
+
 /* ---- libcurl ---------------------------------------------------------------------------- */
 
 static int curl_ep;
@@ -185,7 +327,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
-static int run_curl(const char *url, int n)
+static int run_curl(const char *url, int n, const char *ca_file)
 {
 	struct curl_slist *hl = NULL;
 	CURLM *m;
@@ -211,6 +353,10 @@ static int run_curl(const char *url, int n)
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 		curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+		if (ca_file) {
+			curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+			curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+		}
 		curl_multi_add_handle(m, e);
 		if (i % 64 == 63) /* as hypertest does: the first ones leave early */
 			curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -260,9 +406,11 @@ int main(int argc, char **argv)
 	double t0, sent_ms = -1, user, sys;
 	int n, rc;
 
-	if (argc != 4 || (strcmp(argv[1], "raw") != 0 && strcmp(argv[1], "curl") != 0) ||
+	if ((argc != 4 && argc != 5) ||
+	    (strcmp(argv[1], "raw") != 0 && strcmp(argv[1], "curl") != 0 &&
+	     strcmp(argv[1], "tls") != 0) ||
 	    (n = atoi(argv[3])) <= 0) {
-		fprintf(stderr, "usage: invoke-floor raw|curl URL N\n");
+		fprintf(stderr, "usage: invoke-floor raw|curl|tls URL N [CA_FILE]\n");
 		return 2;
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
@@ -270,7 +418,11 @@ int main(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	t0 = now_ms();
-	rc = strcmp(argv[1], "raw") == 0 ? run_raw(argv[2], n, t0, &sent_ms) : run_curl(argv[2], n);
+	signal(SIGPIPE, SIG_IGN);
+	rc = strcmp(argv[1], "raw") == 0   ? run_raw(argv[2], n, t0, &sent_ms)
+	     : strcmp(argv[1], "tls") == 0 ? run_tls(argv[2], n, argc == 5 ? argv[4] : NULL, t0,
+	                                             &sent_ms)
+	                                   : run_curl(argv[2], n, argc == 5 ? argv[4] : NULL);
 	if (rc)
 		return rc;
 	getrusage(RUSAGE_SELF, &ru);

@@ -5,6 +5,12 @@
  * keep-alive, one timer heap for the per-invocation delay, 127.0.0.1 only.
  *
  *   lambda-endpoint [--port N] [--delay-ms MS] [--watch-pid PID]
+ *                   [--tls-cert PEM --tls-key PEM]
+ *
+ * With --tls-cert and --tls-key it speaks HTTPS only (OpenSSL, one SSL_CTX,
+ * non-blocking handshakes on the same epoll loop; TLS 1.2 and 1.3, session
+ * tickets and a session cache, so clients may resume), and counts
+ * connections, full handshakes and resumed ones.
  *
  * Prints "PORT <n>" on stdout once it listens (--port 0, the default, picks
  * a free port).  Ends on SIGTERM/SIGINT, or when --watch-pid is gone.
@@ -17,9 +23,15 @@
  *       InvalidRequestContentException, one without a testId answers a
  *       function error (X-Amz-Function-Error: Unhandled).
  *   GET  /_stats   {"invocations": N, "maxInFlight": M, "inFlight": K, "rejected": R,
- *                   "firstArrival": T, "arrivalSpanMs": S}  (T: Unix time in ms of the
- *                   first invocation since the reset, S: from its arrival to the last's)
- *   POST /_reset   zeroes the counters; an optional body {"delayMs": MS} sets the delay
+ *                   "firstArrival": T, "arrivalSpanMs": S, "connections": C,
+ *                   "fullHandshakes": F, "resumedHandshakes": H, "afterWave": {...}}
+ *                  (T: Unix time in ms of the first invocation since the reset, S: from
+ *                   its arrival to the last's; C, F, H since the reset; afterWave: the
+ *                   same three counted once `wave` invocations had arrived, and
+ *                   "newConnections": invocations after those that were the first
+ *                   invocation on their connection)
+ *   POST /_reset   zeroes the counters; an optional body {"delayMs": MS, "wave": W} sets
+ *                  the delay and the size of the first wave (0: none)
  *   anything else  404 UnknownOperationException (Lambda's error format)
  *
  * Authentication: every request but /_stats and /_reset must carry
@@ -44,11 +56,14 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #define MAX_HEAD (64 * 1024)
 #define MAX_BODY (6 * 1024 * 1024 + 1024)
@@ -70,6 +85,9 @@ typedef struct conn {
 	size_t consumed;     /* bytes of in that the pending request used */
 	char *answer;        /* the pending Invoke's answer body */
 	int answer_ferror;
+	SSL *ssl;            /* TLS mode */
+	int handshaking;
+	long long served;    /* invocations answered on this connection */
 } conn;
 
 typedef struct timer {
@@ -90,6 +108,12 @@ static double first_arrival_epoch_ms;                /* the same, as Unix time i
 static long in_flight, max_in_flight;
 static unsigned long long request_seq;
 static volatile sig_atomic_t stopping;
+static SSL_CTX *tls_ctx; /* NULL: plain HTTP */
+typedef struct tally {
+	long long connections, full, resumed, new_conn_invocations;
+} tally;
+static tally since_reset, after_wave;
+static long long wave; /* first-wave size, 0: none */
 
 static void die(const char *fmt, ...)
 {
@@ -318,34 +342,47 @@ static int is(const request *r, const char *method, const char *target)
 }
 
 static void finish_invoke(conn *c);
+static ssize_t conn_write(conn *c, const void *buf, size_t n);
 
 static void handle(conn *c, const request *r)
 {
 	const char *why;
 	if (is(r, "GET", "/_stats")) {
-		char body[256];
+		char body[768];
 		snprintf(body, sizeof body,
 		         "{\"invocations\": %lld, \"maxInFlight\": %ld, \"inFlight\": %ld, "
-		         "\"rejected\": %lld, \"firstArrival\": %.1f, \"arrivalSpanMs\": %.1f}\n",
+		         "\"rejected\": %lld, \"firstArrival\": %.1f, \"arrivalSpanMs\": %.1f, "
+		         "\"tls\": %s, \"connections\": %lld, \"fullHandshakes\": %lld, "
+		         "\"resumedHandshakes\": %lld, \"wave\": %lld, \"afterWave\": {\"connections\": "
+		         "%lld, \"fullHandshakes\": %lld, \"resumedHandshakes\": %lld, "
+		         "\"newConnections\": %lld}}\n",
 		         invocations, max_in_flight, in_flight, rejected, first_arrival_epoch_ms,
-		         (double)(last_arrival_us - first_arrival_us) / 1000);
+		         (double)(last_arrival_us - first_arrival_us) / 1000, tls_ctx ? "true" : "false",
+		         since_reset.connections, since_reset.full, since_reset.resumed, wave,
+		         after_wave.connections, after_wave.full, after_wave.resumed,
+		         after_wave.new_conn_invocations);
 		respond(c, 200, NULL, body);
 		return;
 	}
 	if (is(r, "POST", "/_reset")) {
 		if (r->body_len) {
 			json_t *doc = json_loadb(r->body, r->body_len, 0, NULL);
-			json_t *d = json_object_get(doc, "delayMs");
-			if (!json_is_object(doc) || (d && (!json_is_integer(d) || json_integer_value(d) < 0))) {
+			json_t *d = json_object_get(doc, "delayMs"), *w = json_object_get(doc, "wave");
+			if (!json_is_object(doc) || (d && (!json_is_integer(d) || json_integer_value(d) < 0)) ||
+			    (w && (!json_is_integer(w) || json_integer_value(w) < 0))) {
 				json_decref(doc);
-				respond(c, 400, NULL, "{\"error\": \"body must be {\\\"delayMs\\\": N >= 0}\"}\n");
+				respond(c, 400, NULL,
+				        "{\"error\": \"body must be {\\\"delayMs\\\": N >= 0, \\\"wave\\\": W >= 0}\"}\n");
 				return;
 			}
 			if (d)
 				delay_ms = (long)json_integer_value(d);
+			wave = w ? (long long)json_integer_value(w) : 0;
 			json_decref(doc);
 		}
 		invocations = rejected = 0;
+		memset(&since_reset, 0, sizeof since_reset);
+		memset(&after_wave, 0, sizeof after_wave);
 		first_arrival_us = last_arrival_us = 0;
 		first_arrival_epoch_ms = 0;
 		max_in_flight = in_flight;
@@ -389,6 +426,9 @@ static void handle(conn *c, const request *r)
 	}
 	if (++in_flight > max_in_flight)
 		max_in_flight = in_flight;
+	if (wave && invocations > wave && c->served == 0)
+		after_wave.new_conn_invocations++;
+	c->served++;
 	c->state = C_PENDING;
 	if (delay_ms <= 0) {
 		finish_invoke(c);
@@ -483,7 +523,7 @@ static int parse_one(conn *c)
 		if ((v = find_header(eol + 2, hend + 2, "Expect", &vl)) && vl == 12 &&
 		    strncasecmp(v, "100-continue", 12) == 0 && c->in_len == head_len && !c->out_len) {
 			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-			if (write(c->fd, cont, sizeof cont - 1) < 0) { /* tiny: the socket buffer takes it */
+			if (conn_write(c, cont, sizeof cont - 1) < 0) { /* tiny: the socket buffer takes it */
 			}
 		}
 		return 0;
@@ -500,8 +540,55 @@ static int parse_one(conn *c)
 
 /* ---- connections ----------------------------------------------------------------------------- */
 
+/* read(2) and write(2), through TLS in TLS mode: -1 with errno EAGAIN when
+ * it would block (TLS asking to write: EPOLLOUT watched). */
+static void set_out_watch(conn *c, int on);
+
+static ssize_t tls_result(conn *c, int r)
+{
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		set_out_watch(c, 1);
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	default:
+		ERR_clear_error();
+		errno = EPIPE;
+		return -1;
+	}
+}
+
+static ssize_t conn_read(conn *c, void *buf, size_t n)
+{
+	int r;
+	if (!c->ssl)
+		return read(c->fd, buf, n);
+	r = SSL_read(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
+	return r > 0 ? r : tls_result(c, r);
+}
+
+static ssize_t conn_write(conn *c, const void *buf, size_t n)
+{
+	int r;
+	if (!c->ssl)
+		return write(c->fd, buf, n);
+	r = SSL_write(c->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
+	return r > 0 ? r : tls_result(c, r);
+}
+
 static void conn_close(conn *c)
 {
+	if (c->ssl) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	c->handshaking = 0;
+	c->served = 0;
 	if (c->state == C_PENDING) {
 		in_flight--;
 		free(c->answer);
@@ -539,7 +626,7 @@ static void progress(conn *c);
 static void flush_out(conn *c)
 {
 	while (c->out_off < c->out_len) {
-		ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+		ssize_t n = conn_write(c, c->out + c->out_off, c->out_len - c->out_off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -583,7 +670,7 @@ static void on_readable(conn *c)
 			c->in_cap = c->in_cap ? c->in_cap * 2 : 8192;
 			c->in = xrealloc(c->in, c->in_cap);
 		}
-		n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+		n = conn_read(c, c->in + c->in_len, c->in_cap - c->in_len);
 		if (n > 0) {
 			c->in_len += (size_t)n;
 			if (c->in_len > MAX_HEAD + MAX_BODY) {
@@ -604,6 +691,40 @@ static void on_readable(conn *c)
 		return;
 	}
 	progress(c);
+}
+
+/* Go on with the TLS handshake; then read what came with it. */
+static void handshake(conn *c)
+{
+	int r = SSL_do_handshake(c->ssl);
+	tally *t = wave && invocations >= wave ? &after_wave : NULL;
+	if (r == 1) {
+		int reused = SSL_session_reused(c->ssl);
+		c->handshaking = 0;
+		set_out_watch(c, 0);
+		if (reused) {
+			since_reset.resumed++;
+			if (t)
+				t->resumed++;
+		} else {
+			since_reset.full++;
+			if (t)
+				t->full++;
+		}
+		on_readable(c);
+		return;
+	}
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		set_out_watch(c, 0);
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		set_out_watch(c, 1);
+		return;
+	default:
+		ERR_clear_error();
+		conn_close(c);
+	}
 }
 
 static conn *conn_for(int fd)
@@ -638,8 +759,26 @@ static void on_accept(int lfd)
 		c = conn_for(fd);
 		c->fd = fd;
 		c->state = C_READ;
+		c->served = 0;
 		ev.data.fd = fd;
+		since_reset.connections++;
+		if (wave && invocations >= wave)
+			after_wave.connections++;
+		if (tls_ctx) {
+			if (!(c->ssl = SSL_new(tls_ctx)) || SSL_set_fd(c->ssl, fd) != 1) {
+				SSL_free(c->ssl);
+				c->ssl = NULL;
+				close(fd);
+				c->fd = -1;
+				continue;
+			}
+			SSL_set_accept_state(c->ssl);
+			c->handshaking = 1;
+		}
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			SSL_free(c->ssl);
+			c->ssl = NULL;
+			c->handshaking = 0;
 			close(fd);
 			c->fd = -1;
 		}
@@ -674,6 +813,7 @@ int main(int argc, char **argv)
 	struct epoll_event evs[512], ev = {.events = EPOLLIN};
 	struct rlimit rl;
 	long long next_watch = 0;
+	const char *cert = NULL, *key = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (i + 1 < argc && strcmp(argv[i], "--port") == 0)
@@ -682,8 +822,32 @@ int main(int argc, char **argv)
 			delay_ms = atol(argv[++i]);
 		else if (i + 1 < argc && strcmp(argv[i], "--watch-pid") == 0)
 			watch_pid = atol(argv[++i]);
+		else if (i + 1 < argc && strcmp(argv[i], "--tls-cert") == 0)
+			cert = argv[++i];
+		else if (i + 1 < argc && strcmp(argv[i], "--tls-key") == 0)
+			key = argv[++i];
 		else
-			die("usage: lambda-endpoint [--port N] [--delay-ms MS] [--watch-pid PID]");
+			die("usage: lambda-endpoint [--port N] [--delay-ms MS] [--watch-pid PID] "
+			    "[--tls-cert PEM --tls-key PEM]");
+	}
+	if (!cert != !key)
+		die("--tls-cert and --tls-key go together");
+	if (cert) {
+		tls_ctx = SSL_CTX_new(TLS_server_method());
+		if (!tls_ctx || SSL_CTX_use_certificate_chain_file(tls_ctx, cert) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(tls_ctx, key, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(tls_ctx) != 1) {
+			char e[256];
+			ERR_error_string_n(ERR_get_error(), e, sizeof e);
+			die("TLS certificate %s, key %s: %s", cert, key, e);
+		}
+		SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+		SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+		                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+		                              SSL_MODE_RELEASE_BUFFERS);
+		SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_SERVER);
+		SSL_CTX_sess_set_cache_size(tls_ctx, 100000);
+		SSL_CTX_set_session_id_context(tls_ctx, (const unsigned char *)"lambda-endpoint", 15);
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -732,6 +896,10 @@ int main(int argc, char **argv)
 			c = (size_t)fd < nconns ? conns[fd] : NULL;
 			if (!c || c->fd != fd)
 				continue;
+			if (c->handshaking) {
+				handshake(c);
+				continue;
+			}
 			if (evs[i].events & EPOLLOUT)
 				flush_out(c);
 			if (c->fd == fd && (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))

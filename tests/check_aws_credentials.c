@@ -775,10 +775,10 @@ START_TEST(test_multi_warm_up)
 	tally t = {0};
 	time_t start = time(NULL);
 	int i;
-	char url[256];
-	snprintf(url, sizeof url, "%s", url_of(d, "/"));
+	aws_http_request *warm = aws_http_request_new("GET", url_of(d, "/"), "warm-up");
+	ck_assert_ptr_nonnull(warm);
 	/* asked for 50: no more than the client's concurrency (8) */
-	ck_assert_int_eq(aws_http_warm(h, url, 50, &err), 0);
+	ck_assert_int_eq(aws_http_warm(h, warm, 50, &err), 0);
 	/* its own thread drives them: this one does not touch the client */
 	while (httpd_requests(d) < 8 && time(NULL) - start < 60) {
 		struct timespec ts = {0, 10000000};
@@ -798,9 +798,10 @@ START_TEST(test_multi_warm_up)
 	ck_assert_int_eq(httpd_requests(d), 16);
 	ck_assert_int_eq(httpd_connections(d), 8);
 	/* once per client */
-	ck_assert_int_eq(aws_http_warm(h, url, 8, &err), 0);
+	ck_assert_int_eq(aws_http_warm(h, warm, 8, &err), 0);
 	ck_assert_int_eq(aws_http_warm_left(h), 0);
 	ck_assert_int_eq(httpd_requests(d), 16);
+	aws_http_request_free(warm);
 	aws_http_free(h);
 	httpd_stop(d);
 }

@@ -70,6 +70,7 @@ struct aws_http {
 	 * thread that drives them until the client is used */
 	int warmed;        /* aws_http_warm was called */
 	size_t warm_left;
+	struct curl_slist *warm_headers; /* shared by the warm-up's requests */
 	pthread_t warm_thread;
 	int warm_thread_on;
 	atomic_int warm_stop;
@@ -79,6 +80,9 @@ enum { OUTCOME_DONE = 0, OUTCOME_RETRY = 1 };
 
 /* monotonic ms */
 long long aws_http_now_ms(void);
+/* The request's header lines for libcurl: its own, Host, the signature. */
+int aws_http_header_list(aws_http *h, const aws_http_request *r, struct curl_slist **out,
+                         aws_err *err);
 /* Configure t->easy for the next attempt (signing included). */
 int aws_http_setup_attempt(aws_http *h, transfer *t, aws_err *err);
 /* Look at a finished attempt: either the final outcome (code, message into

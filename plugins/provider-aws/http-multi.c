@@ -154,6 +154,16 @@ static void transfer_free(aws_http *h, transfer *t)
 	free(t);
 }
 
+/* A warm-up transfer is done (out of every list and multi handle). */
+static void warm_gone(aws_http *h, transfer *t)
+{
+	transfer_free(h, t);
+	if (--h->warm_left == 0) {
+		curl_slist_free_all(h->warm_headers);
+		h->warm_headers = NULL;
+	}
+}
+
 /* Stop the warm-up's thread (its transfers stay, driven by the caller's waits). */
 static void warm_join(aws_http *h)
 {
@@ -182,6 +192,9 @@ void aws_http_multi_release(aws_http *h)
 		tl_remove(&h->ready, t);
 		transfer_free(h, t);
 	}
+	h->warm_left = 0;
+	curl_slist_free_all(h->warm_headers);
+	h->warm_headers = NULL;
 	for (i = 0; i < h->nidle; i++)
 		curl_easy_cleanup(h->idle[i]);
 	free(h->idle);
@@ -272,8 +285,7 @@ void aws_http_multi_cancel(aws_http *h)
 		curl_multi_remove_handle(t->sh->multi, t->easy);
 		t->sh->running--;
 		if (t->warm) {
-			h->warm_left--;
-			transfer_free(h, t);
+			warm_gone(h, t);
 			continue;
 		}
 		make_ready(h, t, HYPERTEST_ERR_CANCELLED, "cancelled");
@@ -344,8 +356,7 @@ static int collect(aws_http *h, shard *sh)
 		sh->running--;
 		tl_remove(&h->running, t);
 		if (t->warm) { /* its connection stays in the shard's pool */
-			h->warm_left--;
-			transfer_free(h, t);
+			warm_gone(h, t);
 			continue;
 		}
 		if (aws_http_outcome(h, t, cc, &code, &err, &delay) == OUTCOME_RETRY) {
@@ -471,9 +482,10 @@ size_t aws_http_warm_left(aws_http *h)
 	return h->warm_left;
 }
 
-int aws_http_warm(aws_http *h, const char *url, size_t n, aws_err *err)
+int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, aws_err *err)
 {
 	size_t i;
+	int rc;
 	warm_join(h);
 	/* once per client, before its first request: never more connections
 	 * than the client may open */
@@ -482,6 +494,10 @@ int aws_http_warm(aws_http *h, const char *url, size_t n, aws_err *err)
 	h->warmed = 1;
 	if (n > (size_t)h->cfg.concurrency)
 		n = (size_t)h->cfg.concurrency;
+	if (n == 0)
+		return 0;
+	if ((rc = aws_http_header_list(h, req, &h->warm_headers, err)))
+		return rc;
 	for (i = 0; i < n; i++) {
 		transfer *t = calloc(1, sizeof *t);
 		CURL *e = t ? curl_easy_init() : NULL;
@@ -492,7 +508,8 @@ int aws_http_warm(aws_http *h, const char *url, size_t n, aws_err *err)
 		t->h = h;
 		t->warm = 1;
 		t->easy = e;
-		curl_easy_setopt(e, CURLOPT_URL, url);
+		curl_easy_setopt(e, CURLOPT_URL, req->url);
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->warm_headers);
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 		curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, drop_cb);
@@ -518,10 +535,8 @@ int aws_http_warm(aws_http *h, const char *url, size_t n, aws_err *err)
 		tl_push(&h->running, t);
 		h->warm_left++;
 	}
-	if (h->warm_left == 0 && n > 0)
-		return aws_fail(err, HYPERTEST_ERR_NOMEM, "libcurl: cannot create handles");
 	if (h->warm_left == 0)
-		return 0;
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "libcurl: cannot create handles");
 	atomic_store(&h->warm_stop, 0);
 	if (pthread_create(&h->warm_thread, NULL, warm_main, h) == 0)
 		h->warm_thread_on = 1;

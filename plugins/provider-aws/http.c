@@ -493,24 +493,16 @@ static size_t header_cb(char *data, size_t size, size_t n, void *ud)
 	return len;
 }
 
-int aws_http_setup_attempt(aws_http *h, transfer *t, aws_err *err)
+int aws_http_header_list(aws_http *h, const aws_http_request *r, struct curl_slist **out,
+                         aws_err *err)
 {
-	aws_http_request *r = t->req;
 	aws_headers hdrs = {0};
 	char *host = NULL, *path = NULL, *query = NULL;
+	struct curl_slist *list = NULL;
 	size_t i;
 	int rc = 0;
-	CURL *e = t->easy;
 
-	curl_easy_reset(e);
-	curl_slist_free_all(t->slist);
-	t->slist = NULL;
-	aws_headers_free(&t->resp.headers);
-	aws_buf_free(&t->resp.body);
-	t->resp.status = 0;
-	t->overflow = 0;
-	t->errbuf[0] = '\0';
-
+	*out = NULL;
 	if (split_url(r->url, &host, &path, &query) < 0)
 		return fail_red(h, err, HYPERTEST_ERR_INVALID, "%s: \"%s\" is not an http(s) URL",
 		                r->what, r->url);
@@ -531,20 +523,42 @@ int aws_http_setup_attempt(aws_http *h, transfer *t, aws_err *err)
 		/* "Name:" removes a header curl would add; "Name;" sends it empty */
 		if (aws_buf_addf(&line, "%s:%s%s", hdrs.v[i].name, *hdrs.v[i].value ? " " : "",
 		                 hdrs.v[i].value) < 0 ||
-		    !(n = curl_slist_append(t->slist, line.data)))
+		    !(n = curl_slist_append(list, line.data)))
 			rc = HYPERTEST_ERR_NOMEM;
 		else
-			t->slist = n;
+			list = n;
 		aws_buf_free(&line);
 	}
 	aws_headers_free(&hdrs);
 	free(host);
 	free(path);
 	free(query);
-	if (rc == HYPERTEST_ERR_NOMEM)
-		return aws_fail(err, rc, "%s: out of memory", r->what);
-	if (rc)
+	if (rc) {
+		curl_slist_free_all(list);
+		if (rc == HYPERTEST_ERR_NOMEM)
+			return aws_fail(err, rc, "%s: out of memory", r->what);
 		return rc; /* the signing hook said why */
+	}
+	*out = list;
+	return 0;
+}
+
+int aws_http_setup_attempt(aws_http *h, transfer *t, aws_err *err)
+{
+	aws_http_request *r = t->req;
+	int rc;
+	CURL *e = t->easy;
+
+	curl_easy_reset(e);
+	curl_slist_free_all(t->slist);
+	t->slist = NULL;
+	aws_headers_free(&t->resp.headers);
+	aws_buf_free(&t->resp.body);
+	t->resp.status = 0;
+	t->overflow = 0;
+	t->errbuf[0] = '\0';
+	if ((rc = aws_http_header_list(h, r, &t->slist, err)))
+		return rc;
 
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->slist);

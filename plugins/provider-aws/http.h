@@ -126,13 +126,15 @@ void aws_http_multi_cancel(aws_http *h);
 /* Requests added and not yet completed (the warm-up's not counted). */
 size_t aws_http_multi_pending(aws_http *h);
 
-/* Open up to n connections to url's host ahead of the asynchronous
- * requests (at most the client's concurrency): n unsigned GET requests of
- * url whose answers are read and dropped, leaving each connection (TLS
- * handshake done) idle in the pool.  A thread drives them until the next
- * call of aws_http_multi_* or aws_http_free, which takes over whatever is
- * still on its way.  0, or an error code (nothing started). */
-int aws_http_warm(aws_http *h, const char *url, size_t n, aws_err *err);
+/* Open up to n connections to the host of req ahead of the asynchronous
+ * requests (at most the client's concurrency, once per client): n copies
+ * of req (signed once; its body is not sent: a GET) whose answers are read
+ * and dropped, leaving each connection (TLS handshake done) idle in the
+ * pool.  A thread drives them until the next call of aws_http_multi_* or
+ * aws_http_free, which takes over whatever is still on its way; it calls
+ * no log or completion callback.  req stays the caller's.  0, or an error
+ * code (nothing started). */
+int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, aws_err *err);
 /* Warm-up requests not finished yet (they finish in aws_http_multi_wait). */
 size_t aws_http_warm_left(aws_http *h);
 

@@ -264,6 +264,24 @@ int aws_lambda_function_digest(void *self, hypertest_buffer *digest)
 
 /* ---- Invoke ---------------------------------------------------------------------------------- */
 
+/* The Invoke URL and its name in messages, made once. */
+static int invoke_target(aws_provider *p)
+{
+	if (p->invoke_url && p->invoke_what)
+		return 0;
+	if (!p->invoke_url) {
+		char *path = function_path(p, "/invocations");
+		if (!path || asprintf(&p->invoke_url, "%s%s", p->ep[AWS_SVC_LAMBDA].url, path) < 0)
+			p->invoke_url = NULL;
+		free(path);
+	}
+	if (!p->invoke_url || asprintf(&p->invoke_what, "Lambda Invoke %s", p->o.function_name) < 0) {
+		p->invoke_what = NULL;
+		return aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+	}
+	return 0;
+}
+
 typedef struct pending {
 	aws_provider *p;
 	hypertest_invocation *inv;
@@ -308,16 +326,8 @@ int aws_lambda_invoke_start(void *self, hypertest_invocation *inv, const char *p
 	aws_err err = {0};
 	pending *pd;
 	int rc;
-	if ((rc = aws_ready(p)))
+	if ((rc = aws_ready(p)) || (rc = invoke_target(p)))
 		return rc;
-	if (!p->invoke_url) {
-		char *path = function_path(p, "/invocations");
-		if (!path || asprintf(&p->invoke_url, "%s%s", p->ep[AWS_SVC_LAMBDA].url, path) < 0)
-			p->invoke_url = NULL;
-		free(path);
-		if (!p->invoke_url || asprintf(&p->invoke_what, "Lambda Invoke %s", p->o.function_name) < 0)
-			return aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
-	}
 	pd = malloc(sizeof *pd);
 	req = aws_http_request_new("POST", p->invoke_url, p->invoke_what);
 	if (!pd || !req || !(req->body_owned = malloc(len ? len : 1)) ||
@@ -352,17 +362,22 @@ int aws_lambda_invoke_wait(void *self, int timeout_ms)
 void aws_lambda_warm(aws_provider *p)
 {
 	aws_err err = {0};
-	char *url = NULL;
+	aws_http_request *req;
 	size_t n = p->o.concurrency > 0 ? (size_t)p->o.concurrency : 0;
-	if (n == 0 || !p->ihttp || p->function_side)
+	if (n == 0 || !p->ihttp || p->function_side || invoke_target(p) != 0)
 		return;
-	if (asprintf(&url, "%s/", p->ep[AWS_SVC_LAMBDA].url) < 0)
+	/* GET of the Invoke path, signed: Lambda answers 404 UnknownOperation
+	 * after checking the signature, and keeps the connection */
+	if (!(req = aws_http_request_new("GET", p->invoke_url, "Lambda warm-up")))
 		return;
-	aws_p_log(p, HYPERTEST_LOG_DEBUG, "Lambda: opening up to %zu connections to %s ahead of the "
-	          "invocations", n, p->ep[AWS_SVC_LAMBDA].url);
-	if (aws_http_warm(p->ihttp, url, n, &err) != 0)
+	req->sign = aws_http_sign_sigv4;
+	req->sign_ud = &p->sig[AWS_SVC_LAMBDA];
+	aws_p_log(p, HYPERTEST_LOG_DEBUG,
+	          "Lambda: opening up to %zu connections to %s ahead of the invocations", n,
+	          p->ep[AWS_SVC_LAMBDA].url);
+	if (aws_http_warm(p->ihttp, req, n, &err) != 0)
 		aws_p_log(p, HYPERTEST_LOG_DEBUG, "Lambda: no warm-up: %s", err.msg);
-	free(url);
+	aws_http_request_free(req);
 }
 
 void aws_lambda_invoke_cancel(void *self)
