@@ -727,6 +727,67 @@ START_TEST(test_invoke_2000)
 }
 END_TEST
 
+/* The core reads the manifest just before it invokes: meanwhile the
+ * provider opens as many connections as the configured concurrency (100,
+ * from the fixture's configuration), with signed requests, and the
+ * invocations find them open. */
+START_TEST(test_invoke_warm_up)
+{
+	enum { N = 100 };
+	const char *fn = new_function("{\"mode\": \"success\"}");
+	void *self = create_ok(options(fn, ""));
+	hypertest_buffer out = {NULL, 0};
+	hypertest_invocation *inv = calloc(N, sizeof *inv);
+	json_t *stats = control("GET", "/stats", NULL), *reqs, *r;
+	json_int_t accepted = json_integer_value(json_object_get(stats, "connectionsAccepted"));
+	json_int_t since = -1;
+	size_t i;
+	int warm = 0, invokes = 0, warm_after_invoke = 0;
+	char path[256];
+	json_decref(stats);
+	reqs = control("GET", "/requests", NULL);
+	json_array_foreach(json_object_get(reqs, "requests"), i, r)
+		if (json_integer_value(json_object_get(r, "seq")) > since)
+			since = json_integer_value(json_object_get(r, "seq"));
+	json_decref(reqs);
+
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, "no/such/manifest.json", &out),
+	                 HYPERTEST_ERR_NOT_FOUND);
+	invoke_all(self, inv, N);
+	for (int k = 0; k < N; k++)
+		ck_assert_msg(inv[k].code == 0, "%d: %s", k, inv[k].message);
+	free_invocations(inv, N);
+	stats = control("GET", "/stats", NULL);
+	/* the request for the log above, S3's connection, the warm-up's 100
+	 * (which carried the invocations), and this request for the figures */
+	ck_assert_int_eq(json_integer_value(json_object_get(stats, "connectionsAccepted")) - accepted,
+	                 1 + 1 + N + 1);
+	json_decref(stats);
+	snprintf(path, sizeof path, "/2015-03-31/functions/%s/invocations", fn);
+	reqs = control("GET", "/requests", NULL);
+	json_array_foreach(json_object_get(reqs, "requests"), i, r) {
+		const char *m = json_string_value(json_object_get(r, "method"));
+		const char *pth = json_string_value(json_object_get(r, "path"));
+		if (json_integer_value(json_object_get(r, "seq")) <= since || !m || !pth ||
+		    strcmp(pth, path) != 0)
+			continue;
+		if (strcmp(m, "GET") == 0) {
+			warm++;
+			ck_assert_str_eq(json_string_value(json_object_get(r, "auth")), "ok");
+			ck_assert_int_eq(json_integer_value(json_object_get(r, "status")), 404);
+			warm_after_invoke += invokes > 0;
+		} else {
+			invokes++;
+		}
+	}
+	json_decref(reqs);
+	ck_assert_int_eq(warm, N);
+	ck_assert_int_eq(invokes, N);
+	ck_assert_int_eq(warm_after_invoke, 0);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
 START_TEST(test_invoke_throttled_retried)
 {
 	enum { N = 40 };
@@ -1667,6 +1728,7 @@ int main(void)
 	tcase_add_test(tc, test_update_failed);
 	tcase_add_test(tc, test_update_timeout);
 	tcase_add_test(tc, test_invoke_2000);
+	tcase_add_test(tc, test_invoke_warm_up);
 	tcase_add_test(tc, test_invoke_throttled_retried);
 	tcase_add_test(tc, test_invoke_budget_spent);
 	tcase_add_test(tc, test_invoke_function_error);

@@ -18,8 +18,10 @@
  * The warm-up (aws_http_warm) opens connections before the first request:
  * small unsigned GETs whose answers are dropped, spread over the shards
  * like requests, driven by a thread of their own while the caller does
- * other work (reads the manifest), and joined by the next call: from then
- * on one thread again uses the client.  The thread calls no callback of
+ * other work (reads the manifest), and joined by the next call, which
+ * waits for them (each ends by its answer or the connect timeout) so that
+ * the first requests find the connections idle; from then on one thread
+ * again uses the client.  Cancel and free stop them at once.  The thread calls no callback of
  * the caller (no log, no completion).
  */
 #define _GNU_SOURCE
@@ -164,12 +166,15 @@ static void warm_gone(aws_http *h, transfer *t)
 	}
 }
 
-/* Stop the warm-up's thread (its transfers stay, driven by the caller's waits). */
-static void warm_join(aws_http *h)
+/* Wait for the warm-up's thread: until its requests are done, so that the
+ * caller's requests find every connection idle; or, with stop, at once
+ * (what is left is driven by the caller's waits). */
+static void warm_join(aws_http *h, int stop)
 {
 	if (!h->warm_thread_on)
 		return;
-	atomic_store(&h->warm_stop, 1);
+	if (stop)
+		atomic_store(&h->warm_stop, 1);
 	pthread_join(h->warm_thread, NULL);
 	h->warm_thread_on = 0;
 }
@@ -178,7 +183,7 @@ void aws_http_multi_release(aws_http *h)
 {
 	transfer *t;
 	size_t i;
-	warm_join(h);
+	warm_join(h, 1);
 	while ((t = h->running.head)) {
 		tl_remove(&h->running, t);
 		curl_multi_remove_handle(t->sh->multi, t->easy);
@@ -249,7 +254,7 @@ int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done
                        aws_err *err)
 {
 	transfer *t;
-	warm_join(h);
+	warm_join(h, 0);
 	t = calloc(1, sizeof *t);
 	if (!t) {
 		aws_http_request_free(req);
@@ -272,14 +277,14 @@ int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done
 
 size_t aws_http_multi_pending(aws_http *h)
 {
-	warm_join(h);
+	warm_join(h, 0);
 	return h->running.n - h->warm_left + h->delayed.n + h->ready.n;
 }
 
 void aws_http_multi_cancel(aws_http *h)
 {
 	transfer *t;
-	warm_join(h);
+	warm_join(h, 1);
 	while ((t = h->running.head)) {
 		tl_remove(&h->running, t);
 		curl_multi_remove_handle(t->sh->multi, t->easy);
@@ -402,7 +407,7 @@ static int multi_wait(aws_http *h, int timeout_ms);
 
 int aws_http_multi_wait(aws_http *h, int timeout_ms)
 {
-	warm_join(h);
+	warm_join(h, 0);
 	return multi_wait(h, timeout_ms);
 }
 
@@ -478,7 +483,7 @@ static void *warm_main(void *ud)
 
 size_t aws_http_warm_left(aws_http *h)
 {
-	warm_join(h);
+	warm_join(h, 0);
 	return h->warm_left;
 }
 
@@ -486,7 +491,7 @@ int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, aws_err *e
 {
 	size_t i;
 	int rc;
-	warm_join(h);
+	warm_join(h, 0);
 	/* once per client, before its first request: never more connections
 	 * than the client may open */
 	if (h->warmed || h->running.n || h->delayed.n || h->ready.n)

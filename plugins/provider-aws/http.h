@@ -130,9 +130,9 @@ size_t aws_http_multi_pending(aws_http *h);
  * requests (at most the client's concurrency, once per client): n copies
  * of req (signed once; its body is not sent: a GET) whose answers are read
  * and dropped, leaving each connection (TLS handshake done) idle in the
- * pool.  A thread drives them until the next call of aws_http_multi_* or
- * aws_http_free, which takes over whatever is still on its way; it calls
- * no log or completion callback.  req stays the caller's.  0, or an error
+ * pool.  A thread drives them (calling no log or completion callback)
+ * until they are done; the next aws_http_multi_* call waits for that
+ * first (aws_http_multi_cancel and aws_http_free stop them instead).  req stays the caller's.  0, or an error
  * code (nothing started). */
 int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, aws_err *err);
 /* Warm-up requests not finished yet (they finish in aws_http_multi_wait). */
