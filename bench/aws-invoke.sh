@@ -9,10 +9,28 @@
 # sends Invoke to tests/aws/endpoint.py instead, as before (every SigV4
 # verified by botocore, but Python shares the machine's cores with hypertest
 # and is the bottleneck at these rates).
-# Three runs:
-#   N=2000 at concurrency  500, delayMs 1000   ideal 4 s (4 waves of 1 s)
-#   N=2000 at concurrency 2000, delayMs 1000   ideal 1 s (one wave)
-#   N=5000 at concurrency 1000, delayMs    0   ideal ~0 (all overhead)
+# Three runs over HTTP:
+#   1: N=2000 at concurrency  500, delayMs 1000   ideal 4 s (4 waves of 1 s)
+#   2: N=2000 at concurrency 2000, delayMs 1000   ideal 1 s (one wave)
+#   3: N=5000 at concurrency 1000, delayMs    0   ideal ~0 (all overhead)
+# and three over HTTPS, as against real AWS: a second lambda-endpoint
+# serves TLS (RSA-2048 certificate from a test CA made here with the
+# openssl command; BENCH_TLS_KEY=ec for P-256), and hypertest trusts the
+# system bundle plus that CA (one file, the system's
+# /etc/ssl/certs/ca-certificates.crt and the test CA, given as
+# AWS_CA_BUNDLE):
+#   4: N=2000 at concurrency  500, delayMs 1000   ideal 4 s
+#      targets: CPU per invocation at most 1.5 x the TLS floor's, peak RSS
+#      under 64 MB, wall within 10 % of 4 s
+#   5: N=2000 at concurrency 2000, delayMs 1000   ideal 1 s
+#      targets: peak RSS under 128 MB, wall within 25 % of the TLS floor's
+#   6: N=4000 at concurrency 2000, delayMs 1000   ideal 2 s: the second
+#      wave must open no connection and make no handshake (the endpoint
+#      counts them once the first 2000 invocations have arrived)
+# For each HTTPS run the endpoint's counts: connections, full handshakes,
+# resumed ones.  The TLS floor (bench/invoke-floor.c tls): the same C
+# requests at once, each on a connection of its own, non-blocking OpenSSL
+# on epoll with one SSL_CTX and the same bundle.
 # For each: wall time of the run against the ideal, orchestrator CPU time
 # and peak RSS (from the "N tests in X ms, at most M in flight; this
 # process: ..." line of hypertest --verbose), the most invocations in
@@ -27,8 +45,8 @@
 #   bench/aws-invoke.sh [BUILD_DIR]       (default: _build or .)
 #   env: BENCH_ENDPOINT=c|python (default c), CC (default cc),
 #        HT_BENCH_WRAP (a command put before hypertest, e.g. "perf record -g -o F"),
-#        BENCH_CASES (default "1 2 3": which of the three runs, in that order;
-#        N:C:DELAY_MS:IDEAL_S is a run of one's own),
+#        BENCH_CASES (default "1 2 3 4 5 6": which runs, in that order;
+#        N:C:DELAY_MS:IDEAL_S[:https[:WAVE]] is a run of one's own),
 #        BENCH_NO_FLOOR=1 leaves out the floor (below),
 #        BENCH_KEEP=1 keeps the temp dir (each run's output and results in run-N/)
 # Uses the services of the environment (HT_AWS_ENDPOINT & co.) or starts
@@ -55,6 +73,7 @@ started=""
 ep_pid=""
 cleanup() {
 	[ -n "$ep_pid" ] && kill "$ep_pid" 2>/dev/null && wait "$ep_pid" 2>/dev/null
+	[ -n "${tls_ep_pid:-}" ] && kill "$tls_ep_pid" 2>/dev/null && wait "$tls_ep_pid" 2>/dev/null
 	[ -n "$started" ] && "$here/tests/aws/services.sh" stop "$tmp/svc" >/dev/null 2>&1
 	if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
@@ -70,39 +89,76 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 fn="bench-$$"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-http() { # METHOD URL [BODY]
-	"$py" - "$2" "$1" "${3:-}" <<'PY'
-import sys, urllib.request
-url, method, body = sys.argv[1:4]
+http() { # METHOD URL [BODY]  (https: the test CA of $tmp/tls)
+	"$py" - "$2" "$1" "${3:-}" "$tmp/tls/ca.pem" <<'PY'
+import ssl, sys, urllib.request
+url, method, body, ca = sys.argv[1:5]
 req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
                              headers={"Content-Type": "application/json"})
-print(urllib.request.urlopen(req, timeout=30).read().decode())
+ctx = ssl.create_default_context(cafile=ca) if url.startswith("https:") else None
+print(urllib.request.urlopen(req, timeout=30, context=ctx).read().decode())
 PY
 }
 control() { http "$1" "$HT_AWS_CONTROL$2" "${3:-}"; } # endpoint.py's /_control API
 
-# The C endpoint: compiled here, started once, told the delay by /_reset.
+# The C endpoints: compiled here, started once (one for HTTP, one for
+# HTTPS), told the delay by /_reset.
 invoke_ep=$HT_AWS_ENDPOINT
+invoke_eps=""
+tls_ep_pid=""
+start_endpoint() { # OUT_PREFIX [ARGS...]: starts it, sets $port
+	local out=$1
+	shift
+	"$tmp/lambda-endpoint" --watch-pid $$ "$@" >"$tmp/$out.out" 2>"$tmp/$out.log" &
+	last_pid=$!
+	port=""
+	for _ in $(seq 1 100); do
+		port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$tmp/$out.out")
+		[ -n "$port" ] && break
+		sleep 0.1
+	done
+	[ -n "$port" ] || { cat "$tmp/$out.log"; echo "lambda-endpoint did not start"; exit 1; }
+}
 if [ "$mode" = c ]; then
-	pkg=$(pkg-config --cflags --libs jansson) || { echo "pkg-config finds no jansson"; exit 1; }
+	pkg=$(pkg-config --cflags --libs jansson libssl libcrypto) ||
+		{ echo "pkg-config finds no jansson or openssl"; exit 1; }
 	# shellcheck disable=SC2086 # pkg-config's flags are words
 	${CC:-cc} -std=gnu11 -O2 -o "$tmp/lambda-endpoint" "$here/bench/lambda-endpoint.c" $pkg ||
 		{ echo "cannot compile bench/lambda-endpoint.c"; exit 1; }
 	# shellcheck disable=SC2046 # pkg-config's flags are words
 	${CC:-cc} -std=gnu11 -O2 -o "$tmp/invoke-floor" "$here/bench/invoke-floor.c" \
-		$(pkg-config --cflags --libs libcurl) || { echo "cannot compile bench/invoke-floor.c"; exit 1; }
-	"$tmp/lambda-endpoint" --watch-pid $$ >"$tmp/ep.out" 2>"$tmp/ep.log" &
-	ep_pid=$!
-	for _ in $(seq 1 100); do
-		port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$tmp/ep.out")
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
-	[ -n "${port:-}" ] || { cat "$tmp/ep.log"; echo "lambda-endpoint did not start"; exit 1; }
+		$(pkg-config --cflags --libs libcurl libssl libcrypto) ||
+		{ echo "cannot compile bench/invoke-floor.c"; exit 1; }
+	start_endpoint ep
+	ep_pid=$last_pid
 	invoke_ep=http://127.0.0.1:$port
+	# HTTPS: a test CA and a certificate for 127.0.0.1 it signed
+	mkdir -p "$tmp/tls"
+	(
+		cd "$tmp/tls"
+		if [ "${BENCH_TLS_KEY:-rsa}" = ec ]; then
+			keyopt=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
+		else
+			keyopt=(-newkey rsa:2048)
+		fi
+		openssl req -x509 "${keyopt[@]}" -nodes -keyout ca.key -out ca.pem -days 2 \
+			-subj "/CN=hypertest bench CA" -addext "basicConstraints=critical,CA:TRUE" \
+			-addext "keyUsage=critical,keyCertSign,cRLSign" &&
+		openssl req "${keyopt[@]}" -nodes -keyout server.key -out server.csr -subj "/CN=127.0.0.1" &&
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext &&
+		openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+			-out server.pem -extfile ext
+	) >"$tmp/tls/openssl.log" 2>&1 || { cat "$tmp/tls/openssl.log"; echo "openssl could not make the test CA"; exit 1; }
+	# what a client trusts against real AWS, plus the test CA
+	system_bundle=/etc/ssl/certs/ca-certificates.crt
+	[ -r "$system_bundle" ] || { echo "no $system_bundle (Debian: ca-certificates)"; exit 1; }
+	cat "$system_bundle" "$tmp/tls/ca.pem" >"$tmp/tls/bundle.pem"
+	start_endpoint tls-ep --tls-cert "$tmp/tls/server.pem" --tls-key "$tmp/tls/server.key"
+	tls_ep_pid=$last_pid
+	invoke_eps=https://127.0.0.1:$port
 fi
-ep_cpu_ticks() { # the C endpoint's user+system CPU in clock ticks
-	[ -n "$ep_pid" ] && awk '{ print $14 + $15 }' "/proc/$ep_pid/stat" || echo 0
+ep_cpu_ticks() { # PID: the C endpoint's user+system CPU in clock ticks
+	[ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" || echo 0
 }
 
 # project N C LAMBDA_ENDPOINT: a config with N no-op tests at concurrency C
@@ -129,59 +185,131 @@ control POST /quota '{"value": 5000}' >/dev/null
 deployed=""
 echo "endpoint: $([ "$mode" = c ] && echo "bench/lambda-endpoint.c (SigV4 shape checked, not the signature)" ||
 	echo "tests/aws/endpoint.py (every SigV4 verified)"); $(nproc) cores"
+[ "$mode" = c ] && echo "HTTPS: $(openssl x509 -in "$tmp/tls/server.pem" -noout -text | sed -n 's/^ *Public Key Algorithm: //p') certificate; the client trusts $(grep -c 'BEGIN CERTIFICATE' "$tmp/tls/bundle.pem") certificates ($system_bundle and the test CA, as AWS_CA_BUNDLE)"
 
-run() { # N C DELAY_MS IDEAL_S
-	local n=$1 c=$2 delay=$3 ideal=$4 cpu0 cpu1
+run() { # N C DELAY_MS IDEAL_S [http|https [WAVE]]
+	local n=$1 c=$2 delay=$3 ideal=$4 proto=${5:-http} wave=${6:-0} cpu0 cpu1 ep url pid
+	if [ "$proto" = https ] && [ "$mode" != c ]; then
+		echo "N=$n at concurrency $c over HTTPS: needs BENCH_ENDPOINT=c"
+		return
+	fi
+	if [ "$proto" = https ]; then ep=$invoke_eps pid=$tls_ep_pid; else ep=$invoke_ep pid=$ep_pid; fi
 	if [ "$deployed" != "$n" ]; then # the manifest lists the tests; deploy talks to endpoint.py
 		project "$n" "$c" "$HT_AWS_ENDPOINT"
 		control POST "/function/$fn" '{"mode": "success", "updateDelayMs": 100}' >/dev/null
 		"$hypertest" -C "$tmp/p" --quiet deploy >"$tmp/deploy.out" 2>&1 || { cat "$tmp/deploy.out"; exit 1; }
 		deployed=$n
 	fi
-	project "$n" "$c" "$invoke_ep"
+	project "$n" "$c" "$ep"
 	control POST "/function/$fn" "{\"mode\": \"success\", \"delayMs\": $delay}" >/dev/null
 	control POST /reset '{}' >/dev/null
-	[ "$mode" = c ] && http POST "$invoke_ep/_reset" "{\"delayMs\": $delay}" >/dev/null
+	[ "$mode" = c ] && http POST "$ep/_reset" "{\"delayMs\": $delay, \"wave\": $wave}" >/dev/null
 	load=$(sed 's/^\([^ ]* [^ ]* [^ ]*\).*/\1/' /proc/loadavg)
-	cpu0=$(ep_cpu_ticks)
-	${HT_BENCH_WRAP:-} "$hypertest" -C "$tmp/p" --verbose invoke >"$tmp/out" 2>&1 || true
-	cpu1=$(ep_cpu_ticks)
+	cpu0=$(ep_cpu_ticks "$pid")
+	if [ "$proto" = https ]; then
+		AWS_CA_BUNDLE=$tmp/tls/bundle.pem ${HT_BENCH_WRAP:-} "$hypertest" -C "$tmp/p" --verbose invoke >"$tmp/out" 2>&1 || true
+	else
+		${HT_BENCH_WRAP:-} "$hypertest" -C "$tmp/p" --verbose invoke >"$tmp/out" 2>&1 || true
+	fi
+	cpu1=$(ep_cpu_ticks "$pid")
 	if [ "$mode" = c ]; then
-		http GET "$invoke_ep/_stats" >"$tmp/stats.json"
+		http GET "$ep/_stats" >"$tmp/stats.json"
 	else
 		control GET "/function/$fn" | "$py" -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["stats"]))' >"$tmp/stats.json"
 	fi
-	mkdir -p "$tmp/run-$n-$c" && cp "$tmp/out" "$tmp/p/hypertest.results.json" "$tmp/stats.json" "$tmp/run-$n-$c/"
+	mkdir -p "$tmp/run-$n-$c-$proto" && cp "$tmp/out" "$tmp/p/hypertest.results.json" "$tmp/stats.json" "$tmp/run-$n-$c-$proto/"
 	line=$(grep -o '[0-9]* tests in [0-9]* ms.*max RSS' "$tmp/out" | tail -1) ||
 		{ tail -20 "$tmp/out"; echo "hypertest printed no summary line"; exit 1; }
+	# the floor of the machine for one wave of C requests at once (C endpoint only)
+	: >"$tmp/floor"
+	if [ "$mode" = c ] && [ "$delay" -gt 0 ] && [ -z "${BENCH_NO_FLOOR:-}" ] &&
+		{ [ "$n" = "$c" ] || [ "$proto" = https ]; }; then
+		if [ "$proto" = https ]; then hows="tls curl"; else hows="raw curl"; fi
+		for how in $hows; do
+			http POST "$ep/_reset" "{\"delayMs\": $delay}" >/dev/null
+			url="$ep/2015-03-31/functions/$fn/invocations"
+			if [ "$proto" = https ]; then
+				"$tmp/invoke-floor" "$how" "$url" "$c" "$tmp/tls/bundle.pem" >>"$tmp/floor" || echo "floor $how failed" >>"$tmp/floor"
+			else
+				"$tmp/invoke-floor" "$how" "$url" "$c" >>"$tmp/floor" || echo "floor $how failed" >>"$tmp/floor"
+			fi
+		done
+	fi
 	"$py" - "$n" "$c" "$delay" "$ideal" "$line" "$tmp/p/hypertest.results.json" "$tmp/stats.json" \
-		"$load" "$((cpu1 - cpu0))" "$(getconf CLK_TCK)" "$mode" <<'PY'
+		"$load" "$((cpu1 - cpu0))" "$(getconf CLK_TCK)" "$mode" "$proto" "$wave" "$tmp/floor" <<'PY'
 import json, re, sys
 n, c, delay, ideal = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 line, res, st = sys.argv[5], json.load(open(sys.argv[6])), json.load(open(sys.argv[7]))
 load, ep_ticks, hz, mode = sys.argv[8], int(sys.argv[9]), int(sys.argv[10]), sys.argv[11]
+proto, wave, floor_lines = sys.argv[12], int(sys.argv[13]), open(sys.argv[14]).read().splitlines()
 m = re.search(r"(\d+) tests in (\d+) ms, at most (\d+) in flight; this process: (\d+) ms user CPU, "
               r"(\d+) ms system CPU, (\d+) KB max RSS", line)
 wall = int(m.group(2)) / 1000
 cpu = (int(m.group(4)) + int(m.group(5))) / 1000
 rss = int(m.group(6)) / 1024
+floors = {}
+for fl in floor_lines:
+    f = re.search(r"floor (\w+) (\d+): .*all answered after (\d+) ms; CPU (\d+) ms user, (\d+) ms system "
+                  r"= ([0-9.]+) ms per invocation", fl)
+    if f:
+        floors[f.group(1)] = {"wall": int(f.group(3)) / 1000, "per": float(f.group(6))}
 verdict = lambda ok: "PASS" if ok else "MISS"
-print("N=%d at concurrency %d, delayMs %d (load average %s): %s"
-      % (n, c, delay, load, res["tests"]))
-if ideal > 0:
-    over = (wall - ideal) * 100 / ideal
-    print("  wall %.2f s against the ideal %.0f s: %+.1f %%   %s (target within 5 %%)"
-          % (wall, ideal, over, verdict(over <= 5)))
+print("N=%d at concurrency %d, delayMs %d, %s (load average %s): %s"
+      % (n, c, delay, proto.upper(), load, res["tests"]))
+per = cpu * 1000 / n
+if proto == "http":
+    if ideal > 0:
+        over = (wall - ideal) * 100 / ideal
+        print("  wall %.2f s against the ideal %.0f s: %+.1f %%   %s (target within 5 %%)"
+              % (wall, ideal, over, verdict(over <= 5)))
+    else:
+        print("  wall %.2f s (ideal ~0: %.3f ms per invocation, %.0f invocations/s; no target)"
+              % (wall, wall * 1000 / n, n / wall if wall else 0))
+    print("  orchestrator CPU %.2f s (user %s ms, system %s ms) = %.3f ms per invocation   %s (target < 0.2)"
+          % (cpu, m.group(4), m.group(5), per, verdict(per < 0.2)))
+    print("  peak RSS %.1f MB   %s (target < 64)" % (rss, verdict(rss < 64)))
 else:
-    print("  wall %.2f s (ideal ~0: %.3f ms per invocation, %.0f invocations/s; no target)"
-          % (wall, wall * 1000 / n, n / wall if wall else 0))
-print("  orchestrator CPU %.2f s (user %s ms, system %s ms) = %.3f ms per invocation   %s (target < 0.2)"
-      % (cpu, m.group(4), m.group(5), cpu * 1000 / n, verdict(cpu * 1000 / n < 0.2)))
-print("  peak RSS %.1f MB   %s (target < 64)" % (rss, verdict(rss < 64)))
+    tls = floors.get("tls")
+    over = (wall - ideal) * 100 / ideal
+    if c < n and wave == 0:
+        print("  wall %.2f s against the ideal %.0f s: %+.1f %%   %s (target within 10 %%)"
+              % (wall, ideal, over, verdict(over <= 10)))
+    elif tls:
+        fo = (wall - tls["wall"]) * 100 / tls["wall"] if wave == 0 else None
+        if wave == 0:
+            print("  wall %.2f s against the TLS floor's %.2f s: %+.1f %%   %s (target within 25 %%; ideal %.0f s)"
+                  % (wall, tls["wall"], fo, verdict(fo <= 25), ideal))
+        else:
+            print("  wall %.2f s against the ideal %.0f s: %+.1f %% (one wave's floor %.2f s; no target)"
+                  % (wall, ideal, over, tls["wall"]))
+    else:
+        print("  wall %.2f s against the ideal %.0f s: %+.1f %% (no floor measured)" % (wall, ideal, over))
+    if c < n and wave == 0 and tls:
+        print("  orchestrator CPU %.2f s (user %s ms, system %s ms) = %.3f ms per invocation   %s "
+              "(target <= 1.5 x the TLS floor's %.3f = %.3f)"
+              % (cpu, m.group(4), m.group(5), per, verdict(per <= 1.5 * tls["per"]), tls["per"],
+                 1.5 * tls["per"]))
+    else:
+        print("  orchestrator CPU %.2f s (user %s ms, system %s ms) = %.3f ms per invocation%s"
+              % (cpu, m.group(4), m.group(5), per,
+                 " (TLS floor %.3f; no target)" % tls["per"] if tls else ""))
+    limit = 64 if c < n and wave == 0 else 128
+    print("  peak RSS %.1f MB   %s (target < %d)" % (rss, verdict(rss < limit), limit))
+    if "connections" in st:
+        print("  endpoint: %d connections, %d full TLS handshakes, %d resumed"
+              % (st["connections"], st["fullHandshakes"], st["resumedHandshakes"]))
+    if wave and "afterWave" in st:
+        a = st["afterWave"]
+        ok = a["connections"] == 0 and a["fullHandshakes"] == 0 and a["resumedHandshakes"] == 0 \
+            and a["newConnections"] == 0
+        print("  after the first %d invocations: %d new connections, %d full handshakes, %d resumed, "
+              "%d invocations on a connection new to invocations   %s (target: all 0)"
+              % (wave, a["connections"], a["fullHandshakes"], a["resumedHandshakes"],
+                 a["newConnections"], verdict(ok)))
 print("  in flight at most: %s (hypertest), %s (endpoint); endpoint: %s invocations%s"
       % (m.group(3), st["maxInFlight"], st["invocations"],
          ", %.2f s CPU" % (ep_ticks / hz) if mode == "c" else ", statuses %s" % st.get("statuses")))
-if mode == "c":
+if mode == "c" and st.get("firstArrival"):
     # when the invocations reached the endpoint, and when hypertest saw them end
     import datetime
     t = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000
@@ -191,24 +319,24 @@ if mode == "c":
     print("  timeline (ms after the run started): invocations reached the endpoint from %.0f to %.0f;"
           " hypertest saw them end from %.0f to %.0f (median %.0f)"
           % (first, first + st["arrivalSpanMs"], ends[0], ends[-1], ends[len(ends) // 2]))
+if floor_lines:
+    print("  the floor on this machine (bench/invoke-floor.c: %d requests at once, each on a new "
+          "connection, same endpoint, no hypertest):" % c)
+    for fl in floor_lines:
+        print("    " + fl)
 PY
-	# one wave (N = C, a delay): what the machine itself needs for it
-	if [ "$mode" = c ] && [ "$n" = "$c" ] && [ "$delay" -gt 0 ] && [ -z "${BENCH_NO_FLOOR:-}" ]; then
-		echo "  the floor on this machine (bench/invoke-floor.c: the same $n requests at once, same endpoint, no hypertest):"
-		for how in raw curl; do
-			http POST "$invoke_ep/_reset" "{\"delayMs\": $delay}" >/dev/null
-			echo "    $("$tmp/invoke-floor" "$how" "$invoke_ep/2015-03-31/functions/$fn/invocations" "$n")"
-		done
-	fi
 }
 
-for case in ${BENCH_CASES:-1 2 3}; do
+for case in ${BENCH_CASES:-1 2 3 4 5 6}; do
 	case "$case" in
 	1) run 2000 500 1000 4 ;;
 	2) run 2000 2000 1000 1 ;;
 	3) run 5000 1000 0 0 ;;
-	*:*:*:*) IFS=: read -r n c d i <<<"$case"; run "$n" "$c" "$d" "$i" ;;
-	*) echo "BENCH_CASES: no case '$case' (1, 2, 3 or N:C:DELAY_MS:IDEAL_S)"; exit 2 ;;
+	4) run 2000 500 1000 4 https ;;
+	5) run 2000 2000 1000 1 https ;;
+	6) run 4000 2000 1000 2 https 2000 ;;
+	*:*:*:*) IFS=: read -r n c d i p w <<<"$case"; run "$n" "$c" "$d" "$i" "${p:-http}" "${w:-0}" ;;
+	*) echo "BENCH_CASES: no case '$case' (1 to 6, or N:C:DELAY_MS:IDEAL_S[:https[:WAVE]])"; exit 2 ;;
 	esac
 done
 control POST /quota '{"value": 1000}' >/dev/null
