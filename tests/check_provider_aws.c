@@ -1345,6 +1345,9 @@ static int find_check(const hypertest_checks *c, const char *name)
 
 START_TEST(test_doctor)
 {
+	/* the CA bundle line below: from no variable of the caller's */
+	unsetenv("AWS_CA_BUNDLE");
+	unsetenv("HYPERTEST_CA_BUNDLE");
 	json_decref(control("POST", "/quota", "{\"value\": 1000}"));
 	const char *fn = new_function("{\"mode\": \"success\"}");
 	void *self = create_ok(options(fn, ""));
@@ -1364,7 +1367,50 @@ START_TEST(test_doctor)
 	i = find_check(&c, "provider.aws.concurrency");
 	ck_assert_msg(c.status[i] == HYPERTEST_CHECK_OK, "%s", c.msg[i]);
 	ck_assert_str_eq(c.msg[i], "Lambda concurrency quota 1000 >= the configured concurrency 100");
+	/* the CA bundle and where it came from */
+	i = find_check(&c, "provider.aws.ca-bundle");
+	ck_assert_int_eq(c.status[i], HYPERTEST_CHECK_OK);
+	ck_assert_msg(strstr(c.msg[i], "(from libcurl's default)") ||
+	                  strstr(c.msg[i], "(from OpenSSL's default paths)"),
+	              "%s", c.msg[i]);
 	OP(HYPERTEST_OP_DESTROY)(self);
+	{
+		char ca[300], extra[400], want[400];
+		FILE *pem;
+		snprintf(ca, sizeof ca, "%s/ca.pem", tmpdir);
+		pem = fopen(ca, "w");
+		ck_assert_ptr_nonnull(pem);
+		fclose(pem);
+		setenv("AWS_CA_BUNDLE", ca, 1);
+		memset(&c, 0, sizeof c);
+		self = create_ok(options(fn, ""));
+		ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
+		i = find_check(&c, "provider.aws.ca-bundle");
+		snprintf(want, sizeof want, "%s (from AWS_CA_BUNDLE)", ca);
+		ck_assert_str_eq(c.msg[i], want);
+		OP(HYPERTEST_OP_DESTROY)(self);
+		/* the option before AWS_CA_BUNDLE */
+		snprintf(extra, sizeof extra, "\"caBundle\": \"%s/\"", tmpdir);
+		memset(&c, 0, sizeof c);
+		self = create_ok(options(fn, extra));
+		ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
+		i = find_check(&c, "provider.aws.ca-bundle");
+		snprintf(want, sizeof want, "CA directory %s/ (from option caBundle)", tmpdir);
+		ck_assert_str_eq(c.msg[i], want);
+		OP(HYPERTEST_OP_DESTROY)(self);
+		/* a bundle that cannot be read */
+		setenv("AWS_CA_BUNDLE", "/nonexistent/ca.pem", 1);
+		memset(&c, 0, sizeof c);
+		self = create_ok(options(fn, ""));
+		ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
+		i = find_check(&c, "provider.aws.credentials");
+		ck_assert_int_eq(c.status[i], HYPERTEST_CHECK_FAILED);
+		ck_assert_str_eq(c.msg[i], "CA bundle /nonexistent/ca.pem (from AWS_CA_BUNDLE): cannot "
+		                           "read: No such file or directory");
+		OP(HYPERTEST_OP_DESTROY)(self);
+		unsetenv("AWS_CA_BUNDLE");
+		unlink(ca);
+	}
 
 	/* no function, no bucket, concurrency over the quota */
 	FILE *f = fopen(C.config_path, "w");
