@@ -59,6 +59,8 @@ hypertest=$build/cli/hypertest
 [ -x "$hypertest" ] || { echo "no $hypertest: build first"; exit 1; }
 [ -e "$build/plugins/.libs/provider-aws.so" ] || { echo "no provider-aws.so in $build/plugins/.libs"; exit 1; }
 export HYPERTEST_PLUGIN_PATH=$build/plugins/.libs
+# deploy puts the function runtime of this build into the runtime layer
+export HYPERTEST_FUNCTION_PROGRAM=$build/cli/hypertest-function
 # cli/hypertest of an uninstalled build is libtool's wrapper script: bash's
 # CPU time before its exec would count as the orchestrator's, so run the
 # real binary

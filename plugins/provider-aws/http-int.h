@@ -70,6 +70,8 @@ struct aws_http {
 	 * thread that drives them until the client is used */
 	int warmed;        /* aws_http_warm was called */
 	size_t warm_left;
+	size_t warm_more;  /* to add once the first is done (its TLS session cached) */
+	char *warm_url;
 	struct curl_slist *warm_headers; /* shared by the warm-up's requests */
 	pthread_t warm_thread;
 	int warm_thread_on;

@@ -18,10 +18,12 @@
  * The warm-up (aws_http_warm) opens connections before the first request:
  * small unsigned GETs whose answers are dropped, spread over the shards
  * like requests, driven by a thread of their own while the caller does
- * other work (reads the manifest), and joined by the next call, which
- * waits for them (each ends by its answer or the connect timeout) so that
- * the first requests find the connections idle; from then on one thread
- * again uses the client.  Cancel and free stop them at once.  The thread calls no callback of
+ * other work (reads the manifest), and stopped by the next call: from then
+ * on one thread again uses the client, and drives what is left of the
+ * warm-up with the requests.  A request that finds every connection its
+ * multi handle may open busy with a warm-up request waits in libcurl for
+ * the first to be free: the warm-up never makes more connections than the
+ * client's concurrency, and the requests do not open others meanwhile.  The thread calls no callback of
  * the caller (no log, no completion).
  */
 #define _GNU_SOURCE
@@ -156,19 +158,26 @@ static void transfer_free(aws_http *h, transfer *t)
 	free(t);
 }
 
+/* The warm-up's request, once none is left to make. */
+static void warm_free(aws_http *h)
+{
+	curl_slist_free_all(h->warm_headers);
+	h->warm_headers = NULL;
+	free(h->warm_url);
+	h->warm_url = NULL;
+}
+
 /* A warm-up transfer is done (out of every list and multi handle). */
 static void warm_gone(aws_http *h, transfer *t)
 {
 	transfer_free(h, t);
-	if (--h->warm_left == 0) {
-		curl_slist_free_all(h->warm_headers);
-		h->warm_headers = NULL;
-	}
+	if (--h->warm_left == 0 && h->warm_more == 0)
+		warm_free(h);
 }
 
-/* Wait for the warm-up's thread: until its requests are done, so that the
- * caller's requests find every connection idle; or, with stop, at once
- * (what is left is driven by the caller's waits). */
+/* End the warm-up's thread: at once with stop (what is left of the
+ * warm-up is driven by the caller's waits), else once its requests are
+ * done. */
 static void warm_join(aws_http *h, int stop)
 {
 	if (!h->warm_thread_on)
@@ -177,6 +186,9 @@ static void warm_join(aws_http *h, int stop)
 		atomic_store(&h->warm_stop, 1);
 	pthread_join(h->warm_thread, NULL);
 	h->warm_thread_on = 0;
+	h->warm_more = 0; /* not started: the requests open what they need */
+	if (h->warm_left == 0)
+		warm_free(h);
 }
 
 void aws_http_multi_release(aws_http *h)
@@ -198,8 +210,8 @@ void aws_http_multi_release(aws_http *h)
 		transfer_free(h, t);
 	}
 	h->warm_left = 0;
-	curl_slist_free_all(h->warm_headers);
-	h->warm_headers = NULL;
+	h->warm_more = 0;
+	warm_free(h);
 	for (i = 0; i < h->nidle; i++)
 		curl_easy_cleanup(h->idle[i]);
 	free(h->idle);
@@ -254,7 +266,7 @@ int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done
                        aws_err *err)
 {
 	transfer *t;
-	warm_join(h, 0);
+	warm_join(h, 1);
 	t = calloc(1, sizeof *t);
 	if (!t) {
 		aws_http_request_free(req);
@@ -277,7 +289,7 @@ int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done
 
 size_t aws_http_multi_pending(aws_http *h)
 {
-	warm_join(h, 0);
+	warm_join(h, 1);
 	return h->running.n - h->warm_left + h->delayed.n + h->ready.n;
 }
 
@@ -407,7 +419,7 @@ static int multi_wait(aws_http *h, int timeout_ms);
 
 int aws_http_multi_wait(aws_http *h, int timeout_ms)
 {
-	warm_join(h, 0);
+	warm_join(h, 1);
 	return multi_wait(h, timeout_ms);
 }
 
@@ -472,37 +484,10 @@ static size_t drop_cb(char *data, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
-static void *warm_main(void *ud)
-{
-	aws_http *h = ud;
-	while (h->warm_left > 0 && !atomic_load(&h->warm_stop))
-		if (multi_wait(h, 50) < 0)
-			break;
-	return NULL;
-}
-
-size_t aws_http_warm_left(aws_http *h)
-{
-	warm_join(h, 0);
-	return h->warm_left;
-}
-
-int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, aws_err *err)
+/* Add n warm-up requests (h->warm_url, h->warm_headers); how many were. */
+static size_t warm_add(aws_http *h, size_t n)
 {
 	size_t i;
-	int rc;
-	warm_join(h, 0);
-	/* once per client, before its first request: never more connections
-	 * than the client may open */
-	if (h->warmed || h->running.n || h->delayed.n || h->ready.n)
-		return 0;
-	h->warmed = 1;
-	if (n > (size_t)h->cfg.concurrency)
-		n = (size_t)h->cfg.concurrency;
-	if (n == 0)
-		return 0;
-	if ((rc = aws_http_header_list(h, req, &h->warm_headers, err)))
-		return rc;
 	for (i = 0; i < n; i++) {
 		transfer *t = calloc(1, sizeof *t);
 		CURL *e = t ? curl_easy_init() : NULL;
@@ -513,7 +498,7 @@ int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, aws_err *e
 		t->h = h;
 		t->warm = 1;
 		t->easy = e;
-		curl_easy_setopt(e, CURLOPT_URL, req->url);
+		curl_easy_setopt(e, CURLOPT_URL, h->warm_url);
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->warm_headers);
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 		curl_easy_setopt(e, CURLOPT_PRIVATE, t);
@@ -540,11 +525,60 @@ int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, aws_err *e
 		tl_push(&h->running, t);
 		h->warm_left++;
 	}
-	if (h->warm_left == 0)
+	return i;
+}
+
+/* The warm-up's thread: the first request alone, so that its TLS session
+ * is in the cache; then n at once, resuming it (one on the first's
+ * connection): n connections. */
+static void *warm_main(void *ud)
+{
+	aws_http *h = ud;
+	while (!atomic_load(&h->warm_stop)) {
+		if (h->warm_left == 0) {
+			size_t more = h->warm_more;
+			h->warm_more = 0;
+			if (more == 0 || warm_add(h, more) == 0)
+				break;
+		}
+		if (multi_wait(h, 20) < 0)
+			break;
+	}
+	return NULL;
+}
+
+size_t aws_http_warm_left(aws_http *h)
+{
+	warm_join(h, 0);
+	return h->warm_left;
+}
+
+int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, aws_err *err)
+{
+	int rc;
+	warm_join(h, 1);
+	/* once per client, before its first request: never more connections
+	 * than the client may open */
+	if (h->warmed || h->running.n || h->delayed.n || h->ready.n)
+		return 0;
+	h->warmed = 1;
+	if (n > (size_t)h->cfg.concurrency)
+		n = (size_t)h->cfg.concurrency;
+	if (n == 0)
+		return 0;
+	if ((rc = aws_http_header_list(h, req, &h->warm_headers, err)))
+		return rc;
+	if (!(h->warm_url = strdup(req->url)) || warm_add(h, 1) == 0) {
+		warm_free(h);
 		return aws_fail(err, HYPERTEST_ERR_NOMEM, "libcurl: cannot create handles");
+	}
+	h->warm_more = n; /* one of them finds the first's connection idle */
 	atomic_store(&h->warm_stop, 0);
-	if (pthread_create(&h->warm_thread, NULL, warm_main, h) == 0)
+	if (pthread_create(&h->warm_thread, NULL, warm_main, h) == 0) {
 		h->warm_thread_on = 1;
-	/* else the caller's waits drive them */
+	} else { /* the caller's waits drive them */
+		warm_add(h, h->warm_more);
+		h->warm_more = 0;
+	}
 	return 0;
 }

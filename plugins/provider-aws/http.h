@@ -127,15 +127,18 @@ void aws_http_multi_cancel(aws_http *h);
 size_t aws_http_multi_pending(aws_http *h);
 
 /* Open up to n connections to the host of req ahead of the asynchronous
- * requests (at most the client's concurrency, once per client): n copies
- * of req (signed once; its body is not sent: a GET) whose answers are read
- * and dropped, leaving each connection (TLS handshake done) idle in the
+ * requests (at most the client's concurrency, once per client): one copy
+ * of req, then (its TLS session cached for the others to resume) n more
+ * at once (signed once; its body is not sent: a GET), whose answers are
+ * read and dropped, leaving n connections (TLS handshake done) idle in the
  * pool.  A thread drives them (calling no log or completion callback)
- * until they are done; the next aws_http_multi_* call waits for that
- * first (aws_http_multi_cancel and aws_http_free stop them instead).  req stays the caller's.  0, or an error
- * code (nothing started). */
+ * until the next call of aws_http_multi_* or aws_http_free, which stops it
+ * and takes over what is left; requests that find every connection their
+ * multi handle may open busy wait for one to be free.  req stays the
+ * caller's.  0, or an error code (nothing started). */
 int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, aws_err *err);
-/* Warm-up requests not finished yet (they finish in aws_http_multi_wait). */
+/* Warm-up requests not finished yet: waits for the warm-up's thread to be
+ * done first (what it leaves finishes in aws_http_multi_wait). */
 size_t aws_http_warm_left(aws_http *h);
 
 /* ---- AWS errors ------------------------------------------------------------------ */
