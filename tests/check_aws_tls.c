@@ -29,14 +29,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/ec.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "credentials.h"
 #include "http.h"
+#include "test-pki.h"
 #include "tls.h"
 
 /* ---- counting the opens of one file ----------------------------------------------------- */
@@ -91,106 +88,7 @@ static void watch(const char *path)
 /* ---- certificates ------------------------------------------------------------------------- */
 
 static char tmpdir[256];
-static char ca_pem[300], wrong_pem[300], bundle_pem[300], cert_pem[300], key_pem[300];
-
-static EVP_PKEY *new_key(void)
-{
-	return EVP_EC_gen("P-256");
-}
-
-static void add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *ex;
-	X509V3_set_ctx_nodb(&ctx);
-	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
-	ex = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	ck_assert_ptr_nonnull(ex);
-	X509_add_ext(cert, ex, -1);
-	X509_EXTENSION_free(ex);
-}
-
-/* A certificate for key with subject CN=cn, signed by issuer_key (issuer:
- * NULL for self-signed); a CA or a server certificate for 127.0.0.1. */
-static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
-                       int is_ca, long serial)
-{
-	X509 *c = X509_new();
-	X509_NAME *name = X509_NAME_new();
-	X509_set_version(c, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(c), serial);
-	X509_gmtime_adj(X509_getm_notBefore(c), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(c), 86400);
-	X509_set_pubkey(c, key);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_subject_name(c, name);
-	X509_set_issuer_name(c, issuer ? X509_get_subject_name(issuer) : name);
-	X509_NAME_free(name);
-	if (is_ca) {
-		add_ext(c, issuer ? issuer : c, NID_basic_constraints, "critical,CA:TRUE");
-		add_ext(c, issuer ? issuer : c, NID_key_usage, "critical,keyCertSign,cRLSign");
-		add_ext(c, issuer ? issuer : c, NID_subject_key_identifier, "hash");
-	} else {
-		add_ext(c, issuer, NID_basic_constraints, "CA:FALSE");
-		add_ext(c, issuer, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
-		add_ext(c, issuer, NID_ext_key_usage, "serverAuth");
-	}
-	ck_assert_int_gt(X509_sign(c, issuer_key, EVP_sha256()), 0);
-	return c;
-}
-
-static void write_certs(const char *path, X509 **certs, size_t n)
-{
-	FILE *f = fopen(path, "w");
-	size_t i;
-	ck_assert_ptr_nonnull(f);
-	for (i = 0; i < n; i++)
-		ck_assert_int_eq(PEM_write_X509(f, certs[i]), 1);
-	fclose(f);
-}
-
-static X509 *ca_cert, *server_cert;
-static EVP_PKEY *server_key;
-
-/* The test CA, a server certificate it signed, another CA (wrong), and a
- * bundle of 149 throwaway roots with the test CA last. */
-static void make_pki(void)
-{
-	EVP_PKEY *ca_key = new_key(), *wrong_key = new_key(), *junk_key = new_key();
-	X509 *wrong, *bundle[150];
-	FILE *f;
-	int i;
-	snprintf(ca_pem, sizeof ca_pem, "%s/ca.pem", tmpdir);
-	snprintf(wrong_pem, sizeof wrong_pem, "%s/wrong-ca.pem", tmpdir);
-	snprintf(bundle_pem, sizeof bundle_pem, "%s/bundle-150.pem", tmpdir);
-	snprintf(cert_pem, sizeof cert_pem, "%s/server.pem", tmpdir);
-	snprintf(key_pem, sizeof key_pem, "%s/server.key", tmpdir);
-	server_key = new_key();
-	ck_assert_ptr_nonnull(ca_key);
-	ca_cert = make_cert(ca_key, "hypertest test CA", NULL, ca_key, 1, 1);
-	server_cert = make_cert(server_key, "127.0.0.1", ca_cert, ca_key, 0, 2);
-	wrong = make_cert(wrong_key, "another test CA", NULL, wrong_key, 1, 3);
-	write_certs(ca_pem, &ca_cert, 1);
-	write_certs(wrong_pem, &wrong, 1);
-	for (i = 0; i < 149; i++) {
-		char cn[64];
-		snprintf(cn, sizeof cn, "throwaway root %d", i);
-		bundle[i] = make_cert(junk_key, cn, NULL, junk_key, 1, 100 + i);
-	}
-	bundle[149] = ca_cert;
-	write_certs(bundle_pem, bundle, 150);
-	for (i = 0; i < 149; i++)
-		X509_free(bundle[i]);
-	write_certs(cert_pem, &server_cert, 1);
-	f = fopen(key_pem, "w");
-	ck_assert_ptr_nonnull(f);
-	PEM_write_PrivateKey(f, server_key, NULL, NULL, 0, NULL, NULL);
-	fclose(f);
-	X509_free(wrong);
-	EVP_PKEY_free(ca_key);
-	EVP_PKEY_free(wrong_key);
-	EVP_PKEY_free(junk_key);
-}
+static test_pki pki;
 
 /* ---- the TLS server: one answer per connection, then close ----------------------------- */
 
@@ -265,8 +163,8 @@ static void server_start(server *s)
 	memset(s, 0, sizeof *s);
 	pthread_mutex_init(&s->mu, NULL);
 	s->ctx = SSL_CTX_new(TLS_server_method());
-	ck_assert_int_eq(SSL_CTX_use_certificate(s->ctx, server_cert), 1);
-	ck_assert_int_eq(SSL_CTX_use_PrivateKey(s->ctx, server_key), 1);
+	ck_assert_int_eq(SSL_CTX_use_certificate(s->ctx, pki.server_cert), 1);
+	ck_assert_int_eq(SSL_CTX_use_PrivateKey(s->ctx, pki.server_key), 1);
 	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	memset(&a, 0, sizeof a);
@@ -330,25 +228,20 @@ static void setup(void)
 	snprintf(tmpdir, sizeof tmpdir, "%s/ht-tls-XXXXXX", base && *base ? base : "/tmp");
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 	clear_env();
-	make_pki();
+	ck_assert_int_eq(test_pki_make(&pki, tmpdir), 0);
 	server_start(&srv);
 }
 
 static void teardown(void)
 {
-	char cmd[512];
+	char path[512];
 	server_stop(&srv);
-	X509_free(ca_cert);
-	X509_free(server_cert);
-	EVP_PKEY_free(server_key);
-	/* tmpdir is ours (mkdtemp): remove its files */
-	static const char *const names[] = {"ca.pem",     "wrong-ca.pem", "bundle-150.pem",
-	                                    "server.pem", "server.key",   "config",
-	                                    "credentials"};
-	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-		snprintf(cmd, sizeof cmd, "%s/%s", tmpdir, names[i]);
-		unlink(cmd);
-	}
+	test_pki_free(&pki);
+	/* tmpdir is ours (mkdtemp) */
+	snprintf(path, sizeof path, "%s/config", tmpdir);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/credentials", tmpdir);
+	unlink(path);
 	rmdir(tmpdir);
 	clear_env();
 }
@@ -403,8 +296,8 @@ START_TEST(test_bundle_parsed_once)
 	aws_http *blocking, *async;
 	int i, ok = 0;
 
-	watch(bundle_pem);
-	tls = aws_tls_new(bundle_pem, NULL, NULL, &err);
+	watch(pki.bundle);
+	tls = aws_tls_new(pki.bundle, NULL, NULL, &err);
 	ck_assert_msg(tls != NULL, "%s", err.msg);
 	ck_assert_str_eq(aws_tls_ca_source(tls), "option caBundle");
 	cfg.tls = tls;
@@ -443,10 +336,10 @@ START_TEST(test_bundle_parsed_once)
 	ck_assert_int_eq(counter(&srv, &srv.connections), 200);
 	ck_assert_int_eq(counter(&srv, &srv.handshakes), 200);
 	/* ... and the 150-certificate bundle read and parsed once for all */
-	ck_assert_int_eq(opens_of(bundle_pem), 1);
+	ck_assert_int_eq(opens_of(pki.bundle), 1);
 	ck_assert_uint_eq(aws_tls_store_loads(tls), 1);
 	fprintf(stderr, "check_aws_tls: 200 connections, %d sessions resumed, bundle opened %d time(s)\n",
-	        counter(&srv, &srv.resumed), opens_of(bundle_pem));
+	        counter(&srv, &srv.resumed), opens_of(pki.bundle));
 	aws_http_free(blocking);
 	aws_http_free(async);
 	aws_tls_unref(tls);
@@ -456,7 +349,7 @@ END_TEST
 START_TEST(test_wrong_ca_fails)
 {
 	aws_err err = {0};
-	aws_tls *tls = aws_tls_new(wrong_pem, NULL, NULL, &err);
+	aws_tls *tls = aws_tls_new(pki.wrong_ca, NULL, NULL, &err);
 	ck_assert_msg(tls != NULL, "%s", err.msg);
 	ck_assert_int_eq(get_once(tls, &err), HYPERTEST_ERR_HTTP);
 	ck_assert_msg(strstr(err.msg, "unable to get local issuer certificate") != NULL,
@@ -524,23 +417,23 @@ START_TEST(test_ca_precedence)
 	char config[512];
 
 	/* the profile's ca_bundle alone */
-	profile_with(&good, ca_pem);
+	profile_with(&good, pki.ca);
 	snprintf(config, sizeof config, "ca_bundle in %s/config [profile t]", tmpdir);
 	ck_assert_str_eq(good.ca_bundle_source, config);
 	expect(NULL, &good, config, 1);
 	/* AWS_CA_BUNDLE before the profile */
-	setenv("AWS_CA_BUNDLE", wrong_pem, 1);
+	setenv("AWS_CA_BUNDLE", pki.wrong_ca, 1);
 	expect(NULL, &good, "AWS_CA_BUNDLE", 0);
-	setenv("AWS_CA_BUNDLE", ca_pem, 1);
-	profile_with(&wrong, wrong_pem);
+	setenv("AWS_CA_BUNDLE", pki.ca, 1);
+	profile_with(&wrong, pki.wrong_ca);
 	expect(NULL, &wrong, "AWS_CA_BUNDLE", 1);
 	/* the option before AWS_CA_BUNDLE */
-	setenv("AWS_CA_BUNDLE", wrong_pem, 1);
-	expect(ca_pem, &wrong, "option caBundle", 1);
-	expect(wrong_pem, &good, "option caBundle", 0);
+	setenv("AWS_CA_BUNDLE", pki.wrong_ca, 1);
+	expect(pki.ca, &wrong, "option caBundle", 1);
+	expect(pki.wrong_ca, &good, "option caBundle", 0);
 	/* HYPERTEST_CA_BUNDLE after the profile's */
 	unsetenv("AWS_CA_BUNDLE");
-	setenv("HYPERTEST_CA_BUNDLE", ca_pem, 1);
+	setenv("HYPERTEST_CA_BUNDLE", pki.ca, 1);
 	expect(NULL, &wrong, "[profile t]", 0);
 	expect(NULL, NULL, "HYPERTEST_CA_BUNDLE", 1);
 	/* nothing: libcurl's default, which does not know the test CA */

@@ -7,9 +7,10 @@
  * cached per registry and scope until they expire; later requests to that
  * registry authenticate up front.
  *
- * TLS: the certificate store is built once per client from libcurl's
- * default CA file (or directory) on the first HTTPS connection and
- * installed in every connection's SSL_CTX after it; libcurl's own CA
+ * TLS: the certificate store is built once per client from the CA bundle
+ * (SSL_CERT_FILE, else libcurl's default CA file, else its directory) on
+ * the first HTTPS connection and installed in every connection's SSL_CTX
+ * after it; libcurl's own CA
  * options are cleared, as libcurl would otherwise parse the whole bundle
  * again for each new connection (it does not cache its store while a CA
  * directory is set, and Debian's build sets one).  Verification stays on.
@@ -105,12 +106,13 @@ static CURLcode ssl_ctx_cb(CURL *easy, void *ssl_ctx, void *user)
 	pthread_mutex_lock(&reg->lock);
 	if (!reg->store) {
 		const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-		const char *file = v->age >= CURLVERSION_SEVENTH ? v->cainfo : NULL;
+		const char *env = getenv("SSL_CERT_FILE");
+		const char *file = env && *env ? env : v->age >= CURLVERSION_SEVENTH ? v->cainfo : NULL;
 		const char *dir = v->age >= CURLVERSION_SEVENTH ? v->capath : NULL;
 		X509_STORE *s = X509_STORE_new();
 		int ok = 0;
-		if (file && access(file, R_OK) != 0)
-			file = NULL;
+		if (file && file != env && access(file, R_OK) != 0)
+			file = NULL; /* libcurl's default, missing here: its directory */
 		ERR_clear_error();
 		if (s && (file || dir))
 			ok = X509_STORE_load_locations(s, file, file ? NULL : dir) == 1;

@@ -12,7 +12,9 @@ without a token that covers their scope get 401 and a challenge
 'WWW-Authenticate: Bearer realm=".../token",service="...",scope="..."';
 GET /token?service=...&scope=... hands out a token (logged as
 "TOKEN scope scope...").  With --corrupt-blobs, the last byte of every
-GET /v2/.../blobs/... answer is changed.
+GET /v2/.../blobs/... answer is changed.  With --tls-cert and --tls-key it
+speaks HTTPS, and logs each connection's handshake as "TLS full" or
+"TLS resumed" (a failed one: "TLS failed REASON").
 """
 import argparse
 import base64
@@ -23,6 +25,7 @@ import os
 import re
 import secrets
 import socket
+import ssl
 import sys
 import threading
 import urllib.parse
@@ -172,6 +175,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
 
+class TLSServer(http.server.ThreadingHTTPServer):
+    """The proxy over TLS: the handshake at accept, logged."""
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        try:
+            tls = self.tls.wrap_socket(sock, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            self.state.write("TLS failed %s" % getattr(e, "reason", e))
+            sock.close()
+            raise
+        self.state.write("TLS %s" % ("resumed" if tls.session_reused else "full"))
+        return tls, addr
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--upstream", required=True, help="host:port of the registry")
@@ -182,8 +200,15 @@ def main():
     ap.add_argument("--password")
     ap.add_argument("--expires-in", type=int, default=300)
     ap.add_argument("--corrupt-blobs", action="store_true")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     args = ap.parse_args()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if args.tls_cert:
+        server = TLSServer(("127.0.0.1", 0), Handler)
+        server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.tls.load_cert_chain(args.tls_cert, args.tls_key)
+    else:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     server.state = State(args)
     with open(args.port_file + ".tmp", "w") as f:
