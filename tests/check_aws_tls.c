@@ -18,7 +18,6 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <check.h>
-#include <dlfcn.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -33,57 +32,9 @@
 
 #include "credentials.h"
 #include "http.h"
+#include "open-count.h"
 #include "test-pki.h"
 #include "tls.h"
-
-/* ---- counting the opens of one file ----------------------------------------------------- */
-
-static char watched[512];
-static int watched_opens;
-static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void count_open(const char *path)
-{
-	pthread_mutex_lock(&watch_mu);
-	if (path && watched[0] && strcmp(path, watched) == 0)
-		watched_opens++;
-	pthread_mutex_unlock(&watch_mu);
-}
-
-FILE *fopen(const char *path, const char *mode)
-{
-	static FILE *(*real)(const char *, const char *);
-	if (!real)
-		real = (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, "fopen");
-	count_open(path);
-	return real(path, mode);
-}
-
-FILE *fopen64(const char *path, const char *mode)
-{
-	static FILE *(*real)(const char *, const char *);
-	if (!real)
-		real = (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, "fopen64");
-	count_open(path);
-	return real(path, mode);
-}
-
-static int opens_of(const char *path)
-{
-	int n;
-	pthread_mutex_lock(&watch_mu);
-	n = strcmp(path, watched) == 0 ? watched_opens : -1;
-	pthread_mutex_unlock(&watch_mu);
-	return n;
-}
-
-static void watch(const char *path)
-{
-	pthread_mutex_lock(&watch_mu);
-	snprintf(watched, sizeof watched, "%s", path);
-	watched_opens = 0;
-	pthread_mutex_unlock(&watch_mu);
-}
 
 /* ---- certificates ------------------------------------------------------------------------- */
 
@@ -296,7 +247,7 @@ START_TEST(test_bundle_parsed_once)
 	aws_http *blocking, *async;
 	int i, ok = 0;
 
-	watch(pki.bundle);
+	open_count_watch(pki.bundle);
 	tls = aws_tls_new(pki.bundle, NULL, NULL, &err);
 	ck_assert_msg(tls != NULL, "%s", err.msg);
 	ck_assert_str_eq(aws_tls_ca_source(tls), "option caBundle");
@@ -336,10 +287,10 @@ START_TEST(test_bundle_parsed_once)
 	ck_assert_int_eq(counter(&srv, &srv.connections), 200);
 	ck_assert_int_eq(counter(&srv, &srv.handshakes), 200);
 	/* ... and the 150-certificate bundle read and parsed once for all */
-	ck_assert_int_eq(opens_of(pki.bundle), 1);
+	ck_assert_int_eq(open_count(), 1);
 	ck_assert_uint_eq(aws_tls_store_loads(tls), 1);
 	fprintf(stderr, "check_aws_tls: 200 connections, %d sessions resumed, bundle opened %d time(s)\n",
-	        counter(&srv, &srv.resumed), opens_of(pki.bundle));
+	        counter(&srv, &srv.resumed), open_count());
 	aws_http_free(blocking);
 	aws_http_free(async);
 	aws_tls_unref(tls);

@@ -37,7 +37,9 @@
 #include "image.h"
 #include "layer.h"
 #include "oci_layout.h"
+#include "open-count.h"
 #include "registry.h"
+#include "test-pki.h"
 
 #ifndef HT_TESTS_SRCDIR
 #define HT_TESTS_SRCDIR "tests"
@@ -175,8 +177,10 @@ struct proxy {
 	char addr[64]; /* "127.0.0.1:port" */
 };
 
-static void start_proxy(struct proxy *p, const char *name, int upstream, const char *auth,
-                        const char *expires, int corrupt)
+/* tls: NULL, or {certificate, key}: HTTPS, a connection closed after a GET
+ * or HEAD */
+static void start_proxy_tls(struct proxy *p, const char *name, int upstream, const char *auth,
+                            const char *expires, int corrupt, const char *const *tls)
 {
 	const char *src = getenv("HT_TESTS_SRCDIR");
 	char script[4200], port_file[4200], up[64];
@@ -184,9 +188,19 @@ static void start_proxy(struct proxy *p, const char *name, int upstream, const c
 	snprintf(port_file, sizeof port_file, "%s/%s.port", suite_dir, name);
 	snprintf(p->log, sizeof p->log, "%s/%s.requests", suite_dir, name);
 	snprintf(up, sizeof up, "127.0.0.1:%d", upstream);
-	char *argv[] = {(char *)python, script, "--upstream", up, "--port-file", port_file, "--log", p->log,
-	                "--auth", (char *)auth, "--expires-in", (char *)expires,
-	                corrupt ? "--corrupt-blobs" : NULL, NULL};
+	char *argv[20] = {(char *)python, script, "--upstream", up, "--port-file", port_file, "--log",
+	                  p->log, "--auth", (char *)auth, "--expires-in", (char *)expires};
+	int n = 12;
+	if (corrupt)
+		argv[n++] = "--corrupt-blobs";
+	if (tls) {
+		argv[n++] = "--tls-cert";
+		argv[n++] = (char *)tls[0];
+		argv[n++] = "--tls-key";
+		argv[n++] = (char *)tls[1];
+		argv[n++] = "--close";
+	}
+	argv[n] = NULL;
 	char out[4200];
 	snprintf(out, sizeof out, "%s/%s.out", suite_dir, name);
 	p->pid = spawn(argv, out);
@@ -204,6 +218,12 @@ static void start_proxy(struct proxy *p, const char *name, int upstream, const c
 	p->port = atoi(text);
 	free(text);
 	snprintf(p->addr, sizeof p->addr, "127.0.0.1:%d", p->port);
+}
+
+static void start_proxy(struct proxy *p, const char *name, int upstream, const char *auth,
+                        const char *expires, int corrupt)
+{
+	start_proxy_tls(p, name, upstream, auth, expires, corrupt, NULL);
 }
 
 static struct registry plain_reg, basic_reg;
@@ -739,6 +759,58 @@ START_TEST(test_unreachable)
 }
 END_TEST
 
+/* HTTPS: a proxy with a certificate of a test CA made here, closing each
+ * connection after a GET or HEAD; the client trusts SSL_CERT_FILE, a bundle
+ * of 150 certificates with the test CA last: it reads the bundle once for
+ * all its connections, resumes TLS sessions across its requests, and with
+ * a bundle without the test CA fails saying why. */
+START_TEST(test_tls)
+{
+	test_pki pki;
+	struct proxy px;
+	ht_err err = {0};
+	char dir[4200], pushed[80];
+	snprintf(dir, sizeof dir, "%s/tls", suite_dir);
+	ck_assert(mkdir(dir, 0700) == 0 || errno == EEXIST);
+	ck_assert_int_eq(test_pki_make(&pki, dir), 0);
+	const char *tls[] = {pki.cert, pki.key};
+	start_proxy_tls(&px, "tls-proxy", plain_reg.port, "none", "300", 0, tls);
+
+	setenv("SSL_CERT_FILE", pki.bundle, 1);
+	open_count_watch(pki.bundle);
+	ht_registry *reg = client();
+	ck_assert_int_eq(ht_registry_set_plain_http(reg, px.addr, 0, &err), 0);
+	ht_image *img = make_image(NULL, "over TLS\n", 1), *back = NULL;
+	char *ref = ref_at(&px, "tls/app:v1");
+	ck_assert_msg(ht_image_push_registry(img, reg, ref, pushed, &err) == 0, "%s", err.msg);
+	ck_assert_msg(ht_image_from_registry(reg, ref, NULL, &back, &err) == 0, "%s", err.msg);
+	ht_image_free(back);
+	ht_image_free(img);
+	int full = count_since(&px, 0, "TLS full", NULL);
+	int resumed = count_since(&px, 0, "TLS resumed", NULL);
+	int closing = count_since(&px, 0, "GET", NULL) + count_since(&px, 0, "HEAD", NULL);
+	/* a connection after each GET and HEAD, the bundle read once for them all */
+	ck_assert_int_ge(closing, 3);
+	ck_assert_int_ge(full + resumed, closing);
+	ck_assert_int_eq(open_count(), 1);
+	/* the first handshake's session is resumed by the others */
+	ck_assert_int_ge(resumed, 1);
+	ht_registry_unref(reg);
+
+	/* a bundle without the test CA */
+	setenv("SSL_CERT_FILE", pki.wrong_ca, 1);
+	reg = client();
+	ck_assert_int_eq(ht_registry_set_plain_http(reg, px.addr, 0, &err), 0);
+	ck_assert_int_eq(ht_image_from_registry(reg, ref, NULL, &back, &err), HYPERTEST_ERR_HTTP);
+	ck_assert_msg(strstr(err.msg, "unable to get local issuer certificate"), "%s", err.msg);
+	ht_registry_unref(reg);
+	unsetenv("SSL_CERT_FILE");
+	free(ref);
+	stop(px.pid);
+	test_pki_free(&pki);
+}
+END_TEST
+
 /* hypertest deploy through the fixture provider naming a registry target:
  * the base pulled from the registry, the test layer on top, the result
  * pushed; a second deploy uploads no blob; a third after one changed file
@@ -867,6 +939,7 @@ static Suite *registry_suite(void)
 	tcase_add_test(tc, test_corrupt_blob);
 	tcase_add_test(tc, test_platform_index);
 	tcase_add_test(tc, test_unreachable);
+	tcase_add_test(tc, test_tls);
 	tcase_add_test(tc, test_deploy_to_registry);
 	tcase_add_test(tc, test_registry_error_codes);
 	suite_add_tcase(s, tc);

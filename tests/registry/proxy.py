@@ -14,7 +14,8 @@ GET /token?service=...&scope=... hands out a token (logged as
 "TOKEN scope scope...").  With --corrupt-blobs, the last byte of every
 GET /v2/.../blobs/... answer is changed.  With --tls-cert and --tls-key it
 speaks HTTPS, and logs each connection's handshake as "TLS full" or
-"TLS resumed" (a failed one: "TLS failed REASON").
+"TLS resumed" (a failed one: "TLS failed REASON"); with --close a
+connection ends after the answer to a GET or HEAD.
 """
 import argparse
 import base64
@@ -98,6 +99,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(k, v)
         if not any(k.lower() == "content-length" for k, _ in headers):
             self.send_header("Content-Length", str(len(data)))
+        if self.server.state.args.close and self.command in ("GET", "HEAD"):
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         if not head and data:
             self.wfile.write(data)
@@ -163,6 +167,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         resp = conn.getresponse()
         out = resp.read() if not head else b""
         hdrs = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP]
+        if st.args.tls_cert:  # the registry behind speaks plain HTTP: its absolute URLs too
+            hdrs = [(k, "https://" + v[7:] if k.lower() == "location" and v.startswith("http://")
+                     else v) for k, v in hdrs]
         if head and resp.getheader("Content-Length") is not None:
             hdrs.append(("Content-Length", resp.getheader("Content-Length")))
         if (st.args.corrupt_blobs and self.command == "GET" and "/blobs/" in url.path
@@ -202,6 +209,7 @@ def main():
     ap.add_argument("--corrupt-blobs", action="store_true")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--close", action="store_true")
     args = ap.parse_args()
     if args.tls_cert:
         server = TLSServer(("127.0.0.1", 0), Handler)
