@@ -507,7 +507,8 @@ static size_t warm_add(aws_http *h, size_t n)
 		curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 		curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->cfg.connect_timeout_ms);
-		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->cfg.connect_timeout_ms);
+		/* requests wait for a warm-up's connection: never for long */
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 2 * h->cfg.connect_timeout_ms);
 		curl_easy_setopt(e, CURLOPT_USERAGENT, "hypertest-aws");
 #if LIBCURL_VERSION_NUM >= 0x075500
 		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
