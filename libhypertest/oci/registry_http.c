@@ -10,10 +10,11 @@
  * TLS: the certificate store is built once per client from the CA bundle
  * (SSL_CERT_FILE, else libcurl's default CA file, else its directory) on
  * the first HTTPS connection and installed in every connection's SSL_CTX
- * after it; libcurl's own CA
- * options are cleared, as libcurl would otherwise parse the whole bundle
- * again for each new connection (it does not cache its store while a CA
- * directory is set, and Debian's build sets one).  Verification stays on.
+ * after it; libcurl's own CA options are cleared, as libcurl would
+ * otherwise parse the whole bundle again for each new connection (it does
+ * not cache its store while a CA directory is set, and Debian's build sets
+ * one).  A libcurl on another TLS library (or another OpenSSL) is given
+ * SSL_CERT_FILE, if set, with no CA directory.  Verification stays on.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -98,6 +99,19 @@ static void share_unlock(CURL *h, curl_lock_data data, void *user)
 	pthread_mutex_unlock(&reg->share_lock[data]);
 }
 
+/* Is libcurl built on the OpenSSL we use ("OpenSSL/3.0.22": the same major
+ * version, 1.1 for 1.1.x)?  Only then may its SSL_CTX get our store. */
+static int curl_has_our_openssl(void)
+{
+	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+	const char *s = v ? v->ssl_version : NULL;
+	char want[32];
+	snprintf(want, sizeof want, "OpenSSL/%lu.", (unsigned long)(OPENSSL_VERSION_NUMBER >> 28));
+	if (!s || strncmp(s, want, strlen(want)) != 0)
+		return 0;
+	return OPENSSL_VERSION_NUMBER >> 28 >= 3 || strncmp(s + strlen(want), "1.", 2) == 0;
+}
+
 /* Install the client's store in a new connection's SSL_CTX (built once). */
 static CURLcode ssl_ctx_cb(CURL *easy, void *ssl_ctx, void *user)
 {
@@ -164,11 +178,7 @@ ht_registry *ht_registry_new(ht_err *err)
 	curl_share_setopt(reg->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(reg->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	curl_share_setopt(reg->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-	CURL *probe = curl_easy_init();
-	reg->no_ctx_callback =
-	    !probe || curl_easy_setopt(probe, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb) != CURLE_OK;
-	if (probe)
-		curl_easy_cleanup(probe);
+	reg->no_ctx_callback = !curl_has_our_openssl();
 	return reg;
 }
 
@@ -463,6 +473,9 @@ static int perform(const struct ht_http_req *req, const char *auth, ht_registry 
 		curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
 		curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, reg);
 		curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	} else if (getenv("SSL_CERT_FILE") && *getenv("SSL_CERT_FILE")) {
+		curl_easy_setopt(h, CURLOPT_CAINFO, getenv("SSL_CERT_FILE"));
 		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
 	}
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);

@@ -10,9 +10,9 @@
  * does by default; a bundle of 150 roots costs about 12 ms of CPU and
  * 0.9 MB per connection.  Here the CA file and directory options of
  * libcurl are cleared, so libcurl loads nothing, and the callback hands
- * each SSL_CTX the shared store.  A libcurl built on another TLS library
- * has no SSL_CTX callback: then the file is given to libcurl with no CA
- * directory, which lets libcurl's own store cache work.
+ * each SSL_CTX the shared store.  With a libcurl built on another TLS
+ * library (or another OpenSSL) the file is given to libcurl instead, with
+ * no CA directory, which lets libcurl's own store cache work.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,7 +43,18 @@ struct aws_tls {
 	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
 };
 
-static CURLcode ssl_ctx_cb(CURL *easy, void *ssl_ctx, void *ud);
+int aws_tls_curl_has_our_openssl(void)
+{
+	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+	const char *s = v ? v->ssl_version : NULL;
+	char want[32];
+	/* "OpenSSL/3.0.22": the same major version (1.1 for 1.1.x) as ours */
+	snprintf(want, sizeof want, "OpenSSL/%lu.", (unsigned long)(OPENSSL_VERSION_NUMBER >> 28));
+	if (!s || strncmp(s, want, strlen(want)) != 0)
+		return 0;
+	return OPENSSL_VERSION_NUMBER >> 28 >= 3 ||
+	       strncmp(s + strlen(want), "1.", 2) == 0; /* 1.1.x, not 1.0.x */
+}
 
 /* ---- the share's locks ------------------------------------------------------------- */
 
@@ -129,14 +140,8 @@ aws_tls *aws_tls_new(const char *option, const char *profile_value, const char *
 	curl_share_setopt(t->share, CURLSHOPT_USERDATA, t);
 	curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-	{
-		/* a libcurl on another TLS library than OpenSSL refuses the callback */
-		CURL *probe = curl_easy_init();
-		t->no_ctx_callback =
-		    !probe || curl_easy_setopt(probe, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb) != CURLE_OK;
-		if (probe)
-			curl_easy_cleanup(probe);
-	}
+	/* the callback is handed an SSL_CTX of libcurl's OpenSSL: it must be ours */
+	t->no_ctx_callback = !aws_tls_curl_has_our_openssl();
 	return t;
 }
 

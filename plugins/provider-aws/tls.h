@@ -41,6 +41,9 @@ const char *aws_tls_ca_source(const aws_tls *t);
 /* How many times the certificate store was built (1 after the first
  * HTTPS connection, and it stays 1). */
 unsigned aws_tls_store_loads(aws_tls *t);
+/* Is libcurl built on the OpenSSL this code uses (same major version)?
+ * Only then may its SSL_CTX be handed our certificate store. */
+int aws_tls_curl_has_our_openssl(void);
 /* Why the store could not be built (after CURLE_SSL_CACERT_BADFILE). */
 void aws_tls_load_error(aws_tls *t, char *buf, size_t size);
 
