@@ -396,6 +396,17 @@ START_TEST(test_ca_precedence)
 	ck_assert_int_eq(err.code, HYPERTEST_ERR_CONFIG);
 	ck_assert_str_eq(err.msg, "CA bundle /nonexistent/ca.pem (from AWS_CA_BUNDLE): cannot read: "
 	                          "No such file or directory");
+	/* ... or, for a client that may never speak HTTPS (the function side's
+	 * Runtime API), by its first HTTPS connection */
+	{
+		aws_tls *lazy = aws_tls_new_default(&err);
+		ck_assert_ptr_nonnull(lazy);
+		ck_assert_int_eq(get_once(lazy, &err), HYPERTEST_ERR_HTTP);
+		ck_assert_msg(strstr(err.msg, "GET ping: ") &&
+		                  strstr(err.msg, "CA bundle /nonexistent/ca.pem (from AWS_CA_BUNDLE)"),
+		              "%s", err.msg);
+		aws_tls_unref(lazy);
+	}
 	aws_credentials_free(&good);
 	aws_credentials_free(&wrong);
 }

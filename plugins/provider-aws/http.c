@@ -420,7 +420,7 @@ aws_http *aws_http_new(const aws_http_config *cfg, aws_err *err)
 	h->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (h->cfg.tls) {
 		h->tls = aws_tls_ref(h->cfg.tls);
-	} else if (!(h->tls = aws_tls_new(NULL, NULL, NULL, err))) {
+	} else if (!(h->tls = aws_tls_new_default(err))) {
 		h->cfg.tls = NULL;
 		aws_http_free(h);
 		return NULL;

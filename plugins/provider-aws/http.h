@@ -36,8 +36,8 @@ typedef struct aws_http_config {
 	void *log_ud;
 	const aws_credentials *creds; /* secrets to redact (borrowed; may be NULL) */
 	aws_tls *tls;             /* CA bundle, certificate store, TLS sessions: the client
-	                           * takes a reference; NULL: one of its own (aws_tls_new
-	                           * with no option and no profile) */
+	                           * takes a reference; NULL: one of its own
+	                           * (aws_tls_new_default) */
 } aws_http_config;
 
 /* Called before every attempt: add the signature to headers (a fresh copy

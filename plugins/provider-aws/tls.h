@@ -24,6 +24,10 @@ typedef struct aws_tls aws_tls;
  * NULL on error (err says why). */
 aws_tls *aws_tls_new(const char *option, const char *profile_value, const char *profile_source,
                      aws_err *err);
+/* The same without option and profile, for clients that may never speak
+ * HTTPS (the function side's Runtime API): an unreadable bundle fails the
+ * first HTTPS connection instead, naming it. */
+aws_tls *aws_tls_new_default(aws_err *err);
 /* Another reference (each aws_http holds one). */
 aws_tls *aws_tls_ref(aws_tls *t);
 void aws_tls_unref(aws_tls *t);
