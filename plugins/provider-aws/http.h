@@ -133,8 +133,9 @@ size_t aws_http_multi_pending(aws_http *h);
  * read and dropped, leaving n connections (TLS handshake done) idle in the
  * pool.  A thread drives them (calling no log or completion callback)
  * until the next call of aws_http_multi_* or aws_http_free, which stops it
- * and takes over what is left; requests that find every connection their
- * multi handle may open busy wait for one to be free.  req stays the
+ * and takes over what is left (the n are never started if the first is
+ * not done by then); requests that find every connection their multi
+ * handle may open busy wait for one to be free.  req stays the
  * caller's.  0, or an error code (nothing started). */
 int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, aws_err *err);
 /* Warm-up requests not finished yet: waits for the warm-up's thread to be
