@@ -4,9 +4,9 @@
 # shape of each SigV4 Authorization header, not the signature, and answers
 # each invocation after delayMs without blocking the others); it is compiled
 # into the temp dir with cc.  S3 (manifest, results), ECR and the deploy's
-# Lambda calls still go to the services of tests/aws/services.sh (s3rver
+# Lambda calls still go to the services of tests/services/aws/services.sh (s3rver
 # behind endpoint.py's signature-checking front).  BENCH_ENDPOINT=python
-# sends Invoke to tests/aws/endpoint.py instead, as before (every SigV4
+# sends Invoke to tests/services/aws/endpoint.py instead, as before (every SigV4
 # verified by botocore, but Python shares the machine's cores with hypertest
 # and is the bottleneck at these rates).
 # Three runs:
@@ -32,7 +32,7 @@
 #        BENCH_NO_FLOOR=1 leaves out the floor (below),
 #        BENCH_KEEP=1 keeps the temp dir (each run's output and results in run-N/)
 # Uses the services of the environment (HT_AWS_ENDPOINT & co.) or starts
-# tests/aws/services.sh for the duration.
+# tests/services/aws/services.sh for the duration.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-}
@@ -55,12 +55,12 @@ started=""
 ep_pid=""
 cleanup() {
 	[ -n "$ep_pid" ] && kill "$ep_pid" 2>/dev/null && wait "$ep_pid" 2>/dev/null
-	[ -n "$started" ] && "$here/tests/aws/services.sh" stop "$tmp/svc" >/dev/null 2>&1
+	[ -n "$started" ] && "$here/tests/services/aws/services.sh" stop "$tmp/svc" >/dev/null 2>&1
 	if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 if [ -z "${HT_AWS_ENDPOINT:-}" ]; then
-	"$here/tests/aws/services.sh" start "$tmp/svc" >"$tmp/services.log" 2>&1 ||
+	"$here/tests/services/aws/services.sh" start "$tmp/svc" >"$tmp/services.log" 2>&1 ||
 		{ cat "$tmp/services.log"; echo "the services did not start"; exit 1; }
 	started=1
 	. "$tmp/svc/env"
@@ -128,7 +128,7 @@ PY
 control POST /quota '{"value": 5000}' >/dev/null
 deployed=""
 echo "endpoint: $([ "$mode" = c ] && echo "bench/lambda-endpoint.c (SigV4 shape checked, not the signature)" ||
-	echo "tests/aws/endpoint.py (every SigV4 verified)"); $(nproc) cores"
+	echo "tests/services/aws/endpoint.py (every SigV4 verified)"); $(nproc) cores"
 
 run() { # N C DELAY_MS IDEAL_S
 	local n=$1 c=$2 delay=$3 ideal=$4 cpu0 cpu1

@@ -8,7 +8,7 @@
 # Exit 0 pass, 1 fail, 77 skip (groff missing; the name checks still ran).
 set -u
 
-top=${HT_TOP_SRCDIR:-$(dirname "$0")/..}
+top=${HT_TOP_SRCDIR:-$(dirname "$0")/../..}
 inc=$top/include/hypertest
 man=$top/man
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # End to end through the CLI with the `aws` provider and the `command`
-# runner, against the local services of tests/aws (endpoint.py for Lambda,
+# runner, against the local services of tests/services/aws (endpoint.py for Lambda,
 # ECR and Service Quotas with every SigV4 checked; docker-registry as ECR's
 # registry; s3rver behind the signature-checking S3 front):
 #
@@ -16,7 +16,7 @@
 #     AWS_LAMBDA_RUNTIME_API: stdin to stdout) and stores the artifacts in
 #     S3.  Results: 3 passed, 1 failed with its message; artifacts and the
 #     results file in the bucket; every request authentic.
-#  3. the Lambda Runtime API loop under @vercel/fun (tests/aws/fun-smoke.js):
+#  3. the Lambda Runtime API loop under @vercel/fun (tests/services/aws/fun-smoke.js):
 #     a bootstrap that execs hypertest-function; two payloads in, their
 #     responses out, artifacts in s3rver.  Skipped (with a note) without npm.
 #
@@ -29,14 +29,14 @@ hypertest="$top_build/cli/hypertest"
 tmp=$(mktemp -d /tmp/ht-aws-e2e-XXXXXX) || exit 1
 started=""
 cleanup() {
-	[ -n "$started" ] && "$tests_src/aws/services.sh" stop "$tmp/svc" >/dev/null 2>&1
+	[ -n "$started" ] && "$tests_src/services/aws/services.sh" stop "$tmp/svc" >/dev/null 2>&1
 	[ -n "${HT_KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 if [ -z "${HT_AWS_ENDPOINT:-}" ]; then
-	"$tests_src/aws/services.sh" start "$tmp/svc" >"$tmp/services.log" 2>&1 ||
+	"$tests_src/services/aws/services.sh" start "$tmp/svc" >"$tmp/services.log" 2>&1 ||
 		{ cat "$tmp/services.log"; echo "services did not start: skipped"; exit 77; }
 	started=1
 	. "$tmp/svc/env"
@@ -46,7 +46,7 @@ fi
 py=${HT_AWS_PYTHON:-python3}
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 
-. "$tests_src/local-env.sh"
+. "$tests_src/e2e/preamble.sh"
 fnprog=$HYPERTEST_FUNCTION_PROGRAM
 
 # control METHOD PATH [BODY]: endpoint.py's control API

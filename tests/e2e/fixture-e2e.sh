@@ -13,7 +13,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found"; exit 77; }
 
 mkdir -p "$tmp/plugins" "$tmp/project/tests"
-ln -s "$tests_build/.libs/fixture-good.so" "$tmp/plugins/fixture-good.so"
+ln -s "$tests_build/abi/.libs/fixture-good.so" "$tmp/plugins/fixture-good.so"
 export HYPERTEST_PLUGIN_PATH="$tmp/plugins"
 printf 'a test\n' >"$tmp/project/tests/a.test"
 cat >"$tmp/project/hypertest.config.json" <<JSON
@@ -86,7 +86,7 @@ grep -q "hypertest.config.json:2:" "$tmp/badconf.out" && grep -q "concurrency" "
 	{ cat "$tmp/badconf.out"; fail "invalid config message"; }
 
 # ABI mismatch named on the CLI.
-ln -s "$tests_build/.libs/fixture-major.so" "$tmp/plugins/fixture-major.so"
+ln -s "$tests_build/abi/.libs/fixture-major.so" "$tmp/plugins/fixture-major.so"
 "$hypertest" -C "$tmp/project" plugins >"$tmp/plugins.out" 2>&1
 grep "fixture-major" "$tmp/plugins.out" | grep -q "failed" && grep -q "2.0" "$tmp/plugins.out" ||
 	{ cat "$tmp/plugins.out"; fail "ABI mismatch not shown"; }

@@ -24,7 +24,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found"; exit 77; }
 
-. "${HT_TESTS_SRCDIR:?}/local-env.sh"
+. "${HT_TESTS_SRCDIR:?}/e2e/preamble.sh"
 fnprog=$HYPERTEST_FUNCTION_PROGRAM
 unset AWS_LAMBDA_RUNTIME_API AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_CONFIG_FILE \
 	AWS_SHARED_CREDENTIALS_FILE HYPERTEST_LOCAL_ZYGOTE_FD

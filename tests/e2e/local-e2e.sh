@@ -17,7 +17,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found"; exit 77; }
 
-. "${HT_TESTS_SRCDIR:?}/local-env.sh"
+. "${HT_TESTS_SRCDIR:?}/e2e/preamble.sh"
 
 # json FILE EXPR: evaluate a Python expression over the JSON document d
 json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }

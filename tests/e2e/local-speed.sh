@@ -26,7 +26,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 for tool in python3 xargs seq; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "$tool not found"; exit 77; }
 done
-. "${HT_TESTS_SRCDIR:?}/local-env.sh"
+. "${HT_TESTS_SRCDIR:?}/e2e/preamble.sh"
 
 BOUND=3.0
 # On the 2-vCPU VM this was measured on, the floor was 1.3 s to 1.9 s within

@@ -20,11 +20,11 @@ for tool in node npm python3; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "$tool not found"; exit 77; }
 done
 
-. "${HT_TESTS_SRCDIR:?}/local-env.sh"
+. "${HT_TESTS_SRCDIR:?}/e2e/preamble.sh"
 
 p=$tmp/project
 mkdir -p "$p"
-(cd "$tests_src/runners/playwright-project" && tar --exclude=node_modules --exclude=test-results -cf - .) |
+(cd "$tests_src/projects/playwright-project" && tar --exclude=node_modules --exclude=test-results -cf - .) |
 	(cd "$p" && tar -xf -) || fail "cannot copy the Playwright project"
 (cd "$p" && npm ci --no-audit --no-fund --ignore-scripts) >"$tmp/npm.log" 2>&1 ||
 	{ tail -5 "$tmp/npm.log"; echo "npm ci failed: skipped"; exit 77; }

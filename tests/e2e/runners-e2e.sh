@@ -27,7 +27,7 @@ tmp=$(mktemp -d /tmp/ht-runners-e2e-XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found"; exit 77; }
 
-. "${HT_TESTS_SRCDIR:?}/local-env.sh"
+. "${HT_TESTS_SRCDIR:?}/e2e/preamble.sh"
 
 # config DIR RUNNER RUNNER_OPTIONS_JSON [ISOLATION]: hypertest.config.json of DIR
 config() {
@@ -50,7 +50,7 @@ pytest_part() (
 	[ -n "$python" ] || { echo "pytest: no python3 with pytest (python3 -m pytest): skipped"; exit 77; }
 	p=$tmp/pytest
 	mkdir -p "$p"
-	(cd "$tests_src/runners/pytest-project" &&
+	(cd "$tests_src/projects/pytest-project" &&
 		tar --exclude=__pycache__ --exclude=.pytest_cache -cf - .) | (cd "$p" && tar -xf -) ||
 		fail "cannot copy the pytest project"
 	# the option only where the default interpreter has no pytest
@@ -152,7 +152,7 @@ ctest_part() (
 	done
 	p=$tmp/ctest
 	mkdir -p "$p/src"
-	(cd "$tests_src/runners/ctest-project" && tar --exclude=build -cf - .) | (cd "$p/src" && tar -xf -) ||
+	(cd "$tests_src/projects/ctest-project" && tar --exclude=build -cf - .) | (cd "$p/src" && tar -xf -) ||
 		fail "cannot copy the CTest project"
 	build=$p/src/build
 	{ cmake -S "$p/src" -B "$build" && cmake --build "$build"; } >"$tmp/cmake.log" 2>&1 ||

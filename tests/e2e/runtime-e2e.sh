@@ -34,7 +34,7 @@ PY
 bwrap --ro-bind / / true 2>/dev/null || { echo "bwrap cannot run here: skipped"; exit 77; }
 
 # the function program goes into the image, with the libraries it loads
-. "${HT_TESTS_SRCDIR:?}/local-env.sh"
+. "${HT_TESTS_SRCDIR:?}/e2e/preamble.sh"
 
 json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
 case $(uname -m) in
@@ -46,7 +46,7 @@ esac
 # ---- the base: busybox alone ------------------------------------------------------------------
 mkdir -p "$tmp/root/bin"
 cp "$busybox" "$tmp/root/bin/busybox" && cp "$busybox" "$tmp/root/bin/sh" || fail "copy busybox"
-python3 "$tests_src/runtime/make-layout.py" "$tmp/root" "$tmp/base" "$arch" || fail "base layout"
+python3 "$tests_src/projects/runtime/make-layout.py" "$tmp/root" "$tmp/base" "$arch" || fail "base layout"
 
 p=$tmp/project
 mkdir -p "$p/tests"
@@ -132,7 +132,7 @@ grep -q "image $img1" "$tmp/deploy3.out" && fail "a test change left the image d
 echo "reproducible: the runtime layer stays $rt1"
 
 # ---- a base of another architecture is refused ----------------------------------------------------
-python3 "$tests_src/runtime/make-layout.py" "$tmp/root" "$tmp/base-other" "$other" || fail "other layout"
+python3 "$tests_src/projects/runtime/make-layout.py" "$tmp/root" "$tmp/base-other" "$other" || fail "other layout"
 sed "s|oci:$tmp/base\"|oci:$tmp/base-other\"|" "$p/hypertest.config.json" >"$tmp/c.json" &&
 	mv "$tmp/c.json" "$p/hypertest.config.json"
 "$hypertest" -C "$p" deploy >"$tmp/deploy4.out" 2>&1 && { cat "$tmp/deploy4.out"; fail "deploy onto $other"; }

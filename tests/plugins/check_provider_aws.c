@@ -1,7 +1,7 @@
 /*
  * check_provider_aws.c - tests of the aws provider plugin, loaded with
  * dlopen() and driven through the upcalls of fake-core.c (no core),
- * against the local services of tests/aws (endpoint.py: Lambda, ECR and
+ * against the local services of tests/services/aws (endpoint.py: Lambda, ECR and
  * Service Quotas checking every SigV4 with botocore; s3rver behind the
  * signature-checking S3 front; docker-registry with AWS:<token> basic
  * auth): options, the image target, the bucket, function updates (success,
@@ -13,7 +13,7 @@
  * accepted.
  *
  * The services: those named by HT_AWS_ENDPOINT & co. in the environment
- * (CI starts them once), else started here with tests/aws/services.sh;
+ * (CI starts them once), else started here with tests/services/aws/services.sh;
  * exit 77 (skip) when they cannot start (no python3-botocore, no npm...).
  * HT_PROVIDER_AWS_SO overrides where the module is.
  */
@@ -185,7 +185,7 @@ static int run_services(const char *verb)
 	int ws = 0;
 	if (pid == 0) {
 		char script[600];
-		snprintf(script, sizeof script, "%s/aws/services.sh", HT_TESTS_SRCDIR);
+		snprintf(script, sizeof script, "%s/services/aws/services.sh", HT_TESTS_SRCDIR);
 		execl("/bin/bash", "bash", script, verb, services_dir, (char *)NULL);
 		_exit(127);
 	}

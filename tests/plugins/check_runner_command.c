@@ -2,7 +2,7 @@
  * check_runner_command.c - tests of the "command" runner plugin, loaded as
  * the core loads it (dlopen, descriptor, init with an upcall table), with
  * the small stand-in for the core of fake-core.c.  Test programs:
- * argv-dump and runner-command-helper (found in $HT_TESTS_BUILDDIR); the
+ * argv-dump and runner-command-helper (found in $HT_TESTS_BUILDDIR/lib); the
  * module is $HT_RUNNER_COMMAND_MODULE or
  * $HT_TOP_BUILDDIR/plugins/.libs/runner-command.so.
  */
@@ -103,8 +103,8 @@ static void setup(void)
 		snprintf(modpath, sizeof modpath, "%s/plugins/.libs/runner-command.so",
 		         env_or("HT_TOP_BUILDDIR", HT_TOP_BUILDDIR));
 	const char *bin = env_or("HT_TESTS_BUILDDIR", HT_TESTS_BUILDDIR);
-	snprintf(helper, sizeof helper, "%s/runner-command-helper", bin);
-	snprintf(argv_dump, sizeof argv_dump, "%s/argv-dump", bin);
+	snprintf(helper, sizeof helper, "%s/lib/runner-command-helper", bin);
+	snprintf(argv_dump, sizeof argv_dump, "%s/lib/argv-dump", bin);
 	ck_assert_msg(access(helper, X_OK) == 0, "%s: %s", helper, strerror(errno));
 
 	snprintf(base, sizeof base, "/tmp/ht-runner-command-XXXXXX");

@@ -1,6 +1,6 @@
 /*
  * check_runner_ctest.c - the "ctest" runner plugin with the real CMake/CTest
- * on tests/runners/ctest-project (configured and built into a temporary
+ * on tests/projects/ctest-project (configured and built into a temporary
  * directory): options, listing, every status mapping with its message, the
  * regex escaping, doctor and image content; a relative build directory
  * with the function's project directory elsewhere, a read-only build tree
@@ -23,7 +23,7 @@ static void setup(void)
 	const char *m = getenv("HT_RUNNER_CTEST_MODULE"), *src = getenv("HT_TOP_SRCDIR");
 	char path[4096];
 	snprintf(path, sizeof path, "%s/plugins/.libs/runner-ctest.so", HT_TOP_BUILDDIR);
-	snprintf(source, sizeof source, "%s/tests/runners/ctest-project", src && *src ? src : HT_TOP_SRCDIR);
+	snprintf(source, sizeof source, "%s/tests/projects/ctest-project", src && *src ? src : HT_TOP_SRCDIR);
 	memset(&core, 0, sizeof core);
 	core.project_dir = tmp;
 	ck_assert_ptr_nonnull(getcwd(start_dir, sizeof start_dir));
@@ -406,7 +406,7 @@ int main(void)
 	snprintf(build, sizeof build, "%s/build", tmp);
 	const char *src = getenv("HT_TOP_SRCDIR");
 	char srcdir[4096], dst[200];
-	snprintf(srcdir, sizeof srcdir, "%s/tests/runners/ctest-project", src && *src ? src : HT_TOP_SRCDIR);
+	snprintf(srcdir, sizeof srcdir, "%s/tests/projects/ctest-project", src && *src ? src : HT_TOP_SRCDIR);
 	snprintf(dst, sizeof dst, "%s/src", tmp);
 	char *copy[] = {"cp", "-R", srcdir, dst, NULL};
 	char *conf[] = {"cmake", "-S", dst, "-B", build, NULL};

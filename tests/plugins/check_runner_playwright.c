@@ -8,7 +8,7 @@
  * $HT_TOP_BUILDDIR/plugins/.libs/runner-playwright.so.
  *
  * The listing and running tests use the real Playwright project
- * tests/runners/playwright-project: it is copied to a temporary directory
+ * tests/projects/playwright-project: it is copied to a temporary directory
  * and `npm ci` installs @playwright/test there (node_modules are never
  * committed).  Without node and npm, or when npm ci fails (no registry),
  * those tests are skipped: the program exits 77 after the others passed.
@@ -32,7 +32,7 @@
 
 #include "fake-core.h"
 
-#include "../plugins/runner-playwright/playwright.h"
+#include "../../plugins/runner-playwright/playwright.h"
 
 #define N_TESTS 17 /* tests per project in the fixture project */
 
@@ -162,7 +162,7 @@ static const char *prepare_project(void)
 	char *ci[] = {"npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts", NULL};
 	snprintf(project, sizeof project, "%s/project", base);
 	snprintf(log, sizeof log, "%s/npm.log", base);
-	snprintf(src, sizeof src, "%s/runners/playwright-project",
+	snprintf(src, sizeof src, "%s/projects/playwright-project",
 	         env_or("HT_TESTS_SRCDIR", HT_TESTS_SRCDIR));
 	if (run_in(base, log, version_node) != 0 || run_in(base, log, version_npm) != 0)
 		return "node or npm is not installed";

@@ -1,6 +1,6 @@
 /*
  * check_runner_pytest.c - the "pytest" runner plugin with the real pytest on
- * tests/runners/pytest-project: options, listing, every status mapping with
+ * tests/projects/pytest-project: options, listing, every status mapping with
  * its message, doctor, image content; and the XML reader of
  * plugins/runner-common (compiled in).  Skipped (77) without pytest.  The
  * module is $HT_TOP_BUILDDIR/plugins/.libs/runner-pytest.so (or
@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <sys/stat.h>
 
-#include "../plugins/runner-common/runner-common.h"
+#include "../../plugins/runner-common/runner-common.h"
 
 static hypertest_core core;
 static char python[256], project[4096], tmp[64];
@@ -24,7 +24,7 @@ static void setup(void)
 	char path[4096];
 	snprintf(path, sizeof path, "%s/plugins/.libs/runner-pytest.so", HT_TOP_BUILDDIR);
 	const char *src = getenv("HT_TOP_SRCDIR");
-	snprintf(project, sizeof project, "%s/tests/runners/pytest-project", src && *src ? src : HT_TOP_SRCDIR);
+	snprintf(project, sizeof project, "%s/tests/projects/pytest-project", src && *src ? src : HT_TOP_SRCDIR);
 	memset(&core, 0, sizeof core);
 	core.project_dir = project;
 	module = fake_load(m && *m ? m : path, &core, fake_upcalls(NULL), HYPERTEST_KIND_RUNNER, NULL);

@@ -523,7 +523,7 @@ static char *helper_path(void)
 #endif
 	if (!dir || !*dir)
 		dir = ".";
-	snprintf(p, sizeof p, "%s/aws-sigv4-botocore.py", dir);
+	snprintf(p, sizeof p, "%s/plugins/aws-sigv4-botocore.py", dir);
 	return strdup(p);
 }
 

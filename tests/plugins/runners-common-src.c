@@ -4,6 +4,6 @@
  * compiled into the test program through this file, so that their objects
  * never mix with the plugins' in plugins/runner-common/.
  */
-#include "../plugins/runner-common/text.c"
-#include "../plugins/runner-common/options.c"
-#include "../plugins/runner-common/xml.c"
+#include "../../plugins/runner-common/text.c"
+#include "../../plugins/runner-common/options.c"
+#include "../../plugins/runner-common/xml.c"

@@ -2,12 +2,12 @@
  * check_dirhash.c - tests of the test-directory hash (dirhash.c): the
  * content transform, the UTF-16 order, fixture directories built here from
  * byte arrays whose expected digests were computed by
- * tests/dirhash-reference.js (Node), random directories compared with that
+ * tests/unit/dirhash-reference.js (Node), random directories compared with that
  * script when node is on PATH, and the errors.
  *
  * To recompute the expected digests:
  *   ./check_dirhash --write-fixtures DIR
- *   for d in DIR/ * ; do node tests/dirhash-reference.js "$d"; done
+ *   for d in DIR/ * ; do node tests/unit/dirhash-reference.js "$d"; done
  */
 
 #include <errno.h>
@@ -602,7 +602,7 @@ static const char *reference_script(void)
 	if (!src)
 		src = HT_TESTS_SRCDIR;
 #endif
-	snprintf(buf, sizeof buf, "%s/dirhash-reference.js", src ? src : ".");
+	snprintf(buf, sizeof buf, "%s/unit/dirhash-reference.js", src ? src : ".");
 	return buf;
 }
 

@@ -1212,7 +1212,7 @@ START_TEST(test_index_platforms)
 		         " \"baseRef\": \"multi\"}}}}",
 		         tp("deployed"), layout);
 		put_file(tp("project/hypertest.config.json"), cfg, strlen(cfg), 0644);
-		snprintf(link_from, sizeof link_from, "%s/.libs/fixture-good.so",
+		snprintf(link_from, sizeof link_from, "%s/abi/.libs/fixture-good.so",
 		         tests_build && *tests_build ? tests_build : HT_TESTS_BUILDDIR);
 		snprintf(link_to, sizeof link_to, "%s/fixture-good.so", plugins);
 		ck_assert_int_eq(symlink(link_from, link_to), 0);

@@ -3,7 +3,7 @@
  * images pulled from and pushed to registries (image.c), against Debian's
  * docker-registry started here on 127.0.0.1: one without authentication,
  * one with htpasswd (Basic) and relative Location headers.  Requests go
- * through tests/registry/proxy.py, which logs each one before answering (so
+ * through tests/services/registry/proxy.py, which logs each one before answering (so
  * that they can be counted) and, in front of a third address, plays a
  * Bearer token service.
  *
@@ -180,7 +180,7 @@ static void start_proxy(struct proxy *p, const char *name, int upstream, const c
 {
 	const char *src = getenv("HT_TESTS_SRCDIR");
 	char script[4200], port_file[4200], up[64];
-	snprintf(script, sizeof script, "%s/registry/proxy.py", src && *src ? src : HT_TESTS_SRCDIR);
+	snprintf(script, sizeof script, "%s/services/registry/proxy.py", src && *src ? src : HT_TESTS_SRCDIR);
 	snprintf(port_file, sizeof port_file, "%s/%s.port", suite_dir, name);
 	snprintf(p->log, sizeof p->log, "%s/%s.requests", suite_dir, name);
 	snprintf(up, sizeof up, "127.0.0.1:%d", upstream);
@@ -770,7 +770,7 @@ START_TEST(test_deploy_to_registry)
 	write_text(tp("project/hypertest.config.json"), cfg);
 	snprintf(plugins, sizeof plugins, "%s", tp("plugins"));
 	ck_assert_int_eq(ht_mkdir_p(plugins, &err), 0);
-	snprintf(link_from, sizeof link_from, "%s/.libs/fixture-good.so",
+	snprintf(link_from, sizeof link_from, "%s/abi/.libs/fixture-good.so",
 	         tests_build && *tests_build ? tests_build : HT_TESTS_BUILDDIR);
 	snprintf(link_to, sizeof link_to, "%s/fixture-good.so", plugins);
 	ck_assert_int_eq(symlink(link_from, link_to), 0);

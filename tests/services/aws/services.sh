@@ -12,7 +12,7 @@
 # Everything dies with the caller: each server watches the caller's pid
 # (HT_SERVICES_OWNER, default: the process that ran "start"), and a watchdog
 # ends them when it is gone.  node_modules is installed with npm ci when it
-# is missing (into DIR/node when tests/aws is read-only, as in distcheck);
+# is missing (into DIR/node when tests/services/aws is read-only, as in distcheck);
 # without npm, s3rver and @vercel/fun are skipped and DIR/env says so.
 # HT_AWS_ENDPOINT_CONFIG names another config for endpoint.py.
 set -uo pipefail
@@ -73,7 +73,7 @@ wait_answer() {
 	return 1
 }
 
-# node_modules: tests/aws/node_modules, or installed by npm ci.
+# node_modules: tests/services/aws/node_modules, or installed by npm ci.
 node_modules() {
 	local dir=$1 target
 	if [ -d "$here/node_modules/s3rver" ] && [ -d "$here/node_modules/@vercel/fun" ]; then

@@ -7,7 +7,7 @@ with AWS's code, status and format, and the Lambda behaviours (delays,
 throttling, server errors, limits, update state machine) must do what the
 config says.
 
-    python3 -m unittest tests/aws/test_endpoint.py
+    python3 -m unittest tests/services/aws/test_endpoint.py
 """
 
 import asyncio

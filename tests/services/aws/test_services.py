@@ -7,7 +7,7 @@ Lambda Runtime API served by @vercel/fun to a shell bootstrap (fun-smoke.js),
 and that everything dies with its owner.  A component that services.sh
 skipped (no npm, no docker-registry) skips its tests.
 
-    python3 -m unittest tests/aws/test_services.py
+    python3 -m unittest tests/services/aws/test_services.py
 """
 
 import base64

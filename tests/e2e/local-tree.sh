@@ -4,9 +4,7 @@
 # "functionDir": "." stays, and deploy says so); an image a running invoke
 # uses is not removed under it; a test cannot change the deployed image
 # (read-only; root, who may, finds it repaired at the next deploy).
-set -u
-top_build=${HT_TOP_BUILDDIR:?}
-hypertest="$top_build/cli/hypertest"
+. "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-local-tree-XXXXXX) || exit 1
 cleanup() {
 	[ -n "${bg:-}" ] && kill -9 "$bg" 2>/dev/null
@@ -14,10 +12,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found"; exit 77; }
-
-. "${HT_TESTS_SRCDIR:?}/local-env.sh"
 
 # project DIR RUN_SCRIPT: tests/t.sh running the script, tests/data.txt
 project() {

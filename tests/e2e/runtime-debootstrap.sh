@@ -7,7 +7,7 @@
 # it by hand from a build tree,
 #
 #   HT_TOP_BUILDDIR=$PWD HT_TESTS_SRCDIR=/path/to/hypertest/tests \
-#       sh /path/to/hypertest/tests/runtime-debootstrap.sh [SUITE] [MIRROR]
+#       sh /path/to/hypertest/tests/e2e/runtime-debootstrap.sh [SUITE] [MIRROR]
 #
 # SUITE defaults to bookworm, MIRROR to debootstrap's default.  Needs root,
 # debootstrap, bwrap and python3.
@@ -23,7 +23,7 @@ for tool in debootstrap bwrap python3; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "$tool not found: skipped"; exit 77; }
 done
 [ "$(id -u)" = 0 ] || { echo "debootstrap needs root: skipped"; exit 77; }
-. "${HT_TESTS_SRCDIR:?}/local-env.sh"
+. "${HT_TESTS_SRCDIR:?}/e2e/preamble.sh"
 case $(uname -m) in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) exit 77 ;; esac
 
 echo "debootstrap --variant=minbase $suite (a few minutes)"
@@ -33,7 +33,7 @@ for lib in libcurl.so.4 libjansson.so.4 libcrypto.so.3 libltdl.so.7; do
 	find "$tmp/root/usr/lib" "$tmp/root/lib" -name "$lib" 2>/dev/null | grep -q . &&
 		echo "note: the base has $lib of its own"
 done
-python3 "$tests_src/runtime/make-layout.py" "$tmp/root" "$tmp/base" "$arch" || fail "base layout"
+python3 "$tests_src/projects/runtime/make-layout.py" "$tmp/root" "$tmp/base" "$arch" || fail "base layout"
 
 p=$tmp/project
 mkdir -p "$p/tests"
