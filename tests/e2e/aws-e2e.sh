@@ -22,10 +22,7 @@
 #
 # The services: those of the environment (HT_AWS_ENDPOINT & co., as CI
 # exports them), else started here; exit 77 when they cannot start.
-set -u
-top_build=${HT_TOP_BUILDDIR:?}
-tests_src=${HT_TESTS_SRCDIR:-$(cd "$(dirname "$0")" && pwd)}
-hypertest="$top_build/cli/hypertest"
+. "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-aws-e2e-XXXXXX) || exit 1
 started=""
 cleanup() {
@@ -33,7 +30,6 @@ cleanup() {
 	[ -n "${HT_KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 
 if [ -z "${HT_AWS_ENDPOINT:-}" ]; then
 	"$tests_src/services/aws/services.sh" start "$tmp/svc" >"$tmp/services.log" 2>&1 ||
@@ -46,7 +42,6 @@ fi
 py=${HT_AWS_PYTHON:-python3}
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 
-. "$tests_src/e2e/preamble.sh"
 fnprog=$HYPERTEST_FUNCTION_PROGRAM
 
 # control METHOD PATH [BODY]: endpoint.py's control API

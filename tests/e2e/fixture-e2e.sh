@@ -3,13 +3,9 @@
 # 1,000 tests at concurrency 100 on a provider that completes invocations
 # asynchronously after a delay.  No more than 100 may ever be in flight and
 # every test must be in the results file.  Then the bad inputs of the CLI.
-set -u
-top_build=${HT_TOP_BUILDDIR:?}
-tests_build=${HT_TESTS_BUILDDIR:?}
-hypertest="$top_build/cli/hypertest"
+. "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-e2e-XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found"; exit 77; }
 
 mkdir -p "$tmp/plugins" "$tmp/project/tests"

@@ -12,8 +12,7 @@
 #     Runtime.InitError, {"errorMessage": ..no-such-runner.., "errorType":
 #     "Runtime.InitError"}; no invocation taken; the exit status is not 0.
 # Dummy region and credentials: nothing here reaches the network.
-set -u
-top_build=${HT_TOP_BUILDDIR:?}
+. "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-fn-init-XXXXXX) || exit 1
 server=""
 cleanup() {
@@ -21,10 +20,8 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found"; exit 77; }
 
-. "${HT_TESTS_SRCDIR:?}/e2e/preamble.sh"
 fnprog=$HYPERTEST_FUNCTION_PROGRAM
 unset AWS_LAMBDA_RUNTIME_API AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_CONFIG_FILE \
 	AWS_SHARED_CREDENTIALS_FILE HYPERTEST_LOCAL_ZYGOTE_FD

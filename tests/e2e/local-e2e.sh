@@ -4,9 +4,7 @@
 # reproducible deploys, a TMPDIR short enough for Unix sockets, and no
 # process left behind after the orchestrator is killed.  Its speed is
 # local-speed.sh's.
-set -u
-top_build=${HT_TOP_BUILDDIR:?}
-hypertest="$top_build/cli/hypertest"
+. "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-local-e2e-XXXXXX) || exit 1
 marker=$(basename "$tmp")
 cleanup() {
@@ -14,10 +12,7 @@ cleanup() {
 	rm -rf "$tmp" "/tmp/pwned-$marker" "/tmp/pwned2-$marker" ${links_base:+"$links_base"}
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found"; exit 77; }
-
-. "${HT_TESTS_SRCDIR:?}/e2e/preamble.sh"
 
 # json FILE EXPR: evaluate a Python expression over the JSON document d
 json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }

@@ -17,16 +17,12 @@
 #     machine could not show the bound, which says nothing of hypertest.
 # With sanitizers every function process is instrumented (and forking one
 # copies the page tables of its shadow memory): skipped, the time printed.
-set -u
-top_build=${HT_TOP_BUILDDIR:?}
-hypertest="$top_build/cli/hypertest"
+. "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-local-speed-XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 for tool in python3 xargs seq; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "$tool not found"; exit 77; }
 done
-. "${HT_TESTS_SRCDIR:?}/e2e/preamble.sh"
 
 BOUND=3.0
 # On the 2-vCPU VM this was measured on, the floor was 1.3 s to 1.9 s within

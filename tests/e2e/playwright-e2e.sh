@@ -9,18 +9,12 @@
 # npx, which looks for node_modules/.bin) must find @playwright/test there.
 # A real base image provides node_modules; this test has no base image, so
 # it puts them into the image with the runner's "include" option.
-set -u
-top_build=${HT_TOP_BUILDDIR:?}
-tests_src=${HT_TESTS_SRCDIR:?}
-hypertest="$top_build/cli/hypertest"
+. "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-playwright-e2e-XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 for tool in node npm python3; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "$tool not found"; exit 77; }
 done
-
-. "${HT_TESTS_SRCDIR:?}/e2e/preamble.sh"
 
 p=$tmp/project
 mkdir -p "$p"

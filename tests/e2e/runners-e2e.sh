@@ -19,15 +19,10 @@
 # test directory (the build tree is inside it) fails the second invoke.
 # The second invoke runs under isolation "bubblewrap" when bwrap can make a
 # sandbox here: the build tree is then read-only, as in a Lambda image.
-set -u
-top_build=${HT_TOP_BUILDDIR:?}
-tests_src=${HT_TESTS_SRCDIR:?}
-hypertest="$top_build/cli/hypertest"
+. "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-runners-e2e-XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found"; exit 77; }
-
-. "${HT_TESTS_SRCDIR:?}/e2e/preamble.sh"
 
 # config DIR RUNNER RUNNER_OPTIONS_JSON [ISOLATION]: hypertest.config.json of DIR
 config() {

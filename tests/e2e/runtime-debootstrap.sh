@@ -11,19 +11,14 @@
 #
 # SUITE defaults to bookworm, MIRROR to debootstrap's default.  Needs root,
 # debootstrap, bwrap and python3.
-set -u
-top_build=${HT_TOP_BUILDDIR:?}
-tests_src=${HT_TESTS_SRCDIR:?}
+. "$(dirname "$0")/preamble.sh"
 suite=${1:-bookworm}
-hypertest="$top_build/cli/hypertest"
 tmp=$(mktemp -d /tmp/ht-debootstrap-XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 for tool in debootstrap bwrap python3; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "$tool not found: skipped"; exit 77; }
 done
 [ "$(id -u)" = 0 ] || { echo "debootstrap needs root: skipped"; exit 77; }
-. "${HT_TESTS_SRCDIR:?}/e2e/preamble.sh"
 case $(uname -m) in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) exit 77 ;; esac
 
 echo "debootstrap --variant=minbase $suite (a few minutes)"

@@ -6,13 +6,9 @@
 # payload on stdin.  The tests run there, their artifacts arrive in the
 # bucket; redeploys are reproducible; a base of another architecture is
 # refused.
-set -u
-top_build=${HT_TOP_BUILDDIR:?}
-tests_src=${HT_TESTS_SRCDIR:?}
-hypertest="$top_build/cli/hypertest"
+. "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-runtime-e2e-XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 for tool in python3 bwrap; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "$tool not found: skipped"; exit 77; }
 done
@@ -34,7 +30,6 @@ PY
 bwrap --ro-bind / / true 2>/dev/null || { echo "bwrap cannot run here: skipped"; exit 77; }
 
 # the function program goes into the image, with the libraries it loads
-. "${HT_TESTS_SRCDIR:?}/e2e/preamble.sh"
 
 json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
 case $(uname -m) in
