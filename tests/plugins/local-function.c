@@ -1,6 +1,6 @@
 /*
- * local-function.c - the local provider on the function side: serving payloads, doctor
- * (see check_provider_local.c).
+ * local-function.c - the local provider on the function side: serving
+ * payloads, doctor (see check_provider_local.c).
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -27,8 +27,6 @@
 #include "fake-core.h"
 #include "local-fixture.h"
 #include "check_provider_local.h"
-
-#include "image.h" /* the core's own, to build real images */
 
 /* ---- serve ------------------------------------------------------------------------- */
 

@@ -1,7 +1,7 @@
 /*
- * local-image.c - the local provider's isolation "image" with a real OCI image (built
- * here with the core's image API) whose root holds only a static busybox
- * (see check_provider_local.c).
+ * local-image.c - the local provider's isolation "image" with a real OCI
+ * image (built here with the core's image API) whose root holds only a
+ * static busybox (see check_provider_local.c).
  */
 #define _GNU_SOURCE
 #include <check.h>

@@ -1,6 +1,7 @@
 /*
- * local-invoke.c - the local provider's invocations: parallelism, timeouts, oversized
- * responses, crashes, cancel, parent death (see check_provider_local.c).
+ * local-invoke.c - the local provider's invocations: parallelism,
+ * timeouts, oversized responses, crashes, cancel, parent death (see
+ * check_provider_local.c).
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -27,8 +28,6 @@
 #include "fake-core.h"
 #include "local-fixture.h"
 #include "check_provider_local.h"
-
-#include "image.h" /* the core's own, to build real images */
 
 /* ---- invocations ----------------------------------------------------------------- */
 

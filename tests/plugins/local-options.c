@@ -1,6 +1,6 @@
 /*
- * local-options.c - the local provider's options, bucket, artifacts and function updates
- * (see check_provider_local.c).
+ * local-options.c - the local provider's options, bucket, artifacts and
+ * function updates (see check_provider_local.c).
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -27,8 +27,6 @@
 #include "fake-core.h"
 #include "local-fixture.h"
 #include "check_provider_local.h"
-
-#include "image.h" /* the core's own, to build real images */
 
 /* ---- options -------------------------------------------------------------------- */
 

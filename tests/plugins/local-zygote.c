@@ -28,8 +28,6 @@
 #include "local-fixture.h"
 #include "check_provider_local.h"
 
-#include "image.h" /* the core's own, to build real images */
-
 /* ---- the zygote ---------------------------------------------------------------- */
 
 /* A field of /proc/PID/stat after the command (3: ppid); -1 if gone. */
