@@ -4,9 +4,9 @@
 # shape of each SigV4 Authorization header, not the signature, and answers
 # each invocation after delayMs without blocking the others); it is compiled
 # into the temp dir with cc.  S3 (manifest, results), ECR and the deploy's
-# Lambda calls still go to the services of tests/aws/services.sh (s3rver
+# Lambda calls still go to the services of tests/services/aws/services.sh (s3rver
 # behind endpoint.py's signature-checking front).  BENCH_ENDPOINT=python
-# sends Invoke to tests/aws/endpoint.py instead, as before (every SigV4
+# sends Invoke to tests/services/aws/endpoint.py instead, as before (every SigV4
 # verified by botocore, but Python shares the machine's cores with hypertest
 # and is the bottleneck at these rates).
 # Three runs over HTTP:
@@ -52,7 +52,7 @@
 #        BENCH_NO_FLOOR=1 leaves out the floor (below),
 #        BENCH_KEEP=1 keeps the temp dir (each run's output and results in run-N/)
 # Uses the services of the environment (HT_AWS_ENDPOINT & co.) or starts
-# tests/aws/services.sh for the duration.
+# tests/services/aws/services.sh for the duration.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-}
@@ -78,12 +78,12 @@ ep_pid=""
 cleanup() {
 	[ -n "$ep_pid" ] && kill "$ep_pid" 2>/dev/null && wait "$ep_pid" 2>/dev/null
 	[ -n "${tls_ep_pid:-}" ] && kill "$tls_ep_pid" 2>/dev/null && wait "$tls_ep_pid" 2>/dev/null
-	[ -n "$started" ] && "$here/tests/aws/services.sh" stop "$tmp/svc" >/dev/null 2>&1
+	[ -n "$started" ] && "$here/tests/services/aws/services.sh" stop "$tmp/svc" >/dev/null 2>&1
 	if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 if [ -z "${HT_AWS_ENDPOINT:-}" ]; then
-	"$here/tests/aws/services.sh" start "$tmp/svc" >"$tmp/services.log" 2>&1 ||
+	"$here/tests/services/aws/services.sh" start "$tmp/svc" >"$tmp/services.log" 2>&1 ||
 		{ cat "$tmp/services.log"; echo "the services did not start"; exit 1; }
 	started=1
 	. "$tmp/svc/env"
@@ -188,7 +188,7 @@ PY
 control POST /quota '{"value": 5000}' >/dev/null
 deployed=""
 echo "endpoint: $([ "$mode" = c ] && echo "bench/lambda-endpoint.c (SigV4 shape checked, not the signature)" ||
-	echo "tests/aws/endpoint.py (every SigV4 verified)"); $(nproc) cores"
+	echo "tests/services/aws/endpoint.py (every SigV4 verified)"); $(nproc) cores"
 [ "$mode" = c ] && echo "HTTPS: $(openssl x509 -in "$tmp/tls/server.pem" -noout -text | sed -n 's/^ *Public Key Algorithm: //p') certificate; the client trusts $(grep -c 'BEGIN CERTIFICATE' "$tmp/tls/bundle.pem") certificates ($system_bundle and the test CA, as AWS_CA_BUNDLE)"
 
 run() { # N C DELAY_MS IDEAL_S [http|https [WAVE]]

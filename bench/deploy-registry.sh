@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-}
 [ -n "$build" ] || { [ -x "$here/_build/cli/hypertest" ] && build=$here/_build || build=$here; }
 hypertest=$build/cli/hypertest
-fixture=$build/tests/.libs/fixture-good.so
+fixture=$build/tests/abi/.libs/fixture-good.so
 files=${FILES:-5000}
 megabytes=${MEGABYTES:-200}
 [ -x "$hypertest" ] || { echo "no $hypertest: build first"; exit 1; }

@@ -39,9 +39,9 @@
  * SignedHeaders=..., Signature=<64 hex>" and an X-Amz-Date; others get 403
  * in Lambda's error format.  The signature is NOT recomputed: this endpoint
  * checks only the shape of the header.  Whether hypertest's signatures are
- * right is tested against tests/aws/endpoint.py, which verifies each one
+ * right is tested against tests/services/aws/endpoint.py, which verifies each one
  * with botocore (bench/aws-invoke.sh with BENCH_ENDPOINT=python, and the
- * tests under tests/aws).
+ * tests under tests/services/aws).
  */
 #define _GNU_SOURCE
 #include <errno.h>

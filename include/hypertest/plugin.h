@@ -16,10 +16,11 @@
  * { id, function } ending with { 0, NULL }.  Ids are permanent: never
  * renumbered, never reused.  A receiver ignores ids it does not know, so a
  * new operation or upcall is just a new id: a plugin built for ABI 1.0
- * loads in every core 1.x (ABI history: 1.0 upcalls 1-17 and operations
- * 1-51; 1.1 added upcalls 18-20), and a core copes with a plugin that lacks an
- * operation added later (it reports HYPERTEST_ERR_UNSUPPORTED where the
- * operation is required).
+ * loads in every core 1.x (ABI history, ABI.md has it in full: 1.0 upcalls
+ * 1-17 and operations 1-51; 1.1 added upcalls 18-20; 1.2 added
+ * HYPERTEST_CORE_FUNCTION_INIT_ERROR, a key of HYPERTEST_UP_CORE_STR), and a
+ * core copes with a plugin that lacks an operation added later (it reports
+ * HYPERTEST_ERR_UNSUPPORTED where the operation is required).
  *
  * A plugin includes this header only and links nothing of libhypertest.
  * Its configuration reaches it as JSON text.  See hypertest-plugin(7).

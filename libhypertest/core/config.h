@@ -27,8 +27,7 @@ void ht_config_free(ht_config *cfg);
 int ht_config_load_file(ht_config *cfg, const char *path, ht_err *err);
 int ht_config_load_string(ht_config *cfg, const char *json, const char *origin, ht_err *err);
 /* Override a dotted key with JSON text; kept across later loads and
- * validated like the file's own values (origin "override KEY"). */
-/* Details (added by the config module):
+ * validated like the file's own values (origin "override KEY").
  * - A value that is not valid JSON and does not start with '{', '[' or '"'
  *   is taken as a string, as written ("--set imageName=foo" sets "foo";
  *   "30x" sets the string "30x"); "true", "null", "12" stay JSON.
@@ -39,16 +38,18 @@ int ht_config_load_string(ht_config *cfg, const char *json, const char *origin, 
  *   values keep what they were expanded to at load time.
  * - A failed load or set leaves the previous state (document, overrides)
  *   unchanged.
+ * - An override whose value is an object or array gets positions inside
+ *   its text.
+ * For loads and sets alike:
  * - Keys "$schema", "//..." and "_comment..." are comments at any depth
  *   (plugin options included): dropped before expansion and validation.
+ * - Positions in errors: the value (the key for an unknown key; the
+ *   enclosing object for a missing member), columns counted in characters
+ *   like jansson's.
  * - ht_config_str and ht_config_get_json take dotted keys; a number selects
  *   an array element ("pluginPath.0").  ht_config_plugin_path with a NULL
  *   base_dir resolves against the loaded file's directory (else the current
- *   directory).
- * - Positions: the value (the key for an unknown key; the enclosing object
- *   for a missing member), columns counted in characters like jansson's.
- *   An override whose value is an object or array gets positions inside
- *   its text. */
+ *   directory). */
 int ht_config_set(ht_config *cfg, const char *key, const char *json_value, ht_err *err);
 
 /* Whether a document was loaded (file or string). */

@@ -60,20 +60,20 @@ typedef struct ht_plugin {
 	ht_module *module;
 } ht_plugin;
 
-typedef struct ht_registry {
+typedef struct ht_plugin_registry {
 	ht_module **modules;
 	size_t nmodules;
 	ht_plugin *plugins;
 	size_t nplugins;
 	char *search_path;
-} ht_registry;
+} ht_plugin_registry;
 
 /* The handle a plugin instance gets as hypertest_core *. */
 struct hypertest_core {
 	hypertest *h;
 	ht_plugin *plugin;   /* NULL while a module registers */
 	ht_module *module;   /* set while a module registers */
-	ht_registry *reg;    /* set while a module registers */
+	ht_plugin_registry *reg;    /* set while a module registers */
 	int registered;
 };
 
@@ -95,7 +95,7 @@ struct hypertest {
 	hypertest_log_cb log_cb;
 	void *log_ud;
 	int log_level;
-	ht_registry reg;
+	ht_plugin_registry reg;
 	int scanned;
 	char *scanned_extra; /* the configuration's plugin path at the last scan */
 	char *function_program;
@@ -181,7 +181,7 @@ const char *ht_event_key(int field);
 /* ---- plugins.c -------------------------------------------------------------- */
 
 int ht_plugins_scan(hypertest *h);
-void ht_registry_free(ht_registry *reg);
+void ht_registry_free(ht_plugin_registry *reg);
 /* Find a loaded plugin by kind and name; error lists what was found. */
 int ht_plugin_find(hypertest *h, int kind, const char *name, ht_plugin **out);
 hypertest_fn ht_op(const ht_plugin *p, int id);

@@ -42,7 +42,7 @@ static void plugin_clear(ht_plugin *p)
 	free(p->error);
 }
 
-void ht_registry_free(ht_registry *reg)
+void ht_registry_free(ht_plugin_registry *reg)
 {
 	size_t i;
 
@@ -64,7 +64,7 @@ void ht_registry_free(ht_registry *reg)
 	memset(reg, 0, sizeof *reg);
 }
 
-static ht_plugin *add_entry(ht_registry *reg)
+static ht_plugin *add_entry(ht_plugin_registry *reg)
 {
 	ht_plugin *p = realloc(reg->plugins, (reg->nplugins + 1) * sizeof *p);
 	if (!p)
@@ -75,8 +75,8 @@ static ht_plugin *add_entry(ht_registry *reg)
 	return p;
 }
 
-static void add_failure(ht_registry *reg, const char *path, const char *fmt, ...) HT_PRINTF(3, 4);
-static void add_failure(ht_registry *reg, const char *path, const char *fmt, ...)
+static void add_failure(ht_plugin_registry *reg, const char *path, const char *fmt, ...) HT_PRINTF(3, 4);
+static void add_failure(ht_plugin_registry *reg, const char *path, const char *fmt, ...)
 {
 	ht_plugin *p = add_entry(reg);
 	char msg[1024];
@@ -99,7 +99,7 @@ static void add_failure(ht_registry *reg, const char *path, const char *fmt, ...
 int ht_module_register(struct hypertest_core *core, int kind, const char *name,
                        const char *description, const hypertest_dispatch *ops)
 {
-	ht_registry *reg = core ? core->reg : NULL;
+	ht_plugin_registry *reg = core ? core->reg : NULL;
 	const hypertest_plugin_descriptor *desc;
 	ht_plugin *p;
 	size_t i;
@@ -140,7 +140,7 @@ int ht_module_register(struct hypertest_core *core, int kind, const char *name,
 	return HYPERTEST_OK;
 }
 
-static void load_module(hypertest *h, ht_registry *reg, const char *path)
+static void load_module(hypertest *h, ht_plugin_registry *reg, const char *path)
 {
 	const hypertest_plugin_descriptor *desc;
 	hypertest_plugin_init_fn init;
@@ -254,7 +254,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void scan_dir(hypertest *h, ht_registry *reg, const char *dir)
+static void scan_dir(hypertest *h, ht_plugin_registry *reg, const char *dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;

@@ -1,6 +1,6 @@
 /*
  * image.h - container images without a daemon: a base image pulled from an
- * OCI image layout (or, later, a registry), new layers appended, the result
+ * OCI image layout or a registry (registry.h), new layers appended, the result
  * written to an OCI image layout (or pushed to a registry), and an image
  * unpacked into a directory.
  *

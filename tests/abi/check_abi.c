@@ -1,7 +1,7 @@
 /*
  * check_abi.c - plugins built for every earlier minor version of the plugin
  * ABI keep loading and working in this core: the fixtures built for ABI 1.1
- * and 1.2 (tests/fixtures/fixture-old-minor.c, for 1.0, is checked by
+ * and 1.2 (tests/abi/fixtures/fixture-old-minor.c, for 1.0, is checked by
  * check_core), and the ABI probe built against the headers of the ABI
  * baseline (tests/abi/baseline/).  Each is loaded by a scan and then
  * called through doctor, where it uses the upcalls of its version.

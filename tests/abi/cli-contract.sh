@@ -17,7 +17,7 @@ python3 -c 'import jsonschema' 2>/dev/null ||
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ht-cli-contract-XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
-. "${HT_TESTS_SRCDIR:?}/local-env.sh"
+. "${HT_TESTS_SRCDIR:?}/e2e/preamble.sh"
 unset NO_COLOR
 
 failures=0

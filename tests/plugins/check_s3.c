@@ -1,0 +1,311 @@
+/*
+ * check_s3.c - tests of the aws provider's S3 operations
+ * (plugins/provider-aws/s3.c) against an S3-compatible server such as
+ * s3rver 3: put/get round trips with content types, a missing key, a
+ * multipart upload of a 20 MiB file, a directory upload, and an error
+ * answer parsed into code and message (a bucket that does not exist).
+ *
+ * HT_S3_ENDPOINT (http://127.0.0.1:PORT) and HT_S3_BUCKET name the server
+ * and an existing bucket; without them the program exits 77 (skip).
+ * Credentials: HT_S3_ACCESS_KEY_ID / HT_S3_SECRET_ACCESS_KEY, default
+ * S3RVER / S3RVER (s3rver's).
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "s3.h"
+
+static const char *endpoint_url, *bucket;
+static aws_credentials creds;
+static aws_endpoint ep;
+static aws_http *http;
+static char tmpdir[256], run[64];
+
+/* What the http layer logged (one line per request at least). */
+static aws_buf logged;
+
+static void log_cb(void *ud, int level, const char *msg)
+{
+	(void)ud;
+	(void)level;
+	aws_buf_addf(&logged, "%s\n", msg);
+}
+
+static int count_lines(const char *needle1, const char *needle2)
+{
+	const char *p = logged.data;
+	int n = 0;
+	while (p && *p) {
+		const char *e = strchr(p, '\n');
+		char *line = strndup(p, e ? (size_t)(e - p) : strlen(p));
+		if (strstr(line, needle1) && strstr(line, needle2))
+			n++;
+		free(line);
+		p = e ? e + 1 : NULL;
+	}
+	return n;
+}
+
+static void setup(void)
+{
+	aws_endpoints_options o = {"us-east-1", {NULL}, 0};
+	aws_err err = {0};
+	const char *k = getenv("HT_S3_ACCESS_KEY_ID"), *s = getenv("HT_S3_SECRET_ACCESS_KEY");
+	/* the services' environment (tests/services/aws/services.sh) names its key pair */
+	if (!k || !s) {
+		k = getenv("AWS_ACCESS_KEY_ID");
+		s = getenv("AWS_SECRET_ACCESS_KEY");
+	}
+	memset(&creds, 0, sizeof creds);
+	creds.access_key_id = strdup(k ? k : "S3RVER");
+	creds.secret_access_key = strdup(s ? s : "S3RVER");
+	creds.region = strdup("us-east-1");
+	o.overrides[AWS_SVC_S3] = endpoint_url;
+	ck_assert_msg(aws_endpoint_resolve(&ep, AWS_SVC_S3, &o, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(ep.path_style, 1); /* an IP address */
+	{
+		aws_http_config cfg = {0};
+		cfg.max_response = (size_t)64 << 20; /* the 20 MiB object comes back whole */
+		cfg.log = log_cb;
+		http = aws_http_new(&cfg, &err);
+	}
+	ck_assert_ptr_nonnull(http);
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/check-s3-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	/* keys unique per run: the server may keep objects between runs */
+	snprintf(run, sizeof run, "run-%ld-%d", (long)time(NULL), (int)getpid());
+}
+
+static void teardown(void)
+{
+	aws_http_free(http);
+	aws_endpoint_free(&ep);
+	aws_credentials_free(&creds);
+	{
+		static const char *const dirs[] = {"/art/sub/deep", "/art/sub", "/art", ""};
+		char p[600];
+		size_t i;
+		for (i = 0; i < 4; i++) {
+			snprintf(p, sizeof p, "%s%s", tmpdir, dirs[i]);
+			rmdir(p);
+		}
+	}
+}
+
+static char *key_of(const char *name)
+{
+	static char k[512];
+	snprintf(k, sizeof k, "%s/%s", run, name);
+	return k;
+}
+
+/* A GET through the http layer, to look at response headers. */
+static void raw_get(const char *key, aws_http_response *resp)
+{
+	aws_s3 s;
+	aws_http_request r;
+	aws_err err = {0};
+	char *url;
+	aws_s3_init(&s, http, &creds, &ep, bucket);
+	url = aws_s3_url(&ep, bucket, key, NULL);
+	aws_http_request_init(&r, "GET", url, "raw GET");
+	r.sign = aws_http_sign_sigv4;
+	r.sign_ud = &s.sig;
+	ck_assert_msg(aws_http_perform(http, &r, resp, &err) == 0, "%s", err.msg);
+	aws_http_request_clear(&r);
+	free(url);
+}
+
+START_TEST(test_put_get)
+{
+	aws_s3 s;
+	aws_err err = {0};
+	aws_buf out = {0};
+	aws_http_response resp;
+	const char body[] = "{\"hello\": \"world\", \"bin\": \"\x01\x02\xff\"}";
+	aws_s3_init(&s, http, &creds, &ep, bucket);
+	ck_assert_msg(aws_s3_put(&s, key_of("dir/a b+c.json"), body, sizeof body - 1,
+	                         "application/json", &err) == 0,
+	              "%s", err.msg);
+	ck_assert_msg(aws_s3_get(&s, key_of("dir/a b+c.json"), &out, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(out.len, sizeof body - 1);
+	ck_assert_int_eq(memcmp(out.data, body, out.len), 0);
+	aws_buf_free(&out);
+	raw_get(key_of("dir/a b+c.json"), &resp);
+	ck_assert_str_eq(aws_headers_get(&resp.headers, "Content-Type"), "application/json");
+	aws_http_response_clear(&resp);
+	/* an empty object */
+	ck_assert_int_eq(aws_s3_put(&s, key_of("empty"), "", 0, NULL, &err), 0);
+	ck_assert_int_eq(aws_s3_get(&s, key_of("empty"), &out, &err), 0);
+	ck_assert_uint_eq(out.len, 0);
+	aws_buf_free(&out);
+}
+END_TEST
+
+START_TEST(test_missing_key)
+{
+	aws_s3 s;
+	aws_err err = {0};
+	aws_buf out = {0};
+	aws_s3_init(&s, http, &creds, &ep, bucket);
+	ck_assert_int_eq(aws_s3_get(&s, key_of("no/such/key"), &out, &err), HYPERTEST_ERR_NOT_FOUND);
+	ck_assert_msg(strstr(err.msg, "S3 GetObject s3://") && strstr(err.msg, "HTTP 404 NoSuchKey"),
+	              "%s", err.msg);
+	aws_buf_free(&out);
+}
+END_TEST
+
+START_TEST(test_no_such_bucket)
+{
+	aws_s3 s;
+	aws_err err = {0};
+	aws_buf out = {0};
+	aws_s3_init(&s, http, &creds, &ep, "no-such-bucket-hypertest");
+	ck_assert_int_eq(aws_s3_put(&s, "k", "x", 1, NULL, &err), HYPERTEST_ERR_PROVIDER);
+	ck_assert_msg(strstr(err.msg,
+	                     "S3 PutObject s3://no-such-bucket-hypertest/k: HTTP 404 NoSuchBucket: "),
+	              "%s", err.msg);
+	ck_assert_int_eq(aws_s3_get(&s, "k", &out, &err), HYPERTEST_ERR_PROVIDER);
+	ck_assert_ptr_nonnull(strstr(err.msg, "NoSuchBucket"));
+	aws_buf_free(&out);
+}
+END_TEST
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+START_TEST(test_multipart)
+{
+	enum { SIZE = 20 << 20 };
+	aws_s3 s;
+	aws_err err = {0};
+	aws_buf out = {0};
+	aws_http_response resp;
+	char path[512], want[65], got[65];
+	unsigned char *data = malloc(SIZE);
+	unsigned long long x = 88172645463325252ULL;
+	size_t i;
+	for (i = 0; i < SIZE; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		data[i] = (unsigned char)x;
+	}
+	snprintf(path, sizeof path, "%s/big.bin", tmpdir);
+	write_file(path, data, SIZE);
+	aws_sha256_hex(data, SIZE, want);
+	free(data);
+
+	aws_s3_init(&s, http, &creds, &ep, bucket);
+	s.multipart_threshold = 1 << 20;
+	ck_assert_msg(aws_s3_put_file(&s, key_of("big.bin"), path, NULL, &err) == 0, "%s", err.msg);
+	ck_assert_msg(aws_s3_get(&s, key_of("big.bin"), &out, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(out.len, SIZE);
+	aws_sha256_hex(out.data, out.len, got);
+	ck_assert_str_eq(got, want);
+	aws_buf_free(&out);
+	/* it went in parts of 8 + 8 + 4 MiB */
+	ck_assert_int_eq(count_lines("POST ", "?uploads= -> ok"), 1);
+	ck_assert_int_eq(count_lines("PUT ", "?partNumber=") , 3);
+	ck_assert_int_eq(count_lines("POST ", "?uploadId="), 1);
+	ck_assert_int_eq(count_lines("DELETE ", "?uploadId="), 0);
+	/* a file below the threshold is one PutObject */
+	logged.len = 0;
+	write_file(path, "small", 5);
+	ck_assert_int_eq(aws_s3_put_file(&s, key_of("small.bin"), path, NULL, &err), 0);
+	ck_assert_int_eq(count_lines("PUT ", "small.bin -> ok"), 1);
+	ck_assert_int_eq(count_lines("", "partNumber="), 0);
+	raw_get(key_of("small.bin"), &resp);
+	ck_assert_str_eq(resp.body.data, "small");
+	aws_http_response_clear(&resp);
+	unlink(path);
+	aws_buf_free(&logged);
+}
+END_TEST
+
+START_TEST(test_upload_dir)
+{
+	aws_s3 s;
+	aws_err err = {0};
+	char p[512];
+	size_t n = 0, i;
+	static const char *const files[] = {"index.html", "sub/data.json", "sub/deep/shot.png",
+	                                    "trace.zip", "noext"};
+	static const char *const types[] = {"text/html", "application/json", "image/png",
+	                                    "application/zip", "application/octet-stream"};
+	snprintf(p, sizeof p, "%s/art", tmpdir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof p, "%s/art/sub", tmpdir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof p, "%s/art/sub/deep", tmpdir);
+	mkdir(p, 0755);
+	for (i = 0; i < 5; i++) {
+		snprintf(p, sizeof p, "%s/art/%s", tmpdir, files[i]);
+		write_file(p, files[i], strlen(files[i]));
+	}
+	aws_s3_init(&s, http, &creds, &ep, bucket);
+	snprintf(p, sizeof p, "%s/art", tmpdir);
+	ck_assert_msg(aws_s3_upload_dir(&s, key_of("artifacts"), p, &n, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(n, 5);
+	for (i = 0; i < 5; i++) {
+		char k[512];
+		aws_http_response resp;
+		snprintf(k, sizeof k, "%s/artifacts/%s", run, files[i]);
+		raw_get(k, &resp);
+		ck_assert_str_eq(resp.body.data, files[i]);
+		ck_assert_str_eq(aws_headers_get(&resp.headers, "Content-Type"), types[i]);
+		aws_http_response_clear(&resp);
+		snprintf(p, sizeof p, "%s/art/%s", tmpdir, files[i]);
+		unlink(p);
+	}
+	snprintf(p, sizeof p, "%s/nonexistent", tmpdir);
+	ck_assert_int_eq(aws_s3_upload_dir(&s, "x", p, &n, &err), HYPERTEST_ERR_IO);
+	ck_assert_ptr_nonnull(strstr(err.msg, p));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *su;
+	TCase *tc;
+	SRunner *sr;
+	int failed;
+
+	/* the signature-checking front of s3rver when there is one: s3rver
+	 * itself does not verify Signature V4 */
+	endpoint_url = getenv("HT_S3_CHECKED_ENDPOINT");
+	if (!endpoint_url || !*endpoint_url)
+		endpoint_url = getenv("HT_S3_ENDPOINT");
+	bucket = getenv("HT_S3_BUCKET");
+	if (!endpoint_url || !*endpoint_url || !bucket || !*bucket) {
+		fprintf(stderr, "check_s3: HT_S3_ENDPOINT and HT_S3_BUCKET are not set: skipped\n");
+		return 77;
+	}
+	su = suite_create("s3");
+	tc = tcase_create("s3rver");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_put_get);
+	tcase_add_test(tc, test_missing_key);
+	tcase_add_test(tc, test_no_such_bucket);
+	tcase_add_test(tc, test_multipart);
+	tcase_add_test(tc, test_upload_dir);
+	suite_add_tcase(su, tc);
+	sr = srunner_create(su);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,243 @@
+"""test_services.py - services.sh and the real components behind it.
+
+Starts s3rver, docker-registry and endpoint.py with services.sh and checks
+them with botocore's own S3 client, the registry HTTP API (basic auth
+AWS:<token>, as ECR's registry), ECR calls answered from that registry, the
+Lambda Runtime API served by @vercel/fun to a shell bootstrap (fun-smoke.js),
+and that everything dies with its owner.  A component that services.sh
+skipped (no npm, no docker-registry) skips its tests.
+
+    python3 -m unittest tests/services/aws/test_services.py
+"""
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+import botocore.session
+from botocore.config import Config
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_endpoint import ECR_T, JSON11, send, sign  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SERVICES = os.path.join(HERE, "services.sh")
+
+
+def read_env(path):
+    env = {}
+    with open(path) as f:
+        for line in f:
+            if line.startswith("export "):
+                k, _, v = line[7:].strip().partition("=")
+                env[k] = v.strip("'")
+    return env
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie of ours is gone for our purposes
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def pids(d):
+    found = {}
+    for f in os.listdir(d):
+        if f.endswith(".pid"):
+            with open(os.path.join(d, f)) as fh:
+                found[f] = int(fh.read())
+    return found
+
+
+class ServicesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="ht-aws-services-")
+        env = dict(os.environ, HT_SERVICES_OWNER=str(os.getpid()))
+        subprocess.run([SERVICES, "start", cls.dir], env=env, check=True, timeout=300)
+        cls.env = read_env(os.path.join(cls.dir, "env"))
+        cls.port = int(cls.env["HT_AWS_ENDPOINT"].rsplit(":", 1)[1])
+
+    @classmethod
+    def tearDownClass(cls):
+        subprocess.run([SERVICES, "stop", cls.dir], check=True, timeout=60)
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def need(self, var):
+        if var not in self.env:
+            self.skipTest("services.sh did not start what gives %s" % var)
+        return self.env[var]
+
+    def s3(self, endpoint, secret=None):
+        return botocore.session.get_session().create_client(
+            "s3", region_name="us-east-1", endpoint_url=endpoint,
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=secret or self.env["AWS_SECRET_ACCESS_KEY"],
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+
+    def test_env_file(self):
+        for k in ("HT_AWS_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+            self.assertIn(k, self.env)
+        self.assertEqual(self.env["AWS_REGION"], "us-east-1")
+        for v in self.env.values():
+            if v.startswith("http"):
+                self.assertTrue(v.startswith("http://127.0.0.1:"), v)
+
+    def test_s3rver_direct_and_through_the_signature_check(self):
+        direct = self.s3(self.need("HT_S3_ENDPOINT"))
+        bucket = self.env["HT_S3_BUCKET"]
+        direct.put_object(Bucket=bucket, Key="run 1/t+1/log.txt", Body=b"a" * 5000)
+        checked = self.s3(self.env["HT_S3_CHECKED_ENDPOINT"])
+        self.assertEqual(checked.get_object(Bucket=bucket, Key="run 1/t+1/log.txt")["Body"].read(),
+                         b"a" * 5000)
+        checked.put_object(Bucket=bucket, Key="hypertest.manifest.json", Body=b"{}")
+        keys = [o["Key"] for o in direct.list_objects_v2(Bucket=bucket)["Contents"]]
+        self.assertEqual(sorted(keys), ["hypertest.manifest.json", "run 1/t+1/log.txt"])
+        # s3rver itself takes any secret; the checked endpoint does not.
+        self.s3(self.env["HT_S3_ENDPOINT"], "wrong").list_objects_v2(Bucket=bucket)
+        with self.assertRaises(Exception) as cm:
+            self.s3(self.env["HT_S3_CHECKED_ENDPOINT"], "wrong").list_objects_v2(Bucket=bucket)
+        self.assertIn("SignatureDoesNotMatch", str(cm.exception))
+
+    def registry(self, method, path, body=None, ctype=None, auth=True):
+        req = urllib.request.Request(self.need("HT_ECR_REGISTRY") + path, data=body, method=method)
+        if ctype:
+            req.add_header("Content-Type", ctype)
+        if auth:
+            cred = "%s:%s" % (self.env["HT_ECR_USER"], self.env["HT_ECR_PASSWORD"])
+            req.add_header("Authorization", "Basic " + base64.b64encode(cred.encode()).decode())
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def push(self, repo, tag):
+        config = json.dumps({"architecture": "amd64", "os": "linux",
+                             "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+        cdigest = "sha256:" + hashlib.sha256(config).hexdigest()
+        status, headers, _ = self.registry("POST", "/v2/%s/blobs/uploads/" % repo)
+        self.assertEqual(status, 202)
+        loc = headers["Location"]
+        loc = loc if loc.startswith("http") else self.env["HT_ECR_REGISTRY"] + loc
+        req_path = loc[len(self.env["HT_ECR_REGISTRY"]):] + "&digest=" + cdigest
+        self.assertEqual(self.registry("PUT", req_path, config, "application/octet-stream")[0], 201)
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                               "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                          "digest": cdigest, "size": len(config)}, "layers": []}).encode()
+        status, headers, _ = self.registry("PUT", "/v2/%s/manifests/%s" % (repo, tag), manifest,
+                                           "application/vnd.oci.image.manifest.v1+json")
+        self.assertEqual(status, 201)
+        return "sha256:" + hashlib.sha256(manifest).hexdigest()
+
+    def test_registry_basic_auth_and_ecr_answers_from_it(self):
+        self.assertEqual(self.registry("GET", "/v2/", auth=False)[0], 401)
+        digest = self.push("hypertest/app", "v1")
+        body = json.dumps({"repositoryName": "hypertest/app", "imageIds": [{"imageTag": "v1"}]}).encode()
+        hdrs = sign("POST", self.port, "/", "ecr", body, {"X-Amz-Target": ECR_T + "BatchGetImage",
+                                                         "Content-Type": JSON11})
+        rep = send(self.port, "POST", "/", body, hdrs).json()
+        self.assertEqual(rep["images"][0]["imageId"]["imageDigest"], digest)
+        body = b"{}"
+        hdrs = sign("POST", self.port, "/", "ecr", body, {"X-Amz-Target": ECR_T + "GetAuthorizationToken",
+                                                         "Content-Type": JSON11})
+        data = send(self.port, "POST", "/", body, hdrs).json()["authorizationData"][0]
+        self.assertEqual(data["proxyEndpoint"], self.env["HT_ECR_REGISTRY"])
+        user, _, password = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+        self.assertEqual((user, password), ("AWS", self.env["HT_ECR_PASSWORD"]))
+        uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/hypertest/app:v1"
+        body = json.dumps({"ImageUri": uri}).encode()
+        path = "/2015-03-31/functions/hypertest-test/code"
+        rep = send(self.port, "PUT", path, body, sign("PUT", self.port, path, "lambda", body))
+        self.assertEqual(rep.status, 200, rep.raw)
+        self.assertEqual(rep.json()["CodeSha256"], digest[7:])
+
+    def test_fun_serves_the_runtime_api_to_a_bootstrap(self):
+        mods = self.need("HT_FUN_DIR")
+        tmp = tempfile.mkdtemp(prefix="ht-fun-")
+        try:
+            files = []
+            for i, payload in enumerate([{"runId": "r", "testId": "t1", "context": {"id": "a"}},
+                                         {"n": 2}, {"fail": True}]):
+                files.append(os.path.join(tmp, "p%d.json" % i))
+                with open(files[-1], "w") as f:
+                    json.dump(payload, f)
+            out = os.path.join(tmp, "out")
+            subprocess.run(["node", self.env["HT_FUN_SMOKE"], "--out", out, "--env", "HT_MARK=1",
+                            os.path.join(HERE, "fun-bootstrap")] + files,
+                           env=dict(os.environ, NODE_PATH=mods), check=True, timeout=120,
+                           stdout=subprocess.DEVNULL)
+            with open(out) as f:
+                res = [json.loads(line) for line in f]
+        finally:
+            shutil.rmtree(tmp)
+        first, second, failed = res
+        self.assertEqual((first["StatusCode"], first["FunctionError"]), (200, None))
+        self.assertEqual(first["Payload"]["payload"], {"runId": "r", "testId": "t1", "context": {"id": "a"}})
+        self.assertEqual(second["Payload"]["payload"], {"n": 2})
+        # one runtime process serves both, each with its own request id
+        self.assertEqual((first["Payload"]["count"], second["Payload"]["count"]), (1, 2))
+        self.assertEqual(first["Payload"]["pid"], second["Payload"]["pid"])
+        self.assertNotEqual(first["Payload"]["requestId"], second["Payload"]["requestId"])
+        self.assertIn("Lambda-Runtime-Aws-Request-Id: " + first["Payload"]["requestId"],
+                      first["Payload"]["headers"])
+        env = dict(line.split("=", 1) for line in first["Payload"]["env"].splitlines() if "=" in line)
+        self.assertRegex(env["AWS_LAMBDA_RUNTIME_API"], r"^127\.0\.0\.1:\d+$")
+        self.assertEqual(env["HT_MARK"], "1")
+        self.assertEqual(env["LAMBDA_TASK_ROOT"], os.path.join(HERE, "fun-bootstrap"))
+        self.assertEqual(failed["FunctionError"], "Handled")
+        self.assertEqual(failed["Payload"], {"errorMessage": "asked to fail", "errorType": "SmokeError"})
+
+    def test_services_die_with_their_owner(self):
+        d = tempfile.mkdtemp(prefix="ht-aws-owner-")
+        owner = subprocess.Popen(["sleep", "300"])
+        try:
+            subprocess.run([SERVICES, "start", d], env=dict(os.environ, HT_SERVICES_OWNER=str(owner.pid)),
+                           check=True, timeout=300)
+            started = pids(d)
+            self.assertIn("endpoint.pid", started)
+            self.assertTrue(all(alive(p) for p in started.values()))
+            owner.kill()
+            owner.wait()
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and any(alive(p) for p in started.values()):
+                time.sleep(0.2)
+            self.assertEqual([f for f, p in started.items() if alive(p)], [])
+        finally:
+            if owner.poll() is None:
+                owner.kill()
+                owner.wait()
+            subprocess.run([SERVICES, "stop", d], timeout=60)
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_stop_ends_everything(self):
+        d = tempfile.mkdtemp(prefix="ht-aws-stop-")
+        try:
+            subprocess.run([SERVICES, "start", d], env=dict(os.environ, HT_SERVICES_OWNER=str(os.getpid())),
+                           check=True, timeout=300)
+            started = pids(d)
+            subprocess.run([SERVICES, "stop", d], check=True, timeout=60)
+            self.assertEqual([f for f, p in started.items() if alive(p)], [])
+            self.assertFalse(os.path.exists(os.path.join(d, "env")))
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
