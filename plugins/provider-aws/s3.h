@@ -48,6 +48,11 @@ int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
 int aws_s3_upload_dir(aws_s3 *s, const char *prefix, const char *dir, size_t *count,
                       aws_err *err);
 
+/* ListObjectsV2 below prefix, page after page: each object's key and
+ * size to fn (a non-zero return stops with that code). */
+typedef int (*aws_s3_list_fn)(void *ud, const char *key, long long size);
+int aws_s3_list(aws_s3 *s, const char *prefix, aws_s3_list_fn fn, void *ud, aws_err *err);
+
 /* The content type for a file name ("application/octet-stream" if unknown). */
 const char *aws_content_type(const char *name);
 
