@@ -196,6 +196,18 @@ int cli_cmd_invoke(hypertest *h, const struct cli_opts *o, struct render *r)
 	return status;
 }
 
+int cli_cmd_report(hypertest *h, const struct cli_opts *o, struct render *r)
+{
+	int rc = hypertest_report(h, o->run_id);
+
+	render_finish(r);
+	if (rc != HYPERTEST_OK) {
+		cli_error(h);
+		return CLI_EXIT_FAIL;
+	}
+	return CLI_EXIT_OK;
+}
+
 int cli_cmd_doctor(hypertest *h, const struct cli_opts *o, struct render *r)
 {
 	int rc = hypertest_doctor(h);

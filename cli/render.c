@@ -165,6 +165,20 @@ static void add_first_line(struct cli_buf *b, const char *s)
 	add_clean(b, s, n, 0);
 }
 
+/* The whole of s, each line indented by four spaces, ending with a newline. */
+static void add_indented(struct cli_buf *b, const char *s)
+{
+	while (s && *s) {
+		size_t n = strcspn(s, "\n");
+		cli_buf_puts(b, "    ");
+		add_clean(b, s, n, 0);
+		cli_buf_puts(b, "\n");
+		s += n;
+		if (*s == '\n')
+			s++;
+	}
+}
+
 static const char *ev_str(const hypertest_event *ev, int field)
 {
 	const char *s = hypertest_event_str(ev, field);
@@ -254,6 +268,34 @@ static void add_counts(struct cli_buf *b, int64_t total, int64_t passed, int64_t
 	cli_buf_printf(b, "%lld tests, %lld passed, %lld failed, %lld skipped in ", (long long)total,
 	               (long long)passed, (long long)failed, (long long)skipped);
 	add_secs(b, ms);
+}
+
+/* "report: PATH", where the bucket's copy is, where the artifacts are. */
+static void add_report_lines(struct cli_buf *b, const hypertest_event *ev)
+{
+	const char *step = ev_str(ev, HYPERTEST_FIELD_STEP), *s;
+
+	if (!strcmp(step, "junit")) {
+		cli_buf_puts(b, "junit: ");
+		add_text(b, ev_str(ev, HYPERTEST_FIELD_PATH));
+		cli_buf_puts(b, "\n");
+		return;
+	}
+	cli_buf_puts(b, "report: ");
+	add_text(b, ev_str(ev, HYPERTEST_FIELD_PATH));
+	s = ev_str(ev, HYPERTEST_FIELD_URL);
+	if (*s) {
+		cli_buf_puts(b, " (stored at ");
+		add_text(b, s);
+		cli_buf_puts(b, ")");
+	}
+	cli_buf_puts(b, "\n");
+	s = ev_str(ev, HYPERTEST_FIELD_ARTIFACTS);
+	if (*s) {
+		cli_buf_puts(b, "artifacts: ");
+		add_text(b, s);
+		cli_buf_puts(b, "\n");
+	}
 }
 
 /* ---- state shared by the plain and live modes -------------------------------- */
@@ -357,9 +399,14 @@ static void plain_event(struct render *r, const hypertest_event *ev)
 	case HYPERTEST_EVENT_TEST_START:
 		if (r->quiet)
 			break;
-		cli_buf_printf(&b, "test started #%lld %s\n",
-		               (long long)hypertest_event_int(ev, HYPERTEST_FIELD_INDEX),
-		               ev_str(ev, HYPERTEST_FIELD_TEST_ID));
+		cli_buf_printf(&b, "test started #%lld ",
+		               (long long)hypertest_event_int(ev, HYPERTEST_FIELD_INDEX));
+		s = hypertest_event_str(ev, HYPERTEST_FIELD_NAME);
+		if (s && *s) {
+			add_text(&b, s);
+			cli_buf_puts(&b, " ");
+		}
+		cli_buf_printf(&b, "[%s]\n", ev_str(ev, HYPERTEST_FIELD_TEST_ID));
 		break;
 	case HYPERTEST_EVENT_TEST_END:
 		st = hypertest_event_int(ev, HYPERTEST_FIELD_STATUS);
@@ -367,14 +414,16 @@ static void plain_event(struct render *r, const hypertest_event *ev)
 		colored(&b, r->color_err, status_color(st), status_word(st));
 		cli_buf_puts(&b, " ");
 		add_test_label(&b, ev);
-		cli_buf_printf(&b, " %lldms",
+		cli_buf_printf(&b, " [%s] %lldms", ev_str(ev, HYPERTEST_FIELD_TEST_ID),
 		               (long long)hypertest_event_int(ev, HYPERTEST_FIELD_DURATION));
 		s = hypertest_event_str(ev, HYPERTEST_FIELD_MESSAGE);
-		if (st != HYPERTEST_STATUS_SUCCESS && s && *s) {
+		if (st == HYPERTEST_STATUS_SKIPPED && s && *s) {
 			cli_buf_puts(&b, ": ");
 			add_first_line(&b, s);
 		}
 		cli_buf_puts(&b, "\n");
+		if (st == HYPERTEST_STATUS_FAILED)
+			add_indented(&b, s && *s ? s : "failed");
 		break;
 	case HYPERTEST_EVENT_RUN_END:
 		cli_buf_puts(&b, "run done: ");
@@ -390,6 +439,9 @@ static void plain_event(struct render *r, const hypertest_event *ev)
 			cli_buf_printf(&b, " and %s", s);
 		cli_buf_puts(&b, "\n");
 		r->summary_shown = 1;
+		break;
+	case HYPERTEST_EVENT_REPORT:
+		add_report_lines(&b, ev);
 		break;
 	case HYPERTEST_EVENT_STEP_START:
 		cli_buf_printf(&b, "step %s started\n", ev_str(ev, HYPERTEST_FIELD_STEP));
@@ -421,8 +473,15 @@ static void plain_event(struct render *r, const hypertest_event *ev)
 			cli_buf_printf(&b, "event %s\n", hypertest_event_json(ev));
 		break;
 	}
-	fputs(cli_buf_str(&b), stderr);
-	fflush(stderr);
+	/* the lines of a run are its output: stdout, like the TypeScript version's */
+	if (r->cmd == CLI_CMD_INVOKE || r->cmd == CLI_CMD_REPORT) {
+		fflush(stderr);
+		fputs(cli_buf_str(&b), stdout);
+		fflush(stdout);
+	} else {
+		fputs(cli_buf_str(&b), stderr);
+		fflush(stderr);
+	}
 	cli_buf_free(&b);
 }
 
@@ -561,7 +620,8 @@ static void live_event(struct render *r, const hypertest_event *ev)
 
 	switch (type) {
 	case HYPERTEST_EVENT_RUN_START:
-		cli_buf_printf(&r->perm, "Running %lld tests on %lld at a time\n", (long long)r->total,
+		cli_buf_printf(&r->perm, "Run %s: %lld tests, %lld at a time\n",
+		               ev_str(ev, HYPERTEST_FIELD_RUN_ID), (long long)r->total,
 		               (long long)r->concurrency);
 		force = 1;
 		break;
@@ -572,12 +632,13 @@ static void live_event(struct render *r, const hypertest_event *ev)
 		colored(&r->perm, r->color_err, RED, ICON_FAIL);
 		cli_buf_puts(&r->perm, " ");
 		add_test_label(&r->perm, ev);
+		cli_buf_printf(&r->perm, " [%s]\n", ev_str(ev, HYPERTEST_FIELD_TEST_ID));
 		s = hypertest_event_str(ev, HYPERTEST_FIELD_MESSAGE);
-		if (s && *s) {
-			cli_buf_puts(&r->perm, " - ");
-			add_first_line(&r->perm, s);
-		}
-		cli_buf_puts(&r->perm, "\n");
+		add_indented(&r->perm, s && *s ? s : "failed");
+		force = 1;
+		break;
+	case HYPERTEST_EVENT_REPORT:
+		add_report_lines(&r->perm, ev);
 		force = 1;
 		break;
 	case HYPERTEST_EVENT_RUN_END:
@@ -593,6 +654,7 @@ static void live_event(struct render *r, const hypertest_event *ev)
 		s = ev_str(ev, HYPERTEST_FIELD_URL);
 		if (*s)
 			cli_buf_printf(&r->perm, "Results stored at %s\n", s);
+		cli_buf_printf(&r->perm, "Run %s\n", ev_str(ev, HYPERTEST_FIELD_RUN_ID));
 		r->summary_shown = 1;
 		force = 1;
 		break;
