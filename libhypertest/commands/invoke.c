@@ -298,7 +298,7 @@ static int fetch_manifest(hypertest *h, ht_instance *provider, ht_manifest *m)
 static json_t *payload_fields(hypertest *h, ht_instance *provider)
 {
 	hypertest_PROVIDER_PAYLOAD_FIELDS_fn pf = HT_OP(provider, HYPERTEST_PROVIDER_PAYLOAD_FIELDS);
-	struct hypertest_params params = {NULL, 0};
+	struct hypertest_params params = {NULL, 0, 0, 0};
 	json_t *obj;
 	size_t i;
 

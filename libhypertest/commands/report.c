@@ -382,7 +382,7 @@ int ht_report_run(hypertest *h, ht_instance *provider, const char *run_id, const
 	hypertest_PROVIDER_OBJECT_LIST_fn list = HT_OP(provider, HYPERTEST_PROVIDER_OBJECT_LIST);
 	hypertest_PROVIDER_OBJECT_PUT_fn put = HT_OP(provider, HYPERTEST_PROVIDER_OBJECT_PUT);
 	const char *pname = provider->core.plugin->name;
-	struct hypertest_params objs = {NULL, 0};
+	struct hypertest_params objs = {NULL, 0, 0, 1};
 	hypertest_buffer buf;
 	ht_report r;
 	char *id = NULL, *key = NULL, *page = NULL, *local = NULL, *url = NULL, *art = NULL;

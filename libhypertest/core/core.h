@@ -137,7 +137,9 @@ typedef struct ht_param {
 
 struct hypertest_params {
 	ht_param *items;
-	size_t n;
+	size_t n, cap;
+	int unique_keys; /* the caller knows no key comes twice (a listing):
+	                    PARAM_SET appends without looking for it */
 };
 
 struct hypertest_checks {
