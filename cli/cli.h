@@ -111,6 +111,8 @@ int render_is_live(const struct render *r);
 int render_color_out(const struct render *r);
 /* Draw the final state and leave the cursor below the display. */
 void render_finish(struct render *r);
+/* Deploy's last line: done or failed, and the total elapsed time. */
+void render_deploy_end(struct render *r, int ok);
 /* A line of the program's own on stderr ("hypertest: " is not added). */
 void render_note(struct render *r, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* The summary of an invoke, unless the run's end event already showed it. */

@@ -144,6 +144,7 @@ int cli_cmd_deploy(hypertest *h, const struct cli_opts *o, struct render *r)
 
 	(void)o;
 	render_finish(r);
+	render_deploy_end(r, rc == HYPERTEST_OK);
 	if (rc != HYPERTEST_OK) {
 		cli_error(h);
 		return CLI_EXIT_FAIL;

@@ -206,6 +206,21 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 assert all(t["expectedDuration"] >= 0 for t in d["testResults"]), d
 PY
+# invoke --dry-run lists the tests in start order with their expected durations
+"$hypertest" -C "$p" invoke --dry-run >"$tmp/dry.out" 2>&1 || { cat "$tmp/dry.out"; fail "dry run"; }
+python3 - "$tmp/dry.out" "$p/hypertest.results.json" <<'PY' || { cat "$tmp/dry.out"; fail "dry run: the list"; }
+import json, re, sys
+lines = [l for l in open(sys.argv[1]) if l.startswith("would start ")]
+res = json.load(open(sys.argv[2]))["testResults"]
+assert len(lines) == len(res), lines
+got = []
+for k, l in enumerate(lines):
+    m = re.fullmatch(r"would start (\d+)/(\d+): (.*) \(expected (\d+)\.(\d{3}) s\)\n", l)
+    assert m and int(m.group(1)) == k + 1 and int(m.group(2)) == len(res), l
+    got.append((m.group(3), int(m.group(4)) * 1000 + int(m.group(5))))
+assert {g[0] for g in got} == {t["context"]["id"] for t in res}
+assert [g[1] for g in got] == sorted((g[1] for g in got), reverse=True), got  # longest first
+PY
 # another machine: a project holding nothing but the configuration and the bucket
 o=$tmp/other
 mkdir -p "$o"

@@ -89,7 +89,8 @@ enum hypertest_event_type {
 	HYPERTEST_EVENT_TEST_START = 3,   /* RUN_ID, TEST_ID, INDEX, IN_FLIGHT, NAME (from
 	                                     the test's context, when it has one) */
 	HYPERTEST_EVENT_TEST_END = 4,     /* TEST_ID, INDEX, STATUS, NAME, FILE_PATH,
-	                                     DURATION, MESSAGE, DONE, TOTAL */
+	                                     DURATION, MESSAGE, DONE, TOTAL,
+	                                     STACK_TRACE (a failure's, when it has one) */
 	HYPERTEST_EVENT_RUN_END = 5,      /* RUN_ID, TOTAL, PASSED, FAILED, SKIPPED,
 	                                     DURATION, PATH, URL */
 	HYPERTEST_EVENT_STEP_START = 6,   /* STEP */
@@ -125,7 +126,8 @@ enum hypertest_event_field {
 	HYPERTEST_FIELD_DONE = 20,       /* int: tests finished so far */
 	HYPERTEST_FIELD_IN_FLIGHT = 21,  /* int: invocations in flight */
 	HYPERTEST_FIELD_URL = 22,        /* string: where the provider stored the results */
-	HYPERTEST_FIELD_ARTIFACTS = 23   /* string: where the run's artifacts are */
+	HYPERTEST_FIELD_ARTIFACTS = 23,  /* string: where the run's artifacts are */
+	HYPERTEST_FIELD_STACK_TRACE = 24 /* string */
 };
 
 typedef void (*hypertest_event_cb)(const hypertest_event *ev, void *userdata);

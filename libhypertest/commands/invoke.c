@@ -48,7 +48,8 @@ static void finish_test(ht_run_state *st, size_t i)
 	        t->file_path ? t->file_path : "unknown", HYPERTEST_FIELD_DURATION,
 	        (int64_t)t->duration, HYPERTEST_FIELD_MESSAGE, t->message, HYPERTEST_FIELD_DONE,
 	        (int64_t)st->done, HYPERTEST_FIELD_TOTAL, (int64_t)st->run->n,
-	        HYPERTEST_FIELD_IN_FLIGHT, (int64_t)st->in_flight, 0);
+	        HYPERTEST_FIELD_IN_FLIGHT, (int64_t)st->in_flight, HYPERTEST_FIELD_STACK_TRACE,
+	        t->status == HYPERTEST_STATUS_FAILED ? t->stack_trace : NULL, 0);
 }
 
 void ht_invocation_done(struct hypertest_invocation *inv, const char *response, size_t len,
@@ -470,6 +471,16 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 	if (h->flags & HYPERTEST_FLAG_DRY_RUN) {
 		for (i = 0; i < run->n; i++) {
 			ht_test_result *t = &run->tests[order[i]];
+			const char *name = context_name(t->context);
+			char *ctx = name ? NULL : json_dumps(t->context, JSON_COMPACT | JSON_SORT_KEYS);
+			if (t->expected_ms >= 0)
+				ht_log(h, HYPERTEST_LOG_INFO, "would start %zu/%zu: %s (expected %lld.%03lld s)",
+				       i + 1, run->n, name ? name : ctx ? ctx : "?",
+				       (long long)(t->expected_ms / 1000), (long long)(t->expected_ms % 1000));
+			else
+				ht_log(h, HYPERTEST_LOG_INFO, "would start %zu/%zu: %s (no history)", i + 1,
+				       run->n, name ? name : ctx ? ctx : "?");
+			free(ctx);
 			t->start_ms = t->end_ms = ht_now_ms();
 			t->status = HYPERTEST_STATUS_SKIPPED;
 			t->message = ht_strdup("dry run: not invoked");

@@ -39,6 +39,7 @@ static const char *const field_keys[] = {
 	[HYPERTEST_FIELD_IN_FLIGHT] = "inFlight",
 	[HYPERTEST_FIELD_URL] = "url",
 	[HYPERTEST_FIELD_ARTIFACTS] = "artifacts",
+	[HYPERTEST_FIELD_STACK_TRACE] = "stackTrace",
 };
 
 static const char *const type_names[] = {
