@@ -4,6 +4,7 @@
  * {runId}/), written to {runId}/report/index.html in the bucket, to
  * .hypertest/reports/{runId}/index.html locally, and as JUnit XML.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -391,11 +392,18 @@ int ht_report_run(hypertest *h, ht_instance *provider, const char *run_id, const
 
 	memset(&r, 0, sizeof r);
 	memset(&buf, 0, sizeof buf);
-	if (!list || !get)
+	if (!list || !get) {
+		const char *abi = provider->core.plugin->abi;
+		unsigned major = 0, minor = 0;
+		if (sscanf(abi, "%u.%u", &major, &minor) == 2 && major == 1 && minor < 3)
+			return ht_fail(h, HYPERTEST_ERR_UNSUPPORTED,
+			               "provider '%s' cannot read its bucket (built for ABI %s; the report "
+			               "needs OBJECT_LIST, ABI 1.3): rebuild or upgrade the plugin",
+			               pname, abi);
 		return ht_fail(h, HYPERTEST_ERR_UNSUPPORTED,
-		               "provider '%s' cannot read its bucket (built for ABI %s; the report needs "
-		               "OBJECT_LIST, ABI 1.3)",
-		               pname, provider->core.plugin->abi);
+		               "provider '%s' cannot read its bucket (it offers no %s operation)", pname,
+		               list ? "OBJECT_GET" : "OBJECT_LIST");
+	}
 	id = run_id ? ht_strdup(run_id) : last_run_id(h);
 	if (!id)
 		return h->err.code ? h->err.code : HYPERTEST_ERR_NOMEM;
