@@ -2,7 +2,7 @@
  * s3.c - S3 for the aws provider: PutObject, GetObject, multipart upload
  * (CreateMultipartUpload, UploadPart, CompleteMultipartUpload, and
  * AbortMultipartUpload when something fails), directory upload with
- * content types from file extensions.
+ * content types from file extensions, ListObjectsV2 page after page.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -200,6 +200,8 @@ int aws_s3_list(aws_s3 *s, const char *prefix, aws_s3_list_fn fn, void *ud, aws_
 		char *trunc;
 		aws_buf_adds(&q, "list-type=2&prefix=");
 		aws_uri_encode(&q, prefix ? prefix : "", prefix ? strlen(prefix) : 0, 0);
+		if (s->list_page)
+			aws_buf_addf(&q, "&max-keys=%zu", s->list_page);
 		if (token) {
 			aws_buf_adds(&q, "&continuation-token=");
 			aws_uri_encode(&q, token, strlen(token), 0);

@@ -20,6 +20,7 @@ typedef struct aws_s3 {
 	const char *bucket;           /* borrowed */
 	size_t multipart_threshold;   /* files of at least this size go in parts; default 64 MiB */
 	size_t part_size;             /* default and minimum 8 MiB */
+	size_t list_page;             /* max-keys of a ListObjectsV2 page; 0: the server's (1000) */
 	aws_http_sigv4 sig;           /* filled by aws_s3_init */
 } aws_s3;
 
