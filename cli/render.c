@@ -988,7 +988,9 @@ struct render *render_new(const struct render_opts *o)
 	r->color_err = color && err_tty;
 	r->color_out = color && isatty(STDOUT_FILENO);
 	/* with --json, stdout carries the command's own result where it has one */
-	r->json_out = (o->cmd == CLI_CMD_DEPLOY || o->cmd == CLI_CMD_DOCTOR) ? stdout : stderr;
+	r->json_out = (o->cmd == CLI_CMD_DEPLOY || o->cmd == CLI_CMD_DOCTOR || o->cmd == CLI_CMD_REPORT)
+	                  ? stdout
+	                  : stderr;
 	if (r->mode == MODE_LIVE && o->cmd == CLI_CMD_DEPLOY)
 		for (i = 0; i < sizeof deploy_steps / sizeof deploy_steps[0]; i++)
 			find_step(r, deploy_steps[i]);
