@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark: building the summary report of a run of 5,000 tests with
 # `hypertest report RUN_ID` through the local provider.  The run is made up:
-# a results file of 5,000 tests (10 % failed with a five-line message and a
-# stack trace, 5 % skipped) and each test's stdout.log and stderr.log in the
-# bucket directory, as the function leaves them.  Prints the wall time of
+# a results file of 5,000 tests (10 % failed with a five-line message, a
+# stack trace and 10 KB of stderr, 5 % skipped) and each test's stdout.log
+# and stderr.log in the bucket directory, as the function leaves them.  Prints the wall time of
 # the report (HTML only, then HTML and JUnit XML) and the size of
 # index.html, each beside its target: under 1 s, under 5 MB.
 #
@@ -56,7 +56,7 @@ for i in range(n):
     with open(os.path.join(d, "stdout.log"), "w") as f:
         f.write(("log line of test %d\n" % i) * 40)
     with open(os.path.join(d, "stderr.log"), "w") as f:
-        f.write(("warning from test %d\n" % i) * (20 if st == "failed" else 1))
+        f.write(("warning from test %d\n" % i) * (400 if st == "failed" else 1))
 doc = {"runId": run, "startDate": tests[0]["startDate"], "endDate": tests[-1]["endDate"],
        "duration": tests[-1]["endTime"] - t0,
        "tests": {"total": n, "success": sum(t["status"] == "success" for t in tests),

@@ -12,7 +12,7 @@
 #include "report.h"
 
 #define HT_TAIL_MAX 4096            /* bytes of a log shown per failed test */
-#define HT_TAIL_BUDGET (1536 * 1024) /* all tails together */
+#define HT_TAIL_BUDGET (1024 * 1024) /* all tails together */
 
 /* ---- UTF-8 for XML and HTML ----------------------------------------------------- */
 
@@ -284,12 +284,13 @@ static const ht_report_object *find_object(const ht_report_test *t, const char *
 static void read_tails(hypertest *h, ht_instance *provider, ht_report *r, int all, size_t max)
 {
 	size_t i, nfailed = r->counts[HYPERTEST_STATUS_FAILED];
-	size_t per = nfailed ? HT_TAIL_BUDGET / nfailed : HT_TAIL_MAX;
+	size_t per = nfailed ? HT_TAIL_BUDGET / (2 * nfailed) : HT_TAIL_MAX; /* two logs each */
 
 	if (per > HT_TAIL_MAX)
 		per = HT_TAIL_MAX;
 	if (per < 256)
 		per = 256;
+	r->html_tail = per; /* JUnit reads more; the page stays within its budget */
 	if (all && max > per)
 		per = max;
 	for (i = 0; i < r->n; i++) {

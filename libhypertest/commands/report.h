@@ -37,6 +37,7 @@ typedef struct ht_report {
 	int s3;              /* object URLs are s3:// */
 	char *s3_base;       /* "s3://bucket/" when s3 */
 	int relative_links;  /* links relative to {runId}/report/index.html */
+	size_t html_tail;    /* bytes of a log tail the page shows (0: all it has) */
 } ht_report;
 
 /* Build the model from results JSON text (no bucket access); tests keep

@@ -43,19 +43,6 @@ static void esc(ht_buf *b, const char *s)
 		esc_n(b, s, strlen(s));
 }
 
-/* Lower-case copy for the filter (ASCII only). */
-static void esc_lower(ht_buf *b, const char *s)
-{
-	char *low = ht_strdup(s ? s : ""), *p;
-	if (!low)
-		return;
-	for (p = low; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	esc(b, low);
-	free(low);
-}
-
 static void duration(ht_buf *b, int64_t ms)
 {
 	if (ms < 0)
@@ -179,12 +166,31 @@ static void folder_link(ht_buf *b, const ht_report *r, const ht_report_test *t)
 		}
 	}
 	ht_buf_printf(b, "\">%zu file%s</a>", t->nobjects, t->nobjects == 1 ? "" : "s");
+	if (r->s3 && r->s3_base) {
+		ht_buf u = HT_BUF_INIT;
+		ht_buf_printf(&u, "%s%s/%s/", r->s3_base, r->run_id, t->id);
+		ht_buf_puts(b, " <code class=cp>aws s3 cp --recursive ");
+		shell_quote(b, u.data ? u.data : "");
+		ht_buf_puts(b, " .</code>");
+		ht_buf_free(&u);
+	}
 }
 
-static void log_tail(ht_buf *b, const char *what, const char *tail, int cut)
+static void log_tail(ht_buf *b, const ht_report *r, const char *what, const char *tail, int cut)
 {
+	size_t len;
 	if (!tail || !*tail)
 		return;
+	len = strlen(tail);
+	if (r->html_tail && len > r->html_tail) {
+		tail += len - r->html_tail;
+		cut = 1;
+	}
+	if (cut) { /* start on a whole line when there is one */
+		const char *nl = strchr(tail, '\n');
+		if (nl && nl[1])
+			tail = nl + 1;
+	}
 	ht_buf_printf(b, "<details open class=log><summary>%s%s</summary><pre>", what,
 	              cut ? " (last lines)" : "");
 	esc(b, tail);
@@ -233,6 +239,7 @@ static const char script[] =
     "var data=JSON.parse(document.getElementById('report-data').textContent);"
     "var tbody=document.querySelector('#tests-table tbody');"
     "var rows=Array.prototype.slice.call(tbody.rows);"
+    "rows.forEach(function(r){r.dataset.text=r.cells[0].textContent.toLowerCase();});"
     "var filter=document.getElementById('filter'),status=document.getElementById('status');"
     "var shown=document.getElementById('shown');"
     "function apply(){var q=filter.value.toLowerCase(),s=status.value,n=0;"
@@ -385,8 +392,8 @@ char *ht_report_html(const ht_report *r)
 			esc(&b, t->stack);
 			ht_buf_puts(&b, "</pre>");
 		}
-		log_tail(&b, "stdout", t->out_tail, t->out_cut);
-		log_tail(&b, "stderr", t->err_tail, t->err_cut);
+		log_tail(&b, r, "stdout", t->out_tail, t->out_cut);
+		log_tail(&b, r, "stderr", t->err_tail, t->err_cut);
 		artifact_links(&b, r, t);
 		ht_buf_puts(&b, "</article>");
 	}
@@ -405,15 +412,9 @@ char *ht_report_html(const ht_report *r)
 	                "<th>History</th><th>Artifacts</th></tr></thead><tbody>\n");
 	for (i = 0; i < r->n; i++) {
 		const ht_report_test *t = rows[i];
-		ht_buf_printf(&b, "<tr class=%s data-status=%s data-duration=%lld data-text=\"",
+		ht_buf_printf(&b, "<tr class=%s data-status=%s data-duration=%lld><td>",
 		              status_label[t->status_code], status_label[t->status_code],
 		              (long long)t->duration);
-		esc_lower(&b, t->name);
-		ht_buf_puts(&b, " ");
-		esc_lower(&b, t->file_path);
-		ht_buf_puts(&b, " ");
-		esc_lower(&b, t->id);
-		ht_buf_puts(&b, "\"><td>");
 		if (t->status_code == HYPERTEST_STATUS_FAILED) {
 			ht_buf_puts(&b, "<a href=\"#failure-");
 			esc(&b, t->id);
