@@ -30,6 +30,7 @@ enum cli_command {
 	CLI_CMD_DEPLOY,
 	CLI_CMD_INVOKE,
 	CLI_CMD_DOCTOR,
+	CLI_CMD_REPORT,
 	CLI_CMD_PLUGINS,
 	CLI_CMD_VERSION,
 	CLI_CMD_HELP,
@@ -61,6 +62,9 @@ struct cli_opts {
 	int dry_run, quiet, verbose, help, no_color, json, version;
 	int force, yes;          /* init */
 	const char *output;      /* deploy --output oci:DIR, or NULL */
+	const char *junit;       /* --junit FILE, or NULL */
+	int no_report;           /* --no-report */
+	const char *run_id;      /* report RUN_ID, or NULL */
 	struct cli_set *sets;    /* --set and --concurrency, in order */
 	size_t nsets;
 };
@@ -107,6 +111,8 @@ int render_is_live(const struct render *r);
 int render_color_out(const struct render *r);
 /* Draw the final state and leave the cursor below the display. */
 void render_finish(struct render *r);
+/* Deploy's last line: done or failed, and the total elapsed time. */
+void render_deploy_end(struct render *r, int ok);
 /* A line of the program's own on stderr ("hypertest: " is not added). */
 void render_note(struct render *r, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* The summary of an invoke, unless the run's end event already showed it. */
@@ -121,6 +127,7 @@ int cli_cmd_plugins(hypertest *h, const struct cli_opts *o, struct render *r);
 int cli_cmd_deploy(hypertest *h, const struct cli_opts *o, struct render *r);
 int cli_cmd_invoke(hypertest *h, const struct cli_opts *o, struct render *r);
 int cli_cmd_doctor(hypertest *h, const struct cli_opts *o, struct render *r);
+int cli_cmd_report(hypertest *h, const struct cli_opts *o, struct render *r);
 int cli_cmd_init(hypertest *h, const struct cli_opts *o);
 
 /* Print "hypertest: " + the handle's error on stderr. */

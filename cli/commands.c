@@ -144,6 +144,7 @@ int cli_cmd_deploy(hypertest *h, const struct cli_opts *o, struct render *r)
 
 	(void)o;
 	render_finish(r);
+	render_deploy_end(r, rc == HYPERTEST_OK);
 	if (rc != HYPERTEST_OK) {
 		cli_error(h);
 		return CLI_EXIT_FAIL;
@@ -194,6 +195,18 @@ int cli_cmd_invoke(hypertest *h, const struct cli_opts *o, struct render *r)
 		status = CLI_EXIT_FAIL; /* no run and no error: should not happen */
 	}
 	return status;
+}
+
+int cli_cmd_report(hypertest *h, const struct cli_opts *o, struct render *r)
+{
+	int rc = hypertest_report(h, o->run_id);
+
+	render_finish(r);
+	if (rc != HYPERTEST_OK) {
+		cli_error(h);
+		return CLI_EXIT_FAIL;
+	}
+	return CLI_EXIT_OK;
 }
 
 int cli_cmd_doctor(hypertest *h, const struct cli_opts *o, struct render *r)

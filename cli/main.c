@@ -22,7 +22,9 @@ enum {
 	OPT_NO_COLOR,
 	OPT_JSON,
 	OPT_VERSION,
-	OPT_OUTPUT
+	OPT_OUTPUT,
+	OPT_JUNIT,
+	OPT_NO_REPORT
 };
 
 #define GLOBAL_LONG_OPTIONS                                        \
@@ -37,7 +39,9 @@ enum {
 	{"no-color", no_argument, NULL, OPT_NO_COLOR},                 \
 	{"json", no_argument, NULL, OPT_JSON},                         \
 	{"version", no_argument, NULL, OPT_VERSION},                   \
-	{"output", required_argument, NULL, OPT_OUTPUT}
+	{"output", required_argument, NULL, OPT_OUTPUT},               \
+	{"junit", required_argument, NULL, OPT_JUNIT},                 \
+	{"no-report", no_argument, NULL, OPT_NO_REPORT}
 
 static const struct option global_long[] = {GLOBAL_LONG_OPTIONS, {NULL, 0, NULL, 0}};
 static const struct option init_long[] = {GLOBAL_LONG_OPTIONS,
@@ -136,6 +140,8 @@ static int parse_pass(int argc, char **argv, int init, struct cli_opts *o)
 		case OPT_JSON: o->json = 1; break;
 		case OPT_VERSION: o->version = 1; break;
 		case OPT_OUTPUT: o->output = optarg; break;
+		case OPT_JUNIT: o->junit = optarg; break;
+		case OPT_NO_REPORT: o->no_report = 1; break;
 		case 'f': o->force = 1; break;
 		case 'y': o->yes = 1; break;
 		case OPT_SET:
@@ -218,6 +224,15 @@ static int parse_command_line(int argc, char **argv, struct cli_opts *o)
 		if (cli_command_lookup(o->help_topic) == CLI_CMD_NONE)
 			return cli_usage_error("unknown command '%s'", o->help_topic);
 	}
+	if (o->cmd == CLI_CMD_REPORT && rest < cargc) {
+		/* options may follow the operand too */
+		int more;
+		o->run_id = cargv[rest];
+		more = parse_pass(cargc - rest, cargv + rest, 0, o);
+		if (more < 0)
+			return CLI_EXIT_USAGE;
+		rest += more;
+	}
 	if (rest < cargc)
 		return cli_usage_error("unexpected argument '%s' after '%s'", cargv[rest], argv[first]);
 
@@ -239,6 +254,10 @@ static int parse_command_line(int argc, char **argv, struct cli_opts *o)
 		return cli_usage_error("option '--output' applies only to 'deploy'");
 	if (o->output && strncmp(o->output, "oci:", 4) != 0)
 		return cli_usage_error("--output '%s': expected oci:DIRECTORY", o->output);
+	if (o->junit && o->cmd != CLI_CMD_INVOKE && o->cmd != CLI_CMD_REPORT)
+		return cli_usage_error("option '--junit' applies only to 'invoke' and 'report'");
+	if (o->no_report && o->cmd != CLI_CMD_INVOKE)
+		return cli_usage_error("option '--no-report' applies only to 'invoke'");
 	if (o->quiet && o->verbose)
 		return cli_usage_error("options '--quiet' and '--verbose' exclude each other");
 	return -1;
@@ -330,7 +349,9 @@ static int prepare(hypertest *h, const struct cli_opts *o, int config_required)
 			return -1;
 		}
 	}
-	if (hypertest_set_flags(h, o->dry_run ? HYPERTEST_FLAG_DRY_RUN : 0) != HYPERTEST_OK ||
+	if (hypertest_set_flags(h, (o->dry_run ? HYPERTEST_FLAG_DRY_RUN : 0) |
+	                               (o->no_report ? HYPERTEST_FLAG_NO_REPORT : 0)) != HYPERTEST_OK ||
+	    (o->junit && hypertest_set_junit_output(h, o->junit) != HYPERTEST_OK) ||
 	    (o->output && hypertest_set_deploy_output(h, o->output) != HYPERTEST_OK)) {
 		cli_error(h);
 		return -1;
@@ -375,6 +396,9 @@ static int run_command(hypertest *h, const struct cli_opts *o)
 			break;
 		case CLI_CMD_DOCTOR:
 			status = cli_cmd_doctor(h, o, r);
+			break;
+		case CLI_CMD_REPORT:
+			status = cli_cmd_report(h, o, r);
 			break;
 		default:
 			break;

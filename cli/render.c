@@ -49,6 +49,22 @@ struct step {
 	char *msg;
 };
 
+#define RING 256 /* finished tests kept for the display (no screen is taller) */
+#define STACK_LINES 5 /* lines of a failure's stack in the final block */
+
+struct fin {
+	char *label; /* "name (file)" */
+	char id[40];
+	int status;
+	int64_t dur;
+	char *msg, *stack; /* failures only */
+};
+
+struct inflight {
+	char id[40];
+	char *name; /* from the context, or NULL */
+};
+
 struct render {
 	int cmd, mode, quiet, verbose;
 	int color_err, color_out;
@@ -62,6 +78,17 @@ struct render {
 	int64_t run_t0;
 
 	int doctor[3]; /* per enum hypertest_check_status */
+
+	/* live display of a run: the finished tests (the last RING of them, and
+	 * every failure), the tests in flight */
+	char *run_id;
+	struct fin *ring;  /* RING entries, a circular buffer */
+	size_t ring_head, ring_n;
+	struct fin *fails;
+	size_t nfails, cap_fails;
+	struct inflight *running;
+	size_t nrunning, cap_running;
+	int64_t t_start;   /* when the command started (monotonic ms) */
 
 	/* live display */
 	int region_lines;  /* lines of the display below the permanent output */
@@ -165,6 +192,20 @@ static void add_first_line(struct cli_buf *b, const char *s)
 	add_clean(b, s, n, 0);
 }
 
+/* The whole of s, each line indented by four spaces, ending with a newline. */
+static void add_indented(struct cli_buf *b, const char *s)
+{
+	while (s && *s) {
+		size_t n = strcspn(s, "\n");
+		cli_buf_puts(b, "    ");
+		add_clean(b, s, n, 0);
+		cli_buf_puts(b, "\n");
+		s += n;
+		if (*s == '\n')
+			s++;
+	}
+}
+
 static const char *ev_str(const hypertest_event *ev, int field)
 {
 	const char *s = hypertest_event_str(ev, field);
@@ -254,6 +295,34 @@ static void add_counts(struct cli_buf *b, int64_t total, int64_t passed, int64_t
 	cli_buf_printf(b, "%lld tests, %lld passed, %lld failed, %lld skipped in ", (long long)total,
 	               (long long)passed, (long long)failed, (long long)skipped);
 	add_secs(b, ms);
+}
+
+/* "report: PATH", where the bucket's copy is, where the artifacts are. */
+static void add_report_lines(struct cli_buf *b, const hypertest_event *ev)
+{
+	const char *step = ev_str(ev, HYPERTEST_FIELD_STEP), *s;
+
+	if (!strcmp(step, "junit")) {
+		cli_buf_puts(b, "junit: ");
+		add_text(b, ev_str(ev, HYPERTEST_FIELD_PATH));
+		cli_buf_puts(b, "\n");
+		return;
+	}
+	cli_buf_puts(b, "report: ");
+	add_text(b, ev_str(ev, HYPERTEST_FIELD_PATH));
+	s = ev_str(ev, HYPERTEST_FIELD_URL);
+	if (*s) {
+		cli_buf_puts(b, " (stored at ");
+		add_text(b, s);
+		cli_buf_puts(b, ")");
+	}
+	cli_buf_puts(b, "\n");
+	s = ev_str(ev, HYPERTEST_FIELD_ARTIFACTS);
+	if (*s) {
+		cli_buf_puts(b, "artifacts: ");
+		add_text(b, s);
+		cli_buf_puts(b, "\n");
+	}
 }
 
 /* ---- state shared by the plain and live modes -------------------------------- */
@@ -357,9 +426,14 @@ static void plain_event(struct render *r, const hypertest_event *ev)
 	case HYPERTEST_EVENT_TEST_START:
 		if (r->quiet)
 			break;
-		cli_buf_printf(&b, "test started #%lld %s\n",
-		               (long long)hypertest_event_int(ev, HYPERTEST_FIELD_INDEX),
-		               ev_str(ev, HYPERTEST_FIELD_TEST_ID));
+		cli_buf_printf(&b, "test started #%lld ",
+		               (long long)hypertest_event_int(ev, HYPERTEST_FIELD_INDEX));
+		s = hypertest_event_str(ev, HYPERTEST_FIELD_NAME);
+		if (s && *s) {
+			add_text(&b, s);
+			cli_buf_puts(&b, " ");
+		}
+		cli_buf_printf(&b, "[%s]\n", ev_str(ev, HYPERTEST_FIELD_TEST_ID));
 		break;
 	case HYPERTEST_EVENT_TEST_END:
 		st = hypertest_event_int(ev, HYPERTEST_FIELD_STATUS);
@@ -367,14 +441,16 @@ static void plain_event(struct render *r, const hypertest_event *ev)
 		colored(&b, r->color_err, status_color(st), status_word(st));
 		cli_buf_puts(&b, " ");
 		add_test_label(&b, ev);
-		cli_buf_printf(&b, " %lldms",
+		cli_buf_printf(&b, " [%s] %lldms", ev_str(ev, HYPERTEST_FIELD_TEST_ID),
 		               (long long)hypertest_event_int(ev, HYPERTEST_FIELD_DURATION));
 		s = hypertest_event_str(ev, HYPERTEST_FIELD_MESSAGE);
-		if (st != HYPERTEST_STATUS_SUCCESS && s && *s) {
+		if (st == HYPERTEST_STATUS_SKIPPED && s && *s) {
 			cli_buf_puts(&b, ": ");
 			add_first_line(&b, s);
 		}
 		cli_buf_puts(&b, "\n");
+		if (st == HYPERTEST_STATUS_FAILED)
+			add_indented(&b, s && *s ? s : "failed");
 		break;
 	case HYPERTEST_EVENT_RUN_END:
 		cli_buf_puts(&b, "run done: ");
@@ -390,6 +466,9 @@ static void plain_event(struct render *r, const hypertest_event *ev)
 			cli_buf_printf(&b, " and %s", s);
 		cli_buf_puts(&b, "\n");
 		r->summary_shown = 1;
+		break;
+	case HYPERTEST_EVENT_REPORT:
+		add_report_lines(&b, ev);
 		break;
 	case HYPERTEST_EVENT_STEP_START:
 		cli_buf_printf(&b, "step %s started\n", ev_str(ev, HYPERTEST_FIELD_STEP));
@@ -421,8 +500,15 @@ static void plain_event(struct render *r, const hypertest_event *ev)
 			cli_buf_printf(&b, "event %s\n", hypertest_event_json(ev));
 		break;
 	}
-	fputs(cli_buf_str(&b), stderr);
-	fflush(stderr);
+	/* the lines of a run are its output: stdout, like the TypeScript version's */
+	if (r->cmd == CLI_CMD_INVOKE || r->cmd == CLI_CMD_REPORT) {
+		fflush(stderr);
+		fputs(cli_buf_str(&b), stdout);
+		fflush(stdout);
+	} else {
+		fputs(cli_buf_str(&b), stderr);
+		fflush(stderr);
+	}
 	cli_buf_free(&b);
 }
 
@@ -506,6 +592,209 @@ static void add_counts_row(struct render *r, struct cli_buf *line, int64_t now)
 	add_secs(line, now - r->run_t0);
 }
 
+static int term_height(void)
+{
+	struct winsize ws;
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0)
+		return ws.ws_row;
+	return 24;
+}
+
+static void fin_free(struct fin *f)
+{
+	free(f->label);
+	free(f->msg);
+	free(f->stack);
+	memset(f, 0, sizeof *f);
+}
+
+/* What the display keeps of a test that ended: O(1) per test, and the
+ * tests in flight (removal is O(in flight)). */
+static void live_track(struct render *r, const hypertest_event *ev)
+{
+	int type = hypertest_event_type(ev);
+	const char *id = ev_str(ev, HYPERTEST_FIELD_TEST_ID);
+	size_t i;
+
+	if (type == HYPERTEST_EVENT_RUN_START) {
+		free(r->run_id);
+		r->run_id = dup_str(ev_str(ev, HYPERTEST_FIELD_RUN_ID));
+	} else if (type == HYPERTEST_EVENT_TEST_START) {
+		if (r->nrunning == r->cap_running) {
+			size_t cap = r->cap_running ? r->cap_running * 2 : 64;
+			struct inflight *g = realloc(r->running, cap * sizeof *g);
+			if (!g)
+				return;
+			r->running = g;
+			r->cap_running = cap;
+		}
+		snprintf(r->running[r->nrunning].id, sizeof r->running[0].id, "%s", id);
+		r->running[r->nrunning++].name = dup_str(hypertest_event_str(ev, HYPERTEST_FIELD_NAME));
+	} else if (type == HYPERTEST_EVENT_TEST_END) {
+		struct cli_buf label = {0};
+		struct fin *f;
+		int st = (int)hypertest_event_int(ev, HYPERTEST_FIELD_STATUS);
+		for (i = r->nrunning; i-- > 0;)
+			if (strcmp(r->running[i].id, id) == 0) {
+				free(r->running[i].name);
+				r->running[i] = r->running[--r->nrunning];
+				break;
+			}
+		add_test_label(&label, ev);
+		if (r->ring_n < RING) {
+			f = &r->ring[(r->ring_head + r->ring_n++) % RING];
+		} else {
+			f = &r->ring[r->ring_head];
+			r->ring_head = (r->ring_head + 1) % RING;
+			fin_free(f);
+		}
+		f->label = dup_str(cli_buf_str(&label));
+		snprintf(f->id, sizeof f->id, "%s", id);
+		f->status = st;
+		f->dur = hypertest_event_int(ev, HYPERTEST_FIELD_DURATION);
+		if (st == HYPERTEST_STATUS_FAILED) {
+			if (r->nfails == r->cap_fails) {
+				size_t cap = r->cap_fails ? r->cap_fails * 2 : 16;
+				struct fin *g = realloc(r->fails, cap * sizeof *g);
+				if (!g) {
+					cli_buf_free(&label);
+					return;
+				}
+				r->fails = g;
+				r->cap_fails = cap;
+			}
+			f = &r->fails[r->nfails++];
+			memset(f, 0, sizeof *f);
+			f->label = dup_str(cli_buf_str(&label));
+			snprintf(f->id, sizeof f->id, "%s", id);
+			f->status = st;
+			f->dur = hypertest_event_int(ev, HYPERTEST_FIELD_DURATION);
+			f->msg = dup_str(hypertest_event_str(ev, HYPERTEST_FIELD_MESSAGE));
+			f->stack = dup_str(hypertest_event_str(ev, HYPERTEST_FIELD_STACK_TRACE));
+		}
+		cli_buf_free(&label);
+	}
+}
+
+static void add_fin_row(struct render *r, struct cli_buf *line, const struct fin *f)
+{
+	switch (f->status) {
+	case HYPERTEST_STATUS_SUCCESS: colored(line, r->color_err, GREEN, ICON_OK); break;
+	case HYPERTEST_STATUS_FAILED: colored(line, r->color_err, RED, ICON_FAIL); break;
+	default: colored(line, r->color_err, YELLOW, ICON_SKIP); break;
+	}
+	cli_buf_printf(line, " %s  ", f->label ? f->label : "");
+	add_secs(line, f->dur);
+}
+
+/* The run's part of the display, at most max_lines lines: a header, the
+ * finished tests (all of them while they fit, else the failures and the
+ * last few), the tests running now and how many are queued. */
+static int add_run_rows(struct render *r, struct cli_buf *out, int width, int max_lines)
+{
+	struct cli_buf line = {0};
+	int lines = 0, budget, nf, nr, i;
+	int64_t queued = r->total - r->started;
+
+	if (max_lines < 3)
+		return 0;
+	color_on(&line, r->color_err, BOLD);
+	cli_buf_printf(&line, "Run %s", r->run_id ? r->run_id : "");
+	color_off(&line, r->color_err);
+	cli_buf_printf(&line, "  %lld tests, concurrency %lld", (long long)r->total,
+	               (long long)r->concurrency);
+	add_fitted(r, out, cli_buf_str(&line), width);
+	cli_buf_free(&line);
+	lines++;
+	budget = max_lines - 2; /* the header, the running line */
+	if ((size_t)budget >= r->ring_n && r->ring_n == (size_t)r->ended) {
+		nf = 0;
+		nr = (int)r->ring_n;
+	} else {
+		/* failures (the last ones), a line for what is left out, the last few */
+		nf = (int)r->nfails < budget / 2 ? (int)r->nfails : budget / 2;
+		nr = budget - nf - 1;
+		if (nr < 0)
+			nr = 0;
+		if ((size_t)nr > r->ring_n)
+			nr = (int)r->ring_n;
+	}
+	for (i = (int)r->nfails - nf; i < (int)r->nfails; i++) {
+		add_fin_row(r, &line, &r->fails[i]);
+		add_fitted(r, out, cli_buf_str(&line), width);
+		cli_buf_free(&line);
+		lines++;
+	}
+	if (nf || (size_t)nr < (size_t)r->ended) {
+		color_on(&line, r->color_err, DIM);
+		cli_buf_printf(&line, "  ... %lld more finished (%zu failed in all)",
+		               (long long)(r->ended - nr - nf), r->nfails);
+		color_off(&line, r->color_err);
+		add_fitted(r, out, cli_buf_str(&line), width);
+		cli_buf_free(&line);
+		lines++;
+	}
+	for (i = 0; i < nr; i++) {
+		const struct fin *f = &r->ring[(r->ring_head + r->ring_n - (size_t)nr + (size_t)i) % RING];
+		add_fin_row(r, &line, f);
+		add_fitted(r, out, cli_buf_str(&line), width);
+		cli_buf_free(&line);
+		lines++;
+	}
+	colored(&line, r->color_err, CYAN, spinner[r->spin % NSPIN]);
+	cli_buf_printf(&line, " running %zu", r->nrunning);
+	for (i = 0; i < (int)r->nrunning && i < 4; i++)
+		cli_buf_printf(&line, "%s%s", i ? ", " : ": ",
+		               r->running[i].name ? r->running[i].name : r->running[i].id);
+	if (r->nrunning > 4)
+		cli_buf_printf(&line, ", +%zu", r->nrunning - 4);
+	cli_buf_printf(&line, "  queued %lld", (long long)(queued > 0 ? queued : 0));
+	add_fitted(r, out, cli_buf_str(&line), width);
+	cli_buf_free(&line);
+	lines++;
+	return lines;
+}
+
+/* The final block of a run: every failure with its whole message and the
+ * first lines of its stack. */
+static void add_failures_block(struct render *r, struct cli_buf *b)
+{
+	size_t i;
+	if (!r->nfails)
+		return;
+	cli_buf_puts(b, "\n");
+	color_on(b, r->color_err, BOLD);
+	cli_buf_printf(b, "Failures (%zu):", r->nfails);
+	color_off(b, r->color_err);
+	cli_buf_puts(b, "\n");
+	for (i = 0; i < r->nfails; i++) {
+		const struct fin *f = &r->fails[i];
+		colored(b, r->color_err, RED, ICON_FAIL);
+		cli_buf_printf(b, " %s [%s]  ", f->label ? f->label : "", f->id);
+		add_secs(b, f->dur);
+		cli_buf_puts(b, "\n");
+		add_indented(b, f->msg && *f->msg ? f->msg : "failed");
+		if (f->stack && *f->stack) {
+			const char *p = f->stack;
+			int k;
+			for (k = 0; k < STACK_LINES && *p; k++) {
+				size_t n = strcspn(p, "\n");
+				color_on(b, r->color_err, DIM);
+				cli_buf_puts(b, "      ");
+				add_clean(b, p, n, 0);
+				color_off(b, r->color_err);
+				cli_buf_puts(b, "\n");
+				p += n;
+				if (*p == '\n')
+					p++;
+			}
+			if (*p)
+				cli_buf_puts(b, "      ...\n");
+		}
+	}
+	cli_buf_puts(b, "\n");
+}
+
 /* Move up over the display, print the permanent lines, draw it again. */
 static void live_draw(struct render *r)
 {
@@ -530,6 +819,8 @@ static void live_draw(struct render *r)
 		lines++;
 	}
 	if (r->run_started && !r->run_ended) {
+		int room = term_height() - 1 - lines - 1 - (cli_cancel_requested ? 1 : 0);
+		lines += add_run_rows(r, &out, width, room);
 		add_counts_row(r, &line, now);
 		add_fitted(r, &out, cli_buf_str(&line), width);
 		cli_buf_free(&line);
@@ -556,31 +847,29 @@ static void live_event(struct render *r, const hypertest_event *ev)
 {
 	int type = hypertest_event_type(ev);
 	int force = 0;
-	int64_t st;
 	const char *s;
 
 	switch (type) {
 	case HYPERTEST_EVENT_RUN_START:
-		cli_buf_printf(&r->perm, "Running %lld tests on %lld at a time\n", (long long)r->total,
-		               (long long)r->concurrency);
+		live_track(r, ev);
 		force = 1;
 		break;
+	case HYPERTEST_EVENT_TEST_START:
+		live_track(r, ev);
+		break;
 	case HYPERTEST_EVENT_TEST_END:
-		st = hypertest_event_int(ev, HYPERTEST_FIELD_STATUS);
-		if (st != HYPERTEST_STATUS_FAILED)
-			break;
-		colored(&r->perm, r->color_err, RED, ICON_FAIL);
-		cli_buf_puts(&r->perm, " ");
-		add_test_label(&r->perm, ev);
-		s = hypertest_event_str(ev, HYPERTEST_FIELD_MESSAGE);
-		if (s && *s) {
-			cli_buf_puts(&r->perm, " - ");
-			add_first_line(&r->perm, s);
-		}
-		cli_buf_puts(&r->perm, "\n");
+		live_track(r, ev);
+		break;
+	case HYPERTEST_EVENT_REPORT:
+		add_report_lines(&r->perm, ev);
 		force = 1;
 		break;
 	case HYPERTEST_EVENT_RUN_END:
+		color_on(&r->perm, r->color_err, BOLD);
+		cli_buf_printf(&r->perm, "Run %s", ev_str(ev, HYPERTEST_FIELD_RUN_ID));
+		color_off(&r->perm, r->color_err);
+		cli_buf_puts(&r->perm, "\n");
+		add_failures_block(r, &r->perm);
 		add_counts(&r->perm, hypertest_event_int(ev, HYPERTEST_FIELD_TOTAL),
 		           hypertest_event_int(ev, HYPERTEST_FIELD_PASSED),
 		           hypertest_event_int(ev, HYPERTEST_FIELD_FAILED),
@@ -684,6 +973,12 @@ struct render *render_new(const struct render_opts *o)
 	r->verbose = o->verbose;
 	r->total = -1;
 	r->concurrency = -1;
+	r->t_start = now_ms();
+	r->ring = calloc(RING, sizeof *r->ring);
+	if (!r->ring) {
+		free(r);
+		return NULL;
+	}
 	if (o->json)
 		r->mode = MODE_JSON;
 	else if (err_tty && !dumb && !o->quiet)
@@ -693,7 +988,9 @@ struct render *render_new(const struct render_opts *o)
 	r->color_err = color && err_tty;
 	r->color_out = color && isatty(STDOUT_FILENO);
 	/* with --json, stdout carries the command's own result where it has one */
-	r->json_out = (o->cmd == CLI_CMD_DEPLOY || o->cmd == CLI_CMD_DOCTOR) ? stdout : stderr;
+	r->json_out = (o->cmd == CLI_CMD_DEPLOY || o->cmd == CLI_CMD_DOCTOR || o->cmd == CLI_CMD_REPORT)
+	                  ? stdout
+	                  : stderr;
 	if (r->mode == MODE_LIVE && o->cmd == CLI_CMD_DEPLOY)
 		for (i = 0; i < sizeof deploy_steps / sizeof deploy_steps[0]; i++)
 			find_step(r, deploy_steps[i]);
@@ -777,6 +1074,22 @@ void render_run_summary(struct render *r, const hypertest_run *run)
 	cli_buf_free(&b);
 }
 
+void render_deploy_end(struct render *r, int ok)
+{
+	struct cli_buf b = {0};
+
+	if (r->mode == MODE_JSON)
+		return;
+	if (ok)
+		colored(&b, r->color_err, GREEN, ICON_OK);
+	else
+		colored(&b, r->color_err, RED, ICON_FAIL);
+	cli_buf_printf(&b, " deploy %s in ", ok ? "done" : "failed");
+	add_secs(&b, now_ms() - r->t_start);
+	render_note(r, "%s", cli_buf_str(&b));
+	cli_buf_free(&b);
+}
+
 void render_doctor_counts(const struct render *r, int *ok, int *warnings, int *failed)
 {
 	*ok = r->doctor[HYPERTEST_CHECK_OK];
@@ -796,5 +1109,15 @@ void render_free(struct render *r)
 	}
 	free(r->steps);
 	cli_buf_free(&r->perm);
+	for (i = 0; i < r->ring_n; i++)
+		fin_free(&r->ring[(r->ring_head + i) % RING]);
+	free(r->ring);
+	for (i = 0; i < r->nfails; i++)
+		fin_free(&r->fails[i]);
+	free(r->fails);
+	for (i = 0; i < r->nrunning; i++)
+		free(r->running[i].name);
+	free(r->running);
+	free(r->run_id);
 	free(r);
 }

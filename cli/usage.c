@@ -48,7 +48,21 @@ static const struct command_help commands[CLI_CMD_COUNT] = {
 	    "invocations in flight and still writes the results gathered so far;\n"
 	    "a second Ctrl-C stops at once.\n"
 	    "With --json, the results file is printed on stdout and every event on\n"
-	    "stderr as one line of JSON.\n",
+	    "stderr as one line of JSON.\n"
+	    "At the end it builds the summary report (see 'report') unless\n"
+	    "--no-report or the configuration's \"report\": false; --junit FILE also\n"
+	    "writes JUnit XML.\n",
+	    1},
+	[CLI_CMD_REPORT] = {
+	    "report", "report [RUN_ID]",
+	    "build the summary report of a run from the bucket",
+	    "Builds the summary report of RUN_ID (default: the run of the local\n"
+	    "results file) from the bucket alone, through the cloud provider: the\n"
+	    "results file and each test's artifacts. Writes one self-contained HTML\n"
+	    "page to {runId}/report/index.html in the bucket and to\n"
+	    ".hypertest/reports/{runId}/index.html, and with --junit FILE (or the\n"
+	    "configuration's \"junit\") JUnit XML.\n"
+	    "With --json, every event is printed on stdout as one line of JSON.\n",
 	    1},
 	[CLI_CMD_DOCTOR] = {
 	    "doctor", "doctor",

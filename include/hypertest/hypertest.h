@@ -58,7 +58,9 @@ HYPERTEST_EXPORT const char *hypertest_project_dir(const hypertest *h);
 
 /* Behaviour flags. */
 enum hypertest_flag {
-	HYPERTEST_FLAG_DRY_RUN = 1u << 0 /* call no mutating provider operation */
+	HYPERTEST_FLAG_DRY_RUN = 1u << 0,  /* call no mutating provider operation */
+	HYPERTEST_FLAG_NO_REPORT = 1u << 1 /* invoke builds no HTML report (the
+	                                      "report" key false does the same) */
 };
 HYPERTEST_EXPORT int hypertest_set_flags(hypertest *h, unsigned flags);
 
@@ -84,15 +86,20 @@ HYPERTEST_EXPORT void hypertest_string_free(char *s);
 enum hypertest_event_type {
 	HYPERTEST_EVENT_LOG = 1,          /* LEVEL, MESSAGE */
 	HYPERTEST_EVENT_RUN_START = 2,    /* RUN_ID, TOTAL, CONCURRENCY */
-	HYPERTEST_EVENT_TEST_START = 3,   /* RUN_ID, TEST_ID, INDEX, IN_FLIGHT */
+	HYPERTEST_EVENT_TEST_START = 3,   /* RUN_ID, TEST_ID, INDEX, IN_FLIGHT, NAME (from
+	                                     the test's context, when it has one) */
 	HYPERTEST_EVENT_TEST_END = 4,     /* TEST_ID, INDEX, STATUS, NAME, FILE_PATH,
-	                                     DURATION, MESSAGE, DONE, TOTAL */
+	                                     DURATION, MESSAGE, DONE, TOTAL,
+	                                     STACK_TRACE (a failure's, when it has one) */
 	HYPERTEST_EVENT_RUN_END = 5,      /* RUN_ID, TOTAL, PASSED, FAILED, SKIPPED,
 	                                     DURATION, PATH, URL */
 	HYPERTEST_EVENT_STEP_START = 6,   /* STEP */
 	HYPERTEST_EVENT_STEP_END = 7,     /* STEP, DURATION, MESSAGE */
 	HYPERTEST_EVENT_STEP_ERROR = 8,   /* STEP, DURATION, MESSAGE, CODE */
-	HYPERTEST_EVENT_DOCTOR_CHECK = 9  /* CHECK, STATUS, MESSAGE, PLUGIN */
+	HYPERTEST_EVENT_DOCTOR_CHECK = 9, /* CHECK, STATUS, MESSAGE, PLUGIN */
+	HYPERTEST_EVENT_REPORT = 10       /* RUN_ID, STEP ("html" or "junit"), PATH (the
+	                                     local file), URL (the report in the bucket),
+	                                     ARTIFACTS (where the run's artifacts are) */
 };
 
 enum hypertest_event_field {
@@ -118,7 +125,9 @@ enum hypertest_event_field {
 	HYPERTEST_FIELD_PLUGIN = 19,     /* string */
 	HYPERTEST_FIELD_DONE = 20,       /* int: tests finished so far */
 	HYPERTEST_FIELD_IN_FLIGHT = 21,  /* int: invocations in flight */
-	HYPERTEST_FIELD_URL = 22         /* string: where the provider stored the results */
+	HYPERTEST_FIELD_URL = 22,        /* string: where the provider stored the results */
+	HYPERTEST_FIELD_ARTIFACTS = 23,  /* string: where the run's artifacts are */
+	HYPERTEST_FIELD_STACK_TRACE = 24 /* string */
 };
 
 typedef void (*hypertest_event_cb)(const hypertest_event *ev, void *userdata);
@@ -160,6 +169,17 @@ HYPERTEST_EXPORT int hypertest_invoke(hypertest *h, hypertest_run **run);
 HYPERTEST_EXPORT int hypertest_doctor(hypertest *h);
 /* Function side: serve invocations through the provider until it stops. */
 HYPERTEST_EXPORT int hypertest_function_serve(hypertest *h);
+/* Also write JUnit XML of each run to path (relative to the project
+ * directory), at the end of invoke and in hypertest_report().  NULL: the
+ * configuration's "junit" key, or none (the default). */
+HYPERTEST_EXPORT int hypertest_set_junit_output(hypertest *h, const char *path);
+/* Build the summary report of run_id (NULL: the run of the local results
+ * file) from the bucket, through the provider: {runId}/report/index.html
+ * in the bucket and .hypertest/reports/{runId}/index.html locally, and
+ * JUnit XML when set.  Each file written is announced with a
+ * HYPERTEST_EVENT_REPORT event.  invoke does the same at the end of a run
+ * unless HYPERTEST_FLAG_NO_REPORT or the "report" key false. */
+HYPERTEST_EXPORT int hypertest_report(hypertest *h, const char *run_id);
 /* Ask a running deploy or invoke on this handle to stop (safe from a signal
  * handler or another thread): invocations in flight are cancelled and the
  * results gathered so far are written. */

@@ -18,8 +18,9 @@
  * new operation or upcall is just a new id: a plugin built for ABI 1.0
  * loads in every core 1.x (ABI history, ABI.md has it in full: 1.0 upcalls
  * 1-17 and operations 1-51; 1.1 added upcalls 18-20; 1.2 added
- * HYPERTEST_CORE_FUNCTION_INIT_ERROR, a key of HYPERTEST_UP_CORE_STR), and a
- * core copes with a plugin that lacks an operation added later (it reports
+ * HYPERTEST_CORE_FUNCTION_INIT_ERROR, a key of HYPERTEST_UP_CORE_STR; 1.3
+ * added operation 52, HYPERTEST_PROVIDER_OBJECT_LIST), and a core copes
+ * with a plugin that lacks an operation added later (it reports
  * HYPERTEST_ERR_UNSUPPORTED where the operation is required).
  *
  * A plugin includes this header only and links nothing of libhypertest.
@@ -39,7 +40,7 @@ extern "C" {
 #endif
 
 #define HYPERTEST_PLUGIN_ABI_MAJOR 1
-#define HYPERTEST_PLUGIN_ABI_MINOR 2
+#define HYPERTEST_PLUGIN_ABI_MINOR 3
 #define HYPERTEST_PLUGIN_MAGIC 0x48545031u /* "HTP1" */
 
 /* ---- descriptor ------------------------------------------------------------ */
@@ -263,7 +264,14 @@ typedef int (*hypertest_PROVIDER_PAYLOAD_FIELDS_fn)(void *self, hypertest_params
 #define HYPERTEST_PROVIDER_OBJECT_URL 51
 typedef int (*hypertest_PROVIDER_OBJECT_URL_fn)(void *self, const char *key,
                                                 hypertest_buffer *url);
-/* next operation id: 52 */
+/* List the objects whose keys start with prefix ("{runId}/"), each as one
+ * parameter: the key, and its size in bytes as decimal text.  Order is not
+ * significant.  Since ABI 1.3; `hypertest report` needs it to find a run's
+ * artifacts. */
+#define HYPERTEST_PROVIDER_OBJECT_LIST 52
+typedef int (*hypertest_PROVIDER_OBJECT_LIST_fn)(void *self, const char *prefix,
+                                                 hypertest_params *objects);
+/* next operation id: 53 */
 
 /* A table entry whose function must have the operation's type:
  *   static const hypertest_dispatch ops[] = {
@@ -290,6 +298,7 @@ typedef int (*hypertest_PROVIDER_OBJECT_URL_fn)(void *self, const char *key,
 #define HYPERTEST_PROVIDER_ARTIFACTS_STORE_fn_check hypertest_PROVIDER_ARTIFACTS_STORE_fn
 #define HYPERTEST_PROVIDER_PAYLOAD_FIELDS_fn_check hypertest_PROVIDER_PAYLOAD_FIELDS_fn
 #define HYPERTEST_PROVIDER_OBJECT_URL_fn_check hypertest_PROVIDER_OBJECT_URL_fn
+#define HYPERTEST_PROVIDER_OBJECT_LIST_fn_check hypertest_PROVIDER_OBJECT_LIST_fn
 
 /* ---- the module's entry points ------------------------------------------- */
 

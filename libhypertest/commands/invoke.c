@@ -11,6 +11,7 @@
 #include "command_ops.h"
 #include "core.h"
 #include "dirhash.h"
+#include "report.h"
 
 #define HT_MAX_RESPONSE (6u * 1024 * 1024) /* Lambda's synchronous response limit */
 #define HT_WAIT_SLICE_MS 250               /* how often a cancel request is noticed */
@@ -47,7 +48,8 @@ static void finish_test(ht_run_state *st, size_t i)
 	        t->file_path ? t->file_path : "unknown", HYPERTEST_FIELD_DURATION,
 	        (int64_t)t->duration, HYPERTEST_FIELD_MESSAGE, t->message, HYPERTEST_FIELD_DONE,
 	        (int64_t)st->done, HYPERTEST_FIELD_TOTAL, (int64_t)st->run->n,
-	        HYPERTEST_FIELD_IN_FLIGHT, (int64_t)st->in_flight, 0);
+	        HYPERTEST_FIELD_IN_FLIGHT, (int64_t)st->in_flight, HYPERTEST_FIELD_STACK_TRACE,
+	        t->status == HYPERTEST_STATUS_FAILED ? t->stack_trace : NULL, 0);
 }
 
 void ht_invocation_done(struct hypertest_invocation *inv, const char *response, size_t len,
@@ -89,6 +91,20 @@ static char *make_payload(const char *run_id, ht_test_result *t, json_t *fields)
 	return text;
 }
 
+/* A name for a test before its result names it: the first string member
+ * of its context among the runners' usual ones, else NULL. */
+static const char *context_name(json_t *context)
+{
+	static const char *const keys[] = {"name", "title", "nodeId", "nodeid", "test", "id", NULL};
+	size_t k;
+	for (k = 0; keys[k]; k++) {
+		json_t *v = json_object_get(context, keys[k]);
+		if (json_is_string(v) && *json_string_value(v))
+			return json_string_value(v);
+	}
+	return NULL;
+}
+
 static void start_test(ht_run_state *st, size_t i, json_t *fields)
 {
 	hypertest_PROVIDER_INVOKE_START_fn start =
@@ -105,7 +121,8 @@ static void start_test(ht_run_state *st, size_t i, json_t *fields)
 		st->max_in_flight = st->in_flight;
 	ht_emit(st->h, HYPERTEST_EVENT_TEST_START, HYPERTEST_FIELD_RUN_ID, st->run->run_id,
 	        HYPERTEST_FIELD_TEST_ID, t->test_id, HYPERTEST_FIELD_INDEX, (int64_t)i,
-	        HYPERTEST_FIELD_IN_FLIGHT, (int64_t)st->in_flight, 0);
+	        HYPERTEST_FIELD_IN_FLIGHT, (int64_t)st->in_flight, HYPERTEST_FIELD_NAME,
+	        context_name(t->context), 0);
 	if (!payload) {
 		ht_invocation_done(inv, NULL, 0, HYPERTEST_ERR_NOMEM, "out of memory");
 		return;
@@ -282,7 +299,7 @@ static int fetch_manifest(hypertest *h, ht_instance *provider, ht_manifest *m)
 static json_t *payload_fields(hypertest *h, ht_instance *provider)
 {
 	hypertest_PROVIDER_PAYLOAD_FIELDS_fn pf = HT_OP(provider, HYPERTEST_PROVIDER_PAYLOAD_FIELDS);
-	struct hypertest_params params = {NULL, 0};
+	struct hypertest_params params = {NULL, 0, 0, 0};
 	json_t *obj;
 	size_t i;
 
@@ -320,7 +337,8 @@ static void publish(hypertest *h, ht_instance *provider, hypertest_run *run)
 		ht_iso8601(t->end_ms, t->end_date);
 		t->context_text = json_dumps(t->context, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	}
-	run->results_json = ht_results_dump(run->run_id, run->start_ms, run->end_ms, run->tests, run->n);
+	run->results_json = ht_results_dump(run->run_id, run->start_ms, run->end_ms, run->tests, run->n,
+	                                    run->concurrency);
 	memset(&url, 0, sizeof url);
 	ht_err_clear(&err);
 	if (!run->results_json) {
@@ -440,10 +458,12 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 		st.invs[i].run = &st;
 		st.invs[i].index = i;
 		known[i] = ht_history_get(st.hist, run->tests[i].context);
+		run->tests[i].expected_ms = known[i];
 	}
 	ht_schedule_order(known, run->n, order);
 	fields = payload_fields(h, provider);
 	concurrency = ht_config_concurrency(h->cfg);
+	run->concurrency = concurrency;
 	run->start_ms = ht_now_ms();
 	ht_emit(h, HYPERTEST_EVENT_RUN_START, HYPERTEST_FIELD_RUN_ID, run->run_id,
 	        HYPERTEST_FIELD_TOTAL, (int64_t)run->n, HYPERTEST_FIELD_CONCURRENCY,
@@ -451,6 +471,16 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 	if (h->flags & HYPERTEST_FLAG_DRY_RUN) {
 		for (i = 0; i < run->n; i++) {
 			ht_test_result *t = &run->tests[order[i]];
+			const char *name = context_name(t->context);
+			char *ctx = name ? NULL : json_dumps(t->context, JSON_COMPACT | JSON_SORT_KEYS);
+			if (t->expected_ms >= 0)
+				ht_log(h, HYPERTEST_LOG_INFO, "would start %zu/%zu: %s (expected %lld.%03lld s)",
+				       i + 1, run->n, name ? name : ctx ? ctx : "?",
+				       (long long)(t->expected_ms / 1000), (long long)(t->expected_ms % 1000));
+			else
+				ht_log(h, HYPERTEST_LOG_INFO, "would start %zu/%zu: %s (no history)", i + 1,
+				       run->n, name ? name : ctx ? ctx : "?");
+			free(ctx);
 			t->start_ms = t->end_ms = ht_now_ms();
 			t->status = HYPERTEST_STATUS_SKIPPED;
 			t->message = ht_strdup("dry run: not invoked");
@@ -474,8 +504,15 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 	publish(h, provider, run);
 	if (!(h->flags & HYPERTEST_FLAG_DRY_RUN)) {
 		ht_err err;
+		int html = !(h->flags & HYPERTEST_FLAG_NO_REPORT) && ht_config_report(h->cfg);
+		const char *junit = ht_junit_output(h);
 		if (ht_history_save(st.hist, &err) != HYPERTEST_OK)
 			ht_log(h, HYPERTEST_LOG_WARNING, "cannot save test durations: %s", err.msg);
+		/* the report is built from the bucket; results are in hand whatever happens */
+		if ((html || junit) && run->results_json &&
+		    ht_report_run(h, provider, run->run_id, run->results_json, html, junit) !=
+		        HYPERTEST_OK)
+			ht_log(h, HYPERTEST_LOG_ERROR, "cannot build the report: %s", h->err.msg);
 	}
 	*out = run;
 	run = NULL;

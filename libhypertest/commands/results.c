@@ -148,7 +148,7 @@ void ht_result_from_response(ht_test_result *r, const char *response, size_t len
 }
 
 char *ht_results_dump(const char *run_id, int64_t start_ms, int64_t end_ms,
-                      const ht_test_result *tests, size_t n)
+                      const ht_test_result *tests, size_t n, long concurrency)
 {
 	json_t *doc = json_object(), *counts = json_object(), *list = json_array();
 	size_t count[3] = {0, 0, 0}, i;
@@ -183,6 +183,24 @@ char *ht_results_dump(const char *run_id, int64_t start_ms, int64_t end_ms,
 		}
 		if (t->context)
 			json_object_set(e, "context", t->context);
+		/* extra fields, beside the TypeScript schema's */
+		json_object_set_new(e, "startTime", json_integer((json_int_t)t->start_ms));
+		json_object_set_new(e, "endTime", json_integer((json_int_t)t->end_ms));
+		if (t->expected_ms >= 0)
+			json_object_set_new(e, "expectedDuration", json_integer((json_int_t)t->expected_ms));
+		if (t->status == HYPERTEST_STATUS_SKIPPED && t->message)
+			json_object_set_new(e, "skipMessage", json_string(t->message));
+		{
+			json_t *a = json_object();
+			char key[256];
+			snprintf(key, sizeof key, "%s/%s/", run_id, t->test_id);
+			json_object_set_new(a, "prefix", json_string(key));
+			snprintf(key, sizeof key, "%s/%s/stdout.log", run_id, t->test_id);
+			json_object_set_new(a, "stdout", json_string(key));
+			snprintf(key, sizeof key, "%s/%s/stderr.log", run_id, t->test_id);
+			json_object_set_new(a, "stderr", json_string(key));
+			json_object_set_new(e, "artifacts", a);
+		}
 		json_array_append_new(list, e);
 	}
 	json_object_set_new(doc, "runId", json_string(run_id));
@@ -197,6 +215,8 @@ char *ht_results_dump(const char *run_id, int64_t start_ms, int64_t end_ms,
 	json_object_set_new(counts, "failed", json_integer((json_int_t)count[1]));
 	json_object_set_new(doc, "tests", counts);
 	json_object_set_new(doc, "testResults", list);
+	if (concurrency > 0)
+		json_object_set_new(doc, "concurrency", json_integer((json_int_t)concurrency));
 	text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(doc);
 	return text;

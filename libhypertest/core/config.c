@@ -501,6 +501,12 @@ long ht_config_concurrency(const ht_config *cfg)
 	return json_is_integer(v) ? (long)json_integer_value(v) : CONCURRENCY_DEFAULT;
 }
 
+int ht_config_report(const ht_config *cfg)
+{
+	const json_t *v = lookup(cfg, "report");
+	return !json_is_false(v);
+}
+
 int ht_config_drift_policy(const ht_config *cfg)
 {
 	const char *s = ht_config_str(cfg, "driftDetectionPolicy");

@@ -66,6 +66,8 @@ const char *ht_config_path(const ht_config *cfg);
 const char *ht_config_str(const ht_config *cfg, const char *key);
 long ht_config_concurrency(const ht_config *cfg); /* default 30 */
 int ht_config_drift_policy(const ht_config *cfg); /* enum ht_drift_policy */
+/* The "report" key: 0 when false, else 1 (the default). */
+int ht_config_report(const ht_config *cfg);
 /* Extra plugin directories (the "pluginPath" key: a string with ':' or an
  * array), ':'-joined, relative entries made absolute against base_dir; NULL
  * when unset.  malloc'd. */

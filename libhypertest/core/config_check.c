@@ -20,7 +20,7 @@
 static const char *const core_keys[] = {
 	"imageName", "localImageName", "localBaseImageName", "buildManifestFileName",
 	"resultsFileName", "driftDetectionPolicy", "concurrency", "pluginPath", "platform",
-	"testRunner", "cloudProvider", NULL
+	"testRunner", "cloudProvider", "report", "junit", NULL
 };
 static const char *const section_keys[] = {"plugin", "options", NULL};
 
@@ -392,6 +392,16 @@ static int check_string(const struct ctx *c, const json_t *v, const struct frame
 	return report(c, f, R_KEY, "expected a string, got %s", got);
 }
 
+static int check_bool(const struct ctx *c, const json_t *v, const struct frame *f)
+{
+	char got[96];
+
+	if (json_is_boolean(v))
+		return 0;
+	ht_config_describe(v, got, sizeof got);
+	return report(c, f, R_KEY, "expected true or false, got %s", got);
+}
+
 /* platform: "os/architecture" or "os/architecture/variant", lowercase. */
 static int check_platform(const struct ctx *c, const json_t *v, const struct frame *f)
 {
@@ -554,6 +564,10 @@ int ht_config_validate(const struct ctx *c, json_t *doc)
 			rc = check_plugin_path(c, v, &f);
 		else if (strcmp(key, "platform") == 0)
 			rc = check_platform(c, v, &f);
+		else if (strcmp(key, "report") == 0)
+			rc = check_bool(c, v, &f);
+		else if (strcmp(key, "junit") == 0)
+			rc = check_string(c, v, &f);
 		else if (strcmp(key, "testRunner") == 0 || strcmp(key, "cloudProvider") == 0)
 			rc = check_section(c, v, &f);
 		else

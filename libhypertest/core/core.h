@@ -101,6 +101,7 @@ struct hypertest {
 	char *function_program;
 	char *state_dir;
 	char *deploy_output; /* an OCI layout directory deploy also writes, or NULL */
+	char *junit_output;  /* JUnit XML written after each run, or NULL */
 	char *function_init_error; /* why the function side cannot run tests, or NULL */
 	const ht_ops *ops; /* installed by commands/, NULL until a command runs */
 	volatile sig_atomic_t cancelled;
@@ -136,7 +137,9 @@ typedef struct ht_param {
 
 struct hypertest_params {
 	ht_param *items;
-	size_t n;
+	size_t n, cap;
+	int unique_keys; /* the caller knows no key comes twice (a listing):
+	                    PARAM_SET appends without looking for it */
 };
 
 struct hypertest_checks {
@@ -166,6 +169,9 @@ struct hypertest_invocation {
 int ht_fail(hypertest *h, int code, const char *fmt, ...) HT_PRINTF(3, 4);
 /* Make sure a configuration is loaded (the project's file by default). */
 int ht_require_config(hypertest *h);
+/* Where JUnit XML goes: hypertest_set_junit_output's, else the "junit"
+ * key's, else NULL. */
+const char *ht_junit_output(hypertest *h);
 /* The project's .hypertest directory (absolute). */
 const char *ht_state_dir(hypertest *h);
 const char *ht_function_program(hypertest *h);
@@ -229,6 +235,7 @@ typedef struct ht_test_result {
 	json_t *context;
 	char *context_text;           /* filled when the run is finished */
 	char start_date[32], end_date[32];
+	int64_t expected_ms;          /* its duration in the history before the run, or -1 */
 } ht_test_result;
 
 /* Turn a function response into a result (validated: size, JSON, shape). */
@@ -236,9 +243,13 @@ void ht_result_from_response(ht_test_result *r, const char *response, size_t len
                              size_t max_len);
 void ht_result_fail(ht_test_result *r, const char *fmt, ...) HT_PRINTF(2, 3);
 void ht_test_result_clear(ht_test_result *r);
-/* The results file of DESIGN.md. */
+/* The results file of DESIGN.md, with fields added beside the TypeScript
+ * schema's (never changing them): per test "startTime"/"endTime" (epoch
+ * ms of the invocation), "expectedDuration" (from the history, when
+ * known), "skipMessage", "artifacts" {"prefix","stdout","stderr"} (bucket
+ * keys); per run "concurrency". */
 char *ht_results_dump(const char *run_id, int64_t start_ms, int64_t end_ms,
-                      const ht_test_result *tests, size_t n);
+                      const ht_test_result *tests, size_t n, long concurrency);
 
 struct hypertest_run {
 	char *run_id;
@@ -246,6 +257,7 @@ struct hypertest_run {
 	ht_test_result *tests;
 	size_t n;
 	size_t counts[3];
+	long concurrency;
 	char *results_json;
 	char *results_path;
 };

@@ -38,6 +38,8 @@ static const char *const field_keys[] = {
 	[HYPERTEST_FIELD_DONE] = "done",
 	[HYPERTEST_FIELD_IN_FLIGHT] = "inFlight",
 	[HYPERTEST_FIELD_URL] = "url",
+	[HYPERTEST_FIELD_ARTIFACTS] = "artifacts",
+	[HYPERTEST_FIELD_STACK_TRACE] = "stackTrace",
 };
 
 static const char *const type_names[] = {
@@ -50,6 +52,7 @@ static const char *const type_names[] = {
 	[HYPERTEST_EVENT_STEP_END] = "step_end",
 	[HYPERTEST_EVENT_STEP_ERROR] = "step_error",
 	[HYPERTEST_EVENT_DOCTOR_CHECK] = "doctor_check",
+	[HYPERTEST_EVENT_REPORT] = "report",
 };
 
 #define NFIELDS (sizeof field_keys / sizeof field_keys[0])

@@ -185,7 +185,7 @@ void ht_params_clear(struct hypertest_params *p)
 	}
 	free(p->items);
 	p->items = NULL;
-	p->n = 0;
+	p->n = p->cap = 0;
 }
 
 const char *ht_params_get(const struct hypertest_params *p, const char *key)
@@ -204,7 +204,7 @@ static int up_param_set(hypertest_params *p, const char *key, const char *value)
 
 	if (!p || !key || !value)
 		return HYPERTEST_ERR_INVALID;
-	for (i = 0; i < p->n; i++) {
+	for (i = 0; !p->unique_keys && i < p->n; i++) {
 		if (!strcmp(p->items[i].key, key)) {
 			char *v = ht_strdup(value);
 			if (!v)
@@ -214,10 +214,14 @@ static int up_param_set(hypertest_params *p, const char *key, const char *value)
 			return HYPERTEST_OK;
 		}
 	}
-	grown = realloc(p->items, (p->n + 1) * sizeof *grown);
-	if (!grown)
-		return HYPERTEST_ERR_NOMEM;
-	p->items = grown;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 8;
+		grown = realloc(p->items, cap * sizeof *grown);
+		if (!grown)
+			return HYPERTEST_ERR_NOMEM;
+		p->items = grown;
+		p->cap = cap;
+	}
 	p->items[p->n].key = ht_strdup(key);
 	p->items[p->n].value = ht_strdup(value);
 	if (!p->items[p->n].key || !p->items[p->n].value) {

@@ -90,6 +90,7 @@ void hypertest_free(hypertest *h)
 	free(h->state_dir);
 	free(h->function_init_error);
 	free(h->deploy_output);
+	free(h->junit_output);
 	free(h);
 }
 
@@ -162,6 +163,28 @@ int hypertest_set_deploy_output(hypertest *h, const char *target)
 	free(h->deploy_output);
 	h->deploy_output = dir;
 	return HYPERTEST_OK;
+}
+
+int hypertest_set_junit_output(hypertest *h, const char *path)
+{
+	char *copy = NULL;
+
+	if (!h)
+		return HYPERTEST_ERR_INVALID;
+	if (path && !*path)
+		return ht_fail(h, HYPERTEST_ERR_INVALID, "JUnit output: empty path");
+	if (path && !(copy = ht_strdup(path)))
+		return ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
+	free(h->junit_output);
+	h->junit_output = copy;
+	return HYPERTEST_OK;
+}
+
+const char *ht_junit_output(hypertest *h)
+{
+	if (h->junit_output)
+		return h->junit_output;
+	return h->cfg ? ht_config_str(h->cfg, "junit") : NULL;
 }
 
 int hypertest_config_load_file(hypertest *h, const char *path)

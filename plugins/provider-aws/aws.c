@@ -281,6 +281,32 @@ static int aws_object_url(void *self, const char *key, hypertest_buffer *url)
 	return rc ? aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory") : 0;
 }
 
+struct list_ctx {
+	aws_provider *p;
+	hypertest_params *objects;
+};
+
+static int list_one(void *ud, const char *key, long long size)
+{
+	struct list_ctx *c = ud;
+	char n[32];
+	snprintf(n, sizeof n, "%lld", size);
+	return c->p->up.param_set(c->objects, key, n)
+	           ? aws_p_fail(c->p, HYPERTEST_ERR_NOMEM, "out of memory")
+	           : 0;
+}
+
+static int aws_object_list(void *self, const char *prefix, hypertest_params *objects)
+{
+	aws_provider *p = self;
+	aws_err err = {0};
+	struct list_ctx c = {p, objects};
+	int rc = aws_ready(p);
+	if (rc == 0 && (rc = aws_s3_list(&p->s3, prefix, list_one, &c, &err)) && err.code)
+		aws_p_err(p, &err);
+	return rc;
+}
+
 static int aws_payload_fields(void *self, hypertest_params *fields)
 {
 	aws_provider *p = self;
@@ -299,6 +325,7 @@ static const hypertest_dispatch aws_ops[] = {
     HYPERTEST_OP(HYPERTEST_PROVIDER_OBJECT_PUT, aws_object_put),
     HYPERTEST_OP(HYPERTEST_PROVIDER_OBJECT_GET, aws_object_get),
     HYPERTEST_OP(HYPERTEST_PROVIDER_OBJECT_URL, aws_object_url),
+    HYPERTEST_OP(HYPERTEST_PROVIDER_OBJECT_LIST, aws_object_list),
     HYPERTEST_OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE, aws_lambda_function_update),
     HYPERTEST_OP(HYPERTEST_PROVIDER_FUNCTION_DIGEST, aws_lambda_function_digest),
     HYPERTEST_OP(HYPERTEST_PROVIDER_INVOKE_START, aws_lambda_invoke_start),

@@ -2,7 +2,7 @@
  * s3.c - S3 for the aws provider: PutObject, GetObject, multipart upload
  * (CreateMultipartUpload, UploadPart, CompleteMultipartUpload, and
  * AbortMultipartUpload when something fails), directory upload with
- * content types from file extensions.
+ * content types from file extensions, ListObjectsV2 page after page.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -134,6 +134,124 @@ static char *xml_value(const aws_buf *body, const char *tag)
 	s += strlen(open);
 	e = strstr(s, close);
 	return e ? strndup(s, (size_t)(e - s)) : NULL;
+}
+
+/* The text between <tag> and </tag> in [s, end), XML entities decoded
+ * (caller frees); NULL when absent.  *next is after the closing tag. */
+static char *xml_field(const char *s, const char *end, const char *tag, const char **next)
+{
+	char open[64], close[64];
+	const char *a, *b;
+	aws_buf out = {0};
+	snprintf(open, sizeof open, "<%s>", tag);
+	snprintf(close, sizeof close, "</%s>", tag);
+	a = strstr(s, open);
+	if (!a || a >= end)
+		return NULL;
+	a += strlen(open);
+	b = strstr(a, close);
+	if (!b || b > end)
+		return NULL;
+	if (next)
+		*next = b + strlen(close);
+	while (a < b) {
+		static const struct {
+			const char *ent;
+			char c;
+		} ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+		size_t i, done = 0;
+		if (*a == '&') {
+			for (i = 0; i < sizeof ents / sizeof *ents; i++) {
+				size_t n = strlen(ents[i].ent);
+				if ((size_t)(b - a) >= n && !strncmp(a, ents[i].ent, n)) {
+					aws_buf_add(&out, &ents[i].c, 1);
+					a += n;
+					done = 1;
+					break;
+				}
+			}
+			if (!done && a[1] == '#') { /* &#NN; and &#xNN; (ASCII only) */
+				char *e;
+				long v = a[2] == 'x' ? strtol(a + 3, &e, 16) : strtol(a + 2, &e, 10);
+				if (*e == ';' && v > 0 && v < 128) {
+					char c = (char)v;
+					aws_buf_add(&out, &c, 1);
+					a = e + 1;
+					done = 1;
+				}
+			}
+		}
+		if (!done)
+			aws_buf_add(&out, a++, 1);
+	}
+	if (!out.data)
+		aws_buf_adds(&out, "");
+	return aws_buf_steal(&out);
+}
+
+int aws_s3_list(aws_s3 *s, const char *prefix, aws_s3_list_fn fn, void *ud, aws_err *err)
+{
+	char *token = NULL;
+	int rc = 0;
+	do {
+		aws_http_response resp;
+		aws_buf q = {0};
+		const char *p, *end;
+		char *trunc;
+		aws_buf_adds(&q, "list-type=2&prefix=");
+		aws_uri_encode(&q, prefix ? prefix : "", prefix ? strlen(prefix) : 0, 0);
+		if (s->list_page)
+			aws_buf_addf(&q, "&max-keys=%zu", s->list_page);
+		if (token) {
+			aws_buf_adds(&q, "&continuation-token=");
+			aws_uri_encode(&q, token, strlen(token), 0);
+		}
+		free(token);
+		token = NULL;
+		if (!q.data) {
+			aws_buf_free(&q);
+			return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+		}
+		rc = s3_request(s, "ListObjectsV2", "GET", NULL, q.data, NULL, NULL, 0, &resp, err);
+		aws_buf_free(&q);
+		if (rc) {
+			aws_http_response_clear(&resp);
+			return rc;
+		}
+		p = resp.body.data ? resp.body.data : "";
+		end = p + resp.body.len;
+		for (;;) {
+			const char *c = strstr(p, "<Contents>"), *ce;
+			char *key, *size;
+			if (!c)
+				break;
+			ce = strstr(c, "</Contents>");
+			if (!ce)
+				break;
+			key = xml_field(c, ce, "Key", NULL);
+			size = xml_field(c, ce, "Size", NULL);
+			if (key && rc == 0)
+				rc = fn(ud, key, size ? strtoll(size, NULL, 10) : 0);
+			free(key);
+			free(size);
+			p = ce + strlen("</Contents>");
+			if (rc)
+				break;
+		}
+		trunc = xml_field(resp.body.data ? resp.body.data : "", end, "IsTruncated", NULL);
+		if (rc == 0 && trunc && !strcmp(trunc, "true")) {
+			token = xml_field(resp.body.data, end, "NextContinuationToken", NULL);
+			if (!token)
+				rc = aws_fail(err, HYPERTEST_ERR_PROVIDER,
+				              "S3 ListObjectsV2 s3://%s/%s: truncated listing without "
+				              "NextContinuationToken",
+				              s->bucket, prefix ? prefix : "");
+		}
+		free(trunc);
+		aws_http_response_clear(&resp);
+	} while (rc == 0 && token);
+	free(token);
+	return rc;
 }
 
 static int read_full(int fd, char *buf, size_t len, size_t *got)

@@ -20,6 +20,7 @@ typedef struct aws_s3 {
 	const char *bucket;           /* borrowed */
 	size_t multipart_threshold;   /* files of at least this size go in parts; default 64 MiB */
 	size_t part_size;             /* default and minimum 8 MiB */
+	size_t list_page;             /* max-keys of a ListObjectsV2 page; 0: the server's (1000) */
 	aws_http_sigv4 sig;           /* filled by aws_s3_init */
 } aws_s3;
 
@@ -47,6 +48,11 @@ int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
  * directory or file. */
 int aws_s3_upload_dir(aws_s3 *s, const char *prefix, const char *dir, size_t *count,
                       aws_err *err);
+
+/* ListObjectsV2 below prefix, page after page: each object's key and
+ * size to fn (a non-zero return stops with that code). */
+typedef int (*aws_s3_list_fn)(void *ud, const char *key, long long size);
+int aws_s3_list(aws_s3 *s, const char *prefix, aws_s3_list_fn fn, void *ud, aws_err *err);
 
 /* The content type for a file name ("application/octet-stream" if unknown). */
 const char *aws_content_type(const char *name);

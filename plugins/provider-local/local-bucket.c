@@ -101,6 +101,54 @@ int local_object_url(void *self, const char *key, hypertest_buffer *url)
 	return rc;
 }
 
+/* Every regular file below dir (key prefix rel) whose key starts with
+ * prefix.  Symbolic links are not followed. */
+static int list_tree(local_provider *p, const char *dir, const char *rel, const char *prefix,
+                     hypertest_params *objects, int depth)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return local_fail(p, HYPERTEST_ERR_IO, "cannot read directory %s: %s", dir,
+		                  strerror(errno));
+	}
+	int rc = 0;
+	struct dirent *e;
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || e->d_name[0] == '.')
+			continue; /* dot files: the atomic writes' temporary files */
+		char *path = local_path_join(dir, e->d_name);
+		char *key = *rel ? local_path_join(rel, e->d_name) : strdup(e->d_name);
+		struct stat st;
+		if (!path || !key) {
+			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+		} else if (lstat(path, &st) != 0) {
+			rc = local_fail(p, HYPERTEST_ERR_IO, "cannot read %s: %s", path, strerror(errno));
+		} else if (S_ISDIR(st.st_mode)) {
+			size_t kl = strlen(key), pl = strlen(prefix);
+			/* descend only where the prefix can still match */
+			if (depth < 64 && (kl >= pl ? !strncmp(key, prefix, pl) : !strncmp(key, prefix, kl)))
+				rc = list_tree(p, path, key, prefix, objects, depth + 1);
+		} else if (S_ISREG(st.st_mode) && !strncmp(key, prefix, strlen(prefix))) {
+			char size[32];
+			snprintf(size, sizeof size, "%lld", (long long)st.st_size);
+			if (p->up.param_set(objects, key, size) != 0)
+				rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+		}
+		free(path);
+		free(key);
+	}
+	closedir(d);
+	return rc;
+}
+
+int local_object_list(void *self, const char *prefix, hypertest_params *objects)
+{
+	local_provider *p = self;
+	return list_tree(p, p->bucket_dir, "", prefix ? prefix : "", objects, 0);
+}
+
 /* Copy the tree below src into dst (created).  Symbolic links count as what
  * they point to when that is a file; links to directories are skipped, so
  * a loop cannot make the copy endless. */

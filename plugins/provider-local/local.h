@@ -183,6 +183,7 @@ int local_object_put(void *self, const char *key, const void *data, size_t len,
                      const char *content_type);
 int local_object_get(void *self, const char *key, hypertest_buffer *out);
 int local_object_url(void *self, const char *key, hypertest_buffer *url);
+int local_object_list(void *self, const char *prefix, hypertest_params *objects);
 int local_artifacts_store(void *self, const char *prefix, const char *dir);
 
 /* ---- local-image.c -------------------------------------------------------------- */

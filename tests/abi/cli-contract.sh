@@ -112,7 +112,7 @@ fi
 # invoke with a failing test: results on stdout, events on stderr, exit 1
 if status 1 "invoke --json with a failed test" "$hypertest" -C "$p" invoke --json; then
 	cp "$tmp/err" "$tmp/invoke.jsonl"
-	validate "$tmp/invoke.jsonl" "invoke --json" run_start test_start test_end run_end
+	validate "$tmp/invoke.jsonl" "invoke --json" run_start test_start test_end run_end report
 	python3 - "$tmp/out" "$tmp/invoke.jsonl" <<'PY' || fail "invoke --json: results and events disagree"
 import json, sys
 results = json.load(open(sys.argv[1]))
@@ -124,7 +124,18 @@ assert (end["runId"], end["passed"], end["failed"], end["skipped"]) == \
 ends = [e for e in events if e["event"] == "test_end"]
 assert sorted(e["status"] for e in ends) == [0, 0, 1, 2], ends
 assert all("message" in e for e in ends if e["status"] == 1), ends
+# names on the test_start events too (the command runner's contexts have an id)
+starts = [e for e in events if e["event"] == "test_start"]
+assert len(starts) == 4 and all(e.get("name", "").startswith("tests/") for e in starts), starts
+rep = [e for e in events if e["event"] == "report"]
+assert [e["step"] for e in rep] == ["html"] and rep[0]["runId"] == results["runId"], rep
 PY
+	# report --json of that run: the html and junit events on stdout
+	run_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["runId"])' "$tmp/out")
+	if status 0 "report --json" "$hypertest" -C "$p" report "$run_id" --junit "$tmp/j.xml" --json; then
+		cp "$tmp/out" "$tmp/report.jsonl" && validate "$tmp/report.jsonl" "report --json" report
+		grep -q '"step":"junit"' "$tmp/report.jsonl" || fail "report --json: no junit event"
+	fi
 fi
 
 # drift (a test changed since deploy, policy "warning"): a log event

@@ -102,6 +102,7 @@ PROBE_EXPORT hypertest_PROVIDER_SERVE_fn probe_PROVIDER_SERVE;
 PROBE_EXPORT hypertest_PROVIDER_ARTIFACTS_STORE_fn probe_PROVIDER_ARTIFACTS_STORE;
 PROBE_EXPORT hypertest_PROVIDER_PAYLOAD_FIELDS_fn probe_PROVIDER_PAYLOAD_FIELDS;
 PROBE_EXPORT hypertest_PROVIDER_OBJECT_URL_fn probe_PROVIDER_OBJECT_URL;
+PROBE_EXPORT hypertest_PROVIDER_OBJECT_LIST_fn probe_PROVIDER_OBJECT_LIST;
 
 /* ---- a working plugin: doctor through the upcalls ----------------------------- */
 

@@ -143,6 +143,30 @@ s3get "$run/hypertest.results.json" >"$tmp/results.s3" || fail "no results file 
 [ "$(json "$tmp/results.s3" 'd["tests"]["total"]')" = 4 ] || fail "results in the bucket"
 [ "$(s3get "$run/$pass3/note.txt")" = "a note" ] || fail "no artifact note.txt in the bucket"
 s3get "$run/$pass3/stdout.log" | grep -q "third passed" || fail "no stdout.log artifact in the bucket"
+# the summary report invoke built, in S3 (ListObjectsV2 through s3rver)
+s3get "$run/report/index.html" >"$tmp/report.s3" || fail "no report in the bucket"
+grep -q 'expected 4, got 5' "$tmp/report.s3" || fail "the report in S3 lacks the failure"
+failid=$(json "$res" '[t["testId"] for t in d["testResults"] if t["context"]["id"] == "tests/fail.sh"][0]')
+grep -qF "aws s3 cp &#39;s3://$HT_S3_BUCKET/$run/$failid/stderr.log&#39; ." "$tmp/report.s3" ||
+	fail "the report in S3 lacks the aws s3 cp command of a failure's artifact"
+grep -qF "aws s3 cp --recursive &#39;s3://$HT_S3_BUCKET/$run/$pass3/&#39; ." "$tmp/report.s3" ||
+	fail "the report in S3 lacks the aws s3 cp command of a test's artifacts"
+# hypertest report of that run on "another machine": the configuration alone
+other="$tmp/other"
+mkdir -p "$other"
+cp "$proj/hypertest.config.json" "$other/"
+"$hypertest" -C "$other" report "$run" --junit junit.xml >"$tmp/report.out" 2>&1 ||
+	{ cat "$tmp/report.out"; fail "hypertest report from S3"; }
+grep -q "^report: $other/.hypertest/reports/$run/index.html (stored at s3://$HT_S3_BUCKET/$run/report/index.html)" \
+	"$tmp/report.out" || { cat "$tmp/report.out"; fail "report: where it is"; }
+grep -q "^artifacts: s3://$HT_S3_BUCKET/$run" "$tmp/report.out" || { cat "$tmp/report.out"; fail "report: artifacts"; }
+grep -q "2 files\|3 files" "$other/.hypertest/reports/$run/index.html" || fail "report from S3: artifacts not counted"
+if command -v xmllint >/dev/null 2>&1; then
+	xmllint --noout --schema "$tests_src/e2e/junit/junit-10.xsd" "$other/junit.xml" ||
+		fail "report from S3: JUnit XML does not validate"
+fi
+grep -q 'third passed' "$other/junit.xml" || fail "report from S3: no system-out from the logs"
+echo "report: built from S3 by invoke and again by hypertest report"
 control GET "/function/$fn" >"$tmp/fn.json"
 [ "$(json "$tmp/fn.json" 'd["stats"]["invocations"]')" = 4 ] || fail "not 4 invocations"
 echo "invoked: 3 passed, 1 failed; results and artifacts in s3://$HT_S3_BUCKET/$run/"

@@ -58,10 +58,15 @@ before=$(ls -R "$tmp/project/bucket" | md5sum)
 "$hypertest" -C "$tmp/project" --set 'cloudProvider.options.failEvery=500' invoke >"$tmp/fail.out" 2>&1
 [ $? -eq 1 ] || fail "invoke with failed tests must exit 1"
 
-# Results that cannot be written go to standard output as JSON.
+# Results that cannot be written go to standard output as JSON, after the
+# plain lines of the run (from the first line that is "{").
 printf 'x' >"$tmp/project/blocker"
 "$hypertest" -C "$tmp/project" --quiet --set 'resultsFileName=blocker/r.json' invoke >"$tmp/stdout.json" 2>"$tmp/stderr.txt"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["tests"]["total"]==1000' "$tmp/stdout.json" ||
+python3 -c '
+import json, sys
+lines = open(sys.argv[1]).read().split("\n")
+d = json.loads("\n".join(lines[lines.index("{"):]))
+assert d["tests"]["total"] == 1000' "$tmp/stdout.json" ||
 	{ head -c 300 "$tmp/stdout.json"; cat "$tmp/stderr.txt"; fail "results not on stdout"; }
 
 # Unknown plugin: the error lists what was found and where.

@@ -18,6 +18,7 @@
 
 #include "core.h"
 #include "image.h"
+#include "report.h"
 
 static char fixtures_dir[1024];
 
@@ -407,7 +408,9 @@ START_TEST(test_results_schema)
 	ck_assert_ptr_nonnull(doc);
 	for (i = 0; top[i]; i++)
 		ck_assert_msg(json_object_get(doc, top[i]) != NULL, "missing %s", top[i]);
-	ck_assert_uint_eq(json_object_size(doc), 6);
+	/* the TypeScript schema's members, and the one added beside them */
+	ck_assert_uint_eq(json_object_size(doc), 7);
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "concurrency")), 100);
 	json_object_foreach(json_object_get(doc, "tests"), key, v)
 		ck_assert_msg(!strcmp(key, "total") || !strcmp(key, "success") ||
 		                  !strcmp(key, "skipped") || !strcmp(key, "failed"),
@@ -422,6 +425,18 @@ START_TEST(test_results_schema)
 	}
 	ck_assert_str_eq(json_string_value(json_object_get(t0, "status")), "success");
 	ck_assert_ptr_null(json_object_get(t0, "error"));
+	/* the added fields: the invocation's timing, where its logs are */
+	{
+		json_t *a = json_object_get(t0, "artifacts");
+		char want[128];
+		snprintf(want, sizeof want, "%s/%s/stdout.log", hypertest_run_id(run),
+		         json_string_value(json_object_get(t0, "testId")));
+		ck_assert_str_eq(json_string_value(json_object_get(a, "stdout")), want);
+		ck_assert_int_ge(json_integer_value(json_object_get(t0, "endTime")),
+		                 json_integer_value(json_object_get(t0, "startTime")));
+		ck_assert_int_gt(json_integer_value(json_object_get(t0, "startTime")), 0);
+		ck_assert_ptr_null(json_object_get(t0, "expectedDuration")); /* no history yet */
+	}
 	/* a passed test's duration is the one the function reported */
 	ck_assert_int_eq(json_integer_value(json_object_get(t0, "duration")), 20);
 	ck_assert_str_eq(json_string_value(json_object_get(t1, "status")), "failed");
@@ -873,6 +888,155 @@ START_TEST(test_dry_run_mutates_nothing)
 }
 END_TEST
 
+/* invoke builds the report from the bucket; hypertest_report builds it again,
+ * with JUnit XML. */
+START_TEST(test_report_built)
+{
+	char *plugins = plugin_dir(good_only);
+	char *project = make_project(4, "\"failEvery\": 2");
+	recorder rec;
+	hypertest *h;
+	hypertest_run *run = NULL;
+	char path[2048], *html, *xml;
+
+	memset(&rec, 0, sizeof rec);
+	h = open_project(project, plugins, &rec);
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	ck_assert_msg(hypertest_deploy(h) == HYPERTEST_OK, "%s", hypertest_errmsg(h));
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_OK);
+	ck_assert_int_eq(rec.counts[HYPERTEST_EVENT_REPORT], 1);
+	snprintf(path, sizeof path, "%s/.hypertest/reports/%s/index.html", project,
+	         hypertest_run_id(run));
+	html = read_text(path);
+	ck_assert_ptr_nonnull(html);
+	ck_assert_ptr_nonnull(strstr(html, "test 1 failed"));
+	ck_assert_ptr_nonnull(strstr(html, "at fixture.c:1"));
+	ck_assert_ptr_nonnull(strstr(html, "<b id=count-failed>2</b>"));
+	free(html);
+	snprintf(path, sizeof path, "%s/bucket/%s/report/index.html", project, hypertest_run_id(run));
+	ck_assert_int_eq(access(path, F_OK), 0);
+	/* again, with JUnit XML, for the run of the local results file */
+	ck_assert_int_eq(hypertest_set_junit_output(h, "out/junit.xml"), HYPERTEST_OK);
+	ck_assert_msg(hypertest_report(h, NULL) == HYPERTEST_OK, "%s", hypertest_errmsg(h));
+	ck_assert_int_eq(rec.counts[HYPERTEST_EVENT_REPORT], 3);
+	snprintf(path, sizeof path, "%s/out/junit.xml", project);
+	xml = read_text(path);
+	ck_assert_ptr_nonnull(xml);
+	ck_assert_ptr_nonnull(strstr(xml, "<testsuite name=\"hypertest\" tests=\"4\" failures=\"2\""));
+	ck_assert_ptr_nonnull(strstr(xml, "<failure message=\"test 1 failed\""));
+	free(xml);
+	/* "report": false and HYPERTEST_FLAG_NO_REPORT: none */
+	hypertest_run_free(run);
+	ck_assert_int_eq(hypertest_set_junit_output(h, NULL), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_set(h, "report", "false"), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_OK);
+	ck_assert_int_eq(rec.counts[HYPERTEST_EVENT_REPORT], 3);
+	hypertest_run_free(run);
+	ck_assert_int_eq(hypertest_config_set(h, "report", "true"), HYPERTEST_OK);
+	hypertest_set_flags(h, HYPERTEST_FLAG_NO_REPORT);
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_OK);
+	ck_assert_int_eq(rec.counts[HYPERTEST_EVENT_REPORT], 3);
+	hypertest_run_free(run);
+	/* a run the bucket does not hold */
+	ck_assert_int_eq(hypertest_report(h, "no-such-run"), HYPERTEST_ERR_NOT_FOUND);
+	ck_assert_ptr_nonnull(strstr(hypertest_errmsg(h), "no run 'no-such-run' in the bucket"));
+	finish(h, project, plugins);
+}
+END_TEST
+
+/* A provider built for ABI 1.2 loads, and report names it. */
+START_TEST(test_report_old_provider)
+{
+	static const char *const mods[] = {"fixture-good", "fixture-old-provider", NULL};
+	char *plugins = plugin_dir(mods);
+	char *project = make_project(1, NULL);
+	hypertest *h = open_project(project, plugins, NULL);
+
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_set(h, "cloudProvider", "{\"plugin\": \"oldprov\"}"),
+	                 HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_report(h, "r1"), HYPERTEST_ERR_UNSUPPORTED);
+	ck_assert_msg(strstr(hypertest_errmsg(h),
+	                     "provider 'oldprov' cannot read its bucket (built for ABI 1.2") != NULL,
+	              "%s", hypertest_errmsg(h));
+	finish(h, project, plugins);
+}
+END_TEST
+
+/* Text for XML 1.0: what is not allowed becomes U+FFFD, the rest is kept. */
+START_TEST(test_xml_text)
+{
+	static const struct {
+		const char *in;
+		size_t len;
+		const char *out;
+	} cases[] = {
+		{"plain \t\n\r text", 14, "plain \t\n\r text"},
+		{"a\x01" "b\x1b[31mc", 9, "a\xEF\xBF\xBD" "b\xEF\xBF\xBD[31mc"},
+		{"nul\0x", 5, "nul\xEF\xBF\xBDx"},
+		{"bad \xff\xfe", 6, "bad \xEF\xBF\xBD\xEF\xBF\xBD"},
+		{"sur \xed\xa0\x80!", 8, "sur \xEF\xBF\xBD!"},              /* U+D800 */
+		{"over \xc0\xaf", 7, "over \xEF\xBF\xBD"},                   /* overlong '/' */
+		{"cut \xe2\x82", 6, "cut \xEF\xBF\xBD\xEF\xBF\xBD"},      /* truncated */
+		{"euro \xe2\x82\xac ok", 11, "euro \xe2\x82\xac ok"},
+		{"emoji \xf0\x9f\x98\x80", 10, "emoji \xf0\x9f\x98\x80"},
+		{"nonchar \xef\xbf\xbe", 11, "nonchar \xEF\xBF\xBD"},       /* U+FFFE */
+		{"]]> \"q\" 's' <&>", 15, "]]> \"q\" 's' <&>"},
+	};
+	size_t i;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *got = ht_xml_text(cases[i].in, cases[i].len);
+		ck_assert_ptr_nonnull(got);
+		ck_assert_msg(strcmp(got, cases[i].out) == 0, "case %zu: got '%s'", i, got);
+		free(got);
+	}
+}
+END_TEST
+
+/* Every string of the results HTML-escaped; the embedded JSON cannot end
+ * its script element. */
+START_TEST(test_report_html_escapes)
+{
+	static const char results[] =
+	    "{\"runId\": \"r1\", \"startDate\": \"2026-01-01T00:00:00.000Z\","
+	    " \"endDate\": \"2026-01-01T00:00:01.000Z\", \"testResults\": ["
+	    "{\"testId\": \"t1\", \"name\": \"</script><img src=x onerror=alert(1)>\","
+	    " \"filePath\": \"a&b\\\"c\", \"status\": \"failed\", \"duration\": 5,"
+	    " \"startTime\": 1767225600000, \"endTime\": 1767225600005,"
+	    " \"error\": {\"message\": \"<!-- x --> \\u0007 ]]>\", \"stackTrace\": \"<s>\"}},"
+	    "{\"testId\": \"t2\", \"name\": \"ok\", \"filePath\": \"f\", \"status\": \"success\","
+	    " \"duration\": 3, \"startTime\": 1767225600001, \"endTime\": 1767225600004}]}";
+	ht_report r;
+	ht_err err;
+	char *html;
+	const char *p;
+	int scripts = 0;
+
+	ht_err_clear(&err);
+	ck_assert_int_eq(ht_report_parse(&r, results, strlen(results), &err), HYPERTEST_OK);
+	ck_assert_uint_eq(r.n, 2);
+	ck_assert_int_eq(r.tests[0].end_ms - r.tests[0].start_ms, 5);
+	html = ht_report_html(&r);
+	ck_assert_ptr_nonnull(html);
+	ck_assert_ptr_null(strstr(html, "<img"));
+	ck_assert_ptr_null(strstr(html, "<!-- x"));
+	ck_assert_ptr_null(strstr(html, "<s>"));
+	ck_assert_ptr_null(strstr(html, "\x07"));
+	ck_assert_ptr_nonnull(strstr(html, "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"));
+	ck_assert_ptr_nonnull(strstr(html, "a&amp;b&quot;c"));
+	ck_assert_ptr_nonnull(strstr(html, "\\u003c/script>\\u003cimg"));
+	for (p = html; (p = strstr(p, "</script>")) != NULL; p++)
+		scripts++;
+	ck_assert_int_eq(scripts, 2); /* the data's and the code's */
+	free(html);
+	ht_report_clear(&r);
+	/* malformed results: a clear error */
+	ck_assert_int_ne(ht_report_parse(&r, "{\"runId\": 1}", 12, &err), HYPERTEST_OK);
+	ck_assert_ptr_nonnull(strstr(err.msg, "'runId' and 'testResults'"));
+	ht_report_clear(&r);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
 	Suite *s = suite_create("core");
@@ -894,6 +1058,8 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_longest_first_on_second_run);
 	tcase_add_test(tc, test_cancel_keeps_results);
 	tcase_add_test(tc, test_deployed_config_round_trip);
+	tcase_add_test(tc, test_report_built);
+	tcase_add_test(tc, test_report_old_provider);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("bad input");
 	tcase_add_test(tc, test_missing_config);
@@ -907,6 +1073,8 @@ static Suite *core_suite(void)
 	tc = tcase_create("units");
 	tcase_add_test(tc, test_schedule_order);
 	tcase_add_test(tc, test_strerror_every_code);
+	tcase_add_test(tc, test_xml_text);
+	tcase_add_test(tc, test_report_html_escapes);
 	suite_add_tcase(s, tc);
 	return s;
 }
