@@ -257,7 +257,7 @@ START_TEST(test_upload_dir)
 	}
 	aws_s3_init(&s, http, &creds, &ep, bucket);
 	snprintf(p, sizeof p, "%s/art", tmpdir);
-	ck_assert_msg(aws_s3_upload_dir(&s, key_of("artifacts"), p, &n, &err) == 0, "%s", err.msg);
+	ck_assert_msg(aws_s3_upload_dir(&s, key_of("artifacts"), p, &n, NULL, NULL, NULL, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(n, 5);
 	for (i = 0; i < 5; i++) {
 		char k[512];
@@ -271,7 +271,7 @@ START_TEST(test_upload_dir)
 		unlink(p);
 	}
 	snprintf(p, sizeof p, "%s/nonexistent", tmpdir);
-	ck_assert_int_eq(aws_s3_upload_dir(&s, "x", p, &n, &err), HYPERTEST_ERR_IO);
+	ck_assert_int_eq(aws_s3_upload_dir(&s, "x", p, &n, NULL, NULL, NULL, &err), HYPERTEST_ERR_IO);
 	ck_assert_ptr_nonnull(strstr(err.msg, p));
 }
 END_TEST
