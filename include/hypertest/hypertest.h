@@ -85,7 +85,7 @@ enum hypertest_event_type {
 	HYPERTEST_EVENT_LOG = 1,          /* LEVEL, MESSAGE */
 	HYPERTEST_EVENT_RUN_START = 2,    /* RUN_ID, TOTAL, CONCURRENCY */
 	HYPERTEST_EVENT_TEST_START = 3,   /* RUN_ID, TEST_ID, INDEX, IN_FLIGHT */
-	HYPERTEST_EVENT_TEST_END = 4,     /* TEST_ID, INDEX, STATUS, NAME, FILE_PATH,
+	HYPERTEST_EVENT_TEST_END = 4,     /* TEST_ID, INDEX, STATUS, NAME, FILE_PATH, WARNINGS,
 	                                     DURATION, MESSAGE, DONE, TOTAL */
 	HYPERTEST_EVENT_RUN_END = 5,      /* RUN_ID, TOTAL, PASSED, FAILED, SKIPPED,
 	                                     DURATION, PATH, URL */
@@ -118,7 +118,10 @@ enum hypertest_event_field {
 	HYPERTEST_FIELD_PLUGIN = 19,     /* string */
 	HYPERTEST_FIELD_DONE = 20,       /* int: tests finished so far */
 	HYPERTEST_FIELD_IN_FLIGHT = 21,  /* int: invocations in flight */
-	HYPERTEST_FIELD_URL = 22         /* string: where the provider stored the results */
+	HYPERTEST_FIELD_URL = 22,        /* string: where the provider stored the results */
+	HYPERTEST_FIELD_WARNINGS = 23    /* string: what the function could not do for the
+	                                    test (artifacts not stored), one a line; absent
+	                                    when nothing went wrong.  Since 1.3. */
 };
 
 typedef void (*hypertest_event_cb)(const hypertest_event *ev, void *userdata);

@@ -38,6 +38,7 @@ static const char *const field_keys[] = {
 	[HYPERTEST_FIELD_DONE] = "done",
 	[HYPERTEST_FIELD_IN_FLIGHT] = "inFlight",
 	[HYPERTEST_FIELD_URL] = "url",
+	[HYPERTEST_FIELD_WARNINGS] = "warnings",
 };
 
 static const char *const type_names[] = {
