@@ -186,9 +186,14 @@ int local_artifacts_store(void *self, const char *prefix, const char *dir)
 	if (!dst)
 		return HYPERTEST_ERR_INVALID;
 	size_t lost = 0;
+	struct stat st;
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		int rc = local_fail(p, HYPERTEST_ERR_IO, "artifacts %s: %s", dir,
+		                    errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+		free(dst);
+		return rc;
+	}
 	copy_tree(p, dir, dst, "", &lost);
 	free(dst);
-	if (lost)
-		local_log(p, HYPERTEST_LOG_DEBUG, "%zu artifacts of %s not stored", lost, prefix);
 	return 0;
 }
