@@ -364,6 +364,12 @@ START_TEST(test_read_caps)
 	msg = hypertest_errmsg(h);
 	ck_assert_msg(strstr(msg, "/dev/zero: larger than 1 MiB, the limit for a configuration file"),
 	              "%s", msg);
+	/* a FIFO nobody writes to: read as empty, never waited on */
+	snprintf(path, sizeof path, "%s/fifo.json", d);
+	ck_assert_int_eq(mkfifo(path, 0644), 0);
+	ck_assert_int_eq(hypertest_config_load_file(h, path), HYPERTEST_ERR_CONFIG);
+	msg = hypertest_errmsg(h);
+	ck_assert_msg(strstr(msg, "fifo.json:1:1: the configuration is empty"), "%s", msg);
 	hypertest_free(h);
 	/* the cap of a plain read */
 	snprintf(path, sizeof path, "%s/big", d);

@@ -263,11 +263,14 @@ int ht_read_file_max(const char *path, size_t max, const char *what, char **data
 {
 	ht_buf b = HT_BUF_INIT;
 	char chunk[65536];
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: opening a FIFO nobody writes to never blocks (it then
+	 * reads as empty); the reads themselves block as usual */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0)
 		return ht_err_set(err, errno == ENOENT ? HYPERTEST_ERR_NOT_FOUND : HYPERTEST_ERR_IO,
 		                  "%s: %s", path, strerror(errno));
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	for (;;) {
 		ssize_t n;
 		if (b.len > max) {

@@ -65,7 +65,8 @@ size_t ht_edit_distance(const char *a, const char *b);
  * most HT_READ_MAX bytes. */
 int ht_read_file(const char *path, char **data, size_t *len, ht_err *err);
 /* The same with a cap of max bytes: a larger file (or an endless one,
- * /dev/zero) is refused with "PATH: larger than CAP, the limit for WHAT". */
+ * /dev/zero) is refused with "PATH: larger than CAP, the limit for WHAT".
+ * The open never blocks (a FIFO without a writer reads as empty). */
 int ht_read_file_max(const char *path, size_t max, const char *what, char **data, size_t *len,
                      ht_err *err);
 /* Open a regular file for reading without ever blocking on a FIFO or a
