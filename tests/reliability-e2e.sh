@@ -4,8 +4,8 @@
 # artifacts directory, a loop, a dangling link, a FIFO) are reported in the
 # test's result and in the output, and only regular files and directories
 # are stored; a list command that prints an id twice is refused; an endless
-# configuration file is refused at its cap; a plugin's option error says
-# where the option is.
+# configuration file is refused at its cap; a FIFO among the base image's
+# blobs is refused; a plugin's option error says where the option is.
 set -u
 top_build=${HT_TOP_BUILDDIR:?}
 hypertest="$top_build/cli/hypertest"
@@ -94,6 +94,27 @@ rc=$?
 [ $rc -ne 0 ] || fail "--config /dev/zero accepted"
 grep -q "/dev/zero: larger than 1 MiB, the limit for a configuration file" "$tmp/zero.out" ||
 	{ cat "$tmp/zero.out"; fail "--config /dev/zero: no clear error"; }
+
+# ---- a FIFO among the blobs of the base image's layout --------------------------------
+# refused at once (it used to block deploy, and a SIGTERM did not end it)
+f=$tmp/fifo
+mkdir -p "$f/tests" "$f/base/blobs/sha256"
+echo 'exit 0' >"$f/tests/t.sh"
+echo '{"imageLayoutVersion": "1.0.0"}' >"$f/base/oci-layout"
+digest=0000000000000000000000000000000000000000000000000000000000000001
+mkfifo "$f/base/blobs/sha256/$digest"
+cat >"$f/base/index.json" <<JSON
+{"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+ "digest": "sha256:$digest", "size": 500,
+ "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}
+JSON
+config "$f" '{"tests": ["t"], "run": ["sh", "tests/t.sh"]}' "{\"baseImage\": \"oci:$f/base:latest\"}"
+timeout -s KILL 60 "$hypertest" -C "$f" --quiet deploy >"$tmp/fifo.out" 2>&1
+rc=$?
+[ $rc -ne 137 ] || fail "deploy waited on a FIFO blob"
+[ $rc -ne 0 ] || fail "a FIFO blob accepted"
+grep -q "blobs/sha256/$digest: not a regular file" "$tmp/fifo.out" ||
+	{ cat "$tmp/fifo.out"; fail "a FIFO blob: no clear error"; }
 
 # ---- a plugin's option error says where ---------------------------------------------
 o=$tmp/option
