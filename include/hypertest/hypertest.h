@@ -121,7 +121,7 @@ enum hypertest_event_field {
 	HYPERTEST_FIELD_URL = 22,        /* string: where the provider stored the results */
 	HYPERTEST_FIELD_WARNINGS = 23    /* string: what the function could not do for the
 	                                    test (artifacts not stored), one a line; absent
-	                                    when nothing went wrong.  Since 1.3. */
+	                                    when nothing went wrong */
 };
 
 typedef void (*hypertest_event_cb)(const hypertest_event *ev, void *userdata);
