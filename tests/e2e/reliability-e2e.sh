@@ -6,16 +6,11 @@
 # are stored; a list command that prints an id twice is refused; an endless
 # configuration file is refused at its cap; a FIFO among the base image's
 # blobs is refused; a plugin's option error says where the option is.
-set -u
-top_build=${HT_TOP_BUILDDIR:?}
-hypertest="$top_build/cli/hypertest"
+. "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-rel-e2e-XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found"; exit 77; }
 command -v timeout >/dev/null 2>&1 || { echo "timeout not found"; exit 77; }
-
-. "${HT_TESTS_SRCDIR:?}/local-env.sh"
 
 config() { # DIR RUNNER_OPTIONS_JSON PROVIDER_OPTIONS_JSON
 	cat >"$1/hypertest.config.json" <<JSON

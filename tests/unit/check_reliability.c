@@ -460,7 +460,7 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	snprintf(fixtures_dir, sizeof fixtures_dir, "%s/.libs", build ? build : HT_TESTS_BUILDDIR);
+	snprintf(fixtures_dir, sizeof fixtures_dir, "%s/abi/.libs", build ? build : HT_TESTS_BUILDDIR);
 	sr = srunner_create(reliability_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
