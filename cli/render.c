@@ -250,6 +250,22 @@ static void add_test_label(struct cli_buf *b, const hypertest_event *ev)
 	}
 }
 
+/* "warning: LABEL: artifact x: not stored: why", a line for each of what
+ * the function could not do for the test. */
+static void add_test_warnings(struct render *r, struct cli_buf *b, const hypertest_event *ev)
+{
+	const char *w = hypertest_event_str(ev, HYPERTEST_FIELD_WARNINGS), *nl;
+
+	for (; w && *w; w = nl ? nl + 1 : NULL) {
+		nl = strchr(w, '\n');
+		colored(b, r->color_err, YELLOW, "warning: ");
+		add_test_label(b, ev);
+		cli_buf_puts(b, ": ");
+		add_clean(b, w, nl ? (size_t)(nl - w) : strlen(w), 0);
+		cli_buf_puts(b, "\n");
+	}
+}
+
 static void add_log_line(struct render *r, struct cli_buf *b, int level, const char *msg)
 {
 	switch (level) {
@@ -451,6 +467,7 @@ static void plain_event(struct render *r, const hypertest_event *ev)
 		cli_buf_puts(&b, "\n");
 		if (st == HYPERTEST_STATUS_FAILED)
 			add_indented(&b, s && *s ? s : "failed");
+		add_test_warnings(r, &b, ev);
 		break;
 	case HYPERTEST_EVENT_RUN_END:
 		cli_buf_puts(&b, "run done: ");
@@ -859,6 +876,8 @@ static void live_event(struct render *r, const hypertest_event *ev)
 		break;
 	case HYPERTEST_EVENT_TEST_END:
 		live_track(r, ev);
+		if (hypertest_event_str(ev, HYPERTEST_FIELD_WARNINGS))
+			add_test_warnings(r, &r->perm, ev);
 		break;
 	case HYPERTEST_EVENT_REPORT:
 		add_report_lines(&r->perm, ev);

@@ -88,7 +88,7 @@ enum hypertest_event_type {
 	HYPERTEST_EVENT_RUN_START = 2,    /* RUN_ID, TOTAL, CONCURRENCY */
 	HYPERTEST_EVENT_TEST_START = 3,   /* RUN_ID, TEST_ID, INDEX, IN_FLIGHT, NAME (from
 	                                     the test's context, when it has one) */
-	HYPERTEST_EVENT_TEST_END = 4,     /* TEST_ID, INDEX, STATUS, NAME, FILE_PATH,
+	HYPERTEST_EVENT_TEST_END = 4,     /* TEST_ID, INDEX, STATUS, NAME, FILE_PATH, WARNINGS,
 	                                     DURATION, MESSAGE, DONE, TOTAL,
 	                                     STACK_TRACE (a failure's, when it has one) */
 	HYPERTEST_EVENT_RUN_END = 5,      /* RUN_ID, TOTAL, PASSED, FAILED, SKIPPED,
@@ -127,7 +127,10 @@ enum hypertest_event_field {
 	HYPERTEST_FIELD_IN_FLIGHT = 21,  /* int: invocations in flight */
 	HYPERTEST_FIELD_URL = 22,        /* string: where the provider stored the results */
 	HYPERTEST_FIELD_ARTIFACTS = 23,  /* string: where the run's artifacts are */
-	HYPERTEST_FIELD_STACK_TRACE = 24 /* string */
+	HYPERTEST_FIELD_STACK_TRACE = 24, /* string */
+	HYPERTEST_FIELD_WARNINGS = 25    /* string: what the function could not do for the
+	                                    test (artifacts not stored), one a line; absent
+	                                    when nothing went wrong */
 };
 
 typedef void (*hypertest_event_cb)(const hypertest_event *ev, void *userdata);

@@ -406,11 +406,11 @@ static int hash_content(const char *path, struct sink *out, unsigned char *buf, 
 {
 	unsigned char *const chunk = buf + CARRY_MAX;
 	size_t carry = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* stat() said a regular file; if it became a FIFO since, do not wait on it */
+	int fd = ht_open_regular(path, err);
 
 	if (fd < 0)
-		return ht_err_set(err, HYPERTEST_ERR_IO, "cannot open %s: %s", path,
-		                  strerror(errno));
+		return HYPERTEST_ERR_IO;
 	for (;;) {
 		ssize_t got = read(fd, chunk, CHUNK_SIZE);
 		const unsigned char *tail;

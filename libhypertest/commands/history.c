@@ -10,6 +10,8 @@
 #include "core.h"
 
 #define HT_HISTORY_MAX 200000 /* entries kept; the oldest runs' go first */
+/* The largest history.json read: 200,000 entries take about 17 MB. */
+#define HT_HISTORY_MAX_BYTES ((size_t)64 << 20)
 
 struct ht_history {
 	char *path;
@@ -27,15 +29,24 @@ static int context_key(json_t *context, char hex[65])
 	return rc;
 }
 
-ht_history *ht_history_load(const char *path)
+ht_history *ht_history_load(const char *path, ht_err *err)
 {
 	ht_history *hist = calloc(1, sizeof *hist);
-	json_t *doc;
+	json_t *doc = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
 
 	if (!hist)
 		return NULL;
 	hist->path = ht_strdup(path);
-	doc = json_load_file(path, 0, NULL);
+	/* a cache: unreadable or too large, it is started afresh (said in err) */
+	rc = ht_read_file_max(path, HT_HISTORY_MAX_BYTES, "the run history", &text, &len, err);
+	if (rc == HYPERTEST_OK)
+		doc = json_loadb(text, len, 0, NULL);
+	else if (rc == HYPERTEST_ERR_NOT_FOUND && err)
+		ht_err_clear(err);
+	free(text);
 	if (json_is_object(doc) && json_is_object(json_object_get(doc, "durations")))
 		hist->durations = json_incref(json_object_get(doc, "durations"));
 	else

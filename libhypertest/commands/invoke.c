@@ -32,24 +32,46 @@ const char *ht_invocation_test_id(struct hypertest_invocation *inv)
 	return inv->run->run->tests[inv->index].test_id;
 }
 
-static void finish_test(ht_run_state *st, size_t i)
+/* What to call a test the function did not name (it never answered): the
+ * first string of its manifest context (every runner puts the test's
+ * identity there: "id", "nodeid", "name", "grep"), else its test id.  The
+ * results file keeps "unknown" as its name (DESIGN); this is for events. */
+static const char *display_name(const ht_test_result *t)
+{
+	const char *key;
+	json_t *v;
+
+	if (t->name)
+		return t->name;
+	json_object_foreach(t->context, key, v)
+		if (json_is_string(v) && json_string_length(v) > 0)
+			return json_string_value(v);
+	return t->test_id;
+}
+
+/* answered: the function responded, so the time it took is worth
+ * remembering for the next run's order; a test cancelled, never started or
+ * lost with its provider leaves its earlier duration alone. */
+static void finish_test(ht_run_state *st, size_t i, int answered)
 {
 	ht_test_result *t = &st->run->tests[i];
 
 	t->end_ms = ht_now_ms();
 	if (t->status != HYPERTEST_STATUS_SUCCESS || t->duration < 0)
 		t->duration = t->end_ms - t->start_ms;
-	ht_history_set(st->hist, t->context, t->end_ms - t->start_ms);
+	if (answered)
+		ht_history_set(st->hist, t->context, t->end_ms - t->start_ms);
 	st->done++;
 	ht_emit(st->h, HYPERTEST_EVENT_TEST_END, HYPERTEST_FIELD_RUN_ID, st->run->run_id,
 	        HYPERTEST_FIELD_TEST_ID, t->test_id, HYPERTEST_FIELD_INDEX, (int64_t)i,
 	        HYPERTEST_FIELD_STATUS, (int64_t)t->status, HYPERTEST_FIELD_NAME,
-	        t->name ? t->name : "unknown", HYPERTEST_FIELD_FILE_PATH,
+	        display_name(t), HYPERTEST_FIELD_FILE_PATH,
 	        t->file_path ? t->file_path : "unknown", HYPERTEST_FIELD_DURATION,
 	        (int64_t)t->duration, HYPERTEST_FIELD_MESSAGE, t->message, HYPERTEST_FIELD_DONE,
 	        (int64_t)st->done, HYPERTEST_FIELD_TOTAL, (int64_t)st->run->n,
 	        HYPERTEST_FIELD_IN_FLIGHT, (int64_t)st->in_flight, HYPERTEST_FIELD_STACK_TRACE,
-	        t->status == HYPERTEST_STATUS_FAILED ? t->stack_trace : NULL, 0);
+	        t->status == HYPERTEST_STATUS_FAILED ? t->stack_trace : NULL, HYPERTEST_FIELD_WARNINGS,
+	        t->warnings, 0);
 }
 
 void ht_invocation_done(struct hypertest_invocation *inv, const char *response, size_t len,
@@ -71,7 +93,7 @@ void ht_invocation_done(struct hypertest_invocation *inv, const char *response, 
 		                            : hypertest_strerror(error_code));
 	else
 		ht_result_from_response(t, response, len, HT_MAX_RESPONSE);
-	finish_test(st, inv->index);
+	finish_test(st, inv->index, error_code == HYPERTEST_OK);
 }
 
 static char *make_payload(const char *run_id, ht_test_result *t, json_t *fields)
@@ -174,7 +196,7 @@ static void run_loop(ht_run_state *st, const size_t *order, long concurrency, js
 				size_t i = order[next];
 				st->run->tests[i].start_ms = ht_now_ms();
 				ht_result_fail(&st->run->tests[i], "cancelled before it started");
-				finish_test(st, i);
+				finish_test(st, i, 0);
 			}
 			cancel_deadline = ht_monotonic_ms() + HT_CANCEL_GRACE_MS;
 		}
@@ -199,7 +221,7 @@ static void run_loop(ht_run_state *st, const size_t *order, long concurrency, js
 					size_t i = order[next];
 					st->run->tests[i].start_ms = ht_now_ms();
 					ht_result_fail(&st->run->tests[i], "not started: %s", why);
-					finish_test(st, i);
+					finish_test(st, i, 0);
 				}
 				break;
 			}
@@ -452,7 +474,14 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 	st.h = h;
 	st.provider = provider;
 	st.run = run;
-	st.hist = ht_history_load(hist_path);
+	{
+		ht_err herr;
+		ht_err_clear(&herr);
+		st.hist = ht_history_load(hist_path, &herr);
+		if (herr.code != HYPERTEST_OK)
+			ht_log(h, HYPERTEST_LOG_WARNING, "test durations of earlier runs not used: %s",
+			       herr.msg);
+	}
 	for (i = 0; i < run->n; i++) {
 		st.invs[i].h = h;
 		st.invs[i].run = &st;

@@ -42,6 +42,14 @@ int ht_manifest_parse(const char *text, size_t len, const char *origin, ht_manif
 	size_t i;
 
 	memset(m, 0, sizeof *m);
+	if (len > HT_MANIFEST_MAX) {
+		char cap[32];
+		ht_size_text(HT_MANIFEST_MAX, cap);
+		return ht_err_set(err, HYPERTEST_ERR_MANIFEST,
+		                  "%s: the manifest has %zu bytes, more than %s, the limit for a "
+		                  "manifest",
+		                  origin, len, cap);
+	}
 	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc)
 		return ht_err_set(err, HYPERTEST_ERR_MANIFEST,

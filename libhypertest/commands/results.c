@@ -9,6 +9,10 @@
 
 #include "core.h"
 
+/* The largest duration a response may report, in milliseconds (about 31
+ * years): far beyond any run, far below what an int64_t holds. */
+#define HT_DURATION_MAX 1e12
+
 static const char *const status_names[] = {"success", "failed", "skipped"};
 
 void ht_test_result_clear(ht_test_result *r)
@@ -17,7 +21,34 @@ void ht_test_result_clear(ht_test_result *r)
 	free(r->file_path);
 	free(r->message);
 	free(r->stack_trace);
-	r->name = r->file_path = r->message = r->stack_trace = NULL;
+	free(r->warnings);
+	r->name = r->file_path = r->message = r->stack_trace = r->warnings = NULL;
+}
+
+/* The response's "warnings" (an addition to the TypeScript format: what
+ * the function could not do, such as artifacts not stored), one a line;
+ * anything but an array of strings is ignored. */
+static void take_warnings(ht_test_result *r, json_t *doc)
+{
+	json_t *w = json_object_get(doc, "warnings"), *item;
+	ht_buf b = HT_BUF_INIT;
+	size_t i;
+
+	if (!json_is_array(w))
+		return;
+	json_array_foreach(w, i, item) {
+		const char *s = json_string_value(item);
+		size_t k;
+		if (!s || !*s)
+			continue;
+		if (b.len)
+			ht_buf_puts(&b, "\n");
+		for (k = 0; s[k]; k++) /* one line each */
+			ht_buf_append(&b, s[k] == '\n' || s[k] == '\r' ? " " : &s[k], 1);
+	}
+	free(r->warnings);
+	r->warnings = b.len ? ht_buf_steal(&b) : NULL;
+	ht_buf_free(&b);
 }
 
 void ht_result_fail(ht_test_result *r, const char *fmt, ...)
@@ -134,9 +165,11 @@ void ht_result_from_response(ht_test_result *r, const char *response, size_t len
 	}
 	dur = json_object_get(doc, "duration");
 	if (dur && !json_is_null(dur)) {
-		if (!json_is_number(dur) || json_number_value(dur) < 0) {
+		if (!json_is_number(dur) || !(json_number_value(dur) >= 0) ||
+		    json_number_value(dur) > HT_DURATION_MAX) {
 			ht_result_fail(r, "malformed function response: 'duration' must be a number of "
-			                  "milliseconds");
+			                  "milliseconds from 0 to %.0f",
+			               HT_DURATION_MAX);
 			json_decref(doc);
 			return;
 		}
@@ -144,6 +177,7 @@ void ht_result_from_response(ht_test_result *r, const char *response, size_t len
 	}
 	if (r->status == HYPERTEST_STATUS_FAILED && !r->message)
 		r->message = ht_strdup("malformed function response: a failed test without 'message'");
+	take_warnings(r, doc);
 	json_decref(doc);
 }
 
@@ -200,6 +234,16 @@ char *ht_results_dump(const char *run_id, int64_t start_ms, int64_t end_ms,
 			snprintf(key, sizeof key, "%s/%s/stderr.log", run_id, t->test_id);
 			json_object_set_new(a, "stderr", json_string(key));
 			json_object_set_new(e, "artifacts", a);
+		}
+		if (t->warnings) {
+			json_t *w = json_array();
+			const char *line = t->warnings, *nl;
+			for (; line; line = nl ? nl + 1 : NULL) {
+				nl = strchr(line, '\n');
+				json_array_append_new(w, json_stringn(line, nl ? (size_t)(nl - line)
+				                                                 : strlen(line)));
+			}
+			json_object_set_new(e, "warnings", w);
 		}
 		json_array_append_new(list, e);
 	}

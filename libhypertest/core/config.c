@@ -309,11 +309,22 @@ static int load_text(ht_config *cfg, char *text, size_t len, const char *origin,
 		rc = ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
+	/* A UTF-8 byte-order mark (editors on Windows write one) is not part
+	 * of the document: dropped, so that positions count from what follows. */
+	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+		memmove(text, text + 3, len - 3 + 1);
+		len -= 3;
+	}
+	if (len == strspn(text, " \t\r\n")) {
+		rc = ht_err_set(err, HYPERTEST_ERR_CONFIG,
+		                "%s:1:1: the configuration is empty (expected a JSON object)", origin);
+		goto fail;
+	}
 	src = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!src) {
 		if (jerr.line > 0)
 			rc = ht_err_set(err, HYPERTEST_ERR_CONFIG, "%s:%d:%d: %s", origin, jerr.line,
-			                jerr.column, jerr.text);
+			                jerr.column > 0 ? jerr.column : 1, jerr.text);
 		else
 			rc = ht_err_set(err, HYPERTEST_ERR_CONFIG, "%s: %s", origin, jerr.text);
 		goto fail;
@@ -361,7 +372,7 @@ int ht_config_load_file(ht_config *cfg, const char *path, ht_err *err)
 
 	if (!cfg || !path)
 		return ht_err_set(err, HYPERTEST_ERR_INVALID, "ht_config_load_file: no configuration or path");
-	rc = ht_read_file(path, &text, &len, err);
+	rc = ht_read_file_max(path, HT_CONFIG_MAX, "a configuration file", &text, &len, err);
 	if (rc)
 		return rc;
 	path_copy = ht_strdup(path);
@@ -454,6 +465,16 @@ int ht_config_loaded(const ht_config *cfg)
 const char *ht_config_path(const ht_config *cfg)
 {
 	return cfg ? cfg->path : NULL;
+}
+
+int ht_config_key_error(const ht_config *cfg, const char *dotted, const char *msg, ht_err *err)
+{
+	struct ctx c = {NULL, NULL, 0, NULL, NULL, 0, err};
+
+	if (cfg && cfg->loaded)
+		c = (struct ctx){cfg->origin, cfg->text, cfg->text_len, cfg->src, cfg->ov, cfg->nov,
+		                 err};
+	return ht_config_report_key(&c, dotted, msg);
 }
 
 /* The effective value at a dotted key ("a.b.c"; a number selects an array

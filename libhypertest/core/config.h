@@ -52,6 +52,14 @@ int ht_config_load_string(ht_config *cfg, const char *json, const char *origin, 
  *   directory). */
 int ht_config_set(ht_config *cfg, const char *key, const char *json_value, ht_err *err);
 
+/* The largest configuration file read (the text, not counting overrides). */
+#define HT_CONFIG_MAX ((size_t)1 << 20)
+
+/* Set err to "FILE:LINE:COLUMN: key 'DOTTED': msg", the position of the
+ * dotted key's value in the loaded text (or of its closest existing
+ * ancestor, or the override that set it); HYPERTEST_ERR_CONFIG. */
+int ht_config_key_error(const ht_config *cfg, const char *dotted, const char *msg, ht_err *err);
+
 /* Whether a document was loaded (file or string). */
 int ht_config_loaded(const ht_config *cfg);
 /* Path of the loaded file, or NULL. */

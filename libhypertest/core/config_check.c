@@ -244,6 +244,28 @@ static int unknown_key(const struct ctx *c, const struct frame *f, const char *c
 	return rc;
 }
 
+int ht_config_report_key(const struct ctx *c, const char *dotted, const char *msg)
+{
+	struct frame frames[16];
+	char *copy = ht_strdup(dotted), *part, *dot;
+	const struct frame *up = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (!copy)
+		return ht_err_set(c->err, HYPERTEST_ERR_NOMEM, "out of memory");
+	for (part = copy; part && n < sizeof frames / sizeof frames[0]; part = dot) {
+		dot = strchr(part, '.');
+		if (dot)
+			*dot++ = '\0';
+		frames[n] = (struct frame){up, part, 0};
+		up = &frames[n++];
+	}
+	rc = report(c, up, R_KEY, "%s", msg);
+	free(copy);
+	return rc;
+}
+
 /* ---- comments ----------------------------------------------------------------- */
 
 int ht_config_is_comment_key(const char *key)
@@ -446,9 +468,17 @@ static int check_file_name(const struct ctx *c, const json_t *v, const struct fr
 		return report(c, f, R_KEY, "a file name cannot contain a NUL character");
 	if (s[0] == '/')
 		return report(c, f, R_KEY, "expected a relative file name, got the absolute path \"%s\"", s);
-	for (seg = s; seg; seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL)
+	for (seg = s; seg; seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL) {
 		if (strncmp(seg, "..", 2) == 0 && (seg[2] == '/' || seg[2] == '\0'))
 			return report(c, f, R_KEY, "a file name cannot contain a '..' segment, got \"%s\"", s);
+		if (seg[0] == '.' && (seg[1] == '/' || seg[1] == '\0'))
+			return report(c, f, R_KEY,
+			              "expected a file name, got \"%s\" (a '.' segment names a directory)", s);
+		if (seg[0] == '/' || seg[0] == '\0')
+			return report(c, f, R_KEY,
+			              "expected a file name, got \"%s\" (%s)", s,
+			              seg[0] ? "an empty segment" : "a name ending with '/' is a directory");
+	}
 	return 0;
 }
 

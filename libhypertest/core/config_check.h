@@ -57,4 +57,8 @@ int ht_config_check_root(const struct ctx *c, const json_t *doc);
 /* The core keys and the plugin sections of doc. */
 int ht_config_validate(const struct ctx *c, json_t *doc);
 
+/* "WHERE: key 'DOTTED': msg" into c->err, WHERE at the dotted key's value
+ * (or its closest existing ancestor); HYPERTEST_ERR_CONFIG. */
+int ht_config_report_key(const struct ctx *c, const char *dotted, const char *msg);
+
 #endif

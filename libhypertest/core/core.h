@@ -104,6 +104,11 @@ struct hypertest {
 	char *junit_output;  /* JUnit XML written after each run, or NULL */
 	char *function_init_error; /* why the function side cannot run tests, or NULL */
 	const ht_ops *ops; /* installed by commands/, NULL until a command runs */
+	/* Function side, while the provider stores a test's artifacts: what it
+	 * logs as a warning or an error (an artifact not stored) is collected
+	 * here for the response's "warnings"; NULL otherwise. */
+	json_t *collect_warnings;
+	size_t collect_dropped; /* warnings beyond HT_WARNINGS_MAX, counted */
 	volatile sig_atomic_t cancelled;
 };
 
@@ -221,6 +226,8 @@ typedef struct ht_manifest {
 } ht_manifest;
 
 char *ht_manifest_dump(const char *image_digest, const char *test_dir_hash, json_t *contexts);
+/* The largest manifest read (64 MiB: about 300,000 tests). */
+#define HT_MANIFEST_MAX ((size_t)64 << 20)
 int ht_manifest_parse(const char *text, size_t len, const char *origin, ht_manifest *m,
                       ht_err *err);
 void ht_manifest_clear(ht_manifest *m);
@@ -231,6 +238,7 @@ typedef struct ht_test_result {
 	char test_id[37];
 	int status;
 	char *name, *file_path, *message, *stack_trace;
+	char *warnings; /* the response's "warnings", one a line, or NULL */
 	int64_t start_ms, end_ms, duration;
 	json_t *context;
 	char *context_text;           /* filled when the run is finished */
@@ -265,7 +273,9 @@ struct hypertest_run {
 /* ---- history.c ------------------------------------------------------------------ */
 
 typedef struct ht_history ht_history;
-ht_history *ht_history_load(const char *path);
+/* Never NULL but for lack of memory; err (may be NULL) says why the file
+ * could not be used (too large, unreadable): the history then starts empty. */
+ht_history *ht_history_load(const char *path, ht_err *err);
 /* Known duration of a context, or -1. */
 int64_t ht_history_get(const ht_history *hist, json_t *context);
 void ht_history_set(ht_history *hist, json_t *context, int64_t ms);
@@ -277,6 +287,11 @@ void ht_schedule_order(const int64_t *known, size_t n, size_t *order);
 
 /* ---- function.c ------------------------------------------------------------------ */
 
+/* The most warnings a function response carries (the rest are counted). */
+#define HT_WARNINGS_MAX 100
+/* A JSON string of s, with every byte of an invalid UTF-8 sequence
+ * replaced by '?' (file names need not be UTF-8). */
+json_t *ht_json_text(const char *s);
 int ht_function_handle(struct hypertest_function *fn, const char *payload, size_t len,
                        struct hypertest_buffer *response);
 

@@ -40,6 +40,7 @@ static const char *const field_keys[] = {
 	[HYPERTEST_FIELD_URL] = "url",
 	[HYPERTEST_FIELD_ARTIFACTS] = "artifacts",
 	[HYPERTEST_FIELD_STACK_TRACE] = "stackTrace",
+	[HYPERTEST_FIELD_WARNINGS] = "warnings",
 };
 
 static const char *const type_names[] = {

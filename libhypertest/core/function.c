@@ -20,8 +20,27 @@ static int safe_id(const char *s)
 	return n > 0 && n <= 128;
 }
 
+json_t *ht_json_text(const char *s)
+{
+	json_t *j = json_string(s);
+	char *copy;
+	size_t i;
+
+	if (j || !s)
+		return j;
+	copy = ht_strdup(s);
+	if (!copy)
+		return NULL;
+	for (i = 0; copy[i]; i++)
+		if ((unsigned char)copy[i] >= 0x80)
+			copy[i] = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
 static void respond(struct hypertest_buffer *out, const struct hypertest_result *r,
-                    const char *fallback_name)
+                    const char *fallback_name, json_t *warnings)
 {
 	json_t *doc = json_object();
 	char *text;
@@ -42,6 +61,9 @@ static void respond(struct hypertest_buffer *out, const struct hypertest_result 
 		json_object_set_new(doc, "message", json_string(r->message));
 	if (r->duration >= 0)
 		json_object_set_new(doc, "duration", json_integer((json_int_t)r->duration));
+	/* added to the TypeScript format: what could not be stored */
+	if (json_array_size(warnings) > 0)
+		json_object_set(doc, "warnings", warnings);
 	text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(doc);
 	if (text)
@@ -72,6 +94,7 @@ int ht_function_handle(struct hypertest_function *fn, const char *payload, size_
 	json_t *run_id, *test_id, *context;
 	char *ctx_text = NULL, *dir = NULL, *prefix = NULL;
 	const char *tmp = getenv("TMPDIR");
+	json_t *warnings = json_array();
 
 	ht_result_init(&r);
 	run_id = json_object_get(doc, "runId");
@@ -117,15 +140,31 @@ int ht_function_handle(struct hypertest_function *fn, const char *payload, size_
 				set_failed(&r, "the runner reported no result");
 			}
 			if (store) {
+				/* every artifact the provider could not store, and why,
+				 * goes into the response: never only into a log */
 				ht_err_clear(&h->err);
+				h->collect_warnings = warnings;
+				h->collect_dropped = 0;
 				rc = store(fn->provider->self, prefix, dir);
-				if (rc != HYPERTEST_OK)
-					ht_log(h, HYPERTEST_LOG_ERROR, "cannot store the artifacts of %s: %s",
-					       prefix, h->err.msg[0] ? h->err.msg : hypertest_strerror(rc));
+				h->collect_warnings = NULL;
+				if (h->collect_dropped) {
+					char more[96];
+					snprintf(more, sizeof more, "and %zu more artifacts not stored",
+					         h->collect_dropped);
+					json_array_append_new(warnings, json_string(more));
+				}
+				if (rc != HYPERTEST_OK) {
+					char msg[sizeof h->err.msg + 64];
+					snprintf(msg, sizeof msg, "artifacts not stored: %s",
+					         h->err.msg[0] ? h->err.msg : hypertest_strerror(rc));
+					json_array_append_new(warnings, ht_json_text(msg));
+					ht_log(h, HYPERTEST_LOG_ERROR, "%s: %s", prefix, msg);
+				}
 			}
 		}
 	}
-	respond(response, &r, "unknown");
+	respond(response, &r, "unknown", warnings);
+	json_decref(warnings);
 	if (dir) {
 		ht_err err;
 		ht_rm_rf(dir, &err);

@@ -33,6 +33,13 @@ static void up_log(hypertest_core *core, int level, const char *message)
 		level = HYPERTEST_LOG_ERROR;
 	if (level > HYPERTEST_LOG_DEBUG)
 		level = HYPERTEST_LOG_DEBUG;
+	if (core->h->collect_warnings && level <= HYPERTEST_LOG_WARNING && core->plugin &&
+	    core->plugin->kind == HYPERTEST_KIND_PROVIDER) {
+		if (json_array_size(core->h->collect_warnings) < HT_WARNINGS_MAX)
+			json_array_append_new(core->h->collect_warnings, ht_json_text(message));
+		else
+			core->h->collect_dropped++;
+	}
 	ht_log(core->h, level, "%s '%s': %s", kind_word(core),
 	       core->plugin ? core->plugin->name : (core->module ? "?" : "?"), message);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -240,11 +241,40 @@ void hypertest_cancel(hypertest *h)
 		h->cancelled = 1;
 }
 
+/* resultsFileName names a file of the project the results are written to:
+ * not a directory, not the configuration file itself. */
+static int check_results_name(hypertest *h)
+{
+	const char *name = ht_config_str(h->cfg, "resultsFileName");
+	const char *cfg_path = ht_config_path(h->cfg);
+	char *path = name ? ht_abspath(h->project_dir, name) : NULL;
+	struct stat st, cst;
+	char msg[PATH_MAX + 128];
+	int rc = HYPERTEST_OK;
+
+	if (!name)
+		return HYPERTEST_OK;
+	if (!path)
+		return ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
+	msg[0] = '\0';
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		snprintf(msg, sizeof msg, "%s is a directory: expected a file name", path);
+	else if (cfg_path && stat(path, &st) == 0 && stat(cfg_path, &cst) == 0 &&
+	         st.st_dev == cst.st_dev && st.st_ino == cst.st_ino)
+		snprintf(msg, sizeof msg,
+		         "%s is the configuration file: the results would overwrite it", path);
+	if (msg[0])
+		rc = ht_config_key_error(h->cfg, "resultsFileName", msg, &h->err);
+	free(path);
+	return rc;
+}
+
 int ht_require_config(hypertest *h)
 {
-	if (ht_config_loaded(h->cfg))
-		return HYPERTEST_OK;
-	return hypertest_config_load_file(h, NULL);
+	int rc = HYPERTEST_OK;
+	if (!ht_config_loaded(h->cfg))
+		rc = hypertest_config_load_file(h, NULL);
+	return rc ? rc : check_results_name(h);
 }
 
 const char *ht_state_dir(hypertest *h)

@@ -279,7 +279,8 @@ static void scan_dir(hypertest *h, ht_plugin_registry *reg, const char *dir)
 			n++;
 	}
 	closedir(d);
-	qsort(names, n, sizeof *names, cmp_str);
+	if (n > 1) /* names is NULL for a directory without modules */
+		qsort(names, n, sizeof *names, cmp_str);
 	for (i = 0; i < n; i++) {
 		load_module(h, reg, names[i]);
 		free(names[i]);
@@ -434,6 +435,29 @@ int ht_plugin_error(hypertest *h, ht_instance *inst, int rc, const char *what)
 	return rc;
 }
 
+/* A plugin's option error ("option 'region' must be ...", "unknown option
+ * 'regoin' ...") gets the position of the option it names in the
+ * configuration, and its key path: "FILE:LINE:COLUMN: key
+ * 'cloudProvider.options.region': provider 'aws': option 'region' ...".  A
+ * message naming no option is left as it is. */
+static void locate_option(hypertest *h, const char *section)
+{
+	const char *at = strstr(h->err.msg, "option '"), *end;
+	char key[256], msg[sizeof h->err.msg];
+	size_t n;
+
+	if (!at)
+		return;
+	at += strlen("option '");
+	end = strchr(at, '\'');
+	n = end ? (size_t)(end - at) : 0;
+	if (n == 0 || n > 128 || memchr(at, '.', n))
+		return;
+	snprintf(key, sizeof key, "%s.options.%.*s", section, (int)n, at);
+	memcpy(msg, h->err.msg, sizeof msg);
+	ht_config_key_error(h->cfg, key, msg, &h->err);
+}
+
 int ht_instance_create(hypertest *h, int kind, ht_instance **out)
 {
 	const char *section = kind == HYPERTEST_KIND_RUNNER ? "testRunner" : "cloudProvider";
@@ -473,6 +497,8 @@ int ht_instance_create(hypertest *h, int kind, ht_instance **out)
 	free(options);
 	if (rc != 0) {
 		rc = ht_plugin_error(h, inst, rc, "create");
+		if (rc == HYPERTEST_ERR_CONFIG)
+			locate_option(h, section);
 		free(inst);
 		return rc;
 	}

@@ -221,17 +221,67 @@ size_t ht_edit_distance(const char *a, const char *b)
 
 /* ---- files ------------------------------------------------------------------ */
 
+void ht_size_text(size_t n, char out[32])
+{
+	if (n >= ((size_t)1 << 20) && n % ((size_t)1 << 20) == 0)
+		snprintf(out, 32, "%zu MiB", n >> 20);
+	else if (n >= 1024 && n % 1024 == 0)
+		snprintf(out, 32, "%zu KiB", n >> 10);
+	else
+		snprintf(out, 32, "%zu bytes", n);
+}
+
+int ht_open_regular(const char *path, ht_err *err)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0) {
+		ht_err_set(err, errno == ENOENT ? HYPERTEST_ERR_NOT_FOUND : HYPERTEST_ERR_IO, "%s: %s",
+		           path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		int e = errno;
+		ht_err_set(err, HYPERTEST_ERR_IO, "%s: %s", path,
+		           S_ISREG(st.st_mode) ? strerror(e) : "not a regular file");
+		close(fd);
+		return -1;
+	}
+	/* a regular file does not block: back to ordinary reads */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+}
+
 int ht_read_file(const char *path, char **data, size_t *len, ht_err *err)
+{
+	return ht_read_file_max(path, HT_READ_MAX, "a file read whole", data, len, err);
+}
+
+int ht_read_file_max(const char *path, size_t max, const char *what, char **data, size_t *len,
+                     ht_err *err)
 {
 	ht_buf b = HT_BUF_INIT;
 	char chunk[65536];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO nobody writes to never blocks (it then
+	 * reads as empty); the reads themselves block as usual */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0)
 		return ht_err_set(err, errno == ENOENT ? HYPERTEST_ERR_NOT_FOUND : HYPERTEST_ERR_IO,
 		                  "%s: %s", path, strerror(errno));
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	for (;;) {
-		ssize_t n = read(fd, chunk, sizeof chunk);
+		ssize_t n;
+		if (b.len > max) {
+			char cap[32];
+			ht_size_text(max, cap);
+			close(fd);
+			ht_buf_free(&b);
+			return ht_err_set(err, HYPERTEST_ERR_IO, "%s: larger than %s, the limit for %s",
+			                  path, cap, what);
+		}
+		n = read(fd, chunk, sizeof chunk);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

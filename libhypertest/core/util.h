@@ -59,8 +59,22 @@ size_t ht_edit_distance(const char *a, const char *b);
 
 /* ---- files ------------------------------------------------------------------ */
 
-/* Read a whole file; *data is NUL-terminated.  Errors name the path. */
+/* The cap of ht_read_file. */
+#define HT_READ_MAX ((size_t)256 << 20)
+/* Read a whole file; *data is NUL-terminated.  Errors name the path.  At
+ * most HT_READ_MAX bytes. */
 int ht_read_file(const char *path, char **data, size_t *len, ht_err *err);
+/* The same with a cap of max bytes: a larger file (or an endless one,
+ * /dev/zero) is refused with "PATH: larger than CAP, the limit for WHAT".
+ * The open never blocks (a FIFO without a writer reads as empty). */
+int ht_read_file_max(const char *path, size_t max, const char *what, char **data, size_t *len,
+                     ht_err *err);
+/* Open a regular file for reading without ever blocking on a FIFO or a
+ * device (O_NONBLOCK, then fstat): anything else is refused with "PATH:
+ * not a regular file".  The fd, or -1 with err set. */
+int ht_open_regular(const char *path, ht_err *err);
+/* "4 MiB", "512 KiB" or "100 bytes". */
+void ht_size_text(size_t n, char out[32]);
 /* Write through a temporary file and rename(); creates parent dirs. */
 int ht_write_file_atomic(const char *path, const void *data, size_t len, ht_err *err);
 int ht_mkdir_p(const char *path, ht_err *err);

@@ -83,7 +83,8 @@ static int fetch_manifest(const struct want *w, json_t *desc, char **raw, size_t
 	const char *digest = json_string_value(json_object_get(desc, "digest"));
 	long long size = ht_image_desc_size(desc);
 	if (w->dir)
-		return ht_oci_blob_read(w->dir, digest, size, raw, len, err);
+		return ht_oci_blob_read_max(w->dir, digest, size, HT_OCI_MANIFEST_MAX,
+		                            "an image manifest or index", raw, len, err);
 	char *mt = NULL;
 	char got[80];
 	int rc = ht_registry_get_manifest(w->reg, w->registry, w->repository, digest, raw, len, &mt,

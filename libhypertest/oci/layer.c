@@ -659,7 +659,9 @@ static int write_file_entry(struct archive *a, struct sink *s, const struct entr
                             char *buf, ht_err *err)
 {
 	const struct item *it = en->item;
-	int fd = open(it->source, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a file replaced by a FIFO since it was listed is refused
+	 * below instead of blocking the open */
+	int fd = open(it->source, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return ht_err_set(err, HYPERTEST_ERR_IO, "%s: %s", it->source, strerror(errno));
 	struct stat st;
@@ -670,6 +672,7 @@ static int write_file_entry(struct archive *a, struct sink *s, const struct entr
 		close(fd);
 		return rc;
 	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	struct archive_entry *e = new_entry(en->path, AE_IFREG, it->mode);
 	if (!e) {
 		close(fd);

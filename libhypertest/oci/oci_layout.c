@@ -207,12 +207,9 @@ int ht_oci_blob_put(const char *dir, const void *data, size_t len, char digest[8
 static int copy_into_store(const char *dir, const char *src, const char *expected,
                            long long want_size, char digest[80], size_t *size, ht_err *err)
 {
-	int in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0) {
-		if (errno == ENOENT)
-			return ht_err_set(err, HYPERTEST_ERR_NOT_FOUND, "%s: %s", src, strerror(errno));
-		return ht_err_set(err, HYPERTEST_ERR_IO, "%s: %s", src, strerror(errno));
-	}
+	int in = ht_open_regular(src, err);
+	if (in < 0)
+		return err && err->code ? err->code : HYPERTEST_ERR_IO;
 	char *tmp = NULL;
 	int out = tmp_open(dir, &tmp, err);
 	if (out < 0) {
@@ -333,14 +330,16 @@ int ht_oci_blob_open(const char *dir, const char *digest, long long size,
 		ht_oci_blob_reader_close(r);
 		return ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
 	}
-	r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
+	/* a FIFO or a device among the blobs is refused, never waited on */
+	r->fd = ht_open_regular(r->path, err);
 	if (r->fd < 0) {
-		int e = errno;
-		int rc = ht_err_set(err, e == ENOENT ? HYPERTEST_ERR_NOT_FOUND : HYPERTEST_ERR_IO,
-		                    "%s: blob %s: %s", dir, digest,
-		                    e == ENOENT ? "missing" : strerror(e));
+		int rc = err ? err->code : HYPERTEST_ERR_IO;
+		if (rc == HYPERTEST_ERR_NOT_FOUND)
+			ht_err_set(err, rc, "%s: blob %s: missing", dir, digest);
+		else
+			ht_err_prefix(err, "%s: blob %s", dir, digest);
 		ht_oci_blob_reader_close(r);
-		return rc;
+		return rc ? rc : HYPERTEST_ERR_IO;
 	}
 	*out = r;
 	return 0;
@@ -406,8 +405,26 @@ void ht_oci_blob_reader_close(ht_oci_blob_reader *r)
 int ht_oci_blob_read(const char *dir, const char *digest, long long size, char **data,
                      size_t *len, ht_err *err)
 {
+	return ht_oci_blob_read_max(dir, digest, size, HT_OCI_CONFIG_MAX, "an image configuration",
+	                            data, len, err);
+}
+
+static int too_large(ht_err *err, const char *dir, const char *digest, size_t max,
+                     const char *what)
+{
+	char cap[32];
+	ht_size_text(max, cap);
+	return ht_err_set(err, HYPERTEST_ERR_IMAGE, "%s: blob %s is larger than %s, the limit for %s",
+	                  dir, digest, cap, what);
+}
+
+int ht_oci_blob_read_max(const char *dir, const char *digest, long long size, size_t max,
+                         const char *what, char **data, size_t *len, ht_err *err)
+{
 	*data = NULL;
 	*len = 0;
+	if (size >= 0 && (unsigned long long)size > max)
+		return too_large(err, dir, digest, max, what);
 	ht_oci_blob_reader *r = NULL;
 	int rc = ht_oci_blob_open(dir, digest, size, &r, err);
 	if (rc)
@@ -422,6 +439,10 @@ int ht_oci_blob_read(const char *dir, const char *digest, long long size, char *
 		}
 		if (n == 0)
 			break;
+		if (b.len + (size_t)n > max) {
+			rc = too_large(err, dir, digest, max, what);
+			break;
+		}
 		if (ht_buf_append(&b, chunk, (size_t)n) != 0) {
 			rc = ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
 			break;
@@ -461,7 +482,7 @@ int ht_oci_index_read(const char *dir, json_t **index, ht_err *err)
 	}
 	char *text = NULL;
 	size_t len = 0;
-	int rc = ht_read_file(path, &text, &len, err);
+	int rc = ht_read_file_max(path, HT_OCI_MANIFEST_MAX, "an OCI image index", &text, &len, err);
 	if (rc) {
 		free(path);
 		return rc;

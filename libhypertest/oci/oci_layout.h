@@ -63,6 +63,15 @@ int ht_oci_blob_put_rename(const char *dir, const char *tmp_path, const char *di
 int ht_oci_blob_copy(const char *src_dir, const char *dst_dir, const char *digest,
                      long long size, ht_err *err);
 
+/* The limits on documents read whole, from a layout or a registry: an
+ * image manifest or index, and an image configuration. */
+#define HT_OCI_MANIFEST_MAX ((size_t)4 << 20)
+#define HT_OCI_CONFIG_MAX ((size_t)64 << 20)
+/* The same as ht_oci_blob_read with a cap of max bytes ("PATH: blob D is
+ * larger than CAP, the limit for WHAT"). */
+int ht_oci_blob_read_max(const char *dir, const char *digest, long long size, size_t max,
+                         const char *what, char **data, size_t *len, ht_err *err);
+
 /* Read a whole blob (NUL-terminated) and verify its digest, and its size
  * when size >= 0.  Errors: HYPERTEST_ERR_NOT_FOUND (missing),
  * HYPERTEST_ERR_DIGEST (expected and actual digest), HYPERTEST_ERR_IMAGE

@@ -21,8 +21,8 @@
 #include "registry_http.h"
 
 #define DOCKER_HUB "registry-1.docker.io"
-#define MANIFEST_MAX (4 << 20)
-#define CONFIG_MAX (64 << 20)
+#define MANIFEST_MAX HT_OCI_MANIFEST_MAX
+#define CONFIG_MAX HT_OCI_CONFIG_MAX
 #define ACCEPT_MANIFESTS                                                                   \
 	HT_MT_OCI_MANIFEST ", " HT_MT_OCI_INDEX ", " HT_MT_DOCKER_MANIFEST ", " HT_MT_DOCKER_LIST
 

@@ -281,22 +281,29 @@ int aws_runtime_serve(void *self, hypertest_function *fn)
 
 /* ---- artifacts ------------------------------------------------------------------------------ */
 
+/* Each artifact not stored is a warning, which the core adds to the
+ * test's result. */
+static void artifact_warn(void *ud, const char *msg)
+{
+	aws_p_log(ud, HYPERTEST_LOG_WARNING, "%s", msg);
+}
+
 int aws_runtime_artifacts_store(void *self, const char *prefix, const char *dir)
 {
 	aws_provider *p = self;
 	aws_err err = {0};
 	aws_s3 s;
-	size_t count = 0;
+	size_t count = 0, lost = 0;
 	int rc;
 	p->function_side = 1;
 	if ((rc = aws_ready(p)))
 		return rc;
 	aws_s3_init(&s, p->http, &p->creds, &p->ep[AWS_SVC_S3],
 	            p->invocation_bucket ? p->invocation_bucket : p->o.bucket);
-	rc = aws_s3_upload_dir(&s, prefix, dir, &count, &err);
+	rc = aws_s3_upload_dir(&s, prefix, dir, &count, &lost, artifact_warn, p, &err);
 	if (rc)
 		return aws_p_err(p, &err);
-	aws_p_log(p, HYPERTEST_LOG_DEBUG, "stored %zu artifacts in s3://%s/%s/", count,
-	          p->invocation_bucket ? p->invocation_bucket : p->o.bucket, prefix);
+	aws_p_log(p, HYPERTEST_LOG_DEBUG, "stored %zu artifacts in s3://%s/%s/ (%zu not stored)",
+	          count, p->invocation_bucket ? p->invocation_bucket : p->o.bucket, prefix, lost);
 	return 0;
 }

@@ -404,37 +404,83 @@ int aws_s3_put_file(aws_s3 *s, const char *key, const char *path, const char *co
 	return rc;
 }
 
-static int upload_tree(aws_s3 *s, const char *prefix, const char *dir, const char *rel,
-                       size_t *count, aws_err *err)
+struct upload_walk {
+	aws_s3 *s;
+	const char *prefix, *dir;
+	size_t count, lost;
+	aws_s3_warn_fn warn;
+	void *ud;
+};
+
+static void not_stored(struct upload_walk *w, const char *rel, const char *why)
+{
+	aws_buf msg = {0};
+	w->lost++;
+	if (w->warn && aws_buf_addf(&msg, "artifact %s: not stored: %s", rel, why) == 0)
+		w->warn(w->ud, msg.data);
+	aws_buf_free(&msg);
+}
+
+/* The same rules as the local provider's copy: regular files and
+ * directories are stored; a symbolic link is never followed (so nothing
+ * outside dir is uploaded and a loop cannot stop the upload); everything
+ * that is not stored is reported through warn, and the upload goes on. */
+static const char *special_why(const char *path, const struct stat *lst)
+{
+	struct stat st;
+	if (S_ISLNK(lst->st_mode)) {
+		if (stat(path, &st) != 0)
+			return errno == ELOOP ? "a symbolic link loop" : "a dangling symbolic link";
+		return "a symbolic link (links are not followed)";
+	}
+	if (S_ISFIFO(lst->st_mode))
+		return "a FIFO (only regular files and directories are stored)";
+	if (S_ISSOCK(lst->st_mode))
+		return "a socket (only regular files and directories are stored)";
+	return "a device (only regular files and directories are stored)";
+}
+
+static int upload_tree(struct upload_walk *w, const char *rel, aws_err *err)
 {
 	aws_buf path = {0};
 	DIR *d;
 	struct dirent *e;
 	int rc = 0;
-	aws_buf_addf(&path, "%s%s%s", dir, *rel ? "/" : "", rel);
-	d = opendir(path.data);
+	aws_buf_addf(&path, "%s%s%s", w->dir, *rel ? "/" : "", rel);
+	d = path.data ? opendir(path.data) : NULL;
 	if (!d) {
-		rc = aws_fail(err, HYPERTEST_ERR_IO, "artifacts %s: %s", path.data, strerror(errno));
+		if (!*rel)
+			rc = aws_fail(err, HYPERTEST_ERR_IO, "artifacts %s: %s", path.data ? path.data : "",
+			              strerror(errno));
+		else
+			not_stored(w, rel, strerror(errno));
 		aws_buf_free(&path);
 		return rc;
 	}
-	while (rc == 0 && (e = readdir(d))) {
+	while ((e = readdir(d))) {
 		aws_buf full = {0}, sub = {0}, key = {0};
 		struct stat st;
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		aws_buf_addf(&full, "%s/%s", path.data, e->d_name);
 		aws_buf_addf(&sub, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
-		if (stat(full.data, &st) < 0) {
-			rc = aws_fail(err, HYPERTEST_ERR_IO, "artifacts %s: %s", full.data, strerror(errno));
+		if (!full.data || !sub.data) {
+			not_stored(w, e->d_name, "out of memory");
+		} else if (lstat(full.data, &st) < 0) {
+			not_stored(w, sub.data, strerror(errno));
 		} else if (S_ISDIR(st.st_mode)) {
-			rc = upload_tree(s, prefix, dir, sub.data, count, err);
+			upload_tree(w, sub.data, err);
 		} else if (S_ISREG(st.st_mode)) {
-			aws_buf_addf(&key, "%s%s%s", prefix,
-			             *prefix && prefix[strlen(prefix) - 1] != '/' ? "/" : "", sub.data);
-			rc = aws_s3_put_file(s, key.data, full.data, NULL, err);
-			if (rc == 0 && count)
-				(*count)++;
+			aws_err perr = {0};
+			aws_buf_addf(&key, "%s%s%s", w->prefix,
+			             *w->prefix && w->prefix[strlen(w->prefix) - 1] != '/' ? "/" : "",
+			             sub.data);
+			if (aws_s3_put_file(w->s, key.data, full.data, NULL, &perr) == 0)
+				w->count++;
+			else
+				not_stored(w, sub.data, perr.msg);
+		} else {
+			not_stored(w, sub.data, special_why(full.data, &st));
 		}
 		aws_buf_free(&full);
 		aws_buf_free(&sub);
@@ -446,9 +492,13 @@ static int upload_tree(aws_s3 *s, const char *prefix, const char *dir, const cha
 }
 
 int aws_s3_upload_dir(aws_s3 *s, const char *prefix, const char *dir, size_t *count,
-                      aws_err *err)
+                      size_t *lost, aws_s3_warn_fn warn, void *ud, aws_err *err)
 {
+	struct upload_walk w = {s, prefix ? prefix : "", dir, 0, 0, warn, ud};
+	int rc = upload_tree(&w, "", err);
 	if (count)
-		*count = 0;
-	return upload_tree(s, prefix ? prefix : "", dir, "", count, err);
+		*count = w.count;
+	if (lost)
+		*lost = w.lost;
+	return rc;
 }

@@ -42,12 +42,16 @@ int aws_s3_put_file(aws_s3 *s, const char *key, const char *path, const char *co
 /* Multipart upload of a file, read part by part; aborted on failure. */
 int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
                               const char *content_type, aws_err *err);
-/* Every regular file below dir (recursively, symbolic links followed) to
- * prefix/relative/path, content types from the extensions.  *count (may be
- * NULL) receives how many were stored.  HYPERTEST_ERR_IO for an unreadable
- * directory or file. */
+/* Every regular file below dir (recursively; symbolic links are never
+ * followed) to prefix/relative/path, content types from the extensions.
+ * What cannot be stored (a link, a loop, a FIFO, a socket, a device, an
+ * unreadable file, a failed upload) is passed to warn as "artifact REL: not
+ * stored: why" and the upload goes on.  *count and *lost (may be NULL)
+ * receive how many were stored and not stored.  HYPERTEST_ERR_IO only
+ * when dir itself cannot be read. */
+typedef void (*aws_s3_warn_fn)(void *ud, const char *msg);
 int aws_s3_upload_dir(aws_s3 *s, const char *prefix, const char *dir, size_t *count,
-                      aws_err *err);
+                      size_t *lost, aws_s3_warn_fn warn, void *ud, aws_err *err);
 
 /* ListObjectsV2 below prefix, page after page: each object's key and
  * size to fn (a non-zero return stops with that code). */

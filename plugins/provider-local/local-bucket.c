@@ -149,44 +149,80 @@ int local_object_list(void *self, const char *prefix, hypertest_params *objects)
 	return list_tree(p, p->bucket_dir, "", prefix ? prefix : "", objects, 0);
 }
 
-/* Copy the tree below src into dst (created).  Symbolic links count as what
- * they point to when that is a file; links to directories are skipped, so
- * a loop cannot make the copy endless. */
-static int copy_tree(local_provider *p, const char *src, const char *dst)
+/* Why an entry that is neither a directory nor a regular file is not
+ * stored (lst is its lstat).  The same rules as the aws provider's upload:
+ * symbolic links are never followed, so nothing outside the artifacts
+ * directory is stored and no loop can make the copy endless. */
+static const char *not_stored_why(const char *path, const struct stat *lst)
+{
+	struct stat st;
+	if (S_ISLNK(lst->st_mode)) {
+		if (stat(path, &st) != 0)
+			return errno == ELOOP ? "a symbolic link loop" : "a dangling symbolic link";
+		return "a symbolic link (links are not followed)";
+	}
+	if (S_ISFIFO(lst->st_mode))
+		return "a FIFO (only regular files and directories are stored)";
+	if (S_ISSOCK(lst->st_mode))
+		return "a socket (only regular files and directories are stored)";
+	return "a device (only regular files and directories are stored)";
+}
+
+/* Copy the tree below src into dst (created): regular files and
+ * directories.  Every entry that cannot be stored is logged as a warning
+ * ("artifact REL: not stored: why"), which the core adds to the test's
+ * result, and the copy goes on; *lost counts them. */
+static void copy_tree(local_provider *p, const char *src, const char *dst, const char *rel,
+                      size_t *lost)
 {
 	DIR *d = opendir(src);
-	if (!d)
-		return local_fail(p, HYPERTEST_ERR_IO, "cannot read directory %s: %s",
-		                  src, strerror(errno));
-	int rc = 0;
+	if (!d) {
+		local_log(p, HYPERTEST_LOG_WARNING, "artifact %s: not stored: %s", *rel ? rel : ".",
+		          strerror(errno));
+		(*lost)++;
+		return;
+	}
+	if (local_mkdir_p(dst) != 0) {
+		local_log(p, HYPERTEST_LOG_WARNING, "artifact %s: not stored: cannot create %s: %s",
+		          *rel ? rel : ".", dst, strerror(errno));
+		(*lost)++;
+		closedir(d);
+		return;
+	}
 	struct dirent *e;
-	while (rc == 0 && (e = readdir(d)) != NULL) {
+	while ((e = readdir(d)) != NULL) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		char *from = local_path_join(src, e->d_name);
 		char *to = local_path_join(dst, e->d_name);
-		struct stat lst, st;
-		if (!from || !to) {
-			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+		char *sub = *rel ? local_path_join(rel, e->d_name) : strdup(e->d_name);
+		struct stat lst;
+		if (!from || !to || !sub) {
+			local_log(p, HYPERTEST_LOG_WARNING, "artifact %s: not stored: out of memory",
+			          e->d_name);
+			(*lost)++;
 		} else if (lstat(from, &lst) != 0) {
-			rc = local_fail(p, HYPERTEST_ERR_IO, "cannot read %s: %s", from,
-			                strerror(errno));
+			local_log(p, HYPERTEST_LOG_WARNING, "artifact %s: not stored: %s", sub,
+			          strerror(errno));
+			(*lost)++;
 		} else if (S_ISDIR(lst.st_mode)) {
-			rc = copy_tree(p, from, to);
-		} else if (stat(from, &st) == 0 && S_ISREG(st.st_mode)) {
-			if (local_copy_file(from, to) != 0)
-				rc = local_fail(p, HYPERTEST_ERR_IO,
-				                "cannot copy %s to %s: %s", from, to,
-				                strerror(errno));
+			copy_tree(p, from, to, sub, lost);
+		} else if (S_ISREG(lst.st_mode)) {
+			if (local_copy_file(from, to) != 0) {
+				local_log(p, HYPERTEST_LOG_WARNING, "artifact %s: not stored: %s", sub,
+				          strerror(errno));
+				(*lost)++;
+			}
 		} else {
-			local_log(p, HYPERTEST_LOG_WARNING,
-			          "artifact %s is not a file; not stored", from);
+			local_log(p, HYPERTEST_LOG_WARNING, "artifact %s: not stored: %s", sub,
+			          not_stored_why(from, &lst));
+			(*lost)++;
 		}
 		free(from);
 		free(to);
+		free(sub);
 	}
 	closedir(d);
-	return rc;
 }
 
 int local_artifacts_store(void *self, const char *prefix, const char *dir)
@@ -197,12 +233,15 @@ int local_artifacts_store(void *self, const char *prefix, const char *dir)
 	char *dst = object_path(p, bucket, prefix);
 	if (!dst)
 		return HYPERTEST_ERR_INVALID;
-	int rc;
-	if (local_mkdir_p(dst) != 0)
-		rc = local_fail(p, HYPERTEST_ERR_IO, "cannot create %s: %s", dst,
-		                strerror(errno));
-	else
-		rc = copy_tree(p, dir, dst);
+	size_t lost = 0;
+	struct stat st;
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		int rc = local_fail(p, HYPERTEST_ERR_IO, "artifacts %s: %s", dir,
+		                    errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+		free(dst);
+		return rc;
+	}
+	copy_tree(p, dir, dst, "", &lost);
 	free(dst);
-	return rc;
+	return 0;
 }

@@ -160,6 +160,24 @@ static int check_line(runner *r, const char *p, size_t len, size_t line)
 	return 0;
 }
 
+/* The id on this line was not printed on an earlier one. */
+static int check_repeat(runner *r, json_t *seen, const char *p, size_t len, size_t line)
+{
+	char *id = strndup(p, len);
+	json_t *first = id ? json_object_get(seen, id) : NULL;
+	int rc = 0;
+	if (!id)
+		rc = fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+	else if (first)
+		rc = fail(r->core, HYPERTEST_ERR_RUNNER,
+		          PREFIX "list command '%s': line %zu repeats the test id '%s' of line %lld",
+		          r->o.list[0], line, id, (long long)json_integer_value(first));
+	else if (json_object_set_new(seen, id, json_integer((json_int_t)line)) != 0)
+		rc = fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+	free(id);
+	return rc;
+}
+
 /* Hand {"id": id} to the core. */
 static int add_context(runner *r, hypertest_list *list, const char *id, size_t len)
 {
@@ -235,8 +253,14 @@ static int run_list(runner *r, hypertest_list *list)
 		          (unsigned long long)LIST_OUTPUT_MAX);
 		goto done;
 	}
-	/* check every line before the first is added: all or nothing */
+	/* check every line before the first is added: all or nothing; an id
+	 * printed twice is refused, as the same id twice in 'tests' is */
 	size_t count = 0;
+	json_t *seen = json_object(); /* id -> the line it was first on */
+	if (!seen) {
+		rc = fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		goto done;
+	}
 	for (int adding = 0; adding < 2 && !rc; adding++) {
 		size_t line = 0;
 		for (const char *p = out.mem ? out.mem : "", *end = p + out.mem_len; p < end && !rc;) {
@@ -250,12 +274,15 @@ static int run_list(runner *r, hypertest_list *list)
 				count++;
 			} else if (len > 0) {
 				rc = check_line(r, p, len, line);
+				if (!rc)
+					rc = check_repeat(r, seen, p, len, line);
 			}
 			if (!nl)
 				break;
 			p = nl + 1;
 		}
 	}
+	json_decref(seen);
 	if (!rc && count == 0)
 		rc = fail(r->core, HYPERTEST_ERR_EMPTY,
 		          PREFIX "list command '%s' printed no test ids (one per line expected)",

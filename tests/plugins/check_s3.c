@@ -314,7 +314,7 @@ START_TEST(test_upload_dir)
 	}
 	aws_s3_init(&s, http, &creds, &ep, bucket);
 	snprintf(p, sizeof p, "%s/art", tmpdir);
-	ck_assert_msg(aws_s3_upload_dir(&s, key_of("artifacts"), p, &n, &err) == 0, "%s", err.msg);
+	ck_assert_msg(aws_s3_upload_dir(&s, key_of("artifacts"), p, &n, NULL, NULL, NULL, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(n, 5);
 	for (i = 0; i < 5; i++) {
 		char k[512];
@@ -328,7 +328,7 @@ START_TEST(test_upload_dir)
 		unlink(p);
 	}
 	snprintf(p, sizeof p, "%s/nonexistent", tmpdir);
-	ck_assert_int_eq(aws_s3_upload_dir(&s, "x", p, &n, &err), HYPERTEST_ERR_IO);
+	ck_assert_int_eq(aws_s3_upload_dir(&s, "x", p, &n, NULL, NULL, NULL, &err), HYPERTEST_ERR_IO);
 	ck_assert_ptr_nonnull(strstr(err.msg, p));
 }
 END_TEST
@@ -425,6 +425,95 @@ START_TEST(test_list_continuation)
 }
 END_TEST
 
+static void collect_warning(void *ud, const char *msg)
+{
+	aws_buf_addf(ud, "%s\n", msg);
+}
+
+/* The artifacts rules (the same as the local provider's): regular files and
+ * directories are stored; a link to a file or a directory outside, a loop,
+ * a dangling link and a FIFO are not, each is reported, and the upload goes
+ * on past them. */
+START_TEST(test_upload_dir_rules)
+{
+	aws_s3 s;
+	aws_err err = {0};
+	aws_buf warnings = {0};
+	char p[600], q[600], k[512];
+	size_t n = 0, lost = 0;
+	aws_http_response resp;
+	snprintf(p, sizeof p, "%s/outside", tmpdir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof p, "%s/outside/secret.txt", tmpdir);
+	write_file(p, "secret", 6);
+	snprintf(p, sizeof p, "%s/rules", tmpdir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof p, "%s/rules/sub", tmpdir);
+	mkdir(p, 0755);
+	snprintf(p, sizeof p, "%s/rules/a.txt", tmpdir);
+	write_file(p, "a", 1);
+	snprintf(p, sizeof p, "%s/rules/sub/z.txt", tmpdir);
+	write_file(p, "z", 1);
+	snprintf(p, sizeof p, "%s/rules/dir-link", tmpdir);
+	snprintf(q, sizeof q, "%s/outside", tmpdir);
+	ck_assert_int_eq(symlink(q, p), 0);
+	snprintf(p, sizeof p, "%s/rules/file-link", tmpdir);
+	snprintf(q, sizeof q, "%s/outside/secret.txt", tmpdir);
+	ck_assert_int_eq(symlink(q, p), 0);
+	snprintf(p, sizeof p, "%s/rules/loop", tmpdir);
+	ck_assert_int_eq(symlink("loop", p), 0);
+	snprintf(p, sizeof p, "%s/rules/sub/fifo", tmpdir);
+	ck_assert_int_eq(mkfifo(p, 0644), 0);
+	aws_s3_init(&s, http, &creds, &ep, bucket);
+	snprintf(p, sizeof p, "%s/rules", tmpdir);
+	ck_assert_msg(aws_s3_upload_dir(&s, key_of("rules"), p, &n, &lost, collect_warning,
+	                                &warnings, &err) == 0,
+	              "%s", err.msg);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(lost, 4);
+	ck_assert_ptr_nonnull(warnings.data);
+	ck_assert_msg(strstr(warnings.data, "artifact loop: not stored: a symbolic link loop\n"),
+	              "%s", warnings.data);
+	ck_assert_msg(strstr(warnings.data, "artifact dir-link: not stored: a symbolic link "
+	                                    "(links are not followed)\n"),
+	              "%s", warnings.data);
+	ck_assert_msg(strstr(warnings.data, "artifact file-link: not stored: a symbolic link"),
+	              "%s", warnings.data);
+	ck_assert_msg(strstr(warnings.data, "artifact sub/fifo: not stored: a FIFO"), "%s",
+	              warnings.data);
+	snprintf(k, sizeof k, "%s/rules/sub/z.txt", run);
+	raw_get(k, &resp);
+	ck_assert_str_eq(resp.body.data, "z");
+	aws_http_response_clear(&resp);
+	{
+		static const char *const absent[] = {"rules/dir-link/secret.txt", "rules/file-link",
+		                                     "rules/loop", "rules/sub/fifo"};
+		for (size_t i = 0; i < 4; i++) {
+			aws_buf out = {0};
+			ck_assert_int_eq(aws_s3_get(&s, key_of(absent[i]), &out, &err),
+			                 HYPERTEST_ERR_NOT_FOUND);
+			aws_buf_free(&out);
+		}
+	}
+	aws_buf_free(&warnings);
+	{
+		static const char *const made[] = {"rules/a.txt", "rules/sub/z.txt", "rules/sub/fifo",
+		                                   "rules/dir-link", "rules/file-link", "rules/loop",
+		                                   "outside/secret.txt"};
+		for (size_t i = 0; i < 7; i++) {
+			snprintf(p, sizeof p, "%s/%s", tmpdir, made[i]);
+			unlink(p);
+		}
+		snprintf(p, sizeof p, "%s/rules/sub", tmpdir);
+		rmdir(p);
+		snprintf(p, sizeof p, "%s/rules", tmpdir);
+		rmdir(p);
+		snprintf(p, sizeof p, "%s/outside", tmpdir);
+		rmdir(p);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su;
@@ -460,6 +549,7 @@ int main(void)
 	tcase_add_test(tc, test_no_such_bucket);
 	tcase_add_test(tc, test_multipart);
 	tcase_add_test(tc, test_upload_dir);
+	tcase_add_test(tc, test_upload_dir_rules);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);

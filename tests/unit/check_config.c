@@ -563,7 +563,7 @@ START_TEST(syntax_errors)
 	/* columns count characters: "é" is one */
 	LOAD_ERR("{\"\xc3\xa9\": 1 x}", "test.json:1:9: '}' expected near 'x'");
 	LOAD_ERR("[1, 2]", "test.json:1:1: expected a JSON object at the top level, got an array");
-	LOAD_ERR("", "test.json:1:0: '[' or '{' expected near end of file");
+	LOAD_ERR("", "test.json:1:1: the configuration is empty (expected a JSON object)");
 }
 END_TEST
 

@@ -717,7 +717,7 @@ START_TEST(test_history_orders_second_run)
 	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_OK);
 	hypertest_run_free(run);
 	snprintf(path, sizeof path, "%s/.hypertest/history.json", project);
-	hist = ht_history_load(path);
+	hist = ht_history_load(path, NULL);
 	ctx = json_pack("{s:i}", "n", 1);
 	ck_assert_int_ge(ht_history_get(hist, ctx), 20);
 	json_decref(ctx);
