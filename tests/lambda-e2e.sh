@@ -82,6 +82,8 @@ fails=""
 echo x >/var/task/written 2>/dev/null && fails="$fails task-root-writable"
 echo x >/written 2>/dev/null && fails="$fails root-writable"
 echo x >/tmp/written || fails="$fails tmp-not-writable"
+echo x >/dev/shm/written 2>/dev/null && fails="$fails dev-shm-writable"
+echo x >/dev/null || fails="$fails dev-null"
 [ "$(ulimit -n)" = 1024 ] || fails="$fails nofile-$(ulimit -n)"
 [ -z "$fails" ] || { echo "not Lambda's sandbox:$fails" >&2; exit 1; }
 echo "uid $(busybox id -u), Lambda's sandbox"

@@ -3,14 +3,16 @@
  * image's entry point in an execution environment like Lambda's,
  *
  *   bwrap --die-with-parent --unshare-pid --unshare-user --uid 993 --gid 990
- *         --new-session --ro-bind ROOT / --dev /dev --proc /proc
+ *         --disable-userns --new-session --ro-bind ROOT /
+ *         --dev /dev --remount-ro /dev --proc /proc
  *         --perms 1777 --size BYTES --tmpfs /tmp
  *         --bind BUCKET /tmp/.hypertest-bucket
  *         [--ro-bind /etc/resolv.conf /etc/resolv.conf]
  *         [--ro-bind /etc/hosts /etc/hosts]
  *         --chdir WORKDIR -- ENTRYPOINT... CMD...
  *
- * with RLIMIT_NOFILE and RLIMIT_NPROC 1,024 and RLIMIT_AS memoryMB (set
+ * (no user namespaces inside, as on Lambda, so a browser's own sandbox
+ * cannot start; /dev read-only: no /dev/shm to write to) with RLIMIT_NOFILE and RLIMIT_NPROC 1,024 and RLIMIT_AS memoryMB (set
  * before bwrap runs, inherited by everything in the sandbox), stdin
  * /dev/null, stdout and stderr to the provider's log pipe, and Lambda's
  * environment: its reserved variables, then the image's Env, which may
@@ -144,8 +146,9 @@ pid_t local_lambda_sandbox_start(local_provider *p, const char *api, int log_fd)
 	}
 	const char *fixed[] = {p->bwrap, "--die-with-parent", "--unshare-pid", "--unshare-user",
 	                       "--uid", LOCAL_LAMBDA_UID, "--gid", LOCAL_LAMBDA_GID,
-	                       "--new-session", "--ro-bind", p->dep.root, "/", "--dev", "/dev",
-	                       "--proc", "/proc", "--perms", "1777", "--size", size, "--tmpfs",
+	                       "--disable-userns", "--new-session", "--ro-bind", p->dep.root, "/",
+	                       "--dev", "/dev", "--remount-ro", "/dev", "--proc", "/proc",
+	                       "--perms", "1777", "--size", size, "--tmpfs",
 	                       "/tmp", "--bind", p->bucket_dir, LOCAL_IMAGE_BUCKET};
 	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
 		argv[k++] = (char *)fixed[i];
