@@ -95,6 +95,26 @@ busybox rm -f /tmp/fill
 exit $rc
 SH
 printf 'busybox sleep 60\n' >"$p/tests/sleep.sh"
+# the Runtime API's answers, asked from inside the sandbox while the
+# function waits for this test: the status line of each
+cat >"$p/tests/api.sh" <<'SH'
+api=$AWS_LAMBDA_RUNTIME_API
+req() {
+	printf '%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n%s' "$1" "$2" "$api" "${#3}" "$3" |
+		busybox nc "${api%:*}" "${api##*:}" | busybox head -1 | busybox tr -d '\r'
+}
+rt=/2018-06-01/runtime
+bad=""
+s=$(req POST $rt/invocation/no-such-id/response '{}'); echo "unknown id: $s"
+case $s in *" 400 "*) ;; *) bad="$bad unknown-id" ;; esac
+s=$(req POST $rt/invocation/no-such-id/error '{}'); echo "error of an unknown id: $s"
+case $s in *" 400 "*) ;; *) bad="$bad unknown-id-error" ;; esac
+s=$(req POST $rt/init/error '{"errorMessage":"late","errorType":"X"}'); echo "late init error: $s"
+case $s in *" 403 "*) ;; *) bad="$bad late-init-error" ;; esac
+s=$(req GET $rt/no-such-thing ''); echo "unknown path: $s"
+case $s in *" 404 "*) ;; *) bad="$bad unknown-path" ;; esac
+[ -z "$bad" ] || { echo "wrong answers:$bad" >&2; exit 1; }
+SH
 cat >"$p/hypertest.config.json" <<JSON
 {"concurrency": 1, "imageName": "e2e/lambda",
  "testRunner": {"plugin": "command", "options": {"testDir": "tests",
@@ -130,11 +150,26 @@ assert cold == 2, (cold, out)
 assert "ended: invocation" in out and "timed out" in out, out
 assert max(counters) >= 2 and sorted(counters) != [1, 1, 1], counters
 assert "2 cold starts" in out, out
-assert d["tests"]["failed"] == 2 and d["tests"]["success"] == 4, d["tests"]
+assert by["tests/api.sh"]["status"] == "success", by["tests/api.sh"]
+assert d["tests"]["failed"] == 2 and d["tests"]["success"] == 5, d["tests"]
 print("counters", counters, "cold starts", cold)
 PY
 	{ cat "$tmp/invoke.out"; fail "results"; }
 echo "isolation lambda: warm sandboxes, read-only root, /tmp capped, timeout replaces the sandbox"
+
+# ---- a response past maxResponseBytes: 413, and the test fails -----------------------------------
+sed 's/"functionName": "e2e-fn"/"functionName": "e2e-fn", "maxResponseBytes": 64/' \
+	"$p/hypertest.config.json" >"$tmp/c.json" && cp "$tmp/c.json" "$p/hypertest.config.json"
+"$hypertest" -C "$p" --verbose invoke >"$tmp/invoke3.out" 2>&1
+python3 - "$p/hypertest.results.json" <<'PY' || { cat "$tmp/invoke3.out"; fail "413"; }
+import json, sys
+d = json.load(open(sys.argv[1]))
+t = [t for t in d["testResults"] if t["context"]["id"] == "tests/counter1.sh"][0]
+m = (t.get("error") or {}).get("message", "")
+assert t["status"] == "failed" and "response larger than 64 bytes" in m, t
+PY
+grep -q "answered 413" "$tmp/invoke3.out" || { cat "$tmp/invoke3.out"; fail "the function did not see 413"; }
+echo "a response past maxResponseBytes is answered 413 and fails its test"
 
 # ---- an init error is the function's ------------------------------------------------------------
 cfg=$(ls -d "$p"/.hypertest/function/images/*/var/task/hypertest.config.json | head -1)

@@ -110,10 +110,13 @@ struct lam_box {
 	int64_t idle_since;
 	char tail[TAIL_MAX];
 	size_t tail_len;
+	char line[1024]; /* the output line being read, logged at debug level */
+	size_t line_len;
 	struct lam_box *next;
 };
 
 struct local_lambda {
+	local_provider *p;
 	int epfd;
 	lam_box *boxes;
 	lam_inv *invs;
@@ -147,6 +150,7 @@ static struct local_lambda *lam_get(local_provider *p)
 		free(L);
 		return NULL;
 	}
+	L->p = p;
 	p->lambda = L;
 	return L;
 }
@@ -350,6 +354,26 @@ static void box_unlink_free(struct local_lambda *L, lam_box *b)
 	free(b);
 }
 
+/* The sandbox's output, line by line, as debug log lines (as Lambda sends
+ * it to CloudWatch Logs); a line longer than the buffer is cut. */
+static void log_lines(lam_box *b, const char *d, size_t n, int flush)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (d[i] != '\n' && b->line_len < sizeof b->line)
+			b->line[b->line_len++] = d[i];
+		if (d[i] == '\n') {
+			local_log(b->L->p, HYPERTEST_LOG_DEBUG, "sandbox %lu: %.*s", b->num,
+			          (int)b->line_len, b->line);
+			b->line_len = 0;
+		}
+	}
+	if (flush && b->line_len) {
+		local_log(b->L->p, HYPERTEST_LOG_DEBUG, "sandbox %lu: %.*s", b->num, (int)b->line_len,
+		          b->line);
+		b->line_len = 0;
+	}
+}
+
 static void read_log(lam_box *b)
 {
 	char buf[4096];
@@ -357,6 +381,7 @@ static void read_log(lam_box *b)
 		ssize_t r = read(b->logfd, buf, sizeof buf);
 		if (r > 0) {
 			size_t n = (size_t)r;
+			log_lines(b, buf, n, 0);
 			if (n >= TAIL_MAX) {
 				memcpy(b->tail, buf + n - TAIL_MAX, TAIL_MAX);
 				b->tail_len = TAIL_MAX;
@@ -374,6 +399,7 @@ static void read_log(lam_box *b)
 		} else if (r < 0 && errno == EAGAIN) {
 			return;
 		} else {
+			log_lines(b, "", 0, 1);
 			lam_close(b->L, &b->logfd);
 		}
 	}
