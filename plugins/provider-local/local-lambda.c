@@ -76,6 +76,7 @@ typedef struct lam_inv {
 	lam_box *box;
 	struct lam_inv *next; /* all in flight */
 	int delivered;
+	int cancelled; /* completed by the next wait */
 } lam_inv;
 
 typedef struct lam_conn {
@@ -886,6 +887,11 @@ int local_lambda_invoke_wait(local_provider *p, int timeout_ms)
 	if (!L)
 		return 0;
 	L->done = 0;
+	for (lam_inv *iv = L->invs, *next; iv; iv = next) {
+		next = iv->next;
+		if (iv->cancelled)
+			inv_complete(p, iv, NULL, 0, HYPERTEST_ERR_CANCELLED, "cancelled");
+	}
 	int64_t until = timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms;
 	struct epoll_event evs[64];
 	for (;;) {
@@ -935,11 +941,11 @@ void local_lambda_invoke_cancel(local_provider *p)
 	struct local_lambda *L = p->lambda;
 	if (!L)
 		return;
-	while (L->invs) {
-		lam_inv *iv = L->invs;
+	/* the sandboxes die; the invocations complete in the next wait */
+	for (lam_inv *iv = L->invs; iv; iv = iv->next) {
 		if (iv->box)
 			box_kill(iv->box);
-		inv_complete(p, iv, NULL, 0, HYPERTEST_ERR_CANCELLED, "cancelled");
+		iv->cancelled = 1;
 	}
 }
 
