@@ -172,7 +172,7 @@ grep -q "answered 413" "$tmp/invoke3.out" || { cat "$tmp/invoke3.out"; fail "the
 echo "a response past maxResponseBytes is answered 413 and fails its test"
 
 # ---- an init error is the function's ------------------------------------------------------------
-cfg=$(ls -d "$p"/.hypertest/function/images/*/var/task/hypertest.config.json | head -1)
+cfg=$(ls -d "$p"/.hypertest/function/images/*/root/var/task/hypertest.config.json "$p"/.hypertest/function/images/*/var/task/hypertest.config.json 2>/dev/null | head -1)
 [ -f "$cfg" ] || fail "no unpacked configuration"
 chmod u+w "$cfg" 2>/dev/null
 sed 's/"plugin": "command"/"plugin": "no-such-runner"/' "$cfg" >"$tmp/c.json" && cat "$tmp/c.json" >"$cfg" ||
