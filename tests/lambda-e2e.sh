@@ -157,6 +157,63 @@ PY
 	{ cat "$tmp/invoke.out"; fail "results"; }
 echo "isolation lambda: warm sandboxes, read-only root, /tmp capped, timeout replaces the sandbox"
 
+# ---- Lambda's Invoke API, served by hypertest-function with option lambdaApi ---------------------
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$tmp/emu"
+python3 - "$p/hypertest.config.json" "$tmp/emu/hypertest.config.json" "$p" "$port" <<'PY' || fail "emulator config"
+import json, sys
+c = json.load(open(sys.argv[1]))
+o = c["cloudProvider"]["options"]
+for k, d in (("bucketDir", "bucket"), ("functionDir", "function"), ("imageDir", "image")):
+    o[k] = sys.argv[3] + "/.hypertest/" + d
+o["lambdaApi"] = "127.0.0.1:" + sys.argv[4]
+o["timeout"] = 4
+json.dump(c, open(sys.argv[2], "w"))
+PY
+"$HYPERTEST_FUNCTION_PROGRAM" --config "$tmp/emu/hypertest.config.json" --verbose >"$tmp/emu.log" 2>&1 &
+emu=$!
+python3 - "$port" "$p/.hypertest/function/current" <<'PY' || { kill $emu; cat "$tmp/emu.log"; fail "Invoke API"; }
+import json, sys, time, urllib.request, urllib.error
+port, current = sys.argv[1], sys.argv[2]
+base = "http://127.0.0.1:%s/2015-03-31/functions/" % port
+for _ in range(200):
+    try:
+        urllib.request.urlopen(base + "e2e-fn", timeout=5).read()
+        break
+    except (urllib.error.URLError, ConnectionError):
+        time.sleep(0.05)
+def call(name, payload=None):
+    req = urllib.request.Request(base + name + ("/invocations" if payload is not None else ""),
+                                 data=None if payload is None else json.dumps(payload).encode(),
+                                 method="GET" if payload is None else "POST")
+    try:
+        r = urllib.request.urlopen(req, timeout=60)
+        return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+st, h, body = call("e2e-fn")
+digest = json.load(open(current))["digest"]
+assert st == 200 and json.loads(body)["Code"]["ResolvedImageUri"].endswith("@" + digest), body
+st, h, body = call("no-such-fn", {})
+assert st == 404 and h.get("X-Amzn-ErrorType") == "ResourceNotFoundException", (st, h, body)
+def payload(i, test):
+    return {"runId": "api-run", "testId": "api-%d" % i, "context": {"id": test}}
+seen = []
+for i in range(3):
+    st, h, body = call("e2e-fn", payload(i, "tests/counter1.sh"))
+    assert st == 200 and "X-Amz-Function-Error" not in h, (st, h, body)
+    assert json.loads(body)["success"] is True, body
+st, h, body = call("arn:aws:lambda:us-east-1:000000000000:function:e2e-fn", payload(9, "tests/sleep.sh"))
+assert st == 200 and h.get("X-Amz-Function-Error") == "Unhandled", (st, h, body)
+err = json.loads(body)
+assert err["errorType"] == "Sandbox.Timedout" and "timed out after 4 s" in err["errorMessage"], err
+print("Invoke API: 3 invocations, a timeout reported as a function error")
+PY
+kill $emu 2>/dev/null; wait $emu 2>/dev/null
+counts=$(for i in 0 1 2; do cat "$p/.hypertest/bucket/api-run/api-$i/counter.txt" 2>/dev/null; done | tr '\n' ' ')
+[ "$counts" = "1 2 3 " ] || { cat "$tmp/emu.log"; fail "the Invoke API's invocations did not share a warm sandbox: $counts"; }
+echo "Lambda's Invoke API: invocations through one warm sandbox, errors as function errors"
+
 # ---- a response past maxResponseBytes: 413, and the test fails -----------------------------------
 sed 's/"functionName": "e2e-fn"/"functionName": "e2e-fn", "maxResponseBytes": 64/' \
 	"$p/hypertest.config.json" >"$tmp/c.json" && cp "$tmp/c.json" "$p/hypertest.config.json"

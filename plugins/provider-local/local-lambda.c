@@ -57,7 +57,7 @@
 #define HEAD_MAX 16384
 #define TAIL_MAX 4096
 
-enum { K_LISTEN, K_CONN, K_PID, K_LOG };
+enum { K_LISTEN, K_CONN, K_PID, K_LOG, K_API_LISTEN };
 
 typedef struct lam_watch {
 	int kind;
@@ -65,6 +65,7 @@ typedef struct lam_watch {
 } lam_watch;
 
 typedef struct lam_box lam_box;
+struct lam_conn;
 
 typedef struct lam_inv {
 	hypertest_invocation *inv;
@@ -77,10 +78,13 @@ typedef struct lam_inv {
 	struct lam_inv *next; /* all in flight */
 	int delivered;
 	int cancelled; /* completed by the next wait */
+	struct lam_conn *api; /* the Invoke API request waiting for it, if any */
 } lam_inv;
 
 typedef struct lam_conn {
-	lam_box *box;
+	struct local_lambda *L;
+	lam_box *box; /* NULL: a connection of the Invoke API */
+	lam_inv *api_inv; /* the invocation an Invoke API request waits for */
 	int fd;
 	lam_watch w;
 	char *buf; /* the request head, then its body */
@@ -121,6 +125,9 @@ struct local_lambda {
 	int epfd;
 	lam_box *boxes;
 	lam_inv *invs;
+	int api_fd; /* the Invoke API's listening socket, or -1 */
+	lam_watch api_w;
+	struct lam_conn *api_conns;
 	unsigned long seq, box_seq, cold, warm;
 	int done; /* completed in this wait */
 };
@@ -152,6 +159,7 @@ static struct local_lambda *lam_get(local_provider *p)
 		return NULL;
 	}
 	L->p = p;
+	L->api_fd = -1;
 	p->lambda = L;
 	return L;
 }
@@ -185,6 +193,9 @@ static void inv_unlink(struct local_lambda *L, lam_inv *iv)
 		}
 }
 
+static void api_answer(struct lam_conn *c, const char *resp, size_t len, int code,
+                       const char *msg);
+
 /* Complete iv (response, or code and message) and free it. */
 static void inv_complete(local_provider *p, lam_inv *iv, const char *resp, size_t len, int code,
                          const char *msg)
@@ -196,8 +207,15 @@ static void inv_complete(local_provider *p, lam_inv *iv, const char *resp, size_
 	}
 	inv_unlink(L, iv);
 	hypertest_invocation *inv = iv->inv;
+	lam_conn *api = iv->api;
 	free(iv->payload);
 	free(iv);
+	if (api) {
+		api->api_inv = NULL;
+		api_answer(api, resp, len, code, msg);
+	}
+	if (!inv)
+		return; /* an invocation of the Invoke API */
 	L->done++;
 	p->up.invoke_done(inv, resp, len, code, msg);
 }
@@ -245,7 +263,7 @@ static void conn_flush(lam_box *b, lam_conn *c)
 			memset(&ev, 0, sizeof ev);
 			ev.events = EPOLLOUT;
 			ev.data.ptr = &c->w;
-			epoll_ctl(b->L->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+			epoll_ctl(c->L->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 			return;
 		} else {
 			break;
@@ -328,12 +346,14 @@ static void box_kill(lam_box *b)
 
 static void conn_free(lam_box *b, lam_conn *c)
 {
-	for (lam_conn **pp = &b->conns; *pp; pp = &(*pp)->next)
+	for (lam_conn **pp = b ? &b->conns : &c->L->api_conns; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
 			break;
 		}
-	lam_close(b->L, &c->fd);
+	if (c->api_inv)
+		c->api_inv->api = NULL; /* the client left: the invocation runs on */
+	lam_close(c->L, &c->fd);
 	free(c->buf);
 	free(c->out);
 	free(c);
@@ -658,6 +678,8 @@ static int response_request(local_provider *p, lam_box *b, lam_conn *c)
 	return 1;
 }
 
+static void api_request(local_provider *p, lam_conn *c);
+
 /* Read what the connection has; handle the request once complete. */
 static void conn_read(local_provider *p, lam_box *b, lam_conn *c)
 {
@@ -713,7 +735,9 @@ static void conn_read(local_provider *p, lam_box *b, lam_conn *c)
 		}
 		size_t have = c->too_large ? c->discarded : c->len - c->head_len;
 		if (have >= c->content_length) {
-			if (!response_request(p, b, c))
+			if (!b)
+				api_request(p, c);
+			else if (!response_request(p, b, c))
 				handle_request(p, b, c);
 			return;
 		}
@@ -731,6 +755,7 @@ static void accept_conns(lam_box *b)
 			close(fd);
 			return;
 		}
+		c->L = b->L;
 		c->box = b;
 		c->fd = fd;
 		c->w.kind = K_CONN;
@@ -744,6 +769,8 @@ static void accept_conns(lam_box *b)
 		b->conns = c;
 	}
 }
+
+static void api_accept(struct local_lambda *L);
 
 /* ---- the provider's operations -------------------------------------------------------------- */
 
@@ -762,6 +789,35 @@ static int dispatch(local_provider *p, lam_inv *iv)
 			return 0;
 		}
 	return box_start(p, iv);
+}
+
+/* Name iv, set its deadline, put it in flight and give it a sandbox; 0,
+ * or an error code (iv then is not in flight, nor freed). */
+static int lam_inv_begin(local_provider *p, lam_inv *iv)
+{
+	struct local_lambda *L = p->lambda;
+	unsigned char r[16];
+	FILE *f = fopen("/dev/urandom", "rbe");
+	if (!f || fread(r, 1, sizeof r, f) != sizeof r) {
+		unsigned long s = ++L->seq ^ (unsigned long)mono_ms() ^ (unsigned long)getpid();
+		for (size_t i = 0; i < sizeof r; i++)
+			r[i] = (unsigned char)(s >> (8 * (i % sizeof s))) ^ (unsigned char)(i * 37);
+	}
+	if (f)
+		fclose(f);
+	snprintf(iv->id, sizeof iv->id,
+	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+	         r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
+	         r[15]);
+	int64_t ms = (int64_t)(p->timeout_s * 1000.0 + 0.5);
+	iv->deadline = mono_ms() + ms;
+	iv->deadline_wall = wall_ms() + ms;
+	iv->next = L->invs;
+	L->invs = iv;
+	int rc = dispatch(p, iv);
+	if (rc != 0)
+		inv_unlink(L, iv);
+	return rc;
 }
 
 int local_lambda_invoke_start(local_provider *p, hypertest_invocation *inv, const char *payload,
@@ -788,27 +844,8 @@ int local_lambda_invoke_start(local_provider *p, hypertest_invocation *inv, cons
 	memcpy(iv->payload, payload, len);
 	iv->len = len;
 	iv->inv = inv;
-	unsigned char r[16];
-	FILE *f = fopen("/dev/urandom", "rbe");
-	if (!f || fread(r, 1, sizeof r, f) != sizeof r) {
-		unsigned long s = ++L->seq ^ (unsigned long)mono_ms() ^ (unsigned long)getpid();
-		for (size_t i = 0; i < sizeof r; i++)
-			r[i] = (unsigned char)(s >> (8 * (i % sizeof s))) ^ (unsigned char)(i * 37);
-	}
-	if (f)
-		fclose(f);
-	snprintf(iv->id, sizeof iv->id,
-	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
-	         r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
-	         r[15]);
-	int64_t ms = (int64_t)(p->timeout_s * 1000.0 + 0.5);
-	iv->deadline = mono_ms() + ms;
-	iv->deadline_wall = wall_ms() + ms;
-	iv->next = L->invs;
-	L->invs = iv;
-	rc = dispatch(p, iv);
+	rc = lam_inv_begin(p, iv);
 	if (rc != 0) {
-		inv_unlink(L, iv);
 		free(iv->payload);
 		free(iv);
 	}
@@ -881,6 +918,40 @@ static void reap_ended(local_provider *p)
 	}
 }
 
+/* One batch of events, waiting up to wait ms (-1: no limit): 0, 1 when
+ * epoll_wait was interrupted, or minus an error code. */
+static int lam_step(local_provider *p, int wait)
+{
+	struct local_lambda *L = p->lambda;
+	struct epoll_event evs[64];
+	int n = epoll_wait(L->epfd, evs, 64, (int)wait);
+	if (n < 0 && errno != EINTR)
+		return -local_fail(p, HYPERTEST_ERR_IO, "epoll_wait: %s", strerror(errno));
+	for (int i = 0; i < n; i++) {
+		lam_watch *w = evs[i].data.ptr;
+		if (w->kind == K_LISTEN) {
+			accept_conns(w->ptr);
+		} else if (w->kind == K_API_LISTEN) {
+			api_accept(w->ptr);
+		} else if (w->kind == K_LOG) {
+			read_log(w->ptr);
+		} else if (w->kind == K_CONN) {
+			lam_conn *c = w->ptr;
+			if (c->fd < 0)
+				continue;
+			if (c->out)
+				conn_flush(c->box, c);
+			else
+				conn_read(p, c->box, c);
+			/* a connection freed here may be named by a later event of the
+			 * batch: the rest of the batch comes again (level-triggered) */
+			break;
+		}
+	}
+	reap_ended(p);
+	return n < 0 ? 1 : 0;
+}
+
 int local_lambda_invoke_wait(local_provider *p, int timeout_ms)
 {
 	struct local_lambda *L = p->lambda;
@@ -893,7 +964,6 @@ int local_lambda_invoke_wait(local_provider *p, int timeout_ms)
 			inv_complete(p, iv, NULL, 0, HYPERTEST_ERR_CANCELLED, "cancelled");
 	}
 	int64_t until = timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms;
-	struct epoll_event evs[64];
 	for (;;) {
 		int64_t now = mono_ms();
 		expire(p, now);
@@ -908,30 +978,10 @@ int local_lambda_invoke_wait(local_provider *p, int timeout_ms)
 			if (wait > INT_MAX)
 				wait = INT_MAX;
 		}
-		int n = epoll_wait(L->epfd, evs, 64, (int)wait);
-		if (n < 0 && errno != EINTR)
-			return -local_fail(p, HYPERTEST_ERR_IO, "epoll_wait: %s", strerror(errno));
-		for (int i = 0; i < n; i++) {
-			lam_watch *w = evs[i].data.ptr;
-			if (w->kind == K_LISTEN) {
-				accept_conns(w->ptr);
-			} else if (w->kind == K_LOG) {
-				read_log(w->ptr);
-			} else if (w->kind == K_CONN) {
-				lam_conn *c = w->ptr;
-				if (c->fd < 0)
-					continue;
-				if (c->out)
-					conn_flush(c->box, c);
-				else
-					conn_read(p, c->box, c);
-				/* a connection freed here may be named by a later event of the
-				 * batch: handled by the loop ending the batch below */
-				break;
-			}
-		}
-		reap_ended(p);
-		if (L->done > 0 || !L->invs || n < 0 || mono_ms() >= until)
+		int n = lam_step(p, (int)wait);
+		if (n < 0)
+			return n;
+		if (L->done > 0 || !L->invs || n == 1 || mono_ms() >= until)
 			return L->done;
 	}
 }
@@ -960,6 +1010,8 @@ void local_lambda_shutdown(local_provider *p)
 	while (L->invs) { /* never completed: the core is going away */
 		lam_inv *iv = L->invs;
 		L->invs = iv->next;
+		if (iv->api)
+			iv->api->api_inv = NULL;
 		free(iv->payload);
 		free(iv);
 	}
@@ -969,7 +1021,217 @@ void local_lambda_shutdown(local_provider *p)
 		box_kill(b);
 		box_reap(p, b);
 	}
+	while (L->api_conns) {
+		L->api_conns->api_inv = NULL;
+		conn_free(NULL, L->api_conns);
+	}
+	lam_close(L, &L->api_fd);
 	close(L->epfd);
 	free(L);
 	p->lambda = NULL;
+}
+
+/* ---- the Invoke API -------------------------------------------------------------------------- */
+
+/* hypertest-function with option lambdaApi, outside a sandbox, serves
+ * Lambda's Invoke API for the deployed image:
+ *
+ *   POST /2015-03-31/functions/{functionName}/invocations   200 with the
+ *        function's response; 200 with X-Amz-Function-Error: Unhandled and
+ *        {"errorMessage", "errorType"} when it failed (timed out, its
+ *        sandbox ended, init error, error posted); only RequestResponse
+ *   GET  /2015-03-31/functions/{functionName}                the function:
+ *        Configuration, Code.ImageUri and ResolvedImageUri with the digest
+ *   GET  /2015-03-31/functions/{functionName}/configuration
+ *   another function name: 404 ResourceNotFoundException; another path: 404
+ *
+ * Requests are not authenticated (loopback only).  Invocations share the
+ * sandboxes as those of a run do. */
+
+static void api_accept(struct local_lambda *L)
+{
+	for (;;) {
+		int fd = accept4(L->api_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		lam_conn *c = calloc(1, sizeof *c);
+		if (!c) {
+			close(fd);
+			return;
+		}
+		c->L = L;
+		c->fd = fd;
+		c->w.kind = K_CONN;
+		c->w.ptr = c;
+		if (lam_watch_fd(L, fd, &c->w, EPOLLIN | EPOLLRDHUP) != 0) {
+			close(fd);
+			free(c);
+			return;
+		}
+		c->next = L->api_conns;
+		L->api_conns = c;
+	}
+}
+
+/* Lambda's error document for the Invoke API. */
+static void api_error(lam_conn *c, int status, const char *type, const char *msg)
+{
+	json_t *doc = json_pack("{s:s, s:s, s:s}", "Type", "User", "message", msg, "__type", type);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	char hdr[160];
+	json_decref(doc);
+	snprintf(hdr, sizeof hdr, "X-Amzn-ErrorType: %s\r\n", type);
+	conn_answer(NULL, c, status, hdr, text ? text : "{}", text ? strlen(text) : 2);
+	free(text);
+}
+
+static void api_answer(lam_conn *c, const char *resp, size_t len, int code, const char *msg)
+{
+	if (code == 0) {
+		conn_answer(NULL, c, 200, "X-Amz-Executed-Version: $LATEST\r\n", resp, len);
+		return;
+	}
+	const char *type = code == HYPERTEST_ERR_TIMEOUT  ? "Sandbox.Timedout"
+	                   : code == HYPERTEST_ERR_PLUGIN ? "Runtime.InitError"
+	                                                  : "Runtime.Error";
+	json_t *doc = json_pack("{s:s, s:s}", "errorMessage", msg ? msg : "error", "errorType", type);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	conn_answer(NULL, c, 200,
+	            "X-Amz-Executed-Version: $LATEST\r\nX-Amz-Function-Error: Unhandled\r\n",
+	            text ? text : "{}", text ? strlen(text) : 2);
+	free(text);
+}
+
+static json_t *api_configuration(local_provider *p)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:{s:I}}", "FunctionName",
+	                 p->function_name, "PackageType", "Image", "State", "Active",
+	                 "LastUpdateStatus", "Successful", "Version", "$LATEST", "Timeout",
+	                 (json_int_t)(p->timeout_s + 0.999), "MemorySize",
+	                 (json_int_t)(p->memory_mb ? p->memory_mb : 10240), "EphemeralStorage",
+	                 "Size", (json_int_t)p->ephemeral_mb);
+}
+
+static void api_json(lam_conn *c, json_t *doc)
+{
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (!text)
+		return api_error(c, 500, "ServiceException", "out of memory");
+	conn_answer(NULL, c, 200, NULL, text, strlen(text));
+	free(text);
+}
+
+static void api_request(local_provider *p, lam_conn *c)
+{
+	char method[8] = "", path[512] = "";
+	if (sscanf(c->buf, "%7s %511s", method, path) != 2)
+		return api_error(c, 400, "InvalidRequestContentException", "malformed request line");
+	const char *pre = "/2015-03-31/functions/";
+	size_t pl = strlen(pre);
+	if (strncmp(path, pre, pl) != 0)
+		return api_error(c, 404, "UnknownOperationException", "no such Lambda operation");
+	const char *name = path + pl, *slash = strchr(name, '/');
+	size_t nl = slash ? (size_t)(slash - name) : strlen(name);
+	const char *rest = slash ? slash : "";
+	/* a name, a partial ARN or an ARN: its last ':'-separated part names it */
+	const char *short_name = name;
+	for (const char *s = name; s < name + nl; s++)
+		if (*s == ':' || *s == '%')
+			short_name = s + (*s == ':' ? 1 : 3);
+	size_t sl = nl - (size_t)(short_name - name);
+	if (sl != strlen(p->function_name) || strncmp(short_name, p->function_name, sl) != 0) {
+		char msg[700];
+		snprintf(msg, sizeof msg, "Function not found: %.*s", (int)nl, name);
+		return api_error(c, 404, "ResourceNotFoundException", msg);
+	}
+	if (!strcmp(method, "GET") && (!*rest || !strcmp(rest, "/configuration"))) {
+		json_t *cfg = api_configuration(p);
+		if (!strcmp(rest, "/configuration"))
+			return api_json(c, cfg);
+		char *uri = local_asprintf("hypertest-local/%s@%s", p->function_name,
+		                           p->dep.digest ? p->dep.digest : "");
+		json_t *doc = cfg && uri ? json_pack("{s:o, s:{s:s, s:s, s:s}}", "Configuration", cfg,
+		                                     "Code", "RepositoryType", "ECR", "ImageUri", uri,
+		                                     "ResolvedImageUri", uri)
+		                         : NULL;
+		if (!doc)
+			json_decref(cfg);
+		free(uri);
+		return api_json(c, doc);
+	}
+	if (strcmp(method, "POST") != 0 || strcmp(rest, "/invocations") != 0)
+		return api_error(c, 404, "UnknownOperationException", "no such Lambda operation");
+	size_t vl;
+	const char *type = header_value(c->buf, c->head_len, "X-Amz-Invocation-Type", &vl);
+	if (type && !(vl == 15 && !strncmp(type, "RequestResponse", 15)))
+		return api_error(c, 400, "InvalidParameterValueException",
+		                 "only X-Amz-Invocation-Type RequestResponse is served here");
+	if (c->too_large)
+		return api_error(c, 413, "RequestTooLargeException",
+		                 "the request payload is larger than maxResponseBytes");
+	hypertest_invocation *none = NULL;
+	lam_inv *iv = calloc(1, sizeof *iv);
+	if (!iv || !(iv->payload = malloc(c->content_length ? c->content_length : 1))) {
+		free(iv);
+		return api_error(c, 500, "ServiceException", "out of memory");
+	}
+	memcpy(iv->payload, c->buf + c->head_len, c->content_length);
+	iv->len = c->content_length;
+	iv->inv = none;
+	iv->api = c;
+	c->api_inv = iv;
+	c->held = 1;
+	if (lam_inv_begin(p, iv) != 0) {
+		c->api_inv = NULL;
+		c->held = 0;
+		free(iv->payload);
+		free(iv);
+		api_error(c, 500, "ServiceException", p->last_error);
+	}
+}
+
+int local_lambda_api_serve(local_provider *p)
+{
+	int rc = local_deployed_load(p);
+	if (rc != 0)
+		return rc;
+	if (!p->dep.image.entrypoint)
+		return local_fail(p, HYPERTEST_ERR_IMAGE, "the deployed image %s has no entry point "
+		                  "(deploy again with this provider)", p->dep.digest);
+	struct local_lambda *L = lam_get(p);
+	if (!L)
+		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+	const char *colon = strrchr(p->lambda_api, ':');
+	char host[64];
+	struct sockaddr_in sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	if (!colon || (size_t)(colon - p->lambda_api) >= sizeof host)
+		return local_fail(p, HYPERTEST_ERR_CONFIG, "option 'lambdaApi': '%s' is not "
+		                  "ADDRESS:PORT", p->lambda_api);
+	memcpy(host, p->lambda_api, (size_t)(colon - p->lambda_api));
+	host[colon - p->lambda_api] = '\0';
+	sa.sin_port = htons((unsigned short)atoi(colon + 1));
+	L->api_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (L->api_fd < 0 || setsockopt(L->api_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(L->api_fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(L->api_fd, 64) != 0)
+		return local_fail(p, HYPERTEST_ERR_IO, "cannot serve the Invoke API on %s: %s",
+		                  p->lambda_api, strerror(errno));
+	L->api_w.kind = K_API_LISTEN;
+	L->api_w.ptr = L;
+	if (lam_watch_fd(L, L->api_fd, &L->api_w, EPOLLIN) != 0)
+		return local_fail(p, HYPERTEST_ERR_IO, "epoll_ctl: %s", strerror(errno));
+	local_log(p, HYPERTEST_LOG_INFO, "serving Lambda's Invoke API for function %s (image %s) "
+	          "on http://%s", p->function_name, p->dep.digest, p->lambda_api);
+	for (;;) {
+		int64_t now = mono_ms();
+		expire(p, now);
+		int64_t e = next_expiry(p, now);
+		int n = lam_step(p, e >= INT_MAX ? -1 : (int)(e < 0 ? 0 : e));
+		if (n < 0)
+			return -n;
+	}
 }

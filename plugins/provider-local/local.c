@@ -10,6 +10,7 @@
  * other modules and README.md for the options.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -93,7 +94,7 @@ static const char *const option_names[] = {"imageDir",   "baseImage",        "bu
                                            "functionDir", "timeout",          "memoryMB",
                                            "maxResponseBytes", "isolation",
                                            "ephemeralStorageMB", "idleTimeout",
-                                           "functionName"};
+                                           "functionName", "lambdaApi"};
 
 /* A path option: absolute, relative ones taken from the project directory. */
 static int opt_path(local_provider *p, json_t *o, const char *key, const char *def, char **out)
@@ -182,7 +183,7 @@ static int parse_options(local_provider *p, const char *options_json)
 			rc = local_fail(p, HYPERTEST_ERR_CONFIG,
 			                "unknown option '%s' (known: imageDir, baseImage, "
 			                "bucketDir, functionDir, timeout, memoryMB, maxResponseBytes, "
-			                "isolation, ephemeralStorageMB, idleTimeout, functionName)", key);
+			                "isolation, ephemeralStorageMB, idleTimeout, functionName, lambdaApi)", key);
 			break;
 		}
 	}
@@ -214,6 +215,21 @@ static int parse_options(local_provider *p, const char *options_json)
 			rc = local_fail(p, HYPERTEST_ERR_CONFIG, "option 'functionName' must be 1 to 64 "
 			                "letters, digits, '-' or '_' (a Lambda function name)");
 		else if (!(p->function_name = local_strdup(s)))
+			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+		json_t *api = json_object_get(o, "lambdaApi");
+		const char *a = api ? json_string_value(api) : NULL;
+		const char *colon = a ? strrchr(a, ':') : NULL;
+		struct in_addr ia;
+		char host[64];
+		int port = colon ? atoi(colon + 1) : 0;
+		if (api && (!colon || (size_t)(colon - a) >= sizeof host || port <= 0 || port > 65535 ||
+		            strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+		            (memcpy(host, a, (size_t)(colon - a)), host[colon - a] = '\0',
+		             inet_pton(AF_INET, host, &ia) != 1) ||
+		            (ntohl(ia.s_addr) >> 24) != 127))
+			rc = local_fail(p, HYPERTEST_ERR_CONFIG, "option 'lambdaApi' must be "
+			                "\"127.0.0.1:PORT\" (a loopback address and a port)");
+		else if (a && !(p->lambda_api = local_strdup(a)))
 			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 		p->ephemeral_mb = (uint64_t)eph;
 		p->idle_timeout_s = idle;
@@ -258,6 +274,7 @@ static void local_destroy(void *self)
 	free(p->function_dir);
 	free(p->bwrap);
 	free(p->function_name);
+	free(p->lambda_api);
 	free(p->program);
 	free(p);
 }
@@ -568,6 +585,8 @@ static int local_serve(void *self, hypertest_function *fn)
 	const char *api = getenv("AWS_LAMBDA_RUNTIME_API");
 	if (p->isolation == LOCAL_ISOLATION_LAMBDA && api && *api)
 		return local_lambda_serve(p, fn, api);
+	if (p->isolation == LOCAL_ISOLATION_LAMBDA && p->lambda_api && !getenv("HYPERTEST_LOCAL_BUCKET"))
+		return local_lambda_api_serve(p);
 	const char *z = getenv(LOCAL_ZYGOTE_ENV);
 	if (z && *z) {
 		char *end;

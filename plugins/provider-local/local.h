@@ -101,6 +101,7 @@ typedef struct local_provider {
 	uint64_t ephemeral_mb;     /* ephemeralStorageMB: the size of /tmp */
 	double idle_timeout_s;     /* idleTimeout: an idle sandbox ends after it */
 	char *function_name;       /* functionName: AWS_LAMBDA_FUNCTION_NAME */
+	char *lambda_api;          /* lambdaApi: where SERVE answers the Invoke API, or NULL */
 	struct local_lambda *lambda;
 	char *bwrap; /* bwrap's path (isolation "bubblewrap" and "image") */
 
@@ -347,6 +348,9 @@ void local_lambda_shutdown(local_provider *p);
 pid_t local_lambda_sandbox_start(local_provider *p, const char *api, int log_fd);
 /* How memoryMB is enforced here: "RLIMIT_AS" (the only way so far). */
 const char *local_lambda_memory_method(void);
+/* SERVE with option lambdaApi, outside a sandbox: Lambda's Invoke API for
+ * the deployed image on p->lambda_api, until killed (an error code). */
+int local_lambda_api_serve(local_provider *p);
 /* Function side: serve the Runtime API at api (AWS_LAMBDA_RUNTIME_API). */
 int local_lambda_serve(local_provider *p, hypertest_function *fn, const char *api);
 
