@@ -441,7 +441,7 @@ int local_deployed_load(local_provider *p)
 			                  "not there or not complete (run hypertest deploy)",
 			                  p->function_dir);
 	}
-	int image = p->isolation == LOCAL_ISOLATION_IMAGE;
+	int image = LOCAL_RUNS_IMAGE(p);
 	if (rc == 0) {
 		d.task_root = local_path_join(d.root, "var/task");
 		d.config = d.task_root ? local_path_join(d.task_root, "hypertest.config.json") : NULL;
@@ -586,7 +586,7 @@ int local_function_update(void *self, const char *image_ref, const char *image_d
 	if (rc == 0) {
 		/* Only isolation "image" needs the entry point. */
 		int icrc = local_image_config_read(p, image_digest, &ic);
-		if (icrc != 0 && p->isolation == LOCAL_ISOLATION_IMAGE)
+		if (icrc != 0 && LOCAL_RUNS_IMAGE(p))
 			rc = icrc;
 		else if (icrc != 0)
 			local_log(p, HYPERTEST_LOG_DEBUG, "no image config recorded: %s",

@@ -475,6 +475,8 @@ static void abort_started(local_proc *pr)
 int local_invoke_start(void *self, hypertest_invocation *inv, const char *payload, size_t len)
 {
 	local_provider *p = self;
+	if (p->isolation == LOCAL_ISOLATION_LAMBDA)
+		return local_lambda_invoke_start(p, inv, payload, len);
 	int rc = local_deployed_load(p);
 	if (rc != 0)
 		return rc;
@@ -753,6 +755,8 @@ static int handle_events(local_provider *p, struct epoll_event *evs, int n)
 int local_invoke_wait(void *self, int timeout_ms)
 {
 	local_provider *p = self;
+	if (p->isolation == LOCAL_ISOLATION_LAMBDA)
+		return local_lambda_invoke_wait(p, timeout_ms);
 	struct epoll_event evs[256];
 	int done = 0;
 	int64_t until = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
@@ -798,6 +802,8 @@ int local_invoke_wait(void *self, int timeout_ms)
 void local_invoke_cancel(void *self)
 {
 	local_provider *p = self;
+	if (p->isolation == LOCAL_ISOLATION_LAMBDA)
+		local_lambda_invoke_cancel(p);
 	for (local_proc *pr = p->run_head; pr; pr = pr->next) {
 		kill_group(pr);
 		pr->cancelled = 1;
@@ -837,6 +843,7 @@ static void zygote_learn_pids(local_provider *p)
 
 void local_invoke_shutdown(local_provider *p)
 {
+	local_lambda_shutdown(p);
 	if (p->zyg_state > 0)
 		zygote_learn_pids(p);
 	while (p->run_head) {

@@ -115,6 +115,12 @@ child(const local_spawn *s, pid_t parent, struct spawn_report *rep)
 		if (setrlimit(RLIMIT_AS, &rl) != 0)
 			goto fail;
 	}
+	if (s->lambda_limits) {
+		struct rlimit rl;
+		rl.rlim_cur = rl.rlim_max = 1024;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || setrlimit(RLIMIT_NPROC, &rl) != 0)
+			goto fail;
+	}
 	if (s->fd_keep > 2) {
 		/* dup2 clears close-on-exec, except onto the same number */
 		if (s->fd_keep == 3 ? fcntl(3, F_SETFD, 0) != 0 : dup2(s->fd_keep, 3) < 0)

@@ -10,6 +10,7 @@
  * other modules and README.md for the options.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -91,7 +92,9 @@ const char *local_program(local_provider *p)
 
 static const char *const option_names[] = {"imageDir",   "baseImage",        "bucketDir",
                                            "functionDir", "timeout",          "memoryMB",
-                                           "maxResponseBytes", "isolation"};
+                                           "maxResponseBytes", "isolation",
+                                           "ephemeralStorageMB", "idleTimeout",
+                                           "functionName", "lambdaApi"};
 
 /* A path option: absolute, relative ones taken from the project directory. */
 static int opt_path(local_provider *p, json_t *o, const char *key, const char *def, char **out)
@@ -180,11 +183,11 @@ static int parse_options(local_provider *p, const char *options_json)
 			rc = local_fail(p, HYPERTEST_ERR_CONFIG,
 			                "unknown option '%s' (known: imageDir, baseImage, "
 			                "bucketDir, functionDir, timeout, memoryMB, maxResponseBytes, "
-			                "isolation)", key);
+			                "isolation, ephemeralStorageMB, idleTimeout, functionName, lambdaApi)", key);
 			break;
 		}
 	}
-	double timeout, mem, maxresp;
+	double timeout, mem, maxresp, eph = 512, idle = 60;
 	if (rc == 0)
 		rc = opt_path(p, o, "imageDir", ".hypertest/image", &p->image_dir);
 	if (rc == 0)
@@ -199,6 +202,38 @@ static int parse_options(local_provider *p, const char *options_json)
 		rc = opt_number(p, o, "memoryMB", 0, 0, 1 << 30, 1, &mem);
 	if (rc == 0)
 		rc = opt_number(p, o, "maxResponseBytes", 6291456, 1, 1 << 30, 1, &maxresp);
+	if (rc == 0)
+		rc = opt_number(p, o, "ephemeralStorageMB", 512, 1, 10240, 1, &eph);
+	if (rc == 0)
+		rc = opt_number(p, o, "idleTimeout", 60, 0, 86400, 0, &idle);
+	if (rc == 0) {
+		json_t *fnm = json_object_get(o, "functionName");
+		const char *s = fnm ? json_string_value(fnm) : "hypertest";
+		if (!s || !*s || strlen(s) > 64 || strspn(s, "abcdefghijklmnopqrstuvwxyz"
+		                                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
+		                                         strlen(s))
+			rc = local_fail(p, HYPERTEST_ERR_CONFIG, "option 'functionName' must be 1 to 64 "
+			                "letters, digits, '-' or '_' (a Lambda function name)");
+		else if (!(p->function_name = local_strdup(s)))
+			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+		json_t *api = json_object_get(o, "lambdaApi");
+		const char *a = api ? json_string_value(api) : NULL;
+		const char *colon = a ? strrchr(a, ':') : NULL;
+		struct in_addr ia;
+		char host[64];
+		int port = colon ? atoi(colon + 1) : 0;
+		if (api && (!colon || (size_t)(colon - a) >= sizeof host || port <= 0 || port > 65535 ||
+		            strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+		            (memcpy(host, a, (size_t)(colon - a)), host[colon - a] = '\0',
+		             inet_pton(AF_INET, host, &ia) != 1) ||
+		            (ntohl(ia.s_addr) >> 24) != 127))
+			rc = local_fail(p, HYPERTEST_ERR_CONFIG, "option 'lambdaApi' must be "
+			                "\"127.0.0.1:PORT\" (a loopback address and a port)");
+		else if (a && !(p->lambda_api = local_strdup(a)))
+			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+		p->ephemeral_mb = (uint64_t)eph;
+		p->idle_timeout_s = idle;
+	}
 	if (rc == 0) {
 		p->timeout_s = timeout;
 		p->memory_mb = (uint64_t)mem;
@@ -211,10 +246,12 @@ static int parse_options(local_provider *p, const char *options_json)
 			p->isolation = LOCAL_ISOLATION_BWRAP;
 		else if (s && !strcmp(s, "image"))
 			p->isolation = LOCAL_ISOLATION_IMAGE;
+		else if (s && !strcmp(s, "lambda"))
+			p->isolation = LOCAL_ISOLATION_LAMBDA;
 		else
 			rc = local_fail(p, HYPERTEST_ERR_CONFIG,
 			                "option 'isolation' must be \"none\", "
-			                "\"bubblewrap\" or \"image\"");
+			                "\"bubblewrap\", \"image\" or \"lambda\"");
 	}
 	json_decref(o);
 	return rc;
@@ -236,6 +273,8 @@ static void local_destroy(void *self)
 	free(p->bucket_dir);
 	free(p->function_dir);
 	free(p->bwrap);
+	free(p->function_name);
+	free(p->lambda_api);
 	free(p->program);
 	free(p);
 }
@@ -245,7 +284,8 @@ const char local_bwrap_missing[] =
 
 const char *local_isolation_name(const local_provider *p)
 {
-	return p->isolation == LOCAL_ISOLATION_IMAGE ? "image"
+	return p->isolation == LOCAL_ISOLATION_LAMBDA  ? "lambda"
+	       : p->isolation == LOCAL_ISOLATION_IMAGE ? "image"
 	       : p->isolation == LOCAL_ISOLATION_BWRAP ? "bubblewrap" : "none";
 }
 
@@ -263,7 +303,7 @@ static int local_create(hypertest_core *core, const char *options_json, void **s
 	 * no bwrap: a process this provider started (HYPERTEST_LOCAL_BUCKET
 	 * set) creates it without, and never starts invocations. */
 	if (rc == 0 && p->isolation != LOCAL_ISOLATION_NONE && !(p->bwrap = local_which("bwrap")) &&
-	    !(p->isolation == LOCAL_ISOLATION_IMAGE && getenv("HYPERTEST_LOCAL_BUCKET")))
+	    !(LOCAL_RUNS_IMAGE(p) && getenv("HYPERTEST_LOCAL_BUCKET")))
 		rc = local_fail(p, HYPERTEST_ERR_CONFIG, "isolation \"%s\" %s",
 		                local_isolation_name(p), local_bwrap_missing);
 	if (rc == 0)
@@ -345,7 +385,7 @@ static void check_bubblewrap(local_provider *p, hypertest_checks *checks)
 		int in = devnull >= 0 ? fcntl(devnull, F_DUPFD_CLOEXEC, 3) : -1;
 		int wr = fcntl(pipefd[1], F_DUPFD_CLOEXEC, 3);
 		extern char **environ;
-		local_spawn s = {bwrap, argv, environ, NULL, in, in, wr, 0, 0};
+		local_spawn s = {bwrap, argv, environ, NULL, in, in, wr, 0, 0, 0};
 		pid_t pid = in >= 0 && wr >= 0 ? local_spawn_process(&s) : -1;
 		int e = errno;
 		close(pipefd[1]);
@@ -395,13 +435,13 @@ static void check_deployed(local_provider *p, hypertest_checks *checks)
 	} else if (rc != 0) {
 		snprintf(msg, sizeof msg, "%s", p->last_error);
 		status = HYPERTEST_CHECK_FAILED;
-	} else if (p->isolation == LOCAL_ISOLATION_IMAGE && !p->dep.image.entrypoint) {
+	} else if (LOCAL_RUNS_IMAGE(p) && !p->dep.image.entrypoint) {
 		snprintf(msg, sizeof msg,
 		         "deployed image %s has no entry point%s (deploy again with this provider)",
 		         p->dep.digest,
 		         p->dep.image.recorded ? "" : " recorded in current");
 		status = HYPERTEST_CHECK_FAILED;
-	} else if (p->isolation != LOCAL_ISOLATION_IMAGE && stat(p->dep.config, &st) != 0) {
+	} else if (!LOCAL_RUNS_IMAGE(p) && stat(p->dep.config, &st) != 0) {
 		snprintf(msg, sizeof msg, "deployed image %s has no configuration (%s: %s)",
 		         p->dep.digest, p->dep.config, strerror(errno));
 		status = HYPERTEST_CHECK_FAILED;
@@ -420,6 +460,13 @@ static int local_doctor(void *self, hypertest_checks *checks)
 	check_function(p, checks);
 	if (p->isolation != LOCAL_ISOLATION_NONE)
 		check_bubblewrap(p, checks);
+	if (p->isolation == LOCAL_ISOLATION_LAMBDA) {
+		char msg[300];
+		snprintf(msg, sizeof msg, "isolation \"lambda\": memoryMB %llu%s enforced with %s "
+		         "(cgroup v2 limits are not used)", (unsigned long long)p->memory_mb,
+		         p->memory_mb ? "" : " (no limit)", local_lambda_memory_method());
+		p->up.doctor_check(checks, "provider.local.memory", HYPERTEST_CHECK_OK, msg);
+	}
 	check_deployed(p, checks);
 	return 0;
 }
@@ -436,7 +483,7 @@ static int local_image_target(void *self, hypertest_params *target)
 		rc = p->up.param_set(target, "baseRef", p->base_ref);
 	/* The image runs on its own: deploy adds the function runtime, its
 	 * libraries and loader, and the entry point. */
-	if (rc == 0 && p->isolation == LOCAL_ISOLATION_IMAGE)
+	if (rc == 0 && LOCAL_RUNS_IMAGE(p))
 		rc = p->up.param_set(target, "runtimeLayer", "1");
 	return rc ? local_fail(p, rc, "cannot set the image target") : 0;
 }
@@ -535,6 +582,11 @@ static int local_serve(void *self, hypertest_function *fn)
 		                  "this core lacks the upcalls to serve (%d, %d-%d)",
 		                  HYPERTEST_UP_FUNCTION_HANDLE, HYPERTEST_UP_BUFFER_NEW,
 		                  HYPERTEST_UP_BUFFER_FREE);
+	const char *api = getenv("AWS_LAMBDA_RUNTIME_API");
+	if (p->isolation == LOCAL_ISOLATION_LAMBDA && api && *api)
+		return local_lambda_serve(p, fn, api);
+	if (p->isolation == LOCAL_ISOLATION_LAMBDA && p->lambda_api && !getenv("HYPERTEST_LOCAL_BUCKET"))
+		return local_lambda_api_serve(p);
 	const char *z = getenv(LOCAL_ZYGOTE_ENV);
 	if (z && *z) {
 		char *end;

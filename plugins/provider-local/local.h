@@ -37,8 +37,14 @@
 enum local_isolation {
 	LOCAL_ISOLATION_NONE = 0,
 	LOCAL_ISOLATION_BWRAP = 1,
-	LOCAL_ISOLATION_IMAGE = 2
+	LOCAL_ISOLATION_IMAGE = 2,
+	LOCAL_ISOLATION_LAMBDA = 3 /* the image in Lambda's sandbox, behind a Runtime API
+	                            * (local-lambda.c) */
 };
+
+/* Isolations that run the deployed image's own entry point. */
+#define LOCAL_RUNS_IMAGE(p) \
+	((p)->isolation == LOCAL_ISOLATION_IMAGE || (p)->isolation == LOCAL_ISOLATION_LAMBDA)
 
 /* The image config of the deployed image, as recorded in current.  String
  * vectors are NULL-terminated; entrypoint NULL: the image has none. */
@@ -91,6 +97,12 @@ typedef struct local_provider {
 	uint64_t memory_mb; /* 0: no limit */
 	size_t max_response;
 	int isolation;
+	/* isolation "lambda" (local-lambda.c) */
+	uint64_t ephemeral_mb;     /* ephemeralStorageMB: the size of /tmp */
+	double idle_timeout_s;     /* idleTimeout: an idle sandbox ends after it */
+	char *function_name;       /* functionName: AWS_LAMBDA_FUNCTION_NAME */
+	char *lambda_api;          /* lambdaApi: where SERVE answers the Invoke API, or NULL */
+	struct local_lambda *lambda;
 	char *bwrap; /* bwrap's path (isolation "bubblewrap" and "image") */
 
 	/* lazily found */
@@ -243,6 +255,7 @@ typedef struct local_spawn {
 	int fd_in, fd_out, fd_err; /* the child's ends; each > 2 */
 	uint64_t memory_mb;        /* RLIMIT_AS in the child; 0: none */
 	int fd_keep;               /* > 2: passed on as descriptor 3; 0: none */
+	int lambda_limits;         /* RLIMIT_NOFILE and RLIMIT_NPROC 1,024, as in Lambda */
 } local_spawn;
 
 /* Start a process in a process group of its own that dies with the calling
@@ -321,5 +334,29 @@ void local_invoke_shutdown(local_provider *p);
 int local_invoke_start(void *self, hypertest_invocation *inv, const char *payload, size_t len);
 int local_invoke_wait(void *self, int timeout_ms);
 void local_invoke_cancel(void *self);
+
+/* ---- local-lambda.c, local-lambda-sandbox.c, local-lambda-serve.c ------------------- */
+
+/* Isolation "lambda": the invocations go to sandboxes that take them from
+ * a Runtime API served here (the orchestrator's side). */
+int local_lambda_invoke_start(local_provider *p, hypertest_invocation *inv, const char *payload,
+                              size_t len);
+int local_lambda_invoke_wait(local_provider *p, int timeout_ms);
+void local_lambda_invoke_cancel(local_provider *p);
+void local_lambda_shutdown(local_provider *p);
+/* Start one sandbox whose Runtime API is api ("127.0.0.1:PORT"), its
+ * stdout and stderr to log_fd (> 2).  The pid, or -1 with the error set. */
+pid_t local_lambda_sandbox_start(local_provider *p, const char *api, int log_fd);
+/* How memoryMB is enforced here: "RLIMIT_AS" (the only way so far). */
+const char *local_lambda_memory_method(void);
+/* SERVE with option lambdaApi, outside a sandbox: Lambda's Invoke API for
+ * the deployed image on p->lambda_api, until killed (an error code). */
+int local_lambda_api_serve(local_provider *p);
+/* Function side: serve the Runtime API at api (AWS_LAMBDA_RUNTIME_API). */
+int local_lambda_serve(local_provider *p, hypertest_function *fn, const char *api);
+
+/* Lambda's uid and gid in its sandboxes (sbx_user1051). */
+#define LOCAL_LAMBDA_UID "993"
+#define LOCAL_LAMBDA_GID "990"
 
 #endif /* HT_PROVIDER_LOCAL_H */

@@ -68,8 +68,9 @@ static int nomem(const runner *r)
 
 /* ---- running Playwright ------------------------------------------------------------ */
 
-/* command + [--config C] + extra (NULL-terminated); NULL when out of memory. */
-static char **make_argv(const runner *r, const char *const *extra)
+/* command + [--config C] + extra (NULL-terminated); NULL when out of memory.
+ * config: the config to pass instead of the option's (the Lambda wrapper). */
+static char **make_argv_config(const runner *r, const char *config, const char *const *extra)
 {
 	size_t n = rn_strv_len(r->o.command), m = 0;
 	while (extra[m])
@@ -81,9 +82,11 @@ static char **make_argv(const runner *r, const char *const *extra)
 	int ok = 1;
 	for (size_t i = 0; i < n; i++)
 		ok &= !!(argv[k++] = strdup(r->o.command[i]));
-	if (r->o.config) {
+	if (!config)
+		config = r->o.config;
+	if (config) {
 		ok &= !!(argv[k++] = strdup("--config"));
-		ok &= !!(argv[k++] = strdup(r->o.config));
+		ok &= !!(argv[k++] = strdup(config));
 	}
 	for (size_t i = 0; i < m; i++)
 		ok &= !!(argv[k++] = strdup(extra[i]));
@@ -96,8 +99,15 @@ static char **make_argv(const runner *r, const char *const *extra)
 	return argv;
 }
 
-/* The environment: ours, the JSON report going to report_path. */
-static char **make_env(const char *report_path, char **name_var)
+static char **make_argv(const runner *r, const char *const *extra)
+{
+	return make_argv_config(r, NULL, extra);
+}
+
+/* The environment: ours, the JSON report going to report_path; inside
+ * Lambda with HOME and the XDG directories in the writable place (lambda,
+ * when not NULL: their strings, owned by the caller). */
+static char **make_env_lambda(const char *report_path, char **name_var, char **lambda)
 {
 	*name_var = NULL;
 	if (asprintf(name_var, "PLAYWRIGHT_JSON_OUTPUT_NAME=%s", report_path) < 0) {
@@ -107,8 +117,15 @@ static char **make_env(const char *report_path, char **name_var)
 	/* empty values count as unset for Playwright: nothing overrides NAME */
 	static char file_var[] = "PLAYWRIGHT_JSON_OUTPUT_FILE=";
 	static char dir_var[] = "PLAYWRIGHT_JSON_OUTPUT_DIR=";
-	char *extra[] = {*name_var, file_var, dir_var, NULL};
+	char *extra[8] = {*name_var, file_var, dir_var, NULL};
+	for (size_t i = 0; lambda && lambda[i] && i < 4; i++)
+		extra[3 + i] = lambda[i];
 	return rn_env_with(extra);
+}
+
+static char **make_env(const char *report_path, char **name_var)
+{
+	return make_env_lambda(report_path, name_var, NULL);
 }
 
 /* "why: tail" of a run that gave no usable report (malloc'd). */
@@ -351,6 +368,7 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 	char art[PATH_MAX], cwd[PATH_MAX];
 	char *report = NULL, *output = NULL, *out_log = NULL, *err_log = NULL, *name_var = NULL;
 	char **argv = NULL, **envp = NULL, *error = NULL, *data = NULL;
+	char *wrapper = NULL, *user_config = NULL, **lambda_env = NULL;
 	size_t len = 0;
 	rn_run run;
 	memset(&run, 0, sizeof run);
@@ -366,8 +384,27 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 	if (asprintf(&output, "--output=%s/test-results", art) < 0)
 		output = NULL;
 	const char *extra[] = {"--grep", grep, "--reporter=json", "--workers=1", output, NULL};
-	if (!report || !out_log || !err_log || !output || !(argv = make_argv(r, extra)) ||
-	    !(envp = make_env(report, &name_var))) {
+	if (pw_in_lambda()) {
+		/* inside Lambda: Chromium's launch arguments through a wrapper of
+		 * the user's config (lambda.c) */
+		const char *config = config_file(r);
+		char *dir = realpath(project_dir(r), NULL);
+		user_config = config && dir ? rn_path_join(dir, config) : NULL;
+		if (!dir || (config && !user_config) || !(lambda_env = pw_lambda_env_vars())) {
+			free(dir);
+			rc = nomem(r);
+			goto out;
+		}
+		wrapper = pw_lambda_wrapper(user_config, dir, &error);
+		free(dir);
+		if (!wrapper) {
+			rc = error ? rn_fail(&up, r->core, HYPERTEST_ERR_IO, PREFIX "%s", error) : nomem(r);
+			goto out;
+		}
+	}
+	if (!report || !out_log || !err_log || !output ||
+	    !(argv = make_argv_config(r, wrapper, extra)) ||
+	    !(envp = make_env_lambda(report, &name_var, lambda_env))) {
 		rc = nomem(r);
 		goto out;
 	}
@@ -411,6 +448,9 @@ out:
 	free(error);
 	free(data);
 	free(grep);
+	free(wrapper);
+	free(user_config);
+	rn_strv_free(lambda_env);
 	return rc;
 }
 

@@ -82,4 +82,20 @@ void pw_outcome_free(pw_outcome *o);
 /* Remove ANSI escape sequences (colours) in place. */
 void pw_strip_ansi(char *s);
 
+/* ---- lambda.c: inside AWS Lambda ---------------------------------------------------- */
+
+/* Chromium's launch arguments inside Lambda (NULL-terminated). */
+extern const char *const pw_lambda_chromium_args[];
+/* 1 inside Lambda (AWS_LAMBDA_FUNCTION_NAME set). */
+int pw_in_lambda(void);
+/* The wrapper's text for the user's config (absolute path, or NULL for
+ * none) whose directory is base_dir (malloc'd; NULL when out of memory). */
+char *pw_lambda_wrapper_text(const char *user_config, const char *base_dir);
+/* Write the wrapper into $TMPDIR/hypertest-playwright; its path (malloc'd),
+ * or NULL with *error (malloc'd, NULL when out of memory). */
+char *pw_lambda_wrapper(const char *user_config, const char *base_dir, char **error);
+/* HOME, XDG_CACHE_HOME, XDG_CONFIG_HOME under $TMPDIR (else /tmp), as
+ * NAME=VALUE strings (rn_strv_free), or NULL when out of memory. */
+char **pw_lambda_env_vars(void);
+
 #endif /* HT_RUNNER_PLAYWRIGHT_H */
