@@ -11,13 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../runner-common/runner-common.h" /* rn_buf, options, rn_run */
+#include "../common/htplugin.h" /* htp_buf, options, htp_run */
 
 /* ---- grep patterns (grep.c) ---------------------------------------------------------- */
 
 /* Append s escaped as the npm package escape-string-regexp does:
  * | \ { } ( ) [ ] ^ $ + * ? . get a backslash, and - becomes \x2d. */
-void pw_regex_escape(rn_buf *out, const char *s);
+void pw_regex_escape(htp_buf *out, const char *s);
 /* The context pattern of one test, as the TypeScript hypertest writes it:
  * "^" + the escaped project name, spec path and titles joined by single
  * spaces + "$", then every backslash doubled.  NULL when out of memory. */

@@ -23,7 +23,7 @@
  * a failure in the frame it shares with us.
  */
 #define _GNU_SOURCE
-#include "command.h"
+#include "htplugin.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,7 +52,7 @@ enum {
 
 /* ---- sinks ------------------------------------------------------------------ */
 
-int cmd_sink_init(cmd_sink *s, int fd, uint64_t limit, size_t tail_cap)
+int htp_sink_init(htp_sink *s, int fd, uint64_t limit, size_t tail_cap)
 {
 	memset(s, 0, sizeof *s);
 	s->fd = fd;
@@ -67,7 +67,7 @@ int cmd_sink_init(cmd_sink *s, int fd, uint64_t limit, size_t tail_cap)
 	return 0;
 }
 
-void cmd_sink_free(cmd_sink *s)
+void htp_sink_free(htp_sink *s)
 {
 	free(s->mem);
 	free(s->tail);
@@ -89,7 +89,7 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-static void sink_store(cmd_sink *s, const char *p, size_t n)
+static void sink_store(htp_sink *s, const char *p, size_t n)
 {
 	if (s->fd >= 0) {
 		if (s->write_errno == 0)
@@ -115,7 +115,7 @@ static void sink_store(cmd_sink *s, const char *p, size_t n)
 	s->last_byte = (unsigned char)p[n - 1];
 }
 
-static void sink_tail(cmd_sink *s, const char *p, size_t n)
+static void sink_tail(htp_sink *s, const char *p, size_t n)
 {
 	size_t cap = s->tail_cap;
 	if (!s->tail)
@@ -135,7 +135,7 @@ static void sink_tail(cmd_sink *s, const char *p, size_t n)
 	s->tail_len += n;
 }
 
-static void sink_feed(cmd_sink *s, const char *p, size_t n)
+static void sink_feed(htp_sink *s, const char *p, size_t n)
 {
 	if (s->kept < s->limit && !s->nomem) {
 		uint64_t room = s->limit - s->kept;
@@ -145,7 +145,7 @@ static void sink_feed(cmd_sink *s, const char *p, size_t n)
 	sink_tail(s, p, n);
 }
 
-int cmd_sink_finish(cmd_sink *s)
+int htp_sink_finish(htp_sink *s)
 {
 	if (s->fd >= 0 && s->total > s->kept && s->write_errno == 0) {
 		char note[96];
@@ -157,7 +157,7 @@ int cmd_sink_finish(cmd_sink *s)
 	return s->write_errno;
 }
 
-const char *cmd_sink_tail(const cmd_sink *s, size_t *len)
+const char *htp_sink_tail(const htp_sink *s, size_t *len)
 {
 	size_t n = s->tail_len < s->tail_cap ? s->tail_len : s->tail_cap;
 	*len = n;
@@ -193,7 +193,7 @@ static char *join3(const char *a, size_t alen, const char *b, size_t blen, const
 	return s;
 }
 
-int cmd_find_program(const char *name, const char *path_env, const char *cwd, int check_path,
+int htp_find_program(const char *name, const char *path_env, const char *cwd, int check_path,
                      char **found)
 {
 	*found = NULL;
@@ -265,7 +265,7 @@ static const struct {
 #endif
 };
 
-const char *cmd_signal_name(int sig, char *buf, size_t size)
+const char *htp_signal_name(int sig, char *buf, size_t size)
 {
 	for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
 		if (signal_names[i].sig == sig)
@@ -321,7 +321,7 @@ static void close_fd(int *fd)
 
 /* In the vfork child: system calls only, results in *f, then exec or _exit. */
 static void __attribute__((noreturn))
-child_run(const cmd_spawn *sp, pid_t parent, int in, int out, int err, struct child_failure *f)
+child_run(const htp_spawn *sp, pid_t parent, int in, int out, int err, struct child_failure *f)
 {
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof dfl);
@@ -378,10 +378,10 @@ static int main_exited(pid_t pid, int block)
 	return si.si_pid == pid ? 1 : 0;
 }
 
-static void capture(cmd_spawn *sp, pid_t pid, int outfd, int errfd)
+static void capture(htp_spawn *sp, pid_t pid, int outfd, int errfd)
 {
 	int fds[2] = {outfd, errfd};
-	cmd_sink *sinks[2] = {sp->out, sp->err};
+	htp_sink *sinks[2] = {sp->out, sp->err};
 	int pidfd = pidfd_for(pid);
 	int exited = 0;
 	int64_t exited_at = 0;
@@ -450,7 +450,7 @@ static void capture(cmd_spawn *sp, pid_t pid, int outfd, int errfd)
 
 /* vfork in a frame of its own, so that no caller's variable lives across it;
  * -1 with errno when vfork failed. */
-static pid_t start_child(const cmd_spawn *sp, int in, int out, int err, struct child_failure *f)
+static pid_t start_child(const htp_spawn *sp, int in, int out, int err, struct child_failure *f)
 {
 	f->stage = f->err = 0;
 	pid_t parent = getpid();
@@ -470,7 +470,7 @@ static pid_t start_child(const cmd_spawn *sp, int in, int out, int err, struct c
 	return pid;
 }
 
-int cmd_spawn_run(cmd_spawn *sp)
+int htp_spawn_run(htp_spawn *sp)
 {
 	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, devnull = -1;
 	int rc = 0;
