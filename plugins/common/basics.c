@@ -7,6 +7,7 @@
 #include "htplugin.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,17 @@ int htp_write_all(int fd, const void *data, size_t len)
 		}
 	}
 	return 0;
+}
+
+int htp_fd_above_stdio(int fd)
+{
+	if (fd < 0 || fd > 2)
+		return fd;
+	int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return moved;
 }
 
 char *htp_path_join(const char *dir, const char *rel)

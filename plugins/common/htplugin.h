@@ -64,6 +64,12 @@ int64_t htp_now_ms(void);
  * errno of the failed write. */
 int htp_write_all(int fd, const void *data, size_t len);
 
+/* fd itself when it is not 0, 1 or 2 (or negative); else a close-on-exec
+ * copy above 2, and fd is closed (so that dup2 onto 0..2 in a child always
+ * makes a new inheritable copy even if stdio was closed here).  -1 with
+ * errno when it cannot be copied. */
+int htp_fd_above_stdio(int fd);
+
 /* dir + "/" + rel, without doubling a slash; "." on either side yields the
  * other.  NULL when memory ran out. */
 char *htp_path_join(const char *dir, const char *rel);

@@ -288,25 +288,12 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A close-on-exec descriptor above 2, so that dup2 onto 0..2 in the child
- * always makes a new inheritable copy even if stdio was closed here. */
-static int above_stdio(int fd)
-{
-	if (fd < 0 || fd > 2)
-		return fd;
-	int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	int saved = errno;
-	close(fd);
-	errno = saved;
-	return moved;
-}
-
 static int make_pipe(int p[2])
 {
 	if (pipe2(p, O_CLOEXEC) != 0)
 		return errno;
-	p[0] = above_stdio(p[0]);
-	p[1] = above_stdio(p[1]);
+	p[0] = htp_fd_above_stdio(p[0]);
+	p[1] = htp_fd_above_stdio(p[1]);
 	if (p[0] < 0 || p[1] < 0)
 		return errno ? errno : EMFILE;
 	return 0;
@@ -478,7 +465,7 @@ int htp_spawn_run(htp_spawn *sp)
 
 	if ((rc = make_pipe(outp)) || (rc = make_pipe(errp)))
 		goto out;
-	devnull = above_stdio(open("/dev/null", O_RDONLY | O_CLOEXEC));
+	devnull = htp_fd_above_stdio(open("/dev/null", O_RDONLY | O_CLOEXEC));
 	if (devnull < 0) {
 		rc = errno;
 		goto out;

@@ -537,19 +537,216 @@ void aws_sigv4_result_free(aws_sigv4_result *r)
 	memset(r, 0, sizeof *r);
 }
 
+/* What one signature is built from, section by section. */
+typedef struct sign_ctx {
+	const aws_sigv4_params *p;
+	const aws_sigv4_request *req;
+	int presign;
+	char date[17], payload[65], expires[32];
+	const char *hash, *given, *token;
+	aws_buf cr, sts, signed_hdrs, scope, cred;
+	qlist q;
+	clist c;
+} sign_ctx;
+
+static void sign_ctx_free(sign_ctx *x)
+{
+	aws_buf_free(&x->cr);
+	aws_buf_free(&x->sts);
+	aws_buf_free(&x->signed_hdrs);
+	aws_buf_free(&x->scope);
+	aws_buf_free(&x->cred);
+	qlist_free(&x->q);
+	clist_free(&x->c);
+}
+
+/* The canonical headers (sorted, lower-case names, trimmed values) and the
+ * signed-headers list.  0 or -1 (no memory). */
+static int sign_headers(sign_ctx *x)
+{
+	const aws_sigv4_params *p = x->p;
+	const aws_headers *h = x->req->headers;
+	for (size_t i = 0; h && i < h->n; i++) {
+		char *l = lower_dup(h->v[i].name);
+		int skip = !l || is_skipped_header(l);
+		free(l);
+		if (!skip && clist_add(&x->c, h->v[i].name, h->v[i].value) < 0)
+			return -1;
+	}
+	if (!x->presign) {
+		if (clist_add(&x->c, "x-amz-date", x->date) < 0)
+			return -1;
+		if (x->token && !p->omit_session_token &&
+		    clist_add(&x->c, "x-amz-security-token", x->token) < 0)
+			return -1;
+		if (p->content_sha256_header && !x->given &&
+		    clist_add(&x->c, "x-amz-content-sha256", x->hash) < 0)
+			return -1;
+	}
+	clist *c = &x->c;
+	if (c->n)
+		qsort(c->v, c->n, sizeof *c->v, chdr_cmp);
+	for (size_t i = 0; i < c->n; i++)
+		if (i == 0 || strcmp(c->v[i].name, c->v[i - 1].name) != 0)
+			if ((x->signed_hdrs.len && aws_buf_adds(&x->signed_hdrs, ";") < 0) ||
+			    aws_buf_adds(&x->signed_hdrs, c->v[i].name) < 0)
+				return -1;
+	if (!x->signed_hdrs.data && aws_buf_adds(&x->signed_hdrs, "") < 0)
+		return -1;
+	return 0;
+}
+
+/* The canonical query: the request's, with the X-Amz-* parameters of a
+ * presigned URL.  0 or -1. */
+static int sign_query(sign_ctx *x)
+{
+	if (qlist_parse(&x->q, x->req->query) < 0)
+		return -1;
+	snprintf(x->expires, sizeof x->expires, "%ld", x->p->expires);
+	if (x->presign) {
+		if (qlist_add_raw(&x->q, "X-Amz-Algorithm", "AWS4-HMAC-SHA256") < 0 ||
+		    qlist_add_raw(&x->q, "X-Amz-Credential", x->cred.data) < 0 ||
+		    qlist_add_raw(&x->q, "X-Amz-Date", x->date) < 0 ||
+		    qlist_add_raw(&x->q, "X-Amz-Expires", x->expires) < 0 ||
+		    qlist_add_raw(&x->q, "X-Amz-SignedHeaders", x->signed_hdrs.data) < 0)
+			return -1;
+		if (x->token && !x->p->omit_session_token &&
+		    qlist_add_raw(&x->q, "X-Amz-Security-Token", x->token) < 0)
+			return -1;
+	}
+	if (x->q.n)
+		qsort(x->q.v, x->q.n, sizeof *x->q.v, qparam_cmp);
+	return 0;
+}
+
+/* The canonical request and the string to sign.  0 or -1. */
+static int sign_canonical_request(sign_ctx *x)
+{
+	aws_buf *cr = &x->cr;
+	const clist *c = &x->c;
+	if (aws_buf_addf(cr, "%s\n", x->req->method) < 0 || canonical_uri(cr, x->p, x->req->path) < 0 ||
+	    aws_buf_adds(cr, "\n") < 0)
+		return -1;
+	for (size_t i = 0; i < x->q.n; i++)
+		if (aws_buf_addf(cr, "%s%s=%s", i ? "&" : "", x->q.v[i].key, x->q.v[i].value) < 0)
+			return -1;
+	if (aws_buf_adds(cr, "\n") < 0)
+		return -1;
+	for (size_t i = 0; i < c->n; i++) {
+		int same_next = i + 1 < c->n && strcmp(c->v[i].name, c->v[i + 1].name) == 0;
+		int same_prev = i > 0 && strcmp(c->v[i].name, c->v[i - 1].name) == 0;
+		if ((!same_prev && aws_buf_addf(cr, "%s:", c->v[i].name) < 0) ||
+		    aws_buf_adds(cr, c->v[i].value) < 0 || aws_buf_adds(cr, same_next ? "," : "\n") < 0)
+			return -1;
+	}
+	if (aws_buf_addf(cr, "\n%s\n%s", x->signed_hdrs.data, x->hash) < 0)
+		return -1;
+	char crhash[65];
+	aws_sha256_hex(cr->data, cr->len, crhash);
+	return aws_buf_addf(&x->sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", x->date, x->scope.data, crhash);
+}
+
+/* The signing key of the date, region and service into k (from the
+ * params' cache when the secret and scope are the same). */
+static void signing_key(const aws_sigv4_params *p, const char *date, const char *secret,
+                        size_t secret_len, unsigned char k[32])
+{
+	char d8[9], kscope[sizeof p->key_cache->scope];
+	unsigned char shash[32], k1[32];
+	memcpy(d8, date, 8);
+	d8[8] = '\0';
+	int n = snprintf(kscope, sizeof kscope, "%s/%s/%s", d8, p->region, p->service);
+	int cacheable = p->key_cache && n > 0 && (size_t)n < sizeof kscope;
+	if (cacheable)
+		SHA256((const unsigned char *)secret, secret_len, shash);
+	if (cacheable && !strcmp(p->key_cache->scope, kscope) &&
+	    CRYPTO_memcmp(p->key_cache->secret_hash, shash, 32) == 0) {
+		memcpy(k, p->key_cache->key, 32);
+	} else {
+		hmac(secret, secret_len, d8, k1);
+		hmac(k1, 32, p->region, k);
+		hmac(k, 32, p->service, k1);
+		hmac(k1, 32, "aws4_request", k);
+		if (cacheable) {
+			memcpy(p->key_cache->scope, kscope, sizeof kscope);
+			memcpy(p->key_cache->secret_hash, shash, 32);
+			memcpy(p->key_cache->key, k, 32);
+		}
+	}
+	OPENSSL_cleanse(shash, sizeof shash);
+	OPENSSL_cleanse(k1, sizeof k1);
+}
+
+/* The signature of the string to sign into out->signature.  0 or -1. */
+static int sign_signature(sign_ctx *x, aws_sigv4_result *out)
+{
+	aws_buf secret = {0};
+	unsigned char k[32], sig[32];
+	if (aws_buf_addf(&secret, "AWS4%s", x->p->secret_access_key) < 0) {
+		aws_buf_free(&secret);
+		return -1;
+	}
+	signing_key(x->p, x->date, secret.data, secret.len, k);
+	OPENSSL_cleanse(secret.data, secret.len);
+	aws_buf_free(&secret);
+	hmac(k, 32, x->sts.data, sig);
+	to_hex(sig, 32, out->signature);
+	OPENSSL_cleanse(sig, sizeof sig);
+	OPENSSL_cleanse(k, sizeof k);
+	return 0;
+}
+
+/* The headers that sign a request (Authorization, X-Amz-Date...).  0 or -1. */
+static int sign_add_headers(sign_ctx *x, aws_sigv4_result *out)
+{
+	aws_buf auth = {0};
+	int rc = -1;
+	if (x->token && aws_headers_add(&out->add_headers, "X-Amz-Security-Token", x->token) < 0)
+		return -1;
+	if (aws_headers_add(&out->add_headers, "X-Amz-Date", x->date) < 0)
+		return -1;
+	if (x->p->content_sha256_header && !x->given &&
+	    aws_headers_add(&out->add_headers, "x-amz-content-sha256", x->hash) < 0)
+		return -1;
+	if (aws_buf_addf(&auth, "AWS4-HMAC-SHA256 Credential=%s, SignedHeaders=%s, Signature=%s",
+	                 x->cred.data, x->signed_hdrs.data, out->signature) == 0 &&
+	    aws_headers_add(&out->add_headers, "Authorization", auth.data) == 0)
+		rc = 0;
+	aws_buf_free(&auth);
+	return rc;
+}
+
+/* The query string of a presigned URL.  0 or -1. */
+static int sign_add_query(sign_ctx *x, aws_sigv4_result *out)
+{
+	aws_buf qs = {0};
+	int bad = 0;
+	const char *query = x->req->query;
+	if (query && *query)
+		bad |= aws_buf_addf(&qs, "%s&", query);
+	bad |= aws_buf_adds(&qs, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
+	bad |= aws_uri_encode(&qs, x->cred.data, x->cred.len, 0);
+	bad |= aws_buf_addf(&qs, "&X-Amz-Date=%s&X-Amz-SignedHeaders=", x->date);
+	bad |= aws_uri_encode(&qs, x->signed_hdrs.data, x->signed_hdrs.len, 0);
+	bad |= aws_buf_addf(&qs, "&X-Amz-Expires=%s", x->expires);
+	if (x->token) {
+		bad |= aws_buf_adds(&qs, "&X-Amz-Security-Token=");
+		bad |= aws_uri_encode(&qs, x->token, strlen(x->token), 0);
+	}
+	bad |= aws_buf_addf(&qs, "&X-Amz-Signature=%s", out->signature);
+	if (bad) {
+		aws_buf_free(&qs);
+		return -1;
+	}
+	out->query = aws_buf_steal(&qs);
+	return 0;
+}
+
 int aws_sigv4_sign(const aws_sigv4_params *p, const aws_sigv4_request *req, int form,
                    aws_sigv4_result *out, aws_err *err)
 {
-	char date[17], payload[65], crhash[65], *keybuf = NULL;
-	const char *hash, *given, *token;
-	aws_buf cr = {0}, sts = {0}, signed_hdrs = {0}, scope = {0}, cred = {0}, tmp = {0};
-	qlist q = {0};
-	clist c = {0};
-	size_t i;
-	int rc = HYPERTEST_ERR_NOMEM, presign = form == AWS_SIGV4_QUERY;
-	unsigned char k1[32], k2[32];
-	char expires[32];
-
+	sign_ctx x;
+	memset(&x, 0, sizeof x);
 	memset(out, 0, sizeof *out);
 	if (!p->access_key_id || !*p->access_key_id || !p->secret_access_key || !p->region ||
 	    !*p->region || !p->service || !*p->service || !req->method)
@@ -557,187 +754,38 @@ int aws_sigv4_sign(const aws_sigv4_params *p, const aws_sigv4_request *req, int 
 		                "SigV4: access key, secret, region, service and method are required");
 	if (!aws_headers_get(req->headers, "host"))
 		return aws_fail(err, HYPERTEST_ERR_INVALID, "SigV4: the request has no Host header");
-	token = p->session_token && *p->session_token ? p->session_token : NULL;
-	aws_amz_date(p->time, date);
+	x.p = p;
+	x.req = req;
+	x.presign = form == AWS_SIGV4_QUERY;
+	x.token = p->session_token && *p->session_token ? p->session_token : NULL;
+	aws_amz_date(p->time, x.date);
 
 	/* payload hash */
-	given = aws_headers_get(req->headers, "x-amz-content-sha256");
-	if (given) {
-		hash = given;
+	x.given = aws_headers_get(req->headers, "x-amz-content-sha256");
+	if (x.given) {
+		x.hash = x.given;
 	} else if (p->payload_hash) {
-		hash = p->payload_hash;
+		x.hash = p->payload_hash;
 	} else {
-		aws_sha256_hex(req->body, req->body_len, payload);
-		hash = payload;
+		aws_sha256_hex(req->body, req->body_len, x.payload);
+		x.hash = x.payload;
 	}
 
-	/* credential scope */
-	if (aws_buf_addf(&scope, "%.8s/%s/%s/aws4_request", date, p->region, p->service) < 0 ||
-	    aws_buf_addf(&cred, "%s/%s", p->access_key_id, scope.data) < 0)
-		goto out;
-
-	/* canonical headers */
-	for (i = 0; req->headers && i < req->headers->n; i++) {
-		char *l = lower_dup(req->headers->v[i].name);
-		int skip = !l || is_skipped_header(l);
-		free(l);
-		if (!skip && clist_add(&c, req->headers->v[i].name, req->headers->v[i].value) < 0)
-			goto out;
+	/* credential scope, then each part of the signature */
+	int failed =
+		aws_buf_addf(&x.scope, "%.8s/%s/%s/aws4_request", x.date, p->region, p->service) < 0 ||
+		aws_buf_addf(&x.cred, "%s/%s", p->access_key_id, x.scope.data) < 0 ||
+		sign_headers(&x) < 0 || sign_query(&x) < 0 || sign_canonical_request(&x) < 0 ||
+		sign_signature(&x, out) < 0 ||
+		(x.presign ? sign_add_query(&x, out) : sign_add_headers(&x, out)) < 0;
+	if (!failed) {
+		out->canonical_request = aws_buf_steal(&x.cr);
+		out->string_to_sign = aws_buf_steal(&x.sts);
 	}
-	if (!presign) {
-		if (clist_add(&c, "x-amz-date", date) < 0)
-			goto out;
-		if (token && !p->omit_session_token &&
-		    clist_add(&c, "x-amz-security-token", token) < 0)
-			goto out;
-		if (p->content_sha256_header && !given &&
-		    clist_add(&c, "x-amz-content-sha256", hash) < 0)
-			goto out;
-	}
-	if (c.n)
-		qsort(c.v, c.n, sizeof *c.v, chdr_cmp);
-	for (i = 0; i < c.n; i++)
-		if (i == 0 || strcmp(c.v[i].name, c.v[i - 1].name) != 0)
-			if ((signed_hdrs.len && aws_buf_adds(&signed_hdrs, ";") < 0) ||
-			    aws_buf_adds(&signed_hdrs, c.v[i].name) < 0)
-				goto out;
-	if (!signed_hdrs.data && aws_buf_adds(&signed_hdrs, "") < 0)
-		goto out;
-
-	/* canonical query */
-	if (qlist_parse(&q, req->query) < 0)
-		goto out;
-	snprintf(expires, sizeof expires, "%ld", p->expires);
-	if (presign) {
-		if (qlist_add_raw(&q, "X-Amz-Algorithm", "AWS4-HMAC-SHA256") < 0 ||
-		    qlist_add_raw(&q, "X-Amz-Credential", cred.data) < 0 ||
-		    qlist_add_raw(&q, "X-Amz-Date", date) < 0 ||
-		    qlist_add_raw(&q, "X-Amz-Expires", expires) < 0 ||
-		    qlist_add_raw(&q, "X-Amz-SignedHeaders", signed_hdrs.data) < 0)
-			goto out;
-		if (token && !p->omit_session_token &&
-		    qlist_add_raw(&q, "X-Amz-Security-Token", token) < 0)
-			goto out;
-	}
-	if (q.n)
-		qsort(q.v, q.n, sizeof *q.v, qparam_cmp);
-
-	/* canonical request */
-	if (aws_buf_addf(&cr, "%s\n", req->method) < 0 || canonical_uri(&cr, p, req->path) < 0 ||
-	    aws_buf_adds(&cr, "\n") < 0)
-		goto out;
-	for (i = 0; i < q.n; i++)
-		if (aws_buf_addf(&cr, "%s%s=%s", i ? "&" : "", q.v[i].key, q.v[i].value) < 0)
-			goto out;
-	if (aws_buf_adds(&cr, "\n") < 0)
-		goto out;
-	for (i = 0; i < c.n; i++) {
-		int same_next = i + 1 < c.n && strcmp(c.v[i].name, c.v[i + 1].name) == 0;
-		int same_prev = i > 0 && strcmp(c.v[i].name, c.v[i - 1].name) == 0;
-		if ((!same_prev && aws_buf_addf(&cr, "%s:", c.v[i].name) < 0) ||
-		    aws_buf_adds(&cr, c.v[i].value) < 0 ||
-		    aws_buf_adds(&cr, same_next ? "," : "\n") < 0)
-			goto out;
-	}
-	if (aws_buf_addf(&cr, "\n%s\n%s", signed_hdrs.data, hash) < 0)
-		goto out;
-
-	/* string to sign */
-	aws_sha256_hex(cr.data, cr.len, crhash);
-	if (aws_buf_addf(&sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", date, scope.data, crhash) < 0)
-		goto out;
-
-	/* signing key and signature */
-	if (aws_buf_addf(&tmp, "AWS4%s", p->secret_access_key) < 0)
-		goto out;
-	keybuf = tmp.data;
-	{
-		char d8[9], kscope[sizeof p->key_cache->scope];
-		unsigned char shash[32];
-		memcpy(d8, date, 8);
-		d8[8] = '\0';
-		int n = snprintf(kscope, sizeof kscope, "%s/%s/%s", d8, p->region, p->service);
-		int cacheable = p->key_cache && n > 0 && (size_t)n < sizeof kscope;
-		if (cacheable)
-			SHA256((const unsigned char *)keybuf, tmp.len, shash);
-		if (cacheable && !strcmp(p->key_cache->scope, kscope) &&
-		    CRYPTO_memcmp(p->key_cache->secret_hash, shash, 32) == 0) {
-			memcpy(k2, p->key_cache->key, 32);
-		} else {
-			hmac(keybuf, tmp.len, d8, k1);
-			hmac(k1, 32, p->region, k2);
-			hmac(k2, 32, p->service, k1);
-			hmac(k1, 32, "aws4_request", k2);
-			if (cacheable) {
-				memcpy(p->key_cache->scope, kscope, sizeof kscope);
-				memcpy(p->key_cache->secret_hash, shash, 32);
-				memcpy(p->key_cache->key, k2, 32);
-			}
-		}
-		OPENSSL_cleanse(shash, sizeof shash);
-	}
-	OPENSSL_cleanse(tmp.data, tmp.len);
-	hmac(k2, 32, sts.data, k1);
-	to_hex(k1, 32, out->signature);
-	OPENSSL_cleanse(k1, sizeof k1);
-	OPENSSL_cleanse(k2, sizeof k2);
-
-	/* the signed request */
-	if (!presign) {
-		aws_buf auth = {0};
-		if (token && aws_headers_add(&out->add_headers, "X-Amz-Security-Token", token) < 0)
-			goto out;
-		if (aws_headers_add(&out->add_headers, "X-Amz-Date", date) < 0)
-			goto out;
-		if (p->content_sha256_header && !given &&
-		    aws_headers_add(&out->add_headers, "x-amz-content-sha256", hash) < 0)
-			goto out;
-		if (aws_buf_addf(&auth,
-		                 "AWS4-HMAC-SHA256 Credential=%s, SignedHeaders=%s, Signature=%s",
-		                 cred.data, signed_hdrs.data, out->signature) < 0 ||
-		    aws_headers_add(&out->add_headers, "Authorization", auth.data) < 0) {
-			aws_buf_free(&auth);
-			goto out;
-		}
-		aws_buf_free(&auth);
-	} else {
-		aws_buf qs = {0};
-		int bad = 0;
-		if (req->query && *req->query)
-			bad |= aws_buf_addf(&qs, "%s&", req->query);
-		bad |= aws_buf_adds(&qs, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
-		bad |= aws_uri_encode(&qs, cred.data, cred.len, 0);
-		bad |= aws_buf_addf(&qs, "&X-Amz-Date=%s&X-Amz-SignedHeaders=", date);
-		bad |= aws_uri_encode(&qs, signed_hdrs.data, signed_hdrs.len, 0);
-		bad |= aws_buf_addf(&qs, "&X-Amz-Expires=%s", expires);
-		if (token) {
-			bad |= aws_buf_adds(&qs, "&X-Amz-Security-Token=");
-			bad |= aws_uri_encode(&qs, token, strlen(token), 0);
-		}
-		bad |= aws_buf_addf(&qs, "&X-Amz-Signature=%s", out->signature);
-		if (bad) {
-			aws_buf_free(&qs);
-			goto out;
-		}
-		out->query = aws_buf_steal(&qs);
-	}
-	out->canonical_request = aws_buf_steal(&cr);
-	out->string_to_sign = aws_buf_steal(&sts);
-	rc = 0;
-out:
-	if (tmp.data)
-		OPENSSL_cleanse(tmp.data, tmp.len);
-	aws_buf_free(&tmp);
-	aws_buf_free(&cr);
-	aws_buf_free(&sts);
-	aws_buf_free(&signed_hdrs);
-	aws_buf_free(&scope);
-	aws_buf_free(&cred);
-	qlist_free(&q);
-	clist_free(&c);
-	if (rc) {
+	sign_ctx_free(&x);
+	if (failed) {
 		aws_sigv4_result_free(out);
-		return aws_fail(err, rc, "SigV4: out of memory");
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "SigV4: out of memory");
 	}
 	return 0;
 }

@@ -44,7 +44,7 @@ static char *object_path(local_provider *p, const char *bucket, const char *key)
 		           key ? key : "", why);
 		return NULL;
 	}
-	char *path = local_path_join(bucket, key);
+	char *path = htp_path_join(bucket, key);
 	if (!path)
 		local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	return path;
@@ -163,8 +163,8 @@ static int copy_tree(local_provider *p, const char *src, const char *dst)
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		char *from = local_path_join(src, e->d_name);
-		char *to = local_path_join(dst, e->d_name);
+		char *from = htp_path_join(src, e->d_name);
+		char *to = htp_path_join(dst, e->d_name);
 		struct stat lst, st;
 		if (!from || !to) {
 			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
