@@ -18,11 +18,13 @@ int htp_options_load(const char *prefix, const char *json, json_t **obj, char **
 	*error = NULL;
 	json_t *root = json_loads(json && *json ? json : "{}", JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		return htp_errorf(error, HYPERTEST_ERR_CONFIG, "%sinvalid options (line %d, column %d): %s",
-		           prefix, jerr.line, jerr.column, jerr.text);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  "%sinvalid options (line %d, column %d): %s", prefix, jerr.line,
+		                  jerr.column, jerr.text);
 	if (!json_is_object(root)) {
 		json_decref(root);
-		return htp_errorf(error, HYPERTEST_ERR_CONFIG, "%soptions: expected an object", prefix);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG, "%soptions: expected an object",
+		                  prefix);
 	}
 	*obj = root;
 	return 0;
@@ -64,14 +66,16 @@ int htp_options_known(const char *prefix, json_t *obj, const char *const known[]
 			continue;
 		if (best_d <= 3 && best_d < strlen(key))
 			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-			           "%sunknown option '%s' (did you mean '%s'?)", prefix, key, known[best]);
+			                  "%sunknown option '%s' (did you mean '%s'?)", prefix, key,
+			                  known[best]);
 		htp_buf list = {0};
 		for (i = 0; known[i]; i++) {
 			htp_buf_str(&list, i ? ", " : "");
 			htp_buf_str(&list, known[i]);
 		}
-		int rc = htp_errorf(error, HYPERTEST_ERR_CONFIG, "%sunknown option '%s' (known: %s)", prefix,
-		             key, list.p ? list.p : "");
+		int rc = htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                    "%sunknown option '%s' (known: %s)", prefix, key,
+		                    list.p ? list.p : "");
 		free(list.p);
 		return rc;
 	}
@@ -84,13 +88,15 @@ int htp_opt_string(const char *prefix, json_t *obj, const char *key, const char 
 	json_t *v = json_object_get(obj, key);
 	*out = NULL;
 	if (v && !json_is_string(v))
-		return htp_errorf(error, HYPERTEST_ERR_CONFIG, "%soption '%s': expected a string", prefix, key);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG, "%soption '%s': expected a string",
+		                  prefix, key);
 	const char *s = v ? json_string_value(v) : def;
 	if (!s)
-		return htp_errorf(error, HYPERTEST_ERR_CONFIG, "%soption '%s' is required", prefix, key);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG, "%soption '%s' is required", prefix,
+		                  key);
 	if (!*s)
-		return htp_errorf(error, HYPERTEST_ERR_CONFIG, "%soption '%s': expected a non-empty string",
-		           prefix, key);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  "%soption '%s': expected a non-empty string", prefix, key);
 	if (!(*out = strdup(s)))
 		return htp_errorf(error, HYPERTEST_ERR_NOMEM, "%sout of memory", prefix);
 	return 0;
@@ -100,16 +106,18 @@ int htp_opt_string(const char *prefix, json_t *obj, const char *key, const char 
 static int check_relpath(const char *prefix, const char *key, const char *path, char **error)
 {
 	if (!*path)
-		return htp_errorf(error, HYPERTEST_ERR_CONFIG, "%soption '%s': empty path", prefix, key);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG, "%soption '%s': empty path", prefix,
+		                  key);
 	if (path[0] == '/')
 		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-		           "%soption '%s': '%s' must be relative to the project directory", prefix, key,
-		           path);
+		                  "%soption '%s': '%s' must be relative to the project directory",
+		                  prefix, key, path);
 	for (const char *p = path; *p;) {
 		size_t len = strcspn(p, "/");
 		if (len == 2 && !strncmp(p, "..", 2))
-			return htp_errorf(error, HYPERTEST_ERR_CONFIG, "%soption '%s': '%s' must not contain '..'",
-			           prefix, key, path);
+			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+			                  "%soption '%s': '%s' must not contain '..'", prefix, key,
+			                  path);
 		p += len;
 		p += strspn(p, "/");
 	}
@@ -141,8 +149,8 @@ int htp_opt_strings(const char *prefix, json_t *obj, const char *key, int relpat
 	json_t *v = json_object_get(obj, key);
 	*out = NULL;
 	if (v && !json_is_array(v))
-		return htp_errorf(error, HYPERTEST_ERR_CONFIG, "%soption '%s': expected an array of strings",
-		           prefix, key);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  "%soption '%s': expected an array of strings", prefix, key);
 	size_t n = v ? json_array_size(v) : 0;
 	char **s = calloc(n + 1, sizeof *s);
 	if (!s)
@@ -152,7 +160,8 @@ int htp_opt_strings(const char *prefix, json_t *obj, const char *key, int relpat
 		int rc = 0;
 		if (!json_is_string(e))
 			rc = htp_errorf(error, HYPERTEST_ERR_CONFIG,
-			         "%soption '%s': element %zu is not a string", prefix, key, i + 1);
+			                "%soption '%s': element %zu is not a string", prefix, key,
+			                i + 1);
 		else if (!(s[i] = strdup(json_string_value(e))))
 			rc = htp_errorf(error, HYPERTEST_ERR_NOMEM, "%sout of memory", prefix);
 		else if (relpaths && !(rc = check_relpath(prefix, key, s[i], error)))

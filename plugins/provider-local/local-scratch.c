@@ -392,7 +392,7 @@ static int pool_put(local_provider *p, const char *dir)
 	pool_prefix(p, prefix);
 	for (int attempt = 0; attempt < 4; attempt++) {
 		char *name = htp_strdupf("%s/%s%ld-%lx-%lu", p->pool_dir, prefix, (long)getpid(),
-		                            (unsigned long)(uintptr_t)p, ++p->pool_seq);
+		                         (unsigned long)(uintptr_t)p, ++p->pool_seq);
 		if (!name)
 			return -1;
 		if (rename(dir, name) == 0) {
@@ -414,7 +414,7 @@ char *local_scratch_set_aside(local_provider *p, char *dir)
 	if (!dir || !p->scratch_base)
 		return dir;
 	char *name = htp_strdupf("%s/.aside-%ld-%lx-%lu", p->scratch_base, (long)getpid(),
-	                            (unsigned long)(uintptr_t)p, ++p->pool_seq);
+	                         (unsigned long)(uintptr_t)p, ++p->pool_seq);
 	if (!name || rename(dir, name) != 0) {
 		free(name);
 		return dir;

@@ -262,8 +262,9 @@ static void zygote_end(local_provider *p, int grace_ms, char **how)
 		size_t n = p->zyg_tail_len;
 		while (n > 0 && (p->zyg_tail_err[n - 1] == '\n' || p->zyg_tail_err[n - 1] == ' '))
 			n--;
-		*how = htp_strdupf("the function zygote (pid %ld) ended: %s%s%.*s", (long)p->zyg_pid, st,
-		                   n ? "; stderr: " : "", (int)n, p->zyg_tail_err);
+		*how = htp_strdupf("the function zygote (pid %ld) ended: %s%s%.*s",
+		                   (long)p->zyg_pid, st, n ? "; stderr: " : "", (int)n,
+		                   p->zyg_tail_err);
 	}
 	p->zyg_pid = 0;
 	p->zyg_tail_len = 0;
@@ -393,7 +394,8 @@ static int zygote_wait_ready(local_provider *p, char **error)
 		char *how = NULL, *what = NULL;
 		if (left <= 0) {
 			zygote_end(p, 0, &how);
-			htp_errorf(error, -1, "the function zygote %s was not ready after %d s (%s)",
+			htp_errorf(error, -1,
+			           "the function zygote %s was not ready after %d s (%s)",
 			           p->program, ZYG_READY_MS / 1000, how ? how : "out of memory");
 			free(how);
 			return -1;
@@ -413,7 +415,8 @@ static int zygote_wait_ready(local_provider *p, char **error)
 				return 0;
 			if (got != 0) {
 				zygote_end(p, 200, &how);
-				htp_errorf(error, -1, "%s did not serve as a zygote (%s; %s)", p->program,
+				htp_errorf(error, -1, "%s did not serve as a zygote (%s; %s)",
+				           p->program,
 				           got < 0 ? (what ? what : "out of memory") : "unexpected message",
 				           how ? how : "out of memory");
 				free(what);

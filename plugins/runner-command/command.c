@@ -120,12 +120,13 @@ static int check_line(runner *r, const char *p, size_t len, size_t line)
 {
 	if (memchr(p, '\0', len))
 		return htp_fail(&up, r->core, HYPERTEST_ERR_RUNNER,
-		            PREFIX "list command '%s': line %zu contains a NUL byte", r->o.list[0], line);
+		                PREFIX "list command '%s': line %zu contains a NUL byte",
+		                r->o.list[0], line);
 	for (size_t i = 0, n; i < len; i += n)
 		if (!(n = htp_utf8_char((const unsigned char *)p + i, len - i)))
 			return htp_fail(&up, r->core, HYPERTEST_ERR_RUNNER,
-			            PREFIX "list command '%s': line %zu is not valid UTF-8 text",
-			            r->o.list[0], line);
+			                PREFIX "list command '%s': line %zu is not valid UTF-8 text",
+			                r->o.list[0], line);
 	return 0;
 }
 
@@ -192,16 +193,17 @@ static int run_list(runner *r, hypertest_list *list)
 	char *why = outcome_text(&sp, argv[0]);
 	if (why) {
 		char *tail = err_tail(r, &err);
-		rc = htp_fail(&up, r->core, HYPERTEST_ERR_RUNNER, PREFIX "list command '%s' failed: %s%s%s",
-		          argv[0], why, tail && *tail ? ": " : "", tail ? tail : "");
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_RUNNER,
+		              PREFIX "list command '%s' failed: %s%s%s", argv[0], why,
+		              tail && *tail ? ": " : "", tail ? tail : "");
 		free(tail);
 		free(why);
 		goto done;
 	}
 	if (out.total > out.kept || out.nomem) {
 		rc = htp_fail(&up, r->core, HYPERTEST_ERR_RUNNER,
-		          PREFIX "list command '%s' printed more than %llu bytes", argv[0],
-		          (unsigned long long)LIST_OUTPUT_MAX);
+		              PREFIX "list command '%s' printed more than %llu bytes", argv[0],
+		              (unsigned long long)LIST_OUTPUT_MAX);
 		goto done;
 	}
 	/* check every line before the first is added: all or nothing */
@@ -227,8 +229,8 @@ static int run_list(runner *r, hypertest_list *list)
 	}
 	if (!rc && count == 0)
 		rc = htp_fail(&up, r->core, HYPERTEST_ERR_EMPTY,
-		          PREFIX "list command '%s' printed no test ids (one per line expected)",
-		          argv[0]);
+		              PREFIX "list command '%s' printed no test ids (one per line expected)",
+		              argv[0]);
 done:
 	free(path);
 	htp_strv_free(argv);
@@ -242,11 +244,13 @@ static int op_list_tests(void *self, hypertest_list *list)
 {
 	runner *r = self;
 	if (!up.list_add)
-		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED, PREFIX "the core cannot receive tests");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                PREFIX "the core cannot receive tests");
 	if (r->o.list)
 		return run_list(r, list);
 	if (r->o.n_tests == 0)
-		return htp_fail(&up, r->core, HYPERTEST_ERR_EMPTY, PREFIX "option 'tests' lists no test");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_EMPTY,
+		                PREFIX "option 'tests' lists no test");
 	for (size_t i = 0; i < r->o.n_tests; i++) {
 		int rc = add_context(r, list, r->o.tests[i], strlen(r->o.tests[i]));
 		if (rc)
@@ -264,8 +268,8 @@ static int add_to_layer(runner *r, hypertest_layer *layer, const char *key, cons
 		return htp_fail(&up, r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	struct stat st;
 	int rc = stat(src, &st) != 0 ? htp_fail(&up, r->core, HYPERTEST_ERR_NOT_FOUND,
-	                                    PREFIX "option '%s': '%s': %s", key, src,
-	                                    strerror(errno))
+	                                        PREFIX "option '%s': '%s': %s", key, src,
+	                                        strerror(errno))
 	                             : up.layer_add(layer, src, rel);
 	free(src);
 	return rc;
@@ -275,7 +279,8 @@ static int op_image_content(void *self, hypertest_layer *layer)
 {
 	runner *r = self;
 	if (!up.layer_add)
-		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED, PREFIX "the core cannot build layers");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                PREFIX "the core cannot build layers");
 	int rc = add_to_layer(r, layer, "testDir", r->o.test_dir);
 	for (char **p = r->o.include; !rc && p && *p; p++)
 		rc = add_to_layer(r, layer, "include", *p);
@@ -291,7 +296,7 @@ static int open_log(runner *r, const char *dir, const char *name, int *fd)
 	int rc = 0;
 	if (*fd < 0)
 		rc = htp_fail(&up, r->core, HYPERTEST_ERR_IO, PREFIX "cannot create '%s': %s", path,
-		          strerror(errno));
+		              strerror(errno));
 	free(path);
 	return rc;
 }
@@ -333,16 +338,17 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 {
 	runner *r = self;
 	if (!up.result_set_status || !up.result_set_str || !up.result_set_duration)
-		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED, PREFIX "the core cannot take results");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                PREFIX "the core cannot take results");
 	json_error_t jerr;
 	json_t *ctx = json_loads(context_json ? context_json : "", 0, &jerr);
 	json_t *jid = json_object_get(ctx, "id");
 	if (!json_is_string(jid) || !json_string_length(jid)) {
 		int rc = ctx ? htp_fail(&up, r->core, HYPERTEST_ERR_INVALID,
-		                    PREFIX "test context: expected an object with a string \"id\"")
+		                        PREFIX "test context: expected an object with a string \"id\"")
 		             : htp_fail(&up, r->core, HYPERTEST_ERR_INVALID,
-		                    PREFIX "test context is not JSON (column %d): %s", jerr.column,
-		                    jerr.text);
+		                        PREFIX "test context is not JSON (column %d): %s",
+		                        jerr.column, jerr.text);
 		json_decref(ctx);
 		return rc;
 	}
@@ -453,7 +459,8 @@ static int op_doctor(void *self, hypertest_checks *checks)
 {
 	runner *r = self;
 	if (!up.doctor_check)
-		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED, PREFIX "the core takes no checks");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                PREFIX "the core takes no checks");
 	char *dir = htp_path_join(project_dir(r), r->o.test_dir), *msg = NULL;
 	struct stat st;
 	int status = HYPERTEST_CHECK_OK, n;

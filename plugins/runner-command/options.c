@@ -146,11 +146,11 @@ static int unknown_option(char **error, const char *key)
 	size_t len = strlen(key);
 	if (best && best_d <= 3 && best_d < len)
 		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "unknown option '%s' (did you mean '%s'?)", key, best);
+		                  PREFIX "unknown option '%s' (did you mean '%s'?)", key, best);
 	return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-	           PREFIX "unknown option '%s' (known: testDir, list, tests, run, skipExitCode, "
-	           "env, messageBytes, outputLimitBytes, include)",
-	           key);
+	                  PREFIX "unknown option '%s' (known: testDir, list, tests, run, skipExitCode, "
+	                  "env, messageBytes, outputLimitBytes, include)",
+	                  key);
 }
 
 /* A relative path without ".." that stays below its base. */
@@ -158,16 +158,18 @@ static int bad_relative_path(char **error, const char *key, const char *what,
                              const char *path)
 {
 	if (!*path)
-		return htp_errorf(error, HYPERTEST_ERR_CONFIG, PREFIX "option '%s': %s is empty", key, what);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG, PREFIX "option '%s': %s is empty",
+		                  key, what);
 	if (path[0] == '/')
 		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option '%s': %s '%s' must be relative to the project directory",
-		           key, what, path);
+		                  PREFIX "option '%s': %s '%s' must be relative to the project directory",
+		                  key, what, path);
 	for (const char *p = path; *p;) {
 		size_t len = strcspn(p, "/");
 		if (len == 2 && p[0] == '.' && p[1] == '.')
 			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-			           PREFIX "option '%s': %s '%s' must not contain '..'", key, what, path);
+			                  PREFIX "option '%s': %s '%s' must not contain '..'", key,
+			                  what, path);
 		p += len;
 		p += strspn(p, "/");
 	}
@@ -180,11 +182,11 @@ static int opt_strings(char **error, json_t *v, const char *key, int non_empty,
 {
 	if (!json_is_array(v))
 		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option '%s': expected an array of strings", key);
+		                  PREFIX "option '%s': expected an array of strings", key);
 	size_t n = json_array_size(v);
 	if (non_empty && n == 0)
 		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option '%s': expected a non-empty array of strings", key);
+		                  PREFIX "option '%s': expected a non-empty array of strings", key);
 	char **s = calloc(n + 1, sizeof *s);
 	if (!s)
 		return htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
@@ -193,9 +195,9 @@ static int opt_strings(char **error, json_t *v, const char *key, int non_empty,
 		if (!json_is_string(e)) {
 			htp_strv_free(s);
 			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-			           PREFIX "option '%s': expected an array of strings (element %zu is not "
-			           "a string)",
-			           key, i + 1);
+			                  PREFIX "option '%s': expected an array of strings (element %zu is not "
+			                  "a string)",
+			                  key, i + 1);
 		}
 		if (!(s[i] = strdup(json_string_value(e)))) {
 			htp_strv_free(s);
@@ -216,7 +218,7 @@ static int opt_argv(char **error, json_t *v, const char *key, unsigned allowed,
 		return rc;
 	if (!(*out)[0][0])
 		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option '%s': the program (element 1) is empty", key);
+		                  PREFIX "option '%s': the program (element 1) is empty", key);
 	for (size_t i = 0; (*out)[i]; i++) {
 		const char *where = NULL;
 		const char *const none[3] = {"", "", ""};
@@ -225,20 +227,20 @@ static int opt_argv(char **error, json_t *v, const char *key, unsigned allowed,
 			continue;
 		if (t == TPL_LONE_CLOSE)
 			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-			           PREFIX "option '%s': element %zu ('%s'): a single '}' (write '}}' "
-			           "for a literal brace)",
-			           key, i + 1, (*out)[i]);
+			                  PREFIX "option '%s': element %zu ('%s'): a single '}' (write '}}' "
+			                  "for a literal brace)",
+			                  key, i + 1, (*out)[i]);
 		int len = (int)strcspn(where + 1, "{}") + 2;
 		if (t == TPL_UNKNOWN)
 			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-			           PREFIX "option '%s': element %zu ('%s'): unknown placeholder '%.*s' "
-			           "(known: {id}, {testDir}, {artifactsDir}; write '{{' and '}}' "
-			           "for literal braces)",
-			           key, i + 1, (*out)[i], where[len - 1] == '}' ? len : len - 1, where);
+			                  PREFIX "option '%s': element %zu ('%s'): unknown placeholder '%.*s' "
+			                  "(known: {id}, {testDir}, {artifactsDir}; write '{{' and '}}' "
+			                  "for literal braces)",
+			                  key, i + 1, (*out)[i], where[len - 1] == '}' ? len : len - 1, where);
 		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option '%s': element %zu ('%s'): placeholder '%.*s' is not "
-		           "available here (only {testDir})",
-		           key, i + 1, (*out)[i], len, where);
+		                  PREFIX "option '%s': element %zu ('%s'): placeholder '%.*s' is not "
+		                  "available here (only {testDir})",
+		                  key, i + 1, (*out)[i], len, where);
 	}
 	return 0;
 }
@@ -248,7 +250,8 @@ static int opt_int(char **error, json_t *v, const char *key, long long min,
 {
 	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
 		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option '%s': expected an integer from %lld to %lld", key, min, max);
+		                  PREFIX "option '%s': expected an integer from %lld to %lld", key,
+		                  min, max);
 	*out = json_integer_value(v);
 	return 0;
 }
@@ -257,7 +260,7 @@ static int opt_env(cmd_options *opt, json_t *v, char **error)
 {
 	if (!json_is_object(v))
 		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option 'env': expected an object of strings");
+		                  PREFIX "option 'env': expected an object of strings");
 	opt->env = calloc(json_object_size(v) + 1, sizeof *opt->env);
 	if (!opt->env)
 		return htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
@@ -267,10 +270,11 @@ static int opt_env(cmd_options *opt, json_t *v, char **error)
 	json_object_foreach(v, name, value) {
 		if (!*name || strchr(name, '='))
 			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-			           PREFIX "option 'env': invalid variable name '%s'", name);
+			                  PREFIX "option 'env': invalid variable name '%s'", name);
 		if (!json_is_string(value))
 			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-			           PREFIX "option 'env': variable '%s': expected a string", name);
+			                  PREFIX "option 'env': variable '%s': expected a string",
+			                  name);
 		if (asprintf(&opt->env[i], "%s=%s", name, json_string_value(value)) < 0) {
 			opt->env[i] = NULL;
 			return htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
@@ -299,7 +303,8 @@ static int parse_options(cmd_options *opt, json_t *obj, char **error)
 
 	v = json_object_get(obj, "testDir");
 	if (v && !json_is_string(v))
-		return htp_errorf(error, HYPERTEST_ERR_CONFIG, PREFIX "option 'testDir': expected a string");
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  PREFIX "option 'testDir': expected a string");
 	opt->test_dir = strdup(v ? json_string_value(v) : "tests");
 	if (!opt->test_dir)
 		return htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
@@ -311,11 +316,11 @@ static int parse_options(cmd_options *opt, json_t *obj, char **error)
 	json_t *list = json_object_get(obj, "list"), *tests = json_object_get(obj, "tests");
 	if (list && tests)
 		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "options 'list' and 'tests' exclude each other: give one of them");
+		                  PREFIX "options 'list' and 'tests' exclude each other: give one of them");
 	if (!list && !tests)
 		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option 'list' (a command that prints the test ids) or 'tests' "
-		           "(an array of test ids) is required");
+		                  PREFIX "option 'list' (a command that prints the test ids) or 'tests' "
+		                  "(an array of test ids) is required");
 	if (list && (rc = opt_argv(error, list, "list", PH_TEST_DIR, &opt->list)))
 		return rc;
 	if (tests) {
@@ -328,11 +333,12 @@ static int parse_options(cmd_options *opt, json_t *obj, char **error)
 			rc = 0;
 			if (!opt->tests[i][0])
 				rc = htp_errorf(error, HYPERTEST_ERR_CONFIG,
-				         PREFIX "option 'tests': element %zu is empty", i + 1);
+				                PREFIX "option 'tests': element %zu is empty",
+				                i + 1);
 			else if (json_object_get(seen, opt->tests[i]))
 				rc = htp_errorf(error, HYPERTEST_ERR_CONFIG,
-				         PREFIX "option 'tests': element %zu repeats '%s'", i + 1,
-				         opt->tests[i]);
+				                PREFIX "option 'tests': element %zu repeats '%s'",
+				                i + 1, opt->tests[i]);
 			else if (json_object_set_new_nocheck(seen, opt->tests[i], json_true()))
 				rc = htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 			if (rc) {
@@ -346,7 +352,7 @@ static int parse_options(cmd_options *opt, json_t *obj, char **error)
 	v = json_object_get(obj, "run");
 	if (!v)
 		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option 'run' (the command that runs one test) is required");
+		                  PREFIX "option 'run' (the command that runs one test) is required");
 	if ((rc = opt_argv(error, v, "run", PH_ALL, &opt->run)))
 		return rc;
 
@@ -399,8 +405,9 @@ int cmd_options_parse(cmd_options *o, const char *json, char **error)
 	json_t *root = json_loads(json && *json ? json : "{}", JSON_REJECT_DUPLICATES, &jerr);
 	int rc;
 	if (!root)
-		rc = htp_errorf(error, HYPERTEST_ERR_CONFIG, PREFIX "invalid options (line %d, column %d): %s",
-		         jerr.line, jerr.column, jerr.text);
+		rc = htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                PREFIX "invalid options (line %d, column %d): %s", jerr.line,
+		                jerr.column, jerr.text);
 	else if (!json_is_object(root))
 		rc = htp_errorf(error, HYPERTEST_ERR_CONFIG, PREFIX "options: expected an object");
 	else

@@ -112,8 +112,8 @@ static int add_dir(ct_runner *r, hypertest_layer *layer, const char *dir, const 
 		return ct_up.layer_add(layer, dir, dir);
 	DIR *d = opendir(dir);
 	if (!d)
-		return htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOT_FOUND, CT_PREFIX "option '%s': '%s': %s",
-		               key, dir, strerror(errno));
+		return htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOT_FOUND,
+		                CT_PREFIX "option '%s': '%s': %s", key, dir, strerror(errno));
 	int rc = 0;
 	struct dirent *e;
 	while (!rc && (e = readdir(d))) {
@@ -122,7 +122,8 @@ static int add_dir(ct_runner *r, hypertest_layer *layer, const char *dir, const 
 			continue;
 		char *p = htp_path_join(dir, e->d_name);
 		if (!p)
-			rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
+			rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM,
+			              CT_PREFIX "out of memory");
 		else if (strcmp(p, build))
 			rc = ct_up.layer_add(layer, p, p);
 		free(p);
@@ -136,15 +137,16 @@ static int op_image_content(void *self, hypertest_layer *layer)
 	ct_runner *r = self;
 	if (!ct_up.layer_add)
 		return htp_fail(&ct_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               CT_PREFIX "the core cannot build layers");
+		                CT_PREFIX "the core cannot build layers");
 	char *b = ct_build_dir(r), *s = htp_path_join(ct_project_dir(r), r->source_dir);
 	char *build = b ? realpath(b, NULL) : NULL, *source = s ? realpath(s, NULL) : NULL;
 	int rc;
 	if (!b || !s)
 		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
 	else if (!build || !source)
-		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOT_FOUND, CT_PREFIX "option '%s': '%s': %s",
-		             build ? "sourceDir" : "buildDir", build ? s : b, strerror(errno));
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOT_FOUND,
+		              CT_PREFIX "option '%s': '%s': %s", build ? "sourceDir" : "buildDir",
+		              build ? s : b, strerror(errno));
 	else if (!(rc = add_dir(r, layer, build, "buildDir", 0, build))) {
 		size_t bl = strlen(build);
 		/* the build directory inside the sources: skip it there */
@@ -166,8 +168,9 @@ static int op_doctor(void *self, hypertest_checks *checks)
 	ct_runner *r = self;
 	if (!ct_up.doctor_check)
 		return htp_fail(&ct_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               CT_PREFIX "the core takes no checks");
-	char *b = ct_build_dir(r), *f = b ? htp_path_join(b, "CTestTestfile.cmake") : NULL, *msg = NULL;
+		                CT_PREFIX "the core takes no checks");
+	char *b = ct_build_dir(r), *f = b ? htp_path_join(b,
+	                                                  "CTestTestfile.cmake") : NULL, *msg = NULL;
 	struct stat st;
 	int status = HYPERTEST_CHECK_FAILED, n = -1;
 	if (f && stat(f, &st) != 0)

@@ -72,8 +72,8 @@ int ct_write_testfile(ct_runner *r, const char *dir, const char *build)
 {
 	if (strchr(build, '\\'))
 		return htp_fail(&ct_up, r->core, HYPERTEST_ERR_CONFIG,
-		               CT_PREFIX "build directory '%s': CMake reads a backslash in a path as "
-		               "a directory separator", build);
+		                CT_PREFIX "build directory '%s': CMake reads a backslash in a path as "
+		                "a directory separator", build);
 	char *text = testfile_text(build), *path = htp_path_join(dir, "CTestTestfile.cmake");
 	int e = !text ? errno : !path ? ENOMEM : 0, fd = -1;
 	if (!e && (fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
@@ -92,8 +92,8 @@ int ct_write_testfile(ct_runner *r, const char *dir, const char *build)
 	if (!e)
 		return 0;
 	return htp_fail(&ct_up, r->core, e == ENOMEM ? HYPERTEST_ERR_NOMEM : HYPERTEST_ERR_IO,
-	               CT_PREFIX "cannot write '%s/CTestTestfile.cmake' (for '%s'): %s", dir, build,
-	               strerror(e));
+	                CT_PREFIX "cannot write '%s/CTestTestfile.cmake' (for '%s'): %s", dir,
+	                build, strerror(e));
 }
 
 /* Run ctest with argv in dir (NULL: where we are), output in memory. */
@@ -110,15 +110,16 @@ static int run_ctest(ct_runner *r, char **argv, const char *dir, htp_run *run, c
 		htp_fail(&ct_up, r->core, rc, CT_PREFIX "%s", error ? error : "out of memory");
 	} else if (htp_run_exit_code(run) != 0) {
 		char *why = htp_run_outcome(run), *tail = htp_run_output_tail(run, CT_MESSAGE_BYTES);
-		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER, CT_PREFIX "%s%s%s%s failed: %s%s%s",
-		             what, dir ? " in '" : "", dir ? dir : "", dir ? "'" : "",
-		             why ? why : "failed", tail && *tail ? "\n" : "", tail ? tail : "");
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER,
+		              CT_PREFIX "%s%s%s%s failed: %s%s%s", what, dir ? " in '" : "",
+		              dir ? dir : "", dir ? "'" : "", why ? why : "failed",
+		              tail && *tail ? "\n" : "", tail ? tail : "");
 		free(why);
 		free(tail);
 	} else if (run->out.total > run->out.kept || run->out.nomem) {
 		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER,
-		             CT_PREFIX "%s printed more than %llu bytes", what,
-		             (unsigned long long)LIST_OUTPUT_MAX);
+		              CT_PREFIX "%s printed more than %llu bytes", what,
+		              (unsigned long long)LIST_OUTPUT_MAX);
 	}
 	free(error);
 	return rc;
@@ -135,7 +136,8 @@ int ct_version(ct_runner *r)
 	if (!rc && (!v || sscanf(v, "version %d.%d", &r->major, &r->minor) != 2 || r->major < 1)) {
 		r->major = 0;
 		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER,
-		             CT_PREFIX "cannot read the version of '%s' in: %.200s", r->ctest, out);
+		              CT_PREFIX "cannot read the version of '%s' in: %.200s", r->ctest,
+		              out);
 	}
 	htp_run_free(&run);
 	return rc;
@@ -149,7 +151,8 @@ static int add_tests(ct_runner *r, hypertest_list *list, json_t *tests, const ch
 		json_t *name = json_object_get(t, "name");
 		if (!json_is_string(name) || !json_string_length(name))
 			return htp_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER,
-			               CT_PREFIX "ctest --show-only=json-v1: test %zu has no name", i + 1);
+			                CT_PREFIX "ctest --show-only=json-v1: test %zu has no name",
+			                i + 1);
 	}
 	json_array_foreach(tests, i, t) {
 		json_t *o = json_pack("{s:O,s:I,s:s}", "name", json_object_get(t, "name"), "index",
@@ -157,7 +160,8 @@ static int add_tests(ct_runner *r, hypertest_list *list, json_t *tests, const ch
 		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		json_decref(o);
 		if (!text)
-			return htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
+			return htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM,
+			                CT_PREFIX "out of memory");
 		int rc = ct_up.list_add(list, text);
 		free(text);
 		if (rc)
@@ -196,7 +200,7 @@ int ct_list_tests(void *self, hypertest_list *list)
 	ct_runner *r = self;
 	if (!ct_up.list_add)
 		return htp_fail(&ct_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               CT_PREFIX "the core cannot receive tests");
+		                CT_PREFIX "the core cannot receive tests");
 	size_t n_args = htp_strv_len(r->args), k = 0;
 	char **argv = calloc(n_args + 3, sizeof *argv), *given = ct_build_dir(r);
 	char *plain = given ? ct_absolute(given) : NULL, *build = NULL, *scratch = NULL;
@@ -209,15 +213,16 @@ int ct_list_tests(void *self, hypertest_list *list)
 	}
 	/* the path the image holds it at (as IMAGE_CONTENT resolves it) */
 	if (!(build = realpath(plain, NULL))) {
-		rc = htp_fail(&ct_up, r->core, errno == ENOMEM ? HYPERTEST_ERR_NOMEM : HYPERTEST_ERR_NOT_FOUND,
-		             CT_PREFIX "option 'buildDir': '%s': %s", plain, strerror(errno));
+		rc = htp_fail(&ct_up, r->core,
+		              errno == ENOMEM ? HYPERTEST_ERR_NOMEM : HYPERTEST_ERR_NOT_FOUND,
+		              CT_PREFIX "option 'buildDir': '%s': %s", plain, strerror(errno));
 		goto done;
 	}
 	if (!(scratch = scratch_dir())) {
 		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_IO,
-		             CT_PREFIX "cannot make a temporary directory in '%s': %s",
-		             getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-		             strerror(errno));
+		              CT_PREFIX "cannot make a temporary directory in '%s': %s",
+		              getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+		              strerror(errno));
 		goto done;
 	}
 	if ((rc = ct_write_testfile(r, scratch, build)))
@@ -233,14 +238,14 @@ int ct_list_tests(void *self, hypertest_list *list)
 	json_t *tests = json_object_get(doc, "tests");
 	if (!json_is_array(tests))
 		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER,
-		             CT_PREFIX "ctest --show-only=json-v1 for '%s': %s%s (ctest 3.14 or newer "
-		             "is needed)",
-		             build, doc ? "no \"tests\" array" : "not JSON: ", doc ? "" : jerr.text);
+		              CT_PREFIX "ctest --show-only=json-v1 for '%s': %s%s (ctest 3.14 or newer "
+		              "is needed)",
+		              build, doc ? "no \"tests\" array" : "not JSON: ", doc ? "" : jerr.text);
 	else if (json_array_size(tests) == 0)
 		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_EMPTY,
-		             CT_PREFIX "ctest lists no tests in '%s' (is it a CMake build directory with "
-		             "enable_testing()?)",
-		             build);
+		              CT_PREFIX "ctest lists no tests in '%s' (is it a CMake build directory with "
+		              "enable_testing()?)",
+		              build);
 	else
 		rc = add_tests(r, list, tests, build);
 	json_decref(doc);

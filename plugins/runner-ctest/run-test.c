@@ -224,11 +224,12 @@ static int context_of(ct_runner *r, const char *context_json, char **name, long 
 	*name = NULL;
 	if (!ctx)
 		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_INVALID,
-		             CT_PREFIX "test context is not JSON (column %d): %s", jerr.column, jerr.text);
+		              CT_PREFIX "test context is not JSON (column %d): %s", jerr.column,
+		              jerr.text);
 	else if (!json_is_string(n) || !json_string_length(n) || !json_is_integer(i) ||
 	         json_integer_value(i) < 1)
 		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_INVALID,
-		             CT_PREFIX "test context: expected {\"name\": string, \"index\": number}");
+		              CT_PREFIX "test context: expected {\"name\": string, \"index\": number}");
 	else if (!(*name = strdup(json_string_value(n))))
 		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
 	else
@@ -258,8 +259,8 @@ static int scratch_for(ct_runner *r, const char *art, const char *build, char **
 	if (!(*dir = htp_path_join(art, "ctest")))
 		return htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
 	if (mkdir(*dir, 0755) != 0 && errno != EEXIST)
-		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_IO, CT_PREFIX "cannot make '%s': %s", *dir,
-		             strerror(errno));
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_IO, CT_PREFIX "cannot make '%s': %s",
+		              *dir, strerror(errno));
 	else
 		rc = ct_write_testfile(r, *dir, build);
 	if (rc) {
@@ -275,7 +276,7 @@ int ct_run_test(void *self, const char *context_json, const char *artifacts_dir,
 	ct_runner *r = self;
 	if (!ct_up.result_set_status || !ct_up.result_set_str || !ct_up.result_set_duration)
 		return htp_fail(&ct_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               CT_PREFIX "the core cannot take results");
+		                CT_PREFIX "the core cannot take results");
 	char *name = NULL, *error = NULL, *abs_art = NULL;
 	long index = 0;
 	int rc = context_of(r, context_json, &name, &index);

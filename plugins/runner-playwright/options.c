@@ -37,7 +37,8 @@ static int strings(json_t *obj, const char *key, int relpaths, char ***out, size
 {
 	json_t *v = json_object_get(obj, key);
 	if (json_is_array(v) && json_array_size(v) == 0)
-		return htp_errorf(error, HYPERTEST_ERR_CONFIG, PREFIX "option '%s': expected a non-empty array of strings", key);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  PREFIX "option '%s': expected a non-empty array of strings", key);
 	int rc = htp_opt_strings(PREFIX, obj, key, relpaths, out, error);
 	if (rc)
 		return rc;
@@ -45,8 +46,9 @@ static int strings(json_t *obj, const char *key, int relpaths, char ***out, size
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp((*out)[i], (*out)[j]))
-				return htp_errorf(error, HYPERTEST_ERR_CONFIG, PREFIX "option '%s': element %zu repeats '%s'", key, i + 1,
-				           (*out)[i]);
+				return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+				                  PREFIX "option '%s': element %zu repeats '%s'",
+				                  key, i + 1, (*out)[i]);
 	if (count)
 		*count = n;
 	return 0;
@@ -64,7 +66,8 @@ static int parse(pw_options *o, json_t *obj, char **error)
 		if ((rc = strings(obj, "command", 0, &o->command, NULL, error)))
 			return rc;
 		if (!o->command[0][0])
-			return htp_errorf(error, HYPERTEST_ERR_CONFIG, PREFIX "option 'command': the program (element 1) is empty");
+			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+			                  PREFIX "option 'command': the program (element 1) is empty");
 	} else {
 		static const char *const def[] = {"npx", "playwright", "test"};
 		if (!(o->command = calloc(4, sizeof *o->command)))

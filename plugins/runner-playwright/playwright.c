@@ -131,10 +131,10 @@ static int relative_test_dir(runner *r, const char *abs)
 	char pd[PATH_MAX], td[PATH_MAX];
 	if (!realpath(project_dir(r), pd))
 		return htp_fail(&up, r->core, HYPERTEST_ERR_IO, PREFIX "project directory '%s': %s",
-		               project_dir(r), strerror(errno));
+		                project_dir(r), strerror(errno));
 	if (!realpath(abs, td))
 		return htp_fail(&up, r->core, HYPERTEST_ERR_NOT_FOUND,
-		               PREFIX "Playwright's testDir '%s': %s", abs, strerror(errno));
+		                PREFIX "Playwright's testDir '%s': %s", abs, strerror(errno));
 	size_t n = strlen(pd);
 	const char *rel = NULL;
 	if (!strcmp(td, pd))
@@ -143,8 +143,8 @@ static int relative_test_dir(runner *r, const char *abs)
 		rel = td + (n == 1 ? 1 : n + 1);
 	if (!rel)
 		return htp_fail(&up, r->core, HYPERTEST_ERR_RUNNER,
-		               PREFIX "Playwright's testDir '%s' is outside the project directory '%s'",
-		               td, pd);
+		                PREFIX "Playwright's testDir '%s' is outside the project directory '%s'",
+		                td, pd);
 	free(r->test_dir);
 	return (r->test_dir = strdup(rel)) ? 0 : nomem(r);
 }
@@ -167,7 +167,7 @@ static int list_now(runner *r)
 	}
 	if (!mkdtemp(dir)) {
 		rc = htp_fail(&up, r->core, HYPERTEST_ERR_IO, PREFIX "cannot create '%s': %s", dir,
-		             strerror(errno));
+		              strerror(errno));
 		free(dir);
 		dir = NULL;
 		goto out;
@@ -183,14 +183,14 @@ static int list_now(runner *r)
 	run.tail_cap = TAIL_BYTES;
 	if ((rc = htp_run_program(&run, &error))) {
 		rc = htp_fail(&up, r->core, rc, PREFIX "listing the tests: %s",
-		             error ? error : "out of memory");
+		              error ? error : "out of memory");
 		goto out;
 	}
 	int e = htp_read_file(report, REPORT_MAX, &data, &len);
 	if (e) {
 		char *msg = run_failure(&run, "Playwright wrote no listing");
 		rc = htp_fail(&up, r->core, HYPERTEST_ERR_RUNNER, PREFIX "%s (%s: %s)",
-		             msg ? msg : "Playwright wrote no listing", report, strerror(e));
+		              msg ? msg : "Playwright wrote no listing", report, strerror(e));
 		free(msg);
 		goto out;
 	}
@@ -200,7 +200,7 @@ static int list_now(runner *r)
 		/* a report without tests and a failed command: say what it printed */
 		char *msg = htp_run_exit_code(&run) != 0 ? run_failure(&run, "") : NULL;
 		htp_fail(&up, r->core, rc, "%s%s", error ? error : PREFIX "out of memory",
-		        msg && *msg ? msg : "");
+		         msg && *msg ? msg : "");
 		free(msg);
 		goto out;
 	}
@@ -228,7 +228,7 @@ static int op_list_tests(void *self, hypertest_list *list)
 	runner *r = self;
 	if (!up.list_add)
 		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               PREFIX "the core cannot receive tests");
+		                PREFIX "the core cannot receive tests");
 	int rc = list_now(r); /* always afresh: the tests may have changed */
 	for (size_t i = 0; !rc && i < r->listing.n; i++)
 		rc = up.list_add(list, r->listing.contexts[i]);
@@ -255,8 +255,8 @@ static int add_path(runner *r, hypertest_layer *layer, const char *rel, int requ
 	int rc = 0;
 	if (stat(src, &st) != 0) {
 		if (required)
-			rc = htp_fail(&up, r->core, HYPERTEST_ERR_NOT_FOUND, PREFIX "option '%s': '%s': %s",
-			             key, src, strerror(errno));
+			rc = htp_fail(&up, r->core, HYPERTEST_ERR_NOT_FOUND,
+			              PREFIX "option '%s': '%s': %s", key, src, strerror(errno));
 	} else {
 		rc = up.layer_add(layer, src, rel);
 	}
@@ -284,7 +284,7 @@ static int op_image_content(void *self, hypertest_layer *layer)
 	runner *r = self;
 	if (!up.layer_add)
 		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               PREFIX "the core cannot build layers");
+		                PREFIX "the core cannot build layers");
 	if (!r->listed) {
 		int rc = list_now(r);
 		if (rc)
@@ -314,10 +314,10 @@ static char *context_grep(runner *r, const char *context_json)
 	char *grep = NULL;
 	if (!ctx)
 		htp_fail(&up, r->core, HYPERTEST_ERR_INVALID,
-		        PREFIX "test context is not JSON (column %d): %s", jerr.column, jerr.text);
+		         PREFIX "test context is not JSON (column %d): %s", jerr.column, jerr.text);
 	else if (!json_is_string(g) || !json_string_length(g))
 		htp_fail(&up, r->core, HYPERTEST_ERR_INVALID,
-		        PREFIX "test context: expected an object with a string \"grep\"");
+		         PREFIX "test context: expected an object with a string \"grep\"");
 	else if (!(grep = pw_grep_undouble(json_string_value(g))))
 		nomem(r);
 	json_decref(ctx);
@@ -344,7 +344,7 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 	runner *r = self;
 	if (!up.result_set_status || !up.result_set_str || !up.result_set_duration)
 		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               PREFIX "the core cannot take results");
+		                PREFIX "the core cannot take results");
 	char *grep = context_grep(r, context_json);
 	if (!grep)
 		return HYPERTEST_ERR_INVALID;
@@ -357,7 +357,7 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 	int rc = 0;
 	if (!realpath(artifacts_dir, art) || !getcwd(cwd, sizeof cwd)) {
 		rc = htp_fail(&up, r->core, HYPERTEST_ERR_IO, PREFIX "artifacts directory '%s': %s",
-		             artifacts_dir, strerror(errno));
+		              artifacts_dir, strerror(errno));
 		goto out;
 	}
 	report = htp_path_join(art, "report.json");
@@ -379,7 +379,7 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 	run.tail_cap = TAIL_BYTES;
 	if ((rc = htp_run_program(&run, &error))) {
 		rc = htp_fail(&up, r->core, rc, PREFIX "running '%s': %s", grep,
-		             error ? error : "out of memory");
+		              error ? error : "out of memory");
 		goto out;
 	}
 	pw_outcome oc;
@@ -420,7 +420,8 @@ static int op_doctor(void *self, hypertest_checks *checks)
 {
 	runner *r = self;
 	if (!up.doctor_check)
-		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED, PREFIX "the core takes no checks");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                PREFIX "the core takes no checks");
 	/* the command runs: `<command> --version` in the project directory */
 	char *argv[64 + 2];
 	size_t n = htp_strv_len(r->o.command);

@@ -190,12 +190,14 @@ static int choose_projects(json_t *projects, const pw_options *o, size_t *chosen
 	size_t count = json_array_size(projects);
 	*n = 0;
 	if (count == 0)
-		return htp_errorf(error, HYPERTEST_ERR_RUNNER, PREFIX "the Playwright config has no project");
+		return htp_errorf(error, HYPERTEST_ERR_RUNNER,
+		                  PREFIX "the Playwright config has no project");
 	for (size_t i = 0; i < count; i++)
 		if (!str(json_array_get(projects, i), "name") ||
 		    !str(json_array_get(projects, i), "testDir"))
 			return htp_errorf(error, HYPERTEST_ERR_RUNNER,
-			           PREFIX "the listing report's project %zu has no name or testDir", i + 1);
+			                  PREFIX "the listing report's project %zu has no name or testDir",
+			                  i + 1);
 	if (o->projects == PW_PROJECTS_FIRST) {
 		chosen[(*n)++] = 0;
 	} else if (o->projects == PW_PROJECTS_ALL) {
@@ -216,9 +218,9 @@ static int choose_projects(json_t *projects, const pw_options *o, size_t *chosen
 				}
 				char *names = htp_buf_take(&known);
 				int rc = htp_errorf(error, HYPERTEST_ERR_CONFIG,
-				             PREFIX "option 'projects': the Playwright config has no project "
+				                    PREFIX "option 'projects': the Playwright config has no project "
 				                    "'%s' (it has %s)",
-				             o->names[k], names ? names : "?");
+				                    o->names[k], names ? names : "?");
 				free(names);
 				return rc;
 			}
@@ -234,15 +236,15 @@ static int listing_from(json_t *root, const pw_options *o, pw_listing *out, char
 	json_t *projects = json_object_get(config, "projects");
 	if (!json_is_object(config) || !json_is_array(projects) || !json_is_array(json_object_get(root, "suites")))
 		return htp_errorf(error, HYPERTEST_ERR_RUNNER,
-		           PREFIX "the listing is not a Playwright JSON report (no config.projects or "
+		                  PREFIX "the listing is not a Playwright JSON report (no config.projects or "
 		                  "suites)");
 	const char *err = report_error(root);
 	if (err) {
 		char *msg = strdup(err);
 		if (msg)
 			pw_strip_ansi(msg);
-		int rc = htp_errorf(error, HYPERTEST_ERR_RUNNER, PREFIX "Playwright cannot list the tests: %s",
-		             msg ? msg : err);
+		int rc = htp_errorf(error, HYPERTEST_ERR_RUNNER,
+		                    PREFIX "Playwright cannot list the tests: %s", msg ? msg : err);
 		free(msg);
 		return rc;
 	}
@@ -258,7 +260,7 @@ static int listing_from(json_t *root, const pw_options *o, pw_listing *out, char
 			rc = htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 		else if (w.too_deep)
 			rc = htp_errorf(error, HYPERTEST_ERR_RUNNER,
-			         PREFIX "describe blocks nested deeper than %d", MAX_DEPTH);
+			                PREFIX "describe blocks nested deeper than %d", MAX_DEPTH);
 	}
 	for (size_t k = 0; !rc && k < n_chosen; k++) {
 		json_t *project = json_array_get(projects, chosen[k]);
@@ -280,7 +282,7 @@ static int listing_from(json_t *root, const pw_options *o, pw_listing *out, char
 	}
 	if (!rc && out->n == 0)
 		rc = htp_errorf(error, HYPERTEST_ERR_EMPTY, PREFIX "Playwright listed no test%s",
-		         o->projects == PW_PROJECTS_ALL ? "" : " of the chosen projects");
+		                o->projects == PW_PROJECTS_ALL ? "" : " of the chosen projects");
 	free(w.items);
 	free(chosen);
 	return rc;
@@ -295,8 +297,8 @@ int pw_listing_parse(const char *json, size_t len, const pw_options *o, pw_listi
 	json_t *root = json_loadb(json, len, 0, &jerr);
 	int rc = root ? listing_from(root, o, out, error)
 	              : htp_errorf(error, HYPERTEST_ERR_RUNNER,
-	                    PREFIX "the listing is not JSON (line %d, column %d): %s", jerr.line,
-	                    jerr.column, jerr.text);
+	                           PREFIX "the listing is not JSON (line %d, column %d): %s",
+	                           jerr.line, jerr.column, jerr.text);
 	json_decref(root);
 	if (rc)
 		pw_listing_free(out);
@@ -462,19 +464,20 @@ int pw_outcome_parse(const char *json, size_t len, const char *grep, const char 
 	json_t *root = json_loadb(json, len, 0, &jerr);
 	if (!root)
 		return htp_errorf(error, HYPERTEST_ERR_RUNNER,
-		           PREFIX "the report is not JSON (line %d, column %d): %s", jerr.line,
-		           jerr.column, jerr.text);
+		                  PREFIX "the report is not JSON (line %d, column %d): %s",
+		                  jerr.line, jerr.column, jerr.text);
 	int rc = 0;
 	walk w = {0};
 	if (!json_is_array(json_object_get(root, "suites")))
 		rc = htp_errorf(error, HYPERTEST_ERR_RUNNER,
-		         PREFIX "the report is not a Playwright JSON report (no suites)");
+		                PREFIX "the report is not a Playwright JSON report (no suites)");
 	if (!rc)
 		walk_report(&w, root);
 	if (!rc && (w.nomem || w.too_deep))
 		rc = w.nomem ? htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory")
 		             : htp_errorf(error, HYPERTEST_ERR_RUNNER,
-		                   PREFIX "describe blocks nested deeper than %d", MAX_DEPTH);
+		                          PREFIX "describe blocks nested deeper than %d",
+		                          MAX_DEPTH);
 	if (!rc)
 		rc = w.n == 1 ? fill_outcome(root, &w.items[0], cwd, out)
 		              : count_failure(root, &w, grep, out);

@@ -52,14 +52,14 @@ static int each_line(pyt_runner *r, hypertest_list *list, const char *out, size_
 			for (size_t i = 0, c; i < len; i += c)
 				if (!(c = htp_utf8_char((const unsigned char *)p + i, len - i)))
 					return htp_fail(&pyt_up, r->core, HYPERTEST_ERR_RUNNER,
-					               PYT_PREFIX "pytest --collect-only: line %zu is not UTF-8 "
-					               "text",
-					               line);
+					                PYT_PREFIX "pytest --collect-only: line %zu is not UTF-8 "
+					                "text",
+					                line);
 			if (!memmem(p, len, "::", 2))
 				return htp_fail(&pyt_up, r->core, HYPERTEST_ERR_RUNNER,
-				               PYT_PREFIX "pytest --collect-only: line %zu is not a node id: "
-				               "'%.*s' (do options or addopts change -q?)",
-				               line, (int)(len > 200 ? 200 : len), p);
+				                PYT_PREFIX "pytest --collect-only: line %zu is not a node id: "
+				                "'%.*s' (do options or addopts change -q?)",
+				                line, (int)(len > 200 ? 200 : len), p);
 		}
 		(*count)++;
 		if (!nl)
@@ -75,7 +75,7 @@ int pyt_list_tests(void *self, hypertest_list *list)
 	static const char *const extra[] = {"--collect-only", "-q", NULL};
 	if (!pyt_up.list_add)
 		return htp_fail(&pyt_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               PYT_PREFIX "the core cannot receive tests");
+		                PYT_PREFIX "the core cannot receive tests");
 	char *root = htp_path_join(pyt_project_dir(r), r->root_dir), *error = NULL;
 	htp_run run = {.argv = pyt_argv(r, extra, r->test_arg), .envp = pyt_env(), .cwd = root,
 	              .limit = LIST_OUTPUT_MAX, .tail_cap = TAIL_BYTES};
@@ -91,18 +91,20 @@ int pyt_list_tests(void *self, hypertest_list *list)
 	int code = htp_run_exit_code(&run);
 	if (code != 0) {
 		char *why = htp_run_outcome(&run), *tail = htp_run_output_tail(&run, TAIL_BYTES);
-		rc = htp_fail(&pyt_up, r->core, code == 5 ? HYPERTEST_ERR_EMPTY : HYPERTEST_ERR_RUNNER,
-		             PYT_PREFIX "%s in '%s': %s%s%s",
-		             code == 5 ? "pytest collected no tests" : "pytest --collect-only failed",
-		             root, why ? why : "failed", tail && *tail ? "\n" : "", tail ? tail : "");
+		rc = htp_fail(&pyt_up, r->core,
+		              code == 5 ? HYPERTEST_ERR_EMPTY : HYPERTEST_ERR_RUNNER,
+		              PYT_PREFIX "%s in '%s': %s%s%s",
+		              code == 5 ? "pytest collected no tests" : "pytest --collect-only failed",
+		              root, why ? why : "failed", tail && *tail ? "\n" : "",
+		              tail ? tail : "");
 		free(why);
 		free(tail);
 		goto done;
 	}
 	if (run.out.total > run.out.kept || run.out.nomem) {
 		rc = htp_fail(&pyt_up, r->core, HYPERTEST_ERR_RUNNER,
-		             PYT_PREFIX "pytest --collect-only printed more than %llu bytes",
-		             (unsigned long long)LIST_OUTPUT_MAX);
+		              PYT_PREFIX "pytest --collect-only printed more than %llu bytes",
+		              (unsigned long long)LIST_OUTPUT_MAX);
 		goto done;
 	}
 	size_t count = 0;
@@ -110,7 +112,7 @@ int pyt_list_tests(void *self, hypertest_list *list)
 	rc = each_line(r, list, out, run.out.mem_len, 0, &count);
 	if (!rc && count == 0)
 		rc = htp_fail(&pyt_up, r->core, HYPERTEST_ERR_EMPTY,
-		             PYT_PREFIX "pytest --collect-only printed no node ids");
+		              PYT_PREFIX "pytest --collect-only printed no node ids");
 	if (!rc)
 		rc = each_line(r, list, out, run.out.mem_len, 1, &count);
 done:

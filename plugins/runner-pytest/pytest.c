@@ -150,7 +150,8 @@ static int add_path(pyt_runner *r, hypertest_layer *layer, const char *rel, cons
 	if (stat(src, &st) != 0) {
 		if (!optional)
 			rc = htp_fail(&pyt_up, r->core, HYPERTEST_ERR_NOT_FOUND,
-			             PYT_PREFIX "option '%s': '%s': %s", key, src, strerror(errno));
+			              PYT_PREFIX "option '%s': '%s': %s", key, src,
+			              strerror(errno));
 	} else {
 		rc = pyt_up.layer_add(layer, src, rel);
 	}
@@ -163,12 +164,13 @@ static int op_image_content(void *self, hypertest_layer *layer)
 	pyt_runner *r = self;
 	if (!pyt_up.layer_add)
 		return htp_fail(&pyt_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               PYT_PREFIX "the core cannot build layers");
+		                PYT_PREFIX "the core cannot build layers");
 	int rc = add_path(r, layer, r->test_dir, "testDir", 0);
 	for (size_t i = 0; !rc && root_files[i]; i++) {
 		char *rel = htp_path_join(r->root_dir, root_files[i]);
 		rc = rel ? add_path(r, layer, rel, "rootDir", 1)
-		         : htp_fail(&pyt_up, r->core, HYPERTEST_ERR_NOMEM, PYT_PREFIX "out of memory");
+		         : htp_fail(&pyt_up, r->core, HYPERTEST_ERR_NOMEM,
+		                    PYT_PREFIX "out of memory");
 		free(rel);
 	}
 	for (char **p = r->include; !rc && *p; p++)
@@ -214,7 +216,7 @@ static int op_doctor(void *self, hypertest_checks *checks)
 	pyt_runner *r = self;
 	if (!pyt_up.doctor_check)
 		return htp_fail(&pyt_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               PYT_PREFIX "the core takes no checks");
+		                PYT_PREFIX "the core takes no checks");
 	char *dir = htp_path_join(pyt_project_dir(r), r->test_dir), *msg = NULL;
 	char *root = htp_path_join(pyt_project_dir(r), r->root_dir);
 	struct stat st;

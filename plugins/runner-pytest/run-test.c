@@ -158,11 +158,11 @@ static char *context_nodeid(pyt_runner *r, const char *context_json, int *rc)
 	*rc = 0;
 	if (!ctx)
 		*rc = htp_fail(&pyt_up, r->core, HYPERTEST_ERR_INVALID,
-		              PYT_PREFIX "test context is not JSON (column %d): %s", jerr.column,
-		              jerr.text);
+		               PYT_PREFIX "test context is not JSON (column %d): %s", jerr.column,
+		               jerr.text);
 	else if (!json_is_string(v) || !json_string_length(v))
 		*rc = htp_fail(&pyt_up, r->core, HYPERTEST_ERR_INVALID,
-		              PYT_PREFIX "test context: expected an object with a string \"nodeid\"");
+		               PYT_PREFIX "test context: expected an object with a string \"nodeid\"");
 	else if (!(id = strdup(json_string_value(v))))
 		*rc = htp_fail(&pyt_up, r->core, HYPERTEST_ERR_NOMEM, PYT_PREFIX "out of memory");
 	json_decref(ctx);
@@ -175,17 +175,18 @@ int pyt_run_test(void *self, const char *context_json, const char *artifacts_dir
 	pyt_runner *r = self;
 	if (!pyt_up.result_set_status || !pyt_up.result_set_str || !pyt_up.result_set_duration)
 		return htp_fail(&pyt_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               PYT_PREFIX "the core cannot take results");
+		                PYT_PREFIX "the core cannot take results");
 	int rc;
 	char *nodeid = context_nodeid(r, context_json, &rc);
 	if (!nodeid)
 		return rc;
 	pyt_nodeid id;
 	if ((rc = pyt_nodeid_parse(nodeid, &id))) {
-		rc = rc == ENOMEM ? htp_fail(&pyt_up, r->core, HYPERTEST_ERR_NOMEM, PYT_PREFIX "out of memory")
+		rc = rc == ENOMEM ? htp_fail(&pyt_up, r->core, HYPERTEST_ERR_NOMEM,
+		                             PYT_PREFIX "out of memory")
 		                  : htp_fail(&pyt_up, r->core, HYPERTEST_ERR_INVALID,
-		                            PYT_PREFIX "test context: '%s' is not a node id (no '::')",
-		                            nodeid);
+		                             PYT_PREFIX "test context: '%s' is not a node id (no '::')",
+		                             nodeid);
 		free(nodeid);
 		return rc;
 	}
