@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,59 +18,64 @@
 
 /* ---- growable string ------------------------------------------------------------ */
 
-void htp_buf_add(htp_buf *b, const char *s, size_t n)
+int htp_buf_add(htp_buf *b, const void *s, size_t n)
 {
-	if (b->nomem)
-		return;
+	if (b->nomem || n > SIZE_MAX / 2 - b->len - 1) {
+		b->nomem = 1;
+		return -1;
+	}
 	if (b->len + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 64;
 		while (cap < b->len + n + 1)
 			cap *= 2;
-		char *p = realloc(b->p, cap);
+		char *p = realloc(b->data, cap);
 		if (!p) {
 			b->nomem = 1;
-			return;
+			return -1;
 		}
-		b->p = p;
+		b->data = p;
 		b->cap = cap;
 	}
 	if (n)
-		memcpy(b->p + b->len, s, n);
+		memcpy(b->data + b->len, s, n);
 	b->len += n;
-	b->p[b->len] = '\0';
+	b->data[b->len] = '\0';
+	return 0;
 }
 
-void htp_buf_str(htp_buf *b, const char *s)
+int htp_buf_str(htp_buf *b, const char *s)
 {
-	htp_buf_add(b, s, strlen(s));
+	return htp_buf_add(b, s, strlen(s));
 }
 
-void htp_buf_addf(htp_buf *b, const char *fmt, ...)
+int htp_buf_addf(htp_buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	char *s = htp_vstrdupf(fmt, ap);
 	va_end(ap);
-	if (!s)
+	if (!s) {
 		b->nomem = 1;
-	else
-		htp_buf_str(b, s);
+		return -1;
+	}
+	int rc = htp_buf_str(b, s);
 	free(s);
+	return rc;
 }
 
 char *htp_buf_take(htp_buf *b)
 {
 	htp_buf_add(b, "", 0);
-	char *p = b->nomem ? NULL : b->p;
+	char *p = b->nomem ? NULL : b->data;
 	if (!p)
-		free(b->p);
+		free(b->data);
 	memset(b, 0, sizeof *b);
 	return p;
 }
 
 void htp_buf_free(htp_buf *b)
 {
-	free(b->p);
+	free(b->data);
 	memset(b, 0, sizeof *b);
 }
 

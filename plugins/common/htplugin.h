@@ -38,16 +38,18 @@
 
 /* ---- basics.c ------------------------------------------------------------------- */
 
-/* A growable NUL-terminated string; nomem is set when memory ran out (then
- * every later add is ignored and htp_buf_take returns NULL). */
+/* A growable string, NUL-terminated once something was added (data is NULL
+ * before).  nomem is set when memory ran out: every later add is then
+ * ignored and fails, and htp_buf_take returns NULL.  The adds return 0, or
+ * -1 when memory ran out (now or before). */
 typedef struct htp_buf {
-	char *p;
+	char *data;
 	size_t len, cap;
 	int nomem;
 } htp_buf;
-void htp_buf_add(htp_buf *b, const char *s, size_t n);
-void htp_buf_str(htp_buf *b, const char *s);
-void htp_buf_addf(htp_buf *b, const char *fmt, ...) HTP_PRINTF(2, 3);
+int htp_buf_add(htp_buf *b, const void *data, size_t n);
+int htp_buf_str(htp_buf *b, const char *s);
+int htp_buf_addf(htp_buf *b, const char *fmt, ...) HTP_PRINTF(2, 3);
 /* Hand the string over to the caller ("" when nothing was added; NULL only
  * when memory ran out); the buffer is emptied. */
 char *htp_buf_take(htp_buf *b);

@@ -75,8 +75,8 @@ int htp_options_known(const char *prefix, json_t *obj, const char *const known[]
 		}
 		int rc = htp_errorf(error, HYPERTEST_ERR_CONFIG,
 		                    "%sunknown option '%s' (known: %s)", prefix, key,
-		                    list.p ? list.p : "");
-		free(list.p);
+		                    list.data ? list.data : "");
+		free(list.data);
 		return rc;
 	}
 	return 0;

@@ -294,7 +294,7 @@ static htp_xml *start_tag(parser *ps, int *empty)
 		ps->end = end;
 		a[n_attrs * 2 - 1] = rc ? NULL : htp_buf_take(&val);
 		if (rc || !a[n_attrs * 2 - 1]) {
-			free(val.p);
+			free(val.data);
 			if (!rc)
 				nomem(ps);
 			goto fail;
@@ -313,7 +313,7 @@ static int content(parser *ps, htp_xml **stack, size_t depth)
 	while (depth > 0) {
 		htp_xml *top = stack[depth - 1];
 		if (ps->p >= ps->end) {
-			free(text.p);
+			free(text.data);
 			return syntax(ps, ps->p, "unexpected end of the document (unclosed element)");
 		}
 		const char *lt = memchr(ps->p, '<', (size_t)(ps->end - ps->p));
@@ -323,7 +323,7 @@ static int content(parser *ps, htp_xml **stack, size_t depth)
 			int rc = decode(ps, ps->p, stop, 0, &text);
 			ps->end = end;
 			if (rc) {
-				free(text.p);
+				free(text.data);
 				return -1;
 			}
 			ps->p = stop;
@@ -365,7 +365,7 @@ static int content(parser *ps, htp_xml **stack, size_t depth)
 					break;
 				}
 			}
-			free(text.p);
+			free(text.data);
 			memset(&text, 0, sizeof text);
 			depth--;
 			/* text of the parent continues after this child: keep it */
@@ -395,7 +395,7 @@ static int content(parser *ps, htp_xml **stack, size_t depth)
 						break;
 					}
 				}
-				free(text.p);
+				free(text.data);
 				memset(&text, 0, sizeof text);
 				stack[depth++] = kid;
 			}
@@ -405,7 +405,7 @@ static int content(parser *ps, htp_xml **stack, size_t depth)
 			break;
 		}
 	}
-	free(text.p);
+	free(text.data);
 	return (ps->error || ps->nomem) ? -1 : 0;
 }
 

@@ -32,77 +32,6 @@ int aws_fail(aws_err *err, int code, const char *fmt, ...)
 	return code;
 }
 
-/* ---- aws_buf -------------------------------------------------------------- */
-
-static int buf_reserve(aws_buf *b, size_t extra)
-{
-	size_t need, cap;
-	char *p;
-	if (extra > (size_t)-1 - b->len - 1)
-		return -1;
-	need = b->len + extra + 1;
-	if (need <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 64;
-	while (cap < need)
-		cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
-	p = realloc(b->data, cap);
-	if (!p)
-		return -1;
-	b->data = p;
-	b->cap = cap;
-	return 0;
-}
-
-int aws_buf_add(aws_buf *b, const void *data, size_t len)
-{
-	if (buf_reserve(b, len) < 0)
-		return -1;
-	if (len)
-		memcpy(b->data + b->len, data, len);
-	b->len += len;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-int aws_buf_adds(aws_buf *b, const char *s)
-{
-	return aws_buf_add(b, s, strlen(s));
-}
-
-int aws_buf_addf(aws_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || buf_reserve(b, (size_t)n) < 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-	return 0;
-}
-
-char *aws_buf_steal(aws_buf *b)
-{
-	char *s = b->data;
-	if (!s)
-		s = strdup("");
-	b->data = NULL;
-	b->len = b->cap = 0;
-	return s;
-}
-
-void aws_buf_free(aws_buf *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
-}
-
 /* ---- header lists --------------------------------------------------------- */
 
 int aws_headers_add(aws_headers *h, const char *name, const char *value)
@@ -178,18 +107,18 @@ static int unreserved(unsigned char c)
 	       c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-int aws_uri_encode(aws_buf *out, const char *s, size_t len, int keep_slash)
+int aws_uri_encode(htp_buf *out, const char *s, size_t len, int keep_slash)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t i;
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (unreserved(c) || (keep_slash && c == '/')) {
-			if (aws_buf_add(out, &s[i], 1) < 0)
+			if (htp_buf_add(out, &s[i], 1) < 0)
 				return -1;
 		} else {
 			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-			if (aws_buf_add(out, e, 3) < 0)
+			if (htp_buf_add(out, e, 3) < 0)
 				return -1;
 		}
 	}
@@ -207,7 +136,7 @@ static int hexval(char c)
 	return -1;
 }
 
-int aws_uri_decode(aws_buf *out, const char *s, size_t len)
+int aws_uri_decode(htp_buf *out, const char *s, size_t len)
 {
 	size_t i;
 	for (i = 0; i < len; i++) {
@@ -216,7 +145,7 @@ int aws_uri_decode(aws_buf *out, const char *s, size_t len)
 			c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
 			i += 2;
 		}
-		if (aws_buf_add(out, &c, 1) < 0)
+		if (htp_buf_add(out, &c, 1) < 0)
 			return -1;
 	}
 	return 0;
@@ -257,7 +186,7 @@ static char *normalize_path(const char *path)
 	size_t n = strlen(path), nseg = 0, i, start;
 	const char **seg = calloc(n / 2 + 2, sizeof *seg);
 	size_t *seglen = calloc(n / 2 + 2, sizeof *seglen);
-	aws_buf b = {0};
+	htp_buf b = {0};
 	char *res = NULL;
 	if (!seg || !seglen)
 		goto out;
@@ -276,22 +205,22 @@ static char *normalize_path(const char *path)
 		seg[nseg] = s;
 		seglen[nseg++] = len;
 	}
-	if (aws_buf_adds(&b, path[0] == '/' ? "/" : "") < 0)
+	if (htp_buf_str(&b, path[0] == '/' ? "/" : "") < 0)
 		goto out;
 	for (i = 0; i < nseg; i++)
-		if ((i && aws_buf_adds(&b, "/") < 0) || aws_buf_add(&b, seg[i], seglen[i]) < 0)
+		if ((i && htp_buf_str(&b, "/") < 0) || htp_buf_add(&b, seg[i], seglen[i]) < 0)
 			goto out;
-	if (nseg && n && path[n - 1] == '/' && aws_buf_adds(&b, "/") < 0)
+	if (nseg && n && path[n - 1] == '/' && htp_buf_str(&b, "/") < 0)
 		goto out;
-	res = aws_buf_steal(&b);
+	res = htp_buf_take(&b);
 out:
-	aws_buf_free(&b);
+	htp_buf_free(&b);
 	free(seg);
 	free(seglen);
 	return res;
 }
 
-static int canonical_uri(aws_buf *out, const aws_sigv4_params *p, const char *path)
+static int canonical_uri(htp_buf *out, const aws_sigv4_params *p, const char *path)
 {
 	char *norm = NULL;
 	const char *s;
@@ -317,7 +246,7 @@ static int canonical_uri(aws_buf *out, const aws_sigv4_params *p, const char *pa
 		rc = 0;
 		for (; *s && rc == 0; s++) {
 			if (unreserved((unsigned char)*s) || *s == '/' || *s == '%')
-				rc = aws_buf_add(out, s, 1);
+				rc = htp_buf_add(out, s, 1);
 			else
 				rc = aws_uri_encode(out, s, 1, 0);
 		}
@@ -340,13 +269,13 @@ static int qparam_cmp(const void *a, const void *b)
 /* Decode then re-encode one key or value. */
 static char *reencode(const char *s, size_t len)
 {
-	aws_buf d = {0}, e = {0};
+	htp_buf d = {0}, e = {0};
 	char *r = NULL;
-	if (aws_uri_decode(&d, s, len) == 0 && aws_buf_adds(&d, "") == 0 &&
+	if (aws_uri_decode(&d, s, len) == 0 && htp_buf_str(&d, "") == 0 &&
 	    aws_uri_encode(&e, d.data, d.len, 0) == 0)
-		r = aws_buf_steal(&e);
-	aws_buf_free(&d);
-	aws_buf_free(&e);
+		r = htp_buf_take(&e);
+	htp_buf_free(&d);
+	htp_buf_free(&e);
 	return r;
 }
 
@@ -457,22 +386,22 @@ static char *lower_dup(const char *s)
 
 static char *trim_value(const char *v)
 {
-	aws_buf b = {0};
+	htp_buf b = {0};
 	int space = 0;
 	for (; *v; v++) {
 		if (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n' || *v == '\v' || *v == '\f') {
 			space = 1;
 			continue;
 		}
-		if (space && b.len && aws_buf_add(&b, " ", 1) < 0)
+		if (space && b.len && htp_buf_add(&b, " ", 1) < 0)
 			goto fail;
 		space = 0;
-		if (aws_buf_add(&b, v, 1) < 0)
+		if (htp_buf_add(&b, v, 1) < 0)
 			goto fail;
 	}
-	return aws_buf_steal(&b);
+	return htp_buf_take(&b);
 fail:
-	aws_buf_free(&b);
+	htp_buf_free(&b);
 	return NULL;
 }
 
@@ -544,18 +473,18 @@ typedef struct sign_ctx {
 	int presign;
 	char date[17], payload[65], expires[32];
 	const char *hash, *given, *token;
-	aws_buf cr, sts, signed_hdrs, scope, cred;
+	htp_buf cr, sts, signed_hdrs, scope, cred;
 	qlist q;
 	clist c;
 } sign_ctx;
 
 static void sign_ctx_free(sign_ctx *x)
 {
-	aws_buf_free(&x->cr);
-	aws_buf_free(&x->sts);
-	aws_buf_free(&x->signed_hdrs);
-	aws_buf_free(&x->scope);
-	aws_buf_free(&x->cred);
+	htp_buf_free(&x->cr);
+	htp_buf_free(&x->sts);
+	htp_buf_free(&x->signed_hdrs);
+	htp_buf_free(&x->scope);
+	htp_buf_free(&x->cred);
 	qlist_free(&x->q);
 	clist_free(&x->c);
 }
@@ -588,10 +517,10 @@ static int sign_headers(sign_ctx *x)
 		qsort(c->v, c->n, sizeof *c->v, chdr_cmp);
 	for (size_t i = 0; i < c->n; i++)
 		if (i == 0 || strcmp(c->v[i].name, c->v[i - 1].name) != 0)
-			if ((x->signed_hdrs.len && aws_buf_adds(&x->signed_hdrs, ";") < 0) ||
-			    aws_buf_adds(&x->signed_hdrs, c->v[i].name) < 0)
+			if ((x->signed_hdrs.len && htp_buf_str(&x->signed_hdrs, ";") < 0) ||
+			    htp_buf_str(&x->signed_hdrs, c->v[i].name) < 0)
 				return -1;
-	if (!x->signed_hdrs.data && aws_buf_adds(&x->signed_hdrs, "") < 0)
+	if (!x->signed_hdrs.data && htp_buf_str(&x->signed_hdrs, "") < 0)
 		return -1;
 	return 0;
 }
@@ -622,28 +551,28 @@ static int sign_query(sign_ctx *x)
 /* The canonical request and the string to sign.  0 or -1. */
 static int sign_canonical_request(sign_ctx *x)
 {
-	aws_buf *cr = &x->cr;
+	htp_buf *cr = &x->cr;
 	const clist *c = &x->c;
-	if (aws_buf_addf(cr, "%s\n", x->req->method) < 0 || canonical_uri(cr, x->p, x->req->path) < 0 ||
-	    aws_buf_adds(cr, "\n") < 0)
+	if (htp_buf_addf(cr, "%s\n", x->req->method) < 0 || canonical_uri(cr, x->p, x->req->path) < 0 ||
+	    htp_buf_str(cr, "\n") < 0)
 		return -1;
 	for (size_t i = 0; i < x->q.n; i++)
-		if (aws_buf_addf(cr, "%s%s=%s", i ? "&" : "", x->q.v[i].key, x->q.v[i].value) < 0)
+		if (htp_buf_addf(cr, "%s%s=%s", i ? "&" : "", x->q.v[i].key, x->q.v[i].value) < 0)
 			return -1;
-	if (aws_buf_adds(cr, "\n") < 0)
+	if (htp_buf_str(cr, "\n") < 0)
 		return -1;
 	for (size_t i = 0; i < c->n; i++) {
 		int same_next = i + 1 < c->n && strcmp(c->v[i].name, c->v[i + 1].name) == 0;
 		int same_prev = i > 0 && strcmp(c->v[i].name, c->v[i - 1].name) == 0;
-		if ((!same_prev && aws_buf_addf(cr, "%s:", c->v[i].name) < 0) ||
-		    aws_buf_adds(cr, c->v[i].value) < 0 || aws_buf_adds(cr, same_next ? "," : "\n") < 0)
+		if ((!same_prev && htp_buf_addf(cr, "%s:", c->v[i].name) < 0) ||
+		    htp_buf_str(cr, c->v[i].value) < 0 || htp_buf_str(cr, same_next ? "," : "\n") < 0)
 			return -1;
 	}
-	if (aws_buf_addf(cr, "\n%s\n%s", x->signed_hdrs.data, x->hash) < 0)
+	if (htp_buf_addf(cr, "\n%s\n%s", x->signed_hdrs.data, x->hash) < 0)
 		return -1;
 	char crhash[65];
 	aws_sha256_hex(cr->data, cr->len, crhash);
-	return aws_buf_addf(&x->sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", x->date, x->scope.data, crhash);
+	return htp_buf_addf(&x->sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", x->date, x->scope.data, crhash);
 }
 
 /* The signing key of the date, region and service into k (from the
@@ -680,15 +609,15 @@ static void signing_key(const aws_sigv4_params *p, const char *date, const char 
 /* The signature of the string to sign into out->signature.  0 or -1. */
 static int sign_signature(sign_ctx *x, aws_sigv4_result *out)
 {
-	aws_buf secret = {0};
+	htp_buf secret = {0};
 	unsigned char k[32], sig[32];
-	if (aws_buf_addf(&secret, "AWS4%s", x->p->secret_access_key) < 0) {
-		aws_buf_free(&secret);
+	if (htp_buf_addf(&secret, "AWS4%s", x->p->secret_access_key) < 0) {
+		htp_buf_free(&secret);
 		return -1;
 	}
 	signing_key(x->p, x->date, secret.data, secret.len, k);
 	OPENSSL_cleanse(secret.data, secret.len);
-	aws_buf_free(&secret);
+	htp_buf_free(&secret);
 	hmac(k, 32, x->sts.data, sig);
 	to_hex(sig, 32, out->signature);
 	OPENSSL_cleanse(sig, sizeof sig);
@@ -699,7 +628,7 @@ static int sign_signature(sign_ctx *x, aws_sigv4_result *out)
 /* The headers that sign a request (Authorization, X-Amz-Date...).  0 or -1. */
 static int sign_add_headers(sign_ctx *x, aws_sigv4_result *out)
 {
-	aws_buf auth = {0};
+	htp_buf auth = {0};
 	int rc = -1;
 	if (x->token && aws_headers_add(&out->add_headers, "X-Amz-Security-Token", x->token) < 0)
 		return -1;
@@ -708,37 +637,37 @@ static int sign_add_headers(sign_ctx *x, aws_sigv4_result *out)
 	if (x->p->content_sha256_header && !x->given &&
 	    aws_headers_add(&out->add_headers, "x-amz-content-sha256", x->hash) < 0)
 		return -1;
-	if (aws_buf_addf(&auth, "AWS4-HMAC-SHA256 Credential=%s, SignedHeaders=%s, Signature=%s",
+	if (htp_buf_addf(&auth, "AWS4-HMAC-SHA256 Credential=%s, SignedHeaders=%s, Signature=%s",
 	                 x->cred.data, x->signed_hdrs.data, out->signature) == 0 &&
 	    aws_headers_add(&out->add_headers, "Authorization", auth.data) == 0)
 		rc = 0;
-	aws_buf_free(&auth);
+	htp_buf_free(&auth);
 	return rc;
 }
 
 /* The query string of a presigned URL.  0 or -1. */
 static int sign_add_query(sign_ctx *x, aws_sigv4_result *out)
 {
-	aws_buf qs = {0};
+	htp_buf qs = {0};
 	int bad = 0;
 	const char *query = x->req->query;
 	if (query && *query)
-		bad |= aws_buf_addf(&qs, "%s&", query);
-	bad |= aws_buf_adds(&qs, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
+		bad |= htp_buf_addf(&qs, "%s&", query);
+	bad |= htp_buf_str(&qs, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
 	bad |= aws_uri_encode(&qs, x->cred.data, x->cred.len, 0);
-	bad |= aws_buf_addf(&qs, "&X-Amz-Date=%s&X-Amz-SignedHeaders=", x->date);
+	bad |= htp_buf_addf(&qs, "&X-Amz-Date=%s&X-Amz-SignedHeaders=", x->date);
 	bad |= aws_uri_encode(&qs, x->signed_hdrs.data, x->signed_hdrs.len, 0);
-	bad |= aws_buf_addf(&qs, "&X-Amz-Expires=%s", x->expires);
+	bad |= htp_buf_addf(&qs, "&X-Amz-Expires=%s", x->expires);
 	if (x->token) {
-		bad |= aws_buf_adds(&qs, "&X-Amz-Security-Token=");
+		bad |= htp_buf_str(&qs, "&X-Amz-Security-Token=");
 		bad |= aws_uri_encode(&qs, x->token, strlen(x->token), 0);
 	}
-	bad |= aws_buf_addf(&qs, "&X-Amz-Signature=%s", out->signature);
+	bad |= htp_buf_addf(&qs, "&X-Amz-Signature=%s", out->signature);
 	if (bad) {
-		aws_buf_free(&qs);
+		htp_buf_free(&qs);
 		return -1;
 	}
-	out->query = aws_buf_steal(&qs);
+	out->query = htp_buf_take(&qs);
 	return 0;
 }
 
@@ -773,14 +702,14 @@ int aws_sigv4_sign(const aws_sigv4_params *p, const aws_sigv4_request *req, int 
 
 	/* credential scope, then each part of the signature */
 	int failed =
-		aws_buf_addf(&x.scope, "%.8s/%s/%s/aws4_request", x.date, p->region, p->service) < 0 ||
-		aws_buf_addf(&x.cred, "%s/%s", p->access_key_id, x.scope.data) < 0 ||
+		htp_buf_addf(&x.scope, "%.8s/%s/%s/aws4_request", x.date, p->region, p->service) < 0 ||
+		htp_buf_addf(&x.cred, "%s/%s", p->access_key_id, x.scope.data) < 0 ||
 		sign_headers(&x) < 0 || sign_query(&x) < 0 || sign_canonical_request(&x) < 0 ||
 		sign_signature(&x, out) < 0 ||
 		(x.presign ? sign_add_query(&x, out) : sign_add_headers(&x, out)) < 0;
 	if (!failed) {
-		out->canonical_request = aws_buf_steal(&x.cr);
-		out->string_to_sign = aws_buf_steal(&x.sts);
+		out->canonical_request = htp_buf_take(&x.cr);
+		out->string_to_sign = htp_buf_take(&x.sts);
 	}
 	sign_ctx_free(&x);
 	if (failed) {

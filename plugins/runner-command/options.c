@@ -92,11 +92,11 @@ char **cmd_argv_expand(char **tpl, const char *const values[3])
 		htp_buf_add(&b, "", 0);
 		cmd_template_expand(tpl[i], PH_ALL, values, &b, &where); /* checked in CREATE */
 		if (b.nomem) {
-			free(b.p);
+			free(b.data);
 			htp_strv_free(argv);
 			return NULL;
 		}
-		argv[i] = b.p;
+		argv[i] = b.data;
 	}
 	return argv;
 }

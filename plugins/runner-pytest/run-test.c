@@ -84,8 +84,8 @@ static void map_case(const htp_xml *tc, hypertest_result *res)
 		pyt_up.result_set_status(res, HYPERTEST_STATUS_FAILED);
 		set_str(res, HYPERTEST_RESULT_MESSAGE,
 		        m && *m ? m : !strcmp(bad->name, "error") ? "error" : "failed", PYT_MESSAGE_BYTES);
-		if (stack.p) {
-			char *st = htp_text_clean(stack.p, stack.len, 0, PYT_STACK_BYTES);
+		if (stack.data) {
+			char *st = htp_text_clean(stack.data, stack.len, 0, PYT_STACK_BYTES);
 			if (st)
 				pyt_up.result_set_str(res, HYPERTEST_RESULT_STACK_TRACE, st);
 			free(st);
@@ -98,7 +98,7 @@ static void map_case(const htp_xml *tc, hypertest_result *res)
 	} else {
 		pyt_up.result_set_status(res, HYPERTEST_STATUS_SUCCESS);
 	}
-	free(stack.p);
+	free(stack.data);
 }
 
 /* The report's testcases for the node id, mapped, or a failure saying why. */

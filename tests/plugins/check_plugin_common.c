@@ -26,17 +26,17 @@ START_TEST(buf_grows_and_hands_over)
 		htp_buf_add(&b, "0123456789", 10);
 	ck_assert_uint_eq(b.len, 10000);
 	ck_assert_uint_ge(b.cap, 10001);
-	ck_assert_int_eq(b.p[b.len], '\0');
+	ck_assert_int_eq(b.data[b.len], '\0');
 	htp_buf_str(&b, "|");
 	htp_buf_addf(&b, "%d-%s", 42, "x");
-	ck_assert_str_eq(b.p + 10000, "|42-x");
+	ck_assert_str_eq(b.data + 10000, "|42-x");
 	htp_buf_add(&b, "a\0b", 3); /* bytes, NULs included */
 	ck_assert_uint_eq(b.len, 10008);
 	char *s = htp_buf_take(&b);
 	ck_assert_ptr_nonnull(s);
 	ck_assert_int_eq(memcmp(s + 9990, "0123456789|42-xa\0b", 19), 0);
 	/* the buffer was emptied: nothing of the old string is left in it */
-	ck_assert_ptr_null(b.p);
+	ck_assert_ptr_null(b.data);
 	ck_assert_uint_eq(b.len, 0);
 	free(s);
 }
@@ -52,12 +52,12 @@ START_TEST(buf_take_empty_and_nomem)
 	htp_buf_str(&b, "kept");
 	b.nomem = 1;
 	htp_buf_str(&b, "dropped");
-	ck_assert_str_eq(b.p, "kept");
+	ck_assert_str_eq(b.data, "kept");
 	ck_assert_ptr_null(htp_buf_take(&b));
-	ck_assert_ptr_null(b.p);
+	ck_assert_ptr_null(b.data);
 	htp_buf_str(&b, "again");
 	htp_buf_free(&b);
-	ck_assert_ptr_null(b.p);
+	ck_assert_ptr_null(b.data);
 }
 END_TEST
 
