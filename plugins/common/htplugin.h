@@ -144,8 +144,7 @@ typedef struct htp_sink {
 	int last_byte;    /* last byte stored, -1 before the first */
 	int write_errno;  /* first error writing fd (writing then stops) */
 	int nomem;        /* memory ran out: mem or tail is incomplete */
-	char *mem;        /* fd == -1: the stored bytes (NUL-terminated) */
-	size_t mem_len, mem_cap;
+	htp_buf mem;      /* fd == -1: the stored bytes (mem.data NULL: none) */
 	char *tail;       /* room for 2 * tail_cap bytes */
 	size_t tail_len;
 } htp_sink;

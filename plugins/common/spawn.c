@@ -69,47 +69,19 @@ int htp_sink_init(htp_sink *s, int fd, uint64_t limit, size_t tail_cap)
 
 void htp_sink_free(htp_sink *s)
 {
-	free(s->mem);
+	htp_buf_free(&s->mem);
 	free(s->tail);
-	s->mem = s->tail = NULL;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	s->tail = NULL;
 }
 
 static void sink_store(htp_sink *s, const char *p, size_t n)
 {
 	if (s->fd >= 0) {
 		if (s->write_errno == 0)
-			s->write_errno = write_all(s->fd, p, n);
-	} else {
-		if (s->mem_len + n + 1 > s->mem_cap) {
-			size_t cap = s->mem_cap ? s->mem_cap : 4096;
-			while (cap < s->mem_len + n + 1)
-				cap *= 2;
-			char *m = realloc(s->mem, cap);
-			if (!m) {
-				s->nomem = 1;
-				return;
-			}
-			s->mem = m;
-			s->mem_cap = cap;
-		}
-		memcpy(s->mem + s->mem_len, p, n);
-		s->mem_len += n;
-		s->mem[s->mem_len] = '\0';
+			s->write_errno = htp_write_all(s->fd, p, n);
+	} else if (htp_buf_add(&s->mem, p, n) < 0) {
+		s->nomem = 1;
+		return;
 	}
 	s->kept += n;
 	s->last_byte = (unsigned char)p[n - 1];
@@ -152,7 +124,7 @@ int htp_sink_finish(htp_sink *s)
 		int len = snprintf(note, sizeof note, "%s[output truncated after %llu bytes]\n",
 		                   (s->last_byte >= 0 && s->last_byte != '\n') ? "\n" : "",
 		                   (unsigned long long)s->kept);
-		s->write_errno = write_all(s->fd, note, (size_t)len);
+		s->write_errno = htp_write_all(s->fd, note, (size_t)len);
 	}
 	return s->write_errno;
 }

@@ -210,7 +210,7 @@ static int run_list(runner *r, hypertest_list *list)
 	size_t count = 0;
 	for (int adding = 0; adding < 2 && !rc; adding++) {
 		size_t line = 0;
-		for (const char *p = out.mem ? out.mem : "", *end = p + out.mem_len; p < end && !rc;) {
+		for (const char *p = out.mem.data ? out.mem.data : "", *end = p + out.mem.len; p < end && !rc;) {
 			const char *nl = memchr(p, '\n', (size_t)(end - p));
 			size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
 			line++;

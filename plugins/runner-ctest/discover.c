@@ -132,7 +132,7 @@ int ct_version(ct_runner *r)
 	char *argv[] = {r->ctest, "--version", NULL};
 	htp_run run;
 	int rc = run_ctest(r, argv, NULL, &run, "ctest --version");
-	const char *out = run.out.mem ? run.out.mem : "", *v = strstr(out, "version ");
+	const char *out = run.out.mem.data ? run.out.mem.data : "", *v = strstr(out, "version ");
 	if (!rc && (!v || sscanf(v, "version %d.%d", &r->major, &r->minor) != 2 || r->major < 1)) {
 		r->major = 0;
 		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER,
@@ -234,7 +234,7 @@ int ct_list_tests(void *self, hypertest_list *list)
 	if ((rc = run_ctest(r, argv, scratch, &run, "ctest --show-only=json-v1")))
 		goto done;
 	json_error_t jerr;
-	json_t *doc = json_loadb(run.out.mem ? run.out.mem : "", run.out.mem_len, 0, &jerr);
+	json_t *doc = json_loadb(run.out.mem.data ? run.out.mem.data : "", run.out.mem.len, 0, &jerr);
 	json_t *tests = json_object_get(doc, "tests");
 	if (!json_is_array(tests))
 		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER,

@@ -108,13 +108,13 @@ int pyt_list_tests(void *self, hypertest_list *list)
 		goto done;
 	}
 	size_t count = 0;
-	const char *out = run.out.mem ? run.out.mem : "";
-	rc = each_line(r, list, out, run.out.mem_len, 0, &count);
+	const char *out = run.out.mem.data ? run.out.mem.data : "";
+	rc = each_line(r, list, out, run.out.mem.len, 0, &count);
 	if (!rc && count == 0)
 		rc = htp_fail(&pyt_up, r->core, HYPERTEST_ERR_EMPTY,
 		              PYT_PREFIX "pytest --collect-only printed no node ids");
 	if (!rc)
-		rc = each_line(r, list, out, run.out.mem_len, 1, &count);
+		rc = each_line(r, list, out, run.out.mem.len, 1, &count);
 done:
 	free(error);
 	free(root);
