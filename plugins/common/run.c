@@ -1,6 +1,6 @@
 /*
  * run.c - runs one program of a framework runner without a shell (the
- * spawn engine of plugins/runner-command/spawn.c: own process group, killed
+ * spawn engine of spawn.c: own process group, killed
  * with its parent, stdin from /dev/null), its stdout and stderr into capped
  * log files or memory, and says how it ended.
  */

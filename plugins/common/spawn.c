@@ -1,5 +1,5 @@
 /*
- * spawn.c - runs one program for the "command" runner, never through a
+ * spawn.c - runs one program for a plugin (the runners), never through a
  * shell: vfork + execve of a path found beforehand, stdin from /dev/null,
  * stdout and stderr read through pipes with poll (a flood on either never
  * blocks the program) into capped sinks.  The child leads its own process

@@ -2,7 +2,7 @@
  * playwright.c - the "playwright" test runner: lists the tests of a
  * Playwright project and runs one of them per invocation, never through a
  * shell.  Options in options.c, reports in report.c, grep patterns in
- * grep.c; running programs with runner-common.
+ * grep.c; running programs with plugins/common.
  *
  * Listing runs `<command> [--config C] --list --reporter=json` in the
  * project directory and gives one context {"grep": "^<project> <spec>

@@ -2,7 +2,7 @@
  * playwright.h - what the files of the "playwright" runner share: the grep
  * patterns of the contexts (grep.c), the options
  * (options.c) and reading Playwright's JSON reports (report.c); buffers,
- * option checks and running programs come from ../runner-common.
+ * option checks and running programs come from ../common (htplugin.h).
  * playwright.c holds the operations.
  */
 #ifndef HT_RUNNER_PLAYWRIGHT_H
