@@ -108,13 +108,13 @@ int htp_options_load(const char *prefix, const char *json, json_t **obj, char **
 int htp_options_known(const char *prefix, json_t *obj, const char *const known[], char **error);
 /* A string option (def when absent; must not be empty). */
 int htp_opt_string(const char *prefix, json_t *obj, const char *key, const char *def,
-                  char **out, char **error);
+                   char **out, char **error);
 /* A relative path option without "..": trailing slashes removed. */
 int htp_opt_relpath(const char *prefix, json_t *obj, const char *key, const char *def,
-                   char **out, char **error);
+                    char **out, char **error);
 /* An array of strings (absent: an empty array); NULL-terminated copy. */
 int htp_opt_strings(const char *prefix, json_t *obj, const char *key, int relpaths,
-                   char ***out, char **error);
+                    char ***out, char **error);
 
 /* ---- text.c ------------------------------------------------------------------------ */
 

@@ -83,7 +83,7 @@ int htp_options_known(const char *prefix, json_t *obj, const char *const known[]
 }
 
 int htp_opt_string(const char *prefix, json_t *obj, const char *key, const char *def,
-                  char **out, char **error)
+                   char **out, char **error)
 {
 	json_t *v = json_object_get(obj, key);
 	*out = NULL;
@@ -131,7 +131,7 @@ static void strip_slashes(char *s)
 }
 
 int htp_opt_relpath(const char *prefix, json_t *obj, const char *key, const char *def,
-                   char **out, char **error)
+                    char **out, char **error)
 {
 	int rc = htp_opt_string(prefix, obj, key, def, out, error);
 	if (!rc && (rc = check_relpath(prefix, key, *out, error))) {
@@ -144,7 +144,7 @@ int htp_opt_relpath(const char *prefix, json_t *obj, const char *key, const char
 }
 
 int htp_opt_strings(const char *prefix, json_t *obj, const char *key, int relpaths,
-                   char ***out, char **error)
+                    char ***out, char **error)
 {
 	json_t *v = json_object_get(obj, key);
 	*out = NULL;
