@@ -118,8 +118,8 @@ static int list_tree(local_provider *p, const char *dir, const char *rel, const 
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || e->d_name[0] == '.')
 			continue; /* dot files: the atomic writes' temporary files */
-		char *path = local_path_join(dir, e->d_name);
-		char *key = *rel ? local_path_join(rel, e->d_name) : strdup(e->d_name);
+		char *path = htp_path_join(dir, e->d_name);
+		char *key = *rel ? htp_path_join(rel, e->d_name) : strdup(e->d_name);
 		struct stat st;
 		if (!path || !key) {
 			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
