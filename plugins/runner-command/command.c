@@ -137,13 +137,13 @@ static int check_repeat(runner *r, json_t *seen, const char *p, size_t len, size
 	json_t *first = id ? json_object_get(seen, id) : NULL;
 	int rc = 0;
 	if (!id)
-		rc = fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	else if (first)
-		rc = fail(r->core, HYPERTEST_ERR_RUNNER,
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_RUNNER,
 		          PREFIX "list command '%s': line %zu repeats the test id '%s' of line %lld",
 		          r->o.list[0], line, id, (long long)json_integer_value(first));
 	else if (json_object_set_new(seen, id, json_integer((json_int_t)line)) != 0)
-		rc = fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	free(id);
 	return rc;
 }
@@ -229,7 +229,7 @@ static int run_list(runner *r, hypertest_list *list)
 	size_t count = 0;
 	json_t *seen = json_object(); /* id -> the line it was first on */
 	if (!seen) {
-		rc = fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 		goto done;
 	}
 	for (int adding = 0; adding < 2 && !rc; adding++) {

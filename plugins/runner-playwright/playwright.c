@@ -389,7 +389,7 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 		 * the user's config (lambda.c) */
 		const char *config = config_file(r);
 		char *dir = realpath(project_dir(r), NULL);
-		user_config = config && dir ? rn_path_join(dir, config) : NULL;
+		user_config = config && dir ? htp_path_join(dir, config) : NULL;
 		if (!dir || (config && !user_config) || !(lambda_env = pw_lambda_env_vars())) {
 			free(dir);
 			rc = nomem(r);
@@ -398,7 +398,7 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 		wrapper = pw_lambda_wrapper(user_config, dir, &error);
 		free(dir);
 		if (!wrapper) {
-			rc = error ? rn_fail(&up, r->core, HYPERTEST_ERR_IO, PREFIX "%s", error) : nomem(r);
+			rc = error ? htp_fail(&up, r->core, HYPERTEST_ERR_IO, PREFIX "%s", error) : nomem(r);
 			goto out;
 		}
 	}
@@ -450,7 +450,7 @@ out:
 	free(grep);
 	free(wrapper);
 	free(user_config);
-	rn_strv_free(lambda_env);
+	htp_strv_free(lambda_env);
 	return rc;
 }
 

@@ -95,7 +95,7 @@ char *pw_lambda_wrapper_text(const char *user_config, const char *base_dir);
  * or NULL with *error (malloc'd, NULL when out of memory). */
 char *pw_lambda_wrapper(const char *user_config, const char *base_dir, char **error);
 /* HOME, XDG_CACHE_HOME, XDG_CONFIG_HOME under $TMPDIR (else /tmp), as
- * NAME=VALUE strings (rn_strv_free), or NULL when out of memory. */
+ * NAME=VALUE strings (htp_strv_free), or NULL when out of memory. */
 char **pw_lambda_env_vars(void);
 
 #endif /* HT_RUNNER_PLAYWRIGHT_H */
