@@ -153,7 +153,8 @@ static void walk_report(walk *w, json_t *root)
 		walk_suite(w, file_suite, file ? file : "", titles, 0);
 		if (w->nomem || w->too_deep)
 			return;
-		qsort(w->items + start, w->n - start, sizeof *w->items, by_place);
+		if (w->n > start) /* items is NULL while no test was met */
+			qsort(w->items + start, w->n - start, sizeof *w->items, by_place);
 	}
 }
 

@@ -399,6 +399,29 @@ START_TEST(t_options)
 }
 END_TEST
 
+/* A report whose file suites hold no test (found by tests/fuzz): no test,
+ * said, and no sort of an empty list (UBSan: qsort of NULL + 0). */
+START_TEST(t_report_without_tests)
+{
+	static const char report[] =
+	    "{\"config\": {\"projects\": [{\"name\": \"a\", \"testDir\": \"/p\"}]},"
+	    " \"suites\": [{\"title\": \"a.spec.ts\", \"file\": \"a.spec.ts\", \"specs\": []}]}";
+	pw_options o = {0};
+	pw_listing l;
+	pw_outcome out;
+	char *error = NULL;
+	if (pw_listing_parse(report, strlen(report), &o, &l, &error) == 0) {
+		ck_assert_uint_eq(l.n, 0);
+		pw_listing_free(&l);
+	}
+	free(error);
+	error = NULL;
+	ck_assert_int_ne(pw_outcome_parse(report, strlen(report), "x", "/p", &out, &error), 0);
+	ck_assert_ptr_nonnull(error);
+	free(error);
+}
+END_TEST
+
 /* A command that writes no report: the test fails with what it printed. */
 START_TEST(t_run_without_report)
 {
@@ -816,6 +839,7 @@ static Suite *offline_suite(void)
 	Suite *s = suite_create("runner-playwright");
 	TCase *tc = tcase_create("escape");
 	tcase_add_test(tc, t_escape);
+	tcase_add_test(tc, t_report_without_tests);
 	tcase_add_test(tc, t_pattern);
 	tcase_add_test(tc, t_undouble);
 	tcase_add_test(tc, t_strip_ansi);

@@ -509,6 +509,30 @@ START_TEST(test_response_too_large)
 }
 END_TEST
 
+/* A duration no int64_t holds (found by tests/fuzz: UBSan, a double of
+ * 1e300 converted) fails the test; 10^12 ms is the largest taken. */
+START_TEST(test_response_huge_duration)
+{
+	static const char *const bad[] = {"1e300", "-1", "1e19", "9.3e18", "1000000000001"};
+	ht_test_result r;
+	char text[128];
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		memset(&r, 0, sizeof r);
+		snprintf(text, sizeof text, "{\"success\": true, \"duration\": %s}", bad[i]);
+		ht_result_from_response(&r, text, strlen(text), 1024);
+		ck_assert_int_eq(r.status, HYPERTEST_STATUS_FAILED);
+		ck_assert_msg(strstr(r.message, "'duration'"), "%s", r.message);
+		ht_test_result_clear(&r);
+	}
+	memset(&r, 0, sizeof r);
+	snprintf(text, sizeof text, "{\"success\": true, \"duration\": 1e12}");
+	ht_result_from_response(&r, text, strlen(text), 1024);
+	ck_assert_int_eq(r.status, HYPERTEST_STATUS_SUCCESS);
+	ck_assert_int_eq(r.duration, 1000000000000LL);
+	ht_test_result_clear(&r);
+}
+END_TEST
+
 /* ---- bad input: clear errors, nothing lost ------------------------------------ */
 
 START_TEST(test_missing_config)
@@ -1053,6 +1077,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_results_schema);
 	tcase_add_test(tc, test_bad_responses);
 	tcase_add_test(tc, test_response_too_large);
+	tcase_add_test(tc, test_response_huge_duration);
 	tcase_add_test(tc, test_history_orders_second_run);
 	tcase_add_test(tc, test_dry_run_mutates_nothing);
 	tcase_add_test(tc, test_longest_first_on_second_run);
