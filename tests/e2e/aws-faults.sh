@@ -83,4 +83,19 @@ missing = [k for k in ("throttle", "server500", "server503", "reset", "truncated
                        "slow", "functionError") if not f.get(k)]
 assert not missing, "no %s fault in %s" % (missing, f)
 PY
-echo "PASS: $n invocations under 20 % faults, every test accounted for"
+
+# Then faults that are all worth a retry, 80 % of the invocations: many
+# tests run out of attempts; each must still be in the results, failed
+# with the reason and the number of attempts.
+control POST "/function/$fn" '{"mode": "success", "faults": {"rate": 0.8, "seed": 5,
+	"retryAfter": 0, "kinds": {"throttle": 1, "server500": 1, "server503": 1, "reset": 1,
+	"truncated": 1}}}' >/dev/null || fail "cannot set the faults"
+"$hypertest" -C "$proj" invoke >"$tmp/invoke2.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] || { tail -30 "$tmp/invoke2.out"; fail "invoke with failed tests must exit 1, not $rc"; }
+control GET "/function/$fn" | "$py" -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["stats"]))' \
+	>"$tmp/stats2.json" || fail "no statistics from the endpoint"
+"$py" "$tests_src/aws/reliability.py" "$proj/hypertest.results.json" "$tmp/stats2.json" "$n" \
+	"$tmp/summary2.txt" || { tail -30 "$tmp/invoke2.out"; fail "not every test accounted for (80 %)"; }
+grep -q 'retries exhausted [1-9]' "$tmp/summary2.txt" || fail "no test ran out of retries at 80 %"
+echo "PASS: $n invocations under 20 % faults, then 80 % retryable ones, every test accounted for"

@@ -210,6 +210,10 @@ class LambdaService:
             fn.behaviour = dict(behaviour)
             if "imageUri" in behaviour:
                 fn.image_uri = behaviour["imageUri"]
+            if "faults" in behaviour:   # counted from here on
+                inflight = fn.in_flight
+                fn.reset_counters()
+                fn.in_flight = fn.max_in_flight = inflight
 
     def reset_counters(self):
         self.max_in_flight = self.in_flight
