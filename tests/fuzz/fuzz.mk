@@ -58,6 +58,16 @@ obj/fuzz-playwright.o: PLUGIN_INC = -I$(top_srcdir)/plugins/runner-playwright \
 obj/fuzz-sigv4.o: PLUGIN_INC = -I$(top_srcdir)/plugins/provider-aws
 
 # (run-% are not .PHONY: make looks for no pattern rule for those)
+# dictionaries of tokens the inputs are made of
+DICT_unpack := -dict=$(F)/dict/unpack.dict
+DICT_oci := -dict=$(F)/dict/oci.dict
+DICT_junit := -dict=$(F)/dict/junit.dict
+DICT_config := -dict=$(F)/dict/json.dict
+DICT_manifest := -dict=$(F)/dict/json.dict
+DICT_response := -dict=$(F)/dict/json.dict
+DICT_history := -dict=$(F)/dict/json.dict
+DICT_playwright := -dict=$(F)/dict/json.dict
+
 .PHONY: all run
 .SECONDARY:
 
@@ -82,7 +92,7 @@ fuzz-%: obj/fuzz-%.o obj/fuzz-util.o $$(EXTRA_$$*)
 # Run one target: the seeds first, then FUZZ_SECONDS of fuzzing.
 run-%: fuzz-%
 	@mkdir -p corpus/$* crashes logs
-	@if ./fuzz-$* -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 \
+	@if ./fuzz-$* -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 $(DICT_$*) \
 		-artifact_prefix=crashes/$*- corpus/$* $(F)/seeds/$* >logs/$*.log 2>&1; then \
 		echo "FUZZ PASS: $* ($$(sed -n 's/^Done \([0-9]*\) runs.*/\1 runs/p' logs/$*.log), \
 	$$(ls corpus/$* | wc -l) inputs in the corpus)"; \
