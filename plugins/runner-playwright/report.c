@@ -171,8 +171,8 @@ static void common_ancestor(char *anc, const char *dir)
 {
 	while (!path_is_below(anc, dir)) {
 		char *slash = strrchr(anc, '/');
-		if (!slash)
-			return;
+		if (!slash || !strcmp(anc, "/"))
+			return; /* nothing shorter to try */
 		if (slash == anc)
 			slash[1] = '\0'; /* "/" */
 		else
@@ -203,11 +203,17 @@ static int choose_projects(json_t *projects, const pw_options *o, size_t *chosen
 	*n = 0;
 	if (count == 0)
 		return bad(error, HYPERTEST_ERR_RUNNER, PREFIX "the Playwright config has no project");
-	for (size_t i = 0; i < count; i++)
-		if (!str(json_array_get(projects, i), "name") ||
-		    !str(json_array_get(projects, i), "testDir"))
+	for (size_t i = 0; i < count; i++) {
+		const char *dir = str(json_array_get(projects, i), "testDir");
+		if (!str(json_array_get(projects, i), "name") || !dir)
 			return bad(error, HYPERTEST_ERR_RUNNER,
 			           PREFIX "the listing report's project %zu has no name or testDir", i + 1);
+		/* Playwright resolves it: a relative one has no common ancestor */
+		if (dir[0] != '/')
+			return bad(error, HYPERTEST_ERR_RUNNER,
+			           PREFIX "the listing report's project %zu has a testDir that is not an "
+			                  "absolute path: '%.200s'", i + 1, dir);
+	}
 	if (o->projects == PW_PROJECTS_FIRST) {
 		chosen[(*n)++] = 0;
 	} else if (o->projects == PW_PROJECTS_ALL) {

@@ -24,7 +24,7 @@ FUZZ_TARGETS ?= config manifest response history oci unpack elf ldcache junit pl
 F := $(top_srcdir)/tests/fuzz
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 CFLAGS_F := -std=gnu11 -g -O1 -Wall -Wextra -Wno-unused-parameter -Werror $(SAN) \
-	-fsanitize=fuzzer-no-link
+	-fsanitize=fuzzer-no-link -MMD -MP
 CPPFLAGS_F := -I$(top_srcdir)/include -I$(top_builddir) -I$(F) \
 	-I$(top_srcdir)/libhypertest/core -I$(top_srcdir)/libhypertest/elf \
 	-I$(top_srcdir)/libhypertest/oci -I$(top_srcdir)/libhypertest/commands \
@@ -89,11 +89,13 @@ libht-fuzz.a: $(LIB_OBJS)
 fuzz-%: obj/fuzz-%.o obj/fuzz-util.o $$(EXTRA_$$*)
 	$(FUZZ_CC) $(SAN) -fsanitize=fuzzer -o $@ $^ $(DEP_LIBS)
 
-# Run one target: the seeds first, then FUZZ_SECONDS of fuzzing.
+# Run one target: the seeds first, then FUZZ_SECONDS of fuzzing.  (Absolute
+# paths: a target may change its working directory.)
 run-%: fuzz-%
 	@mkdir -p corpus/$* crashes logs
 	@if ./fuzz-$* -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 $(DICT_$*) \
-		-artifact_prefix=crashes/$*- corpus/$* $(F)/seeds/$* >logs/$*.log 2>&1; then \
+		-artifact_prefix=$(CURDIR)/crashes/$*- $(CURDIR)/corpus/$* $(F)/seeds/$* \
+		>logs/$*.log 2>&1; then \
 		echo "FUZZ PASS: $* ($$(sed -n 's/^Done \([0-9]*\) runs.*/\1 runs/p' logs/$*.log), \
 	$$(ls corpus/$* | wc -l) inputs in the corpus)"; \
 	else \
@@ -103,3 +105,6 @@ run-%: fuzz-%
 	fi
 
 run: $(FUZZ_TARGETS:%=run-%)
+
+# headers: what each object included when it was last compiled
+-include $(shell find obj -name '*.d' 2>/dev/null)

@@ -425,6 +425,26 @@ START_TEST(t_report_without_tests)
 }
 END_TEST
 
+/* A listing whose project has a relative testDir (found by tests/fuzz: the
+ * common ancestor of "/p/specs" and "p/specs/nested" was looked for for
+ * ever): refused, naming it. */
+START_TEST(t_listing_relative_test_dir)
+{
+	static const char report[] =
+	    "{\"config\": {\"projects\": [{\"name\": \"a\", \"testDir\": \"/p/specs\"},"
+	    " {\"name\": \"b\", \"testDir\": \"p/specs/nested\"}]}, \"suites\": []}";
+	pw_options o = {0};
+	pw_listing l;
+	char *error = NULL;
+	o.projects = PW_PROJECTS_ALL;
+	ck_assert_int_eq(pw_listing_parse(report, strlen(report), &o, &l, &error),
+	                 HYPERTEST_ERR_RUNNER);
+	ck_assert_msg(error && strstr(error, "project 2") && strstr(error, "p/specs/nested") &&
+	              strstr(error, "absolute"), "%s", error ? error : "(null)");
+	free(error);
+}
+END_TEST
+
 /* A command that writes no report: the test fails with what it printed. */
 START_TEST(t_run_without_report)
 {
@@ -843,6 +863,7 @@ static Suite *offline_suite(void)
 	TCase *tc = tcase_create("escape");
 	tcase_add_test(tc, t_escape);
 	tcase_add_test(tc, t_report_without_tests);
+	tcase_add_test(tc, t_listing_relative_test_dir);
 	tcase_add_test(tc, t_pattern);
 	tcase_add_test(tc, t_undouble);
 	tcase_add_test(tc, t_strip_ansi);
