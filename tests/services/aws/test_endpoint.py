@@ -90,11 +90,12 @@ class Reply:
 
 def send(port, method, path, body=b"", headers=None, conn=None):
     c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    c.request(method, path, body=body, headers=headers or {})
-    rep = Reply(c.getresponse())
-    if conn is None:
-        c.close()
-    return rep
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        return Reply(c.getresponse())
+    finally:
+        if conn is None:
+            c.close()
 
 
 class EndpointTest(unittest.TestCase):
@@ -438,6 +439,52 @@ class EndpointTest(unittest.TestCase):
         statuses = [self.invoke("echo").status for _ in range(9)]
         self.assertEqual(statuses, [500, 200, 200, 502, 200, 200, 503, 200, 200])
         self.assertLambdaError(self.invoke("echo"), 500, "ServiceException")
+
+    def test_faults(self):
+        """Each kind of injected fault as a client sees it, counted, listed by testId."""
+        def only(kind):
+            self.control("POST", "function/echo", {"mode": "success", "faults": {
+                "rate": 1, "seed": 2, "kinds": {kind: 1}, "slowMs": 40, "retryAfter": 0}})
+        payload = {"testId": "t-1", "context": {"id": "a"}}
+        only("throttle")
+        self.assertLambdaError(self.invoke("echo", payload), 429, "TooManyRequestsException")
+        only("server503")
+        self.assertLambdaError(self.invoke("echo", payload), 503, "ServiceException")
+        only("functionError")
+        rep = self.invoke("echo", payload)
+        self.assertEqual((rep.status, rep.headers.get("x-amz-function-error")), (200, "Unhandled"))
+        self.assertEqual(rep.json()["errorType"], "InjectedFault")
+        only("garbage")
+        rep = self.invoke("echo", payload)
+        self.assertEqual(rep.status, 200)
+        self.assertRaises(ValueError, rep.json)
+        only("slow")
+        rep = self.invoke("echo", payload)
+        self.assertEqual((rep.status, rep.json()["name"]), (200, "a"))
+        only("truncated")
+        self.assertRaises(http.client.IncompleteRead, self.invoke, "echo", payload)
+        only("reset")
+        self.assertRaises((ConnectionError, http.client.RemoteDisconnected), self.invoke, "echo",
+                          payload)
+        stats = self.control("GET", "function/echo")["stats"]
+        self.assertEqual((stats["faults"], stats["outcomes"]), ({"reset": 1}, {"t-1": ["reset"]}))
+        # a seeded mix: the same seed, the same faults for the same invocation numbers
+        runs = []
+        for _ in range(2):
+            self.control("POST", "function/echo", {"mode": "success", "faults": {
+                "rate": 0.5, "seed": 9, "kinds": {"throttle": 1, "server500": 1, "garbage": 1}}})
+            for i in range(20):
+                self.invoke("echo", {"testId": "t%d" % i})
+            runs.append(self.control("GET", "function/echo")["stats"])
+        self.assertEqual(runs[0]["outcomes"], runs[1]["outcomes"])
+        kinds = [o[0] for o in runs[0]["outcomes"].values()]
+        self.assertTrue(0 < kinds.count("ok") < 20, kinds)
+        self.assertEqual(runs[0]["faults"], {k: kinds.count(k) for k in set(kinds) - {"ok"}})
+        for bad in ({"rate": 2}, {"rate": 0.1, "kinds": {"nope": 1}}, {"rate": 0.1, "extra": 1},
+                    {"rate": 0.1, "kinds": {"reset": 0}}):
+            rep = send(self.port, "POST", "/_control/function/echo",
+                       json.dumps({"mode": "success", "faults": bad}).encode())
+            self.assertEqual(rep.status, 400, (bad, rep.raw))
 
     def _concurrent(self, name, n):
         path = "/2015-03-31/functions/%s/invocations" % name
