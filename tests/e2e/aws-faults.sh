@@ -95,7 +95,7 @@ rc=$?
 [ $rc -eq 1 ] || { tail -30 "$tmp/invoke2.out"; fail "invoke with failed tests must exit 1, not $rc"; }
 control GET "/function/$fn" | "$py" -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["stats"]))' \
 	>"$tmp/stats2.json" || fail "no statistics from the endpoint"
-"$py" "$tests_src/aws/reliability.py" "$proj/hypertest.results.json" "$tmp/stats2.json" "$n" \
+"$py" "$tests_src/services/aws/reliability.py" "$proj/hypertest.results.json" "$tmp/stats2.json" "$n" \
 	"$tmp/summary2.txt" || { tail -30 "$tmp/invoke2.out"; fail "not every test accounted for (80 %)"; }
 grep -q 'retries exhausted [1-9]' "$tmp/summary2.txt" || fail "no test ran out of retries at 80 %"
 echo "PASS: $n invocations under 20 % faults, then 80 % retryable ones, every test accounted for"
