@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	ht_err err = {0};
 
 	fz_write(path, data, len);
-	h = ht_history_load(path);
+	h = ht_history_load(path, &err);
 	if (!h)
 		return 0;
 	ctx[0] = json_pack("{s:s}", "file", "a.py");
@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		ht_history_set(h, ctx[0], 1234);
 	(void)ht_history_save(h, &err);
 	ht_history_free(h);
-	h = ht_history_load(path);
+	h = ht_history_load(path, &err);
 	if (h)
 		ht_history_free(h);
 	for (i = 0; i < 3; i++)
