@@ -334,7 +334,8 @@ static int step_manifest(deploy_state *ds)
 		             ds->runner->core.plugin->name);
 		goto out;
 	}
-	if ((rc = ht_dirhash(dir, hex, &h->err)))
+	if ((rc = ht_dirhash_project(dir, h->project_dir, ht_config_str(h->cfg, "resultsFileName"),
+	                       ht_config_str(h->cfg, "buildManifestFileName"), hex, &h->err)))
 		goto out;
 	text = ht_manifest_dump(ds->digest, hex, tl.contexts);
 	if (!text) {
