@@ -39,6 +39,10 @@ enum cli_command {
 
 /* The command named word, or CLI_CMD_NONE. */
 int cli_command_lookup(const char *word);
+
+/* dotenv.c: set the variables of DIR/.env that are not set yet (a missing
+ * file is no error); -1 with "FILE:LINE: what" in err, nothing set. */
+int cli_dotenv_load(const char *dir, char *err, size_t errlen);
 const char *cli_command_name(int cmd);
 /* Whether the command accepts --json. */
 int cli_command_takes_json(int cmd);

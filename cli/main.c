@@ -339,8 +339,14 @@ static int load_config(hypertest *h, const struct cli_opts *o, int required)
 
 static int prepare(hypertest *h, const struct cli_opts *o, int config_required)
 {
+	char err[1024];
 	size_t i;
 
+	/* the project's .env first: the configuration may refer to it */
+	if (cli_dotenv_load(hypertest_project_dir(h), err, sizeof err) != 0) {
+		fprintf(stderr, "hypertest: %s\n", err);
+		return -1;
+	}
 	if (load_config(h, o, config_required) < 0)
 		return -1;
 	for (i = 0; i < o->nsets; i++) {

@@ -239,6 +239,7 @@ static int check_drift(hypertest *h, ht_instance *runner, ht_instance *provider,
 	hypertest_PROVIDER_FUNCTION_DIGEST_fn fdigest =
 	    HT_OP(provider, HYPERTEST_PROVIDER_FUNCTION_DIGEST);
 	ht_buf problems = HT_BUF_INIT;
+	char *image_mismatch = NULL;
 	int rc = HYPERTEST_OK;
 
 	if (policy == HT_DRIFT_SILENCE)
@@ -251,7 +252,8 @@ static int check_drift(hypertest *h, ht_instance *runner, ht_instance *provider,
 		ht_err_clear(&err);
 		if (!dir)
 			ht_buf_printf(&problems, "the runner names no test directory");
-		else if (ht_dirhash(dir, hex, &err) != HYPERTEST_OK)
+		else if (ht_dirhash_project(dir, h->project_dir, ht_config_str(h->cfg, "resultsFileName"),
+	                       ht_config_str(h->cfg, "buildManifestFileName"), hex, &err) != HYPERTEST_OK)
 			ht_buf_printf(&problems, "cannot hash the test directory: %s", err.msg);
 		else if (strcmp(hex, m->test_dir_hash) != 0)
 			ht_buf_printf(&problems,
@@ -267,13 +269,26 @@ static int check_drift(hypertest *h, ht_instance *runner, ht_instance *provider,
 		ht_err_clear(&h->err);
 		frc = fdigest(provider->self, &buf);
 		if (frc == HYPERTEST_OK && buf.buf.data && strcmp(buf.buf.data, m->image_digest) != 0)
-			ht_buf_printf(&problems, "%sthe function runs image %s, the manifest names %s",
-			              problems.len ? "; " : "", buf.buf.data, m->image_digest);
+			image_mismatch = ht_asprintf("the function runs image %s, the manifest expects %s",
+			                             buf.buf.data, m->image_digest);
 		else if (frc != HYPERTEST_OK)
 			ht_buf_printf(&problems, "%scannot read the function's image digest: %s",
 			              problems.len ? "; " : "",
 			              h->err.msg[0] ? h->err.msg : hypertest_strerror(frc));
 		ht_buf_free(&buf.buf);
+	}
+	/* As in the TypeScript hypertest, tests never run from contexts built for
+	 * another image: a digest mismatch stops the invoke unless the policy is
+	 * "silence" (which skips these checks altogether). */
+	if (image_mismatch) {
+		rc = ht_fail(h, HYPERTEST_ERR_DRIFT,
+		             "image drift: %s%s%s; run 'hypertest deploy' to update the function and "
+		             "the manifest",
+		             image_mismatch, problems.len ? "; also " : "",
+		             problems.len ? problems.data : "");
+		free(image_mismatch);
+		ht_buf_free(&problems);
+		return rc;
 	}
 	if (problems.len) {
 		if (policy == HT_DRIFT_ERROR)

@@ -56,6 +56,8 @@ struct ht_layer {
 	size_t n_items, cap_items;
 	struct setting *settings;
 	size_t n_settings, cap_settings;
+	char **skip; /* source paths left out of ht_layer_add_path, NULL-terminated */
+	size_t n_skip;
 };
 
 static int nomem(ht_err *err)
@@ -86,6 +88,9 @@ void ht_layer_free(ht_layer *lb)
 		free(lb->settings[i].key);
 		free(lb->settings[i].value);
 	}
+	for (size_t i = 0; i < lb->n_skip; i++)
+		free(lb->skip[i]);
+	free(lb->skip);
 	free(lb->items);
 	free(lb->settings);
 	free(lb);
@@ -214,8 +219,23 @@ static int walk_dir(struct walk *w, const char *src, const char *ipath, const st
 	return rc;
 }
 
+int ht_layer_skip_source(ht_layer *lb, const char *source_path, ht_err *err)
+{
+	char **n = realloc(lb->skip, (lb->n_skip + 2) * sizeof *n);
+	if (!n)
+		return nomem(err);
+	lb->skip = n;
+	if (!(n[lb->n_skip] = ht_strdup(source_path)))
+		return nomem(err);
+	n[++lb->n_skip] = NULL;
+	return 0;
+}
+
 static int walk_path(struct walk *w, const char *src, const char *ipath)
 {
+	for (size_t i = 0; i < w->lb->n_skip; i++)
+		if (!strcmp(src, w->lb->skip[i]))
+			return 0;
 	struct stat st;
 	int rc = stat_follow(src, &st, w->err);
 	if (rc)

@@ -20,6 +20,9 @@ void ht_layer_free(ht_layer *lb);
  * relative to the image's working directory). */
 int ht_layer_add_path(ht_layer *lb, const char *source_path, const char *image_path,
                       ht_err *err);
+/* Leave the file or directory at source_path (absolute, normalised) out of
+ * every later ht_layer_add_path, wherever it is met in a walk. */
+int ht_layer_skip_source(ht_layer *lb, const char *source_path, ht_err *err);
 /* Add a file with the given content and mode. */
 int ht_layer_add_data(ht_layer *lb, const char *image_path, const void *data, size_t len,
                       unsigned mode, ht_err *err);

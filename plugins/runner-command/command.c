@@ -17,6 +17,7 @@
 #include "../runner-common/runner-common.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,20 +85,21 @@ static int64_t now_ms(void)
 
 /* ---- UTF-8 ---------------------------------------------------------------------- */
 
-/* The environment of the commands: ours with the "env" option on top. */
-static char **env_build(const runner *r)
+/* The environment of the commands: ours with the "env" option on top, and
+ * art_var ("HT_TEST_ARTIFACTS_OUTPUT_PATH=DIR", or NULL) on top of both. */
+static char **env_build(const runner *r, char *art_var)
 {
-	size_t n = 0, m = 0;
+	size_t n = 0, m = 0, alen = art_var ? strcspn(art_var, "=") + 1 : 0;
 	for (char **e = environ; e && *e; e++)
 		n++;
 	for (char **e = r->o.env; e && *e; e++)
 		m++;
-	char **envp = calloc(n + m + 1, sizeof *envp);
+	char **envp = calloc(n + m + 2, sizeof *envp);
 	if (!envp)
 		return NULL;
 	size_t k = 0;
 	for (char **e = environ; e && *e; e++) {
-		int overridden = 0;
+		int overridden = art_var && !strncmp(*e, art_var, alen);
 		for (char **o = r->o.env; o && *o && !overridden; o++) {
 			size_t len = strcspn(*o, "=") + 1; /* "NAME=" */
 			overridden = !strncmp(*e, *o, len);
@@ -106,7 +108,10 @@ static char **env_build(const runner *r)
 			envp[k++] = *e;
 	}
 	for (char **o = r->o.env; o && *o; o++)
-		envp[k++] = *o;
+		if (!art_var || strncmp(*o, art_var, alen))
+			envp[k++] = *o;
+	if (art_var)
+		envp[k++] = art_var;
 	return envp; /* borrowed strings: free the array only */
 }
 
@@ -222,7 +227,7 @@ static int run_list(runner *r, hypertest_list *list)
 	const char *pdir = project_dir(r);
 	const char *const values[3] = {"", r->o.test_dir, ""};
 	char **argv = cmd_argv_expand(r->o.list, values);
-	char **envp = env_build(r);
+	char **envp = env_build(r, NULL);
 	char *path = NULL;
 	cmd_sink out, err;
 	int rc = cmd_sink_init(&out, -1, LIST_OUTPUT_MAX, 0) |
@@ -409,7 +414,11 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 	json_decref(ctx);
 	const char *const values[3] = {id ? id : "", r->o.test_dir, artifacts_dir};
 	char **argv = id ? cmd_argv_expand(r->o.run, values) : NULL;
-	char **envp = env_build(r);
+	char art[PATH_MAX], *art_var = NULL;
+	if (asprintf(&art_var, "HT_TEST_ARTIFACTS_OUTPUT_PATH=%s",
+	             realpath(artifacts_dir, art) ? art : artifacts_dir) < 0)
+		art_var = NULL;
+	char **envp = art_var ? env_build(r, art_var) : NULL;
 	char *path = NULL;
 	cmd_sink out, err;
 	memset(&out, 0, sizeof out);
@@ -467,6 +476,7 @@ done:
 	cmd_sink_free(&err);
 	free(path);
 	rn_strv_free(argv);
+	free(art_var);
 	free(envp);
 	free(id);
 	return rc;

@@ -77,7 +77,7 @@ int pyt_list_tests(void *self, hypertest_list *list)
 		return rn_fail(&pyt_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
 		               PYT_PREFIX "the core cannot receive tests");
 	char *root = rn_path_join(pyt_project_dir(r), r->root_dir), *error = NULL;
-	rn_run run = {.argv = pyt_argv(r, extra, r->test_arg), .envp = pyt_env(), .cwd = root,
+	rn_run run = {.argv = pyt_argv(r, extra, r->test_arg), .envp = pyt_env(NULL), .cwd = root,
 	              .limit = LIST_OUTPUT_MAX, .tail_cap = TAIL_BYTES};
 	int rc;
 	if (!root || !run.argv || !run.envp) {

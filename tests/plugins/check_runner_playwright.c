@@ -728,7 +728,7 @@ END_TEST
 static int64_t report_duration(void)
 {
 	char path[1024];
-	snprintf(path, sizeof path, "%s/report.json", artifacts);
+	snprintf(path, sizeof path, "%s/playwright-results.json", artifacts);
 	json_error_t err;
 	json_t *r = json_load_file(path, 0, &err);
 	ck_assert_msg(r != NULL, "%s: %s", path, err.text);
@@ -765,7 +765,7 @@ START_TEST(t_status_passed)
 	ck_assert_int_eq(res.duration, report_duration());
 	ck_assert_ptr_null(res.message);
 	/* the artifacts: report, logs, Playwright's output folder */
-	const char *files[] = {"report.json", "stdout.log", "stderr.log", "test-results"};
+	const char *files[] = {"playwright-results.json", "stdout.log", "stderr.log", "test-results"};
 	for (size_t i = 0; i < 4; i++) {
 		char path[1024];
 		struct stat st;

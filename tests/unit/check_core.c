@@ -658,6 +658,47 @@ START_TEST(test_results_not_writable)
 }
 END_TEST
 
+/* As in the TypeScript hypertest: another image than the manifest's stops
+ * the invoke unless the policy is "silence"; ".json" appended to names. */
+START_TEST(test_image_drift_is_an_error)
+{
+	char *plugins = plugin_dir(good_only);
+	char *project = make_project(2, NULL);
+	hypertest *h = open_project(project, plugins, NULL);
+	hypertest_run *run = NULL;
+	const char *msg;
+	char path[2048];
+
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_set(h, "resultsFileName", "\"myresults\""), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_set(h, "buildManifestFileName", "\"mymanifest\""),
+	                 HYPERTEST_OK);
+	ck_assert_msg(hypertest_deploy(h) == HYPERTEST_OK, "%s", hypertest_errmsg(h));
+	snprintf(path, sizeof path, "%s/bucket/mymanifest.json", project);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_OK);
+	snprintf(path, sizeof path, "%s/myresults.json", project);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	snprintf(path, sizeof path, "%s/myresults", project);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	hypertest_run_free(run);
+	run = NULL;
+	write_file(project, "bucket/function-digest",
+	           "sha256:1111111111111111111111111111111111111111111111111111111111111111");
+	/* the default policy ("warning") */
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_ERR_DRIFT);
+	ck_assert_ptr_null(run);
+	msg = hypertest_errmsg(h);
+	ck_assert_msg(strstr(msg, "runs image sha256:1111111111111111") && strstr(msg, "expects sha256:") &&
+	                  strstr(msg, "hypertest deploy"),
+	              "%s", msg);
+	ck_assert_int_eq(hypertest_config_set(h, "driftDetectionPolicy", "\"silence\""), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_OK);
+	hypertest_run_free(run);
+	finish(h, project, plugins);
+}
+END_TEST
+
 START_TEST(test_drift_policies)
 {
 	char *plugins = plugin_dir(good_only);
@@ -1094,6 +1135,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_empty_test_dir);
 	tcase_add_test(tc, test_results_not_writable);
 	tcase_add_test(tc, test_drift_policies);
+	tcase_add_test(tc, test_image_drift_is_an_error);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("units");
 	tcase_add_test(tc, test_schedule_order);
