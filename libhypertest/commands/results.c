@@ -320,6 +320,16 @@ const char *hypertest_run_test_str(const hypertest_run *run, size_t i, int field
 	}
 }
 
+size_t hypertest_run_flaky(const hypertest_run *run)
+{
+	return run ? run->flaky : 0;
+}
+
+int hypertest_run_test_attempts(const hypertest_run *run, size_t i)
+{
+	return run && i < run->n ? run->tests[i].attempts : -1;
+}
+
 const char *hypertest_run_results_json(const hypertest_run *run)
 {
 	return run ? run->results_json : NULL;
@@ -338,6 +348,7 @@ void hypertest_run_free(hypertest_run *run)
 	for (i = 0; i < run->n; i++) {
 		ht_test_result_clear(&run->tests[i]);
 		json_decref(run->tests[i].context);
+		json_decref(run->tests[i].attempt_log);
 		free(run->tests[i].context_text);
 	}
 	free(run->tests);
