@@ -177,5 +177,23 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["stopped"]
 # the skipped (not run) tests count for --last-failed
 "$hypertest" -C "$m" --quiet invoke --last-failed --grep 'm00[0-4]' >"$tmp/m3.out" 2>&1
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["tests"]["total"] == 5, d["tests"]' "$m/hypertest.results.json" || fail "--last-failed after a stop"
+# ---- cost: the local provider reports CPU time and peak memory per test ----------------
+c=$tmp/cost
+project "$c" 4 '["spin1", "spin2", "spin3"]' '{}'
+printf 'i=0; while [ $i -lt 20000 ]; do i=$((i + 1)); done\n' >"$c/tests/t.sh"
+deploy "$c"
+"$hypertest" -C "$c" invoke >"$tmp/c1.out" 2>&1 || { cat "$tmp/c1.out"; fail "cost run"; }
+grep -q "CPU-seconds" "$tmp/c1.out" || { cat "$tmp/c1.out"; fail "the cost is not printed"; }
+python3 - "$c/hypertest.results.json" <<'PY' || fail "local cost"
+import json, sys
+d = json.load(open(sys.argv[1]))
+tests = d["testResults"]
+for t in tests:
+    assert t["cost"]["cpuMs"] > 0 and t["cost"]["maxRssKB"] > 0, t.get("cost")
+assert d["cost"]["invocations"] == 3, d["cost"]
+assert abs(d["cost"]["cpuMs"] - sum(t["cost"]["cpuMs"] for t in tests)) < 1e-6, d["cost"]
+assert d["cost"]["maxRssKB"] == max(t["cost"]["maxRssKB"] for t in tests), d["cost"]
+print("local cost ok: %.0f CPU ms" % d["cost"]["cpuMs"])
+PY
 echo "loop ok"
 exit 0

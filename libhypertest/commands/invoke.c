@@ -61,6 +61,12 @@ static int stopping(const ht_run_state *st)
 	return st->max_failures > 0 && st->failures >= (size_t)st->max_failures;
 }
 
+void ht_invocation_usage(struct hypertest_invocation *inv, const char *quantity, double value)
+{
+	if (inv->in_flight)
+		ht_usage_add(&inv->run->run->tests[inv->index], quantity, value);
+}
+
 /* answered: the function responded, so the time it took is worth
  * remembering for the next run's order; a test cancelled, never started or
  * lost with its provider leaves its earlier duration alone. */
@@ -441,6 +447,8 @@ static void publish(hypertest *h, ht_instance *provider, hypertest_run *run)
 	run->results_json = ht_results_dump(run->run_id, run->start_ms, run->end_ms, run->tests, run->n,
 	                                    run->concurrency);
 	run->results_json = ht_results_add_loop_fields(run->results_json, run);
+	ht_cost_total(h, run);
+	run->results_json = ht_results_add_cost(run->results_json, run);
 	memset(&url, 0, sizeof url);
 	ht_err_clear(&err);
 	if (!run->results_json) {

@@ -349,11 +349,13 @@ void hypertest_run_free(hypertest_run *run)
 		ht_test_result_clear(&run->tests[i]);
 		json_decref(run->tests[i].context);
 		json_decref(run->tests[i].attempt_log);
+		json_decref(run->tests[i].usage);
 		free(run->tests[i].context_text);
 	}
 	free(run->tests);
 	free(run->run_id);
 	free(run->results_json);
 	free(run->results_path);
+	json_decref(run->cost);
 	free(run);
 }

@@ -39,6 +39,8 @@ typedef struct ht_ops {
 	const char *(*invocation_test_id)(struct hypertest_invocation *inv);
 	void (*invocation_done)(struct hypertest_invocation *inv, const char *response, size_t len,
 	                        int error_code, const char *error_message);
+	void (*invocation_usage)(struct hypertest_invocation *inv, const char *quantity,
+	                         double value);
 } ht_ops;
 
 /* ---- plugins ------------------------------------------------------------- */
@@ -249,6 +251,7 @@ typedef struct ht_test_result {
 	int attempts, flaky;
 	int64_t attempt_start_ms;
 	json_t *attempt_log; /* array of the attempts' records, or NULL */
+	json_t *usage;       /* what the provider reported (cost.c), or NULL */
 } ht_test_result;
 
 /* Turn a function response into a result (validated: size, JSON, shape). */
@@ -275,6 +278,7 @@ struct hypertest_run {
 	char *results_path;
 	size_t flaky;
 	long stopped_after; /* > 0: stopped after that many failures */
+	json_t *cost;       /* the run's cost (cost.c), or NULL */
 };
 
 /* ---- loop.c: retries, selection, stopping early --------------------------------- */
@@ -291,6 +295,15 @@ char *ht_results_add_loop_fields(char *text, const hypertest_run *run);
  * means nothing to rerun. */
 int ht_select_tests(hypertest *h, json_t *contexts, json_t **out, char **why);
 long ht_invoke_max_failures(hypertest *h);
+
+/* ---- cost.c: what the provider reported each invocation used ------------------ */
+
+void ht_usage_add(ht_test_result *t, const char *quantity, double value);
+/* Sum the tests' usage into run->cost (prices: the config's "cost" object
+ * over the provider's). */
+void ht_cost_total(hypertest *h, hypertest_run *run);
+/* Add the cost objects to the results text. */
+char *ht_results_add_cost(char *text, const hypertest_run *run);
 
 /* ---- history.c ------------------------------------------------------------------ */
 
