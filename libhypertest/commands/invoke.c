@@ -626,7 +626,7 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 	fields = payload_fields(h, provider);
 	concurrency = ht_config_concurrency(h->cfg);
 	run->concurrency = concurrency;
-	st.retries = ht_config_retries(h->cfg);
+	st.retries = run->retries = ht_config_retries(h->cfg);
 	st.max_failures = ht_invoke_max_failures(h);
 	run->start_ms = ht_now_ms();
 	ht_emit(h, HYPERTEST_EVENT_RUN_START, HYPERTEST_FIELD_RUN_ID, run->run_id,

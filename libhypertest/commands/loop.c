@@ -164,7 +164,9 @@ char *ht_results_add_loop_fields(char *text, const hypertest_run *run)
 		json_object_set_new(e, "attempts",
 		                    t->attempt_log ? json_incref(t->attempt_log) : json_array());
 	}
-	if (json_is_object(counts))
+	/* "flaky" when retries were on: a run without them keeps the counts of
+	 * the TypeScript version as they were */
+	if (json_is_object(counts) && run->retries > 0)
 		json_object_set_new(counts, "flaky", json_integer((json_int_t)run->flaky));
 	if (run->stopped_after > 0) {
 		json_t *s = json_object();

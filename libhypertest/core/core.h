@@ -278,6 +278,7 @@ struct hypertest_run {
 	char *results_path;
 	size_t flaky;
 	long stopped_after; /* > 0: stopped after that many failures */
+	long retries;       /* the configuration's "retries" */
 	json_t *cost;       /* the run's cost (cost.c), or NULL */
 };
 
