@@ -195,5 +195,10 @@ assert abs(d["cost"]["cpuMs"] - sum(t["cost"]["cpuMs"] for t in tests)) < 1e-6, 
 assert d["cost"]["maxRssKB"] == max(t["cost"]["maxRssKB"] for t in tests), d["cost"]
 print("local cost ok: %.0f CPU ms" % d["cost"]["cpuMs"])
 PY
+# the configuration's prices: 3 invocations at $0.001 each
+"$hypertest" -C "$c" --quiet --set 'cost={"pricePerRequest": 0.001}' invoke >"$tmp/c2.out" 2>&1 || { cat "$tmp/c2.out"; fail "cost with a price"; }
+python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["cost"]; assert abs(c["dollars"] - 0.003) < 1e-12 and c["pricePerRequest"] == 0.001, c' "$c/hypertest.results.json" || fail "the configured price"
+"$hypertest" -C "$c" --quiet --set 'cost={"pricePerGBSecond": -1}' invoke >"$tmp/c3.out" 2>&1
+[ $? -ne 0 ] && grep -q "cost.pricePerGBSecond" "$tmp/c3.out" || { cat "$tmp/c3.out"; fail "a negative price accepted"; }
 echo "loop ok"
 exit 0
