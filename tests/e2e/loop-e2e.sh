@@ -3,15 +3,10 @@
 # the `command` runner: retries and flaky tests (with each attempt's
 # artifacts), --last-failed and --rerun, --grep/--grep-invert/--only, and
 # --max-failures.
-set -u
-top_build=${HT_TOP_BUILDDIR:?}
-hypertest="$top_build/cli/hypertest"
+. "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-loop-e2e-XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found"; exit 77; }
-
-. "${HT_TESTS_SRCDIR:?}/local-env.sh"
 
 # project DIR CONCURRENCY TESTS_JSON ENV_JSON: a project whose tests are
 # the ids of TESTS_JSON, each run as "sh tests/t.sh ID".
