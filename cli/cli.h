@@ -69,7 +69,13 @@ struct cli_opts {
 	const char *junit;       /* --junit FILE, or NULL */
 	int no_report;           /* --no-report */
 	const char *run_id;      /* report RUN_ID, or NULL */
-	struct cli_set *sets;    /* --set and --concurrency, in order */
+	struct cli_set *sets;    /* --set, --concurrency and --retries, in order */
+	/* invoke: selection, stopping early, flaky tests */
+	int loop_opt;            /* one of them was given */
+	int fail_on_flaky, last_failed;
+	const char *rerun, *grep, *grep_invert, *max_failures;
+	const char **only;
+	size_t nonly;
 	size_t nsets;
 };
 

@@ -166,6 +166,26 @@ static void print_results_json(const hypertest_run *run)
 	fflush(stdout);
 }
 
+/* Flaky tests and retries, after the summary (its own function: the
+ * summary's renderer is shared). */
+static void invoke_loop_summary(struct render *r, const hypertest_run *run,
+                                const struct cli_opts *o)
+{
+	size_t i, n = hypertest_run_total(run), retried = 0, flaky = hypertest_run_flaky(run);
+	char line[160];
+
+	if (o->json)
+		return;
+	for (i = 0; i < n; i++)
+		retried += hypertest_run_test_attempts(run, i) > 1;
+	if (!retried)
+		return;
+	snprintf(line, sizeof line, "Retried %zu test%s; %zu flaky (failed, then passed)%s.", retried,
+	         retried == 1 ? "" : "s", flaky,
+	         flaky && o->fail_on_flaky ? ": failing the run (--fail-on-flaky)" : "");
+	render_note(r, "%s", line);
+}
+
 int cli_cmd_invoke(hypertest *h, const struct cli_opts *o, struct render *r)
 {
 	hypertest_run *run = NULL;
@@ -173,8 +193,17 @@ int cli_cmd_invoke(hypertest *h, const struct cli_opts *o, struct render *r)
 	int status = CLI_EXIT_OK;
 
 	render_finish(r);
+	if (run && hypertest_run_total(run) == 0) {
+		if (!o->json)
+			render_note(r, "Nothing to rerun: every selected test passed in that run.");
+		else
+			print_results_json(run);
+		hypertest_run_free(run);
+		return rc == HYPERTEST_OK ? CLI_EXIT_OK : (cli_error(h), CLI_EXIT_FAIL);
+	}
 	if (run) {
 		render_run_summary(r, run);
+		invoke_loop_summary(r, run, o);
 		if (o->json) {
 			print_results_json(run);
 		} else if (o->dry_run) {
@@ -184,7 +213,8 @@ int cli_cmd_invoke(hypertest *h, const struct cli_opts *o, struct render *r)
 			               " they follow on stdout as JSON.");
 			print_results_json(run);
 		}
-		if (hypertest_run_count(run, HYPERTEST_STATUS_FAILED) > 0)
+		if (hypertest_run_count(run, HYPERTEST_STATUS_FAILED) > 0 ||
+		    (o->fail_on_flaky && hypertest_run_flaky(run) > 0))
 			status = CLI_EXIT_FAIL;
 		hypertest_run_free(run);
 	}

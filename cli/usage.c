@@ -51,7 +51,22 @@ static const struct command_help commands[CLI_CMD_COUNT] = {
 	    "stderr as one line of JSON.\n"
 	    "At the end it builds the summary report (see 'report') unless\n"
 	    "--no-report or the configuration's \"report\": false; --junit FILE also\n"
-	    "writes JUnit XML.\n",
+	    "writes JUnit XML.\n"
+	    "\n"
+	    "Invoke options:\n"
+	    "  --retries N         invoke a failed test again, up to N times (the\n"
+	    "                      'retries' key); failed-then-passed is flaky\n"
+	    "  --fail-on-flaky     exit 1 when a test was flaky\n"
+	    "  --last-failed       run only the tests that failed or did not run in\n"
+	    "                      the project's results file\n"
+	    "  --rerun FILE        the same with another results file (from CI)\n"
+	    "  --grep RE           only tests whose name matches the POSIX extended\n"
+	    "                      regular expression RE\n"
+	    "  --grep-invert RE    only tests whose name does not match RE\n"
+	    "  --only ID           only this test id or name (repeatable)\n"
+	    "  --max-failures N    start no more tests once N failed; the others\n"
+	    "                      are skipped\n"
+	    "  --fail-fast         same as --max-failures 1\n",
 	    1},
 	[CLI_CMD_REPORT] = {
 	    "report", "report [RUN_ID]",

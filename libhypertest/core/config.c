@@ -541,6 +541,12 @@ int ht_config_report(const ht_config *cfg)
 	return !json_is_false(v);
 }
 
+long ht_config_retries(const ht_config *cfg)
+{
+	const json_t *v = lookup(cfg, "retries");
+	return json_is_integer(v) ? (long)json_integer_value(v) : 0;
+}
+
 int ht_config_drift_policy(const ht_config *cfg)
 {
 	const char *s = ht_config_str(cfg, "driftDetectionPolicy");

@@ -296,6 +296,7 @@ typedef struct local_zmsg {
 	local_proc *proc; /* the invocation (NULL for READY) */
 	pid_t pid;
 	int value;
+	int64_t cpu_ms, maxrss_kb; /* EXITED: the child's rusage */
 } local_zmsg;
 
 /* 1 when the invocations of p go through the zygote (started on the first

@@ -40,6 +40,9 @@ enum probe_upcall_id {
 	PROBE_ID(HYPERTEST_UP_BUFFER_DATA),
 	PROBE_ID(HYPERTEST_UP_BUFFER_FREE),
 #endif
+#ifdef HYPERTEST_UP_INVOCATION_USAGE /* since 1.3 */
+	PROBE_ID(HYPERTEST_UP_INVOCATION_USAGE),
+#endif
 };
 
 enum probe_operation_id {

@@ -81,6 +81,9 @@ PROBE_EXPORT hypertest_UP_BUFFER_NEW_fn probe_UP_BUFFER_NEW;
 PROBE_EXPORT hypertest_UP_BUFFER_DATA_fn probe_UP_BUFFER_DATA;
 PROBE_EXPORT hypertest_UP_BUFFER_FREE_fn probe_UP_BUFFER_FREE;
 #endif
+#ifdef HYPERTEST_UP_INVOCATION_USAGE
+PROBE_EXPORT hypertest_UP_INVOCATION_USAGE_fn probe_UP_INVOCATION_USAGE;
+#endif
 
 /* plugin.h: the operations */
 PROBE_EXPORT hypertest_OP_CREATE_fn probe_OP_CREATE;

@@ -13,6 +13,7 @@ import base64
 import datetime
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -126,6 +127,7 @@ class Function:
     def reset_counters(self):
         self.seq = 0
         self.invocations = 0
+        self.billed_ms = 0
         self.in_flight = 0
         self.max_in_flight = 0
         self.statuses = Counter()
@@ -171,7 +173,8 @@ class Function:
         return cfg
 
     def stats(self):
-        return {"invocations": self.invocations, "inFlight": self.in_flight,
+        return {"invocations": self.invocations, "billedMs": self.billed_ms,
+                "inFlight": self.in_flight,
                 "maxInFlight": self.max_in_flight,
                 "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
                 "faults": dict(sorted(self.faults.items())),
@@ -429,8 +432,13 @@ class LambdaService:
             headers.append(("X-Amz-Function-Error", ferror))
         if log_type == "Tail":
             ms = (time.monotonic() - started) * 1000
+            billed = int(math.ceil(ms))  # Lambda bills each millisecond begun
+            fn.billed_ms += billed
+            memory = fn.configuration()["MemorySize"]
             text = ("START RequestId: %s Version: $LATEST\n" % rid).encode() + log + \
-                ("END RequestId: %s\nREPORT RequestId: %s\tDuration: %.2f ms\n" % (rid, rid, ms)).encode()
+                ("END RequestId: %s\nREPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: "
+                 "%d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t\n"
+                 % (rid, rid, ms, billed, memory, min(memory, 64))).encode()
             headers.append(("X-Amz-Log-Result", base64.b64encode(text[-4096:]).decode()))
         headers += [("Content-Type", "application/json"), ("x-amzn-RequestId", rid)]
         if fault == "functionError":
