@@ -192,6 +192,35 @@ START_TEST(test_abi_1_2_init_error)
 }
 END_TEST
 
+/* A provider built for ABI 1.2 has no provisioning operations: provision
+ * and destroy say so, naming the plugin and its ABI. */
+START_TEST(test_abi_1_2_no_provisioning)
+{
+	char *plugins = plugin_dir(), *project = tmpdir(), path[2048], *res = (char *)1;
+	hypertest *h = hypertest_new();
+	const char *want = "provider 'minor12': provisioning not supported (built for ABI 1.2)";
+
+	snprintf(path, sizeof path, "%s/hypertest.config.json", project);
+	write_file(path, "{\"imageName\": \"abi/hypertest\", \"testRunner\": {\"plugin\": "
+	                 "\"minor12\"}, \"cloudProvider\": {\"plugin\": \"minor12\"}}\n");
+	setenv("HYPERTEST_PLUGIN_PATH", plugins, 1);
+	ck_assert_int_eq(hypertest_set_project_dir(h, project), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_provision(h, &res), HYPERTEST_ERR_UNSUPPORTED);
+	ck_assert_ptr_null(res);
+	ck_assert_str_eq(hypertest_errmsg(h), want);
+	ck_assert_int_eq(hypertest_set_flags(h, HYPERTEST_FLAG_DRY_RUN), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_provision(h, NULL), HYPERTEST_ERR_UNSUPPORTED);
+	ck_assert_str_eq(hypertest_errmsg(h), want);
+	ck_assert_int_eq(hypertest_destroy(h, HYPERTEST_DESTROY_LIST, &res), HYPERTEST_ERR_UNSUPPORTED);
+	ck_assert_str_eq(hypertest_errmsg(h), want);
+	hypertest_free(h);
+	unsetenv("HYPERTEST_PLUGIN_PATH");
+	rm_rf(project);
+	rm_rf(plugins);
+}
+END_TEST
+
 START_TEST(test_baseline_probe_works)
 {
 	char expected_runner[256], expected_provider[256];
@@ -218,6 +247,7 @@ int main(void)
 	tcase_add_test(tc, test_earlier_minors_load);
 	tcase_add_test(tc, test_abi_1_1_buffers);
 	tcase_add_test(tc, test_abi_1_2_init_error);
+	tcase_add_test(tc, test_abi_1_2_no_provisioning);
 	tcase_add_test(tc, test_baseline_probe_works);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
