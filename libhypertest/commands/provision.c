@@ -2,6 +2,7 @@
  * provision.c - hypertest provision and hypertest destroy: the provider's
  * cloud resources, through the operations of plugin ABI 1.3.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,11 +53,19 @@ static int check_answer(hypertest *h, ht_instance *inst, const char *what, const
 	return rc;
 }
 
+/* A provider without the operation: built before ABI 1.3, or one that
+ * does not offer provisioning. */
 static int unsupported(hypertest *h, ht_instance *inst)
 {
+	unsigned major = 0, minor = 0;
+	const ht_plugin *p = inst->core.plugin;
+
+	if (sscanf(p->abi, "%u.%u", &major, &minor) == 2 && major == 1 && minor < 3)
+		return ht_fail(h, HYPERTEST_ERR_UNSUPPORTED,
+		               "provider '%s': provisioning not supported (built for ABI %s)", p->name,
+		               p->abi);
 	return ht_fail(h, HYPERTEST_ERR_UNSUPPORTED,
-	               "provider '%s': provisioning not supported (built for ABI %s)",
-	               inst->core.plugin->name, inst->core.plugin->abi);
+	               "provider '%s': provisioning not supported by this provider", p->name);
 }
 
 /* canon was made by jansson: hand it over in memory hypertest_string_free()
