@@ -1,8 +1,8 @@
 /*
- * fixture-abi-1-3.c - a module built for plugin ABI 1.3, which added the
- * provider operations HYPERTEST_PROVIDER_PROVISION_PLAN (52),
- * HYPERTEST_PROVIDER_PROVISION_APPLY (53) and
- * HYPERTEST_PROVIDER_RESOURCES_DESTROY (54).  Registers a runner and a
+ * fixture-abi-1-3.c - a module built for plugin ABI 1.3, which added,
+ * beside HYPERTEST_PROVIDER_OBJECT_LIST (52), the provider operations
+ * HYPERTEST_PROVIDER_PROVISION_PLAN (53), HYPERTEST_PROVIDER_PROVISION_APPLY
+ * (54) and HYPERTEST_PROVIDER_RESOURCES_DESTROY (55).  Registers a runner and a
  * provider "minor13".  The provider's option "answer" picks what its
  * operations hand back: "good" (the default) a valid array, "bad" text
  * that is no JSON, "missing" an item without "reason", "fail" an error.
