@@ -31,6 +31,8 @@ enum cli_command {
 	CLI_CMD_INVOKE,
 	CLI_CMD_DOCTOR,
 	CLI_CMD_REPORT,
+	CLI_CMD_PROVISION,
+	CLI_CMD_DESTROY,
 	CLI_CMD_PLUGINS,
 	CLI_CMD_VERSION,
 	CLI_CMD_HELP,
@@ -64,7 +66,7 @@ struct cli_opts {
 	const char *config;      /* --config, or NULL */
 	const char *directory;   /* -C, or NULL */
 	int dry_run, quiet, verbose, help, no_color, json, version;
-	int force, yes;          /* init */
+	int force, yes;          /* init, destroy */
 	const char *output;      /* deploy --output oci:DIR, or NULL */
 	const char *junit;       /* --junit FILE, or NULL */
 	int no_report;           /* --no-report */
@@ -138,6 +140,8 @@ int cli_cmd_deploy(hypertest *h, const struct cli_opts *o, struct render *r);
 int cli_cmd_invoke(hypertest *h, const struct cli_opts *o, struct render *r);
 int cli_cmd_doctor(hypertest *h, const struct cli_opts *o, struct render *r);
 int cli_cmd_report(hypertest *h, const struct cli_opts *o, struct render *r);
+int cli_cmd_provision(hypertest *h, const struct cli_opts *o, struct render *r);
+int cli_cmd_destroy(hypertest *h, const struct cli_opts *o, struct render *r);
 int cli_cmd_init(hypertest *h, const struct cli_opts *o);
 
 /* Print "hypertest: " + the handle's error on stderr. */

@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -256,4 +257,122 @@ int cli_cmd_doctor(hypertest *h, const struct cli_opts *o, struct render *r)
 		return CLI_EXIT_FAIL;
 	}
 	return failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+/* ---- provision, destroy ------------------------------------------------------ */
+
+/* How many items of a result (compact JSON written by the library) have
+ * this action. */
+static int count_action(const char *json, const char *action)
+{
+	char needle[64];
+	const char *p = json;
+	int n = 0;
+
+	snprintf(needle, sizeof needle, "\"action\":\"%s\"", action);
+	while (p && (p = strstr(p, needle))) {
+		n++;
+		p += strlen(needle);
+	}
+	return n;
+}
+
+static void print_result_json(const char *json)
+{
+	fputs(json ? json : "[]", stdout);
+	fputc('\n', stdout);
+	fflush(stdout);
+}
+
+int cli_cmd_provision(hypertest *h, const struct cli_opts *o, struct render *r)
+{
+	char *res = NULL;
+	int rc = hypertest_provision(h, &res);
+	int create, update, exists;
+
+	render_finish(r);
+	if (rc != HYPERTEST_OK) {
+		cli_error(h);
+		return CLI_EXIT_FAIL;
+	}
+	create = count_action(res, "create");
+	update = count_action(res, "update");
+	exists = count_action(res, "exists");
+	if (o->json)
+		print_result_json(res);
+	else if (create + update == 0)
+		printf("Nothing to change: %d resource%s as configured.\n", exists,
+		       exists == 1 ? "" : "s");
+	else if (o->dry_run)
+		printf("Plan: %d to create, %d to update, %d unchanged (dry run: nothing was "
+		       "changed).\n", create, update, exists);
+	else
+		printf("%d created, %d updated, %d unchanged.\n", create, update, exists);
+	hypertest_string_free(res);
+	return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+int cli_cmd_destroy(hypertest *h, const struct cli_opts *o, struct render *r)
+{
+	unsigned force = o->force ? HYPERTEST_DESTROY_FORCE : 0;
+	char *list = NULL, *res = NULL;
+	int rc, n, kept;
+
+	/* first the list, always */
+	rc = hypertest_destroy(h, HYPERTEST_DESTROY_LIST | force, &list);
+	if (rc != HYPERTEST_OK) {
+		render_finish(r);
+		cli_error(h);
+		return CLI_EXIT_FAIL;
+	}
+	n = count_action(list, "delete");
+	if (n == 0 || o->dry_run) {
+		render_finish(r);
+		if (o->json)
+			print_result_json(list);
+		else if (n == 0)
+			printf("Nothing to destroy: no resource carries this project's tag.\n");
+		else
+			printf("Dry run: %d resource%s would be removed.\n", n, n == 1 ? "" : "s");
+		kept = count_action(list, "keep");
+		hypertest_string_free(list);
+		if (kept && !o->dry_run)
+			fprintf(stderr, "hypertest: %d resource%s kept: it holds objects (--force empties "
+			        "it)\n", kept, kept == 1 ? "" : "s");
+		return kept && !o->dry_run ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	}
+	hypertest_string_free(list);
+	if (!o->yes) {
+		char answer[16];
+		if (!isatty(STDIN_FILENO)) {
+			render_finish(r);
+			fprintf(stderr, "hypertest: destroy removes %d resource%s (listed above): "
+			        "confirm with --yes\n", n, n == 1 ? "" : "s");
+			return CLI_EXIT_FAIL;
+		}
+		fprintf(stderr, "Remove these %d resource%s? [y/N] ", n, n == 1 ? "" : "s");
+		fflush(stderr);
+		if (!fgets(answer, sizeof answer, stdin) || (answer[0] != 'y' && answer[0] != 'Y')) {
+			render_finish(r);
+			fprintf(stderr, "hypertest: nothing removed\n");
+			return CLI_EXIT_FAIL;
+		}
+	}
+	rc = hypertest_destroy(h, force, &res);
+	render_finish(r);
+	if (rc != HYPERTEST_OK) {
+		cli_error(h);
+		return CLI_EXIT_FAIL;
+	}
+	n = count_action(res, "delete");
+	kept = count_action(res, "keep");
+	if (o->json)
+		print_result_json(res);
+	else
+		printf("%d removed, %d kept.\n", n, kept);
+	hypertest_string_free(res);
+	if (kept)
+		fprintf(stderr, "hypertest: %d resource%s kept: it holds objects (--force empties it)\n",
+		        kept, kept == 1 ? "" : "s");
+	return fflush(stdout) == 0 && !kept ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

@@ -236,7 +236,7 @@ static int parse_pass(int argc, char **argv, int init, struct cli_opts *o)
 				cli_usage_error("option '%s' takes no argument", name);
 			else if (!init && (strcmp(name, "--force") == 0 || strcmp(name, "-f") == 0 ||
 			                   strcmp(name, "--yes") == 0 || strcmp(name, "-y") == 0))
-				cli_usage_error("option '%s' applies only to 'init'", name);
+				cli_usage_error("option '%s' applies only to 'init' and 'destroy'", name);
 			else if (strncmp(name, "--", 2) == 0 && prefix_matches(lo, name + 2) > 1)
 				cli_usage_error("ambiguous option '%s'", name);
 			else
@@ -275,7 +275,7 @@ static int parse_command_line(int argc, char **argv, struct cli_opts *o)
 
 	cargc = argc - first;
 	cargv = argv + first;
-	rest = parse_pass(cargc, cargv, o->cmd == CLI_CMD_INIT, o);
+	rest = parse_pass(cargc, cargv, o->cmd == CLI_CMD_INIT || o->cmd == CLI_CMD_DESTROY, o);
 	if (rest < 0)
 		return CLI_EXIT_USAGE;
 	if (o->cmd == CLI_CMD_HELP && rest < cargc) {
@@ -483,6 +483,12 @@ static int run_command(hypertest *h, const struct cli_opts *o)
 			break;
 		case CLI_CMD_REPORT:
 			status = cli_cmd_report(h, o, r);
+			break;
+		case CLI_CMD_PROVISION:
+			status = cli_cmd_provision(h, o, r);
+			break;
+		case CLI_CMD_DESTROY:
+			status = cli_cmd_destroy(h, o, r);
 			break;
 		default:
 			break;

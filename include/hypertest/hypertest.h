@@ -189,6 +189,19 @@ HYPERTEST_EXPORT int hypertest_invoke(hypertest *h, hypertest_run **run);
 /* Run the checks of the core and of both plugins; HYPERTEST_ERR_CHECK if one
  * failed. */
 HYPERTEST_EXPORT int hypertest_doctor(hypertest *h);
+/* Create the cloud resources the configured provider needs and correct
+ * those in the wrong shape; a second call changes nothing.  With
+ * HYPERTEST_FLAG_DRY_RUN only the plan is made and nothing is changed.
+ * *result (when result is not NULL) receives a JSON array, one object per
+ * resource: {"type", "name", "action", "reason"}, "action" one of "exists",
+ * "create", "update"; free it with hypertest_string_free().
+ * HYPERTEST_ERR_UNSUPPORTED for a provider without provisioning. */
+HYPERTEST_EXPORT int hypertest_provision(hypertest *h, char **result);
+/* Remove the resources provisioning created (only those carrying the
+ * project's tag).  flags: enum hypertest_destroy_flag; with
+ * HYPERTEST_DESTROY_LIST nothing is removed.  *result as for
+ * hypertest_provision(), "action" one of "delete" and "keep". */
+HYPERTEST_EXPORT int hypertest_destroy(hypertest *h, unsigned flags, char **result);
 /* Function side: serve invocations through the provider until it stops. */
 HYPERTEST_EXPORT int hypertest_function_serve(hypertest *h);
 /* Also write JUnit XML of each run to path (relative to the project

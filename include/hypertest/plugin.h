@@ -19,9 +19,9 @@
  * loads in every core 1.x (ABI history, ABI.md has it in full: 1.0 upcalls
  * 1-17 and operations 1-51; 1.1 added upcalls 18-20; 1.2 added
  * HYPERTEST_CORE_FUNCTION_INIT_ERROR, a key of HYPERTEST_UP_CORE_STR; 1.3
- * added operation 52, HYPERTEST_PROVIDER_OBJECT_LIST, and upcall 21,
- * HYPERTEST_UP_INVOCATION_USAGE), and a core copes
- * with a plugin that lacks an operation added later (it reports
+ * added operation 52, HYPERTEST_PROVIDER_OBJECT_LIST, upcall 21,
+ * HYPERTEST_UP_INVOCATION_USAGE, and operations 53-55, provisioning), and
+ * a core copes with a plugin that lacks an operation added later (it reports
  * HYPERTEST_ERR_UNSUPPORTED where the operation is required).
  *
  * A plugin includes this header only and links nothing of libhypertest.
@@ -282,7 +282,26 @@ typedef int (*hypertest_PROVIDER_OBJECT_URL_fn)(void *self, const char *key,
 #define HYPERTEST_PROVIDER_OBJECT_LIST 52
 typedef int (*hypertest_PROVIDER_OBJECT_LIST_fn)(void *self, const char *prefix,
                                                  hypertest_params *objects);
-/* next operation id: 53 */
+/* Provisioning (since ABI 1.3): the cloud resources the provider needs.
+ * Each appends to out a JSON array of one object per resource:
+ *   {"type": "bucket", "name": "...", "action": "...", "reason": "..."}
+ * with "type" the provider's word for it ("repository", "bucket", "role",
+ * "function", "directory"), "action" one of "exists" (nothing to do),
+ * "create", "update", "delete", "keep" (destroy leaves it) and "reason"
+ * saying why, for people.  PROVISION_PLAN calls no mutating API. */
+#define HYPERTEST_PROVIDER_PROVISION_PLAN 53
+typedef int (*hypertest_PROVIDER_PROVISION_PLAN_fn)(void *self, hypertest_buffer *out);
+/* Create what is missing and correct what exists in the wrong shape;
+ * out lists what was done (the plan's actions, now carried out). */
+#define HYPERTEST_PROVIDER_PROVISION_APPLY 54
+typedef int (*hypertest_PROVIDER_PROVISION_APPLY_fn)(void *self, hypertest_buffer *out);
+/* Remove what provisioning created (only what carries the project's tag).
+ * flags: HYPERTEST_DESTROY_* below; with HYPERTEST_DESTROY_LIST nothing is
+ * removed and out lists what would be ("delete" or "keep", with why). */
+#define HYPERTEST_PROVIDER_RESOURCES_DESTROY 55
+typedef int (*hypertest_PROVIDER_RESOURCES_DESTROY_fn)(void *self, unsigned flags,
+                                                       hypertest_buffer *out);
+/* next operation id: 56 */
 
 /* A table entry whose function must have the operation's type:
  *   static const hypertest_dispatch ops[] = {
@@ -310,6 +329,9 @@ typedef int (*hypertest_PROVIDER_OBJECT_LIST_fn)(void *self, const char *prefix,
 #define HYPERTEST_PROVIDER_PAYLOAD_FIELDS_fn_check hypertest_PROVIDER_PAYLOAD_FIELDS_fn
 #define HYPERTEST_PROVIDER_OBJECT_URL_fn_check hypertest_PROVIDER_OBJECT_URL_fn
 #define HYPERTEST_PROVIDER_OBJECT_LIST_fn_check hypertest_PROVIDER_OBJECT_LIST_fn
+#define HYPERTEST_PROVIDER_PROVISION_PLAN_fn_check hypertest_PROVIDER_PROVISION_PLAN_fn
+#define HYPERTEST_PROVIDER_PROVISION_APPLY_fn_check hypertest_PROVIDER_PROVISION_APPLY_fn
+#define HYPERTEST_PROVIDER_RESOURCES_DESTROY_fn_check hypertest_PROVIDER_RESOURCES_DESTROY_fn
 
 /* ---- the module's entry points ------------------------------------------- */
 

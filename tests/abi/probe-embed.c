@@ -23,6 +23,7 @@ PROBE_EXPORT enum hypertest_error probe_error;
 PROBE_EXPORT enum hypertest_log_level probe_log_level;
 PROBE_EXPORT enum hypertest_status probe_status;
 PROBE_EXPORT enum hypertest_check_status probe_check_status;
+PROBE_EXPORT enum hypertest_destroy_flag probe_destroy_flag;
 
 /* hypertest.h */
 PROBE_EXPORT enum hypertest_flag probe_flag;

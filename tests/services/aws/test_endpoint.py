@@ -589,6 +589,52 @@ class EndpointTest(unittest.TestCase):
         rep = self.json11(ECR_T + "BatchGetImage", {"repositoryName": "Bad Name", "imageIds": []})
         self.assertJson11Error(rep, 400, "InvalidParameterException")
 
+    # ---- botocore's service model ---------------------------------------------
+    def test_requests_are_checked_against_the_service_model(self):
+        rep = self.json11(ECR_T + "DescribeImages", {"imageIds": [{"imageTag": "v1"}]})
+        self.assertJson11Error(rep, 400, "InvalidParameterException",
+                               "Value null at 'repositoryName' failed to satisfy constraint")
+        rep = self.json11(ECR_T + "BatchGetImage", {"repositoryName": "hypertest/app",
+                                                    "imageIds": [{"imageTag": "latest"}], "force": True})
+        self.assertJson11Error(rep, 400, "InvalidParameterException", "Member 'force'")
+        rep = self.json11(ECR_T + "BatchGetImage", {"repositoryName": "hypertest/app",
+                                                    "imageIds": [{"imageTag": 7}]})
+        self.assertJson11Error(rep, 400, "InvalidParameterException", "must be a string")
+        rep = self.json11(SQ_T + "GetServiceQuota", {"ServiceCode": "lambda", "QuotaCode": "L-B99A9384",
+                                                     "Region": "eu-west-1"})
+        self.assertJson11Error(rep, 400, "IllegalArgumentException", "Member 'Region'")
+        image = ECR_HOST + "/hypertest/app:v1"
+        for body, message in [({"ImageUri": image, "Architectures": ["sparc"]}, "enum value set: [x86_64, arm64]"),
+                              ({"ImageUri": image, "Publish": "yes"}, "must be a boolean"),
+                              ({"ImageUri": image, "Handler": "x"}, "Member 'Handler'")]:
+            self.assertLambdaError(self.update("deploy", body), 400, "ValidationException", message)
+        # nothing was changed by a refused request
+        self.assertEqual(self.config_of("deploy")["LastUpdateStatus"], "Successful")
+
+    def test_model_check_ranges_maps_and_uri_members(self):
+        import modelcheck
+        op = modelcheck.operation("lambda", "UpdateFunctionConfiguration")
+        with self.assertRaisesRegex(modelcheck.ModelError, "greater than or equal to 128"):
+            modelcheck.validate(op, {"FunctionName": "f", "MemorySize": 64})
+        with self.assertRaisesRegex(modelcheck.ModelError, "must be a string"):
+            modelcheck.validate(op, {"FunctionName": "f", "Environment": {"Variables": {"A": 1}}})
+        modelcheck.validate(op, {"FunctionName": "f", "MemorySize": 2048, "Timeout": 300,
+                                 "EphemeralStorage": {"Size": 2048},
+                                 "Environment": {"Variables": {"A": "1"}}})
+        op = modelcheck.operation("lambda", "PutFunctionConcurrency")
+
+        class Req:
+            raw_path = "/2017-10-31/functions/my%2Dfn/concurrency"
+            raw_query = ""
+            body = b'{"ReservedConcurrentExecutions": 5}'
+
+            def header(self, name, default=None):
+                return default
+        params = modelcheck.params_rest_json(op, Req(), json.loads(Req.body))
+        self.assertEqual(params, {"FunctionName": "my-fn", "ReservedConcurrentExecutions": 5})
+        modelcheck.validate(op, params)
+        self.assertIsNone(modelcheck.operation("lambda", "NoSuchOperation"))
+
     def test_service_quota(self):
         rep = self.json11(SQ_T + "GetServiceQuota", {"ServiceCode": "lambda", "QuotaCode": "L-9FEE3D26"})
         self.assertJson11Error(rep, 400, "NoSuchResourceException")
