@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -683,6 +684,103 @@ static int push_layer(const ht_image *img, size_t i, ht_registry *reg, const ht_
 	return rc;
 }
 
+/* The smallest layer is pushed first, alone, so that the requests that
+ * authenticate (a challenge, a token) are made once; then the others by up
+ * to HT_IMAGE_PUSH_THREADS threads (the registry client may be used from
+ * several at once), each taking the next layer not yet taken.  After the
+ * first failure no new layer is started, and the error reported is that
+ * of the first layer (in push order) that failed. */
+struct push_job {
+	const ht_image *img;
+	ht_registry *reg;
+	const ht_image_ref *to;
+	size_t *order; /* layer indexes in push order */
+	pthread_mutex_t lock;
+	size_t next, n, uploaded;
+	size_t failed_at; /* n: none */
+	int rc;
+	ht_err err;
+};
+
+static void *push_worker(void *arg)
+{
+	struct push_job *j = arg;
+	for (;;) {
+		pthread_mutex_lock(&j->lock);
+		size_t k = j->failed_at == j->n && j->next < j->n ? j->next++ : j->n;
+		pthread_mutex_unlock(&j->lock);
+		if (k >= j->n)
+			return NULL;
+		size_t i = j->order[k];
+		ht_err e;
+		memset(&e, 0, sizeof e);
+		int up = 0;
+		int rc = push_layer(j->img, i, j->reg, j->to, &up, &e);
+		pthread_mutex_lock(&j->lock);
+		j->uploaded += (size_t)up;
+		if (rc && k < j->failed_at) {
+			j->failed_at = k;
+			j->rc = rc;
+			j->err = e;
+		}
+		pthread_mutex_unlock(&j->lock);
+	}
+}
+
+static int push_layers(ht_image *img, ht_registry *reg, const ht_image_ref *to, ht_err *err)
+{
+	struct push_job j;
+	memset(&j, 0, sizeof j);
+	j.img = img;
+	j.reg = reg;
+	j.to = to;
+	j.n = json_array_size(img->layers);
+	j.failed_at = j.n;
+	if (j.n == 0)
+		return 0;
+	j.order = malloc(j.n * sizeof *j.order);
+	if (!j.order || pthread_mutex_init(&j.lock, NULL) != 0) {
+		free(j.order);
+		return ht_image_nomem(err);
+	}
+	size_t smallest = 0;
+	json_int_t min = -1;
+	for (size_t i = 0; i < j.n; i++) {
+		json_int_t sz = json_integer_value(json_object_get(json_array_get(img->layers, i), "size"));
+		if (min < 0 || sz < min) {
+			min = sz;
+			smallest = i;
+		}
+	}
+	j.order[0] = smallest;
+	for (size_t i = 0, k = 1; i < j.n; i++)
+		if (i != smallest)
+			j.order[k++] = i;
+	/* the first layer alone: one thread, stopping after it */
+	size_t all = j.n;
+	j.n = j.failed_at = 1; /* failed_at == n: none failed */
+	push_worker(&j);
+	j.n = all;
+	if (j.failed_at == 1)
+		j.failed_at = all;
+	pthread_t t[HT_IMAGE_PUSH_THREADS];
+	size_t started = 0;
+	size_t want = j.n - 1 < HT_IMAGE_PUSH_THREADS ? j.n - 1 : HT_IMAGE_PUSH_THREADS;
+	/* this thread is one of them */
+	while (j.failed_at == all && started + 1 < want &&
+	       pthread_create(&t[started], NULL, push_worker, &j) == 0)
+		started++;
+	push_worker(&j);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	pthread_mutex_destroy(&j.lock);
+	free(j.order);
+	img->layers_uploaded = j.uploaded;
+	if (j.rc)
+		*err = j.err;
+	return j.rc;
+}
+
 int ht_image_push_registry(ht_image *img, ht_registry *reg, const char *ref, char digest[80],
                            ht_err *err)
 {
@@ -691,11 +789,7 @@ int ht_image_push_registry(ht_image *img, ht_registry *reg, const char *ref, cha
 	if (rc)
 		return rc;
 	img->layers_uploaded = 0;
-	for (size_t i = 0; !rc && i < json_array_size(img->layers); i++) {
-		int up = 0;
-		rc = push_layer(img, i, reg, &to, &up, err);
-		img->layers_uploaded += (size_t)up;
-	}
+	rc = push_layers(img, reg, &to, err);
 	char *mraw = NULL;
 	size_t mlen = 0;
 	char mdigest[80];

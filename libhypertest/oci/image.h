@@ -81,11 +81,13 @@ int ht_image_unpack(const ht_image *img, const char *dest, ht_err *err);
 int ht_image_from_registry(ht_registry *reg, const char *ref, const char *platform,
                            ht_image **out, ht_err *err);
 
+/* How many layers ht_image_push_registry sends at once. */
+#define HT_IMAGE_PUSH_THREADS 4
 /* Push img as ref: every blob the repository lacks (a layer of a base from
  * another repository of the same registry is mounted, one from another
  * registry copied through a temporary directory), the config, and the
  * manifest under ref's tag (or its digest).  *digest receives the
- * manifest digest. */
+ * manifest digest.  Layers go up HT_IMAGE_PUSH_THREADS at a time. */
 int ht_image_push_registry(ht_image *img, ht_registry *reg, const char *ref, char digest[80],
                            ht_err *err);
 
