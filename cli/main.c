@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -500,12 +501,25 @@ static int run_command(hypertest *h, const struct cli_opts *o)
 	return status;
 }
 
+/* Each invocation in flight holds a descriptor or more: the soft limit
+ * on open files goes up to the hard one (the library checks, and says so,
+ * when a run's concurrency does not fit). */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct cli_opts o;
 	hypertest *h;
 	int status;
 
+	raise_fd_limit();
 	memset(&o, 0, sizeof o);
 	status = parse_command_line(argc, argv, &o);
 	if (status >= 0) {

@@ -238,7 +238,9 @@ static int step_build(deploy_state *ds)
 	}
 	rc = ht_image_append_layer(ds->image, lb, work, &h->err);
 	if (rc == HYPERTEST_OK && (rc = ht_image_digest(ds->image, ds->digest, &h->err)) == HYPERTEST_OK)
-		ht_err_set(&h->err, HYPERTEST_OK, "image %s", ds->digest);
+		ht_err_set(&h->err, HYPERTEST_OK, "image %s (layers: %zu built, %zu unchanged)",
+		           ds->digest, ht_image_layers_built(ds->image),
+		           ht_image_layers_reused(ds->image));
 out:
 	ht_layer_free(lb);
 	free(config);

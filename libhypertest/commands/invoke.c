@@ -528,6 +528,35 @@ static hypertest_run *new_run(const ht_manifest *m)
 	return run;
 }
 
+/* Descriptors kept beside the invocations: the process's own, the
+ * plugins', files, a connection to the bucket. */
+#define FD_RESERVE 64
+
+/* Every invocation in flight holds at least one descriptor (a connection,
+ * a pipe): a run whose concurrency cannot have that many is refused
+ * before it starts, rather than failing invocations with EMFILE.  The
+ * library never changes the process's limits (the embedder's to set; the
+ * hypertest program raises its soft limit to the hard one). */
+static int check_fd_limit(hypertest *h, long concurrency, size_t n_tests)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return HYPERTEST_OK;
+	unsigned long long in_flight = (unsigned long long)concurrency;
+	if (in_flight > n_tests)
+		in_flight = n_tests;
+	unsigned long long need = in_flight + FD_RESERVE;
+	if (need <= (unsigned long long)rl.rlim_cur)
+		return HYPERTEST_OK;
+	return ht_fail(h, HYPERTEST_ERR_INVALID,
+	               "concurrency %ld needs about %llu file descriptors; the limit is %llu "
+	               "(ulimit -n)%s",
+	               concurrency, need, (unsigned long long)rl.rlim_cur,
+	               rl.rlim_max != RLIM_INFINITY && need > (unsigned long long)rl.rlim_max
+	                       ? ", and the hard limit too: lower concurrency or raise the hard limit"
+	                       : "");
+}
+
 int hypertest_invoke(hypertest *h, hypertest_run **out)
 {
 	ht_instance *provider = NULL, *runner = NULL;
@@ -643,6 +672,8 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 	run->concurrency = concurrency;
 	st.retries = run->retries = ht_config_retries(h->cfg);
 	st.max_failures = ht_invoke_max_failures(h);
+	if (!(h->flags & HYPERTEST_FLAG_DRY_RUN) && (rc = check_fd_limit(h, concurrency, run->n)))
+		goto out;
 	run->start_ms = ht_now_ms();
 	ht_emit(h, HYPERTEST_EVENT_RUN_START, HYPERTEST_FIELD_RUN_ID, run->run_id,
 	        HYPERTEST_FIELD_TOTAL, (int64_t)run->n, HYPERTEST_FIELD_CONCURRENCY,
