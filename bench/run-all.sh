@@ -5,7 +5,7 @@
 # ratio, PASS or MISS) and each script's status and duration.
 #
 #   bench/run-all.sh [BUILD_DIR]      (default: _build, then .)
-#   make bench                        (from the build tree)
+#   make benchmarks                   (from the build tree)
 #   env: BENCH_ONLY="local deploy-registry" runs those alone (names
 #        without .sh); BENCH_LOG_DIR keeps each script's output there
 #        (default: a temporary directory, removed)
