@@ -19,6 +19,21 @@ project() {
  "cloudProvider": {"plugin": "local", "options": {"timeout": 20}}}
 JSON
 }
+# report_html PROJECT: the run's HTML report (its DOM with chromium when there is one)
+report_html() {
+	run=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["runId"])' "$1/hypertest.results.json")
+	[ -f "$1/.hypertest/reports/$run/index.html" ] || fail "no report for $1"
+	if [ -n "$chromium" ]; then
+		HOME=$tmp timeout 120 "$chromium" --headless --disable-gpu --no-sandbox \
+			--no-first-run --disable-extensions --user-data-dir="$tmp/chrome" \
+			--proxy-server=127.0.0.1:9 --proxy-bypass-list='<-loopback>' \
+			--virtual-time-budget=5000 --dump-dom "file://$1/.hypertest/reports/$run/index.html" \
+			>"$tmp/dom.html" 2>"$tmp/chrome.err" || { cat "$tmp/chrome.err"; fail "chromium --dump-dom"; }
+	else
+		cp "$1/.hypertest/reports/$run/index.html" "$tmp/dom.html"
+	fi
+}
+chromium=$(command -v chromium || command -v chromium-browser || true)
 deploy() { "$hypertest" -C "$1" --quiet deploy >"$tmp/deploy.out" 2>&1 || { cat "$tmp/deploy.out"; fail "deploy $1"; }; }
 
 # ---- retries: a flaky test passes on its second attempt ------------------------------
@@ -72,6 +87,48 @@ assert "attempt 1 of flaky" in first and "attempt 2 of flaky" in second, (first,
 assert os.path.exists("%s/.hypertest/bucket/%s/%s/attempt-3" % (f, d["runId"], by["broken"]["testId"]))
 print("retries ok")
 PY
+# the report: the flaky mark, the count and both attempts; JUnit valid with <flakyFailure>
+report_html "$f"
+python3 - "$tmp/dom.html" <<'PY' || fail "the report of the flaky run"
+import sys
+from html.parser import HTMLParser
+class P(HTMLParser):
+    def __init__(self):
+        super().__init__(); self.stack = []; self.marks = 0; self.attempts = []; self.flaky = None; self.msg = ""
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs); cls = (a.get("class") or "").split()
+        self.stack.append((tag, cls, a.get("id")))
+        if "flaky-mark" in cls: self.marks += 1
+        if tag == "li" and "attempt" in cls: self.attempts.append(cls)
+    def handle_endtag(self, tag):
+        while self.stack and self.stack.pop()[0] != tag: pass
+    def handle_data(self, d):
+        if any(i == "count-flaky" for _, _, i in self.stack): self.flaky = d
+        if any("attempt-message" in c for _, c, _ in self.stack): self.msg += d
+p = P(); p.feed(open(sys.argv[1], encoding="utf-8").read())
+assert p.marks == 1, p.marks
+assert p.flaky == "1", p.flaky
+# the flaky test's two attempts, the broken test's three
+assert sorted(map(tuple, p.attempts)) == sorted([("attempt", "failed"), ("attempt", "passed")] + [("attempt", "failed")] * 3), p.attempts
+assert "first attempt fails" in p.msg and "always broken" in p.msg, p.msg
+print("flaky report ok")
+PY
+if command -v xmllint >/dev/null 2>&1; then
+	"$hypertest" -C "$f" --quiet report --junit j.xml >"$tmp/fj.out" 2>&1 || { cat "$tmp/fj.out"; fail "report --junit"; }
+	xmllint --noout --schema "$tests_src/e2e/junit/junit-10.xsd" "$f/j.xml" 2>"$tmp/xmllint.err" ||
+		{ cat "$tmp/xmllint.err"; fail "the JUnit of the flaky run does not validate"; }
+	python3 - "$f/j.xml" <<'PY' || fail "JUnit of the flaky run"
+import sys, xml.etree.ElementTree as ET
+cases = {c.get("name"): c for c in ET.parse(sys.argv[1]).iter("testcase")}
+fl = [c for n, c in cases.items() if "flaky" in n]
+assert len(fl) == 1, list(cases)
+ff = fl[0].findall("flakyFailure")
+assert len(ff) == 1 and "first attempt fails" in ff[0].text and fl[0].find("failure") is None, ET.tostring(fl[0])
+br = [c for n, c in cases.items() if "broken" in n][0]
+assert len(br.findall("rerunFailure")) == 2 and br.find("failure") is not None, ET.tostring(br)
+print("flaky junit ok")
+PY
+fi
 # flaky alone: exit 0, or 1 with --fail-on-flaky; the config key does the same as --retries
 rm -f "$tmp/state"/*
 "$hypertest" -C "$f" --set retries=1 invoke --only flaky --only pass >"$tmp/f2.out" 2>&1 ||
@@ -166,6 +223,14 @@ assert d["stopped"]["maxFailures"] == 3, d.get("stopped")
 assert d["tests"]["skipped"] == len(skipped)
 print("max-failures ok: %d started" % len(failed))
 PY
+report_html "$m"
+python3 - "$tmp/dom.html" <<'PY' || fail "the report of a stopped run"
+import sys, re
+d = open(sys.argv[1], encoding="utf-8").read()
+m = re.search(r'<p class="?stopped"? id="?stopped"?>(.*?)</p>', d, re.S)
+assert m and "stopped after 3 failures" in m.group(1), m
+print("stopped report ok")
+PY
 "$hypertest" -C "$m" --quiet invoke --fail-fast --grep 'm0[0-4][0-9]' >"$tmp/m2.out" 2>&1
 [ $? -eq 1 ] || fail "--fail-fast"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["stopped"]["maxFailures"] == 1 and d["tests"]["total"] == 50 and d["tests"]["skipped"] >= 40' "$m/hypertest.results.json" || fail "--fail-fast"
@@ -189,6 +254,16 @@ assert d["cost"]["invocations"] == 3, d["cost"]
 assert abs(d["cost"]["cpuMs"] - sum(t["cost"]["cpuMs"] for t in tests)) < 1e-6, d["cost"]
 assert d["cost"]["maxRssKB"] == max(t["cost"]["maxRssKB"] for t in tests), d["cost"]
 print("local cost ok: %.0f CPU ms" % d["cost"]["cpuMs"])
+PY
+report_html "$c"
+python3 - "$tmp/dom.html" <<'PY' || fail "the cost in the report"
+import sys, re
+d = open(sys.argv[1], encoding="utf-8").read()
+m = re.search(r'<p class="?meta"? id="?run-cost"?>(.*?)</p>', d, re.S)
+assert m and "3 invocations" in m.group(1) and "CPU-seconds" in m.group(1) and "peak memory" in m.group(1), m
+per = re.findall(r'<small class="?test-cost"?>(.*?)</small>', d, re.S)
+assert len(per) == 3 and all("CPU-seconds" in x and "MB" in x for x in per), per
+print("cost report ok")
 PY
 # the configuration's prices: 3 invocations at $0.001 each
 "$hypertest" -C "$c" --quiet --set 'cost={"pricePerRequest": 0.001}' invoke >"$tmp/c2.out" 2>&1 || { cat "$tmp/c2.out"; fail "cost with a price"; }
