@@ -32,6 +32,10 @@
  *                   invocation on their connection)
  *   POST /_reset   zeroes the counters; an optional body {"delayMs": MS, "wave": W} sets
  *                  the delay and the size of the first wave (0: none)
+ *   POST /_faults  {"rate": R, "seed": S, "slowMs": MS}: injected faults from now on (rate 0:
+ *                  none), their counts and outcomes cleared; see "Faults" below
+ *   GET  /_faults  {"rate", "seed", "invocations": N, "faults": {kind: count},
+ *                   "outcomes": {testId: [kind or "ok", ...]}} since the last POST /_faults
  *   anything else  404 UnknownOperationException (Lambda's error format)
  *
  * Authentication: every request but /_stats and /_reset must carry
@@ -42,6 +46,16 @@
  * right is tested against tests/services/aws/endpoint.py, which verifies each one
  * with botocore (bench/aws-invoke.sh with BENCH_ENDPOINT=python, and the
  * tests under tests/services/aws).
+ *
+ * Faults (bench/reliability.sh): Invoke number s since POST /_faults is
+ * faulty when a generator seeded with (seed, s) draws under rate; its kind,
+ * all alike: throttle (429 TooManyRequestsException), server500 and
+ * server503 (ServiceException) before the function "runs"; after it,
+ * reset (the connection reset with an RST, no answer), truncated (half the
+ * body, then close), garbage (200 with a body that is not JSON), slow (the
+ * body in 8 pieces over slowMs) and functionError (200, Unhandled, an
+ * InjectedFault payload).  Each kind is counted, and each Invoke's outcome
+ * is listed under its payload's testId, as tests/services/aws/endpoint.py does.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -88,12 +102,17 @@ typedef struct conn {
 	SSL *ssl;            /* TLS mode */
 	int handshaking;
 	long long served;    /* invocations answered on this connection */
+	int fault;           /* the pending Invoke's injected fault (F_NONE: none) */
+	char *slow;          /* a slow body: what is still to be sent, */
+	size_t slow_len, slow_off, slow_step;
+	int slow_close;      /* and close_after once it is */
 } conn;
 
 typedef struct timer {
 	long long due_us;
 	int fd;
 	unsigned gen;
+	int slow;            /* the next piece of a slow body, not an Invoke's end */
 } timer;
 
 static conn **conns;
@@ -343,10 +362,196 @@ static int is(const request *r, const char *method, const char *target)
 
 static void finish_invoke(conn *c);
 static ssize_t conn_write(conn *c, const void *buf, size_t n);
+static void conn_close(conn *c);
+
+/* ---- injected faults --------------------------------------------------------------------------- */
+
+enum { F_NONE, F_THROTTLE, F_500, F_503, F_RESET, F_TRUNCATED, F_GARBAGE, F_SLOW, F_FERROR,
+       F_KINDS };
+static const char *const fault_names[F_KINDS] = {"ok", "throttle", "server500", "server503",
+                                                 "reset", "truncated", "garbage", "slow",
+                                                 "functionError"};
+static double fault_rate;
+static long long fault_seed, fault_slow_ms = 200;
+static unsigned long long fault_seq;
+static long long fault_count[F_KINDS];
+static json_t *fault_outcomes; /* testId -> [kind or "ok", ...] */
+
+static unsigned long long splitmix64(unsigned long long *x)
+{
+	unsigned long long z = (*x += 0x9E3779B97F4A7C15ULL);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+/* The fault of the next Invoke (F_NONE when faults are off), counted and
+ * listed under the payload's testId. */
+static int pick_fault(const request *r)
+{
+	unsigned long long x;
+	int kind = F_NONE;
+	json_t *doc, *list;
+	const char *tid;
+	if (fault_rate <= 0)
+		return F_NONE;
+	x = (unsigned long long)fault_seed * 1000003ULL + fault_seq++;
+	if ((double)(splitmix64(&x) >> 11) / 9007199254740992.0 < fault_rate) {
+		kind = 1 + (int)(splitmix64(&x) % (F_KINDS - 1));
+		fault_count[kind]++;
+	}
+	doc = json_loadb(r->body, r->body_len, 0, NULL);
+	tid = json_string_value(json_object_get(doc, "testId"));
+	if (tid) {
+		if (!fault_outcomes)
+			fault_outcomes = json_object();
+		if (!(list = json_object_get(fault_outcomes, tid)))
+			json_object_set_new(fault_outcomes, tid, list = json_array());
+		json_array_append_new(list, json_string(fault_names[kind]));
+	}
+	json_decref(doc);
+	return kind;
+}
+
+/* GET and POST /_faults; 1 when r was one of them. */
+static int faults_control(conn *c, const request *r)
+{
+	json_t *doc;
+	char *text;
+	if (is(r, "POST", "/_faults")) {
+		json_t *rate, *seed, *slow;
+		doc = json_loadb(r->body, r->body_len, 0, NULL);
+		rate = json_object_get(doc, "rate");
+		seed = json_object_get(doc, "seed");
+		slow = json_object_get(doc, "slowMs");
+		if (!json_is_number(rate) || json_number_value(rate) < 0 || json_number_value(rate) > 1 ||
+		    (seed && !json_is_integer(seed)) ||
+		    (slow && (!json_is_integer(slow) || json_integer_value(slow) < 0))) {
+			json_decref(doc);
+			respond(c, 400, NULL, "{\"error\": \"body must be {\\\"rate\\\": 0..1, "
+			                      "\\\"seed\\\": N, \\\"slowMs\\\": MS}\"}\n");
+			return 1;
+		}
+		fault_rate = json_number_value(rate);
+		fault_seed = seed ? (long long)json_integer_value(seed) : 0;
+		fault_slow_ms = slow ? (long long)json_integer_value(slow) : 200;
+		fault_seq = 0;
+		memset(fault_count, 0, sizeof fault_count);
+		json_decref(fault_outcomes);
+		fault_outcomes = NULL;
+		json_decref(doc);
+		respond(c, 200, NULL, "{\"ok\": true}\n");
+		return 1;
+	}
+	if (!is(r, "GET", "/_faults"))
+		return 0;
+	doc = json_pack("{s:f,s:I,s:I,s:{},s:o}", "rate", fault_rate, "seed", (json_int_t)fault_seed,
+	                "invocations", (json_int_t)fault_seq, "faults", "outcomes",
+	                fault_outcomes ? json_incref(fault_outcomes) : json_object());
+	for (int k = 1; doc && k < F_KINDS; k++)
+		json_object_set_new(json_object_get(doc, "faults"), fault_names[k],
+		                    json_integer(fault_count[k]));
+	if (!doc || !(text = json_dumps(doc, JSON_COMPACT)))
+		die("out of memory");
+	respond(c, 200, NULL, text);
+	free(text);
+	json_decref(doc);
+	return 1;
+}
+
+/* An injected fault that ends the Invoke before the function runs: answered,
+ * 1; else 0, the fault kept for finish_invoke (c->fault). */
+static int fault_before(conn *c, int kind)
+{
+	char msg[128];
+	c->fault = F_NONE;
+	if (kind == F_THROTTLE) {
+		respond_error(c, 429, "TooManyRequestsException", "Rate Exceeded.");
+		return 1;
+	}
+	if (kind == F_500 || kind == F_503) {
+		snprintf(msg, sizeof msg, "Service error (injected fault, invocation %llu).", fault_seq - 1);
+		respond_error(c, kind == F_500 ? 500 : 503, "ServiceException", msg);
+		return 1;
+	}
+	c->fault = kind;
+	return 0;
+}
+
+/* finish_invoke's part for a fault after the function ran: 1 when it
+ * answered (or reset) itself. */
+static int fault_after(conn *c)
+{
+	int kind = c->fault;
+	c->fault = F_NONE;
+	if (kind == F_GARBAGE) {
+		free(c->answer);
+		c->answer = strdup("<html>\x01 garbage, not JSON \x7f</html>");
+		c->answer_ferror = 0;
+	} else if (kind == F_FERROR) {
+		free(c->answer);
+		c->answer = strdup("{\"errorMessage\":\"injected function error\","
+		                   "\"errorType\":\"InjectedFault\"}");
+		c->answer_ferror = 1;
+	} else if (kind == F_RESET) {
+		struct linger lg = {1, 0};
+		free(c->answer);
+		c->answer = NULL;
+		c->state = C_READ; /* in_flight was counted down by the caller */
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+		conn_close(c);
+		return 1;
+	}
+	if (!c->answer)
+		die("out of memory");
+	if (kind == F_TRUNCATED || kind == F_SLOW) {
+		size_t body = strlen(c->answer), head;
+		respond(c, 200, "X-Amz-Executed-Version: $LATEST\r\n", c->answer);
+		free(c->answer);
+		c->answer = NULL;
+		head = c->out_len - body;
+		if (kind == F_TRUNCATED) {
+			c->out_len = head + body / 2;
+			c->close_after = 1;
+			return 1;
+		}
+		/* slow: the head now, the body in 8 pieces, one every slowMs / 8 */
+		c->slow_step = (body + 7) / 8;
+		c->slow_len = c->out_len - head;
+		c->slow = xrealloc(NULL, c->slow_len);
+		memcpy(c->slow, c->out + head, c->slow_len);
+		c->slow_off = 0;
+		c->out_len = head;
+		c->slow_close = c->close_after;
+		c->close_after = 0;
+		heap_push((timer){now_us() + fault_slow_ms * 1000 / 8, c->fd, c->gen, 1});
+		return 1;
+	}
+	return 0;
+}
+
+/* The next piece of a slow body (a timer of fault_after's). */
+static void slow_piece(conn *c)
+{
+	size_t n = c->slow_len - c->slow_off < c->slow_step ? c->slow_len - c->slow_off : c->slow_step;
+	out_add(c, c->slow + c->slow_off, n);
+	c->slow_off += n;
+	if (c->slow_off < c->slow_len) {
+		heap_push((timer){now_us() + fault_slow_ms * 1000 / 8, c->fd, c->gen, 1});
+	} else {
+		free(c->slow);
+		c->slow = NULL;
+		c->close_after = c->slow_close;
+	}
+	c->state = C_WRITE;
+}
 
 static void handle(conn *c, const request *r)
 {
 	const char *why;
+	int fault;
+	if (faults_control(c, r))
+		return;
 	if (is(r, "GET", "/_stats")) {
 		char body[768];
 		snprintf(body, sizeof body,
@@ -412,6 +617,9 @@ static void handle(conn *c, const request *r)
 		              "only RequestResponse invocations are supported");
 		return;
 	}
+	fault = pick_fault(r);
+	if (fault_before(c, fault))
+		return;
 	if (function_response(r, &c->answer, &c->answer_ferror) < 0) {
 		respond_error(c, 400, "InvalidRequestContentException",
 		              "Could not parse request body into json: not a JSON object");
@@ -430,16 +638,19 @@ static void handle(conn *c, const request *r)
 		after_wave.new_conn_invocations++;
 	c->served++;
 	c->state = C_PENDING;
-	if (delay_ms <= 0) {
+	if (delay_ms <= 0 && c->fault == F_NONE) {
 		finish_invoke(c);
 		return;
 	}
-	heap_push((timer){now_us() + delay_ms * 1000LL, c->fd, c->gen});
+	/* a fault is applied from the timer, where the connection may be closed */
+	heap_push((timer){now_us() + (delay_ms > 0 ? delay_ms : 0) * 1000LL, c->fd, c->gen, 0});
 }
 
 static void finish_invoke(conn *c)
 {
 	in_flight--;
+	if (c->fault != F_NONE && fault_after(c))
+		return;
 	respond(c, 200,
 	        c->answer_ferror ? "X-Amz-Executed-Version: $LATEST\r\nX-Amz-Function-Error: Unhandled\r\n"
 	                         : "X-Amz-Executed-Version: $LATEST\r\n",
@@ -594,6 +805,9 @@ static void conn_close(conn *c)
 		free(c->answer);
 		c->answer = NULL;
 	}
+	free(c->slow);
+	c->slow = NULL;
+	c->fault = F_NONE;
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->gen++;
@@ -791,10 +1005,14 @@ static void run_timers(void)
 	while (heap_len && heap[0].due_us <= now) {
 		timer t = heap_pop();
 		conn *c = (size_t)t.fd < nconns ? conns[t.fd] : NULL;
-		if (!c || c->gen != t.gen || c->fd != t.fd || c->state != C_PENDING)
+		if (!c || c->gen != t.gen || c->fd != t.fd || (t.slow ? !c->slow : c->state != C_PENDING))
 			continue; /* the connection went away meanwhile */
-		finish_invoke(c);
-		flush_out(c);
+		if (t.slow)
+			slow_piece(c);
+		else
+			finish_invoke(c);
+		if (c->fd == t.fd) /* not reset by a fault */
+			flush_out(c);
 	}
 }
 

@@ -4,7 +4,9 @@
 # Prints wall time, the orchestrator's own CPU time and peak RSS (from
 # hypertest --verbose, which reports getrusage of its own process), and the
 # overhead per invocation against the ideal (a no-op test takes no time, so
-# the ideal wall time is zero and everything measured is overhead).
+# the ideal wall time is zero and everything measured is overhead), beside
+# the floor: `xargs -P C` running the same N commands (targets: within
+# 1.5x of it, at most 0.2 ms of orchestrator CPU per test, C in flight).
 #
 #   bench/local.sh [BUILD_DIR] [N] [C]      (defaults: _build or ., 2000, 500)
 set -euo pipefail
@@ -36,9 +38,13 @@ start=$(date +%s.%N)
 "$hypertest" -C "$tmp" --verbose invoke >"$tmp/out" 2>&1 || true
 end=$(date +%s.%N)
 line=$(grep -o '[0-9]* tests in [0-9]* ms.*max RSS' "$tmp/out" | tail -1)
-python3 - "$start" "$end" "$n" "$c" "$line" "$tmp/hypertest.results.json" <<'PY'
+fstart=$(date +%s.%N)
+seq "$n" | xargs -P "$c" -n 1 true
+fend=$(date +%s.%N)
+python3 - "$start" "$end" "$n" "$c" "$line" "$tmp/hypertest.results.json" "$fstart" "$fend" <<'PY'
 import json, re, sys
 start, end, n, c, line, results = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+floor = float(sys.argv[8]) - float(sys.argv[7])
 res = json.load(open(results))
 m = re.search(r"(\d+) tests in (\d+) ms, at most (\d+) in flight; this process: (\d+) ms user CPU, (\d+) ms system CPU, (\d+) KB max RSS", line)
 wall = end - start
@@ -51,4 +57,9 @@ print("orchestrator CPU: %.2f s (%.3f ms per invocation)" % (cpu, cpu * 1000 / n
 print("orchestrator peak RSS: %.1f MB" % (int(m.group(6)) / 1024))
 print("overhead per invocation against the ideal (0 s): %.2f ms of wall time per test, %.1f ms per wave of %d"
       % (int(m.group(2)) / n, int(m.group(2)) / ((n + c - 1) // c), c))
+print("wall %.2f s   floor (xargs -P %d, %d commands) %.2f s   ratio %.2f   target 1.5   %s"
+      % (wall, c, n, floor, wall / floor, "PASS" if wall <= 1.5 * floor else "MISS"))
+print("orchestrator CPU per test %.3f ms   target 0.2 ms   ratio %.2f   %s"
+      % (cpu * 1000 / n, cpu * 1000 / n / 0.2, "PASS" if cpu * 1000 / n <= 0.2 else "MISS"))
+print("most in flight %s   target %d   %s" % (m.group(3), min(c, n), "PASS" if int(m.group(3)) >= min(c, n) else "MISS"))
 PY

@@ -31,6 +31,8 @@ enum cli_command {
 	CLI_CMD_INVOKE,
 	CLI_CMD_DOCTOR,
 	CLI_CMD_REPORT,
+	CLI_CMD_PROVISION,
+	CLI_CMD_DESTROY,
 	CLI_CMD_PLUGINS,
 	CLI_CMD_VERSION,
 	CLI_CMD_HELP,
@@ -39,6 +41,10 @@ enum cli_command {
 
 /* The command named word, or CLI_CMD_NONE. */
 int cli_command_lookup(const char *word);
+
+/* dotenv.c: set the variables of DIR/.env that are not set yet (a missing
+ * file is no error); -1 with "FILE:LINE: what" in err, nothing set. */
+int cli_dotenv_load(const char *dir, char *err, size_t errlen);
 const char *cli_command_name(int cmd);
 /* Whether the command accepts --json. */
 int cli_command_takes_json(int cmd);
@@ -60,12 +66,18 @@ struct cli_opts {
 	const char *config;      /* --config, or NULL */
 	const char *directory;   /* -C, or NULL */
 	int dry_run, quiet, verbose, help, no_color, json, version;
-	int force, yes;          /* init */
+	int force, yes;          /* init, destroy */
 	const char *output;      /* deploy --output oci:DIR, or NULL */
 	const char *junit;       /* --junit FILE, or NULL */
 	int no_report;           /* --no-report */
 	const char *run_id;      /* report RUN_ID, or NULL */
-	struct cli_set *sets;    /* --set and --concurrency, in order */
+	struct cli_set *sets;    /* --set, --concurrency and --retries, in order */
+	/* invoke: selection, stopping early, flaky tests */
+	int loop_opt;            /* one of them was given */
+	int fail_on_flaky, last_failed;
+	const char *rerun, *grep, *grep_invert, *max_failures;
+	const char **only;
+	size_t nonly;
 	size_t nsets;
 };
 
@@ -128,6 +140,8 @@ int cli_cmd_deploy(hypertest *h, const struct cli_opts *o, struct render *r);
 int cli_cmd_invoke(hypertest *h, const struct cli_opts *o, struct render *r);
 int cli_cmd_doctor(hypertest *h, const struct cli_opts *o, struct render *r);
 int cli_cmd_report(hypertest *h, const struct cli_opts *o, struct render *r);
+int cli_cmd_provision(hypertest *h, const struct cli_opts *o, struct render *r);
+int cli_cmd_destroy(hypertest *h, const struct cli_opts *o, struct render *r);
 int cli_cmd_init(hypertest *h, const struct cli_opts *o);
 
 /* Print "hypertest: " + the handle's error on stderr. */

@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -166,6 +167,26 @@ static void print_results_json(const hypertest_run *run)
 	fflush(stdout);
 }
 
+/* Flaky tests and retries, after the summary (its own function: the
+ * summary's renderer is shared). */
+static void invoke_loop_summary(struct render *r, const hypertest_run *run,
+                                const struct cli_opts *o)
+{
+	size_t i, n = hypertest_run_total(run), retried = 0, flaky = hypertest_run_flaky(run);
+	char line[160];
+
+	if (o->json)
+		return;
+	for (i = 0; i < n; i++)
+		retried += hypertest_run_test_attempts(run, i) > 1;
+	if (!retried)
+		return;
+	snprintf(line, sizeof line, "Retried %zu test%s; %zu flaky (failed, then passed)%s.", retried,
+	         retried == 1 ? "" : "s", flaky,
+	         flaky && o->fail_on_flaky ? ": failing the run (--fail-on-flaky)" : "");
+	render_note(r, "%s", line);
+}
+
 int cli_cmd_invoke(hypertest *h, const struct cli_opts *o, struct render *r)
 {
 	hypertest_run *run = NULL;
@@ -173,8 +194,17 @@ int cli_cmd_invoke(hypertest *h, const struct cli_opts *o, struct render *r)
 	int status = CLI_EXIT_OK;
 
 	render_finish(r);
+	if (run && hypertest_run_total(run) == 0) {
+		if (!o->json)
+			render_note(r, "Nothing to rerun: every selected test passed in that run.");
+		else
+			print_results_json(run);
+		hypertest_run_free(run);
+		return rc == HYPERTEST_OK ? CLI_EXIT_OK : (cli_error(h), CLI_EXIT_FAIL);
+	}
 	if (run) {
 		render_run_summary(r, run);
+		invoke_loop_summary(r, run, o);
 		if (o->json) {
 			print_results_json(run);
 		} else if (o->dry_run) {
@@ -184,7 +214,8 @@ int cli_cmd_invoke(hypertest *h, const struct cli_opts *o, struct render *r)
 			               " they follow on stdout as JSON.");
 			print_results_json(run);
 		}
-		if (hypertest_run_count(run, HYPERTEST_STATUS_FAILED) > 0)
+		if (hypertest_run_count(run, HYPERTEST_STATUS_FAILED) > 0 ||
+		    (o->fail_on_flaky && hypertest_run_flaky(run) > 0))
 			status = CLI_EXIT_FAIL;
 		hypertest_run_free(run);
 	}
@@ -226,4 +257,122 @@ int cli_cmd_doctor(hypertest *h, const struct cli_opts *o, struct render *r)
 		return CLI_EXIT_FAIL;
 	}
 	return failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+/* ---- provision, destroy ------------------------------------------------------ */
+
+/* How many items of a result (compact JSON written by the library) have
+ * this action. */
+static int count_action(const char *json, const char *action)
+{
+	char needle[64];
+	const char *p = json;
+	int n = 0;
+
+	snprintf(needle, sizeof needle, "\"action\":\"%s\"", action);
+	while (p && (p = strstr(p, needle))) {
+		n++;
+		p += strlen(needle);
+	}
+	return n;
+}
+
+static void print_result_json(const char *json)
+{
+	fputs(json ? json : "[]", stdout);
+	fputc('\n', stdout);
+	fflush(stdout);
+}
+
+int cli_cmd_provision(hypertest *h, const struct cli_opts *o, struct render *r)
+{
+	char *res = NULL;
+	int rc = hypertest_provision(h, &res);
+	int create, update, exists;
+
+	render_finish(r);
+	if (rc != HYPERTEST_OK) {
+		cli_error(h);
+		return CLI_EXIT_FAIL;
+	}
+	create = count_action(res, "create");
+	update = count_action(res, "update");
+	exists = count_action(res, "exists");
+	if (o->json)
+		print_result_json(res);
+	else if (create + update == 0)
+		printf("Nothing to change: %d resource%s as configured.\n", exists,
+		       exists == 1 ? "" : "s");
+	else if (o->dry_run)
+		printf("Plan: %d to create, %d to update, %d unchanged (dry run: nothing was "
+		       "changed).\n", create, update, exists);
+	else
+		printf("%d created, %d updated, %d unchanged.\n", create, update, exists);
+	hypertest_string_free(res);
+	return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+int cli_cmd_destroy(hypertest *h, const struct cli_opts *o, struct render *r)
+{
+	unsigned force = o->force ? HYPERTEST_DESTROY_FORCE : 0;
+	char *list = NULL, *res = NULL;
+	int rc, n, kept;
+
+	/* first the list, always */
+	rc = hypertest_destroy(h, HYPERTEST_DESTROY_LIST | force, &list);
+	if (rc != HYPERTEST_OK) {
+		render_finish(r);
+		cli_error(h);
+		return CLI_EXIT_FAIL;
+	}
+	n = count_action(list, "delete");
+	if (n == 0 || o->dry_run) {
+		render_finish(r);
+		if (o->json)
+			print_result_json(list);
+		else if (n == 0)
+			printf("Nothing to destroy: no resource carries this project's tag.\n");
+		else
+			printf("Dry run: %d resource%s would be removed.\n", n, n == 1 ? "" : "s");
+		kept = count_action(list, "keep");
+		hypertest_string_free(list);
+		if (kept && !o->dry_run)
+			fprintf(stderr, "hypertest: %d resource%s kept: it holds objects (--force empties "
+			        "it)\n", kept, kept == 1 ? "" : "s");
+		return kept && !o->dry_run ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	}
+	hypertest_string_free(list);
+	if (!o->yes) {
+		char answer[16];
+		if (!isatty(STDIN_FILENO)) {
+			render_finish(r);
+			fprintf(stderr, "hypertest: destroy removes %d resource%s (listed above): "
+			        "confirm with --yes\n", n, n == 1 ? "" : "s");
+			return CLI_EXIT_FAIL;
+		}
+		fprintf(stderr, "Remove these %d resource%s? [y/N] ", n, n == 1 ? "" : "s");
+		fflush(stderr);
+		if (!fgets(answer, sizeof answer, stdin) || (answer[0] != 'y' && answer[0] != 'Y')) {
+			render_finish(r);
+			fprintf(stderr, "hypertest: nothing removed\n");
+			return CLI_EXIT_FAIL;
+		}
+	}
+	rc = hypertest_destroy(h, force, &res);
+	render_finish(r);
+	if (rc != HYPERTEST_OK) {
+		cli_error(h);
+		return CLI_EXIT_FAIL;
+	}
+	n = count_action(res, "delete");
+	kept = count_action(res, "keep");
+	if (o->json)
+		print_result_json(res);
+	else
+		printf("%d removed, %d kept.\n", n, kept);
+	hypertest_string_free(res);
+	if (kept)
+		fprintf(stderr, "hypertest: %d resource%s kept: it holds objects (--force empties it)\n",
+		        kept, kept == 1 ? "" : "s");
+	return fflush(stdout) == 0 && !kept ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -24,7 +25,16 @@ enum {
 	OPT_VERSION,
 	OPT_OUTPUT,
 	OPT_JUNIT,
-	OPT_NO_REPORT
+	OPT_NO_REPORT,
+	OPT_RETRIES,
+	OPT_FAIL_ON_FLAKY,
+	OPT_LAST_FAILED,
+	OPT_RERUN,
+	OPT_GREP,
+	OPT_GREP_INVERT,
+	OPT_ONLY,
+	OPT_MAX_FAILURES,
+	OPT_FAIL_FAST
 };
 
 #define GLOBAL_LONG_OPTIONS                                        \
@@ -41,7 +51,16 @@ enum {
 	{"version", no_argument, NULL, OPT_VERSION},                   \
 	{"output", required_argument, NULL, OPT_OUTPUT},               \
 	{"junit", required_argument, NULL, OPT_JUNIT},                 \
-	{"no-report", no_argument, NULL, OPT_NO_REPORT}
+	{"no-report", no_argument, NULL, OPT_NO_REPORT},           \
+	{"retries", required_argument, NULL, OPT_RETRIES},             \
+	{"fail-on-flaky", no_argument, NULL, OPT_FAIL_ON_FLAKY},       \
+	{"last-failed", no_argument, NULL, OPT_LAST_FAILED},           \
+	{"rerun", required_argument, NULL, OPT_RERUN},                 \
+	{"grep", required_argument, NULL, OPT_GREP},                   \
+	{"grep-invert", required_argument, NULL, OPT_GREP_INVERT},     \
+	{"only", required_argument, NULL, OPT_ONLY},                   \
+	{"max-failures", required_argument, NULL, OPT_MAX_FAILURES},   \
+	{"fail-fast", no_argument, NULL, OPT_FAIL_FAST}
 
 static const struct option global_long[] = {GLOBAL_LONG_OPTIONS, {NULL, 0, NULL, 0}};
 static const struct option init_long[] = {GLOBAL_LONG_OPTIONS,
@@ -84,6 +103,7 @@ static void free_opts(struct cli_opts *o)
 		free(o->sets[i].value);
 	}
 	free(o->sets);
+	free(o->only);
 }
 
 /* The name of the option that getopt_long just complained about. */
@@ -142,6 +162,46 @@ static int parse_pass(int argc, char **argv, int init, struct cli_opts *o)
 		case OPT_OUTPUT: o->output = optarg; break;
 		case OPT_JUNIT: o->junit = optarg; break;
 		case OPT_NO_REPORT: o->no_report = 1; break;
+		case OPT_FAIL_ON_FLAKY: o->fail_on_flaky = 1; o->loop_opt = 1; break;
+		case OPT_LAST_FAILED: o->last_failed = 1; o->loop_opt = 1; break;
+		case OPT_RERUN: o->rerun = optarg; o->loop_opt = 1; break;
+		case OPT_GREP: o->grep = optarg; o->loop_opt = 1; break;
+		case OPT_GREP_INVERT: o->grep_invert = optarg; o->loop_opt = 1; break;
+		case OPT_FAIL_FAST: o->max_failures = "1"; o->loop_opt = 1; break;
+		case OPT_MAX_FAILURES:
+			if (!*optarg || strspn(optarg, "0123456789") != strlen(optarg) ||
+			    strspn(optarg, "0") == strlen(optarg) || strlen(optarg) > 9) {
+				cli_usage_error("--max-failures '%s': expected a positive whole number",
+				                optarg);
+				return -1;
+			}
+			o->max_failures = optarg;
+			o->loop_opt = 1;
+			break;
+		case OPT_ONLY: {
+			const char **only = realloc(o->only, (o->nonly + 1) * sizeof *only);
+			if (!only) {
+				fputs("hypertest: out of memory\n", stderr);
+				exit(CLI_EXIT_FAIL);
+			}
+			o->only = only;
+			o->only[o->nonly++] = optarg;
+			o->loop_opt = 1;
+			break;
+		}
+		case OPT_RETRIES:
+			if (!*optarg || strspn(optarg, "0123456789") != strlen(optarg) ||
+			    strlen(optarg) > 3) {
+				cli_usage_error("--retries '%s': expected a whole number from 0 to 100",
+				                optarg);
+				return -1;
+			}
+			o->loop_opt = 1;
+			if (add_set(o, "retries", 7, optarg) < 0) {
+				fputs("hypertest: out of memory\n", stderr);
+				exit(CLI_EXIT_FAIL);
+			}
+			break;
 		case 'f': o->force = 1; break;
 		case 'y': o->yes = 1; break;
 		case OPT_SET:
@@ -177,7 +237,7 @@ static int parse_pass(int argc, char **argv, int init, struct cli_opts *o)
 				cli_usage_error("option '%s' takes no argument", name);
 			else if (!init && (strcmp(name, "--force") == 0 || strcmp(name, "-f") == 0 ||
 			                   strcmp(name, "--yes") == 0 || strcmp(name, "-y") == 0))
-				cli_usage_error("option '%s' applies only to 'init'", name);
+				cli_usage_error("option '%s' applies only to 'init' and 'destroy'", name);
 			else if (strncmp(name, "--", 2) == 0 && prefix_matches(lo, name + 2) > 1)
 				cli_usage_error("ambiguous option '%s'", name);
 			else
@@ -216,7 +276,7 @@ static int parse_command_line(int argc, char **argv, struct cli_opts *o)
 
 	cargc = argc - first;
 	cargv = argv + first;
-	rest = parse_pass(cargc, cargv, o->cmd == CLI_CMD_INIT, o);
+	rest = parse_pass(cargc, cargv, o->cmd == CLI_CMD_INIT || o->cmd == CLI_CMD_DESTROY, o);
 	if (rest < 0)
 		return CLI_EXIT_USAGE;
 	if (o->cmd == CLI_CMD_HELP && rest < cargc) {
@@ -258,6 +318,10 @@ static int parse_command_line(int argc, char **argv, struct cli_opts *o)
 		return cli_usage_error("option '--junit' applies only to 'invoke' and 'report'");
 	if (o->no_report && o->cmd != CLI_CMD_INVOKE)
 		return cli_usage_error("option '--no-report' applies only to 'invoke'");
+	if (o->loop_opt && o->cmd != CLI_CMD_INVOKE)
+		return cli_usage_error("options '--retries', '--fail-on-flaky', '--last-failed', "
+		                       "'--rerun', '--grep', '--grep-invert', '--only', "
+		                       "'--max-failures' and '--fail-fast' apply only to 'invoke'");
 	if (o->quiet && o->verbose)
 		return cli_usage_error("options '--quiet' and '--verbose' exclude each other");
 	return -1;
@@ -339,8 +403,14 @@ static int load_config(hypertest *h, const struct cli_opts *o, int required)
 
 static int prepare(hypertest *h, const struct cli_opts *o, int config_required)
 {
+	char err[1024];
 	size_t i;
 
+	/* the project's .env first: the configuration may refer to it */
+	if (cli_dotenv_load(hypertest_project_dir(h), err, sizeof err) != 0) {
+		fprintf(stderr, "hypertest: %s\n", err);
+		return -1;
+	}
 	if (load_config(h, o, config_required) < 0)
 		return -1;
 	for (i = 0; i < o->nsets; i++) {
@@ -348,6 +418,21 @@ static int prepare(hypertest *h, const struct cli_opts *o, int config_required)
 			cli_error(h);
 			return -1;
 		}
+	}
+	for (i = 0; i < o->nonly; i++)
+		if (hypertest_set_invoke_option(h, HYPERTEST_INVOKE_ONLY, o->only[i]) != HYPERTEST_OK) {
+			cli_error(h);
+			return -1;
+		}
+	if ((o->grep && hypertest_set_invoke_option(h, HYPERTEST_INVOKE_GREP, o->grep)) ||
+	    (o->grep_invert &&
+	     hypertest_set_invoke_option(h, HYPERTEST_INVOKE_GREP_INVERT, o->grep_invert)) ||
+	    (o->rerun && hypertest_set_invoke_option(h, HYPERTEST_INVOKE_RERUN, o->rerun)) ||
+	    (o->last_failed && hypertest_set_invoke_option(h, HYPERTEST_INVOKE_LAST_FAILED, "1")) ||
+	    (o->max_failures &&
+	     hypertest_set_invoke_option(h, HYPERTEST_INVOKE_MAX_FAILURES, o->max_failures))) {
+		cli_error(h);
+		return -1;
 	}
 	if (hypertest_set_flags(h, (o->dry_run ? HYPERTEST_FLAG_DRY_RUN : 0) |
 	                               (o->no_report ? HYPERTEST_FLAG_NO_REPORT : 0)) != HYPERTEST_OK ||
@@ -400,6 +485,12 @@ static int run_command(hypertest *h, const struct cli_opts *o)
 		case CLI_CMD_REPORT:
 			status = cli_cmd_report(h, o, r);
 			break;
+		case CLI_CMD_PROVISION:
+			status = cli_cmd_provision(h, o, r);
+			break;
+		case CLI_CMD_DESTROY:
+			status = cli_cmd_destroy(h, o, r);
+			break;
 		default:
 			break;
 		}
@@ -410,12 +501,25 @@ static int run_command(hypertest *h, const struct cli_opts *o)
 	return status;
 }
 
+/* Each invocation in flight holds a descriptor or more: the soft limit
+ * on open files goes up to the hard one (the library checks, and says so,
+ * when a run's concurrency does not fit). */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct cli_opts o;
 	hypertest *h;
 	int status;
 
+	raise_fd_limit();
 	memset(&o, 0, sizeof o);
 	status = parse_command_line(argc, argv, &o);
 	if (status >= 0) {

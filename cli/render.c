@@ -75,6 +75,7 @@ struct render {
 
 	int run_started, run_ended, summary_shown;
 	int64_t total, concurrency, passed, failed, skipped, started, ended, done;
+	int64_t in_flight; /* the last event's count (a retry starts a test again), or -1 */
 	int64_t run_t0;
 
 	int doctor[3]; /* per enum hypertest_check_status */
@@ -379,9 +380,11 @@ static void track(struct render *r, const hypertest_event *ev)
 		break;
 	case HYPERTEST_EVENT_TEST_START:
 		r->started++;
+		r->in_flight = hypertest_event_int(ev, HYPERTEST_FIELD_IN_FLIGHT);
 		break;
 	case HYPERTEST_EVENT_TEST_END:
 		r->ended++;
+		r->in_flight = hypertest_event_int(ev, HYPERTEST_FIELD_IN_FLIGHT);
 		switch (hypertest_event_int(ev, HYPERTEST_FIELD_STATUS)) {
 		case HYPERTEST_STATUS_SUCCESS: r->passed++; break;
 		case HYPERTEST_STATUS_FAILED: r->failed++; break;
@@ -593,7 +596,7 @@ static void add_step_row(struct render *r, struct cli_buf *line, const struct st
 
 static void add_counts_row(struct render *r, struct cli_buf *line, int64_t now)
 {
-	int64_t running = r->started - r->ended;
+	int64_t running = r->in_flight >= 0 ? r->in_flight : r->started - r->ended;
 
 	if (running < 0)
 		running = 0;

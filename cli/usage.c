@@ -51,7 +51,22 @@ static const struct command_help commands[CLI_CMD_COUNT] = {
 	    "stderr as one line of JSON.\n"
 	    "At the end it builds the summary report (see 'report') unless\n"
 	    "--no-report or the configuration's \"report\": false; --junit FILE also\n"
-	    "writes JUnit XML.\n",
+	    "writes JUnit XML.\n"
+	    "\n"
+	    "Invoke options:\n"
+	    "  --retries N         invoke a failed test again, up to N times (the\n"
+	    "                      'retries' key); failed-then-passed is flaky\n"
+	    "  --fail-on-flaky     exit 1 when a test was flaky\n"
+	    "  --last-failed       run only the tests that failed or did not run in\n"
+	    "                      the project's results file\n"
+	    "  --rerun FILE        the same with another results file (from CI)\n"
+	    "  --grep RE           only tests whose name matches the POSIX extended\n"
+	    "                      regular expression RE\n"
+	    "  --grep-invert RE    only tests whose name does not match RE\n"
+	    "  --only ID           only this test id or name (repeatable)\n"
+	    "  --max-failures N    start no more tests once N failed; the others\n"
+	    "                      are skipped\n"
+	    "  --fail-fast         same as --max-failures 1\n",
 	    1},
 	[CLI_CMD_REPORT] = {
 	    "report", "report [RUN_ID]",
@@ -70,6 +85,29 @@ static const struct command_help commands[CLI_CMD_COUNT] = {
 	    "Runs the checks of the core, of the test runner and of the cloud\n"
 	    "provider, one line each. Exits with 1 if a check failed.\n"
 	    "With --json, every check is printed on stdout as one line of JSON.\n",
+	    1},
+	[CLI_CMD_PROVISION] = {
+	    "provision", "provision",
+	    "create the cloud resources the provider needs, or correct them",
+	    "Creates what the cloud provider needs and is missing (for aws: the\n"
+	    "repository, the bucket, the execution role and the function) and\n"
+	    "corrects what exists in the wrong shape; a second run changes nothing.\n"
+	    "Each resource is logged: exists, create or update, and why.\n"
+	    "With --dry-run, only the plan: nothing is changed.\n"
+	    "With --json, the resources are printed on stdout as a JSON array.\n",
+	    1},
+	[CLI_CMD_DESTROY] = {
+	    "destroy", "destroy [--yes] [--force]",
+	    "remove the cloud resources provision created",
+	    "Lists the resources that carry this project's tag, asks on a terminal,\n"
+	    "then removes them. A bucket that holds objects is kept unless --force\n"
+	    "is given. With --dry-run, only the list. Exits with 1 if a resource\n"
+	    "was kept.\n"
+	    "With --json, the resources are printed on stdout as a JSON array.\n"
+	    "\n"
+	    "Options:\n"
+	    "  -y, --yes            do not ask (required when stdin is not a terminal)\n"
+	    "  -f, --force          empty a bucket that holds objects, then remove it\n",
 	    1},
 	[CLI_CMD_PLUGINS] = {
 	    "plugins", "plugins",
@@ -106,7 +144,7 @@ static const char global_options[] =
     "  -v, --verbose        debug messages too\n"
     "      --no-color       no colors (also when NO_COLOR is set)\n"
     "      --json           machine-readable output (invoke, deploy, doctor,\n"
-    "                       plugins, version)\n"
+    "                       provision, destroy, plugins, version)\n"
     "  -h, --help           show the help of the command\n"
     "      --version        same as the version command\n"
     "      --output oci:DIR deploy: also write the image to an OCI layout\n";

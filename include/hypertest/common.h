@@ -68,6 +68,12 @@ enum hypertest_check_status {
 	HYPERTEST_CHECK_FAILED = 2
 };
 
+/* Flags of hypertest_destroy() and HYPERTEST_PROVIDER_RESOURCES_DESTROY. */
+enum hypertest_destroy_flag {
+	HYPERTEST_DESTROY_LIST = 1u << 0, /* remove nothing: list what would go */
+	HYPERTEST_DESTROY_FORCE = 1u << 1 /* empty a bucket that holds objects */
+};
+
 #ifdef __cplusplus
 }
 #endif

@@ -158,6 +158,25 @@ HYPERTEST_EXPORT const char *hypertest_event_json(const hypertest_event *ev);
  * "oci:DIRECTORY" (relative to the project directory), to inspect it or load
  * it elsewhere; written in a dry run too.  NULL: no copy (the default). */
 HYPERTEST_EXPORT int hypertest_set_deploy_output(hypertest *h, const char *target);
+/* Options of the next invokes on this handle: which tests run and when the
+ * run stops early.  value NULL clears the option.  HYPERTEST_INVOKE_ONLY
+ * adds one test id or name each call (a test matches any of them);
+ * HYPERTEST_INVOKE_GREP and HYPERTEST_INVOKE_GREP_INVERT take a POSIX
+ * extended regular expression matched against test names (an invalid one
+ * is HYPERTEST_ERR_INVALID); HYPERTEST_INVOKE_RERUN a results file whose
+ * failed or not-run tests run again; HYPERTEST_INVOKE_LAST_FAILED ("1")
+ * does the same with the project's own results file;
+ * HYPERTEST_INVOKE_MAX_FAILURES a positive whole number of failed tests
+ * after which no more start.  Selection never changes the manifest. */
+enum hypertest_invoke_option {
+	HYPERTEST_INVOKE_ONLY = 1,
+	HYPERTEST_INVOKE_GREP = 2,
+	HYPERTEST_INVOKE_GREP_INVERT = 3,
+	HYPERTEST_INVOKE_RERUN = 4,
+	HYPERTEST_INVOKE_LAST_FAILED = 5,
+	HYPERTEST_INVOKE_MAX_FAILURES = 6
+};
+HYPERTEST_EXPORT int hypertest_set_invoke_option(hypertest *h, int option, const char *value);
 /* Build and push the image, store the manifest, update the function. */
 HYPERTEST_EXPORT int hypertest_deploy(hypertest *h);
 /* Run every test of the manifest.  Returns HYPERTEST_OK when the run took
@@ -170,6 +189,19 @@ HYPERTEST_EXPORT int hypertest_invoke(hypertest *h, hypertest_run **run);
 /* Run the checks of the core and of both plugins; HYPERTEST_ERR_CHECK if one
  * failed. */
 HYPERTEST_EXPORT int hypertest_doctor(hypertest *h);
+/* Create the cloud resources the configured provider needs and correct
+ * those in the wrong shape; a second call changes nothing.  With
+ * HYPERTEST_FLAG_DRY_RUN only the plan is made and nothing is changed.
+ * *result (when result is not NULL) receives a JSON array, one object per
+ * resource: {"type", "name", "action", "reason"}, "action" one of "exists",
+ * "create", "update"; free it with hypertest_string_free().
+ * HYPERTEST_ERR_UNSUPPORTED for a provider without provisioning. */
+HYPERTEST_EXPORT int hypertest_provision(hypertest *h, char **result);
+/* Remove the resources provisioning created (only those carrying the
+ * project's tag).  flags: enum hypertest_destroy_flag; with
+ * HYPERTEST_DESTROY_LIST nothing is removed.  *result as for
+ * hypertest_provision(), "action" one of "delete" and "keep". */
+HYPERTEST_EXPORT int hypertest_destroy(hypertest *h, unsigned flags, char **result);
 /* Function side: serve invocations through the provider until it stops. */
 HYPERTEST_EXPORT int hypertest_function_serve(hypertest *h);
 /* Also write JUnit XML of each run to path (relative to the project
@@ -212,6 +244,10 @@ HYPERTEST_EXPORT int64_t hypertest_run_test_duration(const hypertest_run *run, s
 /* NULL when the test has no such field (a passing test has no message). */
 HYPERTEST_EXPORT const char *hypertest_run_test_str(const hypertest_run *run, size_t i,
                                                    int field);
+/* Tests that failed and then passed on a retry (counted as passed). */
+HYPERTEST_EXPORT size_t hypertest_run_flaky(const hypertest_run *run);
+/* How many times test i was invoked (0: not run; more than 1: retried). */
+HYPERTEST_EXPORT int hypertest_run_test_attempts(const hypertest_run *run, size_t i);
 /* The results file as written (JSON text). */
 HYPERTEST_EXPORT const char *hypertest_run_results_json(const hypertest_run *run);
 /* Where it was written locally, or NULL if it could not be. */

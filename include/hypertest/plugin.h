@@ -19,8 +19,9 @@
  * loads in every core 1.x (ABI history, ABI.md has it in full: 1.0 upcalls
  * 1-17 and operations 1-51; 1.1 added upcalls 18-20; 1.2 added
  * HYPERTEST_CORE_FUNCTION_INIT_ERROR, a key of HYPERTEST_UP_CORE_STR; 1.3
- * added operation 52, HYPERTEST_PROVIDER_OBJECT_LIST), and a core copes
- * with a plugin that lacks an operation added later (it reports
+ * added operation 52, HYPERTEST_PROVIDER_OBJECT_LIST, upcall 21,
+ * HYPERTEST_UP_INVOCATION_USAGE, and operations 53-55, provisioning), and
+ * a core copes with a plugin that lacks an operation added later (it reports
  * HYPERTEST_ERR_UNSUPPORTED where the operation is required).
  *
  * A plugin includes this header only and links nothing of libhypertest.
@@ -181,7 +182,17 @@ typedef hypertest_buffer *(*hypertest_UP_BUFFER_NEW_fn)(hypertest_core *core);
 typedef const char *(*hypertest_UP_BUFFER_DATA_fn)(hypertest_buffer *buf, size_t *len);
 #define HYPERTEST_UP_BUFFER_FREE 20
 typedef void (*hypertest_UP_BUFFER_FREE_fn)(hypertest_buffer *buf);
-/* next upcall id: 21 */
+/* What an invocation used, for the run's cost: call it before
+ * HYPERTEST_UP_INVOKE_DONE, once per quantity it knows.  Quantities:
+ * "billedMs" (the billed duration), "memoryMB" (the function's memory
+ * size), "pricePerGBSecond" and "pricePerRequest" (the provider's list
+ * prices, in dollars), "cpuMs" (CPU time of the function's processes) and
+ * "maxRssKB" (their peak resident memory).  Unknown quantities are
+ * ignored.  Since ABI 1.3; a core without it leaves the member NULL. */
+#define HYPERTEST_UP_INVOCATION_USAGE 21
+typedef void (*hypertest_UP_INVOCATION_USAGE_fn)(hypertest_invocation *inv,
+                                                 const char *quantity, double value);
+/* next upcall id: 22 */
 
 /* ---- operations: what a plugin offers -------------------------------------- */
 
@@ -271,7 +282,26 @@ typedef int (*hypertest_PROVIDER_OBJECT_URL_fn)(void *self, const char *key,
 #define HYPERTEST_PROVIDER_OBJECT_LIST 52
 typedef int (*hypertest_PROVIDER_OBJECT_LIST_fn)(void *self, const char *prefix,
                                                  hypertest_params *objects);
-/* next operation id: 53 */
+/* Provisioning (since ABI 1.3): the cloud resources the provider needs.
+ * Each appends to out a JSON array of one object per resource:
+ *   {"type": "bucket", "name": "...", "action": "...", "reason": "..."}
+ * with "type" the provider's word for it ("repository", "bucket", "role",
+ * "function", "directory"), "action" one of "exists" (nothing to do),
+ * "create", "update", "delete", "keep" (destroy leaves it) and "reason"
+ * saying why, for people.  PROVISION_PLAN calls no mutating API. */
+#define HYPERTEST_PROVIDER_PROVISION_PLAN 53
+typedef int (*hypertest_PROVIDER_PROVISION_PLAN_fn)(void *self, hypertest_buffer *out);
+/* Create what is missing and correct what exists in the wrong shape;
+ * out lists what was done (the plan's actions, now carried out). */
+#define HYPERTEST_PROVIDER_PROVISION_APPLY 54
+typedef int (*hypertest_PROVIDER_PROVISION_APPLY_fn)(void *self, hypertest_buffer *out);
+/* Remove what provisioning created (only what carries the project's tag).
+ * flags: HYPERTEST_DESTROY_* below; with HYPERTEST_DESTROY_LIST nothing is
+ * removed and out lists what would be ("delete" or "keep", with why). */
+#define HYPERTEST_PROVIDER_RESOURCES_DESTROY 55
+typedef int (*hypertest_PROVIDER_RESOURCES_DESTROY_fn)(void *self, unsigned flags,
+                                                       hypertest_buffer *out);
+/* next operation id: 56 */
 
 /* A table entry whose function must have the operation's type:
  *   static const hypertest_dispatch ops[] = {
@@ -299,6 +329,9 @@ typedef int (*hypertest_PROVIDER_OBJECT_LIST_fn)(void *self, const char *prefix,
 #define HYPERTEST_PROVIDER_PAYLOAD_FIELDS_fn_check hypertest_PROVIDER_PAYLOAD_FIELDS_fn
 #define HYPERTEST_PROVIDER_OBJECT_URL_fn_check hypertest_PROVIDER_OBJECT_URL_fn
 #define HYPERTEST_PROVIDER_OBJECT_LIST_fn_check hypertest_PROVIDER_OBJECT_LIST_fn
+#define HYPERTEST_PROVIDER_PROVISION_PLAN_fn_check hypertest_PROVIDER_PROVISION_PLAN_fn
+#define HYPERTEST_PROVIDER_PROVISION_APPLY_fn_check hypertest_PROVIDER_PROVISION_APPLY_fn
+#define HYPERTEST_PROVIDER_RESOURCES_DESTROY_fn_check hypertest_PROVIDER_RESOURCES_DESTROY_fn
 
 /* ---- the module's entry points ------------------------------------------- */
 
@@ -351,6 +384,7 @@ typedef struct hypertest_upcalls {
 	hypertest_UP_BUFFER_NEW_fn buffer_new;
 	hypertest_UP_BUFFER_DATA_fn buffer_data;
 	hypertest_UP_BUFFER_FREE_fn buffer_free;
+	hypertest_UP_INVOCATION_USAGE_fn invocation_usage; /* 1.3 */
 } hypertest_upcalls;
 
 /* (aliases for hypertest_upcalls_bind) */
@@ -374,6 +408,7 @@ typedef struct hypertest_upcalls {
 #define HYPERTEST_UP_BUFFER_NEW_fn_check hypertest_UP_BUFFER_NEW_fn
 #define HYPERTEST_UP_BUFFER_DATA_fn_check hypertest_UP_BUFFER_DATA_fn
 #define HYPERTEST_UP_BUFFER_FREE_fn_check hypertest_UP_BUFFER_FREE_fn
+#define HYPERTEST_UP_INVOCATION_USAGE_fn_check hypertest_UP_INVOCATION_USAGE_fn
 
 /* Fill *up from the table given to hypertest_plugin_init; unknown ids are
  * ignored.  Returns 0, or -1 if an upcall every core has is missing. */
@@ -404,6 +439,7 @@ static inline int hypertest_upcalls_bind(hypertest_upcalls *up, const hypertest_
 			HYPERTEST_BIND_(HYPERTEST_UP_BUFFER_NEW, buffer_new)
 			HYPERTEST_BIND_(HYPERTEST_UP_BUFFER_DATA, buffer_data)
 			HYPERTEST_BIND_(HYPERTEST_UP_BUFFER_FREE, buffer_free)
+			HYPERTEST_BIND_(HYPERTEST_UP_INVOCATION_USAGE, invocation_usage)
 #undef HYPERTEST_BIND_
 		default:
 			break; /* an upcall of a newer core */

@@ -11,6 +11,7 @@ static const ht_ops command_ops = {
 	.layer_set = ht_layer_set,
 	.image_unpack_layout = ht_image_unpack_layout,
 	.invocation_test_id = ht_invocation_test_id,
+	.invocation_usage = ht_invocation_usage,
 	.invocation_done = ht_invocation_done,
 };
 

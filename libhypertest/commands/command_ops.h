@@ -10,6 +10,7 @@
 
 /* invoke.c: an invocation's test id, and its completion. */
 const char *ht_invocation_test_id(struct hypertest_invocation *inv);
+void ht_invocation_usage(struct hypertest_invocation *inv, const char *quantity, double value);
 void ht_invocation_done(struct hypertest_invocation *inv, const char *response, size_t len,
                         int error_code, const char *error_message);
 

@@ -216,6 +216,18 @@ static int step_build(deploy_state *ds)
 	    (rc = ht_layer_add_data(lb, HT_TASK_ROOT "/hypertest.config.json", config, strlen(config),
 	                            0644, &h->err)))
 		goto out;
+	/* hypertest's own state, the results file and the manifest never go into
+	 * the image, even when the test directory holds them ("testDir": ".") */
+	for (const char *const *s = (const char *const[]){".hypertest", "resultsFileName",
+	                                                   "buildManifestFileName", NULL};
+	     *s; s++) {
+		const char *rel = **s == '.' ? *s : ht_config_str(h->cfg, *s);
+		char *abs = rel ? ht_abspath(h->project_dir, rel) : NULL;
+		rc = abs ? ht_layer_skip_source(lb, abs, &h->err) : ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
+		free(abs);
+		if (rc)
+			goto out;
+	}
 	if (content) {
 		ht_err_clear(&h->err);
 		rc = content(ds->runner->self, &layer);
@@ -226,7 +238,9 @@ static int step_build(deploy_state *ds)
 	}
 	rc = ht_image_append_layer(ds->image, lb, work, &h->err);
 	if (rc == HYPERTEST_OK && (rc = ht_image_digest(ds->image, ds->digest, &h->err)) == HYPERTEST_OK)
-		ht_err_set(&h->err, HYPERTEST_OK, "image %s", ds->digest);
+		ht_err_set(&h->err, HYPERTEST_OK, "image %s (layers: %zu built, %zu unchanged)",
+		           ds->digest, ht_image_layers_built(ds->image),
+		           ht_image_layers_reused(ds->image));
 out:
 	ht_layer_free(lb);
 	free(config);
@@ -334,7 +348,8 @@ static int step_manifest(deploy_state *ds)
 		             ds->runner->core.plugin->name);
 		goto out;
 	}
-	if ((rc = ht_dirhash(dir, hex, &h->err)))
+	if ((rc = ht_dirhash_project(dir, h->project_dir, ht_config_str(h->cfg, "resultsFileName"),
+	                       ht_config_str(h->cfg, "buildManifestFileName"), hex, &h->err)))
 		goto out;
 	text = ht_manifest_dump(ds->digest, hex, tl.contexts);
 	if (!text) {

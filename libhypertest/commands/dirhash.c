@@ -262,6 +262,7 @@ struct ancestor {
 
 struct walk {
 	const char *root;
+	const char *const *skip; /* relative paths left out, NULL-terminated, or NULL */
 	char **files; /* raw relative paths */
 	size_t n, cap;
 	ht_err *err;
@@ -359,8 +360,13 @@ static int walk_dir(struct walk *w, const char *rel, const char *path, const str
 		char *cpath = ht_path_join(path, names[i]);
 		struct stat st;
 
+		int skipped = 0;
+		for (const char *const *s = w->skip; crel && s && *s && !skipped; s++)
+			skipped = strcmp(crel, *s) == 0;
 		if (!crel || !cpath) {
 			rc = nomem(w->err);
+		} else if (skipped) {
+			/* hypertest's own state inside the test directory */
 		} else if (stat(cpath, &st) != 0) {
 			rc = ht_err_set(w->err, HYPERTEST_ERR_IO, "cannot stat %s: %s", cpath,
 			                strerror(errno));
@@ -459,8 +465,45 @@ static int hash_files(struct walk *w, struct sink *out, unsigned char *buf)
 
 int ht_dirhash(const char *dir, char hex[65], ht_err *err)
 {
+	return ht_dirhash_skip(dir, NULL, hex, err);
+}
+
+/* "rel" of path when path is below dir, else NULL (both absolute, normal). */
+static const char *below(const char *dir, const char *path)
+{
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (n == 1 && dir[0] == '/')
+		return path[0] == '/' && path[1] ? path + 1 : NULL;
+	return strncmp(dir, path, n) == 0 && path[n] == '/' && path[n + 1] ? path + n + 1 : NULL;
+}
+
+int ht_dirhash_project(const char *dir, const char *project_dir, const char *results,
+                       const char *manifest, char hex[65], ht_err *err)
+{
+	char *abs[3] = {ht_abspath(project_dir, ".hypertest"),
+	                results ? ht_abspath(project_dir, results) : NULL,
+	                manifest ? ht_abspath(project_dir, manifest) : NULL};
+	const char *skip[4] = {NULL, NULL, NULL, NULL};
+	size_t n = 0;
+	int rc;
+
+	for (size_t i = 0; i < 3; i++) {
+		const char *rel = abs[i] ? below(dir, abs[i]) : NULL;
+		if (rel)
+			skip[n++] = rel;
+	}
+	rc = abs[0] ? ht_dirhash_skip(dir, skip, hex, err) : nomem(err);
+	for (size_t i = 0; i < 3; i++)
+		free(abs[i]);
+	return rc;
+}
+
+int ht_dirhash_skip(const char *dir, const char *const *skip, char hex[65], ht_err *err)
+{
 	static const char digits[] = "0123456789abcdef";
-	struct walk w = {dir, NULL, 0, 0, err};
+	struct walk w = {dir, skip, NULL, 0, 0, err};
 	struct ancestor root;
 	struct stat st;
 	EVP_MD_CTX *md = NULL;

@@ -16,6 +16,18 @@
  * NUL.  HYPERTEST_ERR_EMPTY for a directory without files. */
 int ht_dirhash(const char *dir, char hex[65], ht_err *err);
 
+/* ht_dirhash leaving out the paths of skip (relative to dir, '/'-separated,
+ * NULL-terminated; a directory's whole tree is left out). */
+int ht_dirhash_skip(const char *dir, const char *const *skip, char hex[65], ht_err *err);
+
+/* The hash deploy, invoke and doctor compare: dir (absolute) without the
+ * project's own state when it lies inside dir: PROJECT/.hypertest, the
+ * results file and the manifest (names relative to project_dir, or NULL).
+ * The TypeScript hypertest hashes only the files whose names end in the
+ * runner's test extensions, so these never counted there either. */
+int ht_dirhash_project(const char *dir, const char *project_dir, const char *results,
+                       const char *manifest, char hex[65], ht_err *err);
+
 /* The content transform alone: decode UTF-8 like Node (each maximal invalid
  * subsequence becomes U+FFFD), CRLF -> LF, encode.  *out is malloc'd. */
 int ht_node_utf8_normalize(const char *in, size_t len, char **out, size_t *out_len);

@@ -95,7 +95,8 @@ int hypertest_doctor(hypertest *h)
 		ht_err err;
 		if (!dir)
 			check(&c, "testDir", HYPERTEST_CHECK_FAILED, "the runner names no test directory");
-		else if (ht_dirhash(dir, hex, &err) != HYPERTEST_OK)
+		else if (ht_dirhash_project(dir, h->project_dir, ht_config_str(h->cfg, "resultsFileName"),
+	                       ht_config_str(h->cfg, "buildManifestFileName"), hex, &err) != HYPERTEST_OK)
 			check(&c, "testDir", HYPERTEST_CHECK_FAILED, "%s", err.msg);
 		else
 			check(&c, "testDir", HYPERTEST_CHECK_OK, "%s (hash %.12s)", dir, hex);

@@ -25,6 +25,12 @@ struct ht_run_state {
 	struct hypertest_invocation *invs;
 	ht_history *hist;
 	size_t in_flight, max_in_flight, done;
+	long retries;          /* the configuration's "retries" */
+	long max_failures;     /* 0: no limit */
+	size_t failures;       /* tests that ended failed */
+	int no_retry;          /* the provider failed: nothing is retried */
+	size_t *retry_queue;   /* failed tests waiting for their next attempt */
+	size_t n_retry;
 };
 
 const char *ht_invocation_test_id(struct hypertest_invocation *inv)
@@ -49,6 +55,18 @@ static const char *display_name(const ht_test_result *t)
 	return t->test_id;
 }
 
+/* Whether --max-failures was reached: nothing more starts. */
+static int stopping(const ht_run_state *st)
+{
+	return st->max_failures > 0 && st->failures >= (size_t)st->max_failures;
+}
+
+void ht_invocation_usage(struct hypertest_invocation *inv, const char *quantity, double value)
+{
+	if (inv->in_flight)
+		ht_usage_add(&inv->run->run->tests[inv->index], quantity, value);
+}
+
 /* answered: the function responded, so the time it took is worth
  * remembering for the next run's order; a test cancelled, never started or
  * lost with its provider leaves its earlier duration alone. */
@@ -57,10 +75,18 @@ static void finish_test(ht_run_state *st, size_t i, int answered)
 	ht_test_result *t = &st->run->tests[i];
 
 	t->end_ms = ht_now_ms();
+	if (!t->attempts)
+		t->attempt_start_ms = t->start_ms;
 	if (t->status != HYPERTEST_STATUS_SUCCESS || t->duration < 0)
-		t->duration = t->end_ms - t->start_ms;
-	if (answered)
-		ht_history_set(st->hist, t->context, t->end_ms - t->start_ms);
+		t->duration = t->end_ms - t->attempt_start_ms;
+	if (answered && t->attempts)
+		ht_history_set(st->hist, t->context, t->end_ms - t->attempt_start_ms);
+	if (t->status == HYPERTEST_STATUS_SUCCESS && t->attempts > 1) {
+		t->flaky = 1;
+		st->run->flaky++;
+	}
+	if (t->status == HYPERTEST_STATUS_FAILED)
+		st->failures++;
 	st->done++;
 	ht_emit(st->h, HYPERTEST_EVENT_TEST_END, HYPERTEST_FIELD_RUN_ID, st->run->run_id,
 	        HYPERTEST_FIELD_TEST_ID, t->test_id, HYPERTEST_FIELD_INDEX, (int64_t)i,
@@ -93,9 +119,19 @@ void ht_invocation_done(struct hypertest_invocation *inv, const char *response, 
 		                            : hypertest_strerror(error_code));
 	else
 		ht_result_from_response(t, response, len, HT_MAX_RESPONSE);
+	ht_attempt_record(t, ht_now_ms());
+	if (t->status == HYPERTEST_STATUS_FAILED && t->attempts <= st->retries && !st->no_retry &&
+	    !st->h->cancelled && !stopping(st)) {
+		ht_log(st->h, HYPERTEST_LOG_INFO, "test %s failed on attempt %d of %ld: retrying",
+		       t->name ? t->name : t->test_id, t->attempts, st->retries + 1);
+		st->retry_queue[st->n_retry++] = inv->index;
+		return;
+	}
 	finish_test(st, inv->index, error_code == HYPERTEST_OK);
 }
 
+/* The payload's "attempt" (added field; from 2 on): the function stores the
+ * artifacts of a retry under {runId}/{testId}/attempt-N/. */
 static char *make_payload(const char *run_id, ht_test_result *t, json_t *fields)
 {
 	json_t *p = json_object();
@@ -106,6 +142,8 @@ static char *make_payload(const char *run_id, ht_test_result *t, json_t *fields)
 	json_object_set_new(p, "runId", json_string(run_id));
 	json_object_set_new(p, "testId", json_string(t->test_id));
 	json_object_set(p, "context", t->context);
+	if (t->attempts > 1)
+		json_object_set_new(p, "attempt", json_integer(t->attempts));
 	if (fields)
 		json_object_update_missing(p, fields);
 	text = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -133,10 +171,15 @@ static void start_test(ht_run_state *st, size_t i, json_t *fields)
 	    HT_OP(st->provider, HYPERTEST_PROVIDER_INVOKE_START);
 	struct hypertest_invocation *inv = &st->invs[i];
 	ht_test_result *t = &st->run->tests[i];
-	char *payload = make_payload(st->run->run_id, t, fields);
+	char *payload;
 	int rc;
 
-	t->start_ms = ht_now_ms();
+	if (t->attempts++ == 0)
+		t->start_ms = ht_now_ms();
+	else
+		ht_attempt_reset(t);
+	t->attempt_start_ms = ht_now_ms();
+	payload = make_payload(st->run->run_id, t, fields);
 	inv->in_flight = 1;
 	st->in_flight++;
 	if (st->in_flight > st->max_in_flight)
@@ -164,9 +207,36 @@ static void start_test(ht_run_state *st, size_t i, json_t *fields)
 static void abandon_in_flight(ht_run_state *st, const char *why)
 {
 	size_t i;
+	st->no_retry = 1;
 	for (i = 0; i < st->run->n; i++)
 		if (st->invs[i].in_flight)
 			ht_invocation_done(&st->invs[i], NULL, 0, HYPERTEST_ERR_PROVIDER, why);
+}
+
+/* Nothing more starts (cancel, --max-failures): tests waiting for a retry
+ * end with their last attempt; tests not started are skipped (stopped) or
+ * failed (cancelled). */
+static void stop_rest(ht_run_state *st, const size_t *order, size_t *next, size_t n)
+{
+	char msg[96];
+
+	while (st->n_retry)
+		finish_test(st, st->retry_queue[--st->n_retry], 0);
+	snprintf(msg, sizeof msg, "not run: stopped after %ld failures", st->max_failures);
+	for (; *next < n; (*next)++) {
+		size_t i = order[*next];
+		ht_test_result *t = &st->run->tests[i];
+		t->start_ms = ht_now_ms();
+		if (st->h->cancelled) {
+			ht_result_fail(t, "cancelled before it started");
+		} else {
+			t->status = HYPERTEST_STATUS_SKIPPED;
+			free(t->message);
+			t->message = ht_strdup(msg);
+			t->duration = 0;
+		}
+		finish_test(st, i, 0);
+	}
 }
 
 static void run_loop(ht_run_state *st, const size_t *order, long concurrency, json_t *fields)
@@ -183,21 +253,34 @@ static void run_loop(ht_run_state *st, const size_t *order, long concurrency, js
 		 * wait of 0 ms), so that the first requests are on their way
 		 * while the later ones are being prepared. */
 		size_t batch = 0;
-		while (!h->cancelled && next < n && st->in_flight < (size_t)concurrency &&
-		       batch++ < HT_START_BATCH)
+		/* Retries first: they are the run's longest path. */
+		while (!h->cancelled && !stopping(st) && st->n_retry &&
+		       st->in_flight < (size_t)concurrency && batch++ < HT_START_BATCH) {
+			size_t r = st->retry_queue[0];
+			memmove(st->retry_queue, st->retry_queue + 1, --st->n_retry * sizeof *st->retry_queue);
+			start_test(st, r, fields);
+		}
+		while (!h->cancelled && !stopping(st) && next < n &&
+		       st->in_flight < (size_t)concurrency && batch++ < HT_START_BATCH)
 			start_test(st, order[next++], fields);
-		int more = !h->cancelled && next < n && st->in_flight < (size_t)concurrency;
+		if (stopping(st) && (next < n || st->n_retry)) {
+			if (!st->run->stopped_after)
+				ht_log(h, HYPERTEST_LOG_WARNING,
+				       "stopped after %ld failures: %zu tests not run, waiting for %zu in "
+				       "flight",
+				       st->max_failures, n - next, st->in_flight);
+			st->run->stopped_after = st->max_failures;
+			stop_rest(st, order, &next, n);
+		}
+		if (h->cancelled)
+			stop_rest(st, order, &next, n);
+		int more = !h->cancelled && !stopping(st) &&
+		           (next < n || st->n_retry) && st->in_flight < (size_t)concurrency;
 		if (h->cancelled && cancel_deadline < 0) {
 			ht_log(h, HYPERTEST_LOG_WARNING, "cancelled: stopping %zu invocations in flight",
 			       st->in_flight);
 			if (cancel)
 				cancel(st->provider->self);
-			for (; next < n; next++) {
-				size_t i = order[next];
-				st->run->tests[i].start_ms = ht_now_ms();
-				ht_result_fail(&st->run->tests[i], "cancelled before it started");
-				finish_test(st, i, 0);
-			}
 			cancel_deadline = ht_monotonic_ms() + HT_CANCEL_GRACE_MS;
 		}
 		if (st->in_flight == 0)
@@ -217,6 +300,8 @@ static void run_loop(ht_run_state *st, const size_t *order, long concurrency, js
 				if (cancel)
 					cancel(st->provider->self);
 				abandon_in_flight(st, why);
+				while (st->n_retry)
+					finish_test(st, st->retry_queue[--st->n_retry], 0);
 				for (; next < n; next++) {
 					size_t i = order[next];
 					st->run->tests[i].start_ms = ht_now_ms();
@@ -239,6 +324,7 @@ static int check_drift(hypertest *h, ht_instance *runner, ht_instance *provider,
 	hypertest_PROVIDER_FUNCTION_DIGEST_fn fdigest =
 	    HT_OP(provider, HYPERTEST_PROVIDER_FUNCTION_DIGEST);
 	ht_buf problems = HT_BUF_INIT;
+	char *image_mismatch = NULL;
 	int rc = HYPERTEST_OK;
 
 	if (policy == HT_DRIFT_SILENCE)
@@ -251,7 +337,8 @@ static int check_drift(hypertest *h, ht_instance *runner, ht_instance *provider,
 		ht_err_clear(&err);
 		if (!dir)
 			ht_buf_printf(&problems, "the runner names no test directory");
-		else if (ht_dirhash(dir, hex, &err) != HYPERTEST_OK)
+		else if (ht_dirhash_project(dir, h->project_dir, ht_config_str(h->cfg, "resultsFileName"),
+	                       ht_config_str(h->cfg, "buildManifestFileName"), hex, &err) != HYPERTEST_OK)
 			ht_buf_printf(&problems, "cannot hash the test directory: %s", err.msg);
 		else if (strcmp(hex, m->test_dir_hash) != 0)
 			ht_buf_printf(&problems,
@@ -267,13 +354,26 @@ static int check_drift(hypertest *h, ht_instance *runner, ht_instance *provider,
 		ht_err_clear(&h->err);
 		frc = fdigest(provider->self, &buf);
 		if (frc == HYPERTEST_OK && buf.buf.data && strcmp(buf.buf.data, m->image_digest) != 0)
-			ht_buf_printf(&problems, "%sthe function runs image %s, the manifest names %s",
-			              problems.len ? "; " : "", buf.buf.data, m->image_digest);
+			image_mismatch = ht_asprintf("the function runs image %s, the manifest expects %s",
+			                             buf.buf.data, m->image_digest);
 		else if (frc != HYPERTEST_OK)
 			ht_buf_printf(&problems, "%scannot read the function's image digest: %s",
 			              problems.len ? "; " : "",
 			              h->err.msg[0] ? h->err.msg : hypertest_strerror(frc));
 		ht_buf_free(&buf.buf);
+	}
+	/* As in the TypeScript hypertest, tests never run from contexts built for
+	 * another image: a digest mismatch stops the invoke unless the policy is
+	 * "silence" (which skips these checks altogether). */
+	if (image_mismatch) {
+		rc = ht_fail(h, HYPERTEST_ERR_DRIFT,
+		             "image drift: %s%s%s; run 'hypertest deploy' to update the function and "
+		             "the manifest",
+		             image_mismatch, problems.len ? "; also " : "",
+		             problems.len ? problems.data : "");
+		free(image_mismatch);
+		ht_buf_free(&problems);
+		return rc;
 	}
 	if (problems.len) {
 		if (policy == HT_DRIFT_ERROR)
@@ -361,6 +461,9 @@ static void publish(hypertest *h, ht_instance *provider, hypertest_run *run)
 	}
 	run->results_json = ht_results_dump(run->run_id, run->start_ms, run->end_ms, run->tests, run->n,
 	                                    run->concurrency);
+	run->results_json = ht_results_add_loop_fields(run->results_json, run);
+	ht_cost_total(h, run);
+	run->results_json = ht_results_add_cost(run->results_json, run);
 	memset(&url, 0, sizeof url);
 	ht_err_clear(&err);
 	if (!run->results_json) {
@@ -425,6 +528,35 @@ static hypertest_run *new_run(const ht_manifest *m)
 	return run;
 }
 
+/* Descriptors kept beside the invocations: the process's own, the
+ * plugins', files, a connection to the bucket. */
+#define FD_RESERVE 64
+
+/* Every invocation in flight holds at least one descriptor (a connection,
+ * a pipe): a run whose concurrency cannot have that many is refused
+ * before it starts, rather than failing invocations with EMFILE.  The
+ * library never changes the process's limits (the embedder's to set; the
+ * hypertest program raises its soft limit to the hard one). */
+static int check_fd_limit(hypertest *h, long concurrency, size_t n_tests)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return HYPERTEST_OK;
+	unsigned long long in_flight = (unsigned long long)concurrency;
+	if (in_flight > n_tests)
+		in_flight = n_tests;
+	unsigned long long need = in_flight + FD_RESERVE;
+	if (need <= (unsigned long long)rl.rlim_cur)
+		return HYPERTEST_OK;
+	return ht_fail(h, HYPERTEST_ERR_INVALID,
+	               "concurrency %ld needs about %llu file descriptors; the limit is %llu "
+	               "(ulimit -n)%s",
+	               concurrency, need, (unsigned long long)rl.rlim_cur,
+	               rl.rlim_max != RLIM_INFINITY && need > (unsigned long long)rl.rlim_max
+	                       ? ", and the hard limit too: lower concurrency or raise the hard limit"
+	                       : "");
+}
+
 int hypertest_invoke(hypertest *h, hypertest_run **out)
 {
 	ht_instance *provider = NULL, *runner = NULL;
@@ -462,12 +594,57 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 		rc = ht_fail(h, HYPERTEST_ERR_EMPTY, "the manifest lists no tests");
 		goto out;
 	}
+	{
+		json_t *sel = NULL;
+		char *why = NULL;
+		size_t all = json_array_size(m.contexts);
+		if ((rc = ht_select_tests(h, m.contexts, &sel, &why)))
+			goto out;
+		json_decref(m.contexts);
+		m.contexts = sel;
+		if (why && json_array_size(sel) == 0) {
+			ht_log(h, HYPERTEST_LOG_INFO, "nothing to rerun: no test of %s", why);
+			free(why);
+			if (!(run = new_run(&m))) {
+				rc = ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			run->start_ms = run->end_ms = ht_now_ms();
+			*out = run;
+			run = NULL;
+			rc = HYPERTEST_OK;
+			goto out;
+		}
+		if (why) {
+			ht_buf names = HT_BUF_INIT;
+			size_t k;
+			for (k = 0; k < json_array_size(sel) && k < 20; k++) {
+				json_t *c = json_array_get(sel, k);
+				const char *nm = json_string_value(json_object_get(c, "name"));
+				char *txt = NULL;
+				if (!nm)
+					nm = json_string_value(json_object_get(c, "id"));
+				if (!nm)
+					nm = json_string_value(json_object_get(c, "nodeid"));
+				if (!nm)
+					nm = txt = json_dumps(c, JSON_COMPACT | JSON_PRESERVE_ORDER);
+				ht_buf_printf(&names, "%s%s", k ? ", " : "", nm ? nm : "?");
+				free(txt);
+			}
+			ht_log(h, HYPERTEST_LOG_INFO, "selected %zu of %zu tests (%s): %s%s",
+			       json_array_size(sel), all, why, names.data ? names.data : "",
+			       json_array_size(sel) > 20 ? ", ..." : "");
+			ht_buf_free(&names);
+			free(why);
+		}
+	}
 	run = new_run(&m);
 	known = calloc(json_array_size(m.contexts), sizeof *known);
 	order = calloc(json_array_size(m.contexts), sizeof *order);
 	st.invs = calloc(json_array_size(m.contexts), sizeof *st.invs);
+	st.retry_queue = calloc(json_array_size(m.contexts), sizeof *st.retry_queue);
 	hist_path = ht_path_join(ht_state_dir(h), "history.json");
-	if (!run || !known || !order || !st.invs || !hist_path) {
+	if (!run || !known || !order || !st.invs || !st.retry_queue || !hist_path) {
 		rc = ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -493,6 +670,10 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 	fields = payload_fields(h, provider);
 	concurrency = ht_config_concurrency(h->cfg);
 	run->concurrency = concurrency;
+	st.retries = run->retries = ht_config_retries(h->cfg);
+	st.max_failures = ht_invoke_max_failures(h);
+	if (!(h->flags & HYPERTEST_FLAG_DRY_RUN) && (rc = check_fd_limit(h, concurrency, run->n)))
+		goto out;
 	run->start_ms = ht_now_ms();
 	ht_emit(h, HYPERTEST_EVENT_RUN_START, HYPERTEST_FIELD_RUN_ID, run->run_id,
 	        HYPERTEST_FIELD_TOTAL, (int64_t)run->n, HYPERTEST_FIELD_CONCURRENCY,
@@ -551,6 +732,7 @@ out:
 	json_decref(fields);
 	ht_history_free(st.hist);
 	free(st.invs);
+	free(st.retry_queue);
 	free(known);
 	free(order);
 	free(hist_path);

@@ -3,7 +3,8 @@
  * <testsuite> per run, one <testcase> per test (classname: the test's file
  * path; name: the runner's name for it), <failure message=...> with the
  * stack trace, <skipped message=...>, time in seconds, <system-out> and
- * <system-err> from the captured logs (their last 64 KiB).  Written with
+ * <system-err> from the captured logs (their last 64 KiB); with retries,
+ * Surefire's <flakyFailure> and <rerunFailure> for the failed attempts.  Written with
  * libxml2's xmlTextWriter; every string first made valid XML 1.0 text.
  */
 #include <stdio.h>
@@ -51,6 +52,35 @@ static char *first_line(const char *s)
 	if (n > 1000)
 		n = 1000;
 	return s ? strndup(s, n) : ht_strdup("");
+}
+
+/* The failed attempts before the last one, as Surefire writes them: a
+ * test that passed on a retry gets a <flakyFailure> for each, a test that
+ * failed on every attempt a <rerunFailure> for each retry's failure. */
+static int earlier_attempts(xmlTextWriterPtr w, const ht_report_test *t)
+{
+	size_t i, n = t->attempts ? json_array_size(t->attempts) : 0;
+	const char *elem = t->flaky ? "flakyFailure" : "rerunFailure";
+	int bad = 0;
+	if (n < 2 || (!t->flaky && t->status_code != HYPERTEST_STATUS_FAILED))
+		return 0;
+	for (i = 0; i + 1 < n; i++) {
+		json_t *a = json_array_get(t->attempts, i), *e = json_object_get(a, "error");
+		const char *msg = json_is_object(e) ? json_string_value(json_object_get(e, "message"))
+		                                    : NULL;
+		const char *st = json_string_value(json_object_get(a, "status"));
+		char *line;
+		if (st && strcmp(st, "failed"))
+			continue;
+		line = first_line(msg ? msg : "failed");
+		bad |= xmlTextWriterStartElement(w, BAD_CAST elem) < 0;
+		bad |= attr(w, "message", line ? line : "");
+		bad |= attr(w, "type", "failure");
+		bad |= text(w, msg ? msg : "failed");
+		bad |= xmlTextWriterEndElement(w) < 0;
+		free(line);
+	}
+	return bad;
 }
 
 int ht_report_junit(const ht_report *r, const char *path, ht_err *err)
@@ -130,6 +160,7 @@ int ht_report_junit(const ht_report *r, const char *path, ht_err *err)
 			bad |= attr(w, "message", t->message ? t->message : "skipped");
 			bad |= xmlTextWriterEndElement(w) < 0;
 		}
+		bad |= earlier_attempts(w, t);
 		if (t->out_tail)
 			bad |= element(w, "system-out", t->out_tail);
 		if (t->err_tail)

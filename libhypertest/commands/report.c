@@ -122,6 +122,15 @@ int ht_report_parse(ht_report *r, const char *results, size_t len, ht_err *err)
 	r->start_ms = parse_date(jstr(r->doc, "startDate"));
 	r->end_ms = parse_date(jstr(r->doc, "endDate"));
 	r->concurrency = (long)jint(r->doc, "concurrency", 0);
+	r->flaky = (long)jint(json_object_get(r->doc, "tests"), "flaky", -1);
+	r->cost = json_is_object(json_object_get(r->doc, "cost")) ? json_object_get(r->doc, "cost")
+	                                                          : NULL;
+	{
+		json_t *stopped = json_object_get(r->doc, "stopped");
+		if (json_is_object(stopped))
+			r->stopped_message = jstr(stopped, "message") ? jstr(stopped, "message")
+			                                              : "stopped early";
+	}
 	r->n = json_array_size(list);
 	r->tests = calloc(r->n ? r->n : 1, sizeof *r->tests);
 	if (!r->tests)
@@ -148,6 +157,10 @@ int ht_report_parse(ht_report *r, const char *results, size_t len, ht_err *err)
 		t->end_ms = jint(e, "endTime", parse_date(jstr(e, "endDate")));
 		t->duration = jint(e, "duration", -1);
 		t->expected = jint(e, "expectedDuration", -1);
+		t->flaky = json_is_true(json_object_get(e, "flaky"));
+		t->attempts = json_is_array(json_object_get(e, "attempts")) ? json_object_get(e, "attempts")
+		                                                            : NULL;
+		t->cost = json_is_object(json_object_get(e, "cost")) ? json_object_get(e, "cost") : NULL;
 	}
 	if (r->concurrency <= 0)
 		r->concurrency = 0;

@@ -24,6 +24,9 @@ typedef struct ht_report_test {
 	size_t nobjects;
 	char *out_tail, *err_tail; /* last bytes of stdout.log and stderr.log, or NULL */
 	int out_cut, err_cut;      /* the tail is not the whole log */
+	int flaky;                 /* failed, then passed on a retry */
+	json_t *attempts;          /* borrowed: the "attempts" array, or NULL */
+	json_t *cost;              /* borrowed: the test's "cost" object, or NULL */
 } ht_report_test;
 
 typedef struct ht_report {
@@ -32,6 +35,9 @@ typedef struct ht_report {
 	int64_t start_ms, end_ms;
 	long concurrency;
 	size_t counts[3];
+	long flaky;                   /* tests.flaky, or -1 without retries */
+	json_t *cost;                 /* borrowed: the run's "cost" object, or NULL */
+	const char *stopped_message;  /* stopped early (--max-failures), or NULL */
 	ht_report_test *tests;
 	size_t n;
 	int s3;              /* object URLs are s3:// */

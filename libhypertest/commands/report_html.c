@@ -86,6 +86,71 @@ static void shell_quote(ht_buf *out, const char *s)
 	ht_buf_free(&q);
 }
 
+static double num(json_t *o, const char *key, int *has)
+{
+	json_t *v = json_object_get(o, key);
+	*has = json_is_number(v);
+	return *has ? json_number_value(v) : 0.0;
+}
+
+/* A cost object in words: dollars, GB-seconds and billed time (aws), CPU
+ * time and peak memory (local).  Only numbers: nothing to escape. */
+static void cost_text(ht_buf *b, json_t *c, int with_invocations)
+{
+	const char *sep = "";
+	int has;
+	double v;
+	if (with_invocations && (v = num(c, "invocations", &has), has)) {
+		ht_buf_printf(b, "%.0f invocation%s", v, v == 1 ? "" : "s");
+		sep = " \xC2\xB7 ";
+	}
+	if ((v = num(c, "dollars", &has), has)) {
+		ht_buf_printf(b, "%s$%.6f", sep, v);
+		sep = " \xC2\xB7 ";
+	}
+	if ((v = num(c, "gbSeconds", &has), has)) {
+		ht_buf_printf(b, "%s%.3f GB-s", sep, v);
+		sep = " \xC2\xB7 ";
+	}
+	if ((v = num(c, "billedMs", &has), has)) {
+		ht_buf_printf(b, "%s%.0f ms billed", sep, v);
+		sep = " \xC2\xB7 ";
+	}
+	if ((v = num(c, "cpuMs", &has), has)) {
+		ht_buf_printf(b, "%s%.3f CPU-seconds", sep, v / 1000.0);
+		sep = " \xC2\xB7 ";
+	}
+	if ((v = num(c, "maxRssKB", &has), has))
+		ht_buf_printf(b, "%speak memory %.1f MB", sep, v / 1024.0);
+}
+
+/* Each attempt of a test that ran more than once: status, duration and
+ * the message of a failed one. */
+static void attempts_list(ht_buf *b, const ht_report_test *t)
+{
+	size_t i;
+	if (!t->attempts || json_array_size(t->attempts) < 2)
+		return;
+	ht_buf_puts(b, "<ol class=attempts>");
+	for (i = 0; i < json_array_size(t->attempts); i++) {
+		json_t *a = json_array_get(t->attempts, i), *e = json_object_get(a, "error"),
+		       *d = json_object_get(a, "duration");
+		const char *st = json_string_value(json_object_get(a, "status"));
+		const char *label = st && !strcmp(st, "success") ? "passed"
+		                    : st && !strcmp(st, "skipped") ? "skipped"
+		                                                   : "failed";
+		ht_buf_printf(b, "<li class=\"attempt %s\">%s \xC2\xB7 ", label, label);
+		duration(b, json_is_integer(d) ? (int64_t)json_integer_value(d) : -1);
+		if (json_is_object(e) && json_is_string(json_object_get(e, "message"))) {
+			ht_buf_puts(b, "<pre class=attempt-message>");
+			esc(b, json_string_value(json_object_get(e, "message")));
+			ht_buf_puts(b, "</pre>");
+		}
+		ht_buf_puts(b, "</li>");
+	}
+	ht_buf_puts(b, "</ol>");
+}
+
 static void artifact_links(ht_buf *b, const ht_report *r, const ht_report_test *t)
 {
 	size_t i;
@@ -229,7 +294,11 @@ static const char style[] =
     ".faster{color:#080}.controls{margin:.5em 0;display:flex;gap:.5em;align-items:center}"
     "#timeline svg{width:100%;border:1px solid #eee}.bar.passed{fill:#6b6}.bar.failed"
     "{fill:#d44}.bar.skipped{fill:#db4}.inflight{fill:none;stroke:#36c;stroke-width:1.5}"
-    ".cp{color:#555}";
+    ".cp{color:#555}.stopped{border:2px solid #c60;background:#fff3e0;padding:.5em 1em}"
+    ".counts .flaky{background:#eef}.flaky-mark{background:#ccf;border-radius:3px;"
+    "padding:0 .3em;font-size:.85em}.attempts{margin:.2em 0;padding-left:1.5em}"
+    ".attempts pre{margin:.1em 0;max-height:8em}.attempt.failed{color:#c00}"
+    ".attempt.passed{color:#080}";
 
 /* The table sorts and filters in place; the timeline is drawn from the
  * embedded data: one bar per invocation on the first free lane, and the
@@ -364,9 +433,22 @@ char *ht_report_html(const ht_report *r)
 	              "</p><ul class=counts><li class=total><b id=count-total>%zu</b> tests</li>"
 	              "<li class=failed><b id=count-failed>%zu</b> failed</li>"
 	              "<li class=passed><b id=count-passed>%zu</b> passed</li>"
-	              "<li class=skipped><b id=count-skipped>%zu</b> skipped</li></ul></header>\n",
+	              "<li class=skipped><b id=count-skipped>%zu</b> skipped</li>",
 	              r->n, r->counts[HYPERTEST_STATUS_FAILED], r->counts[HYPERTEST_STATUS_SUCCESS],
 	              r->counts[HYPERTEST_STATUS_SKIPPED]);
+	if (r->flaky >= 0)
+		ht_buf_printf(&b, "<li class=flaky><b id=count-flaky>%ld</b> flaky</li>", r->flaky);
+	ht_buf_puts(&b, "</ul></header>\n");
+	if (r->stopped_message) {
+		ht_buf_puts(&b, "<p class=stopped id=stopped><b>Stopped early:</b> ");
+		esc(&b, r->stopped_message);
+		ht_buf_puts(&b, "; the tests not run are shown as skipped.</p>\n");
+	}
+	if (r->cost) {
+		ht_buf_puts(&b, "<p class=meta id=run-cost>Cost: ");
+		cost_text(&b, r->cost, 1);
+		ht_buf_puts(&b, "</p>\n");
+	}
 
 	ht_buf_printf(&b, "<section id=failures><h2>Failures (%zu)</h2>",
 	              r->counts[HYPERTEST_STATUS_FAILED]);
@@ -392,6 +474,7 @@ char *ht_report_html(const ht_report *r)
 			esc(&b, t->stack);
 			ht_buf_puts(&b, "</pre>");
 		}
+		attempts_list(&b, t);
 		log_tail(&b, r, "stdout", t->out_tail, t->out_cut);
 		log_tail(&b, r, "stderr", t->err_tail, t->err_cut);
 		artifact_links(&b, r, t);
@@ -424,6 +507,9 @@ char *ht_report_html(const ht_report *r)
 		} else {
 			esc(&b, t->name);
 		}
+		if (t->flaky)
+			ht_buf_puts(&b, " <span class=flaky-mark title=\"failed, then passed on a retry\">"
+			                "flaky</span>");
 		ht_buf_puts(&b, "<br><small class=meta>");
 		esc(&b, t->file_path);
 		ht_buf_puts(&b, " \xC2\xB7 ");
@@ -434,8 +520,15 @@ char *ht_report_html(const ht_report *r)
 			esc(&b, t->message);
 			ht_buf_puts(&b, "</small>");
 		}
+		if (t->status_code != HYPERTEST_STATUS_FAILED)
+			attempts_list(&b, t);
 		ht_buf_printf(&b, "</td><td>%s</td><td>", status_label[t->status_code]);
 		duration(&b, t->duration);
+		if (t->cost) {
+			ht_buf_puts(&b, "<br><small class=test-cost>");
+			cost_text(&b, t->cost, 0);
+			ht_buf_puts(&b, "</small>");
+		}
 		ht_buf_puts(&b, "</td><td>");
 		expected(&b, t);
 		ht_buf_puts(&b, "</td><td>");

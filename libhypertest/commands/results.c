@@ -320,6 +320,16 @@ const char *hypertest_run_test_str(const hypertest_run *run, size_t i, int field
 	}
 }
 
+size_t hypertest_run_flaky(const hypertest_run *run)
+{
+	return run ? run->flaky : 0;
+}
+
+int hypertest_run_test_attempts(const hypertest_run *run, size_t i)
+{
+	return run && i < run->n ? run->tests[i].attempts : -1;
+}
+
 const char *hypertest_run_results_json(const hypertest_run *run)
 {
 	return run ? run->results_json : NULL;
@@ -338,11 +348,14 @@ void hypertest_run_free(hypertest_run *run)
 	for (i = 0; i < run->n; i++) {
 		ht_test_result_clear(&run->tests[i]);
 		json_decref(run->tests[i].context);
+		json_decref(run->tests[i].attempt_log);
+		json_decref(run->tests[i].usage);
 		free(run->tests[i].context_text);
 	}
 	free(run->tests);
 	free(run->run_id);
 	free(run->results_json);
 	free(run->results_path);
+	json_decref(run->cost);
 	free(run);
 }

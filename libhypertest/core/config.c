@@ -64,6 +64,19 @@ static json_t *with_defaults(const json_t *cur)
 		rc |= json_object_set_new(eff, "buildManifestFileName", json_string(DEFAULT_MANIFEST));
 	if (!json_object_get(eff, "resultsFileName"))
 		rc |= json_object_set_new(eff, "resultsFileName", json_string(DEFAULT_RESULTS));
+	/* As the TypeScript hypertest does: a name without ".json" gets it. */
+	for (const char *const *s = (const char *const[]){"buildManifestFileName", "resultsFileName",
+	                                                   NULL};
+	     *s; s++) {
+		json_t *v = json_object_get(eff, *s);
+		const char *name = json_is_string(v) ? json_string_value(v) : NULL;
+		size_t n = name ? strlen(name) : 0;
+		if (name && (n < 5 || strcmp(name + n - 5, ".json") != 0)) {
+			char *full = ht_asprintf("%s.json", name);
+			rc |= full ? json_string_set(v, full) : -1;
+			free(full);
+		}
+	}
 	for (const char *const *s = (const char *const[]){"testRunner", "cloudProvider", NULL}; *s; s++) {
 		json_t *sec = json_object_get(eff, *s);
 		if (sec && !json_object_get(sec, "options"))
@@ -526,6 +539,12 @@ int ht_config_report(const ht_config *cfg)
 {
 	const json_t *v = lookup(cfg, "report");
 	return !json_is_false(v);
+}
+
+long ht_config_retries(const ht_config *cfg)
+{
+	const json_t *v = lookup(cfg, "retries");
+	return json_is_integer(v) ? (long)json_integer_value(v) : 0;
 }
 
 int ht_config_drift_policy(const ht_config *cfg)

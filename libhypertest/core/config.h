@@ -73,6 +73,7 @@ const char *ht_config_path(const ht_config *cfg);
  * the next successful load or set.) */
 const char *ht_config_str(const ht_config *cfg, const char *key);
 long ht_config_concurrency(const ht_config *cfg); /* default 30 */
+long ht_config_retries(const ht_config *cfg);     /* default 0 */
 int ht_config_drift_policy(const ht_config *cfg); /* enum ht_drift_policy */
 /* The "report" key: 0 when false, else 1 (the default). */
 int ht_config_report(const ht_config *cfg);

@@ -19,7 +19,7 @@
 
 static const char *const core_keys[] = {
 	"imageName", "localImageName", "localBaseImageName", "buildManifestFileName",
-	"resultsFileName", "driftDetectionPolicy", "concurrency", "pluginPath", "platform",
+	"resultsFileName", "driftDetectionPolicy", "concurrency", "retries", "cost", "pluginPath", "platform",
 	"testRunner", "cloudProvider", "report", "junit", NULL
 };
 static const char *const section_keys[] = {"plugin", "options", NULL};
@@ -514,6 +514,45 @@ static int check_concurrency(const struct ctx *c, const json_t *v, const struct 
 	              CONCURRENCY_MAX, got);
 }
 
+static int check_retries(const struct ctx *c, const json_t *v, const struct frame *f)
+{
+	char got[96];
+
+	if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+	    json_integer_value(v) <= RETRIES_MAX)
+		return 0;
+	ht_config_describe(v, got, sizeof got);
+	return report(c, f, R_KEY, "expected an integer from 0 to %d, got %s", RETRIES_MAX, got);
+}
+
+/* cost: {"pricePerGBSecond": N, "pricePerRequest": N}, dollars, >= 0 */
+static int check_cost(const struct ctx *c, const json_t *v, const struct frame *f)
+{
+	static const char *const cost_keys[] = {"pricePerGBSecond", "pricePerRequest", NULL};
+	const char *key;
+	const json_t *child;
+	char got[96];
+
+	if (!json_is_object(v)) {
+		ht_config_describe(v, got, sizeof got);
+		return report(c, f, R_KEY,
+		              "expected an object {\"pricePerGBSecond\": N, \"pricePerRequest\": N}, "
+		              "got %s",
+		              got);
+	}
+	json_object_foreach((json_t *)v, key, child) {
+		struct frame sub = {f, key, 0};
+		if (strcmp(key, "pricePerGBSecond") && strcmp(key, "pricePerRequest"))
+			return unknown_key(c, &sub, cost_keys);
+		if (!json_is_number(child) || json_number_value(child) < 0) {
+			ht_config_describe(child, got, sizeof got);
+			return report(c, &sub, R_KEY, "expected a price in dollars (a number >= 0), got %s",
+			              got);
+		}
+	}
+	return 0;
+}
+
 static int check_plugin_path(const struct ctx *c, const json_t *v, const struct frame *f)
 {
 	const json_t *item;
@@ -590,6 +629,10 @@ int ht_config_validate(const struct ctx *c, json_t *doc)
 			rc = check_drift(c, v, &f);
 		else if (strcmp(key, "concurrency") == 0)
 			rc = check_concurrency(c, v, &f);
+		else if (strcmp(key, "cost") == 0)
+			rc = check_cost(c, v, &f);
+		else if (strcmp(key, "retries") == 0)
+			rc = check_retries(c, v, &f);
 		else if (strcmp(key, "pluginPath") == 0)
 			rc = check_plugin_path(c, v, &f);
 		else if (strcmp(key, "platform") == 0)

@@ -14,6 +14,7 @@
 
 #define CONCURRENCY_MIN 1
 #define CONCURRENCY_MAX 100000
+#define RETRIES_MAX 100
 #define CONCURRENCY_DEFAULT 30
 
 struct override {

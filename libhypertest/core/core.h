@@ -39,6 +39,8 @@ typedef struct ht_ops {
 	const char *(*invocation_test_id)(struct hypertest_invocation *inv);
 	void (*invocation_done)(struct hypertest_invocation *inv, const char *response, size_t len,
 	                        int error_code, const char *error_message);
+	void (*invocation_usage)(struct hypertest_invocation *inv, const char *quantity,
+	                         double value);
 } ht_ops;
 
 /* ---- plugins ------------------------------------------------------------- */
@@ -109,6 +111,7 @@ struct hypertest {
 	 * here for the response's "warnings"; NULL otherwise. */
 	json_t *collect_warnings;
 	size_t collect_dropped; /* warnings beyond HT_WARNINGS_MAX, counted */
+	json_t *invoke_opts; /* hypertest_set_invoke_option (commands/loop.c), or NULL */
 	volatile sig_atomic_t cancelled;
 };
 
@@ -244,6 +247,11 @@ typedef struct ht_test_result {
 	char *context_text;           /* filled when the run is finished */
 	char start_date[32], end_date[32];
 	int64_t expected_ms;          /* its duration in the history before the run, or -1 */
+	/* retries (commands/loop.c) */
+	int attempts, flaky;
+	int64_t attempt_start_ms;
+	json_t *attempt_log; /* array of the attempts' records, or NULL */
+	json_t *usage;       /* what the provider reported (cost.c), or NULL */
 } ht_test_result;
 
 /* Turn a function response into a result (validated: size, JSON, shape). */
@@ -268,7 +276,35 @@ struct hypertest_run {
 	long concurrency;
 	char *results_json;
 	char *results_path;
+	size_t flaky;
+	long stopped_after; /* > 0: stopped after that many failures */
+	long retries;       /* the configuration's "retries" */
+	json_t *cost;       /* the run's cost (cost.c), or NULL */
 };
+
+/* ---- loop.c: retries, selection, stopping early --------------------------------- */
+
+/* Record the attempt that just ended (t's status, message, times). */
+void ht_attempt_record(ht_test_result *t, int64_t end_ms);
+/* Reset t for its next attempt, keeping name and file path. */
+void ht_attempt_reset(ht_test_result *t);
+/* Add the run's loop fields (flaky, attempts, stopped) to the results text. */
+char *ht_results_add_loop_fields(char *text, const hypertest_run *run);
+/* Choose the manifest's contexts this invoke runs (h->invoke_opts): a new
+ * array in *out (a reference to all of them without options); *why names
+ * the selection for messages (NULL without one).  An empty *out with rc OK
+ * means nothing to rerun. */
+int ht_select_tests(hypertest *h, json_t *contexts, json_t **out, char **why);
+long ht_invoke_max_failures(hypertest *h);
+
+/* ---- cost.c: what the provider reported each invocation used ------------------ */
+
+void ht_usage_add(ht_test_result *t, const char *quantity, double value);
+/* Sum the tests' usage into run->cost (prices: the config's "cost" object
+ * over the provider's). */
+void ht_cost_total(hypertest *h, hypertest_run *run);
+/* Add the cost objects to the results text. */
+char *ht_results_add_cost(char *text, const hypertest_run *run);
 
 /* ---- history.c ------------------------------------------------------------------ */
 

@@ -121,7 +121,16 @@ int ht_function_handle(struct hypertest_function *fn, const char *payload, size_
 	} else {
 		ctx_text = json_dumps(context, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		dir = ht_asprintf("%s/hypertest-artifacts-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-		prefix = ht_asprintf("%s/%s", json_string_value(run_id), json_string_value(test_id));
+		/* A retry (the added payload field "attempt", 2 and up) keeps
+		 * its artifacts beside the first attempt's: {runId}/{testId}/attempt-N. */
+		json_t *attempt = json_object_get(doc, "attempt");
+		if (json_is_integer(attempt) && json_integer_value(attempt) > 1)
+			prefix = ht_asprintf("%s/%s/attempt-%lld", json_string_value(run_id),
+			                     json_string_value(test_id),
+			                     (long long)json_integer_value(attempt));
+		else
+			prefix = ht_asprintf("%s/%s", json_string_value(run_id),
+			                     json_string_value(test_id));
 		if (!ctx_text || !dir || !prefix || !mkdtemp(dir)) {
 			set_failed(&r, "cannot create the artifacts directory");
 			free(dir);

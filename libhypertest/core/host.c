@@ -304,6 +304,14 @@ static void up_invoke_done(hypertest_invocation *inv, const char *response, size
 		ops->invocation_done(inv, response, len, error_code, error_message);
 }
 
+static void up_invocation_usage(hypertest_invocation *inv, const char *quantity, double value)
+{
+	const ht_ops *ops = inv ? ops_of(inv->h) : NULL;
+
+	if (ops && ops->invocation_usage && quantity)
+		ops->invocation_usage(inv, quantity, value);
+}
+
 static int up_image_unpack(hypertest_core *core, const char *layout_dir, const char *ref,
                            const char *dest_dir)
 {
@@ -340,5 +348,6 @@ const hypertest_dispatch ht_upcalls[] = {
 	UP(HYPERTEST_UP_BUFFER_NEW, up_buffer_new),
 	UP(HYPERTEST_UP_BUFFER_DATA, up_buffer_data),
 	UP(HYPERTEST_UP_BUFFER_FREE, up_buffer_free),
+	UP(HYPERTEST_UP_INVOCATION_USAGE, up_invocation_usage),
 	{0, NULL},
 };

@@ -92,6 +92,7 @@ void hypertest_free(hypertest *h)
 	free(h->function_init_error);
 	free(h->deploy_output);
 	free(h->junit_output);
+	json_decref(h->invoke_opts);
 	free(h);
 }
 

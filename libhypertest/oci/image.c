@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +243,102 @@ static const char *current_workdir(const json_t *config)
 	return wd && *wd ? wd : "/";
 }
 
+/* ---- the layer cache ------------------------------------------------------------ */
+
+static char *cache_path(const char *work_dir)
+{
+	return ht_path_join(work_dir, "layer-cache.json");
+}
+
+static json_t *cache_load(const char *work_dir)
+{
+	char *path = cache_path(work_dir);
+	json_t *doc = path ? json_load_file(path, 0, NULL) : NULL;
+	free(path);
+	if (doc && (!json_is_object(doc) ||
+	            !json_is_object(json_object_get(doc, "layers")) ||
+	            !json_is_string(json_object_get(doc, "writer")) ||
+	            strcmp(json_string_value(json_object_get(doc, "writer")),
+	                   ht_layer_writer_version()) != 0)) {
+		json_decref(doc); /* another writer's keys never match: start again */
+		doc = NULL;
+	}
+	return doc;
+}
+
+static int copy_digest(char out[80], json_t *v)
+{
+	const char *s = json_string_value(v);
+	if (!s || strlen(s) != 71 || strncmp(s, "sha256:", 7) != 0)
+		return 0;
+	memcpy(out, s, 72);
+	return 1;
+}
+
+/* 1 when key is in the cache and its blob is in work_dir with its size. */
+static int cache_lookup(const char *work_dir, const char *key, char diff_id[80], char digest[80],
+                        size_t *size)
+{
+	json_t *doc = cache_load(work_dir);
+	json_t *e = doc ? json_object_get(json_object_get(doc, "layers"), key) : NULL;
+	json_t *sz = json_object_get(e, "size");
+	int ok = e && json_is_integer(sz) && json_integer_value(sz) >= 0 &&
+	         copy_digest(diff_id, json_object_get(e, "diff_id")) &&
+	         copy_digest(digest, json_object_get(e, "digest"));
+	if (ok) {
+		struct stat st;
+		char *blob = ht_oci_blob_path(work_dir, digest);
+		ok = blob && stat(blob, &st) == 0 && S_ISREG(st.st_mode) &&
+		     st.st_size == (off_t)json_integer_value(sz);
+		free(blob);
+		*size = (size_t)json_integer_value(sz);
+	}
+	json_decref(doc);
+	return ok;
+}
+
+/* Best effort: a cache that cannot be written only costs a rebuild. */
+static void cache_store(const char *work_dir, const char *key, const char *diff_id,
+                        const char *digest, size_t size)
+{
+	json_t *doc = cache_load(work_dir);
+	if (!doc)
+		doc = json_pack("{s:i, s:s, s:{}}", "version", 1, "writer", ht_layer_writer_version(),
+		                "layers");
+	json_t *layers = json_object_get(doc, "layers");
+	json_t *e = json_pack("{s:s, s:s, s:I}", "digest", digest, "diff_id", diff_id, "size",
+	                      (json_int_t)size);
+	char uuid[37];
+	char *path = cache_path(work_dir);
+	char *tmp = ht_uuid_v4(uuid) == 0 ? ht_asprintf("%s/.layer-cache-%s", work_dir, uuid) : NULL;
+	if (layers && e) {
+		json_object_del(layers, key); /* re-added last: the newest */
+		json_object_set_new(layers, key, e);
+		e = NULL;
+		while (json_object_size(layers) > HT_LAYER_CACHE_MAX) {
+			void *it = json_object_iter(layers); /* insertion order: the oldest */
+			json_object_del(layers, json_object_iter_key(it));
+		}
+		if (path && tmp &&
+		    (json_dump_file(doc, tmp, JSON_INDENT(1)) != 0 || rename(tmp, path) != 0))
+			unlink(tmp);
+	}
+	json_decref(e);
+	json_decref(doc);
+	free(path);
+	free(tmp);
+}
+
+size_t ht_image_layers_built(const ht_image *img)
+{
+	return img->layers_built;
+}
+
+size_t ht_image_layers_reused(const ht_image *img)
+{
+	return img->layers_reused;
+}
+
 int ht_image_append_layer(ht_image *img, ht_layer *lb, const char *work_dir, ht_err *err)
 {
 	int rc = ht_oci_layout_init(work_dir, err);
@@ -261,12 +358,31 @@ int ht_image_append_layer(ht_image *img, ht_layer *lb, const char *work_dir, ht_
 		json_decref(config);
 		return ht_image_nomem(err);
 	}
-	char diff_id[80], digest[80];
+	char diff_id[80], digest[80], key[80];
 	size_t size = 0;
+	int recent = 1, have_key = 0;
 	/* relative paths of the layer land in the working directory it sets */
-	rc = ht_layer_write(lb, current_workdir(config), tmp, diff_id, digest, &size, err);
-	if (!rc && (rc = ht_oci_blob_put_rename(work_dir, tmp, digest, err)) != 0)
-		unlink(tmp);
+	const char *wd = current_workdir(config);
+	ht_err kerr;
+	memset(&kerr, 0, sizeof kerr);
+	have_key = ht_layer_cache_key(lb, wd, key, &recent, &kerr) == 0;
+	if (have_key && cache_lookup(work_dir, key, diff_id, digest, &size)) {
+		img->layers_reused++;
+	} else {
+		rc = ht_layer_write(lb, wd, tmp, diff_id, digest, &size, err);
+		if (!rc && (rc = ht_oci_blob_put_rename(work_dir, tmp, digest, err)) != 0)
+			unlink(tmp);
+		if (!rc) {
+			img->layers_built++;
+			/* recorded only when the inputs did not change while being read */
+			char again[80];
+			int recent2 = 1;
+			if (have_key && !recent &&
+			    ht_layer_cache_key(lb, wd, again, &recent2, &kerr) == 0 && !recent2 &&
+			    strcmp(again, key) == 0)
+				cache_store(work_dir, key, diff_id, digest, size);
+		}
+	}
 	free(tmp);
 	json_t *desc = NULL;
 	if (!rc) {
@@ -568,6 +684,103 @@ static int push_layer(const ht_image *img, size_t i, ht_registry *reg, const ht_
 	return rc;
 }
 
+/* The smallest layer is pushed first, alone, so that the requests that
+ * authenticate (a challenge, a token) are made once; then the others by up
+ * to HT_IMAGE_PUSH_THREADS threads (the registry client may be used from
+ * several at once), each taking the next layer not yet taken.  After the
+ * first failure no new layer is started, and the error reported is that
+ * of the first layer (in push order) that failed. */
+struct push_job {
+	const ht_image *img;
+	ht_registry *reg;
+	const ht_image_ref *to;
+	size_t *order; /* layer indexes in push order */
+	pthread_mutex_t lock;
+	size_t next, n, uploaded;
+	size_t failed_at; /* n: none */
+	int rc;
+	ht_err err;
+};
+
+static void *push_worker(void *arg)
+{
+	struct push_job *j = arg;
+	for (;;) {
+		pthread_mutex_lock(&j->lock);
+		size_t k = j->failed_at == j->n && j->next < j->n ? j->next++ : j->n;
+		pthread_mutex_unlock(&j->lock);
+		if (k >= j->n)
+			return NULL;
+		size_t i = j->order[k];
+		ht_err e;
+		memset(&e, 0, sizeof e);
+		int up = 0;
+		int rc = push_layer(j->img, i, j->reg, j->to, &up, &e);
+		pthread_mutex_lock(&j->lock);
+		j->uploaded += (size_t)up;
+		if (rc && k < j->failed_at) {
+			j->failed_at = k;
+			j->rc = rc;
+			j->err = e;
+		}
+		pthread_mutex_unlock(&j->lock);
+	}
+}
+
+static int push_layers(ht_image *img, ht_registry *reg, const ht_image_ref *to, ht_err *err)
+{
+	struct push_job j;
+	memset(&j, 0, sizeof j);
+	j.img = img;
+	j.reg = reg;
+	j.to = to;
+	j.n = json_array_size(img->layers);
+	j.failed_at = j.n;
+	if (j.n == 0)
+		return 0;
+	j.order = malloc(j.n * sizeof *j.order);
+	if (!j.order || pthread_mutex_init(&j.lock, NULL) != 0) {
+		free(j.order);
+		return ht_image_nomem(err);
+	}
+	size_t smallest = 0;
+	json_int_t min = -1;
+	for (size_t i = 0; i < j.n; i++) {
+		json_int_t sz = json_integer_value(json_object_get(json_array_get(img->layers, i), "size"));
+		if (min < 0 || sz < min) {
+			min = sz;
+			smallest = i;
+		}
+	}
+	j.order[0] = smallest;
+	for (size_t i = 0, k = 1; i < j.n; i++)
+		if (i != smallest)
+			j.order[k++] = i;
+	/* the first layer alone: one thread, stopping after it */
+	size_t all = j.n;
+	j.n = j.failed_at = 1; /* failed_at == n: none failed */
+	push_worker(&j);
+	j.n = all;
+	if (j.failed_at == 1)
+		j.failed_at = all;
+	pthread_t t[HT_IMAGE_PUSH_THREADS];
+	size_t started = 0;
+	size_t want = j.n - 1 < HT_IMAGE_PUSH_THREADS ? j.n - 1 : HT_IMAGE_PUSH_THREADS;
+	/* this thread is one of them */
+	while (j.failed_at == all && started + 1 < want &&
+	       pthread_create(&t[started], NULL, push_worker, &j) == 0)
+		started++;
+	push_worker(&j);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	pthread_mutex_destroy(&j.lock);
+	free(j.order);
+	img->layers_uploaded = j.uploaded;
+	if (j.rc)
+		*err = j.err;
+	return j.rc;
+}
+
 int ht_image_push_registry(ht_image *img, ht_registry *reg, const char *ref, char digest[80],
                            ht_err *err)
 {
@@ -576,11 +789,7 @@ int ht_image_push_registry(ht_image *img, ht_registry *reg, const char *ref, cha
 	if (rc)
 		return rc;
 	img->layers_uploaded = 0;
-	for (size_t i = 0; !rc && i < json_array_size(img->layers); i++) {
-		int up = 0;
-		rc = push_layer(img, i, reg, &to, &up, err);
-		img->layers_uploaded += (size_t)up;
-	}
+	rc = push_layers(img, reg, &to, err);
 	char *mraw = NULL;
 	size_t mlen = 0;
 	char mdigest[80];

@@ -32,8 +32,19 @@ void ht_image_free(ht_image *img);
 /* Append a layer built from lb: the gzip-compressed tar is written into the
  * blob store of the OCI layout at work_dir (created if missing); the config
  * gets its diff_id, a history entry, and lb's env, workdir, entrypoint, cmd
- * and labels.  Reproducible: the same content gives the same digests. */
+ * and labels.  Reproducible: the same content gives the same digests.
+ *
+ * work_dir/layer-cache.json maps the cache key of a layer's inputs
+ * (ht_layer_cache_key) to the digests and size of the blob written for
+ * them: when the key is there and the blob still is in work_dir, the layer
+ * is not written again.  The file is replaced atomically and keeps the
+ * last HT_LAYER_CACHE_MAX keys; an unreadable one is ignored. */
+#define HT_LAYER_CACHE_MAX 32
 int ht_image_append_layer(ht_image *img, ht_layer *lb, const char *work_dir, ht_err *err);
+/* How many ht_image_append_layer calls wrote their layer, and how many
+ * found it in the cache. */
+size_t ht_image_layers_built(const ht_image *img);
+size_t ht_image_layers_reused(const ht_image *img);
 
 /* The image's architecture ("amd64", "arm64", ...): its config's, else the
  * platform it was made for. */
@@ -70,11 +81,13 @@ int ht_image_unpack(const ht_image *img, const char *dest, ht_err *err);
 int ht_image_from_registry(ht_registry *reg, const char *ref, const char *platform,
                            ht_image **out, ht_err *err);
 
+/* How many layers ht_image_push_registry sends at once. */
+#define HT_IMAGE_PUSH_THREADS 4
 /* Push img as ref: every blob the repository lacks (a layer of a base from
  * another repository of the same registry is mounted, one from another
  * registry copied through a temporary directory), the config, and the
  * manifest under ref's tag (or its digest).  *digest receives the
- * manifest digest. */
+ * manifest digest.  Layers go up HT_IMAGE_PUSH_THREADS at a time. */
 int ht_image_push_registry(ht_image *img, ht_registry *reg, const char *ref, char digest[80],
                            ht_err *err);
 

@@ -32,6 +32,8 @@ struct ht_image {
 	size_t manifest_len;
 	json_t *layers;     /* layer descriptors */
 	size_t layers_uploaded; /* by the last ht_image_push_registry */
+	size_t layers_built;    /* appended layers written (not found in the cache) */
+	size_t layers_reused;   /* appended layers taken from the cache */
 	struct source *src; /* per layer: where its blob is */
 	size_t n_src, cap_src;
 };

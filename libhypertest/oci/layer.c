@@ -21,6 +21,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <dirent.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -32,6 +35,12 @@
 #include "layer.h"
 
 #define CHUNK 65536
+
+/* Bump when the bytes ht_layer_write produces for the same input change. */
+#define LAYER_FORMAT "hypertest-layer/1"
+/* The compression settings of ht_layer_write, part of every cache key. */
+#define GZIP_LEVEL Z_DEFAULT_COMPRESSION
+#define GZIP_SETTINGS "gzip level=-1 wbits=31 memlevel=8 strategy=0 os=255"
 
 enum item_kind { ITEM_DIR, ITEM_FILE, ITEM_DATA };
 
@@ -56,6 +65,8 @@ struct ht_layer {
 	size_t n_items, cap_items;
 	struct setting *settings;
 	size_t n_settings, cap_settings;
+	char **skip; /* source paths left out of ht_layer_add_path, NULL-terminated */
+	size_t n_skip;
 };
 
 static int nomem(ht_err *err)
@@ -86,6 +97,9 @@ void ht_layer_free(ht_layer *lb)
 		free(lb->settings[i].key);
 		free(lb->settings[i].value);
 	}
+	for (size_t i = 0; i < lb->n_skip; i++)
+		free(lb->skip[i]);
+	free(lb->skip);
 	free(lb->items);
 	free(lb->settings);
 	free(lb);
@@ -214,8 +228,23 @@ static int walk_dir(struct walk *w, const char *src, const char *ipath, const st
 	return rc;
 }
 
+int ht_layer_skip_source(ht_layer *lb, const char *source_path, ht_err *err)
+{
+	char **n = realloc(lb->skip, (lb->n_skip + 2) * sizeof *n);
+	if (!n)
+		return nomem(err);
+	lb->skip = n;
+	if (!(n[lb->n_skip] = ht_strdup(source_path)))
+		return nomem(err);
+	n[++lb->n_skip] = NULL;
+	return 0;
+}
+
 static int walk_path(struct walk *w, const char *src, const char *ipath)
 {
+	for (size_t i = 0; i < w->lb->n_skip; i++)
+		if (!strcmp(src, w->lb->skip[i]))
+			return 0;
 	struct stat st;
 	int rc = stat_follow(src, &st, w->err);
 	if (rc)
@@ -749,7 +778,7 @@ int ht_layer_write(ht_layer *lb, const char *workdir, const char *out_path, char
 	}
 	/* gzip wrapper (windowBits 16+15) with a fixed header: no time, no
 	 * name, OS "unknown" so that the bytes do not depend on the host. */
-	if (deflateInit2(&s.z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+	if (deflateInit2(&s.z, GZIP_LEVEL, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
 		rc = nomem(err);
 		goto out;
 	}
@@ -814,5 +843,110 @@ out:
 	free(s.zbuf);
 	free(buf);
 	entries_free(&es);
+	return rc;
+}
+
+/* ---- cache keys ------------------------------------------------------------------- */
+
+static pthread_once_t writer_once = PTHREAD_ONCE_INIT;
+static char writer_version[512];
+
+static void writer_version_init(void)
+{
+	const char *salt = getenv("HYPERTEST_LAYER_WRITER_SALT");
+	snprintf(writer_version, sizeof writer_version, "%s %s zlib/%s%s%s", LAYER_FORMAT,
+	         archive_version_string(), zlibVersion(), salt && *salt ? " salt/" : "",
+	         salt && *salt ? salt : "");
+}
+
+const char *ht_layer_writer_version(void)
+{
+	pthread_once(&writer_once, writer_version_init);
+	return writer_version;
+}
+
+static void key_str(EVP_MD_CTX *c, const char *s)
+{
+	EVP_DigestUpdate(c, s, strlen(s) + 1);
+}
+
+static void key_u64(EVP_MD_CTX *c, uint64_t v)
+{
+	unsigned char b[8];
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+	EVP_DigestUpdate(c, b, sizeof b);
+}
+
+static int after(const struct timespec *t, const struct timespec *limit)
+{
+	return t->tv_sec > limit->tv_sec ||
+	       (t->tv_sec == limit->tv_sec && t->tv_nsec >= limit->tv_nsec);
+}
+
+int ht_layer_cache_key(const ht_layer *lb, const char *workdir, char key[80], int *recent,
+                       ht_err *err)
+{
+	struct timespec limit;
+	*recent = 0;
+	if (clock_gettime(CLOCK_REALTIME, &limit) != 0)
+		return ht_err_set(err, HYPERTEST_ERR_IO, "clock_gettime: %s", strerror(errno));
+	limit.tv_sec -= 1;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	if (!c || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(c);
+		return nomem(err);
+	}
+	key_str(c, ht_layer_writer_version());
+	key_str(c, GZIP_SETTINGS);
+	key_str(c, workdir ? workdir : "/");
+	key_u64(c, lb->n_items);
+	int rc = 0;
+	for (size_t i = 0; i < lb->n_items && !rc; i++) {
+		const struct item *it = &lb->items[i];
+		key_u64(c, (uint64_t)it->kind);
+		key_str(c, it->path);
+		key_u64(c, it->mode);
+		if (it->kind == ITEM_DATA) {
+			key_u64(c, it->len);
+			EVP_DigestUpdate(c, it->data, it->len);
+			continue;
+		}
+		if (it->kind != ITEM_FILE)
+			continue;
+		struct stat st, lst;
+		key_str(c, it->source);
+		if (stat(it->source, &st) != 0 || lstat(it->source, &lst) != 0) {
+			rc = ht_err_set(err, HYPERTEST_ERR_IO, "%s: %s", it->source, strerror(errno));
+			break;
+		}
+		key_u64(c, (uint64_t)st.st_mode);
+		key_u64(c, (uint64_t)st.st_size);
+		key_u64(c, (uint64_t)st.st_mtim.tv_sec);
+		key_u64(c, (uint64_t)st.st_mtim.tv_nsec);
+		key_u64(c, (uint64_t)st.st_ctim.tv_sec);
+		key_u64(c, (uint64_t)st.st_ctim.tv_nsec);
+		key_u64(c, (uint64_t)st.st_ino);
+		key_u64(c, (uint64_t)st.st_dev);
+		if (after(&st.st_mtim, &limit) || after(&st.st_ctim, &limit))
+			*recent = 1;
+		if (S_ISLNK(lst.st_mode)) {
+			char target[4096];
+			ssize_t n = readlink(it->source, target, sizeof target - 1);
+			if (n < 0) {
+				rc = ht_err_set(err, HYPERTEST_ERR_IO, "%s: %s", it->source, strerror(errno));
+				break;
+			}
+			target[n] = '\0';
+			key_str(c, target);
+			if (after(&lst.st_mtim, &limit) || after(&lst.st_ctim, &limit))
+				*recent = 1;
+		} else {
+			key_str(c, "");
+		}
+	}
+	if (!rc)
+		hex_digest(c, key);
+	EVP_MD_CTX_free(c);
 	return rc;
 }

@@ -20,6 +20,9 @@ void ht_layer_free(ht_layer *lb);
  * relative to the image's working directory). */
 int ht_layer_add_path(ht_layer *lb, const char *source_path, const char *image_path,
                       ht_err *err);
+/* Leave the file or directory at source_path (absolute, normalised) out of
+ * every later ht_layer_add_path, wherever it is met in a walk. */
+int ht_layer_skip_source(ht_layer *lb, const char *source_path, ht_err *err);
 /* Add a file with the given content and mode. */
 int ht_layer_add_data(ht_layer *lb, const char *image_path, const void *data, size_t len,
                       unsigned mode, ht_err *err);
@@ -40,6 +43,27 @@ int ht_layer_set(ht_layer *lb, const char *key, const char *value, ht_err *err);
  * compressed size. */
 int ht_layer_write(ht_layer *lb, const char *workdir, const char *out_path, char diff_id[80],
                    char digest[80], size_t *size, ht_err *err);
+
+/* The layer writer's version: this file's format revision, libarchive's
+ * and zlib's versions, and HYPERTEST_LAYER_WRITER_SALT from the
+ * environment when set (for tests).  A cache key never matches across a
+ * change of it. */
+const char *ht_layer_writer_version(void);
+
+/* The cache key of the layer ht_layer_write(lb, workdir, ...) would write
+ * now, "sha256:<hex>" of: the writer's version, the compression settings,
+ * workdir, and for each item in order its image path and kind, its data
+ * (items from memory), or (files) its source path, the source's mode,
+ * size, mtime and ctime (with nanoseconds), inode and device, and the
+ * target of a symbolic link.  A change of content, mode or name changes
+ * the key as long as it changes size, mtime or ctime.  *recent is set
+ * when an input was modified less than a second before the key was
+ * taken: such a key must not be recorded, since a rewrite of the same
+ * size within the file system's timestamp granularity would not change
+ * it.  An input that cannot be examined is an error (the caller then
+ * writes the layer, which reports it). */
+int ht_layer_cache_key(const ht_layer *lb, const char *workdir, char key[80], int *recent,
+                       ht_err *err);
 
 /* Read access for ht_image_append_layer. */
 size_t ht_layer_setting_count(const ht_layer *lb);

@@ -221,6 +221,11 @@ int aws_lambda_function_digest(void *self, hypertest_buffer *digest)
 		return rc;
 	if ((rc = aws_lambda_get_function(p, &fn, &err)))
 		return aws_p_err(p, &err);
+	{
+		json_t *arch = json_object_get(json_object_get(fn, "Configuration"), "Architectures");
+		const char *a = json_string_value(json_array_get(arch, 0));
+		p->arm64 = a && !strcmp(a, "arm64");
+	}
 	code = json_object_get(fn, "Code");
 	resolved = json_string_value(json_object_get(code, "ResolvedImageUri"));
 	uri = json_string_value(json_object_get(code, "ImageUri"));
@@ -280,6 +285,35 @@ typedef struct pending {
 	hypertest_invocation *inv;
 } pending;
 
+/* Lambda's list prices (us-east-1, per GB-second and per request). */
+#define PRICE_GBS_X86 0.0000166667
+#define PRICE_GBS_ARM64 0.0000133334
+#define PRICE_REQUEST 0.0000002
+
+/* The billed duration and memory size of the REPORT line of the log tail
+ * (X-Amz-Log-Result, base64), handed to the core for the run's cost. */
+static void report_usage(aws_provider *p, hypertest_invocation *inv, aws_http_response *resp)
+{
+	const char *tail = aws_headers_get(&resp->headers, "X-Amz-Log-Result");
+	char *log, *rep, *b, *m;
+	size_t len;
+
+	if (!tail || !p->up.invocation_usage || !(log = aws_base64_decode(tail, &len)))
+		return;
+	rep = strstr(log, "REPORT RequestId:");
+	b = rep ? strstr(rep, "Billed Duration: ") : NULL;
+	m = rep ? strstr(rep, "Memory Size: ") : NULL;
+	if (b && m) {
+		double billed = strtod(b + strlen("Billed Duration: "), NULL);
+		double mb = strtod(m + strlen("Memory Size: "), NULL);
+		p->up.invocation_usage(inv, "memoryMB", mb);
+		p->up.invocation_usage(inv, "pricePerGBSecond", p->arm64 ? PRICE_GBS_ARM64 : PRICE_GBS_X86);
+		p->up.invocation_usage(inv, "pricePerRequest", PRICE_REQUEST);
+		p->up.invocation_usage(inv, "billedMs", billed);
+	}
+	free(log);
+}
+
 static void invoke_done(void *ud, aws_http_request *req, aws_http_response *resp, int code,
                         const char *message)
 {
@@ -293,6 +327,7 @@ static void invoke_done(void *ud, aws_http_request *req, aws_http_response *resp
 		p->up.invoke_done(inv, NULL, 0, code, message ? message : "Lambda Invoke failed");
 		return;
 	}
+	report_usage(p, inv, resp);
 	ferr = aws_headers_get(&resp->headers, "X-Amz-Function-Error");
 	if (ferr) {
 		json_t *doc = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len, 0, NULL);
@@ -325,7 +360,8 @@ int aws_lambda_invoke_start(void *self, hypertest_invocation *inv, const char *p
 	req = aws_http_request_new("POST", p->invoke_url, p->invoke_what);
 	if (!pd || !req || !(req->body_owned = malloc(len ? len : 1)) ||
 	    aws_headers_add(&req->headers, "Content-Type", "application/json") < 0 ||
-	    aws_headers_add(&req->headers, "X-Amz-Invocation-Type", "RequestResponse") < 0) {
+	    aws_headers_add(&req->headers, "X-Amz-Invocation-Type", "RequestResponse") < 0 ||
+	    aws_headers_add(&req->headers, "X-Amz-Log-Type", "Tail") < 0) {
 		free(pd);
 		aws_http_request_free(req);
 		return aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");

@@ -58,6 +58,7 @@ typedef struct aws_provider {
 	char *invocation_bucket;
 	char *invoke_url;       /* the Invoke URL and its name in messages */
 	char *invoke_what;
+	int arm64; /* the function's architecture is arm64 (GetFunction) */
 } aws_provider;
 
 /* Record an error for the core (up.set_error) and return code. */

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -66,6 +67,8 @@ struct local_proc {
 	int cancelled;
 	int zyg;          /* a child of the zygote (pid 0 until it says which) */
 	uint64_t ztoken;  /* its name there */
+	int have_usage;   /* the function's rusage is known (reaped) */
+	int64_t cpu_ms, maxrss_kb;
 	char *scratch;
 	char *tmpdir;     /* its TMPDIR: a short link (local-scratch.c) */
 	local_proc *prev, *next; /* the running or the detached list */
@@ -331,6 +334,10 @@ static void complete(local_proc *pr, const char *response, size_t len, int code,
 	detached_push(p, pr);
 	for (int k = W_IN; k < W_COUNT; k++)
 		fd_close(pr, k);
+	if (pr->have_usage && p->up.invocation_usage) {
+		p->up.invocation_usage(inv, "cpuMs", (double)pr->cpu_ms);
+		p->up.invocation_usage(inv, "maxRssKB", (double)pr->maxrss_kb);
+	}
 	if (pr->pid >= 0) /* not reaped yet: its test id may come again at once */
 		pr->scratch = local_scratch_set_aside(p, pr->scratch);
 	p->up.invoke_done(inv, response, len, code, message);
@@ -372,8 +379,16 @@ static int finish_exited(local_proc *pr)
 		kill(-pr->pid, SIGKILL); /* what it left behind in its group */
 	int status = 0;
 	pid_t w = -1;
-	while (!lost && (w = waitpid(pr->pid, &status, 0)) < 0 && errno == EINTR)
+	struct rusage ru;
+	memset(&ru, 0, sizeof ru);
+	while (!lost && (w = wait4(pr->pid, &status, 0, &ru)) < 0 && errno == EINTR)
 		;
+	if (w > 0) {
+		pr->have_usage = 1;
+		pr->cpu_ms = (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+		             (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+		pr->maxrss_kb = ru.ru_maxrss;
+	}
 	pr->pid = -pr->pid; /* negative: reaped (by us or not) */
 	fd_close(pr, W_PID);
 	conclude(pr, lost || w < 0, status);
@@ -667,6 +682,9 @@ static int zygote_messages(local_provider *p, local_proc **gone)
 			break;
 		case LOCAL_ZMSG_EXITED:
 			pr->pid = -m.pid; /* reaped by the zygote */
+			pr->have_usage = 1;
+			pr->cpu_ms = m.cpu_ms;
+			pr->maxrss_kb = m.maxrss_kb;
 			if (pr->inv) {
 				conclude(pr, 0, m.value);
 				done++;

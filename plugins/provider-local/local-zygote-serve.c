@@ -58,10 +58,16 @@ struct zygote {
 	size_t nkids, cap;
 };
 
-static int reply(struct zygote *z, uint32_t type, uint64_t token, pid_t pid, int value)
+static int reply_usage(struct zygote *z, uint32_t type, uint64_t token, pid_t pid, int value,
+                       const struct rusage *ru)
 {
 	struct zyg_reply r;
 	memset(&r, 0, sizeof r);
+	if (ru) {
+		r.cpu_ms = (int64_t)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1000 +
+		           (ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1000;
+		r.maxrss_kb = ru->ru_maxrss;
+	}
 	r.magic = ZYG_MAGIC;
 	r.type = type;
 	r.token = token;
@@ -75,6 +81,11 @@ static int reply(struct zygote *z, uint32_t type, uint64_t token, pid_t pid, int
 			continue;
 		return -1; /* the orchestrator is gone */
 	}
+}
+
+static int reply(struct zygote *z, uint32_t type, uint64_t token, pid_t pid, int value)
+{
+	return reply_usage(z, type, token, pid, value, NULL);
 }
 
 static void __attribute__((noreturn)) child_fail(const char *what, const char *arg)
@@ -230,10 +241,12 @@ static int finish_child(struct zygote *z, size_t i)
 	struct zchild k = z->kids[i];
 	kill(-k.pid, SIGKILL);
 	int status = 0;
-	while (waitpid(k.pid, &status, 0) < 0 && errno == EINTR)
+	struct rusage ru;
+	memset(&ru, 0, sizeof ru);
+	while (wait4(k.pid, &status, 0, &ru) < 0 && errno == EINTR)
 		;
 	z->kids[i] = z->kids[--z->nkids];
-	return reply(z, LOCAL_ZMSG_EXITED, k.token, k.pid, status);
+	return reply_usage(z, LOCAL_ZMSG_EXITED, k.token, k.pid, status, &ru);
 }
 
 static int kid_index(struct zygote *z, pid_t pid)

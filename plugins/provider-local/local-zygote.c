@@ -674,6 +674,8 @@ int local_zygote_receive(local_provider *p, local_zmsg *m, int wait_ms, char **w
 		m->proc = pr;
 		m->pid = (pid_t)r.pid;
 		m->value = r.value;
+		m->cpu_ms = r.cpu_ms;
+		m->maxrss_kb = r.maxrss_kb;
 		return 1;
 	}
 	return 0;

@@ -20,6 +20,8 @@ struct zyg_reply {
 	uint64_t token;
 	int32_t pid;
 	int32_t value;
+	int64_t cpu_ms;    /* EXITED: user + system CPU of the child */
+	int64_t maxrss_kb; /* EXITED: its peak resident memory */
 };
 
 struct zyg_request {

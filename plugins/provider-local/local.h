@@ -197,6 +197,10 @@ int local_object_get(void *self, const char *key, hypertest_buffer *out);
 int local_object_url(void *self, const char *key, hypertest_buffer *url);
 int local_object_list(void *self, const char *prefix, hypertest_params *objects);
 int local_artifacts_store(void *self, const char *prefix, const char *dir);
+/* local-provision.c: plugin ABI 1.3 */
+int local_provision_plan(void *self, hypertest_buffer *out);
+int local_provision_apply(void *self, hypertest_buffer *out);
+int local_resources_destroy(void *self, unsigned flags, hypertest_buffer *out);
 
 /* ---- local-image.c -------------------------------------------------------------- */
 
@@ -296,6 +300,7 @@ typedef struct local_zmsg {
 	local_proc *proc; /* the invocation (NULL for READY) */
 	pid_t pid;
 	int value;
+	int64_t cpu_ms, maxrss_kb; /* EXITED: the child's rusage */
 } local_zmsg;
 
 /* 1 when the invocations of p go through the zygote (started on the first

@@ -16,6 +16,7 @@
 #include "command.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,20 +54,21 @@ static const char *project_dir(const runner *r)
 
 /* ---- UTF-8 ---------------------------------------------------------------------- */
 
-/* The environment of the commands: ours with the "env" option on top. */
-static char **env_build(const runner *r)
+/* The environment of the commands: ours with the "env" option on top, and
+ * art_var ("HT_TEST_ARTIFACTS_OUTPUT_PATH=DIR", or NULL) on top of both. */
+static char **env_build(const runner *r, char *art_var)
 {
-	size_t n = 0, m = 0;
+	size_t n = 0, m = 0, alen = art_var ? strcspn(art_var, "=") + 1 : 0;
 	for (char **e = environ; e && *e; e++)
 		n++;
 	for (char **e = r->o.env; e && *e; e++)
 		m++;
-	char **envp = calloc(n + m + 1, sizeof *envp);
+	char **envp = calloc(n + m + 2, sizeof *envp);
 	if (!envp)
 		return NULL;
 	size_t k = 0;
 	for (char **e = environ; e && *e; e++) {
-		int overridden = 0;
+		int overridden = art_var && !strncmp(*e, art_var, alen);
 		for (char **o = r->o.env; o && *o && !overridden; o++) {
 			size_t len = strcspn(*o, "=") + 1; /* "NAME=" */
 			overridden = !strncmp(*e, *o, len);
@@ -75,7 +77,10 @@ static char **env_build(const runner *r)
 			envp[k++] = *e;
 	}
 	for (char **o = r->o.env; o && *o; o++)
-		envp[k++] = *o;
+		if (!art_var || strncmp(*o, art_var, alen))
+			envp[k++] = *o;
+	if (art_var)
+		envp[k++] = art_var;
 	return envp; /* borrowed strings: free the array only */
 }
 
@@ -192,7 +197,7 @@ static int run_list(runner *r, hypertest_list *list)
 	const char *pdir = project_dir(r);
 	const char *const values[3] = {"", r->o.test_dir, ""};
 	char **argv = cmd_argv_expand(r->o.list, values);
-	char **envp = env_build(r);
+	char **envp = env_build(r, NULL);
 	char *path = NULL;
 	htp_sink out, err;
 	int rc = htp_sink_init(&out, -1, LIST_OUTPUT_MAX, 0) |
@@ -384,7 +389,11 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 	json_decref(ctx);
 	const char *const values[3] = {id ? id : "", r->o.test_dir, artifacts_dir};
 	char **argv = id ? cmd_argv_expand(r->o.run, values) : NULL;
-	char **envp = env_build(r);
+	char art[PATH_MAX], *art_var = NULL;
+	if (asprintf(&art_var, "HT_TEST_ARTIFACTS_OUTPUT_PATH=%s",
+	             realpath(artifacts_dir, art) ? art : artifacts_dir) < 0)
+		art_var = NULL;
+	char **envp = art_var ? env_build(r, art_var) : NULL;
 	char *path = NULL;
 	htp_sink out, err;
 	memset(&out, 0, sizeof out);
@@ -442,6 +451,7 @@ done:
 	htp_sink_free(&err);
 	free(path);
 	htp_strv_free(argv);
+	free(art_var);
 	free(envp);
 	free(id);
 	return rc;

@@ -295,9 +295,13 @@ int ct_run_test(void *self, const char *context_json, const char *artifacts_dir,
 	char *regex = ct_regex_exact(name), *build = build_dir_for(r, context_json);
 	size_t n_args = htp_strv_len(r->args), k = 0;
 	char **argv = calloc(n_args + 9, sizeof *argv), *out = NULL, *scratch = NULL;
-	htp_run run = {.argv = argv, .out_path = out_log, .err_path = err_log,
+	char *art_var = NULL;
+	if (abs_art && asprintf(&art_var, "HT_TEST_ARTIFACTS_OUTPUT_PATH=%s", abs_art) < 0)
+		art_var = NULL;
+	char *env_extra[] = {art_var, NULL};
+	htp_run run = {.argv = argv, .envp = art_var ? htp_env_with(env_extra) : NULL, .out_path = out_log, .err_path = err_log,
 	              .limit = CT_OUTPUT_LIMIT, .tail_cap = CT_MESSAGE_BYTES};
-	if (!junit || !out_log || !err_log || !regex || !build || !argv) {
+	if (!junit || !out_log || !err_log || !regex || !build || !argv || !run.envp) {
 		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
 		goto done;
 	}
@@ -348,6 +352,8 @@ done:
 	free(build);
 	free(scratch);
 	free(argv);
+	free(run.envp);
+	free(art_var);
 	htp_run_free(&run);
 	free(name);
 	return rc;

@@ -21,7 +21,7 @@
  * Running (function side) turns the doubled backslashes of the context back
  * into single ones and runs `<command> [--config C] --grep <pattern>
  * --reporter=json --workers=1 --output=ARTIFACTS/test-results` in the
- * working directory, with PLAYWRIGHT_JSON_OUTPUT_NAME=ARTIFACTS/report.json;
+ * working directory, with PLAYWRIGHT_JSON_OUTPUT_NAME=ARTIFACTS/playwright-results.json;
  * stdout.log and stderr.log go to ARTIFACTS too.  Exactly one test must
  * have run: its outcome is the result.
  */
@@ -106,26 +106,37 @@ static char **make_argv(const runner *r, const char *const *extra)
 
 /* The environment: ours, the JSON report going to report_path; inside
  * Lambda with HOME and the XDG directories in the writable place (lambda,
- * when not NULL: their strings, owned by the caller). */
-static char **make_env_lambda(const char *report_path, char **name_var, char **lambda)
+ * when not NULL: their strings, owned by the caller); when running a test,
+ * HT_TEST_ARTIFACTS_OUTPUT_PATH names its artifacts directory (as in the
+ * TypeScript hypertest: tests write their own artifacts there; *art_var is
+ * the caller's to free). */
+static char **make_env_lambda(const char *report_path, char **name_var, char **lambda,
+                              const char *artifacts, char **art_var)
 {
 	*name_var = NULL;
+	*art_var = NULL;
 	if (asprintf(name_var, "PLAYWRIGHT_JSON_OUTPUT_NAME=%s", report_path) < 0) {
 		*name_var = NULL;
+		return NULL;
+	}
+	if (artifacts && asprintf(art_var, "HT_TEST_ARTIFACTS_OUTPUT_PATH=%s", artifacts) < 0) {
+		*art_var = NULL;
 		return NULL;
 	}
 	/* empty values count as unset for Playwright: nothing overrides NAME */
 	static char file_var[] = "PLAYWRIGHT_JSON_OUTPUT_FILE=";
 	static char dir_var[] = "PLAYWRIGHT_JSON_OUTPUT_DIR=";
-	char *extra[8] = {*name_var, file_var, dir_var, NULL};
+	char *extra[9] = {*name_var, file_var, dir_var, *art_var, NULL};
+	size_t k = *art_var ? 4 : 3;
 	for (size_t i = 0; lambda && lambda[i] && i < 4; i++)
-		extra[3 + i] = lambda[i];
+		extra[k++] = lambda[i];
 	return htp_env_with(extra);
 }
 
 static char **make_env(const char *report_path, char **name_var)
 {
-	return make_env_lambda(report_path, name_var, NULL);
+	char *art_var;
+	return make_env_lambda(report_path, name_var, NULL, NULL, &art_var);
 }
 
 /* "why: tail" of a run that gave no usable report (malloc'd). */
@@ -368,7 +379,7 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 	char art[PATH_MAX], cwd[PATH_MAX];
 	char *report = NULL, *output = NULL, *out_log = NULL, *err_log = NULL, *name_var = NULL;
 	char **argv = NULL, **envp = NULL, *error = NULL, *data = NULL;
-	char *wrapper = NULL, *user_config = NULL, **lambda_env = NULL;
+	char *wrapper = NULL, *user_config = NULL, **lambda_env = NULL, *art_var = NULL;
 	size_t len = 0;
 	htp_run run;
 	memset(&run, 0, sizeof run);
@@ -378,7 +389,7 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 		              artifacts_dir, strerror(errno));
 		goto out;
 	}
-	report = htp_path_join(art, "report.json");
+	report = htp_path_join(art, "playwright-results.json");
 	out_log = htp_path_join(art, "stdout.log");
 	err_log = htp_path_join(art, "stderr.log");
 	if (asprintf(&output, "--output=%s/test-results", art) < 0)
@@ -404,7 +415,7 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 	}
 	if (!report || !out_log || !err_log || !output ||
 	    !(argv = make_argv_config(r, wrapper, extra)) ||
-	    !(envp = make_env_lambda(report, &name_var, lambda_env))) {
+	    !(envp = make_env_lambda(report, &name_var, lambda_env, art, &art_var))) {
 		rc = nomem(r);
 		goto out;
 	}
@@ -441,6 +452,7 @@ out:
 	htp_strv_free(argv);
 	free(envp);
 	free(name_var);
+	free(art_var);
 	free(report);
 	free(output);
 	free(out_log);

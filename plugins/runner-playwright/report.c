@@ -142,7 +142,8 @@ static void walk_report(walk *w, json_t *root)
 		walk_suite(w, file_suite, file ? file : "", titles, 0);
 		if (w->nomem || w->too_deep)
 			return;
-		qsort(w->items + start, w->n - start, sizeof *w->items, by_place);
+		if (w->n > start) /* items is NULL while no test was met */
+			qsort(w->items + start, w->n - start, sizeof *w->items, by_place);
 	}
 }
 
@@ -159,8 +160,8 @@ static void common_ancestor(char *anc, const char *dir)
 {
 	while (!path_is_below(anc, dir)) {
 		char *slash = strrchr(anc, '/');
-		if (!slash)
-			return;
+		if (!slash || !strcmp(anc, "/"))
+			return; /* nothing shorter to try */
 		if (slash == anc)
 			slash[1] = '\0'; /* "/" */
 		else
@@ -190,14 +191,18 @@ static int choose_projects(json_t *projects, const pw_options *o, size_t *chosen
 	size_t count = json_array_size(projects);
 	*n = 0;
 	if (count == 0)
-		return htp_errorf(error, HYPERTEST_ERR_RUNNER,
-		                  PREFIX "the Playwright config has no project");
-	for (size_t i = 0; i < count; i++)
-		if (!str(json_array_get(projects, i), "name") ||
-		    !str(json_array_get(projects, i), "testDir"))
+		return htp_errorf(error, HYPERTEST_ERR_RUNNER, PREFIX "the Playwright config has no project");
+	for (size_t i = 0; i < count; i++) {
+		const char *dir = str(json_array_get(projects, i), "testDir");
+		if (!str(json_array_get(projects, i), "name") || !dir)
 			return htp_errorf(error, HYPERTEST_ERR_RUNNER,
-			                  PREFIX "the listing report's project %zu has no name or testDir",
-			                  i + 1);
+			           PREFIX "the listing report's project %zu has no name or testDir", i + 1);
+		/* Playwright resolves it: a relative one has no common ancestor */
+		if (dir[0] != '/')
+			return htp_errorf(error, HYPERTEST_ERR_RUNNER,
+			           PREFIX "the listing report's project %zu has a testDir that is not an "
+			                  "absolute path: '%.200s'", i + 1, dir);
+	}
 	if (o->projects == PW_PROJECTS_FIRST) {
 		chosen[(*n)++] = 0;
 	} else if (o->projects == PW_PROJECTS_ALL) {

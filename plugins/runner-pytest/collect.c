@@ -75,9 +75,9 @@ int pyt_list_tests(void *self, hypertest_list *list)
 	static const char *const extra[] = {"--collect-only", "-q", NULL};
 	if (!pyt_up.list_add)
 		return htp_fail(&pyt_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		                PYT_PREFIX "the core cannot receive tests");
+		               PYT_PREFIX "the core cannot receive tests");
 	char *root = htp_path_join(pyt_project_dir(r), r->root_dir), *error = NULL;
-	htp_run run = {.argv = pyt_argv(r, extra, r->test_arg), .envp = pyt_env(), .cwd = root,
+	htp_run run = {.argv = pyt_argv(r, extra, r->test_arg), .envp = pyt_env(NULL), .cwd = root,
 	              .limit = LIST_OUTPUT_MAX, .tail_cap = TAIL_BYTES};
 	int rc;
 	if (!root || !run.argv || !run.envp) {

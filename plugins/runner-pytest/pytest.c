@@ -61,9 +61,10 @@ nomem:
 	return NULL;
 }
 
-char **pyt_env(void)
+char **pyt_env(char *art_var)
 {
-	static char *const extra[] = {"PYTHONDONTWRITEBYTECODE=1", NULL};
+	static char dont_write[] = "PYTHONDONTWRITEBYTECODE=1";
+	char *const extra[] = {dont_write, art_var, NULL};
 	return htp_env_with(extra);
 }
 
@@ -183,7 +184,7 @@ static int op_image_content(void *self, hypertest_layer *layer)
 static void check_pytest(pyt_runner *r, hypertest_checks *checks, const char *root)
 {
 	htp_run run = {.cwd = root, .limit = 65536, .tail_cap = 2048};
-	char **envp = pyt_env(), *error = NULL, *msg = NULL;
+	char **envp = pyt_env(NULL), *error = NULL, *msg = NULL;
 	int status = HYPERTEST_CHECK_FAILED;
 	char *argv[] = {r->python, "-m", "pytest", "--version", NULL};
 	run.argv = argv;

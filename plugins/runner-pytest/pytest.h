@@ -30,7 +30,8 @@ const char *pyt_project_dir(const pyt_runner *r);
 /* The argv "python -m pytest -p no:cacheprovider --rootdir=. EXTRA... ARGS... -- LAST". */
 char **pyt_argv(const pyt_runner *r, const char *const *extra, const char *last);
 /* The environment of pytest: ours, without writing bytecode. */
-char **pyt_env(void);
+/* environ for pytest; art_var ("HT_TEST_ARTIFACTS_OUTPUT_PATH=DIR") or NULL */
+char **pyt_env(char *art_var);
 
 int pyt_list_tests(void *self, hypertest_list *list);
 int pyt_run_test(void *self, const char *context_json, const char *artifacts_dir,

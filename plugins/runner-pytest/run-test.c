@@ -15,6 +15,7 @@
 #include "pytest.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,7 +197,12 @@ int pyt_run_test(void *self, const char *context_json, const char *artifacts_dir
 	if (junit && asprintf(&opt, "--junitxml=%s", junit) < 0)
 		opt = NULL;
 	const char *extra[] = {opt, "-q", NULL};
-	htp_run run = {.argv = opt ? pyt_argv(r, extra, nodeid) : NULL, .envp = pyt_env(),
+	char art[PATH_MAX], *art_var = NULL;
+	if (asprintf(&art_var, "HT_TEST_ARTIFACTS_OUTPUT_PATH=%s",
+	             realpath(artifacts_dir, art) ? art : artifacts_dir) < 0)
+		art_var = NULL;
+	htp_run run = {.argv = opt ? pyt_argv(r, extra, nodeid) : NULL,
+	              .envp = art_var ? pyt_env(art_var) : NULL,
 	              .cwd = r->root_dir, .out_path = out_log, .err_path = err_log,
 	              .limit = PYT_OUTPUT_LIMIT, .tail_cap = PYT_MESSAGE_BYTES};
 	if (!out_log || !err_log || !run.argv || !run.envp) {
@@ -236,6 +242,7 @@ done:
 	free(out_log);
 	free(err_log);
 	htp_strv_free(run.argv);
+	free(art_var);
 	free(run.envp);
 	htp_run_free(&run);
 	pyt_nodeid_free(&id);

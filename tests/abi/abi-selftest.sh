@@ -32,7 +32,7 @@ variant() {
 }
 # run NAME: abi-check.sh against that copy; its status in $st, output in $tmp/NAME.out
 run() {
-	HT_ABI_BASELINE=$tmp/$1 HT_ABI_CURRENT=$tmp/$1/current $SHELL "$check" >"$tmp/$1.out" 2>&1
+	HT_ABI_BASELINE=$tmp/$1 HT_ABI_CURRENT=$tmp/$1/current sh "$check" >"$tmp/$1.out" 2>&1
 	st=$?
 }
 

@@ -1,7 +1,7 @@
 /*
  * check_abi.c - plugins built for every earlier minor version of the plugin
- * ABI keep loading and working in this core: the fixtures built for ABI 1.1
- * and 1.2 (tests/abi/fixtures/fixture-old-minor.c, for 1.0, is checked by
+ * ABI keep loading and working in this core: the fixtures built for ABI 1.1,
+ * 1.2 and 1.3 (tests/abi/fixtures/fixture-old-minor.c, for 1.0, is checked by
  * check_core), and the ABI probe built against the headers of the ABI
  * baseline (tests/abi/baseline/).  Each is loaded by a scan and then
  * called through doctor, where it uses the upcalls of its version.
@@ -50,8 +50,8 @@ static void rm_rf(char *dir)
 	free(dir);
 }
 
-static const char *const modules[] = {"fixture-abi-1-1", "fixture-abi-1-2", "probe-baseline",
-                                      NULL};
+static const char *const modules[] = {"fixture-abi-1-1", "fixture-abi-1-2", "fixture-abi-1-3",
+                                      "probe-baseline", NULL};
 
 /* A plugin directory with symbolic links to the modules above. */
 static char *plugin_dir(void)
@@ -89,7 +89,7 @@ START_TEST(test_earlier_minors_load)
 	char *plugins = plugin_dir(), baseline[32];
 	hypertest *h = hypertest_new();
 	size_t i;
-	int seen11 = 0, seen12 = 0, seen_probe = 0;
+	int seen11 = 0, seen12 = 0, seen13 = 0, seen_probe = 0;
 
 	baseline_abi(baseline, sizeof baseline);
 	setenv("HYPERTEST_PLUGIN_PATH", plugins, 1);
@@ -109,6 +109,10 @@ START_TEST(test_earlier_minors_load)
 			ck_assert_str_eq(abi, "1.2");
 			ck_assert_str_eq(name, "minor12");
 			seen12++;
+		} else if (strstr(path, "fixture-abi-1-3")) {
+			ck_assert_str_eq(abi, "1.3");
+			ck_assert_str_eq(name, "minor13");
+			seen13++;
 		} else if (strstr(path, "probe-baseline")) {
 			ck_assert_str_eq(abi, baseline);
 			ck_assert_str_eq(name, "probe");
@@ -118,6 +122,7 @@ START_TEST(test_earlier_minors_load)
 	/* a runner and a provider each */
 	ck_assert_int_eq(seen11, 2);
 	ck_assert_int_eq(seen12, 2);
+	ck_assert_int_eq(seen13, 2);
 	ck_assert_int_eq(seen_probe, 2);
 	hypertest_free(h);
 	unsetenv("HYPERTEST_PLUGIN_PATH");
@@ -192,6 +197,102 @@ START_TEST(test_abi_1_2_init_error)
 }
 END_TEST
 
+/* A provider built for ABI 1.2 has no provisioning operations: provision
+ * and destroy say so, naming the plugin and its ABI. */
+START_TEST(test_abi_1_2_no_provisioning)
+{
+	char *plugins = plugin_dir(), *project = tmpdir(), path[2048], *res = (char *)1;
+	hypertest *h = hypertest_new();
+	const char *want = "provider 'minor12': provisioning not supported (built for ABI 1.2)";
+
+	snprintf(path, sizeof path, "%s/hypertest.config.json", project);
+	write_file(path, "{\"imageName\": \"abi/hypertest\", \"testRunner\": {\"plugin\": "
+	                 "\"minor12\"}, \"cloudProvider\": {\"plugin\": \"minor12\"}}\n");
+	setenv("HYPERTEST_PLUGIN_PATH", plugins, 1);
+	ck_assert_int_eq(hypertest_set_project_dir(h, project), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_provision(h, &res), HYPERTEST_ERR_UNSUPPORTED);
+	ck_assert_ptr_null(res);
+	ck_assert_str_eq(hypertest_errmsg(h), want);
+	ck_assert_int_eq(hypertest_set_flags(h, HYPERTEST_FLAG_DRY_RUN), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_provision(h, NULL), HYPERTEST_ERR_UNSUPPORTED);
+	ck_assert_str_eq(hypertest_errmsg(h), want);
+	ck_assert_int_eq(hypertest_destroy(h, HYPERTEST_DESTROY_LIST, &res), HYPERTEST_ERR_UNSUPPORTED);
+	ck_assert_str_eq(hypertest_errmsg(h), want);
+	hypertest_free(h);
+	unsetenv("HYPERTEST_PLUGIN_PATH");
+	rm_rf(project);
+	rm_rf(plugins);
+}
+END_TEST
+
+/* A provider built for ABI 1.3: the core calls its provisioning
+ * operations, hands back their answer as compact JSON, passes the destroy
+ * flags, and refuses an answer that is not the array it must be. */
+static hypertest *handle_13(char *plugins, char *project, const char *answer)
+{
+	char path[2048], cfg[512];
+	hypertest *h = hypertest_new();
+
+	snprintf(path, sizeof path, "%s/hypertest.config.json", project);
+	snprintf(cfg, sizeof cfg,
+	         "{\"imageName\": \"abi/hypertest\", \"testRunner\": {\"plugin\": \"minor13\"}, "
+	         "\"cloudProvider\": {\"plugin\": \"minor13\", \"options\": {\"answer\": \"%s\"}}}\n",
+	         answer);
+	write_file(path, cfg);
+	setenv("HYPERTEST_PLUGIN_PATH", plugins, 1);
+	ck_assert_int_eq(hypertest_set_project_dir(h, project), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	return h;
+}
+
+START_TEST(test_abi_1_3_provisioning)
+{
+	char *plugins = plugin_dir(), *project = tmpdir(), *res = NULL;
+	hypertest *h = handle_13(plugins, project, "good");
+	static const struct {
+		const char *answer, *error;
+	} bad[] = {
+	    {"bad", "provider 'minor13': provision: the answer is not a JSON array"},
+	    {"missing", "provider 'minor13': provision: item 0 has no string \"reason\""},
+	    {"fail", "provider 'minor13': the fixture refuses"},
+	};
+	size_t i;
+
+	ck_assert_int_eq(hypertest_provision(h, &res), HYPERTEST_OK);
+	ck_assert_str_eq(res, "[{\"type\":\"thing\",\"name\":\"t\",\"action\":\"create\","
+	                      "\"reason\":\"applied\"}]");
+	hypertest_string_free(res);
+	ck_assert_int_eq(hypertest_destroy(h, HYPERTEST_DESTROY_FORCE, &res), HYPERTEST_OK);
+	ck_assert_ptr_nonnull(strstr(res, "\"reason\":\"flags=2\""));
+	hypertest_string_free(res);
+	ck_assert_int_eq(hypertest_destroy(h, 4, &res), HYPERTEST_ERR_INVALID);
+	ck_assert_ptr_null(res);
+	ck_assert_int_eq(hypertest_set_flags(h, HYPERTEST_FLAG_DRY_RUN), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_provision(h, &res), HYPERTEST_OK);
+	ck_assert_ptr_nonnull(strstr(res, "\"reason\":\"planned\""));
+	hypertest_string_free(res);
+	/* a dry run only lists */
+	ck_assert_int_eq(hypertest_destroy(h, HYPERTEST_DESTROY_FORCE, &res), HYPERTEST_OK);
+	ck_assert_ptr_nonnull(strstr(res, "\"reason\":\"flags=3\""));
+	hypertest_string_free(res);
+	hypertest_free(h);
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		h = handle_13(plugins, project, bad[i].answer);
+		res = NULL;
+		ck_assert_int_ne(hypertest_provision(h, &res), HYPERTEST_OK);
+		ck_assert_ptr_null(res);
+		ck_assert_msg(strstr(hypertest_errmsg(h), bad[i].error), "%s: '%s' lacks '%s'",
+		              bad[i].answer, hypertest_errmsg(h), bad[i].error);
+		hypertest_free(h);
+	}
+	unsetenv("HYPERTEST_PLUGIN_PATH");
+	rm_rf(project);
+	rm_rf(plugins);
+}
+END_TEST
+
 START_TEST(test_baseline_probe_works)
 {
 	char expected_runner[256], expected_provider[256];
@@ -218,6 +319,8 @@ int main(void)
 	tcase_add_test(tc, test_earlier_minors_load);
 	tcase_add_test(tc, test_abi_1_1_buffers);
 	tcase_add_test(tc, test_abi_1_2_init_error);
+	tcase_add_test(tc, test_abi_1_2_no_provisioning);
+	tcase_add_test(tc, test_abi_1_3_provisioning);
 	tcase_add_test(tc, test_baseline_probe_works);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

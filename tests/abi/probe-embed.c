@@ -23,9 +23,11 @@ PROBE_EXPORT enum hypertest_error probe_error;
 PROBE_EXPORT enum hypertest_log_level probe_log_level;
 PROBE_EXPORT enum hypertest_status probe_status;
 PROBE_EXPORT enum hypertest_check_status probe_check_status;
+PROBE_EXPORT enum hypertest_destroy_flag probe_destroy_flag;
 
 /* hypertest.h */
 PROBE_EXPORT enum hypertest_flag probe_flag;
+PROBE_EXPORT enum hypertest_invoke_option probe_invoke_option;
 PROBE_EXPORT enum hypertest_event_type probe_event_type;
 PROBE_EXPORT enum hypertest_event_field probe_event_field;
 PROBE_EXPORT enum hypertest_test_field probe_test_field;

@@ -35,6 +35,7 @@ PROBE_EXPORT enum hypertest_error probe_error;
 PROBE_EXPORT enum hypertest_log_level probe_log_level;
 PROBE_EXPORT enum hypertest_status probe_status;
 PROBE_EXPORT enum hypertest_check_status probe_check_status;
+PROBE_EXPORT enum hypertest_destroy_flag probe_destroy_flag;
 
 /* plugin.h: enums */
 PROBE_EXPORT enum hypertest_plugin_kind probe_plugin_kind;
@@ -81,6 +82,9 @@ PROBE_EXPORT hypertest_UP_BUFFER_NEW_fn probe_UP_BUFFER_NEW;
 PROBE_EXPORT hypertest_UP_BUFFER_DATA_fn probe_UP_BUFFER_DATA;
 PROBE_EXPORT hypertest_UP_BUFFER_FREE_fn probe_UP_BUFFER_FREE;
 #endif
+#ifdef HYPERTEST_UP_INVOCATION_USAGE
+PROBE_EXPORT hypertest_UP_INVOCATION_USAGE_fn probe_UP_INVOCATION_USAGE;
+#endif
 
 /* plugin.h: the operations */
 PROBE_EXPORT hypertest_OP_CREATE_fn probe_OP_CREATE;
@@ -103,6 +107,9 @@ PROBE_EXPORT hypertest_PROVIDER_ARTIFACTS_STORE_fn probe_PROVIDER_ARTIFACTS_STOR
 PROBE_EXPORT hypertest_PROVIDER_PAYLOAD_FIELDS_fn probe_PROVIDER_PAYLOAD_FIELDS;
 PROBE_EXPORT hypertest_PROVIDER_OBJECT_URL_fn probe_PROVIDER_OBJECT_URL;
 PROBE_EXPORT hypertest_PROVIDER_OBJECT_LIST_fn probe_PROVIDER_OBJECT_LIST;
+PROBE_EXPORT hypertest_PROVIDER_PROVISION_PLAN_fn probe_PROVIDER_PROVISION_PLAN;
+PROBE_EXPORT hypertest_PROVIDER_PROVISION_APPLY_fn probe_PROVIDER_PROVISION_APPLY;
+PROBE_EXPORT hypertest_PROVIDER_RESOURCES_DESTROY_fn probe_PROVIDER_RESOURCES_DESTROY;
 
 /* ---- a working plugin: doctor through the upcalls ----------------------------- */
 

@@ -169,6 +169,18 @@ grep -q 'third passed' "$other/junit.xml" || fail "report from S3: no system-out
 echo "report: built from S3 by invoke and again by hypertest report"
 control GET "/function/$fn" >"$tmp/fn.json"
 [ "$(json "$tmp/fn.json" 'd["stats"]["invocations"]')" = 4 ] || fail "not 4 invocations"
+# the cost: the billed durations of the REPORT lines of the log tails, summed
+"$py" - "$res" "$tmp/fn.json" <<'PY' || fail "cost"
+import json, sys
+d, fn = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+c, billed = d["cost"], fn["stats"]["billedMs"]
+assert billed > 0 and c["billedMs"] == billed, (c, billed)
+assert sum(t["cost"]["billedMs"] for t in d["testResults"]) == billed, d["testResults"]
+assert abs(c["gbSeconds"] - billed / 1000.0 * 2048 / 1024) < 1e-9, c
+assert c["invocations"] == 4 and c["pricePerGBSecond"] == 0.0000166667, c
+assert abs(c["dollars"] - (c["gbSeconds"] * 0.0000166667 + 4 * 0.0000002)) < 1e-12, c
+PY
+grep -q "GB-s billed" "$tmp/invoke.out" || fail "the cost is not printed"
 echo "invoked: 3 passed, 1 failed; results and artifacts in s3://$HT_S3_BUCKET/$run/"
 
 # every request since the start was authentic

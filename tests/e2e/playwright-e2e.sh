@@ -81,7 +81,7 @@ assert d["tests"] == {"total": 17, "success": 13 + b, "skipped": 2 - b, "failed"
 # every test's artifacts: Playwright's report and logs, its output folder
 for t in d["testResults"]:
     art = "%s/.hypertest/bucket/%s/%s" % (p, d["runId"], t["testId"])
-    for f in ("report.json", "stdout.log", "stderr.log"):
+    for f in ("playwright-results.json", "stdout.log", "stderr.log"):
         assert os.path.isfile(art + "/" + f), (t["name"], f, os.listdir(art))
 art = "%s/.hypertest/bucket/%s/%s/test-results" % (p, d["runId"], failed["testId"])
 assert any("error-context.md" in fs for _, _, fs in os.walk(art)), art

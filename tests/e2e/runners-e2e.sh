@@ -91,6 +91,7 @@ want = {
     "test_xfail": "skipped",
     "test_xpass": "success",
     "test_xpass_strict": "failed",
+    "test_artifacts_path": "success",
     "test_ids[a b]": "success",
     "test_ids[x[1]]": "success",
     "test_ids[k::v]": "success",
@@ -101,7 +102,7 @@ want = {
 }
 got = {n: t["status"] for n, t in by.items()}
 assert got == want, {n: (got.get(n), s) for n, s in want.items() if got.get(n) != s} or got
-assert d["tests"] == {"total": 13, "success": 7, "skipped": 2, "failed": 4}, d["tests"]
+assert d["tests"] == {"total": 14, "success": 8, "skipped": 2, "failed": 4}, d["tests"]
 for t in d["testResults"]:
     assert t["filePath"] == t["context"]["nodeid"].split("::")[0], t
 

@@ -10,6 +10,7 @@
 #include <check.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
@@ -768,14 +769,24 @@ START_TEST(t_environment)
 	signal(SIGPIPE, SIG_IGN); /* the test must not inherit it */
 	setenv("HT_RC_INHERITED", "yes", 1);
 	setenv("HT_RC_OVERRIDE", "old", 1);
+	/* the artifacts directory wins over ours and over the "env" option */
+	setenv("HT_TEST_ARTIFACTS_OUTPUT_PATH", "stale", 1);
 	hypertest_result res;
-	run_argv(&res, "t", json_pack("{s:{s:s,s:s}}", "env", "HT_RC_VAR", "v a l", "HT_RC_OVERRIDE",
-	                              "new"),
-	         helper, "info", "HT_RC_VAR", "HT_RC_INHERITED", "HT_RC_OVERRIDE", NULL);
+	run_argv(&res, "t",
+	         json_pack("{s:{s:s,s:s,s:s}}", "env", "HT_RC_VAR", "v a l", "HT_RC_OVERRIDE", "new",
+	                   "HT_TEST_ARTIFACTS_OUTPUT_PATH", "option"),
+	         helper, "info", "HT_RC_VAR", "HT_RC_INHERITED", "HT_RC_OVERRIDE",
+	         "HT_TEST_ARTIFACTS_OUTPUT_PATH", NULL);
+	unsetenv("HT_TEST_ARTIFACTS_OUTPUT_PATH");
 	ck_assert_int_eq(res.status, HYPERTEST_STATUS_SUCCESS);
-	char *out = artifact("stdout.log", NULL);
-	ck_assert_str_eq(out, "own_group=1\nstdin=0\nsigpipe=default\nHT_RC_VAR=v a l (1)\n"
-	                      "HT_RC_INHERITED=yes (1)\nHT_RC_OVERRIDE=new (1)\n");
+	char *out = artifact("stdout.log", NULL), real[PATH_MAX], want[2 * PATH_MAX];
+	ck_assert_ptr_nonnull(realpath(artifacts, real));
+	snprintf(want, sizeof want,
+	         "own_group=1\nstdin=0\nsigpipe=default\nHT_RC_VAR=v a l (1)\n"
+	         "HT_RC_INHERITED=yes (1)\nHT_RC_OVERRIDE=new (1)\n"
+	         "HT_TEST_ARTIFACTS_OUTPUT_PATH=%s (1)\n",
+	         real);
+	ck_assert_str_eq(out, want);
 	free(out);
 	fake_result_free(&res);
 }

@@ -399,6 +399,52 @@ START_TEST(t_options)
 }
 END_TEST
 
+/* A report whose file suites hold no test (found by tests/fuzz): no test,
+ * said, and no sort of an empty list (UBSan: qsort of NULL + 0). */
+START_TEST(t_report_without_tests)
+{
+	static const char report[] =
+	    "{\"config\": {\"projects\": [{\"name\": \"a\", \"testDir\": \"/p\"}]},"
+	    " \"suites\": [{\"title\": \"a.spec.ts\", \"file\": \"a.spec.ts\", \"specs\": []}]}";
+	pw_options o = {0};
+	pw_listing l;
+	pw_outcome out;
+	char *error = NULL;
+	if (pw_listing_parse(report, strlen(report), &o, &l, &error) == 0) {
+		ck_assert_uint_eq(l.n, 0);
+		pw_listing_free(&l);
+	}
+	free(error);
+	error = NULL;
+	/* as the outcome of a run: the test failed, no test in the report */
+	ck_assert_int_eq(pw_outcome_parse(report, strlen(report), "x", "/p", &out, &error), 0);
+	ck_assert_int_eq(out.status, HYPERTEST_STATUS_FAILED);
+	ck_assert_ptr_nonnull(out.message);
+	pw_outcome_free(&out);
+	free(error);
+}
+END_TEST
+
+/* A listing whose project has a relative testDir (found by tests/fuzz: the
+ * common ancestor of "/p/specs" and "p/specs/nested" was looked for for
+ * ever): refused, naming it. */
+START_TEST(t_listing_relative_test_dir)
+{
+	static const char report[] =
+	    "{\"config\": {\"projects\": [{\"name\": \"a\", \"testDir\": \"/p/specs\"},"
+	    " {\"name\": \"b\", \"testDir\": \"p/specs/nested\"}]}, \"suites\": []}";
+	pw_options o = {0};
+	pw_listing l;
+	char *error = NULL;
+	o.projects = PW_PROJECTS_ALL;
+	ck_assert_int_eq(pw_listing_parse(report, strlen(report), &o, &l, &error),
+	                 HYPERTEST_ERR_RUNNER);
+	ck_assert_msg(error && strstr(error, "project 2") && strstr(error, "p/specs/nested") &&
+	              strstr(error, "absolute"), "%s", error ? error : "(null)");
+	free(error);
+}
+END_TEST
+
 /* A command that writes no report: the test fails with what it printed. */
 START_TEST(t_run_without_report)
 {
@@ -682,7 +728,7 @@ END_TEST
 static int64_t report_duration(void)
 {
 	char path[1024];
-	snprintf(path, sizeof path, "%s/report.json", artifacts);
+	snprintf(path, sizeof path, "%s/playwright-results.json", artifacts);
 	json_error_t err;
 	json_t *r = json_load_file(path, 0, &err);
 	ck_assert_msg(r != NULL, "%s: %s", path, err.text);
@@ -719,7 +765,7 @@ START_TEST(t_status_passed)
 	ck_assert_int_eq(res.duration, report_duration());
 	ck_assert_ptr_null(res.message);
 	/* the artifacts: report, logs, Playwright's output folder */
-	const char *files[] = {"report.json", "stdout.log", "stderr.log", "test-results"};
+	const char *files[] = {"playwright-results.json", "stdout.log", "stderr.log", "test-results"};
 	for (size_t i = 0; i < 4; i++) {
 		char path[1024];
 		struct stat st;
@@ -816,6 +862,8 @@ static Suite *offline_suite(void)
 	Suite *s = suite_create("runner-playwright");
 	TCase *tc = tcase_create("escape");
 	tcase_add_test(tc, t_escape);
+	tcase_add_test(tc, t_report_without_tests);
+	tcase_add_test(tc, t_listing_relative_test_dir);
 	tcase_add_test(tc, t_pattern);
 	tcase_add_test(tc, t_undouble);
 	tcase_add_test(tc, t_strip_ansi);

@@ -17,6 +17,7 @@ static hypertest_core core;
 static char python[256], project[4096], tmp[64];
 static void *module;
 static void *self;
+static int last_art; /* number of the last artifacts directory */
 
 static void setup(void)
 {
@@ -90,6 +91,7 @@ static const char *const node_ids[] = {
 	"tests/test_basic.py::test_xfail",
 	"tests/test_basic.py::test_xpass",
 	"tests/test_basic.py::test_xpass_strict",
+	"tests/test_basic.py::test_artifacts_path",
 	"tests/test_params.py::test_ids[a b]",
 	"tests/test_params.py::test_ids[x[1]]",
 	"tests/test_params.py::test_ids[k::v]",
@@ -166,6 +168,7 @@ static struct hypertest_result run(const char *nodeid)
 	memset(&r, 0, sizeof r);
 	char art[256], ctx[1024];
 	static int n;
+	last_art = n;
 	snprintf(art, sizeof art, "%s/art%d", tmp, n++);
 	ck_assert_int_eq(mkdir(art, 0755), 0);
 	json_t *o = json_pack("{s:s}", "nodeid", nodeid);
@@ -231,6 +234,17 @@ START_TEST(statuses)
 	ck_assert_msg(strstr(r.stack, ">       assert value == 42, \"the answer is off by one\"\n") != NULL, "%s", r.stack);
 	ck_assert_msg(strstr(r.stack, "tests/test_basic.py:11: AssertionError") != NULL, "%s", r.stack);
 	fake_result_free(&r);
+
+	/* HT_TEST_ARTIFACTS_OUTPUT_PATH: the test writes into its artifacts directory */
+	r = run("tests/test_basic.py::test_artifacts_path");
+	ck_assert_int_eq(r.status, HYPERTEST_STATUS_SUCCESS);
+	fake_result_free(&r);
+	{
+		char path[512];
+		struct stat st;
+		snprintf(path, sizeof path, "%s/art%d/from-test.txt", tmp, last_art);
+		ck_assert_msg(stat(path, &st) == 0, "%s: %s", path, strerror(errno));
+	}
 
 	r = run("tests/test_basic.py::test_nope");
 	ck_assert_int_eq(r.status, HYPERTEST_STATUS_FAILED);

@@ -509,6 +509,30 @@ START_TEST(test_response_too_large)
 }
 END_TEST
 
+/* A duration no int64_t holds (found by tests/fuzz: UBSan, a double of
+ * 1e300 converted) fails the test; 10^12 ms is the largest taken. */
+START_TEST(test_response_huge_duration)
+{
+	static const char *const bad[] = {"1e300", "-1", "1e19", "9.3e18", "1000000000001"};
+	ht_test_result r;
+	char text[128];
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		memset(&r, 0, sizeof r);
+		snprintf(text, sizeof text, "{\"success\": true, \"duration\": %s}", bad[i]);
+		ht_result_from_response(&r, text, strlen(text), 1024);
+		ck_assert_int_eq(r.status, HYPERTEST_STATUS_FAILED);
+		ck_assert_msg(strstr(r.message, "'duration'"), "%s", r.message);
+		ht_test_result_clear(&r);
+	}
+	memset(&r, 0, sizeof r);
+	snprintf(text, sizeof text, "{\"success\": true, \"duration\": 1e12}");
+	ht_result_from_response(&r, text, strlen(text), 1024);
+	ck_assert_int_eq(r.status, HYPERTEST_STATUS_SUCCESS);
+	ck_assert_int_eq(r.duration, 1000000000000LL);
+	ht_test_result_clear(&r);
+}
+END_TEST
+
 /* ---- bad input: clear errors, nothing lost ------------------------------------ */
 
 START_TEST(test_missing_config)
@@ -629,6 +653,47 @@ START_TEST(test_results_not_writable)
 	ck_assert_ptr_nonnull(doc);
 	ck_assert_uint_eq(json_array_size(json_object_get(doc, "testResults")), 4);
 	json_decref(doc);
+	hypertest_run_free(run);
+	finish(h, project, plugins);
+}
+END_TEST
+
+/* As in the TypeScript hypertest: another image than the manifest's stops
+ * the invoke unless the policy is "silence"; ".json" appended to names. */
+START_TEST(test_image_drift_is_an_error)
+{
+	char *plugins = plugin_dir(good_only);
+	char *project = make_project(2, NULL);
+	hypertest *h = open_project(project, plugins, NULL);
+	hypertest_run *run = NULL;
+	const char *msg;
+	char path[2048];
+
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_set(h, "resultsFileName", "\"myresults\""), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_set(h, "buildManifestFileName", "\"mymanifest\""),
+	                 HYPERTEST_OK);
+	ck_assert_msg(hypertest_deploy(h) == HYPERTEST_OK, "%s", hypertest_errmsg(h));
+	snprintf(path, sizeof path, "%s/bucket/mymanifest.json", project);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_OK);
+	snprintf(path, sizeof path, "%s/myresults.json", project);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	snprintf(path, sizeof path, "%s/myresults", project);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	hypertest_run_free(run);
+	run = NULL;
+	write_file(project, "bucket/function-digest",
+	           "sha256:1111111111111111111111111111111111111111111111111111111111111111");
+	/* the default policy ("warning") */
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_ERR_DRIFT);
+	ck_assert_ptr_null(run);
+	msg = hypertest_errmsg(h);
+	ck_assert_msg(strstr(msg, "runs image sha256:1111111111111111") && strstr(msg, "expects sha256:") &&
+	                  strstr(msg, "hypertest deploy"),
+	              "%s", msg);
+	ck_assert_int_eq(hypertest_config_set(h, "driftDetectionPolicy", "\"silence\""), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_OK);
 	hypertest_run_free(run);
 	finish(h, project, plugins);
 }
@@ -1053,6 +1118,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_results_schema);
 	tcase_add_test(tc, test_bad_responses);
 	tcase_add_test(tc, test_response_too_large);
+	tcase_add_test(tc, test_response_huge_duration);
 	tcase_add_test(tc, test_history_orders_second_run);
 	tcase_add_test(tc, test_dry_run_mutates_nothing);
 	tcase_add_test(tc, test_longest_first_on_second_run);
@@ -1069,6 +1135,7 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_empty_test_dir);
 	tcase_add_test(tc, test_results_not_writable);
 	tcase_add_test(tc, test_drift_policies);
+	tcase_add_test(tc, test_image_drift_is_an_error);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("units");
 	tcase_add_test(tc, test_schedule_order);

@@ -400,6 +400,44 @@ START_TEST(test_not_a_dir)
 }
 END_TEST
 
+/* hypertest's own files inside the test directory ("testDir": ".") never
+ * count: .hypertest/, the results file, the manifest; anything else does. */
+START_TEST(test_project_state_left_out)
+{
+	char before[65], after[65], plain[65];
+	ht_err err;
+	char *dir = ht_strdup(tpath("proj"));
+
+	make_dir(dir);
+	make_dir(tpath("proj/tests"));
+	write_bytes(tpath("proj/tests/a.spec.ts"), B("test"), 0644);
+	ck_assert_int_eq(ht_dirhash_project(dir, dir, "res.json", "m/man.json", before, &err),
+	                 HYPERTEST_OK);
+	make_dir(tpath("proj/.hypertest"));
+	make_dir(tpath("proj/.hypertest/bucket"));
+	write_bytes(tpath("proj/.hypertest/bucket/x"), B("x"), 0644);
+	write_bytes(tpath("proj/res.json"), B("{}"), 0644);
+	make_dir(tpath("proj/m"));
+	write_bytes(tpath("proj/m/man.json"), B("{}"), 0644);
+	ck_assert_int_eq(ht_dirhash_project(dir, dir, "res.json", "m/man.json", after, &err),
+	                 HYPERTEST_OK);
+	ck_assert_str_eq(before, after);
+	ck_assert_int_eq(ht_dirhash(dir, plain, &err), HYPERTEST_OK);
+	ck_assert_str_ne(plain, before);
+	/* from a subdirectory of the project: the same names are other files */
+	ck_assert_int_eq(ht_dirhash_project(tpath("proj/m"), dir, "res.json", "man.json", after, &err),
+	                 HYPERTEST_OK);
+	ck_assert_int_eq(ht_dirhash(tpath("proj/m"), plain, &err), HYPERTEST_OK);
+	ck_assert_str_eq(after, plain);
+	/* another file still counts */
+	write_bytes(tpath("proj/other.json"), B("{}"), 0644);
+	ck_assert_int_eq(ht_dirhash_project(dir, dir, "res.json", "m/man.json", after, &err),
+	                 HYPERTEST_OK);
+	ck_assert_str_ne(before, after);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_empty_dir)
 {
 	char hex[65];
@@ -688,6 +726,7 @@ static Suite *dirhash_suite(void)
 	tc = tcase_create("errors");
 	tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_test(tc, test_missing_dir);
+	tcase_add_test(tc, test_project_state_left_out);
 	tcase_add_test(tc, test_not_a_dir);
 	tcase_add_test(tc, test_empty_dir);
 	tcase_add_test(tc, test_dangling_link);

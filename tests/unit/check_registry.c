@@ -177,6 +177,9 @@ struct proxy {
 	char addr[64]; /* "127.0.0.1:port" */
 };
 
+/* --patch-gate for the next proxy started (NULL: none) */
+static const char *proxy_gate;
+
 /* tls: NULL, or {certificate, key}: HTTPS, a connection closed after a GET
  * or HEAD */
 static void start_proxy_tls(struct proxy *p, const char *name, int upstream, const char *auth,
@@ -199,6 +202,10 @@ static void start_proxy_tls(struct proxy *p, const char *name, int upstream, con
 		argv[n++] = "--tls-key";
 		argv[n++] = (char *)tls[1];
 		argv[n++] = "--close";
+	}
+	if (proxy_gate) {
+		argv[n++] = "--patch-gate";
+		argv[n++] = (char *)proxy_gate;
 	}
 	argv[n] = NULL;
 	char out[4200];
@@ -227,7 +234,7 @@ static void start_proxy(struct proxy *p, const char *name, int upstream, const c
 }
 
 static struct registry plain_reg, basic_reg;
-static struct proxy plain_px, bearer_px, short_px, corrupt_px, basic_px;
+static struct proxy plain_px, bearer_px, short_px, corrupt_px, basic_px, gate_px;
 
 static void suite_setup(void)
 {
@@ -244,6 +251,9 @@ static void suite_setup(void)
 	start_proxy(&short_px, "short-proxy", plain_reg.port, "bearer", "11", 0);
 	start_proxy(&corrupt_px, "corrupt-proxy", plain_reg.port, "none", "300", 1);
 	start_proxy(&basic_px, "basic-proxy", basic_reg.port, "none", "300", 0);
+	proxy_gate = "4"; /* HT_IMAGE_PUSH_THREADS */
+	start_proxy(&gate_px, "gate-proxy", plain_reg.port, "none", "300", 0);
+	proxy_gate = NULL;
 }
 
 static void suite_teardown(void)
@@ -253,6 +263,7 @@ static void suite_teardown(void)
 	stop(short_px.pid);
 	stop(corrupt_px.pid);
 	stop(basic_px.pid);
+	stop(gate_px.pid);
 	stop(plain_reg.pid);
 	stop(basic_reg.pid);
 	if (getenv("CHECK_REGISTRY_KEEP"))
@@ -481,6 +492,51 @@ START_TEST(test_second_push_uploads_nothing)
 	ck_assert_int_eq(count_since(&plain_px, mark, "HEAD ", " 200"), 3);
 	ck_assert_int_eq(count_since(&plain_px, mark, "PUT ", NULL), 1); /* the manifest */
 	ck_assert_int_eq(count_since(&plain_px, mark, "", NULL), 4);
+	ht_image_free(img);
+	free(ref);
+	ht_registry_unref(reg);
+}
+END_TEST
+
+/* Six new layers: the smallest first, alone, then the others
+ * HT_IMAGE_PUSH_THREADS at a time: the proxy lets no PATCH but the first
+ * through before four more have arrived, which a push of one layer after
+ * the other never reaches (each would wait out the gate's 10 s). */
+START_TEST(test_parallel_uploads)
+{
+	ck_assert_int_eq(HT_IMAGE_PUSH_THREADS, 4);
+	ht_registry *reg = client();
+	ht_err err = {0};
+	ht_image *img = ht_image_new(NULL, &err);
+	ck_assert_msg(img != NULL, "%s", err.msg);
+	for (int i = 0; i < 6; i++) {
+		char path[32], content[32];
+		snprintf(path, sizeof path, "/data/%d", i);
+		snprintf(content, sizeof content, "layer %d\n", i);
+		ht_layer *lb = ht_layer_new();
+		ck_assert_int_eq(ht_layer_add_data(lb, path, content, strlen(content), 0644, &err), 0);
+		ck_assert_msg(ht_image_append_layer(img, lb, tp("work"), &err) == 0, "%s", err.msg);
+		ht_layer_free(lb);
+	}
+	char *ref = ref_at(&gate_px, "parallel/app:1");
+	char d[80];
+	long mark = log_size(&gate_px);
+	ck_assert_msg(ht_image_push_registry(img, reg, ref, d, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(ht_image_layers_uploaded(img), 6);
+	ck_assert_int_eq(count_since(&gate_px, mark, "PATCH ", NULL), 7); /* and the config */
+	ck_assert_int_eq(count_since(&gate_px, mark, "GATE timeout", NULL), 0);
+	ck_assert_int_eq(count_since(&gate_px, mark, "GATE open", NULL), 6);
+	/* all there: the image reads back whole */
+	ht_image *back = NULL;
+	ck_assert_msg(ht_image_from_registry(reg, ref, NULL, &back, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(ht_image_layer_count(back), 6);
+	ck_assert_int_eq(ht_image_write_layout(back, tp("layout"), "p", d, &err), 0);
+	ht_image_free(back);
+	/* again: nothing sent */
+	mark = log_size(&gate_px);
+	ck_assert_msg(ht_image_push_registry(img, reg, ref, d, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(ht_image_layers_uploaded(img), 0);
+	ck_assert_int_eq(count_since(&gate_px, mark, "PATCH ", NULL), 0);
 	ht_image_free(img);
 	free(ref);
 	ht_registry_unref(reg);
@@ -932,6 +988,7 @@ static Suite *registry_suite(void)
 	tcase_add_test(tc, test_references);
 	tcase_add_test(tc, test_push_pull);
 	tcase_add_test(tc, test_second_push_uploads_nothing);
+	tcase_add_test(tc, test_parallel_uploads);
 	tcase_add_test(tc, test_mount_from_base);
 	tcase_add_test(tc, test_bearer_tokens);
 	tcase_add_test(tc, test_bearer_expiry);

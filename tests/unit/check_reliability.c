@@ -316,8 +316,10 @@ START_TEST(test_results_file_name)
 	}
 	/* a directory of the project, and the configuration file itself: refused
 	 * before anything runs, at the key */
+	/* "out" is "out.json" once ".json" is appended, as the TypeScript
+	 * hypertest does: that is the directory */
 	project = make_project(3, "  \"resultsFileName\": \"out\",\n");
-	snprintf(extra, sizeof extra, "%s/out", project);
+	snprintf(extra, sizeof extra, "%s/out.json", project);
 	mkdir(extra, 0755);
 	h = open_project(project, plugins);
 	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);

@@ -163,6 +163,9 @@ class EcrService:
             raise self.images._missing_repo(repo)
         return repo
 
+    # the operations served (checked against botocore's model first)
+    OPERATIONS = ("GetAuthorizationToken", "BatchGetImage", "DescribeImages")
+
     async def handle(self, op, body):
         if op == "GetAuthorizationToken":
             ids = body.get("registryIds") or [self.account]
@@ -234,8 +237,10 @@ class QuotaService:
         self.region = region
         self.concurrency = concurrency
 
+    OPERATIONS = ("GetServiceQuota", "GetAWSDefaultServiceQuota")
+
     async def handle(self, op, body):
-        if op not in ("GetServiceQuota", "GetAWSDefaultServiceQuota"):
+        if op not in self.OPERATIONS:
             raise ApiError(400, "UnknownOperationException", "Unknown operation %s%s" % (SQ_PREFIX, op))
         svc, code = body.get("ServiceCode"), body.get("QuotaCode")
         if not isinstance(svc, str) or not isinstance(code, str):

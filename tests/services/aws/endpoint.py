@@ -37,11 +37,18 @@ import signal
 import sys
 import time
 
+import modelcheck
 import sigv4check
 from awsfmt import ApiError, error_response, json_response
 from ecr_api import ECR_PREFIX, SQ_PREFIX, EcrService, ImageSource, QuotaService
 from httpserv import Response, Server, _read_chunked
 from lambda_api import LambdaService
+
+# botocore's names of the services where ours differ
+MODEL_NAMES = {"servicequotas": "service-quotas"}
+# the error code each service answers a request that does not fit its model
+MODEL_ERRORS = {"ecr": "InvalidParameterException", "servicequotas": "IllegalArgumentException",
+                "lambda": "ValidationException"}
 
 DEFAULT_CREDENTIALS = {"AKIDEXAMPLE": {"secret": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}}
 DEFAULT_CONFIG = {"functions": {"hypertest-test": {"mode": "success"}}}
@@ -187,6 +194,7 @@ class Endpoint:
                            % (req.method, req.raw_path))
         self.operations["%s:%s" % (service, op)] += 1
         if service == "lambda":
+            self.check_model_rest_json(service, op, req)
             resp = await self.lam.handle(op, req)
             return self.oversize(op, req, resp, entry)
         if service == "s3":
@@ -204,7 +212,39 @@ class Endpoint:
         if not isinstance(body, dict):
             raise ApiError(400, "SerializationException", "Body must be a JSON object")
         svc = self.ecr if service == "ecr" else self.quotas
+        if op in svc.OPERATIONS:
+            self.check_model(service, op, body)
         return await svc.handle(op, body)
+
+    # ---- botocore's service model ----------------------------------------------
+    @staticmethod
+    def _model(service, op):
+        model = modelcheck.operation(service, op)
+        if model is None:
+            raise ApiError(400, "UnknownOperationException",
+                           "%s has no operation %s" % (service, op))
+        return model
+
+    def check_model(self, service, op, params):
+        """A request AWS would refuse for its shape is refused here too."""
+        try:
+            modelcheck.validate(self._model(MODEL_NAMES.get(service, service), op), params)
+        except modelcheck.ModelError as e:
+            raise ApiError(400, MODEL_ERRORS[service], str(e)) from None
+
+    def check_model_rest_json(self, service, op, req):
+        model = self._model(service, op)
+        body = None
+        if not model.input_shape or not model.input_shape.serialization.get("payload"):
+            if req.body:
+                try:
+                    body = json.loads(req.body)
+                except ValueError:
+                    return   # the service's own check answers with its own error
+        try:
+            modelcheck.validate(model, modelcheck.params_rest_json(model, req, body))
+        except modelcheck.ModelError as e:
+            raise ApiError(400, MODEL_ERRORS[service], str(e)) from None
 
     def oversize(self, op, req, resp, entry):
         """A successful Invoke of a test the function's "oversize" rule names

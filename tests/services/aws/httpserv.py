@@ -9,6 +9,8 @@ streaming, no HTTP/2.
 
 import asyncio
 import email.utils
+import socket
+import struct
 import urllib.parse
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -64,6 +66,11 @@ class Response:
         self.status = status
         self.body = body if isinstance(body, bytes) else body.encode("utf-8")
         self.headers = list(headers or [])
+        # transport faults (lambda_api's injected faults): None, "reset"
+        # (the connection reset, no answer), "truncated" (half the body,
+        # then close) or "slow" (the body in pieces over slow_ms)
+        self.fault = None
+        self.slow_ms = 0
 
 
 async def _read_chunked(reader, limit):
@@ -190,6 +197,10 @@ class Server:
                         resp = self.on_error(req, e)
                     else:
                         resp = Response(500, "internal error: %r\n" % e)
+                if resp.fault:
+                    if not await self._faulty(writer, resp, keep):
+                        break
+                    continue
                 writer.write(_serialize(resp, keep, req.method == "HEAD"))
                 await writer.drain()
                 if not keep:
@@ -203,6 +214,31 @@ class Server:
                 await writer.wait_closed()
             except (ConnectionError, OSError):
                 pass
+
+    @staticmethod
+    async def _faulty(writer, resp, keep):
+        """Send resp with its fault; whether the connection stays open."""
+        data = _serialize(resp, keep)
+        head = len(data) - len(resp.body)
+        if resp.fault == "reset":
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+            return False
+        if resp.fault == "truncated":
+            writer.write(data[:head + len(resp.body) // 2])
+            await writer.drain()
+            return False
+        pieces = 8
+        writer.write(data[:head])
+        await writer.drain()
+        step = (len(resp.body) + pieces - 1) // pieces or 1
+        for i in range(0, len(resp.body), step):
+            await asyncio.sleep(resp.slow_ms / 1000.0 / pieces)
+            writer.write(resp.body[i:i + step])
+            await writer.drain()
+        return keep
 
     def close(self):
         if self.server:

@@ -13,7 +13,9 @@ import base64
 import datetime
 import hashlib
 import json
+import math
 import os
+import random
 import re
 import signal
 import time
@@ -34,6 +36,16 @@ IMAGE_RE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn
                       r"([a-z0-9]+(?:[._/-][a-z0-9]+)*)"
                       r"(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})|@(sha256:[0-9a-f]{64}))$")
 MODES = ("success", "echo", "command", "functionError", "fixed")
+# Injected faults ("faults" of a function's behaviour), each counted:
+#   throttle       429 TooManyRequestsException (Retry-After), before the run
+#   server500/503  500 or 503 ServiceException, before the run
+#   reset          the function runs, then the connection is reset (RST)
+#   truncated      the function runs; half the body is sent, then close
+#   garbage        the function runs; 200 with a body that is not JSON
+#   slow           the function runs; the body sent in pieces over slowMs
+#   functionError  200, X-Amz-Function-Error: Unhandled and an error payload
+FAULT_KINDS = ("throttle", "server500", "server503", "reset", "truncated", "garbage", "slow",
+               "functionError")
 
 
 def _now_text():
@@ -57,9 +69,45 @@ def check_behaviour(b):
             if not isinstance(rule, dict) or not isinstance(rule.get("every"), int) or rule["every"] < 1 \
                     or not isinstance(rule.get("burst"), int) or rule["burst"] < 0:
                 raise ValueError('%s must be {"burst": N >= 0, "every": M >= 1}' % key)
+    if "faults" in b:
+        check_faults(b["faults"])
     for key in ("delayMs", "concurrencyLimit", "updateDelayMs", "timeout", "timeoutMs"):
         if key in b and (not isinstance(b[key], (int, float)) or b[key] < 0):
             raise ValueError("%s must be a number >= 0" % key)
+
+
+def check_faults(f):
+    """Raise ValueError unless f is {"rate": 0..1, "seed": int, "kinds": {kind: weight},
+    "slowMs": N, "retryAfter": N} (all but rate optional)."""
+    if not isinstance(f, dict) or set(f) - {"rate", "seed", "kinds", "slowMs", "retryAfter"}:
+        raise ValueError('faults must be {"rate": R, "seed": N, "kinds": {...}, "slowMs": N, '
+                         '"retryAfter": N}')
+    rate = f.get("rate")
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate <= 1:
+        raise ValueError("faults.rate must be a number from 0 to 1")
+    if not isinstance(f.get("seed", 0), int):
+        raise ValueError("faults.seed must be an integer")
+    kinds = f.get("kinds", {k: 1 for k in FAULT_KINDS})
+    if not isinstance(kinds, dict) or not kinds or set(kinds) - set(FAULT_KINDS) or \
+            not all(isinstance(w, (int, float)) and w >= 0 for w in kinds.values()) or \
+            not sum(kinds.values()) > 0:
+        raise ValueError("faults.kinds must map some of %s to weights >= 0" % ", ".join(FAULT_KINDS))
+    for key in ("slowMs", "retryAfter"):
+        if key in f and (not isinstance(f[key], int) or f[key] < 0):
+            raise ValueError("faults.%s must be an integer >= 0" % key)
+
+
+def pick_fault(f, seq):
+    """The fault of invocation seq (None: none): the same seed gives the same
+    faults to the same invocation numbers, whatever the order of arrival."""
+    if not f:
+        return None
+    rng = random.Random("%d:%d" % (f.get("seed", 0), seq))
+    if rng.random() >= f["rate"]:
+        return None
+    kinds = f.get("kinds", {k: 1 for k in FAULT_KINDS})
+    names = sorted(kinds)
+    return rng.choices(names, [kinds[k] for k in names])[0]
 
 
 class Function:
@@ -79,9 +127,12 @@ class Function:
     def reset_counters(self):
         self.seq = 0
         self.invocations = 0
+        self.billed_ms = 0
         self.in_flight = 0
         self.max_in_flight = 0
         self.statuses = Counter()
+        self.faults = Counter()
+        self.outcomes = {}      # testId -> [fault kind or "ok", ...] in order
 
     @property
     def arn(self):
@@ -122,9 +173,12 @@ class Function:
         return cfg
 
     def stats(self):
-        return {"invocations": self.invocations, "inFlight": self.in_flight,
+        return {"invocations": self.invocations, "billedMs": self.billed_ms,
+                "inFlight": self.in_flight,
                 "maxInFlight": self.max_in_flight,
-                "statuses": {str(k): v for k, v in sorted(self.statuses.items())}}
+                "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+                "faults": dict(sorted(self.faults.items())),
+                "outcomes": self.outcomes}
 
 
 def _rule_hits(rule, seq):
@@ -159,6 +213,10 @@ class LambdaService:
             fn.behaviour = dict(behaviour)
             if "imageUri" in behaviour:
                 fn.image_uri = behaviour["imageUri"]
+            if "faults" in behaviour:   # counted from here on
+                inflight = fn.in_flight
+                fn.reset_counters()
+                fn.in_flight = fn.max_in_flight = inflight
 
     def reset_counters(self):
         self.max_in_flight = self.in_flight
@@ -332,6 +390,19 @@ class LambdaService:
         if _rule_hits(b.get("throttle"), seq):
             raise ApiError(429, "TooManyRequestsException", "Rate Exceeded.", retry,
                            {"Reason": "CallerRateLimitExceeded"})
+        fault = pick_fault(b.get("faults"), seq)
+        test_id = payload.get("testId") if isinstance(payload, dict) else None
+        if isinstance(test_id, str):
+            fn.outcomes.setdefault(test_id, []).append(fault or "ok")
+        if fault:
+            fn.faults[fault] += 1
+        if fault == "throttle":
+            raise ApiError(429, "TooManyRequestsException", "Rate Exceeded.",
+                           [("Retry-After", str(b["faults"].get("retryAfter", 1)))],
+                           {"Reason": "CallerRateLimitExceeded"})
+        if fault in ("server500", "server503"):
+            raise ApiError(int(fault[6:]), "ServiceException",
+                           "Service error (injected fault, invocation %d)." % seq)
         rule = b.get("serverErrors")
         if _rule_hits(rule, seq):
             statuses = rule.get("status", 500)
@@ -361,11 +432,25 @@ class LambdaService:
             headers.append(("X-Amz-Function-Error", ferror))
         if log_type == "Tail":
             ms = (time.monotonic() - started) * 1000
+            billed = int(math.ceil(ms))  # Lambda bills each millisecond begun
+            fn.billed_ms += billed
+            memory = fn.configuration()["MemorySize"]
             text = ("START RequestId: %s Version: $LATEST\n" % rid).encode() + log + \
-                ("END RequestId: %s\nREPORT RequestId: %s\tDuration: %.2f ms\n" % (rid, rid, ms)).encode()
+                ("END RequestId: %s\nREPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: "
+                 "%d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t\n"
+                 % (rid, rid, ms, billed, memory, min(memory, 64))).encode()
             headers.append(("X-Amz-Log-Result", base64.b64encode(text[-4096:]).decode()))
         headers += [("Content-Type", "application/json"), ("x-amzn-RequestId", rid)]
-        return Response(200, body, headers)
+        if fault == "functionError":
+            body = _error_payload("injected function error (invocation %d)" % seq, "InjectedFault")
+            headers.insert(1, ("X-Amz-Function-Error", "Unhandled"))
+        elif fault == "garbage":
+            body = b"\x00<html>garbage " + bytes(random.Random(seq).randrange(256) for _ in range(64))
+        resp = Response(200, body, headers)
+        if fault in ("reset", "truncated", "slow"):
+            resp.fault = fault
+            resp.slow_ms = b["faults"].get("slowMs", 200)
+        return resp
 
     async def _run(self, fn, b, payload, raw, rid):
         """(response body, function error or None, log bytes)"""

@@ -90,11 +90,12 @@ class Reply:
 
 def send(port, method, path, body=b"", headers=None, conn=None):
     c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    c.request(method, path, body=body, headers=headers or {})
-    rep = Reply(c.getresponse())
-    if conn is None:
-        c.close()
-    return rep
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        return Reply(c.getresponse())
+    finally:
+        if conn is None:
+            c.close()
 
 
 class EndpointTest(unittest.TestCase):
@@ -439,6 +440,52 @@ class EndpointTest(unittest.TestCase):
         self.assertEqual(statuses, [500, 200, 200, 502, 200, 200, 503, 200, 200])
         self.assertLambdaError(self.invoke("echo"), 500, "ServiceException")
 
+    def test_faults(self):
+        """Each kind of injected fault as a client sees it, counted, listed by testId."""
+        def only(kind):
+            self.control("POST", "function/echo", {"mode": "success", "faults": {
+                "rate": 1, "seed": 2, "kinds": {kind: 1}, "slowMs": 40, "retryAfter": 0}})
+        payload = {"testId": "t-1", "context": {"id": "a"}}
+        only("throttle")
+        self.assertLambdaError(self.invoke("echo", payload), 429, "TooManyRequestsException")
+        only("server503")
+        self.assertLambdaError(self.invoke("echo", payload), 503, "ServiceException")
+        only("functionError")
+        rep = self.invoke("echo", payload)
+        self.assertEqual((rep.status, rep.headers.get("x-amz-function-error")), (200, "Unhandled"))
+        self.assertEqual(rep.json()["errorType"], "InjectedFault")
+        only("garbage")
+        rep = self.invoke("echo", payload)
+        self.assertEqual(rep.status, 200)
+        self.assertRaises(ValueError, rep.json)
+        only("slow")
+        rep = self.invoke("echo", payload)
+        self.assertEqual((rep.status, rep.json()["name"]), (200, "a"))
+        only("truncated")
+        self.assertRaises(http.client.IncompleteRead, self.invoke, "echo", payload)
+        only("reset")
+        self.assertRaises((ConnectionError, http.client.RemoteDisconnected), self.invoke, "echo",
+                          payload)
+        stats = self.control("GET", "function/echo")["stats"]
+        self.assertEqual((stats["faults"], stats["outcomes"]), ({"reset": 1}, {"t-1": ["reset"]}))
+        # a seeded mix: the same seed, the same faults for the same invocation numbers
+        runs = []
+        for _ in range(2):
+            self.control("POST", "function/echo", {"mode": "success", "faults": {
+                "rate": 0.5, "seed": 9, "kinds": {"throttle": 1, "server500": 1, "garbage": 1}}})
+            for i in range(20):
+                self.invoke("echo", {"testId": "t%d" % i})
+            runs.append(self.control("GET", "function/echo")["stats"])
+        self.assertEqual(runs[0]["outcomes"], runs[1]["outcomes"])
+        kinds = [o[0] for o in runs[0]["outcomes"].values()]
+        self.assertTrue(0 < kinds.count("ok") < 20, kinds)
+        self.assertEqual(runs[0]["faults"], {k: kinds.count(k) for k in set(kinds) - {"ok"}})
+        for bad in ({"rate": 2}, {"rate": 0.1, "kinds": {"nope": 1}}, {"rate": 0.1, "extra": 1},
+                    {"rate": 0.1, "kinds": {"reset": 0}}):
+            rep = send(self.port, "POST", "/_control/function/echo",
+                       json.dumps({"mode": "success", "faults": bad}).encode())
+            self.assertEqual(rep.status, 400, (bad, rep.raw))
+
     def _concurrent(self, name, n):
         path = "/2015-03-31/functions/%s/invocations" % name
 
@@ -541,6 +588,52 @@ class EndpointTest(unittest.TestCase):
         self.assertJson11Error(rep, 400, "RepositoryNotFoundException")
         rep = self.json11(ECR_T + "BatchGetImage", {"repositoryName": "Bad Name", "imageIds": []})
         self.assertJson11Error(rep, 400, "InvalidParameterException")
+
+    # ---- botocore's service model ---------------------------------------------
+    def test_requests_are_checked_against_the_service_model(self):
+        rep = self.json11(ECR_T + "DescribeImages", {"imageIds": [{"imageTag": "v1"}]})
+        self.assertJson11Error(rep, 400, "InvalidParameterException",
+                               "Value null at 'repositoryName' failed to satisfy constraint")
+        rep = self.json11(ECR_T + "BatchGetImage", {"repositoryName": "hypertest/app",
+                                                    "imageIds": [{"imageTag": "latest"}], "force": True})
+        self.assertJson11Error(rep, 400, "InvalidParameterException", "Member 'force'")
+        rep = self.json11(ECR_T + "BatchGetImage", {"repositoryName": "hypertest/app",
+                                                    "imageIds": [{"imageTag": 7}]})
+        self.assertJson11Error(rep, 400, "InvalidParameterException", "must be a string")
+        rep = self.json11(SQ_T + "GetServiceQuota", {"ServiceCode": "lambda", "QuotaCode": "L-B99A9384",
+                                                     "Region": "eu-west-1"})
+        self.assertJson11Error(rep, 400, "IllegalArgumentException", "Member 'Region'")
+        image = ECR_HOST + "/hypertest/app:v1"
+        for body, message in [({"ImageUri": image, "Architectures": ["sparc"]}, "enum value set: [x86_64, arm64]"),
+                              ({"ImageUri": image, "Publish": "yes"}, "must be a boolean"),
+                              ({"ImageUri": image, "Handler": "x"}, "Member 'Handler'")]:
+            self.assertLambdaError(self.update("deploy", body), 400, "ValidationException", message)
+        # nothing was changed by a refused request
+        self.assertEqual(self.config_of("deploy")["LastUpdateStatus"], "Successful")
+
+    def test_model_check_ranges_maps_and_uri_members(self):
+        import modelcheck
+        op = modelcheck.operation("lambda", "UpdateFunctionConfiguration")
+        with self.assertRaisesRegex(modelcheck.ModelError, "greater than or equal to 128"):
+            modelcheck.validate(op, {"FunctionName": "f", "MemorySize": 64})
+        with self.assertRaisesRegex(modelcheck.ModelError, "must be a string"):
+            modelcheck.validate(op, {"FunctionName": "f", "Environment": {"Variables": {"A": 1}}})
+        modelcheck.validate(op, {"FunctionName": "f", "MemorySize": 2048, "Timeout": 300,
+                                 "EphemeralStorage": {"Size": 2048},
+                                 "Environment": {"Variables": {"A": "1"}}})
+        op = modelcheck.operation("lambda", "PutFunctionConcurrency")
+
+        class Req:
+            raw_path = "/2017-10-31/functions/my%2Dfn/concurrency"
+            raw_query = ""
+            body = b'{"ReservedConcurrentExecutions": 5}'
+
+            def header(self, name, default=None):
+                return default
+        params = modelcheck.params_rest_json(op, Req(), json.loads(Req.body))
+        self.assertEqual(params, {"FunctionName": "my-fn", "ReservedConcurrentExecutions": 5})
+        modelcheck.validate(op, params)
+        self.assertIsNone(modelcheck.operation("lambda", "NoSuchOperation"))
 
     def test_service_quota(self):
         rep = self.json11(SQ_T + "GetServiceQuota", {"ServiceCode": "lambda", "QuotaCode": "L-9FEE3D26"})

@@ -15,7 +15,10 @@ GET /token?service=...&scope=... hands out a token (logged as
 GET /v2/.../blobs/... answer is changed.  With --tls-cert and --tls-key it
 speaks HTTPS, and logs each connection's handshake as "TLS full" or
 "TLS resumed" (a failed one: "TLS failed REASON"); with --close a
-connection ends after the answer to a GET or HEAD.
+connection ends after the answer to a GET or HEAD.  With --patch-gate K,
+the first PATCH passes and each later one waits until K more have arrived
+(so that K uploads must be under way at once), at most 10 s: logged as
+"GATE open" or "GATE timeout".
 """
 import argparse
 import base64
@@ -41,6 +44,8 @@ class State:
         self.lock = threading.Lock()
         self.tokens = {}  # token -> set of (repository, action)
         self.log = open(args.log, "a", buffering=1)
+        self.gate = threading.Condition(self.lock)
+        self.patches = 0
 
     def write(self, line):
         with self.lock:
@@ -156,6 +161,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             if "mount" in query and (query.get("from", [""])[0], "pull") not in have:
                 path = url.path  # a registry mounts only what the token may pull
+        if st.args.patch_gate and self.command == "PATCH":
+            with st.gate:
+                st.patches += 1
+                first = st.patches == 1
+                st.gate.notify_all()
+                met = first or st.gate.wait_for(
+                    lambda: st.patches - 1 >= st.args.patch_gate, timeout=10)
+            if not first:
+                st.write("GATE open" if met else "GATE timeout")
         conn = http.client.HTTPConnection(st.args.upstream, timeout=120)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
         if st.args.auth == "bearer":
@@ -210,6 +224,7 @@ def main():
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     ap.add_argument("--close", action="store_true")
+    ap.add_argument("--patch-gate", type=int, default=0)
     args = ap.parse_args()
     if args.tls_cert:
         server = TLSServer(("127.0.0.1", 0), Handler)

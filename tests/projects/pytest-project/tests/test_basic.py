@@ -29,3 +29,12 @@ def test_xpass():
 @pytest.mark.xfail(reason="must fail", strict=True)
 def test_xpass_strict():
     pass
+
+
+def test_artifacts_path():
+    # the runner names the test's artifacts directory, as tests written for
+    # the TypeScript hypertest expect
+    import os
+
+    with open(os.path.join(os.environ["HT_TEST_ARTIFACTS_OUTPUT_PATH"], "from-test.txt"), "w") as f:
+        f.write("written by the test\n")

@@ -1,0 +1,110 @@
+/*
+ * fixture-abi-1-3.c - a module built for plugin ABI 1.3, which added,
+ * beside HYPERTEST_PROVIDER_OBJECT_LIST (52), the provider operations
+ * HYPERTEST_PROVIDER_PROVISION_PLAN (53), HYPERTEST_PROVIDER_PROVISION_APPLY
+ * (54) and HYPERTEST_PROVIDER_RESOURCES_DESTROY (55).  Registers a runner and a
+ * provider "minor13".  The provider's option "answer" picks what its
+ * operations hand back: "good" (the default) a valid array, "bad" text
+ * that is no JSON, "missing" an item without "reason", "fail" an error.
+ * RESOURCES_DESTROY names the flags it got in its reason ("flags=N").
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <hypertest/plugin.h>
+
+HYPERTEST_PLUGIN_EXPORT const hypertest_plugin_descriptor hypertest_plugin_info = {
+	HYPERTEST_PLUGIN_MAGIC, 1, 3, "fixture-abi-1-3", "1.3", "built for ABI 1.3", "MIT",
+	{0, 0, 0, 0, 0, 0, 0, 0}};
+
+static hypertest_upcalls up; /* written once, by hypertest_plugin_init */
+
+struct fixture {
+	hypertest_core *core;
+	char answer[16];
+};
+
+static struct fixture instances[4];
+static int ninstances; /* the core creates instances on one thread */
+
+static int create(hypertest_core *core, const char *options, void **self)
+{
+	struct fixture *f = &instances[ninstances++ % 4];
+	const char *a = options ? strstr(options, "\"answer\"") : NULL;
+
+	f->core = core;
+	strcpy(f->answer, "good");
+	if (a && (a = strchr(a + 8, '"')))
+		sscanf(a + 1, "%15[a-z]", f->answer);
+	*self = f;
+	return 0;
+}
+
+static int answer(struct fixture *f, const char *good, hypertest_buffer *out)
+{
+	const char *text = good;
+
+	if (strcmp(f->answer, "fail") == 0) {
+		up.set_error(f->core, HYPERTEST_ERR_PROVIDER, "the fixture refuses");
+		return HYPERTEST_ERR_PROVIDER;
+	}
+	if (strcmp(f->answer, "bad") == 0)
+		text = "not json";
+	else if (strcmp(f->answer, "missing") == 0)
+		text = "[{\"type\": \"thing\", \"name\": \"t\", \"action\": \"create\"}]";
+	return up.buffer_append(out, text, strlen(text));
+}
+
+static int plan(void *self, hypertest_buffer *out)
+{
+	return answer(self, "[{\"type\": \"thing\", \"name\": \"t\", \"action\": \"create\", "
+	                    "\"reason\": \"planned\"}]", out);
+}
+
+static int apply(void *self, hypertest_buffer *out)
+{
+	return answer(self, "[{\"type\": \"thing\", \"name\": \"t\", \"action\": \"create\", "
+	                    "\"reason\": \"applied\"}]", out);
+}
+
+static int destroy_resources(void *self, unsigned flags, hypertest_buffer *out)
+{
+	char text[256];
+	snprintf(text, sizeof text,
+	         "[{\"type\": \"thing\", \"name\": \"t\", \"action\": \"delete\", "
+	         "\"reason\": \"flags=%u\"}]", flags);
+	return answer(self, text, out);
+}
+
+static const char *test_dir(void *self)
+{
+	(void)self;
+	return "tests";
+}
+
+static const hypertest_dispatch runner_ops[] = {
+	HYPERTEST_OP(HYPERTEST_OP_CREATE, create),
+	HYPERTEST_OP(HYPERTEST_RUNNER_TEST_DIR, test_dir),
+	HYPERTEST_OP_END,
+};
+
+static const hypertest_dispatch provider_ops[] = {
+	HYPERTEST_OP(HYPERTEST_OP_CREATE, create),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_PROVISION_PLAN, plan),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_PROVISION_APPLY, apply),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_RESOURCES_DESTROY, destroy_resources),
+	HYPERTEST_OP_END,
+};
+
+HYPERTEST_PLUGIN_EXPORT int hypertest_plugin_init(hypertest_core *core,
+                                                  const hypertest_dispatch *upcalls);
+int hypertest_plugin_init(hypertest_core *core, const hypertest_dispatch *upcalls)
+{
+	if (hypertest_upcalls_bind(&up, upcalls) != 0 || !up.buffer_append || !up.set_error)
+		return -1;
+	if (up.register_plugin(core, HYPERTEST_KIND_RUNNER, "minor13", "ABI 1.3 runner",
+	                       runner_ops) != 0)
+		return -1;
+	return up.register_plugin(core, HYPERTEST_KIND_PROVIDER, "minor13", "ABI 1.3 provider",
+	                          provider_ops);
+}
