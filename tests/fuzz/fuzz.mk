@@ -46,7 +46,7 @@ EXTRA_ldcache := libht-fuzz.a
 EXTRA_junit := $(PLUGIN_COMMON)
 EXTRA_playwright := obj/plugins/runner-playwright/report.o \
 	obj/plugins/runner-playwright/grep.o $(PLUGIN_COMMON)
-EXTRA_sigv4 := obj/plugins/provider-aws/sigv4.o
+EXTRA_sigv4 := obj/plugins/provider-aws/sigv4.o obj/plugins/common/basics.o
 
 obj/plugins/common/%.o: PLUGIN_INC = -I$(top_srcdir)/plugins/common
 obj/plugins/runner-playwright/%.o: PLUGIN_INC = -I$(top_srcdir)/plugins/runner-playwright \
