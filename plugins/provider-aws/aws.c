@@ -93,9 +93,9 @@ static void doctor_function(aws_provider *p, hypertest_checks *c)
 static void doctor_bucket(aws_provider *p, hypertest_checks *c)
 {
 	aws_err err = {0};
-	aws_buf out = {0};
+	htp_buf out = {0};
 	int rc = aws_s3_get(&p->s3, ".hypertest-doctor-probe", &out, &err);
-	aws_buf_free(&out);
+	htp_buf_free(&out);
 	if (rc == 0 || rc == HYPERTEST_ERR_NOT_FOUND)
 		check(p, c, "provider.aws.bucket", HYPERTEST_CHECK_OK, "bucket s3://%s is reachable (%s)",
 		      p->o.bucket, p->ep[AWS_SVC_S3].url);
@@ -255,7 +255,7 @@ static int aws_object_get(void *self, const char *key, hypertest_buffer *out)
 {
 	aws_provider *p = self;
 	aws_err err = {0};
-	aws_buf b = {0};
+	htp_buf b = {0};
 	int rc = aws_ready(p);
 	/* the core reads an object (the manifest) just before it invokes: the
 	 * invocations' connections open meanwhile */
@@ -265,7 +265,7 @@ static int aws_object_get(void *self, const char *key, hypertest_buffer *out)
 		aws_p_err(p, &err);
 	if (rc == 0 && b.len && p->up.buffer_append(out, b.data, b.len))
 		rc = aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
-	aws_buf_free(&b);
+	htp_buf_free(&b);
 	return rc;
 }
 
@@ -339,8 +339,6 @@ static const hypertest_dispatch aws_ops[] = {
 HYPERTEST_PLUGIN_DEFINE("provider-aws", "0.1.0",
                         "AWS Lambda with container images, ECR and S3", "MIT")
 {
-	if (hypertest_upcalls_bind(&bound_up, upcalls) != 0)
-		return HYPERTEST_ERR_ABI;
-	return bound_up.register_plugin(core, HYPERTEST_KIND_PROVIDER, "aws",
-	                                "runs each test in its own AWS Lambda invocation", aws_ops);
+	return htp_register(&bound_up, core, upcalls, HYPERTEST_KIND_PROVIDER, "aws",
+	                    "runs each test in its own AWS Lambda invocation", aws_ops);
 }

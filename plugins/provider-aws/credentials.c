@@ -153,7 +153,7 @@ static void profile_vals_free(profile_vals *pv)
 static char *read_text(const char *path, int *missing)
 {
 	FILE *f = fopen(path, "rb");
-	aws_buf b = {0};
+	htp_buf b = {0};
 	char chunk[4096];
 	size_t n;
 	*missing = 0;
@@ -162,21 +162,21 @@ static char *read_text(const char *path, int *missing)
 		return NULL;
 	}
 	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		aws_buf_add(&b, chunk, n);
+		htp_buf_add(&b, chunk, n);
 	fclose(f);
-	return aws_buf_steal(&b);
+	return htp_buf_take(&b);
 }
 
 static char *home_path(const char *rel)
 {
 	const char *home = getenv("HOME");
-	aws_buf b = {0};
+	htp_buf b = {0};
 	if (!home || !*home) {
 		struct passwd *pw = getpwuid(getuid());
 		home = pw ? pw->pw_dir : "/";
 	}
-	aws_buf_addf(&b, "%s/%s", home, rel);
-	return aws_buf_steal(&b);
+	htp_buf_addf(&b, "%s/%s", home, rel);
+	return htp_buf_take(&b);
 }
 
 /* Is there a "[name]" section header in text (even an empty section)? */
@@ -230,9 +230,9 @@ static int read_profile(const char *path, const char *s1, const char *s2, profil
 
 static char *dupf(const char *fmt, const char *a, const char *b)
 {
-	aws_buf buf = {0};
-	aws_buf_addf(&buf, fmt, a, b);
-	return aws_buf_steal(&buf);
+	htp_buf buf = {0};
+	htp_buf_addf(&buf, fmt, a, b);
+	return htp_buf_take(&buf);
 }
 
 void aws_credentials_free(aws_credentials *c)
@@ -259,82 +259,65 @@ static const char *env(const char *name)
 	return v && *v ? v : NULL;
 }
 
-int aws_credentials_load(aws_credentials *c, const aws_credentials_options *o, aws_err *err)
+/* Where aws_credentials_load looks: the profile and the two files. */
+typedef struct load_ctx {
+	const char *profile;
+	int named; /* the profile was named (option or AWS_PROFILE) */
+	char *cred_path, *conf_path;
+	profile_vals cv, fv; /* its values in the credentials and config files */
+} load_ctx;
+
+/* Credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+ * AWS_SESSION_TOKEN (copies; checked for memory by the caller). */
+static int creds_from_env(aws_credentials *c, const char *ek, const char *es, aws_err *err)
 {
-	const char *profile_opt = o && o->profile && *o->profile ? o->profile : NULL;
-	const char *profile = profile_opt ? profile_opt : env("AWS_PROFILE");
-	const char *ek = env("AWS_ACCESS_KEY_ID"), *es = env("AWS_SECRET_ACCESS_KEY");
-	char *cred_path, *conf_path, *conf_section = NULL;
-	profile_vals cv = {0}, fv = {0};
-	int rc = 0, named = profile != NULL;
+	if (!ek || !es)
+		return aws_fail(err, HYPERTEST_ERR_AUTH,
+		                "incomplete AWS credentials in the environment: %s is set but %s "
+		                "is not",
+		                ek ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+		                ek ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+	c->access_key_id = strdup(ek);
+	c->secret_access_key = strdup(es);
+	if (env("AWS_SESSION_TOKEN"))
+		c->session_token = strdup(env("AWS_SESSION_TOKEN"));
+	c->creds_source = strdup("environment");
+	return 0;
+}
 
-	memset(c, 0, sizeof *c);
-	if (!profile)
-		profile = "default";
-	c->profile = strdup(profile);
-	cred_path = env("AWS_SHARED_CREDENTIALS_FILE") ? strdup(env("AWS_SHARED_CREDENTIALS_FILE"))
-	                                               : home_path(".aws/credentials");
-	conf_path = env("AWS_CONFIG_FILE") ? strdup(env("AWS_CONFIG_FILE"))
-	                                   : home_path(".aws/config");
-	conf_section = dupf("profile %s", profile, NULL);
-	if (!c->profile || !cred_path || !conf_path || !conf_section) {
-		rc = aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
-		goto out;
-	}
+/* Credentials from the profile: the credentials file's section first, then
+ * the config file's. */
+static int creds_from_profile(aws_credentials *c, const load_ctx *x, aws_err *err)
+{
+	const profile_vals *cv = &x->cv, *fv = &x->fv;
+	const profile_vals *src = cv->key_id || cv->secret ? cv : fv->key_id || fv->secret ? fv : NULL;
+	const char *path = src == cv ? x->cred_path : x->conf_path;
+	if (!src && x->named && !cv->found && !fv->found)
+		return aws_fail(err, HYPERTEST_ERR_NOT_FOUND, "AWS profile \"%s\" not found in %s or %s",
+		                x->profile, x->cred_path, x->conf_path);
+	if (!src)
+		return aws_fail(err, HYPERTEST_ERR_AUTH,
+		                "no AWS credentials: not in the environment "
+		                "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) nor in profile \"%s\" "
+		                "of %s or %s",
+		                x->profile, x->cred_path, x->conf_path);
+	if (!src->key_id || !src->secret)
+		return aws_fail(err, HYPERTEST_ERR_AUTH,
+		                "incomplete AWS credentials in %s [profile %s]: %s is missing", path,
+		                x->profile, src->key_id ? "aws_secret_access_key" : "aws_access_key_id");
+	c->access_key_id = strdup(src->key_id);
+	c->secret_access_key = strdup(src->secret);
+	if (src->token && *src->token)
+		c->session_token = strdup(src->token);
+	c->creds_source = dupf("%s [profile %s]", path, x->profile);
+	return 0;
+}
 
-	/* the files are read in every case: the region may be there */
-	rc = read_profile(cred_path, profile, NULL, &cv, err);
-	if (rc == 0)
-		rc = read_profile(conf_path, conf_section,
-		                  strcmp(profile, "default") == 0 ? "default" : NULL, &fv, err);
-	if (rc)
-		goto out;
-
-	/* credentials */
-	if ((ek || es) && !profile_opt) {
-		if (!ek || !es) {
-			rc = aws_fail(err, HYPERTEST_ERR_AUTH,
-			              "incomplete AWS credentials in the environment: %s is set but %s "
-			              "is not",
-			              ek ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-			              ek ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-			goto out;
-		}
-		c->access_key_id = strdup(ek);
-		c->secret_access_key = strdup(es);
-		if (env("AWS_SESSION_TOKEN"))
-			c->session_token = strdup(env("AWS_SESSION_TOKEN"));
-		c->creds_source = strdup("environment");
-	} else {
-		profile_vals *src = cv.key_id || cv.secret ? &cv : fv.key_id || fv.secret ? &fv : NULL;
-		const char *path = src == &cv ? cred_path : conf_path;
-		if (!src) {
-			if (named && !cv.found && !fv.found)
-				rc = aws_fail(err, HYPERTEST_ERR_NOT_FOUND,
-				              "AWS profile \"%s\" not found in %s or %s", profile, cred_path,
-				              conf_path);
-			else
-				rc = aws_fail(err, HYPERTEST_ERR_AUTH,
-				              "no AWS credentials: not in the environment "
-				              "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) nor in profile \"%s\" "
-				              "of %s or %s",
-				              profile, cred_path, conf_path);
-			goto out;
-		}
-		if (!src->key_id || !src->secret) {
-			rc = aws_fail(err, HYPERTEST_ERR_AUTH,
-			              "incomplete AWS credentials in %s [profile %s]: %s is missing", path,
-			              profile, src->key_id ? "aws_secret_access_key" : "aws_access_key_id");
-			goto out;
-		}
-		c->access_key_id = strdup(src->key_id);
-		c->secret_access_key = strdup(src->secret);
-		if (src->token && *src->token)
-			c->session_token = strdup(src->token);
-		c->creds_source = dupf("%s [profile %s]", path, profile);
-	}
-
-	/* region */
+/* The region: the option, AWS_REGION, AWS_DEFAULT_REGION, the profile's in
+ * the config file. */
+static int region_load(aws_credentials *c, const aws_credentials_options *o, const load_ctx *x,
+                       aws_err *err)
+{
 	if (o && o->region && *o->region) {
 		c->region = strdup(o->region);
 		c->region_source = strdup("option");
@@ -344,20 +327,64 @@ int aws_credentials_load(aws_credentials *c, const aws_credentials_options *o, a
 	} else if (env("AWS_DEFAULT_REGION")) {
 		c->region = strdup(env("AWS_DEFAULT_REGION"));
 		c->region_source = strdup("environment (AWS_DEFAULT_REGION)");
-	} else if (fv.region && *fv.region) {
-		c->region = strdup(fv.region);
-		c->region_source = dupf("%s [profile %s]", conf_path, profile);
+	} else if (x->fv.region && *x->fv.region) {
+		c->region = strdup(x->fv.region);
+		c->region_source = dupf("%s [profile %s]", x->conf_path, x->profile);
 	} else {
-		rc = aws_fail(err, HYPERTEST_ERR_CONFIG,
-		              "no AWS region: set the option \"region\", AWS_REGION, "
-		              "AWS_DEFAULT_REGION, or region in [profile %s] of %s",
-		              profile, conf_path);
+		return aws_fail(err, HYPERTEST_ERR_CONFIG,
+		                "no AWS region: set the option \"region\", AWS_REGION, "
+		                "AWS_DEFAULT_REGION, or region in [profile %s] of %s",
+		                x->profile, x->conf_path);
+	}
+	return 0;
+}
+
+int aws_credentials_load(aws_credentials *c, const aws_credentials_options *o, aws_err *err)
+{
+	const char *profile_opt = o && o->profile && *o->profile ? o->profile : NULL;
+	const char *ek = env("AWS_ACCESS_KEY_ID"), *es = env("AWS_SECRET_ACCESS_KEY");
+	char *conf_section = NULL;
+	load_ctx x;
+	int rc = 0;
+
+	memset(c, 0, sizeof *c);
+	memset(&x, 0, sizeof x);
+	x.profile = profile_opt ? profile_opt : env("AWS_PROFILE");
+	x.named = x.profile != NULL;
+	if (!x.profile)
+		x.profile = "default";
+	c->profile = strdup(x.profile);
+	x.cred_path = env("AWS_SHARED_CREDENTIALS_FILE") ? strdup(env("AWS_SHARED_CREDENTIALS_FILE"))
+	                                                 : home_path(".aws/credentials");
+	x.conf_path = env("AWS_CONFIG_FILE") ? strdup(env("AWS_CONFIG_FILE"))
+	                                     : home_path(".aws/config");
+	conf_section = dupf("profile %s", x.profile, NULL);
+	if (!c->profile || !x.cred_path || !x.conf_path || !conf_section) {
+		rc = aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
 		goto out;
 	}
+
+	/* the files are read in every case: the region may be there */
+	rc = read_profile(x.cred_path, x.profile, NULL, &x.cv, err);
+	if (rc == 0)
+		rc = read_profile(x.conf_path, conf_section,
+		                  strcmp(x.profile, "default") == 0 ? "default" : NULL, &x.fv, err);
+	if (rc)
+		goto out;
+
+	/* credentials, then the region */
+	if ((ek || es) && !profile_opt)
+		rc = creds_from_env(c, ek, es, err);
+	else
+		rc = creds_from_profile(c, &x, err);
+	if (rc == 0)
+		rc = region_load(c, o, &x, err);
+	if (rc)
+		goto out;
 	/* ca_bundle: the config file's, as the AWS CLI reads it */
-	if (fv.ca_bundle && *fv.ca_bundle) {
-		c->ca_bundle = strdup(fv.ca_bundle);
-		c->ca_bundle_source = dupf("ca_bundle in %s [profile %s]", conf_path, profile);
+	if (x.fv.ca_bundle && *x.fv.ca_bundle) {
+		c->ca_bundle = strdup(x.fv.ca_bundle);
+		c->ca_bundle_source = dupf("ca_bundle in %s [profile %s]", x.conf_path, x.profile);
 		if (!c->ca_bundle || !c->ca_bundle_source)
 			rc = aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
 	}
@@ -365,14 +392,14 @@ int aws_credentials_load(aws_credentials *c, const aws_credentials_options *o, a
 	    !c->region_source)
 		rc = aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
 out:
-	if (cv.secret)
-		memset(cv.secret, 0, strlen(cv.secret));
-	if (fv.secret)
-		memset(fv.secret, 0, strlen(fv.secret));
-	profile_vals_free(&cv);
-	profile_vals_free(&fv);
-	free(cred_path);
-	free(conf_path);
+	if (x.cv.secret)
+		memset(x.cv.secret, 0, strlen(x.cv.secret));
+	if (x.fv.secret)
+		memset(x.fv.secret, 0, strlen(x.fv.secret));
+	profile_vals_free(&x.cv);
+	profile_vals_free(&x.fv);
+	free(x.cred_path);
+	free(x.conf_path);
 	free(conf_section);
 	if (rc)
 		aws_credentials_free(c);
@@ -386,39 +413,39 @@ out:
 /* Replace every occurrence of needle (non-empty) in *s. */
 static int replace_all(char **s, const char *needle)
 {
-	aws_buf b = {0};
+	htp_buf b = {0};
 	const char *p = *s, *hit;
 	size_t n = strlen(needle);
 	if (n == 0 || !strstr(*s, needle))
 		return 0;
 	while ((hit = strstr(p, needle))) {
-		if (aws_buf_add(&b, p, (size_t)(hit - p)) < 0 || aws_buf_adds(&b, REDACTED) < 0) {
-			aws_buf_free(&b);
+		if (htp_buf_add(&b, p, (size_t)(hit - p)) < 0 || htp_buf_str(&b, REDACTED) < 0) {
+			htp_buf_free(&b);
 			return -1;
 		}
 		p = hit + n;
 	}
-	if (aws_buf_adds(&b, p) < 0) {
-		aws_buf_free(&b);
+	if (htp_buf_str(&b, p) < 0) {
+		htp_buf_free(&b);
 		return -1;
 	}
 	free(*s);
-	*s = aws_buf_steal(&b);
+	*s = htp_buf_take(&b);
 	return 0;
 }
 
 static int replace_secret(char **s, const char *secret)
 {
-	aws_buf enc = {0};
+	htp_buf enc = {0};
 	int rc;
 	if (!secret || !*secret)
 		return 0;
 	if (replace_all(s, secret) < 0 || aws_uri_encode(&enc, secret, strlen(secret), 0) < 0) {
-		aws_buf_free(&enc);
+		htp_buf_free(&enc);
 		return -1;
 	}
 	rc = replace_all(s, enc.data);
-	aws_buf_free(&enc);
+	htp_buf_free(&enc);
 	return rc;
 }
 
@@ -433,7 +460,7 @@ char *aws_redact(const char *text, const aws_credentials *c)
 	static const char *const headers[] = {"authorization:", "x-amz-security-token:",
 	                                      "proxy-authorization:", NULL};
 	static const char *const params[] = {"x-amz-signature=", "x-amz-security-token=", NULL};
-	aws_buf b = {0};
+	htp_buf b = {0};
 	const char *p = text ? text : "";
 	char *out;
 	int at_line_start = 1;
@@ -448,8 +475,8 @@ char *aws_redact(const char *text, const aws_credentials *c)
 			for (i = 0; headers[i] && !done; i++) {
 				if (starts(s, headers[i])) {
 					const char *e = s + strlen(headers[i]);
-					if (aws_buf_add(&b, p, (size_t)(e - p)) < 0 ||
-					    aws_buf_adds(&b, " " REDACTED) < 0)
+					if (htp_buf_add(&b, p, (size_t)(e - p)) < 0 ||
+					    htp_buf_str(&b, " " REDACTED) < 0)
 						goto fail;
 					while (*e && *e != '\n' && *e != '\r')
 						e++;
@@ -461,7 +488,7 @@ char *aws_redact(const char *text, const aws_credentials *c)
 		for (i = 0; params[i] && !done; i++) {
 			if (starts(p, params[i])) {
 				const char *e = p + strlen(params[i]);
-				if (aws_buf_add(&b, p, (size_t)(e - p)) < 0 || aws_buf_adds(&b, REDACTED) < 0)
+				if (htp_buf_add(&b, p, (size_t)(e - p)) < 0 || htp_buf_str(&b, REDACTED) < 0)
 					goto fail;
 				while (*e && *e != '&' && *e != ' ' && *e != '\n' && *e != '\r' &&
 				       *e != '"' && *e != '#')
@@ -475,11 +502,11 @@ char *aws_redact(const char *text, const aws_credentials *c)
 			continue;
 		}
 		at_line_start = *p == '\n';
-		if (aws_buf_add(&b, p, 1) < 0)
+		if (htp_buf_add(&b, p, 1) < 0)
 			goto fail;
 		p++;
 	}
-	out = aws_buf_steal(&b);
+	out = htp_buf_take(&b);
 	if (c && (replace_secret(&out, c->secret_access_key) < 0 ||
 	          replace_secret(&out, c->session_token) < 0)) {
 		free(out);
@@ -487,6 +514,6 @@ char *aws_redact(const char *text, const aws_credentials *c)
 	}
 	return out;
 fail:
-	aws_buf_free(&b);
+	htp_buf_free(&b);
 	return NULL;
 }

@@ -151,7 +151,7 @@ int aws_endpoint_resolve(aws_endpoint *e, int service, const aws_endpoints_optio
 {
 	char var[64];
 	const char *url = NULL, *hs, *he;
-	aws_buf src = {0}, u = {0};
+	htp_buf src = {0}, u = {0};
 	memset(e, 0, sizeof *e);
 	if (service < 0 || service >= AWS_SVC_COUNT)
 		return aws_fail(err, HYPERTEST_ERR_INVALID, "unknown AWS service %d", service);
@@ -160,13 +160,13 @@ int aws_endpoint_resolve(aws_endpoint *e, int service, const aws_endpoints_optio
 	snprintf(var, sizeof var, "AWS_ENDPOINT_URL_%s", envs[service]);
 	if (o->overrides[service]) {
 		url = o->overrides[service];
-		aws_buf_addf(&src, "option endpoints.%s", keys[service]);
+		htp_buf_addf(&src, "option endpoints.%s", keys[service]);
 	} else if (getenv(var) && *getenv(var)) {
 		url = getenv(var);
-		aws_buf_addf(&src, "environment (%s)", var);
+		htp_buf_addf(&src, "environment (%s)", var);
 	} else if (getenv("AWS_ENDPOINT_URL") && *getenv("AWS_ENDPOINT_URL")) {
 		url = getenv("AWS_ENDPOINT_URL");
-		aws_buf_adds(&src, "environment (AWS_ENDPOINT_URL)");
+		htp_buf_str(&src, "environment (AWS_ENDPOINT_URL)");
 	}
 	if (url) {
 		size_t n = strlen(url);
@@ -174,21 +174,21 @@ int aws_endpoint_resolve(aws_endpoint *e, int service, const aws_endpoints_optio
 			int rc = aws_fail(err, HYPERTEST_ERR_CONFIG,
 			                  "%s endpoint from %s: \"%s\" is not http(s)://host[:port][/path]",
 			                  keys[service], src.data, url);
-			aws_buf_free(&src);
+			htp_buf_free(&src);
 			return rc;
 		}
 		while (n > 0 && url[n - 1] == '/')
 			n--;
-		aws_buf_add(&u, url, n);
+		htp_buf_add(&u, url, n);
 	} else {
 		int cn = strncmp(o->region, "cn-", 3) == 0;
-		aws_buf_addf(&u, "https://%s.%s.amazonaws.com%s", prefixes[service], o->region,
+		htp_buf_addf(&u, "https://%s.%s.amazonaws.com%s", prefixes[service], o->region,
 		             cn ? ".cn" : "");
-		aws_buf_adds(&src, "default");
+		htp_buf_str(&src, "default");
 	}
 	e->service = service;
-	e->url = aws_buf_steal(&u);
-	e->source = aws_buf_steal(&src);
+	e->url = htp_buf_take(&u);
+	e->source = htp_buf_take(&src);
 	e->signing_name = keys[service];
 	e->signing_region = strdup(o->region);
 	if (!e->url || !e->source || !e->signing_region) {
@@ -204,7 +204,7 @@ int aws_endpoint_resolve(aws_endpoint *e, int service, const aws_endpoints_optio
 
 char *aws_s3_url(const aws_endpoint *e, const char *bucket, const char *key, const char *query)
 {
-	aws_buf b = {0};
+	htp_buf b = {0};
 	const char *hs, *he;
 	int path_style = e->path_style;
 	if (url_host(e->url, &hs, &he) < 0)
@@ -213,25 +213,25 @@ char *aws_s3_url(const aws_endpoint *e, const char *bucket, const char *key, con
 	if (!path_style && strchr(bucket, '.') && strncasecmp(e->url, "https:", 6) == 0)
 		path_style = 1;
 	if (path_style) {
-		aws_buf_adds(&b, e->url);
-		aws_buf_adds(&b, "/");
+		htp_buf_str(&b, e->url);
+		htp_buf_str(&b, "/");
 		aws_uri_encode(&b, bucket, strlen(bucket), 0);
 	} else {
-		aws_buf_add(&b, e->url, (size_t)(hs - e->url));
+		htp_buf_add(&b, e->url, (size_t)(hs - e->url));
 		aws_uri_encode(&b, bucket, strlen(bucket), 0);
-		aws_buf_adds(&b, ".");
-		aws_buf_adds(&b, hs);
+		htp_buf_str(&b, ".");
+		htp_buf_str(&b, hs);
 	}
-	aws_buf_adds(&b, "/");
+	htp_buf_str(&b, "/");
 	if (key && *key)
 		aws_uri_encode(&b, key, strlen(key), 1);
 	if (query && *query) {
-		aws_buf_adds(&b, "?");
-		aws_buf_adds(&b, query);
+		htp_buf_str(&b, "?");
+		htp_buf_str(&b, query);
 	}
 	if (!b.data) {
-		aws_buf_free(&b);
+		htp_buf_free(&b);
 		return NULL;
 	}
-	return aws_buf_steal(&b);
+	return htp_buf_take(&b);
 }

@@ -80,8 +80,6 @@ struct aws_http {
 
 enum { OUTCOME_DONE = 0, OUTCOME_RETRY = 1 };
 
-/* monotonic ms */
-long long aws_http_now_ms(void);
 /* The request's header lines for libcurl: its own, Host, the signature. */
 int aws_http_header_list(aws_http *h, const aws_http_request *r, struct curl_slist **out,
                          aws_err *err);

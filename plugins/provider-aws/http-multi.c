@@ -94,7 +94,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *ud)
 {
 	shard *sh = ud;
 	(void)multi;
-	sh->timer_due = timeout_ms < 0 ? -1 : aws_http_now_ms() + timeout_ms;
+	sh->timer_due = timeout_ms < 0 ? -1 : htp_now_ms() + timeout_ms;
 	return 0;
 }
 
@@ -338,7 +338,7 @@ static int deliver_ready(aws_http *h)
 /* Start delayed retries that are due; returns ms until the next one (-1: none). */
 static long start_due(aws_http *h)
 {
-	long long now = aws_http_now_ms(), next = -1;
+	long long now = htp_now_ms(), next = -1;
 	transfer *t = h->delayed.head, *nx;
 	for (; t; t = nx) {
 		nx = t->next;
@@ -377,7 +377,7 @@ static int collect(aws_http *h, shard *sh)
 			continue;
 		}
 		if (aws_http_outcome(h, t, cc, &code, &err, &delay) == OUTCOME_RETRY) {
-			t->due = aws_http_now_ms() + delay;
+			t->due = htp_now_ms() + delay;
 			tl_push(&h->delayed, t);
 			continue;
 		}
@@ -394,7 +394,7 @@ static int run_timers(aws_http *h)
 	int n = 0, running;
 	for (size_t i = 0; i < h->nshards; i++) {
 		shard *sh = &h->shards[i];
-		if (sh->timer_due >= 0 && sh->timer_due <= aws_http_now_ms()) {
+		if (sh->timer_due >= 0 && sh->timer_due <= htp_now_ms()) {
 			sh->timer_due = -1;
 			if (curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running) !=
 			    CURLM_OK)
@@ -412,7 +412,7 @@ static long long next_timer(const aws_http *h)
 	for (size_t i = 0; i < h->nshards; i++)
 		if (h->shards[i].timer_due >= 0 && (next < 0 || h->shards[i].timer_due < next))
 			next = h->shards[i].timer_due;
-	return next < 0 ? -1 : next - aws_http_now_ms() < 0 ? 0 : next - aws_http_now_ms();
+	return next < 0 ? -1 : next - htp_now_ms() < 0 ? 0 : next - htp_now_ms();
 }
 
 static int multi_wait(aws_http *h, int timeout_ms);
@@ -426,7 +426,7 @@ int aws_http_multi_wait(aws_http *h, int timeout_ms)
 /* Warm-up requests are driven like the others but not counted. */
 static int multi_wait(aws_http *h, int timeout_ms)
 {
-	long long deadline = timeout_ms < 0 ? -1 : aws_http_now_ms() + timeout_ms;
+	long long deadline = timeout_ms < 0 ? -1 : htp_now_ms() + timeout_ms;
 	int total = 0, polled = 0;
 	for (;;) {
 		struct epoll_event ev[256];
@@ -448,10 +448,10 @@ static int multi_wait(aws_http *h, int timeout_ms)
 			continue;
 		/* at the deadline (at once for a wait of 0 ms), the sockets are
 		 * still looked at once: connections progress, requests go out */
-		int expired = deadline >= 0 && aws_http_now_ms() >= deadline;
+		int expired = deadline >= 0 && htp_now_ms() >= deadline;
 		if (expired && polled)
 			return 0;
-		wait = deadline < 0 ? 1000 : expired ? 0 : (long)(deadline - aws_http_now_ms());
+		wait = deadline < 0 ? 1000 : expired ? 0 : (long)(deadline - htp_now_ms());
 		if (next_retry >= 0 && next_retry < wait)
 			wait = next_retry;
 		if ((timer = next_timer(h)) >= 0 && timer < wait)

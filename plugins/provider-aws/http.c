@@ -32,13 +32,6 @@ static void global_init(void)
 	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-long long aws_http_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- logging ------------------------------------------------------------------------ */
 
 static void logf_(aws_http *h, int level, const char *fmt, ...) AWS_PRINTF(3, 4);
@@ -147,7 +140,7 @@ void aws_http_request_free(aws_http_request *r)
 void aws_http_response_clear(aws_http_response *r)
 {
 	aws_headers_free(&r->headers);
-	aws_buf_free(&r->body);
+	htp_buf_free(&r->body);
 	free(r->error_code);
 	free(r->error_message);
 	memset(r, 0, sizeof *r);
@@ -250,7 +243,7 @@ static char *xml_text(const char *body, const char *tag)
 {
 	char open[64], close[64];
 	const char *s, *e;
-	aws_buf b = {0};
+	htp_buf b = {0};
 	snprintf(open, sizeof open, "<%s>", tag);
 	snprintf(close, sizeof close, "</%s>", tag);
 	s = strstr(body, open);
@@ -269,15 +262,15 @@ static char *xml_text(const char *body, const char *tag)
 		int hit = 0;
 		for (i = 0; i < sizeof ents / sizeof *ents && *s == '&'; i++)
 			if (strncmp(s, ents[i].ent, strlen(ents[i].ent)) == 0) {
-				aws_buf_adds(&b, ents[i].ch);
+				htp_buf_str(&b, ents[i].ch);
 				s += strlen(ents[i].ent);
 				hit = 1;
 				break;
 			}
 		if (!hit)
-			aws_buf_add(&b, s++, 1);
+			htp_buf_add(&b, s++, 1);
 	}
-	return aws_buf_steal(&b);
+	return htp_buf_take(&b);
 }
 
 static char *clean_code(const char *code)
@@ -407,7 +400,7 @@ aws_http *aws_http_new(const aws_http_config *cfg, aws_err *err)
 	if (h->cfg.max_response == 0)
 		h->cfg.max_response = 16u << 20;
 	if (getrandom(&h->rng, sizeof h->rng, 0) != (ssize_t)sizeof h->rng || h->rng == 0)
-		h->rng = (unsigned long long)aws_http_now_ms() * 0x9E3779B97F4A7C15ULL + 1;
+		h->rng = (unsigned long long)htp_now_ms() * 0x9E3779B97F4A7C15ULL + 1;
 
 	/* enough descriptors for the connections we may open */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
@@ -461,7 +454,7 @@ static size_t write_cb(char *data, size_t size, size_t n, void *ud)
 		t->overflow = 1;
 		return 0;
 	}
-	if (aws_buf_add(&t->resp.body, data, len) < 0)
+	if (htp_buf_add(&t->resp.body, data, len) < 0)
 		return 0;
 	return len;
 }
@@ -518,16 +511,16 @@ int aws_http_header_list(aws_http *h, const aws_http_request *r, struct curl_sli
 	if (rc == 0)
 		rc = aws_headers_add(&hdrs, "Expect", "") < 0 ? HYPERTEST_ERR_NOMEM : 0;
 	for (i = 0; rc == 0 && i < hdrs.n; i++) {
-		aws_buf line = {0};
+		htp_buf line = {0};
 		struct curl_slist *n;
 		/* "Name:" removes a header curl would add; "Name;" sends it empty */
-		if (aws_buf_addf(&line, "%s:%s%s", hdrs.v[i].name, *hdrs.v[i].value ? " " : "",
+		if (htp_buf_addf(&line, "%s:%s%s", hdrs.v[i].name, *hdrs.v[i].value ? " " : "",
 		                 hdrs.v[i].value) < 0 ||
 		    !(n = curl_slist_append(list, line.data)))
 			rc = HYPERTEST_ERR_NOMEM;
 		else
 			list = n;
-		aws_buf_free(&line);
+		htp_buf_free(&line);
 	}
 	aws_headers_free(&hdrs);
 	free(host);
@@ -553,7 +546,7 @@ int aws_http_setup_attempt(aws_http *h, transfer *t, aws_err *err)
 	curl_slist_free_all(t->slist);
 	t->slist = NULL;
 	aws_headers_free(&t->resp.headers);
-	aws_buf_free(&t->resp.body);
+	htp_buf_free(&t->resp.body);
 	t->resp.status = 0;
 	t->overflow = 0;
 	t->errbuf[0] = '\0';

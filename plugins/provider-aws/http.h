@@ -61,7 +61,7 @@ struct aws_http_request {
 typedef struct aws_http_response {
 	long status;          /* 0 when no response arrived */
 	aws_headers headers;
-	aws_buf body;
+	htp_buf body;
 	char *error_code;     /* the AWS error code ("NoSuchKey"), or NULL */
 	char *error_message;  /* its message, or NULL */
 	int attempts;

@@ -16,13 +16,6 @@
 #include "ecr.h"
 #include "lambda.h"
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -33,14 +26,14 @@ static void sleep_ms(long ms)
 /* "/2015-03-31/functions/NAME" + tail (NAME encoded). */
 static char *function_path(aws_provider *p, const char *tail)
 {
-	aws_buf b = {0};
-	if (aws_buf_adds(&b, "/2015-03-31/functions/") < 0 ||
+	htp_buf b = {0};
+	if (htp_buf_str(&b, "/2015-03-31/functions/") < 0 ||
 	    aws_uri_encode(&b, p->o.function_name, strlen(p->o.function_name), 0) < 0 ||
-	    aws_buf_adds(&b, tail) < 0) {
-		aws_buf_free(&b);
+	    htp_buf_str(&b, tail) < 0) {
+		htp_buf_free(&b);
 		return NULL;
 	}
-	return aws_buf_steal(&b);
+	return htp_buf_take(&b);
 }
 
 static int lambda_get(aws_provider *p, const char *tail, const char *op, json_t **out,
@@ -126,7 +119,7 @@ static int wait_update(aws_provider *p, long long deadline, const char *uri, int
 			return rc;
 		}
 		json_decref(cfg);
-		if (mono_ms() + delay > deadline)
+		if (htp_now_ms() + delay > deadline)
 			return aws_fail(err, HYPERTEST_ERR_TIMEOUT,
 			                "Lambda %s: %s still in progress after %.3g s "
 			                "(option lambdaUpdateMaxWaitTime)",
@@ -155,7 +148,7 @@ static char *ref_repository(const char *ref)
 int aws_lambda_function_update(void *self, const char *image_ref, const char *image_digest)
 {
 	aws_provider *p = self;
-	long long deadline = mono_ms() + p->o.update_max_wait_ms;
+	long long deadline = htp_now_ms() + p->o.update_max_wait_ms;
 	aws_err err = {0};
 	char *repo, *uri = NULL, *path = NULL, *body = NULL, *code = NULL, what[512];
 	json_t *doc;
@@ -191,7 +184,7 @@ int aws_lambda_function_update(void *self, const char *image_ref, const char *im
 		rc = aws_json_call(p, AWS_SVC_LAMBDA, "PUT", path, NULL, body, what, NULL, &code, &err);
 		if (rc == 0 || !code || strcmp(code, "ResourceConflictException") != 0)
 			break;
-		if (mono_ms() >= deadline) {
+		if (htp_now_ms() >= deadline) {
 			rc = aws_fail(&err, HYPERTEST_ERR_TIMEOUT,
 			              "%s: the function stayed busy for %.3g s (option "
 			              "lambdaUpdateMaxWaitTime)",

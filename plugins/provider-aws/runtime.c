@@ -23,18 +23,18 @@
 
 /* ---- stdin / stdout -------------------------------------------------------------------------- */
 
-static int read_all(int fd, aws_buf *out)
+static int read_all(int fd, htp_buf *out)
 {
 	char chunk[65536];
 	for (;;) {
 		ssize_t r = read(fd, chunk, sizeof chunk);
 		if (r > 0) {
-			if (aws_buf_add(out, chunk, (size_t)r) < 0) {
+			if (htp_buf_add(out, chunk, (size_t)r) < 0) {
 				errno = ENOMEM;
 				return -1;
 			}
 		} else if (r == 0) {
-			return aws_buf_add(out, "", 0);
+			return htp_buf_add(out, "", 0);
 		} else if (errno == EAGAIN) {
 			struct pollfd pfd = {fd, POLLIN, 0};
 			poll(&pfd, 1, -1);
@@ -42,23 +42,6 @@ static int read_all(int fd, aws_buf *out)
 			return -1;
 		}
 	}
-}
-
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, data, len);
-		if (w > 0) {
-			data += w;
-			len -= (size_t)w;
-		} else if (w < 0 && errno == EAGAIN) {
-			struct pollfd pfd = {fd, POLLOUT, 0};
-			poll(&pfd, 1, -1);
-		} else if (w < 0 && errno != EINTR) {
-			return -1;
-		}
-	}
-	return 0;
 }
 
 /* Remember the payload's bucketName for ARTIFACTS_STORE. */
@@ -85,24 +68,23 @@ static int handle(aws_provider *p, hypertest_function *fn, const char *payload, 
 
 static int serve_stdio(aws_provider *p, hypertest_function *fn)
 {
-	aws_buf in = {0};
+	htp_buf in = {0};
 	hypertest_buffer *resp = NULL;
 	const char *data;
 	size_t n = 0;
 	int rc;
 	if (read_all(0, &in) != 0) {
-		aws_buf_free(&in);
+		htp_buf_free(&in);
 		return aws_p_fail(p, HYPERTEST_ERR_IO, "cannot read the payload from stdin: %s",
 		                  strerror(errno));
 	}
 	rc = handle(p, fn, in.data, in.len, &resp);
-	aws_buf_free(&in);
+	htp_buf_free(&in);
 	data = resp ? p->up.buffer_data(resp, &n) : NULL;
 	if (data && n > 0) {
-		rc = write_all(1, data, n) == 0 ? 0
-		                                 : aws_p_fail(p, HYPERTEST_ERR_IO,
-		                                              "cannot write the response: %s",
-		                                              strerror(errno));
+		int e = htp_write_all(1, data, n);
+		rc = e == 0 ? 0
+		            : aws_p_fail(p, HYPERTEST_ERR_IO, "cannot write the response: %s", strerror(e));
 	} else if (rc == 0) {
 		rc = aws_p_fail(p, HYPERTEST_ERR_PROVIDER, "the function gave no response");
 	}

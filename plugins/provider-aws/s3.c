@@ -34,9 +34,9 @@ void aws_s3_init(aws_s3 *s, aws_http *http, const aws_credentials *creds,
 
 char *aws_s3_object_url(const aws_s3 *s, const char *key)
 {
-	aws_buf b = {0};
-	aws_buf_addf(&b, "s3://%s/%s", s->bucket, key ? key : "");
-	return aws_buf_steal(&b);
+	htp_buf b = {0};
+	htp_buf_addf(&b, "s3://%s/%s", s->bucket, key ? key : "");
+	return htp_buf_take(&b);
 }
 
 const char *aws_content_type(const char *name)
@@ -69,17 +69,17 @@ static int s3_request(aws_s3 *s, const char *op, const char *method, const char 
 {
 	aws_http_request r;
 	char *url = aws_s3_url(s->endpoint, s->bucket, key, query);
-	aws_buf what = {0};
+	htp_buf what = {0};
 	int rc;
-	if (!url || aws_buf_addf(&what, "S3 %s s3://%s/%s", op, s->bucket, key ? key : "") < 0 ||
+	if (!url || htp_buf_addf(&what, "S3 %s s3://%s/%s", op, s->bucket, key ? key : "") < 0 ||
 	    aws_http_request_init(&r, method, url, what.data) < 0) {
 		free(url);
-		aws_buf_free(&what);
+		htp_buf_free(&what);
 		memset(resp, 0, sizeof *resp);
 		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
 	}
 	free(url);
-	aws_buf_free(&what);
+	htp_buf_free(&what);
 	if (content_type && aws_headers_add(&r.headers, "Content-Type", content_type) < 0) {
 		aws_http_request_clear(&r);
 		memset(resp, 0, sizeof *resp);
@@ -109,18 +109,18 @@ int aws_s3_put(aws_s3 *s, const char *key, const void *data, size_t len,
 	return rc;
 }
 
-int aws_s3_get(aws_s3 *s, const char *key, aws_buf *out, aws_err *err)
+int aws_s3_get(aws_s3 *s, const char *key, htp_buf *out, aws_err *err)
 {
 	aws_http_response resp;
 	int rc = s3_request(s, "GetObject", "GET", key, NULL, NULL, NULL, 0, &resp, err);
-	if (rc == 0 && aws_buf_add(out, resp.body.data ? resp.body.data : "", resp.body.len) < 0)
+	if (rc == 0 && htp_buf_add(out, resp.body.data ? resp.body.data : "", resp.body.len) < 0)
 		rc = aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
 	aws_http_response_clear(&resp);
 	return rc;
 }
 
 /* The text of <tag> in an XML body (caller frees), or NULL. */
-static char *xml_value(const aws_buf *body, const char *tag)
+static char *xml_value(const htp_buf *body, const char *tag)
 {
 	char open[64], close[64];
 	const char *s, *e;
@@ -142,7 +142,7 @@ static char *xml_field(const char *s, const char *end, const char *tag, const ch
 {
 	char open[64], close[64];
 	const char *a, *b;
-	aws_buf out = {0};
+	htp_buf out = {0};
 	snprintf(open, sizeof open, "<%s>", tag);
 	snprintf(close, sizeof close, "</%s>", tag);
 	a = strstr(s, open);
@@ -164,7 +164,7 @@ static char *xml_field(const char *s, const char *end, const char *tag, const ch
 			for (i = 0; i < sizeof ents / sizeof *ents; i++) {
 				size_t n = strlen(ents[i].ent);
 				if ((size_t)(b - a) >= n && !strncmp(a, ents[i].ent, n)) {
-					aws_buf_add(&out, &ents[i].c, 1);
+					htp_buf_add(&out, &ents[i].c, 1);
 					a += n;
 					done = 1;
 					break;
@@ -175,18 +175,18 @@ static char *xml_field(const char *s, const char *end, const char *tag, const ch
 				long v = a[2] == 'x' ? strtol(a + 3, &e, 16) : strtol(a + 2, &e, 10);
 				if (*e == ';' && v > 0 && v < 128) {
 					char c = (char)v;
-					aws_buf_add(&out, &c, 1);
+					htp_buf_add(&out, &c, 1);
 					a = e + 1;
 					done = 1;
 				}
 			}
 		}
 		if (!done)
-			aws_buf_add(&out, a++, 1);
+			htp_buf_add(&out, a++, 1);
 	}
 	if (!out.data)
-		aws_buf_adds(&out, "");
-	return aws_buf_steal(&out);
+		htp_buf_str(&out, "");
+	return htp_buf_take(&out);
 }
 
 int aws_s3_list(aws_s3 *s, const char *prefix, aws_s3_list_fn fn, void *ud, aws_err *err)
@@ -195,25 +195,25 @@ int aws_s3_list(aws_s3 *s, const char *prefix, aws_s3_list_fn fn, void *ud, aws_
 	int rc = 0;
 	do {
 		aws_http_response resp;
-		aws_buf q = {0};
+		htp_buf q = {0};
 		const char *p, *end;
 		char *trunc;
-		aws_buf_adds(&q, "list-type=2&prefix=");
+		htp_buf_str(&q, "list-type=2&prefix=");
 		aws_uri_encode(&q, prefix ? prefix : "", prefix ? strlen(prefix) : 0, 0);
 		if (s->list_page)
-			aws_buf_addf(&q, "&max-keys=%zu", s->list_page);
+			htp_buf_addf(&q, "&max-keys=%zu", s->list_page);
 		if (token) {
-			aws_buf_adds(&q, "&continuation-token=");
+			htp_buf_str(&q, "&continuation-token=");
 			aws_uri_encode(&q, token, strlen(token), 0);
 		}
 		free(token);
 		token = NULL;
 		if (!q.data) {
-			aws_buf_free(&q);
+			htp_buf_free(&q);
 			return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
 		}
 		rc = s3_request(s, "ListObjectsV2", "GET", NULL, q.data, NULL, NULL, 0, &resp, err);
-		aws_buf_free(&q);
+		htp_buf_free(&q);
 		if (rc) {
 			aws_http_response_clear(&resp);
 			return rc;
@@ -282,7 +282,7 @@ int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
                               const char *content_type, aws_err *err)
 {
 	aws_http_response resp;
-	aws_buf complete = {0}, q = {0};
+	htp_buf complete = {0}, q = {0};
 	char *upload_id = NULL, *buf = NULL;
 	size_t part_size = s->part_size < AWS_S3_MIN_PART_SIZE ? AWS_S3_MIN_PART_SIZE : s->part_size;
 	struct stat st;
@@ -318,7 +318,7 @@ int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
 	buf = malloc(part_size);
 	if (!buf)
 		rc = aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
-	aws_buf_adds(&complete, "<CompleteMultipartUpload>");
+	htp_buf_str(&complete, "<CompleteMultipartUpload>");
 	while (rc == 0 && (done < st.st_size || part == 0)) {
 		size_t got;
 		const char *etag;
@@ -330,7 +330,7 @@ int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
 			break;
 		part++;
 		q.len = 0;
-		aws_buf_addf(&q, "partNumber=%d&uploadId=", part);
+		htp_buf_addf(&q, "partNumber=%d&uploadId=", part);
 		aws_uri_encode(&q, upload_id, strlen(upload_id), 0);
 		rc = s3_request(s, "UploadPart", "PUT", key, q.data, NULL, buf, got, &resp, err);
 		etag = aws_headers_get(&resp.headers, "ETag");
@@ -338,7 +338,7 @@ int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
 			rc = aws_fail(err, HYPERTEST_ERR_PROVIDER,
 			              "S3 UploadPart s3://%s/%s: part %d has no ETag", s->bucket, key, part);
 		if (rc == 0)
-			aws_buf_addf(&complete, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
+			htp_buf_addf(&complete, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
 			             part, etag);
 		aws_http_response_clear(&resp);
 		done += (off_t)got;
@@ -347,9 +347,9 @@ int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
 	}
 	close(fd);
 	free(buf);
-	aws_buf_adds(&complete, "</CompleteMultipartUpload>");
+	htp_buf_str(&complete, "</CompleteMultipartUpload>");
 	q.len = 0;
-	aws_buf_adds(&q, "uploadId=");
+	htp_buf_str(&q, "uploadId=");
 	aws_uri_encode(&q, upload_id, strlen(upload_id), 0);
 	if (rc == 0) {
 		rc = s3_request(s, "CompleteMultipartUpload", "POST", key, q.data, "application/xml",
@@ -367,8 +367,8 @@ int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
 	}
 	if (rc)
 		abort_upload(s, key, q.data);
-	aws_buf_free(&q);
-	aws_buf_free(&complete);
+	htp_buf_free(&q);
+	htp_buf_free(&complete);
 	free(upload_id);
 	return rc;
 }
@@ -414,11 +414,11 @@ struct upload_walk {
 
 static void not_stored(struct upload_walk *w, const char *rel, const char *why)
 {
-	aws_buf msg = {0};
+	htp_buf msg = {0};
 	w->lost++;
-	if (w->warn && aws_buf_addf(&msg, "artifact %s: not stored: %s", rel, why) == 0)
+	if (w->warn && htp_buf_addf(&msg, "artifact %s: not stored: %s", rel, why) == 0)
 		w->warn(w->ud, msg.data);
-	aws_buf_free(&msg);
+	htp_buf_free(&msg);
 }
 
 /* The same rules as the local provider's copy: regular files and
@@ -442,11 +442,11 @@ static const char *special_why(const char *path, const struct stat *lst)
 
 static int upload_tree(struct upload_walk *w, const char *rel, aws_err *err)
 {
-	aws_buf path = {0};
+	htp_buf path = {0};
 	DIR *d;
 	struct dirent *e;
 	int rc = 0;
-	aws_buf_addf(&path, "%s%s%s", w->dir, *rel ? "/" : "", rel);
+	htp_buf_addf(&path, "%s%s%s", w->dir, *rel ? "/" : "", rel);
 	d = path.data ? opendir(path.data) : NULL;
 	if (!d) {
 		if (!*rel)
@@ -454,16 +454,16 @@ static int upload_tree(struct upload_walk *w, const char *rel, aws_err *err)
 			              strerror(errno));
 		else
 			not_stored(w, rel, strerror(errno));
-		aws_buf_free(&path);
+		htp_buf_free(&path);
 		return rc;
 	}
 	while ((e = readdir(d))) {
-		aws_buf full = {0}, sub = {0}, key = {0};
+		htp_buf full = {0}, sub = {0}, key = {0};
 		struct stat st;
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		aws_buf_addf(&full, "%s/%s", path.data, e->d_name);
-		aws_buf_addf(&sub, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
+		htp_buf_addf(&full, "%s/%s", path.data, e->d_name);
+		htp_buf_addf(&sub, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
 		if (!full.data || !sub.data) {
 			not_stored(w, e->d_name, "out of memory");
 		} else if (lstat(full.data, &st) < 0) {
@@ -472,7 +472,7 @@ static int upload_tree(struct upload_walk *w, const char *rel, aws_err *err)
 			upload_tree(w, sub.data, err);
 		} else if (S_ISREG(st.st_mode)) {
 			aws_err perr = {0};
-			aws_buf_addf(&key, "%s%s%s", w->prefix,
+			htp_buf_addf(&key, "%s%s%s", w->prefix,
 			             *w->prefix && w->prefix[strlen(w->prefix) - 1] != '/' ? "/" : "",
 			             sub.data);
 			if (aws_s3_put_file(w->s, key.data, full.data, NULL, &perr) == 0)
@@ -482,12 +482,12 @@ static int upload_tree(struct upload_walk *w, const char *rel, aws_err *err)
 		} else {
 			not_stored(w, sub.data, special_why(full.data, &st));
 		}
-		aws_buf_free(&full);
-		aws_buf_free(&sub);
-		aws_buf_free(&key);
+		htp_buf_free(&full);
+		htp_buf_free(&sub);
+		htp_buf_free(&key);
 	}
 	closedir(d);
-	aws_buf_free(&path);
+	htp_buf_free(&path);
 	return rc;
 }
 

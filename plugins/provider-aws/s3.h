@@ -35,7 +35,7 @@ int aws_s3_put(aws_s3 *s, const char *key, const void *data, size_t len,
                const char *content_type, aws_err *err);
 /* GetObject into out (appended).  HYPERTEST_ERR_NOT_FOUND for a missing
  * key; a missing bucket is HYPERTEST_ERR_PROVIDER. */
-int aws_s3_get(aws_s3 *s, const char *key, aws_buf *out, aws_err *err);
+int aws_s3_get(aws_s3 *s, const char *key, htp_buf *out, aws_err *err);
 /* A file: PutObject below the threshold, else a multipart upload. */
 int aws_s3_put_file(aws_s3 *s, const char *key, const char *path, const char *content_type,
                     aws_err *err);

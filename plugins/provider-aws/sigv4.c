@@ -32,77 +32,6 @@ int aws_fail(aws_err *err, int code, const char *fmt, ...)
 	return code;
 }
 
-/* ---- aws_buf -------------------------------------------------------------- */
-
-static int buf_reserve(aws_buf *b, size_t extra)
-{
-	size_t need, cap;
-	char *p;
-	if (extra > (size_t)-1 - b->len - 1)
-		return -1;
-	need = b->len + extra + 1;
-	if (need <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 64;
-	while (cap < need)
-		cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
-	p = realloc(b->data, cap);
-	if (!p)
-		return -1;
-	b->data = p;
-	b->cap = cap;
-	return 0;
-}
-
-int aws_buf_add(aws_buf *b, const void *data, size_t len)
-{
-	if (buf_reserve(b, len) < 0)
-		return -1;
-	if (len)
-		memcpy(b->data + b->len, data, len);
-	b->len += len;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-int aws_buf_adds(aws_buf *b, const char *s)
-{
-	return aws_buf_add(b, s, strlen(s));
-}
-
-int aws_buf_addf(aws_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || buf_reserve(b, (size_t)n) < 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-	return 0;
-}
-
-char *aws_buf_steal(aws_buf *b)
-{
-	char *s = b->data;
-	if (!s)
-		s = strdup("");
-	b->data = NULL;
-	b->len = b->cap = 0;
-	return s;
-}
-
-void aws_buf_free(aws_buf *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
-}
-
 /* ---- header lists --------------------------------------------------------- */
 
 int aws_headers_add(aws_headers *h, const char *name, const char *value)
@@ -178,18 +107,18 @@ static int unreserved(unsigned char c)
 	       c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-int aws_uri_encode(aws_buf *out, const char *s, size_t len, int keep_slash)
+int aws_uri_encode(htp_buf *out, const char *s, size_t len, int keep_slash)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t i;
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (unreserved(c) || (keep_slash && c == '/')) {
-			if (aws_buf_add(out, &s[i], 1) < 0)
+			if (htp_buf_add(out, &s[i], 1) < 0)
 				return -1;
 		} else {
 			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
-			if (aws_buf_add(out, e, 3) < 0)
+			if (htp_buf_add(out, e, 3) < 0)
 				return -1;
 		}
 	}
@@ -207,7 +136,7 @@ static int hexval(char c)
 	return -1;
 }
 
-int aws_uri_decode(aws_buf *out, const char *s, size_t len)
+int aws_uri_decode(htp_buf *out, const char *s, size_t len)
 {
 	size_t i;
 	for (i = 0; i < len; i++) {
@@ -216,7 +145,7 @@ int aws_uri_decode(aws_buf *out, const char *s, size_t len)
 			c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
 			i += 2;
 		}
-		if (aws_buf_add(out, &c, 1) < 0)
+		if (htp_buf_add(out, &c, 1) < 0)
 			return -1;
 	}
 	return 0;
@@ -257,7 +186,7 @@ static char *normalize_path(const char *path)
 	size_t n = strlen(path), nseg = 0, i, start;
 	const char **seg = calloc(n / 2 + 2, sizeof *seg);
 	size_t *seglen = calloc(n / 2 + 2, sizeof *seglen);
-	aws_buf b = {0};
+	htp_buf b = {0};
 	char *res = NULL;
 	if (!seg || !seglen)
 		goto out;
@@ -276,22 +205,22 @@ static char *normalize_path(const char *path)
 		seg[nseg] = s;
 		seglen[nseg++] = len;
 	}
-	if (aws_buf_adds(&b, path[0] == '/' ? "/" : "") < 0)
+	if (htp_buf_str(&b, path[0] == '/' ? "/" : "") < 0)
 		goto out;
 	for (i = 0; i < nseg; i++)
-		if ((i && aws_buf_adds(&b, "/") < 0) || aws_buf_add(&b, seg[i], seglen[i]) < 0)
+		if ((i && htp_buf_str(&b, "/") < 0) || htp_buf_add(&b, seg[i], seglen[i]) < 0)
 			goto out;
-	if (nseg && n && path[n - 1] == '/' && aws_buf_adds(&b, "/") < 0)
+	if (nseg && n && path[n - 1] == '/' && htp_buf_str(&b, "/") < 0)
 		goto out;
-	res = aws_buf_steal(&b);
+	res = htp_buf_take(&b);
 out:
-	aws_buf_free(&b);
+	htp_buf_free(&b);
 	free(seg);
 	free(seglen);
 	return res;
 }
 
-static int canonical_uri(aws_buf *out, const aws_sigv4_params *p, const char *path)
+static int canonical_uri(htp_buf *out, const aws_sigv4_params *p, const char *path)
 {
 	char *norm = NULL;
 	const char *s;
@@ -317,7 +246,7 @@ static int canonical_uri(aws_buf *out, const aws_sigv4_params *p, const char *pa
 		rc = 0;
 		for (; *s && rc == 0; s++) {
 			if (unreserved((unsigned char)*s) || *s == '/' || *s == '%')
-				rc = aws_buf_add(out, s, 1);
+				rc = htp_buf_add(out, s, 1);
 			else
 				rc = aws_uri_encode(out, s, 1, 0);
 		}
@@ -340,13 +269,13 @@ static int qparam_cmp(const void *a, const void *b)
 /* Decode then re-encode one key or value. */
 static char *reencode(const char *s, size_t len)
 {
-	aws_buf d = {0}, e = {0};
+	htp_buf d = {0}, e = {0};
 	char *r = NULL;
-	if (aws_uri_decode(&d, s, len) == 0 && aws_buf_adds(&d, "") == 0 &&
+	if (aws_uri_decode(&d, s, len) == 0 && htp_buf_str(&d, "") == 0 &&
 	    aws_uri_encode(&e, d.data, d.len, 0) == 0)
-		r = aws_buf_steal(&e);
-	aws_buf_free(&d);
-	aws_buf_free(&e);
+		r = htp_buf_take(&e);
+	htp_buf_free(&d);
+	htp_buf_free(&e);
 	return r;
 }
 
@@ -457,22 +386,22 @@ static char *lower_dup(const char *s)
 
 static char *trim_value(const char *v)
 {
-	aws_buf b = {0};
+	htp_buf b = {0};
 	int space = 0;
 	for (; *v; v++) {
 		if (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n' || *v == '\v' || *v == '\f') {
 			space = 1;
 			continue;
 		}
-		if (space && b.len && aws_buf_add(&b, " ", 1) < 0)
+		if (space && b.len && htp_buf_add(&b, " ", 1) < 0)
 			goto fail;
 		space = 0;
-		if (aws_buf_add(&b, v, 1) < 0)
+		if (htp_buf_add(&b, v, 1) < 0)
 			goto fail;
 	}
-	return aws_buf_steal(&b);
+	return htp_buf_take(&b);
 fail:
-	aws_buf_free(&b);
+	htp_buf_free(&b);
 	return NULL;
 }
 
@@ -537,19 +466,216 @@ void aws_sigv4_result_free(aws_sigv4_result *r)
 	memset(r, 0, sizeof *r);
 }
 
+/* What one signature is built from, section by section. */
+typedef struct sign_ctx {
+	const aws_sigv4_params *p;
+	const aws_sigv4_request *req;
+	int presign;
+	char date[17], payload[65], expires[32];
+	const char *hash, *given, *token;
+	htp_buf cr, sts, signed_hdrs, scope, cred;
+	qlist q;
+	clist c;
+} sign_ctx;
+
+static void sign_ctx_free(sign_ctx *x)
+{
+	htp_buf_free(&x->cr);
+	htp_buf_free(&x->sts);
+	htp_buf_free(&x->signed_hdrs);
+	htp_buf_free(&x->scope);
+	htp_buf_free(&x->cred);
+	qlist_free(&x->q);
+	clist_free(&x->c);
+}
+
+/* The canonical headers (sorted, lower-case names, trimmed values) and the
+ * signed-headers list.  0 or -1 (no memory). */
+static int sign_headers(sign_ctx *x)
+{
+	const aws_sigv4_params *p = x->p;
+	const aws_headers *h = x->req->headers;
+	for (size_t i = 0; h && i < h->n; i++) {
+		char *l = lower_dup(h->v[i].name);
+		int skip = !l || is_skipped_header(l);
+		free(l);
+		if (!skip && clist_add(&x->c, h->v[i].name, h->v[i].value) < 0)
+			return -1;
+	}
+	if (!x->presign) {
+		if (clist_add(&x->c, "x-amz-date", x->date) < 0)
+			return -1;
+		if (x->token && !p->omit_session_token &&
+		    clist_add(&x->c, "x-amz-security-token", x->token) < 0)
+			return -1;
+		if (p->content_sha256_header && !x->given &&
+		    clist_add(&x->c, "x-amz-content-sha256", x->hash) < 0)
+			return -1;
+	}
+	clist *c = &x->c;
+	if (c->n)
+		qsort(c->v, c->n, sizeof *c->v, chdr_cmp);
+	for (size_t i = 0; i < c->n; i++)
+		if (i == 0 || strcmp(c->v[i].name, c->v[i - 1].name) != 0)
+			if ((x->signed_hdrs.len && htp_buf_str(&x->signed_hdrs, ";") < 0) ||
+			    htp_buf_str(&x->signed_hdrs, c->v[i].name) < 0)
+				return -1;
+	if (!x->signed_hdrs.data && htp_buf_str(&x->signed_hdrs, "") < 0)
+		return -1;
+	return 0;
+}
+
+/* The canonical query: the request's, with the X-Amz-* parameters of a
+ * presigned URL.  0 or -1. */
+static int sign_query(sign_ctx *x)
+{
+	if (qlist_parse(&x->q, x->req->query) < 0)
+		return -1;
+	snprintf(x->expires, sizeof x->expires, "%ld", x->p->expires);
+	if (x->presign) {
+		if (qlist_add_raw(&x->q, "X-Amz-Algorithm", "AWS4-HMAC-SHA256") < 0 ||
+		    qlist_add_raw(&x->q, "X-Amz-Credential", x->cred.data) < 0 ||
+		    qlist_add_raw(&x->q, "X-Amz-Date", x->date) < 0 ||
+		    qlist_add_raw(&x->q, "X-Amz-Expires", x->expires) < 0 ||
+		    qlist_add_raw(&x->q, "X-Amz-SignedHeaders", x->signed_hdrs.data) < 0)
+			return -1;
+		if (x->token && !x->p->omit_session_token &&
+		    qlist_add_raw(&x->q, "X-Amz-Security-Token", x->token) < 0)
+			return -1;
+	}
+	if (x->q.n)
+		qsort(x->q.v, x->q.n, sizeof *x->q.v, qparam_cmp);
+	return 0;
+}
+
+/* The canonical request and the string to sign.  0 or -1. */
+static int sign_canonical_request(sign_ctx *x)
+{
+	htp_buf *cr = &x->cr;
+	const clist *c = &x->c;
+	if (htp_buf_addf(cr, "%s\n", x->req->method) < 0 || canonical_uri(cr, x->p, x->req->path) < 0 ||
+	    htp_buf_str(cr, "\n") < 0)
+		return -1;
+	for (size_t i = 0; i < x->q.n; i++)
+		if (htp_buf_addf(cr, "%s%s=%s", i ? "&" : "", x->q.v[i].key, x->q.v[i].value) < 0)
+			return -1;
+	if (htp_buf_str(cr, "\n") < 0)
+		return -1;
+	for (size_t i = 0; i < c->n; i++) {
+		int same_next = i + 1 < c->n && strcmp(c->v[i].name, c->v[i + 1].name) == 0;
+		int same_prev = i > 0 && strcmp(c->v[i].name, c->v[i - 1].name) == 0;
+		if ((!same_prev && htp_buf_addf(cr, "%s:", c->v[i].name) < 0) ||
+		    htp_buf_str(cr, c->v[i].value) < 0 || htp_buf_str(cr, same_next ? "," : "\n") < 0)
+			return -1;
+	}
+	if (htp_buf_addf(cr, "\n%s\n%s", x->signed_hdrs.data, x->hash) < 0)
+		return -1;
+	char crhash[65];
+	aws_sha256_hex(cr->data, cr->len, crhash);
+	return htp_buf_addf(&x->sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", x->date, x->scope.data, crhash);
+}
+
+/* The signing key of the date, region and service into k (from the
+ * params' cache when the secret and scope are the same). */
+static void signing_key(const aws_sigv4_params *p, const char *date, const char *secret,
+                        size_t secret_len, unsigned char k[32])
+{
+	char d8[9], kscope[sizeof p->key_cache->scope];
+	unsigned char shash[32], k1[32];
+	memcpy(d8, date, 8);
+	d8[8] = '\0';
+	int n = snprintf(kscope, sizeof kscope, "%s/%s/%s", d8, p->region, p->service);
+	int cacheable = p->key_cache && n > 0 && (size_t)n < sizeof kscope;
+	if (cacheable)
+		SHA256((const unsigned char *)secret, secret_len, shash);
+	if (cacheable && !strcmp(p->key_cache->scope, kscope) &&
+	    CRYPTO_memcmp(p->key_cache->secret_hash, shash, 32) == 0) {
+		memcpy(k, p->key_cache->key, 32);
+	} else {
+		hmac(secret, secret_len, d8, k1);
+		hmac(k1, 32, p->region, k);
+		hmac(k, 32, p->service, k1);
+		hmac(k1, 32, "aws4_request", k);
+		if (cacheable) {
+			memcpy(p->key_cache->scope, kscope, sizeof kscope);
+			memcpy(p->key_cache->secret_hash, shash, 32);
+			memcpy(p->key_cache->key, k, 32);
+		}
+	}
+	OPENSSL_cleanse(shash, sizeof shash);
+	OPENSSL_cleanse(k1, sizeof k1);
+}
+
+/* The signature of the string to sign into out->signature.  0 or -1. */
+static int sign_signature(sign_ctx *x, aws_sigv4_result *out)
+{
+	htp_buf secret = {0};
+	unsigned char k[32], sig[32];
+	if (htp_buf_addf(&secret, "AWS4%s", x->p->secret_access_key) < 0) {
+		htp_buf_free(&secret);
+		return -1;
+	}
+	signing_key(x->p, x->date, secret.data, secret.len, k);
+	OPENSSL_cleanse(secret.data, secret.len);
+	htp_buf_free(&secret);
+	hmac(k, 32, x->sts.data, sig);
+	to_hex(sig, 32, out->signature);
+	OPENSSL_cleanse(sig, sizeof sig);
+	OPENSSL_cleanse(k, sizeof k);
+	return 0;
+}
+
+/* The headers that sign a request (Authorization, X-Amz-Date...).  0 or -1. */
+static int sign_add_headers(sign_ctx *x, aws_sigv4_result *out)
+{
+	htp_buf auth = {0};
+	int rc = -1;
+	if (x->token && aws_headers_add(&out->add_headers, "X-Amz-Security-Token", x->token) < 0)
+		return -1;
+	if (aws_headers_add(&out->add_headers, "X-Amz-Date", x->date) < 0)
+		return -1;
+	if (x->p->content_sha256_header && !x->given &&
+	    aws_headers_add(&out->add_headers, "x-amz-content-sha256", x->hash) < 0)
+		return -1;
+	if (htp_buf_addf(&auth, "AWS4-HMAC-SHA256 Credential=%s, SignedHeaders=%s, Signature=%s",
+	                 x->cred.data, x->signed_hdrs.data, out->signature) == 0 &&
+	    aws_headers_add(&out->add_headers, "Authorization", auth.data) == 0)
+		rc = 0;
+	htp_buf_free(&auth);
+	return rc;
+}
+
+/* The query string of a presigned URL.  0 or -1. */
+static int sign_add_query(sign_ctx *x, aws_sigv4_result *out)
+{
+	htp_buf qs = {0};
+	int bad = 0;
+	const char *query = x->req->query;
+	if (query && *query)
+		bad |= htp_buf_addf(&qs, "%s&", query);
+	bad |= htp_buf_str(&qs, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
+	bad |= aws_uri_encode(&qs, x->cred.data, x->cred.len, 0);
+	bad |= htp_buf_addf(&qs, "&X-Amz-Date=%s&X-Amz-SignedHeaders=", x->date);
+	bad |= aws_uri_encode(&qs, x->signed_hdrs.data, x->signed_hdrs.len, 0);
+	bad |= htp_buf_addf(&qs, "&X-Amz-Expires=%s", x->expires);
+	if (x->token) {
+		bad |= htp_buf_str(&qs, "&X-Amz-Security-Token=");
+		bad |= aws_uri_encode(&qs, x->token, strlen(x->token), 0);
+	}
+	bad |= htp_buf_addf(&qs, "&X-Amz-Signature=%s", out->signature);
+	if (bad) {
+		htp_buf_free(&qs);
+		return -1;
+	}
+	out->query = htp_buf_take(&qs);
+	return 0;
+}
+
 int aws_sigv4_sign(const aws_sigv4_params *p, const aws_sigv4_request *req, int form,
                    aws_sigv4_result *out, aws_err *err)
 {
-	char date[17], payload[65], crhash[65], *keybuf = NULL;
-	const char *hash, *given, *token;
-	aws_buf cr = {0}, sts = {0}, signed_hdrs = {0}, scope = {0}, cred = {0}, tmp = {0};
-	qlist q = {0};
-	clist c = {0};
-	size_t i;
-	int rc = HYPERTEST_ERR_NOMEM, presign = form == AWS_SIGV4_QUERY;
-	unsigned char k1[32], k2[32];
-	char expires[32];
-
+	sign_ctx x;
+	memset(&x, 0, sizeof x);
 	memset(out, 0, sizeof *out);
 	if (!p->access_key_id || !*p->access_key_id || !p->secret_access_key || !p->region ||
 	    !*p->region || !p->service || !*p->service || !req->method)
@@ -557,187 +683,38 @@ int aws_sigv4_sign(const aws_sigv4_params *p, const aws_sigv4_request *req, int 
 		                "SigV4: access key, secret, region, service and method are required");
 	if (!aws_headers_get(req->headers, "host"))
 		return aws_fail(err, HYPERTEST_ERR_INVALID, "SigV4: the request has no Host header");
-	token = p->session_token && *p->session_token ? p->session_token : NULL;
-	aws_amz_date(p->time, date);
+	x.p = p;
+	x.req = req;
+	x.presign = form == AWS_SIGV4_QUERY;
+	x.token = p->session_token && *p->session_token ? p->session_token : NULL;
+	aws_amz_date(p->time, x.date);
 
 	/* payload hash */
-	given = aws_headers_get(req->headers, "x-amz-content-sha256");
-	if (given) {
-		hash = given;
+	x.given = aws_headers_get(req->headers, "x-amz-content-sha256");
+	if (x.given) {
+		x.hash = x.given;
 	} else if (p->payload_hash) {
-		hash = p->payload_hash;
+		x.hash = p->payload_hash;
 	} else {
-		aws_sha256_hex(req->body, req->body_len, payload);
-		hash = payload;
+		aws_sha256_hex(req->body, req->body_len, x.payload);
+		x.hash = x.payload;
 	}
 
-	/* credential scope */
-	if (aws_buf_addf(&scope, "%.8s/%s/%s/aws4_request", date, p->region, p->service) < 0 ||
-	    aws_buf_addf(&cred, "%s/%s", p->access_key_id, scope.data) < 0)
-		goto out;
-
-	/* canonical headers */
-	for (i = 0; req->headers && i < req->headers->n; i++) {
-		char *l = lower_dup(req->headers->v[i].name);
-		int skip = !l || is_skipped_header(l);
-		free(l);
-		if (!skip && clist_add(&c, req->headers->v[i].name, req->headers->v[i].value) < 0)
-			goto out;
+	/* credential scope, then each part of the signature */
+	int failed =
+		htp_buf_addf(&x.scope, "%.8s/%s/%s/aws4_request", x.date, p->region, p->service) < 0 ||
+		htp_buf_addf(&x.cred, "%s/%s", p->access_key_id, x.scope.data) < 0 ||
+		sign_headers(&x) < 0 || sign_query(&x) < 0 || sign_canonical_request(&x) < 0 ||
+		sign_signature(&x, out) < 0 ||
+		(x.presign ? sign_add_query(&x, out) : sign_add_headers(&x, out)) < 0;
+	if (!failed) {
+		out->canonical_request = htp_buf_take(&x.cr);
+		out->string_to_sign = htp_buf_take(&x.sts);
 	}
-	if (!presign) {
-		if (clist_add(&c, "x-amz-date", date) < 0)
-			goto out;
-		if (token && !p->omit_session_token &&
-		    clist_add(&c, "x-amz-security-token", token) < 0)
-			goto out;
-		if (p->content_sha256_header && !given &&
-		    clist_add(&c, "x-amz-content-sha256", hash) < 0)
-			goto out;
-	}
-	if (c.n)
-		qsort(c.v, c.n, sizeof *c.v, chdr_cmp);
-	for (i = 0; i < c.n; i++)
-		if (i == 0 || strcmp(c.v[i].name, c.v[i - 1].name) != 0)
-			if ((signed_hdrs.len && aws_buf_adds(&signed_hdrs, ";") < 0) ||
-			    aws_buf_adds(&signed_hdrs, c.v[i].name) < 0)
-				goto out;
-	if (!signed_hdrs.data && aws_buf_adds(&signed_hdrs, "") < 0)
-		goto out;
-
-	/* canonical query */
-	if (qlist_parse(&q, req->query) < 0)
-		goto out;
-	snprintf(expires, sizeof expires, "%ld", p->expires);
-	if (presign) {
-		if (qlist_add_raw(&q, "X-Amz-Algorithm", "AWS4-HMAC-SHA256") < 0 ||
-		    qlist_add_raw(&q, "X-Amz-Credential", cred.data) < 0 ||
-		    qlist_add_raw(&q, "X-Amz-Date", date) < 0 ||
-		    qlist_add_raw(&q, "X-Amz-Expires", expires) < 0 ||
-		    qlist_add_raw(&q, "X-Amz-SignedHeaders", signed_hdrs.data) < 0)
-			goto out;
-		if (token && !p->omit_session_token &&
-		    qlist_add_raw(&q, "X-Amz-Security-Token", token) < 0)
-			goto out;
-	}
-	if (q.n)
-		qsort(q.v, q.n, sizeof *q.v, qparam_cmp);
-
-	/* canonical request */
-	if (aws_buf_addf(&cr, "%s\n", req->method) < 0 || canonical_uri(&cr, p, req->path) < 0 ||
-	    aws_buf_adds(&cr, "\n") < 0)
-		goto out;
-	for (i = 0; i < q.n; i++)
-		if (aws_buf_addf(&cr, "%s%s=%s", i ? "&" : "", q.v[i].key, q.v[i].value) < 0)
-			goto out;
-	if (aws_buf_adds(&cr, "\n") < 0)
-		goto out;
-	for (i = 0; i < c.n; i++) {
-		int same_next = i + 1 < c.n && strcmp(c.v[i].name, c.v[i + 1].name) == 0;
-		int same_prev = i > 0 && strcmp(c.v[i].name, c.v[i - 1].name) == 0;
-		if ((!same_prev && aws_buf_addf(&cr, "%s:", c.v[i].name) < 0) ||
-		    aws_buf_adds(&cr, c.v[i].value) < 0 ||
-		    aws_buf_adds(&cr, same_next ? "," : "\n") < 0)
-			goto out;
-	}
-	if (aws_buf_addf(&cr, "\n%s\n%s", signed_hdrs.data, hash) < 0)
-		goto out;
-
-	/* string to sign */
-	aws_sha256_hex(cr.data, cr.len, crhash);
-	if (aws_buf_addf(&sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", date, scope.data, crhash) < 0)
-		goto out;
-
-	/* signing key and signature */
-	if (aws_buf_addf(&tmp, "AWS4%s", p->secret_access_key) < 0)
-		goto out;
-	keybuf = tmp.data;
-	{
-		char d8[9], kscope[sizeof p->key_cache->scope];
-		unsigned char shash[32];
-		memcpy(d8, date, 8);
-		d8[8] = '\0';
-		int n = snprintf(kscope, sizeof kscope, "%s/%s/%s", d8, p->region, p->service);
-		int cacheable = p->key_cache && n > 0 && (size_t)n < sizeof kscope;
-		if (cacheable)
-			SHA256((const unsigned char *)keybuf, tmp.len, shash);
-		if (cacheable && !strcmp(p->key_cache->scope, kscope) &&
-		    CRYPTO_memcmp(p->key_cache->secret_hash, shash, 32) == 0) {
-			memcpy(k2, p->key_cache->key, 32);
-		} else {
-			hmac(keybuf, tmp.len, d8, k1);
-			hmac(k1, 32, p->region, k2);
-			hmac(k2, 32, p->service, k1);
-			hmac(k1, 32, "aws4_request", k2);
-			if (cacheable) {
-				memcpy(p->key_cache->scope, kscope, sizeof kscope);
-				memcpy(p->key_cache->secret_hash, shash, 32);
-				memcpy(p->key_cache->key, k2, 32);
-			}
-		}
-		OPENSSL_cleanse(shash, sizeof shash);
-	}
-	OPENSSL_cleanse(tmp.data, tmp.len);
-	hmac(k2, 32, sts.data, k1);
-	to_hex(k1, 32, out->signature);
-	OPENSSL_cleanse(k1, sizeof k1);
-	OPENSSL_cleanse(k2, sizeof k2);
-
-	/* the signed request */
-	if (!presign) {
-		aws_buf auth = {0};
-		if (token && aws_headers_add(&out->add_headers, "X-Amz-Security-Token", token) < 0)
-			goto out;
-		if (aws_headers_add(&out->add_headers, "X-Amz-Date", date) < 0)
-			goto out;
-		if (p->content_sha256_header && !given &&
-		    aws_headers_add(&out->add_headers, "x-amz-content-sha256", hash) < 0)
-			goto out;
-		if (aws_buf_addf(&auth,
-		                 "AWS4-HMAC-SHA256 Credential=%s, SignedHeaders=%s, Signature=%s",
-		                 cred.data, signed_hdrs.data, out->signature) < 0 ||
-		    aws_headers_add(&out->add_headers, "Authorization", auth.data) < 0) {
-			aws_buf_free(&auth);
-			goto out;
-		}
-		aws_buf_free(&auth);
-	} else {
-		aws_buf qs = {0};
-		int bad = 0;
-		if (req->query && *req->query)
-			bad |= aws_buf_addf(&qs, "%s&", req->query);
-		bad |= aws_buf_adds(&qs, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
-		bad |= aws_uri_encode(&qs, cred.data, cred.len, 0);
-		bad |= aws_buf_addf(&qs, "&X-Amz-Date=%s&X-Amz-SignedHeaders=", date);
-		bad |= aws_uri_encode(&qs, signed_hdrs.data, signed_hdrs.len, 0);
-		bad |= aws_buf_addf(&qs, "&X-Amz-Expires=%s", expires);
-		if (token) {
-			bad |= aws_buf_adds(&qs, "&X-Amz-Security-Token=");
-			bad |= aws_uri_encode(&qs, token, strlen(token), 0);
-		}
-		bad |= aws_buf_addf(&qs, "&X-Amz-Signature=%s", out->signature);
-		if (bad) {
-			aws_buf_free(&qs);
-			goto out;
-		}
-		out->query = aws_buf_steal(&qs);
-	}
-	out->canonical_request = aws_buf_steal(&cr);
-	out->string_to_sign = aws_buf_steal(&sts);
-	rc = 0;
-out:
-	if (tmp.data)
-		OPENSSL_cleanse(tmp.data, tmp.len);
-	aws_buf_free(&tmp);
-	aws_buf_free(&cr);
-	aws_buf_free(&sts);
-	aws_buf_free(&signed_hdrs);
-	aws_buf_free(&scope);
-	aws_buf_free(&cred);
-	qlist_free(&q);
-	clist_free(&c);
-	if (rc) {
+	sign_ctx_free(&x);
+	if (failed) {
 		aws_sigv4_result_free(out);
-		return aws_fail(err, rc, "SigV4: out of memory");
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "SigV4: out of memory");
 	}
 	return 0;
 }

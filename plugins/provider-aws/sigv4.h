@@ -1,7 +1,8 @@
 /*
  * sigv4.h - AWS Signature Version 4 for the aws provider, and the small
- * pieces every module of the provider shares: an error record, a growable
- * string, a header list, URI encoding and SHA-256.
+ * pieces every module of the provider shares: an error record, a header
+ * list, URI encoding and SHA-256 (the growable string is plugins/common's
+ * htp_buf).
  *
  * Internal to the plugin (hidden visibility); names are aws_*.
  */
@@ -12,6 +13,8 @@
 #include <time.h>
 
 #include <hypertest/common.h>
+
+#include "../common/htplugin.h" /* htp_buf */
 
 #if defined(__GNUC__)
 #define AWS_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -29,20 +32,6 @@ typedef struct aws_err {
 
 /* Record an error in err (may be NULL) and return code. */
 int aws_fail(aws_err *err, int code, const char *fmt, ...) AWS_PRINTF(3, 4);
-
-/* ---- growable string (always NUL-terminated once something was added) ---- */
-
-typedef struct aws_buf {
-	char *data;
-	size_t len, cap;
-} aws_buf;
-
-int aws_buf_add(aws_buf *b, const void *data, size_t len); /* 0 or -1 (no memory) */
-int aws_buf_adds(aws_buf *b, const char *s);
-int aws_buf_addf(aws_buf *b, const char *fmt, ...) AWS_PRINTF(2, 3);
-/* The string (never NULL: "" when empty); ownership passes to the caller. */
-char *aws_buf_steal(aws_buf *b);
-void aws_buf_free(aws_buf *b);
 
 /* ---- header lists --------------------------------------------------------- */
 
@@ -68,9 +57,9 @@ void aws_headers_free(aws_headers *h);
 
 /* Append s[0..len) URI-encoded the AWS way: every byte but A-Z a-z 0-9 - _ . ~
  * becomes %XX (upper-case hex); '/' too unless keep_slash. */
-int aws_uri_encode(aws_buf *out, const char *s, size_t len, int keep_slash);
+int aws_uri_encode(htp_buf *out, const char *s, size_t len, int keep_slash);
 /* Append s[0..len) with %XX sequences decoded ('+' stays '+'). */
-int aws_uri_decode(aws_buf *out, const char *s, size_t len);
+int aws_uri_decode(htp_buf *out, const char *s, size_t len);
 /* Lower-case hex SHA-256 of data into out[65]. */
 void aws_sha256_hex(const void *data, size_t len, char out[65]);
 /* "20150830T123600Z" into out[17]. */

@@ -44,7 +44,7 @@ static char *object_path(local_provider *p, const char *bucket, const char *key)
 		           key ? key : "", why);
 		return NULL;
 	}
-	char *path = local_path_join(bucket, key);
+	char *path = htp_path_join(bucket, key);
 	if (!path)
 		local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	return path;
@@ -118,8 +118,8 @@ static int list_tree(local_provider *p, const char *dir, const char *rel, const 
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || e->d_name[0] == '.')
 			continue; /* dot files: the atomic writes' temporary files */
-		char *path = local_path_join(dir, e->d_name);
-		char *key = *rel ? local_path_join(rel, e->d_name) : strdup(e->d_name);
+		char *path = htp_path_join(dir, e->d_name);
+		char *key = *rel ? htp_path_join(rel, e->d_name) : strdup(e->d_name);
 		struct stat st;
 		if (!path || !key) {
 			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
@@ -193,9 +193,9 @@ static void copy_tree(local_provider *p, const char *src, const char *dst, const
 	while ((e = readdir(d)) != NULL) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		char *from = local_path_join(src, e->d_name);
-		char *to = local_path_join(dst, e->d_name);
-		char *sub = *rel ? local_path_join(rel, e->d_name) : strdup(e->d_name);
+		char *from = htp_path_join(src, e->d_name);
+		char *to = htp_path_join(dst, e->d_name);
+		char *sub = *rel ? htp_path_join(rel, e->d_name) : strdup(e->d_name);
 		struct stat lst;
 		if (!from || !to || !sub) {
 			local_log(p, HYPERTEST_LOG_WARNING, "artifact %s: not stored: out of memory",

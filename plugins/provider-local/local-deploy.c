@@ -71,7 +71,7 @@ void local_deployed_clear(local_deployed *d)
  * config into ic unless NULL. */
 static int read_current(local_provider *p, char **digest, char **root, local_image_config *ic)
 {
-	char *path = local_path_join(p->function_dir, "current");
+	char *path = htp_path_join(p->function_dir, "current");
 	char *text;
 	size_t len;
 	if (!path)
@@ -199,7 +199,7 @@ static int file_mount_point(const char *root, const char *name)
 	snprintf(host, sizeof host, "/etc/%s", name);
 	if (stat(host, &st) != 0 || !S_ISREG(st.st_mode) || dir_in_root(root, "etc") != 1)
 		return 0;
-	char *path = local_asprintf("%s/etc/%s", root, name);
+	char *path = htp_strdupf("%s/etc/%s", root, name);
 	int ok = 0;
 	if (path && lstat(path, &st) != 0 && errno == ENOENT) {
 		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -244,7 +244,7 @@ static int prepare_root(local_provider *p, local_deployed *d)
  * NULL; 0 when it is not. */
 static int read_manifest(const char *dir, char **tree)
 {
-	char *path = local_path_join(dir, MANIFEST), *text = NULL;
+	char *path = htp_path_join(dir, MANIFEST), *text = NULL;
 	size_t len;
 	int ours = 0;
 	if (tree)
@@ -269,7 +269,7 @@ static int write_manifest(const char *dir, const char *digest, const char *tree)
 	json_t *j = tree ? json_pack("{s:s, s:s}", "digest", digest, "tree", tree)
 	                 : json_pack("{s:s}", "digest", digest);
 	char *text = j ? json_dumps(j, JSON_SORT_KEYS) : NULL;
-	char *path = local_path_join(dir, MANIFEST);
+	char *path = htp_path_join(dir, MANIFEST);
 	int rc = text && path ? local_write_atomic(path, text, strlen(text)) : (errno = ENOMEM, -1);
 	int e = errno;
 	free(path);
@@ -283,7 +283,7 @@ static int write_manifest(const char *dir, const char *digest, const char *tree)
  * LOCK_EX, | LOCK_NB); -1 with errno (EWOULDBLOCK: held by someone else). */
 static int lock_image(const char *dir, int how, int create)
 {
-	char *path = local_path_join(dir, LOCK_NAME);
+	char *path = htp_path_join(dir, LOCK_NAME);
 	if (!path) {
 		errno = ENOMEM;
 		return -1;
@@ -311,7 +311,7 @@ static int legacy_marker(const char *images, const char *name, char **hex)
 	size_t len = strlen(name), sl = strlen(LEGACY_SUFFIX);
 	if (len <= sl || strcmp(name + len - sl, LEGACY_SUFFIX) != 0)
 		return 0;
-	char *path = local_path_join(images, name), *text = NULL;
+	char *path = htp_path_join(images, name), *text = NULL;
 	size_t tl;
 	int ok = 0;
 	if (path && local_read_file(path, &text, &tl) == 0 && tl < 256 && !memchr(text, 0, tl)) {
@@ -328,8 +328,8 @@ static int legacy_marker(const char *images, const char *name, char **hex)
  * removed image is never taken for a complete one. */
 static void remove_legacy(local_provider *p, const char *images, const char *hex)
 {
-	char *dir = local_path_join(images, hex);
-	char *marker = dir ? local_asprintf("%s%s", dir, LEGACY_SUFFIX) : NULL;
+	char *dir = htp_path_join(images, hex);
+	char *marker = dir ? htp_strdupf("%s%s", dir, LEGACY_SUFFIX) : NULL;
 	if (!marker || (unlink(marker) != 0 && errno != ENOENT) || local_tree_remove(dir) != 0)
 		local_log(p, HYPERTEST_LOG_WARNING, "cannot remove the old image %s: %s",
 		          dir ? dir : hex, strerror(errno));
@@ -356,8 +356,8 @@ static void remove_other_images(local_provider *p, const char *images, const cha
 			free(lhex);
 			continue;
 		}
-		char *path = local_path_join(images, n);
-		char *marker = path ? local_asprintf("%s%s", path, LEGACY_SUFFIX) : NULL;
+		char *path = htp_path_join(images, n);
+		char *marker = path ? htp_strdupf("%s%s", path, LEGACY_SUFFIX) : NULL;
 		struct stat st;
 		if (!marker) {
 			free(path);
@@ -367,7 +367,7 @@ static void remove_other_images(local_provider *p, const char *images, const cha
 			/* the directory of an earlier-layout image: removed with its marker */
 		} else if (read_manifest(path, NULL)) {
 			int fd = lock_image(path, LOCK_EX | LOCK_NB, 0);
-			char *man = local_path_join(path, MANIFEST);
+			char *man = htp_path_join(path, MANIFEST);
 			if (fd < 0 && errno == EWOULDBLOCK)
 				local_log(p, HYPERTEST_LOG_INFO, "kept the image %s: a running invoke "
 				          "uses it (a later deploy removes it)", path);
@@ -443,8 +443,8 @@ int local_deployed_load(local_provider *p)
 	}
 	int image = LOCAL_RUNS_IMAGE(p);
 	if (rc == 0) {
-		d.task_root = local_path_join(d.root, "var/task");
-		d.config = d.task_root ? local_path_join(d.task_root, "hypertest.config.json") : NULL;
+		d.task_root = htp_path_join(d.root, "var/task");
+		d.config = d.task_root ? htp_path_join(d.task_root, "hypertest.config.json") : NULL;
 		/* in the image's own root the scratch directory links to nothing */
 		rc = !d.config ? local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory")
 		     : image   ? prepare_root(p, &d)
@@ -534,7 +534,7 @@ static int ensure_image(local_provider *p, const struct target *t)
 			          "deployed (did a test write into it?): unpacking it again", t->root);
 		free(tree);
 	} else if (lstat(t->dir, &st) == 0) {
-		char *marker = local_asprintf("%s%s", t->dir, LEGACY_SUFFIX), *lhex = NULL;
+		char *marker = htp_strdupf("%s%s", t->dir, LEGACY_SUFFIX), *lhex = NULL;
 		const char *slash = strrchr(marker ? marker : "", '/');
 		int legacy = marker && legacy_marker(t->images, slash + 1, &lhex);
 		free(lhex);
@@ -568,11 +568,11 @@ int local_function_update(void *self, const char *image_ref, const char *image_d
 	local_deployed_clear(&p->dep);
 	p->dep_loaded = 0;
 	struct target t = {NULL, hex, image_digest, image_ref, NULL, NULL, NULL};
-	char *images = local_path_join(p->function_dir, "images");
+	char *images = htp_path_join(p->function_dir, "images");
 	t.images = images;
-	t.dir = images ? local_path_join(images, hex) : NULL;
-	t.root = t.dir ? local_path_join(t.dir, "root") : NULL;
-	char *current = local_path_join(p->function_dir, "current");
+	t.dir = images ? htp_path_join(images, hex) : NULL;
+	t.root = t.dir ? htp_path_join(t.dir, "root") : NULL;
+	char *current = htp_path_join(p->function_dir, "current");
 	json_t *j = json_pack("{s:s, s:s}", "digest", image_digest, "root", t.root ? t.root : "");
 	json_t *ic = NULL;
 	char *text = NULL;

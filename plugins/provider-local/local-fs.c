@@ -22,25 +22,6 @@ char *local_strdup(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-char *local_asprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
-char *local_path_join(const char *dir, const char *name)
-{
-	size_t n = strlen(dir);
-	while (n > 1 && dir[n - 1] == '/')
-		n--;
-	return local_asprintf("%.*s/%s", (int)n, dir, name);
-}
-
 char *local_abspath(const char *base, const char *path)
 {
 	if (path[0] == '/')
@@ -49,9 +30,9 @@ char *local_abspath(const char *base, const char *path)
 		char cwd[4096];
 		if (!getcwd(cwd, sizeof cwd))
 			return NULL;
-		return local_path_join(cwd, path);
+		return htp_path_join(cwd, path);
 	}
-	return local_path_join(base, path);
+	return htp_path_join(base, path);
 }
 
 int local_mkdir_p(const char *path)
@@ -134,27 +115,12 @@ int local_rm_rf(const char *path)
 	return rmdir(path);
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, data, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		data += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* A temporary file beside path: its fd, its name in *tmp_out. */
 static int open_temp_beside(const char *path, char **tmp_out)
 {
 	const char *slash = strrchr(path, '/');
-	char *tmp = slash ? local_asprintf("%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1)
-	                  : local_asprintf(".%s.XXXXXX", path);
+	char *tmp = slash ? htp_strdupf("%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1)
+	                  : htp_strdupf(".%s.XXXXXX", path);
 	if (!tmp)
 		return -1;
 	int fd = mkostemp(tmp, O_CLOEXEC);
@@ -206,7 +172,7 @@ int local_write_atomic(const char *path, const void *data, size_t len)
 	int fd = open_temp_beside(path, &tmp);
 	if (fd < 0)
 		return -1;
-	int failed = write_all(fd, data, len) != 0;
+	int failed = htp_write_all(fd, data, len) != 0;
 	return commit_temp(fd, tmp, path, failed);
 }
 
@@ -286,7 +252,7 @@ int local_copy_file(const char *src, const char *dst)
 			failed = r < 0;
 			break;
 		}
-		if (write_all(out, buf, (size_t)r) != 0) {
+		if (htp_write_all(out, buf, (size_t)r) != 0) {
 			failed = 1;
 			break;
 		}
@@ -308,7 +274,7 @@ char *local_which(const char *name)
 	for (const char *p = path;;) {
 		const char *end = strchr(p, ':');
 		size_t n = end ? (size_t)(end - p) : strlen(p);
-		char *cand = n ? local_asprintf("%.*s/%s", (int)n, p, name) : local_strdup(name);
+		char *cand = n ? htp_strdupf("%.*s/%s", (int)n, p, name) : local_strdup(name);
 		if (cand && stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0) {
 			if (cand[0] != '/') {
 				char *abs = local_abspath(NULL, cand);

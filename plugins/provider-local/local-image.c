@@ -60,7 +60,7 @@ static json_t *read_blob(local_provider *p, json_t *desc, const char *what)
 		           "size (digest %s)", p->image_dir, what, digest ? digest : "missing");
 		return NULL;
 	}
-	char *path = local_asprintf("%s/blobs/sha256/%s", p->image_dir, hex);
+	char *path = htp_strdupf("%s/blobs/sha256/%s", p->image_dir, hex);
 	char *data = NULL, sum[65];
 	size_t len = 0;
 	json_t *j = NULL;
@@ -118,7 +118,7 @@ static int copy_strings(local_provider *p, json_t *cc, const char *key, const ch
 int local_image_config_read(local_provider *p, const char *image_digest, json_t **out)
 {
 	*out = NULL;
-	char *ipath = local_path_join(p->image_dir, "index.json");
+	char *ipath = htp_path_join(p->image_dir, "index.json");
 	if (!ipath)
 		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	json_error_t jerr;

@@ -77,13 +77,6 @@ struct local_proc {
 	local_proc *finish_next, *gone_next;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int sys_pidfd_open(pid_t pid)
 {
 #ifdef SYS_pidfd_open
@@ -558,7 +551,7 @@ int local_invoke_start(void *self, hypertest_invocation *inv, const char *payloa
 	pr->fd[W_OUT] = pipes[1][0];
 	pr->fd[W_ERR] = pipes[2][0];
 	pr->inv = inv;
-	pr->deadline = now_ms() + (int64_t)(p->timeout_s * 1000.0 + 0.5);
+	pr->deadline = htp_now_ms() + (int64_t)(p->timeout_s * 1000.0 + 0.5);
 	run_append(p, pr);
 	int pidfd = p->use_pidfd && !pr->zyg;
 	if (pidfd)
@@ -669,8 +662,8 @@ static int zygote_messages(local_provider *p, local_proc **gone)
 {
 	int done = 0, r;
 	local_zmsg m;
-	char why[2048];
-	while ((r = local_zygote_receive(p, &m, 0, why, sizeof why)) > 0) {
+	char *why = NULL;
+	while ((r = local_zygote_receive(p, &m, 0, &why)) > 0) {
 		local_proc *pr = m.proc;
 		switch (m.type) {
 		case LOCAL_ZMSG_STARTED:
@@ -703,7 +696,8 @@ static int zygote_messages(local_provider *p, local_proc **gone)
 		}
 	}
 	if (r < 0)
-		done += zygote_lost(p, why, gone);
+		done += zygote_lost(p, why ? why : "the function zygote ended", gone);
+	free(why);
 	return done;
 }
 
@@ -777,7 +771,7 @@ int local_invoke_wait(void *self, int timeout_ms)
 		return local_lambda_invoke_wait(p, timeout_ms);
 	struct epoll_event evs[256];
 	int done = 0;
-	int64_t until = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+	int64_t until = timeout_ms < 0 ? INT64_MAX : htp_now_ms() + timeout_ms;
 
 	if (p->cancel_pending) {
 		p->cancel_pending = 0;
@@ -792,7 +786,7 @@ int local_invoke_wait(void *self, int timeout_ms)
 		}
 	}
 	for (;;) {
-		int64_t now = now_ms();
+		int64_t now = htp_now_ms();
 		done += expire(p, now);
 		int64_t wait = 0;
 		if (done == 0 && p->run_head) {
@@ -812,7 +806,7 @@ int local_invoke_wait(void *self, int timeout_ms)
 			                   strerror(errno));
 		int interrupted = n < 0;
 		done += handle_events(p, evs, n > 0 ? n : 0);
-		if (done > 0 || !p->run_head || interrupted || now_ms() >= until)
+		if (done > 0 || !p->run_head || interrupted || htp_now_ms() >= until)
 			return done;
 	}
 }
@@ -834,7 +828,7 @@ void local_invoke_cancel(void *self)
 static void zygote_learn_pids(local_provider *p)
 {
 	local_zygote_drop_unsent(p);
-	int64_t end = now_ms() + 2000;
+	int64_t end = htp_now_ms() + 2000;
 	while (p->zyg_sock >= 0) {
 		size_t n = 0;
 		local_proc **v = local_zygote_procs(p, &n);
@@ -842,12 +836,13 @@ static void zygote_learn_pids(local_provider *p)
 		for (size_t i = 0; v && i < n; i++)
 			unknown |= v[i]->pid == 0;
 		free(v);
-		int64_t left = end - now_ms();
+		int64_t left = end - htp_now_ms();
 		if (!v || !unknown || left <= 0)
 			return;
 		local_zmsg m;
-		char why[2048];
-		int r = local_zygote_receive(p, &m, (int)left, why, sizeof why);
+		char *why = NULL;
+		int r = local_zygote_receive(p, &m, (int)left, &why);
+		free(why);
 		if (r < 0)
 			return;
 		if (r > 0 && m.type == LOCAL_ZMSG_STARTED) {

@@ -72,7 +72,7 @@ static int rt_request(const char *api, const char *method, const char *path,
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	char *head = local_asprintf("%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+	char *head = htp_strdupf("%s %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
 	                            "Content-Length: %zu\r\nConnection: close\r\n%s\r\n",
 	                            method, path, api, len, headers ? headers : "");
 	int rc = -1;
@@ -146,7 +146,7 @@ static void rt_error(local_provider *p, const char *api, const char *path, const
 {
 	json_t *doc = json_pack("{s:s, s:s}", "errorMessage", msg, "errorType", type);
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	char *hdr = local_asprintf("Lambda-Runtime-Function-Error-Type: %s\r\n", type);
+	char *hdr = htp_strdupf("Lambda-Runtime-Function-Error-Type: %s\r\n", type);
 	rt_answer a;
 	json_decref(doc);
 	if (text && hdr && rt_request(api, "POST", path, hdr, text, strlen(text), &a) == 0) {

@@ -277,7 +277,7 @@ static void conn_flush(lam_box *b, lam_conn *c)
 static void conn_answer(lam_box *b, lam_conn *c, int status, const char *headers,
                         const char *body, size_t len)
 {
-	char *out = local_asprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+	char *out = htp_strdupf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 	                           "Content-Length: %zu\r\nConnection: close\r\n%s\r\n",
 	                           status, reason(status), len, headers ? headers : "");
 	char *full = out ? malloc(strlen(out) + len + 1) : NULL;
@@ -556,8 +556,8 @@ static char *error_text(const char *body, size_t len, const char *type_header)
 	const char *type = json_string_value(json_object_get(doc, "errorType"));
 	if (!type)
 		type = type_header;
-	char *s = msg ? local_asprintf("%s%s%s", type ? type : "", type ? ": " : "", msg)
-	              : local_asprintf("%s%s%.*s", type ? type : "", type ? ": " : "",
+	char *s = msg ? htp_strdupf("%s%s%s", type ? type : "", type ? ": " : "", msg)
+	              : htp_strdupf("%s%s%.*s", type ? type : "", type ? ": " : "",
 	                               (int)(len > 2000 ? 2000 : len), body);
 	json_decref(doc);
 	return s;
@@ -636,7 +636,7 @@ static void handle_request(local_provider *p, lam_box *b, lam_conn *c)
 			if (!strcmp(slash, "/response")) /* response_request could not take it */
 				return conn_error(b, c, 500, "ServiceException", "out of memory");
 			char *t = error_text(body, c->content_length, type_h ? type_buf : NULL);
-			char *msg = local_asprintf("the function reported an error: %s", t ? t : "?");
+			char *msg = htp_strdupf("the function reported an error: %s", t ? t : "?");
 			free(t);
 			conn_answer(b, c, 202, NULL, "{\"status\":\"OK\"}", 15);
 			inv_complete(p, iv, NULL, 0, HYPERTEST_ERR_PROVIDER, msg ? msg : "error");
@@ -1150,7 +1150,7 @@ static void api_request(local_provider *p, lam_conn *c)
 		json_t *cfg = api_configuration(p);
 		if (!strcmp(rest, "/configuration"))
 			return api_json(c, cfg);
-		char *uri = local_asprintf("hypertest-local/%s@%s", p->function_name,
+		char *uri = htp_strdupf("hypertest-local/%s@%s", p->function_name,
 		                           p->dep.digest ? p->dep.digest : "");
 		json_t *doc = cfg && uri ? json_pack("{s:o, s:{s:s, s:s, s:s}}", "Configuration", cfg,
 		                                     "Code", "RepositoryType", "ECR", "ImageUri", uri,

@@ -44,7 +44,7 @@ static int is_dir(const char *path)
 
 static int is_marked(const char *dir)
 {
-	char *mark = local_path_join(dir, MARK);
+	char *mark = htp_path_join(dir, MARK);
 	int marked = mark && access(mark, F_OK) == 0;
 	free(mark);
 	return marked;
@@ -94,7 +94,7 @@ static int hand_over(local_provider *p, json_t *arr, hypertest_buffer *out)
 static int write_mark(local_provider *p, const char *dir)
 {
 	const char *name = p->up.core_str ? p->up.core_str(p->core, HYPERTEST_CORE_IMAGE_NAME) : NULL;
-	char *mark = local_path_join(dir, MARK);
+	char *mark = htp_path_join(dir, MARK);
 	FILE *f;
 	int ok;
 

@@ -95,7 +95,7 @@ static void pool_load(local_provider *p)
 	while ((e = readdir(d)) != NULL) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		char *path = local_path_join(p->pool_dir, e->d_name);
+		char *path = htp_path_join(p->pool_dir, e->d_name);
 		if (!path)
 			break;
 		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0) {
@@ -164,7 +164,7 @@ static void links_sweep(local_provider *p, const char *base, unsigned long ns)
 			continue;
 		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
-		char *path = local_path_join(base, e->d_name);
+		char *path = htp_path_join(base, e->d_name);
 		struct stat st;
 		if (path && lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid()) {
 			if (local_rm_rf(path) == 0)
@@ -186,7 +186,7 @@ char *local_scratch_tmpdir(local_provider *p, const char *dir)
 		unsigned long ns = pid_namespace();
 		if (ns)
 			links_sweep(p, base, ns);
-		char *tmpl = local_asprintf("%s/hypertest-%lu-%ld-XXXXXX", base, ns, (long)getpid());
+		char *tmpl = htp_strdupf("%s/hypertest-%lu-%ld-XXXXXX", base, ns, (long)getpid());
 		if (!tmpl || !mkdtemp(tmpl)) {
 			int e = tmpl ? errno : ENOMEM;
 			local_fail(p, HYPERTEST_ERR_IO, "cannot create %s for TMPDIR: %s",
@@ -196,8 +196,8 @@ char *local_scratch_tmpdir(local_provider *p, const char *dir)
 		}
 		p->tmp_links = tmpl;
 	}
-	char *target = local_asprintf("%s/.hypertest/tmp", dir);
-	char *link = local_asprintf("%s/%lu", p->tmp_links, ++p->tmp_link_seq);
+	char *target = htp_strdupf("%s/.hypertest/tmp", dir);
+	char *link = htp_strdupf("%s/%lu", p->tmp_links, ++p->tmp_link_seq);
 	if (!target || !link || symlink(target, link) != 0) {
 		int e = target && link ? errno : ENOMEM;
 		local_fail(p, HYPERTEST_ERR_IO, "cannot link %s to %s for TMPDIR: %s",
@@ -219,9 +219,9 @@ void local_scratch_tmpdir_drop(local_provider *p, char *link)
 /* A new directory at dir; what failed in *failed. */
 static int create_fresh(local_provider *p, const char *dir, char **failed)
 {
-	char *priv = local_path_join(dir, ".hypertest");
-	char *home = priv ? local_path_join(priv, "home") : NULL;
-	char *tmp = priv ? local_path_join(priv, "tmp") : NULL;
+	char *priv = htp_path_join(dir, ".hypertest");
+	char *home = priv ? htp_path_join(priv, "home") : NULL;
+	char *tmp = priv ? htp_path_join(priv, "tmp") : NULL;
 	int rc = -1;
 	if (!tmp) {
 		errno = ENOMEM;
@@ -236,8 +236,8 @@ static int create_fresh(local_provider *p, const char *dir, char **failed)
 		goto out;
 	}
 	for (size_t i = 0; i < p->dep.nentries; i++) {
-		char *target = local_path_join(p->dep.task_root, p->dep.entries[i]);
-		char *link = local_path_join(dir, p->dep.entries[i]);
+		char *target = htp_path_join(p->dep.task_root, p->dep.entries[i]);
+		char *link = htp_path_join(dir, p->dep.entries[i]);
 		int r = target && link ? symlink(target, link) : (errno = ENOMEM, -1);
 		free(target);
 		if (r != 0) {
@@ -258,8 +258,8 @@ static int setup_dirs(local_provider *p)
 {
 	if (p->pool_dir)
 		return 0;
-	p->scratch_base = local_path_join(p->function_dir, "scratch");
-	p->pool_dir = p->scratch_base ? local_path_join(p->scratch_base, ".pool") : NULL;
+	p->scratch_base = htp_path_join(p->function_dir, "scratch");
+	p->pool_dir = p->scratch_base ? htp_path_join(p->scratch_base, ".pool") : NULL;
 	if (!p->pool_dir)
 		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	if (local_mkdir_p(p->pool_dir) != 0) {
@@ -279,7 +279,7 @@ char *local_scratch_acquire(local_provider *p, const char *name)
 		return NULL;
 	if (!p->pool_digest || strcmp(p->pool_digest, p->dep.digest) != 0)
 		pool_load(p);
-	char *dir = local_path_join(p->scratch_base, name);
+	char *dir = htp_path_join(p->scratch_base, name);
 	if (!dir) {
 		local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 		return NULL;
@@ -310,8 +310,8 @@ char *local_scratch_acquire(local_provider *p, const char *name)
 /* Is dir/name our link to the task root's entry? */
 static int our_link(local_provider *p, const char *dir, const char *name)
 {
-	char *link = local_path_join(dir, name);
-	char *want = local_path_join(p->dep.task_root, name);
+	char *link = htp_path_join(dir, name);
+	char *want = htp_path_join(p->dep.task_root, name);
 	char got[4096];
 	ssize_t n = link ? readlink(link, got, sizeof got - 1) : -1;
 	int ok = n > 0 && want && (size_t)n == strlen(want) && !memcmp(got, want, (size_t)n);
@@ -331,7 +331,7 @@ static int is_entry(local_provider *p, const char *name)
 /* Empty home and tmp; drop anything else in .hypertest. */
 static int clean_private(const char *dir)
 {
-	char *priv = local_path_join(dir, ".hypertest");
+	char *priv = htp_path_join(dir, ".hypertest");
 	DIR *d = priv ? opendir(priv) : NULL;
 	int found = 0, ok = d != NULL;
 	struct dirent *e;
@@ -339,7 +339,7 @@ static int clean_private(const char *dir)
 		const char *n = e->d_name;
 		if (!strcmp(n, ".") || !strcmp(n, ".."))
 			continue;
-		char *path = local_path_join(priv, n);
+		char *path = htp_path_join(priv, n);
 		if (!path) {
 			ok = 0;
 		} else if (!strcmp(n, "home") || !strcmp(n, "tmp")) {
@@ -376,7 +376,7 @@ static int clean(local_provider *p, const char *dir)
 			}
 			ok = 0; /* the test replaced one of the links */
 		}
-		char *path = local_path_join(dir, n);
+		char *path = htp_path_join(dir, n);
 		if (!path || local_rm_rf(path) != 0)
 			ok = 0;
 		free(path);
@@ -391,8 +391,8 @@ static int pool_put(local_provider *p, const char *dir)
 	char prefix[PREFIX_LEN + 2];
 	pool_prefix(p, prefix);
 	for (int attempt = 0; attempt < 4; attempt++) {
-		char *name = local_asprintf("%s/%s%ld-%lx-%lu", p->pool_dir, prefix, (long)getpid(),
-		                            (unsigned long)(uintptr_t)p, ++p->pool_seq);
+		char *name = htp_strdupf("%s/%s%ld-%lx-%lu", p->pool_dir, prefix, (long)getpid(),
+		                         (unsigned long)(uintptr_t)p, ++p->pool_seq);
 		if (!name)
 			return -1;
 		if (rename(dir, name) == 0) {
@@ -413,8 +413,8 @@ char *local_scratch_set_aside(local_provider *p, char *dir)
 {
 	if (!dir || !p->scratch_base)
 		return dir;
-	char *name = local_asprintf("%s/.aside-%ld-%lx-%lu", p->scratch_base, (long)getpid(),
-	                            (unsigned long)(uintptr_t)p, ++p->pool_seq);
+	char *name = htp_strdupf("%s/.aside-%ld-%lx-%lu", p->scratch_base, (long)getpid(),
+	                         (unsigned long)(uintptr_t)p, ++p->pool_seq);
 	if (!name || rename(dir, name) != 0) {
 		free(name);
 		return dir;

@@ -261,11 +261,11 @@ static char **image_env(local_provider *p, const char *workdir, size_t *n)
 		int have = 0;
 		for (size_t j = 0; j < count && !have; j++)
 			have = env_is(env[j], defaults[i][0]);
-		if (!have && !(v[k++] = local_asprintf("%s=%s", defaults[i][0], defaults[i][1])))
+		if (!have && !(v[k++] = htp_strdupf("%s=%s", defaults[i][0], defaults[i][1])))
 			goto nomem;
 	}
 	for (size_t i = 0; i < ns; i++)
-		if (!(v[k++] = local_asprintf("%s=%s", set[i][0], set[i][1])))
+		if (!(v[k++] = htp_strdupf("%s=%s", set[i][0], set[i][1])))
 			goto nomem;
 	*n = k;
 	return v;
@@ -356,8 +356,8 @@ pid_t local_start_function(local_provider *p, const char *program, const char *s
 	if (p->isolation == LOCAL_ISOLATION_IMAGE)
 		return start_image(p, scratch, pipes);
 
-	char *priv = local_path_join(scratch, ".hypertest");
-	char *home = priv ? local_path_join(priv, "home") : NULL;
+	char *priv = htp_path_join(scratch, ".hypertest");
+	char *home = priv ? htp_path_join(priv, "home") : NULL;
 	const char *plugin_path = p->up.core_str ? p->up.core_str(p->core, HYPERTEST_CORE_PLUGIN_PATH)
 	                                         : NULL;
 	const char *names[] = {"HYPERTEST_FUNCTION_CONFIG", "HYPERTEST_PLUGIN_PATH",
@@ -419,7 +419,7 @@ char **local_env_build(const char *const *names, const char *const *values, size
 	for (size_t i = 0; i < n; i++) {
 		if (!values[i])
 			continue;
-		if (!(v[k] = local_asprintf("%s=%s", names[i], values[i]))) {
+		if (!(v[k] = htp_strdupf("%s=%s", names[i], values[i]))) {
 			local_env_free(v, k);
 			return NULL;
 		}

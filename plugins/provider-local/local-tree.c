@@ -86,7 +86,7 @@ static int walk(int fd, const char *rel, enum walk_op op, EVP_MD_CTX *md)
 			rc = -1;
 			break;
 		}
-		char *sub = *rel ? local_asprintf("%s/%s", rel, names[i]) : local_strdup(names[i]);
+		char *sub = *rel ? htp_strdupf("%s/%s", rel, names[i]) : local_strdup(names[i]);
 		if (!sub) {
 			rc = -1;
 			break;

@@ -91,23 +91,6 @@ struct local_zreq {
 	uint64_t token;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A descriptor above 2 (fd is closed when it had to move). */
-static int above_stdio(int fd)
-{
-	if (fd < 0 || fd > 2)
-		return fd;
-	int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	close(fd);
-	return moved;
-}
-
 static int set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -241,8 +224,8 @@ static void queue_free(local_provider *p)
 }
 
 /* Close our end, reap the zygote (killed if it does not exit within
- * grace_ms) and describe how it ended in why. */
-static void zygote_end(local_provider *p, int grace_ms, char *why, size_t size)
+ * grace_ms) and describe how it ended in *how (malloc'd; may be NULL). */
+static void zygote_end(local_provider *p, int grace_ms, char **how)
 {
 	if (p->zyg_sock >= 0) {
 		if (p->epfd >= 0)
@@ -254,8 +237,8 @@ static void zygote_end(local_provider *p, int grace_ms, char *why, size_t size)
 	int status = 0;
 	pid_t w = 0;
 	if (p->zyg_pid > 0) {
-		int64_t end = now_ms() + grace_ms;
-		while ((w = waitpid(p->zyg_pid, &status, WNOHANG)) == 0 && now_ms() < end)
+		int64_t end = htp_now_ms() + grace_ms;
+		while ((w = waitpid(p->zyg_pid, &status, WNOHANG)) == 0 && htp_now_ms() < end)
 			usleep(2000);
 		if (w == 0) {
 			kill(p->zyg_pid, SIGKILL);
@@ -265,22 +248,23 @@ static void zygote_end(local_provider *p, int grace_ms, char *why, size_t size)
 	}
 	drain_stderr(p);
 	err_close(p);
-	if (why && size) {
-		char how[128];
+	if (how) {
+		char st[128];
 		if (w <= 0)
-			snprintf(how, sizeof how, "its exit status is unknown");
+			snprintf(st, sizeof st, "its exit status is unknown");
 		else if (WIFEXITED(status))
-			snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
+			snprintf(st, sizeof st, "exit status %d", WEXITSTATUS(status));
 		else if (WIFSIGNALED(status))
-			snprintf(how, sizeof how, "killed by signal %d (%s)", WTERMSIG(status),
+			snprintf(st, sizeof st, "killed by signal %d (%s)", WTERMSIG(status),
 			         strsignal(WTERMSIG(status)));
 		else
-			snprintf(how, sizeof how, "wait status %d", status);
+			snprintf(st, sizeof st, "wait status %d", status);
 		size_t n = p->zyg_tail_len;
 		while (n > 0 && (p->zyg_tail_err[n - 1] == '\n' || p->zyg_tail_err[n - 1] == ' '))
 			n--;
-		snprintf(why, size, "the function zygote (pid %ld) ended: %s%s%.*s", (long)p->zyg_pid,
-		         how, n ? "; stderr: " : "", (int)n, p->zyg_tail_err);
+		*how = htp_strdupf("the function zygote (pid %ld) ended: %s%s%.*s",
+		                   (long)p->zyg_pid, st, n ? "; stderr: " : "", (int)n,
+		                   p->zyg_tail_err);
 	}
 	p->zyg_pid = 0;
 	p->zyg_tail_len = 0;
@@ -299,8 +283,9 @@ static void give_up(local_provider *p, const char *why)
 	p->zyg_warned = 1;
 }
 
-/* Read one reply: 1, 0 (none now), -1 (end of file, error, garbage). */
-static int read_reply(local_provider *p, struct zyg_reply *r, char *why, size_t size)
+/* Read one reply: 1, 0 (none now), -1 (end of file, error, garbage: *what
+ * says which, malloc'd). */
+static int read_reply(local_provider *p, struct zyg_reply *r, char **what)
 {
 	for (;;) {
 		ssize_t n = recv(p->zyg_sock, r, sizeof *r, MSG_DONTWAIT);
@@ -311,31 +296,53 @@ static int read_reply(local_provider *p, struct zyg_reply *r, char *why, size_t 
 		if (n == (ssize_t)sizeof *r && r->magic == ZYG_MAGIC)
 			return 1;
 		if (n > 0)
-			snprintf(why, size, "malformed message of %zd bytes", n);
+			*what = htp_strdupf("malformed message of %zd bytes", n);
 		else
-			snprintf(why, size, "%s", n == 0 ? "end of file" : strerror(errno));
+			*what = strdup(n == 0 ? "end of file" : strerror(errno));
 		return -1;
 	}
 }
 
-static int zygote_start(local_provider *p, char *why, size_t size)
-{
-	int sv[2] = {-1, -1}, errp[2] = {-1, -1}, devnull = -1;
-	int rc = -1;
-	char **envp = NULL;
-	size_t owned = 0;
-	const char *step = "socketpair";
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-		goto sys_fail;
-	step = "pipe";
-	if ((sv[1] = above_stdio(sv[1])) < 0 || set_nonblock(sv[0]) != 0 ||
-	    pipe2(errp, O_CLOEXEC) != 0)
-		goto sys_fail;
-	step = "/dev/null";
-	if ((errp[1] = above_stdio(errp[1])) < 0 || set_nonblock(errp[0]) != 0 ||
-	    (devnull = above_stdio(open("/dev/null", O_RDWR | O_CLOEXEC))) < 0)
-		goto sys_fail;
+/* The descriptors of a zygote being started (-1 when not open). */
+struct zyg_fds {
+	int sv[2], errp[2], devnull;
+};
 
+static void zyg_fds_close(struct zyg_fds *f)
+{
+	int *all[] = {&f->sv[0], &f->sv[1], &f->errp[0], &f->errp[1], &f->devnull};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+		if (*all[i] >= 0)
+			close(*all[i]);
+		*all[i] = -1;
+	}
+}
+
+/* The socket, the stderr pipe and /dev/null, none of them on 0..2.  0, or
+ * -1 with *error. */
+static int zygote_open_fds(struct zyg_fds *f, char **error)
+{
+	const char *step = "socketpair";
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, f->sv) != 0)
+		goto fail;
+	step = "pipe";
+	if ((f->sv[1] = htp_fd_above_stdio(f->sv[1])) < 0 || set_nonblock(f->sv[0]) != 0 ||
+	    pipe2(f->errp, O_CLOEXEC) != 0)
+		goto fail;
+	step = "/dev/null";
+	if ((f->errp[1] = htp_fd_above_stdio(f->errp[1])) < 0 || set_nonblock(f->errp[0]) != 0 ||
+	    (f->devnull = htp_fd_above_stdio(open("/dev/null", O_RDWR | O_CLOEXEC))) < 0)
+		goto fail;
+	return 0;
+fail:
+	htp_errorf(error, -1, "%s: %s", step, strerror(errno));
+	return -1;
+}
+
+/* Start the program as a zygote on the descriptors of f (the child's ends
+ * are closed here; ours move to p).  0, or -1 with *error. */
+static int zygote_spawn(local_provider *p, struct zyg_fds *f, char **error)
+{
 	const char *plugin_path = p->up.core_str ? p->up.core_str(p->core, HYPERTEST_CORE_PLUGIN_PATH)
 	                                         : NULL;
 	/* LD_BIND_NOW: every symbol is resolved once, in the zygote, rather
@@ -344,10 +351,11 @@ static int zygote_start(local_provider *p, char *why, size_t size)
 	                       "HYPERTEST_LOCAL_BUCKET", LOCAL_ZYGOTE_ENV, "PWD", "LD_BIND_NOW"};
 	const char *values[] = {p->dep.config, plugin_path && *plugin_path ? plugin_path : NULL,
 	                        p->bucket_dir, "3", p->dep.task_root, "1"};
-	envp = local_env_build(names, values, 6, &owned);
+	size_t owned = 0;
+	char **envp = local_env_build(names, values, 6, &owned);
 	if (!envp) {
-		snprintf(why, size, "out of memory");
-		goto out;
+		*error = strdup("out of memory");
+		return -1;
 	}
 	char *argv[] = {p->program, NULL};
 	local_spawn s;
@@ -356,58 +364,73 @@ static int zygote_start(local_provider *p, char *why, size_t size)
 	s.argv = argv;
 	s.envp = envp;
 	s.cwd = p->dep.task_root;
-	s.fd_in = devnull;
-	s.fd_out = devnull;
-	s.fd_err = errp[1];
-	s.fd_keep = sv[1];
+	s.fd_in = f->devnull;
+	s.fd_out = f->devnull;
+	s.fd_err = f->errp[1];
+	s.fd_keep = f->sv[1];
 	pid_t pid = local_spawn_process(&s);
+	int saved = errno;
+	local_env_free(envp, owned);
 	if (pid < 0) {
-		snprintf(why, size, "cannot start %s: %s", p->program, strerror(errno));
-		goto out;
+		htp_errorf(error, -1, "cannot start %s: %s", p->program, strerror(saved));
+		return -1;
 	}
 	p->zyg_pid = pid;
-	p->zyg_sock = sv[0];
-	p->zyg_err = errp[0];
-	close(sv[1]); /* the zygote's now: its end of file is ours */
-	close(errp[1]);
-	close(devnull);
-	sv[0] = sv[1] = errp[0] = errp[1] = devnull = -1;
+	p->zyg_sock = f->sv[0];
+	p->zyg_err = f->errp[0];
+	f->sv[0] = f->errp[0] = -1;
+	zyg_fds_close(f); /* the zygote's now: its end of file is ours */
+	return 0;
+}
 
-	/* Wait for READY, keeping the end of its stderr. */
-	int64_t end = now_ms() + ZYG_READY_MS;
+/* Wait for READY, keeping the end of its stderr.  0, or -1 with *error (the
+ * zygote was reaped). */
+static int zygote_wait_ready(local_provider *p, char **error)
+{
+	int64_t end = htp_now_ms() + ZYG_READY_MS;
 	for (;;) {
 		struct pollfd pf[2] = {{p->zyg_sock, POLLIN, 0}, {p->zyg_err, POLLIN, 0}};
-		int64_t left = end - now_ms();
+		int64_t left = end - htp_now_ms();
+		char *how = NULL, *what = NULL;
 		if (left <= 0) {
-			char how[1400];
-			zygote_end(p, 0, how, sizeof how);
-			snprintf(why, size, "the function zygote %s was not ready after %d s (%s)",
-			         p->program, ZYG_READY_MS / 1000, how);
-			goto out;
+			zygote_end(p, 0, &how);
+			htp_errorf(error, -1,
+			           "the function zygote %s was not ready after %d s (%s)",
+			           p->program, ZYG_READY_MS / 1000, how ? how : "out of memory");
+			free(how);
+			return -1;
 		}
 		int n = poll(pf, p->zyg_err >= 0 ? 2 : 1, (int)left);
 		if (n < 0 && errno != EINTR) {
-			snprintf(why, size, "poll: %s", strerror(errno));
-			zygote_end(p, 0, NULL, 0);
-			goto out;
+			htp_errorf(error, -1, "poll: %s", strerror(errno));
+			zygote_end(p, 0, NULL);
+			return -1;
 		}
 		if (n > 0 && p->zyg_err >= 0 && pf[1].revents)
 			drain_stderr(p);
 		if (n > 0 && pf[0].revents) {
 			struct zyg_reply r;
-			char what[128];
-			int got = read_reply(p, &r, what, sizeof what);
+			int got = read_reply(p, &r, &what);
 			if (got > 0 && r.type == LOCAL_ZMSG_READY)
-				break;
+				return 0;
 			if (got != 0) {
-				char how[1400];
-				zygote_end(p, 200, how, sizeof how);
-				snprintf(why, size, "%s did not serve as a zygote (%s; %s)", p->program,
-				         got < 0 ? what : "unexpected message", how);
-				goto out;
+				zygote_end(p, 200, &how);
+				htp_errorf(error, -1, "%s did not serve as a zygote (%s; %s)",
+				           p->program,
+				           got < 0 ? (what ? what : "out of memory") : "unexpected message",
+				           how ? how : "out of memory");
+				free(what);
+				free(how);
+				return -1;
 			}
 		}
 	}
+}
+
+/* Watch its socket and stderr in the provider's epoll set.  0, or -1 with
+ * *error (the zygote was reaped). */
+static int zygote_watch(local_provider *p, char **error)
+{
 	p->zyg_watch[ZW_SOCK].proc = NULL;
 	p->zyg_watch[ZW_SOCK].kind = ZW_SOCK;
 	p->zyg_watch[ZW_ERR].proc = NULL;
@@ -416,34 +439,31 @@ static int zygote_start(local_provider *p, char *why, size_t size)
 	memset(&ev, 0, sizeof ev);
 	ev.events = EPOLLIN;
 	ev.data.ptr = &p->zyg_watch[ZW_SOCK];
-	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->zyg_sock, &ev) != 0) {
-		snprintf(why, size, "epoll_ctl: %s", strerror(errno));
-		zygote_end(p, 0, NULL, 0);
-		goto out;
-	}
+	int failed = epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->zyg_sock, &ev) != 0;
 	ev.data.ptr = &p->zyg_watch[ZW_ERR];
-	if (p->zyg_err >= 0 && epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->zyg_err, &ev) != 0) {
-		snprintf(why, size, "epoll_ctl: %s", strerror(errno));
-		zygote_end(p, 0, NULL, 0);
-		goto out;
+	if (!failed && p->zyg_err >= 0)
+		failed = epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->zyg_err, &ev) != 0;
+	if (failed) {
+		htp_errorf(error, -1, "epoll_ctl: %s", strerror(errno));
+		zygote_end(p, 0, NULL);
+		return -1;
 	}
-	free(p->zyg_digest);
-	p->zyg_digest = local_strdup(p->dep.digest);
-	rc = 0;
-	goto out;
+	return 0;
+}
 
-sys_fail:
-	snprintf(why, size, "%s: %s", step, strerror(errno));
-out:
-	local_env_free(envp, owned);
-	for (int i = 0; i < 2; i++) {
-		if (sv[i] >= 0)
-			close(sv[i]);
-		if (errp[i] >= 0)
-			close(errp[i]);
+/* Start the zygote of the deployed image and wait until it is ready.  0, or
+ * -1 with *error (malloc'd, NULL when memory ran out). */
+static int zygote_start(local_provider *p, char **error)
+{
+	struct zyg_fds f = {{-1, -1}, {-1, -1}, -1};
+	int rc = -1;
+	if (zygote_open_fds(&f, error) == 0 && zygote_spawn(p, &f, error) == 0 &&
+	    zygote_wait_ready(p, error) == 0 && zygote_watch(p, error) == 0) {
+		free(p->zyg_digest);
+		p->zyg_digest = local_strdup(p->dep.digest);
+		rc = 0;
 	}
-	if (devnull >= 0)
-		close(devnull);
+	zyg_fds_close(&f);
 	return rc;
 }
 
@@ -467,9 +487,10 @@ int local_zygote_usable(local_provider *p)
 	}
 	if (p->zyg_state > 0)
 		return 1;
-	char why[2048];
-	if (zygote_start(p, why, sizeof why) != 0) {
-		give_up(p, why);
+	char *why = NULL;
+	if (zygote_start(p, &why) != 0) {
+		give_up(p, why ? why : "out of memory");
+		free(why);
 		return 0;
 	}
 	p->zyg_state = 1;
@@ -533,10 +554,10 @@ static void flush(local_provider *p)
 int local_zygote_request(local_provider *p, local_proc *pr, const char *id, const char *scratch,
                          const char *tmpdir, int pipes[3][2], uint64_t *token)
 {
-	char *priv = local_path_join(scratch, ".hypertest");
-	char *home = priv ? local_asprintf("HOME=%s/home", priv) : NULL;
-	char *tmp = local_asprintf("TMPDIR=%s", tmpdir);
-	char *pwd = local_asprintf("PWD=%s", scratch);
+	char *priv = htp_path_join(scratch, ".hypertest");
+	char *home = priv ? htp_strdupf("HOME=%s/home", priv) : NULL;
+	char *tmp = htp_strdupf("TMPDIR=%s", tmpdir);
+	char *pwd = htp_strdupf("PWD=%s", scratch);
 	/* LD_BIND_NOW was the zygote's own: a NAME alone unsets it */
 	const char *bind = getenv("LD_BIND_NOW") ? "" : "LD_BIND_NOW";
 	const char *strs[] = {id, scratch, home, tmp, pwd, bind};
@@ -619,22 +640,24 @@ void local_zygote_event(local_provider *p, const local_watch *w, uint32_t events
 		flush(p);
 }
 
-int local_zygote_receive(local_provider *p, local_zmsg *m, int wait_ms, char *why, size_t size)
+int local_zygote_receive(local_provider *p, local_zmsg *m, int wait_ms, char **why)
 {
-	int64_t end = now_ms() + (wait_ms > 0 ? wait_ms : 0);
+	int64_t end = htp_now_ms() + (wait_ms > 0 ? wait_ms : 0);
 	while (p->zyg_sock >= 0) {
 		struct zyg_reply r;
-		char what[128];
-		int got = read_reply(p, &r, what, sizeof what);
+		char *what = NULL, *how = NULL;
+		int got = read_reply(p, &r, &what);
 		if (got < 0) {
-			char how[1400];
-			zygote_end(p, 200, how, sizeof how);
-			snprintf(why, size, "%s (%s)", how, what);
-			give_up(p, why);
+			zygote_end(p, 200, &how);
+			htp_errorf(why, -1, "%s (%s)", how ? how : "the function zygote ended",
+			           what ? what : "out of memory");
+			give_up(p, why && *why ? *why : "the function zygote ended");
+			free(what);
+			free(how);
 			return -1;
 		}
 		if (got == 0) {
-			int64_t left = end - now_ms();
+			int64_t left = end - htp_now_ms();
 			if (left <= 0)
 				return 0;
 			struct pollfd pf = {p->zyg_sock, POLLIN, 0};
@@ -661,7 +684,7 @@ int local_zygote_receive(local_provider *p, local_zmsg *m, int wait_ms, char *wh
 void local_zygote_stop(local_provider *p)
 {
 	if (p->zyg_state > 0) {
-		zygote_end(p, 5000, NULL, 0);
+		zygote_end(p, 5000, NULL);
 		p->zyg_state = 0;
 	}
 	queue_free(p);

@@ -328,7 +328,7 @@ static int local_create(hypertest_core *core, const char *options_json, void **s
 
 static void check_bucket(local_provider *p, hypertest_checks *checks)
 {
-	char *probe = local_asprintf("%s/.hypertest-doctor-%ld", p->bucket_dir, (long)getpid());
+	char *probe = htp_strdupf("%s/.hypertest-doctor-%ld", p->bucket_dir, (long)getpid());
 	int fd = -1;
 	const char *step = "create";
 	if (probe && local_mkdir_p(p->bucket_dir) == 0) {
@@ -525,23 +525,6 @@ static int read_all(int fd, char **data, size_t *len)
 	return -1;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, data, len);
-		if (w > 0) {
-			data += w;
-			len -= (size_t)w;
-		} else if (w < 0 && errno == EAGAIN) {
-			struct pollfd pfd = {fd, POLLOUT, 0};
-			poll(&pfd, 1, -1);
-		} else if (w < 0 && errno != EINTR) {
-			return -1;
-		}
-	}
-	return 0;
-}
-
 int local_serve_one(local_provider *p, hypertest_function *fn)
 {
 	char *payload;
@@ -560,7 +543,7 @@ int local_serve_one(local_provider *p, hypertest_function *fn)
 	const char *data = p->up.buffer_data(resp, &n);
 	if (data && n > 0) {
 		rc = 0; /* a response is always a valid one, even for a runner that failed */
-		if (write_all(1, data, n) != 0)
+		if (htp_write_all(1, data, n) != 0)
 			rc = local_fail(p, HYPERTEST_ERR_IO, "cannot write the response: %s",
 			                strerror(errno));
 	} else if (rc == 0) {
@@ -626,9 +609,6 @@ static const hypertest_dispatch local_ops[] = {
 HYPERTEST_PLUGIN_DEFINE("provider-local", "0.1.0",
                         "runs every test in its own process on this machine", "MIT")
 {
-	if (hypertest_upcalls_bind(&bound_up, upcalls) != 0)
-		return HYPERTEST_ERR_ABI;
-	return bound_up.register_plugin(core, HYPERTEST_KIND_PROVIDER, "local",
-	                                "runs each test in its own process on this machine",
-	                                local_ops);
+	return htp_register(&bound_up, core, upcalls, HYPERTEST_KIND_PROVIDER, "local",
+	                    "runs each test in its own process on this machine", local_ops);
 }

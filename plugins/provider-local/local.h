@@ -25,6 +25,8 @@
 
 #include <hypertest/plugin.h>
 
+#include "../common/htplugin.h"
+
 #if defined(__GNUC__)
 #define LOCAL_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
@@ -168,8 +170,6 @@ extern const char local_bwrap_missing[];
 /* ---- local-fs.c ----------------------------------------------------------------- */
 
 char *local_strdup(const char *s);
-char *local_asprintf(const char *fmt, ...) LOCAL_PRINTF(1, 2);
-char *local_path_join(const char *dir, const char *name);
 /* path if absolute, else base/path. */
 char *local_abspath(const char *base, const char *path);
 /* 0 or -1 with errno. */
@@ -316,9 +316,9 @@ int local_zygote_request(local_provider *p, local_proc *pr, const char *id, cons
 /* An epoll event of one of the zygote's descriptors (w->kind). */
 void local_zygote_event(local_provider *p, const local_watch *w, uint32_t events);
 /* The next message of the zygote, waiting up to wait_ms for one: 1 got
- * one, 0 none, -1 the zygote is gone (why says how; it was reaped, and is
- * not used any more: a warning was logged). */
-int local_zygote_receive(local_provider *p, local_zmsg *m, int wait_ms, char *why, size_t size);
+ * one, 0 none, -1 the zygote is gone (*why, malloc'd, says how; it was
+ * reaped, and is not used any more: a warning was logged). */
+int local_zygote_receive(local_provider *p, local_zmsg *m, int wait_ms, char **why);
 /* Forget an invocation (its child was reaped, or the zygote is gone). */
 void local_zygote_forget(local_provider *p, uint64_t token);
 /* Every invocation the zygote knows, in no order: *n of them (malloc'd). */

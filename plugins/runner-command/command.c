@@ -14,7 +14,6 @@
  */
 #define _GNU_SOURCE
 #include "command.h"
-#include "../runner-common/runner-common.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -47,40 +46,10 @@ typedef struct runner {
 
 /* ---- small helpers -------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4)))
-static int fail(hypertest_core *core, int code, const char *fmt, ...)
-{
-	char *msg = NULL;
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	va_end(ap);
-	if (up.set_error)
-		up.set_error(core, code, msg ? msg : PREFIX "out of memory");
-	free(msg);
-	return code;
-}
-
-static char *path_join(const char *dir, const char *rel)
-{
-	char *s = NULL;
-	if (asprintf(&s, "%s/%s", dir, rel) < 0)
-		return NULL;
-	return s;
-}
-
 static const char *project_dir(const runner *r)
 {
 	const char *p = up.core_str ? up.core_str(r->core, HYPERTEST_CORE_PROJECT_DIR) : NULL;
 	return (p && *p) ? p : ".";
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- UTF-8 ---------------------------------------------------------------------- */
@@ -131,12 +100,12 @@ static int op_create(hypertest_core *core, const char *options_json, void **self
 	*self = NULL;
 	runner *r = calloc(1, sizeof *r);
 	if (!r)
-		return fail(core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		return htp_fail(&up, core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	r->core = core;
 	char *error = NULL;
 	int rc = cmd_options_parse(&r->o, options_json, &error);
 	if (rc) {
-		fail(core, rc, "%s", error ? error : PREFIX "out of memory");
+		htp_fail(&up, core, rc, "%s", error ? error : PREFIX "out of memory");
 		free(error);
 		free(r);
 		return rc;
@@ -155,13 +124,14 @@ static const char *op_test_dir(void *self)
 static int check_line(runner *r, const char *p, size_t len, size_t line)
 {
 	if (memchr(p, '\0', len))
-		return fail(r->core, HYPERTEST_ERR_RUNNER,
-		            PREFIX "list command '%s': line %zu contains a NUL byte", r->o.list[0], line);
+		return htp_fail(&up, r->core, HYPERTEST_ERR_RUNNER,
+		                PREFIX "list command '%s': line %zu contains a NUL byte",
+		                r->o.list[0], line);
 	for (size_t i = 0, n; i < len; i += n)
-		if (!(n = rn_utf8_char((const unsigned char *)p + i, len - i)))
-			return fail(r->core, HYPERTEST_ERR_RUNNER,
-			            PREFIX "list command '%s': line %zu is not valid UTF-8 text",
-			            r->o.list[0], line);
+		if (!(n = htp_utf8_char((const unsigned char *)p + i, len - i)))
+			return htp_fail(&up, r->core, HYPERTEST_ERR_RUNNER,
+			                PREFIX "list command '%s': line %zu is not valid UTF-8 text",
+			                r->o.list[0], line);
 	return 0;
 }
 
@@ -172,13 +142,13 @@ static int check_repeat(runner *r, json_t *seen, const char *p, size_t len, size
 	json_t *first = id ? json_object_get(seen, id) : NULL;
 	int rc = 0;
 	if (!id)
-		rc = fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	else if (first)
-		rc = fail(r->core, HYPERTEST_ERR_RUNNER,
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_RUNNER,
 		          PREFIX "list command '%s': line %zu repeats the test id '%s' of line %lld",
 		          r->o.list[0], line, id, (long long)json_integer_value(first));
 	else if (json_object_set_new(seen, id, json_integer((json_int_t)line)) != 0)
-		rc = fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	free(id);
 	return rc;
 }
@@ -190,14 +160,14 @@ static int add_context(runner *r, hypertest_list *list, const char *id, size_t l
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!text)
-		return fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	int rc = up.list_add(list, text);
 	free(text);
 	return rc;
 }
 
 /* Say why a command did not end well (NULL when it exited 0). */
-static char *outcome_text(const cmd_spawn *sp, const char *program)
+static char *outcome_text(const htp_spawn *sp, const char *program)
 {
 	char *s = NULL, sigbuf[32];
 	int n = 0;
@@ -209,17 +179,17 @@ static char *outcome_text(const cmd_spawn *sp, const char *program)
 		n = asprintf(&s, "the exit status of '%s' was lost (is SIGCHLD ignored?)", program);
 	else if (WIFSIGNALED(sp->status))
 		n = asprintf(&s, "killed by signal %s",
-		             cmd_signal_name(WTERMSIG(sp->status), sigbuf, sizeof sigbuf));
+		             htp_signal_name(WTERMSIG(sp->status), sigbuf, sizeof sigbuf));
 	else if (WIFEXITED(sp->status) && WEXITSTATUS(sp->status) != 0)
 		n = asprintf(&s, "exited with status %d", WEXITSTATUS(sp->status));
 	return n < 0 ? NULL : s;
 }
 
-static char *err_tail(const runner *r, const cmd_sink *err)
+static char *err_tail(const runner *r, const htp_sink *err)
 {
 	size_t n;
-	const char *t = cmd_sink_tail(err, &n);
-	return rn_text_clean(t, n, err->total > n, r->o.message_bytes);
+	const char *t = htp_sink_tail(err, &n);
+	return htp_text_clean(t, n, err->total > n, r->o.message_bytes);
 }
 
 static int run_list(runner *r, hypertest_list *list)
@@ -229,33 +199,34 @@ static int run_list(runner *r, hypertest_list *list)
 	char **argv = cmd_argv_expand(r->o.list, values);
 	char **envp = env_build(r, NULL);
 	char *path = NULL;
-	cmd_sink out, err;
-	int rc = cmd_sink_init(&out, -1, LIST_OUTPUT_MAX, 0) |
-	         cmd_sink_init(&err, -1, 0, r->o.message_bytes);
+	htp_sink out, err;
+	int rc = htp_sink_init(&out, -1, LIST_OUTPUT_MAX, 0) |
+	         htp_sink_init(&err, -1, 0, r->o.message_bytes);
 	if (!argv || !envp || rc) {
-		rc = fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 		goto done;
 	}
-	cmd_spawn sp = {.argv = argv, .envp = envp, .cwd = pdir, .out = &out, .err = &err};
-	int e = cmd_find_program(argv[0], r->o.path_env ? r->o.path_env : getenv("PATH"), pdir, 0,
+	htp_spawn sp = {.argv = argv, .envp = envp, .cwd = pdir, .out = &out, .err = &err};
+	int e = htp_find_program(argv[0], r->o.path_env ? r->o.path_env : getenv("PATH"), pdir, 0,
 	                         &path);
 	if (e)
 		sp.start_errno = e;
-	else if ((e = cmd_spawn_run((sp.path = path, &sp))))
+	else if ((e = htp_spawn_run((sp.path = path, &sp))))
 		sp.start_errno = e;
 	char *why = outcome_text(&sp, argv[0]);
 	if (why) {
 		char *tail = err_tail(r, &err);
-		rc = fail(r->core, HYPERTEST_ERR_RUNNER, PREFIX "list command '%s' failed: %s%s%s",
-		          argv[0], why, tail && *tail ? ": " : "", tail ? tail : "");
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_RUNNER,
+		              PREFIX "list command '%s' failed: %s%s%s", argv[0], why,
+		              tail && *tail ? ": " : "", tail ? tail : "");
 		free(tail);
 		free(why);
 		goto done;
 	}
 	if (out.total > out.kept || out.nomem) {
-		rc = fail(r->core, HYPERTEST_ERR_RUNNER,
-		          PREFIX "list command '%s' printed more than %llu bytes", argv[0],
-		          (unsigned long long)LIST_OUTPUT_MAX);
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_RUNNER,
+		              PREFIX "list command '%s' printed more than %llu bytes", argv[0],
+		              (unsigned long long)LIST_OUTPUT_MAX);
 		goto done;
 	}
 	/* check every line before the first is added: all or nothing; an id
@@ -263,12 +234,12 @@ static int run_list(runner *r, hypertest_list *list)
 	size_t count = 0;
 	json_t *seen = json_object(); /* id -> the line it was first on */
 	if (!seen) {
-		rc = fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 		goto done;
 	}
 	for (int adding = 0; adding < 2 && !rc; adding++) {
 		size_t line = 0;
-		for (const char *p = out.mem ? out.mem : "", *end = p + out.mem_len; p < end && !rc;) {
+		for (const char *p = out.mem.data ? out.mem.data : "", *end = p + out.mem.len; p < end && !rc;) {
 			const char *nl = memchr(p, '\n', (size_t)(end - p));
 			size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
 			line++;
@@ -289,15 +260,15 @@ static int run_list(runner *r, hypertest_list *list)
 	}
 	json_decref(seen);
 	if (!rc && count == 0)
-		rc = fail(r->core, HYPERTEST_ERR_EMPTY,
-		          PREFIX "list command '%s' printed no test ids (one per line expected)",
-		          argv[0]);
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_EMPTY,
+		              PREFIX "list command '%s' printed no test ids (one per line expected)",
+		              argv[0]);
 done:
 	free(path);
-	rn_strv_free(argv);
+	htp_strv_free(argv);
 	free(envp);
-	cmd_sink_free(&out);
-	cmd_sink_free(&err);
+	htp_sink_free(&out);
+	htp_sink_free(&err);
 	return rc;
 }
 
@@ -305,11 +276,13 @@ static int op_list_tests(void *self, hypertest_list *list)
 {
 	runner *r = self;
 	if (!up.list_add)
-		return fail(r->core, HYPERTEST_ERR_UNSUPPORTED, PREFIX "the core cannot receive tests");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                PREFIX "the core cannot receive tests");
 	if (r->o.list)
 		return run_list(r, list);
 	if (r->o.n_tests == 0)
-		return fail(r->core, HYPERTEST_ERR_EMPTY, PREFIX "option 'tests' lists no test");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_EMPTY,
+		                PREFIX "option 'tests' lists no test");
 	for (size_t i = 0; i < r->o.n_tests; i++) {
 		int rc = add_context(r, list, r->o.tests[i], strlen(r->o.tests[i]));
 		if (rc)
@@ -322,13 +295,13 @@ static int op_list_tests(void *self, hypertest_list *list)
 
 static int add_to_layer(runner *r, hypertest_layer *layer, const char *key, const char *rel)
 {
-	char *src = path_join(project_dir(r), rel);
+	char *src = htp_path_join(project_dir(r), rel);
 	if (!src)
-		return fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	struct stat st;
-	int rc = stat(src, &st) != 0 ? fail(r->core, HYPERTEST_ERR_NOT_FOUND,
-	                                    PREFIX "option '%s': '%s': %s", key, src,
-	                                    strerror(errno))
+	int rc = stat(src, &st) != 0 ? htp_fail(&up, r->core, HYPERTEST_ERR_NOT_FOUND,
+	                                        PREFIX "option '%s': '%s': %s", key, src,
+	                                        strerror(errno))
 	                             : up.layer_add(layer, src, rel);
 	free(src);
 	return rc;
@@ -338,7 +311,8 @@ static int op_image_content(void *self, hypertest_layer *layer)
 {
 	runner *r = self;
 	if (!up.layer_add)
-		return fail(r->core, HYPERTEST_ERR_UNSUPPORTED, PREFIX "the core cannot build layers");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                PREFIX "the core cannot build layers");
 	int rc = add_to_layer(r, layer, "testDir", r->o.test_dir);
 	for (char **p = r->o.include; !rc && p && *p; p++)
 		rc = add_to_layer(r, layer, "include", *p);
@@ -347,20 +321,20 @@ static int op_image_content(void *self, hypertest_layer *layer)
 
 static int open_log(runner *r, const char *dir, const char *name, int *fd)
 {
-	char *path = path_join(dir, name);
+	char *path = htp_path_join(dir, name);
 	if (!path)
-		return fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	*fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	int rc = 0;
 	if (*fd < 0)
-		rc = fail(r->core, HYPERTEST_ERR_IO, PREFIX "cannot create '%s': %s", path,
-		          strerror(errno));
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_IO, PREFIX "cannot create '%s': %s", path,
+		              strerror(errno));
 	free(path);
 	return rc;
 }
 
 static void set_result(runner *r, hypertest_result *result, const char *id,
-                       const cmd_spawn *sp, const cmd_sink *err, const char *program,
+                       const htp_spawn *sp, const htp_sink *err, const char *program,
                        int64_t duration)
 {
 	struct stat st;
@@ -396,16 +370,17 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 {
 	runner *r = self;
 	if (!up.result_set_status || !up.result_set_str || !up.result_set_duration)
-		return fail(r->core, HYPERTEST_ERR_UNSUPPORTED, PREFIX "the core cannot take results");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                PREFIX "the core cannot take results");
 	json_error_t jerr;
 	json_t *ctx = json_loads(context_json ? context_json : "", 0, &jerr);
 	json_t *jid = json_object_get(ctx, "id");
 	if (!json_is_string(jid) || !json_string_length(jid)) {
-		int rc = ctx ? fail(r->core, HYPERTEST_ERR_INVALID,
-		                    PREFIX "test context: expected an object with a string \"id\"")
-		             : fail(r->core, HYPERTEST_ERR_INVALID,
-		                    PREFIX "test context is not JSON (column %d): %s", jerr.column,
-		                    jerr.text);
+		int rc = ctx ? htp_fail(&up, r->core, HYPERTEST_ERR_INVALID,
+		                        PREFIX "test context: expected an object with a string \"id\"")
+		             : htp_fail(&up, r->core, HYPERTEST_ERR_INVALID,
+		                        PREFIX "test context is not JSON (column %d): %s",
+		                        jerr.column, jerr.text);
 		json_decref(ctx);
 		return rc;
 	}
@@ -420,31 +395,31 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 		art_var = NULL;
 	char **envp = art_var ? env_build(r, art_var) : NULL;
 	char *path = NULL;
-	cmd_sink out, err;
+	htp_sink out, err;
 	memset(&out, 0, sizeof out);
 	memset(&err, 0, sizeof err);
 	if (!argv || !envp) {
-		rc = fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 		goto done;
 	}
 	if ((rc = open_log(r, artifacts_dir, "stdout.log", &out_fd)) ||
 	    (rc = open_log(r, artifacts_dir, "stderr.log", &err_fd)))
 		goto done;
-	if (cmd_sink_init(&out, out_fd, r->o.output_limit, 0) ||
-	    cmd_sink_init(&err, err_fd, r->o.output_limit, r->o.message_bytes)) {
-		rc = fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+	if (htp_sink_init(&out, out_fd, r->o.output_limit, 0) ||
+	    htp_sink_init(&err, err_fd, r->o.output_limit, r->o.message_bytes)) {
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 		goto done;
 	}
 
-	int64_t start = now_ms();
-	cmd_spawn sp = {.argv = argv, .envp = envp, .out = &out, .err = &err};
-	int e = cmd_find_program(argv[0], r->o.path_env ? r->o.path_env : getenv("PATH"), NULL, 0,
+	int64_t start = htp_now_ms();
+	htp_spawn sp = {.argv = argv, .envp = envp, .out = &out, .err = &err};
+	int e = htp_find_program(argv[0], r->o.path_env ? r->o.path_env : getenv("PATH"), NULL, 0,
 	                         &path);
 	if (e)
 		sp.start_errno = e;
-	else if ((e = cmd_spawn_run((sp.path = path, &sp))))
+	else if ((e = htp_spawn_run((sp.path = path, &sp))))
 		sp.start_errno = e;
-	int64_t duration = now_ms() - start;
+	int64_t duration = htp_now_ms() - start;
 
 	if (sp.start_errno) { /* leave the reason in the artifacts too */
 		char *why = outcome_text(&sp, argv[0]);
@@ -454,9 +429,9 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 		}
 	}
 	const char *logs[2] = {"stdout.log", "stderr.log"};
-	cmd_sink *sinks[2] = {&out, &err};
+	htp_sink *sinks[2] = {&out, &err};
 	for (int i = 0; i < 2; i++) {
-		int werr = cmd_sink_finish(sinks[i]);
+		int werr = htp_sink_finish(sinks[i]);
 		if (werr && up.log) {
 			char *m = NULL;
 			if (asprintf(&m, PREFIX "test '%s': writing %s: %s", id, logs[i],
@@ -472,10 +447,10 @@ done:
 		close(out_fd);
 	if (err_fd >= 0)
 		close(err_fd);
-	cmd_sink_free(&out);
-	cmd_sink_free(&err);
+	htp_sink_free(&out);
+	htp_sink_free(&err);
 	free(path);
-	rn_strv_free(argv);
+	htp_strv_free(argv);
 	free(art_var);
 	free(envp);
 	free(id);
@@ -496,7 +471,7 @@ static void check_program(runner *r, hypertest_checks *checks, const char *name,
 			msg = NULL;
 	} else {
 		char **argv = cmd_argv_expand(tpl, values);
-		int e = argv ? cmd_find_program(argv[0], r->o.path_env ? r->o.path_env : getenv("PATH"),
+		int e = argv ? htp_find_program(argv[0], r->o.path_env ? r->o.path_env : getenv("PATH"),
 		                                project_dir(r), 1, &found)
 		             : ENOMEM;
 		status = e ? missing_status : HYPERTEST_CHECK_OK;
@@ -510,7 +485,7 @@ static void check_program(runner *r, hypertest_checks *checks, const char *name,
 			n = asprintf(&msg, "'%s': %s", argv ? argv[0] : tpl[0], strerror(e));
 		if (n < 0)
 			msg = NULL;
-		rn_strv_free(argv);
+		htp_strv_free(argv);
 	}
 	up.doctor_check(checks, name, status, msg ? msg : "out of memory");
 	free(msg);
@@ -521,12 +496,13 @@ static int op_doctor(void *self, hypertest_checks *checks)
 {
 	runner *r = self;
 	if (!up.doctor_check)
-		return fail(r->core, HYPERTEST_ERR_UNSUPPORTED, PREFIX "the core takes no checks");
-	char *dir = path_join(project_dir(r), r->o.test_dir), *msg = NULL;
+		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                PREFIX "the core takes no checks");
+	char *dir = htp_path_join(project_dir(r), r->o.test_dir), *msg = NULL;
 	struct stat st;
 	int status = HYPERTEST_CHECK_OK, n;
 	if (!dir)
-		return fail(r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	if (stat(dir, &st) != 0)
 		status = HYPERTEST_CHECK_FAILED, n = asprintf(&msg, "'%s': %s", dir, strerror(errno));
 	else if (!S_ISDIR(st.st_mode))
@@ -559,10 +535,6 @@ HYPERTEST_PLUGIN_DEFINE("runner-command", "1.0", "runs any test tool, one proces
 		HYPERTEST_OP(HYPERTEST_RUNNER_IMAGE_CONTENT, op_image_content),
 		HYPERTEST_OP(HYPERTEST_RUNNER_RUN_TEST, op_run_test),
 		HYPERTEST_OP_END};
-	hypertest_upcalls bound;
-	if (hypertest_upcalls_bind(&bound, upcalls) != 0)
-		return HYPERTEST_ERR_ABI;
-	up = bound;
-	return up.register_plugin(core, HYPERTEST_KIND_RUNNER, "command",
-	                          "runs any test tool, one process per test", ops);
+	return htp_register(&up, core, upcalls, HYPERTEST_KIND_RUNNER, "command",
+	                    "runs any test tool, one process per test", ops);
 }

@@ -25,7 +25,6 @@
  */
 #define _GNU_SOURCE
 #include "command.h"
-#include "../runner-common/runner-common.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,18 +45,18 @@
 static const char *const placeholder_names[] = {"{id}", "{testDir}", "{artifactsDir}"};
 
 int cmd_template_expand(const char *s, unsigned allowed, const char *const values[3],
-                        rn_buf *out, const char **where)
+                        htp_buf *out, const char **where)
 {
 	while (*s) {
 		size_t plain = strcspn(s, "{}");
 		if (out)
-			rn_buf_add(out, s, plain);
+			htp_buf_add(out, s, plain);
 		s += plain;
 		if (!*s)
 			break;
 		if (s[0] == s[1]) { /* "{{" or "}}" */
 			if (out)
-				rn_buf_add(out, s, 1);
+				htp_buf_add(out, s, 1);
 			s += 2;
 			continue;
 		}
@@ -73,7 +72,7 @@ int cmd_template_expand(const char *s, unsigned allowed, const char *const value
 		if (!(allowed & (1u << i)))
 			return TPL_NOT_HERE;
 		if (out)
-			rn_buf_add(out, values[i], strlen(values[i]));
+			htp_buf_add(out, values[i], strlen(values[i]));
 		s += strlen(placeholder_names[i]);
 	}
 	return TPL_OK;
@@ -88,32 +87,21 @@ char **cmd_argv_expand(char **tpl, const char *const values[3])
 	if (!argv)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
-		rn_buf b = {0};
+		htp_buf b = {0};
 		const char *where;
-		rn_buf_add(&b, "", 0);
+		htp_buf_add(&b, "", 0);
 		cmd_template_expand(tpl[i], PH_ALL, values, &b, &where); /* checked in CREATE */
 		if (b.nomem) {
-			free(b.p);
-			rn_strv_free(argv);
+			free(b.data);
+			htp_strv_free(argv);
 			return NULL;
 		}
-		argv[i] = b.p;
+		argv[i] = b.data;
 	}
 	return argv;
 }
 
 /* ---- parsing ---------------------------------------------------------------------- */
-
-__attribute__((format(printf, 3, 4)))
-static int bad(char **error, int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(error, fmt, ap) < 0)
-		*error = NULL;
-	va_end(ap);
-	return code;
-}
 
 static const char *const option_names[] = {
 	"testDir", "list", "tests", "run", "skipExitCode", "env", "messageBytes",
@@ -157,12 +145,12 @@ static int unknown_option(char **error, const char *key)
 	}
 	size_t len = strlen(key);
 	if (best && best_d <= 3 && best_d < len)
-		return bad(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "unknown option '%s' (did you mean '%s'?)", key, best);
-	return bad(error, HYPERTEST_ERR_CONFIG,
-	           PREFIX "unknown option '%s' (known: testDir, list, tests, run, skipExitCode, "
-	           "env, messageBytes, outputLimitBytes, include)",
-	           key);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  PREFIX "unknown option '%s' (did you mean '%s'?)", key, best);
+	return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+	                  PREFIX "unknown option '%s' (known: testDir, list, tests, run, skipExitCode, "
+	                  "env, messageBytes, outputLimitBytes, include)",
+	                  key);
 }
 
 /* A relative path without ".." that stays below its base. */
@@ -170,16 +158,18 @@ static int bad_relative_path(char **error, const char *key, const char *what,
                              const char *path)
 {
 	if (!*path)
-		return bad(error, HYPERTEST_ERR_CONFIG, PREFIX "option '%s': %s is empty", key, what);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG, PREFIX "option '%s': %s is empty",
+		                  key, what);
 	if (path[0] == '/')
-		return bad(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option '%s': %s '%s' must be relative to the project directory",
-		           key, what, path);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  PREFIX "option '%s': %s '%s' must be relative to the project directory",
+		                  key, what, path);
 	for (const char *p = path; *p;) {
 		size_t len = strcspn(p, "/");
 		if (len == 2 && p[0] == '.' && p[1] == '.')
-			return bad(error, HYPERTEST_ERR_CONFIG,
-			           PREFIX "option '%s': %s '%s' must not contain '..'", key, what, path);
+			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+			                  PREFIX "option '%s': %s '%s' must not contain '..'", key,
+			                  what, path);
 		p += len;
 		p += strspn(p, "/");
 	}
@@ -191,27 +181,27 @@ static int opt_strings(char **error, json_t *v, const char *key, int non_empty,
                        char ***out, size_t *count)
 {
 	if (!json_is_array(v))
-		return bad(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option '%s': expected an array of strings", key);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  PREFIX "option '%s': expected an array of strings", key);
 	size_t n = json_array_size(v);
 	if (non_empty && n == 0)
-		return bad(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option '%s': expected a non-empty array of strings", key);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  PREFIX "option '%s': expected a non-empty array of strings", key);
 	char **s = calloc(n + 1, sizeof *s);
 	if (!s)
-		return bad(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		return htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		json_t *e = json_array_get(v, i);
 		if (!json_is_string(e)) {
-			rn_strv_free(s);
-			return bad(error, HYPERTEST_ERR_CONFIG,
-			           PREFIX "option '%s': expected an array of strings (element %zu is not "
-			           "a string)",
-			           key, i + 1);
+			htp_strv_free(s);
+			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+			                  PREFIX "option '%s': expected an array of strings (element %zu is not "
+			                  "a string)",
+			                  key, i + 1);
 		}
 		if (!(s[i] = strdup(json_string_value(e)))) {
-			rn_strv_free(s);
-			return bad(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+			htp_strv_free(s);
+			return htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 		}
 	}
 	*out = s;
@@ -227,8 +217,8 @@ static int opt_argv(char **error, json_t *v, const char *key, unsigned allowed,
 	if (rc)
 		return rc;
 	if (!(*out)[0][0])
-		return bad(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option '%s': the program (element 1) is empty", key);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  PREFIX "option '%s': the program (element 1) is empty", key);
 	for (size_t i = 0; (*out)[i]; i++) {
 		const char *where = NULL;
 		const char *const none[3] = {"", "", ""};
@@ -236,21 +226,21 @@ static int opt_argv(char **error, json_t *v, const char *key, unsigned allowed,
 		if (t == TPL_OK)
 			continue;
 		if (t == TPL_LONE_CLOSE)
-			return bad(error, HYPERTEST_ERR_CONFIG,
-			           PREFIX "option '%s': element %zu ('%s'): a single '}' (write '}}' "
-			           "for a literal brace)",
-			           key, i + 1, (*out)[i]);
+			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+			                  PREFIX "option '%s': element %zu ('%s'): a single '}' (write '}}' "
+			                  "for a literal brace)",
+			                  key, i + 1, (*out)[i]);
 		int len = (int)strcspn(where + 1, "{}") + 2;
 		if (t == TPL_UNKNOWN)
-			return bad(error, HYPERTEST_ERR_CONFIG,
-			           PREFIX "option '%s': element %zu ('%s'): unknown placeholder '%.*s' "
-			           "(known: {id}, {testDir}, {artifactsDir}; write '{{' and '}}' "
-			           "for literal braces)",
-			           key, i + 1, (*out)[i], where[len - 1] == '}' ? len : len - 1, where);
-		return bad(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option '%s': element %zu ('%s'): placeholder '%.*s' is not "
-		           "available here (only {testDir})",
-		           key, i + 1, (*out)[i], len, where);
+			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+			                  PREFIX "option '%s': element %zu ('%s'): unknown placeholder '%.*s' "
+			                  "(known: {id}, {testDir}, {artifactsDir}; write '{{' and '}}' "
+			                  "for literal braces)",
+			                  key, i + 1, (*out)[i], where[len - 1] == '}' ? len : len - 1, where);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  PREFIX "option '%s': element %zu ('%s'): placeholder '%.*s' is not "
+		                  "available here (only {testDir})",
+		                  key, i + 1, (*out)[i], len, where);
 	}
 	return 0;
 }
@@ -259,8 +249,9 @@ static int opt_int(char **error, json_t *v, const char *key, long long min,
                    long long max, long long *out)
 {
 	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-		return bad(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option '%s': expected an integer from %lld to %lld", key, min, max);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  PREFIX "option '%s': expected an integer from %lld to %lld", key,
+		                  min, max);
 	*out = json_integer_value(v);
 	return 0;
 }
@@ -268,24 +259,25 @@ static int opt_int(char **error, json_t *v, const char *key, long long min,
 static int opt_env(cmd_options *opt, json_t *v, char **error)
 {
 	if (!json_is_object(v))
-		return bad(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option 'env': expected an object of strings");
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  PREFIX "option 'env': expected an object of strings");
 	opt->env = calloc(json_object_size(v) + 1, sizeof *opt->env);
 	if (!opt->env)
-		return bad(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		return htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	size_t i = 0;
 	const char *name;
 	json_t *value;
 	json_object_foreach(v, name, value) {
 		if (!*name || strchr(name, '='))
-			return bad(error, HYPERTEST_ERR_CONFIG,
-			           PREFIX "option 'env': invalid variable name '%s'", name);
+			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+			                  PREFIX "option 'env': invalid variable name '%s'", name);
 		if (!json_is_string(value))
-			return bad(error, HYPERTEST_ERR_CONFIG,
-			           PREFIX "option 'env': variable '%s': expected a string", name);
+			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+			                  PREFIX "option 'env': variable '%s': expected a string",
+			                  name);
 		if (asprintf(&opt->env[i], "%s=%s", name, json_string_value(value)) < 0) {
 			opt->env[i] = NULL;
-			return bad(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+			return htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 		}
 		if (!strcmp(name, "PATH"))
 			opt->path_env = opt->env[i] + 5;
@@ -311,10 +303,11 @@ static int parse_options(cmd_options *opt, json_t *obj, char **error)
 
 	v = json_object_get(obj, "testDir");
 	if (v && !json_is_string(v))
-		return bad(error, HYPERTEST_ERR_CONFIG, PREFIX "option 'testDir': expected a string");
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  PREFIX "option 'testDir': expected a string");
 	opt->test_dir = strdup(v ? json_string_value(v) : "tests");
 	if (!opt->test_dir)
-		return bad(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		return htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	if ((rc = bad_relative_path(error, "testDir", "the test directory", opt->test_dir)))
 		return rc;
 	for (size_t len = strlen(opt->test_dir); len > 1 && opt->test_dir[len - 1] == '/';)
@@ -322,12 +315,12 @@ static int parse_options(cmd_options *opt, json_t *obj, char **error)
 
 	json_t *list = json_object_get(obj, "list"), *tests = json_object_get(obj, "tests");
 	if (list && tests)
-		return bad(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "options 'list' and 'tests' exclude each other: give one of them");
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  PREFIX "options 'list' and 'tests' exclude each other: give one of them");
 	if (!list && !tests)
-		return bad(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option 'list' (a command that prints the test ids) or 'tests' "
-		           "(an array of test ids) is required");
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  PREFIX "option 'list' (a command that prints the test ids) or 'tests' "
+		                  "(an array of test ids) is required");
 	if (list && (rc = opt_argv(error, list, "list", PH_TEST_DIR, &opt->list)))
 		return rc;
 	if (tests) {
@@ -335,18 +328,19 @@ static int parse_options(cmd_options *opt, json_t *obj, char **error)
 			return rc;
 		json_t *seen = json_object(); /* a hash set: thousands of ids */
 		if (!seen)
-			return bad(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+			return htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 		for (size_t i = 0; i < opt->n_tests; i++) {
 			rc = 0;
 			if (!opt->tests[i][0])
-				rc = bad(error, HYPERTEST_ERR_CONFIG,
-				         PREFIX "option 'tests': element %zu is empty", i + 1);
+				rc = htp_errorf(error, HYPERTEST_ERR_CONFIG,
+				                PREFIX "option 'tests': element %zu is empty",
+				                i + 1);
 			else if (json_object_get(seen, opt->tests[i]))
-				rc = bad(error, HYPERTEST_ERR_CONFIG,
-				         PREFIX "option 'tests': element %zu repeats '%s'", i + 1,
-				         opt->tests[i]);
+				rc = htp_errorf(error, HYPERTEST_ERR_CONFIG,
+				                PREFIX "option 'tests': element %zu repeats '%s'",
+				                i + 1, opt->tests[i]);
 			else if (json_object_set_new_nocheck(seen, opt->tests[i], json_true()))
-				rc = bad(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+				rc = htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 			if (rc) {
 				json_decref(seen);
 				return rc;
@@ -357,8 +351,8 @@ static int parse_options(cmd_options *opt, json_t *obj, char **error)
 
 	v = json_object_get(obj, "run");
 	if (!v)
-		return bad(error, HYPERTEST_ERR_CONFIG,
-		           PREFIX "option 'run' (the command that runs one test) is required");
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  PREFIX "option 'run' (the command that runs one test) is required");
 	if ((rc = opt_argv(error, v, "run", PH_ALL, &opt->run)))
 		return rc;
 
@@ -395,11 +389,11 @@ static int parse_options(cmd_options *opt, json_t *obj, char **error)
 void cmd_options_free(cmd_options *o)
 {
 	free(o->test_dir);
-	rn_strv_free(o->list);
-	rn_strv_free(o->tests);
-	rn_strv_free(o->run);
-	rn_strv_free(o->env);
-	rn_strv_free(o->include);
+	htp_strv_free(o->list);
+	htp_strv_free(o->tests);
+	htp_strv_free(o->run);
+	htp_strv_free(o->env);
+	htp_strv_free(o->include);
 	memset(o, 0, sizeof *o);
 }
 
@@ -411,10 +405,11 @@ int cmd_options_parse(cmd_options *o, const char *json, char **error)
 	json_t *root = json_loads(json && *json ? json : "{}", JSON_REJECT_DUPLICATES, &jerr);
 	int rc;
 	if (!root)
-		rc = bad(error, HYPERTEST_ERR_CONFIG, PREFIX "invalid options (line %d, column %d): %s",
-		         jerr.line, jerr.column, jerr.text);
+		rc = htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                PREFIX "invalid options (line %d, column %d): %s", jerr.line,
+		                jerr.column, jerr.text);
 	else if (!json_is_object(root))
-		rc = bad(error, HYPERTEST_ERR_CONFIG, PREFIX "options: expected an object");
+		rc = htp_errorf(error, HYPERTEST_ERR_CONFIG, PREFIX "options: expected an object");
 	else
 		rc = parse_options(o, root, error);
 	json_decref(root);

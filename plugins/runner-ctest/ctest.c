@@ -38,7 +38,7 @@ const char *ct_project_dir(const ct_runner *r)
 char *ct_build_dir(const ct_runner *r)
 {
 	return r->build_dir[0] == '/' ? strdup(r->build_dir)
-	                              : rn_path_join(ct_project_dir(r), r->build_dir);
+	                              : htp_path_join(ct_project_dir(r), r->build_dir);
 }
 
 /* ---- options ----------------------------------------------------------------------- */
@@ -46,14 +46,14 @@ char *ct_build_dir(const ct_runner *r)
 static int parse_options(ct_runner *r, json_t *o, char **error)
 {
 	int rc;
-	if ((rc = rn_options_known(CT_PREFIX, o, option_names, error)) ||
-	    (rc = rn_opt_string(CT_PREFIX, o, "buildDir", NULL, &r->build_dir, error)) ||
-	    (rc = rn_opt_relpath(CT_PREFIX, o, "sourceDir", ".", &r->source_dir, error)) ||
-	    (rc = rn_opt_relpath(CT_PREFIX, o, "testDir",
+	if ((rc = htp_options_known(CT_PREFIX, o, option_names, error)) ||
+	    (rc = htp_opt_string(CT_PREFIX, o, "buildDir", NULL, &r->build_dir, error)) ||
+	    (rc = htp_opt_relpath(CT_PREFIX, o, "sourceDir", ".", &r->source_dir, error)) ||
+	    (rc = htp_opt_relpath(CT_PREFIX, o, "testDir",
 	                         strcmp(r->source_dir, ".") ? r->source_dir : "tests", &r->test_dir,
 	                         error)) ||
-	    (rc = rn_opt_string(CT_PREFIX, o, "ctest", "ctest", &r->ctest, error)) ||
-	    (rc = rn_opt_strings(CT_PREFIX, o, "args", 0, &r->args, error)))
+	    (rc = htp_opt_string(CT_PREFIX, o, "ctest", "ctest", &r->ctest, error)) ||
+	    (rc = htp_opt_strings(CT_PREFIX, o, "args", 0, &r->args, error)))
 		return rc;
 	for (size_t n = strlen(r->build_dir); n > 1 && r->build_dir[n - 1] == '/';)
 		r->build_dir[--n] = '\0';
@@ -66,7 +66,7 @@ static void op_destroy(void *self)
 	if (!r)
 		return;
 	free(r->ctest);
-	rn_strv_free(r->args);
+	htp_strv_free(r->args);
 	free(r->build_dir);
 	free(r->source_dir);
 	free(r->test_dir);
@@ -80,14 +80,14 @@ static int op_create(hypertest_core *core, const char *options_json, void **self
 	char *error = NULL;
 	json_t *o = NULL;
 	if (!r)
-		return rn_fail(&ct_up, core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
+		return htp_fail(&ct_up, core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
 	r->core = core;
-	int rc = rn_options_load(CT_PREFIX, options_json, &o, &error);
+	int rc = htp_options_load(CT_PREFIX, options_json, &o, &error);
 	if (!rc)
 		rc = parse_options(r, o, &error);
 	json_decref(o);
 	if (rc) {
-		rn_fail(&ct_up, core, rc, "%s", error ? error : CT_PREFIX "out of memory");
+		htp_fail(&ct_up, core, rc, "%s", error ? error : CT_PREFIX "out of memory");
 		free(error);
 		op_destroy(r);
 		return rc;
@@ -112,17 +112,18 @@ static int add_dir(ct_runner *r, hypertest_layer *layer, const char *dir, const 
 		return ct_up.layer_add(layer, dir, dir);
 	DIR *d = opendir(dir);
 	if (!d)
-		return rn_fail(&ct_up, r->core, HYPERTEST_ERR_NOT_FOUND, CT_PREFIX "option '%s': '%s': %s",
-		               key, dir, strerror(errno));
+		return htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOT_FOUND,
+		                CT_PREFIX "option '%s': '%s': %s", key, dir, strerror(errno));
 	int rc = 0;
 	struct dirent *e;
 	while (!rc && (e = readdir(d))) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
 		    !strcmp(e->d_name, ".hypertest") || !strcmp(e->d_name, ".git"))
 			continue;
-		char *p = rn_path_join(dir, e->d_name);
+		char *p = htp_path_join(dir, e->d_name);
 		if (!p)
-			rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
+			rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM,
+			              CT_PREFIX "out of memory");
 		else if (strcmp(p, build))
 			rc = ct_up.layer_add(layer, p, p);
 		free(p);
@@ -135,16 +136,17 @@ static int op_image_content(void *self, hypertest_layer *layer)
 {
 	ct_runner *r = self;
 	if (!ct_up.layer_add)
-		return rn_fail(&ct_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               CT_PREFIX "the core cannot build layers");
-	char *b = ct_build_dir(r), *s = rn_path_join(ct_project_dir(r), r->source_dir);
+		return htp_fail(&ct_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                CT_PREFIX "the core cannot build layers");
+	char *b = ct_build_dir(r), *s = htp_path_join(ct_project_dir(r), r->source_dir);
 	char *build = b ? realpath(b, NULL) : NULL, *source = s ? realpath(s, NULL) : NULL;
 	int rc;
 	if (!b || !s)
-		rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
 	else if (!build || !source)
-		rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_NOT_FOUND, CT_PREFIX "option '%s': '%s': %s",
-		             build ? "sourceDir" : "buildDir", build ? s : b, strerror(errno));
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOT_FOUND,
+		              CT_PREFIX "option '%s': '%s': %s", build ? "sourceDir" : "buildDir",
+		              build ? s : b, strerror(errno));
 	else if (!(rc = add_dir(r, layer, build, "buildDir", 0, build))) {
 		size_t bl = strlen(build);
 		/* the build directory inside the sources: skip it there */
@@ -165,9 +167,10 @@ static int op_doctor(void *self, hypertest_checks *checks)
 {
 	ct_runner *r = self;
 	if (!ct_up.doctor_check)
-		return rn_fail(&ct_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               CT_PREFIX "the core takes no checks");
-	char *b = ct_build_dir(r), *f = b ? rn_path_join(b, "CTestTestfile.cmake") : NULL, *msg = NULL;
+		return htp_fail(&ct_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                CT_PREFIX "the core takes no checks");
+	char *b = ct_build_dir(r), *f = b ? htp_path_join(b,
+	                                                  "CTestTestfile.cmake") : NULL, *msg = NULL;
 	struct stat st;
 	int status = HYPERTEST_CHECK_FAILED, n = -1;
 	if (f && stat(f, &st) != 0)
@@ -210,10 +213,6 @@ HYPERTEST_PLUGIN_DEFINE("runner-ctest", "1.0", "runs CTest tests, one test per i
 		HYPERTEST_OP(HYPERTEST_RUNNER_IMAGE_CONTENT, op_image_content),
 		HYPERTEST_OP(HYPERTEST_RUNNER_RUN_TEST, ct_run_test),
 		HYPERTEST_OP_END};
-	hypertest_upcalls bound;
-	if (hypertest_upcalls_bind(&bound, upcalls) != 0)
-		return HYPERTEST_ERR_ABI;
-	ct_up = bound;
-	return ct_up.register_plugin(core, HYPERTEST_KIND_RUNNER, "ctest",
-	                             "runs CTest tests, one test per invocation", ops);
+	return htp_register(&ct_up, core, upcalls, HYPERTEST_KIND_RUNNER, "ctest",
+	                    "runs CTest tests, one test per invocation", ops);
 }

@@ -6,7 +6,7 @@
 #ifndef HT_RUNNER_CTEST_H
 #define HT_RUNNER_CTEST_H
 
-#include "../runner-common/runner-common.h"
+#include "../common/htplugin.h"
 
 #define CT_PREFIX "runner 'ctest': "
 #define CT_MESSAGE_BYTES 4096

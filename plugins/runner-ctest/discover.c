@@ -32,7 +32,7 @@ char *ct_absolute(const char *path)
 {
 	if (path[0] == '/')
 		return strdup(path);
-	char *cwd = getcwd(NULL, 0), *abs = cwd ? rn_path_join(cwd, path) : NULL;
+	char *cwd = getcwd(NULL, 0), *abs = cwd ? htp_path_join(cwd, path) : NULL;
 	free(cwd);
 	return abs;
 }
@@ -54,15 +54,15 @@ static char *testfile_text(const char *build)
 		if (!strstr(build, end))
 			break;
 	}
-	rn_buf b = {0};
-	rn_buf_str(&b, "# written by hypertest's ctest runner: the tests of one build directory\n"
+	htp_buf b = {0};
+	htp_buf_str(&b, "# written by hypertest's ctest runner: the tests of one build directory\n"
 	               "subdirs([");
-	rn_buf_add(&b, eqs, (size_t)n);
-	rn_buf_str(&b, "[");
-	rn_buf_str(&b, build);
-	rn_buf_str(&b, end);
-	rn_buf_str(&b, ")\n");
-	char *text = rn_buf_take(&b);
+	htp_buf_add(&b, eqs, (size_t)n);
+	htp_buf_str(&b, "[");
+	htp_buf_str(&b, build);
+	htp_buf_str(&b, end);
+	htp_buf_str(&b, ")\n");
+	char *text = htp_buf_take(&b);
 	if (!text)
 		errno = ENOMEM;
 	return text;
@@ -71,10 +71,10 @@ static char *testfile_text(const char *build)
 int ct_write_testfile(ct_runner *r, const char *dir, const char *build)
 {
 	if (strchr(build, '\\'))
-		return rn_fail(&ct_up, r->core, HYPERTEST_ERR_CONFIG,
-		               CT_PREFIX "build directory '%s': CMake reads a backslash in a path as "
-		               "a directory separator", build);
-	char *text = testfile_text(build), *path = rn_path_join(dir, "CTestTestfile.cmake");
+		return htp_fail(&ct_up, r->core, HYPERTEST_ERR_CONFIG,
+		                CT_PREFIX "build directory '%s': CMake reads a backslash in a path as "
+		                "a directory separator", build);
+	char *text = testfile_text(build), *path = htp_path_join(dir, "CTestTestfile.cmake");
 	int e = !text ? errno : !path ? ENOMEM : 0, fd = -1;
 	if (!e && (fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
 		e = errno;
@@ -91,13 +91,13 @@ int ct_write_testfile(ct_runner *r, const char *dir, const char *build)
 	free(path);
 	if (!e)
 		return 0;
-	return rn_fail(&ct_up, r->core, e == ENOMEM ? HYPERTEST_ERR_NOMEM : HYPERTEST_ERR_IO,
-	               CT_PREFIX "cannot write '%s/CTestTestfile.cmake' (for '%s'): %s", dir, build,
-	               strerror(e));
+	return htp_fail(&ct_up, r->core, e == ENOMEM ? HYPERTEST_ERR_NOMEM : HYPERTEST_ERR_IO,
+	                CT_PREFIX "cannot write '%s/CTestTestfile.cmake' (for '%s'): %s", dir,
+	                build, strerror(e));
 }
 
 /* Run ctest with argv in dir (NULL: where we are), output in memory. */
-static int run_ctest(ct_runner *r, char **argv, const char *dir, rn_run *run, const char *what)
+static int run_ctest(ct_runner *r, char **argv, const char *dir, htp_run *run, const char *what)
 {
 	char *error = NULL;
 	int rc;
@@ -106,19 +106,20 @@ static int run_ctest(ct_runner *r, char **argv, const char *dir, rn_run *run, co
 	run->cwd = dir;
 	run->limit = LIST_OUTPUT_MAX;
 	run->tail_cap = CT_MESSAGE_BYTES;
-	if ((rc = rn_run_program(run, &error))) {
-		rn_fail(&ct_up, r->core, rc, CT_PREFIX "%s", error ? error : "out of memory");
-	} else if (rn_run_exit_code(run) != 0) {
-		char *why = rn_run_outcome(run), *tail = rn_run_output_tail(run, CT_MESSAGE_BYTES);
-		rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER, CT_PREFIX "%s%s%s%s failed: %s%s%s",
-		             what, dir ? " in '" : "", dir ? dir : "", dir ? "'" : "",
-		             why ? why : "failed", tail && *tail ? "\n" : "", tail ? tail : "");
+	if ((rc = htp_run_program(run, &error))) {
+		htp_fail(&ct_up, r->core, rc, CT_PREFIX "%s", error ? error : "out of memory");
+	} else if (htp_run_exit_code(run) != 0) {
+		char *why = htp_run_outcome(run), *tail = htp_run_output_tail(run, CT_MESSAGE_BYTES);
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER,
+		              CT_PREFIX "%s%s%s%s failed: %s%s%s", what, dir ? " in '" : "",
+		              dir ? dir : "", dir ? "'" : "", why ? why : "failed",
+		              tail && *tail ? "\n" : "", tail ? tail : "");
 		free(why);
 		free(tail);
 	} else if (run->out.total > run->out.kept || run->out.nomem) {
-		rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER,
-		             CT_PREFIX "%s printed more than %llu bytes", what,
-		             (unsigned long long)LIST_OUTPUT_MAX);
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER,
+		              CT_PREFIX "%s printed more than %llu bytes", what,
+		              (unsigned long long)LIST_OUTPUT_MAX);
 	}
 	free(error);
 	return rc;
@@ -129,15 +130,16 @@ int ct_version(ct_runner *r)
 	if (r->major)
 		return 0;
 	char *argv[] = {r->ctest, "--version", NULL};
-	rn_run run;
+	htp_run run;
 	int rc = run_ctest(r, argv, NULL, &run, "ctest --version");
-	const char *out = run.out.mem ? run.out.mem : "", *v = strstr(out, "version ");
+	const char *out = run.out.mem.data ? run.out.mem.data : "", *v = strstr(out, "version ");
 	if (!rc && (!v || sscanf(v, "version %d.%d", &r->major, &r->minor) != 2 || r->major < 1)) {
 		r->major = 0;
-		rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER,
-		             CT_PREFIX "cannot read the version of '%s' in: %.200s", r->ctest, out);
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER,
+		              CT_PREFIX "cannot read the version of '%s' in: %.200s", r->ctest,
+		              out);
 	}
-	rn_run_free(&run);
+	htp_run_free(&run);
 	return rc;
 }
 
@@ -148,8 +150,9 @@ static int add_tests(ct_runner *r, hypertest_list *list, json_t *tests, const ch
 	json_array_foreach(tests, i, t) {
 		json_t *name = json_object_get(t, "name");
 		if (!json_is_string(name) || !json_string_length(name))
-			return rn_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER,
-			               CT_PREFIX "ctest --show-only=json-v1: test %zu has no name", i + 1);
+			return htp_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER,
+			                CT_PREFIX "ctest --show-only=json-v1: test %zu has no name",
+			                i + 1);
 	}
 	json_array_foreach(tests, i, t) {
 		json_t *o = json_pack("{s:O,s:I,s:s}", "name", json_object_get(t, "name"), "index",
@@ -157,7 +160,8 @@ static int add_tests(ct_runner *r, hypertest_list *list, json_t *tests, const ch
 		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		json_decref(o);
 		if (!text)
-			return rn_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
+			return htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM,
+			                CT_PREFIX "out of memory");
 		int rc = ct_up.list_add(list, text);
 		free(text);
 		if (rc)
@@ -195,29 +199,30 @@ int ct_list_tests(void *self, hypertest_list *list)
 {
 	ct_runner *r = self;
 	if (!ct_up.list_add)
-		return rn_fail(&ct_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               CT_PREFIX "the core cannot receive tests");
-	size_t n_args = rn_strv_len(r->args), k = 0;
+		return htp_fail(&ct_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                CT_PREFIX "the core cannot receive tests");
+	size_t n_args = htp_strv_len(r->args), k = 0;
 	char **argv = calloc(n_args + 3, sizeof *argv), *given = ct_build_dir(r);
 	char *plain = given ? ct_absolute(given) : NULL, *build = NULL, *scratch = NULL;
-	rn_run run;
+	htp_run run;
 	memset(&run, 0, sizeof run);
 	int rc;
 	if (!argv || !plain) {
-		rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
 		goto done;
 	}
 	/* the path the image holds it at (as IMAGE_CONTENT resolves it) */
 	if (!(build = realpath(plain, NULL))) {
-		rc = rn_fail(&ct_up, r->core, errno == ENOMEM ? HYPERTEST_ERR_NOMEM : HYPERTEST_ERR_NOT_FOUND,
-		             CT_PREFIX "option 'buildDir': '%s': %s", plain, strerror(errno));
+		rc = htp_fail(&ct_up, r->core,
+		              errno == ENOMEM ? HYPERTEST_ERR_NOMEM : HYPERTEST_ERR_NOT_FOUND,
+		              CT_PREFIX "option 'buildDir': '%s': %s", plain, strerror(errno));
 		goto done;
 	}
 	if (!(scratch = scratch_dir())) {
-		rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_IO,
-		             CT_PREFIX "cannot make a temporary directory in '%s': %s",
-		             getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-		             strerror(errno));
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_IO,
+		              CT_PREFIX "cannot make a temporary directory in '%s': %s",
+		              getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+		              strerror(errno));
 		goto done;
 	}
 	if ((rc = ct_write_testfile(r, scratch, build)))
@@ -229,18 +234,18 @@ int ct_list_tests(void *self, hypertest_list *list)
 	if ((rc = run_ctest(r, argv, scratch, &run, "ctest --show-only=json-v1")))
 		goto done;
 	json_error_t jerr;
-	json_t *doc = json_loadb(run.out.mem ? run.out.mem : "", run.out.mem_len, 0, &jerr);
+	json_t *doc = json_loadb(run.out.mem.data ? run.out.mem.data : "", run.out.mem.len, 0, &jerr);
 	json_t *tests = json_object_get(doc, "tests");
 	if (!json_is_array(tests))
-		rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER,
-		             CT_PREFIX "ctest --show-only=json-v1 for '%s': %s%s (ctest 3.14 or newer "
-		             "is needed)",
-		             build, doc ? "no \"tests\" array" : "not JSON: ", doc ? "" : jerr.text);
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_RUNNER,
+		              CT_PREFIX "ctest --show-only=json-v1 for '%s': %s%s (ctest 3.14 or newer "
+		              "is needed)",
+		              build, doc ? "no \"tests\" array" : "not JSON: ", doc ? "" : jerr.text);
 	else if (json_array_size(tests) == 0)
-		rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_EMPTY,
-		             CT_PREFIX "ctest lists no tests in '%s' (is it a CMake build directory with "
-		             "enable_testing()?)",
-		             build);
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_EMPTY,
+		              CT_PREFIX "ctest lists no tests in '%s' (is it a CMake build directory with "
+		              "enable_testing()?)",
+		              build);
 	else
 		rc = add_tests(r, list, tests, build);
 	json_decref(doc);
@@ -252,6 +257,6 @@ done:
 	free(given);
 	free(plain);
 	free(build);
-	rn_run_free(&run);
+	htp_run_free(&run);
 	return rc;
 }

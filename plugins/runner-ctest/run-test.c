@@ -30,27 +30,25 @@
 
 char *ct_regex_exact(const char *name)
 {
-	rn_buf b = {0};
-	rn_buf_add(&b, "^", 1);
+	htp_buf b = {0};
+	htp_buf_add(&b, "^", 1);
 	for (const char *p = name; *p; p++) {
 		if (strchr("^$.[]|()*+?\\{}", *p))
-			rn_buf_add(&b, "\\", 1);
-		rn_buf_add(&b, p, 1);
+			htp_buf_add(&b, "\\", 1);
+		htp_buf_add(&b, p, 1);
 	}
-	rn_buf_add(&b, "$", 1);
-	return rn_buf_take(&b);
+	htp_buf_add(&b, "$", 1);
+	return htp_buf_take(&b);
 }
 
 __attribute__((format(printf, 2, 3)))
 static void failed(hypertest_result *res, const char *fmt, ...)
 {
-	char *msg = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	char *msg = htp_vstrdupf(fmt, ap);
 	va_end(ap);
-	char *clean = msg ? rn_text_clean(msg, strlen(msg), 0, CT_MESSAGE_BYTES * 2) : NULL;
+	char *clean = msg ? htp_text_clean(msg, strlen(msg), 0, CT_MESSAGE_BYTES * 2) : NULL;
 	ct_up.result_set_status(res, HYPERTEST_STATUS_FAILED);
 	ct_up.result_set_str(res, HYPERTEST_RESULT_MESSAGE, clean ? clean : "failed");
 	free(clean);
@@ -112,7 +110,7 @@ static char *output_after(const char *next)
 			break;
 		l = eol + 1;
 	}
-	return rn_text_clean(next, (size_t)(end - next), 0, CT_MESSAGE_BYTES);
+	return htp_text_clean(next, (size_t)(end - next), 0, CT_MESSAGE_BYTES);
 }
 
 /* ctest < 3.21: only its output. */
@@ -121,7 +119,7 @@ static void from_output(const char *out, long index, const char *name, hypertest
 	size_t len = 0;
 	const char *next = NULL, *st = status_line(out, index, name, &len, &next);
 	if (!st) {
-		char *tail = rn_text_clean(out, strlen(out), 0, CT_MESSAGE_BYTES);
+		char *tail = htp_text_clean(out, strlen(out), 0, CT_MESSAGE_BYTES);
 		failed(res, "test '%s' did not run%s%s", name, tail && *tail ? ":\n" : "", tail ? tail : "");
 		free(tail);
 	} else if (has_status(st, len, "Passed")) {
@@ -142,11 +140,11 @@ static void from_output(const char *out, long index, const char *name, hypertest
 	}
 }
 
-static void from_junit(const rn_xml *tc, const char *out, long index, const char *name,
+static void from_junit(const htp_xml *tc, const char *out, long index, const char *name,
                        int ctest_ok, hypertest_result *res)
 {
-	const char *status = rn_xml_attr(tc, "status"), *t = rn_xml_attr(tc, "time");
-	rn_xml *sys = rn_xml_child(tc, "system-out"), *skip = rn_xml_child(tc, "skipped");
+	const char *status = htp_xml_attr(tc, "status"), *t = htp_xml_attr(tc, "time");
+	htp_xml *sys = htp_xml_child(tc, "system-out"), *skip = htp_xml_child(tc, "skipped");
 	size_t len = 0;
 	const char *next, *st = status_line(out, index, name, &len, &next);
 	char *end;
@@ -158,13 +156,13 @@ static void from_junit(const rn_xml *tc, const char *out, long index, const char
 	} else if (status && !strcmp(status, "disabled")) {
 		skipped(res, "disabled");
 	} else if (status && !strcmp(status, "notrun") && ctest_ok) {
-		skipped(res, skip ? rn_xml_attr(skip, "message") : NULL);
+		skipped(res, skip ? htp_xml_attr(skip, "message") : NULL);
 	} else if (has_status(st, len, "***Timeout")) {
 		failed(res, "timed out");
 	} else {
-		const char *why = skip ? rn_xml_attr(skip, "message") : NULL; /* "notrun": why not */
-		const char *f = rn_xml_attr(tc, "status");
-		char *o = sys && sys->text ? rn_text_clean(sys->text, sys->text_len, 0, CT_MESSAGE_BYTES)
+		const char *why = skip ? htp_xml_attr(skip, "message") : NULL; /* "notrun": why not */
+		const char *f = htp_xml_attr(tc, "status");
+		char *o = sys && sys->text ? htp_text_clean(sys->text, sys->text_len, 0, CT_MESSAGE_BYTES)
 		                           : NULL;
 		if (why && *why)
 			failed(res, "not run: %s%s%s", why, o && *o ? "\n" : "", o ? o : "");
@@ -181,12 +179,12 @@ static void read_report(const char *path, const char *out, long index, const cha
 {
 	char *data = NULL, *error = NULL;
 	size_t len, n = 0, matching = 0;
-	int e = rn_read_file(path, REPORT_MAX, &data, &len);
+	int e = htp_read_file(path, REPORT_MAX, &data, &len);
 	if (e) {
 		failed(res, "cannot read the JUnit report of ctest (%s): %s", path, strerror(e));
 		return;
 	}
-	rn_xml *doc = rn_xml_parse(data, len, &error), **cases = NULL, *match = NULL;
+	htp_xml *doc = htp_xml_parse(data, len, &error), **cases = NULL, *match = NULL;
 	free(data);
 	if (!doc) {
 		failed(res, "the JUnit report of ctest (%s) is not valid XML: %s", path,
@@ -194,9 +192,9 @@ static void read_report(const char *path, const char *out, long index, const cha
 		free(error);
 		return;
 	}
-	cases = rn_xml_find_all(doc, "testcase", &n);
+	cases = htp_xml_find_all(doc, "testcase", &n);
 	for (size_t i = 0; cases && i < n; i++) {
-		const char *nm = rn_xml_attr(cases[i], "name");
+		const char *nm = htp_xml_attr(cases[i], "name");
 		if (nm && !strcmp(nm, name))
 			match = match ? match : cases[i], matching++;
 	}
@@ -207,13 +205,13 @@ static void read_report(const char *path, const char *out, long index, const cha
 	} else if (matching > 1) {
 		failed(res, "the JUnit report has %zu testcases named '%s'", matching, name);
 	} else {
-		char *tail = rn_text_clean(out, strlen(out), 0, CT_MESSAGE_BYTES);
+		char *tail = htp_text_clean(out, strlen(out), 0, CT_MESSAGE_BYTES);
 		failed(res, "test '%s' did not run (the JUnit report has %zu other testcases)%s%s", name, n,
 		       tail && *tail ? ":\n" : "", tail ? tail : "");
 		free(tail);
 	}
 	free(cases);
-	rn_xml_free(doc);
+	htp_xml_free(doc);
 }
 
 /* The context's name and index. */
@@ -225,14 +223,15 @@ static int context_of(ct_runner *r, const char *context_json, char **name, long 
 	int rc = 0;
 	*name = NULL;
 	if (!ctx)
-		rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_INVALID,
-		             CT_PREFIX "test context is not JSON (column %d): %s", jerr.column, jerr.text);
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_INVALID,
+		              CT_PREFIX "test context is not JSON (column %d): %s", jerr.column,
+		              jerr.text);
 	else if (!json_is_string(n) || !json_string_length(n) || !json_is_integer(i) ||
 	         json_integer_value(i) < 1)
-		rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_INVALID,
-		             CT_PREFIX "test context: expected {\"name\": string, \"index\": number}");
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_INVALID,
+		              CT_PREFIX "test context: expected {\"name\": string, \"index\": number}");
 	else if (!(*name = strdup(json_string_value(n))))
-		rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
 	else
 		*index = (long)json_integer_value(i);
 	json_decref(ctx);
@@ -257,11 +256,11 @@ static char *build_dir_for(ct_runner *r, const char *context_json)
 static int scratch_for(ct_runner *r, const char *art, const char *build, char **dir)
 {
 	int rc;
-	if (!(*dir = rn_path_join(art, "ctest")))
-		return rn_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
+	if (!(*dir = htp_path_join(art, "ctest")))
+		return htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
 	if (mkdir(*dir, 0755) != 0 && errno != EEXIST)
-		rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_IO, CT_PREFIX "cannot make '%s': %s", *dir,
-		             strerror(errno));
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_IO, CT_PREFIX "cannot make '%s': %s",
+		              *dir, strerror(errno));
 	else
 		rc = ct_write_testfile(r, *dir, build);
 	if (rc) {
@@ -276,8 +275,8 @@ int ct_run_test(void *self, const char *context_json, const char *artifacts_dir,
 {
 	ct_runner *r = self;
 	if (!ct_up.result_set_status || !ct_up.result_set_str || !ct_up.result_set_duration)
-		return rn_fail(&ct_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               CT_PREFIX "the core cannot take results");
+		return htp_fail(&ct_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                CT_PREFIX "the core cannot take results");
 	char *name = NULL, *error = NULL, *abs_art = NULL;
 	long index = 0;
 	int rc = context_of(r, context_json, &name, &index);
@@ -290,20 +289,20 @@ int ct_run_test(void *self, const char *context_json, const char *artifacts_dir,
 	int junit_ok = r->major > 3 || (r->major == 3 && r->minor >= 21);
 	int no_tests_ok = r->major > 3 || (r->major == 3 && r->minor >= 17);
 	abs_art = ct_absolute(artifacts_dir);
-	char *junit = abs_art ? rn_path_join(abs_art, "junit.xml") : NULL;
-	char *out_log = abs_art ? rn_path_join(abs_art, "stdout.log") : NULL;
-	char *err_log = abs_art ? rn_path_join(abs_art, "stderr.log") : NULL;
+	char *junit = abs_art ? htp_path_join(abs_art, "junit.xml") : NULL;
+	char *out_log = abs_art ? htp_path_join(abs_art, "stdout.log") : NULL;
+	char *err_log = abs_art ? htp_path_join(abs_art, "stderr.log") : NULL;
 	char *regex = ct_regex_exact(name), *build = build_dir_for(r, context_json);
-	size_t n_args = rn_strv_len(r->args), k = 0;
+	size_t n_args = htp_strv_len(r->args), k = 0;
 	char **argv = calloc(n_args + 9, sizeof *argv), *out = NULL, *scratch = NULL;
 	char *art_var = NULL;
 	if (abs_art && asprintf(&art_var, "HT_TEST_ARTIFACTS_OUTPUT_PATH=%s", abs_art) < 0)
 		art_var = NULL;
 	char *env_extra[] = {art_var, NULL};
-	rn_run run = {.argv = argv, .envp = art_var ? rn_env_with(env_extra) : NULL, .out_path = out_log, .err_path = err_log,
+	htp_run run = {.argv = argv, .envp = art_var ? htp_env_with(env_extra) : NULL, .out_path = out_log, .err_path = err_log,
 	              .limit = CT_OUTPUT_LIMIT, .tail_cap = CT_MESSAGE_BYTES};
 	if (!junit || !out_log || !err_log || !regex || !build || !argv || !run.envp) {
-		rc = rn_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
+		rc = htp_fail(&ct_up, r->core, HYPERTEST_ERR_NOMEM, CT_PREFIX "out of memory");
 		goto done;
 	}
 	if ((rc = scratch_for(r, abs_art, build, &scratch)))
@@ -321,23 +320,23 @@ int ct_run_test(void *self, const char *context_json, const char *artifacts_dir,
 		argv[k++] = r->args[i];
 	argv[k++] = "-R";
 	argv[k++] = regex;
-	if ((rc = rn_run_program(&run, &error))) {
-		rn_fail(&ct_up, r->core, rc, CT_PREFIX "%s", error ? error : "out of memory");
+	if ((rc = htp_run_program(&run, &error))) {
+		htp_fail(&ct_up, r->core, rc, CT_PREFIX "%s", error ? error : "out of memory");
 		goto done;
 	}
 	ct_up.result_set_str(res, HYPERTEST_RESULT_NAME, name);
 	ct_up.result_set_str(res, HYPERTEST_RESULT_FILE_PATH, r->test_dir);
 	ct_up.result_set_duration(res, run.duration_ms);
 	size_t out_len;
-	int e = rn_read_file(out_log, CT_OUTPUT_LIMIT + 4096, &out, &out_len);
-	if (e || rn_run_exit_code(&run) < 0) {
-		char *why = rn_run_outcome(&run), *tail = rn_run_output_tail(&run, CT_MESSAGE_BYTES);
+	int e = htp_read_file(out_log, CT_OUTPUT_LIMIT + 4096, &out, &out_len);
+	if (e || htp_run_exit_code(&run) < 0) {
+		char *why = htp_run_outcome(&run), *tail = htp_run_output_tail(&run, CT_MESSAGE_BYTES);
 		failed(res, "%s%s%s", e ? strerror(e) : why ? why : "failed", tail && *tail ? "\n" : "",
 		       tail ? tail : "");
 		free(why);
 		free(tail);
 	} else if (junit_ok) {
-		read_report(junit, out, index, name, rn_run_exit_code(&run) == 0, res);
+		read_report(junit, out, index, name, htp_run_exit_code(&run) == 0, res);
 	} else {
 		from_output(out, index, name, res);
 	}
@@ -355,7 +354,7 @@ done:
 	free(argv);
 	free(run.envp);
 	free(art_var);
-	rn_run_free(&run);
+	htp_run_free(&run);
 	free(name);
 	return rc;
 }

@@ -16,44 +16,44 @@
 #include <stdlib.h>
 #include <string.h>
 
-void pw_regex_escape(rn_buf *out, const char *s)
+void pw_regex_escape(htp_buf *out, const char *s)
 {
 	static const char special[] = "|\\{}()[]^$+*?.";
 	for (const char *p = s; *p; p++) {
 		if (*p == '-') {
-			rn_buf_add(out, "\\x2d", 4);
+			htp_buf_add(out, "\\x2d", 4);
 		} else {
 			if (strchr(special, *p))
-				rn_buf_add(out, "\\", 1);
-			rn_buf_add(out, p, 1);
+				htp_buf_add(out, "\\", 1);
+			htp_buf_add(out, p, 1);
 		}
 	}
 }
 
 static char *double_backslashes(const char *s)
 {
-	rn_buf b = {0};
+	htp_buf b = {0};
 	for (const char *p = s; *p; p++)
-		rn_buf_add(&b, *p == '\\' ? "\\\\" : p, *p == '\\' ? 2 : 1);
-	return rn_buf_take(&b);
+		htp_buf_add(&b, *p == '\\' ? "\\\\" : p, *p == '\\' ? 2 : 1);
+	return htp_buf_take(&b);
 }
 
 char *pw_grep_pattern(const char *project, const char *spec, const char *const *titles,
                       size_t n_titles)
 {
-	rn_buf b = {0};
-	rn_buf_add(&b, "^", 1);
+	htp_buf b = {0};
+	htp_buf_add(&b, "^", 1);
 	pw_regex_escape(&b, project);
-	rn_buf_add(&b, " ", 1);
+	htp_buf_add(&b, " ", 1);
 	pw_regex_escape(&b, spec);
-	rn_buf_add(&b, " ", 1);
+	htp_buf_add(&b, " ", 1);
 	for (size_t i = 0; i < n_titles; i++) {
 		if (i > 0)
-			rn_buf_add(&b, " ", 1);
+			htp_buf_add(&b, " ", 1);
 		pw_regex_escape(&b, titles[i]);
 	}
-	rn_buf_add(&b, "$", 1);
-	char *plain = rn_buf_take(&b);
+	htp_buf_add(&b, "$", 1);
+	char *plain = htp_buf_take(&b);
 	char *doubled = plain ? double_backslashes(plain) : NULL;
 	free(plain);
 	return doubled;
@@ -61,11 +61,11 @@ char *pw_grep_pattern(const char *project, const char *spec, const char *const *
 
 char *pw_grep_undouble(const char *s)
 {
-	rn_buf b = {0};
+	htp_buf b = {0};
 	for (const char *p = s; *p; p++) {
-		rn_buf_add(&b, p, 1);
+		htp_buf_add(&b, p, 1);
 		if (p[0] == '\\' && p[1] == '\\')
 			p++;
 	}
-	return rn_buf_take(&b);
+	return htp_buf_take(&b);
 }

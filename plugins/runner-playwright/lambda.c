@@ -170,7 +170,7 @@ char **pw_lambda_env_vars(void)
 	if (!v || asprintf(&v[0], "HOME=%s", t) < 0 ||
 	    asprintf(&v[1], "XDG_CACHE_HOME=%s/.cache", t) < 0 ||
 	    asprintf(&v[2], "XDG_CONFIG_HOME=%s/.config", t) < 0) {
-		rn_strv_free(v);
+		htp_strv_free(v);
 		return NULL;
 	}
 	return v;

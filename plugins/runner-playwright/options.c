@@ -25,17 +25,6 @@
 
 #define PREFIX "runner 'playwright': "
 
-__attribute__((format(printf, 2, 3)))
-static int bad(char **error, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(error, fmt, ap) < 0)
-		*error = NULL;
-	va_end(ap);
-	return HYPERTEST_ERR_CONFIG;
-}
-
 static int nomem(char **error)
 {
 	*error = strdup(PREFIX "out of memory");
@@ -48,16 +37,18 @@ static int strings(json_t *obj, const char *key, int relpaths, char ***out, size
 {
 	json_t *v = json_object_get(obj, key);
 	if (json_is_array(v) && json_array_size(v) == 0)
-		return bad(error, PREFIX "option '%s': expected a non-empty array of strings", key);
-	int rc = rn_opt_strings(PREFIX, obj, key, relpaths, out, error);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  PREFIX "option '%s': expected a non-empty array of strings", key);
+	int rc = htp_opt_strings(PREFIX, obj, key, relpaths, out, error);
 	if (rc)
 		return rc;
-	size_t n = rn_strv_len(*out);
+	size_t n = htp_strv_len(*out);
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp((*out)[i], (*out)[j]))
-				return bad(error, PREFIX "option '%s': element %zu repeats '%s'", key, i + 1,
-				           (*out)[i]);
+				return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+				                  PREFIX "option '%s': element %zu repeats '%s'",
+				                  key, i + 1, (*out)[i]);
 	if (count)
 		*count = n;
 	return 0;
@@ -68,14 +59,15 @@ static int parse(pw_options *o, json_t *obj, char **error)
 	static const char *const known[] = {"command", "config", "projects", "include", NULL};
 	json_t *v;
 	int rc;
-	if ((rc = rn_options_known(PREFIX, obj, known, error)))
+	if ((rc = htp_options_known(PREFIX, obj, known, error)))
 		return rc;
 
 	if (json_object_get(obj, "command")) {
 		if ((rc = strings(obj, "command", 0, &o->command, NULL, error)))
 			return rc;
 		if (!o->command[0][0])
-			return bad(error, PREFIX "option 'command': the program (element 1) is empty");
+			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+			                  PREFIX "option 'command': the program (element 1) is empty");
 	} else {
 		static const char *const def[] = {"npx", "playwright", "test"};
 		if (!(o->command = calloc(4, sizeof *o->command)))
@@ -86,7 +78,7 @@ static int parse(pw_options *o, json_t *obj, char **error)
 	}
 
 	if (json_object_get(obj, "config") &&
-	    (rc = rn_opt_relpath(PREFIX, obj, "config", NULL, &o->config, error)))
+	    (rc = htp_opt_relpath(PREFIX, obj, "config", NULL, &o->config, error)))
 		return rc;
 
 	o->projects = PW_PROJECTS_FIRST;
@@ -100,7 +92,7 @@ static int parse(pw_options *o, json_t *obj, char **error)
 				return rc;
 			o->projects = PW_PROJECTS_NAMED;
 		} else
-			return bad(error, PREFIX "option 'projects': expected \"first\", \"all\" or an "
+			return htp_errorf(error, HYPERTEST_ERR_CONFIG, PREFIX "option 'projects': expected \"first\", \"all\" or an "
 			                  "array of project names");
 	}
 
@@ -112,10 +104,10 @@ static int parse(pw_options *o, json_t *obj, char **error)
 
 void pw_options_free(pw_options *o)
 {
-	rn_strv_free(o->command);
+	htp_strv_free(o->command);
 	free(o->config);
-	rn_strv_free(o->names);
-	rn_strv_free(o->include);
+	htp_strv_free(o->names);
+	htp_strv_free(o->include);
 	memset(o, 0, sizeof *o);
 }
 
@@ -123,7 +115,7 @@ int pw_options_parse(pw_options *o, const char *json, char **error)
 {
 	memset(o, 0, sizeof *o);
 	json_t *root = NULL;
-	int rc = rn_options_load(PREFIX, json, &root, error);
+	int rc = htp_options_load(PREFIX, json, &root, error);
 	if (!rc)
 		rc = parse(o, root, error);
 	json_decref(root);

@@ -2,7 +2,7 @@
  * playwright.c - the "playwright" test runner: lists the tests of a
  * Playwright project and runs one of them per invocation, never through a
  * shell.  Options in options.c, reports in report.c, grep patterns in
- * grep.c; running programs with runner-common.
+ * grep.c; running programs with plugins/common.
  *
  * Listing runs `<command> [--config C] --list --reporter=json` in the
  * project directory and gives one context {"grep": "^<project> <spec>
@@ -63,7 +63,7 @@ static const char *project_dir(const runner *r)
 
 static int nomem(const runner *r)
 {
-	return rn_fail(&up, r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+	return htp_fail(&up, r->core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 }
 
 /* ---- running Playwright ------------------------------------------------------------ */
@@ -72,7 +72,7 @@ static int nomem(const runner *r)
  * config: the config to pass instead of the option's (the Lambda wrapper). */
 static char **make_argv_config(const runner *r, const char *config, const char *const *extra)
 {
-	size_t n = rn_strv_len(r->o.command), m = 0;
+	size_t n = htp_strv_len(r->o.command), m = 0;
 	while (extra[m])
 		m++;
 	char **argv = calloc(n + m + 3, sizeof *argv);
@@ -130,7 +130,7 @@ static char **make_env_lambda(const char *report_path, char **name_var, char **l
 	size_t k = *art_var ? 4 : 3;
 	for (size_t i = 0; lambda && lambda[i] && i < 4; i++)
 		extra[k++] = lambda[i];
-	return rn_env_with(extra);
+	return htp_env_with(extra);
 }
 
 static char **make_env(const char *report_path, char **name_var)
@@ -140,9 +140,9 @@ static char **make_env(const char *report_path, char **name_var)
 }
 
 /* "why: tail" of a run that gave no usable report (malloc'd). */
-static char *run_failure(const rn_run *run, const char *what)
+static char *run_failure(const htp_run *run, const char *what)
 {
-	char *why = rn_run_outcome(run), *tail = rn_run_output_tail(run, TAIL_BYTES), *s = NULL;
+	char *why = htp_run_outcome(run), *tail = htp_run_output_tail(run, TAIL_BYTES), *s = NULL;
 	if (asprintf(&s, "%s%s%s%s%s", what, why ? ": " : "", why ? why : "",
 	             tail && *tail ? "\n" : "", tail ? tail : "") < 0)
 		s = NULL;
@@ -158,11 +158,11 @@ static int relative_test_dir(runner *r, const char *abs)
 {
 	char pd[PATH_MAX], td[PATH_MAX];
 	if (!realpath(project_dir(r), pd))
-		return rn_fail(&up, r->core, HYPERTEST_ERR_IO, PREFIX "project directory '%s': %s",
-		               project_dir(r), strerror(errno));
+		return htp_fail(&up, r->core, HYPERTEST_ERR_IO, PREFIX "project directory '%s': %s",
+		                project_dir(r), strerror(errno));
 	if (!realpath(abs, td))
-		return rn_fail(&up, r->core, HYPERTEST_ERR_NOT_FOUND,
-		               PREFIX "Playwright's testDir '%s': %s", abs, strerror(errno));
+		return htp_fail(&up, r->core, HYPERTEST_ERR_NOT_FOUND,
+		                PREFIX "Playwright's testDir '%s': %s", abs, strerror(errno));
 	size_t n = strlen(pd);
 	const char *rel = NULL;
 	if (!strcmp(td, pd))
@@ -170,9 +170,9 @@ static int relative_test_dir(runner *r, const char *abs)
 	else if (!strncmp(td, pd, n) && (td[n] == '/' || n == 1))
 		rel = td + (n == 1 ? 1 : n + 1);
 	if (!rel)
-		return rn_fail(&up, r->core, HYPERTEST_ERR_RUNNER,
-		               PREFIX "Playwright's testDir '%s' is outside the project directory '%s'",
-		               td, pd);
+		return htp_fail(&up, r->core, HYPERTEST_ERR_RUNNER,
+		                PREFIX "Playwright's testDir '%s' is outside the project directory '%s'",
+		                td, pd);
 	free(r->test_dir);
 	return (r->test_dir = strdup(rel)) ? 0 : nomem(r);
 }
@@ -185,7 +185,7 @@ static int list_now(runner *r)
 	char *data = NULL;
 	size_t len = 0;
 	char **argv = make_argv(r, extra);
-	rn_run run;
+	htp_run run;
 	memset(&run, 0, sizeof run);
 	int rc;
 	if (!argv || asprintf(&dir, "%s/hypertest-playwright-XXXXXX", tmp && *tmp ? tmp : "/tmp") < 0) {
@@ -194,13 +194,13 @@ static int list_now(runner *r)
 		goto out;
 	}
 	if (!mkdtemp(dir)) {
-		rc = rn_fail(&up, r->core, HYPERTEST_ERR_IO, PREFIX "cannot create '%s': %s", dir,
-		             strerror(errno));
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_IO, PREFIX "cannot create '%s': %s", dir,
+		              strerror(errno));
 		free(dir);
 		dir = NULL;
 		goto out;
 	}
-	if (!(report = rn_path_join(dir, "list.json")) || !(envp = make_env(report, &name_var))) {
+	if (!(report = htp_path_join(dir, "list.json")) || !(envp = make_env(report, &name_var))) {
 		rc = nomem(r);
 		goto out;
 	}
@@ -209,16 +209,16 @@ static int list_now(runner *r)
 	run.cwd = project_dir(r);
 	run.limit = LOG_LIMIT;
 	run.tail_cap = TAIL_BYTES;
-	if ((rc = rn_run_program(&run, &error))) {
-		rc = rn_fail(&up, r->core, rc, PREFIX "listing the tests: %s",
-		             error ? error : "out of memory");
+	if ((rc = htp_run_program(&run, &error))) {
+		rc = htp_fail(&up, r->core, rc, PREFIX "listing the tests: %s",
+		              error ? error : "out of memory");
 		goto out;
 	}
-	int e = rn_read_file(report, REPORT_MAX, &data, &len);
+	int e = htp_read_file(report, REPORT_MAX, &data, &len);
 	if (e) {
 		char *msg = run_failure(&run, "Playwright wrote no listing");
-		rc = rn_fail(&up, r->core, HYPERTEST_ERR_RUNNER, PREFIX "%s (%s: %s)",
-		             msg ? msg : "Playwright wrote no listing", report, strerror(e));
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_RUNNER, PREFIX "%s (%s: %s)",
+		              msg ? msg : "Playwright wrote no listing", report, strerror(e));
 		free(msg);
 		goto out;
 	}
@@ -226,9 +226,9 @@ static int list_now(runner *r)
 	r->listed = 0;
 	if ((rc = pw_listing_parse(data, len, &r->o, &r->listing, &error))) {
 		/* a report without tests and a failed command: say what it printed */
-		char *msg = rn_run_exit_code(&run) != 0 ? run_failure(&run, "") : NULL;
-		rn_fail(&up, r->core, rc, "%s%s", error ? error : PREFIX "out of memory",
-		        msg && *msg ? msg : "");
+		char *msg = htp_run_exit_code(&run) != 0 ? run_failure(&run, "") : NULL;
+		htp_fail(&up, r->core, rc, "%s%s", error ? error : PREFIX "out of memory",
+		         msg && *msg ? msg : "");
 		free(msg);
 		goto out;
 	}
@@ -240,8 +240,8 @@ out:
 		unlink(report);
 	if (dir)
 		rmdir(dir);
-	rn_run_free(&run);
-	rn_strv_free(argv);
+	htp_run_free(&run);
+	htp_strv_free(argv);
 	free(envp);
 	free(name_var);
 	free(report);
@@ -255,8 +255,8 @@ static int op_list_tests(void *self, hypertest_list *list)
 {
 	runner *r = self;
 	if (!up.list_add)
-		return rn_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               PREFIX "the core cannot receive tests");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                PREFIX "the core cannot receive tests");
 	int rc = list_now(r); /* always afresh: the tests may have changed */
 	for (size_t i = 0; !rc && i < r->listing.n; i++)
 		rc = up.list_add(list, r->listing.contexts[i]);
@@ -276,15 +276,15 @@ static const char *op_test_dir(void *self)
 static int add_path(runner *r, hypertest_layer *layer, const char *rel, int required,
                     const char *key)
 {
-	char *src = rn_path_join(project_dir(r), rel);
+	char *src = htp_path_join(project_dir(r), rel);
 	if (!src)
 		return nomem(r);
 	struct stat st;
 	int rc = 0;
 	if (stat(src, &st) != 0) {
 		if (required)
-			rc = rn_fail(&up, r->core, HYPERTEST_ERR_NOT_FOUND, PREFIX "option '%s': '%s': %s",
-			             key, src, strerror(errno));
+			rc = htp_fail(&up, r->core, HYPERTEST_ERR_NOT_FOUND,
+			              PREFIX "option '%s': '%s': %s", key, src, strerror(errno));
 	} else {
 		rc = up.layer_add(layer, src, rel);
 	}
@@ -298,7 +298,7 @@ static const char *config_file(const runner *r)
 	if (r->o.config)
 		return r->o.config;
 	for (size_t i = 0; config_names[i]; i++) {
-		char *p = rn_path_join(project_dir(r), config_names[i]);
+		char *p = htp_path_join(project_dir(r), config_names[i]);
 		int found = p && access(p, F_OK) == 0;
 		free(p);
 		if (found)
@@ -311,8 +311,8 @@ static int op_image_content(void *self, hypertest_layer *layer)
 {
 	runner *r = self;
 	if (!up.layer_add)
-		return rn_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               PREFIX "the core cannot build layers");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                PREFIX "the core cannot build layers");
 	if (!r->listed) {
 		int rc = list_now(r);
 		if (rc)
@@ -341,11 +341,11 @@ static char *context_grep(runner *r, const char *context_json)
 	json_t *g = json_object_get(ctx, "grep");
 	char *grep = NULL;
 	if (!ctx)
-		rn_fail(&up, r->core, HYPERTEST_ERR_INVALID,
-		        PREFIX "test context is not JSON (column %d): %s", jerr.column, jerr.text);
+		htp_fail(&up, r->core, HYPERTEST_ERR_INVALID,
+		         PREFIX "test context is not JSON (column %d): %s", jerr.column, jerr.text);
 	else if (!json_is_string(g) || !json_string_length(g))
-		rn_fail(&up, r->core, HYPERTEST_ERR_INVALID,
-		        PREFIX "test context: expected an object with a string \"grep\"");
+		htp_fail(&up, r->core, HYPERTEST_ERR_INVALID,
+		         PREFIX "test context: expected an object with a string \"grep\"");
 	else if (!(grep = pw_grep_undouble(json_string_value(g))))
 		nomem(r);
 	json_decref(ctx);
@@ -371,8 +371,8 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 {
 	runner *r = self;
 	if (!up.result_set_status || !up.result_set_str || !up.result_set_duration)
-		return rn_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               PREFIX "the core cannot take results");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                PREFIX "the core cannot take results");
 	char *grep = context_grep(r, context_json);
 	if (!grep)
 		return HYPERTEST_ERR_INVALID;
@@ -381,17 +381,17 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 	char **argv = NULL, **envp = NULL, *error = NULL, *data = NULL;
 	char *wrapper = NULL, *user_config = NULL, **lambda_env = NULL, *art_var = NULL;
 	size_t len = 0;
-	rn_run run;
+	htp_run run;
 	memset(&run, 0, sizeof run);
 	int rc = 0;
 	if (!realpath(artifacts_dir, art) || !getcwd(cwd, sizeof cwd)) {
-		rc = rn_fail(&up, r->core, HYPERTEST_ERR_IO, PREFIX "artifacts directory '%s': %s",
-		             artifacts_dir, strerror(errno));
+		rc = htp_fail(&up, r->core, HYPERTEST_ERR_IO, PREFIX "artifacts directory '%s': %s",
+		              artifacts_dir, strerror(errno));
 		goto out;
 	}
-	report = rn_path_join(art, "playwright-results.json");
-	out_log = rn_path_join(art, "stdout.log");
-	err_log = rn_path_join(art, "stderr.log");
+	report = htp_path_join(art, "playwright-results.json");
+	out_log = htp_path_join(art, "stdout.log");
+	err_log = htp_path_join(art, "stderr.log");
 	if (asprintf(&output, "--output=%s/test-results", art) < 0)
 		output = NULL;
 	const char *extra[] = {"--grep", grep, "--reporter=json", "--workers=1", output, NULL};
@@ -400,7 +400,7 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 		 * the user's config (lambda.c) */
 		const char *config = config_file(r);
 		char *dir = realpath(project_dir(r), NULL);
-		user_config = config && dir ? rn_path_join(dir, config) : NULL;
+		user_config = config && dir ? htp_path_join(dir, config) : NULL;
 		if (!dir || (config && !user_config) || !(lambda_env = pw_lambda_env_vars())) {
 			free(dir);
 			rc = nomem(r);
@@ -409,7 +409,7 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 		wrapper = pw_lambda_wrapper(user_config, dir, &error);
 		free(dir);
 		if (!wrapper) {
-			rc = error ? rn_fail(&up, r->core, HYPERTEST_ERR_IO, PREFIX "%s", error) : nomem(r);
+			rc = error ? htp_fail(&up, r->core, HYPERTEST_ERR_IO, PREFIX "%s", error) : nomem(r);
 			goto out;
 		}
 	}
@@ -425,14 +425,14 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 	run.err_path = err_log;
 	run.limit = LOG_LIMIT;
 	run.tail_cap = TAIL_BYTES;
-	if ((rc = rn_run_program(&run, &error))) {
-		rc = rn_fail(&up, r->core, rc, PREFIX "running '%s': %s", grep,
-		             error ? error : "out of memory");
+	if ((rc = htp_run_program(&run, &error))) {
+		rc = htp_fail(&up, r->core, rc, PREFIX "running '%s': %s", grep,
+		              error ? error : "out of memory");
 		goto out;
 	}
 	pw_outcome oc;
 	memset(&oc, 0, sizeof oc);
-	int e = rn_read_file(report, REPORT_MAX, &data, &len);
+	int e = htp_read_file(report, REPORT_MAX, &data, &len);
 	if (!e && (rc = pw_outcome_parse(data, len, grep, cwd, &oc, &error)) == HYPERTEST_ERR_NOMEM) {
 		rc = nomem(r);
 		goto out;
@@ -448,8 +448,8 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 	set_result(&oc, run.duration_ms, result);
 	pw_outcome_free(&oc);
 out:
-	rn_run_free(&run);
-	rn_strv_free(argv);
+	htp_run_free(&run);
+	htp_strv_free(argv);
 	free(envp);
 	free(name_var);
 	free(art_var);
@@ -462,7 +462,7 @@ out:
 	free(grep);
 	free(wrapper);
 	free(user_config);
-	rn_strv_free(lambda_env);
+	htp_strv_free(lambda_env);
 	return rc;
 }
 
@@ -472,17 +472,18 @@ static int op_doctor(void *self, hypertest_checks *checks)
 {
 	runner *r = self;
 	if (!up.doctor_check)
-		return rn_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED, PREFIX "the core takes no checks");
+		return htp_fail(&up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                PREFIX "the core takes no checks");
 	/* the command runs: `<command> --version` in the project directory */
 	char *argv[64 + 2];
-	size_t n = rn_strv_len(r->o.command);
+	size_t n = htp_strv_len(r->o.command);
 	if (n > 64)
 		n = 64;
 	for (size_t i = 0; i < n; i++)
 		argv[i] = r->o.command[i];
 	argv[n] = "--version";
 	argv[n + 1] = NULL;
-	rn_run run;
+	htp_run run;
 	memset(&run, 0, sizeof run);
 	run.argv = argv;
 	run.cwd = project_dir(r);
@@ -490,14 +491,14 @@ static int op_doctor(void *self, hypertest_checks *checks)
 	run.tail_cap = TAIL_BYTES;
 	char *error = NULL, *msg = NULL;
 	int status = HYPERTEST_CHECK_OK;
-	if (rn_run_program(&run, &error)) {
+	if (htp_run_program(&run, &error)) {
 		status = HYPERTEST_CHECK_FAILED;
 		msg = error, error = NULL;
-	} else if (rn_run_exit_code(&run) != 0) {
+	} else if (htp_run_exit_code(&run) != 0) {
 		status = HYPERTEST_CHECK_FAILED;
 		msg = run_failure(&run, "the Playwright command does not run");
 	} else {
-		char *version = rn_run_tail(&run, 0, 200);
+		char *version = htp_run_tail(&run, 0, 200);
 		if (version) /* first line */
 			version[strcspn(version, "\r\n")] = '\0';
 		if (asprintf(&msg, "'%s' runs (%s)", r->o.command[0],
@@ -508,10 +509,10 @@ static int op_doctor(void *self, hypertest_checks *checks)
 	up.doctor_check(checks, "runner.playwright.command", status, msg ? msg : "out of memory");
 	free(msg);
 	free(error);
-	rn_run_free(&run);
+	htp_run_free(&run);
 
 	const char *config = config_file(r);
-	char *path = config ? rn_path_join(project_dir(r), config) : NULL;
+	char *path = config ? htp_path_join(project_dir(r), config) : NULL;
 	int pn = 0;
 	msg = NULL;
 	if (!config) {
@@ -551,12 +552,12 @@ static int op_create(hypertest_core *core, const char *options_json, void **self
 	*self = NULL;
 	runner *r = calloc(1, sizeof *r);
 	if (!r)
-		return rn_fail(&up, core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		return htp_fail(&up, core, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	r->core = core;
 	char *error = NULL;
 	int rc = pw_options_parse(&r->o, options_json, &error);
 	if (rc) {
-		rn_fail(&up, core, rc, "%s", error ? error : PREFIX "out of memory");
+		htp_fail(&up, core, rc, "%s", error ? error : PREFIX "out of memory");
 		free(error);
 		free(r);
 		return rc;
@@ -579,10 +580,6 @@ HYPERTEST_PLUGIN_DEFINE("runner-playwright", "1.0",
 		HYPERTEST_OP(HYPERTEST_RUNNER_IMAGE_CONTENT, op_image_content),
 		HYPERTEST_OP(HYPERTEST_RUNNER_RUN_TEST, op_run_test),
 		HYPERTEST_OP_END};
-	hypertest_upcalls bound;
-	if (hypertest_upcalls_bind(&bound, upcalls) != 0)
-		return HYPERTEST_ERR_ABI;
-	up = bound;
-	return up.register_plugin(core, HYPERTEST_KIND_RUNNER, "playwright",
-	                          "runs Playwright tests, one test per invocation", ops);
+	return htp_register(&up, core, upcalls, HYPERTEST_KIND_RUNNER, "playwright",
+	                    "runs Playwright tests, one test per invocation", ops);
 }

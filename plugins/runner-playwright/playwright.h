@@ -2,7 +2,7 @@
  * playwright.h - what the files of the "playwright" runner share: the grep
  * patterns of the contexts (grep.c), the options
  * (options.c) and reading Playwright's JSON reports (report.c); buffers,
- * option checks and running programs come from ../runner-common.
+ * option checks and running programs come from ../common (htplugin.h).
  * playwright.c holds the operations.
  */
 #ifndef HT_RUNNER_PLAYWRIGHT_H
@@ -11,13 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../runner-common/runner-common.h" /* rn_buf, options, rn_run */
+#include "../common/htplugin.h" /* htp_buf, options, htp_run */
 
 /* ---- grep patterns (grep.c) ---------------------------------------------------------- */
 
 /* Append s escaped as the npm package escape-string-regexp does:
  * | \ { } ( ) [ ] ^ $ + * ? . get a backslash, and - becomes \x2d. */
-void pw_regex_escape(rn_buf *out, const char *s);
+void pw_regex_escape(htp_buf *out, const char *s);
 /* The context pattern of one test, as the TypeScript hypertest writes it:
  * "^" + the escaped project name, spec path and titles joined by single
  * spaces + "$", then every backslash doubled.  NULL when out of memory. */
@@ -95,7 +95,7 @@ char *pw_lambda_wrapper_text(const char *user_config, const char *base_dir);
  * or NULL with *error (malloc'd, NULL when out of memory). */
 char *pw_lambda_wrapper(const char *user_config, const char *base_dir, char **error);
 /* HOME, XDG_CACHE_HOME, XDG_CONFIG_HOME under $TMPDIR (else /tmp), as
- * NAME=VALUE strings (rn_strv_free), or NULL when out of memory. */
+ * NAME=VALUE strings (htp_strv_free), or NULL when out of memory. */
 char **pw_lambda_env_vars(void);
 
 #endif /* HT_RUNNER_PLAYWRIGHT_H */

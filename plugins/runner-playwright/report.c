@@ -25,17 +25,6 @@
 #define MAX_DEPTH 64   /* nested describes */
 #define MAX_LISTED 10  /* titles named when several tests ran */
 
-__attribute__((format(printf, 3, 4)))
-static int bad(char **error, int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(error, fmt, ap) < 0)
-		*error = NULL;
-	va_end(ap);
-	return code;
-}
-
 static const char *str(json_t *obj, const char *key)
 {
 	json_t *v = json_object_get(obj, key);
@@ -202,15 +191,15 @@ static int choose_projects(json_t *projects, const pw_options *o, size_t *chosen
 	size_t count = json_array_size(projects);
 	*n = 0;
 	if (count == 0)
-		return bad(error, HYPERTEST_ERR_RUNNER, PREFIX "the Playwright config has no project");
+		return htp_errorf(error, HYPERTEST_ERR_RUNNER, PREFIX "the Playwright config has no project");
 	for (size_t i = 0; i < count; i++) {
 		const char *dir = str(json_array_get(projects, i), "testDir");
 		if (!str(json_array_get(projects, i), "name") || !dir)
-			return bad(error, HYPERTEST_ERR_RUNNER,
+			return htp_errorf(error, HYPERTEST_ERR_RUNNER,
 			           PREFIX "the listing report's project %zu has no name or testDir", i + 1);
 		/* Playwright resolves it: a relative one has no common ancestor */
 		if (dir[0] != '/')
-			return bad(error, HYPERTEST_ERR_RUNNER,
+			return htp_errorf(error, HYPERTEST_ERR_RUNNER,
 			           PREFIX "the listing report's project %zu has a testDir that is not an "
 			                  "absolute path: '%.200s'", i + 1, dir);
 	}
@@ -226,17 +215,17 @@ static int choose_projects(json_t *projects, const pw_options *o, size_t *chosen
 				if (!strcmp(str(json_array_get(projects, i), "name"), o->names[k]))
 					break;
 			if (i == count) {
-				rn_buf known = {0};
+				htp_buf known = {0};
 				for (size_t m = 0; m < count; m++) {
-					rn_buf_str(&known, m ? ", '" : "'");
-					rn_buf_str(&known, str(json_array_get(projects, m), "name"));
-					rn_buf_str(&known, "'");
+					htp_buf_str(&known, m ? ", '" : "'");
+					htp_buf_str(&known, str(json_array_get(projects, m), "name"));
+					htp_buf_str(&known, "'");
 				}
-				char *names = rn_buf_take(&known);
-				int rc = bad(error, HYPERTEST_ERR_CONFIG,
-				             PREFIX "option 'projects': the Playwright config has no project "
+				char *names = htp_buf_take(&known);
+				int rc = htp_errorf(error, HYPERTEST_ERR_CONFIG,
+				                    PREFIX "option 'projects': the Playwright config has no project "
 				                    "'%s' (it has %s)",
-				             o->names[k], names ? names : "?");
+				                    o->names[k], names ? names : "?");
 				free(names);
 				return rc;
 			}
@@ -251,38 +240,38 @@ static int listing_from(json_t *root, const pw_options *o, pw_listing *out, char
 	json_t *config = json_object_get(root, "config");
 	json_t *projects = json_object_get(config, "projects");
 	if (!json_is_object(config) || !json_is_array(projects) || !json_is_array(json_object_get(root, "suites")))
-		return bad(error, HYPERTEST_ERR_RUNNER,
-		           PREFIX "the listing is not a Playwright JSON report (no config.projects or "
+		return htp_errorf(error, HYPERTEST_ERR_RUNNER,
+		                  PREFIX "the listing is not a Playwright JSON report (no config.projects or "
 		                  "suites)");
 	const char *err = report_error(root);
 	if (err) {
 		char *msg = strdup(err);
 		if (msg)
 			pw_strip_ansi(msg);
-		int rc = bad(error, HYPERTEST_ERR_RUNNER, PREFIX "Playwright cannot list the tests: %s",
-		             msg ? msg : err);
+		int rc = htp_errorf(error, HYPERTEST_ERR_RUNNER,
+		                    PREFIX "Playwright cannot list the tests: %s", msg ? msg : err);
 		free(msg);
 		return rc;
 	}
 	size_t count = json_array_size(projects), n_chosen;
 	size_t *chosen = calloc(count + (o->n_names ? o->n_names : 1), sizeof *chosen);
 	if (!chosen)
-		return bad(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+		return htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 	int rc = choose_projects(projects, o, chosen, &n_chosen, error);
 	walk w = {0};
 	if (!rc) {
 		walk_report(&w, root);
 		if (w.nomem)
-			rc = bad(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+			rc = htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 		else if (w.too_deep)
-			rc = bad(error, HYPERTEST_ERR_RUNNER,
-			         PREFIX "describe blocks nested deeper than %d", MAX_DEPTH);
+			rc = htp_errorf(error, HYPERTEST_ERR_RUNNER,
+			                PREFIX "describe blocks nested deeper than %d", MAX_DEPTH);
 	}
 	for (size_t k = 0; !rc && k < n_chosen; k++) {
 		json_t *project = json_array_get(projects, chosen[k]);
 		const char *name = str(project, "name"), *dir = str(project, "testDir");
 		if (!out->test_dir && !(out->test_dir = strdup(dir)))
-			rc = bad(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+			rc = htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 		else if (out->test_dir)
 			common_ancestor(out->test_dir, dir);
 		for (size_t i = 0; !rc && i < w.n; i++) {
@@ -292,13 +281,13 @@ static int listing_from(json_t *root, const pw_options *o, pw_listing *out, char
 			char *pattern = pw_grep_pattern(name, w.items[i].file, w.items[i].titles,
 			                                w.items[i].n_titles);
 			if (!pattern || add_context(out, pattern))
-				rc = bad(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
+				rc = htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory");
 			free(pattern);
 		}
 	}
 	if (!rc && out->n == 0)
-		rc = bad(error, HYPERTEST_ERR_EMPTY, PREFIX "Playwright listed no test%s",
-		         o->projects == PW_PROJECTS_ALL ? "" : " of the chosen projects");
+		rc = htp_errorf(error, HYPERTEST_ERR_EMPTY, PREFIX "Playwright listed no test%s",
+		                o->projects == PW_PROJECTS_ALL ? "" : " of the chosen projects");
 	free(w.items);
 	free(chosen);
 	return rc;
@@ -312,9 +301,9 @@ int pw_listing_parse(const char *json, size_t len, const pw_options *o, pw_listi
 	json_error_t jerr;
 	json_t *root = json_loadb(json, len, 0, &jerr);
 	int rc = root ? listing_from(root, o, out, error)
-	              : bad(error, HYPERTEST_ERR_RUNNER,
-	                    PREFIX "the listing is not JSON (line %d, column %d): %s", jerr.line,
-	                    jerr.column, jerr.text);
+	              : htp_errorf(error, HYPERTEST_ERR_RUNNER,
+	                           PREFIX "the listing is not JSON (line %d, column %d): %s",
+	                           jerr.line, jerr.column, jerr.text);
 	json_decref(root);
 	if (rc)
 		pw_listing_free(out);
@@ -335,19 +324,19 @@ void pw_listing_free(pw_listing *l)
 /* "[project] file > describe > title" */
 static char *display_name(const found *f)
 {
-	rn_buf b = {0};
+	htp_buf b = {0};
 	const char *project = str(f->test, "projectName");
 	if (project && *project) {
-		rn_buf_str(&b, "[");
-		rn_buf_str(&b, project);
-		rn_buf_str(&b, "] ");
+		htp_buf_str(&b, "[");
+		htp_buf_str(&b, project);
+		htp_buf_str(&b, "] ");
 	}
-	rn_buf_str(&b, f->file);
+	htp_buf_str(&b, f->file);
 	for (size_t i = 0; i < f->n_titles; i++) {
-		rn_buf_str(&b, " > ");
-		rn_buf_str(&b, f->titles[i]);
+		htp_buf_str(&b, " > ");
+		htp_buf_str(&b, f->titles[i]);
 	}
-	return rn_buf_take(&b);
+	return htp_buf_take(&b);
 }
 
 /* rootDir/file, relative to the config file's directory (the project
@@ -439,33 +428,33 @@ static int count_failure(json_t *root, const walk *w, const char *grep, pw_outco
 {
 	out->status = HYPERTEST_STATUS_FAILED;
 	out->duration = -1;
-	rn_buf b = {0};
+	htp_buf b = {0};
 	if (w->n == 0) {
-		rn_buf_str(&b, "no test matched --grep ");
-		rn_buf_str(&b, grep);
+		htp_buf_str(&b, "no test matched --grep ");
+		htp_buf_str(&b, grep);
 		const char *err = report_error(root);
 		if (err) {
-			rn_buf_str(&b, ": ");
-			rn_buf_str(&b, err);
+			htp_buf_str(&b, ": ");
+			htp_buf_str(&b, err);
 		}
 	} else {
 		char head[64];
 		snprintf(head, sizeof head, "%zu tests matched --grep ", w->n);
-		rn_buf_str(&b, head);
-		rn_buf_str(&b, grep);
-		rn_buf_str(&b, " (exactly one expected):");
+		htp_buf_str(&b, head);
+		htp_buf_str(&b, grep);
+		htp_buf_str(&b, " (exactly one expected):");
 		for (size_t i = 0; i < w->n && i < MAX_LISTED; i++) {
 			char *name = display_name(&w->items[i]);
-			rn_buf_str(&b, "\n  ");
-			rn_buf_str(&b, name ? name : "?");
+			htp_buf_str(&b, "\n  ");
+			htp_buf_str(&b, name ? name : "?");
 			free(name);
 		}
 		if (w->n > MAX_LISTED) {
 			snprintf(head, sizeof head, "\n  ... and %zu more", w->n - MAX_LISTED);
-			rn_buf_str(&b, head);
+			htp_buf_str(&b, head);
 		}
 	}
-	out->message = rn_buf_take(&b);
+	out->message = htp_buf_take(&b);
 	if (out->message)
 		pw_strip_ansi(out->message);
 	return out->message ? 0 : HYPERTEST_ERR_NOMEM;
@@ -479,20 +468,21 @@ int pw_outcome_parse(const char *json, size_t len, const char *grep, const char 
 	json_error_t jerr;
 	json_t *root = json_loadb(json, len, 0, &jerr);
 	if (!root)
-		return bad(error, HYPERTEST_ERR_RUNNER,
-		           PREFIX "the report is not JSON (line %d, column %d): %s", jerr.line,
-		           jerr.column, jerr.text);
+		return htp_errorf(error, HYPERTEST_ERR_RUNNER,
+		                  PREFIX "the report is not JSON (line %d, column %d): %s",
+		                  jerr.line, jerr.column, jerr.text);
 	int rc = 0;
 	walk w = {0};
 	if (!json_is_array(json_object_get(root, "suites")))
-		rc = bad(error, HYPERTEST_ERR_RUNNER,
-		         PREFIX "the report is not a Playwright JSON report (no suites)");
+		rc = htp_errorf(error, HYPERTEST_ERR_RUNNER,
+		                PREFIX "the report is not a Playwright JSON report (no suites)");
 	if (!rc)
 		walk_report(&w, root);
 	if (!rc && (w.nomem || w.too_deep))
-		rc = w.nomem ? bad(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory")
-		             : bad(error, HYPERTEST_ERR_RUNNER,
-		                   PREFIX "describe blocks nested deeper than %d", MAX_DEPTH);
+		rc = w.nomem ? htp_errorf(error, HYPERTEST_ERR_NOMEM, PREFIX "out of memory")
+		             : htp_errorf(error, HYPERTEST_ERR_RUNNER,
+		                          PREFIX "describe blocks nested deeper than %d",
+		                          MAX_DEPTH);
 	if (!rc)
 		rc = w.n == 1 ? fill_outcome(root, &w.items[0], cwd, out)
 		              : count_failure(root, &w, grep, out);

@@ -24,7 +24,7 @@ static int add_context(pyt_runner *r, hypertest_list *list, const char *id, size
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!text)
-		return rn_fail(&pyt_up, r->core, HYPERTEST_ERR_NOMEM, PYT_PREFIX "out of memory");
+		return htp_fail(&pyt_up, r->core, HYPERTEST_ERR_NOMEM, PYT_PREFIX "out of memory");
 	int rc = pyt_up.list_add(list, text);
 	free(text);
 	return rc;
@@ -50,16 +50,16 @@ static int each_line(pyt_runner *r, hypertest_list *list, const char *out, size_
 				return rc;
 		} else {
 			for (size_t i = 0, c; i < len; i += c)
-				if (!(c = rn_utf8_char((const unsigned char *)p + i, len - i)))
-					return rn_fail(&pyt_up, r->core, HYPERTEST_ERR_RUNNER,
-					               PYT_PREFIX "pytest --collect-only: line %zu is not UTF-8 "
-					               "text",
-					               line);
+				if (!(c = htp_utf8_char((const unsigned char *)p + i, len - i)))
+					return htp_fail(&pyt_up, r->core, HYPERTEST_ERR_RUNNER,
+					                PYT_PREFIX "pytest --collect-only: line %zu is not UTF-8 "
+					                "text",
+					                line);
 			if (!memmem(p, len, "::", 2))
-				return rn_fail(&pyt_up, r->core, HYPERTEST_ERR_RUNNER,
-				               PYT_PREFIX "pytest --collect-only: line %zu is not a node id: "
-				               "'%.*s' (do options or addopts change -q?)",
-				               line, (int)(len > 200 ? 200 : len), p);
+				return htp_fail(&pyt_up, r->core, HYPERTEST_ERR_RUNNER,
+				                PYT_PREFIX "pytest --collect-only: line %zu is not a node id: "
+				                "'%.*s' (do options or addopts change -q?)",
+				                line, (int)(len > 200 ? 200 : len), p);
 		}
 		(*count)++;
 		if (!nl)
@@ -74,50 +74,52 @@ int pyt_list_tests(void *self, hypertest_list *list)
 	pyt_runner *r = self;
 	static const char *const extra[] = {"--collect-only", "-q", NULL};
 	if (!pyt_up.list_add)
-		return rn_fail(&pyt_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		return htp_fail(&pyt_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
 		               PYT_PREFIX "the core cannot receive tests");
-	char *root = rn_path_join(pyt_project_dir(r), r->root_dir), *error = NULL;
-	rn_run run = {.argv = pyt_argv(r, extra, r->test_arg), .envp = pyt_env(NULL), .cwd = root,
+	char *root = htp_path_join(pyt_project_dir(r), r->root_dir), *error = NULL;
+	htp_run run = {.argv = pyt_argv(r, extra, r->test_arg), .envp = pyt_env(NULL), .cwd = root,
 	              .limit = LIST_OUTPUT_MAX, .tail_cap = TAIL_BYTES};
 	int rc;
 	if (!root || !run.argv || !run.envp) {
-		rc = rn_fail(&pyt_up, r->core, HYPERTEST_ERR_NOMEM, PYT_PREFIX "out of memory");
+		rc = htp_fail(&pyt_up, r->core, HYPERTEST_ERR_NOMEM, PYT_PREFIX "out of memory");
 		goto done;
 	}
-	if ((rc = rn_run_program(&run, &error))) {
-		rn_fail(&pyt_up, r->core, rc, PYT_PREFIX "%s", error ? error : "out of memory");
+	if ((rc = htp_run_program(&run, &error))) {
+		htp_fail(&pyt_up, r->core, rc, PYT_PREFIX "%s", error ? error : "out of memory");
 		goto done;
 	}
-	int code = rn_run_exit_code(&run);
+	int code = htp_run_exit_code(&run);
 	if (code != 0) {
-		char *why = rn_run_outcome(&run), *tail = rn_run_output_tail(&run, TAIL_BYTES);
-		rc = rn_fail(&pyt_up, r->core, code == 5 ? HYPERTEST_ERR_EMPTY : HYPERTEST_ERR_RUNNER,
-		             PYT_PREFIX "%s in '%s': %s%s%s",
-		             code == 5 ? "pytest collected no tests" : "pytest --collect-only failed",
-		             root, why ? why : "failed", tail && *tail ? "\n" : "", tail ? tail : "");
+		char *why = htp_run_outcome(&run), *tail = htp_run_output_tail(&run, TAIL_BYTES);
+		rc = htp_fail(&pyt_up, r->core,
+		              code == 5 ? HYPERTEST_ERR_EMPTY : HYPERTEST_ERR_RUNNER,
+		              PYT_PREFIX "%s in '%s': %s%s%s",
+		              code == 5 ? "pytest collected no tests" : "pytest --collect-only failed",
+		              root, why ? why : "failed", tail && *tail ? "\n" : "",
+		              tail ? tail : "");
 		free(why);
 		free(tail);
 		goto done;
 	}
 	if (run.out.total > run.out.kept || run.out.nomem) {
-		rc = rn_fail(&pyt_up, r->core, HYPERTEST_ERR_RUNNER,
-		             PYT_PREFIX "pytest --collect-only printed more than %llu bytes",
-		             (unsigned long long)LIST_OUTPUT_MAX);
+		rc = htp_fail(&pyt_up, r->core, HYPERTEST_ERR_RUNNER,
+		              PYT_PREFIX "pytest --collect-only printed more than %llu bytes",
+		              (unsigned long long)LIST_OUTPUT_MAX);
 		goto done;
 	}
 	size_t count = 0;
-	const char *out = run.out.mem ? run.out.mem : "";
-	rc = each_line(r, list, out, run.out.mem_len, 0, &count);
+	const char *out = run.out.mem.data ? run.out.mem.data : "";
+	rc = each_line(r, list, out, run.out.mem.len, 0, &count);
 	if (!rc && count == 0)
-		rc = rn_fail(&pyt_up, r->core, HYPERTEST_ERR_EMPTY,
-		             PYT_PREFIX "pytest --collect-only printed no node ids");
+		rc = htp_fail(&pyt_up, r->core, HYPERTEST_ERR_EMPTY,
+		              PYT_PREFIX "pytest --collect-only printed no node ids");
 	if (!rc)
-		rc = each_line(r, list, out, run.out.mem_len, 1, &count);
+		rc = each_line(r, list, out, run.out.mem.len, 1, &count);
 done:
 	free(error);
 	free(root);
-	rn_strv_free(run.argv);
+	htp_strv_free(run.argv);
 	free(run.envp);
-	rn_run_free(&run);
+	htp_run_free(&run);
 	return rc;
 }

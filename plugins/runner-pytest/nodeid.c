@@ -24,14 +24,14 @@ void pyt_nodeid_free(pyt_nodeid *n)
 }
 
 /* "a::b::c" (n bytes) with "::" replaced by sep, into b. */
-static void join_parts(rn_buf *b, const char *s, size_t n, const char *sep)
+static void join_parts(htp_buf *b, const char *s, size_t n, const char *sep)
 {
 	for (size_t i = 0; i < n;) {
 		if (i + 1 < n && s[i] == ':' && s[i + 1] == ':') {
-			rn_buf_str(b, sep);
+			htp_buf_str(b, sep);
 			i += 2;
 		} else {
-			rn_buf_add(b, s + i, 1);
+			htp_buf_add(b, s + i, 1);
 			i++;
 		}
 	}
@@ -43,11 +43,11 @@ int pyt_nodeid_parse(const char *id, pyt_nodeid *out)
 	const char *sep = strstr(id, "::");
 	if (!sep || sep == id)
 		return EINVAL;
-	rn_buf title = {0}, cls = {0};
+	htp_buf title = {0}, cls = {0};
 	const char *rest = sep + 2;
 	size_t names = strcspn(rest, "["); /* names part of the rest */
 	join_parts(&title, rest, names, " > ");
-	rn_buf_str(&title, rest + names);
+	htp_buf_str(&title, rest + names);
 
 	/* pytest: partition at the first '[', split the left side at "::" */
 	size_t left = strcspn(id, "[");
@@ -62,16 +62,16 @@ int pyt_nodeid_parse(const char *id, pyt_nodeid *out)
 		if (plen > 3 && !memcmp(id + plen - 3, ".py", 3))
 			plen -= 3;
 		for (size_t i = 0; i < plen; i++)
-			rn_buf_add(&cls, id[i] == '/' ? "." : id + i, 1);
+			htp_buf_add(&cls, id[i] == '/' ? "." : id + i, 1);
 		if (last - 2 > sep) { /* classes between the path and the last name */
-			rn_buf_add(&cls, ".", 1);
+			htp_buf_add(&cls, ".", 1);
 			join_parts(&cls, sep + 2, (size_t)(last - 2 - (sep + 2)), ".");
 		}
 	}
-	rn_buf_add(&cls, "", 0);
+	htp_buf_add(&cls, "", 0);
 	out->file = strndup(id, path_len);
-	out->title = rn_buf_take(&title);
-	out->classname = rn_buf_take(&cls);
+	out->title = htp_buf_take(&title);
+	out->classname = htp_buf_take(&cls);
 	out->name = strdup(last ? last : id);
 	if (!out->file || !out->title || !out->classname || !out->name) {
 		pyt_nodeid_free(out);

@@ -39,7 +39,7 @@ const char *pyt_project_dir(const pyt_runner *r)
 
 char **pyt_argv(const pyt_runner *r, const char *const *extra, const char *last)
 {
-	size_t n_extra = rn_strv_len((char *const *)extra), n_args = rn_strv_len(r->args), k = 0;
+	size_t n_extra = htp_strv_len((char *const *)extra), n_args = htp_strv_len(r->args), k = 0;
 	char **argv = calloc(n_extra + n_args + 9, sizeof *argv);
 	const char *fixed[] = {r->python, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir=."};
 	if (!argv)
@@ -57,7 +57,7 @@ char **pyt_argv(const pyt_runner *r, const char *const *extra, const char *last)
 		goto nomem;
 	return argv;
 nomem:
-	rn_strv_free(argv);
+	htp_strv_free(argv);
 	return NULL;
 }
 
@@ -65,7 +65,7 @@ char **pyt_env(char *art_var)
 {
 	static char dont_write[] = "PYTHONDONTWRITEBYTECODE=1";
 	char *const extra[] = {dont_write, art_var, NULL};
-	return rn_env_with(extra);
+	return htp_env_with(extra);
 }
 
 /* ---- options ----------------------------------------------------------------------- */
@@ -73,12 +73,12 @@ char **pyt_env(char *art_var)
 static int parse_options(pyt_runner *r, json_t *o, char **error)
 {
 	int rc;
-	if ((rc = rn_options_known(PYT_PREFIX, o, option_names, error)) ||
-	    (rc = rn_opt_string(PYT_PREFIX, o, "python", "python3", &r->python, error)) ||
-	    (rc = rn_opt_strings(PYT_PREFIX, o, "args", 0, &r->args, error)) ||
-	    (rc = rn_opt_relpath(PYT_PREFIX, o, "rootDir", ".", &r->root_dir, error)) ||
-	    (rc = rn_opt_relpath(PYT_PREFIX, o, "testDir", "tests", &r->test_dir, error)) ||
-	    (rc = rn_opt_strings(PYT_PREFIX, o, "include", 1, &r->include, error)))
+	if ((rc = htp_options_known(PYT_PREFIX, o, option_names, error)) ||
+	    (rc = htp_opt_string(PYT_PREFIX, o, "python", "python3", &r->python, error)) ||
+	    (rc = htp_opt_strings(PYT_PREFIX, o, "args", 0, &r->args, error)) ||
+	    (rc = htp_opt_relpath(PYT_PREFIX, o, "rootDir", ".", &r->root_dir, error)) ||
+	    (rc = htp_opt_relpath(PYT_PREFIX, o, "testDir", "tests", &r->test_dir, error)) ||
+	    (rc = htp_opt_strings(PYT_PREFIX, o, "include", 1, &r->include, error)))
 		return rc;
 	size_t rl = strlen(r->root_dir);
 	const char *arg = r->test_dir;
@@ -102,11 +102,11 @@ static void op_destroy(void *self)
 	if (!r)
 		return;
 	free(r->python);
-	rn_strv_free(r->args);
+	htp_strv_free(r->args);
 	free(r->root_dir);
 	free(r->test_dir);
 	free(r->test_arg);
-	rn_strv_free(r->include);
+	htp_strv_free(r->include);
 	free(r);
 }
 
@@ -117,14 +117,14 @@ static int op_create(hypertest_core *core, const char *options_json, void **self
 	char *error = NULL;
 	json_t *o = NULL;
 	if (!r)
-		return rn_fail(&pyt_up, core, HYPERTEST_ERR_NOMEM, PYT_PREFIX "out of memory");
+		return htp_fail(&pyt_up, core, HYPERTEST_ERR_NOMEM, PYT_PREFIX "out of memory");
 	r->core = core;
-	int rc = rn_options_load(PYT_PREFIX, options_json, &o, &error);
+	int rc = htp_options_load(PYT_PREFIX, options_json, &o, &error);
 	if (!rc)
 		rc = parse_options(r, o, &error);
 	json_decref(o);
 	if (rc) {
-		rn_fail(&pyt_up, core, rc, "%s", error ? error : PYT_PREFIX "out of memory");
+		htp_fail(&pyt_up, core, rc, "%s", error ? error : PYT_PREFIX "out of memory");
 		free(error);
 		op_destroy(r);
 		return rc;
@@ -143,15 +143,16 @@ static const char *op_test_dir(void *self)
 static int add_path(pyt_runner *r, hypertest_layer *layer, const char *rel, const char *key,
                     int optional)
 {
-	char *src = rn_path_join(pyt_project_dir(r), rel);
+	char *src = htp_path_join(pyt_project_dir(r), rel);
 	struct stat st;
 	int rc = 0;
 	if (!src)
-		return rn_fail(&pyt_up, r->core, HYPERTEST_ERR_NOMEM, PYT_PREFIX "out of memory");
+		return htp_fail(&pyt_up, r->core, HYPERTEST_ERR_NOMEM, PYT_PREFIX "out of memory");
 	if (stat(src, &st) != 0) {
 		if (!optional)
-			rc = rn_fail(&pyt_up, r->core, HYPERTEST_ERR_NOT_FOUND,
-			             PYT_PREFIX "option '%s': '%s': %s", key, src, strerror(errno));
+			rc = htp_fail(&pyt_up, r->core, HYPERTEST_ERR_NOT_FOUND,
+			              PYT_PREFIX "option '%s': '%s': %s", key, src,
+			              strerror(errno));
 	} else {
 		rc = pyt_up.layer_add(layer, src, rel);
 	}
@@ -163,13 +164,14 @@ static int op_image_content(void *self, hypertest_layer *layer)
 {
 	pyt_runner *r = self;
 	if (!pyt_up.layer_add)
-		return rn_fail(&pyt_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               PYT_PREFIX "the core cannot build layers");
+		return htp_fail(&pyt_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                PYT_PREFIX "the core cannot build layers");
 	int rc = add_path(r, layer, r->test_dir, "testDir", 0);
 	for (size_t i = 0; !rc && root_files[i]; i++) {
-		char *rel = rn_path_join(r->root_dir, root_files[i]);
+		char *rel = htp_path_join(r->root_dir, root_files[i]);
 		rc = rel ? add_path(r, layer, rel, "rootDir", 1)
-		         : rn_fail(&pyt_up, r->core, HYPERTEST_ERR_NOMEM, PYT_PREFIX "out of memory");
+		         : htp_fail(&pyt_up, r->core, HYPERTEST_ERR_NOMEM,
+		                    PYT_PREFIX "out of memory");
 		free(rel);
 	}
 	for (char **p = r->include; !rc && *p; p++)
@@ -181,17 +183,17 @@ static int op_image_content(void *self, hypertest_layer *layer)
 
 static void check_pytest(pyt_runner *r, hypertest_checks *checks, const char *root)
 {
-	rn_run run = {.cwd = root, .limit = 65536, .tail_cap = 2048};
+	htp_run run = {.cwd = root, .limit = 65536, .tail_cap = 2048};
 	char **envp = pyt_env(NULL), *error = NULL, *msg = NULL;
 	int status = HYPERTEST_CHECK_FAILED;
 	char *argv[] = {r->python, "-m", "pytest", "--version", NULL};
 	run.argv = argv;
 	run.envp = envp;
-	if (!envp || rn_run_program(&run, &error)) {
+	if (!envp || htp_run_program(&run, &error)) {
 		msg = error;
 		error = NULL;
 	} else {
-		char *out = rn_run_output_tail(&run, 2048), *why = rn_run_outcome(&run);
+		char *out = htp_run_output_tail(&run, 2048), *why = htp_run_outcome(&run);
 		if (!why) {
 			status = HYPERTEST_CHECK_OK;
 			if (asprintf(&msg, "%s -m pytest: %s", r->python, out ? out : "") < 0)
@@ -207,17 +209,17 @@ static void check_pytest(pyt_runner *r, hypertest_checks *checks, const char *ro
 	free(msg);
 	free(error);
 	free(envp);
-	rn_run_free(&run);
+	htp_run_free(&run);
 }
 
 static int op_doctor(void *self, hypertest_checks *checks)
 {
 	pyt_runner *r = self;
 	if (!pyt_up.doctor_check)
-		return rn_fail(&pyt_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
-		               PYT_PREFIX "the core takes no checks");
-	char *dir = rn_path_join(pyt_project_dir(r), r->test_dir), *msg = NULL;
-	char *root = rn_path_join(pyt_project_dir(r), r->root_dir);
+		return htp_fail(&pyt_up, r->core, HYPERTEST_ERR_UNSUPPORTED,
+		                PYT_PREFIX "the core takes no checks");
+	char *dir = htp_path_join(pyt_project_dir(r), r->test_dir), *msg = NULL;
+	char *root = htp_path_join(pyt_project_dir(r), r->root_dir);
 	struct stat st;
 	int status = HYPERTEST_CHECK_FAILED, n = -1;
 	if (dir && stat(dir, &st) != 0)
@@ -251,10 +253,6 @@ HYPERTEST_PLUGIN_DEFINE("runner-pytest", "1.0", "runs pytest tests, one node id 
 		HYPERTEST_OP(HYPERTEST_RUNNER_IMAGE_CONTENT, op_image_content),
 		HYPERTEST_OP(HYPERTEST_RUNNER_RUN_TEST, pyt_run_test),
 		HYPERTEST_OP_END};
-	hypertest_upcalls bound;
-	if (hypertest_upcalls_bind(&bound, upcalls) != 0)
-		return HYPERTEST_ERR_ABI;
-	pyt_up = bound;
-	return pyt_up.register_plugin(core, HYPERTEST_KIND_RUNNER, "pytest",
-	                              "runs pytest tests, one node id per invocation", ops);
+	return htp_register(&pyt_up, core, upcalls, HYPERTEST_KIND_RUNNER, "pytest",
+	                    "runs pytest tests, one node id per invocation", ops);
 }

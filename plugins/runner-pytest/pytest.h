@@ -6,7 +6,7 @@
 #ifndef HT_RUNNER_PYTEST_H
 #define HT_RUNNER_PYTEST_H
 
-#include "../runner-common/runner-common.h"
+#include "../common/htplugin.h"
 
 #define PYT_PREFIX "runner 'pytest': "
 #define PYT_MESSAGE_BYTES 4096

@@ -1,13 +1,13 @@
 /*
  * fuzz-junit.c - the XML reader the runners read JUnit reports with
- * (runner-common's xml.c): an input is a report, parsed and walked as the
+ * (plugins/common's xml.c): an input is a report, parsed and walked as the
  * pytest and CTest runners walk it (every testcase, its attributes, its
  * failure, error, skipped and system-out children and their text).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "runner-common.h"
+#include "htplugin.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 
@@ -24,31 +24,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	static const char *const kids[] = {"failure", "error", "skipped", "system-out",
 	                                   "system-err"};
 	char *error = NULL;
-	rn_xml *doc = rn_xml_parse((const char *)data, len, &error);
+	htp_xml *doc = htp_xml_parse((const char *)data, len, &error);
 	size_t n = 0, i, k;
-	rn_xml **cases;
+	htp_xml **cases;
 
 	if (!doc) {
 		free(error);
 		return 0;
 	}
-	cases = rn_xml_find_all(doc, "testcase", &n);
+	cases = htp_xml_find_all(doc, "testcase", &n);
 	for (i = 0; cases && i < n; i++) {
-		touch(rn_xml_attr(cases[i], "classname"));
-		touch(rn_xml_attr(cases[i], "name"));
-		touch(rn_xml_attr(cases[i], "file"));
-		touch(rn_xml_attr(cases[i], "time"));
-		touch(rn_xml_attr(cases[i], "status"));
+		touch(htp_xml_attr(cases[i], "classname"));
+		touch(htp_xml_attr(cases[i], "name"));
+		touch(htp_xml_attr(cases[i], "file"));
+		touch(htp_xml_attr(cases[i], "time"));
+		touch(htp_xml_attr(cases[i], "status"));
 		for (k = 0; k < sizeof kids / sizeof *kids; k++) {
-			rn_xml *c = rn_xml_child(cases[i], kids[k]);
+			htp_xml *c = htp_xml_child(cases[i], kids[k]);
 			if (c) {
-				touch(rn_xml_attr(c, "message"));
+				touch(htp_xml_attr(c, "message"));
 				if (c->text && c->text_len)
 					sink += (unsigned char)c->text[c->text_len - 1];
 			}
 		}
 	}
 	free(cases);
-	rn_xml_free(doc);
+	htp_xml_free(doc);
 	return 0;
 }

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	size_t plen[5], pos = 0, i;
 	char *method, *path, *query, *hdrs, *line, *save = NULL;
 	aws_headers h = {0};
-	aws_buf b = {0};
+	htp_buf b = {0};
 	aws_err err;
 	int form, s;
 
@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		}
 	aws_uri_encode(&b, path, plen[1], 1);
 	aws_uri_decode(&b, query, plen[2]);
-	aws_buf_free(&b);
+	htp_buf_free(&b);
 	aws_headers_free(&h);
 	free(method);
 	free(path);

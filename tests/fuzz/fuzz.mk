@@ -34,7 +34,7 @@ LIB_SRCS := $(patsubst $(top_srcdir)/%,%,$(wildcard $(top_srcdir)/libhypertest/*
 LIB_OBJS := $(LIB_SRCS:%.c=obj/%.o)
 
 # what each target links besides its own file and fuzz-util
-RUNNER_COMMON := obj/plugins/runner-common/text.o obj/plugins/runner-common/xml.o
+PLUGIN_COMMON := obj/plugins/common/text.o obj/plugins/common/xml.o obj/plugins/common/basics.o
 EXTRA_config := libht-fuzz.a
 EXTRA_manifest := libht-fuzz.a
 EXTRA_response := libht-fuzz.a
@@ -43,18 +43,18 @@ EXTRA_oci := libht-fuzz.a
 EXTRA_unpack := libht-fuzz.a
 EXTRA_elf := libht-fuzz.a
 EXTRA_ldcache := libht-fuzz.a
-EXTRA_junit := $(RUNNER_COMMON)
+EXTRA_junit := $(PLUGIN_COMMON)
 EXTRA_playwright := obj/plugins/runner-playwright/report.o \
-	obj/plugins/runner-playwright/grep.o $(RUNNER_COMMON)
-EXTRA_sigv4 := obj/plugins/provider-aws/sigv4.o
+	obj/plugins/runner-playwright/grep.o $(PLUGIN_COMMON)
+EXTRA_sigv4 := obj/plugins/provider-aws/sigv4.o obj/plugins/common/basics.o
 
-obj/plugins/runner-common/%.o: PLUGIN_INC = -I$(top_srcdir)/plugins/runner-common
+obj/plugins/common/%.o: PLUGIN_INC = -I$(top_srcdir)/plugins/common
 obj/plugins/runner-playwright/%.o: PLUGIN_INC = -I$(top_srcdir)/plugins/runner-playwright \
-	-I$(top_srcdir)/plugins/runner-common
+	-I$(top_srcdir)/plugins/common
 obj/plugins/provider-aws/%.o: PLUGIN_INC = -I$(top_srcdir)/plugins/provider-aws
-obj/fuzz-junit.o: PLUGIN_INC = -I$(top_srcdir)/plugins/runner-common
+obj/fuzz-junit.o: PLUGIN_INC = -I$(top_srcdir)/plugins/common
 obj/fuzz-playwright.o: PLUGIN_INC = -I$(top_srcdir)/plugins/runner-playwright \
-	-I$(top_srcdir)/plugins/runner-common
+	-I$(top_srcdir)/plugins/common
 obj/fuzz-sigv4.o: PLUGIN_INC = -I$(top_srcdir)/plugins/provider-aws
 
 # (run-% are not .PHONY: make looks for no pattern rule for those)

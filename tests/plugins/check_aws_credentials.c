@@ -401,7 +401,7 @@ static aws_credentials test_creds(void)
 START_TEST(test_redact)
 {
 	aws_credentials c = test_creds();
-	aws_buf enc = {0};
+	htp_buf enc = {0};
 	char *r;
 	aws_uri_encode(&enc, TOKEN, strlen(TOKEN), 0);
 	r = aws_redact("> Authorization: AWS4-HMAC-SHA256 Credential=AKIDTEST/x, Signature=abc\r\n"
@@ -418,26 +418,26 @@ START_TEST(test_redact)
 	ck_assert_ptr_nonnull(strstr(r, "X-Amz-Signature=<redacted>&x=1"));
 	free(r);
 	{
-		aws_buf s = {0};
-		aws_buf_addf(&s, "url?a=1&X-Amz-Security-Token=%s&b=2 and %s", enc.data, enc.data);
+		htp_buf s = {0};
+		htp_buf_addf(&s, "url?a=1&X-Amz-Security-Token=%s&b=2 and %s", enc.data, enc.data);
 		r = aws_redact(s.data, &c);
 		ck_assert_ptr_null(strstr(r, enc.data));
 		ck_assert_str_eq(r, "url?a=1&X-Amz-Security-Token=<redacted>&b=2 and <redacted>");
 		free(r);
-		aws_buf_free(&s);
+		htp_buf_free(&s);
 	}
-	aws_buf_free(&enc);
+	htp_buf_free(&enc);
 }
 END_TEST
 
 /* ---- HTTP: a log that remembers ------------------------------------------------------------ */
 
-static aws_buf logged;
+static htp_buf logged;
 
 static void log_cb(void *ud, int level, const char *msg)
 {
 	(void)ud;
-	aws_buf_addf(&logged, "[%d] %s\n", level, msg);
+	htp_buf_addf(&logged, "[%d] %s\n", level, msg);
 }
 
 static aws_http *client(long concurrency, int attempts, int verbose, const aws_credentials *c)
@@ -465,20 +465,20 @@ static char *url_of(httpd *d, const char *path)
 }
 
 /* Answers by the path of the request. */
-static void handler(void *ud, const char *req, size_t len, int seq, aws_buf *out)
+static void handler(void *ud, const char *req, size_t len, int seq, htp_buf *out)
 {
 	int *flaky = ud;
 	if (strncmp(req, "PUT /denied", 11) == 0) {
 		/* like S3's SignatureDoesNotMatch: the body echoes what was signed */
 		const char *tok = strstr(req, "x-amz-security-token: ");
-		aws_buf body = {0};
-		aws_buf_adds(&body, "<?xml version=\"1.0\"?>\n<Error><Code>AccessDenied</Code>"
+		htp_buf body = {0};
+		htp_buf_str(&body, "<?xml version=\"1.0\"?>\n<Error><Code>AccessDenied</Code>"
 		                    "<Message>Access Denied for token ");
 		if (tok)
-			aws_buf_add(&body, tok + 22, strcspn(tok + 22, "\r"));
-		aws_buf_adds(&body, "</Message></Error>");
+			htp_buf_add(&body, tok + 22, strcspn(tok + 22, "\r"));
+		htp_buf_str(&body, "</Message></Error>");
 		httpd_reply(out, 403, "Content-Type: application/xml\r\n", body.data);
-		aws_buf_free(&body);
+		htp_buf_free(&body);
 	} else if (strncmp(req, "POST /json", 10) == 0) {
 		httpd_reply(out, 400, "Content-Type: application/x-amz-json-1.1\r\n",
 		            "{\"__type\": \"com.amazonaws.lambda#InvalidParameterValueException\", "
@@ -511,15 +511,15 @@ static void handler(void *ud, const char *req, size_t len, int seq, aws_buf *out
 		httpd_reply(out, 200, NULL, big);
 	} else if (strncmp(req, "PUT /echo", 9) == 0 || strncmp(req, "POST /echo", 10) == 0) {
 		/* answer with the request head, to look at what was sent */
-		aws_buf head = {0};
-		aws_buf_add(&head, req, (size_t)(strstr(req, "\r\n\r\n") - req));
+		htp_buf head = {0};
+		htp_buf_add(&head, req, (size_t)(strstr(req, "\r\n\r\n") - req));
 		httpd_reply(out, 200, NULL, head.data);
-		aws_buf_free(&head);
+		htp_buf_free(&head);
 	} else {
-		aws_buf b = {0};
-		aws_buf_addf(&b, "ok %d", seq);
+		htp_buf b = {0};
+		htp_buf_addf(&b, "ok %d", seq);
 		httpd_reply(out, 200, NULL, b.data);
-		aws_buf_free(&b);
+		htp_buf_free(&b);
 	}
 	(void)len;
 }
@@ -590,7 +590,7 @@ START_TEST(test_no_secret_logged)
 	free(sigval);
 	aws_http_free(h);
 	httpd_stop(d);
-	aws_buf_free(&logged);
+	htp_buf_free(&logged);
 }
 END_TEST
 

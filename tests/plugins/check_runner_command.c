@@ -248,7 +248,7 @@ START_TEST(t_descriptor)
 	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
 		ck_assert_ptr_nonnull(fake_op(ids[i]));
 	/* only the two entry points are exported */
-	ck_assert_ptr_null(dlsym(module, "cmd_spawn_run"));
+	ck_assert_ptr_null(dlsym(module, "htp_spawn_run"));
 }
 END_TEST
 

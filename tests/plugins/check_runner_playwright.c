@@ -275,9 +275,9 @@ static void run_ok(void *self, const char *context, hypertest_result *res)
 
 static char *escaped(const char *s)
 {
-	rn_buf b = {0};
+	htp_buf b = {0};
 	pw_regex_escape(&b, s);
-	char *r = rn_buf_take(&b);
+	char *r = htp_buf_take(&b);
 	ck_assert_ptr_nonnull(r);
 	return r;
 }

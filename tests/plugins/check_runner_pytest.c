@@ -2,7 +2,7 @@
  * check_runner_pytest.c - the "pytest" runner plugin with the real pytest on
  * tests/projects/pytest-project: options, listing, every status mapping with
  * its message, doctor, image content; and the XML reader of
- * plugins/runner-common (compiled in).  Skipped (77) without pytest.  The
+ * plugins/common (linked in).  Skipped (77) without pytest.  The
  * module is $HT_TOP_BUILDDIR/plugins/.libs/runner-pytest.so (or
  * $HT_RUNNER_PYTEST_MODULE).
  */
@@ -11,7 +11,7 @@
 #include <errno.h>
 #include <sys/stat.h>
 
-#include "../../plugins/runner-common/runner-common.h"
+#include "../../plugins/common/htplugin.h"
 
 static hypertest_core core;
 static char python[256], project[4096], tmp[64];
@@ -318,19 +318,19 @@ START_TEST(xml_reader)
 	                  "<!-- c --><a k='v &amp; &lt;w&gt;' q=\"&quot;&apos;&#10;&#x41;\tz\">"
 	                  "x&#233;<b/>y<![CDATA[<&>]]>\r\n<c>in</c><?pi x?>z</a> <!-- end -->";
 	char *err = NULL;
-	rn_xml *x = rn_xml_parse(doc, strlen(doc), &err);
+	htp_xml *x = htp_xml_parse(doc, strlen(doc), &err);
 	ck_assert_msg(x != NULL, "%s", err);
 	ck_assert_str_eq(x->name, "a");
-	ck_assert_str_eq(rn_xml_attr(x, "k"), "v & <w>");
-	ck_assert_str_eq(rn_xml_attr(x, "q"), "\"'\nA z");
+	ck_assert_str_eq(htp_xml_attr(x, "k"), "v & <w>");
+	ck_assert_str_eq(htp_xml_attr(x, "q"), "\"'\nA z");
 	ck_assert_str_eq(x->text, "x\xC3\xA9y<&>\nz");
 	ck_assert_uint_eq(x->n_kids, 2);
-	ck_assert_str_eq(rn_xml_child(x, "c")->text, "in");
+	ck_assert_str_eq(htp_xml_child(x, "c")->text, "in");
 	size_t n;
-	rn_xml **all = rn_xml_find_all(x, "b", &n);
+	htp_xml **all = htp_xml_find_all(x, "b", &n);
 	ck_assert_uint_eq(n, 1);
 	free(all);
-	rn_xml_free(x);
+	htp_xml_free(x);
 
 	static const struct {
 		const char *doc, *error;
@@ -350,7 +350,7 @@ START_TEST(xml_reader)
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		err = NULL;
-		ck_assert_ptr_null(rn_xml_parse(bad[i].doc, strlen(bad[i].doc), &err));
+		ck_assert_ptr_null(htp_xml_parse(bad[i].doc, strlen(bad[i].doc), &err));
 		ck_assert_msg(err && !strcmp(err, bad[i].error), "%s: %s", bad[i].doc, err);
 		free(err);
 	}
@@ -359,7 +359,7 @@ START_TEST(xml_reader)
 	for (int i = 0; i < 300; i++)
 		strcat(deep, "<a>");
 	err = NULL;
-	ck_assert_ptr_null(rn_xml_parse(deep, strlen(deep), &err));
+	ck_assert_ptr_null(htp_xml_parse(deep, strlen(deep), &err));
 	ck_assert_msg(err && strstr(err, "elements nested too deeply"), "%s", err);
 	free(err);
 }

@@ -31,13 +31,13 @@ static aws_http *http;
 static char tmpdir[256], run[64];
 
 /* What the http layer logged (one line per request at least). */
-static aws_buf logged;
+static htp_buf logged;
 
 static void log_cb(void *ud, int level, const char *msg)
 {
 	(void)ud;
 	(void)level;
-	aws_buf_addf(&logged, "%s\n", msg);
+	htp_buf_addf(&logged, "%s\n", msg);
 }
 
 static int count_lines(const char *needle1, const char *needle2)
@@ -184,7 +184,7 @@ START_TEST(test_put_get)
 {
 	aws_s3 s;
 	aws_err err = {0};
-	aws_buf out = {0};
+	htp_buf out = {0};
 	aws_http_response resp;
 	const char body[] = "{\"hello\": \"world\", \"bin\": \"\x01\x02\xff\"}";
 	aws_s3_init(&s, http, &creds, &ep, bucket);
@@ -194,7 +194,7 @@ START_TEST(test_put_get)
 	ck_assert_msg(aws_s3_get(&s, key_of("dir/a b+c.json"), &out, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(out.len, sizeof body - 1);
 	ck_assert_int_eq(memcmp(out.data, body, out.len), 0);
-	aws_buf_free(&out);
+	htp_buf_free(&out);
 	raw_get(key_of("dir/a b+c.json"), &resp);
 	ck_assert_str_eq(aws_headers_get(&resp.headers, "Content-Type"), "application/json");
 	aws_http_response_clear(&resp);
@@ -202,7 +202,7 @@ START_TEST(test_put_get)
 	ck_assert_int_eq(aws_s3_put(&s, key_of("empty"), "", 0, NULL, &err), 0);
 	ck_assert_int_eq(aws_s3_get(&s, key_of("empty"), &out, &err), 0);
 	ck_assert_uint_eq(out.len, 0);
-	aws_buf_free(&out);
+	htp_buf_free(&out);
 }
 END_TEST
 
@@ -210,12 +210,12 @@ START_TEST(test_missing_key)
 {
 	aws_s3 s;
 	aws_err err = {0};
-	aws_buf out = {0};
+	htp_buf out = {0};
 	aws_s3_init(&s, http, &creds, &ep, bucket);
 	ck_assert_int_eq(aws_s3_get(&s, key_of("no/such/key"), &out, &err), HYPERTEST_ERR_NOT_FOUND);
 	ck_assert_msg(strstr(err.msg, "S3 GetObject s3://") && strstr(err.msg, "HTTP 404 NoSuchKey"),
 	              "%s", err.msg);
-	aws_buf_free(&out);
+	htp_buf_free(&out);
 }
 END_TEST
 
@@ -223,7 +223,7 @@ START_TEST(test_no_such_bucket)
 {
 	aws_s3 s;
 	aws_err err = {0};
-	aws_buf out = {0};
+	htp_buf out = {0};
 	aws_s3_init(&s, http, &creds, &ep, "no-such-bucket-hypertest");
 	ck_assert_int_eq(aws_s3_put(&s, "k", "x", 1, NULL, &err), HYPERTEST_ERR_PROVIDER);
 	ck_assert_msg(strstr(err.msg,
@@ -231,7 +231,7 @@ START_TEST(test_no_such_bucket)
 	              "%s", err.msg);
 	ck_assert_int_eq(aws_s3_get(&s, "k", &out, &err), HYPERTEST_ERR_PROVIDER);
 	ck_assert_ptr_nonnull(strstr(err.msg, "NoSuchBucket"));
-	aws_buf_free(&out);
+	htp_buf_free(&out);
 }
 END_TEST
 
@@ -248,7 +248,7 @@ START_TEST(test_multipart)
 	enum { SIZE = 20 << 20 };
 	aws_s3 s;
 	aws_err err = {0};
-	aws_buf out = {0};
+	htp_buf out = {0};
 	aws_http_response resp;
 	char path[512], want[65], got[65];
 	unsigned char *data = malloc(SIZE);
@@ -272,7 +272,7 @@ START_TEST(test_multipart)
 	ck_assert_uint_eq(out.len, SIZE);
 	aws_sha256_hex(out.data, out.len, got);
 	ck_assert_str_eq(got, want);
-	aws_buf_free(&out);
+	htp_buf_free(&out);
 	/* it went in parts of 8 + 8 + 4 MiB */
 	ck_assert_int_eq(count_lines("POST ", "?uploads= -> ok"), 1);
 	ck_assert_int_eq(count_lines("PUT ", "?partNumber=") , 3);
@@ -288,7 +288,7 @@ START_TEST(test_multipart)
 	ck_assert_str_eq(resp.body.data, "small");
 	aws_http_response_clear(&resp);
 	unlink(path);
-	aws_buf_free(&logged);
+	htp_buf_free(&logged);
 }
 END_TEST
 
@@ -341,7 +341,7 @@ struct pages {
 	char queries[3][512];
 };
 
-static void pages_handler(void *ud, const char *req, size_t len, int seq, aws_buf *out)
+static void pages_handler(void *ud, const char *req, size_t len, int seq, htp_buf *out)
 {
 	struct pages *pg = ud;
 	const char *sp = strchr(req, ' '), *end = sp ? strchr(sp + 1, ' ') : NULL;
@@ -427,7 +427,7 @@ END_TEST
 
 static void collect_warning(void *ud, const char *msg)
 {
-	aws_buf_addf(ud, "%s\n", msg);
+	htp_buf_addf(ud, "%s\n", msg);
 }
 
 /* The artifacts rules (the same as the local provider's): regular files and
@@ -438,7 +438,7 @@ START_TEST(test_upload_dir_rules)
 {
 	aws_s3 s;
 	aws_err err = {0};
-	aws_buf warnings = {0};
+	htp_buf warnings = {0};
 	char p[600], q[600], k[512];
 	size_t n = 0, lost = 0;
 	aws_http_response resp;
@@ -489,13 +489,13 @@ START_TEST(test_upload_dir_rules)
 		static const char *const absent[] = {"rules/dir-link/secret.txt", "rules/file-link",
 		                                     "rules/loop", "rules/sub/fifo"};
 		for (size_t i = 0; i < 4; i++) {
-			aws_buf out = {0};
+			htp_buf out = {0};
 			ck_assert_int_eq(aws_s3_get(&s, key_of(absent[i]), &out, &err),
 			                 HYPERTEST_ERR_NOT_FOUND);
-			aws_buf_free(&out);
+			htp_buf_free(&out);
 		}
 	}
-	aws_buf_free(&warnings);
+	htp_buf_free(&warnings);
 	{
 		static const char *const made[] = {"rules/a.txt", "rules/sub/z.txt", "rules/sub/fifo",
 		                                   "rules/dir-link", "rules/file-link", "rules/loop",

@@ -43,7 +43,7 @@ static char *read_file(const char *dir, const char *name, size_t *len)
 {
 	char path[4096];
 	FILE *f;
-	aws_buf b = {0};
+	htp_buf b = {0};
 	char chunk[8192];
 	size_t n;
 	snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -51,11 +51,11 @@ static char *read_file(const char *dir, const char *name, size_t *len)
 	if (!f)
 		return NULL;
 	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		aws_buf_add(&b, chunk, n);
+		htp_buf_add(&b, chunk, n);
 	fclose(f);
 	if (len)
 		*len = b.len;
-	return aws_buf_steal(&b);
+	return htp_buf_take(&b);
 }
 
 static int is_dir(const char *p)
@@ -103,7 +103,7 @@ static char *find_suite(void)
 typedef struct raw_request {
 	char *method, *path, *query, *version;
 	aws_headers headers; /* values as written (not trimmed) */
-	aws_buf raw_headers; /* the header lines exactly as written, each + "\n" */
+	htp_buf raw_headers; /* the header lines exactly as written, each + "\n" */
 	char *body;
 	size_t body_len;
 } raw_request;
@@ -115,7 +115,7 @@ static void raw_request_free(raw_request *r)
 	free(r->query);
 	free(r->version);
 	aws_headers_free(&r->headers);
-	aws_buf_free(&r->raw_headers);
+	htp_buf_free(&r->raw_headers);
 	free(r->body);
 }
 
@@ -148,16 +148,16 @@ static int parse_request(const char *text, size_t len, raw_request *r)
 			p++;
 			break;
 		}
-		aws_buf_add(&r->raw_headers, p, (size_t)(eol - p));
-		aws_buf_adds(&r->raw_headers, "\n");
+		htp_buf_add(&r->raw_headers, p, (size_t)(eol - p));
+		htp_buf_str(&r->raw_headers, "\n");
 		if ((*p == ' ' || *p == '\t') && r->headers.n) {
 			aws_header *h = &r->headers.v[r->headers.n - 1];
-			aws_buf v = {0};
-			aws_buf_adds(&v, h->value);
-			aws_buf_adds(&v, " ");
-			aws_buf_add(&v, p, (size_t)(eol - p));
+			htp_buf v = {0};
+			htp_buf_str(&v, h->value);
+			htp_buf_str(&v, " ");
+			htp_buf_add(&v, p, (size_t)(eol - p));
 			free(h->value);
-			h->value = aws_buf_steal(&v);
+			h->value = htp_buf_take(&v);
 		} else {
 			const char *colon = memchr(p, ':', (size_t)(eol - p));
 			char *name, *value;
@@ -188,22 +188,22 @@ static time_t parse_iso(const char *s)
 
 /* ---- one case of the suite ------------------------------------------------- */
 
-static void compare(aws_buf *report, const char *casename, const char *what,
+static void compare(htp_buf *report, const char *casename, const char *what,
                     const char *expected, const char *got, int *bad)
 {
 	if (!expected) {
-		aws_buf_addf(report, "%s: %s: expected file missing\n", casename, what);
+		htp_buf_addf(report, "%s: %s: expected file missing\n", casename, what);
 		(*bad)++;
 		return;
 	}
 	if (!got || strcmp(expected, got) != 0) {
-		aws_buf_addf(report, "%s: %s differs:\n--- expected\n%s\n--- got\n%s\n", casename,
+		htp_buf_addf(report, "%s: %s differs:\n--- expected\n%s\n--- got\n%s\n", casename,
 		             what, expected, got ? got : "(null)");
 		(*bad)++;
 	}
 }
 
-static int run_case(const char *name, aws_buf *report)
+static int run_case(const char *name, htp_buf *report)
 {
 	char dir[4096], *ctxtext, *reqtext, file[256];
 	size_t reqlen;
@@ -217,14 +217,14 @@ static int run_case(const char *name, aws_buf *report)
 	ctxtext = read_file(dir, "context.json", NULL);
 	reqtext = read_file(dir, "request.txt", &reqlen);
 	if (!ctxtext || !reqtext) {
-		aws_buf_addf(report, "%s: context.json or request.txt missing\n", name);
+		htp_buf_addf(report, "%s: context.json or request.txt missing\n", name);
 		free(ctxtext);
 		free(reqtext);
 		return 1;
 	}
 	ctx = json_loads(ctxtext, 0, &jerr);
 	if (!ctx || parse_request(reqtext, reqlen, &r) < 0) {
-		aws_buf_addf(report, "%s: cannot parse context.json or request.txt\n", name);
+		htp_buf_addf(report, "%s: cannot parse context.json or request.txt\n", name);
 		json_decref(ctx);
 		free(ctxtext);
 		free(reqtext);
@@ -251,12 +251,12 @@ static int run_case(const char *name, aws_buf *report)
 		aws_sigv4_request req = {r.method, r.path, r.query, &r.headers, r.body, r.body_len};
 		aws_sigv4_result res;
 		aws_err err = {0};
-		aws_buf sreq = {0};
+		htp_buf sreq = {0};
 		char *exp;
 		size_t i;
 
 		if (aws_sigv4_sign(&p, &req, form, &res, &err) != 0) {
-			aws_buf_addf(report, "%s: %s form: %s\n", name, prefix, err.msg);
+			htp_buf_addf(report, "%s: %s form: %s\n", name, prefix, err.msg);
 			bad++;
 			continue;
 		}
@@ -274,23 +274,23 @@ static int run_case(const char *name, aws_buf *report)
 		free(exp);
 
 		if (form == AWS_SIGV4_HEADER) {
-			aws_buf_addf(&sreq, "%s %s%s%s %s\n", r.method, r.path, r.query ? "?" : "",
+			htp_buf_addf(&sreq, "%s %s%s%s %s\n", r.method, r.path, r.query ? "?" : "",
 			             r.query ? r.query : "", r.version);
-			aws_buf_adds(&sreq, r.raw_headers.data ? r.raw_headers.data : "");
+			htp_buf_str(&sreq, r.raw_headers.data ? r.raw_headers.data : "");
 			for (i = 0; i < res.add_headers.n; i++)
-				aws_buf_addf(&sreq, "%s:%s\n", res.add_headers.v[i].name,
+				htp_buf_addf(&sreq, "%s:%s\n", res.add_headers.v[i].name,
 				             res.add_headers.v[i].value);
 		} else {
-			aws_buf_addf(&sreq, "%s %s?%s %s\n", r.method, r.path, res.query, r.version);
-			aws_buf_adds(&sreq, r.raw_headers.data ? r.raw_headers.data : "");
+			htp_buf_addf(&sreq, "%s %s?%s %s\n", r.method, r.path, res.query, r.version);
+			htp_buf_str(&sreq, r.raw_headers.data ? r.raw_headers.data : "");
 		}
-		aws_buf_adds(&sreq, "\n");
-		aws_buf_add(&sreq, r.body, r.body_len);
+		htp_buf_str(&sreq, "\n");
+		htp_buf_add(&sreq, r.body, r.body_len);
 		snprintf(file, sizeof file, "%s-signed-request.txt", prefix);
 		exp = read_file(dir, file, NULL);
 		compare(report, name, file, exp, sreq.data, &bad);
 		free(exp);
-		aws_buf_free(&sreq);
+		htp_buf_free(&sreq);
 		aws_sigv4_result_free(&res);
 	}
 	raw_request_free(&r);
@@ -311,7 +311,7 @@ START_TEST(test_suite_cases)
 	struct dirent *e;
 	char **names = NULL;
 	size_t n = 0, i, failed = 0;
-	aws_buf report = {0};
+	htp_buf report = {0};
 	ck_assert_ptr_nonnull(d);
 	while ((e = readdir(d))) {
 		char p[4096];
@@ -336,7 +336,7 @@ START_TEST(test_suite_cases)
 		fprintf(stderr, "%s", report.data);
 	ck_assert_msg(failed == 0, "%zu of %zu SigV4 cases failed (details above)", failed, n);
 	fprintf(stderr, "check_sigv4: %zu suite cases passed in both forms\n", n);
-	aws_buf_free(&report);
+	htp_buf_free(&report);
 }
 END_TEST
 
@@ -344,9 +344,9 @@ END_TEST
 
 static char *encode(const char *s, int keep_slash)
 {
-	aws_buf b = {0};
+	htp_buf b = {0};
 	aws_uri_encode(&b, s, strlen(s), keep_slash);
-	return aws_buf_steal(&b);
+	return htp_buf_take(&b);
 }
 
 START_TEST(test_uri_encode)
@@ -358,10 +358,10 @@ START_TEST(test_uri_encode)
 	ck_assert_str_eq(s, "/a%20b/c");
 	free(s);
 	{
-		aws_buf b = {0};
+		htp_buf b = {0};
 		aws_uri_decode(&b, "%E1%88%b4+%zz%4", 15);
 		ck_assert_str_eq(b.data, "\xe1\x88\xb4+%zz%4");
-		aws_buf_free(&b);
+		htp_buf_free(&b);
 	}
 }
 END_TEST
@@ -457,11 +457,11 @@ static unsigned rnd(unsigned n)
 	return (unsigned)((rng_state >> 33) % n);
 }
 
-static void random_text(aws_buf *b, const char *const *alphabet, size_t nalpha, unsigned maxlen)
+static void random_text(htp_buf *b, const char *const *alphabet, size_t nalpha, unsigned maxlen)
 {
 	unsigned i, n = rnd(maxlen + 1);
 	for (i = 0; i < n; i++)
-		aws_buf_adds(b, alphabet[rnd((unsigned)nalpha)]);
+		htp_buf_str(b, alphabet[rnd((unsigned)nalpha)]);
 }
 
 static const char *const path_chars[] = {"a", "Z", "0", " ", "%", "~", "+", "=", "&", "-",
@@ -478,7 +478,7 @@ static char *run_helper(const char *script, const char *json, int *status)
 	pid_t pid;
 	posix_spawn_file_actions_t fa;
 	char *argv[] = {(char *)"python3", (char *)script, NULL};
-	aws_buf b = {0};
+	htp_buf b = {0};
 	size_t off = 0, len = strlen(json);
 	char chunk[4096];
 	ssize_t n;
@@ -505,12 +505,12 @@ static char *run_helper(const char *script, const char *json, int *status)
 		off += (size_t)n;
 	close(in[1]);
 	while ((n = read(out[0], chunk, sizeof chunk)) > 0)
-		aws_buf_add(&b, chunk, (size_t)n);
+		htp_buf_add(&b, chunk, (size_t)n);
 	close(out[0]);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	return aws_buf_steal(&b);
+	return htp_buf_take(&b);
 }
 
 static char *helper_path(void)
@@ -542,7 +542,7 @@ typedef struct signed_req {
 	char *canonical; /* our canonical request */
 } signed_req;
 
-static void base64_add(aws_buf *out, const unsigned char *d, size_t len)
+static void base64_add(htp_buf *out, const unsigned char *d, size_t len)
 {
 	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	size_t k;
@@ -557,9 +557,9 @@ static void base64_add(aws_buf *out, const unsigned char *d, size_t len)
 		o[1] = tbl[(v >> 12) & 63];
 		o[2] = k + 1 < len ? tbl[(v >> 6) & 63] : '=';
 		o[3] = k + 2 < len ? tbl[v & 63] : '=';
-		aws_buf_add(out, o, 4);
+		htp_buf_add(out, o, 4);
 	}
-	aws_buf_adds(out, "");
+	htp_buf_str(out, "");
 }
 
 /* One random request: signed by us into *sr, described for botocore. */
@@ -570,7 +570,7 @@ static json_t *random_request(signed_req *sr)
 	const char *method = methods[rnd(5)];
 	const char *host = rnd(2) ? "example.amazonaws.com" : "127.0.0.1:4568";
 	int https = host[0] == 'e';
-	aws_buf raw = {0}, path = {0}, query = {0}, url = {0}, body = {0}, b64 = {0}, what = {0};
+	htp_buf raw = {0}, path = {0}, query = {0}, url = {0}, body = {0}, b64 = {0}, what = {0};
 	aws_headers h = {0};
 	json_t *spec, *jh;
 	char date[17];
@@ -584,54 +584,54 @@ static json_t *random_request(signed_req *sr)
 	nseg = 1 + rnd(4);
 	for (j = 0; j < nseg; j++) {
 		unsigned kind = rnd(10);
-		aws_buf_adds(&raw, "/");
+		htp_buf_str(&raw, "/");
 		if (kind == 0)
-			aws_buf_adds(&raw, ".");
+			htp_buf_str(&raw, ".");
 		else if (kind == 1)
-			aws_buf_adds(&raw, "..");
+			htp_buf_str(&raw, "..");
 		else if (kind != 2)
 			random_text(&raw, path_chars, sizeof path_chars / sizeof *path_chars, 8);
 	}
 	if (rnd(3) == 0)
-		aws_buf_adds(&raw, "/");
+		htp_buf_str(&raw, "/");
 	aws_uri_encode(&path, raw.data, raw.len, 1);
 	/* query: repeated keys, empty values, keys without '=' */
 	nq = rnd(6);
 	for (j = 0; j < nq; j++) {
 		const char *k = qkeys[rnd(sizeof qkeys / sizeof *qkeys)];
-		aws_buf v = {0};
+		htp_buf v = {0};
 		random_text(&v, path_chars, sizeof path_chars / sizeof *path_chars, 6);
 		if (j)
-			aws_buf_adds(&query, "&");
+			htp_buf_str(&query, "&");
 		aws_uri_encode(&query, k, strlen(k), 0);
 		if (rnd(5)) {
-			aws_buf_adds(&query, "=");
+			htp_buf_str(&query, "=");
 			aws_uri_encode(&query, v.data ? v.data : "", v.len, 0);
 		}
-		aws_buf_free(&v);
+		htp_buf_free(&v);
 	}
-	aws_buf_addf(&url, "%s://%s%s%s%s", https ? "https" : "http", host, path.data,
+	htp_buf_addf(&url, "%s://%s%s%s%s", https ? "https" : "http", host, path.data,
 	             nq ? "?" : "", nq ? query.data : "");
 	/* headers: runs of blanks, repeated names */
 	aws_headers_add(&h, "Host", host);
 	nh = rnd(5);
 	for (j = 0; j < nh; j++) {
-		aws_buf v = {0};
+		htp_buf v = {0};
 		char name[32];
 		snprintf(name, sizeof name, "X-Test-%u", rnd(3));
 		random_text(&v, value_chars, sizeof value_chars / sizeof *value_chars, 12);
-		aws_buf_adds(&v, "v");
+		htp_buf_str(&v, "v");
 		if (rnd(2))
-			aws_buf_adds(&v, "   ");
+			htp_buf_str(&v, "   ");
 		aws_headers_add(&h, name, v.data);
-		aws_buf_free(&v);
+		htp_buf_free(&v);
 	}
 	if (rnd(2))
 		aws_headers_add(&h, "Content-Type", "application/json;  charset=utf-8");
 	n = rnd(3) ? rnd(300) : 0;
 	for (j = 0; j < n; j++) {
 		char c = (char)rnd(256);
-		aws_buf_add(&body, &c, 1);
+		htp_buf_add(&body, &c, 1);
 	}
 
 	aws_sigv4_defaults(&p, service);
@@ -645,8 +645,8 @@ static json_t *random_request(signed_req *sr)
 	ck_assert_int_eq(aws_sigv4_sign(&p, &req, AWS_SIGV4_HEADER, &res, &err), 0);
 	sr->auth = strdup(aws_headers_get(&res.add_headers, "Authorization"));
 	sr->canonical = strdup(res.canonical_request);
-	aws_buf_addf(&what, "%s %s %s", service, method, url.data);
-	sr->what = aws_buf_steal(&what);
+	htp_buf_addf(&what, "%s %s %s", service, method, url.data);
+	sr->what = htp_buf_take(&what);
 
 	aws_amz_date(t, date);
 	spec = json_object();
@@ -668,12 +668,12 @@ static json_t *random_request(signed_req *sr)
 
 	aws_sigv4_result_free(&res);
 	aws_headers_free(&h);
-	aws_buf_free(&raw);
-	aws_buf_free(&path);
-	aws_buf_free(&query);
-	aws_buf_free(&url);
-	aws_buf_free(&body);
-	aws_buf_free(&b64);
+	htp_buf_free(&raw);
+	htp_buf_free(&path);
+	htp_buf_free(&query);
+	htp_buf_free(&url);
+	htp_buf_free(&body);
+	htp_buf_free(&b64);
 	return spec;
 }
 
@@ -687,7 +687,7 @@ START_TEST(test_botocore_random)
 	json_t *specs = json_array(), *answers;
 	json_error_t jerr;
 	int i, status, mismatches = 0;
-	aws_buf report = {0};
+	htp_buf report = {0};
 
 	rng_state = seed;
 	fprintf(stderr, "check_sigv4: botocore cross-check, seed %llu (HT_SIGV4_SEED)\n", seed);
@@ -708,7 +708,7 @@ START_TEST(test_botocore_random)
 			const char *auth = json_string_value(json_object_get(a, "authorization"));
 			if (!auth || strcmp(auth, sr[i].auth) != 0) {
 				mismatches++;
-				aws_buf_addf(&report,
+				htp_buf_addf(&report,
 				             "request %d (%s):\n--- botocore\n%s\n%s\n--- ours\n%s\n%s\n", i,
 				             sr[i].what, auth ? auth : "(none)",
 				             json_string_value(json_object_get(a, "canonical_request")),
@@ -731,7 +731,7 @@ START_TEST(test_botocore_random)
 	json_decref(specs);
 	free(json);
 	free(out);
-	aws_buf_free(&report);
+	htp_buf_free(&report);
 	free(script);
 }
 END_TEST

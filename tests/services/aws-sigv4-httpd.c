@@ -23,8 +23,8 @@
 
 typedef struct conn {
 	int fd;
-	aws_buf in;
-	aws_buf out;
+	htp_buf in;
+	htp_buf out;
 	size_t out_off;
 	int held; /* a complete request waits for its answer */
 	int seq;  /* its number */
@@ -42,17 +42,17 @@ struct httpd {
 	size_t nconns, cap;
 };
 
-void httpd_reply(aws_buf *out, int status, const char *headers, const char *body)
+void httpd_reply(htp_buf *out, int status, const char *headers, const char *body)
 {
 	size_t n = body ? strlen(body) : 0;
-	aws_buf_addf(out, "HTTP/1.1 %d X\r\n%sContent-Length: %zu\r\n\r\n", status,
+	htp_buf_addf(out, "HTTP/1.1 %d X\r\n%sContent-Length: %zu\r\n\r\n", status,
 	             headers ? headers : "", n);
 	if (n)
-		aws_buf_add(out, body, n);
+		htp_buf_add(out, body, n);
 }
 
 /* Length of a complete request at the start of b, or 0. */
-static size_t request_len(const aws_buf *b)
+static size_t request_len(const htp_buf *b)
 {
 	const char *end, *cl;
 	size_t head, body = 0;
@@ -82,8 +82,8 @@ static void answer(httpd *d, conn *c)
 static void close_conn(httpd *d, size_t i)
 {
 	close(d->conns[i].fd);
-	aws_buf_free(&d->conns[i].in);
-	aws_buf_free(&d->conns[i].out);
+	htp_buf_free(&d->conns[i].in);
+	htp_buf_free(&d->conns[i].out);
 	d->conns[i] = d->conns[--d->nconns];
 	d->nopen--;
 }
@@ -146,7 +146,7 @@ static void *loop(void *arg)
 						continue;
 					}
 				} else {
-					aws_buf_add(&c->in, buf, (size_t)r);
+					htp_buf_add(&c->in, buf, (size_t)r);
 				}
 				if (!c->held && request_len(&c->in)) {
 					c->held = 1;
@@ -262,8 +262,8 @@ void httpd_stop(httpd *d)
 	pthread_join(d->thread, NULL);
 	for (i = 0; i < d->nconns; i++) {
 		close(d->conns[i].fd);
-		aws_buf_free(&d->conns[i].in);
-		aws_buf_free(&d->conns[i].out);
+		htp_buf_free(&d->conns[i].in);
+		htp_buf_free(&d->conns[i].out);
 	}
 	free(d->conns);
 	close(d->lfd);

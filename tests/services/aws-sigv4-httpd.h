@@ -16,7 +16,7 @@ typedef struct httpd httpd;
 
 /* req: the raw request (head and body); seq counts requests from 0.
  * Append the raw response to out (httpd_reply helps). */
-typedef void (*httpd_handler)(void *ud, const char *req, size_t len, int seq, aws_buf *out);
+typedef void (*httpd_handler)(void *ud, const char *req, size_t len, int seq, htp_buf *out);
 
 /* Start on 127.0.0.1 (port chosen by the system); NULL on error. */
 httpd *httpd_start(httpd_handler fn, void *ud, int hold_until);
@@ -30,6 +30,6 @@ void httpd_stop(httpd *d);
 
 /* Append "HTTP/1.1 status\r\n", the extra header lines (each ending in
  * "\r\n", may be NULL), Content-Length and body. */
-void httpd_reply(aws_buf *out, int status, const char *headers, const char *body);
+void httpd_reply(htp_buf *out, int status, const char *headers, const char *body);
 
 #endif

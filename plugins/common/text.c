@@ -1,11 +1,9 @@
 /*
- * text.c - small helpers of the runners (the command runner's too): string
- * vectors, a growable string, paths, UTF-8 cleaning of tool output for
- * messages, reading a file whole, the environment of child programs, errors
- * through the core.
+ * text.c - UTF-8 cleaning of tool output for messages, reading a file
+ * whole, the environment of child programs.
  */
 #define _GNU_SOURCE
-#include "runner-common.h"
+#include "htplugin.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,69 +17,7 @@
 
 extern char **environ;
 
-void rn_strv_free(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
-}
-
-size_t rn_strv_len(char *const *v)
-{
-	size_t n = 0;
-	while (v && v[n])
-		n++;
-	return n;
-}
-
-void rn_buf_add(rn_buf *b, const char *s, size_t n)
-{
-	if (b->nomem)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->nomem = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	if (n)
-		memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-void rn_buf_str(rn_buf *b, const char *s)
-{
-	rn_buf_add(b, s, strlen(s));
-}
-
-char *rn_buf_take(rn_buf *b)
-{
-	rn_buf_add(b, "", 0);
-	char *p = b->nomem ? NULL : b->p;
-	if (!p)
-		free(b->p);
-	memset(b, 0, sizeof *b);
-	return p;
-}
-
-char *rn_path_join(const char *dir, const char *rel)
-{
-	char *s = NULL;
-	if (!strcmp(rel, "."))
-		return strdup(dir);
-	if (!strcmp(dir, "."))
-		return strdup(rel);
-	return asprintf(&s, "%s/%s", dir, rel) < 0 ? NULL : s;
-}
-
-size_t rn_utf8_char(const unsigned char *p, size_t n)
+size_t htp_utf8_char(const unsigned char *p, size_t n)
 {
 	unsigned c = p[0], cp, min;
 	size_t len;
@@ -105,24 +41,24 @@ size_t rn_utf8_char(const unsigned char *p, size_t n)
 	return (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) ? 0 : len;
 }
 
-char *rn_text_clean(const char *text, size_t n, int was_cut, size_t max)
+char *htp_text_clean(const char *text, size_t n, int was_cut, size_t max)
 {
 	const unsigned char *p = (const unsigned char *)text;
 	for (int i = 0; was_cut && i < 3 && n > 0 && (p[0] & 0xC0) == 0x80; i++)
 		p++, n--;
 	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
 		n--;
-	rn_buf b = {0};
-	rn_buf_add(&b, "", 0);
+	htp_buf b = {0};
+	htp_buf_add(&b, "", 0);
 	for (size_t i = 0; i < n;) {
-		size_t len = rn_utf8_char(p + i, n - i);
+		size_t len = htp_utf8_char(p + i, n - i);
 		if (len)
-			rn_buf_add(&b, (const char *)p + i, len);
+			htp_buf_add(&b, (const char *)p + i, len);
 		else
-			rn_buf_add(&b, "\xEF\xBF\xBD", 3);
+			htp_buf_add(&b, "\xEF\xBF\xBD", 3);
 		i += len ? len : 1;
 	}
-	char *s = rn_buf_take(&b);
+	char *s = htp_buf_take(&b);
 	size_t slen = s ? strlen(s) : 0;
 	if (s && max && slen > max) {
 		size_t start = slen - max;
@@ -133,7 +69,7 @@ char *rn_text_clean(const char *text, size_t n, int was_cut, size_t max)
 	return s;
 }
 
-int rn_read_file(const char *path, size_t max, char **data, size_t *len)
+int htp_read_file(const char *path, size_t max, char **data, size_t *len)
 {
 	*data = NULL;
 	*len = 0;
@@ -197,9 +133,9 @@ int rn_read_file(const char *path, size_t max, char **data, size_t *len)
 	return 0;
 }
 
-char **rn_env_with(char *const *extra)
+char **htp_env_with(char *const *extra)
 {
-	size_t n = rn_strv_len(environ), m = rn_strv_len(extra), k = 0;
+	size_t n = htp_strv_len(environ), m = htp_strv_len(extra), k = 0;
 	char **envp = calloc(n + m + 1, sizeof *envp);
 	if (!envp)
 		return NULL;
@@ -213,25 +149,4 @@ char **rn_env_with(char *const *extra)
 	for (size_t j = 0; j < m; j++)
 		envp[k++] = extra[j];
 	return envp;
-}
-
-int64_t rn_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int rn_fail(const hypertest_upcalls *up, hypertest_core *core, int code, const char *fmt, ...)
-{
-	char *msg = NULL;
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	va_end(ap);
-	if (up->set_error)
-		up->set_error(core, code, msg ? msg : "runner: out of memory");
-	free(msg);
-	return code;
 }

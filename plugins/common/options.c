@@ -4,36 +4,27 @@
  * strings; every message names the key.
  */
 #define _GNU_SOURCE
-#include "runner-common.h"
+#include "htplugin.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 3, 4)))
-static int bad(char **error, int code, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (vasprintf(error, fmt, ap) < 0)
-		*error = NULL;
-	va_end(ap);
-	return code;
-}
-
-int rn_options_load(const char *prefix, const char *json, json_t **obj, char **error)
+int htp_options_load(const char *prefix, const char *json, json_t **obj, char **error)
 {
 	json_error_t jerr;
 	*obj = NULL;
 	*error = NULL;
 	json_t *root = json_loads(json && *json ? json : "{}", JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		return bad(error, HYPERTEST_ERR_CONFIG, "%sinvalid options (line %d, column %d): %s",
-		           prefix, jerr.line, jerr.column, jerr.text);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  "%sinvalid options (line %d, column %d): %s", prefix, jerr.line,
+		                  jerr.column, jerr.text);
 	if (!json_is_object(root)) {
 		json_decref(root);
-		return bad(error, HYPERTEST_ERR_CONFIG, "%soptions: expected an object", prefix);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG, "%soptions: expected an object",
+		                  prefix);
 	}
 	*obj = root;
 	return 0;
@@ -60,7 +51,7 @@ static size_t distance(const char *a, const char *b)
 	return prev[lb];
 }
 
-int rn_options_known(const char *prefix, json_t *obj, const char *const known[], char **error)
+int htp_options_known(const char *prefix, json_t *obj, const char *const known[], char **error)
 {
 	const char *key;
 	json_t *v;
@@ -74,36 +65,40 @@ int rn_options_known(const char *prefix, json_t *obj, const char *const known[],
 		if (known[i])
 			continue;
 		if (best_d <= 3 && best_d < strlen(key))
-			return bad(error, HYPERTEST_ERR_CONFIG,
-			           "%sunknown option '%s' (did you mean '%s'?)", prefix, key, known[best]);
-		rn_buf list = {0};
+			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+			                  "%sunknown option '%s' (did you mean '%s'?)", prefix, key,
+			                  known[best]);
+		htp_buf list = {0};
 		for (i = 0; known[i]; i++) {
-			rn_buf_str(&list, i ? ", " : "");
-			rn_buf_str(&list, known[i]);
+			htp_buf_str(&list, i ? ", " : "");
+			htp_buf_str(&list, known[i]);
 		}
-		int rc = bad(error, HYPERTEST_ERR_CONFIG, "%sunknown option '%s' (known: %s)", prefix,
-		             key, list.p ? list.p : "");
-		free(list.p);
+		int rc = htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                    "%sunknown option '%s' (known: %s)", prefix, key,
+		                    list.data ? list.data : "");
+		free(list.data);
 		return rc;
 	}
 	return 0;
 }
 
-int rn_opt_string(const char *prefix, json_t *obj, const char *key, const char *def,
-                  char **out, char **error)
+int htp_opt_string(const char *prefix, json_t *obj, const char *key, const char *def,
+                   char **out, char **error)
 {
 	json_t *v = json_object_get(obj, key);
 	*out = NULL;
 	if (v && !json_is_string(v))
-		return bad(error, HYPERTEST_ERR_CONFIG, "%soption '%s': expected a string", prefix, key);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG, "%soption '%s': expected a string",
+		                  prefix, key);
 	const char *s = v ? json_string_value(v) : def;
 	if (!s)
-		return bad(error, HYPERTEST_ERR_CONFIG, "%soption '%s' is required", prefix, key);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG, "%soption '%s' is required", prefix,
+		                  key);
 	if (!*s)
-		return bad(error, HYPERTEST_ERR_CONFIG, "%soption '%s': expected a non-empty string",
-		           prefix, key);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  "%soption '%s': expected a non-empty string", prefix, key);
 	if (!(*out = strdup(s)))
-		return bad(error, HYPERTEST_ERR_NOMEM, "%sout of memory", prefix);
+		return htp_errorf(error, HYPERTEST_ERR_NOMEM, "%sout of memory", prefix);
 	return 0;
 }
 
@@ -111,16 +106,18 @@ int rn_opt_string(const char *prefix, json_t *obj, const char *key, const char *
 static int check_relpath(const char *prefix, const char *key, const char *path, char **error)
 {
 	if (!*path)
-		return bad(error, HYPERTEST_ERR_CONFIG, "%soption '%s': empty path", prefix, key);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG, "%soption '%s': empty path", prefix,
+		                  key);
 	if (path[0] == '/')
-		return bad(error, HYPERTEST_ERR_CONFIG,
-		           "%soption '%s': '%s' must be relative to the project directory", prefix, key,
-		           path);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  "%soption '%s': '%s' must be relative to the project directory",
+		                  prefix, key, path);
 	for (const char *p = path; *p;) {
 		size_t len = strcspn(p, "/");
 		if (len == 2 && !strncmp(p, "..", 2))
-			return bad(error, HYPERTEST_ERR_CONFIG, "%soption '%s': '%s' must not contain '..'",
-			           prefix, key, path);
+			return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+			                  "%soption '%s': '%s' must not contain '..'", prefix, key,
+			                  path);
 		p += len;
 		p += strspn(p, "/");
 	}
@@ -133,10 +130,10 @@ static void strip_slashes(char *s)
 		s[--n] = '\0';
 }
 
-int rn_opt_relpath(const char *prefix, json_t *obj, const char *key, const char *def,
-                   char **out, char **error)
+int htp_opt_relpath(const char *prefix, json_t *obj, const char *key, const char *def,
+                    char **out, char **error)
 {
-	int rc = rn_opt_string(prefix, obj, key, def, out, error);
+	int rc = htp_opt_string(prefix, obj, key, def, out, error);
 	if (!rc && (rc = check_relpath(prefix, key, *out, error))) {
 		free(*out);
 		*out = NULL;
@@ -146,30 +143,31 @@ int rn_opt_relpath(const char *prefix, json_t *obj, const char *key, const char 
 	return rc;
 }
 
-int rn_opt_strings(const char *prefix, json_t *obj, const char *key, int relpaths,
-                   char ***out, char **error)
+int htp_opt_strings(const char *prefix, json_t *obj, const char *key, int relpaths,
+                    char ***out, char **error)
 {
 	json_t *v = json_object_get(obj, key);
 	*out = NULL;
 	if (v && !json_is_array(v))
-		return bad(error, HYPERTEST_ERR_CONFIG, "%soption '%s': expected an array of strings",
-		           prefix, key);
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG,
+		                  "%soption '%s': expected an array of strings", prefix, key);
 	size_t n = v ? json_array_size(v) : 0;
 	char **s = calloc(n + 1, sizeof *s);
 	if (!s)
-		return bad(error, HYPERTEST_ERR_NOMEM, "%sout of memory", prefix);
+		return htp_errorf(error, HYPERTEST_ERR_NOMEM, "%sout of memory", prefix);
 	for (size_t i = 0; i < n; i++) {
 		json_t *e = json_array_get(v, i);
 		int rc = 0;
 		if (!json_is_string(e))
-			rc = bad(error, HYPERTEST_ERR_CONFIG,
-			         "%soption '%s': element %zu is not a string", prefix, key, i + 1);
+			rc = htp_errorf(error, HYPERTEST_ERR_CONFIG,
+			                "%soption '%s': element %zu is not a string", prefix, key,
+			                i + 1);
 		else if (!(s[i] = strdup(json_string_value(e))))
-			rc = bad(error, HYPERTEST_ERR_NOMEM, "%sout of memory", prefix);
+			rc = htp_errorf(error, HYPERTEST_ERR_NOMEM, "%sout of memory", prefix);
 		else if (relpaths && !(rc = check_relpath(prefix, key, s[i], error)))
 			strip_slashes(s[i]);
 		if (rc) {
-			rn_strv_free(s);
+			htp_strv_free(s);
 			return rc;
 		}
 	}

@@ -1,11 +1,11 @@
 /*
  * run.c - runs one program of a framework runner without a shell (the
- * spawn engine of plugins/runner-command/spawn.c: own process group, killed
+ * spawn engine of spawn.c: own process group, killed
  * with its parent, stdin from /dev/null), its stdout and stderr into capped
  * log files or memory, and says how it ended.
  */
 #define _GNU_SOURCE
-#include "runner-common.h"
+#include "htplugin.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +30,7 @@ static int open_log(const char *path, int *fd, char **error)
 	return HYPERTEST_ERR_IO;
 }
 
-int rn_run_program(rn_run *r, char **error)
+int htp_run_program(htp_run *r, char **error)
 {
 	int out_fd = -1, err_fd = -1, rc;
 	char *path = NULL;
@@ -42,8 +42,8 @@ int rn_run_program(rn_run *r, char **error)
 	if ((rc = open_log(r->out_path, &out_fd, error)) ||
 	    (rc = open_log(r->err_path, &err_fd, error)))
 		goto done;
-	if (cmd_sink_init(&r->out, out_fd, r->limit, r->tail_cap) ||
-	    cmd_sink_init(&r->err, err_fd, r->limit, r->tail_cap)) {
+	if (htp_sink_init(&r->out, out_fd, r->limit, r->tail_cap) ||
+	    htp_sink_init(&r->err, err_fd, r->limit, r->tail_cap)) {
 		rc = HYPERTEST_ERR_NOMEM;
 		goto done;
 	}
@@ -56,23 +56,23 @@ int rn_run_program(rn_run *r, char **error)
 	for (char *const *e = r->sp.envp; *e && !path_env; e++)
 		if (!strncmp(*e, "PATH=", 5))
 			path_env = *e + 5;
-	int64_t start = rn_now_ms();
-	int e = cmd_find_program(r->argv[0], path_env, r->cwd, 0, &path);
+	int64_t start = htp_now_ms();
+	int e = htp_find_program(r->argv[0], path_env, r->cwd, 0, &path);
 	if (e == ENOMEM) {
 		rc = HYPERTEST_ERR_NOMEM;
 		goto done;
 	}
 	if (e)
 		r->sp.start_errno = e;
-	else if ((e = cmd_spawn_run((r->sp.path = path, &r->sp)))) {
+	else if ((e = htp_spawn_run((r->sp.path = path, &r->sp)))) {
 		if (asprintf(error, "cannot start '%s': %s", r->argv[0], strerror(e)) < 0)
 			*error = NULL;
 		rc = HYPERTEST_ERR_IO;
 		goto done;
 	}
-	r->duration_ms = rn_now_ms() - start;
-	cmd_sink_finish(&r->out);
-	cmd_sink_finish(&r->err);
+	r->duration_ms = htp_now_ms() - start;
+	htp_sink_finish(&r->out);
+	htp_sink_finish(&r->err);
 done:
 	if (out_fd >= 0)
 		close(out_fd);
@@ -84,23 +84,23 @@ done:
 	return rc;
 }
 
-void rn_run_free(rn_run *r)
+void htp_run_free(htp_run *r)
 {
-	cmd_sink_free(&r->out);
-	cmd_sink_free(&r->err);
+	htp_sink_free(&r->out);
+	htp_sink_free(&r->err);
 }
 
-int rn_run_exit_code(const rn_run *r)
+int htp_run_exit_code(const htp_run *r)
 {
-	const cmd_spawn *sp = &r->sp;
+	const htp_spawn *sp = &r->sp;
 	if (sp->start_errno || sp->status_lost || !WIFEXITED(sp->status))
 		return -1;
 	return WEXITSTATUS(sp->status);
 }
 
-char *rn_run_outcome(const rn_run *r)
+char *htp_run_outcome(const htp_run *r)
 {
-	const cmd_spawn *sp = &r->sp;
+	const htp_spawn *sp = &r->sp;
 	char *s = NULL, sig[32];
 	int n = 0;
 	if (sp->start_errno)
@@ -111,23 +111,23 @@ char *rn_run_outcome(const rn_run *r)
 		n = asprintf(&s, "the exit status of '%s' was lost", r->argv[0]);
 	else if (WIFSIGNALED(sp->status))
 		n = asprintf(&s, "'%s' was killed by signal %s", r->argv[0],
-		             cmd_signal_name(WTERMSIG(sp->status), sig, sizeof sig));
+		             htp_signal_name(WTERMSIG(sp->status), sig, sizeof sig));
 	else if (WEXITSTATUS(sp->status) != 0)
 		n = asprintf(&s, "'%s' exited with status %d", r->argv[0], WEXITSTATUS(sp->status));
 	return n < 0 ? NULL : s;
 }
 
-char *rn_run_tail(const rn_run *r, int err, size_t max)
+char *htp_run_tail(const htp_run *r, int err, size_t max)
 {
-	const cmd_sink *s = err ? &r->err : &r->out;
+	const htp_sink *s = err ? &r->err : &r->out;
 	size_t n;
-	const char *t = cmd_sink_tail(s, &n);
-	return rn_text_clean(t, n, s->total > n, max);
+	const char *t = htp_sink_tail(s, &n);
+	return htp_text_clean(t, n, s->total > n, max);
 }
 
-char *rn_run_output_tail(const rn_run *r, size_t max)
+char *htp_run_output_tail(const htp_run *r, size_t max)
 {
-	char *out = rn_run_tail(r, 0, max), *err = rn_run_tail(r, 1, max), *s = NULL;
+	char *out = htp_run_tail(r, 0, max), *err = htp_run_tail(r, 1, max), *s = NULL;
 	if (out && err) {
 		if (!*err)
 			s = out, out = NULL;
@@ -139,7 +139,7 @@ char *rn_run_output_tail(const rn_run *r, size_t max)
 	free(out);
 	free(err);
 	if (s && strlen(s) > max) { /* keep the end */
-		char *t = rn_text_clean(s, strlen(s), 0, max);
+		char *t = htp_text_clean(s, strlen(s), 0, max);
 		free(s);
 		s = t;
 	}

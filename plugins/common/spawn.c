@@ -1,5 +1,5 @@
 /*
- * spawn.c - runs one program for the "command" runner, never through a
+ * spawn.c - runs one program for a plugin (the runners), never through a
  * shell: vfork + execve of a path found beforehand, stdin from /dev/null,
  * stdout and stderr read through pipes with poll (a flood on either never
  * blocks the program) into capped sinks.  The child leads its own process
@@ -23,7 +23,7 @@
  * a failure in the frame it shares with us.
  */
 #define _GNU_SOURCE
-#include "command.h"
+#include "htplugin.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,7 +52,7 @@ enum {
 
 /* ---- sinks ------------------------------------------------------------------ */
 
-int cmd_sink_init(cmd_sink *s, int fd, uint64_t limit, size_t tail_cap)
+int htp_sink_init(htp_sink *s, int fd, uint64_t limit, size_t tail_cap)
 {
 	memset(s, 0, sizeof *s);
 	s->fd = fd;
@@ -67,55 +67,27 @@ int cmd_sink_init(cmd_sink *s, int fd, uint64_t limit, size_t tail_cap)
 	return 0;
 }
 
-void cmd_sink_free(cmd_sink *s)
+void htp_sink_free(htp_sink *s)
 {
-	free(s->mem);
+	htp_buf_free(&s->mem);
 	free(s->tail);
-	s->mem = s->tail = NULL;
+	s->tail = NULL;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static void sink_store(cmd_sink *s, const char *p, size_t n)
+static void sink_store(htp_sink *s, const char *p, size_t n)
 {
 	if (s->fd >= 0) {
 		if (s->write_errno == 0)
-			s->write_errno = write_all(s->fd, p, n);
-	} else {
-		if (s->mem_len + n + 1 > s->mem_cap) {
-			size_t cap = s->mem_cap ? s->mem_cap : 4096;
-			while (cap < s->mem_len + n + 1)
-				cap *= 2;
-			char *m = realloc(s->mem, cap);
-			if (!m) {
-				s->nomem = 1;
-				return;
-			}
-			s->mem = m;
-			s->mem_cap = cap;
-		}
-		memcpy(s->mem + s->mem_len, p, n);
-		s->mem_len += n;
-		s->mem[s->mem_len] = '\0';
+			s->write_errno = htp_write_all(s->fd, p, n);
+	} else if (htp_buf_add(&s->mem, p, n) < 0) {
+		s->nomem = 1;
+		return;
 	}
 	s->kept += n;
 	s->last_byte = (unsigned char)p[n - 1];
 }
 
-static void sink_tail(cmd_sink *s, const char *p, size_t n)
+static void sink_tail(htp_sink *s, const char *p, size_t n)
 {
 	size_t cap = s->tail_cap;
 	if (!s->tail)
@@ -135,7 +107,7 @@ static void sink_tail(cmd_sink *s, const char *p, size_t n)
 	s->tail_len += n;
 }
 
-static void sink_feed(cmd_sink *s, const char *p, size_t n)
+static void sink_feed(htp_sink *s, const char *p, size_t n)
 {
 	if (s->kept < s->limit && !s->nomem) {
 		uint64_t room = s->limit - s->kept;
@@ -145,19 +117,19 @@ static void sink_feed(cmd_sink *s, const char *p, size_t n)
 	sink_tail(s, p, n);
 }
 
-int cmd_sink_finish(cmd_sink *s)
+int htp_sink_finish(htp_sink *s)
 {
 	if (s->fd >= 0 && s->total > s->kept && s->write_errno == 0) {
 		char note[96];
 		int len = snprintf(note, sizeof note, "%s[output truncated after %llu bytes]\n",
 		                   (s->last_byte >= 0 && s->last_byte != '\n') ? "\n" : "",
 		                   (unsigned long long)s->kept);
-		s->write_errno = write_all(s->fd, note, (size_t)len);
+		s->write_errno = htp_write_all(s->fd, note, (size_t)len);
 	}
 	return s->write_errno;
 }
 
-const char *cmd_sink_tail(const cmd_sink *s, size_t *len)
+const char *htp_sink_tail(const htp_sink *s, size_t *len)
 {
 	size_t n = s->tail_len < s->tail_cap ? s->tail_len : s->tail_cap;
 	*len = n;
@@ -193,7 +165,7 @@ static char *join3(const char *a, size_t alen, const char *b, size_t blen, const
 	return s;
 }
 
-int cmd_find_program(const char *name, const char *path_env, const char *cwd, int check_path,
+int htp_find_program(const char *name, const char *path_env, const char *cwd, int check_path,
                      char **found)
 {
 	*found = NULL;
@@ -265,7 +237,7 @@ static const struct {
 #endif
 };
 
-const char *cmd_signal_name(int sig, char *buf, size_t size)
+const char *htp_signal_name(int sig, char *buf, size_t size)
 {
 	for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
 		if (signal_names[i].sig == sig)
@@ -288,25 +260,12 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A close-on-exec descriptor above 2, so that dup2 onto 0..2 in the child
- * always makes a new inheritable copy even if stdio was closed here. */
-static int above_stdio(int fd)
-{
-	if (fd < 0 || fd > 2)
-		return fd;
-	int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	int saved = errno;
-	close(fd);
-	errno = saved;
-	return moved;
-}
-
 static int make_pipe(int p[2])
 {
 	if (pipe2(p, O_CLOEXEC) != 0)
 		return errno;
-	p[0] = above_stdio(p[0]);
-	p[1] = above_stdio(p[1]);
+	p[0] = htp_fd_above_stdio(p[0]);
+	p[1] = htp_fd_above_stdio(p[1]);
 	if (p[0] < 0 || p[1] < 0)
 		return errno ? errno : EMFILE;
 	return 0;
@@ -321,7 +280,7 @@ static void close_fd(int *fd)
 
 /* In the vfork child: system calls only, results in *f, then exec or _exit. */
 static void __attribute__((noreturn))
-child_run(const cmd_spawn *sp, pid_t parent, int in, int out, int err, struct child_failure *f)
+child_run(const htp_spawn *sp, pid_t parent, int in, int out, int err, struct child_failure *f)
 {
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof dfl);
@@ -378,10 +337,10 @@ static int main_exited(pid_t pid, int block)
 	return si.si_pid == pid ? 1 : 0;
 }
 
-static void capture(cmd_spawn *sp, pid_t pid, int outfd, int errfd)
+static void capture(htp_spawn *sp, pid_t pid, int outfd, int errfd)
 {
 	int fds[2] = {outfd, errfd};
-	cmd_sink *sinks[2] = {sp->out, sp->err};
+	htp_sink *sinks[2] = {sp->out, sp->err};
 	int pidfd = pidfd_for(pid);
 	int exited = 0;
 	int64_t exited_at = 0;
@@ -450,7 +409,7 @@ static void capture(cmd_spawn *sp, pid_t pid, int outfd, int errfd)
 
 /* vfork in a frame of its own, so that no caller's variable lives across it;
  * -1 with errno when vfork failed. */
-static pid_t start_child(const cmd_spawn *sp, int in, int out, int err, struct child_failure *f)
+static pid_t start_child(const htp_spawn *sp, int in, int out, int err, struct child_failure *f)
 {
 	f->stage = f->err = 0;
 	pid_t parent = getpid();
@@ -470,7 +429,7 @@ static pid_t start_child(const cmd_spawn *sp, int in, int out, int err, struct c
 	return pid;
 }
 
-int cmd_spawn_run(cmd_spawn *sp)
+int htp_spawn_run(htp_spawn *sp)
 {
 	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, devnull = -1;
 	int rc = 0;
@@ -478,7 +437,7 @@ int cmd_spawn_run(cmd_spawn *sp)
 
 	if ((rc = make_pipe(outp)) || (rc = make_pipe(errp)))
 		goto out;
-	devnull = above_stdio(open("/dev/null", O_RDONLY | O_CLOEXEC));
+	devnull = htp_fd_above_stdio(open("/dev/null", O_RDONLY | O_CLOEXEC));
 	if (devnull < 0) {
 		rc = errno;
 		goto out;

@@ -9,7 +9,7 @@
  * syntax error gives "line L, column C: what".
  */
 #define _GNU_SOURCE
-#include "runner-common.h"
+#include "htplugin.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,7 +100,7 @@ static int skip_doctype(parser *ps)
 	return syntax(ps, at, "unterminated DOCTYPE");
 }
 
-static void put_utf8(rn_buf *b, unsigned long cp)
+static void put_utf8(htp_buf *b, unsigned long cp)
 {
 	char u[4];
 	size_t n;
@@ -114,11 +114,11 @@ static void put_utf8(rn_buf *b, unsigned long cp)
 	else
 		u[0] = (char)(0xF0 | (cp >> 18)), u[1] = (char)(0x80 | ((cp >> 12) & 0x3F)),
 		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), u[3] = (char)(0x80 | (cp & 0x3F)), n = 4;
-	rn_buf_add(b, u, n);
+	htp_buf_add(b, u, n);
 }
 
 /* The reference at q ("&...;"), appended decoded; returns its length or 0. */
-static size_t reference(parser *ps, const char *q, rn_buf *out)
+static size_t reference(parser *ps, const char *q, htp_buf *out)
 {
 	static const struct {
 		const char *name, *text;
@@ -127,7 +127,7 @@ static size_t reference(parser *ps, const char *q, rn_buf *out)
 	for (size_t i = 0; i < 5; i++) {
 		size_t n = strlen(named[i].name);
 		if (left >= n && !memcmp(q + 1, named[i].name, n)) {
-			rn_buf_str(out, named[i].text);
+			htp_buf_str(out, named[i].text);
 			return n + 1;
 		}
 	}
@@ -160,14 +160,14 @@ static size_t reference(parser *ps, const char *q, rn_buf *out)
 }
 
 /* Decode [from, to) into out.  attr: literal whitespace becomes spaces. */
-static int decode(parser *ps, const char *from, const char *to, int attr, rn_buf *out)
+static int decode(parser *ps, const char *from, const char *to, int attr, htp_buf *out)
 {
 	for (const char *q = from; q < to;) {
 		size_t plain = 0;
 		while (q + plain < to && q[plain] != '&' && q[plain] != '\r' &&
 		       !(attr && (q[plain] == '\t' || q[plain] == '\n')))
 			plain++;
-		rn_buf_add(out, q, plain);
+		htp_buf_add(out, q, plain);
 		q += plain;
 		if (q >= to)
 			break;
@@ -181,7 +181,7 @@ static int decode(parser *ps, const char *from, const char *to, int attr, rn_buf
 		}
 		if (*q == '\r' && q + 1 < to && q[1] == '\n')
 			q++; /* CRLF is one line end */
-		rn_buf_add(out, attr ? " " : "\n", 1);
+		htp_buf_add(out, attr ? " " : "\n", 1);
 		q++;
 	}
 	return out->nomem ? nomem(ps) : 0;
@@ -208,11 +208,11 @@ static char *read_name(parser *ps)
 	return n;
 }
 
-static int add_kid(parser *ps, rn_xml *parent, rn_xml *kid)
+static int add_kid(parser *ps, htp_xml *parent, htp_xml *kid)
 {
 	if (parent->n_kids == parent->cap_kids) {
 		size_t cap = parent->cap_kids ? parent->cap_kids * 2 : 4;
-		rn_xml **k = realloc(parent->kids, cap * sizeof *k);
+		htp_xml **k = realloc(parent->kids, cap * sizeof *k);
 		if (!k)
 			return nomem(ps);
 		parent->kids = k;
@@ -224,9 +224,9 @@ static int add_kid(parser *ps, rn_xml *parent, rn_xml *kid)
 
 /* ps->p is just after '<'.  Reads the tag into a new element; *empty is set
  * for "<x/>". */
-static rn_xml *start_tag(parser *ps, int *empty)
+static htp_xml *start_tag(parser *ps, int *empty)
 {
-	rn_xml *e = calloc(1, sizeof *e);
+	htp_xml *e = calloc(1, sizeof *e);
 	size_t n_attrs = 0;
 	if (!e) {
 		nomem(ps);
@@ -288,13 +288,13 @@ static rn_xml *start_tag(parser *ps, int *empty)
 			syntax(ps, v - 1, close ? "'<' in an attribute value" : "unterminated attribute value");
 			goto fail;
 		}
-		rn_buf val = {0};
+		htp_buf val = {0};
 		const char *end = ps->end;
 		int rc = decode(ps, v, close, 1, &val);
 		ps->end = end;
-		a[n_attrs * 2 - 1] = rc ? NULL : rn_buf_take(&val);
+		a[n_attrs * 2 - 1] = rc ? NULL : htp_buf_take(&val);
 		if (rc || !a[n_attrs * 2 - 1]) {
-			free(val.p);
+			free(val.data);
 			if (!rc)
 				nomem(ps);
 			goto fail;
@@ -302,18 +302,18 @@ static rn_xml *start_tag(parser *ps, int *empty)
 		ps->p = close + 1;
 	}
 fail:
-	rn_xml_free(e);
+	htp_xml_free(e);
 	return NULL;
 }
 
 /* The content of the elements on the stack, up to the root's end tag. */
-static int content(parser *ps, rn_xml **stack, size_t depth)
+static int content(parser *ps, htp_xml **stack, size_t depth)
 {
-	rn_buf text = {0};
+	htp_buf text = {0};
 	while (depth > 0) {
-		rn_xml *top = stack[depth - 1];
+		htp_xml *top = stack[depth - 1];
 		if (ps->p >= ps->end) {
-			free(text.p);
+			free(text.data);
 			return syntax(ps, ps->p, "unexpected end of the document (unclosed element)");
 		}
 		const char *lt = memchr(ps->p, '<', (size_t)(ps->end - ps->p));
@@ -323,7 +323,7 @@ static int content(parser *ps, rn_xml **stack, size_t depth)
 			int rc = decode(ps, ps->p, stop, 0, &text);
 			ps->end = end;
 			if (rc) {
-				free(text.p);
+				free(text.data);
 				return -1;
 			}
 			ps->p = stop;
@@ -336,7 +336,7 @@ static int content(parser *ps, rn_xml **stack, size_t depth)
 			const char *s = ps->p += 9;
 			if (skip_past(ps, "]]>", "unterminated CDATA section"))
 				break;
-			rn_buf_add(&text, s, (size_t)(ps->p - 3 - s));
+			htp_buf_add(&text, s, (size_t)(ps->p - 3 - s));
 		} else if (starts(ps, "<?")) {
 			if (skip_past(ps, "?>", "unterminated processing instruction"))
 				break;
@@ -360,26 +360,26 @@ static int content(parser *ps, rn_xml **stack, size_t depth)
 			ps->p++;
 			if (text.len) {
 				top->text_len = text.len;
-				if (!(top->text = rn_buf_take(&text))) {
+				if (!(top->text = htp_buf_take(&text))) {
 					nomem(ps);
 					break;
 				}
 			}
-			free(text.p);
+			free(text.data);
 			memset(&text, 0, sizeof text);
 			depth--;
 			/* text of the parent continues after this child: keep it */
 			if (depth > 0 && stack[depth - 1]->text) {
-				rn_buf_add(&text, stack[depth - 1]->text, stack[depth - 1]->text_len);
+				htp_buf_add(&text, stack[depth - 1]->text, stack[depth - 1]->text_len);
 				free(stack[depth - 1]->text);
 				stack[depth - 1]->text = NULL;
 			}
 		} else {
 			const char *at = ps->p++;
 			int empty = 0;
-			rn_xml *kid = start_tag(ps, &empty);
+			htp_xml *kid = start_tag(ps, &empty);
 			if (!kid || add_kid(ps, top, kid)) {
-				rn_xml_free(kid);
+				htp_xml_free(kid);
 				break;
 			}
 			if (!empty) {
@@ -390,12 +390,12 @@ static int content(parser *ps, rn_xml **stack, size_t depth)
 				/* park the parent's text until its child ends */
 				if (text.len) {
 					top->text_len = text.len;
-					if (!(top->text = rn_buf_take(&text))) {
+					if (!(top->text = htp_buf_take(&text))) {
 						nomem(ps);
 						break;
 					}
 				}
-				free(text.p);
+				free(text.data);
 				memset(&text, 0, sizeof text);
 				stack[depth++] = kid;
 			}
@@ -405,7 +405,7 @@ static int content(parser *ps, rn_xml **stack, size_t depth)
 			break;
 		}
 	}
-	free(text.p);
+	free(text.data);
 	return (ps->error || ps->nomem) ? -1 : 0;
 }
 
@@ -429,10 +429,10 @@ static int misc(parser *ps, int doctype)
 	}
 }
 
-rn_xml *rn_xml_parse(const char *s, size_t len, char **error)
+htp_xml *htp_xml_parse(const char *s, size_t len, char **error)
 {
 	parser ps = {s, s, s + len, NULL, 0};
-	rn_xml *root = NULL, *stack[MAX_DEPTH];
+	htp_xml *root = NULL, *stack[MAX_DEPTH];
 	*error = NULL;
 	if (memchr(s, '\0', len)) {
 		syntax(&ps, (const char *)memchr(s, '\0', len), "NUL byte in the document");
@@ -459,19 +459,19 @@ rn_xml *rn_xml_parse(const char *s, size_t len, char **error)
 		syntax(&ps, ps.p, "content after the root element");
 out:
 	if (ps.error || ps.nomem) {
-		rn_xml_free(root);
+		htp_xml_free(root);
 		*error = ps.error;
 		return NULL;
 	}
 	return root;
 }
 
-void rn_xml_free(rn_xml *e)
+void htp_xml_free(htp_xml *e)
 {
 	if (!e)
 		return;
 	for (size_t i = 0; i < e->n_kids; i++)
-		rn_xml_free(e->kids[i]);
+		htp_xml_free(e->kids[i]);
 	free(e->kids);
 	for (char **a = e->attrs; a && a[0]; a += 2) {
 		free(a[0]);
@@ -483,7 +483,7 @@ void rn_xml_free(rn_xml *e)
 	free(e);
 }
 
-const char *rn_xml_attr(const rn_xml *e, const char *name)
+const char *htp_xml_attr(const htp_xml *e, const char *name)
 {
 	for (char **a = e->attrs; a && a[0]; a += 2)
 		if (!strcmp(a[0], name))
@@ -491,7 +491,7 @@ const char *rn_xml_attr(const rn_xml *e, const char *name)
 	return NULL;
 }
 
-rn_xml *rn_xml_child(const rn_xml *e, const char *name)
+htp_xml *htp_xml_child(const htp_xml *e, const char *name)
 {
 	for (size_t i = 0; i < e->n_kids; i++)
 		if (!strcmp(e->kids[i]->name, name))
@@ -499,13 +499,13 @@ rn_xml *rn_xml_child(const rn_xml *e, const char *name)
 	return NULL;
 }
 
-static int collect(rn_xml *e, const char *name, rn_xml ***out, size_t *n, size_t *cap,
+static int collect(htp_xml *e, const char *name, htp_xml ***out, size_t *n, size_t *cap,
                    int depth)
 {
 	if (!strcmp(e->name, name)) {
 		if (*n + 1 >= *cap) {
 			size_t c = *cap ? *cap * 2 : 8;
-			rn_xml **a = realloc(*out, c * sizeof *a);
+			htp_xml **a = realloc(*out, c * sizeof *a);
 			if (!a)
 				return -1;
 			*out = a;
@@ -520,9 +520,9 @@ static int collect(rn_xml *e, const char *name, rn_xml ***out, size_t *n, size_t
 	return 0;
 }
 
-rn_xml **rn_xml_find_all(rn_xml *e, const char *name, size_t *n)
+htp_xml **htp_xml_find_all(htp_xml *e, const char *name, size_t *n)
 {
-	rn_xml **out = calloc(1, sizeof *out);
+	htp_xml **out = calloc(1, sizeof *out);
 	size_t cap = 1;
 	*n = 0;
 	if (out && collect(e, name, &out, n, &cap, 0)) {
