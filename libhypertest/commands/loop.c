@@ -261,144 +261,182 @@ static int name_matches(const regex_t *re, const char *a, const char *b)
 	return (a && regexec(re, a, 0, NULL, 0) == 0) || (b && regexec(re, b, 0, NULL, 0) == 0);
 }
 
+/* What the options select, while ht_select_tests works. */
+typedef struct selection {
+	json_t *only, *prev, *rerun;
+	const char *grep, *grep_inv, *rerun_path;
+	regex_t re, re_inv;
+	int have_re, have_inv;
+	char *results_path, *matched_only;
+	ht_buf desc;
+} selection;
+
+/* The options; 0 when none of them selects anything. */
+static int sel_read_options(selection *s, json_t *opts)
+{
+	if (!opts)
+		return 0;
+	s->only = json_object_get(opts, "only");
+	s->grep = json_string_value(json_object_get(opts, "grep"));
+	s->grep_inv = json_string_value(json_object_get(opts, "grepInvert"));
+	s->rerun_path = json_string_value(json_object_get(opts, "rerun"));
+	return s->only || s->grep || s->grep_inv || s->rerun_path ||
+	       json_is_true(json_object_get(opts, "lastFailed"));
+}
+
+/* The project's last results (names of tests by context), and the list of
+ * entries to rerun from --last-failed and --rerun. */
+static int sel_load_results(hypertest *h, selection *s, json_t *opts)
+{
+	s->results_path = ht_abspath(h->project_dir, ht_config_str(h->cfg, "resultsFileName"));
+	if (s->results_path && !access(s->results_path, F_OK)) {
+		s->prev = load_results(h, s->results_path, "results file");
+		ht_err_clear(&h->err);
+	}
+	if (json_is_true(json_object_get(opts, "lastFailed"))) {
+		if (!s->prev)
+			return ht_fail(h, HYPERTEST_ERR_NOT_FOUND,
+			               "--last-failed: no results file %s (run 'hypertest invoke' first)",
+			               s->results_path ? s->results_path : "");
+		s->rerun = json_incref(s->prev);
+		ht_buf_printf(&s->desc, "the tests that failed or did not run in %s", s->results_path);
+	}
+	if (!s->rerun_path)
+		return HYPERTEST_OK;
+	char *p = ht_abspath(h->project_dir, s->rerun_path);
+	json_t *list = p ? load_results(h, p, "--rerun") : NULL;
+	if (!list) {
+		free(p);
+		return h->err.code ? h->err.code : HYPERTEST_ERR_NOMEM;
+	}
+	if (s->rerun) {
+		json_array_extend(s->rerun, list);
+		json_decref(list);
+	} else {
+		s->rerun = list;
+	}
+	ht_buf_printf(&s->desc, "%sthe tests that failed or did not run in %s",
+	              s->desc.len ? " and " : "", p);
+	free(p);
+	return HYPERTEST_OK;
+}
+
+static int sel_compile(hypertest *h, selection *s)
+{
+	if (s->grep && regcomp(&s->re, s->grep, REG_EXTENDED | REG_NOSUB) == 0)
+		s->have_re = 1;
+	if (s->grep_inv && regcomp(&s->re_inv, s->grep_inv, REG_EXTENDED | REG_NOSUB) == 0)
+		s->have_inv = 1;
+	if ((s->grep && !s->have_re) || (s->grep_inv && !s->have_inv))
+		return ht_fail(h, HYPERTEST_ERR_INVALID, "invalid regular expression '%s'",
+		               s->grep && !s->have_re ? s->grep : s->grep_inv);
+	s->matched_only = calloc(json_array_size(s->only) + 1, 1);
+	return s->matched_only ? HYPERTEST_OK : ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
+}
+
+/* Whether a test named by --only: marks the --only entries it matches. */
+static int sel_only(selection *s, const char *cname, const char *lname, const char *lid)
+{
+	int any = 0;
+	for (size_t k = 0; k < json_array_size(s->only); k++) {
+		const char *w = json_string_value(json_array_get(s->only, k));
+		if ((cname && !strcmp(w, cname)) || (lname && !strcmp(w, lname)) ||
+		    (lid && !strcmp(w, lid))) {
+			any = 1;
+			s->matched_only[k] = 1;
+		}
+	}
+	return any;
+}
+
+/* Whether the test of context ctx is selected. */
+static int sel_keep(selection *s, json_t *ctx)
+{
+	char *cname = context_name(ctx);
+	json_t *last = s->prev ? find_entry(s->prev, ctx, cname) : NULL;
+	const char *lname = last ? json_string_value(json_object_get(last, "name")) : NULL;
+	const char *lid = last ? json_string_value(json_object_get(last, "testId")) : NULL;
+	int keep = 1;
+
+	if (lname && !strcmp(lname, "unknown"))
+		lname = NULL;
+	if (s->rerun) {
+		json_t *e = find_entry(s->rerun, ctx, cname);
+		keep = e && entry_wants_rerun(e);
+	}
+	if (keep && s->only)
+		keep = sel_only(s, cname, lname, lid);
+	if (keep && s->have_re)
+		keep = name_matches(&s->re, cname, lname);
+	if (keep && s->have_inv)
+		keep = !(regexec(&s->re_inv, cname ? cname : "", 0, NULL, 0) == 0 ||
+		         (lname && regexec(&s->re_inv, lname, 0, NULL, 0) == 0));
+	free(cname);
+	return keep;
+}
+
+/* An --only entry that matched nothing is an error; else the description. */
+static int sel_finish(hypertest *h, selection *s)
+{
+	size_t n_only = json_array_size(s->only);
+	for (size_t k = 0; k < n_only; k++)
+		if (!s->matched_only[k])
+			return ht_fail(h, HYPERTEST_ERR_NOT_FOUND,
+			               "--only '%s': no test has that id or name",
+			               json_string_value(json_array_get(s->only, k)));
+	if (s->only)
+		ht_buf_printf(&s->desc, "%s%zu test%s named by --only", s->desc.len ? ", " : "",
+		              n_only, n_only == 1 ? "" : "s");
+	if (s->grep)
+		ht_buf_printf(&s->desc, "%snames matching '%s'", s->desc.len ? ", " : "", s->grep);
+	if (s->grep_inv)
+		ht_buf_printf(&s->desc, "%snames not matching '%s'", s->desc.len ? ", " : "",
+		              s->grep_inv);
+	return HYPERTEST_OK;
+}
+
 int ht_select_tests(hypertest *h, json_t *contexts, json_t **out, char **why)
 {
-	json_t *opts = h->invoke_opts, *only = NULL, *prev = NULL, *rerun = NULL, *sel = NULL;
-	const char *grep = NULL, *grep_inv = NULL, *rerun_path = NULL;
-	regex_t re, re_inv;
-	int have_re = 0, have_inv = 0, rc = HYPERTEST_OK;
-	char *results_path = NULL, *matched_only = NULL;
-	ht_buf desc = HT_BUF_INIT;
-	size_t i, k;
-	json_t *ctx;
+	selection s = {.desc = HT_BUF_INIT};
+	json_t *sel = NULL, *ctx;
+	size_t i;
+	int rc;
 
 	*out = NULL;
 	*why = NULL;
-	if (opts) {
-		only = json_object_get(opts, "only");
-		grep = json_string_value(json_object_get(opts, "grep"));
-		grep_inv = json_string_value(json_object_get(opts, "grepInvert"));
-		rerun_path = json_string_value(json_object_get(opts, "rerun"));
-	}
-	if (!only && !grep && !grep_inv && !rerun_path &&
-	    !(opts && json_is_true(json_object_get(opts, "lastFailed")))) {
+	if (!sel_read_options(&s, h->invoke_opts)) {
 		*out = json_incref(contexts);
 		return HYPERTEST_OK;
 	}
-	/* The project's last results: names of tests by context, and --last-failed. */
-	results_path = ht_abspath(h->project_dir, ht_config_str(h->cfg, "resultsFileName"));
-	if (results_path && !access(results_path, F_OK)) {
-		prev = load_results(h, results_path, "results file");
-		ht_err_clear(&h->err);
-	}
-	if (opts && json_is_true(json_object_get(opts, "lastFailed"))) {
-		if (!prev) {
-			rc = ht_fail(h, HYPERTEST_ERR_NOT_FOUND,
-			             "--last-failed: no results file %s (run 'hypertest invoke' first)",
-			             results_path ? results_path : "");
-			goto out;
-		}
-		rerun = json_incref(prev);
-		ht_buf_printf(&desc, "the tests that failed or did not run in %s", results_path);
-	}
-	if (rerun_path) {
-		char *p = ht_abspath(h->project_dir, rerun_path);
-		json_t *list = p ? load_results(h, p, "--rerun") : NULL;
-		if (!list) {
-			free(p);
-			rc = h->err.code ? h->err.code : HYPERTEST_ERR_NOMEM;
-			goto out;
-		}
-		if (rerun) {
-			json_array_extend(rerun, list);
-			json_decref(list);
-		} else {
-			rerun = list;
-		}
-		ht_buf_printf(&desc, "%sthe tests that failed or did not run in %s",
-		              desc.len ? " and " : "", p);
-		free(p);
-	}
-	if (grep && regcomp(&re, grep, REG_EXTENDED | REG_NOSUB) == 0)
-		have_re = 1;
-	if (grep_inv && regcomp(&re_inv, grep_inv, REG_EXTENDED | REG_NOSUB) == 0)
-		have_inv = 1;
-	if ((grep && !have_re) || (grep_inv && !have_inv)) {
-		rc = ht_fail(h, HYPERTEST_ERR_INVALID, "invalid regular expression '%s'",
-		             grep && !have_re ? grep : grep_inv);
+	if ((rc = sel_load_results(h, &s, h->invoke_opts)) || (rc = sel_compile(h, &s)))
 		goto out;
-	}
-	matched_only = calloc(json_array_size(only) + 1, 1);
-	sel = json_array();
-	if (!sel || !matched_only) {
+	if (!(sel = json_array())) {
 		rc = ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	json_array_foreach(contexts, i, ctx) {
-		char *cname = context_name(ctx);
-		json_t *last = prev ? find_entry(prev, ctx, cname) : NULL;
-		const char *lname = last ? json_string_value(json_object_get(last, "name")) : NULL;
-		const char *lid = last ? json_string_value(json_object_get(last, "testId")) : NULL;
-		int keep = 1;
-
-		if (lname && !strcmp(lname, "unknown"))
-			lname = NULL;
-		if (rerun) {
-			json_t *e = find_entry(rerun, ctx, cname);
-			keep = e && entry_wants_rerun(e);
-		}
-		if (keep && only) {
-			int any = 0;
-			for (k = 0; k < json_array_size(only); k++) {
-				const char *w = json_string_value(json_array_get(only, k));
-				if ((cname && !strcmp(w, cname)) || (lname && !strcmp(w, lname)) ||
-				    (lid && !strcmp(w, lid))) {
-					any = 1;
-					matched_only[k] = 1;
-				}
-			}
-			keep = any;
-		}
-		if (keep && have_re)
-			keep = name_matches(&re, cname, lname);
-		if (keep && have_inv)
-			keep = !(regexec(&re_inv, cname ? cname : "", 0, NULL, 0) == 0 ||
-			         (lname && regexec(&re_inv, lname, 0, NULL, 0) == 0));
-		if (keep)
+	json_array_foreach(contexts, i, ctx)
+		if (sel_keep(&s, ctx))
 			json_array_append(sel, ctx);
-		free(cname);
-	}
-	for (k = 0; k < json_array_size(only); k++)
-		if (!matched_only[k]) {
-			rc = ht_fail(h, HYPERTEST_ERR_NOT_FOUND, "--only '%s': no test has that id or name",
-			             json_string_value(json_array_get(only, k)));
-			goto out;
-		}
-	if (only)
-		ht_buf_printf(&desc, "%s%zu test%s named by --only", desc.len ? ", " : "",
-		              json_array_size(only), json_array_size(only) == 1 ? "" : "s");
-	if (grep)
-		ht_buf_printf(&desc, "%snames matching '%s'", desc.len ? ", " : "", grep);
-	if (grep_inv)
-		ht_buf_printf(&desc, "%snames not matching '%s'", desc.len ? ", " : "", grep_inv);
-	if (json_array_size(sel) == 0 && !rerun) {
+	if ((rc = sel_finish(h, &s)))
+		goto out;
+	if (json_array_size(sel) == 0 && !s.rerun) {
 		rc = ht_fail(h, HYPERTEST_ERR_NOT_FOUND, "no test matches the selection (%s)",
-		             desc.data ? desc.data : "the selection");
+		             s.desc.data ? s.desc.data : "the selection");
 		goto out;
 	}
 	*out = sel;
 	sel = NULL;
-	*why = ht_buf_steal(&desc);
+	*why = ht_buf_steal(&s.desc);
 out:
-	if (have_re)
-		regfree(&re);
-	if (have_inv)
-		regfree(&re_inv);
-	ht_buf_free(&desc);
+	if (s.have_re)
+		regfree(&s.re);
+	if (s.have_inv)
+		regfree(&s.re_inv);
+	ht_buf_free(&s.desc);
 	json_decref(sel);
-	json_decref(prev);
-	json_decref(rerun);
-	free(matched_only);
-	free(results_path);
+	json_decref(s.prev);
+	json_decref(s.rerun);
+	free(s.matched_only);
+	free(s.results_path);
 	return rc;
 }
