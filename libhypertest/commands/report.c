@@ -390,34 +390,145 @@ static int safe_run_id(const char *s)
 	return n > 0 && n <= 128;
 }
 
+/* A provider without OBJECT_LIST or OBJECT_GET cannot be reported on. */
+static int report_unsupported(hypertest *h, ht_instance *provider, int has_list)
+{
+	const char *pname = provider->core.plugin->name, *abi = provider->core.plugin->abi;
+	unsigned major = 0, minor = 0;
+	if (sscanf(abi, "%u.%u", &major, &minor) == 2 && major == 1 && minor < 3)
+		return ht_fail(h, HYPERTEST_ERR_UNSUPPORTED,
+		               "provider '%s' cannot read its bucket (built for ABI %s; the report "
+		               "needs OBJECT_LIST, ABI 1.3): rebuild or upgrade the plugin",
+		               pname, abi);
+	return ht_fail(h, HYPERTEST_ERR_UNSUPPORTED,
+	               "provider '%s' cannot read its bucket (it offers no %s operation)", pname,
+	               has_list ? "OBJECT_GET" : "OBJECT_LIST");
+}
+
+/* The run's results file from the bucket, into buf. */
+static int fetch_results(hypertest *h, ht_instance *provider, const char *id,
+                         hypertest_buffer *buf)
+{
+	hypertest_PROVIDER_OBJECT_GET_fn get = HT_OP(provider, HYPERTEST_PROVIDER_OBJECT_GET);
+	char *key = ht_asprintf("%s/%s", id, ht_config_str(h->cfg, "resultsFileName"));
+	int rc;
+
+	ht_err_clear(&h->err);
+	rc = key ? get(provider->self, key, buf) : HYPERTEST_ERR_NOMEM;
+	if (rc == HYPERTEST_ERR_NOT_FOUND)
+		rc = ht_fail(h, HYPERTEST_ERR_NOT_FOUND,
+		             "no run '%s' in the bucket of provider '%s' (no object %s)", id,
+		             provider->core.plugin->name, key);
+	else if (rc != HYPERTEST_OK)
+		rc = ht_plugin_error(h, provider, rc, "reading the results");
+	free(key);
+	return rc;
+}
+
+/* The run's objects, listed and attached to the report's tests. */
+static int list_objects(hypertest *h, ht_instance *provider, const char *id, ht_report *r,
+                        struct hypertest_params *objs)
+{
+	hypertest_PROVIDER_OBJECT_LIST_fn list = HT_OP(provider, HYPERTEST_PROVIDER_OBJECT_LIST);
+	char *prefix = ht_asprintf("%s/", id);
+	int rc;
+
+	ht_err_clear(&h->err);
+	if (!prefix || (rc = list(provider->self, prefix, objs)) != HYPERTEST_OK) {
+		free(prefix);
+		return ht_plugin_error(h, provider, prefix ? rc : HYPERTEST_ERR_NOMEM,
+		                       "listing the run's objects");
+	}
+	free(prefix);
+	if ((rc = attach_objects(r, objs)) != HYPERTEST_OK)
+		return ht_fail(h, rc, "out of memory");
+	return HYPERTEST_OK;
+}
+
+static int write_junit(hypertest *h, ht_report *r, const char *id, const char *junit_path)
+{
+	char *path = ht_abspath(h->project_dir, junit_path);
+	ht_err err;
+
+	ht_err_clear(&err);
+	if (!path || ht_report_junit(r, path, &err) != HYPERTEST_OK) {
+		int rc = ht_fail(h, HYPERTEST_ERR_IO, "cannot write JUnit XML: %s",
+		                 path ? err.msg : "out of memory");
+		free(path);
+		return rc;
+	}
+	ht_emit(h, HYPERTEST_EVENT_REPORT, HYPERTEST_FIELD_RUN_ID, id, HYPERTEST_FIELD_STEP, "junit",
+	        HYPERTEST_FIELD_PATH, path, HYPERTEST_FIELD_URL, "", 0);
+	free(path);
+	return HYPERTEST_OK;
+}
+
+/* The HTML report: a copy in the bucket whose links to the artifacts are
+ * relative, and a local copy whose links go to where the objects are. */
+static int write_html(hypertest *h, ht_instance *provider, ht_report *r, const char *id,
+                      const char *art)
+{
+	hypertest_PROVIDER_OBJECT_PUT_fn put = HT_OP(provider, HYPERTEST_PROVIDER_OBJECT_PUT);
+	char *key = ht_asprintf("%s/report/index.html", id), *page, *url = NULL, *dir, *local = NULL;
+	ht_err err;
+	int rc;
+
+	fill_urls(h, provider, r);
+	r->relative_links = 1;
+	page = ht_report_html(r);
+	if (!key || !page) {
+		rc = ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	ht_err_clear(&h->err);
+	rc = put ? put(provider->self, key, page, strlen(page), "text/html; charset=utf-8")
+	         : HYPERTEST_ERR_UNSUPPORTED;
+	if (rc != HYPERTEST_OK) {
+		rc = ht_plugin_error(h, provider, rc, "storing the report");
+		goto out;
+	}
+	url = object_url(h, provider, key);
+	r->relative_links = 0;
+	free(page);
+	page = ht_report_html(r);
+	dir = ht_asprintf("%s/reports/%s", ht_state_dir(h), id);
+	local = dir ? ht_path_join(dir, "index.html") : NULL;
+	free(dir);
+	ht_err_clear(&err);
+	if (!page || !local) {
+		rc = ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (ht_write_file_atomic(local, page, strlen(page), &err) != HYPERTEST_OK) {
+		rc = ht_fail(h, HYPERTEST_ERR_IO, "cannot write the report: %s", err.msg);
+		goto out;
+	}
+	ht_emit(h, HYPERTEST_EVENT_REPORT, HYPERTEST_FIELD_RUN_ID, id, HYPERTEST_FIELD_STEP, "html",
+	        HYPERTEST_FIELD_PATH, local, HYPERTEST_FIELD_URL, url ? url : "",
+	        HYPERTEST_FIELD_ARTIFACTS, art ? art : "", 0);
+out:
+	free(key);
+	free(page);
+	free(url);
+	free(local);
+	return rc;
+}
+
 int ht_report_run(hypertest *h, ht_instance *provider, const char *run_id, const char *results,
                   int html, const char *junit_path)
 {
-	hypertest_PROVIDER_OBJECT_GET_fn get = HT_OP(provider, HYPERTEST_PROVIDER_OBJECT_GET);
-	hypertest_PROVIDER_OBJECT_LIST_fn list = HT_OP(provider, HYPERTEST_PROVIDER_OBJECT_LIST);
-	hypertest_PROVIDER_OBJECT_PUT_fn put = HT_OP(provider, HYPERTEST_PROVIDER_OBJECT_PUT);
-	const char *pname = provider->core.plugin->name;
+	int has_list = HT_OP(provider, HYPERTEST_PROVIDER_OBJECT_LIST) != NULL;
 	struct hypertest_params objs = {NULL, 0, 0, 1};
 	hypertest_buffer buf;
 	ht_report r;
-	char *id = NULL, *key = NULL, *page = NULL, *local = NULL, *url = NULL, *art = NULL;
+	char *id = NULL, *art = NULL;
 	ht_err err;
 	int rc;
 
 	memset(&r, 0, sizeof r);
 	memset(&buf, 0, sizeof buf);
-	if (!list || !get) {
-		const char *abi = provider->core.plugin->abi;
-		unsigned major = 0, minor = 0;
-		if (sscanf(abi, "%u.%u", &major, &minor) == 2 && major == 1 && minor < 3)
-			return ht_fail(h, HYPERTEST_ERR_UNSUPPORTED,
-			               "provider '%s' cannot read its bucket (built for ABI %s; the report "
-			               "needs OBJECT_LIST, ABI 1.3): rebuild or upgrade the plugin",
-			               pname, abi);
-		return ht_fail(h, HYPERTEST_ERR_UNSUPPORTED,
-		               "provider '%s' cannot read its bucket (it offers no %s operation)", pname,
-		               list ? "OBJECT_GET" : "OBJECT_LIST");
-	}
+	if (!has_list || !HT_OP(provider, HYPERTEST_PROVIDER_OBJECT_GET))
+		return report_unsupported(h, provider, has_list);
 	id = run_id ? ht_strdup(run_id) : last_run_id(h);
 	if (!id)
 		return h->err.code ? h->err.code : HYPERTEST_ERR_NOMEM;
@@ -427,23 +538,9 @@ int ht_report_run(hypertest *h, ht_instance *provider, const char *run_id, const
 		goto out;
 	}
 	if (!results) {
-		const char *name = ht_config_str(h->cfg, "resultsFileName");
-		key = ht_asprintf("%s/%s", id, name);
-		ht_err_clear(&h->err);
-		rc = key ? get(provider->self, key, &buf) : HYPERTEST_ERR_NOMEM;
-		if (rc == HYPERTEST_ERR_NOT_FOUND) {
-			rc = ht_fail(h, HYPERTEST_ERR_NOT_FOUND,
-			             "no run '%s' in the bucket of provider '%s' (no object %s)", id, pname,
-			             key);
+		if ((rc = fetch_results(h, provider, id, &buf)) != HYPERTEST_OK)
 			goto out;
-		}
-		if (rc != HYPERTEST_OK) {
-			rc = ht_plugin_error(h, provider, rc, "reading the results");
-			goto out;
-		}
 		results = buf.buf.data ? buf.buf.data : "";
-		free(key);
-		key = NULL;
 	}
 	ht_err_clear(&err);
 	if ((rc = ht_report_parse(&r, results, strlen(results), &err)) != HYPERTEST_OK) {
@@ -454,82 +551,20 @@ int ht_report_run(hypertest *h, ht_instance *provider, const char *run_id, const
 		rc = ht_fail(h, HYPERTEST_ERR_INVALID, "the results of run %s name run %s", id, r.run_id);
 		goto out;
 	}
-	key = ht_asprintf("%s/", id);
-	ht_err_clear(&h->err);
-	if (!key || (rc = list(provider->self, key, &objs)) != HYPERTEST_OK) {
-		rc = ht_plugin_error(h, provider, key ? rc : HYPERTEST_ERR_NOMEM,
-		                     "listing the run's objects");
+	if ((rc = list_objects(h, provider, id, &r, &objs)) != HYPERTEST_OK)
 		goto out;
-	}
-	if ((rc = attach_objects(&r, &objs)) != HYPERTEST_OK) {
-		rc = ht_fail(h, rc, "out of memory");
-		goto out;
-	}
 	read_tails(h, provider, &r, junit_path != NULL, 64 * 1024);
 	art = object_url(h, provider, id);
-	if (junit_path) {
-		char *path = ht_abspath(h->project_dir, junit_path);
-		ht_err_clear(&err);
-		if (!path || ht_report_junit(&r, path, &err) != HYPERTEST_OK) {
-			rc = ht_fail(h, HYPERTEST_ERR_IO, "cannot write JUnit XML: %s",
-			             path ? err.msg : "out of memory");
-			free(path);
-			goto out;
-		}
-		ht_emit(h, HYPERTEST_EVENT_REPORT, HYPERTEST_FIELD_RUN_ID, id, HYPERTEST_FIELD_STEP,
-		        "junit", HYPERTEST_FIELD_PATH, path, HYPERTEST_FIELD_URL, "", 0);
-		free(path);
-	}
-	if (html) {
-		char *dir;
-		fill_urls(h, provider, &r);
-		/* the bucket's copy links to the artifacts relatively */
-		r.relative_links = 1;
-		free(key);
-		key = ht_asprintf("%s/report/index.html", id);
-		page = ht_report_html(&r);
-		if (!key || !page) {
-			rc = ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		ht_err_clear(&h->err);
-		rc = put ? put(provider->self, key, page, strlen(page), "text/html; charset=utf-8")
-		         : HYPERTEST_ERR_UNSUPPORTED;
-		if (rc != HYPERTEST_OK) {
-			rc = ht_plugin_error(h, provider, rc, "storing the report");
-			goto out;
-		}
-		url = object_url(h, provider, key);
-		/* the local copy links to where the objects are */
-		r.relative_links = 0;
-		free(page);
-		page = ht_report_html(&r);
-		dir = ht_asprintf("%s/reports/%s", ht_state_dir(h), id);
-		local = dir ? ht_path_join(dir, "index.html") : NULL;
-		free(dir);
-		ht_err_clear(&err);
-		if (!page || !local) {
-			rc = ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		if (ht_write_file_atomic(local, page, strlen(page), &err) != HYPERTEST_OK) {
-			rc = ht_fail(h, HYPERTEST_ERR_IO, "cannot write the report: %s", err.msg);
-			goto out;
-		}
-		ht_emit(h, HYPERTEST_EVENT_REPORT, HYPERTEST_FIELD_RUN_ID, id, HYPERTEST_FIELD_STEP,
-		        "html", HYPERTEST_FIELD_PATH, local, HYPERTEST_FIELD_URL, url ? url : "",
-		        HYPERTEST_FIELD_ARTIFACTS, art ? art : "", 0);
-	}
+	if (junit_path && (rc = write_junit(h, &r, id, junit_path)) != HYPERTEST_OK)
+		goto out;
+	if (html && (rc = write_html(h, provider, &r, id, art)) != HYPERTEST_OK)
+		goto out;
 	rc = HYPERTEST_OK;
 out:
 	ht_params_clear(&objs);
 	ht_buf_free(&buf.buf);
 	ht_report_clear(&r);
 	free(id);
-	free(key);
-	free(page);
-	free(local);
-	free(url);
 	free(art);
 	return rc;
 }
