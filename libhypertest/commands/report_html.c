@@ -401,35 +401,27 @@ static void embed_data(ht_buf *b, const ht_report *r)
 	free(text);
 }
 
-char *ht_report_html(const ht_report *r)
+/* The head, the title, the run's figures, the early stop and the cost. */
+static void page_header(ht_buf *b, const ht_report *r)
 {
-	ht_buf b = HT_BUF_INIT;
-	const ht_report_test **rows = calloc(r->n ? r->n : 1, sizeof *rows);
-	size_t i;
 	char date[32];
 
-	if (!rows)
-		return NULL;
-	for (i = 0; i < r->n; i++)
-		rows[i] = &r->tests[i];
-	qsort(rows, r->n, sizeof *rows, row_order);
-
-	ht_buf_puts(&b, "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
-	                "<meta name=viewport content=\"width=device-width\">"
-	                "<meta http-equiv=Content-Security-Policy content=\"default-src 'none'; "
-	                "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
-	                "<title>hypertest run ");
-	esc(&b, r->run_id);
-	ht_buf_printf(&b, "</title><style>%s</style></head><body>\n<header><h1>hypertest run <code>",
+	ht_buf_puts(b, "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+	               "<meta name=viewport content=\"width=device-width\">"
+	               "<meta http-equiv=Content-Security-Policy content=\"default-src 'none'; "
+	               "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
+	               "<title>hypertest run ");
+	esc(b, r->run_id);
+	ht_buf_printf(b, "</title><style>%s</style></head><body>\n<header><h1>hypertest run <code>",
 	              style);
-	esc(&b, r->run_id);
-	ht_buf_puts(&b, "</code></h1><p class=meta>");
+	esc(b, r->run_id);
+	ht_buf_puts(b, "</code></h1><p class=meta>");
 	ht_iso8601(r->start_ms, date);
-	ht_buf_printf(&b, "started %s, took ", date);
-	duration(&b, r->end_ms - r->start_ms);
+	ht_buf_printf(b, "started %s, took ", date);
+	duration(b, r->end_ms - r->start_ms);
 	if (r->concurrency)
-		ht_buf_printf(&b, ", concurrency %ld", r->concurrency);
-	ht_buf_printf(&b,
+		ht_buf_printf(b, ", concurrency %ld", r->concurrency);
+	ht_buf_printf(b,
 	              "</p><ul class=counts><li class=total><b id=count-total>%zu</b> tests</li>"
 	              "<li class=failed><b id=count-failed>%zu</b> failed</li>"
 	              "<li class=passed><b id=count-passed>%zu</b> passed</li>"
@@ -437,49 +429,109 @@ char *ht_report_html(const ht_report *r)
 	              r->n, r->counts[HYPERTEST_STATUS_FAILED], r->counts[HYPERTEST_STATUS_SUCCESS],
 	              r->counts[HYPERTEST_STATUS_SKIPPED]);
 	if (r->flaky >= 0)
-		ht_buf_printf(&b, "<li class=flaky><b id=count-flaky>%ld</b> flaky</li>", r->flaky);
-	ht_buf_puts(&b, "</ul></header>\n");
+		ht_buf_printf(b, "<li class=flaky><b id=count-flaky>%ld</b> flaky</li>", r->flaky);
+	ht_buf_puts(b, "</ul></header>\n");
 	if (r->stopped_message) {
-		ht_buf_puts(&b, "<p class=stopped id=stopped><b>Stopped early:</b> ");
-		esc(&b, r->stopped_message);
-		ht_buf_puts(&b, "; the tests not run are shown as skipped.</p>\n");
+		ht_buf_puts(b, "<p class=stopped id=stopped><b>Stopped early:</b> ");
+		esc(b, r->stopped_message);
+		ht_buf_puts(b, "; the tests not run are shown as skipped.</p>\n");
 	}
 	if (r->cost) {
-		ht_buf_puts(&b, "<p class=meta id=run-cost>Cost: ");
-		cost_text(&b, r->cost, 1);
-		ht_buf_puts(&b, "</p>\n");
+		ht_buf_puts(b, "<p class=meta id=run-cost>Cost: ");
+		cost_text(b, r->cost, 1);
+		ht_buf_puts(b, "</p>\n");
 	}
+}
 
+/* A failed test's article: its message, stack, attempts, logs and artifacts. */
+static void failure_article(ht_buf *b, const ht_report *r, const ht_report_test *t)
+{
+	ht_buf_puts(b, "\n<article class=failure id=\"failure-");
+	esc(b, t->id);
+	ht_buf_puts(b, "\"><h3>");
+	esc(b, t->name);
+	ht_buf_puts(b, "</h3><p class=meta>");
+	esc(b, t->file_path);
+	ht_buf_puts(b, " \xC2\xB7 <code>");
+	esc(b, t->id);
+	ht_buf_puts(b, "</code> \xC2\xB7 ");
+	duration(b, t->duration);
+	ht_buf_puts(b, "</p><pre class=message>");
+	esc(b, t->message ? t->message : "failed");
+	ht_buf_puts(b, "</pre>");
+	if (t->stack) {
+		ht_buf_puts(b, "<pre class=stack>");
+		esc(b, t->stack);
+		ht_buf_puts(b, "</pre>");
+	}
+	attempts_list(b, t);
+	log_tail(b, r, "stdout", t->out_tail, t->out_cut);
+	log_tail(b, r, "stderr", t->err_tail, t->err_cut);
+	artifact_links(b, r, t);
+	ht_buf_puts(b, "</article>");
+}
+
+/* A row of the table of all tests. */
+static void test_row(ht_buf *b, const ht_report *r, const ht_report_test *t)
+{
+	ht_buf_printf(b, "<tr class=%s data-status=%s data-duration=%lld><td>",
+	              status_label[t->status_code], status_label[t->status_code],
+	              (long long)t->duration);
+	if (t->status_code == HYPERTEST_STATUS_FAILED) {
+		ht_buf_puts(b, "<a href=\"#failure-");
+		esc(b, t->id);
+		ht_buf_puts(b, "\">");
+		esc(b, t->name);
+		ht_buf_puts(b, "</a>");
+	} else {
+		esc(b, t->name);
+	}
+	if (t->flaky)
+		ht_buf_puts(b, " <span class=flaky-mark title=\"failed, then passed on a retry\">"
+		               "flaky</span>");
+	ht_buf_puts(b, "<br><small class=meta>");
+	esc(b, t->file_path);
+	ht_buf_puts(b, " \xC2\xB7 ");
+	esc(b, t->id);
+	ht_buf_puts(b, "</small>");
+	if (t->status_code == HYPERTEST_STATUS_SKIPPED && t->message) {
+		ht_buf_puts(b, "<br><small>");
+		esc(b, t->message);
+		ht_buf_puts(b, "</small>");
+	}
+	if (t->status_code != HYPERTEST_STATUS_FAILED)
+		attempts_list(b, t);
+	ht_buf_printf(b, "</td><td>%s</td><td>", status_label[t->status_code]);
+	duration(b, t->duration);
+	if (t->cost) {
+		ht_buf_puts(b, "<br><small class=test-cost>");
+		cost_text(b, t->cost, 0);
+		ht_buf_puts(b, "</small>");
+	}
+	ht_buf_puts(b, "</td><td>");
+	expected(b, t);
+	ht_buf_puts(b, "</td><td>");
+	folder_link(b, r, t);
+	ht_buf_puts(b, "</td></tr>\n");
+}
+
+char *ht_report_html(const ht_report *r)
+{
+	ht_buf b = HT_BUF_INIT;
+	const ht_report_test **rows = calloc(r->n ? r->n : 1, sizeof *rows);
+	size_t i;
+
+	if (!rows)
+		return NULL;
+	for (i = 0; i < r->n; i++)
+		rows[i] = &r->tests[i];
+	qsort(rows, r->n, sizeof *rows, row_order);
+
+	page_header(&b, r);
 	ht_buf_printf(&b, "<section id=failures><h2>Failures (%zu)</h2>",
 	              r->counts[HYPERTEST_STATUS_FAILED]);
-	for (i = 0; i < r->n; i++) {
-		const ht_report_test *t = rows[i];
-		if (t->status_code != HYPERTEST_STATUS_FAILED)
-			break;
-		ht_buf_puts(&b, "\n<article class=failure id=\"failure-");
-		esc(&b, t->id);
-		ht_buf_puts(&b, "\"><h3>");
-		esc(&b, t->name);
-		ht_buf_puts(&b, "</h3><p class=meta>");
-		esc(&b, t->file_path);
-		ht_buf_puts(&b, " \xC2\xB7 <code>");
-		esc(&b, t->id);
-		ht_buf_puts(&b, "</code> \xC2\xB7 ");
-		duration(&b, t->duration);
-		ht_buf_puts(&b, "</p><pre class=message>");
-		esc(&b, t->message ? t->message : "failed");
-		ht_buf_puts(&b, "</pre>");
-		if (t->stack) {
-			ht_buf_puts(&b, "<pre class=stack>");
-			esc(&b, t->stack);
-			ht_buf_puts(&b, "</pre>");
-		}
-		attempts_list(&b, t);
-		log_tail(&b, r, "stdout", t->out_tail, t->out_cut);
-		log_tail(&b, r, "stderr", t->err_tail, t->err_cut);
-		artifact_links(&b, r, t);
-		ht_buf_puts(&b, "</article>");
-	}
+	for (i = 0; i < r->n && rows[i]->status_code == HYPERTEST_STATUS_FAILED; i++)
+		failure_article(&b, r, rows[i]);
 	if (!r->counts[HYPERTEST_STATUS_FAILED])
 		ht_buf_puts(&b, "<p>No test failed.</p>");
 	ht_buf_puts(&b, "</section>\n<section id=timeline><h2>Timeline</h2><p class=meta "
@@ -493,48 +545,8 @@ char *ht_report_html(const ht_report *r)
 	                "</div><table id=tests-table><thead><tr><th data-key=name>Name</th>"
 	                "<th data-key=status>Status</th><th data-key=duration>Duration</th>"
 	                "<th>History</th><th>Artifacts</th></tr></thead><tbody>\n");
-	for (i = 0; i < r->n; i++) {
-		const ht_report_test *t = rows[i];
-		ht_buf_printf(&b, "<tr class=%s data-status=%s data-duration=%lld><td>",
-		              status_label[t->status_code], status_label[t->status_code],
-		              (long long)t->duration);
-		if (t->status_code == HYPERTEST_STATUS_FAILED) {
-			ht_buf_puts(&b, "<a href=\"#failure-");
-			esc(&b, t->id);
-			ht_buf_puts(&b, "\">");
-			esc(&b, t->name);
-			ht_buf_puts(&b, "</a>");
-		} else {
-			esc(&b, t->name);
-		}
-		if (t->flaky)
-			ht_buf_puts(&b, " <span class=flaky-mark title=\"failed, then passed on a retry\">"
-			                "flaky</span>");
-		ht_buf_puts(&b, "<br><small class=meta>");
-		esc(&b, t->file_path);
-		ht_buf_puts(&b, " \xC2\xB7 ");
-		esc(&b, t->id);
-		ht_buf_puts(&b, "</small>");
-		if (t->status_code == HYPERTEST_STATUS_SKIPPED && t->message) {
-			ht_buf_puts(&b, "<br><small>");
-			esc(&b, t->message);
-			ht_buf_puts(&b, "</small>");
-		}
-		if (t->status_code != HYPERTEST_STATUS_FAILED)
-			attempts_list(&b, t);
-		ht_buf_printf(&b, "</td><td>%s</td><td>", status_label[t->status_code]);
-		duration(&b, t->duration);
-		if (t->cost) {
-			ht_buf_puts(&b, "<br><small class=test-cost>");
-			cost_text(&b, t->cost, 0);
-			ht_buf_puts(&b, "</small>");
-		}
-		ht_buf_puts(&b, "</td><td>");
-		expected(&b, t);
-		ht_buf_puts(&b, "</td><td>");
-		folder_link(&b, r, t);
-		ht_buf_puts(&b, "</td></tr>\n");
-	}
+	for (i = 0; i < r->n; i++)
+		test_row(&b, r, rows[i]);
 	ht_buf_puts(&b, "</tbody></table></section>\n");
 	if (r->s3)
 		ht_buf_puts(&b, "<p class=meta>The artifacts are in S3: copy one with the "
