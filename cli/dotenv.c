@@ -53,137 +53,185 @@ static int set_error(char *err, size_t errlen, const char *path, int line, const
 	return -1;
 }
 
+/* Where parse is in the text. */
+typedef struct cursor {
+	const char *p, *end, *path;
+	int line;
+	char *err;
+	size_t errlen;
+} cursor;
+
+static void skip_blanks(cursor *c, int cr)
+{
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || (cr && *c->p == '\r')))
+		c->p++;
+}
+
+/* Past the end of the current line. */
+static void next_line(cursor *c)
+{
+	while (c->p < c->end && *c->p != '\n')
+		c->p++;
+	if (c->p < c->end)
+		c->p++, c->line++;
+}
+
+/* An optional "export ", then KEY and '='; *key malloc'd. */
+static int read_key(cursor *c, char **key)
+{
+	const char *ks, *ke;
+
+	if ((size_t)(c->end - c->p) > 7 && !strncmp(c->p, "export", 6) &&
+	    (c->p[6] == ' ' || c->p[6] == '\t')) {
+		c->p += 7;
+		skip_blanks(c, 0);
+	}
+	ks = c->p;
+	if (c->p < c->end && is_key_start((unsigned char)*c->p))
+		while (c->p < c->end && is_key_char((unsigned char)*c->p))
+			c->p++;
+	ke = c->p;
+	if (ke == ks)
+		return set_error(c->err, c->errlen, c->path, c->line,
+		                 "expected a variable name ([A-Za-z_][A-Za-z0-9_.-]*) at the start of "
+		                 "the line", NULL);
+	skip_blanks(c, 0);
+	if (c->p >= c->end || *c->p != '=') {
+		char *k = strndup(ks, (size_t)(ke - ks));
+		set_error(c->err, c->errlen, c->path, c->line, "expected KEY=VALUE", k);
+		free(k);
+		return -1;
+	}
+	c->p++;
+	if (!(*key = strndup(ks, (size_t)(ke - ks)))) {
+		snprintf(c->err, c->errlen, "%s: out of memory", c->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* A value in single or double quotes (escapes \n \r \t \\ \" in double
+ * quotes), which may span lines; then nothing but a comment. */
+static int read_quoted(cursor *c, const char *key, char *value, size_t *vlen)
+{
+	int start_line = c->line;
+	char q = *c->p++;
+
+	for (;;) {
+		if (c->p >= c->end)
+			return set_error(c->err, c->errlen, c->path, start_line,
+			                 q == '"' ? "unterminated double quote"
+			                          : "unterminated single quote",
+			                 key);
+		if (*c->p == q) {
+			c->p++;
+			break;
+		}
+		if (*c->p == '\n')
+			c->line++;
+		if (q == '"' && *c->p == '\\' && c->p + 1 < c->end) {
+			char e = c->p[1];
+			char r = e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : e;
+			if (e == 'n' || e == 'r' || e == 't' || e == '\\' || e == '"') {
+				value[(*vlen)++] = r;
+				c->p += 2;
+				continue;
+			}
+		}
+		value[(*vlen)++] = *c->p++;
+	}
+	skip_blanks(c, 1);
+	if (c->p < c->end && *c->p != '\n' && *c->p != '#')
+		return set_error(c->err, c->errlen, c->path, c->line, "text after the closing quote",
+		                 key);
+	return 0;
+}
+
+/* An unquoted value: up to the end of the line or a '#' after a blank,
+ * trailing blanks dropped. */
+static void read_bare(cursor *c, char *value, size_t *vlen)
+{
+	const char *vs = c->p, *ve;
+	while (c->p < c->end && *c->p != '\n' &&
+	       !(*c->p == '#' && (c->p == vs || c->p[-1] == ' ' || c->p[-1] == '\t')))
+		c->p++;
+	ve = c->p;
+	while (ve > vs && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r'))
+		ve--;
+	memcpy(value, vs, (size_t)(ve - vs));
+	*vlen = (size_t)(ve - vs);
+}
+
+/* The next KEY=VALUE: 1 with a pair, 0 at the end, -1 with err set. */
+static int read_pair(cursor *c, struct pair *out)
+{
+	char *key = NULL, *value = NULL;
+	size_t vlen = 0;
+	int start_line;
+
+	for (;;) { /* blank and comment lines */
+		skip_blanks(c, 1);
+		if (c->p >= c->end)
+			return 0;
+		if (*c->p != '\n' && *c->p != '#')
+			break;
+		next_line(c);
+	}
+	start_line = c->line;
+	if (read_key(c, &key))
+		return -1;
+	if (!(value = malloc((size_t)(c->end - c->p) + 1))) {
+		snprintf(c->err, c->errlen, "%s: out of memory", c->path);
+		goto fail;
+	}
+	skip_blanks(c, 0);
+	if (c->p < c->end && (*c->p == '\'' || *c->p == '"')) {
+		if (read_quoted(c, key, value, &vlen))
+			goto fail;
+	} else {
+		read_bare(c, value, &vlen);
+	}
+	value[vlen] = '\0';
+	if (memchr(value, '\0', vlen)) {
+		set_error(c->err, c->errlen, c->path, start_line, "a NUL byte in the value", key);
+		goto fail;
+	}
+	next_line(c); /* the rest: a comment */
+	out->key = key;
+	out->value = value;
+	return 1;
+fail:
+	free(key);
+	free(value);
+	return -1;
+}
+
 /* Parse text into pairs; -1 with err set on a syntax error or no memory. */
 static int parse(const char *path, const char *text, size_t len, struct pair **out, size_t *n_out,
                  char *err, size_t errlen)
 {
-	const char *p = text, *end = text + len;
-	int line = 1;
-	struct pair *pairs = NULL;
+	cursor c = {text, text + len, path, 1, err, errlen};
+	struct pair *pairs = NULL, pair;
 	size_t n = 0;
+	int rc;
 
-	while (p < end) {
-		const char *ks, *ke;
-		char *key = NULL, *value = NULL;
-		size_t vlen = 0;
-		int start_line = line;
-
-		while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
-			p++;
-		if (p < end && (*p == '\n' || *p == '#')) { /* blank or comment line */
-			while (p < end && *p != '\n')
-				p++;
-			if (p < end)
-				p++, line++;
-			continue;
-		}
-		if (p >= end)
+	while ((rc = read_pair(&c, &pair)) == 1) {
+		struct pair *np = realloc(pairs, (n + 1) * sizeof *np);
+		if (!np) {
+			free(pair.key);
+			free(pair.value);
+			snprintf(err, errlen, "%s: out of memory", path);
+			rc = -1;
 			break;
-		if ((size_t)(end - p) > 7 && !strncmp(p, "export", 6) && (p[6] == ' ' || p[6] == '\t')) {
-			p += 7;
-			while (p < end && (*p == ' ' || *p == '\t'))
-				p++;
 		}
-		ks = p;
-		if (p < end && is_key_start((unsigned char)*p))
-			while (p < end && is_key_char((unsigned char)*p))
-				p++;
-		ke = p;
-		if (ke == ks)
-			goto bad_key;
-		while (p < end && (*p == ' ' || *p == '\t'))
-			p++;
-		if (p >= end || *p != '=') {
-			char *k = strndup(ks, (size_t)(ke - ks));
-			set_error(err, errlen, path, line, "expected KEY=VALUE", k);
-			free(k);
-			goto fail;
-		}
-		p++;
-		key = strndup(ks, (size_t)(ke - ks));
-		value = malloc((size_t)(end - p) + 1);
-		if (!key || !value)
-			goto nomem;
-		while (p < end && (*p == ' ' || *p == '\t'))
-			p++;
-		if (p < end && (*p == '\'' || *p == '"')) {
-			char q = *p++;
-			for (;;) {
-				if (p >= end) {
-					set_error(err, errlen, path, start_line,
-					          q == '"' ? "unterminated double quote"
-					                   : "unterminated single quote",
-					          key);
-					goto fail_kv;
-				}
-				if (*p == q) {
-					p++;
-					break;
-				}
-				if (*p == '\n')
-					line++;
-				if (q == '"' && *p == '\\' && p + 1 < end) {
-					char c = p[1];
-					char r = c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c;
-					if (c == 'n' || c == 'r' || c == 't' || c == '\\' || c == '"') {
-						value[vlen++] = r;
-						p += 2;
-						continue;
-					}
-				}
-				value[vlen++] = *p++;
-			}
-			while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
-				p++;
-			if (p < end && *p != '\n' && *p != '#') {
-				set_error(err, errlen, path, line, "text after the closing quote", key);
-				goto fail_kv;
-			}
-		} else {
-			const char *vs = p;
-			while (p < end && *p != '\n' && !(*p == '#' && (p == vs || p[-1] == ' ' || p[-1] == '\t')))
-				p++;
-			const char *ve = p;
-			while (ve > vs && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r'))
-				ve--;
-			memcpy(value, vs, (size_t)(ve - vs));
-			vlen = (size_t)(ve - vs);
-		}
-		value[vlen] = '\0';
-		if (memchr(value, '\0', vlen)) {
-			set_error(err, errlen, path, start_line, "a NUL byte in the value", key);
-			goto fail_kv;
-		}
-		while (p < end && *p != '\n') /* the rest: a comment */
-			p++;
-		if (p < end)
-			p++, line++;
-		{
-			struct pair *np = realloc(pairs, (n + 1) * sizeof *np);
-			if (!np)
-				goto nomem;
-			pairs = np;
-			pairs[n].key = key;
-			pairs[n].value = value;
-			n++;
-		}
-		continue;
-	bad_key:
-		set_error(err, errlen, path, line,
-		          "expected a variable name ([A-Za-z_][A-Za-z0-9_.-]*) at the start of the line",
-		          NULL);
-		goto fail;
-	nomem:
-		snprintf(err, errlen, "%s: out of memory", path);
-	fail_kv:
-		free(key);
-		free(value);
-		goto fail;
+		pairs = np;
+		pairs[n++] = pair;
 	}
-	*out = pairs;
-	*n_out = n;
-	return 0;
-fail:
+	if (rc == 0) {
+		*out = pairs;
+		*n_out = n;
+		return 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		free(pairs[i].key);
 		free(pairs[i].value);
