@@ -557,6 +557,117 @@ static int check_fd_limit(hypertest *h, long concurrency, size_t n_tests)
 	                       : "");
 }
 
+/* The tests --only, --grep, --rerun and --last-failed select, logged.  When
+ * a rerun finds nothing to run, *out is an empty run and the invoke ends. */
+static int apply_selection(hypertest *h, ht_manifest *m, hypertest_run **out)
+{
+	json_t *sel = NULL;
+	char *why = NULL;
+	size_t all = json_array_size(m->contexts), k;
+	ht_buf names = HT_BUF_INIT;
+	hypertest_run *run;
+	int rc;
+
+	if ((rc = ht_select_tests(h, m->contexts, &sel, &why)))
+		return rc;
+	json_decref(m->contexts);
+	m->contexts = sel;
+	if (!why)
+		return HYPERTEST_OK;
+	if (json_array_size(sel) == 0) {
+		ht_log(h, HYPERTEST_LOG_INFO, "nothing to rerun: no test of %s", why);
+		free(why);
+		if (!(run = new_run(m)))
+			return ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
+		run->start_ms = run->end_ms = ht_now_ms();
+		*out = run;
+		return HYPERTEST_OK;
+	}
+	for (k = 0; k < json_array_size(sel) && k < 20; k++) {
+		json_t *c = json_array_get(sel, k);
+		const char *nm = json_string_value(json_object_get(c, "name"));
+		char *txt = NULL;
+		if (!nm)
+			nm = json_string_value(json_object_get(c, "id"));
+		if (!nm)
+			nm = json_string_value(json_object_get(c, "nodeid"));
+		if (!nm)
+			nm = txt = json_dumps(c, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		ht_buf_printf(&names, "%s%s", k ? ", " : "", nm ? nm : "?");
+		free(txt);
+	}
+	ht_log(h, HYPERTEST_LOG_INFO, "selected %zu of %zu tests (%s): %s%s", json_array_size(sel),
+	       all, why, names.data ? names.data : "", json_array_size(sel) > 20 ? ", ..." : "");
+	ht_buf_free(&names);
+	free(why);
+	return HYPERTEST_OK;
+}
+
+/* The durations of earlier runs; a file that cannot be read is a warning. */
+static ht_history *load_history(hypertest *h, const char *path)
+{
+	ht_err herr;
+	ht_history *hist;
+
+	ht_err_clear(&herr);
+	hist = ht_history_load(path, &herr);
+	if (herr.code != HYPERTEST_OK)
+		ht_log(h, HYPERTEST_LOG_WARNING, "test durations of earlier runs not used: %s",
+		       herr.msg);
+	return hist;
+}
+
+/* --dry-run: each test logged in the order it would start, and skipped. */
+static void dry_run(hypertest *h, hypertest_run *run, const size_t *order)
+{
+	for (size_t i = 0; i < run->n; i++) {
+		ht_test_result *t = &run->tests[order[i]];
+		const char *name = context_name(t->context);
+		char *ctx = name ? NULL : json_dumps(t->context, JSON_COMPACT | JSON_SORT_KEYS);
+		if (t->expected_ms >= 0)
+			ht_log(h, HYPERTEST_LOG_INFO, "would start %zu/%zu: %s (expected %lld.%03lld s)",
+			       i + 1, run->n, name ? name : ctx ? ctx : "?",
+			       (long long)(t->expected_ms / 1000), (long long)(t->expected_ms % 1000));
+		else
+			ht_log(h, HYPERTEST_LOG_INFO, "would start %zu/%zu: %s (no history)", i + 1,
+			       run->n, name ? name : ctx ? ctx : "?");
+		free(ctx);
+		t->start_ms = t->end_ms = ht_now_ms();
+		t->status = HYPERTEST_STATUS_SKIPPED;
+		t->message = ht_strdup("dry run: not invoked");
+		t->duration = 0;
+	}
+}
+
+static void log_usage(hypertest *h, const hypertest_run *run, size_t max_in_flight)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		ht_log(h, HYPERTEST_LOG_DEBUG,
+		       "%zu tests in %lld ms, at most %zu in flight; this process: %ld ms user "
+		       "CPU, %ld ms system CPU, %ld KB max RSS",
+		       run->n, (long long)(run->end_ms - run->start_ms), max_in_flight,
+		       (long)(ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000),
+		       (long)(ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000),
+		       (long)ru.ru_maxrss);
+}
+
+/* After a run: the durations saved, and the report built from the bucket
+ * (the results are in hand whatever happens to either). */
+static void save_and_report(hypertest *h, ht_instance *provider, const hypertest_run *run,
+                            ht_history *hist)
+{
+	ht_err err;
+	int html = !(h->flags & HYPERTEST_FLAG_NO_REPORT) && ht_config_report(h->cfg);
+	const char *junit = ht_junit_output(h);
+
+	if (ht_history_save(hist, &err) != HYPERTEST_OK)
+		ht_log(h, HYPERTEST_LOG_WARNING, "cannot save test durations: %s", err.msg);
+	if ((html || junit) && run->results_json &&
+	    ht_report_run(h, provider, run->run_id, run->results_json, html, junit) != HYPERTEST_OK)
+		ht_log(h, HYPERTEST_LOG_ERROR, "cannot build the report: %s", h->err.msg);
+}
+
 int hypertest_invoke(hypertest *h, hypertest_run **out)
 {
 	ht_instance *provider = NULL, *runner = NULL;
@@ -594,50 +705,8 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 		rc = ht_fail(h, HYPERTEST_ERR_EMPTY, "the manifest lists no tests");
 		goto out;
 	}
-	{
-		json_t *sel = NULL;
-		char *why = NULL;
-		size_t all = json_array_size(m.contexts);
-		if ((rc = ht_select_tests(h, m.contexts, &sel, &why)))
-			goto out;
-		json_decref(m.contexts);
-		m.contexts = sel;
-		if (why && json_array_size(sel) == 0) {
-			ht_log(h, HYPERTEST_LOG_INFO, "nothing to rerun: no test of %s", why);
-			free(why);
-			if (!(run = new_run(&m))) {
-				rc = ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			run->start_ms = run->end_ms = ht_now_ms();
-			*out = run;
-			run = NULL;
-			rc = HYPERTEST_OK;
-			goto out;
-		}
-		if (why) {
-			ht_buf names = HT_BUF_INIT;
-			size_t k;
-			for (k = 0; k < json_array_size(sel) && k < 20; k++) {
-				json_t *c = json_array_get(sel, k);
-				const char *nm = json_string_value(json_object_get(c, "name"));
-				char *txt = NULL;
-				if (!nm)
-					nm = json_string_value(json_object_get(c, "id"));
-				if (!nm)
-					nm = json_string_value(json_object_get(c, "nodeid"));
-				if (!nm)
-					nm = txt = json_dumps(c, JSON_COMPACT | JSON_PRESERVE_ORDER);
-				ht_buf_printf(&names, "%s%s", k ? ", " : "", nm ? nm : "?");
-				free(txt);
-			}
-			ht_log(h, HYPERTEST_LOG_INFO, "selected %zu of %zu tests (%s): %s%s",
-			       json_array_size(sel), all, why, names.data ? names.data : "",
-			       json_array_size(sel) > 20 ? ", ..." : "");
-			ht_buf_free(&names);
-			free(why);
-		}
-	}
+	if ((rc = apply_selection(h, &m, out)) || *out)
+		goto out;
 	run = new_run(&m);
 	known = calloc(json_array_size(m.contexts), sizeof *known);
 	order = calloc(json_array_size(m.contexts), sizeof *order);
@@ -651,14 +720,7 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 	st.h = h;
 	st.provider = provider;
 	st.run = run;
-	{
-		ht_err herr;
-		ht_err_clear(&herr);
-		st.hist = ht_history_load(hist_path, &herr);
-		if (herr.code != HYPERTEST_OK)
-			ht_log(h, HYPERTEST_LOG_WARNING, "test durations of earlier runs not used: %s",
-			       herr.msg);
-	}
+	st.hist = load_history(h, hist_path);
 	for (i = 0; i < run->n; i++) {
 		st.invs[i].h = h;
 		st.invs[i].run = &st;
@@ -678,52 +740,15 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 	ht_emit(h, HYPERTEST_EVENT_RUN_START, HYPERTEST_FIELD_RUN_ID, run->run_id,
 	        HYPERTEST_FIELD_TOTAL, (int64_t)run->n, HYPERTEST_FIELD_CONCURRENCY,
 	        (int64_t)concurrency, 0);
-	if (h->flags & HYPERTEST_FLAG_DRY_RUN) {
-		for (i = 0; i < run->n; i++) {
-			ht_test_result *t = &run->tests[order[i]];
-			const char *name = context_name(t->context);
-			char *ctx = name ? NULL : json_dumps(t->context, JSON_COMPACT | JSON_SORT_KEYS);
-			if (t->expected_ms >= 0)
-				ht_log(h, HYPERTEST_LOG_INFO, "would start %zu/%zu: %s (expected %lld.%03lld s)",
-				       i + 1, run->n, name ? name : ctx ? ctx : "?",
-				       (long long)(t->expected_ms / 1000), (long long)(t->expected_ms % 1000));
-			else
-				ht_log(h, HYPERTEST_LOG_INFO, "would start %zu/%zu: %s (no history)", i + 1,
-				       run->n, name ? name : ctx ? ctx : "?");
-			free(ctx);
-			t->start_ms = t->end_ms = ht_now_ms();
-			t->status = HYPERTEST_STATUS_SKIPPED;
-			t->message = ht_strdup("dry run: not invoked");
-			t->duration = 0;
-		}
-	} else {
+	if (h->flags & HYPERTEST_FLAG_DRY_RUN)
+		dry_run(h, run, order);
+	else
 		run_loop(&st, order, concurrency, fields);
-	}
 	run->end_ms = ht_now_ms();
-	{
-		struct rusage ru;
-		if (getrusage(RUSAGE_SELF, &ru) == 0)
-			ht_log(h, HYPERTEST_LOG_DEBUG,
-			       "%zu tests in %lld ms, at most %zu in flight; this process: %ld ms user "
-			       "CPU, %ld ms system CPU, %ld KB max RSS",
-			       run->n, (long long)(run->end_ms - run->start_ms), st.max_in_flight,
-			       (long)(ru.ru_utime.tv_sec * 1000 + ru.ru_utime.tv_usec / 1000),
-			       (long)(ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000),
-			       (long)ru.ru_maxrss);
-	}
+	log_usage(h, run, st.max_in_flight);
 	publish(h, provider, run);
-	if (!(h->flags & HYPERTEST_FLAG_DRY_RUN)) {
-		ht_err err;
-		int html = !(h->flags & HYPERTEST_FLAG_NO_REPORT) && ht_config_report(h->cfg);
-		const char *junit = ht_junit_output(h);
-		if (ht_history_save(st.hist, &err) != HYPERTEST_OK)
-			ht_log(h, HYPERTEST_LOG_WARNING, "cannot save test durations: %s", err.msg);
-		/* the report is built from the bucket; results are in hand whatever happens */
-		if ((html || junit) && run->results_json &&
-		    ht_report_run(h, provider, run->run_id, run->results_json, html, junit) !=
-		        HYPERTEST_OK)
-			ht_log(h, HYPERTEST_LOG_ERROR, "cannot build the report: %s", h->err.msg);
-	}
+	if (!(h->flags & HYPERTEST_FLAG_DRY_RUN))
+		save_and_report(h, provider, run, st.hist);
 	*out = run;
 	run = NULL;
 	rc = HYPERTEST_OK;
