@@ -69,13 +69,15 @@ static void check(aws_provider *p, hypertest_checks *c, const char *name, int st
 
 static void doctor_function(aws_provider *p, hypertest_checks *c)
 {
-	aws_err err = {0};
+	char *err = NULL;
 	json_t *fn = NULL;
 	const char *type, *uri;
 	if (aws_lambda_get_function(p, &fn, &err) != 0) {
-		check(p, c, "provider.aws.function", HYPERTEST_CHECK_FAILED, "%s", err.msg);
+		check(p, c, "provider.aws.function", HYPERTEST_CHECK_FAILED, "%s", aws_msg(err));
+		free(err);
 		return;
 	}
+	free(err);
 	type = json_string_value(json_object_get(json_object_get(fn, "Configuration"), "PackageType"));
 	uri = json_string_value(json_object_get(json_object_get(fn, "Code"), "ImageUri"));
 	if (!type || strcmp(type, "Image") != 0)
@@ -92,7 +94,7 @@ static void doctor_function(aws_provider *p, hypertest_checks *c)
 
 static void doctor_bucket(aws_provider *p, hypertest_checks *c)
 {
-	aws_err err = {0};
+	char *err = NULL;
 	htp_buf out = {0};
 	int rc = aws_s3_get(&p->s3, ".hypertest-doctor-probe", &out, &err);
 	htp_buf_free(&out);
@@ -101,17 +103,20 @@ static void doctor_bucket(aws_provider *p, hypertest_checks *c)
 		      p->o.bucket, p->ep[AWS_SVC_S3].url);
 	else
 		check(p, c, "provider.aws.bucket", HYPERTEST_CHECK_FAILED, "bucket s3://%s: %s",
-		      p->o.bucket, err.msg);
+		      p->o.bucket, aws_msg(err));
+	free(err);
 }
 
 static void doctor_registry(aws_provider *p, hypertest_checks *c)
 {
 	aws_ecr_login login;
-	aws_err err = {0};
+	char *err = NULL;
 	if (aws_ecr_get_login(p, &login, &err) != 0) {
-		check(p, c, "provider.aws.registry", HYPERTEST_CHECK_FAILED, "%s", err.msg);
+		check(p, c, "provider.aws.registry", HYPERTEST_CHECK_FAILED, "%s", aws_msg(err));
+		free(err);
 		return;
 	}
+	free(err);
 	check(p, c, "provider.aws.registry", HYPERTEST_CHECK_OK,
 	      "ECR login for %s obtained (user %s)",
 	      p->o.ecr_registry ? p->o.ecr_registry
@@ -122,11 +127,11 @@ static void doctor_registry(aws_provider *p, hypertest_checks *c)
 
 static void doctor_quota(aws_provider *p, hypertest_checks *c)
 {
-	aws_err err = {0};
+	char *err = NULL;
 	double quota = 0;
 	if (aws_quota_lambda_concurrency(p, &quota, &err) != 0) {
 		check(p, c, "provider.aws.concurrency", HYPERTEST_CHECK_WARNING,
-		      "cannot read the Lambda concurrency quota: %s", err.msg);
+		      "cannot read the Lambda concurrency quota: %s", aws_msg(err));
 	} else if (p->o.concurrency > 0 && quota < (double)p->o.concurrency) {
 		check(p, c, "provider.aws.concurrency", HYPERTEST_CHECK_WARNING,
 		      "the account's Lambda concurrency quota (%s) is %.0f, below the configured "
@@ -140,6 +145,7 @@ static void doctor_quota(aws_provider *p, hypertest_checks *c)
 		check(p, c, "provider.aws.concurrency", HYPERTEST_CHECK_OK,
 		      "Lambda concurrency quota %.0f (the configured concurrency is unknown)", quota);
 	}
+	free(err);
 }
 
 static int aws_doctor(void *self, hypertest_checks *c)
@@ -190,7 +196,7 @@ static int aws_image_target(void *self, hypertest_params *t)
 {
 	aws_provider *p = self;
 	aws_ecr_login login;
-	aws_err err = {0};
+	char *err = NULL;
 	char *host = NULL;
 	int plain = p->o.ecr_plain_http, rc;
 	if ((rc = aws_ready(p)))
@@ -199,8 +205,9 @@ static int aws_image_target(void *self, hypertest_params *t)
 		return aws_p_fail(p, HYPERTEST_ERR_CONFIG,
 		                  "option 'repository' is not set and the configuration has no "
 		                  "imageName");
-	if (aws_ecr_get_login(p, &login, &err) != 0)
-		return aws_p_err(p, &err);
+	if ((rc = aws_ecr_get_login(p, &login, &err)) != 0)
+		return aws_p_err_take(p, rc, err);
+	free(err);
 	if (p->o.ecr_registry) {
 		host = strdup(p->o.ecr_registry);
 	} else if (login.proxy_endpoint) {
@@ -244,17 +251,19 @@ static int aws_object_put(void *self, const char *key, const void *data, size_t 
                           const char *content_type)
 {
 	aws_provider *p = self;
-	aws_err err = {0};
+	char *err = NULL;
 	int rc = aws_ready(p);
 	if (rc == 0 && (rc = aws_s3_put(&p->s3, key, data, len, content_type, &err)))
-		aws_p_err(p, &err);
+		aws_p_err_take(p, rc, err);
+	else
+		free(err);
 	return rc;
 }
 
 static int aws_object_get(void *self, const char *key, hypertest_buffer *out)
 {
 	aws_provider *p = self;
-	aws_err err = {0};
+	char *err = NULL;
 	htp_buf b = {0};
 	int rc = aws_ready(p);
 	/* the core reads an object (the manifest) just before it invokes: the
@@ -262,7 +271,9 @@ static int aws_object_get(void *self, const char *key, hypertest_buffer *out)
 	if (rc == 0)
 		aws_lambda_warm(p);
 	if (rc == 0 && (rc = aws_s3_get(&p->s3, key, &b, &err)))
-		aws_p_err(p, &err);
+		aws_p_err_take(p, rc, err);
+	else
+		free(err);
 	if (rc == 0 && b.len && p->up.buffer_append(out, b.data, b.len))
 		rc = aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	htp_buf_free(&b);
@@ -299,11 +310,14 @@ static int list_one(void *ud, const char *key, long long size)
 static int aws_object_list(void *self, const char *prefix, hypertest_params *objects)
 {
 	aws_provider *p = self;
-	aws_err err = {0};
+	char *err = NULL;
 	struct list_ctx c = {p, objects};
 	int rc = aws_ready(p);
-	if (rc == 0 && (rc = aws_s3_list(&p->s3, prefix, list_one, &c, &err)) && err.code)
-		aws_p_err(p, &err);
+	/* without a message, list_one failed and told the core already */
+	if (rc == 0 && (rc = aws_s3_list(&p->s3, prefix, list_one, &c, &err)) && err)
+		aws_p_err_take(p, rc, err);
+	else
+		free(err);
 	return rc;
 }
 

@@ -29,7 +29,7 @@ static char *trim(char *s)
 	return s;
 }
 
-int aws_ini_parse(const char *path, const char *text, aws_ini_fn fn, void *ud, aws_err *err)
+int aws_ini_parse(const char *path, const char *text, aws_ini_fn fn, void *ud, char **err)
 {
 	char *copy = strdup(text), *line, *next, *section = NULL;
 	int lineno = 0, rc = 0, nested_ok = 0;
@@ -209,7 +209,7 @@ static int has_section(const char *text, const char *name)
 
 /* Read one profile from one file; 0 (missing file included) or an error. */
 static int read_profile(const char *path, const char *s1, const char *s2, profile_vals *pv,
-                        aws_err *err)
+                        char **err)
 {
 	int missing, rc;
 	char *text = read_text(path, &missing);
@@ -269,7 +269,7 @@ typedef struct load_ctx {
 
 /* Credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
  * AWS_SESSION_TOKEN (copies; checked for memory by the caller). */
-static int creds_from_env(aws_credentials *c, const char *ek, const char *es, aws_err *err)
+static int creds_from_env(aws_credentials *c, const char *ek, const char *es, char **err)
 {
 	if (!ek || !es)
 		return aws_fail(err, HYPERTEST_ERR_AUTH,
@@ -287,7 +287,7 @@ static int creds_from_env(aws_credentials *c, const char *ek, const char *es, aw
 
 /* Credentials from the profile: the credentials file's section first, then
  * the config file's. */
-static int creds_from_profile(aws_credentials *c, const load_ctx *x, aws_err *err)
+static int creds_from_profile(aws_credentials *c, const load_ctx *x, char **err)
 {
 	const profile_vals *cv = &x->cv, *fv = &x->fv;
 	const profile_vals *src = cv->key_id || cv->secret ? cv : fv->key_id || fv->secret ? fv : NULL;
@@ -316,7 +316,7 @@ static int creds_from_profile(aws_credentials *c, const load_ctx *x, aws_err *er
 /* The region: the option, AWS_REGION, AWS_DEFAULT_REGION, the profile's in
  * the config file. */
 static int region_load(aws_credentials *c, const aws_credentials_options *o, const load_ctx *x,
-                       aws_err *err)
+                       char **err)
 {
 	if (o && o->region && *o->region) {
 		c->region = strdup(o->region);
@@ -339,7 +339,7 @@ static int region_load(aws_credentials *c, const aws_credentials_options *o, con
 	return 0;
 }
 
-int aws_credentials_load(aws_credentials *c, const aws_credentials_options *o, aws_err *err)
+int aws_credentials_load(aws_credentials *c, const aws_credentials_options *o, char **err)
 {
 	const char *profile_opt = o && o->profile && *o->profile ? o->profile : NULL;
 	const char *ek = env("AWS_ACCESS_KEY_ID"), *es = env("AWS_SECRET_ACCESS_KEY");

@@ -41,7 +41,7 @@ typedef struct aws_credentials_options {
  * Errors: HYPERTEST_ERR_AUTH (no or incomplete credentials),
  * HYPERTEST_ERR_CONFIG (a file that does not parse: file:line; no region),
  * HYPERTEST_ERR_NOT_FOUND (a named profile that exists nowhere). */
-int aws_credentials_load(aws_credentials *c, const aws_credentials_options *o, aws_err *err);
+int aws_credentials_load(aws_credentials *c, const aws_credentials_options *o, char **err);
 void aws_credentials_free(aws_credentials *c);
 
 /* ---- INI files --------------------------------------------------------------- */
@@ -52,7 +52,7 @@ typedef int (*aws_ini_fn)(void *ud, const char *section, const char *key, const 
 /* Parse text (path names it in errors): [section], key = value, comments
  * starting with # or ;, blank lines; indented lines after "key =" are a
  * nested block and are skipped.  0, or HYPERTEST_ERR_CONFIG naming path:line. */
-int aws_ini_parse(const char *path, const char *text, aws_ini_fn fn, void *ud, aws_err *err);
+int aws_ini_parse(const char *path, const char *text, aws_ini_fn fn, void *ud, char **err);
 
 /* ---- secrets out of text ----------------------------------------------------- */
 

@@ -79,7 +79,7 @@ void aws_ecr_login_free(aws_ecr_login *l)
 	memset(l, 0, sizeof *l);
 }
 
-int aws_ecr_get_login(aws_provider *p, aws_ecr_login *out, aws_err *err)
+int aws_ecr_get_login(aws_provider *p, aws_ecr_login *out, char **err)
 {
 	json_t *doc = NULL, *data;
 	const char *tok, *proxy;
@@ -119,7 +119,7 @@ int aws_ecr_get_login(aws_provider *p, aws_ecr_login *out, aws_err *err)
 }
 
 int aws_ecr_tag_digest(aws_provider *p, const char *repository, const char *tag, char **digest,
-                       aws_err *err)
+                       char **err)
 {
 	json_t *req = json_pack("{s:s, s:[{s:s}], s:[s,s,s,s]}", "repositoryName", repository,
 	                        "imageIds", "imageTag", tag, "acceptedMediaTypes",

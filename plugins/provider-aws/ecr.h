@@ -15,13 +15,13 @@ typedef struct aws_ecr_login {
 } aws_ecr_login;
 
 /* GetAuthorizationToken, decoded. */
-int aws_ecr_get_login(aws_provider *p, aws_ecr_login *out, aws_err *err);
+int aws_ecr_get_login(aws_provider *p, aws_ecr_login *out, char **err);
 void aws_ecr_login_free(aws_ecr_login *l);
 
 /* BatchGetImage: the digest ("sha256:...", caller frees) of repository:tag.
  * HYPERTEST_ERR_NOT_FOUND when there is no such image. */
 int aws_ecr_tag_digest(aws_provider *p, const char *repository, const char *tag, char **digest,
-                       aws_err *err);
+                       char **err);
 
 /* Is host "<12 digits>.dkr.ecr.<region>.amazonaws.com[.cn]"?  Fills
  * account[13] and region[64] (either may be NULL) when it is. */

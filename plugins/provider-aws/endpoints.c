@@ -101,7 +101,7 @@ static int host_needs_path_style(const char *hs, const char *he)
 	return dots == 3;
 }
 
-int aws_endpoints_options_from_json(aws_endpoints_options *o, json_t *options, aws_err *err)
+int aws_endpoints_options_from_json(aws_endpoints_options *o, json_t *options, char **err)
 {
 	json_t *eps = json_object_get(options, "endpoints"), *fps, *v;
 	const char *k;
@@ -147,7 +147,7 @@ void aws_endpoint_free(aws_endpoint *e)
 }
 
 int aws_endpoint_resolve(aws_endpoint *e, int service, const aws_endpoints_options *o,
-                         aws_err *err)
+                         char **err)
 {
 	char var[64];
 	const char *url = NULL, *hs, *he;

@@ -43,11 +43,11 @@ const char *aws_service_env(int service);
  * "s3ForcePathStyle" of the plugin options (strings stay owned by
  * options).  HYPERTEST_ERR_CONFIG naming the key on a wrong type, an
  * unknown service or a URL that is not http(s)://host[:port][/path]. */
-int aws_endpoints_options_from_json(aws_endpoints_options *o, json_t *options, aws_err *err);
+int aws_endpoints_options_from_json(aws_endpoints_options *o, json_t *options, char **err);
 
 /* Resolve one service.  Errors: HYPERTEST_ERR_CONFIG (bad URL, no region). */
 int aws_endpoint_resolve(aws_endpoint *e, int service, const aws_endpoints_options *o,
-                         aws_err *err);
+                         char **err);
 void aws_endpoint_free(aws_endpoint *e);
 
 /* Check an endpoint URL: http or https, a host, an optional port and path. */

@@ -82,12 +82,12 @@ enum { OUTCOME_DONE = 0, OUTCOME_RETRY = 1 };
 
 /* The request's header lines for libcurl: its own, Host, the signature. */
 int aws_http_header_list(aws_http *h, const aws_http_request *r, struct curl_slist **out,
-                         aws_err *err);
+                         char **err);
 /* Configure t->easy for the next attempt (signing included). */
-int aws_http_setup_attempt(aws_http *h, transfer *t, aws_err *err);
+int aws_http_setup_attempt(aws_http *h, transfer *t, char **err);
 /* Look at a finished attempt: either the final outcome (code, message into
  * err) and OUTCOME_DONE, or OUTCOME_RETRY after *delay_ms. */
-int aws_http_outcome(aws_http *h, transfer *t, CURLcode cc, int *code, aws_err *err,
+int aws_http_outcome(aws_http *h, transfer *t, CURLcode cc, int *code, char **err,
                      long *delay_ms);
 
 /* http-multi.c: the multi handles for h->cfg.concurrency transfers.

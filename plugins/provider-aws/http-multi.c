@@ -245,17 +245,21 @@ static void make_ready(aws_http *h, transfer *t, int code, const char *msg)
 /* Start an attempt of t in the multi handle, or queue it as failed. */
 static void start(aws_http *h, transfer *t)
 {
-	aws_err err = {0};
+	char *err = NULL;
 	CURLMcode mc;
-	if (aws_http_setup_attempt(h, t, &err) != 0) {
-		make_ready(h, t, err.code, err.msg);
+	int rc;
+	if ((rc = aws_http_setup_attempt(h, t, &err)) != 0) {
+		make_ready(h, t, rc, aws_msg(err));
+		free(err);
 		return;
 	}
 	t->sh = least_loaded(h);
 	mc = curl_multi_add_handle(t->sh->multi, t->easy);
 	if (mc != CURLM_OK) {
-		aws_fail(&err, HYPERTEST_ERR_HTTP, "%s: %s", t->req->what, curl_multi_strerror(mc));
-		make_ready(h, t, err.code, err.msg);
+		rc = aws_fail(&err, HYPERTEST_ERR_HTTP, "%s: %s", t->req->what,
+		              curl_multi_strerror(mc));
+		make_ready(h, t, rc, aws_msg(err));
+		free(err);
 		return;
 	}
 	t->sh->running++;
@@ -263,7 +267,7 @@ static void start(aws_http *h, transfer *t)
 }
 
 int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done, void *ud,
-                       aws_err *err)
+                       char **err)
 {
 	transfer *t;
 	warm_join(h, 1);
@@ -360,7 +364,7 @@ static int collect(aws_http *h, shard *sh)
 	while ((m = curl_multi_info_read(sh->multi, &left))) {
 		transfer *t = NULL;
 		CURLcode cc;
-		aws_err err = {0};
+		char *err = NULL;
 		long delay = 0;
 		int code = 0;
 		if (m->msg != CURLMSG_DONE)
@@ -379,9 +383,11 @@ static int collect(aws_http *h, shard *sh)
 		if (aws_http_outcome(h, t, cc, &code, &err, &delay) == OUTCOME_RETRY) {
 			t->due = htp_now_ms() + delay;
 			tl_push(&h->delayed, t);
+			free(err);
 			continue;
 		}
-		complete(h, t, code, err.msg);
+		complete(h, t, code, code ? aws_msg(err) : "");
+		free(err);
 		n++;
 	}
 	return n;
@@ -554,7 +560,7 @@ size_t aws_http_warm_left(aws_http *h)
 	return h->warm_left;
 }
 
-int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, aws_err *err)
+int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, char **err)
 {
 	int rc;
 	warm_join(h, 1);

@@ -50,8 +50,8 @@ static void logf_(aws_http *h, int level, const char *fmt, ...)
 }
 
 /* Record an error with its message redacted. */
-static int fail_red(aws_http *h, aws_err *err, int code, const char *fmt, ...) AWS_PRINTF(4, 5);
-static int fail_red(aws_http *h, aws_err *err, int code, const char *fmt, ...)
+static int fail_red(aws_http *h, char **err, int code, const char *fmt, ...) AWS_PRINTF(4, 5);
+static int fail_red(aws_http *h, char **err, int code, const char *fmt, ...)
 {
 	char msg[2048], *red;
 	va_list ap;
@@ -198,7 +198,7 @@ static int split_url(const char *url, char **host, char **path, char **query)
 }
 
 int aws_http_sign_sigv4(void *ud, const aws_http_request *req, aws_headers *headers,
-                        aws_err *err)
+                        char **err)
 {
 	aws_http_sigv4 *s = ud;
 	aws_sigv4_params p = {0};
@@ -368,7 +368,7 @@ static unsigned long long rng_next(aws_http *h)
 	return h->rng * 2685821657736338717ULL;
 }
 
-aws_http *aws_http_new(const aws_http_config *cfg, aws_err *err)
+aws_http *aws_http_new(const aws_http_config *cfg, char **err)
 {
 	aws_http *h;
 	struct rlimit rl;
@@ -487,7 +487,7 @@ static size_t header_cb(char *data, size_t size, size_t n, void *ud)
 }
 
 int aws_http_header_list(aws_http *h, const aws_http_request *r, struct curl_slist **out,
-                         aws_err *err)
+                         char **err)
 {
 	aws_headers hdrs = {0};
 	char *host = NULL, *path = NULL, *query = NULL;
@@ -536,7 +536,7 @@ int aws_http_header_list(aws_http *h, const aws_http_request *r, struct curl_sli
 	return 0;
 }
 
-int aws_http_setup_attempt(aws_http *h, transfer *t, aws_err *err)
+int aws_http_setup_attempt(aws_http *h, transfer *t, char **err)
 {
 	aws_http_request *r = t->req;
 	int rc;
@@ -599,14 +599,14 @@ int aws_http_setup_attempt(aws_http *h, transfer *t, aws_err *err)
 	return 0;
 }
 
-int aws_http_outcome(aws_http *h, transfer *t, CURLcode cc, int *code, aws_err *err,
+int aws_http_outcome(aws_http *h, transfer *t, CURLcode cc, int *code, char **err,
                      long *delay_ms)
 {
 	aws_http_request *r = t->req;
 	int max_attempts = r->max_attempts > 0 ? r->max_attempts : h->cfg.max_attempts;
 	int retry = 0;
 	long status = 0;
-	aws_err e = {0};
+	char *e = NULL;
 
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
 	t->resp.status = cc == CURLE_OK ? status : 0;
@@ -645,7 +645,7 @@ int aws_http_outcome(aws_http *h, transfer *t, CURLcode cc, int *code, aws_err *
 	 * mode only (with thousands in flight the line costs more than the request) */
 	if (*code != 0 || t->resp.attempts > 1 || h->cfg.verbose || t->easy == h->easy)
 		logf_(h, HYPERTEST_LOG_DEBUG, "%s %s -> %s (attempt %d)", r->method, r->url,
-		      *code == 0 ? "ok" : e.msg, t->resp.attempts);
+		      *code == 0 ? "ok" : aws_msg(e), t->resp.attempts);
 	if (*code && retry && t->resp.attempts < max_attempts) {
 		/* full jitter: uniform in [0, min(cap, base * 2^(attempt-1))] */
 		long ceiling = h->cfg.retry_base_ms;
@@ -664,21 +664,23 @@ int aws_http_outcome(aws_http *h, transfer *t, CURLcode cc, int *code, aws_err *
 		if (t->delay_total + *delay_ms <= h->cfg.retry_budget_ms) {
 			t->delay_total += *delay_ms;
 			logf_(h, HYPERTEST_LOG_DEBUG, "%s: retrying in %ld ms", r->what, *delay_ms);
+			free(e);
 			return OUTCOME_RETRY;
 		}
 	}
 	if (*code) {
 		if (retry && t->resp.attempts > 1)
-			aws_fail(err, *code, "%s (after %d attempts)", e.msg, t->resp.attempts);
+			aws_fail(err, *code, "%s (after %d attempts)", aws_msg(e), t->resp.attempts);
 		else
-			aws_fail(err, *code, "%s", e.msg);
+			aws_fail(err, *code, "%s", aws_msg(e));
 	}
+	free(e);
 	return OUTCOME_DONE;
 }
 
 /* ---- blocking mode ---------------------------------------------------------------------- */
 
-int aws_http_perform(aws_http *h, aws_http_request *req, aws_http_response *resp, aws_err *err)
+int aws_http_perform(aws_http *h, aws_http_request *req, aws_http_response *resp, char **err)
 {
 	transfer t;
 	int code = 0;

@@ -43,7 +43,7 @@ typedef struct aws_http_config {
 /* Called before every attempt: add the signature to headers (a fresh copy
  * of the request's own headers with Host).  0 or an error code. */
 typedef int (*aws_http_sign_fn)(void *ud, const aws_http_request *req, aws_headers *headers,
-                                aws_err *err);
+                                char **err);
 
 struct aws_http_request {
 	char *method;
@@ -89,12 +89,13 @@ typedef struct aws_http_sigv4 {
 
 /* An aws_http_sign_fn; ud is an aws_http_sigv4. */
 int aws_http_sign_sigv4(void *ud, const aws_http_request *req, aws_headers *headers,
-                        aws_err *err);
+                        char **err);
 
 /* ---- the client ------------------------------------------------------------------ */
 
-/* cfg may be NULL (defaults).  NULL on error (err says why). */
-aws_http *aws_http_new(const aws_http_config *cfg, aws_err *err);
+/* cfg may be NULL (defaults).  NULL when libcurl cannot start (*err says
+ * why: HYPERTEST_ERR_HTTP) or memory ran out (*err NULL). */
+aws_http *aws_http_new(const aws_http_config *cfg, char **err);
 void aws_http_free(aws_http *h);
 
 /* Blocking: perform req with retries.  0 for a 2xx answer; otherwise
@@ -103,7 +104,7 @@ void aws_http_free(aws_http *h);
  * response), and err->msg like "S3 PutObject s3://b/k: HTTP 403
  * AccessDenied: Access Denied".  resp (cleared first) holds the last
  * answer either way. */
-int aws_http_perform(aws_http *h, aws_http_request *req, aws_http_response *resp, aws_err *err);
+int aws_http_perform(aws_http *h, aws_http_request *req, aws_http_response *resp, char **err);
 
 /* Asynchronous: called once per added request, from aws_http_multi_wait,
  * with the outcome as aws_http_perform would return it (code 0 or an
@@ -115,7 +116,7 @@ typedef void (*aws_http_done_fn)(void *ud, aws_http_request *req, aws_http_respo
 /* Start req (made by aws_http_request_new; ownership passes, also on
  * error). */
 int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done, void *ud,
-                       aws_err *err);
+                       char **err);
 /* Drive transfers for up to timeout_ms (-1: until at least one completes;
  * 0: just what is ready) and call completions.  Returns how many completed,
  * or a negated error code. */
@@ -137,7 +138,7 @@ size_t aws_http_multi_pending(aws_http *h);
  * not done by then); requests that find every connection their multi
  * handle may open busy wait for one to be free.  req stays the
  * caller's.  0, or an error code (nothing started). */
-int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, aws_err *err);
+int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, char **err);
 /* Warm-up requests not finished yet: waits for the warm-up's thread to be
  * done first (what it leaves finishes in aws_http_multi_wait). */
 size_t aws_http_warm_left(aws_http *h);

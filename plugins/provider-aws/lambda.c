@@ -37,7 +37,7 @@ static char *function_path(aws_provider *p, const char *tail)
 }
 
 static int lambda_get(aws_provider *p, const char *tail, const char *op, json_t **out,
-                      aws_err *err)
+                      char **err)
 {
 	char what[512], *path = function_path(p, tail);
 	int rc;
@@ -49,52 +49,50 @@ static int lambda_get(aws_provider *p, const char *tail, const char *op, json_t 
 	return rc;
 }
 
-int aws_lambda_get_function(aws_provider *p, json_t **out, aws_err *err)
+int aws_lambda_get_function(aws_provider *p, json_t **out, char **err)
 {
 	return lambda_get(p, "", "GetFunction", out, err);
 }
 
 /* ---- UpdateFunctionCode ------------------------------------------------------------------- */
 
-char *aws_lambda_image_uri(aws_provider *p, const char *repository, const char *digest,
-                           aws_err *err)
+int aws_lambda_image_uri(aws_provider *p, const char *repository, const char *digest,
+                         char **uri, char **err)
 {
-	char account[13], region[64], *uri;
+	char account[13], region[64];
 	const char *arn;
 	json_t *fn = NULL;
+	int rc;
+	*uri = NULL;
 	if (p->o.ecr_registry && aws_ecr_host_parse(p->o.ecr_registry, NULL, NULL)) {
-		if (asprintf(&uri, "%s/%s@%s", p->o.ecr_registry, repository, digest) < 0)
-			uri = NULL;
-		return uri;
+		*uri = htp_strdupf("%s/%s@%s", p->o.ecr_registry, repository, digest);
+		return *uri ? 0 : aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
 	}
 	/* not an ECR host: Lambda takes images from ECR only, so name the ECR
 	 * registry of the function's own account and region */
-	if (aws_lambda_get_function(p, &fn, err) != 0)
-		return NULL;
+	if ((rc = aws_lambda_get_function(p, &fn, err)) != 0)
+		return rc;
 	arn = json_string_value(json_object_get(json_object_get(fn, "Configuration"), "FunctionArn"));
 	if (!arn || sscanf(arn, "arn:%*[^:]:lambda:%63[^:]:%12[0-9]:function:", region, account) != 2 ||
 	    strlen(account) != 12) {
-		aws_fail(err, HYPERTEST_ERR_PROVIDER,
-		         "Lambda GetFunction %s: no FunctionArn with an account and region",
-		         p->o.function_name);
 		json_decref(fn);
-		return NULL;
+		return aws_fail(err, HYPERTEST_ERR_PROVIDER,
+		                "Lambda GetFunction %s: no FunctionArn with an account and region",
+		                p->o.function_name);
 	}
 	json_decref(fn);
-	if (asprintf(&uri, "%s.dkr.ecr.%s.amazonaws.com/%s@%s", account, region, repository, digest) <
-	    0)
-		uri = NULL;
-	if (uri)
-		aws_p_log(p, HYPERTEST_LOG_DEBUG,
-		          "registry %s is not ECR: the function is pointed at %s",
-		          p->o.ecr_registry ? p->o.ecr_registry : "(none)", uri);
-	return uri;
+	*uri = htp_strdupf("%s.dkr.ecr.%s.amazonaws.com/%s@%s", account, region, repository, digest);
+	if (!*uri)
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	aws_p_log(p, HYPERTEST_LOG_DEBUG, "registry %s is not ECR: the function is pointed at %s",
+	          p->o.ecr_registry ? p->o.ecr_registry : "(none)", *uri);
+	return 0;
 }
 
 /* Poll GetFunctionConfiguration until no update is in progress.  before:
  * waiting for someone else's update (a Failed one does not matter). */
 static int wait_update(aws_provider *p, long long deadline, const char *uri, int before,
-                       aws_err *err)
+                       char **err)
 {
 	long delay = 200;
 	for (;;) {
@@ -149,7 +147,7 @@ int aws_lambda_function_update(void *self, const char *image_ref, const char *im
 {
 	aws_provider *p = self;
 	long long deadline = htp_now_ms() + p->o.update_max_wait_ms;
-	aws_err err = {0};
+	char *err = NULL;
 	char *repo, *uri = NULL, *path = NULL, *body = NULL, *code = NULL, what[512];
 	json_t *doc;
 	int rc;
@@ -163,10 +161,10 @@ int aws_lambda_function_update(void *self, const char *image_ref, const char *im
 	if (!repo)
 		return aws_p_fail(p, HYPERTEST_ERR_INVALID, "image reference '%s' names no repository",
 		                  image_ref ? image_ref : "");
-	uri = aws_lambda_image_uri(p, repo, image_digest, &err);
+	rc = aws_lambda_image_uri(p, repo, image_digest, &uri, &err);
 	free(repo);
-	if (!uri)
-		return err.code ? aws_p_err(p, &err) : aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+	if (rc)
+		return aws_p_err_take(p, rc, err);
 	doc = json_pack("{s:s}", "ImageUri", uri);
 	body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
@@ -199,7 +197,9 @@ int aws_lambda_function_update(void *self, const char *image_ref, const char *im
 	}
 out:
 	if (rc)
-		aws_p_err(p, &err);
+		aws_p_err_take(p, rc, err);
+	else
+		free(err);
 	free(code);
 	free(uri);
 	free(body);
@@ -212,7 +212,7 @@ out:
 int aws_lambda_function_digest(void *self, hypertest_buffer *digest)
 {
 	aws_provider *p = self;
-	aws_err err = {0};
+	char *err = NULL;
 	json_t *fn = NULL, *code;
 	const char *resolved, *uri, *at;
 	char *found = NULL;
@@ -220,7 +220,7 @@ int aws_lambda_function_digest(void *self, hypertest_buffer *digest)
 	if ((rc = aws_ready(p)))
 		return rc;
 	if ((rc = aws_lambda_get_function(p, &fn, &err)))
-		return aws_p_err(p, &err);
+		return aws_p_err_take(p, rc, err);
 	{
 		json_t *arch = json_object_get(json_object_get(fn, "Configuration"), "Architectures");
 		const char *a = json_string_value(json_array_get(arch, 0));
@@ -252,7 +252,8 @@ int aws_lambda_function_digest(void *self, hypertest_buffer *digest)
 	}
 	json_decref(fn);
 	if (rc)
-		return aws_p_err(p, &err);
+		return aws_p_err_take(p, rc, err);
+	free(err);
 	if (!found)
 		return aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	rc = p->up.buffer_append(digest, found, strlen(found));
@@ -351,7 +352,7 @@ int aws_lambda_invoke_start(void *self, hypertest_invocation *inv, const char *p
 {
 	aws_provider *p = self;
 	aws_http_request *req;
-	aws_err err = {0};
+	char *err = NULL;
 	pending *pd;
 	int rc;
 	if ((rc = aws_ready(p)) || (rc = invoke_target(p)))
@@ -375,8 +376,9 @@ int aws_lambda_invoke_start(void *self, hypertest_invocation *inv, const char *p
 	pd->inv = inv;
 	if ((rc = aws_http_multi_add(p->ihttp, req, invoke_done, pd, &err))) {
 		free(pd);
-		return aws_p_err(p, &err);
+		return aws_p_err_take(p, rc, err);
 	}
+	free(err);
 	return 0;
 }
 
@@ -390,7 +392,7 @@ int aws_lambda_invoke_wait(void *self, int timeout_ms)
 
 void aws_lambda_warm(aws_provider *p)
 {
-	aws_err err = {0};
+	char *err = NULL;
 	aws_http_request *req;
 	size_t n = p->o.concurrency > 0 ? (size_t)p->o.concurrency : 0;
 	if (n == 0 || !p->ihttp || p->function_side || invoke_target(p) != 0)
@@ -405,7 +407,8 @@ void aws_lambda_warm(aws_provider *p)
 	          "Lambda: opening up to %zu connections to %s ahead of the invocations", n,
 	          p->ep[AWS_SVC_LAMBDA].url);
 	if (aws_http_warm(p->ihttp, req, n, &err) != 0)
-		aws_p_log(p, HYPERTEST_LOG_DEBUG, "Lambda: no warm-up: %s", err.msg);
+		aws_p_log(p, HYPERTEST_LOG_DEBUG, "Lambda: no warm-up: %s", aws_msg(err));
+	free(err);
 	aws_http_request_free(req);
 }
 

@@ -10,7 +10,7 @@
 #include "options.h"
 
 /* GetFunction: the whole answer into *out. */
-int aws_lambda_get_function(aws_provider *p, json_t **out, aws_err *err);
+int aws_lambda_get_function(aws_provider *p, json_t **out, char **err);
 
 /* The provider operations (they report errors through up.set_error). */
 int aws_lambda_function_update(void *self, const char *image_ref, const char *image_digest);
@@ -23,8 +23,8 @@ void aws_lambda_invoke_cancel(void *self);
 /* The ImageUri Lambda is given for repository@digest: in ecrRegistry when
  * that is an ECR host, else in the ECR registry of the function's account
  * and region (a registry outside ECR, as in tests).  Caller frees. */
-char *aws_lambda_image_uri(aws_provider *p, const char *repository, const char *digest,
-                           aws_err *err);
+int aws_lambda_image_uri(aws_provider *p, const char *repository, const char *digest,
+                         char **uri, char **err);
 
 /* Open connections to the Lambda endpoint (as many as the configuration's
  * concurrency, at most) while the caller does other work: called when the

@@ -30,10 +30,11 @@ int aws_p_fail(aws_provider *p, int code, const char *fmt, ...)
 	return code;
 }
 
-int aws_p_err(aws_provider *p, const aws_err *err)
+int aws_p_err_take(aws_provider *p, int code, char *err)
 {
-	return aws_p_fail(p, err->code ? err->code : HYPERTEST_ERR_PROVIDER, "%s",
-	                  err->msg[0] ? err->msg : "failed");
+	int rc = aws_p_fail(p, code ? code : HYPERTEST_ERR_PROVIDER, "%s", aws_msg(err));
+	free(err);
+	return rc;
 }
 
 void aws_p_log(aws_provider *p, int level, const char *fmt, ...)
@@ -214,7 +215,7 @@ static long config_concurrency(aws_provider *p)
 int aws_options_parse(aws_provider *p, const char *options_json)
 {
 	json_error_t jerr;
-	aws_err err = {0};
+	char *err = NULL;
 	const char *key;
 	json_t *v;
 	double d;
@@ -271,8 +272,9 @@ int aws_options_parse(aws_provider *p, const char *options_json)
 	if (v && !json_is_boolean(v))
 		return aws_p_fail(p, HYPERTEST_ERR_CONFIG, "option 'logHttp' must be true or false");
 	p->o.log_http = json_is_true(v);
-	if (aws_endpoints_options_from_json(&p->o.eps, p->o.json, &err) != 0)
-		return aws_p_err(p, &err);
+	if ((rc = aws_endpoints_options_from_json(&p->o.eps, p->o.json, &err)) != 0)
+		return aws_p_err_take(p, rc, err);
+	free(err);
 	p->o.concurrency = config_concurrency(p);
 	return 0;
 }
@@ -305,7 +307,7 @@ int aws_ready(aws_provider *p)
 {
 	aws_credentials_options co = {p->o.profile, p->o.region};
 	aws_http_config cfg = {0};
-	aws_err err = {0};
+	char *err = NULL;
 	int i, rc;
 	if (p->ready)
 		return 0;
@@ -319,12 +321,12 @@ int aws_ready(aws_provider *p)
 	aws_unready(p);
 	rc = aws_credentials_load(&p->creds, &co, &err);
 	if (rc)
-		return aws_p_err(p, &err);
+		return aws_p_err_take(p, rc, err);
 	p->o.eps.region = p->creds.region;
 	for (i = 0; i < AWS_SVC_COUNT; i++) {
 		if ((rc = aws_endpoint_resolve(&p->ep[i], i, &p->o.eps, &err)) != 0) {
 			aws_unready(p);
-			return aws_p_err(p, &err);
+			return aws_p_err_take(p, rc, err);
 		}
 		p->sig[i].creds = &p->creds;
 		p->sig[i].region = p->ep[i].signing_region;
@@ -335,7 +337,7 @@ int aws_ready(aws_provider *p)
 	if (!(p->tls = aws_tls_new(p->o.ca_bundle, p->creds.ca_bundle, p->creds.ca_bundle_source,
 	                           &err))) {
 		aws_unready(p);
-		return aws_p_err(p, &err);
+		return aws_p_err_take(p, err ? HYPERTEST_ERR_CONFIG : HYPERTEST_ERR_NOMEM, err);
 	}
 	cfg.tls = p->tls;
 	cfg.max_attempts = p->o.max_retries + 1;
@@ -349,7 +351,7 @@ int aws_ready(aws_provider *p)
 	cfg.max_response = (size_t)256 << 20;
 	if (!(p->http = aws_http_new(&cfg, &err))) {
 		aws_unready(p);
-		return aws_p_err(p, &err);
+		return aws_p_err_take(p, err ? HYPERTEST_ERR_HTTP : HYPERTEST_ERR_NOMEM, err);
 	}
 	/* invocations: as many connections as the core may keep in flight */
 	cfg.concurrency = p->o.concurrency > 64 ? p->o.concurrency : 64;
@@ -358,9 +360,10 @@ int aws_ready(aws_provider *p)
 	cfg.max_response = AWS_LAMBDA_MAX_RESPONSE;
 	if (!(p->ihttp = aws_http_new(&cfg, &err))) {
 		aws_unready(p);
-		return aws_p_err(p, &err);
+		return aws_p_err_take(p, err ? HYPERTEST_ERR_HTTP : HYPERTEST_ERR_NOMEM, err);
 	}
 	aws_s3_init(&p->s3, p->http, &p->creds, &p->ep[AWS_SVC_S3], p->o.bucket);
+	free(err);
 	p->ready = 1;
 	return 0;
 }
@@ -383,7 +386,7 @@ void aws_unready(aws_provider *p)
 
 int aws_json_call(aws_provider *p, int service, const char *method, const char *path,
                   const char *target, const char *body, const char *what, json_t **out,
-                  char **error_code, aws_err *err)
+                  char **error_code, char **err)
 {
 	aws_http_request req;
 	aws_http_response resp;

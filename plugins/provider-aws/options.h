@@ -63,8 +63,10 @@ typedef struct aws_provider {
 
 /* Record an error for the core (up.set_error) and return code. */
 int aws_p_fail(aws_provider *p, int code, const char *fmt, ...) AWS_PRINTF(3, 4);
-/* An aws_err as the core's error. */
-int aws_p_err(aws_provider *p, const aws_err *err);
+/* The error of a failed step (code, and its message err, which this takes
+ * and frees) as the core's error; returns code (HYPERTEST_ERR_PROVIDER when
+ * code is 0). */
+int aws_p_err_take(aws_provider *p, int code, char *err);
 void aws_p_log(aws_provider *p, int level, const char *fmt, ...) AWS_PRINTF(3, 4);
 const char *aws_p_core_str(aws_provider *p, int what);
 
@@ -85,6 +87,6 @@ void aws_unready(aws_provider *p);
  * receives the AWS error code of a failed call (caller frees). */
 int aws_json_call(aws_provider *p, int service, const char *method, const char *path,
                   const char *target, const char *body, const char *what, json_t **out,
-                  char **error_code, aws_err *err);
+                  char **error_code, char **err);
 
 #endif /* HT_PROVIDER_AWS_OPTIONS_H */

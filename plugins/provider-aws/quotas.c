@@ -6,7 +6,7 @@
 
 #include "quotas.h"
 
-int aws_quota_lambda_concurrency(aws_provider *p, double *value, aws_err *err)
+int aws_quota_lambda_concurrency(aws_provider *p, double *value, char **err)
 {
 	json_t *doc = NULL, *v;
 	int rc = aws_json_call(p, AWS_SVC_SERVICE_QUOTAS, "POST", "/",

@@ -10,6 +10,6 @@
 #define AWS_QUOTA_LAMBDA_CONCURRENCY "L-B99A9384"
 
 /* GetServiceQuota(lambda, L-B99A9384): the value into *value. */
-int aws_quota_lambda_concurrency(aws_provider *p, double *value, aws_err *err);
+int aws_quota_lambda_concurrency(aws_provider *p, double *value, char **err);
 
 #endif /* HT_PROVIDER_AWS_QUOTAS_H */

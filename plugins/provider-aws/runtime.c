@@ -97,7 +97,7 @@ static int serve_stdio(aws_provider *p, hypertest_function *fn)
 
 static int rt_call(aws_provider *p, aws_http *h, const char *base, const char *method,
                    const char *path, const char *error_type, const char *body, size_t len,
-                   aws_http_response *resp, aws_err *err)
+                   aws_http_response *resp, char **err)
 {
 	aws_http_request req;
 	char *url = NULL;
@@ -128,7 +128,7 @@ static int rt_error(aws_provider *p, aws_http *h, const char *base, const char *
 	json_t *doc = json_pack("{s:s, s:s}", "errorMessage", msg, "errorType", type);
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	aws_http_response resp;
-	aws_err err = {0};
+	char *err = NULL;
 	int rc;
 	json_decref(doc);
 	if (!text)
@@ -137,7 +137,8 @@ static int rt_error(aws_provider *p, aws_http *h, const char *base, const char *
 	aws_http_response_clear(&resp);
 	free(text);
 	if (rc)
-		aws_p_log(p, HYPERTEST_LOG_ERROR, "cannot report an error: %s", err.msg);
+		aws_p_log(p, HYPERTEST_LOG_ERROR, "cannot report an error: %s", aws_msg(err));
+	free(err);
 	return rc;
 }
 
@@ -152,7 +153,7 @@ static int serve_runtime_api(aws_provider *p, hypertest_function *fn, const char
 {
 	aws_http_config cfg = {0};
 	aws_http *h;
-	aws_err err = {0};
+	char *err = NULL;
 	char *base = NULL;
 	int rc = 0;
 	if (asprintf(&base, "http://%s" RUNTIME_PATH, api) < 0)
@@ -165,7 +166,7 @@ static int serve_runtime_api(aws_provider *p, hypertest_function *fn, const char
 	h = aws_http_new(&cfg, &err);
 	if (!h) {
 		free(base);
-		return aws_p_err(p, &err);
+		return aws_p_err_take(p, err ? HYPERTEST_ERR_HTTP : HYPERTEST_ERR_NOMEM, err);
 	}
 	for (;;) {
 		aws_http_response next;
@@ -177,7 +178,8 @@ static int serve_runtime_api(aws_provider *p, hypertest_function *fn, const char
 		rc = rt_call(p, h, base, "GET", "/invocation/next", NULL, NULL, 0, &next, &err);
 		if (rc) {
 			aws_http_response_clear(&next);
-			rc = aws_p_err(p, &err);
+			rc = aws_p_err_take(p, rc, err);
+			err = NULL;
 			break;
 		}
 		id = aws_headers_get(&next.headers, "Lambda-Runtime-Aws-Request-Id");
@@ -198,7 +200,7 @@ static int serve_runtime_api(aws_provider *p, hypertest_function *fn, const char
 			snprintf(path, sizeof path, "/invocation/%s/response", id);
 			if (rt_call(p, h, base, "POST", path, NULL, data, n, &ans, &err) != 0) {
 				aws_p_log(p, HYPERTEST_LOG_ERROR, "cannot send the response of %s: %s", id,
-				          err.msg);
+				          aws_msg(err));
 				if (ans.status == 413) {
 					snprintf(path, sizeof path, "/invocation/%s/error", id);
 					rt_error(p, h, base, path, "Function.ResponseSizeTooLarge",
@@ -220,6 +222,7 @@ static int serve_runtime_api(aws_provider *p, hypertest_function *fn, const char
 	}
 	aws_http_free(h);
 	free(base);
+	free(err);
 	return rc;
 }
 
@@ -273,7 +276,7 @@ static void artifact_warn(void *ud, const char *msg)
 int aws_runtime_artifacts_store(void *self, const char *prefix, const char *dir)
 {
 	aws_provider *p = self;
-	aws_err err = {0};
+	char *err = NULL;
 	aws_s3 s;
 	size_t count = 0, lost = 0;
 	int rc;
@@ -284,7 +287,8 @@ int aws_runtime_artifacts_store(void *self, const char *prefix, const char *dir)
 	            p->invocation_bucket ? p->invocation_bucket : p->o.bucket);
 	rc = aws_s3_upload_dir(&s, prefix, dir, &count, &lost, artifact_warn, p, &err);
 	if (rc)
-		return aws_p_err(p, &err);
+		return aws_p_err_take(p, rc, err);
+	free(err);
 	aws_p_log(p, HYPERTEST_LOG_DEBUG, "stored %zu artifacts in s3://%s/%s/ (%zu not stored)",
 	          count, p->invocation_bucket ? p->invocation_bucket : p->o.bucket, prefix, lost);
 	return 0;

@@ -65,7 +65,7 @@ const char *aws_content_type(const char *name)
 /* One request to bucket/key?query; resp is the caller's to clear. */
 static int s3_request(aws_s3 *s, const char *op, const char *method, const char *key,
                       const char *query, const char *content_type, const void *body,
-                      size_t len, aws_http_response *resp, aws_err *err)
+                      size_t len, aws_http_response *resp, char **err)
 {
 	aws_http_request r;
 	char *url = aws_s3_url(s->endpoint, s->bucket, key, query);
@@ -94,12 +94,12 @@ static int s3_request(aws_s3 *s, const char *op, const char *method, const char 
 	/* a missing bucket is no missing object */
 	if (rc == HYPERTEST_ERR_NOT_FOUND && resp->error_code &&
 	    strcmp(resp->error_code, "NoSuchBucket") == 0)
-		rc = err ? (err->code = HYPERTEST_ERR_PROVIDER) : HYPERTEST_ERR_PROVIDER;
+		rc = HYPERTEST_ERR_PROVIDER;
 	return rc;
 }
 
 int aws_s3_put(aws_s3 *s, const char *key, const void *data, size_t len,
-               const char *content_type, aws_err *err)
+               const char *content_type, char **err)
 {
 	aws_http_response resp;
 	int rc = s3_request(s, "PutObject", "PUT", key, NULL,
@@ -109,7 +109,7 @@ int aws_s3_put(aws_s3 *s, const char *key, const void *data, size_t len,
 	return rc;
 }
 
-int aws_s3_get(aws_s3 *s, const char *key, htp_buf *out, aws_err *err)
+int aws_s3_get(aws_s3 *s, const char *key, htp_buf *out, char **err)
 {
 	aws_http_response resp;
 	int rc = s3_request(s, "GetObject", "GET", key, NULL, NULL, NULL, 0, &resp, err);
@@ -189,7 +189,7 @@ static char *xml_field(const char *s, const char *end, const char *tag, const ch
 	return htp_buf_take(&out);
 }
 
-int aws_s3_list(aws_s3 *s, const char *prefix, aws_s3_list_fn fn, void *ud, aws_err *err)
+int aws_s3_list(aws_s3 *s, const char *prefix, aws_s3_list_fn fn, void *ud, char **err)
 {
 	char *token = NULL;
 	int rc = 0;
@@ -273,13 +273,14 @@ static int read_full(int fd, char *buf, size_t len, size_t *got)
 static void abort_upload(aws_s3 *s, const char *key, const char *query)
 {
 	aws_http_response resp;
-	aws_err ignored = {0};
+	char *ignored = NULL;
 	s3_request(s, "AbortMultipartUpload", "DELETE", key, query, NULL, NULL, 0, &resp, &ignored);
 	aws_http_response_clear(&resp);
+	free(ignored);
 }
 
 int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
-                              const char *content_type, aws_err *err)
+                              const char *content_type, char **err)
 {
 	aws_http_response resp;
 	htp_buf complete = {0}, q = {0};
@@ -374,7 +375,7 @@ int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
 }
 
 int aws_s3_put_file(aws_s3 *s, const char *key, const char *path, const char *content_type,
-                    aws_err *err)
+                    char **err)
 {
 	struct stat st;
 	char *data;
@@ -440,7 +441,7 @@ static const char *special_why(const char *path, const struct stat *lst)
 	return "a device (only regular files and directories are stored)";
 }
 
-static int upload_tree(struct upload_walk *w, const char *rel, aws_err *err)
+static int upload_tree(struct upload_walk *w, const char *rel, char **err)
 {
 	htp_buf path = {0};
 	DIR *d;
@@ -471,14 +472,15 @@ static int upload_tree(struct upload_walk *w, const char *rel, aws_err *err)
 		} else if (S_ISDIR(st.st_mode)) {
 			upload_tree(w, sub.data, err);
 		} else if (S_ISREG(st.st_mode)) {
-			aws_err perr = {0};
+			char *perr = NULL;
 			htp_buf_addf(&key, "%s%s%s", w->prefix,
 			             *w->prefix && w->prefix[strlen(w->prefix) - 1] != '/' ? "/" : "",
 			             sub.data);
 			if (aws_s3_put_file(w->s, key.data, full.data, NULL, &perr) == 0)
 				w->count++;
 			else
-				not_stored(w, sub.data, perr.msg);
+				not_stored(w, sub.data, aws_msg(perr));
+			free(perr);
 		} else {
 			not_stored(w, sub.data, special_why(full.data, &st));
 		}
@@ -492,7 +494,7 @@ static int upload_tree(struct upload_walk *w, const char *rel, aws_err *err)
 }
 
 int aws_s3_upload_dir(aws_s3 *s, const char *prefix, const char *dir, size_t *count,
-                      size_t *lost, aws_s3_warn_fn warn, void *ud, aws_err *err)
+                      size_t *lost, aws_s3_warn_fn warn, void *ud, char **err)
 {
 	struct upload_walk w = {s, prefix ? prefix : "", dir, 0, 0, warn, ud};
 	int rc = upload_tree(&w, "", err);

@@ -32,16 +32,16 @@ char *aws_s3_object_url(const aws_s3 *s, const char *key);
 
 /* PutObject; content_type may be NULL (application/octet-stream). */
 int aws_s3_put(aws_s3 *s, const char *key, const void *data, size_t len,
-               const char *content_type, aws_err *err);
+               const char *content_type, char **err);
 /* GetObject into out (appended).  HYPERTEST_ERR_NOT_FOUND for a missing
  * key; a missing bucket is HYPERTEST_ERR_PROVIDER. */
-int aws_s3_get(aws_s3 *s, const char *key, htp_buf *out, aws_err *err);
+int aws_s3_get(aws_s3 *s, const char *key, htp_buf *out, char **err);
 /* A file: PutObject below the threshold, else a multipart upload. */
 int aws_s3_put_file(aws_s3 *s, const char *key, const char *path, const char *content_type,
-                    aws_err *err);
+                    char **err);
 /* Multipart upload of a file, read part by part; aborted on failure. */
 int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
-                              const char *content_type, aws_err *err);
+                              const char *content_type, char **err);
 /* Every regular file below dir (recursively; symbolic links are never
  * followed) to prefix/relative/path, content types from the extensions.
  * What cannot be stored (a link, a loop, a FIFO, a socket, a device, an
@@ -51,12 +51,12 @@ int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
  * when dir itself cannot be read. */
 typedef void (*aws_s3_warn_fn)(void *ud, const char *msg);
 int aws_s3_upload_dir(aws_s3 *s, const char *prefix, const char *dir, size_t *count,
-                      size_t *lost, aws_s3_warn_fn warn, void *ud, aws_err *err);
+                      size_t *lost, aws_s3_warn_fn warn, void *ud, char **err);
 
 /* ListObjectsV2 below prefix, page after page: each object's key and
  * size to fn (a non-zero return stops with that code). */
 typedef int (*aws_s3_list_fn)(void *ud, const char *key, long long size);
-int aws_s3_list(aws_s3 *s, const char *prefix, aws_s3_list_fn fn, void *ud, aws_err *err);
+int aws_s3_list(aws_s3 *s, const char *prefix, aws_s3_list_fn fn, void *ud, char **err);
 
 /* The content type for a file name ("application/octet-stream" if unknown). */
 const char *aws_content_type(const char *name);

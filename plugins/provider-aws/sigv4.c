@@ -20,15 +20,21 @@
 
 /* ---- errors --------------------------------------------------------------- */
 
-int aws_fail(aws_err *err, int code, const char *fmt, ...)
+int aws_fail(char **err, int code, const char *fmt, ...)
 {
 	va_list ap;
+	char *msg;
 	if (!err)
 		return code;
-	err->code = code;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-	va_end(ap);
+	if (code == HYPERTEST_ERR_NOMEM) {
+		msg = NULL;
+	} else {
+		va_start(ap, fmt);
+		msg = htp_vstrdupf(fmt, ap);
+		va_end(ap);
+	}
+	free(*err);
+	*err = msg;
 	return code;
 }
 
@@ -672,7 +678,7 @@ static int sign_add_query(sign_ctx *x, aws_sigv4_result *out)
 }
 
 int aws_sigv4_sign(const aws_sigv4_params *p, const aws_sigv4_request *req, int form,
-                   aws_sigv4_result *out, aws_err *err)
+                   aws_sigv4_result *out, char **err)
 {
 	sign_ctx x;
 	memset(&x, 0, sizeof x);

@@ -24,14 +24,19 @@
 
 /* ---- errors --------------------------------------------------------------- */
 
-/* code: enum hypertest_error; msg: what failed and where, never a secret. */
-typedef struct aws_err {
-	int code;
-	char msg[1024];
-} aws_err;
-
-/* Record an error in err (may be NULL) and return code. */
-int aws_fail(aws_err *err, int code, const char *fmt, ...) AWS_PRINTF(3, 4);
+/* The provider's functions follow plugins/common's error convention: they
+ * return 0 or an enum hypertest_error and put what failed and where (never
+ * a secret) in a malloc'd message *err, which the caller frees.  aws_fail
+ * sets it (err may be NULL), replacing and freeing an earlier message: a
+ * retried step reports its last failure.  *err is NULL when memory ran out
+ * (aws_fail with HYPERTEST_ERR_NOMEM makes no message): a constructor that
+ * returns NULL tells its one other code from that, and aws_msg gives the
+ * text to show in every case. */
+int aws_fail(char **err, int code, const char *fmt, ...) AWS_PRINTF(3, 4);
+static inline const char *aws_msg(const char *err)
+{
+	return err ? err : "out of memory";
+}
 
 /* ---- header lists --------------------------------------------------------- */
 
@@ -133,7 +138,7 @@ enum { AWS_SIGV4_HEADER = 0, AWS_SIGV4_QUERY = 1 };
 /* Sign req in form AWS_SIGV4_HEADER or AWS_SIGV4_QUERY.  On success fills
  * *out (release with aws_sigv4_result_free); on error *out is empty. */
 int aws_sigv4_sign(const aws_sigv4_params *p, const aws_sigv4_request *req, int form,
-                   aws_sigv4_result *out, aws_err *err);
+                   aws_sigv4_result *out, char **err);
 void aws_sigv4_result_free(aws_sigv4_result *r);
 
 #endif /* HT_PROVIDER_AWS_SIGV4_H */

@@ -84,15 +84,15 @@ static const char *env(const char *name)
 }
 
 static aws_tls *make(const char *option, const char *profile_value, const char *profile_source,
-                     int strict, aws_err *err);
+                     int strict, char **err);
 
 aws_tls *aws_tls_new(const char *option, const char *profile_value, const char *profile_source,
-                     aws_err *err)
+                     char **err)
 {
 	return make(option, profile_value, profile_source, 1, err);
 }
 
-aws_tls *aws_tls_new_default(aws_err *err)
+aws_tls *aws_tls_new_default(char **err)
 {
 	return make(NULL, NULL, NULL, 0, err);
 }
@@ -100,7 +100,7 @@ aws_tls *aws_tls_new_default(aws_err *err)
 /* strict: refuse an unreadable bundle now; else its first HTTPS connection
  * fails, naming it */
 static aws_tls *make(const char *option, const char *profile_value, const char *profile_source,
-                     int strict, aws_err *err)
+                     int strict, char **err)
 {
 	aws_tls *t;
 	const char *ca = NULL, *source = NULL;

@@ -20,14 +20,14 @@ typedef struct aws_tls aws_tls;
  * (profile_value from profile_source, may be NULL), HYPERTEST_CA_BUNDLE,
  * then libcurl's default (its CA file, else its CA directory, else
  * OpenSSL's default paths).  A file named by the first four must be
- * readable: else HYPERTEST_ERR_CONFIG naming the file and its source.
- * NULL on error (err says why). */
+ * readable: else NULL, and *err names the file and its source
+ * (HYPERTEST_ERR_CONFIG); NULL with *err NULL: out of memory. */
 aws_tls *aws_tls_new(const char *option, const char *profile_value, const char *profile_source,
-                     aws_err *err);
+                     char **err);
 /* The same without option and profile, for clients that may never speak
  * HTTPS (the function side's Runtime API): an unreadable bundle fails the
  * first HTTPS connection instead, naming it. */
-aws_tls *aws_tls_new_default(aws_err *err);
+aws_tls *aws_tls_new_default(char **err);
 /* Another reference (each aws_http holds one). */
 aws_tls *aws_tls_ref(aws_tls *t);
 void aws_tls_unref(aws_tls *t);

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	char *method, *path, *query, *hdrs, *line, *save = NULL;
 	aws_headers h = {0};
 	htp_buf b = {0};
-	aws_err err;
+	char *err = NULL;
 	int form, s;
 
 	for (i = 0; i < 5; i++)
@@ -56,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 			if (aws_sigv4_sign(&p, &req, form, &r, &err) == 0)
 				aws_sigv4_result_free(&r);
 		}
+	free(err);
 	aws_uri_encode(&b, path, plen[1], 1);
 	aws_uri_decode(&b, query, plen[2]);
 	htp_buf_free(&b);

@@ -72,7 +72,7 @@ static char *write_tmp(const char *name, const char *text)
 START_TEST(test_env_credentials)
 {
 	aws_credentials c;
-	aws_err err = {0};
+	char *err = NULL;
 	setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
 	setenv("AWS_SECRET_ACCESS_KEY", "envsecret", 1);
 	setenv("AWS_SESSION_TOKEN", "envtoken", 1);
@@ -98,14 +98,15 @@ START_TEST(test_env_credentials)
 	}
 	unsetenv("AWS_SECRET_ACCESS_KEY");
 	ck_assert_int_eq(aws_credentials_load(&c, NULL, &err), HYPERTEST_ERR_AUTH);
-	ck_assert_ptr_nonnull(strstr(err.msg, "AWS_SECRET_ACCESS_KEY"));
+	ck_assert_ptr_nonnull(strstr(aws_msg(err), "AWS_SECRET_ACCESS_KEY"));
+	free(err);
 }
 END_TEST
 
 START_TEST(test_profile_files)
 {
 	aws_credentials c;
-	aws_err err = {0};
+	char *err = NULL;
 	char cred[512], conf[512];
 	snprintf(cred, sizeof cred, "%s",
 	         write_tmp("credentials", "# shared credentials\n"
@@ -133,7 +134,7 @@ START_TEST(test_profile_files)
 	setenv("AWS_SHARED_CREDENTIALS_FILE", cred, 1);
 	setenv("AWS_CONFIG_FILE", conf, 1);
 
-	ck_assert_msg(aws_credentials_load(&c, NULL, &err) == 0, "%s", err.msg);
+	ck_assert_msg(aws_credentials_load(&c, NULL, &err) == 0, "%s", aws_msg(err));
 	ck_assert_str_eq(c.access_key_id, "AKIDDEFAULT");
 	ck_assert_str_eq(c.region, "us-east-2");
 	{
@@ -166,20 +167,21 @@ START_TEST(test_profile_files)
 		aws_credentials_free(&c);
 		o.profile = "nosuch";
 		ck_assert_int_eq(aws_credentials_load(&c, &o, &err), HYPERTEST_ERR_NOT_FOUND);
-		ck_assert_ptr_nonnull(strstr(err.msg, "\"nosuch\""));
+		ck_assert_ptr_nonnull(strstr(aws_msg(err), "\"nosuch\""));
 	}
 	/* without the option the environment's keys come first */
 	ck_assert_int_eq(aws_credentials_load(&c, NULL, &err), 0);
 	ck_assert_str_eq(c.access_key_id, "AKIDENV");
 	ck_assert_str_eq(c.region, "eu-north-1"); /* AWS_PROFILE's region */
 	aws_credentials_free(&c);
+	free(err);
 }
 END_TEST
 
 START_TEST(test_ini_errors)
 {
 	aws_credentials c;
-	aws_err err = {0};
+	char *err = NULL;
 	char want[600];
 	char *cred = write_tmp("credentials", "[default]\n"
 	                                      "aws_access_key_id = A\n"
@@ -188,34 +190,35 @@ START_TEST(test_ini_errors)
 	setenv("AWS_SHARED_CREDENTIALS_FILE", cred, 1);
 	ck_assert_int_eq(aws_credentials_load(&c, NULL, &err), HYPERTEST_ERR_CONFIG);
 	snprintf(want, sizeof want, "%s:4:", cred);
-	ck_assert_msg(strstr(err.msg, want), "%s", err.msg);
+	ck_assert_msg(strstr(aws_msg(err), want), "%s", aws_msg(err));
 
 	cred = write_tmp("credentials", "key = value\n");
 	ck_assert_int_eq(aws_credentials_load(&c, NULL, &err), HYPERTEST_ERR_CONFIG);
-	ck_assert_ptr_nonnull(strstr(err.msg, ":1:"));
-	ck_assert_ptr_nonnull(strstr(err.msg, "before any [section]"));
+	ck_assert_ptr_nonnull(strstr(aws_msg(err), ":1:"));
+	ck_assert_ptr_nonnull(strstr(aws_msg(err), "before any [section]"));
 
 	cred = write_tmp("credentials", "\n\n[default\n");
 	ck_assert_int_eq(aws_credentials_load(&c, NULL, &err), HYPERTEST_ERR_CONFIG);
-	ck_assert_ptr_nonnull(strstr(err.msg, ":3:"));
+	ck_assert_ptr_nonnull(strstr(aws_msg(err), ":3:"));
 
 	/* keys without a secret */
 	cred = write_tmp("credentials", "[default]\naws_access_key_id = A\n");
 	setenv("AWS_REGION", "us-east-1", 1);
 	ck_assert_int_eq(aws_credentials_load(&c, NULL, &err), HYPERTEST_ERR_AUTH);
-	ck_assert_ptr_nonnull(strstr(err.msg, "aws_secret_access_key"));
+	ck_assert_ptr_nonnull(strstr(aws_msg(err), "aws_secret_access_key"));
 
 	/* nothing anywhere */
 	unlink(cred);
 	ck_assert_int_eq(aws_credentials_load(&c, NULL, &err), HYPERTEST_ERR_AUTH);
-	ck_assert_ptr_nonnull(strstr(err.msg, "no AWS credentials"));
+	ck_assert_ptr_nonnull(strstr(aws_msg(err), "no AWS credentials"));
 
 	/* no region */
 	unsetenv("AWS_REGION");
 	setenv("AWS_ACCESS_KEY_ID", "A", 1);
 	setenv("AWS_SECRET_ACCESS_KEY", "B", 1);
 	ck_assert_int_eq(aws_credentials_load(&c, NULL, &err), HYPERTEST_ERR_CONFIG);
-	ck_assert_ptr_nonnull(strstr(err.msg, "no AWS region"));
+	ck_assert_ptr_nonnull(strstr(aws_msg(err), "no AWS region"));
+	free(err);
 }
 END_TEST
 
@@ -224,7 +227,7 @@ END_TEST
 static char *resolve(int svc, const aws_endpoints_options *o, int *path_style, char **source)
 {
 	aws_endpoint e;
-	aws_err err = {0};
+	char *err = NULL;
 	char *url;
 	ck_assert_int_eq(aws_endpoint_resolve(&e, svc, o, &err), 0);
 	url = strdup(e.url);
@@ -233,6 +236,7 @@ static char *resolve(int svc, const aws_endpoints_options *o, int *path_style, c
 	if (source)
 		*source = strdup(e.source);
 	aws_endpoint_free(&e);
+	free(err);
 	return url;
 }
 
@@ -260,7 +264,7 @@ START_TEST(test_endpoint_defaults)
 	free(u);
 	{
 		aws_endpoint e;
-		aws_err err = {0};
+		char *err = NULL;
 		o.region = "eu-west-1";
 		ck_assert_int_eq(aws_endpoint_resolve(&e, AWS_SVC_SERVICE_QUOTAS, &o, &err), 0);
 		ck_assert_str_eq(e.signing_name, "servicequotas");
@@ -270,6 +274,7 @@ START_TEST(test_endpoint_defaults)
 		free(u);
 		o.region = NULL;
 		ck_assert_int_eq(aws_endpoint_resolve(&e, AWS_SVC_S3, &o, &err), HYPERTEST_ERR_CONFIG);
+		free(err);
 	}
 }
 END_TEST
@@ -306,10 +311,11 @@ START_TEST(test_endpoint_precedence)
 	/* a bad URL in the environment is an error naming the variable */
 	{
 		aws_endpoint e;
-		aws_err err = {0};
+		char *err = NULL;
 		setenv("AWS_ENDPOINT_URL_S3", "ftp://x", 1);
 		ck_assert_int_eq(aws_endpoint_resolve(&e, AWS_SVC_S3, &o, &err), HYPERTEST_ERR_CONFIG);
-		ck_assert_ptr_nonnull(strstr(err.msg, "AWS_ENDPOINT_URL_S3"));
+		ck_assert_ptr_nonnull(strstr(aws_msg(err), "AWS_ENDPOINT_URL_S3"));
+		free(err);
 	}
 }
 END_TEST
@@ -318,7 +324,7 @@ START_TEST(test_s3_addressing)
 {
 	aws_endpoints_options o = {"eu-west-1", {NULL}, 0};
 	aws_endpoint e;
-	aws_err err = {0};
+	char *err = NULL;
 	char *u;
 	ck_assert_int_eq(aws_endpoint_resolve(&e, AWS_SVC_S3, &o, &err), 0);
 	u = aws_s3_url(&e, "my-bucket", "run 1/a+b.txt", NULL);
@@ -353,13 +359,14 @@ START_TEST(test_s3_addressing)
 	ck_assert_str_eq(u, "http://b.minio.example:9000/");
 	free(u);
 	aws_endpoint_free(&e);
+	free(err);
 }
 END_TEST
 
 START_TEST(test_endpoint_options_json)
 {
 	aws_endpoints_options o = {0};
-	aws_err err = {0};
+	char *err = NULL;
 	json_t *j = json_loads("{\"endpoints\": {\"s3\": \"http://127.0.0.1:4568\", \"ecr\": "
 	                       "\"https://ecr.local\"}, \"s3ForcePathStyle\": true}",
 	                       0, NULL);
@@ -371,15 +378,16 @@ START_TEST(test_endpoint_options_json)
 	json_decref(j);
 	j = json_loads("{\"endpoints\": {\"sqs\": \"http://x\"}}", 0, NULL);
 	ck_assert_int_eq(aws_endpoints_options_from_json(&o, j, &err), HYPERTEST_ERR_CONFIG);
-	ck_assert_ptr_nonnull(strstr(err.msg, "endpoints.sqs"));
+	ck_assert_ptr_nonnull(strstr(aws_msg(err), "endpoints.sqs"));
 	json_decref(j);
 	j = json_loads("{\"endpoints\": {\"s3\": \"127.0.0.1:4568\"}}", 0, NULL);
 	ck_assert_int_eq(aws_endpoints_options_from_json(&o, j, &err), HYPERTEST_ERR_CONFIG);
-	ck_assert_ptr_nonnull(strstr(err.msg, "endpoints.s3"));
+	ck_assert_ptr_nonnull(strstr(aws_msg(err), "endpoints.s3"));
 	json_decref(j);
 	j = json_loads("{\"s3ForcePathStyle\": \"yes\"}", 0, NULL);
 	ck_assert_int_eq(aws_endpoints_options_from_json(&o, j, &err), HYPERTEST_ERR_CONFIG);
 	json_decref(j);
+	free(err);
 }
 END_TEST
 
@@ -443,7 +451,7 @@ static void log_cb(void *ud, int level, const char *msg)
 static aws_http *client(long concurrency, int attempts, int verbose, const aws_credentials *c)
 {
 	aws_http_config cfg = {0};
-	aws_err err = {0};
+	char *err = NULL;
 	aws_http *h;
 	cfg.concurrency = concurrency;
 	cfg.max_attempts = attempts;
@@ -453,7 +461,8 @@ static aws_http *client(long concurrency, int attempts, int verbose, const aws_c
 	cfg.log = log_cb;
 	cfg.creds = c;
 	h = aws_http_new(&cfg, &err);
-	ck_assert_msg(h != NULL, "%s", err.msg);
+	ck_assert_msg(h != NULL, "%s", aws_msg(err));
+	free(err);
 	return h;
 }
 
@@ -525,7 +534,7 @@ static void handler(void *ud, const char *req, size_t len, int seq, htp_buf *out
 }
 
 static int perform(aws_http *h, const char *method, const char *url, const char *what,
-                   const aws_http_sigv4 *sig, aws_http_response *resp, aws_err *err)
+                   const aws_http_sigv4 *sig, aws_http_response *resp, char **err)
 {
 	aws_http_request r;
 	int rc;
@@ -546,7 +555,7 @@ START_TEST(test_no_secret_logged)
 	httpd *d = httpd_start(handler, NULL, 0);
 	aws_http *h = client(4, 1, 1, &c);
 	aws_http_response resp;
-	aws_err err = {0};
+	char *err = NULL;
 	char *sigval, presigned[512];
 	int rc;
 
@@ -556,11 +565,11 @@ START_TEST(test_no_secret_logged)
 	ck_assert_int_eq(rc, HYPERTEST_ERR_AUTH);
 	ck_assert_int_eq(resp.status, 403);
 	ck_assert_str_eq(resp.error_code, "AccessDenied");
-	ck_assert_msg(strncmp(err.msg, "S3 PutObject s3://bucket/denied/key: HTTP 403 AccessDenied: "
+	ck_assert_msg(strncmp(aws_msg(err), "S3 PutObject s3://bucket/denied/key: HTTP 403 AccessDenied: "
 	                               "Access Denied for token ",
 	                      93) == 0,
-	              "%s", err.msg);
-	ck_assert_ptr_null(strstr(err.msg, TOKEN));
+	              "%s", aws_msg(err));
+	ck_assert_ptr_null(strstr(aws_msg(err), TOKEN));
 	aws_http_response_clear(&resp);
 
 	/* a verbose request that succeeds */
@@ -578,7 +587,7 @@ START_TEST(test_no_secret_logged)
 	         "http://127.0.0.1:1/x?X-Amz-Signature=%s&X-Amz-Security-Token=%s", sigval, "tok");
 	rc = perform(h, "GET", presigned, "S3 GetObject presigned", NULL, &resp, &err);
 	ck_assert_int_eq(rc, HYPERTEST_ERR_HTTP);
-	ck_assert_ptr_null(strstr(err.msg, sigval));
+	ck_assert_ptr_null(strstr(aws_msg(err), sigval));
 	aws_http_response_clear(&resp);
 
 	ck_assert_ptr_nonnull(logged.data);
@@ -591,6 +600,7 @@ START_TEST(test_no_secret_logged)
 	aws_http_free(h);
 	httpd_stop(d);
 	htp_buf_free(&logged);
+	free(err);
 }
 END_TEST
 
@@ -599,23 +609,23 @@ START_TEST(test_error_parsing)
 	httpd *d = httpd_start(handler, NULL, 0);
 	aws_http *h = client(4, 1, 0, NULL);
 	aws_http_response resp;
-	aws_err err = {0};
+	char *err = NULL;
 	ck_assert_int_eq(perform(h, "POST", url_of(d, "/json"), "Lambda UpdateFunctionCode fn",
 	                         NULL, &resp, &err),
 	                 HYPERTEST_ERR_HTTP);
-	ck_assert_str_eq(err.msg, "Lambda UpdateFunctionCode fn: HTTP 400 "
+	ck_assert_str_eq(aws_msg(err), "Lambda UpdateFunctionCode fn: HTTP 400 "
 	                          "InvalidParameterValueException: bad &amp; wrong");
 	aws_http_response_clear(&resp);
 	ck_assert_int_eq(perform(h, "GET", url_of(d, "/typeheader"), "Lambda GetFunction fn", NULL,
 	                         &resp, &err),
 	                 HYPERTEST_ERR_NOT_FOUND);
-	ck_assert_str_eq(err.msg,
+	ck_assert_str_eq(aws_msg(err),
 	                 "Lambda GetFunction fn: HTTP 404 ResourceNotFoundException: Function not found: fn");
 	aws_http_response_clear(&resp);
 	ck_assert_int_eq(perform(h, "GET", url_of(d, "/xml"), "S3 GetObject s3://b/k", NULL, &resp,
 	                         &err),
 	                 HYPERTEST_ERR_NOT_FOUND);
-	ck_assert_str_eq(err.msg, "S3 GetObject s3://b/k: HTTP 404 NoSuchKey: The key <k> does not exist");
+	ck_assert_str_eq(aws_msg(err), "S3 GetObject s3://b/k: HTTP 404 NoSuchKey: The key <k> does not exist");
 	ck_assert_str_eq(resp.error_code, "NoSuchKey");
 	aws_http_response_clear(&resp);
 	/* a response larger than the cap */
@@ -626,12 +636,13 @@ START_TEST(test_error_parsing)
 		small = aws_http_new(&cfg, &err);
 		ck_assert_int_eq(perform(small, "GET", url_of(d, "/big"), "GET big", NULL, &resp, &err),
 		                 HYPERTEST_ERR_HTTP);
-		ck_assert_ptr_nonnull(strstr(err.msg, "larger than 1000 bytes"));
+		ck_assert_ptr_nonnull(strstr(aws_msg(err), "larger than 1000 bytes"));
 		aws_http_response_clear(&resp);
 		aws_http_free(small);
 	}
 	aws_http_free(h);
 	httpd_stop(d);
+	free(err);
 }
 END_TEST
 
@@ -641,7 +652,7 @@ START_TEST(test_retries_blocking)
 	httpd *d = httpd_start(handler, &flaky, 0);
 	aws_http *h = client(4, 5, 0, NULL);
 	aws_http_response resp;
-	aws_err err = {0};
+	char *err = NULL;
 	ck_assert_int_eq(perform(h, "GET", url_of(d, "/flaky"), "GET flaky", NULL, &resp, &err), 0);
 	ck_assert_int_eq(resp.attempts, 3);
 	ck_assert_int_eq(resp.status, 200);
@@ -660,7 +671,7 @@ START_TEST(test_retries_blocking)
 	ck_assert_int_eq(perform(h, "GET", url_of(d, "/always503"), "GET 503", NULL, &resp, &err),
 	                 HYPERTEST_ERR_HTTP);
 	ck_assert_int_eq(resp.attempts, 5);
-	ck_assert_ptr_nonnull(strstr(err.msg, "(after 5 attempts)"));
+	ck_assert_ptr_nonnull(strstr(aws_msg(err), "(after 5 attempts)"));
 	aws_http_response_clear(&resp);
 	/* connection reuse: one connection for all of that */
 	ck_assert_int_eq(httpd_max_connections(d), 1);
@@ -681,6 +692,7 @@ START_TEST(test_retries_blocking)
 		aws_http_free(h);
 	}
 	httpd_stop(d);
+	free(err);
 }
 END_TEST
 
@@ -692,7 +704,7 @@ START_TEST(test_request_headers)
 	aws_http *h = client(4, 1, 0, &c);
 	aws_http_request r;
 	aws_http_response resp;
-	aws_err err = {0};
+	char *err = NULL;
 	char host[64];
 	ck_assert_int_eq(aws_http_request_init(&r, "POST", url_of(d, "/echo"), "POST echo"), 0);
 	r.body = "{\"a\": 1}";
@@ -709,6 +721,7 @@ START_TEST(test_request_headers)
 	aws_http_request_clear(&r);
 	aws_http_free(h);
 	httpd_stop(d);
+	free(err);
 }
 END_TEST
 
@@ -737,10 +750,11 @@ static void done_cb(void *ud, aws_http_request *req, aws_http_response *resp, in
 
 static void add(aws_http *h, const char *url, tally *t)
 {
-	aws_err err = {0};
+	char *err = NULL;
 	aws_http_request *r = aws_http_request_new("GET", url, "GET");
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(aws_http_multi_add(h, r, done_cb, t, &err), 0);
+	free(err);
 }
 
 START_TEST(test_multi_2000_in_flight)
@@ -777,7 +791,7 @@ START_TEST(test_multi_warm_up)
 {
 	httpd *d = httpd_start(handler, NULL, 0);
 	aws_http *h = client(8, 1, 0, NULL);
-	aws_err err = {0};
+	char *err = NULL;
 	tally t = {0};
 	time_t start = time(NULL);
 	int i;
@@ -811,6 +825,7 @@ START_TEST(test_multi_warm_up)
 	aws_http_request_free(warm);
 	aws_http_free(h);
 	httpd_stop(d);
+	free(err);
 }
 END_TEST
 
@@ -819,7 +834,7 @@ START_TEST(test_multi_retry_does_not_block)
 	int flaky = 1;
 	httpd *d = httpd_start(handler, &flaky, 0);
 	aws_http_config cfg = {0};
-	aws_err err = {0};
+	char *err = NULL;
 	aws_http *h;
 	tally t = {0};
 	cfg.max_attempts = 3;
@@ -841,6 +856,7 @@ START_TEST(test_multi_retry_does_not_block)
 	ck_assert_int_eq(t.order[1], 'A');
 	aws_http_free(h);
 	httpd_stop(d);
+	free(err);
 }
 END_TEST
 

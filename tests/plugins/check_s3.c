@@ -58,7 +58,7 @@ static int count_lines(const char *needle1, const char *needle2)
 static void setup(void)
 {
 	aws_endpoints_options o = {"us-east-1", {NULL}, 0};
-	aws_err err = {0};
+	char *err = NULL;
 	const char *k = getenv("HT_S3_ACCESS_KEY_ID"), *s = getenv("HT_S3_SECRET_ACCESS_KEY");
 	/* the services' environment (tests/services/aws/services.sh) names its key pair */
 	if (!k || !s) {
@@ -70,7 +70,7 @@ static void setup(void)
 	creds.secret_access_key = strdup(s ? s : "S3RVER");
 	creds.region = strdup("us-east-1");
 	o.overrides[AWS_SVC_S3] = endpoint_url;
-	ck_assert_msg(aws_endpoint_resolve(&ep, AWS_SVC_S3, &o, &err) == 0, "%s", err.msg);
+	ck_assert_msg(aws_endpoint_resolve(&ep, AWS_SVC_S3, &o, &err) == 0, "%s", aws_msg(err));
 	ck_assert_int_eq(ep.path_style, 1); /* an IP address */
 	{
 		aws_http_config cfg = {0};
@@ -83,6 +83,7 @@ static void setup(void)
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 	/* keys unique per run: the server may keep objects between runs */
 	snprintf(run, sizeof run, "run-%ld-%d", (long)time(NULL), (int)getpid());
+	free(err);
 }
 
 static void teardown(void)
@@ -113,16 +114,17 @@ static void raw_get(const char *key, aws_http_response *resp)
 {
 	aws_s3 s;
 	aws_http_request r;
-	aws_err err = {0};
+	char *err = NULL;
 	char *url;
 	aws_s3_init(&s, http, &creds, &ep, bucket);
 	url = aws_s3_url(&ep, bucket, key, NULL);
 	aws_http_request_init(&r, "GET", url, "raw GET");
 	r.sign = aws_http_sign_sigv4;
 	r.sign_ud = &s.sig;
-	ck_assert_msg(aws_http_perform(http, &r, resp, &err) == 0, "%s", err.msg);
+	ck_assert_msg(aws_http_perform(http, &r, resp, &err) == 0, "%s", aws_msg(err));
 	aws_http_request_clear(&r);
 	free(url);
+	free(err);
 }
 
 struct listed {
@@ -145,7 +147,7 @@ START_TEST(test_list)
 	static const char *const names[] = {"list/a&b <c>.txt", "list/d\"e'f.log", "list/sub/g h",
 	                                    "list/i+j%k", "list/l"};
 	aws_s3 s;
-	aws_err err = {0};
+	char *err = NULL;
 	struct listed l;
 	char want[512];
 	int i, j;
@@ -153,14 +155,14 @@ START_TEST(test_list)
 	aws_s3_init(&s, http, &creds, &ep, bucket);
 	for (i = 0; i < 5; i++)
 		ck_assert_msg(aws_s3_put(&s, key_of(names[i]), "12345", (size_t)i + 1, NULL, &err) == 0,
-		              "%s", err.msg);
+		              "%s", aws_msg(err));
 	/* an object beside the prefix is not listed */
 	ck_assert_int_eq(aws_s3_put(&s, key_of("listx"), "x", 1, NULL, &err), 0);
 	/* (one page: s3rver 3 answers 500 to a truncated ListObjectsV2 page;
 	 * continuation is tested against the small server below) */
 	memset(&l, 0, sizeof l);
 	snprintf(want, sizeof want, "%s/list/", run);
-	ck_assert_msg(aws_s3_list(&s, want, on_listed, &l, &err) == 0, "%s", err.msg);
+	ck_assert_msg(aws_s3_list(&s, want, on_listed, &l, &err) == 0, "%s", aws_msg(err));
 	ck_assert_int_eq(l.n, 5);
 	for (i = 0; i < 5; i++) {
 		int found = 0;
@@ -177,21 +179,22 @@ START_TEST(test_list)
 	snprintf(want, sizeof want, "%s/nothing/", run);
 	ck_assert_int_eq(aws_s3_list(&s, want, on_listed, &l, &err), 0);
 	ck_assert_int_eq(l.n, 0);
+	free(err);
 }
 END_TEST
 
 START_TEST(test_put_get)
 {
 	aws_s3 s;
-	aws_err err = {0};
+	char *err = NULL;
 	htp_buf out = {0};
 	aws_http_response resp;
 	const char body[] = "{\"hello\": \"world\", \"bin\": \"\x01\x02\xff\"}";
 	aws_s3_init(&s, http, &creds, &ep, bucket);
 	ck_assert_msg(aws_s3_put(&s, key_of("dir/a b+c.json"), body, sizeof body - 1,
 	                         "application/json", &err) == 0,
-	              "%s", err.msg);
-	ck_assert_msg(aws_s3_get(&s, key_of("dir/a b+c.json"), &out, &err) == 0, "%s", err.msg);
+	              "%s", aws_msg(err));
+	ck_assert_msg(aws_s3_get(&s, key_of("dir/a b+c.json"), &out, &err) == 0, "%s", aws_msg(err));
 	ck_assert_uint_eq(out.len, sizeof body - 1);
 	ck_assert_int_eq(memcmp(out.data, body, out.len), 0);
 	htp_buf_free(&out);
@@ -203,35 +206,38 @@ START_TEST(test_put_get)
 	ck_assert_int_eq(aws_s3_get(&s, key_of("empty"), &out, &err), 0);
 	ck_assert_uint_eq(out.len, 0);
 	htp_buf_free(&out);
+	free(err);
 }
 END_TEST
 
 START_TEST(test_missing_key)
 {
 	aws_s3 s;
-	aws_err err = {0};
+	char *err = NULL;
 	htp_buf out = {0};
 	aws_s3_init(&s, http, &creds, &ep, bucket);
 	ck_assert_int_eq(aws_s3_get(&s, key_of("no/such/key"), &out, &err), HYPERTEST_ERR_NOT_FOUND);
-	ck_assert_msg(strstr(err.msg, "S3 GetObject s3://") && strstr(err.msg, "HTTP 404 NoSuchKey"),
-	              "%s", err.msg);
+	ck_assert_msg(strstr(aws_msg(err), "S3 GetObject s3://") && strstr(aws_msg(err), "HTTP 404 NoSuchKey"),
+	              "%s", aws_msg(err));
 	htp_buf_free(&out);
+	free(err);
 }
 END_TEST
 
 START_TEST(test_no_such_bucket)
 {
 	aws_s3 s;
-	aws_err err = {0};
+	char *err = NULL;
 	htp_buf out = {0};
 	aws_s3_init(&s, http, &creds, &ep, "no-such-bucket-hypertest");
 	ck_assert_int_eq(aws_s3_put(&s, "k", "x", 1, NULL, &err), HYPERTEST_ERR_PROVIDER);
-	ck_assert_msg(strstr(err.msg,
+	ck_assert_msg(strstr(aws_msg(err),
 	                     "S3 PutObject s3://no-such-bucket-hypertest/k: HTTP 404 NoSuchBucket: "),
-	              "%s", err.msg);
+	              "%s", aws_msg(err));
 	ck_assert_int_eq(aws_s3_get(&s, "k", &out, &err), HYPERTEST_ERR_PROVIDER);
-	ck_assert_ptr_nonnull(strstr(err.msg, "NoSuchBucket"));
+	ck_assert_ptr_nonnull(strstr(aws_msg(err), "NoSuchBucket"));
 	htp_buf_free(&out);
+	free(err);
 }
 END_TEST
 
@@ -247,7 +253,7 @@ START_TEST(test_multipart)
 {
 	enum { SIZE = 20 << 20 };
 	aws_s3 s;
-	aws_err err = {0};
+	char *err = NULL;
 	htp_buf out = {0};
 	aws_http_response resp;
 	char path[512], want[65], got[65];
@@ -267,8 +273,8 @@ START_TEST(test_multipart)
 
 	aws_s3_init(&s, http, &creds, &ep, bucket);
 	s.multipart_threshold = 1 << 20;
-	ck_assert_msg(aws_s3_put_file(&s, key_of("big.bin"), path, NULL, &err) == 0, "%s", err.msg);
-	ck_assert_msg(aws_s3_get(&s, key_of("big.bin"), &out, &err) == 0, "%s", err.msg);
+	ck_assert_msg(aws_s3_put_file(&s, key_of("big.bin"), path, NULL, &err) == 0, "%s", aws_msg(err));
+	ck_assert_msg(aws_s3_get(&s, key_of("big.bin"), &out, &err) == 0, "%s", aws_msg(err));
 	ck_assert_uint_eq(out.len, SIZE);
 	aws_sha256_hex(out.data, out.len, got);
 	ck_assert_str_eq(got, want);
@@ -289,13 +295,14 @@ START_TEST(test_multipart)
 	aws_http_response_clear(&resp);
 	unlink(path);
 	htp_buf_free(&logged);
+	free(err);
 }
 END_TEST
 
 START_TEST(test_upload_dir)
 {
 	aws_s3 s;
-	aws_err err = {0};
+	char *err = NULL;
 	char p[512];
 	size_t n = 0, i;
 	static const char *const files[] = {"index.html", "sub/data.json", "sub/deep/shot.png",
@@ -314,7 +321,7 @@ START_TEST(test_upload_dir)
 	}
 	aws_s3_init(&s, http, &creds, &ep, bucket);
 	snprintf(p, sizeof p, "%s/art", tmpdir);
-	ck_assert_msg(aws_s3_upload_dir(&s, key_of("artifacts"), p, &n, NULL, NULL, NULL, &err) == 0, "%s", err.msg);
+	ck_assert_msg(aws_s3_upload_dir(&s, key_of("artifacts"), p, &n, NULL, NULL, NULL, &err) == 0, "%s", aws_msg(err));
 	ck_assert_uint_eq(n, 5);
 	for (i = 0; i < 5; i++) {
 		char k[512];
@@ -329,7 +336,8 @@ START_TEST(test_upload_dir)
 	}
 	snprintf(p, sizeof p, "%s/nonexistent", tmpdir);
 	ck_assert_int_eq(aws_s3_upload_dir(&s, "x", p, &n, NULL, NULL, NULL, &err), HYPERTEST_ERR_IO);
-	ck_assert_ptr_nonnull(strstr(err.msg, p));
+	ck_assert_ptr_nonnull(strstr(aws_msg(err), p));
+	free(err);
 }
 END_TEST
 
@@ -381,7 +389,7 @@ START_TEST(test_list_continuation)
 	aws_http *hc;
 	aws_http_config cfg = {0};
 	aws_s3 s;
-	aws_err err = {0};
+	char *err = NULL;
 	struct listed l;
 	char url[64];
 
@@ -390,7 +398,7 @@ START_TEST(test_list_continuation)
 	ck_assert_ptr_nonnull(d);
 	snprintf(url, sizeof url, "http://127.0.0.1:%d", httpd_port(d));
 	o.overrides[AWS_SVC_S3] = url;
-	ck_assert_msg(aws_endpoint_resolve(&e, AWS_SVC_S3, &o, &err) == 0, "%s", err.msg);
+	ck_assert_msg(aws_endpoint_resolve(&e, AWS_SVC_S3, &o, &err) == 0, "%s", aws_msg(err));
 	memset(&c, 0, sizeof c);
 	c.access_key_id = strdup("AKIDEXAMPLE");
 	c.secret_access_key = strdup("secret");
@@ -400,7 +408,7 @@ START_TEST(test_list_continuation)
 	aws_s3_init(&s, hc, &c, &e, "b");
 	s.list_page = 2;
 	memset(&l, 0, sizeof l);
-	ck_assert_msg(aws_s3_list(&s, "r/", on_listed, &l, &err) == 0, "%s", err.msg);
+	ck_assert_msg(aws_s3_list(&s, "r/", on_listed, &l, &err) == 0, "%s", aws_msg(err));
 	ck_assert_int_eq(l.n, 4);
 	ck_assert_str_eq(l.keys[0], "r/a&b <c>");
 	ck_assert_int_eq(l.sizes[0], 3);
@@ -417,11 +425,12 @@ START_TEST(test_list_continuation)
 	pg.bad_token = 1;
 	memset(&l, 0, sizeof l);
 	ck_assert_int_eq(aws_s3_list(&s, "r/", on_listed, &l, &err), HYPERTEST_ERR_PROVIDER);
-	ck_assert_ptr_nonnull(strstr(err.msg, "truncated listing without NextContinuationToken"));
+	ck_assert_ptr_nonnull(strstr(aws_msg(err), "truncated listing without NextContinuationToken"));
 	aws_http_free(hc);
 	aws_endpoint_free(&e);
 	aws_credentials_free(&c);
 	httpd_stop(d);
+	free(err);
 }
 END_TEST
 
@@ -437,7 +446,7 @@ static void collect_warning(void *ud, const char *msg)
 START_TEST(test_upload_dir_rules)
 {
 	aws_s3 s;
-	aws_err err = {0};
+	char *err = NULL;
 	htp_buf warnings = {0};
 	char p[600], q[600], k[512];
 	size_t n = 0, lost = 0;
@@ -468,7 +477,7 @@ START_TEST(test_upload_dir_rules)
 	snprintf(p, sizeof p, "%s/rules", tmpdir);
 	ck_assert_msg(aws_s3_upload_dir(&s, key_of("rules"), p, &n, &lost, collect_warning,
 	                                &warnings, &err) == 0,
-	              "%s", err.msg);
+	              "%s", aws_msg(err));
 	ck_assert_uint_eq(n, 2);
 	ck_assert_uint_eq(lost, 4);
 	ck_assert_ptr_nonnull(warnings.data);
@@ -511,6 +520,7 @@ START_TEST(test_upload_dir_rules)
 		snprintf(p, sizeof p, "%s/outside", tmpdir);
 		rmdir(p);
 	}
+	free(err);
 }
 END_TEST
 

@@ -250,13 +250,14 @@ static int run_case(const char *name, htp_buf *report)
 		const char *prefix = form == AWS_SIGV4_HEADER ? "header" : "query";
 		aws_sigv4_request req = {r.method, r.path, r.query, &r.headers, r.body, r.body_len};
 		aws_sigv4_result res;
-		aws_err err = {0};
+		char *err = NULL;
 		htp_buf sreq = {0};
 		char *exp;
 		size_t i;
 
 		if (aws_sigv4_sign(&p, &req, form, &res, &err) != 0) {
-			htp_buf_addf(report, "%s: %s form: %s\n", name, prefix, err.msg);
+			htp_buf_addf(report, "%s: %s form: %s\n", name, prefix, aws_msg(err));
+			free(err);
 			bad++;
 			continue;
 		}
@@ -292,6 +293,7 @@ static int run_case(const char *name, htp_buf *report)
 		free(exp);
 		htp_buf_free(&sreq);
 		aws_sigv4_result_free(&res);
+		free(err);
 	}
 	raw_request_free(&r);
 	json_decref(ctx);
@@ -373,7 +375,7 @@ static char *canon(const char *service, const char *path, const char *query,
 	aws_headers h = {0};
 	aws_sigv4_params p = {0};
 	aws_sigv4_result res;
-	aws_err err = {0};
+	char *err = NULL;
 	char *cr;
 	aws_headers_add(&h, "Host", "example.com");
 	aws_sigv4_defaults(&p, service);
@@ -387,6 +389,7 @@ static char *canon(const char *service, const char *path, const char *query,
 	cr = strdup(res.canonical_request);
 	aws_sigv4_result_free(&res);
 	aws_headers_free(&h);
+	free(err);
 	return cr;
 }
 
@@ -420,7 +423,7 @@ START_TEST(test_given_content_sha256)
 	aws_headers h = {0};
 	aws_sigv4_params p = {0};
 	aws_sigv4_result res;
-	aws_err err = {0};
+	char *err = NULL;
 	size_t i, n = 0;
 	aws_headers_add(&h, "Host", "example.com");
 	aws_headers_add(&h, "X-Amz-Content-SHA256", "abc123");
@@ -444,6 +447,7 @@ START_TEST(test_given_content_sha256)
 	ck_assert_int_eq(aws_sigv4_sign(&p, &req, AWS_SIGV4_HEADER, &res, &err),
 	                 HYPERTEST_ERR_INVALID);
 	aws_headers_free(&h);
+	free(err);
 }
 END_TEST
 
@@ -577,7 +581,7 @@ static json_t *random_request(signed_req *sr)
 	unsigned j, nseg, nq, nh, n;
 	aws_sigv4_params p = {0};
 	aws_sigv4_result res;
-	aws_err err = {0};
+	char *err = NULL;
 	time_t t = (time_t)(1420070400 + rnd(500000000));
 
 	/* path: segments with spaces, unicode, %, ~, dots, empty ones */
@@ -674,6 +678,7 @@ static json_t *random_request(signed_req *sr)
 	htp_buf_free(&url);
 	htp_buf_free(&body);
 	htp_buf_free(&b64);
+	free(err);
 	return spec;
 }
 
