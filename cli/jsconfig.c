@@ -127,6 +127,7 @@ static void add_node_report(struct cli_buf *out, const struct cli_buf *err)
 	while (*p) {
 		size_t n = strcspn(p, "\n");
 		int skip = (n == 0 && !any) || memmem(p, n, "node:internal", 13) ||
+		           memmem(p, n, "[eval", 5) ||
 		           (n > 9 && strncmp(p, "Node.js v", 9) == 0);
 		if (!skip) {
 			cli_buf_puts(out, "\n  ");
@@ -135,8 +136,10 @@ static void add_node_report(struct cli_buf *out, const struct cli_buf *err)
 		}
 		p += n + (p[n] == '\n');
 	}
-	/* no blank lines at the end */
+	/* no blank lines at the end, no ':' before nothing */
 	while (out->len > 0 && (out->data[out->len - 1] == ' ' || out->data[out->len - 1] == '\n'))
+		out->data[--out->len] = '\0';
+	if (!any && out->len > 0 && out->data[out->len - 1] == ':')
 		out->data[--out->len] = '\0';
 }
 
