@@ -391,6 +391,8 @@ static int setup_questions(struct init *in)
 		rc |= add_q(in, "buildDir", "CMake build directory (configured with enable_testing())",
 		            Q_TEXT, P_RUNNER);
 		rc |= add_q(in, "sourceDir", "CMake source directory", Q_TEXT, P_RUNNER);
+		rc |= add_q(in, "testDir", "Directory hashed for drift detection (empty: the plugin's "
+		                           "default)", Q_OPTIONAL, P_RUNNER);
 	} else if (strcmp(r, "playwright") == 0) {
 		rc |= add_q(in, "config", "Playwright config file (empty: Playwright's own lookup)",
 		            Q_OPTIONAL, P_RUNNER);
@@ -459,7 +461,14 @@ static int late_default(struct init *in, struct question *q)
 		q->value = s;
 		return 0;
 	}
-	if (strcmp(q->key, "ecrRegistry") == 0) {
+	if (strcmp(q->key, "testDir") == 0 && strcmp(in->runner, "ctest") == 0) {
+		/* the plugin's default is sourceDir, or tests when that is "." */
+		const char *const tests[] = {"tests", NULL};
+		if (strcmp(value_of(in, "sourceDir"), ".") == 0 && !first_existing(dir, tests))
+			cli_buf_puts(&b, ".");
+		else
+			return set_value(q, "");
+	} else if (strcmp(q->key, "ecrRegistry") == 0) {
 		if (*value_of(in, "account"))
 			cli_buf_printf(&b, "%s.dkr.ecr.%s.amazonaws.com", value_of(in, "account"),
 			               value_of(in, "region"));
