@@ -34,10 +34,14 @@ fi
 # ---- a project per runner ------------------------------------------------------------------
 runners=command
 mkdir -p "$tmp/command/tests" && echo "exit 0" >"$tmp/command/tests/a.sh"
-if python3 -c "import pytest" 2>/dev/null; then
+python=
+for cand in ${HT_PYTHON:-} python3 /usr/bin/python3; do
+	if "$cand" -m pytest --version >/dev/null 2>&1; then python=$cand; break; fi
+done
+if [ -n "$python" ]; then
 	cp -R "$tests_src/projects/pytest-project" "$tmp/pytest" && runners="$runners pytest"
 else
-	echo "pytest not importable: the pytest runner skipped"
+	echo "no python3 with pytest: the pytest runner skipped"
 fi
 if command -v cmake >/dev/null 2>&1 && command -v ctest >/dev/null 2>&1; then
 	cp -R "$tests_src/projects/ctest-project" "$tmp/ctest"
@@ -83,7 +87,10 @@ PY
 for r in $runners; do
 	for p in $providers; do
 		rm -f "$tmp/$r/hypertest.config.json"
-		"$hypertest" -C "$tmp/$r" init --runner "$r" --provider "$p" --set concurrency=7 \
+		# the interpreter that has pytest, when it is not the default
+		set -- --set concurrency=7
+		[ "$r" = pytest ] && [ "$python" != python3 ] && set -- "$@" --set "python=$python"
+		"$hypertest" -C "$tmp/$r" init --runner "$r" --provider "$p" "$@" \
 			</dev/null >"$tmp/init.out" 2>&1 || { cat "$tmp/init.out"; fail "init --runner $r --provider $p"; }
 		grep -q "^Next steps:" "$tmp/init.out" || { cat "$tmp/init.out"; fail "no next steps ($r, $p)"; }
 		python3 - "$tmp/$r/hypertest.config.json" "$r" "$p" <<'PY' || fail "init $r $p wrote $(cat "$tmp/$r/hypertest.config.json")"
@@ -101,6 +108,8 @@ else:
 ro = c["testRunner"]["options"]
 if r == "playwright":
     assert "testDir" not in ro and ro["config"] == "playwright.config.ts", ro
+if r == "pytest":
+    assert ro["rootDir"] == "." and ro["testDir"] == "tests", ro
 if r == "ctest":
     assert ro["buildDir"] == "build" and ro["testDir"] == ".", ro
 PY
