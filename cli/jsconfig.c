@@ -127,7 +127,7 @@ static void add_node_report(struct cli_buf *out, const struct cli_buf *err)
 	while (*p) {
 		size_t n = strcspn(p, "\n");
 		int skip = (n == 0 && !any) || memmem(p, n, "node:internal", 13) ||
-		           memmem(p, n, "[eval", 5) ||
+		           memmem(p, n, "[eval", 5) || memmem(p, n, "data:text/javascript", 20) ||
 		           (n > 9 && strncmp(p, "Node.js v", 9) == 0);
 		if (!skip) {
 			cli_buf_puts(out, "\n  ");

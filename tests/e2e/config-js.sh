@@ -170,4 +170,22 @@ else
 	[ -e "$t/hypertest.config.json" ] && fail "a failed .ts conversion wrote a file"
 	echo "hypertest.config.ts: no TypeScript in this node nor the project (said clearly)"
 fi
+# with the project's typescript package (npm ci in a copy of ts-config/typescript)
+if command -v npm >/dev/null 2>&1; then
+	rm -rf "$tmp/typescript"; cp -R "$src/typescript" "$tmp/typescript"
+	if (cd "$tmp/typescript" && npm ci --no-audit --no-fund --ignore-scripts) >"$tmp/npm.log" 2>&1; then
+		"$hypertest" -C "$tmp/typescript" init --from hypertest.config.ts >"$tmp/typescript.out" 2>&1 ||
+			{ cat "$tmp/typescript.out"; fail "init --from hypertest.config.ts with typescript"; }
+		expect_json "$tmp/typescript/hypertest.config.json" "{'concurrency': 5, 'imageName': 'ts/hypertest',
+		 'testRunner': {'plugin': 'playwright', 'options': {}}, 'logLevel': 'info',
+		 'cloudProvider': {'plugin': 'aws', 'options': {'region': 'eu-west-1',
+		   'ecrRegistry': '123456789012.dkr.ecr.eu-west-1.amazonaws.com',
+		   'functionName': 'ts-hypertest', 'bucketName': 'ts-hypertest-artifacts'}}}"
+		echo "hypertest.config.ts converted with the project's typescript"
+	else
+		tail -3 "$tmp/npm.log"; echo "npm ci failed: hypertest.config.ts with typescript not tried"
+	fi
+else
+	echo "npm not found: hypertest.config.ts with typescript not tried"
+fi
 echo "configuration modules: converted, read, refused clearly"
