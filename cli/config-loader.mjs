@@ -88,7 +88,7 @@ function stripTypes(url) {
   try {
     ts = createRequire(projectDir + '/')('typescript');
   } catch {
-    throw new Error('node ' + process.version + ' cannot read TypeScript by itself (node 22.13 or ' +
+    throw new Error('[hypertest] node ' + process.version + ' cannot read TypeScript by itself (node 22.13 or ' +
       'newer can), and the project has no typescript package (npm install --save-dev typescript)');
   }
   const out = ts.transpileModule(src, { fileName: new URL(url).pathname, reportDiagnostics: false,
@@ -213,7 +213,9 @@ try {
   cfg = await cfg;
   send(['J' + `${JSON.stringify(convert(cfg), null, 2)}\n`, ...notes].join('\0'));
 } catch (e) {
-  if (!(e instanceof ConfigError)) throw e;
-  send('E' + e.message);
+  // the hooks' own errors come from another thread, marked
+  if (e instanceof Error && e.message.startsWith('[hypertest] ')) send('E' + e.message.slice(12));
+  else if (!(e instanceof ConfigError)) throw e;
+  else send('E' + e.message);
 }
 process.exit(0);

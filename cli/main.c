@@ -431,6 +431,11 @@ static int load_config(hypertest *h, const struct cli_opts *o, int required)
 	if (module) {
 		rc = cli_jsconfig_load(h, module, o->quiet);
 		free(module);
+		if (rc < 0 && !required && !o->config) {
+			fputs("hypertest: warning: searching without the configuration's pluginPath\n",
+			      stderr);
+			rc = 0;
+		}
 		return rc;
 	}
 	if (hypertest_config_load_file(h, o->config) != HYPERTEST_OK) {

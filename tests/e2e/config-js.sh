@@ -92,6 +92,9 @@ r = json.load(open(sys.argv[1]))
 assert r["tests"]["total"] == 1 and r["tests"]["success"] == 1, r["tests"]
 assert r["concurrency"] == 3, r["concurrency"]
 PY
+"$hypertest" -C "$c" doctor >"$tmp/doctor" 2>&1 || { cat "$tmp/doctor"; fail "doctor with hypertest.config.mjs"; }
+grep -q "config - $c/hypertest.config.mjs (converted to JSON) (concurrency 3)" "$tmp/doctor" ||
+	{ cat "$tmp/doctor"; fail "doctor does not name the module"; }
 "$hypertest" -C "$c" init --from hypertest.config.mjs >"$tmp/custom.out" 2>&1 || { cat "$tmp/custom.out"; fail "init --from .mjs"; }
 expect_json "$c/hypertest.config.json" "{
  'concurrency': 3, 'imageName': 'shop/hypertest', 'resultsFileName': 'myresults',
