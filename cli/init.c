@@ -767,6 +767,11 @@ int cli_cmd_init(hypertest *h, const struct cli_opts *o)
 		fputs("hypertest: out of memory\n", stderr);
 		goto out;
 	}
+	if (o->config && cli_jsconfig_is_module(o->config)) {
+		fprintf(stderr, "hypertest: init writes JSON: --config '%s' names a configuration "
+		                "module (convert one with --from)\n", o->config);
+		goto out;
+	}
 	if (!o->force && access(path, F_OK) == 0) {
 		fprintf(stderr, "hypertest: %s already exists; use --force to overwrite it\n", path);
 		goto out;

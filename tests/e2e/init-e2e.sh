@@ -147,6 +147,8 @@ bad_init "--set 'bucketName': no such question for runner 'command' and provider
 bad_init "--set 'concurrency': a whole number from 1 to 100000" --set concurrency=0
 bad_init "--set 'account': the 12 digits of the AWS account" --provider aws --set account=12
 bad_init "option '--from' converts a file" --from x.js --runner command
+bad_init "init writes JSON: --config 'hypertest.config.js' names a configuration module" --config hypertest.config.js
+[ -e "$c/hypertest.config.js" ] && fail "init wrote hypertest.config.js"
 "$hypertest" -C "$c" deploy --runner command >"$tmp/bad.out" 2>&1 && fail "deploy --runner accepted"
 grep -q "unknown option '--runner'" "$tmp/bad.out" || { cat "$tmp/bad.out"; fail "deploy --runner"; }
 
