@@ -67,6 +67,9 @@ struct cli_opts {
 	const char *directory;   /* -C, or NULL */
 	int dry_run, quiet, verbose, help, no_color, json, version;
 	int force, yes;          /* init, destroy */
+	const char *runner;      /* init --runner */
+	const char *provider;    /* init --provider */
+	const char *from;        /* init --from FILE */
 	const char *output;      /* deploy --output oci:DIR, or NULL */
 	const char *junit;       /* --junit FILE, or NULL */
 	int no_report;           /* --no-report */
@@ -101,6 +104,22 @@ void cli_buf_json_str(struct cli_buf *b, const char *s);
 const char *cli_buf_str(const struct cli_buf *b);
 void cli_buf_free(struct cli_buf *b);
 
+/* ---- configuration modules of the TypeScript hypertest (jsconfig.c) ------- */
+
+/* Whether path ends in .js, .mjs, .cjs or .ts. */
+int cli_jsconfig_is_module(const char *path);
+/* DIR/hypertest.config.{js,mjs,cjs,ts}, the first that exists (malloc'd),
+ * or NULL. */
+char *cli_jsconfig_find(const char *dir);
+/* Evaluate the module at path with node, in project_dir: 0 with *json
+ * hypertest's configuration (malloc'd) and a line per note added to notes;
+ * -1 with the error ("PATH: what", node's report indented below) in err. */
+int cli_jsconfig_eval(const char *path, const char *project_dir, char **json,
+                      struct cli_buf *notes, struct cli_buf *err);
+/* Load the module at path into h (notes on stderr unless quiet); -1 after
+ * printing the error. */
+int cli_jsconfig_load(hypertest *h, const char *path, int quiet);
+
 /* ---- rendering of events and logs (render.c) --------------------------------- */
 
 struct render;
@@ -129,6 +148,8 @@ void render_deploy_end(struct render *r, int ok);
 void render_note(struct render *r, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* The summary of an invoke, unless the run's end event already showed it. */
 void render_run_summary(struct render *r, const hypertest_run *run);
+/* Log lines above level are not shown (the configuration's logLevel). */
+void render_set_log_level(struct render *r, int level);
 /* Doctor tallies. */
 void render_doctor_counts(const struct render *r, int *ok, int *warnings, int *failed);
 

@@ -34,7 +34,10 @@ enum {
 	OPT_GREP_INVERT,
 	OPT_ONLY,
 	OPT_MAX_FAILURES,
-	OPT_FAIL_FAST
+	OPT_FAIL_FAST,
+	OPT_RUNNER,
+	OPT_PROVIDER,
+	OPT_FROM
 };
 
 #define GLOBAL_LONG_OPTIONS                                        \
@@ -66,6 +69,9 @@ static const struct option global_long[] = {GLOBAL_LONG_OPTIONS, {NULL, 0, NULL,
 static const struct option init_long[] = {GLOBAL_LONG_OPTIONS,
                                           {"force", no_argument, NULL, 'f'},
                                           {"yes", no_argument, NULL, 'y'},
+                                          {"runner", required_argument, NULL, OPT_RUNNER},
+                                          {"provider", required_argument, NULL, OPT_PROVIDER},
+                                          {"from", required_argument, NULL, OPT_FROM},
                                           {NULL, 0, NULL, 0}};
 /* '+': stop at the first operand; ':': report a missing argument as ':'. */
 #define GLOBAL_SHORT "+:C:qvh"
@@ -204,6 +210,9 @@ static int parse_pass(int argc, char **argv, int init, struct cli_opts *o)
 			break;
 		case 'f': o->force = 1; break;
 		case 'y': o->yes = 1; break;
+		case OPT_RUNNER: o->runner = optarg; break;
+		case OPT_PROVIDER: o->provider = optarg; break;
+		case OPT_FROM: o->from = optarg; break;
 		case OPT_SET:
 			eq = strchr(optarg, '=');
 			if (!eq || eq == optarg) {
@@ -324,6 +333,11 @@ static int parse_command_line(int argc, char **argv, struct cli_opts *o)
 		                       "'--max-failures' and '--fail-fast' apply only to 'invoke'");
 	if (o->quiet && o->verbose)
 		return cli_usage_error("options '--quiet' and '--verbose' exclude each other");
+	if ((o->runner || o->provider || o->from) && o->cmd != CLI_CMD_INIT)
+		return cli_usage_error("options '--runner', '--provider' and '--from' apply only to 'init'");
+	if (o->from && (o->runner || o->provider))
+		return cli_usage_error("option '--from' converts a file: '--runner' and '--provider' do "
+		                       "not apply");
 	return -1;
 }
 
@@ -372,23 +386,57 @@ static void catch_signals(hypertest *h, int write_notice)
 
 /* ---- preparing the handle ------------------------------------------------------- */
 
+/* DIR/hypertest.config.json, malloc'd. */
+static char *default_config_path(hypertest *h)
+{
+	const char *dir = hypertest_project_dir(h);
+	size_t n = strlen(dir) + sizeof "/hypertest.config.json";
+	char *path = malloc(n);
+
+	if (path)
+		snprintf(path, n, "%s/hypertest.config.json", dir);
+	return path;
+}
+
 /* Loads the configuration: required for deploy, invoke and doctor; for
- * plugins only when --config names one or the default file exists. */
+ * plugins only when --config names one or a configuration file exists.
+ * Without --config: hypertest.config.json, else the TypeScript hypertest's
+ * hypertest.config.{js,mjs,cjs,ts} (read with node); --config naming such a
+ * module reads it with node too. */
 static int load_config(hypertest *h, const struct cli_opts *o, int required)
 {
-	if (!required && !o->config) {
-		const char *dir = hypertest_project_dir(h);
-		size_t n = strlen(dir) + sizeof "/hypertest.config.json";
-		char *path = malloc(n);
+	char *module = NULL;
+	int rc;
+
+	if (o->config && cli_jsconfig_is_module(o->config)) {
+		if (o->config[0] == '/')
+			module = strdup(o->config);
+		else if ((module = malloc(strlen(hypertest_project_dir(h)) + strlen(o->config) + 2)))
+			sprintf(module, "%s/%s", hypertest_project_dir(h), o->config);
+		if (!module)
+			return -1;
+	} else if (!o->config) {
+		char *path = default_config_path(h);
 		int exists;
 
 		if (!path)
 			return -1;
-		snprintf(path, n, "%s/hypertest.config.json", dir);
 		exists = access(path, F_OK) == 0;
 		free(path);
 		if (!exists)
+			module = cli_jsconfig_find(hypertest_project_dir(h));
+		if (!exists && !module && !required)
 			return 0;
+	}
+	if (module) {
+		rc = cli_jsconfig_load(h, module, o->quiet);
+		free(module);
+		if (rc < 0 && !required && !o->config) {
+			fputs("hypertest: warning: searching without the configuration's pluginPath\n",
+			      stderr);
+			rc = 0;
+		}
+		return rc;
 	}
 	if (hypertest_config_load_file(h, o->config) != HYPERTEST_OK) {
 		if (required || o->config) {
@@ -399,6 +447,22 @@ static int load_config(hypertest *h, const struct cli_opts *o, int required)
 		        hypertest_errmsg(h));
 	}
 	return 0;
+}
+
+/* The configuration's logLevel, unless --quiet or --verbose decided. */
+static void apply_log_level(hypertest *h, const struct cli_opts *o, struct render *r)
+{
+	static const char *const names[] = {"\"error\"", "\"warning\"", "\"info\"", "\"debug\""};
+	char *v;
+
+	if (o->quiet || o->verbose || !(v = hypertest_config_get(h, "logLevel")))
+		return;
+	for (int i = 0; i < 4; i++)
+		if (strcmp(v, names[i]) == 0) {
+			hypertest_set_log_level(h, i);
+			render_set_log_level(r, i);
+		}
+	hypertest_string_free(v);
 }
 
 static int prepare(hypertest *h, const struct cli_opts *o, int config_required)
@@ -467,6 +531,7 @@ static int run_command(hypertest *h, const struct cli_opts *o)
 	render_attach(r, h);
 	hypertest_set_log_level(h, level);
 	if (prepare(h, o, o->cmd != CLI_CMD_PLUGINS) == 0) {
+		apply_log_level(h, o, r);
 		switch (o->cmd) {
 		case CLI_CMD_PLUGINS:
 			status = cli_cmd_plugins(h, o, r);

@@ -67,6 +67,7 @@ struct inflight {
 
 struct render {
 	int cmd, mode, quiet, verbose;
+	int log_max;      /* log lines above this level are dropped */
 	int color_err, color_out;
 	FILE *json_out;
 
@@ -960,9 +961,7 @@ static void on_log(int level, const char *message, void *ud)
 {
 	struct render *r = ud;
 
-	if (level == HYPERTEST_LOG_DEBUG && !r->verbose)
-		return;
-	if (level == HYPERTEST_LOG_INFO && r->quiet)
+	if (level > r->log_max)
 		return;
 	if (r->mode == MODE_LIVE) {
 		add_log_line(r, &r->perm, level, message ? message : "");
@@ -993,6 +992,7 @@ struct render *render_new(const struct render_opts *o)
 	r->cmd = o->cmd;
 	r->quiet = o->quiet;
 	r->verbose = o->verbose;
+	r->log_max = o->quiet ? HYPERTEST_LOG_WARNING : o->verbose ? HYPERTEST_LOG_DEBUG : HYPERTEST_LOG_INFO;
 	r->total = -1;
 	r->concurrency = -1;
 	r->t_start = now_ms();
@@ -1142,4 +1142,9 @@ void render_free(struct render *r)
 	free(r->running);
 	free(r->run_id);
 	free(r);
+}
+
+void render_set_log_level(struct render *r, int level)
+{
+	r->log_max = level;
 }

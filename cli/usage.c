@@ -18,16 +18,34 @@ struct command_help {
 
 static const struct command_help commands[CLI_CMD_COUNT] = {
 	[CLI_CMD_INIT] = {
-	    "init", "init [--force] [--yes]",
+	    "init", "init [--force] [--yes] [--runner NAME] [--provider NAME] [--set KEY=VALUE]... | init --from FILE",
 	    "write hypertest.config.json in the project directory",
-	    "Writes a configuration file. On a terminal it asks for the test runner\n"
-	    "plugin, the cloud provider, the concurrency and the test directory\n"
-	    "(an empty answer takes the default in brackets); otherwise it writes\n"
-	    "the defaults.\n"
+	    "Writes a configuration file. On a terminal it asks for the test runner,\n"
+	    "the cloud provider and what each needs (an empty answer takes the\n"
+	    "default in brackets); otherwise, or with --yes, it takes the defaults.\n"
+	    "--runner, --provider and --set answer a question without asking it.\n"
+	    "It ends with the next steps.\n"
+	    "Questions (--set KEY=VALUE):\n"
+	    "  every setup   imageName, concurrency\n"
+	    "  command       testDir, list, run (words separated by blanks, no shell)\n"
+	    "  pytest        rootDir, testDir, python\n"
+	    "  ctest         buildDir, sourceDir\n"
+	    "  playwright    config (empty: Playwright's own lookup)\n"
+	    "  aws           region, account, ecrRegistry, baseImage, functionName,\n"
+	    "                bucketName (account and ecrRegistry may be empty: the\n"
+	    "                registry that ECR names at deploy)\n"
+	    "  local         nothing\n"
+	    "With --from FILE, converts a configuration module of the TypeScript\n"
+	    "hypertest (hypertest.config.js, .mjs, .cjs or .ts) into JSON once,\n"
+	    "evaluating it with node.\n"
 	    "\n"
 	    "Options:\n"
 	    "  -f, --force          overwrite an existing configuration file\n"
-	    "  -y, --yes            do not ask: write the defaults\n",
+	    "  -y, --yes            do not ask: take the defaults\n"
+	    "  --runner NAME        the test runner: command, pytest, ctest, playwright\n"
+	    "  --provider NAME      the cloud provider: local, aws\n"
+	    "  --set KEY=VALUE      the answer to the question KEY\n"
+	    "  --from FILE          convert FILE instead of asking\n",
 	    0},
 	[CLI_CMD_DEPLOY] = {
 	    "deploy", "deploy",

@@ -74,7 +74,9 @@ int hypertest_doctor(hypertest *h)
 		return ht_fail(h, HYPERTEST_ERR_CHECK, "1 check failed: the configuration");
 	}
 	check(&c, "config", HYPERTEST_CHECK_OK, "%s (concurrency %ld)",
-	      ht_config_path(h->cfg) ? ht_config_path(h->cfg) : "configuration string",
+	      ht_config_path(h->cfg)     ? ht_config_path(h->cfg)
+	      : ht_config_origin(h->cfg) ? ht_config_origin(h->cfg)
+	                                 : "configuration string",
 	      ht_config_concurrency(h->cfg));
 	ht_plugins_scan(h);
 	for (i = 0; i < h->reg.nplugins; i++)

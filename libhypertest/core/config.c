@@ -475,6 +475,11 @@ int ht_config_loaded(const ht_config *cfg)
 	return cfg && cfg->loaded;
 }
 
+const char *ht_config_origin(const ht_config *cfg)
+{
+	return cfg ? cfg->origin : NULL;
+}
+
 const char *ht_config_path(const ht_config *cfg)
 {
 	return cfg ? cfg->path : NULL;

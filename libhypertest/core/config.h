@@ -64,6 +64,9 @@ int ht_config_key_error(const ht_config *cfg, const char *dotted, const char *ms
 int ht_config_loaded(const ht_config *cfg);
 /* Path of the loaded file, or NULL. */
 const char *ht_config_path(const ht_config *cfg);
+/* What messages call the loaded configuration: its path, or the origin a
+ * string was loaded with; NULL before a load. */
+const char *ht_config_origin(const ht_config *cfg);
 
 /* Effective values (after overrides, ${VAR} expanded, defaults applied).
  * Core string keys: imageName, localImageName, localBaseImageName,

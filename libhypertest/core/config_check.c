@@ -20,7 +20,7 @@
 static const char *const core_keys[] = {
 	"imageName", "localImageName", "localBaseImageName", "buildManifestFileName",
 	"resultsFileName", "driftDetectionPolicy", "concurrency", "retries", "cost", "pluginPath", "platform",
-	"testRunner", "cloudProvider", "report", "junit", NULL
+	"testRunner", "cloudProvider", "report", "junit", "logLevel", NULL
 };
 static const char *const section_keys[] = {"plugin", "options", NULL};
 
@@ -502,6 +502,29 @@ static int check_drift(const struct ctx *c, const json_t *v, const struct frame 
 	return report(c, f, R_KEY, "expected \"silence\", \"warning\" or \"error\", got %s", got);
 }
 
+/* logLevel: the least important log lines shown (the CLI's default). */
+static int check_log_level(const struct ctx *c, const json_t *v, const struct frame *f)
+{
+	static const char *const names[] = {"error", "warning", "info", "debug", NULL};
+	const char *const *n, *s;
+	char got[96];
+
+	if (json_is_string(v)) {
+		for (n = names; *n; n++)
+			if (strcmp(json_string_value(v), *n) == 0)
+				return 0;
+	}
+	ht_config_describe(v, got, sizeof got);
+	s = json_is_string(v) ? suggest(json_string_value(v), names) : NULL;
+	if (s)
+		return report(c, f, R_KEY,
+		              "expected \"error\", \"warning\", \"info\" or \"debug\", got %s "
+		              "(did you mean \"%s\"?)",
+		              got, s);
+	return report(c, f, R_KEY, "expected \"error\", \"warning\", \"info\" or \"debug\", got %s",
+	              got);
+}
+
 static int check_concurrency(const struct ctx *c, const json_t *v, const struct frame *f)
 {
 	char got[96];
@@ -641,6 +664,8 @@ int ht_config_validate(const struct ctx *c, json_t *doc)
 			rc = check_bool(c, v, &f);
 		else if (strcmp(key, "junit") == 0)
 			rc = check_string(c, v, &f);
+		else if (strcmp(key, "logLevel") == 0)
+			rc = check_log_level(c, v, &f);
 		else if (strcmp(key, "testRunner") == 0 || strcmp(key, "cloudProvider") == 0)
 			rc = check_section(c, v, &f);
 		else

@@ -521,6 +521,25 @@ START_TEST(drift_policies)
 }
 END_TEST
 
+START_TEST(log_levels)
+{
+	static const char *const ok[] = {"error", "warning", "info", "debug"};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		char text[64];
+		snprintf(text, sizeof text, "{\"logLevel\": \"%s\"}", ok[i]);
+		ht_config *cfg = load_ok(text);
+		ck_assert_str_eq(ht_config_str(cfg, "logLevel"), ok[i]);
+		ht_config_free(cfg);
+	}
+	LOAD_ERR("{\"logLevel\": \"debgu\"}",
+	         "test.json:1:14: key 'logLevel': expected \"error\", \"warning\", \"info\" or "
+	         "\"debug\", got \"debgu\" (did you mean \"debug\"?)");
+	LOAD_ERR("{\"logLevel\": 3}",
+	         "test.json:1:14: key 'logLevel': expected \"error\", \"warning\", \"info\" or "
+	         "\"debug\", got 3");
+}
+END_TEST
+
 START_TEST(load_file_errors)
 {
 	ht_config *cfg = ht_config_new();
@@ -1024,6 +1043,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, full_config);
 	tcase_add_test(tc, dump_has_defaults);
 	tcase_add_test(tc, drift_policies);
+	tcase_add_test(tc, log_levels);
 	tcase_add_test(tc, load_file_errors);
 	suite_add_tcase(s, tc);
 

@@ -1,0 +1,1 @@
+test "$SHOP_URL" = "http://shop.test" && test "$SHOP_USER" = guest
