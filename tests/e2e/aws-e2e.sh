@@ -66,7 +66,7 @@ printf 'echo second passed\n' >"$proj/tests/pass2.sh"
 printf 'echo third passed; echo "a note" >"$1/note.txt"\n' >"$proj/tests/pass3.sh"
 printf 'echo "expected 4, got 5" >&2\nexit 1\n' >"$proj/tests/fail.sh"
 cat >"$proj/hypertest.config.json" <<JSON
-{"concurrency": 10, "imageName": "e2e/aws-$id",
+{"concurrency": 10, "imageName": "e2e/aws-$id", "buildManifestFileName": "e2e-$id.manifest",
  "testRunner": {"plugin": "command", "options": {"testDir": "tests",
    "list": ["find", "tests", "-name", "*.sh", "-type", "f"], "run": ["sh", "{id}", "{artifactsDir}"]}},
  "cloudProvider": {"plugin": "aws", "options": {"region": "us-east-1",

@@ -51,7 +51,10 @@ echo "no-op" >"$proj/tests/noop.txt"
 import json, os, sys
 d, n, fn, id_ = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 ep = os.environ["HT_AWS_ENDPOINT"]
+# the bucket is shared with the other tests that run at the same time: a
+# manifest name of its own
 cfg = {"concurrency": 30, "driftDetectionPolicy": "silence", "imageName": "faults/aws-" + id_,
+       "buildManifestFileName": "faults-%s.manifest" % id_,
        "testRunner": {"plugin": "command", "options": {"testDir": "tests",
            "tests": ["t%05d" % i for i in range(n)], "run": ["true"]}},
        "cloudProvider": {"plugin": "aws", "options": {

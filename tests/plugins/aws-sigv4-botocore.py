@@ -12,6 +12,7 @@
 # Exit status 77 when botocore is not installed.
 import base64
 import datetime
+import types
 import json
 import sys
 
@@ -26,8 +27,18 @@ except ImportError as e:
 
 def sign(spec):
     when = datetime.datetime.strptime(spec["timestamp"], "%Y%m%dT%H%M%SZ")
-    # botocore takes the signing time from this function
+    # botocore takes the signing time from get_current_datetime (recent
+    # releases) or from datetime.datetime.utcnow() (Debian 12's 1.29)
     botocore.auth.get_current_datetime = lambda *a, **k: when
+
+    class Fixed(datetime.datetime):
+        @classmethod
+        def utcnow(cls):
+            return when
+
+    botocore.auth.datetime = types.SimpleNamespace(datetime=Fixed,
+                                                   timezone=datetime.timezone,
+                                                   timedelta=datetime.timedelta)
 
     req = AWSRequest(method=spec["method"], url=spec["url"],
                      data=base64.b64decode(spec["body_b64"]))
