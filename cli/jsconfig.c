@@ -143,71 +143,70 @@ static void add_node_report(struct cli_buf *out, const struct cli_buf *err)
 		out->data[--out->len] = '\0';
 }
 
-int cli_jsconfig_eval(const char *path, const char *project_dir, char **json,
-                      struct cli_buf *notes, struct cli_buf *err)
+/* node evaluating a module: its pipes (standard output, standard error, and
+ * fd 3 for the answer), what came through them, and the process. */
+struct node_run {
+	int pout[2], perr[2], pans[2];
+	struct cli_buf out, errtext, ans;
+	int over_out, over_err, over_ans, status;
+	pid_t pid;
+};
+
+/* node in its own process group, in the project directory, never through a
+ * shell: the loader on --eval, the module's path and the project after it. */
+static int spawn_node(struct node_run *r, const char *path, const char *project_dir,
+                      struct cli_buf *err)
 {
-	int pout[2] = {-1, -1}, perr[2] = {-1, -1}, pans[2] = {-1, -1};
-	struct cli_buf out = {0}, errtext = {0}, ans = {0};
-	int over_out = 0, over_err = 0, over_ans = 0, status = 0, rc = -1, open_fds;
-	long timeout = timeout_seconds();
-	long long deadline;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	pid_t pid = -1;
-	char *argv[8];
+	char *argv[] = {"node", "--no-warnings", "--input-type=module", "--eval",
+	                (char *)loader_text, (char *)path, (char *)project_dir, NULL};
+	int rc;
 
-	*json = NULL;
-	if (timeout < 0) {
-		cli_buf_printf(err, "HYPERTEST_NODE_TIMEOUT '%s': expected a whole number of seconds "
-		                    "from 1 to 86400", getenv("HYPERTEST_NODE_TIMEOUT"));
+	if (pipe2(r->pout, O_CLOEXEC) < 0 || pipe2(r->perr, O_CLOEXEC) < 0 ||
+	    pipe2(r->pans, O_CLOEXEC) < 0) {
+		cli_buf_printf(err, "%s: cannot make a pipe for node: %s", path, strerror(errno));
 		return -1;
 	}
-	if (pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0 || pipe2(pans, O_CLOEXEC) < 0) {
-		cli_buf_printf(err, "%s: cannot make a pipe for node: %s", path, strerror(errno));
-		goto out;
-	}
-	argv[0] = "node";
-	argv[1] = "--no-warnings";
-	argv[2] = "--input-type=module";
-	argv[3] = "--eval";
-	argv[4] = (char *)loader_text;
-	argv[5] = (char *)path;
-	argv[6] = (char *)project_dir;
-	argv[7] = NULL;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&attr);
 	posix_spawnattr_setpgroup(&attr, 0);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, pout[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, perr[1], 2);
-	posix_spawn_file_actions_adddup2(&fa, pans[1], 3);
+	posix_spawn_file_actions_adddup2(&fa, r->pout[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, r->perr[1], 2);
+	posix_spawn_file_actions_adddup2(&fa, r->pans[1], 3);
 	posix_spawn_file_actions_addchdir_np(&fa, project_dir);
-	rc = posix_spawnp(&pid, "node", &fa, &attr, argv, environ);
+	rc = posix_spawnp(&r->pid, "node", &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	close(pout[1]);
-	close(perr[1]);
-	close(pans[1]);
-	pout[1] = perr[1] = pans[1] = -1;
-	if (rc != 0) {
-		if (rc == ENOENT)
-			cli_buf_printf(err, "%s: reading it needs Node.js (node 18.19 or newer on PATH), and "
-			                    "there is no node on PATH: install Node.js, or write "
-			                    "hypertest.config.json instead (see hypertest.config(5))",
-			               path);
-		else
-			cli_buf_printf(err, "%s: cannot start node: %s", path, strerror(rc));
-		rc = -1;
-		pid = -1;
-		goto out;
-	}
-	rc = -1;
+	close(r->pout[1]);
+	close(r->perr[1]);
+	close(r->pans[1]);
+	r->pout[1] = r->perr[1] = r->pans[1] = -1;
+	if (rc == 0)
+		return 0;
+	r->pid = -1;
+	if (rc == ENOENT)
+		cli_buf_printf(err, "%s: reading it needs Node.js (node 18.19 or newer on PATH), and "
+		                    "there is no node on PATH: install Node.js, or write "
+		                    "hypertest.config.json instead (see hypertest.config(5))",
+		               path);
+	else
+		cli_buf_printf(err, "%s: cannot start node: %s", path, strerror(rc));
+	return -1;
+}
 
-	deadline = now_ms() + timeout * 1000;
-	open_fds = 3;
+/* Read the three pipes until node closes them all (1) or the deadline
+ * passes (0). */
+static int collect(struct node_run *r, long timeout)
+{
+	long long deadline = now_ms() + timeout * 1000;
+	int open_fds = 3;
+
 	while (open_fds > 0) {
-		struct pollfd pf[3] = {{pout[0], POLLIN, 0}, {perr[0], POLLIN, 0}, {pans[0], POLLIN, 0}};
+		struct pollfd pf[3] = {{r->pout[0], POLLIN, 0}, {r->perr[0], POLLIN, 0},
+		                       {r->pans[0], POLLIN, 0}};
 		long long left = deadline - now_ms();
 		int n;
 		if (left <= 0)
@@ -217,46 +216,53 @@ int cli_jsconfig_eval(const char *path, const char *project_dir, char **json,
 			break;
 		if (n <= 0)
 			continue;
-		if (pf[0].revents && !drain(pout[0], &out, STDOUT_KEEP, &over_out))
-			close(pout[0]), pout[0] = -1, open_fds--;
-		if (pf[1].revents && !drain(perr[0], &errtext, STDERR_KEEP, &over_err))
-			close(perr[0]), perr[0] = -1, open_fds--;
-		if (pf[2].revents && !drain(pans[0], &ans, ANSWER_MAX, &over_ans))
-			close(pans[0]), pans[0] = -1, open_fds--;
+		if (pf[0].revents && !drain(r->pout[0], &r->out, STDOUT_KEEP, &r->over_out))
+			close(r->pout[0]), r->pout[0] = -1, open_fds--;
+		if (pf[1].revents && !drain(r->perr[0], &r->errtext, STDERR_KEEP, &r->over_err))
+			close(r->perr[0]), r->perr[0] = -1, open_fds--;
+		if (pf[2].revents && !drain(r->pans[0], &r->ans, ANSWER_MAX, &r->over_ans))
+			close(r->pans[0]), r->pans[0] = -1, open_fds--;
 	}
-	if (open_fds > 0) {
-		/* the deadline: the whole group, whatever it started */
-		kill(-pid, SIGKILL);
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
-		pid = -1;
-		cli_buf_printf(err, "%s: node did not finish evaluating it within %ld s "
-		                    "(HYPERTEST_NODE_TIMEOUT): does it loop, or wait for something "
-		                    "that never comes?",
-		               path, timeout);
-		add_node_report(err, &errtext);
-		goto out;
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	return open_fds == 0;
+}
+
+/* node gone (killed first when kill is set: the whole group, whatever it
+ * started). */
+static void reap(struct node_run *r, int kill_group)
+{
+	if (r->pid <= 0)
+		return;
+	if (kill_group)
+		kill(-r->pid, SIGKILL);
+	while (waitpid(r->pid, &r->status, 0) < 0 && errno == EINTR)
 		;
-	pid = -1;
-	if (out.len > 0) {
-		size_t n = strcspn(cli_buf_str(&out), "\n");
+	r->pid = -1;
+}
+
+/* What node said: the JSON and the notes, or an error naming the file. */
+static int judge(struct node_run *r, const char *path, char **json, struct cli_buf *notes,
+                 struct cli_buf *err)
+{
+	int status = r->status;
+
+	if (r->out.len > 0) {
+		size_t n = strcspn(cli_buf_str(&r->out), "\n");
 		cli_buf_printf(err, "%s: the module printed to standard output while node evaluated it "
 		                    "(a configuration module must print nothing there): \"%.*s\"%s",
-		               path, (int)(n > 200 ? 200 : n), out.data,
-		               n > 200 || out.data[n] ? " ..." : "");
-		goto out;
+		               path, (int)(n > 200 ? 200 : n), r->out.data,
+		               n > 200 || r->out.data[n] ? " ..." : "");
+		return -1;
 	}
-	if (over_ans) {
+	if (r->over_ans) {
 		cli_buf_printf(err, "%s: the configuration node made of it is larger than 4 MiB", path);
-		goto out;
+		return -1;
 	}
-	if (ans.len > 1 && ans.data[0] == 'E') {
-		cli_buf_printf(err, "%s: %s", path, ans.data + 1);
-		goto out;
+	if (r->ans.len > 1 && r->ans.data[0] == 'E') {
+		cli_buf_printf(err, "%s: %s", path, r->ans.data + 1);
+		return -1;
 	}
-	if (ans.len == 0 || ans.data[0] != 'J' || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	if (r->ans.len == 0 || r->ans.data[0] != 'J' || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
 		if (WIFEXITED(status))
 			cli_buf_printf(err, "%s: node could not evaluate it (exit status %d%s):", path,
 			               WEXITSTATUS(status),
@@ -266,47 +272,69 @@ int cli_jsconfig_eval(const char *path, const char *project_dir, char **json,
 		else
 			cli_buf_printf(err, "%s: node could not evaluate it (killed by signal %d):", path,
 			               WTERMSIG(status));
-		add_node_report(err, &errtext);
-		goto out;
+		add_node_report(err, &r->errtext);
+		return -1;
 	}
 	/* "J" JSON NUL note NUL note ... */
-	{
-		const char *p = ans.data + 1, *end = ans.data + ans.len;
-		size_t n = strnlen(p, (size_t)(end - p));
-		if (!(*json = strndup(p, n))) {
-			cli_buf_puts(err, "out of memory");
-			goto out;
-		}
-		for (p += n + 1; p < end; p += strnlen(p, (size_t)(end - p)) + 1) {
-			cli_buf_add(notes, p, strnlen(p, (size_t)(end - p)));
-			cli_buf_puts(notes, "\n");
-		}
+	const char *p = r->ans.data + 1, *end = r->ans.data + r->ans.len;
+	size_t n = strnlen(p, (size_t)(end - p));
+	if (!(*json = strndup(p, n))) {
+		cli_buf_puts(err, "out of memory");
+		return -1;
 	}
-	if (errtext.len) /* what the module wrote on standard error */
-		fputs(cli_buf_str(&errtext), stderr);
-	rc = (out.oom || errtext.oom || ans.oom || notes->oom) ? -1 : 0;
-	if (rc < 0) {
+	for (p += n + 1; p < end; p += strnlen(p, (size_t)(end - p)) + 1) {
+		cli_buf_add(notes, p, strnlen(p, (size_t)(end - p)));
+		cli_buf_puts(notes, "\n");
+	}
+	if (r->errtext.len) /* what the module wrote on standard error */
+		fputs(cli_buf_str(&r->errtext), stderr);
+	if (r->out.oom || r->errtext.oom || r->ans.oom || notes->oom) {
 		free(*json);
 		*json = NULL;
 		cli_buf_puts(err, "out of memory");
+		return -1;
 	}
-out:
-	if (pid > 0) {
-		kill(-pid, SIGKILL);
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
+	return 0;
+}
+
+int cli_jsconfig_eval(const char *path, const char *project_dir, char **json,
+                      struct cli_buf *notes, struct cli_buf *err)
+{
+	struct node_run r = {.pout = {-1, -1}, .perr = {-1, -1}, .pans = {-1, -1}, .pid = -1};
+	long timeout = timeout_seconds();
+	int rc = -1;
+
+	*json = NULL;
+	if (timeout < 0) {
+		cli_buf_printf(err, "HYPERTEST_NODE_TIMEOUT '%s': expected a whole number of seconds "
+		                    "from 1 to 86400", getenv("HYPERTEST_NODE_TIMEOUT"));
+		return -1;
 	}
+	if (spawn_node(&r, path, project_dir, err) == 0) {
+		if (!collect(&r, timeout)) {
+			reap(&r, 1);
+			cli_buf_printf(err, "%s: node did not finish evaluating it within %ld s "
+			                    "(HYPERTEST_NODE_TIMEOUT): does it loop, or wait for something "
+			                    "that never comes?",
+			               path, timeout);
+			add_node_report(err, &r.errtext);
+		} else {
+			reap(&r, 0);
+			rc = judge(&r, path, json, notes, err);
+		}
+	}
+	reap(&r, 1);
 	for (int i = 0; i < 2; i++) {
-		if (pout[i] >= 0)
-			close(pout[i]);
-		if (perr[i] >= 0)
-			close(perr[i]);
-		if (pans[i] >= 0)
-			close(pans[i]);
+		if (r.pout[i] >= 0)
+			close(r.pout[i]);
+		if (r.perr[i] >= 0)
+			close(r.perr[i]);
+		if (r.pans[i] >= 0)
+			close(r.pans[i]);
 	}
-	cli_buf_free(&out);
-	cli_buf_free(&errtext);
-	cli_buf_free(&ans);
+	cli_buf_free(&r.out);
+	cli_buf_free(&r.errtext);
+	cli_buf_free(&r.ans);
 	return rc;
 }
 
