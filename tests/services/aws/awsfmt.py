@@ -56,7 +56,12 @@ def s3_error(err, resource=""):
                                       ("x-amz-request-id", rid)] + err.headers)
 
 
-FORMATTERS = {"lambda": lambda_error, "json11": json11_error, "s3": s3_error}
+def iam_error(err):
+    from iam_api import iam_error as fmt
+    return fmt(err)
+
+
+FORMATTERS = {"lambda": lambda_error, "json11": json11_error, "s3": s3_error, "iam": iam_error}
 
 
 def error_response(fmt, err):

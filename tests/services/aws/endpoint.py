@@ -37,8 +37,12 @@ import signal
 import sys
 import time
 
+import urllib.parse
+
+import iam_api
 import modelcheck
 import sigv4check
+import xmlshape
 from awsfmt import ApiError, error_response, json_response
 from ecr_api import ECR_PREFIX, SQ_PREFIX, EcrService, ImageSource, QuotaService
 from httpserv import Response, Server, _read_chunked
@@ -48,7 +52,16 @@ from lambda_api import LambdaService
 MODEL_NAMES = {"servicequotas": "service-quotas"}
 # the error code each service answers a request that does not fit its model
 MODEL_ERRORS = {"ecr": "InvalidParameterException", "servicequotas": "IllegalArgumentException",
-                "lambda": "ValidationException"}
+                "lambda": "ValidationException", "iam": "ValidationError"}
+# IAM is global: its requests are signed for us-east-1 whatever the region
+IAM_REGION = "us-east-1"
+# operations that change nothing (the request log's "mutating": false)
+READ_PREFIXES = ("Get", "List", "Describe", "Head", "BatchGet")
+READ_OPERATIONS = ("Invoke",)
+
+
+def mutating(op):
+    return bool(op) and not op.startswith(READ_PREFIXES) and op not in READ_OPERATIONS
 
 DEFAULT_CREDENTIALS = {"AKIDEXAMPLE": {"secret": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}}
 DEFAULT_CONFIG = {"functions": {"hypertest-test": {"mode": "success"}}}
@@ -116,8 +129,12 @@ class Endpoint:
         self.quotas = QuotaService(self.account, self.region, config.get("concurrencyQuota", 1000))
         self.ecr = EcrService(self.account, self.region, self.images, token,
                               ecr.get("proxyEndpoint", args.registry))
-        self.lam = LambdaService(self.region, self.account, self.images, lambda: self.quotas.concurrency)
+        self.iam = iam_api.IamService(self.account, modelcheck.service_model("iam"),
+                                      config.get("iam"))
+        self.lam = LambdaService(self.region, self.account, self.images, lambda: self.quotas.concurrency,
+                                 self.iam, config.get("lambda"))
         self.load_functions()
+        self.request_log = open(args.request_log, "a", encoding="utf-8") if args.request_log else None
         self.log = collections.deque(maxlen=args.keep_requests)
         self.reset_counters()
         self.server = None
@@ -126,6 +143,19 @@ class Endpoint:
         self.lam.functions.clear()
         for name, behaviour in self.config.get("functions", {}).items():
             self.set_function(name, behaviour)
+        self.lam.templates.clear()
+        for name, behaviour in self.config.get("templates", {}).items():
+            self.set_template(name, behaviour)
+
+    def reset_resources(self):
+        """Forget every role (and its settings) as at start."""
+        self.iam.reset(self.config.get("iam"))
+        self.lam.settings = dict(self.config.get("lambda") or {})
+
+    def set_template(self, name, behaviour):
+        from lambda_api import check_behaviour
+        check_behaviour(behaviour)
+        self.lam.templates[name] = dict(behaviour)
 
     def set_function(self, name, behaviour):
         if isinstance(behaviour, dict) and "oversize" in behaviour:
@@ -148,8 +178,14 @@ class Endpoint:
                 if target.startswith(prefix):
                     return svc, "json11", target[len(prefix):]
             return None, "json11", None
-        if req.raw_path.startswith("/2015-03-31/"):
-            return "lambda", "lambda", LambdaService.route(req)
+        ctype = (req.header("Content-Type") or "").split(";")[0].strip().lower()
+        if req.raw_path == "/" and req.method == "POST" and ctype == "application/x-www-form-urlencoded":
+            fields = dict(urllib.parse.parse_qsl(req.body.decode("utf-8", "replace"),
+                                                 keep_blank_values=True))
+            return "iam", "iam", fields.get("Action")
+        op = LambdaService.route(req)
+        if op or req.raw_path.startswith("/2015-03-31/"):
+            return "lambda", "lambda", op
         if self.args.s3_upstream:
             return "s3", "s3", req.method
         return None, "lambda", None
@@ -161,6 +197,7 @@ class Endpoint:
         service, fmt, op = self.classify(req)
         entry = {"seq": self.seq, "time": time.time(), "method": req.method, "path": req.raw_path,
                  "target": req.header("X-Amz-Target"), "service": service, "operation": op,
+                 "mutating": mutating(op),
                  "securityToken": req.header("X-Amz-Security-Token") is not None}
         self.seq += 1
         self.log.append(entry)
@@ -170,6 +207,9 @@ class Endpoint:
             resp = error_response(fmt, e)
             entry["error"] = e.code
         entry["status"] = resp.status
+        if self.request_log:
+            self.request_log.write(json.dumps(entry) + "\n")
+            self.request_log.flush()
         if self.args.verbose:
             print("%s %s %s -> %d auth=%s %.1fms" % (
                 req.method, req.raw_path, entry["target"] or "-", resp.status, entry.get("auth"),
@@ -179,7 +219,8 @@ class Endpoint:
     async def _handle(self, req, service, fmt, op, entry):
         check_service = service or self._scope_service(req)
         try:
-            entry["accessKeyId"] = sigv4check.check(req, check_service, self.region, self.credentials)
+            region = IAM_REGION if check_service == "iam" else self.region
+            entry["accessKeyId"] = sigv4check.check(req, check_service, region, self.credentials)
             entry["auth"] = "ok"
         except sigv4check.AuthError as e:
             entry["auth"] = e.code
@@ -193,6 +234,8 @@ class Endpoint:
             raise ApiError(404, "UnknownOperationException", "Unknown operation %s %s"
                            % (req.method, req.raw_path))
         self.operations["%s:%s" % (service, op)] += 1
+        if service == "iam":
+            return self.iam_call(op, req)
         if service == "lambda":
             self.check_model_rest_json(service, op, req)
             resp = await self.lam.handle(op, req)
@@ -231,6 +274,24 @@ class Endpoint:
             modelcheck.validate(self._model(MODEL_NAMES.get(service, service), op), params)
         except modelcheck.ModelError as e:
             raise ApiError(400, MODEL_ERRORS[service], str(e)) from None
+
+    def iam_call(self, op, req):
+        """A query-protocol call: form fields read by the operation's input shape."""
+        fields = urllib.parse.parse_qs(req.body.decode("utf-8", "replace"), keep_blank_values=True)
+        fields = {k: v[-1] for k, v in fields.items()}
+        if fields.get("Version") != "2010-05-08":
+            raise ApiError(400, "InvalidAction", "Could not find operation %s for version %s"
+                           % (op, fields.get("Version", "NO_VERSION_SPECIFIED")))
+        if op not in iam_api.OPERATIONS:
+            raise ApiError(400, "InvalidAction", "Could not find operation %s for version 2010-05-08"
+                           % op)
+        model = self._model("iam", op)
+        try:
+            params = xmlshape.parse_query(model.input_shape, fields)
+            modelcheck.validate(model, params)
+        except (xmlshape.ShapeError, modelcheck.ModelError) as e:
+            raise ApiError(400, "ValidationError", str(e)) from None
+        return self.iam.handle(op, params)
 
     def check_model_rest_json(self, service, op, req):
         model = self._model(service, op)
@@ -324,6 +385,8 @@ class Endpoint:
                 opts = json.loads(req.body or b"{}")
                 if opts.get("functions"):
                     self.load_functions()
+                if opts.get("resources"):
+                    self.reset_resources()
                 self.reset_counters()
                 return _control_response({"ok": True})
             if len(parts) == 2 and parts[0] == "function":
@@ -341,6 +404,25 @@ class Endpoint:
                 check_credentials(creds)
                 self.credentials.update(creds)
                 return _control_response({"ok": True, "keys": sorted(self.credentials)})
+            if len(parts) == 2 and parts[0] == "template" and req.method == "POST":
+                self.set_template(parts[1], json.loads(req.body or b"{}"))
+                return _control_response({"ok": True})
+            if parts == ["iam"] and req.method == "GET":
+                return _control_response(self.iam.state())
+            if parts == ["iam"] and req.method == "POST":
+                opts = json.loads(req.body or b"{}")
+                k = opts.get("assumableAfter")
+                if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+                    raise ValueError('iam needs {"assumableAfter": K >= 0}')
+                self.iam.assumable_after = k
+                return _control_response({"ok": True})
+            if parts == ["lambda"] and req.method == "POST":
+                opts = json.loads(req.body or b"{}")
+                k = opts.get("pendingPolls")
+                if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+                    raise ValueError('lambda needs {"pendingPolls": N >= 0}')
+                self.lam.settings["pendingPolls"] = k
+                return _control_response({"ok": True})
             if parts == ["quota"] and req.method == "POST":
                 value = json.loads(req.body or b"{}").get("value")
                 if not isinstance(value, int) or value < 0:
@@ -421,6 +503,7 @@ def main():
     p.add_argument("--s3-upstream", help="URL of an S3 server to proxy S3 requests to, after the check")
     p.add_argument("--watch-pid", type=int, help="exit when this process is gone")
     p.add_argument("--keep-requests", type=int, default=10000)
+    p.add_argument("--request-log", help="append each request's log entry to FILE as a JSON line")
     p.add_argument("--max-body", type=int, default=256 * 1024 * 1024)
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
