@@ -41,11 +41,12 @@ import urllib.parse
 
 import iam_api
 import modelcheck
+import s3_api
 import sigv4check
 import xmlshape
 from awsfmt import ApiError, error_response, json_response
 from ecr_api import ECR_PREFIX, SQ_PREFIX, EcrService, ImageSource, QuotaService
-from httpserv import Response, Server, _read_chunked
+from httpserv import Request, Response, Server, _read_chunked
 from lambda_api import LambdaService
 
 # botocore's names of the services where ours differ
@@ -133,6 +134,7 @@ class Endpoint:
                                       config.get("iam"))
         self.lam = LambdaService(self.region, self.account, self.images, lambda: self.quotas.concurrency,
                                  self.iam, config.get("lambda"))
+        self.s3 = s3_api.S3Buckets(self.region, self._s3_upstream if args.s3_upstream else None)
         self.load_functions()
         self.request_log = open(args.request_log, "a", encoding="utf-8") if args.request_log else None
         self.log = collections.deque(maxlen=args.keep_requests)
@@ -150,6 +152,8 @@ class Endpoint:
     def reset_resources(self):
         """Forget every role (and its settings) as at start."""
         self.iam.reset(self.config.get("iam"))
+        self.ecr.repos.clear()
+        self.s3.reset()
         self.lam.settings = dict(self.config.get("lambda") or {})
 
     def set_template(self, name, behaviour):
@@ -186,8 +190,8 @@ class Endpoint:
         op = LambdaService.route(req)
         if op or req.raw_path.startswith("/2015-03-31/"):
             return "lambda", "lambda", op
-        if self.args.s3_upstream:
-            return "s3", "s3", req.method
+        if self.args.s3_upstream or self._scope_service(req) == "s3":
+            return "s3", "s3", s3_api.operation(req)[0] or req.method
         return None, "lambda", None
 
     async def handle(self, req):
@@ -241,6 +245,13 @@ class Endpoint:
             resp = await self.lam.handle(op, req)
             return self.oversize(op, req, resp, entry)
         if service == "s3":
+            req.access_key = entry["accessKeyId"]
+            if op in s3_api.SERVED:
+                return await self.s3.handle(op, req, s3_api.operation(req)[1])
+            if not self.args.s3_upstream:
+                raise ApiError(501, "NotImplemented", "%s needs an S3 server behind this endpoint "
+                               "(--s3-upstream)" % op)
+            s3_api.check_integrity(req, False, op)
             return await self.s3_proxy(req, entry["accessKeyId"])
         if req.method != "POST" or req.raw_path != "/":
             raise ApiError(404, "UnknownOperationException", "JSON 1.1 operations are POST /")
@@ -333,6 +344,14 @@ class Endpoint:
         return cred[3] if len(cred) == 5 else "unknown"
 
     # ---- S3 through a signature check ---------------------------------------
+    async def _s3_upstream(self, method, target, req):
+        """s3_api's way to the S3 server: req forwarded (its key mapped), or a bare request."""
+        if req is None:
+            host = self.args.s3_upstream.split("//", 1)[-1].rstrip("/")
+            return await self.s3_proxy(Request(method, target, "HTTP/1.1", [("Host", host)], b"",
+                                               None), None)
+        return await self.s3_proxy(req, req.access_key)
+
     async def s3_proxy(self, req, akid):
         """Forward a verified S3 request to the real S3 server and relay its answer."""
         host, _, port = self.args.s3_upstream.split("//", 1)[-1].rstrip("/").partition(":")
@@ -340,7 +359,7 @@ class Endpoint:
         try:
             lines = ["%s %s HTTP/1.1" % (req.method, req.target)]
             for n, v in req.headers:
-                if n.lower() == "authorization" and akid != self.upstream_key:
+                if n.lower() == "authorization" and akid is not None and akid != self.upstream_key:
                     v = v.replace("Credential=%s/" % akid, "Credential=%s/" % self.upstream_key, 1)
                 if n.lower() not in HOP_HEADERS:
                     lines.append("%s: %s" % (n, v))
