@@ -60,6 +60,11 @@ class ImageSource:
         self.registry = registry.rstrip("/") if registry else None
         self.user = user
         self.password = password
+        self.load(repositories)
+
+    def load(self, repositories):
+        """The fixed images (the config's), as at start."""
+        self.repositories = {}
         for name, images in (repositories or {}).items():
             self.repositories[name] = [self._normalise(name, i) for i in images]
 

@@ -153,6 +153,7 @@ class Endpoint:
         """Forget every role (and its settings) as at start."""
         self.iam.reset(self.config.get("iam"))
         self.ecr.repos.clear()
+        self.images.load(self.config.get("ecr", {}).get("repositories"))
         self.s3.reset()
         self.lam.settings = dict(self.config.get("lambda") or {})
 

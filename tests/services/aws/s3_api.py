@@ -211,6 +211,9 @@ class S3Buckets:
         try:
             modelcheck.validate(model, params)
         except modelcheck.ModelError as e:
+            if op == "CreateBucket" and all("locationConstraint" in x for x in e.errors):
+                raise ApiError(400, "InvalidLocationConstraint",
+                               "The specified location-constraint is not valid") from None
             raise _malformed(str(e)) from None
         return model, params
 
