@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """endpoint.py - a strict local stand-in for the AWS control APIs hypertest's aws provider calls.
 
-Lambda (REST-JSON), ECR and Service Quotas (JSON 1.1) on one 127.0.0.1 port;
-optionally a signature-checking proxy in front of a real S3 server (s3rver,
-which does not check Signature V4 itself).  Every request but /_control/ must
+Lambda (REST-JSON), ECR and Service Quotas (JSON 1.1), IAM (query) and S3
+bucket configuration (REST-XML) on one 127.0.0.1 port; optionally a
+signature-checking proxy in front of a real S3 server (s3rver, which does
+not check Signature V4 itself) for objects.  Every request but /_control/ must
 carry a valid Signature V4, verified with botocore (sigv4check.py); anything
 AWS would refuse is refused with AWS's code, status and error format.
 
@@ -232,6 +233,8 @@ class Endpoint:
             self.auth[e.code] += 1
             raise ApiError(e.status, e.code, e.message) from None
         self.auth["ok"] += 1
+        if service == "iam" and op is None:
+            raise ApiError(400, "MissingAction", "Missing Action")
         if service is None or op is None:
             if fmt == "json11":
                 raise ApiError(400, "UnknownOperationException",
