@@ -759,6 +759,10 @@ class EndpointTest(unittest.TestCase):
         self.assertIn(b"Colour", rep.raw)
         rep = self.iam_form({"Action": "CreateUser", "UserName": "u"})
         self.assertIn(b"<Code>InvalidAction</Code>", rep.raw)
+        rep = self.iam_form({"RoleName": "fn-role"})
+        self.assertEqual(rep.status, 400, rep.raw)
+        self.assertIn(b"<Code>MissingAction</Code>", rep.raw)
+        self.assertEqual(self.last_request()["service"], "iam")
         # IAM is signed for us-east-1, whatever the region of the rest
         rep = self.call("POST", "/", "iam", b"Action=GetRole&Version=2010-05-08&RoleName=fn-role",
                         {"Content-Type": "application/x-www-form-urlencoded"}, region="eu-west-1")
@@ -924,6 +928,10 @@ class EndpointTest(unittest.TestCase):
                                repositoryNames=["proj/app"])
         rep = self.json11(ECR_T + "CreateRepository", {"repositoryName": "x/y", "imageTagMutability": "SOMETIMES"})
         self.assertJson11Error(rep, 400, "InvalidParameterException", "enum")
+        rep = self.json11(ECR_T + "CreateRepository", {"repositoryName": "x/y", "scanOnPush": True})
+        self.assertJson11Error(rep, 400, "InvalidParameterException", "scanOnPush")
+        rep = self.json11(ECR_T + "PutLifecyclePolicy", {"repositoryName": "x/y"})
+        self.assertJson11Error(rep, 400, "InvalidParameterException", "lifecyclePolicyText")
 
     def s3_raw(self, method, path, body=b"", headers=None, region="us-east-1", port=None):
         port = port or self.port
