@@ -972,6 +972,11 @@ class EndpointTest(unittest.TestCase):
                                    dict(rules[0], Expiration={"Days": 0})]})
         s3.delete_bucket(Bucket="proj-bucket")
         self.assertClientError(s3.head_bucket, "404", 404, Bucket="proj-bucket")
+        flags = {(r["operation"], r["mutating"]) for r in self.control("GET", "requests")["requests"]}
+        self.assertLessEqual({("CreateBucket", True), ("PutBucketLifecycleConfiguration", True),
+                              ("DeleteBucketLifecycle", True), ("DeleteBucket", True),
+                              ("GetBucketEncryption", False), ("HeadBucket", False),
+                              ("GetPublicAccessBlock", False)}, flags)
 
     def test_s3_integrity_and_xml_checks(self):
         self.client("s3").create_bucket(Bucket="proj-bucket")

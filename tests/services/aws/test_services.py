@@ -210,6 +210,17 @@ class ServicesTest(unittest.TestCase):
         s3.delete_bucket(Bucket="prov-bucket")
         with self.assertRaises(botocore.exceptions.ClientError):
             direct.head_bucket(Bucket="prov-bucket")
+        # a checksum header is verified on what goes on to s3rver too
+        body = b"checked"
+        path = "/%s/sum.txt" % self.env["HT_S3_BUCKET"]
+        hdrs = {"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest(),
+                "x-amz-checksum-sha256": base64.b64encode(hashlib.sha256(b"other").digest()).decode()}
+        rep = send(self.port, "PUT", path, body, sign("PUT", self.port, path, "s3", body, hdrs))
+        self.assertEqual(rep.status, 400, rep.raw)
+        self.assertIn(b"<Code>BadDigest</Code>", rep.raw)
+        hdrs["x-amz-checksum-sha256"] = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        rep = send(self.port, "PUT", path, body, sign("PUT", self.port, path, "s3", body, hdrs))
+        self.assertEqual(rep.status, 200, rep.raw)
         # the bucket services.sh made exists for the configuration calls too
         with self.assertRaises(botocore.exceptions.ClientError) as cm:
             s3.get_public_access_block(Bucket=self.env["HT_S3_BUCKET"])
