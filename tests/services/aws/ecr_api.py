@@ -81,6 +81,7 @@ class ImageSource:
         return {"digest": digest, "tags": list(img.get("tags", [])), "manifest": manifest,
                 "mediaType": img.get("mediaType", "application/vnd.oci.image.manifest.v1+json"),
                 "size": img.get("size", _manifest_size(manifest)),
+                "architecture": img.get("architecture"),
                 "pushedAt": img.get("pushedAt", time.time())}
 
     def knows(self, repo):
@@ -139,6 +140,26 @@ class ImageSource:
                 urllib.request.urlopen(req, timeout=30).read()
             except urllib.error.HTTPError:
                 pass
+
+    def _config_architecture(self, repo, manifest):
+        try:
+            digest = json.loads(manifest)["config"]["digest"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        status, _, body = self._get("/v2/%s/blobs/%s" % (repo, digest))
+        if status != 200:
+            return None
+        try:
+            return json.loads(body).get("architecture")
+        except (ValueError, AttributeError):
+            return None
+
+    async def architecture(self, repo, image):
+        """The image config's architecture (amd64, arm64), when a registry holds it."""
+        if repo in self.repositories or self.registry is None:
+            return image.get("architecture")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._config_architecture, repo, image["manifest"])
 
     async def delete_all(self, repo, imgs):
         """Forget repo's images (DeleteRepository with force)."""

@@ -40,6 +40,9 @@ ARN_RE = re.compile(r"^(?:arn:aws[a-zA-Z-]*:lambda:([a-z0-9-]+):)?(?:(\d{12}):fu
 ROLE_RE = re.compile(r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
 FUNCTION_PATH_RE = re.compile(r"^/\d{4}-\d{2}-\d{2}/functions/([^/]+)")
 CANNOT_ASSUME = "The role defined for the function cannot be assumed by Lambda."
+INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
+               "application/vnd.docker.distribution.manifest.list.v2+json")
+ARCHITECTURES = {"amd64": "x86_64", "arm64": "arm64"}   # image config -> Lambda
 MIN_UNRESERVED = 100           # the unreserved concurrency Lambda always keeps
 # the operations served, routed by their botocore requestUri
 OPERATIONS = ("Invoke", "GetFunction", "GetFunctionConfiguration", "UpdateFunctionCode",
@@ -137,6 +140,7 @@ class Function:
         self.tags = {}
         self.reserved = None    # PutFunctionConcurrency
         self.pending_polls = pending_polls   # reads that still see State Pending
+        self.image_arch = None  # the image config's architecture, when known
         self.image_uri = behaviour.get("imageUri") or \
             "%s.dkr.ecr.%s.amazonaws.com/hypertest:initial" % (account, region)
         self.code_sha = behaviour.get("codeSha256") or hashlib.sha256(self.image_uri.encode()).hexdigest()
@@ -412,7 +416,8 @@ class LambdaService:
                            "Please provide ImageUri when the intended function PackageType is Image.")
         self._check_spec(body)
         self._check_role(body["Role"])
-        sha = await self._image_sha(code["ImageUri"])
+        probe = Function(name, {}, self.region, self.account)
+        sha = await self._image_sha(code["ImageUri"], probe)
         spec = {k: body[k] for k in ("Role", "MemorySize", "Timeout", "EphemeralStorage",
                                      "Architectures", "Environment", "Description") if k in body}
         spec.setdefault("MemorySize", 128)
@@ -423,6 +428,7 @@ class LambdaService:
         fn = Function(name, behaviour, self.region, self.account, spec,
                       self.settings.get("pendingPolls", 1))
         fn.tags = dict(body.get("Tags") or {})
+        fn.image_arch = probe.image_arch
         self.functions[name] = fn
         return json_response(fn.configuration(), 201)
 
@@ -523,9 +529,11 @@ class LambdaService:
             raise ApiError(412, "PreconditionFailedException",
                            "The Revision Id provided does not match the latest Revision Id. "
                            "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
-        sha = await self._image_sha(uri)
+        probe = Function(fn.name, {}, self.region, self.account)
+        sha = await self._image_sha(uri, probe)
         if body.get("DryRun"):
             return json_response(fn.configuration())
+        fn.image_arch = probe.image_arch
         b = fn.behaviour
         fn.update = {"state": "InProgress", "old": (fn.image_uri, fn.code_sha),
                      "due": time.monotonic() + b.get("updateDelayMs", 1000) / 1000.0,
@@ -535,8 +543,9 @@ class LambdaService:
         fn.last_modified = _now_text()
         return json_response(fn.configuration())
 
-    async def _image_sha(self, uri):
-        """The digest (hex) an ECR image URI names; refused as Lambda refuses it."""
+    async def _image_sha(self, uri, fn=None):
+        """The digest (hex) an ECR image URI names; refused as Lambda refuses it.
+        fn: the function whose image architecture to note, when the registry tells it."""
         m = IMAGE_RE.match(uri)
         if not m:
             raise ApiError(400, "InvalidParameterValueException",
@@ -552,7 +561,13 @@ class LambdaService:
             if image is None:
                 raise ApiError(400, "InvalidParameterValueException",
                                "Source image %s does not exist. Provide a valid source image." % uri)
+            if image["mediaType"] in INDEX_TYPES:
+                raise ApiError(400, "InvalidParameterValueException",
+                               "The image manifest, config or layer media type for the source image "
+                               "%s is not supported." % uri)
             sha = image["digest"][7:]
+            if fn is not None:
+                fn.image_arch = await self.images.architecture(repo, image)
         return sha
 
     # ---- Invoke ----------------------------------------------------------
@@ -674,6 +689,11 @@ class LambdaService:
 
     async def _run(self, fn, b, payload, raw, rid):
         """(response body, function error or None, log bytes)"""
+        arch = ARCHITECTURES.get(fn.image_arch, fn.image_arch)
+        if fn.spec and arch and arch not in fn.configuration()["Architectures"]:
+            # what Lambda's runtime reports when the image is for another CPU
+            return _error_payload("RequestId: %s Error: fork/exec /lambda-entrypoint.sh: exec format "
+                                  "error" % rid, "Runtime.InvalidEntrypoint"), "Unhandled", b""
         mode = b.get("mode", "success")
         if mode == "echo":
             return raw or b"{}", None, b""

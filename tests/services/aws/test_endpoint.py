@@ -77,7 +77,10 @@ CONFIG = {
     },
     "ecr": {"token": "tok-EXAMPLE", "proxyEndpoint": "http://127.0.0.1:5999",
             "repositories": {"hypertest/app": [{"digest": DIGEST, "tags": ["v1", "latest"],
-                                                "manifest": "{\"schemaVersion\": 2}"}]}},
+                                                "manifest": "{\"schemaVersion\": 2}",
+                                                "architecture": "amd64"}],
+                             "hypertest/multi": [{"digest": "sha256:" + "cd" * 32, "tags": ["v1"],
+                                                  "mediaType": "application/vnd.oci.image.index.v1+json"}]}},
 }
 
 
@@ -893,6 +896,24 @@ class EndpointTest(unittest.TestCase):
                         json.dumps({k: v for k, v in body.items() if k != "Role"}).encode())
         self.assertLambdaError(rep, 400, "ValidationException", "role")
         self.assertEqual(self.control("GET", "stats")["lambda"]["functions"].get("made"), None)
+
+    def test_image_platform_and_kind(self):
+        self.control("POST", "lambda", {"pendingPolls": 0})
+        lam = self.client("lambda")
+        # an amd64 image on an arm64 function: created, but its runtime cannot start
+        self.create_function("arm", Architectures=["arm64"])
+        out = lam.invoke(FunctionName="arm", Payload=b"{}")
+        self.assertEqual(out["FunctionError"], "Unhandled")
+        self.assertEqual(json.loads(out["Payload"].read())["errorType"], "Runtime.InvalidEntrypoint")
+        self.create_function("x86")
+        self.assertNotIn("FunctionError", lam.invoke(FunctionName="x86", Payload=b"{}"))
+        # Lambda takes one image manifest, not an index of several platforms
+        self.assertClientError(self.create_function, "InvalidParameterValueException", 400,
+                               "media type", name="multi",
+                               Code={"ImageUri": "%s/hypertest/multi:v1" % ECR_HOST})
+        self.assertClientError(lam.update_function_code, "InvalidParameterValueException", 400,
+                               "media type", FunctionName="x86",
+                               ImageUri="%s/hypertest/multi:v1" % ECR_HOST)
 
     def test_ecr_repositories(self):
         ecr = self.client("ecr")
