@@ -789,6 +789,14 @@ class EndpointTest(unittest.TestCase):
                                    "cannot be assumed", name="other", role=arn)
         self.assertClientError(lam.get_function, "ResourceNotFoundException", 404, FunctionName="other")
         self.assertEqual(self.control("GET", "iam")["assumableAfter"], 2)
+        # a new role given to an existing function waits the same way
+        self.control("POST", "lambda", {"pendingPolls": 0})
+        fresh = self.make_role("fresh")["Arn"]
+        self.create_function("later", role=role)
+        for _ in range(2):
+            self.assertClientError(lam.update_function_configuration, "InvalidParameterValueException",
+                                   400, "cannot be assumed", FunctionName="later", Role=fresh)
+        self.assertEqual(lam.update_function_configuration(FunctionName="later", Role=fresh)["Role"], fresh)
 
     def test_function_pending_then_active(self):
         self.control("POST", "lambda", {"pendingPolls": 2})

@@ -265,6 +265,10 @@ class ServicesTest(unittest.TestCase):
         self.assertEqual((cfg["LastUpdateStatus"], cfg["CodeSha256"]), ("Successful", second[7:]))
         out = lam.invoke(FunctionName="prov-fn", Payload=json.dumps({"testId": "t1"}))
         self.assertEqual(json.loads(out["Payload"].read()), {"got": {"testId": "t1"}})
+        # DeleteRepository with force empties the registry's repository
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            ecr.delete_repository(repositoryName="prov/app")
+        self.assertEqual(cm.exception.response["Error"]["Code"], "RepositoryNotEmptyException")
         # the image's platform is read from its config in the registry
         lam.create_function(FunctionName="prov-arm", PackageType="Image", Role=role["Arn"],
                             Code={"ImageUri": repo["repositoryUri"] + ":v1"}, Architectures=["arm64"])
@@ -272,6 +276,8 @@ class ServicesTest(unittest.TestCase):
         out = lam.invoke(FunctionName="prov-arm", Payload=b"{}")
         self.assertEqual((out.get("FunctionError"), json.loads(out["Payload"].read())["errorType"]),
                          ("Unhandled", "Runtime.InvalidEntrypoint"))
+        ecr.delete_repository(repositoryName="prov/app", force=True)
+        self.assertEqual(self.registry("GET", "/v2/prov/app/manifests/" + second)[0], 404)
         log = self.request_log()
         mine = [(r["operation"], r["mutating"]) for r in log if r["operation"] in
                 ("CreateRole", "CreateRepository", "CreateFunction", "GetFunction", "Invoke")]
