@@ -19,10 +19,10 @@ import time
 import urllib.parse
 
 import xmlshape
+from awsfmt import IAM_NS as NS
 from awsfmt import ApiError, request_id
 from httpserv import Response
 
-NS = "https://iam.amazonaws.com/doc/2010-05-08/"
 BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 MANAGED = (BASIC_EXECUTION,
            "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
@@ -36,17 +36,6 @@ OPERATIONS = ("CreateRole", "GetRole", "DeleteRole", "UpdateAssumeRolePolicy", "
 STATUS = {"NoSuchEntity": 404, "EntityAlreadyExists": 409, "DeleteConflict": 409,
           "LimitExceeded": 409, "ServiceFailure": 500}
 CANNOT_ASSUME = "The role defined for the function cannot be assumed by Lambda."
-
-
-def iam_error(err):
-    """IAM's <ErrorResponse> (Type Sender for client errors)."""
-    rid = request_id()
-    xml = ('<ErrorResponse xmlns="%s"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message>'
-           '</Error><RequestId>%s</RequestId></ErrorResponse>'
-           % (NS, "Receiver" if err.status >= 500 else "Sender", xmlshape.escape(err.code),
-              xmlshape.escape(err.message), rid))
-    return Response(err.status, xml, [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)]
-                    + err.headers)
 
 
 def _err(code, message):

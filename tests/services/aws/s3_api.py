@@ -310,8 +310,7 @@ class S3Buckets:
             if value is None:
                 raise ApiError(404, code, message)
             shape = self._model(op.replace("Get", "Put", 1)).input_shape.members[member]
-            root = "LifecycleConfiguration" if sub == "lifecycle" else member
-            return _xml(root, xmlshape.to_xml(shape, value, root))
+            return _xml(member, xmlshape.to_xml(shape, value, member))
         value = p.get(member)
         if value is None:
             raise _malformed("the %s document is missing" % member)
