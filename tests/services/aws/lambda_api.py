@@ -529,11 +529,13 @@ class LambdaService:
             raise ApiError(412, "PreconditionFailedException",
                            "The Revision Id provided does not match the latest Revision Id. "
                            "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
-        probe = Function(fn.name, {}, self.region, self.account)
+        # the image's architecture matters (and is read) only for a function CreateFunction made
+        probe = Function(fn.name, {}, self.region, self.account) if fn.spec else None
         sha = await self._image_sha(uri, probe)
         if body.get("DryRun"):
             return json_response(fn.configuration())
-        fn.image_arch = probe.image_arch
+        if probe is not None:
+            fn.image_arch = probe.image_arch
         b = fn.behaviour
         fn.update = {"state": "InProgress", "old": (fn.image_uri, fn.code_sha),
                      "due": time.monotonic() + b.get("updateDelayMs", 1000) / 1000.0,

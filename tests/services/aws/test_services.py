@@ -197,22 +197,9 @@ class ServicesTest(unittest.TestCase):
         direct = self.s3(self.env["HT_S3_ENDPOINT"])
         self.assertEqual(direct.get_object(Bucket="prov-bucket", Key="run/b.txt")["Body"].read(), b"b")
         self.assertEqual(s3.get_bucket_tagging(Bucket="prov-bucket")["TagSet"], [{"Key": "hypertest", "Value": "p"}])
-        err = None
-        try:
-            s3.delete_bucket(Bucket="prov-bucket")
-        except botocore.exceptions.ClientError as e:
-            err = e.response["Error"]["Code"]
-        self.assertEqual(err, "BucketNotEmpty")
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="prov-bucket")["Contents"]]
-        self.assertEqual(keys, ["run/a.txt", "run/b.txt"])
-        out = s3.delete_objects(Bucket="prov-bucket", Delete={"Objects": [{"Key": k} for k in keys]})
-        self.assertEqual(sorted(d["Key"] for d in out["Deleted"]), keys)
-        s3.delete_bucket(Bucket="prov-bucket")
-        with self.assertRaises(botocore.exceptions.ClientError):
-            direct.head_bucket(Bucket="prov-bucket")
         # a checksum header is verified on what goes on to s3rver too
         body = b"checked"
-        path = "/%s/sum.txt" % self.env["HT_S3_BUCKET"]
+        path = "/prov-bucket/sum.txt"
         hdrs = {"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest(),
                 "x-amz-checksum-sha256": base64.b64encode(hashlib.sha256(b"other").digest()).decode()}
         rep = send(self.port, "PUT", path, body, sign("PUT", self.port, path, "s3", body, hdrs))
@@ -221,6 +208,19 @@ class ServicesTest(unittest.TestCase):
         hdrs["x-amz-checksum-sha256"] = base64.b64encode(hashlib.sha256(body).digest()).decode()
         rep = send(self.port, "PUT", path, body, sign("PUT", self.port, path, "s3", body, hdrs))
         self.assertEqual(rep.status, 200, rep.raw)
+        err = None
+        try:
+            s3.delete_bucket(Bucket="prov-bucket")
+        except botocore.exceptions.ClientError as e:
+            err = e.response["Error"]["Code"]
+        self.assertEqual(err, "BucketNotEmpty")
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="prov-bucket")["Contents"]]
+        self.assertEqual(keys, ["run/a.txt", "run/b.txt", "sum.txt"])
+        out = s3.delete_objects(Bucket="prov-bucket", Delete={"Objects": [{"Key": k} for k in keys]})
+        self.assertEqual(sorted(d["Key"] for d in out["Deleted"]), keys)
+        s3.delete_bucket(Bucket="prov-bucket")
+        with self.assertRaises(botocore.exceptions.ClientError):
+            direct.head_bucket(Bucket="prov-bucket")
         # the bucket services.sh made exists for the configuration calls too
         with self.assertRaises(botocore.exceptions.ClientError) as cm:
             s3.get_public_access_block(Bucket=self.env["HT_S3_BUCKET"])
