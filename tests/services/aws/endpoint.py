@@ -37,7 +37,6 @@ import resource
 import signal
 import sys
 import time
-
 import urllib.parse
 
 import iam_api
@@ -48,7 +47,7 @@ import xmlshape
 from awsfmt import ApiError, error_response, json_response
 from ecr_api import ECR_PREFIX, SQ_PREFIX, EcrService, ImageSource, QuotaService
 from httpserv import Request, Response, Server, _read_chunked
-from lambda_api import LambdaService
+from lambda_api import LambdaService, check_behaviour
 
 # botocore's names of the services where ours differ
 MODEL_NAMES = {"servicequotas": "service-quotas"}
@@ -151,7 +150,8 @@ class Endpoint:
             self.set_template(name, behaviour)
 
     def reset_resources(self):
-        """Forget every role (and its settings) as at start."""
+        """Forget every role, repository and bucket configuration; the config's
+        images and its iam and lambda settings back."""
         self.iam.reset(self.config.get("iam"))
         self.ecr.repos.clear()
         self.images.load(self.config.get("ecr", {}).get("repositories"))
@@ -159,7 +159,6 @@ class Endpoint:
         self.lam.settings = dict(self.config.get("lambda") or {})
 
     def set_template(self, name, behaviour):
-        from lambda_api import check_behaviour
         check_behaviour(behaviour)
         self.lam.templates[name] = dict(behaviour)
 
