@@ -3,7 +3,7 @@
 Lambda (REST-JSON): error code in the x-amzn-ErrorType header, body
 {"Type": "User"|"Service", "message": ...}.  JSON 1.1 (ECR, Service
 Quotas): body {"__type": code, "message": ...}, status 400 for client errors.
-S3: an XML <Error> document.
+S3: an XML <Error> document.  IAM (query protocol): an XML <ErrorResponse>.
 """
 
 import json
@@ -56,7 +56,21 @@ def s3_error(err, resource=""):
                                       ("x-amz-request-id", rid)] + err.headers)
 
 
-FORMATTERS = {"lambda": lambda_error, "json11": json11_error, "s3": s3_error}
+IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+
+
+def iam_error(err):
+    """IAM's (query protocol) <ErrorResponse>, Type Sender for client errors."""
+    rid = request_id()
+    xml = ('<ErrorResponse xmlns="%s"><Error><Type>%s</Type><Code>%s</Code><Message>%s</Message>'
+           '</Error><RequestId>%s</RequestId></ErrorResponse>'
+           % (IAM_NS, "Receiver" if err.status >= 500 else "Sender", escape(err.code),
+              escape(err.message), rid))
+    return Response(err.status, xml, [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)]
+                    + err.headers)
+
+
+FORMATTERS = {"lambda": lambda_error, "json11": json11_error, "s3": s3_error, "iam": iam_error}
 
 
 def error_response(fmt, err):

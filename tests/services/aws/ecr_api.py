@@ -1,6 +1,10 @@
 """ecr_api.py - the ECR and Service Quotas stand-ins (JSON 1.1 protocol).
 
-ECR: GetAuthorizationToken, BatchGetImage, DescribeImages.  Images come from
+ECR: GetAuthorizationToken, BatchGetImage, DescribeImages, and the
+repositories themselves: CreateRepository, DescribeRepositories,
+DeleteRepository (force), PutLifecyclePolicy, GetLifecyclePolicy,
+DeleteLifecyclePolicy, PutImageScanningConfiguration, TagResource,
+UntagResource, ListTagsForResource.  Images come from
 the config's "ecr": {"repositories": ...} map or, when a registry URL is
 given, from that registry's HTTP API (/v2/<repo>/manifests/<ref>,
 /v2/<repo>/tags/list) with basic auth AWS:<token>, as ECR's own registry
@@ -56,6 +60,11 @@ class ImageSource:
         self.registry = registry.rstrip("/") if registry else None
         self.user = user
         self.password = password
+        self.load(repositories)
+
+    def load(self, repositories):
+        """The fixed images (the config's), as at start."""
+        self.repositories = {}
         for name, images in (repositories or {}).items():
             self.repositories[name] = [self._normalise(name, i) for i in images]
 
@@ -72,6 +81,7 @@ class ImageSource:
         return {"digest": digest, "tags": list(img.get("tags", [])), "manifest": manifest,
                 "mediaType": img.get("mediaType", "application/vnd.oci.image.manifest.v1+json"),
                 "size": img.get("size", _manifest_size(manifest)),
+                "architecture": img.get("architecture"),
                 "pushedAt": img.get("pushedAt", time.time())}
 
     def knows(self, repo):
@@ -119,6 +129,46 @@ class ImageSource:
                     img["tags"].append(t)
         return list(found.values())
 
+    def _delete(self, repo, digests):
+        for d in digests:
+            req = urllib.request.Request("%s/v2/%s/manifests/%s" % (self.registry, repo, d),
+                                         method="DELETE")
+            if self.password is not None:
+                cred = base64.b64encode(("%s:%s" % (self.user, self.password)).encode()).decode()
+                req.add_header("Authorization", "Basic " + cred)
+            try:
+                urllib.request.urlopen(req, timeout=30).read()
+            except urllib.error.HTTPError:
+                pass
+
+    def _config_architecture(self, repo, manifest):
+        try:
+            digest = json.loads(manifest)["config"]["digest"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        status, _, body = self._get("/v2/%s/blobs/%s" % (repo, digest))
+        if status != 200:
+            return None
+        try:
+            return json.loads(body).get("architecture")
+        except (ValueError, AttributeError):
+            return None
+
+    async def architecture(self, repo, image):
+        """The image config's architecture (amd64, arm64), when a registry holds it."""
+        if repo in self.repositories or self.registry is None:
+            return image.get("architecture")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._config_architecture, repo, image["manifest"])
+
+    async def delete_all(self, repo, imgs):
+        """Forget repo's images (DeleteRepository with force)."""
+        if repo in self.repositories:
+            self.repositories[repo] = []
+        elif self.registry is not None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self._delete, repo, [i["digest"] for i in imgs])
+
     async def images(self, repo, refs=None):
         """Images of repo (only those named by refs, tags or digests, if given)."""
         if repo in self.repositories:
@@ -144,8 +194,190 @@ class ImageSource:
         return None
 
 
-class EcrService:
+# ---- repositories -------------------------------------------------------------------
+
+def _policy_error(message):
+    return _bad("Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: "
+                "'Lifecycle policy validation failure: %s'" % message, "InvalidParameterException")
+
+
+def check_lifecycle_policy(text):
+    """ECR's checks of a lifecycle policy document (the parts a client writes)."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise _policy_error("Could not map policyString into LifecyclePolicy.") from None
+    rules = doc.get("rules") if isinstance(doc, dict) else None
+    if not isinstance(rules, list) or not rules:
+        raise _policy_error("object has missing required properties ([\"rules\"])")
+    seen = set()
+    for r in rules:
+        if not isinstance(r, dict):
+            raise _policy_error("rule is not an object")
+        prio = r.get("rulePriority")
+        if not isinstance(prio, int) or isinstance(prio, bool) or prio < 1:
+            raise _policy_error("rulePriority must be an integer >= 1")
+        if prio in seen:
+            raise _policy_error("The rule priority %d is not unique." % prio)
+        seen.add(prio)
+        sel = r.get("selection")
+        if not isinstance(sel, dict):
+            raise _policy_error("object has missing required properties ([\"selection\"])")
+        status = sel.get("tagStatus")
+        if status not in ("tagged", "untagged", "any"):
+            raise _policy_error("instance value (%s) not found in enum (possible values: "
+                                "[\"tagged\",\"untagged\",\"any\"])" % json.dumps(status))
+        if status == "tagged" and not (sel.get("tagPrefixList") or sel.get("tagPatternList")):
+            raise _policy_error("tagPrefixList or tagPatternList is required for tagStatus tagged.")
+        ctype = sel.get("countType")
+        if ctype not in ("imageCountMoreThan", "sinceImagePushed"):
+            raise _policy_error("instance value (%s) not found in enum (possible values: "
+                                "[\"imageCountMoreThan\",\"sinceImagePushed\"])" % json.dumps(ctype))
+        if ctype == "sinceImagePushed" and sel.get("countUnit") != "days":
+            raise _policy_error("countUnit days is required for countType sinceImagePushed.")
+        if ctype == "imageCountMoreThan" and "countUnit" in sel:
+            raise _policy_error("countUnit is not allowed for countType imageCountMoreThan.")
+        n = sel.get("countNumber")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise _policy_error("countNumber must be an integer >= 1")
+        action = r.get("action")
+        if not isinstance(action, dict) or action.get("type") != "expire":
+            raise _policy_error("action.type must be \"expire\"")
+    return doc
+
+
+class RepositoryOps:
+    """EcrService's repository operations (apart from the image reads)."""
+
+
+    def _known(self, body):
+        repo = self._repo(body)
+        r = self.repos.get(repo)
+        if r is None:
+            raise self.images._missing_repo(repo)
+        return r
+
+    def _public(self, r):
+        return {k: r[k] for k in ("repositoryArn", "registryId", "repositoryName", "repositoryUri",
+                                  "createdAt", "imageTagMutability", "imageScanningConfiguration",
+                                  "encryptionConfiguration")}
+
+    async def _CreateRepository(self, body):
+        repo = self._repo(body)
+        if repo in self.repos:
+            raise ApiError(400, "RepositoryAlreadyExistsException",
+                           "The repository with name '%s' already exists in the registry with id '%s'"
+                           % (repo, self.account))
+        r = {"repositoryArn": "arn:aws:ecr:%s:%s:repository/%s" % (self.region, self.account, repo),
+             "registryId": self.account, "repositoryName": repo,
+             "repositoryUri": "%s.dkr.ecr.%s.amazonaws.com/%s" % (self.account, self.region, repo),
+             "createdAt": time.time(),
+             "imageTagMutability": body.get("imageTagMutability", "MUTABLE"),
+             "imageScanningConfiguration": {"scanOnPush": bool(
+                 (body.get("imageScanningConfiguration") or {}).get("scanOnPush", False))},
+             "encryptionConfiguration": body.get("encryptionConfiguration") or {"encryptionType": "AES256"},
+             "tags": {}, "lifecyclePolicy": None}
+        for t in body.get("tags") or []:
+            r["tags"][t["Key"]] = t["Value"]
+        self.repos[repo] = r
+        return _ok({"repository": self._public(r)})
+
+    async def _DescribeRepositories(self, body):
+        if body.get("registryId", self.account) != self.account:
+            raise ApiError(400, "RepositoryNotFoundException", "The registry with id '%s' has no "
+                           "repositories" % body["registryId"])
+        names = body.get("repositoryNames")
+        if names is None:
+            return _ok({"repositories": [self._public(r) for _, r in sorted(self.repos.items())]})
+        out = []
+        for n in names:
+            r = self.repos.get(n)
+            if r is None:
+                raise self.images._missing_repo(n)
+            out.append(self._public(r))
+        return _ok({"repositories": out})
+
+    async def _DeleteRepository(self, body):
+        r = self._known(body)
+        repo = r["repositoryName"]
+        imgs = []
+        if self.images.knows(repo):
+            try:
+                imgs = await self.images.images(repo)
+            except ApiError:
+                imgs = []
+        if imgs and not body.get("force"):
+            raise ApiError(400, "RepositoryNotEmptyException",
+                           "The repository with name '%s' in registry with id '%s' cannot be deleted "
+                           "because it still contains images" % (repo, self.account))
+        if imgs:
+            await self.images.delete_all(repo, imgs)
+        del self.repos[repo]
+        return _ok({"repository": self._public(r)})
+
+    async def _PutLifecyclePolicy(self, body):
+        r = self._known(body)
+        check_lifecycle_policy(body["lifecyclePolicyText"])
+        r["lifecyclePolicy"] = body["lifecyclePolicyText"]
+        r["lifecycleEvaluated"] = time.time()
+        return _ok({"registryId": self.account, "repositoryName": r["repositoryName"],
+                    "lifecyclePolicyText": body["lifecyclePolicyText"]})
+
+    async def _GetLifecyclePolicy(self, body):
+        r = self._known(body)
+        if r["lifecyclePolicy"] is None:
+            raise ApiError(400, "LifecyclePolicyNotFoundException",
+                           "Lifecycle policy does not exist for the repository with name '%s' in the "
+                           "registry with id '%s'" % (r["repositoryName"], self.account))
+        return _ok({"registryId": self.account, "repositoryName": r["repositoryName"],
+                    "lifecyclePolicyText": r["lifecyclePolicy"],
+                    "lastEvaluatedAt": r["lifecycleEvaluated"]})
+
+    async def _DeleteLifecyclePolicy(self, body):
+        out = json.loads((await self._GetLifecyclePolicy(body)).body)
+        self._known(body)["lifecyclePolicy"] = None
+        return _ok(out)
+
+    async def _PutImageScanningConfiguration(self, body):
+        r = self._known(body)
+        r["imageScanningConfiguration"] = {"scanOnPush": bool(
+            body["imageScanningConfiguration"].get("scanOnPush", False))}
+        return _ok({"registryId": self.account, "repositoryName": r["repositoryName"],
+                    "imageScanningConfiguration": r["imageScanningConfiguration"]})
+
+    def _by_arn(self, body):
+        arn = body["resourceArn"]
+        prefix = "arn:aws:ecr:%s:%s:repository/" % (self.region, self.account)
+        r = self.repos.get(arn[len(prefix):]) if arn.startswith(prefix) else None
+        if r is None:
+            raise ApiError(400, "InvalidParameterException",
+                           "Invalid parameter at 'resourceArn' failed to satisfy constraint: "
+                           "'Invalid ARN %s'" % arn if not arn.startswith("arn:aws:ecr:")
+                           else "The repository with ARN '%s' does not exist" % arn)
+        return r
+
+    async def _TagResource(self, body):
+        r = self._by_arn(body)
+        for t in body["tags"]:
+            r["tags"][t["Key"]] = t["Value"]
+        if len(r["tags"]) > 50:
+            raise ApiError(400, "TooManyTagsException", "A maximum of 50 tags is allowed")
+        return _ok({})
+
+    async def _UntagResource(self, body):
+        r = self._by_arn(body)
+        for k in body["tagKeys"]:
+            r["tags"].pop(k, None)
+        return _ok({})
+
+    async def _ListTagsForResource(self, body):
+        r = self._by_arn(body)
+        return _ok({"tags": [{"Key": k, "Value": v} for k, v in r["tags"].items()]})
+
+
+class EcrService(RepositoryOps):
     def __init__(self, account, region, images, token, proxy_endpoint):
+        self.repos = {}           # repositories CreateRepository made
         self.account = account
         self.region = region
         self.images = images
@@ -164,9 +396,14 @@ class EcrService:
         return repo
 
     # the operations served (checked against botocore's model first)
-    OPERATIONS = ("GetAuthorizationToken", "BatchGetImage", "DescribeImages")
+    OPERATIONS = ("GetAuthorizationToken", "BatchGetImage", "DescribeImages", "CreateRepository",
+                  "DescribeRepositories", "DeleteRepository", "PutLifecyclePolicy",
+                  "GetLifecyclePolicy", "DeleteLifecyclePolicy", "PutImageScanningConfiguration",
+                  "TagResource", "UntagResource", "ListTagsForResource")
 
     async def handle(self, op, body):
+        if op in self.OPERATIONS[3:]:
+            return await getattr(self, "_" + op)(body)
         if op == "GetAuthorizationToken":
             ids = body.get("registryIds") or [self.account]
             tok = base64.b64encode(("AWS:" + self.token).encode()).decode()

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """endpoint.py - a strict local stand-in for the AWS control APIs hypertest's aws provider calls.
 
-Lambda (REST-JSON), ECR and Service Quotas (JSON 1.1) on one 127.0.0.1 port;
-optionally a signature-checking proxy in front of a real S3 server (s3rver,
-which does not check Signature V4 itself).  Every request but /_control/ must
+Lambda (REST-JSON), ECR and Service Quotas (JSON 1.1), IAM (query) and S3
+bucket configuration (REST-XML) on one 127.0.0.1 port; optionally a
+signature-checking proxy in front of a real S3 server (s3rver, which does
+not check Signature V4 itself) for objects.  Every request but /_control/ must
 carry a valid Signature V4, verified with botocore (sigv4check.py); anything
 AWS would refuse is refused with AWS's code, status and error format.
 
@@ -36,19 +37,32 @@ import resource
 import signal
 import sys
 import time
+import urllib.parse
 
+import iam_api
 import modelcheck
+import s3_api
 import sigv4check
+import xmlshape
 from awsfmt import ApiError, error_response, json_response
 from ecr_api import ECR_PREFIX, SQ_PREFIX, EcrService, ImageSource, QuotaService
-from httpserv import Response, Server, _read_chunked
-from lambda_api import LambdaService
+from httpserv import Request, Response, Server, _read_chunked
+from lambda_api import LambdaService, check_behaviour
 
 # botocore's names of the services where ours differ
 MODEL_NAMES = {"servicequotas": "service-quotas"}
 # the error code each service answers a request that does not fit its model
 MODEL_ERRORS = {"ecr": "InvalidParameterException", "servicequotas": "IllegalArgumentException",
-                "lambda": "ValidationException"}
+                "lambda": "ValidationException", "iam": "ValidationError"}
+# IAM is global: its requests are signed for us-east-1 whatever the region
+IAM_REGION = "us-east-1"
+# operations that change nothing (the request log's "mutating": false)
+READ_PREFIXES = ("Get", "List", "Describe", "Head", "BatchGet")
+READ_OPERATIONS = ("Invoke",)
+
+
+def mutating(op):
+    return bool(op) and not op.startswith(READ_PREFIXES) and op not in READ_OPERATIONS
 
 DEFAULT_CREDENTIALS = {"AKIDEXAMPLE": {"secret": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}}
 DEFAULT_CONFIG = {"functions": {"hypertest-test": {"mode": "success"}}}
@@ -116,8 +130,13 @@ class Endpoint:
         self.quotas = QuotaService(self.account, self.region, config.get("concurrencyQuota", 1000))
         self.ecr = EcrService(self.account, self.region, self.images, token,
                               ecr.get("proxyEndpoint", args.registry))
-        self.lam = LambdaService(self.region, self.account, self.images, lambda: self.quotas.concurrency)
+        self.iam = iam_api.IamService(self.account, modelcheck.service_model("iam"),
+                                      config.get("iam"))
+        self.lam = LambdaService(self.region, self.account, self.images, lambda: self.quotas.concurrency,
+                                 self.iam, config.get("lambda"))
+        self.s3 = s3_api.S3Buckets(self.region, self._s3_upstream if args.s3_upstream else None)
         self.load_functions()
+        self.request_log = open(args.request_log, "a", encoding="utf-8") if args.request_log else None
         self.log = collections.deque(maxlen=args.keep_requests)
         self.reset_counters()
         self.server = None
@@ -126,6 +145,22 @@ class Endpoint:
         self.lam.functions.clear()
         for name, behaviour in self.config.get("functions", {}).items():
             self.set_function(name, behaviour)
+        self.lam.templates.clear()
+        for name, behaviour in self.config.get("templates", {}).items():
+            self.set_template(name, behaviour)
+
+    def reset_resources(self):
+        """Forget every role, repository and bucket configuration; the config's
+        images and its iam and lambda settings back."""
+        self.iam.reset(self.config.get("iam"))
+        self.ecr.repos.clear()
+        self.images.load(self.config.get("ecr", {}).get("repositories"))
+        self.s3.reset()
+        self.lam.settings = dict(self.config.get("lambda") or {})
+
+    def set_template(self, name, behaviour):
+        check_behaviour(behaviour)
+        self.lam.templates[name] = dict(behaviour)
 
     def set_function(self, name, behaviour):
         if isinstance(behaviour, dict) and "oversize" in behaviour:
@@ -148,10 +183,16 @@ class Endpoint:
                 if target.startswith(prefix):
                     return svc, "json11", target[len(prefix):]
             return None, "json11", None
-        if req.raw_path.startswith("/2015-03-31/"):
-            return "lambda", "lambda", LambdaService.route(req)
-        if self.args.s3_upstream:
-            return "s3", "s3", req.method
+        ctype = (req.header("Content-Type") or "").split(";")[0].strip().lower()
+        if req.raw_path == "/" and req.method == "POST" and ctype == "application/x-www-form-urlencoded":
+            fields = dict(urllib.parse.parse_qsl(req.body.decode("utf-8", "replace"),
+                                                 keep_blank_values=True))
+            return "iam", "iam", fields.get("Action")
+        op = LambdaService.route(req)
+        if op or req.raw_path.startswith("/2015-03-31/"):
+            return "lambda", "lambda", op
+        if self.args.s3_upstream or self._scope_service(req) == "s3":
+            return "s3", "s3", s3_api.operation(req)[0] or req.method
         return None, "lambda", None
 
     async def handle(self, req):
@@ -161,6 +202,7 @@ class Endpoint:
         service, fmt, op = self.classify(req)
         entry = {"seq": self.seq, "time": time.time(), "method": req.method, "path": req.raw_path,
                  "target": req.header("X-Amz-Target"), "service": service, "operation": op,
+                 "mutating": mutating(op),
                  "securityToken": req.header("X-Amz-Security-Token") is not None}
         self.seq += 1
         self.log.append(entry)
@@ -170,6 +212,9 @@ class Endpoint:
             resp = error_response(fmt, e)
             entry["error"] = e.code
         entry["status"] = resp.status
+        if self.request_log:
+            self.request_log.write(json.dumps(entry) + "\n")
+            self.request_log.flush()
         if self.args.verbose:
             print("%s %s %s -> %d auth=%s %.1fms" % (
                 req.method, req.raw_path, entry["target"] or "-", resp.status, entry.get("auth"),
@@ -179,13 +224,16 @@ class Endpoint:
     async def _handle(self, req, service, fmt, op, entry):
         check_service = service or self._scope_service(req)
         try:
-            entry["accessKeyId"] = sigv4check.check(req, check_service, self.region, self.credentials)
+            region = IAM_REGION if check_service == "iam" else self.region
+            entry["accessKeyId"] = sigv4check.check(req, check_service, region, self.credentials)
             entry["auth"] = "ok"
         except sigv4check.AuthError as e:
             entry["auth"] = e.code
             self.auth[e.code] += 1
             raise ApiError(e.status, e.code, e.message) from None
         self.auth["ok"] += 1
+        if service == "iam" and op is None:
+            raise ApiError(400, "MissingAction", "Missing Action")
         if service is None or op is None:
             if fmt == "json11":
                 raise ApiError(400, "UnknownOperationException",
@@ -193,11 +241,20 @@ class Endpoint:
             raise ApiError(404, "UnknownOperationException", "Unknown operation %s %s"
                            % (req.method, req.raw_path))
         self.operations["%s:%s" % (service, op)] += 1
+        if service == "iam":
+            return self.iam_call(op, req)
         if service == "lambda":
             self.check_model_rest_json(service, op, req)
             resp = await self.lam.handle(op, req)
             return self.oversize(op, req, resp, entry)
         if service == "s3":
+            req.access_key = entry["accessKeyId"]
+            if op in s3_api.SERVED:
+                return await self.s3.handle(op, req, s3_api.operation(req)[1])
+            if not self.args.s3_upstream:
+                raise ApiError(501, "NotImplemented", "%s needs an S3 server behind this endpoint "
+                               "(--s3-upstream)" % op)
+            s3_api.check_integrity(req, False, op)
             return await self.s3_proxy(req, entry["accessKeyId"])
         if req.method != "POST" or req.raw_path != "/":
             raise ApiError(404, "UnknownOperationException", "JSON 1.1 operations are POST /")
@@ -231,6 +288,24 @@ class Endpoint:
             modelcheck.validate(self._model(MODEL_NAMES.get(service, service), op), params)
         except modelcheck.ModelError as e:
             raise ApiError(400, MODEL_ERRORS[service], str(e)) from None
+
+    def iam_call(self, op, req):
+        """A query-protocol call: form fields read by the operation's input shape."""
+        fields = urllib.parse.parse_qs(req.body.decode("utf-8", "replace"), keep_blank_values=True)
+        fields = {k: v[-1] for k, v in fields.items()}
+        if fields.get("Version") != "2010-05-08":
+            raise ApiError(400, "InvalidAction", "Could not find operation %s for version %s"
+                           % (op, fields.get("Version", "NO_VERSION_SPECIFIED")))
+        if op not in iam_api.OPERATIONS:
+            raise ApiError(400, "InvalidAction", "Could not find operation %s for version 2010-05-08"
+                           % op)
+        model = self._model("iam", op)
+        try:
+            params = xmlshape.parse_query(model.input_shape, fields)
+            modelcheck.validate(model, params)
+        except (xmlshape.ShapeError, modelcheck.ModelError) as e:
+            raise ApiError(400, "ValidationError", str(e)) from None
+        return self.iam.handle(op, params)
 
     def check_model_rest_json(self, service, op, req):
         model = self._model(service, op)
@@ -272,6 +347,14 @@ class Endpoint:
         return cred[3] if len(cred) == 5 else "unknown"
 
     # ---- S3 through a signature check ---------------------------------------
+    async def _s3_upstream(self, method, target, req):
+        """s3_api's way to the S3 server: req forwarded (its key mapped), or a bare request."""
+        if req is None:
+            host = self.args.s3_upstream.split("//", 1)[-1].rstrip("/")
+            return await self.s3_proxy(Request(method, target, "HTTP/1.1", [("Host", host)], b"",
+                                               None), None)
+        return await self.s3_proxy(req, req.access_key)
+
     async def s3_proxy(self, req, akid):
         """Forward a verified S3 request to the real S3 server and relay its answer."""
         host, _, port = self.args.s3_upstream.split("//", 1)[-1].rstrip("/").partition(":")
@@ -279,7 +362,7 @@ class Endpoint:
         try:
             lines = ["%s %s HTTP/1.1" % (req.method, req.target)]
             for n, v in req.headers:
-                if n.lower() == "authorization" and akid != self.upstream_key:
+                if n.lower() == "authorization" and akid is not None and akid != self.upstream_key:
                     v = v.replace("Credential=%s/" % akid, "Credential=%s/" % self.upstream_key, 1)
                 if n.lower() not in HOP_HEADERS:
                     lines.append("%s: %s" % (n, v))
@@ -324,6 +407,8 @@ class Endpoint:
                 opts = json.loads(req.body or b"{}")
                 if opts.get("functions"):
                     self.load_functions()
+                if opts.get("resources"):
+                    self.reset_resources()
                 self.reset_counters()
                 return _control_response({"ok": True})
             if len(parts) == 2 and parts[0] == "function":
@@ -341,6 +426,25 @@ class Endpoint:
                 check_credentials(creds)
                 self.credentials.update(creds)
                 return _control_response({"ok": True, "keys": sorted(self.credentials)})
+            if len(parts) == 2 and parts[0] == "template" and req.method == "POST":
+                self.set_template(parts[1], json.loads(req.body or b"{}"))
+                return _control_response({"ok": True})
+            if parts == ["iam"] and req.method == "GET":
+                return _control_response(self.iam.state())
+            if parts == ["iam"] and req.method == "POST":
+                opts = json.loads(req.body or b"{}")
+                k = opts.get("assumableAfter")
+                if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+                    raise ValueError('iam needs {"assumableAfter": K >= 0}')
+                self.iam.assumable_after = k
+                return _control_response({"ok": True})
+            if parts == ["lambda"] and req.method == "POST":
+                opts = json.loads(req.body or b"{}")
+                k = opts.get("pendingPolls")
+                if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+                    raise ValueError('lambda needs {"pendingPolls": N >= 0}')
+                self.lam.settings["pendingPolls"] = k
+                return _control_response({"ok": True})
             if parts == ["quota"] and req.method == "POST":
                 value = json.loads(req.body or b"{}").get("value")
                 if not isinstance(value, int) or value < 0:
@@ -421,6 +525,7 @@ def main():
     p.add_argument("--s3-upstream", help="URL of an S3 server to proxy S3 requests to, after the check")
     p.add_argument("--watch-pid", type=int, help="exit when this process is gone")
     p.add_argument("--keep-requests", type=int, default=10000)
+    p.add_argument("--request-log", help="append each request's log entry to FILE as a JSON line")
     p.add_argument("--max-body", type=int, default=256 * 1024 * 1024)
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()

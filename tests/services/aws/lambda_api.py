@@ -1,9 +1,13 @@
-"""lambda_api.py - the Lambda control and invoke API of the stand-in (REST-JSON, 2015-03-31).
+"""lambda_api.py - the Lambda control and invoke API of the stand-in (REST-JSON).
 
-Operations: Invoke (RequestResponse only), GetFunction,
-GetFunctionConfiguration, UpdateFunctionCode (container images).  Every
-function's invoke behaviour comes from its config entry (see README.md) and
-can be replaced at run time.  Limits follow the real service: 6 MB request
+Operations: Invoke (RequestResponse only), CreateFunction (PackageType
+Image), GetFunction, GetFunctionConfiguration, UpdateFunctionCode (container
+images), UpdateFunctionConfiguration, DeleteFunction, Put/Get/
+DeleteFunctionConcurrency, ListTags, TagResource, UntagResource,
+GetAccountSettings; each routed by botocore's own requestUri of the
+operation.  Every function's invoke behaviour comes from its config entry
+(see README.md) or, for a function CreateFunction makes, from the template
+of its name, and can be replaced at run time.  Limits follow the real service: 6 MB request
 and response payloads, 429 with Retry-After when throttled, ResourceConflict
 while an update is in progress.
 """
@@ -23,6 +27,7 @@ import urllib.parse
 import uuid
 from collections import Counter
 
+import modelcheck
 from awsfmt import ApiError, json_response
 from httpserv import Response
 
@@ -32,6 +37,18 @@ MAX_RESPONSE = 6291556         # the figure the real service's message names
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 ARN_RE = re.compile(r"^(?:arn:aws[a-zA-Z-]*:lambda:([a-z0-9-]+):)?(?:(\d{12}):function:)?"
                     r"([a-zA-Z0-9_-]{1,64})(?::(\$LATEST|[a-zA-Z0-9_-]+))?$")
+ROLE_RE = re.compile(r"^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
+FUNCTION_PATH_RE = re.compile(r"^/\d{4}-\d{2}-\d{2}/functions/([^/]+)")
+CANNOT_ASSUME = "The role defined for the function cannot be assumed by Lambda."
+INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
+               "application/vnd.docker.distribution.manifest.list.v2+json")
+ARCHITECTURES = {"amd64": "x86_64", "arm64": "arm64"}   # image config -> Lambda
+MIN_UNRESERVED = 100           # the unreserved concurrency Lambda always keeps
+# the operations served, routed by their botocore requestUri
+OPERATIONS = ("Invoke", "GetFunction", "GetFunctionConfiguration", "UpdateFunctionCode",
+              "CreateFunction", "UpdateFunctionConfiguration", "DeleteFunction",
+              "PutFunctionConcurrency", "GetFunctionConcurrency", "DeleteFunctionConcurrency",
+              "ListTags", "TagResource", "UntagResource", "GetAccountSettings")
 IMAGE_RE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
                       r"([a-z0-9]+(?:[._/-][a-z0-9]+)*)"
                       r"(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})|@(sha256:[0-9a-f]{64}))$")
@@ -111,11 +128,19 @@ def pick_fault(f, seq):
 
 
 class Function:
-    def __init__(self, name, behaviour, region, account):
+    def __init__(self, name, behaviour, region, account, spec=None, pending_polls=0):
         self.name = name
         self.region = region
         self.account = account
         self.behaviour = behaviour
+        # what CreateFunction / UpdateFunctionConfiguration set (Role,
+        # MemorySize, Timeout, EphemeralStorage, Architectures, Environment,
+        # Description); a function of the config has none
+        self.spec = dict(spec or {})
+        self.tags = {}
+        self.reserved = None    # PutFunctionConcurrency
+        self.pending_polls = pending_polls   # reads that still see State Pending
+        self.image_arch = None  # the image config's architecture, when known
         self.image_uri = behaviour.get("imageUri") or \
             "%s.dkr.ecr.%s.amazonaws.com/hypertest:initial" % (account, region)
         self.code_sha = behaviour.get("codeSha256") or hashlib.sha256(self.image_uri.encode()).hexdigest()
@@ -154,19 +179,33 @@ class Function:
             return "Failed", f.get("reason", "Update failed."), f.get("reasonCode", "ImageAccessDenied")
         return u["state"], None, None
 
+    def timeout(self):
+        return self.spec.get("Timeout", self.behaviour.get("timeout", 900))
+
+    def poll(self):
+        """A read of the configuration: one poll less while Pending."""
+        if self.pending_polls > 0:
+            self.pending_polls -= 1
+
     def configuration(self):
         st, reason, code = self.status()
+        spec = self.spec
         cfg = {
             "FunctionName": self.name, "FunctionArn": self.arn,
-            "Role": "arn:aws:iam::%s:role/%s-role" % (self.account, self.name),
-            "CodeSize": 0, "Description": "", "Timeout": self.behaviour.get("timeout", 900),
-            "MemorySize": self.behaviour.get("memorySize", 2048),
+            "Role": spec.get("Role", "arn:aws:iam::%s:role/%s-role" % (self.account, self.name)),
+            "CodeSize": 0, "Description": spec.get("Description", ""), "Timeout": self.timeout(),
+            "MemorySize": spec.get("MemorySize", self.behaviour.get("memorySize", 2048)),
             "LastModified": self.last_modified, "CodeSha256": self.code_sha,
             "Version": "$LATEST", "TracingConfig": {"Mode": "PassThrough"},
             "RevisionId": self.revision, "State": "Active", "LastUpdateStatus": st,
-            "PackageType": "Image", "Architectures": ["x86_64"],
-            "EphemeralStorage": {"Size": 512},
+            "PackageType": "Image", "Architectures": spec.get("Architectures", ["x86_64"]),
+            "EphemeralStorage": spec.get("EphemeralStorage", {"Size": 512}),
         }
+        if spec.get("Environment", {}).get("Variables"):
+            cfg["Environment"] = {"Variables": spec["Environment"]["Variables"]}
+        if self.pending_polls > 0:
+            cfg.update(State="Pending", StateReason="The function is being created.",
+                       StateReasonCode="Creating")
         if reason:
             cfg["LastUpdateStatusReason"] = reason
             cfg["LastUpdateStatusReasonCode"] = code
@@ -190,12 +229,15 @@ def _error_payload(message, etype):
 
 
 class LambdaService:
-    def __init__(self, region, account, image_source, quota):
+    def __init__(self, region, account, image_source, quota, iam=None, settings=None):
         self.region = region
         self.account = account
         self.functions = {}
         self.images = image_source       # ecr_api.ImageSource
         self.quota = quota               # callable -> account concurrency limit
+        self.iam = iam                   # iam_api.IamService: roles CreateFunction may use
+        self.templates = {}              # name or "*" -> behaviour of a function CreateFunction makes
+        self.settings = dict(settings or {})   # "pendingPolls"
         self.in_flight = 0
         self.max_in_flight = 0
         self.invocations = 0
@@ -237,19 +279,13 @@ class LambdaService:
     # ---- routing -------------------------------------------------------
     @staticmethod
     def route(req):
-        """Operation name for a request under /2015-03-31/, or None."""
-        if not req.raw_path.startswith(PREFIX):
-            return None
-        rest = req.raw_path[len(PREFIX):].split("/")
-        table = {(1, "GET", None): "GetFunction",
-                 (2, "GET", "configuration"): "GetFunctionConfiguration",
-                 (2, "POST", "invocations"): "Invoke",
-                 (2, "PUT", "code"): "UpdateFunctionCode"}
-        key = (len(rest), req.method, rest[1] if len(rest) == 2 else None)
-        return table.get(key) if rest[0] else None
+        """Operation name for a Lambda request, or None."""
+        for op, method, regex in _ROUTES:
+            if req.method == method and regex.match(req.raw_path):
+                return op
+        return None
 
-    def _function(self, req, allow_qualifier=True):
-        raw = urllib.parse.unquote(req.raw_path[len(PREFIX):].split("/")[0])
+    def _named(self, raw, qualifier=None, allow_qualifier=True):
         m = ARN_RE.match(raw)
         if not m:
             raise ApiError(400, "ValidationException",
@@ -257,8 +293,8 @@ class LambdaService:
                            "satisfy constraint: Member must satisfy regular expression pattern: "
                            "(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\\d{1}:)?"
                            "(\\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?" % raw)
-        region, account, name, qualifier = m.groups()
-        qualifier = qualifier or req.query().get("Qualifier")
+        region, account, name, q = m.groups()
+        qualifier = q or qualifier
         fn = self.functions.get(name)
         arn = "arn:aws:lambda:%s:%s:function:%s" % (region or self.region, account or self.account, name)
         if qualifier:
@@ -271,20 +307,204 @@ class LambdaService:
                            "Qualifiers are not supported for this operation.")
         return fn
 
+    def _function(self, req, allow_qualifier=True):
+        m = FUNCTION_PATH_RE.match(req.raw_path)
+        raw = urllib.parse.unquote(m.group(1)) if m else ""
+        return self._named(raw, req.query().get("Qualifier"), allow_qualifier)
+
+    def _by_arn(self, req):
+        """The function a /tags/{ARN} path names (only a function's unqualified ARN)."""
+        arn = urllib.parse.unquote(req.raw_path.split("/tags/", 1)[1])
+        m = ARN_RE.match(arn)
+        if not arn.startswith("arn:") or not m or m.group(4):
+            raise ApiError(400, "ValidationException",
+                           "1 validation error detected: Value '%s' at 'resource' failed to "
+                           "satisfy constraint: Member must be a function ARN" % arn)
+        return self._named(arn)
+
     async def handle(self, op, req):
-        if op == "GetFunction":
-            fn = self._function(req)
-            st = fn.configuration()
-            repo = fn.image_uri.split("@")[0].rsplit(":", 1)[0] if "@" not in fn.image_uri \
-                else fn.image_uri.split("@")[0]
-            return json_response({"Configuration": st, "Tags": {},
-                                  "Code": {"RepositoryType": "ECR", "ImageUri": fn.image_uri,
-                                           "ResolvedImageUri": "%s@sha256:%s" % (repo, fn.code_sha)}})
-        if op == "GetFunctionConfiguration":
-            return json_response(self._function(req).configuration())
-        if op == "UpdateFunctionCode":
-            return await self._update_code(req)
-        return await self._invoke(req)
+        if op in ("Invoke", "UpdateFunctionCode"):
+            return await (self._invoke(req) if op == "Invoke" else self._update_code(req))
+        body = {}
+        if req.body:
+            try:
+                body = json.loads(req.body)
+            except ValueError as e:
+                raise ApiError(400, "InvalidRequestContentException",
+                               "Could not parse request body into json: %s" % e) from None
+            if not isinstance(body, dict):
+                raise ApiError(400, "InvalidRequestContentException",
+                               "Request body must be a JSON object")
+        return await getattr(self, "_" + op)(req, body)
+
+    async def _GetFunction(self, req, body):
+        fn = self._function(req)
+        fn.poll()
+        st = fn.configuration()
+        repo = fn.image_uri.split("@")[0].rsplit(":", 1)[0] if "@" not in fn.image_uri \
+            else fn.image_uri.split("@")[0]
+        out = {"Configuration": st, "Code": {"RepositoryType": "ECR", "ImageUri": fn.image_uri,
+                                             "ResolvedImageUri": "%s@sha256:%s" % (repo, fn.code_sha)}}
+        if fn.tags:
+            out["Tags"] = dict(fn.tags)
+        if fn.reserved is not None:
+            out["Concurrency"] = {"ReservedConcurrentExecutions": fn.reserved}
+        return json_response(out)
+
+    async def _GetFunctionConfiguration(self, req, body):
+        fn = self._function(req)
+        fn.poll()
+        return json_response(fn.configuration())
+
+    # ---- CreateFunction, UpdateFunctionConfiguration, DeleteFunction ----------
+    def _check_role(self, role):
+        if not ROLE_RE.match(role):
+            raise ApiError(400, "ValidationException",
+                           "1 validation error detected: Value '%s' at 'role' failed to satisfy "
+                           "constraint: Member must satisfy regular expression pattern: "
+                           "arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+" % role)
+        if self.iam is None or not self.iam.assumable(role):
+            raise ApiError(400, "InvalidParameterValueException", CANNOT_ASSUME)
+
+    @staticmethod
+    def _check_spec(body):
+        env = (body.get("Environment") or {}).get("Variables") or {}
+        reserved = sorted(k for k in env if k in RESERVED_ENV)
+        if reserved:
+            raise ApiError(400, "InvalidParameterValueException",
+                           "Lambda was unable to configure your environment variables because the "
+                           "environment variables you have provided contains reserved keys that are "
+                           "currently not supported for modification. Reserved keys used in this "
+                           "request: %s" % ",".join(reserved))
+        for key in ("Handler", "Runtime", "Layers"):
+            if body.get(key):
+                raise ApiError(400, "InvalidParameterValueException",
+                               "Please don't provide Handler or Runtime or Layer when the intended "
+                               "function PackageType is Image.")
+
+    def _busy(self, fn):
+        if fn.pending_polls > 0:
+            raise ApiError(409, "ResourceConflictException",
+                           "The operation cannot be performed at this time. The function is "
+                           "currently in the following state: Pending", extra={"Type": "User"})
+        fn.status()
+        if fn.update and fn.update["state"] == "InProgress":
+            raise ApiError(409, "ResourceConflictException",
+                           "The operation cannot be performed at this time. An update is in "
+                           "progress for resource: " + fn.arn, extra={"Type": "User"})
+
+    async def _CreateFunction(self, req, body):
+        name = body["FunctionName"]
+        m = ARN_RE.match(name)
+        if not m:
+            self._named(name)   # the pattern's ValidationException
+        name = m.group(3)
+        if name in self.functions:
+            raise ApiError(409, "ResourceConflictException", "Function already exist: %s" % name,
+                           extra={"Type": "User"})
+        if body.get("PackageType") != "Image":
+            raise ApiError(400, "InvalidParameterValueException",
+                           "This stand-in serves PackageType Image only, not %r."
+                           % body.get("PackageType", "Zip"))
+        code = body["Code"]
+        if any(k in code for k in ("ZipFile", "S3Bucket", "S3Key", "S3ObjectVersion")):
+            raise ApiError(400, "InvalidParameterValueException",
+                           "Please don't provide ZipFile or S3Bucket/S3Key when the intended "
+                           "function PackageType is Image.")
+        if not code.get("ImageUri"):
+            raise ApiError(400, "InvalidParameterValueException",
+                           "Please provide ImageUri when the intended function PackageType is Image.")
+        self._check_spec(body)
+        self._check_role(body["Role"])
+        probe = Function(name, {}, self.region, self.account)
+        sha = await self._image_sha(code["ImageUri"], probe)
+        spec = {k: body[k] for k in ("Role", "MemorySize", "Timeout", "EphemeralStorage",
+                                     "Architectures", "Environment", "Description") if k in body}
+        spec.setdefault("MemorySize", 128)
+        spec.setdefault("Timeout", 3)
+        behaviour = dict(self.templates.get(name) or self.templates.get("*") or {"mode": "success"})
+        behaviour["imageUri"] = code["ImageUri"]
+        behaviour["codeSha256"] = sha
+        fn = Function(name, behaviour, self.region, self.account, spec,
+                      self.settings.get("pendingPolls", 1))
+        fn.tags = dict(body.get("Tags") or {})
+        fn.image_arch = probe.image_arch
+        self.functions[name] = fn
+        return json_response(fn.configuration(), 201)
+
+    async def _UpdateFunctionConfiguration(self, req, body):
+        fn = self._function(req, allow_qualifier=False)
+        self._busy(fn)
+        if body.get("RevisionId") not in (None, fn.revision):
+            raise ApiError(412, "PreconditionFailedException",
+                           "The Revision Id provided does not match the latest Revision Id. "
+                           "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+        self._check_spec(body)
+        if "Role" in body and body["Role"] != fn.configuration()["Role"]:
+            self._check_role(body["Role"])
+        for k in ("Role", "MemorySize", "Timeout", "EphemeralStorage", "Environment", "Description"):
+            if k in body:
+                fn.spec[k] = body[k]
+        b = fn.behaviour
+        fn.update = {"state": "InProgress", "old": (fn.image_uri, fn.code_sha),
+                     "due": time.monotonic() + b.get("updateDelayMs", 1000) / 1000.0,
+                     "failure": None}
+        fn.revision = str(uuid.uuid4())
+        fn.last_modified = _now_text()
+        return json_response(fn.configuration())
+
+    async def _DeleteFunction(self, req, body):
+        fn = self._function(req, allow_qualifier=False)
+        del self.functions[fn.name]
+        return Response(204, b"", [("x-amzn-RequestId", str(uuid.uuid4()))])
+
+    # ---- concurrency ---------------------------------------------------------
+    def reserved_total(self, but=None):
+        return sum(f.reserved or 0 for f in self.functions.values() if f is not but)
+
+    async def _PutFunctionConcurrency(self, req, body):
+        fn = self._function(req, allow_qualifier=False)
+        n = body["ReservedConcurrentExecutions"]
+        if self.quota() - self.reserved_total(but=fn) - n < MIN_UNRESERVED:
+            raise ApiError(400, "InvalidParameterValueException",
+                           "Specified ReservedConcurrentExecutions for function decreases account's "
+                           "UnreservedConcurrentExecution below its minimum value of [%d]."
+                           % MIN_UNRESERVED)
+        fn.reserved = n
+        return json_response({"ReservedConcurrentExecutions": n})
+
+    async def _GetFunctionConcurrency(self, req, body):
+        fn = self._function(req, allow_qualifier=False)
+        return json_response({} if fn.reserved is None else {"ReservedConcurrentExecutions": fn.reserved})
+
+    async def _DeleteFunctionConcurrency(self, req, body):
+        self._function(req, allow_qualifier=False).reserved = None
+        return Response(204, b"", [("x-amzn-RequestId", str(uuid.uuid4()))])
+
+    async def _GetAccountSettings(self, req, body):
+        q = self.quota()
+        return json_response({
+            "AccountLimit": {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": 262144000,
+                             "CodeSizeZipped": 52428800, "ConcurrentExecutions": q,
+                             "UnreservedConcurrentExecutions": q - self.reserved_total()},
+            "AccountUsage": {"TotalCodeSize": 0, "FunctionCount": len(self.functions)}})
+
+    # ---- tags ------------------------------------------------------------------
+    async def _ListTags(self, req, body):
+        return json_response({"Tags": dict(self._by_arn(req).tags)})
+
+    async def _TagResource(self, req, body):
+        fn = self._by_arn(req)
+        fn.tags.update(body["Tags"])
+        if len(fn.tags) > 50:
+            raise ApiError(400, "InvalidParameterValueException", "Number of tags exceeds resource tag limit.")
+        return Response(204, b"", [("x-amzn-RequestId", str(uuid.uuid4()))])
+
+    async def _UntagResource(self, req, body):
+        fn = self._by_arn(req)
+        for k in urllib.parse.parse_qs(req.raw_query).get("tagKeys", []):
+            fn.tags.pop(k, None)
+        return Response(204, b"", [("x-amzn-RequestId", str(uuid.uuid4()))])
 
     # ---- UpdateFunctionCode --------------------------------------------
     async def _update_code(self, req):
@@ -304,6 +524,30 @@ class LambdaService:
         if not isinstance(uri, str) or not uri:
             raise ApiError(400, "InvalidParameterValueException",
                            "Please provide ImageUri when updating a function with packageType Image.")
+        self._busy(fn)
+        if body.get("RevisionId") not in (None, fn.revision):
+            raise ApiError(412, "PreconditionFailedException",
+                           "The Revision Id provided does not match the latest Revision Id. "
+                           "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
+        # the image's architecture matters (and is read) only for a function CreateFunction made
+        probe = Function(fn.name, {}, self.region, self.account) if fn.spec else None
+        sha = await self._image_sha(uri, probe)
+        if body.get("DryRun"):
+            return json_response(fn.configuration())
+        if probe is not None:
+            fn.image_arch = probe.image_arch
+        b = fn.behaviour
+        fn.update = {"state": "InProgress", "old": (fn.image_uri, fn.code_sha),
+                     "due": time.monotonic() + b.get("updateDelayMs", 1000) / 1000.0,
+                     "failure": b.get("updateFailure")}
+        fn.image_uri, fn.code_sha = uri, sha
+        fn.revision = str(uuid.uuid4())
+        fn.last_modified = _now_text()
+        return json_response(fn.configuration())
+
+    async def _image_sha(self, uri, fn=None):
+        """The digest (hex) an ECR image URI names; refused as Lambda refuses it.
+        fn: the function whose image architecture to note, when the registry tells it."""
         m = IMAGE_RE.match(uri)
         if not m:
             raise ApiError(400, "InvalidParameterValueException",
@@ -313,32 +557,20 @@ class LambdaService:
             raise ApiError(400, "InvalidParameterValueException",
                            "Source image %s must be in the same region as the function (%s)."
                            % (uri, self.region))
-        fn.status()
-        if fn.update and fn.update["state"] == "InProgress":
-            raise ApiError(409, "ResourceConflictException",
-                           "The operation cannot be performed at this time. An update is in "
-                           "progress for resource: " + fn.arn, extra={"Type": "User"})
-        if body.get("RevisionId") not in (None, fn.revision):
-            raise ApiError(412, "PreconditionFailedException",
-                           "The Revision Id provided does not match the latest Revision Id. "
-                           "Call the GetFunction/GetAlias API to retrieve the latest Revision Id")
         sha = hashlib.sha256(uri.encode()).hexdigest() if not digest else digest[7:]
         if self.images.knows(repo):
             image = await self.images.lookup(repo, tag=tag, digest=digest, missing_ok=True)
             if image is None:
                 raise ApiError(400, "InvalidParameterValueException",
                                "Source image %s does not exist. Provide a valid source image." % uri)
+            if image["mediaType"] in INDEX_TYPES:
+                raise ApiError(400, "InvalidParameterValueException",
+                               "The image manifest, config or layer media type for the source image "
+                               "%s is not supported." % uri)
             sha = image["digest"][7:]
-        if body.get("DryRun"):
-            return json_response(fn.configuration())
-        b = fn.behaviour
-        fn.update = {"state": "InProgress", "old": (fn.image_uri, fn.code_sha),
-                     "due": time.monotonic() + b.get("updateDelayMs", 1000) / 1000.0,
-                     "failure": b.get("updateFailure")}
-        fn.image_uri, fn.code_sha = uri, sha
-        fn.revision = str(uuid.uuid4())
-        fn.last_modified = _now_text()
-        return json_response(fn.configuration())
+            if fn is not None:
+                fn.image_arch = await self.images.architecture(repo, image)
+        return sha
 
     # ---- Invoke ----------------------------------------------------------
     async def _invoke(self, req):
@@ -354,6 +586,10 @@ class LambdaService:
         return resp
 
     async def _invoke_checked(self, fn, req):
+        if fn.pending_polls > 0:
+            raise ApiError(409, "ResourceConflictException",
+                           "The operation cannot be performed at this time. The function is "
+                           "currently in the following state: Pending", extra={"Type": "User"})
         itype = req.header("X-Amz-Invocation-Type", "RequestResponse")
         if itype != "RequestResponse":
             raise ApiError(400, "InvalidParameterValueException",
@@ -384,7 +620,8 @@ class LambdaService:
         if self.in_flight >= self.quota():
             raise ApiError(429, "TooManyRequestsException", "Rate Exceeded.", retry,
                            {"Reason": "ConcurrentInvocationLimitExceeded"})
-        if "concurrencyLimit" in b and fn.in_flight >= b["concurrencyLimit"]:
+        if ("concurrencyLimit" in b and fn.in_flight >= b["concurrencyLimit"]) or \
+                (fn.reserved is not None and fn.in_flight >= fn.reserved):
             raise ApiError(429, "TooManyRequestsException", "Rate Exceeded.", retry,
                            {"Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"})
         if _rule_hits(b.get("throttle"), seq):
@@ -454,6 +691,11 @@ class LambdaService:
 
     async def _run(self, fn, b, payload, raw, rid):
         """(response body, function error or None, log bytes)"""
+        arch = ARCHITECTURES.get(fn.image_arch, fn.image_arch)
+        if fn.spec and arch and arch not in fn.configuration()["Architectures"]:
+            # what Lambda's runtime reports when the image is for another CPU
+            return _error_payload("RequestId: %s Error: fork/exec /lambda-entrypoint.sh: exec format "
+                                  "error" % rid, "Runtime.InvalidEntrypoint"), "Unhandled", b""
         mode = b.get("mode", "success")
         if mode == "echo":
             return raw or b"{}", None, b""
@@ -475,7 +717,7 @@ class LambdaService:
         env = dict(os.environ)
         env.update({k: str(v) for k, v in (b.get("env") or {}).items()})
         env.update({"AWS_LAMBDA_FUNCTION_NAME": fn.name, "AWS_REQUEST_ID": rid})
-        timeout = b.get("timeoutMs", b.get("timeout", 900) * 1000) / 1000.0
+        timeout = b.get("timeoutMs", fn.timeout() * 1000) / 1000.0
         try:
             proc = await asyncio.create_subprocess_exec(
                 *b["command"], stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -500,3 +742,24 @@ class LambdaService:
             return _error_payload("RequestId: %s Error: Runtime exited with error: %s" % (rid, why),
                                   "Runtime.ExitError"), "Unhandled", err
         return out, None, err
+
+
+RESERVED_ENV = ("_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION",
+                "AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
+                "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY",
+                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR")
+
+
+def _routes():
+    out = []
+    for op in OPERATIONS:
+        http = modelcheck.operation("lambda", op).http
+        path = http["requestUri"].partition("?")[0].rstrip("/")
+        regex = re.sub(r"\\\{[A-Za-z0-9_]+\\\}", "[^/]+", re.escape(path))
+        out.append((op, http["method"], re.compile("^%s/?$" % regex)))
+    return out
+
+
+_ROUTES = _routes()

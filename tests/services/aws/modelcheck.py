@@ -32,6 +32,10 @@ def _service(name):
     return botocore.session.get_session().get_service_model(name)
 
 
+def service_model(name):
+    return _service(name)
+
+
 def operation(service, op):
     """The botocore OperationModel, or None for an operation the model lacks."""
     try:

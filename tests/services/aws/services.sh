@@ -14,7 +14,8 @@
 # ends them when it is gone.  node_modules is installed with npm ci when it
 # is missing (into DIR/node when tests/services/aws is read-only, as in distcheck);
 # without npm, s3rver and @vercel/fun are skipped and DIR/env says so.
-# HT_AWS_ENDPOINT_CONFIG names another config for endpoint.py.
+# HT_AWS_ENDPOINT_CONFIG names another config for endpoint.py;
+# HT_AWS_ENDPOINT_REGION another region than us-east-1 (IAM stays us-east-1).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -114,7 +115,7 @@ EOF
 }
 
 start() {
-	local dir=$1 owner=${HT_SERVICES_OWNER:-$PPID} mods="" s3port="" regport="" epport="" cfg
+	local dir=$1 owner=${HT_SERVICES_OWNER:-$PPID} mods="" s3port="" regport="" epport="" cfg region
 	mkdir -p "$dir" || die "cannot create $dir"
 	dir=$(cd "$dir" && pwd)
 	[ -e "$dir/endpoint.pid" ] && die "$dir already has running services (services.sh stop $dir)"
@@ -194,7 +195,9 @@ EOF
 		printf '{"ecr": {"token": "%s"}, "functions": {"hypertest-test": {"mode": "success"}}}\n' \
 			"$token" >"$cfg"
 	fi
-	set -- --port 0 --config "$cfg" --watch-pid "$owner"
+	region=${HT_AWS_ENDPOINT_REGION:-us-east-1}
+	set -- --port 0 --config "$cfg" --watch-pid "$owner" --region "$region" \
+		--request-log "$dir/requests.jsonl"
 	[ -n "$regport" ] && set -- "$@" --registry "http://127.0.0.1:$regport"
 	[ -n "$s3port" ] && set -- "$@" --s3-upstream "http://127.0.0.1:$s3port"
 	[ -n "${HT_AWS_ENDPOINT_VERBOSE:-}" ] && set -- "$@" --verbose
@@ -209,8 +212,12 @@ EOF
 		[ -n "$s3port" ] && echo "export HT_S3_CHECKED_ENDPOINT=http://127.0.0.1:$epport"
 		echo "export AWS_ACCESS_KEY_ID=$key_id"
 		echo "export AWS_SECRET_ACCESS_KEY='$secret'"
-		echo "export AWS_REGION=us-east-1"
-		echo "export AWS_DEFAULT_REGION=us-east-1"
+		echo "export HT_IAM_ENDPOINT=http://127.0.0.1:$epport"
+		echo "export HT_ECR_ENDPOINT=http://127.0.0.1:$epport"
+		echo "export HT_LAMBDA_ENDPOINT=http://127.0.0.1:$epport"
+		echo "export HT_AWS_REQUEST_LOG=$dir/requests.jsonl"
+		echo "export AWS_REGION=$region"
+		echo "export AWS_DEFAULT_REGION=$region"
 		echo "export HT_AWS_PYTHON=$python"
 	} >>"$dir/env.tmp"
 	mv "$dir/env.tmp" "$dir/env"

@@ -24,9 +24,17 @@ import time
 import unittest
 import http.client
 
+import base64
+import hashlib
+import urllib.parse
+import zlib
+
+import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.config import Config
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -38,6 +46,17 @@ DIGEST = "sha256:" + "ab" * 32
 ECR_T = "AmazonEC2ContainerRegistry_V20150921."
 SQ_T = "ServiceQuotasV20190624."
 JSON11 = "application/x-amz-json-1.1"
+
+TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                               "Principal": {"Service": "lambda.amazonaws.com"}}]}
+S3_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                                                   "Action": ["s3:PutObject", "s3:GetObject"],
+                                                   "Resource": "arn:aws:s3:::proj-bucket/*"}]}
+BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+LIFECYCLE = {"rules": [{"rulePriority": 1, "description": "keep the last 10",
+                        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
+                                      "countNumber": 10},
+                        "action": {"type": "expire"}}]}
 
 CONFIG = {
     "functions": {
@@ -58,7 +77,10 @@ CONFIG = {
     },
     "ecr": {"token": "tok-EXAMPLE", "proxyEndpoint": "http://127.0.0.1:5999",
             "repositories": {"hypertest/app": [{"digest": DIGEST, "tags": ["v1", "latest"],
-                                                "manifest": "{\"schemaVersion\": 2}"}]}},
+                                                "manifest": "{\"schemaVersion\": 2}",
+                                                "architecture": "amd64"}],
+                             "hypertest/multi": [{"digest": "sha256:" + "cd" * 32, "tags": ["v1"],
+                                                  "mediaType": "application/vnd.oci.image.index.v1+json"}]}},
 }
 
 
@@ -104,6 +126,7 @@ class EndpointTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="ht-aws-endpoint-")
         cfg = os.path.join(cls.tmp, "config.json")
         creds = os.path.join(cls.tmp, "credentials.json")
+        cls.request_log = os.path.join(cls.tmp, "requests.jsonl")
         with open(cfg, "w") as f:
             json.dump(CONFIG, f)
         with open(creds, "w") as f:
@@ -113,7 +136,8 @@ class EndpointTest(unittest.TestCase):
         with open(os.path.join(cls.tmp, "stderr"), "w") as err:
             cls.proc = subprocess.Popen(
                 [sys.executable, "-B", os.path.join(HERE, "endpoint.py"), "--port", "0", "--config", cfg,
-                 "--credentials", creds, "--watch-pid", str(os.getpid())],
+                 "--credentials", creds, "--watch-pid", str(os.getpid()),
+                 "--request-log", cls.request_log],
                 stdout=subprocess.PIPE, stderr=err)
         ready, _, _ = select.select([cls.proc.stdout], [], [], 30)
         line = cls.proc.stdout.readline().decode() if ready else ""
@@ -131,7 +155,7 @@ class EndpointTest(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def setUp(self):
-        self.control("POST", "reset", {"functions": True})
+        self.control("POST", "reset", {"functions": True, "resources": True})
 
     # ---- helpers -------------------------------------------------------------
     def control(self, method, what, obj=None):
@@ -302,9 +326,9 @@ class EndpointTest(unittest.TestCase):
     def test_unsupported_paths_and_targets(self):
         rep = self.call("GET", "/2015-03-31/layers")
         self.assertLambdaError(rep, 404, "UnknownOperationException")
-        rep = self.call("DELETE", "/2015-03-31/functions/hypertest-test")
+        rep = self.call("GET", "/2015-03-31/functions/hypertest-test/versions")
         self.assertLambdaError(rep, 404, "UnknownOperationException")
-        rep = self.json11(ECR_T + "DeleteRepository", {"repositoryName": "x"})
+        rep = self.json11(ECR_T + "GetRegistryPolicy", {})
         self.assertJson11Error(rep, 400, "UnknownOperationException")
         rep = self.json11(SQ_T + "ListServices", {})
         self.assertJson11Error(rep, 400, "UnknownOperationException")
@@ -640,6 +664,425 @@ class EndpointTest(unittest.TestCase):
         self.assertJson11Error(rep, 400, "NoSuchResourceException")
         rep = self.json11(SQ_T + "GetServiceQuota", {"ServiceCode": "lambda"})
         self.assertJson11Error(rep, 400, "IllegalArgumentException")
+
+    # ---- provisioning: botocore clients, real serialisation and signing ---------
+    def client(self, service, region="us-east-1", port=None):
+        return botocore.session.get_session().create_client(
+            service, endpoint_url="http://127.0.0.1:%d" % (port or self.port), region_name=region,
+            aws_access_key_id=CREDS.access_key, aws_secret_access_key=CREDS.secret_key,
+            config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}))
+
+    def assertClientError(self, call, code, status, message=None, **kw):
+        with self.assertRaises(ClientError) as cm:
+            call(**kw)
+        err = cm.exception.response
+        self.assertEqual(err["Error"]["Code"], code, err)
+        self.assertEqual(err["ResponseMetadata"]["HTTPStatusCode"], status, err)
+        if message is not None:
+            self.assertIn(message, err["Error"]["Message"])
+        return err
+
+    def make_role(self, name="fn-role", trust=None):
+        iam = self.client("iam")
+        if name == "fn-role" and trust is None and "fn-role" in self.control("GET", "iam")["roles"]:
+            return iam.get_role(RoleName=name)["Role"]
+        return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust or TRUST),
+                               Tags=[{"Key": "hypertest", "Value": "proj"}])["Role"]
+
+    def create_function(self, name="made", role=None, **kw):
+        args = dict(FunctionName=name, PackageType="Image", Role=role or self.make_role()["Arn"],
+                    Code={"ImageUri": "%s/hypertest/app:v1" % ECR_HOST}, MemorySize=2048, Timeout=300,
+                    EphemeralStorage={"Size": 2048}, Architectures=["x86_64"],
+                    Tags={"hypertest": "proj"})
+        args.update(kw)
+        return self.client("lambda").create_function(**args)
+
+    def iam_form(self, fields):
+        body = urllib.parse.urlencode(dict({"Version": "2010-05-08"}, **fields)).encode()
+        return self.call("POST", "/", "iam", body,
+                         {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+
+    def test_iam_role_lifecycle(self):
+        iam = self.client("iam")
+        role = self.make_role()
+        self.assertEqual(role["Arn"], "arn:aws:iam::%s:role/fn-role" % ACCOUNT)
+        self.assertTrue(role["RoleId"].startswith("AROA"))
+        got = iam.get_role(RoleName="fn-role")["Role"]
+        self.assertEqual(got["AssumeRolePolicyDocument"], TRUST)   # botocore decodes IAM's URL-encoding
+        self.assertEqual(got["Tags"], [{"Key": "hypertest", "Value": "proj"}])
+        trust2 = dict(TRUST, Statement=[dict(TRUST["Statement"][0], Sid="again")])
+        iam.update_assume_role_policy(RoleName="fn-role", PolicyDocument=json.dumps(trust2))
+        self.assertEqual(iam.get_role(RoleName="fn-role")["Role"]["AssumeRolePolicyDocument"], trust2)
+        iam.attach_role_policy(RoleName="fn-role", PolicyArn=BASIC)
+        iam.attach_role_policy(RoleName="fn-role", PolicyArn=BASIC)   # idempotent, as IAM
+        self.assertEqual(iam.list_attached_role_policies(RoleName="fn-role")["AttachedPolicies"],
+                         [{"PolicyName": "AWSLambdaBasicExecutionRole", "PolicyArn": BASIC}])
+        iam.put_role_policy(RoleName="fn-role", PolicyName="bucket", PolicyDocument=json.dumps(S3_POLICY))
+        self.assertEqual(iam.get_role_policy(RoleName="fn-role", PolicyName="bucket")["PolicyDocument"],
+                         S3_POLICY)
+        self.assertEqual(iam.list_role_policies(RoleName="fn-role")["PolicyNames"], ["bucket"])
+        iam.tag_role(RoleName="fn-role", Tags=[{"Key": "owner", "Value": "ci"}])
+        self.assertEqual(iam.list_role_tags(RoleName="fn-role")["Tags"],
+                         [{"Key": "hypertest", "Value": "proj"}, {"Key": "owner", "Value": "ci"}])
+        self.assertClientError(iam.delete_role, "DeleteConflict", 409, "detach", RoleName="fn-role")
+        iam.detach_role_policy(RoleName="fn-role", PolicyArn=BASIC)
+        self.assertClientError(iam.delete_role, "DeleteConflict", 409, "delete policies",
+                               RoleName="fn-role")
+        iam.delete_role_policy(RoleName="fn-role", PolicyName="bucket")
+        self.assertClientError(iam.get_role_policy, "NoSuchEntity", 404, RoleName="fn-role",
+                               PolicyName="bucket")
+        iam.delete_role(RoleName="fn-role")
+        err = self.assertClientError(iam.get_role, "NoSuchEntity", 404, "fn-role", RoleName="fn-role")
+        self.assertEqual(err["Error"]["Type"], "Sender")
+        self.make_role("x")
+        self.assertClientError(self.make_role, "EntityAlreadyExists", 409, name="X")
+
+    def test_iam_refusals(self):
+        iam = self.client("iam")
+        self.make_role()
+        self.assertClientError(iam.attach_role_policy, "NoSuchEntity", 404, "not attachable",
+                               RoleName="fn-role", PolicyArn="arn:aws:iam::aws:policy/NoSuchPolicy")
+        self.assertClientError(iam.detach_role_policy, "NoSuchEntity", 404, RoleName="fn-role",
+                               PolicyArn=BASIC)
+        bad_trust = dict(TRUST, Statement=[dict(TRUST["Statement"][0], Resource="*")])
+        self.assertClientError(iam.create_role, "MalformedPolicyDocument", 400, "Resource",
+                               RoleName="r2", AssumeRolePolicyDocument=json.dumps(bad_trust))
+        self.assertClientError(iam.create_role, "MalformedPolicyDocument", 400, "invalid Json",
+                               RoleName="r2", AssumeRolePolicyDocument="{not json")
+        no_resource = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject"}]}
+        self.assertClientError(iam.put_role_policy, "MalformedPolicyDocument", 400, "resources",
+                               RoleName="fn-role", PolicyName="p", PolicyDocument=json.dumps(no_resource))
+        # what botocore's own validation would stop: sent by hand
+        rep = self.iam_form({"Action": "CreateRole", "AssumeRolePolicyDocument": json.dumps(TRUST)})
+        self.assertEqual(rep.status, 400, rep.raw)
+        self.assertIn(b"<Code>ValidationError</Code>", rep.raw)
+        self.assertIn(b"roleName", rep.raw)
+        rep = self.iam_form({"Action": "GetRole", "RoleName": "fn-role", "Colour": "blue"})
+        self.assertEqual(rep.status, 400, rep.raw)
+        self.assertIn(b"Colour", rep.raw)
+        rep = self.iam_form({"Action": "CreateUser", "UserName": "u"})
+        self.assertIn(b"<Code>InvalidAction</Code>", rep.raw)
+        rep = self.iam_form({"RoleName": "fn-role"})
+        self.assertEqual(rep.status, 400, rep.raw)
+        self.assertIn(b"<Code>MissingAction</Code>", rep.raw)
+        self.assertEqual(self.last_request()["service"], "iam")
+        # IAM is signed for us-east-1, whatever the region of the rest
+        rep = self.call("POST", "/", "iam", b"Action=GetRole&Version=2010-05-08&RoleName=fn-role",
+                        {"Content-Type": "application/x-www-form-urlencoded"}, region="eu-west-1")
+        self.assertEqual(rep.status, 403, rep.raw)
+        self.assertIn(b"<ErrorResponse", rep.raw)
+        self.assertIn(b"<Code>InvalidSignatureException</Code>", rep.raw)
+
+    def test_role_not_yet_assumable_by_lambda(self):
+        self.control("POST", "iam", {"assumableAfter": 2})
+        lam = self.client("lambda")
+        role = self.make_role()["Arn"]
+        for _ in range(2):
+            self.assertClientError(self.create_function, "InvalidParameterValueException", 400,
+                                   "cannot be assumed by Lambda", role=role)
+        self.assertEqual(self.create_function(role=role)["FunctionName"], "made")
+        # a role Lambda may never assume, and one that does not exist
+        other = self.make_role("not-lambda", dict(TRUST, Statement=[dict(
+            TRUST["Statement"][0], Principal={"Service": "ec2.amazonaws.com"})]))["Arn"]
+        for arn in (other, "arn:aws:iam::%s:role/nobody" % ACCOUNT):
+            self.assertClientError(self.create_function, "InvalidParameterValueException", 400,
+                                   "cannot be assumed", name="other", role=arn)
+        self.assertClientError(lam.get_function, "ResourceNotFoundException", 404, FunctionName="other")
+        self.assertEqual(self.control("GET", "iam")["assumableAfter"], 2)
+        # a new role given to an existing function waits the same way
+        self.control("POST", "lambda", {"pendingPolls": 0})
+        fresh = self.make_role("fresh")["Arn"]
+        self.create_function("later", role=role)
+        for _ in range(2):
+            self.assertClientError(lam.update_function_configuration, "InvalidParameterValueException",
+                                   400, "cannot be assumed", FunctionName="later", Role=fresh)
+        self.assertEqual(lam.update_function_configuration(FunctionName="later", Role=fresh)["Role"], fresh)
+
+    def test_function_pending_then_active(self):
+        self.control("POST", "lambda", {"pendingPolls": 2})
+        lam = self.client("lambda")
+        made = self.create_function()
+        self.assertEqual((made["State"], made["StateReasonCode"]), ("Pending", "Creating"))
+        self.assertEqual((made["MemorySize"], made["Timeout"], made["EphemeralStorage"],
+                          made["Architectures"], made["PackageType"]),
+                         (2048, 300, {"Size": 2048}, ["x86_64"], "Image"))
+        self.assertEqual(made["CodeSha256"], DIGEST[7:])
+        self.assertClientError(lam.invoke, "ResourceConflictException", 409, "Pending",
+                               FunctionName="made", Payload=b"{}")
+        got = lam.get_function(FunctionName="made")
+        self.assertEqual(got["Configuration"]["State"], "Pending")
+        self.assertEqual(got["Tags"], {"hypertest": "proj"})
+        self.assertEqual(got["Code"]["ImageUri"], "%s/hypertest/app:v1" % ECR_HOST)
+        cfg = lam.get_function_configuration(FunctionName="made")
+        self.assertEqual((cfg["State"], cfg["LastUpdateStatus"]), ("Active", "Successful"))
+        out = lam.invoke(FunctionName="made", Payload=json.dumps({"context": {"name": "t"}}))
+        self.assertEqual(json.loads(out["Payload"].read())["name"], "t")
+        self.assertClientError(self.create_function, "ResourceConflictException", 409, "already exist")
+
+    def test_created_function_takes_its_template(self):
+        self.control("POST", "template/made", {"mode": "echo", "updateDelayMs": 0})
+        self.control("POST", "template/*", {"mode": "fixed", "response": {"any": 1}})
+        self.control("POST", "lambda", {"pendingPolls": 0})
+        lam = self.client("lambda")
+        self.create_function()
+        self.create_function("other")
+        self.assertEqual(json.loads(lam.invoke(FunctionName="made", Payload=b'{"x": 2}')["Payload"].read()),
+                         {"x": 2})
+        self.assertEqual(json.loads(lam.invoke(FunctionName="other", Payload=b"{}")["Payload"].read()),
+                         {"any": 1})
+        self.assertEqual(self.control("GET", "function/made")["configuration"]["MemorySize"], 2048)
+
+    def test_function_update_concurrency_tags_delete(self):
+        self.control("POST", "template/made", {"mode": "success", "updateDelayMs": 300})
+        self.control("POST", "lambda", {"pendingPolls": 0})
+        lam = self.client("lambda")
+        arn = self.create_function(MemorySize=512)["FunctionArn"]
+        up = lam.update_function_configuration(FunctionName="made", MemorySize=4096, Timeout=600,
+                                               Environment={"Variables": {"A": "1"}})
+        self.assertEqual((up["MemorySize"], up["LastUpdateStatus"]), (4096, "InProgress"))
+        self.assertClientError(lam.update_function_configuration, "ResourceConflictException", 409,
+                               "in progress", FunctionName="made", MemorySize=1024)
+        for _ in range(100):
+            cfg = lam.get_function_configuration(FunctionName="made")
+            if cfg["LastUpdateStatus"] != "InProgress":
+                break
+            time.sleep(0.05)
+        self.assertEqual((cfg["LastUpdateStatus"], cfg["Timeout"], cfg["Environment"]),
+                         ("Successful", 600, {"Variables": {"A": "1"}}))
+        self.assertClientError(lam.update_function_configuration, "InvalidParameterValueException", 400,
+                               "reserved keys", FunctionName="made",
+                               Environment={"Variables": {"AWS_REGION": "x"}})
+        # concurrency against the account's
+        self.control("POST", "quota", {"value": 1000})
+        self.assertEqual(lam.get_function_concurrency(FunctionName="made").get("ReservedConcurrentExecutions"),
+                         None)
+        lam.put_function_concurrency(FunctionName="made", ReservedConcurrentExecutions=50)
+        self.assertEqual(lam.get_function_concurrency(FunctionName="made")["ReservedConcurrentExecutions"], 50)
+        limits = lam.get_account_settings()["AccountLimit"]
+        self.assertEqual((limits["ConcurrentExecutions"], limits["UnreservedConcurrentExecutions"]),
+                         (1000, 950))
+        self.assertClientError(lam.put_function_concurrency, "InvalidParameterValueException", 400,
+                               "minimum value of [100]", FunctionName="made",
+                               ReservedConcurrentExecutions=901)
+        lam.put_function_concurrency(FunctionName="made", ReservedConcurrentExecutions=0)
+        self.assertClientError(lam.invoke, "TooManyRequestsException", 429, FunctionName="made",
+                               Payload=b"{}")
+        lam.delete_function_concurrency(FunctionName="made")
+        self.assertEqual(lam.invoke(FunctionName="made", Payload=b"{}")["StatusCode"], 200)
+        # tags
+        lam.tag_resource(Resource=arn, Tags={"owner": "ci"})
+        lam.untag_resource(Resource=arn, TagKeys=["hypertest"])
+        self.assertEqual(lam.list_tags(Resource=arn)["Tags"], {"owner": "ci"})
+        self.assertClientError(lam.list_tags, "ResourceNotFoundException", 404, Resource=arn + "x")
+        lam.delete_function(FunctionName="made")
+        self.assertClientError(lam.get_function, "ResourceNotFoundException", 404, FunctionName="made")
+
+    def test_create_function_refusals(self):
+        self.make_role()
+        role = "arn:aws:iam::%s:role/fn-role" % ACCOUNT
+        self.assertClientError(self.create_function, "InvalidParameterValueException", 400,
+                               "does not exist", role=role,
+                               Code={"ImageUri": "%s/hypertest/app:nope" % ECR_HOST})
+        self.assertClientError(self.create_function, "InvalidParameterValueException", 400,
+                               "Handler or Runtime", role=role, Handler="index.handler")
+        self.assertClientError(self.create_function, "InvalidParameterValueException", 400,
+                               "PackageType Image", role=role, PackageType="Zip",
+                               Code={"ZipFile": b"PK"})
+        self.assertClientError(self.create_function, "ValidationException", 400, "role",
+                               role="not-an-arn")
+        # what botocore would stop itself: sent by hand, checked against the model
+        body = {"FunctionName": "made", "Role": role, "PackageType": "Image",
+                "Code": {"ImageUri": "%s/hypertest/app:v1" % ECR_HOST}}
+        for extra, word in (({"MemorySize": 64}, "greater than or equal to 128"),
+                            ({"Colour": "blue"}, "Colour"),
+                            ({"Architectures": ["sparc"]}, "enum"),
+                            ({"Timeout": "long"}, "whole number")):
+            rep = self.call("POST", "/2015-03-31/functions", "lambda",
+                            json.dumps(dict(body, **extra)).encode(), {"Content-Type": "application/json"})
+            self.assertLambdaError(rep, 400, "ValidationException", word)
+        rep = self.call("POST", "/2015-03-31/functions", "lambda",
+                        json.dumps({k: v for k, v in body.items() if k != "Role"}).encode())
+        self.assertLambdaError(rep, 400, "ValidationException", "role")
+        self.assertEqual(self.control("GET", "stats")["lambda"]["functions"].get("made"), None)
+
+    def test_image_platform_and_kind(self):
+        self.control("POST", "lambda", {"pendingPolls": 0})
+        lam = self.client("lambda")
+        # an amd64 image on an arm64 function: created, but its runtime cannot start
+        self.create_function("arm", Architectures=["arm64"])
+        out = lam.invoke(FunctionName="arm", Payload=b"{}")
+        self.assertEqual(out["FunctionError"], "Unhandled")
+        self.assertEqual(json.loads(out["Payload"].read())["errorType"], "Runtime.InvalidEntrypoint")
+        self.create_function("x86")
+        self.assertNotIn("FunctionError", lam.invoke(FunctionName="x86", Payload=b"{}"))
+        # Lambda takes one image manifest, not an index of several platforms
+        self.assertClientError(self.create_function, "InvalidParameterValueException", 400,
+                               "media type", name="multi",
+                               Code={"ImageUri": "%s/hypertest/multi:v1" % ECR_HOST})
+        self.assertClientError(lam.update_function_code, "InvalidParameterValueException", 400,
+                               "media type", FunctionName="x86",
+                               ImageUri="%s/hypertest/multi:v1" % ECR_HOST)
+
+    def test_ecr_repositories(self):
+        ecr = self.client("ecr")
+        repo = ecr.create_repository(repositoryName="proj/app", imageScanningConfiguration={"scanOnPush": False},
+                                     tags=[{"Key": "hypertest", "Value": "proj"}])["repository"]
+        self.assertEqual(repo["repositoryUri"], ECR_HOST + "/proj/app")
+        self.assertClientError(ecr.create_repository, "RepositoryAlreadyExistsException", 400,
+                               repositoryName="proj/app")
+        self.assertClientError(ecr.get_lifecycle_policy, "LifecyclePolicyNotFoundException", 400,
+                               repositoryName="proj/app")
+        ecr.put_lifecycle_policy(repositoryName="proj/app", lifecyclePolicyText=json.dumps(LIFECYCLE))
+        self.assertEqual(json.loads(ecr.get_lifecycle_policy(repositoryName="proj/app")["lifecyclePolicyText"]),
+                         LIFECYCLE)
+        bad = {"rules": [dict(LIFECYCLE["rules"][0], selection={"tagStatus": "all", "countType":
+                                                                "imageCountMoreThan", "countNumber": 5})]}
+        self.assertClientError(ecr.put_lifecycle_policy, "InvalidParameterException", 400,
+                               "Lifecycle policy validation failure",
+                               repositoryName="proj/app", lifecyclePolicyText=json.dumps(bad))
+        ecr.put_image_scanning_configuration(repositoryName="proj/app",
+                                             imageScanningConfiguration={"scanOnPush": True})
+        got = ecr.describe_repositories(repositoryNames=["proj/app"])["repositories"]
+        self.assertEqual(got[0]["imageScanningConfiguration"], {"scanOnPush": True})
+        ecr.tag_resource(resourceArn=repo["repositoryArn"], tags=[{"Key": "owner", "Value": "ci"}])
+        self.assertEqual(ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"],
+                         [{"Key": "hypertest", "Value": "proj"}, {"Key": "owner", "Value": "ci"}])
+        # a repository with images is deleted only with force
+        ecr.create_repository(repositoryName="hypertest/app")
+        self.assertClientError(ecr.delete_repository, "RepositoryNotEmptyException", 400,
+                               repositoryName="hypertest/app")
+        ecr.delete_repository(repositoryName="hypertest/app", force=True)
+        ecr.delete_repository(repositoryName="proj/app")
+        self.assertClientError(ecr.describe_repositories, "RepositoryNotFoundException", 400,
+                               repositoryNames=["proj/app"])
+        rep = self.json11(ECR_T + "CreateRepository", {"repositoryName": "x/y", "imageTagMutability": "SOMETIMES"})
+        self.assertJson11Error(rep, 400, "InvalidParameterException", "enum")
+        rep = self.json11(ECR_T + "CreateRepository", {"repositoryName": "x/y", "scanOnPush": True})
+        self.assertJson11Error(rep, 400, "InvalidParameterException", "scanOnPush")
+        rep = self.json11(ECR_T + "PutLifecyclePolicy", {"repositoryName": "x/y"})
+        self.assertJson11Error(rep, 400, "InvalidParameterException", "lifecyclePolicyText")
+
+    def s3_raw(self, method, path, body=b"", headers=None, region="us-east-1", port=None):
+        port = port or self.port
+        hdrs = dict(headers or {})
+        hdrs["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()
+        return send(port, method, path, body, sign(method, port, path, "s3", body, hdrs, region=region))
+
+    def test_s3_bucket_configuration(self):
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket="proj-bucket")
+        self.assertEqual(s3.get_public_access_block(Bucket="proj-bucket")["PublicAccessBlockConfiguration"],
+                         dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
+                                        "RestrictPublicBuckets"), True))
+        self.assertEqual(s3.get_bucket_encryption(Bucket="proj-bucket")["ServerSideEncryptionConfiguration"],
+                         {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+                                     "BucketKeyEnabled": False}]})
+        self.assertClientError(s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration", 404,
+                               Bucket="proj-bucket")
+        self.assertClientError(s3.get_bucket_tagging, "NoSuchTagSet", 404, Bucket="proj-bucket")
+        rules = [{"ID": "runs", "Filter": {"Prefix": ""}, "Status": "Enabled", "Expiration": {"Days": 30}}]
+        s3.put_bucket_lifecycle_configuration(Bucket="proj-bucket", LifecycleConfiguration={"Rules": rules})
+        self.assertEqual(s3.get_bucket_lifecycle_configuration(Bucket="proj-bucket")["Rules"], rules)
+        s3.put_bucket_tagging(Bucket="proj-bucket", Tagging={"TagSet": [{"Key": "hypertest", "Value": "proj"}]})
+        self.assertEqual(s3.get_bucket_tagging(Bucket="proj-bucket")["TagSet"],
+                         [{"Key": "hypertest", "Value": "proj"}])
+        sse = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"},
+                          "BucketKeyEnabled": True}]}
+        s3.put_bucket_encryption(Bucket="proj-bucket", ServerSideEncryptionConfiguration=sse)
+        self.assertEqual(s3.get_bucket_encryption(Bucket="proj-bucket")["ServerSideEncryptionConfiguration"], sse)
+        s3.delete_bucket_lifecycle(Bucket="proj-bucket")
+        self.assertClientError(s3.get_bucket_lifecycle_configuration, "NoSuchLifecycleConfiguration", 404,
+                               Bucket="proj-bucket")
+        self.assertEqual(s3.head_bucket(Bucket="proj-bucket")["ResponseMetadata"]["HTTPHeaders"]
+                         ["x-amz-bucket-region"], "us-east-1")
+        self.assertClientError(s3.get_bucket_tagging, "NoSuchBucket", 404, Bucket="no-such-bucket")
+        self.assertClientError(s3.put_bucket_lifecycle_configuration, "InvalidArgument", 400, "Days",
+                               Bucket="proj-bucket", LifecycleConfiguration={"Rules": [
+                                   dict(rules[0], Expiration={"Days": 0})]})
+        s3.delete_bucket(Bucket="proj-bucket")
+        self.assertClientError(s3.head_bucket, "404", 404, Bucket="proj-bucket")
+        flags = {(r["operation"], r["mutating"]) for r in self.control("GET", "requests")["requests"]}
+        self.assertLessEqual({("CreateBucket", True), ("PutBucketLifecycleConfiguration", True),
+                              ("DeleteBucketLifecycle", True), ("DeleteBucket", True),
+                              ("GetBucketEncryption", False), ("HeadBucket", False),
+                              ("GetPublicAccessBlock", False)}, flags)
+
+    def test_s3_integrity_and_xml_checks(self):
+        self.client("s3").create_bucket(Bucket="proj-bucket")
+        doc = (b'<LifecycleConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ID>r</ID>'
+               b'<Filter><Prefix></Prefix></Filter><Status>Enabled</Status><Expiration><Days>7</Days>'
+               b'</Expiration></Rule></LifecycleConfiguration>')
+        path = "/proj-bucket?lifecycle"
+        rep = self.s3_raw("PUT", path, doc)
+        self.assertEqual(rep.status, 400, rep.raw)
+        self.assertIn(b"<Code>InvalidRequest</Code>", rep.raw)
+        rep = self.s3_raw("PUT", path, doc, {"Content-MD5": base64.b64encode(hashlib.md5(b"x").digest()).decode()})
+        self.assertIn(b"<Code>BadDigest</Code>", rep.raw)
+        rep = self.s3_raw("PUT", path, doc, {"x-amz-checksum-crc32": "AAAAAA=="})
+        self.assertIn(b"<Code>BadDigest</Code>", rep.raw)
+        crc = base64.b64encode((zlib.crc32(doc) & 0xFFFFFFFF).to_bytes(4, "big")).decode()
+        self.assertEqual(self.s3_raw("PUT", path, doc, {"x-amz-checksum-crc32": crc}).status, 200)
+        md5 = base64.b64encode(hashlib.md5(doc).digest()).decode()
+        self.assertEqual(self.s3_raw("PUT", path, doc, {"Content-MD5": md5}).status, 200)
+        # an element the schema lacks; an enum value it lacks
+        for bad, word in ((doc.replace(b"<Status>", b"<Colour>blue</Colour><Status>"), b"Colour"),
+                          (doc.replace(b"Enabled", b"Sometimes"), b"enum")):
+            md5 = base64.b64encode(hashlib.md5(bad).digest()).decode()
+            rep = self.s3_raw("PUT", path, bad, {"Content-MD5": md5})
+            self.assertEqual(rep.status, 400, rep.raw)
+            self.assertIn(b"<Code>MalformedXML</Code>", rep.raw)
+            self.assertIn(word, rep.raw)
+        # us-east-1 takes no location constraint
+        body = (b'<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                b'<LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>')
+        rep = self.s3_raw("PUT", "/other-bucket", body)
+        self.assertIn(b"<Code>IllegalLocationConstraintException</Code>", rep.raw)
+        self.assertIn(b"<Code>InvalidLocationConstraint</Code>",
+                      self.s3_raw("PUT", "/other-bucket", body.replace(b"eu-west-1", b"us-east-1")).raw)
+        self.assertIn(b"<Code>InvalidBucketName</Code>", self.s3_raw("PUT", "/Bad_Name").raw)
+
+    def test_s3_location_constraint_outside_us_east_1(self):
+        with open(os.path.join(self.tmp, "stderr-eu"), "w") as err:
+            proc = subprocess.Popen([sys.executable, "-B", os.path.join(HERE, "endpoint.py"), "--port", "0",
+                                     "--region", "eu-west-1", "--watch-pid", str(os.getpid())],
+                                    stdout=subprocess.PIPE, stderr=err)
+        try:
+            port = int(proc.stdout.readline().split()[1])
+            s3 = self.client("s3", "eu-west-1", port)
+            self.assertClientError(s3.create_bucket, "IllegalLocationConstraintException", 400,
+                                   "unspecified", Bucket="eu-bucket")
+            self.assertClientError(s3.create_bucket, "IllegalLocationConstraintException", 400,
+                                   "us-west-2", Bucket="eu-bucket",
+                                   CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+            s3.create_bucket(Bucket="eu-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+            self.assertEqual(s3.get_bucket_location(Bucket="eu-bucket")["LocationConstraint"], "eu-west-1")
+            self.assertClientError(s3.create_bucket, "BucketAlreadyOwnedByYou", 409, Bucket="eu-bucket",
+                                   CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+            # IAM stays in us-east-1; Lambda follows the region
+            iam = self.client("iam", "us-east-1", port)
+            iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(TRUST))
+            self.assertClientError(self.client("iam", "eu-west-1", port).get_role,
+                                   "InvalidSignatureException", 403, RoleName="r")
+            self.assertEqual(self.client("lambda", "eu-west-1", port).get_account_settings()
+                             ["AccountLimit"]["ConcurrentExecutions"], 1000)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+            proc.stdout.close()
+
+    def test_request_log_marks_mutating_calls(self):
+        iam, lam, ecr = self.client("iam"), self.client("lambda"), self.client("ecr")
+        self.assertClientError(iam.get_role, "NoSuchEntity", 404, RoleName="nope")
+        lam.get_account_settings()
+        ecr.describe_repositories()
+        self.make_role()
+        log = self.control("GET", "requests")["requests"]
+        self.assertEqual([(r["service"], r["operation"], r["mutating"]) for r in log],
+                         [("iam", "GetRole", False), ("lambda", "GetAccountSettings", False),
+                          ("ecr", "DescribeRepositories", False), ("iam", "CreateRole", True)])
+        with open(self.request_log) as f:
+            lines = [json.loads(line) for line in f]
+        self.assertEqual(lines[-4:], log)
 
     # ---- control API ---------------------------------------------------------
     def test_control_requests_and_reset(self):

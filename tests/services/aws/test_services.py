@@ -23,6 +23,7 @@ import unittest
 import urllib.error
 import urllib.request
 
+import botocore.exceptions
 import botocore.session
 from botocore.config import Config
 
@@ -92,7 +93,8 @@ class ServicesTest(unittest.TestCase):
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
 
     def test_env_file(self):
-        for k in ("HT_AWS_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+        for k in ("HT_AWS_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
+                  "HT_IAM_ENDPOINT", "HT_ECR_ENDPOINT", "HT_LAMBDA_ENDPOINT", "HT_AWS_REQUEST_LOG"):
             self.assertIn(k, self.env)
         self.assertEqual(self.env["AWS_REGION"], "us-east-1")
         for v in self.env.values():
@@ -167,6 +169,122 @@ class ServicesTest(unittest.TestCase):
         rep = send(self.port, "PUT", path, body, sign("PUT", self.port, path, "lambda", body))
         self.assertEqual(rep.status, 200, rep.raw)
         self.assertEqual(rep.json()["CodeSha256"], digest[7:])
+
+    def request_log(self):
+        with open(self.env["HT_AWS_REQUEST_LOG"]) as f:
+            return [json.loads(line) for line in f]
+
+    def client(self, service, env_var):
+        return botocore.session.get_session().create_client(
+            service, region_name="us-east-1", endpoint_url=self.need(env_var),
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+
+    def test_bucket_configuration_in_front_of_s3rver(self):
+        s3 = self.client("s3", "HT_S3_CHECKED_ENDPOINT")
+        self.need("HT_S3_ENDPOINT")
+        s3.create_bucket(Bucket="prov-bucket")
+        s3.put_public_access_block(Bucket="prov-bucket", PublicAccessBlockConfiguration=dict.fromkeys(
+            ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True))
+        s3.put_bucket_tagging(Bucket="prov-bucket", Tagging={"TagSet": [{"Key": "hypertest", "Value": "p"}]})
+        s3.put_bucket_lifecycle_configuration(Bucket="prov-bucket", LifecycleConfiguration={"Rules": [
+            {"ID": "runs", "Filter": {"Prefix": ""}, "Status": "Enabled", "Expiration": {"Days": 14}}]})
+        # objects of the same bucket live in s3rver, through the same endpoint
+        s3.put_object(Bucket="prov-bucket", Key="run/a.txt", Body=b"a")
+        s3.put_object(Bucket="prov-bucket", Key="run/b.txt", Body=b"b")
+        self.assertEqual(s3.get_object(Bucket="prov-bucket", Key="run/a.txt")["Body"].read(), b"a")
+        direct = self.s3(self.env["HT_S3_ENDPOINT"])
+        self.assertEqual(direct.get_object(Bucket="prov-bucket", Key="run/b.txt")["Body"].read(), b"b")
+        self.assertEqual(s3.get_bucket_tagging(Bucket="prov-bucket")["TagSet"], [{"Key": "hypertest", "Value": "p"}])
+        # a checksum header is verified on what goes on to s3rver too
+        body = b"checked"
+        path = "/prov-bucket/sum.txt"
+        hdrs = {"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest(),
+                "x-amz-checksum-sha256": base64.b64encode(hashlib.sha256(b"other").digest()).decode()}
+        rep = send(self.port, "PUT", path, body, sign("PUT", self.port, path, "s3", body, hdrs))
+        self.assertEqual(rep.status, 400, rep.raw)
+        self.assertIn(b"<Code>BadDigest</Code>", rep.raw)
+        hdrs["x-amz-checksum-sha256"] = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        rep = send(self.port, "PUT", path, body, sign("PUT", self.port, path, "s3", body, hdrs))
+        self.assertEqual(rep.status, 200, rep.raw)
+        err = None
+        try:
+            s3.delete_bucket(Bucket="prov-bucket")
+        except botocore.exceptions.ClientError as e:
+            err = e.response["Error"]["Code"]
+        self.assertEqual(err, "BucketNotEmpty")
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="prov-bucket")["Contents"]]
+        self.assertEqual(keys, ["run/a.txt", "run/b.txt", "sum.txt"])
+        out = s3.delete_objects(Bucket="prov-bucket", Delete={"Objects": [{"Key": k} for k in keys]})
+        self.assertEqual(sorted(d["Key"] for d in out["Deleted"]), keys)
+        s3.delete_bucket(Bucket="prov-bucket")
+        with self.assertRaises(botocore.exceptions.ClientError):
+            direct.head_bucket(Bucket="prov-bucket")
+        # the bucket services.sh made exists for the configuration calls too
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            s3.get_public_access_block(Bucket=self.env["HT_S3_BUCKET"])
+        self.assertEqual(cm.exception.response["Error"]["Code"], "NoSuchPublicAccessBlockConfiguration")
+        log = self.request_log()
+        ops = [r["operation"] for r in log if r["service"] == "s3"]
+        for op in ("CreateBucket", "PutPublicAccessBlock", "PutObject", "GetObject", "ListObjectsV2",
+                   "DeleteObjects", "DeleteBucket"):
+            self.assertIn(op, ops)
+
+    def test_provisioned_function_deploys_and_invokes(self):
+        """role, repository and an image in the registry, CreateFunction on it, then
+        UpdateFunctionCode and Invoke as for the config's functions."""
+        iam = self.client("iam", "HT_IAM_ENDPOINT")
+        ecr = self.client("ecr", "HT_ECR_ENDPOINT")
+        lam = self.client("lambda", "HT_LAMBDA_ENDPOINT")
+        self.need("HT_ECR_REGISTRY")
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                         "Principal": {"Service": "lambda.amazonaws.com"}}]}
+        role = iam.create_role(RoleName="prov-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+        repo = ecr.create_repository(repositoryName="prov/app")["repository"]
+        first = self.push("prov/app", "v1")
+        behaviour = {"mode": "command", "command": [sys.executable, "-c",
+                     "import sys, json; print(json.dumps({'got': json.load(sys.stdin)}))"],
+                     "updateDelayMs": 100}
+        rep = send(self.port, "POST", "/_control/template/prov-fn", json.dumps(behaviour).encode())
+        self.assertEqual(rep.status, 200, rep.raw)
+        made = lam.create_function(FunctionName="prov-fn", PackageType="Image", Role=role["Arn"],
+                                   Code={"ImageUri": repo["repositoryUri"] + ":v1"}, MemorySize=2048,
+                                   Timeout=300, EphemeralStorage={"Size": 2048})
+        self.assertEqual(made["CodeSha256"], first[7:])
+        for _ in range(50):
+            if lam.get_function(FunctionName="prov-fn")["Configuration"]["State"] == "Active":
+                break
+        second = self.push("prov/app", "v2")
+        lam.update_function_code(FunctionName="prov-fn", ImageUri=repo["repositoryUri"] + "@" + second)
+        for _ in range(100):
+            cfg = lam.get_function_configuration(FunctionName="prov-fn")
+            if cfg["LastUpdateStatus"] != "InProgress":
+                break
+            time.sleep(0.05)
+        self.assertEqual((cfg["LastUpdateStatus"], cfg["CodeSha256"]), ("Successful", second[7:]))
+        out = lam.invoke(FunctionName="prov-fn", Payload=json.dumps({"testId": "t1"}))
+        self.assertEqual(json.loads(out["Payload"].read()), {"got": {"testId": "t1"}})
+        # DeleteRepository with force empties the registry's repository
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            ecr.delete_repository(repositoryName="prov/app")
+        self.assertEqual(cm.exception.response["Error"]["Code"], "RepositoryNotEmptyException")
+        # the image's platform is read from its config in the registry
+        lam.create_function(FunctionName="prov-arm", PackageType="Image", Role=role["Arn"],
+                            Code={"ImageUri": repo["repositoryUri"] + ":v1"}, Architectures=["arm64"])
+        lam.get_function(FunctionName="prov-arm")
+        out = lam.invoke(FunctionName="prov-arm", Payload=b"{}")
+        self.assertEqual((out.get("FunctionError"), json.loads(out["Payload"].read())["errorType"]),
+                         ("Unhandled", "Runtime.InvalidEntrypoint"))
+        ecr.delete_repository(repositoryName="prov/app", force=True)
+        self.assertEqual(self.registry("GET", "/v2/prov/app/manifests/" + second)[0], 404)
+        log = self.request_log()
+        mine = [(r["operation"], r["mutating"]) for r in log if r["operation"] in
+                ("CreateRole", "CreateRepository", "CreateFunction", "GetFunction", "Invoke")]
+        self.assertIn(("CreateFunction", True), mine)
+        self.assertIn(("GetFunction", False), mine)
+        self.assertEqual([r for r in log if r["service"] in ("iam", "ecr", "lambda") and r["auth"] != "ok"],
+                         [])
 
     def test_fun_serves_the_runtime_api_to_a_bootstrap(self):
         mods = self.need("HT_FUN_DIR")
