@@ -109,7 +109,7 @@ static char **lambda_env(local_provider *p, const char *api, size_t *n)
 		v[k++] = lambda[i];
 	for (size_t i = 0; i < nc; i++) {
 		const char *val = getenv(credentials[i]);
-		if (val && *val && !(v[k++] = local_asprintf("%s=%s", credentials[i], val)))
+		if (val && *val && !(v[k++] = htp_strdupf("%s=%s", credentials[i], val)))
 			goto nomem;
 	}
 	for (size_t i = 0; i < nd; i++) {

@@ -1038,7 +1038,7 @@ void local_lambda_shutdown(local_provider *p)
  * the one tagged REF (default "latest"). */
 int local_lambda_function_image(local_provider *p, char digest[72])
 {
-	char *ipath = local_path_join(p->fn_layout, "index.json");
+	char *ipath = htp_path_join(p->fn_layout, "index.json");
 	if (!ipath)
 		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	json_error_t jerr;
