@@ -58,9 +58,24 @@
 #     the wall time of the two passing specs run by `npx playwright test`
 #     on the host, one process each, one after the other.
 #
-# Outcome, Debian 12 on x86_64, 2 cores, hypertest built with
-# --enable-sanitizers (2026-12-07):
-#   see the end of this file (the last run's output, recorded by hand).
+# Outcome, Debian 12 on x86_64, 2 cores shared with other work, hypertest
+# built with --enable-sanitizers, BENCH_DEBS kept from an earlier run (the
+# first run fetched 196 of the 245 packages with apt-get download, 49 were
+# in apt's cache; its root took 712 s), exit status 0:
+#   root: 245 Debian packages (245 already here, 0 fetched by apt-get
+#     download) + nodejs v20.20.2 from the host; 1069 MB; built in 135.8 s
+#   [lambda] lambda-again.spec.ts > ... with the Lambda launch arguments success
+#   [lambda] lambda.spec.ts > ... with the Lambda launch arguments success
+#   [lambda] without-args.spec.ts > ... without the Lambda launch arguments
+#     failed Error: browserType.launch: ... Chromium sandboxing failed!
+#     (Chromium: "No usable sandbox!")
+#   deploy 11.2 s (image built, unpacked); 1 cold start(s) for 3 invocations
+#   lambda-again  cold invocation: 0.77 s   floor 0.58 s (the same on the host)   x1.3
+#   lambda        warm invocation: 1.09 s   floor 0.36 s (the same on the host)   x3.0
+#   invoke wall 8.7 s for 3 tests   floor 4.47 s (the two passing specs on
+#     the host, one `npx playwright test` after the other: 2.01 s, 2.46 s)
+# The figures move with the machine's load (an earlier run under heavier
+# load: warm 1.25 s and 1.22 s against 1.26 s; wall 14.7 s against 16.8 s).
 set -u
 : "${HT_TOP_BUILDDIR:?set HT_TOP_BUILDDIR to the build tree}"
 here=$(cd "$(dirname "$0")/.." && pwd)
