@@ -556,9 +556,32 @@ static int ensure_image(local_provider *p, const struct target *t)
 	return rc;
 }
 
+static int function_update(local_provider *p, const char *image_ref, const char *image_digest);
+
 int local_function_update(void *self, const char *image_ref, const char *image_digest)
 {
 	local_provider *p = self;
+	char fn_digest[72];
+	char *built_layout = p->image_dir;
+	if (p->fn_layout) {
+		/* functionImage: the function runs that image, not the one built */
+		int frc = local_lambda_function_image(p, fn_digest);
+		if (frc != 0)
+			return frc;
+		local_log(p, HYPERTEST_LOG_INFO, "the function runs functionImage %s (%s), not "
+		          "the image built (%s)", p->fn_layout, fn_digest,
+		          image_digest ? image_digest : "?");
+		image_ref = p->fn_ref;
+		image_digest = fn_digest;
+		p->image_dir = p->fn_layout;
+	}
+	int rc = function_update(p, image_ref, image_digest);
+	p->image_dir = built_layout;
+	return rc;
+}
+
+static int function_update(local_provider *p, const char *image_ref, const char *image_digest)
+{
 	const char *hex = local_digest_hex(image_digest);
 	if (!hex)
 		return local_fail(p, HYPERTEST_ERR_INVALID,

@@ -15,7 +15,9 @@
  * cannot start; /dev read-only: no /dev/shm to write to) with RLIMIT_NOFILE and RLIMIT_NPROC 1,024 and RLIMIT_AS memoryMB (set
  * before bwrap runs, inherited by everything in the sandbox), stdin
  * /dev/null, stdout and stderr to the provider's log pipe, and Lambda's
- * environment: its reserved variables, then the image's Env, which may
+ * environment: its reserved variables (the execution role's credentials
+ * are the provider's AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+ * AWS_SESSION_TOKEN, when set), then the image's Env, which may
  * replace the others (PATH, LD_LIBRARY_PATH, LANG, TZ), as for a container
  * image on Lambda.  The network is the host's: AWS_LAMBDA_RUNTIME_API is
  * on loopback.
@@ -49,8 +51,16 @@ static int reserved(const char *e)
 	return !strncmp(e, "AWS_LAMBDA_", 11) || !strncmp(e, "LAMBDA_", 7) ||
 	       named(e, "AWS_REGION") || named(e, "AWS_DEFAULT_REGION") ||
 	       named(e, "AWS_EXECUTION_ENV") || named(e, "HYPERTEST_LOCAL_BUCKET") ||
-	       named(e, "_HANDLER");
+	       named(e, "_HANDLER") || named(e, "AWS_ACCESS_KEY_ID") ||
+	       named(e, "AWS_SECRET_ACCESS_KEY") || named(e, "AWS_SESSION_TOKEN");
 }
+
+/* The execution role's credentials, which Lambda puts in the environment:
+ * here the provider's own, when it has them (as sam local passes the
+ * caller's), so that a function built for the aws provider reaches its
+ * bucket.  Names only; the values are never logged. */
+static const char *const credentials[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                          "AWS_SESSION_TOKEN"};
 
 /* The sandbox's environment (every string allocated, *n of them). */
 static char **lambda_env(local_provider *p, const char *api, size_t *n)
@@ -80,11 +90,12 @@ static char **lambda_env(local_provider *p, const char *api, size_t *n)
 		"LANG=en_US.UTF-8", "TZ=:UTC",
 		"HYPERTEST_FUNCTION_CONFIG=" LOCAL_IMAGE_WORKDIR "/hypertest.config.json"};
 	size_t nl = sizeof lambda / sizeof lambda[0] - 1, nd = sizeof defaults / sizeof defaults[0];
+	size_t nc = sizeof credentials / sizeof credentials[0];
 	char **env = p->dep.image.env;
 	size_t count = 0, k = 0;
 	while (env && env[count])
 		count++;
-	char **v = calloc(nl + nd + count + 1, sizeof *v);
+	char **v = calloc(nl + nc + nd + count + 1, sizeof *v);
 	int ok = v != NULL;
 	for (size_t i = 0; i < nl; i++)
 		ok = ok && lambda[i];
@@ -96,6 +107,11 @@ static char **lambda_env(local_provider *p, const char *api, size_t *n)
 	}
 	for (size_t i = 0; i < nl; i++)
 		v[k++] = lambda[i];
+	for (size_t i = 0; i < nc; i++) {
+		const char *val = getenv(credentials[i]);
+		if (val && *val && !(v[k++] = htp_strdupf("%s=%s", credentials[i], val)))
+			goto nomem;
+	}
 	for (size_t i = 0; i < nd; i++) {
 		size_t name = strcspn(defaults[i], "=");
 		int have = 0;

@@ -1031,6 +1031,55 @@ void local_lambda_shutdown(local_provider *p)
 	p->lambda = NULL;
 }
 
+/* ---- functionImage ----------------------------------------------------------------------------- */
+
+/* The image of the layout's index.json that the core's unpacking takes
+ * for the same reference: the only one when no reference is named, else
+ * the one tagged REF (default "latest"). */
+int local_lambda_function_image(local_provider *p, char digest[72])
+{
+	char *ipath = htp_path_join(p->fn_layout, "index.json");
+	if (!ipath)
+		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+	json_error_t jerr;
+	json_t *index = json_load_file(ipath, 0, &jerr), *list, *d, *found = NULL;
+	int rc = 0, matches = 0;
+	size_t i;
+	const char *tag = p->fn_ref ? p->fn_ref : "latest";
+	if (!index) {
+		rc = local_fail(p, HYPERTEST_ERR_IMAGE, "option 'functionImage': %s: line %d, column "
+		                "%d: %s", ipath, jerr.line, jerr.column, jerr.text);
+		goto out;
+	}
+	list = json_object_get(index, "manifests");
+	if (!p->fn_ref && json_array_size(list) == 1) {
+		found = json_array_get(list, 0);
+		matches = 1;
+	} else {
+		json_array_foreach(list, i, d) {
+			const char *r = json_string_value(json_object_get(
+			    json_object_get(d, "annotations"), "org.opencontainers.image.ref.name"));
+			if (r && !strcmp(r, tag)) {
+				found = d;
+				matches++;
+			}
+		}
+	}
+	const char *dg = json_string_value(json_object_get(found, "digest"));
+	if (matches != 1)
+		rc = local_fail(p, HYPERTEST_ERR_IMAGE, "option 'functionImage': %s %s '%s'", ipath,
+		                matches ? "has several images tagged" : "has no image tagged", tag);
+	else if (!dg || strncmp(dg, "sha256:", 7) != 0 || strlen(dg) != 71)
+		rc = local_fail(p, HYPERTEST_ERR_IMAGE, "option 'functionImage': %s: the image tagged "
+		                "'%s' has no sha256 digest", ipath, tag);
+	else
+		memcpy(digest, dg, 72);
+out:
+	json_decref(index);
+	free(ipath);
+	return rc;
+}
+
 /* ---- the Invoke API -------------------------------------------------------------------------- */
 
 /* hypertest-function with option lambdaApi, outside a sandbox, serves

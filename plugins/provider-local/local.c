@@ -94,7 +94,7 @@ static const char *const option_names[] = {"imageDir",   "baseImage",        "bu
                                            "functionDir", "timeout",          "memoryMB",
                                            "maxResponseBytes", "isolation",
                                            "ephemeralStorageMB", "idleTimeout",
-                                           "functionName", "lambdaApi"};
+                                           "functionName", "lambdaApi", "functionImage"};
 
 /* A path option: absolute, relative ones taken from the project directory. */
 static int opt_path(local_provider *p, json_t *o, const char *key, const char *def, char **out)
@@ -131,29 +131,30 @@ static int opt_number(local_provider *p, json_t *o, const char *key, double def,
 	return 0;
 }
 
-/* "oci:DIR" or "oci:DIR:REF" (DIR without ':'). */
-static int opt_base_image(local_provider *p, json_t *o)
+/* "oci:DIR" or "oci:DIR:REF" (DIR without ':'): option key (baseImage or
+ * functionImage) into *layout and *ref. */
+static int opt_oci(local_provider *p, json_t *o, const char *key, char **layout, char **ref)
 {
-	json_t *v = json_object_get(o, "baseImage");
+	json_t *v = json_object_get(o, key);
 	if (!v || json_is_null(v))
 		return 0;
 	const char *s = json_string_value(v);
 	if (!s || strncmp(s, "oci:", 4) != 0 || !s[4] || s[4] == ':')
 		return local_fail(p, HYPERTEST_ERR_CONFIG,
-		                  "option 'baseImage' must be \"oci:DIR\" or "
-		                  "\"oci:DIR:REF\" (an OCI image layout directory)");
+		                  "option '%s' must be \"oci:DIR\" or "
+		                  "\"oci:DIR:REF\" (an OCI image layout directory)", key);
 	const char *dir = s + 4, *colon = strchr(dir, ':');
 	char *d = colon ? strndup(dir, (size_t)(colon - dir)) : local_strdup(dir);
 	if (colon && !colon[1]) {
 		free(d);
 		return local_fail(p, HYPERTEST_ERR_CONFIG,
-		                  "option 'baseImage' has an empty reference after ':'");
+		                  "option '%s' has an empty reference after ':'", key);
 	}
-	p->base_layout = d ? local_abspath(core_str(p, HYPERTEST_CORE_PROJECT_DIR), d) : NULL;
+	*layout = d ? local_abspath(core_str(p, HYPERTEST_CORE_PROJECT_DIR), d) : NULL;
 	free(d);
 	if (colon)
-		p->base_ref = local_strdup(colon + 1);
-	if (!p->base_layout || (colon && !p->base_ref))
+		*ref = local_strdup(colon + 1);
+	if (!*layout || (colon && !*ref))
 		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	return 0;
 }
@@ -183,7 +184,8 @@ static int parse_options(local_provider *p, const char *options_json)
 			rc = local_fail(p, HYPERTEST_ERR_CONFIG,
 			                "unknown option '%s' (known: imageDir, baseImage, "
 			                "bucketDir, functionDir, timeout, memoryMB, maxResponseBytes, "
-			                "isolation, ephemeralStorageMB, idleTimeout, functionName, lambdaApi)", key);
+			                "isolation, ephemeralStorageMB, idleTimeout, functionName, lambdaApi, "
+			                "functionImage)", key);
 			break;
 		}
 	}
@@ -195,7 +197,9 @@ static int parse_options(local_provider *p, const char *options_json)
 	if (rc == 0)
 		rc = opt_path(p, o, "functionDir", ".hypertest/function", &p->function_dir);
 	if (rc == 0)
-		rc = opt_base_image(p, o);
+		rc = opt_oci(p, o, "baseImage", &p->base_layout, &p->base_ref);
+	if (rc == 0)
+		rc = opt_oci(p, o, "functionImage", &p->fn_layout, &p->fn_ref);
 	if (rc == 0)
 		rc = opt_number(p, o, "timeout", 900, 0.001, 31536000, 0, &timeout);
 	if (rc == 0)
@@ -252,6 +256,10 @@ static int parse_options(local_provider *p, const char *options_json)
 			rc = local_fail(p, HYPERTEST_ERR_CONFIG,
 			                "option 'isolation' must be \"none\", "
 			                "\"bubblewrap\", \"image\" or \"lambda\"");
+		if (rc == 0 && p->fn_layout && !LOCAL_RUNS_IMAGE(p))
+			rc = local_fail(p, HYPERTEST_ERR_CONFIG, "option 'functionImage' needs "
+			                "isolation \"image\" or \"lambda\" (it runs the image's own "
+			                "entry point)");
 	}
 	json_decref(o);
 	return rc;
@@ -270,6 +278,8 @@ static void local_destroy(void *self)
 	free(p->image_dir);
 	free(p->base_layout);
 	free(p->base_ref);
+	free(p->fn_layout);
+	free(p->fn_ref);
 	free(p->bucket_dir);
 	free(p->function_dir);
 	free(p->bwrap);

@@ -104,6 +104,7 @@ typedef struct local_provider {
 	double idle_timeout_s;     /* idleTimeout: an idle sandbox ends after it */
 	char *function_name;       /* functionName: AWS_LAMBDA_FUNCTION_NAME */
 	char *lambda_api;          /* lambdaApi: where SERVE answers the Invoke API, or NULL */
+	char *fn_layout, *fn_ref;  /* functionImage: deploy runs it, not the image it built */
 	struct local_lambda *lambda;
 	char *bwrap; /* bwrap's path (isolation "bubblewrap" and "image") */
 
@@ -357,6 +358,9 @@ const char *local_lambda_memory_method(void);
 /* SERVE with option lambdaApi, outside a sandbox: Lambda's Invoke API for
  * the deployed image on p->lambda_api, until killed (an error code). */
 int local_lambda_api_serve(local_provider *p);
+/* functionImage: the digest of p->fn_ref (default "latest") in the layout
+ * p->fn_layout, into digest (72 bytes); 0 or an error code. */
+int local_lambda_function_image(local_provider *p, char digest[72]);
 /* Function side: serve the Runtime API at api (AWS_LAMBDA_RUNTIME_API). */
 int local_lambda_serve(local_provider *p, hypertest_function *fn, const char *api);
 

@@ -337,8 +337,45 @@ START_TEST(test_image_config_verified)
 }
 END_TEST
 
+/* functionImage: the update unpacks and records the image of that layout
+ * (its tag, default latest), not the digest deploy built. */
+START_TEST(test_function_image)
+{
+	char digest[80];
+	C.real_unpack = 1;
+	build_busybox_image(1, digest); /* <project>/img, tagged latest */
+	void *self = create_ok("{\"isolation\": \"lambda\", \"imageDir\": \"built\", "
+	                       "\"functionImage\": \"oci:img\"}");
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "latest", digest1), 0);
+	ck_assert_str_eq(C.unpack_layout, pathf("%s/img", C.project_dir));
+	hypertest_buffer b = {0};
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_DIGEST)(self, &b), 0);
+	ck_assert_str_eq(b.data, digest);
+	free(b.data);
+	json_t *cur = json_load_file(pathf("%s/.hypertest/function/current", C.project_dir), 0, NULL);
+	ck_assert_ptr_nonnull(json_object_get(json_object_get(cur, "imageConfig"), "Entrypoint"));
+	json_decref(cur);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	/* a tag the layout does not have: named, with the option */
+	self = create_ok("{\"isolation\": \"image\", \"functionImage\": \"oci:img:v9\"}");
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "latest", digest),
+	                 HYPERTEST_ERR_IMAGE);
+	ck_assert_msg(strstr(C.error, "functionImage") && strstr(C.error, "no image tagged 'v9'"),
+	              "%s", C.error);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	/* no layout there */
+	self = create_ok("{\"isolation\": \"lambda\", \"functionImage\": \"oci:nowhere\"}");
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "latest", digest),
+	                 HYPERTEST_ERR_IMAGE);
+	ck_assert_msg(strstr(C.error, "functionImage") && strstr(C.error, "nowhere/index.json"),
+	              "%s", C.error);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
 void add_image_tests(TCase *t)
 {
+	tcase_add_test(t, test_function_image);
 	tcase_add_test(t, test_image_target_and_doctor);
 	tcase_add_test(t, test_image_invoke);
 	tcase_add_test(t, test_image_timeout);

@@ -96,6 +96,8 @@ static const struct {
 	{"{\"baseImage\": \"docker://x\"}", "'baseImage'"},
 	{"{\"baseImage\": \"oci:dir:\"}", "'baseImage'"},
 	{"{\"baseImage\": \"oci:\"}", "'baseImage'"},
+	{"{\"functionImage\": \"oci:x\"}", "'functionImage' needs isolation"},
+	{"{\"functionImage\": \"x\", \"isolation\": \"lambda\"}", "'functionImage'"},
 	{"{\"bogus\": 1}", "'bogus'"},
 	{"[1]", "object"},
 	{"{", "object"},

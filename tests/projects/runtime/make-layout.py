@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""make-layout.py ROOTFS OUTDIR [ARCH]: write an OCI image layout at OUTDIR
-whose one layer is the directory ROOTFS (a base image for the runtime layer
-tests), tagged "latest", for linux/ARCH (default amd64), with Env PATH=/bin.
+"""make-layout.py ROOTFS OUTDIR [ARCH [PATH]]: write an OCI image layout at
+OUTDIR whose one layer is the directory ROOTFS (a base image for the runtime
+layer tests), tagged "latest", for linux/ARCH (default amd64), with Env
+PATH=/bin (or PATH=PATH).
 Written with the standard library alone, independently of hypertest's own
 image code."""
 import gzip, hashlib, io, json, os, sys, tarfile
@@ -17,6 +18,7 @@ def blob(out, data):
 def main():
     rootfs, out = sys.argv[1], sys.argv[2]
     arch = sys.argv[3] if len(sys.argv) > 3 else "amd64"
+    env_path = sys.argv[4] if len(sys.argv) > 4 else "/bin"
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
         entries = []
@@ -38,7 +40,7 @@ def main():
     layer = blob(out, gz)
     config = json.dumps({
         "architecture": arch, "os": "linux",
-        "config": {"Env": ["PATH=/bin"]},
+        "config": {"Env": ["PATH=" + env_path]},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created_by": "make-layout.py"}]}).encode()
     cdigest = blob(out, config)
