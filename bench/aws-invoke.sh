@@ -116,6 +116,7 @@ tls_ep_pid=""
 start_endpoint() { # OUT_PREFIX [ARGS...]: starts it, sets $port
 	local out=$1
 	shift
+	: >"$tmp/$out.out" # the background job's redirection may come after the first read
 	"$tmp/lambda-endpoint" --watch-pid $$ "$@" >"$tmp/$out.out" 2>"$tmp/$out.log" &
 	last_pid=$!
 	port=""

@@ -8,7 +8,7 @@
 #   bench/deploy-registry.sh [BUILD_DIR]     (default: _build, then .)
 #
 # Needs docker-registry (Debian package), curl, and a build with the tests
-# built (make check or make -C tests fixture-good.la): the deploy goes
+# built (make check or make -C tests abi/fixture-good.la): the deploy goes
 # through the fixture provider, which names the registry as its target.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +19,7 @@ fixture=$build/tests/abi/.libs/fixture-good.so
 files=${FILES:-5000}
 megabytes=${MEGABYTES:-200}
 [ -x "$hypertest" ] || { echo "no $hypertest: build first"; exit 1; }
-[ -f "$fixture" ] || make -C "$build/tests" fixture-good.la >/dev/null
+[ -f "$fixture" ] || make -C "$build/tests" abi/fixture-good.la >/dev/null
 command -v docker-registry >/dev/null || { echo "docker-registry not installed (apt-get install docker-registry)"; exit 1; }
 
 tmp=$(mktemp -d /tmp/ht-bench-XXXXXX)
@@ -60,7 +60,8 @@ cat >"$tmp/project/hypertest.config.json" <<JSON
     "runtimeLayer": "1"}}}}
 JSON
 mkdir "$tmp/plugins" && ln -s "$fixture" "$tmp/plugins/"
-export HYPERTEST_PLUGIN_PATH=$tmp/plugins
+export HYPERTEST_PLUGIN_PATH=$tmp/plugins:$build/plugins/.libs
+export HYPERTEST_FUNCTION_PROGRAM=$build/cli/hypertest-function
 
 seconds() { python3 -c 'import sys,time; print("%.2f" % (time.time() - float(sys.argv[1])))' "$1"; }
 now() { python3 -c 'import time; print(time.time())'; }
@@ -82,12 +83,14 @@ curl_s=$(seconds "$t")
 
 t=$(now)
 /usr/bin/time -f '%e s wall, %U s user, %S s sys, %M KB max RSS' -o "$tmp/time1" \
-	"$hypertest" -C "$tmp/project" deploy >"$tmp/deploy1.log" 2>&1
-first_s=$(seconds "$t")
+	"$hypertest" -C "$tmp/project" deploy >"$tmp/deploy1.log" 2>&1 ||
+	{ cat "$tmp/deploy1.log"; exit 1; }
+first_s=$(cut -d" " -f1 "$tmp/time1") # /usr/bin/time: no interpreter start-up in it
 t=$(now)
 /usr/bin/time -f '%e s wall, %U s user, %S s sys, %M KB max RSS' -o "$tmp/time2" \
-	"$hypertest" -C "$tmp/project" deploy >"$tmp/deploy2.log" 2>&1
-second_s=$(seconds "$t")
+	"$hypertest" -C "$tmp/project" deploy >"$tmp/deploy2.log" 2>&1 ||
+	{ cat "$tmp/deploy2.log"; exit 1; }
+second_s=$(cut -d" " -f1 "$tmp/time2")
 
 layers() { grep -o 'layers: [0-9]* built, [0-9]* unchanged' "$1" | head -1; }
 uploads() { grep -o '[0-9]* of [0-9]* layers uploaded' "$1" | head -1; }
@@ -95,4 +98,5 @@ floor=$(python3 -c "print('%.2f' % ($tar_s + $curl_s))")
 echo "floor: tar czf ${tar_s}s + curl upload ${curl_s}s = ${floor}s ($(du -m "$tmp/floor.tar.gz" | cut -f1) MB compressed)"
 echo "hypertest deploy (first):     ${first_s}s  floor ${floor}s  ratio $(python3 -c "print('%.2f' % ($first_s / $floor))") (target 1.2)  [$(layers "$tmp/deploy1.log"); $(uploads "$tmp/deploy1.log")]  ($(cat "$tmp/time1"))"
 echo "hypertest deploy (no change): ${second_s}s  target 1.00s  ratio $(python3 -c "print('%.2f' % ($second_s / 1.0))")  [$(layers "$tmp/deploy2.log"); $(uploads "$tmp/deploy2.log"), target 0]  ($(cat "$tmp/time2"))"
+echo "steps of the redeploy: $(grep -o 'step [a-z]* done [0-9.]*s' "$tmp/deploy2.log" | sed 's/step //; s/ done//' | tr '\n' ' ')"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -264,7 +264,9 @@ typedef void (*hypertest_PROVIDER_INVOKE_CANCEL_fn)(void *self);
 /* Function side: receive payloads and answer each through fn. */
 #define HYPERTEST_PROVIDER_SERVE 48
 typedef int (*hypertest_PROVIDER_SERVE_fn)(void *self, hypertest_function *fn);
-/* Function side: store a directory's files below prefix ("{runId}/{testId}"). */
+/* Function side: store a directory's files below prefix ("{runId}/{testId}").
+ * dir is the function's own and is removed once this returns: the provider
+ * may move its entries (or dir itself) instead of copying them. */
 #define HYPERTEST_PROVIDER_ARTIFACTS_STORE 49
 typedef int (*hypertest_PROVIDER_ARTIFACTS_STORE_fn)(void *self, const char *prefix,
                                                      const char *dir);

@@ -314,6 +314,20 @@ static int step_push(deploy_state *ds)
 	               ds->provider->core.plugin->name);
 }
 
+/* The test directory's hash, remembered in .hypertest/dirhash-cache.json
+ * while its files keep their sizes, times and inodes. */
+static int dirhash_cached(hypertest *h, const char *dir, char hex[65])
+{
+	char *cache = ht_path_join(ht_state_dir(h), "dirhash-cache.json");
+	if (!cache)
+		return ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
+	int rc = ht_dirhash_project(dir, h->project_dir, ht_config_str(h->cfg, "resultsFileName"),
+	                            ht_config_str(h->cfg, "buildManifestFileName"), cache, hex,
+	                            &h->err);
+	free(cache);
+	return rc;
+}
+
 static int step_manifest(deploy_state *ds)
 {
 	hypertest *h = ds->h;
@@ -348,8 +362,7 @@ static int step_manifest(deploy_state *ds)
 		             ds->runner->core.plugin->name);
 		goto out;
 	}
-	if ((rc = ht_dirhash_project(dir, h->project_dir, ht_config_str(h->cfg, "resultsFileName"),
-	                       ht_config_str(h->cfg, "buildManifestFileName"), hex, &h->err)))
+	if ((rc = dirhash_cached(h, dir, hex)))
 		goto out;
 	text = ht_manifest_dump(ds->digest, hex, tl.contexts);
 	if (!text) {

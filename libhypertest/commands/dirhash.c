@@ -35,12 +35,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "dirhash.h"
@@ -463,9 +466,115 @@ static int hash_files(struct walk *w, struct sink *out, unsigned char *buf)
 	return rc;
 }
 
+/* ---- the cache ---------------------------------------------------------------- */
+
+/* Bump when the hash of the same files changes. */
+#define DIRHASH_FORMAT "hypertest-dirhash/1"
+
+static void key_u64(EVP_MD_CTX *c, uint64_t v)
+{
+	unsigned char b[8];
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+	EVP_DigestUpdate(c, b, sizeof b);
+}
+
+static int ts_after(const struct timespec *t, const struct timespec *limit)
+{
+	return t->tv_sec > limit->tv_sec ||
+	       (t->tv_sec == limit->tv_sec && t->tv_nsec >= limit->tv_nsec);
+}
+
+/* The key of the sorted files of w: 0, or -1 when one cannot be stat()ed
+ * (hashing then reports it). */
+static int files_key(const struct walk *w, char key[65], int *recent)
+{
+	static const char digits[] = "0123456789abcdef";
+	struct timespec limit;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	int rc = 0;
+	*recent = 0;
+	if (clock_gettime(CLOCK_REALTIME, &limit) != 0)
+		return -1;
+	limit.tv_sec -= 1;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	if (!c || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(c);
+		return -1;
+	}
+	EVP_DigestUpdate(c, DIRHASH_FORMAT, sizeof DIRHASH_FORMAT);
+	key_u64(c, w->n);
+	for (size_t i = 0; i < w->n && !rc; i++) {
+		char *path = ht_path_join(w->root, w->files[i]);
+		struct stat st;
+		if (!path || stat(path, &st) != 0) {
+			rc = -1;
+		} else {
+			EVP_DigestUpdate(c, w->files[i], strlen(w->files[i]) + 1);
+			key_u64(c, (uint64_t)st.st_mode);
+			key_u64(c, (uint64_t)st.st_size);
+			key_u64(c, (uint64_t)st.st_mtim.tv_sec);
+			key_u64(c, (uint64_t)st.st_mtim.tv_nsec);
+			key_u64(c, (uint64_t)st.st_ctim.tv_sec);
+			key_u64(c, (uint64_t)st.st_ctim.tv_nsec);
+			key_u64(c, (uint64_t)st.st_ino);
+			key_u64(c, (uint64_t)st.st_dev);
+			if (ts_after(&st.st_mtim, &limit) || ts_after(&st.st_ctim, &limit))
+				*recent = 1;
+		}
+		free(path);
+	}
+	if (!rc && EVP_DigestFinal_ex(c, md, &n) == 1 && n == 32) {
+		for (unsigned i = 0; i < n; i++) {
+			key[2 * i] = digits[md[i] >> 4];
+			key[2 * i + 1] = digits[md[i] & 15];
+		}
+		key[64] = '\0';
+	} else {
+		rc = -1;
+	}
+	EVP_MD_CTX_free(c);
+	return rc;
+}
+
+static int cache_get(const char *file, const char *dir, const char *key, char hex[65])
+{
+	json_t *doc = json_load_file(file, 0, NULL);
+	json_t *e = json_object_get(json_object_get(doc, "dirs"), dir);
+	const char *k = json_string_value(json_object_get(e, "key"));
+	const char *v = json_string_value(json_object_get(e, "hash"));
+	int ok = k && v && !strcmp(k, key) && strlen(v) == 64;
+	if (ok)
+		memcpy(hex, v, 65);
+	json_decref(doc);
+	return ok;
+}
+
+/* Best effort: a cache that cannot be written costs a hash next time. */
+static void cache_put(const char *file, const char *dir, const char *key, const char *hex)
+{
+	json_t *doc = json_load_file(file, 0, NULL);
+	if (!json_is_object(json_object_get(doc, "dirs"))) {
+		json_decref(doc);
+		doc = json_pack("{s:{}}", "dirs");
+	}
+	json_t *dirs = json_object_get(doc, "dirs");
+	char *tmp = ht_asprintf("%s.%ld.tmp", file, (long)getpid());
+	if (dirs && tmp &&
+	    json_object_set_new(dirs, dir, json_pack("{s:s, s:s}", "key", key, "hash", hex)) == 0 &&
+	    (json_dump_file(doc, tmp, JSON_INDENT(1)) != 0 || rename(tmp, file) != 0))
+		unlink(tmp);
+	free(tmp);
+	json_decref(doc);
+}
+
+static int dirhash(const char *dir, const char *const *skip, const char *cache_file, char hex[65],
+                   ht_err *err);
+
 int ht_dirhash(const char *dir, char hex[65], ht_err *err)
 {
-	return ht_dirhash_skip(dir, NULL, hex, err);
+	return dirhash(dir, NULL, NULL, hex, err);
 }
 
 /* "rel" of path when path is below dir, else NULL (both absolute, normal). */
@@ -480,7 +589,7 @@ static const char *below(const char *dir, const char *path)
 }
 
 int ht_dirhash_project(const char *dir, const char *project_dir, const char *results,
-                       const char *manifest, char hex[65], ht_err *err)
+                       const char *manifest, const char *cache_file, char hex[65], ht_err *err)
 {
 	char *abs[3] = {ht_abspath(project_dir, ".hypertest"),
 	                results ? ht_abspath(project_dir, results) : NULL,
@@ -494,13 +603,25 @@ int ht_dirhash_project(const char *dir, const char *project_dir, const char *res
 		if (rel)
 			skip[n++] = rel;
 	}
-	rc = abs[0] ? ht_dirhash_skip(dir, skip, hex, err) : nomem(err);
+	rc = abs[0] ? dirhash(dir, skip, cache_file, hex, err) : nomem(err);
 	for (size_t i = 0; i < 3; i++)
 		free(abs[i]);
 	return rc;
 }
 
 int ht_dirhash_skip(const char *dir, const char *const *skip, char hex[65], ht_err *err)
+{
+	return dirhash(dir, skip, NULL, hex, err);
+}
+
+int ht_dirhash_cached(const char *dir, const char *const *skip, const char *cache_file,
+                      char hex[65], ht_err *err)
+{
+	return dirhash(dir, skip, cache_file, hex, err);
+}
+
+static int dirhash(const char *dir, const char *const *skip, const char *cache_file, char hex[65],
+                   ht_err *err)
 {
 	static const char digits[] = "0123456789abcdef";
 	struct walk w = {dir, skip, NULL, 0, 0, err};
@@ -510,7 +631,8 @@ int ht_dirhash_skip(const char *dir, const char *const *skip, char hex[65], ht_e
 	struct sink *out = NULL;
 	unsigned char *buf = NULL, digest[EVP_MAX_MD_SIZE];
 	unsigned int dlen = 0, i;
-	int rc;
+	char key[65];
+	int rc, recent = 1, have_key = 0;
 
 	hex[0] = '\0';
 	if (stat(dir, &st) != 0)
@@ -532,6 +654,9 @@ int ht_dirhash_skip(const char *dir, const char *const *skip, char hex[65], ht_e
 		goto done;
 	}
 	qsort(w.files, w.n, sizeof *w.files, cmp_paths);
+	have_key = cache_file && files_key(&w, key, &recent) == 0;
+	if (have_key && cache_get(cache_file, dir, key, hex))
+		goto done;
 
 	md = EVP_MD_CTX_new();
 	out = malloc(sizeof *out);
@@ -561,6 +686,13 @@ int ht_dirhash_skip(const char *dir, const char *const *skip, char hex[65], ht_e
 		hex[2 * i + 1] = digits[digest[i] & 15];
 	}
 	hex[64] = '\0';
+	if (have_key && !recent) {
+		char again[65];
+		int recent2 = 1;
+		/* recorded only when the files did not change while being read */
+		if (files_key(&w, again, &recent2) == 0 && !recent2 && !strcmp(again, key))
+			cache_put(cache_file, dir, key, hex);
+	}
 done:
 	free_names(w.files, w.n);
 	EVP_MD_CTX_free(md);

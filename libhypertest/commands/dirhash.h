@@ -20,13 +20,26 @@ int ht_dirhash(const char *dir, char hex[65], ht_err *err);
  * NULL-terminated; a directory's whole tree is left out). */
 int ht_dirhash_skip(const char *dir, const char *const *skip, char hex[65], ht_err *err);
 
+/* ht_dirhash_skip, remembered in cache_file (a JSON file, replaced
+ * atomically; NULL: no cache) under dir with a key of the files hashed:
+ * every file's relative path, mode, size, mtime and ctime (with
+ * nanoseconds), inode and device.  While the key is the same, the files
+ * are not read again; the hash is the one ht_dirhash_skip computes.  As
+ * for layers (layer.h), a key taken within a second of a change of one of
+ * the files is not recorded, nor one that changed while the files were
+ * read.  A cache that cannot be read or written costs a hash, never an
+ * error. */
+int ht_dirhash_cached(const char *dir, const char *const *skip, const char *cache_file,
+                      char hex[65], ht_err *err);
+
 /* The hash deploy, invoke and doctor compare: dir (absolute) without the
  * project's own state when it lies inside dir: PROJECT/.hypertest, the
  * results file and the manifest (names relative to project_dir, or NULL).
  * The TypeScript hypertest hashes only the files whose names end in the
- * runner's test extensions, so these never counted there either. */
+ * runner's test extensions, so these never counted there either.
+ * cache_file: as for ht_dirhash_cached, or NULL. */
 int ht_dirhash_project(const char *dir, const char *project_dir, const char *results,
-                       const char *manifest, char hex[65], ht_err *err);
+                       const char *manifest, const char *cache_file, char hex[65], ht_err *err);
 
 /* The content transform alone: decode UTF-8 like Node (each maximal invalid
  * subsequence becomes U+FFFD), CRLF -> LF, encode.  *out is malloc'd. */

@@ -98,7 +98,7 @@ int hypertest_doctor(hypertest *h)
 		if (!dir)
 			check(&c, "testDir", HYPERTEST_CHECK_FAILED, "the runner names no test directory");
 		else if (ht_dirhash_project(dir, h->project_dir, ht_config_str(h->cfg, "resultsFileName"),
-	                       ht_config_str(h->cfg, "buildManifestFileName"), hex, &err) != HYPERTEST_OK)
+	                       ht_config_str(h->cfg, "buildManifestFileName"), NULL, hex, &err) != HYPERTEST_OK)
 			check(&c, "testDir", HYPERTEST_CHECK_FAILED, "%s", err.msg);
 		else
 			check(&c, "testDir", HYPERTEST_CHECK_OK, "%s (hash %.12s)", dir, hex);

@@ -332,13 +332,15 @@ static int check_drift(hypertest *h, ht_instance *runner, ht_instance *provider,
 	if (test_dir) {
 		const char *rel = test_dir(runner->self);
 		char *dir = rel ? ht_abspath(h->project_dir, rel) : NULL;
+		char *cache = ht_path_join(ht_state_dir(h), "dirhash-cache.json");
 		char hex[65];
 		ht_err err;
 		ht_err_clear(&err);
 		if (!dir)
 			ht_buf_printf(&problems, "the runner names no test directory");
 		else if (ht_dirhash_project(dir, h->project_dir, ht_config_str(h->cfg, "resultsFileName"),
-	                       ht_config_str(h->cfg, "buildManifestFileName"), hex, &err) != HYPERTEST_OK)
+		                            ht_config_str(h->cfg, "buildManifestFileName"), cache, hex,
+		                            &err) != HYPERTEST_OK)
 			ht_buf_printf(&problems, "cannot hash the test directory: %s", err.msg);
 		else if (strcmp(hex, m->test_dir_hash) != 0)
 			ht_buf_printf(&problems,
@@ -346,6 +348,7 @@ static int check_drift(hypertest *h, ht_instance *runner, ht_instance *provider,
 			              "deployed %.12s)",
 			              dir, hex, m->test_dir_hash);
 		free(dir);
+		free(cache);
 	}
 	if (fdigest) {
 		hypertest_buffer buf;

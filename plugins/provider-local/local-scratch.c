@@ -26,8 +26,9 @@
  *
  * TMPDIR is not the long path of .hypertest/tmp but a short link to it,
  * /tmp/hypertest-<ns>-<pid>-XXXXXX/<n> (a directory of the provider's own,
- * mode 0700, in the orchestrator's TMPDIR when that is short; <ns> and
- * <pid> are the orchestrator's pid namespace and pid): programs put Unix
+ * mode 0700, in the orchestrator's TMPDIR when that is short, else in
+ * /dev/shm with isolation "none" (links_base); <ns> and <pid> are the
+ * orchestrator's pid namespace and pid): programs put Unix
  * sockets below TMPDIR, a socket's path has 107 bytes at most, and the
  * scratch directory may be deep in the project (Chromium's is
  * $TMPDIR/.org.chromium.Chromium.XXXXXX/SingletonSocket).  The link goes
@@ -125,11 +126,21 @@ void local_scratch_shutdown(local_provider *p)
 }
 
 /* where the directory of TMPDIR links goes: the orchestrator's TMPDIR
- * when it is short, else /tmp */
-static const char *links_base(void)
+ * when it is short; else, with isolation "none", /dev/shm when it is a
+ * shared directory (sticky, writable by all: a tmpfs on Linux), where a
+ * link costs no inode of a disk's file system; else /tmp.  bubblewrap
+ * gives the sandbox a /dev of its own, without the host's /dev/shm. */
+static const char *links_base(const local_provider *p)
 {
 	const char *t = getenv("TMPDIR");
-	return t && t[0] == '/' && strlen(t) <= 40 ? t : "/tmp";
+	struct stat st;
+	if (t && t[0] == '/' && strlen(t) <= 40)
+		return t;
+	if (p->isolation == LOCAL_ISOLATION_NONE && stat("/dev/shm", &st) == 0 &&
+	    S_ISDIR(st.st_mode) && (st.st_mode & 01777) == 01777 &&
+	    access("/dev/shm", W_OK | X_OK) == 0)
+		return "/dev/shm";
+	return "/tmp";
 }
 
 /* The pid namespace of this process ("pid:[N]" in /proc), 0 when unknown. */
@@ -182,7 +193,7 @@ static void links_sweep(local_provider *p, const char *base, unsigned long ns)
 char *local_scratch_tmpdir(local_provider *p, const char *dir)
 {
 	if (!p->tmp_links) {
-		const char *base = links_base();
+		const char *base = links_base(p);
 		unsigned long ns = pid_namespace();
 		if (ns)
 			links_sweep(p, base, ns);

@@ -213,6 +213,38 @@ START_TEST(test_invoke_tmpdir)
 }
 END_TEST
 
+/* With an orchestrator's TMPDIR too long to take, the links go to
+ * /dev/shm (isolation "none") when it is a sticky directory writable by
+ * all, where a link costs no inode of a disk; else to /tmp. */
+START_TEST(test_invoke_tmpdir_base)
+{
+	setenv("TMPDIR", "/tmp/a-directory-name-longer-than-forty-bytes", 1);
+	struct stat st;
+	int shm = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
+	          (st.st_mode & 01777) == 01777 && access("/dev/shm", W_OK | X_OK) == 0;
+	const char *want = shm ? "/dev/shm/hypertest-" : "/tmp/hypertest-";
+	void *self = deployed("{}");
+	hypertest_invocation *inv = run_one(self, "env");
+	ck_assert_msg(inv->code == 0, "%s", inv->message);
+	char *link = strdup(field(inv->response, "TMPDIR"));
+	ck_assert_msg(strncmp(link, want, strlen(want)) == 0, "TMPDIR %s is not in %s", link, want);
+	char *dir = strdup(link);
+	*strrchr(dir, '/') = '\0';
+	ck_assert_int_eq(stat(dir, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0700);
+	double end = fake_now_s() + 10;
+	while (lstat(link, &st) == 0 && fake_now_s() < end)
+		OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 50);
+	ck_assert_msg(lstat(link, &st) != 0, "the link %s outlived its invocation", link);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	ck_assert_msg(lstat(dir, &st) != 0, "%s outlived the provider", dir);
+	unsetenv("TMPDIR");
+	free(link);
+	free(dir);
+	inv_free(inv);
+}
+END_TEST
+
 START_TEST(test_invoke_environment)
 {
 	setenv("LOCAL_TEST_MARK", "inherited", 1);
@@ -767,6 +799,7 @@ void add_invoke_tests(TCase *t)
 	tcase_add_test(t, test_invoke_exec_fails);
 	tcase_add_test(t, test_invoke_environment);
 	tcase_add_test(t, test_invoke_tmpdir);
+	tcase_add_test(t, test_invoke_tmpdir_base);
 	tcase_add_test(t, test_invoke_scratch_files);
 	tcase_add_test(t, test_scratch_reuse);
 	tcase_add_test(t, test_invoke_big_payload);

@@ -259,6 +259,64 @@ START_TEST(test_artifacts_store)
 }
 END_TEST
 
+/* The artifacts directory is the function's own (plugin.h): on the bucket's
+ * file system it is moved there whole, with the modes a copy has (files
+ * 0644, directories 0777 & ~umask); a file with another link, or a key
+ * already stored, is copied instead. */
+static mode_t mode_of(const char *path)
+{
+	struct stat st;
+	ck_assert_msg(lstat(path, &st) == 0, "%s: %s", path, strerror(errno));
+	return st.st_mode & 07777;
+}
+
+START_TEST(test_artifacts_store_moved)
+{
+	void *self = create_ok("{\"bucketDir\": \"bkt\"}");
+	mode_t mask = umask(022);
+	umask(mask);
+	char *art = strdup(pathf("%s/art", C.project_dir));
+	ck_assert_int_eq(mkdir(art, 0700), 0);
+	ck_assert_int_eq(mkdir(pathf("%s/sub", art), 0700), 0);
+	write_text(pathf("%s/log.txt", art), "log");
+	write_text(pathf("%s/sub/run.sh", art), "sh");
+	ck_assert_int_eq(chmod(pathf("%s/log.txt", art), 0600), 0);
+	ck_assert_int_eq(chmod(pathf("%s/sub/run.sh", art), 0755), 0);
+	ck_assert_msg(OP(HYPERTEST_PROVIDER_ARTIFACTS_STORE)(self, "run/test", art) == 0, "%s",
+	              C.error);
+	ck_assert_int_eq(file_size(art), -1); /* moved, not copied */
+	char *dst = strdup(pathf("%s/bkt/run/test", C.project_dir));
+	ck_assert_str_eq(read_text(pathf("%s/log.txt", dst)), "log");
+	ck_assert_str_eq(read_text(pathf("%s/sub/run.sh", dst)), "sh");
+	ck_assert_int_eq(mode_of(pathf("%s/log.txt", dst)), 0644);
+	ck_assert_int_eq(mode_of(pathf("%s/sub/run.sh", dst)), 0644);
+	ck_assert_int_eq(mode_of(dst), 0777 & ~mask);
+	ck_assert_int_eq(mode_of(pathf("%s/sub", dst)), 0777 & ~mask);
+
+	/* the same key again: merged by a copy, what was there stays */
+	ck_assert_int_eq(mkdir(art, 0700), 0);
+	write_text(pathf("%s/more.txt", art), "more");
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_ARTIFACTS_STORE)(self, "run/test", art), 0);
+	ck_assert_str_eq(read_text(pathf("%s/more.txt", dst)), "more");
+	ck_assert_str_eq(read_text(pathf("%s/log.txt", dst)), "log");
+	ck_assert_str_eq(read_text(pathf("%s/more.txt", art)), "more"); /* copied */
+
+	/* a hard link to a file elsewhere: copied; the file keeps its mode */
+	ck_assert_int_eq(unlink(pathf("%s/more.txt", art)), 0);
+	write_text(pathf("%s/outside.txt", C.project_dir), "outside");
+	ck_assert_int_eq(chmod(pathf("%s/outside.txt", C.project_dir), 0600), 0);
+	ck_assert_int_eq(link(pathf("%s/outside.txt", C.project_dir), pathf("%s/hard.txt", art)), 0);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_ARTIFACTS_STORE)(self, "run/other", art), 0);
+	ck_assert_str_eq(read_text(pathf("%s/bkt/run/other/hard.txt", C.project_dir)), "outside");
+	ck_assert_int_eq(mode_of(pathf("%s/outside.txt", C.project_dir)), 0600);
+	ck_assert_int_eq(mode_of(pathf("%s/bkt/run/other/hard.txt", C.project_dir)), 0644);
+	ck_assert_int_eq(file_size(pathf("%s/hard.txt", art)), 7);
+	free(art);
+	free(dst);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
 /* ---- function update ------------------------------------------------------------------ */
 
 START_TEST(test_function_update)
@@ -341,5 +399,6 @@ void add_bucket_tests(TCase *t)
 	tcase_add_test(t, test_bucket_put_get);
 	tcase_add_loop_test(t, test_bucket_bad_keys, 0, (int)(sizeof bad_keys / sizeof bad_keys[0]));
 	tcase_add_test(t, test_artifacts_store);
+	tcase_add_test(t, test_artifacts_store_moved);
 	tcase_add_test(t, test_function_update);
 }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <check.h>
+#include <jansson.h>
 
 #include "scratch-dir.h"
 
@@ -298,6 +299,169 @@ START_TEST(test_special_files_skipped)
 }
 END_TEST
 
+/* ht_dirhash_cached: always the hash ht_dirhash_skip computes; the files
+ * are not read while none changed (a cache whose hash was replaced is then
+ * believed), and read again after any change: content of the same size
+ * (even with the mtime put back), mode, name, a file removed or added;
+ * never recorded for files changed in the last second. */
+static const char fake_hash[] = "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+
+static void rewrite_cached_hash(const char *cache, const char *dir, const char *hash)
+{
+	json_t *doc = json_load_file(cache, 0, NULL);
+	ck_assert_msg(doc != NULL, "no cache %s", cache);
+	json_t *e = json_object_get(json_object_get(doc, "dirs"), dir);
+	ck_assert_msg(e != NULL, "no entry for %s", dir);
+	json_object_set_new(e, "hash", json_string(hash));
+	ck_assert_int_eq(json_dump_file(doc, cache, 0), 0);
+	json_decref(doc);
+}
+
+static void settle(void)
+{
+	struct timespec ts = {1, 200000000};
+	nanosleep(&ts, NULL);
+}
+
+/* The cached hash of dir, asserted equal to the uncached one. */
+static void cached_is_plain(const char *dir, const char *const *skip, const char *cache,
+                            char cached[65])
+{
+	char plain[65];
+	ht_err err;
+	ck_assert_msg(ht_dirhash_cached(dir, skip, cache, cached, &err) == HYPERTEST_OK, "%s",
+	              err.msg);
+	ck_assert_msg(ht_dirhash_skip(dir, skip, plain, &err) == HYPERTEST_OK, "%s", err.msg);
+	ck_assert_str_eq(cached, plain);
+}
+
+/* Let the files age, record their hash, replace it by fake_hash in the
+ * cache and check that the cache is what answers now. */
+static void record_then_fake(const char *dir, const char *cache)
+{
+	char hex[65];
+	ht_err err;
+	settle();
+	cached_is_plain(dir, NULL, cache, hex);
+	rewrite_cached_hash(cache, dir, fake_hash);
+	ck_assert_int_eq(ht_dirhash_cached(dir, NULL, cache, hex, &err), HYPERTEST_OK);
+	ck_assert_str_eq(hex, fake_hash); /* the files were not read */
+}
+
+START_TEST(test_cached)
+{
+	char cached[65], first[65];
+	struct stat st;
+	ht_err err;
+	char *dir = ht_strdup(tpath("cached"));
+	char *cache = ht_strdup(tpath("cache.json"));
+
+	make_dir(dir);
+	make_dir(tpath("cached/sub"));
+	write_bytes(tpath("cached/a"), B("one"), 0644);
+	write_bytes(tpath("cached/sub/b"), B("two"), 0644);
+	/* just written: hashed, not recorded; rewritten at once (likely within
+	 * the same tick of the file system's clock): hashed again */
+	cached_is_plain(dir, NULL, cache, first);
+	ck_assert_int_eq(access(cache, F_OK), -1);
+	write_bytes(tpath("cached/a"), B("uno"), 0644);
+	cached_is_plain(dir, NULL, cache, cached);
+	ck_assert_str_ne(cached, first);
+	ck_assert_int_eq(access(cache, F_OK), -1);
+
+	/* content of the same size */
+	record_then_fake(dir, cache);
+	write_bytes(tpath("cached/a"), B("one"), 0644);
+	cached_is_plain(dir, NULL, cache, cached);
+	ck_assert_str_eq(cached, first);
+
+	/* content of the same size, the mtime put back: the ctime tells */
+	record_then_fake(dir, cache);
+	ck_assert_int_eq(stat(tpath("cached/a"), &st), 0);
+	write_bytes(tpath("cached/a"), B("ein"), 0644);
+	struct timespec times[2] = {st.st_atim, st.st_mtim};
+	ck_assert_int_eq(utimensat(AT_FDCWD, tpath("cached/a"), times, 0), 0);
+	cached_is_plain(dir, NULL, cache, cached);
+	ck_assert_str_ne(cached, fake_hash);
+	ck_assert_str_ne(cached, first);
+
+	/* mode (not hashed, but read again) */
+	record_then_fake(dir, cache);
+	ck_assert_int_eq(chmod(tpath("cached/a"), 0755), 0);
+	cached_is_plain(dir, NULL, cache, cached);
+	ck_assert_str_ne(cached, fake_hash);
+
+	/* name */
+	record_then_fake(dir, cache);
+	ck_assert_int_eq(rename(tpath("cached/sub/b"), tpath("cached/sub/c")), 0);
+	cached_is_plain(dir, NULL, cache, cached);
+	ck_assert_str_ne(cached, fake_hash);
+
+	/* a file removed, a file added */
+	record_then_fake(dir, cache);
+	ck_assert_int_eq(unlink(tpath("cached/sub/c")), 0);
+	cached_is_plain(dir, NULL, cache, cached);
+	ck_assert_str_ne(cached, fake_hash);
+	record_then_fake(dir, cache);
+	write_bytes(tpath("cached/sub/d"), B("four"), 0644);
+	cached_is_plain(dir, NULL, cache, cached);
+	ck_assert_str_ne(cached, fake_hash);
+
+	/* a cache that is not JSON: hashed, and replaced */
+	write_bytes(cache, B("not json"), 0644);
+	settle();
+	cached_is_plain(dir, NULL, cache, cached);
+	rewrite_cached_hash(cache, dir, fake_hash);
+	ck_assert_int_eq(ht_dirhash_cached(dir, NULL, cache, cached, &err), HYPERTEST_OK);
+	ck_assert_str_eq(cached, fake_hash);
+	free(dir);
+	free(cache);
+}
+END_TEST
+
+/* The project's cache lives in .hypertest, which a test directory "."
+ * leaves out: writing it changes nothing, with or without the cache. */
+START_TEST(test_cached_project)
+{
+	char plain[65], cached[65];
+	ht_err err;
+	char *dir = ht_strdup(tpath("cproj"));
+	char *cache = ht_strdup(tpath("cproj/.hypertest/dirhash-cache.json"));
+
+	make_dir(dir);
+	make_dir(tpath("cproj/.hypertest"));
+	write_bytes(tpath("cproj/a.spec.ts"), B("test"), 0644);
+	settle();
+	ck_assert_int_eq(ht_dirhash_project(dir, dir, "res.json", "man.json", NULL, plain, &err),
+	                 HYPERTEST_OK);
+	ck_assert_int_eq(ht_dirhash_project(dir, dir, "res.json", "man.json", cache, cached, &err),
+	                 HYPERTEST_OK);
+	ck_assert_str_eq(cached, plain);
+	ck_assert_int_eq(access(cache, F_OK), 0);
+	ck_assert_int_eq(ht_dirhash_project(dir, dir, "res.json", "man.json", NULL, plain, &err),
+	                 HYPERTEST_OK);
+	ck_assert_str_eq(cached, plain);
+	rewrite_cached_hash(cache, dir, fake_hash);
+	ck_assert_int_eq(ht_dirhash_project(dir, dir, "res.json", "man.json", cache, cached, &err),
+	                 HYPERTEST_OK);
+	ck_assert_str_eq(cached, fake_hash);
+	/* the results file is left out of the key as of the hash */
+	write_bytes(tpath("cproj/res.json"), B("{}"), 0644);
+	ck_assert_int_eq(ht_dirhash_project(dir, dir, "res.json", "man.json", cache, cached, &err),
+	                 HYPERTEST_OK);
+	ck_assert_str_eq(cached, fake_hash);
+	write_bytes(tpath("cproj/b.spec.ts"), B("test"), 0644);
+	ck_assert_int_eq(ht_dirhash_project(dir, dir, "res.json", "man.json", cache, cached, &err),
+	                 HYPERTEST_OK);
+	ck_assert_int_eq(ht_dirhash_project(dir, dir, "res.json", "man.json", NULL, plain, &err),
+	                 HYPERTEST_OK);
+	ck_assert_str_eq(cached, plain);
+	ck_assert_str_ne(cached, fake_hash);
+	free(dir);
+	free(cache);
+}
+END_TEST
+
 /* ---- the transform and the order ---------------------------------------- */
 
 static const struct {
@@ -411,7 +575,7 @@ START_TEST(test_project_state_left_out)
 	make_dir(dir);
 	make_dir(tpath("proj/tests"));
 	write_bytes(tpath("proj/tests/a.spec.ts"), B("test"), 0644);
-	ck_assert_int_eq(ht_dirhash_project(dir, dir, "res.json", "m/man.json", before, &err),
+	ck_assert_int_eq(ht_dirhash_project(dir, dir, "res.json", "m/man.json", NULL, before, &err),
 	                 HYPERTEST_OK);
 	make_dir(tpath("proj/.hypertest"));
 	make_dir(tpath("proj/.hypertest/bucket"));
@@ -419,19 +583,20 @@ START_TEST(test_project_state_left_out)
 	write_bytes(tpath("proj/res.json"), B("{}"), 0644);
 	make_dir(tpath("proj/m"));
 	write_bytes(tpath("proj/m/man.json"), B("{}"), 0644);
-	ck_assert_int_eq(ht_dirhash_project(dir, dir, "res.json", "m/man.json", after, &err),
+	ck_assert_int_eq(ht_dirhash_project(dir, dir, "res.json", "m/man.json", NULL, after, &err),
 	                 HYPERTEST_OK);
 	ck_assert_str_eq(before, after);
 	ck_assert_int_eq(ht_dirhash(dir, plain, &err), HYPERTEST_OK);
 	ck_assert_str_ne(plain, before);
 	/* from a subdirectory of the project: the same names are other files */
-	ck_assert_int_eq(ht_dirhash_project(tpath("proj/m"), dir, "res.json", "man.json", after, &err),
+	ck_assert_int_eq(ht_dirhash_project(tpath("proj/m"), dir, "res.json", "man.json", NULL, after,
+	                                    &err),
 	                 HYPERTEST_OK);
 	ck_assert_int_eq(ht_dirhash(tpath("proj/m"), plain, &err), HYPERTEST_OK);
 	ck_assert_str_eq(after, plain);
 	/* another file still counts */
 	write_bytes(tpath("proj/other.json"), B("{}"), 0644);
-	ck_assert_int_eq(ht_dirhash_project(dir, dir, "res.json", "m/man.json", after, &err),
+	ck_assert_int_eq(ht_dirhash_project(dir, dir, "res.json", "m/man.json", NULL, after, &err),
 	                 HYPERTEST_OK);
 	ck_assert_str_ne(before, after);
 	free(dir);
@@ -721,6 +886,8 @@ static Suite *dirhash_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_fixture, 0, (int)NFIXTURES);
 	tcase_add_test(tc, test_special_files_skipped);
+	tcase_add_test(tc, test_cached);
+	tcase_add_test(tc, test_cached_project);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
