@@ -435,7 +435,8 @@ class EndpointTest(unittest.TestCase):
         wall, out = asyncio.run(run())
         self.assertEqual(sorted(b["name"] for s, b in out), sorted("t%d" % i for i in range(n)))
         self.assertEqual({s for s, b in out}, {200})
-        self.assertLess(wall, 3.0)
+        # all 500 at once is shown by maxInFlight below, not by a wall-time
+        # bound (the machine's load decides the wall time; bench/ measures it)
         self.assertGreaterEqual(wall, 1.0)
         stats = self.control("GET", "stats")["lambda"]["functions"]["slow"]
         self.assertEqual((stats["invocations"], stats["maxInFlight"], stats["statuses"]),
