@@ -23,8 +23,11 @@
  * warm-up with the requests.  A request that finds every connection its
  * multi handle may open busy with a warm-up request waits in libcurl for
  * the first to be free: the warm-up never makes more connections than the
- * client's concurrency, and the requests do not open others meanwhile.  The thread calls no callback of
- * the caller (no log, no completion).
+ * client's concurrency, and the requests do not open others meanwhile.
+ * The first request waits for the warm-up's requests in flight to be
+ * done (warm_hand_over), so that every request finds a connection idle
+ * and an easy handle to reuse.  The thread calls no callback of the
+ * caller (no log, no completion).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -266,11 +269,27 @@ static void start(aws_http *h, transfer *t)
 	tl_push(&h->running, t);
 }
 
+static int multi_wait(aws_http *h, int timeout_ms);
+
+/* The first request takes over from the warm-up: its requests still in
+ * flight are driven to their end first (each has a timeout of twice the
+ * connect timeout), so that the requests find their connections idle and
+ * their easy handles free, and neither open connections beside them nor
+ * make handles of their own.  Only before the first request: later ones
+ * never find a warm-up request running. */
+static void warm_hand_over(aws_http *h)
+{
+	warm_join(h, 1);
+	while (h->warm_left && h->running.n == h->warm_left && !h->delayed.n && !h->ready.n)
+		if (multi_wait(h, 1000) < 0)
+			break;
+}
+
 int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done, void *ud,
                        char **err)
 {
 	transfer *t;
-	warm_join(h, 1);
+	warm_hand_over(h);
 	t = calloc(1, sizeof *t);
 	if (!t) {
 		aws_http_request_free(req);
@@ -280,7 +299,11 @@ int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done
 	t->req = req;
 	t->done = done;
 	t->ud = ud;
-	t->easy = h->nidle ? h->idle[--h->nidle] : curl_easy_init();
+	if (h->nidle) {
+		t->easy = h->idle[--h->nidle];
+	} else if ((t->easy = curl_easy_init())) {
+		h->handles++;
+	}
 	if (!t->easy) {
 		t->req = NULL;
 		free(t);
@@ -421,8 +444,6 @@ static long long next_timer(const aws_http *h)
 	return next < 0 ? -1 : next - htp_now_ms() < 0 ? 0 : next - htp_now_ms();
 }
 
-static int multi_wait(aws_http *h, int timeout_ms);
-
 int aws_http_multi_wait(aws_http *h, int timeout_ms)
 {
 	warm_join(h, 1);
@@ -501,6 +522,7 @@ static size_t warm_add(aws_http *h, size_t n)
 			free(t);
 			break;
 		}
+		h->handles++;
 		t->h = h;
 		t->warm = 1;
 		t->easy = e;
@@ -522,6 +544,7 @@ static size_t warm_add(aws_http *h, size_t n)
 		curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 		aws_tls_setup(h->tls, e);
+		aws_http_small_buffers(e);
 		t->sh = least_loaded(h);
 		if (curl_multi_add_handle(t->sh->multi, e) != CURLM_OK) {
 			curl_easy_cleanup(e);
@@ -554,15 +577,23 @@ static void *warm_main(void *ud)
 	return NULL;
 }
 
+size_t aws_http_handles(const aws_http *h)
+{
+	return h->handles;
+}
+
 size_t aws_http_warm_left(aws_http *h)
 {
 	warm_join(h, 0);
 	return h->warm_left;
 }
 
-int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, char **err)
+int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, size_t *opening,
+                  char **err)
 {
 	int rc;
+	if (opening)
+		*opening = 0;
 	warm_join(h, 1);
 	/* once per client, before its first request: never more connections
 	 * than the client may open */
@@ -580,6 +611,8 @@ int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, char **err
 		return aws_fail(err, HYPERTEST_ERR_NOMEM, "libcurl: cannot create handles");
 	}
 	h->warm_more = n; /* one of them finds the first's connection idle */
+	if (opening)
+		*opening = n;
 	atomic_store(&h->warm_stop, 0);
 	if (pthread_create(&h->warm_thread, NULL, warm_main, h) == 0) {
 		h->warm_thread_on = 1;
