@@ -511,7 +511,12 @@ static size_t drop_cb(char *data, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
-/* Add n warm-up requests (h->warm_url, h->warm_headers); how many were. */
+/* Add n warm-up requests (h->warm_url, h->warm_headers); how many were.
+ * Each but the first is made on a new connection: a warm-up request
+ * answered before another has started must not lend it its connection
+ * (which happens on a loaded machine), or the warm-up leaves fewer
+ * connections than asked and the first wave opens the rest.  The first
+ * may take an idle one (the warm-up's first request's). */
 static size_t warm_add(aws_http *h, size_t n)
 {
 	size_t i;
@@ -529,6 +534,7 @@ static size_t warm_add(aws_http *h, size_t n)
 		curl_easy_setopt(e, CURLOPT_URL, h->warm_url);
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->warm_headers);
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, i > 0 ? 1L : 0L);
 		curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, drop_cb);
 		curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

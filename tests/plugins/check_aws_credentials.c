@@ -824,6 +824,30 @@ START_TEST(test_multi_warm_up_hand_over)
 }
 END_TEST
 
+/* Warm-up requests answered at once (by the time the next one starts,
+ * the previous one's connection may be idle): still one connection each,
+ * as many as asked, none of them lent to another warm-up request. */
+START_TEST(test_multi_warm_up_fast_answers)
+{
+	httpd *d = httpd_start(handler, NULL, 0);
+	aws_http *h = client(8, 1, 0, NULL);
+	char *err = NULL;
+	size_t opening = 0;
+	aws_http_request *warm = aws_http_request_new("GET", url_of(d, "/x"), "warm-up");
+	ck_assert_ptr_nonnull(warm);
+	ck_assert_int_eq(aws_http_warm(h, warm, 8, &opening, &err), 0);
+	ck_assert_uint_eq(opening, 8);
+	while (aws_http_warm_left(h))
+		ck_assert_int_ge(aws_http_multi_wait(h, 100), 0);
+	ck_assert_int_eq(httpd_requests(d), 9);
+	ck_assert_int_eq(httpd_connections(d), 8);
+	free(err);
+	aws_http_request_free(warm);
+	aws_http_free(h);
+	httpd_stop(d);
+}
+END_TEST
+
 START_TEST(test_multi_warm_up)
 {
 	httpd *d = httpd_start(handler, NULL, 0);
@@ -956,6 +980,7 @@ int main(void)
 	tcase_add_test(tc, test_multi_2000_in_flight);
 	tcase_add_test(tc, test_multi_warm_up);
 	tcase_add_test(tc, test_multi_warm_up_hand_over);
+	tcase_add_test(tc, test_multi_warm_up_fast_answers);
 	tcase_add_test(tc, test_multi_retry_does_not_block);
 	tcase_add_test(tc, test_multi_cancel);
 	suite_add_tcase(s, tc);
