@@ -77,6 +77,8 @@ struct aws_http {
 	size_t handles;    /* easy handles the multi mode made (warm-up's included) */
 	unsigned long long rng;
 	int epfd;          /* the sockets of all multi handles (http-multi.c) */
+	CURL **byfd;       /* the easy handle each watched socket is for, by descriptor */
+	size_t nbyfd;
 	/* the warm-up (aws_http_warm): its transfers in running, and the
 	 * thread that drives them until the client is used */
 	int warmed;        /* aws_http_warm was called */

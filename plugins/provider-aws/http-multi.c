@@ -73,12 +73,24 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *ud, void *sock
 	shard *sh = ud;
 	aws_http *h = sh->h;
 	struct epoll_event ev;
-	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
 		epoll_ctl(h->epfd, EPOLL_CTL_DEL, s, NULL);
 		curl_multi_assign(sh->multi, s, NULL);
+		if ((size_t)s < h->nbyfd)
+			h->byfd[s] = NULL;
 		return 0;
 	}
+	if (s >= 0 && (size_t)s >= h->nbyfd) {
+		size_t n = (size_t)s + 1 > 2 * h->nbyfd ? (size_t)s + 1 : 2 * h->nbyfd;
+		CURL **p = realloc(h->byfd, n * sizeof *p);
+		if (p) {
+			memset(p + h->nbyfd, 0, (n - h->nbyfd) * sizeof *p);
+			h->byfd = p;
+			h->nbyfd = n;
+		}
+	}
+	if (s >= 0 && (size_t)s < h->nbyfd)
+		h->byfd[s] = easy;
 	memset(&ev, 0, sizeof ev);
 	/* the socket and its shard */
 	ev.data.u64 = (uint64_t)sh->index << 32 | (uint32_t)s;
@@ -149,10 +161,14 @@ static void transfer_free(aws_http *h, transfer *t)
 				h->idle_cap = cap;
 			}
 		}
-		if (h->nidle < h->idle_cap)
+		if (h->nidle < h->idle_cap) {
 			h->idle[h->nidle++] = t->easy;
-		else
+		} else {
+			for (size_t i = 0; i < h->nbyfd; i++)
+				if (h->byfd[i] == t->easy)
+					h->byfd[i] = NULL;
 			curl_easy_cleanup(t->easy);
+		}
 	}
 	curl_slist_free_all(t->slist);
 	aws_http_response_clear(&t->resp);
@@ -224,6 +240,9 @@ void aws_http_multi_release(aws_http *h)
 		if (h->shards[i].multi)
 			curl_multi_cleanup(h->shards[i].multi);
 	free(h->shards);
+	free(h->byfd);
+	h->byfd = NULL;
+	h->nbyfd = 0;
 	h->shards = NULL;
 	h->nshards = 0;
 }
@@ -498,6 +517,9 @@ static int multi_wait(aws_http *h, int timeout_ms)
 			if (si < h->nshards &&
 			    curl_multi_socket_action(h->shards[si].multi, s, flags, &running) != CURLM_OK)
 				return -HYPERTEST_ERR_HTTP;
+			/* what was read may have left an empty TLS buffer held */
+			if ((flags & CURL_CSELECT_IN) && s >= 0 && (size_t)s < h->nbyfd && h->byfd[s])
+				aws_tls_trim(h->tls, h->byfd[s]);
 		}
 	}
 }
