@@ -17,6 +17,16 @@
 /* transfers per multi handle at most (http-multi.c) */
 #define AWS_SHARD_SIZE 256
 
+/* libcurl's buffers of each handle of the asynchronous mode, which live
+ * as long as the handle: a receive buffer (16 KB by default) and, for
+ * every HTTPS request, an upload buffer the request is copied into (64 KB
+ * by default; 16 KB is libcurl's least).  Thousands of handles are in
+ * flight at once and the answers are small (a TLS record is read in
+ * pieces of this size).  aws_http_small_buffers sets both. */
+#define AWS_RECV_BUFFER 4096L
+#define AWS_UPLOAD_BUFFER 16384L
+void aws_http_small_buffers(CURL *e);
+
 typedef struct shard shard;
 
 /* One request in the client: its easy handle, its attempts. */
@@ -64,8 +74,11 @@ struct aws_http {
 	tlist ready;       /* completed, callback pending (cancelled, add errors) */
 	CURL **idle;       /* easy handles to reuse in the multi mode */
 	size_t nidle, idle_cap;
+	size_t handles;    /* easy handles the multi mode made (warm-up's included) */
 	unsigned long long rng;
 	int epfd;          /* the sockets of all multi handles (http-multi.c) */
+	CURL **byfd;       /* the easy handle each watched socket is for, by descriptor */
+	size_t nbyfd;
 	/* the warm-up (aws_http_warm): its transfers in running, and the
 	 * thread that drives them until the client is used */
 	int warmed;        /* aws_http_warm was called */

@@ -23,8 +23,11 @@
  * warm-up with the requests.  A request that finds every connection its
  * multi handle may open busy with a warm-up request waits in libcurl for
  * the first to be free: the warm-up never makes more connections than the
- * client's concurrency, and the requests do not open others meanwhile.  The thread calls no callback of
- * the caller (no log, no completion).
+ * client's concurrency, and the requests do not open others meanwhile.
+ * The first request waits for the warm-up's requests in flight to be
+ * done (warm_hand_over), so that every request finds a connection idle
+ * and an easy handle to reuse.  The thread calls no callback of the
+ * caller (no log, no completion).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -70,12 +73,24 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *ud, void *sock
 	shard *sh = ud;
 	aws_http *h = sh->h;
 	struct epoll_event ev;
-	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
 		epoll_ctl(h->epfd, EPOLL_CTL_DEL, s, NULL);
 		curl_multi_assign(sh->multi, s, NULL);
+		if ((size_t)s < h->nbyfd)
+			h->byfd[s] = NULL;
 		return 0;
 	}
+	if (s >= 0 && (size_t)s >= h->nbyfd) {
+		size_t n = (size_t)s + 1 > 2 * h->nbyfd ? (size_t)s + 1 : 2 * h->nbyfd;
+		CURL **p = realloc(h->byfd, n * sizeof *p);
+		if (p) {
+			memset(p + h->nbyfd, 0, (n - h->nbyfd) * sizeof *p);
+			h->byfd = p;
+			h->nbyfd = n;
+		}
+	}
+	if (s >= 0 && (size_t)s < h->nbyfd)
+		h->byfd[s] = easy;
 	memset(&ev, 0, sizeof ev);
 	/* the socket and its shard */
 	ev.data.u64 = (uint64_t)sh->index << 32 | (uint32_t)s;
@@ -146,10 +161,14 @@ static void transfer_free(aws_http *h, transfer *t)
 				h->idle_cap = cap;
 			}
 		}
-		if (h->nidle < h->idle_cap)
+		if (h->nidle < h->idle_cap) {
 			h->idle[h->nidle++] = t->easy;
-		else
+		} else {
+			for (size_t i = 0; i < h->nbyfd; i++)
+				if (h->byfd[i] == t->easy)
+					h->byfd[i] = NULL;
 			curl_easy_cleanup(t->easy);
+		}
 	}
 	curl_slist_free_all(t->slist);
 	aws_http_response_clear(&t->resp);
@@ -221,6 +240,9 @@ void aws_http_multi_release(aws_http *h)
 		if (h->shards[i].multi)
 			curl_multi_cleanup(h->shards[i].multi);
 	free(h->shards);
+	free(h->byfd);
+	h->byfd = NULL;
+	h->nbyfd = 0;
 	h->shards = NULL;
 	h->nshards = 0;
 }
@@ -266,11 +288,27 @@ static void start(aws_http *h, transfer *t)
 	tl_push(&h->running, t);
 }
 
+static int multi_wait(aws_http *h, int timeout_ms);
+
+/* The first request takes over from the warm-up: its requests still in
+ * flight are driven to their end first (each has a timeout of twice the
+ * connect timeout), so that the requests find their connections idle and
+ * their easy handles free, and neither open connections beside them nor
+ * make handles of their own.  Only before the first request: later ones
+ * never find a warm-up request running. */
+static void warm_hand_over(aws_http *h)
+{
+	warm_join(h, 1);
+	while (h->warm_left && h->running.n == h->warm_left && !h->delayed.n && !h->ready.n)
+		if (multi_wait(h, 1000) < 0)
+			break;
+}
+
 int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done, void *ud,
                        char **err)
 {
 	transfer *t;
-	warm_join(h, 1);
+	warm_hand_over(h);
 	t = calloc(1, sizeof *t);
 	if (!t) {
 		aws_http_request_free(req);
@@ -280,7 +318,11 @@ int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done
 	t->req = req;
 	t->done = done;
 	t->ud = ud;
-	t->easy = h->nidle ? h->idle[--h->nidle] : curl_easy_init();
+	if (h->nidle) {
+		t->easy = h->idle[--h->nidle];
+	} else if ((t->easy = curl_easy_init())) {
+		h->handles++;
+	}
 	if (!t->easy) {
 		t->req = NULL;
 		free(t);
@@ -421,8 +463,6 @@ static long long next_timer(const aws_http *h)
 	return next < 0 ? -1 : next - htp_now_ms() < 0 ? 0 : next - htp_now_ms();
 }
 
-static int multi_wait(aws_http *h, int timeout_ms);
-
 int aws_http_multi_wait(aws_http *h, int timeout_ms)
 {
 	warm_join(h, 1);
@@ -477,6 +517,9 @@ static int multi_wait(aws_http *h, int timeout_ms)
 			if (si < h->nshards &&
 			    curl_multi_socket_action(h->shards[si].multi, s, flags, &running) != CURLM_OK)
 				return -HYPERTEST_ERR_HTTP;
+			/* what was read may have left an empty TLS buffer held */
+			if ((flags & CURL_CSELECT_IN) && s >= 0 && (size_t)s < h->nbyfd && h->byfd[s])
+				aws_tls_trim(h->tls, h->byfd[s]);
 		}
 	}
 }
@@ -490,7 +533,12 @@ static size_t drop_cb(char *data, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
-/* Add n warm-up requests (h->warm_url, h->warm_headers); how many were. */
+/* Add n warm-up requests (h->warm_url, h->warm_headers); how many were.
+ * Each but the first is made on a new connection: a warm-up request
+ * answered before another has started must not lend it its connection
+ * (which happens on a loaded machine), or the warm-up leaves fewer
+ * connections than asked and the first wave opens the rest.  The first
+ * may take an idle one (the warm-up's first request's). */
 static size_t warm_add(aws_http *h, size_t n)
 {
 	size_t i;
@@ -501,12 +549,14 @@ static size_t warm_add(aws_http *h, size_t n)
 			free(t);
 			break;
 		}
+		h->handles++;
 		t->h = h;
 		t->warm = 1;
 		t->easy = e;
 		curl_easy_setopt(e, CURLOPT_URL, h->warm_url);
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->warm_headers);
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, i > 0 ? 1L : 0L);
 		curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, drop_cb);
 		curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -522,6 +572,7 @@ static size_t warm_add(aws_http *h, size_t n)
 		curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 		aws_tls_setup(h->tls, e);
+		aws_http_small_buffers(e);
 		t->sh = least_loaded(h);
 		if (curl_multi_add_handle(t->sh->multi, e) != CURLM_OK) {
 			curl_easy_cleanup(e);
@@ -554,15 +605,23 @@ static void *warm_main(void *ud)
 	return NULL;
 }
 
+size_t aws_http_handles(const aws_http *h)
+{
+	return h->handles;
+}
+
 size_t aws_http_warm_left(aws_http *h)
 {
 	warm_join(h, 0);
 	return h->warm_left;
 }
 
-int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, char **err)
+int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, size_t *opening,
+                  char **err)
 {
 	int rc;
+	if (opening)
+		*opening = 0;
 	warm_join(h, 1);
 	/* once per client, before its first request: never more connections
 	 * than the client may open */
@@ -580,6 +639,8 @@ int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, char **err
 		return aws_fail(err, HYPERTEST_ERR_NOMEM, "libcurl: cannot create handles");
 	}
 	h->warm_more = n; /* one of them finds the first's connection idle */
+	if (opening)
+		*opening = n;
 	atomic_store(&h->warm_stop, 0);
 	if (pthread_create(&h->warm_thread, NULL, warm_main, h) == 0) {
 		h->warm_thread_on = 1;

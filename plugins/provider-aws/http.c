@@ -536,6 +536,12 @@ int aws_http_header_list(aws_http *h, const aws_http_request *r, struct curl_sli
 	return 0;
 }
 
+void aws_http_small_buffers(CURL *e)
+{
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, AWS_RECV_BUFFER);
+	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, AWS_UPLOAD_BUFFER);
+}
+
 int aws_http_setup_attempt(aws_http *h, transfer *t, char **err)
 {
 	aws_http_request *r = t->req;
@@ -556,6 +562,8 @@ int aws_http_setup_attempt(aws_http *h, transfer *t, char **err)
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->slist);
 	aws_tls_setup(h->tls, e);
+	if (e != h->easy)
+		aws_http_small_buffers(e);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);

@@ -135,13 +135,20 @@ size_t aws_http_multi_pending(aws_http *h);
  * pool.  A thread drives them (calling no log or completion callback)
  * until the next call of aws_http_multi_* or aws_http_free, which stops it
  * and takes over what is left (the n are never started if the first is
- * not done by then); requests that find every connection their multi
- * handle may open busy wait for one to be free.  req stays the
- * caller's.  0, or an error code (nothing started). */
-int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, char **err);
+ * not done by then); the first aws_http_multi_add waits for the warm-up's
+ * requests in flight to be done, so that the requests reuse their
+ * connections and open none beside them.  req stays the caller's.
+ * *opening (if not NULL): how many connections the warm-up opens, 0 when
+ * it does not start (already done once, requests made, n == 0).  0, or
+ * an error code (nothing started). */
+int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, size_t *opening,
+                  char **err);
 /* Warm-up requests not finished yet: waits for the warm-up's thread to be
  * done first (what it leaves finishes in aws_http_multi_wait). */
 size_t aws_http_warm_left(aws_http *h);
+/* Easy handles the asynchronous mode has made so far (the warm-up's
+ * included; each is reused once its request is done). */
+size_t aws_http_handles(const aws_http *h);
 
 /* ---- AWS errors ------------------------------------------------------------------ */
 

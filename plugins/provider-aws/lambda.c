@@ -394,7 +394,7 @@ void aws_lambda_warm(aws_provider *p)
 {
 	char *err = NULL;
 	aws_http_request *req;
-	size_t n = p->o.concurrency > 0 ? (size_t)p->o.concurrency : 0;
+	size_t n = p->o.concurrency > 0 ? (size_t)p->o.concurrency : 0, opening = 0;
 	if (n == 0 || !p->ihttp || p->function_side || invoke_target(p) != 0)
 		return;
 	/* GET of the Invoke path, signed: Lambda answers 404 UnknownOperation
@@ -403,11 +403,13 @@ void aws_lambda_warm(aws_provider *p)
 		return;
 	req->sign = aws_http_sign_sigv4;
 	req->sign_ud = &p->sig[AWS_SVC_LAMBDA];
-	aws_p_log(p, HYPERTEST_LOG_DEBUG,
-	          "Lambda: opening up to %zu connections to %s ahead of the invocations", n,
-	          p->ep[AWS_SVC_LAMBDA].url);
-	if (aws_http_warm(p->ihttp, req, n, &err) != 0)
+	/* logged once the warm-up has started: not on every object read */
+	if (aws_http_warm(p->ihttp, req, n, &opening, &err) != 0)
 		aws_p_log(p, HYPERTEST_LOG_DEBUG, "Lambda: no warm-up: %s", aws_msg(err));
+	else if (opening)
+		aws_p_log(p, HYPERTEST_LOG_DEBUG,
+		          "Lambda: opening up to %zu connections to %s ahead of the invocations",
+		          opening, p->ep[AWS_SVC_LAMBDA].url);
 	free(err);
 	aws_http_request_free(req);
 }

@@ -39,6 +39,7 @@ struct aws_tls {
 	unsigned loads;
 	char load_error[512];      /* why the store could not be built */
 	int no_ctx_callback;       /* libcurl refused CURLOPT_SSL_CTX_FUNCTION */
+	int can_trim;              /* aws_tls_trim may call SSL_free_buffers */
 	CURLSH *share;
 	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
 };
@@ -85,6 +86,17 @@ static const char *env(const char *name)
 
 static aws_tls *make(const char *option, const char *profile_value, const char *profile_source,
                      int strict, char **err);
+
+/* SSL_free_buffers of the OpenSSL loaded has the fix of CVE-2024-4741. */
+static int free_buffers_is_safe(void)
+{
+	unsigned long v = OpenSSL_version_num();
+	unsigned long major = v >> 28, minor = (v >> 20) & 0xff, patch = (v >> 4) & 0xff;
+	static const unsigned long fixed[] = {14, 6, 2, 1}; /* 3.0.14, 3.1.6, 3.2.2, 3.3.1 */
+	if (major != 3)
+		return 0;
+	return minor >= 4 || patch >= fixed[minor];
+}
 
 aws_tls *aws_tls_new(const char *option, const char *profile_value, const char *profile_source,
                      char **err)
@@ -161,6 +173,7 @@ static aws_tls *make(const char *option, const char *profile_value, const char *
 	curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	/* the callback is handed an SSL_CTX of libcurl's OpenSSL: it must be ours */
 	t->no_ctx_callback = !aws_tls_curl_has_our_openssl();
+	t->can_trim = !t->no_ctx_callback && free_buffers_is_safe();
 	return t;
 }
 
@@ -274,6 +287,15 @@ static CURLcode ssl_ctx_cb(CURL *easy, void *ssl_ctx, void *ud)
 	 * keeps no 34 KB of empty TLS buffers: thousands of them do */
 	SSL_CTX_set_mode(ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
 	return CURLE_OK;
+}
+
+void aws_tls_trim(aws_tls *t, CURL *e)
+{
+	struct curl_tlssessioninfo *ti = NULL;
+	if (!t->can_trim || curl_easy_getinfo(e, CURLINFO_TLS_SSL_PTR, &ti) != CURLE_OK || !ti ||
+	    ti->backend != CURLSSLBACKEND_OPENSSL || !ti->internals)
+		return;
+	(void)SSL_free_buffers(ti->internals); /* 0: data pending, kept */
 }
 
 void aws_tls_setup(aws_tls *t, CURL *e)

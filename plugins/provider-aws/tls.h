@@ -36,6 +36,17 @@ void aws_tls_unref(aws_tls *t);
  * handle (after curl_easy_reset). */
 void aws_tls_setup(aws_tls *t, CURL *easy);
 
+/* Free the TLS buffers of the easy handle's connection if they hold
+ * nothing (SSL_free_buffers; the next read allocates them again).  After
+ * the server's TLS 1.3 session tickets, which arrive once the request is
+ * out, OpenSSL keeps a 17 KB read buffer that SSL_MODE_RELEASE_BUFFERS
+ * does not release: with thousands of connections waiting for their
+ * answers, the largest share of the memory.  Nothing with a libcurl on
+ * another TLS library or OpenSSL, nor with an OpenSSL whose
+ * SSL_free_buffers may touch freed memory (CVE-2024-4741: before 3.0.14,
+ * 3.1.6, 3.2.2, 3.3.1). */
+void aws_tls_trim(aws_tls *t, CURL *easy);
+
 /* The CA bundle (a file, or a directory when ca_is_dir; NULL: OpenSSL's
  * default paths) and where it came from: "option caBundle",
  * "AWS_CA_BUNDLE", "/root/.aws/config [profile dev]", "HYPERTEST_CA_BUNDLE",

@@ -787,6 +787,67 @@ START_TEST(test_multi_2000_in_flight)
 }
 END_TEST
 
+/* Requests made while the warm-up's are still in flight (the endpoint
+ * answers one warm-up request at a time, 50 ms each) wait for them: they
+ * reuse their connections and their easy handles, and make none. */
+START_TEST(test_multi_warm_up_hand_over)
+{
+	httpd *d = httpd_start(handler, NULL, 0);
+	aws_http *h = client(8, 1, 0, NULL);
+	char *err = NULL;
+	tally t = {0};
+	time_t start = time(NULL);
+	size_t opening = 0;
+	int i;
+	aws_http_request *warm = aws_http_request_new("GET", url_of(d, "/warm"), "warm-up");
+	ck_assert_ptr_nonnull(warm);
+	ck_assert_int_eq(aws_http_warm(h, warm, 8, &opening, &err), 0);
+	ck_assert_uint_eq(opening, 8);
+	/* the first is answered, the other 8 are sent one after the other */
+	while (httpd_requests(d) < 2 && time(NULL) - start < 60) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	for (i = 0; i < 8; i++)
+		add(h, url_of(d, "/x"), &t);
+	while (aws_http_multi_pending(h))
+		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
+	ck_assert_int_eq(t.ok, 8);
+	ck_assert_int_eq(httpd_requests(d), 17);
+	ck_assert_int_eq(httpd_connections(d), 8);
+	/* the warm-up's 9 handles (the first, then 8), none more */
+	ck_assert_uint_eq(aws_http_handles(h), 9);
+	free(err);
+	aws_http_request_free(warm);
+	aws_http_free(h);
+	httpd_stop(d);
+}
+END_TEST
+
+/* Warm-up requests answered at once (by the time the next one starts,
+ * the previous one's connection may be idle): still one connection each,
+ * as many as asked, none of them lent to another warm-up request. */
+START_TEST(test_multi_warm_up_fast_answers)
+{
+	httpd *d = httpd_start(handler, NULL, 0);
+	aws_http *h = client(8, 1, 0, NULL);
+	char *err = NULL;
+	size_t opening = 0;
+	aws_http_request *warm = aws_http_request_new("GET", url_of(d, "/x"), "warm-up");
+	ck_assert_ptr_nonnull(warm);
+	ck_assert_int_eq(aws_http_warm(h, warm, 8, &opening, &err), 0);
+	ck_assert_uint_eq(opening, 8);
+	while (aws_http_warm_left(h))
+		ck_assert_int_ge(aws_http_multi_wait(h, 100), 0);
+	ck_assert_int_eq(httpd_requests(d), 9);
+	ck_assert_int_eq(httpd_connections(d), 8);
+	free(err);
+	aws_http_request_free(warm);
+	aws_http_free(h);
+	httpd_stop(d);
+}
+END_TEST
+
 START_TEST(test_multi_warm_up)
 {
 	httpd *d = httpd_start(handler, NULL, 0);
@@ -794,11 +855,13 @@ START_TEST(test_multi_warm_up)
 	char *err = NULL;
 	tally t = {0};
 	time_t start = time(NULL);
+	size_t opening = 99;
 	int i;
 	aws_http_request *warm = aws_http_request_new("GET", url_of(d, "/warm"), "warm-up");
 	ck_assert_ptr_nonnull(warm);
 	/* asked for 50: no more than the client's concurrency (8) */
-	ck_assert_int_eq(aws_http_warm(h, warm, 50, &err), 0);
+	ck_assert_int_eq(aws_http_warm(h, warm, 50, &opening, &err), 0);
+	ck_assert_uint_eq(opening, 8);
 	/* its own thread drives them (one, then 8 on 8 connections, one of
 	 * them the first's): this one does not touch the client */
 	while (httpd_requests(d) < 9 && time(NULL) - start < 60) {
@@ -819,7 +882,8 @@ START_TEST(test_multi_warm_up)
 	ck_assert_int_eq(httpd_requests(d), 17);
 	ck_assert_int_eq(httpd_connections(d), 8);
 	/* once per client */
-	ck_assert_int_eq(aws_http_warm(h, warm, 8, &err), 0);
+	ck_assert_int_eq(aws_http_warm(h, warm, 8, &opening, &err), 0);
+	ck_assert_uint_eq(opening, 0);
 	ck_assert_int_eq(aws_http_warm_left(h), 0);
 	ck_assert_int_eq(httpd_requests(d), 17);
 	aws_http_request_free(warm);
@@ -915,6 +979,8 @@ int main(void)
 	tcase_add_test(tc, test_request_headers);
 	tcase_add_test(tc, test_multi_2000_in_flight);
 	tcase_add_test(tc, test_multi_warm_up);
+	tcase_add_test(tc, test_multi_warm_up_hand_over);
+	tcase_add_test(tc, test_multi_warm_up_fast_answers);
 	tcase_add_test(tc, test_multi_retry_does_not_block);
 	tcase_add_test(tc, test_multi_cancel);
 	suite_add_tcase(s, tc);

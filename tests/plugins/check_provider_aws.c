@@ -757,6 +757,15 @@ static int warm_requests(const char *fn, json_int_t since)
 	return n;
 }
 
+/* How many times what occurs in text. */
+static int count_lines(const char *text, const char *what)
+{
+	int n = 0;
+	for (const char *p = text; p && (p = strstr(p, what)); p += strlen(what))
+		n++;
+	return n;
+}
+
 /* The core reads the manifest just before it invokes: meanwhile the
  * provider opens as many connections as the configured concurrency (100,
  * from the fixture's configuration), with signed requests (one first,
@@ -787,6 +796,10 @@ START_TEST(test_invoke_warm_up)
 		nanosleep(&ts, NULL);
 	}
 	ck_assert_int_eq(warm_requests(fn, since), 1 + N);
+	/* another object read starts nothing, and says nothing of a warm-up */
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, "no/such/manifest.json", &out),
+	                 HYPERTEST_ERR_NOT_FOUND);
+	ck_assert_int_eq(count_lines(C.logs, "Lambda: opening up to 100 connections to "), 1);
 	stats = control("GET", "/stats", NULL);
 	accepted = json_integer_value(json_object_get(stats, "connectionsAccepted"));
 	json_decref(stats);
