@@ -8,8 +8,9 @@
 # plugins/ registers in README.md, hypertest(1), hypertest-plugin(7) and a
 # section of its own in hypertest.config(5), which names every option of
 # the plugin's table (its "option_names[]"); every page listed in
-# man/Makefile.am and every page in the SEE ALSO of hypertest(1); and every
-# page renders with groff -ww without a warning.
+# man/Makefile.am and every page in the SEE ALSO of hypertest(1); every
+# citation of DESIGN.md naming one of its sections; and every page renders
+# with groff -ww without a warning.
 # Exit 0 pass, 1 fail, 77 skip (groff missing; the name checks still ran).
 set -u
 
@@ -203,6 +204,34 @@ for p in "$man"/*.[1-9]; do
 	echo "$pages_am" | grep -q -x -F -e "$(basename "$p")" ||
 		fail "$(basename "$p") is not installed (man/Makefile.am)"
 done
+
+# DESIGN.md: every citation of it in the sources and documents names a
+# section that exists ('DESIGN.md, "Results file"' or 'DESIGN.md
+# ("Results file")', possibly across a line break in a comment).
+if [ ! -f "$top/DESIGN.md" ]; then
+	fail "DESIGN.md is missing"
+else
+	sed -n 's/^#\{1,4\} \(.*\)$/\1/p' "$top/DESIGN.md" > "$tmp/design-sections"
+	cites=0
+	for f in $(grep -rl -F 'DESIGN.md' "$top/libhypertest" "$top/plugins" "$top/cli" \
+		"$top/include" "$top/tests/unit" "$top/tests/lib" "$top/tests/plugins" \
+		"$top/ABI.md" 2>/dev/null); do
+		case $f in *.c|*.h|*.js|*.md|*.py) ;; *) continue ;; esac
+		tr '\n' ' ' < "$f" | sed -e 's#//# #g' -e 's#[*]# #g' -e 's/[ \t][ \t]*/ /g' \
+			> "$tmp/flat"
+		matches 'DESIGN\.md[,( ]*"[^"]*"' 'DESIGN\.md[,( ]*"' '"' < "$tmp/flat" > "$tmp/cites"
+		all=$(matches 'DESIGN\.md' '' '' < "$tmp/flat" | grep -c .)
+		[ "$all" -eq "$(grep -c . "$tmp/cites")" ] ||
+			fail "$f cites DESIGN.md without naming a section (DESIGN.md, \"Section\")"
+		while read -r name; do
+			cites=$((cites + 1))
+			grep -q -x -F -e "$name" "$tmp/design-sections" ||
+				fail "$f cites DESIGN.md, \"$name\", which has no such section"
+		done < "$tmp/cites"
+	done
+	[ "$cites" -ge 7 ] || fail "found $cites citations of DESIGN.md, expected at least 7"
+	echo "ok: $cites citations of DESIGN.md name sections it has"
+fi
 
 # Long options: the struct option tables of the two programs.
 for f in "$top"/cli/*.c; do
