@@ -20,7 +20,9 @@ hypertest=$build/cli/hypertest
 export HYPERTEST_PLUGIN_PATH=$build/plugins/.libs
 export HYPERTEST_FUNCTION_PROGRAM=$build/cli/hypertest-function
 tmp=$(mktemp -d /tmp/ht-bench-local-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+trap 'chmod -R u+rwx "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+# the local provider's function tree (its default is in the user's cache)
+export XDG_CACHE_HOME="$tmp/cache"
 mkdir -p "$tmp/tests"
 echo "no-op" >"$tmp/tests/noop.txt"
 python3 - "$tmp" "$n" "$c" <<'PY'

@@ -20,7 +20,9 @@ export HYPERTEST_PLUGIN_PATH=$build/plugins/.libs
 export HYPERTEST_FUNCTION_PROGRAM=$build/cli/hypertest-function
 n=${BENCH_TESTS:-5000}
 tmp=$(mktemp -d /tmp/ht-bench-report-XXXXXX) || exit 1
-[ -n "${HT_KEEP:-}" ] || trap 'rm -rf "$tmp"' EXIT
+[ -n "${HT_KEEP:-}" ] || trap 'chmod -R u+rwx "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+# the local provider's function tree (its default is in the user's cache)
+export XDG_CACHE_HOME="$tmp/cache"
 
 mkdir -p "$tmp/tests"
 cat >"$tmp/hypertest.config.json" <<'JSON'

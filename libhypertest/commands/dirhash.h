@@ -1,5 +1,6 @@
 /*
- * dirhash.h - the test-directory hash of the manifest (DESIGN.md): the
+ * dirhash.h - the test-directory hash of the manifest (DESIGN.md, "Test
+ * directory hash"): the
  * same hex digest the TypeScript hypertest computes, bit for bit.
  */
 #ifndef HT_DIRHASH_H

@@ -41,7 +41,8 @@ const char *ht_invocation_test_id(struct hypertest_invocation *inv)
 /* What to call a test the function did not name (it never answered): the
  * first string of its manifest context (every runner puts the test's
  * identity there: "id", "nodeid", "name", "grep"), else its test id.  The
- * results file keeps "unknown" as its name (DESIGN); this is for events. */
+ * results file keeps "unknown" as its name (DESIGN.md, "Results file"); this
+ * is for events. */
 static const char *display_name(const ht_test_result *t)
 {
 	const char *key;

@@ -1,6 +1,6 @@
 /*
  * results.c - function responses turned into test results, and the results
- * file of DESIGN.md.
+ * file of DESIGN.md ("Results file").
  */
 #include <stdarg.h>
 #include <stdio.h>

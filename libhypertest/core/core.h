@@ -259,8 +259,8 @@ void ht_result_from_response(ht_test_result *r, const char *response, size_t len
                              size_t max_len);
 void ht_result_fail(ht_test_result *r, const char *fmt, ...) HT_PRINTF(2, 3);
 void ht_test_result_clear(ht_test_result *r);
-/* The results file of DESIGN.md, with fields added beside the TypeScript
- * schema's (never changing them): per test "startTime"/"endTime" (epoch
+/* The results file of DESIGN.md ("Results file"), with fields added
+ * beside the TypeScript schema's (never changing them): per test "startTime"/"endTime" (epoch
  * ms of the invocation), "expectedDuration" (from the history, when
  * known), "skipMessage", "artifacts" {"prefix","stdout","stderr"} (bucket
  * keys); per run "concurrency". */

@@ -1,8 +1,8 @@
 /*
  * function.c - the function side: serve invocations through the provider,
  * running each payload's one test with the runner and answering with the
- * function response of DESIGN.md.  Whatever the runner does, a response is
- * produced.
+ * function response of DESIGN.md ("Function response").  Whatever the
+ * runner does, a response is produced.
  */
 #include <stdlib.h>
 #include <string.h>

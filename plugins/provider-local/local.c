@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "local.h"
 
@@ -113,6 +114,49 @@ static int opt_path(local_provider *p, json_t *o, const char *key, const char *d
 	return 0;
 }
 
+/* The default functionDir: a directory of the user's cache, one per
+ * project, $XDG_CACHE_HOME/hypertest/local/<name>-<key>/function (or
+ * ~/.cache/...), where <name> is the project directory's last component
+ * (other characters than [A-Za-z0-9._-] as '_', at most 32) and <key> the
+ * first 16 hex digits of the SHA-256 of its absolute path.  Outside the
+ * project, so that a runner listing the project ("testDir": ".", `find .`)
+ * never finds the unpacked image or an invocation's scratch directory.
+ * Without an absolute XDG_CACHE_HOME or HOME: .hypertest/function in the
+ * project, as before. */
+static char *default_function_dir(const char *project)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char *cache;
+	if (xdg && xdg[0] == '/')
+		cache = local_strdup(xdg);
+	else if (home && home[0] == '/')
+		cache = htp_path_join(home, ".cache");
+	else
+		return local_abspath(project, ".hypertest/function");
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	char name[33], key[17];
+	const char *base = strrchr(project, '/');
+	base = base && base[1] ? base + 1 : "root";
+	size_t i;
+	for (i = 0; i < 32 && base[i]; i++)
+		name[i] = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
+		                 base[i]) ? base[i] : '_';
+	name[i] = '\0';
+	if (name[0] == '.')
+		name[0] = '_';
+	if (!cache || EVP_Digest(project, strlen(project), md, &n, EVP_sha256(), NULL) != 1 ||
+	    n < 8) {
+		free(cache);
+		return NULL;
+	}
+	for (i = 0; i < 8; i++)
+		snprintf(key + 2 * i, 3, "%02x", md[i]);
+	char *dir = htp_strdupf("%s/hypertest/local/%s-%s/function", cache, name, key);
+	free(cache);
+	return dir;
+}
+
 /* A number option in [min, max]; integral when asked. */
 static int opt_number(local_provider *p, json_t *o, const char *key, double def, double min,
                       double max, int integral, double *out)
@@ -194,8 +238,11 @@ static int parse_options(local_provider *p, const char *options_json)
 		rc = opt_path(p, o, "imageDir", ".hypertest/image", &p->image_dir);
 	if (rc == 0)
 		rc = opt_path(p, o, "bucketDir", ".hypertest/bucket", &p->bucket_dir);
-	if (rc == 0)
-		rc = opt_path(p, o, "functionDir", ".hypertest/function", &p->function_dir);
+	if (rc == 0 && json_object_get(o, "functionDir"))
+		rc = opt_path(p, o, "functionDir", NULL, &p->function_dir);
+	else if (rc == 0 &&
+	         !(p->function_dir = default_function_dir(core_str(p, HYPERTEST_CORE_PROJECT_DIR))))
+		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	if (rc == 0)
 		rc = opt_oci(p, o, "baseImage", &p->base_layout, &p->base_ref);
 	if (rc == 0)

@@ -56,10 +56,11 @@ static int strings(json_t *obj, const char *key, int relpaths, char ***out, size
 
 static int parse(pw_options *o, json_t *obj, char **error)
 {
-	static const char *const known[] = {"command", "config", "projects", "include", NULL};
+	static const char *const option_names[] = {"command", "config", "projects", "include",
+	                                           NULL};
 	json_t *v;
 	int rc;
-	if ((rc = htp_options_known(PREFIX, obj, known, error)))
+	if ((rc = htp_options_known(PREFIX, obj, option_names, error)))
 		return rc;
 
 	if (json_object_get(obj, "command")) {

@@ -168,7 +168,8 @@ cat >"$emud/hypertest.config.json" <<JSON
    "list": ["find", "tests", "-name", "*.sh", "-type", "f"], "run": ["sh", "{id}"]}},
  "cloudProvider": {"plugin": "local", "options": {"baseImage": "oci:$tmp/base",
    "isolation": "lambda", "functionImage": "oci:$tmp/fnimage", "functionName": "$fn",
-   "lambdaApi": "127.0.0.1:$port", "timeout": 60, "idleTimeout": 120, "ephemeralStorageMB": 16}}}
+   "lambdaApi": "127.0.0.1:$port", "timeout": 60, "idleTimeout": 120, "ephemeralStorageMB": 16,
+   "functionDir": ".hypertest/function"}}}
 JSON
 "$hypertest" -C "$emud" deploy >"$tmp/emu-deploy.out" 2>&1 || { cat "$tmp/emu-deploy.out"; fail "deploy with the local provider"; }
 grep -q "runs functionImage $tmp/fnimage ($digest)" "$tmp/emu-deploy.out" ||

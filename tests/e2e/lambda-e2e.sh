@@ -115,7 +115,8 @@ cat >"$p/hypertest.config.json" <<JSON
  "testRunner": {"plugin": "command", "options": {"testDir": "tests",
    "list": ["find", "tests", "-name", "*.sh", "-type", "f"], "run": ["sh", "{id}", "{artifactsDir}"]}},
  "cloudProvider": {"plugin": "local", "options": {"baseImage": "oci:$tmp/base",
-   "isolation": "lambda", "timeout": 8, "ephemeralStorageMB": 8, "functionName": "e2e-fn"}}}
+   "isolation": "lambda", "timeout": 8, "ephemeralStorageMB": 8, "functionName": "e2e-fn",
+   "functionDir": ".hypertest/function"}}}
 JSON
 
 "$hypertest" -C "$p" deploy >"$tmp/deploy.out" 2>&1 || { cat "$tmp/deploy.out"; fail "deploy"; }

@@ -147,7 +147,9 @@ done
 g=$tmp/kill
 mkdir -p "$g/tests"
 echo x >"$g/tests/x"
-config "$g" '{"tests": ["1", "2", "3", "4", "5"], "run": ["sh", "-c", "sleep 37.5 & sleep 37.6; wait", "{id}"]}' '{}' 5
+# (the function tree in the project, where count_ours looks for the functions)
+config "$g" '{"tests": ["1", "2", "3", "4", "5"], "run": ["sh", "-c", "sleep 37.5 & sleep 37.6; wait", "{id}"]}' \
+	'{"functionDir": ".hypertest/function"}' 5
 "$hypertest" -C "$g" --quiet deploy >/dev/null 2>&1 || fail "deploy kill"
 # a TMPDIR of this part's own for the directories of TMPDIR links: the
 # orchestrators of tests running beside this one sweep /tmp
@@ -175,7 +177,7 @@ for _ in $(seq 50); do [ "$(count_ours)" -eq 0 ] && break; sleep 0.1; done
 # its directory of TMPDIR links stays, until the next orchestrator starts
 left=$(ls -d "$links_base"/hypertest-*-"$killed"-?????? 2>/dev/null)
 [ -n "$left" ] || fail "no directory of TMPDIR links named for process $killed in $links_base"
-config "$g" '{"tests": ["1"], "run": ["true"]}' '{}' 1
+config "$g" '{"tests": ["1"], "run": ["true"]}' '{"functionDir": ".hypertest/function"}' 1
 TMPDIR=$links_base "$hypertest" -C "$g" --quiet invoke >"$tmp/after-kill.out" 2>&1 ||
 	{ cat "$tmp/after-kill.out"; fail "invoke after the kill"; }
 [ ! -e "$left" ] || fail "$left, left by the killed orchestrator, is still there"

@@ -4,9 +4,9 @@
 # project (.hypertest/, the results file, the manifest) are neither in the
 # test-directory hash nor in the image, so an invoke right after a deploy
 # reports no drift, a second deploy builds the same image, and the listing
-# finds each test once.  The function tree is kept outside the project
-# ("functionDir"): by default it is .hypertest/function, where `find .`
-# finds the unpacked image.
+# finds each test once.  The local provider runs with its default
+# functionDir, in the user's cache: neither the unpacked image nor an
+# invocation's scratch directory is where `find .` looks.
 . "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-testdir-dot-XXXXXX) || exit 1
 trap 'chmod -R u+rwx "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -22,7 +22,7 @@ cat >"$p/hypertest.config.json" <<JSON
  "testRunner": {"plugin": "command",
                 "options": {"testDir": ".", "list": ["find", ".", "-name", "*.test.sh"],
                             "run": ["sh", "{id}"]}},
- "cloudProvider": {"plugin": "local", "options": {"functionDir": "$tmp/function"}}}
+ "cloudProvider": {"plugin": "local", "options": {}}}
 JSON
 manifest() { # FIELD
 	python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(json.dumps(m[sys.argv[2]], sort_keys=True))' \
@@ -43,7 +43,14 @@ ids=$(manifest invokePayloadContexts)
 [ "$ids" = '[{"id": "./tests/a.test.sh"}, {"id": "./tests/sub/b.test.sh"}]' ] ||
 	[ "$ids" = '[{"id": "./tests/sub/b.test.sh"}, {"id": "./tests/a.test.sh"}]' ] ||
 	fail "the listing found: $ids"
+# the function tree is in the cache (XDG_CACHE_HOME, set by preamble.sh), not in the project
+ls "$XDG_CACHE_HOME"/hypertest/local/project-*/function/current >/dev/null 2>&1 ||
+	fail "no function tree under $XDG_CACHE_HOME/hypertest/local"
+[ -e "$p/.hypertest/function" ] && fail "the function tree is in the project"
 "$hypertest" -C "$p" invoke >"$tmp/invoke.2" 2>&1 || { cat "$tmp/invoke.2"; fail "second invoke"; }
+# after two deploys and two invokes, `find .` in the project finds each test once
+found=$(cd "$p" && find . -name '*.test.sh' | sort | tr '\n' ' ')
+[ "$found" = "./tests/a.test.sh ./tests/sub/b.test.sh " ] || fail "find . lists: $found"
 grep -q drift "$tmp/invoke.2" && { cat "$tmp/invoke.2"; fail "drift reported after the second deploy"; }
 # a change to a test is still drift
 echo 'exit 0 # changed' >"$p/tests/a.test.sh"

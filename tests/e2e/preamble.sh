@@ -12,3 +12,8 @@ hypertest="$top_build/cli/hypertest"
 fail() { echo "FAIL: $*"; exit 1; }
 export HYPERTEST_PLUGIN_PATH="$top_build/plugins/.libs"
 export HYPERTEST_FUNCTION_PROGRAM="$top_build/cli/hypertest-function"
+# The local provider's default functionDir is in the user's cache: one
+# cache per script, emptied when the script starts again, never $HOME's.
+export XDG_CACHE_HOME="$tests_build/cache/$(basename "$0" .sh)"
+[ -d "$XDG_CACHE_HOME" ] && chmod -R u+rwx "$XDG_CACHE_HOME" 2>/dev/null
+rm -rf "$XDG_CACHE_HOME"

@@ -30,7 +30,8 @@ config() {
 import json, sys
 json.dump({"concurrency": 4, "imageName": "e2e/" + sys.argv[2], "driftDetectionPolicy": "error",
            "testRunner": {"plugin": sys.argv[2], "options": json.loads(sys.argv[3])},
-           "cloudProvider": {"plugin": "local", "options": {"timeout": 120, "isolation": sys.argv[4]}}},
+           "cloudProvider": {"plugin": "local", "options": {"timeout": 120, "isolation": sys.argv[4],
+                                                         "functionDir": ".hypertest/function"}}},
           open(sys.argv[1], "w"), indent=1)
 PY
 }

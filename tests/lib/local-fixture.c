@@ -154,7 +154,31 @@ void teardown(void)
 	module = NULL;
 }
 
+/* The tests look into the project's .hypertest/function: options without a
+ * functionDir get that one (the default, in the user's cache, has a test of
+ * its own in local-options.c). */
 void *create_ok(const char *options)
+{
+	void *self = NULL;
+	json_t *o = options ? json_loads(options, JSON_DECODE_ANY, NULL) : NULL;
+	char *with = NULL;
+	if (!o || json_is_null(o)) {
+		json_decref(o);
+		o = json_object();
+	}
+	if (json_is_object(o) && !json_object_get(o, "functionDir")) {
+		json_object_set_new(o, "functionDir", json_string(".hypertest/function"));
+		with = json_dumps(o, JSON_COMPACT);
+	}
+	json_decref(o);
+	int rc = OP(HYPERTEST_OP_CREATE)(&C, with ? with : options, &self);
+	ck_assert_msg(rc == 0, "create(%s): %d %s", options, rc, C.error);
+	free(with);
+	return self;
+}
+
+/* create() with the options as they are. */
+void *create_raw_ok(const char *options)
 {
 	void *self = NULL;
 	int rc = OP(HYPERTEST_OP_CREATE)(&C, options, &self);

@@ -41,6 +41,7 @@ off_t file_size(const char *path);
 
 /* The provider created with options (asserted), and deployed (digest1). */
 void *create_ok(const char *options);
+void *create_raw_ok(const char *options);
 void *deployed(const char *options);
 
 hypertest_invocation *inv_new(int i);

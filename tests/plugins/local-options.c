@@ -50,6 +50,75 @@ START_TEST(test_options_defaults)
 }
 END_TEST
 
+/* Without functionDir the unpacked image and the scratch directories live
+ * in the user's cache, one directory per project keyed by its path, never
+ * in the project where a runner's listing would find them. */
+START_TEST(test_options_function_dir_default)
+{
+	char cache[600], other[600];
+	snprintf(cache, sizeof cache, "%s/cache", C.project_dir);
+	setenv("XDG_CACHE_HOME", cache, 1);
+	void *self = create_raw_ok("{}");
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "hypertest:latest", digest1), 0);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	ck_assert_int_eq(file_size(pathf("%s/.hypertest/function", C.project_dir)), -1);
+	DIR *d = opendir(pathf("%s/hypertest/local", cache));
+	ck_assert_ptr_nonnull(d);
+	struct dirent *e;
+	int n = 0;
+	char *name = NULL;
+	const char *base = strrchr(C.project_dir, '/') + 1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.') {
+			n++;
+			name = pathf("%s", e->d_name);
+		}
+	closedir(d);
+	ck_assert_int_eq(n, 1);
+	/* <project name>-<16 hex digits> */
+	ck_assert_uint_eq(strlen(name), strlen(base) + 17);
+	ck_assert_int_eq(strncmp(name, base, strlen(base)), 0);
+	ck_assert_int_eq(name[strlen(base)], '-');
+	ck_assert_uint_eq(strspn(name + strlen(base) + 1, "0123456789abcdef"), 16);
+	char *fn = pathf("%s/hypertest/local/%s/function", cache, name);
+	json_t *cur = json_load_file(pathf("%s/current", fn), 0, NULL);
+	ck_assert_ptr_nonnull(cur);
+	ck_assert_str_eq(json_string_value(json_object_get(cur, "root")),
+	                 pathf("%s/images/%s/root", fn, digest1 + 7));
+	json_decref(cur);
+
+	/* The same project finds it again; another project has its own. */
+	self = create_raw_ok("{}");
+	hypertest_buffer b = {0};
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_DIGEST)(self, &b), 0);
+	ck_assert_str_eq(b.data, digest1);
+	free(b.data);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	snprintf(other, sizeof other, "%s/sub/%s", C.project_dir, base);
+	C.project_dir = other;
+	self = create_raw_ok("{}");
+	memset(&b, 0, sizeof b);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_DIGEST)(self, &b), HYPERTEST_ERR_NOT_FOUND);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	C.project_dir = project_dir;
+
+	/* HOME when XDG_CACHE_HOME is not absolute; the project without either. */
+	setenv("XDG_CACHE_HOME", "relative", 1);
+	setenv("HOME", cache, 1);
+	self = create_raw_ok("{}");
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "hypertest:latest", digest1), 0);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	ck_assert_int_eq(file_size(pathf("%s/.cache/hypertest/local/%s/function/current", cache,
+	                                 name)) > 0, 1);
+	unsetenv("XDG_CACHE_HOME");
+	unsetenv("HOME");
+	self = create_raw_ok("{}");
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "hypertest:latest", digest1), 0);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	ck_assert_int_eq(file_size(pathf("%s/.hypertest/function/current", C.project_dir)) > 0, 1);
+}
+END_TEST
+
 START_TEST(test_options_paths)
 {
 	void *self = create_ok("{\"imageDir\": \"/abs/img\", \"bucketDir\": \"b\", "
@@ -387,6 +456,7 @@ END_TEST
 void add_options_tests(TCase *t)
 {
 	tcase_add_test(t, test_options_defaults);
+	tcase_add_test(t, test_options_function_dir_default);
 	tcase_add_test(t, test_options_paths);
 	tcase_add_loop_test(t, test_options_invalid, 0,
 	                    (int)(sizeof bad_options / sizeof bad_options[0]));

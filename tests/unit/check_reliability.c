@@ -214,7 +214,7 @@ START_TEST(test_cancelled_run_history)
 	/* item 15: tests that never answered are named from their context, or by id */
 	ck_assert_int_gt(c.unnamed_seen, 0);
 	ck_assert_int_eq(c.unknown_names, 0);
-	/* the results file keeps "unknown" (DESIGN) */
+	/* the results file keeps "unknown" (DESIGN.md, "Results file") */
 	ck_assert_ptr_nonnull(strstr(hypertest_run_results_json(run), "\"unknown\""));
 	hypertest_run_free(run);
 	/* item 10: only the answered tests have a duration in the history */

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// dirhash-reference.js - the test-directory hash of DESIGN.md computed the
+// dirhash-reference.js - the test-directory hash of DESIGN.md ("Test
+// directory hash") computed the
 // way the TypeScript hypertest computes it in Node, written from that
 // description.  check_dirhash compares libhypertest's ht_dirhash() with it.
 //
