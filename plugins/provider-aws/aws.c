@@ -5,7 +5,8 @@
  * destroy, doctor, the image target (ECR) and the bucket operations (S3).
  * Options: options.c; Lambda: lambda.c; ECR: ecr.c; Service Quotas:
  * quotas.c; the function side: runtime.c; provisioning: provision.c and its
- * modules (provision-ecr.c, provision-s3.c, iam.c, provision-lambda.c).
+ * modules (provision-ecr.c, provision-s3.c, iam.c, provision-lambda.c,
+ * provision-cfn.c).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -353,6 +354,7 @@ static const hypertest_dispatch aws_ops[] = {
     HYPERTEST_OP(HYPERTEST_PROVIDER_PROVISION_PLAN, aws_provision_plan),
     HYPERTEST_OP(HYPERTEST_PROVIDER_PROVISION_APPLY, aws_provision_apply),
     HYPERTEST_OP(HYPERTEST_PROVIDER_RESOURCES_DESTROY, aws_resources_destroy),
+    HYPERTEST_OP(HYPERTEST_PROVIDER_PROVISION_EMIT, aws_provision_emit),
     HYPERTEST_OP_END};
 
 HYPERTEST_PLUGIN_DEFINE("provider-aws", "0.1.0",

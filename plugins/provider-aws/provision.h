@@ -79,5 +79,7 @@ int aws_lambda_create(aws_provider *p, const char *image_uri, const char *role_a
 int aws_provision_plan(void *self, hypertest_buffer *out);
 int aws_provision_apply(void *self, hypertest_buffer *out);
 int aws_resources_destroy(void *self, unsigned flags, hypertest_buffer *out);
+/* The resources as a template (provision-cfn.c): format "cloudformation". */
+int aws_provision_emit(void *self, const char *format, hypertest_buffer *out);
 
 #endif /* HT_PROVIDER_AWS_PROVISION_H */
