@@ -152,7 +152,7 @@ static int put_lifecycle(aws_provider *p, char **err)
 	return rc;
 }
 
-static int no_repository(aws_provider *p, char **err)
+static int no_repository(char **err)
 {
 	return aws_fail(err, HYPERTEST_ERR_CONFIG,
 	                "option 'repository' is not set and the configuration has no imageName: "
@@ -167,7 +167,7 @@ int aws_prov_repository(aws_plan *pl, char **err)
 	const char *arn;
 	int rc, scan_ok, life_ok = 1;
 	if (!p->o.repository)
-		return no_repository(p, err);
+		return no_repository(err);
 	if ((rc = describe(p, &repo, err)))
 		return rc;
 	if (!repo) {
