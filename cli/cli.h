@@ -71,6 +71,8 @@ struct cli_opts {
 	const char *provider;    /* init --provider */
 	const char *from;        /* init --from FILE */
 	const char *output;      /* deploy --output oci:DIR, or NULL */
+	const char *emit;        /* provision --emit FORMAT, or NULL */
+	const char *emit_file;   /* its FILE ("-": stdout) */
 	const char *junit;       /* --junit FILE, or NULL */
 	int no_report;           /* --no-report */
 	const char *run_id;      /* report RUN_ID, or NULL */

@@ -2,7 +2,9 @@
  * commands.c - the commands of the hypertest program that call the library
  * and report: version, plugins, deploy, invoke and doctor.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -284,11 +286,56 @@ static void print_result_json(const char *json)
 	fflush(stdout);
 }
 
+/* provision --emit FORMAT FILE: the template, written whole or not at all
+ * (a temporary file renamed over FILE). */
+static int emit_template(hypertest *h, const struct cli_opts *o, struct render *r)
+{
+	char *text = NULL, *tmp = NULL;
+	int rc = hypertest_provision_emit(h, o->emit, &text), ok;
+	FILE *f;
+
+	render_finish(r);
+	if (rc != HYPERTEST_OK) {
+		cli_error(h);
+		return CLI_EXIT_FAIL;
+	}
+	if (strcmp(o->emit_file, "-") == 0) {
+		ok = fputs(text, stdout) >= 0 && fflush(stdout) == 0;
+		hypertest_string_free(text);
+		return ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+	}
+	tmp = malloc(strlen(o->emit_file) + 8);
+	if (!tmp) {
+		hypertest_string_free(text);
+		fputs("hypertest: out of memory\n", stderr);
+		return CLI_EXIT_FAIL;
+	}
+	sprintf(tmp, "%s.tmp~", o->emit_file);
+	f = fopen(tmp, "w");
+	ok = f && fputs(text, f) >= 0;
+	if (f && fclose(f) != 0)
+		ok = 0;
+	if (ok && rename(tmp, o->emit_file) != 0)
+		ok = 0;
+	if (!ok) {
+		fprintf(stderr, "hypertest: cannot write %s: %s\n", o->emit_file, strerror(errno));
+		remove(tmp);
+	} else if (!o->quiet) {
+		fprintf(stderr, "hypertest: %s template written to %s\n", o->emit, o->emit_file);
+	}
+	free(tmp);
+	hypertest_string_free(text);
+	return ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
 int cli_cmd_provision(hypertest *h, const struct cli_opts *o, struct render *r)
 {
 	char *res = NULL;
-	int rc = hypertest_provision(h, &res);
-	int create, update, exists;
+	int rc, create, update, exists;
+
+	if (o->emit)
+		return emit_template(h, o, r);
+	rc = hypertest_provision(h, &res);
 
 	render_finish(r);
 	if (rc != HYPERTEST_OK) {

@@ -24,6 +24,7 @@ enum {
 	OPT_JSON,
 	OPT_VERSION,
 	OPT_OUTPUT,
+	OPT_EMIT,
 	OPT_JUNIT,
 	OPT_NO_REPORT,
 	OPT_RETRIES,
@@ -53,6 +54,7 @@ enum {
 	{"json", no_argument, NULL, OPT_JSON},                         \
 	{"version", no_argument, NULL, OPT_VERSION},                   \
 	{"output", required_argument, NULL, OPT_OUTPUT},               \
+	{"emit", required_argument, NULL, OPT_EMIT},                   \
 	{"junit", required_argument, NULL, OPT_JUNIT},                 \
 	{"no-report", no_argument, NULL, OPT_NO_REPORT},           \
 	{"retries", required_argument, NULL, OPT_RETRIES},             \
@@ -166,6 +168,7 @@ static int parse_pass(int argc, char **argv, int init, struct cli_opts *o)
 		case OPT_JSON: o->json = 1; break;
 		case OPT_VERSION: o->version = 1; break;
 		case OPT_OUTPUT: o->output = optarg; break;
+		case OPT_EMIT: o->emit = optarg; break;
 		case OPT_JUNIT: o->junit = optarg; break;
 		case OPT_NO_REPORT: o->no_report = 1; break;
 		case OPT_FAIL_ON_FLAKY: o->fail_on_flaky = 1; o->loop_opt = 1; break;
@@ -293,6 +296,15 @@ static int parse_command_line(int argc, char **argv, struct cli_opts *o)
 		if (cli_command_lookup(o->help_topic) == CLI_CMD_NONE)
 			return cli_usage_error("unknown command '%s'", o->help_topic);
 	}
+	if (o->cmd == CLI_CMD_PROVISION && o->emit && rest < cargc) {
+		/* provision --emit FORMAT FILE: options may follow FILE too */
+		int more;
+		o->emit_file = cargv[rest];
+		more = parse_pass(cargc - rest, cargv + rest, 0, o);
+		if (more < 0)
+			return CLI_EXIT_USAGE;
+		rest += more;
+	}
 	if (o->cmd == CLI_CMD_REPORT && rest < cargc) {
 		/* options may follow the operand too */
 		int more;
@@ -321,6 +333,13 @@ static int parse_command_line(int argc, char **argv, struct cli_opts *o)
 		                       cli_command_name(o->cmd));
 	if (o->output && o->cmd != CLI_CMD_DEPLOY)
 		return cli_usage_error("option '--output' applies only to 'deploy'");
+	if (o->emit && o->cmd != CLI_CMD_PROVISION)
+		return cli_usage_error("option '--emit' applies only to 'provision'");
+	if (o->emit && !o->emit_file)
+		return cli_usage_error("--emit %s: expected a file after the format (- for stdout)",
+		                       o->emit);
+	if (o->emit && o->json)
+		return cli_usage_error("options '--emit' and '--json' exclude each other");
 	if (o->output && strncmp(o->output, "oci:", 4) != 0)
 		return cli_usage_error("--output '%s': expected oci:DIRECTORY", o->output);
 	if (o->junit && o->cmd != CLI_CMD_INVOKE && o->cmd != CLI_CMD_REPORT)

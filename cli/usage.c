@@ -105,14 +105,19 @@ static const struct command_help commands[CLI_CMD_COUNT] = {
 	    "With --json, every check is printed on stdout as one line of JSON.\n",
 	    1},
 	[CLI_CMD_PROVISION] = {
-	    "provision", "provision",
+	    "provision", "provision [--emit FORMAT FILE]",
 	    "create the cloud resources the provider needs, or correct them",
 	    "Creates what the cloud provider needs and is missing (for aws: the\n"
 	    "repository, the bucket, the execution role and the function) and\n"
 	    "corrects what exists in the wrong shape; a second run changes nothing.\n"
 	    "Each resource is logged: exists, create or update, and why.\n"
 	    "With --dry-run, only the plan: nothing is changed.\n"
-	    "With --json, the resources are printed on stdout as a JSON array.\n",
+	    "With --json, the resources are printed on stdout as a JSON array.\n"
+	    "\n"
+	    "Options:\n"
+	    "  --emit FORMAT FILE   write the same resources as a template to FILE\n"
+	    "                       (- for stdout) instead: cloudformation for aws;\n"
+	    "                       nothing is created and no cloud API is called\n",
 	    1},
 	[CLI_CMD_DESTROY] = {
 	    "destroy", "destroy [--yes] [--force]",

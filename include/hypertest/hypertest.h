@@ -202,6 +202,13 @@ HYPERTEST_EXPORT int hypertest_provision(hypertest *h, char **result);
  * HYPERTEST_DESTROY_LIST nothing is removed.  *result as for
  * hypertest_provision(), "action" one of "delete" and "keep". */
 HYPERTEST_EXPORT int hypertest_destroy(hypertest *h, unsigned flags, char **result);
+/* The resources hypertest_provision() makes, as a template for another
+ * tool: format "cloudformation" (a JSON CloudFormation template) for the
+ * aws provider.  Made from the configuration alone: nothing is created and
+ * no cloud API is called.  *text receives it; free it with
+ * hypertest_string_free().  HYPERTEST_ERR_UNSUPPORTED for a provider
+ * without templates or a format it does not write.  Since 0.1.0. */
+HYPERTEST_EXPORT int hypertest_provision_emit(hypertest *h, const char *format, char **text);
 /* Function side: serve invocations through the provider until it stops. */
 HYPERTEST_EXPORT int hypertest_function_serve(hypertest *h);
 /* Also write JUnit XML of each run to path (relative to the project

@@ -20,7 +20,7 @@
  * 1-17 and operations 1-51; 1.1 added upcalls 18-20; 1.2 added
  * HYPERTEST_CORE_FUNCTION_INIT_ERROR, a key of HYPERTEST_UP_CORE_STR; 1.3
  * added operation 52, HYPERTEST_PROVIDER_OBJECT_LIST, upcall 21,
- * HYPERTEST_UP_INVOCATION_USAGE, and operations 53-55, provisioning), and
+ * HYPERTEST_UP_INVOCATION_USAGE, and operations 53-56, provisioning), and
  * a core copes with a plugin that lacks an operation added later (it reports
  * HYPERTEST_ERR_UNSUPPORTED where the operation is required).
  *
@@ -303,7 +303,15 @@ typedef int (*hypertest_PROVIDER_PROVISION_APPLY_fn)(void *self, hypertest_buffe
 #define HYPERTEST_PROVIDER_RESOURCES_DESTROY 55
 typedef int (*hypertest_PROVIDER_RESOURCES_DESTROY_fn)(void *self, unsigned flags,
                                                        hypertest_buffer *out);
-/* next operation id: 56 */
+/* The same resources as a template in format ("cloudformation"), appended
+ * to out, made from the configuration alone (no cloud call), for teams
+ * that keep their infrastructure in their own repositories.
+ * HYPERTEST_ERR_UNSUPPORTED for a format the provider does not write.
+ * Since ABI 1.3. */
+#define HYPERTEST_PROVIDER_PROVISION_EMIT 56
+typedef int (*hypertest_PROVIDER_PROVISION_EMIT_fn)(void *self, const char *format,
+                                                    hypertest_buffer *out);
+/* next operation id: 57 */
 
 /* A table entry whose function must have the operation's type:
  *   static const hypertest_dispatch ops[] = {
@@ -334,6 +342,7 @@ typedef int (*hypertest_PROVIDER_RESOURCES_DESTROY_fn)(void *self, unsigned flag
 #define HYPERTEST_PROVIDER_PROVISION_PLAN_fn_check hypertest_PROVIDER_PROVISION_PLAN_fn
 #define HYPERTEST_PROVIDER_PROVISION_APPLY_fn_check hypertest_PROVIDER_PROVISION_APPLY_fn
 #define HYPERTEST_PROVIDER_RESOURCES_DESTROY_fn_check hypertest_PROVIDER_RESOURCES_DESTROY_fn
+#define HYPERTEST_PROVIDER_PROVISION_EMIT_fn_check hypertest_PROVIDER_PROVISION_EMIT_fn
 
 /* ---- the module's entry points ------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /*
  * provision.c - hypertest provision and hypertest destroy: the provider's
- * cloud resources, through the operations of plugin ABI 1.3.
+ * cloud resources, through the operations of plugin ABI 1.3; and the same
+ * resources as a template (provision --emit).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,42 @@ int hypertest_destroy(hypertest *h, unsigned flags, char **result)
 		rc = ht_plugin_error(h, provider, rc, "destroy");
 	if (rc == HYPERTEST_OK)
 		rc = hand_back(h, canon, result);
+	ht_buf_free(&out.buf);
+	ht_instance_destroy(provider);
+	return rc;
+}
+
+int hypertest_provision_emit(hypertest *h, const char *format, char **text)
+{
+	ht_instance *provider = NULL;
+	hypertest_PROVIDER_PROVISION_EMIT_fn emit;
+	struct hypertest_buffer out;
+	int rc;
+
+	if (text)
+		*text = NULL;
+	if (!h)
+		return HYPERTEST_ERR_INVALID;
+	if (!format || !*format || !text)
+		return ht_fail(h, HYPERTEST_ERR_INVALID, "hypertest_provision_emit: no format or text");
+	memset(&out, 0, sizeof out);
+	ht_err_clear(&h->err);
+	ht_command_ops_install(h);
+	if ((rc = ht_require_config(h)) ||
+	    (rc = ht_instance_create(h, HYPERTEST_KIND_PROVIDER, &provider)))
+		return rc;
+	emit = HT_OP(provider, HYPERTEST_PROVIDER_PROVISION_EMIT);
+	if (!emit)
+		rc = ht_fail(h, HYPERTEST_ERR_UNSUPPORTED,
+		             "provider '%s' writes no templates (format '%s')",
+		             provider->core.plugin->name, format);
+	else if ((rc = emit(provider->self, format, &out)) != HYPERTEST_OK)
+		rc = ht_plugin_error(h, provider, rc, "provision --emit");
+	else if (!out.buf.len)
+		rc = ht_fail(h, HYPERTEST_ERR_PROVIDER, "provider '%s': an empty %s template",
+		             provider->core.plugin->name, format);
+	else if (!(*text = ht_strdup(out.buf.data)))
+		rc = ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
 	ht_buf_free(&out.buf);
 	ht_instance_destroy(provider);
 	return rc;

@@ -4,7 +4,9 @@
  * with SigV4.  This file: registration and the operation table, create and
  * destroy, doctor, the image target (ECR) and the bucket operations (S3).
  * Options: options.c; Lambda: lambda.c; ECR: ecr.c; Service Quotas:
- * quotas.c; the function side: runtime.c.
+ * quotas.c; the function side: runtime.c; provisioning: provision.c and its
+ * modules (provision-ecr.c, provision-s3.c, iam.c, provision-lambda.c,
+ * provision-cfn.c).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include "ecr.h"
 #include "lambda.h"
 #include "options.h"
+#include "provision.h"
 #include "quotas.h"
 #include "runtime.h"
 
@@ -348,6 +351,10 @@ static const hypertest_dispatch aws_ops[] = {
     HYPERTEST_OP(HYPERTEST_PROVIDER_SERVE, aws_runtime_serve),
     HYPERTEST_OP(HYPERTEST_PROVIDER_ARTIFACTS_STORE, aws_runtime_artifacts_store),
     HYPERTEST_OP(HYPERTEST_PROVIDER_PAYLOAD_FIELDS, aws_payload_fields),
+    HYPERTEST_OP(HYPERTEST_PROVIDER_PROVISION_PLAN, aws_provision_plan),
+    HYPERTEST_OP(HYPERTEST_PROVIDER_PROVISION_APPLY, aws_provision_apply),
+    HYPERTEST_OP(HYPERTEST_PROVIDER_RESOURCES_DESTROY, aws_resources_destroy),
+    HYPERTEST_OP(HYPERTEST_PROVIDER_PROVISION_EMIT, aws_provision_emit),
     HYPERTEST_OP_END};
 
 HYPERTEST_PLUGIN_DEFINE("provider-aws", "0.1.0",

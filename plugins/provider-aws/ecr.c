@@ -127,7 +127,7 @@ int aws_ecr_tag_digest(aws_provider *p, const char *repository, const char *tag,
 	                        "application/vnd.oci.image.index.v1+json",
 	                        "application/vnd.docker.distribution.manifest.v2+json",
 	                        "application/vnd.docker.distribution.manifest.list.v2+json");
-	char *body = req ? json_dumps(req, JSON_COMPACT) : NULL, what[512];
+	char *body = req ? json_dumps(req, JSON_COMPACT) : NULL, what[512], *code = NULL;
 	json_t *doc = NULL, *img, *fail;
 	const char *d;
 	int rc;
@@ -137,8 +137,12 @@ int aws_ecr_tag_digest(aws_provider *p, const char *repository, const char *tag,
 		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
 	snprintf(what, sizeof what, "ECR BatchGetImage %s:%s", repository, tag);
 	rc = aws_json_call(p, AWS_SVC_ECR, "POST", "/", ECR_TARGET "BatchGetImage", body, what, &doc,
-	                   NULL, err);
+	                   &code, err);
 	free(body);
+	/* no repository, no image */
+	if (rc && code && strcmp(code, "RepositoryNotFoundException") == 0)
+		rc = HYPERTEST_ERR_NOT_FOUND;
+	free(code);
 	if (rc)
 		return rc;
 	img = json_array_get(json_object_get(doc, "images"), 0);

@@ -19,7 +19,7 @@ int aws_ecr_get_login(aws_provider *p, aws_ecr_login *out, char **err);
 void aws_ecr_login_free(aws_ecr_login *l);
 
 /* BatchGetImage: the digest ("sha256:...", caller frees) of repository:tag.
- * HYPERTEST_ERR_NOT_FOUND when there is no such image. */
+ * HYPERTEST_ERR_NOT_FOUND when there is no such image (or repository). */
 int aws_ecr_tag_digest(aws_provider *p, const char *repository, const char *tag, char **digest,
                        char **err);
 

@@ -13,11 +13,22 @@
 
 #include "endpoints.h"
 
-static const char *const keys[AWS_SVC_COUNT] = {"s3", "lambda", "ecr", "servicequotas"};
-static const char *const envs[AWS_SVC_COUNT] = {"S3", "LAMBDA", "ECR", "SERVICE_QUOTAS"};
+static const char *const keys[AWS_SVC_COUNT] = {"s3", "lambda", "ecr", "servicequotas", "iam"};
+static const char *const envs[AWS_SVC_COUNT] = {"S3", "LAMBDA", "ECR", "SERVICE_QUOTAS", "IAM"};
 /* host name prefix of the standard endpoint */
 static const char *const prefixes[AWS_SVC_COUNT] = {"s3", "lambda", "api.ecr",
-                                                    "servicequotas"};
+                                                    "servicequotas", "iam"};
+
+/* IAM is global: one endpoint per partition, signed for the partition's
+ * home region whatever the configured region is. */
+static const char *iam_region(const char *region)
+{
+	if (strncmp(region, "cn-", 3) == 0)
+		return "cn-north-1";
+	if (strncmp(region, "us-gov-", 7) == 0)
+		return "us-gov-west-1";
+	return "us-east-1";
+}
 
 const char *aws_service_key(int service)
 {
@@ -120,7 +131,7 @@ int aws_endpoints_options_from_json(aws_endpoints_options *o, json_t *options, c
 		if (i == AWS_SVC_COUNT)
 			return aws_fail(err, HYPERTEST_ERR_CONFIG,
 			                "option \"endpoints.%s\": unknown service (known: s3, lambda, ecr, "
-			                "servicequotas)",
+			                "servicequotas, iam)",
 			                k);
 		if (!json_is_string(v))
 			return aws_fail(err, HYPERTEST_ERR_CONFIG,
@@ -180,6 +191,14 @@ int aws_endpoint_resolve(aws_endpoint *e, int service, const aws_endpoints_optio
 		while (n > 0 && url[n - 1] == '/')
 			n--;
 		htp_buf_add(&u, url, n);
+	} else if (service == AWS_SVC_IAM) {
+		const char *home = iam_region(o->region);
+		if (strcmp(home, "us-east-1") == 0)
+			htp_buf_str(&u, "https://iam.amazonaws.com");
+		else
+			htp_buf_addf(&u, "https://iam.%s.amazonaws.com%s", home,
+			             strncmp(home, "cn-", 3) == 0 ? ".cn" : "");
+		htp_buf_str(&src, "default");
 	} else {
 		int cn = strncmp(o->region, "cn-", 3) == 0;
 		htp_buf_addf(&u, "https://%s.%s.amazonaws.com%s", prefixes[service], o->region,
@@ -190,7 +209,7 @@ int aws_endpoint_resolve(aws_endpoint *e, int service, const aws_endpoints_optio
 	e->url = htp_buf_take(&u);
 	e->source = htp_buf_take(&src);
 	e->signing_name = keys[service];
-	e->signing_region = strdup(o->region);
+	e->signing_region = strdup(service == AWS_SVC_IAM ? iam_region(o->region) : o->region);
 	if (!e->url || !e->source || !e->signing_region) {
 		aws_endpoint_free(e);
 		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");

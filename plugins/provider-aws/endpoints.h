@@ -16,14 +16,15 @@ enum aws_service {
 	AWS_SVC_LAMBDA = 1,
 	AWS_SVC_ECR = 2,
 	AWS_SVC_SERVICE_QUOTAS = 3,
-	AWS_SVC_COUNT = 4
+	AWS_SVC_IAM = 4, /* global: https://iam.amazonaws.com, signed for us-east-1 */
+	AWS_SVC_COUNT = 5
 };
 
 typedef struct aws_endpoint {
 	int service;              /* enum aws_service */
 	char *url;                /* "https://lambda.eu-west-1.amazonaws.com", no trailing '/' */
 	char *source;             /* "default", "option endpoints.s3", "environment (...)" */
-	const char *signing_name; /* "s3", "lambda", "ecr", "servicequotas" */
+	const char *signing_name; /* "s3", "lambda", "ecr", "servicequotas", "iam" */
 	char *signing_region;
 	int path_style;           /* S3: bucket in the path, not in the host name */
 } aws_endpoint;
@@ -35,7 +36,7 @@ typedef struct aws_endpoints_options {
 } aws_endpoints_options;
 
 /* The option key of a service in "endpoints" ("s3", "lambda", "ecr",
- * "servicequotas") and the suffix of its AWS_ENDPOINT_URL_ variable. */
+ * "servicequotas", "iam") and the suffix of its AWS_ENDPOINT_URL_ variable. */
 const char *aws_service_key(int service);
 const char *aws_service_env(int service);
 

@@ -15,6 +15,7 @@
 
 #include "ecr.h"
 #include "lambda.h"
+#include "provision.h"
 
 static void sleep_ms(long ms)
 {
@@ -143,6 +144,46 @@ static char *ref_repository(const char *ref)
 	return e ? strndup(s, (size_t)(e - s)) : strdup(s);
 }
 
+/* Deploy before the function exists: create it (with provisioning's
+ * shape and role) on repository@digest.  *created: it did not exist. */
+static int create_if_missing(aws_provider *p, const char *repo, const char *digest, int *created,
+                             char **err)
+{
+	char *path = function_path(p, ""), *code = NULL, *arn = NULL, *uri = NULL, *base = NULL;
+	json_t *fn = NULL;
+	int rc;
+	*created = 0;
+	if (!path)
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	rc = aws_json_call(p, AWS_SVC_LAMBDA, "GET", path, NULL, NULL, "Lambda GetFunction", &fn,
+	                   &code, err);
+	free(path);
+	json_decref(fn);
+	if (rc == 0 || !code || strcmp(code, "ResourceNotFoundException") != 0) {
+		free(code);
+		return rc;
+	}
+	free(code);
+	if ((rc = aws_iam_role_arn(p, &arn, err)))
+		return rc;
+	if (p->o.ecr_registry && aws_ecr_host_parse(p->o.ecr_registry, NULL, NULL))
+		uri = htp_strdupf("%s/%s@%s", p->o.ecr_registry, repo, digest);
+	else if ((rc = aws_ecr_repository_uri(p, &base, err)) == 0)
+		uri = htp_strdupf("%s@%s", base, digest);
+	if (!rc && !uri)
+		rc = aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	if (!rc) {
+		aws_p_log(p, HYPERTEST_LOG_INFO, "Lambda %s does not exist: creating it on %s",
+		          p->o.function_name, uri);
+		rc = aws_lambda_create(p, uri, arn, err);
+	}
+	*created = rc == 0;
+	free(base);
+	free(uri);
+	free(arn);
+	return rc;
+}
+
 int aws_lambda_function_update(void *self, const char *image_ref, const char *image_digest)
 {
 	aws_provider *p = self;
@@ -161,6 +202,17 @@ int aws_lambda_function_update(void *self, const char *image_ref, const char *im
 	if (!repo)
 		return aws_p_fail(p, HYPERTEST_ERR_INVALID, "image reference '%s' names no repository",
 		                  image_ref ? image_ref : "");
+	{
+		int created = 0;
+		rc = create_if_missing(p, repo, image_digest, &created, &err);
+		if (rc || created) {
+			free(repo);
+			if (rc)
+				return aws_p_err_take(p, rc, err);
+			free(err);
+			return 0;
+		}
+	}
 	rc = aws_lambda_image_uri(p, repo, image_digest, &uri, &err);
 	free(repo);
 	if (rc)

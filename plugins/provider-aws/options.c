@@ -100,7 +100,9 @@ static const char *const option_names[] = {
     "repository",  "baseImage",    "lambdaUpdateMaxWaitTime",
     "profile",     "endpoints",    "s3ForcePathStyle",
     "maxRetries",  "retryBudgetMs", "requestTimeout", "logHttp",
-    "caBundle"};
+    "caBundle",    "projectName",  "roleName", "ecrLifecycleKeep", "bucketExpireDays",
+    "memoryMB",    "timeoutSeconds", "ephemeralStorageMB", "reservedConcurrency",
+    "roleWaitTime"};
 #define N_OPTIONS (sizeof option_names / sizeof option_names[0])
 
 static int opt_string(aws_provider *p, const char *key, int required, char **out)
@@ -194,7 +196,8 @@ static int opt_repository(aws_provider *p)
 	return 0;
 }
 
-/* The configuration's "concurrency" (the core does not pass it). */
+/* The configuration's "concurrency" and "platform" (the core passes
+ * neither). */
 static long config_concurrency(aws_provider *p)
 {
 	const char *path = aws_p_core_str(p, HYPERTEST_CORE_CONFIG_PATH);
@@ -208,8 +211,64 @@ static long config_concurrency(aws_provider *p)
 		n = (long)json_integer_value(v);
 	else if (json_is_object(doc) && !v)
 		n = 30; /* the core's default */
+	v = json_object_get(doc, "platform");
+	if (json_is_string(v))
+		p->o.platform = strdup(json_string_value(v));
 	json_decref(doc);
 	return n;
+}
+
+/* The provisioning options (provision.c). */
+static int opt_provision(aws_provider *p)
+{
+	const char *dir, *base;
+	double d;
+	int rc;
+	if ((rc = opt_string(p, "projectName", 0, &p->o.project_name)) ||
+	    (rc = opt_string(p, "roleName", 0, &p->o.role_name)))
+		return rc;
+	if (!p->o.project_name) {
+		dir = aws_p_core_str(p, HYPERTEST_CORE_PROJECT_DIR);
+		base = strrchr(dir, '/');
+		base = base && base[1] ? base + 1 : dir;
+		p->o.project_name = strdup(p->o.repository ? p->o.repository : *base ? base : "hypertest");
+	}
+	if (!p->o.role_name && asprintf(&p->o.role_name, "%.59s-role", p->o.function_name) < 0)
+		p->o.role_name = NULL;
+	if (!p->o.project_name || !p->o.role_name)
+		return aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+	if (strlen(p->o.project_name) > 256)
+		return aws_p_fail(p, HYPERTEST_ERR_CONFIG,
+		                  "option 'projectName' must be at most 256 characters (a tag value)");
+	if (strlen(p->o.role_name) > 64 || strspn(p->o.role_name,
+	                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	                                          "0123456789+=,.@_-") != strlen(p->o.role_name))
+		return aws_p_fail(p, HYPERTEST_ERR_CONFIG,
+		                  "option 'roleName' must be 1 to 64 of A-Z a-z 0-9 +=,.@_- (an IAM "
+		                  "role name), got '%s'",
+		                  p->o.role_name);
+	if ((rc = opt_number(p, "ecrLifecycleKeep", 10, 0, 10000, 1, &d)))
+		return rc;
+	p->o.ecr_keep = (long)d;
+	if ((rc = opt_number(p, "bucketExpireDays", 30, 0, 36500, 1, &d)))
+		return rc;
+	p->o.expire_days = (long)d;
+	if ((rc = opt_number(p, "memoryMB", 2048, 128, 10240, 1, &d)))
+		return rc;
+	p->o.memory_mb = (long)d;
+	if ((rc = opt_number(p, "timeoutSeconds", 300, 1, 900, 1, &d)))
+		return rc;
+	p->o.timeout_s = (long)d;
+	if ((rc = opt_number(p, "ephemeralStorageMB", 2048, 512, 10240, 1, &d)))
+		return rc;
+	p->o.ephemeral_mb = (long)d;
+	if ((rc = opt_number(p, "reservedConcurrency", -1, 0, 1000000, 1, &d)))
+		return rc;
+	p->o.reserved = (long)d;
+	if ((rc = opt_number(p, "roleWaitTime", 120, 0, 3600, 0, &d)))
+		return rc;
+	p->o.role_wait_ms = (long)(d * 1000);
+	return 0;
 }
 
 int aws_options_parse(aws_provider *p, const char *options_json)
@@ -276,7 +335,7 @@ int aws_options_parse(aws_provider *p, const char *options_json)
 		return aws_p_err_take(p, rc, err);
 	free(err);
 	p->o.concurrency = config_concurrency(p);
-	return 0;
+	return opt_provision(p);
 }
 
 void aws_options_free(aws_options *o)
@@ -290,6 +349,9 @@ void aws_options_free(aws_options *o)
 	free(o->base_image);
 	free(o->profile);
 	free(o->ca_bundle);
+	free(o->project_name);
+	free(o->role_name);
+	free(o->platform);
 	json_decref(o->json);
 	memset(o, 0, sizeof *o);
 }

@@ -35,6 +35,17 @@ typedef struct aws_options {
 	long request_timeout_ms; /* requestTimeout (s): one attempt at most, default 960 s */
 	int log_http;           /* logHttp: curl's headers at debug level (redacted) */
 	long concurrency;       /* the configuration's "concurrency" (0: unknown) */
+	/* provisioning (provision.c) */
+	char *project_name;     /* projectName: the tag's value; default repository or directory */
+	char *role_name;        /* roleName: default "<functionName>-role" */
+	long ecr_keep;          /* ecrLifecycleKeep: images kept, 0: no lifecycle policy; 10 */
+	long expire_days;       /* bucketExpireDays: runs expire after, 0: never; 30 */
+	long memory_mb;         /* memoryMB, default 2048 */
+	long timeout_s;         /* timeoutSeconds, default 300 */
+	long ephemeral_mb;      /* ephemeralStorageMB, default 2048 */
+	long reserved;          /* reservedConcurrency, -1: not managed */
+	long role_wait_ms;      /* roleWaitTime (s): a new role becoming assumable, default 120 */
+	char *platform;         /* the configuration's "platform", NULL: linux/amd64 */
 	json_t *json;           /* the options object (endpoint strings point into it) */
 	aws_endpoints_options eps;
 } aws_options;

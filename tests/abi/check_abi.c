@@ -219,6 +219,11 @@ START_TEST(test_abi_1_2_no_provisioning)
 	ck_assert_str_eq(hypertest_errmsg(h), want);
 	ck_assert_int_eq(hypertest_destroy(h, HYPERTEST_DESTROY_LIST, &res), HYPERTEST_ERR_UNSUPPORTED);
 	ck_assert_str_eq(hypertest_errmsg(h), want);
+	ck_assert_int_eq(hypertest_provision_emit(h, "cloudformation", &res),
+	                 HYPERTEST_ERR_UNSUPPORTED);
+	ck_assert_ptr_null(res);
+	ck_assert_str_eq(hypertest_errmsg(h),
+	                 "provider 'minor12' writes no templates (format 'cloudformation')");
 	hypertest_free(h);
 	unsetenv("HYPERTEST_PLUGIN_PATH");
 	rm_rf(project);
@@ -268,6 +273,14 @@ START_TEST(test_abi_1_3_provisioning)
 	hypertest_string_free(res);
 	ck_assert_int_eq(hypertest_destroy(h, 4, &res), HYPERTEST_ERR_INVALID);
 	ck_assert_ptr_null(res);
+	/* the template: handed back as the provider wrote it */
+	ck_assert_int_eq(hypertest_provision_emit(h, "cloudformation", &res), HYPERTEST_OK);
+	ck_assert_str_eq(res, "format:cloudformation");
+	hypertest_string_free(res);
+	ck_assert_int_eq(hypertest_provision_emit(h, "terraform", &res), HYPERTEST_ERR_UNSUPPORTED);
+	ck_assert_ptr_null(res);
+	ck_assert_str_eq(hypertest_errmsg(h), "provider 'minor13': no such format");
+	ck_assert_int_eq(hypertest_provision_emit(h, NULL, &res), HYPERTEST_ERR_INVALID);
 	ck_assert_int_eq(hypertest_set_flags(h, HYPERTEST_FLAG_DRY_RUN), HYPERTEST_OK);
 	ck_assert_int_eq(hypertest_provision(h, &res), HYPERTEST_OK);
 	ck_assert_ptr_nonnull(strstr(res, "\"reason\":\"planned\""));

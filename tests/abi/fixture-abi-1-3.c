@@ -76,6 +76,18 @@ static int destroy_resources(void *self, unsigned flags, hypertest_buffer *out)
 	return answer(self, text, out);
 }
 
+/* the template: "format:FORMAT" */
+static int emit(void *self, const char *format, hypertest_buffer *out)
+{
+	char text[128];
+	snprintf(text, sizeof text, "format:%s", format);
+	if (strcmp(format, "cloudformation") != 0) {
+		up.set_error(((struct fixture *)self)->core, HYPERTEST_ERR_UNSUPPORTED, "no such format");
+		return HYPERTEST_ERR_UNSUPPORTED;
+	}
+	return answer(self, text, out);
+}
+
 static const char *test_dir(void *self)
 {
 	(void)self;
@@ -93,6 +105,7 @@ static const hypertest_dispatch provider_ops[] = {
 	HYPERTEST_OP(HYPERTEST_PROVIDER_PROVISION_PLAN, plan),
 	HYPERTEST_OP(HYPERTEST_PROVIDER_PROVISION_APPLY, apply),
 	HYPERTEST_OP(HYPERTEST_PROVIDER_RESOURCES_DESTROY, destroy_resources),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_PROVISION_EMIT, emit),
 	HYPERTEST_OP_END,
 };
 

@@ -279,6 +279,35 @@ START_TEST(test_endpoint_defaults)
 }
 END_TEST
 
+/* IAM is global: one endpoint per partition, signed for its home region
+ * whatever the configured region, also behind an endpoint override. */
+START_TEST(test_endpoint_iam)
+{
+	aws_endpoints_options o = {"eu-central-1", {NULL}, 0};
+	aws_endpoint e;
+	char *err = NULL;
+	ck_assert_int_eq(aws_endpoint_resolve(&e, AWS_SVC_IAM, &o, &err), 0);
+	ck_assert_str_eq(e.url, "https://iam.amazonaws.com");
+	ck_assert_str_eq(e.signing_name, "iam");
+	ck_assert_str_eq(e.signing_region, "us-east-1");
+	aws_endpoint_free(&e);
+	o.region = "cn-northwest-1";
+	ck_assert_int_eq(aws_endpoint_resolve(&e, AWS_SVC_IAM, &o, &err), 0);
+	ck_assert_str_eq(e.url, "https://iam.cn-north-1.amazonaws.com.cn");
+	ck_assert_str_eq(e.signing_region, "cn-north-1");
+	aws_endpoint_free(&e);
+	o.region = "ap-southeast-2";
+	setenv("AWS_ENDPOINT_URL_IAM", "http://127.0.0.1:9", 1);
+	ck_assert_int_eq(aws_endpoint_resolve(&e, AWS_SVC_IAM, &o, &err), 0);
+	unsetenv("AWS_ENDPOINT_URL_IAM");
+	ck_assert_str_eq(e.url, "http://127.0.0.1:9");
+	ck_assert_str_eq(e.source, "environment (AWS_ENDPOINT_URL_IAM)");
+	ck_assert_str_eq(e.signing_region, "us-east-1");
+	aws_endpoint_free(&e);
+	free(err);
+}
+END_TEST
+
 START_TEST(test_endpoint_precedence)
 {
 	aws_endpoints_options o = {"us-east-1", {NULL}, 0};
@@ -963,6 +992,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_endpoint_defaults);
 	tcase_add_test(tc, test_endpoint_precedence);
+	tcase_add_test(tc, test_endpoint_iam);
 	tcase_add_test(tc, test_s3_addressing);
 	tcase_add_test(tc, test_endpoint_options_json);
 	suite_add_tcase(s, tc);
