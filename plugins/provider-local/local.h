@@ -172,8 +172,8 @@ void local_log(local_provider *p, int level, const char *fmt, ...) LOCAL_PRINTF(
 /* The function runtime program, resolved on PATH when it has no '/';
  * NULL with the error set when there is none. */
 const char *local_program(local_provider *p);
-/* The same as *program (borrowed), or an error code with its message in
- * *error. */
+/* The same without reporting: 0 with the program in *program (borrowed),
+ * or an error code with *program NULL and the message in *error. */
 int local_program_err(local_provider *p, const char **program, char **error);
 /* "none", "bubblewrap" or "image". */
 const char *local_isolation_name(const local_provider *p);
