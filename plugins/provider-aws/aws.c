@@ -158,8 +158,10 @@ static int aws_doctor(void *self, hypertest_checks *c)
 	size_t n;
 	if (!p->up.doctor_check)
 		return aws_p_fail(p, HYPERTEST_ERR_UNSUPPORTED, "no doctor upcall");
-	if (aws_ready(p) != 0) {
-		check(p, c, "provider.aws.credentials", HYPERTEST_CHECK_FAILED, "%s", p->last_error);
+	char *err = NULL;
+	if (aws_ready_err(p, &err) != 0) {
+		check(p, c, "provider.aws.credentials", HYPERTEST_CHECK_FAILED, "%s", aws_msg(err));
+		free(err);
 		return 0;
 	}
 	id = p->creds.access_key_id;

@@ -17,16 +17,15 @@
 
 int aws_p_fail(aws_provider *p, int code, const char *fmt, ...)
 {
-	char msg[sizeof p->last_error], *red;
+	char msg[2048], *red;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	red = aws_redact(msg, p->ready ? &p->creds : NULL);
-	snprintf(p->last_error, sizeof p->last_error, "%s", red ? red : "(message dropped)");
-	free(red);
 	if (p->up.set_error)
-		p->up.set_error(p->core, code, p->last_error);
+		p->up.set_error(p->core, code, red ? red : "(message dropped)");
+	free(red);
 	return code;
 }
 
@@ -365,7 +364,15 @@ static void http_log(void *ud, int level, const char *msg)
 		p->up.log(p->core, level, msg);
 }
 
-int aws_ready(aws_provider *p)
+/* A failed step of aws_ready_err: its message err into *errp. */
+static int ready_fail(char **errp, int code, char *err)
+{
+	free(*errp);
+	*errp = err;
+	return code;
+}
+
+int aws_ready_err(aws_provider *p, char **errp)
 {
 	aws_credentials_options co = {p->o.profile, p->o.region};
 	aws_http_config cfg = {0};
@@ -383,12 +390,12 @@ int aws_ready(aws_provider *p)
 	aws_unready(p);
 	rc = aws_credentials_load(&p->creds, &co, &err);
 	if (rc)
-		return aws_p_err_take(p, rc, err);
+		return ready_fail(errp, rc, err);
 	p->o.eps.region = p->creds.region;
 	for (i = 0; i < AWS_SVC_COUNT; i++) {
 		if ((rc = aws_endpoint_resolve(&p->ep[i], i, &p->o.eps, &err)) != 0) {
 			aws_unready(p);
-			return aws_p_err_take(p, rc, err);
+			return ready_fail(errp, rc, err);
 		}
 		p->sig[i].creds = &p->creds;
 		p->sig[i].region = p->ep[i].signing_region;
@@ -399,7 +406,7 @@ int aws_ready(aws_provider *p)
 	if (!(p->tls = aws_tls_new(p->o.ca_bundle, p->creds.ca_bundle, p->creds.ca_bundle_source,
 	                           &err))) {
 		aws_unready(p);
-		return aws_p_err_take(p, err ? HYPERTEST_ERR_CONFIG : HYPERTEST_ERR_NOMEM, err);
+		return ready_fail(errp, err ? HYPERTEST_ERR_CONFIG : HYPERTEST_ERR_NOMEM, err);
 	}
 	cfg.tls = p->tls;
 	cfg.max_attempts = p->o.max_retries + 1;
@@ -413,7 +420,7 @@ int aws_ready(aws_provider *p)
 	cfg.max_response = (size_t)256 << 20;
 	if (!(p->http = aws_http_new(&cfg, &err))) {
 		aws_unready(p);
-		return aws_p_err_take(p, err ? HYPERTEST_ERR_HTTP : HYPERTEST_ERR_NOMEM, err);
+		return ready_fail(errp, err ? HYPERTEST_ERR_HTTP : HYPERTEST_ERR_NOMEM, err);
 	}
 	/* invocations: as many connections as the core may keep in flight */
 	cfg.concurrency = p->o.concurrency > 64 ? p->o.concurrency : 64;
@@ -422,11 +429,21 @@ int aws_ready(aws_provider *p)
 	cfg.max_response = AWS_LAMBDA_MAX_RESPONSE;
 	if (!(p->ihttp = aws_http_new(&cfg, &err))) {
 		aws_unready(p);
-		return aws_p_err_take(p, err ? HYPERTEST_ERR_HTTP : HYPERTEST_ERR_NOMEM, err);
+		return ready_fail(errp, err ? HYPERTEST_ERR_HTTP : HYPERTEST_ERR_NOMEM, err);
 	}
 	aws_s3_init(&p->s3, p->http, &p->creds, &p->ep[AWS_SVC_S3], p->o.bucket);
 	free(err);
 	p->ready = 1;
+	return 0;
+}
+
+int aws_ready(aws_provider *p)
+{
+	char *err = NULL;
+	int rc = aws_ready_err(p, &err);
+	if (rc)
+		return aws_p_err_take(p, rc, err);
+	free(err);
 	return 0;
 }
 

@@ -54,7 +54,6 @@ typedef struct aws_provider {
 	hypertest_core *core;
 	hypertest_upcalls up;
 	aws_options o;
-	char last_error[2048];
 	/* made by aws_ready() on first use */
 	int ready;
 	aws_credentials creds;
@@ -89,6 +88,9 @@ const char *aws_suggest(const char *key, const char *const *names, size_t n);
 
 /* Credentials, endpoints and HTTP clients, made once. */
 int aws_ready(aws_provider *p);
+/* The same, with the message of an error in *err (aws_fail's form)
+ * instead of the core's. */
+int aws_ready_err(aws_provider *p, char **err);
 void aws_unready(aws_provider *p);
 
 /* A JSON request to a service endpoint (blocking, signed, retried); the

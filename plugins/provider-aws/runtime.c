@@ -62,7 +62,6 @@ static int handle(aws_provider *p, hypertest_function *fn, const char *payload, 
 	*resp = p->up.buffer_new(p->core);
 	if (!*resp)
 		return aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
-	p->last_error[0] = '\0';
 	return p->up.function_handle(fn, payload, len, *resp);
 }
 
@@ -211,8 +210,7 @@ static int serve_runtime_api(aws_provider *p, hypertest_function *fn, const char
 		} else {
 			char msg[2300];
 			snprintf(msg, sizeof msg, "hypertest-function could not handle the payload: %s",
-			         p->last_error[0] ? p->last_error
-			                          : hrc ? "error" : "no response");
+			         !resp ? "out of memory" : hrc ? "error" : "no response");
 			snprintf(path, sizeof path, "/invocation/%s/error", id);
 			rt_error(p, h, base, path, "Runtime.HandlerError", msg);
 		}
@@ -233,15 +231,15 @@ int aws_runtime_serve(void *self, hypertest_function *fn)
 	p->function_side = 1;
 	if (!p->up.function_handle || !p->up.buffer_new || !p->up.buffer_data ||
 	    !p->up.buffer_free) {
-		int rc = aws_p_fail(p, HYPERTEST_ERR_UNSUPPORTED,
-		                    "this core lacks the upcalls to serve (%d, %d-%d)",
-		                    HYPERTEST_UP_FUNCTION_HANDLE, HYPERTEST_UP_BUFFER_NEW,
-		                    HYPERTEST_UP_BUFFER_FREE);
+		char msg[80];
+		snprintf(msg, sizeof msg, "this core lacks the upcalls to serve (%d, %d-%d)",
+		         HYPERTEST_UP_FUNCTION_HANDLE, HYPERTEST_UP_BUFFER_NEW, HYPERTEST_UP_BUFFER_FREE);
+		int rc = aws_p_fail(p, HYPERTEST_ERR_UNSUPPORTED, "%s", msg);
 		if (api && *api) {
 			aws_http *h = aws_http_new(NULL, NULL);
 			char *base = NULL;
 			if (h && asprintf(&base, "http://%s" RUNTIME_PATH, api) >= 0)
-				rt_error(p, h, base, "/init/error", "Runtime.InitError", p->last_error);
+				rt_error(p, h, base, "/init/error", "Runtime.InitError", msg);
 			free(base);
 			aws_http_free(h);
 		}

@@ -460,6 +460,14 @@ int local_deployed_load(local_provider *p)
 	return 0;
 }
 
+int local_deployed_load_err(local_provider *p, char **error)
+{
+	char **was = local_fail_into(p, error);
+	int rc = local_deployed_load(p);
+	local_fail_into(p, was);
+	return rc;
+}
+
 int local_function_digest(void *self, hypertest_buffer *digest)
 {
 	local_provider *p = self;
@@ -608,14 +616,17 @@ static int function_update(local_provider *p, const char *image_ref, const char 
 		                strerror(errno));
 	if (rc == 0) {
 		/* Only isolation "image" needs the entry point. */
+		char *icerr = NULL, **was = local_fail_into(p, &icerr);
 		int icrc = local_image_config_read(p, image_digest, &ic);
+		local_fail_into(p, was);
 		if (icrc != 0 && LOCAL_RUNS_IMAGE(p))
-			rc = icrc;
+			rc = local_fail(p, icrc, "%s", icerr ? icerr : "out of memory");
 		else if (icrc != 0)
 			local_log(p, HYPERTEST_LOG_DEBUG, "no image config recorded: %s",
-			          p->last_error);
+			          icerr ? icerr : "out of memory");
 		else
 			t.workdir = json_string_value(json_object_get(ic, "WorkingDir"));
+		free(icerr);
 	}
 	if (rc == 0)
 		rc = ensure_image(p, &t);

@@ -206,7 +206,7 @@ int local_lambda_serve(local_provider *p, hypertest_function *fn, const char *ap
 		} else {
 			char msg[1200];
 			snprintf(msg, sizeof msg, "hypertest-function could not handle the payload: %s",
-			         p->last_error[0] ? p->last_error : hrc ? "error" : "no response");
+			         hrc ? "error" : "no response");
 			snprintf(path, sizeof path, RT "/invocation/%s/error", id);
 			rt_error(p, api, path, "Runtime.HandlerError", msg);
 		}

@@ -1232,13 +1232,18 @@ static void api_request(local_provider *p, lam_conn *c)
 	iv->api = c;
 	c->api_inv = iv;
 	c->held = 1;
-	if (lam_inv_begin(p, iv) != 0) {
+	char *error = NULL;
+	char **was = local_fail_into(p, &error);
+	int rc = lam_inv_begin(p, iv);
+	local_fail_into(p, was);
+	if (rc != 0) {
 		c->api_inv = NULL;
 		c->held = 0;
 		free(iv->payload);
 		free(iv);
-		api_error(c, 500, "ServiceException", p->last_error);
+		api_error(c, 500, "ServiceException", error ? error : "out of memory");
 	}
+	free(error);
 }
 
 int local_lambda_api_serve(local_provider *p)

@@ -141,9 +141,11 @@ child_run(struct zygote *z, const int fds[3], const struct zyg_request *h, char 
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	int rc = local_serve_one(z->p, z->fn);
-	if (rc != 0)
-		local_log(z->p, HYPERTEST_LOG_ERROR, "%s", z->p->last_error);
+	char *error = NULL;
+	int rc = local_serve_one(z->p, z->fn, &error);
+	if (rc != 0 && (error || rc == HYPERTEST_ERR_NOMEM))
+		local_log(z->p, HYPERTEST_LOG_ERROR, "%s", error ? error : "out of memory");
+	free(error);
 	fflush(NULL);
 	_exit(rc ? 1 : 0);
 }

@@ -37,11 +37,24 @@ int local_fail(local_provider *p, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(p->last_error, sizeof p->last_error, fmt, ap);
+	char *msg = htp_vstrdupf(fmt, ap);
 	va_end(ap);
+	if (p->fail_into) {
+		free(*p->fail_into);
+		*p->fail_into = msg;
+		return code;
+	}
 	if (p->up.set_error)
-		p->up.set_error(p->core, code, p->last_error);
+		p->up.set_error(p->core, code, msg ? msg : "out of memory");
+	free(msg);
 	return code;
+}
+
+char **local_fail_into(local_provider *p, char **error)
+{
+	char **was = p->fail_into;
+	p->fail_into = error;
+	return was;
 }
 
 void local_log(local_provider *p, int level, const char *fmt, ...)
@@ -62,31 +75,39 @@ static const char *core_str(local_provider *p, int what)
 	return s ? s : "";
 }
 
-const char *local_program(local_provider *p)
+int local_program_err(local_provider *p, const char **program, char **error)
 {
+	*program = p->program;
 	if (p->program)
-		return p->program;
+		return 0;
 	const char *name = core_str(p, HYPERTEST_CORE_FUNCTION_PROGRAM);
 	struct stat st;
-	if (!*name) {
-		local_fail(p, HYPERTEST_ERR_CONFIG, "the core names no function program");
-		return NULL;
-	}
+	if (!*name)
+		return htp_errorf(error, HYPERTEST_ERR_CONFIG, "the core names no function program");
 	char *path = local_which(name);
-	if (!path) {
-		local_fail(p, HYPERTEST_ERR_NOT_FOUND,
-		           "function program '%s' not found on PATH", name);
-		return NULL;
-	}
+	if (!path)
+		return htp_errorf(error, HYPERTEST_ERR_NOT_FOUND,
+		                  "function program '%s' not found on PATH", name);
 	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || access(path, X_OK) != 0) {
-		local_fail(p, HYPERTEST_ERR_NOT_FOUND,
-		           "function program %s is not an executable file%s%s",
-		           path, errno ? ": " : "", errno ? strerror(errno) : "");
+		int rc = htp_errorf(error, HYPERTEST_ERR_NOT_FOUND,
+		                    "function program %s is not an executable file%s%s",
+		                    path, errno ? ": " : "", errno ? strerror(errno) : "");
 		free(path);
-		return NULL;
+		return rc;
 	}
-	p->program = path;
-	return path;
+	*program = p->program = path;
+	return 0;
+}
+
+const char *local_program(local_provider *p)
+{
+	const char *prog;
+	char *error = NULL;
+	int rc = local_program_err(p, &prog, &error);
+	if (rc != 0)
+		local_fail(p, rc, "%s", error ? error : "out of memory");
+	free(error);
+	return prog;
 }
 
 /* ---- options -------------------------------------------------------------------- */
@@ -413,12 +434,16 @@ static void check_bucket(local_provider *p, hypertest_checks *checks)
 
 static void check_function(local_provider *p, hypertest_checks *checks)
 {
-	const char *prog = local_program(p);
+	const char *prog;
+	char *error = NULL;
+	local_program_err(p, &prog, &error);
 	char msg[1200];
 	if (prog)
 		snprintf(msg, sizeof msg, "function runtime program %s", prog);
 	p->up.doctor_check(checks, "provider.local.function",
-	                   prog ? HYPERTEST_CHECK_OK : HYPERTEST_CHECK_FAILED, prog ? msg : p->last_error);
+	                   prog ? HYPERTEST_CHECK_OK : HYPERTEST_CHECK_FAILED,
+	                   prog ? msg : error ? error : "out of memory");
+	free(error);
 }
 
 /* Run "bwrap <sandbox> -- bwrap --version": user namespaces may be off
@@ -481,7 +506,8 @@ static void check_bubblewrap(local_provider *p, hypertest_checks *checks)
 static void check_deployed(local_provider *p, hypertest_checks *checks)
 {
 	p->dep_loaded = 0; /* look again */
-	int rc = local_deployed_load(p);
+	char *error = NULL;
+	int rc = local_deployed_load_err(p, &error);
 	char msg[1400];
 	int status = HYPERTEST_CHECK_OK;
 	struct stat st;
@@ -490,7 +516,7 @@ static void check_deployed(local_provider *p, hypertest_checks *checks)
 		         p->function_dir);
 		status = HYPERTEST_CHECK_WARNING;
 	} else if (rc != 0) {
-		snprintf(msg, sizeof msg, "%s", p->last_error);
+		snprintf(msg, sizeof msg, "%s", error ? error : "out of memory");
 		status = HYPERTEST_CHECK_FAILED;
 	} else if (LOCAL_RUNS_IMAGE(p) && !p->dep.image.entrypoint) {
 		snprintf(msg, sizeof msg,
@@ -505,6 +531,7 @@ static void check_deployed(local_provider *p, hypertest_checks *checks)
 	} else {
 		snprintf(msg, sizeof msg, "deployed image %s in %s", p->dep.digest, p->dep.root);
 	}
+	free(error);
 	p->up.doctor_check(checks, "provider.local.deployed", status, msg);
 }
 
@@ -582,17 +609,17 @@ static int read_all(int fd, char **data, size_t *len)
 	return -1;
 }
 
-int local_serve_one(local_provider *p, hypertest_function *fn)
+int local_serve_one(local_provider *p, hypertest_function *fn, char **error)
 {
 	char *payload;
 	size_t len;
 	if (read_all(0, &payload, &len) != 0)
-		return local_fail(p, HYPERTEST_ERR_IO, "cannot read the payload: %s",
+		return htp_errorf(error, HYPERTEST_ERR_IO, "cannot read the payload: %s",
 		                  strerror(errno));
 	hypertest_buffer *resp = p->up.buffer_new(p->core);
 	if (!resp) {
 		free(payload);
-		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+		return htp_errorf(error, HYPERTEST_ERR_NOMEM, "out of memory");
 	}
 	int rc = p->up.function_handle(fn, payload, len, resp);
 	free(payload);
@@ -601,10 +628,10 @@ int local_serve_one(local_provider *p, hypertest_function *fn)
 	if (data && n > 0) {
 		rc = 0; /* a response is always a valid one, even for a runner that failed */
 		if (htp_write_all(1, data, n) != 0)
-			rc = local_fail(p, HYPERTEST_ERR_IO, "cannot write the response: %s",
+			rc = htp_errorf(error, HYPERTEST_ERR_IO, "cannot write the response: %s",
 			                strerror(errno));
 	} else if (rc == 0) {
-		rc = local_fail(p, HYPERTEST_ERR_PROVIDER, "the function gave no response");
+		rc = htp_errorf(error, HYPERTEST_ERR_PROVIDER, "the function gave no response");
 	}
 	p->up.buffer_free(resp);
 	return rc;
@@ -637,7 +664,12 @@ static int local_serve(void *self, hypertest_function *fn)
 			                  LOCAL_ZYGOTE_ENV, z);
 		return local_zygote_serve(p, fn, (int)fd);
 	}
-	return local_serve_one(p, fn);
+	char *error = NULL;
+	int rc = local_serve_one(p, fn, &error);
+	if (rc != 0 && (error || rc == HYPERTEST_ERR_NOMEM))
+		local_fail(p, rc, "%s", error ? error : "out of memory");
+	free(error);
+	return rc;
 }
 
 /* ---- registration ---------------------------------------------------------------------- */

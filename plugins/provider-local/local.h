@@ -88,7 +88,7 @@ struct local_zreq;
 typedef struct local_provider {
 	hypertest_core *core;
 	hypertest_upcalls up;
-	char last_error[1024]; /* the detail of the last local_fail() */
+	char **fail_into; /* while set, local_fail() puts its message there (local_fail_into) */
 
 	/* options, paths absolute */
 	char *image_dir;
@@ -154,15 +154,27 @@ typedef struct local_provider {
 /* ---- local.c ------------------------------------------------------------------ */
 
 /* Function side: read one payload on stdin, run it, write the response on
- * stdout (what SERVE does in a process of its own). */
-int local_serve_one(local_provider *p, hypertest_function *fn);
-/* Report an error through the core (and keep it in last_error); returns
- * code. */
+ * stdout (what SERVE does in a process of its own).  0, or an error code
+ * with its message in *error (none when the core's function_handle failed
+ * without a response: the core holds that error). */
+int local_serve_one(local_provider *p, hypertest_function *fn, char **error);
+/* Report an error through the core; returns code.  While a route set by
+ * local_fail_into() is in place, the message goes into it instead. */
 int local_fail(local_provider *p, int code, const char *fmt, ...) LOCAL_PRINTF(3, 4);
+/* Route the local_fail()s that follow into *error (each frees the message
+ * an earlier one left there; NULL when memory ran out) instead of the
+ * core; error NULL routes them to the core again.  Returns the route in
+ * place, to be put back after the call: how a caller that handles an
+ * error itself (logs it, answers it) gets the message of a deep call
+ * without setting the core's error. */
+char **local_fail_into(local_provider *p, char **error);
 void local_log(local_provider *p, int level, const char *fmt, ...) LOCAL_PRINTF(3, 4);
 /* The function runtime program, resolved on PATH when it has no '/';
  * NULL with the error set when there is none. */
 const char *local_program(local_provider *p);
+/* The same without reporting: 0 with the program in *program (borrowed),
+ * or an error code with *program NULL and the message in *error. */
+int local_program_err(local_provider *p, const char **program, char **error);
 /* "none", "bubblewrap" or "image". */
 const char *local_isolation_name(const local_provider *p);
 /* The end of the message when bwrap is missing ("needs the program ..."). */
@@ -226,6 +238,8 @@ int local_function_digest(void *self, hypertest_buffer *digest);
  * the mount points its sandbox needs (/dev, /proc, /tmp, the working
  * directory, /etc/resolv.conf and /etc/hosts) where it lacks them. */
 int local_deployed_load(local_provider *p);
+/* The same, with the message of an error in *error instead of the core's. */
+int local_deployed_load_err(local_provider *p, char **error);
 void local_deployed_clear(local_deployed *d);
 /* Where the sandbox of isolation "image" mounts the bucket and the
  * invocation's scratch directory (on its private /tmp). */

@@ -1469,10 +1469,14 @@ START_TEST(test_doctor)
 	setenv("AWS_CONFIG_FILE", "/nonexistent", 1);
 	self = create_ok(options(fn, ""));
 	memset(&c, 0, sizeof c);
+	C.error[0] = '\0';
 	ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
 	ck_assert_int_eq(c.n, 1);
 	ck_assert_str_eq(c.name[0], "provider.aws.credentials");
 	ck_assert_int_eq(c.status[0], HYPERTEST_CHECK_FAILED);
+	ck_assert_str_eq(c.msg[0], "incomplete AWS credentials in the environment: "
+	                           "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not");
+	ck_assert_str_eq(C.error, ""); /* the check carries it, not the core's error */
 	OP(HYPERTEST_OP_DESTROY)(self);
 }
 END_TEST

@@ -81,12 +81,23 @@ START_TEST(test_doctor)
 	const char *msg;
 	ck_assert_int_eq(check_status(&c, "provider.local.deployed", &msg), HYPERTEST_CHECK_OK);
 	ck_assert_msg(strstr(msg, digest1) != NULL, "%s", msg);
+	/* A damaged deployed state: the check says what and where, and the
+	 * doctor reports no error to the core (its checks carry it). */
+	write_text(pathf("%s/.hypertest/function/current", C.project_dir), "{\"digest\": 1}");
+	C.error[0] = '\0';
+	memset(&c, 0, sizeof c);
+	ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
+	ck_assert_int_eq(check_status(&c, "provider.local.deployed", &msg), HYPERTEST_CHECK_FAILED);
+	ck_assert_msg(strstr(msg, "/.hypertest/function/current is damaged (expected") != NULL,
+	              "%s", msg);
+	ck_assert_str_eq(C.error, "");
 	OP(HYPERTEST_OP_DESTROY)(self);
 
 	/* A bucket below a file, a missing program. */
 	write_text(pathf("%s/file", C.project_dir), "");
 	snprintf(C.program, sizeof C.program, "/nonexistent/hypertest-function");
 	self = create_ok("{\"bucketDir\": \"file/bucket\"}");
+	C.error[0] = '\0';
 	memset(&c, 0, sizeof c);
 	OP(HYPERTEST_OP_DOCTOR)(self, &c);
 	ck_assert_int_eq(c.n, 3);
@@ -94,6 +105,7 @@ START_TEST(test_doctor)
 	ck_assert_msg(strstr(msg, "file/bucket") != NULL, "%s", msg);
 	ck_assert_int_eq(check_status(&c, "provider.local.function", &msg), HYPERTEST_CHECK_FAILED);
 	ck_assert_msg(strstr(msg, "/nonexistent/hypertest-function") != NULL, "%s", msg);
+	ck_assert_str_eq(C.error, "");
 	OP(HYPERTEST_OP_DESTROY)(self);
 }
 END_TEST
