@@ -8,7 +8,7 @@
 tmp=$(mktemp -d /tmp/ht-interrupt-XXXXXX) || exit 1
 cleanup() {
 	[ -n "${stall:-}" ] && kill "$stall" 2>/dev/null
-	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
+	rm -rf "$tmp"
 }
 trap cleanup EXIT
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found"; exit 77; }
