@@ -481,11 +481,17 @@ static void check_bubblewrap(local_provider *p, hypertest_checks *checks)
 static void check_deployed(local_provider *p, hypertest_checks *checks)
 {
 	p->dep_loaded = 0; /* look again */
-	int rc = local_deployed_load(p);
+	int busy = 0;
+	int rc = local_deployed_load_try(p, &busy); /* never waits for a deploy */
 	char msg[1400];
 	int status = HYPERTEST_CHECK_OK;
 	struct stat st;
-	if (rc == HYPERTEST_ERR_NOT_FOUND) {
+	if (busy) {
+		snprintf(msg, sizeof msg, "the deployed image in %s/images is being unpacked or "
+		         "repaired (another process holds its lock): run doctor again once the "
+		         "deploy ends", p->function_dir);
+		status = HYPERTEST_CHECK_WARNING;
+	} else if (rc == HYPERTEST_ERR_NOT_FOUND) {
 		snprintf(msg, sizeof msg, "nothing deployed in %s yet (run hypertest deploy)",
 		         p->function_dir);
 		status = HYPERTEST_CHECK_WARNING;

@@ -2,7 +2,8 @@
 # The first SIGINT/SIGTERM ends what blocks, promptly, with what is in hand
 # written: a deploy whose registry stalls in the middle of an answer
 # (services/registry/stall.py), and an invoke waiting for the deployed
-# image while another process (a deploy unpacking it) holds its lock.
+# image while another process (a deploy unpacking it) holds its lock;
+# doctor does not wait for that lock at all.
 # "Promptly" is a generous 30 s against a hang.
 . "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-interrupt-XXXXXX) || exit 1
@@ -108,6 +109,16 @@ assert r["tests"]["total"] == 3, r["tests"]
 assert r["tests"]["failed"] == 3, r["tests"]
 for t in r["testResults"]:
     assert "cancelled" in t["error"]["message"], t
+PY
+# doctor does not wait for the image either: it says why it cannot look
+python3 - "$lock" "$hypertest" "$p" >"$tmp/doctor.out" 2>&1 <<'PY' || { cat "$tmp/doctor.out"; fail "doctor while the image is held"; }
+import fcntl, subprocess, sys
+lock, ht, proj = sys.argv[1:]
+held = open(lock, "rb")
+fcntl.flock(held, fcntl.LOCK_EX)
+r = subprocess.run([ht, "-C", proj, "doctor"], stdout=subprocess.PIPE,
+                   stderr=subprocess.STDOUT, text=True, timeout=30)
+assert "is being unpacked or repaired" in r.stdout, r.stdout
 PY
 # the lock released, the same invoke runs
 "$hypertest" -C "$p" --quiet invoke >"$tmp/invoke.2" 2>&1 || { cat "$tmp/invoke.2"; fail "invoke after"; }
