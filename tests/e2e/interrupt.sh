@@ -92,7 +92,7 @@ cat >"$p/hypertest.config.json" <<JSON
 {"imageName": "e2e/lockwait",
  "testRunner": {"plugin": "command", "options": {"testDir": "tests",
    "tests": ["tests/a.sh", "tests/b.sh", "tests/c.sh"], "run": ["sh", "{id}"]}},
- "cloudProvider": {"plugin": "local", "options": {}}}
+ "cloudProvider": {"plugin": "local", "options": {"functionDir": ".hypertest/function"}}}
 JSON
 "$hypertest" -C "$p" --quiet deploy >"$tmp/inv.deploy" 2>&1 || { cat "$tmp/inv.deploy"; fail "deploy"; }
 root=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["root"])' \
