@@ -73,8 +73,12 @@ static int registry_for(deploy_state *ds, const char *ref, const char *key_user,
 	ht_image_ref parsed;
 	int rc;
 
-	if (!ds->registry && !(ds->registry = ht_registry_new(&h->err)))
-		return h->err.code ? h->err.code : HYPERTEST_ERR_NOMEM;
+	if (!ds->registry) {
+		if (!(ds->registry = ht_registry_new(&h->err)))
+			return h->err.code ? h->err.code : HYPERTEST_ERR_NOMEM;
+		/* the first SIGINT/SIGTERM ends a pull or push under way */
+		ht_registry_set_cancel(ds->registry, &h->cancelled);
+	}
 	if ((rc = ht_image_ref_parse(ref, &parsed, &h->err)))
 		return rc;
 	if (user && password)

@@ -74,6 +74,7 @@ struct ht_registry {
 	size_t n_hosts;
 	struct token *tokens;
 	size_t n_tokens;
+	const volatile sig_atomic_t *cancel; /* ht_registry_set_cancel */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -223,6 +224,28 @@ void ht_registry_unref(ht_registry *reg)
 		pthread_mutex_destroy(&reg->share_lock[i]);
 	pthread_mutex_destroy(&reg->lock);
 	free(reg);
+}
+
+void ht_registry_set_cancel(ht_registry *reg, const volatile sig_atomic_t *flag)
+{
+	reg->cancel = flag;
+}
+
+static int cancelled(const ht_registry *reg)
+{
+	return reg->cancel && *reg->cancel;
+}
+
+/* libcurl calls it often while data flows and about once a second while
+ * none does (a registry that stalls): non-zero aborts the transfer. */
+static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return cancelled(user);
 }
 
 /* The entry of registry name (created); call with the lock held. */
@@ -437,6 +460,11 @@ static int perform(const struct ht_http_req *req, const char *auth, ht_registry 
 	char path[512], errbuf[CURL_ERROR_SIZE] = "";
 	int rc = 0;
 	long long fsize = 0;
+	if (cancelled(reg)) {
+		rc = ht_err_set(err, HYPERTEST_ERR_CANCELLED, "registry %s: %s %s: cancelled",
+		                req->registry, req->method, url_path(req->url, path, sizeof path));
+		goto out;
+	}
 	if (req->file) {
 		x.fd = open(req->file, O_RDONLY | O_CLOEXEC);
 		struct stat st;
@@ -488,6 +516,9 @@ static int perform(const struct ht_http_req *req, const char *auth, ht_registry 
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 120L);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, reg);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -518,7 +549,10 @@ static int perform(const struct ht_http_req *req, const char *auth, ht_registry 
 	}
 	CURLcode cr = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-	if (resp->sink_failed) {
+	if (cr == CURLE_ABORTED_BY_CALLBACK && cancelled(reg)) {
+		rc = ht_err_set(err, HYPERTEST_ERR_CANCELLED, "registry %s: %s %s: cancelled",
+		                req->registry, req->method, url_path(req->url, path, sizeof path));
+	} else if (resp->sink_failed) {
 		rc = ht_err_set(err, resp->sink_err.code, "%s", resp->sink_err.msg);
 	} else if (resp->too_big) {
 		rc = ht_err_set(err, HYPERTEST_ERR_HTTP, "registry %s: %s %s: answer larger than %zu bytes",

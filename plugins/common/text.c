@@ -73,7 +73,9 @@ int htp_read_file(const char *path, size_t max, char **data, size_t *len)
 {
 	*data = NULL;
 	*len = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: the open of a FIFO without a writer never blocks (it is
+	 * refused below, as anything but a regular file is) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return errno;
 	struct stat st;
@@ -83,6 +85,9 @@ int htp_read_file(const char *path, size_t max, char **data, size_t *len)
 		close(fd);
 		return e;
 	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 	if ((uint64_t)st.st_size > max) {
 		close(fd);
 		return EFBIG;
@@ -100,14 +105,16 @@ int htp_read_file(const char *path, size_t max, char **data, size_t *len)
 				close(fd);
 				return EFBIG;
 			}
-			char *b = realloc(buf, cap * 2 + 1);
+			/* never more than max + 1 bytes: one past the cap says enough */
+			size_t ncap = cap <= max / 2 ? cap * 2 : max + 1;
+			char *b = realloc(buf, ncap + 1);
 			if (!b) {
 				free(buf);
 				close(fd);
 				return ENOMEM;
 			}
 			buf = b;
-			cap *= 2;
+			cap = ncap;
 		}
 		ssize_t got = read(fd, buf + n, cap - n);
 		if (got < 0 && errno == EINTR)

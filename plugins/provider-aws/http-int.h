@@ -39,6 +39,8 @@ typedef struct transfer {
 	struct curl_slist *slist;
 	char errbuf[CURL_ERROR_SIZE];
 	int overflow;            /* the body passed max_response */
+	long long announced;     /* a Content-Length past it, or -1 */
+	long hstatus;            /* the status line of the headers being read */
 	int warm;                /* a warm-up request (aws_http_warm): no completion */
 	long delay_total;        /* ms slept between attempts */
 	long long due;           /* monotonic ms when a delayed retry starts */

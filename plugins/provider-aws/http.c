@@ -446,11 +446,17 @@ void aws_http_free(aws_http *h)
 
 /* ---- one attempt ---------------------------------------------------------------------- */
 
+/* The cap on t's response body. */
+static size_t max_response(const transfer *t)
+{
+	return t->req->max_response ? t->req->max_response : t->h->cfg.max_response;
+}
+
 static size_t write_cb(char *data, size_t size, size_t n, void *ud)
 {
 	transfer *t = ud;
 	size_t len = size * n;
-	if (t->resp.body.len + len > t->h->cfg.max_response) {
+	if (t->resp.body.len + len > max_response(t)) {
 		t->overflow = 1;
 		return 0;
 	}
@@ -466,7 +472,25 @@ static size_t header_cb(char *data, size_t size, size_t n, void *ud)
 	const char *colon;
 	if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
 		aws_headers_free(&t->resp.headers); /* a new response (after 100 Continue) */
+		const char *sp = memchr(data, ' ', len);
+		t->hstatus = sp ? strtol(sp + 1, NULL, 10) : 0;
 		return len;
+	}
+	/* a success announcing more than the request's own cap: refused
+	 * before its body */
+	if (t->req->max_response && t->hstatus >= 200 && t->hstatus < 300 && len > 15 &&
+	    strncasecmp(data, "content-length:", 15) == 0) {
+		char num[32];
+		size_t k = len - 15 < sizeof num - 1 ? len - 15 : sizeof num - 1;
+		memcpy(num, data + 15, k);
+		num[k] = '\0';
+		char *end;
+		long long cl = strtoll(num, &end, 10);
+		if (end != num && cl >= 0 && (unsigned long long)cl > max_response(t)) {
+			t->overflow = 1;
+			t->announced = cl;
+			return 0;
+		}
 	}
 	colon = memchr(data, ':', len);
 	if (colon) {
@@ -555,6 +579,8 @@ int aws_http_setup_attempt(aws_http *h, transfer *t, char **err)
 	htp_buf_free(&t->resp.body);
 	t->resp.status = 0;
 	t->overflow = 0;
+	t->announced = -1;
+	t->hstatus = 0;
 	t->errbuf[0] = '\0';
 	if ((rc = aws_http_header_list(h, r, &t->slist, err)))
 		return rc;
@@ -620,8 +646,22 @@ int aws_http_outcome(aws_http *h, transfer *t, CURLcode cc, int *code, char **er
 	t->resp.status = cc == CURLE_OK ? status : 0;
 	if (cc != CURLE_OK) {
 		if (t->overflow) {
-			*code = fail_red(h, &e, HYPERTEST_ERR_HTTP,
-			                 "%s: response larger than %zu bytes", r->what, h->cfg.max_response);
+			size_t max = max_response(t);
+			char cap[32];
+			if (max % (1u << 20) == 0)
+				snprintf(cap, sizeof cap, "%zu MiB", max >> 20);
+			else
+				snprintf(cap, sizeof cap, "%zu bytes", max);
+			if (t->announced >= 0)
+				*code = fail_red(h, &e, HYPERTEST_ERR_HTTP,
+				                 "%s: the response has %lld bytes (Content-Length), more "
+				                 "than %s, the limit for %s",
+				                 r->what, t->announced, cap,
+				                 r->max_what ? r->max_what : "a response");
+			else
+				*code = fail_red(h, &e, HYPERTEST_ERR_HTTP,
+				                 "%s: response larger than %s, the limit for %s", r->what, cap,
+				                 r->max_what ? r->max_what : "a response");
 		} else if (cc == CURLE_SSL_CACERT_BADFILE) {
 			char why[512];
 			aws_tls_load_error(h->tls, why, sizeof why);

@@ -56,6 +56,12 @@ struct aws_http_request {
 	aws_http_sign_fn sign;
 	void *sign_ud;        /* borrowed */
 	int max_attempts;     /* 0: the client's */
+	/* A cap on this request's response body (0: the client's max_response)
+	 * and what it is the limit for, for the message ("an object read
+	 * whole").  A 2xx answer announcing more (Content-Length) is refused
+	 * before its body; one without a length stops when the cap is passed. */
+	size_t max_response;
+	const char *max_what;
 };
 
 typedef struct aws_http_response {

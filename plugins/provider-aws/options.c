@@ -5,6 +5,7 @@
  * JSON call every control-plane operation goes through.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -102,6 +103,8 @@ static const char *const option_names[] = {
     "caBundle",    "projectName",  "roleName", "ecrLifecycleKeep", "bucketExpireDays",
     "memoryMB",    "timeoutSeconds", "ephemeralStorageMB", "reservedConcurrency",
     "roleWaitTime"};
+/* The core's cap on a configuration file (1 MiB). */
+#define AWS_CONFIG_MAX ((size_t)1 << 20)
 #define N_OPTIONS (sizeof option_names / sizeof option_names[0])
 
 static int opt_string(aws_provider *p, const char *key, int required, char **out)
@@ -195,26 +198,35 @@ static int opt_repository(aws_provider *p)
 	return 0;
 }
 
-/* The configuration's "concurrency" and "platform" (the core passes
- * neither). */
-static long config_concurrency(aws_provider *p)
+/* The configuration's "concurrency" (into *n, 0 when unknown) and
+ * "platform" (the core passes neither).  The file is read again, with the
+ * core's cap: one that grew past it meanwhile (or was replaced by
+ * something endless) is an error naming it. */
+static int config_concurrency(aws_provider *p, long *n)
 {
 	const char *path = aws_p_core_str(p, HYPERTEST_CORE_CONFIG_PATH);
 	json_t *doc, *v;
-	long n = 0;
+	char *text = NULL;
+	size_t len = 0;
+	*n = 0;
 	if (!*path)
 		return 0;
-	doc = json_load_file(path, 0, NULL);
+	int e = htp_read_file(path, AWS_CONFIG_MAX, &text, &len);
+	if (e == EFBIG)
+		return aws_p_fail(p, HYPERTEST_ERR_CONFIG, "%s: larger than %zu MiB, the limit for a "
+		                  "configuration file", path, AWS_CONFIG_MAX >> 20);
+	doc = e == 0 ? json_loadb(text, len, 0, NULL) : NULL;
+	free(text);
 	v = json_object_get(doc, "concurrency");
 	if (json_is_integer(v) && json_integer_value(v) > 0)
-		n = (long)json_integer_value(v);
+		*n = (long)json_integer_value(v);
 	else if (json_is_object(doc) && !v)
-		n = 30; /* the core's default */
+		*n = 30; /* the core's default */
 	v = json_object_get(doc, "platform");
 	if (json_is_string(v))
 		p->o.platform = strdup(json_string_value(v));
 	json_decref(doc);
-	return n;
+	return 0;
 }
 
 /* The provisioning options (provision.c). */
@@ -333,7 +345,8 @@ int aws_options_parse(aws_provider *p, const char *options_json)
 	if ((rc = aws_endpoints_options_from_json(&p->o.eps, p->o.json, &err)) != 0)
 		return aws_p_err_take(p, rc, err);
 	free(err);
-	p->o.concurrency = config_concurrency(p);
+	if ((rc = config_concurrency(p, &p->o.concurrency)))
+		return rc;
 	return opt_provision(p);
 }
 

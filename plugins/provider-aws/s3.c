@@ -65,7 +65,7 @@ const char *aws_content_type(const char *name)
 /* One request to bucket/key?query; resp is the caller's to clear. */
 static int s3_request(aws_s3 *s, const char *op, const char *method, const char *key,
                       const char *query, const char *content_type, const void *body,
-                      size_t len, aws_http_response *resp, char **err)
+                      size_t len, size_t max, aws_http_response *resp, char **err)
 {
 	aws_http_request r;
 	char *url = aws_s3_url(s->endpoint, s->bucket, key, query);
@@ -87,6 +87,8 @@ static int s3_request(aws_s3 *s, const char *op, const char *method, const char 
 	}
 	r.body = body;
 	r.body_len = len;
+	r.max_response = max;
+	r.max_what = max ? "an object read whole from the bucket" : NULL;
 	r.sign = aws_http_sign_sigv4;
 	r.sign_ud = &s->sig;
 	rc = aws_http_perform(s->http, &r, resp, err);
@@ -104,7 +106,7 @@ int aws_s3_put(aws_s3 *s, const char *key, const void *data, size_t len,
 	aws_http_response resp;
 	int rc = s3_request(s, "PutObject", "PUT", key, NULL,
 	                    content_type ? content_type : "application/octet-stream", data, len,
-	                    &resp, err);
+	                    0, &resp, err);
 	aws_http_response_clear(&resp);
 	return rc;
 }
@@ -112,7 +114,8 @@ int aws_s3_put(aws_s3 *s, const char *key, const void *data, size_t len,
 int aws_s3_get(aws_s3 *s, const char *key, htp_buf *out, char **err)
 {
 	aws_http_response resp;
-	int rc = s3_request(s, "GetObject", "GET", key, NULL, NULL, NULL, 0, &resp, err);
+	int rc = s3_request(s, "GetObject", "GET", key, NULL, NULL, NULL, 0, AWS_S3_GET_MAX,
+	                    &resp, err);
 	if (rc == 0 && htp_buf_add(out, resp.body.data ? resp.body.data : "", resp.body.len) < 0)
 		rc = aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
 	aws_http_response_clear(&resp);
@@ -212,7 +215,7 @@ int aws_s3_list(aws_s3 *s, const char *prefix, aws_s3_list_fn fn, void *ud, char
 			htp_buf_free(&q);
 			return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
 		}
-		rc = s3_request(s, "ListObjectsV2", "GET", NULL, q.data, NULL, NULL, 0, &resp, err);
+		rc = s3_request(s, "ListObjectsV2", "GET", NULL, q.data, NULL, NULL, 0, 0, &resp, err);
 		htp_buf_free(&q);
 		if (rc) {
 			aws_http_response_clear(&resp);
@@ -274,7 +277,7 @@ static void abort_upload(aws_s3 *s, const char *key, const char *query)
 {
 	aws_http_response resp;
 	char *ignored = NULL;
-	s3_request(s, "AbortMultipartUpload", "DELETE", key, query, NULL, NULL, 0, &resp, &ignored);
+	s3_request(s, "AbortMultipartUpload", "DELETE", key, query, NULL, NULL, 0, 0, &resp, &ignored);
 	aws_http_response_clear(&resp);
 	free(ignored);
 }
@@ -302,8 +305,8 @@ int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
 		part_size *= 2;
 
 	rc = s3_request(s, "CreateMultipartUpload", "POST", key, "uploads=",
-	                content_type ? content_type : "application/octet-stream", NULL, 0, &resp,
-	                err);
+	                content_type ? content_type : "application/octet-stream", NULL, 0, 0,
+	                &resp, err);
 	if (rc == 0) {
 		upload_id = xml_value(&resp.body, "UploadId");
 		if (!upload_id)
@@ -333,7 +336,7 @@ int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
 		q.len = 0;
 		htp_buf_addf(&q, "partNumber=%d&uploadId=", part);
 		aws_uri_encode(&q, upload_id, strlen(upload_id), 0);
-		rc = s3_request(s, "UploadPart", "PUT", key, q.data, NULL, buf, got, &resp, err);
+		rc = s3_request(s, "UploadPart", "PUT", key, q.data, NULL, buf, got, 0, &resp, err);
 		etag = aws_headers_get(&resp.headers, "ETag");
 		if (rc == 0 && !etag)
 			rc = aws_fail(err, HYPERTEST_ERR_PROVIDER,
@@ -354,7 +357,7 @@ int aws_s3_put_file_multipart(aws_s3 *s, const char *key, const char *path,
 	aws_uri_encode(&q, upload_id, strlen(upload_id), 0);
 	if (rc == 0) {
 		rc = s3_request(s, "CompleteMultipartUpload", "POST", key, q.data, "application/xml",
-		                complete.data, complete.len, &resp, err);
+		                complete.data, complete.len, 0, &resp, err);
 		/* S3 may answer 200 with an error in the body */
 		if (rc == 0 && resp.body.data && strstr(resp.body.data, "<Error>")) {
 			char *code = xml_value(&resp.body, "Code"), *msg = xml_value(&resp.body, "Message");

@@ -12,6 +12,9 @@
 #include "http.h"
 
 #define AWS_S3_MIN_PART_SIZE ((size_t)8 << 20)
+/* The largest object GetObject reads whole (the manifest, a run's results
+ * file): the limit of the core's manifest. */
+#define AWS_S3_GET_MAX ((size_t)64 << 20)
 
 typedef struct aws_s3 {
 	aws_http *http;               /* borrowed */

@@ -78,10 +78,17 @@ int local_object_get(void *self, const char *key, hypertest_buffer *out)
 	char *data;
 	size_t len;
 	int rc = 0;
-	if (local_read_file(path, &data, &len) != 0) {
+	if (local_read_file(path, LOCAL_OBJECT_MAX, &data, &len) != 0) {
 		int e = errno;
-		rc = local_fail(p, e == ENOENT || e == ENOTDIR ? HYPERTEST_ERR_NOT_FOUND : HYPERTEST_ERR_IO,
-		                "cannot read object %s: %s", path, strerror(e));
+		if (e == EFBIG)
+			rc = local_fail(p, HYPERTEST_ERR_IO, "cannot read object %s: larger than %zu MiB, "
+			                "the limit for an object read whole from the bucket", path,
+			                LOCAL_OBJECT_MAX >> 20);
+		else
+			rc = local_fail(p, e == ENOENT || e == ENOTDIR ? HYPERTEST_ERR_NOT_FOUND
+			                                               : HYPERTEST_ERR_IO,
+			                "cannot read object %s: %s", path,
+			                e == EINVAL ? "not a regular file" : strerror(e));
 	} else {
 		if (p->up.buffer_append(out, data, len) != 0)
 			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");

@@ -46,6 +46,8 @@
 #define LEGACY_SUFFIX ".complete" /* the earlier layout's marker */
 #define MANIFEST "image.json"
 #define LOCK_NAME "lock"
+/* functionDir/current: a digest, a path and four fields of an image config */
+#define CURRENT_MAX ((size_t)16 << 20)
 #define ROOT_SUFFIX "/root"
 #define HOLD_TRIES 5
 
@@ -76,14 +78,15 @@ static int read_current(local_provider *p, char **digest, char **root, local_ima
 	size_t len;
 	if (!path)
 		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
-	if (local_read_file(path, &text, &len) != 0) {
+	if (local_read_file(path, CURRENT_MAX, &text, &len) != 0) {
 		int e = errno;
 		int rc = e == ENOENT
 		             ? local_fail(p, HYPERTEST_ERR_NOT_FOUND,
 		                          "nothing deployed in %s (run hypertest deploy)",
 		                          p->function_dir)
-		             : local_fail(p, HYPERTEST_ERR_IO, "cannot read %s: %s",
-		                          path, strerror(e));
+		             : local_fail(p, HYPERTEST_ERR_IO, "cannot read %s: %s", path,
+		                          e == EFBIG ? "larger than 16 MiB, its limit"
+		                          : e == EINVAL ? "not a regular file" : strerror(e));
 		free(path);
 		return rc;
 	}
@@ -249,7 +252,7 @@ static int read_manifest(const char *dir, char **tree)
 	int ours = 0;
 	if (tree)
 		*tree = NULL;
-	if (path && local_read_file(path, &text, &len) == 0 && len < 4096) {
+	if (path && local_read_file(path, 4096, &text, &len) == 0 && len < 4096) {
 		json_t *j = json_loadb(text, len, 0, NULL);
 		const char *hex = local_digest_hex(json_string_value(json_object_get(j, "digest")));
 		const char *t = json_string_value(json_object_get(j, "tree"));
@@ -314,7 +317,7 @@ static int legacy_marker(const char *images, const char *name, char **hex)
 	char *path = htp_path_join(images, name), *text = NULL;
 	size_t tl;
 	int ok = 0;
-	if (path && local_read_file(path, &text, &tl) == 0 && tl < 256 && !memchr(text, 0, tl)) {
+	if (path && local_read_file(path, 256, &text, &tl) == 0 && tl < 256 && !memchr(text, 0, tl)) {
 		const char *h = local_digest_hex(text);
 		ok = h && strlen(h) == len - sl && !strncmp(h, name, len - sl) &&
 		     (*hex = strndup(name, len - sl)) != NULL;
@@ -391,8 +394,9 @@ static void remove_other_images(local_provider *p, const char *images, const cha
 /* Hold the image of d->root (images/<hex>/root) for as long as d is
  * loaded: a shared lock on images/<hex>/lock, taken while the image is
  * still complete.  0 held (or nothing to hold: an image of the earlier
- * layout), 1 the image went meanwhile (read current again), -1 failed. */
-static int hold_image(local_provider *p, local_deployed *d)
+ * layout), 1 the image went meanwhile (read current again), 2 (only with
+ * nb) someone holds it exclusively, -1 failed. */
+static int hold_image(local_provider *p, local_deployed *d, int nb)
 {
 	size_t n = strlen(d->root), sl = strlen(ROOT_SUFFIX);
 	if (n <= sl || strcmp(d->root + n - sl, ROOT_SUFFIX) != 0)
@@ -402,9 +406,11 @@ static int hold_image(local_provider *p, local_deployed *d)
 		local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 		return -1;
 	}
-	int fd = lock_image(dir, LOCK_SH, 0), rc = 0;
+	int fd = lock_image(dir, LOCK_SH | (nb ? LOCK_NB : 0), 0), rc = 0;
 	char *tree = NULL;
-	if (fd < 0 && errno != ENOENT) {
+	if (fd < 0 && nb && errno == EWOULDBLOCK) {
+		rc = 2;
+	} else if (fd < 0 && errno != ENOENT) {
 		local_fail(p, HYPERTEST_ERR_IO, "cannot lock the deployed image %s: %s", dir,
 		           strerror(errno));
 		rc = -1;
@@ -421,8 +427,10 @@ static int hold_image(local_provider *p, local_deployed *d)
 	return rc;
 }
 
-int local_deployed_load(local_provider *p)
+static int deployed_load(local_provider *p, int *busy)
 {
+	if (busy)
+		*busy = 0;
 	if (p->dep_loaded)
 		return 0;
 	local_deployed d;
@@ -430,9 +438,14 @@ int local_deployed_load(local_provider *p)
 	for (int tries = 0;; tries++) {
 		memset(&d, 0, sizeof d);
 		rc = read_current(p, &d.digest, &d.root, &d.image);
-		int held = rc ? 0 : hold_image(p, &d);
+		int held = rc ? 0 : hold_image(p, &d, busy != NULL);
 		if (held < 0)
 			rc = HYPERTEST_ERR_IO;
+		if (held == 2) {
+			local_deployed_clear(&d);
+			*busy = 1;
+			return 0;
+		}
 		if (held != 1)
 			break;
 		local_deployed_clear(&d);
@@ -460,10 +473,20 @@ int local_deployed_load(local_provider *p)
 	return 0;
 }
 
-int local_deployed_load_err(local_provider *p, char **error)
+int local_deployed_load(local_provider *p)
+{
+	return deployed_load(p, NULL);
+}
+
+int local_deployed_load_try(local_provider *p, int *busy)
+{
+	return deployed_load(p, busy);
+}
+
+int local_deployed_load_try_err(local_provider *p, int *busy, char **error)
 {
 	char **was = local_fail_into(p, error);
-	int rc = local_deployed_load(p);
+	int rc = deployed_load(p, busy);
 	local_fail_into(p, was);
 	return rc;
 }

@@ -176,56 +176,13 @@ int local_write_atomic(const char *path, const void *data, size_t len)
 	return commit_temp(fd, tmp, path, failed);
 }
 
-int local_read_file(const char *path, char **data, size_t *len)
+int local_read_file(const char *path, size_t max, char **data, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	struct stat st;
-	if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-		if (S_ISDIR(st.st_mode))
-			errno = EISDIR;
-		int saved = errno;
-		close(fd);
-		errno = saved;
+	int e = htp_read_file(path, max, data, len);
+	if (e != 0) {
+		errno = e;
 		return -1;
 	}
-	size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
-	char *buf = malloc(cap);
-	for (;;) {
-		if (!buf) {
-			close(fd);
-			errno = ENOMEM;
-			return -1;
-		}
-		if (n + 1 >= cap) {
-			char *nb = realloc(buf, cap * 2);
-			if (!nb) {
-				free(buf);
-				buf = NULL;
-				continue;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		ssize_t r = read(fd, buf + n, cap - n - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int saved = errno;
-			free(buf);
-			close(fd);
-			errno = saved;
-			return -1;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	buf[n] = '\0';
-	*data = buf;
-	*len = n;
 	return 0;
 }
 

@@ -44,12 +44,15 @@ const char *local_digest_hex(const char *digest)
 	return colon + 1;
 }
 
-#define BLOB_MAX (16 << 20) /* a manifest or a config larger than that is damaged */
+/* The limits of the core's OCI reader: an image index or manifest, an
+ * image configuration. */
+#define INDEX_MAX ((size_t)4 << 20)
+#define CONFIG_MAX ((size_t)64 << 20)
 
 /* The blob of desc (what: "manifest", "image config") in the layout, its
  * size and SHA-256 checked, parsed: a JSON object, or NULL with the error
  * set. */
-static json_t *read_blob(local_provider *p, json_t *desc, const char *what)
+static json_t *read_blob(local_provider *p, json_t *desc, const char *what, size_t max)
 {
 	const char *digest = json_string_value(json_object_get(desc, "digest"));
 	json_t *size = json_object_get(desc, "size");
@@ -67,10 +70,15 @@ static json_t *read_blob(local_provider *p, json_t *desc, const char *what)
 	json_error_t jerr;
 	if (!path) {
 		local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
-	} else if (local_read_file(path, &data, &len) != 0) {
-		local_fail(p, HYPERTEST_ERR_IMAGE, "cannot read the %s %s: %s", what, path,
-		           strerror(errno));
-	} else if (len > BLOB_MAX || json_integer_value(size) != (json_int_t)len) {
+	} else if (local_read_file(path, max, &data, &len) != 0) {
+		if (errno == EFBIG)
+			local_fail(p, HYPERTEST_ERR_IMAGE, "cannot read the %s %s: larger than %zu MiB, "
+			           "the limit for an image %s", what, path, max >> 20,
+			           max == CONFIG_MAX ? "configuration" : "manifest");
+		else
+			local_fail(p, HYPERTEST_ERR_IMAGE, "cannot read the %s %s: %s", what, path,
+			           errno == EINVAL ? "not a regular file" : strerror(errno));
+	} else if (json_integer_value(size) != (json_int_t)len) {
 		local_fail(p, HYPERTEST_ERR_IMAGE, "the %s %s has %zu bytes, its descriptor says "
 		           "%" JSON_INTEGER_FORMAT, what, path, len, json_integer_value(size));
 	} else if (sha256_hex(data, len, sum), strcmp(sum, hex) != 0) {
@@ -122,9 +130,21 @@ int local_image_config_read(local_provider *p, const char *image_digest, json_t 
 	if (!ipath)
 		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	json_error_t jerr;
-	json_t *index = json_load_file(ipath, 0, &jerr), *desc = NULL, *d, *man = NULL, *cfg = NULL;
-	size_t i;
+	json_t *index = NULL, *desc = NULL, *d, *man = NULL, *cfg = NULL;
+	char *itext = NULL;
+	size_t i, ilen = 0;
 	int rc = 0;
+	if (local_read_file(ipath, INDEX_MAX, &itext, &ilen) != 0) {
+		if (errno == EFBIG)
+			rc = local_fail(p, HYPERTEST_ERR_IMAGE, "%s: larger than %zu MiB, the limit for "
+			                "an OCI image index", ipath, INDEX_MAX >> 20);
+		else
+			rc = local_fail(p, HYPERTEST_ERR_IMAGE, "cannot read %s: %s", ipath,
+			                errno == EINVAL ? "not a regular file" : strerror(errno));
+		goto out;
+	}
+	index = json_loadb(itext, ilen, 0, &jerr);
+	free(itext);
 	if (!index) {
 		rc = local_fail(p, HYPERTEST_ERR_IMAGE, "%s: line %d, column %d: %s", ipath,
 		                jerr.line, jerr.column, jerr.text);
@@ -140,7 +160,7 @@ int local_image_config_read(local_provider *p, const char *image_digest, json_t 
 		                image_digest);
 		goto out;
 	}
-	if (!(man = read_blob(p, desc, "manifest"))) {
+	if (!(man = read_blob(p, desc, "manifest", INDEX_MAX))) {
 		rc = HYPERTEST_ERR_IMAGE;
 		goto out;
 	}
@@ -150,7 +170,7 @@ int local_image_config_read(local_provider *p, const char *image_digest, json_t 
 		                "(an index, not an image manifest?)", image_digest, p->image_dir);
 		goto out;
 	}
-	if (!(cfg = read_blob(p, cdesc, "image config"))) {
+	if (!(cfg = read_blob(p, cdesc, "image config", CONFIG_MAX))) {
 		rc = HYPERTEST_ERR_IMAGE;
 		goto out;
 	}

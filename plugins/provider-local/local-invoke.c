@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,6 +49,8 @@ enum { W_PID, W_IN, W_OUT, W_ERR, W_COUNT };
 
 #define ERR_TAIL 4096
 #define FALLBACK_POLL_MS 10
+/* how often an invoke waiting for the image's lock tries again */
+#define LOCK_RETRY_MS 100
 
 struct local_proc {
 	local_provider *p;
@@ -480,9 +483,128 @@ static void abort_started(local_proc *pr)
 	proc_free(pr);
 }
 
+/* ---- waiting for the image ---------------------------------------------------------
+ *
+ * A deploy unpacking or repairing the image holds its lock exclusively; an
+ * invoke must not run tests in it meanwhile.  Rather than block in flock()
+ * (which a signal handler installed with SA_RESTART does not end, so the
+ * first SIGINT/SIGTERM would not), invocations started meanwhile are kept
+ * here, and INVOKE_WAIT tries the lock again every LOCK_RETRY_MS, in a
+ * poll() that any signal ends: the core then sees its cancel flag and calls
+ * INVOKE_CANCEL, and the next wait completes them cancelled. */
+
+typedef struct local_waiting {
+	struct local_waiting *next;
+	hypertest_invocation *inv;
+	char *payload;
+	size_t len;
+} local_waiting;
+
+static int start_now(local_provider *p, hypertest_invocation *inv, const char *payload,
+                     size_t len);
+
+/* Keep inv for later; 0, or an error code with the error set. */
+static int wait_push(local_provider *p, hypertest_invocation *inv, const char *payload,
+                     size_t len)
+{
+	local_waiting *w = calloc(1, sizeof *w);
+	if (!w || !(w->payload = malloc(len ? len : 1))) {
+		free(w);
+		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+	}
+	if (len)
+		memcpy(w->payload, payload, len);
+	w->len = len;
+	w->inv = inv;
+	if (!p->wait_head)
+		local_log(p, HYPERTEST_LOG_INFO, "waiting for the deployed image in %s/images: "
+		          "another process holds its lock (a deploy unpacking or repairing it)",
+		          p->function_dir);
+	if (p->wait_tail)
+		p->wait_tail->next = w;
+	else
+		p->wait_head = w;
+	p->wait_tail = w;
+	return 0;
+}
+
+/* Complete every waiting invocation with code and message (NULL: start
+ * each one now, completing those that cannot start with their error);
+ * how many were completed. */
+static int wait_flush(local_provider *p, int code, const char *message)
+{
+	int done = 0;
+	local_waiting *w = p->wait_head;
+	p->wait_head = p->wait_tail = NULL;
+	p->wait_cancelled = 0;
+	while (w) {
+		local_waiting *next = w->next;
+		int rc = code;
+		char *error = NULL;
+		if (!message) {
+			char **was = local_fail_into(p, &error);
+			rc = start_now(p, w->inv, w->payload, w->len);
+			local_fail_into(p, was);
+		}
+		if (rc != 0) {
+			p->up.invoke_done(w->inv, NULL, 0, rc,
+			                  message ? message : error ? error : "cannot start the function");
+			done++;
+		}
+		free(error);
+		free(w->payload);
+		free(w);
+		w = next;
+	}
+	return done;
+}
+
+/* INVOKE_WAIT while invocations wait for the image: cancelled ones
+ * completed; the lock tried again; slept up to LOCK_RETRY_MS (less when
+ * timeout_ms is, ended by any signal).  How many completed; *still set
+ * while they keep waiting. */
+static int wait_image(local_provider *p, int timeout_ms, int *still)
+{
+	*still = 0;
+	if (p->wait_cancelled)
+		return wait_flush(p, HYPERTEST_ERR_CANCELLED,
+		                  "cancelled while waiting for the deployed image (another process "
+		                  "held its lock)");
+	int busy = 0;
+	char *error = NULL;
+	int rc = local_deployed_load_try_err(p, &busy, &error);
+	if (rc != 0) {
+		int n = wait_flush(p, rc, error ? error : "cannot load the image");
+		free(error);
+		return n;
+	}
+	if (!busy)
+		return wait_flush(p, 0, NULL);
+	*still = 1;
+	int ms = timeout_ms < 0 || timeout_ms > LOCK_RETRY_MS ? LOCK_RETRY_MS : timeout_ms;
+	if (ms > 0)
+		poll(NULL, 0, ms); /* EINTR: a signal, the core looks at its cancel flag */
+	return 0;
+}
+
 int local_invoke_start(void *self, hypertest_invocation *inv, const char *payload, size_t len)
 {
 	local_provider *p = self;
+	if (p->wait_head)
+		return wait_push(p, inv, payload, len);
+	if (!p->dep_loaded) {
+		int busy = 0, rc = local_deployed_load_try(p, &busy);
+		if (rc != 0)
+			return rc;
+		if (busy)
+			return wait_push(p, inv, payload, len);
+	}
+	return start_now(p, inv, payload, len);
+}
+
+static int start_now(local_provider *p, hypertest_invocation *inv, const char *payload,
+                     size_t len)
+{
 	if (p->isolation == LOCAL_ISOLATION_LAMBDA)
 		return local_lambda_invoke_start(p, inv, payload, len);
 	int rc = local_deployed_load(p);
@@ -767,10 +889,16 @@ static int handle_events(local_provider *p, struct epoll_event *evs, int n)
 int local_invoke_wait(void *self, int timeout_ms)
 {
 	local_provider *p = self;
+	int done = 0;
+	if (p->wait_head) {
+		int still;
+		done = wait_image(p, timeout_ms, &still);
+		if (still || done > 0)
+			return done;
+	}
 	if (p->isolation == LOCAL_ISOLATION_LAMBDA)
 		return local_lambda_invoke_wait(p, timeout_ms);
 	struct epoll_event evs[256];
-	int done = 0;
 	int64_t until = timeout_ms < 0 ? INT64_MAX : htp_now_ms() + timeout_ms;
 
 	if (p->cancel_pending) {
@@ -814,6 +942,8 @@ int local_invoke_wait(void *self, int timeout_ms)
 void local_invoke_cancel(void *self)
 {
 	local_provider *p = self;
+	if (p->wait_head)
+		p->wait_cancelled = 1;
 	if (p->isolation == LOCAL_ISOLATION_LAMBDA)
 		local_lambda_invoke_cancel(p);
 	for (local_proc *pr = p->run_head; pr; pr = pr->next) {
@@ -856,6 +986,13 @@ static void zygote_learn_pids(local_provider *p)
 
 void local_invoke_shutdown(local_provider *p)
 {
+	while (p->wait_head) { /* never started nor completed: the core is going away */
+		local_waiting *w = p->wait_head;
+		p->wait_head = w->next;
+		free(w->payload);
+		free(w);
+	}
+	p->wait_tail = NULL;
 	local_lambda_shutdown(p);
 	if (p->zyg_state > 0)
 		zygote_learn_pids(p);

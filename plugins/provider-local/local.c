@@ -507,11 +507,17 @@ static void check_deployed(local_provider *p, hypertest_checks *checks)
 {
 	p->dep_loaded = 0; /* look again */
 	char *error = NULL;
-	int rc = local_deployed_load_err(p, &error);
+	int busy = 0;
+	int rc = local_deployed_load_try_err(p, &busy, &error); /* never waits for a deploy */
 	char msg[1400];
 	int status = HYPERTEST_CHECK_OK;
 	struct stat st;
-	if (rc == HYPERTEST_ERR_NOT_FOUND) {
+	if (busy) {
+		snprintf(msg, sizeof msg, "the deployed image in %s/images is being unpacked or "
+		         "repaired (another process holds its lock): run doctor again once the "
+		         "deploy ends", p->function_dir);
+		status = HYPERTEST_CHECK_WARNING;
+	} else if (rc == HYPERTEST_ERR_NOT_FOUND) {
 		snprintf(msg, sizeof msg, "nothing deployed in %s yet (run hypertest deploy)",
 		         p->function_dir);
 		status = HYPERTEST_CHECK_WARNING;

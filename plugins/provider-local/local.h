@@ -131,6 +131,10 @@ typedef struct local_provider {
 	size_t nrunning;
 	unsigned long seq;
 	int cancel_pending;
+	/* started while a deploy held the image (invoke starts them once it
+	 * can hold it, or completes them cancelled) */
+	struct local_waiting *wait_head, *wait_tail;
+	int wait_cancelled;
 
 	/* the zygote (local-zygote.c) */
 	int zyg_state;     /* 0 not started, 1 running, -1 not used any more */
@@ -195,7 +199,14 @@ int local_tree_seal(const char *root);
 int local_tree_remove(const char *path);
 int local_tree_digest(const char *root, char out[65]);
 int local_write_atomic(const char *path, const void *data, size_t len);
-int local_read_file(const char *path, char **data, size_t *len);
+/* The whole of a regular file (NUL-terminated) of at most max bytes; -1
+ * with errno otherwise (EFBIG: larger, EINVAL: not a regular file).  The
+ * open never blocks (a FIFO is refused) and no more than max + 1 bytes
+ * are read. */
+int local_read_file(const char *path, size_t max, char **data, size_t *len);
+/* The largest bucket object read whole (OBJECT_GET: the manifest, a run's
+ * results file): the limit of the core's manifest. */
+#define LOCAL_OBJECT_MAX ((size_t)64 << 20)
 int local_copy_file(const char *src, const char *dst);
 /* An executable regular file named name found on PATH (malloc'd) or NULL. */
 char *local_which(const char *name);
@@ -238,8 +249,13 @@ int local_function_digest(void *self, hypertest_buffer *digest);
  * the mount points its sandbox needs (/dev, /proc, /tmp, the working
  * directory, /etc/resolv.conf and /etc/hosts) where it lacks them. */
 int local_deployed_load(local_provider *p);
-/* The same, with the message of an error in *error instead of the core's. */
-int local_deployed_load_err(local_provider *p, char **error);
+/* The same without waiting for the image's lock: *busy set (and 0
+ * returned, nothing loaded) while another process holds it exclusively (a
+ * deploy unpacking or repairing that image). */
+int local_deployed_load_try(local_provider *p, int *busy);
+/* local_deployed_load_try with the message of an error in *error instead
+ * of the core's. */
+int local_deployed_load_try_err(local_provider *p, int *busy, char **error);
 void local_deployed_clear(local_deployed *d);
 /* Where the sandbox of isolation "image" mounts the bucket and the
  * invocation's scratch directory (on its private /tmp). */

@@ -11,7 +11,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -299,6 +301,35 @@ START_TEST(register_binds_and_registers)
 }
 END_TEST
 
+/* htp_read_file: the whole file within max; one byte more is EFBIG; a
+ * FIFO without a writer is refused (EINVAL) instead of blocking the open. */
+START_TEST(read_file_cap_and_fifo)
+{
+	char dir[] = "/tmp/ck-htp-XXXXXX", path[64], fifo[64];
+	char *data = NULL;
+	size_t len = 0;
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/f", dir);
+	snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(htp_write_all(fd, "0123456789", 10), 0);
+	close(fd);
+	ck_assert_int_eq(htp_read_file(path, 10, &data, &len), 0);
+	ck_assert_uint_eq(len, 10);
+	ck_assert_str_eq(data, "0123456789");
+	free(data);
+	ck_assert_int_eq(htp_read_file(path, 9, &data, &len), EFBIG);
+	ck_assert_ptr_null(data);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(htp_read_file(fifo, 10, &data, &len), EINVAL);
+	ck_assert_ptr_null(data);
+	unlink(fifo);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 static Suite *plugin_common_suite(void)
 {
 	Suite *s = suite_create("plugin-common");
@@ -314,6 +345,7 @@ static Suite *plugin_common_suite(void)
 	tcase_add_test(tc, write_all_nonblocking_pipe);
 	tcase_add_test(tc, write_all_reports_errno);
 	tcase_add_test(tc, fd_above_stdio);
+	tcase_add_test(tc, read_file_cap_and_fifo);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("clock");
 	tcase_add_test(tc, clock_is_monotonic_milliseconds);

@@ -466,6 +466,29 @@ START_TEST(test_options)
 }
 END_TEST
 
+START_TEST(test_options_config_cap)
+{
+	/* the configuration read again for its "concurrency", with the core's
+	 * cap (1 MiB): valid JSON past it is refused, naming the file */
+	FILE *f = fopen(C.config_path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("{\"concurrency\": 100,", f);
+	for (int i = 0; i < (1 << 20) / 64 + 1; i++)
+		fputs("                                                               \n", f);
+	fputs("\"imageName\": \"hypertest/ck\"}\n", f);
+	fclose(f);
+	ck_assert_int_eq(create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\"}"),
+	                 HYPERTEST_ERR_CONFIG);
+	ck_assert_msg(strstr(C.error, C.config_path) &&
+	                  strstr(C.error, "larger than 1 MiB, the limit for a configuration file"),
+	              "%s", C.error);
+	/* nothing read of an endless device (the core refuses it before) */
+	snprintf(C.config_path, sizeof C.config_path, "/dev/zero");
+	void *self = create_ok("{\"functionName\": \"f\", \"bucketName\": \"b\"}");
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
 START_TEST(test_payload_fields_and_url)
 {
 	void *self = create_ok(options("f", ""));
@@ -1807,6 +1830,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_options);
+	tcase_add_test(tc, test_options_config_cap);
 	tcase_add_test(tc, test_payload_fields_and_url);
 	tcase_add_test(tc, test_image_target);
 	tcase_add_test(tc, test_objects);

@@ -3,7 +3,8 @@
  * (plugins/provider-aws/s3.c) against an S3-compatible server such as
  * s3rver 3: put/get round trips with content types, a missing key, a
  * multipart upload of a 20 MiB file, a directory upload, a listing (keys
- * that need escaping in XML and URLs), and an error
+ * that need escaping in XML and URLs), GetObject's cap (64 MiB, on the
+ * Content-Length of a real object and on a chunked answer), and an error
  * answer parsed into code and message (a bucket that does not exist).
  *
  * HT_S3_ENDPOINT (http://127.0.0.1:PORT) and HT_S3_BUCKET name the server
@@ -524,6 +525,100 @@ START_TEST(test_upload_dir_rules)
 }
 END_TEST
 
+/* GetObject reads no more than AWS_S3_GET_MAX (64 MiB): a real object one
+ * byte larger is refused on its Content-Length, before its body, by a
+ * client whose own cap (the provider's 256 MiB) would have taken it. */
+START_TEST(test_get_cap)
+{
+	size_t size = AWS_S3_GET_MAX + 1;
+	char *data = malloc(size);
+	aws_http_config cfg = {0};
+	aws_http *big;
+	aws_s3 s;
+	char *err = NULL;
+	htp_buf out = {0};
+	ck_assert_ptr_nonnull(data);
+	memset(data, 'x', size);
+	cfg.max_response = (size_t)256 << 20;
+	cfg.log = log_cb;
+	big = aws_http_new(&cfg, &err);
+	ck_assert_ptr_nonnull(big);
+	aws_s3_init(&s, big, &creds, &ep, bucket);
+	ck_assert_msg(aws_s3_put(&s, key_of("too-big.json"), data, size, NULL, &err) == 0, "%s",
+	              aws_msg(err));
+	free(data);
+	ck_assert_int_eq(aws_s3_get(&s, key_of("too-big.json"), &out, &err), HYPERTEST_ERR_HTTP);
+	ck_assert_msg(strstr(aws_msg(err), "S3 GetObject s3://") && strstr(aws_msg(err), "too-big.json") &&
+	                  strstr(aws_msg(err), "67108865 bytes (Content-Length)") &&
+	                  strstr(aws_msg(err), "more than 64 MiB, the limit for an object read whole"),
+	              "%s", aws_msg(err));
+	ck_assert_uint_eq(out.len, 0);
+	/* one at the cap comes back whole */
+	ck_assert_int_eq(aws_s3_put(&s, key_of("at-cap"), "{}", 2, NULL, &err), 0);
+	ck_assert_msg(aws_s3_get(&s, key_of("at-cap"), &out, &err) == 0, "%s", aws_msg(err));
+	htp_buf_free(&out);
+	aws_http_free(big);
+	free(err);
+}
+END_TEST
+
+/* An answer without a length (chunked) past the cap: cut off once the cap
+ * is passed, with the same limit in the message. */
+static void chunked_handler(void *ud, const char *req, size_t len, int seq, htp_buf *out)
+{
+	size_t n = AWS_S3_GET_MAX + 1;
+	(void)ud;
+	(void)req;
+	(void)len;
+	(void)seq;
+	htp_buf_addf(out, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+	                  "Transfer-Encoding: chunked\r\n\r\n%zx\r\n", n);
+	char *body = malloc(n);
+	ck_assert_ptr_nonnull(body);
+	memset(body, 'y', n);
+	htp_buf_add(out, body, n);
+	free(body);
+	htp_buf_addf(out, "\r\n0\r\n\r\n");
+}
+
+START_TEST(test_get_cap_chunked)
+{
+	httpd *d = httpd_start(chunked_handler, NULL, 0);
+	aws_endpoints_options o = {"us-east-1", {NULL}, 0};
+	aws_endpoint e;
+	aws_credentials c;
+	aws_http_config cfg = {0};
+	aws_http *hc;
+	aws_s3 s;
+	char *err = NULL;
+	htp_buf out = {0};
+	char url[64];
+	ck_assert_ptr_nonnull(d);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", httpd_port(d));
+	o.overrides[AWS_SVC_S3] = url;
+	ck_assert_msg(aws_endpoint_resolve(&e, AWS_SVC_S3, &o, &err) == 0, "%s", aws_msg(err));
+	memset(&c, 0, sizeof c);
+	c.access_key_id = strdup("AKIDEXAMPLE");
+	c.secret_access_key = strdup("secret");
+	c.region = strdup("us-east-1");
+	cfg.max_response = (size_t)256 << 20; /* the provider's */
+	cfg.max_attempts = 1;
+	hc = aws_http_new(&cfg, &err);
+	ck_assert_ptr_nonnull(hc);
+	aws_s3_init(&s, hc, &c, &e, "b");
+	ck_assert_int_eq(aws_s3_get(&s, "hypertest.manifest.json", &out, &err), HYPERTEST_ERR_HTTP);
+	ck_assert_msg(strstr(aws_msg(err), "S3 GetObject s3://b/hypertest.manifest.json: response larger "
+	                              "than 64 MiB, the limit for an object read whole"),
+	              "%s", aws_msg(err));
+	ck_assert_uint_eq(out.len, 0);
+	aws_http_free(hc);
+	aws_endpoint_free(&e);
+	aws_credentials_free(&c);
+	httpd_stop(d);
+	free(err);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su;
@@ -540,6 +635,8 @@ int main(void)
 	su = suite_create("s3");
 	tc = tcase_create("small server");
 	tcase_add_test(tc, test_list_continuation);
+	tcase_add_test(tc, test_get_cap_chunked);
+	tcase_set_timeout(tc, 120);
 	suite_add_tcase(su, tc);
 	if (!endpoint_url || !*endpoint_url || !bucket || !*bucket) {
 		fprintf(stderr, "check_s3: HT_S3_ENDPOINT and HT_S3_BUCKET are not set: "
@@ -560,6 +657,7 @@ int main(void)
 	tcase_add_test(tc, test_multipart);
 	tcase_add_test(tc, test_upload_dir);
 	tcase_add_test(tc, test_upload_dir_rules);
+	tcase_add_test(tc, test_get_cap);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);

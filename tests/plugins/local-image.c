@@ -376,6 +376,37 @@ START_TEST(test_function_image)
 }
 END_TEST
 
+/* index.json of the image layout is read with the core's cap on an OCI
+ * index (4 MiB): a valid one padded past it is refused, saying so; a FIFO
+ * in its place is refused at once instead of blocking the update. */
+START_TEST(test_image_index_cap)
+{
+	char digest[80];
+	C.real_unpack = 1;
+	build_busybox_image(1, digest);
+	char *ipath = pathf("%s/img/index.json", C.project_dir);
+	FILE *f = fopen(ipath, "a");
+	ck_assert_ptr_nonnull(f);
+	for (size_t i = 0; i < ((size_t)4 << 20); i += 64)
+		fputs("                                                               \n", f);
+	fclose(f);
+	void *self = create_ok(image_options);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "latest", digest),
+	                 HYPERTEST_ERR_IMAGE);
+	ck_assert_msg(strstr(C.error, "index.json: larger than 4 MiB, the limit for an OCI image "
+	                              "index"), "%s", C.error);
+	ck_assert_int_eq(C.unpacks, 0);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	ck_assert_int_eq(unlink(ipath), 0);
+	ck_assert_int_eq(mkfifo(ipath, 0600), 0);
+	self = create_ok(image_options);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_FUNCTION_UPDATE)(self, "latest", digest),
+	                 HYPERTEST_ERR_IMAGE);
+	ck_assert_msg(strstr(C.error, "index.json: not a regular file"), "%s", C.error);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
 void add_image_tests(TCase *t)
 {
 	tcase_add_test(t, test_function_image);
@@ -384,4 +415,5 @@ void add_image_tests(TCase *t)
 	tcase_add_test(t, test_image_timeout);
 	tcase_add_test(t, test_image_no_entrypoint);
 	tcase_add_test(t, test_image_config_verified);
+	tcase_add_test(t, test_image_index_cap);
 }

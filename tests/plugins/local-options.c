@@ -263,6 +263,27 @@ START_TEST(test_bucket_put_get)
 }
 END_TEST
 
+/* An object is read with the manifest's cap (64 MiB): one byte more is
+ * refused without reading it all; a FIFO is refused at once. */
+START_TEST(test_bucket_get_cap)
+{
+	void *self = create_ok("{\"bucketDir\": \"bkt\"}");
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, "big", "x", 1, NULL), 0);
+	char *path = pathf("%s/bkt/big", C.project_dir);
+	ck_assert_int_eq(truncate(path, ((off_t)64 << 20) + 1), 0); /* sparse */
+	hypertest_buffer b = {0};
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, "big", &b), HYPERTEST_ERR_IO);
+	ck_assert_msg(strstr(C.error, "bkt/big: larger than 64 MiB, the limit for an object read "
+	                              "whole from the bucket"), "%s", C.error);
+	ck_assert_uint_eq(b.len, 0);
+	ck_assert_int_eq(mkfifo(pathf("%s/bkt/fifo", C.project_dir), 0600), 0);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_GET)(self, "fifo", &b), HYPERTEST_ERR_IO);
+	ck_assert_msg(strstr(C.error, "bkt/fifo: not a regular file"), "%s", C.error);
+	ck_assert_uint_eq(b.len, 0);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
 static const char *const bad_keys[] = {"", "/etc/passwd", "..", "../x", "a/../b", "a/..",
                                        "a//b", "a/", "./a", "a/./b"};
 
@@ -467,6 +488,7 @@ void add_options_tests(TCase *t)
 void add_bucket_tests(TCase *t)
 {
 	tcase_add_test(t, test_bucket_put_get);
+	tcase_add_test(t, test_bucket_get_cap);
 	tcase_add_loop_test(t, test_bucket_bad_keys, 0, (int)(sizeof bad_keys / sizeof bad_keys[0]));
 	tcase_add_test(t, test_artifacts_store);
 	tcase_add_test(t, test_artifacts_store_moved);
