@@ -105,7 +105,12 @@ enum hypertest_core_str {
 	 * tests ("" when it can), e.g. the runner module could not be loaded;
 	 * a provider's SERVE reports it as its platform's initialisation error
 	 * (AWS Lambda: /runtime/init/error) or answers every invocation failed */
-	HYPERTEST_CORE_FUNCTION_INIT_ERROR = 10
+	HYPERTEST_CORE_FUNCTION_INIT_ERROR = 10,
+	/* since ABI 1.3: the configuration's concurrency (decimal) and platform
+	 * ("" when it names none), whatever the configuration was read from (a
+	 * provider need not read the file again, which may not be JSON) */
+	HYPERTEST_CORE_CONCURRENCY = 11,
+	HYPERTEST_CORE_PLATFORM = 12
 };
 
 /* ---- upcalls: what the core offers --------------------------------------- */

@@ -105,6 +105,7 @@ struct hypertest {
 	char *deploy_output; /* an OCI layout directory deploy also writes, or NULL */
 	char *junit_output;  /* JUnit XML written after each run, or NULL */
 	char *function_init_error; /* why the function side cannot run tests, or NULL */
+	char concurrency_text[24]; /* HYPERTEST_CORE_CONCURRENCY's answer */
 	const ht_ops *ops; /* installed by commands/, NULL until a command runs */
 	/* Function side, while the provider stores a test's artifacts: what it
 	 * logs as a warning or an error (an artifact not stored) is collected

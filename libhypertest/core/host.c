@@ -284,6 +284,14 @@ static const char *up_core_str(hypertest_core *core, int what)
 	case HYPERTEST_CORE_DRY_RUN: return (h->flags & HYPERTEST_FLAG_DRY_RUN) ? "1" : "0";
 	case HYPERTEST_CORE_FUNCTION_INIT_ERROR:
 		return h->function_init_error ? h->function_init_error : "";
+	case HYPERTEST_CORE_CONCURRENCY:
+		snprintf(h->concurrency_text, sizeof h->concurrency_text, "%ld",
+		         ht_config_concurrency(h->cfg));
+		return h->concurrency_text;
+	case HYPERTEST_CORE_PLATFORM: {
+		const char *s = ht_config_str(h->cfg, "platform");
+		return s ? s : "";
+	}
 	default: return NULL;
 	}
 }

@@ -199,16 +199,27 @@ static int opt_repository(aws_provider *p)
 }
 
 /* The configuration's "concurrency" (into *n, 0 when unknown) and
- * "platform" (the core passes neither).  The file is read again, with the
- * core's cap: one that grew past it meanwhile (or was replaced by
- * something endless) is an error naming it. */
+ * "platform": from the core (ABI 1.3, whatever the configuration was read
+ * from: a JSON file, a module, a string), else, from an older core, by
+ * reading the JSON file again with the core's cap: one that grew past it
+ * meanwhile (or was replaced by something endless) is an error naming it. */
 static int config_concurrency(aws_provider *p, long *n)
 {
 	const char *path = aws_p_core_str(p, HYPERTEST_CORE_CONFIG_PATH);
+	const char *conc = aws_p_core_str(p, HYPERTEST_CORE_CONCURRENCY);
 	json_t *doc, *v;
 	char *text = NULL;
 	size_t len = 0;
 	*n = 0;
+	if (*conc) {
+		const char *platform = aws_p_core_str(p, HYPERTEST_CORE_PLATFORM);
+		*n = strtol(conc, NULL, 10);
+		if (*n < 0)
+			*n = 0;
+		if (*platform && !(p->o.platform = strdup(platform)))
+			return aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+		return 0;
+	}
 	if (!*path)
 		return 0;
 	int e = htp_read_file(path, AWS_CONFIG_MAX, &text, &len);

@@ -149,6 +149,8 @@ const char *fake_up_core_str(hypertest_core *core, int what)
 		return core->config_path;
 	case HYPERTEST_CORE_IMAGE_NAME:
 		return core->image_name;
+	case HYPERTEST_CORE_CONCURRENCY:
+		return core->concurrency;
 	case HYPERTEST_CORE_FUNCTION_INIT_ERROR:
 		return core->init_error;
 	default:

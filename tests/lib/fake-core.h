@@ -37,6 +37,7 @@ struct hypertest_core {
 	char plugin_path[512]; /* HYPERTEST_CORE_PLUGIN_PATH */
 	char config_path[512]; /* HYPERTEST_CORE_CONFIG_PATH */
 	char image_name[256];  /* HYPERTEST_CORE_IMAGE_NAME */
+	char concurrency[24];  /* HYPERTEST_CORE_CONCURRENCY ("": an older core's answer) */
 	char init_error[512];  /* HYPERTEST_CORE_FUNCTION_INIT_ERROR */
 	/* set_error and log */
 	int error_code;

@@ -1420,6 +1420,27 @@ START_TEST(test_doctor)
 	i = find_check(&c, "provider.aws.concurrency");
 	ck_assert_msg(c.status[i] == HYPERTEST_CHECK_OK, "%s", c.msg[i]);
 	ck_assert_str_eq(c.msg[i], "Lambda concurrency quota 1000 >= the configured concurrency 100");
+	/* a configuration that is no JSON file (a module node read): the
+	 * concurrency comes from the core, not from reading the file again */
+	{
+		char mjs[sizeof C.config_path], json_path[sizeof C.config_path];
+		hypertest_checks c2 = {0};
+		memcpy(json_path, C.config_path, sizeof json_path);
+		snprintf(mjs, sizeof mjs, "%s/hypertest.config.mjs", tmpdir);
+		FILE *f = fopen(mjs, "w");
+		ck_assert_ptr_nonnull(f);
+		fputs("export default {concurrency: 250};\n", f);
+		fclose(f);
+		snprintf(C.config_path, sizeof C.config_path, "%s", mjs);
+		snprintf(C.concurrency, sizeof C.concurrency, "250");
+		void *other = create_ok(options(fn, ""));
+		ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(other, &c2), 0);
+		i = find_check(&c2, "provider.aws.concurrency");
+		ck_assert_str_eq(c2.msg[i], "Lambda concurrency quota 1000 >= the configured concurrency 250");
+		OP(HYPERTEST_OP_DESTROY)(other);
+		memcpy(C.config_path, json_path, sizeof json_path); /* an older core's answers again */
+		C.concurrency[0] = '\0';
+	}
 	/* the CA bundle and where it came from */
 	i = find_check(&c, "provider.aws.ca-bundle");
 	ck_assert_int_eq(c.status[i], HYPERTEST_CHECK_OK);
