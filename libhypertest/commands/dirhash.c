@@ -47,6 +47,7 @@
 #include <openssl/evp.h>
 
 #include "dirhash.h"
+#include "statkey.h"
 
 #define CHUNK_SIZE 65536 /* bytes read from a file at a time */
 #define CARRY_MAX 4      /* room for bytes carried over to the next chunk */
@@ -471,20 +472,6 @@ static int hash_files(struct walk *w, struct sink *out, unsigned char *buf)
 /* Bump when the hash of the same files changes. */
 #define DIRHASH_FORMAT "hypertest-dirhash/1"
 
-static void key_u64(EVP_MD_CTX *c, uint64_t v)
-{
-	unsigned char b[8];
-	for (int i = 0; i < 8; i++)
-		b[i] = (unsigned char)(v >> (8 * i));
-	EVP_DigestUpdate(c, b, sizeof b);
-}
-
-static int ts_after(const struct timespec *t, const struct timespec *limit)
-{
-	return t->tv_sec > limit->tv_sec ||
-	       (t->tv_sec == limit->tv_sec && t->tv_nsec >= limit->tv_nsec);
-}
-
 /* The key of the sorted files of w: 0, or -1 when one cannot be stat()ed
  * (hashing then reports it). */
 static int files_key(const struct walk *w, char key[65], int *recent)
@@ -504,7 +491,7 @@ static int files_key(const struct walk *w, char key[65], int *recent)
 		return -1;
 	}
 	EVP_DigestUpdate(c, DIRHASH_FORMAT, sizeof DIRHASH_FORMAT);
-	key_u64(c, w->n);
+	ht_key_u64(c, w->n);
 	for (size_t i = 0; i < w->n && !rc; i++) {
 		char *path = ht_path_join(w->root, w->files[i]);
 		struct stat st;
@@ -512,15 +499,7 @@ static int files_key(const struct walk *w, char key[65], int *recent)
 			rc = -1;
 		} else {
 			EVP_DigestUpdate(c, w->files[i], strlen(w->files[i]) + 1);
-			key_u64(c, (uint64_t)st.st_mode);
-			key_u64(c, (uint64_t)st.st_size);
-			key_u64(c, (uint64_t)st.st_mtim.tv_sec);
-			key_u64(c, (uint64_t)st.st_mtim.tv_nsec);
-			key_u64(c, (uint64_t)st.st_ctim.tv_sec);
-			key_u64(c, (uint64_t)st.st_ctim.tv_nsec);
-			key_u64(c, (uint64_t)st.st_ino);
-			key_u64(c, (uint64_t)st.st_dev);
-			if (ts_after(&st.st_mtim, &limit) || ts_after(&st.st_ctim, &limit))
+			if (ht_key_stat(c, &st, &limit))
 				*recent = 1;
 		}
 		free(path);

@@ -33,6 +33,7 @@
 #include <zlib.h>
 
 #include "layer.h"
+#include "statkey.h"
 
 #define CHUNK 65536
 
@@ -865,24 +866,6 @@ const char *ht_layer_writer_version(void)
 	return writer_version;
 }
 
-static void key_str(EVP_MD_CTX *c, const char *s)
-{
-	EVP_DigestUpdate(c, s, strlen(s) + 1);
-}
-
-static void key_u64(EVP_MD_CTX *c, uint64_t v)
-{
-	unsigned char b[8];
-	for (int i = 0; i < 8; i++)
-		b[i] = (unsigned char)(v >> (8 * i));
-	EVP_DigestUpdate(c, b, sizeof b);
-}
-
-static int after(const struct timespec *t, const struct timespec *limit)
-{
-	return t->tv_sec > limit->tv_sec ||
-	       (t->tv_sec == limit->tv_sec && t->tv_nsec >= limit->tv_nsec);
-}
 
 int ht_layer_cache_key(const ht_layer *lb, const char *workdir, char key[80], int *recent,
                        ht_err *err)
@@ -897,38 +880,30 @@ int ht_layer_cache_key(const ht_layer *lb, const char *workdir, char key[80], in
 		EVP_MD_CTX_free(c);
 		return nomem(err);
 	}
-	key_str(c, ht_layer_writer_version());
-	key_str(c, GZIP_SETTINGS);
-	key_str(c, workdir ? workdir : "/");
-	key_u64(c, lb->n_items);
+	ht_key_str(c, ht_layer_writer_version());
+	ht_key_str(c, GZIP_SETTINGS);
+	ht_key_str(c, workdir ? workdir : "/");
+	ht_key_u64(c, lb->n_items);
 	int rc = 0;
 	for (size_t i = 0; i < lb->n_items && !rc; i++) {
 		const struct item *it = &lb->items[i];
-		key_u64(c, (uint64_t)it->kind);
-		key_str(c, it->path);
-		key_u64(c, it->mode);
+		ht_key_u64(c, (uint64_t)it->kind);
+		ht_key_str(c, it->path);
+		ht_key_u64(c, it->mode);
 		if (it->kind == ITEM_DATA) {
-			key_u64(c, it->len);
+			ht_key_u64(c, it->len);
 			EVP_DigestUpdate(c, it->data, it->len);
 			continue;
 		}
 		if (it->kind != ITEM_FILE)
 			continue;
 		struct stat st, lst;
-		key_str(c, it->source);
+		ht_key_str(c, it->source);
 		if (stat(it->source, &st) != 0 || lstat(it->source, &lst) != 0) {
 			rc = ht_err_set(err, HYPERTEST_ERR_IO, "%s: %s", it->source, strerror(errno));
 			break;
 		}
-		key_u64(c, (uint64_t)st.st_mode);
-		key_u64(c, (uint64_t)st.st_size);
-		key_u64(c, (uint64_t)st.st_mtim.tv_sec);
-		key_u64(c, (uint64_t)st.st_mtim.tv_nsec);
-		key_u64(c, (uint64_t)st.st_ctim.tv_sec);
-		key_u64(c, (uint64_t)st.st_ctim.tv_nsec);
-		key_u64(c, (uint64_t)st.st_ino);
-		key_u64(c, (uint64_t)st.st_dev);
-		if (after(&st.st_mtim, &limit) || after(&st.st_ctim, &limit))
+		if (ht_key_stat(c, &st, &limit))
 			*recent = 1;
 		if (S_ISLNK(lst.st_mode)) {
 			char target[4096];
@@ -938,11 +913,12 @@ int ht_layer_cache_key(const ht_layer *lb, const char *workdir, char key[80], in
 				break;
 			}
 			target[n] = '\0';
-			key_str(c, target);
-			if (after(&lst.st_mtim, &limit) || after(&lst.st_ctim, &limit))
+			ht_key_str(c, target);
+			if (ht_timespec_after(&lst.st_mtim, &limit) ||
+			    ht_timespec_after(&lst.st_ctim, &limit))
 				*recent = 1;
 		} else {
-			key_str(c, "");
+			ht_key_str(c, "");
 		}
 	}
 	if (!rc)
