@@ -29,6 +29,11 @@ if [ -n "${HT_AWS_ENDPOINT:-}" ]; then
 	providers="local aws"
 	export AWS_ENDPOINT_URL=$HT_AWS_ENDPOINT
 	unset AWS_PROFILE AWS_SESSION_TOKEN 2>/dev/null
+	# the configurations init writes name regions the endpoint does not
+	# serve: their requests are refused, under a key of this test's own so
+	# that the tests checking the endpoint's log can tell them apart
+	AWS_ACCESS_KEY_ID=AKIDINITE2E AWS_SECRET_ACCESS_KEY=init-e2e-not-a-secret
+	export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 fi
 
 # ---- a project per runner ------------------------------------------------------------------

@@ -70,6 +70,14 @@ print(json.dumps(out, default=str))
 PY
 }
 export AWS_REGION="$region"
+# A key of its own: the endpoint is shared with the tests that run at the
+# same time, and the checks below look at this test's requests only (by the
+# key each request says it is signed with, whether or not it holds)
+AWS_ACCESS_KEY_ID="AKIDPROV$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n' | tr a-f A-F)"
+AWS_SECRET_ACCESS_KEY="prov-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+control POST /credentials "{\"$AWS_ACCESS_KEY_ID\": {\"secret\": \"$AWS_SECRET_ACCESS_KEY\"}}" \
+	>/dev/null || fail "cannot give the endpoint the test's key"
 json() { "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
 last_seq() {
 	control GET "/requests?last=1" | "$py" -c 'import json,sys; r=json.load(sys.stdin)["requests"]; print(r[-1]["seq"] if r else -1)'
@@ -78,8 +86,9 @@ last_seq() {
 mutating_since() {
 	control GET /requests | "$py" -c 'import json,sys
 for r in json.load(sys.stdin)["requests"]:
-    if r["seq"] > int(sys.argv[1]) and r.get("mutating"):
-        print(r["service"], r["operation"])' "$1"
+    if r["seq"] > int(sys.argv[1]) and r.get("mutating") and \
+            r.get("claimedKeyId") == sys.argv[2]:
+        print(r["service"], r["operation"])' "$1" "$AWS_ACCESS_KEY_ID"
 }
 # actions FILE: "type=action" of a --json answer, sorted by type
 actions() {
@@ -290,9 +299,10 @@ echo "destroy: only what was tagged; the bucket with objects only with --force"
 
 # every request authentic and accepted by the models
 control GET /requests >"$tmp/requests.json"
-"$py" - "$tmp/requests.json" "$first_seq" <<'PY' || fail "a request was not authentic"
+"$py" - "$tmp/requests.json" "$first_seq" "$AWS_ACCESS_KEY_ID" <<'PY' || fail "a request was not authentic"
 import json, sys
-reqs = [r for r in json.load(open(sys.argv[1]))["requests"] if r["seq"] > int(sys.argv[2])]
+reqs = [r for r in json.load(open(sys.argv[1]))["requests"]
+        if r["seq"] > int(sys.argv[2]) and r.get("claimedKeyId") == sys.argv[3]]
 bad = [r for r in reqs if r.get("auth") != "ok"]
 assert reqs and not bad, bad
 print(len(reqs), "requests, every signature accepted")

@@ -203,7 +203,8 @@ class Endpoint:
         entry = {"seq": self.seq, "time": time.time(), "method": req.method, "path": req.raw_path,
                  "target": req.header("X-Amz-Target"), "service": service, "operation": op,
                  "mutating": mutating(op),
-                 "securityToken": req.header("X-Amz-Security-Token") is not None}
+                 "securityToken": req.header("X-Amz-Security-Token") is not None,
+                 "claimedKeyId": self._claimed_key(req)}
         self.seq += 1
         self.log.append(entry)
         try:
@@ -339,6 +340,17 @@ class Endpoint:
             return resp
         entry["oversize"] = rule["bytes"]
         return Response(200, oversize_body(test_id, rule["bytes"]), resp.headers)
+
+    @staticmethod
+    def _claimed_key(req):
+        """The access key id a request says it is signed with (header or
+        presigned form), whether or not the signature holds: tests that
+        share the endpoint tell their own requests by it."""
+        auth = req.header("Authorization") or ""
+        if "Credential=" in auth:
+            return auth.partition("Credential=")[2].split("/")[0] or None
+        cred = req.query().get("X-Amz-Credential", "")
+        return cred.split("/")[0] or None
 
     @staticmethod
     def _scope_service(req):
