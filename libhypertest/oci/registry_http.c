@@ -452,6 +452,123 @@ static const char *url_path(const char *url, char *out, size_t outlen)
 	return out;
 }
 
+/* The request's own headers: Accept, Content-Type, Authorization, and no
+ * "Expect: 100-continue". */
+static struct curl_slist *request_headers(const struct ht_http_req *req, const char *auth)
+{
+	struct curl_slist *hdrs = NULL;
+	char line[8192];
+	if (req->accept) {
+		snprintf(line, sizeof line, "Accept: %s", req->accept);
+		hdrs = curl_slist_append(hdrs, line);
+	}
+	if (req->content_type) {
+		snprintf(line, sizeof line, "Content-Type: %s", req->content_type);
+		hdrs = curl_slist_append(hdrs, line);
+	}
+	if (auth) {
+		snprintf(line, sizeof line, "Authorization: %s", auth);
+		hdrs = curl_slist_append(hdrs, line);
+	}
+	return curl_slist_append(hdrs, "Expect:");
+}
+
+/* What every request of the client sets: the URL, the shared cache, the CA
+ * store, time limits, the callbacks and the protocols allowed. */
+static void common_options(CURL *h, const struct ht_http_req *req, ht_registry *reg,
+                           struct xfer *x, struct curl_slist *hdrs, char *errbuf)
+{
+	curl_easy_setopt(h, CURLOPT_URL, req->url);
+	curl_easy_setopt(h, CURLOPT_SHARE, reg->share);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	if (!reg->no_ctx_callback) {
+		curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+		curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, reg);
+		curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	} else if (getenv("SSL_CERT_FILE") && *getenv("SSL_CERT_FILE")) {
+		curl_easy_setopt(h, CURLOPT_CAINFO, getenv("SSL_CERT_FILE"));
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	}
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "hypertest");
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 120L);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, reg);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	if (req->follow) {
+		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
+	}
+}
+
+/* The method, and the body when there is one (fsize: the file's size). */
+static void method_options(CURL *h, const struct ht_http_req *req, struct xfer *x,
+                           long long fsize)
+{
+	if (!strcmp(req->method, "HEAD")) {
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	} else if (!strcmp(req->method, "POST") && !req->has_body) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+	} else if (strcmp(req->method, "GET") != 0 && !req->has_body) {
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+	} else if (strcmp(req->method, "GET") != 0) {
+		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(h, CURLOPT_READDATA, x);
+		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
+		                 (curl_off_t)(req->file ? fsize : (long long)req->len));
+		if (strcmp(req->method, "PUT") != 0)
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
+	}
+}
+
+/* What a finished transfer comes to: 0, or an error naming the registry,
+ * the method and the path. */
+static int outcome(const struct ht_http_req *req, ht_registry *reg, struct ht_http_resp *resp,
+                   CURLcode cr, const char *errbuf, ht_err *err)
+{
+	char path[512];
+	if (cr == CURLE_ABORTED_BY_CALLBACK && cancelled(reg))
+		return ht_err_set(err, HYPERTEST_ERR_CANCELLED, "registry %s: %s %s: cancelled",
+		                  req->registry, req->method, url_path(req->url, path, sizeof path));
+	if (resp->sink_failed)
+		return ht_err_set(err, resp->sink_err.code, "%s", resp->sink_err.msg);
+	if (resp->too_big)
+		return ht_err_set(err, HYPERTEST_ERR_HTTP,
+		                  "registry %s: %s %s: answer larger than %zu bytes", req->registry,
+		                  req->method, url_path(req->url, path, sizeof path), req->max_body);
+	if (cr == CURLE_OK)
+		return 0;
+	char detail[sizeof reg->store_error];
+	if (cr == CURLE_SSL_CACERT_BADFILE) {
+		pthread_mutex_lock(&reg->lock);
+		snprintf(detail, sizeof detail, "%s", reg->store_error);
+		pthread_mutex_unlock(&reg->lock);
+	} else {
+		snprintf(detail, sizeof detail, "%s", errbuf);
+	}
+	return ht_err_set(err, HYPERTEST_ERR_HTTP, "registry %s: %s %s: %s%s%s", req->registry,
+	                  req->method, url_path(req->url, path, sizeof path), curl_easy_strerror(cr),
+	                  detail[0] ? ": " : "", detail);
+}
+
 static int perform(const struct ht_http_req *req, const char *auth, ht_registry *reg,
                    struct ht_http_resp *resp, ht_err *err)
 {
@@ -479,98 +596,12 @@ static int perform(const struct ht_http_req *req, const char *auth, ht_registry 
 		rc = nomem(err);
 		goto out;
 	}
-	CURL *h = x.h;
-	char line[8192];
-	if (req->accept) {
-		snprintf(line, sizeof line, "Accept: %s", req->accept);
-		hdrs = curl_slist_append(hdrs, line);
-	}
-	if (req->content_type) {
-		snprintf(line, sizeof line, "Content-Type: %s", req->content_type);
-		hdrs = curl_slist_append(hdrs, line);
-	}
-	if (auth) {
-		snprintf(line, sizeof line, "Authorization: %s", auth);
-		hdrs = curl_slist_append(hdrs, line);
-	}
-	hdrs = curl_slist_append(hdrs, "Expect:");
-	curl_easy_setopt(h, CURLOPT_URL, req->url);
-	curl_easy_setopt(h, CURLOPT_SHARE, reg->share);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	if (!reg->no_ctx_callback) {
-		curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
-		curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, reg);
-		curl_easy_setopt(h, CURLOPT_CAINFO, NULL);
-		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-	} else if (getenv("SSL_CERT_FILE") && *getenv("SSL_CERT_FILE")) {
-		curl_easy_setopt(h, CURLOPT_CAINFO, getenv("SSL_CERT_FILE"));
-		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-	}
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "hypertest");
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 120L);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, reg);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	if (req->follow) {
-		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-		curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-	}
-	if (!strcmp(req->method, "HEAD")) {
-		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-	} else if (!strcmp(req->method, "POST") && !req->has_body) {
-		curl_easy_setopt(h, CURLOPT_POST, 1L);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
-	} else if (strcmp(req->method, "GET") != 0 && !req->has_body) {
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
-	} else if (strcmp(req->method, "GET") != 0) {
-		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-		curl_easy_setopt(h, CURLOPT_READDATA, &x);
-		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
-		                 (curl_off_t)(req->file ? fsize : (long long)req->len));
-		if (strcmp(req->method, "PUT") != 0)
-			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
-	}
-	CURLcode cr = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-	if (cr == CURLE_ABORTED_BY_CALLBACK && cancelled(reg)) {
-		rc = ht_err_set(err, HYPERTEST_ERR_CANCELLED, "registry %s: %s %s: cancelled",
-		                req->registry, req->method, url_path(req->url, path, sizeof path));
-	} else if (resp->sink_failed) {
-		rc = ht_err_set(err, resp->sink_err.code, "%s", resp->sink_err.msg);
-	} else if (resp->too_big) {
-		rc = ht_err_set(err, HYPERTEST_ERR_HTTP, "registry %s: %s %s: answer larger than %zu bytes",
-		                req->registry, req->method, url_path(req->url, path, sizeof path),
-		                req->max_body);
-	} else if (cr != CURLE_OK) {
-		char detail[sizeof reg->store_error];
-		if (cr == CURLE_SSL_CACERT_BADFILE) {
-			pthread_mutex_lock(&reg->lock);
-			snprintf(detail, sizeof detail, "%s", reg->store_error);
-			pthread_mutex_unlock(&reg->lock);
-		} else {
-			snprintf(detail, sizeof detail, "%s", errbuf);
-		}
-		rc = ht_err_set(err, HYPERTEST_ERR_HTTP, "registry %s: %s %s: %s%s%s", req->registry,
-		                req->method, url_path(req->url, path, sizeof path), curl_easy_strerror(cr),
-		                detail[0] ? ": " : "", detail);
-	}
+	hdrs = request_headers(req, auth);
+	common_options(x.h, req, reg, &x, hdrs, errbuf);
+	method_options(x.h, req, &x, fsize);
+	CURLcode cr = curl_easy_perform(x.h);
+	curl_easy_getinfo(x.h, CURLINFO_RESPONSE_CODE, &resp->status);
+	rc = outcome(req, reg, resp, cr, errbuf, err);
 out:
 	if (x.h)
 		curl_easy_cleanup(x.h);
