@@ -651,14 +651,15 @@ static void next_steps(const struct init *in)
 {
 	printf("\nNext steps:\n");
 	if (strcmp(in->provider, "aws") == 0) {
-		printf("  1. Create what the function needs, once (hypertest provision does not\n"
-		       "     create it for aws yet): the S3 bucket '%s', the ECR repository\n"
-		       "     '%s', an execution role that may use the bucket, and the Lambda\n"
-		       "     function '%s' (from any image of the repository), in %s.\n",
+		printf("  1. hypertest provision  creates what the function needs, in %s:\n"
+		       "                          the S3 bucket '%s',\n"
+		       "                          the ECR repository '%s',\n"
+		       "                          an execution role and the Lambda function '%s'\n"
+		       "                          (with --dry-run first: the plan alone)\n",
+		       find_q((struct init *)in, "region")->value,
 		       find_q((struct init *)in, "bucketName")->value,
 		       find_q((struct init *)in, "imageName")->value,
-		       find_q((struct init *)in, "functionName")->value,
-		       find_q((struct init *)in, "region")->value);
+		       find_q((struct init *)in, "functionName")->value);
 		printf("  2. hypertest doctor     checks credentials, region, function, bucket and quota\n"
 		       "  3. hypertest deploy     pulls the base image, adds hypertest and your tests,\n"
 		       "                          pushes the image and points the function at it\n"
