@@ -76,23 +76,9 @@ fi
 mode=${BENCH_ENDPOINT:-c}
 case "$mode" in c | python) ;; *) echo "BENCH_ENDPOINT must be c or python, not '$mode'"; exit 2 ;; esac
 tmp=$(mktemp -d /tmp/ht-bench-aws-XXXXXX)
-started=""
-ep_pid=""
-cleanup() {
-	[ -n "$ep_pid" ] && kill "$ep_pid" 2>/dev/null && wait "$ep_pid" 2>/dev/null
-	[ -n "${tls_ep_pid:-}" ] && kill "$tls_ep_pid" 2>/dev/null && wait "$tls_ep_pid" 2>/dev/null
-	[ -n "$started" ] && "$here/tests/services/aws/services.sh" stop "$tmp/svc" >/dev/null 2>&1
-	if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-if [ -z "${HT_AWS_ENDPOINT:-}" ]; then
-	"$here/tests/services/aws/services.sh" start "$tmp/svc" >"$tmp/services.log" 2>&1 ||
-		{ cat "$tmp/services.log"; echo "the services did not start"; exit 1; }
-	started=1
-	. "$tmp/svc/env"
-fi
-py=${HT_AWS_PYTHON:-python3}
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
+. "$here/bench/lib-endpoint.sh"
+trap bench_cleanup EXIT
+bench_services_start
 fn="bench-$$"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -112,32 +98,15 @@ control() { http "$1" "$HT_AWS_CONTROL$2" "${3:-}"; } # endpoint.py's /_control 
 # HTTPS), told the delay by /_reset.
 invoke_ep=$HT_AWS_ENDPOINT
 invoke_eps=""
+ep_pid=""
 tls_ep_pid=""
-start_endpoint() { # OUT_PREFIX [ARGS...]: starts it, sets $port
-	local out=$1
-	shift
-	: >"$tmp/$out.out" # the background job's redirection may come after the first read
-	"$tmp/lambda-endpoint" --watch-pid $$ "$@" >"$tmp/$out.out" 2>"$tmp/$out.log" &
-	last_pid=$!
-	port=""
-	for _ in $(seq 1 100); do
-		port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$tmp/$out.out")
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
-	[ -n "$port" ] || { cat "$tmp/$out.log"; echo "lambda-endpoint did not start"; exit 1; }
-}
 if [ "$mode" = c ]; then
-	pkg=$(pkg-config --cflags --libs jansson libssl libcrypto) ||
-		{ echo "pkg-config finds no jansson or openssl"; exit 1; }
-	# shellcheck disable=SC2086 # pkg-config's flags are words
-	${CC:-cc} -std=gnu11 -O2 -o "$tmp/lambda-endpoint" "$here/bench/lambda-endpoint.c" $pkg ||
-		{ echo "cannot compile bench/lambda-endpoint.c"; exit 1; }
+	bench_endpoint_build
 	# shellcheck disable=SC2046 # pkg-config's flags are words
 	${CC:-cc} -std=gnu11 -O2 -o "$tmp/invoke-floor" "$here/bench/invoke-floor.c" \
 		$(pkg-config --cflags --libs libcurl libssl libcrypto) ||
 		{ echo "cannot compile bench/invoke-floor.c"; exit 1; }
-	start_endpoint ep
+	bench_endpoint_start ep
 	ep_pid=$last_pid
 	invoke_ep=http://127.0.0.1:$port
 	# HTTPS: a test CA and a certificate for 127.0.0.1 it signed
@@ -161,7 +130,7 @@ if [ "$mode" = c ]; then
 	system_bundle=/etc/ssl/certs/ca-certificates.crt
 	[ -r "$system_bundle" ] || { echo "no $system_bundle (Debian: ca-certificates)"; exit 1; }
 	cat "$system_bundle" "$tmp/tls/ca.pem" >"$tmp/tls/bundle.pem"
-	start_endpoint tls-ep --tls-cert "$tmp/tls/server.pem" --tls-key "$tmp/tls/server.key"
+	bench_endpoint_start tls-ep --tls-cert "$tmp/tls/server.pem" --tls-key "$tmp/tls/server.key"
 	tls_ep_pid=$last_pid
 	invoke_eps=https://127.0.0.1:$port
 fi

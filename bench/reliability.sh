@@ -35,22 +35,9 @@ slow=${RELIABILITY_SLOW_MS:-300}
 mode=${BENCH_ENDPOINT:-c}
 case "$mode" in c | python) ;; *) echo "BENCH_ENDPOINT must be c or python, not '$mode'"; exit 2 ;; esac
 tmp=$(mktemp -d /tmp/ht-bench-reliability-XXXXXX)
-started=""
-ep_pid=""
-cleanup() {
-	[ -n "$ep_pid" ] && kill "$ep_pid" 2>/dev/null && wait "$ep_pid" 2>/dev/null
-	[ -n "$started" ] && "$here/tests/services/aws/services.sh" stop "$tmp/svc" >/dev/null 2>&1
-	if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-if [ -z "${HT_AWS_ENDPOINT:-}" ]; then
-	"$here/tests/services/aws/services.sh" start "$tmp/svc" >"$tmp/services.log" 2>&1 ||
-		{ cat "$tmp/services.log"; echo "the services did not start"; exit 1; }
-	started=1
-	. "$tmp/svc/env"
-fi
-py=${HT_AWS_PYTHON:-python3}
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
+. "$here/bench/lib-endpoint.sh"
+trap bench_cleanup EXIT
+bench_services_start
 fn="reliability-$$"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -67,19 +54,8 @@ control() { http "$1" "$HT_AWS_CONTROL$2" "${3:-}"; }
 
 invoke_ep=$HT_AWS_ENDPOINT
 if [ "$mode" = c ]; then
-	pkg=$(pkg-config --cflags --libs jansson libssl libcrypto) ||
-		{ echo "pkg-config finds no jansson or openssl"; exit 1; }
-	# shellcheck disable=SC2086 # pkg-config's flags are words
-	${CC:-cc} -std=gnu11 -O2 -o "$tmp/lambda-endpoint" "$here/bench/lambda-endpoint.c" $pkg ||
-		{ echo "cannot compile bench/lambda-endpoint.c"; exit 1; }
-	"$tmp/lambda-endpoint" --watch-pid $$ >"$tmp/ep.out" 2>"$tmp/ep.log" &
-	ep_pid=$!
-	for _ in $(seq 1 100); do
-		port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$tmp/ep.out")
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
-	[ -n "${port:-}" ] || { cat "$tmp/ep.log"; echo "lambda-endpoint did not start"; exit 1; }
+	bench_endpoint_build
+	bench_endpoint_start ep
 	invoke_ep=http://127.0.0.1:$port
 fi
 

@@ -29,13 +29,15 @@ else
 	trap 'rm -rf "$logs"' EXIT
 fi
 # the order: invocation first (the longest), then local, deploy, report,
-# reliability; any other script of bench/ after them
+# reliability; any other script of bench/ after them (lib-*.sh are sourced
+# by the others, not run)
 scripts=()
 for name in aws-invoke local deploy deploy-registry report reliability; do
 	[ -f "$here/$name.sh" ] && scripts+=("$name")
 done
 for f in "$here"/*.sh; do
 	name=$(basename "$f" .sh)
+	case "$name" in lib-*) continue ;; esac
 	case " run-all ${scripts[*]} " in *" $name "*) continue ;; esac
 	scripts+=("$name")
 done

@@ -119,26 +119,31 @@ static void report_quota(aws_provider *p)
 	free(err);
 }
 
-static int provision(aws_provider *p, int apply, hypertest_buffer *out)
+/* One resource's step: looks at it, adds its item to the plan and, when
+ * the plan is applied, carries the action out. */
+typedef int (*aws_step)(aws_plan *pl, char **err);
+
+static int quota_step(aws_plan *pl, char **err)
 {
-	aws_plan pl = {p, apply, 0, json_array(), NULL};
+	(void)err;
+	report_quota(pl->p);
+	return 0;
+}
+
+/* Runs steps (NULL-terminated) in order on a new plan, to the first
+ * failure, then hands the plan's items over. */
+static int run_steps(aws_provider *p, int apply, unsigned flags, const aws_step *steps,
+                     hypertest_buffer *out)
+{
+	aws_plan pl = {p, apply, flags, NULL, NULL};
 	char *err = NULL;
 	int rc;
-	if ((rc = aws_ready(p))) {
-		json_decref(pl.items);
+	if ((rc = aws_ready(p)))
 		return rc;
-	}
-	if (!pl.items)
+	if (!(pl.items = json_array()))
 		return aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
-	rc = aws_prov_repository(&pl, &err);
-	if (!rc)
-		rc = aws_prov_bucket(&pl, &err);
-	if (!rc)
-		rc = aws_prov_role(&pl, &err);
-	if (!rc)
-		rc = aws_prov_function(&pl, &err);
-	if (!rc)
-		report_quota(p);
+	for (; *steps && !rc; steps++)
+		rc = (*steps)(&pl, &err);
 	/* err may hold the message of a failure looked at and passed over */
 	if (rc)
 		rc = aws_p_err_take(p, rc, err);
@@ -149,41 +154,24 @@ static int provision(aws_provider *p, int apply, hypertest_buffer *out)
 	return rc;
 }
 
+/* the role before the function (which needs its ARN) */
+static const aws_step provision_steps[] = {aws_prov_repository, aws_prov_bucket, aws_prov_role,
+                                           aws_prov_function, quota_step, NULL};
+/* the function first (it uses the role and the image), the bucket last */
+static const aws_step destroy_steps[] = {aws_destroy_function, aws_destroy_role,
+                                         aws_destroy_repository, aws_destroy_bucket, NULL};
+
 int aws_provision_plan(void *self, hypertest_buffer *out)
 {
-	return provision(self, 0, out);
+	return run_steps(self, 0, 0, provision_steps, out);
 }
 
 int aws_provision_apply(void *self, hypertest_buffer *out)
 {
-	return provision(self, 1, out);
+	return run_steps(self, 1, 0, provision_steps, out);
 }
 
 int aws_resources_destroy(void *self, unsigned flags, hypertest_buffer *out)
 {
-	aws_provider *p = self;
-	aws_plan pl = {p, !(flags & HYPERTEST_DESTROY_LIST), flags, json_array(), NULL};
-	char *err = NULL;
-	int rc;
-	if ((rc = aws_ready(p))) {
-		json_decref(pl.items);
-		return rc;
-	}
-	if (!pl.items)
-		return aws_p_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
-	/* the function first (it uses the role and the image), the bucket last */
-	rc = aws_destroy_function(&pl, &err);
-	if (!rc)
-		rc = aws_destroy_role(&pl, &err);
-	if (!rc)
-		rc = aws_destroy_repository(&pl, &err);
-	if (!rc)
-		rc = aws_destroy_bucket(&pl, &err);
-	/* err may hold the message of a failure looked at and passed over */
-	if (rc)
-		rc = aws_p_err_take(p, rc, err);
-	else
-		free(err), rc = hand_over(p, &pl, out);
-	json_decref(pl.items);
-	return rc;
+	return run_steps(self, !(flags & HYPERTEST_DESTROY_LIST), flags, destroy_steps, out);
 }

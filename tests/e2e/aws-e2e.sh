@@ -24,38 +24,12 @@
 # exports them), else started here; exit 77 when they cannot start.
 . "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-aws-e2e-XXXXXX) || exit 1
-started=""
-cleanup() {
-	[ -n "$started" ] && "$tests_src/services/aws/services.sh" stop "$tmp/svc" >/dev/null 2>&1
-	[ -n "${HT_KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-if [ -z "${HT_AWS_ENDPOINT:-}" ]; then
-	"$tests_src/services/aws/services.sh" start "$tmp/svc" >"$tmp/services.log" 2>&1 ||
-		{ cat "$tmp/services.log"; echo "services did not start: skipped"; exit 77; }
-	started=1
-	. "$tmp/svc/env"
-fi
-[ -n "${HT_S3_CHECKED_ENDPOINT:-}" ] && [ -n "${HT_ECR_REGISTRY:-}" ] ||
-	{ echo "no s3rver or registry: skipped"; exit 77; }
-py=${HT_AWS_PYTHON:-python3}
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
+. "$(dirname "$0")/aws-helpers.sh"
+trap aws_cleanup EXIT
+aws_services_start
 
 fnprog=$HYPERTEST_FUNCTION_PROGRAM
-
-# control METHOD PATH [BODY]: endpoint.py's control API
-control() {
-	"$py" - "$HT_AWS_CONTROL$2" "$1" "${3:-}" <<'PY'
-import sys, urllib.request
-url, method, body = sys.argv[1:4]
-req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
-                             headers={"Content-Type": "application/json"})
-print(urllib.request.urlopen(req, timeout=30).read().decode())
-PY
-}
-json() { "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
-first_seq=$(control GET "/requests?last=1" | "$py" -c 'import json,sys; r=json.load(sys.stdin)["requests"]; print(r[-1]["seq"] if r else -1)')
+first_seq=$(last_seq)
 
 id=$(basename "$tmp" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9')
 fn="e2e-$id"
@@ -184,17 +158,7 @@ grep -q "GB-s billed" "$tmp/invoke.out" || fail "the cost is not printed"
 echo "invoked: 3 passed, 1 failed; results and artifacts in s3://$HT_S3_BUCKET/$run/"
 
 # every request since the start was authentic
-control GET /requests >"$tmp/requests.json"
-# (this test's: those signed with its key; the endpoint is shared with tests
-# that send refused requests on purpose, under keys of their own)
-"$py" - "$tmp/requests.json" "$first_seq" "$AWS_ACCESS_KEY_ID" <<'PY' || fail "a request was not authentic"
-import json, sys
-reqs = [r for r in json.load(open(sys.argv[1]))["requests"]
-        if r["seq"] > int(sys.argv[2]) and r.get("claimedKeyId") == sys.argv[3]]
-bad = [r for r in reqs if r.get("auth") != "ok"]
-assert reqs and not bad, bad
-print(len(reqs), "requests, every signature accepted")
-PY
+authentic_since "$first_seq" "$tmp/requests.json" || fail "a request was not authentic"
 
 # ---- a redeploy after a change uploads the new test layer only: the runtime layer
 # (same hypertest build) is in the registry already

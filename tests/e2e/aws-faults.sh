@@ -14,33 +14,9 @@
 . "$(dirname "$0")/preamble.sh"
 n=${HT_FAULTS_N:-300}
 tmp=$(mktemp -d /tmp/ht-aws-faults-XXXXXX) || exit 1
-started=""
-cleanup() {
-	[ -n "$started" ] && "$tests_src/services/aws/services.sh" stop "$tmp/svc" >/dev/null 2>&1
-	[ -n "${HT_KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-if [ -z "${HT_AWS_ENDPOINT:-}" ]; then
-	"$tests_src/services/aws/services.sh" start "$tmp/svc" >"$tmp/services.log" 2>&1 ||
-		{ cat "$tmp/services.log"; echo "services did not start: skipped"; exit 77; }
-	started=1
-	. "$tmp/svc/env"
-fi
-[ -n "${HT_S3_CHECKED_ENDPOINT:-}" ] && [ -n "${HT_ECR_REGISTRY:-}" ] ||
-	{ echo "no s3rver or registry: skipped"; exit 77; }
-py=${HT_AWS_PYTHON:-python3}
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
-
-control() { # METHOD PATH [BODY]: endpoint.py's control API
-	"$py" - "$HT_AWS_CONTROL$2" "$1" "${3:-}" <<'PY'
-import sys, urllib.request
-url, method, body = sys.argv[1:4]
-req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
-                             headers={"Content-Type": "application/json"})
-print(urllib.request.urlopen(req, timeout=30).read().decode())
-PY
-}
+. "$(dirname "$0")/aws-helpers.sh"
+trap aws_cleanup EXIT
+aws_services_start
 
 id=$(basename "$tmp" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9')
 fn="faults-$id"

@@ -21,38 +21,16 @@
 #     --dry-run sends no mutating request.
 . "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-provision-aws-XXXXXX) || exit 1
-started=""
-cleanup() {
-	[ -n "$started" ] && "$tests_src/services/aws/services.sh" stop "$tmp/svc" >/dev/null 2>&1
-	[ -n "${HT_KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-if [ -z "${HT_AWS_ENDPOINT:-}" ]; then
-	# outside us-east-1: the bucket needs a LocationConstraint
-	HT_AWS_ENDPOINT_REGION=eu-west-1
-	export HT_AWS_ENDPOINT_REGION
-	"$tests_src/services/aws/services.sh" start "$tmp/svc" >"$tmp/services.log" 2>&1 ||
-		{ cat "$tmp/services.log"; echo "services did not start: skipped"; exit 77; }
-	started=1
-	. "$tmp/svc/env"
-fi
-[ -n "${HT_S3_CHECKED_ENDPOINT:-}" ] && [ -n "${HT_ECR_REGISTRY:-}" ] &&
-	[ -n "${HT_IAM_ENDPOINT:-}" ] || { echo "no s3rver, registry or IAM: skipped"; exit 77; }
-py=${HT_AWS_PYTHON:-python3}
+. "$(dirname "$0")/aws-helpers.sh"
+trap aws_cleanup EXIT
+# services started here run outside us-east-1: the bucket needs a
+# LocationConstraint
+HT_AWS_ENDPOINT_REGION=eu-west-1
+export HT_AWS_ENDPOINT_REGION
+aws_services_start
+[ -n "${HT_IAM_ENDPOINT:-}" ] || { echo "no IAM: skipped"; exit 77; }
 region=${AWS_REGION:-us-east-1}
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_IAM
-
-# control METHOD PATH [BODY]: endpoint.py's control API
-control() {
-	"$py" - "$HT_AWS_CONTROL$2" "$1" "${3:-}" <<'PY'
-import sys, urllib.request
-url, method, body = sys.argv[1:4]
-req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
-                             headers={"Content-Type": "application/json"})
-print(urllib.request.urlopen(req, timeout=30).read().decode())
-PY
-}
+unset AWS_ENDPOINT_URL_IAM
 # aws SERVICE OPERATION JSON-ARGS: a botocore call; its answer as JSON on stdout
 aws() {
 	"$py" - "$@" <<'PY'
@@ -78,10 +56,6 @@ AWS_SECRET_ACCESS_KEY="prov-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 control POST /credentials "{\"$AWS_ACCESS_KEY_ID\": {\"secret\": \"$AWS_SECRET_ACCESS_KEY\"}}" \
 	>/dev/null || fail "cannot give the endpoint the test's key"
-json() { "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
-last_seq() {
-	control GET "/requests?last=1" | "$py" -c 'import json,sys; r=json.load(sys.stdin)["requests"]; print(r[-1]["seq"] if r else -1)'
-}
 # mutating_since SEQ: the mutating requests after SEQ, one "service operation" a line
 mutating_since() {
 	control GET /requests | "$py" -c 'import json,sys
@@ -298,14 +272,6 @@ aws iam get_role "{\"RoleName\": \"$role\"}" >/dev/null || fail "the untagged ro
 echo "destroy: only what was tagged; the bucket with objects only with --force"
 
 # every request authentic and accepted by the models
-control GET /requests >"$tmp/requests.json"
-"$py" - "$tmp/requests.json" "$first_seq" "$AWS_ACCESS_KEY_ID" <<'PY' || fail "a request was not authentic"
-import json, sys
-reqs = [r for r in json.load(open(sys.argv[1]))["requests"]
-        if r["seq"] > int(sys.argv[2]) and r.get("claimedKeyId") == sys.argv[3]]
-bad = [r for r in reqs if r.get("auth") != "ok"]
-assert reqs and not bad, bad
-print(len(reqs), "requests, every signature accepted")
-PY
+authentic_since "$first_seq" "$tmp/requests.json" || fail "a request was not authentic"
 grep -qF "$AWS_SECRET_ACCESS_KEY" "$tmp"/*.out "$tmp"/*.err && fail "a secret in the output"
 exit 0
