@@ -177,7 +177,8 @@ static char *cgroup_dir(char *mountinfo, const char *path, char **why)
 		size_t rl = strcmp(root, "/") ? strlen(root) : 0;
 		if (rl && (strncmp(path, root, rl) || (path[rl] != '/' && path[rl] != '\0')))
 			continue;
-		char *dir = htp_strdupf("%s%s", mnt, path + rl);
+		const char *rest = strcmp(path + rl, "/") ? path + rl : ""; /* the root: mnt */
+		char *dir = htp_strdupf("%s%s", mnt, rest);
 		if (!dir)
 			*why = NULL;
 		return dir;

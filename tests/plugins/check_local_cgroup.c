@@ -198,6 +198,14 @@ START_TEST(found_through_mountinfo)
 	ck_assert_msg(cg.dir != NULL, "%s", cg.reason ? cg.reason : "?");
 	ck_assert_str_eq(cg.dir, tpath("m nt/a/b"));
 	ck_assert_str_eq(slurp(tpath("m nt/a/b/cgroup.subtree_control")), "+memory +pids");
+	/* the root of the mount (a container's own cgroup namespace): its
+	 * directory as it is */
+	put(tpath("m nt/cgroup.controllers"), "memory\n");
+	put(tpath("m nt/cgroup.subtree_control"), "memory\n");
+	put(tpath("m nt/cgroup.procs"), "");
+	detect_files(&cg, mi, "0::/\n");
+	ck_assert_msg(cg.dir != NULL, "%s", cg.reason ? cg.reason : "?");
+	ck_assert_str_eq(cg.dir, tpath("m nt"));
 	local_cgroup_clear(&cg);
 
 	/* a mount of a subtree (root /a): the path is found below it */
