@@ -53,7 +53,8 @@
 #include "local-cgroup.h"
 
 #define LEAF "hypertest"
-#define TEXT_MAX 65536
+/* The most read of a file: a mountinfo of many thousands of mounts. */
+#define TEXT_MAX ((size_t)16 << 20)
 
 /* The contents of path (NUL-terminated, at most TEXT_MAX bytes read),
  * malloc'd; NULL with errno. */
@@ -62,10 +63,20 @@ static char *read_text(const char *path)
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return NULL;
-	char *buf = malloc(TEXT_MAX + 1);
-	size_t len = 0;
+	size_t len = 0, cap = 16384;
+	char *buf = malloc(cap + 1);
 	while (buf && len < TEXT_MAX) {
-		ssize_t r = read(fd, buf + len, TEXT_MAX - len);
+		if (len == cap) {
+			char *more = realloc(buf, cap * 2 + 1);
+			if (!more) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = more;
+			cap *= 2;
+		}
+		ssize_t r = read(fd, buf + len, cap - len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {

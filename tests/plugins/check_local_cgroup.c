@@ -198,6 +198,19 @@ START_TEST(found_through_mountinfo)
 	ck_assert_msg(cg.dir != NULL, "%s", cg.reason ? cg.reason : "?");
 	ck_assert_str_eq(cg.dir, tpath("m nt/a/b"));
 	ck_assert_str_eq(slurp(tpath("m nt/a/b/cgroup.subtree_control")), "+memory +pids");
+	/* a long mountinfo (a host of many containers): the cgroup2 line after
+	 * 200 KB of others */
+	size_t big = 300000, n = 0;
+	char *many = malloc(big);
+	ck_assert_ptr_nonnull(many);
+	for (int i = 0; n < 200000; i++)
+		n += (size_t)snprintf(many + n, big - n, "%d 22 0:%d / /run/netns/ns%d rw - nsfs "
+		                      "nsfs rw\n", 100 + i, 50 + i, i);
+	snprintf(many + n, big - n, "%s", mi);
+	detect_files(&cg, many, "0::/a/b\n");
+	free(many);
+	ck_assert_msg(cg.dir != NULL, "%s", cg.reason ? cg.reason : "?");
+	ck_assert_str_eq(cg.dir, tpath("m nt/a/b"));
 	/* the root of the mount (a container's own cgroup namespace): its
 	 * directory as it is */
 	put(tpath("m nt/cgroup.controllers"), "memory\n");
