@@ -10,7 +10,7 @@
 #  2. Where the machine delegates memory on cgroup v2 to hypertest (in a
 #     systemd scope with Delegate=yes when systemd-run can make one, else in
 #     the cgroup it runs in), as doctor reports it: a test that fills more
-#     than memoryMB fails "out of memory (memoryMB 64)" as Lambda's do
+#     than memoryMB fails "out of memory (memoryMB 128)" as Lambda's do
 #     (Runtime exited with error: signal: killed), one under it passes, and
 #     no sandbox cgroup is left.  Elsewhere this part is skipped, saying why.
 . "$(dirname "$0")/preamble.sh"
@@ -23,13 +23,13 @@ trap 'rm -rf "$tmp"' EXIT
 p=$tmp/project
 mkdir -p "$p/tests"
 printf 'busybox dd if=/dev/zero of=/tmp/fill bs=1048576 count=%s\n' 16 >"$p/tests/under.sh"
-printf 'busybox dd if=/dev/zero of=/tmp/fill bs=1048576 count=%s\n' 200 >"$p/tests/over.sh"
+printf 'busybox dd if=/dev/zero of=/tmp/fill bs=1048576 count=%s\n' 300 >"$p/tests/over.sh"
 cat >"$p/hypertest.config.json" <<JSON
 {"concurrency": 1, "imageName": "e2e/lambda-cgroup",
  "testRunner": {"plugin": "command", "options": {"testDir": "tests",
    "list": ["find", "tests", "-name", "*.sh", "-type", "f"], "run": ["sh", "{id}"]}},
  "cloudProvider": {"plugin": "local", "options": {"baseImage": "oci:$tmp/base",
-   "isolation": "lambda", "timeout": 20, "memoryMB": 64, "ephemeralStorageMB": 512,
+   "isolation": "lambda", "timeout": 20, "memoryMB": 128, "ephemeralStorageMB": 512,
    "functionName": "e2e-fn", "functionDir": ".hypertest/function"}}}
 JSON
 "$hypertest" -C "$p" deploy >"$tmp/deploy.out" 2>&1 || { cat "$tmp/deploy.out"; fail "deploy"; }
@@ -55,7 +55,7 @@ boxes = [d for d in os.listdir(cg) if d.startswith("sandbox-")]
 assert len(boxes) == 1, boxes  # one sandbox; the probe's was removed
 box = os.path.join(cg, boxes[0])
 assert boxes[0].startswith("sandbox-%s-" % moved), (boxes, moved)
-assert open(box + "/memory.max").read() == str(64 << 20)
+assert open(box + "/memory.max").read() == str(128 << 20)
 assert open(box + "/pids.max").read() == "1024"
 entered = open(box + "/cgroup.procs").read()
 assert entered.isdigit() and entered != moved, (entered, moved)
@@ -90,7 +90,7 @@ def msg(t):
     return (t.get("error") or {}).get("message", "")
 assert by["tests/under.sh"]["status"] == "success", by["tests/under.sh"]
 over = by["tests/over.sh"]
-assert over["status"] == "failed" and "out of memory (memoryMB 64)" in msg(over) and \
+assert over["status"] == "failed" and "out of memory (memoryMB 128)" in msg(over) and \
     "signal: killed" in msg(over), over
 PY
 grep -q "cannot remove the cgroup" "$tmp/invoke.out" && { cat "$tmp/invoke.out"; fail "a sandbox cgroup left"; }
