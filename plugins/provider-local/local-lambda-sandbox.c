@@ -12,8 +12,11 @@
  *         --chdir WORKDIR -- ENTRYPOINT... CMD...
  *
  * (no user namespaces inside, as on Lambda, so a browser's own sandbox
- * cannot start; /dev read-only: no /dev/shm to write to) with RLIMIT_NOFILE and RLIMIT_NPROC 1,024 and RLIMIT_AS memoryMB (set
- * before bwrap runs, inherited by everything in the sandbox), stdin
+ * cannot start; /dev read-only: no /dev/shm to write to) with RLIMIT_NOFILE
+ * and RLIMIT_NPROC 1,024 (set before bwrap runs, inherited by everything in
+ * the sandbox) and memoryMB as a cgroup v2 limit where the machine
+ * delegates one (local-cgroup.c: a cgroup per sandbox, which bwrap's
+ * process enters before it execs), RLIMIT_AS otherwise, stdin
  * /dev/null, stdout and stderr to the provider's log pipe, and Lambda's
  * environment: its reserved variables (the execution role's credentials
  * are the provider's AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
@@ -32,10 +35,33 @@
 
 #include "local.h"
 
-const char *local_lambda_memory_method(void)
+const char *local_lambda_memory_method(char *buf, size_t size)
 {
-	/* cgroup v2 limits need a delegated subtree: not done yet */
-	return "RLIMIT_AS";
+	const local_cgroup *cg = local_cgroup_system();
+	if (cg->dir)
+		snprintf(buf, size, "cgroup v2 (%s)", cg->dir);
+	else
+		snprintf(buf, size, "RLIMIT_AS (%s)", cg->reason ? cg->reason : "no cgroup v2");
+	return buf;
+}
+
+/* A cgroup for the sandbox where memoryMB is set and one is delegated:
+ * 0 (cg->dir NULL: RLIMIT_AS), or an error code with the error set. */
+static int sandbox_cgroup(local_provider *p, local_cgroup_box *cg)
+{
+	cg->dir = NULL;
+	cg->procs_fd = -1;
+	local_cgroup *sys = p->memory_mb ? local_cgroup_system() : NULL;
+	if (!sys || !sys->dir)
+		return 0;
+	char *err = NULL;
+	if (local_cgroup_box_new(sys, p->memory_mb, cg, &err) != 0) {
+		int rc = local_fail(p, HYPERTEST_ERR_PROVIDER, "memoryMB: %s",
+		                    err ? err : "out of memory");
+		free(err);
+		return rc;
+	}
+	return 0;
 }
 
 /* Is env entry e (NAME=VALUE) named name? */
@@ -136,11 +162,14 @@ nomem:
 	return NULL;
 }
 
-pid_t local_lambda_sandbox_start(local_provider *p, const char *api, int log_fd)
+pid_t local_lambda_sandbox_start(local_provider *p, const char *api, int log_fd,
+                                 local_cgroup_box *cg)
 {
 	const local_image_config *ic = &p->dep.image; /* entrypoint: checked by the caller */
 	const char *workdir = ic->workdir ? ic->workdir : LOCAL_IMAGE_WORKDIR;
 	size_t ne = 0, nc = 0, nenv = 0, k = 0;
+	cg->dir = NULL;
+	cg->procs_fd = -1;
 	while (ic->entrypoint[ne])
 		ne++;
 	while (ic->cmd[nc])
@@ -160,6 +189,8 @@ pid_t local_lambda_sandbox_start(local_provider *p, const char *api, int log_fd)
 		local_fail(p, HYPERTEST_ERR_IO, "cannot open /dev/null: %s", strerror(errno));
 		goto out;
 	}
+	if (sandbox_cgroup(p, cg) != 0)
+		goto out;
 	const char *fixed[] = {p->bwrap, "--die-with-parent", "--unshare-pid", "--unshare-user",
 	                       "--uid", LOCAL_LAMBDA_UID, "--gid", LOCAL_LAMBDA_GID,
 	                       "--disable-userns", "--new-session", "--ro-bind", p->dep.root, "/",
@@ -192,12 +223,20 @@ pid_t local_lambda_sandbox_start(local_provider *p, const char *api, int log_fd)
 	s.fd_in = in;
 	s.fd_out = log_fd;
 	s.fd_err = log_fd;
-	s.memory_mb = p->memory_mb;
+	s.memory_mb = cg->dir ? 0 : p->memory_mb;
+	s.cgroup_fd = cg->procs_fd;
 	s.lambda_limits = 1;
 	pid = local_spawn_process(&s);
-	if (pid < 0)
+	if (pid < 0) {
 		local_fail(p, HYPERTEST_ERR_PROVIDER, "cannot start the sandbox %s: %s", p->bwrap,
 		           strerror(errno));
+		uint64_t kills;
+		char *err = NULL;
+		if (local_cgroup_box_end(cg, &kills, &err) != 0)
+			local_log(p, HYPERTEST_LOG_WARNING, "%s", err ? err : "out of memory");
+		free(err);
+	}
+	local_cgroup_box_entered(cg);
 out:
 	if (in >= 0)
 		close(in);

@@ -113,6 +113,7 @@ struct lam_box {
 	char *init_error;
 	char last_id[40]; /* the last invocation it had */
 	int64_t idle_since;
+	local_cgroup_box cg; /* its cgroup (cg.dir NULL: RLIMIT_AS) */
 	char tail[TAIL_MAX];
 	size_t tail_len;
 	char line[1024]; /* the output line being read, logged at debug level */
@@ -426,7 +427,22 @@ static void read_log(lam_box *b)
 	}
 }
 
-/* The box's process ended (or must): reap it, fail its invocation, free it. */
+/* The end of b's cgroup, if it has one: how many processes the OOM killer
+ * killed in it. */
+static uint64_t box_cgroup_end(local_provider *p, lam_box *b)
+{
+	uint64_t kills = 0;
+	char *err = NULL;
+	if (local_cgroup_box_end(&b->cg, &kills, &err) != 0)
+		local_log(p, HYPERTEST_LOG_WARNING, "sandbox %lu: %s", b->num,
+		          err ? err : "out of memory");
+	free(err);
+	return kills;
+}
+
+/* The box's process ended (or must): reap it, fail its invocation, free it.
+ * One the cgroup's OOM killer ended fails as Lambda's do ("Runtime exited
+ * with error: signal: killed"). */
 static void box_reap(local_provider *p, lam_box *b)
 {
 	int status = 0, known = 0;
@@ -438,10 +454,15 @@ static void box_reap(local_provider *p, lam_box *b)
 		b->pid = 0;
 	}
 	read_log(b);
+	uint64_t oom = box_cgroup_end(p, b);
 	if (b->cur) {
 		char note[TAIL_MAX + 32], msg[TAIL_MAX + 2400];
 		tail_note(b, note, sizeof note);
-		if (b->init_error)
+		if (oom && !b->init_error)
+			snprintf(msg, sizeof msg, "out of memory (memoryMB %llu): the function's sandbox "
+			         "was killed (Runtime exited with error: signal: killed)%s",
+			         (unsigned long long)p->memory_mb, note);
+		else if (b->init_error)
 			snprintf(msg, sizeof msg, "the function's init failed: %s%s", b->init_error, note);
 		else if (known && WIFEXITED(status))
 			snprintf(msg, sizeof msg, "the function's sandbox exited with status %d%s",
@@ -465,7 +486,7 @@ static int box_start(local_provider *p, lam_inv *iv)
 	if (!b)
 		return local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 	b->L = L;
-	b->pidfd = b->lfd = b->logfd = -1;
+	b->pidfd = b->lfd = b->logfd = b->cg.procs_fd = -1;
 	b->wl.kind = K_LISTEN;
 	b->wp.kind = K_PID;
 	b->wlog.kind = K_LOG;
@@ -498,7 +519,7 @@ static int box_start(local_provider *p, lam_inv *iv)
 		rc = local_fail(p, HYPERTEST_ERR_IO, "cannot set up a pipe: %s", strerror(errno));
 		goto fail;
 	}
-	b->pid = local_lambda_sandbox_start(p, b->api, child_end);
+	b->pid = local_lambda_sandbox_start(p, b->api, child_end, &b->cg);
 	close(child_end);
 	logp[1] = -1;
 	if (b->pid < 0) {
@@ -529,6 +550,7 @@ fail:
 		while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
+	box_cgroup_end(p, b);
 	if (b->lfd >= 0)
 		close(b->lfd);
 	if (b->logfd >= 0)

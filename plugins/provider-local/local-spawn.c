@@ -44,7 +44,8 @@
  *
  * In the child, in this order: a process group of its own (setpgid), the
  * parent-death signal SIGKILL (then getppid() is compared with the parent
- * to close the race with a parent that died before prctl), stdin, stdout
+ * to close the race with a parent that died before prctl), its cgroup
+ * when it has one (its pid written to that cgroup.procs), stdin, stdout
  * and stderr from the pipes, the working directory, RLIMIT_AS when
  * memoryMB is set, descriptor 3 when one is kept (the zygote's socket),
  * every other descriptor closed, an empty signal mask, exec.  A failure is handed to the parent in the memory vfork shares and
@@ -105,6 +106,8 @@ child(const local_spawn *s, pid_t parent, struct spawn_report *rep)
 		rep->err = ESRCH;
 		_exit(127);
 	}
+	if (s->cgroup_fd > 2 && local_cgroup_enter(s->cgroup_fd) != 0)
+		goto fail;
 	if (dup2(s->fd_in, 0) < 0 || dup2(s->fd_out, 1) < 0 || dup2(s->fd_err, 2) < 0)
 		goto fail;
 	if (s->cwd && chdir(s->cwd) != 0)

@@ -467,7 +467,7 @@ static void check_bubblewrap(local_provider *p, hypertest_checks *checks)
 		int in = devnull >= 0 ? fcntl(devnull, F_DUPFD_CLOEXEC, 3) : -1;
 		int wr = fcntl(pipefd[1], F_DUPFD_CLOEXEC, 3);
 		extern char **environ;
-		local_spawn s = {bwrap, argv, environ, NULL, in, in, wr, 0, 0, 0};
+		local_spawn s = {bwrap, argv, environ, NULL, in, in, wr, 0, 0, 0, 0};
 		pid_t pid = in >= 0 && wr >= 0 ? local_spawn_process(&s) : -1;
 		int e = errno;
 		close(pipefd[1]);
@@ -551,10 +551,10 @@ static int local_doctor(void *self, hypertest_checks *checks)
 	if (p->isolation != LOCAL_ISOLATION_NONE)
 		check_bubblewrap(p, checks);
 	if (p->isolation == LOCAL_ISOLATION_LAMBDA) {
-		char msg[300];
-		snprintf(msg, sizeof msg, "isolation \"lambda\": memoryMB %llu%s enforced with %s "
-		         "(cgroup v2 limits are not used)", (unsigned long long)p->memory_mb,
-		         p->memory_mb ? "" : " (no limit)", local_lambda_memory_method());
+		char msg[1400], method[1200];
+		snprintf(msg, sizeof msg, "isolation \"lambda\", memoryMB %llu%s; memory: %s",
+		         (unsigned long long)p->memory_mb, p->memory_mb ? "" : " (no limit)",
+		         local_lambda_memory_method(method, sizeof method));
 		p->up.doctor_check(checks, "provider.local.memory", HYPERTEST_CHECK_OK, msg);
 	}
 	check_deployed(p, checks);

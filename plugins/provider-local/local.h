@@ -12,6 +12,7 @@
  *   local-zygote.c  the fork server (isolation "none"): both sides of its
  *                   protocol
  *   local-invoke.c  invocations in flight: one epoll loop, timeouts, cancel
+ *   local-cgroup.c  memoryMB as a cgroup v2 limit (isolation "lambda")
  *
  * Everything here is internal to the module (built with hidden visibility).
  */
@@ -26,6 +27,7 @@
 #include <hypertest/plugin.h>
 
 #include "../common/htplugin.h"
+#include "local-cgroup.h"
 
 #if defined(__GNUC__)
 #define LOCAL_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -291,6 +293,7 @@ typedef struct local_spawn {
 	uint64_t memory_mb;        /* RLIMIT_AS in the child; 0: none */
 	int fd_keep;               /* > 2: passed on as descriptor 3; 0: none */
 	int lambda_limits;         /* RLIMIT_NOFILE and RLIMIT_NPROC 1,024, as in Lambda */
+	int cgroup_fd;             /* > 2: a cgroup.procs the child enters first; 0: none */
 } local_spawn;
 
 /* Start a process in a process group of its own that dies with the calling
@@ -381,10 +384,15 @@ int local_lambda_invoke_wait(local_provider *p, int timeout_ms);
 void local_lambda_invoke_cancel(local_provider *p);
 void local_lambda_shutdown(local_provider *p);
 /* Start one sandbox whose Runtime API is api ("127.0.0.1:PORT"), its
- * stdout and stderr to log_fd (> 2).  The pid, or -1 with the error set. */
-pid_t local_lambda_sandbox_start(local_provider *p, const char *api, int log_fd);
-/* How memoryMB is enforced here: "RLIMIT_AS" (the only way so far). */
-const char *local_lambda_memory_method(void);
+ * stdout and stderr to log_fd (> 2), memoryMB as a cgroup v2 limit where
+ * the machine delegates one (its cgroup in *cg, to be ended with
+ * local_cgroup_box_end once the sandbox is reaped; cg->dir NULL: none),
+ * RLIMIT_AS otherwise.  The pid, or -1 with the error set. */
+pid_t local_lambda_sandbox_start(local_provider *p, const char *api, int log_fd,
+                                 local_cgroup_box *cg);
+/* How memoryMB is enforced: "cgroup v2 (DIR)" or "RLIMIT_AS (why)", into
+ * buf. */
+const char *local_lambda_memory_method(char *buf, size_t size);
 /* SERVE with option lambdaApi, outside a sandbox: Lambda's Invoke API for
  * the deployed image on p->lambda_api, until killed (an error code). */
 int local_lambda_api_serve(local_provider *p);

@@ -16,36 +16,7 @@
 . "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-lambda-e2e-XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-for tool in python3 bwrap; do
-	command -v "$tool" >/dev/null 2>&1 || { echo "$tool not found: skipped"; exit 77; }
-done
-busybox=/bin/busybox
-# static: an ELF file without a PT_INTERP program header
-file_is_static() { python3 - "$1" <<'PY'
-import struct, sys
-d = open(sys.argv[1], "rb").read()
-assert d[:4] == b"\x7fELF" and d[4] == 2 and d[5] == 1  # 64-bit little-endian
-phoff, = struct.unpack_from("<Q", d, 32)
-phentsize, phnum = struct.unpack_from("<HH", d, 54)
-types = [struct.unpack_from("<I", d, phoff + i * phentsize)[0] for i in range(phnum)]
-sys.exit(1 if 3 in types else 0)
-PY
-}
-[ -x "$busybox" ] && file_is_static "$busybox" ||
-	{ echo "no static busybox (Debian package busybox-static): skipped"; exit 77; }
-# bubblewrap must be able to make user namespaces here (--uid needs one)
-bwrap --unshare-user --uid 993 --ro-bind / / true 2>/dev/null ||
-	{ echo "bwrap cannot create a user namespace here: skipped"; exit 77; }
-
-case $(uname -m) in
-x86_64) arch=amd64 ;;
-aarch64) arch=arm64 ;;
-*) echo "no architecture name for $(uname -m): skipped"; exit 77 ;;
-esac
-
-mkdir -p "$tmp/root/bin"
-cp "$busybox" "$tmp/root/bin/busybox" && cp "$busybox" "$tmp/root/bin/sh" || fail "copy busybox"
-python3 "$tests_src/projects/runtime/make-layout.py" "$tmp/root" "$tmp/base" "$arch" || fail "base layout"
+. "$(dirname "$0")/lambda-base.sh"
 
 p=$tmp/project
 mkdir -p "$p/tests"

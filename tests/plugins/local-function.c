@@ -133,10 +133,62 @@ START_TEST(test_doctor_bubblewrap)
 }
 END_TEST
 
+/* provider.local.memory (isolation "lambda") says how memoryMB is enforced:
+ * a cgroup v2 limit, in the cgroup named, where one is delegated (here a
+ * directory laid out as one, named by HYPERTEST_LOCAL_CGROUP: see
+ * check_local_cgroup for the protocol), else RLIMIT_AS and why.  The
+ * choice is made once per process: one test each (Check forks them). */
+static const char *doctor_memory(const char *controllers, const char *options)
+{
+	char pid[32];
+	snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	const char *own = pathf("%s/cg", C.project_dir);
+	ck_assert_int_eq(mkdir(own, 0755), 0);
+	write_text(pathf("%s/cgroup.controllers", own), controllers);
+	write_text(pathf("%s/cgroup.subtree_control", own), "");
+	write_text(pathf("%s/cgroup.procs", own), pid);
+	setenv("HYPERTEST_LOCAL_CGROUP", own, 1);
+	void *self = create_ok(options);
+	hypertest_checks c;
+	memset(&c, 0, sizeof c);
+	ck_assert_int_eq(OP(HYPERTEST_OP_DOCTOR)(self, &c), 0);
+	const char *msg = NULL;
+	ck_assert_int_eq(check_status(&c, "provider.local.memory", &msg), HYPERTEST_CHECK_OK);
+	static char copy[2048];
+	snprintf(copy, sizeof copy, "%s", msg);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	unsetenv("HYPERTEST_LOCAL_CGROUP");
+	return copy;
+}
+
+START_TEST(test_doctor_memory_cgroup)
+{
+	const char *msg = doctor_memory("cpu memory pids\n",
+	                                "{\"isolation\": \"lambda\", \"memoryMB\": 512}");
+	char want[1024];
+	snprintf(want, sizeof want, "isolation \"lambda\", memoryMB 512; memory: cgroup v2 (%s/cg)",
+	         C.project_dir);
+	ck_assert_str_eq(msg, want);
+}
+END_TEST
+
+START_TEST(test_doctor_memory_rlimit)
+{
+	const char *msg = doctor_memory("cpu pids\n", "{\"isolation\": \"lambda\"}");
+	char want[1024];
+	snprintf(want, sizeof want, "isolation \"lambda\", memoryMB 0 (no limit); memory: "
+	         "RLIMIT_AS (the memory controller is not delegated to %s/cg (its "
+	         "cgroup.controllers: \"cpu pids\"))", C.project_dir);
+	ck_assert_str_eq(msg, want);
+}
+END_TEST
+
 void add_function_side_tests(TCase *t)
 {
 	tcase_add_test(t, test_serve);
 	tcase_add_test(t, test_doctor);
+	tcase_add_test(t, test_doctor_memory_cgroup);
+	tcase_add_test(t, test_doctor_memory_rlimit);
 }
 
 void add_function_bwrap_tests(TCase *t)
