@@ -1,6 +1,6 @@
 /*
  * options.c - the aws provider's options (checked, errors naming the key,
- * unknown keys with a suggestion), its error and log helpers, the clients
+ * unknown keys with a suggestion), its error, log and cancel helpers, the clients
  * it makes on first use (credentials, endpoints, HTTP, S3) and the signed
  * JSON call every control-plane operation goes through.
  */
@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "options.h"
 
@@ -379,6 +380,30 @@ void aws_options_free(aws_options *o)
 	memset(o, 0, sizeof *o);
 }
 
+int aws_p_cancelled(aws_provider *p)
+{
+	return p->up.cancelled && p->up.cancelled(p->core);
+}
+
+int aws_p_sleep(aws_provider *p, long ms)
+{
+	long long end = htp_now_ms() + ms;
+	for (;;) {
+		long long left = end - htp_now_ms();
+		long slice;
+		struct timespec ts;
+		if (aws_p_cancelled(p))
+			return 1;
+		if (left <= 0)
+			return 0;
+		slice = left < AWS_HTTP_CANCEL_SLICE_MS ? (long)left : AWS_HTTP_CANCEL_SLICE_MS;
+		ts.tv_sec = slice / 1000;
+		ts.tv_nsec = (slice % 1000) * 1000000L;
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+}
+
 /* ---- clients ------------------------------------------------------------------------------- */
 
 static void http_log(void *ud, int level, const char *msg)
@@ -386,6 +411,11 @@ static void http_log(void *ud, int level, const char *msg)
 	aws_provider *p = ud;
 	if (p->up.log)
 		p->up.log(p->core, level, msg);
+}
+
+static int http_cancelled(void *ud)
+{
+	return aws_p_cancelled(ud);
 }
 
 /* A failed step of aws_ready_err: its message err into *errp. */
@@ -438,6 +468,9 @@ int aws_ready_err(aws_provider *p, char **errp)
 	cfg.timeout_ms = p->o.request_timeout_ms;
 	cfg.log = http_log;
 	cfg.log_ud = p;
+	/* a cancelled deploy ends the blocking request under way */
+	cfg.cancelled = http_cancelled;
+	cfg.cancel_ud = p;
 	cfg.creds = &p->creds;
 	cfg.verbose = p->o.log_http;
 	cfg.concurrency = 16;
