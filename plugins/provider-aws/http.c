@@ -745,16 +745,14 @@ static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 	return cancelled(ud);
 }
 
-/* Sleep ms, in slices, looking at cancelled() between them: nonzero when
- * cancelled (at once). */
-static int backoff_sleep(const aws_http *h, long ms)
+int aws_http_sleep(long ms, int (*stop)(void *ud), void *ud)
 {
 	long long end = htp_now_ms() + ms;
 	for (;;) {
 		long long left = end - htp_now_ms();
 		long slice;
 		struct timespec ts;
-		if (cancelled(h))
+		if (stop && stop(ud))
 			return 1;
 		if (left <= 0)
 			return 0;
@@ -799,7 +797,7 @@ int aws_http_perform(aws_http *h, aws_http_request *req, aws_http_response *resp
 		}
 		if (aws_http_outcome(h, &t, cc, &code, err, &delay) == OUTCOME_DONE)
 			break;
-		if (backoff_sleep(h, delay)) {
+		if (aws_http_sleep(delay, h->cfg.cancelled, h->cfg.cancel_ud)) {
 			code = fail_red(h, err, HYPERTEST_ERR_CANCELLED,
 			                "%s: cancelled while waiting to retry after attempt %d",
 			                req->what, t.resp.attempts);

@@ -125,6 +125,10 @@ void aws_http_free(aws_http *h);
  * way. */
 int aws_http_perform(aws_http *h, aws_http_request *req, aws_http_response *resp, char **err);
 
+/* Sleep ms in slices of AWS_HTTP_CANCEL_SLICE_MS, asking cancelled(ud)
+ * (NULL: never) before each: nonzero, at once, when it says so. */
+int aws_http_sleep(long ms, int (*cancelled)(void *ud), void *ud);
+
 /* Asynchronous: called once per added request, from aws_http_multi_wait,
  * with the outcome as aws_http_perform would return it (code 0 or an
  * error with its message; HYPERTEST_ERR_CANCELLED after cancel).  req and

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "options.h"
 
@@ -385,23 +384,14 @@ int aws_p_cancelled(aws_provider *p)
 	return p->up.cancelled && p->up.cancelled(p->core);
 }
 
+static int cancelled_cb(void *ud)
+{
+	return aws_p_cancelled(ud);
+}
+
 int aws_p_sleep(aws_provider *p, long ms)
 {
-	long long end = htp_now_ms() + ms;
-	for (;;) {
-		long long left = end - htp_now_ms();
-		long slice;
-		struct timespec ts;
-		if (aws_p_cancelled(p))
-			return 1;
-		if (left <= 0)
-			return 0;
-		slice = left < AWS_HTTP_CANCEL_SLICE_MS ? (long)left : AWS_HTTP_CANCEL_SLICE_MS;
-		ts.tv_sec = slice / 1000;
-		ts.tv_nsec = (slice % 1000) * 1000000L;
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-	}
+	return aws_http_sleep(ms, cancelled_cb, p);
 }
 
 /* ---- clients ------------------------------------------------------------------------------- */
@@ -411,11 +401,6 @@ static void http_log(void *ud, int level, const char *msg)
 	aws_provider *p = ud;
 	if (p->up.log)
 		p->up.log(p->core, level, msg);
-}
-
-static int http_cancelled(void *ud)
-{
-	return aws_p_cancelled(ud);
 }
 
 /* A failed step of aws_ready_err: its message err into *errp. */
@@ -469,7 +454,7 @@ int aws_ready_err(aws_provider *p, char **errp)
 	cfg.log = http_log;
 	cfg.log_ud = p;
 	/* a cancelled deploy ends the blocking request under way */
-	cfg.cancelled = http_cancelled;
+	cfg.cancelled = cancelled_cb;
 	cfg.cancel_ud = p;
 	cfg.creds = &p->creds;
 	cfg.verbose = p->o.log_http;
