@@ -20,7 +20,8 @@
  * 1-17 and operations 1-51; 1.1 added upcalls 18-20; 1.2 added
  * HYPERTEST_CORE_FUNCTION_INIT_ERROR, a key of HYPERTEST_UP_CORE_STR; 1.3
  * added operation 52, HYPERTEST_PROVIDER_OBJECT_LIST, upcall 21,
- * HYPERTEST_UP_INVOCATION_USAGE, and operations 53-56, provisioning), and
+ * HYPERTEST_UP_INVOCATION_USAGE, operations 53-56, provisioning, and upcall
+ * 22, HYPERTEST_UP_CANCELLED), and
  * a core copes with a plugin that lacks an operation added later (it reports
  * HYPERTEST_ERR_UNSUPPORTED where the operation is required).
  *
@@ -197,7 +198,18 @@ typedef void (*hypertest_UP_BUFFER_FREE_fn)(hypertest_buffer *buf);
 #define HYPERTEST_UP_INVOCATION_USAGE 21
 typedef void (*hypertest_UP_INVOCATION_USAGE_fn)(hypertest_invocation *inv,
                                                  const char *quantity, double value);
-/* next upcall id: 22 */
+/* Nonzero once the command under way was asked to stop (hypertest_cancel(),
+ * the first SIGINT or SIGTERM of the hypertest program) and the plugin's
+ * blocking work is to be cut short: a plugin that waits or retries polls it
+ * (a few times a second) and then fails with HYPERTEST_ERR_CANCELLED and a
+ * message saying what it was doing ("cancelled while ...").  It answers for
+ * hypertest deploy; elsewhere 0 (invoke stops its invocations through
+ * HYPERTEST_PROVIDER_INVOKE_CANCEL and still writes the results).  Cheap
+ * and safe from any thread (the flag is set from a signal handler).  Since
+ * ABI 1.3; a core without it leaves the member NULL: never cancelled. */
+#define HYPERTEST_UP_CANCELLED 22
+typedef int (*hypertest_UP_CANCELLED_fn)(hypertest_core *core);
+/* next upcall id: 23 */
 
 /* ---- operations: what a plugin offers -------------------------------------- */
 
@@ -401,6 +413,7 @@ typedef struct hypertest_upcalls {
 	hypertest_UP_BUFFER_DATA_fn buffer_data;
 	hypertest_UP_BUFFER_FREE_fn buffer_free;
 	hypertest_UP_INVOCATION_USAGE_fn invocation_usage; /* 1.3 */
+	hypertest_UP_CANCELLED_fn cancelled;               /* 1.3 */
 } hypertest_upcalls;
 
 /* (aliases for hypertest_upcalls_bind) */
@@ -425,6 +438,7 @@ typedef struct hypertest_upcalls {
 #define HYPERTEST_UP_BUFFER_DATA_fn_check hypertest_UP_BUFFER_DATA_fn
 #define HYPERTEST_UP_BUFFER_FREE_fn_check hypertest_UP_BUFFER_FREE_fn
 #define HYPERTEST_UP_INVOCATION_USAGE_fn_check hypertest_UP_INVOCATION_USAGE_fn
+#define HYPERTEST_UP_CANCELLED_fn_check hypertest_UP_CANCELLED_fn
 
 /* Fill *up from the table given to hypertest_plugin_init; unknown ids are
  * ignored.  Returns 0, or -1 if an upcall every core has is missing. */
@@ -456,6 +470,7 @@ static inline int hypertest_upcalls_bind(hypertest_upcalls *up, const hypertest_
 			HYPERTEST_BIND_(HYPERTEST_UP_BUFFER_DATA, buffer_data)
 			HYPERTEST_BIND_(HYPERTEST_UP_BUFFER_FREE, buffer_free)
 			HYPERTEST_BIND_(HYPERTEST_UP_INVOCATION_USAGE, invocation_usage)
+			HYPERTEST_BIND_(HYPERTEST_UP_CANCELLED, cancelled)
 #undef HYPERTEST_BIND_
 		default:
 			break; /* an upcall of a newer core */

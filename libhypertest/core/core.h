@@ -113,7 +113,12 @@ struct hypertest {
 	json_t *collect_warnings;
 	size_t collect_dropped; /* warnings beyond HT_WARNINGS_MAX, counted */
 	json_t *invoke_opts; /* hypertest_set_invoke_option (commands/loop.c), or NULL */
+	/* hypertest_cancel, from a signal handler or another thread; reset by
+	 * the commands that honour it */
 	volatile sig_atomic_t cancelled;
+	/* a cancel also ends the plugins' blocking work (HYPERTEST_UP_CANCELLED
+	 * answers it): set by deploy while it runs */
+	volatile sig_atomic_t cancel_plugins;
 };
 
 /* ---- objects lent to plugins ------------------------------------------------ */

@@ -320,6 +320,17 @@ static void up_invocation_usage(hypertest_invocation *inv, const char *quantity,
 		ops->invocation_usage(inv, quantity, value);
 }
 
+/* Read from the plugin's thread while a signal handler or another thread
+ * may set h->cancelled: volatile sig_atomic_t, read once. */
+static int up_cancelled(hypertest_core *core)
+{
+	hypertest *h = core ? core->h : NULL;
+
+	if (!h || !h->cancel_plugins)
+		return 0;
+	return h->cancelled != 0;
+}
+
 static int up_image_unpack(hypertest_core *core, const char *layout_dir, const char *ref,
                            const char *dest_dir)
 {
@@ -357,5 +368,6 @@ const hypertest_dispatch ht_upcalls[] = {
 	UP(HYPERTEST_UP_BUFFER_DATA, up_buffer_data),
 	UP(HYPERTEST_UP_BUFFER_FREE, up_buffer_free),
 	UP(HYPERTEST_UP_INVOCATION_USAGE, up_invocation_usage),
+	UP(HYPERTEST_UP_CANCELLED, up_cancelled),
 	{0, NULL},
 };

@@ -728,6 +728,42 @@ int aws_http_outcome(aws_http *h, transfer *t, CURLcode cc, int *code, char **er
 
 /* ---- blocking mode ---------------------------------------------------------------------- */
 
+static int cancelled(const aws_http *h)
+{
+	return h->cfg.cancelled && h->cfg.cancelled(h->cfg.cancel_ud);
+}
+
+/* libcurl calls it during a transfer (at least once a second when nothing
+ * moves): nonzero aborts the transfer with CURLE_ABORTED_BY_CALLBACK. */
+static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return cancelled(ud);
+}
+
+int aws_http_sleep(long ms, int (*stop)(void *ud), void *ud)
+{
+	long long end = htp_now_ms() + ms;
+	for (;;) {
+		long long left = end - htp_now_ms();
+		long slice;
+		struct timespec ts;
+		if (stop && stop(ud))
+			return 1;
+		if (left <= 0)
+			return 0;
+		slice = left < AWS_HTTP_CANCEL_SLICE_MS ? (long)left : AWS_HTTP_CANCEL_SLICE_MS;
+		ts.tv_sec = slice / 1000;
+		ts.tv_nsec = (slice % 1000) * 1000000L;
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+}
+
 int aws_http_perform(aws_http *h, aws_http_request *req, aws_http_response *resp, char **err)
 {
 	transfer t;
@@ -740,16 +776,32 @@ int aws_http_perform(aws_http *h, aws_http_request *req, aws_http_response *resp
 	for (;;) {
 		CURLcode cc;
 		long delay = 0;
+		if (cancelled(h)) {
+			code = fail_red(h, err, HYPERTEST_ERR_CANCELLED, "%s: cancelled", req->what);
+			break;
+		}
 		code = aws_http_setup_attempt(h, &t, err);
 		if (code)
 			break;
+		if (h->cfg.cancelled) {
+			curl_easy_setopt(t.easy, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+			curl_easy_setopt(t.easy, CURLOPT_XFERINFODATA, h);
+			curl_easy_setopt(t.easy, CURLOPT_NOPROGRESS, 0L);
+		}
 		cc = curl_easy_perform(t.easy);
+		if (cc == CURLE_ABORTED_BY_CALLBACK && cancelled(h)) {
+			logf_(h, HYPERTEST_LOG_DEBUG, "%s %s -> cancelled (attempt %d)", req->method,
+			      req->url, t.resp.attempts);
+			code = fail_red(h, err, HYPERTEST_ERR_CANCELLED, "%s: cancelled", req->what);
+			break;
+		}
 		if (aws_http_outcome(h, &t, cc, &code, err, &delay) == OUTCOME_DONE)
 			break;
-		{
-			struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
-			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-				;
+		if (aws_http_sleep(delay, h->cfg.cancelled, h->cfg.cancel_ud)) {
+			code = fail_red(h, err, HYPERTEST_ERR_CANCELLED,
+			                "%s: cancelled while waiting to retry after attempt %d",
+			                req->what, t.resp.attempts);
+			break;
 		}
 	}
 	curl_slist_free_all(t.slist);

@@ -38,7 +38,18 @@ typedef struct aws_http_config {
 	aws_tls *tls;             /* CA bundle, certificate store, TLS sessions: the client
 	                           * takes a reference; NULL: one of its own
 	                           * (aws_tls_new_default) */
+	/* The blocking mode asks it while a request waits (at least once a
+	 * second during a transfer, every AWS_HTTP_CANCEL_SLICE_MS of a
+	 * backoff, before each attempt): nonzero ends the request with
+	 * HYPERTEST_ERR_CANCELLED.  May be called from a libcurl callback:
+	 * cheap, no call into the client.  NULL: never cancelled. */
+	int (*cancelled)(void *ud);
+	void *cancel_ud;
 } aws_http_config;
+
+/* How long the blocking mode sleeps at most between two looks at
+ * cancelled() during a backoff. */
+#define AWS_HTTP_CANCEL_SLICE_MS 100
 
 /* Called before every attempt: add the signature to headers (a fresh copy
  * of the request's own headers with Host).  0 or an error code. */
@@ -107,10 +118,16 @@ void aws_http_free(aws_http *h);
 /* Blocking: perform req with retries.  0 for a 2xx answer; otherwise
  * HYPERTEST_ERR_NOT_FOUND (404), HYPERTEST_ERR_AUTH (401, 403),
  * HYPERTEST_ERR_HTTP (other statuses, transport errors, oversized
- * response), and err->msg like "S3 PutObject s3://b/k: HTTP 403
- * AccessDenied: Access Denied".  resp (cleared first) holds the last
- * answer either way. */
+ * response), HYPERTEST_ERR_CANCELLED (the config's cancelled() said so:
+ * "S3 PutObject s3://b/k: cancelled", the transfer under way aborted),
+ * and err->msg like "S3 PutObject s3://b/k: HTTP 403 AccessDenied:
+ * Access Denied".  resp (cleared first) holds the last answer either
+ * way. */
 int aws_http_perform(aws_http *h, aws_http_request *req, aws_http_response *resp, char **err);
+
+/* Sleep ms in slices of AWS_HTTP_CANCEL_SLICE_MS, asking cancelled(ud)
+ * (NULL: never) before each: nonzero, at once, when it says so. */
+int aws_http_sleep(long ms, int (*cancelled)(void *ud), void *ud);
 
 /* Asynchronous: called once per added request, from aws_http_multi_wait,
  * with the outcome as aws_http_perform would return it (code 0 or an

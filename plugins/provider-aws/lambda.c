@@ -7,22 +7,13 @@
  * completions reported from INVOKE_WAIT.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ecr.h"
 #include "lambda.h"
 #include "provision.h"
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* "/2015-03-31/functions/NAME" + tail (NAME encoded). */
 static char *function_path(aws_provider *p, const char *tail)
@@ -90,7 +81,23 @@ int aws_lambda_image_uri(aws_provider *p, const char *repository, const char *di
 	return 0;
 }
 
-/* Poll GetFunctionConfiguration until no update is in progress.  before:
+/* A deploy cancelled while the function updates: the update goes on in
+ * Lambda and ends on its own (the next deploy waits for it first). */
+static int cancelled_wait(aws_provider *p, int before, const char *uri, char **err)
+{
+	if (before)
+		return aws_fail(err, HYPERTEST_ERR_CANCELLED,
+		                "Lambda %s: cancelled while waiting for an earlier update of the "
+		                "function to finish",
+		                p->o.function_name);
+	return aws_fail(err, HYPERTEST_ERR_CANCELLED,
+	                "Lambda %s: cancelled while waiting for the function update to %s (the "
+	                "update goes on in Lambda)",
+	                p->o.function_name, uri);
+}
+
+/* Poll GetFunctionConfiguration until no update is in progress, looking at
+ * a cancel between polls (in slices of AWS_HTTP_CANCEL_SLICE_MS).  before:
  * waiting for someone else's update (a Failed one does not matter). */
 static int wait_update(aws_provider *p, long long deadline, const char *uri, int before,
                        char **err)
@@ -100,6 +107,8 @@ static int wait_update(aws_provider *p, long long deadline, const char *uri, int
 		json_t *cfg = NULL;
 		const char *st, *reason, *code;
 		int rc = lambda_get(p, "/configuration", "GetFunctionConfiguration", &cfg, err);
+		if (rc == HYPERTEST_ERR_CANCELLED)
+			return cancelled_wait(p, before, uri, err);
 		if (rc)
 			return rc;
 		st = json_string_value(json_object_get(cfg, "LastUpdateStatus"));
@@ -124,7 +133,8 @@ static int wait_update(aws_provider *p, long long deadline, const char *uri, int
 			                "(option lambdaUpdateMaxWaitTime)",
 			                p->o.function_name, before ? "an earlier update" : "the update",
 			                (double)p->o.update_max_wait_ms / 1000);
-		sleep_ms(delay);
+		if (aws_p_sleep(p, delay))
+			return cancelled_wait(p, before, uri, err);
 		delay = delay * 2 > 5000 ? 5000 : delay * 2;
 	}
 }
@@ -241,7 +251,12 @@ int aws_lambda_function_update(void *self, const char *image_ref, const char *im
 			              what, (double)p->o.update_max_wait_ms / 1000);
 			break;
 		}
-		sleep_ms(500);
+		if (aws_p_sleep(p, 500)) {
+			rc = aws_fail(&err, HYPERTEST_ERR_CANCELLED,
+			              "%s: cancelled while the function was busy with another update",
+			              what);
+			break;
+		}
 	}
 	if (rc == 0) {
 		aws_p_log(p, HYPERTEST_LOG_INFO, "Lambda %s: updating to %s", p->o.function_name, uri);

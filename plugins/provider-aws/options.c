@@ -1,6 +1,6 @@
 /*
  * options.c - the aws provider's options (checked, errors naming the key,
- * unknown keys with a suggestion), its error and log helpers, the clients
+ * unknown keys with a suggestion), its error, log and cancel helpers, the clients
  * it makes on first use (credentials, endpoints, HTTP, S3) and the signed
  * JSON call every control-plane operation goes through.
  */
@@ -379,6 +379,21 @@ void aws_options_free(aws_options *o)
 	memset(o, 0, sizeof *o);
 }
 
+int aws_p_cancelled(aws_provider *p)
+{
+	return p->up.cancelled && p->up.cancelled(p->core);
+}
+
+static int cancelled_cb(void *ud)
+{
+	return aws_p_cancelled(ud);
+}
+
+int aws_p_sleep(aws_provider *p, long ms)
+{
+	return aws_http_sleep(ms, cancelled_cb, p);
+}
+
 /* ---- clients ------------------------------------------------------------------------------- */
 
 static void http_log(void *ud, int level, const char *msg)
@@ -438,6 +453,9 @@ int aws_ready_err(aws_provider *p, char **errp)
 	cfg.timeout_ms = p->o.request_timeout_ms;
 	cfg.log = http_log;
 	cfg.log_ud = p;
+	/* a cancelled deploy ends the blocking request under way */
+	cfg.cancelled = cancelled_cb;
+	cfg.cancel_ud = p;
 	cfg.creds = &p->creds;
 	cfg.verbose = p->o.log_http;
 	cfg.concurrency = 16;

@@ -79,6 +79,12 @@ int aws_p_fail(aws_provider *p, int code, const char *fmt, ...) AWS_PRINTF(3, 4)
 int aws_p_err_take(aws_provider *p, int code, char *err);
 void aws_p_log(aws_provider *p, int level, const char *fmt, ...) AWS_PRINTF(3, 4);
 const char *aws_p_core_str(aws_provider *p, int what);
+/* The command under way was asked to stop (HYPERTEST_UP_CANCELLED; a core
+ * without that upcall never asks). */
+int aws_p_cancelled(aws_provider *p);
+/* Sleep ms in slices of AWS_HTTP_CANCEL_SLICE_MS, looking at
+ * aws_p_cancelled between them: nonzero (at once) when cancelled. */
+int aws_p_sleep(aws_provider *p, long ms);
 
 /* Parse and check options_json into p->o (errors name the key). */
 int aws_options_parse(aws_provider *p, const char *options_json);

@@ -8,20 +8,21 @@
  * (aws_lambda_create) with the same shape.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ecr.h"
 #include "provision.h"
 
-static void sleep_ms(long ms)
+/* Sleep between polls; nonzero when the command was cancelled meanwhile
+ * (a deploy creating the function: HYPERTEST_UP_CANCELLED). */
+static int sleep_ms(aws_provider *p, long ms, const char *what, char **err)
 {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	if (!aws_p_sleep(p, ms))
+		return 0;
+	return aws_fail(err, HYPERTEST_ERR_CANCELLED, "Lambda %s: cancelled while %s",
+	                p->o.function_name, what);
 }
 
 static char *fn_path(aws_provider *p, const char *base, const char *tail)
@@ -108,7 +109,8 @@ static int wait_active(aws_provider *p, char **err)
 			              p->o.function_name, (double)p->o.update_max_wait_ms / 1000);
 			break;
 		}
-		sleep_ms(delay);
+		if ((rc = sleep_ms(p, delay, "waiting for the function to be Active", err)))
+			break;
 		delay = delay * 2 > 5000 ? 5000 : delay * 2;
 	}
 	free(path);
@@ -130,7 +132,8 @@ static int change(aws_provider *p, const char *op, const char *method, char *pat
 		rc = lambda_call(p, op, method, path, json_incref(body), NULL, &code, err);
 		if (!rc || !code_is(code, "ResourceConflictException") || htp_now_ms() >= deadline)
 			break;
-		sleep_ms(500);
+		if ((rc = sleep_ms(p, 500, "the function was busy with an update", err)))
+			break;
 	}
 	free(code);
 	free(path);
@@ -170,7 +173,8 @@ int aws_lambda_create(aws_provider *p, const char *image_uri, const char *role_a
 		aws_p_log(p, HYPERTEST_LOG_INFO,
 		          "Lambda %s: the role is not assumable yet (IAM propagates); again in %ld ms",
 		          p->o.function_name, delay);
-		sleep_ms(delay);
+		if ((rc = sleep_ms(p, delay, "waiting for the role to be assumable", err)))
+			break;
 		delay = delay * 2 > 8000 ? 8000 : delay * 2;
 	}
 	free(code);

@@ -306,6 +306,29 @@ START_TEST(test_abi_1_3_provisioning)
 }
 END_TEST
 
+/* HYPERTEST_UP_CANCELLED (ABI 1.3): offered to the plugins, and 0 outside
+ * deploy even after hypertest_cancel (invoke and provision stop on their
+ * own terms; a stale cancel must not end a later command's requests). */
+START_TEST(test_abi_1_3_cancelled_upcall)
+{
+	char *plugins = plugin_dir(), *project = tmpdir(), *res = NULL;
+	hypertest *h = handle_13(plugins, project, "cancel");
+
+	ck_assert_int_eq(hypertest_set_flags(h, HYPERTEST_FLAG_DRY_RUN), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_provision(h, &res), HYPERTEST_OK);
+	ck_assert_ptr_nonnull(strstr(res, "\"reason\":\"cancelled=0\""));
+	hypertest_string_free(res);
+	hypertest_cancel(h);
+	ck_assert_int_eq(hypertest_provision(h, &res), HYPERTEST_OK);
+	ck_assert_msg(strstr(res, "\"reason\":\"cancelled=0\""), "%s", res);
+	hypertest_string_free(res);
+	hypertest_free(h);
+	unsetenv("HYPERTEST_PLUGIN_PATH");
+	rm_rf(project);
+	rm_rf(plugins);
+}
+END_TEST
+
 START_TEST(test_baseline_probe_works)
 {
 	char expected_runner[256], expected_provider[256];
@@ -334,6 +357,7 @@ int main(void)
 	tcase_add_test(tc, test_abi_1_2_init_error);
 	tcase_add_test(tc, test_abi_1_2_no_provisioning);
 	tcase_add_test(tc, test_abi_1_3_provisioning);
+	tcase_add_test(tc, test_abi_1_3_cancelled_upcall);
 	tcase_add_test(tc, test_baseline_probe_works);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

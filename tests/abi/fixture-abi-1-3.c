@@ -6,7 +6,9 @@
  * provider "minor13".  The provider's option "answer" picks what its
  * operations hand back: "good" (the default) a valid array, "bad" text
  * that is no JSON, "missing" an item without "reason", "fail" an error.
- * RESOURCES_DESTROY names the flags it got in its reason ("flags=N").
+ * RESOURCES_DESTROY names the flags it got in its reason ("flags=N"); with
+ * "cancel", PROVISION_PLAN names what HYPERTEST_UP_CANCELLED (22) answers
+ * ("cancelled=N", "cancelled=unbound" from a core without it).
  */
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +59,17 @@ static int answer(struct fixture *f, const char *good, hypertest_buffer *out)
 
 static int plan(void *self, hypertest_buffer *out)
 {
+	struct fixture *f = self;
+
+	if (strcmp(f->answer, "cancel") == 0) {
+		char text[160], state[16] = "unbound";
+		if (up.cancelled)
+			snprintf(state, sizeof state, "%d", up.cancelled(f->core));
+		snprintf(text, sizeof text,
+		         "[{\"type\": \"thing\", \"name\": \"t\", \"action\": \"create\", "
+		         "\"reason\": \"cancelled=%s\"}]", state);
+		return up.buffer_append(out, text, strlen(text));
+	}
 	return answer(self, "[{\"type\": \"thing\", \"name\": \"t\", \"action\": \"create\", "
 	                    "\"reason\": \"planned\"}]", out);
 }

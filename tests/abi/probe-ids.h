@@ -43,6 +43,9 @@ enum probe_upcall_id {
 #ifdef HYPERTEST_UP_INVOCATION_USAGE /* since 1.3 */
 	PROBE_ID(HYPERTEST_UP_INVOCATION_USAGE),
 #endif
+#ifdef HYPERTEST_UP_CANCELLED /* since 1.3 */
+	PROBE_ID(HYPERTEST_UP_CANCELLED),
+#endif
 };
 
 enum probe_operation_id {

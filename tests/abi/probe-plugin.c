@@ -85,6 +85,9 @@ PROBE_EXPORT hypertest_UP_BUFFER_FREE_fn probe_UP_BUFFER_FREE;
 #ifdef HYPERTEST_UP_INVOCATION_USAGE
 PROBE_EXPORT hypertest_UP_INVOCATION_USAGE_fn probe_UP_INVOCATION_USAGE;
 #endif
+#ifdef HYPERTEST_UP_CANCELLED
+PROBE_EXPORT hypertest_UP_CANCELLED_fn probe_UP_CANCELLED;
+#endif
 
 /* plugin.h: the operations */
 PROBE_EXPORT hypertest_OP_CREATE_fn probe_OP_CREATE;
