@@ -206,8 +206,16 @@ char *ht_results_json(const hypertest_run *run)
 	if (at && at[sizeof slot - 1] == ']') {
 		at += sizeof slot - 1;
 		if (!ht_buf_append(&b, head, (size_t)(at - head)) && !put_entries(&b, run) &&
-		    !ht_buf_puts(&b, at))
+		    !ht_buf_puts(&b, at)) {
+			/* the buffer grew by doubling: give back what the text
+			 * does not use (kept for the run's life) */
+			char *fit = realloc(b.data, b.len + 1);
+			if (fit) {
+				b.data = fit;
+				b.cap = b.len + 1;
+			}
 			text = ht_buf_steal(&b);
+		}
 	}
 	ht_buf_free(&b);
 	free(head);

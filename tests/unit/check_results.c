@@ -6,18 +6,22 @@
  * stopped), serialized, parsed again to add the cost, serialized.  The
  * bytes must be the same for runs with retries, flaky tests, tests not
  * run, failures with stack traces, warnings, cost, contexts of every JSON
- * type, text that is not UTF-8, and no tests at all.
+ * type, text that is not UTF-8, and no tests at all.  Then the report's
+ * reading of such a file a test at a time: the same page and JUnit XML as
+ * from the whole document read at once.
  */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include <hypertest/hypertest.h>
 
 #include "core.h"
+#include "report.h"
 
 static const char *const status_names[] = {"success", "failed", "skipped"};
 
@@ -411,6 +415,127 @@ START_TEST(test_not_started)
 }
 END_TEST
 
+/* ---- the report reads the file a test at a time ------------------------------------ */
+
+static char *read_all(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *text = calloc(1, 1 << 20);
+	size_t n;
+	ck_assert_ptr_nonnull(f);
+	n = fread(text, 1, (1 << 20) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	return text;
+}
+
+/* The HTML page and the JUnit XML of results text. */
+static void report_of(const char *results, char **html, char **junit)
+{
+	char path[] = "/tmp/ht-results-junit-XXXXXX";
+	ht_report r;
+	ht_err err;
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ht_err_clear(&err);
+	ck_assert_msg(ht_report_parse(&r, results, strlen(results), &err) == HYPERTEST_OK, "%s",
+	              err.msg);
+	*html = ht_report_html(&r);
+	ck_assert_ptr_nonnull(*html);
+	ck_assert_msg(ht_report_junit(&r, path, &err) == HYPERTEST_OK, "%s", err.msg);
+	*junit = read_all(path);
+	unlink(path);
+	ht_report_clear(&r);
+}
+
+/* A results file the one-at-a-time reading gives up on (a second
+ * "testResults", the one that counts for JSON parsers) is read whole: its
+ * report is the reference for the file without the first list. */
+START_TEST(test_report_by_test)
+{
+	ref_run rr;
+	char *text, *twice, *html, *junit, *whole_html, *whole_junit, *at;
+	ht_report r;
+	ht_err err;
+
+	init_run(&rr, 7);
+	fill_run(&rr);
+	rr.run.concurrency = 4;
+	rr.run.retries = 2;
+	rr.run.stopped_after = 1;
+	rr.run.cost = ctx("{\"invocations\": 9, \"billedMs\": 1000.0, \"gbSeconds\": 0.9765625, "
+	                  "\"pricePerGBSecond\": 1.66667e-05, \"dollars\": 1.8076e-05}");
+	text = ht_results_json(&rr.run);
+	ck_assert_ptr_nonnull(text);
+	at = strstr(text, "\n  \"testResults\": [");
+	ck_assert_ptr_nonnull(at);
+	twice = calloc(1, strlen(text) + 64);
+	memcpy(twice, text, (size_t)(at - text) + 1);
+	strcat(twice, "  \"testResults\": [{\"status\": \"failed\"}],");
+	strcat(twice, at);
+	report_of(text, &html, &junit);
+	report_of(twice, &whole_html, &whole_junit);
+	ck_assert_str_eq(html, whole_html);
+	ck_assert_str_eq(junit, whole_junit);
+	/* what the model holds: the strings copied, the attempts of the tests
+	 * that had more than one */
+	ht_err_clear(&err);
+	ck_assert_int_eq(ht_report_parse(&r, text, strlen(text), &err), HYPERTEST_OK);
+	ck_assert_uint_eq(r.n, 7);
+	ck_assert_str_eq(r.tests[0].name, "passes \"quoted\" \xc3\xa9");
+	ck_assert_str_eq(r.tests[1].message, "expected 1\n to be 2 \x7f");
+	ck_assert_str_eq(r.tests[1].stack, "stack\r\nline");
+	ck_assert_uint_eq(json_array_size(r.tests[1].attempts), 3);
+	ck_assert_int_eq(r.tests[2].flaky, 1);
+	ck_assert_ptr_null(r.tests[0].attempts);
+	ck_assert_int_eq(r.tests[1].start_ms, 1700000000200);
+	ck_assert_int_eq(r.tests[1].end_ms, 1700000000290);
+	ck_assert_int_eq(r.tests[2].duration, 9);
+	ck_assert_int_eq(r.tests[0].expected, 1500);
+	ck_assert_int_eq(r.tests[1].expected, -1);
+	ck_assert_str_eq(r.tests[3].name, "unknown");
+	ck_assert_str_eq(r.tests[3].message, "not run: stopped after 1 failures");
+	ck_assert_ptr_null(r.tests[4].message); /* not UTF-8: not in the file */
+	ck_assert_ptr_nonnull(r.tests[0].cost);
+	ck_assert_str_eq(r.stopped_message, "stopped after 1 failures");
+	ck_assert_uint_eq(r.counts[HYPERTEST_STATUS_FAILED], 3);
+	ht_report_clear(&r);
+	free(text);
+	free(twice);
+	free(html);
+	free(junit);
+	free(whole_html);
+	free(whole_junit);
+	free_run(&rr);
+}
+END_TEST
+
+/* What is wrong with a file is said as before: where, or which test. */
+START_TEST(test_report_errors)
+{
+	static const char *const bad[][2] = {
+	    {"{\"runId\": \"r\", \"testResults\": [{}, 3]}", "testResults[1] is not an object"},
+	    {"{\"runId\": \"r\", \"testResults\": [{}, ]}", "line 1, column 36"},
+	    {"{\"runId\": \"r\", \"testResults\": {}}", "'runId' and 'testResults'"},
+	    {"{\"testResults\": []}", "'runId' and 'testResults'"},
+	    {"[]", "'runId' and 'testResults'"},
+	    {"{\"runId\": \"r\", \"testResults\": []} x", "end of file expected"},
+	};
+	size_t k;
+
+	for (k = 0; k < sizeof bad / sizeof *bad; k++) {
+		ht_report r;
+		ht_err err;
+		ht_err_clear(&err);
+		ck_assert_int_ne(ht_report_parse(&r, bad[k][0], strlen(bad[k][0]), &err), HYPERTEST_OK);
+		ck_assert_msg(strstr(err.msg, bad[k][1]) != NULL, "%s: %s", bad[k][0], err.msg);
+		ht_report_clear(&r);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("results");
@@ -420,6 +545,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_one_test);
 	tcase_add_test(tc, test_no_tests);
 	tcase_add_test(tc, test_not_started);
+	tcase_add_test(tc, test_report_by_test);
+	tcase_add_test(tc, test_report_errors);
 	suite_add_tcase(s, tc);
 	return s;
 }
