@@ -115,29 +115,3 @@ void ht_cost_total(hypertest *h, hypertest_run *run)
 		       requests, cpu / 1000.0, rss / 1024.0);
 	run->cost = c;
 }
-
-char *ht_results_add_cost(char *text, const hypertest_run *run)
-{
-	json_t *doc, *list;
-	char *out;
-	size_t i;
-
-	if (!text || !run->cost)
-		return text;
-	doc = json_loads(text, 0, NULL);
-	list = json_object_get(doc, "testResults");
-	if (!doc || !json_is_array(list) || json_array_size(list) != run->n) {
-		json_decref(doc);
-		return text;
-	}
-	for (i = 0; i < run->n; i++)
-		if (run->tests[i].usage)
-			json_object_set(json_array_get(list, i), "cost", run->tests[i].usage);
-	json_object_set(doc, "cost", run->cost);
-	out = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(doc);
-	if (!out)
-		return text;
-	free(text);
-	return out;
-}

@@ -463,11 +463,8 @@ static void publish(hypertest *h, ht_instance *provider, hypertest_run *run)
 		ht_iso8601(t->end_ms, t->end_date);
 		t->context_text = json_dumps(t->context, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	}
-	run->results_json = ht_results_dump(run->run_id, run->start_ms, run->end_ms, run->tests, run->n,
-	                                    run->concurrency);
-	run->results_json = ht_results_add_loop_fields(run->results_json, run);
 	ht_cost_total(h, run);
-	run->results_json = ht_results_add_cost(run->results_json, run);
+	run->results_json = ht_results_json(run);
 	memset(&url, 0, sizeof url);
 	ht_err_clear(&err);
 	if (!run->results_json) {

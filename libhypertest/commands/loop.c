@@ -1,9 +1,8 @@
 /*
  * loop.c - the test engineer's loop around invoke: the options of the next
  * invokes (hypertest_set_invoke_option), the selection of the tests that
- * run (--only, --grep, --grep-invert, --rerun, --last-failed), the record
- * of each attempt of a retried test, and the fields these add to the
- * results file ("flaky", "attempts", "stopped").
+ * run (--only, --grep, --grep-invert, --rerun, --last-failed), and the
+ * record of each attempt of a test (the results file's "attempts").
  */
 #include <regex.h>
 #include <stdio.h>
@@ -12,8 +11,6 @@
 #include <unistd.h>
 
 #include "core.h"
-
-static const char *const status_names[] = {"success", "failed", "skipped"};
 
 /* ---- options ------------------------------------------------------------------ */
 
@@ -100,32 +97,35 @@ long ht_invoke_max_failures(hypertest *h)
 
 void ht_attempt_record(ht_test_result *t, int64_t end_ms)
 {
-	json_t *a = json_object();
-	char date[32];
-	int64_t duration = t->status == HYPERTEST_STATUS_SUCCESS && t->duration >= 0
-	                       ? t->duration
-	                       : end_ms - t->attempt_start_ms;
+	ht_attempt *log = realloc(t->attempt_log, ((size_t)t->n_attempt_log + 1) * sizeof *log), *a;
 
-	if (!a)
+	if (!log)
 		return;
-	if (!t->attempt_log && !(t->attempt_log = json_array())) {
-		json_decref(a);
-		return;
-	}
-	json_object_set_new(a, "status", json_string(status_names[t->status]));
-	ht_iso8601(t->attempt_start_ms, date);
-	json_object_set_new(a, "startDate", json_string(date));
-	ht_iso8601(end_ms, date);
-	json_object_set_new(a, "endDate", json_string(date));
-	json_object_set_new(a, "duration", json_integer((json_int_t)duration));
+	t->attempt_log = log;
+	a = &log[t->n_attempt_log++];
+	a->status = t->status;
+	a->start_ms = t->attempt_start_ms;
+	a->end_ms = end_ms;
+	a->duration = t->status == HYPERTEST_STATUS_SUCCESS && t->duration >= 0
+	                  ? t->duration
+	                  : end_ms - t->attempt_start_ms;
+	a->message = a->stack_trace = NULL;
 	if (t->status == HYPERTEST_STATUS_FAILED) {
-		json_t *error = json_object();
-		json_object_set_new(error, "message", json_string(t->message ? t->message : ""));
-		if (t->stack_trace)
-			json_object_set_new(error, "stackTrace", json_string(t->stack_trace));
-		json_object_set_new(a, "error", error);
+		a->message = t->message ? ht_strdup(t->message) : NULL;
+		a->stack_trace = t->stack_trace ? ht_strdup(t->stack_trace) : NULL;
 	}
-	json_array_append_new(t->attempt_log, a);
+}
+
+void ht_attempt_log_clear(ht_test_result *t)
+{
+	int i;
+	for (i = 0; i < t->n_attempt_log; i++) {
+		free(t->attempt_log[i].message);
+		free(t->attempt_log[i].stack_trace);
+	}
+	free(t->attempt_log);
+	t->attempt_log = NULL;
+	t->n_attempt_log = 0;
 }
 
 void ht_attempt_reset(ht_test_result *t)
@@ -135,53 +135,6 @@ void ht_attempt_reset(ht_test_result *t)
 	t->message = t->stack_trace = NULL;
 	t->status = HYPERTEST_STATUS_FAILED;
 	t->duration = -1;
-}
-
-/* ---- results file fields -------------------------------------------------------- */
-
-char *ht_results_add_loop_fields(char *text, const hypertest_run *run)
-{
-	json_t *doc, *list, *counts;
-	char *out;
-	size_t i;
-
-	if (!text)
-		return NULL;
-	doc = json_loads(text, 0, NULL);
-	list = json_object_get(doc, "testResults");
-	counts = json_object_get(doc, "tests");
-	if (!doc || !json_is_array(list) || json_array_size(list) != run->n) {
-		json_decref(doc);
-		return text;
-	}
-	for (i = 0; i < run->n; i++) {
-		const ht_test_result *t = &run->tests[i];
-		json_t *e = json_array_get(list, i);
-		if (t->flaky)
-			json_object_set_new(e, "flaky", json_true());
-		if (t->status == HYPERTEST_STATUS_SKIPPED && t->message)
-			json_object_set_new(e, "message", json_string(t->message));
-		json_object_set_new(e, "attempts",
-		                    t->attempt_log ? json_incref(t->attempt_log) : json_array());
-	}
-	/* "flaky" when retries were on: a run without them keeps the counts of
-	 * the TypeScript version as they were */
-	if (json_is_object(counts) && run->retries > 0)
-		json_object_set_new(counts, "flaky", json_integer((json_int_t)run->flaky));
-	if (run->stopped_after > 0) {
-		json_t *s = json_object();
-		char msg[96];
-		snprintf(msg, sizeof msg, "stopped after %ld failures", run->stopped_after);
-		json_object_set_new(s, "maxFailures", json_integer(run->stopped_after));
-		json_object_set_new(s, "message", json_string(msg));
-		json_object_set_new(doc, "stopped", s);
-	}
-	out = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(doc);
-	if (!out)
-		return text;
-	free(text);
-	return out;
 }
 
 /* ---- selection ------------------------------------------------------------------- */

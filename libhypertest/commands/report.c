@@ -103,17 +103,210 @@ static int64_t parse_date(const char *s)
 	return ((days * 24 + hh) * 60 + mi) * 60000 + (int64_t)ss * 1000 + ms;
 }
 
+/* ---- a test of the model ---------------------------------------------------------- */
+
+/* Copies of s1..sn (NULL stays NULL) in one block; *out[k] point into it. */
+static char *copy_strings(const char *const *in, const char **out[], size_t n)
+{
+	size_t k, total = 0, at = 0;
+	char *block;
+
+	for (k = 0; k < n; k++)
+		total += in[k] ? strlen(in[k]) + 1 : 0;
+	if (!(block = malloc(total ? total : 1)))
+		return NULL;
+	for (k = 0; k < n; k++) {
+		*out[k] = NULL;
+		if (in[k]) {
+			size_t len = strlen(in[k]) + 1;
+			memcpy(block + at, in[k], len);
+			*out[k] = block + at;
+			at += len;
+		}
+	}
+	return block;
+}
+
+/* Test i of the model from its entry e of the results (borrowed): what it
+ * reads is copied, so the entry can go as soon as it is read. */
+static int add_test(ht_report *r, json_t *e, ht_err *err)
+{
+	ht_report_test *t;
+	json_t *error = json_object_get(e, "error"), *attempts = json_object_get(e, "attempts"),
+	       *cost = json_object_get(e, "cost");
+	const char *in[6];
+	const char **out[6];
+
+	if (!json_is_object(e))
+		return ht_err_set(err, HYPERTEST_ERR_INVALID,
+		                  "results file: testResults[%zu] is not an object", r->n);
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		ht_report_test *tests = realloc(r->tests, cap * sizeof *tests);
+		if (!tests)
+			return ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
+		r->tests = tests;
+		r->cap = cap;
+	}
+	t = &r->tests[r->n];
+	memset(t, 0, sizeof *t);
+	in[0] = jstr(e, "testId") ? jstr(e, "testId") : "";
+	in[1] = jstr(e, "name") ? jstr(e, "name") : "unknown";
+	in[2] = jstr(e, "filePath") ? jstr(e, "filePath") : "unknown";
+	in[3] = jstr(e, "status") ? jstr(e, "status") : "failed";
+	in[4] = json_is_object(error) ? jstr(error, "message") : jstr(e, "skipMessage");
+	in[5] = json_is_object(error) ? jstr(error, "stackTrace") : NULL;
+	out[0] = &t->id;
+	out[1] = &t->name;
+	out[2] = &t->file_path;
+	out[3] = &t->status;
+	out[4] = &t->message;
+	out[5] = &t->stack;
+	if (!(t->strings = copy_strings(in, out, 6)))
+		return ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	r->n++;
+	t->status_code = !strcmp(t->status, "success")   ? HYPERTEST_STATUS_SUCCESS
+	                 : !strcmp(t->status, "skipped") ? HYPERTEST_STATUS_SKIPPED
+	                                                 : HYPERTEST_STATUS_FAILED;
+	r->counts[t->status_code]++;
+	t->start_ms = jint(e, "startTime", parse_date(jstr(e, "startDate")));
+	t->end_ms = jint(e, "endTime", parse_date(jstr(e, "endDate")));
+	t->duration = jint(e, "duration", -1);
+	t->expected = jint(e, "expectedDuration", -1);
+	t->flaky = json_is_true(json_object_get(e, "flaky"));
+	/* the report shows the attempts of a test that had more than one */
+	t->attempts = json_is_array(attempts) && json_array_size(attempts) > 1
+	                  ? json_incref(attempts)
+	                  : NULL;
+	t->cost = json_is_object(cost) ? json_incref(cost) : NULL;
+	return HYPERTEST_OK;
+}
+
+/* ---- reading the results a test at a time ---------------------------------------- */
+
+static size_t skip_space(const char *s, size_t len, size_t i)
+{
+	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* The JSON value at s[*i] (after white space), *i moved past it; NULL
+ * when there is none. */
+static json_t *value_at(const char *s, size_t len, size_t *i)
+{
+	json_error_t jerr;
+	json_t *v;
+
+	*i = skip_space(s, len, *i);
+	v = json_loadb(s + *i, len - *i, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &jerr);
+	if (v)
+		*i += (size_t)jerr.position;
+	return v;
+}
+
+/* The tests of the array at s[*i], each read into the model and let go. */
+static int tests_at(ht_report *r, const char *s, size_t len, size_t *i)
+{
+	size_t j = skip_space(s, len, *i);
+	ht_err err;
+
+	if (j >= len || s[j] != '[')
+		return -1;
+	j = skip_space(s, len, j + 1);
+	if (j < len && s[j] == ']') {
+		*i = j + 1;
+		return 0;
+	}
+	for (;;) {
+		json_t *e = value_at(s, len, &j);
+		int rc = e ? add_test(r, e, &err) : -1;
+		json_decref(e);
+		if (rc)
+			return -1;
+		j = skip_space(s, len, j);
+		if (j < len && s[j] == ',') {
+			j++;
+			continue;
+		}
+		if (j < len && s[j] == ']') {
+			*i = j + 1;
+			return 0;
+		}
+		return -1;
+	}
+}
+
+/* One member of the document at s[*i] into r->doc, "testResults" into
+ * the model. */
+static int member_at(ht_report *r, const char *s, size_t len, size_t *i)
+{
+	json_t *key = value_at(s, len, i), *v = NULL;
+	int tests = json_is_string(key) && !strcmp(json_string_value(key), "testResults");
+	int rc = -1;
+
+	*i = skip_space(s, len, *i);
+	if (json_is_string(key) && *i < len && s[*i] == ':') {
+		(*i)++;
+		/* the tests: read once (a second list would replace the first) */
+		if (tests)
+			v = json_object_get(r->doc, "testResults") || tests_at(r, s, len, i)
+			        ? NULL
+			        : json_array();
+		else
+			v = value_at(s, len, i);
+		rc = v && !json_object_setn_new(r->doc, json_string_value(key),
+		                                json_string_length(key), v)
+		         ? 0
+		         : -1;
+	}
+	json_decref(key);
+	return rc;
+}
+
+/* The document's members in r->doc and its tests in the model, read
+ * without the whole tree of the file ever existing (at 20,000 tests, tens
+ * of MB); -1 for anything but an object whose members are all JSON, whose
+ * tests are all objects, which json_loadb then reads to say what is wrong
+ * with it. */
+static int load_by_test(ht_report *r, const char *s, size_t len)
+{
+	size_t i = skip_space(s, len, 0);
+
+	if (!(r->doc = json_object()) || i >= len || s[i] != '{')
+		return -1;
+	i = skip_space(s, len, i + 1);
+	if (i < len && s[i] == '}')
+		return skip_space(s, len, i + 1) == len ? 0 : -1;
+	for (;;) {
+		if (member_at(r, s, len, &i))
+			return -1;
+		i = skip_space(s, len, i);
+		if (i < len && s[i] == ',') {
+			i++;
+			continue;
+		}
+		if (i < len && s[i] == '}')
+			return skip_space(s, len, i + 1) == len ? 0 : -1;
+		return -1;
+	}
+}
+
 int ht_report_parse(ht_report *r, const char *results, size_t len, ht_err *err)
 {
 	json_error_t jerr;
 	json_t *list;
 	size_t i;
+	int by_test;
 
 	memset(r, 0, sizeof *r);
-	r->doc = json_loadb(results, len, 0, &jerr);
-	if (!r->doc)
-		return ht_err_set(err, HYPERTEST_ERR_INVALID, "results file: line %d, column %d: %s",
-		                  jerr.line, jerr.column, jerr.text);
+	if (!(by_test = load_by_test(r, results, len) == 0)) {
+		ht_report_clear(r);
+		if (!(r->doc = json_loadb(results, len, 0, &jerr)))
+			return ht_err_set(err, HYPERTEST_ERR_INVALID,
+			                  "results file: line %d, column %d: %s", jerr.line, jerr.column,
+			                  jerr.text);
+	}
 	list = json_object_get(r->doc, "testResults");
 	r->run_id = jstr(r->doc, "runId");
 	if (!json_is_object(r->doc) || !r->run_id || !json_is_array(list))
@@ -131,37 +324,13 @@ int ht_report_parse(ht_report *r, const char *results, size_t len, ht_err *err)
 			r->stopped_message = jstr(stopped, "message") ? jstr(stopped, "message")
 			                                              : "stopped early";
 	}
-	r->n = json_array_size(list);
-	r->tests = calloc(r->n ? r->n : 1, sizeof *r->tests);
-	if (!r->tests)
-		return ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
-	for (i = 0; i < r->n; i++) {
-		ht_report_test *t = &r->tests[i];
-		json_t *e = json_array_get(list, i), *error;
-		if (!json_is_object(e))
-			return ht_err_set(err, HYPERTEST_ERR_INVALID,
-			                  "results file: testResults[%zu] is not an object", i);
-		error = json_object_get(e, "error");
-		t->result = e;
-		t->id = jstr(e, "testId") ? jstr(e, "testId") : "";
-		t->name = jstr(e, "name") ? jstr(e, "name") : "unknown";
-		t->file_path = jstr(e, "filePath") ? jstr(e, "filePath") : "unknown";
-		t->status = jstr(e, "status") ? jstr(e, "status") : "failed";
-		t->status_code = !strcmp(t->status, "success")   ? HYPERTEST_STATUS_SUCCESS
-		                 : !strcmp(t->status, "skipped") ? HYPERTEST_STATUS_SKIPPED
-		                                                 : HYPERTEST_STATUS_FAILED;
-		r->counts[t->status_code]++;
-		t->message = json_is_object(error) ? jstr(error, "message") : jstr(e, "skipMessage");
-		t->stack = json_is_object(error) ? jstr(error, "stackTrace") : NULL;
-		t->start_ms = jint(e, "startTime", parse_date(jstr(e, "startDate")));
-		t->end_ms = jint(e, "endTime", parse_date(jstr(e, "endDate")));
-		t->duration = jint(e, "duration", -1);
-		t->expected = jint(e, "expectedDuration", -1);
-		t->flaky = json_is_true(json_object_get(e, "flaky"));
-		t->attempts = json_is_array(json_object_get(e, "attempts")) ? json_object_get(e, "attempts")
-		                                                            : NULL;
-		t->cost = json_is_object(json_object_get(e, "cost")) ? json_object_get(e, "cost") : NULL;
+	for (i = 0; !by_test && i < json_array_size(list); i++) {
+		int rc = add_test(r, json_array_get(list, i), err);
+		if (rc)
+			return rc;
 	}
+	if (!r->tests && !(r->tests = calloc(1, sizeof *r->tests)))
+		return ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
 	if (r->concurrency <= 0)
 		r->concurrency = 0;
 	return HYPERTEST_OK;
@@ -179,6 +348,9 @@ void ht_report_clear(ht_report *r)
 		free(r->tests[i].objects);
 		free(r->tests[i].out_tail);
 		free(r->tests[i].err_tail);
+		free(r->tests[i].strings);
+		json_decref(r->tests[i].attempts);
+		json_decref(r->tests[i].cost);
 	}
 	free(r->tests);
 	free(r->s3_base);

@@ -16,8 +16,8 @@ typedef struct ht_report_object {
 } ht_report_object;
 
 typedef struct ht_report_test {
-	json_t *result; /* borrowed from the results document */
-	const char *id, *name, *file_path, *status, *message, *stack;
+	const char *id, *name, *file_path, *status, *message, *stack; /* in strings */
+	char *strings;   /* one block: copies of the test's strings, read from its entry */
 	int status_code; /* enum hypertest_status */
 	int64_t start_ms, end_ms, duration, expected;
 	ht_report_object *objects;
@@ -25,12 +25,12 @@ typedef struct ht_report_test {
 	char *out_tail, *err_tail; /* last bytes of stdout.log and stderr.log, or NULL */
 	int out_cut, err_cut;      /* the tail is not the whole log */
 	int flaky;                 /* failed, then passed on a retry */
-	json_t *attempts;          /* borrowed: the "attempts" array, or NULL */
-	json_t *cost;              /* borrowed: the test's "cost" object, or NULL */
+	json_t *attempts;          /* the "attempts" array when it has two or more, or NULL */
+	json_t *cost;              /* the test's "cost" object, or NULL */
 } ht_report_test;
 
 typedef struct ht_report {
-	json_t *doc; /* the results document */
+	json_t *doc; /* the results document (its testResults read into tests) */
 	const char *run_id;
 	int64_t start_ms, end_ms;
 	long concurrency;
@@ -39,7 +39,7 @@ typedef struct ht_report {
 	json_t *cost;                 /* borrowed: the run's "cost" object, or NULL */
 	const char *stopped_message;  /* stopped early (--max-failures), or NULL */
 	ht_report_test *tests;
-	size_t n;
+	size_t n, cap;
 	int s3;              /* object URLs are s3:// */
 	char *s3_base;       /* "s3://bucket/" when s3 */
 	int relative_links;  /* links relative to {runId}/report/index.html */

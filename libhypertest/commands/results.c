@@ -1,6 +1,6 @@
 /*
- * results.c - function responses turned into test results, and the results
- * file of DESIGN.md ("Results file").
+ * results.c - function responses turned into test results, and what a run
+ * tells the embedder of them (hypertest_run_*).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,8 +12,6 @@
 /* The largest duration a response may report, in milliseconds (about 31
  * years): far beyond any run, far below what an int64_t holds. */
 #define HT_DURATION_MAX 1e12
-
-static const char *const status_names[] = {"success", "failed", "skipped"};
 
 void ht_test_result_clear(ht_test_result *r)
 {
@@ -181,91 +179,6 @@ void ht_result_from_response(ht_test_result *r, const char *response, size_t len
 	json_decref(doc);
 }
 
-char *ht_results_dump(const char *run_id, int64_t start_ms, int64_t end_ms,
-                      const ht_test_result *tests, size_t n, long concurrency)
-{
-	json_t *doc = json_object(), *counts = json_object(), *list = json_array();
-	size_t count[3] = {0, 0, 0}, i;
-	char date[32];
-	char *text;
-
-	if (!doc || !counts || !list) {
-		json_decref(doc);
-		json_decref(counts);
-		json_decref(list);
-		return NULL;
-	}
-	for (i = 0; i < n; i++) {
-		const ht_test_result *t = &tests[i];
-		json_t *e = json_object();
-		count[t->status]++;
-		json_object_set_new(e, "testId", json_string(t->test_id));
-		json_object_set_new(e, "name", json_string(t->name ? t->name : "unknown"));
-		json_object_set_new(e, "filePath", json_string(t->file_path ? t->file_path : "unknown"));
-		json_object_set_new(e, "status", json_string(status_names[t->status]));
-		ht_iso8601(t->start_ms, date);
-		json_object_set_new(e, "startDate", json_string(date));
-		ht_iso8601(t->end_ms, date);
-		json_object_set_new(e, "endDate", json_string(date));
-		json_object_set_new(e, "duration", json_integer((json_int_t)t->duration));
-		if (t->status == HYPERTEST_STATUS_FAILED) {
-			json_t *error = json_object();
-			json_object_set_new(error, "message", json_string(t->message ? t->message : ""));
-			if (t->stack_trace)
-				json_object_set_new(error, "stackTrace", json_string(t->stack_trace));
-			json_object_set_new(e, "error", error);
-		}
-		if (t->context)
-			json_object_set(e, "context", t->context);
-		/* extra fields, beside the TypeScript schema's */
-		json_object_set_new(e, "startTime", json_integer((json_int_t)t->start_ms));
-		json_object_set_new(e, "endTime", json_integer((json_int_t)t->end_ms));
-		if (t->expected_ms >= 0)
-			json_object_set_new(e, "expectedDuration", json_integer((json_int_t)t->expected_ms));
-		if (t->status == HYPERTEST_STATUS_SKIPPED && t->message)
-			json_object_set_new(e, "skipMessage", json_string(t->message));
-		{
-			json_t *a = json_object();
-			char key[256];
-			snprintf(key, sizeof key, "%s/%s/", run_id, t->test_id);
-			json_object_set_new(a, "prefix", json_string(key));
-			snprintf(key, sizeof key, "%s/%s/stdout.log", run_id, t->test_id);
-			json_object_set_new(a, "stdout", json_string(key));
-			snprintf(key, sizeof key, "%s/%s/stderr.log", run_id, t->test_id);
-			json_object_set_new(a, "stderr", json_string(key));
-			json_object_set_new(e, "artifacts", a);
-		}
-		if (t->warnings) {
-			json_t *w = json_array();
-			const char *line = t->warnings, *nl;
-			for (; line; line = nl ? nl + 1 : NULL) {
-				nl = strchr(line, '\n');
-				json_array_append_new(w, json_stringn(line, nl ? (size_t)(nl - line)
-				                                                 : strlen(line)));
-			}
-			json_object_set_new(e, "warnings", w);
-		}
-		json_array_append_new(list, e);
-	}
-	json_object_set_new(doc, "runId", json_string(run_id));
-	ht_iso8601(start_ms, date);
-	json_object_set_new(doc, "startDate", json_string(date));
-	ht_iso8601(end_ms, date);
-	json_object_set_new(doc, "endDate", json_string(date));
-	json_object_set_new(doc, "duration", json_integer((json_int_t)(end_ms - start_ms)));
-	json_object_set_new(counts, "total", json_integer((json_int_t)n));
-	json_object_set_new(counts, "success", json_integer((json_int_t)count[0]));
-	json_object_set_new(counts, "skipped", json_integer((json_int_t)count[2]));
-	json_object_set_new(counts, "failed", json_integer((json_int_t)count[1]));
-	json_object_set_new(doc, "tests", counts);
-	json_object_set_new(doc, "testResults", list);
-	if (concurrency > 0)
-		json_object_set_new(doc, "concurrency", json_integer((json_int_t)concurrency));
-	text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(doc);
-	return text;
-}
-
 /* ---- hypertest_run accessors ----------------------------------------------- */
 
 const char *hypertest_run_id(const hypertest_run *run)
@@ -348,7 +261,7 @@ void hypertest_run_free(hypertest_run *run)
 	for (i = 0; i < run->n; i++) {
 		ht_test_result_clear(&run->tests[i]);
 		json_decref(run->tests[i].context);
-		json_decref(run->tests[i].attempt_log);
+		ht_attempt_log_clear(&run->tests[i]);
 		json_decref(run->tests[i].usage);
 		free(run->tests[i].context_text);
 	}

@@ -243,6 +243,14 @@ void ht_manifest_clear(ht_manifest *m);
 
 /* ---- results.c --------------------------------------------------------------- */
 
+/* One attempt of a test (commands/loop.c), as the results file's "attempts"
+ * list it. */
+typedef struct ht_attempt {
+	int status;
+	int64_t start_ms, end_ms, duration;
+	char *message, *stack_trace; /* a failed attempt's, else NULL */
+} ht_attempt;
+
 typedef struct ht_test_result {
 	char test_id[37];
 	int status;
@@ -256,7 +264,8 @@ typedef struct ht_test_result {
 	/* retries (commands/loop.c) */
 	int attempts, flaky;
 	int64_t attempt_start_ms;
-	json_t *attempt_log; /* array of the attempts' records, or NULL */
+	ht_attempt *attempt_log; /* the attempts that ended, in order */
+	int n_attempt_log;
 	json_t *usage;       /* what the provider reported (cost.c), or NULL */
 } ht_test_result;
 
@@ -265,13 +274,6 @@ void ht_result_from_response(ht_test_result *r, const char *response, size_t len
                              size_t max_len);
 void ht_result_fail(ht_test_result *r, const char *fmt, ...) HT_PRINTF(2, 3);
 void ht_test_result_clear(ht_test_result *r);
-/* The results file of DESIGN.md ("Results file"), with fields added
- * beside the TypeScript schema's (never changing them): per test "startTime"/"endTime" (epoch
- * ms of the invocation), "expectedDuration" (from the history, when
- * known), "skipMessage", "artifacts" {"prefix","stdout","stderr"} (bucket
- * keys); per run "concurrency". */
-char *ht_results_dump(const char *run_id, int64_t start_ms, int64_t end_ms,
-                      const ht_test_result *tests, size_t n, long concurrency);
 
 struct hypertest_run {
 	char *run_id;
@@ -288,14 +290,25 @@ struct hypertest_run {
 	json_t *cost;       /* the run's cost (cost.c), or NULL */
 };
 
+/* ---- results_file.c ------------------------------------------------------------- */
+
+/* The results file of DESIGN.md ("Results file") of a finished run
+ * (run->cost summed), written from the tests' records one entry at a time;
+ * NULL when out of memory.  Fields added beside the TypeScript schema's
+ * (never changing them): per test "startTime"/"endTime" (epoch ms of the
+ * invocation), "expectedDuration" (from the history, when known),
+ * "skipMessage", "artifacts" {"prefix","stdout","stderr"} (bucket keys),
+ * "warnings", "flaky", "message" (a test not run), "attempts", "cost"; per
+ * run "concurrency", "tests.flaky" (with retries), "stopped", "cost". */
+char *ht_results_json(const hypertest_run *run);
+
 /* ---- loop.c: retries, selection, stopping early --------------------------------- */
 
 /* Record the attempt that just ended (t's status, message, times). */
 void ht_attempt_record(ht_test_result *t, int64_t end_ms);
+void ht_attempt_log_clear(ht_test_result *t);
 /* Reset t for its next attempt, keeping name and file path. */
 void ht_attempt_reset(ht_test_result *t);
-/* Add the run's loop fields (flaky, attempts, stopped) to the results text. */
-char *ht_results_add_loop_fields(char *text, const hypertest_run *run);
 /* Choose the manifest's contexts this invoke runs (h->invoke_opts): a new
  * array in *out (a reference to all of them without options); *why names
  * the selection for messages (NULL without one).  An empty *out with rc OK
@@ -309,8 +322,6 @@ void ht_usage_add(ht_test_result *t, const char *quantity, double value);
 /* Sum the tests' usage into run->cost (prices: the config's "cost" object
  * over the provider's). */
 void ht_cost_total(hypertest *h, hypertest_run *run);
-/* Add the cost objects to the results text. */
-char *ht_results_add_cost(char *text, const hypertest_run *run);
 
 /* ---- history.c ------------------------------------------------------------------ */
 

@@ -147,7 +147,16 @@ START_TEST(test_warnings_in_results)
 	ht_result_from_response(&r, resp, strlen(resp), 1 << 20);
 	ck_assert_int_eq(r.status, HYPERTEST_STATUS_SUCCESS);
 	ck_assert_ptr_nonnull(r.warnings);
-	text = ht_results_dump("run", 0, 10, &r, 1, 1);
+	{
+		hypertest_run run;
+		memset(&run, 0, sizeof run);
+		run.run_id = (char *)"run";
+		run.end_ms = 10;
+		run.tests = &r;
+		run.n = 1;
+		run.concurrency = 1;
+		text = ht_results_json(&run);
+	}
 	ck_assert_ptr_nonnull(text);
 	doc = json_loads(text, 0, NULL);
 	w = json_object_get(json_array_get(json_object_get(doc, "testResults"), 0), "warnings");
