@@ -88,6 +88,9 @@ struct cli_opts {
 
 /* Set by main's signal handler when a cancel was asked for. */
 extern volatile sig_atomic_t cli_cancel_requested;
+/* Set while a command waits for the user's answer (destroy's [y/N]): the
+ * signal then stops the program at once, as it would without a handler. */
+extern volatile sig_atomic_t cli_prompting;
 
 /* ---- text buffer and JSON strings (buf.c) ---------------------------------- */
 

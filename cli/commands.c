@@ -391,6 +391,7 @@ int cli_cmd_destroy(hypertest *h, const struct cli_opts *o, struct render *r)
 	hypertest_string_free(list);
 	if (!o->yes) {
 		char answer[16];
+		int got;
 		if (!isatty(STDIN_FILENO)) {
 			render_finish(r);
 			fprintf(stderr, "hypertest: destroy removes %d resource%s (listed above): "
@@ -399,11 +400,19 @@ int cli_cmd_destroy(hypertest *h, const struct cli_opts *o, struct render *r)
 		}
 		fprintf(stderr, "Remove these %d resource%s? [y/N] ", n, n == 1 ? "" : "s");
 		fflush(stderr);
-		if (!fgets(answer, sizeof answer, stdin) || (answer[0] != 'y' && answer[0] != 'Y')) {
+		cli_prompting = 1;
+		got = fgets(answer, sizeof answer, stdin) != NULL;
+		cli_prompting = 0;
+		if (!got || (answer[0] != 'y' && answer[0] != 'Y')) {
 			render_finish(r);
 			fprintf(stderr, "hypertest: nothing removed\n");
 			return CLI_EXIT_FAIL;
 		}
+	}
+	if (cli_cancel_requested) { /* the removal forgets a cancel from before it */
+		render_finish(r);
+		fprintf(stderr, "hypertest: destroy cancelled: nothing removed\n");
+		return CLI_EXIT_FAIL;
 	}
 	rc = hypertest_destroy(h, force, &res);
 	render_finish(r);

@@ -80,6 +80,7 @@ static const struct option init_long[] = {GLOBAL_LONG_OPTIONS,
 #define INIT_SHORT GLOBAL_SHORT "fy"
 
 volatile sig_atomic_t cli_cancel_requested;
+volatile sig_atomic_t cli_prompting;
 
 /* ---- options --------------------------------------------------------------- */
 
@@ -370,7 +371,7 @@ static void on_signal(int sig)
 	static const char notice[] =
 	    "hypertest: cancelling (press Ctrl-C again to stop at once)\n";
 
-	if (!cli_cancel_requested) {
+	if (!cli_cancel_requested && !cli_prompting) {
 		cli_cancel_requested = 1;
 		hypertest_cancel(signal_handle);
 		if (signal_notice) {
@@ -570,9 +571,12 @@ static int run_command(hypertest *h, const struct cli_opts *o)
 			status = cli_cmd_report(h, o, r);
 			break;
 		case CLI_CMD_PROVISION:
+			if (!o->emit) /* --emit asks the cloud nothing */
+				catch_signals(h, !render_is_live(r));
 			status = cli_cmd_provision(h, o, r);
 			break;
 		case CLI_CMD_DESTROY:
+			catch_signals(h, !render_is_live(r));
 			status = cli_cmd_destroy(h, o, r);
 			break;
 		default:

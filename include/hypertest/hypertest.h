@@ -222,9 +222,13 @@ HYPERTEST_EXPORT int hypertest_set_junit_output(hypertest *h, const char *path);
  * HYPERTEST_EVENT_REPORT event.  invoke does the same at the end of a run
  * unless HYPERTEST_FLAG_NO_REPORT or the "report" key false. */
 HYPERTEST_EXPORT int hypertest_report(hypertest *h, const char *run_id);
-/* Ask a running deploy or invoke on this handle to stop (safe from a signal
- * handler or another thread): invocations in flight are cancelled and the
- * results gathered so far are written. */
+/* Ask a running deploy, invoke, provision or destroy on this handle to stop
+ * (async-signal-safe, and safe from another thread: it stores into a
+ * lock-free atomic).  An invoke's invocations in flight are cancelled and
+ * the results gathered so far are written; before its run starts, and in
+ * the other commands, the provider's call under way ends and the command
+ * fails with HYPERTEST_ERR_CANCELLED.  A cancel made before a command
+ * starts is forgotten. */
 HYPERTEST_EXPORT void hypertest_cancel(hypertest *h);
 
 /* ---- runs ------------------------------------------------------------------- */

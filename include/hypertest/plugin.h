@@ -203,10 +203,12 @@ typedef void (*hypertest_UP_INVOCATION_USAGE_fn)(hypertest_invocation *inv,
  * blocking work is to be cut short: a plugin that waits or retries polls it
  * (a few times a second) and then fails with HYPERTEST_ERR_CANCELLED and a
  * message saying what it was doing ("cancelled while ...").  It answers for
- * hypertest deploy; elsewhere 0 (invoke stops its invocations through
- * HYPERTEST_PROVIDER_INVOKE_CANCEL and still writes the results).  Cheap
- * and safe from any thread (the flag is set from a signal handler).  Since
- * ABI 1.3; a core without it leaves the member NULL: never cancelled. */
+ * hypertest deploy, provision and destroy, and while invoke prepares its
+ * run (manifest, function digest); once the run has started, 0 (invoke
+ * stops its invocations through HYPERTEST_PROVIDER_INVOKE_CANCEL and still
+ * writes the results).  Cheap and safe from any thread (an atomic the
+ * signal handler sets).  Since ABI 1.3; a core without it leaves the
+ * member NULL: never cancelled. */
 #define HYPERTEST_UP_CANCELLED 22
 typedef int (*hypertest_UP_CANCELLED_fn)(hypertest_core *core);
 /* next upcall id: 23 */

@@ -426,8 +426,8 @@ int hypertest_deploy(hypertest *h)
 		return HYPERTEST_ERR_INVALID;
 	memset(&ds, 0, sizeof ds);
 	ds.h = h;
-	h->cancelled = 0;
-	h->cancel_plugins = 1; /* a cancel ends the provider's waits too */
+	atomic_store(&h->cancelled, 0);
+	atomic_store(&h->cancel_plugins, 1); /* a cancel ends the provider's waits too */
 	ht_command_ops_install(h);
 	if ((rc = ht_require_config(h)) ||
 	    (rc = ht_instance_create(h, HYPERTEST_KIND_PROVIDER, &ds.provider)) ||
@@ -451,7 +451,7 @@ int hypertest_deploy(hypertest *h)
 		goto out;
 	ht_err_clear(&h->err);
 out:
-	h->cancel_plugins = 0;
+	atomic_store(&h->cancel_plugins, 0);
 	ht_params_clear(&ds.target);
 	ht_image_free(ds.image);
 	ht_registry_unref(ds.registry);

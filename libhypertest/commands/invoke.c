@@ -357,6 +357,11 @@ static int check_drift(hypertest *h, ht_instance *runner, ht_instance *provider,
 		memset(&buf, 0, sizeof buf);
 		ht_err_clear(&h->err);
 		frc = fdigest(provider->self, &buf);
+		if (frc == HYPERTEST_ERR_CANCELLED) {
+			ht_buf_free(&buf.buf);
+			ht_buf_free(&problems);
+			return ht_plugin_error(h, provider, frc, "reading the function's image digest");
+		}
 		if (frc == HYPERTEST_OK && buf.buf.data && strcmp(buf.buf.data, m->image_digest) != 0)
 			image_mismatch = ht_asprintf("the function runs image %s, the manifest expects %s",
 			                             buf.buf.data, m->image_digest);
@@ -688,7 +693,10 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 	*out = NULL;
 	memset(&m, 0, sizeof m);
 	memset(&st, 0, sizeof st);
-	h->cancelled = 0;
+	atomic_store(&h->cancelled, 0);
+	/* while the run is prepared, a cancel ends the provider's blocking
+	 * requests too (the manifest, the function's image): nothing to save */
+	atomic_store(&h->cancel_plugins, 1);
 	ht_command_ops_install(h);
 	if ((rc = ht_require_config(h)) || (rc = ht_instance_create(h, HYPERTEST_KIND_PROVIDER, &provider)) ||
 	    (rc = ht_instance_create(h, HYPERTEST_KIND_RUNNER, &runner)))
@@ -737,6 +745,9 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 	st.max_failures = ht_invoke_max_failures(h);
 	if (!(h->flags & HYPERTEST_FLAG_DRY_RUN) && (rc = check_fd_limit(h, concurrency, run->n)))
 		goto out;
+	/* from here on a cancel stops the invocations; the results are still
+	 * published and the report built, through the provider */
+	atomic_store(&h->cancel_plugins, 0);
 	run->start_ms = ht_now_ms();
 	ht_emit(h, HYPERTEST_EVENT_RUN_START, HYPERTEST_FIELD_RUN_ID, run->run_id,
 	        HYPERTEST_FIELD_TOTAL, (int64_t)run->n, HYPERTEST_FIELD_CONCURRENCY,
@@ -755,6 +766,7 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 	rc = HYPERTEST_OK;
 	ht_err_clear(&h->err);
 out:
+	atomic_store(&h->cancel_plugins, 0);
 	json_decref(fields);
 	ht_history_free(st.hist);
 	free(st.invs);

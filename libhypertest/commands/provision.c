@@ -80,6 +80,17 @@ static int hand_back(hypertest *h, char *canon, char **result)
 	return rc;
 }
 
+/* provision and destroy keep nothing for after a cancel: for their whole
+ * run, hypertest_cancel ends the provider's requests and waits too
+ * (HYPERTEST_UP_CANCELLED).  A cancel from before the command is
+ * forgotten. */
+static void cancellable(hypertest *h, int on)
+{
+	if (on)
+		atomic_store(&h->cancelled, 0);
+	atomic_store(&h->cancel_plugins, on);
+}
+
 int hypertest_provision(hypertest *h, char **result)
 {
 	ht_instance *provider = NULL;
@@ -95,9 +106,12 @@ int hypertest_provision(hypertest *h, char **result)
 	memset(&out, 0, sizeof out);
 	ht_err_clear(&h->err);
 	ht_command_ops_install(h);
+	cancellable(h, 1);
 	if ((rc = ht_require_config(h)) ||
-	    (rc = ht_instance_create(h, HYPERTEST_KIND_PROVIDER, &provider)))
+	    (rc = ht_instance_create(h, HYPERTEST_KIND_PROVIDER, &provider))) {
+		cancellable(h, 0);
 		return rc;
+	}
 	if (h->flags & HYPERTEST_FLAG_DRY_RUN) {
 		hypertest_PROVIDER_PROVISION_PLAN_fn plan =
 		    HT_OP(provider, HYPERTEST_PROVIDER_PROVISION_PLAN);
@@ -117,6 +131,7 @@ int hypertest_provision(hypertest *h, char **result)
 		rc = hand_back(h, canon, result);
 	ht_buf_free(&out.buf);
 	ht_instance_destroy(provider);
+	cancellable(h, 0);
 	return rc;
 }
 
@@ -137,9 +152,12 @@ int hypertest_destroy(hypertest *h, unsigned flags, char **result)
 	memset(&out, 0, sizeof out);
 	ht_err_clear(&h->err);
 	ht_command_ops_install(h);
+	cancellable(h, 1);
 	if ((rc = ht_require_config(h)) ||
-	    (rc = ht_instance_create(h, HYPERTEST_KIND_PROVIDER, &provider)))
+	    (rc = ht_instance_create(h, HYPERTEST_KIND_PROVIDER, &provider))) {
+		cancellable(h, 0);
 		return rc;
+	}
 	if (h->flags & HYPERTEST_FLAG_DRY_RUN)
 		flags |= HYPERTEST_DESTROY_LIST;
 	destroy = HT_OP(provider, HYPERTEST_PROVIDER_RESOURCES_DESTROY);
@@ -152,6 +170,7 @@ int hypertest_destroy(hypertest *h, unsigned flags, char **result)
 		rc = hand_back(h, canon, result);
 	ht_buf_free(&out.buf);
 	ht_instance_destroy(provider);
+	cancellable(h, 0);
 	return rc;
 }
 

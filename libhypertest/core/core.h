@@ -7,7 +7,7 @@
 #ifndef HT_CORE_H
 #define HT_CORE_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -114,12 +114,18 @@ struct hypertest {
 	size_t collect_dropped; /* warnings beyond HT_WARNINGS_MAX, counted */
 	json_t *invoke_opts; /* hypertest_set_invoke_option (commands/loop.c), or NULL */
 	/* hypertest_cancel, from a signal handler or another thread; reset by
-	 * the commands that honour it */
-	volatile sig_atomic_t cancelled;
+	 * the commands that honour it.  Lock-free atomics: async-signal-safe,
+	 * and free of data races with the threads that read them. */
+	atomic_int cancelled;
 	/* a cancel also ends the plugins' blocking work (HYPERTEST_UP_CANCELLED
-	 * answers it): set by deploy while it runs */
-	volatile sig_atomic_t cancel_plugins;
+	 * answers it): set by deploy, provision and destroy while they run, by
+	 * invoke while it prepares the run (not while it publishes) */
+	atomic_int cancel_plugins;
 };
+
+/* hypertest_cancel stores into h->cancelled from a signal handler: only a
+ * lock-free atomic may be (C11 7.14.1.1). */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_int is not always lock-free");
 
 /* ---- objects lent to plugins ------------------------------------------------ */
 

@@ -320,15 +320,15 @@ static void up_invocation_usage(hypertest_invocation *inv, const char *quantity,
 		ops->invocation_usage(inv, quantity, value);
 }
 
-/* Read from the plugin's thread while a signal handler or another thread
- * may set h->cancelled: volatile sig_atomic_t, read once. */
+/* Read from any of the plugin's threads while a signal handler or another
+ * thread may set h->cancelled: atomic loads, no lock. */
 static int up_cancelled(hypertest_core *core)
 {
 	hypertest *h = core ? core->h : NULL;
 
-	if (!h || !h->cancel_plugins)
+	if (!h || !atomic_load(&h->cancel_plugins))
 		return 0;
-	return h->cancelled != 0;
+	return atomic_load(&h->cancelled) != 0;
 }
 
 static int up_image_unpack(hypertest_core *core, const char *layout_dir, const char *ref,

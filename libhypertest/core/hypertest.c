@@ -239,7 +239,7 @@ void hypertest_string_free(char *s)
 void hypertest_cancel(hypertest *h)
 {
 	if (h)
-		h->cancelled = 1;
+		atomic_store(&h->cancelled, 1); /* lock-free: fine in a signal handler */
 }
 
 /* resultsFileName names a file of the project the results are written to:

@@ -12,7 +12,7 @@
 #ifndef HT_REGISTRY_H
 #define HT_REGISTRY_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "util.h"
@@ -42,12 +42,12 @@ ht_registry *ht_registry_new(ht_err *err);
 /* Reference counting: images read from a registry keep their client. */
 ht_registry *ht_registry_ref(ht_registry *reg);
 void ht_registry_unref(ht_registry *reg);
-/* A flag that, once non-zero (set by a signal handler through
- * hypertest_cancel), ends every request of the client within about a
+/* A flag that, once non-zero (set by a signal handler or another thread
+ * through hypertest_cancel), ends every request of the client within about a
  * second, the one under way included: HYPERTEST_ERR_CANCELLED naming the
  * registry, method and path.  NULL: never cancelled.  The flag must
  * outlive the client's requests. */
-void ht_registry_set_cancel(ht_registry *reg, const volatile sig_atomic_t *flag);
+void ht_registry_set_cancel(ht_registry *reg, const atomic_int *flag);
 
 /* Credentials for a registry host: sent as Basic when it asks for Basic,
  * and to its token service when it asks for a Bearer token. */

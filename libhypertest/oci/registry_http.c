@@ -74,7 +74,7 @@ struct ht_registry {
 	size_t n_hosts;
 	struct token *tokens;
 	size_t n_tokens;
-	const volatile sig_atomic_t *cancel; /* ht_registry_set_cancel */
+	const atomic_int *cancel; /* ht_registry_set_cancel */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -226,14 +226,14 @@ void ht_registry_unref(ht_registry *reg)
 	free(reg);
 }
 
-void ht_registry_set_cancel(ht_registry *reg, const volatile sig_atomic_t *flag)
+void ht_registry_set_cancel(ht_registry *reg, const atomic_int *flag)
 {
 	reg->cancel = flag;
 }
 
 static int cancelled(const ht_registry *reg)
 {
-	return reg->cancel && *reg->cancel;
+	return reg->cancel && atomic_load(reg->cancel) != 0;
 }
 
 /* libcurl calls it often while data flows and about once a second while

@@ -100,11 +100,19 @@ static int hand_over(aws_provider *p, aws_plan *pl, hypertest_buffer *out)
 	return rc ? aws_p_fail(p, rc, "cannot hand over the answer") : 0;
 }
 
-static void report_quota(aws_provider *p)
+/* The quota, logged; one that cannot be read is a warning, except after a
+ * cancel (HYPERTEST_ERR_CANCELLED and its message into *errp). */
+static int report_quota(aws_provider *p, char **errp)
 {
 	char *err = NULL;
 	double quota = 0;
-	if (aws_quota_lambda_concurrency(p, &quota, &err) != 0)
+	int rc = aws_quota_lambda_concurrency(p, &quota, &err);
+	if (rc == HYPERTEST_ERR_CANCELLED) {
+		free(*errp);
+		*errp = err;
+		return rc;
+	}
+	if (rc != 0)
 		aws_p_log(p, HYPERTEST_LOG_WARNING, "cannot read the Lambda concurrency quota: %s",
 		          aws_msg(err));
 	else if (p->o.concurrency > 0 && quota < (double)p->o.concurrency)
@@ -117,6 +125,7 @@ static void report_quota(aws_provider *p)
 		          "the account's Lambda concurrency quota is %.0f (configured concurrency %ld)",
 		          quota, p->o.concurrency);
 	free(err);
+	return 0;
 }
 
 /* One resource's step: looks at it, adds its item to the plan and, when
@@ -125,9 +134,7 @@ typedef int (*aws_step)(aws_plan *pl, char **err);
 
 static int quota_step(aws_plan *pl, char **err)
 {
-	(void)err;
-	report_quota(pl->p);
-	return 0;
+	return report_quota(pl->p, err);
 }
 
 /* Runs steps (NULL-terminated) in order on a new plan, to the first

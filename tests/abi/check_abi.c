@@ -10,10 +10,13 @@
 #include <check.h>
 #include <ftw.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hypertest/hypertest.h>
@@ -306,9 +309,9 @@ START_TEST(test_abi_1_3_provisioning)
 }
 END_TEST
 
-/* HYPERTEST_UP_CANCELLED (ABI 1.3): offered to the plugins, and 0 outside
- * deploy even after hypertest_cancel (invoke and provision stop on their
- * own terms; a stale cancel must not end a later command's requests). */
+/* HYPERTEST_UP_CANCELLED (ABI 1.3): offered to the plugins, and a cancel
+ * from before a command does not reach its requests (a stale cancel must
+ * not end a later command). */
 START_TEST(test_abi_1_3_cancelled_upcall)
 {
 	char *plugins = plugin_dir(), *project = tmpdir(), *res = NULL;
@@ -322,6 +325,87 @@ START_TEST(test_abi_1_3_cancelled_upcall)
 	ck_assert_int_eq(hypertest_provision(h, &res), HYPERTEST_OK);
 	ck_assert_msg(strstr(res, "\"reason\":\"cancelled=0\""), "%s", res);
 	hypertest_string_free(res);
+	hypertest_free(h);
+	unsetenv("HYPERTEST_PLUGIN_PATH");
+	rm_rf(project);
+	rm_rf(plugins);
+}
+END_TEST
+
+/* hypertest_cancel from another thread, again and again until stopped
+ * (a command forgets a cancel from before it: one of these comes after). */
+struct canceller {
+	hypertest *h;
+	atomic_int stop;
+	pthread_t thread;
+};
+
+static void *cancel_loop(void *arg)
+{
+	struct canceller *c = arg;
+	struct timespec ms = {0, 1000000L};
+
+	while (!atomic_load(&c->stop)) {
+		hypertest_cancel(c->h);
+		nanosleep(&ms, NULL);
+	}
+	return NULL;
+}
+
+static void canceller_start(struct canceller *c, hypertest *h)
+{
+	c->h = h;
+	atomic_init(&c->stop, 0);
+	ck_assert_int_eq(pthread_create(&c->thread, NULL, cancel_loop, c), 0);
+}
+
+static void canceller_stop(struct canceller *c)
+{
+	atomic_store(&c->stop, 1);
+	ck_assert_int_eq(pthread_join(c->thread, NULL), 0);
+}
+
+/* A cancel ends the provider's blocking work while invoke prepares the run
+ * (the manifest read here), during provision and during destroy: the
+ * fixture's operations wait for HYPERTEST_UP_CANCELLED.  Once such a
+ * command has returned, the upcall answers 0 again for the next command on
+ * the handle (provision --emit, which forgets no cancel), a cancel or not. */
+START_TEST(test_abi_1_3_cancelled_during_commands)
+{
+	char *plugins = plugin_dir(), *project = tmpdir(), *res = NULL;
+	hypertest *h = handle_13(plugins, project, "cancel");
+	hypertest_run *run = NULL;
+	struct canceller c;
+
+	canceller_start(&c, h);
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_ERR_CANCELLED);
+	canceller_stop(&c);
+	ck_assert_ptr_null(run);
+	ck_assert_msg(strstr(hypertest_errmsg(h), "cancelled while reading hypertest.manifest.json"),
+	              "%s", hypertest_errmsg(h));
+	hypertest_cancel(h);
+	ck_assert_int_eq(hypertest_provision_emit(h, "cloudformation", &res), HYPERTEST_OK);
+	ck_assert_str_eq(res, "format:cloudformation cancelled=0");
+	hypertest_string_free(res);
+
+	canceller_start(&c, h);
+	ck_assert_int_eq(hypertest_provision(h, &res), HYPERTEST_ERR_CANCELLED);
+	canceller_stop(&c);
+	ck_assert_ptr_null(res);
+	ck_assert_str_eq(hypertest_errmsg(h), "provider 'minor13': cancelled while applying");
+	ck_assert_int_eq(hypertest_provision_emit(h, "cloudformation", &res), HYPERTEST_OK);
+	ck_assert_str_eq(res, "format:cloudformation cancelled=0");
+	hypertest_string_free(res);
+
+	canceller_start(&c, h);
+	ck_assert_int_eq(hypertest_destroy(h, 0, &res), HYPERTEST_ERR_CANCELLED);
+	canceller_stop(&c);
+	ck_assert_ptr_null(res);
+	ck_assert_str_eq(hypertest_errmsg(h), "provider 'minor13': cancelled while destroying");
+	ck_assert_int_eq(hypertest_provision_emit(h, "cloudformation", &res), HYPERTEST_OK);
+	ck_assert_str_eq(res, "format:cloudformation cancelled=0");
+	hypertest_string_free(res);
+
 	hypertest_free(h);
 	unsetenv("HYPERTEST_PLUGIN_PATH");
 	rm_rf(project);
@@ -358,6 +442,7 @@ int main(void)
 	tcase_add_test(tc, test_abi_1_2_no_provisioning);
 	tcase_add_test(tc, test_abi_1_3_provisioning);
 	tcase_add_test(tc, test_abi_1_3_cancelled_upcall);
+	tcase_add_test(tc, test_abi_1_3_cancelled_during_commands);
 	tcase_add_test(tc, test_baseline_probe_works);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -7,11 +7,17 @@
  * operations hand back: "good" (the default) a valid array, "bad" text
  * that is no JSON, "missing" an item without "reason", "fail" an error.
  * RESOURCES_DESTROY names the flags it got in its reason ("flags=N"); with
- * "cancel", PROVISION_PLAN names what HYPERTEST_UP_CANCELLED (22) answers
- * ("cancelled=N", "cancelled=unbound" from a core without it).
+ * "cancel", PROVISION_PLAN and PROVISION_EMIT name what
+ * HYPERTEST_UP_CANCELLED (22) answers ("cancelled=N", "cancelled=unbound"
+ * from a core without it), and PROVISION_APPLY, RESOURCES_DESTROY and
+ * OBJECT_GET (invoke's manifest) block until it answers nonzero, then fail
+ * with HYPERTEST_ERR_CANCELLED "cancelled while ..." (after 20 s without
+ * it: HYPERTEST_ERR_PROVIDER "never cancelled while ...").  INVOKE_START and
+ * INVOKE_WAIT are there for invoke to begin, and refuse.
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <hypertest/plugin.h>
 
@@ -57,6 +63,57 @@ static int answer(struct fixture *f, const char *good, hypertest_buffer *out)
 	return up.buffer_append(out, text, strlen(text));
 }
 
+/* "cancel": wait for HYPERTEST_UP_CANCELLED, as a provider's blocking
+ * request does (bounded: a core that never answers fails the caller). */
+static int wait_cancelled(struct fixture *f, const char *what)
+{
+	struct timespec ms = {0, 1000000L};
+	char msg[256];
+	int i;
+
+	for (i = 0; i < 20000; i++) {
+		if (up.cancelled && up.cancelled(f->core)) {
+			snprintf(msg, sizeof msg, "cancelled while %s", what);
+			up.set_error(f->core, HYPERTEST_ERR_CANCELLED, msg);
+			return HYPERTEST_ERR_CANCELLED;
+		}
+		nanosleep(&ms, NULL);
+	}
+	snprintf(msg, sizeof msg, "never cancelled while %s", what);
+	up.set_error(f->core, HYPERTEST_ERR_PROVIDER, msg);
+	return HYPERTEST_ERR_PROVIDER;
+}
+
+static int object_get(void *self, const char *key, hypertest_buffer *out)
+{
+	struct fixture *f = self;
+	char what[256];
+
+	(void)out;
+	if (strcmp(f->answer, "cancel") != 0) {
+		up.set_error(f->core, HYPERTEST_ERR_NOT_FOUND, "no such object");
+		return HYPERTEST_ERR_NOT_FOUND;
+	}
+	snprintf(what, sizeof what, "reading %s", key);
+	return wait_cancelled(f, what);
+}
+
+static int invoke_start(void *self, hypertest_invocation *inv, const char *payload, size_t len)
+{
+	(void)inv;
+	(void)payload;
+	(void)len;
+	up.set_error(((struct fixture *)self)->core, HYPERTEST_ERR_UNSUPPORTED, "no function");
+	return HYPERTEST_ERR_UNSUPPORTED;
+}
+
+static int invoke_wait(void *self, int timeout_ms)
+{
+	(void)self;
+	(void)timeout_ms;
+	return -HYPERTEST_ERR_UNSUPPORTED;
+}
+
 static int plan(void *self, hypertest_buffer *out)
 {
 	struct fixture *f = self;
@@ -76,6 +133,8 @@ static int plan(void *self, hypertest_buffer *out)
 
 static int apply(void *self, hypertest_buffer *out)
 {
+	if (strcmp(((struct fixture *)self)->answer, "cancel") == 0)
+		return wait_cancelled(self, "applying");
 	return answer(self, "[{\"type\": \"thing\", \"name\": \"t\", \"action\": \"create\", "
 	                    "\"reason\": \"applied\"}]", out);
 }
@@ -83,6 +142,8 @@ static int apply(void *self, hypertest_buffer *out)
 static int destroy_resources(void *self, unsigned flags, hypertest_buffer *out)
 {
 	char text[256];
+	if (strcmp(((struct fixture *)self)->answer, "cancel") == 0)
+		return wait_cancelled(self, "destroying");
 	snprintf(text, sizeof text,
 	         "[{\"type\": \"thing\", \"name\": \"t\", \"action\": \"delete\", "
 	         "\"reason\": \"flags=%u\"}]", flags);
@@ -92,8 +153,12 @@ static int destroy_resources(void *self, unsigned flags, hypertest_buffer *out)
 /* the template: "format:FORMAT" */
 static int emit(void *self, const char *format, hypertest_buffer *out)
 {
+	struct fixture *f = self;
 	char text[128];
 	snprintf(text, sizeof text, "format:%s", format);
+	if (strcmp(f->answer, "cancel") == 0)
+		snprintf(text, sizeof text, "format:%s cancelled=%d", format,
+		         up.cancelled ? up.cancelled(f->core) : -1);
 	if (strcmp(format, "cloudformation") != 0) {
 		up.set_error(((struct fixture *)self)->core, HYPERTEST_ERR_UNSUPPORTED, "no such format");
 		return HYPERTEST_ERR_UNSUPPORTED;
@@ -119,6 +184,9 @@ static const hypertest_dispatch provider_ops[] = {
 	HYPERTEST_OP(HYPERTEST_PROVIDER_PROVISION_APPLY, apply),
 	HYPERTEST_OP(HYPERTEST_PROVIDER_RESOURCES_DESTROY, destroy_resources),
 	HYPERTEST_OP(HYPERTEST_PROVIDER_PROVISION_EMIT, emit),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_OBJECT_GET, object_get),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_INVOKE_START, invoke_start),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_INVOKE_WAIT, invoke_wait),
 	HYPERTEST_OP_END,
 };
 

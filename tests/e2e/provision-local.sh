@@ -2,7 +2,8 @@
 # hypertest provision and destroy with the local provider: the plan
 # changes nothing, provision creates and marks the bucket and function
 # directories, a second run changes nothing, deploy and invoke run on what
-# was provisioned, destroy lists first, needs --yes without a terminal,
+# was provisioned, destroy lists first, needs --yes without a terminal
+# (on one, an interrupt at its question stops it at once),
 # keeps a bucket holding objects without --force, and never touches a
 # directory it did not mark.
 . "$(dirname "$0")/preamble.sh"
@@ -73,6 +74,37 @@ grep -q "function $p/out/function: delete" "$tmp/noyes.txt" || { cat "$tmp/noyes
 ht --dry-run --json destroy >"$tmp/dry.json" 2>/dev/null || fail "destroy --dry-run"
 expect_actions "$tmp/dry.json" "bucket=keep function=delete " "destroy --dry-run"
 [ -d "$p/out/function" ] || fail "destroy --dry-run removed the function"
+# at the question on a terminal, an interrupt stops the program at once
+# (destroy catches it otherwise, to end a request under way), nothing removed
+python3 - "$hypertest" -C "$p" destroy <<'PY' || fail "an interrupt at destroy's question"
+import os, pty, select, signal, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.execv(sys.argv[1], sys.argv[1:])
+seen, end = b"", time.time() + 60
+while b"[y/N]" not in seen and time.time() < end:
+    if select.select([fd], [], [], 0.2)[0]:
+        try:
+            seen += os.read(fd, 4096)
+        except OSError:
+            break
+if b"[y/N]" not in seen:
+    os.kill(pid, signal.SIGKILL)
+    sys.exit("no question: %r" % seen)
+os.kill(pid, signal.SIGINT)
+for _ in range(300):
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    time.sleep(0.1)
+else:
+    os.kill(pid, signal.SIGKILL)
+    sys.exit("still waiting for an answer 30 s after SIGINT")
+if not os.WIFSIGNALED(status) or os.WTERMSIG(status) != signal.SIGINT:
+    sys.exit("not stopped by SIGINT: status %d" % status)
+PY
+[ -d "$p/out/function" ] || fail "an interrupted destroy removed the function"
 
 # a bucket with objects survives without --force
 ht --json destroy --yes </dev/null >"$tmp/destroy.json" 2>"$tmp/destroy.err" &&
