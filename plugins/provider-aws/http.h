@@ -1,10 +1,11 @@
 /*
- * http.h - the aws provider's HTTP layer over libcurl: requests signed by a
- * hook before every attempt, responses with a size cap, AWS error parsing
- * (JSON and S3 XML), retries with exponential backoff and full jitter, a
- * blocking mode on one reusable easy handle (http.c) and an asynchronous
- * mode over libcurl multi handles (http-multi.c: thousands of requests in
- * flight from one thread).
+ * http.h - the aws provider's HTTP layer: requests signed by a hook before
+ * every attempt, responses with a size cap, AWS error parsing (JSON and S3
+ * XML), retries with exponential backoff and full jitter, a blocking mode
+ * on one reusable libcurl easy handle (http.c) and an asynchronous mode
+ * (http-multi.c: thousands of requests in flight from one thread) over a
+ * builtin HTTP/1.1 client on epoll (http-ev.c, http-conn.c) or libcurl
+ * multi handles.
  * Log lines and error messages pass through aws_redact().
  */
 #ifndef HT_PROVIDER_AWS_HTTP_H
@@ -22,6 +23,14 @@ typedef struct aws_http_request aws_http_request;
 /* level: enum hypertest_log_level; msg is already redacted. */
 typedef void (*aws_log_fn)(void *ud, int level, const char *msg);
 
+/* The asynchronous mode's transport (aws_http_config.client). */
+enum {
+	AWS_HTTP_CLIENT_AUTO = 0, /* builtin, unless a proxy variable applies to the first
+	                           * request's URL (aws_http_multi_add, aws_http_warm) */
+	AWS_HTTP_CLIENT_BUILTIN,  /* the builtin client (proxy variables not honoured) */
+	AWS_HTTP_CLIENT_CURL      /* libcurl's multi interface */
+};
+
 typedef struct aws_http_config {
 	long concurrency;         /* transfers and connections at most; default 64 */
 	int max_attempts;         /* tries per request, first included; default 5 */
@@ -31,7 +40,8 @@ typedef struct aws_http_config {
 	long connect_timeout_ms;  /* default 10000 */
 	long timeout_ms;          /* one attempt at most this; 0: no limit (default) */
 	size_t max_response;      /* response bodies larger than this fail; default 16 MiB */
-	int verbose;              /* log curl's request and response headers (redacted) */
+	int verbose;              /* log request and response headers (redacted) */
+	int client;               /* AWS_HTTP_CLIENT_*: the asynchronous mode's transport */
 	aws_log_fn log;
 	void *log_ud;
 	const aws_credentials *creds; /* secrets to redact (borrowed; may be NULL) */
@@ -169,9 +179,13 @@ int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, size_t *op
 /* Warm-up requests not finished yet: waits for the warm-up's thread to be
  * done first (what it leaves finishes in aws_http_multi_wait). */
 size_t aws_http_warm_left(aws_http *h);
-/* Easy handles the asynchronous mode has made so far (the warm-up's
- * included; each is reused once its request is done). */
+/* Easy handles (libcurl) or transfer slots (builtin) the asynchronous
+ * mode has made so far (the warm-up's included; each is reused once its
+ * request is done). */
 size_t aws_http_handles(const aws_http *h);
+/* Which transport the asynchronous mode uses: "builtin", "curl", or
+ * "undecided" before its first request. */
+const char *aws_http_transport(const aws_http *h);
 
 /* ---- AWS errors ------------------------------------------------------------------ */
 
