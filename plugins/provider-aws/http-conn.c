@@ -361,6 +361,13 @@ int aws_hconn_connected(aws_hconn *c)
 void aws_hconn_close(aws_hconn *c, int epfd)
 {
 	if (c->ssl) {
+		/* marked shut down (nothing sent: the socket may be gone), or
+		 * SSL_free takes its session for a bad one, which then cannot
+		 * be resumed by the connections after */
+		if (SSL_is_init_finished(c->ssl)) {
+			SSL_set_quiet_shutdown(c->ssl, 1);
+			SSL_shutdown(c->ssl);
+		}
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}

@@ -138,10 +138,6 @@ int aws_http_setup_attempt(aws_http *h, transfer *t, char **err);
  * err) and OUTCOME_DONE, or OUTCOME_RETRY after *delay_ms. */
 int aws_http_outcome(aws_http *h, transfer *t, CURLcode cc, int *code, char **err,
                      long *delay_ms);
-/* Does a proxy variable of the environment apply to url (HTTPS_PROXY,
- * https_proxy, HTTP_PROXY, http_proxy, ALL_PROXY, all_proxy by the URL's
- * scheme, unless NO_PROXY or no_proxy names its host)? */
-int aws_http_proxy_applies(const char *url);
 
 /* http-ev.c, the builtin transport: an HTTP/1.1 client on epoll (h->epfd),
  * plain TCP or TLS on one SSL_CTX (aws_tls_ctx), connections kept alive

@@ -183,6 +183,10 @@ size_t aws_http_warm_left(aws_http *h);
  * mode has made so far (the warm-up's included; each is reused once its
  * request is done). */
 size_t aws_http_handles(const aws_http *h);
+/* Does a proxy variable of the environment apply to url (HTTPS_PROXY,
+ * https_proxy, HTTP_PROXY, http_proxy, ALL_PROXY, all_proxy by the URL's
+ * scheme, unless NO_PROXY or no_proxy names its host)? */
+int aws_http_proxy_applies(const char *url);
 /* Which transport the asynchronous mode uses: "builtin", "curl", or
  * "undecided" before its first request. */
 const char *aws_http_transport(const aws_http *h);
