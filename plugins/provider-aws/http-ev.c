@@ -31,6 +31,7 @@
 
 #include "http-conn.h"
 
+
 typedef struct tqueue {
 	transfer *head, *tail;
 } tqueue;
@@ -40,6 +41,7 @@ struct aws_hev {
 	size_t nconns;         /* open connections */
 	aws_hconn *connecting; /* connections not ready yet, oldest first (deadline) */
 	aws_hconn *connecting_tail;
+	size_t nconnecting;
 	tqueue wait;           /* attempts waiting for a connection (wnext) */
 	tqueue done;           /* finished attempts (wnext) */
 	transfer *timed[2], *timed_tail[2]; /* attempts with a deadline: [1] the warm-up's */
@@ -131,6 +133,7 @@ static void connecting_remove(aws_hev *ev, aws_hconn *c)
 		ev->connecting_tail = c->prev;
 	c->next = c->prev = NULL;
 	c->in_connecting = 0;
+	ev->nconnecting--;
 }
 
 static void idle_remove(aws_hconn *c)
@@ -428,9 +431,13 @@ static void connect_next(aws_http *h, aws_hconn *c, int err);
 /* Connected (TLS included): the request goes out. */
 static void ready(aws_http *h, aws_hconn *c)
 {
+	int was = c->in_connecting;
 	connecting_remove(h->ev, c);
+	aws_hconn_trim(c);
 	c->state = HC_SENDING;
 	send_request(h, c);
+	if (was)
+		dispatch(h); /* another may start its handshake */
 }
 
 static void handshake(aws_http *h, aws_hconn *c)
@@ -506,6 +513,7 @@ static void conn_open(aws_http *h, aws_hhost *host, transfer *t)
 		ev->connecting = c;
 	ev->connecting_tail = c;
 	c->in_connecting = 1;
+	ev->nconnecting++;
 	connect_next(h, c, 0);
 }
 
@@ -539,6 +547,8 @@ static int try_start(aws_http *h, transfer *t)
 		send_request(h, c);
 		return 1;
 	}
+	if (host->https && ev->nconnecting >= (size_t)h->cfg.max_handshakes)
+		return 0;
 	if (ev->nconns >= (size_t)h->cfg.concurrency) {
 		if (!(c = any_idle(ev)))
 			return 0;
@@ -616,6 +626,7 @@ static void send_request(aws_http *h, aws_hconn *c)
 	}
 	c->state = HC_RECEIVING;
 	aws_hparse_reset(&c->p, strncmp(t->reqbuf.data, "HEAD ", 5) == 0);
+	aws_hconn_trim(c);
 	aws_hconn_want(c, h->epfd, EPOLLIN);
 }
 

@@ -481,6 +481,8 @@ aws_http *aws_http_new(const aws_http_config *cfg, char **err)
 		h->cfg.retry_budget_ms = 30000;
 	if (h->cfg.connect_timeout_ms <= 0)
 		h->cfg.connect_timeout_ms = 10000;
+	if (h->cfg.max_handshakes <= 0)
+		h->cfg.max_handshakes = 1024;
 	if (h->cfg.max_response == 0)
 		h->cfg.max_response = 16u << 20;
 	if (getrandom(&h->rng, sizeof h->rng, 0) != (ssize_t)sizeof h->rng || h->rng == 0)

@@ -42,6 +42,9 @@ typedef struct aws_http_config {
 	size_t max_response;      /* response bodies larger than this fail; default 16 MiB */
 	int verbose;              /* log request and response headers (redacted) */
 	int client;               /* AWS_HTTP_CLIENT_*: the asynchronous mode's transport */
+	long max_handshakes;      /* builtin: TLS connections in their handshake at most
+	                           * (each holds some 50 KB until it is done: thousands
+	                           * at once would be the process's peak); default 1024 */
 	aws_log_fn log;
 	void *log_ud;
 	const aws_credentials *creds; /* secrets to redact (borrowed; may be NULL) */
