@@ -42,6 +42,8 @@ struct aws_hev {
 	aws_hconn *connecting; /* connections not ready yet, oldest first (deadline) */
 	aws_hconn *connecting_tail;
 	size_t nconnecting;
+	size_t warming;        /* warm-up requests not finished */
+	size_t opened;         /* connections opened so far */
 	tqueue wait;           /* attempts waiting for a connection (wnext) */
 	tqueue done;           /* finished attempts (wnext) */
 	transfer *timed[2], *timed_tail[2]; /* attempts with a deadline: [1] the warm-up's */
@@ -337,6 +339,19 @@ static void vlog(aws_http *h, transfer *t, const char *fmt, ...)
 }
 
 /* t's attempt is over with cc (its detail in t->errbuf). */
+static void dispatch(aws_http *h);
+
+/* A warm-up request is over: once none is left, the requests waiting
+ * for their connections may open others. */
+static void warm_over(aws_http *h, transfer *t)
+{
+	if (!t->warming)
+		return;
+	t->warming = 0;
+	if (--h->ev->warming == 0)
+		dispatch(h);
+}
+
 static void finish(aws_http *h, transfer *t, CURLcode cc)
 {
 	timed_remove(h->ev, t);
@@ -348,6 +363,7 @@ static void finish(aws_http *h, transfer *t, CURLcode cc)
 	t->cc = cc;
 	htp_buf_free(&t->reqbuf);
 	q_push(&h->ev->done, t);
+	warm_over(h, t);
 }
 
 static int try_start(aws_http *h, transfer *t);
@@ -506,6 +522,7 @@ static void conn_open(aws_http *h, aws_hhost *host, transfer *t)
 	c->started = htp_now_ms();
 	c->deadline = c->started + h->cfg.connect_timeout_ms;
 	ev->nconns++;
+	ev->opened++;
 	c->prev = ev->connecting_tail;
 	if (ev->connecting_tail)
 		ev->connecting_tail->next = c;
@@ -547,6 +564,10 @@ static int try_start(aws_http *h, transfer *t)
 		send_request(h, c);
 		return 1;
 	}
+	/* while the warm-up's requests are out, requests wait for their
+	 * connections rather than open others */
+	if (!t->warm && ev->warming)
+		return 0;
 	if (host->https && ev->nconnecting >= (size_t)h->cfg.max_handshakes)
 		return 0;
 	if (ev->nconns >= (size_t)h->cfg.concurrency) {
@@ -576,6 +597,10 @@ void aws_hev_start(aws_http *h, transfer *t)
 	t->deadline = ms > 0 ? now + ms : -1;
 	if (ms > 0)
 		timed_push(ev, t);
+	if (t->warm) {
+		t->warming = 1;
+		ev->warming++;
+	}
 	if (ev->wait.head || !try_start(h, t)) {
 		t->in_wait = 1;
 		q_push(&ev->wait, t);
@@ -600,6 +625,12 @@ void aws_hev_drop(aws_http *h, transfer *t)
 		conn_close(h, c);
 	}
 	htp_buf_free(&t->reqbuf);
+	warm_over(h, t);
+}
+
+size_t aws_hev_opened(const aws_http *h)
+{
+	return h->ev ? h->ev->opened : 0;
 }
 
 /* ---- requests and responses ------------------------------------------------------------------ */
@@ -793,6 +824,17 @@ long aws_hev_timers(aws_http *h)
 			next = t->deadline;
 	}
 	return next < 0 ? -1 : next - now < 0 ? 0 : (long)(next - now);
+}
+
+void aws_hev_poll(aws_http *h)
+{
+	struct epoll_event e[256];
+	int n, i;
+	if (!h->ev || !h->ev->wait.head)
+		return;
+	n = epoll_wait(h->epfd, e, (int)(sizeof e / sizeof *e), 0);
+	for (i = 0; i < n; i++)
+		aws_hev_event(h, &e[i]);
 }
 
 transfer *aws_hev_finished(aws_http *h)

@@ -65,6 +65,7 @@ typedef struct transfer {
 	struct transfer *wnext;  /* waiting for a connection, or finished */
 	struct transfer *tnext, *tprev; /* in a deadline list */
 	int in_timed, in_wait;
+	int warming;             /* a warm-up request counted as not finished */
 } transfer;
 
 typedef struct tlist {
@@ -98,9 +99,7 @@ struct aws_http {
 	tlist ready;       /* completed, callback pending (cancelled, add errors) */
 	CURL **idle;       /* easy handles to reuse in the multi mode */
 	size_t nidle, idle_cap;
-	size_t handles;    /* easy handles the multi mode made (warm-up's included),
-	                    * or the builtin transport's transfer slots */
-	size_t free_slots; /* the builtin transport's: not in use */
+	size_t handles;    /* easy handles the multi mode made (warm-up's included) */
 	unsigned long long rng;
 	int epfd;          /* the sockets of all multi handles (http-multi.c) */
 	CURL **byfd;       /* the easy handle each watched socket is for, by descriptor */
@@ -151,16 +150,24 @@ void aws_hev_release(aws_http *h);
 int aws_hev_build(aws_http *h, transfer *t, const struct curl_slist *headers, const char *method,
                   const char *url, const void *body, size_t body_len, char **err);
 /* Start t's attempt (its request built): on an idle connection to its
- * host, a new one, or queued until one is free. */
+ * host, a new one, or queued until one is free.  While warm-up requests
+ * are out, requests wait for their connections and open none. */
 void aws_hev_start(aws_http *h, transfer *t);
 /* Take t out of the transport (cancel): its connection is closed. */
 void aws_hev_drop(aws_http *h, transfer *t);
 /* An epoll event of one of its connections (ev->data.ptr). */
 void aws_hev_event(aws_http *h, const struct epoll_event *ev);
+/* When attempts wait for a connection: handle the events ready now (no
+ * wait), so that connections the warm-up leaves idle take them while
+ * the caller is still adding requests.  Finished attempts are only
+ * queued (aws_hev_finished). */
+void aws_hev_poll(aws_http *h);
 /* Run the deadlines that are due; ms until the next one (-1: none). */
 long aws_hev_timers(aws_http *h);
 /* The next finished attempt (t->cc its outcome), or NULL. */
 transfer *aws_hev_finished(aws_http *h);
+/* Connections opened so far. */
+size_t aws_hev_opened(const aws_http *h);
 
 /* http-multi.c: the multi handles for h->cfg.concurrency transfers.
  * 0, or -1 (out of memory; what was made is freed by aws_http_multi_release). */

@@ -154,7 +154,6 @@ static void transfer_free(aws_http *h, transfer *t)
 {
 	if (h->transport == AWS_TRANSPORT_BUILTIN) {
 		aws_hev_drop(h, t);
-		h->free_slots++;
 	} else if (t->easy) {
 		if (h->nidle == h->idle_cap) {
 			size_t cap = h->idle_cap ? h->idle_cap * 2 : 64;
@@ -337,6 +336,8 @@ const char *aws_http_transport(const aws_http *h)
 static void warm_hand_over(aws_http *h)
 {
 	warm_join(h, 1);
+	if (h->transport == AWS_TRANSPORT_BUILTIN)
+		return; /* its requests wait in the transport for the connections */
 	while (h->warm_left && h->running.n == h->warm_left && !h->delayed.n && !h->ready.n)
 		if (multi_wait(h, 1000) < 0)
 			break;
@@ -357,11 +358,8 @@ int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done
 	t->done = done;
 	t->ud = ud;
 	if (decide(h, req->url) == AWS_TRANSPORT_BUILTIN) {
-		if (h->free_slots)
-			h->free_slots--;
-		else
-			h->handles++;
 		start(h, t);
+		aws_hev_poll(h);
 		return 0;
 	}
 	if (h->nidle) {
@@ -629,7 +627,6 @@ static size_t warm_add(aws_http *h, size_t n)
 			free(t);
 			break;
 		}
-		h->handles++;
 		t->h = h;
 		t->warm = 1;
 		t->fresh = i > 0;
@@ -702,7 +699,7 @@ static void *warm_main(void *ud)
 
 size_t aws_http_handles(const aws_http *h)
 {
-	return h->handles;
+	return h->transport == AWS_TRANSPORT_BUILTIN ? aws_hev_opened(h) : h->handles;
 }
 
 size_t aws_http_warm_left(aws_http *h)

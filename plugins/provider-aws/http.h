@@ -172,8 +172,10 @@ size_t aws_http_multi_pending(aws_http *h);
  * until the next call of aws_http_multi_* or aws_http_free, which stops it
  * and takes over what is left (the n are never started if the first is
  * not done by then); the first aws_http_multi_add waits for the warm-up's
- * requests in flight to be done, so that the requests reuse their
- * connections and open none beside them.  req stays the caller's.
+ * requests in flight to be done (libcurl), or the requests wait in the
+ * transport for the warm-up's connections as each becomes idle (builtin),
+ * so that the requests reuse their connections and open none beside them
+ * while the warm-up's requests are out.  req stays the caller's.
  * *opening (if not NULL): how many connections the warm-up opens, 0 when
  * it does not start (already done once, requests made, n == 0).  0, or
  * an error code (nothing started). */
@@ -182,9 +184,9 @@ int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, size_t *op
 /* Warm-up requests not finished yet: waits for the warm-up's thread to be
  * done first (what it leaves finishes in aws_http_multi_wait). */
 size_t aws_http_warm_left(aws_http *h);
-/* Easy handles (libcurl) or transfer slots (builtin) the asynchronous
- * mode has made so far (the warm-up's included; each is reused once its
- * request is done). */
+/* Easy handles the asynchronous mode has made so far (the warm-up's
+ * included; each is reused once its request is done); on the builtin
+ * transport, which has no handles, the connections it opened. */
 size_t aws_http_handles(const aws_http *h);
 /* Does a proxy variable of the environment apply to url (HTTPS_PROXY,
  * https_proxy, HTTP_PROXY, http_proxy, ALL_PROXY, all_proxy by the URL's
