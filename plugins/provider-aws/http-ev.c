@@ -44,10 +44,11 @@ struct aws_hev {
 	size_t nconnecting;
 	size_t warming;        /* warm-up requests not finished */
 	size_t opened;         /* connections opened so far */
+	aws_hconn *dead;       /* closed, to be freed (aws_hev_reap) */
 	tqueue wait;           /* attempts waiting for a connection (wnext) */
 	tqueue done;           /* finished attempts (wnext) */
 	transfer *timed[2], *timed_tail[2]; /* attempts with a deadline: [1] the warm-up's */
-	int dispatching, again;
+	int dispatching, again, held;
 	char rbuf[16384];
 };
 
@@ -285,12 +286,25 @@ int aws_hev_init(aws_http *h)
 	return 0;
 }
 
+/* Close c; its memory is freed by aws_hev_reap, once the events of the
+ * batch being handled, which may name it, are done with. */
 static void conn_free(aws_http *h, aws_hconn *c)
 {
 	aws_hconn_close(c, h->epfd);
 	aws_hparse_free(&c->p);
-	free(c);
+	c->t = NULL;
+	c->next = h->ev->dead;
+	h->ev->dead = c;
 	h->ev->nconns--;
+}
+
+void aws_hev_reap(aws_http *h)
+{
+	aws_hconn *c;
+	while (h->ev && (c = h->ev->dead)) {
+		h->ev->dead = c->next;
+		free(c);
+	}
 }
 
 void aws_hev_release(aws_http *h)
@@ -319,6 +333,7 @@ void aws_hev_release(aws_http *h)
 		free(host->key);
 		free(host);
 	}
+	aws_hev_reap(h);
 	free(ev);
 	h->ev = NULL;
 }
@@ -372,6 +387,8 @@ static int try_start(aws_http *h, transfer *t);
 static void dispatch(aws_http *h)
 {
 	aws_hev *ev = h->ev;
+	if (ev->held)
+		return;
 	if (ev->dispatching) {
 		ev->again = 1;
 		return;
@@ -628,6 +645,15 @@ void aws_hev_drop(aws_http *h, transfer *t)
 	warm_over(h, t);
 }
 
+void aws_hev_hold(aws_http *h, int on)
+{
+	if (!h->ev)
+		return;
+	h->ev->held = on;
+	if (!on)
+		dispatch(h);
+}
+
 size_t aws_hev_opened(const aws_http *h)
 {
 	return h->ev ? h->ev->opened : 0;
@@ -760,6 +786,8 @@ static void receive(aws_http *h, aws_hconn *c)
 void aws_hev_event(aws_http *h, const struct epoll_event *e)
 {
 	aws_hconn *c = e->data.ptr;
+	if (c->fd < 0)
+		return; /* closed by an event before in the batch */
 	switch (c->state) {
 	case HC_CONNECTING:
 		if (aws_hconn_connected(c) == HC_OK) {
@@ -835,6 +863,7 @@ void aws_hev_poll(aws_http *h)
 	n = epoll_wait(h->epfd, e, (int)(sizeof e / sizeof *e), 0);
 	for (i = 0; i < n; i++)
 		aws_hev_event(h, &e[i]);
+	aws_hev_reap(h);
 }
 
 transfer *aws_hev_finished(aws_http *h)

@@ -155,8 +155,11 @@ int aws_hev_build(aws_http *h, transfer *t, const struct curl_slist *headers, co
 void aws_hev_start(aws_http *h, transfer *t);
 /* Take t out of the transport (cancel): its connection is closed. */
 void aws_hev_drop(aws_http *h, transfer *t);
-/* An epoll event of one of its connections (ev->data.ptr). */
+/* An epoll event of one of its connections (ev->data.ptr); after a
+ * batch of them, aws_hev_reap frees the connections closed meanwhile
+ * (an event later in the batch may name one). */
 void aws_hev_event(aws_http *h, const struct epoll_event *ev);
+void aws_hev_reap(aws_http *h);
 /* When attempts wait for a connection: handle the events ready now (no
  * wait), so that connections the warm-up leaves idle take them while
  * the caller is still adding requests.  Finished attempts are only
@@ -166,6 +169,9 @@ void aws_hev_poll(aws_http *h);
 long aws_hev_timers(aws_http *h);
 /* The next finished attempt (t->cc its outcome), or NULL. */
 transfer *aws_hev_finished(aws_http *h);
+/* Start nothing waiting for a connection while on (cancel, release:
+ * what waits is being dropped too). */
+void aws_hev_hold(aws_http *h, int on);
 /* Connections opened so far. */
 size_t aws_hev_opened(const aws_http *h);
 

@@ -218,6 +218,7 @@ void aws_http_multi_release(aws_http *h)
 	transfer *t;
 	size_t i;
 	warm_join(h, 1);
+	aws_hev_hold(h, 1);
 	while ((t = h->running.head)) {
 		tl_remove(&h->running, t);
 		if (t->easy)
@@ -387,6 +388,7 @@ void aws_http_multi_cancel(aws_http *h)
 {
 	transfer *t;
 	warm_join(h, 1);
+	aws_hev_hold(h, 1);
 	while ((t = h->running.head)) {
 		tl_remove(&h->running, t);
 		if (t->easy) {
@@ -405,6 +407,7 @@ void aws_http_multi_cancel(aws_http *h)
 		tl_remove(&h->delayed, t);
 		make_ready(h, t, HYPERTEST_ERR_CANCELLED, "cancelled");
 	}
+	aws_hev_hold(h, 0);
 }
 
 /* Deliver the ready list; returns how many. */
@@ -583,6 +586,7 @@ static int multi_wait(aws_http *h, int timeout_ms)
 		if (h->transport == AWS_TRANSPORT_BUILTIN) {
 			for (i = 0; i < n; i++)
 				aws_hev_event(h, &ev[i]);
+			aws_hev_reap(h);
 			continue; /* collected at the top */
 		}
 		for (i = 0; i < n; i++) {
