@@ -363,9 +363,6 @@ START_TEST(test_wrong_ca_fails)
 		                  strstr(multi_msg, "unable to get local issuer certificate"),
 		              "message: %s", multi_msg);
 	}
-	ck_assert_msg(strstr(multi_msg, "GET ping: ") &&
-	                  strstr(multi_msg, "unable to get local issuer certificate"),
-	              "message: %s", multi_msg);
 	aws_tls_unref(tls);
 	/* and the system's roots alone do not know the test CA either */
 	tls = aws_tls_new(NULL, NULL, NULL, &err);
