@@ -1,8 +1,10 @@
 /*
- * http-int.h - what the two halves of the aws provider's HTTP layer share:
- * http.c (requests, AWS errors, the client, one attempt, the blocking mode)
- * and http-multi.c (the asynchronous mode).  Not for the rest of the
- * provider, which uses http.h.
+ * http-int.h - what the parts of the aws provider's HTTP layer share:
+ * http.c (requests, AWS errors, the client, one attempt, the blocking
+ * mode), http-multi.c (the asynchronous mode: transfers, retries, the
+ * warm-up) and its builtin transport, http-ev.c (connections, the queue,
+ * deadlines) over http-conn.c (a connection, TLS, the response reader).
+ * Not for the rest of the provider, which uses http.h.
  */
 #ifndef HT_PROVIDER_AWS_HTTP_INT_H
 #define HT_PROVIDER_AWS_HTTP_INT_H

@@ -3,7 +3,13 @@
  * requests added with aws_http_multi_add run together, and their
  * completions are called from aws_http_multi_wait, all in one thread.
  *
- * Transfers are spread over shards: multi handles of at most
+ * Two transports carry the attempts: the builtin HTTP/1.1 client
+ * (http-ev.c; the default unless a proxy variable applies) and libcurl's
+ * multi interface, below.  The lifecycle (retries, delays, completions,
+ * cancel, the warm-up) is the same for both; an attempt of the builtin
+ * one ends in a CURLcode like libcurl's, read by the same outcome.
+ *
+ * libcurl: transfers are spread over shards: multi handles of at most
  * AWS_SHARD_SIZE transfers each, every one with a connection cache of its
  * own.  libcurl (7.88) walks a host's whole list of connections to add a
  * transfer and to remove one, so one cache of thousands of connections

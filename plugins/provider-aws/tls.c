@@ -13,6 +13,11 @@
  * each SSL_CTX the shared store.  With a libcurl built on another TLS
  * library (or another OpenSSL) the file is given to libcurl instead, with
  * no CA directory, which lets libcurl's own store cache work.
+ *
+ * The builtin HTTP client of the asynchronous mode (http-conn.c) needs no
+ * callback: one SSL_CTX per instance (aws_tls_ctx) holds the same store,
+ * and its connections' TLS sessions are kept here, one per host and port,
+ * for the next connections to resume.
  */
 #define _GNU_SOURCE
 #include <errno.h>
