@@ -228,8 +228,7 @@ static int resolve(aws_hhost *host)
 		return 0;
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_ADDRCONFIG;
+	hints.ai_socktype = SOCK_STREAM; /* every family: the ones that fail are passed over */
 	snprintf(port, sizeof port, "%d", host->port);
 	return getaddrinfo(host->name, port, &hints, &host->ai);
 }

@@ -9,7 +9,7 @@
  * connection the server closes (the next request goes out on a new one,
  * not counted as an attempt), a reset before and in the middle of a
  * response, a status line that is not HTTP, a closed port, a timeout,
- * verbose logging; and which transport a client takes when a proxy
+ * an IPv6 address, verbose logging; and which transport a client takes when a proxy
  * variable applies.
  */
 #define _GNU_SOURCE
@@ -543,6 +543,48 @@ START_TEST(test_transport_errors)
 }
 END_TEST
 
+/* An IPv6 address: one answer from a listener on [::1] (skipped where
+ * the machine has no IPv6 loopback). */
+static void *v6_serve(void *ud)
+{
+	int lfd = (int)(intptr_t)ud, fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), head = 0;
+	char path[64];
+	if (fd >= 0 && read_request(fd, path, sizeof path, &head))
+		put(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nv6");
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+START_TEST(test_ipv6)
+{
+	struct sockaddr_in6 a;
+	socklen_t len = sizeof a;
+	int lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	pthread_t th;
+	char u[128];
+	memset(&a, 0, sizeof a);
+	a.sin6_family = AF_INET6;
+	a.sin6_addr = in6addr_loopback;
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(lfd, 4) != 0) {
+		fprintf(stderr, "check_aws_http_conn: no IPv6 loopback here: test_ipv6 not run\n");
+		if (lfd >= 0)
+			close(lfd);
+		return;
+	}
+	getsockname(lfd, (struct sockaddr *)&a, &len);
+	ck_assert_int_eq(pthread_create(&th, NULL, v6_serve, (void *)(intptr_t)lfd), 0);
+	snprintf(u, sizeof u, "http://[::1]:%d/v6", ntohs(a.sin6_port));
+	aws_http *h = client(transports[_i], 1, 0, 0);
+	outcome o = run(h, "GET", u, 0);
+	ck_assert_msg(o.code == 0, "%s", o.message);
+	ck_assert_str_eq(o.body, "v6");
+	aws_http_free(h);
+	pthread_join(th, NULL);
+	close(lfd);
+}
+END_TEST
+
 /* Verbose mode logs the request's and the response's header lines. */
 START_TEST(test_verbose)
 {
@@ -662,6 +704,7 @@ int main(void)
 	tcase_add_loop_test(tc, test_idle_close_retried, 0, 2);
 	tcase_add_loop_test(tc, test_transport_errors, 0, 2);
 	tcase_add_loop_test(tc, test_verbose, 0, 2);
+	tcase_add_loop_test(tc, test_ipv6, 0, 2);
 	tcase_add_test(tc, test_proxy_variables);
 	tcase_add_test(tc, test_proxy_selects_curl);
 	suite_add_tcase(s, tc);
