@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -339,6 +340,9 @@ void aws_tls_setup(aws_tls *t, CURL *e)
 
 /* ---- the builtin transport's SSL_CTX and sessions --------------------------------------- */
 
+/* How long a kept session is preferred to newer ones (s). */
+#define SESSION_REFRESH_S 60
+
 /* A new session of one of our connections: kept for its host and port
  * (SSL's app data), replacing the one before. */
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
@@ -365,6 +369,13 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 		t->sessions[i].key = k;
 		t->sessions[i].sess = NULL;
 		t->nsessions++;
+	}
+	/* the one kept stays while it can be resumed and is young: thousands
+	 * of connections at once each bring two tickets */
+	if (t->sessions[i].sess && SSL_SESSION_is_resumable(t->sessions[i].sess) &&
+	    time(NULL) - SSL_SESSION_get_time(t->sessions[i].sess) < SESSION_REFRESH_S) {
+		pthread_mutex_unlock(&t->mu);
+		return 0;
 	}
 	SSL_SESSION_free(t->sessions[i].sess);
 	t->sessions[i].sess = sess; /* our reference (returning 1) */
@@ -410,9 +421,10 @@ SSL_SESSION *aws_tls_session(aws_tls *t, const char *key)
 	pthread_mutex_lock(&t->mu);
 	for (size_t i = 0; i < t->nsessions; i++)
 		if (strcmp(t->sessions[i].key, key) == 0) {
-			s = t->sessions[i].sess;
-			if (s)
-				SSL_SESSION_up_ref(s);
+			/* a copy: OpenSSL marks the session of a connection that
+			 * fails (a fatal alert, say) not resumable, and that must
+			 * not be the one every other connection resumes */
+			s = t->sessions[i].sess ? SSL_SESSION_dup(t->sessions[i].sess) : NULL;
 			break;
 		}
 	pthread_mutex_unlock(&t->mu);

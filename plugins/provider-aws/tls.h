@@ -70,7 +70,7 @@ void aws_tls_load_error(aws_tls *t, char *buf, size_t size);
  * outlive the SSL).  Borrowed (lives as long as t).  NULL with why set
  * when the store cannot be built. */
 SSL_CTX *aws_tls_ctx(aws_tls *t, char *why, size_t size);
-/* The kept session for key ("host:port"; a reference), or NULL. */
+/* A copy of the kept session for key ("host:port"), or NULL. */
 SSL_SESSION *aws_tls_session(aws_tls *t, const char *key);
 /* May SSL_free_buffers be called (see aws_tls_trim)? */
 int aws_tls_can_free_buffers(const aws_tls *t);
