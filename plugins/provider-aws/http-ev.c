@@ -610,6 +610,8 @@ void aws_hev_start(aws_http *h, transfer *t)
 	t->cc = 0;
 	t->conn = NULL;
 	t->resent = 0;
+	if (!t->warm)
+		t->fresh = 0; /* a request goes out again on a new connection once */
 	t->deadline = ms > 0 ? now + ms : -1;
 	if (ms > 0)
 		timed_push(ev, t);
@@ -666,6 +668,8 @@ static void send_request(aws_http *h, aws_hconn *c)
 	char why[CURL_ERROR_SIZE - 64];
 	size_t n = 0;
 	int r;
+	if (t->sent == 0) /* what is read from now on is t's answer */
+		aws_hparse_reset(&c->p, strncmp(t->reqbuf.data, "HEAD ", 5) == 0);
 	if (t->sent == 0 && h->cfg.verbose && !t->warm) {
 		const char *end = memmem(t->reqbuf.data, t->reqbuf.len, "\r\n\r\n", 4);
 		if (end)
@@ -681,7 +685,6 @@ static void send_request(aws_http *h, aws_hconn *c)
 		return;
 	}
 	c->state = HC_RECEIVING;
-	aws_hparse_reset(&c->p, strncmp(t->reqbuf.data, "HEAD ", 5) == 0);
 	aws_hconn_trim(c);
 	aws_hconn_want(c, h->epfd, EPOLLIN);
 }

@@ -36,6 +36,7 @@ typedef struct server {
 	pthread_mutex_t mu;
 	int stop;
 	int accepts, requests;
+	int once503; /* requests of /once503 */
 	int fds[MAX_CONNS];
 	pthread_t threads[MAX_CONNS];
 	int nthreads;
@@ -184,6 +185,14 @@ static int answer(int fd, const char *path, int head)
 	if (strcmp(q, "garbage") == 0) {
 		put(fd, "SSH-2.0-OpenSSH_9.2\r\n\r\n");
 		return 0;
+	}
+	if (strcmp(q, "once503") == 0) { /* 503 the first time, then 200 */
+		pthread_mutex_lock(&srv.mu);
+		int first = srv.once503++ == 0;
+		pthread_mutex_unlock(&srv.mu);
+		put(fd, first ? "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+		              : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+		return 1;
 	}
 	if (strcmp(q, "silent") == 0) {
 		pause_ms(1500);
@@ -483,6 +492,17 @@ START_TEST(test_idle_close_retried)
 	ck_assert_int_eq(o.attempts, 1);
 	ck_assert_int_eq(count(&srv.accepts), 4);
 	ck_assert_int_eq(count(&srv.requests), 5);
+	aws_http_free(h);
+	/* the same, then a 503 on the new connection: the retry after it
+	 * takes that connection again (no third) */
+	h = client(transports[_i], 3, 0, 0);
+	o = run(h, "GET", url("/closeidle"), 0);
+	ck_assert_msg(o.code == 0, "%s", o.message);
+	ck_assert_int_eq(count(&srv.accepts), 5);
+	o = run(h, "GET", url("/once503"), 0);
+	ck_assert_msg(o.code == 0, "%s", o.message);
+	ck_assert_int_eq(o.attempts, 2);
+	ck_assert_int_eq(count(&srv.accepts), 6);
 	aws_http_free(h);
 }
 END_TEST
