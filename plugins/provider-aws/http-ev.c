@@ -448,6 +448,16 @@ static void conn_fail(aws_http *h, aws_hconn *c, CURLcode cc, const char *fmt, .
 		t->fresh = 1;
 		t->sent = 0;
 		aws_headers_free(&t->resp.headers);
+		if (!t->reqbuf.len) { /* freed once it was out */
+			char *err = NULL;
+			if (aws_http_rebuild(h, t, &err) != 0) {
+				snprintf(t->errbuf, sizeof t->errbuf, "%s", aws_msg(err));
+				free(err);
+				finish(h, t, CURLE_SEND_ERROR);
+				return;
+			}
+			free(err);
+		}
 		if (!try_start(h, t)) {
 			t->in_wait = 1;
 			q_push(&h->ev->wait, t);
@@ -685,6 +695,7 @@ static void send_request(aws_http *h, aws_hconn *c)
 		return;
 	}
 	c->state = HC_RECEIVING;
+	htp_buf_free(&t->reqbuf); /* built again if it must go out again */
 	aws_hconn_trim(c);
 	aws_hconn_want(c, h->epfd, EPOLLIN);
 }

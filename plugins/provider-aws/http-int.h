@@ -56,7 +56,7 @@ typedef struct transfer {
 	void *ud;
 	struct transfer *next, *prev; /* in one of the client's lists */
 	/* the builtin transport (http-ev.c) */
-	htp_buf reqbuf;          /* the request as sent: head and body */
+	htp_buf reqbuf;          /* the request as sent: head and body; freed once out */
 	size_t sent;             /* bytes of it written */
 	aws_hconn *conn;         /* the connection it is on, or NULL */
 	struct aws_hhost *hhost; /* its URL's host and port */
@@ -133,6 +133,10 @@ size_t aws_http_on_body(transfer *t, const char *data, size_t size);
 /* The request's header lines for libcurl: its own, Host, the signature. */
 int aws_http_header_list(aws_http *h, const aws_http_request *r, struct curl_slist **out,
                          char **err);
+/* The builtin transport: t's request built again for the same attempt
+ * (signed again; not counted), to send it on a new connection after it
+ * was freed once out.  0 or an error code. */
+int aws_http_rebuild(aws_http *h, transfer *t, char **err);
 /* Configure t->easy for the next attempt (signing included). */
 int aws_http_setup_attempt(aws_http *h, transfer *t, char **err);
 /* Look at a finished attempt: either the final outcome (code, message into

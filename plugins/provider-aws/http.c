@@ -656,6 +656,19 @@ int aws_http_header_list(aws_http *h, const aws_http_request *r, struct curl_sli
 	return 0;
 }
 
+int aws_http_rebuild(aws_http *h, transfer *t, char **err)
+{
+	struct curl_slist *l = NULL;
+	int rc;
+	if (t->warm)
+		return aws_hev_build(h, t, h->warm_headers, "GET", h->warm_url, NULL, 0, err);
+	if ((rc = aws_http_header_list(h, t->req, &l, err)))
+		return rc;
+	rc = aws_hev_build(h, t, l, t->req->method, t->req->url, t->req->body, t->req->body_len, err);
+	curl_slist_free_all(l);
+	return rc;
+}
+
 void aws_http_small_buffers(CURL *e)
 {
 	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, AWS_RECV_BUFFER);
