@@ -53,6 +53,8 @@
 #        BENCH_CASES (default "1 2 3 4 5 6": which runs, in that order;
 #        N:C:DELAY_MS:IDEAL_S[:https[:WAVE]] is a run of one's own),
 #        BENCH_NO_FLOOR=1 leaves out the floor (below),
+#        BENCH_AWS_OPTIONS (a JSON object added to the aws provider's options,
+#        e.g. '{"httpClient": "curl"}' for the invocations over libcurl),
 #        BENCH_KEEP=1 keeps the temp dir (each run's output and results in run-N/)
 # Uses the services of the environment (HT_AWS_ENDPOINT & co.) or starts
 # tests/services/aws/services.sh for the duration.
@@ -154,6 +156,7 @@ cfg = {"concurrency": c, "driftDetectionPolicy": "silence", "imageName": "bench/
            "ecrRegistry": os.environ["HT_ECR_REGISTRY"],
            "endpoints": {"lambda": lam, "ecr": ep, "servicequotas": ep,
                          "s3": os.environ["HT_S3_CHECKED_ENDPOINT"]}}}}
+cfg["cloudProvider"]["options"].update(json.loads(os.environ.get("BENCH_AWS_OPTIONS") or "{}"))
 json.dump(cfg, open(d + "/hypertest.config.json", "w"))
 PY
 }

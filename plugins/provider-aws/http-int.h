@@ -1,14 +1,18 @@
 /*
- * http-int.h - what the two halves of the aws provider's HTTP layer share:
- * http.c (requests, AWS errors, the client, one attempt, the blocking mode)
- * and http-multi.c (the asynchronous mode).  Not for the rest of the
- * provider, which uses http.h.
+ * http-int.h - what the parts of the aws provider's HTTP layer share:
+ * http.c (requests, AWS errors, the client, one attempt, the blocking
+ * mode), http-multi.c (the asynchronous mode: transfers, retries, the
+ * warm-up) and its builtin transport, http-ev.c (connections, the queue,
+ * deadlines) over http-conn.c (a connection, TLS, the response reader).
+ * Not for the rest of the provider, which uses http.h.
  */
 #ifndef HT_PROVIDER_AWS_HTTP_INT_H
 #define HT_PROVIDER_AWS_HTTP_INT_H
 
 #include <pthread.h>
 #include <stdatomic.h>
+
+#include <sys/epoll.h>
 
 #include <curl/curl.h>
 
@@ -28,6 +32,8 @@
 void aws_http_small_buffers(CURL *e);
 
 typedef struct shard shard;
+typedef struct aws_hconn aws_hconn; /* http-conn.h: a connection of the builtin transport */
+typedef struct aws_hev aws_hev;     /* http-ev.c: the builtin transport */
 
 /* One request in the client: its easy handle, its attempts. */
 typedef struct transfer {
@@ -49,6 +55,19 @@ typedef struct transfer {
 	aws_http_done_fn done;
 	void *ud;
 	struct transfer *next, *prev; /* in one of the client's lists */
+	/* the builtin transport (http-ev.c) */
+	htp_buf reqbuf;          /* the request as sent: head and body; freed once out */
+	size_t sent;             /* bytes of it written */
+	aws_hconn *conn;         /* the connection it is on, or NULL */
+	struct aws_hhost *hhost; /* its URL's host and port */
+	int fresh;               /* not on an idle connection */
+	int resent;              /* sent again on a new connection after a reused one died */
+	int cc;                  /* its attempt's outcome (a CURLcode), once finished */
+	long long deadline;      /* monotonic ms the attempt times out, -1: never */
+	struct transfer *wnext;  /* waiting for a connection, or finished */
+	struct transfer *tnext, *tprev; /* in a deadline list */
+	int in_timed, in_wait;
+	int warming;             /* a warm-up request counted as not finished */
 } transfer;
 
 typedef struct tlist {
@@ -65,8 +84,14 @@ struct shard {
 	unsigned index;
 };
 
+/* Which transport the asynchronous mode uses. */
+enum { AWS_TRANSPORT_UNDECIDED, AWS_TRANSPORT_CURL, AWS_TRANSPORT_BUILTIN };
+
 struct aws_http {
 	aws_http_config cfg;
+	int transport;     /* AWS_TRANSPORT_*: decided by the first request */
+	int logged_transport;
+	aws_hev *ev;       /* the builtin transport's state */
 	CURL *easy;        /* the blocking mode's handle, reused */
 	shard *shards;     /* the multi handles */
 	size_t nshards;
@@ -95,15 +120,66 @@ struct aws_http {
 
 enum { OUTCOME_DONE = 0, OUTCOME_RETRY = 1 };
 
+/* Log a line at level (redacted). */
+void aws_http_logf(aws_http *h, int level, const char *fmt, ...) AWS_PRINTF(3, 4);
+/* Log data (header lines) at debug level, each line with prefix. */
+void aws_http_log_lines(aws_http *h, const char *prefix, const char *data, size_t size);
+/* Record a response header line (the status line included, CRLF
+ * included) or body bytes of t's attempt: as libcurl's callbacks, size
+ * on success, another value to stop (t->overflow set past the cap). */
+size_t aws_http_on_header(transfer *t, const char *data, size_t size);
+size_t aws_http_on_body(transfer *t, const char *data, size_t size);
+
 /* The request's header lines for libcurl: its own, Host, the signature. */
 int aws_http_header_list(aws_http *h, const aws_http_request *r, struct curl_slist **out,
                          char **err);
+/* The builtin transport: t's request built again for the same attempt
+ * (signed again; not counted), to send it on a new connection after it
+ * was freed once out.  0 or an error code. */
+int aws_http_rebuild(aws_http *h, transfer *t, char **err);
 /* Configure t->easy for the next attempt (signing included). */
 int aws_http_setup_attempt(aws_http *h, transfer *t, char **err);
 /* Look at a finished attempt: either the final outcome (code, message into
  * err) and OUTCOME_DONE, or OUTCOME_RETRY after *delay_ms. */
 int aws_http_outcome(aws_http *h, transfer *t, CURLcode cc, int *code, char **err,
                      long *delay_ms);
+
+/* http-ev.c, the builtin transport: an HTTP/1.1 client on epoll (h->epfd),
+ * plain TCP or TLS on one SSL_CTX (aws_tls_ctx), connections kept alive
+ * per host and port, at most h->cfg.concurrency.
+ * aws_hev_init: 0, or -1 (out of memory).  aws_hev_release: close every
+ * connection (transfers are the caller's). */
+int aws_hev_init(aws_http *h);
+void aws_hev_release(aws_http *h);
+/* Build t's request (method, URL, header lines, body: a warm-up's when
+ * t->warm) into t->reqbuf.  0 or an error code. */
+int aws_hev_build(aws_http *h, transfer *t, const struct curl_slist *headers, const char *method,
+                  const char *url, const void *body, size_t body_len, char **err);
+/* Start t's attempt (its request built): on an idle connection to its
+ * host, a new one, or queued until one is free.  While warm-up requests
+ * are out, requests wait for their connections and open none. */
+void aws_hev_start(aws_http *h, transfer *t);
+/* Take t out of the transport (cancel): its connection is closed. */
+void aws_hev_drop(aws_http *h, transfer *t);
+/* An epoll event of one of its connections (ev->data.ptr); after a
+ * batch of them, aws_hev_reap frees the connections closed meanwhile
+ * (an event later in the batch may name one). */
+void aws_hev_event(aws_http *h, const struct epoll_event *ev);
+void aws_hev_reap(aws_http *h);
+/* When attempts wait for a connection: handle the events ready now (no
+ * wait), so that connections the warm-up leaves idle take them while
+ * the caller is still adding requests.  Finished attempts are only
+ * queued (aws_hev_finished). */
+void aws_hev_poll(aws_http *h);
+/* Run the deadlines that are due; ms until the next one (-1: none). */
+long aws_hev_timers(aws_http *h);
+/* The next finished attempt (t->cc its outcome), or NULL. */
+transfer *aws_hev_finished(aws_http *h);
+/* Start nothing waiting for a connection while on (cancel, release:
+ * what waits is being dropped too). */
+void aws_hev_hold(aws_http *h, int on);
+/* Connections opened so far. */
+size_t aws_hev_opened(const aws_http *h);
 
 /* http-multi.c: the multi handles for h->cfg.concurrency transfers.
  * 0, or -1 (out of memory; what was made is freed by aws_http_multi_release). */

@@ -3,7 +3,13 @@
  * requests added with aws_http_multi_add run together, and their
  * completions are called from aws_http_multi_wait, all in one thread.
  *
- * Transfers are spread over shards: multi handles of at most
+ * Two transports carry the attempts: the builtin HTTP/1.1 client
+ * (http-ev.c; the default unless a proxy variable applies) and libcurl's
+ * multi interface, below.  The lifecycle (retries, delays, completions,
+ * cancel, the warm-up) is the same for both; an attempt of the builtin
+ * one ends in a CURLcode like libcurl's, read by the same outcome.
+ *
+ * libcurl: transfers are spread over shards: multi handles of at most
  * AWS_SHARD_SIZE transfers each, every one with a connection cache of its
  * own.  libcurl (7.88) walks a host's whole list of connections to add a
  * transfer and to remove one, so one cache of thousands of connections
@@ -152,7 +158,9 @@ static shard *least_loaded(aws_http *h)
 
 static void transfer_free(aws_http *h, transfer *t)
 {
-	if (t->easy) {
+	if (h->transport == AWS_TRANSPORT_BUILTIN) {
+		aws_hev_drop(h, t);
+	} else if (t->easy) {
 		if (h->nidle == h->idle_cap) {
 			size_t cap = h->idle_cap ? h->idle_cap * 2 : 64;
 			CURL **p = realloc(h->idle, cap * sizeof *p);
@@ -171,6 +179,7 @@ static void transfer_free(aws_http *h, transfer *t)
 		}
 	}
 	curl_slist_free_all(t->slist);
+	htp_buf_free(&t->reqbuf);
 	aws_http_response_clear(&t->resp);
 	aws_http_request_free(t->req);
 	free(t->done_msg);
@@ -215,9 +224,11 @@ void aws_http_multi_release(aws_http *h)
 	transfer *t;
 	size_t i;
 	warm_join(h, 1);
+	aws_hev_hold(h, 1);
 	while ((t = h->running.head)) {
 		tl_remove(&h->running, t);
-		curl_multi_remove_handle(t->sh->multi, t->easy);
+		if (t->easy)
+			curl_multi_remove_handle(t->sh->multi, t->easy);
 		transfer_free(h, t);
 	}
 	while ((t = h->delayed.head)) {
@@ -228,6 +239,7 @@ void aws_http_multi_release(aws_http *h)
 		tl_remove(&h->ready, t);
 		transfer_free(h, t);
 	}
+	aws_hev_release(h);
 	h->warm_left = 0;
 	h->warm_more = 0;
 	warm_free(h);
@@ -275,6 +287,11 @@ static void start(aws_http *h, transfer *t)
 		free(err);
 		return;
 	}
+	if (!t->easy) { /* the builtin transport */
+		tl_push(&h->running, t);
+		aws_hev_start(h, t);
+		return;
+	}
 	t->sh = least_loaded(h);
 	mc = curl_multi_add_handle(t->sh->multi, t->easy);
 	if (mc != CURLM_OK) {
@@ -290,6 +307,33 @@ static void start(aws_http *h, transfer *t)
 
 static int multi_wait(aws_http *h, int timeout_ms);
 
+/* The transport of the asynchronous mode, decided by its first request's
+ * URL when the configuration left it open. */
+static int decide(aws_http *h, const char *url)
+{
+	if (h->transport == AWS_TRANSPORT_UNDECIDED)
+		h->transport = aws_http_proxy_applies(url) ? AWS_TRANSPORT_CURL : AWS_TRANSPORT_BUILTIN;
+	if (!h->logged_transport) {
+		h->logged_transport = 1;
+		if (h->transport == AWS_TRANSPORT_CURL)
+			aws_http_logf(h, HYPERTEST_LOG_DEBUG,
+			              "http: at most %ld transfers at once, over %zu libcurl multi handles",
+			              h->cfg.concurrency, h->nshards);
+		else
+			aws_http_logf(h, HYPERTEST_LOG_DEBUG,
+			              "http: at most %ld transfers at once, over the builtin HTTP/1.1 client",
+			              h->cfg.concurrency);
+	}
+	return h->transport;
+}
+
+const char *aws_http_transport(const aws_http *h)
+{
+	return h->transport == AWS_TRANSPORT_CURL      ? "curl"
+	       : h->transport == AWS_TRANSPORT_BUILTIN ? "builtin"
+	                                               : "undecided";
+}
+
 /* The first request takes over from the warm-up: its requests still in
  * flight are driven to their end first (each has a timeout of twice the
  * connect timeout), so that the requests find their connections idle and
@@ -299,6 +343,8 @@ static int multi_wait(aws_http *h, int timeout_ms);
 static void warm_hand_over(aws_http *h)
 {
 	warm_join(h, 1);
+	if (h->transport == AWS_TRANSPORT_BUILTIN)
+		return; /* its requests wait in the transport for the connections */
 	while (h->warm_left && h->running.n == h->warm_left && !h->delayed.n && !h->ready.n)
 		if (multi_wait(h, 1000) < 0)
 			break;
@@ -318,6 +364,11 @@ int aws_http_multi_add(aws_http *h, aws_http_request *req, aws_http_done_fn done
 	t->req = req;
 	t->done = done;
 	t->ud = ud;
+	if (decide(h, req->url) == AWS_TRANSPORT_BUILTIN) {
+		start(h, t);
+		aws_hev_poll(h);
+		return 0;
+	}
 	if (h->nidle) {
 		t->easy = h->idle[--h->nidle];
 	} else if ((t->easy = curl_easy_init())) {
@@ -343,10 +394,15 @@ void aws_http_multi_cancel(aws_http *h)
 {
 	transfer *t;
 	warm_join(h, 1);
+	aws_hev_hold(h, 1);
 	while ((t = h->running.head)) {
 		tl_remove(&h->running, t);
-		curl_multi_remove_handle(t->sh->multi, t->easy);
-		t->sh->running--;
+		if (t->easy) {
+			curl_multi_remove_handle(t->sh->multi, t->easy);
+			t->sh->running--;
+		} else {
+			aws_hev_drop(h, t);
+		}
 		if (t->warm) {
 			warm_gone(h, t);
 			continue;
@@ -357,6 +413,7 @@ void aws_http_multi_cancel(aws_http *h)
 		tl_remove(&h->delayed, t);
 		make_ready(h, t, HYPERTEST_ERR_CANCELLED, "cancelled");
 	}
+	aws_hev_hold(h, 0);
 }
 
 /* Deliver the ready list; returns how many. */
@@ -398,6 +455,40 @@ static long start_due(aws_http *h)
 	return next < 0 ? -1 : (long)(next - now);
 }
 
+/* t's attempt ended with cc (t is out of its multi handle or off the
+ * builtin transport): a completion, a delayed retry, or a warm-up done.
+ * Returns 1 when a completion was called. */
+static int attempt_end(aws_http *h, transfer *t, CURLcode cc)
+{
+	char *err = NULL;
+	long delay = 0;
+	int code = 0;
+	tl_remove(&h->running, t);
+	if (t->warm) { /* its connection stays in the pool */
+		warm_gone(h, t);
+		return 0;
+	}
+	if (aws_http_outcome(h, t, cc, &code, &err, &delay) == OUTCOME_RETRY) {
+		t->due = htp_now_ms() + delay;
+		tl_push(&h->delayed, t);
+		free(err);
+		return 0;
+	}
+	complete(h, t, code, code ? aws_msg(err) : "");
+	free(err);
+	return 1;
+}
+
+/* Collect the attempts the builtin transport finished. */
+static int collect_builtin(aws_http *h)
+{
+	transfer *t;
+	int n = 0;
+	while ((t = aws_hev_finished(h)))
+		n += attempt_end(h, t, (CURLcode)t->cc);
+	return n;
+}
+
 /* Collect the finished transfers of a shard; returns how many completed. */
 static int collect(aws_http *h, shard *sh)
 {
@@ -406,9 +497,6 @@ static int collect(aws_http *h, shard *sh)
 	while ((m = curl_multi_info_read(sh->multi, &left))) {
 		transfer *t = NULL;
 		CURLcode cc;
-		char *err = NULL;
-		long delay = 0;
-		int code = 0;
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		cc = m->data.result;
@@ -417,20 +505,7 @@ static int collect(aws_http *h, shard *sh)
 		if (!t)
 			continue;
 		sh->running--;
-		tl_remove(&h->running, t);
-		if (t->warm) { /* its connection stays in the shard's pool */
-			warm_gone(h, t);
-			continue;
-		}
-		if (aws_http_outcome(h, t, cc, &code, &err, &delay) == OUTCOME_RETRY) {
-			t->due = htp_now_ms() + delay;
-			tl_push(&h->delayed, t);
-			free(err);
-			continue;
-		}
-		complete(h, t, code, code ? aws_msg(err) : "");
-		free(err);
-		n++;
+		n += attempt_end(h, t, cc);
 	}
 	return n;
 }
@@ -440,6 +515,10 @@ static int collect(aws_http *h, shard *sh)
 static int run_timers(aws_http *h)
 {
 	int n = 0, running;
+	if (h->transport == AWS_TRANSPORT_BUILTIN) {
+		aws_hev_timers(h);
+		return collect_builtin(h);
+	}
 	for (size_t i = 0; i < h->nshards; i++) {
 		shard *sh = &h->shards[i];
 		if (sh->timer_due >= 0 && sh->timer_due <= htp_now_ms()) {
@@ -454,9 +533,11 @@ static int run_timers(aws_http *h)
 }
 
 /* ms until the first shard's timeout (-1: none). */
-static long long next_timer(const aws_http *h)
+static long long next_timer(aws_http *h)
 {
 	long long next = -1;
+	if (h->transport == AWS_TRANSPORT_BUILTIN)
+		return aws_hev_timers(h);
 	for (size_t i = 0; i < h->nshards; i++)
 		if (h->shards[i].timer_due >= 0 && (next < 0 || h->shards[i].timer_due < next))
 			next = h->shards[i].timer_due;
@@ -508,6 +589,12 @@ static int multi_wait(aws_http *h, int timeout_ms)
 		if (n < 0 && errno != EINTR)
 			return -HYPERTEST_ERR_HTTP;
 		polled = 1;
+		if (h->transport == AWS_TRANSPORT_BUILTIN) {
+			for (i = 0; i < n; i++)
+				aws_hev_event(h, &ev[i]);
+			aws_hev_reap(h);
+			continue; /* collected at the top */
+		}
 		for (i = 0; i < n; i++) {
 			int flags = ((ev[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
 			            ((ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
@@ -542,7 +629,22 @@ static size_t drop_cb(char *data, size_t size, size_t n, void *ud)
 static size_t warm_add(aws_http *h, size_t n)
 {
 	size_t i;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && h->transport == AWS_TRANSPORT_BUILTIN; i++) {
+		transfer *t = calloc(1, sizeof *t);
+		char *err = NULL;
+		if (!t || aws_hev_build(h, t, h->warm_headers, "GET", h->warm_url, NULL, 0, &err) != 0) {
+			free(err);
+			free(t);
+			break;
+		}
+		t->h = h;
+		t->warm = 1;
+		t->fresh = i > 0;
+		tl_push(&h->running, t);
+		h->warm_left++;
+		aws_hev_start(h, t);
+	}
+	for (; i < n; i++) {
 		transfer *t = calloc(1, sizeof *t);
 		CURL *e = t ? curl_easy_init() : NULL;
 		if (!e) {
@@ -607,7 +709,7 @@ static void *warm_main(void *ud)
 
 size_t aws_http_handles(const aws_http *h)
 {
-	return h->handles;
+	return h->transport == AWS_TRANSPORT_BUILTIN ? aws_hev_opened(h) : h->handles;
 }
 
 size_t aws_http_warm_left(aws_http *h)
@@ -632,11 +734,13 @@ int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, size_t *op
 		n = (size_t)h->cfg.concurrency;
 	if (n == 0)
 		return 0;
+	decide(h, req->url);
 	if ((rc = aws_http_header_list(h, req, &h->warm_headers, err)))
 		return rc;
 	if (!(h->warm_url = strdup(req->url)) || warm_add(h, 1) == 0) {
 		warm_free(h);
-		return aws_fail(err, HYPERTEST_ERR_NOMEM, "libcurl: cannot create handles");
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "%s: cannot start the warm-up",
+		                h->transport == AWS_TRANSPORT_CURL ? "libcurl" : "http");
 	}
 	h->warm_more = n; /* one of them finds the first's connection idle */
 	if (opening)

@@ -49,6 +49,16 @@ static void logf_(aws_http *h, int level, const char *fmt, ...)
 	free(red);
 }
 
+void aws_http_logf(aws_http *h, int level, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	logf_(h, level, "%s", msg);
+}
+
 /* Record an error with its message redacted. */
 static int fail_red(aws_http *h, char **err, int code, const char *fmt, ...) AWS_PRINTF(4, 5);
 static int fail_red(aws_http *h, char **err, int code, const char *fmt, ...)
@@ -64,23 +74,14 @@ static int fail_red(aws_http *h, char **err, int code, const char *fmt, ...)
 	return code;
 }
 
-static int debug_cb(CURL *easy, curl_infotype type, char *data, size_t size, void *ud)
+void aws_http_log_lines(aws_http *h, const char *prefix, const char *data, size_t size)
 {
-	aws_http *h = ud;
-	const char *prefix;
 	char *text, *line, *next;
-	(void)easy;
-	if (type == CURLINFO_TEXT)
-		prefix = "* ";
-	else if (type == CURLINFO_HEADER_OUT)
-		prefix = "> ";
-	else if (type == CURLINFO_HEADER_IN)
-		prefix = "< ";
-	else
-		return 0; /* bodies are not logged */
+	if (!h->cfg.log)
+		return;
 	text = strndup(data, size);
 	if (!text)
-		return 0;
+		return;
 	for (line = text; line && *line; line = next) {
 		next = strchr(line, '\n');
 		if (next)
@@ -90,6 +91,21 @@ static int debug_cb(CURL *easy, curl_infotype type, char *data, size_t size, voi
 			logf_(h, HYPERTEST_LOG_DEBUG, "%s%s", prefix, line);
 	}
 	free(text);
+}
+
+static int debug_cb(CURL *easy, curl_infotype type, char *data, size_t size, void *ud)
+{
+	const char *prefix;
+	(void)easy;
+	if (type == CURLINFO_TEXT)
+		prefix = "* ";
+	else if (type == CURLINFO_HEADER_OUT)
+		prefix = "> ";
+	else if (type == CURLINFO_HEADER_IN)
+		prefix = "< ";
+	else
+		return 0; /* bodies are not logged */
+	aws_http_log_lines(ud, prefix, data, size);
 	return 0;
 }
 
@@ -357,6 +373,74 @@ static int retryable_curl(CURLcode rc)
 	}
 }
 
+/* ---- proxies ----------------------------------------------------------------------------- */
+
+static const char *env_of(const char *a, const char *b)
+{
+	const char *v = getenv(a);
+	if (!v || !*v)
+		v = getenv(b);
+	return v && *v ? v : NULL;
+}
+
+/* Does the NO_PROXY list name host ("*", a name or a domain suffix, an
+ * address; ports and a leading dot ignored)? */
+static int no_proxy_names(const char *list, const char *host)
+{
+	size_t hl = strlen(host);
+	while (*list) {
+		size_t n;
+		const char *e;
+		list += strspn(list, ", \t");
+		n = strcspn(list, ", \t");
+		e = list;
+		if (n == 1 && *list == '*')
+			return 1;
+		if (n && *e == '.')
+			e++, n--;
+		/* a port after the name: not looked at */
+		if (n && e[0] != '[') {
+			const char *colon = memchr(e, ':', n);
+			if (colon && !memchr(colon + 1, ':', (size_t)(e + n - colon - 1)))
+				n = (size_t)(colon - e);
+		}
+		if (n && n <= hl && strncasecmp(host + hl - n, e, n) == 0 &&
+		    (n == hl || host[hl - n - 1] == '.'))
+			return 1;
+		list += strcspn(list, ",");
+	}
+	return 0;
+}
+
+int aws_http_proxy_applies(const char *url)
+{
+	char *host = NULL, *path = NULL, *query = NULL, *h;
+	int https = strncasecmp(url, "https://", 8) == 0, rc;
+	const char *proxy = https ? env_of("HTTPS_PROXY", "https_proxy")
+	                          : env_of("http_proxy", "HTTP_PROXY");
+	const char *no = env_of("NO_PROXY", "no_proxy");
+	if (!proxy)
+		proxy = env_of("ALL_PROXY", "all_proxy");
+	if (!proxy)
+		return 0;
+	if (!no || split_url(url, &host, &path, &query) < 0) {
+		return 1;
+	}
+	/* the name without port and brackets */
+	h = host;
+	if (*h == '[') {
+		h++;
+		h[strcspn(h, "]")] = '\0';
+	} else {
+		h[strcspn(h, ":")] = '\0';
+	}
+	rc = !no_proxy_names(no, h);
+	free(host);
+	free(path);
+	free(query);
+	return rc;
+}
+
 /* ---- the client ------------------------------------------------------------------------- */
 
 static unsigned long long rng_next(aws_http *h)
@@ -397,6 +481,8 @@ aws_http *aws_http_new(const aws_http_config *cfg, char **err)
 		h->cfg.retry_budget_ms = 30000;
 	if (h->cfg.connect_timeout_ms <= 0)
 		h->cfg.connect_timeout_ms = 10000;
+	if (h->cfg.max_handshakes <= 0)
+		h->cfg.max_handshakes = 1024;
 	if (h->cfg.max_response == 0)
 		h->cfg.max_response = 16u << 20;
 	if (getrandom(&h->rng, sizeof h->rng, 0) != (ssize_t)sizeof h->rng || h->rng == 0)
@@ -425,9 +511,9 @@ aws_http *aws_http_new(const aws_http_config *cfg, char **err)
 		aws_fail(err, HYPERTEST_ERR_NOMEM, "libcurl: cannot create handles");
 		return NULL;
 	}
-	logf_(h, HYPERTEST_LOG_DEBUG,
-	      "http: at most %ld transfers at once, over %zu libcurl multi handles", h->cfg.concurrency,
-	      h->nshards);
+	h->transport = h->cfg.client == AWS_HTTP_CLIENT_CURL      ? AWS_TRANSPORT_CURL
+	               : h->cfg.client == AWS_HTTP_CLIENT_BUILTIN ? AWS_TRANSPORT_BUILTIN
+	                                                          : AWS_TRANSPORT_UNDECIDED;
 	return h;
 }
 
@@ -510,6 +596,16 @@ static size_t header_cb(char *data, size_t size, size_t n, void *ud)
 	return len;
 }
 
+size_t aws_http_on_header(transfer *t, const char *data, size_t size)
+{
+	return header_cb((char *)data, 1, size, t);
+}
+
+size_t aws_http_on_body(transfer *t, const char *data, size_t size)
+{
+	return write_cb((char *)data, 1, size, t);
+}
+
 int aws_http_header_list(aws_http *h, const aws_http_request *r, struct curl_slist **out,
                          char **err)
 {
@@ -560,6 +656,19 @@ int aws_http_header_list(aws_http *h, const aws_http_request *r, struct curl_sli
 	return 0;
 }
 
+int aws_http_rebuild(aws_http *h, transfer *t, char **err)
+{
+	struct curl_slist *l = NULL;
+	int rc;
+	if (t->warm)
+		return aws_hev_build(h, t, h->warm_headers, "GET", h->warm_url, NULL, 0, err);
+	if ((rc = aws_http_header_list(h, t->req, &l, err)))
+		return rc;
+	rc = aws_hev_build(h, t, l, t->req->method, t->req->url, t->req->body, t->req->body_len, err);
+	curl_slist_free_all(l);
+	return rc;
+}
+
 void aws_http_small_buffers(CURL *e)
 {
 	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, AWS_RECV_BUFFER);
@@ -572,7 +681,8 @@ int aws_http_setup_attempt(aws_http *h, transfer *t, char **err)
 	int rc;
 	CURL *e = t->easy;
 
-	curl_easy_reset(e);
+	if (e)
+		curl_easy_reset(e);
 	curl_slist_free_all(t->slist);
 	t->slist = NULL;
 	aws_headers_free(&t->resp.headers);
@@ -584,6 +694,14 @@ int aws_http_setup_attempt(aws_http *h, transfer *t, char **err)
 	t->errbuf[0] = '\0';
 	if ((rc = aws_http_header_list(h, r, &t->slist, err)))
 		return rc;
+	if (!e) { /* the builtin transport */
+		rc = aws_hev_build(h, t, t->slist, r->method, r->url, r->body, r->body_len, err);
+		curl_slist_free_all(t->slist);
+		t->slist = NULL;
+		if (rc == 0)
+			t->resp.attempts++;
+		return rc;
+	}
 
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->slist);
@@ -642,7 +760,10 @@ int aws_http_outcome(aws_http *h, transfer *t, CURLcode cc, int *code, char **er
 	long status = 0;
 	char *e = NULL;
 
-	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (t->easy)
+		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+	else
+		status = t->hstatus;
 	t->resp.status = cc == CURLE_OK ? status : 0;
 	if (cc != CURLE_OK) {
 		if (t->overflow) {

@@ -1,10 +1,11 @@
 /*
- * http.h - the aws provider's HTTP layer over libcurl: requests signed by a
- * hook before every attempt, responses with a size cap, AWS error parsing
- * (JSON and S3 XML), retries with exponential backoff and full jitter, a
- * blocking mode on one reusable easy handle (http.c) and an asynchronous
- * mode over libcurl multi handles (http-multi.c: thousands of requests in
- * flight from one thread).
+ * http.h - the aws provider's HTTP layer: requests signed by a hook before
+ * every attempt, responses with a size cap, AWS error parsing (JSON and S3
+ * XML), retries with exponential backoff and full jitter, a blocking mode
+ * on one reusable libcurl easy handle (http.c) and an asynchronous mode
+ * (http-multi.c: thousands of requests in flight from one thread) over a
+ * builtin HTTP/1.1 client on epoll (http-ev.c, http-conn.c) or libcurl
+ * multi handles.
  * Log lines and error messages pass through aws_redact().
  */
 #ifndef HT_PROVIDER_AWS_HTTP_H
@@ -22,6 +23,14 @@ typedef struct aws_http_request aws_http_request;
 /* level: enum hypertest_log_level; msg is already redacted. */
 typedef void (*aws_log_fn)(void *ud, int level, const char *msg);
 
+/* The asynchronous mode's transport (aws_http_config.client). */
+enum {
+	AWS_HTTP_CLIENT_AUTO = 0, /* builtin, unless a proxy variable applies to the first
+	                           * request's URL (aws_http_multi_add, aws_http_warm) */
+	AWS_HTTP_CLIENT_BUILTIN,  /* the builtin client (proxy variables not honoured) */
+	AWS_HTTP_CLIENT_CURL      /* libcurl's multi interface */
+};
+
 typedef struct aws_http_config {
 	long concurrency;         /* transfers and connections at most; default 64 */
 	int max_attempts;         /* tries per request, first included; default 5 */
@@ -31,7 +40,11 @@ typedef struct aws_http_config {
 	long connect_timeout_ms;  /* default 10000 */
 	long timeout_ms;          /* one attempt at most this; 0: no limit (default) */
 	size_t max_response;      /* response bodies larger than this fail; default 16 MiB */
-	int verbose;              /* log curl's request and response headers (redacted) */
+	int verbose;              /* log request and response headers (redacted) */
+	int client;               /* AWS_HTTP_CLIENT_*: the asynchronous mode's transport */
+	long max_handshakes;      /* builtin: TLS connections in their handshake at most
+	                           * (each holds some 50 KB until it is done: thousands
+	                           * at once would be the process's peak); default 1024 */
 	aws_log_fn log;
 	void *log_ud;
 	const aws_credentials *creds; /* secrets to redact (borrowed; may be NULL) */
@@ -159,8 +172,10 @@ size_t aws_http_multi_pending(aws_http *h);
  * until the next call of aws_http_multi_* or aws_http_free, which stops it
  * and takes over what is left (the n are never started if the first is
  * not done by then); the first aws_http_multi_add waits for the warm-up's
- * requests in flight to be done, so that the requests reuse their
- * connections and open none beside them.  req stays the caller's.
+ * requests in flight to be done (libcurl), or the requests wait in the
+ * transport for the warm-up's connections as each becomes idle (builtin),
+ * so that the requests reuse their connections and open none beside them
+ * while the warm-up's requests are out.  req stays the caller's.
  * *opening (if not NULL): how many connections the warm-up opens, 0 when
  * it does not start (already done once, requests made, n == 0).  0, or
  * an error code (nothing started). */
@@ -170,8 +185,16 @@ int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, size_t *op
  * done first (what it leaves finishes in aws_http_multi_wait). */
 size_t aws_http_warm_left(aws_http *h);
 /* Easy handles the asynchronous mode has made so far (the warm-up's
- * included; each is reused once its request is done). */
+ * included; each is reused once its request is done); on the builtin
+ * transport, which has no handles, the connections it opened. */
 size_t aws_http_handles(const aws_http *h);
+/* Does a proxy variable of the environment apply to url (HTTPS_PROXY,
+ * https_proxy, HTTP_PROXY, http_proxy, ALL_PROXY, all_proxy by the URL's
+ * scheme, unless NO_PROXY or no_proxy names its host)? */
+int aws_http_proxy_applies(const char *url);
+/* Which transport the asynchronous mode uses: "builtin", "curl", or
+ * "undecided" before its first request. */
+const char *aws_http_transport(const aws_http *h);
 
 /* ---- AWS errors ------------------------------------------------------------------ */
 

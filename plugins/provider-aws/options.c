@@ -102,7 +102,7 @@ static const char *const option_names[] = {
     "maxRetries",  "retryBudgetMs", "requestTimeout", "logHttp",
     "caBundle",    "projectName",  "roleName", "ecrLifecycleKeep", "bucketExpireDays",
     "memoryMB",    "timeoutSeconds", "ephemeralStorageMB", "reservedConcurrency",
-    "roleWaitTime"};
+    "roleWaitTime", "httpClient"};
 /* The core's cap on a configuration file (1 MiB). */
 #define AWS_CONFIG_MAX ((size_t)1 << 20)
 #define N_OPTIONS (sizeof option_names / sizeof option_names[0])
@@ -323,7 +323,7 @@ int aws_options_parse(aws_provider *p, const char *options_json)
 			                  "unknown option '%s' (known: region, functionName, bucketName, "
 			                  "ecrRegistry, repository, baseImage, lambdaUpdateMaxWaitTime, "
 			                  "profile, endpoints, s3ForcePathStyle, maxRetries, retryBudgetMs, "
-			                  "requestTimeout, logHttp, caBundle)",
+			                  "requestTimeout, logHttp, caBundle, httpClient)",
 			                  key);
 		}
 	}
@@ -353,6 +353,19 @@ int aws_options_parse(aws_provider *p, const char *options_json)
 	if (v && !json_is_boolean(v))
 		return aws_p_fail(p, HYPERTEST_ERR_CONFIG, "option 'logHttp' must be true or false");
 	p->o.log_http = json_is_true(v);
+	v = json_object_get(p->o.json, "httpClient");
+	if (v) {
+		const char *c = json_string_value(v);
+		if (c && strcmp(c, "auto") == 0)
+			p->o.http_client = AWS_HTTP_CLIENT_AUTO;
+		else if (c && strcmp(c, "builtin") == 0)
+			p->o.http_client = AWS_HTTP_CLIENT_BUILTIN;
+		else if (c && strcmp(c, "curl") == 0)
+			p->o.http_client = AWS_HTTP_CLIENT_CURL;
+		else
+			return aws_p_fail(p, HYPERTEST_ERR_CONFIG,
+			                  "option 'httpClient' must be \"auto\", \"builtin\" or \"curl\"");
+	}
 	if ((rc = aws_endpoints_options_from_json(&p->o.eps, p->o.json, &err)) != 0)
 		return aws_p_err_take(p, rc, err);
 	free(err);
@@ -469,6 +482,7 @@ int aws_ready_err(aws_provider *p, char **errp)
 	if (cfg.concurrency > 20000)
 		cfg.concurrency = 20000;
 	cfg.max_response = AWS_LAMBDA_MAX_RESPONSE;
+	cfg.client = p->o.http_client;
 	if (!(p->ihttp = aws_http_new(&cfg, &err))) {
 		aws_unready(p);
 		return ready_fail(errp, err ? HYPERTEST_ERR_HTTP : HYPERTEST_ERR_NOMEM, err);

@@ -33,7 +33,8 @@ typedef struct aws_options {
 	int max_retries;        /* retries after the first attempt, default 10 */
 	long retry_budget_ms;   /* sum of backoff delays of one request, default 60000 */
 	long request_timeout_ms; /* requestTimeout (s): one attempt at most, default 960 s */
-	int log_http;           /* logHttp: curl's headers at debug level (redacted) */
+	int log_http;           /* logHttp: request and response headers at debug level (redacted) */
+	int http_client;        /* httpClient: AWS_HTTP_CLIENT_* of the invocations' client */
 	long concurrency;       /* the configuration's "concurrency" (0: unknown) */
 	/* provisioning (provision.c) */
 	char *project_name;     /* projectName: the tag's value; default repository or directory */

@@ -13,6 +13,11 @@
  * each SSL_CTX the shared store.  With a libcurl built on another TLS
  * library (or another OpenSSL) the file is given to libcurl instead, with
  * no CA directory, which lets libcurl's own store cache work.
+ *
+ * The builtin HTTP client of the asynchronous mode (http-conn.c) needs no
+ * callback: one SSL_CTX per instance (aws_tls_ctx) holds the same store,
+ * and its connections' TLS sessions are kept here, one per host and port,
+ * for the next connections to resume.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -42,6 +48,15 @@ struct aws_tls {
 	int can_trim;              /* aws_tls_trim may call SSL_free_buffers */
 	CURLSH *share;
 	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+	/* the builtin transport (http-conn.c): one SSL_CTX, made on its first
+	 * HTTPS connection, and one TLS session kept per host and port */
+	SSL_CTX *ctx;
+	int safe_free_buffers;     /* SSL_free_buffers has the fix of CVE-2024-4741 */
+	struct tls_session {
+		char *key;             /* "host:port" */
+		SSL_SESSION *sess;
+	} *sessions;
+	size_t nsessions;
 };
 
 int aws_tls_curl_has_our_openssl(void)
@@ -173,7 +188,8 @@ static aws_tls *make(const char *option, const char *profile_value, const char *
 	curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	/* the callback is handed an SSL_CTX of libcurl's OpenSSL: it must be ours */
 	t->no_ctx_callback = !aws_tls_curl_has_our_openssl();
-	t->can_trim = !t->no_ctx_callback && free_buffers_is_safe();
+	t->safe_free_buffers = free_buffers_is_safe();
+	t->can_trim = !t->no_ctx_callback && t->safe_free_buffers;
 	return t;
 }
 
@@ -200,6 +216,13 @@ void aws_tls_unref(aws_tls *t)
 		curl_share_cleanup(t->share);
 	if (t->store)
 		X509_STORE_free(t->store);
+	if (t->ctx)
+		SSL_CTX_free(t->ctx);
+	for (size_t k = 0; k < t->nsessions; k++) {
+		free(t->sessions[k].key);
+		SSL_SESSION_free(t->sessions[k].sess);
+	}
+	free(t->sessions);
 	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&t->locks[i]);
 	pthread_mutex_destroy(&t->mu);
@@ -313,4 +336,102 @@ void aws_tls_setup(aws_tls *t, CURL *e)
 	}
 	curl_easy_setopt(e, CURLOPT_CAINFO, t->ca && !t->ca_is_dir ? t->ca : NULL);
 	curl_easy_setopt(e, CURLOPT_CAPATH, t->ca && t->ca_is_dir ? t->ca : NULL);
+}
+
+/* ---- the builtin transport's SSL_CTX and sessions --------------------------------------- */
+
+/* How long a kept session is preferred to newer ones (s). */
+#define SESSION_REFRESH_S 60
+
+/* A new session of one of our connections: kept for its host and port
+ * (SSL's app data), replacing the one before. */
+static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	aws_tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	const char *key = SSL_get_app_data(ssl);
+	size_t i;
+	if (!t || !key)
+		return 0;
+	pthread_mutex_lock(&t->mu);
+	for (i = 0; i < t->nsessions && strcmp(t->sessions[i].key, key) != 0; i++)
+		;
+	if (i == t->nsessions) {
+		struct tls_session *p = realloc(t->sessions, (i + 1) * sizeof *p);
+		char *k = strdup(key);
+		if (!p || !k) {
+			if (p)
+				t->sessions = p;
+			free(k);
+			pthread_mutex_unlock(&t->mu);
+			return 0;
+		}
+		t->sessions = p;
+		t->sessions[i].key = k;
+		t->sessions[i].sess = NULL;
+		t->nsessions++;
+	}
+	/* the one kept stays while it can be resumed and is young: thousands
+	 * of connections at once each bring two tickets */
+	if (t->sessions[i].sess && SSL_SESSION_is_resumable(t->sessions[i].sess) &&
+	    time(NULL) - SSL_SESSION_get_time(t->sessions[i].sess) < SESSION_REFRESH_S) {
+		pthread_mutex_unlock(&t->mu);
+		return 0;
+	}
+	SSL_SESSION_free(t->sessions[i].sess);
+	t->sessions[i].sess = sess; /* our reference (returning 1) */
+	pthread_mutex_unlock(&t->mu);
+	return 1;
+}
+
+SSL_CTX *aws_tls_ctx(aws_tls *t, char *why, size_t size)
+{
+	SSL_CTX *ctx;
+	pthread_mutex_lock(&t->mu);
+	if (t->ctx) {
+		ctx = t->ctx;
+		pthread_mutex_unlock(&t->mu);
+		return ctx;
+	}
+	if (!t->store && build_store(t) < 0) {
+		snprintf(why, size, "%s", t->load_error);
+		pthread_mutex_unlock(&t->mu);
+		return NULL;
+	}
+	if (!(ctx = SSL_CTX_new(TLS_client_method()))) {
+		snprintf(why, size, "cannot make an SSL_CTX");
+		pthread_mutex_unlock(&t->mu);
+		return NULL;
+	}
+	X509_STORE_up_ref(t->store);
+	SSL_CTX_set_cert_store(ctx, t->store);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL); /* never off */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x08http/1.1", 9);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
+	SSL_CTX_set_app_data(ctx, t);
+	t->ctx = ctx;
+	pthread_mutex_unlock(&t->mu);
+	return ctx;
+}
+
+SSL_SESSION *aws_tls_session(aws_tls *t, const char *key)
+{
+	SSL_SESSION *s = NULL;
+	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; i < t->nsessions; i++)
+		if (strcmp(t->sessions[i].key, key) == 0) {
+			/* a copy: OpenSSL marks the session of a connection that
+			 * fails (a fatal alert, say) not resumable, and that must
+			 * not be the one every other connection resumes */
+			s = t->sessions[i].sess ? SSL_SESSION_dup(t->sessions[i].sess) : NULL;
+			break;
+		}
+	pthread_mutex_unlock(&t->mu);
+	return s;
+}
+
+int aws_tls_can_free_buffers(const aws_tls *t)
+{
+	return t->safe_free_buffers;
 }

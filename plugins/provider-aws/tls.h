@@ -10,6 +10,7 @@
 #define HT_PROVIDER_AWS_TLS_H
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 
 #include "sigv4.h"
 
@@ -61,5 +62,17 @@ unsigned aws_tls_store_loads(aws_tls *t);
 int aws_tls_curl_has_our_openssl(void);
 /* Why the store could not be built (after CURLE_SSL_CACERT_BADFILE). */
 void aws_tls_load_error(aws_tls *t, char *buf, size_t size);
+
+/* The builtin transport (http-conn.c): one SSL_CTX for all its
+ * connections, made on the first call: the shared store, peer
+ * verification, released buffers, ALPN http/1.1, and the sessions of new
+ * connections kept (one per "host:port", the SSL's app data, which must
+ * outlive the SSL).  Borrowed (lives as long as t).  NULL with why set
+ * when the store cannot be built. */
+SSL_CTX *aws_tls_ctx(aws_tls *t, char *why, size_t size);
+/* A copy of the kept session for key ("host:port"), or NULL. */
+SSL_SESSION *aws_tls_session(aws_tls *t, const char *key);
+/* May SSL_free_buffers be called (see aws_tls_trim)? */
+int aws_tls_can_free_buffers(const aws_tls *t);
 
 #endif /* HT_PROVIDER_AWS_TLS_H */

@@ -3,13 +3,19 @@
  * (plugins/provider-aws/tls.c) against a TLS server in this process with a
  * test CA made at test time:
  *  - 200 fresh connections (the server closes each after one answer) by
- *    two clients, blocking and asynchronous, sharing one aws_tls, with a CA
+ *    two clients, blocking and asynchronous (on each of its transports,
+ *    the builtin client and libcurl), sharing one aws_tls, with a CA
  *    bundle of 150 certificates (149 throwaway roots and the test CA): the
  *    server counts 200 handshakes, and the bundle file is opened once
  *    (fopen and fopen64 are counted here, in front of the C library's) and
  *    the store built once;
  *  - a CA that did not sign the server's certificate fails with "unable to
- *    get local issuer certificate" in the message the user sees;
+ *    get local issuer certificate" in the message the user sees, in both
+ *    modes and on both transports;
+ *  - the builtin client: the peer's address or name verified (a server
+ *    at 127.0.0.2 with a certificate for 127.0.0.1 and localhost is
+ *    refused; localhost is fine), and TLS sessions resumed from the
+ *    shared cache;
  *  - where the bundle comes from, in order: the option caBundle,
  *    AWS_CA_BUNDLE, the profile's ca_bundle (config file),
  *    HYPERTEST_CA_BUNDLE, libcurl's default; each one honoured by a real
@@ -45,6 +51,7 @@ static test_pki pki;
 
 typedef struct server {
 	int lfd, port;
+	in_addr_t addr;
 	SSL_CTX *ctx;
 	pthread_t th;
 	pthread_mutex_t mu;
@@ -106,7 +113,14 @@ static void *serve(void *ud)
 	}
 }
 
+static void server_start_at(server *s, const char *ip);
+
 static void server_start(server *s)
+{
+	server_start_at(s, "127.0.0.1");
+}
+
+static void server_start_at(server *s, const char *ip)
 {
 	struct sockaddr_in a;
 	socklen_t len = sizeof a;
@@ -120,11 +134,12 @@ static void server_start(server *s)
 	setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	memset(&a, 0, sizeof a);
 	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	inet_pton(AF_INET, ip, &a.sin_addr);
 	ck_assert_int_eq(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
 	ck_assert_int_eq(listen(s->lfd, 512), 0);
 	getsockname(s->lfd, (struct sockaddr *)&a, &len);
 	s->port = ntohs(a.sin_port);
+	s->addr = a.sin_addr.s_addr;
 	ck_assert_int_eq(pthread_create(&s->th, NULL, serve, s), 0);
 }
 
@@ -138,7 +153,7 @@ static void server_stop(server *s)
 	/* wake the accept */
 	memset(&a, 0, sizeof a);
 	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_addr.s_addr = s->addr;
 	a.sin_port = htons((unsigned short)s->port);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	connect(fd, (struct sockaddr *)&a, sizeof a);
@@ -225,9 +240,15 @@ static int get_once(aws_tls *tls, char **err)
 	return rc;
 }
 
+static int multi_done, multi_ok;
+static char multi_msg[1024];
+
+/* One GET of u through a fresh asynchronous client on transport using
+ * tls; 0 or the error code with its message in multi_msg. */
+static int get_async(aws_tls *tls, int transport, const char *u);
+
 /* ---- tests -------------------------------------------------------------------------------- */
 
-static int multi_done, multi_ok;
 
 static void on_done(void *ud, aws_http_request *req, aws_http_response *resp, int code,
                     const char *message)
@@ -237,7 +258,32 @@ static void on_done(void *ud, aws_http_request *req, aws_http_response *resp, in
 	(void)message;
 	multi_done++;
 	multi_ok += code == 0 && resp->status == 200;
+	snprintf(multi_msg, sizeof multi_msg, "%s", message ? message : "");
 }
+
+static int get_async(aws_tls *tls, int transport, const char *u)
+{
+	aws_http_config cfg = {0};
+	char *err = NULL;
+	aws_http *h;
+	aws_http_request *r;
+	cfg.tls = tls;
+	cfg.max_attempts = 1;
+	cfg.client = transport;
+	h = aws_http_new(&cfg, &err);
+	ck_assert_ptr_nonnull(h);
+	r = aws_http_request_new("GET", u, "GET ping");
+	multi_done = multi_ok = 0;
+	multi_msg[0] = '\0';
+	ck_assert_int_eq(aws_http_multi_add(h, r, on_done, NULL, &err), 0);
+	while (aws_http_multi_pending(h) > 0)
+		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
+	aws_http_free(h);
+	free(err);
+	return multi_ok ? 0 : HYPERTEST_ERR_HTTP;
+}
+
+static const int transports[] = {AWS_HTTP_CLIENT_BUILTIN, AWS_HTTP_CLIENT_CURL};
 
 START_TEST(test_bundle_parsed_once)
 {
@@ -256,6 +302,8 @@ START_TEST(test_bundle_parsed_once)
 	cfg.concurrency = 16;
 	blocking = aws_http_new(&cfg, &err);
 	cfg.concurrency = 300; /* two multi handles */
+	cfg.client = transports[_i];
+	cfg.max_handshakes = 8; /* builtin: the others wait for their turn */
 	async = aws_http_new(&cfg, &err);
 	ck_assert_ptr_nonnull(blocking);
 	ck_assert_ptr_nonnull(async);
@@ -280,6 +328,7 @@ START_TEST(test_bundle_parsed_once)
 	while (aws_http_multi_pending(async) > 0)
 		ck_assert_int_ge(aws_http_multi_wait(async, -1), 0);
 	ck_assert_int_eq(multi_done, 100);
+	ck_assert_str_eq(aws_http_transport(async), _i ? "curl" : "builtin");
 	ok += multi_ok;
 	ck_assert_int_eq(ok, 200);
 
@@ -307,6 +356,13 @@ START_TEST(test_wrong_ca_fails)
 	ck_assert_msg(strstr(aws_msg(err), "unable to get local issuer certificate") != NULL,
 	              "message: %s", aws_msg(err));
 	ck_assert_msg(strstr(aws_msg(err), "GET ping") != NULL, "message: %s", aws_msg(err));
+	/* the asynchronous mode, on both transports */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(get_async(tls, transports[i], server_url()), HYPERTEST_ERR_HTTP);
+		ck_assert_msg(strstr(multi_msg, "GET ping: ") &&
+		                  strstr(multi_msg, "unable to get local issuer certificate"),
+		              "message: %s", multi_msg);
+	}
 	aws_tls_unref(tls);
 	/* and the system's roots alone do not know the test CA either */
 	tls = aws_tls_new(NULL, NULL, NULL, &err);
@@ -316,6 +372,39 @@ START_TEST(test_wrong_ca_fails)
 	ck_assert_int_eq(get_once(tls, &err), HYPERTEST_ERR_HTTP);
 	ck_assert_msg(strstr(aws_msg(err), "unable to get local issuer certificate") != NULL,
 	              "message: %s", aws_msg(err));
+	aws_tls_unref(tls);
+	free(err);
+}
+END_TEST
+
+/* The builtin client verifies the peer's address (or name), and resumes
+ * TLS sessions from the shared cache. */
+START_TEST(test_builtin_verify_and_resume)
+{
+	char *err = NULL, u[128];
+	aws_tls *tls = aws_tls_new(pki.ca, NULL, NULL, &err);
+	server other;
+	int i;
+	ck_assert_msg(tls != NULL, "%s", aws_msg(err));
+	/* one after the other: the first a full handshake, the others resumed */
+	for (i = 0; i < 5; i++)
+		ck_assert_msg(get_async(tls, AWS_HTTP_CLIENT_BUILTIN, server_url()) == 0, "%s",
+		              multi_msg);
+	ck_assert_int_eq(counter(&srv, &srv.handshakes), 5);
+	ck_assert_int_eq(counter(&srv, &srv.resumed), 4);
+	/* by name: localhost is in the certificate (and SNI is sent) */
+	snprintf(u, sizeof u, "https://localhost:%d/ping", srv.port);
+	ck_assert_msg(get_async(tls, AWS_HTTP_CLIENT_BUILTIN, u) == 0, "%s", multi_msg);
+	/* 127.0.0.2 is not */
+	server_start_at(&other, "127.0.0.2");
+	snprintf(u, sizeof u, "https://127.0.0.2:%d/ping", other.port);
+	ck_assert_int_eq(get_async(tls, AWS_HTTP_CLIENT_BUILTIN, u), HYPERTEST_ERR_HTTP);
+	ck_assert_msg(strstr(multi_msg, "GET ping: ") && strstr(multi_msg, "IP address mismatch") &&
+	                  strstr(multi_msg, "127.0.0.2 port"),
+	              "message: %s", multi_msg);
+	ck_assert_int_eq(counter(&other, &other.handshakes), 0);
+	server_stop(&other);
+	ck_assert_uint_eq(aws_tls_store_loads(tls), 1);
 	aws_tls_unref(tls);
 	free(err);
 }
@@ -425,7 +514,8 @@ int main(void)
 	int failed;
 	tcase_set_timeout(tc, 300);
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_bundle_parsed_once);
+	tcase_add_loop_test(tc, test_bundle_parsed_once, 0, 2);
+	tcase_add_test(tc, test_builtin_verify_and_resume);
 	tcase_add_test(tc, test_wrong_ca_fails);
 	tcase_add_test(tc, test_ca_precedence);
 	suite_add_tcase(s, tc);

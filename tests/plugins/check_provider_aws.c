@@ -458,11 +458,26 @@ START_TEST(test_options)
 	ck_assert_ptr_nonnull(strstr(C.error, "option 'repository'"));
 	create_fails("[1]");
 	ck_assert_str_eq(C.error, "the options must be a JSON object");
+	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpClient\": \"libcurl\"}");
+	ck_assert_str_eq(C.error, "option 'httpClient' must be \"auto\", \"builtin\" or \"curl\"");
+	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpClient\": 1}");
+	ck_assert_str_eq(C.error, "option 'httpClient' must be \"auto\", \"builtin\" or \"curl\"");
+	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpClinet\": \"curl\"}");
+	ck_assert_str_eq(C.error, "unknown option 'httpClinet' (did you mean 'httpClient'?)");
 	void *self = create_ok("{\"functionName\": \"f\", \"bucketName\": \"b\", \"region\": "
 	                       "\"eu-west-1\", \"maxRetries\": 0, \"retryBudgetMs\": 10, "
 	                       "\"requestTimeout\": 2.5, \"s3ForcePathStyle\": true, \"profile\": "
 	                       "\"p\", \"logHttp\": false, \"baseImage\": \"alpine:3\"}");
 	OP(HYPERTEST_OP_DESTROY)(self);
+	for (int i = 0; i < 3; i++) {
+		static const char *const clients[] = {"auto", "builtin", "curl"};
+		char opts[160];
+		snprintf(opts, sizeof opts,
+		         "{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpClient\": \"%s\"}",
+		         clients[i]);
+		self = create_ok(opts);
+		OP(HYPERTEST_OP_DESTROY)(self);
+	}
 }
 END_TEST
 
@@ -725,9 +740,9 @@ START_TEST(test_invoke_2000)
 	fprintf(stderr, "check_provider_aws: %d invocations of 4 s, all in flight at once: %.2f s\n",
 	        N, wall);
 	free_invocations(inv, N);
-	/* the transfers are spread over libcurl multi handles of 256 at most */
-	ck_assert_msg(C.logs && strstr(C.logs, "at most 2000 transfers at once, over 8 libcurl "
-	                                       "multi handles"),
+	/* no proxy variable: the builtin client */
+	ck_assert_msg(C.logs && strstr(C.logs, "at most 2000 transfers at once, over the builtin "
+	                                       "HTTP/1.1 client"),
 	              "%s", C.logs ? C.logs : "no log");
 
 	/* a second wave finds the first one's connections idle in the multi

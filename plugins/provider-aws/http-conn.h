@@ -1,0 +1,114 @@
+/*
+ * http-conn.h - one connection of the builtin transport (http-conn.c):
+ * a non-blocking TCP connection, OpenSSL on it for https (the SSL_CTX of
+ * aws_tls_ctx, SNI, the peer's name or address verified), and the reader
+ * of an HTTP/1.1 response (status line, headers, a body delimited by
+ * Content-Length, chunked or by the close).  http-ev.c drives them.
+ */
+#ifndef HT_PROVIDER_AWS_HTTP_CONN_H
+#define HT_PROVIDER_AWS_HTTP_CONN_H
+
+#include <netdb.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <curl/curl.h>
+#include <openssl/ssl.h>
+
+#include "http-int.h"
+
+/* A host and port of the URLs of the client's requests. */
+typedef struct aws_hhost {
+	char *name;              /* lower case, IPv6 without brackets */
+	char *key;               /* "name:port": TLS sessions and connections */
+	int port, https;
+	int is_ip;               /* name is an address: verified as one, no SNI */
+	struct addrinfo *ai;     /* resolved once (getaddrinfo), IPv4 and IPv6 */
+	aws_hconn *idle;         /* idle connections, the last one used first */
+	size_t nidle;
+	struct aws_hhost *next;
+} aws_hhost;
+
+enum { HC_CONNECTING, HC_HANDSHAKE, HC_SENDING, HC_RECEIVING, HC_IDLE };
+
+/* The reader of one response. */
+typedef struct aws_hparser {
+	int state;                   /* PS_* of http-conn.c */
+	int head;                    /* the answer to a HEAD: no body */
+	long status;
+	int minor;                   /* HTTP/1.minor */
+	int close;                   /* the connection ends with this response */
+	int keep_alive;              /* Connection: keep-alive (HTTP/1.0) */
+	int chunked, has_length;
+	unsigned long long left;     /* of the body (Content-Length) or of the chunk */
+	unsigned long long received; /* bytes of the response so far */
+	htp_buf line;                /* a line not complete yet */
+} aws_hparser;
+
+/* What the reader hands over: header lines (the status line included,
+ * with their CRLF) and body bytes; 0, or -1 to stop. */
+typedef struct aws_hparse_cb {
+	int (*header)(void *ud, const char *line, size_t len);
+	int (*body)(void *ud, const char *data, size_t len);
+	void *ud;
+} aws_hparse_cb;
+
+enum { HP_MORE = 0, HP_DONE = 1, HP_BAD = -1, HP_STOP = -2 };
+
+void aws_hparse_reset(aws_hparser *p, int head);
+void aws_hparse_free(aws_hparser *p);
+/* Read n bytes of the response: HP_MORE (all used), HP_DONE (the response
+ * is complete after *used bytes), HP_BAD (not HTTP/1.x: why set), HP_STOP
+ * (a callback said stop). */
+int aws_hparse_feed(aws_hparser *p, const char *data, size_t n, size_t *used,
+                    const aws_hparse_cb *cb, char *why, size_t size);
+/* The connection closed: CURLE_OK when that ends the response (a body
+ * delimited by the close), else what is missing (why set). */
+CURLcode aws_hparse_eof(const aws_hparser *p, char *why, size_t size);
+
+struct aws_hconn {
+	aws_hhost *host;
+	int fd;
+	SSL *ssl;
+	int state;                   /* HC_* */
+	unsigned events;             /* watched in the epoll set */
+	const struct addrinfo *ai;   /* the address tried or connected */
+	long long started;           /* monotonic ms the connection began */
+	long long deadline;          /* to be connected (TLS included) by, ms */
+	int reused;                  /* a response was read on it before */
+	int in_connecting;           /* in the transport's deadline list */
+	int trim;                    /* SSL_free_buffers may be called */
+	aws_hconn *next, *prev;      /* its host's idle list, or the connecting list */
+	transfer *t;                 /* the transfer it serves */
+	aws_hparser p;
+};
+
+/* Results of the steps below. */
+enum { HC_AGAIN = 0, HC_OK = 1, HC_ERROR = -1, HC_EOF = -2 };
+
+/* Start connecting c->ai (a non-blocking socket in epfd with c as its
+ * data): HC_AGAIN (in progress), HC_OK (connected), HC_ERROR (errno). */
+int aws_hconn_open(aws_hconn *c, int epfd);
+/* The connect in progress: HC_OK or HC_ERROR (errno). */
+int aws_hconn_connected(aws_hconn *c);
+/* The TLS handshake (started on the first call): HC_AGAIN (the events to
+ * wait for are set), HC_OK, or HC_ERROR with *cc and why. */
+int aws_hconn_handshake(aws_hconn *c, int epfd, aws_tls *tls, CURLcode *cc, char *why,
+                        size_t size);
+/* Write from data; *n the bytes written.  HC_OK (all), HC_AGAIN, HC_ERROR
+ * (why set). */
+int aws_hconn_write(aws_hconn *c, int epfd, const char *data, size_t len, size_t *n, char *why,
+                    size_t size);
+/* Read into buf: > 0 bytes, HC_AGAIN, HC_EOF, HC_ERROR (why set). */
+ssize_t aws_hconn_read(aws_hconn *c, int epfd, char *buf, size_t size, char *why, size_t wsize);
+/* Drop the TLS buffers of a connection with nothing pending. */
+void aws_hconn_trim(aws_hconn *c);
+/* Is an idle connection still usable (not closed by the server, nothing
+ * unexpected to read)? */
+int aws_hconn_alive(aws_hconn *c);
+/* Watch these events (EPOLLIN, EPOLLOUT). */
+void aws_hconn_want(aws_hconn *c, int epfd, unsigned events);
+/* Close the socket and free the SSL (c itself stays the caller's). */
+void aws_hconn_close(aws_hconn *c, int epfd);
+
+#endif /* HT_PROVIDER_AWS_HTTP_CONN_H */

@@ -1,0 +1,885 @@
+/*
+ * http-ev.c - the builtin transport of the asynchronous mode: connections
+ * (http-conn.c) on the client's epoll set, kept alive per host and port
+ * and reused, at most cfg.concurrency of them; a queue of the attempts
+ * waiting for one; the deadlines (connect, attempt) in lists ordered by
+ * when they were set, since each kind has one duration; names resolved
+ * once per host.
+ *
+ * An attempt ends in a CURLcode and a detail (t->errbuf) in libcurl's
+ * words, so that http.c's outcome (retries, messages) is the same for
+ * both transports.  A reused connection that dies before a byte of the
+ * answer (the server closed it while idle, or reset it) gets the request
+ * again on a new connection, once, without counting an attempt: what
+ * libcurl does.
+ *
+ * Everything runs in the thread that drives the client (multi_wait), so
+ * nothing here locks; finished attempts are queued for http-multi.c to
+ * collect once the event is handled.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "http-conn.h"
+
+
+typedef struct tqueue {
+	transfer *head, *tail;
+} tqueue;
+
+struct aws_hev {
+	aws_hhost *hosts;
+	size_t nconns;         /* open connections */
+	aws_hconn *connecting; /* connections not ready yet, oldest first (deadline) */
+	aws_hconn *connecting_tail;
+	size_t nconnecting;
+	size_t warming;        /* warm-up requests not finished */
+	size_t opened;         /* connections opened so far */
+	aws_hconn *dead;       /* closed, to be freed (aws_hev_reap) */
+	tqueue wait;           /* attempts waiting for a connection (wnext) */
+	tqueue done;           /* finished attempts (wnext) */
+	transfer *timed[2], *timed_tail[2]; /* attempts with a deadline: [1] the warm-up's */
+	int dispatching, again, held;
+	char rbuf[16384];
+};
+
+/* ---- small lists ------------------------------------------------------------------------ */
+
+static void q_push(tqueue *q, transfer *t)
+{
+	t->wnext = NULL;
+	if (q->tail)
+		q->tail->wnext = t;
+	else
+		q->head = t;
+	q->tail = t;
+}
+
+static transfer *q_pop(tqueue *q)
+{
+	transfer *t = q->head;
+	if (t) {
+		q->head = t->wnext;
+		if (!q->head)
+			q->tail = NULL;
+		t->wnext = NULL;
+	}
+	return t;
+}
+
+static void q_remove(tqueue *q, transfer *t)
+{
+	transfer *prev = NULL, *x;
+	for (x = q->head; x && x != t; x = x->wnext)
+		prev = x;
+	if (!x)
+		return;
+	if (prev)
+		prev->wnext = t->wnext;
+	else
+		q->head = t->wnext;
+	if (q->tail == t)
+		q->tail = prev;
+	t->wnext = NULL;
+}
+
+static void timed_remove(aws_hev *ev, transfer *t)
+{
+	int k = t->warm ? 1 : 0;
+	if (!t->in_timed)
+		return;
+	if (t->tprev)
+		t->tprev->tnext = t->tnext;
+	else
+		ev->timed[k] = t->tnext;
+	if (t->tnext)
+		t->tnext->tprev = t->tprev;
+	else
+		ev->timed_tail[k] = t->tprev;
+	t->tnext = t->tprev = NULL;
+	t->in_timed = 0;
+}
+
+static void timed_push(aws_hev *ev, transfer *t)
+{
+	int k = t->warm ? 1 : 0;
+	t->tnext = NULL;
+	t->tprev = ev->timed_tail[k];
+	if (ev->timed_tail[k])
+		ev->timed_tail[k]->tnext = t;
+	else
+		ev->timed[k] = t;
+	ev->timed_tail[k] = t;
+	t->in_timed = 1;
+}
+
+static void connecting_remove(aws_hev *ev, aws_hconn *c)
+{
+	if (!c->in_connecting)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		ev->connecting = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		ev->connecting_tail = c->prev;
+	c->next = c->prev = NULL;
+	c->in_connecting = 0;
+	ev->nconnecting--;
+}
+
+static void idle_remove(aws_hconn *c)
+{
+	aws_hhost *host = c->host;
+	if (c->state != HC_IDLE)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		host->idle = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
+	c->state = HC_SENDING; /* out of the list */
+	host->nidle--;
+}
+
+/* ---- hosts and URLs ----------------------------------------------------------------------- */
+
+/* scheme://host[:port]/path?query: the host entry and the request target */
+static int parse_url(aws_http *h, const char *url, aws_hhost **hostp, const char **target)
+{
+	aws_hev *ev = h->ev;
+	const char *p, *hs, *he, *ps = NULL;
+	int https, port;
+	char name[256];
+	aws_hhost *host;
+	if (strncasecmp(url, "https://", 8) == 0)
+		https = 1, p = url + 8;
+	else if (strncasecmp(url, "http://", 7) == 0)
+		https = 0, p = url + 7;
+	else
+		return -1;
+	hs = p;
+	if (*p == '[') {
+		he = strchr(p, ']');
+		if (!he)
+			return -1;
+		hs = p + 1;
+		p = he + 1;
+	} else {
+		p += strcspn(p, ":/?#");
+		he = p;
+	}
+	if (*p == ':')
+		ps = ++p, p += strspn(p, "0123456789");
+	if (*p && *p != '/' && *p != '?')
+		return -1;
+	port = ps && p > ps ? atoi(ps) : https ? 443 : 80;
+	if (he == hs || (size_t)(he - hs) >= sizeof name || port <= 0 || port > 65535)
+		return -1;
+	for (size_t i = 0; i < (size_t)(he - hs); i++)
+		name[i] = (char)tolower((unsigned char)hs[i]);
+	name[he - hs] = '\0';
+	*target = p;
+	for (host = ev->hosts; host; host = host->next)
+		if (host->port == port && host->https == https && strcmp(host->name, name) == 0) {
+			*hostp = host;
+			return 0;
+		}
+	if (!(host = calloc(1, sizeof *host)))
+		return -2;
+	host->name = strdup(name);
+	host->port = port;
+	host->https = https;
+	if (!host->name || asprintf(&host->key, "%s:%d", name, port) < 0) {
+		host->key = NULL;
+		free(host->name);
+		free(host);
+		return -2;
+	}
+	{
+		unsigned char buf[sizeof(struct in6_addr)];
+		host->is_ip = inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
+	}
+	host->next = ev->hosts;
+	ev->hosts = host;
+	*hostp = host;
+	return 0;
+}
+
+/* getaddrinfo once per host; 0 or its error */
+static int resolve(aws_hhost *host)
+{
+	struct addrinfo hints;
+	char port[16];
+	if (host->ai)
+		return 0;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM; /* every family: the ones that fail are passed over */
+	snprintf(port, sizeof port, "%d", host->port);
+	return getaddrinfo(host->name, port, &hints, &host->ai);
+}
+
+int aws_hev_build(aws_http *h, transfer *t, const struct curl_slist *headers, const char *method,
+                  const char *url, const void *body, size_t body_len, char **err)
+{
+	const char *target;
+	const struct curl_slist *l;
+	int rc, has_ua = 0, has_accept = 0;
+	htp_buf *b = &t->reqbuf;
+	if (!h->ev && aws_hev_init(h) < 0)
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	if ((rc = parse_url(h, url, &t->hhost, &target)) != 0)
+		return rc == -2 ? aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory")
+		                : aws_fail(err, HYPERTEST_ERR_INVALID, "\"%s\" is not an http(s) URL", url);
+	b->len = 0;
+	t->sent = 0;
+	rc = htp_buf_addf(b, "%s %s%.*s HTTP/1.1\r\n", method, *target == '/' ? "" : "/",
+	                  (int)strcspn(target, "#"), target);
+	for (l = headers; rc == 0 && l; l = l->next) {
+		const char *colon = strchr(l->data, ':');
+		/* "Name:" with nothing after: a header libcurl would not send */
+		if (colon && colon[1] == '\0')
+			continue;
+		has_ua |= strncasecmp(l->data, "user-agent:", 11) == 0;
+		has_accept |= strncasecmp(l->data, "accept:", 7) == 0;
+		rc = htp_buf_addf(b, "%s\r\n", l->data);
+	}
+	if (rc == 0 && !has_ua)
+		rc = htp_buf_str(b, "User-Agent: hypertest-aws\r\n");
+	if (rc == 0 && !has_accept)
+		rc = htp_buf_str(b, "Accept: */*\r\n");
+	if (rc == 0 && (body_len || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+	                             strcmp(method, "DELETE") != 0)))
+		rc = htp_buf_addf(b, "Content-Length: %zu\r\n", body_len);
+	if (rc == 0)
+		rc = htp_buf_str(b, "\r\n");
+	if (rc == 0 && body_len)
+		rc = htp_buf_add(b, body, body_len);
+	if (rc != 0) {
+		htp_buf_free(b);
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* ---- the transport's life ------------------------------------------------------------------ */
+
+int aws_hev_init(aws_http *h)
+{
+	if (!h->ev && !(h->ev = calloc(1, sizeof *h->ev)))
+		return -1;
+	return 0;
+}
+
+/* Close c; its memory is freed by aws_hev_reap, once the events of the
+ * batch being handled, which may name it, are done with. */
+static void conn_free(aws_http *h, aws_hconn *c)
+{
+	aws_hconn_close(c, h->epfd);
+	aws_hparse_free(&c->p);
+	c->t = NULL;
+	c->next = h->ev->dead;
+	h->ev->dead = c;
+	h->ev->nconns--;
+}
+
+void aws_hev_reap(aws_http *h)
+{
+	aws_hconn *c;
+	while (h->ev && (c = h->ev->dead)) {
+		h->ev->dead = c->next;
+		free(c);
+	}
+}
+
+void aws_hev_release(aws_http *h)
+{
+	aws_hev *ev = h->ev;
+	aws_hconn *c;
+	aws_hhost *host;
+	if (!ev)
+		return;
+	/* connections that serve a transfer are closed with it (aws_hev_drop) */
+	while ((c = ev->connecting)) {
+		connecting_remove(ev, c);
+		if (c->t)
+			c->t->conn = NULL;
+		conn_free(h, c);
+	}
+	while ((host = ev->hosts)) {
+		while ((c = host->idle)) {
+			idle_remove(c);
+			conn_free(h, c);
+		}
+		ev->hosts = host->next;
+		if (host->ai)
+			freeaddrinfo(host->ai);
+		free(host->name);
+		free(host->key);
+		free(host);
+	}
+	aws_hev_reap(h);
+	free(ev);
+	h->ev = NULL;
+}
+
+/* ---- attempts ----------------------------------------------------------------------------------- */
+
+static void vlog(aws_http *h, transfer *t, const char *fmt, ...) AWS_PRINTF(3, 4);
+static void vlog(aws_http *h, transfer *t, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	if (!h->cfg.verbose || !h->cfg.log || t->warm)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	aws_http_log_lines(h, "* ", line, strlen(line));
+}
+
+/* t's attempt is over with cc (its detail in t->errbuf). */
+static void dispatch(aws_http *h);
+
+/* A warm-up request is over: once none is left, the requests waiting
+ * for their connections may open others. */
+static void warm_over(aws_http *h, transfer *t)
+{
+	if (!t->warming)
+		return;
+	t->warming = 0;
+	if (--h->ev->warming == 0)
+		dispatch(h);
+}
+
+static void finish(aws_http *h, transfer *t, CURLcode cc)
+{
+	timed_remove(h->ev, t);
+	if (t->in_wait) {
+		q_remove(&h->ev->wait, t);
+		t->in_wait = 0;
+	}
+	t->conn = NULL;
+	t->cc = cc;
+	htp_buf_free(&t->reqbuf);
+	q_push(&h->ev->done, t);
+	warm_over(h, t);
+}
+
+static int try_start(aws_http *h, transfer *t);
+
+/* Start what waits for a connection, while connections can be had. */
+static void dispatch(aws_http *h)
+{
+	aws_hev *ev = h->ev;
+	if (ev->held)
+		return;
+	if (ev->dispatching) {
+		ev->again = 1;
+		return;
+	}
+	ev->dispatching = 1;
+	do {
+		ev->again = 0;
+		while (ev->wait.head) {
+			transfer *t = q_pop(&ev->wait);
+			t->in_wait = 0;
+			if (!try_start(h, t)) {
+				t->wnext = ev->wait.head;
+				ev->wait.head = t;
+				if (!ev->wait.tail)
+					ev->wait.tail = t;
+				t->in_wait = 1;
+				break;
+			}
+		}
+	} while (ev->again);
+	ev->dispatching = 0;
+}
+
+/* Close c (in no list but the connecting one) and let a waiting attempt
+ * have its place. */
+static void conn_close(aws_http *h, aws_hconn *c)
+{
+	connecting_remove(h->ev, c);
+	idle_remove(c);
+	conn_free(h, c);
+	dispatch(h);
+}
+
+/* c failed with cc (fmt: the detail, which names the host and port). */
+static void conn_fail(aws_http *h, aws_hconn *c, CURLcode cc, const char *fmt, ...)
+    AWS_PRINTF(4, 5);
+static void conn_fail(aws_http *h, aws_hconn *c, CURLcode cc, const char *fmt, ...)
+{
+	transfer *t = c->t;
+	int retry = c->reused && c->p.received == 0 && t && !t->resent &&
+	            (cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING || cc == CURLE_SEND_ERROR);
+	va_list ap;
+	if (t) {
+		va_start(ap, fmt);
+		vsnprintf(t->errbuf, sizeof t->errbuf, fmt, ap);
+		va_end(ap);
+		t->conn = NULL;
+	}
+	c->t = NULL;
+	conn_close(h, c);
+	if (!t)
+		return;
+	if (retry) {
+		/* the server closed a kept-alive connection: a new one, once */
+		vlog(h, t, "Connection died, retrying a fresh connect (%s)", t->errbuf);
+		t->errbuf[0] = '\0';
+		t->resent = 1;
+		t->fresh = 1;
+		t->sent = 0;
+		aws_headers_free(&t->resp.headers);
+		if (!t->reqbuf.len) { /* freed once it was out */
+			char *err = NULL;
+			if (aws_http_rebuild(h, t, &err) != 0) {
+				snprintf(t->errbuf, sizeof t->errbuf, "%s", aws_msg(err));
+				free(err);
+				finish(h, t, CURLE_SEND_ERROR);
+				return;
+			}
+			free(err);
+		}
+		if (!try_start(h, t)) {
+			t->in_wait = 1;
+			q_push(&h->ev->wait, t);
+		}
+		return;
+	}
+	finish(h, t, cc);
+}
+
+static void send_request(aws_http *h, aws_hconn *c);
+static void connect_next(aws_http *h, aws_hconn *c, int err);
+
+/* Connected (TLS included): the request goes out. */
+static void ready(aws_http *h, aws_hconn *c)
+{
+	int was = c->in_connecting;
+	connecting_remove(h->ev, c);
+	aws_hconn_trim(c);
+	c->state = HC_SENDING;
+	send_request(h, c);
+	if (was)
+		dispatch(h); /* another may start its handshake */
+}
+
+static void handshake(aws_http *h, aws_hconn *c)
+{
+	char why[CURL_ERROR_SIZE - 64];
+	CURLcode cc = CURLE_SSL_CONNECT_ERROR;
+	int r = aws_hconn_handshake(c, h->epfd, h->tls, &cc, why, sizeof why);
+	if (r == HC_AGAIN)
+		return;
+	if (r == HC_ERROR) {
+		conn_fail(h, c, cc, "%s (TLS with %s port %d)", why, c->host->name, c->host->port);
+		return;
+	}
+	if (c->t)
+		vlog(h, c->t, "SSL connection using %s / %s%s", SSL_get_version(c->ssl),
+		     SSL_get_cipher(c->ssl), SSL_session_reused(c->ssl) ? " (session resumed)" : "");
+	ready(h, c);
+}
+
+static void connected(aws_http *h, aws_hconn *c)
+{
+	if (c->t)
+		vlog(h, c->t, "Connected to %s port %d", c->host->name, c->host->port);
+	if (c->host->https) {
+		c->state = HC_HANDSHAKE;
+		handshake(h, c);
+	} else {
+		ready(h, c);
+	}
+}
+
+/* Try c->ai, then the addresses after it; err: why the one before failed. */
+static void connect_next(aws_http *h, aws_hconn *c, int err)
+{
+	for (; c->ai; c->ai = c->ai->ai_next) {
+		int r = aws_hconn_open(c, h->epfd);
+		if (r == HC_AGAIN)
+			return;
+		if (r == HC_OK) {
+			connected(h, c);
+			return;
+		}
+		err = errno;
+	}
+	conn_fail(h, c, CURLE_COULDNT_CONNECT, "Failed to connect to %s port %d after %lld ms: %s",
+	          c->host->name, c->host->port, (long long)(htp_now_ms() - c->started),
+	          strerror(err ? err : ECONNREFUSED));
+}
+
+/* A new connection for t (a place is free). */
+static void conn_open(aws_http *h, aws_hhost *host, transfer *t)
+{
+	aws_hev *ev = h->ev;
+	aws_hconn *c = calloc(1, sizeof *c);
+	if (!c) {
+		snprintf(t->errbuf, sizeof t->errbuf, "out of memory");
+		finish(h, t, CURLE_OUT_OF_MEMORY);
+		return;
+	}
+	c->fd = -1;
+	c->host = host;
+	c->ai = host->ai;
+	c->t = t;
+	t->conn = c;
+	c->state = HC_CONNECTING;
+	c->started = htp_now_ms();
+	c->deadline = c->started + h->cfg.connect_timeout_ms;
+	ev->nconns++;
+	ev->opened++;
+	c->prev = ev->connecting_tail;
+	if (ev->connecting_tail)
+		ev->connecting_tail->next = c;
+	else
+		ev->connecting = c;
+	ev->connecting_tail = c;
+	c->in_connecting = 1;
+	ev->nconnecting++;
+	connect_next(h, c, 0);
+}
+
+/* An idle connection to close for a place, or NULL. */
+static aws_hconn *any_idle(aws_hev *ev)
+{
+	for (aws_hhost *host = ev->hosts; host; host = host->next)
+		if (host->idle)
+			return host->idle;
+	return NULL;
+}
+
+/* Put t on a connection: an idle one of its host (unless t->fresh), else a
+ * new one if there is room.  0: none to be had now. */
+static int try_start(aws_http *h, transfer *t)
+{
+	aws_hev *ev = h->ev;
+	aws_hhost *host = t->hhost;
+	aws_hconn *c;
+	int gai;
+	while (!t->fresh && (c = host->idle)) {
+		idle_remove(c);
+		if (!aws_hconn_alive(c)) {
+			conn_free(h, c);
+			continue;
+		}
+		c->t = t;
+		t->conn = c;
+		c->state = HC_SENDING;
+		vlog(h, t, "Re-using existing connection with host %s port %d", host->name, host->port);
+		send_request(h, c);
+		return 1;
+	}
+	/* while the warm-up's requests are out, requests wait for their
+	 * connections rather than open others */
+	if (!t->warm && ev->warming)
+		return 0;
+	if (host->https && ev->nconnecting >= (size_t)h->cfg.max_handshakes)
+		return 0;
+	if (ev->nconns >= (size_t)h->cfg.concurrency) {
+		if (!(c = any_idle(ev)))
+			return 0;
+		idle_remove(c);
+		conn_free(h, c);
+	}
+	if ((gai = resolve(host)) != 0) {
+		snprintf(t->errbuf, sizeof t->errbuf, "Could not resolve host: %s (%s)", host->name,
+		         gai_strerror(gai));
+		finish(h, t, CURLE_COULDNT_RESOLVE_HOST);
+		return 1;
+	}
+	conn_open(h, host, t);
+	return 1;
+}
+
+void aws_hev_start(aws_http *h, transfer *t)
+{
+	aws_hev *ev = h->ev;
+	long long now = htp_now_ms();
+	long ms = t->warm ? 2 * h->cfg.connect_timeout_ms : h->cfg.timeout_ms;
+	t->cc = 0;
+	t->conn = NULL;
+	t->resent = 0;
+	if (!t->warm)
+		t->fresh = 0; /* a request goes out again on a new connection once */
+	t->deadline = ms > 0 ? now + ms : -1;
+	if (ms > 0)
+		timed_push(ev, t);
+	if (t->warm) {
+		t->warming = 1;
+		ev->warming++;
+	}
+	if (ev->wait.head || !try_start(h, t)) {
+		t->in_wait = 1;
+		q_push(&ev->wait, t);
+	}
+}
+
+void aws_hev_drop(aws_http *h, transfer *t)
+{
+	aws_hev *ev = h->ev;
+	if (!ev)
+		return;
+	timed_remove(ev, t);
+	if (t->in_wait) {
+		q_remove(&ev->wait, t);
+		t->in_wait = 0;
+	}
+	q_remove(&ev->done, t);
+	if (t->conn) {
+		aws_hconn *c = t->conn;
+		c->t = NULL;
+		t->conn = NULL;
+		conn_close(h, c);
+	}
+	htp_buf_free(&t->reqbuf);
+	warm_over(h, t);
+}
+
+void aws_hev_hold(aws_http *h, int on)
+{
+	if (!h->ev)
+		return;
+	h->ev->held = on;
+	if (!on)
+		dispatch(h);
+}
+
+size_t aws_hev_opened(const aws_http *h)
+{
+	return h->ev ? h->ev->opened : 0;
+}
+
+/* ---- requests and responses ------------------------------------------------------------------ */
+
+static void send_request(aws_http *h, aws_hconn *c)
+{
+	transfer *t = c->t;
+	char why[CURL_ERROR_SIZE - 64];
+	size_t n = 0;
+	int r;
+	if (t->sent == 0) /* what is read from now on is t's answer */
+		aws_hparse_reset(&c->p, strncmp(t->reqbuf.data, "HEAD ", 5) == 0);
+	if (t->sent == 0 && h->cfg.verbose && !t->warm) {
+		const char *end = memmem(t->reqbuf.data, t->reqbuf.len, "\r\n\r\n", 4);
+		if (end)
+			aws_http_log_lines(h, "> ", t->reqbuf.data, (size_t)(end - t->reqbuf.data));
+	}
+	r = aws_hconn_write(c, h->epfd, t->reqbuf.data + t->sent, t->reqbuf.len - t->sent, &n, why,
+	                    sizeof why);
+	t->sent += n;
+	if (r == HC_AGAIN)
+		return;
+	if (r == HC_ERROR) {
+		conn_fail(h, c, CURLE_SEND_ERROR, "%s (%s port %d)", why, c->host->name, c->host->port);
+		return;
+	}
+	c->state = HC_RECEIVING;
+	htp_buf_free(&t->reqbuf); /* built again if it must go out again */
+	aws_hconn_trim(c);
+	aws_hconn_want(c, h->epfd, EPOLLIN);
+}
+
+static int on_header(void *ud, const char *line, size_t len)
+{
+	aws_hconn *c = ud;
+	transfer *t = c->t;
+	if (t->warm)
+		return 0;
+	if (t->h->cfg.verbose)
+		aws_http_log_lines(t->h, "< ", line, len);
+	t->hstatus = c->p.status;
+	return aws_http_on_header(t, line, len) == len ? 0 : -1;
+}
+
+static int on_body(void *ud, const char *data, size_t len)
+{
+	aws_hconn *c = ud;
+	transfer *t = c->t;
+	if (t->warm || len == 0)
+		return 0;
+	return aws_http_on_body(t, data, len) == len ? 0 : -1;
+}
+
+/* The response is complete: c idle (kept alive) or closed. */
+static void response_done(aws_http *h, aws_hconn *c, int leftover)
+{
+	transfer *t = c->t;
+	c->t = NULL;
+	t->conn = NULL;
+	t->hstatus = c->p.status;
+	c->reused = 1;
+	if (c->p.close || leftover) {
+		conn_close(h, c);
+	} else {
+		aws_hhost *host = c->host;
+		c->state = HC_IDLE;
+		c->prev = NULL;
+		c->next = host->idle;
+		if (host->idle)
+			host->idle->prev = c;
+		host->idle = c;
+		host->nidle++;
+		aws_hconn_trim(c);
+		aws_hconn_want(c, h->epfd, EPOLLIN);
+	}
+	finish(h, t, CURLE_OK);
+	dispatch(h);
+}
+
+static void receive(aws_http *h, aws_hconn *c)
+{
+	aws_hparse_cb cb = {on_header, on_body, c};
+	char why[CURL_ERROR_SIZE - 64];
+	for (;;) {
+		ssize_t n = aws_hconn_read(c, h->epfd, h->ev->rbuf, sizeof h->ev->rbuf, why, sizeof why);
+		size_t used = 0;
+		int r;
+		if (n == HC_AGAIN) {
+			aws_hconn_trim(c);
+			return;
+		}
+		if (n == HC_ERROR) {
+			conn_fail(h, c, CURLE_RECV_ERROR, "%s (%s port %d)", why, c->host->name,
+			          c->host->port);
+			return;
+		}
+		if (n == HC_EOF) {
+			CURLcode cc = aws_hparse_eof(&c->p, why, sizeof why);
+			if (cc == CURLE_OK) {
+				c->p.close = 1;
+				response_done(h, c, 0);
+			} else {
+				conn_fail(h, c, cc, "%s (%s port %d)", why, c->host->name, c->host->port);
+			}
+			return;
+		}
+		r = aws_hparse_feed(&c->p, h->ev->rbuf, (size_t)n, &used, &cb, why, sizeof why);
+		if (r == HP_DONE) {
+			response_done(h, c, used < (size_t)n);
+			return;
+		}
+		if (r == HP_STOP) {
+			snprintf(c->t->errbuf, sizeof c->t->errbuf, "Failure writing output to destination");
+			transfer *t = c->t;
+			c->t = NULL;
+			t->conn = NULL;
+			conn_close(h, c);
+			finish(h, t, CURLE_WRITE_ERROR);
+			return;
+		}
+		if (r == HP_BAD) {
+			conn_fail(h, c, CURLE_WEIRD_SERVER_REPLY, "%s (%s port %d)", why, c->host->name,
+			          c->host->port);
+			return;
+		}
+	}
+}
+
+void aws_hev_event(aws_http *h, const struct epoll_event *e)
+{
+	aws_hconn *c = e->data.ptr;
+	if (c->fd < 0)
+		return; /* closed by an event before in the batch */
+	switch (c->state) {
+	case HC_CONNECTING:
+		if (aws_hconn_connected(c) == HC_OK) {
+			connected(h, c);
+		} else {
+			int err = errno;
+			c->ai = c->ai->ai_next;
+			connect_next(h, c, err);
+		}
+		break;
+	case HC_HANDSHAKE:
+		handshake(h, c);
+		break;
+	case HC_SENDING:
+		send_request(h, c);
+		break;
+	case HC_RECEIVING:
+		receive(h, c);
+		break;
+	case HC_IDLE:
+		/* closed by the server, or something nobody asked for */
+		if (!aws_hconn_alive(c))
+			conn_close(h, c);
+		else
+			aws_hconn_trim(c);
+		break;
+	}
+}
+
+long aws_hev_timers(aws_http *h)
+{
+	aws_hev *ev = h->ev;
+	long long now = htp_now_ms(), next = -1;
+	aws_hconn *c;
+	int k;
+	if (!ev)
+		return -1;
+	while ((c = ev->connecting) && c->deadline <= now)
+		conn_fail(h, c, CURLE_OPERATION_TIMEDOUT,
+		          "Connection timed out after %lld milliseconds (connecting to %s port %d)",
+		          now - c->started, c->host->name, c->host->port);
+	if (ev->connecting)
+		next = ev->connecting->deadline;
+	for (k = 0; k < 2; k++) {
+		transfer *t;
+		while ((t = ev->timed[k]) && t->deadline <= now) {
+			aws_hconn *tc = t->conn;
+			unsigned long long got = tc ? tc->p.received : 0;
+			long ms = t->warm ? 2 * h->cfg.connect_timeout_ms : h->cfg.timeout_ms;
+			snprintf(t->errbuf, sizeof t->errbuf,
+			         "Operation timed out after %ld milliseconds with %llu bytes received (%s "
+			         "port %d)",
+			         ms, got, t->hhost->name, t->hhost->port);
+			if (tc) {
+				tc->t = NULL;
+				t->conn = NULL;
+				conn_close(h, tc);
+			}
+			finish(h, t, CURLE_OPERATION_TIMEDOUT);
+		}
+		if (t && (next < 0 || t->deadline < next))
+			next = t->deadline;
+	}
+	return next < 0 ? -1 : next - now < 0 ? 0 : (long)(next - now);
+}
+
+void aws_hev_poll(aws_http *h)
+{
+	struct epoll_event e[256];
+	int n, i;
+	if (!h->ev || !h->ev->wait.head)
+		return;
+	n = epoll_wait(h->epfd, e, (int)(sizeof e / sizeof *e), 0);
+	for (i = 0; i < n; i++)
+		aws_hev_event(h, &e[i]);
+	aws_hev_reap(h);
+}
+
+transfer *aws_hev_finished(aws_http *h)
+{
+	return h->ev ? q_pop(&h->ev->done) : NULL;
+}
