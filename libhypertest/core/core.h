@@ -210,7 +210,11 @@ int ht_plugins_scan(hypertest *h);
 void ht_registry_free(ht_plugin_registry *reg);
 /* Find a loaded plugin by kind and name; error lists what was found. */
 int ht_plugin_find(hypertest *h, int kind, const char *name, ht_plugin **out);
+/* The same without an error: NULL when there is none. */
+ht_plugin *ht_plugin_lookup(hypertest *h, int kind, const char *name);
 hypertest_fn ht_op(const ht_plugin *p, int id);
+/* Close the modules of every plugin but keep[0..n) (NULLs allowed). */
+void ht_plugins_release_unused(ht_plugin_registry *reg, const ht_plugin *const *keep, size_t n);
 /* Create an instance of the configured plugin of a section ("testRunner",
  * "cloudProvider"). */
 int ht_instance_create(hypertest *h, int kind, ht_instance **out);

@@ -186,6 +186,28 @@ int ht_function_handle(struct hypertest_function *fn, const char *payload, size_
 	return HYPERTEST_OK;
 }
 
+/* A function serves with one provider and one runner: the other modules
+ * of the plugin path are closed (ht_plugins_release_unused) before those
+ * two are created, so that the holes the closing leaves in the heap are
+ * filled by their allocations rather than left for every child of a fork
+ * server to copy.  When either is missing nothing is closed: the error
+ * lists what was found. */
+static void keep_own_plugins(hypertest *h)
+{
+	const ht_plugin *keep[2];
+
+	if (ht_plugins_scan(h) != HYPERTEST_OK) {
+		ht_err_clear(&h->err);
+		return;
+	}
+	keep[0] = ht_plugin_lookup(h, HYPERTEST_KIND_PROVIDER,
+	                           ht_config_plugin_name(h->cfg, "cloudProvider"));
+	keep[1] = ht_plugin_lookup(h, HYPERTEST_KIND_RUNNER,
+	                           ht_config_plugin_name(h->cfg, "testRunner"));
+	if (keep[0] && keep[1])
+		ht_plugins_release_unused(&h->reg, keep, 2);
+}
+
 int hypertest_function_serve(hypertest *h)
 {
 	struct hypertest_function fn;
@@ -196,8 +218,10 @@ int hypertest_function_serve(hypertest *h)
 		return HYPERTEST_ERR_INVALID;
 	memset(&fn, 0, sizeof fn);
 	fn.h = h;
-	if ((rc = ht_require_config(h)) ||
-	    (rc = ht_instance_create(h, HYPERTEST_KIND_PROVIDER, &fn.provider)))
+	if ((rc = ht_require_config(h)))
+		goto out;
+	keep_own_plugins(h);
+	if ((rc = ht_instance_create(h, HYPERTEST_KIND_PROVIDER, &fn.provider)))
 		goto out;
 	/* Without a runner the provider still serves: it reports why to its
 	 * platform (HYPERTEST_CORE_FUNCTION_INIT_ERROR), and every invocation

@@ -140,6 +140,43 @@ int ht_module_register(struct hypertest_core *core, int kind, const char *name,
 	return HYPERTEST_OK;
 }
 
+/* Close every module but the ones of keep[0..n): a function serves with
+ * one provider and one runner, and each module left loaded (and the
+ * libraries it pulls in: the aws provider alone maps some thirty) is
+ * mappings that every fork of a fork server copies and every exit tears
+ * down.  The released modules' plugins stay listed, failed, with nothing
+ * to call. */
+void ht_plugins_release_unused(ht_plugin_registry *reg, const ht_plugin *const *keep, size_t n)
+{
+	size_t i, j, k;
+
+	pthread_mutex_lock(&ltdl_lock);
+	for (i = 0; i < reg->nmodules; i++) {
+		ht_module *m = reg->modules[i];
+		int used = 0;
+		for (k = 0; k < n && !used; k++)
+			used = keep[k] && keep[k]->module == m;
+		if (used || !m->handle)
+			continue;
+		for (j = 0; j < reg->nplugins; j++) {
+			ht_plugin *p = &reg->plugins[j];
+			if (p->module != m)
+				continue;
+			p->ops = NULL;
+			p->module = NULL;
+			if (p->state != HT_PLUGIN_FAILED) {
+				p->state = HT_PLUGIN_FAILED;
+				free(p->error);
+				p->error = ht_strdup("unloaded: the function serves with other plugins");
+			}
+		}
+		lt_dlclose(m->handle);
+		lt_dlexit();
+		m->handle = NULL;
+	}
+	pthread_mutex_unlock(&ltdl_lock);
+}
+
 static void load_module(hypertest *h, ht_plugin_registry *reg, const char *path)
 {
 	const hypertest_plugin_descriptor *desc;
@@ -391,19 +428,26 @@ hypertest_fn ht_op(const ht_plugin *p, int id)
 	return NULL;
 }
 
+ht_plugin *ht_plugin_lookup(hypertest *h, int kind, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < h->reg.nplugins; i++) {
+		ht_plugin *p = &h->reg.plugins[i];
+		if (p->state == HT_PLUGIN_LOADED && p->kind == kind && !strcmp(p->name, name))
+			return p;
+	}
+	return NULL;
+}
+
 int ht_plugin_find(hypertest *h, int kind, const char *name, ht_plugin **out)
 {
 	ht_buf found = HT_BUF_INIT;
 	size_t i;
 	int rc;
 
-	for (i = 0; i < h->reg.nplugins; i++) {
-		ht_plugin *p = &h->reg.plugins[i];
-		if (p->state == HT_PLUGIN_LOADED && p->kind == kind && !strcmp(p->name, name)) {
-			*out = p;
-			return HYPERTEST_OK;
-		}
-	}
+	if ((*out = ht_plugin_lookup(h, kind, name)) != NULL)
+		return HYPERTEST_OK;
 	for (i = 0; i < h->reg.nplugins; i++) {
 		ht_plugin *p = &h->reg.plugins[i];
 		if (p->state == HT_PLUGIN_LOADED && p->kind == kind)

@@ -644,7 +644,10 @@ static int start_now(local_provider *p, hypertest_invocation *inv, const char *p
 		pr->w[k].kind = k;
 	}
 	int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
-	pr->scratch = local_scratch_acquire(p, id);
+	/* through the zygote, a directory the pool has not is the child's to
+	 * make (local-scratch.c) */
+	int zygote = local_zygote_usable(p), make_scratch = 0;
+	pr->scratch = local_scratch_acquire(p, id, zygote ? &make_scratch : NULL);
 	if (!pr->scratch ||
 	    (p->isolation != LOCAL_ISOLATION_IMAGE &&
 	     !(pr->tmpdir = local_scratch_tmpdir(p, pr->scratch)))) {
@@ -656,8 +659,9 @@ static int start_now(local_provider *p, hypertest_invocation *inv, const char *p
 		                errno == EMFILE ? " (too many open files: lower concurrency)" : "");
 		goto fail;
 	}
-	if (local_zygote_usable(p)) {
-		rc = local_zygote_request(p, pr, id, pr->scratch, pr->tmpdir, pipes, &pr->ztoken);
+	if (zygote) {
+		rc = local_zygote_request(p, pr, id, pr->scratch, make_scratch, pr->tmpdir, pipes,
+		                          &pr->ztoken);
 		if (rc != 0)
 			goto fail;
 		pr->zyg = 1;

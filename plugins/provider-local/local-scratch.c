@@ -9,7 +9,10 @@
  * and whatever the test writes there.
  *
  * Creating and deleting those inodes for every invocation was half the
- * cost of a start on ext4, so directories are recycled.  Once the process
+ * cost of a start on ext4, so directories are recycled.  When the pool has
+ * none, a child of the zygote makes its own (local_scratch_make), so that
+ * the orchestrator's one thread does not create a directory and its links
+ * per start while hundreds of starts wait behind it.  Once the process
  * is reaped its directory is cleaned (what the test wrote is removed, HOME
  * and TMPDIR are emptied) and renamed to scratch/.pool/<digest>-<pid>-<n>;
  * the next invocation, of this run or of a later one, renames it to its
@@ -40,6 +43,8 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,8 +232,10 @@ void local_scratch_tmpdir_drop(local_provider *p, char *link)
 	free(link);
 }
 
-/* A new directory at dir; what failed in *failed. */
-static int create_fresh(local_provider *p, const char *dir, char **failed)
+/* A new directory at dir, linked to entries[0..n) of task_root; what
+ * failed in *failed (malloc'd, NULL when memory ran out), errno set. */
+static int create_fresh(const char *dir, const char *task_root, char *const *entries, size_t n,
+                        char **failed)
 {
 	char *priv = htp_path_join(dir, ".hypertest");
 	char *home = priv ? htp_path_join(priv, "home") : NULL;
@@ -246,9 +253,9 @@ static int create_fresh(local_provider *p, const char *dir, char **failed)
 		*failed = local_strdup(priv);
 		goto out;
 	}
-	for (size_t i = 0; i < p->dep.nentries; i++) {
-		char *target = htp_path_join(p->dep.task_root, p->dep.entries[i]);
-		char *link = htp_path_join(dir, p->dep.entries[i]);
+	for (size_t i = 0; i < n; i++) {
+		char *target = htp_path_join(task_root, entries[i]);
+		char *link = htp_path_join(dir, entries[i]);
 		int r = target && link ? symlink(target, link) : (errno = ENOMEM, -1);
 		free(target);
 		if (r != 0) {
@@ -263,6 +270,76 @@ out:
 	free(home);
 	free(tmp);
 	return rc;
+}
+
+/* dir/name into buf (PATH_MAX bytes); -1 (ENAMETOOLONG) when it does not fit. */
+static int path_into(char *buf, const char *dir, const char *name)
+{
+	int n = snprintf(buf, PATH_MAX, "%s/%s", dir, name);
+	if (n < 0 || n >= PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* Nothing here allocates memory but on failure: in a child of the zygote
+ * an allocation reuses the zygote's free memory, and each page written
+ * there is copied (an opendir() alone merged the free chunks of the whole
+ * heap). */
+int local_scratch_make(const char *dir, const char *task_root, char **failed)
+{
+	static const char *const own[] = {"", "/.hypertest", "/.hypertest/home",
+	                                   "/.hypertest/tmp"};
+	char from[PATH_MAX], to[PATH_MAX];
+	union {
+		struct dirent64 e;
+		char b[8192];
+	} buf;
+	*failed = NULL;
+	int fd = open(task_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		*failed = local_strdup(task_root);
+		return -1;
+	}
+	const char *what = to;
+	for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+		int n = snprintf(to, sizeof to, "%s%s", dir, own[i]);
+		if (n < 0 || (size_t)n >= sizeof to) {
+			errno = ENAMETOOLONG;
+			what = dir;
+			goto fail;
+		}
+		if (mkdir(to, 0777) != 0)
+			goto fail;
+	}
+	for (;;) {
+		ssize_t n = getdents64(fd, buf.b, sizeof buf.b);
+		if (n < 0) {
+			what = task_root;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		for (ssize_t off = 0; off < n;) {
+			struct dirent64 *e = (struct dirent64 *)(void *)(buf.b + off);
+			off += e->d_reclen;
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+			    !strcmp(e->d_name, ".hypertest"))
+				continue; /* as the deployed image's entries (local-deploy.c) */
+			if (path_into(from, task_root, e->d_name) != 0 ||
+			    path_into(to, dir, e->d_name) != 0 || symlink(from, to) != 0)
+				goto fail;
+		}
+	}
+	close(fd);
+	return 0;
+fail:;
+	int e = errno;
+	*failed = local_strdup(what);
+	close(fd);
+	errno = e;
+	return -1;
 }
 
 static int setup_dirs(local_provider *p)
@@ -284,8 +361,10 @@ static int setup_dirs(local_provider *p)
 	return 0;
 }
 
-char *local_scratch_acquire(local_provider *p, const char *name)
+char *local_scratch_acquire(local_provider *p, const char *name, int *deferred)
 {
+	if (deferred)
+		*deferred = 0;
 	if (setup_dirs(p) != 0)
 		return NULL;
 	if (!p->pool_digest || strcmp(p->pool_digest, p->dep.digest) != 0)
@@ -306,7 +385,13 @@ char *local_scratch_acquire(local_provider *p, const char *name)
 			return dir;
 	}
 	char *failed = NULL;
-	if (local_rm_rf(dir) != 0 || create_fresh(p, dir, &failed) != 0) {
+	int stale = local_rm_rf(dir); /* a directory of that name left behind */
+	if (stale == 0 && deferred) {
+		*deferred = 1; /* the function process makes it */
+		return dir;
+	}
+	if (stale != 0 ||
+	    create_fresh(dir, p->dep.task_root, p->dep.entries, p->dep.nentries, &failed) != 0) {
 		int e = errno;
 		local_fail(p, e == ENOMEM ? HYPERTEST_ERR_NOMEM : HYPERTEST_ERR_IO,
 		           "cannot create %s: %s", failed ? failed : dir, strerror(e));

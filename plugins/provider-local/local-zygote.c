@@ -27,10 +27,12 @@
  * Messages.  Each is one datagram of the socket.
  *
  *   orchestrator -> zygote: a request, one per invocation
- *     struct zyg_request (magic, type 16, token, memoryMB, string count),
- *     then NUL-terminated strings: test id, scratch directory, and
+ *     struct zyg_request (magic, type 16, token, memoryMB, string count,
+ *     flags), then NUL-terminated strings: test id, scratch directory,
  *     environment changes: NAME=VALUE (HOME, TMPDIR, PWD) sets, NAME
  *     alone unsets (LD_BIND_NOW, set for the zygote only), "" nothing;
+ *     with flag MAKE_SCRATCH (the pool had no directory) the task root
+ *     last: the child makes its scratch directory, linked to its entries;
  *     SCM_RIGHTS: the child's stdin, stdout and stderr, in that order.
  *   zygote -> orchestrator: struct zyg_reply (magic, type, token, pid, value)
  *     READY    once, when the zygote serves
@@ -552,7 +554,8 @@ static void flush(local_provider *p)
 }
 
 int local_zygote_request(local_provider *p, local_proc *pr, const char *id, const char *scratch,
-                         const char *tmpdir, int pipes[3][2], uint64_t *token)
+                         int make_scratch, const char *tmpdir, int pipes[3][2],
+                         uint64_t *token)
 {
 	char *priv = htp_path_join(scratch, ".hypertest");
 	char *home = priv ? htp_strdupf("HOME=%s/home", priv) : NULL;
@@ -560,11 +563,12 @@ int local_zygote_request(local_provider *p, local_proc *pr, const char *id, cons
 	char *pwd = htp_strdupf("PWD=%s", scratch);
 	/* LD_BIND_NOW was the zygote's own: a NAME alone unsets it */
 	const char *bind = getenv("LD_BIND_NOW") ? "" : "LD_BIND_NOW";
-	const char *strs[] = {id, scratch, home, tmp, pwd, bind};
+	const char *strs[] = {id, scratch, home, tmp, pwd, bind, p->dep.task_root};
+	size_t nstrs = make_scratch ? 7 : 6;
 	struct local_zreq *q = calloc(1, sizeof *q);
 	int rc = 0;
 	size_t len = sizeof(struct zyg_request);
-	for (size_t i = 0; i < 6; i++)
+	for (size_t i = 0; i < nstrs; i++)
 		len += strs[i] ? strlen(strs[i]) + 1 : 0;
 	if (!q || !home || !tmp || !pwd || !(q->data = malloc(len)) || slot_new(p, pr, token) != 0) {
 		rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
@@ -582,10 +586,11 @@ int local_zygote_request(local_provider *p, local_proc *pr, const char *id, cons
 	h.type = ZYG_REQUEST;
 	h.token = *token;
 	h.memory_mb = p->memory_mb;
-	h.nstrings = 6;
+	h.nstrings = (uint32_t)nstrs;
+	h.flags = make_scratch ? ZYG_MAKE_SCRATCH : 0;
 	memcpy(q->data, &h, sizeof h);
 	q->len = sizeof h;
-	for (size_t i = 0; i < 6; i++) {
+	for (size_t i = 0; i < nstrs; i++) {
 		size_t l = strlen(strs[i]) + 1;
 		memcpy(q->data + q->len, strs[i], l);
 		q->len += l;

@@ -30,8 +30,12 @@ struct zyg_request {
 	uint64_t token;
 	uint64_t memory_mb;
 	uint32_t nstrings;
-	uint32_t reserved;
+	uint32_t flags; /* ZYG_MAKE_SCRATCH */
 };
+
+/* The child makes its scratch directory first, linked to the entries of
+ * the task root, the request's last string. */
+#define ZYG_MAKE_SCRATCH 1u
 
 /* mh for one datagram in iov with room for descriptors in ctl */
 static inline void zyg_msghdr(struct msghdr *mh, struct iovec *iov, void *ctl, size_t ctl_len)

@@ -268,8 +268,15 @@ void local_deployed_clear(local_deployed *d);
 
 /* ---- local-scratch.c ------------------------------------------------------------ */
 
-/* functionDir/scratch/<name>, ready (malloc'd); NULL with the error set. */
-char *local_scratch_acquire(local_provider *p, const char *name);
+/* functionDir/scratch/<name>, ready (malloc'd); NULL with the error set.
+ * With deferred, a directory the pool cannot give is not made: *deferred
+ * is set and the caller has it made (local_scratch_make). */
+char *local_scratch_acquire(local_provider *p, const char *name, int *deferred);
+/* Make the scratch directory dir (as local_scratch_acquire would) linked
+ * to the entries of task_root: 0, or -1 with errno and what failed in
+ * *failed (malloc'd; NULL when memory ran out).  For the zygote's
+ * children: no provider state. */
+int local_scratch_make(const char *dir, const char *task_root, char **failed);
 /* Rename dir out of the way of a new invocation of the same name while its
  * process dies (takes dir, returns its new path). */
 char *local_scratch_set_aside(local_provider *p, char *dir);
@@ -341,12 +348,14 @@ typedef struct local_zmsg {
  * call), 0 when they are started with exec (bubblewrap, no zygote, or it
  * failed: then a warning was logged once). */
 int local_zygote_usable(local_provider *p);
-/* Ask the zygote to start pr in scratch, TMPDIR tmpdir, with the child's ends of pipes
+/* Ask the zygote to start pr in scratch (made by the child first with
+ * make_scratch: local_scratch_make), TMPDIR tmpdir, with the child's ends of pipes
  * (closed here, set to -1, in every case); *token names pr in the
  * zygote's messages until local_zygote_forget.  0, or an error code with
  * the error set; the invocation then did not start. */
 int local_zygote_request(local_provider *p, local_proc *pr, const char *id, const char *scratch,
-                         const char *tmpdir, int pipes[3][2], uint64_t *token);
+                         int make_scratch, const char *tmpdir, int pipes[3][2],
+                         uint64_t *token);
 /* An epoll event of one of the zygote's descriptors (w->kind). */
 void local_zygote_event(local_provider *p, const local_watch *w, uint32_t events);
 /* The next message of the zygote, waiting up to wait_ms for one: 1 got

@@ -319,6 +319,30 @@ static int op_image_content(void *self, hypertest_layer *layer)
 	return rc;
 }
 
+/* The canonical absolute path of the directory dir in buf (PATH_MAX
+ * bytes), as realpath(3) gives it, but read in one step from
+ * /proc/self/fd when it can be: realpath reads the link of every
+ * component, each a walk of the path from its start, and the artifacts
+ * directory of the local provider is a dozen components deep, below a
+ * link.  NULL when neither can say. */
+static const char *canonical_dir(const char *dir, char *buf)
+{
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		char proc[64];
+		snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(proc, buf, PATH_MAX - 1);
+		close(fd);
+		/* " (deleted)": a name of that ending is left to realpath */
+		if (n > 0 && n < PATH_MAX - 1 && buf[0] == '/' &&
+		    !(n >= 10 && !memcmp(buf + n - 10, " (deleted)", 10))) {
+			buf[n] = '\0';
+			return buf;
+		}
+	}
+	return realpath(dir, buf);
+}
+
 static int open_log(runner *r, const char *dir, const char *name, int *fd)
 {
 	char *path = htp_path_join(dir, name);
@@ -391,7 +415,7 @@ static int op_run_test(void *self, const char *context_json, const char *artifac
 	char **argv = id ? cmd_argv_expand(r->o.run, values) : NULL;
 	char art[PATH_MAX], *art_var = NULL;
 	if (asprintf(&art_var, "HT_TEST_ARTIFACTS_OUTPUT_PATH=%s",
-	             realpath(artifacts_dir, art) ? art : artifacts_dir) < 0)
+	             canonical_dir(artifacts_dir, art) ? art : artifacts_dir) < 0)
 		art_var = NULL;
 	char **envp = art_var ? env_build(r, art_var) : NULL;
 	char *path = NULL;
