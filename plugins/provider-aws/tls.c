@@ -17,9 +17,13 @@
  * The builtin HTTP client of the asynchronous mode (http-conn.c) needs no
  * callback: one SSL_CTX per instance (aws_tls_ctx) holds the same store,
  * and its connections' TLS sessions are kept here, one per host and port,
- * for the next connections to resume.
+ * for the next connections to resume.  The sessions libcurl's connections
+ * negotiate are kept here too (the callback chains libcurl's new-session
+ * callback), so that the invocations resume the session of the drift
+ * check's GetFunction, and parallel S3 uploads that of the manifest's GET.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -57,7 +61,33 @@ struct aws_tls {
 		SSL_SESSION *sess;
 	} *sessions;
 	size_t nsessions;
+	int (*curl_new_cb)(SSL *, SSL_SESSION *); /* libcurl's, chained */
 };
+
+/* What a libcurl connection's SSL_CTX (one per connection with libcurl
+ * 7.88) carries, as ex data under ex_index: its aws_tls (borrowed) and
+ * the "host:port" of the URL it was made for. */
+typedef struct curl_ctx_data {
+	aws_tls *t;
+	char key[];
+} curl_ctx_data;
+
+static void ctx_data_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                          void *argp)
+{
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	free(ptr);
+}
+
+static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
+static int ex_index = -1; /* written once, under ex_once */
+
+static void ex_index_make(void)
+{
+	ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, ctx_data_free);
+}
+
+static int keep_session(aws_tls *t, const char *key, SSL_SESSION *sess);
 
 int aws_tls_curl_has_our_openssl(void)
 {
@@ -292,11 +322,94 @@ static int build_store(aws_tls *t)
 	return 0;
 }
 
+/* "host:port" of the URL easy is requesting (the host without an IPv6
+ * address's brackets, as the builtin transport names it), or -1. */
+static int curl_session_key(CURL *easy, char *key, size_t size)
+{
+	char *url = NULL, *host = NULL, *port = NULL;
+	CURLU *u;
+	int rc = -1;
+	if (curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || !url ||
+	    !(u = curl_url()))
+		return -1;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+		size_t n = strlen(host);
+		for (char *c = host; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		int bracketed = n > 1 && host[0] == '[' && host[n - 1] == ']';
+		int w = snprintf(key, size, "%.*s:%s", (int)(bracketed ? n - 2 : n),
+		                 host + bracketed, port);
+		rc = w > 0 && (size_t)w < size ? 0 : -1;
+	}
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* A new session of a libcurl connection: one more reference kept for the
+ * builtin transport, then libcurl's own callback (its session cache). */
+static int curl_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	curl_ctx_data *d = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ex_index);
+	int (*chained)(SSL *, SSL_SESSION *) = NULL;
+	const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	size_t n;
+	if (!d)
+		return 0;
+	pthread_mutex_lock(&d->t->mu);
+	chained = d->t->curl_new_cb;
+	pthread_mutex_unlock(&d->t->mu);
+	/* a name sent must be the key's host (a context made for another URL
+	 * is never keyed wrongly) */
+	n = sni ? strlen(sni) : 0;
+	if (!sni || (strncmp(d->key, sni, n) == 0 && d->key[n] == ':')) {
+		SSL_SESSION_up_ref(sess);
+		if (!keep_session(d->t, d->key, sess))
+			SSL_SESSION_free(sess);
+	}
+	return chained ? chained(ssl, sess) : 0;
+}
+
+/* Put curl_session_cb in front of libcurl's new-session callback of
+ * ssl_ctx (libcurl sets it before calling ssl_ctx_cb; without it, as with
+ * CURLOPT_SSL_SESSIONID_CACHE off, the client cache is turned on for
+ * ours alone). */
+static void chain_sessions(aws_tls *t, CURL *easy, SSL_CTX *ssl_ctx)
+{
+	int (*cb)(SSL *, SSL_SESSION *);
+	char key[300];
+	curl_ctx_data *d;
+	pthread_once(&ex_once, ex_index_make);
+	if (ex_index < 0 || curl_session_key(easy, key, sizeof key) != 0 ||
+	    SSL_CTX_get_ex_data(ssl_ctx, ex_index) || !(d = malloc(sizeof *d + strlen(key) + 1)))
+		return;
+	d->t = t;
+	strcpy(d->key, key);
+	if (!SSL_CTX_set_ex_data(ssl_ctx, ex_index, d)) {
+		free(d);
+		return;
+	}
+	cb = SSL_CTX_sess_get_new_cb(ssl_ctx);
+	if (cb == curl_session_cb)
+		return;
+	if (cb) {
+		pthread_mutex_lock(&t->mu);
+		t->curl_new_cb = cb;
+		pthread_mutex_unlock(&t->mu);
+	} else {
+		SSL_CTX_set_session_cache_mode(ssl_ctx, SSL_SESS_CACHE_CLIENT |
+		                                            SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	}
+	SSL_CTX_sess_set_new_cb(ssl_ctx, curl_session_cb);
+}
+
 static CURLcode ssl_ctx_cb(CURL *easy, void *ssl_ctx, void *ud)
 {
 	aws_tls *t = ud;
 	X509_STORE *s;
-	(void)easy;
 	pthread_mutex_lock(&t->mu);
 	if (!t->store && build_store(t) < 0) {
 		pthread_mutex_unlock(&t->mu);
@@ -309,6 +422,7 @@ static CURLcode ssl_ctx_cb(CURL *easy, void *ssl_ctx, void *ud)
 	/* a connection waiting for its answer (a second, for a Lambda test)
 	 * keeps no 34 KB of empty TLS buffers: thousands of them do */
 	SSL_CTX_set_mode(ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
+	chain_sessions(t, easy, ssl_ctx);
 	return CURLE_OK;
 }
 
@@ -343,15 +457,12 @@ void aws_tls_setup(aws_tls *t, CURL *e)
 /* How long a kept session is preferred to newer ones (s). */
 #define SESSION_REFRESH_S 60
 
-/* A new session of one of our connections: kept for its host and port
- * (SSL's app data), replacing the one before. */
-static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
+/* Keep sess (the caller's reference, taken when this returns 1) for key,
+ * unless the one kept is still resumable and young: thousands of
+ * connections at once each bring two tickets. */
+static int keep_session(aws_tls *t, const char *key, SSL_SESSION *sess)
 {
-	aws_tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-	const char *key = SSL_get_app_data(ssl);
 	size_t i;
-	if (!t || !key)
-		return 0;
 	pthread_mutex_lock(&t->mu);
 	for (i = 0; i < t->nsessions && strcmp(t->sessions[i].key, key) != 0; i++)
 		;
@@ -370,17 +481,24 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 		t->sessions[i].sess = NULL;
 		t->nsessions++;
 	}
-	/* the one kept stays while it can be resumed and is young: thousands
-	 * of connections at once each bring two tickets */
 	if (t->sessions[i].sess && SSL_SESSION_is_resumable(t->sessions[i].sess) &&
 	    time(NULL) - SSL_SESSION_get_time(t->sessions[i].sess) < SESSION_REFRESH_S) {
 		pthread_mutex_unlock(&t->mu);
 		return 0;
 	}
 	SSL_SESSION_free(t->sessions[i].sess);
-	t->sessions[i].sess = sess; /* our reference (returning 1) */
+	t->sessions[i].sess = sess;
 	pthread_mutex_unlock(&t->mu);
 	return 1;
+}
+
+/* A new session of one of our connections: kept for its host and port
+ * (SSL's app data), replacing the one before. */
+static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	aws_tls *t = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	const char *key = SSL_get_app_data(ssl);
+	return t && key ? keep_session(t, key, sess) : 0;
 }
 
 SSL_CTX *aws_tls_ctx(aws_tls *t, char *why, size_t size)

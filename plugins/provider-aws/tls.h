@@ -2,8 +2,10 @@
  * tls.h - the aws provider's TLS settings, shared by every HTTP client of
  * one provider instance: the CA bundle (chosen once, with where it came
  * from), one certificate store parsed from it once and installed in every
- * connection's SSL_CTX, and one libcurl share (TLS sessions, DNS) so that
- * the invoke, S3 and ECR paths resume each other's sessions.
+ * connection's SSL_CTX, one libcurl share (TLS sessions, DNS) for the
+ * libcurl handles, and the sessions kept for the builtin transport, which
+ * also keeps those of libcurl's connections: the invoke, S3 and ECR paths
+ * resume the sessions libcurl negotiated.
  * Certificate verification is never turned off.
  */
 #ifndef HT_PROVIDER_AWS_TLS_H

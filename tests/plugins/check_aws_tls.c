@@ -221,7 +221,7 @@ static const char *server_url(void)
 }
 
 /* One GET through a fresh client using tls; 0 or the error code with err. */
-static int get_once(aws_tls *tls, char **err)
+static int get_once_url(aws_tls *tls, const char *u, char **err)
 {
 	aws_http_config cfg = {0};
 	aws_http *h;
@@ -232,12 +232,17 @@ static int get_once(aws_tls *tls, char **err)
 	cfg.max_attempts = 1;
 	h = aws_http_new(&cfg, err);
 	ck_assert_ptr_nonnull(h);
-	ck_assert_int_eq(aws_http_request_init(&req, "GET", server_url(), "GET ping"), 0);
+	ck_assert_int_eq(aws_http_request_init(&req, "GET", u, "GET ping"), 0);
 	rc = aws_http_perform(h, &req, &resp, err);
 	aws_http_response_clear(&resp);
 	aws_http_request_clear(&req);
 	aws_http_free(h);
 	return rc;
+}
+
+static int get_once(aws_tls *tls, char **err)
+{
+	return get_once_url(tls, server_url(), err);
 }
 
 static int multi_done, multi_ok;
@@ -410,6 +415,34 @@ START_TEST(test_builtin_verify_and_resume)
 }
 END_TEST
 
+/* The builtin transport resumes the session a libcurl connection of the
+ * same instance negotiated (the drift check's GetFunction, then the
+ * invocations), by name and by address. */
+START_TEST(test_builtin_resumes_curl_session)
+{
+	char *err = NULL, u[128];
+	aws_tls *tls = aws_tls_new(pki.ca, NULL, NULL, &err);
+	ck_assert_msg(tls != NULL, "%s", aws_msg(err));
+	ck_assert_msg(get_once(tls, &err) == 0, "%s", aws_msg(err));
+	ck_assert_int_eq(counter(&srv, &srv.handshakes), 1);
+	ck_assert_int_eq(counter(&srv, &srv.resumed), 0);
+	ck_assert_msg(get_async(tls, AWS_HTTP_CLIENT_BUILTIN, server_url()) == 0, "%s", multi_msg);
+	ck_assert_int_eq(counter(&srv, &srv.handshakes), 2);
+	ck_assert_int_eq(counter(&srv, &srv.resumed), 1);
+	aws_tls_unref(tls);
+	/* by name (SNI names the session) */
+	tls = aws_tls_new(pki.ca, NULL, NULL, &err);
+	ck_assert_msg(tls != NULL, "%s", aws_msg(err));
+	snprintf(u, sizeof u, "https://localhost:%d/ping", srv.port);
+	ck_assert_msg(get_once_url(tls, u, &err) == 0, "%s", aws_msg(err));
+	ck_assert_msg(get_async(tls, AWS_HTTP_CLIENT_BUILTIN, u) == 0, "%s", multi_msg);
+	ck_assert_int_eq(counter(&srv, &srv.handshakes), 4);
+	ck_assert_int_eq(counter(&srv, &srv.resumed), 2);
+	aws_tls_unref(tls);
+	free(err);
+}
+END_TEST
+
 /* A profile "t" whose ca_bundle is ca; returns the loaded credentials. */
 static void profile_with(aws_credentials *c, const char *ca)
 {
@@ -516,6 +549,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_bundle_parsed_once, 0, 2);
 	tcase_add_test(tc, test_builtin_verify_and_resume);
+	tcase_add_test(tc, test_builtin_resumes_curl_session);
 	tcase_add_test(tc, test_wrong_ca_fails);
 	tcase_add_test(tc, test_ca_precedence);
 	suite_add_tcase(s, tc);
