@@ -487,3 +487,10 @@ void aws_lambda_invoke_cancel(void *self)
 	if (p->ihttp)
 		aws_http_multi_cancel(p->ihttp);
 }
+
+void aws_lambda_invoke_end(void *self)
+{
+	aws_provider *p = self;
+	if (p->ihttp)
+		aws_http_release_idle(p->ihttp);
+}
