@@ -516,8 +516,10 @@ void aws_lambda_invoke_end(void *self)
 	aws_http_release_idle(p->ihttp);
 	p->invoke_ended = 1;
 	aws_p_log(p, HYPERTEST_LOG_DEBUG,
-	          "Lambda: no invocation starts again: %zu HTTP handles left, each freed as its "
-	          "invocation ends",
-	          aws_http_handles(p->ihttp));
+	          "Lambda: no invocation starts again: %zu HTTP %s left (%s client), each freed "
+	          "as its invocation ends",
+	          aws_http_handles(p->ihttp),
+	          strcmp(aws_http_transport(p->ihttp), "builtin") ? "handles" : "connections",
+	          aws_http_transport(p->ihttp));
 	end_trim(p);
 }
