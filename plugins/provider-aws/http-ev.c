@@ -669,19 +669,26 @@ size_t aws_hev_conns(const aws_http *h)
 	return h->ev ? h->ev->nconns : 0;
 }
 
-void aws_hev_release_idle(aws_http *h)
+/* After aws_hev_release_idle: the idle connections closed, unless an
+ * attempt waits for one (a warm-up's, as it becomes idle). */
+static void drop_idle(aws_http *h)
 {
-	aws_hev *ev = h->ev;
 	aws_hconn *c;
-	if (!ev)
+	if (!h->ev->no_keep || h->ev->wait.head)
 		return;
-	ev->no_keep = 1;
-	for (aws_hhost *host = ev->hosts; host; host = host->next)
+	for (aws_hhost *host = h->ev->hosts; host; host = host->next)
 		while ((c = host->idle)) {
 			idle_remove(c);
 			conn_free(h, c);
 		}
-	dispatch(h); /* attempts waiting for a place take the ones freed */
+}
+
+void aws_hev_release_idle(aws_http *h)
+{
+	if (!h->ev)
+		return;
+	h->ev->no_keep = 1;
+	drop_idle(h);
 }
 
 /* ---- requests and responses ------------------------------------------------------------------ */
@@ -743,7 +750,7 @@ static void response_done(aws_http *h, aws_hconn *c, int leftover)
 	t->conn = NULL;
 	t->hstatus = c->p.status;
 	c->reused = 1;
-	if (c->p.close || leftover || h->ev->no_keep) {
+	if (c->p.close || leftover) {
 		conn_close(h, c);
 	} else {
 		aws_hhost *host = c->host;
@@ -759,6 +766,7 @@ static void response_done(aws_http *h, aws_hconn *c, int leftover)
 	}
 	finish(h, t, CURLE_OK);
 	dispatch(h);
+	drop_idle(h);
 }
 
 static void receive(aws_http *h, aws_hconn *c)
