@@ -20,8 +20,9 @@
  * 1-17 and operations 1-51; 1.1 added upcalls 18-20; 1.2 added
  * HYPERTEST_CORE_FUNCTION_INIT_ERROR, a key of HYPERTEST_UP_CORE_STR; 1.3
  * added operation 52, HYPERTEST_PROVIDER_OBJECT_LIST, upcall 21,
- * HYPERTEST_UP_INVOCATION_USAGE, operations 53-56, provisioning, and upcall
- * 22, HYPERTEST_UP_CANCELLED), and
+ * HYPERTEST_UP_INVOCATION_USAGE, operations 53-56, provisioning, upcall
+ * 22, HYPERTEST_UP_CANCELLED, and operation 57, HYPERTEST_PROVIDER_INVOKE_END),
+ * and
  * a core copes with a plugin that lacks an operation added later (it reports
  * HYPERTEST_ERR_UNSUPPORTED where the operation is required).
  *
@@ -330,7 +331,16 @@ typedef int (*hypertest_PROVIDER_RESOURCES_DESTROY_fn)(void *self, unsigned flag
 #define HYPERTEST_PROVIDER_PROVISION_EMIT 56
 typedef int (*hypertest_PROVIDER_PROVISION_EMIT_fn)(void *self, const char *format,
                                                     hypertest_buffer *out);
-/* next operation id: 57 */
+/* No HYPERTEST_PROVIDER_INVOKE_START follows in this run: invocations in
+ * flight still complete through INVOKE_WAIT, and the provider may release
+ * its connections as they become idle.  The core calls it at most once per
+ * run, as soon as it knows no test starts again (every test started, no
+ * retry waiting or possible, or the run was stopped), and at the latest
+ * when the last invocation completed, before the results are published.
+ * Optional; since ABI 1.3. */
+#define HYPERTEST_PROVIDER_INVOKE_END 57
+typedef void (*hypertest_PROVIDER_INVOKE_END_fn)(void *self);
+/* next operation id: 58 */
 
 /* A table entry whose function must have the operation's type:
  *   static const hypertest_dispatch ops[] = {
@@ -362,6 +372,7 @@ typedef int (*hypertest_PROVIDER_PROVISION_EMIT_fn)(void *self, const char *form
 #define HYPERTEST_PROVIDER_PROVISION_APPLY_fn_check hypertest_PROVIDER_PROVISION_APPLY_fn
 #define HYPERTEST_PROVIDER_RESOURCES_DESTROY_fn_check hypertest_PROVIDER_RESOURCES_DESTROY_fn
 #define HYPERTEST_PROVIDER_PROVISION_EMIT_fn_check hypertest_PROVIDER_PROVISION_EMIT_fn
+#define HYPERTEST_PROVIDER_INVOKE_END_fn_check hypertest_PROVIDER_INVOKE_END_fn
 
 /* ---- the module's entry points ------------------------------------------- */
 

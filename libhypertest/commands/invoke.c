@@ -31,6 +31,7 @@ struct ht_run_state {
 	int no_retry;          /* the provider failed: nothing is retried */
 	size_t *retry_queue;   /* failed tests waiting for their next attempt */
 	size_t n_retry;
+	size_t retriable;      /* tests in flight that would be retried if they failed */
 };
 
 const char *ht_invocation_test_id(struct hypertest_invocation *inv)
@@ -114,6 +115,8 @@ void ht_invocation_done(struct hypertest_invocation *inv, const char *response, 
 	}
 	inv->in_flight = 0;
 	st->in_flight--;
+	if (t->attempts <= st->retries)
+		st->retriable--;
 	if (error_code != HYPERTEST_OK)
 		ht_result_fail(t, "%s", error_message && *error_message
 		                            ? error_message
@@ -183,6 +186,8 @@ static void start_test(ht_run_state *st, size_t i, json_t *fields)
 	payload = make_payload(st->run->run_id, t, fields);
 	inv->in_flight = 1;
 	st->in_flight++;
+	if (t->attempts <= st->retries)
+		st->retriable++;
 	if (st->in_flight > st->max_in_flight)
 		st->max_in_flight = st->in_flight;
 	ht_emit(st->h, HYPERTEST_EVENT_TEST_START, HYPERTEST_FIELD_RUN_ID, st->run->run_id,
@@ -240,6 +245,29 @@ static void stop_rest(ht_run_state *st, const size_t *order, size_t *next, size_
 	}
 }
 
+/* Whether no test can start again: the run was stopped (cancel,
+ * --max-failures: stop_rest() empties the queue and nothing is queued
+ * again), or every test started, none waits for a retry and none in flight
+ * could be queued for one (retries exhausted, or the provider failed). */
+static int starts_over(const ht_run_state *st, size_t next)
+{
+	if (st->h->cancelled || stopping(st))
+		return 1;
+	return next == st->run->n && st->n_retry == 0 && (st->no_retry || st->retriable == 0);
+}
+
+/* INVOKE_END, once per run, where the provider has it. */
+static void end_starts(ht_run_state *st, int *ended)
+{
+	hypertest_PROVIDER_INVOKE_END_fn end = HT_OP(st->provider, HYPERTEST_PROVIDER_INVOKE_END);
+
+	if (*ended)
+		return;
+	*ended = 1;
+	if (end)
+		end(st->provider->self);
+}
+
 static void run_loop(ht_run_state *st, const size_t *order, long concurrency, json_t *fields)
 {
 	hypertest *h = st->h;
@@ -248,6 +276,7 @@ static void run_loop(ht_run_state *st, const size_t *order, long concurrency, js
 	    HT_OP(st->provider, HYPERTEST_PROVIDER_INVOKE_CANCEL);
 	size_t n = st->run->n, next = 0;
 	int64_t cancel_deadline = -1;
+	int ended = 0;
 
 	while (st->done < n) {
 		/* Start in batches with a look at the provider between them (a
@@ -275,6 +304,8 @@ static void run_loop(ht_run_state *st, const size_t *order, long concurrency, js
 		}
 		if (h->cancelled)
 			stop_rest(st, order, &next, n);
+		if (starts_over(st, next))
+			end_starts(st, &ended);
 		int more = !h->cancelled && !stopping(st) &&
 		           (next < n || st->n_retry) && st->in_flight < (size_t)concurrency;
 		if (h->cancelled && cancel_deadline < 0) {
@@ -313,6 +344,7 @@ static void run_loop(ht_run_state *st, const size_t *order, long concurrency, js
 			}
 		}
 	}
+	end_starts(st, &ended);
 }
 
 /* Compare the manifest with the local test directory and the deployed

@@ -350,6 +350,7 @@ static const hypertest_dispatch aws_ops[] = {
     HYPERTEST_OP(HYPERTEST_PROVIDER_INVOKE_START, aws_lambda_invoke_start),
     HYPERTEST_OP(HYPERTEST_PROVIDER_INVOKE_WAIT, aws_lambda_invoke_wait),
     HYPERTEST_OP(HYPERTEST_PROVIDER_INVOKE_CANCEL, aws_lambda_invoke_cancel),
+    HYPERTEST_OP(HYPERTEST_PROVIDER_INVOKE_END, aws_lambda_invoke_end),
     HYPERTEST_OP(HYPERTEST_PROVIDER_SERVE, aws_runtime_serve),
     HYPERTEST_OP(HYPERTEST_PROVIDER_ARTIFACTS_STORE, aws_runtime_artifacts_store),
     HYPERTEST_OP(HYPERTEST_PROVIDER_PAYLOAD_FIELDS, aws_payload_fields),

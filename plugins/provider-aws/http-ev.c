@@ -43,12 +43,12 @@ struct aws_hev {
 	aws_hconn *connecting_tail;
 	size_t nconnecting;
 	size_t warming;        /* warm-up requests not finished */
-	size_t opened;         /* connections opened so far */
 	aws_hconn *dead;       /* closed, to be freed (aws_hev_reap) */
 	tqueue wait;           /* attempts waiting for a connection (wnext) */
 	tqueue done;           /* finished attempts (wnext) */
 	transfer *timed[2], *timed_tail[2]; /* attempts with a deadline: [1] the warm-up's */
 	int dispatching, again, held;
+	int no_keep;           /* aws_hev_release_idle: an answered connection is closed */
 	char rbuf[16384];
 };
 
@@ -548,7 +548,6 @@ static void conn_open(aws_http *h, aws_hhost *host, transfer *t)
 	c->started = htp_now_ms();
 	c->deadline = c->started + h->cfg.connect_timeout_ms;
 	ev->nconns++;
-	ev->opened++;
 	c->prev = ev->connecting_tail;
 	if (ev->connecting_tail)
 		ev->connecting_tail->next = c;
@@ -665,9 +664,31 @@ void aws_hev_hold(aws_http *h, int on)
 		dispatch(h);
 }
 
-size_t aws_hev_opened(const aws_http *h)
+size_t aws_hev_conns(const aws_http *h)
 {
-	return h->ev ? h->ev->opened : 0;
+	return h->ev ? h->ev->nconns : 0;
+}
+
+/* After aws_hev_release_idle: the idle connections closed, unless an
+ * attempt waits for one (a warm-up's, as it becomes idle). */
+static void drop_idle(aws_http *h)
+{
+	aws_hconn *c;
+	if (!h->ev->no_keep || h->ev->wait.head)
+		return;
+	for (aws_hhost *host = h->ev->hosts; host; host = host->next)
+		while ((c = host->idle)) {
+			idle_remove(c);
+			conn_free(h, c);
+		}
+}
+
+void aws_hev_release_idle(aws_http *h)
+{
+	if (!h->ev)
+		return;
+	h->ev->no_keep = 1;
+	drop_idle(h);
 }
 
 /* ---- requests and responses ------------------------------------------------------------------ */
@@ -745,6 +766,7 @@ static void response_done(aws_http *h, aws_hconn *c, int leftover)
 	}
 	finish(h, t, CURLE_OK);
 	dispatch(h);
+	drop_idle(h);
 }
 
 static void receive(aws_http *h, aws_hconn *c)

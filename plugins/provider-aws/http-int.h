@@ -101,7 +101,8 @@ struct aws_http {
 	tlist ready;       /* completed, callback pending (cancelled, add errors) */
 	CURL **idle;       /* easy handles to reuse in the multi mode */
 	size_t nidle, idle_cap;
-	size_t handles;    /* easy handles the multi mode made (warm-up's included) */
+	size_t handles;    /* easy handles the multi mode holds (warm-up's included) */
+	int release_idle;  /* aws_http_release_idle: finished handles are freed, not kept */
 	unsigned long long rng;
 	int epfd;          /* the sockets of all multi handles (http-multi.c) */
 	CURL **byfd;       /* the easy handle each watched socket is for, by descriptor */
@@ -178,8 +179,11 @@ transfer *aws_hev_finished(aws_http *h);
 /* Start nothing waiting for a connection while on (cancel, release:
  * what waits is being dropped too). */
 void aws_hev_hold(aws_http *h, int on);
-/* Connections opened so far. */
-size_t aws_hev_opened(const aws_http *h);
+/* Connections open now. */
+size_t aws_hev_conns(const aws_http *h);
+/* Close the idle connections, and from now on each connection whose answer
+ * is complete (aws_http_release_idle). */
+void aws_hev_release_idle(aws_http *h);
 
 /* http-multi.c: the multi handles for h->cfg.concurrency transfers.
  * 0, or -1 (out of memory; what was made is freed by aws_http_multi_release). */

@@ -169,13 +169,14 @@ static void transfer_free(aws_http *h, transfer *t)
 				h->idle_cap = cap;
 			}
 		}
-		if (h->nidle < h->idle_cap) {
+		if (h->nidle < h->idle_cap && !h->release_idle) {
 			h->idle[h->nidle++] = t->easy;
 		} else {
 			for (size_t i = 0; i < h->nbyfd; i++)
 				if (h->byfd[i] == t->easy)
 					h->byfd[i] = NULL;
 			curl_easy_cleanup(t->easy);
+			h->handles--;
 		}
 	}
 	curl_slist_free_all(t->slist);
@@ -709,7 +710,32 @@ static void *warm_main(void *ud)
 
 size_t aws_http_handles(const aws_http *h)
 {
-	return h->transport == AWS_TRANSPORT_BUILTIN ? aws_hev_opened(h) : h->handles;
+	return h->transport == AWS_TRANSPORT_BUILTIN ? aws_hev_conns(h) : h->handles;
+}
+
+/* libcurl: the idle easy handles freed (each as a transfer ending would
+ * be), and the transfers that end from now on free theirs; each multi
+ * handle may keep one connection, so that libcurl closes an idle one (the
+ * oldest) as every transfer gives its connection back.  The builtin
+ * transport closes its idle connections, then each as its answer ends. */
+void aws_http_release_idle(aws_http *h)
+{
+	warm_join(h, 1);
+	h->release_idle = 1;
+	aws_hev_release_idle(h);
+	while (h->nidle) {
+		CURL *e = h->idle[--h->nidle];
+		for (size_t i = 0; i < h->nbyfd; i++)
+			if (h->byfd[i] == e)
+				h->byfd[i] = NULL;
+		curl_easy_cleanup(e);
+		h->handles--;
+	}
+	free(h->idle);
+	h->idle = NULL;
+	h->idle_cap = 0;
+	for (size_t i = 0; i < h->nshards; i++)
+		curl_multi_setopt(h->shards[i].multi, CURLMOPT_MAXCONNECTS, 1L);
 }
 
 size_t aws_http_warm_left(aws_http *h)

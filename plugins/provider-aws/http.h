@@ -184,10 +184,19 @@ int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, size_t *op
 /* Warm-up requests not finished yet: waits for the warm-up's thread to be
  * done first (what it leaves finishes in aws_http_multi_wait). */
 size_t aws_http_warm_left(aws_http *h);
-/* Easy handles the asynchronous mode has made so far (the warm-up's
- * included; each is reused once its request is done); on the builtin
- * transport, which has no handles, the connections it opened. */
+/* Easy handles the asynchronous mode holds (the warm-up's included; each
+ * is reused once its request is done, and kept until aws_http_free or
+ * aws_http_release_idle); on the builtin transport, which has no handles,
+ * the connections it has open. */
 size_t aws_http_handles(const aws_http *h);
+/* No request is added from now on (aws_http_perform still works): free the
+ * asynchronous mode's idle easy handles, and each of the others as its
+ * request completes, and close the idle connections, and each of the
+ * others as its request completes (libcurl: as the requests in flight
+ * give theirs back).  The requests in flight complete as before, retries
+ * included.  Stops the warm-up like aws_http_multi_*.  A request added
+ * later still works, without reuse. */
+void aws_http_release_idle(aws_http *h);
 /* Does a proxy variable of the environment apply to url (HTTPS_PROXY,
  * https_proxy, HTTP_PROXY, http_proxy, ALL_PROXY, all_proxy by the URL's
  * scheme, unless NO_PROXY or no_proxy names its host)? */

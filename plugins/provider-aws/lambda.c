@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
 
 #include "ecr.h"
 #include "lambda.h"
@@ -449,12 +452,29 @@ int aws_lambda_invoke_start(void *self, hypertest_invocation *inv, const char *p
 	return 0;
 }
 
+/* After INVOKE_END, once the last invocation is done: what the
+ * invocations' HTTP client freed, thousands of small blocks, goes back to
+ * the system rather than staying in malloc's free lists, where the larger
+ * buffers of the results and the report do not fit. */
+static void end_trim(aws_provider *p)
+{
+	if (p->invoke_ended != 1 || aws_http_multi_pending(p->ihttp) > 0)
+		return;
+	p->invoke_ended = 2;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 int aws_lambda_invoke_wait(void *self, int timeout_ms)
 {
 	aws_provider *p = self;
+	int n;
 	if (!p->ihttp)
 		return 0;
-	return aws_http_multi_wait(p->ihttp, timeout_ms);
+	n = aws_http_multi_wait(p->ihttp, timeout_ms);
+	end_trim(p);
+	return n;
 }
 
 void aws_lambda_warm(aws_provider *p)
@@ -486,4 +506,20 @@ void aws_lambda_invoke_cancel(void *self)
 	aws_provider *p = self;
 	if (p->ihttp)
 		aws_http_multi_cancel(p->ihttp);
+}
+
+void aws_lambda_invoke_end(void *self)
+{
+	aws_provider *p = self;
+	if (!p->ihttp || p->invoke_ended)
+		return;
+	aws_http_release_idle(p->ihttp);
+	p->invoke_ended = 1;
+	aws_p_log(p, HYPERTEST_LOG_DEBUG,
+	          "Lambda: no invocation starts again: %zu HTTP %s left (%s client), each freed "
+	          "as its invocation ends",
+	          aws_http_handles(p->ihttp),
+	          strcmp(aws_http_transport(p->ihttp), "builtin") ? "handles" : "connections",
+	          aws_http_transport(p->ihttp));
+	end_trim(p);
 }

@@ -19,6 +19,9 @@ int aws_lambda_invoke_start(void *self, hypertest_invocation *inv, const char *p
                             size_t len);
 int aws_lambda_invoke_wait(void *self, int timeout_ms);
 void aws_lambda_invoke_cancel(void *self);
+/* No invocation starts again: the invocations' HTTP client frees its idle
+ * handles and connections, and the others as they finish. */
+void aws_lambda_invoke_end(void *self);
 
 /* The ImageUri Lambda is given for repository@digest: in ecrRegistry when
  * that is an ECR host, else in the ECR registry of the function's account

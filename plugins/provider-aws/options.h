@@ -63,6 +63,7 @@ typedef struct aws_provider {
 	aws_tls *tls;           /* CA store and TLS sessions of both clients */
 	aws_http *http;         /* blocking requests */
 	aws_http *ihttp;        /* invocations (asynchronous) */
+	int invoke_ended;       /* INVOKE_END: 1, then 2 once the last one was freed */
 	aws_s3 s3;
 	int function_side;      /* credentials from the environment, region AWS_REGION */
 	/* function side: the bucket of the invocation being handled */

@@ -2,7 +2,8 @@
  * fixture-abi-1-3.c - a module built for plugin ABI 1.3, which added,
  * beside HYPERTEST_PROVIDER_OBJECT_LIST (52), the provider operations
  * HYPERTEST_PROVIDER_PROVISION_PLAN (53), HYPERTEST_PROVIDER_PROVISION_APPLY
- * (54) and HYPERTEST_PROVIDER_RESOURCES_DESTROY (55).  Registers a runner and a
+ * (54), HYPERTEST_PROVIDER_RESOURCES_DESTROY (55), PROVISION_EMIT (56) and
+ * INVOKE_END (57, which has nothing to release here).  Registers a runner and a
  * provider "minor13".  The provider's option "answer" picks what its
  * operations hand back: "good" (the default) a valid array, "bad" text
  * that is no JSON, "missing" an item without "reason", "fail" an error.
@@ -166,6 +167,11 @@ static int emit(void *self, const char *format, hypertest_buffer *out)
 	return answer(self, text, out);
 }
 
+static void invoke_end(void *self)
+{
+	(void)self;
+}
+
 static const char *test_dir(void *self)
 {
 	(void)self;
@@ -187,6 +193,7 @@ static const hypertest_dispatch provider_ops[] = {
 	HYPERTEST_OP(HYPERTEST_PROVIDER_OBJECT_GET, object_get),
 	HYPERTEST_OP(HYPERTEST_PROVIDER_INVOKE_START, invoke_start),
 	HYPERTEST_OP(HYPERTEST_PROVIDER_INVOKE_WAIT, invoke_wait),
+	HYPERTEST_OP(HYPERTEST_PROVIDER_INVOKE_END, invoke_end),
 	HYPERTEST_OP_END,
 };
 

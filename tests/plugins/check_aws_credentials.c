@@ -966,6 +966,104 @@ START_TEST(test_multi_retry_does_not_block)
 }
 END_TEST
 
+/* After aws_http_release_idle the idle easy handles (libcurl) and idle
+ * connections are freed at once, the requests in flight complete as
+ * before and their handles or connections are freed too: libcurl closes
+ * an idle connection as each of them gives its own back, the builtin
+ * transport closes theirs. */
+START_TEST(test_multi_release_idle)
+{
+	int curl = transports[_i] == AWS_HTTP_CLIENT_CURL;
+	http_client = transports[_i];
+	httpd *d = httpd_start(handler, NULL, 8); /* the first 8 answered together */
+	aws_http *h = client(8, 1, 0, NULL);
+	tally t = {0};
+	time_t start = time(NULL);
+	int i;
+	for (i = 0; i < 8; i++)
+		add(h, url_of(d, "/x"), &t);
+	while (aws_http_multi_pending(h))
+		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
+	ck_assert_int_eq(t.ok, 8);
+	ck_assert_uint_eq(aws_http_handles(h), 8);
+	ck_assert_int_eq(httpd_open(d), 8);
+	/* 4 reuse 4 idle handles and connections; the other 4 go now */
+	for (i = 0; i < 4; i++)
+		add(h, url_of(d, "/y"), &t);
+	aws_http_release_idle(h);
+	ck_assert_uint_eq(aws_http_handles(h), 4);
+	ck_assert_uint_eq(aws_http_multi_pending(h), 4);
+	while (aws_http_multi_pending(h))
+		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
+	ck_assert_int_eq(t.ok, 12);
+	ck_assert_int_eq(t.failed, 0);
+	ck_assert_uint_eq(aws_http_handles(h), 0);
+	ck_assert_int_eq(httpd_connections(d), 8); /* reused, none opened */
+	/* libcurl: each of the 4 gave its connection back and one idle was
+	 * closed; builtin: all closed */
+	while (httpd_open(d) > (curl ? 4 : 0) && time(NULL) - start < 60) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	ck_assert_int_eq(httpd_open(d), curl ? 4 : 0);
+	/* a request after it still works (libcurl: on a connection kept) */
+	add(h, url_of(d, "/z"), &t);
+	while (aws_http_multi_pending(h))
+		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
+	ck_assert_int_eq(t.ok, 13);
+	ck_assert_uint_eq(aws_http_handles(h), 0);
+	ck_assert_int_eq(httpd_connections(d), curl ? 8 : 9);
+	aws_http_free(h);
+	httpd_stop(d);
+}
+END_TEST
+
+/* aws_http_release_idle right after requests that wait for the warm-up's
+ * connections (a run of fewer tests than its concurrency): they still get
+ * them, and no connection is opened beside the warm-up's.  Then the
+ * builtin transport has closed every connection; libcurl closes an idle
+ * one only as a request gives its own back: 8 - 2 are left. */
+START_TEST(test_multi_release_idle_warm_up)
+{
+	int curl = transports[_i] == AWS_HTTP_CLIENT_CURL;
+	http_client = transports[_i];
+	httpd *d = httpd_start(handler, NULL, 0);
+	aws_http *h = client(8, 1, 0, NULL);
+	char *err = NULL;
+	tally t = {0};
+	time_t start = time(NULL);
+	size_t opening = 0;
+	aws_http_request *warm = aws_http_request_new("GET", url_of(d, "/warm"), "warm-up");
+	ck_assert_ptr_nonnull(warm);
+	ck_assert_int_eq(aws_http_warm(h, warm, 8, &opening, &err), 0);
+	ck_assert_uint_eq(opening, 8);
+	while (httpd_requests(d) < 2 && time(NULL) - start < 60) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	add(h, url_of(d, "/x"), &t);
+	add(h, url_of(d, "/x"), &t);
+	aws_http_release_idle(h);
+	while (aws_http_multi_pending(h))
+		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
+	ck_assert_int_eq(t.ok, 2);
+	ck_assert_int_eq(t.failed, 0);
+	ck_assert_int_eq(httpd_connections(d), 8);
+	while (aws_http_warm_left(h))
+		ck_assert_int_ge(aws_http_multi_wait(h, 100), 0);
+	ck_assert_uint_eq(aws_http_handles(h), 0);
+	while (httpd_open(d) > (curl ? 6 : 0) && time(NULL) - start < 60) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	ck_assert_int_eq(httpd_open(d), curl ? 6 : 0);
+	free(err);
+	aws_http_request_free(warm);
+	aws_http_free(h);
+	httpd_stop(d);
+}
+END_TEST
+
 START_TEST(test_multi_cancel)
 {
 	http_client = transports[_i];
@@ -1027,6 +1125,8 @@ int main(void)
 	tcase_add_loop_test(tc, test_multi_warm_up_fast_answers, 0, 2);
 	tcase_add_loop_test(tc, test_multi_retry_does_not_block, 0, 2);
 	tcase_add_loop_test(tc, test_multi_cancel, 0, 2);
+	tcase_add_loop_test(tc, test_multi_release_idle, 0, 2);
+	tcase_add_loop_test(tc, test_multi_release_idle_warm_up, 0, 2);
 	suite_add_tcase(s, tc);
 
 	sr = srunner_create(s);

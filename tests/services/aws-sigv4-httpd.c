@@ -85,7 +85,9 @@ static void close_conn(httpd *d, size_t i)
 	htp_buf_free(&d->conns[i].in);
 	htp_buf_free(&d->conns[i].out);
 	d->conns[i] = d->conns[--d->nconns];
+	pthread_mutex_lock(&d->lock);
 	d->nopen--;
+	pthread_mutex_unlock(&d->lock);
 }
 
 static void *loop(void *arg)
@@ -247,6 +249,15 @@ int httpd_connections(httpd *d)
 	int n;
 	pthread_mutex_lock(&d->lock);
 	n = d->accepted;
+	pthread_mutex_unlock(&d->lock);
+	return n;
+}
+
+int httpd_open(httpd *d)
+{
+	int n;
+	pthread_mutex_lock(&d->lock);
+	n = d->nopen;
 	pthread_mutex_unlock(&d->lock);
 	return n;
 }

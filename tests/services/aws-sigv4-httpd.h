@@ -24,8 +24,10 @@ int httpd_port(const httpd *d);
 /* Requests seen so far; most connections open at once. */
 int httpd_requests(httpd *d);
 int httpd_max_connections(httpd *d);
-/* Connections accepted so far. */
+/* Connections accepted so far; open now (closed by the client once the
+ * server has seen it). */
 int httpd_connections(httpd *d);
+int httpd_open(httpd *d);
 void httpd_stop(httpd *d);
 
 /* Append "HTTP/1.1 status\r\n", the extra header lines (each ending in

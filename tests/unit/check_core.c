@@ -352,6 +352,13 @@ START_TEST(test_deploy_then_invoke_1000_at_100)
 	ck_assert_ptr_nonnull(st);
 	ck_assert_int_eq(json_integer_value(json_object_get(st, "maxInFlight")), 100);
 	ck_assert_int_eq(json_integer_value(json_object_get(st, "started")), 1000);
+	/* INVOKE_END once, right after the last start (invocations still in
+	 * flight), and before the results were published */
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "ended")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "startedAtEnd")), 1000);
+	ck_assert_int_gt(json_integer_value(json_object_get(st, "inFlightAtEnd")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "startsAfterEnd")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(st, "resultsBeforeEnd")), 0);
 	json_decref(st);
 	unlink(stats);
 
@@ -836,6 +843,127 @@ START_TEST(test_longest_first_on_second_run)
 }
 END_TEST
 
+/* What the fixture provider's statsFile says about INVOKE_END: ended,
+ * startedAtEnd, inFlightAtEnd, startsAfterEnd, resultsBeforeEnd. */
+static void stats_of(const char *path, long long out[5])
+{
+	static const char *const keys[] = {"ended", "startedAtEnd", "inFlightAtEnd",
+	                                   "startsAfterEnd", "resultsBeforeEnd"};
+	json_t *st = json_load_file(path, 0, NULL);
+	int k;
+	ck_assert_msg(st != NULL, "no stats in %s", path);
+	for (k = 0; k < 5; k++)
+		out[k] = json_integer_value(json_object_get(st, keys[k]));
+	json_decref(st);
+	unlink(path);
+}
+
+/* A project whose provider writes its statsFile (the path in stats). */
+static char *project_with_stats(long count, const char *extra, char *stats, size_t size)
+{
+	char opts[2400];
+	snprintf(stats, size, "/tmp/ht-stats-%d.json", (int)getpid());
+	snprintf(opts, sizeof opts, "\"statsFile\": \"%s\"%s%s", stats, extra ? ", " : "",
+	         extra ? extra : "");
+	return make_project(count, opts);
+}
+
+/* With retries, INVOKE_END waits until no test in flight can fail into a
+ * retry: test 3 (the last to answer, failing every attempt) is retried
+ * after every test started, and INVOKE_END follows that retry's start. */
+START_TEST(test_invoke_end_after_last_retry)
+{
+	char *plugins = plugin_dir(good_only), stats[2048];
+	char *project = project_with_stats(4, "\"failEvery\": 4, \"delayStepMs\": 10", stats,
+	                                   sizeof stats);
+	hypertest *h = open_project(project, plugins, NULL);
+	hypertest_run *run = NULL;
+	long long e[5];
+
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_set(h, "retries", "1"), HYPERTEST_OK);
+	ck_assert_msg(hypertest_deploy(h) == HYPERTEST_OK, "%s", hypertest_errmsg(h));
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_OK);
+	ck_assert_uint_eq(hypertest_run_count(run, HYPERTEST_STATUS_FAILED), 1);
+	hypertest_run_free(run);
+	hypertest_free(h);
+	stats_of(stats, e);
+	ck_assert_int_eq(e[0], 1);
+	ck_assert_int_eq(e[1], 5); /* four tests and the retry */
+	ck_assert_int_eq(e[2], 1); /* the retry, still in flight */
+	ck_assert_int_eq(e[3], 0);
+	ck_assert_int_eq(e[4], 0);
+
+	/* every test passes, each could have been retried until it answered:
+	 * INVOKE_END only after the last answer, still before the results */
+	h = open_project(project, plugins, NULL);
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_set(h, "retries", "2"), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_set(h, "cloudProvider.options.failEvery", "0"),
+	                 HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_OK);
+	ck_assert_uint_eq(hypertest_run_count(run, HYPERTEST_STATUS_SUCCESS), 4);
+	hypertest_run_free(run);
+	finish(h, project, plugins);
+	stats_of(stats, e);
+	ck_assert_int_eq(e[0], 1);
+	ck_assert_int_eq(e[1], 4);
+	ck_assert_int_eq(e[2], 0);
+	ck_assert_int_eq(e[3], 0);
+	ck_assert_int_eq(e[4], 0);
+}
+END_TEST
+
+/* --max-failures: INVOKE_END as the run stops, with invocations in flight. */
+START_TEST(test_invoke_end_max_failures)
+{
+	char *plugins = plugin_dir(good_only), stats[2048];
+	char *project = project_with_stats(300, "\"failEvery\": 1", stats, sizeof stats);
+	hypertest *h = open_project(project, plugins, NULL);
+	hypertest_run *run = NULL;
+	long long e[5];
+
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_set(h, "concurrency", "10"), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_set(h, "retries", "3"), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_set_invoke_option(h, HYPERTEST_INVOKE_MAX_FAILURES, "3"),
+	                 HYPERTEST_OK);
+	ck_assert_msg(hypertest_deploy(h) == HYPERTEST_OK, "%s", hypertest_errmsg(h));
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_OK);
+	ck_assert_uint_gt(hypertest_run_count(run, HYPERTEST_STATUS_SKIPPED), 0);
+	hypertest_run_free(run);
+	finish(h, project, plugins);
+	stats_of(stats, e);
+	ck_assert_int_eq(e[0], 1);
+	ck_assert_int_lt(e[1], 300);
+	ck_assert_int_eq(e[3], 0);
+	ck_assert_int_eq(e[4], 0);
+}
+END_TEST
+
+/* A provider without INVOKE_END (built for an older minor version) runs as before. */
+START_TEST(test_invoke_end_missing)
+{
+	static const char *const noend[] = {"fixture-noend", NULL};
+	char *plugins = plugin_dir(noend), stats[2048];
+	char *project = project_with_stats(50, "\"failEvery\": 10", stats, sizeof stats);
+	hypertest *h = open_project(project, plugins, NULL);
+	hypertest_run *run = NULL;
+	long long e[5];
+
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	ck_assert_int_eq(hypertest_config_set(h, "retries", "1"), HYPERTEST_OK);
+	ck_assert_msg(hypertest_deploy(h) == HYPERTEST_OK, "%s", hypertest_errmsg(h));
+	ck_assert_int_eq(hypertest_invoke(h, &run), HYPERTEST_OK);
+	ck_assert_uint_eq(hypertest_run_total(run), 50);
+	ck_assert_uint_eq(hypertest_run_count(run, HYPERTEST_STATUS_FAILED), 5);
+	hypertest_run_free(run);
+	finish(h, project, plugins);
+	stats_of(stats, e);
+	ck_assert_int_eq(e[0], 0);
+}
+END_TEST
+
 /* A cancel in the middle of a run: invocations in flight are cancelled, the
  * rest never start, and the results gathered so far are written. */
 typedef struct canceller {
@@ -852,12 +980,13 @@ static void cancel_after_ten(const hypertest_event *ev, void *ud)
 
 START_TEST(test_cancel_keeps_results)
 {
-	char *plugins = plugin_dir(good_only);
-	char *project = make_project(200, NULL);
+	char *plugins = plugin_dir(good_only), stats[2048];
+	char *project = project_with_stats(200, NULL, stats, sizeof stats);
 	hypertest *h = open_project(project, plugins, NULL);
 	hypertest_run *run = NULL;
 	canceller c = {h, 0};
 	size_t i, cancelled = 0;
+	long long e[5];
 
 	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
 	ck_assert_int_eq(hypertest_config_set(h, "concurrency", "10"), HYPERTEST_OK);
@@ -875,6 +1004,12 @@ START_TEST(test_cancel_keeps_results)
 	ck_assert_ptr_nonnull(hypertest_run_results_path(run));
 	hypertest_run_free(run);
 	finish(h, project, plugins);
+	/* INVOKE_END once as the run stopped, nothing started after it */
+	stats_of(stats, e);
+	ck_assert_int_eq(e[0], 1);
+	ck_assert_int_lt(e[1], 200);
+	ck_assert_int_eq(e[3], 0);
+	ck_assert_int_eq(e[4], 0);
 }
 END_TEST
 
@@ -1124,6 +1259,9 @@ static Suite *core_suite(void)
 	tcase_add_test(tc, test_history_orders_second_run);
 	tcase_add_test(tc, test_dry_run_mutates_nothing);
 	tcase_add_test(tc, test_longest_first_on_second_run);
+	tcase_add_test(tc, test_invoke_end_after_last_retry);
+	tcase_add_test(tc, test_invoke_end_max_failures);
+	tcase_add_test(tc, test_invoke_end_missing);
 	tcase_add_test(tc, test_cancel_keeps_results);
 	tcase_add_test(tc, test_deployed_config_round_trip);
 	tcase_add_test(tc, test_report_built);
