@@ -10,35 +10,9 @@
 # exports them), else started here; exit 77 when they cannot start.
 . "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-deploy-interrupt-XXXXXX) || exit 1
-started=""
-cleanup() {
-	[ -n "$started" ] && "$tests_src/services/aws/services.sh" stop "$tmp/svc" >/dev/null 2>&1
-	[ -n "${HT_KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-if [ -z "${HT_AWS_ENDPOINT:-}" ]; then
-	"$tests_src/services/aws/services.sh" start "$tmp/svc" >"$tmp/services.log" 2>&1 ||
-		{ cat "$tmp/services.log"; echo "services did not start: skipped"; exit 77; }
-	started=1
-	. "$tmp/svc/env"
-fi
-[ -n "${HT_S3_CHECKED_ENDPOINT:-}" ] && [ -n "${HT_ECR_REGISTRY:-}" ] ||
-	{ echo "no s3rver or registry: skipped"; exit 77; }
-py=${HT_AWS_PYTHON:-python3}
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
-
-# control METHOD PATH [BODY]: endpoint.py's control API
-control() {
-	"$py" - "$HT_AWS_CONTROL$2" "$1" "${3:-}" <<'PY'
-import sys, urllib.request
-url, method, body = sys.argv[1:4]
-req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
-                             headers={"Content-Type": "application/json"})
-print(urllib.request.urlopen(req, timeout=30).read().decode())
-PY
-}
-json() { "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
+. "$(dirname "$0")/aws-helpers.sh"
+trap aws_cleanup EXIT
+aws_services_start
 
 id=$(basename "$tmp" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9')
 fn="e2e-int-$id"
@@ -60,44 +34,16 @@ control POST "/function/$fn" '{"mode": "success", "updateDelayMs": 20000}' >/dev
 	fail "cannot create the function"
 
 # ---- SIGINT while the update is waited for -------------------------------------------------
-# Start deploy (SIGINT and SIGTERM at their defaults), wait until it says it
-# is updating the function, let it sit in the wait for a second, send SIGINT
-# and wait at most 30 s for the exit.  Prints the status and the seconds
-# from the signal to the exit.
-"$py" - "$tmp/deploy.out" "Lambda $fn: updating to" "$hypertest" -C "$proj" --verbose deploy \
-	>"$tmp/signalled" <<'PY' || { cat "$tmp/deploy.out"; fail "deploy was not interrupted"; }
-import signal, subprocess, sys, time
-out, wait_text = sys.argv[1:3]
-cmd = sys.argv[3:]
-def defaults():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-with open(out, "wb") as f:
-    p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, preexec_fn=defaults)
-deadline = time.time() + 180
-while time.time() < deadline and p.poll() is None:
-    if wait_text in open(out, errors="replace").read():
-        break
-    time.sleep(0.05)
-else:
-    p.kill()
-    sys.exit("never saw %r (exit %s)" % (wait_text, p.poll()))
-time.sleep(1.0)  # inside the wait: between two polls, or in one
-t0 = time.time()
-p.send_signal(signal.SIGINT)
-try:
-    rc = p.wait(30)
-except subprocess.TimeoutExpired:
-    p.kill()
-    p.wait()
-    sys.exit("still running 30 s after SIGINT")
-print(rc, "%.2f" % (time.time() - t0))
-PY
+# Start deploy, wait until it says it is updating the function, let it sit
+# in the wait for a second (between two polls, or in one), send SIGINT and
+# wait at most 30 s for the exit.
+signal_timed "$tmp/deploy.out" SIGINT "$tmp/deploy.out" "Lambda $fn: updating to" -- \
+	"$hypertest" -C "$proj" --verbose deploy >"$tmp/signalled" ||
+	{ cat "$tmp/deploy.out"; fail "deploy was not interrupted"; }
 read -r rc secs <"$tmp/signalled"
 echo "deploy exited $rc, $secs s after SIGINT (the update lasts 20 s)"
 [ "$rc" -ne 0 ] || { cat "$tmp/deploy.out"; fail "a cancelled deploy exited 0"; }
-"$py" -c 'import sys; sys.exit(0 if float(sys.argv[1]) < 5 else 1)' "$secs" ||
-	{ cat "$tmp/deploy.out"; fail "deploy took $secs s to stop after SIGINT"; }
+[ "${secs%.*}" -lt 5 ] || { cat "$tmp/deploy.out"; fail "deploy took $secs s to stop after SIGINT"; }
 grep -q "Lambda $fn: cancelled while waiting for the function update to .*@sha256:" "$tmp/deploy.out" ||
 	{ cat "$tmp/deploy.out"; fail "deploy does not say it was cancelled waiting for the update"; }
 grep -q "deploy failed at step 'update'" "$tmp/deploy.out" ||

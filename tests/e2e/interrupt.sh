@@ -15,50 +15,6 @@ trap cleanup EXIT
 command -v python3 >/dev/null 2>&1 || { echo "python3 not found"; exit 77; }
 [ -e "$tests_build/abi/.libs/fixture-good.so" ] || { echo "fixture-good.so not built"; exit 77; }
 
-# run_signalled OUT SIGNAL WAIT_FILE WAIT_TEXT LOCK -- COMMAND...: start
-# COMMAND (SIGINT and SIGTERM at their defaults, whoever started us), wait
-# until WAIT_TEXT is in WAIT_FILE, send SIGNAL, and wait at most 30 s for
-# the exit.  LOCK (or "-") is a file held locked meanwhile.  Prints the
-# exit status; fails on a hang.
-run_signalled() {
-	python3 - "$@" <<'PY'
-import fcntl, os, signal, subprocess, sys, time
-out, sig, wait_file, wait_text, lock = sys.argv[1:6]
-cmd = sys.argv[7:]
-held = None
-if lock != "-":
-    held = open(lock, "rb")
-    fcntl.flock(held, fcntl.LOCK_EX)
-def defaults():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-with open(out, "wb") as f:
-    p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, preexec_fn=defaults)
-deadline = time.time() + 120
-while time.time() < deadline and p.poll() is None:
-    try:
-        if wait_text in open(wait_file, errors="replace").read():
-            break
-    except OSError:
-        pass
-    time.sleep(0.1)
-else:
-    p.kill()
-    sys.exit("never saw %r in %s (exit %s)" % (wait_text, wait_file, p.poll()))
-time.sleep(0.5)  # well inside the blocking call
-t0 = time.time()
-p.send_signal(getattr(signal, sig))
-try:
-    rc = p.wait(30)
-except subprocess.TimeoutExpired:
-    p.kill()
-    p.wait()
-    sys.exit("still running 30 s after %s" % sig)
-print(rc)
-sys.stderr.write("exited %d, %.1f s after %s\n" % (rc, time.time() - t0, sig))
-PY
-}
-
 # ---- deploy: a registry that stalls mid-body ------------------------------------
 python3 "$tests_src/services/registry/stall.py" "$tmp/port" >"$tmp/stall.log" 2>&1 &
 stall=$!
@@ -76,9 +32,11 @@ cat >"$tmp/d/hypertest.config.json" <<JSON
               "baseImage": "127.0.0.1:$port/base:latest"}}}}
 JSON
 mkdir -p "$tmp/d/bucket"
-rc=$(HYPERTEST_PLUGIN_PATH="$tmp/plugins" run_signalled "$tmp/deploy.out" SIGINT \
-	"$tmp/stall.log" "stalled:" - -- "$hypertest" -C "$tmp/d" deploy) ||
-	{ cat "$tmp/deploy.out"; fail "deploy: $rc"; }
+HYPERTEST_PLUGIN_PATH="$tmp/plugins" signal_timed "$tmp/deploy.out" SIGINT \
+	"$tmp/stall.log" "stalled:" -- "$hypertest" -C "$tmp/d" deploy >"$tmp/deploy.rc" ||
+	{ cat "$tmp/deploy.out"; fail "deploy was not interrupted"; }
+read -r rc secs <"$tmp/deploy.rc"
+echo "deploy exited $rc, $secs s after SIGINT"
 [ "$rc" -ne 0 ] || { cat "$tmp/deploy.out"; fail "a cancelled deploy exited 0"; }
 grep -q "registry 127.0.0.1:$port: GET /v2/.*: cancelled" "$tmp/deploy.out" ||
 	{ cat "$tmp/deploy.out"; fail "deploy did not say which request was cancelled"; }
@@ -99,8 +57,11 @@ root=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["root"])'
 	"$p/.hypertest/function/current") || fail "no current"
 lock=$(dirname "$root")/lock
 [ -f "$lock" ] || fail "no lock file $lock"
-rc=$(run_signalled "$tmp/invoke.out" SIGTERM "$tmp/invoke.out" "waiting for the deployed image" \
-	"$lock" -- "$hypertest" -C "$p" invoke) || { cat "$tmp/invoke.out"; fail "invoke: $rc"; }
+signal_timed "$tmp/invoke.out" SIGTERM "$tmp/invoke.out" "waiting for the deployed image" \
+	"$lock" -- "$hypertest" -C "$p" invoke >"$tmp/invoke.rc" ||
+	{ cat "$tmp/invoke.out"; fail "invoke was not interrupted"; }
+read -r rc secs <"$tmp/invoke.rc"
+echo "invoke exited $rc, $secs s after SIGTERM"
 [ "$rc" -ne 0 ] || { cat "$tmp/invoke.out"; fail "a cancelled invoke exited 0"; }
 python3 - "$p/hypertest.results.json" <<'PY' || { cat "$tmp/invoke.out"; fail "results of the cancelled run"; }
 import json, sys

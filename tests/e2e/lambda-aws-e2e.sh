@@ -33,28 +33,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in python3 bwrap; do
-	command -v "$tool" >/dev/null 2>&1 || { echo "$tool not found: skipped"; exit 77; }
-done
-busybox=/bin/busybox
-# static: an ELF file without a PT_INTERP program header
-[ -x "$busybox" ] && python3 - "$busybox" <<'PY' ||
-import struct, sys
-d = open(sys.argv[1], "rb").read()
-assert d[:4] == b"\x7fELF" and d[4] == 2 and d[5] == 1  # 64-bit little-endian
-phoff, = struct.unpack_from("<Q", d, 32)
-phentsize, phnum = struct.unpack_from("<HH", d, 54)
-types = [struct.unpack_from("<I", d, phoff + i * phentsize)[0] for i in range(phnum)]
-sys.exit(1 if 3 in types else 0)
-PY
-	{ echo "no static busybox (Debian package busybox-static): skipped"; exit 77; }
-bwrap --unshare-user --uid 993 --ro-bind / / true 2>/dev/null ||
-	{ echo "bwrap cannot create a user namespace here: skipped"; exit 77; }
-case $(uname -m) in
-x86_64) arch=amd64 ;;
-aarch64) arch=arm64 ;;
-*) echo "no architecture name for $(uname -m): skipped"; exit 77 ;;
-esac
+# 1's base: skips, then $tmp/base
+. "$(dirname "$0")/lambda-base.sh"
 
 aws_services_start
 unset AWS_ENDPOINT_URL_LAMBDA
@@ -66,9 +46,6 @@ fn="lambda-aws-$id"
 reghost=${HT_ECR_REGISTRY#http://}
 
 # ---- 1. the base image, pushed to the registry -------------------------------------------------
-mkdir -p "$tmp/root/bin"
-cp "$busybox" "$tmp/root/bin/busybox" && cp "$busybox" "$tmp/root/bin/sh" || fail "copy busybox"
-python3 "$tests_src/projects/runtime/make-layout.py" "$tmp/root" "$tmp/base" "$arch" || fail "base layout"
 "$py" - "$tmp/base" "$HT_ECR_REGISTRY" base/busybox-$id "$HT_ECR_USER" "$HT_ECR_PASSWORD" <<'PY' ||
 import base64, json, os, sys, urllib.parse, urllib.request, urllib.error
 layout, reg, repo, user, password = sys.argv[1:6]

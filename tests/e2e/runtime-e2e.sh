@@ -9,39 +9,13 @@
 . "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-runtime-e2e-XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-for tool in python3 bwrap; do
-	command -v "$tool" >/dev/null 2>&1 || { echo "$tool not found: skipped"; exit 77; }
-done
-busybox=/bin/busybox
-# static: an ELF file without a PT_INTERP program header
-file_is_static() { python3 - "$1" <<'PY'
-import struct, sys
-d = open(sys.argv[1], "rb").read()
-assert d[:4] == b"\x7fELF" and d[4] == 2 and d[5] == 1  # 64-bit little-endian
-phoff, = struct.unpack_from("<Q", d, 32)
-phentsize, phnum = struct.unpack_from("<HH", d, 54)
-types = [struct.unpack_from("<I", d, phoff + i * phentsize)[0] for i in range(phnum)]
-sys.exit(1 if 3 in types else 0)
-PY
-}
-[ -x "$busybox" ] && file_is_static "$busybox" ||
-	{ echo "no static busybox (Debian package busybox-static): skipped"; exit 77; }
-# bubblewrap must be able to make namespaces here
-bwrap --ro-bind / / true 2>/dev/null || { echo "bwrap cannot run here: skipped"; exit 77; }
+# the base: busybox alone; isolation "image" runs it without --uid
+base_userns=no
+. "$(dirname "$0")/lambda-base.sh"
 
 # the function program goes into the image, with the libraries it loads
 
 json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
-case $(uname -m) in
-x86_64) arch=amd64 other=arm64 ;;
-aarch64) arch=arm64 other=amd64 ;;
-*) echo "no architecture name for $(uname -m): skipped"; exit 77 ;;
-esac
-
-# ---- the base: busybox alone ------------------------------------------------------------------
-mkdir -p "$tmp/root/bin"
-cp "$busybox" "$tmp/root/bin/busybox" && cp "$busybox" "$tmp/root/bin/sh" || fail "copy busybox"
-python3 "$tests_src/projects/runtime/make-layout.py" "$tmp/root" "$tmp/base" "$arch" || fail "base layout"
 
 p=$tmp/project
 mkdir -p "$p/tests"

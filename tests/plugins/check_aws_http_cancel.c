@@ -10,10 +10,8 @@
  * into its 30 s timeout or its 30 s backoff, and fail otherwise.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +19,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "loopback.h"
 
 /* The silent server and what the cancel callback decides from. */
 typedef struct server {
@@ -37,22 +36,12 @@ enum { CANCEL_AT_ONCE, CANCEL_ONCE_ACCEPTED, CANCEL_IN_BACKOFF };
 
 static void server_start(server *s, int when, const char *answer)
 {
-	struct sockaddr_in a;
-	socklen_t len = sizeof a;
-
 	memset(s, 0, sizeof *s);
 	s->conn = -1;
 	s->when = when;
 	s->answer = answer;
-	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	s->lfd = test_listen("127.0.0.1", SOCK_NONBLOCK, 4, &s->port);
 	ck_assert_int_ge(s->lfd, 0);
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
-	ck_assert_int_eq(listen(s->lfd, 4), 0);
-	ck_assert_int_eq(getsockname(s->lfd, (struct sockaddr *)&a, &len), 0);
-	s->port = ntohs(a.sin_port);
 }
 
 static void server_stop(server *s)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "loopback.h"
 
 /* ---- the server: a thread per connection, the path says what to answer ------------------- */
 
@@ -241,20 +242,10 @@ static void *accept_main(void *ud)
 
 static void server_start(void)
 {
-	struct sockaddr_in a;
-	socklen_t len = sizeof a;
-	int one = 1;
 	memset(&srv, 0, sizeof srv);
 	pthread_mutex_init(&srv.mu, NULL);
-	srv.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	setsockopt(srv.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(srv.lfd, (struct sockaddr *)&a, sizeof a), 0);
-	ck_assert_int_eq(listen(srv.lfd, 64), 0);
-	getsockname(srv.lfd, (struct sockaddr *)&a, &len);
-	srv.port = ntohs(a.sin_port);
+	srv.lfd = test_listen("127.0.0.1", 0, 64, &srv.port);
+	ck_assert_int_ge(srv.lfd, 0);
 	ck_assert_int_eq(pthread_create(&srv.acceptor, NULL, accept_main, NULL), 0);
 }
 
@@ -511,9 +502,7 @@ START_TEST(test_transport_errors)
 {
 	aws_http *h = client(transports[_i], 1, 0, 0);
 	char where[64];
-	int fd, port;
-	struct sockaddr_in a;
-	socklen_t len = sizeof a;
+	int port;
 	outcome o;
 	snprintf(where, sizeof where, "127.0.0.1 port %d", srv.port);
 	/* reset in the middle of the body */
@@ -534,14 +523,7 @@ START_TEST(test_transport_errors)
 	ck_assert_int_eq(o.code, HYPERTEST_ERR_HTTP);
 	ck_assert_msg(strstr(o.message, "GET test: "), "%s", o.message);
 	/* a port nobody listens on */
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	bind(fd, (struct sockaddr *)&a, sizeof a);
-	getsockname(fd, (struct sockaddr *)&a, &len);
-	port = ntohs(a.sin_port);
-	close(fd);
+	port = test_closed_port();
 	{
 		char u[128];
 		snprintf(u, sizeof u, "http://127.0.0.1:%d/x", port);
@@ -578,23 +560,15 @@ static void *v6_serve(void *ud)
 
 START_TEST(test_ipv6)
 {
-	struct sockaddr_in6 a;
-	socklen_t len = sizeof a;
-	int lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int port, lfd = test_listen("::1", 0, 4, &port);
 	pthread_t th;
 	char u[128];
-	memset(&a, 0, sizeof a);
-	a.sin6_family = AF_INET6;
-	a.sin6_addr = in6addr_loopback;
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(lfd, 4) != 0) {
+	if (lfd < 0) {
 		fprintf(stderr, "check_aws_http_conn: no IPv6 loopback here: test_ipv6 not run\n");
-		if (lfd >= 0)
-			close(lfd);
 		return;
 	}
-	getsockname(lfd, (struct sockaddr *)&a, &len);
 	ck_assert_int_eq(pthread_create(&th, NULL, v6_serve, (void *)(intptr_t)lfd), 0);
-	snprintf(u, sizeof u, "http://[::1]:%d/v6", ntohs(a.sin6_port));
+	snprintf(u, sizeof u, "http://[::1]:%d/v6", port);
 	aws_http *h = client(transports[_i], 1, 0, 0);
 	outcome o = run(h, "GET", u, 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);

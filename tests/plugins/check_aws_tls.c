@@ -22,9 +22,7 @@
  *    connection, and an unreadable one refused naming its source.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <check.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +36,7 @@
 
 #include "credentials.h"
 #include "http.h"
+#include "loopback.h"
 #include "open-count.h"
 #include "test-pki.h"
 #include "tls.h"
@@ -51,7 +50,7 @@ static test_pki pki;
 
 typedef struct server {
 	int lfd, port;
-	in_addr_t addr;
+	const char *ip;
 	SSL_CTX *ctx;
 	pthread_t th;
 	pthread_mutex_t mu;
@@ -122,43 +121,27 @@ static void server_start(server *s)
 
 static void server_start_at(server *s, const char *ip)
 {
-	struct sockaddr_in a;
-	socklen_t len = sizeof a;
-	int one = 1;
 	memset(s, 0, sizeof *s);
 	pthread_mutex_init(&s->mu, NULL);
 	s->ctx = SSL_CTX_new(TLS_server_method());
 	ck_assert_int_eq(SSL_CTX_use_certificate(s->ctx, pki.server_cert), 1);
 	ck_assert_int_eq(SSL_CTX_use_PrivateKey(s->ctx, pki.server_key), 1);
-	s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	inet_pton(AF_INET, ip, &a.sin_addr);
-	ck_assert_int_eq(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
-	ck_assert_int_eq(listen(s->lfd, 512), 0);
-	getsockname(s->lfd, (struct sockaddr *)&a, &len);
-	s->port = ntohs(a.sin_port);
-	s->addr = a.sin_addr.s_addr;
+	s->lfd = test_listen(ip, 0, 512, &s->port);
+	ck_assert_int_ge(s->lfd, 0);
+	s->ip = ip;
 	ck_assert_int_eq(pthread_create(&s->th, NULL, serve, s), 0);
 }
 
 static void server_stop(server *s)
 {
-	struct sockaddr_in a;
 	int fd;
 	pthread_mutex_lock(&s->mu);
 	s->stop = 1;
 	pthread_mutex_unlock(&s->mu);
-	/* wake the accept */
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = s->addr;
-	a.sin_port = htons((unsigned short)s->port);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	connect(fd, (struct sockaddr *)&a, sizeof a);
+	fd = test_connect(s->ip, s->port); /* wake the accept */
 	pthread_join(s->th, NULL);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	close(s->lfd);
 	SSL_CTX_free(s->ctx);
 	pthread_mutex_destroy(&s->mu);

@@ -5,7 +5,6 @@
  * connections open.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 
 #include "aws-sigv4-httpd.h"
+#include "loopback.h"
 
 typedef struct conn {
 	int fd;
@@ -193,26 +193,17 @@ static void *loop(void *arg)
 httpd *httpd_start(httpd_handler fn, void *ud, int hold_until)
 {
 	httpd *d = calloc(1, sizeof *d);
-	struct sockaddr_in a = {0};
-	socklen_t alen = sizeof a;
-	int one = 1;
 	d->fn = fn;
 	d->ud = ud;
 	d->hold_until = hold_until;
 	pthread_mutex_init(&d->lock, NULL);
-	d->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	setsockopt(d->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (d->lfd < 0 || bind(d->lfd, (struct sockaddr *)&a, sizeof a) < 0 ||
-	    listen(d->lfd, 4096) < 0 || getsockname(d->lfd, (struct sockaddr *)&a, &alen) < 0 ||
-	    pipe2(d->wake, O_CLOEXEC) < 0) {
+	d->lfd = test_listen("127.0.0.1", SOCK_NONBLOCK, 4096, &d->port);
+	if (d->lfd < 0 || pipe2(d->wake, O_CLOEXEC) < 0) {
 		if (d->lfd >= 0)
 			close(d->lfd);
 		free(d);
 		return NULL;
 	}
-	d->port = ntohs(a.sin_port);
 	if (pthread_create(&d->thread, NULL, loop, d) != 0) {
 		close(d->lfd);
 		free(d);
