@@ -42,7 +42,8 @@
 # flight at the endpoint, the endpoint's own CPU time (C endpoint only) and
 # the load average; PASS/MISS against the targets: within 5 % of the ideal
 # wall time (no wall target when the ideal is ~0), under 0.2 ms orchestrator
-# CPU per invocation, under 64 MB peak RSS.  After a run of one wave
+# CPU per invocation, under 64 MB peak RSS; over HTTP, after a run of one
+# wave, within 10 % of the raw floor's wall time.  After a run of one wave
 # (N = concurrency) comes the floor of the machine for it, from
 # bench/invoke-floor.c: the same N requests at once to the same endpoint
 # over raw sockets, then with bare libcurl (no hypertest; C endpoint only).
@@ -245,6 +246,11 @@ if proto == "http":
     else:
         print("  wall %.2f s (ideal ~0: %.3f ms per invocation, %.0f invocations/s; no target)"
               % (wall, wall * 1000 / n, n / wall if wall else 0))
+    raw = floors.get("raw")
+    if raw and ideal > 0:
+        fo = (wall - raw["wall"]) * 100 / raw["wall"]
+        print("  wall %.2f s against the raw floor's %.2f s: %+.1f %%   %s (target within 10 %%)"
+              % (wall, raw["wall"], fo, verdict(fo <= 10)))
     print("  orchestrator CPU %.2f s (user %s ms, system %s ms) = %.3f ms per invocation   %s (target < 0.2)"
           % (cpu, m.group(4), m.group(5), per, verdict(per < 0.2)))
     limit = 150 if c >= 10000 else 64

@@ -20,6 +20,8 @@
 
 /* transfers per multi handle at most (http-multi.c) */
 #define AWS_SHARD_SIZE 256
+/* warm-up requests added at once by the warm-up's thread (http-multi.c) */
+#define AWS_WARM_CHUNK 64
 
 /* libcurl's buffers of each handle of the asynchronous mode, which live
  * as long as the handle: a receive buffer (16 KB by default) and, for

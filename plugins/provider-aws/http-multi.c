@@ -622,12 +622,13 @@ static size_t drop_cb(char *data, size_t size, size_t n, void *ud)
 }
 
 /* Add n warm-up requests (h->warm_url, h->warm_headers); how many were.
- * Each but the first is made on a new connection: a warm-up request
+ * base: how many were added before them (after the first).  Each but the
+ * first is made on a new connection: a warm-up request
  * answered before another has started must not lend it its connection
  * (which happens on a loaded machine), or the warm-up leaves fewer
  * connections than asked and the first wave opens the rest.  The first
  * may take an idle one (the warm-up's first request's). */
-static size_t warm_add(aws_http *h, size_t n)
+static size_t warm_add(aws_http *h, size_t n, size_t base)
 {
 	size_t i;
 	for (i = 0; i < n && h->transport == AWS_TRANSPORT_BUILTIN; i++) {
@@ -640,7 +641,7 @@ static size_t warm_add(aws_http *h, size_t n)
 		}
 		t->h = h;
 		t->warm = 1;
-		t->fresh = i > 0;
+		t->fresh = base + i > 0;
 		tl_push(&h->running, t);
 		h->warm_left++;
 		aws_hev_start(h, t);
@@ -659,7 +660,7 @@ static size_t warm_add(aws_http *h, size_t n)
 		curl_easy_setopt(e, CURLOPT_URL, h->warm_url);
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->warm_headers);
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, i > 0 ? 1L : 0L);
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, base + i > 0 ? 1L : 0L);
 		curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, drop_cb);
 		curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -691,18 +692,23 @@ static size_t warm_add(aws_http *h, size_t n)
 
 /* The warm-up's thread: the first request alone, so that its TLS session
  * is in the cache; then n at once, resuming it (one on the first's
- * connection): n connections. */
+ * connection): n connections, added AWS_WARM_CHUNK at a time with a look
+ * at the stop flag and the events between chunks, so that the first
+ * invocation (which stops the thread) never waits for all n to be added. */
 static void *warm_main(void *ud)
 {
 	aws_http *h = ud;
+	size_t added = 0; /* of the n */
 	while (!atomic_load(&h->warm_stop)) {
-		if (h->warm_left == 0) {
-			size_t more = h->warm_more;
-			h->warm_more = 0;
-			if (more == 0 || warm_add(h, more) == 0)
-				break;
+		if (h->warm_more && (added || h->warm_left == 0)) {
+			size_t k = h->warm_more < AWS_WARM_CHUNK ? h->warm_more : AWS_WARM_CHUNK;
+			size_t got = warm_add(h, k, added);
+			h->warm_more = got < k ? 0 : h->warm_more - k;
+			added += got;
 		}
-		if (multi_wait(h, 20) < 0)
+		if (h->warm_left == 0 && h->warm_more == 0)
+			break;
+		if (multi_wait(h, h->warm_more ? 0 : 20) < 0)
 			break;
 	}
 	return NULL;
@@ -763,7 +769,7 @@ int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, size_t *op
 	decide(h, req->url);
 	if ((rc = aws_http_header_list(h, req, &h->warm_headers, err)))
 		return rc;
-	if (!(h->warm_url = strdup(req->url)) || warm_add(h, 1) == 0) {
+	if (!(h->warm_url = strdup(req->url)) || warm_add(h, 1, 0) == 0) {
 		warm_free(h);
 		return aws_fail(err, HYPERTEST_ERR_NOMEM, "%s: cannot start the warm-up",
 		                h->transport == AWS_TRANSPORT_CURL ? "libcurl" : "http");
@@ -775,7 +781,7 @@ int aws_http_warm(aws_http *h, const aws_http_request *req, size_t n, size_t *op
 	if (pthread_create(&h->warm_thread, NULL, warm_main, h) == 0) {
 		h->warm_thread_on = 1;
 	} else { /* the caller's waits drive them */
-		warm_add(h, h->warm_more);
+		warm_add(h, h->warm_more, 0);
 		h->warm_more = 0;
 	}
 	return 0;
