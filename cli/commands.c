@@ -398,9 +398,17 @@ int cli_cmd_destroy(hypertest *h, const struct cli_opts *o, struct render *r)
 			        "confirm with --yes\n", n, n == 1 ? "" : "s");
 			return CLI_EXIT_FAIL;
 		}
+		/* prompting before the question shows: an interrupt as soon
+		 * as it is seen stops the program at once */
+		cli_prompting = 1;
+		if (cli_cancel_requested) {
+			cli_prompting = 0;
+			render_finish(r);
+			fprintf(stderr, "hypertest: destroy cancelled: nothing removed\n");
+			return CLI_EXIT_FAIL;
+		}
 		fprintf(stderr, "Remove these %d resource%s? [y/N] ", n, n == 1 ? "" : "s");
 		fflush(stderr);
-		cli_prompting = 1;
 		got = fgets(answer, sizeof answer, stdin) != NULL;
 		cli_prompting = 0;
 		if (!got || (answer[0] != 'y' && answer[0] != 'Y')) {
