@@ -67,6 +67,13 @@ static char *write_tmp(const char *name, const char *text)
 	return path;
 }
 
+/* Wait until every request of h has completed. */
+static void drain(aws_http *h)
+{
+	while (aws_http_multi_pending(h))
+		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
+}
+
 /* ---- credentials ----------------------------------------------------------------- */
 
 START_TEST(test_env_credentials)
@@ -847,8 +854,7 @@ START_TEST(test_multi_warm_up_hand_over)
 	}
 	for (i = 0; i < 8; i++)
 		add(h, url_of(d, "/x"), &t);
-	while (aws_http_multi_pending(h))
-		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
+	drain(h);
 	ck_assert_int_eq(t.ok, 8);
 	ck_assert_int_eq(httpd_requests(d), 17);
 	ck_assert_int_eq(httpd_connections(d), 8);
@@ -916,8 +922,7 @@ START_TEST(test_multi_warm_up)
 	/* the requests find the connections open */
 	for (i = 0; i < 8; i++)
 		add(h, url_of(d, "/x"), &t);
-	while (aws_http_multi_pending(h))
-		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
+	drain(h);
 	ck_assert_int_eq(t.ok, 8);
 	ck_assert_int_eq(httpd_requests(d), 17);
 	ck_assert_int_eq(httpd_connections(d), 8);
@@ -952,8 +957,7 @@ START_TEST(test_multi_retry_does_not_block)
 	while (httpd_requests(d) < 1)
 		aws_http_multi_wait(h, 10);
 	add(h, url_of(d, "/flaky/B"), &t);
-	while (aws_http_multi_pending(h))
-		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
+	drain(h);
 	ck_assert_int_eq(t.ok, 2);
 	ck_assert_int_eq(httpd_requests(d), 3);
 	/* B was answered while A waited for its retry */
@@ -982,8 +986,7 @@ START_TEST(test_multi_release_idle)
 	int i;
 	for (i = 0; i < 8; i++)
 		add(h, url_of(d, "/x"), &t);
-	while (aws_http_multi_pending(h))
-		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
+	drain(h);
 	ck_assert_int_eq(t.ok, 8);
 	ck_assert_uint_eq(aws_http_handles(h), 8);
 	ck_assert_int_eq(httpd_open(d), 8);
@@ -993,8 +996,7 @@ START_TEST(test_multi_release_idle)
 	aws_http_release_idle(h);
 	ck_assert_uint_eq(aws_http_handles(h), 4);
 	ck_assert_uint_eq(aws_http_multi_pending(h), 4);
-	while (aws_http_multi_pending(h))
-		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
+	drain(h);
 	ck_assert_int_eq(t.ok, 12);
 	ck_assert_int_eq(t.failed, 0);
 	ck_assert_uint_eq(aws_http_handles(h), 0);
@@ -1008,8 +1010,7 @@ START_TEST(test_multi_release_idle)
 	ck_assert_int_eq(httpd_open(d), curl ? 4 : 0);
 	/* a request after it still works (libcurl: on a connection kept) */
 	add(h, url_of(d, "/z"), &t);
-	while (aws_http_multi_pending(h))
-		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
+	drain(h);
 	ck_assert_int_eq(t.ok, 13);
 	ck_assert_uint_eq(aws_http_handles(h), 0);
 	ck_assert_int_eq(httpd_connections(d), curl ? 8 : 9);
@@ -1044,8 +1045,7 @@ START_TEST(test_multi_release_idle_warm_up)
 	add(h, url_of(d, "/x"), &t);
 	add(h, url_of(d, "/x"), &t);
 	aws_http_release_idle(h);
-	while (aws_http_multi_pending(h))
-		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
+	drain(h);
 	ck_assert_int_eq(t.ok, 2);
 	ck_assert_int_eq(t.failed, 0);
 	ck_assert_int_eq(httpd_connections(d), 8);
