@@ -111,42 +111,66 @@ int local_object_url(void *self, const char *key, hypertest_buffer *url)
 	return rc;
 }
 
-/* Every regular file below dir (key prefix rel) whose key starts with
- * prefix.  Symbolic links are not followed. */
-static int list_tree(local_provider *p, const char *dir, const char *rel, const char *prefix,
-                     hypertest_params *objects, int depth)
+/* Every regular file below the directory at (at, name), shown as path in
+ * errors, key prefix rel, whose key starts with prefix.  Symbolic links are
+ * not followed.  Each directory is opened relative to its parent's
+ * descriptor and each entry looked at relative to its own, and d_type
+ * spares the stat of a directory: a run's listing (a directory and two
+ * logs per test) walks no path twice. */
+static int list_tree(local_provider *p, int at, const char *name, const char *path,
+                     const char *rel, const char *prefix, hypertest_params *objects, int depth)
 {
-	DIR *d = opendir(dir);
+	/* the bucket itself may be a symbolic link; nothing below it is followed */
+	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (depth ? O_NOFOLLOW : 0));
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return 0;
-		return local_fail(p, HYPERTEST_ERR_IO, "cannot read directory %s: %s", dir,
-		                  strerror(errno));
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		if (e == ENOENT || e == ENOTDIR || (e == ELOOP && depth > 0))
+			return 0; /* gone, or a symbolic link below the bucket: not an object */
+		return local_fail(p, HYPERTEST_ERR_IO, "cannot read directory %s: %s", path,
+		                  strerror(e));
 	}
+	size_t pl = strlen(prefix);
 	int rc = 0;
 	struct dirent *e;
 	while (rc == 0 && (e = readdir(d)) != NULL) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || e->d_name[0] == '.')
-			continue; /* dot files: the atomic writes' temporary files */
-		char *path = htp_path_join(dir, e->d_name);
+		if (e->d_name[0] == '.')
+			continue; /* ".", ".." and the atomic writes' temporary files */
 		char *key = *rel ? htp_path_join(rel, e->d_name) : strdup(e->d_name);
-		struct stat st;
-		if (!path || !key) {
+		if (!key) {
 			rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
-		} else if (lstat(path, &st) != 0) {
-			rc = local_fail(p, HYPERTEST_ERR_IO, "cannot read %s: %s", path, strerror(errno));
-		} else if (S_ISDIR(st.st_mode)) {
-			size_t kl = strlen(key), pl = strlen(prefix);
-			/* descend only where the prefix can still match */
-			if (depth < 64 && (kl >= pl ? !strncmp(key, prefix, pl) : !strncmp(key, prefix, kl)))
-				rc = list_tree(p, path, key, prefix, objects, depth + 1);
-		} else if (S_ISREG(st.st_mode) && !strncmp(key, prefix, strlen(prefix))) {
+			break;
+		}
+		size_t kl = strlen(key);
+		/* descend only where the prefix can still match */
+		int match = !strncmp(key, prefix, kl < pl ? kl : pl);
+		struct stat st;
+		unsigned char type = e->d_type;
+		if (match && (type == DT_UNKNOWN || type == DT_REG)) {
+			if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+				char *full = htp_path_join(path, e->d_name);
+				rc = errno == ENOENT ? 0 /* removed meanwhile */
+				     : local_fail(p, HYPERTEST_ERR_IO, "cannot read %s: %s",
+				                  full ? full : e->d_name, strerror(errno));
+				free(full);
+				free(key);
+				continue;
+			}
+			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+		}
+		if (match && type == DT_DIR && depth < 64) {
+			char *sub = htp_path_join(path, e->d_name);
+			rc = sub ? list_tree(p, dirfd(d), e->d_name, sub, key, prefix, objects, depth + 1)
+			         : local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
+			free(sub);
+		} else if (match && type == DT_REG && kl >= pl) {
 			char size[32];
 			snprintf(size, sizeof size, "%lld", (long long)st.st_size);
 			if (p->up.param_set(objects, key, size) != 0)
 				rc = local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 		}
-		free(path);
 		free(key);
 	}
 	closedir(d);
@@ -156,7 +180,7 @@ static int list_tree(local_provider *p, const char *dir, const char *rel, const 
 int local_object_list(void *self, const char *prefix, hypertest_params *objects)
 {
 	local_provider *p = self;
-	return list_tree(p, p->bucket_dir, "", prefix ? prefix : "", objects, 0);
+	return list_tree(p, AT_FDCWD, p->bucket_dir, p->bucket_dir, "", prefix ? prefix : "", objects, 0);
 }
 
 /* Why an entry that is neither a directory nor a regular file is not
@@ -253,6 +277,13 @@ static int current_umask(void)
 	return mask;
 }
 
+void local_umask_remember(local_provider *p)
+{
+	int mask = current_umask();
+	p->umask_known = mask >= 0;
+	p->umask_value = (mode_t)(mask >= 0 ? mask : 0);
+}
+
 /* Can the tree below dir go into the bucket as it is?  Only regular files
  * with one link (a test's hard link to a file elsewhere must not be
  * chmod()ed) and directories, owned by this user; they get the modes a
@@ -287,9 +318,9 @@ static int prepare_move(const char *dir, mode_t dir_mode, int depth)
  * directory is renamed into it whole.  Nothing is copied and no file is
  * created or deleted, which on a busy ext4 costs more than running a
  * short test.  0 when moved; -1: copy it. */
-static int move_tree(const char *dir, const char *dst)
+static int move_tree(local_provider *p, const char *dir, const char *dst)
 {
-	int mask = current_umask();
+	int mask = p->umask_known ? (int)p->umask_value : current_umask();
 	struct stat top, parent;
 	char *up = strdup(dst), *slash = up ? strrchr(up, '/') : NULL;
 	int rc = -1;
@@ -323,7 +354,7 @@ int local_artifacts_store(void *self, const char *prefix, const char *dir)
 		free(dst);
 		return rc;
 	}
-	if (move_tree(dir, dst) != 0)
+	if (move_tree(p, dir, dst) != 0)
 		copy_tree(p, dir, dst, "", &lost);
 	free(dst);
 	return 0;

@@ -11,7 +11,8 @@
  * exit status 127 and a line on stderr, as any other step's), the scratch
  * directory as working directory, the environment
  * additions (HYPERTEST_LOCAL_ZYGOTE_FD removed), RLIMIT_AS from memoryMB,
- * every signal disposition reset and an empty signal mask; then it does
+ * every signal disposition reset (unless all were SIG_DFL when the zygote
+ * started, which it checks once) and an empty signal mask; then it does
  * what SERVE does without a zygote (local_serve_one: payload from stdin,
  * response to stdout) and _exits with 0 or 1.  The zygote sets the child's
  * process group itself too (so that it exists before STARTED is sent) and
@@ -57,6 +58,7 @@ struct zygote {
 	hypertest_function *fn;
 	int sock, sfd;
 	pid_t self;
+	int signals_default; /* every disposition SIG_DFL: the children reset none */
 	struct zchild *kids;
 	size_t nkids, cap;
 };
@@ -103,12 +105,6 @@ static void __attribute__((noreturn)) child_fail(const char *what, const char *a
 static void __attribute__((noreturn))
 child_run(struct zygote *z, const int fds[3], const struct zyg_request *h, char **strs)
 {
-	/* The heap is the zygote's: a chunk the child reuses, and a neighbour
-	 * a merge writes to, is a page copied.  Fast bins are merged all at
-	 * once on the first large request (reading the payload, opening a
-	 * directory), a write to each chunk freed since: without them a
-	 * no-op test's function copied a third fewer pages. */
-	mallopt(M_MXFAST, 0);
 	close(z->sock);
 	close(z->sfd);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != z->self)
@@ -149,12 +145,14 @@ child_run(struct zygote *z, const int fds[3], const struct zyg_request *h, char 
 		if (setrlimit(RLIMIT_AS, &rl) != 0)
 			child_fail("setrlimit", NULL);
 	}
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof dfl);
-	dfl.sa_handler = SIG_DFL;
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			(void)sigaction(sig, &dfl, NULL);
+	if (!z->signals_default) {
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof dfl);
+		dfl.sa_handler = SIG_DFL;
+		for (int sig = 1; sig < NSIG; sig++)
+			if (sig != SIGKILL && sig != SIGSTOP)
+				(void)sigaction(sig, &dfl, NULL);
+	}
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -165,6 +163,23 @@ child_run(struct zygote *z, const int fds[3], const struct zyg_request *h, char 
 	free(error);
 	fflush(NULL);
 	_exit(rc ? 1 : 0);
+}
+
+/* Is every signal's disposition SIG_DFL?  The zygote sets none (SIGCHLD
+ * comes through a signalfd), so the answer at its start holds for each
+ * child it forks; only an ignored signal inherited through exec makes the
+ * children reset them all. */
+static int signals_all_default(void)
+{
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction old;
+		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &old) != 0)
+			continue; /* libc's own are refused: never touched by anyone */
+		if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL)
+			continue;
+		return 0;
+	}
+	return 1;
 }
 
 /* One message on the socket: 1 served, 0 end of file, -1 broken. */
@@ -363,6 +378,16 @@ int local_zygote_serve(local_provider *p, hypertest_function *fn, int sock)
 	z.fn = fn;
 	z.sock = sock;
 	z.self = getpid();
+	z.signals_default = signals_all_default();
+	/* What each child would otherwise do for itself, once: the umask read
+	 * from /proc, and no fast bins.  The heap is the zygote's: a chunk a
+	 * child reuses, and a neighbour a merge writes to, is a page copied;
+	 * fast bins are merged all at once on the first large request (reading
+	 * the payload, opening a directory), a write to each chunk freed
+	 * since.  Without them a no-op test's function copied a third fewer
+	 * pages, and merging them here spares every child the walk. */
+	local_umask_remember(p);
+	mallopt(M_MXFAST, 0);
 	z.sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	int rc = 0;
 	if (z.sfd < 0) {

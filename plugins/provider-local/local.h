@@ -155,6 +155,10 @@ typedef struct local_provider {
 	int zyg_warned;
 	char zyg_tail_err[1024];              /* the end of its stderr */
 	size_t zyg_tail_len;
+	/* in a zygote and its children: the umask read once (the children
+	 * never change it), when umask_known */
+	int umask_known;
+	mode_t umask_value;
 } local_provider;
 
 /* ---- local.c ------------------------------------------------------------------ */
@@ -223,6 +227,9 @@ int local_object_get(void *self, const char *key, hypertest_buffer *out);
 int local_object_url(void *self, const char *key, hypertest_buffer *url);
 int local_object_list(void *self, const char *prefix, hypertest_params *objects);
 int local_artifacts_store(void *self, const char *prefix, const char *dir);
+/* Read this process's umask once and keep it in p (a zygote does, before
+ * it forks: each child would otherwise read /proc/self/status again). */
+void local_umask_remember(local_provider *p);
 /* local-provision.c: plugin ABI 1.3 */
 int local_provision_plan(void *self, hypertest_buffer *out);
 int local_provision_apply(void *self, hypertest_buffer *out);

@@ -305,6 +305,70 @@ START_TEST(test_bucket_bad_keys)
 }
 END_TEST
 
+/* OBJECT_LIST: every regular file below the prefix, with its size; dot
+ * files (atomic writes under way), symbolic links and what they point to
+ * are not objects; the bucket directory itself may be a link. */
+static const char *listed(const hypertest_params *ps, const char *key)
+{
+	for (int i = 0; i < ps->n; i++)
+		if (!strcmp(ps->key[i], key))
+			return ps->val[i];
+	return NULL;
+}
+
+START_TEST(test_bucket_list)
+{
+	ck_assert_int_eq(mkdir(pathf("%s/real-bucket", C.project_dir), 0777), 0);
+	ck_assert_int_eq(symlink("real-bucket", pathf("%s/bkt", C.project_dir)), 0);
+	void *self = create_ok("{\"bucketDir\": \"bkt\"}");
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, "run/t1/stdout.log", "abc", 3,
+	                                                    NULL), 0);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, "run/t1/sub/shot.png", "", 0,
+	                                                    NULL), 0);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, "run/hypertest.results.json",
+	                                                    "{}", 2, NULL), 0);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, "runner/x", "x", 1, NULL), 0);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_PUT)(self, "other/y", "y", 1, NULL), 0);
+	const char *b = pathf("%s/real-bucket", C.project_dir);
+	write_text(pathf("%s/run/t1/.stdout.log.tmp", b), "partial");
+	ck_assert_int_eq(mkdir(pathf("%s/outside", C.project_dir), 0777), 0);
+	write_text(pathf("%s/outside/secret", C.project_dir), "s");
+	ck_assert_int_eq(symlink(pathf("%s/outside", C.project_dir), pathf("%s/run/t1/dirlink", b)),
+	                 0);
+	ck_assert_int_eq(symlink(pathf("%s/outside/secret", C.project_dir),
+	                         pathf("%s/run/t1/filelink", b)), 0);
+	ck_assert_int_eq(mkfifo(pathf("%s/run/t1/fifo", b), 0600), 0);
+
+	hypertest_params ps;
+	memset(&ps, 0, sizeof ps);
+	ck_assert_msg(OP(HYPERTEST_PROVIDER_OBJECT_LIST)(self, "run/", &ps) == 0, "%s", C.error);
+	ck_assert_int_eq(ps.n, 3);
+	ck_assert_str_eq(listed(&ps, "run/t1/stdout.log"), "3");
+	ck_assert_str_eq(listed(&ps, "run/t1/sub/shot.png"), "0");
+	ck_assert_str_eq(listed(&ps, "run/hypertest.results.json"), "2");
+	/* a prefix that ends inside a name */
+	memset(&ps, 0, sizeof ps);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_LIST)(self, "run", &ps), 0);
+	ck_assert_int_eq(ps.n, 4);
+	ck_assert_str_eq(listed(&ps, "runner/x"), "1");
+	memset(&ps, 0, sizeof ps);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_LIST)(self, "run/t1/sub/", &ps), 0);
+	ck_assert_int_eq(ps.n, 1);
+	memset(&ps, 0, sizeof ps);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_LIST)(self, "", &ps), 0);
+	ck_assert_int_eq(ps.n, 5);
+	/* nothing under the prefix, and no bucket at all: empty, no error */
+	memset(&ps, 0, sizeof ps);
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_LIST)(self, "nope/", &ps), 0);
+	ck_assert_int_eq(ps.n, 0);
+	OP(HYPERTEST_OP_DESTROY)(self);
+	self = create_ok("{\"bucketDir\": \"no-bucket-yet\"}");
+	ck_assert_int_eq(OP(HYPERTEST_PROVIDER_OBJECT_LIST)(self, "run/", &ps), 0);
+	ck_assert_int_eq(ps.n, 0);
+	OP(HYPERTEST_OP_DESTROY)(self);
+}
+END_TEST
+
 START_TEST(test_artifacts_store)
 {
 	void *self = create_ok("{\"bucketDir\": \"bkt\"}");
@@ -490,6 +554,7 @@ void add_bucket_tests(TCase *t)
 	tcase_add_test(t, test_bucket_put_get);
 	tcase_add_test(t, test_bucket_get_cap);
 	tcase_add_loop_test(t, test_bucket_bad_keys, 0, (int)(sizeof bad_keys / sizeof bad_keys[0]));
+	tcase_add_test(t, test_bucket_list);
 	tcase_add_test(t, test_artifacts_store);
 	tcase_add_test(t, test_artifacts_store_moved);
 	tcase_add_test(t, test_function_update);
