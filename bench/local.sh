@@ -9,6 +9,14 @@
 # 1.5x of it, at most 0.2 ms of orchestrator CPU per test, C in flight).
 #
 #   bench/local.sh [BUILD_DIR] [N] [C]      (defaults: _build or ., 2000, 500)
+#
+# The project (and with it the bucket, where each test leaves a directory
+# and two logs) goes to BENCH_DIR, default $TMPDIR or /tmp; the script
+# prints that directory's file system, which weighs: on ext4 without a
+# journal the kernel skips every inode deleted in the last 60 to 360 s when
+# it allocates one, so right after a large removal (this script's own, at
+# its end) creating a file costs about 0.5 ms of system CPU instead of
+# 10 us, and a second run straight after the first measures that.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-}
@@ -19,7 +27,8 @@ hypertest=$build/cli/hypertest
 [ -x "$hypertest" ] || { echo "no $hypertest: build first"; exit 1; }
 export HYPERTEST_PLUGIN_PATH=$build/plugins/.libs
 export HYPERTEST_FUNCTION_PROGRAM=$build/cli/hypertest-function
-tmp=$(mktemp -d /tmp/ht-bench-local-XXXXXX)
+dir=${BENCH_DIR:-${TMPDIR:-/tmp}}
+tmp=$(mktemp -d "$dir/ht-bench-local-XXXXXX")
 trap 'chmod -R u+rwx "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 # the local provider's function tree (its default is in the user's cache)
 export XDG_CACHE_HOME="$tmp/cache"
@@ -43,14 +52,16 @@ line=$(grep -o '[0-9]* tests in [0-9]* ms.*max RSS' "$tmp/out" | tail -1)
 fstart=$(date +%s.%N)
 seq "$n" | xargs -P "$c" -n 1 true
 fend=$(date +%s.%N)
-python3 - "$start" "$end" "$n" "$c" "$line" "$tmp/hypertest.results.json" "$fstart" "$fend" <<'PY'
+fs="$dir ($(stat -f -c %T "$tmp"))"
+python3 - "$start" "$end" "$n" "$c" "$line" "$tmp/hypertest.results.json" "$fstart" "$fend" "$fs" <<'PY'
 import json, re, sys
+fs = sys.argv[9]
 start, end, n, c, line, results = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
 floor = float(sys.argv[8]) - float(sys.argv[7])
 res = json.load(open(results))
 m = re.search(r"(\d+) tests in (\d+) ms, at most (\d+) in flight; this process: (\d+) ms user CPU, (\d+) ms system CPU, (\d+) KB max RSS", line)
 wall = end - start
-print("N = %d no-op tests at concurrency %d through local" % (n, c))
+print("N = %d no-op tests at concurrency %d through local, project on %s" % (n, c, fs))
 print("results: %s" % res["tests"])
 print("wall time (whole command): %.2f s; run: %.2f s" % (wall, int(m.group(2)) / 1000))
 print("most in flight: %s" % m.group(3))
