@@ -20,18 +20,24 @@
  *   tls   the raw mode over TLS (https://IPV4:PORT/PATH): non-blocking
  *         OpenSSL handshakes and requests on epoll, one SSL_CTX for all,
  *         CA_FILE loaded into it once, the peer verified as hypertest does
- *         (chain and IP address): what HTTPS itself costs
+ *         (chain and IP address), each connection resuming the session of
+ *         one full handshake made first and its buffers released while
+ *         idle (SSL_MODE_RELEASE_BUFFERS), at most 64 handshakes under way
+ *         at once (FLOOR_TLS_WINDOW), as hypertest's do: what HTTPS itself
+ *         costs, in CPU and in memory
  *
  * Prints one line:
  *   floor MODE N: all sent after S ms, all answered after A ms; CPU U ms user,
- *   Y ms system = P ms per invocation
+ *   Y ms system = P ms per invocation; peak RSS R KB
  * ("all sent": raw only; libcurl does not say when a request left).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,7 +165,7 @@ static int run_raw(const char *url, int n, double t0, double *sent_ms)
 
 /* ---- raw sockets over TLS ------------------------------------------------------------------ */
 
-enum { T_HANDSHAKE = 1, T_READING = 2 };
+enum { T_HANDSHAKE = 1, T_READING = 2, T_DONE = 3 };
 
 typedef struct tconn {
 	SSL *ssl;
@@ -188,8 +194,70 @@ static void tls_want(int ep, int fd, SSL *ssl, int r)
 	epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
 }
 
+/* One blocking connection with a full handshake, read until the server's
+ * ticket makes its session resumable (TLS 1.3 sends it after the
+ * handshake): the session every connection of the run resumes. */
+static SSL_SESSION *tls_prime(SSL_CTX *ctx, const struct sockaddr_in *a)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	SSL *ssl;
+	SSL_SESSION *sess = NULL;
+	if (fd < 0 || connect(fd, (const struct sockaddr *)a, sizeof *a) != 0)
+		die("connect");
+	if (!(ssl = SSL_new(ctx)) || SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1)
+		tls_die("the first handshake");
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	for (int k = 0; k < 100; k++) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		char b[256];
+		sess = SSL_get1_session(ssl);
+		if (sess && SSL_SESSION_is_resumable(sess))
+			break;
+		SSL_SESSION_free(sess);
+		sess = NULL;
+		if (poll(&pf, 1, 20) > 0)
+			(void)SSL_read(ssl, b, (int)sizeof b); /* takes the ticket, then wants more */
+	}
+	if (!sess) {
+		fprintf(stderr, "invoke-floor: no resumable session after the first handshake\n");
+		exit(1);
+	}
+	SSL_free(ssl);
+	close(fd);
+	return sess;
+}
+
+/* One more connection of the TLS run, its handshake started. */
+static int tls_open(int ep, SSL_CTX *ctx, SSL_SESSION *sess, const struct sockaddr_in *a,
+                    tconn *conns, int maxfd)
+{
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct epoll_event ev = {.events = EPOLLOUT};
+	if (fd < 0)
+		die("socket");
+	if (fd >= maxfd) {
+		fprintf(stderr, "invoke-floor: descriptor %d beyond %d\n", fd, maxfd);
+		return -1;
+	}
+	ev.data.fd = fd;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(fd, (const struct sockaddr *)a, sizeof *a) < 0 && errno != EINPROGRESS)
+		die("connect");
+	if (!(conns[fd].ssl = SSL_new(ctx)) || SSL_set_fd(conns[fd].ssl, fd) != 1 ||
+	    SSL_set_session(conns[fd].ssl, sess) != 1)
+		tls_die("SSL_new");
+	SSL_set_connect_state(conns[fd].ssl);
+	conns[fd].state = T_HANDSHAKE;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+		die("epoll_ctl");
+	return 0;
+}
+
 static int run_tls(const char *url, int n, const char *ca_file, double t0, double *sent_ms)
 {
+	const char *w = getenv("FLOOR_TLS_WINDOW");
+	int window = w && atoi(w) > 0 ? atoi(w) : 64, opened;
+	SSL_SESSION *sess;
 	struct sockaddr_in a = {.sin_family = AF_INET};
 	char host[64], path[512], req[2048], buf[4096];
 	unsigned port;
@@ -216,30 +284,17 @@ static int run_tls(const char *url, int n, const char *ca_file, double t0, doubl
 		tls_die(ca_file ? ca_file : "the default CA paths");
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(ctx), host);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	sess = tls_prime(ctx, &a);
 	if ((ep = epoll_create1(0)) < 0)
 		die("epoll_create1");
 	if (!(conns = calloc((size_t)maxfd, sizeof *conns)))
 		die("calloc");
-	for (i = 0; i < n; i++) {
-		int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		struct epoll_event ev = {.events = EPOLLOUT};
-		if (fd < 0)
-			die("socket");
-		if (fd >= maxfd) {
-			fprintf(stderr, "invoke-floor: descriptor %d beyond %d\n", fd, maxfd);
+	/* at most `window` handshakes under way at once (FLOOR_TLS_WINDOW,
+	 * default 64): each holds its buffers and handshake state until done */
+	for (opened = 0; opened < n && opened < window; opened++)
+		if (tls_open(ep, ctx, sess, &a, conns, maxfd) != 0)
 			return 1;
-		}
-		ev.data.fd = fd;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS)
-			die("connect");
-		if (!(conns[fd].ssl = SSL_new(ctx)) || SSL_set_fd(conns[fd].ssl, fd) != 1)
-			tls_die("SSL_new");
-		SSL_set_connect_state(conns[fd].ssl);
-		conns[fd].state = T_HANDSHAKE;
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
-			die("epoll_ctl");
-	}
 	while (done < n) {
 		struct epoll_event evs[256];
 		int k = epoll_wait(ep, evs, 256, 60000);
@@ -259,6 +314,11 @@ static int run_tls(const char *url, int n, const char *ca_file, double t0, doubl
 				c->state = T_READING;
 				if (++sent == n)
 					*sent_ms = now_ms() - t0;
+				if (opened < n) {
+					if (tls_open(ep, ctx, sess, &a, conns, maxfd) != 0)
+						return 1;
+					opened++;
+				}
 				struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
 				epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
 				continue;
@@ -276,14 +336,23 @@ static int run_tls(const char *url, int n, const char *ca_file, double t0, doubl
 				fprintf(stderr, "invoke-floor: answered %.40s\n", buf);
 				return 1;
 			}
-			/* the answers are small: the first record has the head */
-			SSL_free(c->ssl);
-			c->ssl = NULL;
-			close(fd);
+			/* the answers are small: the first record has the head.  The
+			 * connection stays open (out of the epoll set) until the last
+			 * answer, as a client's with C invocations in flight: the peak
+			 * RSS is that of C TLS connections at once. */
+			epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+			(void)SSL_free_buffers(c->ssl); /* 0: data pending, kept */
+			c->state = T_DONE;
 			done++;
 		}
 	}
+	for (i = 0; i < maxfd; i++)
+		if (conns[i].ssl) {
+			SSL_free(conns[i].ssl);
+			close(i);
+		}
 	free(conns);
+	SSL_SESSION_free(sess);
 	SSL_CTX_free(ctx);
 	close(ep);
 	return 0;
@@ -432,7 +501,7 @@ int main(int argc, char **argv)
 	if (sent_ms >= 0)
 		printf("all sent after %.0f ms, ", sent_ms);
 	printf("all answered after %.0f ms; CPU %.0f ms user, %.0f ms system = %.3f ms per "
-	       "invocation\n",
-	       now_ms() - t0, user, sys, (user + sys) / n);
+	       "invocation; peak RSS %ld KB\n",
+	       now_ms() - t0, user, sys, (user + sys) / n, ru.ru_maxrss);
 	return 0;
 }
