@@ -32,6 +32,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -194,12 +195,30 @@ static void inv_unlink(struct local_lambda *L, lam_inv *iv)
 		}
 }
 
+/* How a failed invocation of the Invoke API is answered, beside the code
+ * and message the core gets: Lambda's errorType, or the error document the
+ * function posted, passed on as it is. */
+typedef struct api_fail {
+	const char *type;
+	const char *body;
+	size_t len;
+} api_fail;
+
 static void api_answer(struct lam_conn *c, const char *resp, size_t len, int code,
-                       const char *msg);
+                       const char *msg, const api_fail *af);
+
+static void inv_complete_as(local_provider *p, lam_inv *iv, const char *resp, size_t len,
+                            int code, const char *msg, const api_fail *af);
 
 /* Complete iv (response, or code and message) and free it. */
 static void inv_complete(local_provider *p, lam_inv *iv, const char *resp, size_t len, int code,
                          const char *msg)
+{
+	inv_complete_as(p, iv, resp, len, code, msg, NULL);
+}
+
+static void inv_complete_as(local_provider *p, lam_inv *iv, const char *resp, size_t len,
+                            int code, const char *msg, const api_fail *af)
 {
 	struct local_lambda *L = p->lambda;
 	if (iv->box && iv->box->cur == iv) {
@@ -213,7 +232,7 @@ static void inv_complete(local_provider *p, lam_inv *iv, const char *resp, size_
 	free(iv);
 	if (api) {
 		api->api_inv = NULL;
-		api_answer(api, resp, len, code, msg);
+		api_answer(api, resp, len, code, msg, af);
 	}
 	if (!inv)
 		return; /* an invocation of the Invoke API */
@@ -472,8 +491,37 @@ static void box_reap(local_provider *p, lam_box *b)
 			         WTERMSIG(status), strsignal(WTERMSIG(status)), note);
 		else
 			snprintf(msg, sizeof msg, "the function's sandbox ended%s", note);
-		inv_complete(p, b->cur, NULL, 0, b->init_error ? HYPERTEST_ERR_PLUGIN
-		                                               : HYPERTEST_ERR_PROVIDER, msg);
+		/* The Invoke API's answer: Lambda's own words for a runtime that
+		 * exited ("signal: killed" for the OOM killer's) */
+		char how[64], api_msg[TAIL_MAX + 2600];
+		if (oom || (known && WIFSIGNALED(status))) {
+			int sig = oom ? SIGKILL : WTERMSIG(status);
+			snprintf(how, sizeof how, "signal: %s", strsignal(sig));
+			for (char *q = how; *q; q++)
+				*q = (char)tolower((unsigned char)*q);
+		} else if (known && WIFEXITED(status) && WEXITSTATUS(status) > 128 &&
+		           WEXITSTATUS(status) < 128 + NSIG) {
+			/* bwrap's status for a child a signal ended: 128 + N */
+			snprintf(how, sizeof how, "signal: %s", strsignal(WEXITSTATUS(status) - 128));
+			for (char *q = how; *q; q++)
+				*q = (char)tolower((unsigned char)*q);
+		} else if (known && WIFEXITED(status)) {
+			snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
+		} else {
+			snprintf(how, sizeof how, "%s", "exited");
+		}
+		snprintf(api_msg, sizeof api_msg, "RequestId: %s Error: Runtime exited with error: %s%s",
+		         b->cur->id, how, note);
+		json_t *doc = json_pack("{s:s, s:s}", "errorMessage", b->init_error ? msg : api_msg,
+		                        "errorType", b->init_error ? "Runtime.InitError"
+		                                                   : "Runtime.ExitError");
+		char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+		json_decref(doc);
+		api_fail af = {NULL, text, text ? strlen(text) : 0};
+		inv_complete_as(p, b->cur, NULL, 0, b->init_error ? HYPERTEST_ERR_PLUGIN
+		                                                  : HYPERTEST_ERR_PROVIDER, msg,
+		                text ? &af : NULL);
+		free(text);
 	}
 	box_unlink_free(b->L, b);
 }
@@ -652,7 +700,8 @@ static void handle_request(local_provider *p, lam_box *b, lam_conn *c)
 				char msg[160];
 				snprintf(msg, sizeof msg, "response larger than %zu bytes", p->max_response);
 				conn_error(b, c, 413, "RequestEntityTooLarge", msg);
-				inv_complete(p, iv, NULL, 0, HYPERTEST_ERR_PROVIDER, msg);
+				api_fail af = {"Function.ResponseSizeTooLarge", NULL, 0};
+				inv_complete_as(p, iv, NULL, 0, HYPERTEST_ERR_PROVIDER, msg, &af);
 				return;
 			}
 			if (!strcmp(slash, "/response")) /* response_request could not take it */
@@ -660,8 +709,20 @@ static void handle_request(local_provider *p, lam_box *b, lam_conn *c)
 			char *t = error_text(body, c->content_length, type_h ? type_buf : NULL);
 			char *msg = htp_strdupf("the function reported an error: %s", t ? t : "?");
 			free(t);
+			/* the Invoke API answers with the document the function posted
+			 * (copied: the answer below frees the request), else with the
+			 * type its header gave */
+			json_t *posted = json_loadb(body, c->content_length, 0, NULL);
+			char *copy = json_is_object(posted) ? malloc(c->content_length + 1) : NULL;
+			json_decref(posted);
+			if (copy) {
+				memcpy(copy, body, c->content_length);
+				copy[c->content_length] = '\0';
+			}
+			api_fail af = {type_h ? type_buf : NULL, copy, copy ? c->content_length : 0};
 			conn_answer(b, c, 202, NULL, "{\"status\":\"OK\"}", 15);
-			inv_complete(p, iv, NULL, 0, HYPERTEST_ERR_PROVIDER, msg ? msg : "error");
+			inv_complete_as(p, iv, NULL, 0, HYPERTEST_ERR_PROVIDER, msg ? msg : "error", &af);
+			free(copy);
 			free(msg);
 			return;
 		}
@@ -1156,15 +1217,27 @@ static void api_error(lam_conn *c, int status, const char *type, const char *msg
 	free(text);
 }
 
-static void api_answer(lam_conn *c, const char *resp, size_t len, int code, const char *msg)
+/* An invocation's answer: 200 with the response, or 200 with
+ * X-Amz-Function-Error and an error document: the function's own (what it
+ * posted to .../error), else {errorMessage, errorType} with Lambda's
+ * errorType for what happened. */
+static void api_answer(lam_conn *c, const char *resp, size_t len, int code, const char *msg,
+                       const api_fail *af)
 {
 	if (code == 0) {
 		conn_answer(NULL, c, 200, "X-Amz-Executed-Version: $LATEST\r\n", resp, len);
 		return;
 	}
-	const char *type = code == HYPERTEST_ERR_TIMEOUT  ? "Sandbox.Timedout"
-	                   : code == HYPERTEST_ERR_PLUGIN ? "Runtime.InitError"
-	                                                  : "Runtime.Error";
+	if (af && af->body) {
+		conn_answer(NULL, c, 200,
+		            "X-Amz-Executed-Version: $LATEST\r\nX-Amz-Function-Error: Unhandled\r\n",
+		            af->body, af->len);
+		return;
+	}
+	const char *type = af && af->type                ? af->type
+	                   : code == HYPERTEST_ERR_TIMEOUT  ? "Sandbox.Timedout"
+	                   : code == HYPERTEST_ERR_PLUGIN   ? "Runtime.InitError"
+	                                                    : "Runtime.Unknown";
 	json_t *doc = json_pack("{s:s, s:s}", "errorMessage", msg ? msg : "error", "errorType", type);
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);

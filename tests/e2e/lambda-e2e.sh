@@ -12,7 +12,10 @@
 #    (a second cold start: the counter starts again);
 #  - the uid is not 0, Lambda's environment variables are set;
 #  - an image whose function cannot start (its runner does not exist)
-#    fails each test with its init error (POST .../init/error).
+#    fails each test with its init error (POST .../init/error);
+#  - through the Invoke API (lambdaApi): a timeout is Sandbox.Timedout, a
+#    runtime that dies Runtime.ExitError in Lambda's words, and the error
+#    document a runtime of the image's own posts is the answer as it is.
 . "$(dirname "$0")/preamble.sh"
 tmp=$(mktemp -d /tmp/ht-lambda-e2e-XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
@@ -61,6 +64,9 @@ busybox rm -f /tmp/fill
 exit $rc
 SH
 printf 'busybox sleep 60\n' >"$p/tests/sleep.sh"
+# not listed (not *.sh): invoked through the Invoke API alone, it kills the
+# runtime that runs it
+printf 'busybox kill -9 $PPID\nbusybox sleep 5\n' >"$p/tests/exit.run"
 # the Runtime API's answers, asked from inside the sandbox while the
 # function waits for this test: the status line of each
 cat >"$p/tests/api.sh" <<'SH'
@@ -174,12 +180,79 @@ st, h, body = call("arn:aws:lambda:us-east-1:000000000000:function:e2e-fn", payl
 assert st == 200 and h.get("X-Amz-Function-Error") == "Unhandled", (st, h, body)
 err = json.loads(body)
 assert err["errorType"] == "Sandbox.Timedout" and "timed out after 4 s" in err["errorMessage"], err
-print("Invoke API: 3 invocations, a timeout reported as a function error")
+# a runtime that exits: Lambda's Runtime.ExitError and its words
+st, h, body = call("e2e-fn", payload(10, "tests/exit.run"))
+assert st == 200 and h.get("X-Amz-Function-Error") == "Unhandled", (st, h, body)
+err = json.loads(body)
+assert err["errorType"] == "Runtime.ExitError", err
+assert err["errorMessage"].startswith("RequestId: ") and \
+    "Error: Runtime exited with error: signal: killed" in err["errorMessage"], err
+print("Invoke API: 3 invocations; a timeout and a runtime's exit as function errors")
 PY
 kill $emu 2>/dev/null; wait $emu 2>/dev/null
 counts=$(for i in 0 1 2; do cat "$p/.hypertest/bucket/api-run/api-$i/counter.txt" 2>/dev/null; done | tr '\n' ' ')
 [ "$counts" = "1 2 3 " ] || { cat "$tmp/emu.log"; fail "the Invoke API's invocations did not share a warm sandbox: $counts"; }
 echo "Lambda's Invoke API: invocations through one warm sandbox, errors as function errors"
+
+# ---- a runtime of the image's own (functionImage): the error it posts is the Invoke API's answer --
+# busybox as a custom runtime: each invocation it takes from the Runtime API
+# it fails with an error document of its own, as a runtime whose handler
+# threw posts one
+mkdir -p "$tmp/custom-root/bin"
+cp "$tmp/root/bin/busybox" "$tmp/root/bin/sh" "$tmp/custom-root/bin/" || fail "copy busybox"
+cat >"$tmp/custom-root/bootstrap" <<'SH'
+api=$AWS_LAMBDA_RUNTIME_API
+rt=/2018-06-01/runtime
+doc='{"errorMessage":"the handler threw","errorType":"Custom.Thrown","stackTrace":["at handler (index.js:1:1)"]}'
+while :; do
+	id=$(printf 'GET %s/invocation/next HTTP/1.1\r\nHost: %s\r\n\r\n' "$rt" "$api" |
+		busybox nc "${api%:*}" "${api##*:}" | busybox tr -d '\r' |
+		busybox sed -n 's/^[Ll]ambda-[Rr]untime-[Aa]ws-[Rr]equest-[Ii]d: *//p')
+	[ -n "$id" ] || exit 1
+	printf 'POST %s/invocation/%s/error HTTP/1.1\r\nHost: %s\r\nLambda-Runtime-Function-Error-Type: Custom.Thrown\r\nContent-Length: %d\r\n\r\n%s' \
+		"$rt" "$id" "$api" "${#doc}" "$doc" | busybox nc "${api%:*}" "${api##*:}" >/dev/null
+done
+SH
+python3 "$tests_src/projects/runtime/make-layout.py" "$tmp/custom-root" "$tmp/custom" "$arch" /bin \
+	'["/bin/sh", "/bootstrap"]' || fail "custom runtime layout"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 - "$p/hypertest.config.json" "$tmp/emu/custom.json" "$tmp/cp" "$port" "$tmp/custom" <<'PY' || fail "custom config"
+import json, os, sys
+c = json.load(open(sys.argv[1]))
+o = c["cloudProvider"]["options"]
+o["functionImage"] = "oci:" + sys.argv[5]
+o["functionName"] = "custom-fn"
+o.pop("maxResponseBytes", None)
+for k, d in (("bucketDir", "bucket"), ("functionDir", "function"), ("imageDir", "image")):
+    o[k] = sys.argv[3] + "/.hypertest/" + d
+os.makedirs(sys.argv[3], exist_ok=True)
+json.dump(c, open(sys.argv[3] + "/hypertest.config.json", "w"))
+o["lambdaApi"] = "127.0.0.1:" + sys.argv[4]
+json.dump(c, open(sys.argv[2], "w"))
+PY
+cp -R "$p/tests" "$tmp/cp/tests" || fail "custom project"
+"$hypertest" -C "$tmp/cp" deploy >"$tmp/custom-deploy.out" 2>&1 || { cat "$tmp/custom-deploy.out"; fail "deploy with functionImage"; }
+"$HYPERTEST_FUNCTION_PROGRAM" --config "$tmp/emu/custom.json" --verbose >"$tmp/emu2.log" 2>&1 &
+emu=$!
+python3 - "$port" <<'PY' || { kill $emu; cat "$tmp/emu2.log"; fail "an error the runtime posted"; }
+import json, sys, time, urllib.request, urllib.error
+base = "http://127.0.0.1:%s/2015-03-31/functions/custom-fn" % sys.argv[1]
+for _ in range(200):
+    try:
+        urllib.request.urlopen(base, timeout=5).read()
+        break
+    except (urllib.error.URLError, ConnectionError):
+        time.sleep(0.05)
+req = urllib.request.Request(base + "/invocations", data=b'{"runId": "r", "testId": "t"}', method="POST")
+r = urllib.request.urlopen(req, timeout=60)
+body, h = r.read(), dict(r.headers)
+assert r.status == 200 and h.get("X-Amz-Function-Error") == "Unhandled", (r.status, h, body)
+assert json.loads(body) == {"errorMessage": "the handler threw", "errorType": "Custom.Thrown",
+                            "stackTrace": ["at handler (index.js:1:1)"]}, body
+print("Invoke API: the error document the runtime posted, as it posted it")
+PY
+kill $emu 2>/dev/null; wait $emu 2>/dev/null
+echo "a runtime's own error document is the Invoke API's answer"
 
 # ---- a response past maxResponseBytes: 413, and the test fails -----------------------------------
 sed 's/"functionName": "e2e-fn"/"functionName": "e2e-fn", "maxResponseBytes": 64/' \

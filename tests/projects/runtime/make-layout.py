@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""make-layout.py ROOTFS OUTDIR [ARCH [PATH]]: write an OCI image layout at
-OUTDIR whose one layer is the directory ROOTFS (a base image for the runtime
-layer tests), tagged "latest", for linux/ARCH (default amd64), with Env
-PATH=/bin (or PATH=PATH).
+"""make-layout.py ROOTFS OUTDIR [ARCH [PATH [ENTRYPOINT]]]: write an OCI image
+layout at OUTDIR whose one layer is the directory ROOTFS (a base image for
+the runtime layer tests), tagged "latest", for linux/ARCH (default amd64),
+with Env PATH=/bin (or PATH=PATH) and, given a JSON list, that Entrypoint.
 Written with the standard library alone, independently of hypertest's own
 image code."""
 import gzip, hashlib, io, json, os, sys, tarfile
@@ -19,6 +19,7 @@ def main():
     rootfs, out = sys.argv[1], sys.argv[2]
     arch = sys.argv[3] if len(sys.argv) > 3 else "amd64"
     env_path = sys.argv[4] if len(sys.argv) > 4 else "/bin"
+    entrypoint = json.loads(sys.argv[5]) if len(sys.argv) > 5 else None
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
         entries = []
@@ -38,9 +39,12 @@ def main():
     diff_id = "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
     gz = gzip.compress(raw.getvalue(), mtime=0)
     layer = blob(out, gz)
+    image_config = {"Env": ["PATH=" + env_path]}
+    if entrypoint:
+        image_config["Entrypoint"] = entrypoint
     config = json.dumps({
         "architecture": arch, "os": "linux",
-        "config": {"Env": ["PATH=" + env_path]},
+        "config": image_config,
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created_by": "make-layout.py"}]}).encode()
     cdigest = blob(out, config)
