@@ -324,6 +324,14 @@ static int decide(aws_http *h, const char *url)
 			aws_http_logf(h, HYPERTEST_LOG_DEBUG,
 			              "http: at most %ld transfers at once, over the builtin HTTP/1.1 client",
 			              h->cfg.concurrency);
+		/* asked for by name, the builtin client goes straight to the host */
+		const char *var = h->transport == AWS_TRANSPORT_BUILTIN ? aws_http_proxy_variable(url)
+		                                                         : NULL;
+		if (var)
+			aws_http_logf(h, HYPERTEST_LOG_WARNING,
+			              "http: httpClient \"builtin\" does not use proxies: the invocations "
+			              "go straight to their host, not through the proxy %s names "
+			              "(httpClient \"auto\" or \"curl\" would use it)", var);
 	}
 	return h->transport;
 }

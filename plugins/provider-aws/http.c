@@ -375,12 +375,20 @@ static int retryable_curl(CURLcode rc)
 
 /* ---- proxies ----------------------------------------------------------------------------- */
 
-static const char *env_of(const char *a, const char *b)
+/* The first of two variables with a value: its name. */
+static const char *env_name_of(const char *a, const char *b)
 {
 	const char *v = getenv(a);
-	if (!v || !*v)
-		v = getenv(b);
-	return v && *v ? v : NULL;
+	if (v && *v)
+		return a;
+	v = getenv(b);
+	return v && *v ? b : NULL;
+}
+
+static const char *env_of(const char *a, const char *b)
+{
+	const char *name = env_name_of(a, b);
+	return name ? getenv(name) : NULL;
 }
 
 /* Does the NO_PROXY list name host ("*", a name or a domain suffix, an
@@ -412,19 +420,19 @@ static int no_proxy_names(const char *list, const char *host)
 	return 0;
 }
 
-int aws_http_proxy_applies(const char *url)
+const char *aws_http_proxy_variable(const char *url)
 {
 	char *host = NULL, *path = NULL, *query = NULL, *h;
 	int https = strncasecmp(url, "https://", 8) == 0, rc;
-	const char *proxy = https ? env_of("HTTPS_PROXY", "https_proxy")
-	                          : env_of("http_proxy", "HTTP_PROXY");
+	const char *proxy = https ? env_name_of("HTTPS_PROXY", "https_proxy")
+	                          : env_name_of("http_proxy", "HTTP_PROXY");
 	const char *no = env_of("NO_PROXY", "no_proxy");
 	if (!proxy)
-		proxy = env_of("ALL_PROXY", "all_proxy");
+		proxy = env_name_of("ALL_PROXY", "all_proxy");
 	if (!proxy)
-		return 0;
+		return NULL;
 	if (!no || split_url(url, &host, &path, &query) < 0) {
-		return 1;
+		return proxy;
 	}
 	/* the name without port and brackets */
 	h = host;
@@ -438,7 +446,12 @@ int aws_http_proxy_applies(const char *url)
 	free(host);
 	free(path);
 	free(query);
-	return rc;
+	return rc ? proxy : NULL;
+}
+
+int aws_http_proxy_applies(const char *url)
+{
+	return aws_http_proxy_variable(url) != NULL;
 }
 
 /* ---- the client ------------------------------------------------------------------------- */

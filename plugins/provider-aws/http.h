@@ -201,6 +201,9 @@ void aws_http_release_idle(aws_http *h);
  * https_proxy, HTTP_PROXY, http_proxy, ALL_PROXY, all_proxy by the URL's
  * scheme, unless NO_PROXY or no_proxy names its host)? */
 int aws_http_proxy_applies(const char *url);
+/* The name of the variable that applies (its value may hold a password:
+ * never logged), or NULL. */
+const char *aws_http_proxy_variable(const char *url);
 /* Which transport the asynchronous mode uses: "builtin", "curl", or
  * "undecided" before its first request. */
 const char *aws_http_transport(const aws_http *h);

@@ -285,6 +285,13 @@ static const int transports[] = {AWS_HTTP_CLIENT_BUILTIN, AWS_HTTP_CLIENT_CURL};
 static const char *const transport_names[] = {"builtin", "curl"};
 static htp_buf logged;
 
+static void logged_reset(void)
+{
+	logged.len = 0;
+	if (logged.data)
+		logged.data[0] = '\0';
+}
+
 static void log_cb(void *ud, int level, const char *msg)
 {
 	(void)ud;
@@ -362,7 +369,7 @@ static void setup(void)
 	                                   "ALL_PROXY",   "all_proxy",   "NO_PROXY",   "no_proxy"};
 	for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
 		unsetenv(vars[i]);
-	logged.len = 0;
+	logged_reset();
 	server_start();
 }
 
@@ -664,14 +671,26 @@ START_TEST(test_proxy_selects_curl)
 	ck_assert_str_eq(srv.last_line, "GET /cl HTTP/1.1");
 	pthread_mutex_unlock(&srv.mu);
 	aws_http_free(h);
-	/* asked for: libcurl without a proxy, builtin despite one */
+	ck_assert_msg(!logged.data || !strstr(logged.data, "does not use proxies"), "%s",
+	              logged.data);
+	/* asked for: libcurl without a proxy, builtin despite one, which it says
+	 * (the variable's name, never its value: it may hold a password) */
 	unsetenv("NO_PROXY");
+	setenv("http_proxy", "http://user:s3cret@proxy.invalid:3128", 1);
+	logged_reset();
 	h = client(AWS_HTTP_CLIENT_BUILTIN, 1, 0, 0);
 	o = run(h, "GET", url("/cl"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_str_eq(aws_http_transport(h), "builtin");
 	aws_http_free(h);
+	ck_assert_msg(logged.data && strstr(logged.data, "httpClient \"builtin\" does not use proxies: "
+	                                    "the invocations go straight to their host, not "
+	                                    "through the proxy http_proxy names"),
+	              "%s", logged.data ? logged.data : "(nothing logged)");
+	ck_assert_msg(!strstr(logged.data, "s3cret") && !strstr(logged.data, "proxy.invalid"), "%s",
+	              logged.data);
 	unsetenv("http_proxy");
+	logged_reset();
 	h = client(AWS_HTTP_CLIENT_CURL, 1, 0, 0);
 	o = run(h, "GET", url("/cl"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
@@ -681,6 +700,9 @@ START_TEST(test_proxy_selects_curl)
 	o = run(h, "GET", url("/cl"), 0);
 	ck_assert_str_eq(aws_http_transport(h), "builtin");
 	aws_http_free(h);
+	/* without a proxy variable, nothing to say */
+	ck_assert_msg(!logged.data || !strstr(logged.data, "does not use proxies"), "%s",
+	              logged.data);
 }
 END_TEST
 
