@@ -38,7 +38,8 @@
 # packages and npm fetches @playwright/test.  Run it by hand, from a build
 # tree (no root needed):
 #
-#   HT_TOP_BUILDDIR=$PWD sh /path/to/hypertest/bench/playwright-lambda.sh
+#   sh /path/to/hypertest/bench/playwright-lambda.sh BUILD_DIR
+#   (or HT_TOP_BUILDDIR=BUILD_DIR sh .../bench/playwright-lambda.sh)
 #
 # BENCH_DEBS=DIR keeps the .debs in DIR for the next run (default: a
 # temporary directory).  Needs apt-get, dpkg-deb, dpkg-query, bwrap (user namespaces),
@@ -77,7 +78,12 @@
 # The figures move with the machine's load (an earlier run under heavier
 # load: warm 1.25 s and 1.22 s against 1.26 s; wall 14.7 s against 16.8 s).
 set -u
-: "${HT_TOP_BUILDDIR:?set HT_TOP_BUILDDIR to the build tree}"
+# the build tree: the first argument (as bench/run-all.sh gives it), else
+# HT_TOP_BUILDDIR
+HT_TOP_BUILDDIR=${1:-${HT_TOP_BUILDDIR:-}}
+: "${HT_TOP_BUILDDIR:?give the build tree as the first argument or in HT_TOP_BUILDDIR}"
+HT_TOP_BUILDDIR=$(cd "$HT_TOP_BUILDDIR" && pwd) || exit 1
+export HT_TOP_BUILDDIR
 here=$(cd "$(dirname "$0")/.." && pwd)
 export HT_TESTS_SRCDIR=${HT_TESTS_SRCDIR:-$here/tests}
 . "$here/tests/e2e/preamble.sh"
