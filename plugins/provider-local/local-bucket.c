@@ -180,7 +180,8 @@ static int list_tree(local_provider *p, int at, const char *name, const char *pa
 int local_object_list(void *self, const char *prefix, hypertest_params *objects)
 {
 	local_provider *p = self;
-	return list_tree(p, AT_FDCWD, p->bucket_dir, p->bucket_dir, "", prefix ? prefix : "", objects, 0);
+	return list_tree(p, AT_FDCWD, p->bucket_dir, p->bucket_dir, "", prefix ? prefix : "", objects,
+	                 0);
 }
 
 /* Why an entry that is neither a directory nor a regular file is not
