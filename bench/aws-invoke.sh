@@ -36,7 +36,11 @@
 #      targets, beside the TLS floor's peak RSS for 10,000 connections open
 #      at once); bench/run-all.sh runs 1 to 8
 # For each HTTPS run the endpoint's counts: connections, full handshakes,
-# resumed ones.  The TLS floor (bench/invoke-floor.c tls): the same C
+# resumed ones.  Where libnghttp2 (Debian: libnghttp2-dev) and node are
+# there, also the h2 floor: the same C requests as HTTP/2 streams, 100 on
+# each TLS connection, to bench/lambda-endpoint-h2.mjs (node's http2
+# server): what hypertest could reach over HTTP/2, which it does not speak
+# yet (no target).  The TLS floor (bench/invoke-floor.c tls): the same C
 # requests at once, each on a connection of its own, non-blocking OpenSSL
 # on epoll with one SSL_CTX and the same bundle.
 # For each: wall time of the run against the ideal, orchestrator CPU time
@@ -109,8 +113,14 @@ tls_ep_pid=""
 if [ "$mode" = c ]; then
 	bench_endpoint_build
 	# shellcheck disable=SC2046 # pkg-config's flags are words
-	${CC:-cc} -std=gnu11 -O2 -o "$tmp/invoke-floor" "$here/bench/invoke-floor.c" \
-		$(pkg-config --cflags --libs libcurl libssl libcrypto) ||
+	# with libnghttp2 (Debian: libnghttp2-dev) and node: the h2 floor too
+	floor_pkgs="libcurl libssl libcrypto" floor_def=""
+	if pkg-config --exists libnghttp2 && command -v node >/dev/null; then
+		floor_pkgs="$floor_pkgs libnghttp2" floor_def=-DHAVE_NGHTTP2
+	fi
+	# shellcheck disable=SC2086 # pkg-config's flags are words, $floor_def one or none
+	${CC:-cc} -std=gnu11 -O2 $floor_def -o "$tmp/invoke-floor" "$here/bench/invoke-floor.c" \
+		$(pkg-config --cflags --libs $floor_pkgs) ||
 		{ echo "cannot compile bench/invoke-floor.c"; exit 1; }
 	bench_endpoint_start ep
 	ep_pid=$last_pid
@@ -139,6 +149,20 @@ if [ "$mode" = c ]; then
 	bench_endpoint_start tls-ep --tls-cert "$tmp/tls/server.pem" --tls-key "$tmp/tls/server.key"
 	tls_ep_pid=$last_pid
 	invoke_eps=https://127.0.0.1:$port
+	h2_ep=""
+	if [ -n "$floor_def" ]; then
+		: >"$tmp/h2-ep.out"
+		node "$here/bench/lambda-endpoint-h2.mjs" "$tmp/tls/server.pem" "$tmp/tls/server.key" 128 $$ \
+			>"$tmp/h2-ep.out" 2>"$tmp/h2-ep.log" &
+		bench_endpoint_pids="$bench_endpoint_pids $!"
+		for _ in $(seq 1 100); do
+			h2_port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$tmp/h2-ep.out")
+			[ -n "$h2_port" ] && break
+			sleep 0.1
+		done
+		[ -n "$h2_port" ] && h2_ep=https://127.0.0.1:$h2_port ||
+			{ cat "$tmp/h2-ep.log"; echo "lambda-endpoint-h2.mjs did not start: no h2 floor"; }
+	fi
 fi
 ep_cpu_ticks() { # PID: the C endpoint's user+system CPU in clock ticks
 	[ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" || echo 0
@@ -208,10 +232,12 @@ run() { # N C DELAY_MS IDEAL_S [http|https [WAVE]]
 	: >"$tmp/floor"
 	if [ "$mode" = c ] && [ "$delay" -gt 0 ] && [ -z "${BENCH_NO_FLOOR:-}" ] &&
 		{ [ "$n" = "$c" ] || [ "$proto" = https ] || [ "$c" -ge 10000 ]; }; then
-		if [ "$proto" = https ]; then hows="tls curl"; else hows="raw curl"; fi
+		if [ "$proto" = https ]; then hows="tls curl${h2_ep:+ h2}"; else hows="raw curl"; fi
 		for how in $hows; do
-			http POST "$ep/_reset" "{\"delayMs\": $delay}" >/dev/null
-			url="$ep/2015-03-31/functions/$fn/invocations"
+			fep=$ep
+			[ "$how" = h2 ] && fep=$h2_ep
+			http POST "$fep/_reset" "{\"delayMs\": $delay}" >/dev/null
+			url="$fep/2015-03-31/functions/$fn/invocations"
 			if [ "$proto" = https ]; then
 				"$tmp/invoke-floor" "$how" "$url" "$c" "$tmp/tls/bundle.pem" >>"$tmp/floor" || echo "floor $how failed" >>"$tmp/floor"
 			else
@@ -239,6 +265,8 @@ for fl in floor_lines:
         floors[f.group(1)] = {"wall": int(f.group(3)) / 1000, "per": float(f.group(6))}
         r = re.search(r"peak RSS (\d+) KB", fl)
         floors[f.group(1)]["rss"] = int(r.group(1)) / 1024 if r else None
+        k = re.search(r"; (\d+) connections", fl)
+        floors[f.group(1)]["conns"] = int(k.group(1)) if k else None
 verdict = lambda ok: "PASS" if ok else "MISS"
 print("N=%d at concurrency %d, delayMs %d, %s (load average %s): %s"
       % (n, c, delay, proto.upper(), load, res["tests"]))
@@ -311,6 +339,11 @@ else:
     fr = tls.get("rss") if tls else None
     print("  peak RSS %.1f MB   %s (target < %d)%s" % (rss, verdict(rss < limit), limit,
           "; the TLS floor's for its %d connections: %.1f MB" % (c, fr) if fr else ""))
+    h2 = floors.get("h2")
+    if h2:
+        print("  over HTTP/2 (not built yet): the h2 floor's %d invocations as streams on %d "
+              "connections took %.2f s, %.3f ms of CPU per invocation, peak RSS %.1f MB"
+              % (c, h2["conns"] or 0, h2["wall"], h2["per"], h2["rss"] or 0))
     if "connections" in st:
         print("  endpoint: %d connections, %d full TLS handshakes, %d resumed"
               % (st["connections"], st["fullHandshakes"], st["resumedHandshakes"]))

@@ -25,14 +25,20 @@
  *         idle (SSL_MODE_RELEASE_BUFFERS), at most 64 handshakes under way
  *         at once (FLOOR_TLS_WINDOW), as hypertest's do: what HTTPS itself
  *         costs, in CPU and in memory
+ *   h2    (built with HAVE_NGHTTP2 and -lnghttp2) the same requests as
+ *         HTTP/2 streams (libnghttp2), FLOOR_H2_STREAMS of them (default
+ *         100) on each TLS connection (ALPN h2, the peer verified): what
+ *         one connection per hundred invocations would cost, against
+ *         bench/lambda-endpoint-h2.mjs
  *
  * Prints one line:
  *   floor MODE N: all sent after S ms, all answered after A ms; CPU U ms user,
- *   Y ms system = P ms per invocation; peak RSS R KB
+ *   Y ms system = P ms per invocation; peak RSS R KB (h2: "; K connections")
  * ("all sent": raw only; libcurl does not say when a request left).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -49,6 +55,9 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#ifdef HAVE_NGHTTP2
+#include <nghttp2/nghttp2.h>
+#endif
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -468,20 +477,267 @@ static int run_curl(const char *url, int n, const char *ca_file)
 	return rc;
 }
 
+/* ---- HTTP/2 over TLS ------------------------------------------------------------------------- */
+
+#ifdef HAVE_NGHTTP2
+typedef struct h2conn {
+	int fd, ready;
+	SSL *ssl;
+	nghttp2_session *ng;
+	int nreq;
+	unsigned char *pend; /* what SSL_write must take again */
+	size_t plen;
+} h2conn;
+
+static int h2_done, h2_failed;
+
+static ssize_t h2_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                       nghttp2_data_source *src, void *ud)
+{
+	size_t n = sizeof body - 1;
+	(void)s, (void)id, (void)src, (void)ud;
+	if (n > len)
+		n = len;
+	memcpy(buf, body, n);
+	*flags |= NGHTTP2_DATA_FLAG_EOF;
+	return (ssize_t)n;
+}
+
+static int h2_closed(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
+{
+	(void)s, (void)id, (void)ud;
+	if (code != NGHTTP2_NO_ERROR)
+		h2_failed++;
+	h2_done++;
+	return 0;
+}
+
+static int h2_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nl,
+                     const uint8_t *value, size_t vl, uint8_t flags, void *ud)
+{
+	(void)s, (void)f, (void)flags, (void)ud;
+	if (nl == 7 && memcmp(name, ":status", 7) == 0 && (vl != 3 || memcmp(value, "200", 3) != 0)) {
+		fprintf(stderr, "invoke-floor: answered %.*s\n", (int)vl, (const char *)value);
+		exit(1);
+	}
+	return 0;
+}
+
+static void h2_want(int ep, h2conn *c, unsigned events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = c};
+	epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Write what the session has to send; EPOLLOUT while some is left. */
+static void h2_flush(int ep, h2conn *c)
+{
+	for (;;) {
+		int w;
+		if (!c->plen) {
+			const uint8_t *data;
+			ssize_t n = nghttp2_session_mem_send(c->ng, &data);
+			if (n < 0)
+				tls_die("nghttp2_session_mem_send");
+			if (n == 0)
+				break;
+			if (!(c->pend = realloc(c->pend, (size_t)n)))
+				die("realloc");
+			memcpy(c->pend, data, (size_t)n);
+			c->plen = (size_t)n;
+		}
+		/* a retried SSL_write takes the same bytes: all of them or none */
+		if ((w = SSL_write(c->ssl, c->pend, (int)c->plen)) <= 0) {
+			int e = SSL_get_error(c->ssl, w);
+			if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ)
+				tls_die("SSL_write");
+			h2_want(ep, c, EPOLLIN | EPOLLOUT);
+			return;
+		}
+		c->plen = 0;
+	}
+	free(c->pend);
+	c->pend = NULL;
+	h2_want(ep, c, EPOLLIN);
+}
+
+/* The handshake chose h2: a session, its settings and all its requests. */
+static void h2_start(int ep, h2conn *c, const char *authority, const char *path)
+{
+	nghttp2_session_callbacks *cb;
+	nghttp2_settings_entry window = {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20};
+	nghttp2_nv nv[16];
+	char names[8][64], len[16];
+	size_t k = 0;
+	int i;
+	if (nghttp2_session_callbacks_new(&cb) != 0)
+		die("nghttp2_session_callbacks_new");
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_closed);
+	nghttp2_session_callbacks_set_on_header_callback(cb, h2_header);
+	if (nghttp2_session_client_new(&c->ng, cb, c) != 0)
+		die("nghttp2_session_client_new");
+	nghttp2_session_callbacks_del(cb);
+	nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, &window, 1);
+#define H2_NV(n, nlen, v)                                                                          \
+	(nghttp2_nv)                                                                               \
+	{                                                                                          \
+		(uint8_t *)(n), (uint8_t *)(v), (nlen), strlen(v), NGHTTP2_NV_FLAG_NONE            \
+	}
+	nv[k++] = H2_NV(":method", 7, "POST");
+	nv[k++] = H2_NV(":scheme", 7, "https");
+	nv[k++] = H2_NV(":authority", 10, authority);
+	nv[k++] = H2_NV(":path", 5, path);
+	snprintf(len, sizeof len, "%zu", sizeof body - 1);
+	nv[k++] = H2_NV("content-length", 14, len);
+	/* the HTTP/1.1 requests' headers, names in lower case as HTTP/2 has them */
+	for (i = 0; i < (int)(sizeof headers / sizeof *headers) && i < 8; i++) {
+		const char *colon = strchr(headers[i], ':');
+		size_t nl = (size_t)(colon - headers[i]), j;
+		for (j = 0; j < nl && j < sizeof names[i] - 1; j++)
+			names[i][j] = (char)tolower((unsigned char)headers[i][j]);
+		nv[k++] = H2_NV(names[i], j, colon + 2);
+	}
+	for (i = 0; i < c->nreq; i++) {
+		nghttp2_data_provider dp = {.read_callback = h2_body};
+		if (nghttp2_submit_request(c->ng, NULL, nv, k, &dp, NULL) < 0)
+			tls_die("nghttp2_submit_request");
+	}
+	c->ready = 1;
+	h2_flush(ep, c);
+}
+
+static int run_h2(const char *url, int n, const char *ca_file, double t0, double *sent_ms,
+                  int *nconns)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	char host[64], path[512], authority[80];
+	unsigned char buf[16384];
+	static const unsigned char alpn[] = "\x02h2";
+	const char *s = getenv("FLOOR_H2_STREAMS");
+	int per = s && atoi(s) > 0 ? atoi(s) : 100, k, i, ep, sent = 0;
+	unsigned port;
+	h2conn *cs;
+	SSL_CTX *ctx;
+
+	if (sscanf(url, "https://%63[0-9.]:%u%511s", host, &port, path) != 3 ||
+	    inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+		fprintf(stderr, "invoke-floor: h2 wants https://IPV4:PORT/PATH, not %s\n", url);
+		return 2;
+	}
+	a.sin_port = htons((unsigned short)port);
+	snprintf(authority, sizeof authority, "%s:%u", host, port);
+	if (!(ctx = SSL_CTX_new(TLS_client_method())))
+		tls_die("SSL_CTX_new");
+	if (ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1
+	            : SSL_CTX_set_default_verify_paths(ctx) != 1)
+		tls_die(ca_file ? ca_file : "the default CA paths");
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(ctx), host);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1) != 0)
+		tls_die("SSL_CTX_set_alpn_protos");
+	*nconns = k = (n + per - 1) / per;
+	if ((ep = epoll_create1(0)) < 0)
+		die("epoll_create1");
+	if (!(cs = calloc((size_t)k, sizeof *cs)))
+		die("calloc");
+	for (i = 0; i < k; i++) {
+		h2conn *c = &cs[i];
+		int one = 1;
+		struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
+		if ((c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+			die("socket");
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		if (connect(c->fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS)
+			die("connect");
+		if (!(c->ssl = SSL_new(ctx)) || SSL_set_fd(c->ssl, c->fd) != 1)
+			tls_die("SSL_new");
+		SSL_set_connect_state(c->ssl);
+		c->nreq = i == k - 1 ? n - per * (k - 1) : per;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
+			die("epoll_ctl");
+	}
+	while (h2_done < n) {
+		struct epoll_event evs[64];
+		int m = epoll_wait(ep, evs, 64, 60000);
+		if (m <= 0)
+			die("epoll_wait (no answer in 60 s)");
+		for (i = 0; i < m; i++) {
+			h2conn *c = evs[i].data.ptr;
+			if (!c->ready) {
+				const unsigned char *p;
+				unsigned pl;
+				int r = SSL_do_handshake(c->ssl);
+				if (r != 1) {
+					int e = SSL_get_error(c->ssl, r);
+					if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+						tls_die("TLS");
+					h2_want(ep, c, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+					continue;
+				}
+				SSL_get0_alpn_selected(c->ssl, &p, &pl);
+				if (pl != 2 || memcmp(p, "h2", 2) != 0) {
+					fprintf(stderr, "invoke-floor: the server did not choose h2\n");
+					return 1;
+				}
+				h2_start(ep, c, authority, path);
+				if ((sent += c->nreq) == n)
+					*sent_ms = now_ms() - t0;
+				continue;
+			}
+			if (evs[i].events & EPOLLOUT)
+				h2_flush(ep, c);
+			for (;;) {
+				int r = SSL_read(c->ssl, buf, (int)sizeof buf);
+				if (r <= 0) {
+					int e = SSL_get_error(c->ssl, r);
+					if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+						break;
+					tls_die("SSL_read");
+				}
+				if (nghttp2_session_mem_recv(c->ng, buf, (size_t)r) < 0)
+					tls_die("nghttp2_session_mem_recv");
+			}
+			h2_flush(ep, c);
+		}
+	}
+	if (h2_failed) {
+		fprintf(stderr, "invoke-floor: %d streams reset\n", h2_failed);
+		return 1;
+	}
+	for (i = 0; i < k; i++) {
+		nghttp2_session_del(cs[i].ng);
+		SSL_free(cs[i].ssl);
+		close(cs[i].fd);
+		free(cs[i].pend);
+	}
+	free(cs);
+	SSL_CTX_free(ctx);
+	close(ep);
+	return 0;
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	struct rlimit rl;
 	struct rusage ru;
 	double t0, sent_ms = -1, user, sys;
-	int n, rc;
+	int n, rc, nconns = 0;
 
 	if ((argc != 4 && argc != 5) ||
 	    (strcmp(argv[1], "raw") != 0 && strcmp(argv[1], "curl") != 0 &&
-	     strcmp(argv[1], "tls") != 0) ||
+	     strcmp(argv[1], "tls") != 0 && strcmp(argv[1], "h2") != 0) ||
 	    (n = atoi(argv[3])) <= 0) {
-		fprintf(stderr, "usage: invoke-floor raw|curl|tls URL N [CA_FILE]\n");
+		fprintf(stderr, "usage: invoke-floor raw|curl|tls|h2 URL N [CA_FILE]\n");
 		return 2;
 	}
+#ifndef HAVE_NGHTTP2
+	if (strcmp(argv[1], "h2") == 0) {
+		fprintf(stderr, "invoke-floor: built without libnghttp2: no h2\n");
+		return 2;
+	}
+#endif
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
@@ -491,6 +747,10 @@ int main(int argc, char **argv)
 	rc = strcmp(argv[1], "raw") == 0   ? run_raw(argv[2], n, t0, &sent_ms)
 	     : strcmp(argv[1], "tls") == 0 ? run_tls(argv[2], n, argc == 5 ? argv[4] : NULL, t0,
 	                                             &sent_ms)
+#ifdef HAVE_NGHTTP2
+	     : strcmp(argv[1], "h2") == 0 ? run_h2(argv[2], n, argc == 5 ? argv[4] : NULL, t0,
+	                                           &sent_ms, &nconns)
+#endif
 	                                   : run_curl(argv[2], n, argc == 5 ? argv[4] : NULL);
 	if (rc)
 		return rc;
@@ -501,7 +761,10 @@ int main(int argc, char **argv)
 	if (sent_ms >= 0)
 		printf("all sent after %.0f ms, ", sent_ms);
 	printf("all answered after %.0f ms; CPU %.0f ms user, %.0f ms system = %.3f ms per "
-	       "invocation; peak RSS %ld KB\n",
+	       "invocation; peak RSS %ld KB",
 	       now_ms() - t0, user, sys, (user + sys) / n, ru.ru_maxrss);
+	if (nconns)
+		printf("; %d connections", nconns);
+	printf("\n");
 	return 0;
 }
