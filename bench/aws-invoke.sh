@@ -155,12 +155,7 @@ if [ "$mode" = c ]; then
 		node "$here/bench/lambda-endpoint-h2.mjs" "$tmp/tls/server.pem" "$tmp/tls/server.key" 128 $$ \
 			>"$tmp/h2-ep.out" 2>"$tmp/h2-ep.log" &
 		bench_endpoint_pids="$bench_endpoint_pids $!"
-		for _ in $(seq 1 100); do
-			h2_port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$tmp/h2-ep.out")
-			[ -n "$h2_port" ] && break
-			sleep 0.1
-		done
-		[ -n "$h2_port" ] && h2_ep=https://127.0.0.1:$h2_port ||
+		bench_wait_port h2-ep && h2_ep=https://127.0.0.1:$port ||
 			{ cat "$tmp/h2-ep.log"; echo "lambda-endpoint-h2.mjs did not start: no h2 floor"; }
 	fi
 fi

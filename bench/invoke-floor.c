@@ -203,6 +203,39 @@ static void tls_want(int ep, int fd, SSL *ssl, int r)
 	epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
 }
 
+/* https://IPV4:PORT/PATH into its address, host and path; 2 (with a
+ * message naming the mode) when it is not one. */
+static int https_target(const char *mode, const char *url, struct sockaddr_in *a,
+                        char host[64], char path[512], unsigned *port)
+{
+	memset(a, 0, sizeof *a);
+	a->sin_family = AF_INET;
+	if (sscanf(url, "https://%63[0-9.]:%u%511s", host, port, path) != 3 ||
+	    inet_pton(AF_INET, host, &a->sin_addr) != 1) {
+		fprintf(stderr, "invoke-floor: %s wants https://IPV4:PORT/PATH, not %s\n", mode, url);
+		return 2;
+	}
+	a->sin_port = htons((unsigned short)*port);
+	return 0;
+}
+
+/* One context for all connections: the CA file parsed once, the peer
+ * verified as hypertest does (chain and IP address), buffers released
+ * while idle. */
+static SSL_CTX *tls_client_ctx(const char *host, const char *ca_file)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx)
+		tls_die("SSL_CTX_new");
+	if (ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1
+	            : SSL_CTX_set_default_verify_paths(ctx) != 1)
+		tls_die(ca_file ? ca_file : "the default CA paths");
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(ctx), host);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	return ctx;
+}
+
 /* One blocking connection with a full handshake, read until the server's
  * ticket makes its session resumable (TLS 1.3 sends it after the
  * handshake): the session every connection of the run resumes. */
@@ -267,33 +300,21 @@ static int run_tls(const char *url, int n, const char *ca_file, double t0, doubl
 	const char *w = getenv("FLOOR_TLS_WINDOW");
 	int window = w && atoi(w) > 0 ? atoi(w) : 64, opened;
 	SSL_SESSION *sess;
-	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct sockaddr_in a;
 	char host[64], path[512], req[2048], buf[4096];
 	unsigned port;
 	int len, ep, sent = 0, done = 0, i, maxfd = n + 1024;
 	tconn *conns;
 	SSL_CTX *ctx;
 
-	if (sscanf(url, "https://%63[0-9.]:%u%511s", host, &port, path) != 3 ||
-	    inet_pton(AF_INET, host, &a.sin_addr) != 1) {
-		fprintf(stderr, "invoke-floor: tls wants https://IPV4:PORT/PATH, not %s\n", url);
+	if (https_target("tls", url, &a, host, path, &port) != 0)
 		return 2;
-	}
-	a.sin_port = htons((unsigned short)port);
 	len = snprintf(req, sizeof req, "POST %s HTTP/1.1\r\nHost: %s:%u\r\n", path, host, port);
 	for (i = 0; i < (int)(sizeof headers / sizeof *headers); i++)
 		len += snprintf(req + len, sizeof req - (size_t)len, "%s\r\n", headers[i]);
 	len += snprintf(req + len, sizeof req - (size_t)len, "Content-Length: %zu\r\n\r\n%s",
 	                strlen(body), body);
-	/* one context, the CA file parsed once, the peer verified */
-	if (!(ctx = SSL_CTX_new(TLS_client_method())))
-		tls_die("SSL_CTX_new");
-	if (ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1
-	            : SSL_CTX_set_default_verify_paths(ctx) != 1)
-		tls_die(ca_file ? ca_file : "the default CA paths");
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(ctx), host);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	ctx = tls_client_ctx(host, ca_file);
 	sess = tls_prime(ctx, &a);
 	if ((ep = epoll_create1(0)) < 0)
 		die("epoll_create1");
@@ -609,7 +630,7 @@ static void h2_start(int ep, h2conn *c, const char *authority, const char *path)
 static int run_h2(const char *url, int n, const char *ca_file, double t0, double *sent_ms,
                   int *nconns)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct sockaddr_in a;
 	char host[64], path[512], authority[80];
 	unsigned char buf[16384];
 	static const unsigned char alpn[] = "\x02h2";
@@ -619,21 +640,10 @@ static int run_h2(const char *url, int n, const char *ca_file, double t0, double
 	h2conn *cs;
 	SSL_CTX *ctx;
 
-	if (sscanf(url, "https://%63[0-9.]:%u%511s", host, &port, path) != 3 ||
-	    inet_pton(AF_INET, host, &a.sin_addr) != 1) {
-		fprintf(stderr, "invoke-floor: h2 wants https://IPV4:PORT/PATH, not %s\n", url);
+	if (https_target("h2", url, &a, host, path, &port) != 0)
 		return 2;
-	}
-	a.sin_port = htons((unsigned short)port);
 	snprintf(authority, sizeof authority, "%s:%u", host, port);
-	if (!(ctx = SSL_CTX_new(TLS_client_method())))
-		tls_die("SSL_CTX_new");
-	if (ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1
-	            : SSL_CTX_set_default_verify_paths(ctx) != 1)
-		tls_die(ca_file ? ca_file : "the default CA paths");
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(ctx), host);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	ctx = tls_client_ctx(host, ca_file);
 	if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1) != 0)
 		tls_die("SSL_CTX_set_alpn_protos");
 	*nconns = k = (n + per - 1) / per;

@@ -46,13 +46,20 @@ bench_endpoint_start() {
 	"$tmp/lambda-endpoint" --watch-pid $$ "$@" >"$tmp/$name.out" 2>"$tmp/$name.log" &
 	last_pid=$!
 	bench_endpoint_pids="$bench_endpoint_pids $last_pid"
+	bench_wait_port "$name" || { cat "$tmp/$name.log"; echo "lambda-endpoint did not start"; exit 1; }
+}
+
+# bench_wait_port NAME: waits up to 10 s for the "PORT N" line of an
+# endpoint started with its output in $tmp/NAME.out; sets $port, 1 when
+# none came.
+bench_wait_port() {
 	port=""
 	for _ in $(seq 1 100); do
-		port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$tmp/$name.out")
-		[ -n "$port" ] && break
+		port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$tmp/$1.out")
+		[ -n "$port" ] && return 0
 		sleep 0.1
 	done
-	[ -n "$port" ] || { cat "$tmp/$name.log"; echo "lambda-endpoint did not start"; exit 1; }
+	return 1
 }
 
 # bench_cleanup: for the EXIT trap: stops the endpoints and the services
