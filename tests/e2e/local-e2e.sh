@@ -77,7 +77,10 @@ json.dump(cfg, open(s + "/hypertest.config.json", "w"))
 json.dump(ids, open(s + "/ids.json", "w"))
 PY
 "$hypertest" -C "$s" --quiet deploy >"$tmp/ids.deploy" 2>&1 || { cat "$tmp/ids.deploy"; fail "deploy ids"; }
-"$hypertest" -C "$s" --quiet invoke >"$tmp/ids.out" 2>&1 || { cat "$tmp/ids.out"; fail "invoke ids"; }
+# under umask 027: the zygote reads the umask once for its children, and
+# each test's artifacts directory goes into the bucket as 0750, its files 0644
+(umask 027 && "$hypertest" -C "$s" --quiet invoke) >"$tmp/ids.out" 2>&1 ||
+	{ cat "$tmp/ids.out"; fail "invoke ids"; }
 python3 - "$s" <<'PY' || fail "ids"
 import json, sys, os
 s = sys.argv[1]
@@ -85,8 +88,11 @@ ids = json.load(open(s + "/ids.json"))
 d = json.load(open(s + "/hypertest.results.json"))
 seen = []
 for t in d["testResults"]:
-    got = open("%s/.hypertest/bucket/%s/%s/id.txt" % (s, d["runId"], t["testId"]), encoding="utf-8").read()
+    art = "%s/.hypertest/bucket/%s/%s" % (s, d["runId"], t["testId"])
+    got = open(art + "/id.txt", encoding="utf-8").read()
     assert got == t["context"]["id"], (got, t["context"]["id"])
+    assert os.stat(art).st_mode & 0o7777 == 0o750, (art, oct(os.stat(art).st_mode))
+    assert os.stat(art + "/id.txt").st_mode & 0o7777 == 0o644, oct(os.stat(art + "/id.txt").st_mode)
     seen.append(got)
 assert sorted(seen) == sorted(ids), seen
 print("ids ok")
