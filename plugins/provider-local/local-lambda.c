@@ -202,6 +202,7 @@ typedef struct api_fail {
 	const char *type;
 	const char *body;
 	size_t len;
+	const char *msg; /* the errorMessage, when not the core's */
 } api_fail;
 
 static void api_answer(struct lam_conn *c, const char *resp, size_t len, int code,
@@ -459,6 +460,33 @@ static uint64_t box_cgroup_end(local_provider *p, lam_box *b)
 	return kills;
 }
 
+/* Lambda's words for a runtime that ended during invocation id: "RequestId:
+ * ID Error: Runtime exited with error: exit status N" or "signal: killed"
+ * (the OOM killer's, a signal's, or bwrap's status 128 + N for one), then
+ * note. */
+static void exit_words(const char *id, uint64_t oom, int known, int status, const char *note,
+                       char *out, size_t size)
+{
+	char how[64];
+	int sig = oom                                  ? SIGKILL
+	          : !known                             ? 0
+	          : WIFSIGNALED(status)                ? WTERMSIG(status)
+	          : WIFEXITED(status) && WEXITSTATUS(status) > 128 &&
+	                  WEXITSTATUS(status) < 128 + NSIG
+	              ? WEXITSTATUS(status) - 128
+	              : 0;
+	if (sig) {
+		snprintf(how, sizeof how, "signal: %s", strsignal(sig));
+		for (char *q = how; *q; q++)
+			*q = (char)tolower((unsigned char)*q);
+	} else if (known && WIFEXITED(status)) {
+		snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
+	} else {
+		snprintf(how, sizeof how, "exited");
+	}
+	snprintf(out, size, "RequestId: %s Error: Runtime exited with error: %s%s", id, how, note);
+}
+
 /* The box's process ended (or must): reap it, fail its invocation, free it.
  * One the cgroup's OOM killer ended fails as Lambda's do ("Runtime exited
  * with error: signal: killed"). */
@@ -491,37 +519,14 @@ static void box_reap(local_provider *p, lam_box *b)
 			         WTERMSIG(status), strsignal(WTERMSIG(status)), note);
 		else
 			snprintf(msg, sizeof msg, "the function's sandbox ended%s", note);
-		/* The Invoke API's answer: Lambda's own words for a runtime that
-		 * exited ("signal: killed" for the OOM killer's) */
-		char how[64], api_msg[TAIL_MAX + 2600];
-		if (oom || (known && WIFSIGNALED(status))) {
-			int sig = oom ? SIGKILL : WTERMSIG(status);
-			snprintf(how, sizeof how, "signal: %s", strsignal(sig));
-			for (char *q = how; *q; q++)
-				*q = (char)tolower((unsigned char)*q);
-		} else if (known && WIFEXITED(status) && WEXITSTATUS(status) > 128 &&
-		           WEXITSTATUS(status) < 128 + NSIG) {
-			/* bwrap's status for a child a signal ended: 128 + N */
-			snprintf(how, sizeof how, "signal: %s", strsignal(WEXITSTATUS(status) - 128));
-			for (char *q = how; *q; q++)
-				*q = (char)tolower((unsigned char)*q);
-		} else if (known && WIFEXITED(status)) {
-			snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
-		} else {
-			snprintf(how, sizeof how, "%s", "exited");
-		}
-		snprintf(api_msg, sizeof api_msg, "RequestId: %s Error: Runtime exited with error: %s%s",
-		         b->cur->id, how, note);
-		json_t *doc = json_pack("{s:s, s:s}", "errorMessage", b->init_error ? msg : api_msg,
-		                        "errorType", b->init_error ? "Runtime.InitError"
-		                                                   : "Runtime.ExitError");
-		char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-		json_decref(doc);
-		api_fail af = {NULL, text, text ? strlen(text) : 0};
+		/* the Invoke API's answer, when one waits: Lambda's own words */
+		char api_msg[TAIL_MAX + 2600];
+		api_fail af = {"Runtime.ExitError", NULL, 0, api_msg};
+		if (b->cur->api && !b->init_error)
+			exit_words(b->cur->id, oom, known, status, note, api_msg, sizeof api_msg);
 		inv_complete_as(p, b->cur, NULL, 0, b->init_error ? HYPERTEST_ERR_PLUGIN
 		                                                  : HYPERTEST_ERR_PROVIDER, msg,
-		                text ? &af : NULL);
-		free(text);
+		                b->cur->api && !b->init_error ? &af : NULL);
 	}
 	box_unlink_free(b->L, b);
 }
@@ -700,7 +705,7 @@ static void handle_request(local_provider *p, lam_box *b, lam_conn *c)
 				char msg[160];
 				snprintf(msg, sizeof msg, "response larger than %zu bytes", p->max_response);
 				conn_error(b, c, 413, "RequestEntityTooLarge", msg);
-				api_fail af = {"Function.ResponseSizeTooLarge", NULL, 0};
+				api_fail af = {"Function.ResponseSizeTooLarge", NULL, 0, NULL};
 				inv_complete_as(p, iv, NULL, 0, HYPERTEST_ERR_PROVIDER, msg, &af);
 				return;
 			}
@@ -719,7 +724,7 @@ static void handle_request(local_provider *p, lam_box *b, lam_conn *c)
 				memcpy(copy, body, c->content_length);
 				copy[c->content_length] = '\0';
 			}
-			api_fail af = {type_h ? type_buf : NULL, copy, copy ? c->content_length : 0};
+			api_fail af = {type_h ? type_buf : NULL, copy, copy ? c->content_length : 0, NULL};
 			conn_answer(b, c, 202, NULL, "{\"status\":\"OK\"}", 15);
 			inv_complete_as(p, iv, NULL, 0, HYPERTEST_ERR_PROVIDER, msg ? msg : "error", &af);
 			free(copy);
@@ -1238,6 +1243,8 @@ static void api_answer(lam_conn *c, const char *resp, size_t len, int code, cons
 	                   : code == HYPERTEST_ERR_TIMEOUT  ? "Sandbox.Timedout"
 	                   : code == HYPERTEST_ERR_PLUGIN   ? "Runtime.InitError"
 	                                                    : "Runtime.Unknown";
+	if (af && af->msg)
+		msg = af->msg;
 	json_t *doc = json_pack("{s:s, s:s}", "errorMessage", msg ? msg : "error", "errorType", type);
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
