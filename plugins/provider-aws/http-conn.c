@@ -433,6 +433,9 @@ int aws_hconn_handshake(aws_hconn *c, int epfd, aws_tls *tls, CURLcode *cc, char
 			SSL_set_tlsext_host_name(c->ssl, c->host->name);
 			SSL_set1_host(c->ssl, c->host->name);
 		}
+		/* HTTP/2 offered: the server picks (1.1 if it does not know h2) */
+		if (c->h2mode)
+			SSL_set_alpn_protos(c->ssl, (const unsigned char *)"\x02h2\x08http/1.1", 12);
 		if ((sess = aws_tls_session(tls, c->host->key))) {
 			SSL_set_session(c->ssl, sess);
 			SSL_SESSION_free(sess);
@@ -460,6 +463,16 @@ int aws_hconn_handshake(aws_hconn *c, int epfd, aws_tls *tls, CURLcode *cc, char
 		snprintf(why, size, "TLS handshake failed: %s", reason);
 	}
 	return HC_ERROR;
+}
+
+int aws_hconn_alpn_h2(const aws_hconn *c)
+{
+	const unsigned char *p = NULL;
+	unsigned int n = 0;
+	if (!c->ssl)
+		return 0;
+	SSL_get0_alpn_selected(c->ssl, &p, &n);
+	return n == 2 && memcmp(p, "h2", 2) == 0;
 }
 
 int aws_hconn_write(aws_hconn *c, int epfd, const char *data, size_t len, size_t *n, char *why,

@@ -1,9 +1,10 @@
 /*
  * http-conn.h - one connection of the builtin transport (http-conn.c):
  * a non-blocking TCP connection, OpenSSL on it for https (the SSL_CTX of
- * aws_tls_ctx, SNI, the peer's name or address verified), and the reader
- * of an HTTP/1.1 response (status line, headers, a body delimited by
- * Content-Length, chunked or by the close).  http-ev.c drives them.
+ * aws_tls_ctx, SNI, the peer's name or address verified, ALPN when HTTP/2
+ * is offered), and the reader of an HTTP/1.1 response (status line,
+ * headers, a body delimited by Content-Length, chunked or by the close);
+ * HTTP/2 on it is http-h2.c.  http-ev.c drives them.
  */
 #ifndef HT_PROVIDER_AWS_HTTP_CONN_H
 #define HT_PROVIDER_AWS_HTTP_CONN_H
@@ -26,10 +27,38 @@ typedef struct aws_hhost {
 	struct addrinfo *ai;     /* resolved once (getaddrinfo), IPv4 and IPv6 */
 	aws_hconn *idle;         /* idle connections, the last one used first */
 	size_t nidle;
+	int h2;                  /* H2_*: does it speak HTTP/2 */
+	size_t h2_hint;          /* streams a new HTTP/2 connection is given before its SETTINGS */
+	aws_hconn *h2conns;      /* its HTTP/2 connections (and those being set up for it) */
 	struct aws_hhost *next;
 } aws_hhost;
 
-enum { HC_CONNECTING, HC_HANDSHAKE, HC_SENDING, HC_RECEIVING, HC_IDLE };
+enum { HC_CONNECTING, HC_HANDSHAKE, HC_SENDING, HC_RECEIVING, HC_IDLE, HC_H2 };
+
+/* Whether a host speaks HTTP/2: not asked (HTTP/1.1), not known yet (its
+ * first connection's ALPN tells), yes (ALPN said "h2", or prior knowledge
+ * over http). */
+enum { H2_NO, H2_UNKNOWN, H2_YES };
+
+/* How an HTTP/2 stream ended (transfer.h2_end). */
+enum {
+	H2_END_OK = 1, /* a final status and the end of the stream */
+	H2_END_REFUSED, /* REFUSED_STREAM, or above a GOAWAY's last id, or never sent:
+	                 * not processed, sent again without counting an attempt */
+	H2_END_RESET,   /* RST_STREAM from the server (h2_error) */
+	H2_END_PARTIAL, /* closed without an error before the answer was whole */
+	H2_END_WRITE    /* the answer passed the cap: cancelled here */
+};
+
+/* Streams on one HTTP/2 connection at most, whatever the server allows;
+ * before its SETTINGS come, the first ones; the windows opened: a stream's
+ * (more than Lambda's 6 MB answer) and the connection's. */
+#define AWS_H2_MAX_STREAMS 1000u
+/* times a request the server refused unprocessed goes out again uncounted */
+#define AWS_H2_MAX_REFUSED 5
+#define AWS_H2_FIRST_STREAMS 100u
+#define AWS_H2_STREAM_WINDOW ((8u << 20) - 1)
+#define AWS_H2_CONN_WINDOW (1 << 30)
 
 /* The reader of one response. */
 typedef struct aws_hparser {
@@ -79,8 +108,27 @@ struct aws_hconn {
 	int in_connecting;           /* in the transport's deadline list */
 	int trim;                    /* SSL_free_buffers may be called */
 	aws_hconn *next, *prev;      /* its host's idle list, or the connecting list */
-	transfer *t;                 /* the transfer it serves */
+	transfer *t;                 /* the transfer it serves (HTTP/1.1) */
 	aws_hparser p;
+	/* HTTP/2 (http-h2.c) */
+	int h2mode;                  /* offers HTTP/2: its transfers are on streams, not t */
+	struct nghttp2_session *h2;  /* once HTTP/2 was agreed */
+	transfer *streams, *streams_tail; /* on it, submitted or waiting for the session */
+	size_t nstreams;
+	transfer *last;              /* the stream looked up last */
+	transfer *ended, *ended_tail; /* ended in the session's callbacks, for http-ev.c */
+	size_t cap;                  /* streams at most */
+	int settings_seen;
+	int goaway;                  /* the server sent GOAWAY: no new stream */
+	int goaway_last;             /* its last stream id */
+	unsigned goaway_code;
+	unsigned long completed;     /* streams answered on it */
+	htp_buf out;                 /* the session's bytes not written yet */
+	size_t out_at;
+	int dirty;                   /* on the transport's list of connections to flush */
+	aws_hconn *dnext;
+	aws_hconn *hnext, *hprev;    /* its host's HTTP/2 connections */
+	int in_h2list;
 };
 
 /* Results of the steps below. */
@@ -110,5 +158,32 @@ int aws_hconn_alive(aws_hconn *c);
 void aws_hconn_want(aws_hconn *c, int epfd, unsigned events);
 /* Close the socket and free the SSL (c itself stays the caller's). */
 void aws_hconn_close(aws_hconn *c, int epfd);
+/* Did the TLS handshake agree on HTTP/2 (ALPN "h2")? */
+int aws_hconn_alpn_h2(const aws_hconn *c);
+
+/* http-h2.c: HTTP/2 on c.  Streams: t attached to c (t->conn) or off it. */
+void aws_h2_attach(aws_hconn *c, transfer *t);
+void aws_h2_detach(aws_hconn *c, transfer *t);
+/* The session, our SETTINGS queued: HC_OK or HC_ERROR (why). */
+int aws_h2_begin(aws_hconn *c, char *why, size_t size);
+/* Free the session and the output (the streams are the caller's). */
+void aws_h2_end(aws_hconn *c);
+/* t's request (built for HTTP/1.1 in t->reqbuf) as a new stream: HC_OK
+ * (t->stream set) or HC_ERROR (why). */
+int aws_h2_submit(aws_hconn *c, transfer *t, int https, char *why, size_t size);
+/* Reset t's stream (CANCEL) and take it off c. */
+void aws_h2_cancel(aws_hconn *c, transfer *t);
+/* Read what is there into the session (buf: scratch): HC_OK, HC_EOF or
+ * HC_ERROR (why).  The streams that ended are then on c->ended. */
+int aws_h2_recv(aws_hconn *c, int epfd, char *buf, size_t bsize, char *why, size_t size);
+/* The next stream that ended (t->h2_end), or NULL. */
+transfer *aws_h2_next_ended(aws_hconn *c);
+/* Write what the session has to send: HC_OK (all), HC_AGAIN (the rest
+ * waits for EPOLLOUT), HC_ERROR (why). */
+int aws_h2_send(aws_hconn *c, int epfd, char *why, size_t size);
+/* Neither side has anything more to say (after a GOAWAY). */
+int aws_h2_done(const aws_hconn *c);
+/* An HTTP/2 error code's name. */
+const char *aws_h2_strerror(unsigned code);
 
 #endif /* HT_PROVIDER_AWS_HTTP_CONN_H */

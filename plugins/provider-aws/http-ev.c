@@ -4,7 +4,8 @@
  * and reused, at most cfg.concurrency of them; a queue of the attempts
  * waiting for one; the deadlines (connect, attempt) in lists ordered by
  * when they were set, since each kind has one duration; names resolved
- * once per host.
+ * once per host.  Over HTTP/2 (httpVersion "2") a connection carries many
+ * attempts as streams: http-ev-h2.c decides which, http-h2.c speaks it.
  *
  * An attempt ends in a CURLcode and a detail (t->errbuf) in libcurl's
  * words, so that http.c's outcome (retries, messages) is the same for
@@ -29,28 +30,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include "http-conn.h"
-
-
-typedef struct tqueue {
-	transfer *head, *tail;
-} tqueue;
-
-struct aws_hev {
-	aws_hhost *hosts;
-	size_t nconns;         /* open connections */
-	aws_hconn *connecting; /* connections not ready yet, oldest first (deadline) */
-	aws_hconn *connecting_tail;
-	size_t nconnecting;
-	size_t warming;        /* warm-up requests not finished */
-	aws_hconn *dead;       /* closed, to be freed (aws_hev_reap) */
-	tqueue wait;           /* attempts waiting for a connection (wnext) */
-	tqueue done;           /* finished attempts (wnext) */
-	transfer *timed[2], *timed_tail[2]; /* attempts with a deadline: [1] the warm-up's */
-	int dispatching, again, held;
-	int no_keep;           /* aws_hev_release_idle: an answered connection is closed */
-	char rbuf[16384];
-};
+#include "http-ev.h"
 
 /* ---- small lists ------------------------------------------------------------------------ */
 
@@ -158,7 +138,7 @@ static void idle_remove(aws_hconn *c)
 /* ---- hosts and URLs ----------------------------------------------------------------------- */
 
 /* scheme://host[:port]/path?query: the host entry and the request target */
-static int parse_url(aws_http *h, const char *url, aws_hhost **hostp, const char **target)
+int aws_hev_host_of(aws_http *h, const char *url, aws_hhost **hostp, const char **target)
 {
 	aws_hev *ev = h->ev;
 	const char *p, *hs, *he, *ps = NULL;
@@ -213,6 +193,10 @@ static int parse_url(aws_http *h, const char *url, aws_hhost **hostp, const char
 		unsigned char buf[sizeof(struct in6_addr)];
 		host->is_ip = inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
 	}
+	/* HTTP/2 asked for: over https the first connection's ALPN tells,
+	 * over http it is spoken from the first byte (prior knowledge) */
+	host->h2 = !h->cfg.http2 ? H2_NO : https ? H2_UNKNOWN : H2_YES;
+	host->h2_hint = AWS_H2_FIRST_STREAMS;
 	host->next = ev->hosts;
 	ev->hosts = host;
 	*hostp = host;
@@ -242,7 +226,7 @@ int aws_hev_build(aws_http *h, transfer *t, const struct curl_slist *headers, co
 	htp_buf *b = &t->reqbuf;
 	if (!h->ev && aws_hev_init(h) < 0)
 		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
-	if ((rc = parse_url(h, url, &t->hhost, &target)) != 0)
+	if ((rc = aws_hev_host_of(h, url, &t->hhost, &target)) != 0)
 		return rc == -2 ? aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory")
 		                : aws_fail(err, HYPERTEST_ERR_INVALID, "\"%s\" is not an http(s) URL", url);
 	b->len = 0;
@@ -289,6 +273,9 @@ int aws_hev_init(aws_http *h)
  * batch being handled, which may name it, are done with. */
 static void conn_free(aws_http *h, aws_hconn *c)
 {
+	aws_hev_h2_unlink(c);
+	aws_hev_h2_undirty(h->ev, c);
+	aws_h2_end(c);
 	aws_hconn_close(c, h->epfd);
 	aws_hparse_free(&c->p);
 	c->t = NULL;
@@ -318,8 +305,18 @@ void aws_hev_release(aws_http *h)
 		connecting_remove(ev, c);
 		if (c->t)
 			c->t->conn = NULL;
+		while (c->streams)
+			aws_h2_detach(c, c->streams);
 		conn_free(h, c);
 	}
+	for (host = ev->hosts; host; host = host->next)
+		while ((c = host->h2conns)) {
+			while (c->streams)
+				aws_h2_detach(c, c->streams);
+			while (aws_h2_next_ended(c))
+				;
+			conn_free(h, c);
+		}
 	while ((host = ev->hosts)) {
 		while ((c = host->idle)) {
 			idle_remove(c);
@@ -339,8 +336,7 @@ void aws_hev_release(aws_http *h)
 
 /* ---- attempts ----------------------------------------------------------------------------------- */
 
-static void vlog(aws_http *h, transfer *t, const char *fmt, ...) AWS_PRINTF(3, 4);
-static void vlog(aws_http *h, transfer *t, const char *fmt, ...)
+void aws_hev_vlog(aws_http *h, transfer *t, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
@@ -352,8 +348,6 @@ static void vlog(aws_http *h, transfer *t, const char *fmt, ...)
 	aws_http_log_lines(h, "* ", line, strlen(line));
 }
 
-/* t's attempt is over with cc (its detail in t->errbuf). */
-static void dispatch(aws_http *h);
 
 /* A warm-up request is over: once none is left, the requests waiting
  * for their connections may open others. */
@@ -363,10 +357,10 @@ static void warm_over(aws_http *h, transfer *t)
 		return;
 	t->warming = 0;
 	if (--h->ev->warming == 0)
-		dispatch(h);
+		aws_hev_dispatch(h);
 }
 
-static void finish(aws_http *h, transfer *t, CURLcode cc)
+void aws_hev_finish(aws_http *h, transfer *t, CURLcode cc)
 {
 	timed_remove(h->ev, t);
 	if (t->in_wait) {
@@ -383,7 +377,7 @@ static void finish(aws_http *h, transfer *t, CURLcode cc)
 static int try_start(aws_http *h, transfer *t);
 
 /* Start what waits for a connection, while connections can be had. */
-static void dispatch(aws_http *h)
+void aws_hev_dispatch(aws_http *h)
 {
 	aws_hev *ev = h->ev;
 	if (ev->held)
@@ -413,73 +407,110 @@ static void dispatch(aws_http *h)
 
 /* Close c (in no list but the connecting one) and let a waiting attempt
  * have its place. */
-static void conn_close(aws_http *h, aws_hconn *c)
+void aws_hev_conn_close(aws_http *h, aws_hconn *c)
 {
 	connecting_remove(h->ev, c);
 	idle_remove(c);
 	conn_free(h, c);
-	dispatch(h);
+	aws_hev_dispatch(h);
 }
 
-/* c failed with cc (fmt: the detail, which names the host and port). */
-static void conn_fail(aws_http *h, aws_hconn *c, CURLcode cc, const char *fmt, ...)
-    AWS_PRINTF(4, 5);
-static void conn_fail(aws_http *h, aws_hconn *c, CURLcode cc, const char *fmt, ...)
+/* t goes out again (its attempt not counted): on a connection that can
+ * take it now (a new one when fresh), else when one can. */
+void aws_hev_resend(aws_http *h, transfer *t, int fresh)
 {
-	transfer *t = c->t;
-	int retry = c->reused && c->p.received == 0 && t && !t->resent &&
-	            (cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING || cc == CURLE_SEND_ERROR);
-	va_list ap;
-	if (t) {
-		va_start(ap, fmt);
-		vsnprintf(t->errbuf, sizeof t->errbuf, fmt, ap);
-		va_end(ap);
-		t->conn = NULL;
-	}
-	c->t = NULL;
-	conn_close(h, c);
-	if (!t)
-		return;
-	if (retry) {
-		/* the server closed a kept-alive connection: a new one, once */
-		vlog(h, t, "Connection died, retrying a fresh connect (%s)", t->errbuf);
-		t->errbuf[0] = '\0';
-		t->resent = 1;
-		t->fresh = 1;
-		t->sent = 0;
-		aws_headers_free(&t->resp.headers);
-		if (!t->reqbuf.len) { /* freed once it was out */
-			char *err = NULL;
-			if (aws_http_rebuild(h, t, &err) != 0) {
-				snprintf(t->errbuf, sizeof t->errbuf, "%s", aws_msg(err));
-				free(err);
-				finish(h, t, CURLE_SEND_ERROR);
-				return;
-			}
+	t->errbuf[0] = '\0';
+	t->fresh = fresh;
+	t->sent = 0;
+	t->hstatus = 0;
+	aws_headers_free(&t->resp.headers);
+	if (!t->reqbuf.len) { /* freed once it was out */
+		char *err = NULL;
+		if (aws_http_rebuild(h, t, &err) != 0) {
+			snprintf(t->errbuf, sizeof t->errbuf, "%s", aws_msg(err));
 			free(err);
+			aws_hev_finish(h, t, CURLE_SEND_ERROR);
+			return;
 		}
-		if (!try_start(h, t)) {
-			t->in_wait = 1;
-			q_push(&h->ev->wait, t);
-		}
-		return;
+		free(err);
 	}
-	finish(h, t, cc);
+	if (!try_start(h, t)) {
+		t->in_wait = 1;
+		q_push(&h->ev->wait, t);
+	}
 }
 
-static void send_request(aws_http *h, aws_hconn *c);
+/* c failed with cc (fmt: the detail, which names the host and port): so
+ * does every transfer on it, but those that a kept-alive connection lost
+ * before a byte of their answer, which go out again once, on a new
+ * connection (HTTP/1.1) or any (HTTP/2), without counting an attempt. */
+void aws_hev_conn_fail(aws_http *h, aws_hconn *c, CURLcode cc, const char *fmt, ...)
+{
+	transfer *list = NULL, **tail = &list, *t;
+	int reused = c->reused || c->completed > 0, h2 = c->h2mode;
+	unsigned long long h1_got = c->p.received;
+	char detail[CURL_ERROR_SIZE];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof detail, fmt, ap);
+	va_end(ap);
+	c->goaway = 1; /* takes no stream from now on */
+	if (h2)
+		aws_hev_h2_ended(h, c); /* those that ended keep their own outcome */
+	if (c->t) {
+		*tail = c->t;
+		tail = &c->t->enext;
+		c->t->conn = NULL;
+		c->t = NULL;
+	}
+	while ((t = c->streams)) {
+		aws_h2_detach(c, t);
+		*tail = t;
+		tail = &t->enext;
+	}
+	*tail = NULL;
+	aws_hev_conn_close(h, c);
+	while ((t = list)) {
+		unsigned long long got = h2 ? t->h2_got : h1_got;
+		list = t->enext;
+		t->enext = NULL;
+		t->conn = NULL;
+		if (reused && got == 0 && !t->resent &&
+		    (cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING || cc == CURLE_SEND_ERROR)) {
+			/* the server closed a kept-alive connection: a new one, once */
+			aws_hev_vlog(h, t, "Connection died, retrying a fresh connect (%s)", detail);
+			t->resent = 1;
+			aws_hev_resend(h, t, !h2);
+			continue;
+		}
+		snprintf(t->errbuf, sizeof t->errbuf, "%s", detail);
+		aws_hev_finish(h, t, cc);
+	}
+}
+
 static void connect_next(aws_http *h, aws_hconn *c, int err);
 
-/* Connected (TLS included): the request goes out. */
+/* Connected (TLS included): the request goes out (the requests, over
+ * HTTP/2). */
 static void ready(aws_http *h, aws_hconn *c)
 {
 	int was = c->in_connecting;
 	connecting_remove(h->ev, c);
 	aws_hconn_trim(c);
-	c->state = HC_SENDING;
-	send_request(h, c);
+	if (c->h2mode) {
+		aws_hev_h2_ready(h, c);
+	} else {
+		c->state = HC_SENDING;
+		aws_hev_send_request(h, c);
+	}
 	if (was)
-		dispatch(h); /* another may start its handshake */
+		aws_hev_dispatch(h); /* another may start its handshake */
+}
+
+/* The transfer a connection being set up is for (the first, over HTTP/2). */
+static transfer *conn_first(const aws_hconn *c)
+{
+	return c->h2mode ? c->streams : c->t;
 }
 
 static void handshake(aws_http *h, aws_hconn *c)
@@ -490,19 +521,20 @@ static void handshake(aws_http *h, aws_hconn *c)
 	if (r == HC_AGAIN)
 		return;
 	if (r == HC_ERROR) {
-		conn_fail(h, c, cc, "%s (TLS with %s port %d)", why, c->host->name, c->host->port);
+		aws_hev_conn_fail(h, c, cc, "%s (TLS with %s port %d)", why, c->host->name, c->host->port);
 		return;
 	}
-	if (c->t)
-		vlog(h, c->t, "SSL connection using %s / %s%s", SSL_get_version(c->ssl),
-		     SSL_get_cipher(c->ssl), SSL_session_reused(c->ssl) ? " (session resumed)" : "");
+	if (conn_first(c))
+		aws_hev_vlog(h, conn_first(c), "SSL connection using %s / %s%s%s", SSL_get_version(c->ssl),
+		     SSL_get_cipher(c->ssl), SSL_session_reused(c->ssl) ? " (session resumed)" : "",
+		     !c->h2mode ? "" : aws_hconn_alpn_h2(c) ? ", ALPN h2" : ", no ALPN h2");
 	ready(h, c);
 }
 
 static void connected(aws_http *h, aws_hconn *c)
 {
-	if (c->t)
-		vlog(h, c->t, "Connected to %s port %d", c->host->name, c->host->port);
+	if (conn_first(c))
+		aws_hev_vlog(h, conn_first(c), "Connected to %s port %d", c->host->name, c->host->port);
 	if (c->host->https) {
 		c->state = HC_HANDSHAKE;
 		handshake(h, c);
@@ -524,7 +556,7 @@ static void connect_next(aws_http *h, aws_hconn *c, int err)
 		}
 		err = errno;
 	}
-	conn_fail(h, c, CURLE_COULDNT_CONNECT, "Failed to connect to %s port %d after %lld ms: %s",
+	aws_hev_conn_fail(h, c, CURLE_COULDNT_CONNECT, "Failed to connect to %s port %d after %lld ms: %s",
 	          c->host->name, c->host->port, (long long)(htp_now_ms() - c->started),
 	          strerror(err ? err : ECONNREFUSED));
 }
@@ -536,14 +568,19 @@ static void conn_open(aws_http *h, aws_hhost *host, transfer *t)
 	aws_hconn *c = calloc(1, sizeof *c);
 	if (!c) {
 		snprintf(t->errbuf, sizeof t->errbuf, "out of memory");
-		finish(h, t, CURLE_OUT_OF_MEMORY);
+		aws_hev_finish(h, t, CURLE_OUT_OF_MEMORY);
 		return;
 	}
 	c->fd = -1;
 	c->host = host;
 	c->ai = host->ai;
-	c->t = t;
-	t->conn = c;
+	if (host->h2 != H2_NO) {
+		aws_hev_h2_link(c);
+		aws_h2_attach(c, t);
+	} else {
+		c->t = t;
+		t->conn = c;
+	}
 	c->state = HC_CONNECTING;
 	c->started = htp_now_ms();
 	c->deadline = c->started + h->cfg.connect_timeout_ms;
@@ -562,20 +599,25 @@ static void conn_open(aws_http *h, aws_hhost *host, transfer *t)
 /* An idle connection to close for a place, or NULL. */
 static aws_hconn *any_idle(aws_hev *ev)
 {
-	for (aws_hhost *host = ev->hosts; host; host = host->next)
+	for (aws_hhost *host = ev->hosts; host; host = host->next) {
 		if (host->idle)
 			return host->idle;
+		for (aws_hconn *c = host->h2conns; c; c = c->hnext)
+			if (c->state == HC_H2 && c->nstreams == 0 && !c->ended)
+				return c;
+	}
 	return NULL;
 }
 
 /* Put t on a connection: an idle one of its host (unless t->fresh), else a
  * new one if there is room.  0: none to be had now. */
+
 static int try_start(aws_http *h, transfer *t)
 {
-	aws_hev *ev = h->ev;
 	aws_hhost *host = t->hhost;
 	aws_hconn *c;
-	int gai;
+	if (host->h2 != H2_NO)
+		return aws_hev_h2_start(h, t);
 	while (!t->fresh && (c = host->idle)) {
 		idle_remove(c);
 		if (!aws_hconn_alive(c)) {
@@ -585,10 +627,19 @@ static int try_start(aws_http *h, transfer *t)
 		c->t = t;
 		t->conn = c;
 		c->state = HC_SENDING;
-		vlog(h, t, "Re-using existing connection with host %s port %d", host->name, host->port);
-		send_request(h, c);
+		aws_hev_vlog(h, t, "Re-using existing connection with host %s port %d", host->name, host->port);
+		aws_hev_send_request(h, c);
 		return 1;
 	}
+	return aws_hev_may_open(h, host, t) ? aws_hev_open_for(h, host, t) : 0;
+}
+
+/* May t open a new connection to host now?  When the connections are all
+ * open, an idle one is closed for it. */
+int aws_hev_may_open(aws_http *h, aws_hhost *host, transfer *t)
+{
+	aws_hev *ev = h->ev;
+	aws_hconn *c;
 	/* while the warm-up's requests are out, requests wait for their
 	 * connections rather than open others */
 	if (!t->warm && ev->warming)
@@ -601,10 +652,18 @@ static int try_start(aws_http *h, transfer *t)
 		idle_remove(c);
 		conn_free(h, c);
 	}
+	return 1;
+}
+
+/* A new connection for t: its host resolved (once); 1 (t started or
+ * finished). */
+int aws_hev_open_for(aws_http *h, aws_hhost *host, transfer *t)
+{
+	int gai;
 	if ((gai = resolve(host)) != 0) {
 		snprintf(t->errbuf, sizeof t->errbuf, "Could not resolve host: %s (%s)", host->name,
 		         gai_strerror(gai));
-		finish(h, t, CURLE_COULDNT_RESOLVE_HOST);
+		aws_hev_finish(h, t, CURLE_COULDNT_RESOLVE_HOST);
 		return 1;
 	}
 	conn_open(h, host, t);
@@ -645,11 +704,15 @@ void aws_hev_drop(aws_http *h, transfer *t)
 		t->in_wait = 0;
 	}
 	q_remove(&ev->done, t);
-	if (t->conn) {
+	if (t->conn && t->conn->h2mode) { /* the stream alone ends */
+		aws_hconn *c = t->conn;
+		aws_h2_cancel(c, t);
+		aws_hev_h2_dirty(h, c);
+	} else if (t->conn) {
 		aws_hconn *c = t->conn;
 		c->t = NULL;
 		t->conn = NULL;
-		conn_close(h, c);
+		aws_hev_conn_close(h, c);
 	}
 	htp_buf_free(&t->reqbuf);
 	warm_over(h, t);
@@ -661,7 +724,7 @@ void aws_hev_hold(aws_http *h, int on)
 		return;
 	h->ev->held = on;
 	if (!on)
-		dispatch(h);
+		aws_hev_dispatch(h);
 }
 
 size_t aws_hev_conns(const aws_http *h)
@@ -676,11 +739,18 @@ static void drop_idle(aws_http *h)
 	aws_hconn *c;
 	if (!h->ev->no_keep || h->ev->wait.head)
 		return;
-	for (aws_hhost *host = h->ev->hosts; host; host = host->next)
+	for (aws_hhost *host = h->ev->hosts; host; host = host->next) {
+		aws_hconn *nx;
 		while ((c = host->idle)) {
 			idle_remove(c);
 			conn_free(h, c);
 		}
+		for (c = host->h2conns; c; c = nx) {
+			nx = c->hnext;
+			if (c->state == HC_H2 && c->nstreams == 0 && !c->ended)
+				conn_free(h, c);
+		}
+	}
 }
 
 void aws_hev_release_idle(aws_http *h)
@@ -693,7 +763,7 @@ void aws_hev_release_idle(aws_http *h)
 
 /* ---- requests and responses ------------------------------------------------------------------ */
 
-static void send_request(aws_http *h, aws_hconn *c)
+void aws_hev_send_request(aws_http *h, aws_hconn *c)
 {
 	transfer *t = c->t;
 	char why[CURL_ERROR_SIZE - 64];
@@ -712,7 +782,7 @@ static void send_request(aws_http *h, aws_hconn *c)
 	if (r == HC_AGAIN)
 		return;
 	if (r == HC_ERROR) {
-		conn_fail(h, c, CURLE_SEND_ERROR, "%s (%s port %d)", why, c->host->name, c->host->port);
+		aws_hev_conn_fail(h, c, CURLE_SEND_ERROR, "%s (%s port %d)", why, c->host->name, c->host->port);
 		return;
 	}
 	c->state = HC_RECEIVING;
@@ -751,7 +821,7 @@ static void response_done(aws_http *h, aws_hconn *c, int leftover)
 	t->hstatus = c->p.status;
 	c->reused = 1;
 	if (c->p.close || leftover) {
-		conn_close(h, c);
+		aws_hev_conn_close(h, c);
 	} else {
 		aws_hhost *host = c->host;
 		c->state = HC_IDLE;
@@ -764,8 +834,8 @@ static void response_done(aws_http *h, aws_hconn *c, int leftover)
 		aws_hconn_trim(c);
 		aws_hconn_want(c, h->epfd, EPOLLIN);
 	}
-	finish(h, t, CURLE_OK);
-	dispatch(h);
+	aws_hev_finish(h, t, CURLE_OK);
+	aws_hev_dispatch(h);
 	drop_idle(h);
 }
 
@@ -782,7 +852,7 @@ static void receive(aws_http *h, aws_hconn *c)
 			return;
 		}
 		if (n == HC_ERROR) {
-			conn_fail(h, c, CURLE_RECV_ERROR, "%s (%s port %d)", why, c->host->name,
+			aws_hev_conn_fail(h, c, CURLE_RECV_ERROR, "%s (%s port %d)", why, c->host->name,
 			          c->host->port);
 			return;
 		}
@@ -792,7 +862,7 @@ static void receive(aws_http *h, aws_hconn *c)
 				c->p.close = 1;
 				response_done(h, c, 0);
 			} else {
-				conn_fail(h, c, cc, "%s (%s port %d)", why, c->host->name, c->host->port);
+				aws_hev_conn_fail(h, c, cc, "%s (%s port %d)", why, c->host->name, c->host->port);
 			}
 			return;
 		}
@@ -806,12 +876,12 @@ static void receive(aws_http *h, aws_hconn *c)
 			transfer *t = c->t;
 			c->t = NULL;
 			t->conn = NULL;
-			conn_close(h, c);
-			finish(h, t, CURLE_WRITE_ERROR);
+			aws_hev_conn_close(h, c);
+			aws_hev_finish(h, t, CURLE_WRITE_ERROR);
 			return;
 		}
 		if (r == HP_BAD) {
-			conn_fail(h, c, CURLE_WEIRD_SERVER_REPLY, "%s (%s port %d)", why, c->host->name,
+			aws_hev_conn_fail(h, c, CURLE_WEIRD_SERVER_REPLY, "%s (%s port %d)", why, c->host->name,
 			          c->host->port);
 			return;
 		}
@@ -837,15 +907,18 @@ void aws_hev_event(aws_http *h, const struct epoll_event *e)
 		handshake(h, c);
 		break;
 	case HC_SENDING:
-		send_request(h, c);
+		aws_hev_send_request(h, c);
 		break;
 	case HC_RECEIVING:
 		receive(h, c);
 		break;
+	case HC_H2:
+		aws_hev_h2_event(h, c, e->events);
+		break;
 	case HC_IDLE:
 		/* closed by the server, or something nobody asked for */
 		if (!aws_hconn_alive(c))
-			conn_close(h, c);
+			aws_hev_conn_close(h, c);
 		else
 			aws_hconn_trim(c);
 		break;
@@ -861,7 +934,7 @@ long aws_hev_timers(aws_http *h)
 	if (!ev)
 		return -1;
 	while ((c = ev->connecting) && c->deadline <= now)
-		conn_fail(h, c, CURLE_OPERATION_TIMEDOUT,
+		aws_hev_conn_fail(h, c, CURLE_OPERATION_TIMEDOUT,
 		          "Connection timed out after %lld milliseconds (connecting to %s port %d)",
 		          now - c->started, c->host->name, c->host->port);
 	if (ev->connecting)
@@ -870,22 +943,26 @@ long aws_hev_timers(aws_http *h)
 		transfer *t;
 		while ((t = ev->timed[k]) && t->deadline <= now) {
 			aws_hconn *tc = t->conn;
-			unsigned long long got = tc ? tc->p.received : 0;
+			unsigned long long got = !tc ? 0 : tc->h2mode ? t->h2_got : tc->p.received;
 			long ms = t->warm ? 2 * h->cfg.connect_timeout_ms : h->cfg.timeout_ms;
 			snprintf(t->errbuf, sizeof t->errbuf,
 			         "Operation timed out after %ld milliseconds with %llu bytes received (%s "
 			         "port %d)",
 			         ms, got, t->hhost->name, t->hhost->port);
-			if (tc) {
+			if (tc && tc->h2mode) { /* the stream alone ends */
+				aws_h2_cancel(tc, t);
+				aws_hev_h2_dirty(h, tc);
+			} else if (tc) {
 				tc->t = NULL;
 				t->conn = NULL;
-				conn_close(h, tc);
+				aws_hev_conn_close(h, tc);
 			}
-			finish(h, t, CURLE_OPERATION_TIMEDOUT);
+			aws_hev_finish(h, t, CURLE_OPERATION_TIMEDOUT);
 		}
 		if (t && (next < 0 || t->deadline < next))
 			next = t->deadline;
 	}
+	aws_hev_flush(h); /* the streams reset: now, not at the next wait */
 	return next < 0 ? -1 : next - now < 0 ? 0 : (long)(next - now);
 }
 
@@ -895,6 +972,7 @@ void aws_hev_poll(aws_http *h)
 	int n, i;
 	if (!h->ev || !h->ev->wait.head)
 		return;
+	aws_hev_flush(h);
 	n = epoll_wait(h->epfd, e, (int)(sizeof e / sizeof *e), 0);
 	for (i = 0; i < n; i++)
 		aws_hev_event(h, &e[i]);

@@ -32,6 +32,8 @@
 #define AWS_RECV_BUFFER 4096L
 #define AWS_UPLOAD_BUFFER 16384L
 void aws_http_small_buffers(CURL *e);
+/* The asynchronous mode's handles asked for HTTP/2 (cfg.http2) to url. */
+void aws_http_version(aws_http *h, CURL *e, const char *url);
 
 typedef struct shard shard;
 typedef struct aws_hconn aws_hconn; /* http-conn.h: a connection of the builtin transport */
@@ -70,6 +72,16 @@ typedef struct transfer {
 	struct transfer *tnext, *tprev; /* in a deadline list */
 	int in_timed, in_wait;
 	int warming;             /* a warm-up request counted as not finished */
+	/* HTTP/2 (http-h2.c): its stream on conn */
+	int stream;              /* the stream's id, 0: not submitted yet */
+	struct transfer *snext, *sprev; /* on conn's streams */
+	struct transfer *enext;  /* on conn's ended streams */
+	size_t body_at, body_end; /* the body in reqbuf still to go into the session */
+	unsigned long long h2_got; /* bytes of the answer received (fields and body) */
+	int h2_end;              /* how the stream ended: H2_END_* of http-conn.h */
+	int h2_complete;         /* a final status and the stream's end came */
+	unsigned h2_error;       /* the RST_STREAM's error code */
+	int refused;             /* times the server refused it unprocessed */
 } transfer;
 
 typedef struct tlist {
@@ -147,7 +159,7 @@ int aws_http_setup_attempt(aws_http *h, transfer *t, char **err);
 int aws_http_outcome(aws_http *h, transfer *t, CURLcode cc, int *code, char **err,
                      long *delay_ms);
 
-/* http-ev.c, the builtin transport: an HTTP/1.1 client on epoll (h->epfd),
+/* http-ev.c, the builtin transport: an HTTP/1.1 and HTTP/2 client on epoll (h->epfd),
  * plain TCP or TLS on one SSL_CTX (aws_tls_ctx), connections kept alive
  * per host and port, at most h->cfg.concurrency.
  * aws_hev_init: 0, or -1 (out of memory).  aws_hev_release: close every
@@ -186,6 +198,13 @@ size_t aws_hev_conns(const aws_http *h);
 /* Close the idle connections, and from now on each connection whose answer
  * is complete (aws_http_release_idle). */
 void aws_hev_release_idle(aws_http *h);
+/* Write what the HTTP/2 connections have to send (requests added since the
+ * last wait go out together, one write per connection). */
+void aws_hev_flush(aws_http *h);
+/* The connections a warm-up of n requests to url needs: n over HTTP/1.1;
+ * over HTTP/2, once a connection told how many streams it takes, enough of
+ * them for n streams. */
+size_t aws_hev_warm_need(aws_http *h, const char *url, size_t n);
 
 /* http-multi.c: the multi handles for h->cfg.concurrency transfers.
  * 0, or -1 (out of memory; what was made is freed by aws_http_multi_release). */

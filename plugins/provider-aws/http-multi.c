@@ -594,6 +594,8 @@ static int multi_wait(aws_http *h, int timeout_ms)
 			wait = (long)timer;
 		if (wait < 0)
 			wait = 0;
+		if (h->transport == AWS_TRANSPORT_BUILTIN)
+			aws_hev_flush(h); /* the requests added since the last wait */
 		n = epoll_wait(h->epfd, ev, (int)(sizeof ev / sizeof *ev), (int)wait);
 		if (n < 0 && errno != EINTR)
 			return -HYPERTEST_ERR_HTTP;
@@ -685,6 +687,7 @@ static size_t warm_add(aws_http *h, size_t n, size_t base)
 #endif
 		aws_tls_setup(h->tls, e);
 		aws_http_small_buffers(e);
+		aws_http_version(h, e, h->warm_url);
 		t->sh = least_loaded(h);
 		if (curl_multi_add_handle(t->sh->multi, e) != CURLM_OK) {
 			curl_easy_cleanup(e);
@@ -709,6 +712,9 @@ static void *warm_main(void *ud)
 	size_t added = 0; /* of the n */
 	while (!atomic_load(&h->warm_stop)) {
 		if (h->warm_more && (added || h->warm_left == 0)) {
+			/* over HTTP/2 (the first told), connections for as many streams */
+			if (!added && h->transport == AWS_TRANSPORT_BUILTIN)
+				h->warm_more = aws_hev_warm_need(h, h->warm_url, h->warm_more);
 			size_t k = h->warm_more < AWS_WARM_CHUNK ? h->warm_more : AWS_WARM_CHUNK;
 			size_t got = warm_add(h, k, added);
 			h->warm_more = got < k ? 0 : h->warm_more - k;

@@ -688,6 +688,19 @@ void aws_http_small_buffers(CURL *e)
 	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, AWS_UPLOAD_BUFFER);
 }
 
+void aws_http_version(aws_http *h, CURL *e, const char *url)
+{
+	/* over https only, where ALPN decides: libcurl 7.88's connections of
+	 * prior knowledge (h2c) fail their second request with "Error in the
+	 * HTTP2 framing layer", so plain http stays HTTP/1.1 on libcurl */
+	if (!h->cfg.http2 || strncasecmp(url, "https:", 6) != 0)
+		return;
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	/* a request waits for a connection that may carry it as a stream
+	 * rather than open one of its own */
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+}
+
 int aws_http_setup_attempt(aws_http *h, transfer *t, char **err)
 {
 	aws_http_request *r = t->req;
@@ -719,8 +732,10 @@ int aws_http_setup_attempt(aws_http *h, transfer *t, char **err)
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->slist);
 	aws_tls_setup(h->tls, e);
-	if (e != h->easy)
+	if (e != h->easy) {
 		aws_http_small_buffers(e);
+		aws_http_version(h, e, r->url);
+	}
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);

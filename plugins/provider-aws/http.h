@@ -42,6 +42,10 @@ typedef struct aws_http_config {
 	size_t max_response;      /* response bodies larger than this fail; default 16 MiB */
 	int verbose;              /* log request and response headers (redacted) */
 	int client;               /* AWS_HTTP_CLIENT_*: the asynchronous mode's transport */
+	int http2;                /* the asynchronous mode offers HTTP/2: ALPN "h2" over
+	                           * https, prior knowledge (h2c) over http; the builtin
+	                           * client multiplexes each connection up to the peer's
+	                           * SETTINGS_MAX_CONCURRENT_STREAMS (needs HAVE_NGHTTP2) */
 	long max_handshakes;      /* builtin: TLS connections in their handshake at most
 	                           * (each holds some 50 KB until it is done: thousands
 	                           * at once would be the process's peak); default 1024 */

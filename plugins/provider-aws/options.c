@@ -102,7 +102,7 @@ static const char *const option_names[] = {
     "maxRetries",  "retryBudgetMs", "requestTimeout", "logHttp",
     "caBundle",    "projectName",  "roleName", "ecrLifecycleKeep", "bucketExpireDays",
     "memoryMB",    "timeoutSeconds", "ephemeralStorageMB", "reservedConcurrency",
-    "roleWaitTime", "httpClient"};
+    "roleWaitTime", "httpClient", "httpVersion"};
 /* The core's cap on a configuration file (1 MiB). */
 #define AWS_CONFIG_MAX ((size_t)1 << 20)
 #define N_OPTIONS (sizeof option_names / sizeof option_names[0])
@@ -323,7 +323,7 @@ int aws_options_parse(aws_provider *p, const char *options_json)
 			                  "unknown option '%s' (known: region, functionName, bucketName, "
 			                  "ecrRegistry, repository, baseImage, lambdaUpdateMaxWaitTime, "
 			                  "profile, endpoints, s3ForcePathStyle, maxRetries, retryBudgetMs, "
-			                  "requestTimeout, logHttp, caBundle, httpClient)",
+			                  "requestTimeout, logHttp, caBundle, httpClient, httpVersion)",
 			                  key);
 		}
 	}
@@ -365,6 +365,24 @@ int aws_options_parse(aws_provider *p, const char *options_json)
 		else
 			return aws_p_fail(p, HYPERTEST_ERR_CONFIG,
 			                  "option 'httpClient' must be \"auto\", \"builtin\" or \"curl\"");
+	}
+	v = json_object_get(p->o.json, "httpVersion");
+	if (v) {
+		const char *c = json_string_value(v);
+		if (c && strcmp(c, "1.1") == 0)
+			p->o.http2 = 0;
+		else if (c && strcmp(c, "2") == 0)
+			p->o.http2 = 1;
+		else
+			return aws_p_fail(p, HYPERTEST_ERR_CONFIG,
+			                  "option 'httpVersion' must be \"1.1\" or \"2\"");
+#ifndef HAVE_NGHTTP2
+		if (p->o.http2)
+			return aws_p_fail(p, HYPERTEST_ERR_CONFIG,
+			                  "option 'httpVersion' \"2\": this hypertest was built without "
+			                  "HTTP/2 (configure found no libnghttp2; Debian package "
+			                  "libnghttp2-dev)");
+#endif
 	}
 	if ((rc = aws_endpoints_options_from_json(&p->o.eps, p->o.json, &err)) != 0)
 		return aws_p_err_take(p, rc, err);
@@ -483,6 +501,7 @@ int aws_ready_err(aws_provider *p, char **errp)
 		cfg.concurrency = 20000;
 	cfg.max_response = AWS_LAMBDA_MAX_RESPONSE;
 	cfg.client = p->o.http_client;
+	cfg.http2 = p->o.http2;
 	if (!(p->ihttp = aws_http_new(&cfg, &err))) {
 		aws_unready(p);
 		return ready_fail(errp, err ? HYPERTEST_ERR_HTTP : HYPERTEST_ERR_NOMEM, err);
