@@ -149,11 +149,12 @@ if [ "$mode" = c ]; then
 	bench_endpoint_start tls-ep --tls-cert "$tmp/tls/server.pem" --tls-key "$tmp/tls/server.key"
 	tls_ep_pid=$last_pid
 	invoke_eps=https://127.0.0.1:$port
-	h2_ep=""
+	h2_ep="" h2_ep_pid=""
 	if [ -n "$floor_def" ]; then
 		: >"$tmp/h2-ep.out"
 		node "$here/bench/lambda-endpoint-h2.mjs" "$tmp/tls/server.pem" "$tmp/tls/server.key" 128 $$ \
 			>"$tmp/h2-ep.out" 2>"$tmp/h2-ep.log" &
+		h2_ep_pid=$!
 		bench_endpoint_pids="$bench_endpoint_pids $!"
 		bench_wait_port h2-ep && h2_ep=https://127.0.0.1:$port ||
 			{ cat "$tmp/h2-ep.log"; echo "lambda-endpoint-h2.mjs did not start: no h2 floor"; }
@@ -163,13 +164,15 @@ ep_cpu_ticks() { # PID: the C endpoint's user+system CPU in clock ticks
 	[ -n "$1" ] && awk '{ print $14 + $15 }' "/proc/$1/stat" || echo 0
 }
 
-# project N C LAMBDA_ENDPOINT: a config with N no-op tests at concurrency C
+# project N C LAMBDA_ENDPOINT [PROTO]: a config with N no-op tests at
+# concurrency C (PROTO h2: the invocations over HTTP/2)
 project() {
 	mkdir -p "$tmp/p/tests"
 	echo "no-op" >"$tmp/p/tests/noop.txt"
-	"$py" - "$tmp/p" "$1" "$2" "$fn" "$3" <<'PY'
+	"$py" - "$tmp/p" "$1" "$2" "$fn" "$3" "${4:-http}" <<'PY'
 import json, os, sys
 d, n, c, fn, lam = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+proto = sys.argv[6]
 ep = os.environ["HT_AWS_ENDPOINT"]
 cfg = {"concurrency": c, "driftDetectionPolicy": "silence", "imageName": "bench/aws",
        "testRunner": {"plugin": "command", "options": {"testDir": "tests",
@@ -179,6 +182,8 @@ cfg = {"concurrency": c, "driftDetectionPolicy": "silence", "imageName": "bench/
            "ecrRegistry": os.environ["HT_ECR_REGISTRY"],
            "endpoints": {"lambda": lam, "ecr": ep, "servicequotas": ep,
                          "s3": os.environ["HT_S3_CHECKED_ENDPOINT"]}}}}
+if proto == "h2":
+    cfg["cloudProvider"]["options"]["httpVersion"] = "2"
 cfg["cloudProvider"]["options"].update(json.loads(os.environ.get("BENCH_AWS_OPTIONS") or "{}"))
 json.dump(cfg, open(d + "/hypertest.config.json", "w"))
 PY
@@ -190,26 +195,34 @@ echo "endpoint: $([ "$mode" = c ] && echo "bench/lambda-endpoint.c (SigV4 shape 
 	echo "tests/services/aws/endpoint.py (every SigV4 verified)"); $(nproc) cores"
 [ "$mode" = c ] && echo "HTTPS: $(openssl x509 -in "$tmp/tls/server.pem" -noout -text | sed -n 's/^ *Public Key Algorithm: //p') certificate; the client trusts $(grep -c 'BEGIN CERTIFICATE' "$tmp/tls/bundle.pem") certificates ($system_bundle and the test CA, as AWS_CA_BUNDLE)"
 
-run() { # N C DELAY_MS IDEAL_S [http|https [WAVE]]
+run() { # N C DELAY_MS IDEAL_S [http|https|h2 [WAVE]]
 	local n=$1 c=$2 delay=$3 ideal=$4 proto=${5:-http} wave=${6:-0} cpu0 cpu1 ep url pid
-	if [ "$proto" = https ] && [ "$mode" != c ]; then
-		echo "N=$n at concurrency $c over HTTPS: needs BENCH_ENDPOINT=c"
+	if [ "$proto" != http ] && [ "$mode" != c ]; then
+		echo "N=$n at concurrency $c over ${proto^^}: needs BENCH_ENDPOINT=c"
 		return
 	fi
-	if [ "$proto" = https ]; then ep=$invoke_eps pid=$tls_ep_pid; else ep=$invoke_ep pid=$ep_pid; fi
+	if [ "$proto" = h2 ] && [ -z "$h2_ep" ]; then
+		echo "N=$n at concurrency $c over HTTP/2: needs libnghttp2 (Debian: libnghttp2-dev) and node"
+		return
+	fi
+	case "$proto" in
+	https) ep=$invoke_eps pid=$tls_ep_pid ;;
+	h2) ep=$h2_ep pid=$h2_ep_pid ;;
+	*) ep=$invoke_ep pid=$ep_pid ;;
+	esac
 	if [ "$deployed" != "$n" ]; then # the manifest lists the tests; deploy talks to endpoint.py
 		project "$n" "$c" "$HT_AWS_ENDPOINT"
 		control POST "/function/$fn" '{"mode": "success", "updateDelayMs": 100}' >/dev/null
 		"$hypertest" -C "$tmp/p" --quiet deploy >"$tmp/deploy.out" 2>&1 || { cat "$tmp/deploy.out"; exit 1; }
 		deployed=$n
 	fi
-	project "$n" "$c" "$ep"
+	project "$n" "$c" "$ep" "$proto"
 	control POST "/function/$fn" "{\"mode\": \"success\", \"delayMs\": $delay}" >/dev/null
 	control POST /reset '{}' >/dev/null
 	[ "$mode" = c ] && http POST "$ep/_reset" "{\"delayMs\": $delay, \"wave\": $wave}" >/dev/null
 	load=$(sed 's/^\([^ ]* [^ ]* [^ ]*\).*/\1/' /proc/loadavg)
 	cpu0=$(ep_cpu_ticks "$pid")
-	if [ "$proto" = https ]; then
+	if [ "$proto" != http ]; then
 		AWS_CA_BUNDLE=$tmp/tls/bundle.pem ${HT_BENCH_WRAP:-} "$hypertest" -C "$tmp/p" --verbose invoke >"$tmp/out" 2>&1 || true
 	else
 		${HT_BENCH_WRAP:-} "$hypertest" -C "$tmp/p" --verbose invoke >"$tmp/out" 2>&1 || true
@@ -226,14 +239,18 @@ run() { # N C DELAY_MS IDEAL_S [http|https [WAVE]]
 	# the floor of the machine for one wave of C requests at once (C endpoint only)
 	: >"$tmp/floor"
 	if [ "$mode" = c ] && [ "$delay" -gt 0 ] && [ -z "${BENCH_NO_FLOOR:-}" ] &&
-		{ [ "$n" = "$c" ] || [ "$proto" = https ] || [ "$c" -ge 10000 ]; }; then
-		if [ "$proto" = https ]; then hows="tls curl${h2_ep:+ h2}"; else hows="raw curl"; fi
+		{ [ "$n" = "$c" ] || [ "$proto" != http ] || [ "$c" -ge 10000 ]; }; then
+		case "$proto" in
+		https) hows="tls curl${h2_ep:+ h2}" ;;
+		h2) hows="h2" ;;
+		*) hows="raw curl" ;;
+		esac
 		for how in $hows; do
 			fep=$ep
 			[ "$how" = h2 ] && fep=$h2_ep
 			http POST "$fep/_reset" "{\"delayMs\": $delay}" >/dev/null
 			url="$fep/2015-03-31/functions/$fn/invocations"
-			if [ "$proto" = https ]; then
+			if [ "$proto" != http ]; then
 				"$tmp/invoke-floor" "$how" "$url" "$c" "$tmp/tls/bundle.pem" >>"$tmp/floor" || echo "floor $how failed" >>"$tmp/floor"
 			else
 				"$tmp/invoke-floor" "$how" "$url" "$c" >>"$tmp/floor" || echo "floor $how failed" >>"$tmp/floor"
@@ -263,8 +280,12 @@ for fl in floor_lines:
         k = re.search(r"; (\d+) connections", fl)
         floors[f.group(1)]["conns"] = int(k.group(1)) if k else None
 verdict = lambda ok: "PASS" if ok else "MISS"
+# over HTTP/2 the floor is the h2 one (in place of the TLS floor)
+if proto == "h2":
+    floors["tls"] = floors.pop("h2", None)
+    st.setdefault("maxInFlight", st.get("mostInFlight"))
 print("N=%d at concurrency %d, delayMs %d, %s (load average %s): %s"
-      % (n, c, delay, proto.upper(), load, res["tests"]))
+      % (n, c, delay, "HTTP/2 over TLS" if proto == "h2" else proto.upper(), load, res["tests"]))
 per = cpu * 1000 / n
 scale = c >= 10000 and n > c
 sfl = floors.get("raw" if proto == "http" else "tls") if scale else None
@@ -299,6 +320,29 @@ elif proto == "http":
           % (cpu, m.group(4), m.group(5), per, verdict(per < 0.2)))
     limit = 150 if c >= 10000 else 64
     print("  peak RSS %.1f MB   %s (target < %d)" % (rss, verdict(rss < limit), limit))
+elif proto == "h2":
+    # the targets of plain HTTP, against the h2 floor (the same requests as
+    # streams of a few connections, no hypertest)
+    fl = floors.get("tls")
+    if sfl:
+        pass  # the scale target, above
+    elif fl and n == c:
+        fo = (wall - fl["wall"]) * 100 / fl["wall"]
+        print("  wall %.2f s against the h2 floor's %.2f s: %+.1f %%   %s (target within 10 %%)"
+              % (wall, fl["wall"], fo, verdict(fo <= 10)))
+    elif ideal > 0:
+        over = (wall - ideal) * 100 / ideal
+        print("  wall %.2f s against the ideal %.0f s: %+.1f %%   %s (target within 5 %%)"
+              % (wall, ideal, over, verdict(over <= 5)))
+    print("  orchestrator CPU %.2f s (user %s ms, system %s ms) = %.3f ms per invocation   %s "
+          "(target < 0.2)%s" % (cpu, m.group(4), m.group(5), per, verdict(per < 0.2),
+                                "; the h2 floor's %.3f" % fl["per"] if fl else ""))
+    limit = 150 if c >= 10000 else 64
+    print("  peak RSS %.1f MB   %s (target < %d)%s" % (rss, verdict(rss < limit), limit,
+          "; the h2 floor's on its %d connections: %.1f MB" % (fl["conns"] or 0, fl["rss"] or 0)
+          if fl else ""))
+    if "connections" in st:
+        print("  endpoint: %d TLS connections (the bench's own requests included)" % st["connections"])
 else:
     tls = floors.get("tls")
     over = (wall - ideal) * 100 / ideal
