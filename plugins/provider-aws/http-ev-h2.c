@@ -111,9 +111,18 @@ static void h2_submit(aws_http *h, aws_hconn *c, transfer *t)
 {
 	char why[CURL_ERROR_SIZE - 64];
 	if (h->cfg.verbose && !t->warm) {
+		/* the request line as libcurl logs it for HTTP/2, then the fields */
 		const char *end = memmem(t->reqbuf.data, t->reqbuf.len, "\r\n\r\n", 4);
-		if (end)
-			aws_http_log_lines(h, "> ", t->reqbuf.data, (size_t)(end - t->reqbuf.data));
+		const char *eol = memchr(t->reqbuf.data, '\r', t->reqbuf.len);
+		const char *ver = eol ? memmem(t->reqbuf.data, (size_t)(eol - t->reqbuf.data), " HTTP/1.1", 9)
+		                      : NULL;
+		if (end && ver) {
+			char first[2048];
+			snprintf(first, sizeof first, "%.*s HTTP/2", (int)(ver - t->reqbuf.data),
+			         t->reqbuf.data);
+			aws_http_log_lines(h, "> ", first, strlen(first));
+			aws_http_log_lines(h, "> ", eol + 2, (size_t)(end - (eol + 2)));
+		}
 	}
 	if (aws_h2_submit(c, t, c->host->https, why, sizeof why) != HC_OK) {
 		aws_h2_detach(c, t);

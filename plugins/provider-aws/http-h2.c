@@ -111,28 +111,32 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 {
 	aws_hconn *c = ud;
 	transfer *t;
-	char line[8192];
-	int n;
+	char small[1024], *line = small;
+	size_t size = nlen + vlen + 16;
+	int n, ok;
 	(void)flags;
 	if (f->hd.type != NGHTTP2_HEADERS || !(t = stream_of(c, f->hd.stream_id)))
 		return 0;
 	t->h2_got += nlen + vlen;
-	if (nlen == 7 && memcmp(name, ":status", 7) == 0) {
+	if ((nlen && name[0] == ':' && !(nlen == 7 && memcmp(name, ":status", 7) == 0)) || t->warm)
+		return 0;
+	if (size > sizeof small && !(line = malloc(size)))
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	if (name[0] == ':') {
 		/* a status line as HTTP/1.1's reader hands it over (libcurl's words
 		 * for HTTP/2): a new answer, an interim one included */
-		n = snprintf(line, sizeof line, "HTTP/2 %.*s \r\n", (int)vlen, (const char *)value);
+		n = snprintf(line, size, "HTTP/2 %.*s \r\n", (int)vlen, (const char *)value);
 		t->hstatus = strtol((const char *)value, NULL, 10);
-	} else if (nlen && name[0] == ':') {
-		return 0;
 	} else {
-		n = snprintf(line, sizeof line, "%.*s: %.*s\r\n", (int)nlen, (const char *)name, (int)vlen,
+		n = snprintf(line, size, "%.*s: %.*s\r\n", (int)nlen, (const char *)name, (int)vlen,
 		             (const char *)value);
 	}
-	if (n < 0 || (size_t)n >= sizeof line || t->warm)
-		return 0;
 	if (t->h->cfg.verbose)
 		aws_http_log_lines(t->h, "< ", line, (size_t)n);
-	if (aws_http_on_header(t, line, (size_t)n) != (size_t)n) {
+	ok = aws_http_on_header(t, line, (size_t)n) == (size_t)n;
+	if (line != small)
+		free(line);
+	if (!ok) {
 		/* past the response cap: the stream is cancelled */
 		nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, t->stream, NGHTTP2_CANCEL);
 		ended(c, t, H2_END_WRITE, 0);
@@ -336,7 +340,7 @@ int aws_h2_submit(aws_hconn *c, transfer *t, int https, char *why, size_t size)
 	NV(":path", 5, sp1 + 1, (size_t)(sp2 - sp1 - 1));
 	size_t auth_at = n;
 	NV(":authority", 10, "", 0);
-	for (char *l = names; *l && n < sizeof nv / sizeof *nv;) {
+	for (char *l = names; *l;) {
 		char *eol = strstr(l, "\r\n"), *colon, *v, *ve;
 		if (!eol)
 			break;
@@ -353,6 +357,11 @@ int aws_h2_submit(aws_hconn *c, transfer *t, int https, char *why, size_t size)
 			if (nl == 4 && memcmp(l, "host", 4) == 0) {
 				nv[auth_at].value = (uint8_t *)v;
 				nv[auth_at].valuelen = (size_t)(ve - v);
+			} else if (n == sizeof nv / sizeof *nv) {
+				free(names);
+				snprintf(why, size, "HTTP/2: more than %zu header fields",
+				         sizeof nv / sizeof *nv);
+				return HC_ERROR;
 			} else if (!((nl == 10 && memcmp(l, "connection", 10) == 0) ||
 			             (nl == 10 && memcmp(l, "keep-alive", 10) == 0) ||
 			             (nl == 16 && memcmp(l, "proxy-connection", 16) == 0) ||

@@ -178,6 +178,7 @@ static aws_http *client(int transport, int attempts, long timeout_ms, long concu
 typedef struct outcome {
 	int done, code, attempts;
 	long status;
+	size_t long_field; /* the length of the answer's x-long */
 	char body[1024];
 	char message[1024];
 } outcome;
@@ -191,6 +192,8 @@ static void done_cb(void *ud, aws_http_request *req, aws_http_response *resp, in
 	o->code = code;
 	o->status = resp->status;
 	o->attempts = resp->attempts;
+	const char *lf = aws_headers_get(&resp->headers, "x-long");
+	o->long_field = lf ? strlen(lf) : 0;
 	snprintf(o->body, sizeof o->body, "%.*s", (int)resp->body.len,
 	         resp->body.data ? resp->body.data : "");
 	snprintf(o->message, sizeof o->message, "%s", message ? message : "");
@@ -501,9 +504,14 @@ START_TEST(test_tls_alpn)
 	ck_assert_int_eq(stat_of("sessions"), 1);
 	ck_assert_int_eq(stat_of("streams"), 10);
 	ck_assert_msg(logged.data && strstr(logged.data, ", ALPN h2") &&
+	                  strstr(logged.data, "> GET /cl HTTP/2\n") &&
 	                  strstr(logged.data, "< HTTP/2 200") &&
 	                  strstr(logged.data, "Using HTTP/2 stream"),
 	              "%s", logged.data ? logged.data : "(nothing logged)");
+	/* a field longer than the reader's buffer, whole */
+	o[0] = run(h, "GET", url("/longheader"), 0);
+	ck_assert_msg(o[0].code == 0 && strcmp(o[0].body, "long") == 0, "%s", o[0].message);
+	ck_assert_uint_eq(o[0].long_field, 5000);
 	aws_http_free(h);
 }
 END_TEST

@@ -71,6 +71,8 @@ function onStream(stream, headers) {
       stream.write("hel");
       setTimeout(() => { stream.write("lo wo"); setTimeout(() => stream.end("rld"), 5); }, 5);
       return;
+    case "longheader":
+      return reply(stream, 200, "long", {"x-long": "a".repeat(5000)});
     case "created":
       return reply(stream, 201, "ok");
     case "big":
