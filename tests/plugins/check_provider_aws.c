@@ -464,6 +464,12 @@ START_TEST(test_options)
 	ck_assert_str_eq(C.error, "option 'httpClient' must be \"auto\", \"builtin\" or \"curl\"");
 	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpClinet\": \"curl\"}");
 	ck_assert_str_eq(C.error, "unknown option 'httpClinet' (did you mean 'httpClient'?)");
+	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpVersion\": 2}");
+	ck_assert_str_eq(C.error, "option 'httpVersion' must be \"1.1\" or \"2\"");
+	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpVersion\": \"h2\"}");
+	ck_assert_str_eq(C.error, "option 'httpVersion' must be \"1.1\" or \"2\"");
+	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpversion\": \"2\"}");
+	ck_assert_str_eq(C.error, "unknown option 'httpversion' (did you mean 'httpVersion'?)");
 	void *self = create_ok("{\"functionName\": \"f\", \"bucketName\": \"b\", \"region\": "
 	                       "\"eu-west-1\", \"maxRetries\": 0, \"retryBudgetMs\": 10, "
 	                       "\"requestTimeout\": 2.5, \"s3ForcePathStyle\": true, \"profile\": "
@@ -478,6 +484,15 @@ START_TEST(test_options)
 		self = create_ok(opts);
 		OP(HYPERTEST_OP_DESTROY)(self);
 	}
+	self = create_ok("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpVersion\": \"1.1\"}");
+	OP(HYPERTEST_OP_DESTROY)(self);
+#ifdef HAVE_NGHTTP2
+	self = create_ok("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpVersion\": \"2\"}");
+	OP(HYPERTEST_OP_DESTROY)(self);
+#else
+	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpVersion\": \"2\"}");
+	ck_assert_ptr_nonnull(strstr(C.error, "built without HTTP/2"));
+#endif
 }
 END_TEST
 
