@@ -82,7 +82,8 @@ static void h2_flush(aws_http *h, aws_hconn *c)
 	char why[CURL_ERROR_SIZE - 64];
 	int r = aws_h2_send(c, h->epfd, why, sizeof why);
 	if (r == HC_ERROR) {
-		aws_hev_conn_fail(h, c, CURLE_SEND_ERROR, "%s (%s port %d)", why, c->host->name, c->host->port);
+		aws_hev_conn_fail(h, c, CURLE_SEND_ERROR, "%s (%s port %d)", why, c->host->name,
+		                  c->host->port);
 		return;
 	}
 	if (c->nstreams == 0 && !c->ended && r == HC_OK &&
@@ -114,8 +115,8 @@ static void h2_submit(aws_http *h, aws_hconn *c, transfer *t)
 		/* the request line as libcurl logs it for HTTP/2, then the fields */
 		const char *end = memmem(t->reqbuf.data, t->reqbuf.len, "\r\n\r\n", 4);
 		const char *eol = memchr(t->reqbuf.data, '\r', t->reqbuf.len);
-		const char *ver = eol ? memmem(t->reqbuf.data, (size_t)(eol - t->reqbuf.data), " HTTP/1.1", 9)
-		                      : NULL;
+		const char *ver =
+		    eol ? memmem(t->reqbuf.data, (size_t)(eol - t->reqbuf.data), " HTTP/1.1", 9) : NULL;
 		if (end && ver) {
 			char first[2048];
 			snprintf(first, sizeof first, "%.*s HTTP/2", (int)(ver - t->reqbuf.data),
@@ -126,13 +127,12 @@ static void h2_submit(aws_http *h, aws_hconn *c, transfer *t)
 	}
 	if (aws_h2_submit(c, t, c->host->https, why, sizeof why) != HC_OK) {
 		aws_h2_detach(c, t);
-		snprintf(t->errbuf, sizeof t->errbuf, "%s (%s port %d)", why, c->host->name,
-		         c->host->port);
+		snprintf(t->errbuf, sizeof t->errbuf, "%s (%s port %d)", why, c->host->name, c->host->port);
 		aws_hev_finish(h, t, CURLE_SEND_ERROR);
 		return;
 	}
-	aws_hev_vlog(h, t, "Using HTTP/2 stream %d on a connection to %s port %d", t->stream, c->host->name,
-	     c->host->port);
+	aws_hev_vlog(h, t, "Using HTTP/2 stream %d on a connection to %s port %d", t->stream,
+	             c->host->name, c->host->port);
 	aws_hev_h2_dirty(h, c);
 }
 
@@ -194,8 +194,8 @@ void aws_hev_h2_ready(aws_http *h, aws_hconn *c)
 		}
 		t = c->streams;
 		aws_h2_detach(c, t);
-		aws_hev_vlog(h, t, "The server did not take HTTP/2 (ALPN): HTTP/1.1 to %s port %d", host->name,
-		     host->port);
+		aws_hev_vlog(h, t, "The server did not take HTTP/2 (ALPN): HTTP/1.1 to %s port %d",
+		             host->name, host->port);
 		c->t = t;
 		t->conn = c;
 		c->state = HC_SENDING;
@@ -239,7 +239,7 @@ void aws_hev_h2_ended(aws_http *h, aws_hconn *c)
 		case H2_END_REFUSED:
 			if (t->refused++ < AWS_H2_MAX_REFUSED) {
 				aws_hev_vlog(h, t, "HTTP/2 stream %d not processed by the server (%s): sent again",
-				     t->stream, c->goaway ? "GOAWAY" : "REFUSED_STREAM");
+				             t->stream, c->goaway ? "GOAWAY" : "REFUSED_STREAM");
 				aws_hev_resend(h, t, 0);
 				break;
 			}
@@ -281,11 +281,12 @@ void aws_hev_h2_event(aws_http *h, aws_hconn *c, unsigned events)
 	aws_hev_h2_ended(h, c);
 	if (r == HC_EOF) {
 		aws_hev_conn_fail(h, c, CURLE_RECV_ERROR, "Connection closed by the server (%s port %d)",
-		          c->host->name, c->host->port);
+		                  c->host->name, c->host->port);
 		return;
 	}
 	if (r == HC_ERROR) {
-		aws_hev_conn_fail(h, c, CURLE_RECV_ERROR, "%s (%s port %d)", why, c->host->name, c->host->port);
+		aws_hev_conn_fail(h, c, CURLE_RECV_ERROR, "%s (%s port %d)", why, c->host->name,
+		                  c->host->port);
 		return;
 	}
 	h2_flush(h, c);
@@ -299,4 +300,3 @@ size_t aws_hev_warm_need(aws_http *h, const char *url, size_t n)
 		return n;
 	return (n + host->h2_hint - 1) / host->h2_hint;
 }
-

@@ -348,7 +348,6 @@ void aws_hev_vlog(aws_http *h, transfer *t, const char *fmt, ...)
 	aws_http_log_lines(h, "* ", line, strlen(line));
 }
 
-
 /* A warm-up request is over: once none is left, the requests waiting
  * for their connections may open others. */
 static void warm_over(aws_http *h, transfer *t)
@@ -526,8 +525,10 @@ static void handshake(aws_http *h, aws_hconn *c)
 	}
 	if (conn_first(c))
 		aws_hev_vlog(h, conn_first(c), "SSL connection using %s / %s%s%s", SSL_get_version(c->ssl),
-		     SSL_get_cipher(c->ssl), SSL_session_reused(c->ssl) ? " (session resumed)" : "",
-		     !c->h2mode ? "" : aws_hconn_alpn_h2(c) ? ", ALPN h2" : ", no ALPN h2");
+		             SSL_get_cipher(c->ssl), SSL_session_reused(c->ssl) ? " (session resumed)" : "",
+		             !c->h2mode             ? ""
+		             : aws_hconn_alpn_h2(c) ? ", ALPN h2"
+		                                    : ", no ALPN h2");
 	ready(h, c);
 }
 
@@ -556,9 +557,10 @@ static void connect_next(aws_http *h, aws_hconn *c, int err)
 		}
 		err = errno;
 	}
-	aws_hev_conn_fail(h, c, CURLE_COULDNT_CONNECT, "Failed to connect to %s port %d after %lld ms: %s",
-	          c->host->name, c->host->port, (long long)(htp_now_ms() - c->started),
-	          strerror(err ? err : ECONNREFUSED));
+	aws_hev_conn_fail(h, c, CURLE_COULDNT_CONNECT,
+	                  "Failed to connect to %s port %d after %lld ms: %s", c->host->name,
+	                  c->host->port, (long long)(htp_now_ms() - c->started),
+	                  strerror(err ? err : ECONNREFUSED));
 }
 
 /* A new connection for t (a place is free). */
@@ -627,7 +629,8 @@ static int try_start(aws_http *h, transfer *t)
 		c->t = t;
 		t->conn = c;
 		c->state = HC_SENDING;
-		aws_hev_vlog(h, t, "Re-using existing connection with host %s port %d", host->name, host->port);
+		aws_hev_vlog(h, t, "Re-using existing connection with host %s port %d", host->name,
+		             host->port);
 		aws_hev_send_request(h, c);
 		return 1;
 	}
@@ -782,7 +785,8 @@ void aws_hev_send_request(aws_http *h, aws_hconn *c)
 	if (r == HC_AGAIN)
 		return;
 	if (r == HC_ERROR) {
-		aws_hev_conn_fail(h, c, CURLE_SEND_ERROR, "%s (%s port %d)", why, c->host->name, c->host->port);
+		aws_hev_conn_fail(h, c, CURLE_SEND_ERROR, "%s (%s port %d)", why, c->host->name,
+		                  c->host->port);
 		return;
 	}
 	c->state = HC_RECEIVING;
@@ -853,7 +857,7 @@ static void receive(aws_http *h, aws_hconn *c)
 		}
 		if (n == HC_ERROR) {
 			aws_hev_conn_fail(h, c, CURLE_RECV_ERROR, "%s (%s port %d)", why, c->host->name,
-			          c->host->port);
+			                  c->host->port);
 			return;
 		}
 		if (n == HC_EOF) {
@@ -882,7 +886,7 @@ static void receive(aws_http *h, aws_hconn *c)
 		}
 		if (r == HP_BAD) {
 			aws_hev_conn_fail(h, c, CURLE_WEIRD_SERVER_REPLY, "%s (%s port %d)", why, c->host->name,
-			          c->host->port);
+			                  c->host->port);
 			return;
 		}
 	}
@@ -935,8 +939,8 @@ long aws_hev_timers(aws_http *h)
 		return -1;
 	while ((c = ev->connecting) && c->deadline <= now)
 		aws_hev_conn_fail(h, c, CURLE_OPERATION_TIMEDOUT,
-		          "Connection timed out after %lld milliseconds (connecting to %s port %d)",
-		          now - c->started, c->host->name, c->host->port);
+		                  "Connection timed out after %lld milliseconds (connecting to %s port %d)",
+		                  now - c->started, c->host->name, c->host->port);
 	if (ev->connecting)
 		next = ev->connecting->deadline;
 	for (k = 0; k < 2; k++) {

@@ -333,7 +333,7 @@ int aws_h2_submit(aws_hconn *c, transfer *t, int https, char *why, size_t size)
 	memcpy(names, lines + 1, llen);
 	names[llen] = '\0';
 #define NV(nm, nl, v, vl)                                                                          \
-	(nv[n].name = (uint8_t *)(nm), nv[n].namelen = (nl), nv[n].value = (uint8_t *)(v),            \
+	(nv[n].name = (uint8_t *)(nm), nv[n].namelen = (nl), nv[n].value = (uint8_t *)(v),             \
 	 nv[n].valuelen = (vl), nv[n].flags = NGHTTP2_NV_FLAG_NONE, n++)
 	NV(":method", 7, p, (size_t)(sp1 - p));
 	NV(":scheme", 7, https ? "https" : "http", https ? 5u : 4u);
@@ -359,8 +359,7 @@ int aws_h2_submit(aws_hconn *c, transfer *t, int https, char *why, size_t size)
 				nv[auth_at].valuelen = (size_t)(ve - v);
 			} else if (n == sizeof nv / sizeof *nv) {
 				free(names);
-				snprintf(why, size, "HTTP/2: more than %zu header fields",
-				         sizeof nv / sizeof *nv);
+				snprintf(why, size, "HTTP/2: more than %zu header fields", sizeof nv / sizeof *nv);
 				return HC_ERROR;
 			} else if (!((nl == 10 && memcmp(l, "connection", 10) == 0) ||
 			             (nl == 10 && memcmp(l, "keep-alive", 10) == 0) ||
@@ -388,8 +387,7 @@ int aws_h2_submit(aws_hconn *c, transfer *t, int https, char *why, size_t size)
 	}
 	t->body_at = (size_t)(head_end + 4 - p);
 	t->body_end = (size_t)(end - p);
-	id = nghttp2_submit_request(c->h2, NULL, nv, n, t->body_end > t->body_at ? &body : NULL,
-	                            NULL);
+	id = nghttp2_submit_request(c->h2, NULL, nv, n, t->body_end > t->body_at ? &body : NULL, NULL);
 	free(names);
 	free(authority);
 	if (id < 0) {
@@ -433,8 +431,8 @@ int aws_h2_send(aws_hconn *c, int epfd, char *why, size_t size)
 		size_t w = 0;
 		int r;
 		if (c->out_at < c->out.len) {
-			r = aws_hconn_write(c, epfd, c->out.data + c->out_at, c->out.len - c->out_at, &w,
-			                    why, size);
+			r = aws_hconn_write(c, epfd, c->out.data + c->out_at, c->out.len - c->out_at, &w, why,
+			                    size);
 			c->out_at += w;
 			if (r == HC_AGAIN)
 				return HC_AGAIN;

@@ -45,7 +45,7 @@ extern char **environ;
 
 typedef struct h2srv {
 	pid_t pid;
-	int in;           /* its standard input: closed, it ends */
+	int in; /* its standard input: closed, it ends */
 	int port, control;
 	int tls;
 } h2srv;
