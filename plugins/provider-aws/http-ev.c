@@ -370,6 +370,7 @@ void aws_hev_finish(aws_http *h, transfer *t, CURLcode cc)
 	t->cc = cc;
 	htp_buf_free(&t->reqbuf);
 	q_push(&h->ev->done, t);
+	t->in_done = 1;
 	warm_over(h, t);
 }
 
@@ -706,7 +707,10 @@ void aws_hev_drop(aws_http *h, transfer *t)
 		q_remove(&ev->wait, t);
 		t->in_wait = 0;
 	}
-	q_remove(&ev->done, t);
+	if (t->in_done) { /* finished, not collected yet (cancel) */
+		q_remove(&ev->done, t);
+		t->in_done = 0;
+	}
 	if (t->conn && t->conn->h2mode) { /* the stream alone ends */
 		aws_hconn *c = t->conn;
 		aws_h2_cancel(c, t);
@@ -985,5 +989,8 @@ void aws_hev_poll(aws_http *h)
 
 transfer *aws_hev_finished(aws_http *h)
 {
-	return h->ev ? q_pop(&h->ev->done) : NULL;
+	transfer *t = h->ev ? q_pop(&h->ev->done) : NULL;
+	if (t)
+		t->in_done = 0;
+	return t;
 }

@@ -70,7 +70,7 @@ typedef struct transfer {
 	long long deadline;      /* monotonic ms the attempt times out, -1: never */
 	struct transfer *wnext;  /* waiting for a connection, or finished */
 	struct transfer *tnext, *tprev; /* in a deadline list */
-	int in_timed, in_wait;
+	int in_timed, in_wait, in_done;
 	int warming;             /* a warm-up request counted as not finished */
 	/* HTTP/2 (http-h2.c): its stream on conn */
 	int stream;              /* the stream's id, 0: not submitted yet */
