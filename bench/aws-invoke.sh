@@ -34,13 +34,22 @@
 #      descriptor exhaustion)
 #   8: the same over HTTPS (scale, not in the default set either: the same
 #      targets, beside the TLS floor's peak RSS for 10,000 connections open
-#      at once); bench/run-all.sh runs 1 to 8
+#      at once)
+# and two over HTTP/2 on TLS (the aws option httpVersion "2"), against
+# bench/lambda-endpoint-h2.mjs (node's http2 server, 128 streams per
+# connection), with the targets of plain HTTP against the h2 floor:
+#   9: N=2000 at concurrency 2000, delayMs 1000   ideal 1 s: wall within
+#      10 % of the h2 floor's, CPU per invocation under 0.2 ms, peak RSS
+#      under 64 MB
+#  10: N=20000 at concurrency 10000, delayMs 1000   ideal 2 s: wall within
+#      20 % of the h2 floor's (one wave, then one more at the delay), peak
+#      RSS under 150 MB
+# bench/run-all.sh runs 1 to 10.
 # For each HTTPS run the endpoint's counts: connections, full handshakes,
 # resumed ones.  Where libnghttp2 (Debian: libnghttp2-dev) and node are
 # there, also the h2 floor: the same C requests as HTTP/2 streams, 100 on
 # each TLS connection, to bench/lambda-endpoint-h2.mjs (node's http2
-# server): what hypertest could reach over HTTP/2, which it does not speak
-# yet (no target).  The TLS floor (bench/invoke-floor.c tls): the same C
+# server): what hypertest reaches with httpVersion "2" (runs 9 and 10).  The TLS floor (bench/invoke-floor.c tls): the same C
 # requests at once, each on a connection of its own, non-blocking OpenSSL
 # on epoll with one SSL_CTX and the same bundle.
 # For each: wall time of the run against the ideal, orchestrator CPU time
@@ -58,8 +67,8 @@
 #   bench/aws-invoke.sh [BUILD_DIR]       (default: _build or .)
 #   env: BENCH_ENDPOINT=c|python (default c), CC (default cc),
 #        HT_BENCH_WRAP (a command put before hypertest, e.g. "perf record -g -o F"),
-#        BENCH_CASES (default "1 2 3 4 5 6": which runs, in that order;
-#        N:C:DELAY_MS:IDEAL_S[:https[:WAVE]] is a run of one's own),
+#        BENCH_CASES (default "1 2 3 4 5 6 9": which runs, in that order;
+#        N:C:DELAY_MS:IDEAL_S[:https|h2[:WAVE]] is a run of one's own),
 #        BENCH_NO_FLOOR=1 leaves out the floor (below),
 #        BENCH_AWS_OPTIONS (a JSON object added to the aws provider's options,
 #        e.g. '{"httpClient": "curl"}' for the invocations over libcurl),
@@ -380,7 +389,7 @@ else:
           "; the TLS floor's for its %d connections: %.1f MB" % (c, fr) if fr else ""))
     h2 = floors.get("h2")
     if h2:
-        print("  over HTTP/2 (not built yet): the h2 floor's %d invocations as streams on %d "
+        print("  over HTTP/2 (httpVersion \"2\", runs 9 and 10): the h2 floor's %d invocations as streams on %d "
               "connections took %.2f s, %.3f ms of CPU per invocation, peak RSS %.1f MB"
               % (c, h2["conns"] or 0, h2["wall"], h2["per"], h2["rss"] or 0))
     if "connections" in st:
@@ -421,7 +430,7 @@ if floor_lines:
 PY
 }
 
-for case in ${BENCH_CASES:-1 2 3 4 5 6}; do
+for case in ${BENCH_CASES:-1 2 3 4 5 6 9}; do
 	case "$case" in
 	1) run 2000 500 1000 4 ;;
 	2) run 2000 2000 1000 1 ;;
@@ -431,8 +440,10 @@ for case in ${BENCH_CASES:-1 2 3 4 5 6}; do
 	6) run 4000 2000 5000 10 https 2000 ;;
 	7) run 20000 10000 1000 2 ;;
 	8) run 20000 10000 1000 2 https ;;
+	9) run 2000 2000 1000 1 h2 ;;
+	10) run 20000 10000 1000 2 h2 ;;
 	*:*:*:*) IFS=: read -r n c d i p w <<<"$case"; run "$n" "$c" "$d" "$i" "${p:-http}" "${w:-0}" ;;
-	*) echo "BENCH_CASES: no case '$case' (1 to 8, or N:C:DELAY_MS:IDEAL_S[:https[:WAVE]])"; exit 2 ;;
+	*) echo "BENCH_CASES: no case '$case' (1 to 10, or N:C:DELAY_MS:IDEAL_S[:https|h2[:WAVE]])"; exit 2 ;;
 	esac
 done
 control POST /quota '{"value": 1000}' >/dev/null

@@ -9,7 +9,7 @@
 #   env: BENCH_ONLY="local deploy-registry" runs those alone (names
 #        without .sh); BENCH_LOG_DIR keeps each script's output there
 #        (default: a temporary directory, removed); BENCH_CASES is passed
-#        to aws-invoke.sh (default here: all its runs, 1 to 8)
+#        to aws-invoke.sh (default here: all its runs, 1 to 10)
 #
 # Benchmarks need an optimized build without sanitizers (configure without
 # --enable-sanitizers) and a quiet machine: the load average is printed
@@ -51,8 +51,8 @@ if sed -n '1,10p' "$build/config.log" 2>/dev/null | grep -q -- '--enable-sanitiz
 fi
 echo "benchmarks of $build: ${scripts[*]}"
 echo "machine: $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-# aws-invoke.sh: the scale runs (7, 8: 10,000 in flight) too
-export BENCH_CASES=${BENCH_CASES:-1 2 3 4 5 6 7 8}
+# aws-invoke.sh: the scale runs (7, 8: 10,000 in flight) and HTTP/2 (9, 10) too
+export BENCH_CASES=${BENCH_CASES:-1 2 3 4 5 6 7 8 9 10}
 failed=0
 declare -A status took
 for name in "${scripts[@]}"; do
