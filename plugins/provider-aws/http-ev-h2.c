@@ -279,14 +279,16 @@ void aws_hev_h2_event(aws_http *h, aws_hconn *c, unsigned events)
 	if (c->settings_seen)
 		c->host->h2_hint = c->cap;
 	aws_hev_h2_ended(h, c);
-	if (r == HC_EOF) {
-		aws_hev_conn_fail(h, c, CURLE_RECV_ERROR, "Connection closed by the server (%s port %d)",
-		                  c->host->name, c->host->port);
-		return;
-	}
-	if (r == HC_ERROR) {
-		aws_hev_conn_fail(h, c, CURLE_RECV_ERROR, "%s (%s port %d)", why, c->host->name,
-		                  c->host->port);
+	if (r == HC_EOF || r == HC_ERROR) {
+		/* over http, prior knowledge: a server of HTTP/1.1 alone ends the
+		 * connection at the preface, before any SETTINGS */
+		const char *hint = c->settings_seen || c->host->https
+		                       ? ""
+		                       : "; no HTTP/2 SETTINGS came: the server may not speak HTTP/2 "
+		                         "without TLS (httpVersion \"auto\" speaks HTTP/1.1 over http)";
+		aws_hev_conn_fail(h, c, CURLE_RECV_ERROR, "%s (%s port %d%s)",
+		                  r == HC_EOF ? "Connection closed by the server" : why, c->host->name,
+		                  c->host->port, hint);
 		return;
 	}
 	h2_flush(h, c);

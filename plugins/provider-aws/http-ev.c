@@ -194,8 +194,12 @@ int aws_hev_host_of(aws_http *h, const char *url, aws_hhost **hostp, const char 
 		host->is_ip = inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
 	}
 	/* HTTP/2 asked for: over https the first connection's ALPN tells,
-	 * over http it is spoken from the first byte (prior knowledge) */
-	host->h2 = !h->cfg.http2 ? H2_NO : https ? H2_UNKNOWN : H2_YES;
+	 * over http it is spoken from the first byte (prior knowledge) but
+	 * when only ALPN may choose it */
+	host->h2 = h->cfg.http2 == AWS_HTTP2_OFF ? H2_NO
+	           : https                       ? H2_UNKNOWN
+	           : h->cfg.http2 == AWS_HTTP2_ON ? H2_YES
+	                                         : H2_NO;
 	host->h2_hint = AWS_H2_FIRST_STREAMS;
 	host->next = ev->hosts;
 	ev->hosts = host;

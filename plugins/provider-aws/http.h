@@ -31,6 +31,13 @@ enum {
 	AWS_HTTP_CLIENT_CURL      /* libcurl's multi interface */
 };
 
+/* HTTP/2 for the asynchronous mode (aws_http_config.http2). */
+enum {
+	AWS_HTTP2_OFF = 0, /* HTTP/1.1 */
+	AWS_HTTP2_ON,      /* ALPN "h2" over https, prior knowledge (h2c) over http */
+	AWS_HTTP2_TLS      /* ALPN "h2" over https, HTTP/1.1 over http */
+};
+
 typedef struct aws_http_config {
 	long concurrency;         /* transfers and connections at most; default 64 */
 	int max_attempts;         /* tries per request, first included; default 5 */
@@ -42,10 +49,10 @@ typedef struct aws_http_config {
 	size_t max_response;      /* response bodies larger than this fail; default 16 MiB */
 	int verbose;              /* log request and response headers (redacted) */
 	int client;               /* AWS_HTTP_CLIENT_*: the asynchronous mode's transport */
-	int http2;                /* the asynchronous mode offers HTTP/2: ALPN "h2" over
-	                           * https, prior knowledge (h2c) over http; the builtin
-	                           * client multiplexes each connection up to the peer's
-	                           * SETTINGS_MAX_CONCURRENT_STREAMS (needs HAVE_NGHTTP2) */
+	int http2;                /* AWS_HTTP2_*: does the asynchronous mode offer HTTP/2;
+	                           * the builtin client multiplexes each connection up
+	                           * to the peer's SETTINGS_MAX_CONCURRENT_STREAMS
+	                           * (needs HAVE_NGHTTP2) */
 	long max_handshakes;      /* builtin: TLS connections in their handshake at most
 	                           * (each holds some 50 KB until it is done: thousands
 	                           * at once would be the process's peak); default 1024 */

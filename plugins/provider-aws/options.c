@@ -370,18 +370,20 @@ int aws_options_parse(aws_provider *p, const char *options_json)
 	if (v) {
 		const char *c = json_string_value(v);
 		if (c && strcmp(c, "1.1") == 0)
-			p->o.http2 = 0;
+			p->o.http2 = AWS_HTTP2_OFF;
 		else if (c && strcmp(c, "2") == 0)
-			p->o.http2 = 1;
+			p->o.http2 = AWS_HTTP2_ON;
+		else if (c && strcmp(c, "auto") == 0)
+			p->o.http2 = AWS_HTTP2_TLS;
 		else
 			return aws_p_fail(p, HYPERTEST_ERR_CONFIG,
-			                  "option 'httpVersion' must be \"1.1\" or \"2\"");
+			                  "option 'httpVersion' must be \"1.1\", \"2\" or \"auto\"");
 #ifndef HAVE_NGHTTP2
-		if (p->o.http2)
+		if (p->o.http2 != AWS_HTTP2_OFF)
 			return aws_p_fail(p, HYPERTEST_ERR_CONFIG,
-			                  "option 'httpVersion' \"2\": this hypertest was built without "
+			                  "option 'httpVersion' \"%s\": this hypertest was built without "
 			                  "HTTP/2 (configure found no libnghttp2; Debian package "
-			                  "libnghttp2-dev)");
+			                  "libnghttp2-dev)", c);
 #endif
 	}
 	if ((rc = aws_endpoints_options_from_json(&p->o.eps, p->o.json, &err)) != 0)

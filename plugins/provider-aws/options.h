@@ -35,7 +35,7 @@ typedef struct aws_options {
 	long request_timeout_ms; /* requestTimeout (s): one attempt at most, default 960 s */
 	int log_http;           /* logHttp: request and response headers at debug level (redacted) */
 	int http_client;        /* httpClient: AWS_HTTP_CLIENT_* of the invocations' client */
-	int http2;              /* httpVersion "2": the invocations over HTTP/2 */
+	int http2;              /* httpVersion: AWS_HTTP2_* of the invocations */
 	long concurrency;       /* the configuration's "concurrency" (0: unknown) */
 	/* provisioning (provision.c) */
 	char *project_name;     /* projectName: the tag's value; default repository or directory */

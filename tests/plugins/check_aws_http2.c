@@ -16,6 +16,7 @@
  *    without counting an attempt; a connection that dies under streams
  *    that had no byte of their answer sends them again, once, uncounted;
  *  - TLS: ALPN h2, and a server without it (HTTP/1.1 from then on);
+ *  - "auto" (AWS_HTTP2_TLS): h2 by ALPN, HTTP/1.1 over plain http;
  *  - libcurl's transport asked for HTTP/2 too; verbose logging.
  * Skipped (77) where the build has no libnghttp2 or node is missing.
  */
@@ -152,6 +153,7 @@ static void log_cb(void *ud, int level, const char *msg)
 }
 
 static aws_tls *tls;
+static int http2_mode; /* AWS_HTTP2_* of the next client */
 
 static aws_http *client(int transport, int attempts, long timeout_ms, long concurrency, int verbose)
 {
@@ -159,7 +161,7 @@ static aws_http *client(int transport, int attempts, long timeout_ms, long concu
 	char *err = NULL;
 	aws_http *h;
 	cfg.client = transport;
-	cfg.http2 = 1;
+	cfg.http2 = http2_mode;
 	cfg.concurrency = concurrency;
 	cfg.max_attempts = attempts;
 	cfg.retry_base_ms = 1;
@@ -239,6 +241,7 @@ static void setup(void)
 	if (logged.data)
 		logged.data[0] = '\0';
 	tls = NULL;
+	http2_mode = AWS_HTTP2_ON;
 }
 
 static void teardown(void)
@@ -538,6 +541,42 @@ START_TEST(test_tls_no_h2)
 }
 END_TEST
 
+/* httpVersion "auto": HTTP/2 where ALPN chooses it, HTTP/1.1 over plain
+ * http (the control listener speaks HTTP/1.1 alone, which prior knowledge
+ * does not reach). */
+START_TEST(test_auto)
+{
+	aws_http *h;
+	outcome o[5];
+	char u[128];
+	tls_setup();
+	srv_start("h2", 100);
+	http2_mode = AWS_HTTP2_TLS;
+	h = client(AWS_HTTP_CLIENT_BUILTIN, 1, 0, 5, 0);
+	for (int i = 0; i < 5; i++)
+		add(h, "GET", url("/cl"), 0, &o[i]);
+	wait_all(h);
+	for (int i = 0; i < 5; i++)
+		ck_assert_msg(o[i].code == 0 && strcmp(o[i].body, "hello") == 0, "%s", o[i].message);
+	ck_assert_int_eq(stat_of("sessions"), 1);
+	snprintf(u, sizeof u, "http://127.0.0.1:%d/stats", srv.control);
+	o[0] = run(h, "GET", u, 0);
+	ck_assert_msg(o[0].code == 0 && strstr(o[0].body, "\"streams\":5"), "%s %s", o[0].message,
+	              o[0].body);
+	aws_http_free(h);
+	/* "2": prior knowledge, which an HTTP/1.1 server does not answer */
+	http2_mode = AWS_HTTP2_ON;
+	h = client(AWS_HTTP_CLIENT_BUILTIN, 1, 0, 5, 0);
+	o[0] = run(h, "GET", u, 0);
+	ck_assert_int_eq(o[0].code, HYPERTEST_ERR_HTTP);
+	ck_assert_msg(strstr(o[0].message, "no HTTP/2 SETTINGS came: the server may not speak "
+	                                   "HTTP/2 without TLS (httpVersion \"auto\" speaks HTTP/1.1 "
+	                                   "over http)"),
+	              "%s", o[0].message);
+	aws_http_free(h);
+}
+END_TEST
+
 /* libcurl's transport, asked for HTTP/2, takes it over TLS (ALPN) and
  * multiplexes too. */
 START_TEST(test_curl_h2)
@@ -582,6 +621,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_connection_dies);
 	tcase_add_test(tc, test_tls_alpn);
 	tcase_add_test(tc, test_tls_no_h2);
+	tcase_add_test(tc, test_auto);
 	tcase_add_test(tc, test_curl_h2);
 	suite_add_tcase(s, tc);
 	return s;

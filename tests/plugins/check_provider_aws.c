@@ -465,9 +465,9 @@ START_TEST(test_options)
 	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpClinet\": \"curl\"}");
 	ck_assert_str_eq(C.error, "unknown option 'httpClinet' (did you mean 'httpClient'?)");
 	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpVersion\": 2}");
-	ck_assert_str_eq(C.error, "option 'httpVersion' must be \"1.1\" or \"2\"");
+	ck_assert_str_eq(C.error, "option 'httpVersion' must be \"1.1\", \"2\" or \"auto\"");
 	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpVersion\": \"h2\"}");
-	ck_assert_str_eq(C.error, "option 'httpVersion' must be \"1.1\" or \"2\"");
+	ck_assert_str_eq(C.error, "option 'httpVersion' must be \"1.1\", \"2\" or \"auto\"");
 	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpversion\": \"2\"}");
 	ck_assert_str_eq(C.error, "unknown option 'httpversion' (did you mean 'httpVersion'?)");
 	void *self = create_ok("{\"functionName\": \"f\", \"bucketName\": \"b\", \"region\": "
@@ -489,9 +489,11 @@ START_TEST(test_options)
 #ifdef HAVE_NGHTTP2
 	self = create_ok("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpVersion\": \"2\"}");
 	OP(HYPERTEST_OP_DESTROY)(self);
+	self = create_ok("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpVersion\": \"auto\"}");
+	OP(HYPERTEST_OP_DESTROY)(self);
 #else
-	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpVersion\": \"2\"}");
-	ck_assert_ptr_nonnull(strstr(C.error, "built without HTTP/2"));
+	create_fails("{\"functionName\": \"f\", \"bucketName\": \"b\", \"httpVersion\": \"auto\"}");
+	ck_assert_ptr_nonnull(strstr(C.error, "option 'httpVersion' \"auto\": this hypertest was built without HTTP/2"));
 #endif
 }
 END_TEST
