@@ -325,6 +325,8 @@ int aws_h2_submit(aws_hconn *c, transfer *t, int https, char *why, size_t size)
 	}
 	/* lower-case names: a copy of the header lines */
 	const char *lines = memchr(p, '\n', (size_t)(head_end - p));
+	if (!lines) /* no header line */
+		lines = head_end + 1;
 	size_t llen = (size_t)(head_end + 2 - (lines + 1));
 	if (!(names = malloc(llen + 1))) {
 		snprintf(why, size, "out of memory");
@@ -375,10 +377,12 @@ int aws_h2_submit(aws_hconn *c, transfer *t, int https, char *why, size_t size)
 #undef NV
 	if (nv[auth_at].valuelen == 0) {
 		const aws_hhost *host = c->host;
-		const char *fmt = strchr(host->name, ':') ? "[%s]:%d" : "%s:%d";
+		int v6 = strchr(host->name, ':') != NULL, rc;
 		if (host->port == (https ? 443 : 80))
-			fmt = strchr(host->name, ':') ? "[%s]" : "%s";
-		if (asprintf(&authority, fmt, host->name, host->port) < 0)
+			rc = asprintf(&authority, v6 ? "[%s]" : "%s", host->name);
+		else
+			rc = asprintf(&authority, v6 ? "[%s]:%d" : "%s:%d", host->name, host->port);
+		if (rc < 0)
 			authority = NULL;
 		if (authority) {
 			nv[auth_at].value = (uint8_t *)authority;
