@@ -525,7 +525,13 @@ static void handshake(aws_http *h, aws_hconn *c)
 	if (r == HC_AGAIN)
 		return;
 	if (r == HC_ERROR) {
-		aws_hev_conn_fail(h, c, cc, "%s (TLS with %s port %d)", why, c->host->name, c->host->port);
+		/* a server of HTTP/2 alone refuses a client that offers 1.1 */
+		const char *hint = !c->h2mode && strstr(why, "no application protocol")
+		                       ? "; the server takes none of the protocols offered (HTTP/1.1): "
+		                         "httpVersion \"auto\" or \"2\" offers HTTP/2"
+		                       : "";
+		aws_hev_conn_fail(h, c, cc, "%s (TLS with %s port %d%s)", why, c->host->name,
+		                  c->host->port, hint);
 		return;
 	}
 	if (conn_first(c))

@@ -495,8 +495,11 @@ void aws_lambda_warm(aws_provider *p)
 		aws_p_log(p, HYPERTEST_LOG_DEBUG, "Lambda: no warm-up: %s", aws_msg(err));
 	else if (opening)
 		aws_p_log(p, HYPERTEST_LOG_DEBUG,
-		          "Lambda: opening up to %zu connections to %s ahead of the invocations",
-		          opening, p->ep[AWS_SVC_LAMBDA].url);
+		          "Lambda: opening up to %zu connections to %s ahead of the invocations%s",
+		          opening, p->ep[AWS_SVC_LAMBDA].url,
+		          p->o.http2 != AWS_HTTP2_OFF ? " (over HTTP/2, as many as their streams "
+		                                        "need once the first tells how many it takes)"
+		                                      : "");
 	free(err);
 	aws_http_request_free(req);
 }
