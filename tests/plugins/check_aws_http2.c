@@ -36,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http.h"
+#include "aws-http-test.h"
 #include "loopback.h"
 #include "test-pki.h"
 
@@ -143,62 +143,21 @@ static void pause_ms(int ms)
 
 /* ---- the client ------------------------------------------------------------------------------ */
 
-static htp_buf logged;
-
-static void log_cb(void *ud, int level, const char *msg)
-{
-	(void)ud;
-	(void)level;
-	htp_buf_addf(&logged, "%s\n", msg);
-}
-
 static aws_tls *tls;
 static int http2_mode; /* AWS_HTTP2_* of the next client */
 
 static aws_http *client(int transport, int attempts, long timeout_ms, long concurrency, int verbose)
 {
 	aws_http_config cfg = {0};
-	char *err = NULL;
-	aws_http *h;
 	cfg.client = transport;
 	cfg.http2 = http2_mode;
 	cfg.concurrency = concurrency;
 	cfg.max_attempts = attempts;
-	cfg.retry_base_ms = 1;
-	cfg.retry_cap_ms = 5;
 	cfg.timeout_ms = timeout_ms;
 	cfg.connect_timeout_ms = 5000;
 	cfg.verbose = verbose;
-	cfg.log = log_cb;
 	cfg.tls = tls;
-	h = aws_http_new(&cfg, &err);
-	ck_assert_msg(h != NULL, "%s", err ? err : "out of memory");
-	free(err);
-	return h;
-}
-
-typedef struct outcome {
-	int done, code, attempts;
-	long status;
-	size_t long_field; /* the length of the answer's x-long */
-	char body[1024];
-	char message[1024];
-} outcome;
-
-static void done_cb(void *ud, aws_http_request *req, aws_http_response *resp, int code,
-                    const char *message)
-{
-	outcome *o = ud;
-	(void)req;
-	o->done = 1;
-	o->code = code;
-	o->status = resp->status;
-	o->attempts = resp->attempts;
-	const char *lf = aws_headers_get(&resp->headers, "x-long");
-	o->long_field = lf ? strlen(lf) : 0;
-	snprintf(o->body, sizeof o->body, "%.*s", (int)resp->body.len,
-	         resp->body.data ? resp->body.data : "");
-	snprintf(o->message, sizeof o->message, "%s", message ? message : "");
+	return aws_test_client(&cfg);
 }
 
 static char *url(const char *path)
@@ -208,38 +167,9 @@ static char *url(const char *path)
 	return u;
 }
 
-static void add(aws_http *h, const char *method, const char *u, size_t cap, outcome *o)
-{
-	char *err = NULL;
-	aws_http_request *r = aws_http_request_new(method, u, "GET test");
-	ck_assert_ptr_nonnull(r);
-	r->max_response = cap;
-	r->max_what = "a test answer";
-	memset(o, 0, sizeof *o);
-	ck_assert_int_eq(aws_http_multi_add(h, r, done_cb, o, &err), 0);
-	free(err);
-}
-
-static void wait_all(aws_http *h)
-{
-	while (aws_http_multi_pending(h))
-		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
-}
-
-static outcome run(aws_http *h, const char *method, const char *u, size_t cap)
-{
-	outcome o;
-	add(h, method, u, cap, &o);
-	wait_all(h);
-	ck_assert(o.done);
-	return o;
-}
-
 static void setup(void)
 {
-	logged.len = 0;
-	if (logged.data)
-		logged.data[0] = '\0';
+	aws_test_log_reset();
 	tls = NULL;
 	http2_mode = AWS_HTTP2_ON;
 }
@@ -250,7 +180,7 @@ static void teardown(void)
 	if (tls)
 		aws_tls_unref(tls);
 	tls = NULL;
-	htp_buf_free(&logged);
+	aws_test_log_free();
 	if (have_pki) {
 		test_pki_free(&pki);
 		rmdir(tmpdir);
@@ -263,21 +193,21 @@ static void teardown(void)
 START_TEST(test_h2c_bodies)
 {
 	aws_http *h;
-	outcome o, many[20];
+	aws_test_outcome o, many[20];
 	srv_start("h2c", 100);
 	h = client(AWS_HTTP_CLIENT_BUILTIN, 1, 0, 20, 0);
-	o = run(h, "GET", url("/cl"), 0);
+	o = aws_test_run(h, "GET", url("/cl"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_str_eq(aws_http_transport(h), "builtin");
 	ck_assert_str_eq(o.body, "hello");
-	o = run(h, "GET", url("/stream"), 0);
+	o = aws_test_run(h, "GET", url("/stream"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_str_eq(o.body, "hello world");
-	o = run(h, "PUT", url("/created"), 0);
+	o = aws_test_run(h, "PUT", url("/created"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_int_eq(o.status, 201);
 	ck_assert_str_eq(o.body, "ok");
-	o = run(h, "HEAD", url("/cl"), 0);
+	o = aws_test_run(h, "HEAD", url("/cl"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_str_eq(o.body, "");
 	/* a POST with a body and fields of its own: as HTTP/2 wants them */
@@ -289,8 +219,8 @@ START_TEST(test_h2c_bodies)
 		r->body_len = sizeof body - 1;
 		aws_headers_add(&r->headers, "X-Amz-Invocation-Type", "RequestResponse");
 		memset(&o, 0, sizeof o);
-		ck_assert_int_eq(aws_http_multi_add(h, r, done_cb, &o, &err), 0);
-		wait_all(h);
+		ck_assert_int_eq(aws_http_multi_add(h, r, aws_test_done, &o, &err), 0);
+		aws_test_wait_all(h);
 		free(err);
 	}
 	ck_assert_msg(o.code == 0, "%s", o.message);
@@ -312,8 +242,8 @@ START_TEST(test_h2c_bodies)
 	}
 	/* 20 at once: one connection, many streams on it */
 	for (int i = 0; i < 20; i++)
-		add(h, "GET", url("/stream"), 0, &many[i]);
-	wait_all(h);
+		aws_test_add(h, "GET", url("/stream"), 0, &many[i]);
+	aws_test_wait_all(h);
 	for (int i = 0; i < 20; i++)
 		ck_assert_msg(many[i].code == 0 && strcmp(many[i].body, "hello world") == 0, "%s",
 		              many[i].message);
@@ -330,13 +260,13 @@ END_TEST
 START_TEST(test_max_streams)
 {
 	aws_http *h;
-	outcome o[12];
+	aws_test_outcome o[12];
 	srv_start("h2c", 3);
 	h = client(AWS_HTTP_CLIENT_BUILTIN, 1, 0, 12, 0);
-	ck_assert_int_eq(run(h, "GET", url("/cl"), 0).code, 0); /* its SETTINGS are known */
+	ck_assert_int_eq(aws_test_run(h, "GET", url("/cl"), 0).code, 0); /* its SETTINGS are known */
 	for (int i = 0; i < 12; i++)
-		add(h, "GET", url("/stream"), 0, &o[i]);
-	wait_all(h);
+		aws_test_add(h, "GET", url("/stream"), 0, &o[i]);
+	aws_test_wait_all(h);
 	for (int i = 0; i < 12; i++)
 		ck_assert_msg(o[i].code == 0, "%s", o[i].message);
 	ck_assert_int_le(stat_of("mostInSession"), 3);
@@ -351,12 +281,12 @@ END_TEST
 START_TEST(test_timeout_resets_stream)
 {
 	aws_http *h;
-	outcome o, fine;
+	aws_test_outcome o, fine;
 	srv_start("h2c", 100);
 	h = client(AWS_HTTP_CLIENT_BUILTIN, 1, 300, 8, 0);
-	add(h, "GET", url("/slow"), 0, &o);
-	add(h, "GET", url("/cl"), 0, &fine);
-	wait_all(h);
+	aws_test_add(h, "GET", url("/slow"), 0, &o);
+	aws_test_add(h, "GET", url("/cl"), 0, &fine);
+	aws_test_wait_all(h);
 	ck_assert_int_eq(o.code, HYPERTEST_ERR_HTTP);
 	ck_assert_msg(strstr(o.message, "Timeout was reached") &&
 	                  strstr(o.message, "Operation timed out after 300 milliseconds"),
@@ -364,7 +294,7 @@ START_TEST(test_timeout_resets_stream)
 	ck_assert_msg(fine.code == 0, "%s", fine.message);
 	pause_ms(100);
 	ck_assert_int_eq(first_client_reset(), 8); /* CANCEL */
-	o = run(h, "GET", url("/cl"), 0);
+	o = aws_test_run(h, "GET", url("/cl"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_int_eq(stat_of("sessions"), 1);
 	aws_http_free(h);
@@ -376,21 +306,21 @@ END_TEST
 START_TEST(test_response_cap)
 {
 	aws_http *h;
-	outcome o;
+	aws_test_outcome o;
 	srv_start("h2c", 100);
 	h = client(AWS_HTTP_CLIENT_BUILTIN, 3, 0, 8, 0);
-	o = run(h, "GET", url("/big"), 50);
+	o = aws_test_run(h, "GET", url("/big"), 50);
 	ck_assert_int_eq(o.code, HYPERTEST_ERR_HTTP);
 	ck_assert_msg(strstr(o.message, "GET test: the response has 100 bytes (Content-Length), more "
 	                                "than 50 bytes, the limit for a test answer"),
 	              "%s", o.message);
 	ck_assert_int_eq(o.attempts, 1);
-	o = run(h, "GET", url("/bigstream"), 50);
+	o = aws_test_run(h, "GET", url("/bigstream"), 50);
 	ck_assert_int_eq(o.code, HYPERTEST_ERR_HTTP);
 	ck_assert_msg(strstr(o.message, "response larger than 50 bytes, the limit for a test answer"),
 	              "%s", o.message);
 	ck_assert_int_eq(o.attempts, 1);
-	o = run(h, "GET", url("/bigstream"), 100);
+	o = aws_test_run(h, "GET", url("/bigstream"), 100);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_int_eq(strlen(o.body), 100);
 	ck_assert_int_eq(stat_of("sessions"), 1);
@@ -402,10 +332,10 @@ END_TEST
 START_TEST(test_server_reset)
 {
 	aws_http *h;
-	outcome o;
+	aws_test_outcome o;
 	srv_start("h2c", 100);
 	h = client(AWS_HTTP_CLIENT_BUILTIN, 3, 0, 8, 0);
-	o = run(h, "GET", url("/reset"), 0);
+	o = aws_test_run(h, "GET", url("/reset"), 0);
 	ck_assert_int_eq(o.code, HYPERTEST_ERR_HTTP);
 	ck_assert_msg(strstr(o.message, "was reset by the server: INTERNAL_ERROR") &&
 	                  strstr(o.message, "after 3 attempts"),
@@ -422,15 +352,15 @@ END_TEST
 START_TEST(test_refused_and_goaway)
 {
 	aws_http *h;
-	outcome o[10];
+	aws_test_outcome o[10];
 	char u[64];
 	srv_start("h2c", 100);
 	h = client(AWS_HTTP_CLIENT_BUILTIN, 1, 0, 10, 0);
 	for (int i = 0; i < 5; i++) {
 		snprintf(u, sizeof u, "/refuse?k=%d", i);
-		add(h, "GET", url(u), 0, &o[i]);
+		aws_test_add(h, "GET", url(u), 0, &o[i]);
 	}
-	wait_all(h);
+	aws_test_wait_all(h);
 	for (int i = 0; i < 5; i++) {
 		ck_assert_msg(o[i].code == 0 && strcmp(o[i].body, "accepted") == 0, "%s", o[i].message);
 		ck_assert_int_eq(o[i].attempts, 1);
@@ -442,8 +372,8 @@ START_TEST(test_refused_and_goaway)
 	 * of 10 brings a GOAWAY */
 	h = (aws_http_free(h), client(AWS_HTTP_CLIENT_BUILTIN, 1, 0, 10, 0));
 	for (int i = 0; i < 10; i++)
-		add(h, "GET", url("/goaway?n=4"), 0, &o[i]);
-	wait_all(h);
+		aws_test_add(h, "GET", url("/goaway?n=4"), 0, &o[i]);
+	aws_test_wait_all(h);
 	for (int i = 0; i < 10; i++) {
 		ck_assert_msg(o[i].code == 0 && strcmp(o[i].body, "goaway") == 0, "%d: %s", i,
 		              o[i].message);
@@ -460,13 +390,13 @@ END_TEST
 START_TEST(test_connection_dies)
 {
 	aws_http *h;
-	outcome o[4];
+	aws_test_outcome o[4];
 	srv_start("h2c", 100);
 	h = client(AWS_HTTP_CLIENT_BUILTIN, 1, 0, 8, 0);
-	ck_assert_int_eq(run(h, "GET", url("/cl"), 0).code, 0);
+	ck_assert_int_eq(aws_test_run(h, "GET", url("/cl"), 0).code, 0);
 	for (int i = 0; i < 3; i++)
-		add(h, "GET", url("/killonce"), 0, &o[i]);
-	wait_all(h);
+		aws_test_add(h, "GET", url("/killonce"), 0, &o[i]);
+	aws_test_wait_all(h);
 	for (int i = 0; i < 3; i++) {
 		ck_assert_msg(o[i].code == 0 && strcmp(o[i].body, "alive") == 0, "%s", o[i].message);
 		ck_assert_int_eq(o[i].attempts, 1);
@@ -495,26 +425,26 @@ static void tls_setup(void)
 START_TEST(test_tls_alpn)
 {
 	aws_http *h;
-	outcome o[10];
+	aws_test_outcome o[10];
 	tls_setup();
 	srv_start("h2", 100);
 	h = client(AWS_HTTP_CLIENT_BUILTIN, 1, 0, 10, 1);
 	for (int i = 0; i < 10; i++)
-		add(h, "GET", url("/cl"), 0, &o[i]);
-	wait_all(h);
+		aws_test_add(h, "GET", url("/cl"), 0, &o[i]);
+	aws_test_wait_all(h);
 	for (int i = 0; i < 10; i++)
 		ck_assert_msg(o[i].code == 0 && strcmp(o[i].body, "hello") == 0, "%s", o[i].message);
 	ck_assert_int_eq(stat_of("sessions"), 1);
 	ck_assert_int_eq(stat_of("streams"), 10);
-	ck_assert_msg(logged.data && strstr(logged.data, ", ALPN h2") &&
-	                  strstr(logged.data, "> GET /cl HTTP/2\n") &&
-	                  strstr(logged.data, "< HTTP/2 200") &&
-	                  strstr(logged.data, "Using HTTP/2 stream"),
-	              "%s", logged.data ? logged.data : "(nothing logged)");
+	ck_assert_msg(aws_test_logged.data && strstr(aws_test_logged.data, ", ALPN h2") &&
+	                  strstr(aws_test_logged.data, "> GET /cl HTTP/2\n") &&
+	                  strstr(aws_test_logged.data, "< HTTP/2 200") &&
+	                  strstr(aws_test_logged.data, "Using HTTP/2 stream"),
+	              "%s", aws_test_logged.data ? aws_test_logged.data : "(nothing logged)");
 	/* a field longer than the reader's buffer, whole */
-	o[0] = run(h, "GET", url("/longheader"), 0);
+	o[0] = aws_test_run(h, "GET", url("/longheader"), 0);
 	ck_assert_msg(o[0].code == 0 && strcmp(o[0].body, "long") == 0, "%s", o[0].message);
-	ck_assert_uint_eq(o[0].long_field, 5000);
+	ck_assert_uint_eq(o[0].x_long, 5000);
 	aws_http_free(h);
 }
 END_TEST
@@ -524,19 +454,19 @@ END_TEST
 START_TEST(test_tls_no_h2)
 {
 	aws_http *h;
-	outcome o[6];
+	aws_test_outcome o[6];
 	tls_setup();
 	srv_start("h1tls", 100);
 	h = client(AWS_HTTP_CLIENT_BUILTIN, 1, 0, 6, 1);
 	for (int i = 0; i < 6; i++)
-		add(h, "GET", url("/cl"), 0, &o[i]);
-	wait_all(h);
+		aws_test_add(h, "GET", url("/cl"), 0, &o[i]);
+	aws_test_wait_all(h);
 	for (int i = 0; i < 6; i++)
 		ck_assert_msg(o[i].code == 0 && strcmp(o[i].body, "hello") == 0, "%s", o[i].message);
 	ck_assert_int_eq(stat_of("streams"), 6);
-	ck_assert_msg(logged.data && strstr(logged.data, "did not take HTTP/2") &&
-	                  strstr(logged.data, "< HTTP/1.1 200"),
-	              "%s", logged.data ? logged.data : "(nothing logged)");
+	ck_assert_msg(aws_test_logged.data && strstr(aws_test_logged.data, "did not take HTTP/2") &&
+	                  strstr(aws_test_logged.data, "< HTTP/1.1 200"),
+	              "%s", aws_test_logged.data ? aws_test_logged.data : "(nothing logged)");
 	aws_http_free(h);
 }
 END_TEST
@@ -547,27 +477,27 @@ END_TEST
 START_TEST(test_auto)
 {
 	aws_http *h;
-	outcome o[5];
+	aws_test_outcome o[5];
 	char u[128];
 	tls_setup();
 	srv_start("h2", 100);
 	http2_mode = AWS_HTTP2_TLS;
 	h = client(AWS_HTTP_CLIENT_BUILTIN, 1, 0, 5, 0);
 	for (int i = 0; i < 5; i++)
-		add(h, "GET", url("/cl"), 0, &o[i]);
-	wait_all(h);
+		aws_test_add(h, "GET", url("/cl"), 0, &o[i]);
+	aws_test_wait_all(h);
 	for (int i = 0; i < 5; i++)
 		ck_assert_msg(o[i].code == 0 && strcmp(o[i].body, "hello") == 0, "%s", o[i].message);
 	ck_assert_int_eq(stat_of("sessions"), 1);
 	snprintf(u, sizeof u, "http://127.0.0.1:%d/stats", srv.control);
-	o[0] = run(h, "GET", u, 0);
+	o[0] = aws_test_run(h, "GET", u, 0);
 	ck_assert_msg(o[0].code == 0 && strstr(o[0].body, "\"streams\":5"), "%s %s", o[0].message,
 	              o[0].body);
 	aws_http_free(h);
 	/* "2": prior knowledge, which an HTTP/1.1 server does not answer */
 	http2_mode = AWS_HTTP2_ON;
 	h = client(AWS_HTTP_CLIENT_BUILTIN, 1, 0, 5, 0);
-	o[0] = run(h, "GET", u, 0);
+	o[0] = aws_test_run(h, "GET", u, 0);
 	ck_assert_int_eq(o[0].code, HYPERTEST_ERR_HTTP);
 	ck_assert_msg(strstr(o[0].message, "no HTTP/2 SETTINGS came: the server may not speak "
 	                                   "HTTP/2 without TLS (httpVersion \"auto\" speaks HTTP/1.1 "
@@ -582,26 +512,26 @@ END_TEST
 START_TEST(test_curl_h2)
 {
 	aws_http *h;
-	outcome o[8];
+	aws_test_outcome o[8];
 	tls_setup();
 	srv_start("h2", 100);
 	h = client(AWS_HTTP_CLIENT_CURL, 1, 0, 8, 1);
-	o[0] = run(h, "GET", url("/cl"), 0);
+	o[0] = aws_test_run(h, "GET", url("/cl"), 0);
 	if (o[0].code)
-		fprintf(stderr, "%s\n", logged.data ? logged.data : "");
+		fprintf(stderr, "%s\n", aws_test_logged.data ? aws_test_logged.data : "");
 	ck_assert_msg(o[0].code == 0, "%s", o[0].message);
 	for (int i = 0; i < 8; i++)
-		add(h, "GET", url("/stream"), 0, &o[i]);
-	wait_all(h);
+		aws_test_add(h, "GET", url("/stream"), 0, &o[i]);
+	aws_test_wait_all(h);
 	for (int i = 0; i < 8; i++) {
 		if (o[i].code)
-			fprintf(stderr, "%s\n", logged.data ? logged.data : "");
+			fprintf(stderr, "%s\n", aws_test_logged.data ? aws_test_logged.data : "");
 		ck_assert_msg(o[i].code == 0 && strcmp(o[i].body, "hello world") == 0, "%s", o[i].message);
 	}
 	ck_assert_str_eq(aws_http_transport(h), "curl");
 	ck_assert_int_eq(stat_of("streams"), 9);
 	ck_assert_int_eq(stat_of("sessions"), 1);
-	ck_assert_msg(strstr(logged.data, "< HTTP/2 200"), "%s", logged.data);
+	ck_assert_msg(strstr(aws_test_logged.data, "< HTTP/2 200"), "%s", aws_test_logged.data);
 	aws_http_free(h);
 }
 END_TEST

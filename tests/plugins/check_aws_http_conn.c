@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http.h"
+#include "aws-http-test.h"
 #include "loopback.h"
 
 /* ---- the server: a thread per connection, the path says what to answer ------------------- */
@@ -283,61 +283,15 @@ static int count(int *field)
 
 static const int transports[] = {AWS_HTTP_CLIENT_BUILTIN, AWS_HTTP_CLIENT_CURL};
 static const char *const transport_names[] = {"builtin", "curl"};
-static htp_buf logged;
-
-static void logged_reset(void)
-{
-	logged.len = 0;
-	if (logged.data)
-		logged.data[0] = '\0';
-}
-
-static void log_cb(void *ud, int level, const char *msg)
-{
-	(void)ud;
-	(void)level;
-	htp_buf_addf(&logged, "%s\n", msg);
-}
-
 static aws_http *client(int transport, int attempts, long timeout_ms, int verbose)
 {
 	aws_http_config cfg = {0};
-	char *err = NULL;
-	aws_http *h;
 	cfg.client = transport;
 	cfg.concurrency = 8;
 	cfg.max_attempts = attempts;
-	cfg.retry_base_ms = 1;
-	cfg.retry_cap_ms = 5;
 	cfg.timeout_ms = timeout_ms;
-	cfg.connect_timeout_ms = 2000;
 	cfg.verbose = verbose;
-	cfg.log = log_cb;
-	h = aws_http_new(&cfg, &err);
-	ck_assert_msg(h != NULL, "%s", err ? err : "out of memory");
-	free(err);
-	return h;
-}
-
-typedef struct outcome {
-	int done, code, attempts;
-	long status;
-	char body[256];
-	char message[1024];
-} outcome;
-
-static void done_cb(void *ud, aws_http_request *req, aws_http_response *resp, int code,
-                    const char *message)
-{
-	outcome *o = ud;
-	(void)req;
-	o->done = 1;
-	o->code = code;
-	o->status = resp->status;
-	o->attempts = resp->attempts;
-	snprintf(o->body, sizeof o->body, "%.*s", (int)resp->body.len,
-	         resp->body.data ? resp->body.data : "");
-	snprintf(o->message, sizeof o->message, "%s", message ? message : "");
+	return aws_test_client(&cfg);
 }
 
 static char *url(const char *path)
@@ -347,36 +301,20 @@ static char *url(const char *path)
 	return u;
 }
 
-/* One request to url through h, waited for; cap: max_response (0: the client's). */
-static outcome run(aws_http *h, const char *method, const char *u, size_t cap)
-{
-	outcome o = {0};
-	char *err = NULL;
-	aws_http_request *r = aws_http_request_new(method, u, "GET test");
-	ck_assert_ptr_nonnull(r);
-	r->max_response = cap;
-	r->max_what = "a test answer";
-	ck_assert_int_eq(aws_http_multi_add(h, r, done_cb, &o, &err), 0);
-	while (!o.done)
-		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
-	free(err);
-	return o;
-}
-
 static void setup(void)
 {
 	static const char *const vars[] = {"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
 	                                   "ALL_PROXY",   "all_proxy",   "NO_PROXY",   "no_proxy"};
 	for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
 		unsetenv(vars[i]);
-	logged_reset();
+	aws_test_log_reset();
 	server_start();
 }
 
 static void teardown(void)
 {
 	server_stop();
-	htp_buf_free(&logged);
+	aws_test_log_free();
 }
 
 /* ---- tests ------------------------------------------------------------------------------------ */
@@ -384,28 +322,28 @@ static void teardown(void)
 START_TEST(test_bodies)
 {
 	aws_http *h = client(transports[_i], 1, 0, 0);
-	outcome o = run(h, "GET", url("/cl"), 0);
+	aws_test_outcome o = aws_test_run(h, "GET", url("/cl"), 0);
 	ck_assert_str_eq(aws_http_transport(h), transport_names[_i]);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_str_eq(o.body, "hello");
-	o = run(h, "GET", url("/chunked"), 0);
+	o = aws_test_run(h, "GET", url("/chunked"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_str_eq(o.body, "hello world");
-	o = run(h, "POST", url("/continue"), 0);
+	o = aws_test_run(h, "POST", url("/continue"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_int_eq(o.status, 201);
 	ck_assert_str_eq(o.body, "ok");
-	o = run(h, "HEAD", url("/cl"), 0);
+	o = aws_test_run(h, "HEAD", url("/cl"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_str_eq(o.body, "");
 	/* all of that on one connection, kept alive */
 	ck_assert_int_eq(count(&srv.accepts), 1);
 	ck_assert_int_eq(count(&srv.requests), 4);
-	o = run(h, "GET", url("/untilclose"), 0);
+	o = aws_test_run(h, "GET", url("/untilclose"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_str_eq(o.body, "up to the close");
 	/* that one ended its connection: a new one */
-	o = run(h, "GET", url("/cl"), 0);
+	o = aws_test_run(h, "GET", url("/cl"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_int_eq(count(&srv.accepts), 2);
 	aws_http_free(h);
@@ -415,7 +353,7 @@ END_TEST
 START_TEST(test_reuse_counted_by_accepts)
 {
 	aws_http *h = client(transports[_i], 1, 0, 0);
-	outcome o[8];
+	aws_test_outcome o[8];
 	char *err = NULL;
 	int i, round;
 	/* 4 at once: 4 connections; then 3 more rounds of 4 on them */
@@ -423,7 +361,7 @@ START_TEST(test_reuse_counted_by_accepts)
 		memset(o, 0, sizeof o);
 		for (i = 0; i < 4; i++) {
 			aws_http_request *r = aws_http_request_new("GET", url("/chunked"), "GET test");
-			ck_assert_int_eq(aws_http_multi_add(h, r, done_cb, &o[i], &err), 0);
+			ck_assert_int_eq(aws_http_multi_add(h, r, aws_test_done, &o[i], &err), 0);
 		}
 		while (aws_http_multi_pending(h))
 			ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
@@ -441,20 +379,20 @@ END_TEST
 START_TEST(test_response_cap)
 {
 	aws_http *h = client(transports[_i], 3, 0, 0);
-	outcome o = run(h, "GET", url("/big"), 50);
+	aws_test_outcome o = aws_test_run(h, "GET", url("/big"), 50);
 	ck_assert_int_eq(o.code, HYPERTEST_ERR_HTTP);
 	ck_assert_msg(strstr(o.message, "GET test: the response has 100 bytes (Content-Length), more "
 	                                "than 50 bytes, the limit for a test answer"),
 	              "%s", o.message);
 	ck_assert_int_eq(o.attempts, 1); /* not retried */
-	o = run(h, "GET", url("/bigchunked"), 50);
+	o = aws_test_run(h, "GET", url("/bigchunked"), 50);
 	ck_assert_int_eq(o.code, HYPERTEST_ERR_HTTP);
 	ck_assert_msg(strstr(o.message, "GET test: response larger than 50 bytes, the limit for a "
 	                                "test answer"),
 	              "%s", o.message);
 	ck_assert_int_eq(o.attempts, 1);
 	/* under the cap: fine */
-	o = run(h, "GET", url("/bigchunked"), 100);
+	o = aws_test_run(h, "GET", url("/bigchunked"), 100);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_int_eq(strlen(o.body), 100);
 	aws_http_free(h);
@@ -467,25 +405,25 @@ END_TEST
 START_TEST(test_idle_close_retried)
 {
 	aws_http *h = client(transports[_i], 1, 0, 0);
-	outcome o = run(h, "GET", url("/closeidle"), 0);
+	aws_test_outcome o = aws_test_run(h, "GET", url("/closeidle"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	pause_ms(300); /* closed by now */
-	o = run(h, "GET", url("/resetidle"), 0);
+	o = aws_test_run(h, "GET", url("/resetidle"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_int_eq(o.attempts, 1);
 	ck_assert_int_eq(count(&srv.accepts), 2);
 	pause_ms(300); /* reset by now */
-	o = run(h, "GET", url("/cl"), 0);
+	o = aws_test_run(h, "GET", url("/cl"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_int_eq(o.attempts, 1);
 	ck_assert_int_eq(count(&srv.accepts), 3);
 	/* the close not noticed before the request is sent (the server
 	 * closes the connection without reading it): the request goes out
 	 * again on a new connection, once (libcurl's rule) */
-	o = run(h, "GET", url("/closeidle"), 0);
+	o = aws_test_run(h, "GET", url("/closeidle"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_int_eq(count(&srv.accepts), 3);
-	o = run(h, "GET", url("/cl"), 0);
+	o = aws_test_run(h, "GET", url("/cl"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_int_eq(o.attempts, 1);
 	ck_assert_int_eq(count(&srv.accepts), 4);
@@ -494,10 +432,10 @@ START_TEST(test_idle_close_retried)
 	/* the same, then a 503 on the new connection: the retry after it
 	 * takes that connection again (no third) */
 	h = client(transports[_i], 3, 0, 0);
-	o = run(h, "GET", url("/closeidle"), 0);
+	o = aws_test_run(h, "GET", url("/closeidle"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_int_eq(count(&srv.accepts), 5);
-	o = run(h, "GET", url("/once503"), 0);
+	o = aws_test_run(h, "GET", url("/once503"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_int_eq(o.attempts, 2);
 	ck_assert_int_eq(count(&srv.accepts), 6);
@@ -510,10 +448,10 @@ START_TEST(test_transport_errors)
 	aws_http *h = client(transports[_i], 1, 0, 0);
 	char where[64];
 	int port;
-	outcome o;
+	aws_test_outcome o;
 	snprintf(where, sizeof where, "127.0.0.1 port %d", srv.port);
 	/* reset in the middle of the body */
-	o = run(h, "GET", url("/resetmid"), 0);
+	o = aws_test_run(h, "GET", url("/resetmid"), 0);
 	ck_assert_int_eq(o.code, HYPERTEST_ERR_HTTP);
 	ck_assert_msg(strstr(o.message, "GET test: Failure when receiving data from the peer") &&
 	                  strstr(o.message, "Connection reset by peer"),
@@ -521,12 +459,12 @@ START_TEST(test_transport_errors)
 	if (_i == 0)
 		ck_assert_msg(strstr(o.message, where), "%s", o.message);
 	/* closed in the middle of the body */
-	o = run(h, "GET", url("/truncated"), 0);
+	o = aws_test_run(h, "GET", url("/truncated"), 0);
 	ck_assert_int_eq(o.code, HYPERTEST_ERR_HTTP);
 	ck_assert_msg(strstr(o.message, "transfer closed with 90 bytes remaining to read"), "%s",
 	              o.message);
 	/* not HTTP */
-	o = run(h, "GET", url("/garbage"), 0);
+	o = aws_test_run(h, "GET", url("/garbage"), 0);
 	ck_assert_int_eq(o.code, HYPERTEST_ERR_HTTP);
 	ck_assert_msg(strstr(o.message, "GET test: "), "%s", o.message);
 	/* a port nobody listens on */
@@ -535,7 +473,7 @@ START_TEST(test_transport_errors)
 		char u[128];
 		snprintf(u, sizeof u, "http://127.0.0.1:%d/x", port);
 		snprintf(where, sizeof where, "127.0.0.1 port %d", port);
-		o = run(h, "GET", u, 0);
+		o = aws_test_run(h, "GET", u, 0);
 	}
 	ck_assert_int_eq(o.code, HYPERTEST_ERR_HTTP);
 	ck_assert_msg(strstr(o.message, "GET test: Couldn't connect to server") &&
@@ -544,7 +482,7 @@ START_TEST(test_transport_errors)
 	aws_http_free(h);
 	/* an answer that does not come */
 	h = client(transports[_i], 1, 300, 0);
-	o = run(h, "GET", url("/silent"), 0);
+	o = aws_test_run(h, "GET", url("/silent"), 0);
 	ck_assert_int_eq(o.code, HYPERTEST_ERR_HTTP);
 	ck_assert_msg(strstr(o.message, "Timeout was reached") && strstr(o.message, "timed out"), "%s",
 	              o.message);
@@ -577,7 +515,7 @@ START_TEST(test_ipv6)
 	ck_assert_int_eq(pthread_create(&th, NULL, v6_serve, (void *)(intptr_t)lfd), 0);
 	snprintf(u, sizeof u, "http://[::1]:%d/v6", port);
 	aws_http *h = client(transports[_i], 1, 0, 0);
-	outcome o = run(h, "GET", u, 0);
+	aws_test_outcome o = aws_test_run(h, "GET", u, 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_str_eq(o.body, "v6");
 	aws_http_free(h);
@@ -591,19 +529,19 @@ START_TEST(test_verbose)
 {
 	aws_http *h = client(transports[_i], 1, 0, 1);
 	aws_http_request *r = aws_http_request_new("GET", url("/cl"), "GET test");
-	outcome o = {0};
+	aws_test_outcome o = {0};
 	char *err = NULL;
 	aws_headers_add(&r->headers, "Authorization", "AWS4-HMAC-SHA256 Signature=abc");
-	ck_assert_int_eq(aws_http_multi_add(h, r, done_cb, &o, &err), 0);
+	ck_assert_int_eq(aws_http_multi_add(h, r, aws_test_done, &o, &err), 0);
 	while (!o.done)
 		ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
-	ck_assert_msg(logged.data && strstr(logged.data, "> GET /cl HTTP/1.1") &&
-	                  strstr(logged.data, "< HTTP/1.1 200 OK") &&
-	                  strstr(logged.data, "< Content-Length: 5") &&
-	                  strstr(logged.data, "> Authorization: <redacted>") &&
-	                  !strstr(logged.data, "Signature=abc"),
-	              "%s", logged.data ? logged.data : "(nothing logged)");
+	ck_assert_msg(aws_test_logged.data && strstr(aws_test_logged.data, "> GET /cl HTTP/1.1") &&
+	                  strstr(aws_test_logged.data, "< HTTP/1.1 200 OK") &&
+	                  strstr(aws_test_logged.data, "< Content-Length: 5") &&
+	                  strstr(aws_test_logged.data, "> Authorization: <redacted>") &&
+	                  !strstr(aws_test_logged.data, "Signature=abc"),
+	              "%s", aws_test_logged.data ? aws_test_logged.data : "(nothing logged)");
 	free(err);
 	aws_http_free(h);
 }
@@ -647,13 +585,13 @@ END_TEST
 START_TEST(test_proxy_selects_curl)
 {
 	aws_http *h;
-	outcome o;
+	aws_test_outcome o;
 	char proxy[64];
 	snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", srv.port);
 	setenv("http_proxy", proxy, 1);
 	h = client(AWS_HTTP_CLIENT_AUTO, 1, 0, 0);
 	ck_assert_str_eq(aws_http_transport(h), "undecided");
-	o = run(h, "GET", "http://backend.invalid/via/cl", 0);
+	o = aws_test_run(h, "GET", "http://backend.invalid/via/cl", 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_str_eq(o.body, "hello");
 	ck_assert_str_eq(aws_http_transport(h), "curl");
@@ -664,45 +602,45 @@ START_TEST(test_proxy_selects_curl)
 	/* the host in NO_PROXY: straight to it, builtin */
 	setenv("NO_PROXY", "127.0.0.1", 1);
 	h = client(AWS_HTTP_CLIENT_AUTO, 1, 0, 0);
-	o = run(h, "GET", url("/cl"), 0);
+	o = aws_test_run(h, "GET", url("/cl"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_str_eq(aws_http_transport(h), "builtin");
 	pthread_mutex_lock(&srv.mu);
 	ck_assert_str_eq(srv.last_line, "GET /cl HTTP/1.1");
 	pthread_mutex_unlock(&srv.mu);
 	aws_http_free(h);
-	ck_assert_msg(!logged.data || !strstr(logged.data, "does not use proxies"), "%s",
-	              logged.data);
+	ck_assert_msg(!aws_test_logged.data || !strstr(aws_test_logged.data, "does not use proxies"), "%s",
+	              aws_test_logged.data);
 	/* asked for: libcurl without a proxy, builtin despite one, which it says
 	 * (the variable's name, never its value: it may hold a password) */
 	unsetenv("NO_PROXY");
 	setenv("http_proxy", "http://user:s3cret@proxy.invalid:3128", 1);
-	logged_reset();
+	aws_test_log_reset();
 	h = client(AWS_HTTP_CLIENT_BUILTIN, 1, 0, 0);
-	o = run(h, "GET", url("/cl"), 0);
+	o = aws_test_run(h, "GET", url("/cl"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_str_eq(aws_http_transport(h), "builtin");
 	aws_http_free(h);
-	ck_assert_msg(logged.data && strstr(logged.data, "httpClient \"builtin\" does not use proxies: "
+	ck_assert_msg(aws_test_logged.data && strstr(aws_test_logged.data, "httpClient \"builtin\" does not use proxies: "
 	                                    "the invocations go straight to their host, not "
 	                                    "through the proxy http_proxy names"),
-	              "%s", logged.data ? logged.data : "(nothing logged)");
-	ck_assert_msg(!strstr(logged.data, "s3cret") && !strstr(logged.data, "proxy.invalid"), "%s",
-	              logged.data);
+	              "%s", aws_test_logged.data ? aws_test_logged.data : "(nothing logged)");
+	ck_assert_msg(!strstr(aws_test_logged.data, "s3cret") && !strstr(aws_test_logged.data, "proxy.invalid"), "%s",
+	              aws_test_logged.data);
 	unsetenv("http_proxy");
-	logged_reset();
+	aws_test_log_reset();
 	h = client(AWS_HTTP_CLIENT_CURL, 1, 0, 0);
-	o = run(h, "GET", url("/cl"), 0);
+	o = aws_test_run(h, "GET", url("/cl"), 0);
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_str_eq(aws_http_transport(h), "curl");
 	aws_http_free(h);
 	h = client(AWS_HTTP_CLIENT_AUTO, 1, 0, 0);
-	o = run(h, "GET", url("/cl"), 0);
+	o = aws_test_run(h, "GET", url("/cl"), 0);
 	ck_assert_str_eq(aws_http_transport(h), "builtin");
 	aws_http_free(h);
 	/* without a proxy variable, nothing to say */
-	ck_assert_msg(!logged.data || !strstr(logged.data, "does not use proxies"), "%s",
-	              logged.data);
+	ck_assert_msg(!aws_test_logged.data || !strstr(aws_test_logged.data, "does not use proxies"), "%s",
+	              aws_test_logged.data);
 }
 END_TEST
 
