@@ -609,8 +609,8 @@ START_TEST(test_proxy_selects_curl)
 	ck_assert_str_eq(srv.last_line, "GET /cl HTTP/1.1");
 	pthread_mutex_unlock(&srv.mu);
 	aws_http_free(h);
-	ck_assert_msg(!aws_test_logged.data || !strstr(aws_test_logged.data, "does not use proxies"), "%s",
-	              aws_test_logged.data);
+	ck_assert_msg(!aws_test_logged.data || !strstr(aws_test_logged.data, "does not use proxies"),
+	              "%s", aws_test_logged.data);
 	/* asked for: libcurl without a proxy, builtin despite one, which it says
 	 * (the variable's name, never its value: it may hold a password) */
 	unsetenv("NO_PROXY");
@@ -621,12 +621,14 @@ START_TEST(test_proxy_selects_curl)
 	ck_assert_msg(o.code == 0, "%s", o.message);
 	ck_assert_str_eq(aws_http_transport(h), "builtin");
 	aws_http_free(h);
-	ck_assert_msg(aws_test_logged.data && strstr(aws_test_logged.data, "httpClient \"builtin\" does not use proxies: "
-	                                    "the invocations go straight to their host, not "
-	                                    "through the proxy http_proxy names"),
+	ck_assert_msg(aws_test_logged.data &&
+	                  strstr(aws_test_logged.data, "httpClient \"builtin\" does not use proxies: "
+	                                               "the invocations go straight to their host, not "
+	                                               "through the proxy http_proxy names"),
 	              "%s", aws_test_logged.data ? aws_test_logged.data : "(nothing logged)");
-	ck_assert_msg(!strstr(aws_test_logged.data, "s3cret") && !strstr(aws_test_logged.data, "proxy.invalid"), "%s",
-	              aws_test_logged.data);
+	ck_assert_msg(!strstr(aws_test_logged.data, "s3cret") &&
+	                  !strstr(aws_test_logged.data, "proxy.invalid"),
+	              "%s", aws_test_logged.data);
 	unsetenv("http_proxy");
 	aws_test_log_reset();
 	h = client(AWS_HTTP_CLIENT_CURL, 1, 0, 0);
@@ -639,8 +641,8 @@ START_TEST(test_proxy_selects_curl)
 	ck_assert_str_eq(aws_http_transport(h), "builtin");
 	aws_http_free(h);
 	/* without a proxy variable, nothing to say */
-	ck_assert_msg(!aws_test_logged.data || !strstr(aws_test_logged.data, "does not use proxies"), "%s",
-	              aws_test_logged.data);
+	ck_assert_msg(!aws_test_logged.data || !strstr(aws_test_logged.data, "does not use proxies"),
+	              "%s", aws_test_logged.data);
 }
 END_TEST
 
