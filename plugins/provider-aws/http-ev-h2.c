@@ -192,7 +192,10 @@ void aws_hev_h2_ready(aws_http *h, aws_hconn *c)
 			aws_h2_detach(c, t);
 			wait_front(h->ev, t);
 		}
-		t = c->streams;
+		if (!(t = c->streams)) { /* its transfers ended while it connected */
+			aws_hev_conn_close(h, c);
+			return;
+		}
 		aws_h2_detach(c, t);
 		aws_hev_vlog(h, t, "The server did not take HTTP/2 (ALPN): HTTP/1.1 to %s port %d",
 		             host->name, host->port);
@@ -208,6 +211,7 @@ void aws_hev_h2_ready(aws_http *h, aws_hconn *c)
 		return;
 	}
 	c->state = HC_H2;
+	c->cap = host->h2_hint; /* what the host's last SETTINGS said, until its own come */
 	/* those past its room wait again, in their order */
 	for (t = c->streams; t && n < c->cap; t = t->snext)
 		n++;

@@ -292,7 +292,7 @@ int aws_h2_begin(aws_hconn *c, char *why, size_t size)
 		return HC_ERROR;
 	}
 	c->h2 = s;
-	c->cap = AWS_H2_FIRST_STREAMS; /* until the server's SETTINGS say */
+	c->cap = AWS_H2_FIRST_STREAMS; /* until the server's SETTINGS say (or the caller knows) */
 	return HC_OK;
 }
 
