@@ -50,18 +50,11 @@ control POST "/function/$fn" '{"mode": "success", "faults": {"rate": 0.2, "seed"
 "$hypertest" -C "$proj" invoke >"$tmp/invoke.out" 2>&1
 rc=$?
 [ $rc -eq 1 ] || { tail -30 "$tmp/invoke.out"; fail "invoke with failed tests must exit 1, not $rc"; }
-control GET "/function/$fn" | "$py" -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["stats"]))' \
-	>"$tmp/stats.json" || fail "no statistics from the endpoint"
+function_stats "$tmp/stats.json" || fail "no statistics from the endpoint"
 "$py" "$tests_src/services/aws/reliability.py" "$proj/hypertest.results.json" "$tmp/stats.json" "$n" ||
 	{ tail -30 "$tmp/invoke.out"; fail "not every test accounted for"; }
 # each kind of fault happened at least once (the seed gives every kind)
-"$py" - "$tmp/stats.json" <<'PY' || fail "a kind of fault never happened"
-import json, sys
-f = json.load(open(sys.argv[1]))["faults"]
-missing = [k for k in ("throttle", "server500", "server503", "reset", "truncated", "garbage",
-                       "slow", "functionError") if not f.get(k)]
-assert not missing, "no %s fault in %s" % (missing, f)
-PY
+every_fault_kind "$tmp/stats.json" || fail "a kind of fault never happened"
 
 # Then faults that are all worth a retry, 80 % of the invocations: many
 # tests run out of attempts; each must still be in the results, failed
@@ -72,8 +65,7 @@ control POST "/function/$fn" '{"mode": "success", "faults": {"rate": 0.8, "seed"
 "$hypertest" -C "$proj" invoke >"$tmp/invoke2.out" 2>&1
 rc=$?
 [ $rc -eq 1 ] || { tail -30 "$tmp/invoke2.out"; fail "invoke with failed tests must exit 1, not $rc"; }
-control GET "/function/$fn" | "$py" -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["stats"]))' \
-	>"$tmp/stats2.json" || fail "no statistics from the endpoint"
+function_stats "$tmp/stats2.json" || fail "no statistics from the endpoint"
 "$py" "$tests_src/services/aws/reliability.py" "$proj/hypertest.results.json" "$tmp/stats2.json" "$n" \
 	"$tmp/summary2.txt" || { tail -30 "$tmp/invoke2.out"; fail "not every test accounted for (80 %)"; }
 grep -q 'retries exhausted [1-9]' "$tmp/summary2.txt" || fail "no test ran out of retries at 80 %"

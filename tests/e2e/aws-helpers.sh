@@ -44,6 +44,24 @@ print(urllib.request.urlopen(req, timeout=30).read().decode())
 PY
 }
 
+# function_stats FILE: the endpoint's statistics of function $fn (its
+# invocations and the faults it injected) into FILE
+function_stats() {
+	control GET "/function/$fn" | "$py" -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["stats"]))' >"$1"
+}
+
+# every_fault_kind FILE: each kind of fault the endpoint injects happened at
+# least once in FILE (function_stats); fails naming those that did not
+every_fault_kind() {
+	"$py" - "$1" <<'PY'
+import json, sys
+f = json.load(open(sys.argv[1]))["faults"]
+missing = [k for k in ("throttle", "server500", "server503", "reset", "truncated", "garbage",
+                       "slow", "functionError") if not f.get(k)]
+assert not missing, "no %s fault in %s" % (missing, f)
+PY
+}
+
 # json FILE EXPR: EXPR (Python, the file's JSON as d) printed
 json() { "$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
 
