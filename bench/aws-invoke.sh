@@ -35,9 +35,9 @@
 #   8: the same over HTTPS (scale, not in the default set either: the same
 #      targets, beside the TLS floor's peak RSS for 10,000 connections open
 #      at once)
-# and two over HTTP/2 on TLS (the aws option httpVersion "2"), against
-# bench/lambda-endpoint-h2.mjs (node's http2 server, 128 streams per
-# connection), with the targets of plain HTTP against the h2 floor:
+# and two over HTTP/2 on TLS, against bench/lambda-endpoint-h2.mjs (node's
+# http2 server, 128 streams per connection), with the targets of plain HTTP
+# against the h2 floor:
 #   9: N=2000 at concurrency 2000, delayMs 1000   ideal 1 s: wall within
 #      10 % of the h2 floor's, CPU per invocation under 0.2 ms, peak RSS
 #      under 64 MB
@@ -49,7 +49,11 @@
 # resumed ones.  Where libnghttp2 (Debian: libnghttp2-dev) and node are
 # there, also the h2 floor: the same C requests as HTTP/2 streams, 100 on
 # each TLS connection, to bench/lambda-endpoint-h2.mjs (node's http2
-# server): what hypertest reaches with httpVersion "2" (runs 9 and 10).  The TLS floor (bench/invoke-floor.c tls): the same C
+# server): what hypertest reaches over HTTP/2 (runs 9 and 10).  Every run
+# uses the default httpVersion ("auto"): over https the endpoint's ALPN
+# decides, HTTP/1.1 with lambda-endpoint.c, HTTP/2 with
+# lambda-endpoint-h2.mjs (BENCH_AWS_OPTIONS '{"httpVersion": "1.1"}' offers
+# no HTTP/2).  The TLS floor (bench/invoke-floor.c tls): the same C
 # requests at once, each on a connection of its own, non-blocking OpenSSL
 # on epoll with one SSL_CTX and the same bundle.
 # For each: wall time of the run against the ideal, orchestrator CPU time
@@ -191,8 +195,6 @@ cfg = {"concurrency": c, "driftDetectionPolicy": "silence", "imageName": "bench/
            "ecrRegistry": os.environ["HT_ECR_REGISTRY"],
            "endpoints": {"lambda": lam, "ecr": ep, "servicequotas": ep,
                          "s3": os.environ["HT_S3_CHECKED_ENDPOINT"]}}}}
-if proto == "h2":
-    cfg["cloudProvider"]["options"]["httpVersion"] = "2"
 cfg["cloudProvider"]["options"].update(json.loads(os.environ.get("BENCH_AWS_OPTIONS") or "{}"))
 json.dump(cfg, open(d + "/hypertest.config.json", "w"))
 PY
@@ -389,7 +391,7 @@ else:
           "; the TLS floor's for its %d connections: %.1f MB" % (c, fr) if fr else ""))
     h2 = floors.get("h2")
     if h2:
-        print("  over HTTP/2 (httpVersion \"2\", runs 9 and 10): the h2 floor's %d invocations as streams on %d "
+        print("  over HTTP/2 (runs 9 and 10): the h2 floor's %d invocations as streams on %d "
               "connections took %.2f s, %.3f ms of CPU per invocation, peak RSS %.1f MB"
               % (c, h2["conns"] or 0, h2["wall"], h2["per"], h2["rss"] or 0))
     if "connections" in st:

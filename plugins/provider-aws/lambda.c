@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h> /* strncasecmp */
 #ifdef __GLIBC__
 #include <malloc.h> /* malloc_trim */
 #endif
@@ -333,6 +334,14 @@ int aws_lambda_function_digest(void *self, hypertest_buffer *digest)
 
 /* ---- Invoke ---------------------------------------------------------------------------------- */
 
+/* Are the invocations offered HTTP/2 (httpVersion): "2" always, "auto"
+ * over https only. */
+static int offers_h2(const aws_provider *p)
+{
+	return p->o.http2 == AWS_HTTP2_ON ||
+	       (p->o.http2 == AWS_HTTP2_TLS && strncasecmp(p->ep[AWS_SVC_LAMBDA].url, "https:", 6) == 0);
+}
+
 /* The Invoke URL and its name in messages, made once. */
 static int invoke_target(aws_provider *p)
 {
@@ -497,7 +506,7 @@ void aws_lambda_warm(aws_provider *p)
 		aws_p_log(p, HYPERTEST_LOG_DEBUG,
 		          "Lambda: opening up to %zu connections to %s ahead of the invocations%s",
 		          opening, p->ep[AWS_SVC_LAMBDA].url,
-		          p->o.http2 != AWS_HTTP2_OFF ? " (over HTTP/2, as many as their streams "
+		          offers_h2(p) ? " (over HTTP/2, as many as their streams "
 		                                        "need once the first tells how many it takes)"
 		                                      : "");
 	free(err);

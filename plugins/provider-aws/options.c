@@ -366,6 +366,13 @@ int aws_options_parse(aws_provider *p, const char *options_json)
 			return aws_p_fail(p, HYPERTEST_ERR_CONFIG,
 			                  "option 'httpClient' must be \"auto\", \"builtin\" or \"curl\"");
 	}
+	/* HTTP/2 where the server chooses it by ALPN, as libcurl does for the
+	 * single requests: HTTP/1.1 to a server that does not, and over http */
+#ifdef HAVE_NGHTTP2
+	p->o.http2 = AWS_HTTP2_TLS;
+#else
+	p->o.http2 = AWS_HTTP2_OFF;
+#endif
 	v = json_object_get(p->o.json, "httpVersion");
 	if (v) {
 		const char *c = json_string_value(v);
