@@ -285,33 +285,49 @@ void local_umask_remember(local_provider *p)
 	p->umask_value = (mode_t)(mask >= 0 ? mask : 0);
 }
 
-/* Can the tree below dir go into the bucket as it is?  Only regular files
- * with one link (a test's hard link to a file elsewhere must not be
- * chmod()ed) and directories, owned by this user; they get the modes a
- * copy would have (files 0644, directories dir_mode).  Anything else: a
- * copy, which says what it cannot store. */
-static int prepare_move(const char *dir, mode_t dir_mode, int depth)
+/* Can the tree below a directory go into the bucket as it is?  Only
+ * regular files with one link (a test's hard link to a file elsewhere must
+ * not be chmod()ed) and directories, owned by this user; they get the modes
+ * a copy would have (files 0644, directories dir_mode), with a chmod only
+ * where the mode differs.  Anything else: a copy, which says what it cannot
+ * store.  Relative to descriptors, so that no path is walked twice. */
+struct move_check {
+	mode_t dir_mode;
+	uid_t uid;
+	int depth;
+	int ok;
+};
+
+static int prepare_dir(int fd, mode_t mode, struct move_check *m);
+
+static int prepare_entry(int dfd, const char *name, unsigned char type, void *ud)
 {
-	DIR *d = depth < 64 ? opendir(dir) : NULL;
-	if (!d)
-		return -1;
-	int ok = 1;
-	struct dirent *e;
-	while (ok && (e = readdir(d)) != NULL) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		char *path = htp_path_join(dir, e->d_name);
-		struct stat st;
-		if (!path || lstat(path, &st) != 0 || st.st_uid != geteuid())
-			ok = 0;
-		else if (S_ISDIR(st.st_mode))
-			ok = prepare_move(path, dir_mode, depth + 1) == 0;
-		else if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || chmod(path, 0644) != 0)
-			ok = 0;
-		free(path);
+	struct move_check *m = ud;
+	struct stat st;
+	(void)type;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_uid != m->uid) {
+		m->ok = 0;
+	} else if (S_ISDIR(st.st_mode)) {
+		int fd =
+		    m->depth < 64 ? openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+		struct move_check sub = {m->dir_mode, m->uid, m->depth + 1, 1};
+		if (fd < 0 || prepare_dir(fd, st.st_mode, &sub) != 0)
+			m->ok = 0;
+		if (fd >= 0)
+			close(fd);
+	} else if (!S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	           ((st.st_mode & 07777) != 0644 && fchmodat(dfd, name, 0644, 0) != 0)) {
+		m->ok = 0;
 	}
-	closedir(d);
-	return ok && chmod(dir, dir_mode) == 0 ? 0 : -1;
+	return !m->ok; /* stop at the first that cannot move */
+}
+
+/* The directory open as fd, of mode mode: its tree, then itself. */
+static int prepare_dir(int fd, mode_t mode, struct move_check *m)
+{
+	if (local_dir_each(fd, prepare_entry, m) != 0 || !m->ok)
+		return -1;
+	return (mode & 07777) == m->dir_mode || fchmod(fd, m->dir_mode) == 0 ? 0 : -1;
 }
 
 /* The artifacts directory is the function's own and is removed once the
@@ -328,9 +344,16 @@ static int move_tree(local_provider *p, const char *dir, const char *dst)
 	if (mask < 0 || !slash || slash == up || lstat(dir, &top) != 0 || !S_ISDIR(top.st_mode))
 		goto out;
 	*slash = '\0';
-	if (local_mkdir_p(up) != 0 || stat(up, &parent) != 0 || parent.st_dev != top.st_dev)
+	if ((stat(up, &parent) != 0 &&
+	     (errno != ENOENT || local_mkdir_p(up) != 0 || stat(up, &parent) != 0)) ||
+	    !S_ISDIR(parent.st_mode) || parent.st_dev != top.st_dev)
 		goto out;
-	if (prepare_move(dir, (mode_t)(0777 & ~mask), 0) != 0)
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct move_check m = {(mode_t)(0777 & ~mask), geteuid(), 0, 1};
+	int ready = fd >= 0 && prepare_dir(fd, top.st_mode, &m) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (!ready)
 		goto out;
 	/* never onto what is there: an existing key is merged by the copy */
 	rc = renameat2(AT_FDCWD, dir, AT_FDCWD, dst, RENAME_NOREPLACE) == 0 ? 0 : -1;

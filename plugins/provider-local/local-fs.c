@@ -95,24 +95,80 @@ static int rm_contents(int dfd)
 	return rc;
 }
 
-int local_rm_contents(const char *path)
+int local_dir_each(int dfd, local_dir_fn fn, void *ud)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	return fd < 0 ? -1 : rm_contents(fd);
+	union {
+		struct dirent64 e;
+		char b[4096];
+	} buf;
+	for (;;) {
+		ssize_t n = getdents64(dfd, buf.b, sizeof buf.b);
+		if (n <= 0)
+			return n < 0 ? -1 : 0;
+		for (ssize_t off = 0; off < n;) {
+			struct dirent64 *e = (struct dirent64 *)(void *)(buf.b + off);
+			const char *name = e->d_name;
+			off += e->d_reclen;
+			if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2])))
+				continue;
+			int r = fn(dfd, name, e->d_type, ud);
+			if (r)
+				return r;
+		}
+	}
 }
 
-int local_rm_rf(const char *path)
+static int any_entry(int dfd, const char *name, unsigned char type, void *ud)
 {
-	if (unlink(path) == 0 || errno == ENOENT)
+	(void)dfd;
+	(void)name;
+	(void)type;
+	(void)ud;
+	return 1;
+}
+
+int local_rm_contents_at(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	/* most often empty: one read says so, without a DIR stream */
+	int r = local_dir_each(fd, any_entry, NULL);
+	if (r == 0) {
+		close(fd);
+		return 0;
+	}
+	if (lseek(fd, 0, SEEK_SET) != 0) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return rm_contents(fd);
+}
+
+int local_rm_contents(const char *path)
+{
+	return local_rm_contents_at(AT_FDCWD, path);
+}
+
+int local_rm_rf_at(int dfd, const char *name)
+{
+	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return -1;
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	if (rm_contents(fd) != 0)
 		return -1;
-	return rmdir(path);
+	return unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+int local_rm_rf(const char *path)
+{
+	return local_rm_rf_at(AT_FDCWD, path);
 }
 
 /* A temporary file beside path: its fd, its name in *tmp_out. */

@@ -403,19 +403,6 @@ char *local_scratch_acquire(local_provider *p, const char *name, int *deferred)
 	return dir;
 }
 
-/* Is dir/name our link to the task root's entry? */
-static int our_link(local_provider *p, const char *dir, const char *name)
-{
-	char *link = htp_path_join(dir, name);
-	char *want = htp_path_join(p->dep.task_root, name);
-	char got[4096];
-	ssize_t n = link ? readlink(link, got, sizeof got - 1) : -1;
-	int ok = n > 0 && want && (size_t)n == strlen(want) && !memcmp(got, want, (size_t)n);
-	free(link);
-	free(want);
-	return ok;
-}
-
 static int is_entry(local_provider *p, const char *name)
 {
 	for (size_t i = 0; i < p->dep.nentries; i++)
@@ -424,61 +411,76 @@ static int is_entry(local_provider *p, const char *name)
 	return 0;
 }
 
-/* Empty home and tmp; drop anything else in .hypertest. */
-static int clean_private(const char *dir)
+/* Is name, in the directory open as dfd, our link to the task root's
+ * entry of that name? */
+static int our_link(local_provider *p, int dfd, const char *name)
 {
-	char *priv = htp_path_join(dir, ".hypertest");
-	DIR *d = priv ? opendir(priv) : NULL;
-	int found = 0, ok = d != NULL;
-	struct dirent *e;
-	while (ok && (e = readdir(d)) != NULL) {
-		const char *n = e->d_name;
-		if (!strcmp(n, ".") || !strcmp(n, ".."))
-			continue;
-		char *path = htp_path_join(priv, n);
-		if (!path) {
-			ok = 0;
-		} else if (!strcmp(n, "home") || !strcmp(n, "tmp")) {
-			ok = local_rm_contents(path) == 0;
-			found++;
-		} else {
-			ok = local_rm_rf(path) == 0;
-		}
-		free(path);
-	}
-	if (d)
-		closedir(d);
-	free(priv);
-	return ok && found == 2;
+	char got[PATH_MAX], want[PATH_MAX];
+	ssize_t n = readlinkat(dfd, name, got, sizeof got);
+	return n > 0 && (size_t)n < sizeof got && path_into(want, p->dep.task_root, name) == 0 &&
+	       (size_t)n == strlen(want) && !memcmp(got, want, (size_t)n);
 }
 
-/* Bring a used directory back to its fresh state; 0 when it can be reused. */
+/* What cleaning one level found. */
+struct sweep {
+	local_provider *p;
+	size_t found; /* links kept, or home and tmp */
+	int ok;
+};
+
+/* An entry of the scratch directory: our links stay, anything else goes
+ * (a link the test replaced too, and the directory is then not reused). */
+static int sweep_top(int dfd, const char *n, unsigned char type, void *ud)
+{
+	struct sweep *w = ud;
+	(void)type;
+	if (!strcmp(n, ".hypertest"))
+		return 0;
+	if (is_entry(w->p, n)) {
+		if (our_link(w->p, dfd, n)) {
+			w->found++;
+			return 0;
+		}
+		w->ok = 0;
+	}
+	if (local_rm_rf_at(dfd, n) != 0)
+		w->ok = 0;
+	return 0;
+}
+
+/* An entry of .hypertest: home and tmp are emptied, anything else goes. */
+static int sweep_private(int dfd, const char *n, unsigned char type, void *ud)
+{
+	struct sweep *w = ud;
+	(void)type;
+	if (!strcmp(n, "home") || !strcmp(n, "tmp")) {
+		w->found++;
+		if (local_rm_contents_at(dfd, n) != 0)
+			w->ok = 0;
+	} else if (local_rm_rf_at(dfd, n) != 0) {
+		w->ok = 0;
+	}
+	return 0;
+}
+
+/* Bring a used directory back to its fresh state; 0 when it can be reused.
+ * Relative to descriptors: no path is walked twice, nothing is allocated. */
 static int clean(local_provider *p, const char *dir)
 {
-	DIR *d = opendir(dir);
-	if (!d)
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
 		return -1;
-	size_t links = 0;
-	int ok = 1;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		const char *n = e->d_name;
-		if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, ".hypertest"))
-			continue;
-		if (is_entry(p, n)) {
-			if (our_link(p, dir, n)) {
-				links++;
-				continue;
-			}
-			ok = 0; /* the test replaced one of the links */
-		}
-		char *path = htp_path_join(dir, n);
-		if (!path || local_rm_rf(path) != 0)
-			ok = 0;
-		free(path);
-	}
-	closedir(d);
-	return ok && links == p->dep.nentries && clean_private(dir) ? 0 : -1;
+	struct sweep top = {p, 0, 1}, priv = {p, 0, 1};
+	if (local_dir_each(fd, sweep_top, &top) != 0)
+		top.ok = 0;
+	int pfd =
+	    top.ok ? openat(fd, ".hypertest", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	if (pfd < 0 || local_dir_each(pfd, sweep_private, &priv) != 0)
+		priv.ok = 0;
+	if (pfd >= 0)
+		close(pfd);
+	close(fd);
+	return top.ok && top.found == p->dep.nentries && priv.ok && priv.found == 2 ? 0 : -1;
 }
 
 /* Pool dir (clean) under a fresh name; 0 when it was. */

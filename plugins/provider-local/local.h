@@ -199,6 +199,15 @@ char *local_abspath(const char *base, const char *path);
 int local_mkdir_p(const char *path);
 int local_rm_rf(const char *path);
 int local_rm_contents(const char *path); /* empty a directory, keep it */
+/* The same relative to the directory open as dfd (or AT_FDCWD). */
+int local_rm_rf_at(int dfd, const char *name);
+int local_rm_contents_at(int dfd, const char *name);
+/* Each entry of the directory open as dfd but . and .., read with
+ * getdents64 (no DIR stream, nothing allocated), to fn with its name and
+ * d_type, until fn returns nonzero: that value; 0 at the end, -1 (errno)
+ * when reading failed. */
+typedef int (*local_dir_fn)(int dfd, const char *name, unsigned char type, void *ud);
+int local_dir_each(int dfd, local_dir_fn fn, void *ud);
 /* local-tree.c: an unpacked image made read-only, removed (made writable
  * first), and the SHA-256 of its listing (paths, modes, sizes, mtimes). */
 int local_tree_seal(const char *root);

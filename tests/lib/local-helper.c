@@ -204,6 +204,19 @@ static int run(void)
 		sscanf(rest, " %4095[^\n]", arg);
 		int fd = open(arg, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		emitf("%s", fd >= 0 ? "ok" : strerror(errno));
+	} else if (!strcmp(cmd, "tree")) {
+		/* PATH/d/f */
+		char sub[4200];
+		int fd = -1;
+		sscanf(rest, " %4095[^\n]", arg);
+		snprintf(sub, sizeof sub, "%s/d", arg);
+		if (mkdir(arg, 0755) == 0 && mkdir(sub, 0755) == 0) {
+			snprintf(sub, sizeof sub, "%s/d/f", arg);
+			fd = open(sub, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		}
+		emitf("%s", fd >= 0 ? "ok" : strerror(errno));
+		if (fd >= 0)
+			close(fd);
 	} else if (!strcmp(cmd, "exists")) {
 		struct stat st;
 		sscanf(rest, " %4095[^\n]", arg);

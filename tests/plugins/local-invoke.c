@@ -353,6 +353,12 @@ START_TEST(test_scratch_reuse)
 	run_expect(self, "write leftover", "ok");
 	run_expect(self, "write .hypertest/home/h", "ok");
 	run_expect(self, "write .hypertest/tmp/t", "ok");
+	/* trees, in the directory and below HOME; an entry of its own in
+	 * .hypertest */
+	run_expect(self, "tree made", "ok");
+	run_expect(self, "tree .hypertest/home/.cache", "ok");
+	run_expect(self, "tree .hypertest/tmp/t2", "ok");
+	run_expect(self, "write .hypertest/extra", "ok");
 	OP(HYPERTEST_PROVIDER_INVOKE_WAIT)(self, 0);
 	/* One directory, reused each time and clean each time. */
 	ck_assert_int_eq(pool_count("1111111111111111-", &total), 1);
@@ -360,6 +366,12 @@ START_TEST(test_scratch_reuse)
 	run_expect(self, "exists leftover", "no");
 	run_expect(self, "exists .hypertest/home/h", "no");
 	run_expect(self, "exists .hypertest/tmp/t", "no");
+	run_expect(self, "exists made", "no");
+	run_expect(self, "exists .hypertest/home/.cache", "no");
+	run_expect(self, "exists .hypertest/tmp/t2", "no");
+	run_expect(self, "exists .hypertest/extra", "no");
+	run_expect(self, "exists .hypertest/home", "yes");
+	run_expect(self, "exists .hypertest/tmp", "yes");
 	run_expect(self, "exists tests/a.test", "yes");
 	/* A test that removes one of the links: its directory is not reused. */
 	run_expect(self, "rm tests", "ok");
