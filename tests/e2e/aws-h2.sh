@@ -19,7 +19,10 @@
 #  e. TLS with ALPN h2 only (a throwaway CA and a certificate for
 #     127.0.0.1, "caBundle"), 100 tests: with httpVersion "1.1" invoke
 #     fails, every test in the results, failed; with the default ("auto")
-#     all pass over h2 on one connection, and with "2" too
+#     all pass over h2 on one connection, and with "2" too; then a TLS
+#     front of HTTP/1.1 alone: with the default the first connection
+#     offers h2 and http/1.1 by ALPN, the others http/1.1 alone, every one
+#     goes on HTTP/1.1, and all pass
 #  f. endpoint.py's faults behind the h2c front (as in aws-faults.sh: 20 %,
 #     then 80 % of retryable ones): every test accounted for exactly once
 #     (services/aws/reliability.py).  The front turns a reset or
@@ -56,7 +59,7 @@ front_start() {
 		>"$tmp/$fname.front" 2>"$tmp/$fname.front-err" &
 	front_pid=$!
 	scheme=http
-	case " $* " in *" --tls "*) scheme=https ;; esac
+	case " $* " in *" --tls "* | *" --tls-h1 "*) scheme=https ;; esac
 	i=0
 	while [ $i -lt 100 ]; do
 		port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$tmp/$fname.front")
@@ -318,6 +321,24 @@ PY
 		passed e3 100
 		front_stats e3 "$tmp/tls/ca.pem"
 		check e3 "not every invocation went over h2 with \"2\"" 's["streams"] >= 200'
+		front_stop
+		# the default against a TLS server of HTTP/1.1 alone: the host's
+		# first connection offers h2 by ALPN and gets HTTP/1.1; the others,
+		# opened once that is known, offer HTTP/1.1 alone; every test passes
+		front_start e4 --tls-h1 "$tmp/tls/server.pem" "$tmp/tls/server.key"
+		configure 50 "$front" "{\"caBundle\": $ca_json}"
+		invoke e4 100
+		passed e4 100
+		"$py" - "$tmp/e4.front" <<'PY' || { cat "$tmp/e4.front"; fail "e4: a connection did not offer h2 and go on HTTP/1.1"; }
+import sys
+conns = [l.split() for l in open(sys.argv[1]) if l.startswith("CONN ")]
+assert len(conns) > 1, "%d connection(s) for 50 in flight over HTTP/1.1" % len(conns)
+assert conns[0][1] == "offered=h2,http/1.1", "the first connection: %s" % conns[0]
+bad = [c for c in conns[1:] if c[1] != "offered=http/1.1"] + [c for c in conns if c[2] != "chosen=http/1.1"]
+assert not bad, bad[:3]
+print("e4: the default over TLS to an HTTP/1.1 server: %d connections, the first offered h2,http/1.1, "
+      "every one went on HTTP/1.1" % len(conns))
+PY
 		front_stop
 		;;
 	f)

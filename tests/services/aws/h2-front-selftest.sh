@@ -8,7 +8,9 @@
 # (--max-streams), GOAWAY (--goaway-after), REFUSED_STREAM (--refuse-every,
 # never twice for one request), an upstream reset or cut-short answer as
 # RST_STREAM INTERNAL_ERROR, a stream the client resets, an HTTP/1.1 client
-# turned away, the statistics and their reset, SIGTERM and --watch-pid.
+# turned away, the statistics and their reset, SIGTERM and --watch-pid;
+# and --tls-h1 (HTTP/1.1 over TLS, the bytes as they are, each connection's
+# ALPN offer printed).
 #
 #   tests/services/aws/h2-front-selftest.sh
 #
@@ -313,6 +315,26 @@ if start_bg "$tmp/front.out" node "$front" --upstream "$upstream"; then
 	[ $rc -eq 0 ] || bad "SIGTERM: exit status $rc"
 else
 	bad "the front did not start"
+fi
+
+# --tls-h1: HTTP/1.1 over TLS to the upstream as it is, one CONN line per
+# connection with the protocols offered by ALPN and the one chosen
+if start_bg "$tmp/front.out" node "$front" --upstream "$upstream" --tls-h1 "$tmp/cert.pem" "$tmp/key.pem"; then
+	body=$(curl -s -m 5 --http2 --cacert "$tmp/cert.pem" -H "X-Test: h1" "https://127.0.0.1:$port/h1?x=1") ||
+		bad "--tls-h1: curl failed"
+	curl -s -m 5 --http1.1 --cacert "$tmp/cert.pem" -o /dev/null "https://127.0.0.1:$port/again" ||
+		bad "--tls-h1: curl --http1.1 failed"
+	case "$body" in
+	*'"url":"/h1?x=1"'*'"x-test":"h1"'*) ;;
+	*) bad "--tls-h1: not the upstream's echo: $body" ;;
+	esac
+	conns=$(grep '^CONN ' "$tmp/front.out" | tr '\n' ';')
+	[ "$conns" = "CONN offered=h2,http/1.1 chosen=http/1.1;CONN offered=http/1.1 chosen=http/1.1;" ] ||
+		bad "--tls-h1: the connections seen: $conns"
+	kill "$started" 2>/dev/null
+	wait "$started" 2>/dev/null
+else
+	bad "--tls-h1: the front did not start"
 fi
 
 # --watch-pid: the front ends within 3 s of the process it watches

@@ -4,13 +4,19 @@
 // HTTP/1.1, and its answer comes back on the stream.  Node's built-in
 // modules only.
 //
-//   node h2-front.mjs --upstream http://127.0.0.1:PORT [--tls CERT KEY]
+//   node h2-front.mjs --upstream http://127.0.0.1:PORT [--tls CERT KEY | --tls-h1 CERT KEY]
 //        [--max-streams N] [--goaway-after K] [--refuse-every M] [--watch-pid PID]
 //
 // Listens on 127.0.0.1, port 0, and prints "PORT N" once it listens.
 //   --tls CERT KEY    HTTPS with ALPN "h2" only (no HTTP/1.1: a client that
 //                     does not speak h2 fails); without it h2c with prior
 //                     knowledge (no Upgrade)
+//   --tls-h1 CERT KEY HTTPS with ALPN "http/1.1" only, no HTTP/2: each
+//                     connection's bytes go to the upstream as they are
+//                     (HTTP/1.1 end to end, the signed Host unchanged), and
+//                     the front prints "CONN offered=P1,P2 chosen=P" for
+//                     each (the protocols the client offered by ALPN, the
+//                     one chosen); none of the options below apply
 //   --max-streams N   the SETTINGS_MAX_CONCURRENT_STREAMS announced (100)
 //   --goaway-after K  on every connection, once its K-th stream has come,
 //                     GOAWAY (NO_ERROR) with that stream's id as the last:
@@ -62,7 +68,7 @@ const {
 
 function usage(msg) {
   process.stderr.write(`h2-front.mjs: ${msg}\nusage: node h2-front.mjs --upstream http://HOST:PORT ` +
-    "[--tls CERT KEY] [--max-streams N] [--goaway-after K] [--refuse-every M] [--watch-pid PID]\n");
+    "[--tls CERT KEY | --tls-h1 CERT KEY] [--max-streams N] [--goaway-after K] [--refuse-every M] [--watch-pid PID]\n");
   process.exit(2);
 }
 
@@ -72,7 +78,7 @@ function positive(name, text) {
   return n;
 }
 
-const opt = {upstream: null, cert: null, key: null, maxStreams: 100, goawayAfter: 0,
+const opt = {upstream: null, cert: null, key: null, h1: false, maxStreams: 100, goawayAfter: 0,
              refuseEvery: 0, watchPid: 0};
 {
   const a = process.argv.slice(2);
@@ -83,6 +89,7 @@ const opt = {upstream: null, cert: null, key: null, maxStreams: 100, goawayAfter
     switch (a[i]) {
     case "--upstream": need(1); opt.upstream = a[++i]; break;
     case "--tls": need(2); opt.cert = a[++i]; opt.key = a[++i]; break;
+    case "--tls-h1": need(2); opt.cert = a[++i]; opt.key = a[++i]; opt.h1 = true; break;
     case "--max-streams": need(1); opt.maxStreams = positive(a[i], a[++i]); break;
     case "--goaway-after": need(1); opt.goawayAfter = positive(a[i], a[++i]); break;
     case "--refuse-every": need(1); opt.refuseEvery = positive(a[i], a[++i]); break;
@@ -374,7 +381,24 @@ function hand(sock) {
   }
 }
 
-const front = opt.cert
+// --tls-h1: TLS with ALPN http/1.1, the bytes piped to the upstream
+function pipeH1(sock) {
+  const up = net.connect(Number(upstream.port) || 80, upstream.hostname);
+  sock.pipe(up);
+  up.pipe(sock);
+  sock.on("error", () => up.destroy());
+  up.on("error", () => sock.destroy());
+}
+
+const front = opt.h1
+  ? tls.createServer({cert: fs.readFileSync(opt.cert), key: fs.readFileSync(opt.key),
+                      ALPNCallback: ({protocols}) => {
+                        const chosen = protocols.includes("http/1.1") ? "http/1.1" : undefined;
+                        process.stdout.write(`CONN offered=${protocols.join(",")} ` +
+                                             `chosen=${chosen || "none"}\n`);
+                        return chosen;
+                      }}, pipeH1)
+  : opt.cert
   ? tls.createServer({cert: fs.readFileSync(opt.cert), key: fs.readFileSync(opt.key),
                       ALPNProtocols: ["h2"]}, (sock) => {
     // ALPN h2 only: a client that offered none (or only http/1.1, which
