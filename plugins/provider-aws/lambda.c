@@ -338,8 +338,8 @@ int aws_lambda_function_digest(void *self, hypertest_buffer *digest)
  * over https only. */
 static int offers_h2(const aws_provider *p)
 {
-	return p->o.http2 == AWS_HTTP2_ON ||
-	       (p->o.http2 == AWS_HTTP2_TLS && strncasecmp(p->ep[AWS_SVC_LAMBDA].url, "https:", 6) == 0);
+	return p->o.http2 == AWS_HTTP2_ON || (p->o.http2 == AWS_HTTP2_TLS &&
+	                                      strncasecmp(p->ep[AWS_SVC_LAMBDA].url, "https:", 6) == 0);
 }
 
 /* The Invoke URL and its name in messages, made once. */
@@ -504,11 +504,11 @@ void aws_lambda_warm(aws_provider *p)
 		aws_p_log(p, HYPERTEST_LOG_DEBUG, "Lambda: no warm-up: %s", aws_msg(err));
 	else if (opening)
 		aws_p_log(p, HYPERTEST_LOG_DEBUG,
-		          "Lambda: opening up to %zu connections to %s ahead of the invocations%s",
-		          opening, p->ep[AWS_SVC_LAMBDA].url,
+		          "Lambda: opening up to %zu connections to %s ahead of the invocations%s", opening,
+		          p->ep[AWS_SVC_LAMBDA].url,
 		          offers_h2(p) ? " (over HTTP/2, as many as their streams "
-		                                        "need once the first tells how many it takes)"
-		                                      : "");
+		                         "need once the first tells how many it takes)"
+		                       : "");
 	free(err);
 	aws_http_request_free(req);
 }
