@@ -73,6 +73,8 @@ struct local_proc {
 	int have_usage;   /* the function's rusage is known (reaped) */
 	int64_t cpu_ms, maxrss_kb;
 	char *scratch;
+	int scratch_clean; /* the zygote cleaned it for the pool */
+	int tmpdir_gone;   /* the zygote removed the TMPDIR link */
 	char *tmpdir;     /* its TMPDIR: a short link (local-scratch.c) */
 	local_proc *prev, *next; /* the running or the detached list */
 	/* the lists of one batch of events: exited, and gone (to free) */
@@ -297,8 +299,11 @@ static void proc_free(local_proc *pr)
 		fd_close(pr, k);
 	if (pr->zyg)
 		local_zygote_forget(pr->p, pr->ztoken);
-	local_scratch_tmpdir_drop(pr->p, pr->tmpdir);
-	local_scratch_release(pr->p, pr->scratch);
+	if (pr->tmpdir_gone)
+		free(pr->tmpdir);
+	else
+		local_scratch_tmpdir_drop(pr->p, pr->tmpdir);
+	local_scratch_release(pr->p, pr->scratch, pr->scratch_clean);
 	free(pr->payload);
 	free(pr->out);
 	free(pr);
@@ -644,13 +649,14 @@ static int start_now(local_provider *p, hypertest_invocation *inv, const char *p
 		pr->w[k].kind = k;
 	}
 	int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
-	/* through the zygote, a directory the pool has not is the child's to
-	 * make (local-scratch.c) */
+	/* through the zygote, the directory is the zygote's to take from the
+	 * pool, or to make (local-scratch.c) */
 	int zygote = local_zygote_usable(p), make_scratch = 0;
-	pr->scratch = local_scratch_acquire(p, id, zygote ? &make_scratch : NULL);
-	if (!pr->scratch ||
-	    (p->isolation != LOCAL_ISOLATION_IMAGE &&
-	     !(pr->tmpdir = local_scratch_tmpdir(p, pr->scratch)))) {
+	char *take = NULL;
+	pr->scratch =
+	    local_scratch_acquire(p, id, zygote ? &make_scratch : NULL, zygote ? &take : NULL);
+	if (!pr->scratch || (p->isolation != LOCAL_ISOLATION_IMAGE &&
+	                     !(pr->tmpdir = local_scratch_tmpdir(p, pr->scratch, !zygote)))) {
 		rc = HYPERTEST_ERR_IO;
 		goto fail;
 	}
@@ -660,8 +666,10 @@ static int start_now(local_provider *p, hypertest_invocation *inv, const char *p
 		goto fail;
 	}
 	if (zygote) {
-		rc = local_zygote_request(p, pr, id, pr->scratch, make_scratch, pr->tmpdir, pipes,
+		rc = local_zygote_request(p, pr, id, pr->scratch, make_scratch, take, pr->tmpdir, pipes,
 		                          &pr->ztoken);
+		free(take);
+		take = NULL;
 		if (rc != 0)
 			goto fail;
 		pr->zyg = 1;
@@ -705,6 +713,7 @@ static int start_now(local_provider *p, hypertest_invocation *inv, const char *p
 	return 0;
 
 fail:
+	free(take); /* still in the pool, for a later run */
 	local_pipes_close(pipes);
 	proc_free(pr);
 	return rc;
@@ -808,6 +817,8 @@ static int zygote_messages(local_provider *p, local_proc **gone)
 			break;
 		case LOCAL_ZMSG_EXITED:
 			pr->pid = -m.pid; /* reaped by the zygote */
+			pr->scratch_clean = m.cleaned;
+			pr->tmpdir_gone = 1; /* the zygote made it and removed it */
 			pr->have_usage = 1;
 			pr->cpu_ms = m.cpu_ms;
 			pr->maxrss_kb = m.maxrss_kb;

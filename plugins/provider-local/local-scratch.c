@@ -9,16 +9,22 @@
  * and whatever the test writes there.
  *
  * Creating and deleting those inodes for every invocation was half the
- * cost of a start on ext4, so directories are recycled.  When the pool has
- * none, a child of the zygote makes its own (local_scratch_make), so that
- * the orchestrator's one thread does not create a directory and its links
- * per start while hundreds of starts wait behind it.  Once the process
- * is reaped its directory is cleaned (what the test wrote is removed, HOME
- * and TMPDIR are emptied) and renamed to scratch/.pool/<digest>-<pid>-<n>;
- * the next invocation, of this run or of a later one, renames it to its
- * own test id.  rename() is atomic, so orchestrators sharing the directory
- * cannot take the same one.  A directory whose links the test changed is
- * not reused; pooled directories of another image are removed.
+ * cost of a start on ext4, so directories are recycled.  Once the process
+ * is reaped its directory is cleaned (local_scratch_clean: what the test
+ * wrote is removed, HOME and TMPDIR are emptied) and renamed to
+ * scratch/.pool/<digest>-<pid>-<n>; the next invocation, of this run or of
+ * a later one, renames it to its own test id.  rename() is atomic, so
+ * orchestrators sharing the directory cannot take the same one.  A
+ * directory whose links the test changed is not reused; pooled directories
+ * of another image are removed.
+ *
+ * Through the zygote (local-zygote.c), the zygote does that work, a
+ * process of its own beside the orchestrator's one thread, which only
+ * names the directories and renames each back into the pool: it renames
+ * the pooled directory to the test id (or makes one, local_scratch_make,
+ * when the pool has none) before the fork, links TMPDIR, and once the
+ * child and its group are gone cleans the directory, if it is still the
+ * same one at the same place, and removes the link.
  *
  * An invocation that completes before its process is reaped (timeout,
  * cancel...) sets its directory aside (scratch/.aside-...), so that its
@@ -195,7 +201,7 @@ static void links_sweep(local_provider *p, const char *base, unsigned long ns)
 	closedir(d);
 }
 
-char *local_scratch_tmpdir(local_provider *p, const char *dir)
+char *local_scratch_tmpdir(local_provider *p, const char *dir, int make)
 {
 	if (!p->tmp_links) {
 		const char *base = links_base(p);
@@ -214,7 +220,7 @@ char *local_scratch_tmpdir(local_provider *p, const char *dir)
 	}
 	char *target = htp_strdupf("%s/.hypertest/tmp", dir);
 	char *link = htp_strdupf("%s/%lu", p->tmp_links, ++p->tmp_link_seq);
-	if (!target || !link || symlink(target, link) != 0) {
+	if (!target || !link || (make && symlink(target, link) != 0)) {
 		int e = target && link ? errno : ENOMEM;
 		local_fail(p, HYPERTEST_ERR_IO, "cannot link %s to %s for TMPDIR: %s",
 		           link ? link : "a name", target ? target : dir, strerror(e));
@@ -361,10 +367,12 @@ static int setup_dirs(local_provider *p)
 	return 0;
 }
 
-char *local_scratch_acquire(local_provider *p, const char *name, int *deferred)
+char *local_scratch_acquire(local_provider *p, const char *name, int *deferred, char **take)
 {
 	if (deferred)
 		*deferred = 0;
+	if (take)
+		*take = NULL;
 	if (setup_dirs(p) != 0)
 		return NULL;
 	if (!p->pool_digest || strcmp(p->pool_digest, p->dep.digest) != 0)
@@ -373,6 +381,10 @@ char *local_scratch_acquire(local_provider *p, const char *name, int *deferred)
 	if (!dir) {
 		local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
 		return NULL;
+	}
+	if (deferred && take && p->npool > 0) {
+		*take = p->pool[--p->npool]; /* the child renames it */
+		return dir;
 	}
 	while (p->npool > 0) {
 		char *from = p->pool[--p->npool];
@@ -403,45 +415,28 @@ char *local_scratch_acquire(local_provider *p, const char *name, int *deferred)
 	return dir;
 }
 
-static int is_entry(local_provider *p, const char *name)
-{
-	for (size_t i = 0; i < p->dep.nentries; i++)
-		if (!strcmp(p->dep.entries[i], name))
-			return 1;
-	return 0;
-}
-
-/* Is name, in the directory open as dfd, our link to the task root's
- * entry of that name? */
-static int our_link(local_provider *p, int dfd, const char *name)
-{
-	char got[PATH_MAX], want[PATH_MAX];
-	ssize_t n = readlinkat(dfd, name, got, sizeof got);
-	return n > 0 && (size_t)n < sizeof got && path_into(want, p->dep.task_root, name) == 0 &&
-	       (size_t)n == strlen(want) && !memcmp(got, want, (size_t)n);
-}
-
 /* What cleaning one level found. */
 struct sweep {
-	local_provider *p;
-	size_t found; /* links kept, or home and tmp */
+	const char *task_root;
+	size_t found; /* our links, or home and tmp */
 	int ok;
 };
 
-/* An entry of the scratch directory: our links stay, anything else goes
- * (a link the test replaced too, and the directory is then not reused). */
+/* An entry of the scratch directory: our links (to the task root's entry
+ * of the same name) stay, anything else goes. */
 static int sweep_top(int dfd, const char *n, unsigned char type, void *ud)
 {
 	struct sweep *w = ud;
-	(void)type;
 	if (!strcmp(n, ".hypertest"))
 		return 0;
-	if (is_entry(w->p, n)) {
-		if (our_link(w->p, dfd, n)) {
+	if (type == DT_LNK || type == DT_UNKNOWN) {
+		char got[PATH_MAX], want[PATH_MAX];
+		ssize_t len = readlinkat(dfd, n, got, sizeof got);
+		if (len > 0 && (size_t)len < sizeof got && path_into(want, w->task_root, n) == 0 &&
+		    (size_t)len == strlen(want) && !memcmp(got, want, (size_t)len)) {
 			w->found++;
 			return 0;
 		}
-		w->ok = 0;
 	}
 	if (local_rm_rf_at(dfd, n) != 0)
 		w->ok = 0;
@@ -463,24 +458,31 @@ static int sweep_private(int dfd, const char *n, unsigned char type, void *ud)
 	return 0;
 }
 
-/* Bring a used directory back to its fresh state; 0 when it can be reused.
- * Relative to descriptors: no path is walked twice, nothing is allocated. */
+int local_scratch_clean(int dfd, const char *task_root, size_t nentries)
+{
+	struct sweep top = {task_root, 0, 1}, priv = {task_root, 0, 1};
+	if (local_dir_each(dfd, sweep_top, &top) != 0)
+		top.ok = 0;
+	/* a link replaced or removed: fewer of ours than entries */
+	if (!top.ok || top.found != nentries)
+		return -1;
+	int pfd = openat(dfd, ".hypertest", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0 || local_dir_each(pfd, sweep_private, &priv) != 0)
+		priv.ok = 0;
+	if (pfd >= 0)
+		close(pfd);
+	return priv.ok && priv.found == 2 ? 0 : -1;
+}
+
+/* Bring a used directory back to its fresh state; 0 when it can be reused. */
 static int clean(local_provider *p, const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	struct sweep top = {p, 0, 1}, priv = {p, 0, 1};
-	if (local_dir_each(fd, sweep_top, &top) != 0)
-		top.ok = 0;
-	int pfd =
-	    top.ok ? openat(fd, ".hypertest", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
-	if (pfd < 0 || local_dir_each(pfd, sweep_private, &priv) != 0)
-		priv.ok = 0;
-	if (pfd >= 0)
-		close(pfd);
+	int rc = local_scratch_clean(fd, p->dep.task_root, p->dep.nentries);
 	close(fd);
-	return top.ok && top.found == p->dep.nentries && priv.ok && priv.found == 2 ? 0 : -1;
+	return rc;
 }
 
 /* Pool dir (clean) under a fresh name; 0 when it was. */
@@ -521,13 +523,14 @@ char *local_scratch_set_aside(local_provider *p, char *dir)
 	return name;
 }
 
-void local_scratch_release(local_provider *p, char *dir)
+void local_scratch_release(local_provider *p, char *dir, int cleaned)
 {
 	if (!dir)
 		return;
 	int reusable = p->dep_loaded && p->pool_dir && p->pool_digest &&
 	               !strcmp(p->pool_digest, p->dep.digest);
-	if (!(reusable && clean(p, dir) == 0 && pool_put(p, dir) == 0) && local_rm_rf(dir) != 0)
+	if (!(reusable && (cleaned || clean(p, dir) == 0) && pool_put(p, dir) == 0) &&
+	    local_rm_rf(dir) != 0)
 		local_log(p, HYPERTEST_LOG_WARNING, "cannot remove %s: %s", dir,
 		          strerror(errno));
 	free(dir);

@@ -30,6 +30,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -41,6 +42,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +53,12 @@
 struct zchild {
 	pid_t pid;
 	uint64_t token;
+	char *dir;  /* its scratch directory, to clean once it is gone, or NULL */
+	char *link; /* its TMPDIR link, to remove then, or NULL */
+	dev_t dev;  /* which that was when it started */
+	ino_t ino;
+	char *task_root;   /* what its links point into */
+	uint32_t nentries; /* and how many there are */
 };
 
 struct zygote {
@@ -64,7 +72,7 @@ struct zygote {
 };
 
 static int reply_usage(struct zygote *z, uint32_t type, uint64_t token, pid_t pid, int value,
-                       const struct rusage *ru)
+                       const struct rusage *ru, int cleaned)
 {
 	struct zyg_reply r;
 	memset(&r, 0, sizeof r);
@@ -78,6 +86,7 @@ static int reply_usage(struct zygote *z, uint32_t type, uint64_t token, pid_t pi
 	r.token = token;
 	r.pid = (int32_t)pid;
 	r.value = value;
+	r.cleaned = cleaned != 0;
 	for (;;) {
 		ssize_t n = send(z->sock, &r, sizeof r, MSG_NOSIGNAL);
 		if (n == (ssize_t)sizeof r)
@@ -90,7 +99,51 @@ static int reply_usage(struct zygote *z, uint32_t type, uint64_t token, pid_t pi
 
 static int reply(struct zygote *z, uint32_t type, uint64_t token, pid_t pid, int value)
 {
-	return reply_usage(z, type, token, pid, value, NULL);
+	return reply_usage(z, type, token, pid, value, NULL, 0);
+}
+
+/* The scratch directory dir of a request: take renamed to it, or made
+ * (make, or take gone: another orchestrator took it); its identity in *st.
+ * 0, or -1 with *err (errno) and *failed (what, malloc'd or NULL). */
+static int scratch_setup(const char *dir, const char *take, int make, const char *task_root,
+                         struct stat *st, int *err, char **failed)
+{
+	if (take && rename(take, dir) != 0) {
+		/* a stale directory of that name goes */
+		make = !((errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR) &&
+		         local_rm_rf(dir) == 0 && rename(take, dir) == 0);
+		if (make && local_rm_rf(dir) != 0) {
+			*err = errno;
+			*failed = local_strdup(dir);
+			return -1;
+		}
+	}
+	if (make && local_scratch_make(dir, task_root, failed) != 0) {
+		*err = errno ? errno : ENOMEM;
+		return -1;
+	}
+	int r = lstat(dir, st);
+	if (r != 0 || !S_ISDIR(st->st_mode)) {
+		*err = r != 0 ? errno : ENOTDIR;
+		*failed = local_strdup(dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* Clean child k's scratch directory for the pool, if it is still where it
+ * was and the same directory: the orchestrator may have set it aside (and
+ * then cleans it itself), and a new invocation of the same test may have
+ * its own there already.  1 when it is ready for the pool. */
+static int scratch_clean(const struct zchild *k)
+{
+	struct stat st;
+	int fd = open(k->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int ok = fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == k->dev && st.st_ino == k->ino &&
+	         local_scratch_clean(fd, k->task_root, k->nentries) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
 }
 
 static void __attribute__((noreturn)) child_fail(const char *what, const char *arg)
@@ -103,7 +156,8 @@ static void __attribute__((noreturn)) child_fail(const char *what, const char *a
 /* In the child of a request: become the function process of one
  * invocation, run it, exit. */
 static void __attribute__((noreturn))
-child_run(struct zygote *z, const int fds[3], const struct zyg_request *h, char **strs)
+child_run(struct zygote *z, const int fds[3], const struct zyg_request *h, char **strs,
+          uint32_t nenv, int setup_errno, const char *setup_failed)
 {
 	close(z->sock);
 	close(z->sfd);
@@ -116,13 +170,9 @@ child_run(struct zygote *z, const int fds[3], const struct zyg_request *h, char 
 	for (int k = 0; k < 3; k++)
 		if (fds[k] > 2)
 			close(fds[k]);
-	uint32_t nenv = h->nstrings;
-	if (h->flags & ZYG_MAKE_SCRATCH) {
-		char *failed = NULL;
-		nenv--;
-		if (local_scratch_make(strs[1], strs[nenv], &failed) != 0)
-			child_fail("cannot create", failed ? failed : strs[1]);
-		free(failed);
+	if (setup_errno) {
+		errno = setup_errno;
+		child_fail("cannot create", setup_failed);
 	}
 	if (chdir(strs[1]) != 0)
 		child_fail("cannot enter", strs[1]);
@@ -220,7 +270,9 @@ static int one_request(struct zygote *z)
 	if ((size_t)n >= sizeof h)
 		memcpy(&h, buf, sizeof h);
 	ok = ok && h.magic == ZYG_MAGIC && h.type == ZYG_REQUEST &&
-	     h.nstrings >= ((h.flags & ZYG_MAKE_SCRATCH) ? 3 : 2) && h.nstrings <= 16;
+	     h.nstrings >= 2u + (h.flags ? 1u : 0u) + ((h.flags & ZYG_TAKE_SCRATCH) ? 1u : 0u) +
+	                       ((h.flags & ZYG_LINK_TMPDIR) ? 1u : 0u) &&
+	     h.nstrings <= 16;
 	if (ok) {
 		buf[n] = '\0';
 		char *s = buf + sizeof h, *end = buf + n;
@@ -253,19 +305,58 @@ static int one_request(struct zygote *z)
 		z->kids = nk;
 		z->cap = ncap;
 	}
+	/* the scratch directory, before the fork: a failure is the child's
+	 * to report (exit status 127 and a line on stderr) */
+	uint32_t nenv = h.nstrings;
+	const char *link = (h.flags & ZYG_LINK_TMPDIR) ? strs[--nenv] : NULL;
+	const char *take = (h.flags & ZYG_TAKE_SCRATCH) ? strs[--nenv] : NULL;
+	const char *task_root = h.flags ? strs[--nenv] : NULL;
+	char *failed = NULL;
+	int setup_errno = 0;
+	struct stat st;
+	int set_up = h.flags && scratch_setup(strs[1], take, (h.flags & ZYG_MAKE_SCRATCH) != 0,
+	                                      task_root, &st, &setup_errno, &failed) == 0;
+	struct zchild kid = {0, h.token, NULL, NULL, 0, 0, NULL, h.nentries};
+	if (set_up && link) {
+		char target[PATH_MAX];
+		int tn = snprintf(target, sizeof target, "%s/.hypertest/tmp", strs[1]);
+		if (tn < 0 || (size_t)tn >= sizeof target)
+			errno = ENAMETOOLONG;
+		else if (symlink(target, link) == 0 && !(kid.link = local_strdup(link)))
+			unlink(link);
+		if (!kid.link) {
+			setup_errno = errno ? errno : ENOMEM;
+			failed = local_strdup(link);
+			set_up = 0;
+		}
+	}
+	if (set_up && (h.flags & ZYG_CLEAN_SCRATCH) && (kid.dir = local_strdup(strs[1])) &&
+	    (kid.task_root = local_strdup(task_root))) {
+		kid.dev = st.st_dev;
+		kid.ino = st.st_ino;
+	} else {
+		free(kid.dir);
+		kid.dir = NULL; /* the orchestrator cleans it */
+	}
 	fflush(NULL); /* nothing buffered is inherited */
 	pid_t pid = fork();
 	if (pid == 0)
-		child_run(z, fds, &h, strs);
+		child_run(z, fds, &h, strs, nenv, setup_errno, failed ? failed : strs[1]);
 	int e = errno;
+	free(failed);
 	for (int k = 0; k < 3; k++)
 		close(fds[k]);
-	if (pid < 0)
+	if (pid < 0) {
+		if (kid.link)
+			unlink(kid.link);
+		free(kid.link);
+		free(kid.dir);
+		free(kid.task_root);
 		return reply(z, LOCAL_ZMSG_FAILED, h.token, 0, e) == 0 ? 1 : -1;
+	}
 	setpgid(pid, pid); /* the group exists before anyone hears of the pid */
-	z->kids[z->nkids].pid = pid;
-	z->kids[z->nkids].token = h.token;
-	z->nkids++;
+	kid.pid = pid;
+	z->kids[z->nkids++] = kid;
 	return reply(z, LOCAL_ZMSG_STARTED, h.token, pid, 0) == 0 ? 1 : -1;
 }
 
@@ -280,7 +371,14 @@ static int finish_child(struct zygote *z, size_t i)
 	while (wait4(k.pid, &status, 0, &ru) < 0 && errno == EINTR)
 		;
 	z->kids[i] = z->kids[--z->nkids];
-	return reply_usage(z, LOCAL_ZMSG_EXITED, k.token, k.pid, status, &ru);
+	/* nothing of the test is left to write into its directory */
+	int cleaned = k.dir && scratch_clean(&k);
+	if (k.link)
+		unlink(k.link);
+	free(k.link);
+	free(k.dir);
+	free(k.task_root);
+	return reply_usage(z, LOCAL_ZMSG_EXITED, k.token, k.pid, status, &ru, cleaned);
 }
 
 static int kid_index(struct zygote *z, pid_t pid)
@@ -422,6 +520,11 @@ out:
 	if (z.sfd >= 0)
 		close(z.sfd);
 	close(sock);
+	for (size_t i = 0; i < z.nkids; i++) {
+		free(z.kids[i].link);
+		free(z.kids[i].dir);
+		free(z.kids[i].task_root);
+	}
 	free(z.kids);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return rc;

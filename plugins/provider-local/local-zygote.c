@@ -28,17 +28,31 @@
  *
  *   orchestrator -> zygote: a request, one per invocation
  *     struct zyg_request (magic, type 16, token, memoryMB, string count,
- *     flags), then NUL-terminated strings: test id, scratch directory,
- *     environment changes: NAME=VALUE (HOME, TMPDIR, PWD) sets, NAME
- *     alone unsets (LD_BIND_NOW, set for the zygote only), "" nothing;
- *     with flag MAKE_SCRATCH (the pool had no directory) the task root
- *     last: the child makes its scratch directory, linked to its entries;
+ *     flags, the task root's entry count), then NUL-terminated strings:
+ *     test id, scratch directory, environment changes: NAME=VALUE (HOME,
+ *     TMPDIR, PWD) sets, NAME alone unsets (LD_BIND_NOW, set for the
+ *     zygote only), "" nothing; then, with any flag, the task root, with
+ *     TAKE_SCRATCH a pooled directory, with LINK_TMPDIR the TMPDIR link to
+ *     make (to the directory's .hypertest/tmp; removed by the zygote once
+ *     the child is gone).  MAKE_SCRATCH (the pool had no
+ *     directory): the child makes its scratch directory, linked to the
+ *     task root's entries; TAKE_SCRATCH: it renames the pooled directory
+ *     to it (or makes it, when another orchestrator took that one);
+ *     CLEAN_SCRATCH: once the child and its group are gone it cleans the
+ *     directory for the pool (local_scratch_clean) and says so in EXITED.
+ *     The zygote does each before the fork, and keeps the directory open
+ *     for the cleaning, so that a rename by the orchestrator in between
+ *     (set aside, local-scratch.c) changes nothing.  The orchestrator's
+ *     one thread thus only names directories and renames each back into
+ *     the pool: the rest of the file system's work of a test is the
+ *     zygote's, a process of its own;
  *     SCM_RIGHTS: the child's stdin, stdout and stderr, in that order.
  *   zygote -> orchestrator: struct zyg_reply (magic, type, token, pid, value)
  *     READY    once, when the zygote serves
  *     STARTED  token, pid: the child of a request was forked
  *     FAILED   token, value = errno: fork() failed; no child
- *     EXITED   token, pid, value = wait status: the child was reaped
+ *     EXITED   token, pid, value = wait status, cleaned: the child was
+ *              reaped (and its scratch directory cleaned for the pool)
  *
  * The token is the orchestrator's name for the invocation (a slot index
  * and a generation), echoed by the zygote.  Replies to requests come in
@@ -554,7 +568,7 @@ static void flush(local_provider *p)
 }
 
 int local_zygote_request(local_provider *p, local_proc *pr, const char *id, const char *scratch,
-                         int make_scratch, const char *tmpdir, int pipes[3][2],
+                         int make_scratch, const char *take, const char *tmpdir, int pipes[3][2],
                          uint64_t *token)
 {
 	char *priv = htp_path_join(scratch, ".hypertest");
@@ -563,8 +577,15 @@ int local_zygote_request(local_provider *p, local_proc *pr, const char *id, cons
 	char *pwd = htp_strdupf("PWD=%s", scratch);
 	/* LD_BIND_NOW was the zygote's own: a NAME alone unsets it */
 	const char *bind = getenv("LD_BIND_NOW") ? "" : "LD_BIND_NOW";
-	const char *strs[] = {id, scratch, home, tmp, pwd, bind, p->dep.task_root};
-	size_t nstrs = make_scratch ? 7 : 6;
+	/* the zygote cleans the directory for the pool, when there is one */
+	uint32_t flags = (make_scratch ? ZYG_MAKE_SCRATCH : 0) | (take ? ZYG_TAKE_SCRATCH : 0) |
+	                 (p->pool_dir && p->dep_loaded ? ZYG_CLEAN_SCRATCH : 0) | ZYG_LINK_TMPDIR;
+	const char *strs[9] = {id, scratch, home, tmp, pwd, bind};
+	size_t nstrs = 6;
+	strs[nstrs++] = p->dep.task_root ? p->dep.task_root : "";
+	if (take)
+		strs[nstrs++] = take;
+	strs[nstrs++] = tmpdir;
 	struct local_zreq *q = calloc(1, sizeof *q);
 	int rc = 0;
 	size_t len = sizeof(struct zyg_request);
@@ -587,7 +608,8 @@ int local_zygote_request(local_provider *p, local_proc *pr, const char *id, cons
 	h.token = *token;
 	h.memory_mb = p->memory_mb;
 	h.nstrings = (uint32_t)nstrs;
-	h.flags = make_scratch ? ZYG_MAKE_SCRATCH : 0;
+	h.flags = flags;
+	h.nentries = (uint32_t)p->dep.nentries;
 	memcpy(q->data, &h, sizeof h);
 	q->len = sizeof h;
 	for (size_t i = 0; i < nstrs; i++) {
@@ -681,6 +703,7 @@ int local_zygote_receive(local_provider *p, local_zmsg *m, int wait_ms, char **w
 		m->value = r.value;
 		m->cpu_ms = r.cpu_ms;
 		m->maxrss_kb = r.maxrss_kb;
+		m->cleaned = r.cleaned != 0;
 		return 1;
 	}
 	return 0;

@@ -285,9 +285,11 @@ void local_deployed_clear(local_deployed *d);
 /* ---- local-scratch.c ------------------------------------------------------------ */
 
 /* functionDir/scratch/<name>, ready (malloc'd); NULL with the error set.
- * With deferred, a directory the pool cannot give is not made: *deferred
- * is set and the caller has it made (local_scratch_make). */
-char *local_scratch_acquire(local_provider *p, const char *name, int *deferred);
+ * With deferred and take (through the zygote), nothing is made or renamed
+ * here: *take is the pooled directory for the zygote to rename to it
+ * (malloc'd), else NULL and *deferred set: the zygote makes it
+ * (local_scratch_make). */
+char *local_scratch_acquire(local_provider *p, const char *name, int *deferred, char **take);
 /* Make the scratch directory dir (as local_scratch_acquire would) linked
  * to the entries of task_root: 0, or -1 with errno and what failed in
  * *failed (malloc'd; NULL when memory ran out).  For the zygote's
@@ -296,13 +298,20 @@ int local_scratch_make(const char *dir, const char *task_root, char **failed);
 /* Rename dir out of the way of a new invocation of the same name while its
  * process dies (takes dir, returns its new path). */
 char *local_scratch_set_aside(local_provider *p, char *dir);
-/* Give a directory back once its process is gone (takes dir). */
-void local_scratch_release(local_provider *p, char *dir);
+/* Give a directory back once its process is gone (takes dir); cleaned:
+ * the process brought it back to its fresh state (local_scratch_clean). */
+void local_scratch_release(local_provider *p, char *dir, int cleaned);
+/* Bring the scratch directory open as dfd back to its fresh state: our
+ * links to the task root's nentries entries stay, .hypertest/home and tmp
+ * are emptied, anything else goes.  0 when it can be reused (-1: a link
+ * of ours changed or is gone, or something could not be removed).
+ * Relative to descriptors: for the zygote too. */
+int local_scratch_clean(int dfd, const char *task_root, size_t nentries);
 void local_scratch_shutdown(local_provider *p);
 /* A short name for the TMPDIR of scratch directory dir (a link to its
- * .hypertest/tmp), or NULL (error set); local_scratch_tmpdir_drop removes
- * it and frees it. */
-char *local_scratch_tmpdir(local_provider *p, const char *dir);
+ * .hypertest/tmp, made here with make, else by the zygote), or NULL (error
+ * set); local_scratch_tmpdir_drop removes it and frees it. */
+char *local_scratch_tmpdir(local_provider *p, const char *dir, int make);
 void local_scratch_tmpdir_drop(local_provider *p, char *link);
 
 /* ---- local-spawn.c --------------------------------------------------------------- */
@@ -358,19 +367,22 @@ typedef struct local_zmsg {
 	pid_t pid;
 	int value;
 	int64_t cpu_ms, maxrss_kb; /* EXITED: the child's rusage */
+	int cleaned;               /* EXITED: its scratch directory is ready for the pool */
 } local_zmsg;
 
 /* 1 when the invocations of p go through the zygote (started on the first
  * call), 0 when they are started with exec (bubblewrap, no zygote, or it
  * failed: then a warning was logged once). */
 int local_zygote_usable(local_provider *p);
-/* Ask the zygote to start pr in scratch (made by the child first with
- * make_scratch: local_scratch_make), TMPDIR tmpdir, with the child's ends of pipes
+/* Ask the zygote to start pr in scratch (made by it first with
+ * make_scratch: local_scratch_make; renamed from the pooled directory take
+ * by it, when not NULL; cleaned by it once the child is gone when the pool
+ * is in use: local_scratch_clean), TMPDIR tmpdir, with the child's ends of pipes
  * (closed here, set to -1, in every case); *token names pr in the
  * zygote's messages until local_zygote_forget.  0, or an error code with
  * the error set; the invocation then did not start. */
 int local_zygote_request(local_provider *p, local_proc *pr, const char *id, const char *scratch,
-                         int make_scratch, const char *tmpdir, int pipes[3][2],
+                         int make_scratch, const char *take, const char *tmpdir, int pipes[3][2],
                          uint64_t *token);
 /* An epoll event of one of the zygote's descriptors (w->kind). */
 void local_zygote_event(local_provider *p, const local_watch *w, uint32_t events);

@@ -831,6 +831,7 @@ void add_invoke_tests(TCase *t)
 void add_invoke_exec_tests(TCase *t)
 {
 	tcase_add_test(t, test_invoke_environment);
+	tcase_add_test(t, test_scratch_reuse);
 	tcase_add_test(t, test_invoke_tmpdir);
 	tcase_add_test(t, test_invoke_big_payload);
 	tcase_add_test(t, test_invoke_timeout);
