@@ -56,10 +56,10 @@ PY
 # journal (/proc/fs/jbd2 lists the journaled devices)
 fs_kind() {
 	local t src dev
-	t=$(findmnt -no FSTYPE -T "$1" 2>/dev/null) || t=""
+	t=$(findmnt -no FSTYPE -T "$1" 2>/dev/null | head -1) || t=""
 	[ -n "$t" ] || { stat -f -c %T "$1"; return; }
 	if [ "$t" = ext4 ]; then
-		src=$(findmnt -no SOURCE -T "$1" 2>/dev/null)
+		src=$(findmnt -no SOURCE -T "$1" 2>/dev/null | head -1)
 		dev=${src##*/}
 		if [ -n "$dev" ] && compgen -G "/proc/fs/jbd2/$dev-*" >/dev/null; then
 			t="ext4 with a journal"
