@@ -289,9 +289,9 @@ static int path_into(char *buf, const char *dir, const char *name)
 	return 0;
 }
 
-/* Nothing here allocates memory but on failure: in a child of the zygote
- * an allocation reuses the zygote's free memory, and each page written
- * there is copied (an opendir() alone merged the free chunks of the whole
+/* Nothing here allocates memory but on failure: the zygote calls it
+ * before each fork, and what it changes in its heap each child copies as
+ * it writes there (an opendir() alone merged the free chunks of the whole
  * heap). */
 int local_scratch_make(const char *dir, const char *task_root, char **failed)
 {

@@ -292,8 +292,8 @@ void local_deployed_clear(local_deployed *d);
 char *local_scratch_acquire(local_provider *p, const char *name, int *deferred, char **take);
 /* Make the scratch directory dir (as local_scratch_acquire would) linked
  * to the entries of task_root: 0, or -1 with errno and what failed in
- * *failed (malloc'd; NULL when memory ran out).  For the zygote's
- * children: no provider state. */
+ * *failed (malloc'd; NULL when memory ran out).  For the zygote: no
+ * provider state. */
 int local_scratch_make(const char *dir, const char *task_root, char **failed);
 /* Rename dir out of the way of a new invocation of the same name while its
  * process dies (takes dir, returns its new path). */
