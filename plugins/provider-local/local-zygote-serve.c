@@ -232,6 +232,45 @@ static int signals_all_default(void)
 	return 1;
 }
 
+/* Before the fork of request h (its strings strs): its scratch directory
+ * and TMPDIR link (ZYG_*), and in *kid what the zygote must do once the
+ * child is gone.  A failure: *setup_errno and *failed (what, malloc'd or
+ * NULL), for the child to report.  Returns the number of strings before the
+ * ones of the flags (the test id, the directory and the environment). */
+static uint32_t kid_prepare(const struct zyg_request *h, char **strs, struct zchild *kid,
+                            int *setup_errno, char **failed)
+{
+	uint32_t nenv = h->nstrings;
+	const char *link = (h->flags & ZYG_LINK_TMPDIR) ? strs[--nenv] : NULL;
+	const char *take = (h->flags & ZYG_TAKE_SCRATCH) ? strs[--nenv] : NULL;
+	const char *task_root = h->flags ? strs[--nenv] : NULL;
+	struct stat st;
+	int set_up = h->flags && scratch_setup(strs[1], take, (h->flags & ZYG_MAKE_SCRATCH) != 0,
+	                                       task_root, &st, setup_errno, failed) == 0;
+	if (set_up && link) {
+		char target[PATH_MAX];
+		int tn = snprintf(target, sizeof target, "%s/.hypertest/tmp", strs[1]);
+		if (tn < 0 || (size_t)tn >= sizeof target)
+			errno = ENAMETOOLONG;
+		else if (symlink(target, link) == 0 && !(kid->link = local_strdup(link)))
+			unlink(link);
+		if (!kid->link) {
+			*setup_errno = errno ? errno : ENOMEM;
+			*failed = local_strdup(link);
+			set_up = 0;
+		}
+	}
+	if (set_up && (h->flags & ZYG_CLEAN_SCRATCH) && (kid->dir = local_strdup(strs[1])) &&
+	    (kid->task_root = local_strdup(task_root))) {
+		kid->dev = st.st_dev;
+		kid->ino = st.st_ino;
+	} else {
+		free(kid->dir);
+		kid->dir = NULL; /* the orchestrator cleans it */
+	}
+	return nenv;
+}
+
 /* One message on the socket: 1 served, 0 end of file, -1 broken. */
 static int one_request(struct zygote *z)
 {
@@ -307,37 +346,10 @@ static int one_request(struct zygote *z)
 	}
 	/* the scratch directory, before the fork: a failure is the child's
 	 * to report (exit status 127 and a line on stderr) */
-	uint32_t nenv = h.nstrings;
-	const char *link = (h.flags & ZYG_LINK_TMPDIR) ? strs[--nenv] : NULL;
-	const char *take = (h.flags & ZYG_TAKE_SCRATCH) ? strs[--nenv] : NULL;
-	const char *task_root = h.flags ? strs[--nenv] : NULL;
+	struct zchild kid = {0, h.token, NULL, NULL, 0, 0, NULL, h.nentries};
 	char *failed = NULL;
 	int setup_errno = 0;
-	struct stat st;
-	int set_up = h.flags && scratch_setup(strs[1], take, (h.flags & ZYG_MAKE_SCRATCH) != 0,
-	                                      task_root, &st, &setup_errno, &failed) == 0;
-	struct zchild kid = {0, h.token, NULL, NULL, 0, 0, NULL, h.nentries};
-	if (set_up && link) {
-		char target[PATH_MAX];
-		int tn = snprintf(target, sizeof target, "%s/.hypertest/tmp", strs[1]);
-		if (tn < 0 || (size_t)tn >= sizeof target)
-			errno = ENAMETOOLONG;
-		else if (symlink(target, link) == 0 && !(kid.link = local_strdup(link)))
-			unlink(link);
-		if (!kid.link) {
-			setup_errno = errno ? errno : ENOMEM;
-			failed = local_strdup(link);
-			set_up = 0;
-		}
-	}
-	if (set_up && (h.flags & ZYG_CLEAN_SCRATCH) && (kid.dir = local_strdup(strs[1])) &&
-	    (kid.task_root = local_strdup(task_root))) {
-		kid.dev = st.st_dev;
-		kid.ino = st.st_ino;
-	} else {
-		free(kid.dir);
-		kid.dir = NULL; /* the orchestrator cleans it */
-	}
+	uint32_t nenv = kid_prepare(&h, strs, &kid, &setup_errno, &failed);
 	fflush(NULL); /* nothing buffered is inherited */
 	pid_t pid = fork();
 	if (pid == 0)
