@@ -34,18 +34,18 @@
  *     zygote only), "" nothing; then, with any flag, the task root, with
  *     TAKE_SCRATCH a pooled directory, with LINK_TMPDIR the TMPDIR link to
  *     make (to the directory's .hypertest/tmp; removed by the zygote once
- *     the child is gone).  MAKE_SCRATCH (the pool had no
- *     directory): the child makes its scratch directory, linked to the
- *     task root's entries; TAKE_SCRATCH: it renames the pooled directory
- *     to it (or makes it, when another orchestrator took that one);
- *     CLEAN_SCRATCH: once the child and its group are gone it cleans the
- *     directory for the pool (local_scratch_clean) and says so in EXITED.
- *     The zygote does each before the fork, and keeps the directory open
- *     for the cleaning, so that a rename by the orchestrator in between
- *     (set aside, local-scratch.c) changes nothing.  The orchestrator's
- *     one thread thus only names directories and renames each back into
- *     the pool: the rest of the file system's work of a test is the
- *     zygote's, a process of its own;
+ *     the child is gone).  Before the fork the zygote, with MAKE_SCRATCH
+ *     (the pool had no directory), makes the scratch directory, linked to
+ *     the task root's entries; with TAKE_SCRATCH it renames the pooled
+ *     directory to it (or makes it, when another orchestrator took that
+ *     one).  With CLEAN_SCRATCH, once the child and its group are gone, it
+ *     cleans the directory for the pool (local_scratch_clean) if the path
+ *     still names the directory it set up (device and inode: the
+ *     orchestrator may have set it aside, and a new invocation of the same
+ *     test made its own), and says so in EXITED.  The orchestrator's one
+ *     thread thus only names directories and renames each back into the
+ *     pool: the rest of the file system's work of a test is the zygote's,
+ *     a process of its own;
  *     SCM_RIGHTS: the child's stdin, stdout and stderr, in that order.
  *   zygote -> orchestrator: struct zyg_reply (magic, type, token, pid, value)
  *     READY    once, when the zygote serves
