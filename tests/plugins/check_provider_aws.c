@@ -391,11 +391,10 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[300];
-	(void)cmd;
 	if (module)
 		dlclose(module);
 	module = NULL;
+	fake_rm_tree(tmpdir); /* the test's own directory, left behind before */
 }
 
 /* Options for the services: extra is more JSON members (may be ""). */
