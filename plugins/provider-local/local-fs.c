@@ -147,11 +147,6 @@ int local_rm_contents_at(int dfd, const char *name)
 	return rm_contents(fd);
 }
 
-int local_rm_contents(const char *path)
-{
-	return local_rm_contents_at(AT_FDCWD, path);
-}
-
 int local_rm_rf_at(int dfd, const char *name)
 {
 	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)

@@ -198,8 +198,8 @@ char *local_abspath(const char *base, const char *path);
 /* 0 or -1 with errno. */
 int local_mkdir_p(const char *path);
 int local_rm_rf(const char *path);
-int local_rm_contents(const char *path); /* empty a directory, keep it */
-/* The same relative to the directory open as dfd (or AT_FDCWD). */
+/* The same relative to the directory open as dfd (or AT_FDCWD); and
+ * emptying a directory, which stays. */
 int local_rm_rf_at(int dfd, const char *name);
 int local_rm_contents_at(int dfd, const char *name);
 /* Each entry of the directory open as dfd but . and .., read with
