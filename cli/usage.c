@@ -136,7 +136,8 @@ static const struct command_help commands[CLI_CMD_COUNT] = {
 	    "plugins", "plugins",
 	    "list the plugins found on the plugin path",
 	    "Searches HYPERTEST_PLUGIN_PATH, the configuration's pluginPath (when a\n"
-	    "configuration exists) and the installed plugin directory, and lists\n"
+	    "configuration exists) and the installed plugin directory (or loads\n"
+	    "just the files HYPERTEST_PLUGIN_MODULES names), and lists\n"
 	    "every plugin: name, kind, ABI version, state and file.\n"
 	    "With --json, prints a JSON array.\n",
 	    1},

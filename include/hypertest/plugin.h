@@ -21,7 +21,8 @@
  * HYPERTEST_CORE_FUNCTION_INIT_ERROR, a key of HYPERTEST_UP_CORE_STR; 1.3
  * added operation 52, HYPERTEST_PROVIDER_OBJECT_LIST, upcall 21,
  * HYPERTEST_UP_INVOCATION_USAGE, operations 53-56, provisioning, upcall
- * 22, HYPERTEST_UP_CANCELLED, and operation 57, HYPERTEST_PROVIDER_INVOKE_END),
+ * 22, HYPERTEST_UP_CANCELLED, operation 57, HYPERTEST_PROVIDER_INVOKE_END,
+ * and the keys 11-13 of HYPERTEST_UP_CORE_STR),
  * and
  * a core copes with a plugin that lacks an operation added later (it reports
  * HYPERTEST_ERR_UNSUPPORTED where the operation is required).
@@ -112,7 +113,14 @@ enum hypertest_core_str {
 	 * ("" when it names none), whatever the configuration was read from (a
 	 * provider need not read the file again, which may not be JSON) */
 	HYPERTEST_CORE_CONCURRENCY = 11,
-	HYPERTEST_CORE_PLATFORM = 12
+	HYPERTEST_CORE_PLATFORM = 12,
+	/* since ABI 1.3: the module files of the configured provider and
+	 * runner plugins, ':'-separated, the provider's first (one file when
+	 * both come from the same module; "" unless both are loaded).  A
+	 * provider that starts the function program on this machine passes it
+	 * as HYPERTEST_PLUGIN_MODULES, so that the function loads those
+	 * modules alone rather than every module of the plugin path */
+	HYPERTEST_CORE_FUNCTION_MODULES = 13
 };
 
 /* ---- upcalls: what the core offers --------------------------------------- */

@@ -106,6 +106,7 @@ struct hypertest {
 	char *junit_output;  /* JUnit XML written after each run, or NULL */
 	char *function_init_error; /* why the function side cannot run tests, or NULL */
 	char concurrency_text[24]; /* HYPERTEST_CORE_CONCURRENCY's answer */
+	char *function_modules;    /* HYPERTEST_CORE_FUNCTION_MODULES's answer */
 	const ht_ops *ops; /* installed by commands/, NULL until a command runs */
 	/* Function side, while the provider stores a test's artifacts: what it
 	 * logs as a warning or an error (an artifact not stored) is collected
@@ -214,6 +215,7 @@ int ht_plugin_find(hypertest *h, int kind, const char *name, ht_plugin **out);
 ht_plugin *ht_plugin_lookup(hypertest *h, int kind, const char *name);
 hypertest_fn ht_op(const ht_plugin *p, int id);
 /* Close the modules of every plugin but keep[0..n) (NULLs allowed). */
+const char *ht_function_modules(hypertest *h);
 void ht_plugins_release_unused(ht_plugin_registry *reg, const ht_plugin *const *keep, size_t n);
 /* Create an instance of the configured plugin of a section ("testRunner",
  * "cloudProvider"). */

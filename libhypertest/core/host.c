@@ -288,6 +288,7 @@ static const char *up_core_str(hypertest_core *core, int what)
 		snprintf(h->concurrency_text, sizeof h->concurrency_text, "%ld",
 		         ht_config_concurrency(h->cfg));
 		return h->concurrency_text;
+	case HYPERTEST_CORE_FUNCTION_MODULES: return ht_function_modules(h);
 	case HYPERTEST_CORE_PLATFORM: {
 		const char *s = ht_config_str(h->cfg, "platform");
 		return s ? s : "";

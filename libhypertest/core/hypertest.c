@@ -90,6 +90,7 @@ void hypertest_free(hypertest *h)
 	free(h->function_program);
 	free(h->state_dir);
 	free(h->function_init_error);
+	free(h->function_modules);
 	free(h->deploy_output);
 	free(h->junit_output);
 	json_decref(h->invoke_opts);

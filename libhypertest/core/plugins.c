@@ -1,7 +1,8 @@
 /*
  * plugins.c - plugin discovery and loading.  Modules are found on the
  * plugin path (HYPERTEST_PLUGIN_PATH, the configuration's pluginPath, the
- * installed plugin directory), opened with libltdl, their descriptor checked
+ * installed plugin directory; or just the files HYPERTEST_PLUGIN_MODULES
+ * names), opened with libltdl, their descriptor checked
  * before any of their code runs, then initialised; they register plugins by
  * name.  The first plugin of a kind and name on the path wins.
  */
@@ -347,9 +348,16 @@ static void append_dirs(ht_buf *path, const char *list, const char *base)
 	}
 }
 
+/* HYPERTEST_PLUGIN_MODULES, when set, names the module files to load, and
+ * no directory is searched: a provider that starts the function program
+ * on this machine passes HYPERTEST_CORE_FUNCTION_MODULES there, so that
+ * the function loads its own two modules alone (a module that is loaded
+ * once keeps the libraries it pulls in that cannot be unloaded, and every
+ * fork of a fork server copies their mappings). */
 int ht_plugins_scan(hypertest *h)
 {
 	ht_buf path = HT_BUF_INIT;
+	const char *only = getenv("HYPERTEST_PLUGIN_MODULES");
 	char *extra = ht_config_loaded(h->cfg) ? ht_config_plugin_path(h->cfg, h->project_dir) : NULL;
 	const char *p;
 
@@ -359,9 +367,16 @@ int ht_plugins_scan(hypertest *h)
 		return HYPERTEST_OK;
 	}
 	ht_registry_free(&h->reg);
-	append_dirs(&path, getenv("HYPERTEST_PLUGIN_PATH"), h->project_dir);
-	append_dirs(&path, extra, h->project_dir);
-	append_dirs(&path, HT_PLUGINDIR, NULL);
+	free(h->function_modules);
+	h->function_modules = NULL;
+	if (only && *only) {
+		append_dirs(&path, only, h->project_dir);
+	} else {
+		only = NULL;
+		append_dirs(&path, getenv("HYPERTEST_PLUGIN_PATH"), h->project_dir);
+		append_dirs(&path, extra, h->project_dir);
+		append_dirs(&path, HT_PLUGINDIR, NULL);
+	}
 	if (!path.data && ht_buf_puts(&path, "") != HYPERTEST_OK) {
 		free(extra);
 		return ht_fail(h, HYPERTEST_ERR_NOMEM, "out of memory");
@@ -370,7 +385,9 @@ int ht_plugins_scan(hypertest *h)
 	for (p = h->reg.search_path; p && *p;) {
 		const char *end = strchr(p, ':');
 		char *dir = ht_asprintf("%.*s", (int)(end ? (size_t)(end - p) : strlen(p)), p);
-		if (dir)
+		if (dir && only)
+			load_module(h, &h->reg, dir);
+		else if (dir)
 			scan_dir(h, &h->reg, dir);
 		free(dir);
 		p = end ? end + 1 : NULL;
@@ -379,6 +396,28 @@ int ht_plugins_scan(hypertest *h)
 	h->scanned_extra = extra;
 	h->scanned = 1;
 	return HYPERTEST_OK;
+}
+
+/* HYPERTEST_CORE_FUNCTION_MODULES: the files of the configured provider's
+ * and runner's modules, "" unless both are loaded. */
+const char *ht_function_modules(hypertest *h)
+{
+	const ht_plugin *prov, *run;
+
+	if (h->function_modules)
+		return h->function_modules;
+	if (!ht_config_loaded(h->cfg) || ht_plugins_scan(h) != HYPERTEST_OK)
+		return "";
+	prov = ht_plugin_lookup(h, HYPERTEST_KIND_PROVIDER,
+	                        ht_config_plugin_name(h->cfg, "cloudProvider"));
+	run = ht_plugin_lookup(h, HYPERTEST_KIND_RUNNER, ht_config_plugin_name(h->cfg, "testRunner"));
+	if (!prov || !run)
+		return "";
+	if (prov->module == run->module)
+		h->function_modules = ht_strdup(prov->path);
+	else
+		h->function_modules = ht_asprintf("%s:%s", prov->path, run->path);
+	return h->function_modules ? h->function_modules : "";
 }
 
 int hypertest_plugins_scan(hypertest *h)

@@ -363,12 +363,20 @@ pid_t local_start_function(local_provider *p, const char *program, const char *s
 	char *home = priv ? htp_path_join(priv, "home") : NULL;
 	const char *plugin_path = p->up.core_str ? p->up.core_str(p->core, HYPERTEST_CORE_PLUGIN_PATH)
 	                                         : NULL;
-	const char *names[] = {"HYPERTEST_FUNCTION_CONFIG", "HYPERTEST_PLUGIN_PATH",
-	                       "HYPERTEST_LOCAL_BUCKET", "HOME", "TMPDIR", "PWD"};
+	const char *modules = local_function_modules(p);
+	const char *names[] = {"HYPERTEST_FUNCTION_CONFIG",
+	                       "HYPERTEST_PLUGIN_PATH",
+	                       "HYPERTEST_LOCAL_BUCKET",
+	                       "HOME",
+	                       "TMPDIR",
+	                       "PWD",
+	                       "HYPERTEST_PLUGIN_MODULES"};
 	const char *values[] = {p->dep.config, plugin_path && *plugin_path ? plugin_path : NULL,
-	                        p->bucket_dir, home, tmpdir, scratch};
+	                        p->bucket_dir, home,
+	                        tmpdir,        scratch,
+	                        modules};
 	size_t owned = 0;
-	char **envp = home ? local_env_build(names, values, 6, &owned) : NULL;
+	char **envp = home ? local_env_build(names, values, 7, &owned) : NULL;
 	pid_t pid = -1;
 	if (!envp) {
 		local_fail(p, HYPERTEST_ERR_NOMEM, "out of memory");
@@ -393,6 +401,18 @@ out:
 	free(priv);
 	free(home);
 	return pid;
+}
+
+/* The files of the modules of our plugin and the runner (the core's
+ * HYPERTEST_CORE_FUNCTION_MODULES), for the function program's
+ * HYPERTEST_PLUGIN_MODULES: it loads those alone.  NULL when the core does
+ * not say (an older core, or a plugin not loaded): the function then
+ * searches the plugin path. */
+const char *local_function_modules(local_provider *p)
+{
+	const char *m =
+	    p->up.core_str ? p->up.core_str(p->core, HYPERTEST_CORE_FUNCTION_MODULES) : NULL;
+	return m && *m ? m : NULL;
 }
 
 /* Is env entry e (NAME=VALUE) one of the names given a value? */

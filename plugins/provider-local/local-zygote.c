@@ -363,12 +363,22 @@ static int zygote_spawn(local_provider *p, struct zyg_fds *f, char **error)
 	                                         : NULL;
 	/* LD_BIND_NOW: every symbol is resolved once, in the zygote, rather
 	 * than in each child (each resolution there would copy a page). */
-	const char *names[] = {"HYPERTEST_FUNCTION_CONFIG", "HYPERTEST_PLUGIN_PATH",
-	                       "HYPERTEST_LOCAL_BUCKET", LOCAL_ZYGOTE_ENV, "PWD", "LD_BIND_NOW"};
-	const char *values[] = {p->dep.config, plugin_path && *plugin_path ? plugin_path : NULL,
-	                        p->bucket_dir, "3", p->dep.task_root, "1"};
+	const char *names[] = {"HYPERTEST_FUNCTION_CONFIG",
+	                       "HYPERTEST_PLUGIN_PATH",
+	                       "HYPERTEST_LOCAL_BUCKET",
+	                       LOCAL_ZYGOTE_ENV,
+	                       "PWD",
+	                       "LD_BIND_NOW",
+	                       "HYPERTEST_PLUGIN_MODULES"};
+	const char *values[] = {p->dep.config,
+	                        plugin_path && *plugin_path ? plugin_path : NULL,
+	                        p->bucket_dir,
+	                        "3",
+	                        p->dep.task_root,
+	                        "1",
+	                        local_function_modules(p)};
 	size_t owned = 0;
-	char **envp = local_env_build(names, values, 6, &owned);
+	char **envp = local_env_build(names, values, 7, &owned);
 	if (!envp) {
 		*error = strdup("out of memory");
 		return -1;

@@ -342,6 +342,9 @@ void local_pipes_close(int pipes[3][2]); /* what is still open; sets -1 */
  * ends of pipes on success.  Returns the pid, or -1 with the error set. */
 pid_t local_start_function(local_provider *p, const char *program, const char *scratch,
                            const char *tmpdir, int pipes[3][2]);
+/* The core's HYPERTEST_CORE_FUNCTION_MODULES, or NULL: the function
+ * program's HYPERTEST_PLUGIN_MODULES. */
+const char *local_function_modules(local_provider *p);
 /* environ with NAME=VALUE pairs set (names, values: n each; a NULL value
  * leaves the variable as it is).  The first *owned strings are allocated,
  * the others are environ's own. */

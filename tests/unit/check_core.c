@@ -253,6 +253,88 @@ START_TEST(test_plugin_shadowing)
 }
 END_TEST
 
+/* HYPERTEST_PLUGIN_MODULES: those files alone are loaded, no directory
+ * searched (not even the installed one); a file that cannot be loaded is a
+ * failed entry naming it. */
+START_TEST(test_plugin_modules_env)
+{
+	static const char *const two[] = {"fixture-good", "fixture-old-minor", NULL};
+	char *plugins = plugin_dir(two);
+	char only[4096];
+	hypertest *h = hypertest_new();
+	size_t i, oldminor = 0, missing = 0;
+
+	snprintf(only, sizeof only, "%s/fixture-old-minor.so:%s/absent.so", plugins, plugins);
+	setenv("HYPERTEST_PLUGIN_PATH", plugins, 1);
+	setenv("HYPERTEST_PLUGIN_MODULES", only, 1);
+	ck_assert_int_eq(hypertest_plugins_scan(h), HYPERTEST_OK);
+	ck_assert_str_eq(hypertest_plugin_search_path(h), only);
+	for (i = 0; i < hypertest_plugin_count(h); i++) {
+		const char *path = hypertest_plugin_str(h, i, HYPERTEST_PLUGIN_PATH);
+		const char *state = hypertest_plugin_str(h, i, HYPERTEST_PLUGIN_STATE);
+		if (strstr(path, "fixture-old-minor.so")) {
+			ck_assert_str_eq(state, "loaded");
+			oldminor++;
+		} else {
+			ck_assert_msg(strstr(path, "absent.so") != NULL, "loaded %s", path);
+			ck_assert_str_eq(state, "failed");
+			ck_assert_ptr_nonnull(
+			    strstr(hypertest_plugin_str(h, i, HYPERTEST_PLUGIN_ERROR), "cannot load module"));
+			missing++;
+		}
+	}
+	ck_assert_int_eq(oldminor, 1);
+	ck_assert_int_eq(missing, 1);
+	unsetenv("HYPERTEST_PLUGIN_MODULES");
+	hypertest_free(h);
+	rm_rf(plugins);
+	free(plugins);
+}
+END_TEST
+
+/* HYPERTEST_CORE_FUNCTION_MODULES: the provider's module, then the
+ * runner's; one file when both are in one module. */
+START_TEST(test_function_modules_key)
+{
+	static const char *const two[] = {"fixture-good", "fixture-old-minor", NULL};
+	char *plugins = plugin_dir(two);
+	char *project = make_project(1, NULL);
+	char out[4096], cfg[4096], want[4096], *got;
+	hypertest_run *run = NULL;
+	hypertest *h;
+
+	snprintf(out, sizeof out, "%s/modules.txt", project);
+	setenv("HT_FIXTURE_MODULES_OUT", out, 1);
+	h = open_project(project, plugins, NULL);
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	/* the provider is created first: not deployed, the run fails after */
+	(void)hypertest_invoke(h, &run);
+	hypertest_run_free(run);
+	run = NULL;
+	got = read_text(out);
+	snprintf(want, sizeof want, "%s/fixture-good.so", plugins);
+	ck_assert_str_eq(got ? got : "(none)", want);
+	free(got);
+	hypertest_free(h);
+	unlink(out);
+
+	snprintf(cfg, sizeof cfg,
+	         "{\"concurrency\": 1, \"testRunner\": {\"plugin\": \"oldminor\"},\n"
+	         " \"cloudProvider\": {\"plugin\": \"fixture\", \"options\": {}}}\n");
+	write_file(project, "hypertest.config.json", cfg);
+	h = open_project(project, plugins, NULL);
+	ck_assert_int_eq(hypertest_config_load_file(h, NULL), HYPERTEST_OK);
+	(void)hypertest_invoke(h, &run);
+	hypertest_run_free(run);
+	got = read_text(out);
+	snprintf(want, sizeof want, "%s/fixture-good.so:%s/fixture-old-minor.so", plugins, plugins);
+	ck_assert_str_eq(got ? got : "(none)", want);
+	free(got);
+	unsetenv("HT_FIXTURE_MODULES_OUT");
+	finish(h, project, plugins);
+}
+END_TEST
+
 START_TEST(test_unknown_plugin_lists_found)
 {
 	char *plugins = plugin_dir(good_only);
@@ -1245,6 +1327,8 @@ static Suite *core_suite(void)
 	TCase *tc = tcase_create("plugins");
 	tcase_add_test(tc, test_plugin_states);
 	tcase_add_test(tc, test_plugin_shadowing);
+	tcase_add_test(tc, test_plugin_modules_env);
+	tcase_add_test(tc, test_function_modules_key);
 	tcase_add_test(tc, test_unknown_plugin_lists_found);
 	tcase_add_test(tc, test_abi_mismatch_named);
 	tcase_add_test(tc, test_unknown_operation_ignored);
