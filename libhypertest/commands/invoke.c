@@ -702,7 +702,7 @@ static void save_and_report(hypertest *h, ht_instance *provider, const hypertest
 	if (ht_history_save(hist, &err) != HYPERTEST_OK)
 		ht_log(h, HYPERTEST_LOG_WARNING, "cannot save test durations: %s", err.msg);
 	if ((html || junit) && run->results_json &&
-	    ht_report_run(h, provider, run->run_id, run->results_json, html, junit) != HYPERTEST_OK)
+	    ht_report_run(h, provider, run->run_id, run, html, junit) != HYPERTEST_OK)
 		ht_log(h, HYPERTEST_LOG_ERROR, "cannot build the report: %s", h->err.msg);
 }
 

@@ -127,6 +127,44 @@ static char *copy_strings(const char *const *in, const char **out[], size_t n)
 	return block;
 }
 
+/* A new test of the model with copies of its id, name, file path, status,
+ * message and stack trace (in[0..5], the last two may be NULL); NULL when
+ * out of memory. */
+static ht_report_test *push_test(ht_report *r, const char *const in[6], ht_err *err)
+{
+	ht_report_test *t;
+	const char **out[6];
+
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		ht_report_test *tests = realloc(r->tests, cap * sizeof *tests);
+		if (!tests) {
+			ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
+			return NULL;
+		}
+		r->tests = tests;
+		r->cap = cap;
+	}
+	t = &r->tests[r->n];
+	memset(t, 0, sizeof *t);
+	out[0] = &t->id;
+	out[1] = &t->name;
+	out[2] = &t->file_path;
+	out[3] = &t->status;
+	out[4] = &t->message;
+	out[5] = &t->stack;
+	if (!(t->strings = copy_strings(in, out, 6))) {
+		ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	r->n++;
+	t->status_code = !strcmp(t->status, "success")   ? HYPERTEST_STATUS_SUCCESS
+	                 : !strcmp(t->status, "skipped") ? HYPERTEST_STATUS_SKIPPED
+	                                                 : HYPERTEST_STATUS_FAILED;
+	r->counts[t->status_code]++;
+	return t;
+}
+
 /* Test i of the model from its entry e of the results (borrowed): what it
  * reads is copied, so the entry can go as soon as it is read. */
 static int add_test(ht_report *r, json_t *e, ht_err *err)
@@ -135,40 +173,18 @@ static int add_test(ht_report *r, json_t *e, ht_err *err)
 	json_t *error = json_object_get(e, "error"), *attempts = json_object_get(e, "attempts"),
 	       *cost = json_object_get(e, "cost");
 	const char *in[6];
-	const char **out[6];
 
 	if (!json_is_object(e))
 		return ht_err_set(err, HYPERTEST_ERR_INVALID,
 		                  "results file: testResults[%zu] is not an object", r->n);
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-		ht_report_test *tests = realloc(r->tests, cap * sizeof *tests);
-		if (!tests)
-			return ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
-		r->tests = tests;
-		r->cap = cap;
-	}
-	t = &r->tests[r->n];
-	memset(t, 0, sizeof *t);
 	in[0] = jstr(e, "testId") ? jstr(e, "testId") : "";
 	in[1] = jstr(e, "name") ? jstr(e, "name") : "unknown";
 	in[2] = jstr(e, "filePath") ? jstr(e, "filePath") : "unknown";
 	in[3] = jstr(e, "status") ? jstr(e, "status") : "failed";
 	in[4] = json_is_object(error) ? jstr(error, "message") : jstr(e, "skipMessage");
 	in[5] = json_is_object(error) ? jstr(error, "stackTrace") : NULL;
-	out[0] = &t->id;
-	out[1] = &t->name;
-	out[2] = &t->file_path;
-	out[3] = &t->status;
-	out[4] = &t->message;
-	out[5] = &t->stack;
-	if (!(t->strings = copy_strings(in, out, 6)))
-		return ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
-	r->n++;
-	t->status_code = !strcmp(t->status, "success")   ? HYPERTEST_STATUS_SUCCESS
-	                 : !strcmp(t->status, "skipped") ? HYPERTEST_STATUS_SKIPPED
-	                                                 : HYPERTEST_STATUS_FAILED;
-	r->counts[t->status_code]++;
+	if (!(t = push_test(r, in, err)))
+		return err->code;
 	t->start_ms = jint(e, "startTime", parse_date(jstr(e, "startDate")));
 	t->end_ms = jint(e, "endTime", parse_date(jstr(e, "endDate")));
 	t->duration = jint(e, "duration", -1);
@@ -292,6 +308,8 @@ static int load_by_test(ht_report *r, const char *s, size_t len)
 	}
 }
 
+static void take_run_members(ht_report *r);
+
 int ht_report_parse(ht_report *r, const char *results, size_t len, ht_err *err)
 {
 	json_error_t jerr;
@@ -312,6 +330,72 @@ int ht_report_parse(ht_report *r, const char *results, size_t len, ht_err *err)
 	if (!json_is_object(r->doc) || !r->run_id || !json_is_array(list))
 		return ht_err_set(err, HYPERTEST_ERR_INVALID,
 		                  "results file: expected an object with 'runId' and 'testResults'");
+	take_run_members(r);
+	for (i = 0; !by_test && i < json_array_size(list); i++) {
+		int rc = add_test(r, json_array_get(list, i), err);
+		if (rc)
+			return rc;
+	}
+	if (!r->tests && !(r->tests = calloc(1, sizeof *r->tests)))
+		return ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	return HYPERTEST_OK;
+}
+
+/* s, when JSON can hold it (valid UTF-8): a string the results file could
+ * not hold is absent there, and so it is from the model. */
+static const char *if_json(const char *s)
+{
+	json_t *v = s ? json_string(s) : NULL;
+	json_decref(v);
+	return v ? s : NULL;
+}
+
+int ht_report_from_run(ht_report *r, const hypertest_run *run, ht_err *err)
+{
+	static const char *const status_names[] = {"success", "failed", "skipped"};
+	size_t i;
+
+	memset(r, 0, sizeof *r);
+	if (!(r->doc = ht_results_doc(run)) || !(r->run_id = jstr(r->doc, "runId")))
+		return ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	take_run_members(r);
+	for (i = 0; i < run->n; i++) {
+		const ht_test_result *rec = &run->tests[i];
+		int failed = rec->status == HYPERTEST_STATUS_FAILED;
+		const char *in[6];
+		ht_report_test *t;
+
+		in[0] = rec->test_id;
+		in[1] = if_json(rec->name ? rec->name : "unknown");
+		in[2] = if_json(rec->file_path ? rec->file_path : "unknown");
+		in[3] = status_names[rec->status];
+		in[4] = failed ? if_json(rec->message ? rec->message : "")
+		        : rec->status == HYPERTEST_STATUS_SKIPPED ? if_json(rec->message)
+		                                                  : NULL;
+		in[5] = failed ? if_json(rec->stack_trace) : NULL;
+		if (!in[1])
+			in[1] = "unknown";
+		if (!in[2])
+			in[2] = "unknown";
+		if (!(t = push_test(r, in, err)))
+			return err->code;
+		t->start_ms = rec->start_ms;
+		t->end_ms = rec->end_ms;
+		t->duration = rec->duration;
+		t->expected = rec->expected_ms >= 0 ? rec->expected_ms : -1;
+		t->flaky = rec->flaky != 0;
+		if (rec->n_attempt_log > 1 && !(t->attempts = ht_results_attempts(rec)))
+			return ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
+		t->cost = run->cost && json_is_object(rec->usage) ? json_incref(rec->usage) : NULL;
+	}
+	if (!r->tests && !(r->tests = calloc(1, sizeof *r->tests)))
+		return ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
+	return HYPERTEST_OK;
+}
+
+/* The run's members of the model, from r->doc. */
+static void take_run_members(ht_report *r)
+{
 	r->start_ms = parse_date(jstr(r->doc, "startDate"));
 	r->end_ms = parse_date(jstr(r->doc, "endDate"));
 	r->concurrency = (long)jint(r->doc, "concurrency", 0);
@@ -324,16 +408,8 @@ int ht_report_parse(ht_report *r, const char *results, size_t len, ht_err *err)
 			r->stopped_message = jstr(stopped, "message") ? jstr(stopped, "message")
 			                                              : "stopped early";
 	}
-	for (i = 0; !by_test && i < json_array_size(list); i++) {
-		int rc = add_test(r, json_array_get(list, i), err);
-		if (rc)
-			return rc;
-	}
-	if (!r->tests && !(r->tests = calloc(1, sizeof *r->tests)))
-		return ht_err_set(err, HYPERTEST_ERR_NOMEM, "out of memory");
 	if (r->concurrency <= 0)
 		r->concurrency = 0;
-	return HYPERTEST_OK;
 }
 
 void ht_report_clear(ht_report *r)
@@ -686,9 +762,10 @@ out:
 	return rc;
 }
 
-int ht_report_run(hypertest *h, ht_instance *provider, const char *run_id, const char *results,
+int ht_report_run(hypertest *h, ht_instance *provider, const char *run_id, const hypertest_run *run,
                   int html, const char *junit_path)
 {
+	const char *results = NULL;
 	int has_list = HT_OP(provider, HYPERTEST_PROVIDER_OBJECT_LIST) != NULL;
 	struct hypertest_params objs = {NULL, 0, 0, 1};
 	hypertest_buffer buf;
@@ -709,13 +786,14 @@ int ht_report_run(hypertest *h, ht_instance *provider, const char *run_id, const
 		             "run id '%s': expected letters, digits, '-' and '_'", id);
 		goto out;
 	}
-	if (!results) {
+	if (!run) {
 		if ((rc = fetch_results(h, provider, id, &buf)) != HYPERTEST_OK)
 			goto out;
 		results = buf.buf.data ? buf.buf.data : "";
 	}
 	ht_err_clear(&err);
-	if ((rc = ht_report_parse(&r, results, strlen(results), &err)) != HYPERTEST_OK) {
+	if ((rc = run ? ht_report_from_run(&r, run, &err)
+	              : ht_report_parse(&r, results, strlen(results), &err)) != HYPERTEST_OK) {
 		rc = ht_fail(h, rc, "run %s: %s", id, err.msg);
 		goto out;
 	}

@@ -49,6 +49,9 @@ typedef struct ht_report {
 /* Build the model from results JSON text (no bucket access); tests keep
  * the results file's order. */
 int ht_report_parse(ht_report *r, const char *results, size_t len, ht_err *err);
+/* The same model from a finished run's records (what ht_report_parse of
+ * ht_results_json(run) gives), without writing and reading the text. */
+int ht_report_from_run(ht_report *r, const hypertest_run *run, ht_err *err);
 void ht_report_clear(ht_report *r);
 
 /* The HTML page (malloc'd NUL-terminated), or NULL when out of memory. */
@@ -62,10 +65,10 @@ int ht_report_junit(const ht_report *r, const char *path, ht_err *err);
 char *ht_xml_text(const char *s, size_t len);
 
 /* Build the report of run_id (NULL: the one in the local results file)
- * with the provider; results (may be NULL: fetched from the bucket) is
- * the run's results JSON.  html: write index.html; junit_path: also write
- * JUnit XML there (NULL: not). */
-int ht_report_run(hypertest *h, ht_instance *provider, const char *run_id, const char *results,
-                  int html, const char *junit_path);
+ * with the provider; run (may be NULL: its results are fetched from the
+ * bucket) is the finished run of that id.  html: write index.html;
+ * junit_path: also write JUnit XML there (NULL: not). */
+int ht_report_run(hypertest *h, ht_instance *provider, const char *run_id,
+                  const hypertest_run *run, int html, const char *junit_path);
 
 #endif /* HT_REPORT_H */

@@ -29,7 +29,7 @@ static json_t *error_object(const char *message, const char *stack_trace)
 	return error;
 }
 
-static json_t *attempts_array(const ht_test_result *t)
+json_t *ht_results_attempts(const ht_test_result *t)
 {
 	json_t *list = json_array();
 	char date[32];
@@ -108,14 +108,14 @@ static json_t *entry_object(const hypertest_run *run, const ht_test_result *t)
 		json_object_set_new(e, "flaky", json_true());
 	if (t->status == HYPERTEST_STATUS_SKIPPED && t->message)
 		json_object_set_new(e, "message", json_string(t->message));
-	json_object_set_new(e, "attempts", attempts_array(t));
+	json_object_set_new(e, "attempts", ht_results_attempts(t));
 	if (run->cost && t->usage)
 		json_object_set(e, "cost", t->usage);
 	return e;
 }
 
 /* The run's members, with "testResults" an empty array. */
-static json_t *run_object(const hypertest_run *run)
+json_t *ht_results_doc(const hypertest_run *run)
 {
 	json_t *doc = json_object(), *counts = json_object();
 	size_t count[3] = {0, 0, 0}, i;
@@ -194,7 +194,7 @@ static int put_entries(ht_buf *b, const hypertest_run *run)
 char *ht_results_json(const hypertest_run *run)
 {
 	static const char slot[] = "\n  \"testResults\": [";
-	json_t *doc = run_object(run);
+	json_t *doc = ht_results_doc(run);
 	char *head = doc ? json_dumps(doc, DUMP_FLAGS) : NULL;
 	/* the first such line is the member's: the ones before it are the run
 	 * id, dates and counts, whose strings hold no line break */

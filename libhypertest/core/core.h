@@ -313,6 +313,10 @@ struct hypertest_run {
  * "warnings", "flaky", "message" (a test not run), "attempts", "cost"; per
  * run "concurrency", "tests.flaky" (with retries), "stopped", "cost". */
 char *ht_results_json(const hypertest_run *run);
+/* Of that document: the run's members with "testResults" empty, and a
+ * test's "attempts" array (NULL when out of memory). */
+json_t *ht_results_doc(const hypertest_run *run);
+json_t *ht_results_attempts(const ht_test_result *t);
 
 /* ---- loop.c: retries, selection, stopping early --------------------------------- */
 

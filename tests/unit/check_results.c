@@ -429,25 +429,68 @@ static char *read_all(const char *path)
 	return text;
 }
 
-/* The HTML page and the JUnit XML of results text. */
-static void report_of(const char *results, char **html, char **junit)
+/* The HTML page and the JUnit XML of a model, which goes. */
+static void pages_of(ht_report *r, char **html, char **junit)
 {
 	char path[] = "/tmp/ht-results-junit-XXXXXX";
-	ht_report r;
 	ht_err err;
 	int fd = mkstemp(path);
 
 	ck_assert_int_ge(fd, 0);
 	close(fd);
 	ht_err_clear(&err);
-	ck_assert_msg(ht_report_parse(&r, results, strlen(results), &err) == HYPERTEST_OK, "%s",
-	              err.msg);
-	*html = ht_report_html(&r);
+	*html = ht_report_html(r);
 	ck_assert_ptr_nonnull(*html);
-	ck_assert_msg(ht_report_junit(&r, path, &err) == HYPERTEST_OK, "%s", err.msg);
+	ck_assert_msg(ht_report_junit(r, path, &err) == HYPERTEST_OK, "%s", err.msg);
 	*junit = read_all(path);
 	unlink(path);
-	ht_report_clear(&r);
+	ht_report_clear(r);
+}
+
+/* The HTML page and the JUnit XML of results text. */
+static void report_of(const char *results, char **html, char **junit)
+{
+	ht_report r;
+	ht_err err;
+
+	ht_err_clear(&err);
+	ck_assert_msg(ht_report_parse(&r, results, strlen(results), &err) == HYPERTEST_OK, "%s",
+	              err.msg);
+	pages_of(&r, html, junit);
+}
+
+/* got is want, byte for byte; on a difference, where it starts. */
+static void assert_same_text(const char *what, const char *want, const char *got)
+{
+	size_t k = 0;
+
+	while (want[k] && want[k] == got[k])
+		k++;
+	ck_assert_msg(!want[k] && !got[k],
+	              "the %s differs at byte %zu:\nwant: ...%.200s\ngot:  ...%.200s", what, k,
+	              want + (k > 60 ? k - 60 : 0), got + (k > 60 ? k - 60 : 0));
+}
+
+/* The report that hypertest invoke builds from the run's records is the
+ * one its results file gives (hypertest report). */
+static void assert_same_report(const ref_run *rr)
+{
+	char *text = ht_results_json(&rr->run), *html, *junit, *want_html, *want_junit;
+	ht_report r;
+	ht_err err;
+
+	ck_assert_ptr_nonnull(text);
+	report_of(text, &want_html, &want_junit);
+	ht_err_clear(&err);
+	ck_assert_msg(ht_report_from_run(&r, &rr->run, &err) == HYPERTEST_OK, "%s", err.msg);
+	pages_of(&r, &html, &junit);
+	assert_same_text("HTML", want_html, html);
+	assert_same_text("JUnit XML", want_junit, junit);
+	free(text);
+	free(html);
+	free(junit);
+	free(want_html);
+	free(want_junit);
 }
 
 /* A results file the one-at-a-time reading gives up on (a second
@@ -512,6 +555,56 @@ START_TEST(test_report_by_test)
 }
 END_TEST
 
+START_TEST(test_report_from_run)
+{
+	ref_run rr;
+	ht_report r;
+	ht_err err;
+	size_t i;
+
+	/* every kind of test, with retries, a stop and cost */
+	init_run(&rr, 7);
+	fill_run(&rr);
+	rr.run.concurrency = 4;
+	rr.run.retries = 2;
+	rr.run.stopped_after = 1;
+	rr.run.cost = ctx("{\"invocations\": 9, \"billedMs\": 1000.0, \"gbSeconds\": 0.9765625, "
+	                  "\"pricePerGBSecond\": 1.66667e-05, \"dollars\": 1.8076e-05}");
+	assert_same_report(&rr);
+	ht_err_clear(&err);
+	ck_assert_int_eq(ht_report_from_run(&r, &rr.run, &err), HYPERTEST_OK);
+	ck_assert_ptr_null(r.tests[4].message); /* not UTF-8: not in the file either */
+	ck_assert_ptr_null(r.tests[4].stack);
+	ck_assert_str_eq(r.tests[6].message, ""); /* failed without one */
+	ck_assert_ptr_null(r.tests[0].message);
+	ck_assert_uint_eq(json_array_size(r.tests[1].attempts), 3);
+	ck_assert_ptr_nonnull(r.tests[1].cost);
+	ck_assert_str_eq(r.run_id, rr.run.run_id);
+	ht_report_clear(&r);
+	/* without cost: no test's cost either */
+	json_decref(rr.run.cost);
+	rr.run.cost = NULL;
+	assert_same_report(&rr);
+	ck_assert_int_eq(ht_report_from_run(&r, &rr.run, &err), HYPERTEST_OK);
+	for (i = 0; i < r.n; i++)
+		ck_assert_ptr_null(r.tests[i].cost);
+	ht_report_clear(&r);
+	free_run(&rr);
+	/* no tests; tests never started */
+	init_run(&rr, 0);
+	assert_same_report(&rr);
+	free_run(&rr);
+	init_run(&rr, 3);
+	for (i = 0; i < 3; i++) {
+		rr.run.tests[i].context = ctx("{\"id\": \"x\"}");
+		ht_result_fail(&rr.run.tests[i], "cancelled before it started");
+		rr.run.tests[i].start_ms = rr.run.tests[i].end_ms = 1700000000500;
+	}
+	assert_same_report(&rr);
+	free_run(&rr);
+}
+END_TEST
+
 /* What is wrong with a file is said as before: where, or which test. */
 START_TEST(test_report_errors)
 {
@@ -546,6 +639,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_no_tests);
 	tcase_add_test(tc, test_not_started);
 	tcase_add_test(tc, test_report_by_test);
+	tcase_add_test(tc, test_report_from_run);
 	tcase_add_test(tc, test_report_errors);
 	suite_add_tcase(s, tc);
 	return s;
