@@ -33,7 +33,9 @@ typedef struct aws_hhost {
 	struct aws_hhost *next;
 } aws_hhost;
 
-enum { HC_CONNECTING, HC_HANDSHAKE, HC_SENDING, HC_RECEIVING, HC_IDLE, HC_H2 };
+/* (HC_CONNECTOR: not a connection, the entry of http-connector.c's eventfd
+ * in the epoll set) */
+enum { HC_CONNECTING, HC_HANDSHAKE, HC_SENDING, HC_RECEIVING, HC_IDLE, HC_H2, HC_CONNECTOR };
 
 /* Whether a host speaks HTTP/2: not asked (HTTP/1.1), not known yet (its
  * first connection's ALPN tells), yes (ALPN said "h2", or prior knowledge
@@ -129,6 +131,7 @@ struct aws_hconn {
 	aws_hconn *dnext;
 	aws_hconn *hnext, *hprev;    /* its host's HTTP/2 connections */
 	int in_h2list;
+	struct hcon_job *job;        /* its socket being opened by http-connector.c */
 };
 
 /* Results of the steps below. */

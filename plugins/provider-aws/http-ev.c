@@ -16,7 +16,10 @@
  *
  * Everything runs in the thread that drives the client (multi_wait), so
  * nothing here locks; finished attempts are queued for http-multi.c to
- * collect once the event is handled.
+ * collect once the event is handled.  In a burst of new connections their
+ * sockets are opened by http-connector.c's thread, which hands them back
+ * through an event of this epoll set (aws_hev_connect_done). Hosts and
+ * the request text are http-ev-host.c's.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -29,6 +32,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "http-ev.h"
 
@@ -135,141 +139,15 @@ static void idle_remove(aws_hconn *c)
 	host->nidle--;
 }
 
-/* ---- hosts and URLs ----------------------------------------------------------------------- */
-
-/* scheme://host[:port]/path?query: the host entry and the request target */
-int aws_hev_host_of(aws_http *h, const char *url, aws_hhost **hostp, const char **target)
-{
-	aws_hev *ev = h->ev;
-	const char *p, *hs, *he, *ps = NULL;
-	int https, port;
-	char name[256];
-	aws_hhost *host;
-	if (strncasecmp(url, "https://", 8) == 0)
-		https = 1, p = url + 8;
-	else if (strncasecmp(url, "http://", 7) == 0)
-		https = 0, p = url + 7;
-	else
-		return -1;
-	hs = p;
-	if (*p == '[') {
-		he = strchr(p, ']');
-		if (!he)
-			return -1;
-		hs = p + 1;
-		p = he + 1;
-	} else {
-		p += strcspn(p, ":/?#");
-		he = p;
-	}
-	if (*p == ':')
-		ps = ++p, p += strspn(p, "0123456789");
-	if (*p && *p != '/' && *p != '?')
-		return -1;
-	port = ps && p > ps ? atoi(ps) : https ? 443 : 80;
-	if (he == hs || (size_t)(he - hs) >= sizeof name || port <= 0 || port > 65535)
-		return -1;
-	for (size_t i = 0; i < (size_t)(he - hs); i++)
-		name[i] = (char)tolower((unsigned char)hs[i]);
-	name[he - hs] = '\0';
-	*target = p;
-	for (host = ev->hosts; host; host = host->next)
-		if (host->port == port && host->https == https && strcmp(host->name, name) == 0) {
-			*hostp = host;
-			return 0;
-		}
-	if (!(host = calloc(1, sizeof *host)))
-		return -2;
-	host->name = strdup(name);
-	host->port = port;
-	host->https = https;
-	if (!host->name || asprintf(&host->key, "%s:%d", name, port) < 0) {
-		host->key = NULL;
-		free(host->name);
-		free(host);
-		return -2;
-	}
-	{
-		unsigned char buf[sizeof(struct in6_addr)];
-		host->is_ip = inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
-	}
-	/* HTTP/2 asked for: over https the first connection's ALPN tells,
-	 * over http it is spoken from the first byte (prior knowledge) but
-	 * when only ALPN may choose it */
-	host->h2 = h->cfg.http2 == AWS_HTTP2_OFF ? H2_NO
-	           : https                       ? H2_UNKNOWN
-	           : h->cfg.http2 == AWS_HTTP2_ON ? H2_YES
-	                                         : H2_NO;
-	host->h2_hint = AWS_H2_FIRST_STREAMS;
-	host->next = ev->hosts;
-	ev->hosts = host;
-	*hostp = host;
-	return 0;
-}
-
-/* getaddrinfo once per host; 0 or its error */
-static int resolve(aws_hhost *host)
-{
-	struct addrinfo hints;
-	char port[16];
-	if (host->ai)
-		return 0;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM; /* every family: the ones that fail are passed over */
-	snprintf(port, sizeof port, "%d", host->port);
-	return getaddrinfo(host->name, port, &hints, &host->ai);
-}
-
-int aws_hev_build(aws_http *h, transfer *t, const struct curl_slist *headers, const char *method,
-                  const char *url, const void *body, size_t body_len, char **err)
-{
-	const char *target;
-	const struct curl_slist *l;
-	int rc, has_ua = 0, has_accept = 0;
-	htp_buf *b = &t->reqbuf;
-	if (!h->ev && aws_hev_init(h) < 0)
-		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
-	if ((rc = aws_hev_host_of(h, url, &t->hhost, &target)) != 0)
-		return rc == -2 ? aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory")
-		                : aws_fail(err, HYPERTEST_ERR_INVALID, "\"%s\" is not an http(s) URL", url);
-	b->len = 0;
-	t->sent = 0;
-	rc = htp_buf_addf(b, "%s %s%.*s HTTP/1.1\r\n", method, *target == '/' ? "" : "/",
-	                  (int)strcspn(target, "#"), target);
-	for (l = headers; rc == 0 && l; l = l->next) {
-		const char *colon = strchr(l->data, ':');
-		/* "Name:" with nothing after: a header libcurl would not send */
-		if (colon && colon[1] == '\0')
-			continue;
-		has_ua |= strncasecmp(l->data, "user-agent:", 11) == 0;
-		has_accept |= strncasecmp(l->data, "accept:", 7) == 0;
-		rc = htp_buf_addf(b, "%s\r\n", l->data);
-	}
-	if (rc == 0 && !has_ua)
-		rc = htp_buf_str(b, "User-Agent: hypertest-aws\r\n");
-	if (rc == 0 && !has_accept)
-		rc = htp_buf_str(b, "Accept: */*\r\n");
-	if (rc == 0 && (body_len || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
-	                             strcmp(method, "DELETE") != 0)))
-		rc = htp_buf_addf(b, "Content-Length: %zu\r\n", body_len);
-	if (rc == 0)
-		rc = htp_buf_str(b, "\r\n");
-	if (rc == 0 && body_len)
-		rc = htp_buf_add(b, body, body_len);
-	if (rc != 0) {
-		htp_buf_free(b);
-		return aws_fail(err, HYPERTEST_ERR_NOMEM, "out of memory");
-	}
-	return 0;
-}
-
 /* ---- the transport's life ------------------------------------------------------------------ */
 
 int aws_hev_init(aws_http *h)
 {
-	if (!h->ev && !(h->ev = calloc(1, sizeof *h->ev)))
-		return -1;
+	if (!h->ev) {
+		if (!(h->ev = calloc(1, sizeof *h->ev)))
+			return -1;
+		aws_hcon_init(h);
+	}
 	return 0;
 }
 
@@ -277,6 +155,7 @@ int aws_hev_init(aws_http *h)
  * batch being handled, which may name it, are done with. */
 static void conn_free(aws_http *h, aws_hconn *c)
 {
+	aws_hcon_cancel(h, c);
 	aws_hev_h2_unlink(c);
 	aws_hev_h2_undirty(h->ev, c);
 	aws_h2_end(c);
@@ -304,6 +183,7 @@ void aws_hev_release(aws_http *h)
 	aws_hhost *host;
 	if (!ev)
 		return;
+	aws_hcon_free(h); /* the sockets it holds: closed */
 	/* connections that serve a transfer are closed with it (aws_hev_drop) */
 	while ((c = ev->connecting)) {
 		connecting_remove(ev, c);
@@ -344,7 +224,7 @@ void aws_hev_vlog(aws_http *h, transfer *t, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
-	if (!h->cfg.verbose || !h->cfg.log || t->warm)
+	if (!h->cfg.verbose || !h->cfg.log || (t && t->warm))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
@@ -555,11 +435,17 @@ static void connected(aws_http *h, aws_hconn *c)
 	}
 }
 
-/* Try c->ai, then the addresses after it; err: why the one before failed. */
+/* Try c->ai, then the addresses after it; err: why the one before failed.
+ * In a burst the connector opens the socket (aws_hev_connect_done goes on). */
 static void connect_next(aws_http *h, aws_hconn *c, int err)
 {
 	for (; c->ai; c->ai = c->ai->ai_next) {
-		int r = aws_hconn_open(c, h->epfd);
+		int r;
+		if (c->fd >= 0)
+			aws_hconn_close(c, h->epfd);
+		if (aws_hcon_submit(h, c) == 0)
+			return;
+		r = aws_hconn_open(c, h->epfd);
 		if (r == HC_AGAIN)
 			return;
 		if (r == HC_OK) {
@@ -572,6 +458,34 @@ static void connect_next(aws_http *h, aws_hconn *c, int err)
 	                  "Failed to connect to %s port %d after %lld ms: %s", c->host->name,
 	                  c->host->port, (long long)(htp_now_ms() - c->started),
 	                  strerror(err ? err : ECONNREFUSED));
+}
+
+void aws_hev_connect_done(aws_http *h, aws_hconn *c, int fd, int rc, int err)
+{
+	struct epoll_event ev;
+
+	if (fd >= 0) {
+		memset(&ev, 0, sizeof ev);
+		ev.events = EPOLLOUT;
+		ev.data.ptr = c;
+		if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			err = errno;
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd >= 0) {
+		c->fd = fd;
+		c->events = EPOLLOUT;
+		if (rc == 0) {
+			connected(h, c);
+			return;
+		}
+		if (err == EINPROGRESS)
+			return; /* EPOLLOUT: aws_hev_event */
+	}
+	c->ai = c->ai->ai_next;
+	connect_next(h, c, err);
 }
 
 /* A new connection for t (a place is free). */
@@ -674,7 +588,7 @@ int aws_hev_may_open(aws_http *h, aws_hhost *host, transfer *t)
 int aws_hev_open_for(aws_http *h, aws_hhost *host, transfer *t)
 {
 	int gai;
-	if ((gai = resolve(host)) != 0) {
+	if ((gai = aws_hev_resolve(host)) != 0) {
 		snprintf(t->errbuf, sizeof t->errbuf, "Could not resolve host: %s (%s)", host->name,
 		         gai_strerror(gai));
 		aws_hev_finish(h, t, CURLE_COULDNT_RESOLVE_HOST);
@@ -912,6 +826,9 @@ void aws_hev_event(aws_http *h, const struct epoll_event *e)
 	if (c->fd < 0)
 		return; /* closed by an event before in the batch */
 	switch (c->state) {
+	case HC_CONNECTOR:
+		aws_hcon_drain(h);
+		break;
 	case HC_CONNECTING:
 		if (aws_hconn_connected(c) == HC_OK) {
 			connected(h, c);

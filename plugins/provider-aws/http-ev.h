@@ -1,9 +1,11 @@
 /*
- * http-ev.h - what the two halves of the builtin transport share: http-ev.c
+ * http-ev.h - what the parts of the builtin transport share: http-ev.c
  * (connections, the queue of attempts, deadlines, HTTP/1.1 requests and
- * answers) and http-ev-h2.c (the same connections carrying HTTP/2 streams:
- * which one takes a request, what becomes of a stream that ended).  Not
- * for the rest of the HTTP layer, which uses http-int.h.
+ * answers), http-ev-host.c (hosts, request text), http-ev-h2.c (the same
+ * connections carrying HTTP/2 streams: which one takes a request, what
+ * becomes of a stream that ended) and http-connector.c (the second thread
+ * that opens sockets).  Not for the rest of the HTTP layer, which uses
+ * http-int.h.
  */
 #ifndef HT_PROVIDER_AWS_HTTP_EV_H
 #define HT_PROVIDER_AWS_HTTP_EV_H
@@ -28,13 +30,18 @@ struct aws_hev {
 	transfer *timed[2], *timed_tail[2]; /* attempts with a deadline: [1] the warm-up's */
 	int dispatching, again, held;
 	int no_keep;           /* aws_hev_release_idle: an answered connection is closed */
+	struct aws_hcon *hcon; /* http-connector.c, or NULL */
 	char rbuf[16384];
 };
 
-/* http-ev.c */
+/* http-ev-host.c */
 /* The host entry of url (made on first sight) and its request target:
  * 0, -1 (not an http(s) URL) or -2 (out of memory). */
 int aws_hev_host_of(aws_http *h, const char *url, aws_hhost **hostp, const char **target);
+/* getaddrinfo once per host: 0, or its error. */
+int aws_hev_resolve(aws_hhost *host);
+
+/* http-ev.c */
 /* A line of the verbose log about t (none for the warm-up's). */
 void aws_hev_vlog(aws_http *h, transfer *t, const char *fmt, ...) AWS_PRINTF(3, 4);
 /* t's attempt is over with cc (its detail in t->errbuf): queued as done. */
@@ -57,6 +64,25 @@ void aws_hev_send_request(aws_http *h, aws_hconn *c);
  * need be)?  And open it: 1 (started, or finished failing). */
 int aws_hev_may_open(aws_http *h, aws_hhost *host, transfer *t);
 int aws_hev_open_for(aws_http *h, aws_hhost *host, transfer *t);
+
+/* c's socket, opened by http-connector.c: fd (-1: socket() failed), rc
+ * and err connect()'s outcome; the connection goes on from there. */
+void aws_hev_connect_done(aws_http *h, aws_hconn *c, int fd, int rc, int err);
+
+/* http-connector.c: a second thread that opens the sockets of a burst of
+ * new connections */
+typedef struct aws_hcon aws_hcon;
+/* Set up (the thread starts at the first burst); without memory, none. */
+void aws_hcon_init(aws_http *h);
+/* Open c's socket on the connector (c->job): 0, or -1 (not now: open it
+ * on this thread). */
+int aws_hcon_submit(aws_http *h, aws_hconn *c);
+/* c is closed: the socket of its job, if one is out, is not for it. */
+void aws_hcon_cancel(aws_http *h, aws_hconn *c);
+/* The sockets opened since: each to its connection (HC_CONNECTOR's event). */
+void aws_hcon_drain(aws_http *h);
+/* Stop the thread; every socket not handed over is closed. */
+void aws_hcon_free(aws_http *h);
 
 /* http-ev-h2.c */
 /* c into (out of) its host's HTTP/2 connections. */

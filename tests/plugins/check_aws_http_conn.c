@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <check.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -144,6 +145,11 @@ static int answer(int fd, const char *path, int head)
 	}
 	if (strcmp(q, "continue") == 0) {
 		put(fd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok");
+		return 1;
+	}
+	if (strcmp(q, "slow") == 0) { /* after 100 ms: a burst is in flight at once */
+		pause_ms(100);
+		put(fd, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow");
 		return 1;
 	}
 	if (strcmp(q, "untilclose") == 0) {
@@ -547,6 +553,108 @@ START_TEST(test_verbose)
 }
 END_TEST
 
+/* ---- the connector thread (http-connector.c) --------------------------------------------- */
+
+/* The sockets of this process that are not the server's (its listening
+ * and accepted ones have its port). */
+static int client_sockets(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 4096; fd++) {
+		struct sockaddr_in a;
+		socklen_t len = sizeof a;
+		int type;
+		socklen_t tlen = sizeof type;
+		if (fcntl(fd, F_GETFD) < 0 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0)
+			continue;
+		memset(&a, 0, sizeof a);
+		if (getsockname(fd, (struct sockaddr *)&a, &len) == 0 && a.sin_family == AF_INET &&
+		    ntohs(a.sin_port) == srv.port)
+			continue;
+		n++;
+	}
+	return n;
+}
+
+/* n requests at once on the builtin client (a connection each); the log.
+ * With finish 0 the client is freed before any is answered. */
+static void burst(int n, int finish, const char *mode)
+{
+	aws_http_config cfg = {0};
+	aws_test_outcome o[40];
+	char *err = NULL;
+	aws_http *h;
+
+	ck_assert_int_le(n, 40);
+	if (mode)
+		setenv("HYPERTEST_AWS_CONNECT_THREAD", mode, 1);
+	else
+		unsetenv("HYPERTEST_AWS_CONNECT_THREAD");
+	cfg.client = AWS_HTTP_CLIENT_BUILTIN;
+	cfg.concurrency = 48;
+	cfg.max_attempts = 1;
+	cfg.verbose = 1;
+	h = aws_test_client(&cfg);
+	memset(o, 0, sizeof o);
+	for (int i = 0; i < n; i++) {
+		aws_http_request *r = aws_http_request_new("GET", url("/slow"), "GET burst");
+		ck_assert_int_eq(aws_http_multi_add(h, r, aws_test_done, &o[i], &err), 0);
+	}
+	for (int i = 0; finish && i < n; i++) {
+		while (!o[i].done)
+			ck_assert_int_ge(aws_http_multi_wait(h, -1), 0);
+		ck_assert_msg(o[i].code == 0, "request %d: %s", i, o[i].message);
+	}
+	free(err);
+	aws_http_free(h);
+	unsetenv("HYPERTEST_AWS_CONNECT_THREAD");
+}
+
+static long opened_by_connector(void)
+{
+	const char *at =
+	    aws_test_logged.data ? strstr(aws_test_logged.data, "the second thread opened ") : NULL;
+	return at ? strtol(at + strlen("the second thread opened "), NULL, 10) : -1;
+}
+
+START_TEST(test_connector_burst)
+{
+	/* a burst: from the 16th connection being set up, the second thread
+	 * opens them */
+	burst(40, 1, NULL);
+	ck_assert_msg(aws_test_logged.data && strstr(aws_test_logged.data, "opened by a second thread"),
+	              "%s", aws_test_logged.data ? aws_test_logged.data : "(nothing logged)");
+	ck_assert_int_ge(opened_by_connector(), 40 - 16);
+	ck_assert_int_lt(opened_by_connector(), 40);
+	aws_test_log_reset();
+	/* the odd request: no thread */
+	burst(4, 1, NULL);
+	ck_assert_int_eq(opened_by_connector(), -1);
+}
+END_TEST
+
+/* HYPERTEST_AWS_CONNECT_THREAD: never, and from the first connection */
+START_TEST(test_connector_modes)
+{
+	burst(40, 1, "0");
+	ck_assert_int_eq(opened_by_connector(), -1);
+	aws_test_log_reset();
+	burst(4, 1, "1");
+	ck_assert_int_eq(opened_by_connector(), 4);
+}
+END_TEST
+
+/* The client goes with sockets being opened or not yet handed back: none
+ * is left open (and nothing leaks, under the sanitizers). */
+START_TEST(test_connector_dropped)
+{
+	int before = client_sockets();
+	for (int k = 0; k < 3; k++)
+		burst(20, 0, "1");
+	ck_assert_int_eq(client_sockets(), before);
+}
+END_TEST
+
 /* ---- which transport ---------------------------------------------------------------------- */
 
 START_TEST(test_proxy_variables)
@@ -661,6 +769,9 @@ int main(void)
 	tcase_add_loop_test(tc, test_transport_errors, 0, 2);
 	tcase_add_loop_test(tc, test_verbose, 0, 2);
 	tcase_add_loop_test(tc, test_ipv6, 0, 2);
+	tcase_add_test(tc, test_connector_burst);
+	tcase_add_test(tc, test_connector_modes);
+	tcase_add_test(tc, test_connector_dropped);
 	tcase_add_test(tc, test_proxy_variables);
 	tcase_add_test(tc, test_proxy_selects_curl);
 	suite_add_tcase(s, tc);
