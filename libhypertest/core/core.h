@@ -270,7 +270,7 @@ typedef struct ht_test_result {
 	char *warnings; /* the response's "warnings", one a line, or NULL */
 	int64_t start_ms, end_ms, duration;
 	json_t *context;
-	char *context_text;           /* filled when the run is finished */
+	char *context_text;           /* its compact text: at its first start (ht_payload) or at the end */
 	char start_date[32], end_date[32];
 	int64_t expected_ms;          /* its duration in the history before the run, or -1 */
 	/* retries (commands/loop.c) */
@@ -317,6 +317,14 @@ char *ht_results_json(const hypertest_run *run);
  * test's "attempts" array (NULL when out of memory). */
 json_t *ht_results_doc(const hypertest_run *run);
 json_t *ht_results_attempts(const ht_test_result *t);
+
+/* ---- invoke.c -------------------------------------------------------------------- */
+
+/* The payload of test t's next attempt (the compact JSON object of
+ * DESIGN.md: runId, testId, context, attempt after the first, then the
+ * members of fields that are not among them); t->context_text is filled
+ * on the way.  NULL when out of memory. */
+char *ht_payload(const char *run_id, ht_test_result *t, json_t *fields);
 
 /* ---- loop.c: retries, selection, stopping early --------------------------------- */
 

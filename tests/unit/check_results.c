@@ -605,6 +605,64 @@ START_TEST(test_report_from_run)
 }
 END_TEST
 
+/* The payload of a test's attempt, as the JSON tree gave it. */
+static char *ref_payload(const char *run_id, const ht_test_result *t, json_t *fields)
+{
+	json_t *p = json_object();
+	char *text;
+	json_object_set_new(p, "runId", json_string(run_id));
+	json_object_set_new(p, "testId", json_string(t->test_id));
+	json_object_set(p, "context", t->context);
+	if (t->attempts > 1)
+		json_object_set_new(p, "attempt", json_integer(t->attempts));
+	if (fields)
+		json_object_update_missing(p, fields);
+	text = json_dumps(p, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(p);
+	return text;
+}
+
+/* ht_payload builds the common case by hand: the same bytes, for contexts
+ * of every JSON type, first and later attempts, ids JSON would escape,
+ * extra fields. */
+START_TEST(test_payload)
+{
+	static const char *const run_ids[] = {"6d3c2f9e-1b0a-4c5d-8e7f-0123456789ab", "run \"one\""};
+	json_t *fields = ctx("{\"runId\": \"ignored\", \"deadline\": 12, \"extra\": [1, \"x\"]}");
+	ref_run rr;
+	size_t i, r, f;
+
+	init_run(&rr, 7);
+	fill_run(&rr);
+	rr.run.tests[3].context = json_string("a scalar context");
+	for (r = 0; r < 2; r++)
+		for (f = 0; f < 2; f++)
+			for (i = 0; i < 7; i++) {
+				ht_test_result *t = &rr.run.tests[i];
+				for (int a = 1; a <= 3; a += 2) {
+					int saved = t->attempts;
+					char *want, *got;
+					t->attempts = a;
+					want = ref_payload(run_ids[r], t, f ? fields : NULL);
+					got = ht_payload(run_ids[r], t, f ? fields : NULL);
+					t->attempts = saved;
+					ck_assert_ptr_nonnull(got);
+					assert_same_text("payload", want, got);
+					free(want);
+					free(got);
+				}
+			}
+	/* the context's text is kept for the results */
+	ck_assert_ptr_nonnull(rr.run.tests[0].context_text);
+	for (i = 0; i < 7; i++) {
+		free(rr.run.tests[i].context_text);
+		rr.run.tests[i].context_text = NULL;
+	}
+	json_decref(fields);
+	free_run(&rr);
+}
+END_TEST
+
 /* What is wrong with a file is said as before: where, or which test. */
 START_TEST(test_report_errors)
 {
@@ -640,6 +698,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_not_started);
 	tcase_add_test(tc, test_report_by_test);
 	tcase_add_test(tc, test_report_from_run);
+	tcase_add_test(tc, test_payload);
 	tcase_add_test(tc, test_report_errors);
 	suite_add_tcase(s, tc);
 	return s;
