@@ -18,7 +18,26 @@
 
 /* ---- growable string ------------------------------------------------------------ */
 
+static int buf_reserve(htp_buf *b, size_t n);
+
 int htp_buf_add(htp_buf *b, const void *s, size_t n)
+{
+	if (buf_reserve(b, n) < 0)
+		return -1;
+	if (n)
+		memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int htp_buf_str(htp_buf *b, const char *s)
+{
+	return htp_buf_add(b, s, strlen(s));
+}
+
+/* Make room for n more bytes and a NUL: 0 or -1. */
+static int buf_reserve(htp_buf *b, size_t n)
 {
 	if (b->nomem || n > SIZE_MAX / 2 - b->len - 1) {
 		b->nomem = 1;
@@ -36,31 +55,34 @@ int htp_buf_add(htp_buf *b, const void *s, size_t n)
 		b->data = p;
 		b->cap = cap;
 	}
-	if (n)
-		memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
 	return 0;
 }
 
-int htp_buf_str(htp_buf *b, const char *s)
-{
-	return htp_buf_add(b, s, strlen(s));
-}
-
+/* Formatted into the buffer's room (made larger and formatted again when
+ * it is too small): no string of its own. */
 int htp_buf_addf(htp_buf *b, const char *fmt, ...)
 {
 	va_list ap;
+	if (buf_reserve(b, 127) < 0)
+		return -1;
+	size_t room = b->cap - b->len;
 	va_start(ap, fmt);
-	char *s = htp_vstrdupf(fmt, ap);
+	int n = vsnprintf(b->data + b->len, room, fmt, ap);
 	va_end(ap);
-	if (!s) {
+	if (n < 0) {
+		b->data[b->len] = '\0';
 		b->nomem = 1;
 		return -1;
 	}
-	int rc = htp_buf_str(b, s);
-	free(s);
-	return rc;
+	if ((size_t)n >= room) { /* too long: grow, format again */
+		if (buf_reserve(b, (size_t)n) < 0)
+			return -1;
+		va_start(ap, fmt);
+		vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	b->len += (size_t)n;
+	return 0;
 }
 
 char *htp_buf_take(htp_buf *b)

@@ -116,12 +116,18 @@ static int unreserved(unsigned char c)
 int aws_uri_encode(htp_buf *out, const char *s, size_t len, int keep_slash)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t i;
+	size_t i, run;
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (unreserved(c) || (keep_slash && c == '/')) {
-			if (htp_buf_add(out, &s[i], 1) < 0)
+			/* the run of characters kept as they are, at once */
+			for (run = 1; i + run < len && (unreserved((unsigned char)s[i + run]) ||
+			                                (keep_slash && s[i + run] == '/'));
+			     run++)
+				;
+			if (htp_buf_add(out, &s[i], run) < 0)
 				return -1;
+			i += run - 1;
 		} else {
 			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
 			if (htp_buf_add(out, e, 3) < 0)
@@ -390,25 +396,26 @@ static char *lower_dup(const char *s)
 	return r;
 }
 
+/* v without leading and trailing white space, each run of it inside one
+ * space (never longer than v). */
 static char *trim_value(const char *v)
 {
-	htp_buf b = {0};
+	char *r = malloc(strlen(v) + 1), *o = r;
 	int space = 0;
+	if (!r)
+		return NULL;
 	for (; *v; v++) {
 		if (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n' || *v == '\v' || *v == '\f') {
 			space = 1;
 			continue;
 		}
-		if (space && b.len && htp_buf_add(&b, " ", 1) < 0)
-			goto fail;
+		if (space && o > r)
+			*o++ = ' ';
 		space = 0;
-		if (htp_buf_add(&b, v, 1) < 0)
-			goto fail;
+		*o++ = *v;
 	}
-	return htp_buf_take(&b);
-fail:
-	htp_buf_free(&b);
-	return NULL;
+	*o = '\0';
+	return r;
 }
 
 typedef struct clist {

@@ -44,6 +44,32 @@ START_TEST(buf_grows_and_hands_over)
 }
 END_TEST
 
+/* htp_buf_addf formats into the buffer's room: text longer than the room
+ * (at the start, and after what is there) comes out whole, as snprintf
+ * writes it. */
+START_TEST(buf_addf_longer_than_room)
+{
+	char big[3000], want[7000];
+	htp_buf b = {0};
+	for (size_t i = 0; i < sizeof big - 1; i++)
+		big[i] = (char)('a' + i % 26);
+	big[sizeof big - 1] = '\0';
+	ck_assert_int_eq(htp_buf_addf(&b, "<%s>", big), 0);
+	ck_assert_int_eq(htp_buf_addf(&b, "%d", 7), 0);
+	ck_assert_int_eq(htp_buf_addf(&b, "[%.*s]", 200, big), 0);
+	ck_assert_int_eq(htp_buf_addf(&b, "%s|%s", big, big), 0);
+	snprintf(want, sizeof want, "<%s>7[%.*s]%s|%s", big, 200, big, big, big);
+	ck_assert_uint_eq(b.len, strlen(want));
+	ck_assert_str_eq(b.data, want);
+	for (int i = 0; i < 200; i++)
+		ck_assert_int_eq(htp_buf_addf(&b, "%03d", i), 0);
+	ck_assert_uint_eq(b.len, strlen(want) + 600);
+	ck_assert_int_eq(memcmp(b.data + strlen(want), "000001002", 9), 0);
+	ck_assert_int_eq(b.data[b.len], '\0');
+	htp_buf_free(&b);
+}
+END_TEST
+
 START_TEST(buf_take_empty_and_nomem)
 {
 	htp_buf b = {0};
@@ -335,6 +361,7 @@ static Suite *plugin_common_suite(void)
 	Suite *s = suite_create("plugin-common");
 	TCase *tc = tcase_create("buffer");
 	tcase_add_test(tc, buf_grows_and_hands_over);
+	tcase_add_test(tc, buf_addf_longer_than_room);
 	tcase_add_test(tc, buf_take_empty_and_nomem);
 	tcase_add_test(tc, strv_len_and_free);
 	suite_add_tcase(s, tc);
