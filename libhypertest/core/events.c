@@ -12,7 +12,7 @@
 struct hypertest_event {
 	int type;
 	json_t *obj;
-	char *json;
+	char *json; /* made when first asked for (hypertest_event_json) */
 };
 
 static const char *const field_keys[] = {
@@ -93,7 +93,7 @@ static void deliver(hypertest *h, int type, json_t *obj)
 	ev.type = type;
 	ev.obj = obj;
 	json_object_set_new(obj, "event", json_string(type_names[type]));
-	ev.json = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	ev.json = NULL; /* most callbacks never ask for it */
 	h->event_cb(&ev, h->event_ud);
 	free(ev.json);
 }
@@ -197,5 +197,12 @@ int64_t hypertest_event_int(const hypertest_event *ev, int field)
 
 const char *hypertest_event_json(const hypertest_event *ev)
 {
-	return ev && ev->json ? ev->json : "{}";
+	if (!ev)
+		return "{}";
+	/* the event is the callback's for its duration, on the thread that
+	 * delivers it: its text is made once, the first time it is asked for */
+	if (!ev->json)
+		((struct hypertest_event *)ev)->json =
+		    json_dumps(ev->obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	return ev->json ? ev->json : "{}";
 }
