@@ -360,6 +360,14 @@ int aws_hconn_connected(aws_hconn *c)
 
 void aws_hconn_close(aws_hconn *c, int epfd)
 {
+	int fd = aws_hconn_detach(c, epfd);
+	if (fd >= 0)
+		close(fd);
+}
+
+int aws_hconn_detach(aws_hconn *c, int epfd)
+{
+	int fd = c->fd;
 	if (c->ssl) {
 		/* marked shut down (nothing sent: the socket may be gone), or
 		 * SSL_free takes its session for a bad one, which then cannot
@@ -371,12 +379,11 @@ void aws_hconn_close(aws_hconn *c, int epfd)
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
-	if (c->fd >= 0) {
-		epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
-		close(c->fd);
-		c->fd = -1;
-	}
+	if (fd >= 0)
+		epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+	c->fd = -1;
 	c->events = 0;
+	return fd;
 }
 
 /* The events an SSL call that returned r waits for; -1: it failed. */

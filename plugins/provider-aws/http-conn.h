@@ -161,6 +161,9 @@ int aws_hconn_alive(aws_hconn *c);
 void aws_hconn_want(aws_hconn *c, int epfd, unsigned events);
 /* Close the socket and free the SSL (c itself stays the caller's). */
 void aws_hconn_close(aws_hconn *c, int epfd);
+/* The same but for the socket, taken out of the epoll set and returned
+ * (-1: none) for the caller to close. */
+int aws_hconn_detach(aws_hconn *c, int epfd);
 /* Did the TLS handshake agree on HTTP/2 (ALPN "h2")? */
 int aws_hconn_alpn_h2(const aws_hconn *c);
 

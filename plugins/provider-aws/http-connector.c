@@ -16,6 +16,12 @@
  * connection closed while its job is out (a deadline, a cancel) drops its
  * claim; the socket that comes back for nobody is closed.
  *
+ * Once it runs, it also closes the sockets of the connections the
+ * transport ends (out of the epoll set first), when no job waits: on
+ * loopback a close() is the TCP teardown too, and at the end of a run
+ * (INVOKE_END: each connection closed as its last answer comes) thousands
+ * of them held up the answers still coming.
+ *
  * When: once 16 connections are being set up at the same time (a wave,
  * not the odd request), for the transport's life.
  * HYPERTEST_AWS_CONNECT_THREAD=0 never, =1 from the first connection.
@@ -53,10 +59,13 @@ struct aws_hcon {
 	pthread_mutex_t lock;
 	pthread_cond_t more;
 	hcon_job *todo, *todo_tail; /* for the connector, in order */
+	int *closing;               /* sockets to close, after the jobs */
+	size_t nclosing, capclosing;
 	hcon_job *done;             /* for the transport */
 	aws_hconn wake;             /* the eventfd's entry in the epoll set */
 	int mode;                   /* -1 never, 0 at a burst, 1 always */
 	unsigned long opened;       /* sockets handed back */
+	unsigned long closed;       /* sockets closed for the transport */
 };
 
 static void job_free(hcon_job *j)
@@ -91,10 +100,21 @@ static void *connector_main(void *arg)
 	pthread_mutex_lock(&k->lock);
 	for (;;) {
 		hcon_job *j;
-		while (!k->stop && !k->todo)
+		while (!k->stop && !k->todo && !k->nclosing)
 			pthread_cond_wait(&k->more, &k->lock);
 		if (k->stop)
 			break;
+		if (!k->todo) { /* the sockets to close, once no job waits */
+			int fds[64];
+			size_t n = k->nclosing < 64 ? k->nclosing : 64;
+			k->nclosing -= n;
+			memcpy(fds, k->closing + k->nclosing, n * sizeof *fds);
+			pthread_mutex_unlock(&k->lock);
+			for (size_t i = 0; i < n; i++)
+				close(fds[i]);
+			pthread_mutex_lock(&k->lock);
+			continue;
+		}
 		j = k->todo;
 		k->todo = j->next;
 		if (!k->todo)
@@ -201,6 +221,32 @@ int aws_hcon_submit(aws_http *h, aws_hconn *c)
 	return 0;
 }
 
+int aws_hcon_close(aws_http *h, int fd)
+{
+	aws_hcon *k = h->ev ? h->ev->hcon : NULL;
+	int rc = -1;
+
+	if (!k || !k->started)
+		return -1;
+	pthread_mutex_lock(&k->lock);
+	if (k->nclosing == k->capclosing) {
+		size_t cap = k->capclosing ? 2 * k->capclosing : 256;
+		int *grown = realloc(k->closing, cap * sizeof *grown);
+		if (grown) {
+			k->closing = grown;
+			k->capclosing = cap;
+		}
+	}
+	if (k->nclosing < k->capclosing) {
+		k->closing[k->nclosing++] = fd;
+		k->closed++;
+		pthread_cond_signal(&k->more);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&k->lock);
+	return rc;
+}
+
 void aws_hcon_cancel(aws_http *h, aws_hconn *c)
 {
 	aws_hcon *k = h->ev ? h->ev->hcon : NULL;
@@ -260,7 +306,8 @@ void aws_hcon_free(aws_http *h)
 		pthread_cond_signal(&k->more);
 		pthread_mutex_unlock(&k->lock);
 		pthread_join(k->thread, NULL);
-		aws_hev_vlog(h, NULL, "the second thread opened %lu connections", k->opened);
+		aws_hev_vlog(h, NULL, "the second thread opened %lu connections and closed %lu", k->opened,
+		             k->closed);
 		lists[0] = k->todo;
 		lists[1] = k->done;
 		for (i = 0; i < 2; i++)
@@ -270,6 +317,9 @@ void aws_hcon_free(aws_http *h)
 					j->c->job = NULL;
 				job_free(j);
 			}
+		while (k->nclosing)
+			close(k->closing[--k->nclosing]);
+		free(k->closing);
 		epoll_ctl(h->epfd, EPOLL_CTL_DEL, k->wake.fd, NULL);
 		close(k->wake.fd);
 		pthread_cond_destroy(&k->more);

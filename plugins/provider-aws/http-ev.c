@@ -155,11 +155,14 @@ int aws_hev_init(aws_http *h)
  * batch being handled, which may name it, are done with. */
 static void conn_free(aws_http *h, aws_hconn *c)
 {
+	int fd;
 	aws_hcon_cancel(h, c);
 	aws_hev_h2_unlink(c);
 	aws_hev_h2_undirty(h->ev, c);
 	aws_h2_end(c);
-	aws_hconn_close(c, h->epfd);
+	fd = aws_hconn_detach(c, h->epfd);
+	if (fd >= 0 && aws_hcon_close(h, fd) < 0)
+		close(fd);
 	aws_hparse_free(&c->p);
 	c->t = NULL;
 	c->next = h->ev->dead;

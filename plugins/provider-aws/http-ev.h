@@ -77,6 +77,9 @@ void aws_hcon_init(aws_http *h);
 /* Open c's socket on the connector (c->job): 0, or -1 (not now: open it
  * on this thread). */
 int aws_hcon_submit(aws_http *h, aws_hconn *c);
+/* Close fd (out of the epoll set) on the connector: 0, or -1 (not
+ * running: close it here). */
+int aws_hcon_close(aws_http *h, int fd);
 /* c is closed: the socket of its job, if one is out, is not for it. */
 void aws_hcon_cancel(aws_http *h, aws_hconn *c);
 /* The sockets opened since: each to its connection (HC_CONNECTOR's event). */

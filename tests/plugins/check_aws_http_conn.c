@@ -152,6 +152,11 @@ static int answer(int fd, const char *path, int head)
 		put(fd, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow");
 		return 1;
 	}
+	if (strcmp(q, "slowclose") == 0) { /* the same, then the connection is closed */
+		pause_ms(100);
+		put(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 4\r\n\r\nslow");
+		return 0;
+	}
 	if (strcmp(q, "untilclose") == 0) {
 		put(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nup to the close");
 		return 0;
@@ -578,7 +583,7 @@ static int client_sockets(void)
 
 /* n requests at once on the builtin client (a connection each); the log.
  * With finish 0 the client is freed before any is answered. */
-static void burst(int n, int finish, const char *mode)
+static void burst_to(const char *path, int n, int finish, const char *mode)
 {
 	aws_http_config cfg = {0};
 	aws_test_outcome o[40];
@@ -597,7 +602,7 @@ static void burst(int n, int finish, const char *mode)
 	h = aws_test_client(&cfg);
 	memset(o, 0, sizeof o);
 	for (int i = 0; i < n; i++) {
-		aws_http_request *r = aws_http_request_new("GET", url("/slow"), "GET burst");
+		aws_http_request *r = aws_http_request_new("GET", url(path), "GET burst");
 		ck_assert_int_eq(aws_http_multi_add(h, r, aws_test_done, &o[i], &err), 0);
 	}
 	for (int i = 0; finish && i < n; i++) {
@@ -610,11 +615,20 @@ static void burst(int n, int finish, const char *mode)
 	unsetenv("HYPERTEST_AWS_CONNECT_THREAD");
 }
 
-static long opened_by_connector(void)
+static void burst(int n, int finish, const char *mode)
+{
+	burst_to("/slow", n, finish, mode);
+}
+
+/* "the second thread opened N connections and closed M": N, or M (closed) */
+static long by_connector(int closed)
 {
 	const char *at =
 	    aws_test_logged.data ? strstr(aws_test_logged.data, "the second thread opened ") : NULL;
-	return at ? strtol(at + strlen("the second thread opened "), NULL, 10) : -1;
+	if (at && closed)
+		at = strstr(at, " and closed ");
+	return at ? strtol(at + strlen(closed ? " and closed " : "the second thread opened "), NULL, 10)
+	          : -1;
 }
 
 START_TEST(test_connector_burst)
@@ -624,12 +638,12 @@ START_TEST(test_connector_burst)
 	burst(40, 1, NULL);
 	ck_assert_msg(aws_test_logged.data && strstr(aws_test_logged.data, "opened by a second thread"),
 	              "%s", aws_test_logged.data ? aws_test_logged.data : "(nothing logged)");
-	ck_assert_int_ge(opened_by_connector(), 40 - 16);
-	ck_assert_int_lt(opened_by_connector(), 40);
+	ck_assert_int_ge(by_connector(0), 40 - 16);
+	ck_assert_int_lt(by_connector(0), 40);
 	aws_test_log_reset();
 	/* the odd request: no thread */
 	burst(4, 1, NULL);
-	ck_assert_int_eq(opened_by_connector(), -1);
+	ck_assert_int_eq(by_connector(0), -1);
 }
 END_TEST
 
@@ -637,10 +651,22 @@ END_TEST
 START_TEST(test_connector_modes)
 {
 	burst(40, 1, "0");
-	ck_assert_int_eq(opened_by_connector(), -1);
+	ck_assert_int_eq(by_connector(0), -1);
 	aws_test_log_reset();
 	burst(4, 1, "1");
-	ck_assert_int_eq(opened_by_connector(), 4);
+	ck_assert_int_eq(by_connector(0), 4);
+}
+END_TEST
+
+/* Connections the server ends are closed by the second thread too, once
+ * it runs. */
+START_TEST(test_connector_closes)
+{
+	int before = client_sockets();
+	burst_to("/slowclose", 20, 1, "1");
+	ck_assert_int_eq(by_connector(0), 20);
+	ck_assert_int_eq(by_connector(1), 20);
+	ck_assert_int_eq(client_sockets(), before);
 }
 END_TEST
 
@@ -772,6 +798,7 @@ int main(void)
 	tcase_add_test(tc, test_connector_burst);
 	tcase_add_test(tc, test_connector_modes);
 	tcase_add_test(tc, test_connector_dropped);
+	tcase_add_test(tc, test_connector_closes);
 	tcase_add_test(tc, test_proxy_variables);
 	tcase_add_test(tc, test_proxy_selects_curl);
 	suite_add_tcase(s, tc);
