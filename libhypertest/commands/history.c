@@ -18,7 +18,7 @@ struct ht_history {
 	json_t *durations; /* object: key -> ms */
 };
 
-static int context_key(json_t *context, char hex[65])
+int ht_history_key(json_t *context, char hex[65])
 {
 	char *text = json_dumps(context, JSON_COMPACT | JSON_SORT_KEYS);
 	int rc;
@@ -55,26 +55,32 @@ ht_history *ht_history_load(const char *path, ht_err *err)
 	return hist;
 }
 
+int64_t ht_history_get_key(const ht_history *hist, const char *key)
+{
+	json_t *v = hist && key[0] ? json_object_get(hist->durations, key) : NULL;
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+}
+
+void ht_history_set_key(ht_history *hist, const char *key, int64_t ms)
+{
+	if (!hist || ms < 0 || !key[0])
+		return;
+	/* delete first so that the entry moves to the end: newest last */
+	json_object_del(hist->durations, key);
+	json_object_set_new(hist->durations, key, json_integer((json_int_t)ms));
+}
+
 int64_t ht_history_get(const ht_history *hist, json_t *context)
 {
 	char key[65];
-	json_t *v;
-
-	if (!hist || context_key(context, key) != HYPERTEST_OK)
-		return -1;
-	v = json_object_get(hist->durations, key);
-	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+	return ht_history_key(context, key) == HYPERTEST_OK ? ht_history_get_key(hist, key) : -1;
 }
 
 void ht_history_set(ht_history *hist, json_t *context, int64_t ms)
 {
 	char key[65];
-
-	if (!hist || ms < 0 || context_key(context, key) != HYPERTEST_OK)
-		return;
-	/* delete first so that the entry moves to the end: newest last */
-	json_object_del(hist->durations, key);
-	json_object_set_new(hist->durations, key, json_integer((json_int_t)ms));
+	if (ht_history_key(context, key) == HYPERTEST_OK)
+		ht_history_set_key(hist, key, ms);
 }
 
 int ht_history_save(ht_history *hist, ht_err *err)

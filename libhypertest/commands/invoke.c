@@ -82,7 +82,7 @@ static void finish_test(ht_run_state *st, size_t i, int answered)
 	if (t->status != HYPERTEST_STATUS_SUCCESS || t->duration < 0)
 		t->duration = t->end_ms - t->attempt_start_ms;
 	if (answered && t->attempts)
-		ht_history_set(st->hist, t->context, t->end_ms - t->attempt_start_ms);
+		ht_history_set_key(st->hist, t->history_key, t->end_ms - t->attempt_start_ms);
 	if (t->status == HYPERTEST_STATUS_SUCCESS && t->attempts > 1) {
 		t->flaky = 1;
 		st->run->flaky++;
@@ -792,7 +792,9 @@ int hypertest_invoke(hypertest *h, hypertest_run **out)
 		st.invs[i].h = h;
 		st.invs[i].run = &st;
 		st.invs[i].index = i;
-		known[i] = ht_history_get(st.hist, run->tests[i].context);
+		if (ht_history_key(run->tests[i].context, run->tests[i].history_key) != HYPERTEST_OK)
+			run->tests[i].history_key[0] = '\0';
+		known[i] = ht_history_get_key(st.hist, run->tests[i].history_key);
 		run->tests[i].expected_ms = known[i];
 	}
 	ht_schedule_order(known, run->n, order);

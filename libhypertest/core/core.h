@@ -273,6 +273,7 @@ typedef struct ht_test_result {
 	char *context_text;           /* its compact text: at its first start (ht_payload) or at the end */
 	char start_date[32], end_date[32];
 	int64_t expected_ms;          /* its duration in the history before the run, or -1 */
+	char history_key[65];         /* its key in the history ("": none) */
 	/* retries (commands/loop.c) */
 	int attempts, flaky;
 	int64_t attempt_start_ms;
@@ -356,6 +357,11 @@ ht_history *ht_history_load(const char *path, ht_err *err);
 /* Known duration of a context, or -1. */
 int64_t ht_history_get(const ht_history *hist, json_t *context);
 void ht_history_set(ht_history *hist, json_t *context, int64_t ms);
+/* The same by the context's key, made once (the SHA-256, in hex, of its
+ * compact JSON with sorted keys); an empty key is none. */
+int ht_history_key(json_t *context, char hex[65]);
+int64_t ht_history_get_key(const ht_history *hist, const char *key);
+void ht_history_set_key(ht_history *hist, const char *key, int64_t ms);
 int ht_history_save(ht_history *hist, ht_err *err);
 void ht_history_free(ht_history *hist);
 /* Order in which tests start: never seen first (in manifest order), then by
