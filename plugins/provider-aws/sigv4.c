@@ -13,8 +13,6 @@
 
 #include <openssl/evp.h>
 #include <openssl/crypto.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
 
 #include "sigv4.h"
 
@@ -180,6 +178,19 @@ void aws_sha256_hex(const void *data, size_t len, char out[65])
 	unsigned int mdlen = 0;
 	EVP_Digest(data ? data : "", len, md, &mdlen, EVP_sha256(), NULL);
 	to_hex(md, 32, out);
+}
+
+/* SHA-256 of a then b on ctx, a context set up for SHA-256 once for the
+ * signature (EVP_sha256() fetches the digest by name at every set-up,
+ * which cost as much as the digests of a request): 0 or -1. */
+static int sha256_on(EVP_MD_CTX *ctx, const void *a, size_t alen, const void *b, size_t blen,
+                     unsigned char out[32])
+{
+	unsigned int len = 0;
+	return EVP_DigestInit_ex(ctx, NULL, NULL) && EVP_DigestUpdate(ctx, a, alen) &&
+	               (!blen || EVP_DigestUpdate(ctx, b, blen)) && EVP_DigestFinal_ex(ctx, out, &len)
+	           ? 0
+	           : -1;
 }
 
 void aws_amz_date(time_t t, char out[17])
@@ -464,10 +475,32 @@ void aws_sigv4_defaults(aws_sigv4_params *p, const char *service)
 	p->content_sha256_header = s3;
 }
 
-static void hmac(const void *key, size_t keylen, const char *msg, unsigned char out[32])
+/* HMAC-SHA256 (RFC 2104) on ctx (see sha256_on; OpenSSL's HMAC() fetches
+ * the MAC and the digest by name at every call): 0 or -1. */
+static int hmac(EVP_MD_CTX *ctx, const void *key, size_t keylen, const char *msg,
+                unsigned char out[32])
 {
-	unsigned int len = 32;
-	HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, strlen(msg), out, &len);
+	unsigned char k[64], ipad[64], opad[64], inner[32];
+	size_t i;
+	int rc = 0;
+	memset(k, 0, sizeof k);
+	if (keylen > sizeof k)
+		rc = sha256_on(ctx, key, keylen, NULL, 0, k);
+	else
+		memcpy(k, key, keylen);
+	for (i = 0; i < sizeof k; i++) {
+		ipad[i] = k[i] ^ 0x36;
+		opad[i] = k[i] ^ 0x5c;
+	}
+	if (rc == 0)
+		rc = sha256_on(ctx, ipad, sizeof ipad, msg, strlen(msg), inner);
+	if (rc == 0)
+		rc = sha256_on(ctx, opad, sizeof opad, inner, sizeof inner, out);
+	OPENSSL_cleanse(k, sizeof k);
+	OPENSSL_cleanse(ipad, sizeof ipad);
+	OPENSSL_cleanse(opad, sizeof opad);
+	OPENSSL_cleanse(inner, sizeof inner);
+	return rc;
 }
 
 void aws_sigv4_result_free(aws_sigv4_result *r)
@@ -489,10 +522,12 @@ typedef struct sign_ctx {
 	htp_buf cr, sts, signed_hdrs, scope, cred;
 	qlist q;
 	clist c;
+	EVP_MD_CTX *md; /* SHA-256, set up once (sha256_on) */
 } sign_ctx;
 
 static void sign_ctx_free(sign_ctx *x)
 {
+	EVP_MD_CTX_free(x->md);
 	htp_buf_free(&x->cr);
 	htp_buf_free(&x->sts);
 	htp_buf_free(&x->signed_hdrs);
@@ -566,50 +601,70 @@ static int sign_canonical_request(sign_ctx *x)
 {
 	htp_buf *cr = &x->cr;
 	const clist *c = &x->c;
-	if (htp_buf_addf(cr, "%s\n", x->req->method) < 0 || canonical_uri(cr, x->p, x->req->path) < 0 ||
-	    htp_buf_str(cr, "\n") < 0)
+	/* (strings put one after the other: a printf for each part cost a
+	 * fifth of the signature) */
+	htp_buf_str(cr, x->req->method);
+	if (htp_buf_str(cr, "\n") < 0 || canonical_uri(cr, x->p, x->req->path) < 0)
 		return -1;
-	for (size_t i = 0; i < x->q.n; i++)
-		if (htp_buf_addf(cr, "%s%s=%s", i ? "&" : "", x->q.v[i].key, x->q.v[i].value) < 0)
-			return -1;
-	if (htp_buf_str(cr, "\n") < 0)
-		return -1;
+	htp_buf_str(cr, "\n");
+	for (size_t i = 0; i < x->q.n; i++) {
+		if (i)
+			htp_buf_str(cr, "&");
+		htp_buf_str(cr, x->q.v[i].key);
+		htp_buf_str(cr, "=");
+		htp_buf_str(cr, x->q.v[i].value);
+	}
+	htp_buf_str(cr, "\n");
 	for (size_t i = 0; i < c->n; i++) {
 		int same_next = i + 1 < c->n && strcmp(c->v[i].name, c->v[i + 1].name) == 0;
 		int same_prev = i > 0 && strcmp(c->v[i].name, c->v[i - 1].name) == 0;
-		if ((!same_prev && htp_buf_addf(cr, "%s:", c->v[i].name) < 0) ||
-		    htp_buf_str(cr, c->v[i].value) < 0 || htp_buf_str(cr, same_next ? "," : "\n") < 0)
-			return -1;
+		if (!same_prev) {
+			htp_buf_str(cr, c->v[i].name);
+			htp_buf_str(cr, ":");
+		}
+		htp_buf_str(cr, c->v[i].value);
+		htp_buf_str(cr, same_next ? "," : "\n");
 	}
-	if (htp_buf_addf(cr, "\n%s\n%s", x->signed_hdrs.data, x->hash) < 0)
+	htp_buf_str(cr, "\n");
+	htp_buf_str(cr, x->signed_hdrs.data);
+	htp_buf_str(cr, "\n");
+	if (htp_buf_str(cr, x->hash) < 0) /* (a failure above sticks: nomem) */
 		return -1;
 	char crhash[65];
-	aws_sha256_hex(cr->data, cr->len, crhash);
-	return htp_buf_addf(&x->sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", x->date, x->scope.data, crhash);
+	unsigned char d[32];
+	if (sha256_on(x->md, cr->data, cr->len, NULL, 0, d) < 0)
+		return -1;
+	to_hex(d, 32, crhash);
+	htp_buf_str(&x->sts, "AWS4-HMAC-SHA256\n");
+	htp_buf_str(&x->sts, x->date);
+	htp_buf_str(&x->sts, "\n");
+	htp_buf_str(&x->sts, x->scope.data);
+	htp_buf_str(&x->sts, "\n");
+	return htp_buf_str(&x->sts, crhash);
 }
 
 /* The signing key of the date, region and service into k (from the
- * params' cache when the secret and scope are the same). */
-static void signing_key(const aws_sigv4_params *p, const char *date, const char *secret,
-                        size_t secret_len, unsigned char k[32])
+ * params' cache when the secret and scope are the same): 0 or -1. */
+static int signing_key(const aws_sigv4_params *p, EVP_MD_CTX *ctx, const char *date,
+                       const char *secret, size_t secret_len, unsigned char k[32])
 {
 	char d8[9], kscope[sizeof p->key_cache->scope];
 	unsigned char shash[32], k1[32];
+	int rc = 0;
 	memcpy(d8, date, 8);
 	d8[8] = '\0';
 	int n = snprintf(kscope, sizeof kscope, "%s/%s/%s", d8, p->region, p->service);
 	int cacheable = p->key_cache && n > 0 && (size_t)n < sizeof kscope;
-	if (cacheable)
-		SHA256((const unsigned char *)secret, secret_len, shash);
+	if (cacheable && sha256_on(ctx, secret, secret_len, NULL, 0, shash) < 0)
+		return -1;
 	if (cacheable && !strcmp(p->key_cache->scope, kscope) &&
 	    CRYPTO_memcmp(p->key_cache->secret_hash, shash, 32) == 0) {
 		memcpy(k, p->key_cache->key, 32);
 	} else {
-		hmac(secret, secret_len, d8, k1);
-		hmac(k1, 32, p->region, k);
-		hmac(k, 32, p->service, k1);
-		hmac(k1, 32, "aws4_request", k);
-		if (cacheable) {
+		if (hmac(ctx, secret, secret_len, d8, k1) < 0 || hmac(ctx, k1, 32, p->region, k) < 0 ||
+		    hmac(ctx, k, 32, p->service, k1) < 0 || hmac(ctx, k1, 32, "aws4_request", k) < 0)
+			rc = -1;
+		if (cacheable && rc == 0) {
 			memcpy(p->key_cache->scope, kscope, sizeof kscope);
 			memcpy(p->key_cache->secret_hash, shash, 32);
 			memcpy(p->key_cache->key, k, 32);
@@ -617,6 +672,7 @@ static void signing_key(const aws_sigv4_params *p, const char *date, const char 
 	}
 	OPENSSL_cleanse(shash, sizeof shash);
 	OPENSSL_cleanse(k1, sizeof k1);
+	return rc;
 }
 
 /* The signature of the string to sign into out->signature.  0 or -1. */
@@ -628,14 +684,16 @@ static int sign_signature(sign_ctx *x, aws_sigv4_result *out)
 		htp_buf_free(&secret);
 		return -1;
 	}
-	signing_key(x->p, x->date, secret.data, secret.len, k);
+	int rc = signing_key(x->p, x->md, x->date, secret.data, secret.len, k);
 	OPENSSL_cleanse(secret.data, secret.len);
 	htp_buf_free(&secret);
-	hmac(k, 32, x->sts.data, sig);
-	to_hex(sig, 32, out->signature);
+	if (rc == 0)
+		rc = hmac(x->md, k, 32, x->sts.data, sig);
+	if (rc == 0)
+		to_hex(sig, 32, out->signature);
 	OPENSSL_cleanse(sig, sizeof sig);
 	OPENSSL_cleanse(k, sizeof k);
-	return 0;
+	return rc;
 }
 
 /* The headers that sign a request (Authorization, X-Amz-Date...).  0 or -1. */
@@ -701,25 +759,32 @@ int aws_sigv4_sign(const aws_sigv4_params *p, const aws_sigv4_request *req, int 
 	x.presign = form == AWS_SIGV4_QUERY;
 	x.token = p->session_token && *p->session_token ? p->session_token : NULL;
 	aws_amz_date(p->time, x.date);
+	if (!(x.md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(x.md, EVP_sha256(), NULL)) {
+		sign_ctx_free(&x);
+		return aws_fail(err, HYPERTEST_ERR_NOMEM, "SigV4: out of memory");
+	}
 
 	/* payload hash */
 	x.given = aws_headers_get(req->headers, "x-amz-content-sha256");
+	int failed = 0;
 	if (x.given) {
 		x.hash = x.given;
 	} else if (p->payload_hash) {
 		x.hash = p->payload_hash;
 	} else {
-		aws_sha256_hex(req->body, req->body_len, x.payload);
+		unsigned char d[32] = {0};
+		failed = sha256_on(x.md, req->body ? req->body : "", req->body_len, NULL, 0, d) < 0;
+		to_hex(d, 32, x.payload);
 		x.hash = x.payload;
 	}
 
 	/* credential scope, then each part of the signature */
-	int failed =
-		htp_buf_addf(&x.scope, "%.8s/%s/%s/aws4_request", x.date, p->region, p->service) < 0 ||
-		htp_buf_addf(&x.cred, "%s/%s", p->access_key_id, x.scope.data) < 0 ||
-		sign_headers(&x) < 0 || sign_query(&x) < 0 || sign_canonical_request(&x) < 0 ||
-		sign_signature(&x, out) < 0 ||
-		(x.presign ? sign_add_query(&x, out) : sign_add_headers(&x, out)) < 0;
+	failed = failed ||
+	         htp_buf_addf(&x.scope, "%.8s/%s/%s/aws4_request", x.date, p->region, p->service) < 0 ||
+	         htp_buf_addf(&x.cred, "%s/%s", p->access_key_id, x.scope.data) < 0 ||
+	         sign_headers(&x) < 0 || sign_query(&x) < 0 || sign_canonical_request(&x) < 0 ||
+	         sign_signature(&x, out) < 0 ||
+	         (x.presign ? sign_add_query(&x, out) : sign_add_headers(&x, out)) < 0;
 	if (!failed) {
 		out->canonical_request = htp_buf_take(&x.cr);
 		out->string_to_sign = htp_buf_take(&x.sts);

@@ -640,7 +640,12 @@ static json_t *random_request(signed_req *sr)
 
 	aws_sigv4_defaults(&p, service);
 	p.access_key_id = "AKIDRANDOM";
-	p.secret_access_key = "s3cr3t/KEY+example";
+	/* a secret longer than HMAC's block once "AWS4" is put before it, and
+	 * so hashed first, one time in three */
+	p.secret_access_key = rnd(3)
+	                          ? "s3cr3t/KEY+example"
+	                          : "a-secret-access-key-longer-than-the-64-bytes-of-a-SHA-256-block/"
+	                            "+0123456789";
 	p.session_token = rnd(2) ? "TOKEN/with+chars==" : NULL;
 	p.region = region;
 	p.time = t;
