@@ -415,6 +415,18 @@ START_TEST(test_not_started)
 }
 END_TEST
 
+/* Every kind of test, with retries, a stop and cost. */
+static void stopped_run_with_cost(ref_run *rr)
+{
+	init_run(rr, 7);
+	fill_run(rr);
+	rr->run.concurrency = 4;
+	rr->run.retries = 2;
+	rr->run.stopped_after = 1;
+	rr->run.cost = ctx("{\"invocations\": 9, \"billedMs\": 1000.0, \"gbSeconds\": 0.9765625, "
+	                   "\"pricePerGBSecond\": 1.66667e-05, \"dollars\": 1.8076e-05}");
+}
+
 /* ---- the report reads the file a test at a time ------------------------------------ */
 
 static char *read_all(const char *path)
@@ -503,13 +515,7 @@ START_TEST(test_report_by_test)
 	ht_report r;
 	ht_err err;
 
-	init_run(&rr, 7);
-	fill_run(&rr);
-	rr.run.concurrency = 4;
-	rr.run.retries = 2;
-	rr.run.stopped_after = 1;
-	rr.run.cost = ctx("{\"invocations\": 9, \"billedMs\": 1000.0, \"gbSeconds\": 0.9765625, "
-	                  "\"pricePerGBSecond\": 1.66667e-05, \"dollars\": 1.8076e-05}");
+	stopped_run_with_cost(&rr);
 	text = ht_results_json(&rr.run);
 	ck_assert_ptr_nonnull(text);
 	at = strstr(text, "\n  \"testResults\": [");
@@ -562,14 +568,7 @@ START_TEST(test_report_from_run)
 	ht_err err;
 	size_t i;
 
-	/* every kind of test, with retries, a stop and cost */
-	init_run(&rr, 7);
-	fill_run(&rr);
-	rr.run.concurrency = 4;
-	rr.run.retries = 2;
-	rr.run.stopped_after = 1;
-	rr.run.cost = ctx("{\"invocations\": 9, \"billedMs\": 1000.0, \"gbSeconds\": 0.9765625, "
-	                  "\"pricePerGBSecond\": 1.66667e-05, \"dollars\": 1.8076e-05}");
+	stopped_run_with_cost(&rr);
 	assert_same_report(&rr);
 	ht_err_clear(&err);
 	ck_assert_int_eq(ht_report_from_run(&r, &rr.run, &err), HYPERTEST_OK);
