@@ -321,9 +321,9 @@ json_t *ht_results_attempts(const ht_test_result *t);
 
 /* ---- invoke.c -------------------------------------------------------------------- */
 
-/* The payload of test t's next attempt (the compact JSON object of
- * DESIGN.md: runId, testId, context, attempt after the first, then the
- * members of fields that are not among them); t->context_text is filled
+/* The payload of test t's next attempt, DESIGN.md ("Invoke payload") as
+ * compact JSON: runId, testId, context, attempt after the first, then the
+ * members of fields that are not among them; t->context_text is filled
  * on the way.  NULL when out of memory. */
 char *ht_payload(const char *run_id, ht_test_result *t, json_t *fields);
 
