@@ -135,6 +135,11 @@ int main(int argc, char **argv)
 	}
 	if (rc == HYPERTEST_OK)
 		rc = hypertest_config_load_file(h, abs);
+	/* HYPERTEST_PLUGIN_MODULES (the local provider's: the modules of
+	 * this function's plugins) is for this program's scan alone: the tests
+	 * it runs, a hypertest among them, see the environment without it */
+	if (rc == HYPERTEST_OK && (rc = hypertest_plugins_scan(h)) == HYPERTEST_OK)
+		unsetenv("HYPERTEST_PLUGIN_MODULES");
 	if (rc == HYPERTEST_OK)
 		rc = hypertest_function_serve(h);
 	if (rc != HYPERTEST_OK)

@@ -195,7 +195,7 @@ rmdir "$links_base"
 # would be mappings for each fork of the zygote to copy; the aws provider's
 # libcurl brings p11-kit, which can never be unloaded): the test looks at
 # the maps of its parent, the function process, forked or started with
-# exec
+# exec; and the tests do not see the variable that names those modules
 others=$(cd "$HYPERTEST_PLUGIN_PATH" && ls *.so 2>/dev/null | grep -v -x -e provider-local.so -e runner-command.so)
 if [ -n "$others" ]; then
 	m=$tmp/modules
@@ -203,12 +203,12 @@ if [ -n "$others" ]; then
 	echo "maps" >"$m/tests/README"
 	pattern=""
 	for o in $others libp11-kit; do pattern="$pattern -e $o"; done
-	config "$m" "{\"tests\": [\"a\", \"b\"], \"run\": [\"sh\", \"-c\", \"grep -F -q runner-command.so /proc/\$PPID/maps || exit 2; ! grep -F$pattern /proc/\$PPID/maps >&2\", \"{id}\"]}" '{}' 2
+	config "$m" "{\"tests\": [\"a\", \"b\"], \"run\": [\"sh\", \"-c\", \"grep -F -q runner-command.so /proc/\$PPID/maps || exit 2; printenv HYPERTEST_PLUGIN_MODULES >&2 && exit 3; ! grep -F$pattern /proc/\$PPID/maps >&2\", \"{id}\"]}" '{}' 2
 	"$hypertest" -C "$m" --quiet deploy >"$tmp/modules.deploy" 2>&1 || { cat "$tmp/modules.deploy"; fail "deploy modules"; }
 	for zygote in 0 1; do
 		HYPERTEST_LOCAL_NO_ZYGOTE=$zygote "$hypertest" -C "$m" --quiet invoke >"$tmp/modules.out" 2>&1 ||
 			{ cat "$tmp/modules.out"; json "$m/hypertest.results.json" '[t.get("error") for t in d["testResults"]]';
-			  fail "the function process maps another module or libp11-kit (HYPERTEST_LOCAL_NO_ZYGOTE=$zygote)"; }
+			  fail "the function process maps another module or libp11-kit, or its test sees HYPERTEST_PLUGIN_MODULES (HYPERTEST_LOCAL_NO_ZYGOTE=$zygote)"; }
 	done
 fi
 echo "ok"
